@@ -1,0 +1,1 @@
+//! Command-line definitions (clap) and their mapping onto [`crate::config::Config`].

@@ -1,0 +1,88 @@
+//! Analysis settings shared by `read`, `live` and `check`, and the memory caps that keep every
+//! buffer bounded whatever the input.
+
+use std::time::Duration;
+
+/// Which TCP flows are analyzed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortFilter {
+    /// Only flows with one of these ports on either side.
+    Ports(Vec<u16>),
+    /// Every TCP flow; the protocol layer decides by content.
+    Any,
+}
+
+impl PortFilter {
+    pub fn matches(&self, a: u16, b: u16) -> bool {
+        match self {
+            PortFilter::Any => true,
+            PortFilter::Ports(ports) => ports.iter().any(|&p| p == a || p == b),
+        }
+    }
+}
+
+impl Default for PortFilter {
+    fn default() -> Self {
+        PortFilter::Ports(vec![80])
+    }
+}
+
+/// Hard caps. Hitting any of them is reported as an anomaly and analysis skips forward; none of
+/// them is ever fatal.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Flows tracked at once; beyond it new flows are not tracked (reported once).
+    pub max_flows: usize,
+    /// Idle time (capture clock) after which a flow is evicted and reported.
+    pub idle_timeout: Duration,
+    /// Out-of-order bytes buffered for one direction of one flow.
+    pub max_ooo_bytes_per_dir: usize,
+    /// Out-of-order bytes buffered across all flows.
+    pub max_ooo_bytes_total: usize,
+    /// Largest HTTP head (start line + headers) kept while incomplete.
+    pub max_http_head: usize,
+    /// Bytes held back on the client side while an upgrade request awaits its response.
+    pub max_upgrade_hold: usize,
+    /// Bytes of one WebSocket message retained for display (preview, `-x`); the rest is
+    /// validated and counted while streaming, never stored.
+    pub max_message_buffer: usize,
+    /// Inflated bytes produced for one permessage-deflate message before inflation stops.
+    pub max_inflated_message: usize,
+    /// permessage-deflate inflaters alive at once (each holds a 32 KiB window).
+    pub max_inflaters: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_flows: 65_536,
+            idle_timeout: Duration::from_secs(300),
+            max_ooo_bytes_per_dir: 1 << 20,
+            max_ooo_bytes_total: 16 << 20,
+            max_http_head: 64 << 10,
+            max_upgrade_hold: 64 << 10,
+            max_message_buffer: 64 << 10,
+            max_inflated_message: 16 << 20,
+            max_inflaters: 256,
+        }
+    }
+}
+
+/// Everything the analysis needs to know; built by the CLI, used by the library.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub ports: PortFilter,
+    pub limits: Limits,
+    /// Maximum payload characters shown per frame / message in text and JSON.
+    pub snap_preview: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ports: PortFilter::default(),
+            limits: Limits::default(),
+            snap_preview: 128,
+        }
+    }
+}
