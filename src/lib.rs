@@ -12,6 +12,7 @@
 //! data and the unparsed tail of a partial PDU are ever buffered, and every such buffer is capped
 //! by [`config::Limits`].
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod decode;

@@ -1,1 +1,145 @@
-//! Wires the layers together: source → decode → tcp → proto → sinks.
+//! Wires the layers together: source → decode → tcp → proto → statistics and a reporter.
+//! One pass, streaming: flows are reported when they end; only the final tables wait for the
+//! end of the input.
+
+use crate::config::Config;
+use crate::decode::{Decoded, Decoder, Skip};
+use crate::proto::conn::ConnAnalyzer;
+use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink};
+use crate::report::Reporter;
+use crate::source::{Frame, PacketSource, SourceError};
+use crate::stats::RunStats;
+use crate::tcp::FlowTable;
+
+/// Feeds events to the run statistics, then to the reporter.
+pub struct Collect<R> {
+    pub stats: RunStats,
+    pub reporter: R,
+}
+
+impl<R: Reporter> EventSink for Collect<R> {
+    fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
+        match event {
+            Event::Anomaly(a) => self.stats.on_anomaly(a.code),
+            Event::FlowClosed { summary, .. } => self.stats.on_flow_closed(ctx.flow, summary),
+            _ => {}
+        }
+        self.reporter.event(ctx, event);
+    }
+}
+
+/// Why a run stopped early.
+#[derive(Debug)]
+pub enum Stop {
+    /// The input is malformed; what was read before is still reported.
+    Source(SourceError),
+    /// Writing the output failed (a closed pipe is not reported as an error by the caller).
+    Output(std::io::Error),
+}
+
+/// The whole analysis for one run (one or several inputs analyzed as one capture).
+pub struct Analyzer<R: Reporter> {
+    decoder: Decoder,
+    table: FlowTable<ConnAnalyzer<Collect<R>>>,
+    handler: ConnAnalyzer<Collect<R>>,
+}
+
+impl<R: Reporter> Analyzer<R> {
+    pub fn new(config: &Config, reporter: R) -> Self {
+        let collect = Collect {
+            stats: RunStats::default(),
+            reporter,
+        };
+        Analyzer {
+            decoder: Decoder::new(),
+            table: FlowTable::new(config, Some(crate::proto::classify::role_hint)),
+            handler: ConnAnalyzer::new(config, collect),
+        }
+    }
+
+    /// Packet number the next input's first packet gets.
+    pub fn next_index(&self) -> u64 {
+        self.handler.sink.stats.packets + 1
+    }
+
+    pub fn stats(&self) -> &RunStats {
+        &self.handler.sink.stats
+    }
+
+    pub fn reporter_mut(&mut self) -> &mut R {
+        &mut self.handler.sink.reporter
+    }
+
+    /// Reads every frame of `source`. Returns early on a malformed input or a failed output.
+    pub fn run(&mut self, source: &mut dyn PacketSource) -> Result<(), Stop> {
+        loop {
+            let frame = match source.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(Stop::Source(e)),
+            };
+            self.process(&frame);
+            if let Some(e) = self.handler.sink.reporter.take_io_error() {
+                return Err(Stop::Output(e));
+            }
+        }
+    }
+
+    /// Analyzes one frame.
+    pub fn process(&mut self, frame: &Frame<'_>) {
+        let collect = &mut self.handler.sink;
+        collect.stats.on_packet(frame.ts);
+        match self.decoder.decode(frame) {
+            Decoded::Tcp(seg) => {
+                self.table.process(&seg, &mut self.handler);
+                self.handler.sink.reporter.packet_done(frame, Some(&seg));
+                return;
+            }
+            Decoded::IpFragment { src, dst, id } => {
+                collect.stats.on_skip("IP fragment");
+                let a = Anomaly {
+                    code: Code::IpFragment,
+                    dir: None,
+                    ts: frame.ts,
+                    detail: format!("fragment of IP datagram {id:#x} from {src} to {dst}"),
+                };
+                collect.stats.on_anomaly(a.code);
+                collect.reporter.global_anomaly(&a, frame.index);
+            }
+            Decoded::Skipped(skip) => {
+                let reason = match skip {
+                    Skip::UnknownLinkType(_) => "unknown link type",
+                    Skip::NotIp => "not IP",
+                    Skip::NotTcp => "not TCP",
+                    Skip::Malformed => "malformed",
+                };
+                collect.stats.on_skip(reason);
+            }
+        }
+        if let Some((interface, link)) = self.decoder.take_new_unknown_link() {
+            let a = Anomaly {
+                code: Code::LinkUnknown,
+                dir: None,
+                ts: frame.ts,
+                detail: format!(
+                    "interface {interface}: link type {link} is not decoded; its packets are skipped"
+                ),
+            };
+            collect.stats.on_anomaly(a.code);
+            collect.reporter.global_anomaly(&a, frame.index);
+        }
+        collect.reporter.packet_done(frame, None);
+    }
+
+    /// Ends every open flow and prints the final report.
+    pub fn finish(mut self) -> Result<(RunStats, R), std::io::Error> {
+        self.table.finish(&mut self.handler);
+        let mut collect = self.handler.sink;
+        collect.stats.flows_skipped_by_port = self.table.stats().flows_skipped_by_port;
+        if let Some(e) = collect.reporter.take_io_error() {
+            return Err(e);
+        }
+        collect.reporter.finish(&collect.stats)?;
+        Ok((collect.stats, collect.reporter))
+    }
+}

@@ -101,4 +101,10 @@ impl Decoder {
         let _ = frame;
         Decoded::Skipped(Skip::Malformed)
     }
+
+    /// An (interface, link type) pair met for the first time since the last call, to be
+    /// reported once.
+    pub fn take_new_unknown_link(&mut self) -> Option<(u32, LinkType)> {
+        None
+    }
 }

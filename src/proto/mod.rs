@@ -3,6 +3,7 @@
 //! statistics consume events and never parse.
 
 pub mod classify;
+pub mod conn;
 pub mod http;
 pub mod websocket;
 

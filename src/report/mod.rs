@@ -1,2 +1,59 @@
 //! Printers over the event stream: tshark-like summary lines, the `-V` tree, `-x` hex, JSON
-//! Lines, the end-of-run tables, and `check` verdicts.
+//! Lines, the end-of-run tables, and `check` verdicts. Printers never parse: everything they
+//! show comes from events (and, for the per-packet detail tree, from the decoder's description
+//! of the packet that completed the PDUs).
+
+pub mod gate;
+pub mod json;
+pub mod preview;
+pub mod tables;
+pub mod text;
+
+use crate::decode::Segment;
+use crate::proto::{Anomaly, EventSink};
+use crate::source::Frame;
+use crate::stats::RunStats;
+
+/// A printer: receives every event, is told when each packet is done, and prints the final
+/// report. Output errors are kept (not returned through the event path) and polled by the
+/// pipeline after each packet, so that a closed pipe stops the run promptly.
+pub trait Reporter: EventSink {
+    /// Every event of the packet `frame` has been delivered.
+    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
+        let _ = (frame, seg);
+    }
+
+    /// An anomaly that belongs to no flow (link layer, IP fragments).
+    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        let _ = (anomaly, frame);
+    }
+
+    /// End of the run.
+    fn finish(&mut self, stats: &RunStats) -> std::io::Result<()>;
+
+    /// The first output error since the last call, if any.
+    fn take_io_error(&mut self) -> Option<std::io::Error>;
+}
+
+/// Keeps the first write error of a printer.
+#[derive(Default)]
+pub struct IoState {
+    error: Option<std::io::Error>,
+    /// Set once an error happened: further output is skipped.
+    pub failed: bool,
+}
+
+impl IoState {
+    pub fn record(&mut self, r: std::io::Result<()>) {
+        if let Err(e) = r {
+            if !self.failed {
+                self.failed = true;
+                self.error = Some(e);
+            }
+        }
+    }
+
+    pub fn take(&mut self) -> Option<std::io::Error> {
+        self.error.take()
+    }
+}

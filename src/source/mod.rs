@@ -94,3 +94,13 @@ pub trait PacketSource {
     /// The name used in messages (file path, `-`, interface).
     fn name(&self) -> &str;
 }
+
+/// Opens a capture file (`-` = stdin). Packet numbers start at `first_index`.
+pub fn open(path: &str, first_index: u64) -> Result<Box<dyn PacketSource>, SourceError> {
+    let _ = first_index;
+    Err(SourceError {
+        source: path.to_string(),
+        offset: None,
+        message: "not implemented".into(),
+    })
+}

@@ -1,0 +1,381 @@
+//! The commands: `read`, `live`, `check`, and the helpers (`completions`, `man`). Maps results
+//! onto the contract's exit codes: 0 success, 1 `check` found errors, 2 usage or input problems.
+
+use crate::cli::{Cli, ColorWhen, Command, Common};
+use crate::config::Config;
+use crate::pipeline::{Analyzer, Stop};
+use crate::proto::{Event, EventCtx, EventSink, FlowKind};
+use crate::report::Reporter;
+use crate::report::json::JsonPrinter;
+use crate::report::tables::TableStyle;
+use crate::report::text::{TextOptions, TextPrinter};
+use crate::stats::RunStats;
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit status of a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok = 0,
+    Failed = 1,
+    Error = 2,
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> ExitCode {
+        ExitCode::from(s as u8)
+    }
+}
+
+/// Prints the one-line error every failure ends with.
+pub fn error_line(msg: impl std::fmt::Display) {
+    let _ = writeln!(io::stderr(), "sockscope: {msg}");
+}
+
+fn is_broken_pipe(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+}
+
+impl<R: Reporter + ?Sized> EventSink for Box<R> {
+    fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
+        (**self).event(ctx, event)
+    }
+}
+
+impl<R: Reporter + ?Sized> Reporter for Box<R> {
+    fn packet_done(
+        &mut self,
+        frame: &crate::source::Frame<'_>,
+        seg: Option<&crate::decode::Segment<'_>>,
+    ) {
+        (**self).packet_done(frame, seg)
+    }
+    fn global_anomaly(&mut self, anomaly: &crate::proto::Anomaly, frame: u64) {
+        (**self).global_anomaly(anomaly, frame)
+    }
+    fn finish(&mut self, stats: &RunStats) -> io::Result<()> {
+        (**self).finish(stats)
+    }
+    fn take_io_error(&mut self) -> Option<io::Error> {
+        (**self).take_io_error()
+    }
+}
+
+/// Whether to colour output on stdout.
+pub fn use_color(when: ColorWhen) -> bool {
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && io::stdout().is_terminal()
+        }
+    }
+}
+
+fn table_style() -> TableStyle {
+    let tty = io::stdout().is_terminal();
+    TableStyle {
+        unicode: true,
+        width: if tty { terminal_width() } else { None },
+    }
+}
+
+fn terminal_width() -> Option<u16> {
+    // SAFETY: TIOCGWINSZ fills a plain struct; a failure leaves it zeroed and is checked.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_col > 0 {
+            Some(ws.ws_col)
+        } else {
+            None
+        }
+    }
+}
+
+/// The reporter the options ask for, writing to `out`.
+pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Reporter> {
+    let kind = common.kind.map(FlowKind::from);
+    if common.json {
+        return Box::new(JsonPrinter::new(out, common.snap_preview, kind));
+    }
+    let opts = TextOptions {
+        quiet: common.quiet,
+        preview: common.snap_preview,
+        kind,
+        color: use_color(common.color),
+        tables: table_style(),
+    };
+    Box::new(TextPrinter::new(out, opts))
+}
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let cli = match <Cli as clap::Parser>::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                Status::Error
+            } else {
+                Status::Ok
+            };
+            let _ = e.print();
+            return code.into();
+        }
+    };
+    run(cli).into()
+}
+
+pub fn run(cli: Cli) -> Status {
+    match cli.command {
+        Command::Read { files, common } => read(&files, &common),
+        Command::Check { paths, common } => check(&paths, &common),
+        Command::Live { .. } => {
+            error_line("live capture is not available in this build");
+            Status::Error
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "sockscope", &mut io::stdout());
+            Status::Ok
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut io::stdout()) {
+                Ok(()) => Status::Ok,
+                Err(e) if is_broken_pipe(&e) => Status::Ok,
+                Err(e) => {
+                    error_line(format!("writing the man page: {e}"));
+                    Status::Error
+                }
+            }
+        }
+    }
+}
+
+/// Runs the analysis of `files` (read as one capture) with `reporter`.
+/// Returns the stats, or the status to exit with after printing the error.
+pub fn analyze(
+    files: &[String],
+    config: &Config,
+    reporter: Box<dyn Reporter>,
+) -> Result<RunStats, Status> {
+    let mut analyzer = Analyzer::new(config, reporter);
+    let mut failure: Option<String> = None;
+    for file in files {
+        let mut source = match crate::source::open(file, analyzer.next_index()) {
+            Ok(s) => s,
+            Err(e) => {
+                failure = Some(e.to_string());
+                break;
+            }
+        };
+        match analyzer.run(source.as_mut()) {
+            Ok(()) => {}
+            Err(Stop::Source(e)) => {
+                failure = Some(e.to_string());
+                break;
+            }
+            Err(Stop::Output(e)) if is_broken_pipe(&e) => return Err(Status::Ok),
+            Err(Stop::Output(e)) => {
+                error_line(format!("writing output: {e}"));
+                return Err(Status::Error);
+            }
+        }
+    }
+    let stats = match analyzer.finish() {
+        Ok((stats, _)) => stats,
+        Err(e) if is_broken_pipe(&e) => return Err(Status::Ok),
+        Err(e) => {
+            error_line(format!("writing output: {e}"));
+            return Err(Status::Error);
+        }
+    };
+    match failure {
+        Some(msg) => {
+            error_line(msg);
+            Err(Status::Error)
+        }
+        None => Ok(stats),
+    }
+}
+
+fn read(files: &[String], common: &Common) -> Status {
+    let config = common.config(false);
+    let out = io::BufWriter::with_capacity(64 << 10, io::stdout());
+    let reporter = make_reporter(common, out);
+    match analyze(files, &config, reporter) {
+        Ok(_) => Status::Ok,
+        Err(s) => s,
+    }
+}
+
+/// Capture files under `paths`, directories searched recursively, in a stable order.
+pub fn capture_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    fn is_capture(p: &Path) -> bool {
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        [".pcap", ".pcapng", ".cap"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+    }
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if is_capture(&p) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(format!("{}: no such file or directory", p.display()));
+        }
+    }
+    Ok(out)
+}
+
+/// A reporter that prints nothing: `check` judges from the run statistics.
+pub struct Silent;
+
+impl EventSink for Silent {
+    fn event(&mut self, _ctx: &EventCtx<'_>, _event: Event<'_>) {}
+}
+
+impl Reporter for Silent {
+    fn finish(&mut self, _stats: &RunStats) -> io::Result<()> {
+        Ok(())
+    }
+    fn take_io_error(&mut self) -> Option<io::Error> {
+        None
+    }
+}
+
+fn counts_line(stats: &RunStats, severity: crate::proto::Severity) -> String {
+    stats
+        .anomalies
+        .iter()
+        .filter(|(c, _)| c.severity() == severity)
+        .map(|(c, n)| format!("{} ×{n}", c.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check(paths: &[PathBuf], common: &Common) -> Status {
+    let config = common.config(true);
+    let files = match capture_files(paths) {
+        Ok(f) => f,
+        Err(e) => {
+            error_line(e);
+            return Status::Error;
+        }
+    };
+    if files.is_empty() {
+        error_line("no capture files found (looked for *.pcap, *.pcapng, *.cap and .gz)");
+        return Status::Error;
+    }
+    let mut out = io::stdout().lock();
+    let (mut passed, mut failed, mut unreadable) = (0u64, 0u64, 0u64);
+    for file in &files {
+        let name = file.display().to_string();
+        let result = analyze(std::slice::from_ref(&name), &config, Box::new(Silent));
+        let line = match &result {
+            Ok(stats) => {
+                let errors = counts_line(stats, crate::proto::Severity::Error);
+                let warnings = counts_line(stats, crate::proto::Severity::Warning);
+                let kinds = stats
+                    .kinds
+                    .iter()
+                    .map(|(k, n)| format!("{n} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let pass = stats.errors() == 0;
+                if pass {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                }
+                if common.json {
+                    serde_json::json!({
+                        "type": "check", "file": name, "pass": pass,
+                        "flows": stats.flows, "packets": stats.packets,
+                        "anomalies": stats.anomalies.iter().map(|(c, n)| (c.as_str(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+                    })
+                    .to_string()
+                } else if pass {
+                    if common.quiet {
+                        continue;
+                    }
+                    format!(
+                        "PASS {name}: {} flows ({kinds}){}",
+                        stats.flows,
+                        if warnings.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; warnings: {warnings}")
+                        }
+                    )
+                } else {
+                    format!(
+                        "FAIL {name}: errors: {errors}{}",
+                        if warnings.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; warnings: {warnings}")
+                        }
+                    )
+                }
+            }
+            Err(_) => {
+                unreadable += 1;
+                if common.json {
+                    serde_json::json!({"type": "check", "file": name, "pass": false, "unreadable": true}).to_string()
+                } else {
+                    format!("FAIL {name}: unreadable (see the message above)")
+                }
+            }
+        };
+        if let Err(e) = writeln!(out, "{line}") {
+            return if is_broken_pipe(&e) {
+                Status::Ok
+            } else {
+                Status::Error
+            };
+        }
+    }
+    let total = files.len();
+    let tally = if common.json {
+        serde_json::json!({"type": "check_summary", "captures": total, "passed": passed, "failed": failed, "unreadable": unreadable}).to_string()
+    } else {
+        format!(
+            "{total} captures: {passed} passed, {failed} failed{}",
+            if unreadable > 0 {
+                format!(", {unreadable} unreadable")
+            } else {
+                String::new()
+            }
+        )
+    };
+    let _ = writeln!(out, "{tally}");
+    if unreadable > 0 {
+        Status::Error
+    } else if failed > 0 {
+        Status::Failed
+    } else {
+        Status::Ok
+    }
+}

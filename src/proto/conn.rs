@@ -1,0 +1,315 @@
+//! One TCP connection's protocol analysis: decides what the flow speaks (HTTP, WebSocket,
+//! other), hands each direction's bytes to the right parser, switches from HTTP to WebSocket at
+//! the exact byte after each side's head, and keeps the per-flow tallies (messages, L7 header
+//! and payload bytes, anomalies) that the flow record and the overhead table are built from.
+
+use crate::config::Config;
+use crate::proto::classify::{self, KindTracker};
+use crate::proto::http::{Feed, HttpConn};
+use crate::proto::websocket::{self, WsConn};
+use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink, FlowSummary};
+use crate::tcp::{CloseHow, Dir, FlowMeta, PacketRef, StreamEvent, TcpNotice};
+use crate::time::Timestamp;
+
+/// How many data deliveries a mid-stream or `--any-port` flow gets before it is declared
+/// `other` when nothing recognisable was seen.
+const DETECT_ATTEMPTS: u8 = 4;
+
+/// What the connection is being decoded as.
+#[derive(Default)]
+enum Proto {
+    /// Nothing decided yet (no data, or content detection pending).
+    #[default]
+    Undecided,
+    Http(Box<HttpConn>),
+    WebSocket(Box<WsConn>),
+    /// Not HTTP or WebSocket (or decoding stopped for good): bytes are only counted.
+    Opaque,
+}
+
+/// Per-flow state, kept inside the flow table entry.
+#[derive(Default)]
+pub struct ConnState {
+    proto: Proto,
+    summary: FlowSummary,
+    kinds: KindTracker,
+    detect_attempts: u8,
+    midstream: bool,
+}
+
+impl ConnState {
+    pub fn summary(&self) -> &FlowSummary {
+        &self.summary
+    }
+}
+
+/// Counts what passes through on the way to the real sink, so that the flow record and the
+/// statistics are derived from exactly the events the printers saw.
+struct Tally<'s> {
+    summary: &'s mut FlowSummary,
+    kinds: &'s mut KindTracker,
+    inner: &'s mut dyn EventSink,
+}
+
+impl EventSink for Tally<'_> {
+    fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
+        let s = &mut *self.summary;
+        match event {
+            Event::HttpHead(m) => self.kinds.on_http_head(m),
+            Event::Http(m) => {
+                self.kinds.on_http(m);
+                let d = m.dir.index();
+                s.http_messages += 1;
+                s.messages[d] += 1;
+                s.l7_header_bytes[d] += m.header_bytes + m.framing_bytes;
+                s.l7_payload_bytes[d] += m.body_bytes;
+            }
+            Event::Handshake(h) => {
+                s.handshake_complete = true;
+                s.upgrade_request_bytes = h.request_bytes;
+                s.upgrade_response_bytes = h.response_bytes;
+                self.kinds.on_websocket();
+            }
+            Event::WsFrame(f) => {
+                let d = f.dir.index();
+                s.ws_frames += 1;
+                s.l7_header_bytes[d] += f.header.len() as u64;
+                s.l7_payload_bytes[d] += f.payload_len;
+            }
+            Event::WsMessage(m) => {
+                s.ws_messages += 1;
+                s.messages[m.dir.index()] += 1;
+            }
+            Event::Sse(_) => s.sse_events += 1,
+            Event::Anomaly(_) => s.anomalies += 1,
+            Event::FlowOpened | Event::FlowClosed { .. } => {}
+        }
+        self.inner.event(ctx, event);
+    }
+}
+
+/// The protocol layer for all flows: implements the flow table's handler.
+pub struct ConnAnalyzer<S: EventSink> {
+    config: Config,
+    /// Whether flows were selected by port (decode as HTTP from the first byte) or by
+    /// `--any-port` (decode only what looks like HTTP).
+    by_port: bool,
+    pub sink: S,
+    longpoll: classify::LongPollMemory,
+}
+
+impl<S: EventSink> ConnAnalyzer<S> {
+    pub fn new(config: &Config, sink: S) -> Self {
+        ConnAnalyzer {
+            by_port: !matches!(config.ports, crate::config::PortFilter::Any),
+            config: config.clone(),
+            sink,
+            longpoll: classify::LongPollMemory::default(),
+        }
+    }
+
+    fn new_http(&self) -> Proto {
+        Proto::Http(Box::new(HttpConn::new(
+            &self.config.limits,
+            self.config.snap_preview,
+        )))
+    }
+
+    /// Chooses the protocol for a flow from the first bytes one side sent. Returns `false` when
+    /// the bytes were not recognised and should not be fed to any parser.
+    fn detect(&self, state: &mut ConnState, dir: Dir, bytes: &[u8]) -> bool {
+        if !state.midstream {
+            // Seen from its SYN: selected by port, it is HTTP by definition (garbage will be
+            // reported as such); with `--any-port` only a request line makes it HTTP.
+            state.proto =
+                if self.by_port || (dir == Dir::C2S && classify::looks_like_http_request(bytes)) {
+                    self.new_http()
+                } else {
+                    Proto::Opaque
+                };
+            return true;
+        }
+        let request = dir == Dir::C2S && classify::looks_like_http_request(bytes);
+        let response = dir == Dir::S2C && classify::looks_like_http_response(bytes);
+        if request || response {
+            state.proto = self.new_http();
+            return true;
+        }
+        if websocket::sniff_frames(bytes).is_some() {
+            state.proto = Proto::WebSocket(Box::new(WsConn::new(
+                None,
+                &self.config.limits,
+                self.config.snap_preview,
+            )));
+            state.kinds.on_websocket();
+            return true;
+        }
+        // Picked up in the middle of something (say, the tail of a response): wait for a
+        // message boundary a little longer before giving up on the flow.
+        state.detect_attempts = state.detect_attempts.saturating_add(1);
+        if state.detect_attempts >= DETECT_ATTEMPTS {
+            state.proto = Proto::Opaque;
+        }
+        false
+    }
+
+    fn on_data(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>, dir: Dir, bytes: &[u8]) {
+        if matches!(state.proto, Proto::Undecided) && !self.detect(state, dir, bytes) {
+            return;
+        }
+        let mut tally = Tally {
+            summary: &mut state.summary,
+            kinds: &mut state.kinds,
+            inner: &mut self.sink,
+        };
+        match &mut state.proto {
+            Proto::Undecided | Proto::Opaque => {}
+            Proto::WebSocket(ws) => ws.feed(dir, bytes, ctx, &mut tally),
+            Proto::Http(http) => {
+                if let Feed::Upgraded { offset } = http.feed(dir, bytes, ctx, &mut tally) {
+                    let upgrade = http.take_upgrade().unwrap_or_default();
+                    let hs = websocket::check_handshake(&upgrade, ctx, &mut tally);
+                    tally.event(ctx, Event::Handshake(&hs));
+                    let mut ws = Box::new(WsConn::new(
+                        Some(&hs),
+                        &self.config.limits,
+                        self.config.snap_preview,
+                    ));
+                    if !upgrade.held_c2s.is_empty() {
+                        ws.feed(Dir::C2S, &upgrade.held_c2s, ctx, &mut tally);
+                    }
+                    let rest = bytes.get(offset..).unwrap_or_default();
+                    if !rest.is_empty() {
+                        ws.feed(dir, rest, ctx, &mut tally);
+                    }
+                    state.proto = Proto::WebSocket(ws);
+                }
+            }
+        }
+    }
+
+    fn anomaly(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>, a: Anomaly) {
+        let mut tally = Tally {
+            summary: &mut state.summary,
+            kinds: &mut state.kinds,
+            inner: &mut self.sink,
+        };
+        tally.event(ctx, Event::Anomaly(&a));
+    }
+
+    fn finish_flow(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>, how: CloseHow) {
+        {
+            let mut tally = Tally {
+                summary: &mut state.summary,
+                kinds: &mut state.kinds,
+                inner: &mut self.sink,
+            };
+            match &mut state.proto {
+                Proto::Http(http) => http.finish(ctx, &mut tally),
+                Proto::WebSocket(ws) => {
+                    ws.finish(ctx, &mut tally);
+                    tally.summary.ping_rtts = ws.ping_rtts().to_vec();
+                }
+                Proto::Undecided | Proto::Opaque => {}
+            }
+        }
+        let kind = state.kinds.kind(ctx.flow, &mut self.longpoll);
+        state.summary.kind = Some(kind);
+        self.sink.event(
+            ctx,
+            Event::FlowClosed {
+                how,
+                summary: &state.summary,
+            },
+        );
+    }
+}
+
+fn ts_of(meta: &FlowMeta, pkt: Option<PacketRef>) -> Timestamp {
+    pkt.map_or(meta.last_ts, |p| p.ts)
+}
+
+impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
+    type State = ConnState;
+
+    fn on_event(
+        &mut self,
+        meta: &FlowMeta,
+        state: &mut ConnState,
+        pkt: Option<PacketRef>,
+        event: StreamEvent<'_>,
+    ) {
+        let ctx = EventCtx { flow: meta, pkt };
+        match event {
+            StreamEvent::Opened => {
+                self.sink.event(&ctx, Event::FlowOpened);
+            }
+            StreamEvent::Data { dir, bytes } => self.on_data(state, &ctx, dir, bytes),
+            StreamEvent::Gap { dir, len } => {
+                let detail = format!("{len} bytes missing from the {} stream", dir.as_str());
+                let a = Anomaly {
+                    code: Code::TcpGap,
+                    dir: Some(dir),
+                    ts: ts_of(meta, pkt),
+                    detail,
+                };
+                self.anomaly(state, &ctx, a);
+                let mut tally = Tally {
+                    summary: &mut state.summary,
+                    kinds: &mut state.kinds,
+                    inner: &mut self.sink,
+                };
+                match &mut state.proto {
+                    Proto::Http(http) => http.gap(dir, len, &ctx, &mut tally),
+                    Proto::WebSocket(ws) => ws.gap(dir, len, &ctx, &mut tally),
+                    Proto::Undecided | Proto::Opaque => {}
+                }
+            }
+            StreamEvent::End { dir } => {
+                if let Proto::Http(http) = &mut state.proto {
+                    let mut tally = Tally {
+                        summary: &mut state.summary,
+                        kinds: &mut state.kinds,
+                        inner: &mut self.sink,
+                    };
+                    http.end(dir, &ctx, &mut tally);
+                }
+            }
+            StreamEvent::Notice { dir, notice } => {
+                let (code, detail) = match notice {
+                    TcpNotice::Midstream => {
+                        state.midstream = true;
+                        (
+                            Code::TcpMidstream,
+                            "flow picked up without its SYN".to_string(),
+                        )
+                    }
+                    TcpNotice::OverlapConflict { offset, len } => (
+                        Code::TcpOverlapConflict,
+                        format!(
+                            "{len} retransmitted bytes at stream offset {offset} differ from the bytes first seen"
+                        ),
+                    ),
+                    TcpNotice::OooCapHit { dropped } => (
+                        Code::TcpBufferCap,
+                        format!(
+                            "{dropped} out-of-order bytes dropped: reassembly buffer cap reached"
+                        ),
+                    ),
+                    TcpNotice::FlowCapHit => (
+                        Code::TcpFlowCap,
+                        "flow table full: new flows are not tracked".to_string(),
+                    ),
+                };
+                let a = Anomaly {
+                    code,
+                    dir,
+                    ts: ts_of(meta, pkt),
+                    detail,
+                };
+                self.anomaly(state, &ctx, a);
+            }
+            StreamEvent::Closed { how } => self.finish_flow(state, &ctx, how),
+        }
+    }
+}

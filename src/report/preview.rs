@@ -1,0 +1,63 @@
+//! Payload previews: up to N characters, text as text (control characters escaped), binary as
+//! hex.
+
+use std::fmt::Write;
+
+/// Text preview of at most `max_chars` characters. Invalid UTF-8 sequences become U+FFFD;
+/// control characters are escaped so that a preview is always one line.
+pub fn text(bytes: &[u8], max_chars: usize, out: &mut String) {
+    let mut n = 0;
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if n >= max_chars {
+                return;
+            }
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if c.is_control() => {
+                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                }
+                c => out.push(c),
+            }
+            n += 1;
+        }
+        if !chunk.invalid().is_empty() {
+            if n >= max_chars {
+                return;
+            }
+            out.push('\u{fffd}');
+            n += 1;
+        }
+    }
+}
+
+/// Hex preview of at most `max_chars` characters (two per byte).
+pub fn hex(bytes: &[u8], max_chars: usize, out: &mut String) {
+    for b in bytes.iter().take(max_chars / 2) {
+        let _ = write!(out, "{b:02x}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_preview_truncates_by_characters_and_escapes() {
+        let mut s = String::new();
+        text("héllo\nworld".as_bytes(), 7, &mut s);
+        assert_eq!(s, "héllo\\nw");
+        s.clear();
+        text(b"a\xffb", 10, &mut s);
+        assert_eq!(s, "a\u{fffd}b");
+    }
+
+    #[test]
+    fn hex_preview_counts_characters() {
+        let mut s = String::new();
+        hex(&[0xde, 0xad, 0xbe, 0xef], 5, &mut s);
+        assert_eq!(s, "dead");
+    }
+}

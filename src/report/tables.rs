@@ -1,0 +1,210 @@
+//! End-of-run tables (comfy-table): flows, header overhead with the "what if over HTTP" lines,
+//! and anomalies grouped by code. Tables adapt to the terminal width when printing to one.
+
+use crate::proto::{Code, FlowKind, FlowSummary};
+use crate::report::json::{close_name, mean};
+use crate::stats::{Overhead, RunStats, flow_messages};
+use crate::tcp::{CloseHow, FlowMeta};
+use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use std::collections::BTreeMap;
+
+/// Flows listed in the flows table; the rest are counted in a closing line.
+pub const FLOW_ROWS_CAP: usize = 10_000;
+/// Anomaly examples kept per code for the anomaly list.
+pub const EXAMPLES_PER_CODE: usize = 3;
+
+/// One row of the flows table, kept from the flow's `FlowClosed` event.
+#[derive(Clone, Debug)]
+pub struct FlowRow {
+    pub id: u64,
+    pub kind: FlowKind,
+    pub client: String,
+    pub server: String,
+    pub duration: f64,
+    pub messages: [u64; 2],
+    pub ping_rtt_ms: Option<f64>,
+    pub anomalies: u64,
+    pub end: &'static str,
+}
+
+impl FlowRow {
+    pub fn new(meta: &FlowMeta, s: &FlowSummary, how: CloseHow) -> Self {
+        let mut messages = s.messages;
+        if s.handshake_complete {
+            // The upgrade request and its 101 are the handshake, not messages.
+            messages[0] = messages[0].saturating_sub(1);
+            messages[1] = messages[1].saturating_sub(1);
+        }
+        debug_assert_eq!(messages[0] + messages[1], flow_messages(s));
+        FlowRow {
+            id: meta.id,
+            kind: s.kind.unwrap_or(FlowKind::Other),
+            client: meta.client.to_string(),
+            server: meta.server.to_string(),
+            duration: meta.last_ts.secs_since(meta.first_ts),
+            messages,
+            ping_rtt_ms: mean(&s.ping_rtts).map(|x| x * 1e3),
+            anomalies: s.anomalies,
+            end: close_name(how).1,
+        }
+    }
+}
+
+/// Table appearance.
+#[derive(Clone, Copy, Debug)]
+pub struct TableStyle {
+    /// Box-drawing characters (UTF-8) or plain ASCII.
+    pub unicode: bool,
+    /// Terminal width to fit, when printing to a terminal.
+    pub width: Option<u16>,
+}
+
+fn new_table(style: TableStyle) -> Table {
+    let mut t = Table::new();
+    t.load_style(if style.unicode {
+        UTF8_FULL_CONDENSED
+    } else {
+        ASCII_MARKDOWN
+    });
+    match style.width {
+        Some(w) => {
+            t.set_width(w);
+            t.set_content_arrangement(ContentArrangement::Dynamic);
+        }
+        None => {
+            t.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
+    t
+}
+
+fn right(s: impl ToString) -> Cell {
+    Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |p| format!("{p:.1}%"))
+}
+
+pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String {
+    let mut t = new_table(style);
+    t.set_header(vec![
+        "flow",
+        "kind",
+        "client",
+        "server",
+        "duration",
+        "msgs c→s",
+        "msgs s→c",
+        "ping RTT",
+        "anomalies",
+        "end",
+    ]);
+    for r in rows {
+        t.add_row(vec![
+            right(r.id),
+            Cell::new(r.kind.as_str()),
+            Cell::new(&r.client),
+            Cell::new(&r.server),
+            right(format!("{:.3}s", r.duration)),
+            right(r.messages[0]),
+            right(r.messages[1]),
+            right(
+                r.ping_rtt_ms
+                    .map_or_else(|| "-".to_string(), |ms| format!("{ms:.3} ms")),
+            ),
+            right(r.anomalies),
+            Cell::new(r.end),
+        ]);
+    }
+    let mut s = t.to_string();
+    if omitted > 0 {
+        s.push_str(&format!("\n… and {omitted} more flows (not listed)"));
+    }
+    s
+}
+
+fn overhead_row(t: &mut Table, label: &str, o: &Overhead) {
+    t.add_row(vec![
+        Cell::new(label),
+        right(o.flows),
+        right(o.messages),
+        right(o.payload_bytes),
+        right(o.l7_header_bytes),
+        right(
+            o.header_bytes_per_message()
+                .map_or_else(|| "-".into(), |x| format!("{x:.1}")),
+        ),
+        right(o.tcpip_header_bytes),
+        right(pct(o.overhead_pct())),
+    ]);
+}
+
+/// The header-overhead comparison table, then one "what if" line per WebSocket flow.
+pub fn overhead_table(stats: &RunStats, style: TableStyle) -> String {
+    let mut t = new_table(style);
+    t.set_header(vec![
+        "kind",
+        "flows",
+        "messages",
+        "payload B",
+        "L7 header B",
+        "L7 B/msg",
+        "TCP/IP header B",
+        "overhead %",
+    ]);
+    for (kind, o) in &stats.overhead {
+        overhead_row(&mut t, kind.as_str(), o);
+    }
+    overhead_row(&mut t, "total", &stats.total_overhead());
+    let mut s = t.to_string();
+    for w in &stats.what_if {
+        s.push('\n');
+        match w.ratio() {
+            Some(r) if w.messages > 0 => s.push_str(&format!(
+                "what if over HTTP: flow {} sent {} messages with {} B of L7 headers (handshake \
+                 included); as HTTP requests + responses ({} B of heads each, from its own \
+                 upgrade) they would cost ~{} B: {:.1}× more",
+                w.flow,
+                w.messages,
+                w.actual_l7_header_bytes,
+                w.http_bytes_per_message,
+                w.http_l7_header_bytes,
+                r
+            )),
+            _ => s.push_str(&format!(
+                "what if over HTTP: flow {} sent no data messages after its handshake",
+                w.flow
+            )),
+        }
+    }
+    if stats.what_if_omitted > 0 {
+        s.push_str(&format!(
+            "\n… and {} more WebSocket flows",
+            stats.what_if_omitted
+        ));
+    }
+    s
+}
+
+/// Anomalies grouped by code: count, severity, description and a few examples.
+pub fn anomalies_table(
+    counts: &BTreeMap<Code, u64>,
+    examples: &BTreeMap<Code, Vec<String>>,
+    style: TableStyle,
+) -> String {
+    let mut t = new_table(style);
+    t.set_header(vec!["code", "severity", "count", "meaning", "examples"]);
+    for (code, n) in counts {
+        let ex = examples.get(code).map(|v| v.join("\n")).unwrap_or_default();
+        t.add_row(vec![
+            Cell::new(code.as_str()),
+            Cell::new(code.severity().as_str()),
+            right(n),
+            Cell::new(code.description()),
+            Cell::new(ex),
+        ]);
+    }
+    t.to_string()
+}
