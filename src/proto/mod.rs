@@ -105,6 +105,9 @@ codes! {
     WsResync => "ws.resync", Warning, "framing lost after a gap; decoding resumed at a plausible frame header or stopped";
     HttpParseError => "http.parse_error", Error, "bytes on an HTTP stream that do not parse as HTTP/1.x";
     HttpHeadTooLarge => "http.head_too_large", Warning, "HTTP head larger than the configured cap; direction no longer decoded";
+    HttpAmbiguousFraming => "http.ambiguous_framing", Error, "Transfer-Encoding together with Content-Length, or in HTTP/1.0 (request smuggling risk); Transfer-Encoding used";
+    HttpUpgradeHoldOverflow => "http.upgrade_hold_overflow", Warning, "client bytes after an upgrade or CONNECT request outgrew the hold cap before the response; they were dropped";
+    HttpResync => "http.resync", Warning, "HTTP framing lost after a gap (or mid-stream pick-up); bytes skipped to the next start line";
     TcpGap => "tcp.gap", Warning, "bytes missing from a stream (lost before capture)";
     TcpMidstream => "tcp.midstream", Warning, "flow picked up without its SYN";
     TcpOverlapConflict => "tcp.overlap_conflict", Warning, "retransmitted bytes differ from the bytes first seen";

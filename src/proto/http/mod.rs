@@ -1,0 +1,1765 @@
+//! HTTP/1.x over one TCP connection: incremental parsing of both directions with httparse,
+//! keep-alive and pipelining (responses matched to requests in order), Content-Length, chunked
+//! bodies, bodiless responses (HEAD, 1xx, 204, 304), close-delimited bodies, Server-Sent Events,
+//! CONNECT tunnels, and the Upgrade hand-off to WebSocket at the exact byte after each side's head.
+//!
+//! Promises:
+//! - **No panics, bounded memory.** Per direction only the unparsed tail of an incomplete head
+//!   is buffered (at most [`Limits::max_http_head`]), plus one copy of the head of the message
+//!   whose body is still arriving (same cap) and the body preview. Client bytes held while an
+//!   upgrade or CONNECT awaits its response are capped by [`Limits::max_upgrade_hold`]. Up to
+//!   1024 unanswered requests are remembered; beyond that the oldest is forgotten.
+//! - **Zero-copy on the common path.** A head that arrives whole is parsed straight from the
+//!   input; a message that completes in the same input is reported with headers borrowed from it.
+//!   Header arrays are reused, nothing is allocated per message (upgrade requests excepted).
+//! - **Exact accounting.** For every message `header_bytes` is its whole head (start line,
+//!   header lines, blank line, and empty lines before the start line), `body_bytes` the entity
+//!   bytes, `framing_bytes` the chunked framing, so that over a well-formed stream the three sum
+//!   to the stream's length, whatever the segmentation.
+//! - **Never guess.** Bytes that are not HTTP/1.x raise `http.parse_error` (with an escaped
+//!   preview) and that direction is no longer decoded.
+//!
+//! Policies (documented here because callers and printers depend on them):
+//! - *Framing* follows RFC 9112 §6.3: no body for HEAD responses, 1xx, 204, 304; a 2xx answer to
+//!   CONNECT turns the connection into an opaque tunnel (neither direction is decoded after
+//!   it, see [`HttpConn::is_tunnel`]); Transfer-Encoding wins over Content-Length (reported as
+//!   `http.ambiguous_framing`, as is Transfer-Encoding in an HTTP/1.0 message); a request whose
+//!   Transfer-Encoding does not end in `chunked`, or with an invalid or conflicting
+//!   Content-Length, is a parse error; a response without either is delimited by the close.
+//!   Connection persistence (HTTP/1.0 without keep-alive, `Connection: close`) never changes
+//!   framing, so bytes after such a message are still decoded.
+//! - *Matching*: each final response answers the oldest unanswered request that began no later
+//!   than the response did; a response older than every unanswered request (a connection picked
+//!   up mid-stream, requests lost in a gap) answers a request never seen and is framed as a
+//!   response to GET. 1xx other than 101 are interim and answer nothing.
+//! - *Gaps* (`gap`): missing bytes inside a body of known extent (Content-Length, chunk data,
+//!   close-delimited) only shorten what is left; they count as body bytes (the framing says they
+//!   were there) so the accounting still adds up, the preview stops at the hole, and the message
+//!   is reported with `complete == false`. A gap anywhere else (a head, chunk framing, between
+//!   messages) loses the framing: the message in progress is reported incomplete and the
+//!   direction **resynchronises** on the next line that starts a request (`GET `, `POST `, ...)
+//!   or a status line (`HTTP/1.0 `, `HTTP/1.1 `); bytes skipped to get there are reported once
+//!   as `http.resync` (on resumption, or when the direction ends without resuming). The byte
+//!   right after a gap counts as a line start. [`HttpConn::picked_up_midstream`] starts both
+//!   directions in that mode.
+//! - *Upgrade*: after a request carrying `Upgrade` (or a CONNECT) is complete, later client bytes
+//!   are held, not parsed, until its final response. `101` → [`Feed::Upgraded`] and
+//!   [`HttpConn::take_upgrade`] (also for a 101 with no matching request, with empty request
+//!   headers); any other final answer to a WebSocket upgrade → `ws.upgrade_refused` (other
+//!   protocols, e.g. h2c, may be declined silently), and the held bytes are parsed as HTTP with
+//!   the timestamps at which they arrived. If the held bytes outgrow the cap
+//!   (`http.upgrade_hold_overflow`) or a gap hits them (`http.resync`), all of them and every
+//!   client byte until the response are dropped: after a 101 the WebSocket layer then starts on
+//!   the client side mid-stream (`held_c2s` empty), after a refusal the client side
+//!   resynchronises.
+//! - *Ends*: `end(dir)` (FIN) completes a close-delimited body and reports any other message in
+//!   progress on that side as incomplete; `finish` reports everything in progress as incomplete
+//!   (a close-delimited body without FIN may have been cut). A partial head is dropped.
+
+mod chunked;
+mod sse;
+#[cfg(test)]
+mod tests;
+
+use self::chunked::ChunkedDecoder;
+use self::sse::SseParser;
+use crate::config::Limits;
+use crate::proto::{
+    Anomaly, Code, Event, EventCtx, EventSink, Header, HttpHead, HttpMessage, SseEvent,
+};
+use crate::tcp::Dir;
+use crate::time::Timestamp;
+use std::collections::VecDeque;
+use std::mem::{self, MaybeUninit};
+use std::ops::Range;
+
+/// Header fields accepted per head; more is a parse error.
+pub const MAX_HEADERS: usize = 96;
+/// Unanswered requests remembered for matching responses.
+const MAX_OUTSTANDING: usize = 1024;
+/// Arrival times remembered for held client bytes (further held inputs share the last one).
+const MAX_HOLD_MARKS: usize = 256;
+/// Bytes shown (escaped) in a parse error's detail.
+const ERROR_PREVIEW: usize = 48;
+/// Bytes needed to recognise a start line when resynchronising ("OPTIONS " is the longest).
+const START_PROBE: usize = 9;
+/// Head copies larger than this are released after their message instead of being kept.
+const KEEP_CAPACITY: usize = 16 << 10;
+
+/// What [`HttpConn::feed`] did with the bytes it was given.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Feed {
+    /// All bytes were consumed (parsed, or buffered as an incomplete tail, or held back).
+    Consumed,
+    /// The server's `101 Switching Protocols` ended at `data[..offset]`: the bytes from `offset`
+    /// on are the server's first WebSocket bytes. Call [`HttpConn::take_upgrade`] next.
+    Upgraded { offset: usize },
+}
+
+/// The heads of an accepted upgrade, owned so the WebSocket layer can check the handshake, and
+/// the client bytes that followed the upgrade request (the client's first WebSocket bytes).
+#[derive(Debug, Default)]
+pub struct Upgrade {
+    pub request_headers: Vec<(String, Vec<u8>)>,
+    pub response_headers: Vec<(String, Vec<u8>)>,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub held_c2s: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MethodKind {
+    Head,
+    Connect,
+    Other,
+}
+
+/// A request whose final response has not been seen yet.
+#[derive(Clone, Copy, Debug)]
+struct Outstanding {
+    seq: u64,
+    method: MethodKind,
+    start_ts: Timestamp,
+    header_bytes: u64,
+    /// Carried `Upgrade`, or is a CONNECT: client bytes after it wait for the response.
+    switch: bool,
+    /// The `Upgrade` header names `websocket`.
+    websocket: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Body {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    UntilClose,
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    /// Expecting a head (`head_buf` may hold its beginning).
+    Head,
+    Body(Body),
+    /// Looking for the next start line; `head_buf` may hold a possible start line's beginning.
+    Resync {
+        at_line_start: bool,
+        skipped: u64,
+    },
+    /// Not decoded any more (parse error, cap, end of stream).
+    Stopped,
+}
+
+/// Counters of the message in progress on one side.
+#[derive(Clone, Copy, Debug, Default)]
+struct Progress {
+    start_ts: Timestamp,
+    header_bytes: u64,
+    body_bytes: u64,
+    framing_bytes: u64,
+    chunked: bool,
+    sse: bool,
+    /// Bytes of the body were missing.
+    holey: bool,
+    /// Requests: the sequence number of a request that asks to switch protocols.
+    switch_seq: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Side {
+    state: State,
+    head_buf: Vec<u8>,
+    head_start_ts: Timestamp,
+    /// The head of the message whose body spans inputs, and where its parts lie.
+    head_copy: Vec<u8>,
+    layout: HeadLayout,
+    preview: Vec<u8>,
+    msg: Progress,
+}
+
+impl Side {
+    fn new() -> Self {
+        Side {
+            state: State::Head,
+            head_buf: Vec::new(),
+            head_start_ts: Timestamp::ZERO,
+            head_copy: Vec::new(),
+            layout: HeadLayout::default(),
+            preview: Vec::new(),
+            msg: Progress::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    Off,
+    /// Holding client bytes until the final response to request `seq`.
+    Holding {
+        seq: u64,
+    },
+    /// As `Holding`, but the held bytes were dropped (cap or gap); `dropped` bytes so far.
+    Lost {
+        seq: u64,
+        dropped: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Switched {
+    Upgraded,
+    Tunnel,
+}
+
+/// Reusable storage for the header slice of a message. The vector is re-typed to the lifetime
+/// of each input (empty vectors of types with one layout share the allocation), which lets one
+/// allocation serve every message safely.
+#[derive(Debug, Default)]
+struct HeaderScratch(Vec<Header<'static>>);
+
+impl HeaderScratch {
+    fn take<'b>(&mut self) -> Vec<Header<'b>> {
+        let mut v = recycle(mem::take(&mut self.0));
+        v.reserve(MAX_HEADERS);
+        v
+    }
+    fn put(&mut self, v: Vec<Header<'_>>) {
+        self.0 = recycle(v);
+    }
+}
+
+// `filter_map` (not `filter`) is what changes the element type; on an empty vector it yields
+// nothing, and the standard library collects it in place, keeping the allocation.
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle<'x, 'y>(mut v: Vec<Header<'x>>) -> Vec<Header<'y>> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+/// A parsed start line and the head's length.
+#[derive(Clone, Copy, Debug)]
+struct ParsedHead<'b> {
+    len: usize,
+    head: HttpHead<'b>,
+}
+
+/// Where the parts of a copied head lie in the copy, recorded when it is copied so that the
+/// message's `Http` event is built without parsing the head a second time.
+#[derive(Debug, Default)]
+struct HeadLayout {
+    /// Requests: method and target; responses: reason (and an empty range).
+    line: [Range<usize>; 2],
+    version: u8,
+    /// `Some` for a response.
+    status: Option<u16>,
+    /// Name and value of each header.
+    headers: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl HeadLayout {
+    /// `base` is the head the parts borrow from (and the bytes that were copied).
+    fn record(&mut self, base: &[u8], head: HttpHead<'_>, headers: &[Header<'_>]) {
+        match head {
+            HttpHead::Request {
+                method,
+                target,
+                version,
+            } => {
+                self.line = [
+                    span_in(base, method.as_bytes()),
+                    span_in(base, target.as_bytes()),
+                ];
+                self.version = version;
+                self.status = None;
+            }
+            HttpHead::Response {
+                version,
+                status,
+                reason,
+            } => {
+                self.line = [span_in(base, reason.as_bytes()), 0..0];
+                self.version = version;
+                self.status = Some(status);
+            }
+        }
+        self.headers.clear();
+        self.headers.extend(
+            headers
+                .iter()
+                .map(|h| (span_in(base, h.name.as_bytes()), span_in(base, h.value))),
+        );
+    }
+
+    /// The start line and headers again, borrowed from `copy`.
+    fn rebuild<'c>(&self, copy: &'c [u8], headers: &mut Vec<Header<'c>>) -> HttpHead<'c> {
+        headers.clear();
+        headers.extend(self.headers.iter().map(|(name, value)| Header {
+            name: text_at(copy, name),
+            value: copy.get(value.clone()).unwrap_or_default(),
+        }));
+        let [first, second] = &self.line;
+        match self.status {
+            None => HttpHead::Request {
+                method: text_at(copy, first),
+                target: text_at(copy, second),
+                version: self.version,
+            },
+            Some(status) => HttpHead::Response {
+                version: self.version,
+                status,
+                reason: text_at(copy, first),
+            },
+        }
+    }
+}
+
+/// The range `part` occupies within `base` (empty if it lies elsewhere, e.g. a static "").
+fn span_in(base: &[u8], part: &[u8]) -> Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if end <= base.len() => start..end,
+        _ => 0..0,
+    }
+}
+
+fn text_at<'c>(copy: &'c [u8], span: &Range<usize>) -> &'c str {
+    copy.get(span.clone())
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .unwrap_or_default()
+}
+
+/// Framing facts of a head, gathered in one pass over its headers.
+#[derive(Clone, Copy, Debug, Default)]
+struct Facts<'b> {
+    /// `None`: absent; `Err`: invalid or conflicting.
+    content_length: Option<Result<u64, &'static str>>,
+    transfer_encoding: bool,
+    /// The last transfer coding is `chunked`.
+    chunked: bool,
+    upgrade: Option<&'b str>,
+    websocket: bool,
+    event_stream: bool,
+}
+
+/// How one processing step advanced through the input.
+enum Step {
+    Advanced(usize),
+    Upgraded(usize),
+}
+
+/// What the head handler did with the bytes after a head.
+enum AfterHead {
+    Continue(usize),
+    Upgraded(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyEnd {
+    Complete,
+    /// The framing broke; the direction is stopped.
+    Broken,
+}
+
+struct BodyStep {
+    consumed: usize,
+    end: Option<BodyEnd>,
+}
+
+/// Both directions of one HTTP connection.
+#[derive(Debug)]
+pub struct HttpConn {
+    sides: [Side; 2],
+    outstanding: VecDeque<Outstanding>,
+    next_seq: u64,
+    hold: Hold,
+    held: Vec<u8>,
+    /// (offset in `held`, arrival time) of each held input.
+    held_marks: Vec<(usize, Timestamp)>,
+    /// Owned headers of the latest request that carried `Upgrade`.
+    upgrade_request: Option<(u64, OwnedHeaders)>,
+    upgrade: Option<Upgrade>,
+    switched: Option<Switched>,
+    sse: SseParser,
+    scratch: HeaderScratch,
+    parser: httparse::ParserConfig,
+    max_head: usize,
+    max_hold: usize,
+    preview: usize,
+    last_ts: Timestamp,
+}
+
+impl HttpConn {
+    pub fn new(limits: &Limits, preview: usize) -> Self {
+        HttpConn {
+            sides: [Side::new(), Side::new()],
+            outstanding: VecDeque::new(),
+            next_seq: 0,
+            hold: Hold::Off,
+            held: Vec::new(),
+            held_marks: Vec::new(),
+            upgrade_request: None,
+            upgrade: None,
+            switched: None,
+            sse: SseParser::new(preview),
+            scratch: HeaderScratch::default(),
+            parser: httparse::ParserConfig::default(),
+            max_head: limits.max_http_head,
+            max_hold: limits.max_upgrade_hold,
+            preview,
+            last_ts: Timestamp::ZERO,
+        }
+    }
+
+    /// The connection was picked up without its start: both directions skip to the next start
+    /// line instead of treating the first bytes as a head.
+    pub fn picked_up_midstream(&mut self) {
+        for side in &mut self.sides {
+            if matches!(side.state, State::Head) && side.head_buf.is_empty() {
+                side.state = State::Resync {
+                    at_line_start: true,
+                    skipped: 0,
+                };
+            }
+        }
+    }
+
+    /// A CONNECT was answered with 2xx: the rest of the connection is an opaque tunnel.
+    pub fn is_tunnel(&self) -> bool {
+        self.switched == Some(Switched::Tunnel)
+    }
+
+    /// Feeds in-order bytes of one direction; emits `HttpHead`, `Http`, `Sse` and `Anomaly`
+    /// events.
+    pub fn feed(
+        &mut self,
+        dir: Dir,
+        data: &[u8],
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) -> Feed {
+        let now = self.now(ctx);
+        if self.switched.is_some() {
+            return Feed::Consumed;
+        }
+        self.feed_at(dir, data, now, ctx, sink)
+    }
+
+    /// `len` bytes of `dir` are missing.
+    pub fn gap(&mut self, dir: Dir, len: u64, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+        let now = self.now(ctx);
+        if self.switched.is_some() || len == 0 {
+            return;
+        }
+        if dir == Dir::C2S && self.hold != Hold::Off {
+            match self.hold {
+                Hold::Holding { seq } => {
+                    let dropped = (self.held.len() as u64).saturating_add(len);
+                    self.clear_held();
+                    self.hold = Hold::Lost { seq, dropped };
+                    let detail = format!(
+                        "gap of {len} bytes in client bytes held after an upgrade request; \
+                         the held bytes were dropped"
+                    );
+                    anomaly(sink, ctx, Code::HttpResync, dir, now, detail);
+                }
+                Hold::Lost { seq, dropped } => {
+                    self.hold = Hold::Lost {
+                        seq,
+                        dropped: dropped.saturating_add(len),
+                    };
+                }
+                Hold::Off => {}
+            }
+            return;
+        }
+        let d = dir.index();
+        let side = &mut self.sides[d];
+        match &mut side.state {
+            State::Stopped => return,
+            State::Resync { at_line_start, .. } => {
+                side.head_buf.clear();
+                *at_line_start = true;
+                return;
+            }
+            State::Head => {
+                let skipped = side.head_buf.len() as u64;
+                side.head_buf.clear();
+                side.state = State::Resync {
+                    at_line_start: true,
+                    skipped,
+                };
+                return;
+            }
+            State::Body(_) => {}
+        }
+        // A gap inside a body.
+        side.msg.holey = true;
+        let kept_framing = match &mut side.state {
+            State::Body(Body::Length(remaining)) => {
+                let inside = len.min(*remaining);
+                *remaining -= inside;
+                side.msg.body_bytes = side.msg.body_bytes.saturating_add(inside);
+                if *remaining > 0 {
+                    None
+                } else {
+                    Some(len == inside)
+                }
+            }
+            State::Body(Body::Chunked(dec)) => {
+                if dec.skip(len) {
+                    side.msg.body_bytes = side.msg.body_bytes.saturating_add(len);
+                    None
+                } else {
+                    Some(false)
+                }
+            }
+            State::Body(Body::UntilClose) => {
+                side.msg.body_bytes = side.msg.body_bytes.saturating_add(len);
+                None
+            }
+            _ => None,
+        };
+        if side.msg.sse {
+            self.sse.desync();
+        }
+        match kept_framing {
+            // The message goes on (its remaining bytes are still to come).
+            None => {}
+            // The gap ended exactly where the body did: the next message follows.
+            Some(true) => {
+                self.emit_from_copy(dir, false, now, ctx, sink);
+                self.after_message(dir, BodyEnd::Complete);
+            }
+            Some(false) => {
+                self.emit_from_copy(dir, false, now, ctx, sink);
+                self.after_message(dir, BodyEnd::Broken);
+                self.sides[d].state = State::Resync {
+                    at_line_start: true,
+                    skipped: 0,
+                };
+            }
+        }
+    }
+
+    /// `dir` sent FIN: completes a close-delimited body.
+    pub fn end(&mut self, dir: Dir, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+        let now = self.now(ctx);
+        if self.switched.is_some() {
+            return;
+        }
+        self.flush(dir, true, now, ctx, sink);
+    }
+
+    /// The flow is over: emits incomplete messages with `complete == false`.
+    pub fn finish(&mut self, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+        let now = self.now(ctx);
+        if self.switched.is_some() {
+            return;
+        }
+        self.flush(Dir::C2S, false, now, ctx, sink);
+        self.flush(Dir::S2C, false, now, ctx, sink);
+        self.hold = Hold::Off;
+        self.clear_held();
+    }
+
+    /// After [`Feed::Upgraded`]: the upgrade's heads and held client bytes.
+    pub fn take_upgrade(&mut self) -> Option<Upgrade> {
+        self.upgrade.take()
+    }
+
+    fn now(&mut self, ctx: &EventCtx<'_>) -> Timestamp {
+        if let Some(pkt) = ctx.pkt {
+            self.last_ts = pkt.ts;
+        }
+        self.last_ts
+    }
+
+    fn feed_at(
+        &mut self,
+        dir: Dir,
+        data: &[u8],
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) -> Feed {
+        let mut pos = 0usize;
+        while pos < data.len() {
+            if self.switched.is_some() {
+                break;
+            }
+            let rest = tail(data, pos);
+            if dir == Dir::C2S && self.hold != Hold::Off {
+                self.hold_bytes(rest, now, ctx, sink);
+                break;
+            }
+            let step = match self.sides[dir.index()].state {
+                State::Head => self.read_head(dir, rest, now, ctx, sink),
+                State::Body(_) => self.read_body(dir, rest, now, ctx, sink),
+                State::Resync { .. } => self.resync(dir, rest, now, ctx, sink),
+                State::Stopped => break,
+            };
+            match step {
+                Step::Advanced(n) => pos = pos.saturating_add(n),
+                Step::Upgraded(n) => {
+                    return Feed::Upgraded {
+                        offset: pos.saturating_add(n),
+                    };
+                }
+            }
+        }
+        Feed::Consumed
+    }
+
+    /// Parses a head from `rest` (the fast path, no copy) or completes the one in `head_buf`.
+    fn read_head(
+        &mut self,
+        dir: Dir,
+        rest: &[u8],
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) -> Step {
+        let d = dir.index();
+        let cap = self.max_head;
+        if self.sides[d].head_buf.is_empty() {
+            // Never look past the cap, so that every segmentation gets the same verdict.
+            let window = head(rest, cap);
+            let mut headers = self.scratch.take();
+            let step = match parse_head(dir, &self.parser, window, &mut headers) {
+                Ok(Some(parsed)) => {
+                    let head_bytes = head(rest, parsed.len);
+                    let after = tail(rest, parsed.len);
+                    match self.on_head(
+                        dir, parsed, &headers, head_bytes, after, now, now, ctx, sink,
+                    ) {
+                        AfterHead::Continue(n) => Step::Advanced(parsed.len.saturating_add(n)),
+                        AfterHead::Upgraded(n) => Step::Upgraded(parsed.len.saturating_add(n)),
+                    }
+                }
+                Ok(None) if rest.len() > cap => {
+                    self.head_too_large(dir, window, now, ctx, sink);
+                    Step::Advanced(rest.len())
+                }
+                Ok(None) => {
+                    let side = &mut self.sides[d];
+                    side.head_buf.extend_from_slice(rest);
+                    side.head_start_ts = now;
+                    Step::Advanced(rest.len())
+                }
+                Err(e) => {
+                    self.parse_error(dir, &describe(e), window, now, ctx, sink);
+                    Step::Advanced(rest.len())
+                }
+            };
+            self.scratch.put(headers);
+            return step;
+        }
+
+        // The head began in an earlier input: append up to the next blank line only, so that
+        // httparse runs once per candidate end and the body is never copied.
+        let side = &mut self.sides[d];
+        let room = cap.saturating_sub(side.head_buf.len());
+        let lookback = last_two(&side.head_buf);
+        let scan = head(rest, room);
+        let Some(end) = find_blank_line(lookback, scan) else {
+            if rest.len() > room {
+                side.head_buf.extend_from_slice(scan);
+                let buffered = mem::take(&mut side.head_buf);
+                let mut headers = self.scratch.take();
+                let verdict = parse_head(dir, &self.parser, &buffered, &mut headers);
+                self.scratch.put(headers);
+                match verdict {
+                    Err(e) => self.parse_error(dir, &describe(e), &buffered, now, ctx, sink),
+                    Ok(_) => self.head_too_large(dir, &buffered, now, ctx, sink),
+                }
+                self.restore_head_buf(d, buffered);
+            } else {
+                side.head_buf.extend_from_slice(rest);
+            }
+            return Step::Advanced(rest.len());
+        };
+        side.head_buf.extend_from_slice(head(rest, end));
+        let start_ts = side.head_start_ts;
+        let assembled = mem::take(&mut side.head_buf);
+        let mut headers = self.scratch.take();
+        let mut keep = false;
+        let step = match parse_head(dir, &self.parser, &assembled, &mut headers) {
+            Ok(Some(parsed)) if parsed.len == assembled.len() => {
+                let after = tail(rest, end);
+                match self.on_head(
+                    dir, parsed, &headers, &assembled, after, start_ts, now, ctx, sink,
+                ) {
+                    AfterHead::Continue(n) => Step::Advanced(end.saturating_add(n)),
+                    AfterHead::Upgraded(n) => Step::Upgraded(end.saturating_add(n)),
+                }
+            }
+            Ok(Some(_)) => {
+                // httparse ends a head only at a blank line, and each one was tried in turn.
+                let what = "head ended before its blank line";
+                self.parse_error(dir, what, &assembled, now, ctx, sink);
+                Step::Advanced(rest.len())
+            }
+            Ok(None) => {
+                keep = true;
+                Step::Advanced(end)
+            }
+            Err(e) => {
+                self.parse_error(dir, &describe(e), &assembled, now, ctx, sink);
+                Step::Advanced(rest.len())
+            }
+        };
+        self.scratch.put(headers);
+        if keep {
+            self.sides[d].head_buf = assembled;
+        } else {
+            self.restore_head_buf(d, assembled);
+        }
+        step
+    }
+
+    /// Gives a taken-out head buffer back (emptied) so its allocation is reused.
+    fn restore_head_buf(&mut self, d: usize, mut buf: Vec<u8>) {
+        let side = &mut self.sides[d];
+        if side.head_buf.is_empty() {
+            buf.clear();
+            if buf.capacity() > KEEP_CAPACITY {
+                buf = Vec::new();
+            }
+            side.head_buf = buf;
+        }
+    }
+
+    /// A whole head was parsed: decide the body, emit `HttpHead`, and decode as much of the
+    /// body as `after` holds. `head_bytes` are the head's bytes (copied only if the body spans
+    /// inputs).
+    #[allow(clippy::too_many_arguments)]
+    fn on_head(
+        &mut self,
+        dir: Dir,
+        parsed: ParsedHead<'_>,
+        headers: &[Header<'_>],
+        head_bytes: &[u8],
+        after: &[u8],
+        start_ts: Timestamp,
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) -> AfterHead {
+        let d = dir.index();
+        let facts = facts(headers);
+        let header_bytes = parsed.len as u64;
+        let mut ambiguous = None;
+        let mut framing_error = None;
+        let mut switch_seq = None;
+        let mut switch_to = None;
+        let mut refused = None;
+
+        let body = match parsed.head {
+            HttpHead::Request {
+                method, version, ..
+            } => {
+                let method_kind = match method {
+                    "HEAD" => MethodKind::Head,
+                    "CONNECT" => MethodKind::Connect,
+                    _ => MethodKind::Other,
+                };
+                let seq = self.next_seq;
+                self.next_seq = self.next_seq.wrapping_add(1);
+                let switch = facts.upgrade.is_some() || method_kind == MethodKind::Connect;
+                if self.outstanding.len() >= MAX_OUTSTANDING {
+                    self.outstanding.pop_front();
+                }
+                self.outstanding.push_back(Outstanding {
+                    seq,
+                    method: method_kind,
+                    start_ts,
+                    header_bytes,
+                    switch,
+                    websocket: facts.websocket,
+                });
+                if switch {
+                    switch_seq = Some(seq);
+                }
+                if facts.upgrade.is_some() {
+                    self.upgrade_request = Some((seq, owned_headers(headers)));
+                }
+                if facts.transfer_encoding {
+                    ambiguous = ambiguity(&facts, version);
+                    if facts.chunked {
+                        Some(Body::Chunked(ChunkedDecoder::new(self.max_head)))
+                    } else {
+                        framing_error =
+                            Some("request Transfer-Encoding does not end in chunked".to_owned());
+                        None
+                    }
+                } else {
+                    match facts.content_length {
+                        Some(Ok(0)) | None => None,
+                        Some(Ok(n)) => Some(Body::Length(n)),
+                        Some(Err(why)) => {
+                            framing_error = Some(why.to_owned());
+                            None
+                        }
+                    }
+                }
+            }
+            HttpHead::Response {
+                status, version, ..
+            } => {
+                if status < 100 {
+                    let what = format!("status code {status} is below 100");
+                    self.parse_error(dir, &what, head_bytes, now, ctx, sink);
+                    return AfterHead::Continue(after.len());
+                }
+                let interim = status < 200 && status != 101;
+                let matched = if interim {
+                    None
+                } else {
+                    self.match_request(start_ts)
+                };
+                let method = matched.map_or(MethodKind::Other, |m| m.method);
+                if status == 101 {
+                    switch_to = Some((Switched::Upgraded, matched));
+                } else if method == MethodKind::Connect && (200..300).contains(&status) {
+                    switch_to = Some((Switched::Tunnel, matched));
+                } else if let Some(m) = matched.filter(|m| m.switch) {
+                    refused = Some(m);
+                }
+                if interim
+                    || status == 101
+                    || status == 204
+                    || status == 304
+                    || method == MethodKind::Head
+                    || switch_to.is_some()
+                {
+                    None
+                } else if facts.transfer_encoding {
+                    ambiguous = ambiguity(&facts, version);
+                    if facts.chunked {
+                        Some(Body::Chunked(ChunkedDecoder::new(self.max_head)))
+                    } else {
+                        Some(Body::UntilClose)
+                    }
+                } else {
+                    match facts.content_length {
+                        Some(Ok(0)) => None,
+                        Some(Ok(n)) => Some(Body::Length(n)),
+                        None => Some(Body::UntilClose),
+                        Some(Err(why)) => {
+                            framing_error = Some(why.to_owned());
+                            None
+                        }
+                    }
+                }
+            }
+        };
+
+        let side = &mut self.sides[d];
+        side.preview.clear();
+        side.msg = Progress {
+            start_ts,
+            header_bytes,
+            chunked: matches!(body, Some(Body::Chunked(_))),
+            sse: dir == Dir::S2C && facts.event_stream && body.is_some(),
+            switch_seq,
+            ..Progress::default()
+        };
+        if side.msg.sse {
+            self.sse.reset();
+        }
+        let head_msg = message(
+            dir,
+            parsed.head,
+            headers,
+            facts.upgrade,
+            &self.sides[d].msg,
+            &[],
+            now,
+            None,
+        );
+        sink.event(ctx, Event::HttpHead(&head_msg));
+        if let Some(detail) = ambiguous {
+            anomaly(sink, ctx, Code::HttpAmbiguousFraming, dir, now, detail);
+        }
+        if let Some(what) = framing_error {
+            self.parse_error(dir, &what, head_bytes, now, ctx, sink);
+            let side = &self.sides[d];
+            let msg = message(
+                dir,
+                parsed.head,
+                headers,
+                facts.upgrade,
+                &side.msg,
+                &[],
+                now,
+                Some(false),
+            );
+            sink.event(ctx, Event::Http(&msg));
+            return AfterHead::Continue(after.len());
+        }
+
+        if let Some((how, matched)) = switch_to {
+            let msg = message(
+                dir,
+                parsed.head,
+                headers,
+                facts.upgrade,
+                &self.sides[d].msg,
+                &[],
+                now,
+                Some(true),
+            );
+            sink.event(ctx, Event::Http(&msg));
+            self.switched = Some(how);
+            if how == Switched::Tunnel {
+                self.hold = Hold::Off;
+                self.clear_held();
+                return AfterHead::Continue(after.len());
+            }
+            let (request_headers, request_bytes) = match matched {
+                Some(m) => {
+                    let headers = match self.upgrade_request.take() {
+                        Some((seq, h)) if seq == m.seq => h,
+                        _ => Vec::new(),
+                    };
+                    (headers, m.header_bytes)
+                }
+                None => (Vec::new(), 0),
+            };
+            let held_c2s = match self.hold {
+                Hold::Holding { .. } => mem::take(&mut self.held),
+                _ => Vec::new(),
+            };
+            self.hold = Hold::Off;
+            self.held_marks.clear();
+            self.upgrade = Some(Upgrade {
+                request_headers,
+                response_headers: owned_headers(headers),
+                request_bytes,
+                response_bytes: header_bytes,
+                held_c2s,
+            });
+            return AfterHead::Upgraded(0);
+        }
+        if refused.is_some_and(|r| r.websocket) {
+            let detail = format!(
+                "WebSocket upgrade answered with {}",
+                status_of(parsed.head).unwrap_or(0)
+            );
+            anomaly(sink, ctx, Code::WsUpgradeRefused, dir, now, detail);
+        }
+        let consumed = self.start_body(
+            dir, parsed, headers, &facts, body, head_bytes, after, now, ctx, sink,
+        );
+        // Held client bytes are parsed once this response is reported as far as it can be.
+        if let Some(request) = refused {
+            self.release_hold(request.seq, ctx, sink);
+        }
+        AfterHead::Continue(consumed)
+    }
+
+    /// Decodes what `after` holds of a new message's body, reporting the message if it ends
+    /// there; otherwise keeps a copy of its head. Returns the bytes of `after` consumed.
+    #[allow(clippy::too_many_arguments)]
+    fn start_body(
+        &mut self,
+        dir: Dir,
+        parsed: ParsedHead<'_>,
+        headers: &[Header<'_>],
+        facts: &Facts<'_>,
+        body: Option<Body>,
+        head_bytes: &[u8],
+        after: &[u8],
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) -> usize {
+        let d = dir.index();
+        let Some(body) = body else {
+            let side = &self.sides[d];
+            let msg = message(
+                dir,
+                parsed.head,
+                headers,
+                facts.upgrade,
+                &side.msg,
+                &[],
+                now,
+                Some(true),
+            );
+            sink.event(ctx, Event::Http(&msg));
+            self.after_message(dir, BodyEnd::Complete);
+            return 0;
+        };
+        self.sides[d].state = State::Body(body);
+        let step = self.read_body_inner(dir, after, now, ctx, sink);
+        match step.end {
+            Some(end) => {
+                let side = &self.sides[d];
+                let complete = end == BodyEnd::Complete && !side.msg.holey;
+                let msg = message(
+                    dir,
+                    parsed.head,
+                    headers,
+                    facts.upgrade,
+                    &side.msg,
+                    &side.preview,
+                    now,
+                    Some(complete),
+                );
+                sink.event(ctx, Event::Http(&msg));
+                self.after_message(dir, end);
+            }
+            None => {
+                let side = &mut self.sides[d];
+                side.head_copy.clear();
+                side.head_copy.extend_from_slice(head_bytes);
+                side.layout.record(head_bytes, parsed.head, headers);
+            }
+        }
+        step.consumed
+    }
+
+    /// The oldest unanswered request that began no later than a response starting at `start`.
+    fn match_request(&mut self, start: Timestamp) -> Option<Outstanding> {
+        match self.outstanding.front() {
+            Some(front) if front.start_ts <= start => self.outstanding.pop_front(),
+            _ => None,
+        }
+    }
+
+    fn read_body(
+        &mut self,
+        dir: Dir,
+        rest: &[u8],
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) -> Step {
+        let step = self.read_body_inner(dir, rest, now, ctx, sink);
+        if let Some(end) = step.end {
+            let complete = end == BodyEnd::Complete && !self.sides[dir.index()].msg.holey;
+            self.emit_from_copy(dir, complete, now, ctx, sink);
+            self.after_message(dir, end);
+        }
+        Step::Advanced(step.consumed)
+    }
+
+    /// Decodes body bytes from `data`; consumes at least one byte or ends the body.
+    fn read_body_inner(
+        &mut self,
+        dir: Dir,
+        data: &[u8],
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) -> BodyStep {
+        let preview_cap = self.preview;
+        let HttpConn { sides, sse, .. } = self;
+        let Side {
+            state,
+            msg,
+            preview,
+            ..
+        } = &mut sides[dir.index()];
+        let State::Body(body) = state else {
+            return BodyStep {
+                consumed: 0,
+                end: Some(BodyEnd::Complete),
+            };
+        };
+        let (holey, is_sse) = (msg.holey, msg.sse);
+        let mut on_body = |bytes: &[u8]| {
+            if !holey && preview.len() < preview_cap {
+                let room = preview_cap - preview.len();
+                preview.extend_from_slice(head(bytes, room));
+            }
+            if is_sse {
+                sse.feed(bytes, now, &mut |ev: &SseEvent<'_>| {
+                    sink.event(ctx, Event::Sse(ev))
+                });
+            }
+        };
+        let mut broken = None;
+        let step = match body {
+            Body::Length(remaining) => {
+                let take = usize::try_from(*remaining).map_or(data.len(), |r| r.min(data.len()));
+                on_body(head(data, take));
+                *remaining -= take as u64;
+                msg.body_bytes = msg.body_bytes.saturating_add(take as u64);
+                BodyStep {
+                    consumed: take,
+                    end: (*remaining == 0).then_some(BodyEnd::Complete),
+                }
+            }
+            Body::UntilClose => {
+                on_body(data);
+                msg.body_bytes = msg.body_bytes.saturating_add(data.len() as u64);
+                BodyStep {
+                    consumed: data.len(),
+                    end: None,
+                }
+            }
+            Body::Chunked(decoder) => {
+                let out = decoder.decode(data, &mut on_body);
+                msg.body_bytes = msg.body_bytes.saturating_add(out.body);
+                msg.framing_bytes = msg.framing_bytes.saturating_add(out.framing);
+                if let Some(err) = out.error {
+                    broken = Some(err);
+                    BodyStep {
+                        consumed: data.len(),
+                        end: Some(BodyEnd::Broken),
+                    }
+                } else {
+                    BodyStep {
+                        consumed: out.consumed,
+                        end: out.done.then_some(BodyEnd::Complete),
+                    }
+                }
+            }
+        };
+        if let Some(err) = broken {
+            let (code, detail) = if err.too_large {
+                (
+                    Code::HttpHeadTooLarge,
+                    format!("{}: {} bytes", err.reason, self.max_head),
+                )
+            } else {
+                (
+                    Code::HttpParseError,
+                    format!("{}: \"{}\"", err.reason, escaped(tail(data, err.at))),
+                )
+            };
+            anomaly(sink, ctx, code, dir, now, detail);
+            self.sides[dir.index()].state = State::Stopped;
+        }
+        step
+    }
+
+    /// Emits the `Http` event of the message in progress from its stored head.
+    fn emit_from_copy(
+        &mut self,
+        dir: Dir,
+        complete: bool,
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) {
+        let d = dir.index();
+        let copy = mem::take(&mut self.sides[d].head_copy);
+        let layout = mem::take(&mut self.sides[d].layout);
+        let mut headers = self.scratch.take();
+        let head = layout.rebuild(&copy, &mut headers);
+        let side = &self.sides[d];
+        let msg = message(
+            dir,
+            head,
+            &headers,
+            upgrade_value(&headers),
+            &side.msg,
+            &side.preview,
+            now,
+            Some(complete),
+        );
+        sink.event(ctx, Event::Http(&msg));
+        self.scratch.put(headers);
+        let side = &mut self.sides[d];
+        side.head_copy = copy;
+        side.layout = layout;
+    }
+
+    /// Bookkeeping after a message's `Http` event: next state, and the upgrade hold.
+    fn after_message(&mut self, dir: Dir, end: BodyEnd) {
+        let side = &mut self.sides[dir.index()];
+        let msg = side.msg;
+        if msg.sse {
+            self.sse.reset();
+        }
+        if side.head_copy.capacity() > KEEP_CAPACITY {
+            side.head_copy = Vec::new();
+        }
+        match end {
+            BodyEnd::Complete => {
+                side.state = State::Head;
+                if let Some(seq) = msg.switch_seq {
+                    if self.outstanding.iter().any(|o| o.seq == seq) {
+                        self.hold = Hold::Holding { seq };
+                    }
+                }
+            }
+            BodyEnd::Broken => side.state = State::Stopped,
+        }
+    }
+
+    fn hold_bytes(
+        &mut self,
+        data: &[u8],
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) {
+        if data.is_empty() {
+            return;
+        }
+        match self.hold {
+            Hold::Holding { seq } => {
+                if self.held.len().saturating_add(data.len()) > self.max_hold {
+                    let dropped = (self.held.len() as u64).saturating_add(data.len() as u64);
+                    self.clear_held();
+                    self.hold = Hold::Lost { seq, dropped };
+                    let detail = format!(
+                        "more than {} client bytes followed an upgrade request before its \
+                         response; they are not decoded",
+                        self.max_hold
+                    );
+                    anomaly(
+                        sink,
+                        ctx,
+                        Code::HttpUpgradeHoldOverflow,
+                        Dir::C2S,
+                        now,
+                        detail,
+                    );
+                    return;
+                }
+                if self.held_marks.len() < MAX_HOLD_MARKS {
+                    self.held_marks.push((self.held.len(), now));
+                }
+                self.held.extend_from_slice(data);
+            }
+            Hold::Lost { seq, dropped } => {
+                self.hold = Hold::Lost {
+                    seq,
+                    dropped: dropped.saturating_add(data.len() as u64),
+                };
+            }
+            Hold::Off => {}
+        }
+    }
+
+    fn clear_held(&mut self) {
+        self.held.clear();
+        self.held_marks.clear();
+        if self.held.capacity() > KEEP_CAPACITY {
+            self.held = Vec::new();
+        }
+    }
+
+    /// The request `seq` was answered without switching protocols: the client bytes held since
+    /// are HTTP after all; parse them with the times they arrived at.
+    fn release_hold(&mut self, seq: u64, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+        match self.hold {
+            Hold::Holding { seq: held_for } if held_for == seq => {
+                self.hold = Hold::Off;
+                let held = mem::take(&mut self.held);
+                let marks = mem::take(&mut self.held_marks);
+                for (i, &(start, ts)) in marks.iter().enumerate() {
+                    let end = marks.get(i + 1).map_or(held.len(), |m| m.0);
+                    let segment = held.get(start..end).unwrap_or_default();
+                    self.feed_at(Dir::C2S, segment, ts, ctx, sink);
+                }
+                if self.held.is_empty() && self.held_marks.is_empty() {
+                    self.held = held;
+                    self.held_marks = marks;
+                    self.clear_held();
+                }
+            }
+            Hold::Lost {
+                seq: held_for,
+                dropped,
+            } if held_for == seq => {
+                self.hold = Hold::Off;
+                let side = &mut self.sides[Dir::C2S.index()];
+                if matches!(side.state, State::Head) {
+                    side.head_buf.clear();
+                    side.state = State::Resync {
+                        at_line_start: true,
+                        skipped: dropped,
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Skips to the next start line at a line start.
+    fn resync(
+        &mut self,
+        dir: Dir,
+        rest: &[u8],
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) -> Step {
+        let d = dir.index();
+        let side = &mut self.sides[d];
+        let State::Resync {
+            at_line_start,
+            skipped,
+        } = side.state
+        else {
+            return Step::Advanced(rest.len());
+        };
+        if !side.head_buf.is_empty() {
+            // The previous input ended with what may be the start of a start line.
+            let stashed = side.head_buf.len();
+            let take = START_PROBE.saturating_sub(stashed).min(rest.len());
+            let mut probe = [0u8; START_PROBE];
+            let probe_len = stashed.saturating_add(take).min(START_PROBE);
+            for (slot, &b) in probe
+                .iter_mut()
+                .zip(side.head_buf.iter().chain(head(rest, take)))
+            {
+                *slot = b;
+            }
+            match start_line(dir, head(&probe, probe_len)) {
+                Prefix::Yes => {
+                    side.state = State::Head;
+                    self.resumed(dir, skipped, now, ctx, sink);
+                    return Step::Advanced(0);
+                }
+                Prefix::Maybe if take == rest.len() => {
+                    side.head_buf.extend_from_slice(rest);
+                    return Step::Advanced(rest.len());
+                }
+                Prefix::Maybe | Prefix::No => {
+                    side.state = State::Resync {
+                        at_line_start: false,
+                        skipped: skipped.saturating_add(stashed as u64),
+                    };
+                    side.head_buf.clear();
+                    return Step::Advanced(0);
+                }
+            }
+        }
+        let mut i = 0usize;
+        let mut line_start = at_line_start;
+        loop {
+            let from = tail(rest, i);
+            if line_start && !from.is_empty() {
+                match start_line(dir, head(from, START_PROBE)) {
+                    Prefix::Yes => {
+                        side.state = State::Head;
+                        let skipped = skipped.saturating_add(i as u64);
+                        self.resumed(dir, skipped, now, ctx, sink);
+                        return Step::Advanced(i);
+                    }
+                    Prefix::Maybe => {
+                        side.head_buf.extend_from_slice(from);
+                        side.head_start_ts = now;
+                        side.state = State::Resync {
+                            at_line_start: false,
+                            skipped: skipped.saturating_add(i as u64),
+                        };
+                        return Step::Advanced(rest.len());
+                    }
+                    Prefix::No => {}
+                }
+            }
+            match from.iter().position(|&b| b == b'\n') {
+                Some(p) => {
+                    i = i.saturating_add(p + 1);
+                    line_start = true;
+                    if i >= rest.len() {
+                        side.state = State::Resync {
+                            at_line_start: true,
+                            skipped: skipped.saturating_add(rest.len() as u64),
+                        };
+                        return Step::Advanced(rest.len());
+                    }
+                }
+                None => {
+                    side.state = State::Resync {
+                        at_line_start: false,
+                        skipped: skipped.saturating_add(rest.len() as u64),
+                    };
+                    return Step::Advanced(rest.len());
+                }
+            }
+        }
+    }
+
+    fn resumed(
+        &mut self,
+        dir: Dir,
+        skipped: u64,
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) {
+        if skipped > 0 {
+            let detail = format!("skipped {skipped} bytes to the next {}", start_name(dir));
+            anomaly(sink, ctx, Code::HttpResync, dir, now, detail);
+        }
+    }
+
+    /// The direction ends (`fin`: its FIN was seen): report what is in progress.
+    fn flush(
+        &mut self,
+        dir: Dir,
+        fin: bool,
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) {
+        let d = dir.index();
+        let side = &mut self.sides[d];
+        match side.state {
+            State::Body(ref body) => {
+                let complete = fin && matches!(body, Body::UntilClose) && !side.msg.holey;
+                self.emit_from_copy(dir, complete, now, ctx, sink);
+                self.after_message(dir, BodyEnd::Broken);
+            }
+            State::Resync { skipped, .. } => {
+                let skipped = skipped.saturating_add(side.head_buf.len() as u64);
+                if skipped > 0 {
+                    let detail = format!(
+                        "{skipped} bytes skipped without finding a {}",
+                        start_name(dir)
+                    );
+                    anomaly(sink, ctx, Code::HttpResync, dir, now, detail);
+                }
+            }
+            State::Head | State::Stopped => {}
+        }
+        let side = &mut self.sides[d];
+        side.state = State::Stopped;
+        side.head_buf.clear();
+    }
+
+    fn parse_error(
+        &mut self,
+        dir: Dir,
+        what: &str,
+        bytes: &[u8],
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) {
+        let detail = format!("{what}: \"{}\"", escaped(bytes));
+        anomaly(sink, ctx, Code::HttpParseError, dir, now, detail);
+        let side = &mut self.sides[dir.index()];
+        side.state = State::Stopped;
+        side.head_buf.clear();
+    }
+
+    fn head_too_large(
+        &mut self,
+        dir: Dir,
+        bytes: &[u8],
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) {
+        let detail = format!(
+            "head longer than {} bytes: \"{}\"",
+            self.max_head,
+            escaped(bytes)
+        );
+        anomaly(sink, ctx, Code::HttpHeadTooLarge, dir, now, detail);
+        let side = &mut self.sides[dir.index()];
+        side.state = State::Stopped;
+        side.head_buf.clear();
+    }
+}
+
+/// Parses a request (client side) or response (server side) head into `out`.
+/// `Ok(None)`: the head is incomplete.
+fn parse_head<'b>(
+    dir: Dir,
+    config: &httparse::ParserConfig,
+    buf: &'b [u8],
+    out: &mut Vec<Header<'b>>,
+) -> Result<Option<ParsedHead<'b>>, httparse::Error> {
+    let mut raw = [const { MaybeUninit::<httparse::Header<'b>>::uninit() }; MAX_HEADERS];
+    out.clear();
+    match dir {
+        Dir::C2S => {
+            let mut req = httparse::Request::new(&mut []);
+            match config.parse_request_with_uninit_headers(&mut req, buf, &mut raw)? {
+                httparse::Status::Partial => Ok(None),
+                httparse::Status::Complete(len) => {
+                    out.extend(req.headers.iter().map(|h| Header {
+                        name: h.name,
+                        value: h.value,
+                    }));
+                    Ok(Some(ParsedHead {
+                        len,
+                        head: HttpHead::Request {
+                            method: req.method.unwrap_or_default(),
+                            target: req.path.unwrap_or_default(),
+                            version: req.version.unwrap_or(1),
+                        },
+                    }))
+                }
+            }
+        }
+        Dir::S2C => {
+            let mut res = httparse::Response::new(&mut []);
+            match config.parse_response_with_uninit_headers(&mut res, buf, &mut raw)? {
+                httparse::Status::Partial => Ok(None),
+                httparse::Status::Complete(len) => {
+                    out.extend(res.headers.iter().map(|h| Header {
+                        name: h.name,
+                        value: h.value,
+                    }));
+                    Ok(Some(ParsedHead {
+                        len,
+                        head: HttpHead::Response {
+                            version: res.version.unwrap_or(1),
+                            status: res.code.unwrap_or(0),
+                            reason: res.reason.unwrap_or_default(),
+                        },
+                    }))
+                }
+            }
+        }
+    }
+}
+
+fn describe(e: httparse::Error) -> String {
+    match e {
+        httparse::Error::TooManyHeaders => format!("more than {MAX_HEADERS} header fields"),
+        other => other.to_string(),
+    }
+}
+
+fn facts<'b>(headers: &[Header<'b>]) -> Facts<'b> {
+    let mut f = Facts::default();
+    for h in headers {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            f.content_length = Some(merge_content_length(f.content_length, h.value));
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            f.transfer_encoding = true;
+            for coding in h.value.split(|&b| b == b',') {
+                let coding = trim(coding.split(|&b| b == b';').next().unwrap_or_default());
+                if !coding.is_empty() {
+                    f.chunked = coding.eq_ignore_ascii_case(b"chunked");
+                }
+            }
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            f.upgrade = Some(utf8_prefix(trim(h.value)));
+            f.websocket = h.value.split(|&b| b == b',').any(|p| {
+                let protocol = trim(p).split(|&b| b == b'/').next().unwrap_or_default();
+                protocol.eq_ignore_ascii_case(b"websocket")
+            });
+        } else if name.eq_ignore_ascii_case("content-type") {
+            let media = trim(h.value.split(|&b| b == b';').next().unwrap_or_default());
+            f.event_stream = media.eq_ignore_ascii_case(b"text/event-stream");
+        }
+    }
+    f
+}
+
+/// Content-Length (RFC 9110 §8.6, RFC 9112 §6.3): one or more fields, each a comma list of
+/// decimal numbers; identical repeats are tolerated, anything else is invalid.
+fn merge_content_length(
+    sofar: Option<Result<u64, &'static str>>,
+    value: &[u8],
+) -> Result<u64, &'static str> {
+    let mut current = match sofar {
+        Some(Err(e)) => return Err(e),
+        Some(Ok(n)) => Some(n),
+        None => None,
+    };
+    for item in value.split(|&b| b == b',') {
+        let item = trim(item);
+        if item.is_empty() || !item.iter().all(u8::is_ascii_digit) {
+            return Err("invalid Content-Length");
+        }
+        let n = item.iter().try_fold(0u64, |acc, &d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        });
+        let n = n.ok_or("Content-Length overflows 64 bits")?;
+        if current.is_some_and(|c| c != n) {
+            return Err("conflicting Content-Length values");
+        }
+        current = Some(n);
+    }
+    current.ok_or("invalid Content-Length")
+}
+
+/// RFC 9112 §6.1/§6.3: Transfer-Encoding with Content-Length, or in HTTP/1.0, makes the
+/// framing ambiguous (the classic request-smuggling vector). Transfer-Encoding is followed.
+fn ambiguity(facts: &Facts<'_>, version: u8) -> Option<String> {
+    if facts.content_length.is_some() {
+        Some("both Transfer-Encoding and Content-Length; Transfer-Encoding used".to_owned())
+    } else if version == 0 {
+        Some("Transfer-Encoding in an HTTP/1.0 message; Transfer-Encoding used".to_owned())
+    } else {
+        None
+    }
+}
+
+fn upgrade_value<'b>(headers: &[Header<'b>]) -> Option<&'b str> {
+    headers
+        .iter()
+        .rev()
+        .find(|h| h.name.eq_ignore_ascii_case("upgrade"))
+        .map(|h| utf8_prefix(trim(h.value)))
+}
+
+fn status_of(head: HttpHead<'_>) -> Option<u16> {
+    match head {
+        HttpHead::Response { status, .. } => Some(status),
+        HttpHead::Request { .. } => None,
+    }
+}
+
+type OwnedHeaders = Vec<(String, Vec<u8>)>;
+
+fn owned_headers(headers: &[Header<'_>]) -> OwnedHeaders {
+    headers
+        .iter()
+        .map(|h| (h.name.to_owned(), h.value.to_vec()))
+        .collect()
+}
+
+/// `stage`: `None` for the `HttpHead` event, `Some(complete)` for the `Http` event.
+#[allow(clippy::too_many_arguments)]
+fn message<'m>(
+    dir: Dir,
+    head: HttpHead<'m>,
+    headers: &'m [Header<'m>],
+    upgrade: Option<&'m str>,
+    progress: &Progress,
+    body_head: &'m [u8],
+    now: Timestamp,
+    stage: Option<bool>,
+) -> HttpMessage<'m> {
+    let done = stage.is_some();
+    HttpMessage {
+        dir,
+        start_ts: progress.start_ts,
+        ts: now,
+        head,
+        headers,
+        header_bytes: progress.header_bytes,
+        body_bytes: if done { progress.body_bytes } else { 0 },
+        framing_bytes: if done { progress.framing_bytes } else { 0 },
+        chunked: progress.chunked,
+        upgrade,
+        body_head,
+        complete: stage.unwrap_or(false),
+    }
+}
+
+fn anomaly(
+    sink: &mut dyn EventSink,
+    ctx: &EventCtx<'_>,
+    code: Code,
+    dir: Dir,
+    ts: Timestamp,
+    detail: String,
+) {
+    let a = Anomaly {
+        code,
+        dir: Some(dir),
+        ts,
+        detail,
+    };
+    sink.event(ctx, Event::Anomaly(&a));
+}
+
+enum Prefix {
+    Yes,
+    Maybe,
+    No,
+}
+
+const METHODS: [&[u8]; 9] = [
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+];
+const STATUS_LINES: [&[u8]; 2] = [b"HTTP/1.1 ", b"HTTP/1.0 "];
+
+/// Whether `bytes` begin a request line (client side) or status line (server side).
+fn start_line(dir: Dir, bytes: &[u8]) -> Prefix {
+    let patterns: &[&[u8]] = match dir {
+        Dir::C2S => &METHODS,
+        Dir::S2C => &STATUS_LINES,
+    };
+    let mut maybe = false;
+    for p in patterns {
+        if bytes.starts_with(p) {
+            return Prefix::Yes;
+        }
+        maybe |= p.starts_with(bytes);
+    }
+    if maybe { Prefix::Maybe } else { Prefix::No }
+}
+
+fn start_name(dir: Dir) -> &'static str {
+    match dir {
+        Dir::C2S => "request line",
+        Dir::S2C => "status line",
+    }
+}
+
+/// End (exclusive) of the first blank line in `data`, given the two bytes before it.
+fn find_blank_line(before: [u8; 2], data: &[u8]) -> Option<usize> {
+    let byte_at = |i: isize| -> u8 {
+        match usize::try_from(i) {
+            Ok(i) => data.get(i).copied().unwrap_or(0),
+            Err(_) => match i {
+                -1 => before[1],
+                -2 => before[0],
+                _ => 0,
+            },
+        }
+    };
+    let mut from = 0usize;
+    while let Some(p) = tail(data, from).iter().position(|&b| b == b'\n') {
+        let i = from + p;
+        let at = i as isize;
+        let prev = byte_at(at - 1);
+        if prev == b'\n' || (prev == b'\r' && byte_at(at - 2) == b'\n') {
+            return Some(i + 1);
+        }
+        from = i + 1;
+    }
+    None
+}
+
+fn last_two(buf: &[u8]) -> [u8; 2] {
+    match buf {
+        [.., a, b] => [*a, *b],
+        [b] => [0, *b],
+        [] => [0, 0],
+    }
+}
+
+fn head(data: &[u8], n: usize) -> &[u8] {
+    data.get(..n).unwrap_or(data)
+}
+
+fn tail(data: &[u8], from: usize) -> &[u8] {
+    data.get(from..).unwrap_or_default()
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+fn utf8_prefix(bytes: &[u8]) -> &str {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(head(bytes, e.valid_up_to())).unwrap_or_default(),
+    }
+}
+
+fn escaped(bytes: &[u8]) -> String {
+    head(bytes, ERROR_PREVIEW).escape_ascii().to_string()
+}
