@@ -132,7 +132,9 @@ impl<S: EventSink> ConnAnalyzer<S> {
         let request = dir == Dir::C2S && classify::looks_like_http_request(bytes);
         let response = dir == Dir::S2C && classify::looks_like_http_response(bytes);
         if request || response {
-            state.proto = self.new_http();
+            let mut http = HttpConn::new(&self.config.limits, self.config.snap_preview);
+            http.picked_up_midstream();
+            state.proto = Proto::Http(Box::new(http));
             return true;
         }
         if websocket::sniff_frames(bytes).is_some() {
@@ -168,6 +170,11 @@ impl<S: EventSink> ConnAnalyzer<S> {
             Proto::Http(http) => {
                 if let Feed::Upgraded { offset } = http.feed(dir, bytes, ctx, &mut tally) {
                     let upgrade = http.take_upgrade().unwrap_or_default();
+                    if !upgrades_to_websocket(&upgrade) {
+                        // h2c and friends: a protocol we do not decode from here on.
+                        state.proto = Proto::Opaque;
+                        return;
+                    }
                     let hs = websocket::check_handshake(&upgrade, ctx, &mut tally);
                     tally.event(ctx, Event::Handshake(&hs));
                     let mut ws = Box::new(WsConn::new(
@@ -311,5 +318,23 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             }
             StreamEvent::Closed { how } => self.finish_flow(state, &ctx, how),
         }
+    }
+}
+
+/// Whether an accepted upgrade is to WebSocket: the request asked for it, or (when the request
+/// was not captured) the 101 names it.
+fn upgrades_to_websocket(u: &crate::proto::http::Upgrade) -> bool {
+    let names_websocket = |headers: &[(String, Vec<u8>)]| {
+        headers.iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case("upgrade")
+                && value
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"))
+        })
+    };
+    if u.request_headers.is_empty() {
+        names_websocket(&u.response_headers)
+    } else {
+        names_websocket(&u.request_headers)
     }
 }
