@@ -270,12 +270,15 @@ fn read_pcap(path: &Path) -> (u32, Vec<(u64, Vec<u8>)>) {
     let bytes = std::fs::read(path).expect("read pcap");
     let mut reader = pcap_file::pcap::PcapReader::new(&bytes[..]).expect("pcap header");
     let header = reader.header();
-    assert_eq!(header.ts_resolution, pcap_file::TsResolution::NanoSecond);
+    assert_eq!(
+        header.ts_resolution,
+        pcap_file::pcap::PcapTsResolution::NanoSecond
+    );
     assert_eq!(header.snaplen, 262_144);
     let mut packets = Vec::new();
     while let Some(p) = reader.next_packet() {
         let p = p.expect("well-formed record");
-        packets.push((p.timestamp.as_nanos() as u64, p.data.to_vec()));
+        packets.push((p.timestamp().as_nanos() as u64, p.data().to_vec()));
     }
     (u32::from(header.datalink), packets)
 }

@@ -5,8 +5,8 @@
 
 use crate::source::LinkType;
 use crate::time::Timestamp;
-use pcap_file::pcap::{PcapHeader, PcapWriter, RawPcapPacket};
-use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
+use pcap_file::pcap::{PcapHeader, PcapTsResolution, PcapWriteError, PcapWriter, RawPcapPacket};
+use pcap_file::{DataLink, Endianness};
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -21,9 +21,9 @@ pub struct PcapDump<W: Write> {
     packets: u64,
 }
 
-fn io_error(e: PcapError) -> io::Error {
+fn io_error(e: PcapWriteError) -> io::Error {
     match e {
-        PcapError::IoError(e) => e,
+        PcapWriteError::Io(e) | PcapWriteError::FieldWriteFailed(_, e) => e,
         other => io::Error::other(other.to_string()),
     }
 }
@@ -50,7 +50,7 @@ impl<W: Write> PcapDump<W> {
             ts_accuracy: 0,
             snaplen: SNAPLEN,
             datalink: DataLink::from(link.0),
-            ts_resolution: TsResolution::NanoSecond,
+            ts_resolution: PcapTsResolution::NanoSecond,
             endianness: Endianness::native(),
         };
         let writer = PcapWriter::with_header(out, header).map_err(io_error)?;
@@ -86,7 +86,7 @@ impl<W: Write> PcapDump<W> {
     }
 
     pub fn into_inner(self) -> W {
-        self.writer.into_writer()
+        self.writer.into_inner()
     }
 }
 
@@ -108,15 +108,15 @@ mod tests {
         let h = reader.header();
         assert_eq!(h.datalink, DataLink::LINUX_SLL2);
         assert_eq!(h.snaplen, SNAPLEN);
-        assert_eq!(h.ts_resolution, TsResolution::NanoSecond);
+        assert_eq!(h.ts_resolution, PcapTsResolution::NanoSecond);
         let p = reader.next_packet().unwrap().unwrap();
         assert_eq!(
-            p.timestamp,
+            p.timestamp(),
             std::time::Duration::new(1_700_000_000, 123_456_789)
         );
-        assert_eq!((p.orig_len, &p.data[..]), (100, &[1u8, 2, 3][..]));
+        assert_eq!((p.orig_len(), p.data()), (100, &[1u8, 2, 3][..]));
         let p = reader.next_packet().unwrap().unwrap();
-        assert_eq!(p.timestamp, std::time::Duration::new(1_700_000_001, 5));
+        assert_eq!(p.timestamp(), std::time::Duration::new(1_700_000_001, 5));
         assert!(reader.next_packet().is_none());
     }
 
@@ -128,8 +128,8 @@ mod tests {
         let bytes = dump.into_inner();
         let mut reader = PcapReader::new(&bytes[..]).unwrap();
         let p = reader.next_packet().unwrap().unwrap();
-        assert_eq!(p.data.len(), SNAPLEN as usize);
-        assert_eq!(p.orig_len, SNAPLEN);
+        assert_eq!(p.data().len(), SNAPLEN as usize);
+        assert_eq!(p.orig_len(), SNAPLEN);
     }
 
     #[test]
