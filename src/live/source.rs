@@ -238,6 +238,21 @@ impl StopControl {
         }
     }
 
+    /// A block was finished with `handed` packets handed from it. Under sustained traffic the
+    /// ring is never empty, so a drain also ends here: once the window has passed and a whole
+    /// block held only packets from after the stop, the backlog from before it is done.
+    /// Returns true when the capture is over.
+    pub fn block_done(&mut self, handed: u64, now: Instant) -> bool {
+        match self.phase {
+            Phase::Draining { until, .. } if handed == 0 && now >= until => {
+                self.phase = Phase::Done;
+                true
+            }
+            Phase::Done => true,
+            _ => false,
+        }
+    }
+
     /// How long to wait for traffic.
     pub fn poll_timeout(&self, now: Instant) -> Duration {
         let floor = Duration::from_millis(1);
@@ -301,6 +316,8 @@ pub struct LiveSource {
     stats: SourceStats,
     first_ring_error: Option<ring::RingError>,
     consecutive_poll_errors: u32,
+    /// Packets handed from the current block.
+    handed_in_block: u64,
     /// The error to return once, at the end.
     final_error: Option<SourceError>,
 }
@@ -353,6 +370,7 @@ impl LiveSource {
             stats: SourceStats::default(),
             first_ring_error: None,
             consecutive_poll_errors: 0,
+            handed_in_block: 0,
             final_error: None,
         }
     }
@@ -470,6 +488,7 @@ impl LiveSource {
                     }
                     self.release_block();
                     self.end_batch()?;
+                    self.stop.block_done(self.handed_in_block, Instant::now());
                     continue;
                 };
                 if header.snaplen == SYN_HINT_SNAPLEN && header.len > SYN_HINT_SNAPLEN {
@@ -510,6 +529,7 @@ impl LiveSource {
                 }
                 self.stats.captured += 1;
                 self.stats.bytes += data.len() as u64;
+                self.handed_in_block += 1;
                 return Ok(Some(Located {
                     data: NonNull::from(data).cast::<u8>(),
                     len: data.len(),
@@ -532,6 +552,7 @@ impl LiveSource {
                 // SAFETY: as above: the block is user-owned and nothing else refers to it.
                 let block = unsafe { std::slice::from_raw_parts(base.as_ptr(), ring.block_size()) };
                 self.walker = Some(BlockWalker::new(block));
+                self.handed_in_block = 0;
                 continue;
             }
             // Nothing ready: the batch is over.
@@ -750,6 +771,26 @@ mod tests {
         );
         c.stop_now(StopCause::WriteFailed("disk full".into()));
         assert_eq!(c.cause(), Some(&StopCause::WriteFailed("disk full".into())));
+    }
+
+    #[test]
+    fn a_drain_under_sustained_traffic_ends_after_the_backlog() {
+        let (mut c, t0, real0) = control(Limits::default());
+        // Blocks keep arriving: the ring is never empty, so `idle` is never consulted.
+        assert!(
+            !c.block_done(0, t0 + Duration::from_secs(5)),
+            "not stopping yet"
+        );
+        c.check(t0, real0, true);
+        // Backlog from before the stop: keep going even past the window.
+        assert!(!c.block_done(500, t0 + WINDOW * 3));
+        // A block with nothing from before the stop, but still inside the window: keep going
+        // (the kernel's current block may still hold earlier packets).
+        assert!(!c.block_done(0, t0 + WINDOW / 2));
+        // Past the window and nothing from before the stop: done.
+        assert!(c.block_done(0, t0 + WINDOW));
+        assert!(c.is_done());
+        assert_eq!(c.cause(), Some(&StopCause::Interrupted));
     }
 
     #[test]
