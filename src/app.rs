@@ -130,9 +130,22 @@ pub fn run(cli: Cli) -> Status {
     match cli.command {
         Command::Read { files, common } => read(&files, &common),
         Command::Check { paths, common } => check(&paths, &common),
-        Command::Live { .. } => {
-            error_line("live capture is not available in this build");
-            Status::Error
+        Command::Live {
+            iface,
+            write,
+            count,
+            duration,
+            no_promisc,
+            common,
+        } => {
+            let args = crate::live::LiveArgs {
+                iface,
+                write,
+                count,
+                duration,
+                promisc: !no_promisc,
+            };
+            crate::live::run(&args, &common)
         }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

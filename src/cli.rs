@@ -37,7 +37,7 @@ Exit status: 0 if every capture passed, 1 if any has an error-severity anomaly,
 
 /// sockscope — HTTP and WebSocket on the wire, from pcap files or live traffic.
 #[derive(Parser, Debug)]
-#[command(name = "sockscope", version, about, long_about = None, propagate_version = true)]
+#[command(name = "sockscope", version, about, long_about = None)]
 #[command(after_help = "Run `sockscope <command> --help` for each command's options and examples.")]
 pub struct Cli {
     #[command(subcommand)]

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Live-capture throughput: sockscope versus tcpdump and tshark on the same replayed traffic.
+#
+# Usage (as root):  benches/live_replay.sh CAPTURE.pcap [SECONDS] [PORT...]
+#
+# Creates a private network namespace with a veth pair, then, once per tool, replays CAPTURE
+# onto one end at full speed (tcpreplay --topspeed, looped for SECONDS, default 10) while the
+# tool captures on the other end with the same filter (TCP on PORTs, default 80):
+#   sockscope live <veth> -q -p PORT...
+#   tcpdump -i <veth> -w /dev/null 'tcp port PORT or ...'
+#   tshark -i <veth> -q -w /dev/null -f 'tcp port PORT or ...'
+# and reports, for each, packets/s captured, kernel drops, and the ratio to tcpdump / tshark.
+# The capture should contain traffic on PORT, or nothing passes the filters.
+#
+# Environment: SOCKSCOPE=path/to/binary (default: target/release/sockscope, built if missing).
+set -euo pipefail
+
+die() { echo "live_replay: $*" >&2; exit 2; }
+
+[[ $# -ge 1 ]] || die "usage: $0 CAPTURE.pcap [SECONDS] [PORT...]"
+CAPTURE=$(realpath "$1")
+SECONDS_TO_RUN=${2:-10}
+shift $(( $# >= 2 ? 2 : 1 ))
+PORTS=("$@")
+[[ ${#PORTS[@]} -gt 0 ]] || PORTS=(80)
+
+[[ $EUID -eq 0 ]] || die "needs root (network namespaces, raw sockets)"
+[[ -r $CAPTURE ]] || die "$CAPTURE: not readable"
+command -v tcpreplay >/dev/null || die "tcpreplay not installed"
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SOCKSCOPE=${SOCKSCOPE:-$ROOT/target/release/sockscope}
+if [[ ! -x $SOCKSCOPE ]]; then
+    (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
+fi
+
+NS=sockscope-bench-$$
+TX=sbench-tx
+RX=sbench-rx
+WORK=$(mktemp -d)
+cleanup() {
+    ip netns del "$NS" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+ip -n "$NS" link add "$TX" type veth peer name "$RX"
+# Large MTU so that captures taken on loopback or with offloads replay without EMSGSIZE.
+ip -n "$NS" link set "$TX" mtu 65000 up
+ip -n "$NS" link set "$RX" mtu 65000 up
+in_ns() { ip netns exec "$NS" "$@"; }
+
+BPF=""
+SOCKSCOPE_PORTS=()
+for p in "${PORTS[@]}"; do
+    BPF+="${BPF:+ or }tcp port $p"
+    SOCKSCOPE_PORTS+=(-p "$p")
+done
+
+# wait_for FILE PATTERN: until the capturing tool says it is ready (or 20 s).
+wait_for() {
+    for _ in $(seq 200); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "live_replay: tool did not start; its output:" >&2
+    cat "$1" >&2
+    return 1
+}
+
+# replay: sends CAPTURE on TX for SECONDS_TO_RUN; prints "packets seconds".
+replay() {
+    local out=$WORK/tcpreplay.out
+    in_ns tcpreplay --topspeed --preload-pcap --loop=0 --duration="$SECONDS_TO_RUN" \
+        --intf1="$TX" "$CAPTURE" >"$out" 2>&1 || true
+    local sent secs
+    sent=$(sed -n 's/^[[:space:]]*Actual: \([0-9]*\) packets.*/\1/p' "$out" | head -1)
+    secs=$(sed -n 's/.*packets ([0-9]* bytes) sent in \([0-9.]*\) seconds.*/\1/p' "$out" | head -1)
+    [[ -n $sent && -n $secs ]] || { cat "$out" >&2; die "could not read tcpreplay's result"; }
+    echo "$sent $secs"
+}
+
+# run_tool NAME READY_PATTERN COMMAND...: captures during one replay, then stops the tool with
+# SIGTERM (background jobs of a script ignore SIGINT) and leaves "sent seconds" in
+# $WORK/NAME.result.
+run_tool() {
+    local name=$1 ready=$2
+    shift 2
+    local err=$WORK/$name.err
+    # exec: $! is the tool itself (ip netns exec execs in place), not a subshell.
+    (exec ip netns exec "$NS" "$@" >/dev/null 2>"$err") &
+    local pid=$!
+    wait_for "$err" "$ready" || { kill "$pid" 2>/dev/null; return 1; }
+    sleep 0.5
+    local result
+    result=$(replay)
+    sleep 0.5
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    echo "$result" >"$WORK/$name.result"
+}
+
+# Per tool: captured and dropped packet counts from its final statistics.
+stats_sockscope() {
+    sed -n 's/.*: \([0-9]*\) packets captured, [0-9]* received by filter, \([0-9]*\) dropped by kernel.*/\1 \2/p' "$WORK/sockscope.err" | tail -1
+}
+stats_tcpdump() {
+    local cap drop
+    cap=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$WORK/tcpdump.err" | tail -1)
+    drop=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$WORK/tcpdump.err" | tail -1)
+    echo "${cap:-0} ${drop:-0}"
+}
+stats_tshark() {
+    # dumpcap: "Packets received/dropped on interface 'x': 1234/5 (...)"; tshark: "N packets captured".
+    local line cap drop
+    line=$(grep -o "received/dropped on interface[^:]*: [0-9]*/[0-9]*" "$WORK/tshark.err" | tail -1 || true)
+    if [[ -n $line ]]; then
+        cap=${line##*: }
+        drop=${cap#*/}
+        cap=${cap%/*}
+    else
+        cap=$(sed -n 's/^\([0-9]*\) packets\{0,1\} captured.*/\1/p' "$WORK/tshark.err" | tail -1)
+        drop=$(sed -n 's/^\([0-9]*\) packets\{0,1\} dropped.*/\1/p' "$WORK/tshark.err" | tail -1)
+    fi
+    echo "${cap:-0} ${drop:-0}"
+}
+
+TOOLS=()
+echo "replaying $(basename "$CAPTURE") for ${SECONDS_TO_RUN}s per tool, filter: $BPF"
+run_tool sockscope "capturing on" "$SOCKSCOPE" live "$RX" -q --color never "${SOCKSCOPE_PORTS[@]}" \
+    && TOOLS+=(sockscope)
+if command -v tcpdump >/dev/null; then
+    run_tool tcpdump "listening on" tcpdump -i "$RX" -n -w /dev/null "$BPF" && TOOLS+=(tcpdump)
+else
+    echo "tcpdump not installed: skipped"
+fi
+if command -v tshark >/dev/null; then
+    run_tool tshark "Capturing on" tshark -i "$RX" -n -q -w /dev/null -f "$BPF" && TOOLS+=(tshark)
+else
+    echo "tshark not installed: skipped"
+fi
+
+declare -A PPS
+printf '\n%-10s %12s %10s %12s %10s %10s %14s %8s\n' tool sent seconds captured "of sent" dropped "captured pkt/s" "drop %"
+for t in "${TOOLS[@]}"; do
+    read -r sent secs <"$WORK/$t.result"
+    read -r cap drop < <("stats_$t")
+    cap=${cap:-0}
+    drop=${drop:-0}
+    pps=$(awk -v c="$cap" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
+    cpct=$(awk -v c="$cap" -v n="$sent" 'BEGIN { printf "%.1f%%", (n > 0 ? 100 * c / n : 0) }')
+    dpct=$(awk -v c="$cap" -v d="$drop" 'BEGIN { printf "%.2f", (c + d > 0 ? 100 * d / (c + d) : 0) }')
+    PPS[$t]=$pps
+    printf '%-10s %12s %10s %12s %10s %10s %14s %8s\n' "$t" "$sent" "$secs" "$cap" "$cpct" "$drop" "$pps" "$dpct"
+done
+echo
+for ref in tcpdump tshark; do
+    if [[ -n ${PPS[sockscope]:-} && -n ${PPS[$ref]:-} && ${PPS[$ref]} -gt 0 ]]; then
+        awk -v a="${PPS[sockscope]}" -v b="${PPS[$ref]}" -v r="$ref" \
+            'BEGIN { printf "sockscope / %s: %.2f× captured packets per second\n", r, a / b }'
+    fi
+done

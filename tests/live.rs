@@ -1,0 +1,825 @@
+//! `sockscope live` end to end, each test in its own network namespace so that it sees only the
+//! traffic it makes: real sockets, a real WebSocket conversation (tungstenite), the real binary.
+//!
+//! These tests need root (CI runs them as root); as anyone else they print why they are skipped
+//! and return. `tshark` is used when installed to check the written file independently.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tungstenite::Message;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn have(tool: &str, arg: &str) -> bool {
+    Command::new(tool)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Why this test cannot run here, if it cannot.
+fn skip_reason() -> Option<&'static str> {
+    if !is_root() {
+        return Some("needs root to create network namespaces and capture");
+    }
+    if !have("ip", "-V") {
+        return Some("the `ip` tool (iproute2) is not installed");
+    }
+    None
+}
+
+macro_rules! require_root {
+    () => {
+        if let Some(why) = skip_reason() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+}
+
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace with loopback up, deleted on drop (even when the test fails).
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "sockscope-test-{}-{}-{tag}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    fn ip(&self, args: &[&str]) {
+        run_ok(Command::new("ip").arg("-n").arg(&self.name).args(args));
+    }
+
+    /// A command run inside the namespace.
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `f` on a thread that has entered the namespace; sockets it creates live there.
+    fn enter<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        thread::spawn(move || {
+            let file = std::fs::File::open(&path).expect("open netns");
+            // SAFETY: setns on this thread only, with a valid namespace descriptor.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("namespace thread")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A running `sockscope live`, with stdout and stderr collected in the background.
+struct Live {
+    child: Child,
+    stderr_lines: mpsc::Receiver<String>,
+    stderr_seen: String,
+    stdout: Option<thread::JoinHandle<String>>,
+}
+
+impl Live {
+    fn start(mut cmd: Command) -> Live {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sockscope");
+        let mut out = child.stdout.take().expect("stdout");
+        let stdout = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let err = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Live {
+            child,
+            stderr_lines: rx,
+            stderr_seen: String::new(),
+            stdout: Some(stdout),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the "capturing on" line; panics with what was printed if it never comes.
+    fn wait_capturing(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            match self.stderr_lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    self.stderr_seen.push_str(&line);
+                    self.stderr_seen.push('\n');
+                    if line.contains("capturing on") {
+                        return;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = self.child.try_wait() {
+                        panic!(
+                            "sockscope exited ({status}) before capturing:\n{}",
+                            self.stderr_seen
+                        );
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "sockscope closed stderr before capturing:\n{}",
+                        self.stderr_seen
+                    )
+                }
+            }
+        }
+        panic!("sockscope did not start capturing:\n{}", self.stderr_seen);
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: sends a signal to our own child.
+        assert_eq!(unsafe { libc::kill(self.pid() as libc::pid_t, sig) }, 0);
+    }
+
+    /// Waits for the exit (killing it after `timeout`) and returns status, stdout, stderr.
+    fn finish(mut self, timeout: Duration) -> (ExitStatus, String, String) {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "sockscope did not exit within {timeout:?}:\n{}",
+                    self.stderr_seen
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = self
+            .stdout
+            .take()
+            .expect("once")
+            .join()
+            .expect("stdout thread");
+        while let Ok(line) = self.stderr_lines.recv_timeout(Duration::from_millis(500)) {
+            self.stderr_seen.push_str(&line);
+            self.stderr_seen.push('\n');
+        }
+        (status, stdout, self.stderr_seen.clone())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn of_type<'a>(records: &'a [Value], t: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["type"] == t).collect()
+}
+
+/// The records without what legitimately differs between runs over the same packets.
+fn normalized(records: &[Value]) -> Vec<Value> {
+    records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let Some(o) = r.as_object_mut() {
+                for k in ["ts", "first_ts", "last_ts", "frame"] {
+                    o.remove(k);
+                }
+            }
+            r
+        })
+        .collect()
+}
+
+/// (timestamp ns, captured bytes) of every packet in a pcap file, checking the header.
+fn read_pcap(path: &Path) -> (u32, Vec<(u64, Vec<u8>)>) {
+    let bytes = std::fs::read(path).expect("read pcap");
+    let mut reader = pcap_file::pcap::PcapReader::new(&bytes[..]).expect("pcap header");
+    let header = reader.header();
+    assert_eq!(
+        header.ts_resolution,
+        pcap_file::pcap::PcapTsResolution::NanoSecond
+    );
+    assert_eq!(header.snaplen, 262_144);
+    let mut packets = Vec::new();
+    while let Some(p) = reader.next_packet() {
+        let p = p.expect("well-formed record");
+        packets.push((p.timestamp().as_nanos() as u64, p.data().to_vec()));
+    }
+    (u32::from(header.datalink), packets)
+}
+
+/// TCP flags of an Ethernet/IPv4/TCP frame.
+fn tcp_flags(frame: &[u8]) -> Option<u8> {
+    if frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    let ihl = usize::from(frame.get(14)? & 0x0f) * 4;
+    frame.get(14 + ihl + 13).copied()
+}
+
+/// Runs a small HTTP exchange to 127.0.0.1:80 inside `ns`: connect, request, response, close.
+fn http_exchange(ns: &Netns) {
+    let (listener, mut client) = ns.enter(|| {
+        let l = TcpListener::bind("127.0.0.1:80").expect("bind :80");
+        let c = TcpStream::connect("127.0.0.1:80").expect("connect");
+        (l, c)
+    });
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 1024];
+        let mut got = Vec::new();
+        while !got.ends_with(b"\r\n\r\n") {
+            let n = s.read(&mut buf).expect("read request");
+            assert!(n > 0, "client closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+            .expect("respond");
+    });
+    client
+        .write_all(b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("request");
+    let mut response = Vec::new();
+    client.read_to_end(&mut response).expect("response");
+    assert!(response.ends_with(b"hello"));
+    drop(client);
+    server.join().expect("server");
+}
+
+/// What the WebSocket peers exchange: every data message is echoed by the server.
+const TEXT_SHORT: &str = "hello";
+const PING: &[u8] = b"are you there";
+
+fn binary_payload() -> Vec<u8> {
+    (0..=255u8).collect()
+}
+
+fn text_long() -> String {
+    "a".repeat(300)
+}
+
+/// A tungstenite client and server talking over 127.0.0.1:80 inside `ns`: text, binary, ping,
+/// a 300-byte text (16-bit length), then a close with code 1000 and reason "bye".
+fn websocket_exchange(ns: &Netns) {
+    let (listener, client_stream) = ns.enter(|| {
+        let l = TcpListener::bind("127.0.0.1:80").expect("bind :80");
+        let c = TcpStream::connect("127.0.0.1:80").expect("connect");
+        (l, c)
+    });
+    let server = thread::spawn(move || {
+        let (s, _) = listener.accept().expect("accept");
+        let mut ws = tungstenite::accept(s).expect("server handshake");
+        loop {
+            match ws.read() {
+                Ok(Message::Text(t)) => ws.send(Message::Text(t)).expect("echo text"),
+                Ok(Message::Binary(b)) => ws.send(Message::Binary(b)).expect("echo binary"),
+                Ok(_) => {}
+                Err(tungstenite::Error::ConnectionClosed) => break,
+                Err(e) => panic!("server: {e}"),
+            }
+        }
+    });
+    let (mut ws, response) =
+        tungstenite::client("ws://127.0.0.1/chat", client_stream).expect("client handshake");
+    assert_eq!(response.status(), 101);
+    let expect_echo = |ws: &mut tungstenite::WebSocket<TcpStream>, m: Message| {
+        ws.send(m.clone()).expect("send");
+        loop {
+            match ws.read().expect("read") {
+                Message::Pong(_) => continue,
+                got => {
+                    assert_eq!(got, m);
+                    break;
+                }
+            }
+        }
+    };
+    expect_echo(&mut ws, Message::text(TEXT_SHORT));
+    expect_echo(&mut ws, Message::binary(binary_payload()));
+    ws.send(Message::Ping(PING.to_vec().into())).expect("ping");
+    match ws.read().expect("pong") {
+        Message::Pong(p) => assert_eq!(&p[..], PING),
+        other => panic!("expected pong, got {other:?}"),
+    }
+    expect_echo(&mut ws, Message::text(text_long()));
+    ws.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    }))
+    .expect("close");
+    loop {
+        match ws.read() {
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("client: {e}"),
+        }
+    }
+    drop(ws);
+    server.join().expect("server");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn websocket_conversation_is_reported_live_and_from_the_written_file() {
+    require_root!();
+    let ns = Netns::new("ws");
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("out.pcap");
+    let mut cmd = ns.command(BIN);
+    cmd.args(["live", "lo", "--json", "-w"])
+        .arg(&pcap)
+        .args(["--duration", "3"]);
+    let mut live = Live::start(cmd);
+    live.wait_capturing();
+    assert!(
+        live.stderr_seen
+            .contains("capturing on lo, link type Ethernet (1)"),
+        "{}",
+        live.stderr_seen
+    );
+    websocket_exchange(&ns);
+    let (status, stdout, stderr) = live.finish(Duration::from_secs(15));
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(stderr.contains("lo: "), "{stderr}");
+    assert!(stderr.contains(" dropped by kernel"), "{stderr}");
+    let records = json_lines(&stdout);
+
+    // The file: valid, Ethernet, nanosecond, one record per analyzed packet, in time order.
+    let (link, packets) = read_pcap(&pcap);
+    assert_eq!(link, 1);
+    let summary = of_type(&records, "summary");
+    assert_eq!(summary.len(), 1, "{stdout}");
+    assert_eq!(
+        records.last().map(|r| &r["type"]),
+        Some(&Value::from("summary"))
+    );
+    assert_eq!(summary[0]["packets"], packets.len() as u64);
+    assert!(packets.len() >= 20, "{} packets", packets.len());
+    assert!(packets.windows(2).all(|w| w[0].0 <= w[1].0));
+    assert!(
+        stderr.contains(&format!("wrote {} packets", packets.len())),
+        "{stderr}"
+    );
+    // Each packet once: loopback's outgoing copies are not captured.
+    let syns = packets
+        .iter()
+        .filter(|p| tcp_flags(&p.1) == Some(0x02))
+        .count();
+    assert_eq!(syns, 1);
+
+    if have("tshark", "-v") {
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&pcap)
+            .args(["-Y", "websocket", "-T", "fields", "-e", "websocket.opcode"])
+            .output()
+            .expect("tshark");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let opcodes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        // text, text, binary, binary, ping, pong, text, text, close, close
+        let mut sorted = opcodes.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            ["1", "1", "1", "1", "10", "2", "2", "8", "8", "9"],
+            "tshark saw {opcodes:?}"
+        );
+    } else {
+        eprintln!("note: tshark not installed; the file was checked with pcap-file only");
+    }
+
+    // The analysis, streamed live.
+    let handshakes = of_type(&records, "handshake");
+    assert_eq!(handshakes.len(), 1, "{stdout}");
+    assert_eq!(handshakes[0]["accept_valid"], true);
+    assert_eq!(handshakes[0]["accept"], handshakes[0]["expected_accept"]);
+    assert_eq!(handshakes[0]["version"], "13");
+
+    let messages = of_type(&records, "ws_message");
+    let summary_of = |m: &&Value| {
+        (
+            m["dir"].as_str().unwrap_or_default().to_string(),
+            m["opcode"].as_str().unwrap_or_default().to_string(),
+            m["len"].as_u64().unwrap_or_default(),
+            m["preview"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    let long_preview = "a".repeat(128);
+    let bin_preview = hex(&binary_payload()[..64]);
+    for dir in ["c2s", "s2c"] {
+        let got: Vec<_> = messages
+            .iter()
+            .filter(|m| m["dir"] == dir)
+            .map(summary_of)
+            .collect();
+        let want = vec![
+            (
+                dir.to_string(),
+                "text".to_string(),
+                5,
+                TEXT_SHORT.to_string(),
+            ),
+            (
+                dir.to_string(),
+                "binary".to_string(),
+                256,
+                bin_preview.clone(),
+            ),
+            (
+                dir.to_string(),
+                "text".to_string(),
+                300,
+                long_preview.clone(),
+            ),
+        ];
+        assert_eq!(got, want, "{dir} messages");
+    }
+    for m in &messages {
+        assert_eq!(m["frames"], 1);
+        assert_eq!(m["compressed"], false);
+        assert_eq!(m["flow"], 1);
+    }
+
+    let frames = of_type(&records, "ws_frame");
+    let control = |opcode: &str, dir: &str| -> Vec<&Value> {
+        frames
+            .iter()
+            .copied()
+            .filter(|f| f["opcode"] == opcode && f["dir"] == dir)
+            .collect()
+    };
+    let ping = control("ping", "c2s");
+    assert_eq!(ping.len(), 1, "{frames:?}");
+    assert_eq!(ping[0]["payload_len"], PING.len());
+    assert_eq!(ping[0]["masked"], true);
+    let pong = control("pong", "s2c");
+    assert_eq!(pong.len(), 1, "{frames:?}");
+    assert_eq!(pong[0]["masked"], false);
+    for dir in ["c2s", "s2c"] {
+        let close = control("close", dir);
+        assert_eq!(close.len(), 1, "{dir}: {frames:?}");
+        assert_eq!(close[0]["close_code"], 1000);
+        assert_eq!(close[0]["close_reason"], "bye");
+    }
+    assert!(of_type(&records, "anomaly").is_empty(), "{stdout}");
+
+    let flows = of_type(&records, "flow");
+    assert_eq!(flows.len(), 1, "{stdout}");
+    let flow = flows[0];
+    assert_eq!(flow["id"], 1);
+    assert_eq!(flow["kind"], "websocket");
+    assert_eq!(flow["server"], "127.0.0.1:80");
+    assert_eq!(flow["handshake_complete"], true);
+    assert_eq!(flow["ws_messages"], 6);
+    assert_eq!(flow["closed"], "fin");
+    // Packets after both FINs may or may not count towards the flow (the TCP layer decides);
+    // the comparison with `read` below pins the exact number.
+    let flow_packets = flow["packets"].as_u64().unwrap_or_default();
+    assert!(
+        (10..=packets.len() as u64).contains(&flow_packets),
+        "{flow}"
+    );
+
+    // The same capture read back from the file gives the same records.
+    let out = Command::new(BIN)
+        .args(["read", "--json"])
+        .arg(&pcap)
+        .output()
+        .expect("sockscope read");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_file = json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(normalized(&from_file), normalized(&records));
+}
+
+#[test]
+fn ctrl_c_drains_the_ring_and_keeps_every_packet() {
+    require_root!();
+    let ns = Netns::new("sigint");
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("out.pcap");
+    let mut cmd = ns.command(BIN);
+    cmd.args(["live", "lo", "--json", "-V", "-w"]).arg(&pcap);
+    let mut live = Live::start(cmd);
+    live.wait_capturing();
+    http_exchange(&ns);
+    // At once: the last packets are still in the block the kernel is filling.
+    live.signal(libc::SIGINT);
+    let (status, stdout, stderr) = live.finish(Duration::from_secs(10));
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(stderr.contains("stopped: interrupted"), "{stderr}");
+    let records = json_lines(&stdout);
+    let summary = of_type(&records, "summary");
+    assert_eq!(summary.len(), 1, "{stdout}");
+    let (_, packets) = read_pcap(&pcap);
+    assert_eq!(summary[0]["packets"], packets.len() as u64);
+    // The whole connection, through the final ACK of the close.
+    let flags: Vec<u8> = packets.iter().filter_map(|p| tcp_flags(&p.1)).collect();
+    assert_eq!(flags.len(), packets.len());
+    assert_eq!(flags.first(), Some(&0x02), "{flags:x?}");
+    assert_eq!(
+        flags.iter().filter(|&&f| f & 0x01 != 0).count(),
+        2,
+        "{flags:x?}"
+    );
+    assert_eq!(flags.last(), Some(&0x10), "{flags:x?}");
+    assert!(
+        stderr.contains(&format!("lo: {} packets captured", packets.len())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn count_stops_after_n_packets() {
+    require_root!();
+    let ns = Netns::new("count");
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("out.pcap");
+    let mut cmd = ns.command(BIN);
+    cmd.args(["live", "lo", "--json", "-c", "4", "-w"])
+        .arg(&pcap);
+    let mut live = Live::start(cmd);
+    live.wait_capturing();
+    http_exchange(&ns);
+    let (status, stdout, stderr) = live.finish(Duration::from_secs(10));
+    assert!(status.success(), "{status}\n{stderr}");
+    let records = json_lines(&stdout);
+    assert_eq!(of_type(&records, "summary")[0]["packets"], 4, "{stdout}");
+    let (_, packets) = read_pcap(&pcap);
+    assert_eq!(packets.len(), 4);
+    assert_eq!(tcp_flags(&packets[0].1), Some(0x02));
+}
+
+fn proc_status(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status")
+}
+
+fn status_field<'a>(status: &'a str, name: &str) -> Vec<&'a str> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect()
+}
+
+#[test]
+fn sudo_runs_drop_to_the_invoking_user_who_owns_the_file() {
+    require_root!();
+    let ns = Netns::new("sudo");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let pcap = dir.path().join("mine.pcap");
+    let mut cmd = ns.command(BIN);
+    cmd.env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .args(["live", "lo", "-V", "-q", "--duration", "2", "-w"])
+        .arg(&pcap);
+    let mut live = Live::start(cmd);
+    live.wait_capturing();
+    // Privileges are gone before the capture starts.
+    let st = proc_status(live.pid());
+    assert_eq!(status_field(&st, "Uid"), ["65534"; 4], "{st}");
+    assert_eq!(status_field(&st, "Gid"), ["65534"; 4], "{st}");
+    assert!(status_field(&st, "Groups").is_empty(), "{st}");
+    assert_eq!(status_field(&st, "CapEff"), ["0000000000000000"], "{st}");
+    assert_eq!(status_field(&st, "CapPrm"), ["0000000000000000"], "{st}");
+    assert_eq!(status_field(&st, "NoNewPrivs"), ["1"], "{st}");
+    // Traffic after the drop is still captured and written.
+    http_exchange(&ns);
+    let (status, _, stderr) = live.finish(Duration::from_secs(15));
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(
+        stderr.contains("dropped privileges to uid 65534 gid 65534"),
+        "{stderr}"
+    );
+    let meta = std::fs::metadata(&pcap).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    let (_, packets) = read_pcap(&pcap);
+    assert!(packets.len() >= 8, "{} packets", packets.len());
+}
+
+#[test]
+fn root_without_sudo_drops_to_nobody() {
+    require_root!();
+    let ns = Netns::new("nobody");
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("root.pcap");
+    let mut cmd = ns.command(BIN);
+    cmd.env_remove("SUDO_UID")
+        .env_remove("SUDO_GID")
+        .args(["live", "lo", "-q", "--duration", "1", "-w"])
+        .arg(&pcap);
+    let mut live = Live::start(cmd);
+    live.wait_capturing();
+    let st = proc_status(live.pid());
+    assert_eq!(status_field(&st, "Uid"), ["65534"; 4], "{st}");
+    assert_eq!(status_field(&st, "CapEff"), ["0000000000000000"], "{st}");
+    let (status, _, stderr) = live.finish(Duration::from_secs(10));
+    assert!(status.success(), "{status}\n{stderr}");
+    // Created by root, left to root.
+    assert_eq!(std::fs::metadata(&pcap).unwrap().uid(), 0);
+}
+
+#[test]
+fn without_privilege_it_says_how_to_get_it() {
+    require_root!();
+    let ns = Netns::new("unpriv");
+    // A copy the unprivileged user can surely execute.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("sockscope");
+    std::fs::copy(BIN, &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = bin.to_str().unwrap().to_string();
+    let mut cmd = if have("setpriv", "--version") {
+        let mut c = ns.command("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", &bin]);
+        c
+    } else {
+        let mut c = ns.command("runuser");
+        c.args(["-u", "nobody", "--", &bin]);
+        c
+    };
+    let out = cmd.args(["live", "lo"]).output().expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("sudo"), "{stderr}");
+    assert!(
+        stderr.contains("setcap cap_net_raw,cap_net_admin+ep"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn unknown_interface_lists_the_real_ones() {
+    // Needs no privilege: the name is checked before anything else.
+    let out = Command::new(BIN)
+        .args(["live", "nosuchif0"])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("sockscope: nosuchif0: no such interface; available: any, "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("lo"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn bad_limits_are_usage_errors() {
+    for args in [
+        &["live", "lo", "--duration", "0"][..],
+        &["live", "lo", "--duration=-3"],
+        &["live", "lo", "-c", "0"],
+    ] {
+        let out = Command::new(BIN).args(args).output().expect("spawn");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("sockscope: "), "{stderr}");
+    }
+}
+
+#[test]
+fn unwritable_output_file_is_reported() {
+    require_root!();
+    let ns = Netns::new("nofile");
+    let out = ns
+        .command(BIN)
+        .args(["live", "lo", "-w", "/nonexistent-dir/x.pcap"])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("/nonexistent-dir/x.pcap"), "{stderr}");
+}
+
+#[test]
+fn interface_that_vanishes_ends_the_capture_with_a_report() {
+    require_root!();
+    let ns = Netns::new("gone");
+    ns.ip(&[
+        "link", "add", "sst-a", "type", "veth", "peer", "name", "sst-b",
+    ]);
+    ns.ip(&["link", "set", "sst-a", "up"]);
+    ns.ip(&["link", "set", "sst-b", "up"]);
+    let mut cmd = ns.command(BIN);
+    cmd.args(["live", "sst-a", "--json"]);
+    let mut live = Live::start(cmd);
+    live.wait_capturing();
+    ns.ip(&["link", "del", "sst-a"]);
+    let (status, stdout, stderr) = live.finish(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("sst-a: interface went down"), "{stderr}");
+    assert!(stderr.contains("sst-a: 0 packets captured"), "{stderr}");
+    // The report still came out.
+    let records = json_lines(&stdout);
+    assert_eq!(of_type(&records, "summary").len(), 1, "{stdout}");
+}
+
+#[test]
+fn a_down_interface_is_refused() {
+    require_root!();
+    let ns = Netns::new("down");
+    ns.ip(&["link", "set", "lo", "down"]);
+    let out = ns
+        .command(BIN)
+        .args(["live", "lo"])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("lo: interface is down"), "{stderr}");
+}
