@@ -350,3 +350,68 @@ mod tests {
         }
     }
 }
+
+/// Throughput measurements in thread CPU time; run with
+/// `cargo test --release --lib source::speed -- --ignored --nocapture`.
+#[cfg(test)]
+mod speed {
+    use super::testutil::{PcapBuilder, PcapNgBuilder};
+    use super::*;
+    use crate::decode::speed::cpu_ns;
+
+    fn measure(name: &str, bytes: &[u8], n: usize) {
+        let start = cpu_ns();
+        let mut src = from_bytes(name, bytes, 1);
+        let mut total = 0usize;
+        while let Some(f) = src.next_frame().unwrap() {
+            total += f.data.len();
+        }
+        let secs = (cpu_ns() - start) as f64 / 1e9;
+        let mut decoder = crate::decode::Decoder::new();
+        let start = cpu_ns();
+        let mut src = from_bytes(name, bytes, 1);
+        let mut payload = 0usize;
+        while let Some(f) = src.next_frame().unwrap() {
+            if let crate::decode::Decoded::Tcp(s) = decoder.decode(&f) {
+                payload += s.payload.len();
+            }
+        }
+        let both = (cpu_ns() - start) as f64 / 1e9;
+        println!(
+            "{name}, CPU time: read {:.1} ns/packet ({:.2} GB/s); read+decode {:.1} ns/packet ({:.2} GB/s) \
+             [{total} {payload}]",
+            secs * 1e9 / n as f64,
+            bytes.len() as f64 / secs / 1e9,
+            both * 1e9 / n as f64,
+            bytes.len() as f64 / both / 1e9,
+        );
+    }
+
+    #[test]
+    #[ignore = "measurement, not a check"]
+    fn source_ns_per_packet() {
+        let tcp = crate::decode::testutil::tcp_bytes(80, 1, 32, &[b'x'; 34]);
+        let frame = crate::decode::testutil::ethernet(
+            &[],
+            0x0800,
+            &crate::decode::testutil::Ipv4Spec::tcp(&tcp).build(),
+        );
+        let n = 2_000_000;
+        let mut pcap = PcapBuilder::new(false, true, 1).build();
+        for i in 0..n {
+            pcap.extend_from_slice(&(i as u32).to_le_bytes());
+            pcap.extend_from_slice(&0u32.to_le_bytes());
+            pcap.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            pcap.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            pcap.extend_from_slice(&frame);
+        }
+        measure("pcap", &pcap, n);
+        let ng = (0..n)
+            .fold(
+                PcapNgBuilder::new(false).interface(1, Some(9), None),
+                |b, i| b.epb(0, i as u64, &frame, frame.len() as u32),
+            )
+            .build();
+        measure("pcapng", &ng, n);
+    }
+}
