@@ -669,9 +669,18 @@ fn tcp_node(tcp: &TcpView<'_>, wire_len: usize) -> DetailNode {
             header_len / 4
         )),
         flags_node(flags),
-        DetailNode::leaf(format!("Window: {}", tcp.window())),
-        DetailNode::leaf(format!("Checksum: 0x{:04x} [unverified]", tcp.checksum())),
-        DetailNode::leaf(format!("Urgent Pointer: {}", tcp.urgent())),
+        DetailNode::leaf(match tcp.window() {
+            Some(w) => format!("Window: {w}"),
+            None => "Window: [not captured]".to_string(),
+        }),
+        DetailNode::leaf(match tcp.checksum() {
+            Some(c) => format!("Checksum: 0x{c:04x} [unverified]"),
+            None => "Checksum: [not captured]".to_string(),
+        }),
+        DetailNode::leaf(match tcp.urgent() {
+            Some(u) => format!("Urgent Pointer: {u}"),
+            None => "Urgent Pointer: [not captured]".to_string(),
+        }),
     ];
     if header_len > 20 {
         let options = option_nodes(tcp.options());
@@ -685,7 +694,7 @@ fn tcp_node(tcp: &TcpView<'_>, wire_len: usize) -> DetailNode {
             let _ = write!(text, ", {}", summary.join(", "));
         }
         let mut options = options;
-        if tcp.options_truncated() {
+        if tcp.header_truncated() {
             options.push(DetailNode::leaf("[Options cut short by the snaplen]"));
         }
         c.push(DetailNode::new(text, options));

@@ -307,9 +307,12 @@ mod tests {
         // Cut inside the TCP options: no payload, all of it missing.
         let s = seg(dec.decode(&frame(LinkType::ETHERNET, &HTTP_GET[..60])));
         assert_eq!((s.payload.len(), s.missing), (0, 18));
-        // Cut inside the fixed TCP header: nothing usable.
+        // Cut right after the TCP flags: still a segment (its payload all missing).
+        let s = seg(dec.decode(&frame(LinkType::ETHERNET, &HTTP_GET[..48])));
+        assert_eq!((s.seq, s.window, s.missing), (1, 0, 18));
+        // Cut before the TCP flags: nothing usable.
         assert!(matches!(
-            dec.decode(&frame(LinkType::ETHERNET, &HTTP_GET[..50])),
+            dec.decode(&frame(LinkType::ETHERNET, &HTTP_GET[..47])),
             Decoded::Skipped(Skip::Malformed)
         ));
         // Cut inside the IP header.

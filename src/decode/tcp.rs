@@ -1,10 +1,12 @@
 //! The TCP header as a checked view, and the one place where a segment's captured and missing
 //! payload are worked out.
 //!
-//! Promise: [`TcpView::new_checked`] accepts a buffer only if the fixed 20-byte header is there
-//! and the data offset is at least 5; the fixed fields are then read out of a `[u8; 20]`, so no
-//! accessor can index out of bounds. Options may be cut by the snaplen: the view still works and
-//! the whole payload counts as missing.
+//! Promise: [`TcpView::new_checked`] accepts a buffer only if the header is there up to the
+//! flags (14 bytes: enough for a segment) and the data offset is at least 5; those fields are
+//! then read out of a `[u8; 14]`, so no accessor can index out of bounds. The rest of the fixed
+//! header (window, checksum, urgent pointer) and the options may be cut by the snaplen — an old
+//! tcpdump default of 68 bytes stops an IPv6 header exactly after the flags — and the whole
+//! payload then counts as missing. tshark decodes such headers the same way.
 
 use super::{Decoded, Segment, Skip, TcpFlags};
 use crate::time::Timestamp;
@@ -20,40 +22,52 @@ mod field {
     pub const ACK: Range<usize> = 8..12;
     pub const DATA_OFFSET: usize = 12;
     pub const FLAGS: Range<usize> = 12..14;
+    /// Everything a segment needs is in the first 14 bytes.
+    pub const ESSENTIAL_LEN: usize = 14;
     pub const WINDOW: Range<usize> = 14..16;
     pub const CHECKSUM: Range<usize> = 16..18;
     pub const URGENT: Range<usize> = 18..20;
     pub const FIXED_LEN: usize = 20;
 }
 
-/// A TCP header whose fixed part is known to be present.
+/// A TCP header whose first 14 bytes (ports, numbers, data offset, flags) are known to be
+/// present.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TcpView<'a> {
-    fixed: &'a [u8; field::FIXED_LEN],
-    /// The fixed header and everything captured after it.
+    essential: &'a [u8; field::ESSENTIAL_LEN],
+    /// The header and everything captured after it.
     bytes: &'a [u8],
 }
 
 impl<'a> TcpView<'a> {
-    /// `None` if the fixed header is incomplete or the data offset is below 5 words.
+    /// `None` if the header is cut before the end of the flags or the data offset is below 5
+    /// words.
     #[inline]
     pub(crate) fn new_checked(bytes: &'a [u8]) -> Option<Self> {
-        let fixed = bytes.first_chunk::<{ field::FIXED_LEN }>()?;
-        let view = TcpView { fixed, bytes };
+        let essential = bytes.first_chunk::<{ field::ESSENTIAL_LEN }>()?;
+        let view = TcpView { essential, bytes };
         (view.header_len() >= field::FIXED_LEN).then_some(view)
     }
 
     fn u16_at(&self, r: std::ops::Range<usize>) -> u16 {
-        match self.fixed.get(r) {
+        match self.essential.get(r) {
             Some(&[a, b]) => u16::from_be_bytes([a, b]),
             _ => 0,
         }
     }
 
     fn u32_at(&self, r: std::ops::Range<usize>) -> u32 {
-        match self.fixed.get(r) {
+        match self.essential.get(r) {
             Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
             _ => 0,
+        }
+    }
+
+    /// A field past the essential part, if it was captured.
+    fn optional_u16(&self, r: std::ops::Range<usize>) -> Option<u16> {
+        match self.bytes.get(r) {
+            Some(&[a, b]) => Some(u16::from_be_bytes([a, b])),
+            _ => None,
         }
     }
 
@@ -71,28 +85,29 @@ impl<'a> TcpView<'a> {
     }
     /// Header length in bytes, options included (may exceed what was captured).
     pub(crate) fn header_len(&self) -> usize {
-        usize::from(self.fixed[field::DATA_OFFSET] >> 4) * 4
+        usize::from(self.essential[field::DATA_OFFSET] >> 4) * 4
     }
     /// The 12 flag bits (including AE/NS and the reserved bits), as on the wire.
     pub(crate) fn flags(&self) -> TcpFlags {
         TcpFlags(self.u16_at(field::FLAGS) & 0x0fff)
     }
-    pub(crate) fn window(&self) -> u16 {
-        self.u16_at(field::WINDOW)
+    /// `None` when the snaplen cut it off (as for the checksum and urgent pointer).
+    pub(crate) fn window(&self) -> Option<u16> {
+        self.optional_u16(field::WINDOW)
     }
-    pub(crate) fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
+    pub(crate) fn checksum(&self) -> Option<u16> {
+        self.optional_u16(field::CHECKSUM)
     }
-    pub(crate) fn urgent(&self) -> u16 {
-        self.u16_at(field::URGENT)
+    pub(crate) fn urgent(&self) -> Option<u16> {
+        self.optional_u16(field::URGENT)
     }
     /// The captured part of the options.
     pub(crate) fn options(&self) -> &'a [u8] {
         let end = self.header_len().min(self.bytes.len());
         self.bytes.get(field::FIXED_LEN..end).unwrap_or_default()
     }
-    /// True if the snaplen cut into the options.
-    pub(crate) fn options_truncated(&self) -> bool {
+    /// True if the snaplen cut into the header (fixed part or options).
+    pub(crate) fn header_truncated(&self) -> bool {
         self.bytes.len() < self.header_len()
     }
     /// The captured payload (empty if the options were cut).
@@ -135,7 +150,8 @@ pub(crate) fn segment<'a>(frame: u64, ts: Timestamp, ip: IpCarrier<'a>) -> Decod
         seq: tcp.seq(),
         ack: tcp.ack(),
         flags: tcp.flags(),
-        window: tcp.window(),
+        // Only absent when the snaplen cut the header; the segment is still worth its gap.
+        window: tcp.window().unwrap_or(0),
         payload,
         missing: u32::try_from(missing).unwrap_or(u32::MAX),
         ip_header_len: ip.ip_header_len,
@@ -172,15 +188,22 @@ mod tests {
         assert_eq!((v.seq(), v.ack()), (1, 2));
         assert_eq!(v.header_len(), 32);
         assert_eq!(v.flags(), TcpFlags(TcpFlags::PSH | TcpFlags::ACK));
-        assert_eq!((v.window(), v.checksum(), v.urgent()), (512, 0xabcd, 0));
+        assert_eq!(
+            (v.window(), v.checksum(), v.urgent()),
+            (Some(512), Some(0xabcd), Some(0))
+        );
         assert_eq!(v.options().len(), 12);
-        assert!(!v.options_truncated());
+        assert!(!v.header_truncated());
         assert!(v.payload().is_empty());
     }
 
     #[test]
     fn view_rejects_short_and_impossible_headers() {
-        assert!(TcpView::new_checked(&HEADER[..19]).is_none());
+        assert!(TcpView::new_checked(&HEADER[..13]).is_none());
+        // Cut after the flags: usable, window and checksum unknown.
+        let v = TcpView::new_checked(&HEADER[..15]).unwrap();
+        assert_eq!((v.seq(), v.window(), v.checksum()), (1, None, None));
+        assert!(v.header_truncated() && v.options().is_empty());
         let mut bad = HEADER;
         bad[12] = 0x40; // data offset 4 words < 20 bytes
         assert!(TcpView::new_checked(&bad).is_none());
@@ -189,7 +212,7 @@ mod tests {
         long[12] = 0xf0;
         let v = TcpView::new_checked(&long).unwrap();
         assert_eq!(v.header_len(), 60);
-        assert!(v.options_truncated());
+        assert!(v.header_truncated());
         assert_eq!(v.options().len(), 12);
         assert!(v.payload().is_empty());
     }
@@ -222,9 +245,14 @@ mod tests {
             segment(1, Timestamp(0), carrier(&pkt, 31)),
             Decoded::Skipped(Skip::Malformed)
         ));
-        // Fixed header cut.
+        // Cut after the flags: a segment without window, all payload missing.
+        let Decoded::Tcp(s) = segment(1, Timestamp(0), carrier(&HEADER[..14], 132)) else {
+            panic!()
+        };
+        assert_eq!((s.window, s.payload.len(), s.missing), (0, 0, 100));
+        // Cut before the flags: nothing usable.
         assert!(matches!(
-            segment(1, Timestamp(0), carrier(&HEADER[..12], 132)),
+            segment(1, Timestamp(0), carrier(&HEADER[..13], 132)),
             Decoded::Skipped(Skip::Malformed)
         ));
     }

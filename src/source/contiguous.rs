@@ -194,6 +194,64 @@ mod tests {
         assert_eq!(src.name(), "a.pcap");
     }
 
+    /// Resident size of the mapping at `addr`, from /proc/self/smaps.
+    fn mapping_rss_kib(addr: usize) -> Option<u64> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let mut in_mapping = false;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ') {
+                if let Some((start, end)) = range.split_once('-') {
+                    if let (Ok(s), Ok(e)) = (
+                        usize::from_str_radix(start, 16),
+                        usize::from_str_radix(end, 16),
+                    ) {
+                        in_mapping = s <= addr && addr < e;
+                        continue;
+                    }
+                }
+            }
+            if in_mapping {
+                if let Some(v) = line.strip_prefix("Rss:") {
+                    return v.trim().trim_end_matches("kB").trim().parse().ok();
+                }
+            }
+        }
+        None
+    }
+
+    /// Reading a 40 MiB mapped file keeps at most about one release window resident.
+    #[test]
+    fn consumed_windows_are_released() {
+        let pkts: Vec<TestPacket> = (0..28_000)
+            .map(|i| TestPacket::new(i, vec![(i % 199) as u8; 1_500], 1_500))
+            .collect();
+        let file = PcapBuilder::new(false, true, 1).packets(&pkts).build();
+        assert!(file.len() > 40 << 20);
+        let mut tmp = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut tmp, &file).unwrap();
+        // SAFETY: the temporary file is not modified while mapped.
+        let map = unsafe { Mmap::map(tmp.as_file()).unwrap() };
+        let addr = map.as_ptr() as usize;
+        let mut src = MappedSource::from_map("big", map, 1);
+        let mut peak = 0;
+        let mut n = 0;
+        while let Some(f) = src.next_frame().unwrap() {
+            assert_eq!(f.data[0], (n % 199) as u8);
+            n += 1;
+            if n % 1_000 == 0 {
+                peak = peak.max(mapping_rss_kib(addr).unwrap());
+            }
+        }
+        assert_eq!(n, 28_000);
+        // One 8 MiB window plus the one being read, plus read-ahead slack.
+        assert!(
+            peak < 20 << 10,
+            "peak resident {peak} KiB of a {} KiB map",
+            file.len() >> 10
+        );
+        assert!(peak > 0);
+    }
+
     #[test]
     fn errors_carry_name_and_absolute_offset_then_stop() {
         let b = PcapNgBuilder::new(false)

@@ -265,6 +265,97 @@ mod tests {
         assert_eq!(n, 12_000);
     }
 
+    /// Captures made with tcpdump, dumpcap, editcap and mergecap on a namespace loopback (an
+    /// HTTP exchange over IPv4 and IPv6), each with a `.tsv` of what tshark 4.0 reads in it.
+    /// Every frame must agree with tshark: number, time to the nanosecond, lengths, interface,
+    /// link type, and the decoded TCP header and segment length.
+    #[test]
+    fn real_captures_agree_with_tshark() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/source/testdata");
+        let mut checked = 0;
+        for name in [
+            "eth.pcap",
+            "sll.pcap",
+            "snap60.pcap",
+            "snap70-ns.pcap",
+            "two-links.pcapng",
+            "two-sections.pcapng",
+        ] {
+            let path = dir.join(name);
+            let expected = std::fs::read_to_string(dir.join(format!("{name}.tsv"))).unwrap();
+            let mut src = open(path.to_str().unwrap(), 1).unwrap();
+            let mut decoder = crate::decode::Decoder::new();
+            for line in expected.lines() {
+                let f: Vec<&str> = line.split('\t').collect();
+                let frame = src.next_frame().unwrap().expect("tshark saw more frames");
+                let at = format!("{name} frame {}", f[0]);
+                assert_eq!(frame.index.to_string(), f[0], "{at}");
+                let (secs, frac) = f[1].split_once('.').unwrap();
+                let ns = secs.parse::<i64>().unwrap() * 1_000_000_000
+                    + format!("{frac:0<9}")[..9].parse::<i64>().unwrap();
+                assert_eq!(frame.ts.0, ns, "{at}");
+                assert_eq!(frame.orig_len.to_string(), f[2], "{at}");
+                assert_eq!(frame.data.len().to_string(), f[3], "{at}");
+                let interface = if f[4].is_empty() { "0" } else { f[4] };
+                assert_eq!(frame.interface.to_string(), interface, "{at}");
+                let link = match f[5] {
+                    "1" => LinkType::ETHERNET,
+                    "25" => LinkType::LINUX_SLL,
+                    "210" => LinkType::LINUX_SLL2,
+                    other => panic!("unexpected encapsulation {other}"),
+                };
+                assert_eq!(frame.link_type, link, "{at}");
+                let decoded = decoder.decode(&frame);
+                if f[8].is_empty() {
+                    // The snaplen cut the fixed TCP header: tshark has no sequence number either.
+                    assert!(
+                        matches!(
+                            decoded,
+                            crate::decode::Decoded::Skipped(crate::decode::Skip::Malformed)
+                        ),
+                        "{at}: {decoded:?}"
+                    );
+                    checked += 1;
+                    continue;
+                }
+                let crate::decode::Decoded::Tcp(seg) = decoded else {
+                    panic!("{at}: not decoded as TCP: {decoded:?}")
+                };
+                assert_eq!(seg.src.port().to_string(), f[6], "{at}");
+                assert_eq!(seg.dst.port().to_string(), f[7], "{at}");
+                assert_eq!(seg.seq.to_string(), f[8], "{at}");
+                assert_eq!(seg.ack.to_string(), f[9], "{at}");
+                assert_eq!(
+                    (seg.payload.len() + seg.missing as usize).to_string(),
+                    f[10],
+                    "{at}"
+                );
+                assert_eq!(format!("0x{:04x}", seg.flags.0), f[11], "{at}");
+                checked += 1;
+            }
+            assert!(
+                src.next_frame().unwrap().is_none(),
+                "{name}: frames beyond tshark's"
+            );
+        }
+        assert_eq!(checked, 192);
+    }
+
+    struct ChunkedReader {
+        data: Vec<u8>,
+        pos: usize,
+        chunk: usize,
+    }
+
+    impl std::io::Read for ChunkedReader {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.chunk).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
     fn arb_packet() -> impl Strategy<Value = TestPacket> {
         (
             0i64..=u32::MAX as i64 * 1_000_000_000,
@@ -303,6 +394,31 @@ mod tests {
             }
             let mut stream = StreamSource::new("fuzz", std::io::Cursor::new(bytes), None, 1).unwrap();
             while let Ok(Some(_)) = stream.next_frame() {}
+        }
+
+        /// The streaming driver sees the same frames, and fails at the same offset, as the
+        /// slice driver, however the input is chopped into reads.
+        #[test]
+        fn stream_and_slice_agree(
+            ng in any::<bool>(),
+            pkts in proptest::collection::vec(arb_packet(), 0..8),
+            tail in proptest::collection::vec(any::<u8>(), 0..64),
+            chunk in 1usize..300,
+        ) {
+            let mut bytes = if ng {
+                pkts.iter()
+                    .fold(PcapNgBuilder::new(false).interface(1, Some(9), None), |b, p| {
+                        b.epb(0, p.ts as u64, &p.data, p.orig_len)
+                    })
+                    .build()
+            } else {
+                PcapBuilder::new(true, true, 1).packets(&pkts).build()
+            };
+            bytes.extend_from_slice(&tail);
+            let from_slice = read_all(&mut from_bytes("x", &bytes, 1)).map_err(|e| e.offset);
+            let reader = ChunkedReader { data: bytes, pos: 0, chunk };
+            let mut stream = StreamSource::new("x", reader, None, 1).unwrap();
+            prop_assert_eq!(read_all(&mut stream).map_err(|e| e.offset), from_slice);
         }
 
         #[test]
