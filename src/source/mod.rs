@@ -4,9 +4,9 @@
 //! Promise: no input makes a source panic or allocate without bound. A malformed file ends with
 //! a [`SourceError`] naming the file and the byte offset where the problem was found.
 //!
-//! Layout: [`parse`] turns bytes into records for both formats (classic pcap in `pcap`, pcapng in
+//! Layout: `parse` turns bytes into records for both formats (classic pcap in `pcap`, pcapng in
 //! `pcapng`) without knowing where the bytes come from; [`contiguous`] drives it over a memory
-//! map or a borrowed slice, [`stream`] over a refillable buffer (stdin, gzip, pipes); [`write`]
+//! map or a borrowed slice, [`stream`] over a refillable buffer (stdin, gzip, pipes); [`mod@write`]
 //! saves live captures. [`open`] picks the right driver for a path.
 
 use crate::time::Timestamp;

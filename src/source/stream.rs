@@ -2,7 +2,7 @@
 //! (decompressed on the fly with `MultiGzDecoder`, so concatenated members work).
 //!
 //! Frames borrow a fixed 1 MiB buffer that is refilled in place: the unread tail is moved to the
-//! front, then the reader fills the rest. No record may be larger than [`MAX_RECORD`], which is
+//! front, then the reader fills the rest. No record may be larger than `parse::MAX_RECORD` (~384 KiB), which is
 //! smaller than the buffer, so the buffer never grows and memory stays constant. Error offsets
 //! are positions in the decompressed stream.
 
