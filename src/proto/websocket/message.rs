@@ -260,7 +260,9 @@ pub(crate) struct Message {
     pub inflating: bool,
     /// Part of the message was not decoded (lost in a gap, not inflated, unknown transform):
     /// no UTF-8 verdict.
-    pub damaged: bool,
+    pub no_verdict: bool,
+    /// Bytes were lost in a gap: the head stops growing at the hole.
+    pub head_frozen: bool,
     pub utf8: Utf8Stream,
     /// An invalid_utf8 anomaly was already reported for this message.
     pub utf8_reported: bool,
@@ -277,7 +279,8 @@ impl Message {
             len: 0,
             compressed,
             inflating: compressed,
-            damaged: false,
+            no_verdict: false,
+            head_frozen: false,
             utf8: Utf8Stream::default(),
             utf8_reported: false,
             head,
@@ -290,27 +293,30 @@ impl Message {
 
     /// Whether every byte must be looked at (validated) rather than only the display head.
     pub fn needs_all_bytes(&self) -> bool {
-        self.is_text() && !self.damaged && self.utf8.invalid_at().is_none()
+        self.is_text() && !self.no_verdict && self.utf8.invalid_at().is_none()
     }
 
     /// Takes decoded (unmasked, inflated) message bytes: counts, keeps the head, validates.
     /// Returns true when this piece revealed invalid UTF-8 not reported before.
     pub fn take_plain(&mut self, piece: &[u8], head_cap: usize) -> bool {
         self.len = self.len.saturating_add(piece.len() as u64);
-        let room = head_cap.saturating_sub(self.head.len());
-        if let Some(part) = piece.get(..room.min(piece.len())) {
-            self.head.extend_from_slice(part);
+        if !self.head_frozen {
+            let room = head_cap.saturating_sub(self.head.len());
+            if let Some(part) = piece.get(..room.min(piece.len())) {
+                self.head.extend_from_slice(part);
+            }
         }
-        if self.is_text() && !self.damaged && !self.utf8.feed(piece) && !self.utf8_reported {
+        if self.is_text() && !self.no_verdict && !self.utf8.feed(piece) && !self.utf8_reported {
             self.utf8_reported = true;
             return true;
         }
         false
     }
 
-    /// The UTF-8 verdict at the end of the message: `None` for binary or damaged messages.
+    /// The UTF-8 verdict at the end of the message: `None` for binary messages and when part
+    /// of the message was not decoded.
     pub fn finish_utf8(&mut self) -> Option<bool> {
-        if !self.is_text() || self.damaged {
+        if !self.is_text() || self.no_verdict {
             return None;
         }
         Some(self.utf8.finish())

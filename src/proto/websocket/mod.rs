@@ -44,7 +44,7 @@
 //!   the message in progress is dropped; with context takeover inflation of that direction
 //!   stops. The direction then scans for a frame header, strictly: FIN set on control frames,
 //!   RSV2/RSV3 clear, RSV1 only where permessage-deflate may put it, a defined opcode other
-//!   than continuation, the MASK bit this direction uses, a minimally encoded length, control
+//!   than continuation, the MASK bit this direction used last (or should use), a minimally encoded length, control
 //!   payloads ≤ 125. A candidate is accepted if the next frame's header, at exactly the
 //!   position its length implies, is complete inside the same delivered chunk and equally
 //!   plausible, or if the candidate is the first byte after the gap and its frame ends exactly
@@ -281,6 +281,8 @@ struct Side {
     /// A head buffer kept for the next message, so that heads are not reallocated per message.
     spare_head: Vec<u8>,
     close_sent: bool,
+    /// MASK bit of the last frame: what to look for when resynchronising.
+    last_masked: Option<bool>,
     inflater: Option<Inflater>,
     inflate: InflateState,
     /// Mid-stream: the next compressed message starts with an empty window.
@@ -432,6 +434,7 @@ impl Side {
             },
             spare_head: Vec::new(),
             close_sent: false,
+            last_masked: None,
             inflater: None,
             inflate: InflateState::On,
             inflate_fresh: true,
@@ -547,6 +550,7 @@ impl Side {
                 format!("{name} frame after this side's close frame"),
             );
         }
+        self.last_masked = Some(h.masked());
         if h.masked() != self.cfg.expects_mask() {
             let (code, what) = if self.cfg.expects_mask() {
                 (Code::WsUnmaskedClientFrame, "client frame without mask")
@@ -693,11 +697,11 @@ impl Side {
         m.frames = 1;
         // RSV1 that permessage-deflate does not explain: an unknown transform.
         if h.rsv1() && !compressed {
-            m.damaged = true;
+            m.no_verdict = true;
         }
         if compressed && !self.prepare_inflater(io) {
             m.inflating = false;
-            m.damaged = true;
+            m.no_verdict = true;
         }
         self.msg = MsgSlot::Active(m);
     }
@@ -840,7 +844,7 @@ impl Side {
         } else {
             head_cap.saturating_sub(frame_head.len())
         };
-        let msg_room = if plain && !m.damaged {
+        let msg_room = if plain && !m.head_frozen {
             head_cap.saturating_sub(m.head.len())
         } else {
             0
@@ -854,31 +858,38 @@ impl Side {
         let (look, rest) = chunk.split_at(upto);
 
         let mut outcome = PieceOutcome::default();
-        let mut scratch = [0u8; UNMASK_CHUNK];
-        let mut pos = 0usize;
-        while pos < look.len() && outcome.stop.is_none() {
-            let end = look.len().min(pos + UNMASK_CHUNK);
-            let raw = &look[pos..end];
-            let piece: &[u8] = match frame.mask {
-                None => raw,
-                Some(key) => {
-                    let dst = &mut scratch[..raw.len()];
-                    mask::unmask_into(raw, dst, key, phase + pos);
-                    dst
-                }
-            };
-            pos = end;
-            let room = head_cap.saturating_sub(frame_head.len());
-            if !frame.damaged {
-                frame_head.extend_from_slice(&piece[..room.min(piece.len())]);
+        let frame_damaged = frame.damaged;
+        // Takes one piece of unmasked payload; false when nothing more is needed from the chunk.
+        let mut take = |piece: &[u8]| -> bool {
+            if !frame_damaged {
+                let room = head_cap.saturating_sub(frame_head.len());
+                frame_head
+                    .extend_from_slice(piece.get(..room.min(piece.len())).unwrap_or_default());
             }
             if plain {
-                if !m.damaged && m.take_plain(piece, head_cap) {
+                if m.take_plain(piece, head_cap) {
                     outcome.invalid_utf8 = m.utf8.invalid_at();
                 }
-            } else if inflating && m.inflating {
+            } else if inflating && m.inflating && outcome.stop.is_none() {
                 if let Some(inf) = inflater.as_mut() {
                     inflate_piece(inf, piece, m, head_cap, max_inflated, &mut outcome);
+                }
+            }
+            // After inflation stopped, go on only while the frame's head wants bytes.
+            outcome.stop.is_none() || (!frame_damaged && frame_head.len() < head_cap)
+        };
+        match frame.mask {
+            None => {
+                take(look);
+            }
+            Some(key) => {
+                let mut scratch = [0u8; UNMASK_CHUNK];
+                for (i, raw) in look.chunks(UNMASK_CHUNK).enumerate() {
+                    let dst = scratch.get_mut(..raw.len()).unwrap_or_default();
+                    mask::unmask_into(raw, dst, key, phase + i * UNMASK_CHUNK);
+                    if !take(dst) {
+                        break;
+                    }
                 }
             }
         }
@@ -902,7 +913,7 @@ impl Side {
             Some(InflateStop::TooLarge(limit)) => {
                 if let MsgSlot::Active(m) = &mut self.msg {
                     m.inflating = false;
-                    m.damaged = true;
+                    m.no_verdict = true;
                 }
                 let consequence = if self.cfg.window_spans_messages() {
                     self.drop_inflater();
@@ -920,7 +931,7 @@ impl Side {
             Some(InflateStop::Error(why)) => {
                 if let MsgSlot::Active(m) = &mut self.msg {
                     m.inflating = false;
-                    m.damaged = true;
+                    m.no_verdict = true;
                 }
                 self.inflate_failed(why, io);
             }
@@ -1133,7 +1144,8 @@ impl Side {
         let MsgSlot::Active(m) = &mut self.msg else {
             return None;
         };
-        m.damaged = true;
+        m.no_verdict = true;
+        m.head_frozen = true;
         m.wire_len = m.wire_len.saturating_add(len);
         if !m.compressed {
             m.len = m.len.saturating_add(len);
@@ -1180,7 +1192,7 @@ impl Side {
             return Some(0);
         };
         let rule = Plausible {
-            masked: Some(self.cfg.expects_mask()),
+            masked: Some(self.last_masked.unwrap_or(self.cfg.expects_mask())),
             rsv1_ok: self.cfg.deflate_possible() && !self.cfg.other_extension,
         };
         let dir = self.dir();

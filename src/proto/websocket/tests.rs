@@ -423,8 +423,9 @@ fn rsv_without_extension() {
         "{}",
         a.detail
     );
-    // Its encoding is unknown: no UTF-8 verdict (so no second anomaly).
+    // Its encoding is unknown: no UTF-8 verdict (so no second anomaly), bytes shown as sent.
     assert_eq!(r.messages()[0].valid_utf8, None);
+    assert_eq!(r.messages()[0].data_head, b"\xff");
 
     // RSV1 on a continuation and on a control frame, RSV2 and RSV3, with deflate.
     let mut r = Run::deflate(false, false);
@@ -763,6 +764,22 @@ fn gap_inside_a_payload_keeps_framing() {
         (Some(true), &b"next"[..])
     );
 
+    // A fragmented message damaged in its first frame: later fragments still count.
+    let mut r = Run::plain();
+    let first = frame(false, false, 1, None, b"0123456789");
+    r.feed(Dir::S2C, &first[..5]);
+    r.gap(Dir::S2C, 4);
+    r.feed(Dir::S2C, &first[9..]);
+    r.feed(Dir::S2C, &frame(true, false, 0, None, b"abc"));
+    assert!(r.codes().is_empty());
+    let m = r.messages();
+    assert_eq!((m[0].frames, m[0].len, m[0].wire_len), (2, 13, 13));
+    assert_eq!(
+        (m[0].data_head.as_slice(), m[0].valid_utf8),
+        (&b"012"[..], None)
+    );
+    assert_eq!(r.sink.frames()[1].payload_head, b"abc");
+
     // A gap that ends exactly at the frame's end completes the frame.
     let mut r = Run::plain();
     r.feed(Dir::S2C, &f[..5]);
@@ -848,6 +865,24 @@ fn resync_mid_segment_needs_two_chained_headers() {
     );
     assert_eq!(m[0].data_head, [0x81; 46]);
     assert_eq!(&r.texts()[1..], ["alpha", "beta"]);
+}
+
+#[test]
+fn resync_follows_the_mask_bit_the_side_uses() {
+    // A client that never masks: flagged per frame, but still resynchronised.
+    let mut r = Run::plain();
+    r.feed(Dir::C2S, &frame(true, false, 1, None, b"a"));
+    r.gap(Dir::C2S, 10);
+    r.feed(Dir::C2S, &frame(true, false, 1, None, b"b"));
+    assert_eq!(
+        r.codes(),
+        vec![
+            Code::WsUnmaskedClientFrame,
+            Code::WsResync,
+            Code::WsUnmaskedClientFrame
+        ]
+    );
+    assert_eq!(r.texts(), ["a", "b"]);
 }
 
 #[test]
@@ -972,6 +1007,62 @@ fn sniffing() {
     mixed.extend(frame(true, false, 1, Some(MASK), b"b"));
     assert_eq!(sniff_frames(&mixed[..3]), Some(false));
     assert_eq!(sniff_frames(&mixed), None);
+}
+
+/// Decoder throughput on typical traffic. Run in release:
+/// `cargo test --release --lib websocket::tests::decode_throughput -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement, not a check; run in release"]
+fn decode_throughput() {
+    use std::time::Instant;
+    let text: Vec<u8> = "sockscope measures WebSocket décodage "
+        .bytes()
+        .cycle()
+        .take(1400)
+        .collect();
+    let binary: Vec<u8> = (0..1400u32).map(|i| (i * 31) as u8).collect();
+    let cases: [(&str, Dir, Vec<u8>); 4] = [
+        (
+            "masked text 1400 B",
+            Dir::C2S,
+            frame(true, false, 1, Some(MASK), &text),
+        ),
+        (
+            "unmasked text 1400 B",
+            Dir::S2C,
+            frame(true, false, 1, None, &text),
+        ),
+        (
+            "masked binary 1400 B",
+            Dir::C2S,
+            frame(true, false, 2, Some(MASK), &binary),
+        ),
+        (
+            "unmasked binary 64 KiB",
+            Dir::S2C,
+            frame(true, false, 2, None, &binary.repeat(47)),
+        ),
+    ];
+    for (name, dir, one) in cases {
+        let stream = one.repeat((64 << 20) / one.len());
+        let mut r = Run::with(Some(&handshake(None)), &Limits::default(), 128);
+        let start = Instant::now();
+        for seg in stream.chunks(1448) {
+            r.pkt += 1;
+            let ctx = CollectSink::ctx(&r.meta, r.pkt, 0);
+            r.conn.feed(dir, seg, &ctx, &mut NullSink);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!("{name}: {:.2} GB/s", stream.len() as f64 / secs / 1e9);
+    }
+}
+
+struct NullSink;
+
+impl EventSink for NullSink {
+    fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
+        std::hint::black_box(&event);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
