@@ -96,7 +96,7 @@ pub const MAX_PENDING_PINGS: usize = 16;
 pub const MAX_RTTS: usize = 1024;
 /// Head buffers bigger than this are released after use instead of kept for the next frame.
 const RETAIN_HEAD: usize = 4 << 10;
-/// Masked bytes are unmasked through a stack buffer of this size.
+/// Masked bytes are unmasked through a buffer of this size.
 const UNMASK_CHUNK: usize = 2 << 10;
 
 /// The time of the event being processed.
@@ -264,6 +264,8 @@ struct Shared {
     /// Pings sent by each direction, awaiting a pong from the other.
     pings: [VecDeque<PendingPing>; 2],
     rtts: Vec<f64>,
+    /// Unmasked bytes are produced here ([`UNMASK_CHUNK`] bytes, allocated on first use).
+    scratch: Vec<u8>,
     /// Packet number of the latest packet, for frames whose first byte came without one.
     last_frame: u64,
 }
@@ -328,6 +330,7 @@ impl WsConn {
                 budget: None,
                 pings: [VecDeque::new(), VecDeque::new()],
                 rtts: Vec::new(),
+                scratch: Vec::new(),
                 last_frame: 0,
             },
         }
@@ -883,7 +886,10 @@ impl Side {
                 take(look);
             }
             Some(key) => {
-                let mut scratch = [0u8; UNMASK_CHUNK];
+                let scratch = &mut io.shared.scratch;
+                if scratch.len() < UNMASK_CHUNK {
+                    scratch.resize(UNMASK_CHUNK, 0);
+                }
                 for (i, raw) in look.chunks(UNMASK_CHUNK).enumerate() {
                     let dst = scratch.get_mut(..raw.len()).unwrap_or_default();
                     mask::unmask_into(raw, dst, key, phase + i * UNMASK_CHUNK);
