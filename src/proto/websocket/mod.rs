@@ -18,6 +18,11 @@
 //!   header precedes that frame's `WsFrame` event, and one found at a message's end
 //!   (incomplete UTF-8, inflate error on the tail) precedes its `WsMessage`.
 //!
+//! The handshake: [`check_handshake`] is called with an accepted upgrade, so the response is a
+//! 101 (refusals are the HTTP layer's `ws.upgrade_refused`); it returns the record and the caller
+//! emits `Event::Handshake`. Inflation always uses a 15-bit window, which decodes any stream
+//! compressed with a smaller `*_max_window_bits`.
+//!
 //! Mid-stream connections (`WsConn::new(None, ..)`): frames are decoded from the first byte
 //! given. Without the handshake, negotiation is unknown: RSV1 on the first frame of a data
 //! message is taken as permessage-deflate (the only extension in common use) without an
@@ -126,7 +131,8 @@ pub(crate) fn report(
 /// server frames, `None` if it does not look like WebSocket.
 ///
 /// Requires the first frame to start a message or be a control frame, every header to follow
-/// the rules a sane peer follows (see [`frame::Plausible`]), all frames to share the MASK bit,
+/// the rules a sane peer follows (FIN on control frames, RSV2/RSV3 clear, RSV1 only on a
+/// message start, minimal lengths, control payloads ≤ 125), all frames to share the MASK bit,
 /// and either two consecutive complete headers or one frame that fills `data` exactly.
 pub fn sniff_frames(data: &[u8]) -> Option<bool> {
     let rule = Plausible {
