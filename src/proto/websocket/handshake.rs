@@ -1,0 +1,533 @@
+//! The opening handshake (RFC 6455 §4, RFC 7692 §5–7.1): the checks on the upgrade request and
+//! its 101 response, the `Sec-WebSocket-Accept` computation, and the negotiated subprotocol,
+//! extensions and permessage-deflate parameters.
+//!
+//! Promise: every header value is treated as untrusted bytes; nothing here panics. Each side's
+//! problems are reported as one `ws.handshake_invalid` anomaly naming every problem found.
+
+use super::report;
+use crate::proto::http::Upgrade;
+use crate::proto::{Code, DeflateParams, EventCtx, EventSink, Handshake};
+use crate::tcp::Dir;
+use base64::Engine as _;
+use sha1::{Digest, Sha1};
+
+/// RFC 6455 §1.3: appended to the key before hashing.
+pub const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The `Sec-WebSocket-Accept` value for a key: base64(SHA-1(key + GUID)).
+pub fn expected_accept(key: &str) -> String {
+    let mut sha = Sha1::new();
+    sha.update(key.as_bytes());
+    sha.update(ACCEPT_GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
+}
+
+fn values<'a>(
+    headers: &'a [(String, Vec<u8>)],
+    name: &'a str,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    headers
+        .iter()
+        .filter(move |(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim_ascii())
+}
+
+fn text(value: &[u8]) -> String {
+    String::from_utf8_lossy(value).into_owned()
+}
+
+/// Splits on `sep` outside double-quoted strings, trimming each part and dropping empty ones
+/// (RFC 9110 §5.6.1 allows empty list elements).
+fn split_outside_quotes(value: &[u8], sep: u8) -> Vec<&[u8]> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, &b) in value.iter().enumerate() {
+        if escaped {
+            escaped = false;
+        } else if quoted && b == b'\\' {
+            escaped = true;
+        } else if b == b'"' {
+            quoted = !quoted;
+        } else if b == sep && !quoted {
+            parts.push(value.get(start..i).unwrap_or_default().trim_ascii());
+            start = i + 1;
+        }
+    }
+    parts.push(value.get(start..).unwrap_or_default().trim_ascii());
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+/// The comma-separated tokens of every header named `name`.
+fn tokens<'a>(headers: &'a [(String, Vec<u8>)], name: &'a str) -> Vec<&'a [u8]> {
+    values(headers, name)
+        .flat_map(|v| split_outside_quotes(v, b','))
+        .collect()
+}
+
+fn has_token(headers: &[(String, Vec<u8>)], name: &str, token: &str) -> bool {
+    tokens(headers, name)
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Describes how a token header fails to contain `token`: absent, or present with other values.
+fn missing_token(headers: &[(String, Vec<u8>)], side: &str, name: &str, token: &str) -> String {
+    let present: Vec<String> = values(headers, name).map(text).collect();
+    if present.is_empty() {
+        format!("{side} lacks `{name}: {token}`")
+    } else {
+        format!(
+            "{side} `{name}: {}` lacks the `{token}` token",
+            present.join(", ")
+        )
+    }
+}
+
+/// One extension of a `Sec-WebSocket-Extensions` list: its name and `key[=value]` parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extension {
+    pub name: String,
+    pub params: Vec<(String, Option<String>)>,
+}
+
+impl Extension {
+    /// The extension as one string, parameters in order: `permessage-deflate; client_max_window_bits=10`.
+    pub fn display(&self) -> String {
+        let mut s = self.name.clone();
+        for (k, v) in &self.params {
+            s.push_str("; ");
+            s.push_str(k);
+            if let Some(v) = v {
+                s.push('=');
+                s.push_str(v);
+            }
+        }
+        s
+    }
+}
+
+/// Parses a `Sec-WebSocket-Extensions` list (RFC 6455 §9.1).
+pub fn parse_extensions<'a>(header_values: impl Iterator<Item = &'a [u8]>) -> Vec<Extension> {
+    let mut out = Vec::new();
+    for value in header_values {
+        for ext in split_outside_quotes(value, b',') {
+            let mut parts = split_outside_quotes(ext, b';').into_iter();
+            let Some(name) = parts.next() else { continue };
+            let params = parts
+                .map(|p| match p.iter().position(|&b| b == b'=') {
+                    Some(eq) => {
+                        let key = p.get(..eq).unwrap_or_default().trim_ascii();
+                        let mut val = p.get(eq + 1..).unwrap_or_default().trim_ascii();
+                        if let [b'"', inner @ .., b'"'] = val {
+                            val = inner;
+                        }
+                        (text(key), Some(text(val)))
+                    }
+                    None => (text(p), None),
+                })
+                .collect();
+            out.push(Extension {
+                name: text(name),
+                params,
+            });
+        }
+    }
+    out
+}
+
+/// The permessage-deflate parameters a 101 response agreed to (RFC 7692 §7.1), or the list of
+/// what is wrong with them.
+pub fn deflate_params(ext: &Extension) -> Result<DeflateParams, Vec<String>> {
+    let mut params = DeflateParams {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    };
+    let mut problems = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for (key, value) in &ext.params {
+        let key_lc = key.to_ascii_lowercase();
+        if seen.contains(&key_lc) {
+            problems.push(format!(
+                "permessage-deflate parameter `{key}` appears twice"
+            ));
+            continue;
+        }
+        let bits = value
+            .as_deref()
+            .and_then(|v| v.parse::<u8>().ok())
+            .filter(|b| (8..=15).contains(b));
+        match key_lc.as_str() {
+            "server_no_context_takeover" | "client_no_context_takeover" => {
+                if value.is_some() {
+                    problems.push(format!("permessage-deflate `{key}` must not have a value"));
+                }
+                if key_lc.starts_with("server") {
+                    params.server_no_context_takeover = true;
+                } else {
+                    params.client_no_context_takeover = true;
+                }
+            }
+            "server_max_window_bits" | "client_max_window_bits" => match bits {
+                Some(b) if key_lc.starts_with("server") => params.server_max_window_bits = b,
+                Some(b) => params.client_max_window_bits = b,
+                None => problems.push(format!(
+                    "permessage-deflate `{key}` needs a value 8-15 in a response, got {}",
+                    value
+                        .as_deref()
+                        .map_or("none".to_string(), |v| format!("`{v}`"))
+                )),
+            },
+            _ => problems.push(format!("unknown permessage-deflate parameter `{key}`")),
+        }
+        seen.push(key_lc);
+    }
+    if problems.is_empty() {
+        Ok(params)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Checks an accepted upgrade; returns the handshake record and emits anomalies
+/// (`ws.handshake_invalid` per side with every problem named, `ws.accept_mismatch`). The caller
+/// emits `Event::Handshake` with the result.
+pub fn check_handshake(
+    upgrade: &Upgrade,
+    ctx: &EventCtx<'_>,
+    sink: &mut dyn EventSink,
+) -> Handshake {
+    let req = &upgrade.request_headers;
+    let resp = &upgrade.response_headers;
+    let mut req_problems = Vec::new();
+    let mut resp_problems = Vec::new();
+
+    if !has_token(req, "Upgrade", "websocket") {
+        req_problems.push(missing_token(req, "request", "Upgrade", "websocket"));
+    }
+    if !has_token(req, "Connection", "upgrade") {
+        req_problems.push(missing_token(req, "request", "Connection", "upgrade"));
+    }
+    let keys: Vec<&[u8]> = values(req, "Sec-WebSocket-Key").collect();
+    let key = keys.first().map(|k| text(k));
+    match keys.as_slice() {
+        [] => req_problems.push("request lacks Sec-WebSocket-Key".to_string()),
+        [k] => match base64::engine::general_purpose::STANDARD.decode(k) {
+            Ok(raw) if raw.len() == 16 => {}
+            Ok(raw) => req_problems.push(format!(
+                "Sec-WebSocket-Key `{}` decodes to {} bytes, not 16",
+                text(k),
+                raw.len()
+            )),
+            Err(_) => req_problems.push(format!(
+                "Sec-WebSocket-Key `{}` is not base64 (must encode 16 bytes)",
+                text(k)
+            )),
+        },
+        _ => req_problems.push(format!(
+            "request has {} Sec-WebSocket-Key headers",
+            keys.len()
+        )),
+    }
+    let version = values(req, "Sec-WebSocket-Version").next().map(text);
+    match version.as_deref() {
+        None => req_problems.push("request lacks Sec-WebSocket-Version".to_string()),
+        Some("13") => {}
+        Some(v) => req_problems.push(format!("request has Sec-WebSocket-Version {v}, not 13")),
+    }
+
+    if !has_token(resp, "Upgrade", "websocket") {
+        resp_problems.push(missing_token(resp, "101 response", "Upgrade", "websocket"));
+    }
+    if !has_token(resp, "Connection", "upgrade") {
+        resp_problems.push(missing_token(resp, "101 response", "Connection", "upgrade"));
+    }
+    let accept = values(resp, "Sec-WebSocket-Accept").next().map(text);
+    if accept.is_none() {
+        resp_problems.push("101 response lacks Sec-WebSocket-Accept".to_string());
+    }
+
+    let offered_protocols = tokens(req, "Sec-WebSocket-Protocol");
+    let subprotocol = values(resp, "Sec-WebSocket-Protocol").next().map(text);
+    if let Some(p) = &subprotocol {
+        if !offered_protocols.iter().any(|o| o == &p.as_bytes()) {
+            resp_problems.push(format!(
+                "server selected subprotocol `{p}` that the client did not offer"
+            ));
+        }
+    }
+
+    let offered_extensions = parse_extensions(values(req, "Sec-WebSocket-Extensions"));
+    let extensions = parse_extensions(values(resp, "Sec-WebSocket-Extensions"));
+    let mut deflate = None;
+    let mut deflate_seen = false;
+    for ext in &extensions {
+        if !offered_extensions
+            .iter()
+            .any(|o| o.name.eq_ignore_ascii_case(&ext.name))
+        {
+            resp_problems.push(format!(
+                "server accepted extension `{}` that the client did not offer",
+                ext.name
+            ));
+        }
+        if ext.name.eq_ignore_ascii_case("permessage-deflate") {
+            if deflate_seen {
+                resp_problems.push("server accepted permessage-deflate twice".to_string());
+                continue;
+            }
+            deflate_seen = true;
+            match deflate_params(ext) {
+                Ok(p) => deflate = Some(p),
+                Err(problems) => resp_problems.extend(problems),
+            }
+        }
+    }
+
+    let expected = key.as_deref().map(expected_accept);
+    let accept_valid = matches!((&accept, &expected), (Some(a), Some(e)) if a == e);
+
+    if !req_problems.is_empty() {
+        report(
+            ctx,
+            sink,
+            Some(Dir::C2S),
+            Code::WsHandshakeInvalid,
+            req_problems.join("; "),
+        );
+    }
+    if !resp_problems.is_empty() {
+        report(
+            ctx,
+            sink,
+            Some(Dir::S2C),
+            Code::WsHandshakeInvalid,
+            resp_problems.join("; "),
+        );
+    }
+    if let (Some(a), Some(e)) = (&accept, &expected) {
+        if a != e {
+            report(
+                ctx,
+                sink,
+                Some(Dir::S2C),
+                Code::WsAcceptMismatch,
+                format!("Sec-WebSocket-Accept is `{a}`, expected `{e}`"),
+            );
+        }
+    }
+
+    Handshake {
+        ts: super::now(ctx),
+        key,
+        accept,
+        expected_accept: expected,
+        accept_valid,
+        version,
+        subprotocol,
+        extensions: extensions.iter().map(Extension::display).collect(),
+        deflate,
+        origin: values(req, "Origin")
+            .chain(values(req, "Sec-WebSocket-Origin"))
+            .next()
+            .map(text),
+        request_bytes: upgrade.request_bytes,
+        response_bytes: upgrade.response_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::websocket::test_sink::{CollectSink, meta};
+
+    fn headers(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn rfc_upgrade() -> Upgrade {
+        Upgrade {
+            request_headers: headers(&[
+                ("Host", "server.example.com"),
+                ("Upgrade", "websocket"),
+                ("Connection", "keep-alive, Upgrade"),
+                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                ("Origin", "http://example.com"),
+                ("Sec-WebSocket-Protocol", "chat, superchat"),
+                ("Sec-WebSocket-Version", "13"),
+                (
+                    "Sec-WebSocket-Extensions",
+                    "permessage-deflate; client_max_window_bits, x-webkit-deflate-frame",
+                ),
+            ]),
+            response_headers: headers(&[
+                ("Upgrade", "WebSocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+                ("Sec-WebSocket-Protocol", "chat"),
+                (
+                    "sec-websocket-extensions",
+                    "permessage-deflate; server_no_context_takeover; client_max_window_bits=\"10\"",
+                ),
+            ]),
+            request_bytes: 300,
+            response_bytes: 200,
+            held_c2s: Vec::new(),
+        }
+    }
+
+    fn check(up: &Upgrade) -> (Handshake, CollectSink) {
+        let m = meta();
+        let mut sink = CollectSink::default();
+        let hs = check_handshake(up, &CollectSink::ctx(&m, 1, 5), &mut sink);
+        (hs, sink)
+    }
+
+    #[test]
+    fn rfc_6455_accept_example() {
+        assert_eq!(
+            expected_accept("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn accept_matches_tungstenite() {
+        for key in [
+            "",
+            "x",
+            "AQIDBAUGBwgJCgsMDQ4PEA==",
+            "dGhlIHNhbXBsZSBub25jZQ==",
+        ] {
+            assert_eq!(
+                expected_accept(key),
+                tungstenite::handshake::derive_accept_key(key.as_bytes())
+            );
+        }
+    }
+
+    #[test]
+    fn valid_handshake_fills_every_field() {
+        let (hs, sink) = check(&rfc_upgrade());
+        assert!(sink.anomalies().is_empty(), "{:?}", sink.anomalies());
+        assert_eq!(hs.key.as_deref(), Some("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert_eq!(hs.accept.as_deref(), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+        assert_eq!(hs.expected_accept, hs.accept);
+        assert!(hs.accept_valid);
+        assert_eq!(hs.version.as_deref(), Some("13"));
+        assert_eq!(hs.subprotocol.as_deref(), Some("chat"));
+        assert_eq!(hs.origin.as_deref(), Some("http://example.com"));
+        assert_eq!(
+            hs.extensions,
+            vec!["permessage-deflate; server_no_context_takeover; client_max_window_bits=10"]
+        );
+        assert_eq!(
+            hs.deflate,
+            Some(DeflateParams {
+                server_no_context_takeover: true,
+                client_no_context_takeover: false,
+                server_max_window_bits: 15,
+                client_max_window_bits: 10,
+            })
+        );
+        assert_eq!((hs.request_bytes, hs.response_bytes), (300, 200));
+        assert_eq!(hs.ts.as_nanos(), 5);
+    }
+
+    #[test]
+    fn accept_mismatch_names_both_values() {
+        let mut up = rfc_upgrade();
+        up.response_headers[2].1 = b"AAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_vec();
+        let (hs, sink) = check(&up);
+        assert!(!hs.accept_valid);
+        let a = sink.anomalies();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].code, Code::WsAcceptMismatch);
+        assert_eq!(a[0].dir, Some(Dir::S2C));
+        assert!(a[0].detail.contains("AAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+        assert!(a[0].detail.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    }
+
+    #[test]
+    fn handshake_invalid_names_exactly_what_is_missing() {
+        let up = Upgrade {
+            request_headers: headers(&[
+                ("Upgrade", "h2c"),
+                ("Connection", "keep-alive"),
+                ("Sec-WebSocket-Key", "c2hvcnQ="),
+                ("Sec-WebSocket-Version", "8"),
+            ]),
+            response_headers: headers(&[("Connection", "Upgrade")]),
+            ..Upgrade::default()
+        };
+        let (hs, sink) = check(&up);
+        assert!(!hs.accept_valid);
+        let a = sink.anomalies();
+        assert_eq!(a.len(), 2, "{a:?}");
+        assert!(a.iter().all(|a| a.code == Code::WsHandshakeInvalid));
+        let req = &a[0].detail;
+        assert_eq!(a[0].dir, Some(Dir::C2S));
+        assert!(
+            req.contains("`Upgrade: h2c` lacks the `websocket` token"),
+            "{req}"
+        );
+        assert!(req.contains("`Connection: keep-alive` lacks the `upgrade` token"));
+        assert!(req.contains("decodes to 5 bytes, not 16"));
+        assert!(req.contains("Sec-WebSocket-Version 8, not 13"));
+        let resp = &a[1].detail;
+        assert!(resp.contains("lacks `Upgrade: websocket`"), "{resp}");
+        assert!(resp.contains("lacks Sec-WebSocket-Accept"));
+        assert!(!resp.contains("Connection"));
+
+        let up = Upgrade {
+            request_headers: headers(&[("Upgrade", "websocket"), ("Connection", "upgrade")]),
+            response_headers: rfc_upgrade().response_headers,
+            ..Upgrade::default()
+        };
+        let (hs, sink) = check(&up);
+        assert_eq!(hs.expected_accept, None);
+        let req = &sink.anomalies()[0].detail;
+        assert!(req.contains("lacks Sec-WebSocket-Key"), "{req}");
+        assert!(req.contains("lacks Sec-WebSocket-Version"));
+    }
+
+    #[test]
+    fn negotiation_problems_are_reported() {
+        let mut up = rfc_upgrade();
+        up.response_headers[3].1 = b"superduperchat".to_vec();
+        up.response_headers[4].1 =
+            b"permessage-deflate; server_max_window_bits=16; foo, x-unknown".to_vec();
+        let (hs, sink) = check(&up);
+        assert_eq!(hs.deflate, None);
+        assert_eq!(hs.extensions.len(), 2);
+        let d = &sink.anomalies()[0].detail;
+        assert!(d.contains("subprotocol `superduperchat`"), "{d}");
+        assert!(d.contains("`server_max_window_bits` needs a value 8-15"));
+        assert!(d.contains("unknown permessage-deflate parameter `foo`"));
+        assert!(d.contains("extension `x-unknown` that the client did not offer"));
+    }
+
+    #[test]
+    fn extension_lists_respect_quotes_and_empty_elements() {
+        let v: &[u8] = b"a; p=\"x,y\" ,, b;q ; r = 3";
+        let exts = parse_extensions(std::iter::once(v));
+        assert_eq!(exts.len(), 2);
+        assert_eq!(exts[0].display(), "a; p=x,y");
+        assert_eq!(exts[1].display(), "b; q; r=3");
+        let d = deflate_params(&Extension {
+            name: "permessage-deflate".into(),
+            params: vec![
+                ("client_no_context_takeover".into(), None),
+                ("client_no_context_takeover".into(), None),
+            ],
+        });
+        assert!(d.unwrap_err()[0].contains("twice"));
+    }
+}

@@ -1,0 +1,494 @@
+//! Message assembly pieces: incremental UTF-8 validation across fragments and frame boundaries,
+//! the permessage-deflate inflater (RFC 7692 §7.2.2), the shared budget of inflaters, and the
+//! state of one data message in progress.
+//!
+//! Promises: memory per message is bounded (the display head is capped, validation keeps a
+//! carry of at most 3 bytes, the inflater writes into a fixed 32 KiB buffer and keeps a 32 KiB
+//! window copy); no input can make these panic.
+
+use crate::proto::OpCode;
+use flate2::{Decompress, FlushDecompress, Status};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// UTF-8 validation of a byte stream delivered in arbitrary pieces. A multi-byte character cut
+/// by a piece boundary is carried (at most 3 bytes) and completed by the next piece.
+#[derive(Clone, Debug, Default)]
+pub struct Utf8Stream {
+    carry: [u8; 4],
+    carry_len: usize,
+    /// Bytes accepted so far (including the carry).
+    seen: u64,
+    /// Offset of the first byte that is not UTF-8.
+    invalid_at: Option<u64>,
+}
+
+impl Utf8Stream {
+    pub fn reset(&mut self) {
+        *self = Utf8Stream::default();
+    }
+
+    /// Offset of the first invalid byte, once one was seen.
+    pub fn invalid_at(&self) -> Option<u64> {
+        self.invalid_at
+    }
+
+    /// Validates the next piece. Returns false once the stream is known not to be UTF-8.
+    pub fn feed(&mut self, mut data: &[u8]) -> bool {
+        if self.invalid_at.is_some() {
+            return false;
+        }
+        if self.carry_len > 0 {
+            let carried = self.carry_len;
+            // A character is at most 4 bytes, so 4 more bytes always settle the carry.
+            let take = data.len().min(4);
+            let mut tmp = [0u8; 8];
+            tmp[..carried].copy_from_slice(&self.carry[..carried]);
+            tmp[carried..carried + take].copy_from_slice(&data[..take]);
+            let tmp = &tmp[..carried + take];
+            match std::str::from_utf8(tmp) {
+                Ok(_) => {
+                    self.carry_len = 0;
+                    self.seen += take as u64;
+                    data = &data[take..];
+                }
+                Err(e) if e.valid_up_to() >= carried => {
+                    let used = e.valid_up_to() - carried;
+                    self.carry_len = 0;
+                    self.seen += used as u64;
+                    data = &data[used..];
+                }
+                Err(e) if e.error_len().is_none() => {
+                    // Still incomplete: the whole piece was shorter than the character.
+                    let n = tmp.len().min(self.carry.len());
+                    self.carry[..n].copy_from_slice(&tmp[..n]);
+                    self.carry_len = n;
+                    self.seen += take as u64;
+                    return true;
+                }
+                Err(_) => {
+                    self.invalid_at = Some(self.seen - carried as u64);
+                    return false;
+                }
+            }
+        }
+        match simdutf8::compat::from_utf8(data) {
+            Ok(_) => self.seen += data.len() as u64,
+            Err(e) => {
+                let valid = e.valid_up_to();
+                match (e.error_len(), data.get(valid..)) {
+                    (None, Some(tail)) if tail.len() < self.carry.len() => {
+                        self.carry[..tail.len()].copy_from_slice(tail);
+                        self.carry_len = tail.len();
+                        self.seen += data.len() as u64;
+                    }
+                    _ => {
+                        self.invalid_at = Some(self.seen + valid as u64);
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// The stream ended: a character left incomplete makes it invalid.
+    pub fn finish(&mut self) -> bool {
+        if self.invalid_at.is_none() && self.carry_len > 0 {
+            self.invalid_at = Some(self.seen - self.carry_len as u64);
+        }
+        self.invalid_at.is_none()
+    }
+}
+
+/// A shared count of inflaters that may still be created, to enforce `Limits::max_inflaters`
+/// across all connections of one analysis. Cloning shares the count; a connection's inflaters
+/// return their slot when dropped.
+#[derive(Clone, Debug)]
+pub struct InflaterBudget {
+    free: Arc<AtomicUsize>,
+}
+
+impl InflaterBudget {
+    pub fn new(max_inflaters: usize) -> Self {
+        InflaterBudget {
+            free: Arc::new(AtomicUsize::new(max_inflaters)),
+        }
+    }
+
+    /// Inflaters that can still be created.
+    pub fn available(&self) -> usize {
+        self.free.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn try_acquire(&self) -> Option<InflaterPermit> {
+        self.free
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| InflaterPermit {
+                free: Arc::clone(&self.free),
+            })
+    }
+}
+
+/// One slot of an [`InflaterBudget`], given back on drop.
+#[derive(Debug)]
+pub(crate) struct InflaterPermit {
+    free: Arc<AtomicUsize>,
+}
+
+impl Drop for InflaterPermit {
+    fn drop(&mut self) {
+        self.free.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The LZ77 window of DEFLATE.
+const WINDOW: usize = 32 << 10;
+/// Output is produced in pieces of this size into a reused buffer.
+const OUT_CHUNK: usize = 32 << 10;
+
+/// RFC 7692 §7.2.2: the 4 octets a sender removed from the end of each message.
+pub const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// Whether inflation of the current input ran to its end or was stopped by the consumer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inflated {
+    Done,
+    StoppedByConsumer,
+}
+
+/// One direction's raw-DEFLATE decompressor, kept across messages for context takeover.
+pub(crate) struct Inflater {
+    z: Decompress,
+    out: Vec<u8>,
+    /// The last 32 KiB of output: after a block with BFINAL the deflate stream is over, and the
+    /// next message starts a new stream that may still refer back into this window
+    /// (RFC 7692 §7.2.3.4), so the new stream is primed with it.
+    history: Vec<u8>,
+    /// A BFINAL block ended the stream: the rest of this message (padding, the tail) is ignored.
+    stream_ended: bool,
+    _permit: Option<InflaterPermit>,
+}
+
+impl Inflater {
+    pub fn new(permit: Option<InflaterPermit>) -> Self {
+        Inflater {
+            z: Decompress::new(false),
+            out: vec![0; OUT_CHUNK],
+            history: Vec::new(),
+            stream_ended: false,
+            _permit: permit,
+        }
+    }
+
+    /// Prepares for a new message. `fresh` drops the window (no context takeover for this
+    /// direction, or after an error); otherwise the window is kept, and re-primed if the last
+    /// stream ended with a BFINAL block.
+    pub fn begin_message(&mut self, fresh: bool) -> Result<(), String> {
+        if fresh {
+            self.z.reset(false);
+            self.history.clear();
+            self.stream_ended = false;
+        } else if self.stream_ended {
+            self.z.reset(false);
+            self.stream_ended = false;
+            let start = self.history.len().saturating_sub(WINDOW);
+            if let Some(window) = self.history.get(start..).filter(|w| !w.is_empty()) {
+                self.z
+                    .set_dictionary(window)
+                    .map_err(|e| format!("cannot restore the LZ77 window: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Inflates `input`, handing each piece of output to `consume`, which returns false to stop
+    /// (a cap was hit). An error means the data does not inflate; the window is then unusable.
+    pub fn inflate(
+        &mut self,
+        mut input: &[u8],
+        consume: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<Inflated, String> {
+        while !self.stream_ended {
+            let (in_before, out_before) = (self.z.total_in(), self.z.total_out());
+            let status = self
+                .z
+                .decompress(input, &mut self.out, FlushDecompress::None)
+                .map_err(|e| e.message().unwrap_or("invalid deflate data").to_string())?;
+            let consumed = usize::try_from(self.z.total_in().saturating_sub(in_before))
+                .unwrap_or(usize::MAX)
+                .min(input.len());
+            let produced = usize::try_from(self.z.total_out().saturating_sub(out_before))
+                .unwrap_or(usize::MAX)
+                .min(self.out.len());
+            input = input.get(consumed..).unwrap_or_default();
+            if let Some(piece) = self.out.get(..produced).filter(|p| !p.is_empty()) {
+                self.history.extend_from_slice(piece);
+                if self.history.len() > 2 * WINDOW {
+                    let excess = self.history.len() - WINDOW;
+                    self.history.drain(..excess);
+                }
+                if !consume(piece) {
+                    return Ok(Inflated::StoppedByConsumer);
+                }
+            }
+            if status == Status::StreamEnd {
+                self.stream_ended = true;
+                break;
+            }
+            let output_full = produced == self.out.len();
+            if (consumed == 0 && produced == 0) || (input.is_empty() && !output_full) {
+                break;
+            }
+        }
+        Ok(Inflated::Done)
+    }
+}
+
+/// A text or binary message being assembled from its fragments.
+#[derive(Debug)]
+pub(crate) struct Message {
+    pub opcode: OpCode,
+    pub frames: u32,
+    pub wire_len: u64,
+    /// Bytes of the (inflated) message seen so far.
+    pub len: u64,
+    /// RSV1 on the first frame with permessage-deflate in use.
+    pub compressed: bool,
+    /// Still inflating (compressed messages only): false after an error, a cap or a gap.
+    pub inflating: bool,
+    /// Part of the message was not decoded (lost in a gap, not inflated, unknown transform):
+    /// no UTF-8 verdict.
+    pub no_verdict: bool,
+    /// Bytes were lost in a gap: the head stops growing at the hole.
+    pub head_frozen: bool,
+    pub utf8: Utf8Stream,
+    /// An invalid_utf8 anomaly was already reported for this message.
+    pub utf8_reported: bool,
+    /// The first bytes of the (inflated) message, up to the display cap.
+    pub head: Vec<u8>,
+}
+
+impl Message {
+    pub fn new(opcode: OpCode, compressed: bool, head: Vec<u8>) -> Self {
+        Message {
+            opcode,
+            frames: 0,
+            wire_len: 0,
+            len: 0,
+            compressed,
+            inflating: compressed,
+            no_verdict: false,
+            head_frozen: false,
+            utf8: Utf8Stream::default(),
+            utf8_reported: false,
+            head,
+        }
+    }
+
+    pub fn is_text(&self) -> bool {
+        self.opcode == OpCode::Text
+    }
+
+    /// Whether every byte must be looked at (validated) rather than only the display head.
+    pub fn needs_all_bytes(&self) -> bool {
+        self.is_text() && !self.no_verdict && self.utf8.invalid_at().is_none()
+    }
+
+    /// Takes decoded (unmasked, inflated) message bytes: counts, keeps the head, validates.
+    /// Returns true when this piece revealed invalid UTF-8 not reported before.
+    pub fn take_plain(&mut self, piece: &[u8], head_cap: usize) -> bool {
+        self.len = self.len.saturating_add(piece.len() as u64);
+        if !self.head_frozen {
+            let room = head_cap.saturating_sub(self.head.len());
+            if let Some(part) = piece.get(..room.min(piece.len())) {
+                self.head.extend_from_slice(part);
+            }
+        }
+        if self.is_text() && !self.no_verdict && !self.utf8.feed(piece) && !self.utf8_reported {
+            self.utf8_reported = true;
+            return true;
+        }
+        false
+    }
+
+    /// The UTF-8 verdict at the end of the message: `None` for binary messages and when part
+    /// of the message was not decoded.
+    pub fn finish_utf8(&mut self) -> Option<bool> {
+        if !self.is_text() || self.no_verdict {
+            return None;
+        }
+        Some(self.utf8.finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compress, Compression, FlushCompress};
+    use proptest::prelude::*;
+
+    fn validate_in_pieces(data: &[u8], cuts: &[usize]) -> (bool, Option<u64>) {
+        let mut v = Utf8Stream::default();
+        let mut start = 0;
+        for &cut in cuts {
+            let cut = cut.clamp(start, data.len());
+            v.feed(&data[start..cut]);
+            start = cut;
+        }
+        v.feed(&data[start..]);
+        (v.finish(), v.invalid_at())
+    }
+
+    #[test]
+    fn utf8_across_every_split() {
+        let text = "aé€𝄞z".as_bytes();
+        for a in 0..=text.len() {
+            for b in a..=text.len() {
+                assert_eq!(validate_in_pieces(text, &[a, b]), (true, None), "{a} {b}");
+            }
+        }
+        // Truncated character at the very end.
+        let bad = &text[..text.len() - 2];
+        for a in 0..=bad.len() {
+            assert!(!validate_in_pieces(bad, &[a]).0);
+        }
+        // Invalid continuation inside a carried character: offset of the character.
+        let bad = b"ab\xe2\x82x";
+        for a in 0..=bad.len() {
+            assert_eq!(validate_in_pieces(bad, &[a]), (false, Some(2)), "{a}");
+        }
+        // Surrogates and overlongs are rejected even when split.
+        for bad in [&b"\xed\xa0\x80"[..], b"\xc0\xaf", b"\xf4\x90\x80\x80"] {
+            for a in 0..=bad.len() {
+                assert!(!validate_in_pieces(bad, &[a]).0, "{bad:?} {a}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn utf8_stream_agrees_with_std(
+            data in proptest::collection::vec(any::<u8>(), 0..64),
+            text in "\\PC{0,40}",
+            cuts in proptest::collection::vec(0usize..80, 0..6),
+        ) {
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            let expected = std::str::from_utf8(&data).map_err(|e| e.valid_up_to() as u64);
+            let (ok, at) = validate_in_pieces(&data, &cuts);
+            prop_assert_eq!(ok, expected.is_ok());
+            prop_assert_eq!(at, expected.err());
+            prop_assert_eq!(validate_in_pieces(text.as_bytes(), &cuts), (true, None));
+        }
+    }
+
+    fn inflate_all(inf: &mut Inflater, input: &[u8]) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        inf.inflate(input, &mut |p| {
+            out.extend_from_slice(p);
+            true
+        })?;
+        Ok(out)
+    }
+
+    fn deflate_message(c: &mut Compress, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len() + 64);
+        loop {
+            let consumed = c.total_in() as usize;
+            let _ = c.compress_vec(
+                &data[consumed.min(data.len())..],
+                &mut out,
+                FlushCompress::Sync,
+            );
+            if c.total_in() as usize >= data.len() && out.capacity() > out.len() {
+                break;
+            }
+            out.reserve(4096);
+        }
+        assert!(out.ends_with(&DEFLATE_TAIL));
+        out.truncate(out.len() - 4);
+        out
+    }
+
+    #[test]
+    fn inflates_large_output_in_pieces_and_consumer_can_stop() {
+        let data = vec![b'a'; 200_000];
+        let mut c = Compress::new(Compression::default(), false);
+        let mut wire = deflate_message(&mut c, &data);
+        wire.extend_from_slice(&DEFLATE_TAIL);
+        let mut inf = Inflater::new(None);
+        assert_eq!(inflate_all(&mut inf, &wire).unwrap(), data);
+
+        let mut inf = Inflater::new(None);
+        let mut got = 0;
+        let r = inf.inflate(&wire, &mut |p| {
+            got += p.len();
+            got < 50_000
+        });
+        assert_eq!(r, Ok(Inflated::StoppedByConsumer));
+        assert!((50_000..50_000 + OUT_CHUNK).contains(&got));
+    }
+
+    #[test]
+    fn stream_after_bfinal_is_primed_with_the_window() {
+        // Message 1 ends its deflate stream with BFINAL; message 2 is compressed as a new
+        // stream whose dictionary is message 1, i.e. it refers back across the BFINAL.
+        let first = b"context takeover across a final block ".repeat(4);
+        let mut c = Compress::new(Compression::default(), false);
+        let mut m1 = Vec::with_capacity(4096);
+        let _ = c.compress_vec(&first, &mut m1, FlushCompress::Finish);
+        m1.push(0x00);
+        let mut c2 = Compress::new(Compression::default(), false);
+        c2.set_dictionary(&first).unwrap();
+        let m2 = deflate_message(&mut c2, &first);
+        assert!(m2.len() < 20, "the second message is back-references");
+
+        let mut inf = Inflater::new(None);
+        inf.begin_message(false).unwrap();
+        let mut out = inflate_all(&mut inf, &m1).unwrap();
+        out.extend(inflate_all(&mut inf, &DEFLATE_TAIL).unwrap());
+        assert_eq!(out, first);
+        inf.begin_message(false).unwrap();
+        let mut out = inflate_all(&mut inf, &m2).unwrap();
+        out.extend(inflate_all(&mut inf, &DEFLATE_TAIL).unwrap());
+        assert_eq!(out, first);
+
+        // A fresh start cannot resolve those back-references: an error, never garbage.
+        let mut inf = Inflater::new(None);
+        inf.begin_message(true).unwrap();
+        assert!(inflate_all(&mut inf, &m2).is_err());
+    }
+
+    #[test]
+    fn budget_counts_live_permits() {
+        let budget = InflaterBudget::new(2);
+        let a = budget.try_acquire();
+        let b = budget.clone().try_acquire();
+        assert!(a.is_some() && b.is_some());
+        assert_eq!(budget.available(), 0);
+        assert!(budget.try_acquire().is_none());
+        drop(a);
+        assert_eq!(budget.available(), 1);
+        let c = Inflater::new(budget.try_acquire());
+        assert_eq!(budget.available(), 0);
+        drop(c);
+        drop(b);
+        assert_eq!(budget.available(), 2);
+    }
+
+    #[test]
+    fn message_head_is_capped_and_utf8_reported_once() {
+        let mut m = Message::new(OpCode::Text, false, Vec::new());
+        assert!(!m.take_plain(b"hello ", 8));
+        assert!(m.take_plain(b"w\xffrld", 8));
+        assert!(!m.take_plain(b"\xff", 8));
+        assert_eq!(m.head, b"hello w\xff");
+        assert_eq!(m.len, 12);
+        assert_eq!(m.finish_utf8(), Some(false));
+        let mut b = Message::new(OpCode::Binary, false, Vec::new());
+        assert!(!b.take_plain(b"\xff", 8));
+        assert_eq!(b.finish_utf8(), None);
+    }
+}
