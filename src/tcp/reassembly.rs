@@ -849,6 +849,15 @@ mod tests {
     }
 
     #[test]
+    fn in_order_segment_ending_inside_a_buffered_piece() {
+        let mut h = Harness::new(0);
+        h.seg(5, b"fghijklmno");
+        h.seg(0, b"abcdefgh");
+        assert_eq!(h.take(), vec![data(b"abcdefghijklmno")]);
+        assert_eq!(h.budget.used(), 0);
+    }
+
+    #[test]
     fn conflict_with_buffered_bytes_is_reported_and_first_seen_wins() {
         let mut h = Harness::new(0);
         h.seg(4, b"efgh");
@@ -1234,5 +1243,41 @@ mod tests {
                 .on_segment(seq, b"xyabcd", 0, false, &mut h.budget, &mut sink);
         }
         assert_eq!(h.take(), vec![data(b"abcd")]);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary segments (overlapping, duplicated, any order) of one stream, then a flush:
+        /// every covered byte is delivered once and in place, every uncovered byte before the
+        /// last covered one is inside a gap, and nothing stays buffered.
+        #[test]
+        fn any_segments_reassemble_in_place(
+            bytes in prop::collection::vec(any::<u8>(), 1..600),
+            segs in prop::collection::vec((any::<usize>(), 1usize..120), 1..40),
+            isn in prop_oneof![any::<u32>(), (u32::MAX - 700)..=u32::MAX],
+        ) {
+            let mut h = Harness::new(isn);
+            let mut covered = vec![false; bytes.len()];
+            for &(at, len) in &segs {
+                let start = at % bytes.len();
+                let end = (start + len).min(bytes.len());
+                h.seg(start as u64, &bytes[start..end]);
+                covered[start..end].iter_mut().for_each(|c| *c = true);
+            }
+            h.flush();
+            let last = covered.iter().rposition(|&c| c).map_or(0, |i| i + 1);
+            let mut expected: Vec<Ev> = Vec::new();
+            for i in 0..last {
+                match (expected.last_mut(), covered[i]) {
+                    (Some(Ev::Data(d)), true) => d.push(bytes[i]),
+                    (Some(Ev::Gap(n)), false) => *n += 1,
+                    (_, true) => expected.push(Ev::Data(vec![bytes[i]])),
+                    (_, false) => expected.push(Ev::Gap(1)),
+                }
+            }
+            prop_assert_eq!(h.take(), expected);
+            prop_assert_eq!(h.budget.used(), 0);
+        }
     }
 }
