@@ -566,7 +566,7 @@ impl Stream {
         let Some(ring) = &self.recent else {
             return;
         };
-        let window_start = self.next - self.recent_len as u64;
+        let window_start = self.next.saturating_sub(self.recent_len as u64);
         let mut offset = start.max(window_start);
         let until = (start + data.len() as u64).min(self.next);
         while offset < until {
