@@ -59,7 +59,10 @@ impl StreamHandler for Checker {
     ) {
         assert!(!self.closed.contains(&meta.id), "event after Closed");
         if !check.opened {
-            assert!(matches!(event, StreamEvent::Opened), "first event must be Opened");
+            assert!(
+                matches!(event, StreamEvent::Opened),
+                "first event must be Opened"
+            );
         }
         let pure = |dir: Dir| {
             let (src, dst) = match dir {
@@ -109,7 +112,10 @@ impl StreamHandler for Checker {
                 self.open.remove(&meta.id);
             }
         }
-        assert_eq!(meta.payload_bytes, check.stream_bytes, "payload_bytes out of step");
+        assert_eq!(
+            meta.payload_bytes, check.stream_bytes,
+            "payload_bytes out of step"
+        );
         assert_eq!(meta.gap_bytes, check.gap_bytes, "gap_bytes out of step");
     }
 
@@ -121,7 +127,11 @@ impl StreamHandler for Checker {
 
 fn config_from(header: [u8; 2]) -> Config {
     let mut config = Config {
-        ports: if header[0] & 1 == 0 { PortFilter::Ports(vec![80]) } else { PortFilter::Any },
+        ports: if header[0] & 1 == 0 {
+            PortFilter::Ports(vec![80])
+        } else {
+            PortFilter::Any
+        },
         ..Config::default()
     };
     let limits = &mut config.limits;
@@ -138,13 +148,16 @@ fn run(data: &[u8]) {
     };
     let config = config_from(*header);
     let total_cap = config.limits.max_ooo_bytes_total;
-    let mut table: FlowTable<Checker> = FlowTable::new(&config, Some(|d: &[u8]| {
-        d.first().and_then(|&b| match b % 3 {
-            0 => Some(true),
-            1 => Some(false),
-            _ => None,
-        })
-    }));
+    let mut table: FlowTable<Checker> = FlowTable::new(
+        &config,
+        Some(|d: &[u8]| {
+            d.first().and_then(|&b| match b % 3 {
+                0 => Some(true),
+                1 => Some(false),
+                _ => None,
+            })
+        }),
+    );
     let mut checker = Checker::default();
     let addrs: Vec<(SocketAddr, SocketAddr)> = TUPLES
         .iter()
@@ -153,7 +166,10 @@ fn run(data: &[u8]) {
     // Per tuple and direction: the ISN that sequence offsets are relative to.
     let isns: HashMap<(usize, bool), u32> = (0..TUPLES.len())
         .flat_map(|t| [(t, false), (t, true)])
-        .map(|(t, rev)| ((t, rev), u32::MAX - 300 + (t as u32) * 97 + u32::from(rev) * 31))
+        .map(|(t, rev)| {
+            let spread = (t as u32) * 97 + u32::from(rev) * 31;
+            ((t, rev), (u32::MAX - 300).wrapping_add(spread))
+        })
         .collect();
     let mut payload = Vec::with_capacity(512);
     let mut now: i64 = 1_000_000_000_000;
@@ -169,7 +185,9 @@ fn run(data: &[u8]) {
         let len = usize::from(r[6]);
         let missing = u32::from(r[7] & 0x0f) * u32::from(r[7] >> 4);
         now += i64::from(r[8]) * i64::from(r[9] & 0x0f) * 100_000_000;
-        let Some(&(a, b)) = addrs.get(tuple) else { continue };
+        let Some(&(a, b)) = addrs.get(tuple) else {
+            continue;
+        };
         let (src, dst) = if reverse { (b, a) } else { (a, b) };
         let isn = isns.get(&(tuple, reverse)).copied().unwrap_or(0);
         let peer_isn = isns.get(&(tuple, !reverse)).copied().unwrap_or(0);
@@ -179,7 +197,11 @@ fn run(data: &[u8]) {
             isn.wrapping_add(seq_field)
         };
         let ack = peer_isn.wrapping_add(ack_field);
-        let data_seq = if flags & TcpFlags::SYN != 0 { seq.wrapping_add(1) } else { seq };
+        let data_seq = if flags & TcpFlags::SYN != 0 {
+            seq.wrapping_add(1)
+        } else {
+            seq
+        };
         payload.clear();
         payload.extend((0..len as u32).map(|i| {
             let b = data_seq.wrapping_add(i) as u8;
@@ -203,13 +225,19 @@ fn run(data: &[u8]) {
             tcp_header_len: 20,
         };
         table.process(&seg, &mut checker);
-        assert!(table.buffered_bytes() <= total_cap, "global buffer cap exceeded");
+        assert!(
+            table.buffered_bytes() <= total_cap,
+            "global buffer cap exceeded"
+        );
     }
     table.finish(&mut checker);
     assert!(table.is_empty(), "flows left after finish");
     assert_eq!(table.buffered_bytes(), 0, "buffer not released");
     assert!(checker.open.is_empty(), "opened flows never closed");
-    assert!(checker.flow_cap_notices <= 1, "flow cap reported more than once");
+    assert!(
+        checker.flow_cap_notices <= 1,
+        "flow cap reported more than once"
+    );
 }
 
 fuzz_target!(|data: &[u8]| run(data));

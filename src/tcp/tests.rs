@@ -1034,6 +1034,42 @@ fn port_filter_counts_skipped_flows_once_each() {
 }
 
 #[test]
+fn skipped_flows_are_exact_up_to_the_remembered_tuples_then_counted_by_syn() {
+    let mut f = Fixture::new();
+    let cap = 65_536u32;
+    let src = |i: u32| format!("10.{}.{}.{}:1234", i >> 16, (i >> 8) & 255, i & 255);
+    for i in 0..cap {
+        f.send(&src(i), "10.255.0.1:443", 1, 1, ACK, b"");
+    }
+    assert_eq!(f.table.stats().flows_skipped_by_port, u64::from(cap));
+    // Remembered tuples still count once.
+    f.send(&src(7), "10.255.0.1:443", 1, 1, ACK, b"");
+    // Past the cap only SYNs count.
+    f.send(&src(cap), "10.255.0.1:443", 1, 1, ACK, b"");
+    f.send(&src(cap + 1), "10.255.0.1:443", 1, 0, SYN, b"");
+    f.send(&src(cap + 1), "10.255.0.1:443", 1, 0, SYN, b"");
+    assert_eq!(f.table.stats().flows_skipped_by_port, u64::from(cap) + 2);
+}
+
+#[test]
+fn zero_idle_timeout_disables_eviction() {
+    let mut f = Fixture::with_config(idle_config(0), None);
+    let mut conn = Conn::new(1, 2);
+    conn.handshake(&mut f);
+    f.advance(Duration::from_secs(100_000));
+    conn.c2s(&mut f, b"still here");
+    f.finish();
+    assert_eq!(
+        f.rec.flow(1),
+        vec![
+            Ev::Opened,
+            data(Dir::C2S, b"still here"),
+            Ev::Closed(CloseHow::EndOfInput)
+        ]
+    );
+}
+
+#[test]
 fn flow_cap_refuses_new_flows_and_reports_once() {
     let mut config = Config::default();
     config.limits.max_flows = 2;
