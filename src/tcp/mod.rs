@@ -21,6 +21,42 @@
 //!
 //! Table-wide findings that belong to no flow (the flow cap) go to
 //! [`StreamHandler::on_table_notice`] once, and are counted in [`TableStats`].
+//!
+//! Policies:
+//! - **Roles.** A SYN without ACK marks its sender as client, a SYN-ACK its sender as server.
+//!   Without either, the first payload seen (either side) goes to the [`RoleHint`]; if it cannot
+//!   tell, the lower port is the server (equal ports: the lower address).
+//! - **Stream start.** ISN + 1 when the SYN (or the SYN-ACK's acknowledgment) is seen, else the
+//!   first payload-bearing segment — unless the peer already acknowledged all of it (a
+//!   keep-alive or retransmission seen first).
+//! - **Overlaps.** First seen wins. Overlapping bytes are compared with buffered data and with
+//!   the last [`reassembly::CONFLICT_WINDOW`] delivered bytes of the direction; differences
+//!   raise `OverlapConflict`. Older delivered bytes are not kept (memory and per-byte cost).
+//! - **Gaps.** A hole is given up on only when something waits behind it (buffered data or the
+//!   FIN) and there is evidence its bytes crossed the wire unseen: the peer acknowledged them,
+//!   the snaplen cut them (`Segment::missing`), or a cap made us drop them. RST, idle eviction,
+//!   end of input and a replacing SYN give up on every hole, up to the furthest byte known
+//!   (data seen, FIN, or the peer's acknowledgment). A capture that shows an ACK before the data
+//!   it acknowledges therefore reports that data as a gap.
+//! - **Probes.** 0- or 1-byte segments just below the delivery point (keep-alives) are
+//!   ignored; a 1-byte segment at the delivery point while the receiver advertises a zero
+//!   window is held aside and used only if its byte is otherwise given up on.
+//! - **Caps.** When buffering a segment would exceed `max_ooo_bytes_per_dir` or
+//!   `max_ooo_bytes_total`, the direction first gives up its oldest holes until the segment
+//!   fits (`OooCapHit { dropped: 0 }`); if nothing of its own is buffered the segment is dropped
+//!   (`OooCapHit { dropped: n }`) and its bytes become a gap. Each buffered piece is charged
+//!   [`reassembly::CHUNK_OVERHEAD`] bytes on top of its length. At `max_flows`, new flows are
+//!   not tracked.
+//! - **Closing.** Both FINs delivered → `Closed { Fin }`; RST → `Closed { Rst }` after what can
+//!   be delivered; idle longer than `idle_timeout` (capture clock; swept every `timeout / 8`,
+//!   zero disables) → `Idle`; `finish()` → `EndOfInput`, in flow-id order. A flow closed for
+//!   idleness or end of input whose FINs (or RST) were both seen reports `Fin` (`Rst`).
+//!   A pure SYN with a new ISN on an open flow that carried data or saw FIN/RST closes it
+//!   (`Fin`/`Rst` if seen, else `Idle`) and starts a new flow.
+//! - **Tombstones.** Tuples closed by FIN/RST are remembered (at most 16384, for at most
+//!   min(60 s, idle timeout) of capture time): their stray packets (last ACK, retransmitted FIN,
+//!   data after RST) are counted in [`TableStats::stray_packets`] and start no flow; only a
+//!   pure SYN with a different ISN does.
 
 pub mod reassembly;
 pub mod seq;

@@ -11,7 +11,7 @@
 //! - Every byte offset of the stream is reported exactly once, as data or inside a gap, and
 //!   delivered data at stream position `p` is the first-seen byte for offset `p`.
 //!
-//! Policies (see the module docs of [`crate::tcp`] for how they surface):
+//! Policies (the [`crate::tcp`] module docs say how they surface to the handler):
 //! - First seen wins. Bytes that overlap buffered data or the last [`CONFLICT_WINDOW`] delivered
 //!   bytes are compared; a difference raises `OverlapConflict`. Older delivered bytes are not
 //!   kept, so differences there go unnoticed.
