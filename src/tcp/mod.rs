@@ -5,8 +5,67 @@
 //! keeps. Reassembly hands in-order bytes to the [`StreamHandler`] straight from the segment
 //! (no copy); only out-of-order data is buffered. Bytes that never arrive become
 //! [`StreamEvent::Gap`] with their exact count, after which delivery resumes.
+//!
+//! What a handler can rely on, per flow:
+//! - `Opened` comes first and exactly once, `Closed` last and exactly once; `meta.client` /
+//!   `meta.server` / `meta.role_basis` are final from `Opened` on. `Opened` is delayed until the
+//!   roles are known: the first SYN or SYN-ACK, the first payload (given to the [`RoleHint`]),
+//!   or a FIN/RST or the flow's end, whichever comes first. Pure ACKs before that are counted
+//!   in the meta but raise no event.
+//! - `Notice { Midstream }` follows `Opened` when neither SYN nor SYN-ACK was seen.
+//! - Per direction, `Data` and `Gap` cover the stream exactly once and in order; `End` follows
+//!   the last of them when the FIN is reached. `meta.payload_bytes[d]` always equals the data
+//!   plus gap bytes delivered so far for `d`.
+//! - `pkt` is the packet being processed when the event was caused by one of this flow's
+//!   packets (or the SYN that replaced it), `None` for idle eviction and end of input.
+//!
+//! Table-wide findings that belong to no flow (the flow cap) go to
+//! [`StreamHandler::on_table_notice`] once, and are counted in [`TableStats`].
+//!
+//! Policies:
+//! - **Roles.** A SYN without ACK marks its sender as client, a SYN-ACK its sender as server.
+//!   Without either, the first payload seen (either side) goes to the [`RoleHint`]; if it cannot
+//!   tell, the lower port is the server (equal ports: the lower address).
+//! - **Stream start.** ISN + 1 when the SYN (or the SYN-ACK's acknowledgment) is seen, else the
+//!   first payload-bearing segment — unless the peer already acknowledged all of it (a
+//!   keep-alive or retransmission seen first).
+//! - **Overlaps.** First seen wins. Overlapping bytes are compared with buffered data and with
+//!   the last [`reassembly::CONFLICT_WINDOW`] delivered bytes of the direction; differences
+//!   raise `OverlapConflict`. Older delivered bytes are not kept (memory and per-byte cost).
+//! - **Gaps.** A hole is given up on only when something waits behind it (buffered data or the
+//!   FIN) and there is evidence its bytes crossed the wire unseen: the peer acknowledged them,
+//!   the snaplen cut them (`Segment::missing`), or a cap made us drop them. RST, idle eviction,
+//!   end of input and a replacing SYN give up on every hole, up to the furthest byte known
+//!   (data seen, FIN, or the peer's acknowledgment). A capture that shows an ACK before the data
+//!   it acknowledges therefore reports that data as a gap.
+//! - **Probes.** 0- or 1-byte segments just below the delivery point (keep-alives) are
+//!   ignored; a 1-byte segment at the delivery point while the receiver advertises a zero
+//!   window is held aside and used only if its byte is otherwise given up on.
+//! - **Caps.** When buffering a segment would exceed `max_ooo_bytes_per_dir` or
+//!   `max_ooo_bytes_total`, the direction first gives up its oldest holes until the segment
+//!   fits (`OooCapHit { dropped: 0 }`); if nothing of its own is buffered the segment is dropped
+//!   (`OooCapHit { dropped: n }`) and its bytes become a gap. Each buffered piece is charged
+//!   [`reassembly::CHUNK_OVERHEAD`] bytes on top of its length. At `max_flows`, new flows are
+//!   not tracked.
+//! - **Closing.** Both FINs delivered → `Closed { Fin }`; RST → `Closed { Rst }` after what can
+//!   be delivered; idle longer than `idle_timeout` (capture clock; swept every `timeout / 8`,
+//!   zero disables) → `Idle`; `finish()` → `EndOfInput`, in flow-id order. A flow closed for
+//!   idleness or end of input whose FINs (or RST) were both seen reports `Fin` (`Rst`).
+//!   A pure SYN with a new ISN on an open flow that carried data or saw FIN/RST closes it
+//!   (`Fin`/`Rst` if seen, else `Idle`) and starts a new flow.
+//! - **Tombstones.** Tuples closed by FIN/RST are remembered (at most 16384, for at most
+//!   min(60 s, idle timeout) of capture time): their stray packets (last ACK, retransmitted FIN,
+//!   data after RST) are counted in [`TableStats::stray_packets`] and start no flow; only a
+//!   pure SYN with a different ISN does.
 
-use crate::decode::Segment;
+pub mod reassembly;
+pub mod seq;
+mod table;
+#[cfg(test)]
+mod tests;
+
+pub use table::FlowTable;
+
 use crate::time::Timestamp;
 use std::net::SocketAddr;
 
@@ -82,7 +141,7 @@ pub enum TcpNotice {
 /// What the reassembler tells the protocol layer, in stream order per direction.
 #[derive(Debug)]
 pub enum StreamEvent<'a> {
-    /// The flow's first packet: roles are known from here on.
+    /// The flow starts; roles are final from here on (see the module docs for when it fires).
     Opened,
     /// In-order bytes. Borrowed from the segment whenever they arrived in order.
     Data {
@@ -148,6 +207,13 @@ pub trait StreamHandler {
         pkt: Option<PacketRef>,
         event: StreamEvent<'_>,
     );
+
+    /// A table-wide finding that belongs to no tracked flow: `FlowCapHit`, raised once per
+    /// table the first time a new flow is refused. The default ignores it; the count of refused
+    /// flows is in [`TableStats::flows_dropped_by_cap`] either way.
+    fn on_table_notice(&mut self, pkt: PacketRef, notice: TcpNotice) {
+        let _ = (pkt, notice);
+    }
 }
 
 /// Guesses, from the first payload bytes one side sent, whether that side is the client
@@ -161,44 +227,12 @@ pub struct TableStats {
     pub flows_created: u64,
     /// Distinct flows skipped by the port filter (exact up to the cap of remembered tuples).
     pub flows_skipped_by_port: u64,
+    /// Distinct flows not tracked because the flow table was full (exact up to the cap of
+    /// remembered tuples, then counted by SYNs).
     pub flows_dropped_by_cap: u64,
+    /// Out-of-order bytes discarded because a buffer cap was hit.
     pub ooo_bytes_dropped: u64,
-}
-
-/// The flow table. Generic over the handler's per-flow state.
-pub struct FlowTable<H: StreamHandler> {
-    _handler: std::marker::PhantomData<H>,
-}
-
-impl<H: StreamHandler> FlowTable<H> {
-    pub fn new(config: &crate::config::Config, role_hint: Option<RoleHint>) -> Self {
-        let _ = (config, role_hint);
-        FlowTable {
-            _handler: std::marker::PhantomData,
-        }
-    }
-
-    /// Processes one segment: finds or creates its flow, reassembles, and calls the handler.
-    pub fn process(&mut self, seg: &Segment<'_>, handler: &mut H) {
-        let _ = (seg, handler);
-    }
-
-    /// Ends every flow still open (end of input, or live capture stopping).
-    pub fn finish(&mut self, handler: &mut H) {
-        let _ = handler;
-    }
-
-    pub fn stats(&self) -> &TableStats {
-        unimplemented_stats()
-    }
-}
-
-fn unimplemented_stats() -> &'static TableStats {
-    static S: TableStats = TableStats {
-        flows_created: 0,
-        flows_skipped_by_port: 0,
-        flows_dropped_by_cap: 0,
-        ooo_bytes_dropped: 0,
-    };
-    &S
+    /// Packets ignored: stray packets of recently closed flows (last ACK, retransmitted FIN)
+    /// and RSTs of unknown flows.
+    pub stray_packets: u64,
 }

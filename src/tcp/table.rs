@@ -1,0 +1,719 @@
+//! The flow table: finds each segment's flow with one hash lookup, decides roles, opens and
+//! closes flows, and routes each direction's bytes through its [`Stream`].
+//!
+//! Promises: one hash lookup per packet on the common path; no allocation per packet for
+//! in-order traffic; memory bounded by `max_flows`, the out-of-order budget and fixed-size
+//! side tables (tombstones, skipped tuples). Idle flows are found by a sweep that runs once per
+//! `idle_timeout / 8` of capture time, not per packet.
+
+use super::reassembly::{Delivery, OooBudget, Stream};
+use super::seq::SeqNumber;
+use super::{
+    CloseHow, Dir, FlowId, FlowMeta, PacketRef, RoleBasis, RoleHint, StreamEvent, StreamHandler,
+    TableStats, TcpNotice,
+};
+use crate::config::{Config, PortFilter};
+use crate::decode::Segment;
+use crate::time::Timestamp;
+use foldhash::fast::RandomState;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+/// Recently closed tuples remembered so that their stray packets do not start new flows.
+const TOMBSTONE_CAP: usize = 16_384;
+/// How long (capture time) a closed tuple is remembered, at most; also bounded by the idle
+/// timeout, after which a stray packet would have been a new flow anyway.
+const TOMBSTONE_TTL_NS: i64 = 60_000_000_000;
+/// Tuples remembered to count skipped flows exactly.
+const SKIPPED_TUPLES_CAP: usize = 65_536;
+
+/// One side of a connection, in a form that hashes and compares cheaply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Endpoint {
+    ip: u128,
+    port: u16,
+    v6: bool,
+}
+
+impl Endpoint {
+    fn of(addr: SocketAddr) -> Endpoint {
+        match addr.ip() {
+            IpAddr::V4(ip) => Endpoint {
+                ip: u128::from(u32::from(ip)),
+                port: addr.port(),
+                v6: false,
+            },
+            IpAddr::V6(ip) => Endpoint {
+                ip: u128::from(ip),
+                port: addr.port(),
+                v6: true,
+            },
+        }
+    }
+}
+
+/// The canonical 4-tuple: the same for both directions. Side 0 is `lo`, side 1 is `hi`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct FlowKey {
+    lo: Endpoint,
+    hi: Endpoint,
+}
+
+impl FlowKey {
+    /// The key of a segment, and which side sent it.
+    fn of(src: SocketAddr, dst: SocketAddr) -> (FlowKey, usize) {
+        let (s, d) = (Endpoint::of(src), Endpoint::of(dst));
+        if s <= d {
+            (FlowKey { lo: s, hi: d }, 0)
+        } else {
+            (FlowKey { lo: d, hi: s }, 1)
+        }
+    }
+
+    /// The client's side when nothing better is known: the lower port is the server; on equal
+    /// ports the lower address is.
+    fn client_side_by_port(&self) -> usize {
+        if self.lo.port < self.hi.port {
+            1
+        } else if self.hi.port < self.lo.port {
+            0
+        } else if self.lo <= self.hi {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// A tracked flow. Streams and addresses are indexed by side; the meta by [`Dir`].
+struct Flow<S> {
+    meta: FlowMeta,
+    state: S,
+    streams: [Stream; 2],
+    addrs: [SocketAddr; 2],
+    client_side: usize,
+    opened: bool,
+    /// ISN of each side's SYN (or SYN-ACK), if seen.
+    isn: [Option<SeqNumber>; 2],
+    /// Each side's last advertised window was zero.
+    window_zero: [bool; 2],
+    saw_payload: bool,
+}
+
+impl<S: Default> Flow<S> {
+    fn new(id: FlowId, key: &FlowKey, seg: &Segment<'_>, side: usize) -> Flow<S> {
+        let flags = seg.flags;
+        let client_side = if flags.syn() && !flags.rst() {
+            if flags.ack() { side ^ 1 } else { side }
+        } else {
+            key.client_side_by_port()
+        };
+        let mut addrs = [seg.src, seg.dst];
+        if side == 1 {
+            addrs.swap(0, 1);
+        }
+        let meta = FlowMeta {
+            id,
+            client: addrs[client_side],
+            server: addrs[client_side ^ 1],
+            role_basis: RoleBasis::Port,
+            first_ts: seg.ts,
+            last_ts: seg.ts,
+            packets: 0,
+            payload_bytes: [0; 2],
+            tcpip_header_bytes: [0; 2],
+            gap_bytes: [0; 2],
+            syn_seen: false,
+            fin_seen: [false; 2],
+            rst_seen: false,
+        };
+        Flow {
+            meta,
+            state: S::default(),
+            streams: [Stream::default(), Stream::default()],
+            addrs,
+            client_side,
+            opened: false,
+            isn: [None; 2],
+            window_zero: [false; 2],
+            saw_payload: false,
+        }
+    }
+
+    fn dir_of(&self, side: usize) -> Dir {
+        if side == self.client_side {
+            Dir::C2S
+        } else {
+            Dir::S2C
+        }
+    }
+
+    /// Fixes the roles (before `Opened`); per-direction counters gathered under provisional
+    /// roles follow the swap.
+    fn set_roles(&mut self, client_side: usize, basis: RoleBasis) {
+        if client_side != self.client_side {
+            self.client_side = client_side;
+            let m = &mut self.meta;
+            m.tcpip_header_bytes.swap(0, 1);
+            m.fin_seen.swap(0, 1);
+        }
+        self.meta.client = self.addrs[self.client_side];
+        self.meta.server = self.addrs[self.client_side ^ 1];
+        self.meta.role_basis = basis;
+    }
+
+    /// How a flow that is being closed for `default` reasons really ended, if we saw it.
+    fn closed_how(&self, default: CloseHow) -> CloseHow {
+        if self.meta.rst_seen {
+            CloseHow::Rst
+        } else if self.meta.fin_seen[0] && self.meta.fin_seen[1] {
+            CloseHow::Fin
+        } else {
+            default
+        }
+    }
+}
+
+/// What every flow operation needs besides the flow.
+struct Ctx<'a, H: StreamHandler> {
+    handler: &'a mut H,
+    budget: &'a mut OooBudget,
+    stats: &'a mut TableStats,
+    role_hint: Option<RoleHint>,
+    pkt: Option<PacketRef>,
+}
+
+/// Turns a stream's deliveries into handler events, keeping the meta counters in step.
+fn emit_event<H: StreamHandler>(
+    meta: &mut FlowMeta,
+    state: &mut H::State,
+    handler: &mut H,
+    stats: &mut TableStats,
+    pkt: Option<PacketRef>,
+    dir: Dir,
+    delivery: Delivery<'_>,
+) {
+    let d = dir.index();
+    let event = match delivery {
+        Delivery::Data(bytes) => {
+            meta.payload_bytes[d] = meta.payload_bytes[d].saturating_add(bytes.len() as u64);
+            StreamEvent::Data { dir, bytes }
+        }
+        Delivery::Gap(len) => {
+            meta.payload_bytes[d] = meta.payload_bytes[d].saturating_add(len);
+            meta.gap_bytes[d] = meta.gap_bytes[d].saturating_add(len);
+            StreamEvent::Gap { dir, len }
+        }
+        Delivery::End => StreamEvent::End { dir },
+        Delivery::Notice(notice) => {
+            if let TcpNotice::OooCapHit { dropped } = notice {
+                stats.ooo_bytes_dropped = stats.ooo_bytes_dropped.saturating_add(dropped.into());
+            }
+            StreamEvent::Notice {
+                dir: Some(dir),
+                notice,
+            }
+        }
+    };
+    handler.on_event(meta, state, pkt, event);
+}
+
+/// Emits `Opened` (and `Midstream`) once the roles are fixed.
+fn open<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>) {
+    if flow.opened {
+        return;
+    }
+    flow.opened = true;
+    let Flow { meta, state, .. } = flow;
+    ctx.handler
+        .on_event(meta, state, ctx.pkt, StreamEvent::Opened);
+    if meta.role_basis != RoleBasis::Syn {
+        let notice = StreamEvent::Notice {
+            dir: None,
+            notice: TcpNotice::Midstream,
+        };
+        ctx.handler.on_event(meta, state, ctx.pkt, notice);
+    }
+}
+
+/// Ends a flow: opens it if it never was, gives up every hole, delivers what is buffered,
+/// and emits `Closed`. The flow must be dropped afterwards.
+fn close<H: StreamHandler>(flow: &mut Flow<H::State>, how: CloseHow, ctx: &mut Ctx<'_, H>) {
+    open(flow, ctx);
+    let client_side = flow.client_side;
+    for side in [client_side, client_side ^ 1] {
+        let dir = flow.dir_of(side);
+        let Flow {
+            meta,
+            state,
+            streams,
+            ..
+        } = &mut *flow;
+        let Some(stream) = streams.get_mut(side) else {
+            continue;
+        };
+        let mut emit = |d: Delivery<'_>| {
+            emit_event(meta, state, &mut *ctx.handler, ctx.stats, ctx.pkt, dir, d)
+        };
+        stream.flush(ctx.budget, &mut emit);
+    }
+    let Flow { meta, state, .. } = flow;
+    ctx.handler
+        .on_event(meta, state, ctx.pkt, StreamEvent::Closed { how });
+}
+
+/// Processes one segment of a tracked flow. Returns how the flow ended, if it did.
+fn handle<H: StreamHandler>(
+    flow: &mut Flow<H::State>,
+    seg: &Segment<'_>,
+    side: usize,
+    ctx: &mut Ctx<'_, H>,
+) -> Option<CloseHow> {
+    let flags = seg.flags;
+    let other = side ^ 1;
+    let seq = SeqNumber(seg.seq);
+    let wire_len = seg.payload.len() as u64 + u64::from(seg.missing);
+
+    if flags.syn() && !flags.rst() {
+        flow.meta.syn_seen = true;
+        if flow.isn[side].is_none() {
+            flow.isn[side] = Some(seq);
+        }
+        if let Some(stream) = flow.streams.get_mut(side) {
+            stream.anchor(seq + 1);
+        }
+        if flags.ack()
+            && let Some(stream) = flow.streams.get_mut(other)
+        {
+            stream.anchor(SeqNumber(seg.ack));
+        }
+        if !flow.opened {
+            let client = if flags.ack() { other } else { side };
+            flow.set_roles(client, RoleBasis::Syn);
+        }
+    }
+    if !flow.opened && (wire_len > 0 || flags.syn() || flags.fin() || flags.rst()) {
+        if flow.meta.role_basis != RoleBasis::Syn {
+            let hinted = match ctx.role_hint {
+                Some(hint) if wire_len > 0 => hint(seg.payload),
+                _ => None,
+            };
+            match hinted {
+                Some(true) => flow.set_roles(side, RoleBasis::Content),
+                Some(false) => flow.set_roles(other, RoleBasis::Content),
+                None => {
+                    let by_port = flow.client_side;
+                    flow.set_roles(by_port, RoleBasis::Port);
+                }
+            }
+        }
+        open(flow, ctx);
+    }
+
+    let dir = flow.dir_of(side);
+    let meta = &mut flow.meta;
+    meta.packets += 1;
+    meta.last_ts = meta.last_ts.max(seg.ts);
+    meta.tcpip_header_bytes[dir.index()] = meta.tcpip_header_bytes[dir.index()]
+        .saturating_add(u64::from(seg.ip_header_len) + u64::from(seg.tcp_header_len));
+
+    if flags.ack() && !flags.rst() {
+        flow.window_zero[side] = seg.window == 0;
+        let other_dir = flow.dir_of(other);
+        let Flow {
+            meta,
+            state,
+            streams,
+            ..
+        } = &mut *flow;
+        if let Some(stream) = streams.get_mut(other) {
+            let mut emit = |d: Delivery<'_>| {
+                emit_event(
+                    meta,
+                    state,
+                    &mut *ctx.handler,
+                    ctx.stats,
+                    ctx.pkt,
+                    other_dir,
+                    d,
+                )
+            };
+            stream.on_ack(SeqNumber(seg.ack), ctx.budget, &mut emit);
+        }
+    }
+    if flags.rst() {
+        // Data on a RST is a diagnostic, not stream content (receivers discard it).
+        flow.meta.rst_seen = true;
+        return Some(CloseHow::Rst);
+    }
+
+    let data_seq = if flags.syn() { seq + 1 } else { seq };
+    let peer_window_zero = flow.window_zero[other];
+    flow.saw_payload |= wire_len > 0;
+    if flags.fin() {
+        flow.meta.fin_seen[dir.index()] = true;
+    }
+    let Flow {
+        meta,
+        state,
+        streams,
+        ..
+    } = &mut *flow;
+    let stream = streams.get_mut(side)?;
+    let mut emit =
+        |d: Delivery<'_>| emit_event(meta, state, &mut *ctx.handler, ctx.stats, ctx.pkt, dir, d);
+    if wire_len > 0 {
+        stream.on_segment(
+            data_seq,
+            seg.payload,
+            seg.missing,
+            peer_window_zero,
+            ctx.budget,
+            &mut emit,
+        );
+    }
+    if flags.fin() {
+        stream.on_fin(data_seq + wire_len as u32, ctx.budget, &mut emit);
+    }
+    if flow.streams.iter().all(Stream::has_ended) {
+        return Some(CloseHow::Fin);
+    }
+    None
+}
+
+/// A closed tuple's memory.
+#[derive(Clone, Copy)]
+struct Tomb {
+    closed_at: Timestamp,
+    isn: [Option<SeqNumber>; 2],
+}
+
+/// Recently closed tuples, bounded in number and age.
+struct Tombstones {
+    map: HashMap<FlowKey, Tomb, RandomState>,
+    order: VecDeque<(FlowKey, Timestamp)>,
+    ttl_ns: i64,
+}
+
+impl Tombstones {
+    fn new(ttl_ns: i64) -> Tombstones {
+        Tombstones {
+            map: HashMap::default(),
+            order: VecDeque::new(),
+            ttl_ns,
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some((key, at)) = self.order.pop_front()
+            && self.map.get(&key).is_some_and(|t| t.closed_at == at)
+        {
+            self.map.remove(&key);
+        }
+    }
+
+    fn expire(&mut self, now: Timestamp) {
+        while let Some(&(_, at)) = self.order.front() {
+            if now.0.saturating_sub(at.0) <= self.ttl_ns {
+                break;
+            }
+            self.pop_oldest();
+        }
+    }
+
+    fn insert(&mut self, key: FlowKey, tomb: Tomb) {
+        while self.order.len() >= TOMBSTONE_CAP {
+            self.pop_oldest();
+        }
+        self.map.insert(key, tomb);
+        self.order.push_back((key, tomb.closed_at));
+    }
+}
+
+/// Tuples seen once, for counting distinct skipped flows with bounded memory.
+struct TupleSet {
+    set: HashSet<FlowKey, RandomState>,
+}
+
+impl TupleSet {
+    fn new() -> TupleSet {
+        TupleSet {
+            set: HashSet::default(),
+        }
+    }
+
+    /// Is this a flow not counted yet? Exact while the set has room; after that every SYN
+    /// counts as a new flow.
+    fn is_new(&mut self, key: FlowKey, pure_syn: bool) -> bool {
+        if self.set.contains(&key) {
+            false
+        } else if self.set.len() < SKIPPED_TUPLES_CAP {
+            self.set.insert(key);
+            true
+        } else {
+            pure_syn
+        }
+    }
+}
+
+/// The flow table. Generic over the handler's per-flow state.
+pub struct FlowTable<H: StreamHandler> {
+    flows: HashMap<FlowKey, Flow<H::State>, RandomState>,
+    ports: PortFilter,
+    max_flows: usize,
+    /// 0 disables idle eviction.
+    idle_timeout_ns: i64,
+    sweep_every_ns: i64,
+    role_hint: Option<RoleHint>,
+    next_id: FlowId,
+    stats: TableStats,
+    budget: OooBudget,
+    tombstones: Tombstones,
+    skipped_by_port: TupleSet,
+    skipped_by_cap: TupleSet,
+    /// Latest capture time seen (timestamps may step back; the clock does not).
+    clock: Timestamp,
+    next_sweep: Option<Timestamp>,
+    flow_cap_reported: bool,
+    scratch: Vec<(FlowId, FlowKey)>,
+}
+
+impl<H: StreamHandler> FlowTable<H> {
+    /// `Limits::idle_timeout` of zero disables idle eviction.
+    pub fn new(config: &Config, role_hint: Option<RoleHint>) -> Self {
+        let limits = &config.limits;
+        let idle_timeout_ns = i64::try_from(limits.idle_timeout.as_nanos()).unwrap_or(i64::MAX);
+        FlowTable {
+            flows: HashMap::default(),
+            ports: config.ports.clone(),
+            max_flows: limits.max_flows,
+            idle_timeout_ns,
+            sweep_every_ns: (idle_timeout_ns / 8).max(1_000_000),
+            role_hint,
+            next_id: 1,
+            stats: TableStats::default(),
+            budget: OooBudget::new(limits.max_ooo_bytes_per_dir, limits.max_ooo_bytes_total),
+            tombstones: Tombstones::new(if idle_timeout_ns > 0 {
+                TOMBSTONE_TTL_NS.min(idle_timeout_ns)
+            } else {
+                TOMBSTONE_TTL_NS
+            }),
+            skipped_by_port: TupleSet::new(),
+            skipped_by_cap: TupleSet::new(),
+            clock: Timestamp::ZERO,
+            next_sweep: None,
+            flow_cap_reported: false,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Processes one segment: finds or creates its flow, reassembles, and calls the handler.
+    pub fn process(&mut self, seg: &Segment<'_>, handler: &mut H) {
+        self.tick(seg.ts, handler);
+        let flags = seg.flags;
+        let pure_syn = flags.syn() && !flags.ack() && !flags.rst();
+        let (key, side) = FlowKey::of(seg.src, seg.dst);
+        if !self.ports.matches(seg.src.port(), seg.dst.port()) {
+            if self.skipped_by_port.is_new(key, pure_syn) {
+                self.stats.flows_skipped_by_port += 1;
+            }
+            return;
+        }
+        let pkt = Some(PacketRef {
+            frame: seg.frame,
+            ts: seg.ts,
+        });
+
+        if let Some(flow) = self.flows.get_mut(&key) {
+            let mut ctx = Ctx {
+                handler,
+                budget: &mut self.budget,
+                stats: &mut self.stats,
+                role_hint: self.role_hint,
+                pkt,
+            };
+            let idle = self.idle_timeout_ns > 0
+                && seg.ts.0.saturating_sub(flow.meta.last_ts.0) > self.idle_timeout_ns;
+            let replaced = pure_syn && is_new_connection(flow, side, SeqNumber(seg.seq));
+            if idle {
+                ctx.pkt = None;
+                let how = flow.closed_how(CloseHow::Idle);
+                close(flow, how, &mut ctx);
+                self.flows.remove(&key);
+            } else if replaced {
+                let how = if flow.meta.rst_seen {
+                    CloseHow::Rst
+                } else if flow.meta.fin_seen.contains(&true) {
+                    CloseHow::Fin
+                } else {
+                    CloseHow::Idle
+                };
+                close(flow, how, &mut ctx);
+                self.flows.remove(&key);
+            } else {
+                if let Some(how) = handle(flow, seg, side, &mut ctx) {
+                    close(flow, how, &mut ctx);
+                    let tomb = Tomb {
+                        closed_at: flow.meta.last_ts,
+                        isn: flow.isn,
+                    };
+                    self.flows.remove(&key);
+                    self.tombstones.insert(key, tomb);
+                }
+                return;
+            }
+        }
+
+        // No flow for this tuple (any more).
+        if flags.rst() {
+            self.stats.stray_packets += 1;
+            return;
+        }
+        self.tombstones.expire(self.clock);
+        if let Some(tomb) = self.tombstones.map.get(&key) {
+            let retransmitted = tomb.isn[side] == Some(SeqNumber(seg.seq));
+            if !pure_syn || retransmitted {
+                self.stats.stray_packets += 1;
+                return;
+            }
+            self.tombstones.map.remove(&key);
+        }
+        if self.flows.len() >= self.max_flows {
+            if self.skipped_by_cap.is_new(key, pure_syn) {
+                self.stats.flows_dropped_by_cap += 1;
+            }
+            if !self.flow_cap_reported {
+                self.flow_cap_reported = true;
+                if let Some(pkt) = pkt {
+                    handler.on_table_notice(pkt, TcpNotice::FlowCapHit);
+                }
+            }
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.stats.flows_created += 1;
+        let mut flow = Flow::new(id, &key, seg, side);
+        let mut ctx = Ctx {
+            handler,
+            budget: &mut self.budget,
+            stats: &mut self.stats,
+            role_hint: self.role_hint,
+            pkt,
+        };
+        if let Some(how) = handle(&mut flow, seg, side, &mut ctx) {
+            close(&mut flow, how, &mut ctx);
+            self.tombstones.insert(
+                key,
+                Tomb {
+                    closed_at: flow.meta.last_ts,
+                    isn: flow.isn,
+                },
+            );
+        } else {
+            self.flows.insert(key, flow);
+        }
+    }
+
+    /// Ends every flow still open (end of input, or live capture stopping): flows idle longer
+    /// than the timeout close as `Idle`, the rest as `EndOfInput` (or `Fin` if both FINs were
+    /// seen), in flow-id order.
+    pub fn finish(&mut self, handler: &mut H) {
+        self.sweep(handler);
+        self.close_where(handler, |_| true, CloseHow::EndOfInput);
+    }
+
+    pub fn stats(&self) -> &TableStats {
+        &self.stats
+    }
+
+    /// Flows currently tracked.
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Out-of-order bytes currently buffered across all flows, with per-piece overhead.
+    pub fn buffered_bytes(&self) -> usize {
+        self.budget.used()
+    }
+
+    /// Advances the capture clock and sweeps idle flows when it is time.
+    fn tick(&mut self, ts: Timestamp, handler: &mut H) {
+        self.clock = self.clock.max(ts);
+        match self.next_sweep {
+            None => self.next_sweep = Some(Timestamp(ts.0.saturating_add(self.sweep_every_ns))),
+            Some(at) if self.clock >= at => {
+                self.sweep(handler);
+                self.next_sweep = Some(Timestamp(self.clock.0.saturating_add(self.sweep_every_ns)));
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Closes flows idle for longer than the timeout, in flow-id order.
+    fn sweep(&mut self, handler: &mut H) {
+        if self.idle_timeout_ns <= 0 {
+            return;
+        }
+        let (now, timeout) = (self.clock, self.idle_timeout_ns);
+        self.close_where(
+            handler,
+            |flow| now.0.saturating_sub(flow.meta.last_ts.0) > timeout,
+            CloseHow::Idle,
+        );
+    }
+
+    fn close_where(
+        &mut self,
+        handler: &mut H,
+        pick: impl Fn(&Flow<H::State>) -> bool,
+        default: CloseHow,
+    ) {
+        self.scratch.clear();
+        self.scratch.extend(
+            self.flows
+                .iter()
+                .filter(|(_, flow)| pick(flow))
+                .map(|(key, flow)| (flow.meta.id, *key)),
+        );
+        self.scratch.sort_unstable();
+        let mut ctx = Ctx {
+            handler,
+            budget: &mut self.budget,
+            stats: &mut self.stats,
+            role_hint: self.role_hint,
+            pkt: None,
+        };
+        for (_, key) in self.scratch.drain(..) {
+            if let Some(mut flow) = self.flows.remove(&key) {
+                let how = flow.closed_how(default);
+                close(&mut flow, how, &mut ctx);
+                if matches!(how, CloseHow::Fin | CloseHow::Rst) {
+                    self.tombstones.insert(
+                        key,
+                        Tomb {
+                            closed_at: flow.meta.last_ts,
+                            isn: flow.isn,
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Does a pure SYN from `side` start a new connection on this tuple, rather than belong to the
+/// tracked one (a retransmitted SYN, or the other half of a simultaneous open)?
+fn is_new_connection<S>(flow: &Flow<S>, side: usize, seq: SeqNumber) -> bool {
+    if !flow.opened {
+        return false;
+    }
+    match flow.isn.get(side).copied().flatten() {
+        Some(isn) => isn != seq,
+        None => flow.saw_payload || flow.meta.rst_seen || flow.meta.fin_seen.contains(&true),
+    }
+}
