@@ -52,7 +52,8 @@ fn main() -> Result<()> {
     let mut templates: Vec<Vec<Vec<u8>>> = Vec::new();
     for path in &args[3..] {
         let file = File::open(path).with_context(|| format!("opening {path}"))?;
-        let mut reader = PcapReader::new(BufReader::new(file)).with_context(|| format!("reading {path}"))?;
+        let mut reader =
+            PcapReader::new(BufReader::new(file)).with_context(|| format!("reading {path}"))?;
         if reader.header().datalink != pcap_file::DataLink::ETHERNET {
             bail!("{path}: only Ethernet templates are supported");
         }
@@ -63,7 +64,11 @@ fn main() -> Result<()> {
         }
         templates.push(packets);
     }
-    let header = PcapHeader { snaplen: 262_144, ts_resolution: pcap_file::TsResolution::NanoSecond, ..PcapHeader::default() };
+    let header = PcapHeader {
+        snaplen: 262_144,
+        ts_resolution: pcap_file::TsResolution::NanoSecond,
+        ..PcapHeader::default()
+    };
     let mut writer = PcapWriter::with_header(BufWriter::new(File::create(out)?), header)?;
     let (mut written, mut copy, mut ts) = (0u64, 0u32, Duration::from_secs(1_700_000_000));
     // Slots of concurrently replayed flows: (template index, next packet, copy number).
@@ -86,7 +91,11 @@ fn main() -> Result<()> {
             renumber(&mut buf, c);
             ts += Duration::from_micros(3);
             let len = buf.len() as u32;
-            writer.write_packet(&PcapPacket { timestamp: ts, orig_len: len, data: Cow::Borrowed(&buf) })?;
+            writer.write_packet(&PcapPacket {
+                timestamp: ts,
+                orig_len: len,
+                data: Cow::Borrowed(&buf),
+            })?;
             written += 16 + u64::from(len);
             slots[i].1 += 1;
             i += 1;

@@ -41,6 +41,9 @@ impl<R: Reporter + ?Sized> EventSink for Box<R> {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         (**self).event(ctx, event)
     }
+    fn global_anomaly(&mut self, anomaly: &crate::proto::Anomaly, frame: u64) {
+        (**self).global_anomaly(anomaly, frame)
+    }
 }
 
 impl<R: Reporter + ?Sized> Reporter for Box<R> {
@@ -50,9 +53,6 @@ impl<R: Reporter + ?Sized> Reporter for Box<R> {
         seg: Option<&crate::decode::Segment<'_>>,
     ) {
         (**self).packet_done(frame, seg)
-    }
-    fn global_anomaly(&mut self, anomaly: &crate::proto::Anomaly, frame: u64) {
-        (**self).global_anomaly(anomaly, frame)
     }
     fn finish(&mut self, stats: &RunStats) -> io::Result<()> {
         (**self).finish(stats)
@@ -129,7 +129,11 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> Status {
     match cli.command {
         Command::Read { files, common } => read(&files, &common),
-        Command::Check { paths, common } => check(&paths, &common),
+        Command::Check {
+            paths,
+            recursive,
+            common,
+        } => check(&paths, recursive, &common),
         Command::Live {
             iface,
             write,
@@ -223,8 +227,9 @@ fn read(files: &[String], common: &Common) -> Status {
     }
 }
 
-/// Capture files under `paths`, directories searched recursively, in a stable order.
-pub fn capture_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+/// Capture files named by `paths`: files as given, directories searched for capture files
+/// (recursively if asked), in a stable order.
+pub fn capture_files(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>, String> {
     fn is_capture(p: &Path) -> bool {
         let name = p
             .file_name()
@@ -236,13 +241,15 @@ pub fn capture_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             .iter()
             .any(|ext| name.ends_with(ext))
     }
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), String> {
         let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
         entries.sort();
         for p in entries {
             if p.is_dir() {
-                walk(&p, out)?;
+                if recursive {
+                    walk(&p, recursive, out)?;
+                }
             } else if is_capture(&p) {
                 out.push(p);
             }
@@ -252,7 +259,7 @@ pub fn capture_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out)?;
+            walk(p, recursive, &mut out)?;
         } else if p.exists() {
             out.push(p.clone());
         } else {
@@ -288,9 +295,9 @@ fn counts_line(stats: &RunStats, severity: crate::proto::Severity) -> String {
         .join(", ")
 }
 
-fn check(paths: &[PathBuf], common: &Common) -> Status {
+fn check(paths: &[PathBuf], recursive: bool, common: &Common) -> Status {
     let config = common.config(true);
-    let files = match capture_files(paths) {
+    let files = match capture_files(paths, recursive) {
         Ok(f) => f,
         Err(e) => {
             error_line(e);

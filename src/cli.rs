@@ -28,7 +28,8 @@ Examples:
 
 const CHECK_EXAMPLES: &str = "\
 Examples:
-  sockscope check captures/                 every capture under captures/, recursively
+  sockscope check captures/                 every capture in captures/
+  sockscope check -r captures/              ... and in its subdirectories
   sockscope check -q a.pcap b.pcapng        only the FAIL lines and the tally
   sockscope check --json captures/          one JSON verdict per capture
 
@@ -82,6 +83,9 @@ pub enum Command {
         /// Capture files or directories (searched for *.pcap, *.pcapng, *.cap, and .gz).
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// Search directories recursively.
+        #[arg(short = 'r', long)]
+        recursive: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -192,10 +196,23 @@ impl Common {
             max_inflated_message: self.max_inflate,
             ..Limits::default()
         };
+        let preview_bytes = self.snap_preview.saturating_mul(4);
+        let display_bytes = if self.hex || self.follow.is_some() {
+            preview_bytes.max(limits.max_message_buffer)
+        } else {
+            preview_bytes
+        };
+        let http_ports = if self.ports.is_empty() {
+            vec![80]
+        } else {
+            self.ports.clone()
+        };
         Config {
             ports,
+            http_ports,
             limits,
             snap_preview: self.snap_preview,
+            display_bytes,
         }
     }
 }

@@ -71,18 +71,29 @@ impl Default for Limits {
 /// Everything the analysis needs to know; built by the CLI, used by the library.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Which flows are tracked at all.
     pub ports: PortFilter,
+    /// Ports whose flows are HTTP by definition (decoded from the first byte, garbage reported
+    /// as `http.parse_error`); flows on other tracked ports are recognised by content. With
+    /// `--any-port` this is still the `-p` list (default 80), so that nothing on port 80
+    /// escapes as "other".
+    pub http_ports: Vec<u16>,
     pub limits: Limits,
     /// Maximum payload characters shown per frame / message in text and JSON.
     pub snap_preview: usize,
+    /// Payload bytes the parsers keep per frame / message / body for display: enough for the
+    /// preview (a character is up to 4 bytes), more when a hex dump is asked for.
+    pub display_bytes: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             ports: PortFilter::default(),
+            http_ports: vec![80],
             limits: Limits::default(),
             snap_preview: 128,
+            display_bytes: 512,
         }
     }
 }

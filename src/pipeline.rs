@@ -26,6 +26,11 @@ impl<R: Reporter> EventSink for Collect<R> {
         }
         self.reporter.event(ctx, event);
     }
+
+    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        self.stats.on_anomaly(anomaly.code);
+        self.reporter.global_anomaly(anomaly, frame);
+    }
 }
 
 /// Why a run stopped early.
@@ -103,8 +108,7 @@ impl<R: Reporter> Analyzer<R> {
                     ts: frame.ts,
                     detail: format!("fragment of IP datagram {id:#x} from {src} to {dst}"),
                 };
-                collect.stats.on_anomaly(a.code);
-                collect.reporter.global_anomaly(&a, frame.index);
+                collect.global_anomaly(&a, frame.index);
             }
             Decoded::Skipped(skip) => {
                 let reason = match skip {
@@ -125,8 +129,7 @@ impl<R: Reporter> Analyzer<R> {
                     "interface {interface}: link type {link} is not decoded; its packets are skipped"
                 ),
             };
-            collect.stats.on_anomaly(a.code);
-            collect.reporter.global_anomaly(&a, frame.index);
+            collect.global_anomaly(&a, frame.index);
         }
         collect.reporter.packet_done(frame, None);
     }

@@ -101,15 +101,15 @@ impl EventSink for LiveReporter {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         self.inner.event(ctx, event);
     }
+
+    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        self.inner.global_anomaly(anomaly, frame);
+    }
 }
 
 impl Reporter for LiveReporter {
     fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
         self.inner.packet_done(frame, seg);
-    }
-
-    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
-        self.inner.global_anomaly(anomaly, frame);
     }
 
     fn finish(&mut self, stats: &RunStats) -> io::Result<()> {

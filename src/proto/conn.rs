@@ -91,38 +91,42 @@ impl EventSink for Tally<'_> {
 /// The protocol layer for all flows: implements the flow table's handler.
 pub struct ConnAnalyzer<S: EventSink> {
     config: Config,
-    /// Whether flows were selected by port (decode as HTTP from the first byte) or by
-    /// `--any-port` (decode only what looks like HTTP).
-    by_port: bool,
     pub sink: S,
     longpoll: classify::LongPollMemory,
+    /// permessage-deflate inflaters alive at once, across all connections.
+    inflaters: websocket::InflaterBudget,
 }
 
 impl<S: EventSink> ConnAnalyzer<S> {
     pub fn new(config: &Config, sink: S) -> Self {
         ConnAnalyzer {
-            by_port: !matches!(config.ports, crate::config::PortFilter::Any),
             config: config.clone(),
             sink,
             longpoll: classify::LongPollMemory::default(),
+            inflaters: websocket::InflaterBudget::new(config.limits.max_inflaters),
         }
     }
 
     fn new_http(&self) -> Proto {
         Proto::Http(Box::new(HttpConn::new(
             &self.config.limits,
-            self.config.snap_preview,
+            self.config.display_bytes,
         )))
     }
 
     /// Chooses the protocol for a flow from the first bytes one side sent. Returns `false` when
     /// the bytes were not recognised and should not be fed to any parser.
-    fn detect(&self, state: &mut ConnState, dir: Dir, bytes: &[u8]) -> bool {
+    fn detect(&self, state: &mut ConnState, meta: &FlowMeta, dir: Dir, bytes: &[u8]) -> bool {
         if !state.midstream {
+            let by_port = self
+                .config
+                .http_ports
+                .iter()
+                .any(|&p| p == meta.server.port() || p == meta.client.port());
             // Seen from its SYN: selected by port, it is HTTP by definition (garbage will be
             // reported as such); with `--any-port` only a request line makes it HTTP.
             state.proto =
-                if self.by_port || (dir == Dir::C2S && classify::looks_like_http_request(bytes)) {
+                if by_port || (dir == Dir::C2S && classify::looks_like_http_request(bytes)) {
                     self.new_http()
                 } else {
                     Proto::Opaque
@@ -132,17 +136,13 @@ impl<S: EventSink> ConnAnalyzer<S> {
         let request = dir == Dir::C2S && classify::looks_like_http_request(bytes);
         let response = dir == Dir::S2C && classify::looks_like_http_response(bytes);
         if request || response {
-            let mut http = HttpConn::new(&self.config.limits, self.config.snap_preview);
+            let mut http = HttpConn::new(&self.config.limits, self.config.display_bytes);
             http.picked_up_midstream();
             state.proto = Proto::Http(Box::new(http));
             return true;
         }
         if websocket::sniff_frames(bytes).is_some() {
-            state.proto = Proto::WebSocket(Box::new(WsConn::new(
-                None,
-                &self.config.limits,
-                self.config.snap_preview,
-            )));
+            state.proto = Proto::WebSocket(Box::new(new_ws(&self.config, &self.inflaters, None)));
             state.kinds.on_websocket();
             return true;
         }
@@ -156,7 +156,7 @@ impl<S: EventSink> ConnAnalyzer<S> {
     }
 
     fn on_data(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>, dir: Dir, bytes: &[u8]) {
-        if matches!(state.proto, Proto::Undecided) && !self.detect(state, dir, bytes) {
+        if matches!(state.proto, Proto::Undecided) && !self.detect(state, ctx.flow, dir, bytes) {
             return;
         }
         let mut tally = Tally {
@@ -167,6 +167,27 @@ impl<S: EventSink> ConnAnalyzer<S> {
         match &mut state.proto {
             Proto::Undecided | Proto::Opaque => {}
             Proto::WebSocket(ws) => ws.feed(dir, bytes, ctx, &mut tally),
+            Proto::Http(http)
+                if http.is_resyncing(dir)
+                    && websocket::sniff_frames(bytes) == Some(dir == Dir::C2S) =>
+            {
+                // The handshake was lost in a gap (a short snaplen cuts every head), but what
+                // follows is WebSocket framing: decode it as a connection picked up mid-way.
+                let a = Anomaly {
+                    code: Code::WsResync,
+                    dir: Some(dir),
+                    ts: ts_of(ctx.flow, ctx.pkt),
+                    detail: "HTTP framing lost in a gap; WebSocket frames recognised after it, \
+                             decoding them without the handshake"
+                        .to_string(),
+                };
+                tally.event(ctx, Event::Anomaly(&a));
+                tally.kinds.on_websocket();
+                let mut ws = Box::new(new_ws(&self.config, &self.inflaters, None));
+                ws.lost_sync(dir.other());
+                ws.feed(dir, bytes, ctx, &mut tally);
+                state.proto = Proto::WebSocket(ws);
+            }
             Proto::Http(http) => {
                 if let Feed::Upgraded { offset } = http.feed(dir, bytes, ctx, &mut tally) {
                     let upgrade = http.take_upgrade().unwrap_or_default();
@@ -177,11 +198,7 @@ impl<S: EventSink> ConnAnalyzer<S> {
                     }
                     let hs = websocket::check_handshake(&upgrade, ctx, &mut tally);
                     tally.event(ctx, Event::Handshake(&hs));
-                    let mut ws = Box::new(WsConn::new(
-                        Some(&hs),
-                        &self.config.limits,
-                        self.config.snap_preview,
-                    ));
+                    let mut ws = Box::new(new_ws(&self.config, &self.inflaters, Some(&hs)));
                     if !upgrade.held_c2s.is_empty() {
                         ws.feed(Dir::C2S, &upgrade.held_c2s, ctx, &mut tally);
                     }
@@ -319,6 +336,21 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             StreamEvent::Closed { how } => self.finish_flow(state, &ctx, how),
         }
     }
+
+    fn on_table_notice(&mut self, pkt: PacketRef, notice: TcpNotice) {
+        if let TcpNotice::FlowCapHit = notice {
+            let a = Anomaly {
+                code: Code::TcpFlowCap,
+                dir: None,
+                ts: pkt.ts,
+                detail: format!(
+                    "flow table full ({} flows): new flows are not tracked",
+                    self.config.limits.max_flows
+                ),
+            };
+            self.sink.global_anomaly(&a, pkt.frame);
+        }
+    }
 }
 
 /// Whether an accepted upgrade is to WebSocket: the request asked for it, or (when the request
@@ -337,4 +369,13 @@ fn upgrades_to_websocket(u: &crate::proto::http::Upgrade) -> bool {
     } else {
         names_websocket(&u.request_headers)
     }
+}
+
+fn new_ws(
+    config: &Config,
+    inflaters: &websocket::InflaterBudget,
+    handshake: Option<&crate::proto::Handshake>,
+) -> WsConn {
+    WsConn::new(handshake, &config.limits, config.display_bytes)
+        .with_inflater_budget(inflaters.clone())
 }

@@ -359,4 +359,9 @@ pub struct EventCtx<'a> {
 /// Consumer of events: printers, statistics, `check`.
 pub trait EventSink {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>);
+
+    /// An anomaly that belongs to no flow (link layer, IP fragments, a full flow table).
+    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        let _ = (anomaly, frame);
+    }
 }

@@ -315,6 +315,10 @@ impl<W: Write> JsonPrinter<W> {
 }
 
 impl<W: Write> EventSink for JsonPrinter<W> {
+    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        self.anomaly_record(None, anomaly, Some(frame), None);
+    }
+
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         let flow = ctx.flow.id;
         let frame = ctx.pkt.map(|p| p.frame);
@@ -476,10 +480,6 @@ impl<W: Write> EventSink for JsonPrinter<W> {
 }
 
 impl<W: Write> Reporter for JsonPrinter<W> {
-    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
-        self.anomaly_record(None, anomaly, Some(frame), None);
-    }
-
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
         let rec = SummaryRecord {
             r#type: "summary",

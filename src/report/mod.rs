@@ -10,7 +10,7 @@ pub mod tables;
 pub mod text;
 
 use crate::decode::Segment;
-use crate::proto::{Anomaly, EventSink};
+use crate::proto::EventSink;
 use crate::source::Frame;
 use crate::stats::RunStats;
 
@@ -21,11 +21,6 @@ pub trait Reporter: EventSink {
     /// Every event of the packet `frame` has been delivered.
     fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
         let _ = (frame, seg);
-    }
-
-    /// An anomaly that belongs to no flow (link layer, IP fragments).
-    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
-        let _ = (anomaly, frame);
     }
 
     /// End of the run.

@@ -235,6 +235,10 @@ fn http_info(head: &HttpHead<'_>) -> String {
 }
 
 impl<W: Write> EventSink for TextPrinter<W> {
+    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        self.example(anomaly, None, Some(frame));
+    }
+
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         let flow = ctx.flow.id;
         match event {
@@ -313,10 +317,6 @@ impl<W: Write> Reporter for TextPrinter<W> {
     fn packet_done(&mut self, frame: &Frame<'_>, _seg: Option<&Segment<'_>>) {
         self.first_ts.get_or_insert(frame.ts);
         self.flush_pending();
-    }
-
-    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
-        self.example(anomaly, None, Some(frame));
     }
 
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {

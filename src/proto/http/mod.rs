@@ -421,6 +421,12 @@ impl HttpConn {
         }
     }
 
+    /// Whether `dir` lost its framing (after a gap or garbage) and is scanning for the next
+    /// start line.
+    pub fn is_resyncing(&self, dir: Dir) -> bool {
+        matches!(self.sides[dir.index()].state, State::Resync { .. })
+    }
+
     /// A CONNECT was answered with 2xx: the rest of the connection is an opaque tunnel.
     pub fn is_tunnel(&self) -> bool {
         self.switched == Some(Switched::Tunnel)

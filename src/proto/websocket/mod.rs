@@ -371,6 +371,20 @@ impl WsConn {
         self.sides[dir.index()].gap(len, &mut io);
     }
 
+    /// The bytes of `dir` that follow do not start at a frame boundary (the flow was switched to
+    /// WebSocket after its handshake was lost): scan for a plausible frame header first, as
+    /// after a gap.
+    pub fn lost_sync(&mut self, dir: Dir) {
+        let side = &mut self.sides[dir.index()];
+        if matches!(side.phase, Phase::Header) && side.stash_len == 0 {
+            side.phase = Phase::Resync {
+                scanned: 0,
+                lost: 0,
+                after_gap: true,
+            };
+        }
+    }
+
     /// The flow is over: report a frame or message left incomplete (`ws.truncated`) and give
     /// inflater slots back.
     pub fn finish(&mut self, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
