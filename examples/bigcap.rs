@@ -8,11 +8,9 @@
 //! not recomputed (neither sockscope nor tshark verify them by default).
 
 use anyhow::{Context, Result, bail};
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
-use std::borrow::Cow;
-use std::fs::File;
-use std::io::{BufReader, BufWriter};
-use std::time::Duration;
+use sockscope::source::{self, LinkType, PcapWriter};
+use sockscope::time::Timestamp;
+use std::path::Path;
 
 fn renumber(data: &mut [u8], copy: u32) {
     let ethertype = match data.get(12..14) {
@@ -51,26 +49,23 @@ fn main() -> Result<()> {
     let concurrent: usize = args[2].parse().context("CONCURRENT")?;
     let mut templates: Vec<Vec<Vec<u8>>> = Vec::new();
     for path in &args[3..] {
-        let file = File::open(path).with_context(|| format!("opening {path}"))?;
-        let mut reader =
-            PcapReader::new(BufReader::new(file)).with_context(|| format!("reading {path}"))?;
-        if reader.header().datalink != pcap_file::DataLink::ETHERNET {
-            bail!("{path}: only Ethernet templates are supported");
-        }
+        let mut src = source::open(path, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut packets = Vec::new();
-        while let Some(p) = reader.next_packet() {
-            let p = p.with_context(|| format!("reading {path}"))?;
-            packets.push(p.data.into_owned());
+        while let Some(frame) = src.next_frame().map_err(|e| anyhow::anyhow!("{e}"))? {
+            if frame.link_type != LinkType::ETHERNET {
+                bail!("{path}: only Ethernet templates are supported");
+            }
+            packets.push(frame.data.to_vec());
         }
         templates.push(packets);
     }
-    let header = PcapHeader {
-        snaplen: 262_144,
-        ts_resolution: pcap_file::TsResolution::NanoSecond,
-        ..PcapHeader::default()
-    };
-    let mut writer = PcapWriter::with_header(BufWriter::new(File::create(out)?), header)?;
-    let (mut written, mut copy, mut ts) = (0u64, 0u32, Duration::from_secs(1_700_000_000));
+    if templates.iter().all(Vec::is_empty) {
+        bail!("the templates hold no packets");
+    }
+    let mut writer = PcapWriter::create(Path::new(out), LinkType::ETHERNET, 262_144)
+        .with_context(|| format!("creating {out}"))?;
+    let (mut written, mut copy) = (0u64, 0u32);
+    let mut ts = Timestamp::from_secs_nanos(1_700_000_000, 0);
     // Slots of concurrently replayed flows: (template index, next packet, copy number).
     let mut slots: Vec<(usize, usize, u32)> = Vec::new();
     let mut buf = Vec::new();
@@ -89,18 +84,15 @@ fn main() -> Result<()> {
             buf.clear();
             buf.extend_from_slice(data);
             renumber(&mut buf, c);
-            ts += Duration::from_micros(3);
+            ts = Timestamp(ts.0 + 3_000);
             let len = buf.len() as u32;
-            writer.write_packet(&PcapPacket {
-                timestamp: ts,
-                orig_len: len,
-                data: Cow::Borrowed(&buf),
-            })?;
+            writer.write_packet(ts, len, &buf)?;
             written += 16 + u64::from(len);
             slots[i].1 += 1;
             i += 1;
         }
     }
+    writer.flush()?;
     eprintln!("wrote {out}: {} MiB, {copy} flow copies", written >> 20);
     Ok(())
 }

@@ -64,10 +64,10 @@ impl Reassembler {
     /// Frees the datagram whose payload the previous result borrowed.
     #[inline]
     pub(crate) fn release_finished(&mut self) {
-        if let Some(slot) = self.finished.take() {
-            if let Some(d) = self.slots.get_mut(slot) {
-                d.in_use = false;
-            }
+        if let Some(slot) = self.finished.take()
+            && let Some(d) = self.slots.get_mut(slot)
+        {
+            d.in_use = false;
         }
     }
 

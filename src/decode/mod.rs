@@ -727,10 +727,4 @@ pub(crate) mod speed {
             data.len()
         );
     }
-
-    /// An (interface, link type) pair met for the first time since the last call, to be
-    /// reported once.
-    pub fn take_new_unknown_link(&mut self) -> Option<(u32, LinkType)> {
-        None
-    }
 }

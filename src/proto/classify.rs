@@ -107,11 +107,11 @@ impl KindTracker {
         if status < 200 {
             return; // interim: the request is still waiting for its final answer
         }
-        if let Some((asked, target)) = self.pending.pop_front() {
-            if m.start_ts.secs_since(asked) >= LONG_POLL_HOLD_SECS {
-                self.held += 1;
-                self.held_target = Some(target);
-            }
+        if let Some((asked, target)) = self.pending.pop_front()
+            && m.start_ts.secs_since(asked) >= LONG_POLL_HOLD_SECS
+        {
+            self.held += 1;
+            self.held_target = Some(target);
         }
     }
 

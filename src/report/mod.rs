@@ -40,11 +40,11 @@ pub struct IoState {
 
 impl IoState {
     pub fn record(&mut self, r: std::io::Result<()>) {
-        if let Err(e) = r {
-            if !self.failed {
-                self.failed = true;
-                self.error = Some(e);
-            }
+        if let Err(e) = r
+            && !self.failed
+        {
+            self.failed = true;
+            self.error = Some(e);
         }
     }
 

@@ -199,21 +199,18 @@ mod tests {
         let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
         let mut in_mapping = false;
         for line in smaps.lines() {
-            if let Some((range, _)) = line.split_once(' ') {
-                if let Some((start, end)) = range.split_once('-') {
-                    if let (Ok(s), Ok(e)) = (
-                        usize::from_str_radix(start, 16),
-                        usize::from_str_radix(end, 16),
-                    ) {
-                        in_mapping = s <= addr && addr < e;
-                        continue;
-                    }
-                }
+            if let Some((range, _)) = line.split_once(' ')
+                && let Some((start, end)) = range.split_once('-')
+                && let (Ok(s), Ok(e)) = (
+                    usize::from_str_radix(start, 16),
+                    usize::from_str_radix(end, 16),
+                )
+            {
+                in_mapping = s <= addr && addr < e;
+                continue;
             }
-            if in_mapping {
-                if let Some(v) = line.strip_prefix("Rss:") {
-                    return v.trim().trim_end_matches("kB").trim().parse().ok();
-                }
+            if in_mapping && let Some(v) = line.strip_prefix("Rss:") {
+                return v.trim().trim_end_matches("kB").trim().parse().ok();
             }
         }
         None

@@ -145,10 +145,10 @@ pub fn open(path: &str, first_index: u64) -> Result<Box<dyn PacketSource + Send>
     if meta.is_file() && meta.len() > 0 {
         // SAFETY: the map is only read. If another process truncates the file meanwhile, reads
         // of the lost pages raise SIGBUS; that is the accepted price of zero-copy reading.
-        if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
-            if !parse::is_gzip(&map) {
-                return Ok(Box::new(MappedSource::from_map(path, map, first_index)));
-            }
+        if let Ok(map) = unsafe { memmap2::Mmap::map(&file) }
+            && !parse::is_gzip(&map)
+        {
+            return Ok(Box::new(MappedSource::from_map(path, map, first_index)));
         }
     }
     let total = meta.is_file().then_some(meta.len());

@@ -38,7 +38,7 @@ fn put64(out: &mut Vec<u8>, big: bool, v: u64) {
     });
 }
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }

@@ -1185,10 +1185,10 @@ impl HttpConn {
         match end {
             BodyEnd::Complete => {
                 side.state = State::Head;
-                if let Some(seq) = msg.switch_seq {
-                    if self.outstanding.iter().any(|o| o.seq == seq) {
-                        self.hold = Hold::Holding { seq };
-                    }
+                if let Some(seq) = msg.switch_seq
+                    && self.outstanding.iter().any(|o| o.seq == seq)
+                {
+                    self.hold = Hold::Holding { seq };
                 }
             }
             BodyEnd::Broken => side.state = State::Stopped,

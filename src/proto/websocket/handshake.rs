@@ -254,12 +254,12 @@ pub fn check_handshake(
 
     let offered_protocols = tokens(req, "Sec-WebSocket-Protocol");
     let subprotocol = values(resp, "Sec-WebSocket-Protocol").next().map(text);
-    if let Some(p) = &subprotocol {
-        if !offered_protocols.iter().any(|o| o == &p.as_bytes()) {
-            resp_problems.push(format!(
-                "server selected subprotocol `{p}` that the client did not offer"
-            ));
-        }
+    if let Some(p) = &subprotocol
+        && !offered_protocols.iter().any(|o| o == &p.as_bytes())
+    {
+        resp_problems.push(format!(
+            "server selected subprotocol `{p}` that the client did not offer"
+        ));
     }
 
     let offered_extensions = parse_extensions(values(req, "Sec-WebSocket-Extensions"));
@@ -310,16 +310,16 @@ pub fn check_handshake(
             resp_problems.join("; "),
         );
     }
-    if let (Some(a), Some(e)) = (&accept, &expected) {
-        if a != e {
-            report(
-                ctx,
-                sink,
-                Some(Dir::S2C),
-                Code::WsAcceptMismatch,
-                format!("Sec-WebSocket-Accept is `{a}`, expected `{e}`"),
-            );
-        }
+    if let (Some(a), Some(e)) = (&accept, &expected)
+        && a != e
+    {
+        report(
+            ctx,
+            sink,
+            Some(Dir::S2C),
+            Code::WsAcceptMismatch,
+            format!("Sec-WebSocket-Accept is `{a}`, expected `{e}`"),
+        );
     }
 
     Handshake {

@@ -893,10 +893,12 @@ impl Side {
                 if m.take_plain(piece, head_cap) {
                     outcome.invalid_utf8 = m.utf8.invalid_at();
                 }
-            } else if inflating && m.inflating && outcome.stop.is_none() {
-                if let Some(inf) = inflater.as_mut() {
-                    inflate_piece(inf, piece, m, head_cap, max_inflated, &mut outcome);
-                }
+            } else if inflating
+                && m.inflating
+                && outcome.stop.is_none()
+                && let Some(inf) = inflater.as_mut()
+            {
+                inflate_piece(inf, piece, m, head_cap, max_inflated, &mut outcome);
             }
             // After inflation stopped, go on only while the frame's head wants bytes.
             outcome.stop.is_none() || (!frame_damaged && frame_head.len() < head_cap)
@@ -1039,10 +1041,11 @@ impl Side {
         let head_cap = io.shared.head_cap;
         let max_inflated = io.shared.max_inflated;
         let mut outcome = PieceOutcome::default();
-        if let (MsgSlot::Active(m), Some(inf)) = (&mut self.msg, self.inflater.as_mut()) {
-            if m.compressed && m.inflating {
-                inflate_piece(inf, &DEFLATE_TAIL, m, head_cap, max_inflated, &mut outcome);
-            }
+        if let (MsgSlot::Active(m), Some(inf)) = (&mut self.msg, self.inflater.as_mut())
+            && m.compressed
+            && m.inflating
+        {
+            inflate_piece(inf, &DEFLATE_TAIL, m, head_cap, max_inflated, &mut outcome);
         }
         self.settle(outcome, dir, io);
         let MsgSlot::Active(mut m) = std::mem::replace(&mut self.msg, MsgSlot::Idle) else {
@@ -1098,12 +1101,10 @@ impl Side {
                 if let Some(i) = pending
                     .iter()
                     .rposition(|p| p.payload.get(..p.len) == Some(payload))
+                    && let Some(ping) = pending.remove(i)
+                    && io.shared.rtts.len() < MAX_RTTS
                 {
-                    if let Some(ping) = pending.remove(i) {
-                        if io.shared.rtts.len() < MAX_RTTS {
-                            io.shared.rtts.push(now.secs_since(ping.ts).max(0.0));
-                        }
-                    }
+                    io.shared.rtts.push(now.secs_since(ping.ts).max(0.0));
                 }
             }
             _ => {}
