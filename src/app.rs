@@ -6,7 +6,9 @@ use crate::config::Config;
 use crate::pipeline::{Analyzer, Stop};
 use crate::proto::{Event, EventCtx, EventSink, FlowKind};
 use crate::report::Reporter;
+use crate::report::follow::FollowPrinter;
 use crate::report::json::JsonPrinter;
+use crate::report::ladder::LadderPrinter;
 use crate::report::tables::TableStyle;
 use crate::report::text::{TextOptions, TextPrinter};
 use crate::stats::RunStats;
@@ -96,6 +98,15 @@ fn terminal_width() -> Option<u16> {
 /// The reporter the options ask for, writing to `out`.
 pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Reporter> {
     let kind = common.kind.map(FlowKind::from);
+    let color = use_color(common.color);
+    if !common.json {
+        if let Some(flow) = common.follow {
+            return Box::new(FollowPrinter::new(out, flow, color, common.snap_preview));
+        }
+        if let Some(flow) = common.ladder {
+            return Box::new(LadderPrinter::new(out, flow, color, common.snap_preview));
+        }
+    }
     if common.json {
         return Box::new(JsonPrinter::new(out, common.snap_preview, kind));
     }
@@ -103,8 +114,11 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
         quiet: common.quiet,
         preview: common.snap_preview,
         kind,
-        color: use_color(common.color),
+        color,
         tables: table_style(),
+        verbose: common.verbose,
+        hex: common.hex,
+        hex_bytes: common.config(false).display_bytes,
     };
     Box::new(TextPrinter::new(out, opts))
 }

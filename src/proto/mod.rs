@@ -173,6 +173,9 @@ pub struct HttpMessage<'a> {
     pub upgrade: Option<&'a str>,
     /// First bytes of the body (up to the preview cap), dechunked.
     pub body_head: &'a [u8],
+    /// The head exactly as it was on the wire (start line, headers, blank line), for hex dumps.
+    /// Empty when the head was not kept.
+    pub raw_head: &'a [u8],
     /// False when the stream ended (or broke) before the message did.
     pub complete: bool,
 }

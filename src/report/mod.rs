@@ -3,11 +3,17 @@
 //! show comes from events (and, for the per-packet detail tree, from the decoder's description
 //! of the packet that completed the PDUs).
 
+pub mod flowsum;
+pub mod follow;
 pub mod gate;
+pub mod hexdump;
 pub mod json;
+pub mod ladder;
 pub mod preview;
+pub mod style;
 pub mod tables;
 pub mod text;
+pub mod verbose;
 
 use crate::decode::Segment;
 use crate::proto::EventSink;

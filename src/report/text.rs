@@ -1,17 +1,35 @@
-//! The default text view: one tshark-like line per packet that completes HTTP messages or
-//! WebSocket frames, then the flows table, the header-overhead comparison table and the anomaly
+//! The default text view: one tshark-like line per packet that completes HTTP messages,
+//! WebSocket frames or Server-Sent Events (several PDUs of one packet joined by `, `, each
+//! followed by the anomalies found in it), optionally with the `-V` detail tree and `-x` hex
+//! dumps under it; then the flows table, the header-overhead comparison table and the anomaly
 //! list.
+//!
+//! Columns: packet number, seconds since the first packet of the capture, the flow id (`#3`,
+//! what `--follow` and `--ladder` take), source → destination, protocol, info. Column widths
+//! only ever grow (to the longest flow id and endpoint seen so far), so lines stay aligned.
+//!
+//! Anomalies are attached to the PDU they concern: the analyzer reports a frame's header
+//! problems before the frame and a message's end problems (UTF-8, inflate) and the handshake's
+//! verdict after the final frame or the 101, so an anomaly goes to the PDU that awaits its
+//! follow-up event, else to the next PDU of the same packet, else to the last one. A packet with
+//! anomalies but no PDU gets a line of its own (a gap, a mid-stream pick-up, a header whose frame
+//! ends later).
 
-use crate::decode::Segment;
-use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink, FlowKind, HttpHead, OpCode};
+use crate::decode::{DetailNode, Segment};
+use crate::proto::{
+    Anomaly, Code, Event, EventCtx, EventSink, FlowKind, HttpHead, HttpMessage, OpCode, WsFrame,
+};
 use crate::report::gate::{KindGate, Verdict};
+use crate::report::hexdump;
+use crate::report::style::{Paint, Style};
 use crate::report::tables::{self, FLOW_ROWS_CAP, FlowRow, TableStyle};
+use crate::report::verbose::{self, Flag, HttpExtras};
 use crate::report::{IoState, Reporter, preview};
 use crate::source::Frame;
 use crate::stats::RunStats;
-use crate::tcp::{Dir, FlowId};
+use crate::tcp::{Dir, FlowId, PacketRef};
 use crate::time::Timestamp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -21,25 +39,86 @@ use std::net::SocketAddr;
 pub struct TextOptions {
     /// No per-packet lines.
     pub quiet: bool,
+    /// Characters of payload shown in a preview.
     pub preview: usize,
     pub kind: Option<FlowKind>,
     pub color: bool,
     pub tables: TableStyle,
+    /// `-V`: the detail tree under each line.
+    pub verbose: bool,
+    /// `-x`: hex dumps of the payloads under each line.
+    pub hex: bool,
+    /// Bytes of one payload dumped with `-x` at most.
+    pub hex_bytes: usize,
+}
+
+impl Default for TextOptions {
+    fn default() -> Self {
+        TextOptions {
+            quiet: false,
+            preview: 128,
+            kind: None,
+            color: false,
+            tables: TableStyle {
+                unicode: true,
+                width: None,
+            },
+            verbose: false,
+            hex: false,
+            hex_bytes: 64 << 10,
+        }
+    }
+}
+
+/// Requests remembered per flow for `[Request in frame]` (pipelining rarely goes deeper).
+const REQUESTS_REMEMBERED: usize = 32;
+/// Characters of a text payload shown on a summary line.
+const LINE_PREVIEW: usize = 40;
+
+/// Which follow-up event a PDU waits for; anomalies arriving meanwhile belong to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Awaiting {
+    Nothing,
+    /// A final data frame: its `WsMessage` comes next.
+    Message,
+    /// A 101 response: its `Handshake` comes next.
+    Handshake,
 }
 
 /// One PDU completed by the current packet.
 struct Pdu {
+    dir: Dir,
     proto: &'static str,
     info: String,
+    flags: Vec<Flag>,
+    awaiting: Awaiting,
+    /// `-V` nodes of this PDU (protocol node, then handshake / message nodes).
+    nodes: Vec<DetailNode>,
+    /// `-x` dump of this PDU.
+    hex: String,
 }
 
-/// Where the PDUs waiting to be printed came from.
-#[derive(Clone, Copy)]
-struct Pending {
-    flow: FlowId,
-    pkt: Option<crate::tcp::PacketRef>,
-    src: SocketAddr,
-    dst: SocketAddr,
+/// The PDUs and anomalies of one packet of one flow, printed as one line.
+struct Group {
+    flow: Option<FlowId>,
+    pkt: Option<PacketRef>,
+    /// Client and server of the flow.
+    ends: Option<(SocketAddr, SocketAddr)>,
+    pdus: Vec<Pdu>,
+    /// Anomalies waiting for the PDU they concern.
+    orphans: Vec<(Option<Dir>, Flag)>,
+    /// Anomalies about the packet or the stream (TCP), not about one PDU.
+    packet_flags: Vec<Flag>,
+    /// The flow closed while this group was open: the `--kind` decision made then.
+    forced: Option<bool>,
+}
+
+/// What `-V` remembers about a flow between packets.
+#[derive(Default)]
+struct FlowNotes {
+    deflate: bool,
+    /// Requests not yet answered: packet, time and URI.
+    requests: VecDeque<(Option<u64>, Timestamp, String)>,
 }
 
 /// The text printer.
@@ -47,14 +126,16 @@ pub struct TextPrinter<W: Write> {
     out: W,
     io: IoState,
     opts: TextOptions,
+    style: Style,
     first_ts: Option<Timestamp>,
-    /// PDUs completed by the packet being processed, with the flow and direction they belong to.
-    pending: Vec<Pdu>,
-    pending_flow: Option<Pending>,
+    group: Option<Group>,
     flow_rows: Vec<FlowRow>,
     flow_rows_omitted: u64,
     examples: BTreeMap<Code, Vec<String>>,
     gate: Option<KindGate>,
+    notes: HashMap<FlowId, FlowNotes>,
+    width_flow: usize,
+    width_end: usize,
     line: String,
     release: Vec<u8>,
 }
@@ -65,13 +146,16 @@ impl<W: Write> TextPrinter<W> {
             out,
             io: IoState::default(),
             gate: opts.kind.map(KindGate::new),
+            style: Style::new(opts.color),
             opts,
             first_ts: None,
-            pending: Vec::new(),
-            pending_flow: None,
+            group: None,
             flow_rows: Vec::new(),
             flow_rows_omitted: 0,
             examples: BTreeMap::new(),
+            notes: HashMap::new(),
+            width_flow: 2,
+            width_end: 0,
             line: String::new(),
             release: Vec::new(),
         }
@@ -103,40 +187,91 @@ impl<W: Write> TextPrinter<W> {
         }
     }
 
-    fn push_pdu(&mut self, ctx: &EventCtx<'_>, dir: Dir, proto: &'static str, info: String) {
-        let (src, dst) = match dir {
-            Dir::C2S => (ctx.flow.client, ctx.flow.server),
-            Dir::S2C => (ctx.flow.server, ctx.flow.client),
-        };
-        if let Some(p) = ctx.pkt {
-            self.first_ts.get_or_insert(p.ts);
-        }
-        let same_line = self.pending_flow.is_some_and(|p| {
-            p.flow == ctx.flow.id && p.pkt.map(|x| x.frame) == ctx.pkt.map(|x| x.frame)
+    /// The group for (flow, packet), printing the previous one if it belonged elsewhere.
+    fn group_for(&mut self, ctx: &EventCtx<'_>) -> &mut Group {
+        let same = self.group.as_ref().is_some_and(|g| {
+            g.flow == Some(ctx.flow.id) && g.pkt.map(|p| p.frame) == ctx.pkt.map(|p| p.frame)
         });
-        if !same_line {
-            self.flush_pending();
+        if !same {
+            self.flush(None);
+            if let Some(p) = ctx.pkt {
+                self.first_ts.get_or_insert(p.ts);
+            }
         }
-        self.pending_flow = Some(Pending {
-            flow: ctx.flow.id,
+        self.group.get_or_insert_with(|| Group {
+            flow: Some(ctx.flow.id),
             pkt: ctx.pkt,
-            src,
-            dst,
-        });
-        self.pending.push(Pdu { proto, info });
+            ends: Some((ctx.flow.client, ctx.flow.server)),
+            pdus: Vec::new(),
+            orphans: Vec::new(),
+            packet_flags: Vec::new(),
+            forced: None,
+        })
     }
 
-    fn frame_info(f: &crate::proto::WsFrame<'_>, preview_chars: usize) -> String {
-        let name = match f.opcode {
-            OpCode::Continuation => "Continuation".to_string(),
-            OpCode::Text => "Text".to_string(),
-            OpCode::Binary => "Binary".to_string(),
-            OpCode::Close => "Connection Close".to_string(),
-            OpCode::Ping => "Ping".to_string(),
-            OpCode::Pong => "Pong".to_string(),
-            OpCode::Reserved(n) => format!("Reserved {n:#x}"),
+    fn push_pdu(&mut self, ctx: &EventCtx<'_>, pdu: Pdu) {
+        let g = self.group_for(ctx);
+        let mut pdu = pdu;
+        // Anomalies reported before this PDU in this packet concern it (same direction).
+        let mut i = 0;
+        while i < g.orphans.len() {
+            if g.orphans[i].0.is_none_or(|d| d == pdu.dir) {
+                pdu.flags.push(g.orphans.remove(i).1);
+            } else {
+                i += 1;
+            }
+        }
+        for p in &mut g.pdus {
+            p.awaiting = Awaiting::Nothing;
+        }
+        g.pdus.push(pdu);
+    }
+
+    fn new_pdu(dir: Dir, proto: &'static str, info: String, awaiting: Awaiting) -> Pdu {
+        Pdu {
+            dir,
+            proto,
+            info,
+            flags: Vec::new(),
+            awaiting,
+            nodes: Vec::new(),
+            hex: String::new(),
+        }
+    }
+
+    /// The PDU of this packet waiting for `what` (in direction `dir`, if given).
+    fn awaiting_pdu(&mut self, ctx: &EventCtx<'_>, what: Awaiting) -> Option<&mut Pdu> {
+        let g = self.group.as_mut()?;
+        if g.flow != Some(ctx.flow.id) || g.pkt.map(|p| p.frame) != ctx.pkt.map(|p| p.frame) {
+            return None;
+        }
+        g.pdus.iter_mut().rev().find(|p| p.awaiting == what)
+    }
+
+    fn on_anomaly(&mut self, ctx: &EventCtx<'_>, a: &Anomaly) {
+        let flag = Flag {
+            code: a.code,
+            detail: a.detail.clone(),
         };
-        let mut s = format!("WebSocket {name}");
+        let g = self.group_for(ctx);
+        if layer_of(a.code) == "TCP" {
+            // About the byte stream, not about a PDU: shown for the packet.
+            g.packet_flags.push(flag);
+            return;
+        }
+        let waiting = g
+            .pdus
+            .iter_mut()
+            .rev()
+            .find(|p| p.awaiting != Awaiting::Nothing && a.dir.is_none_or(|d| d == p.dir));
+        match waiting {
+            Some(p) => p.flags.push(flag),
+            None => g.orphans.push((a.dir, flag)),
+        }
+    }
+
+    fn frame_info(f: &WsFrame<'_>, preview_chars: usize) -> String {
+        let mut s = format!("WebSocket {}", verbose::opcode_title(f.opcode));
         if f.fin {
             s.push_str(" [FIN]");
         }
@@ -162,54 +297,273 @@ impl<W: Write> TextPrinter<W> {
             }
         } else if f.opcode == OpCode::Text && !f.rsv1 && !f.payload_head.is_empty() {
             s.push_str(" \"");
-            preview::text(f.payload_head, preview_chars.min(40), &mut s);
+            preview::text(f.payload_head, preview_chars.min(LINE_PREVIEW), &mut s);
             s.push('"');
+        }
+        s
+    }
+
+    fn http_extras(&mut self, ctx: &EventCtx<'_>, m: &HttpMessage<'_>) -> HttpExtras {
+        let notes = self.notes.entry(ctx.flow.id).or_default();
+        let mut extras = HttpExtras::default();
+        match m.head {
+            HttpHead::Request { target, .. } => {
+                let host = m
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("host"))
+                    .map(|h| String::from_utf8_lossy(h.value).into_owned());
+                let uri = match host {
+                    Some(h) if target.starts_with('/') => format!("http://{h}{target}"),
+                    _ => target.to_string(),
+                };
+                extras.full_uri = Some(uri.clone());
+                if notes.requests.len() >= REQUESTS_REMEMBERED {
+                    notes.requests.pop_front();
+                }
+                notes
+                    .requests
+                    .push_back((ctx.pkt.map(|p| p.frame), m.start_ts, uri));
+            }
+            HttpHead::Response { status, .. } => {
+                // Interim (1xx) responses other than 101 leave the request waiting.
+                let final_answer = !(100..200).contains(&status) || status == 101;
+                let req = if final_answer {
+                    notes.requests.pop_front()
+                } else {
+                    notes.requests.front().cloned()
+                };
+                if let Some((frame, ts, uri)) = req {
+                    extras.request_frame = frame;
+                    extras.time_since_request = Some(m.start_ts.secs_since(ts).max(0.0));
+                    extras.request_uri = Some(uri);
+                }
+            }
+        }
+        extras
+    }
+
+    fn http_hex(&self, m: &HttpMessage<'_>) -> String {
+        let mut s = String::new();
+        let cap = self.opts.hex_bytes;
+        if !m.raw_head.is_empty() {
+            let shown = m.raw_head.get(..cap).unwrap_or(m.raw_head);
+            hexdump::block(&mut s, "    ", "HTTP head", shown, m.header_bytes);
+        }
+        if m.body_bytes > 0 {
+            let shown = m.body_head.get(..cap).unwrap_or(m.body_head);
+            let label = if m.chunked {
+                "HTTP body, dechunked"
+            } else {
+                "HTTP body"
+            };
+            hexdump::block(&mut s, "    ", label, shown, m.body_bytes);
+        }
+        s
+    }
+
+    fn frame_hex(&self, f: &WsFrame<'_>) -> String {
+        let mut s = String::new();
+        let cap = self.opts.hex_bytes;
+        hexdump::block(
+            &mut s,
+            "    ",
+            "WebSocket frame header",
+            f.header,
+            f.header.len() as u64,
+        );
+        if f.payload_len == 0 {
+            return s;
+        }
+        let shown = f.payload_head.get(..cap).unwrap_or(f.payload_head);
+        match f.mask {
+            Some(key) => {
+                let masked = hexdump::apply_mask(shown, key);
+                hexdump::block(
+                    &mut s,
+                    "    ",
+                    "Masked payload (as on the wire)",
+                    &masked,
+                    f.payload_len,
+                );
+                let label = if f.rsv1 {
+                    "Unmasked payload (compressed)"
+                } else {
+                    "Unmasked payload"
+                };
+                hexdump::block(&mut s, "    ", label, shown, f.payload_len);
+            }
+            None => {
+                let label = if f.rsv1 {
+                    "Payload (compressed)"
+                } else {
+                    "Payload"
+                };
+                hexdump::block(&mut s, "    ", label, shown, f.payload_len);
+            }
         }
         s
     }
 }
 
+/// The protocol column for an anomaly-only line.
+fn layer_of(code: Code) -> &'static str {
+    let name = code.as_str();
+    if name.starts_with("ws.") {
+        "WebSocket"
+    } else if name.starts_with("http.") {
+        "HTTP"
+    } else if name.starts_with("ip.") {
+        "IP"
+    } else if name.starts_with("link.") {
+        "Link"
+    } else {
+        "TCP"
+    }
+}
+
 impl<W: Write> TextPrinter<W> {
-    /// Prints the line for the PDUs completed so far (one packet's worth).
-    fn flush_pending(&mut self) {
-        if self.pending.is_empty() {
-            return;
+    fn push_flags(&self, out: &mut String, flags: &[Flag]) {
+        for f in flags {
+            out.push(' ');
+            let mut tag = String::with_capacity(f.code.as_str().len() + 2);
+            tag.push('[');
+            tag.push_str(f.code.as_str());
+            tag.push(']');
+            self.style
+                .push(out, Paint::severity(f.code.severity()), &tag);
         }
-        let Some(p) = self.pending_flow.take() else {
+    }
+
+    /// Prints the group in progress. `frame` is the packet it came from, for the `-V` tree.
+    fn flush(&mut self, frame: Option<&Frame<'_>>) {
+        let Some(mut g) = self.group.take() else {
             return;
         };
-        let proto = self.pending.last().map_or("", |p| p.proto);
-        self.line.clear();
-        match p.pkt {
+        // Anomalies nothing claimed go to the last PDU of their direction, if any.
+        for (dir, flag) in std::mem::take(&mut g.orphans) {
+            match g
+                .pdus
+                .iter_mut()
+                .rev()
+                .find(|p| dir.is_none_or(|d| d == p.dir))
+            {
+                Some(p) => p.flags.push(flag),
+                None => g.packet_flags.push(flag),
+            }
+        }
+        if g.pdus.is_empty() && g.packet_flags.is_empty() {
+            return;
+        }
+        let style = self.style;
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        match g.pkt {
             Some(pkt) => {
                 let first = self.first_ts.unwrap_or(pkt.ts);
-                let _ = write!(
-                    self.line,
-                    "{:>6} {:>11.6} ",
-                    pkt.frame,
-                    pkt.ts.secs_since(first)
+                let _ = write!(line, "{:>6} {:>11.6} ", pkt.frame, pkt.ts.secs_since(first));
+            }
+            None => {
+                let _ = write!(line, "{:>6} {:>11} ", "-", "(end)");
+            }
+        }
+        let flow = g.flow.map_or_else(|| "-".to_string(), |f| format!("#{f}"));
+        self.width_flow = self.width_flow.max(flow.len());
+        let _ = write!(line, "{flow:<w$} ", w = self.width_flow);
+        let dir = g.pdus.first().map(|p| p.dir).unwrap_or(Dir::C2S);
+        match g.ends {
+            Some((client, server)) => {
+                let (c, s) = (client.to_string(), server.to_string());
+                self.width_end = self.width_end.max(c.len()).max(s.len());
+                let (src, dst) = match dir {
+                    Dir::C2S => (c, s),
+                    Dir::S2C => (s, c),
+                };
+                style.push_padded(&mut line, Paint::sender(dir), &src, self.width_end, true);
+                line.push_str(" → ");
+                style.push_padded(
+                    &mut line,
+                    Paint::sender(dir.other()),
+                    &dst,
+                    self.width_end,
+                    false,
                 );
+                line.push(' ');
             }
-            None => self.line.push_str(&format!("{:>6} {:>11} ", "-", "(end)")),
+            None => {
+                let _ = write!(line, "{:>w$}   {:<w$} ", "", "", w = self.width_end);
+            }
         }
-        let _ = write!(self.line, "{} → {} {:<9} ", p.src, p.dst, proto);
-        for (i, pdu) in self.pending.drain(..).enumerate() {
+        let proto = match (g.pdus.last(), g.packet_flags.first()) {
+            (Some(p), _) => p.proto,
+            (None, Some(f)) => layer_of(f.code),
+            (None, None) => "",
+        };
+        style.push_padded(&mut line, Paint::protocol(proto), proto, 9, false);
+        line.push(' ');
+        for (i, pdu) in g.pdus.iter().enumerate() {
             if i > 0 {
-                self.line.push_str(", ");
+                line.push_str(", ");
             }
-            self.line.push_str(&pdu.info);
+            line.push_str(&pdu.info);
+            self.push_flags(&mut line, &pdu.flags);
         }
-        self.line.push('\n');
-        let line = std::mem::take(&mut self.line);
-        match &mut self.gate {
-            Some(gate) if !gate.is_passing(p.flow) => {
-                self.release.clear();
-                gate.hold(p.flow, line.as_bytes(), &mut self.release);
-                let rel = std::mem::take(&mut self.release);
-                self.write(&rel);
-                self.release = rel;
+        if g.pdus.is_empty() {
+            // A line of its own: say what happened.
+            for (i, flag) in g.packet_flags.iter().enumerate() {
+                if i > 0 {
+                    line.push_str(", ");
+                }
+                let tag = format!("[{}]", flag.code.as_str());
+                style.push(&mut line, Paint::severity(flag.code.severity()), &tag);
+                line.push(' ');
+                line.push_str(&flag.detail);
             }
-            _ => self.write(line.as_bytes()),
+        } else {
+            self.push_flags(&mut line, &g.packet_flags);
+        }
+        line.push('\n');
+        if self.opts.verbose {
+            let mut nodes = match frame {
+                Some(f) => crate::decode::describe(f),
+                None => Vec::new(),
+            };
+            nodes.extend(g.packet_flags.iter().map(verbose::expert));
+            for pdu in &mut g.pdus {
+                let mut pdu_nodes = std::mem::take(&mut pdu.nodes);
+                if let Some(first) = pdu_nodes.first_mut() {
+                    first.children.extend(pdu.flags.iter().map(verbose::expert));
+                }
+                nodes.extend(pdu_nodes);
+            }
+            verbose::render(&mut line, &nodes, 4, style);
+        }
+        if self.opts.hex {
+            for pdu in &g.pdus {
+                line.push_str(&pdu.hex);
+            }
+        }
+        if self.opts.verbose || self.opts.hex {
+            line.push('\n');
+        }
+        let pass = match (g.forced, &self.gate, g.flow) {
+            (Some(p), _, _) => Some(p),
+            (None, Some(gate), Some(f)) if !gate.is_passing(f) => None,
+            _ => Some(true),
+        };
+        match (pass, g.flow) {
+            (Some(true), _) => self.write(line.as_bytes()),
+            (Some(false), _) => {}
+            (None, Some(flow)) => {
+                if let Some(gate) = &mut self.gate {
+                    self.release.clear();
+                    gate.hold(flow, line.as_bytes(), &mut self.release);
+                    let rel = std::mem::take(&mut self.release);
+                    self.write(&rel);
+                    self.release = rel;
+                }
+            }
+            (None, None) => self.write(line.as_bytes()),
         }
         self.line = line;
     }
@@ -237,6 +591,26 @@ fn http_info(head: &HttpHead<'_>) -> String {
 impl<W: Write> EventSink for TextPrinter<W> {
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
         self.example(anomaly, None, Some(frame));
+        if self.opts.quiet || self.gate.is_some() {
+            return;
+        }
+        self.flush(None);
+        self.first_ts.get_or_insert(anomaly.ts);
+        self.group = Some(Group {
+            flow: None,
+            pkt: Some(PacketRef {
+                frame,
+                ts: anomaly.ts,
+            }),
+            ends: None,
+            pdus: Vec::new(),
+            orphans: Vec::new(),
+            packet_flags: vec![Flag {
+                code: anomaly.code,
+                detail: anomaly.detail.clone(),
+            }],
+            forced: None,
+        });
     }
 
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
@@ -244,9 +618,7 @@ impl<W: Write> EventSink for TextPrinter<W> {
         match event {
             Event::Anomaly(a) => self.example(a, Some(flow), ctx.pkt.map(|p| p.frame)),
             Event::FlowClosed { how, summary } => {
-                // The closing packet may have completed PDUs of this flow: print them while
-                // the gate still knows the flow.
-                self.flush_pending();
+                self.notes.remove(&flow);
                 let row = FlowRow::new(ctx.flow, summary, how);
                 let keep = self.opts.kind.is_none_or(|k| k == row.kind);
                 if keep {
@@ -267,6 +639,12 @@ impl<W: Write> EventSink for TextPrinter<W> {
                 self.write(&rel);
                 self.release = rel;
             }
+            if let Event::FlowClosed { .. } = event {
+                // The gate forgets the flow now: decide for the line still being built.
+                if let Some(g) = self.group.as_mut().filter(|g| g.flow == Some(flow)) {
+                    g.forced = Some(verdict == Verdict::Pass);
+                }
+            }
             if verdict == Verdict::Drop {
                 return;
             }
@@ -275,28 +653,99 @@ impl<W: Write> EventSink for TextPrinter<W> {
             return;
         }
         let preview_chars = self.opts.preview;
+        let verbose = self.opts.verbose;
+        let hex = self.opts.hex;
         match event {
+            Event::Anomaly(a) => self.on_anomaly(ctx, a),
             Event::Http(m) => {
                 let is_sse_head = matches!(m.head, HttpHead::Response { .. })
                     && crate::report::gate::early_kind(&Event::HttpHead(m)) == Some(FlowKind::Sse);
-                if !is_sse_head {
-                    let mut info = http_info(&m.head);
-                    if !m.complete {
-                        info.push_str(" [incomplete]");
-                    }
-                    self.push_pdu(ctx, m.dir, "HTTP", info);
+                if is_sse_head {
+                    return;
                 }
+                let mut info = http_info(&m.head);
+                if !m.complete {
+                    info.push_str(" [incomplete]");
+                }
+                let switching = matches!(m.head, HttpHead::Response { status: 101, .. });
+                let awaiting = if switching && m.upgrade.is_some() {
+                    Awaiting::Handshake
+                } else {
+                    Awaiting::Nothing
+                };
+                let mut pdu = Self::new_pdu(m.dir, "HTTP", info, awaiting);
+                if verbose {
+                    let extras = self.http_extras(ctx, m);
+                    pdu.nodes.push(verbose::http(m, &extras, preview_chars));
+                }
+                if hex {
+                    pdu.hex = self.http_hex(m);
+                }
+                self.push_pdu(ctx, pdu);
             }
             // Event streams never end in time to be useful: show their head at once.
             Event::HttpHead(m)
                 if crate::report::gate::early_kind(&event) == Some(FlowKind::Sse) =>
             {
                 let info = format!("{} (text/event-stream)", http_info(&m.head));
-                self.push_pdu(ctx, m.dir, "HTTP", info);
+                let mut pdu = Self::new_pdu(m.dir, "HTTP", info, Awaiting::Nothing);
+                if verbose {
+                    let extras = self.http_extras(ctx, m);
+                    let mut node = verbose::http(m, &extras, preview_chars);
+                    node.children
+                        .retain(|n| !n.text.starts_with("[Body length"));
+                    node.children.push(DetailNode::leaf(
+                        "[Body: an event stream, shown event by event below]",
+                    ));
+                    pdu.nodes.push(node);
+                }
+                if hex {
+                    pdu.hex = self.http_hex(m);
+                }
+                self.push_pdu(ctx, pdu);
+            }
+            Event::Handshake(h) => {
+                if verbose {
+                    self.notes.entry(flow).or_default().deflate = h.deflate.is_some();
+                }
+                let style = self.style;
+                if let Some(p) = self.awaiting_pdu(ctx, Awaiting::Handshake) {
+                    p.awaiting = Awaiting::Nothing;
+                    if verbose {
+                        p.nodes.push(verbose::handshake(h, style));
+                    }
+                }
             }
             Event::WsFrame(f) => {
                 let info = Self::frame_info(f, preview_chars);
-                self.push_pdu(ctx, f.dir, "WebSocket", info);
+                let ends_message = f.fin && !f.opcode.is_control();
+                let awaiting = if ends_message {
+                    Awaiting::Message
+                } else {
+                    Awaiting::Nothing
+                };
+                let mut pdu = Self::new_pdu(f.dir, "WebSocket", info, awaiting);
+                if verbose {
+                    let deflate = self.notes.get(&flow).is_some_and(|n| n.deflate);
+                    pdu.nodes.push(verbose::frame(f, deflate, preview_chars));
+                }
+                if hex {
+                    pdu.hex = self.frame_hex(f);
+                }
+                self.push_pdu(ctx, pdu);
+            }
+            Event::WsMessage(m) => {
+                let cap = self.opts.hex_bytes;
+                if let Some(p) = self.awaiting_pdu(ctx, Awaiting::Message) {
+                    p.awaiting = Awaiting::Nothing;
+                    if verbose && let Some(node) = p.nodes.first_mut() {
+                        node.children.push(verbose::message(m, preview_chars));
+                    }
+                    if hex && m.compressed {
+                        let shown = m.data_head.get(..cap).unwrap_or(m.data_head);
+                        hexdump::block(&mut p.hex, "    ", "Inflated message", shown, m.len);
+                    }
+                }
             }
             Event::Sse(e) => {
                 let mut info = String::from("Server-Sent Event");
@@ -304,22 +753,52 @@ impl<W: Write> EventSink for TextPrinter<W> {
                     let _ = write!(info, " [{name}]");
                 }
                 info.push_str(" \"");
-                preview::text(e.data, preview_chars.min(40), &mut info);
+                preview::text(e.data, preview_chars.min(LINE_PREVIEW), &mut info);
                 info.push('"');
-                self.push_pdu(ctx, Dir::S2C, "SSE", info);
+                let mut pdu = Self::new_pdu(Dir::S2C, "SSE", info, Awaiting::Nothing);
+                if verbose {
+                    pdu.nodes.push(verbose::sse(e, preview_chars));
+                }
+                if hex {
+                    hexdump::block(
+                        &mut pdu.hex,
+                        "    ",
+                        "Event data",
+                        e.data,
+                        e.data.len() as u64,
+                    );
+                }
+                self.push_pdu(ctx, pdu);
             }
-            _ => {}
+            Event::FlowOpened | Event::HttpHead(_) | Event::FlowClosed { .. } => {}
         }
     }
 }
 
 impl<W: Write> Reporter for TextPrinter<W> {
-    fn packet_done(&mut self, frame: &Frame<'_>, _seg: Option<&Segment<'_>>) {
+    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
+        if self.opts.quiet {
+            return;
+        }
         self.first_ts.get_or_insert(frame.ts);
-        self.flush_pending();
+        let Some(g) = &self.group else {
+            return;
+        };
+        // The tree describes this packet only if the line is about it (not about a flow
+        // that another packet's arrival closed).
+        let own = g.pkt.is_some_and(|p| p.frame == frame.index)
+            && match (g.ends, seg) {
+                (Some((c, s)), Some(seg)) => {
+                    (seg.src == c && seg.dst == s) || (seg.src == s && seg.dst == c)
+                }
+                (None, _) => true,
+                (Some(_), None) => false,
+            };
+        self.flush(own.then_some(frame));
     }
 
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
+        self.flush(None);
         if let Some(e) = self.io.take() {
             return Err(e);
         }
@@ -330,9 +809,15 @@ impl<W: Write> Reporter for TextPrinter<W> {
         }
         let _ = writeln!(
             s,
-            "Flows ({} flows, {} packets)",
-            stats.flows, stats.packets
+            "Flows ({} flow{}, {} packet{})",
+            stats.flows,
+            hexdump::plural(stats.flows),
+            stats.packets,
+            hexdump::plural(stats.packets)
         );
+        if let Some(k) = self.opts.kind {
+            let _ = writeln!(s, "(only {k} flows are listed: --kind {k})");
+        }
         s.push_str(&tables::flows_table(
             &self.flow_rows,
             self.flow_rows_omitted,
@@ -353,11 +838,13 @@ impl<W: Write> Reporter for TextPrinter<W> {
             s.push('\n');
         }
         if stats.flows_skipped_by_port > 0 {
+            let n = stats.flows_skipped_by_port;
             let _ = writeln!(
                 s,
-                "\nnote: {} TCP flows on other ports were skipped; use --any-port to detect \
+                "\nnote: {n} TCP flow{} on other ports {} skipped; use --any-port to detect \
                  HTTP/WebSocket on every port, or -p PORT to add a port",
-                stats.flows_skipped_by_port
+                hexdump::plural(n),
+                if n == 1 { "was" } else { "were" }
             );
         }
         if self.gate.as_ref().is_some_and(|g| g.overflowed) {

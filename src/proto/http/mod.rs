@@ -878,6 +878,7 @@ impl HttpConn {
             facts.upgrade,
             &self.sides[d].msg,
             &[],
+            head_bytes,
             now,
             None,
         );
@@ -895,6 +896,7 @@ impl HttpConn {
                 facts.upgrade,
                 &side.msg,
                 &[],
+                head_bytes,
                 now,
                 Some(false),
             );
@@ -910,6 +912,7 @@ impl HttpConn {
                 facts.upgrade,
                 &self.sides[d].msg,
                 &[],
+                head_bytes,
                 now,
                 Some(true),
             );
@@ -988,6 +991,7 @@ impl HttpConn {
                 facts.upgrade,
                 &side.msg,
                 &[],
+                head_bytes,
                 now,
                 Some(true),
             );
@@ -1008,6 +1012,7 @@ impl HttpConn {
                     facts.upgrade,
                     &side.msg,
                     &side.preview,
+                    head_bytes,
                     now,
                     Some(complete),
                 );
@@ -1162,6 +1167,7 @@ impl HttpConn {
             upgrade_value(&headers),
             &side.msg,
             &side.preview,
+            &copy,
             now,
             Some(complete),
         );
@@ -1629,6 +1635,7 @@ fn message<'m>(
     upgrade: Option<&'m str>,
     progress: &Progress,
     body_head: &'m [u8],
+    raw_head: &'m [u8],
     now: Timestamp,
     stage: Option<bool>,
 ) -> HttpMessage<'m> {
@@ -1645,6 +1652,7 @@ fn message<'m>(
         chunked: progress.chunked,
         upgrade,
         body_head,
+        raw_head,
         complete: stage.unwrap_or(false),
     }
 }

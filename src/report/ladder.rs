@@ -1,0 +1,552 @@
+//! `--ladder FLOW`: one flow as a text sequence diagram. The client is the left rail, the server
+//! the right rail, and every event is an arrow between them: the TCP handshake (SYN, SYN-ACK,
+//! ACK), each HTTP message, the 101, every WebSocket frame (opcode and length), pings, pongs,
+//! closes, FIN and RST, with the time since the flow's first packet and the packet number in
+//! the left columns. Pure ACKs and segments that complete nothing (the middle of a large frame)
+//! are summarised in one dim line between arrows, so the picture shows the conversation.
+//!
+//! TCP flags come from the packets themselves (`packet_done` gets the segment); the flow's
+//! addresses are learnt from its `FlowOpened` event, so only packets of that connection are
+//! drawn.
+
+use crate::decode::Segment;
+use crate::proto::{Code, Event, EventCtx, EventSink, FlowKind, HttpHead, OpCode};
+use crate::report::hexdump::plural;
+use crate::report::style::{Paint, Style};
+use crate::report::{IoState, Reporter, flowsum, gate, preview};
+use crate::source::Frame;
+use crate::stats::RunStats;
+use crate::tcp::{Dir, FlowId, PacketRef};
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::net::SocketAddr;
+
+/// Characters between the two rails.
+const SPAN: usize = 56;
+
+/// One arrow waiting for its packet to end.
+struct Arrow {
+    dir: Dir,
+    label: String,
+    notes: Vec<(Code, String)>,
+    /// A verdict shown right of the rail (the handshake's).
+    verdict: Option<(Paint, &'static str)>,
+}
+
+/// The `--ladder` printer.
+pub struct LadderPrinter<W: Write> {
+    out: W,
+    io: IoState,
+    flow: FlowId,
+    style: Style,
+    preview: usize,
+    /// Client and server, once the flow opened.
+    ends: Option<(SocketAddr, SocketAddr)>,
+    first_ts: Timestamp,
+    found: bool,
+    /// Arrows of the packet being processed.
+    arrows: Vec<Arrow>,
+    /// Anomalies of the packet being processed not tied to an arrow yet.
+    notes: Vec<(Code, String)>,
+    /// Summarised since the last arrow: pure ACKs, and data segments with their bytes.
+    acks: u64,
+    segments: u64,
+    segment_bytes: u64,
+    /// SYN-ACK seen (the next pure ACK from the client completes the handshake).
+    syn_ack: bool,
+    handshake_ack_drawn: bool,
+    fin: [bool; 2],
+    anomalies: BTreeMap<Code, u64>,
+    summary: String,
+    buf: String,
+}
+
+impl<W: Write> LadderPrinter<W> {
+    pub fn new(out: W, flow: FlowId, color: bool, preview: usize) -> Self {
+        LadderPrinter {
+            out,
+            io: IoState::default(),
+            flow,
+            style: Style::new(color),
+            preview,
+            ends: None,
+            first_ts: Timestamp::ZERO,
+            found: false,
+            arrows: Vec::new(),
+            notes: Vec::new(),
+            acks: 0,
+            segments: 0,
+            segment_bytes: 0,
+            syn_ack: false,
+            handshake_ack_drawn: false,
+            fin: [false; 2],
+            anomalies: BTreeMap::new(),
+            summary: String::new(),
+            buf: String::new(),
+        }
+    }
+
+    fn header(&mut self, client: SocketAddr, server: SocketAddr) {
+        let style = self.style;
+        let (c, s) = (client.to_string(), server.to_string());
+        let _ = write!(self.buf, "Flow {}: client ", self.flow);
+        style.push(&mut self.buf, Paint::Client, &c);
+        self.buf.push_str(" ⇄ server ");
+        style.push(&mut self.buf, Paint::Server, &s);
+        self.buf.push('\n');
+        style.push(
+            &mut self.buf,
+            Paint::Dim,
+            "times in seconds since the flow's first packet; pure ACKs and segments that \
+             complete nothing are summarised between arrows",
+        );
+        self.buf.push_str("\n\n");
+        let _ = write!(self.buf, "{:>10}  {:>6}  ", "time", "pkt");
+        let width = SPAN + 2;
+        let gap = width.saturating_sub("client".len() + "server".len());
+        style.push(&mut self.buf, Paint::Client, "client");
+        self.buf.extend(std::iter::repeat_n(' ', gap));
+        style.push(&mut self.buf, Paint::Server, "server");
+        self.buf.push('\n');
+        let _ = write!(self.buf, "{:>10}  {:>6}  ", "", "");
+        let gap = width.saturating_sub(c.chars().count() + s.chars().count());
+        style.push(&mut self.buf, Paint::Client, &c);
+        self.buf.extend(std::iter::repeat_n(' ', gap.max(1)));
+        style.push(&mut self.buf, Paint::Server, &s);
+        self.buf.push('\n');
+    }
+
+    fn left_columns(&mut self, pkt: Option<PacketRef>) {
+        match pkt {
+            Some(p) => {
+                let _ = write!(
+                    self.buf,
+                    "{:>10.6}  {:>6}  ",
+                    p.ts.secs_since(self.first_ts).max(0.0),
+                    p.frame
+                );
+            }
+            None => {
+                let _ = write!(self.buf, "{:>10}  {:>6}  ", "(end)", "-");
+            }
+        }
+    }
+
+    fn notes_text(&mut self, notes: &[(Code, String)]) {
+        let style = self.style;
+        for (code, _) in notes {
+            self.buf.push_str("  ");
+            style.push(
+                &mut self.buf,
+                Paint::severity(code.severity()),
+                &format!("✗ {}", code.as_str()),
+            );
+        }
+    }
+
+    /// One arrow line.
+    fn draw(&mut self, pkt: Option<PacketRef>, a: &Arrow) {
+        self.summarised();
+        self.left_columns(pkt);
+        let style = self.style;
+        let mut label = String::new();
+        let max = SPAN - 6;
+        for (i, c) in a.label.chars().enumerate() {
+            if i + 1 >= max {
+                label.push('…');
+                break;
+            }
+            label.push(c);
+        }
+        let label = format!(" {label} ");
+        let len = label.chars().count();
+        let fill = (SPAN - 1).saturating_sub(len);
+        let pre = fill / 2;
+        let post = fill - pre;
+        let mut arrow = String::new();
+        if a.dir == Dir::S2C {
+            arrow.push('◀');
+        }
+        arrow.extend(std::iter::repeat_n('─', pre));
+        arrow.push_str(&label);
+        arrow.extend(std::iter::repeat_n('─', post));
+        if a.dir == Dir::C2S {
+            arrow.push('▶');
+        }
+        self.buf.push('│');
+        style.push(&mut self.buf, Paint::sender(a.dir), &arrow);
+        self.buf.push('│');
+        if let Some((paint, text)) = a.verdict {
+            self.buf.push_str("  ");
+            style.push(&mut self.buf, paint, text);
+        }
+        let notes = a.notes.clone();
+        self.notes_text(&notes);
+        self.buf.push('\n');
+    }
+
+    /// The dim line summarising pure ACKs and bare data segments, if any.
+    fn summarised(&mut self) {
+        if self.acks == 0 && self.segments == 0 {
+            return;
+        }
+        let mut text = String::from("⋯ ");
+        if self.segments > 0 {
+            let _ = write!(
+                text,
+                "{} segment{} ({} B) carrying parts of PDUs",
+                self.segments,
+                plural(self.segments),
+                self.segment_bytes
+            );
+        }
+        if self.acks > 0 {
+            if self.segments > 0 {
+                text.push_str(", ");
+            }
+            let _ = write!(text, "{} ACK{}", self.acks, plural(self.acks));
+        }
+        text.push_str(" ⋯");
+        self.acks = 0;
+        self.segments = 0;
+        self.segment_bytes = 0;
+        let _ = write!(self.buf, "{:>10}  {:>6}  │", "", "");
+        let len = text.chars().count();
+        let pad = SPAN.saturating_sub(len);
+        let pre = pad / 2;
+        self.buf.extend(std::iter::repeat_n(' ', pre));
+        let style = self.style;
+        style.push(&mut self.buf, Paint::Dim, &text);
+        self.buf.extend(std::iter::repeat_n(' ', pad - pre));
+        self.buf.push_str("│\n");
+    }
+
+    fn push_arrow(&mut self, dir: Dir, label: String) {
+        let notes = std::mem::take(&mut self.notes);
+        self.arrows.push(Arrow {
+            dir,
+            label,
+            notes,
+            verdict: None,
+        });
+    }
+
+    fn frame_label(&self, f: &crate::proto::WsFrame<'_>) -> String {
+        let name = match f.opcode {
+            OpCode::Continuation => "Continuation".to_string(),
+            OpCode::Text => "Text".to_string(),
+            OpCode::Binary => "Binary".to_string(),
+            OpCode::Close => "Close".to_string(),
+            OpCode::Ping => "Ping".to_string(),
+            OpCode::Pong => "Pong".to_string(),
+            OpCode::Reserved(n) => format!("Opcode {n:#x}"),
+        };
+        let mut s = name;
+        if f.opcode == OpCode::Close {
+            if let Some(c) = f.close_code {
+                let _ = write!(s, " {c}");
+            }
+            if let Some(r) = f.close_reason.filter(|r| !r.is_empty()) {
+                s.push_str(" \"");
+                preview::text(r, self.preview.min(20), &mut s);
+                s.push('"');
+            }
+        } else {
+            let _ = write!(s, " {} B", f.payload_len);
+        }
+        if f.rsv1 {
+            s.push_str(" compressed");
+        }
+        // Only the exception is worth a word: clients mask, servers do not.
+        match (f.dir, f.mask.is_some()) {
+            (Dir::S2C, true) => s.push_str(" MASKED"),
+            (Dir::C2S, false) => s.push_str(" UNMASKED"),
+            _ => {}
+        }
+        if !f.fin {
+            s.push_str(" (more follows)");
+        } else if f.opcode == OpCode::Continuation {
+            s.push_str(" (last)");
+        }
+        s
+    }
+
+    fn flush_buf(&mut self) {
+        if self.io.failed || self.buf.is_empty() {
+            self.buf.clear();
+            return;
+        }
+        let r = self.out.write_all(self.buf.as_bytes());
+        self.io.record(r);
+        self.buf.clear();
+    }
+
+    /// Draws what is pending for a packet that carried no segment of this flow (end of
+    /// capture, or a flow closed by another packet's arrival).
+    fn draw_pending(&mut self, pkt: Option<PacketRef>) {
+        let arrows = std::mem::take(&mut self.arrows);
+        for a in &arrows {
+            self.draw(pkt, a);
+        }
+        if !self.notes.is_empty() {
+            let notes = std::mem::take(&mut self.notes);
+            self.note_line(pkt, &notes);
+        }
+    }
+
+    /// A line with no arrow, for anomalies of a packet that drew none.
+    fn note_line(&mut self, pkt: Option<PacketRef>, notes: &[(Code, String)]) {
+        self.summarised();
+        self.left_columns(pkt);
+        self.buf.push('│');
+        self.buf.extend(std::iter::repeat_n(' ', SPAN));
+        self.buf.push('│');
+        let style = self.style;
+        for (code, detail) in notes {
+            self.buf.push_str("  ");
+            style.push(
+                &mut self.buf,
+                Paint::severity(code.severity()),
+                &format!("✗ {}: {detail}", code.as_str()),
+            );
+        }
+        self.buf.push('\n');
+    }
+}
+
+fn flags_label(seg: &Segment<'_>) -> Option<String> {
+    let f = seg.flags;
+    let mut parts = Vec::new();
+    if f.syn() {
+        parts.push("SYN");
+    }
+    if f.fin() {
+        parts.push("FIN");
+    }
+    if f.rst() {
+        parts.push("RST");
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    if f.ack() {
+        parts.push("ACK");
+    }
+    Some(parts.join(", "))
+}
+
+impl<W: Write> EventSink for LadderPrinter<W> {
+    fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
+        if ctx.flow.id != self.flow {
+            // Another connection on the same addresses: ours is over.
+            if let (Event::FlowOpened, Some((c, s))) = (&event, self.ends)
+                && ((ctx.flow.client == c && ctx.flow.server == s)
+                    || (ctx.flow.client == s && ctx.flow.server == c))
+            {
+                self.ends = None;
+            }
+            return;
+        }
+        match event {
+            Event::FlowOpened => {
+                self.found = true;
+                self.first_ts = ctx.flow.first_ts;
+                self.ends = Some((ctx.flow.client, ctx.flow.server));
+                self.header(ctx.flow.client, ctx.flow.server);
+            }
+            Event::Http(m) => {
+                let sse = matches!(m.head, HttpHead::Response { .. })
+                    && gate::early_kind(&Event::HttpHead(m)) == Some(FlowKind::Sse);
+                let label = if sse {
+                    format!("end of event stream ({} B)", m.body_bytes)
+                } else {
+                    match m.head {
+                        HttpHead::Request {
+                            method,
+                            target,
+                            version,
+                        } => format!("{method} {target} HTTP/1.{version}"),
+                        HttpHead::Response {
+                            version,
+                            status,
+                            reason,
+                        } => format!("HTTP/1.{version} {status} {reason}"),
+                    }
+                };
+                self.push_arrow(m.dir, label);
+            }
+            Event::HttpHead(m) if gate::early_kind(&event) == Some(FlowKind::Sse) => {
+                if let HttpHead::Response {
+                    version,
+                    status,
+                    reason,
+                } = m.head
+                {
+                    let label = format!("HTTP/1.{version} {status} {reason} (event stream)");
+                    self.push_arrow(m.dir, label);
+                }
+            }
+            Event::Handshake(h) => {
+                let verdict = if h.accept_valid {
+                    (Paint::Ok, "✓ WebSocket accept key valid")
+                } else {
+                    (Paint::Error, "✗ WebSocket accept key invalid")
+                };
+                if let Some(a) = self.arrows.last_mut() {
+                    a.verdict = Some(verdict);
+                }
+            }
+            Event::WsFrame(f) => {
+                let label = self.frame_label(f);
+                self.push_arrow(f.dir, label);
+            }
+            Event::Sse(e) => {
+                let mut label = String::from("event");
+                if let Some(n) = e.event {
+                    let _ = write!(label, " \"{n}\"");
+                }
+                let _ = write!(label, " ({} B)", e.data.len());
+                self.push_arrow(Dir::S2C, label);
+            }
+            Event::Anomaly(a) => {
+                *self.anomalies.entry(a.code).or_default() += 1;
+                // Problems found after a PDU (message end, handshake) belong to it.
+                let after = matches!(
+                    a.code,
+                    Code::WsAcceptMismatch | Code::WsHandshakeInvalid | Code::WsUpgradeRefused
+                ) || (a.code == Code::WsInvalidUtf8
+                    && a.detail.starts_with("text message ends"));
+                match self.arrows.last_mut() {
+                    Some(last) if after => last.notes.push((a.code, a.detail.clone())),
+                    _ => self.notes.push((a.code, a.detail.clone())),
+                }
+            }
+            Event::FlowClosed { how, summary } => {
+                self.summary =
+                    flowsum::summary(ctx.flow, summary, how, &self.anomalies, self.style);
+                if ctx.pkt.is_none() {
+                    self.draw_pending(None);
+                }
+            }
+            Event::HttpHead(_) | Event::WsMessage(_) => {}
+        }
+    }
+}
+
+impl<W: Write> Reporter for LadderPrinter<W> {
+    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
+        let ours = match (self.ends, seg) {
+            (Some((c, s)), Some(seg)) => {
+                let c2s = seg.src == c && seg.dst == s;
+                let s2c = seg.src == s && seg.dst == c;
+                (c2s || s2c).then_some((seg, if c2s { Dir::C2S } else { Dir::S2C }))
+            }
+            _ => None,
+        };
+        let pkt = Some(PacketRef {
+            frame: frame.index,
+            ts: frame.ts,
+        });
+        let Some((seg, dir)) = ours else {
+            if !self.arrows.is_empty() || !self.notes.is_empty() {
+                self.draw_pending(pkt);
+                self.flush_buf();
+            }
+            return;
+        };
+        let flags = flags_label(seg);
+        let syn = seg.flags.syn();
+        if syn && seg.flags.ack() {
+            self.syn_ack = true;
+        }
+        // SYN first, then what the payload completed, then FIN/RST.
+        if syn && let Some(label) = &flags {
+            let a = Arrow {
+                dir,
+                label: label.clone(),
+                notes: Vec::new(),
+                verdict: None,
+            };
+            self.draw(pkt, &a);
+        }
+        let arrows = std::mem::take(&mut self.arrows);
+        for a in &arrows {
+            self.draw(pkt, a);
+        }
+        let mut notes = std::mem::take(&mut self.notes);
+        if !syn && let Some(label) = flags {
+            if seg.flags.fin() {
+                self.fin[dir.index()] = true;
+            }
+            if arrows.is_empty() && !seg.payload.is_empty() {
+                self.segments += 1;
+                self.segment_bytes += seg.payload.len() as u64;
+            }
+            let a = Arrow {
+                dir,
+                label,
+                notes: std::mem::take(&mut notes),
+                verdict: None,
+            };
+            self.draw(pkt, &a);
+        } else if arrows.is_empty() && !syn {
+            let pure_ack = seg.payload.is_empty();
+            let handshake_ack =
+                pure_ack && self.syn_ack && !self.handshake_ack_drawn && dir == Dir::C2S;
+            let last_ack = pure_ack && self.fin[0] && self.fin[1];
+            if handshake_ack || last_ack {
+                self.handshake_ack_drawn |= handshake_ack;
+                let a = Arrow {
+                    dir,
+                    label: "ACK".to_string(),
+                    notes: std::mem::take(&mut notes),
+                    verdict: None,
+                };
+                self.draw(pkt, &a);
+            } else if pure_ack {
+                self.acks += 1;
+            } else {
+                self.segments += 1;
+                self.segment_bytes += seg.payload.len() as u64;
+            }
+        }
+        if !notes.is_empty() {
+            self.note_line(pkt, &notes);
+        }
+        if !seg.payload.is_empty() {
+            // Data went by: a later pure ACK is no longer the handshake's.
+            self.handshake_ack_drawn = true;
+        }
+        self.flush_buf();
+    }
+
+    fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
+        self.draw_pending(None);
+        self.summarised();
+        if !self.summary.is_empty() {
+            self.buf.push('\n');
+            let s = std::mem::take(&mut self.summary);
+            self.buf.push_str(&s);
+        }
+        self.flush_buf();
+        if let Some(e) = self.io.take() {
+            return Err(e);
+        }
+        if !self.found {
+            writeln!(
+                self.out,
+                "flow {} is not in this capture ({} flow{} analyzed; `sockscope read -q` lists them)",
+                self.flow,
+                stats.flows,
+                plural(stats.flows)
+            )?;
+        }
+        self.out.flush()
+    }
+
+    fn take_io_error(&mut self) -> Option<std::io::Error> {
+        self.io.take()
+    }
+}
