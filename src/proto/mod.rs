@@ -115,7 +115,7 @@ codes! {
     TcpOverlapConflict => "tcp.overlap_conflict", Warning, "retransmitted bytes differ from the bytes first seen";
     TcpBufferCap => "tcp.buffer_cap", Warning, "out-of-order data dropped because a reassembly buffer cap was hit";
     TcpFlowCap => "tcp.flow_cap", Warning, "a flow was not tracked because the flow table is full";
-    IpFragment => "ip.fragment", Warning, "IP fragment seen; its TCP payload is not analyzed";
+    IpFragment => "ip.fragment", Warning, "IP datagrams whose fragments could not be reassembled (lost, expired, over the cap); their TCP bytes are missing";
     LinkUnknown => "link.unknown", Warning, "packets of a link type sockscope does not decode were skipped";
 }
 
