@@ -1,0 +1,83 @@
+"""Check a recorded capture against its expected JSON with tshark (an independent dissector).
+
+    python check.py CAPTURE EXPECTED.json
+
+Prints one summary line. For captures outside bad/ every check must hold (exit 1 otherwise);
+for bad/ captures only the flow count must, the rest is printed for the record, since tshark
+itself may dissect rule-breaking frames differently.
+"""
+
+import collections
+import json
+import os
+import subprocess
+import sys
+
+capture, expected_path = sys.argv[1], sys.argv[2]
+exp = json.load(open(expected_path))
+port = exp["port"]
+strict = "/bad/" not in capture
+midstream = any(c["midstream"] for c in exp["connections"])
+decode = ["-d", f"tcp.port=={port},http"] if port != 80 else []
+if midstream:
+    # Without the handshake tshark needs to be told the stream is WebSocket.
+    decode = ["-d", f"tcp.port=={port},websocket"]
+
+
+def tshark(*args):
+    out = subprocess.run(["tshark", "-r", capture, *decode, *args], capture_output=True, text=True)
+    return out.stdout
+
+
+problems = []
+packets = len(tshark("-T", "fields", "-e", "frame.number").split())
+conversations = sum(1 for line in tshark("-q", "-z", "conv,tcp").splitlines() if "<->" in line)
+if conversations != exp["flows"]:
+    problems.append(f"tshark sees {conversations} TCP conversations, expected {exp['flows']}")
+
+truncated = "snaplen" in exp
+requests = [tuple(l.split("\t")) for l in tshark("-Y", "http.request", "-T", "fields", "-e", "http.request.method", "-e", "http.request.uri").splitlines() if l]
+want = [(h["method"], h["target"]) for h in exp["http"] if h["method"]]
+if not truncated and requests != want:
+    problems.append(f"HTTP requests {requests} != expected {want}")
+statuses = [l for l in tshark("-Y", "http.response", "-T", "fields", "-e", "http.response.code").splitlines() if l]
+want_status = [str(h["status"]) for h in exp["http"] if h["status"] is not None]
+if not truncated and statuses != want_status:
+    problems.append(f"HTTP statuses {statuses} != expected {want_status}")
+
+NAMES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
+seen = {"c2s": collections.Counter(), "s2c": collections.Counter()}
+for line in tshark("-Y", "websocket && !tcp.analysis.retransmission", "-T", "fields", "-e", "tcp.srcport", "-e", "websocket.opcode").splitlines():
+    if not line.strip():
+        continue
+    src, opcodes = line.split("\t")
+    direction = "s2c" if int(src) == port else "c2s"
+    for op in opcodes.split(","):
+        seen[direction][NAMES.get(int(op), f"reserved-{op}")] += 1
+
+wanted = {"c2s": collections.Counter(), "s2c": collections.Counter()}
+for ws in exp["websocket"]:
+    for direction, key in (("c2s", "client_to_server"), ("s2c", "server_to_client")):
+        for m in ws[key]:
+            wanted[direction][m["opcode"]] += 1
+            if (m.get("frames") or 1) > 1:
+                wanted[direction]["continuation"] += m["frames"] - 1
+        if ws["close"][direction] is not None:
+            wanted[direction]["close"] += 1
+    removed = ws.get("removed")
+    if removed:
+        # tshark cannot resynchronise after the hole; count only what precedes it loosely.
+        pass
+ws_ok = seen == wanted
+if not ws_ok and not truncated and not any(ws.get("removed") for ws in exp["websocket"]):
+    problems.append(f"WebSocket frames seen {dict(seen['c2s'])}/{dict(seen['s2c'])} != expected {dict(wanted['c2s'])}/{dict(wanted['s2c'])}")
+retrans = len(tshark("-Y", "tcp.analysis.retransmission", "-T", "fields", "-e", "frame.number").split())
+
+size = os.path.getsize(capture)
+name = os.path.relpath(capture, os.path.dirname(os.path.dirname(os.path.abspath(expected_path))))
+summary = (f"{name}: {size} bytes, {packets} packets, {conversations} TCP flows, {len(requests)} HTTP requests, "
+           f"ws frames c2s {dict(seen['c2s'])} s2c {dict(seen['s2c'])}, {retrans} retransmissions")
+print(summary)
+for p in problems:
+    print(f"  {'FAIL' if strict else 'note'}: {p}")
+sys.exit(1 if problems and strict else 0)
