@@ -35,12 +35,28 @@ conversations = sum(1 for line in tshark("-q", "-z", "conv,tcp").splitlines() if
 if conversations != exp["flows"]:
     problems.append(f"tshark sees {conversations} TCP conversations, expected {exp['flows']}")
 
+# Flow ids follow each flow's first packet: the client ports must come in the expected order.
+first_seen = {}
+for line in tshark("-Y", "tcp", "-T", "fields", "-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tcp.dstport").splitlines():
+    if line:
+        stream, sport, dport = line.split("\t")
+        first_seen.setdefault(stream, sport if int(dport) == port else dport)
+ports = [first_seen[k] for k in sorted(first_seen, key=int)]
+want_ports = [c["client"].rsplit(":", 1)[1] for c in exp["connections"]]
+if ports != want_ports:
+    problems.append(f"client ports in capture order {ports} != expected {want_ports}")
+
 truncated = "snaplen" in exp
-requests = [tuple(l.split("\t")) for l in tshark("-Y", "http.request", "-T", "fields", "-e", "http.request.method", "-e", "http.request.uri").splitlines() if l]
+requests = []
+for line in tshark("-Y", "http.request", "-T", "fields", "-E", "aggregator=|", "-e", "http.request.method", "-e", "http.request.uri").splitlines():
+    if line:
+        methods, uris = line.split("\t")
+        # Several pipelined requests in one packet come as one line.
+        requests.extend(zip(methods.split("|"), uris.split("|")))
 want = [(h["method"], h["target"]) for h in exp["http"] if h["method"]]
 if not truncated and requests != want:
     problems.append(f"HTTP requests {requests} != expected {want}")
-statuses = [l for l in tshark("-Y", "http.response", "-T", "fields", "-e", "http.response.code").splitlines() if l]
+statuses = [c for l in tshark("-Y", "http.response", "-T", "fields", "-E", "aggregator=|", "-e", "http.response.code").splitlines() if l for c in l.split("|")]
 want_status = [str(h["status"]) for h in exp["http"] if h["status"] is not None]
 if not truncated and statuses != want_status:
     problems.append(f"HTTP statuses {statuses} != expected {want_status}")
@@ -74,7 +90,7 @@ if not ws_ok and not truncated and not any(ws.get("removed") for ws in exp["webs
 retrans = len(tshark("-Y", "tcp.analysis.retransmission", "-T", "fields", "-e", "frame.number").split())
 
 size = os.path.getsize(capture)
-name = os.path.relpath(capture, os.path.dirname(os.path.dirname(os.path.abspath(expected_path))))
+name = os.path.relpath(capture, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 summary = (f"{name}: {size} bytes, {packets} packets, {conversations} TCP flows, {len(requests)} HTTP requests, "
            f"ws frames c2s {dict(seen['c2s'])} s2c {dict(seen['s2c'])}, {retrans} retransmissions")
 print(summary)

@@ -82,7 +82,9 @@ def main():
         peer = tuple(r["peer"]) if r.get("peer") else None
         if peer and peer not in flows:
             flows[peer] = {"http": [], "handshake": None, "first_ts": r["ts"]}
-        if r["ev"] == "handshake":
+        if r["ev"] == "connection":
+            flows[peer]["local"] = r.get("local")
+        elif r["ev"] == "handshake":
             flows[peer]["handshake"] = r
             current_ws = peer
             ws_records.setdefault(peer, [])
@@ -116,16 +118,19 @@ def main():
         f = flows[peer]
         fid = ids[peer]
         hs = f["handshake"]
-        targets = [h["target"] for h in f["http"]]
+        targets = [h["target"] or "" for h in f["http"]]
         if hs and hs["status"] == 101:
             kind = "websocket"
+        elif not hs and not f["http"]:
+            # A connection that never carried a byte of HTTP (a browser's spare connection).
+            kind = "other"
         elif any(t.startswith("/events") for t in targets):
             kind = "sse"
         elif sum(t.startswith("/poll/long") for t in targets) >= 2:
             kind = "long-poll"
         else:
             kind = "http"
-        local = (hs or (f["http"][0] if f["http"] else {})).get("local")
+        local = f.get("local") or (hs or {}).get("local")
         srv = endpoint(local) if local else endpoint((a.server[0], a.port))
         if not local and len(a.server) > 1:
             # Several server addresses (two-links): the one in the same family/range as the client.

@@ -22,7 +22,7 @@ import asyncio
 import json
 import sys
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType, web, web_protocol
 
 from peerlog import PeerLog, ready
 
@@ -57,9 +57,9 @@ fetch('/api/hello').then((r) => r.json()).then((j) => {
     step += 1;
     if (step === 1) ws.send(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]).buffer);
     else if (step === 2) ws.send('subscribe');
-    else if (step === 5) ws.send(JSON.stringify({ text: 'the same words again and again and again' }));
-    else if (step === 6) ws.send(JSON.stringify({ text: 'the same words again and again and again!' }));
-    else if (step === 7) ws.close(1000, 'page done');
+    else if (step === 4) ws.send(JSON.stringify({ text: 'the same words again and again and again' }));
+    else if (step === 5) ws.send(JSON.stringify({ text: 'the same words again and again and again!' }));
+    else if (step === 6) ws.close(1000, 'page done');
   };
   ws.onclose = (ev) => { say('closed ' + ev.code + ' ' + ev.reason); document.title = 'done'; };
 });
@@ -67,8 +67,38 @@ fetch('/api/hello').then((r) => r.json()).then((j) => {
 """
 
 
+# Log every accepted connection, including the ones that never carry a request (browsers open
+# spare connections ahead of need), so that expected results name every flow of a capture.
+_connection_made = web_protocol.RequestHandler.connection_made
+
+
+def _log_connection_made(self, transport):
+    peer = transport.get_extra_info("peername")
+    local = transport.get_extra_info("sockname")
+    log("connection", peer=list(peer[:2]), local=list(local[:2]))
+    return _connection_made(self, transport)
+
+
+web_protocol.RequestHandler.connection_made = _log_connection_made
+
+# Bytes that do not parse as HTTP never reach the middleware; aiohttp answers them itself.
+_handle_error = web_protocol.RequestHandler.handle_error
+
+
+def _log_handle_error(self, request, status=500, exc=None, message=None):
+    response = _handle_error(self, request, status, exc, message)
+    peer = self.transport.get_extra_info("peername") if self.transport else None
+    log("http", peer=list(peer[:2]) if peer else None, method=None, target=None, version=None, status=status,
+        req_body=0, resp_body=len(response.body or b""), chunked=False, upgrade=None, error=str(exc))
+    return response
+
+
+web_protocol.RequestHandler.handle_error = _log_handle_error
+
+
 @web.middleware
 async def log_requests(request, handler):
+    peer = request.transport.get_extra_info("peername") if request.transport else None
     body = await request.read()
     status = None
     resp_body = None
@@ -89,19 +119,24 @@ async def log_requests(request, handler):
         resp_body = len(exc.body or b"") if exc.body is not None else 0
         raise
     finally:
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        log(
-            "http",
-            peer=list(peer[:2]) if peer else None,
-            method=request.method,
-            target=request.path_qs,
-            version=f"HTTP/{request.version.major}.{request.version.minor}",
-            status=status,
-            req_body=len(body),
-            resp_body=resp_body,
-            chunked=chunked,
-            upgrade=request.headers.get("Upgrade"),
-        )
+        # The WebSocket handler logs its own handshake.
+        if status != 101:
+            log_http(request, peer, body, status, resp_body, chunked)
+
+
+def log_http(request, peer, body, status, resp_body, chunked):
+    log(
+        "http",
+        peer=list(peer[:2]) if peer else None,
+        method=request.method,
+        target=request.path_qs,
+        version=f"HTTP/{request.version.major}.{request.version.minor}",
+        status=status,
+        req_body=len(body),
+        resp_body=resp_body,
+        chunked=chunked,
+        upgrade=request.headers.get("Upgrade"),
+    )
 
 
 async def index(request):

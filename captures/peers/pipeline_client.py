@@ -5,6 +5,7 @@ and many HTTP libraries do), then reads the responses in order.
     python pipeline_client.py HOST PORT LOG
 """
 
+import re
 import socket
 import sys
 
@@ -31,7 +32,7 @@ with socket.create_connection((host, port), timeout=10) as sock:
         if not data:
             break
         received += data
-    statuses = [line.split(b" ")[1].decode() for line in received.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+    statuses = [m.decode() for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", received)]
     log("responses_rcvd", statuses=statuses, bytes=len(received))
     if len(statuses) != len(targets):
         sys.exit(f"expected {len(targets)} responses, got {statuses}")
