@@ -253,7 +253,8 @@ cap_start() {
     shift
     setsid ip netns exec "$ns" dumpcap -q -w "$out" "$@" >"$WORK/capture.out" 2>"$WORK/capture.err" &
   else
-    setsid ip netns exec "$ns" tcpdump -Z root -U -n -w "$out" "$@" >"$WORK/capture.out" 2>"$WORK/capture.err" &
+    # --immediate-mode: packets still waiting in a ring block when tcpdump is stopped would be lost.
+    setsid ip netns exec "$ns" tcpdump --immediate-mode -Z root -U -n -w "$out" "$@" >"$WORK/capture.out" 2>"$WORK/capture.err" &
   fi
   CAP_PID=$!
   PIDS+=($CAP_PID)
@@ -268,7 +269,7 @@ cap_start() {
 }
 
 cap_stop() {
-  sleep 0.5 # the last ACKs and FINs
+  sleep 1 # the last ACKs and FINs
   kill -INT -- "-$CAP_PID" 2>/dev/null || true
   wait $CAP_PID 2>/dev/null || true
 }
@@ -563,7 +564,7 @@ rec_bad/ws-invalid-utf8() { bad_client invalid-utf8 ws.invalid_utf8 "raw client 
 rec_bad/ws-invalid-close-code() { bad_client invalid-close-code ws.invalid_close_code "raw client closes with code 1005, which must never be sent; the websockets server closes with 1002"; }
 rec_bad/ws-data-after-close() { bad_client data-after-close ws.data_after_close "raw client sends close 1000 and then a text frame; the websockets server completes the close"; }
 rec_bad/ws-non-minimal-length() { bad_client non-minimal-length ws.non_minimal_length "raw client sends a 5-byte text frame with a 16-bit length field (a warning: the websockets server accepts and echoes it)"; }
-rec_bad/ws-inflate-error() { bad_client inflate-error ws.inflate_error "raw client negotiates permessage-deflate, sends one good compressed message, then an RSV1 frame that does not inflate; the websockets server closes with 1007" --deflate; }
+rec_bad/ws-inflate-error() { bad_client inflate-error ws.inflate_error "raw client negotiates permessage-deflate, sends one good compressed message, then an RSV1 frame that does not inflate; the websockets server closes with 1002 (decompression failed)" --deflate; }
 
 rec_bad/http-parse-error() {
   http_server

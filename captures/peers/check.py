@@ -25,7 +25,7 @@ if midstream:
 
 
 def tshark(*args):
-    out = subprocess.run(["tshark", "-r", capture, *decode, *args], capture_output=True, text=True)
+    out = subprocess.run(["tshark", "-r", capture, "-o", "tcp.reassemble_out_of_order:TRUE", *decode, *args], capture_output=True, text=True)
     return out.stdout
 
 
@@ -45,6 +45,11 @@ ports = [first_seen[k] for k in sorted(first_seen, key=int)]
 want_ports = [c["client"].rsplit(":", 1)[1] for c in exp["connections"]]
 if ports != want_ports:
     problems.append(f"client ports in capture order {ports} != expected {want_ports}")
+
+# Every flow ends inside the file (FIN or RST seen): the capture was not stopped too early.
+ended = {l.split("\t")[0] for l in tshark("-Y", "tcp.flags.fin == 1 || tcp.flags.reset == 1", "-T", "fields", "-e", "tcp.stream").splitlines() if l}
+if len(ended) != len(first_seen):
+    problems.append(f"only {len(ended)} of {len(first_seen)} flows end (FIN/RST) inside the capture")
 
 truncated = "snaplen" in exp
 requests = []
@@ -84,6 +89,19 @@ for ws in exp["websocket"]:
     if removed:
         # tshark cannot resynchronise after the hole; count only what precedes it loosely.
         pass
+for inj in exp.get("injected", []):
+    raw = bytes.fromhex(inj["bytes_hex"])
+    if raw.startswith(b"HTTP/"):
+        continue
+    while len(raw) >= 2:  # the rule-breaking frames the raw peer wrote, as tshark will count them
+        op, n, pos = raw[0] & 0x0F, raw[1] & 0x7F, 2
+        if n == 126:
+            n, pos = int.from_bytes(raw[2:4], "big"), 4
+        elif n == 127:
+            n, pos = int.from_bytes(raw[2:10], "big"), 10
+        pos += 4 if raw[1] & 0x80 else 0
+        wanted[inj["dir"]][NAMES.get(op, f"reserved-{op}")] += 1
+        raw = raw[pos + n:]
 ws_ok = seen == wanted
 if not ws_ok and not truncated and not any(ws.get("removed") for ws in exp["websocket"]):
     problems.append(f"WebSocket frames seen {dict(seen['c2s'])}/{dict(seen['s2c'])} != expected {dict(wanted['c2s'])}/{dict(wanted['s2c'])}")

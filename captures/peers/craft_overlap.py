@@ -4,9 +4,11 @@ middleboxes do). Written with scapy's wrpcap; checksums are computed by scapy.
 
     python craft_overlap.py OUT.pcap LOG
 
-The original request segment says "GET /index.html"; a later retransmission of the same
-sequence range says "GET /evil!.html". A reassembler that keeps the first-seen bytes (as the
-contract asks) reports /index.html and a tcp.overlap_conflict warning.
+The request is sent as "GET " + "/index.html HTTP/1.1...". The second segment arrives first
+(the first is reordered behind it), then a retransmission of the same range saying
+"/evil!.html HTTP/1.1..." while the original still waits out of order, then the first segment.
+A reassembler that keeps the first-seen bytes (as the contract asks) reports /index.html and a
+tcp.overlap_conflict warning.
 """
 
 import sys
@@ -62,12 +64,15 @@ def s2c(flags, seq, ack, payload=b"", dt=0.0001):
 c2s("S", ISN_C, 0)
 s2c("SA", ISN_S, ISN_C + 1)
 c2s("A", ISN_C + 1, ISN_S + 1)
-split = 40
-c2s("PA", ISN_C + 1, ISN_S + 1, request[:split])
+# The first segment ("GET ") is held up on the way (reordering), so the rest of the request
+# arrives first and waits, out of order, in the receiver's reassembly queue. While it waits, a
+# "retransmission" of that rest arrives carrying different bytes. Then the first segment.
+split = 4
 c2s("PA", ISN_C + 1 + split, ISN_S + 1, request[split:])
-# The "retransmission" of the first segment, 200 ms later, with different bytes.
-c2s("PA", ISN_C + 1, ISN_S + 1, conflict[:split], dt=0.2)
-log("conflict", dir="c2s", seq_offset=0, len=split, original=request[:split].decode(), retransmitted=conflict[:split].decode())
+c2s("PA", ISN_C + 1 + split, ISN_S + 1, conflict[split:], dt=0.2)
+log("conflict", dir="c2s", seq_offset=split, len=len(request) - split,
+    original=request[split:].decode(), retransmitted=conflict[split:].decode())
+c2s("PA", ISN_C + 1, ISN_S + 1, request[:split], dt=0.0002)
 s2c("A", ISN_S + 1, ISN_C + 1 + len(request))
 s2c("PA", ISN_S + 1, ISN_C + 1 + len(request), response, dt=0.002)
 c2s("A", ISN_C + 1 + len(request), ISN_S + 1 + len(response))
