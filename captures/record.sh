@@ -121,7 +121,7 @@ ensure_tools() {
 
 write_versions() {
   {
-    echo "# Tool versions of the last full recording (captures/record.sh), $(date -u +%Y-%m-%d)"
+    echo "# Tool versions of the last recording run (captures/record.sh), $(date -u +%Y-%m-%d)"
     echo "kernel: $(uname -r)"
     . /etc/os-release 2>/dev/null && echo "os: ${PRETTY_NAME:-unknown}"
     echo "tcpdump: $(tcpdump --version 2>&1 | head -1 | awk '{print $3}')"
@@ -129,7 +129,7 @@ write_versions() {
     echo "dumpcap/tshark/editcap: $(tshark --version 2>/dev/null | head -1 | awk '{print $3}')"
     echo "iptables: $(iptables --version | awk '{print $2, $3}')"
     echo "ethtool: $(ethtool --version | awk '{print $3}')"
-    echo "iproute2: $(ip -V | awk '{print $3}')"
+    echo "iproute2: $(ip -V | grep -o 'iproute2-[0-9.]*[0-9]')"
     echo "chromium: $(chromium --version 2>/dev/null | awk '{print $2}')"
     echo "curl: $(curl --version | head -1 | awk '{print $2}')"
     echo "python: $("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])')"
@@ -272,6 +272,7 @@ cap_stop() {
   sleep 1 # the last ACKs and FINs
   kill -INT -- "-$CAP_PID" 2>/dev/null || true
   wait $CAP_PID 2>/dev/null || true
+  chmod 644 "$HERE"/*.pcap* "$HERE"/bad/*.pcap 2>/dev/null || true
 }
 
 # write_expected NAME [expect.py args...] : expected/NAME.json from the peer logs in $WORK
@@ -588,7 +589,7 @@ rec_bad/ws-gap() {
   cap_stop
   # Cut the packet carrying "update 05" out of the file: bytes lost before the capture point.
   local frame
-  frame=$(tshark -r "$WORK/gap-full.pcap" -Y 'tcp.srcport == 80 && frame contains "update 05"' -T fields -e frame.number | head -1)
+  frame=$(tshark -r "$WORK/gap-full.pcap" -Y 'tcp.srcport == 80 && frame contains "update 05"' -T fields -e frame.number 2>/dev/null | head -1)
   [ -n "$frame" ] || die "ws-gap: no packet with update 05"
   editcap "$WORK/gap-full.pcap" "$HERE/bad/ws-gap.pcap" "$frame"
   write_expected bad/ws-gap --description "a real session with one server data packet (the frame carrying \"update 05\") removed from the file with editcap" \
@@ -639,7 +640,7 @@ main() {
     net_down
     check "$n"
   done
-  [ $# -gt 0 ] || write_versions
+  write_versions
   say "done: ${#names[@]} capture(s)"
 }
 

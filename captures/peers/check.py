@@ -91,7 +91,7 @@ for ws in exp["websocket"]:
         pass
 for inj in exp.get("injected", []):
     raw = bytes.fromhex(inj["bytes_hex"])
-    if raw.startswith(b"HTTP/"):
+    if raw.startswith(b"HTTP/") or inj.get("also_listed"):
         continue
     while len(raw) >= 2:  # the rule-breaking frames the raw peer wrote, as tshark will count them
         op, n, pos = raw[0] & 0x0F, raw[1] & 0x7F, 2

@@ -216,7 +216,8 @@ def main():
         for r in srv_recs + cli_recs:
             if r["ev"] == "injected":
                 injected.append({"flow": fid, "dir": "c2s" if r["role"] == "client" else "s2c",
-                                 "anomaly": r["anomaly"], "bytes_hex": r["hex"], "note": r["note"]})
+                                 "anomaly": r["anomaly"], "bytes_hex": r["hex"], "note": r["note"],
+                                 "also_listed": r.get("also_listed", False)})
 
     for r in server + clients:
         if r["ev"] in ("timeout", "script_error"):
@@ -224,7 +225,8 @@ def main():
     # Raw client peers against an HTTP-less websockets server log their own handshake.
     for r in clients:
         if r["ev"] == "injected" and not any(i["bytes_hex"] == r["hex"] for i in injected):
-            injected.append({"flow": 1, "dir": "c2s", "anomaly": r["anomaly"], "bytes_hex": r["hex"], "note": r["note"]})
+            injected.append({"flow": 1, "dir": "c2s", "anomaly": r["anomaly"], "bytes_hex": r["hex"], "note": r["note"],
+                                 "also_listed": r.get("also_listed", False)})
 
     out = {
         "schema": SCHEMA,

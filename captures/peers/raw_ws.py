@@ -109,8 +109,10 @@ class Conn:
         self.log.message("msg_sent", OPCODE_NAMES[opcode], payload)
         self.send(frame(opcode, payload, mask=self.is_client, **kw))
 
-    def inject(self, anomaly, raw, note):
-        self.log("injected", anomaly=anomaly, hex=raw.hex(), note=note)
+    def inject(self, anomaly, raw, note, also_listed=False):
+        # also_listed: the frame is also one of the logged messages or close frames (a message
+        # the peer accepted, or this side's close), so counting frames must not count it twice.
+        self.log("injected", anomaly=anomaly, hex=raw.hex(), note=note, also_listed=also_listed)
         self.send(raw)
 
     def send_close(self, code, reason=b""):
@@ -194,13 +196,13 @@ def run_client(violation, host, port, log):
     elif violation == "invalid-close-code":
         conn.log("close_sent", code=1005, reason="")
         conn.close_sent = True
-        conn.inject("ws.invalid_close_code", frame(8, close_payload(1005)), "close frame carrying code 1005 (reserved, never on the wire)")
+        conn.inject("ws.invalid_close_code", frame(8, close_payload(1005)), "close frame carrying code 1005 (reserved, never on the wire)", also_listed=True)
     elif violation == "data-after-close":
         conn.send_close(1000, b"bye")
         conn.inject("ws.data_after_close", frame(1, b"one more thing"), "text frame after this side's close")
     elif violation == "non-minimal-length":
         log.message("msg_sent", "text", b"short")
-        conn.inject("ws.non_minimal_length", frame(1, b"short", length_form=16), "5-byte text frame with a 16-bit length")
+        conn.inject("ws.non_minimal_length", frame(1, b"short", length_form=16), "5-byte text frame with a 16-bit length", also_listed=True)
     elif violation == "inflate-error":
         conn.inject("ws.inflate_error", frame(1, b"\xff\xfe\xfd\xfc not deflate", rsv=4), "RSV1 text frame whose payload does not inflate")
     if violation == "non-minimal-length":
