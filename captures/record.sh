@@ -168,15 +168,12 @@ net_up() {
     ip netns exec "$ns" ethtool -K "$ifname" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
     ip -n "$ns" link set "$ifname" up
   done
-  # Let the veth carrier settle before traffic.
+  # Let the veth carrier come up on both ends before any traffic.
   local i
   for i in $(seq 50); do
-    ip netns exec $NS_C ping -c1 -W1 -q $SRV4 >/dev/null 2>&1 && break
+    ip -n $NS_C link show $IF_C | grep -q LOWER_UP && ip -n $NS_S link show $IF_S | grep -q LOWER_UP && break
     sleep 0.1
   done
-  # That ping filled the ARP caches; forget them so each capture shows its own ARP exchange.
-  ip -n $NS_C neigh flush dev $IF_C
-  ip -n $NS_S neigh flush dev $IF_S
 }
 
 # ---------------------------------------------------------------- processes
