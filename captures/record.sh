@@ -595,7 +595,7 @@ rec_bad/ws-gap() {
 
 rec_bad/tcp-overlap-conflict() {
   "$(PY)" "$PEERS/craft_overlap.py" "$HERE/bad/tcp-overlap-conflict.pcap" "$WORK/server.jsonl"
-  write_expected bad/tcp-overlap-conflict --description "crafted with scapy: a retransmitted request segment whose bytes differ from the original (GET /index.html first, GET /evil!.html in the retransmission)" \
+  write_expected bad/tcp-overlap-conflict --description "crafted with scapy: the second request segment arrives before the first; while it waits out of order, a retransmission of the same range arrives with different bytes (/index.html first, /evil!.html in the retransmission)" \
     --server $SRV4 --link-type EN10MB --crafted --anomaly tcp.overlap_conflict \
     --note "first-seen bytes win: the request target is /index.html" $(logs)
 }
