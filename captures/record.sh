@@ -123,7 +123,7 @@ write_versions() {
   {
     echo "# Tool versions of the last recording run (captures/record.sh), $(date -u +%Y-%m-%d)"
     echo "kernel: $(uname -r)"
-    . /etc/os-release 2>/dev/null && echo "os: ${PRETTY_NAME:-unknown}"
+    echo "os: $(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown}")"
     echo "tcpdump: $(tcpdump --version 2>&1 | head -1 | awk '{print $3}')"
     echo "libpcap: $(tcpdump --version 2>&1 | sed -n 2p | awk '{print $3}')"
     echo "dumpcap/tshark/editcap: $(tshark --version 2>/dev/null | head -1 | awk '{print $3}')"

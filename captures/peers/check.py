@@ -52,19 +52,31 @@ if len(ended) != len(first_seen):
     problems.append(f"only {len(ended)} of {len(first_seen)} flows end (FIN/RST) inside the capture")
 
 truncated = "snaplen" in exp
-requests = []
-for line in tshark("-Y", "http.request", "-T", "fields", "-E", "aggregator=|", "-e", "http.request.method", "-e", "http.request.uri").splitlines():
+# HTTP exchanges per flow, in order (across flows the order of nearly simultaneous requests
+# is up to the scheduler, so only each flow's own sequence is compared).
+port_of_flow = {c["id"]: c["client"].rsplit(":", 1)[1] for c in exp["connections"]}
+requests, statuses = collections.defaultdict(list), collections.defaultdict(list)
+for line in tshark("-Y", "http.request", "-T", "fields", "-E", "aggregator=|", "-e", "tcp.srcport", "-e", "http.request.method", "-e", "http.request.uri").splitlines():
     if line:
-        methods, uris = line.split("\t")
+        sport, methods, uris = line.split("\t")
         # Several pipelined requests in one packet come as one line.
-        requests.extend(zip(methods.split("|"), uris.split("|")))
-want = [(h["method"], h["target"]) for h in exp["http"] if h["method"]]
-if not truncated and requests != want:
-    problems.append(f"HTTP requests {requests} != expected {want}")
-statuses = [c for l in tshark("-Y", "http.response", "-T", "fields", "-E", "aggregator=|", "-e", "http.response.code").splitlines() if l for c in l.split("|")]
-want_status = [str(h["status"]) for h in exp["http"] if h["status"] is not None]
-if not truncated and statuses != want_status:
-    problems.append(f"HTTP statuses {statuses} != expected {want_status}")
+        requests[sport].extend(zip(methods.split("|"), uris.split("|")))
+for line in tshark("-Y", "http.response", "-T", "fields", "-E", "aggregator=|", "-e", "tcp.dstport", "-e", "http.response.code").splitlines():
+    if line:
+        dport, codes = line.split("\t")
+        statuses[dport].extend(codes.split("|"))
+want_requests, want_statuses = collections.defaultdict(list), collections.defaultdict(list)
+for h in exp["http"]:
+    client_port = port_of_flow[h["flow"]]
+    if h["method"]:
+        want_requests[client_port].append((h["method"], h["target"]))
+    if h["status"] is not None:
+        want_statuses[client_port].append(str(h["status"]))
+if not truncated and dict(requests) != dict(want_requests):
+    problems.append(f"HTTP requests {dict(requests)} != expected {dict(want_requests)}")
+if not truncated and dict(statuses) != dict(want_statuses):
+    problems.append(f"HTTP statuses {dict(statuses)} != expected {dict(want_statuses)}")
+request_count = sum(len(v) for v in requests.values())
 
 NAMES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
 seen = {"c2s": collections.Counter(), "s2c": collections.Counter()}
@@ -109,7 +121,7 @@ retrans = len(tshark("-Y", "tcp.analysis.retransmission", "-T", "fields", "-e", 
 
 size = os.path.getsize(capture)
 name = os.path.relpath(capture, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-summary = (f"{name}: {size} bytes, {packets} packets, {conversations} TCP flows, {len(requests)} HTTP requests, "
+summary = (f"{name}: {size} bytes, {packets} packets, {conversations} TCP flows, {request_count} HTTP requests, "
            f"ws frames c2s {dict(seen['c2s'])} s2c {dict(seen['s2c'])}, {retrans} retransmissions")
 print(summary)
 for p in problems:
