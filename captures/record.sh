@@ -153,7 +153,8 @@ net_up() {
   local ns ifname
   for ns in $NS_C $NS_S; do
     ip -n $ns link set lo up
-    # Keep IPv6 quiet (no router solicitations, no DAD delay) where it is not wanted.
+    # No duplicate-address-detection delay before the IPv6 addresses work. (Link-local
+    # neighbour and router solicitations still happen, as on any host; IPv4 captures filter them.)
     ip netns exec $ns sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
       net.ipv6.conf.default.router_solicitations=0 net.ipv6.conf.all.router_solicitations=0
     ip netns exec $ns ethtool -K lo tso off gso off gro off 2>/dev/null || true
