@@ -365,3 +365,30 @@ pub trait EventSink {
         let _ = (anomaly, frame);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_documented() {
+        let doc = include_str!("../../docs/anomalies.md");
+        for code in Code::ALL {
+            assert!(
+                doc.contains(&format!("`{}`", code.as_str())),
+                "{} is missing from docs/anomalies.md",
+                code.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn codes_parse_back_and_follow_the_naming_scheme() {
+        for &code in Code::ALL {
+            assert_eq!(Code::parse(code.as_str()), Some(code));
+            let (layer, what) = code.as_str().split_once('.').unwrap();
+            assert!(["ws", "http", "tcp", "ip", "link"].contains(&layer));
+            assert!(what.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        }
+    }
+}
