@@ -388,7 +388,10 @@ mod tests {
             assert_eq!(Code::parse(code.as_str()), Some(code));
             let (layer, what) = code.as_str().split_once('.').unwrap();
             assert!(["ws", "http", "tcp", "ip", "link"].contains(&layer));
-            assert!(what.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(
+                what.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            );
         }
     }
 }
