@@ -146,8 +146,9 @@ pub fn run(cli: Cli) -> Status {
         Command::Check {
             paths,
             recursive,
+            strict,
             common,
-        } => check(&paths, recursive, &common),
+        } => check(&paths, recursive, strict, &common),
         Command::Live {
             iface,
             write,
@@ -309,7 +310,7 @@ fn counts_line(stats: &RunStats, severity: crate::proto::Severity) -> String {
         .join(", ")
 }
 
-fn check(paths: &[PathBuf], recursive: bool, common: &Common) -> Status {
+fn check(paths: &[PathBuf], recursive: bool, strict: bool, common: &Common) -> Status {
     let config = common.config(true);
     let files = match capture_files(paths, recursive) {
         Ok(f) => f,
@@ -337,7 +338,11 @@ fn check(paths: &[PathBuf], recursive: bool, common: &Common) -> Status {
                     .map(|(k, n)| format!("{n} {k}"))
                     .collect::<Vec<_>>()
                     .join(", ");
-                let pass = stats.errors() == 0;
+                let pass = if strict {
+                    stats.anomalies.is_empty()
+                } else {
+                    stats.errors() == 0
+                };
                 if pass {
                     passed += 1;
                 } else {
@@ -365,7 +370,8 @@ fn check(paths: &[PathBuf], recursive: bool, common: &Common) -> Status {
                     )
                 } else {
                     format!(
-                        "FAIL {name}: errors: {errors}{}",
+                        "FAIL {name}: errors: {}{}",
+                        if errors.is_empty() { "none" } else { &errors },
                         if warnings.is_empty() {
                             String::new()
                         } else {

@@ -33,8 +33,8 @@ Examples:
   sockscope check -q a.pcap b.pcapng        only the FAIL lines and the tally
   sockscope check --json captures/          one JSON verdict per capture
 
-Exit status: 0 if every capture passed, 1 if any has an error-severity anomaly,
-2 if a capture could not be read.";
+Exit status: 0 if every capture passed, 1 if any has an error-severity anomaly
+(any anomaly with --strict), 2 if a capture could not be read.";
 
 /// sockscope — HTTP and WebSocket on the wire, from pcap files or live traffic.
 #[derive(Parser, Debug)]
@@ -86,6 +86,9 @@ pub enum Command {
         /// Search directories recursively.
         #[arg(short = 'r', long)]
         recursive: bool,
+        /// Fail on warning-severity anomalies too (e.g. tcp.gap, ws.non_minimal_length).
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         common: Common,
     },

@@ -47,6 +47,45 @@ pub struct Analyzer<R: Reporter> {
     decoder: Decoder,
     table: FlowTable<ConnAnalyzer<Collect<R>>>,
     handler: ConnAnalyzer<Collect<R>>,
+    /// IP datagrams already reported as not reassembled.
+    fragments_lost: u64,
+    last_fragment: Option<(std::net::IpAddr, std::net::IpAddr, u32)>,
+}
+
+/// The `ip.fragment` warning for datagrams lost since `reported`.
+fn fragment_anomaly(
+    decoder: &Decoder,
+    reported: u64,
+    lost: u64,
+    last: Option<(std::net::IpAddr, std::net::IpAddr, u32)>,
+    ts: crate::time::Timestamp,
+) -> Anomaly {
+    let f = decoder.fragment_stats();
+    let example = last
+        .map(|(src, dst, id)| format!(" (latest fragment: datagram {id:#x} from {src} to {dst})"))
+        .unwrap_or_default();
+    Anomaly {
+        code: Code::IpFragment,
+        dir: None,
+        ts,
+        detail: format!(
+            "{} IP datagram(s) could not be reassembled ({} expired, {} evicted, {} broken, \
+                 {} incomplete at the end); {} fragments seen, {} datagrams reassembled{example}",
+            lost - reported,
+            f.expired,
+            f.evicted,
+            f.broken,
+            decoder.fragments_in_flight(),
+            f.fragments,
+            f.reassembled,
+        ),
+    }
+}
+
+/// Datagrams the decoder gave up on so far.
+fn lost_datagrams(decoder: &Decoder) -> u64 {
+    let f = decoder.fragment_stats();
+    f.expired + f.evicted + f.broken
 }
 
 impl<R: Reporter> Analyzer<R> {
@@ -59,6 +98,8 @@ impl<R: Reporter> Analyzer<R> {
             decoder: Decoder::new(),
             table: FlowTable::new(config, Some(crate::proto::classify::role_hint)),
             handler: ConnAnalyzer::new(config, collect),
+            fragments_lost: 0,
+            last_fragment: None,
         }
     }
 
@@ -102,13 +143,19 @@ impl<R: Reporter> Analyzer<R> {
             }
             Decoded::IpFragment { src, dst, id } => {
                 collect.stats.on_skip("IP fragment");
-                let a = Anomaly {
-                    code: Code::IpFragment,
-                    dir: None,
-                    ts: frame.ts,
-                    detail: format!("fragment of IP datagram {id:#x} from {src} to {dst}"),
-                };
-                collect.global_anomaly(&a, frame.index);
+                self.last_fragment = Some((src, dst, id));
+                let lost = lost_datagrams(&self.decoder);
+                if lost > self.fragments_lost {
+                    let a = fragment_anomaly(
+                        &self.decoder,
+                        self.fragments_lost,
+                        lost,
+                        self.last_fragment,
+                        frame.ts,
+                    );
+                    self.fragments_lost = lost;
+                    collect.global_anomaly(&a, frame.index);
+                }
             }
             Decoded::Skipped(skip) => {
                 let reason = match skip {
@@ -136,6 +183,19 @@ impl<R: Reporter> Analyzer<R> {
 
     /// Ends every open flow and prints the final report.
     pub fn finish(mut self) -> Result<(RunStats, R), std::io::Error> {
+        let lost = lost_datagrams(&self.decoder) + self.decoder.fragments_in_flight() as u64;
+        if lost > self.fragments_lost {
+            let ts = self.handler.sink.stats.last_ts.unwrap_or_default();
+            let a = fragment_anomaly(
+                &self.decoder,
+                self.fragments_lost,
+                lost,
+                self.last_fragment,
+                ts,
+            );
+            let frame = self.handler.sink.stats.packets;
+            self.handler.sink.global_anomaly(&a, frame);
+        }
         self.table.finish(&mut self.handler);
         let mut collect = self.handler.sink;
         collect.stats.flows_skipped_by_port = self.table.stats().flows_skipped_by_port;

@@ -76,7 +76,6 @@ impl Reassembler {
         self.slots.len()
     }
 
-    #[cfg(test)]
     pub(crate) fn in_flight(&self) -> usize {
         self.slots.iter().filter(|d| d.in_use).count()
     }

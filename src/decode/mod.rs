@@ -177,6 +177,12 @@ impl Decoder {
         self.fragments.stats
     }
 
+    /// Incomplete IP datagrams still waiting for fragments (at the end of the input they are
+    /// lost).
+    pub fn fragments_in_flight(&self) -> usize {
+        self.fragments.in_flight()
+    }
+
     fn note_unknown_link(&mut self, interface: u32, link_type: LinkType) {
         let pair = (interface, link_type);
         if self.reported_links.len() < MAX_REPORTED_LINKS && !self.reported_links.contains(&pair) {

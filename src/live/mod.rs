@@ -228,7 +228,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
     let plan = privs::plan_for_this_process();
     let dump = match &args.write {
         None => None,
-        Some(path) => match writer::PcapDump::create(path, link_type, privs::file_owner(plan)) {
+        Some(path) => match writer::create(path, link_type, privs::file_owner(plan)) {
             Ok(d) => Some(d),
             Err(e) => {
                 error_line(format!("{}: {e}", path.display()));

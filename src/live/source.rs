@@ -15,8 +15,6 @@ use super::socket::{KernelStats, PacketSocket, Readiness};
 use super::writer::PcapDump;
 use crate::source::{Frame, LinkType, PacketSource, Progress, SourceError};
 use crate::time::Timestamp;
-use std::fs::File;
-use std::io::BufWriter;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -309,7 +307,7 @@ pub struct LiveSource {
     walker: Option<BlockWalker>,
     next_index: u64,
     stop: StopControl,
-    dump: Option<PcapDump<BufWriter<File>>>,
+    dump: Option<PcapDump>,
     dump_name: String,
     on_batch: Option<Box<dyn FnMut() -> bool>>,
     interrupted: fn() -> bool,
@@ -376,7 +374,7 @@ impl LiveSource {
     }
 
     /// Writes every packet handed on to `dump` (named `name` in messages).
-    pub fn write_to(&mut self, dump: PcapDump<BufWriter<File>>, name: String) {
+    pub fn write_to(&mut self, dump: PcapDump, name: String) {
         self.dump = Some(dump);
         self.dump_name = name;
     }
@@ -523,7 +521,7 @@ impl LiveSource {
                     continue;
                 };
                 if let Some(d) = self.dump.as_mut()
-                    && let Err(e) = d.write(ts, prepared.orig_len, data)
+                    && let Err(e) = d.write_packet(ts, prepared.orig_len, data)
                 {
                     return Err(self.write_failed(e));
                 }

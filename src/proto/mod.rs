@@ -115,7 +115,7 @@ codes! {
     TcpOverlapConflict => "tcp.overlap_conflict", Warning, "retransmitted bytes differ from the bytes first seen";
     TcpBufferCap => "tcp.buffer_cap", Warning, "out-of-order data dropped because a reassembly buffer cap was hit";
     TcpFlowCap => "tcp.flow_cap", Warning, "a flow was not tracked because the flow table is full";
-    IpFragment => "ip.fragment", Warning, "IP fragment seen; its TCP payload is not analyzed";
+    IpFragment => "ip.fragment", Warning, "IP datagrams whose fragments could not be reassembled (lost, expired, over the cap); their TCP bytes are missing";
     LinkUnknown => "link.unknown", Warning, "packets of a link type sockscope does not decode were skipped";
 }
 
@@ -366,5 +366,35 @@ pub trait EventSink {
     /// An anomaly that belongs to no flow (link layer, IP fragments, a full flow table).
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
         let _ = (anomaly, frame);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_documented() {
+        let doc = include_str!("../../docs/anomalies.md");
+        for code in Code::ALL {
+            assert!(
+                doc.contains(&format!("`{}`", code.as_str())),
+                "{} is missing from docs/anomalies.md",
+                code.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn codes_parse_back_and_follow_the_naming_scheme() {
+        for &code in Code::ALL {
+            assert_eq!(Code::parse(code.as_str()), Some(code));
+            let (layer, what) = code.as_str().split_once('.').unwrap();
+            assert!(["ws", "http", "tcp", "ip", "link"].contains(&layer));
+            assert!(
+                what.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            );
+        }
     }
 }

@@ -1,0 +1,645 @@
+#!/usr/bin/env bash
+# Record sockscope's sample captures from real software, inside network namespaces.
+#
+#   sudo captures/record.sh            # every capture
+#   sudo captures/record.sh ws-chat    # just one (several names allowed; bad ones as bad/NAME)
+#   sudo captures/record.sh --list     # the names
+#
+# Needs root on a Debian machine (network namespaces, veth, tcpdump). Installs what is missing:
+# apt packages, a Python venv in captures/.venv (peers/requirements.txt) and node_modules in
+# captures/peers (peers/package-lock.json). Traffic never leaves the two namespaces it creates:
+#
+#   netns ssc-cli                          netns ssc-srv
+#   scl0 192.0.2.1 / 2001:db8::1  <-veth->  ssv0 192.0.2.80 / 2001:db8::80   (+ lo in each)
+#
+# Every capture also gets captures/expected/<name>.json, built by peers/expect.py from what the
+# peers logged, and is then checked against tshark by peers/check.py. Re-running regenerates
+# every file; a failure anywhere tears everything down (trap) and exits non-zero.
+
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PEERS=$HERE/peers
+VENV=$HERE/.venv
+EXPECTED=$HERE/expected
+NS_C=ssc-cli
+NS_S=ssc-srv
+IF_C=scl0
+IF_S=ssv0
+CLI4=192.0.2.1
+SRV4=192.0.2.80
+CLI6=2001:db8::1
+SRV6=2001:db8::80
+WORK=
+PIDS=()
+
+ALL_GOOD=(http-keepalive ws-chat ws-deflate ws-fragmented ws-lengths ws-ipv6 ws-port8080
+  chromium-ws sse long-poll polling ws-lossy ws-midstream two-links ws-sll ws-sll2
+  http-upgrade-refused ws-small-snaplen)
+ALL_BAD=(ws-accept-mismatch ws-handshake-invalid ws-unmasked-client-frame ws-masked-server-frame
+  ws-reserved-opcode ws-rsv-without-extension ws-control-too-long ws-control-fragmented
+  ws-unexpected-continuation ws-interleaved-data ws-invalid-utf8 ws-invalid-close-code
+  ws-data-after-close ws-non-minimal-length ws-inflate-error http-parse-error ws-gap
+  tcp-overlap-conflict)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'record.sh: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- cleanup (always runs)
+
+stop_pids() {
+  local pid
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] || continue
+    # Peers run in their own process group (setsid), so their children go with them.
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  sleep 0.2
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] || continue
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  PIDS=()
+}
+
+net_down() {
+  local ns
+  for ns in $NS_C $NS_S; do
+    if ip netns list | grep -qw "$ns"; then
+      # Anything still running inside our namespaces was started by this script.
+      local pid
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+      ip netns del "$ns" 2>/dev/null || true
+    fi
+  done
+}
+
+cleanup() {
+  local rc=$?
+  stop_pids
+  net_down
+  if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+    if [ $rc -ne 0 ] && [ -z "${KEEP_WORK:-}" ]; then
+      say "failed (exit $rc); peer logs kept in $WORK"
+    elif [ -z "${KEEP_WORK:-}" ]; then
+      rm -rf "$WORK"
+    fi
+  fi
+  exit $rc
+}
+
+# ---------------------------------------------------------------- tools
+
+ensure_tools() {
+  local missing=() cmd pkg
+  for pair in tcpdump:tcpdump dumpcap:tshark editcap:tshark tshark:tshark iptables:iptables \
+    ethtool:ethtool ip:iproute2 chromium:chromium curl:curl node:nodejs npm:npm python3:python3; do
+    cmd=${pair%%:*}; pkg=${pair#*:}
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  fi
+  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import websockets, aiohttp, scapy' 2>/dev/null \
+    || ! cmp -s "$PEERS/requirements.txt" "$VENV/.requirements.txt"; then
+    say "python venv in $VENV"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$PEERS/requirements.txt"
+    cp "$PEERS/requirements.txt" "$VENV/.requirements.txt"
+  fi
+  if [ ! -d "$PEERS/node_modules/ws" ] || ! cmp -s "$PEERS/package-lock.json" "$PEERS/node_modules/.package-lock.json.copy"; then
+    say "node modules in $PEERS/node_modules"
+    (cd "$PEERS" && npm ci --no-audit --no-fund --silent)
+    cp "$PEERS/package-lock.json" "$PEERS/node_modules/.package-lock.json.copy"
+  fi
+}
+
+write_versions() {
+  {
+    echo "# Tool versions of the last recording run (captures/record.sh), $(date -u +%Y-%m-%d)"
+    echo "kernel: $(uname -r)"
+    echo "os: $(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown}")"
+    echo "tcpdump: $(tcpdump --version 2>&1 | head -1 | awk '{print $3}')"
+    echo "libpcap: $(tcpdump --version 2>&1 | sed -n 2p | awk '{print $3}')"
+    echo "dumpcap/tshark/editcap: $(tshark --version 2>/dev/null | head -1 | awk '{print $3}')"
+    echo "iptables: $(iptables --version | awk '{print $2, $3}')"
+    echo "ethtool: $(ethtool --version | awk '{print $3}')"
+    echo "iproute2: $(ip -V | grep -o 'iproute2-[0-9.]*[0-9]')"
+    echo "chromium: $(chromium --version 2>/dev/null | awk '{print $2}')"
+    echo "curl: $(curl --version | head -1 | awk '{print $2}')"
+    echo "python: $("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])')"
+    "$VENV/bin/python" - <<'EOF'
+import importlib.metadata as m
+for name in ("websockets", "aiohttp", "scapy"):
+    print(f"python {name}: {m.version(name)}")
+EOF
+    echo "node: $(node --version)"
+    echo "node ws: $(node -p "require('$PEERS/node_modules/ws/package.json').version")"
+  } >"$HERE/VERSIONS.txt"
+}
+
+# ---------------------------------------------------------------- network
+
+net_up() {
+  net_down
+  ip netns add $NS_C
+  ip netns add $NS_S
+  ip link add $IF_C netns $NS_C type veth peer name $IF_S netns $NS_S
+  local ns ifname
+  for ns in $NS_C $NS_S; do
+    ip -n $ns link set lo up
+    # No duplicate-address-detection delay before the IPv6 addresses work. (Link-local
+    # neighbour and router solicitations still happen, as on any host; IPv4 captures filter them.)
+    ip netns exec $ns sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+      net.ipv6.conf.default.router_solicitations=0 net.ipv6.conf.all.router_solicitations=0
+    ip netns exec $ns ethtool -K lo tso off gso off gro off 2>/dev/null || true
+  done
+  ip -n $NS_C addr add $CLI4/24 dev $IF_C
+  ip -n $NS_S addr add $SRV4/24 dev $IF_S
+  ip -n $NS_C addr add $CLI6/64 dev $IF_C nodad
+  ip -n $NS_S addr add $SRV6/64 dev $IF_S nodad
+  for pair in $NS_C:$IF_C $NS_S:$IF_S; do
+    ns=${pair%%:*}; ifname=${pair#*:}
+    # Wire-sized segments and real checksums in the capture: no segmentation or checksum offload.
+    ip netns exec "$ns" ethtool -K "$ifname" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+    ip -n "$ns" link set "$ifname" up
+  done
+  # Let the veth carrier come up on both ends before any traffic.
+  local i
+  for i in $(seq 50); do
+    ip -n $NS_C link show $IF_C | grep -q LOWER_UP && ip -n $NS_S link show $IF_S | grep -q LOWER_UP && break
+    sleep 0.1
+  done
+}
+
+# ---------------------------------------------------------------- processes
+
+# start NAME NETNS CMD... : run CMD in NETNS in its own process group, output in $WORK/NAME.out
+start() {
+  local name=$1 ns=$2
+  shift 2
+  setsid ip netns exec "$ns" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  PIDS+=($!)
+  eval "PID_${name//-/_}=$!"
+}
+
+pid_of() { eval "echo \$PID_${1//-/_}"; }
+
+# wait_ready NAME : until the peer prints READY (or dies)
+wait_ready() {
+  local name=$1 i
+  for i in $(seq 200); do
+    grep -q '^READY' "$WORK/$name.out" 2>/dev/null && return 0
+    kill -0 "$(pid_of "$name")" 2>/dev/null || { cat "$WORK/$name.err" >&2; die "$name died before it was ready"; }
+    sleep 0.05
+  done
+  cat "$WORK/$name.err" >&2
+  die "$name not ready"
+}
+
+# finish NAME [SECONDS [any]] : wait for a peer to exit by itself; fail if it hangs, or if it
+# fails unless "any" exit status is fine
+finish() {
+  local name=$1 limit=${2:-40} any=${3:-} pid i
+  pid=$(pid_of "$name")
+  for i in $(seq $((limit * 10))); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    cat "$WORK/$name.err" >&2
+    die "$name still running after ${limit}s"
+  fi
+  local rc=0
+  wait "$pid" || rc=$?
+  [ $rc -eq 0 ] || [ -n "$any" ] || { cat "$WORK/$name.err" >&2; die "$name exited with $rc"; }
+}
+
+# stop NAME : end a long-running peer (a server) by its process group
+stop() {
+  local pid
+  pid=$(pid_of "$1")
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# wait_log FILE PATTERN [SECONDS]
+wait_log() {
+  local i
+  for i in $(seq $((${3:-30} * 20))); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  die "timed out waiting for '$2' in $1"
+}
+
+PY() { echo "$VENV/bin/python"; }
+
+# ---------------------------------------------------------------- capture
+
+# cap_start NETNS OUTFILE TOOL-ARGS... : tcpdump (or dumpcap, if the first arg is "dumpcap")
+cap_start() {
+  local ns=$1 out=$2
+  shift 2
+  rm -f "$out"
+  if [ "$1" = dumpcap ]; then
+    shift
+    setsid ip netns exec "$ns" dumpcap -q -w "$out" "$@" >"$WORK/capture.out" 2>"$WORK/capture.err" &
+  else
+    # --immediate-mode: packets still waiting in a ring block when tcpdump is stopped would be lost.
+    setsid ip netns exec "$ns" tcpdump --immediate-mode -Z root -U -n -w "$out" "$@" >"$WORK/capture.out" 2>"$WORK/capture.err" &
+  fi
+  CAP_PID=$!
+  PIDS+=($CAP_PID)
+  local i
+  for i in $(seq 100); do
+    grep -qE 'listening on|Capturing on' "$WORK/capture.err" 2>/dev/null && break
+    kill -0 $CAP_PID 2>/dev/null || { cat "$WORK/capture.err" >&2; die "capture did not start"; }
+    sleep 0.05
+  done
+  # dumpcap prints its banner before the interfaces are fully open.
+  sleep 0.3
+}
+
+cap_stop() {
+  sleep 1 # the last ACKs and FINs
+  kill -INT -- "-$CAP_PID" 2>/dev/null || true
+  wait $CAP_PID 2>/dev/null || true
+  chmod 644 "$HERE"/*.pcap* "$HERE"/bad/*.pcap 2>/dev/null || true
+}
+
+# write_expected NAME [expect.py args...] : expected/NAME.json from the peer logs in $WORK
+write_expected() {
+  local name=$1
+  shift
+  local capture=$name.pcap out=$EXPECTED/$name.json
+  [ -f "$HERE/$name.pcapng" ] && capture=$name.pcapng
+  "$(PY)" "$PEERS/expect.py" --capture "$capture" --out "$out" --recorded-by "captures/record.sh $name" "$@"
+}
+
+check() {
+  local name=$1 capture=$HERE/$1.pcap
+  [ -f "$HERE/$name.pcapng" ] && capture=$HERE/$name.pcapng
+  "$(PY)" "$PEERS/check.py" "$capture" "$EXPECTED/$name.json"
+}
+
+logs() { # the --server-log/--client-log arguments for every log present
+  local f
+  for f in "$WORK"/server*.jsonl; do [ -f "$f" ] && printf -- '--server-log\n%s\n' "$f"; done
+  for f in "$WORK"/client*.jsonl; do [ -f "$f" ] && printf -- '--client-log\n%s\n' "$f"; done
+}
+
+ws_server() { # ws_server HOST PORT [ws_server.py args]
+  local host=$1 port=$2
+  shift 2
+  start wsd $NS_S "$(PY)" "$PEERS/ws_server.py" --host "$host" --port "$port" --log "$WORK/server.jsonl" "$@"
+  wait_ready wsd
+}
+
+http_server() { # http_server [--host H]... (default the veth address)
+  local hosts=("$@")
+  [ ${#hosts[@]} -gt 0 ] || hosts=(--host $SRV4)
+  start httpd $NS_S "$(PY)" "$PEERS/http_server.py" "${hosts[@]}" --port 80 --log "$WORK/server.jsonl"
+  wait_ready httpd
+}
+
+ws_client() { # ws_client SCENARIO URL [go-file]
+  start wsc $NS_C node "$PEERS/ws_client.js" "$1" "$2" "$WORK/client.jsonl" "${3:-}"
+}
+
+# A plain WebSocket session on the veth pair, captured with the given tcpdump arguments.
+ws_session() { # ws_session NAME SCENARIO URL-HOST PORT CAPTURE-ARGS...
+  local name=$1 scenario=$2 host=$3 port=$4
+  shift 4
+  local server_args=(${WS_SERVER_ARGS:-})
+  # The chat client asks for subprotocol chat.v1 (and websockets then insists on one).
+  [ "$scenario" != chat ] || server_args+=(--subprotocol chat.v1)
+  ws_server "$( [ "$host" = "[$SRV6]" ] && echo $SRV6 || echo $SRV4)" "$port" "${server_args[@]}"
+  cap_start $NS_S "$HERE/$name.pcap" "$@"
+  local url="ws://$host/chat"
+  [ "$port" = 80 ] || url="ws://$host:$port/chat"
+  ws_client "$scenario" "$url"
+  finish wsc
+  finish wsd
+  cap_stop
+}
+
+# ---------------------------------------------------------------- the captures
+
+rec_http-keepalive() {
+  http_server
+  cap_start $NS_S "$HERE/http-keepalive.pcap" -i $IF_S "tcp port 80 or arp"
+  start pipeline $NS_C "$(PY)" "$PEERS/pipeline_client.py" $SRV4 80 "$WORK/client-pipeline.jsonl"
+  finish pipeline
+  local u=http://$SRV4
+  start curl $NS_C curl -sS --http1.1 -o /dev/null "$u/" \
+    --next -sS -o /dev/null -I "$u/resource" \
+    --next -sS -o /dev/null -H 'If-None-Match: "v1-sockscope"' "$u/resource" \
+    --next -sS -o /dev/null -d 'name=sockscope&lang=rust&kind=sample' "$u/echo" \
+    --next -sS -o /dev/null "$u/chunked"
+  finish curl
+  sleep 0.2
+  stop httpd
+  cap_stop
+  write_expected http-keepalive --description "HTTP/1.1 keep-alive: 3 pipelined GETs on one connection (raw client), then curl reusing one connection for GET, HEAD, a 304 conditional GET, a POST with a body and a chunked response" \
+    --server $SRV4 --link-type EN10MB $(logs)
+}
+
+rec_ws-chat() {
+  ws_session ws-chat chat $SRV4 80 -i $IF_S "tcp port 80 or arp"
+  write_expected ws-chat --description "WebSocket chat (subprotocol chat.v1): text, binary, client ping/pong, server pushes and a server ping, client close 1000 \"bye\"" \
+    --server $SRV4 --link-type EN10MB $(logs)
+}
+
+rec_ws-deflate() {
+  WS_SERVER_ARGS="--deflate" ws_session ws-deflate deflate $SRV4 80 -i $IF_S "tcp port 80 or arp"
+  write_expected ws-deflate --description "permessage-deflate with context takeover in both directions: similar JSON messages that compress better as the session goes on; the server closes 1000" \
+    --server $SRV4 --link-type EN10MB $(logs)
+}
+
+rec_ws-fragmented() {
+  ws_session ws-fragmented fragmented $SRV4 80 -i $IF_S "tcp port 80 or arp"
+  write_expected ws-fragmented --description "fragmented messages both ways (text in 4 frames, binary in 3 or 2), with a ping between two fragments of a text message in each direction" \
+    --server $SRV4 --link-type EN10MB $(logs)
+}
+
+rec_ws-lengths() {
+  WS_SERVER_ARGS="--answer-binary-with-text" ws_session ws-lengths lengths $SRV4 80 -i $IF_S "tcp port 80 or arp"
+  write_expected ws-lengths --description "payload lengths 125, 126, 65535, 65536 and 200000 bytes each way (7-, 16- and 64-bit length encodings): client binary, server text" \
+    --server $SRV4 --link-type EN10MB $(logs)
+}
+
+rec_ws-ipv6() {
+  ws_session ws-ipv6 chat "[$SRV6]" 80 -i $IF_S "tcp port 80 or icmp6"
+  write_expected ws-ipv6 --description "WebSocket chat over IPv6 between two namespace addresses (2001:db8::1 -> 2001:db8::80)" \
+    --server $SRV6 --link-type EN10MB $(logs)
+}
+
+rec_ws-port8080() {
+  ws_session ws-port8080 chat $SRV4 8080 -i $IF_S "tcp port 8080 or arp"
+  write_expected ws-port8080 --description "WebSocket chat on port 8080: analyze with -p 8080 or --any-port" \
+    --port 8080 --server $SRV4 --link-type EN10MB $(logs)
+}
+
+rec_chromium-ws() {
+  http_server
+  cap_start $NS_S "$HERE/chromium-ws.pcap" -i $IF_S "tcp port 80 or arp"
+  mkdir -p "$WORK/chrome"
+  start chromium $NS_C chromium --headless --no-sandbox --disable-gpu --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --disable-default-apps --disable-extensions --no-default-browser-check --disable-dev-shm-usage \
+    --user-data-dir="$WORK/chrome" --remote-debugging-port=9222 "http://$SRV4/chat.html"
+  wait_log "$WORK/server.jsonl" '"ev": "closed"' 40
+  sleep 0.5
+  stop chromium
+  sleep 0.3
+  stop httpd
+  cap_stop
+  write_expected chromium-ws --description "headless Chromium loads a page from aiohttp (HTML, a fetch() of JSON) that opens a WebSocket with permessage-deflate, exchanges text and binary messages and closes 1000 \"page done\"" \
+    --server $SRV4 --link-type EN10MB $(logs)
+}
+
+rec_sse() {
+  http_server
+  cap_start $NS_S "$HERE/sse.pcap" -i $IF_S "tcp port 80 or arp"
+  start curl $NS_C curl -sS -N --http1.1 -H 'Accept: text/event-stream' "http://$SRV4/events" -o "$WORK/sse.txt"
+  finish curl
+  stop httpd
+  cap_stop
+  write_expected sse --description "Server-Sent Events: curl -N reads a text/event-stream response (chunked) with named events, ids, a multi-line data field and a retry hint" \
+    --server $SRV4 --link-type EN10MB $(logs)
+}
+
+rec_long-poll() {
+  http_server
+  cap_start $NS_S "$HERE/long-poll.pcap" -i $IF_S "tcp port 80 or arp"
+  start poller $NS_C "$(PY)" "$PEERS/poll_client.py" "http://$SRV4/poll/long" 4 0.05 "$WORK/client-poll.jsonl"
+  finish poller
+  stop httpd
+  cap_stop
+  write_expected long-poll --description "long polling: 4 requests on one keep-alive connection (aiohttp client), each held 1.5 s by the server before its answer" \
+    --server $SRV4 --link-type EN10MB $(logs)
+}
+
+rec_polling() {
+  http_server
+  cap_start $NS_S "$HERE/polling.pcap" -i $IF_S "tcp port 80 or arp"
+  start poller $NS_C "$(PY)" "$PEERS/poll_client.py" "http://$SRV4/poll/short" 8 0.3 "$WORK/client-poll.jsonl"
+  finish poller
+  stop httpd
+  cap_stop
+  write_expected polling --description "short polling: 8 requests 300 ms apart on one keep-alive connection, each answered at once (compare with long-poll.pcap)" \
+    --server $SRV4 --link-type EN10MB $(logs)
+}
+
+rec_ws-lossy() {
+  local attempt retrans=0
+  for attempt in 1 2 3; do
+    net_up
+    rm -f "$WORK"/server*.jsonl "$WORK"/client*.jsonl
+    # Drop ~5% of data segments at each receiver's INPUT: the capture point (the server's veth)
+    # sees every original before it is lost, and every retransmission.
+    ip netns exec $NS_S iptables -A INPUT -p tcp --dport 80 --tcp-flags SYN NONE \
+      -m statistic --mode random --probability 0.05 -j DROP
+    ip netns exec $NS_C iptables -A INPUT -p tcp --sport 80 --tcp-flags SYN NONE \
+      -m statistic --mode random --probability 0.05 -j DROP
+    ws_session ws-lossy lossy $SRV4 80 -i $IF_S "tcp port 80 or arp"
+    retrans=$(tshark -r "$HERE/ws-lossy.pcap" -Y tcp.analysis.retransmission 2>/dev/null | wc -l)
+    [ "$retrans" -gt 0 ] && break
+    say "no retransmission on attempt $attempt, again"
+  done
+  [ "$retrans" -gt 0 ] || die "ws-lossy: no retransmissions"
+  write_expected ws-lossy --description "WebSocket session through a path that drops ~5% of segments (iptables statistic at each receiver): the capture holds originals and real TCP retransmissions" \
+    --server $SRV4 --link-type EN10MB --note "iptables -m statistic --probability 0.05 -j DROP on both INPUT chains; capture on the server's veth; $retrans retransmissions" $(logs)
+}
+
+rec_ws-midstream() {
+  ws_server $SRV4 80
+  ws_client midstream "ws://$SRV4/chat" "$WORK/go"
+  wait_log "$WORK/client.jsonl" waiting_for_capture 20
+  sleep 0.3 # past any delayed ACK of the handshake
+  cap_start $NS_S "$HERE/ws-midstream.pcap" -i $IF_S "tcp port 80"
+  touch "$WORK/go"
+  finish wsc
+  finish wsd
+  cap_stop
+  write_expected ws-midstream --description "capture started after the WebSocket handshake: the file begins in the middle of an established connection (no SYN, no 101)" \
+    --server $SRV4 --link-type EN10MB --midstream --anomaly tcp.midstream $(logs)
+}
+
+rec_two-links() {
+  # HTTP over the server namespace's loopback (curl -> aiohttp on 127.0.0.1) and a WebSocket
+  # over the veth (ws -> websockets on 192.0.2.80), captured by one dumpcap on "lo" (Ethernet)
+  # and "any" (Linux cooked); each interface's filter keeps every packet on exactly one of them.
+  http_server --host 127.0.0.1
+  ws_server $SRV4 80 --subprotocol chat.v1
+  cap_start $NS_S "$HERE/two-links.pcapng" dumpcap -i lo -f "tcp port 80" -i any -y LINUX_SLL2 -f "tcp port 80 and not host 127.0.0.1"
+  start curl $NS_S curl -sS --http1.1 -o /dev/null http://127.0.0.1/ --next -sS -o /dev/null http://127.0.0.1/resource
+  finish curl
+  ws_client chat "ws://$SRV4/chat"
+  finish wsc
+  finish wsd
+  stop httpd
+  cap_stop
+  write_expected two-links --description "one pcapng, two interfaces with different link types: HTTP on lo (EN10MB) and a WebSocket seen on 'any' (LINUX_SLL2)" \
+    --server 127.0.0.1 --server $SRV4 --link-type EN10MB --link-type LINUX_SLL2 $(logs)
+}
+
+rec_ws-sll() {
+  ws_session ws-sll chat $SRV4 80 -i any -y LINUX_SLL "tcp port 80"
+  write_expected ws-sll --description "WebSocket chat captured with tcpdump -i any: Linux cooked capture v1 (LINUX_SLL) link layer" \
+    --server $SRV4 --link-type LINUX_SLL $(logs)
+}
+
+rec_ws-sll2() {
+  ws_session ws-sll2 chat $SRV4 80 -i any -y LINUX_SLL2 "tcp port 80"
+  write_expected ws-sll2 --description "WebSocket chat captured with tcpdump -i any: Linux cooked capture v2 (LINUX_SLL2) link layer" \
+    --server $SRV4 --link-type LINUX_SLL2 $(logs)
+}
+
+rec_http-upgrade-refused() {
+  http_server
+  cap_start $NS_S "$HERE/http-upgrade-refused.pcap" -i $IF_S "tcp port 80 or arp"
+  local route
+  for route in plain legacy; do
+    start curl $NS_C curl -sS --http1.1 -o /dev/null -H 'Upgrade: websocket' -H 'Connection: Upgrade' \
+      -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H 'Sec-WebSocket-Version: 13' "http://$SRV4/$route"
+    finish curl
+  done
+  stop httpd
+  cap_stop
+  write_expected http-upgrade-refused --description "curl asks for a WebSocket upgrade on plain HTTP routes: one answers 200, the other 426 (Upgrade: TLS/1.0); no 101, so only a warning" \
+    --server $SRV4 --link-type EN10MB --anomaly ws.upgrade_refused $(logs)
+}
+
+rec_ws-small-snaplen() {
+  ws_session ws-small-snaplen chat $SRV4 80 -s 96 -i $IF_S "tcp port 80"
+  write_expected ws-small-snaplen --description "WebSocket chat captured with tcpdump -s 96: every packet longer than 96 bytes is truncated; the analyzer must report gaps, never crash" \
+    --server $SRV4 --link-type EN10MB --truncated-snaplen 96 --anomaly tcp.gap $(logs)
+}
+
+# --- violations: a raw peer breaks one rule, a real library is on the other side
+
+bad_client() { # bad_client VIOLATION ANOMALY DESCRIPTION [ws_server args]
+  local violation=$1 anomaly=$2 description=$3
+  shift 3
+  ws_server $SRV4 80 "$@"
+  cap_start $NS_S "$HERE/bad/ws-$violation.pcap" -i $IF_S "tcp port 80 or arp"
+  start raw $NS_C "$(PY)" "$PEERS/raw_ws.py" client "$violation" $SRV4 80 "$WORK/client.jsonl"
+  finish raw 30
+  finish wsd 30
+  cap_stop
+  write_expected "bad/ws-$violation" --description "$description" --server $SRV4 --link-type EN10MB --anomaly "$anomaly" $(logs)
+}
+
+bad_server() { # bad_server VIOLATION ANOMALY DESCRIPTION
+  local violation=$1 anomaly=$2 description=$3
+  start raw $NS_S "$(PY)" "$PEERS/raw_ws.py" server "$violation" $SRV4 80 "$WORK/server.jsonl"
+  wait_ready raw
+  cap_start $NS_S "$HERE/bad/ws-$violation.pcap" -i $IF_S "tcp port 80 or arp"
+  ws_client victim "ws://$SRV4/chat"
+  finish wsc 30
+  finish raw 30
+  cap_stop
+  write_expected "bad/ws-$violation" --description "$description" --server $SRV4 --link-type EN10MB --anomaly "$anomaly" $(logs)
+}
+
+rec_bad/ws-accept-mismatch() { bad_server accept-mismatch ws.accept_mismatch "raw server answers 101 with Sec-WebSocket-Accept computed without the GUID; the ws client refuses the handshake and drops the connection"; }
+rec_bad/ws-handshake-invalid() { bad_server handshake-invalid ws.handshake_invalid "raw server answers 101 without an Upgrade: websocket header; the ws client refuses the handshake"; }
+rec_bad/ws-masked-server-frame() { bad_server masked-server-frame ws.masked_server_frame "raw server sends a masked text frame; the ws client closes with 1002"; }
+rec_bad/ws-unmasked-client-frame() { bad_client unmasked-client-frame ws.unmasked_client_frame "raw client sends an unmasked text frame; the websockets server closes with 1002"; }
+rec_bad/ws-reserved-opcode() { bad_client reserved-opcode ws.reserved_opcode "raw client sends a frame with reserved opcode 0x3; the websockets server closes with 1002"; }
+rec_bad/ws-rsv-without-extension() { bad_client rsv-without-extension ws.rsv_without_extension "raw client sets RSV1 with no extension negotiated; the websockets server closes with 1002"; }
+rec_bad/ws-control-too-long() { bad_client control-too-long ws.control_too_long "raw client sends a ping with a 126-byte payload; the websockets server closes with 1002"; }
+rec_bad/ws-control-fragmented() { bad_client control-fragmented ws.control_fragmented "raw client sends a ping with FIN=0; the websockets server closes with 1002"; }
+rec_bad/ws-unexpected-continuation() { bad_client unexpected-continuation ws.unexpected_continuation "raw client sends a continuation frame with no message in progress; the websockets server closes with 1002"; }
+rec_bad/ws-interleaved-data() { bad_client interleaved-data ws.interleaved_data "raw client starts a fragmented text message, then sends a new text frame; the websockets server closes with 1002"; }
+rec_bad/ws-invalid-utf8() { bad_client invalid-utf8 ws.invalid_utf8 "raw client sends a text message that is not UTF-8; the websockets server closes with 1007"; }
+rec_bad/ws-invalid-close-code() { bad_client invalid-close-code ws.invalid_close_code "raw client closes with code 1005, which must never be sent; the websockets server closes with 1002"; }
+rec_bad/ws-data-after-close() { bad_client data-after-close ws.data_after_close "raw client sends close 1000 and then a text frame; the websockets server completes the close"; }
+rec_bad/ws-non-minimal-length() { bad_client non-minimal-length ws.non_minimal_length "raw client sends a 5-byte text frame with a 16-bit length field (a warning: the websockets server accepts and echoes it)"; }
+rec_bad/ws-inflate-error() { bad_client inflate-error ws.inflate_error "raw client negotiates permessage-deflate, sends one good compressed message, then an RSV1 frame that does not inflate; the websockets server closes with 1002 (decompression failed)" --deflate; }
+
+rec_bad/http-parse-error() {
+  http_server
+  cap_start $NS_S "$HERE/bad/http-parse-error.pcap" -i $IF_S "tcp port 80 or arp"
+  # A real TLS ClientHello to a plain-HTTP port: curl https:// against port 80.
+  start curl $NS_C curl -sS -k --max-time 5 "https://$SRV4:80/"
+  finish curl 10 any
+  sleep 0.3
+  stop httpd
+  cap_stop
+  write_expected bad/http-parse-error --description "curl speaks TLS (https://) to the plain-HTTP port 80: the ClientHello is not HTTP/1.x; aiohttp answers 400 and closes" \
+    --server $SRV4 --link-type EN10MB --anomaly http.parse_error $(logs)
+}
+
+rec_bad/ws-gap() {
+  ws_server $SRV4 80
+  cap_start $NS_S "$WORK/gap-full.pcap" -i $IF_S "tcp port 80 or arp"
+  ws_client gap "ws://$SRV4/chat"
+  finish wsc
+  finish wsd
+  cap_stop
+  # Cut the packet carrying "update 05" out of the file: bytes lost before the capture point.
+  local frame
+  frame=$(tshark -r "$WORK/gap-full.pcap" -Y 'tcp.srcport == 80 && frame contains "update 05"' -T fields -e frame.number 2>/dev/null | head -1)
+  [ -n "$frame" ] || die "ws-gap: no packet with update 05"
+  editcap "$WORK/gap-full.pcap" "$HERE/bad/ws-gap.pcap" "$frame"
+  write_expected bad/ws-gap --description "a real session with one server data packet (the frame carrying \"update 05\") removed from the file with editcap" \
+    --server $SRV4 --link-type EN10MB --anomaly tcp.gap --removed-s2c-message 4 --removed-frame "$frame" $(logs)
+}
+
+rec_bad/tcp-overlap-conflict() {
+  "$(PY)" "$PEERS/craft_overlap.py" "$HERE/bad/tcp-overlap-conflict.pcap" "$WORK/server.jsonl"
+  write_expected bad/tcp-overlap-conflict --description "crafted with scapy: the second request segment arrives before the first; while it waits out of order, a retransmission of the same range arrives with different bytes (/index.html first, /evil!.html in the retransmission)" \
+    --server $SRV4 --link-type EN10MB --crafted --anomaly tcp.overlap_conflict \
+    --note "first-seen bytes win: the request target is /index.html" $(logs)
+}
+
+# ---------------------------------------------------------------- main
+
+main() {
+  if [ "${1:-}" = --list ]; then
+    printf '%s\n' "${ALL_GOOD[@]}"
+    printf 'bad/%s\n' "${ALL_BAD[@]}"
+    exit 0
+  fi
+  [ "$(id -u)" -eq 0 ] || die "run as root (network namespaces, packet capture): sudo $0 $*"
+  local names=("$@")
+  if [ ${#names[@]} -eq 0 ]; then
+    names=("${ALL_GOOD[@]}")
+    local b
+    for b in "${ALL_BAD[@]}"; do names+=("bad/$b"); done
+  fi
+  local n
+  for n in "${names[@]}"; do
+    declare -F "rec_$n" >/dev/null || declare -F "rec_bad/$n" >/dev/null || die "unknown capture '$n' (see --list)"
+  done
+
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  WORK=$(mktemp -d /tmp/sockscope-record.XXXXXX)
+  chmod 755 "$WORK"
+  ensure_tools
+  mkdir -p "$HERE/bad" "$EXPECTED/bad"
+  for n in "${names[@]}"; do
+    declare -F "rec_$n" >/dev/null || n=bad/$n
+    say "recording $n"
+    rm -rf "${WORK:?}"/*
+    mkdir -p "$WORK"
+    net_up
+    "rec_$n"
+    stop_pids
+    net_down
+    check "$n"
+  done
+  write_versions
+  say "done: ${#names[@]} capture(s)"
+}
+
+main "$@"
