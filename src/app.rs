@@ -9,6 +9,7 @@ use crate::report::Reporter;
 use crate::report::follow::FollowPrinter;
 use crate::report::json::JsonPrinter;
 use crate::report::ladder::LadderPrinter;
+use crate::report::progress::WithProgress;
 use crate::report::tables::TableStyle;
 use crate::report::text::{TextOptions, TextPrinter};
 use crate::stats::RunStats;
@@ -127,17 +128,56 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
 pub fn main() -> ExitCode {
     let cli = match <Cli as clap::Parser>::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            error_line(usage_error(&e));
+            return Status::Error.into();
+        }
         Err(e) => {
-            let code = if e.use_stderr() {
-                Status::Error
-            } else {
-                Status::Ok
-            };
+            // --help, --version: clap prints them in full.
             let _ = e.print();
-            return code.into();
+            return Status::Ok.into();
         }
     };
     run(cli).into()
+}
+
+/// A usage error in one line, naming the command's help: `unexpected argument '--x' found
+/// (see `sockscope read --help`)`.
+fn usage_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut first = lines
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_string();
+    if first.ends_with(':')
+        && let Some(what) = lines.next()
+    {
+        // "the following required arguments were not provided:" names them on the next line.
+        first.push(' ');
+        first.push_str(what);
+    }
+    if let Some(values) = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("[possible values: "))
+    {
+        first.push_str(" (possible values: ");
+        first.push_str(values.trim_end_matches(']'));
+        first.push(')');
+    }
+    let command = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(|u| {
+            u.split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "sockscope".to_string());
+    format!("{first} (see `{command} --help`)")
 }
 
 pub fn run(cli: Cli) -> Status {
@@ -215,6 +255,13 @@ pub fn analyze(
             }
         }
     }
+    if let Some(msg) = &failure
+        && analyzer.stats().packets == 0
+    {
+        // Nothing was read: an empty report would only hide the message.
+        error_line(msg);
+        return Err(Status::Error);
+    }
     let stats = match analyzer.finish() {
         Ok((stats, _)) => stats,
         Err(e) if is_broken_pipe(&e) => return Err(Status::Ok),
@@ -233,12 +280,80 @@ pub fn analyze(
 }
 
 fn read(files: &[String], common: &Common) -> Status {
+    if let Err(msg) = check_view_options(common) {
+        error_line(msg);
+        return Status::Error;
+    }
     let config = common.config(false);
     let out = io::BufWriter::with_capacity(64 << 10, io::stdout());
-    let reporter = make_reporter(common, out);
+    let mut reporter = make_reporter(common, out);
+    if let Some(total) = progress_total(files, common) {
+        reporter = Box::new(WithProgress::new(reporter, total));
+    }
     match analyze(files, &config, reporter) {
-        Ok(_) => Status::Ok,
+        Ok(stats) => match common.follow.or(common.ladder) {
+            // The view said so on stdout; the status tells scripts.
+            Some(flow) if flow == 0 || flow > stats.flows => {
+                error_line(format!(
+                    "flow {flow} is not in the capture: flow ids run from 1 to {}",
+                    stats.flows
+                ));
+                Status::Error
+            }
+            _ => Status::Ok,
+        },
         Err(s) => s,
+    }
+}
+
+/// Options that do not go together.
+pub fn check_view_options(common: &Common) -> Result<(), String> {
+    if common.follow.is_some() && common.ladder.is_some() {
+        return Err("--follow and --ladder are two views of one flow; pick one".into());
+    }
+    if common.json && (common.follow.is_some() || common.ladder.is_some()) {
+        return Err(
+            "--follow and --ladder print text; for one flow's JSON records use \
+             `--json | jq 'select(.flow == N or .id == N)'`"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// The input size to show progress over, if a progress bar is wanted: stderr is a terminal
+/// that the output does not scroll through (stdout redirected to a file, or `-q` / the one-flow
+/// views on a terminal), no JSON, every input a plain uncompressed file, and enough of it.
+fn progress_total(files: &[String], common: &Common) -> Option<u64> {
+    if common.json || common.no_progress || !io::stderr().is_terminal() {
+        return None;
+    }
+    let quiet_screen = common.quiet || common.follow.is_some() || common.ladder.is_some();
+    let stdout_ok = if io::stdout().is_terminal() {
+        quiet_screen
+    } else {
+        stdout_is_regular_file()
+    };
+    if !stdout_ok {
+        return None;
+    }
+    let mut total = 0u64;
+    for f in files {
+        if f == "-" || f.to_ascii_lowercase().ends_with(".gz") {
+            return None;
+        }
+        let meta = std::fs::metadata(f).ok()?;
+        total = total.saturating_add(meta.len());
+    }
+    (total >= crate::report::progress::MIN_BYTES).then_some(total)
+}
+
+fn stdout_is_regular_file() -> bool {
+    // SAFETY: fstat fills a plain struct; its result is checked before the struct is read.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(libc::STDOUT_FILENO, &mut st) == 0
+            && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
     }
 }
 
@@ -300,6 +415,83 @@ impl Reporter for Silent {
     }
 }
 
+/// What `check` says a passing capture contained, counted from the events.
+#[derive(Clone, Copy, Debug, Default)]
+struct Found {
+    http_messages: u64,
+    ws_frames: u64,
+    ws_messages: u64,
+    sse_events: u64,
+}
+
+/// `check`'s reporter: prints nothing, counts what the PASS line lists.
+struct CheckTally(std::rc::Rc<std::cell::Cell<Found>>);
+
+impl EventSink for CheckTally {
+    fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
+        let mut f = self.0.get();
+        match event {
+            Event::Http(_) => f.http_messages += 1,
+            Event::WsFrame(_) => f.ws_frames += 1,
+            Event::WsMessage(_) => f.ws_messages += 1,
+            Event::Sse(_) => f.sse_events += 1,
+            _ => return,
+        }
+        self.0.set(f);
+    }
+}
+
+impl Reporter for CheckTally {
+    fn finish(&mut self, _stats: &RunStats) -> io::Result<()> {
+        Ok(())
+    }
+    fn take_io_error(&mut self) -> Option<io::Error> {
+        None
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// "1 flow (1 websocket): 2 HTTP messages, 18 WebSocket frames, 10 WebSocket messages".
+fn found_line(stats: &RunStats, found: Found) -> String {
+    let kinds = stats
+        .kinds
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut s = plural(stats.flows, "flow", "flows");
+    if !kinds.is_empty() {
+        s.push_str(&format!(" ({kinds})"));
+    }
+    let mut parts = Vec::new();
+    if found.http_messages > 0 {
+        parts.push(plural(found.http_messages, "HTTP message", "HTTP messages"));
+    }
+    if found.ws_frames > 0 {
+        parts.push(plural(
+            found.ws_frames,
+            "WebSocket frame",
+            "WebSocket frames",
+        ));
+        parts.push(plural(
+            found.ws_messages,
+            "WebSocket message",
+            "WebSocket messages",
+        ));
+    }
+    if found.sse_events > 0 {
+        parts.push(plural(found.sse_events, "SSE event", "SSE events"));
+    }
+    if !parts.is_empty() {
+        s.push_str(": ");
+        s.push_str(&parts.join(", "));
+    }
+    s
+}
+
 fn counts_line(stats: &RunStats, severity: crate::proto::Severity) -> String {
     stats
         .anomalies
@@ -327,17 +519,13 @@ fn check(paths: &[PathBuf], recursive: bool, strict: bool, common: &Common) -> S
     let (mut passed, mut failed, mut unreadable) = (0u64, 0u64, 0u64);
     for file in &files {
         let name = file.display().to_string();
-        let result = analyze(std::slice::from_ref(&name), &config, Box::new(Silent));
+        let found = std::rc::Rc::new(std::cell::Cell::new(Found::default()));
+        let tally = Box::new(CheckTally(found.clone()));
+        let result = analyze(std::slice::from_ref(&name), &config, tally);
         let line = match &result {
             Ok(stats) => {
                 let errors = counts_line(stats, crate::proto::Severity::Error);
                 let warnings = counts_line(stats, crate::proto::Severity::Warning);
-                let kinds = stats
-                    .kinds
-                    .iter()
-                    .map(|(k, n)| format!("{n} {k}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
                 let pass = if strict {
                     stats.anomalies.is_empty()
                 } else {
@@ -360,8 +548,8 @@ fn check(paths: &[PathBuf], recursive: bool, strict: bool, common: &Common) -> S
                         continue;
                     }
                     format!(
-                        "PASS {name}: {} flows ({kinds}){}",
-                        stats.flows,
+                        "PASS {name}: {}{}",
+                        found_line(stats, found.get()),
                         if warnings.is_empty() {
                             String::new()
                         } else {

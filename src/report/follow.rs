@@ -10,7 +10,7 @@ use crate::proto::{
     Code, Event, EventCtx, EventSink, FlowKind, HttpHead, HttpMessage, OpCode, SseEvent, WsFrame,
     WsMessage,
 };
-use crate::report::hexdump::{self, plural};
+use crate::report::hexdump;
 use crate::report::style::{Paint, Style};
 use crate::report::verbose::close_code_title;
 use crate::report::{IoState, Reporter, flowsum, gate, preview};
@@ -107,7 +107,9 @@ impl<W: Write> FollowPrinter<W> {
     /// much was left out.
     fn payload(&mut self, dir: Dir, bytes: &[u8], total: u64, as_text: bool) {
         let shown = if as_text {
-            for line in bytes.split(|&b| b == b'\n') {
+            // A final newline ends the last line; it does not start another.
+            let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+            for line in body.split(|&b| b == b'\n') {
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 let mut s = String::new();
                 preview::text(line, usize::MAX, &mut s);
@@ -401,19 +403,10 @@ impl<W: Write> EventSink for FollowPrinter<W> {
 }
 
 impl<W: Write> Reporter for FollowPrinter<W> {
-    fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
+    fn finish(&mut self, _stats: &RunStats) -> std::io::Result<()> {
         self.flush_buf();
         if let Some(e) = self.io.take() {
             return Err(e);
-        }
-        if !self.found {
-            writeln!(
-                self.out,
-                "flow {} is not in this capture ({} flow{} analyzed; `sockscope read -q` lists them)",
-                self.flow,
-                stats.flows,
-                plural(stats.flows)
-            )?;
         }
         self.out.flush()
     }

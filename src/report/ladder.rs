@@ -196,7 +196,7 @@ impl<W: Write> LadderPrinter<W> {
         if self.segments > 0 {
             let _ = write!(
                 text,
-                "{} segment{} ({} B) carrying parts of PDUs",
+                "{} segment{} ({} B) with no complete PDU",
                 self.segments,
                 plural(self.segments),
                 self.segment_bytes
@@ -522,7 +522,7 @@ impl<W: Write> Reporter for LadderPrinter<W> {
         self.flush_buf();
     }
 
-    fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
+    fn finish(&mut self, _stats: &RunStats) -> std::io::Result<()> {
         self.draw_pending(None);
         self.summarised();
         if !self.summary.is_empty() {
@@ -534,19 +534,57 @@ impl<W: Write> Reporter for LadderPrinter<W> {
         if let Some(e) = self.io.take() {
             return Err(e);
         }
-        if !self.found {
-            writeln!(
-                self.out,
-                "flow {} is not in this capture ({} flow{} analyzed; `sockscope read -q` lists them)",
-                self.flow,
-                stats.flows,
-                plural(stats.flows)
-            )?;
-        }
         self.out.flush()
     }
 
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.io.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrows_fill_the_span_whatever_their_label() {
+        let mut p = LadderPrinter::new(Vec::new(), 1, false, 128);
+        let pkt = Some(PacketRef {
+            frame: 12,
+            ts: Timestamp::from_secs_nanos(0, 1500),
+        });
+        for (dir, label) in [
+            (Dir::C2S, "SYN".to_string()),
+            (Dir::S2C, "HTTP/1.1 101 Switching Protocols".to_string()),
+            (Dir::C2S, "x".repeat(200)),
+        ] {
+            let a = Arrow {
+                dir,
+                label,
+                notes: Vec::new(),
+                verdict: None,
+            };
+            p.draw(pkt, &a);
+        }
+        let widths: Vec<usize> = p.buf.lines().map(|l| l.chars().count()).collect();
+        assert_eq!(widths.len(), 3);
+        assert!(widths.iter().all(|&w| w == widths[0]), "{}", p.buf);
+        let lines: Vec<&str> = p.buf.lines().collect();
+        assert!(lines[0].starts_with("  0.000002      12  │"), "{}", lines[0]);
+        assert!(lines[0].contains("─ SYN ─") && lines[0].ends_with("─▶│"), "{}", lines[0]);
+        assert!(lines[1].contains("│◀─"), "{}", lines[1]);
+        assert!(lines[2].contains("xxx… ─"), "long labels are cut: {}", lines[2]);
+    }
+
+    #[test]
+    fn pure_acks_and_bare_segments_are_summarised_once() {
+        let mut p = LadderPrinter::new(Vec::new(), 1, false, 128);
+        p.acks = 2;
+        p.segments = 1;
+        p.segment_bytes = 1448;
+        p.summarised();
+        p.summarised();
+        assert_eq!(p.buf.lines().count(), 1);
+        assert!(p.buf.contains("⋯ 1 segment (1448 B) with no complete PDU, 2 ACKs ⋯"));
     }
 }

@@ -10,6 +10,7 @@ pub mod hexdump;
 pub mod json;
 pub mod ladder;
 pub mod preview;
+pub mod progress;
 pub mod style;
 pub mod tables;
 pub mod text;

@@ -33,6 +33,22 @@ pub fn text(bytes: &[u8], max_chars: usize, out: &mut String) {
     }
 }
 
+/// As [`text`], then `…` if the preview left characters out (`total` is the payload's real
+/// length, which may exceed `bytes`).
+pub fn text_cut(bytes: &[u8], max_chars: usize, total: u64, out: &mut String) {
+    text(bytes, max_chars, out);
+    let mut chars = 0usize;
+    for chunk in bytes.utf8_chunks() {
+        chars += chunk.valid().chars().count() + usize::from(!chunk.invalid().is_empty());
+        if chars > max_chars {
+            break;
+        }
+    }
+    if chars > max_chars || (bytes.len() as u64) < total {
+        out.push('…');
+    }
+}
+
 /// Hex preview of at most `max_chars` characters (two per byte).
 pub fn hex(bytes: &[u8], max_chars: usize, out: &mut String) {
     for b in bytes.iter().take(max_chars / 2) {
@@ -52,6 +68,20 @@ mod tests {
         s.clear();
         text(b"a\xffb", 10, &mut s);
         assert_eq!(s, "a\u{fffd}b");
+    }
+
+    #[test]
+    fn cut_previews_end_in_an_ellipsis() {
+        let mut s = String::new();
+        text_cut(b"hello world", 5, 11, &mut s);
+        assert_eq!(s, "hello…");
+        s.clear();
+        text_cut(b"hello", 5, 5, &mut s);
+        assert_eq!(s, "hello");
+        s.clear();
+        // Everything kept was shown, but the payload was longer than what was kept.
+        text_cut(b"hello", 10, 50, &mut s);
+        assert_eq!(s, "hello…");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! and anomalies grouped by code. Tables adapt to the terminal width when printing to one.
 
 use crate::proto::{Code, FlowKind, FlowSummary};
+use crate::report::hexdump::plural;
 use crate::report::json::{close_name, mean};
-use crate::stats::{Overhead, RunStats, flow_messages};
+use crate::stats::{Overhead, RunStats, WhatIf, flow_messages};
 use crate::tcp::{CloseHow, FlowMeta};
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
@@ -120,7 +121,10 @@ pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String 
     }
     let mut s = t.to_string();
     if omitted > 0 {
-        s.push_str(&format!("\n… and {omitted} more flows (not listed)"));
+        s.push_str(&format!(
+            "\n… and {omitted} more flow{} (not listed)",
+            plural(omitted)
+        ));
     }
     s
 }
@@ -159,33 +163,60 @@ pub fn overhead_table(stats: &RunStats, style: TableStyle) -> String {
     }
     overhead_row(&mut t, "total", &stats.total_overhead());
     let mut s = t.to_string();
+    s.push_str(
+        "\npayload: HTTP bodies, WebSocket payloads · L7 header: HTTP heads, chunk framing, \
+         WebSocket frame headers\nTCP/IP header: IP + TCP headers of every packet · \
+         overhead % = L7 header / payload · request + response = 2 messages",
+    );
+    if !stats.what_if.is_empty() {
+        s.push_str(
+            "\n\nWhat if over HTTP? (each WebSocket message sent as one HTTP request + response)",
+        );
+    }
     for w in &stats.what_if {
         s.push('\n');
-        match w.ratio() {
-            Some(r) if w.messages > 0 => s.push_str(&format!(
-                "what if over HTTP: flow {} sent {} messages with {} B of L7 headers (handshake \
-                 included); as HTTP requests + responses ({} B of heads each, from its own \
-                 upgrade) they would cost ~{} B: {:.1}× more",
-                w.flow,
-                w.messages,
-                w.actual_l7_header_bytes,
-                w.http_bytes_per_message,
-                w.http_l7_header_bytes,
-                r
-            )),
-            _ => s.push_str(&format!(
-                "what if over HTTP: flow {} sent no data messages after its handshake",
-                w.flow
-            )),
-        }
+        s.push_str(&what_if_line(w));
     }
     if stats.what_if_omitted > 0 {
         s.push_str(&format!(
-            "\n… and {} more WebSocket flows",
+            "\n  … and {} more WebSocket flows",
             stats.what_if_omitted
         ));
     }
     s
+}
+
+/// One "what if over HTTP" line: what the flow's messages cost in headers, and what they would
+/// have cost as HTTP exchanges with heads as large as the flow's own upgrade.
+pub fn what_if_line(w: &WhatIf) -> String {
+    let frames = w
+        .actual_l7_header_bytes
+        .saturating_sub(w.http_bytes_per_message);
+    match w.ratio() {
+        Some(r) if w.messages > 0 => {
+            let label = format!("  flow {}: ", w.flow);
+            format!(
+                "{label}{} message{} cost {} B of headers ({} B handshake + {} B frame headers)\n\
+                 {:width$}as HTTP: {} × {} B (heads as large as its upgrade request + 101) = {} B, \
+                 {:.1}× more",
+                w.messages,
+                plural(w.messages),
+                w.actual_l7_header_bytes,
+                w.http_bytes_per_message,
+                frames,
+                "",
+                w.messages,
+                w.http_bytes_per_message,
+                w.http_l7_header_bytes,
+                r,
+                width = label.chars().count()
+            )
+        }
+        _ => format!(
+            "  flow {}: no data messages after the handshake ({} B of headers)",
+            w.flow, w.actual_l7_header_bytes
+        ),
+    }
 }
 
 /// Anomalies grouped by code: count, severity, description and a few examples.

@@ -107,8 +107,8 @@ struct Group {
     pdus: Vec<Pdu>,
     /// Anomalies waiting for the PDU they concern.
     orphans: Vec<(Option<Dir>, Flag)>,
-    /// Anomalies about the packet or the stream (TCP), not about one PDU.
-    packet_flags: Vec<Flag>,
+    /// Anomalies about the packet or the stream (TCP), not about one PDU, with their direction.
+    packet_flags: Vec<(Option<Dir>, Flag)>,
     /// The flow closed while this group was open: the `--kind` decision made then.
     forced: Option<bool>,
 }
@@ -193,7 +193,7 @@ impl<W: Write> TextPrinter<W> {
             g.flow == Some(ctx.flow.id) && g.pkt.map(|p| p.frame) == ctx.pkt.map(|p| p.frame)
         });
         if !same {
-            self.flush(None);
+            self.flush(None, None);
             if let Some(p) = ctx.pkt {
                 self.first_ts.get_or_insert(p.ts);
             }
@@ -256,7 +256,7 @@ impl<W: Write> TextPrinter<W> {
         let g = self.group_for(ctx);
         if layer_of(a.code) == "TCP" {
             // About the byte stream, not about a PDU: shown for the packet.
-            g.packet_flags.push(flag);
+            g.packet_flags.push((a.dir, flag));
             return;
         }
         let waiting = g
@@ -274,6 +274,8 @@ impl<W: Write> TextPrinter<W> {
         let mut s = format!("WebSocket {}", verbose::opcode_title(f.opcode));
         if f.fin {
             s.push_str(" [FIN]");
+        } else {
+            s.push_str(" [FRAGMENT]");
         }
         if f.rsv1 {
             s.push_str(" [RSV1]");
@@ -297,7 +299,8 @@ impl<W: Write> TextPrinter<W> {
             }
         } else if f.opcode == OpCode::Text && !f.rsv1 && !f.payload_head.is_empty() {
             s.push_str(" \"");
-            preview::text(f.payload_head, preview_chars.min(LINE_PREVIEW), &mut s);
+            let max = preview_chars.min(LINE_PREVIEW);
+            preview::text_cut(f.payload_head, max, f.payload_len, &mut s);
             s.push('"');
         }
         s
@@ -382,20 +385,20 @@ impl<W: Write> TextPrinter<W> {
                 hexdump::block(
                     &mut s,
                     "    ",
-                    "Masked payload (as on the wire)",
+                    "Payload on the wire, masked",
                     &masked,
                     f.payload_len,
                 );
                 let label = if f.rsv1 {
-                    "Unmasked payload (compressed)"
+                    "Payload unmasked, compressed"
                 } else {
-                    "Unmasked payload"
+                    "Payload unmasked"
                 };
                 hexdump::block(&mut s, "    ", label, shown, f.payload_len);
             }
             None => {
                 let label = if f.rsv1 {
-                    "Payload (compressed)"
+                    "Payload, compressed"
                 } else {
                     "Payload"
                 };
@@ -435,8 +438,9 @@ impl<W: Write> TextPrinter<W> {
         }
     }
 
-    /// Prints the group in progress. `frame` is the packet it came from, for the `-V` tree.
-    fn flush(&mut self, frame: Option<&Frame<'_>>) {
+    /// Prints the group in progress. `frame` is the packet it came from, for the `-V` tree, and
+    /// `pkt_dir` that packet's direction in the flow, when known.
+    fn flush(&mut self, frame: Option<&Frame<'_>>, pkt_dir: Option<Dir>) {
         let Some(mut g) = self.group.take() else {
             return;
         };
@@ -449,7 +453,7 @@ impl<W: Write> TextPrinter<W> {
                 .find(|p| dir.is_none_or(|d| d == p.dir))
             {
                 Some(p) => p.flags.push(flag),
-                None => g.packet_flags.push(flag),
+                None => g.packet_flags.push((dir, flag)),
             }
         }
         if g.pdus.is_empty() && g.packet_flags.is_empty() {
@@ -470,7 +474,13 @@ impl<W: Write> TextPrinter<W> {
         let flow = g.flow.map_or_else(|| "-".to_string(), |f| format!("#{f}"));
         self.width_flow = self.width_flow.max(flow.len());
         let _ = write!(line, "{flow:<w$} ", w = self.width_flow);
-        let dir = g.pdus.first().map(|p| p.dir).unwrap_or(Dir::C2S);
+        let dir = g
+            .pdus
+            .first()
+            .map(|p| p.dir)
+            .or(pkt_dir)
+            .or_else(|| g.packet_flags.iter().find_map(|(d, _)| *d))
+            .unwrap_or(Dir::C2S);
         match g.ends {
             Some((client, server)) => {
                 let (c, s) = (client.to_string(), server.to_string());
@@ -496,7 +506,7 @@ impl<W: Write> TextPrinter<W> {
         }
         let proto = match (g.pdus.last(), g.packet_flags.first()) {
             (Some(p), _) => p.proto,
-            (None, Some(f)) => layer_of(f.code),
+            (None, Some((_, f))) => layer_of(f.code),
             (None, None) => "",
         };
         style.push_padded(&mut line, Paint::protocol(proto), proto, 9, false);
@@ -510,7 +520,7 @@ impl<W: Write> TextPrinter<W> {
         }
         if g.pdus.is_empty() {
             // A line of its own: say what happened.
-            for (i, flag) in g.packet_flags.iter().enumerate() {
+            for (i, (_, flag)) in g.packet_flags.iter().enumerate() {
                 if i > 0 {
                     line.push_str(", ");
                 }
@@ -520,7 +530,9 @@ impl<W: Write> TextPrinter<W> {
                 line.push_str(&flag.detail);
             }
         } else {
-            self.push_flags(&mut line, &g.packet_flags);
+            for (_, flag) in &g.packet_flags {
+                self.push_flags(&mut line, std::slice::from_ref(flag));
+            }
         }
         line.push('\n');
         if self.opts.verbose {
@@ -528,11 +540,12 @@ impl<W: Write> TextPrinter<W> {
                 Some(f) => crate::decode::describe(f),
                 None => Vec::new(),
             };
-            nodes.extend(g.packet_flags.iter().map(verbose::expert));
+            nodes.extend(g.packet_flags.iter().map(|(_, f)| verbose::expert(f)));
             for pdu in &mut g.pdus {
                 let mut pdu_nodes = std::mem::take(&mut pdu.nodes);
-                if let Some(first) = pdu_nodes.first_mut() {
-                    first.children.extend(pdu.flags.iter().map(verbose::expert));
+                // The last node is the most specific (the handshake under a 101).
+                if let Some(last) = pdu_nodes.last_mut() {
+                    last.children.extend(pdu.flags.iter().map(verbose::expert));
                 }
                 nodes.extend(pdu_nodes);
             }
@@ -594,7 +607,7 @@ impl<W: Write> EventSink for TextPrinter<W> {
         if self.opts.quiet || self.gate.is_some() {
             return;
         }
-        self.flush(None);
+        self.flush(None, None);
         self.first_ts.get_or_insert(anomaly.ts);
         self.group = Some(Group {
             flow: None,
@@ -605,10 +618,13 @@ impl<W: Write> EventSink for TextPrinter<W> {
             ends: None,
             pdus: Vec::new(),
             orphans: Vec::new(),
-            packet_flags: vec![Flag {
-                code: anomaly.code,
-                detail: anomaly.detail.clone(),
-            }],
+            packet_flags: vec![(
+                None,
+                Flag {
+                    code: anomaly.code,
+                    detail: anomaly.detail.clone(),
+                },
+            )],
             forced: None,
         });
     }
@@ -738,6 +754,25 @@ impl<W: Write> EventSink for TextPrinter<W> {
                 let cap = self.opts.hex_bytes;
                 if let Some(p) = self.awaiting_pdu(ctx, Awaiting::Message) {
                     p.awaiting = Awaiting::Nothing;
+                    // The frame alone did not show the message: say what it was.
+                    if m.compressed || m.frames > 1 {
+                        let mut how = Vec::new();
+                        if m.compressed {
+                            how.push("inflated".to_string());
+                        }
+                        if m.frames > 1 {
+                            how.push(format!("{} frames", m.frames));
+                        }
+                        let how = how.join(", ");
+                        if m.opcode == OpCode::Text {
+                            p.info.push_str(" \"");
+                            let max = preview_chars.min(LINE_PREVIEW);
+                            preview::text_cut(m.data_head, max, m.len, &mut p.info);
+                            let _ = write!(p.info, "\" (message: {how})");
+                        } else {
+                            let _ = write!(p.info, " ({} B message: {how})", m.len);
+                        }
+                    }
                     if verbose && let Some(node) = p.nodes.first_mut() {
                         node.children.push(verbose::message(m, preview_chars));
                     }
@@ -753,7 +788,8 @@ impl<W: Write> EventSink for TextPrinter<W> {
                     let _ = write!(info, " [{name}]");
                 }
                 info.push_str(" \"");
-                preview::text(e.data, preview_chars.min(LINE_PREVIEW), &mut info);
+                let max = preview_chars.min(LINE_PREVIEW);
+                preview::text_cut(e.data, max, e.data.len() as u64, &mut info);
                 info.push('"');
                 let mut pdu = Self::new_pdu(Dir::S2C, "SSE", info, Awaiting::Nothing);
                 if verbose {
@@ -786,23 +822,23 @@ impl<W: Write> Reporter for TextPrinter<W> {
         };
         // The tree describes this packet only if the line is about it (not about a flow
         // that another packet's arrival closed).
-        let own = g.pkt.is_some_and(|p| p.frame == frame.index)
-            && match (g.ends, seg) {
-                (Some((c, s)), Some(seg)) => {
-                    (seg.src == c && seg.dst == s) || (seg.src == s && seg.dst == c)
-                }
-                (None, _) => true,
-                (Some(_), None) => false,
-            };
-        self.flush(own.then_some(frame));
+        let dir = match (g.ends, seg) {
+            (Some((c, s)), Some(seg)) if seg.src == c && seg.dst == s => Some(Dir::C2S),
+            (Some((c, s)), Some(seg)) if seg.src == s && seg.dst == c => Some(Dir::S2C),
+            _ => None,
+        };
+        let own =
+            g.pkt.is_some_and(|p| p.frame == frame.index) && (g.ends.is_none() || dir.is_some());
+        self.flush(own.then_some(frame), dir);
     }
 
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
-        self.flush(None);
+        self.flush(None, None);
         if let Some(e) = self.io.take() {
             return Err(e);
         }
         let style = self.opts.tables;
+        self.flow_rows.sort_by_key(|r| r.id);
         let mut s = String::new();
         if !self.opts.quiet && stats.packets > 0 {
             s.push('\n');
@@ -856,5 +892,212 @@ impl<W: Write> Reporter for TextPrinter<W> {
 
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.io.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{FlowSummary, WsMessage};
+    use crate::tcp::{CloseHow, FlowMeta, RoleBasis};
+
+    fn meta(id: FlowId) -> FlowMeta {
+        FlowMeta {
+            id,
+            client: "10.0.0.1:5000".parse().expect("addr"),
+            server: "10.0.0.2:80".parse().expect("addr"),
+            role_basis: RoleBasis::Syn,
+            first_ts: Timestamp::ZERO,
+            last_ts: Timestamp::ZERO,
+            packets: 0,
+            payload_bytes: [0; 2],
+            tcpip_header_bytes: [0; 2],
+            gap_bytes: [0; 2],
+            syn_seen: true,
+            fin_seen: [false; 2],
+            rst_seen: false,
+        }
+    }
+
+    fn pkt(frame: u64) -> Option<PacketRef> {
+        Some(PacketRef {
+            frame,
+            ts: Timestamp::from_secs_nanos(1, frame as u32 * 1000),
+        })
+    }
+
+    fn frame<'a>(dir: Dir, opcode: OpCode, fin: bool, payload: &'a [u8]) -> WsFrame<'a> {
+        WsFrame {
+            dir,
+            ts: Timestamp::ZERO,
+            first_frame: 1,
+            fin,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode,
+            mask: None,
+            payload_len: payload.len() as u64,
+            header: &[0x81, 0x05],
+            payload_head: payload,
+            close_code: None,
+            close_reason: None,
+        }
+    }
+
+    fn anomaly(code: Code, dir: Dir) -> Anomaly {
+        Anomaly {
+            code,
+            dir: Some(dir),
+            ts: Timestamp::ZERO,
+            detail: format!("detail of {}", code.as_str()),
+        }
+    }
+
+    fn printer(opts: TextOptions) -> TextPrinter<Vec<u8>> {
+        TextPrinter::new(Vec::new(), opts)
+    }
+
+    fn output(p: TextPrinter<Vec<u8>>) -> String {
+        String::from_utf8(p.into_inner()).expect("UTF-8")
+    }
+
+    /// Ends the packet without a frame to describe.
+    fn end_packet(p: &mut TextPrinter<Vec<u8>>) {
+        p.flush(None, None);
+    }
+
+    #[test]
+    fn anomalies_go_to_the_pdu_they_concern() {
+        let m = meta(1);
+        let mut p = printer(TextOptions::default());
+        let ctx = EventCtx {
+            flow: &m,
+            pkt: pkt(7),
+        };
+        // A header problem is reported before its frame; an end-of-message problem after the
+        // final frame, before the message event.
+        let a = anomaly(Code::WsReservedOpcode, Dir::C2S);
+        p.event(&ctx, Event::Anomaly(&a));
+        let f1 = frame(Dir::C2S, OpCode::Reserved(3), true, b"");
+        p.event(&ctx, Event::WsFrame(&f1));
+        let f2 = frame(Dir::C2S, OpCode::Text, true, b"caf\xc3");
+        p.event(&ctx, Event::WsFrame(&f2));
+        let late = anomaly(Code::WsInvalidUtf8, Dir::C2S);
+        p.event(&ctx, Event::Anomaly(&late));
+        let msg = WsMessage {
+            dir: Dir::C2S,
+            ts: Timestamp::ZERO,
+            opcode: OpCode::Text,
+            frames: 1,
+            wire_len: 4,
+            len: 4,
+            compressed: false,
+            valid_utf8: Some(false),
+            data_head: b"caf\xc3",
+        };
+        p.event(&ctx, Event::WsMessage(&msg));
+        // A stream problem belongs to the packet.
+        let gap = anomaly(Code::TcpGap, Dir::C2S);
+        p.event(&ctx, Event::Anomaly(&gap));
+        end_packet(&mut p);
+        let out = output(p);
+        assert_eq!(out.lines().count(), 1, "{out}");
+        let line = out.lines().next().expect("a line");
+        assert!(line.starts_with("     7    0.000000 #1 10.0.0.1:5000 → 10.0.0.2:80   WebSocket "));
+        assert!(
+            line.ends_with(
+                "WebSocket Non-Control Frame (Reserved 0x3) [FIN] [ws.reserved_opcode], \
+                 WebSocket Text [FIN] \"caf\u{fffd}\" [ws.invalid_utf8] [tcp.gap]"
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_packet_with_only_anomalies_gets_its_own_line() {
+        let m = meta(3);
+        let mut p = printer(TextOptions::default());
+        let ctx = EventCtx {
+            flow: &m,
+            pkt: pkt(9),
+        };
+        let gap = anomaly(Code::TcpGap, Dir::S2C);
+        p.event(&ctx, Event::Anomaly(&gap));
+        end_packet(&mut p);
+        let out = output(p);
+        assert!(
+            out.ends_with(
+                "#3   10.0.0.2:80 → 10.0.0.1:5000 TCP       [tcp.gap] detail of tcp.gap\n"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn quiet_prints_only_the_tables() {
+        let m = meta(1);
+        let mut p = printer(TextOptions {
+            quiet: true,
+            ..TextOptions::default()
+        });
+        let ctx = EventCtx {
+            flow: &m,
+            pkt: pkt(2),
+        };
+        let f = frame(Dir::S2C, OpCode::Text, true, b"hi");
+        p.event(&ctx, Event::WsFrame(&f));
+        end_packet(&mut p);
+        let summary = FlowSummary::default();
+        p.event(
+            &ctx,
+            Event::FlowClosed {
+                how: CloseHow::Fin,
+                summary: &summary,
+            },
+        );
+        p.finish(&RunStats::default()).expect("finish");
+        let out = output(p);
+        assert!(out.starts_with("Flows (0 flows, 0 packets)\n"), "{out}");
+        assert!(!out.contains("WebSocket Text"));
+    }
+
+    #[test]
+    fn kind_filter_drops_other_flows_and_keeps_held_lines_in_order() {
+        let (web, plain) = (meta(1), meta(2));
+        let mut p = printer(TextOptions {
+            kind: Some(FlowKind::WebSocket),
+            ..TextOptions::default()
+        });
+        let c1 = EventCtx {
+            flow: &plain,
+            pkt: pkt(1),
+        };
+        let c2 = EventCtx {
+            flow: &web,
+            pkt: pkt(2),
+        };
+        let f = frame(Dir::C2S, OpCode::Text, true, b"kept");
+        // Flow 2 is plain: its kind is known only when it closes.
+        let anomaly_of_plain = anomaly(Code::HttpParseError, Dir::C2S);
+        p.event(&c1, Event::Anomaly(&anomaly_of_plain));
+        end_packet(&mut p);
+        p.event(&c2, Event::WsFrame(&f));
+        end_packet(&mut p);
+        let summary = FlowSummary {
+            kind: Some(FlowKind::Http),
+            ..FlowSummary::default()
+        };
+        p.event(
+            &c1,
+            Event::FlowClosed {
+                how: CloseHow::Fin,
+                summary: &summary,
+            },
+        );
+        end_packet(&mut p);
+        let out = output(p);
+        assert!(out.contains("WebSocket Text [FIN] \"kept\""), "{out}");
+        assert!(!out.contains("http.parse_error"), "{out}");
     }
 }

@@ -135,10 +135,10 @@ fn hex_of(bytes: &[u8], max_chars: usize) -> String {
     s
 }
 
-/// `" … (N of M bytes shown)"` when a preview is shorter than the payload.
+/// `" … [first N of M bytes]"` when a preview is shorter than the payload.
 fn cut_note(shown: usize, total: u64) -> String {
     if (shown as u64) < total {
-        format!(" … [{shown} of {total} bytes kept for display]")
+        format!(" … [first {shown} of {total} bytes]")
     } else {
         String::new()
     }
@@ -471,7 +471,7 @@ fn payload_node(f: &WsFrame<'_>, preview_chars: usize) -> DetailNode {
                 }
                 None => {}
             }
-            if let Some(r) = f.close_reason {
+            if let Some(r) = f.close_reason.filter(|r| !r.is_empty()) {
                 kids.push(DetailNode::leaf(format!(
                     "Reason: {}",
                     text_of(r, preview_chars)

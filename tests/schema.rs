@@ -1,0 +1,241 @@
+//! `--json` against its contract: every line of every bundled capture's output (and of
+//! `check --json`) validates against docs/schema.json, and the ordering rules of CONTRACT.md
+//! hold: a flow's `flow` record comes after all its other records, `summary` is the last line,
+//! and flow ids start at 1 in the order of each flow's first packet.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn validator() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(root().join("docs/schema.json")).expect("docs/schema.json");
+    let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
+    jsonschema::validator_for(&schema).expect("schema compiles")
+}
+
+/// Every capture under `captures/`, bad ones included.
+fn captures() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in ["captures", "captures/bad"] {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+            .expect("captures directory")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+            .collect();
+        entries.sort();
+        out.extend(entries);
+    }
+    assert!(out.len() >= 30, "the bundled captures are missing: {out:?}");
+    out
+}
+
+/// The port a capture is analyzed on (`expected/*.json` says, e.g. 8080 for ws-port8080).
+fn port_of(capture: &Path) -> u64 {
+    let rel = capture
+        .strip_prefix(root().join("captures"))
+        .expect("under captures/");
+    let expected = root()
+        .join("captures/expected")
+        .join(rel)
+        .with_extension("json");
+    std::fs::read(&expected)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["port"].as_u64())
+        .unwrap_or(80)
+}
+
+fn json_lines(args: &[&str]) -> (Vec<Value>, i32) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run sockscope");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let lines = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{args:?}: `{l}`: {e}")))
+        .collect();
+    (lines, out.status.code().unwrap_or(-1))
+}
+
+fn assert_valid(v: &jsonschema::Validator, record: &Value, what: &str) {
+    let errors: Vec<String> = v.iter_errors(record).map(|e| e.to_string()).collect();
+    assert!(
+        errors.is_empty(),
+        "{what}: record does not match docs/schema.json: {errors:?}\n{record}"
+    );
+}
+
+/// The flow a record belongs to (`flow` for most, `id` for the flow record itself).
+fn flow_of(r: &Value) -> Option<u64> {
+    match r["type"].as_str() {
+        Some("flow") => r["id"].as_u64(),
+        _ => r["flow"].as_u64(),
+    }
+}
+
+fn check_ordering(records: &[Value], what: &str) {
+    let last = records.last().expect("at least the summary");
+    assert_eq!(last["type"], "summary", "{what}: summary is not last");
+    assert_eq!(
+        records.iter().filter(|r| r["type"] == "summary").count(),
+        1,
+        "{what}: one summary"
+    );
+    let mut closed = BTreeSet::new();
+    let mut flows: BTreeMap<u64, f64> = BTreeMap::new();
+    for (i, r) in records.iter().enumerate() {
+        let Some(flow) = flow_of(r) else { continue };
+        assert!(
+            !closed.contains(&flow),
+            "{what}: line {} belongs to flow {flow}, whose flow record came earlier: {r}",
+            i + 1
+        );
+        if r["type"] == "flow" {
+            closed.insert(flow);
+            flows.insert(flow, r["first_ts"].as_f64().expect("first_ts"));
+        }
+    }
+    let n = last["flows"].as_u64().expect("summary.flows");
+    let ids: Vec<u64> = flows.keys().copied().collect();
+    assert_eq!(
+        ids,
+        (1..=n).collect::<Vec<_>>(),
+        "{what}: flow ids are 1..=flows"
+    );
+    let firsts: Vec<f64> = flows.values().copied().collect();
+    assert!(
+        firsts.windows(2).all(|w| w[0] <= w[1]),
+        "{what}: flow ids are not in the order of first packets: {firsts:?}"
+    );
+}
+
+#[test]
+fn every_record_of_every_capture_matches_the_schema_and_the_ordering_rules() {
+    let v = validator();
+    let mut types = BTreeSet::new();
+    for capture in captures() {
+        let path = capture.to_str().expect("UTF-8 path");
+        let port = port_of(&capture).to_string();
+        let (records, code) = json_lines(&["read", "--json", "-p", &port, path]);
+        assert_eq!(code, 0, "{path}");
+        for r in &records {
+            assert_valid(&v, r, path);
+            types.insert(r["type"].as_str().unwrap_or_default().to_string());
+        }
+        check_ordering(&records, path);
+    }
+    // The captures exercise every record type `read` can print.
+    for t in [
+        "http",
+        "handshake",
+        "ws_frame",
+        "ws_message",
+        "sse_event",
+        "anomaly",
+        "flow",
+        "summary",
+    ] {
+        assert!(types.contains(t), "no capture produced a `{t}` record");
+    }
+}
+
+#[test]
+fn filtered_and_any_port_output_keeps_the_rules() {
+    let v = validator();
+    for args in [
+        vec![
+            "read",
+            "--json",
+            "--kind",
+            "websocket",
+            "captures/chromium-ws.pcap",
+        ],
+        vec!["read", "--json", "--any-port", "captures/two-links.pcapng"],
+        vec![
+            "read",
+            "--json",
+            "--snap-preview",
+            "3",
+            "captures/ws-deflate.pcap",
+        ],
+    ] {
+        let (records, code) = json_lines(&args);
+        assert_eq!(code, 0, "{args:?}");
+        for r in &records {
+            assert_valid(&v, r, &format!("{args:?}"));
+            if args.contains(&"--snap-preview")
+                && let Some(p) = r["preview"].as_str()
+            {
+                assert!(p.chars().count() <= 3, "{args:?}: preview too long: {r}");
+            }
+        }
+        let last = records.last().expect("summary");
+        assert_eq!(last["type"], "summary");
+        if args.contains(&"--kind") {
+            // Only websocket flows' records; the summary still counts every flow.
+            for r in &records {
+                if r["type"] == "flow" {
+                    assert_eq!(r["kind"], "websocket", "{r}");
+                }
+            }
+            assert_eq!(records.iter().filter(|r| r["type"] == "flow").count(), 1);
+            assert_eq!(last["flows"], 3);
+        }
+    }
+}
+
+#[test]
+fn check_json_matches_the_schema() {
+    let v = validator();
+    for (dir, want) in [("captures/", 0), ("captures/bad/", 1)] {
+        let (records, code) = json_lines(&["check", "--json", dir]);
+        assert_eq!(code, want, "{dir}");
+        let (last, verdicts) = records.split_last().expect("records");
+        assert_eq!(last["type"], "check_summary");
+        for r in &records {
+            assert_valid(&v, r, dir);
+        }
+        assert!(verdicts.iter().all(|r| r["type"] == "check"));
+        assert_eq!(last["captures"].as_u64(), Some(verdicts.len() as u64));
+        let failed = verdicts.iter().filter(|r| r["pass"] == false).count() as u64;
+        assert_eq!(last["failed"].as_u64(), Some(failed));
+        assert_eq!(failed > 0, want == 1, "{dir}");
+    }
+}
+
+#[test]
+fn the_schema_is_not_vacuous() {
+    // The test above means something only if the schema rejects what breaks the contract.
+    let v = validator();
+    let good: Value = serde_json::json!({
+        "type": "anomaly", "flow": 1, "dir": "c2s", "ts": 1.5, "frame": 3,
+        "severity": "error", "code": "ws.reserved_opcode", "detail": "opcode 3"
+    });
+    assert!(v.is_valid(&good));
+    for (field, bad) in [
+        ("dir", serde_json::json!("up")),
+        ("severity", serde_json::json!("fatal")),
+        ("code", serde_json::json!("Reserved Opcode")),
+        ("ts", serde_json::json!("1.5")),
+    ] {
+        let mut r = good.clone();
+        r[field] = bad;
+        assert!(!v.is_valid(&r), "{field} should be rejected: {r}");
+    }
+    let mut missing = good.clone();
+    missing.as_object_mut().expect("object").remove("detail");
+    assert!(!v.is_valid(&missing));
+    assert!(!v.is_valid(&serde_json::json!({"type": "no-such-record"})));
+}
