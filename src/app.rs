@@ -81,6 +81,7 @@ fn table_style() -> TableStyle {
     TableStyle {
         unicode: true,
         width: if tty { terminal_width() } else { None },
+        color: false,
     }
 }
 
@@ -116,7 +117,10 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
         preview: common.snap_preview,
         kind,
         color,
-        tables: table_style(),
+        tables: TableStyle {
+            color,
+            ..table_style()
+        },
         verbose: common.verbose,
         hex: common.hex,
         hex_bytes: common.config(false).display_bytes,

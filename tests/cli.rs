@@ -278,10 +278,9 @@ fn hex_dumps_say_what_they_leave_out() {
         stdout.contains("… 134464 more bytes not shown"),
         "200000 - 65536"
     );
-    assert!(
-        stdout.contains("Unmasked payload (5 bytes):")
-            || stdout.contains("Unmasked payload (125 bytes):")
-    );
+    // Small payloads are dumped whole, masked and unmasked.
+    assert!(stdout.contains("Payload unmasked (125 bytes):"));
+    assert!(!stdout.contains("… 0 more bytes"));
 }
 
 #[test]
@@ -393,4 +392,33 @@ fn follow_and_ladder_print_only_their_flow() {
     assert!(!ladder.contains("favicon"));
     assert!(ladder.contains("✓ WebSocket accept key valid"));
     assert!(ladder.contains("Flow 3 summary: websocket"));
+}
+
+#[test]
+fn progress_bar_only_when_stderr_is_a_terminal_and_output_is_not_scrolling_there() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let big = big_capture(dir.path(), 12_000);
+    assert!(std::fs::metadata(&big).expect("size").len() > 33 << 20);
+    let big = big.to_str().expect("path");
+    // Piped stderr: never.
+    let (_, stderr, code) = run(&["read", "-q", big]);
+    assert_eq!(code, 0);
+    assert!(stderr.is_empty(), "{stderr}");
+    let Some(quiet) = on_a_terminal(&format!("read -q {big}"), false) else {
+        eprintln!("skipped the terminal half: `script` (util-linux) is not available");
+        return;
+    };
+    assert!(
+        quiet.contains("reading ["),
+        "a bar while -q works on a terminal"
+    );
+    assert!(quiet.contains("Flows (12000 flows"), "{quiet}");
+    for args in [
+        format!("read --json {big}"),
+        format!("read -q --no-progress {big}"),
+        format!("read -q {big} | cat"),
+    ] {
+        let out = on_a_terminal(&args, false).expect("script ran before");
+        assert!(!out.contains("reading ["), "no bar for `{args}`");
+    }
 }

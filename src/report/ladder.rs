@@ -570,10 +570,22 @@ mod tests {
         assert_eq!(widths.len(), 3);
         assert!(widths.iter().all(|&w| w == widths[0]), "{}", p.buf);
         let lines: Vec<&str> = p.buf.lines().collect();
-        assert!(lines[0].starts_with("  0.000002      12  │"), "{}", lines[0]);
-        assert!(lines[0].contains("─ SYN ─") && lines[0].ends_with("─▶│"), "{}", lines[0]);
+        assert!(
+            lines[0].starts_with("  0.000002      12  │"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[0].contains("─ SYN ─") && lines[0].ends_with("─▶│"),
+            "{}",
+            lines[0]
+        );
         assert!(lines[1].contains("│◀─"), "{}", lines[1]);
-        assert!(lines[2].contains("xxx… ─"), "long labels are cut: {}", lines[2]);
+        assert!(
+            lines[2].contains("xxx… ─"),
+            "long labels are cut: {}",
+            lines[2]
+        );
     }
 
     #[test]
@@ -585,6 +597,9 @@ mod tests {
         p.summarised();
         p.summarised();
         assert_eq!(p.buf.lines().count(), 1);
-        assert!(p.buf.contains("⋯ 1 segment (1448 B) with no complete PDU, 2 ACKs ⋯"));
+        assert!(
+            p.buf
+                .contains("⋯ 1 segment (1448 B) with no complete PDU, 2 ACKs ⋯")
+        );
     }
 }

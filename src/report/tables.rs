@@ -1,13 +1,13 @@
 //! End-of-run tables (comfy-table): flows, header overhead with the "what if over HTTP" lines,
 //! and anomalies grouped by code. Tables adapt to the terminal width when printing to one.
 
-use crate::proto::{Code, FlowKind, FlowSummary};
+use crate::proto::{Code, FlowKind, FlowSummary, Severity};
 use crate::report::hexdump::plural;
 use crate::report::json::{close_name, mean};
 use crate::stats::{Overhead, RunStats, WhatIf, flow_messages};
 use crate::tcp::{CloseHow, FlowMeta};
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 use std::collections::BTreeMap;
 
 /// Flows listed in the flows table; the rest are counted in a closing line.
@@ -59,6 +59,8 @@ pub struct TableStyle {
     pub unicode: bool,
     /// Terminal width to fit, when printing to a terminal.
     pub width: Option<u16>,
+    /// Colour severities (red errors, yellow warnings).
+    pub color: bool,
 }
 
 fn new_table(style: TableStyle) -> Table {
@@ -226,12 +228,24 @@ pub fn anomalies_table(
     style: TableStyle,
 ) -> String {
     let mut t = new_table(style);
+    if style.color {
+        t.enforce_styling();
+    }
     t.set_header(vec!["code", "severity", "count", "meaning", "examples"]);
     for (code, n) in counts {
         let ex = examples.get(code).map(|v| v.join("\n")).unwrap_or_default();
+        let paint = |cell: Cell| {
+            if !style.color {
+                return cell;
+            }
+            match code.severity() {
+                Severity::Error => cell.fg(Color::Red).add_attribute(Attribute::Bold),
+                Severity::Warning => cell.fg(Color::Yellow),
+            }
+        };
         t.add_row(vec![
-            Cell::new(code.as_str()),
-            Cell::new(code.severity().as_str()),
+            paint(Cell::new(code.as_str())),
+            paint(Cell::new(code.severity().as_str())),
             right(n),
             Cell::new(code.description()),
             Cell::new(ex),

@@ -62,6 +62,7 @@ impl Default for TextOptions {
             tables: TableStyle {
                 unicode: true,
                 width: None,
+                color: false,
             },
             verbose: false,
             hex: false,
@@ -680,6 +681,17 @@ impl<W: Write> EventSink for TextPrinter<W> {
                     return;
                 }
                 let mut info = http_info(&m.head);
+                // As tshark: the media type of a message that has a body.
+                if m.body_bytes > 0
+                    && let Some(ct) = m
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+                {
+                    let media = ct.value.split(|&b| b == b';').next().unwrap_or_default();
+                    let media = String::from_utf8_lossy(media);
+                    let _ = write!(info, " ({})", media.trim());
+                }
                 if !m.complete {
                     info.push_str(" [incomplete]");
                 }
@@ -692,7 +704,8 @@ impl<W: Write> EventSink for TextPrinter<W> {
                 let mut pdu = Self::new_pdu(m.dir, "HTTP", info, awaiting);
                 if verbose {
                     let extras = self.http_extras(ctx, m);
-                    pdu.nodes.push(verbose::http(m, &extras, preview_chars));
+                    pdu.nodes
+                        .push(verbose::http(m, &extras, preview_chars, false));
                 }
                 if hex {
                     pdu.hex = self.http_hex(m);
@@ -707,13 +720,8 @@ impl<W: Write> EventSink for TextPrinter<W> {
                 let mut pdu = Self::new_pdu(m.dir, "HTTP", info, Awaiting::Nothing);
                 if verbose {
                     let extras = self.http_extras(ctx, m);
-                    let mut node = verbose::http(m, &extras, preview_chars);
-                    node.children
-                        .retain(|n| !n.text.starts_with("[Body length"));
-                    node.children.push(DetailNode::leaf(
-                        "[Body: an event stream, shown event by event below]",
-                    ));
-                    pdu.nodes.push(node);
+                    pdu.nodes
+                        .push(verbose::http(m, &extras, preview_chars, true));
                 }
                 if hex {
                     pdu.hex = self.http_hex(m);

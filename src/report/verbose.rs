@@ -184,8 +184,14 @@ pub struct HttpExtras {
     pub time_since_request: Option<f64>,
 }
 
-/// `Hypertext Transfer Protocol`: start line, headers as sent, and the byte counts.
-pub fn http(m: &HttpMessage<'_>, extras: &HttpExtras, preview_chars: usize) -> DetailNode {
+/// `Hypertext Transfer Protocol`: start line, headers as sent, and the byte counts. With
+/// `head_only` (a response whose body streams on, as an event stream) the body is not described.
+pub fn http(
+    m: &HttpMessage<'_>,
+    extras: &HttpExtras,
+    preview_chars: usize,
+    head_only: bool,
+) -> DetailNode {
     let mut kids = Vec::new();
     match m.head {
         HttpHead::Request {
@@ -248,6 +254,12 @@ pub fn http(m: &HttpMessage<'_>, extras: &HttpExtras, preview_chars: usize) -> D
         m.headers.len(),
         plural(m.headers.len() as u64)
     )));
+    if head_only {
+        kids.push(DetailNode::leaf(
+            "[Body: an event stream, shown event by event below]",
+        ));
+        return DetailNode::new("Hypertext Transfer Protocol", kids);
+    }
     let mut body = format!(
         "[Body length: {} byte{}",
         m.body_bytes,
