@@ -7,9 +7,30 @@ use crate::report::json::mean;
 use crate::report::style::{Paint, Style};
 use crate::report::tables::FlowRow;
 use crate::stats::Overhead;
-use crate::tcp::{CloseHow, FlowMeta};
+use crate::tcp::{CloseHow, FlowMeta, RoleBasis};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+
+/// How sockscope told client from server, in words.
+pub fn roles(basis: RoleBasis) -> &'static str {
+    match basis {
+        RoleBasis::Syn => "the client is the side that sent the SYN",
+        RoleBasis::Content => {
+            "no SYN captured: the client is the side that sent the HTTP request (or masked frames)"
+        }
+        RoleBasis::Port => "no SYN or request captured: roles guessed from the port numbers",
+    }
+}
+
+/// The line under a one-flow view's title: where the flow starts in the capture and how the
+/// roles were decided.
+pub fn origin(meta: &FlowMeta, capture_start: Option<crate::time::Timestamp>) -> String {
+    let into = capture_start.map_or(0.0, |t| meta.first_ts.secs_since(t).max(0.0));
+    format!(
+        "starts {into:.6} s into the capture; {}",
+        roles(meta.role_basis)
+    )
+}
 
 /// How a flow ended, in words.
 pub fn ended(how: CloseHow) -> &'static str {

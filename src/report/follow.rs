@@ -34,6 +34,8 @@ pub struct FollowPrinter<W: Write> {
     found: bool,
     done: bool,
     first_ts: Timestamp,
+    /// The capture's first packet, for where the flow starts.
+    capture_start: Option<Timestamp>,
     anomalies: BTreeMap<Code, u64>,
     buf: String,
 }
@@ -49,6 +51,7 @@ impl<W: Write> FollowPrinter<W> {
             found: false,
             done: false,
             first_ts: Timestamp::ZERO,
+            capture_start: None,
             anomalies: BTreeMap::new(),
             buf: String::new(),
         }
@@ -293,6 +296,9 @@ impl<W: Write> EventSink for FollowPrinter<W> {
                 self.buf.push_str(" ⇄ server ");
                 style.push(&mut self.buf, Paint::Server, &ctx.flow.server.to_string());
                 self.buf.push('\n');
+                let start = self.capture_start.or(ctx.pkt.map(|p| p.ts));
+                self.buf.push_str(&flowsum::origin(ctx.flow, start));
+                self.buf.push('\n');
                 style.push(&mut self.buf, Paint::Client, ">>");
                 self.buf.push_str(" client to server   ");
                 style.push(&mut self.buf, Paint::Server, "<<");
@@ -403,6 +409,14 @@ impl<W: Write> EventSink for FollowPrinter<W> {
 }
 
 impl<W: Write> Reporter for FollowPrinter<W> {
+    fn packet_done(
+        &mut self,
+        frame: &crate::source::Frame<'_>,
+        _seg: Option<&crate::decode::Segment<'_>>,
+    ) {
+        self.capture_start.get_or_insert(frame.ts);
+    }
+
     fn finish(&mut self, _stats: &RunStats) -> std::io::Result<()> {
         self.flush_buf();
         if let Some(e) = self.io.take() {

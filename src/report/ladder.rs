@@ -45,6 +45,8 @@ pub struct LadderPrinter<W: Write> {
     /// Client and server, once the flow opened.
     ends: Option<(SocketAddr, SocketAddr)>,
     first_ts: Timestamp,
+    /// The capture's first packet, for where the flow starts.
+    capture_start: Option<Timestamp>,
     found: bool,
     /// Arrows of the packet being processed.
     arrows: Vec<Arrow>,
@@ -73,6 +75,7 @@ impl<W: Write> LadderPrinter<W> {
             preview,
             ends: None,
             first_ts: Timestamp::ZERO,
+            capture_start: None,
             found: false,
             arrows: Vec::new(),
             notes: Vec::new(),
@@ -88,13 +91,15 @@ impl<W: Write> LadderPrinter<W> {
         }
     }
 
-    fn header(&mut self, client: SocketAddr, server: SocketAddr) {
+    fn header(&mut self, meta: &crate::tcp::FlowMeta, start: Option<Timestamp>) {
         let style = self.style;
-        let (c, s) = (client.to_string(), server.to_string());
+        let (c, s) = (meta.client.to_string(), meta.server.to_string());
         let _ = write!(self.buf, "Flow {}: client ", self.flow);
         style.push(&mut self.buf, Paint::Client, &c);
         self.buf.push_str(" ⇄ server ");
         style.push(&mut self.buf, Paint::Server, &s);
+        self.buf.push('\n');
+        self.buf.push_str(&flowsum::origin(meta, start));
         self.buf.push('\n');
         style.push(
             &mut self.buf,
@@ -354,7 +359,8 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                 self.found = true;
                 self.first_ts = ctx.flow.first_ts;
                 self.ends = Some((ctx.flow.client, ctx.flow.server));
-                self.header(ctx.flow.client, ctx.flow.server);
+                let start = self.capture_start.or(ctx.pkt.map(|p| p.ts));
+                self.header(ctx.flow, start);
             }
             Event::Http(m) => {
                 let sse = matches!(m.head, HttpHead::Response { .. })
@@ -437,6 +443,7 @@ impl<W: Write> EventSink for LadderPrinter<W> {
 
 impl<W: Write> Reporter for LadderPrinter<W> {
     fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
+        self.capture_start.get_or_insert(frame.ts);
         let ours = match (self.ends, seg) {
             (Some((c, s)), Some(seg)) => {
                 let c2s = seg.src == c && seg.dst == s;

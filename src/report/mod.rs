@@ -1,7 +1,9 @@
-//! Printers over the event stream: tshark-like summary lines, the `-V` tree, `-x` hex, JSON
-//! Lines, the end-of-run tables, and `check` verdicts. Printers never parse: everything they
-//! show comes from events (and, for the per-packet detail tree, from the decoder's description
-//! of the packet that completed the PDUs).
+//! Printers over the event stream: tshark-like summary lines with the `-V` tree and `-x` hex
+//! dumps (`text`, `verbose`, `hexdump`), one flow's conversation (`follow`) or sequence diagram
+//! (`ladder`), JSON Lines (`json`), the end-of-run tables (`tables`), and the pieces they share
+//! (`style` colours, `preview`, `flowsum`, the `--kind` gate, the `progress` bar). Printers
+//! never parse: everything they show comes from events (and, for the per-packet detail tree,
+//! from the decoder's description of the packet that completed the PDUs).
 
 pub mod flowsum;
 pub mod follow;
