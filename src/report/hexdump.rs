@@ -99,6 +99,23 @@ mod tests {
         assert_eq!(s, "Payload (0 bytes):\n");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_dump_to_aligned_lines(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let mut s = String::new();
+            dump(&mut s, "  ", &bytes);
+            let lines: Vec<&str> = s.lines().collect();
+            proptest::prop_assert_eq!(lines.len(), bytes.len().div_ceil(LINE));
+            for (i, l) in lines.iter().enumerate() {
+                let expected_offset = format!("  {:04x}  ", i * LINE);
+                proptest::prop_assert!(l.starts_with(&expected_offset));
+                // The ASCII column always starts at the same place: indent, offset, 16 × 3, 3.
+                let ascii = &l[2 + 4 + 1 + LINE * 3 + 3..];
+                proptest::prop_assert_eq!(ascii.len(), bytes.len().saturating_sub(i * LINE).min(LINE));
+            }
+        }
+    }
+
     #[test]
     fn masking_is_its_own_inverse() {
         let key = [0xe4, 0x48, 0xb6, 0x52];

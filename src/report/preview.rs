@@ -84,6 +84,23 @@ mod tests {
         assert_eq!(s, "hello…");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn previews_are_one_line_and_bounded(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            max in 0usize..64,
+        ) {
+            let mut s = String::new();
+            text_cut(&bytes, max, bytes.len() as u64, &mut s);
+            proptest::prop_assert!(!s.contains('\n') && !s.contains('\r'));
+            // At most `max` characters, each escaped to at most 8 (`\u{1f}`-style), plus `…`.
+            proptest::prop_assert!(s.chars().count() <= max * 8 + 1);
+            let mut h = String::new();
+            hex(&bytes, max, &mut h);
+            proptest::prop_assert!(h.len() <= max && h.len() % 2 == 0);
+        }
+    }
+
     #[test]
     fn hex_preview_counts_characters() {
         let mut s = String::new();
