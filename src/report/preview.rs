@@ -97,7 +97,7 @@ mod tests {
             proptest::prop_assert!(s.chars().count() <= max * 8 + 1);
             let mut h = String::new();
             hex(&bytes, max, &mut h);
-            proptest::prop_assert!(h.len() <= max && h.len() % 2 == 0);
+            proptest::prop_assert!(h.len() <= max && h.len().is_multiple_of(2));
         }
     }
 
