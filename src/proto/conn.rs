@@ -108,10 +108,10 @@ impl<S: EventSink> ConnAnalyzer<S> {
     }
 
     fn new_http(&self) -> Proto {
-        Proto::Http(Box::new(HttpConn::new(
-            &self.config.limits,
-            self.config.display_bytes,
-        )))
+        Proto::Http(Box::new(
+            HttpConn::new(&self.config.limits, self.config.display_bytes)
+                .with_digest(self.config.digest),
+        ))
     }
 
     /// Chooses the protocol for a flow from the first bytes one side sent. Returns `false` when
@@ -136,7 +136,8 @@ impl<S: EventSink> ConnAnalyzer<S> {
         let request = dir == Dir::C2S && classify::looks_like_http_request(bytes);
         let response = dir == Dir::S2C && classify::looks_like_http_response(bytes);
         if request || response {
-            let mut http = HttpConn::new(&self.config.limits, self.config.display_bytes);
+            let mut http = HttpConn::new(&self.config.limits, self.config.display_bytes)
+                .with_digest(self.config.digest);
             http.picked_up_midstream();
             state.proto = Proto::Http(Box::new(http));
             return true;
@@ -378,4 +379,5 @@ fn new_ws(
 ) -> WsConn {
     WsConn::new(handshake, &config.limits, config.display_bytes)
         .with_inflater_budget(inflaters.clone())
+        .with_digest(config.digest)
 }

@@ -81,6 +81,7 @@ pub use handshake::{check_handshake, expected_accept};
 pub use message::InflaterBudget;
 
 use crate::config::Limits;
+use crate::proto::digest::Hasher;
 use crate::proto::{
     Anomaly, Code, Event, EventCtx, EventSink, Handshake, OpCode, WsFrame, WsMessage,
 };
@@ -161,6 +162,8 @@ struct DirConfig {
     other_extension: bool,
     /// No handshake seen: negotiation unknown.
     midstream: bool,
+    /// Hash every message (`--digest`).
+    digest: bool,
 }
 
 impl DirConfig {
@@ -288,6 +291,8 @@ struct Side {
     msg: MsgSlot,
     /// A head buffer kept for the next message, so that heads are not reallocated per message.
     spare_head: Vec<u8>,
+    /// Likewise the hasher (`--digest`).
+    spare_digest: Hasher,
     close_sent: bool,
     /// MASK bit of the last frame: what to look for when resynchronising.
     last_masked: Option<bool>,
@@ -325,6 +330,7 @@ impl WsConn {
             }),
             other_extension,
             midstream: handshake.is_none(),
+            digest: false,
         };
         let head_cap = preview.min(limits.max_message_buffer).min(MAX_HEAD);
         WsConn {
@@ -340,6 +346,14 @@ impl WsConn {
                 last_frame: 0,
             },
         }
+    }
+
+    /// Compute the SHA-256 of every data message (`--digest`).
+    pub fn with_digest(mut self, on: bool) -> Self {
+        for side in &mut self.sides {
+            side.cfg.digest = on;
+        }
+        self
     }
 
     /// Enforce a global cap on live inflaters (see the module doc).
@@ -456,6 +470,7 @@ impl Side {
                 MsgSlot::Idle
             },
             spare_head: Vec::new(),
+            spare_digest: Hasher::Off,
             close_sent: false,
             last_masked: None,
             inflater: None,
@@ -712,11 +727,16 @@ impl Side {
                 ),
             );
             self.spare_head = old.head;
+            self.spare_digest = old.digest;
         }
         let mut head = std::mem::take(&mut self.spare_head);
         recycle(&mut head);
+        let digest = match std::mem::take(&mut self.spare_digest) {
+            Hasher::Off if self.cfg.digest => Hasher::new(true),
+            kept => kept,
+        };
         let compressed = h.rsv1() && self.cfg.deflate_possible();
-        let mut m = Message::new(h.opcode(), compressed, head);
+        let mut m = Message::with_digest(h.opcode(), compressed, head, digest);
         m.frames = 1;
         // RSV1 that permessage-deflate does not explain: an unknown transform.
         if h.rsv1() && !compressed {
@@ -725,6 +745,7 @@ impl Side {
         if compressed && !self.prepare_inflater(io) {
             m.inflating = false;
             m.no_verdict = true;
+            m.digest.spoil();
         }
         self.msg = MsgSlot::Active(m);
     }
@@ -942,6 +963,7 @@ impl Side {
                 if let MsgSlot::Active(m) = &mut self.msg {
                     m.inflating = false;
                     m.no_verdict = true;
+                    m.digest.spoil();
                 }
                 let consequence = if self.cfg.window_spans_messages() {
                     self.drop_inflater();
@@ -960,6 +982,7 @@ impl Side {
                 if let MsgSlot::Active(m) = &mut self.msg {
                     m.inflating = false;
                     m.no_verdict = true;
+                    m.digest.spoil();
                 }
                 self.inflate_failed(why, io);
             }
@@ -1072,9 +1095,11 @@ impl Side {
             compressed: m.compressed,
             valid_utf8,
             data_head: &m.head,
+            digest: m.digest.finish(true),
         };
         io.sink.event(io.ctx, Event::WsMessage(&event));
         self.spare_head = m.head;
+        self.spare_digest = m.digest;
     }
 
     /// Remembers pings and matches pongs to the other side's pings.
@@ -1173,6 +1198,7 @@ impl Side {
         };
         m.no_verdict = true;
         m.head_frozen = true;
+        m.digest.spoil();
         m.wire_len = m.wire_len.saturating_add(len);
         if !m.compressed {
             m.len = m.len.saturating_add(len);
@@ -1191,6 +1217,7 @@ impl Side {
     fn lose_framing(&mut self, lost: u64, note: Option<String>, io: &mut Io<'_, '_, '_>) {
         if let MsgSlot::Active(m) = std::mem::replace(&mut self.msg, MsgSlot::Unknown) {
             self.spare_head = m.head;
+            self.spare_digest = m.digest;
         }
         self.stash_len = 0;
         self.phase = Phase::Resync {
