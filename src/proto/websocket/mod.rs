@@ -54,7 +54,9 @@
 //!   position its length implies, is complete inside the same delivered chunk and equally
 //!   plausible, or if the candidate is the first byte after the gap and its frame ends exactly
 //!   at the end of that chunk (a segment that starts and ends with a frame). Decoding resumes
-//!   there and `ws.resync` (warning) says how many bytes were skipped. If no candidate is found
+//!   there; if captured bytes had to be skipped to get there, `ws.resync` (warning) says how
+//!   many (resuming on the first byte after the gap loses nothing beyond the gap, which
+//!   `tcp.gap` already reports, so it raises nothing more). If no candidate is found
 //!   within [`RESYNC_SCAN_LIMIT`] bytes the direction is no longer decoded, also reported as
 //!   `ws.resync`. The message state after a resynchronisation is unknown, like mid-stream.
 //!
@@ -1213,9 +1215,18 @@ impl Side {
         }
     }
 
-    /// The framing is lost: drop the message in progress and scan for a header.
+    /// The framing is lost: drop the message in progress and scan for a header. What is lost
+    /// beyond the gap's own bytes (a fragmented message whose frames were partly seen, the
+    /// inflate window) is reported as `ws.resync`; the gap itself was reported as `tcp.gap`.
     fn lose_framing(&mut self, lost: u64, note: Option<String>, io: &mut Io<'_, '_, '_>) {
+        let mut notes: Vec<String> = note.into_iter().collect();
         if let MsgSlot::Active(m) = std::mem::replace(&mut self.msg, MsgSlot::Unknown) {
+            notes.push(format!(
+                "the fragmented {} message in progress ({} frames, {} bytes seen) is dropped",
+                m.opcode.name(),
+                m.frames,
+                m.wire_len
+            ));
             self.spare_head = m.head;
             self.spare_digest = m.digest;
         }
@@ -1225,11 +1236,14 @@ impl Side {
             lost,
             after_gap: true,
         };
-        if let Some(note) = note {
+        if !notes.is_empty() {
             io.report(
                 self.dir(),
                 Code::WsResync,
-                format!("gap of {lost} bytes across frame boundaries; {note}"),
+                format!(
+                    "gap of {lost} bytes across frame boundaries; {}",
+                    notes.join("; ")
+                ),
             );
         }
     }
@@ -1264,15 +1278,19 @@ impl Side {
             if chain.headers >= 2 || aligned {
                 let skipped = scanned.saturating_add(at as u64);
                 self.phase = Phase::Header;
-                io.report(
-                    dir,
-                    Code::WsResync,
-                    format!(
-                        "framing lost after a gap of {lost} bytes; resumed at a {} frame \
-                         header after skipping {skipped} bytes",
-                        chain.first_opcode.name()
-                    ),
-                );
+                // Resuming on the very byte after the gap loses nothing the gap (`tcp.gap`)
+                // has not already reported; only captured bytes thrown away are news.
+                if skipped > 0 {
+                    io.report(
+                        dir,
+                        Code::WsResync,
+                        format!(
+                            "framing lost after a gap of {lost} bytes; resumed at a {} frame \
+                             header after skipping {skipped} bytes",
+                            chain.first_opcode.name()
+                        ),
+                    );
+                }
                 return Some(at);
             }
         }
