@@ -226,6 +226,23 @@ fn compare(name: &str) {
     let mut d = Diffs::default();
 
     d.eq(format!("{name}: connections"), flows.len(), streams.len());
+
+    // Every record that names a packet carries that packet's time.
+    let times: BTreeMap<u64, i64> = packets.iter().map(|p| (p.number, p.time_us)).collect();
+    for rec in &r.records {
+        let (Some(pkt), Some(ts)) = (u64_of(rec, "frame"), rec.get("ts").and_then(|t| t.as_f64()))
+        else {
+            continue;
+        };
+        // Microsecond timestamps of this century are exact in an f64 (below 2^53 µs).
+        let ours = (ts * 1e6).round() as i64;
+        match times.get(&pkt) {
+            Some(t) => d.eq(format!("{name}: time of packet {pkt}"), ours, *t),
+            None => d.0.push(format!(
+                "{name}: record names packet {pkt}, not a TCP packet: {rec}"
+            )),
+        }
+    }
     for s in streams.values() {
         let at = format!(
             "{name}: tcp.stream {} ({} -> {})",
@@ -277,18 +294,22 @@ fn compare(name: &str) {
 
         // WebSocket frames and messages.
         for (di, dir) in ["c2s", "s2c"].iter().enumerate() {
-            let ours: Vec<TFrame> = r
+            let ours: Vec<(u64, TFrame)> = r
                 .ws_frames(id, dir)
                 .iter()
-                .map(|g| TFrame {
-                    opcode: opcode_num(str_of(g, "opcode").unwrap_or_default()),
-                    fin: bool_of(g, "fin").unwrap_or_default(),
-                    masked: bool_of(g, "masked").unwrap_or_default(),
-                    payload_len: u64_of(g, "payload_len").unwrap_or_default(),
-                    close_code: u64_of(g, "close_code"),
+                .map(|g| {
+                    let frame = TFrame {
+                        opcode: opcode_num(str_of(g, "opcode").unwrap_or_default()),
+                        fin: bool_of(g, "fin").unwrap_or_default(),
+                        masked: bool_of(g, "masked").unwrap_or_default(),
+                        payload_len: u64_of(g, "payload_len").unwrap_or_default(),
+                        close_code: u64_of(g, "close_code"),
+                    };
+                    (u64_of(g, "frame").unwrap_or_default(), frame)
                 })
                 .collect();
-            let theirs = s.frames(di);
+            // Each frame in the packet that completed it, as tshark shows a reassembled PDU.
+            let theirs = s.frames_at(di);
             let messages = r
                 .of_flow("ws_message", id)
                 .into_iter()
@@ -306,25 +327,26 @@ fn compare(name: &str) {
             d.eq(
                 format!("{at}: {dir} messages"),
                 messages,
-                message_count(&theirs),
+                message_count(&s.frames(di)),
             );
         }
 
         // HTTP.
-        let requests: Vec<(String, String)> = r
+        let requests: Vec<(u64, String, String)> = r
             .http(id, "c2s")
             .iter()
             .map(|h| {
                 (
+                    u64_of(h, "frame").unwrap_or_default(),
                     str_of(h, "method").unwrap_or_default().to_owned(),
                     str_of(h, "target").unwrap_or_default().to_owned(),
                 )
             })
             .collect();
-        let statuses: Vec<u64> = r
+        let statuses: Vec<(u64, u64)> = r
             .http(id, "s2c")
             .iter()
-            .filter_map(|h| u64_of(h, "status"))
+            .filter_map(|h| Some((u64_of(h, "frame")?, u64_of(h, "status")?)))
             .collect();
         if q.cut_heads {
             // tshark shows the start lines of the heads the snaplen cut; sockscope reports no
@@ -343,8 +365,9 @@ fn compare(name: &str) {
             );
             continue;
         }
-        d.eq(format!("{at}: requests"), requests, s.requests());
-        d.eq(format!("{at}: responses"), statuses, s.responses());
+        // Each message in the packet that completed it.
+        d.eq(format!("{at}: requests"), requests, s.requests_at());
+        d.eq(format!("{at}: responses"), statuses, s.responses_at());
 
         // The handshake verdict: a handshake record for every 101, with tshark's key and
         // accept and the verdict computed here from them.

@@ -515,6 +515,7 @@ pub(crate) use require_tshark;
 /// The fields asked of tshark, in this order.
 const TSHARK_FIELDS: &[&str] = &[
     "frame.number",
+    "frame.time_epoch",
     "frame.len",
     "frame.cap_len",
     "tcp.stream",
@@ -552,6 +553,8 @@ const AGGREGATOR: char = '\u{1f}';
 #[derive(Clone, Debug, Default)]
 pub struct TPacket {
     pub number: u64,
+    /// Capture time, microseconds since the epoch.
+    pub time_us: i64,
     pub len: u64,
     pub cap_len: u64,
     pub stream: u64,
@@ -599,6 +602,18 @@ fn num(v: &str) -> u64 {
     v.trim()
         .parse()
         .unwrap_or_else(|_| panic!("tshark gave {v:?} for a number"))
+}
+
+/// `seconds.fraction` as microseconds, exactly (no floating point).
+pub fn micros(v: &str) -> i64 {
+    let (secs, frac) = v.trim().split_once('.').unwrap_or((v.trim(), ""));
+    let mut frac: String = frac.chars().take(6).collect();
+    while frac.len() < 6 {
+        frac.push('0');
+    }
+    let secs: i64 = secs.parse().unwrap_or_else(|_| panic!("time {v:?}"));
+    let frac: i64 = frac.parse().unwrap_or_else(|_| panic!("time {v:?}"));
+    secs * 1_000_000 + frac
 }
 
 fn endpoint(addr: &str, port: &str) -> String {
@@ -766,6 +781,7 @@ fn parse_tshark_line(line: &str) -> TPacket {
     assert_eq!(methods.len(), uris.len(), "unaligned HTTP fields: {line:?}");
     TPacket {
         number: num(first("frame.number")),
+        time_us: micros(first("frame.time_epoch")),
         len: num(first("frame.len")),
         cap_len: num(first("frame.cap_len")),
         stream: num(first("tcp.stream")),
@@ -871,17 +887,42 @@ impl TStream {
             .collect()
     }
 
+    /// The frames with the number of the packet that completed each.
+    pub fn frames_at(&self, d: usize) -> Vec<(u64, TFrame)> {
+        self.packets[d]
+            .iter()
+            .flat_map(|p| p.ws.iter().map(|f| (p.number, f.clone())))
+            .collect()
+    }
+
     pub fn requests(&self) -> Vec<(String, String)> {
+        self.requests_at()
+            .into_iter()
+            .map(|(_, m, u)| (m, u))
+            .collect()
+    }
+
+    /// `(packet, method, uri)` of each request, in order.
+    pub fn requests_at(&self) -> Vec<(u64, String, String)> {
         self.packets[0]
             .iter()
-            .flat_map(|p| p.requests.iter().cloned())
+            .flat_map(|p| {
+                p.requests
+                    .iter()
+                    .map(|(m, u)| (p.number, m.clone(), u.clone()))
+            })
             .collect()
     }
 
     pub fn responses(&self) -> Vec<u64> {
+        self.responses_at().into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// `(packet, status)` of each response, in order.
+    pub fn responses_at(&self) -> Vec<(u64, u64)> {
         self.packets[1]
             .iter()
-            .flat_map(|p| p.responses.iter().copied())
+            .flat_map(|p| p.responses.iter().map(|s| (p.number, *s)))
             .collect()
     }
 }
