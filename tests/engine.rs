@@ -289,6 +289,75 @@ fn pcapng_written_by_editcap_gives_the_same_records() {
     }
 }
 
+/// The same capture as a big-endian pcap: every header field byte-swapped (packet bytes are
+/// left as they are), written here without any of sockscope's code.
+fn big_endian(le: &PcapFile) -> Vec<u8> {
+    let h = &le.header;
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4"));
+    let u16_at = |b: &[u8], at: usize| u16::from_le_bytes(b[at..at + 2].try_into().expect("2"));
+    let mut out = Vec::new();
+    out.extend_from_slice(&u32_at(h, 0).to_be_bytes());
+    out.extend_from_slice(&u16_at(h, 4).to_be_bytes());
+    out.extend_from_slice(&u16_at(h, 6).to_be_bytes());
+    for at in [8, 12, 16, 20] {
+        out.extend_from_slice(&u32_at(h, at).to_be_bytes());
+    }
+    for (rec, data) in &le.records {
+        for at in [0, 4, 8, 12] {
+            out.extend_from_slice(&u32_at(rec, at).to_be_bytes());
+        }
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+#[test]
+fn byte_order_and_timestamp_resolution_do_not_change_the_records() {
+    for name in ["ws-chat.pcap", "ws-sll2.pcap"] {
+        let file = capture(name);
+        let want = records_of(sockscope(&read_args(&[&file])));
+        let be = big_endian(&PcapFile::read(&file));
+        assert_eq!(be.get(..4), Some(&[0xa1, 0xb2, 0xc3, 0xd4][..]));
+        let (_d, be_path) = temp_file("big-endian.pcap", &be);
+        assert_eq!(
+            records_of(sockscope(&read_args(&[&be_path]))),
+            want,
+            "{name} big-endian"
+        );
+
+        let works = Command::new("editcap")
+            .arg("-h")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !works {
+            eprintln!("nanosecond pcap not checked: editcap is not installed");
+            continue;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ns = dir.path().join("ns.pcap");
+        let out = Command::new("editcap")
+            .args(["-F", "nsecpcap"])
+            .arg(&file)
+            .arg(&ns)
+            .output()
+            .expect("run editcap");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(&ns).expect("pcap").get(..4),
+            Some(&[0x4d, 0x3c, 0xb2, 0xa1][..])
+        );
+        assert_eq!(
+            records_of(sockscope(&read_args(&[&ns]))),
+            want,
+            "{name} in nanoseconds"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Malformed files
 
