@@ -180,6 +180,10 @@ pub struct Common {
     /// No progress bar on stderr.
     #[arg(long)]
     pub no_progress: bool,
+    /// Add the SHA-256 of every WebSocket message (unmasked, inflated) and HTTP body
+    /// (de-chunked) to the JSON records as "sha256" (null when bytes of it are missing).
+    #[arg(long)]
+    pub digest: bool,
 }
 
 impl Common {
@@ -216,6 +220,7 @@ impl Common {
             limits,
             snap_preview: self.snap_preview,
             display_bytes,
+            digest: self.digest,
         }
     }
 }

@@ -84,6 +84,8 @@ pub struct Config {
     /// Payload bytes the parsers keep per frame / message / body for display: enough for the
     /// preview (a character is up to 4 bytes), more when a hex dump is asked for.
     pub display_bytes: usize,
+    /// Compute the SHA-256 of every WebSocket message and HTTP body (`--digest`).
+    pub digest: bool,
 }
 
 impl Default for Config {
@@ -94,6 +96,7 @@ impl Default for Config {
             limits: Limits::default(),
             snap_preview: 128,
             display_bytes: 512,
+            digest: false,
         }
     }
 }

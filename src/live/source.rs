@@ -95,6 +95,9 @@ pub enum Admit {
     End,
 }
 
+/// The shortest time a drain waits for the kernel's current block to be retired.
+const DRAIN_WINDOW_MIN: Duration = Duration::from_millis(750);
+
 /// The stop rules: limits, signals, draining. Pure logic; the caller supplies the clocks.
 #[derive(Debug)]
 pub struct StopControl {
@@ -349,7 +352,10 @@ impl LiveSource {
             limits,
             Instant::now(),
             realtime_now(),
-            tov * 2 + Duration::from_millis(50),
+            // The kernel retires its current block within one timeout, but a loaded machine
+            // may not run us in time to see it: wait generously (the drain still ends at once
+            // when the kernel holds nothing).
+            (tov * 2 + Duration::from_millis(50)).max(DRAIN_WINDOW_MIN),
         );
         LiveSource {
             name,

@@ -35,6 +35,10 @@ pub struct ConnState {
     kinds: KindTracker,
     detect_attempts: u8,
     midstream: bool,
+    /// Bytes lost per direction before the protocol was decided (a flow seen from its SYN
+    /// whose first data segment never reached the capture): the parser chosen later must
+    /// know that its first bytes do not start a message.
+    gap_before_decision: [u64; 2],
 }
 
 impl ConnState {
@@ -108,10 +112,10 @@ impl<S: EventSink> ConnAnalyzer<S> {
     }
 
     fn new_http(&self) -> Proto {
-        Proto::Http(Box::new(HttpConn::new(
-            &self.config.limits,
-            self.config.display_bytes,
-        )))
+        Proto::Http(Box::new(
+            HttpConn::new(&self.config.limits, self.config.display_bytes)
+                .with_digest(self.config.digest),
+        ))
     }
 
     /// Chooses the protocol for a flow from the first bytes one side sent. Returns `false` when
@@ -136,7 +140,8 @@ impl<S: EventSink> ConnAnalyzer<S> {
         let request = dir == Dir::C2S && classify::looks_like_http_request(bytes);
         let response = dir == Dir::S2C && classify::looks_like_http_response(bytes);
         if request || response {
-            let mut http = HttpConn::new(&self.config.limits, self.config.display_bytes);
+            let mut http = HttpConn::new(&self.config.limits, self.config.display_bytes)
+                .with_digest(self.config.digest);
             http.picked_up_midstream();
             state.proto = Proto::Http(Box::new(http));
             return true;
@@ -156,7 +161,8 @@ impl<S: EventSink> ConnAnalyzer<S> {
     }
 
     fn on_data(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>, dir: Dir, bytes: &[u8]) {
-        if matches!(state.proto, Proto::Undecided) && !self.detect(state, ctx.flow, dir, bytes) {
+        let deciding = matches!(state.proto, Proto::Undecided);
+        if deciding && !self.detect(state, ctx.flow, dir, bytes) {
             return;
         }
         let mut tally = Tally {
@@ -164,6 +170,19 @@ impl<S: EventSink> ConnAnalyzer<S> {
             kinds: &mut state.kinds,
             inner: &mut self.sink,
         };
+        if deciding {
+            for d in [Dir::C2S, Dir::S2C] {
+                let lost = std::mem::take(&mut state.gap_before_decision[d.index()]);
+                if lost == 0 {
+                    continue;
+                }
+                match &mut state.proto {
+                    Proto::Http(http) => http.gap(d, lost, ctx, &mut tally),
+                    Proto::WebSocket(ws) => ws.gap(d, lost, ctx, &mut tally),
+                    Proto::Undecided | Proto::Opaque => {}
+                }
+            }
+        }
         match &mut state.proto {
             Proto::Undecided | Proto::Opaque => {}
             Proto::WebSocket(ws) => ws.feed(dir, bytes, ctx, &mut tally),
@@ -286,7 +305,11 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
                 match &mut state.proto {
                     Proto::Http(http) => http.gap(dir, len, &ctx, &mut tally),
                     Proto::WebSocket(ws) => ws.gap(dir, len, &ctx, &mut tally),
-                    Proto::Undecided | Proto::Opaque => {}
+                    Proto::Undecided => {
+                        let pending = &mut state.gap_before_decision[dir.index()];
+                        *pending = pending.saturating_add(len);
+                    }
+                    Proto::Opaque => {}
                 }
             }
             StreamEvent::End { dir } => {
@@ -378,4 +401,77 @@ fn new_ws(
 ) -> WsConn {
     WsConn::new(handshake, &config.limits, config.display_bytes)
         .with_inflater_budget(inflaters.clone())
+        .with_digest(config.digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::{RoleBasis, StreamHandler};
+
+    #[derive(Default)]
+    struct Codes {
+        codes: Vec<Code>,
+        requests: Vec<String>,
+    }
+
+    impl EventSink for Codes {
+        fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
+            match event {
+                Event::Anomaly(a) => self.codes.push(a.code),
+                Event::Http(m) => {
+                    if let crate::proto::HttpHead::Request { target, .. } = m.head {
+                        self.requests.push(target.to_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn meta() -> FlowMeta {
+        FlowMeta {
+            id: 1,
+            client: "10.0.0.1:40000".parse().expect("address"),
+            server: "10.0.0.2:80".parse().expect("address"),
+            role_basis: RoleBasis::Syn,
+            first_ts: Timestamp::ZERO,
+            last_ts: Timestamp::ZERO,
+            packets: 0,
+            payload_bytes: [0; 2],
+            tcpip_header_bytes: [0; 2],
+            gap_bytes: [0; 2],
+            syn_seen: true,
+            fin_seen: [false; 2],
+            rst_seen: false,
+        }
+    }
+
+    #[test]
+    fn a_gap_before_the_first_data_is_not_mistaken_for_garbage() {
+        // Seen from its SYN, the first request segment lost: the parser chosen when the next
+        // bytes arrive must resynchronise on a request line, not call the rest of the head a
+        // parse error.
+        let mut a = ConnAnalyzer::new(&Config::default(), Codes::default());
+        let mut state = ConnState::default();
+        let m = meta();
+        let pkt = Some(PacketRef {
+            frame: 5,
+            ts: Timestamp::ZERO,
+        });
+        a.on_event(&m, &mut state, pkt, StreamEvent::Opened);
+        let gap = StreamEvent::Gap {
+            dir: Dir::C2S,
+            len: 21,
+        };
+        a.on_event(&m, &mut state, pkt, gap);
+        let bytes = b"Host: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n";
+        let data = StreamEvent::Data {
+            dir: Dir::C2S,
+            bytes,
+        };
+        a.on_event(&m, &mut state, pkt, data);
+        assert_eq!(a.sink.codes, [Code::TcpGap, Code::HttpResync]);
+        assert_eq!(a.sink.requests, ["/second"]);
+    }
 }

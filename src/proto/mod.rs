@@ -4,8 +4,11 @@
 
 pub mod classify;
 pub mod conn;
+pub mod digest;
 pub mod http;
 pub mod websocket;
+
+pub use digest::Digest;
 
 use crate::tcp::{CloseHow, Dir, FlowMeta, PacketRef};
 use crate::time::Timestamp;
@@ -178,6 +181,8 @@ pub struct HttpMessage<'a> {
     pub raw_head: &'a [u8],
     /// False when the stream ended (or broke) before the message did.
     pub complete: bool,
+    /// SHA-256 of the whole (de-chunked) body, with `--digest`.
+    pub digest: Digest,
 }
 
 /// permessage-deflate parameters agreed in the 101 response (RFC 7692 §7.1).
@@ -298,6 +303,8 @@ pub struct WsMessage<'a> {
     pub valid_utf8: Option<bool>,
     /// The first bytes of the (inflated) message, up to the display cap.
     pub data_head: &'a [u8],
+    /// SHA-256 of the whole unmasked, inflated message, with `--digest`.
+    pub digest: Digest,
 }
 
 /// One Server-Sent Event (a blank-line-terminated block of an event stream).

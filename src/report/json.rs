@@ -61,6 +61,9 @@ struct HttpRecord<'a> {
     upgrade: Option<&'a str>,
     complete: bool,
     preview: String,
+    /// `--digest` only: the body's SHA-256, `null` when bytes of it are missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<Option<String>>,
 }
 
 #[derive(Serialize)]
@@ -117,6 +120,9 @@ struct MessageRecord {
     compressed: bool,
     valid_utf8: Option<bool>,
     preview: String,
+    /// `--digest` only: the message's SHA-256, `null` when bytes of it are missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<Option<String>>,
 }
 
 #[derive(Serialize)]
@@ -202,6 +208,14 @@ struct SummaryRecord {
     first_ts: Option<Timestamp>,
     #[serde(serialize_with = "opt_ts")]
     last_ts: Option<Timestamp>,
+}
+
+/// The optional `sha256` field: absent without `--digest`, `null` for an incomplete payload.
+fn digest_field(d: &crate::proto::Digest) -> Option<Option<String>> {
+    match d {
+        crate::proto::Digest::Off => None,
+        d => Some(d.hex()),
+    }
 }
 
 fn version(v: u8) -> String {
@@ -367,6 +381,7 @@ impl<W: Write> EventSink for JsonPrinter<W> {
                     upgrade: m.upgrade,
                     complete: m.complete,
                     preview: payload_preview(m.body_head, text, self.preview),
+                    sha256: digest_field(&m.digest),
                 };
                 self.record(Some(flow), Some(&event), &rec);
             }
@@ -433,6 +448,7 @@ impl<W: Write> EventSink for JsonPrinter<W> {
                     compressed: m.compressed,
                     valid_utf8: m.valid_utf8,
                     preview: payload_preview(m.data_head, m.opcode == OpCode::Text, self.preview),
+                    sha256: digest_field(&m.digest),
                 };
                 self.record(Some(flow), Some(&event), &rec);
             }

@@ -64,6 +64,7 @@ mod tests;
 use self::chunked::ChunkedDecoder;
 use self::sse::SseParser;
 use crate::config::Limits;
+use crate::proto::digest::{Digest, Hasher};
 use crate::proto::{
     Anomaly, Code, Event, EventCtx, EventSink, Header, HttpHead, HttpMessage, SseEvent,
 };
@@ -172,6 +173,8 @@ struct Side {
     head_copy: Vec<u8>,
     layout: HeadLayout,
     preview: Vec<u8>,
+    /// SHA-256 of the body in progress (`--digest`).
+    digest: Hasher,
     msg: Progress,
 }
 
@@ -184,6 +187,7 @@ impl Side {
             head_copy: Vec::new(),
             layout: HeadLayout::default(),
             preview: Vec::new(),
+            digest: Hasher::Off,
             msg: Progress::default(),
         }
     }
@@ -406,6 +410,14 @@ impl HttpConn {
             preview,
             last_ts: Timestamp::ZERO,
         }
+    }
+
+    /// Compute the SHA-256 of every body (`--digest`).
+    pub fn with_digest(mut self, on: bool) -> Self {
+        for side in &mut self.sides {
+            side.digest = Hasher::new(on);
+        }
+        self
     }
 
     /// The connection was picked up without its start: both directions skip to the next start
@@ -860,6 +872,7 @@ impl HttpConn {
 
         let side = &mut self.sides[d];
         side.preview.clear();
+        side.digest.restart();
         side.msg = Progress {
             start_ts,
             header_bytes,
@@ -881,6 +894,7 @@ impl HttpConn {
             head_bytes,
             now,
             None,
+            Digest::Off,
         );
         sink.event(ctx, Event::HttpHead(&head_msg));
         if let Some(detail) = ambiguous {
@@ -888,6 +902,7 @@ impl HttpConn {
         }
         if let Some(what) = framing_error {
             self.parse_error(dir, &what, head_bytes, now, ctx, sink);
+            let digest = self.sides[d].digest.finish(false);
             let side = &self.sides[d];
             let msg = message(
                 dir,
@@ -899,12 +914,14 @@ impl HttpConn {
                 head_bytes,
                 now,
                 Some(false),
+                digest,
             );
             sink.event(ctx, Event::Http(&msg));
             return AfterHead::Continue(after.len());
         }
 
         if let Some((how, matched)) = switch_to {
+            let digest = self.sides[d].digest.finish(true);
             let msg = message(
                 dir,
                 parsed.head,
@@ -915,6 +932,7 @@ impl HttpConn {
                 head_bytes,
                 now,
                 Some(true),
+                digest,
             );
             sink.event(ctx, Event::Http(&msg));
             self.switched = Some(how);
@@ -983,6 +1001,7 @@ impl HttpConn {
     ) -> usize {
         let d = dir.index();
         let Some(body) = body else {
+            let digest = self.sides[d].digest.finish(true);
             let side = &self.sides[d];
             let msg = message(
                 dir,
@@ -994,6 +1013,7 @@ impl HttpConn {
                 head_bytes,
                 now,
                 Some(true),
+                digest,
             );
             sink.event(ctx, Event::Http(&msg));
             self.after_message(dir, BodyEnd::Complete);
@@ -1003,8 +1023,9 @@ impl HttpConn {
         let step = self.read_body_inner(dir, after, now, ctx, sink);
         match step.end {
             Some(end) => {
+                let complete = end == BodyEnd::Complete && !self.sides[d].msg.holey;
+                let digest = self.sides[d].digest.finish(complete);
                 let side = &self.sides[d];
-                let complete = end == BodyEnd::Complete && !side.msg.holey;
                 let msg = message(
                     dir,
                     parsed.head,
@@ -1015,6 +1036,7 @@ impl HttpConn {
                     head_bytes,
                     now,
                     Some(complete),
+                    digest,
                 );
                 sink.event(ctx, Event::Http(&msg));
                 self.after_message(dir, end);
@@ -1069,6 +1091,7 @@ impl HttpConn {
             state,
             msg,
             preview,
+            digest,
             ..
         } = &mut sides[dir.index()];
         let State::Body(body) = state else {
@@ -1079,6 +1102,7 @@ impl HttpConn {
         };
         let (holey, is_sse) = (msg.holey, msg.sse);
         let mut on_body = |bytes: &[u8]| {
+            digest.update(bytes);
             if !holey && preview.len() < preview_cap {
                 let room = preview_cap - preview.len();
                 preview.extend_from_slice(head(bytes, room));
@@ -1159,6 +1183,7 @@ impl HttpConn {
         let layout = mem::take(&mut self.sides[d].layout);
         let mut headers = self.scratch.take();
         let head = layout.rebuild(&copy, &mut headers);
+        let digest = self.sides[d].digest.finish(complete);
         let side = &self.sides[d];
         let msg = message(
             dir,
@@ -1170,6 +1195,7 @@ impl HttpConn {
             &copy,
             now,
             Some(complete),
+            digest,
         );
         sink.event(ctx, Event::Http(&msg));
         self.scratch.put(headers);
@@ -1638,6 +1664,7 @@ fn message<'m>(
     raw_head: &'m [u8],
     now: Timestamp,
     stage: Option<bool>,
+    digest: Digest,
 ) -> HttpMessage<'m> {
     let done = stage.is_some();
     HttpMessage {
@@ -1654,6 +1681,7 @@ fn message<'m>(
         body_head,
         raw_head,
         complete: stage.unwrap_or(false),
+        digest,
     }
 }
 

@@ -126,13 +126,18 @@ fn owned(m: &HttpMessage<'_>) -> Msg {
 #[derive(Default)]
 pub(super) struct Recorder {
     pub events: Vec<Ev>,
+    /// The digest of every `Http` event, in order.
+    pub digests: Vec<crate::proto::Digest>,
 }
 
 impl EventSink for Recorder {
     fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
         let ev = match event {
             Event::HttpHead(m) => Ev::Head(owned(m)),
-            Event::Http(m) => Ev::Http(owned(m)),
+            Event::Http(m) => {
+                self.digests.push(m.digest);
+                Ev::Http(owned(m))
+            }
             Event::Sse(s) => Ev::Sse {
                 ts: s.ts.0,
                 event: s.event.map(str::to_owned),
@@ -1656,3 +1661,58 @@ const FRAGMENTS: &[&[u8]] = &[
     b"event: e\rid: 1\r\n",
     b"hello",
 ];
+
+// ---------------------------------------------------------------------------------------------
+// --digest
+
+fn sha256(data: &[u8]) -> crate::proto::Digest {
+    use sha2::Digest as _;
+    crate::proto::Digest::Sha256(sha2::Sha256::digest(data).into())
+}
+
+#[test]
+fn digest_of_dechunked_and_length_bodies_in_any_segmentation() {
+    use crate::proto::Digest;
+    let body: Vec<u8> = (0..5000u32).map(|i| (i % 97) as u8 + b' ').collect();
+    let mut wire = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    let responses = {
+        let mut r =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        r.extend_from_slice(&body);
+        r.extend_from_slice(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for part in body.chunks(1234) {
+            r.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+            r.extend_from_slice(part);
+            r.extend_from_slice(b"\r\n");
+        }
+        r.extend_from_slice(b"0\r\n\r\n");
+        r
+    };
+    wire.extend_from_slice(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    for step in [1, 7, 1500, usize::MAX] {
+        let mut h = Harness::with(&Limits::default(), 16);
+        h.conn = HttpConn::new(&Limits::default(), 16).with_digest(true);
+        h.feed_in(Dir::C2S, &wire, step);
+        h.feed_in(Dir::S2C, &responses, step);
+        assert_eq!(
+            h.rec.digests,
+            [sha256(b""), sha256(b""), sha256(&body), sha256(&body)],
+            "step {step}"
+        );
+        assert!(h.anomalies().is_empty());
+    }
+    // A hole in the body: the message is reported, without a digest.
+    let mut h = Harness::new();
+    h.conn = HttpConn::new(&Limits::default(), 16).with_digest(true);
+    h.feed(
+        Dir::S2C,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+    );
+    h.gap(Dir::S2C, 4);
+    h.feed(Dir::S2C, b"hij");
+    assert_eq!(h.rec.digests, [Digest::Incomplete]);
+    // Off by default.
+    let mut h = Harness::new();
+    h.feed(Dir::S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc");
+    assert_eq!(h.rec.digests, [Digest::Off]);
+}

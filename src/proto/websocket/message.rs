@@ -7,6 +7,7 @@
 //! window copy); no input can make these panic.
 
 use crate::proto::OpCode;
+use crate::proto::digest::Hasher;
 use flate2::{Decompress, FlushDecompress, Status};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -268,10 +269,20 @@ pub(crate) struct Message {
     pub utf8_reported: bool,
     /// The first bytes of the (inflated) message, up to the display cap.
     pub head: Vec<u8>,
+    /// SHA-256 of the decoded message (`--digest`), spoiled when bytes are lost.
+    pub digest: Hasher,
 }
 
 impl Message {
+    #[cfg(test)]
     pub fn new(opcode: OpCode, compressed: bool, head: Vec<u8>) -> Self {
+        Message::with_digest(opcode, compressed, head, Hasher::Off)
+    }
+
+    /// As [`Message::new`], hashing the decoded bytes into `digest` (restarted here).
+    pub fn with_digest(opcode: OpCode, compressed: bool, head: Vec<u8>, digest: Hasher) -> Self {
+        let mut digest = digest;
+        digest.restart();
         Message {
             opcode,
             frames: 0,
@@ -284,6 +295,7 @@ impl Message {
             utf8: Utf8Stream::default(),
             utf8_reported: false,
             head,
+            digest,
         }
     }
 
@@ -293,13 +305,15 @@ impl Message {
 
     /// Whether every byte must be looked at (validated) rather than only the display head.
     pub fn needs_all_bytes(&self) -> bool {
-        self.is_text() && !self.no_verdict && self.utf8.invalid_at().is_none()
+        (self.is_text() && !self.no_verdict && self.utf8.invalid_at().is_none())
+            || matches!(self.digest, Hasher::Hashing(_))
     }
 
     /// Takes decoded (unmasked, inflated) message bytes: counts, keeps the head, validates.
     /// Returns true when this piece revealed invalid UTF-8 not reported before.
     pub fn take_plain(&mut self, piece: &[u8], head_cap: usize) -> bool {
         self.len = self.len.saturating_add(piece.len() as u64);
+        self.digest.update(piece);
         if !self.head_frozen {
             let room = head_cap.saturating_sub(self.head.len());
             if let Some(part) = piece.get(..room.min(piece.len())) {

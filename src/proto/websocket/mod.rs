@@ -54,7 +54,9 @@
 //!   position its length implies, is complete inside the same delivered chunk and equally
 //!   plausible, or if the candidate is the first byte after the gap and its frame ends exactly
 //!   at the end of that chunk (a segment that starts and ends with a frame). Decoding resumes
-//!   there and `ws.resync` (warning) says how many bytes were skipped. If no candidate is found
+//!   there; if captured bytes had to be skipped to get there, `ws.resync` (warning) says how
+//!   many (resuming on the first byte after the gap loses nothing beyond the gap, which
+//!   `tcp.gap` already reports, so it raises nothing more). If no candidate is found
 //!   within [`RESYNC_SCAN_LIMIT`] bytes the direction is no longer decoded, also reported as
 //!   `ws.resync`. The message state after a resynchronisation is unknown, like mid-stream.
 //!
@@ -81,6 +83,7 @@ pub use handshake::{check_handshake, expected_accept};
 pub use message::InflaterBudget;
 
 use crate::config::Limits;
+use crate::proto::digest::Hasher;
 use crate::proto::{
     Anomaly, Code, Event, EventCtx, EventSink, Handshake, OpCode, WsFrame, WsMessage,
 };
@@ -161,6 +164,8 @@ struct DirConfig {
     other_extension: bool,
     /// No handshake seen: negotiation unknown.
     midstream: bool,
+    /// Hash every message (`--digest`).
+    digest: bool,
 }
 
 impl DirConfig {
@@ -288,6 +293,8 @@ struct Side {
     msg: MsgSlot,
     /// A head buffer kept for the next message, so that heads are not reallocated per message.
     spare_head: Vec<u8>,
+    /// Likewise the hasher (`--digest`).
+    spare_digest: Hasher,
     close_sent: bool,
     /// MASK bit of the last frame: what to look for when resynchronising.
     last_masked: Option<bool>,
@@ -325,6 +332,7 @@ impl WsConn {
             }),
             other_extension,
             midstream: handshake.is_none(),
+            digest: false,
         };
         let head_cap = preview.min(limits.max_message_buffer).min(MAX_HEAD);
         WsConn {
@@ -340,6 +348,14 @@ impl WsConn {
                 last_frame: 0,
             },
         }
+    }
+
+    /// Compute the SHA-256 of every data message (`--digest`).
+    pub fn with_digest(mut self, on: bool) -> Self {
+        for side in &mut self.sides {
+            side.cfg.digest = on;
+        }
+        self
     }
 
     /// Enforce a global cap on live inflaters (see the module doc).
@@ -456,6 +472,7 @@ impl Side {
                 MsgSlot::Idle
             },
             spare_head: Vec::new(),
+            spare_digest: Hasher::Off,
             close_sent: false,
             last_masked: None,
             inflater: None,
@@ -712,11 +729,16 @@ impl Side {
                 ),
             );
             self.spare_head = old.head;
+            self.spare_digest = old.digest;
         }
         let mut head = std::mem::take(&mut self.spare_head);
         recycle(&mut head);
+        let digest = match std::mem::take(&mut self.spare_digest) {
+            Hasher::Off if self.cfg.digest => Hasher::new(true),
+            kept => kept,
+        };
         let compressed = h.rsv1() && self.cfg.deflate_possible();
-        let mut m = Message::new(h.opcode(), compressed, head);
+        let mut m = Message::with_digest(h.opcode(), compressed, head, digest);
         m.frames = 1;
         // RSV1 that permessage-deflate does not explain: an unknown transform.
         if h.rsv1() && !compressed {
@@ -725,6 +747,7 @@ impl Side {
         if compressed && !self.prepare_inflater(io) {
             m.inflating = false;
             m.no_verdict = true;
+            m.digest.spoil();
         }
         self.msg = MsgSlot::Active(m);
     }
@@ -942,6 +965,7 @@ impl Side {
                 if let MsgSlot::Active(m) = &mut self.msg {
                     m.inflating = false;
                     m.no_verdict = true;
+                    m.digest.spoil();
                 }
                 let consequence = if self.cfg.window_spans_messages() {
                     self.drop_inflater();
@@ -960,6 +984,7 @@ impl Side {
                 if let MsgSlot::Active(m) = &mut self.msg {
                     m.inflating = false;
                     m.no_verdict = true;
+                    m.digest.spoil();
                 }
                 self.inflate_failed(why, io);
             }
@@ -1072,9 +1097,11 @@ impl Side {
             compressed: m.compressed,
             valid_utf8,
             data_head: &m.head,
+            digest: m.digest.finish(true),
         };
         io.sink.event(io.ctx, Event::WsMessage(&event));
         self.spare_head = m.head;
+        self.spare_digest = m.digest;
     }
 
     /// Remembers pings and matches pongs to the other side's pings.
@@ -1173,6 +1200,7 @@ impl Side {
         };
         m.no_verdict = true;
         m.head_frozen = true;
+        m.digest.spoil();
         m.wire_len = m.wire_len.saturating_add(len);
         if !m.compressed {
             m.len = m.len.saturating_add(len);
@@ -1187,10 +1215,20 @@ impl Side {
         }
     }
 
-    /// The framing is lost: drop the message in progress and scan for a header.
+    /// The framing is lost: drop the message in progress and scan for a header. What is lost
+    /// beyond the gap's own bytes (a fragmented message whose frames were partly seen, the
+    /// inflate window) is reported as `ws.resync`; the gap itself was reported as `tcp.gap`.
     fn lose_framing(&mut self, lost: u64, note: Option<String>, io: &mut Io<'_, '_, '_>) {
+        let mut notes: Vec<String> = note.into_iter().collect();
         if let MsgSlot::Active(m) = std::mem::replace(&mut self.msg, MsgSlot::Unknown) {
+            notes.push(format!(
+                "the fragmented {} message in progress ({} frames, {} bytes seen) is dropped",
+                m.opcode.name(),
+                m.frames,
+                m.wire_len
+            ));
             self.spare_head = m.head;
+            self.spare_digest = m.digest;
         }
         self.stash_len = 0;
         self.phase = Phase::Resync {
@@ -1198,11 +1236,14 @@ impl Side {
             lost,
             after_gap: true,
         };
-        if let Some(note) = note {
+        if !notes.is_empty() {
             io.report(
                 self.dir(),
                 Code::WsResync,
-                format!("gap of {lost} bytes across frame boundaries; {note}"),
+                format!(
+                    "gap of {lost} bytes across frame boundaries; {}",
+                    notes.join("; ")
+                ),
             );
         }
     }
@@ -1237,15 +1278,19 @@ impl Side {
             if chain.headers >= 2 || aligned {
                 let skipped = scanned.saturating_add(at as u64);
                 self.phase = Phase::Header;
-                io.report(
-                    dir,
-                    Code::WsResync,
-                    format!(
-                        "framing lost after a gap of {lost} bytes; resumed at a {} frame \
-                         header after skipping {skipped} bytes",
-                        chain.first_opcode.name()
-                    ),
-                );
+                // Resuming on the very byte after the gap loses nothing the gap (`tcp.gap`)
+                // has not already reported; only captured bytes thrown away are news.
+                if skipped > 0 {
+                    io.report(
+                        dir,
+                        Code::WsResync,
+                        format!(
+                            "framing lost after a gap of {lost} bytes; resumed at a {} frame \
+                             header after skipping {skipped} bytes",
+                            chain.first_opcode.name()
+                        ),
+                    );
+                }
                 return Some(at);
             }
         }

@@ -55,6 +55,7 @@ pub struct OwnedMessage {
     pub compressed: bool,
     pub valid_utf8: Option<bool>,
     pub data_head: Vec<u8>,
+    pub digest: crate::proto::Digest,
 }
 
 impl From<&WsMessage<'_>> for OwnedMessage {
@@ -69,6 +70,7 @@ impl From<&WsMessage<'_>> for OwnedMessage {
             compressed: m.compressed,
             valid_utf8: m.valid_utf8,
             data_head: m.data_head.to_vec(),
+            digest: m.digest,
         }
     }
 }

@@ -178,6 +178,7 @@ fn rfc6455_single_frame_unmasked_text() {
             compressed: false,
             valid_utf8: Some(true),
             data_head: b"Hello".to_vec(),
+            digest: crate::proto::Digest::Off,
         }
     );
 }
@@ -833,9 +834,22 @@ fn resync_on_a_segment_that_starts_with_a_frame() {
     let f3 = frame(true, false, 1, Some([1, 2, 3, 4]), b"three");
     r.feed(Dir::C2S, &f3);
     r.feed(Dir::C2S, &frame(true, false, 1, Some(MASK), b"four"));
+    // Decoding resumed on the first byte after the gap: nothing lost beyond the gap's own
+    // bytes (the caller reports those as tcp.gap), so nothing more to report.
+    assert!(r.codes().is_empty(), "{:?}", r.sink.anomalies());
+    assert_eq!(r.texts(), ["one", "three", "four"]);
+
+    // The same with captured bytes to skip before the next header: those are reported.
+    let mut r = Run::plain();
+    r.feed(Dir::C2S, &frame(true, false, 1, Some(MASK), b"one"));
+    r.gap(Dir::C2S, 40);
+    let mut seg = b"\x00\x00tail of a lost frame".to_vec();
+    seg.extend(frame(true, false, 1, Some([1, 2, 3, 4]), b"three"));
+    seg.extend(frame(true, false, 1, Some(MASK), b"four"));
+    r.feed(Dir::C2S, &seg);
     let a = r.only_code(Code::WsResync);
     assert!(a.detail.contains("gap of 40 bytes"), "{}", a.detail);
-    assert!(a.detail.contains("after skipping 0 bytes"), "{}", a.detail);
+    assert!(a.detail.contains("after skipping 22 bytes"), "{}", a.detail);
     assert_eq!(r.texts(), ["one", "three", "four"]);
 }
 
@@ -876,11 +890,7 @@ fn resync_follows_the_mask_bit_the_side_uses() {
     r.feed(Dir::C2S, &frame(true, false, 1, None, b"b"));
     assert_eq!(
         r.codes(),
-        vec![
-            Code::WsUnmaskedClientFrame,
-            Code::WsResync,
-            Code::WsUnmaskedClientFrame
-        ]
+        vec![Code::WsUnmaskedClientFrame, Code::WsUnmaskedClientFrame]
     );
     assert_eq!(r.texts(), ["a", "b"]);
 }
@@ -906,15 +916,9 @@ fn gap_across_frames_with_context_takeover_stops_inflation() {
     r.feed(Dir::S2C, &frame(true, true, 1, None, &HELLO_DEFLATED));
     r.gap(Dir::S2C, 7);
     r.feed(Dir::S2C, &frame(true, true, 1, None, &HELLO_DEFLATED));
-    let codes = r.codes();
-    assert_eq!(codes, vec![Code::WsResync, Code::WsResync]);
-    let a = r.sink.anomalies();
-    assert!(
-        a[0].detail.contains("no longer inflated"),
-        "{}",
-        a[0].detail
-    );
-    assert!(a[1].detail.contains("resumed"), "{}", a[1].detail);
+    // The window is lost (reported); resuming right after the gap is not news.
+    let a = r.only_code(Code::WsResync);
+    assert!(a.detail.contains("no longer inflated"), "{}", a.detail);
     let m = r.messages();
     assert_eq!(m.len(), 2);
     assert_eq!(m[1].valid_utf8, None);
@@ -932,7 +936,15 @@ fn continuation_after_resync_is_not_flagged() {
     seg.extend(frame(true, false, 0, None, b"end"));
     seg.extend(frame(true, false, 1, None, b"fresh"));
     r.feed(Dir::S2C, &seg);
-    assert_eq!(r.codes(), vec![Code::WsResync]);
+    // The fragmented message whose first frame was seen is dropped: that is reported once;
+    // the continuation after the resync belongs to it and is not flagged.
+    let a = r.only_code(Code::WsResync);
+    assert!(
+        a.detail
+            .contains("fragmented text message in progress (1 frames, 5 bytes seen)"),
+        "{}",
+        a.detail
+    );
     assert_eq!(r.texts(), ["fresh"]);
 }
 
@@ -1355,4 +1367,92 @@ mod props {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// --digest
+
+fn sha256(data: &[u8]) -> crate::proto::Digest {
+    use sha2::Digest as _;
+    crate::proto::Digest::Sha256(sha2::Sha256::digest(data).into())
+}
+
+fn digest_run(hs: Option<&Handshake>, preview: usize) -> Run {
+    let mut r = Run::with(hs, &Limits::default(), preview);
+    r.conn = WsConn::new(hs, &Limits::default(), preview).with_digest(true);
+    r
+}
+
+#[test]
+fn digest_covers_whole_masked_fragmented_messages_beyond_the_preview() {
+    // Binary is otherwise only unmasked as far as the preview needs: the digest needs it all.
+    let data: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut bytes = frame(false, false, 2, Some(MASK), &data[..12_345]);
+    bytes.extend(frame(true, false, 9, Some([1, 2, 3, 4]), b"ping"));
+    bytes.extend(frame(true, false, 0, Some([5, 6, 7, 8]), &data[12_345..]));
+    for chunks in [&[1500usize][..], &[1, 7, 3000]] {
+        let mut r = digest_run(Some(&handshake(None)), 16);
+        r.feed_chunks(Dir::C2S, &bytes, chunks);
+        assert!(r.codes().is_empty(), "{:?}", r.codes());
+        let m = r.messages();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].len, 70_000);
+        assert_eq!(m[0].data_head.len(), 16);
+        assert_eq!(m[0].digest, sha256(&data));
+    }
+    // Off by default: no digest, and the same message otherwise.
+    let mut r = Run::with(Some(&handshake(None)), &Limits::default(), 16);
+    r.feed(Dir::C2S, &bytes);
+    assert_eq!(r.messages()[0].digest, crate::proto::Digest::Off);
+}
+
+#[test]
+fn digest_is_of_the_inflated_message() {
+    let mut r = digest_run(Some(&handshake(pmd(false, false))), 8);
+    let second = [0xf2, 0x00, 0x11, 0x00, 0x00];
+    r.feed(Dir::S2C, &frame(true, true, 1, None, &HELLO_DEFLATED));
+    r.feed(Dir::S2C, &frame(true, true, 1, None, &second));
+    r.feed(Dir::C2S, &frame(true, false, 1, Some(MASK), b"Hello"));
+    let m = r.messages();
+    assert_eq!(m.len(), 3);
+    for m in m {
+        assert_eq!(m.digest, sha256(b"Hello"), "{m:?}");
+    }
+}
+
+#[test]
+fn digest_is_withheld_when_bytes_are_missing_or_not_inflated() {
+    use crate::proto::Digest;
+    // A gap inside the payload: framing kept, message incomplete.
+    let mut r = digest_run(Some(&handshake(None)), 64);
+    let f = frame(true, false, 2, None, &[0xab; 100]);
+    r.feed(Dir::S2C, &f[..40])
+        .gap(Dir::S2C, 30)
+        .feed(Dir::S2C, &f[70..]);
+    r.feed(Dir::S2C, &frame(true, false, 1, None, b"next"));
+    let m = r.messages();
+    assert_eq!(m.len(), 2);
+    assert_eq!((m[0].len, m[0].digest), (100, Digest::Incomplete));
+    // The hasher is ready again for the next message.
+    assert_eq!(m[1].digest, sha256(b"next"));
+
+    // Data that does not inflate, and a message beyond the inflate cap.
+    let mut r = digest_run(Some(&handshake(pmd(true, true))), 64);
+    r.feed(Dir::S2C, &frame(true, true, 1, None, &[0xff, 0xff, 0xff]));
+    r.feed(Dir::S2C, &frame(true, true, 1, None, &HELLO_DEFLATED));
+    let m = r.messages();
+    assert_eq!(m[0].digest, Digest::Incomplete);
+    assert_eq!(m[1].digest, sha256(b"Hello"));
+
+    let limits = Limits {
+        max_inflated_message: 1000,
+        ..Limits::default()
+    };
+    let hs = handshake(pmd(false, false));
+    let mut r = Run::with(Some(&hs), &limits, 100);
+    r.conn = WsConn::new(Some(&hs), &limits, 100).with_digest(true);
+    let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+    let bomb = deflate(&mut c, &vec![b'z'; 100_000]);
+    r.feed(Dir::S2C, &frame(true, true, 1, None, &bomb));
+    assert_eq!(r.messages()[0].digest, Digest::Incomplete);
 }

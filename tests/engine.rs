@@ -1,0 +1,584 @@
+//! The capture engine end to end (source → decode → TCP reassembly), through the binary:
+//! - real captures of every kind the engine must handle (retransmissions, mid-stream pick-up,
+//!   IPv6, LINUX_SLL, LINUX_SLL2, a pcapng with two link types): connections and payload bytes
+//!   per direction equal tshark's, and nothing is reported that did not happen (identical
+//!   retransmissions are not overlap conflicts);
+//! - input forms: gzip, stdin, several files read as one capture, pcapng converted by editcap;
+//! - malformed files: exit status 2 and one line on stderr naming the file and the byte
+//!   offset, never a panic;
+//! - port selection: `--any-port` and the hint about skipped flows.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+/// The real captures the engine is checked on, and why each is here.
+const ENGINE_CAPTURES: &[(&str, &str)] = &[
+    (
+        "ws-lossy.pcap",
+        "real retransmissions, each original and its copy on the wire",
+    ),
+    (
+        "ws-midstream.pcap",
+        "no SYN: roles and stream start from the data",
+    ),
+    ("ws-ipv6.pcap", "IPv6, with ICMPv6 to skip"),
+    ("ws-sll.pcap", "LINUX_SLL link layer"),
+    ("ws-sll2.pcap", "LINUX_SLL2 link layer"),
+    (
+        "two-links.pcapng",
+        "one pcapng, two interfaces of different link types",
+    ),
+];
+
+#[test]
+fn real_captures_agree_with_tshark_on_connections_and_bytes() {
+    require_tshark!();
+    let files: Vec<_> = ENGINE_CAPTURES.iter().map(|(n, _)| capture(n)).collect();
+    // Plain TCP analysis: nothing here depends on how tshark dissects the payload.
+    let dissected = tshark_packets_many(&files, &["-o", "tcp.analyze_sequence_numbers:TRUE"]);
+    let mut diffs = Vec::new();
+    for ((name, why), packets) in ENGINE_CAPTURES.iter().zip(dissected) {
+        let r = read_json(&capture(name), &["--any-port"]);
+        let streams = tshark_streams(&packets, &r);
+        let flows = r.flows();
+        let at = format!("{name} ({why})");
+        if flows.len() != streams.len() {
+            diffs.push(format!(
+                "{at}: {} flows, tshark {} streams",
+                flows.len(),
+                streams.len()
+            ));
+        }
+        assert!(!streams.is_empty(), "{at}: tshark found no TCP");
+        for s in streams.values() {
+            let Some(id) = flow_for(&r, &s.client, &s.server) else {
+                diffs.push(format!("{at}: no flow for {} -> {}", s.client, s.server));
+                continue;
+            };
+            let f = flows[&id];
+            for (d, dir) in ["c2s", "s2c"].iter().enumerate() {
+                let ours = u64_of(f, &format!("bytes_{dir}"));
+                if ours != Some(s.extent(d)) {
+                    diffs.push(format!(
+                        "{at}: flow {id} {dir}: {ours:?} bytes, tshark {}",
+                        s.extent(d)
+                    ));
+                }
+                // Nothing is missing from these files: every byte was captured at least once,
+                // and what tshark does not flag as a retransmission adds up to the same.
+                if s.covered(d) != s.extent(d) || s.first_sent(d) != s.extent(d) {
+                    diffs.push(format!(
+                        "{at}: flow {id} {dir}: tshark covers {} and first-sends {} of {} bytes",
+                        s.covered(d),
+                        s.first_sent(d),
+                        s.extent(d)
+                    ));
+                }
+            }
+            if u64_of(f, "gaps") != Some(0) {
+                diffs.push(format!("{at}: flow {id} reports gaps: {f}"));
+            }
+        }
+        let want: BTreeSet<String> = expected(name).anomalies.into_iter().collect();
+        if r.codes() != want {
+            diffs.push(format!(
+                "{at}: anomalies {:?}, expected {want:?}",
+                r.codes()
+            ));
+        }
+        if *name == "ws-lossy.pcap" {
+            // The point of this capture: retransmitted segments with payload, each identical
+            // to its original, none of them an overlap conflict.
+            let retransmitted = packets
+                .iter()
+                .filter(|p| p.retransmission && p.tcp_len > 0)
+                .count();
+            assert!(
+                retransmitted >= 10,
+                "only {retransmitted} retransmissions in {name}"
+            );
+            assert!(!r.codes().contains("tcp.overlap_conflict"));
+        }
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+/// The payload bytes tshark's "Follow TCP stream" gives each way (`-z follow,tcp,raw,N`):
+/// `(first node's endpoint, [its bytes, the other node's bytes])`.
+fn follow_raw(file: &Path, stream: u64) -> (String, [u64; 2]) {
+    let out = Command::new("tshark")
+        .arg("-n")
+        .arg("-r")
+        .arg(file)
+        .args(["-q", "-z", &format!("follow,tcp,raw,{stream}")])
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let mut node0 = String::new();
+    let mut bytes = [0u64; 2];
+    let mut in_data = false;
+    for line in text.lines() {
+        if let Some(ep) = line.strip_prefix("Node 0: ") {
+            node0 = ep.trim().to_owned();
+        } else if line.starts_with("Node 1: ") {
+            in_data = true;
+        } else if line.starts_with("====") {
+            in_data = false;
+        } else if in_data && !line.trim().is_empty() {
+            let node = usize::from(line.starts_with('\t'));
+            bytes[node] += line.trim().len() as u64 / 2;
+        }
+    }
+    (node0, bytes)
+}
+
+#[test]
+fn lossy_capture_bytes_equal_tsharks_followed_stream() {
+    require_tshark!();
+    let file = capture("ws-lossy.pcap");
+    let r = read_json(&file, &[]);
+    let flows = r.flows();
+    let f = flows[&1];
+    let (node0, bytes) = follow_raw(&file, 0);
+    let client_first = str_of(f, "client") == Some(node0.as_str());
+    assert!(
+        client_first || str_of(f, "server") == Some(node0.as_str()),
+        "{node0}"
+    );
+    let [c2s, s2c] = if client_first {
+        bytes
+    } else {
+        [bytes[1], bytes[0]]
+    };
+    assert_eq!(u64_of(f, "bytes_c2s"), Some(c2s));
+    assert_eq!(u64_of(f, "bytes_s2c"), Some(s2c));
+    assert!(c2s > 100_000 && s2c > 100_000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input forms
+
+/// Everything but the records that name the input.
+fn records_of(run: Run) -> Vec<serde_json::Value> {
+    run.report().records
+}
+
+fn read_args(files: &[&Path]) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "read".into(),
+        "--json".into(),
+        "--digest".into(),
+        "--any-port".into(),
+    ];
+    args.extend(files.iter().map(|f| f.as_os_str().to_owned()));
+    args
+}
+
+#[test]
+fn gzip_and_stdin_give_the_same_records() {
+    for name in ["ws-chat.pcap", "two-links.pcapng", "ws-lengths.pcap"] {
+        let file = capture(name);
+        let plain = records_of(sockscope(&read_args(&[&file])));
+        assert!(plain.len() > 10, "{name}");
+
+        let raw = std::fs::read(&file).expect("read capture");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&raw).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        let (_dir, gz_path) = temp_file(&format!("{name}.gz"), &gz);
+        assert_eq!(
+            records_of(sockscope(&read_args(&[&gz_path]))),
+            plain,
+            "{name}.gz"
+        );
+
+        let stdin = ["read", "--json", "--digest", "--any-port", "-"];
+        assert_eq!(
+            records_of(sockscope_with_stdin(&stdin, &raw)),
+            plain,
+            "{name} on stdin"
+        );
+        assert_eq!(
+            records_of(sockscope_with_stdin(&stdin, &gz)),
+            plain,
+            "{name}.gz on stdin"
+        );
+    }
+}
+
+#[test]
+fn several_files_are_one_capture_with_continuing_packet_numbers() {
+    let (a, b) = (capture("ws-chat.pcap"), capture("sse.pcap"));
+    let first = read_json(&a, &[]);
+    let second = read_json(&b, &[]);
+    let both = records_of(sockscope(&read_args(&[&a, &b])));
+    let both = Report { records: both };
+    let packets_a = u64_of(first.summary(), "packets").expect("packets");
+    let packets_b = u64_of(second.summary(), "packets").expect("packets");
+    assert_eq!(
+        u64_of(both.summary(), "packets"),
+        Some(packets_a + packets_b)
+    );
+    assert_eq!(u64_of(both.summary(), "flows"), Some(2));
+    // The second file's flow is flow 2, its packets numbered after the first file's.
+    let frames = |r: &Report, flow: u64| -> Vec<u64> {
+        r.of_flow("http", flow)
+            .into_iter()
+            .filter_map(|h| u64_of(h, "frame"))
+            .collect()
+    };
+    let alone = frames(&second, 1);
+    assert!(!alone.is_empty());
+    let shifted: Vec<u64> = alone.iter().map(|n| n + packets_a).collect();
+    assert_eq!(frames(&both, 2), shifted);
+    assert_eq!(frames(&both, 1), frames(&first, 1));
+    assert_eq!(
+        both.of_flow("sse_event", 2).len(),
+        second.of_flow("sse_event", 1).len()
+    );
+}
+
+#[test]
+fn pcapng_written_by_editcap_gives_the_same_records() {
+    let works = Command::new("editcap")
+        .arg("-h")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !works {
+        eprintln!("skipped: editcap is not installed (it comes with tshark)");
+        return;
+    }
+    for name in [
+        "ws-chat.pcap",
+        "ws-sll2.pcap",
+        "ws-ipv6.pcap",
+        "ws-lossy.pcap",
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ng = dir.path().join(format!("{name}ng"));
+        let out = Command::new("editcap")
+            .args(["-F", "pcapng"])
+            .arg(capture(name))
+            .arg(&ng)
+            .output()
+            .expect("run editcap");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(&ng).expect("pcapng").get(..4),
+            Some(&[0x0a, 0x0d, 0x0d, 0x0a][..])
+        );
+        assert_eq!(
+            records_of(sockscope(&read_args(&[&ng]))),
+            records_of(sockscope(&read_args(&[&capture(name)]))),
+            "{name} as pcapng"
+        );
+    }
+}
+
+/// The same capture as a big-endian pcap: every header field byte-swapped (packet bytes are
+/// left as they are), written here without any of sockscope's code.
+fn big_endian(le: &PcapFile) -> Vec<u8> {
+    let h = &le.header;
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4"));
+    let u16_at = |b: &[u8], at: usize| u16::from_le_bytes(b[at..at + 2].try_into().expect("2"));
+    let mut out = Vec::new();
+    out.extend_from_slice(&u32_at(h, 0).to_be_bytes());
+    out.extend_from_slice(&u16_at(h, 4).to_be_bytes());
+    out.extend_from_slice(&u16_at(h, 6).to_be_bytes());
+    for at in [8, 12, 16, 20] {
+        out.extend_from_slice(&u32_at(h, at).to_be_bytes());
+    }
+    for (rec, data) in &le.records {
+        for at in [0, 4, 8, 12] {
+            out.extend_from_slice(&u32_at(rec, at).to_be_bytes());
+        }
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+#[test]
+fn byte_order_and_timestamp_resolution_do_not_change_the_records() {
+    for name in ["ws-chat.pcap", "ws-sll2.pcap"] {
+        let file = capture(name);
+        let want = records_of(sockscope(&read_args(&[&file])));
+        let be = big_endian(&PcapFile::read(&file));
+        assert_eq!(be.get(..4), Some(&[0xa1, 0xb2, 0xc3, 0xd4][..]));
+        let (_d, be_path) = temp_file("big-endian.pcap", &be);
+        assert_eq!(
+            records_of(sockscope(&read_args(&[&be_path]))),
+            want,
+            "{name} big-endian"
+        );
+
+        let works = Command::new("editcap")
+            .arg("-h")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !works {
+            eprintln!("nanosecond pcap not checked: editcap is not installed");
+            continue;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ns = dir.path().join("ns.pcap");
+        let out = Command::new("editcap")
+            .args(["-F", "nsecpcap"])
+            .arg(&file)
+            .arg(&ns)
+            .output()
+            .expect("run editcap");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(&ns).expect("pcap").get(..4),
+            Some(&[0x4d, 0x3c, 0xb2, 0xa1][..])
+        );
+        assert_eq!(
+            records_of(sockscope(&read_args(&[&ns]))),
+            want,
+            "{name} in nanoseconds"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Malformed files
+
+/// Runs `read` on a malformed file: exit 2, one stderr line naming the file and `at byte N`.
+fn assert_rejected(path: &Path, offset: usize, what: &str) {
+    let run = sockscope(&read_args(&[path]));
+    assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{what}: one line on stderr: {:?}",
+        run.stderr
+    );
+    let name = path.to_string_lossy();
+    assert!(
+        lines[0].contains(&*name),
+        "{what}: names the file: {}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains(&format!("at byte {offset}:")),
+        "{what}: names byte {offset}: {}",
+        lines[0]
+    );
+}
+
+#[test]
+fn malformed_files_end_with_status_2_and_the_offset() {
+    let chat = std::fs::read(capture("ws-chat.pcap")).expect("capture");
+    let records = PcapFile::parse(&chat).records;
+    // Offset of record `i` in the file.
+    let record_at = |i: usize| {
+        24 + records[..i]
+            .iter()
+            .map(|(_, d)| 16 + d.len())
+            .sum::<usize>()
+    };
+
+    let (_d1, p) = temp_file("bad-magic.pcap", b"garbage!garbage!garbage!garbage!");
+    assert_rejected(&p, 0, "bad magic");
+
+    let (_d2, p) = temp_file("short-header.pcap", &chat[..10]);
+    assert_rejected(&p, 0, "truncated file header");
+
+    let (_d3, p) = temp_file("empty.pcap", b"");
+    assert_rejected(&p, 0, "empty file");
+
+    // The fifth record's data cut in the middle.
+    let cut = record_at(4) + 16 + 5;
+    let (_d4, p) = temp_file("short-packet.pcap", &chat[..cut]);
+    assert_rejected(&p, record_at(4), "truncated packet");
+
+    // A record header cut in the middle.
+    let cut = record_at(7) + 9;
+    let (_d5, p) = temp_file("short-record-header.pcap", &chat[..cut]);
+    assert_rejected(&p, record_at(7), "truncated record header");
+
+    // The third record claims 2 GB.
+    let mut absurd = chat.clone();
+    let at = record_at(2);
+    absurd[at + 8..at + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    let (_d6, p) = temp_file("absurd-caplen.pcap", &absurd);
+    assert_rejected(&p, at, "absurd caplen");
+
+    // pcapng: the block after the section header claims a length that is not a multiple of 4.
+    let mut ng = Vec::new();
+    ng.extend_from_slice(&[0x0a, 0x0d, 0x0d, 0x0a]);
+    ng.extend_from_slice(&28u32.to_le_bytes());
+    ng.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+    ng.extend_from_slice(&1u16.to_le_bytes());
+    ng.extend_from_slice(&0u16.to_le_bytes());
+    ng.extend_from_slice(&(-1i64).to_le_bytes());
+    ng.extend_from_slice(&28u32.to_le_bytes());
+    let idb = ng.len();
+    ng.extend_from_slice(&1u32.to_le_bytes());
+    ng.extend_from_slice(&7u32.to_le_bytes());
+    ng.extend_from_slice(&[0; 12]);
+    let (_d7, p) = temp_file("bad-block.pcapng", &ng);
+    assert_rejected(&p, idb, "bad pcapng block length");
+
+    // A gzip stream that ends early, and one that is not gzip at all after its magic.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&chat).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    let (_d8, p) = temp_file("cut.pcap.gz", &gz[..gz.len() / 2]);
+    let run = sockscope(&read_args(&[&p]));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cut.pcap.gz") && run.stderr.contains("at byte"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn malformed_input_on_stdin_and_missing_files_are_reported_not_panicked() {
+    let chat = std::fs::read(capture("ws-chat.pcap")).expect("capture");
+    let run = sockscope_with_stdin(&["read", "--json", "-"], &chat[..200]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.trim().starts_with("sockscope: -: at byte "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.trim().lines().count(), 1);
+
+    let run = sockscope(&["read", "--json", "/nonexistent/capture.pcap"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("/nonexistent/capture.pcap"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn random_corruption_never_panics() {
+    // Deterministic bit flips and cuts over a real capture: whatever happens, no panic, and a
+    // failure is exit status 2 with one message line.
+    let chat = std::fs::read(capture("ws-deflate.pcap")).expect("capture");
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    for i in 0..24 {
+        let mut bytes = chat.clone();
+        for _ in 0..(1 + next() % 8) {
+            let at = (next() as usize) % bytes.len();
+            bytes[at] ^= 1 << (next() % 8);
+        }
+        if i % 3 == 0 {
+            bytes.truncate((next() as usize) % bytes.len());
+        }
+        let path = dir.path().join(format!("corrupt-{i}.pcap"));
+        std::fs::write(&path, &bytes).expect("write");
+        let run = sockscope(&read_args(&[&path]));
+        match run.code {
+            0 => {
+                run.report();
+            }
+            2 => assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr),
+            other => panic!("exit status {other}: {}", run.stderr),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Port selection
+
+#[test]
+fn any_port_finds_the_websocket_on_8080() {
+    let file = capture("ws-port8080.pcap");
+    let exp = expected("ws-port8080.pcap");
+    let r = read_json(&file, &["--any-port"]);
+    let flows = r.flows();
+    assert_eq!(flows.len(), 1);
+    let f = flows[&1];
+    assert_eq!(str_of(f, "kind"), Some("websocket"));
+    assert_eq!(
+        str_of(f, "server"),
+        Some(exp.connections[0].server.as_str())
+    );
+    assert!(str_of(f, "server").is_some_and(|s| s.ends_with(":8080")));
+    let h = r.handshake(1).expect("handshake");
+    assert_eq!(bool_of(h, "accept_valid"), Some(true));
+    let ws = &exp.websocket[0];
+    assert_eq!(
+        r.of_flow("ws_message", 1).len(),
+        ws.client_to_server
+            .iter()
+            .chain(&ws.server_to_client)
+            .filter(|m| m.opcode == "text" || m.opcode == "binary")
+            .count()
+    );
+    assert_eq!(u64_of(r.summary(), "skipped_flows"), Some(0));
+    // -p 8080 sees the same.
+    let p = read_json(&file, &["-p", "8080"]);
+    assert_eq!(p.records.len(), r.records.len());
+}
+
+#[test]
+fn default_port_skips_8080_and_says_so() {
+    let file = capture("ws-port8080.pcap");
+    let r = read_json(&file, &[]);
+    assert_eq!(r.flows().len(), 0);
+    assert_eq!(u64_of(r.summary(), "flows"), Some(0));
+    assert_eq!(u64_of(r.summary(), "skipped_flows"), Some(1));
+
+    let text = sockscope(&[
+        std::ffi::OsStr::new("read"),
+        std::ffi::OsStr::new("--color"),
+        std::ffi::OsStr::new("never"),
+        file.as_os_str(),
+    ]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    let out = format!("{}{}", text.stdout, text.stderr);
+    let hint = out
+        .lines()
+        .find(|l| l.contains("skipped"))
+        .unwrap_or_else(|| panic!("no skipped-flows hint in:\n{out}"));
+    assert!(
+        hint.contains('1') && hint.contains("--any-port") && hint.contains("-p"),
+        "{hint}"
+    );
+    // Without skipped flows there is no hint.
+    let chat = sockscope(&[
+        std::ffi::OsStr::new("read"),
+        std::ffi::OsStr::new("--color"),
+        std::ffi::OsStr::new("never"),
+        capture("ws-chat.pcap").as_os_str(),
+    ]);
+    assert!(!format!("{}{}", chat.stdout, chat.stderr).contains("skipped"));
+}
