@@ -1003,6 +1003,7 @@ mod tests {
             compressed: false,
             valid_utf8: Some(false),
             data_head: b"caf\xc3",
+            digest: crate::proto::Digest::Off,
         };
         p.event(&ctx, Event::WsMessage(&msg));
         // A stream problem belongs to the packet.
