@@ -756,6 +756,8 @@ fn flags_node(flags: u32) -> DetailNode {
         compact.push(if on { *letter } else { '·' });
     }
     children.push(DetailNode::leaf(format!("[TCP Flags: {compact}]")));
+    // Wireshark names the set flags from the lowest bit up: "(SYN, ACK)", "(PSH, ACK)".
+    names.reverse();
     DetailNode::new(
         format!(
             "Flags: 0x{flags:03x}{}",
@@ -934,7 +936,7 @@ mod tests {
         assert!(t.contains("[incorrect, should be 0x"), "{t}");
         assert!(t.contains("Len: 100"), "{t}");
         assert!(t.contains("[78 payload bytes not captured]"), "{t}");
-        assert!(t.contains("Flags: 0x018 (ACK, PSH)"), "{t}");
+        assert!(t.contains("Flags: 0x018 (PSH, ACK)"), "{t}");
     }
 
     #[test]
