@@ -75,6 +75,10 @@ pub struct KindTracker {
     /// Responses that came ≥ 1 s after their request.
     held: u32,
     held_target: Option<u64>,
+    /// Requests for the most asked-for path (query ignored) and that path's hash: a client
+    /// asking for the same resource again and again, answered at once, is polling.
+    repeat_target: Option<u64>,
+    repeats: u32,
 }
 
 impl KindTracker {
@@ -89,6 +93,16 @@ impl KindTracker {
                 self.pending.pop_front();
             }
             self.pending.push_back((m.ts, hash_str(target)));
+            // Boyer-Moore majority vote over request paths: constant memory per flow.
+            let path = hash_str(target.split('?').next().unwrap_or(target));
+            match self.repeat_target {
+                Some(t) if t == path => self.repeats += 1,
+                _ if self.repeats == 0 => {
+                    self.repeat_target = Some(path);
+                    self.repeats = 1;
+                }
+                _ => self.repeats -= 1,
+            }
         }
     }
 
@@ -139,6 +153,21 @@ impl KindTracker {
     }
 }
 
+impl KindTracker {
+    /// Whether an `http` flow is short polling: the same path requested at least
+    /// [`POLLING_MIN_REQUESTS`] times (a majority of its requests) and never held by the server.
+    pub fn polling(&self) -> bool {
+        self.http
+            && !self.websocket
+            && !self.sse
+            && self.held == 0
+            && self.repeats >= POLLING_MIN_REQUESTS
+    }
+}
+
+/// Requests for one path (beyond the flow's other paths) that make a flow short polling.
+pub const POLLING_MIN_REQUESTS: u32 = 3;
+
 /// Held requests remembered across flows (bounded).
 #[derive(Default)]
 pub struct LongPollMemory {
@@ -163,4 +192,117 @@ fn hash_str(s: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     s.hash(&mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+    use crate::proto::Header;
+    use crate::tcp::{Dir, RoleBasis};
+
+    fn message(head: HttpHead<'static>, start: i64, end: i64) -> HttpMessage<'static> {
+        HttpMessage {
+            dir: if matches!(head, HttpHead::Request { .. }) {
+                Dir::C2S
+            } else {
+                Dir::S2C
+            },
+            start_ts: Timestamp(start),
+            ts: Timestamp(end),
+            head,
+            headers: &[] as &[Header<'static>],
+            raw_head: b"",
+            header_bytes: 0,
+            body_bytes: 0,
+            framing_bytes: 0,
+            chunked: false,
+            upgrade: None,
+            body_head: b"",
+            complete: true,
+            digest: crate::proto::Digest::Off,
+        }
+    }
+
+    fn meta() -> FlowMeta {
+        FlowMeta {
+            id: 1,
+            client: "10.0.0.1:40000".parse().unwrap(),
+            server: "10.0.0.2:80".parse().unwrap(),
+            role_basis: RoleBasis::Syn,
+            first_ts: Timestamp(0),
+            last_ts: Timestamp(0),
+            packets: 0,
+            payload_bytes: [0; 2],
+            tcpip_header_bytes: [0; 2],
+            gap_bytes: [0; 2],
+            syn_seen: true,
+            fin_seen: [false; 2],
+            rst_seen: false,
+        }
+    }
+
+    /// Feeds request/response pairs: (target, seconds the server held the request).
+    fn run(pairs: &[(&'static str, f64)]) -> (KindTracker, FlowKind) {
+        let mut k = KindTracker::default();
+        let mut t = 0i64;
+        for &(target, held) in pairs {
+            let req = message(
+                HttpHead::Request {
+                    method: "GET",
+                    target,
+                    version: 1,
+                },
+                t,
+                t + 1_000,
+            );
+            k.on_http_head(&req);
+            k.on_http(&req);
+            let start = t + 1_000 + (held * 1e9) as i64;
+            let resp = message(
+                HttpHead::Response {
+                    version: 1,
+                    status: 200,
+                    reason: "OK",
+                },
+                start,
+                start + 1_000,
+            );
+            k.on_http_head(&resp);
+            k.on_http(&resp);
+            t = start + 300_000_000;
+        }
+        let kind = k.kind(&meta(), &mut LongPollMemory::default());
+        (k, kind)
+    }
+
+    #[test]
+    fn repeated_quick_requests_for_one_path_are_polling() {
+        let (k, kind) = run(&[("/poll?n=1", 0.0), ("/poll?n=2", 0.0), ("/poll?n=3", 0.0)]);
+        assert_eq!(kind, FlowKind::Http);
+        assert!(k.polling());
+    }
+
+    #[test]
+    fn a_page_load_is_not_polling() {
+        let (k, _) = run(&[
+            ("/", 0.0),
+            ("/app.js", 0.0),
+            ("/style.css", 0.0),
+            ("/", 0.0),
+        ]);
+        assert!(!k.polling());
+    }
+
+    #[test]
+    fn held_requests_are_long_polling_not_polling() {
+        let (k, kind) = run(&[("/poll", 1.5), ("/poll", 1.5), ("/poll", 1.5)]);
+        assert_eq!(kind, FlowKind::LongPoll);
+        assert!(!k.polling());
+        let (_, kind) = run(&[("/poll", 1.5)]);
+        assert_eq!(
+            kind,
+            FlowKind::Http,
+            "one held request alone is not a pattern"
+        );
+    }
 }

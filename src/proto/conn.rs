@@ -258,6 +258,7 @@ impl<S: EventSink> ConnAnalyzer<S> {
         }
         let kind = state.kinds.kind(ctx.flow, &mut self.longpoll);
         state.summary.kind = Some(kind);
+        state.summary.polling = kind == crate::proto::FlowKind::Http && state.kinds.polling();
         self.sink.event(
             ctx,
             Event::FlowClosed {

@@ -321,6 +321,9 @@ pub struct SseEvent<'a> {
 #[derive(Clone, Debug, Default)]
 pub struct FlowSummary {
     pub kind: Option<FlowKind>,
+    /// An `http` flow that is short polling (the same resource asked for again and again,
+    /// answered at once) — told apart from long polling, SSE and WebSocket for learners.
+    pub polling: bool,
     pub http_messages: u64,
     pub ws_frames: u64,
     pub ws_messages: u64,

@@ -20,6 +20,8 @@ pub const EXAMPLES_PER_CODE: usize = 3;
 pub struct FlowRow {
     pub id: u64,
     pub kind: FlowKind,
+    /// An `http` flow that is short polling.
+    pub polling: bool,
     pub client: String,
     pub server: String,
     pub duration: f64,
@@ -41,6 +43,7 @@ impl FlowRow {
         FlowRow {
             id: meta.id,
             kind: s.kind.unwrap_or(FlowKind::Other),
+            polling: s.polling,
             client: meta.client.to_string(),
             server: meta.server.to_string(),
             duration: meta.last_ts.secs_since(meta.first_ts),
@@ -107,7 +110,11 @@ pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String 
     for r in rows {
         t.add_row(vec![
             right(r.id),
-            Cell::new(r.kind.as_str()),
+            Cell::new(if r.polling {
+                "http (polling)"
+            } else {
+                r.kind.as_str()
+            }),
             Cell::new(&r.client),
             Cell::new(&r.server),
             right(format!("{:.3}s", r.duration)),
