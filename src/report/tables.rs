@@ -11,7 +11,9 @@ use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Tab
 use std::collections::BTreeMap;
 
 /// Flows listed in the flows table; the rest are counted in a closing line.
-pub const FLOW_ROWS_CAP: usize = 10_000;
+pub const FLOW_ROWS_CAP: usize = 200;
+/// "What if over HTTP" lines printed one by one; all WebSocket flows are summed in a last line.
+pub const WHAT_IF_LINES: usize = 10;
 /// Anomaly examples kept per code for the anomaly list.
 pub const EXAMPLES_PER_CODE: usize = 3;
 
@@ -131,7 +133,7 @@ pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String 
     let mut s = t.to_string();
     if omitted > 0 {
         s.push_str(&format!(
-            "\n… and {omitted} more flow{} (not listed)",
+            "\n… and {omitted} more flow{} (not listed; --json has a record for every flow)",
             plural(omitted)
         ));
     }
@@ -182,14 +184,26 @@ pub fn overhead_table(stats: &RunStats, style: TableStyle) -> String {
             "\n\nWhat if over HTTP? (each WebSocket message sent as one HTTP request + response)",
         );
     }
-    for w in &stats.what_if {
+    for w in stats.what_if.iter().take(WHAT_IF_LINES) {
         s.push('\n');
         s.push_str(&what_if_line(w));
     }
-    if stats.what_if_omitted > 0 {
+    let t = &stats.what_if_total;
+    if t.flows > WHAT_IF_LINES as u64 {
         s.push_str(&format!(
-            "\n  … and {} more WebSocket flows",
-            stats.what_if_omitted
+            "\n  all {} WebSocket flows: {} messages cost {} B of headers; as HTTP ~{} B{}",
+            t.flows,
+            t.messages,
+            t.actual_l7_header_bytes,
+            t.http_l7_header_bytes,
+            if t.actual_l7_header_bytes > 0 {
+                format!(
+                    ", {:.1}× more",
+                    t.http_l7_header_bytes as f64 / t.actual_l7_header_bytes as f64
+                )
+            } else {
+                String::new()
+            }
         ));
     }
     s

@@ -106,6 +106,15 @@ impl WhatIf {
     }
 }
 
+/// The "what if over HTTP" estimate summed over flows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WhatIfTotal {
+    pub flows: u64,
+    pub messages: u64,
+    pub actual_l7_header_bytes: u64,
+    pub http_l7_header_bytes: u64,
+}
+
 /// What-if rows kept for the report; beyond this only the count grows.
 pub const WHAT_IF_ROWS_CAP: usize = 1000;
 
@@ -121,6 +130,8 @@ pub struct RunStats {
     pub anomalies: BTreeMap<Code, u64>,
     pub what_if: Vec<WhatIf>,
     pub what_if_omitted: u64,
+    /// The estimate summed over every WebSocket flow (listed or not).
+    pub what_if_total: WhatIfTotal,
     /// Distinct TCP flows skipped because of the port filter.
     pub flows_skipped_by_port: u64,
     /// First and last capture timestamps (ns), for the duration line.
@@ -154,6 +165,11 @@ impl RunStats {
             .or_default()
             .add(&Overhead::of_flow(meta, s));
         if let Some(w) = WhatIf::of_flow(meta, s) {
+            let t = &mut self.what_if_total;
+            t.flows += 1;
+            t.messages += w.messages;
+            t.actual_l7_header_bytes += w.actual_l7_header_bytes;
+            t.http_l7_header_bytes += w.http_l7_header_bytes;
             if self.what_if.len() < WHAT_IF_ROWS_CAP {
                 self.what_if.push(w);
             } else {
