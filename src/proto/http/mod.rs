@@ -216,10 +216,11 @@ enum Switched {
 struct HeaderScratch(Vec<Header<'static>>);
 
 impl HeaderScratch {
+    /// The reused vector, empty. It grows to the largest head the connection has seen (its
+    /// headers are counted before they are copied in), not to [`MAX_HEADERS`]: reserving the
+    /// maximum up front cost 3 KiB per connection, most of a small flow's memory.
     fn take<'b>(&mut self) -> Vec<Header<'b>> {
-        let mut v = recycle(mem::take(&mut self.0));
-        v.reserve(MAX_HEADERS);
-        v
+        recycle(mem::take(&mut self.0))
     }
     fn put(&mut self, v: Vec<Header<'_>>) {
         self.0 = recycle(v);
