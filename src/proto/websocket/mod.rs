@@ -103,6 +103,8 @@ pub const MAX_RTTS: usize = 1024;
 const RETAIN_HEAD: usize = 4 << 10;
 /// Masked bytes are unmasked through a buffer of this size.
 const UNMASK_CHUNK: usize = 2 << 10;
+/// Pieces up to this size are unmasked through a smaller buffer.
+const SMALL_UNMASK: usize = 128;
 
 /// The time of the event being processed.
 pub(crate) fn now(ctx: &EventCtx<'_>) -> Timestamp {
@@ -270,8 +272,6 @@ struct Shared {
     /// Pings sent by each direction, awaiting a pong from the other.
     pings: [VecDeque<PendingPing>; 2],
     rtts: Vec<f64>,
-    /// Unmasked bytes are produced here ([`UNMASK_CHUNK`] bytes, allocated on first use).
-    scratch: Vec<u8>,
     /// Packet number of the latest packet, for frames whose first byte came without one.
     last_frame: u64,
 }
@@ -336,7 +336,6 @@ impl WsConn {
                 budget: None,
                 pings: [VecDeque::new(), VecDeque::new()],
                 rtts: Vec::new(),
-                scratch: Vec::new(),
                 last_frame: 0,
             },
         }
@@ -908,10 +907,16 @@ impl Side {
                 take(look);
             }
             Some(key) => {
-                let scratch = &mut io.shared.scratch;
-                if scratch.len() < UNMASK_CHUNK {
-                    scratch.resize(UNMASK_CHUNK, 0);
-                }
+                // On the stack (a buffer per connection cost 2 KiB for every client side), and
+                // small for the common small piece, as the buffer is zeroed first.
+                let mut small = [0u8; SMALL_UNMASK];
+                let mut large;
+                let scratch: &mut [u8] = if look.len() <= SMALL_UNMASK {
+                    &mut small
+                } else {
+                    large = [0u8; UNMASK_CHUNK];
+                    &mut large
+                };
                 for (i, raw) in look.chunks(UNMASK_CHUNK).enumerate() {
                     let dst = scratch.get_mut(..raw.len()).unwrap_or_default();
                     mask::unmask_into(raw, dst, key, phase + i * UNMASK_CHUNK);
