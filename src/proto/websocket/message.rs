@@ -3,8 +3,8 @@
 //! state of one data message in progress.
 //!
 //! Promises: memory per message is bounded (the display head is capped, validation keeps a
-//! carry of at most 3 bytes, the inflater writes into a fixed 32 KiB buffer and keeps a 32 KiB
-//! window copy); no input can make these panic.
+//! carry of at most 3 bytes, the inflater writes into its own 32 KiB window, which is also the
+//! history kept across a BFINAL block); no input can make these panic.
 
 use crate::proto::OpCode;
 use flate2::{Decompress, FlushDecompress, Status};
@@ -145,8 +145,9 @@ impl Drop for InflaterPermit {
 
 /// The LZ77 window of DEFLATE.
 const WINDOW: usize = 32 << 10;
-/// Output is produced in pieces of this size into a reused buffer.
-const OUT_CHUNK: usize = 32 << 10;
+/// Output is handed on in pieces of at most this size (the window is the output buffer).
+#[cfg(test)]
+const OUT_CHUNK: usize = WINDOW;
 
 /// RFC 7692 §7.2.2: the 4 octets a sender removed from the end of each message.
 pub const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
@@ -161,11 +162,16 @@ pub enum Inflated {
 /// One direction's raw-DEFLATE decompressor, kept across messages for context takeover.
 pub(crate) struct Inflater {
     z: Decompress,
-    out: Vec<u8>,
-    /// The last 32 KiB of output: after a block with BFINAL the deflate stream is over, and the
-    /// next message starts a new stream that may still refer back into this window
-    /// (RFC 7692 §7.2.3.4), so the new stream is primed with it.
-    history: Vec<u8>,
+    /// The last [`WINDOW`] bytes of output. After a block with BFINAL the deflate stream is
+    /// over, and the next message starts a new stream that may still refer back into this
+    /// window (RFC 7692 §7.2.3.4), so the new stream is primed with it.
+    ///
+    /// Output is inflated straight into it, so it is the output buffer and the history at once
+    /// (nothing is copied). Until it holds [`WINDOW`] bytes it is appended to, through the
+    /// spare capacity (nothing is zeroed, and memory grows only with output); from then on it
+    /// is a ring and `pos` is where the next output goes, over the oldest byte.
+    window: Vec<u8>,
+    pos: usize,
     /// A BFINAL block ended the stream: the rest of this message (padding, the tail) is ignored.
     stream_ended: bool,
     _permit: Option<InflaterPermit>,
@@ -175,8 +181,9 @@ impl Inflater {
     pub fn new(permit: Option<InflaterPermit>) -> Self {
         Inflater {
             z: Decompress::new(false),
-            out: vec![0; OUT_CHUNK],
-            history: Vec::new(),
+            // Exactly WINDOW (`with_capacity` guarantees it), which bounds the append phase.
+            window: Vec::with_capacity(WINDOW),
+            pos: 0,
             stream_ended: false,
             _permit: permit,
         }
@@ -188,15 +195,18 @@ impl Inflater {
     pub fn begin_message(&mut self, fresh: bool) -> Result<(), String> {
         if fresh {
             self.z.reset(false);
-            self.history.clear();
+            self.window.clear();
+            self.pos = 0;
             self.stream_ended = false;
         } else if self.stream_ended {
             self.z.reset(false);
             self.stream_ended = false;
-            let start = self.history.len().saturating_sub(WINDOW);
-            if let Some(window) = self.history.get(start..).filter(|w| !w.is_empty()) {
+            // Oldest byte first, as a dictionary is given.
+            self.window.rotate_left(self.pos);
+            self.pos = 0;
+            if !self.window.is_empty() {
                 self.z
-                    .set_dictionary(window)
+                    .set_dictionary(&self.window)
                     .map_err(|e| format!("cannot restore the LZ77 window: {e}"))?;
             }
         }
@@ -210,34 +220,47 @@ impl Inflater {
         mut input: &[u8],
         consume: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<Inflated, String> {
+        let fail =
+            |e: flate2::DecompressError| e.message().unwrap_or("invalid deflate data").to_string();
         while !self.stream_ended {
             let (in_before, out_before) = (self.z.total_in(), self.z.total_out());
-            let status = self
-                .z
-                .decompress(input, &mut self.out, FlushDecompress::None)
-                .map_err(|e| e.message().unwrap_or("invalid deflate data").to_string())?;
+            let filling = self.window.len() < WINDOW;
+            let (start, room) = if filling {
+                (self.window.len(), WINDOW - self.window.len())
+            } else {
+                (self.pos, WINDOW - self.pos)
+            };
+            let status = if filling {
+                self.z
+                    .decompress_vec(input, &mut self.window, FlushDecompress::None)
+                    .map_err(fail)?
+            } else {
+                let out = self.window.get_mut(start..).unwrap_or_default();
+                self.z
+                    .decompress(input, out, FlushDecompress::None)
+                    .map_err(fail)?
+            };
             let consumed = usize::try_from(self.z.total_in().saturating_sub(in_before))
                 .unwrap_or(usize::MAX)
                 .min(input.len());
             let produced = usize::try_from(self.z.total_out().saturating_sub(out_before))
                 .unwrap_or(usize::MAX)
-                .min(self.out.len());
+                .min(room);
             input = input.get(consumed..).unwrap_or_default();
-            if let Some(piece) = self.out.get(..produced).filter(|p| !p.is_empty()) {
-                self.history.extend_from_slice(piece);
-                if self.history.len() > 2 * WINDOW {
-                    let excess = self.history.len() - WINDOW;
-                    self.history.drain(..excess);
-                }
-                if !consume(piece) {
-                    return Ok(Inflated::StoppedByConsumer);
-                }
+            if !filling {
+                self.pos = (start + produced) % WINDOW;
+            }
+            if let Some(piece) = self.window.get(start..start + produced)
+                && !piece.is_empty()
+                && !consume(piece)
+            {
+                return Ok(Inflated::StoppedByConsumer);
             }
             if status == Status::StreamEnd {
                 self.stream_ended = true;
                 break;
             }
-            let output_full = produced == self.out.len();
+            let output_full = produced == room;
             if (consumed == 0 && produced == 0) || (input.is_empty() && !output_full) {
                 break;
             }
@@ -459,6 +482,67 @@ mod tests {
         let mut inf = Inflater::new(None);
         inf.begin_message(true).unwrap();
         assert!(inflate_all(&mut inf, &m2).is_err());
+    }
+
+    /// The window is a ring once 32 KiB were inflated: after many messages (wrapping it at odd
+    /// offsets) a stream that ends with BFINAL must still prime the next one with exactly the
+    /// last 32 KiB of output, oldest byte first.
+    #[test]
+    fn window_ring_restores_the_last_32_kib_after_wrapping() {
+        let text = |i: usize| -> Vec<u8> {
+            (0..7_001 + i * 13)
+                .map(|j| b"abcdefghijklmnopqrstuvwxyz0123456789 "[(j * 7 + i * 3 + j / 97) % 37])
+                .collect()
+        };
+        // One compressor across messages (context takeover), each message sync-flushed.
+        let takeover = |c: &mut Compress, data: &[u8]| {
+            let base = c.total_in();
+            let mut out = Vec::with_capacity(data.len() + 64);
+            loop {
+                let done = (c.total_in() - base) as usize;
+                let _ = c.compress_vec(&data[done..], &mut out, FlushCompress::Sync);
+                if (c.total_in() - base) as usize == data.len() && out.capacity() > out.len() {
+                    break;
+                }
+                out.reserve(4096);
+            }
+            assert!(out.ends_with(&DEFLATE_TAIL));
+            out
+        };
+        let mut c = Compress::new(Compression::default(), false);
+        let mut inf = Inflater::new(None);
+        let mut all = Vec::new();
+        for i in 0..12 {
+            let msg = text(i);
+            let wire = takeover(&mut c, &msg);
+            inf.begin_message(false).unwrap();
+            assert_eq!(inflate_all(&mut inf, &wire).unwrap(), msg, "message {i}");
+            all.extend_from_slice(&msg);
+        }
+        // End the stream with a final block, then start a new one whose dictionary is the
+        // last 32 KiB the receiver saw.
+        let last = text(99);
+        let mut fin = Vec::with_capacity(last.len() + 64);
+        let _ = c.compress_vec(&last, &mut fin, FlushCompress::Finish);
+        fin.push(0x00);
+        inf.begin_message(false).unwrap();
+        let mut out = inflate_all(&mut inf, &fin).unwrap();
+        out.extend(inflate_all(&mut inf, &DEFLATE_TAIL).unwrap());
+        assert_eq!(out, last);
+        all.extend_from_slice(&last);
+        let dictionary = &all[all.len() - WINDOW..];
+        let mut c2 = Compress::new(Compression::default(), false);
+        c2.set_dictionary(dictionary).unwrap();
+        let next = [&dictionary[..3_000], &dictionary[WINDOW - 5_000..]].concat();
+        let m2 = deflate_message(&mut c2, &next);
+        assert!(
+            m2.len() < next.len() / 4,
+            "the message is mostly back-references"
+        );
+        inf.begin_message(false).unwrap();
+        let mut out = inflate_all(&mut inf, &m2).unwrap();
+        out.extend(inflate_all(&mut inf, &DEFLATE_TAIL).unwrap());
+        assert_eq!(out, next);
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //! Promises:
 //! - Streaming: a frame is never buffered. Per direction only a partial header (≤ 14 bytes), the
 //!   first bytes of the current frame and message (the display head, capped), a UTF-8 carry
-//!   (≤ 3 bytes) and, with permessage-deflate, one inflater (32 KiB window, 32 KiB output
-//!   buffer, 32 KiB window copy) are kept. A 2^62-byte length claim costs nothing but a counter.
+//!   (≤ 3 bytes) and, with permessage-deflate, one inflater (zlib's state and 32 KiB window,
+//!   and a 32 KiB output ring that doubles as the window history) are kept. A 2^62-byte length claim costs nothing but a counter.
 //! - Only bytes someone needs are unmasked: text (for UTF-8 validation), compressed data (for
 //!   the inflater) and the display heads. The rest of a masked binary frame is only counted.
 //! - No input panics; every length is checked; anomalies are events and decoding goes on while
