@@ -5,8 +5,9 @@
 //! getting the bytes costs: touching every cache line of a memory map, and the memory-mapped
 //! source (the file source of `sockscope read` uses `read(2)` instead, see `source::open`).
 //!
-//! `cargo bench --bench stages -- FILE [RUNS]` (default `bench-data/mix-100m.pcap`, 3 runs; the
-//! best run of each stage is shown, as the machine may be shared and noise only adds time).
+//! `cargo bench --bench stages -- FILE [RUNS [STAGE]]` (default `bench-data/mix-100m.pcap`, 3
+//! runs; the best run of each stage is shown, as the machine may be shared and noise only adds
+//! time). `STAGE` runs only the stages whose name contains it (e.g. under callgrind).
 
 use sockscope::config::Config;
 use sockscope::decode::{Decoded, Decoder};
@@ -50,6 +51,9 @@ fn open_mapped(path: &str) -> Box<dyn PacketSource + Send> {
     Box::new(MappedSource::from_map(path, map(path), 1))
 }
 
+/// The stage filter given on the command line.
+static ONLY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// CPU time (user + system) this process has used so far.
 fn cpu_time() -> Duration {
     // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid value.
@@ -63,6 +67,11 @@ fn cpu_time() -> Duration {
 /// Runs `f` `runs` times and prints the best wall and CPU times. On a shared machine CPU time
 /// is the steadier figure (waiting for a core is not counted; cache and memory contention is).
 fn stage(name: &str, runs: usize, size: u64, mut f: impl FnMut() -> u64) {
+    if let Some(only) = ONLY.get()
+        && !name.contains(only.as_str())
+    {
+        return;
+    }
     let (mut wall, mut cpu) = (Duration::MAX, Duration::MAX);
     let mut check = 0;
     for _ in 0..runs {
@@ -102,6 +111,9 @@ fn main() {
         .cloned()
         .unwrap_or_else(|| "bench-data/mix-100m.pcap".to_string());
     let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(3);
+    if let Some(only) = args.get(2) {
+        let _ = ONLY.set(only.clone());
+    }
     let size = match std::fs::metadata(&path) {
         Ok(m) => m.len(),
         Err(e) => {
