@@ -376,9 +376,11 @@ pub struct HttpConn {
     held_marks: Vec<(usize, Timestamp)>,
     /// Owned headers of the latest request that carried `Upgrade`.
     upgrade_request: Option<(u64, OwnedHeaders)>,
-    upgrade: Option<Upgrade>,
+    /// Boxed, as the rest of the rare states: they would otherwise cost every connection.
+    upgrade: Option<Box<Upgrade>>,
     switched: Option<Switched>,
-    sse: SseParser,
+    /// Created with the connection's first event-stream response.
+    sse: Option<Box<SseParser>>,
     scratch: HeaderScratch,
     parser: httparse::ParserConfig,
     max_head: usize,
@@ -399,7 +401,7 @@ impl HttpConn {
             upgrade_request: None,
             upgrade: None,
             switched: None,
-            sse: SseParser::new(preview),
+            sse: None,
             scratch: HeaderScratch::default(),
             parser: httparse::ParserConfig::default(),
             max_head: limits.max_http_head,
@@ -524,8 +526,10 @@ impl HttpConn {
             }
             _ => None,
         };
-        if side.msg.sse {
-            self.sse.desync();
+        if side.msg.sse
+            && let Some(sse) = self.sse.as_deref_mut()
+        {
+            sse.desync();
         }
         match kept_framing {
             // The message goes on (its remaining bytes are still to come).
@@ -569,7 +573,7 @@ impl HttpConn {
 
     /// After [`Feed::Upgraded`]: the upgrade's heads and held client bytes.
     pub fn take_upgrade(&mut self) -> Option<Upgrade> {
-        self.upgrade.take()
+        self.upgrade.take().map(|u| *u)
     }
 
     fn now(&mut self, ctx: &EventCtx<'_>) -> Timestamp {
@@ -870,7 +874,10 @@ impl HttpConn {
             ..Progress::default()
         };
         if side.msg.sse {
-            self.sse.reset();
+            let preview = self.preview;
+            self.sse
+                .get_or_insert_with(|| Box::new(SseParser::new(preview)))
+                .reset();
         }
         let head_msg = message(
             dir,
@@ -937,13 +944,13 @@ impl HttpConn {
             };
             self.hold = Hold::Off;
             self.held_marks.clear();
-            self.upgrade = Some(Upgrade {
+            self.upgrade = Some(Box::new(Upgrade {
                 request_headers,
                 response_headers: owned_headers(headers),
                 request_bytes,
                 response_bytes: header_bytes,
                 held_c2s,
-            });
+            }));
             return AfterHead::Upgraded(0);
         }
         if refused.is_some_and(|r| r.websocket) {
@@ -1079,7 +1086,7 @@ impl HttpConn {
                 let room = preview_cap - preview.len();
                 preview.extend_from_slice(head(bytes, room));
             }
-            if is_sse {
+            if is_sse && let Some(sse) = sse.as_deref_mut() {
                 sse.feed(bytes, now, &mut |ev: &SseEvent<'_>| {
                     sink.event(ctx, Event::Sse(ev))
                 });
@@ -1177,8 +1184,10 @@ impl HttpConn {
     fn after_message(&mut self, dir: Dir, end: BodyEnd) {
         let side = &mut self.sides[dir.index()];
         let msg = side.msg;
-        if msg.sse {
-            self.sse.reset();
+        if msg.sse
+            && let Some(sse) = self.sse.as_deref_mut()
+        {
+            sse.reset();
         }
         if side.head_copy.capacity() > KEEP_CAPACITY {
             side.head_copy = Vec::new();
