@@ -8,8 +8,8 @@
 
 use crate::proto::OpCode;
 use flate2::{Decompress, FlushDecompress, Status};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// UTF-8 validation of a byte stream delivered in arbitrary pieces. A multi-byte character cut
 /// by a piece boundary is carried (at most 3 bytes) and completed by the next piece.
@@ -104,16 +104,41 @@ impl Utf8Stream {
 /// A shared count of inflaters that may still be created, to enforce `Limits::max_inflaters`
 /// across all connections of one analysis. Cloning shares the count; a connection's inflaters
 /// return their slot when dropped.
+///
+/// The budget also keeps the decompressors of ended connections for the next connection that
+/// needs one: creating one costs an allocation and zeroing of zlib's state and window (tens of
+/// KiB), resetting one costs nothing, and captures with many short compressed connections
+/// create thousands. There are never more of them, live or kept, than `max_inflaters`: a new
+/// one is made only when none is kept, that is when every existing one is live.
 #[derive(Clone, Debug)]
 pub struct InflaterBudget {
     free: Arc<AtomicUsize>,
+    spare: Arc<Mutex<Vec<Spare>>>,
+}
+
+/// A decompressor and its window buffer, reset, waiting for the next connection.
+struct Spare {
+    z: Decompress,
+    window: Vec<u8>,
+}
+
+impl std::fmt::Debug for Spare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Spare")
+    }
 }
 
 impl InflaterBudget {
     pub fn new(max_inflaters: usize) -> Self {
         InflaterBudget {
             free: Arc::new(AtomicUsize::new(max_inflaters)),
+            spare: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// Decompressors kept for reuse.
+    pub fn spare(&self) -> usize {
+        self.spare.lock().map_or(0, |s| s.len())
     }
 
     /// Inflaters that can still be created.
@@ -127,6 +152,7 @@ impl InflaterBudget {
             .ok()
             .map(|_| InflaterPermit {
                 free: Arc::clone(&self.free),
+                spare: Arc::clone(&self.spare),
             })
     }
 }
@@ -135,6 +161,19 @@ impl InflaterBudget {
 #[derive(Debug)]
 pub(crate) struct InflaterPermit {
     free: Arc<AtomicUsize>,
+    spare: Arc<Mutex<Vec<Spare>>>,
+}
+
+impl InflaterPermit {
+    fn take_spare(&self) -> Option<Spare> {
+        self.spare.lock().ok()?.pop()
+    }
+
+    fn keep_spare(&self, spare: Spare) {
+        if let Ok(mut kept) = self.spare.lock() {
+            kept.push(spare);
+        }
+    }
 }
 
 impl Drop for InflaterPermit {
@@ -161,7 +200,9 @@ pub enum Inflated {
 
 /// One direction's raw-DEFLATE decompressor, kept across messages for context takeover.
 pub(crate) struct Inflater {
-    z: Decompress,
+    /// Always `Some` while the inflater is in use; taken only when it is dropped, to go back
+    /// to the budget.
+    z: Option<Decompress>,
     /// The last [`WINDOW`] bytes of output. After a block with BFINAL the deflate stream is
     /// over, and the next message starts a new stream that may still refer back into this
     /// window (RFC 7692 §7.2.3.4), so the new stream is primed with it.
@@ -174,18 +215,40 @@ pub(crate) struct Inflater {
     pos: usize,
     /// A BFINAL block ended the stream: the rest of this message (padding, the tail) is ignored.
     stream_ended: bool,
-    _permit: Option<InflaterPermit>,
+    /// The budget slot; the decompressor goes back to the budget with it.
+    permit: Option<InflaterPermit>,
 }
 
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        if let (Some(permit), Some(mut z)) = (&self.permit, self.z.take()) {
+            z.reset(false);
+            let mut window = std::mem::take(&mut self.window);
+            window.clear();
+            permit.keep_spare(Spare { z, window });
+        }
+    }
+}
+
+const RELEASED: &str = "inflater released";
+
 impl Inflater {
+    /// A fresh inflater (a reset one kept by the permit's budget, if any).
     pub fn new(permit: Option<InflaterPermit>) -> Self {
+        let Spare { z, window } = permit
+            .as_ref()
+            .and_then(InflaterPermit::take_spare)
+            .unwrap_or_else(|| Spare {
+                z: Decompress::new(false),
+                // Exactly WINDOW (`with_capacity` guarantees it), which bounds the append phase.
+                window: Vec::with_capacity(WINDOW),
+            });
         Inflater {
-            z: Decompress::new(false),
-            // Exactly WINDOW (`with_capacity` guarantees it), which bounds the append phase.
-            window: Vec::with_capacity(WINDOW),
+            z: Some(z),
+            window,
             pos: 0,
             stream_ended: false,
-            _permit: permit,
+            permit,
         }
     }
 
@@ -193,20 +256,22 @@ impl Inflater {
     /// direction, or after an error); otherwise the window is kept, and re-primed if the last
     /// stream ended with a BFINAL block.
     pub fn begin_message(&mut self, fresh: bool) -> Result<(), String> {
+        let Some(z) = self.z.as_mut() else {
+            return Err(RELEASED.to_string());
+        };
         if fresh {
-            self.z.reset(false);
+            z.reset(false);
             self.window.clear();
             self.pos = 0;
             self.stream_ended = false;
         } else if self.stream_ended {
-            self.z.reset(false);
+            z.reset(false);
             self.stream_ended = false;
             // Oldest byte first, as a dictionary is given.
             self.window.rotate_left(self.pos);
             self.pos = 0;
             if !self.window.is_empty() {
-                self.z
-                    .set_dictionary(&self.window)
+                z.set_dictionary(&self.window)
                     .map_err(|e| format!("cannot restore the LZ77 window: {e}"))?;
             }
         }
@@ -222,42 +287,50 @@ impl Inflater {
     ) -> Result<Inflated, String> {
         let fail =
             |e: flate2::DecompressError| e.message().unwrap_or("invalid deflate data").to_string();
-        while !self.stream_ended {
-            let (in_before, out_before) = (self.z.total_in(), self.z.total_out());
-            let filling = self.window.len() < WINDOW;
+        let Inflater {
+            z,
+            window,
+            pos,
+            stream_ended,
+            ..
+        } = self;
+        let Some(z) = z.as_mut() else {
+            return Err(RELEASED.to_string());
+        };
+        while !*stream_ended {
+            let (in_before, out_before) = (z.total_in(), z.total_out());
+            let filling = window.len() < WINDOW;
             let (start, room) = if filling {
-                (self.window.len(), WINDOW - self.window.len())
+                (window.len(), WINDOW - window.len())
             } else {
-                (self.pos, WINDOW - self.pos)
+                (*pos, WINDOW - *pos)
             };
             let status = if filling {
-                self.z
-                    .decompress_vec(input, &mut self.window, FlushDecompress::None)
+                z.decompress_vec(input, window, FlushDecompress::None)
                     .map_err(fail)?
             } else {
-                let out = self.window.get_mut(start..).unwrap_or_default();
-                self.z
-                    .decompress(input, out, FlushDecompress::None)
+                let out = window.get_mut(start..).unwrap_or_default();
+                z.decompress(input, out, FlushDecompress::None)
                     .map_err(fail)?
             };
-            let consumed = usize::try_from(self.z.total_in().saturating_sub(in_before))
+            let consumed = usize::try_from(z.total_in().saturating_sub(in_before))
                 .unwrap_or(usize::MAX)
                 .min(input.len());
-            let produced = usize::try_from(self.z.total_out().saturating_sub(out_before))
+            let produced = usize::try_from(z.total_out().saturating_sub(out_before))
                 .unwrap_or(usize::MAX)
                 .min(room);
             input = input.get(consumed..).unwrap_or_default();
             if !filling {
-                self.pos = (start + produced) % WINDOW;
+                *pos = (start + produced) % WINDOW;
             }
-            if let Some(piece) = self.window.get(start..start + produced)
+            if let Some(piece) = window.get(start..start + produced)
                 && !piece.is_empty()
                 && !consume(piece)
             {
                 return Ok(Inflated::StoppedByConsumer);
             }
             if status == Status::StreamEnd {
-                self.stream_ended = true;
+                *stream_ended = true;
                 break;
             }
             let output_full = produced == room;
@@ -435,6 +508,23 @@ mod tests {
         out
     }
 
+    /// The next message of a compressor that may already have compressed others (context
+    /// takeover), sync-flushed: ends with the tail a sender removes.
+    fn deflate_next(c: &mut Compress, data: &[u8]) -> Vec<u8> {
+        let base = c.total_in();
+        let mut out = Vec::with_capacity(data.len() + 64);
+        loop {
+            let done = (c.total_in() - base) as usize;
+            let _ = c.compress_vec(&data[done..], &mut out, FlushCompress::Sync);
+            if (c.total_in() - base) as usize == data.len() && out.capacity() > out.len() {
+                break;
+            }
+            out.reserve(4096);
+        }
+        assert!(out.ends_with(&DEFLATE_TAIL));
+        out
+    }
+
     #[test]
     fn inflates_large_output_in_pieces_and_consumer_can_stop() {
         let data = vec![b'a'; 200_000];
@@ -494,27 +584,12 @@ mod tests {
                 .map(|j| b"abcdefghijklmnopqrstuvwxyz0123456789 "[(j * 7 + i * 3 + j / 97) % 37])
                 .collect()
         };
-        // One compressor across messages (context takeover), each message sync-flushed.
-        let takeover = |c: &mut Compress, data: &[u8]| {
-            let base = c.total_in();
-            let mut out = Vec::with_capacity(data.len() + 64);
-            loop {
-                let done = (c.total_in() - base) as usize;
-                let _ = c.compress_vec(&data[done..], &mut out, FlushCompress::Sync);
-                if (c.total_in() - base) as usize == data.len() && out.capacity() > out.len() {
-                    break;
-                }
-                out.reserve(4096);
-            }
-            assert!(out.ends_with(&DEFLATE_TAIL));
-            out
-        };
         let mut c = Compress::new(Compression::default(), false);
         let mut inf = Inflater::new(None);
         let mut all = Vec::new();
         for i in 0..12 {
             let msg = text(i);
-            let wire = takeover(&mut c, &msg);
+            let wire = deflate_next(&mut c, &msg);
             inf.begin_message(false).unwrap();
             assert_eq!(inflate_all(&mut inf, &wire).unwrap(), msg, "message {i}");
             all.extend_from_slice(&msg);
@@ -560,6 +635,40 @@ mod tests {
         drop(c);
         drop(b);
         assert_eq!(budget.available(), 2);
+    }
+
+    /// A decompressor given back by an ended connection is reused, and nothing of its old
+    /// stream leaks into the new one: a message referring back into the previous connection's
+    /// window fails exactly as on a new decompressor.
+    #[test]
+    fn budget_reuses_decompressors_without_their_history() {
+        let budget = InflaterBudget::new(2);
+        let first = b"history that must not survive the connection ".repeat(8);
+        let mut c = Compress::new(Compression::default(), false);
+        let wire = deflate_next(&mut c, &first);
+        let mut inf = Inflater::new(budget.try_acquire());
+        inf.begin_message(true).unwrap();
+        assert_eq!(inflate_all(&mut inf, &wire).unwrap(), first);
+        // The peer's next message (context takeover) is all back-references.
+        let next = deflate_next(&mut c, &first);
+        assert!(next.len() < 20);
+        drop(inf);
+        assert_eq!((budget.available(), budget.spare()), (2, 1));
+
+        let mut reused = Inflater::new(budget.try_acquire());
+        assert_eq!(budget.spare(), 0, "taken from the budget, not made anew");
+        reused.begin_message(true).unwrap();
+        assert!(inflate_all(&mut reused, &next).is_err());
+        // And it inflates a new stream like a new decompressor.
+        reused.begin_message(true).unwrap();
+        let mut c = Compress::new(Compression::default(), false);
+        let mut wire = deflate_message(&mut c, b"fresh");
+        wire.extend_from_slice(&DEFLATE_TAIL);
+        assert_eq!(inflate_all(&mut reused, &wire).unwrap(), b"fresh");
+        drop(reused);
+        // Without a budget nothing is kept.
+        drop(Inflater::new(None));
+        assert_eq!((budget.available(), budget.spare()), (2, 1));
     }
 
     #[test]
