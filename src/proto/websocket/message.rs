@@ -72,8 +72,8 @@ impl Utf8Stream {
                 }
             }
         }
-        match simdutf8::compat::from_utf8(data) {
-            Ok(_) => self.seen += data.len() as u64,
+        match validate(data) {
+            Ok(()) => self.seen += data.len() as u64,
             Err(e) => {
                 let valid = e.valid_up_to();
                 match (e.error_len(), data.get(valid..)) {
@@ -98,6 +98,46 @@ impl Utf8Stream {
             self.invalid_at = Some(self.seen - self.carry_len as u64);
         }
         self.invalid_at.is_none()
+    }
+}
+
+/// Pieces shorter than this are validated by the standard library, longer ones by simdutf8.
+/// Both report errors the same way. simdutf8 is faster on its own, but it is reached through a
+/// run-time dispatch to a large AVX2 routine, which in the middle of frame parsing costs more
+/// than it saves on a short chat message (measured with `cargo bench --bench micro`).
+const SHORT_UTF8: usize = 128;
+
+fn validate(data: &[u8]) -> Result<(), Utf8Failure> {
+    if data.len() < SHORT_UTF8 {
+        std::str::from_utf8(data)
+            .map(drop)
+            .map_err(|e| Utf8Failure {
+                valid_up_to: e.valid_up_to(),
+                error_len: e.error_len(),
+            })
+    } else {
+        simdutf8::compat::from_utf8(data)
+            .map(drop)
+            .map_err(|e| Utf8Failure {
+                valid_up_to: e.valid_up_to(),
+                error_len: e.error_len(),
+            })
+    }
+}
+
+/// Where validation failed, as `std::str::Utf8Error` says it.
+struct Utf8Failure {
+    valid_up_to: usize,
+    /// `None`: the input ended inside a character.
+    error_len: Option<usize>,
+}
+
+impl Utf8Failure {
+    fn valid_up_to(&self) -> usize {
+        self.valid_up_to
+    }
+    fn error_len(&self) -> Option<usize> {
+        self.error_len
     }
 }
 
