@@ -121,10 +121,11 @@ pub trait PacketSource {
 
 /// Opens a capture file for reading. `-` is stdin (streamed); gzip input (recognised by its
 /// magic bytes, whatever the name) is decompressed while streaming; a regular file is
-/// memory-mapped and read without copying; anything else that cannot be mapped (a pipe,
-/// `/dev/stdin`, process substitution) is streamed. pcap or pcapng is decided by magic number.
-/// `first_index` is the number given to the file's first packet, so that numbering continues
-/// across the files of one run.
+/// memory-mapped and parsed in place, without copying ([`MappedSource`]); anything else that
+/// cannot be mapped (a pipe, `/dev/stdin`, process substitution) is streamed through a fixed
+/// buffer ([`StreamSource`]). pcap or pcapng is decided by magic number. `first_index` is the
+/// number given to the file's first packet, so that numbering continues across the files of one
+/// run.
 pub fn open(path: &str, first_index: u64) -> Result<Box<dyn PacketSource + Send>, SourceError> {
     let fail = |message: String| SourceError {
         source: path.to_string(),
@@ -244,9 +245,10 @@ mod tests {
         assert_eq!(src.progress().bytes_total, None);
     }
 
-    /// A mapped file spanning several release windows reads correctly to the end.
+    /// A file spanning several release windows (mapped, as opened) and many buffer refills
+    /// (streamed) reads correctly to the end both ways.
     #[test]
-    fn large_mapped_file_reads_across_release_windows() {
+    fn large_file_reads_across_buffer_refills_and_release_windows() {
         let dir = tempfile::tempdir().unwrap();
         let pkts: Vec<TestPacket> = (0..12_000)
             .map(|i| TestPacket::new(i, vec![(i % 251) as u8; 1_500], 1_500))
@@ -255,14 +257,19 @@ mod tests {
         assert!(file.len() > 2 * (8 << 20));
         let path = dir.path().join("big.pcap");
         std::fs::write(&path, &file).unwrap();
-        let mut src = open(path.to_str().unwrap(), 1).unwrap();
-        let mut n = 0i64;
-        while let Some(f) = src.next_frame().unwrap() {
-            assert_eq!(f.ts.0, n);
-            assert!(f.data.iter().all(|&b| b == (n % 251) as u8));
-            n += 1;
+        let mapped = open(path.to_str().unwrap(), 1).unwrap();
+        let reader = std::fs::File::open(&path).unwrap();
+        let streamed: Box<dyn PacketSource> =
+            Box::new(StreamSource::new("big", reader, Some(file.len() as u64), 1).unwrap());
+        for mut src in [mapped as Box<dyn PacketSource>, streamed] {
+            let mut n = 0i64;
+            while let Some(f) = src.next_frame().unwrap() {
+                assert_eq!(f.ts.0, n);
+                assert!(f.data.iter().all(|&b| b == (n % 251) as u8));
+                n += 1;
+            }
+            assert_eq!(n, 12_000);
         }
-        assert_eq!(n, 12_000);
     }
 
     /// Captures made with tcpdump, dumpcap, editcap and mergecap on a namespace loopback (an

@@ -1,8 +1,9 @@
 //! Sources over a byte stream that cannot be mapped: stdin, pipes, and gzip-compressed files
 //! (decompressed on the fly with `MultiGzDecoder`, so concatenated members work).
 //!
-//! Frames borrow a fixed 1 MiB buffer that is refilled in place: the unread tail is moved to the
-//! front, then the reader fills the rest. No record may be larger than `parse::MAX_RECORD` (~384 KiB), which is
+//! Frames borrow a fixed 1 MiB buffer that is refilled in place, [`READ_CHUNK`] bytes at a time:
+//! when the rest of the buffer cannot hold the next record, the unread tail is moved to the
+//! front. No record may be larger than `parse::MAX_RECORD` (~384 KiB), which is
 //! smaller than the buffer, so the buffer never grows and memory stays constant. Error offsets
 //! are positions in the decompressed stream.
 
@@ -14,6 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const BUFFER_SIZE: usize = 1 << 20;
+/// Bytes asked of the reader per `read` call: small enough that what was just read is still in
+/// the L2 cache when the pipeline gets to it (the kernel's copy leaves it there), large enough
+/// that system calls cost nothing noticeable (4096 per GiB).
+const READ_CHUNK: usize = 256 << 10;
 const _: () = assert!(MAX_RECORD <= BUFFER_SIZE);
 
 /// Counts the raw (possibly compressed) bytes read, for the progress bar.
@@ -133,7 +138,8 @@ impl StreamSource {
             self.start = 0;
         }
         while self.end - self.start < needed && !self.eof {
-            let Some(space) = self.buf.get_mut(self.end..) else {
+            let chunk_end = self.buf.len().min(self.end.saturating_add(READ_CHUNK));
+            let Some(space) = self.buf.get_mut(self.end..chunk_end) else {
                 break;
             };
             match self.reader.read(space) {

@@ -27,10 +27,12 @@ const TOMBSTONE_TTL_NS: i64 = 60_000_000_000;
 /// Tuples remembered to count skipped flows exactly.
 const SKIPPED_TUPLES_CAP: usize = 65_536;
 
-/// One side of a connection, in a form that hashes and compares cheaply.
+/// One side of a connection, in a form that hashes and compares cheaply. The address is kept
+/// as big-endian bytes (an IPv4 address in the last four), which orders like the number and,
+/// unlike a `u128`, needs no 16-byte alignment: the key is 40 bytes instead of 64.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Endpoint {
-    ip: u128,
+    ip: [u8; 16],
     port: u16,
     v6: bool,
 }
@@ -38,13 +40,19 @@ struct Endpoint {
 impl Endpoint {
     fn of(addr: SocketAddr) -> Endpoint {
         match addr.ip() {
-            IpAddr::V4(ip) => Endpoint {
-                ip: u128::from(u32::from(ip)),
-                port: addr.port(),
-                v6: false,
-            },
+            IpAddr::V4(ip) => {
+                let mut bytes = [0; 16];
+                if let Some(last) = bytes.last_chunk_mut::<4>() {
+                    *last = ip.octets();
+                }
+                Endpoint {
+                    ip: bytes,
+                    port: addr.port(),
+                    v6: false,
+                }
+            }
             IpAddr::V6(ip) => Endpoint {
-                ip: u128::from(ip),
+                ip: ip.octets(),
                 port: addr.port(),
                 v6: true,
             },
@@ -85,12 +93,11 @@ impl FlowKey {
     }
 }
 
-/// A tracked flow. Streams and addresses are indexed by side; the meta by [`Dir`].
+/// A tracked flow. Streams are indexed by side; the meta by [`Dir`].
 struct Flow<S> {
     meta: FlowMeta,
     state: S,
     streams: [Stream; 2],
-    addrs: [SocketAddr; 2],
     client_side: usize,
     opened: bool,
     /// ISN of each side's SYN (or SYN-ACK), if seen.
@@ -131,7 +138,6 @@ impl<S: Default> Flow<S> {
             meta,
             state: S::default(),
             streams: [Stream::default(), Stream::default()],
-            addrs,
             client_side,
             opened: false,
             isn: [None; 2],
@@ -152,13 +158,13 @@ impl<S: Default> Flow<S> {
     /// roles follow the swap.
     fn set_roles(&mut self, client_side: usize, basis: RoleBasis) {
         if client_side != self.client_side {
+            // `meta.client` is always side `client_side`'s address, `meta.server` the other's.
             self.client_side = client_side;
             let m = &mut self.meta;
+            std::mem::swap(&mut m.client, &mut m.server);
             m.tcpip_header_bytes.swap(0, 1);
             m.fin_seen.swap(0, 1);
         }
-        self.meta.client = self.addrs[self.client_side];
-        self.meta.server = self.addrs[self.client_side ^ 1];
         self.meta.role_basis = basis;
     }
 
@@ -458,7 +464,9 @@ impl TupleSet {
 
 /// The flow table. Generic over the handler's per-flow state.
 pub struct FlowTable<H: StreamHandler> {
-    flows: HashMap<FlowKey, Flow<H::State>, RandomState>,
+    /// Boxed so that the table's slots stay small (key and pointer): the slots are allocated
+    /// for up to twice the flows, and a flow is several hundred bytes.
+    flows: HashMap<FlowKey, Box<Flow<H::State>>, RandomState>,
     ports: PortFilter,
     max_flows: usize,
     /// 0 disables idle eviction.
@@ -593,7 +601,7 @@ impl<H: StreamHandler> FlowTable<H> {
         let id = self.next_id;
         self.next_id += 1;
         self.stats.flows_created += 1;
-        let mut flow = Flow::new(id, &key, seg, side);
+        let mut flow = Box::new(Flow::new(id, &key, seg, side));
         let mut ctx = Ctx {
             handler,
             budget: &mut self.budget,

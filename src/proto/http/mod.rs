@@ -220,10 +220,11 @@ enum Switched {
 struct HeaderScratch(Vec<Header<'static>>);
 
 impl HeaderScratch {
+    /// The reused vector, empty. It grows to the largest head the connection has seen (its
+    /// headers are counted before they are copied in), not to [`MAX_HEADERS`]: reserving the
+    /// maximum up front cost 3 KiB per connection, most of a small flow's memory.
     fn take<'b>(&mut self) -> Vec<Header<'b>> {
-        let mut v = recycle(mem::take(&mut self.0));
-        v.reserve(MAX_HEADERS);
-        v
+        recycle(mem::take(&mut self.0))
     }
     fn put(&mut self, v: Vec<Header<'_>>) {
         self.0 = recycle(v);
@@ -379,9 +380,11 @@ pub struct HttpConn {
     held_marks: Vec<(usize, Timestamp)>,
     /// Owned headers of the latest request that carried `Upgrade`.
     upgrade_request: Option<(u64, OwnedHeaders)>,
-    upgrade: Option<Upgrade>,
+    /// Boxed, as the rest of the rare states: they would otherwise cost every connection.
+    upgrade: Option<Box<Upgrade>>,
     switched: Option<Switched>,
-    sse: SseParser,
+    /// Created with the connection's first event-stream response.
+    sse: Option<Box<SseParser>>,
     scratch: HeaderScratch,
     parser: httparse::ParserConfig,
     max_head: usize,
@@ -402,7 +405,7 @@ impl HttpConn {
             upgrade_request: None,
             upgrade: None,
             switched: None,
-            sse: SseParser::new(preview),
+            sse: None,
             scratch: HeaderScratch::default(),
             parser: httparse::ParserConfig::default(),
             max_head: limits.max_http_head,
@@ -535,8 +538,10 @@ impl HttpConn {
             }
             _ => None,
         };
-        if side.msg.sse {
-            self.sse.desync();
+        if side.msg.sse
+            && let Some(sse) = self.sse.as_deref_mut()
+        {
+            sse.desync();
         }
         match kept_framing {
             // The message goes on (its remaining bytes are still to come).
@@ -580,7 +585,7 @@ impl HttpConn {
 
     /// After [`Feed::Upgraded`]: the upgrade's heads and held client bytes.
     pub fn take_upgrade(&mut self) -> Option<Upgrade> {
-        self.upgrade.take()
+        self.upgrade.take().map(|u| *u)
     }
 
     fn now(&mut self, ctx: &EventCtx<'_>) -> Timestamp {
@@ -882,7 +887,10 @@ impl HttpConn {
             ..Progress::default()
         };
         if side.msg.sse {
-            self.sse.reset();
+            let preview = self.preview;
+            self.sse
+                .get_or_insert_with(|| Box::new(SseParser::new(preview)))
+                .reset();
         }
         let head_msg = message(
             dir,
@@ -957,13 +965,13 @@ impl HttpConn {
             };
             self.hold = Hold::Off;
             self.held_marks.clear();
-            self.upgrade = Some(Upgrade {
+            self.upgrade = Some(Box::new(Upgrade {
                 request_headers,
                 response_headers: owned_headers(headers),
                 request_bytes,
                 response_bytes: header_bytes,
                 held_c2s,
-            });
+            }));
             return AfterHead::Upgraded(0);
         }
         if refused.is_some_and(|r| r.websocket) {
@@ -1107,7 +1115,7 @@ impl HttpConn {
                 let room = preview_cap - preview.len();
                 preview.extend_from_slice(head(bytes, room));
             }
-            if is_sse {
+            if is_sse && let Some(sse) = sse.as_deref_mut() {
                 sse.feed(bytes, now, &mut |ev: &SseEvent<'_>| {
                     sink.event(ctx, Event::Sse(ev))
                 });
@@ -1208,8 +1216,10 @@ impl HttpConn {
     fn after_message(&mut self, dir: Dir, end: BodyEnd) {
         let side = &mut self.sides[dir.index()];
         let msg = side.msg;
-        if msg.sse {
-            self.sse.reset();
+        if msg.sse
+            && let Some(sse) = self.sse.as_deref_mut()
+        {
+            sse.reset();
         }
         if side.head_copy.capacity() > KEEP_CAPACITY {
             side.head_copy = Vec::new();

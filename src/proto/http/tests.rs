@@ -1196,16 +1196,27 @@ fn end_of_client_side_reports_an_unfinished_request() {
 fn header_scratch_keeps_its_allocation() {
     let mut scratch = HeaderScratch::default();
     let v: Vec<Header<'_>> = scratch.take();
-    let (ptr, cap) = (v.as_ptr() as usize, v.capacity());
-    assert!(cap >= MAX_HEADERS);
+    // Nothing is reserved before a head needs it (memory per connection).
+    assert_eq!(v.capacity(), 0);
     scratch.put(v);
     let text = String::from("x");
     let mut v: Vec<Header<'_>> = scratch.take();
+    v.extend((0..MAX_HEADERS).map(|_| Header {
+        name: &text,
+        value: b"",
+    }));
+    let (ptr, cap) = (v.as_ptr() as usize, v.capacity());
+    assert!(cap >= MAX_HEADERS);
+    scratch.put(v);
+    // Once grown, the allocation is reused by every later head of the connection.
+    let text = String::from("y");
+    let mut v: Vec<Header<'_>> = scratch.take();
+    assert!(v.is_empty());
     v.push(Header {
         name: &text,
         value: b"",
     });
-    assert_eq!(v.as_ptr() as usize, ptr);
+    assert_eq!((v.as_ptr() as usize, v.capacity()), (ptr, cap));
     scratch.put(v);
     let again: Vec<Header<'_>> = scratch.take();
     assert_eq!(again.as_ptr() as usize, ptr);

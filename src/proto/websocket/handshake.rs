@@ -29,8 +29,17 @@ fn values<'a>(
 ) -> impl Iterator<Item = &'a [u8]> + 'a {
     headers
         .iter()
-        .filter(move |(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .filter(move |(n, _)| trimmed(n).eq_ignore_ascii_case(name))
         .map(|(_, v)| v.trim_ascii())
+}
+
+/// `name.trim()`, without the Unicode-aware scan in the common case of a name that starts and
+/// ends with a visible ASCII character (every name httparse accepts), where it is a no-op.
+fn trimmed(name: &str) -> &str {
+    match (name.as_bytes().first(), name.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => name,
+        _ => name.trim(),
+    }
 }
 
 fn text(value: &[u8]) -> String {
@@ -38,40 +47,70 @@ fn text(value: &[u8]) -> String {
 }
 
 /// Splits on `sep` outside double-quoted strings, trimming each part and dropping empty ones
-/// (RFC 9110 §5.6.1 allows empty list elements).
-fn split_outside_quotes(value: &[u8], sep: u8) -> Vec<&[u8]> {
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut quoted = false;
-    let mut escaped = false;
-    for (i, &b) in value.iter().enumerate() {
-        if escaped {
-            escaped = false;
-        } else if quoted && b == b'\\' {
-            escaped = true;
-        } else if b == b'"' {
-            quoted = !quoted;
-        } else if b == sep && !quoted {
-            parts.push(value.get(start..i).unwrap_or_default().trim_ascii());
-            start = i + 1;
+/// (RFC 9110 §5.6.1 allows empty list elements). A separator is only ever found outside quotes
+/// and escapes, so each part is scanned from a clean state.
+fn split_outside_quotes(value: &[u8], sep: u8) -> SplitOutsideQuotes<'_> {
+    SplitOutsideQuotes {
+        rest: Some(value),
+        sep,
+    }
+}
+
+struct SplitOutsideQuotes<'a> {
+    /// What is left to split; `None` once the last part was taken.
+    rest: Option<&'a [u8]>,
+    sep: u8,
+}
+
+impl<'a> Iterator for SplitOutsideQuotes<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            let rest = self.rest?;
+            let mut quoted = false;
+            let mut escaped = false;
+            let mut end = None;
+            for (i, &b) in rest.iter().enumerate() {
+                if escaped {
+                    escaped = false;
+                } else if quoted && b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    quoted = !quoted;
+                } else if b == self.sep && !quoted {
+                    end = Some(i);
+                    break;
+                }
+            }
+            let part = match end {
+                Some(i) => {
+                    self.rest = rest.get(i + 1..);
+                    rest.get(..i).unwrap_or_default()
+                }
+                None => {
+                    self.rest = None;
+                    rest
+                }
+            };
+            let part = part.trim_ascii();
+            if !part.is_empty() {
+                return Some(part);
+            }
         }
     }
-    parts.push(value.get(start..).unwrap_or_default().trim_ascii());
-    parts.retain(|p| !p.is_empty());
-    parts
 }
 
 /// The comma-separated tokens of every header named `name`.
-fn tokens<'a>(headers: &'a [(String, Vec<u8>)], name: &'a str) -> Vec<&'a [u8]> {
-    values(headers, name)
-        .flat_map(|v| split_outside_quotes(v, b','))
-        .collect()
+fn tokens<'a>(
+    headers: &'a [(String, Vec<u8>)],
+    name: &'a str,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    values(headers, name).flat_map(|v| split_outside_quotes(v, b','))
 }
 
 fn has_token(headers: &[(String, Vec<u8>)], name: &str, token: &str) -> bool {
-    tokens(headers, name)
-        .iter()
-        .any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+    tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Describes how a token header fails to contain `token`: absent, or present with other values.
@@ -115,7 +154,7 @@ pub fn parse_extensions<'a>(header_values: impl Iterator<Item = &'a [u8]>) -> Ve
     let mut out = Vec::new();
     for value in header_values {
         for ext in split_outside_quotes(value, b',') {
-            let mut parts = split_outside_quotes(ext, b';').into_iter();
+            let mut parts = split_outside_quotes(ext, b';');
             let Some(name) = parts.next() else { continue };
             let params = parts
                 .map(|p| match p.iter().position(|&b| b == b'=') {
@@ -252,25 +291,27 @@ pub fn check_handshake(
         resp_problems.push("101 response lacks Sec-WebSocket-Accept".to_string());
     }
 
-    let offered_protocols = tokens(req, "Sec-WebSocket-Protocol");
     let subprotocol = values(resp, "Sec-WebSocket-Protocol").next().map(text);
     if let Some(p) = &subprotocol
-        && !offered_protocols.iter().any(|o| o == &p.as_bytes())
+        && !tokens(req, "Sec-WebSocket-Protocol").any(|o| o == p.as_bytes())
     {
         resp_problems.push(format!(
             "server selected subprotocol `{p}` that the client did not offer"
         ));
     }
 
-    let offered_extensions = parse_extensions(values(req, "Sec-WebSocket-Extensions"));
+    // Of the offered extensions only the names matter: they are not parsed into records.
+    let offered_names = || {
+        values(req, "Sec-WebSocket-Extensions")
+            .flat_map(|v| split_outside_quotes(v, b','))
+            .filter_map(|ext| split_outside_quotes(ext, b';').next())
+            .map(String::from_utf8_lossy)
+    };
     let extensions = parse_extensions(values(resp, "Sec-WebSocket-Extensions"));
     let mut deflate = None;
     let mut deflate_seen = false;
     for ext in &extensions {
-        if !offered_extensions
-            .iter()
-            .any(|o| o.name.eq_ignore_ascii_case(&ext.name))
-        {
+        if !offered_names().any(|o| o.eq_ignore_ascii_case(&ext.name)) {
             resp_problems.push(format!(
                 "server accepted extension `{}` that the client did not offer",
                 ext.name
@@ -529,5 +570,63 @@ mod tests {
             ],
         });
         assert!(d.unwrap_err()[0].contains("twice"));
+    }
+
+    /// The straightforward splitter the iterator replaced: scan once, cut at unquoted
+    /// separators, trim, drop empty parts.
+    fn split_reference(value: &[u8], sep: u8) -> Vec<&[u8]> {
+        let mut parts = Vec::new();
+        let (mut start, mut quoted, mut escaped) = (0, false, false);
+        for (i, &b) in value.iter().enumerate() {
+            if escaped {
+                escaped = false;
+            } else if quoted && b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                quoted = !quoted;
+            } else if b == sep && !quoted {
+                parts.push(value[start..i].trim_ascii());
+                start = i + 1;
+            }
+        }
+        parts.push(value[start..].trim_ascii());
+        parts.retain(|p| !p.is_empty());
+        parts
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn splitting_agrees_with_the_reference(
+            value in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b'"'),
+                    proptest::strategy::Just(b'\\'),
+                    proptest::strategy::Just(b','),
+                    proptest::strategy::Just(b';'),
+                    proptest::strategy::Just(b' '),
+                    proptest::prelude::any::<u8>(),
+                ],
+                0..48,
+            ),
+        ) {
+            for sep in [b',', b';'] {
+                let got: Vec<&[u8]> = split_outside_quotes(&value, sep).collect();
+                proptest::prop_assert_eq!(got, split_reference(&value, sep));
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_trimmed_like_str_trim() {
+        for name in [
+            "Upgrade",
+            " Upgrade",
+            "Upgrade\u{b}",
+            "\u{a0}Upgrade",
+            "",
+            " ",
+        ] {
+            assert_eq!(trimmed(name), name.trim(), "{name:?}");
+        }
     }
 }

@@ -3,14 +3,14 @@
 //! state of one data message in progress.
 //!
 //! Promises: memory per message is bounded (the display head is capped, validation keeps a
-//! carry of at most 3 bytes, the inflater writes into a fixed 32 KiB buffer and keeps a 32 KiB
-//! window copy); no input can make these panic.
+//! carry of at most 3 bytes, the inflater writes into its own 32 KiB window, which is also the
+//! history kept across a BFINAL block); no input can make these panic.
 
 use crate::proto::OpCode;
 use crate::proto::digest::Hasher;
 use flate2::{Decompress, FlushDecompress, Status};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// UTF-8 validation of a byte stream delivered in arbitrary pieces. A multi-byte character cut
 /// by a piece boundary is carried (at most 3 bytes) and completed by the next piece.
@@ -73,8 +73,8 @@ impl Utf8Stream {
                 }
             }
         }
-        match simdutf8::compat::from_utf8(data) {
-            Ok(_) => self.seen += data.len() as u64,
+        match validate(data) {
+            Ok(()) => self.seen += data.len() as u64,
             Err(e) => {
                 let valid = e.valid_up_to();
                 match (e.error_len(), data.get(valid..)) {
@@ -102,19 +102,84 @@ impl Utf8Stream {
     }
 }
 
+/// Pieces shorter than this are validated by the standard library, longer ones by simdutf8.
+/// Both report errors the same way. simdutf8 is faster on its own, but it is reached through a
+/// run-time dispatch to a large AVX2 routine, which in the middle of frame parsing costs more
+/// than it saves on a short chat message (measured with `cargo bench --bench micro`).
+const SHORT_UTF8: usize = 128;
+
+fn validate(data: &[u8]) -> Result<(), Utf8Failure> {
+    if data.len() < SHORT_UTF8 {
+        std::str::from_utf8(data)
+            .map(drop)
+            .map_err(|e| Utf8Failure {
+                valid_up_to: e.valid_up_to(),
+                error_len: e.error_len(),
+            })
+    } else {
+        simdutf8::compat::from_utf8(data)
+            .map(drop)
+            .map_err(|e| Utf8Failure {
+                valid_up_to: e.valid_up_to(),
+                error_len: e.error_len(),
+            })
+    }
+}
+
+/// Where validation failed, as `std::str::Utf8Error` says it.
+struct Utf8Failure {
+    valid_up_to: usize,
+    /// `None`: the input ended inside a character.
+    error_len: Option<usize>,
+}
+
+impl Utf8Failure {
+    fn valid_up_to(&self) -> usize {
+        self.valid_up_to
+    }
+    fn error_len(&self) -> Option<usize> {
+        self.error_len
+    }
+}
+
 /// A shared count of inflaters that may still be created, to enforce `Limits::max_inflaters`
 /// across all connections of one analysis. Cloning shares the count; a connection's inflaters
 /// return their slot when dropped.
+///
+/// The budget also keeps the decompressors of ended connections for the next connection that
+/// needs one: creating one costs an allocation and zeroing of zlib's state and window (tens of
+/// KiB), resetting one costs nothing, and captures with many short compressed connections
+/// create thousands. There are never more of them, live or kept, than `max_inflaters`: a new
+/// one is made only when none is kept, that is when every existing one is live.
 #[derive(Clone, Debug)]
 pub struct InflaterBudget {
     free: Arc<AtomicUsize>,
+    spare: Arc<Mutex<Vec<Spare>>>,
+}
+
+/// A decompressor and its window buffer, reset, waiting for the next connection.
+struct Spare {
+    z: Decompress,
+    window: Vec<u8>,
+}
+
+impl std::fmt::Debug for Spare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Spare")
+    }
 }
 
 impl InflaterBudget {
     pub fn new(max_inflaters: usize) -> Self {
         InflaterBudget {
             free: Arc::new(AtomicUsize::new(max_inflaters)),
+            spare: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// Decompressors kept for reuse.
+    pub fn spare(&self) -> usize {
+        self.spare.lock().map_or(0, |s| s.len())
     }
 
     /// Inflaters that can still be created.
@@ -128,6 +193,7 @@ impl InflaterBudget {
             .ok()
             .map(|_| InflaterPermit {
                 free: Arc::clone(&self.free),
+                spare: Arc::clone(&self.spare),
             })
     }
 }
@@ -136,6 +202,19 @@ impl InflaterBudget {
 #[derive(Debug)]
 pub(crate) struct InflaterPermit {
     free: Arc<AtomicUsize>,
+    spare: Arc<Mutex<Vec<Spare>>>,
+}
+
+impl InflaterPermit {
+    fn take_spare(&self) -> Option<Spare> {
+        self.spare.lock().ok()?.pop()
+    }
+
+    fn keep_spare(&self, spare: Spare) {
+        if let Ok(mut kept) = self.spare.lock() {
+            kept.push(spare);
+        }
+    }
 }
 
 impl Drop for InflaterPermit {
@@ -146,8 +225,9 @@ impl Drop for InflaterPermit {
 
 /// The LZ77 window of DEFLATE.
 const WINDOW: usize = 32 << 10;
-/// Output is produced in pieces of this size into a reused buffer.
-const OUT_CHUNK: usize = 32 << 10;
+/// Output is handed on in pieces of at most this size (the window is the output buffer).
+#[cfg(test)]
+const OUT_CHUNK: usize = WINDOW;
 
 /// RFC 7692 §7.2.2: the 4 octets a sender removed from the end of each message.
 pub const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
@@ -161,25 +241,55 @@ pub enum Inflated {
 
 /// One direction's raw-DEFLATE decompressor, kept across messages for context takeover.
 pub(crate) struct Inflater {
-    z: Decompress,
-    out: Vec<u8>,
-    /// The last 32 KiB of output: after a block with BFINAL the deflate stream is over, and the
-    /// next message starts a new stream that may still refer back into this window
-    /// (RFC 7692 §7.2.3.4), so the new stream is primed with it.
-    history: Vec<u8>,
+    /// Always `Some` while the inflater is in use; taken only when it is dropped, to go back
+    /// to the budget.
+    z: Option<Decompress>,
+    /// The last [`WINDOW`] bytes of output. After a block with BFINAL the deflate stream is
+    /// over, and the next message starts a new stream that may still refer back into this
+    /// window (RFC 7692 §7.2.3.4), so the new stream is primed with it.
+    ///
+    /// Output is inflated straight into it, so it is the output buffer and the history at once
+    /// (nothing is copied). Until it holds [`WINDOW`] bytes it is appended to, through the
+    /// spare capacity (nothing is zeroed, and memory grows only with output); from then on it
+    /// is a ring and `pos` is where the next output goes, over the oldest byte.
+    window: Vec<u8>,
+    pos: usize,
     /// A BFINAL block ended the stream: the rest of this message (padding, the tail) is ignored.
     stream_ended: bool,
-    _permit: Option<InflaterPermit>,
+    /// The budget slot; the decompressor goes back to the budget with it.
+    permit: Option<InflaterPermit>,
 }
 
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        if let (Some(permit), Some(mut z)) = (&self.permit, self.z.take()) {
+            z.reset(false);
+            let mut window = std::mem::take(&mut self.window);
+            window.clear();
+            permit.keep_spare(Spare { z, window });
+        }
+    }
+}
+
+const RELEASED: &str = "inflater released";
+
 impl Inflater {
+    /// A fresh inflater (a reset one kept by the permit's budget, if any).
     pub fn new(permit: Option<InflaterPermit>) -> Self {
+        let Spare { z, window } = permit
+            .as_ref()
+            .and_then(InflaterPermit::take_spare)
+            .unwrap_or_else(|| Spare {
+                z: Decompress::new(false),
+                // Exactly WINDOW (`with_capacity` guarantees it), which bounds the append phase.
+                window: Vec::with_capacity(WINDOW),
+            });
         Inflater {
-            z: Decompress::new(false),
-            out: vec![0; OUT_CHUNK],
-            history: Vec::new(),
+            z: Some(z),
+            window,
+            pos: 0,
             stream_ended: false,
-            _permit: permit,
+            permit,
         }
     }
 
@@ -187,17 +297,22 @@ impl Inflater {
     /// direction, or after an error); otherwise the window is kept, and re-primed if the last
     /// stream ended with a BFINAL block.
     pub fn begin_message(&mut self, fresh: bool) -> Result<(), String> {
+        let Some(z) = self.z.as_mut() else {
+            return Err(RELEASED.to_string());
+        };
         if fresh {
-            self.z.reset(false);
-            self.history.clear();
+            z.reset(false);
+            self.window.clear();
+            self.pos = 0;
             self.stream_ended = false;
         } else if self.stream_ended {
-            self.z.reset(false);
+            z.reset(false);
             self.stream_ended = false;
-            let start = self.history.len().saturating_sub(WINDOW);
-            if let Some(window) = self.history.get(start..).filter(|w| !w.is_empty()) {
-                self.z
-                    .set_dictionary(window)
+            // Oldest byte first, as a dictionary is given.
+            self.window.rotate_left(self.pos);
+            self.pos = 0;
+            if !self.window.is_empty() {
+                z.set_dictionary(&self.window)
                     .map_err(|e| format!("cannot restore the LZ77 window: {e}"))?;
             }
         }
@@ -211,34 +326,55 @@ impl Inflater {
         mut input: &[u8],
         consume: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<Inflated, String> {
-        while !self.stream_ended {
-            let (in_before, out_before) = (self.z.total_in(), self.z.total_out());
-            let status = self
-                .z
-                .decompress(input, &mut self.out, FlushDecompress::None)
-                .map_err(|e| e.message().unwrap_or("invalid deflate data").to_string())?;
-            let consumed = usize::try_from(self.z.total_in().saturating_sub(in_before))
+        let fail =
+            |e: flate2::DecompressError| e.message().unwrap_or("invalid deflate data").to_string();
+        let Inflater {
+            z,
+            window,
+            pos,
+            stream_ended,
+            ..
+        } = self;
+        let Some(z) = z.as_mut() else {
+            return Err(RELEASED.to_string());
+        };
+        while !*stream_ended {
+            let (in_before, out_before) = (z.total_in(), z.total_out());
+            let filling = window.len() < WINDOW;
+            let (start, room) = if filling {
+                (window.len(), WINDOW - window.len())
+            } else {
+                (*pos, WINDOW - *pos)
+            };
+            let status = if filling {
+                z.decompress_vec(input, window, FlushDecompress::None)
+                    .map_err(fail)?
+            } else {
+                let out = window.get_mut(start..).unwrap_or_default();
+                z.decompress(input, out, FlushDecompress::None)
+                    .map_err(fail)?
+            };
+            let consumed = usize::try_from(z.total_in().saturating_sub(in_before))
                 .unwrap_or(usize::MAX)
                 .min(input.len());
-            let produced = usize::try_from(self.z.total_out().saturating_sub(out_before))
+            let produced = usize::try_from(z.total_out().saturating_sub(out_before))
                 .unwrap_or(usize::MAX)
-                .min(self.out.len());
+                .min(room);
             input = input.get(consumed..).unwrap_or_default();
-            if let Some(piece) = self.out.get(..produced).filter(|p| !p.is_empty()) {
-                self.history.extend_from_slice(piece);
-                if self.history.len() > 2 * WINDOW {
-                    let excess = self.history.len() - WINDOW;
-                    self.history.drain(..excess);
-                }
-                if !consume(piece) {
-                    return Ok(Inflated::StoppedByConsumer);
-                }
+            if !filling {
+                *pos = (start + produced) % WINDOW;
+            }
+            if let Some(piece) = window.get(start..start + produced)
+                && !piece.is_empty()
+                && !consume(piece)
+            {
+                return Ok(Inflated::StoppedByConsumer);
             }
             if status == Status::StreamEnd {
-                self.stream_ended = true;
+                *stream_ended = true;
                 break;
             }
-            let output_full = produced == self.out.len();
+            let output_full = produced == room;
             if (consumed == 0 && produced == 0) || (input.is_empty() && !output_full) {
                 break;
             }
@@ -426,6 +562,23 @@ mod tests {
         out
     }
 
+    /// The next message of a compressor that may already have compressed others (context
+    /// takeover), sync-flushed: ends with the tail a sender removes.
+    fn deflate_next(c: &mut Compress, data: &[u8]) -> Vec<u8> {
+        let base = c.total_in();
+        let mut out = Vec::with_capacity(data.len() + 64);
+        loop {
+            let done = (c.total_in() - base) as usize;
+            let _ = c.compress_vec(&data[done..], &mut out, FlushCompress::Sync);
+            if (c.total_in() - base) as usize == data.len() && out.capacity() > out.len() {
+                break;
+            }
+            out.reserve(4096);
+        }
+        assert!(out.ends_with(&DEFLATE_TAIL));
+        out
+    }
+
     #[test]
     fn inflates_large_output_in_pieces_and_consumer_can_stop() {
         let data = vec![b'a'; 200_000];
@@ -475,6 +628,52 @@ mod tests {
         assert!(inflate_all(&mut inf, &m2).is_err());
     }
 
+    /// The window is a ring once 32 KiB were inflated: after many messages (wrapping it at odd
+    /// offsets) a stream that ends with BFINAL must still prime the next one with exactly the
+    /// last 32 KiB of output, oldest byte first.
+    #[test]
+    fn window_ring_restores_the_last_32_kib_after_wrapping() {
+        let text = |i: usize| -> Vec<u8> {
+            (0..7_001 + i * 13)
+                .map(|j| b"abcdefghijklmnopqrstuvwxyz0123456789 "[(j * 7 + i * 3 + j / 97) % 37])
+                .collect()
+        };
+        let mut c = Compress::new(Compression::default(), false);
+        let mut inf = Inflater::new(None);
+        let mut all = Vec::new();
+        for i in 0..12 {
+            let msg = text(i);
+            let wire = deflate_next(&mut c, &msg);
+            inf.begin_message(false).unwrap();
+            assert_eq!(inflate_all(&mut inf, &wire).unwrap(), msg, "message {i}");
+            all.extend_from_slice(&msg);
+        }
+        // End the stream with a final block, then start a new one whose dictionary is the
+        // last 32 KiB the receiver saw.
+        let last = text(99);
+        let mut fin = Vec::with_capacity(last.len() + 64);
+        let _ = c.compress_vec(&last, &mut fin, FlushCompress::Finish);
+        fin.push(0x00);
+        inf.begin_message(false).unwrap();
+        let mut out = inflate_all(&mut inf, &fin).unwrap();
+        out.extend(inflate_all(&mut inf, &DEFLATE_TAIL).unwrap());
+        assert_eq!(out, last);
+        all.extend_from_slice(&last);
+        let dictionary = &all[all.len() - WINDOW..];
+        let mut c2 = Compress::new(Compression::default(), false);
+        c2.set_dictionary(dictionary).unwrap();
+        let next = [&dictionary[..3_000], &dictionary[WINDOW - 5_000..]].concat();
+        let m2 = deflate_message(&mut c2, &next);
+        assert!(
+            m2.len() < next.len() / 4,
+            "the message is mostly back-references"
+        );
+        inf.begin_message(false).unwrap();
+        let mut out = inflate_all(&mut inf, &m2).unwrap();
+        out.extend(inflate_all(&mut inf, &DEFLATE_TAIL).unwrap());
+        assert_eq!(out, next);
+    }
+
     #[test]
     fn budget_counts_live_permits() {
         let budget = InflaterBudget::new(2);
@@ -490,6 +689,40 @@ mod tests {
         drop(c);
         drop(b);
         assert_eq!(budget.available(), 2);
+    }
+
+    /// A decompressor given back by an ended connection is reused, and nothing of its old
+    /// stream leaks into the new one: a message referring back into the previous connection's
+    /// window fails exactly as on a new decompressor.
+    #[test]
+    fn budget_reuses_decompressors_without_their_history() {
+        let budget = InflaterBudget::new(2);
+        let first = b"history that must not survive the connection ".repeat(8);
+        let mut c = Compress::new(Compression::default(), false);
+        let wire = deflate_next(&mut c, &first);
+        let mut inf = Inflater::new(budget.try_acquire());
+        inf.begin_message(true).unwrap();
+        assert_eq!(inflate_all(&mut inf, &wire).unwrap(), first);
+        // The peer's next message (context takeover) is all back-references.
+        let next = deflate_next(&mut c, &first);
+        assert!(next.len() < 20);
+        drop(inf);
+        assert_eq!((budget.available(), budget.spare()), (2, 1));
+
+        let mut reused = Inflater::new(budget.try_acquire());
+        assert_eq!(budget.spare(), 0, "taken from the budget, not made anew");
+        reused.begin_message(true).unwrap();
+        assert!(inflate_all(&mut reused, &next).is_err());
+        // And it inflates a new stream like a new decompressor.
+        reused.begin_message(true).unwrap();
+        let mut c = Compress::new(Compression::default(), false);
+        let mut wire = deflate_message(&mut c, b"fresh");
+        wire.extend_from_slice(&DEFLATE_TAIL);
+        assert_eq!(inflate_all(&mut reused, &wire).unwrap(), b"fresh");
+        drop(reused);
+        // Without a budget nothing is kept.
+        drop(Inflater::new(None));
+        assert_eq!((budget.available(), budget.spare()), (2, 1));
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //! Promises:
 //! - Streaming: a frame is never buffered. Per direction only a partial header (≤ 14 bytes), the
 //!   first bytes of the current frame and message (the display head, capped), a UTF-8 carry
-//!   (≤ 3 bytes) and, with permessage-deflate, one inflater (32 KiB window, 32 KiB output
-//!   buffer, 32 KiB window copy) are kept. A 2^62-byte length claim costs nothing but a counter.
+//!   (≤ 3 bytes) and, with permessage-deflate, one inflater (zlib's state and 32 KiB window,
+//!   and a 32 KiB output ring that doubles as the window history) are kept. A 2^62-byte length claim costs nothing but a counter.
 //! - Only bytes someone needs are unmasked: text (for UTF-8 validation), compressed data (for
 //!   the inflater) and the display heads. The rest of a masked binary frame is only counted.
 //! - No input panics; every length is checked; anomalies are events and decoding goes on while
@@ -106,6 +106,8 @@ pub const MAX_RTTS: usize = 1024;
 const RETAIN_HEAD: usize = 4 << 10;
 /// Masked bytes are unmasked through a buffer of this size.
 const UNMASK_CHUNK: usize = 2 << 10;
+/// Pieces up to this size are unmasked through a smaller buffer.
+const SMALL_UNMASK: usize = 128;
 
 /// The time of the event being processed.
 pub(crate) fn now(ctx: &EventCtx<'_>) -> Timestamp {
@@ -275,8 +277,6 @@ struct Shared {
     /// Pings sent by each direction, awaiting a pong from the other.
     pings: [VecDeque<PendingPing>; 2],
     rtts: Vec<f64>,
-    /// Unmasked bytes are produced here ([`UNMASK_CHUNK`] bytes, allocated on first use).
-    scratch: Vec<u8>,
     /// Packet number of the latest packet, for frames whose first byte came without one.
     last_frame: u64,
 }
@@ -298,7 +298,8 @@ struct Side {
     close_sent: bool,
     /// MASK bit of the last frame: what to look for when resynchronising.
     last_masked: Option<bool>,
-    inflater: Option<Inflater>,
+    /// Boxed: most connections never inflate, and an inflater's state is 200 bytes inline.
+    inflater: Option<Box<Inflater>>,
     inflate: InflateState,
     /// Mid-stream: the next compressed message starts with an empty window.
     inflate_fresh: bool,
@@ -344,7 +345,6 @@ impl WsConn {
                 budget: None,
                 pings: [VecDeque::new(), VecDeque::new()],
                 rtts: Vec::new(),
-                scratch: Vec::new(),
                 last_frame: 0,
             },
         }
@@ -783,7 +783,7 @@ impl Side {
                     }
                 },
             };
-            self.inflater = Some(Inflater::new(permit));
+            self.inflater = Some(Box::new(Inflater::new(permit)));
             self.inflate_fresh = true;
         }
         let fresh = self.inflate_fresh || self.cfg.no_context_takeover;
@@ -931,10 +931,16 @@ impl Side {
                 take(look);
             }
             Some(key) => {
-                let scratch = &mut io.shared.scratch;
-                if scratch.len() < UNMASK_CHUNK {
-                    scratch.resize(UNMASK_CHUNK, 0);
-                }
+                // On the stack (a buffer per connection cost 2 KiB for every client side), and
+                // small for the common small piece, as the buffer is zeroed first.
+                let mut small = [0u8; SMALL_UNMASK];
+                let mut large;
+                let scratch: &mut [u8] = if look.len() <= SMALL_UNMASK {
+                    &mut small
+                } else {
+                    large = [0u8; UNMASK_CHUNK];
+                    &mut large
+                };
                 for (i, raw) in look.chunks(UNMASK_CHUNK).enumerate() {
                     let dst = scratch.get_mut(..raw.len()).unwrap_or_default();
                     mask::unmask_into(raw, dst, key, phase + i * UNMASK_CHUNK);

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Throughput and memory benchmark of sockscope against tshark and tcpflow.
+#
+#   benches/run.sh [--quick] [--no-tshark] [--no-tcpflow] [--no-4g]
+#
+# Builds the release binary, generates the benchmark captures into bench-data/ (gitignored) with
+# examples/bigcap.rs when they are missing, then measures every tool on every shape with
+# /usr/bin/time (wall, user+system CPU, peak RSS) and prints a Markdown table: the median of
+# RUNS runs (default 5 for sockscope, 3 for tcpflow, 1 for tshark, which is slow), throughput in
+# GB/s (10^9 bytes per second of wall time) and the ratios against sockscope. The table is also
+# saved to bench-data/results-<time>.md. docs/performance.md explains the numbers.
+#
+# Shapes (each built from the sample captures, endpoints renumbered per copy, 256 flows
+# interleaved packet by packet):
+#   mix    all eight samples (WebSocket with and without deflate, fragmented, big frames, HTTP
+#          keep-alive, SSE, long-poll, polling): the realistic mix, 1 GiB
+#   ws     WebSocket with small messages (chat, deflate, fragmented), 1 GiB
+#   http   HTTP keep-alive and polling, 1 GiB
+#   mix4g  the mix at 4 GiB: memory must not grow with the file (sockscope only)
+#
+# tshark dissects far slower (~10-30 MB/s), so it runs on the first 100 MiB of each shape (the
+# generator is deterministic: the 100 MiB file is a prefix of the 1 GiB one) and its throughput
+# is computed on that size. The command makes it dissect every HTTP and WebSocket PDU (TCP
+# reassembly on, which is tshark's default, and a display filter on the protocols, which makes
+# it build their trees): tshark -r FILE -Y 'http || websocket' -T fields -e frame.number.
+# tcpflow only reassembles TCP and writes each direction to a file (into a tmpfs when
+# /dev/shm exists, removed after each run).
+#
+# Environment: CAPTURES (directory of the sample captures; default captures/, else the shared
+# worktree's copy), RUNS_SOCKSCOPE, RUNS_TCPFLOW, RUNS_TSHARK.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0 tshark=1 tcpflow=1 big=1
+for arg in "$@"; do
+    case "$arg" in
+        --quick) quick=1 ;;
+        --no-tshark) tshark=0 ;;
+        --no-tcpflow) tcpflow=0 ;;
+        --no-4g) big=0 ;;
+        -h | --help)
+            sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "unknown option: $arg" >&2
+            exit 2
+            ;;
+    esac
+done
+
+RUNS_SOCKSCOPE=${RUNS_SOCKSCOPE:-5}
+RUNS_TCPFLOW=${RUNS_TCPFLOW:-3}
+RUNS_TSHARK=${RUNS_TSHARK:-1}
+size_big=1024 size_4g=4096 size_slice=100
+if [ "$quick" = 1 ]; then
+    RUNS_SOCKSCOPE=3 RUNS_TCPFLOW=1 size_big=256 size_4g=1024 size_slice=32
+fi
+
+CAPTURES=${CAPTURES:-captures}
+[ -d "$CAPTURES" ] || CAPTURES=/work/wt/captures/captures
+for t in ws-chat ws-lengths http-keepalive ws-deflate ws-fragmented sse long-poll polling; do
+    [ -f "$CAPTURES/$t.pcap" ] || { echo "missing $CAPTURES/$t.pcap (set CAPTURES)" >&2; exit 2; }
+done
+for tool in /usr/bin/time tshark tcpflow; do
+    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 2; }
+done
+
+echo "building release binaries..." >&2
+cargo build --release --quiet --bin sockscope --example bigcap
+SOCKSCOPE=target/release/sockscope
+BIGCAP=target/release/examples/bigcap
+DATA=bench-data
+mkdir -p "$DATA"
+
+templates() {
+    local names
+    case "$1" in
+        mix | mix4g) names="ws-chat ws-lengths http-keepalive ws-deflate ws-fragmented sse long-poll polling" ;;
+        ws) names="ws-chat ws-deflate ws-fragmented" ;;
+        http) names="http-keepalive polling" ;;
+    esac
+    for n in $names; do printf '%s/%s.pcap ' "$CAPTURES" "$n"; done
+}
+
+# capture SHAPE SIZE_MIB: the path of the capture, generated if missing.
+capture() {
+    local shape=$1 mib=$2 file="$DATA/$1-$2m.pcap"
+    if [ ! -f "$file" ]; then
+        # shellcheck disable=SC2046
+        "$BIGCAP" "$file" "$mib" 256 $(templates "$shape") >&2
+    fi
+    echo "$file"
+}
+
+# measure RUNS FILE CMD...: runs CMD (with {} replaced by FILE) RUNS times after reading FILE
+# once (the page cache may have dropped it); prints "wall cpu rss_kib" medians.
+measure() {
+    local runs=$1 file=$2
+    shift 2
+    local out walls=() cpus=() rsss=() i args
+    out=$(mktemp)
+    cat "$file" >/dev/null
+    for ((i = 0; i < runs; i++)); do
+        args=()
+        for a in "$@"; do args+=("${a//\{\}/$file}"); done
+        if [ "${args[0]}" = tcpflow ]; then
+            local dir
+            dir=$(mktemp -d -p "$([ -d /dev/shm ] && echo /dev/shm || echo /tmp)")
+            args+=(-o "$dir")
+            /usr/bin/time -o "$out" -f '%e %U %S %M' "${args[@]}" >/dev/null 2>&1 || true
+            rm -rf "$dir"
+        else
+            /usr/bin/time -o "$out" -f '%e %U %S %M' "${args[@]}" >/dev/null 2>/dev/null || true
+        fi
+        read -r w u s m < <(tail -1 "$out")
+        walls+=("$w")
+        cpus+=("$(awk -v u="$u" -v s="$s" 'BEGIN {print u + s}')")
+        rsss+=("$m")
+    done
+    rm -f "$out"
+    printf '%s %s %s\n' "$(median "${walls[@]}")" "$(median "${cpus[@]}")" "$(median "${rsss[@]}")"
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
+results=$(mktemp)
+# row SHAPE TOOL CMD_LABEL FILE WALL CPU RSS_KIB
+row() {
+    local bytes gbs
+    bytes=$(stat -c %s "$4")
+    gbs=$(awk -v b="$bytes" -v w="$5" 'BEGIN {print (w > 0) ? b / w / 1e9 : 0}')
+    printf '%s\t%s\t%s\t%d\t%.3f\t%.3f\t%.3f\t%.1f\n' "$1" "$2" "$3" "$((bytes >> 20))" "$5" "$6" "$gbs" \
+        "$(awk -v k="$7" 'BEGIN {print k / 1024}')" >>"$results"
+}
+
+run_shape() {
+    local shape=$1 big slice
+    big=$(capture "$shape" "$size_big")
+    echo "== $shape: $big" >&2
+    read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$big" "$SOCKSCOPE" read -q {})"
+    row "$shape" sockscope "read -q" "$big" "$w" "$c" "$m"
+    read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$big" "$SOCKSCOPE" read --json {})"
+    row "$shape" sockscope "read --json" "$big" "$w" "$c" "$m"
+    if [ "$tcpflow" = 1 ]; then
+        read -r w c m <<<"$(measure "$RUNS_TCPFLOW" "$big" tcpflow -r {})"
+        row "$shape" tcpflow "-r FILE -o DIR" "$big" "$w" "$c" "$m"
+    fi
+    if [ "$tshark" = 1 ]; then
+        slice=$(capture "$shape" "$size_slice")
+        read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$slice" "$SOCKSCOPE" read -q {})"
+        row "$shape" sockscope "read -q (slice)" "$slice" "$w" "$c" "$m"
+        read -r w c m <<<"$(measure "$RUNS_TSHARK" "$slice" tshark -r {} -Y 'http || websocket' -T fields -e frame.number)"
+        row "$shape" tshark "-Y 'http || websocket' (slice)" "$slice" "$w" "$c" "$m"
+    fi
+}
+
+machine() {
+    echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores; RAM $(free -g | awk '/Mem:/ {print $2}') GiB"
+    echo "- Kernel $(uname -r); $(tshark --version | head -1); $(tcpflow -V 2>&1 | head -1)"
+    echo "- sockscope $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(rustc --version)"
+    echo "- Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+header=$(machine)
+for shape in mix ws http; do run_shape "$shape"; done
+if [ "$big" = 1 ]; then
+    f=$(capture mix4g "$size_4g")
+    echo "== mix4g: $f" >&2
+    read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read -q {})"
+    row mix4g sockscope "read -q" "$f" "$w" "$c" "$m"
+    read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read --json {})"
+    row mix4g sockscope "read --json" "$f" "$w" "$c" "$m"
+fi
+
+table=$(
+    echo "$header"
+    echo "- Load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    echo "| shape | tool | command | MiB | wall s | CPU s | GB/s | peak RSS MB | sockscope read -q is faster by |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
+    awk -F'\t' '
+        { shape[NR] = $1; tool[NR] = $2; cmd[NR] = $3; line[NR] = $0; gbs[NR] = $7 }
+        $2 == "sockscope" && $3 == "read -q" { ref[$1] = $7 }
+        $2 == "sockscope" && $3 == "read -q (slice)" { refslice[$1] = $7 }
+        END {
+            for (i = 1; i <= NR; i++) {
+                split(line[i], f, "\t")
+                r = (cmd[i] ~ /slice/) ? refslice[shape[i]] : ref[shape[i]]
+                ratio = (tool[i] == "sockscope" || gbs[i] == 0) ? "" : sprintf("%.1f×", r / gbs[i])
+                printf "| %s | %s | `%s` | %d | %.2f | %.2f | %.2f | %.1f | %s |\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], ratio
+            }
+        }' "$results"
+)
+rm -f "$results"
+stages=$(
+    echo
+    echo "Analysis alone, no printer (cargo bench --bench stages, best of 3 runs):"
+    echo
+    for shape in mix ws http; do
+        f="$DATA/$shape-${size_big}m.pcap"
+        line=$(cargo bench --quiet --bench stages -- "$f" 3 "no printer" 2>/dev/null | grep 'no printer' || true)
+        echo "- $shape: ${line#full analysis (no printer)}"
+    done
+)
+table="$table
+$stages"
+echo "$table"
+echo "$table" >"$DATA/results-$(date +%Y%m%d-%H%M%S).md"
