@@ -12,7 +12,12 @@
 # and reports, for each, packets/s captured, kernel drops, and the ratio to tcpdump / tshark.
 # The capture should contain traffic on PORT, or nothing passes the filters.
 #
-# Environment: SOCKSCOPE=path/to/binary (default: target/release/sockscope, built if missing).
+# With RATES set (packets per second, e.g. RATES="100000 150000 200000"), every tool is run once
+# per rate (tcpreplay --pps) before the full-speed run, and the summary gives, per tool, the
+# highest replay rate it sustained with zero kernel drops.
+#
+# Environment: SOCKSCOPE=path/to/binary (default: target/release/sockscope, built if missing),
+# RATES (see above).
 set -euo pipefail
 
 die() { echo "live_replay: $*" >&2; exit 2; }
@@ -73,7 +78,9 @@ wait_for() {
 # replay: sends CAPTURE on TX for SECONDS_TO_RUN; prints "packets seconds".
 replay() {
     local out=$WORK/tcpreplay.out
-    in_ns tcpreplay --topspeed --preload-pcap --loop=0 --duration="$SECONDS_TO_RUN" \
+    local speed=--topspeed
+    [[ $RATE == top ]] || speed=--pps=$RATE
+    in_ns tcpreplay "$speed" --preload-pcap --loop=0 --duration="$SECONDS_TO_RUN" \
         --intf1="$TX" "$CAPTURE" >"$out" 2>&1 || true
     local sent secs
     sent=$(sed -n 's/^[[:space:]]*Actual: \([0-9]*\) packets.*/\1/p' "$out" | head -1)
@@ -127,38 +134,63 @@ stats_tshark() {
     echo "${cap:-0} ${drop:-0}"
 }
 
-TOOLS=()
-echo "replaying $(basename "$CAPTURE") for ${SECONDS_TO_RUN}s per tool, filter: $BPF"
-run_tool sockscope "capturing on" "$SOCKSCOPE" live "$RX" -q --color never "${SOCKSCOPE_PORTS[@]}" \
-    && TOOLS+=(sockscope)
-if command -v tcpdump >/dev/null; then
-    run_tool tcpdump "listening on" tcpdump -i "$RX" -n -w /dev/null "$BPF" && TOOLS+=(tcpdump)
-else
-    echo "tcpdump not installed: skipped"
-fi
-if command -v tshark >/dev/null; then
-    run_tool tshark "Capturing on" tshark -i "$RX" -n -q -w /dev/null -f "$BPF" && TOOLS+=(tshark)
-else
-    echo "tshark not installed: skipped"
-fi
-
-declare -A PPS
-printf '\n%-10s %12s %10s %12s %10s %10s %14s %8s\n' tool sent seconds captured "of sent" dropped "captured pkt/s" "drop %"
-for t in "${TOOLS[@]}"; do
-    read -r sent secs <"$WORK/$t.result"
-    read -r cap drop < <("stats_$t")
-    cap=${cap:-0}
-    drop=${drop:-0}
-    pps=$(awk -v c="$cap" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
-    cpct=$(awk -v c="$cap" -v n="$sent" 'BEGIN { printf "%.1f%%", (n > 0 ? 100 * c / n : 0) }')
-    dpct=$(awk -v c="$cap" -v d="$drop" 'BEGIN { printf "%.2f", (c + d > 0 ? 100 * d / (c + d) : 0) }')
-    PPS[$t]=$pps
-    printf '%-10s %12s %10s %12s %10s %10s %14s %8s\n' "$t" "$sent" "$secs" "$cap" "$cpct" "$drop" "$pps" "$dpct"
-done
-echo
-for ref in tcpdump tshark; do
-    if [[ -n ${PPS[sockscope]:-} && -n ${PPS[$ref]:-} && ${PPS[$ref]} -gt 0 ]]; then
-        awk -v a="${PPS[sockscope]}" -v b="${PPS[$ref]}" -v r="$ref" \
-            'BEGIN { printf "sockscope / %s: %.2f× captured packets per second\n", r, a / b }'
+# run_all: every tool once at $RATE; leaves "tool sent secs captured dropped" lines in
+# $WORK/rate-$RATE.
+run_all() {
+    TOOLS=()
+    run_tool sockscope "capturing on" "$SOCKSCOPE" live "$RX" -q --color never \
+        "${SOCKSCOPE_PORTS[@]}" && TOOLS+=(sockscope)
+    if command -v tcpdump >/dev/null; then
+        run_tool tcpdump "listening on" tcpdump -i "$RX" -n -w /dev/null "$BPF" && TOOLS+=(tcpdump)
     fi
+    if command -v tshark >/dev/null; then
+        run_tool tshark "Capturing on" tshark -i "$RX" -n -q -w /dev/null -f "$BPF" && TOOLS+=(tshark)
+    fi
+    : >"$WORK/rate-$RATE"
+    for t in "${TOOLS[@]}"; do
+        local sent secs cap drop
+        read -r sent secs <"$WORK/$t.result"
+        read -r cap drop < <("stats_$t")
+        echo "$t $sent $secs ${cap:-0} ${drop:-0}" >>"$WORK/rate-$RATE"
+    done
+}
+
+# table RATE: the results of one rate.
+table() {
+    printf '\n%-10s %10s %12s %10s %12s %10s %10s %14s %8s\n' tool "rate" sent seconds captured \
+        "of sent" dropped "captured pkt/s" "drop %"
+    while read -r t sent secs cap drop; do
+        local pps cpct dpct
+        pps=$(awk -v c="$cap" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
+        cpct=$(awk -v c="$cap" -v n="$sent" 'BEGIN { printf "%.1f%%", (n > 0 ? 100 * c / n : 0) }')
+        dpct=$(awk -v c="$cap" -v d="$drop" 'BEGIN { printf "%.2f", (c + d > 0 ? 100 * d / (c + d) : 0) }')
+        printf '%-10s %10s %12s %10s %12s %10s %10s %14s %8s\n' "$t" "$1" "$sent" "$secs" "$cap" \
+            "$cpct" "$drop" "$pps" "$dpct"
+    done <"$WORK/rate-$1"
+}
+
+command -v tcpdump >/dev/null || echo "tcpdump not installed: skipped"
+command -v tshark >/dev/null || echo "tshark not installed: skipped"
+ALL_RATES=()
+for r in ${RATES:-}; do ALL_RATES+=("$r"); done
+ALL_RATES+=(top)
+for RATE in "${ALL_RATES[@]}"; do
+    echo "replaying $(basename "$CAPTURE") for ${SECONDS_TO_RUN}s per tool at ${RATE} pkt/s, filter: $BPF"
+    run_all
+    table "$RATE"
+done
+
+echo
+echo "highest replay rate sustained with zero kernel drops (packets sent per second):"
+declare -A BEST
+for RATE in "${ALL_RATES[@]}"; do
+    while read -r t sent secs cap drop; do
+        if [[ $drop == 0 ]]; then
+            rate=$(awk -v n="$sent" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
+            if [[ -z ${BEST[$t]:-} || $rate -gt ${BEST[$t]} ]]; then BEST[$t]=$rate; fi
+        fi
+    done <"$WORK/rate-$RATE"
+done
+for t in sockscope tcpdump tshark; do
+    printf '  %-10s %s\n' "$t" "${BEST[$t]:-none (drops at every rate tried)}"
 done

@@ -17,6 +17,9 @@
 #   ws     WebSocket with small messages (chat, deflate, fragmented), 1 GiB
 #   http   HTTP keep-alive and polling, 1 GiB
 #   mix4g  the mix at 4 GiB: memory must not grow with the file (sockscope only)
+#   flows  the mix with 65 536 flows open at once instead of 256, 1 GiB: memory must stay
+#          bounded however many connections are open (sockscope only; beyond --max-flows new
+#          flows are counted and reported as tcp.flow_cap)
 #
 # tshark dissects far slower (~10-30 MB/s), so it runs on the first 100 MiB of each shape (the
 # generator is deterministic: the 100 MiB file is a prefix of the 1 GiB one) and its throughput
@@ -76,7 +79,7 @@ mkdir -p "$DATA"
 templates() {
     local names
     case "$1" in
-        mix | mix4g) names="ws-chat ws-lengths http-keepalive ws-deflate ws-fragmented sse long-poll polling" ;;
+        mix | mix4g | flows) names="ws-chat ws-lengths http-keepalive ws-deflate ws-fragmented sse long-poll polling" ;;
         ws) names="ws-chat ws-deflate ws-fragmented" ;;
         http) names="http-keepalive polling" ;;
     esac
@@ -85,10 +88,11 @@ templates() {
 
 # capture SHAPE SIZE_MIB: the path of the capture, generated if missing.
 capture() {
-    local shape=$1 mib=$2 file="$DATA/$1-$2m.pcap"
+    local shape=$1 mib=$2 file="$DATA/$1-$2m.pcap" concurrent=256
+    [ "$shape" = flows ] && concurrent=65536
     if [ ! -f "$file" ]; then
         # shellcheck disable=SC2046
-        "$BIGCAP" "$file" "$mib" 256 $(templates "$shape") >&2
+        "$BIGCAP" "$file" "$mib" "$concurrent" $(templates "$shape") >&2
     fi
     echo "$file"
 }
@@ -174,6 +178,12 @@ if [ "$big" = 1 ]; then
     read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read --json {})"
     row mix4g sockscope "read --json" "$f" "$w" "$c" "$m"
 fi
+f=$(capture flows "$size_big")
+echo "== flows: $f" >&2
+read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read -q {})"
+row flows sockscope "read -q" "$f" "$w" "$c" "$m"
+read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read --json {})"
+row flows sockscope "read --json" "$f" "$w" "$c" "$m"
 
 table=$(
     echo "$header"

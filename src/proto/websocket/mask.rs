@@ -153,42 +153,4 @@ mod tests {
         unmask_into(&[1, 1], &mut dst, [1, 1, 1, 1], 0);
         assert_eq!(dst, [0, 0, 9, 9, 9]);
     }
-
-    /// Throughput of the fast path. Run in release:
-    /// `cargo test --release --lib websocket::mask -- --ignored --nocapture`
-    #[test]
-    #[ignore = "measurement, not a check; run in release"]
-    fn unmask_throughput() {
-        use std::time::Instant;
-        let src = sample(1 << 20, 1);
-        let mut dst = vec![0u8; src.len() + 1];
-        let rounds = 512;
-        let start = Instant::now();
-        for r in 0..rounds {
-            // Odd destination offset and rotating phase: the unaligned, general case.
-            unmask_into(&src, &mut dst[1..], [0x12, 0x34, 0x56, 0x78], r & 3);
-            std::hint::black_box(&mut dst);
-        }
-        let copy_secs = start.elapsed().as_secs_f64();
-        let mut buf = src.clone();
-        let start = Instant::now();
-        for r in 0..rounds {
-            unmask_in_place(&mut buf[1..], [0x12, 0x34, 0x56, 0x78], r & 3);
-            std::hint::black_box(&mut buf);
-        }
-        let in_place_secs = start.elapsed().as_secs_f64();
-        let start = Instant::now();
-        for r in 0..rounds / 8 {
-            unmask_simple(&mut buf[1..], [0x12, 0x34, 0x56, 0x78], r & 3);
-            std::hint::black_box(&mut buf);
-        }
-        let simple_secs = start.elapsed().as_secs_f64() * 8.0;
-        let gb = (src.len() * rounds) as f64 / 1e9;
-        println!(
-            "unmask_into {:.1} GB/s, unmask_in_place {:.1} GB/s, byte loop {:.1} GB/s",
-            gb / copy_secs,
-            gb / in_place_secs,
-            gb / simple_secs
-        );
-    }
 }

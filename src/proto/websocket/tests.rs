@@ -1021,65 +1021,6 @@ fn sniffing() {
     assert_eq!(sniff_frames(&mixed), None);
 }
 
-/// Decoder throughput on typical traffic. Run in release:
-/// `cargo test --release --lib websocket::tests::decode_throughput -- --ignored --nocapture`
-#[test]
-#[ignore = "measurement, not a check; run in release"]
-fn decode_throughput() {
-    use std::time::Instant;
-    let text: Vec<u8> = "sockscope measures WebSocket décodage "
-        .bytes()
-        .cycle()
-        .take(1400)
-        .collect();
-    let binary: Vec<u8> = (0..1400u32).map(|i| (i * 31) as u8).collect();
-    let cases: [(&str, Dir, Vec<u8>); 4] = [
-        (
-            "masked text 1400 B",
-            Dir::C2S,
-            frame(true, false, 1, Some(MASK), &text),
-        ),
-        (
-            "unmasked text 1400 B",
-            Dir::S2C,
-            frame(true, false, 1, None, &text),
-        ),
-        (
-            "masked binary 1400 B",
-            Dir::C2S,
-            frame(true, false, 2, Some(MASK), &binary),
-        ),
-        (
-            "unmasked binary 64 KiB",
-            Dir::S2C,
-            frame(true, false, 2, None, &binary.repeat(47)),
-        ),
-    ];
-    for (name, dir, one) in cases {
-        let stream = one.repeat((16 << 20) / one.len());
-        let passes = 8;
-        let mut r = Run::with(Some(&handshake(None)), &Limits::default(), 128);
-        let start = Instant::now();
-        for _ in 0..passes {
-            for seg in stream.chunks(1448) {
-                r.pkt += 1;
-                let ctx = CollectSink::ctx(&r.meta, r.pkt, 0);
-                r.conn.feed(dir, seg, &ctx, &mut NullSink);
-            }
-        }
-        let secs = start.elapsed().as_secs_f64() / f64::from(passes);
-        println!("{name}: {:.2} GB/s", stream.len() as f64 / secs / 1e9);
-    }
-}
-
-struct NullSink;
-
-impl EventSink for NullSink {
-    fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
-        std::hint::black_box(&event);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Helpers for deflate and the property tests
 
