@@ -20,6 +20,7 @@ use sockscope::tcp::seq::SeqNumber;
 use sockscope::tcp::{Dir, FlowMeta, PacketRef, RoleBasis};
 use sockscope::time::Timestamp;
 use std::hint::black_box;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const BATCHES: usize = 7;
@@ -89,21 +90,13 @@ impl EventSink for Count {
 }
 
 fn flow_meta() -> FlowMeta {
-    FlowMeta {
-        id: 1,
-        client: "10.0.0.1:51000".parse().unwrap_or_else(|e| panic!("{e}")),
-        server: "10.0.0.2:80".parse().unwrap_or_else(|e| panic!("{e}")),
-        role_basis: RoleBasis::Syn,
-        first_ts: Timestamp(0),
-        last_ts: Timestamp(0),
-        packets: 0,
-        payload_bytes: [0; 2],
-        tcpip_header_bytes: [0; 2],
-        gap_bytes: [0; 2],
-        syn_seen: true,
-        fin_seen: [false; 2],
-        rst_seen: false,
-    }
+    FlowMeta::new(
+        1,
+        SocketAddr::from(([10, 0, 0, 1], 51000)),
+        SocketAddr::from(([10, 0, 0, 2], 80)),
+        RoleBasis::Syn,
+        Timestamp(0),
+    )
 }
 
 /// A masked client text frame carrying `text`.

@@ -111,19 +111,12 @@ fn real_captures_agree_with_tshark_on_connections_and_bytes() {
 /// The payload bytes tshark's "Follow TCP stream" gives each way (`-z follow,tcp,raw,N`):
 /// `(first node's endpoint, [its bytes, the other node's bytes])`.
 fn follow_raw(file: &Path, stream: u64) -> (String, [u64; 2]) {
-    let out = Command::new("tshark")
-        .arg("-n")
-        .arg("-r")
-        .arg(file)
-        .args(["-q", "-z", &format!("follow,tcp,raw,{stream}")])
-        .output()
-        .expect("run tshark");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let out = run_ok(Command::new("tshark").arg("-n").arg("-r").arg(file).args([
+        "-q",
+        "-z",
+        &format!("follow,tcp,raw,{stream}"),
+    ]));
+    let text = String::from_utf8(out).expect("UTF-8");
     let mut node0 = String::new();
     let mut bytes = [0u64; 2];
     let mut in_data = false;
@@ -248,13 +241,33 @@ fn several_files_are_one_capture_with_continuing_packet_numbers() {
     );
 }
 
-#[test]
-fn pcapng_written_by_editcap_gives_the_same_records() {
-    let works = Command::new("editcap")
+/// Whether `editcap` (it comes with tshark) can be run.
+fn editcap_works() -> bool {
+    Command::new("editcap")
         .arg("-h")
         .output()
-        .is_ok_and(|o| o.status.success());
-    if !works {
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Rewrites `input` as `output` in editcap's file `format`, and checks that the result starts
+/// with that format's `magic` bytes.
+fn editcap(input: &Path, format: &str, output: &Path, magic: [u8; 4]) {
+    run_ok(
+        Command::new("editcap")
+            .args(["-F", format])
+            .arg(input)
+            .arg(output),
+    );
+    assert_eq!(
+        std::fs::read(output).expect("converted capture").get(..4),
+        Some(&magic[..]),
+        "{format}"
+    );
+}
+
+#[test]
+fn pcapng_written_by_editcap_gives_the_same_records() {
+    if !editcap_works() {
         eprintln!("skipped: editcap is not installed (it comes with tshark)");
         return;
     }
@@ -266,21 +279,7 @@ fn pcapng_written_by_editcap_gives_the_same_records() {
     ] {
         let dir = tempfile::tempdir().expect("temp dir");
         let ng = dir.path().join(format!("{name}ng"));
-        let out = Command::new("editcap")
-            .args(["-F", "pcapng"])
-            .arg(capture(name))
-            .arg(&ng)
-            .output()
-            .expect("run editcap");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            std::fs::read(&ng).expect("pcapng").get(..4),
-            Some(&[0x0a, 0x0d, 0x0d, 0x0a][..])
-        );
+        editcap(&capture(name), "pcapng", &ng, [0x0a, 0x0d, 0x0d, 0x0a]);
         assert_eq!(
             records_of(sockscope(&read_args(&[&ng]))),
             records_of(sockscope(&read_args(&[&capture(name)]))),
@@ -325,31 +324,13 @@ fn byte_order_and_timestamp_resolution_do_not_change_the_records() {
             "{name} big-endian"
         );
 
-        let works = Command::new("editcap")
-            .arg("-h")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !works {
+        if !editcap_works() {
             eprintln!("nanosecond pcap not checked: editcap is not installed");
             continue;
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let ns = dir.path().join("ns.pcap");
-        let out = Command::new("editcap")
-            .args(["-F", "nsecpcap"])
-            .arg(&file)
-            .arg(&ns)
-            .output()
-            .expect("run editcap");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            std::fs::read(&ns).expect("pcap").get(..4),
-            Some(&[0x4d, 0x3c, 0xb2, 0xa1][..])
-        );
+        editcap(&file, "nsecpcap", &ns, [0x4d, 0x3c, 0xb2, 0xa1]);
         assert_eq!(
             records_of(sockscope(&read_args(&[&ns]))),
             want,

@@ -20,6 +20,10 @@ use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
+mod common;
+
+use common::run_ok;
+
 const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
 
 fn is_root() -> bool {
@@ -54,15 +58,6 @@ macro_rules! require_root {
             return;
         }
     };
-}
-
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A network namespace with loopback up, deleted on drop (even when the test fails).
@@ -446,18 +441,15 @@ fn websocket_conversation_is_reported_live_and_from_the_written_file() {
     assert_eq!(syns, 1);
 
     if have("tshark", "-v") {
-        let out = Command::new("tshark")
-            .arg("-r")
-            .arg(&pcap)
-            .args(["-Y", "websocket", "-T", "fields", "-e", "websocket.opcode"])
-            .output()
-            .expect("tshark");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let opcodes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        let out = run_ok(Command::new("tshark").arg("-r").arg(&pcap).args([
+            "-Y",
+            "websocket",
+            "-T",
+            "fields",
+            "-e",
+            "websocket.opcode",
+        ]));
+        let opcodes: Vec<String> = String::from_utf8_lossy(&out)
             .lines()
             .map(str::to_string)
             .collect();
@@ -566,17 +558,8 @@ fn websocket_conversation_is_reported_live_and_from_the_written_file() {
     );
 
     // The same capture read back from the file gives the same records.
-    let out = Command::new(BIN)
-        .args(["read", "--json"])
-        .arg(&pcap)
-        .output()
-        .expect("sockscope read");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let from_file = json_lines(&String::from_utf8_lossy(&out.stdout));
+    let out = run_ok(Command::new(BIN).args(["read", "--json"]).arg(&pcap));
+    let from_file = json_lines(&String::from_utf8_lossy(&out));
     assert_eq!(normalized(&from_file), normalized(&records));
 }
 

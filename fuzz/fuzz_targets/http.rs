@@ -46,19 +46,14 @@ fuzz_target!(|data: &[u8]| {
         ..Limits::default()
     };
     let meta = FlowMeta {
-        id: 1,
-        client: "10.0.0.1:51000".parse().expect("literal address"),
-        server: "10.0.0.2:80".parse().expect("literal address"),
-        role_basis: RoleBasis::Syn,
-        first_ts: Timestamp::ZERO,
-        last_ts: Timestamp::ZERO,
-        packets: 0,
-        payload_bytes: [0; 2],
-        tcpip_header_bytes: [0; 2],
-        gap_bytes: [0; 2],
         syn_seen: options & 1 == 0,
-        fin_seen: [false; 2],
-        rst_seen: false,
+        ..FlowMeta::new(
+            1,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 51000)),
+            std::net::SocketAddr::from(([10, 0, 0, 2], 80)),
+            RoleBasis::Syn,
+            Timestamp::ZERO,
+        )
     };
     let mut conn = HttpConn::new(&limits, 16);
     if options & 1 == 1 {

@@ -32,21 +32,13 @@ impl EventSink for CountingSink {
 }
 
 fn meta() -> FlowMeta {
-    FlowMeta {
-        id: 1,
-        client: std::net::SocketAddr::from(([10, 0, 0, 1], 50000)),
-        server: std::net::SocketAddr::from(([10, 0, 0, 2], 80)),
-        role_basis: RoleBasis::Syn,
-        first_ts: Timestamp::ZERO,
-        last_ts: Timestamp::ZERO,
-        packets: 0,
-        payload_bytes: [0; 2],
-        tcpip_header_bytes: [0; 2],
-        gap_bytes: [0; 2],
-        syn_seen: true,
-        fin_seen: [false; 2],
-        rst_seen: false,
-    }
+    FlowMeta::new(
+        1,
+        std::net::SocketAddr::from(([10, 0, 0, 1], 50000)),
+        std::net::SocketAddr::from(([10, 0, 0, 2], 80)),
+        RoleBasis::Syn,
+        Timestamp::ZERO,
+    )
 }
 
 fuzz_target!(|data: &[u8]| {

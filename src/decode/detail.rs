@@ -156,8 +156,9 @@ fn packet_type_name(t: u16) -> &'static str {
 }
 
 /// Wireshark's dotted bit notation: the `len` bits starting `start` bits from the top of a
-/// `width`-bit field, e.g. `bits(0x45, 8, 0, 4)` = `0100 ....`.
-fn bits(value: u32, width: u32, start: u32, len: u32) -> String {
+/// `width`-bit field, the others as dots, grouped by four, e.g. `bits(0x45, 8, 0, 4)` =
+/// `0100 ....`. The protocol part of the tree (`report::verbose`) draws its bits with it too.
+pub fn bits(value: u64, width: u32, start: u32, len: u32) -> String {
     let mut s = String::new();
     for i in 0..width {
         if i > 0 && i % 4 == 0 {
@@ -400,7 +401,7 @@ fn ipv4_nodes(bytes: &[u8], nodes: &mut Vec<DetailNode>) {
     if mf {
         flag_names.push("More fragments");
     }
-    let flags_byte = u32::from(flags_frag >> 8);
+    let flags_byte = u64::from(flags_frag >> 8);
     c.push(DetailNode::new(
         format!(
             "Flags: 0x{:x}{}{}",
@@ -552,17 +553,17 @@ fn ipv6_nodes(bytes: &[u8], nodes: &mut Vec<DetailNode>) {
     let mut c = vec![
         DetailNode::leaf(format!(
             "{} = Version: {}",
-            bits(first_word >> 24, 8, 0, 4),
+            bits(u64::from(first_word >> 24), 8, 0, 4),
             first_word >> 28
         )),
         DetailNode::leaf(format!(
             "{} = Traffic Class: {}",
-            bits(first_word, 32, 4, 8),
+            bits(first_word.into(), 32, 4, 8),
             ds_field(traffic_class)
         )),
         DetailNode::leaf(format!(
             "{} = Flow Label: 0x{flow:05x}",
-            bits(first_word, 32, 12, 20)
+            bits(first_word.into(), 32, 12, 20)
         )),
         DetailNode::leaf(format!("Payload Length: {payload_len}")),
         DetailNode::leaf(format!("Next Header: {} ({next})", protocol_name(next))),
@@ -665,7 +666,7 @@ fn tcp_node(tcp: &TcpView<'_>, wire_len: usize) -> DetailNode {
         DetailNode::leaf(format!("Acknowledgment Number (raw): {}", tcp.ack())),
         DetailNode::leaf(format!(
             "{} .... = Header Length: {header_len} bytes ({})",
-            bits((header_len / 4) as u32, 4, 0, 4),
+            bits((header_len / 4) as u64, 4, 0, 4),
             header_len / 4
         )),
         flags_node(flags),
@@ -737,7 +738,7 @@ fn flags_node(flags: u32) -> DetailNode {
     ];
     let mut children = vec![DetailNode::leaf(format!(
         "{} = Reserved: {}",
-        bits(flags, 12, 0, 3),
+        bits(flags.into(), 12, 0, 3),
         set(flags & 0xe00 != 0)
     ))];
     let mut names = Vec::new();
@@ -747,7 +748,7 @@ fn flags_node(flags: u32) -> DetailNode {
         let on = flags & bit != 0;
         children.push(DetailNode::leaf(format!(
             "{} = {long}: {}",
-            bits(flags, 12, 3 + i as u32, 1),
+            bits(flags.into(), 12, 3 + i as u32, 1),
             set(on)
         )));
         if on {
@@ -997,6 +998,10 @@ mod tests {
         assert_eq!(bits(0x45, 8, 4, 4), ".... 0101");
         assert_eq!(bits(0x018, 12, 7, 1), ".... ...1 ....");
         assert_eq!(bits(0x018, 12, 8, 1), ".... .... 1...");
+        // A WebSocket frame's first bytes, as `report::verbose` draws them.
+        assert_eq!(bits(0x81, 8, 0, 1), "1... ....");
+        assert_eq!(bits(0x81, 8, 4, 4), ".... 0001");
+        assert_eq!(bits(0x85, 8, 1, 7), ".000 0101");
     }
 
     #[test]

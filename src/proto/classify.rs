@@ -7,20 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 
 /// Does `data` (the first bytes one side sent) start like an HTTP/1.x request line?
 pub fn looks_like_http_request(data: &[u8]) -> bool {
-    const METHODS: &[&[u8]] = &[
-        b"GET ",
-        b"POST ",
-        b"PUT ",
-        b"HEAD ",
-        b"DELETE ",
-        b"OPTIONS ",
-        b"PATCH ",
-        b"CONNECT ",
-        b"TRACE ",
-    ];
-    METHODS
+    crate::proto::http::REQUEST_METHODS
         .iter()
-        .any(|m| data.len() >= m.len() && &data[..m.len()] == *m)
+        .any(|m| data.starts_with(m))
 }
 
 /// Does `data` start like an HTTP/1.x status line?
@@ -224,21 +213,13 @@ mod kind_tests {
     }
 
     fn meta() -> FlowMeta {
-        FlowMeta {
-            id: 1,
-            client: "10.0.0.1:40000".parse().unwrap(),
-            server: "10.0.0.2:80".parse().unwrap(),
-            role_basis: RoleBasis::Syn,
-            first_ts: Timestamp(0),
-            last_ts: Timestamp(0),
-            packets: 0,
-            payload_bytes: [0; 2],
-            tcpip_header_bytes: [0; 2],
-            gap_bytes: [0; 2],
-            syn_seen: true,
-            fin_seen: [false; 2],
-            rst_seen: false,
-        }
+        FlowMeta::new(
+            1,
+            SocketAddr::from(([10, 0, 0, 1], 40000)),
+            SocketAddr::from(([10, 0, 0, 2], 80)),
+            RoleBasis::Syn,
+            Timestamp(0),
+        )
     }
 
     /// Feeds request/response pairs: (target, seconds the server held the request).

@@ -409,6 +409,7 @@ fn new_ws(
 mod tests {
     use super::*;
     use crate::tcp::{RoleBasis, StreamHandler};
+    use std::net::SocketAddr;
 
     #[derive(Default)]
     struct Codes {
@@ -431,21 +432,13 @@ mod tests {
     }
 
     fn meta() -> FlowMeta {
-        FlowMeta {
-            id: 1,
-            client: "10.0.0.1:40000".parse().expect("address"),
-            server: "10.0.0.2:80".parse().expect("address"),
-            role_basis: RoleBasis::Syn,
-            first_ts: Timestamp::ZERO,
-            last_ts: Timestamp::ZERO,
-            packets: 0,
-            payload_bytes: [0; 2],
-            tcpip_header_bytes: [0; 2],
-            gap_bytes: [0; 2],
-            syn_seen: true,
-            fin_seen: [false; 2],
-            rst_seen: false,
-        }
+        FlowMeta::new(
+            1,
+            SocketAddr::from(([10, 0, 0, 1], 40000)),
+            SocketAddr::from(([10, 0, 0, 2], 80)),
+            RoleBasis::Syn,
+            Timestamp::ZERO,
+        )
     }
 
     #[test]

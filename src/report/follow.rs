@@ -7,15 +7,14 @@
 //! Nothing of other flows is printed; the flow's summary ends the output.
 
 use crate::proto::{
-    Code, Event, EventCtx, EventSink, FlowKind, HttpHead, HttpMessage, OpCode, SseEvent, WsFrame,
-    WsMessage,
+    Code, Event, EventCtx, EventSink, HttpHead, HttpMessage, OpCode, SseEvent, WsFrame, WsMessage,
 };
 use crate::report::hexdump;
 use crate::report::style::{Paint, Style};
-use crate::report::verbose::close_code_title;
+use crate::report::verbose::{close_code_title, start_line};
 use crate::report::{IoState, Reporter, flowsum, gate, preview};
 use crate::stats::RunStats;
-use crate::tcp::{Dir, FlowId};
+use crate::tcp::{Dir, FlowId, PacketRef};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -77,22 +76,27 @@ impl<W: Write> FollowPrinter<W> {
         style.start(&mut self.buf, paint);
         self.buf.push_str(marker);
         style.end(&mut self.buf);
-        let mut meta = String::from(" [");
-        match ctx.pkt {
+        self.when(ctx.pkt);
+        style.push(&mut self.buf, paint, title);
+        self.buf.push('\n');
+    }
+
+    /// ` [seconds pkt N] ` after an entry's marker, dim: when in the flow it happened.
+    fn when(&mut self, pkt: Option<PacketRef>) {
+        let mut when = String::from(" [");
+        match pkt {
             Some(p) => {
                 let _ = write!(
-                    meta,
+                    when,
                     "{:.6} pkt {}",
                     p.ts.secs_since(self.first_ts).max(0.0),
                     p.frame
                 );
             }
-            None => meta.push_str("end of capture"),
+            None => when.push_str("end of capture"),
         }
-        meta.push_str("] ");
-        style.push(&mut self.buf, Paint::Dim, &meta);
-        style.push(&mut self.buf, paint, title);
-        self.buf.push('\n');
+        when.push_str("] ");
+        self.style.push(&mut self.buf, Paint::Dim, &when);
     }
 
     /// One content line of `dir`: marker, two spaces, text.
@@ -136,13 +140,7 @@ impl<W: Write> FollowPrinter<W> {
     }
 
     fn flush_buf(&mut self) {
-        if self.io.failed || self.buf.is_empty() {
-            self.buf.clear();
-            return;
-        }
-        let r = self.out.write_all(self.buf.as_bytes());
-        self.io.record(r);
-        self.buf.clear();
+        self.io.write_out(&mut self.out, &mut self.buf);
     }
 
     fn http(&mut self, ctx: &EventCtx<'_>, m: &HttpMessage<'_>, head_only: bool) {
@@ -165,19 +163,7 @@ impl<W: Write> FollowPrinter<W> {
             title.push_str(" [incomplete]");
         }
         self.entry(ctx, Some(m.dir), Paint::Http, &title);
-        let start = match m.head {
-            HttpHead::Request {
-                method,
-                target,
-                version,
-            } => format!("{method} {target} HTTP/1.{version}"),
-            HttpHead::Response {
-                version,
-                status,
-                reason,
-            } => format!("HTTP/1.{version} {status} {reason}"),
-        };
-        self.content(m.dir, &start);
+        self.content(m.dir, &start_line(&m.head));
         for h in m.headers {
             let mut line = format!("{}: ", h.name);
             preview::text(h.value, usize::MAX, &mut line);
@@ -313,16 +299,12 @@ impl<W: Write> EventSink for FollowPrinter<W> {
                 self.buf.push_str("\n\n");
             }
             Event::HttpHead(m) => {
-                if matches!(m.head, HttpHead::Response { .. })
-                    && gate::early_kind(&event) == Some(FlowKind::Sse)
-                {
+                if gate::starts_event_stream(m) {
                     self.http(ctx, m, true);
                 }
             }
             Event::Http(m) => {
-                let sse = matches!(m.head, HttpHead::Response { .. })
-                    && gate::early_kind(&Event::HttpHead(m)) == Some(FlowKind::Sse);
-                if sse {
+                if gate::starts_event_stream(m) {
                     let title = format!(
                         "end of the event stream, body {} B{}",
                         m.body_bytes,
@@ -371,20 +353,7 @@ impl<W: Write> EventSink for FollowPrinter<W> {
                 let style = self.style;
                 let paint = Paint::severity(a.code.severity());
                 style.push(&mut self.buf, paint, "!!");
-                let mut meta = String::from(" [");
-                match ctx.pkt {
-                    Some(p) => {
-                        let _ = write!(
-                            meta,
-                            "{:.6} pkt {}",
-                            p.ts.secs_since(self.first_ts).max(0.0),
-                            p.frame
-                        );
-                    }
-                    None => meta.push_str("end of capture"),
-                }
-                meta.push_str("] ");
-                style.push(&mut self.buf, Paint::Dim, &meta);
+                self.when(ctx.pkt);
                 let side = match a.dir {
                     Some(Dir::C2S) => " (client)",
                     Some(Dir::S2C) => " (server)",
@@ -419,10 +388,7 @@ impl<W: Write> Reporter for FollowPrinter<W> {
 
     fn finish(&mut self, _stats: &RunStats) -> std::io::Result<()> {
         self.flush_buf();
-        if let Some(e) = self.io.take() {
-            return Err(e);
-        }
-        self.out.flush()
+        self.io.finish(&mut self.out)
     }
 
     fn take_io_error(&mut self) -> Option<std::io::Error> {

@@ -5,7 +5,7 @@
 //! flow closes (a plain HTTP flow may still turn out to be a long poll). Held output is capped
 //! per run; past the cap the oldest held flow is released as if it matched, and a note says so.
 
-use crate::proto::{Event, FlowKind, HttpHead};
+use crate::proto::{Event, FlowKind, HttpHead, HttpMessage};
 use crate::tcp::FlowId;
 use std::collections::HashMap;
 
@@ -50,6 +50,12 @@ pub fn early_kind(event: &Event<'_>) -> Option<FlowKind> {
         Event::Sse(_) => Some(FlowKind::Sse),
         _ => None,
     }
+}
+
+/// Whether `m` is a response that starts an event stream. Printers show such a response when
+/// its head arrives (`HttpHead`), as the stream may never end, and only note its end (`Http`).
+pub fn starts_event_stream(m: &HttpMessage<'_>) -> bool {
+    early_kind(&Event::HttpHead(m)) == Some(FlowKind::Sse)
 }
 
 impl KindGate {

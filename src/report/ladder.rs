@@ -10,9 +10,10 @@
 //! drawn.
 
 use crate::decode::Segment;
-use crate::proto::{Code, Event, EventCtx, EventSink, FlowKind, HttpHead, OpCode};
+use crate::proto::{Code, Event, EventCtx, EventSink, OpCode};
 use crate::report::hexdump::plural;
 use crate::report::style::{Paint, Style};
+use crate::report::verbose::start_line;
 use crate::report::{IoState, Reporter, flowsum, gate, preview};
 use crate::source::Frame;
 use crate::stats::RunStats;
@@ -279,13 +280,7 @@ impl<W: Write> LadderPrinter<W> {
     }
 
     fn flush_buf(&mut self) {
-        if self.io.failed || self.buf.is_empty() {
-            self.buf.clear();
-            return;
-        }
-        let r = self.out.write_all(self.buf.as_bytes());
-        self.io.record(r);
-        self.buf.clear();
+        self.io.write_out(&mut self.out, &mut self.buf);
     }
 
     /// Draws what is pending for a packet that carried no segment of this flow (end of
@@ -363,36 +358,16 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                 self.header(ctx.flow, start);
             }
             Event::Http(m) => {
-                let sse = matches!(m.head, HttpHead::Response { .. })
-                    && gate::early_kind(&Event::HttpHead(m)) == Some(FlowKind::Sse);
-                let label = if sse {
+                let label = if gate::starts_event_stream(m) {
                     format!("end of event stream ({} B)", m.body_bytes)
                 } else {
-                    match m.head {
-                        HttpHead::Request {
-                            method,
-                            target,
-                            version,
-                        } => format!("{method} {target} HTTP/1.{version}"),
-                        HttpHead::Response {
-                            version,
-                            status,
-                            reason,
-                        } => format!("HTTP/1.{version} {status} {reason}"),
-                    }
+                    start_line(&m.head)
                 };
                 self.push_arrow(m.dir, label);
             }
-            Event::HttpHead(m) if gate::early_kind(&event) == Some(FlowKind::Sse) => {
-                if let HttpHead::Response {
-                    version,
-                    status,
-                    reason,
-                } = m.head
-                {
-                    let label = format!("HTTP/1.{version} {status} {reason} (event stream)");
-                    self.push_arrow(m.dir, label);
-                }
+            Event::HttpHead(m) if gate::starts_event_stream(m) => {
+                let label = format!("{} (event stream)", start_line(&m.head));
+                self.push_arrow(m.dir, label);
             }
             Event::Handshake(h) => {
                 let verdict = if h.accept_valid {
@@ -538,10 +513,7 @@ impl<W: Write> Reporter for LadderPrinter<W> {
             self.buf.push_str(&s);
         }
         self.flush_buf();
-        if let Some(e) = self.io.take() {
-            return Err(e);
-        }
-        self.out.flush()
+        self.io.finish(&mut self.out)
     }
 
     fn take_io_error(&mut self) -> Option<std::io::Error> {

@@ -60,4 +60,22 @@ impl IoState {
     pub fn take(&mut self) -> Option<std::io::Error> {
         self.error.take()
     }
+
+    /// Writes a printer's buffered `text` to `out` unless an earlier write failed, and empties
+    /// the buffer either way.
+    pub fn write_out(&mut self, out: &mut impl std::io::Write, text: &mut String) {
+        if !self.failed && !text.is_empty() {
+            let r = out.write_all(text.as_bytes());
+            self.record(r);
+        }
+        text.clear();
+    }
+
+    /// Ends a printer's output: the first write error kept, else `out` flushed.
+    pub fn finish(&mut self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        if let Some(e) = self.take() {
+            return Err(e);
+        }
+        out.flush()
+    }
 }

@@ -19,7 +19,7 @@ use crate::decode::{DetailNode, Segment};
 use crate::proto::{
     Anomaly, Code, Event, EventCtx, EventSink, FlowKind, HttpHead, HttpMessage, OpCode, WsFrame,
 };
-use crate::report::gate::{KindGate, Verdict};
+use crate::report::gate::{self, KindGate, Verdict};
 use crate::report::hexdump;
 use crate::report::style::{Paint, Style};
 use crate::report::tables::{self, FLOW_ROWS_CAP, FlowRow, TableStyle};
@@ -583,25 +583,6 @@ impl<W: Write> TextPrinter<W> {
     }
 }
 
-fn http_info(head: &HttpHead<'_>) -> String {
-    match *head {
-        HttpHead::Request {
-            method,
-            target,
-            version,
-        } => {
-            format!("{method} {target} HTTP/1.{version}")
-        }
-        HttpHead::Response {
-            version,
-            status,
-            reason,
-        } => {
-            format!("HTTP/1.{version} {status} {reason}")
-        }
-    }
-}
-
 impl<W: Write> EventSink for TextPrinter<W> {
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
         self.example(anomaly, None, Some(frame));
@@ -675,12 +656,10 @@ impl<W: Write> EventSink for TextPrinter<W> {
         match event {
             Event::Anomaly(a) => self.on_anomaly(ctx, a),
             Event::Http(m) => {
-                let is_sse_head = matches!(m.head, HttpHead::Response { .. })
-                    && crate::report::gate::early_kind(&Event::HttpHead(m)) == Some(FlowKind::Sse);
-                if is_sse_head {
+                if gate::starts_event_stream(m) {
                     return;
                 }
-                let mut info = http_info(&m.head);
+                let mut info = verbose::start_line(&m.head);
                 // As tshark: the media type of a message that has a body.
                 if m.body_bytes > 0
                     && let Some(ct) = m
@@ -713,10 +692,8 @@ impl<W: Write> EventSink for TextPrinter<W> {
                 self.push_pdu(ctx, pdu);
             }
             // Event streams never end in time to be useful: show their head at once.
-            Event::HttpHead(m)
-                if crate::report::gate::early_kind(&event) == Some(FlowKind::Sse) =>
-            {
-                let info = format!("{} (text/event-stream)", http_info(&m.head));
+            Event::HttpHead(m) if gate::starts_event_stream(m) => {
+                let info = format!("{} (text/event-stream)", verbose::start_line(&m.head));
                 let mut pdu = Self::new_pdu(m.dir, "HTTP", info, Awaiting::Nothing);
                 if verbose {
                     let extras = self.http_extras(ctx, m);
@@ -910,21 +887,13 @@ mod tests {
     use crate::tcp::{CloseHow, FlowMeta, RoleBasis};
 
     fn meta(id: FlowId) -> FlowMeta {
-        FlowMeta {
+        FlowMeta::new(
             id,
-            client: "10.0.0.1:5000".parse().expect("addr"),
-            server: "10.0.0.2:80".parse().expect("addr"),
-            role_basis: RoleBasis::Syn,
-            first_ts: Timestamp::ZERO,
-            last_ts: Timestamp::ZERO,
-            packets: 0,
-            payload_bytes: [0; 2],
-            tcpip_header_bytes: [0; 2],
-            gap_bytes: [0; 2],
-            syn_seen: true,
-            fin_seen: [false; 2],
-            rst_seen: false,
-        }
+            SocketAddr::from(([10, 0, 0, 1], 5000)),
+            SocketAddr::from(([10, 0, 0, 2], 80)),
+            RoleBasis::Syn,
+            Timestamp::ZERO,
+        )
     }
 
     fn pkt(frame: u64) -> Option<PacketRef> {

@@ -5,6 +5,7 @@
 //! Only built when `-V` is on, so it allocates freely.
 
 use crate::decode::DetailNode;
+use crate::decode::detail::bits;
 use crate::proto::{
     Code, Handshake, HttpHead, HttpMessage, OpCode, Severity, SseEvent, WsFrame, WsMessage,
 };
@@ -65,6 +66,23 @@ pub fn close_code_title(code: u16) -> &'static str {
     }
 }
 
+/// An HTTP message's start line as sent, without its line end: `GET / HTTP/1.1`,
+/// `HTTP/1.1 200 OK`.
+pub fn start_line(head: &HttpHead<'_>) -> String {
+    match *head {
+        HttpHead::Request {
+            method,
+            target,
+            version,
+        } => format!("{method} {target} HTTP/1.{version}"),
+        HttpHead::Response {
+            version,
+            status,
+            reason,
+        } => format!("HTTP/1.{version} {status} {reason}"),
+    }
+}
+
 /// The standard reason phrase of an HTTP status code, for `[Status Code Description]`.
 pub fn status_title(status: u16) -> Option<&'static str> {
     Some(match status {
@@ -99,24 +117,6 @@ pub fn status_title(status: u16) -> Option<&'static str> {
         504 => "Gateway Timeout",
         _ => return None,
     })
-}
-
-/// Bit picture of `width` bits of `value` with only bits `[start, start+len)` (from the most
-/// significant) shown, the rest as dots, grouped by four: `.000 0101`.
-fn bits(value: u64, width: u32, start: u32, len: u32) -> String {
-    let mut s = String::new();
-    for i in 0..width {
-        if i > 0 && i % 4 == 0 {
-            s.push(' ');
-        }
-        if i >= start && i < start + len {
-            let bit = (value >> (width - 1 - i)) & 1;
-            s.push(if bit == 1 { '1' } else { '0' });
-        } else {
-            s.push('.');
-        }
-    }
-    s
 }
 
 fn yes(b: bool) -> &'static str {
@@ -684,12 +684,5 @@ mod tests {
         assert_eq!(close_code_title(3001), "registered (libraries, frameworks)");
         assert_eq!(close_code_title(4999), "private use (applications)");
         assert_eq!(close_code_title(2000), "reserved for the protocol");
-    }
-
-    #[test]
-    fn bit_pictures() {
-        assert_eq!(bits(0x81, 8, 0, 1), "1... ....");
-        assert_eq!(bits(0x81, 8, 4, 4), ".... 0001");
-        assert_eq!(bits(0x85, 8, 1, 7), ".000 0101");
     }
 }

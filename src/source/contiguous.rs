@@ -119,14 +119,7 @@ impl PacketSource for MemorySource<'_> {
                     self.pos = start + record.consumed;
                     let index = self.next_index;
                     self.next_index = index.saturating_add(1);
-                    return Ok(Some(Frame {
-                        index,
-                        ts: record.ts,
-                        link_type: record.link_type,
-                        interface: record.interface,
-                        orig_len: record.orig_len,
-                        data,
-                    }));
+                    return Ok(Some(record.frame(index, data)));
                 }
                 Ok(Step::Skip(n)) if n > 0 => self.pos += n,
                 Ok(Step::End) => {

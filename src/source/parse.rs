@@ -8,7 +8,7 @@
 
 use super::pcap::PcapFormat;
 use super::pcapng::PcapNgFormat;
-use super::{LinkType, MAX_CAPLEN};
+use super::{Frame, LinkType, MAX_CAPLEN};
 use crate::time::Timestamp;
 use std::ops::Range;
 
@@ -27,6 +27,21 @@ pub(crate) struct Record {
     pub orig_len: u32,
     pub link_type: LinkType,
     pub interface: u32,
+}
+
+impl Record {
+    /// The frame this record describes: `data` are its captured bytes (its `data` range of the
+    /// input it was found in), `index` its packet number in the run.
+    pub(crate) fn frame<'a>(&self, index: u64, data: &'a [u8]) -> Frame<'a> {
+        Frame {
+            index,
+            ts: self.ts,
+            link_type: self.link_type,
+            interface: self.interface,
+            orig_len: self.orig_len,
+            data,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -185,14 +185,7 @@ impl PacketSource for StreamSource {
                             self.error(self.offset, "packet data outside the buffer".into())
                         );
                     };
-                    return Ok(Some(Frame {
-                        index,
-                        ts: record.ts,
-                        link_type: record.link_type,
-                        interface: record.interface,
-                        orig_len: record.orig_len,
-                        data,
-                    }));
+                    return Ok(Some(record.frame(index, data)));
                 }
                 Ok(Step::Skip(n)) if n > 0 => {
                     self.start += n;

@@ -202,22 +202,20 @@ mod tests {
     use super::*;
     use crate::tcp::RoleBasis;
     use crate::time::Timestamp;
+    use std::net::SocketAddr;
 
     fn meta() -> FlowMeta {
         FlowMeta {
-            id: 1,
-            client: "10.0.0.1:50000".parse().unwrap(),
-            server: "10.0.0.2:80".parse().unwrap(),
-            role_basis: RoleBasis::Syn,
-            first_ts: Timestamp(0),
-            last_ts: Timestamp(0),
             packets: 10,
-            payload_bytes: [0, 0],
             tcpip_header_bytes: [320, 280],
-            gap_bytes: [0, 0],
-            syn_seen: true,
             fin_seen: [true, true],
-            rst_seen: false,
+            ..FlowMeta::new(
+                1,
+                SocketAddr::from(([10, 0, 0, 1], 50000)),
+                SocketAddr::from(([10, 0, 0, 2], 80)),
+                RoleBasis::Syn,
+                Timestamp(0),
+            )
         }
     }
 

@@ -189,6 +189,35 @@ pub struct FlowMeta {
     pub rst_seen: bool,
 }
 
+impl FlowMeta {
+    /// A flow between `client` and `server` whose first packet was seen at `first_ts`, with
+    /// nothing counted yet. A `RoleBasis::Syn` flow is one whose SYN was seen (`syn_seen`), as
+    /// the flow table decides; the public fields can be set afterwards for anything else.
+    pub fn new(
+        id: FlowId,
+        client: SocketAddr,
+        server: SocketAddr,
+        role_basis: RoleBasis,
+        first_ts: Timestamp,
+    ) -> FlowMeta {
+        FlowMeta {
+            id,
+            client,
+            server,
+            role_basis,
+            first_ts,
+            last_ts: first_ts,
+            packets: 0,
+            payload_bytes: [0; 2],
+            tcpip_header_bytes: [0; 2],
+            gap_bytes: [0; 2],
+            syn_seen: role_basis == RoleBasis::Syn,
+            fin_seen: [false; 2],
+            rst_seen: false,
+        }
+    }
+}
+
 /// The packet being processed when an event is raised (absent for end-of-input flushes).
 #[derive(Clone, Copy, Debug)]
 pub struct PacketRef {

@@ -15,6 +15,17 @@ use std::sync::OnceLock;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
 
+/// Runs `cmd`, which must succeed (its stderr tells why not), and returns its stdout.
+pub fn run_ok(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -639,14 +650,7 @@ pub fn tshark_packets(file: &Path, options: &[&str]) -> Vec<TPacket> {
     for f in TSHARK_FIELDS {
         cmd.args(["-e", f]);
     }
-    let out = cmd.output().expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark failed on {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("tshark output is UTF-8");
+    let text = String::from_utf8(run_ok(&mut cmd)).expect("tshark output is UTF-8");
     text.lines().map(parse_tshark_line).collect()
 }
 
@@ -691,16 +695,11 @@ pub fn tshark_packets_many(files: &[PathBuf], options: &[&str]) -> Vec<Vec<TPack
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let merged = dir.path().join("merged.pcapng");
-    let out = Command::new("mergecap")
-        .args(["-a", "-F", "pcapng", "-w"])
-        .arg(&merged)
-        .args(files)
-        .output()
-        .expect("run mergecap");
-    assert!(
-        out.status.success(),
-        "mergecap: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("mergecap")
+            .args(["-a", "-F", "pcapng", "-w"])
+            .arg(&merged)
+            .args(files),
     );
     // First packet number of each file in the merged one.
     let mut starts = Vec::with_capacity(files.len());

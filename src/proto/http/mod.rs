@@ -892,57 +892,25 @@ impl HttpConn {
                 .get_or_insert_with(|| Box::new(SseParser::new(preview)))
                 .reset();
         }
-        let head_msg = message(
-            dir,
-            parsed.head,
+        let view = HeadView {
+            head: parsed.head,
             headers,
-            facts.upgrade,
-            &self.sides[d].msg,
-            &[],
-            head_bytes,
-            now,
-            None,
-            Digest::Off,
-        );
+            upgrade: facts.upgrade,
+            raw: head_bytes,
+        };
+        let head_msg = message(dir, view, &self.sides[d].msg, &[], now, None, Digest::Off);
         sink.event(ctx, Event::HttpHead(&head_msg));
         if let Some(detail) = ambiguous {
             anomaly(sink, ctx, Code::HttpAmbiguousFraming, dir, now, detail);
         }
         if let Some(what) = framing_error {
             self.parse_error(dir, &what, head_bytes, now, ctx, sink);
-            let digest = self.sides[d].digest.finish(false);
-            let side = &self.sides[d];
-            let msg = message(
-                dir,
-                parsed.head,
-                headers,
-                facts.upgrade,
-                &side.msg,
-                &[],
-                head_bytes,
-                now,
-                Some(false),
-                digest,
-            );
-            sink.event(ctx, Event::Http(&msg));
+            self.emit_message(dir, view, false, now, ctx, sink);
             return AfterHead::Continue(after.len());
         }
 
         if let Some((how, matched)) = switch_to {
-            let digest = self.sides[d].digest.finish(true);
-            let msg = message(
-                dir,
-                parsed.head,
-                headers,
-                facts.upgrade,
-                &self.sides[d].msg,
-                &[],
-                head_bytes,
-                now,
-                Some(true),
-                digest,
-            );
-            sink.event(ctx, Event::Http(&msg));
+            self.emit_message(dir, view, true, now, ctx, sink);
             self.switched = Some(how);
             if how == Switched::Tunnel {
                 self.hold = Hold::Off;
@@ -981,9 +949,7 @@ impl HttpConn {
             );
             anomaly(sink, ctx, Code::WsUpgradeRefused, dir, now, detail);
         }
-        let consumed = self.start_body(
-            dir, parsed, headers, &facts, body, head_bytes, after, now, ctx, sink,
-        );
+        let consumed = self.start_body(dir, view, body, after, now, ctx, sink);
         // Held client bytes are parsed once this response is reported as far as it can be.
         if let Some(request) = refused {
             self.release_hold(request.seq, ctx, sink);
@@ -997,11 +963,8 @@ impl HttpConn {
     fn start_body(
         &mut self,
         dir: Dir,
-        parsed: ParsedHead<'_>,
-        headers: &[Header<'_>],
-        facts: &Facts<'_>,
+        view: HeadView<'_>,
         body: Option<Body>,
-        head_bytes: &[u8],
         after: &[u8],
         now: Timestamp,
         ctx: &EventCtx<'_>,
@@ -1009,21 +972,7 @@ impl HttpConn {
     ) -> usize {
         let d = dir.index();
         let Some(body) = body else {
-            let digest = self.sides[d].digest.finish(true);
-            let side = &self.sides[d];
-            let msg = message(
-                dir,
-                parsed.head,
-                headers,
-                facts.upgrade,
-                &side.msg,
-                &[],
-                head_bytes,
-                now,
-                Some(true),
-                digest,
-            );
-            sink.event(ctx, Event::Http(&msg));
+            self.emit_message(dir, view, true, now, ctx, sink);
             self.after_message(dir, BodyEnd::Complete);
             return 0;
         };
@@ -1032,28 +981,14 @@ impl HttpConn {
         match step.end {
             Some(end) => {
                 let complete = end == BodyEnd::Complete && !self.sides[d].msg.holey;
-                let digest = self.sides[d].digest.finish(complete);
-                let side = &self.sides[d];
-                let msg = message(
-                    dir,
-                    parsed.head,
-                    headers,
-                    facts.upgrade,
-                    &side.msg,
-                    &side.preview,
-                    head_bytes,
-                    now,
-                    Some(complete),
-                    digest,
-                );
-                sink.event(ctx, Event::Http(&msg));
+                self.emit_message(dir, view, complete, now, ctx, sink);
                 self.after_message(dir, end);
             }
             None => {
                 let side = &mut self.sides[d];
                 side.head_copy.clear();
-                side.head_copy.extend_from_slice(head_bytes);
-                side.layout.record(head_bytes, parsed.head, headers);
+                side.head_copy.extend_from_slice(view.raw);
+                side.layout.record(view.raw, view.head, view.headers);
             }
         }
         step.consumed
@@ -1190,26 +1125,42 @@ impl HttpConn {
         let copy = mem::take(&mut self.sides[d].head_copy);
         let layout = mem::take(&mut self.sides[d].layout);
         let mut headers = self.scratch.take();
-        let head = layout.rebuild(&copy, &mut headers);
-        let digest = self.sides[d].digest.finish(complete);
-        let side = &self.sides[d];
+        let view = HeadView {
+            head: layout.rebuild(&copy, &mut headers),
+            headers: &headers,
+            upgrade: upgrade_value(&headers),
+            raw: &copy,
+        };
+        self.emit_message(dir, view, complete, now, ctx, sink);
+        self.scratch.put(headers);
+        let side = &mut self.sides[d];
+        side.head_copy = copy;
+        side.layout = layout;
+    }
+
+    /// Ends the message in progress on `dir`: finishes its body digest and emits its `Http`
+    /// event with the body preview gathered so far (empty when it had no body).
+    fn emit_message(
+        &mut self,
+        dir: Dir,
+        view: HeadView<'_>,
+        complete: bool,
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) {
+        let side = &mut self.sides[dir.index()];
+        let digest = side.digest.finish(complete);
         let msg = message(
             dir,
-            head,
-            &headers,
-            upgrade_value(&headers),
+            view,
             &side.msg,
             &side.preview,
-            &copy,
             now,
             Some(complete),
             digest,
         );
         sink.event(ctx, Event::Http(&msg));
-        self.scratch.put(headers);
-        let side = &mut self.sides[d];
-        side.head_copy = copy;
-        side.layout = layout;
     }
 
     /// Bookkeeping after a message's `Http` event: next state, and the upgrade hold.
@@ -1519,48 +1470,41 @@ fn parse_head<'b>(
 ) -> Result<Option<ParsedHead<'b>>, httparse::Error> {
     let mut raw = [const { MaybeUninit::<httparse::Header<'b>>::uninit() }; MAX_HEADERS];
     out.clear();
-    match dir {
+    let (len, head, headers) = match dir {
         Dir::C2S => {
             let mut req = httparse::Request::new(&mut []);
-            match config.parse_request_with_uninit_headers(&mut req, buf, &mut raw)? {
-                httparse::Status::Partial => Ok(None),
-                httparse::Status::Complete(len) => {
-                    out.extend(req.headers.iter().map(|h| Header {
-                        name: h.name,
-                        value: h.value,
-                    }));
-                    Ok(Some(ParsedHead {
-                        len,
-                        head: HttpHead::Request {
-                            method: req.method.unwrap_or_default(),
-                            target: req.path.unwrap_or_default(),
-                            version: req.version.unwrap_or(1),
-                        },
-                    }))
-                }
-            }
+            let httparse::Status::Complete(len) =
+                config.parse_request_with_uninit_headers(&mut req, buf, &mut raw)?
+            else {
+                return Ok(None);
+            };
+            let head = HttpHead::Request {
+                method: req.method.unwrap_or_default(),
+                target: req.path.unwrap_or_default(),
+                version: req.version.unwrap_or(1),
+            };
+            (len, head, req.headers)
         }
         Dir::S2C => {
             let mut res = httparse::Response::new(&mut []);
-            match config.parse_response_with_uninit_headers(&mut res, buf, &mut raw)? {
-                httparse::Status::Partial => Ok(None),
-                httparse::Status::Complete(len) => {
-                    out.extend(res.headers.iter().map(|h| Header {
-                        name: h.name,
-                        value: h.value,
-                    }));
-                    Ok(Some(ParsedHead {
-                        len,
-                        head: HttpHead::Response {
-                            version: res.version.unwrap_or(1),
-                            status: res.code.unwrap_or(0),
-                            reason: res.reason.unwrap_or_default(),
-                        },
-                    }))
-                }
-            }
+            let httparse::Status::Complete(len) =
+                config.parse_response_with_uninit_headers(&mut res, buf, &mut raw)?
+            else {
+                return Ok(None);
+            };
+            let head = HttpHead::Response {
+                version: res.version.unwrap_or(1),
+                status: res.code.unwrap_or(0),
+                reason: res.reason.unwrap_or_default(),
+            };
+            (len, head, res.headers)
         }
-    }
+    };
+    out.extend(headers.iter().map(|h| Header {
+        name: h.name,
+        value: h.value,
+    }));
+    Ok(Some(ParsedHead { len, head }))
 }
 
 fn describe(e: httparse::Error) -> String {
@@ -1662,16 +1606,22 @@ fn owned_headers(headers: &[Header<'_>]) -> OwnedHeaders {
         .collect()
 }
 
+/// A message head as its events show it: the start line, the headers, the `Upgrade` value, and
+/// the bytes all three were parsed from.
+#[derive(Clone, Copy)]
+struct HeadView<'h> {
+    head: HttpHead<'h>,
+    headers: &'h [Header<'h>],
+    upgrade: Option<&'h str>,
+    raw: &'h [u8],
+}
+
 /// `stage`: `None` for the `HttpHead` event, `Some(complete)` for the `Http` event.
-#[allow(clippy::too_many_arguments)]
 fn message<'m>(
     dir: Dir,
-    head: HttpHead<'m>,
-    headers: &'m [Header<'m>],
-    upgrade: Option<&'m str>,
+    view: HeadView<'m>,
     progress: &Progress,
     body_head: &'m [u8],
-    raw_head: &'m [u8],
     now: Timestamp,
     stage: Option<bool>,
     digest: Digest,
@@ -1681,15 +1631,15 @@ fn message<'m>(
         dir,
         start_ts: progress.start_ts,
         ts: now,
-        head,
-        headers,
+        head: view.head,
+        headers: view.headers,
         header_bytes: progress.header_bytes,
         body_bytes: if done { progress.body_bytes } else { 0 },
         framing_bytes: if done { progress.framing_bytes } else { 0 },
         chunked: progress.chunked,
-        upgrade,
+        upgrade: view.upgrade,
         body_head,
-        raw_head,
+        raw_head: view.raw,
         complete: stage.unwrap_or(false),
         digest,
     }
@@ -1718,7 +1668,9 @@ enum Prefix {
     No,
 }
 
-const METHODS: [&[u8]; 9] = [
+/// How a request line starts: the methods of RFC 9110 and PATCH, each with its space. Also what
+/// content detection (`classify`) takes for the start of a request.
+pub(crate) const REQUEST_METHODS: [&[u8]; 9] = [
     b"GET ",
     b"POST ",
     b"PUT ",
@@ -1734,7 +1686,7 @@ const STATUS_LINES: [&[u8]; 2] = [b"HTTP/1.1 ", b"HTTP/1.0 "];
 /// Whether `bytes` begin a request line (client side) or status line (server side).
 fn start_line(dir: Dir, bytes: &[u8]) -> Prefix {
     let patterns: &[&[u8]] = match dir {
-        Dir::C2S => &METHODS,
+        Dir::C2S => &REQUEST_METHODS,
         Dir::S2C => &STATUS_LINES,
     };
     let mut maybe = false;

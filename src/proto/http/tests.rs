@@ -5,6 +5,7 @@ use super::*;
 use crate::proto::{Code, Event, EventCtx, EventSink, HttpHead};
 use crate::tcp::{FlowMeta, PacketRef, RoleBasis};
 use proptest::prelude::*;
+use std::net::SocketAddr;
 
 /// An owned copy of an [`HttpMessage`].
 #[derive(Clone, Debug, PartialEq)]
@@ -157,21 +158,13 @@ impl EventSink for Recorder {
 }
 
 fn flow_meta() -> FlowMeta {
-    FlowMeta {
-        id: 1,
-        client: "10.0.0.1:51000".parse().expect("address"),
-        server: "10.0.0.2:80".parse().expect("address"),
-        role_basis: RoleBasis::Syn,
-        first_ts: Timestamp::ZERO,
-        last_ts: Timestamp::ZERO,
-        packets: 0,
-        payload_bytes: [0; 2],
-        tcpip_header_bytes: [0; 2],
-        gap_bytes: [0; 2],
-        syn_seen: true,
-        fin_seen: [false; 2],
-        rst_seen: false,
-    }
+    FlowMeta::new(
+        1,
+        SocketAddr::from(([10, 0, 0, 1], 51000)),
+        SocketAddr::from(([10, 0, 0, 2], 80)),
+        RoleBasis::Syn,
+        Timestamp::ZERO,
+    )
 }
 
 struct Harness {

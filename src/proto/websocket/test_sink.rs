@@ -4,6 +4,7 @@
 use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink, OpCode, WsFrame, WsMessage};
 use crate::tcp::{Dir, FlowMeta, PacketRef, RoleBasis};
 use crate::time::Timestamp;
+use std::net::SocketAddr;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnedFrame {
@@ -149,19 +150,11 @@ impl CollectSink {
 
 /// A flow between 10.0.0.1:50000 (client) and 10.0.0.2:80.
 pub fn meta() -> FlowMeta {
-    FlowMeta {
-        id: 1,
-        client: "10.0.0.1:50000".parse().expect("literal address"),
-        server: "10.0.0.2:80".parse().expect("literal address"),
-        role_basis: RoleBasis::Syn,
-        first_ts: Timestamp::ZERO,
-        last_ts: Timestamp::ZERO,
-        packets: 0,
-        payload_bytes: [0; 2],
-        tcpip_header_bytes: [0; 2],
-        gap_bytes: [0; 2],
-        syn_seen: true,
-        fin_seen: [false; 2],
-        rst_seen: false,
-    }
+    FlowMeta::new(
+        1,
+        SocketAddr::from(([10, 0, 0, 1], 50000)),
+        SocketAddr::from(([10, 0, 0, 2], 80)),
+        RoleBasis::Syn,
+        Timestamp::ZERO,
+    )
 }
