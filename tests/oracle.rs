@@ -21,7 +21,17 @@
 //! - HTTP requests (method, URI) and response status codes per flow, in order;
 //! - the handshake verdict: the accept value computed here from tshark's `Sec-WebSocket-Key`
 //!   (`http.sec_websocket_key`) against tshark's `http.sec_websocket_accept`, and sockscope's
-//!   `accept_valid`, key and accept.
+//!   `accept_valid`, key and accept;
+//! - where the snaplen is the only reason bytes are missing: a `tcp.gap` at each packet tshark
+//!   shows cut (`frame.len` > `frame.cap_len`), with exactly its cut payload bytes, and no
+//!   other gap;
+//! - the flow's packets and time span: sockscope's `packets` equals the frames of tshark's
+//!   `-z conv,tcp` row for the connection (every packet from the SYN to the last ACK after the
+//!   FINs, retransmitted FINs and their ACKs included), and `first_ts` / `last_ts` are the
+//!   times of its first and last packet. tshark's per-packet dissection must agree with the
+//!   conversation table per direction (frames, and frame bytes as the table prints them), and
+//!   the TCP/IP header bytes of the overhead table, per flow kind, are the sum over those
+//!   packets of the IP length less the TCP payload.
 //!
 //! Where tshark dissects a capture differently (it has no handshake to go by, or does not
 //! resynchronise after a hole) the capture's entry below says so and what is compared instead;
@@ -198,6 +208,150 @@ fn message_count(frames: &[TFrame]) -> usize {
     done
 }
 
+/// One row of tshark's `-z conv,tcp`: frames and bytes (as printed: `"1377 bytes"`,
+/// `"348 kB"`) from B to A (`<-`), from A to B (`->`) and in all.
+#[derive(Clone, Debug)]
+struct Conv {
+    a: String,
+    b: String,
+    to_a: (u64, String),
+    from_a: (u64, String),
+    total: (u64, String),
+}
+
+/// A byte count the way tshark's conversation table prints it: SI prefixes from ten units of
+/// the next one up, truncated.
+fn tshark_size(bytes: u64) -> String {
+    let mut value = bytes;
+    for unit in ["bytes", "kB", "MB", "GB"] {
+        if value < 10_000 {
+            return format!("{value} {unit}");
+        }
+        value /= 1000;
+    }
+    format!("{value} TB")
+}
+
+/// `2001:db8::1:57114` (tshark) as `[2001:db8::1]:57114` (sockscope).
+fn conv_endpoint(e: &str) -> String {
+    let (addr, port) = e.rsplit_once(':').expect("address:port");
+    if addr.contains(':') {
+        format!("[{addr}]:{port}")
+    } else {
+        e.to_owned()
+    }
+}
+
+fn parse_conv(text: &str) -> Vec<Conv> {
+    text.lines()
+        .filter(|l| l.contains(" <-> "))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            assert!(w.len() >= 12, "conv line: {l:?}");
+            let cell = |i: usize| -> (u64, String) {
+                let frames = w[i].parse().unwrap_or_else(|_| panic!("conv line: {l:?}"));
+                (frames, format!("{} {}", w[i + 1], w[i + 2]))
+            };
+            Conv {
+                a: conv_endpoint(w[0]),
+                b: conv_endpoint(w[2]),
+                to_a: cell(3),
+                from_a: cell(6),
+                total: cell(9),
+            }
+        })
+        .collect()
+}
+
+fn tshark_conv(file: &std::path::Path) -> Vec<Conv> {
+    let out = std::process::Command::new("tshark")
+        .args(["-n", "-q", "-z", "conv,tcp", "-r"])
+        .arg(file)
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark -z conv,tcp on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_conv(&String::from_utf8(out.stdout).expect("UTF-8"))
+}
+
+/// The endpoint pair of a connection, in a fixed order.
+fn pair(x: &str, y: &str) -> (String, String) {
+    if x <= y {
+        (x.to_owned(), y.to_owned())
+    } else {
+        (y.to_owned(), x.to_owned())
+    }
+}
+
+/// `-z conv,tcp` rows of a capture. The captures are concatenated and tabulated in one run
+/// (tshark's start-up dominates), each row going back to the capture with its endpoints;
+/// captures that share an endpoint pair with another (the table would add them up) and all
+/// of them without mergecap are tabulated alone.
+fn conversations(name: &str) -> Vec<Conv> {
+    static ALL: OnceLock<BTreeMap<&'static str, Vec<Conv>>> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        let pairs_of = |file: &str| -> std::collections::BTreeSet<(String, String)> {
+            dissection(file)
+                .iter()
+                .map(|p| pair(&p.src, &p.dst))
+                .collect()
+        };
+        let mut owners: BTreeMap<(String, String), Vec<&'static str>> = BTreeMap::new();
+        for (file, _) in CAPTURES {
+            for p in pairs_of(file) {
+                owners.entry(p).or_default().push(file);
+            }
+        }
+        let alone: std::collections::BTreeSet<&str> = owners
+            .values()
+            .filter(|files| files.len() > 1)
+            .flatten()
+            .copied()
+            .collect();
+        let mut out: BTreeMap<&'static str, Vec<Conv>> =
+            CAPTURES.iter().map(|(f, _)| (*f, Vec::new())).collect();
+        let together: Vec<&'static str> = CAPTURES
+            .iter()
+            .map(|(f, _)| *f)
+            .filter(|f| !alone.contains(f))
+            .collect();
+        let merged = std::process::Command::new("mergecap")
+            .arg("-v")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let mut singles: Vec<&'static str> = alone.into_iter().collect();
+        if merged && together.len() > 1 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let file = dir.path().join("all.pcapng");
+            let status = std::process::Command::new("mergecap")
+                .args(["-a", "-F", "pcapng", "-w"])
+                .arg(&file)
+                .args(together.iter().map(|n| capture(n)))
+                .status()
+                .expect("run mergecap");
+            assert!(status.success(), "mergecap failed");
+            for conv in tshark_conv(&file) {
+                let owner = owners
+                    .get(&pair(&conv.a, &conv.b))
+                    .and_then(|files| files.first())
+                    .unwrap_or_else(|| panic!("conv row of no capture: {conv:?}"));
+                out.entry(owner).or_default().push(conv);
+            }
+        } else {
+            singles.extend(together);
+        }
+        for file in singles {
+            out.insert(file, tshark_conv(&capture(file)));
+        }
+        out
+    });
+    all[name].clone()
+}
+
 #[derive(Default)]
 struct Diffs(Vec<String>);
 
@@ -253,6 +407,22 @@ fn compare(name: &str) {
             continue;
         };
         let f = flows[&id];
+        let times = s.packets.iter().flatten().map(|p| p.time_us);
+        let ts_us = |key: &str| {
+            f.get(key)
+                .and_then(|t| t.as_f64())
+                .map(|t| (t * 1e6).round() as i64)
+        };
+        d.eq(
+            format!("{at}: first_ts"),
+            ts_us("first_ts"),
+            times.clone().min(),
+        );
+        d.eq(
+            format!("{at}: last_ts (the last ACK included)"),
+            ts_us("last_ts"),
+            times.max(),
+        );
         let syn = s.packets[0].iter().any(|p| p.syn && !p.ack);
         if syn {
             d.eq(
@@ -280,6 +450,35 @@ fn compare(name: &str) {
             u64_of(f, "gaps"),
             Some(absent + snapped),
         );
+
+        // Where only the snaplen took bytes, each cut packet (tshark: `frame.len` over
+        // `frame.cap_len`) has its gap, with exactly the cut bytes, at that packet: the
+        // segment's range is known there, nothing needs to follow it.
+        if absent == 0 {
+            for (di, dir) in ["c2s", "s2c"].iter().enumerate() {
+                let theirs: Vec<(u64, u64)> = s.packets[di]
+                    .iter()
+                    .filter(|p| !p.retransmission && !p.keep_alive && p.tcp_len > 0)
+                    .filter(|p| p.len > p.cap_len)
+                    .map(|p| (p.number, (p.len - p.cap_len).min(p.tcp_len)))
+                    .collect();
+                let ours: Vec<(u64, u64)> = r
+                    .of_flow("anomaly", id)
+                    .into_iter()
+                    .filter(|a| {
+                        str_of(a, "code") == Some("tcp.gap") && str_of(a, "dir") == Some(dir)
+                    })
+                    .map(|a| {
+                        let bytes = str_of(a, "detail")
+                            .and_then(|t| t.split_whitespace().next())
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or_default();
+                        (u64_of(a, "frame").unwrap_or_default(), bytes)
+                    })
+                    .collect();
+                d.eq(format!("{at}: {dir} gaps (packet, bytes)"), ours, theirs);
+            }
+        }
 
         // With nothing missing, what tshark does not flag as retransmitted is the byte count.
         if absent == 0 && snapped == 0 && !q.misflagged_retransmissions {
@@ -399,11 +598,91 @@ fn compare(name: &str) {
             }
         }
     }
+    compare_conversations(name, &r, &packets, &mut d);
     assert!(
         d.0.is_empty(),
         "{} differences:\n{}",
         d.0.len(),
         d.0.join("\n")
+    );
+}
+
+/// Packets and bytes per connection against tshark's conversation table, and the overhead
+/// table's TCP/IP header bytes per flow kind against the packets' headers.
+fn compare_conversations(name: &str, r: &Report, packets: &[TPacket], d: &mut Diffs) {
+    let flows = r.flows();
+    let convs = conversations(name);
+    let flow_pairs: std::collections::BTreeSet<(String, String)> = flows
+        .values()
+        .filter_map(|f| Some(pair(str_of(f, "client")?, str_of(f, "server")?)))
+        .collect();
+    let conv_pairs: std::collections::BTreeSet<(String, String)> =
+        convs.iter().map(|c| pair(&c.a, &c.b)).collect();
+    d.eq(format!("{name}: conversations"), &flow_pairs, &conv_pairs);
+    for c in &convs {
+        let at = format!("{name}: conversation {} <-> {}", c.a, c.b);
+        // A tuple reused after a close is two flows (and two tcp.streams) but one row.
+        let ours: u64 = flows
+            .values()
+            .filter(|f| {
+                matches!((str_of(f, "client"), str_of(f, "server")),
+                    (Some(x), Some(y)) if pair(x, y) == pair(&c.a, &c.b))
+            })
+            .filter_map(|f| u64_of(f, "packets"))
+            .sum();
+        d.eq(format!("{at}: packets"), ours, c.total.0);
+        let from = |src: &str, dst: &str| -> (u64, String) {
+            let ps: Vec<&TPacket> = packets
+                .iter()
+                .filter(|p| p.src == src && p.dst == dst)
+                .collect();
+            (ps.len() as u64, tshark_size(ps.iter().map(|p| p.len).sum()))
+        };
+        d.eq(
+            format!("{at}: tshark packets from A (frames, bytes)"),
+            from(&c.a, &c.b),
+            c.from_a.clone(),
+        );
+        d.eq(
+            format!("{at}: tshark packets to A (frames, bytes)"),
+            from(&c.b, &c.a),
+            c.to_a.clone(),
+        );
+        let all: u64 = packets
+            .iter()
+            .filter(|p| pair(&p.src, &p.dst) == pair(&c.a, &c.b))
+            .map(|p| p.len)
+            .sum();
+        d.eq(
+            format!("{at}: total bytes"),
+            tshark_size(all),
+            c.total.1.clone(),
+        );
+    }
+    // TCP/IP header bytes per flow kind.
+    let mut theirs: BTreeMap<String, u64> = BTreeMap::new();
+    for p in packets {
+        let Some(id) = flow_for(r, &p.src, &p.dst) else {
+            continue;
+        };
+        let kind = str_of(flows[&id], "kind").unwrap_or_default().to_owned();
+        *theirs.entry(kind).or_default() += p.tcpip_header_len;
+    }
+    let ours: BTreeMap<String, u64> = r.summary()["overhead"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| {
+            Some((
+                str_of(o, "kind")?.to_owned(),
+                u64_of(o, "tcpip_header_bytes")?,
+            ))
+        })
+        .collect();
+    d.eq(
+        format!("{name}: TCP/IP header bytes per kind"),
+        ours,
+        theirs,
     );
 }
 
@@ -523,4 +802,42 @@ fn tshark_dissects_what_the_captures_hold() {
         m
     });
     assert_eq!(by_stream.values().sum::<usize>(), 8);
+}
+
+/// The conversation table prints byte counts with SI prefixes; `tshark_size` must print them
+/// the same way around each threshold, or the byte comparison above would be meaningless.
+#[test]
+fn byte_counts_are_printed_as_tshark_prints_them() {
+    require_tshark!();
+    let totals = [9_999u64, 10_000, 10_999, 123_456];
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    for (i, &total) in totals.iter().enumerate() {
+        let sport = 1001 + i as u16;
+        let mut left = total;
+        while left > 0 {
+            // Ethernet 14 + IPv4 20 + TCP 20 = 54 bytes of headers; leave room for one more.
+            let mut n = left.min(1500);
+            if left > n && left - n < 60 {
+                n = left - 60;
+            }
+            let payload = vec![b'a'; (n - 54) as usize];
+            let seg = tcp_segment(sport, 80, 1, 1, ACK, &payload);
+            w.packet(&eth_ipv4([10, 0, 0, 1], [10, 0, 0, 2], 6, 0x4000, 1, &seg));
+            left -= n;
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("sizes.pcap");
+    std::fs::write(&file, w.bytes()).expect("write capture");
+    let convs = tshark_conv(&file);
+    assert_eq!(convs.len(), totals.len());
+    for (i, &total) in totals.iter().enumerate() {
+        let client = format!("10.0.0.1:{}", 1001 + i);
+        let c = convs
+            .iter()
+            .find(|c| c.a == client || c.b == client)
+            .expect("conversation");
+        assert_eq!(c.total.1, tshark_size(total), "{total} bytes: {c:?}");
+    }
+    assert_eq!(tshark_size(10_999), "10 kB");
 }

@@ -115,11 +115,11 @@ fn ws_chat_overhead_from_the_peers_message_list() {
     let handshake = 186 + 236;
     // TCP/IP: IPv4 headers of 20 bytes; TCP headers of 40 bytes on SYN and SYN-ACK (MSS,
     // SACK_PERM, timestamps, window scale) and 32 bytes on every other packet (NOP, NOP,
-    // timestamps). The connection is packets 3-31; the flow closes when the second FIN
-    // (packet 30) is delivered, and the last ACK (packet 31) comes after it: the TCP layer
-    // counts it as a stray packet of a closed flow (src/tcp/mod.rs, "Tombstones"), not in the
-    // flow. So 2 × (20 + 40) + 26 × (20 + 32).
-    let tcpip = 2 * 60 + 26 * 52;
+    // timestamps). The connection is packets 3-31 (1 and 2 are ARP), 29 packets as tshark's
+    // `-z conv,tcp` counts them: the last ACK (packet 31), after both FINs (29 and 30), is
+    // the flow's too (src/tcp/mod.rs, "Closing"). So 2 × (20 + 40) + 27 × (20 + 32).
+    let tcpip = 2 * 60 + 27 * 52;
+    assert_eq!(tcpip, 1524);
 
     let r = reported();
     assert_eq!(r.payload, 252);
@@ -149,7 +149,7 @@ fn ws_chat_overhead_from_the_peers_message_list() {
             "252",
             "482",
             "48.2",
-            "1472",
+            "1524",
             "191.3%"
         ],
         "{row}"
@@ -233,10 +233,11 @@ fn ws_chat_overhead_from_tshark() {
     let text = String::from_utf8(out.stdout).expect("UTF-8");
     let (mut tcpip, mut handshake, mut payload, mut frame_headers, mut messages) = (0, 0, 0, 0, 0);
     let mut fins = 0;
+    let mut after_fins = 0;
     for line in text.lines() {
-        // Packets after the second FIN (the last ACK) are not the flow's (see the other test).
+        // Every packet of the connection counts, the last ACK after both FINs included.
         if fins == 2 {
-            break;
+            after_fins += 1;
         }
         let f: Vec<&str> = line.split('\t').collect();
         assert_eq!(f.len(), 12, "{line}");
@@ -267,6 +268,7 @@ fn ws_chat_overhead_from_tshark() {
         }
     }
     assert_eq!(fins, 2, "the connection closes inside the capture");
+    assert_eq!(after_fins, 1, "the last ACK follows the FINs");
     let r = reported();
     assert_eq!(r.payload, payload);
     assert_eq!(r.l7, handshake + frame_headers);

@@ -17,7 +17,8 @@
 //!   the last of them when the FIN is reached. `meta.payload_bytes[d]` always equals the data
 //!   plus gap bytes delivered so far for `d`.
 //! - `pkt` is the packet being processed when the event was caused by one of this flow's
-//!   packets (or the SYN that replaced it), `None` for idle eviction and end of input.
+//!   packets (or the SYN that replaced it), `None` for idle eviction, the end of a closing
+//!   flow's linger (or its finalisation to make room at the flow cap) and end of input.
 //!
 //! Table-wide findings that belong to no flow (the flow cap) go to
 //! [`StreamHandler::on_table_notice`] once, and are counted in [`TableStats`].
@@ -38,6 +39,13 @@
 //!   end of input and a replacing SYN give up on every hole, up to the furthest byte known
 //!   (data seen, FIN, or the peer's acknowledgment). A capture that shows an ACK before the data
 //!   it acknowledges therefore reports that data as a gap.
+//! - **Snaplen.** A segment the snaplen cut has a known range (sequence number and IP length),
+//!   so its missing bytes need no further evidence: its captured part, then its `Gap`, are
+//!   delivered with that very packet (after any hole before it, which the cut also settles),
+//!   and the stream continues after the whole segment. Later copies of the cut bytes (a
+//!   retransmission) fall behind the delivery point: they neither fill the gap nor raise
+//!   `OverlapConflict` (nothing was seen to differ from), as in tshark, where the cut packet
+//!   already showed the loss.
 //! - **Probes.** 0- or 1-byte segments just below the delivery point (keep-alives) are
 //!   ignored; a 1-byte segment at the delivery point while the receiver advertises a zero
 //!   window is held aside and used only if its byte is otherwise given up on.
@@ -47,16 +55,27 @@
 //!   (`OooCapHit { dropped: n }`) and its bytes become a gap. Each buffered piece is charged
 //!   [`reassembly::CHUNK_OVERHEAD`] bytes on top of its length. At `max_flows`, new flows are
 //!   not tracked.
-//! - **Closing.** Both FINs delivered → `Closed { Fin }`; RST → `Closed { Rst }` after what can
-//!   be delivered; idle longer than `idle_timeout` (capture clock; swept every `timeout / 8`,
-//!   zero disables) → `Idle`; `finish()` → `EndOfInput`, in flow-id order. A flow closed for
-//!   idleness or end of input whose FINs (or RST) were both seen reports `Fin` (`Rst`).
-//!   A pure SYN with a new ISN on an open flow that carried data or saw FIN/RST closes it
-//!   (`Fin`/`Rst` if seen, else `Idle`) and starts a new flow.
-//! - **Tombstones.** Tuples closed by FIN/RST are remembered (at most 16384, for at most
-//!   min(60 s, idle timeout) of capture time): their stray packets (last ACK, retransmitted FIN,
-//!   data after RST) are counted in [`TableStats::stray_packets`] and start no flow; only a
-//!   pure SYN with a different ISN does.
+//! - **Closing.** When both FINs are delivered, or a RST is seen (after delivering what can
+//!   be: every hole is given up on), the flow is *closing*: its streams are finished, and it
+//!   keeps counting its own packets — the last ACK of the four-way close, a FIN retransmitted
+//!   because that ACK was lost after the capture point and the ACK sent again, data in flight
+//!   behind a RST — in `packets`, `last_ts` and the header bytes, as tshark's conversations
+//!   and Zeek's connections do. Nothing of them is delivered. It is finalised (`Closed { Fin }`
+//!   or `Closed { Rst }`) once the capture clock passes its last packet by the linger,
+//!   min(5 s, idle timeout) — a real stack's TIME_WAIT in short, Zeek's `tcp_close_delay` —
+//!   checked before each packet; or at once when a pure SYN with a new ISN reuses the tuple
+//!   (which then starts a new flow), when the flow cap needs its slot, on idle eviction, or at
+//!   the end of input. Flows whose lingers end together are finalised in the order they
+//!   started lingering.
+//! - **Other ends.** Idle longer than `idle_timeout` (capture clock; swept every
+//!   `timeout / 8`, zero disables) → `Idle`; `finish()` → `EndOfInput`, in flow-id order. A
+//!   flow closed for idleness or end of input whose FINs (or RST) were both seen reports `Fin`
+//!   (`Rst`). A pure SYN with a new ISN on an open flow that carried data or saw FIN/RST closes
+//!   it (`Fin`/`Rst` if seen, else `Idle`) and starts a new flow.
+//! - **Tombstones.** Tuples finalised after FIN/RST are remembered (at most 16384, for at most
+//!   min(60 s, idle timeout) of capture time): their stray packets (anything later than the
+//!   linger) are counted in [`TableStats::stray_packets`] and start no flow; only a pure SYN
+//!   with a different ISN does.
 
 pub mod reassembly;
 pub mod seq;
@@ -161,7 +180,8 @@ pub enum StreamEvent<'a> {
         dir: Option<Dir>,
         notice: TcpNotice,
     },
-    /// The flow is over; its state is dropped after this event.
+    /// The flow is over (finalised: after a FIN/RST close, once its linger is over); its state
+    /// is dropped after this event.
     Closed {
         how: CloseHow,
     },
@@ -261,7 +281,7 @@ pub struct TableStats {
     pub flows_dropped_by_cap: u64,
     /// Out-of-order bytes discarded because a buffer cap was hit.
     pub ooo_bytes_dropped: u64,
-    /// Packets ignored: stray packets of recently closed flows (last ACK, retransmitted FIN)
-    /// and RSTs of unknown flows.
+    /// Packets ignored: stray packets of recently finalised flows (arriving after the closing
+    /// linger) and RSTs of unknown flows.
     pub stray_packets: u64,
 }

@@ -19,6 +19,10 @@
 //!   data or the FIN) *and* there is evidence that the hole's bytes crossed the wire without us
 //!   seeing them: the peer acknowledged them, or they were cut by the snaplen, or we dropped them
 //!   for a cap. Closing the stream ([`Stream::flush`]) gives up on every remaining hole.
+//! - Bytes the snaplen cut need nothing waiting behind them: the segment's range is known, so
+//!   [`Stream::on_segment`] delivers its captured part and then the cut part as a gap before it
+//!   returns. Copies of the cut bytes arriving later are behind the delivery point: ignored,
+//!   never compared (there is nothing first-seen to compare with).
 
 use super::TcpNotice;
 use super::seq::{SeqMap, SeqNumber};
@@ -120,6 +124,9 @@ pub struct Stream {
     max_end: u64,
     /// Holes below this offset are known lost: cut by the snaplen or dropped for a cap.
     lost_mark: u64,
+    /// End of the furthest segment the snaplen cut: its missing bytes are declared a gap as
+    /// soon as delivery reaches them, without waiting for anything behind them.
+    cut_end: u64,
     /// Highest acknowledgment the peer sent for this direction.
     peer_ack: Option<SeqNumber>,
     /// Offset of the FIN, once seen.
@@ -273,8 +280,10 @@ impl Stream {
             return;
         }
         self.max_end = self.max_end.max(end);
-        if captured_end < end {
+        let cut = captured_end < end;
+        if cut {
             self.lost_mark = self.lost_mark.max(end);
+            self.cut_end = self.cut_end.max(end);
         }
         if let Some((at, _)) = self.probe
             && at >= start
@@ -285,6 +294,12 @@ impl Stream {
 
         let mut conflicts = Conflicts::default();
         self.place(start, payload, budget, &mut conflicts, emit);
+        if cut {
+            // The segment's whole range is known (sequence number and IP length); what the
+            // snaplen left out will never be seen, so it is declared now, with this packet.
+            // Later copies of those bytes fall behind the delivery point and are ignored.
+            self.advance(budget, emit);
+        }
         if let Some(notice) = conflicts.notice() {
             emit(Delivery::Notice(notice));
         }
@@ -491,6 +506,7 @@ impl Stream {
             let target = match (self.ooo.keys().next(), self.fin_at) {
                 (Some(&k), _) => k,
                 (None, Some(fin)) if fin > self.next => fin,
+                (None, None) if self.cut_end > self.next => self.cut_end,
                 _ => break,
             };
             let confirmed = self.confirmed_end();
@@ -992,18 +1008,83 @@ mod tests {
     }
 
     #[test]
-    fn snaplen_cut_bytes_become_a_gap_unless_refilled_first() {
-        let mut h = Harness::new(0);
-        h.seg_full(0, b"abc", 4, false); // 7 bytes on the wire, 3 captured
-        assert_eq!(h.take(), vec![data(b"abc")]);
-        h.seg(7, b"hi");
-        assert_eq!(h.take(), vec![Ev::Gap(4), data(b"hi")]);
-
+    fn snaplen_cut_segment_is_delivered_then_its_gap_at_once() {
+        // 7 bytes on the wire, 3 captured; nothing follows.
         let mut h = Harness::new(0);
         h.seg_full(0, b"abc", 4, false);
-        h.seg(3, b"defg"); // a full retransmission arrives before anything after the hole
+        assert_eq!(h.take(), vec![data(b"abc"), Ev::Gap(4)]);
+        assert_eq!(h.stream.delivered_until(), 7, "past the whole segment");
+        h.flush();
+        assert_eq!(h.take(), vec![], "nothing left to give up");
+
+        // Followed by the next segment in order: straight through, no gap left to declare.
+        let mut h = Harness::new(0);
+        h.seg_full(0, b"abc", 4, false);
+        h.take();
         h.seg(7, b"hi");
-        assert_eq!(h.take(), vec![data(b"abcdefghi")]);
+        assert_eq!(h.take(), vec![data(b"hi")]);
+        assert_eq!(h.data_calls, 2, "no buffering around the cut");
+    }
+
+    #[test]
+    fn retransmission_of_a_cut_segment_neither_fills_the_gap_nor_conflicts() {
+        // The gap is declared with the cut packet (as tshark marks it there); a later full copy
+        // is behind the delivery point. Its bytes were never seen, so nothing can differ from
+        // them; its captured part is the same as what was delivered.
+        let mut h = Harness::new(0);
+        h.seg_full(0, b"abc", 4, false);
+        h.seg(0, b"abcdefg");
+        h.seg(7, b"hi");
+        assert_eq!(h.take(), vec![data(b"abc"), Ev::Gap(4), data(b"hi")]);
+        assert_eq!(h.stream.delivered_until(), 9);
+
+        // A copy that differs only in the bytes that were cut raises nothing either.
+        let mut h = Harness::new(0);
+        h.seg(0, b"xy");
+        h.seg_full(2, b"abc", 4, false);
+        h.seg(2, b"abcXXXX");
+        assert_eq!(h.take(), vec![data(b"xyabc"), Ev::Gap(4)]);
+    }
+
+    #[test]
+    fn snaplen_cut_segment_with_nothing_captured_is_all_gap() {
+        let mut h = Harness::new(0);
+        h.seg(0, b"ab");
+        h.seg_full(2, b"", 5, false); // cut inside the TCP options
+        assert_eq!(h.take(), vec![data(b"ab"), Ev::Gap(5)]);
+        h.seg(7, b"h");
+        assert_eq!(h.take(), vec![data(b"h")]);
+    }
+
+    #[test]
+    fn snaplen_cut_segment_keeps_bytes_seen_before_it_in_its_cut_range() {
+        // "fg" arrived first, out of order; the cut segment covering it loses only what no
+        // packet showed.
+        let mut h = Harness::new(0);
+        h.seg(5, b"fg");
+        h.seg_full(0, b"ab", 7, false); // bytes 0..9 on the wire, 0..2 captured
+        assert_eq!(
+            h.take(),
+            vec![data(b"ab"), Ev::Gap(3), data(b"fg"), Ev::Gap(2)]
+        );
+        assert_eq!(h.stream.delivered_until(), 9);
+        assert_eq!(h.budget.used(), 0);
+    }
+
+    #[test]
+    fn snaplen_cut_segment_ahead_of_a_hole_settles_everything_below_its_end() {
+        // What the snaplen cut is known lost, and so is the hole before it (the policy of
+        // `lost_mark`): data, gaps and the cut all come out with this packet.
+        let mut h = Harness::new(0);
+        h.seg(0, b"ab");
+        h.seg_full(5, b"fg", 3, false);
+        assert_eq!(
+            h.take(),
+            vec![data(b"ab"), Ev::Gap(3), data(b"fg"), Ev::Gap(3)]
+        );
+        // A FIN right after the cut segment ends the stream at once.
+        h.fin(10);
+        assert_eq!(h.take(), vec![Ev::End]);
     }
 
     #[test]

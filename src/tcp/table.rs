@@ -3,8 +3,10 @@
 //!
 //! Promises: one hash lookup per packet on the common path; no allocation per packet for
 //! in-order traffic; memory bounded by `max_flows`, the out-of-order budget and fixed-size
-//! side tables (tombstones, skipped tuples). Idle flows are found by a sweep that runs once per
-//! `idle_timeout / 8` of capture time, not per packet.
+//! side tables (tombstones, skipped tuples) and the queue of closing flows (at most one live
+//! entry per closing flow, compacted when stale ones pile up). Idle flows are found by a sweep
+//! that runs once per `idle_timeout / 8` of capture time, not per packet; closing flows whose
+//! linger is over by one comparison per packet with the head of that queue.
 
 use super::reassembly::{Delivery, OooBudget, Stream};
 use super::seq::SeqNumber;
@@ -26,6 +28,12 @@ const TOMBSTONE_CAP: usize = 16_384;
 const TOMBSTONE_TTL_NS: i64 = 60_000_000_000;
 /// Tuples remembered to count skipped flows exactly.
 const SKIPPED_TUPLES_CAP: usize = 65_536;
+/// How long (capture time) a closed connection keeps absorbing its own late packets after the
+/// last one seen: the final ACK, a FIN retransmitted because that ACK was lost after the capture
+/// point (one retransmission timeout, at least 200 ms on Linux, later), the re-sent ACK, packets
+/// in flight when a RST was sent. Zeek's `tcp_close_delay` / `tcp_reset_delay`; a real stack
+/// keeps the tuple longer still (TIME_WAIT) for the same reason.
+const CLOSE_LINGER_NS: i64 = 5_000_000_000;
 
 /// One side of a connection, in a form that hashes and compares cheaply. The address is kept
 /// as big-endian bytes (an IPv4 address in the last four), which orders like the number and,
@@ -105,6 +113,11 @@ struct Flow<S> {
     /// Each side's last advertised window was zero.
     window_zero: [bool; 2],
     saw_payload: bool,
+    /// Both FINs were delivered, or a RST was seen: the streams are finished and flushed, and
+    /// the flow only counts its late packets until it is finalised (see [`FlowTable`]).
+    closing: Option<CloseHow>,
+    /// While closing: the table clock after which the flow is finalised.
+    close_deadline: Timestamp,
 }
 
 impl<S: Default> Flow<S> {
@@ -143,6 +156,8 @@ impl<S: Default> Flow<S> {
             isn: [None; 2],
             window_zero: [false; 2],
             saw_payload: false,
+            closing: None,
+            close_deadline: Timestamp::ZERO,
         }
     }
 
@@ -170,7 +185,9 @@ impl<S: Default> Flow<S> {
 
     /// How a flow that is being closed for `default` reasons really ended, if we saw it.
     fn closed_how(&self, default: CloseHow) -> CloseHow {
-        if self.meta.rst_seen {
+        if let Some(how) = self.closing {
+            how
+        } else if self.meta.rst_seen {
             CloseHow::Rst
         } else if self.meta.fin_seen[0] && self.meta.fin_seen[1] {
             CloseHow::Fin
@@ -245,6 +262,15 @@ fn open<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>) {
 /// Ends a flow: opens it if it never was, gives up every hole, delivers what is buffered,
 /// and emits `Closed`. The flow must be dropped afterwards.
 fn close<H: StreamHandler>(flow: &mut Flow<H::State>, how: CloseHow, ctx: &mut Ctx<'_, H>) {
+    wind_down(flow, ctx);
+    let Flow { meta, state, .. } = flow;
+    ctx.handler
+        .on_event(meta, state, ctx.pkt, StreamEvent::Closed { how });
+}
+
+/// Opens the flow if it never was, gives up every hole and delivers what is buffered: after
+/// this the streams have nothing more to say. Doing it again changes nothing.
+fn wind_down<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>) {
     open(flow, ctx);
     let client_side = flow.client_side;
     for side in [client_side, client_side ^ 1] {
@@ -263,18 +289,31 @@ fn close<H: StreamHandler>(flow: &mut Flow<H::State>, how: CloseHow, ctx: &mut C
         };
         stream.flush(ctx.budget, &mut emit);
     }
-    let Flow { meta, state, .. } = flow;
-    ctx.handler
-        .on_event(meta, state, ctx.pkt, StreamEvent::Closed { how });
 }
 
-/// Processes one segment of a tracked flow. Returns how the flow ended, if it did.
+/// Counts a packet in the flow's meta.
+fn count_packet(meta: &mut FlowMeta, dir: Dir, seg: &Segment<'_>) {
+    meta.packets += 1;
+    meta.last_ts = meta.last_ts.max(seg.ts);
+    meta.tcpip_header_bytes[dir.index()] = meta.tcpip_header_bytes[dir.index()]
+        .saturating_add(u64::from(seg.ip_header_len) + u64::from(seg.tcp_header_len));
+}
+
+/// Processes one segment of a tracked flow. Returns how the flow ended, if this segment ended
+/// it (the caller then winds it down and lets it linger).
 fn handle<H: StreamHandler>(
     flow: &mut Flow<H::State>,
     seg: &Segment<'_>,
     side: usize,
     ctx: &mut Ctx<'_, H>,
 ) -> Option<CloseHow> {
+    if flow.closing.is_some() {
+        // The last ACK, a retransmitted FIN, data in flight behind a RST: part of the
+        // connection, but with nothing left to deliver.
+        let dir = flow.dir_of(side);
+        count_packet(&mut flow.meta, dir, seg);
+        return None;
+    }
     let flags = seg.flags;
     let other = side ^ 1;
     let seq = SeqNumber(seg.seq);
@@ -317,11 +356,7 @@ fn handle<H: StreamHandler>(
     }
 
     let dir = flow.dir_of(side);
-    let meta = &mut flow.meta;
-    meta.packets += 1;
-    meta.last_ts = meta.last_ts.max(seg.ts);
-    meta.tcpip_header_bytes[dir.index()] = meta.tcpip_header_bytes[dir.index()]
-        .saturating_add(u64::from(seg.ip_header_len) + u64::from(seg.tcp_header_len));
+    count_packet(&mut flow.meta, dir, seg);
 
     if flags.ack() && !flags.rst() {
         flow.window_zero[side] = seg.window == 0;
@@ -484,6 +519,13 @@ pub struct FlowTable<H: StreamHandler> {
     next_sweep: Option<Timestamp>,
     flow_cap_reported: bool,
     scratch: Vec<(FlowId, FlowKey)>,
+    /// How long a closing flow lingers after its last packet (capture time).
+    linger_ns: i64,
+    /// Closing flows by deadline: `(deadline, key, id)`, pushed in clock order, so sorted.
+    /// A flow's entry is current while its `close_deadline` equals the entry's deadline; older
+    /// entries (the flow absorbed a packet since, or ended another way) are skipped when they
+    /// come up, or dropped by [`FlowTable::compact_closing`].
+    closing: VecDeque<(Timestamp, FlowKey, FlowId)>,
 }
 
 impl<H: StreamHandler> FlowTable<H> {
@@ -512,6 +554,12 @@ impl<H: StreamHandler> FlowTable<H> {
             next_sweep: None,
             flow_cap_reported: false,
             scratch: Vec::new(),
+            linger_ns: if idle_timeout_ns > 0 {
+                CLOSE_LINGER_NS.min(idle_timeout_ns)
+            } else {
+                CLOSE_LINGER_NS
+            },
+            closing: VecDeque::new(),
         }
     }
 
@@ -549,24 +597,23 @@ impl<H: StreamHandler> FlowTable<H> {
                 close(flow, how, &mut ctx);
                 self.flows.remove(&key);
             } else if replaced {
-                let how = if flow.meta.rst_seen {
+                let how = flow.closing.unwrap_or(if flow.meta.rst_seen {
                     CloseHow::Rst
                 } else if flow.meta.fin_seen.contains(&true) {
                     CloseHow::Fin
                 } else {
                     CloseHow::Idle
-                };
+                });
                 close(flow, how, &mut ctx);
                 self.flows.remove(&key);
             } else {
                 if let Some(how) = handle(flow, seg, side, &mut ctx) {
-                    close(flow, how, &mut ctx);
-                    let tomb = Tomb {
-                        closed_at: flow.meta.last_ts,
-                        isn: flow.isn,
-                    };
-                    self.flows.remove(&key);
-                    self.tombstones.insert(key, tomb);
+                    wind_down(flow, &mut ctx);
+                    flow.closing = Some(how);
+                }
+                if flow.closing.is_some() {
+                    let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
+                    self.linger(key, deadline);
                 }
                 return;
             }
@@ -585,6 +632,10 @@ impl<H: StreamHandler> FlowTable<H> {
                 return;
             }
             self.tombstones.map.remove(&key);
+        }
+        if self.flows.len() >= self.max_flows {
+            // A closing flow has nothing left to deliver: it makes room before anyone is refused.
+            self.expire_oldest_closing(handler);
         }
         if self.flows.len() >= self.max_flows {
             if self.skipped_by_cap.is_new(key, pure_syn) {
@@ -609,18 +660,98 @@ impl<H: StreamHandler> FlowTable<H> {
             role_hint: self.role_hint,
             pkt,
         };
-        if let Some(how) = handle(&mut flow, seg, side, &mut ctx) {
-            close(&mut flow, how, &mut ctx);
-            self.tombstones.insert(
-                key,
-                Tomb {
-                    closed_at: flow.meta.last_ts,
-                    isn: flow.isn,
-                },
-            );
-        } else {
-            self.flows.insert(key, flow);
+        // A flow's first packet cannot finish both directions, and a RST starts no flow, but
+        // should it ever end the flow, the flow lingers like any other.
+        let closing = handle(&mut flow, seg, side, &mut ctx);
+        if let Some(how) = closing {
+            wind_down(&mut flow, &mut ctx);
+            flow.closing = Some(how);
         }
+        self.flows.insert(key, flow);
+        if closing.is_some() {
+            let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
+            self.linger(key, deadline);
+        }
+    }
+
+    /// Moves a closing flow's deadline to `deadline` (never back) and queues it.
+    fn linger(&mut self, key: FlowKey, deadline: Timestamp) {
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        if deadline <= flow.close_deadline {
+            return;
+        }
+        flow.close_deadline = deadline;
+        self.closing.push_back((deadline, key, flow.meta.id));
+        if self.closing.len() > 2 * self.flows.len() + 64 {
+            self.compact_closing();
+        }
+    }
+
+    /// Drops the queue entries that are no longer any flow's deadline, so that the queue holds
+    /// at most one entry per closing flow.
+    fn compact_closing(&mut self) {
+        let flows = &self.flows;
+        self.closing.retain(|(deadline, key, id)| {
+            flows
+                .get(key)
+                .is_some_and(|f| f.meta.id == *id && f.close_deadline == *deadline)
+        });
+    }
+
+    /// Finalises the closing flows whose linger is over, in deadline order.
+    fn expire_closing(&mut self, handler: &mut H) {
+        while self
+            .closing
+            .front()
+            .is_some_and(|&(deadline, _, _)| deadline < self.clock)
+        {
+            self.finalise_next_closing(handler);
+        }
+    }
+
+    /// Finalises the closing flow whose linger ends first, if there is one.
+    fn expire_oldest_closing(&mut self, handler: &mut H) {
+        while !self.closing.is_empty() {
+            if self.finalise_next_closing(handler) {
+                return;
+            }
+        }
+    }
+
+    /// Pops the first queue entry and finalises its flow if the entry is still current.
+    /// Returns whether a flow was finalised.
+    fn finalise_next_closing(&mut self, handler: &mut H) -> bool {
+        let Some((deadline, key, id)) = self.closing.pop_front() else {
+            return false;
+        };
+        let current = self.flows.get(&key).is_some_and(|f| {
+            f.meta.id == id && f.closing.is_some() && f.close_deadline == deadline
+        });
+        if !current {
+            return false;
+        }
+        let Some(mut flow) = self.flows.remove(&key) else {
+            return false;
+        };
+        let mut ctx = Ctx {
+            handler: &mut *handler,
+            budget: &mut self.budget,
+            stats: &mut self.stats,
+            role_hint: self.role_hint,
+            pkt: None,
+        };
+        let how = flow.closed_how(CloseHow::Fin);
+        close(&mut flow, how, &mut ctx);
+        self.tombstones.insert(
+            key,
+            Tomb {
+                closed_at: flow.meta.last_ts,
+                isn: flow.isn,
+            },
+        );
+        true
     }
 
     /// Ends every flow still open (end of input, or live capture stopping): flows idle longer
@@ -629,6 +760,7 @@ impl<H: StreamHandler> FlowTable<H> {
     pub fn finish(&mut self, handler: &mut H) {
         self.sweep(handler);
         self.close_where(handler, |_| true, CloseHow::EndOfInput);
+        self.closing.clear();
     }
 
     pub fn stats(&self) -> &TableStats {
@@ -649,9 +781,22 @@ impl<H: StreamHandler> FlowTable<H> {
         self.budget.used()
     }
 
+    /// Entries in the queue of closing flows, stale ones included.
+    #[cfg(test)]
+    pub(super) fn closing_queue_len(&self) -> usize {
+        self.closing.len()
+    }
+
     /// Advances the capture clock and sweeps idle flows when it is time.
     fn tick(&mut self, ts: Timestamp, handler: &mut H) {
         self.clock = self.clock.max(ts);
+        if self
+            .closing
+            .front()
+            .is_some_and(|&(deadline, _, _)| deadline < self.clock)
+        {
+            self.expire_closing(handler);
+        }
         match self.next_sweep {
             None => self.next_sweep = Some(Timestamp(ts.0.saturating_add(self.sweep_every_ns))),
             Some(at) if self.clock >= at => {

@@ -279,7 +279,6 @@ fn complete_connection_in_order() {
     let req = conn.c2s(&mut f, b"GET / HTTP/1.1\r\n\r\n");
     let resp = conn.s2c(&mut f, b"HTTP/1.1 200 OK\r\n\r\n");
     conn.close(&mut f);
-
     assert_eq!(
         f.rec.flow(1),
         vec![
@@ -288,34 +287,168 @@ fn complete_connection_in_order() {
             data(Dir::S2C, b"HTTP/1.1 200 OK\r\n\r\n"),
             Ev::End(Dir::C2S),
             Ev::End(Dir::S2C),
-            Ev::Closed(CloseHow::Fin),
-        ]
+        ],
+        "both FINs delivered: the flow lingers for its last ACK"
     );
-    // Opened fires at the SYN; data events carry their own packet.
-    let frames: Vec<Option<u64>> = f.rec.events.iter().map(|(_, fr, _)| *fr).collect();
+    assert_eq!(f.table.len(), 1);
+    // Any later packet past the linger finalises it (here one of another flow).
+    f.advance(Duration::from_secs(6));
+    f.send("10.9.9.9:4000", S, 1, 0, SYN, b"");
+    assert_eq!(f.rec.flow(1).last(), Some(&Ev::Closed(CloseHow::Fin)));
+    // Opened fires at the SYN; data events carry their own packet; the linger's end none.
+    let frames: Vec<Option<u64>> = f
+        .rec
+        .events
+        .iter()
+        .filter(|e| e.0 == 1)
+        .map(|(_, fr, _)| *fr)
+        .collect();
     assert_eq!(
         frames,
-        vec![Some(1), Some(req), Some(resp), Some(6), Some(7), Some(7)]
+        vec![Some(1), Some(req), Some(resp), Some(6), Some(7), None]
     );
     let meta = f.rec.meta(1);
     assert_eq!(meta.id, 1);
     assert_eq!(meta.client, addr(C));
     assert_eq!(meta.server, addr(S));
     assert_eq!(meta.role_basis, RoleBasis::Syn);
-    assert_eq!(
-        meta.packets, 7,
-        "the last ACK comes after the close: a stray"
-    );
+    assert_eq!(meta.packets, 8, "the last ACK belongs to the flow");
     assert_eq!(meta.payload_bytes, [18, 19]);
-    assert_eq!(meta.tcpip_header_bytes, [4 * HDRS, 3 * HDRS]);
+    assert_eq!(meta.tcpip_header_bytes, [5 * HDRS, 3 * HDRS]);
     assert_eq!(meta.gap_bytes, [0, 0]);
     assert!(meta.syn_seen && meta.fin_seen == [true, true] && !meta.rst_seen);
     assert_eq!(meta.first_ts, Timestamp(1_000_001 * 1_000_000));
-    assert_eq!(meta.last_ts, Timestamp(1_000_007 * 1_000_000));
-    assert_eq!(f.table.stats().stray_packets, 1);
-    assert_eq!(f.table.stats().flows_created, 1);
-    assert!(f.table.is_empty());
+    assert_eq!(
+        meta.last_ts,
+        Timestamp(1_000_008 * 1_000_000),
+        "the flow ends with its last ACK"
+    );
+    assert_eq!(f.table.stats().stray_packets, 0);
+    assert_eq!(f.table.stats().flows_created, 2);
+    assert_eq!(f.table.len(), 1, "only the new flow is left");
+    f.finish();
     assert!(f.rec.all_closed());
+}
+
+#[test]
+fn closing_flow_absorbs_retransmitted_fin_and_its_ack_then_lingers_no_longer() {
+    let mut f = Fixture::new();
+    let mut conn = Conn::new(1000, 5000);
+    conn.handshake(&mut f);
+    conn.c2s(&mut f, b"hi");
+    conn.close(&mut f);
+    // The last ACK was lost after the capture point: the client re-sends its FIN after a
+    // retransmission timeout, and the server acknowledges it again.
+    f.advance(Duration::from_millis(200));
+    f.send(C, S, conn.c - 1, conn.s, FIN | ACK, b"");
+    f.send(S, C, conn.s, conn.c, ACK, b"");
+    assert_eq!(f.table.len(), 1);
+    let last = f.now_ms;
+    // The linger counts from the flow's last packet.
+    f.advance(Duration::from_millis(4_990));
+    f.send("10.9.9.9:4000", S, 1, 0, SYN, b"");
+    assert!(f.rec.flow(1).iter().all(|e| !matches!(e, Ev::Closed(_))));
+    f.advance(Duration::from_millis(20));
+    f.send("10.9.9.9:4000", S, 1, 0, SYN, b"");
+    assert_eq!(f.rec.flow(1).last(), Some(&Ev::Closed(CloseHow::Fin)));
+    let meta = f.rec.meta(1);
+    assert_eq!(meta.packets, 9);
+    assert_eq!(meta.last_ts, Timestamp(last * 1_000_000));
+    assert_eq!(meta.payload_bytes, [2, 0], "a FIN carries no data");
+    // After the linger, the tuple is a tombstone: its strays are counted, not a flow.
+    f.send(S, C, conn.s, conn.c, ACK, b"");
+    assert_eq!(f.table.stats().stray_packets, 1);
+    assert_eq!(f.table.stats().flows_created, 2);
+}
+
+#[test]
+fn closing_queue_stays_bounded_while_closing_flows_absorb_packets() {
+    let mut f = Fixture::new();
+    const CLIENTS: [&str; 10] = [
+        "10.2.0.0:1000",
+        "10.2.0.1:1000",
+        "10.2.0.2:1000",
+        "10.2.0.3:1000",
+        "10.2.0.4:1000",
+        "10.2.0.5:1000",
+        "10.2.0.6:1000",
+        "10.2.0.7:1000",
+        "10.2.0.8:1000",
+        "10.2.0.9:1000",
+    ];
+    let mut conns: Vec<Conn> = CLIENTS.iter().map(|c| Conn::between(c, S, 1, 2)).collect();
+    for conn in &mut conns {
+        conn.handshake(&mut f);
+        conn.close(&mut f);
+    }
+    // Every late packet moves its flow's deadline and queues it again.
+    for _ in 0..100 {
+        for conn in &conns {
+            f.send(conn.c_addr, S, conn.c, conn.s, ACK, b"");
+            assert!(f.table.closing_queue_len() <= 2 * 10 + 64 + 1);
+        }
+    }
+    assert_eq!(f.table.len(), 10);
+    assert!(f.rec.events.iter().all(|e| !matches!(e.2, Ev::Closed(_))));
+    f.advance(Duration::from_secs(6));
+    f.send("10.9.9.9:4000", S, 1, 0, SYN, b"");
+    assert_eq!(
+        f.table.len(),
+        1,
+        "all ten finalised, in the order they lingered"
+    );
+    let closed: Vec<FlowId> = f
+        .rec
+        .events
+        .iter()
+        .filter(|e| matches!(e.2, Ev::Closed(CloseHow::Fin)))
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(closed, (1..=10).collect::<Vec<_>>());
+    assert!((1..=10).all(|id| f.rec.meta(id).packets == 106));
+}
+
+#[test]
+fn a_full_table_finalises_a_closing_flow_to_make_room() {
+    let mut config = Config::default();
+    config.limits.max_flows = 1;
+    let mut f = Fixture::with_config(config, None);
+    let mut a = Conn::new(1, 2);
+    a.handshake(&mut f);
+    a.close(&mut f);
+    let mut b = Conn::between("10.0.0.9:2000", S, 1, 2);
+    b.handshake(&mut f);
+    assert_eq!(f.rec.flow(1).last(), Some(&Ev::Closed(CloseHow::Fin)));
+    assert_eq!(f.rec.meta(2).client, addr("10.0.0.9:2000"));
+    assert_eq!(f.table.stats().flows_dropped_by_cap, 0);
+    assert!(f.rec.table_notices.is_empty());
+}
+
+#[test]
+fn end_of_input_finalises_closing_flows_in_id_order() {
+    let mut f = Fixture::new();
+    let mut a = Conn::between("10.0.0.7:1000", S, 1, 2);
+    let mut b = Conn::between("10.0.0.8:1000", S, 1, 2);
+    a.handshake(&mut f);
+    b.handshake(&mut f);
+    b.close(&mut f);
+    a.c2s(&mut f, b"x");
+    f.send(S, a.c_addr, a.s, a.c, RST | ACK, b"");
+    f.finish();
+    let closes: Vec<(FlowId, Option<u64>, Ev)> = f
+        .rec
+        .events
+        .iter()
+        .filter(|e| matches!(e.2, Ev::Closed(_)))
+        .cloned()
+        .collect();
+    assert_eq!(
+        closes,
+        vec![
+            (1, None, Ev::Closed(CloseHow::Rst)),
+            (2, None, Ev::Closed(CloseHow::Fin))
+        ]
+    );
 }
 
 #[test]
@@ -460,6 +593,8 @@ fn fin_from_both_sides_closes_after_all_data() {
     f.send(S, C, conn.s, c0, FIN | ACK, b"");
     assert!(f.rec.flow(1).iter().all(|e| !matches!(e, Ev::Closed(_))));
     f.send(C, S, c0, conn.s + 1, ACK, b"abc");
+    f.send(S, C, conn.s + 1, c0 + 7, ACK, b"");
+    f.finish();
     assert_eq!(
         f.rec.flow(1),
         vec![
@@ -470,6 +605,7 @@ fn fin_from_both_sides_closes_after_all_data() {
             Ev::Closed(CloseHow::Fin),
         ]
     );
+    assert_eq!(f.rec.meta(1).packets, 7);
 }
 
 #[test]
@@ -480,7 +616,7 @@ fn rst_delivers_what_it_can_then_closes() {
     let c0 = conn.c;
     f.send(C, S, c0, conn.s, ACK, b"ab");
     f.send(C, S, c0 + 4, conn.s, ACK, b"ef"); // after a hole
-    f.send(S, C, conn.s, c0 + 2, RST | ACK, b"reset reason");
+    let rst = f.send(S, C, conn.s, c0 + 2, RST | ACK, b"reset reason");
     assert_eq!(
         f.rec.flow(1),
         vec![
@@ -488,18 +624,30 @@ fn rst_delivers_what_it_can_then_closes() {
             data(Dir::C2S, b"ab"),
             Ev::Gap(Dir::C2S, 2),
             data(Dir::C2S, b"ef"),
-            Ev::Closed(CloseHow::Rst),
         ]
     );
+    assert!(
+        f.rec.events[2..].iter().all(|e| e.1 == Some(rst)),
+        "the RST gives up the hole at once"
+    );
+    assert_eq!(f.table.buffered_bytes(), 0);
+    // Data in flight when the RST was sent, and the RST it draws: the flow's packets, not
+    // its data.
+    f.send(C, S, c0 + 6, conn.s, ACK, b"gh");
+    f.send(S, C, conn.s, c0 + 8, RST, b"");
+    assert_eq!(f.rec.flow(1).len(), 4, "nothing more is delivered");
+    f.advance(Duration::from_secs(6));
+    // A stray after the linger does not start a flow.
+    f.send(C, S, c0 + 8, conn.s, ACK, b"ij");
+    assert_eq!(f.rec.flow(1).last(), Some(&Ev::Closed(CloseHow::Rst)));
     let meta = f.rec.meta(1);
     assert!(meta.rst_seen);
+    assert_eq!(meta.packets, 8);
     assert_eq!(
         meta.payload_bytes,
         [6, 0],
-        "the RST's payload is not stream data"
+        "the RST's payload and data after it are not stream data"
     );
-    // Stray packets after the RST do not start a flow.
-    f.send(C, S, c0 + 6, conn.s, ACK, b"gh");
     assert_eq!(f.table.stats().flows_created, 1);
     assert_eq!(f.table.stats().stray_packets, 1);
     assert_eq!(f.table.buffered_bytes(), 0);
@@ -569,7 +717,26 @@ fn snaplen_cut_bytes_become_an_exact_gap() {
     let mut conn = Conn::new(10, 20);
     conn.handshake(&mut f);
     let c0 = conn.c;
-    f.send_full(C, S, c0, conn.s, ACK, 65535, b"abcd", 96);
+    let cut = f.send_full(C, S, c0, conn.s, ACK, 65535, b"abcd", 96);
+    // Declared with the packet the snaplen cut, not when something follows it.
+    let events: Vec<(Option<u64>, Ev)> = f
+        .rec
+        .events
+        .iter()
+        .skip(1)
+        .map(|e| (e.1, e.2.clone()))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (Some(cut), data(Dir::C2S, b"abcd")),
+            (Some(cut), Ev::Gap(Dir::C2S, 96))
+        ]
+    );
+    // Its full retransmission is old news.
+    let mut full = b"abcd".to_vec();
+    full.extend(4..100u8);
+    f.send(C, S, c0, conn.s, ACK, &full);
     f.send_full(C, S, c0 + 100, conn.s, ACK, 65535, b"wxyz", 0);
     f.finish();
     assert_eq!(
@@ -582,6 +749,7 @@ fn snaplen_cut_bytes_become_an_exact_gap() {
             Ev::Closed(CloseHow::EndOfInput),
         ]
     );
+    assert_eq!(f.rec.meta(1).payload_bytes, [104, 0]);
 }
 
 #[test]
@@ -909,16 +1077,35 @@ fn new_syn_on_a_closed_tuple_starts_a_new_flow() {
     old.handshake(&mut f);
     old.c2s(&mut f, b"one");
     old.close(&mut f);
-    // Retransmitted FIN and a retransmitted SYN of the old connection: strays.
+    // Retransmitted FIN and a retransmitted SYN of the old connection: still its packets.
     f.send(S, C, old.s - 1, old.c, FIN | ACK, b"");
     f.send(C, S, 1000, 0, SYN, b"");
     assert_eq!(f.table.stats().flows_created, 1);
-    assert_eq!(f.table.stats().stray_packets, 3);
+    assert_eq!(f.table.stats().stray_packets, 0);
+    // A new SYN right after the close ends the old flow at once and starts the next.
     let mut new = Conn::new(90_000, 7);
     new.handshake(&mut f);
+    let closed = f
+        .rec
+        .events
+        .iter()
+        .find(|e| e.0 == 1 && matches!(e.2, Ev::Closed(_)))
+        .cloned();
+    assert_eq!(closed, Some((1, Some(10), Ev::Closed(CloseHow::Fin))));
+    assert_eq!(f.rec.meta(1).packets, 9);
     new.c2s(&mut f, b"two");
     assert_eq!(f.rec.flow(2), vec![Ev::Opened, data(Dir::C2S, b"two")]);
     assert_eq!(f.rec.meta(2).role_basis, RoleBasis::Syn);
+    // The same after the linger: the tombstone gives way to a new SYN.
+    new.close(&mut f);
+    f.advance(Duration::from_secs(6));
+    f.send(C, S, new.c, new.s, ACK, b""); // a stray
+    let mut third = Conn::new(500_000, 9);
+    third.handshake(&mut f);
+    third.c2s(&mut f, b"three");
+    assert_eq!(f.rec.flow(2).last(), Some(&Ev::Closed(CloseHow::Fin)));
+    assert_eq!(f.rec.flow(3), vec![Ev::Opened, data(Dir::C2S, b"three")]);
+    assert_eq!(f.table.stats().stray_packets, 1);
 }
 
 #[test]
@@ -982,12 +1169,14 @@ fn tombstones_expire() {
     let mut conn = Conn::new(1, 2);
     conn.handshake(&mut f);
     conn.close(&mut f);
+    f.advance(Duration::from_secs(6)); // past the linger
     f.send(C, S, conn.c, conn.s, ACK, b""); // duplicate last ACK: stray
     assert_eq!(f.table.stats().flows_created, 1);
+    assert_eq!(f.table.stats().stray_packets, 1);
     f.advance(Duration::from_secs(21)); // tombstone TTL is bounded by the idle timeout
     f.send(C, S, conn.c, conn.s, ACK, b"x");
     assert_eq!(f.table.stats().flows_created, 2);
-    assert_eq!(f.table.stats().stray_packets, 2);
+    assert_eq!(f.table.stats().stray_packets, 1);
 }
 
 #[test]
@@ -1577,6 +1766,9 @@ proptest! {
         prop_assert!(flow.iter().all(|e| !matches!(e, Ev::Gap(..) | Ev::Notice(..))), "{:?}", flow);
         prop_assert_eq!(rec.meta(1).payload_bytes, [client.bytes.len() as u64, server.bytes.len() as u64]);
         prop_assert!(rec.all_closed());
+        // Every packet is the flow's, the last ACK after both FINs included.
+        prop_assert_eq!(rec.meta(1).packets, packets.len() as u64);
+        prop_assert_eq!(rec.meta(1).last_ts, Timestamp((packets.len() as i64 - 1) * 1000));
     }
 
     /// With segments lost before the capture (the receivers got them and acknowledged them),
@@ -1597,6 +1789,7 @@ proptest! {
         prop_assert_eq!(rec.meta(1).gap_bytes, [lost(&missing[0]), lost(&missing[1])]);
         prop_assert_eq!(rec.flow(1).last().cloned(), Some(Ev::Closed(CloseHow::Fin)));
         prop_assert!(rec.flow(1).iter().all(|e| !matches!(e, Ev::Notice(..))));
+        prop_assert_eq!(rec.meta(1).packets, packets.len() as u64);
     }
 
     /// Snaplen cuts on top of loss: every delivered byte sits at its true offset and data plus

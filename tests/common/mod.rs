@@ -554,6 +554,8 @@ const TSHARK_FIELDS: &[&str] = &[
     "http.response.code",
     "http.sec_websocket_key",
     "http.sec_websocket_accept",
+    "ip.len",
+    "ipv6.plen",
 ];
 
 /// Separates the values of a field that occurs several times in one packet (pipelined requests,
@@ -585,6 +587,9 @@ pub struct TPacket {
     pub responses: Vec<u64>,
     pub ws_keys: Vec<String>,
     pub ws_accepts: Vec<String>,
+    /// IP header (with options or extension headers) plus TCP header: the IP length less the
+    /// TCP payload (`ip.len - tcp.len`, or `40 + ipv6.plen - tcp.len`).
+    pub tcpip_header_len: u64,
 }
 
 /// One WebSocket frame as tshark dissected it.
@@ -778,6 +783,12 @@ fn parse_tshark_line(line: &str) -> TPacket {
     let methods = values(col("http.request.method"));
     let uris = values(col("http.request.uri"));
     assert_eq!(methods.len(), uris.len(), "unaligned HTTP fields: {line:?}");
+    let tcp_len = num(first("tcp.len"));
+    let ip_len = if col("ip.len").is_empty() {
+        40 + num(first("ipv6.plen"))
+    } else {
+        num(first("ip.len"))
+    };
     TPacket {
         number: num(first("frame.number")),
         time_us: micros(first("frame.time_epoch")),
@@ -788,7 +799,7 @@ fn parse_tshark_line(line: &str) -> TPacket {
         dst: endpoint(dst_ip, first("tcp.dstport")),
         syn: flag(first("tcp.flags.syn")),
         ack: flag(first("tcp.flags.ack")),
-        tcp_len: num(first("tcp.len")),
+        tcp_len,
         seq: num(first("tcp.seq")),
         retransmission: !col("tcp.analysis.retransmission").is_empty(),
         keep_alive: !col("tcp.analysis.keep_alive").is_empty(),
@@ -810,6 +821,7 @@ fn parse_tshark_line(line: &str) -> TPacket {
             .into_iter()
             .map(str::to_owned)
             .collect(),
+        tcpip_header_len: ip_len.saturating_sub(tcp_len),
     }
 }
 
