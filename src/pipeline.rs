@@ -7,9 +7,10 @@ use crate::decode::{Decoded, Decoder, Skip};
 use crate::proto::conn::ConnAnalyzer;
 use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink};
 use crate::report::Reporter;
-use crate::source::{Frame, PacketSource, SourceError};
+use crate::source::{Frame, Next, PacketSource, SourceError};
 use crate::stats::RunStats;
 use crate::tcp::FlowTable;
+use crate::time::Timestamp;
 
 /// Feeds events to the run statistics, then to the reporter.
 pub struct Collect<R> {
@@ -119,16 +120,22 @@ impl<R: Reporter> Analyzer<R> {
     /// Reads every frame of `source`. Returns early on a malformed input or a failed output.
     pub fn run(&mut self, source: &mut dyn PacketSource) -> Result<(), Stop> {
         loop {
-            let frame = match source.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(()),
+            match source.next() {
+                Ok(Next::Frame(frame)) => self.process(&frame),
+                Ok(Next::Idle(now)) => self.advance_clock(now),
+                Ok(Next::End) => return Ok(()),
                 Err(e) => return Err(Stop::Source(e)),
-            };
-            self.process(&frame);
+            }
             if let Some(e) = self.handler.sink.reporter.take_io_error() {
                 return Err(Stop::Output(e));
             }
         }
+    }
+
+    /// Capture time went by without packets (live capture): flows whose time is up (closed
+    /// flows past their linger, idle flows) are finalised and reported now.
+    pub fn advance_clock(&mut self, now: Timestamp) {
+        self.table.advance_clock(now, &mut self.handler);
     }
 
     /// Analyzes one frame.

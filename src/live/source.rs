@@ -13,7 +13,7 @@ use super::bpf::SYN_HINT_SNAPLEN;
 use super::ring::{self, BlockWalker, Framing};
 use super::socket::{KernelStats, PacketSocket, Readiness};
 use super::writer::PcapDump;
-use crate::source::{Frame, LinkType, PacketSource, Progress, SourceError};
+use crate::source::{Frame, LinkType, Next, PacketSource, Progress, SourceError};
 use crate::time::Timestamp;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant, SystemTime};
@@ -323,6 +323,22 @@ pub struct LiveSource {
     final_error: Option<SourceError>,
 }
 
+/// What [`LiveSource::advance`] found.
+enum Got {
+    Packet(Located),
+    /// The poll timed out: no packet is waiting.
+    Idle(Timestamp),
+    End,
+}
+
+/// The capture clock to report when the ring is empty: the wall clock, less the block retire
+/// timeout (at most 100 ms) plus a margin, since packets still in the kernel's current block
+/// carry timestamps up to that much older and must not arrive "before" the clock.
+fn idle_clock() -> Timestamp {
+    const LAG_NS: i64 = 250_000_000;
+    Timestamp(realtime_now().0.saturating_sub(LAG_NS))
+}
+
 fn realtime_now() -> Timestamp {
     match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
         Ok(d) => Timestamp::from_secs_nanos(
@@ -456,7 +472,7 @@ impl LiveSource {
 
     /// The end of the capture: hand back the block, flush, and report an error once if the
     /// capture did not end as asked.
-    fn finish(&mut self) -> Result<Option<Located>, SourceError> {
+    fn finish(&mut self) -> Result<Got, SourceError> {
         self.release_block();
         if let Err(e) = self.end_batch() {
             self.final_error.get_or_insert(e);
@@ -464,11 +480,11 @@ impl LiveSource {
         if let Some(e) = self.final_error.take() {
             return Err(e);
         }
-        Ok(None)
+        Ok(Got::End)
     }
 
     /// Finds the next packet to hand on.
-    fn advance(&mut self) -> Result<Option<Located>, SourceError> {
+    fn advance(&mut self) -> Result<Got, SourceError> {
         loop {
             if self.stop.is_done() {
                 return self.finish();
@@ -534,7 +550,7 @@ impl LiveSource {
                 self.stats.captured += 1;
                 self.stats.bytes += data.len() as u64;
                 self.handed_in_block += 1;
-                return Ok(Some(Located {
+                return Ok(Got::Packet(Located {
                     data: NonNull::from(data).cast::<u8>(),
                     len: data.len(),
                     ts,
@@ -566,8 +582,12 @@ impl LiveSource {
                 return self.finish();
             }
             match self.socket.poll(self.stop.poll_timeout(now)) {
-                Readiness::Readable | Readiness::TimedOut | Readiness::Interrupted => {
+                Readiness::Readable | Readiness::Interrupted => {
                     self.consecutive_poll_errors = 0;
+                }
+                Readiness::TimedOut => {
+                    self.consecutive_poll_errors = 0;
+                    return Ok(Got::Idle(idle_clock()));
                 }
                 Readiness::Error => self.socket_failed(),
             }
@@ -601,25 +621,43 @@ impl LiveSource {
     }
 }
 
-impl PacketSource for LiveSource {
-    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
-        let Some(located) = self.advance()? else {
-            return Ok(None);
-        };
+impl LiveSource {
+    /// The frame of a packet `advance` located.
+    fn frame(&mut self, located: Located) -> Frame<'_> {
         // SAFETY: `located` points into a block user space owns; it stays owned (and mapped)
         // until the next call to `next_frame` or the drop of the source, both of which need the
         // `&mut self` this frame borrows.
         let data = unsafe { std::slice::from_raw_parts(located.data.as_ptr(), located.len) };
         let index = self.next_index;
         self.next_index += 1;
-        Ok(Some(Frame {
+        Frame {
             index,
             ts: located.ts,
             link_type: self.link_type,
             interface: 0,
             orig_len: located.orig_len,
             data,
-        }))
+        }
+    }
+}
+
+impl PacketSource for LiveSource {
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+        loop {
+            match self.advance()? {
+                Got::Packet(located) => return Ok(Some(self.frame(located))),
+                Got::Idle(_) => {}
+                Got::End => return Ok(None),
+            }
+        }
+    }
+
+    fn next(&mut self) -> Result<Next<'_>, SourceError> {
+        Ok(match self.advance()? {
+            Got::Packet(located) => Next::Frame(self.frame(located)),
+            Got::Idle(now) => Next::Idle(now),
+            Got::End => Next::End,
+        })
     }
 
     fn progress(&self) -> Progress {

@@ -109,10 +109,28 @@ pub struct Progress {
     pub bytes_total: Option<u64>,
 }
 
+/// What a source has next: a frame, news that capture time went by without one, or the end.
+#[derive(Debug)]
+pub enum Next<'a> {
+    Frame(Frame<'a>),
+    /// No packet for a while; the capture clock is now at least this. Only sources that wait
+    /// in real time (live capture) say so, so that time-driven work (finalising closed flows,
+    /// idle eviction) happens on time even when no further packet arrives.
+    Idle(Timestamp),
+    End,
+}
+
 /// A lending iterator over frames: each frame borrows the source until the next call.
 pub trait PacketSource {
     /// The next frame, `Ok(None)` at the end of the input.
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError>;
+    /// The next frame or idle clock tick. Files never tick; the default is [`Self::next_frame`].
+    fn next(&mut self) -> Result<Next<'_>, SourceError> {
+        Ok(match self.next_frame()? {
+            Some(frame) => Next::Frame(frame),
+            None => Next::End,
+        })
+    }
     /// How far the source has got.
     fn progress(&self) -> Progress;
     /// The name used in messages (file path, `-`, interface).

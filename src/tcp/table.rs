@@ -132,21 +132,13 @@ impl<S: Default> Flow<S> {
         if side == 1 {
             addrs.swap(0, 1);
         }
-        let meta = FlowMeta {
+        let meta = FlowMeta::new(
             id,
-            client: addrs[client_side],
-            server: addrs[client_side ^ 1],
-            role_basis: RoleBasis::Port,
-            first_ts: seg.ts,
-            last_ts: seg.ts,
-            packets: 0,
-            payload_bytes: [0; 2],
-            tcpip_header_bytes: [0; 2],
-            gap_bytes: [0; 2],
-            syn_seen: false,
-            fin_seen: [false; 2],
-            rst_seen: false,
-        };
+            addrs[client_side],
+            addrs[client_side ^ 1],
+            RoleBasis::Port,
+            seg.ts,
+        );
         Flow {
             meta,
             state: S::default(),
@@ -788,6 +780,13 @@ impl<H: StreamHandler> FlowTable<H> {
     }
 
     /// Advances the capture clock and sweeps idle flows when it is time.
+    /// Moves the table's clock to `now` without a packet (a live capture that saw nothing for
+    /// a while): closing flows past their linger and idle flows are finalised as if a packet
+    /// with that time had arrived.
+    pub fn advance_clock(&mut self, now: Timestamp, handler: &mut H) {
+        self.tick(now, handler);
+    }
+
     fn tick(&mut self, ts: Timestamp, handler: &mut H) {
         self.clock = self.clock.max(ts);
         if self

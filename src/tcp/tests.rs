@@ -361,6 +361,39 @@ fn closing_flow_absorbs_retransmitted_fin_and_its_ack_then_lingers_no_longer() {
     assert_eq!(f.table.stats().flows_created, 2);
 }
 
+/// A live capture with no more packets moves the clock by itself: the closed flow is finalised
+/// when its linger is over, and an idle one at its timeout, without waiting for a packet.
+#[test]
+fn advancing_the_clock_without_packets_finalises_closed_and_idle_flows() {
+    let mut config = Config::default();
+    config.limits.idle_timeout = Duration::from_secs(60);
+    let mut f = Fixture::with_config(config, None);
+    let mut closed = Conn::new(1000, 5000);
+    closed.handshake(&mut f);
+    closed.c2s(&mut f, b"hi");
+    closed.close(&mut f);
+    let mut idle = Conn::between("10.0.0.2:40001", S, 2000, 7000);
+    idle.handshake(&mut f);
+    idle.c2s(&mut f, b"still here");
+    let t0 = f.now_ms;
+    let at = |ms: i64| Timestamp((t0 + ms) * 1_000_000);
+
+    f.table.advance_clock(at(4_000), &mut f.rec);
+    assert!(f.rec.flow(1).iter().all(|e| !matches!(e, Ev::Closed(_))));
+    f.table.advance_clock(at(5_100), &mut f.rec);
+    assert_eq!(f.rec.flow(1).last(), Some(&Ev::Closed(CloseHow::Fin)));
+    assert_eq!(f.table.len(), 1);
+    // Going back in time (a late tick) changes nothing.
+    f.table.advance_clock(at(1_000), &mut f.rec);
+    assert_eq!(f.table.len(), 1);
+    // The idle sweep runs every timeout / 8 of clock; past the timeout the flow goes.
+    f.table.advance_clock(at(60_000 + 8_000), &mut f.rec);
+    f.table.advance_clock(at(60_000 + 16_000), &mut f.rec);
+    assert_eq!(f.rec.flow(2).last(), Some(&Ev::Closed(CloseHow::Idle)));
+    assert!(f.table.is_empty());
+    assert_eq!(f.table.stats().stray_packets, 0);
+}
+
 #[test]
 fn closing_queue_stays_bounded_while_closing_flows_absorb_packets() {
     let mut f = Fixture::new();
@@ -1354,84 +1387,6 @@ fn ipv4_and_ipv6_tuples_are_distinct_flows() {
     f.send("[2001:db8::1]:5000", "[2001:db8::2]:80", 1, 0, SYN, b"");
     assert_eq!(f.table.len(), 3);
     assert_eq!(f.rec.meta(3).server, addr("[2001:db8::2]:80"));
-}
-
-/// CPU time of this thread: wall time means little on a shared machine.
-fn thread_cpu_ns() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
-}
-
-/// Rough per-packet cost of the in-order path (lookup, counters, delivery). Run with
-/// `cargo test --release --lib per_packet_cost -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn per_packet_cost() {
-    struct Sink;
-    impl StreamHandler for Sink {
-        type State = u64;
-        fn on_event(
-            &mut self,
-            _: &FlowMeta,
-            s: &mut u64,
-            _: Option<PacketRef>,
-            e: StreamEvent<'_>,
-        ) {
-            if let StreamEvent::Data { bytes, .. } = e {
-                *s += bytes.len() as u64;
-            }
-        }
-    }
-    let only: Option<u32> = std::env::var("PERF_FLOWS")
-        .ok()
-        .and_then(|v| v.parse().ok());
-    for (flows, len) in [
-        (1u32, 1448usize),
-        (16, 1448),
-        (1000, 1448),
-        (16, 100),
-        (1000, 100),
-    ] {
-        if only.is_some_and(|o| o != flows) {
-            continue;
-        }
-        let mut table: FlowTable<Sink> = FlowTable::new(&Config::default(), None);
-        let payload = vec![0u8; len];
-        let packets = 2_000_000u32;
-        let rounds = packets / flows;
-        let srcs: Vec<SocketAddr> = (0..flows)
-            .map(|i| SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 40000)))
-            .collect();
-        let dst = addr(S);
-        let mut sink = Sink;
-        let start = thread_cpu_ns();
-        for r in 0..rounds {
-            for (i, &src) in srcs.iter().enumerate() {
-                let seg = Segment {
-                    frame: u64::from(r) * u64::from(flows) + i as u64,
-                    ts: Timestamp(i64::from(r) * 1_000),
-                    src,
-                    dst,
-                    seq: r.wrapping_mul(len as u32),
-                    ack: 1,
-                    flags: TcpFlags(ACK),
-                    window: 65535,
-                    payload: &payload,
-                    missing: 0,
-                    ip_header_len: 20,
-                    tcp_header_len: 32,
-                };
-                table.process(&seg, &mut sink);
-            }
-        }
-        let per = (thread_cpu_ns() - start) / f64::from(rounds * flows);
-        println!("{flows} flows, {len}-byte payloads: {per:.1} ns CPU per packet");
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
