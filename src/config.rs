@@ -32,9 +32,10 @@ impl Default for PortFilter {
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Flows tracked at once; beyond it new flows are not tracked (reported once). The default
-    /// keeps peak memory under 64 MB in the worst case measured: a tracked flow costs up to
-    /// about 3.4 KB (flow and parser state, the two 512-byte conflict rings, display heads),
-    /// and the permessage-deflate inflaters up to 20 MB more (docs/performance.md).
+    /// keeps peak memory under 64 MB in the worst case measured (65 536 concurrent WebSocket
+    /// and HTTP flows): a tracked flow costs up to about 4.2 KB (flow and parser state, the two
+    /// 512-byte conflict rings, display heads, pending pings), and the permessage-deflate
+    /// inflaters up to 20 MB more (docs/performance.md).
     pub max_flows: usize,
     /// Idle time (capture clock) after which a flow is evicted and reported.
     pub idle_timeout: Duration,
@@ -58,7 +59,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_flows: 12_288,
+            max_flows: 8_192,
             idle_timeout: Duration::from_secs(300),
             max_ooo_bytes_per_dir: 1 << 20,
             max_ooo_bytes_total: 16 << 20,

@@ -240,22 +240,27 @@ impl<S: EventSink> ConnAnalyzer<S> {
         tally.event(ctx, Event::Anomaly(&a));
     }
 
-    fn finish_flow(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>, how: CloseHow) {
-        {
-            let mut tally = Tally {
-                summary: &mut state.summary,
-                kinds: &mut state.kinds,
-                inner: &mut self.sink,
-            };
-            match &mut state.proto {
-                Proto::Http(http) => http.finish(ctx, &mut tally),
-                Proto::WebSocket(ws) => {
-                    ws.finish(ctx, &mut tally);
-                    tally.summary.ping_rtts = ws.ping_rtts().to_vec();
-                }
-                Proto::Undecided | Proto::Opaque => {}
+    /// No more bytes will come: ends the parsers (reporting what they leave unfinished) and
+    /// frees them; the flow's summary is all that stays until it is closed.
+    fn finish_parsers(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>) {
+        let mut tally = Tally {
+            summary: &mut state.summary,
+            kinds: &mut state.kinds,
+            inner: &mut self.sink,
+        };
+        match &mut state.proto {
+            Proto::Http(http) => http.finish(ctx, &mut tally),
+            Proto::WebSocket(ws) => {
+                ws.finish(ctx, &mut tally);
+                tally.summary.ping_rtts = ws.ping_rtts().to_vec();
             }
+            Proto::Undecided | Proto::Opaque => return,
         }
+        state.proto = Proto::Opaque;
+    }
+
+    fn finish_flow(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>, how: CloseHow) {
+        self.finish_parsers(state, ctx);
         let kind = state.kinds.kind(ctx.flow, &mut self.longpoll);
         state.summary.kind = Some(kind);
         state.summary.polling = kind == crate::proto::FlowKind::Http && state.kinds.polling();
@@ -359,6 +364,10 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             }
             StreamEvent::Closed { how } => self.finish_flow(state, &ctx, how),
         }
+    }
+
+    fn on_streams_done(&mut self, meta: &FlowMeta, state: &mut ConnState, pkt: Option<PacketRef>) {
+        self.finish_parsers(state, &EventCtx { flow: meta, pkt });
     }
 
     fn on_table_notice(&mut self, pkt: PacketRef, notice: TcpNotice) {

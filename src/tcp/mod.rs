@@ -257,6 +257,19 @@ pub trait StreamHandler {
         event: StreamEvent<'_>,
     );
 
+    /// Both directions of the flow have delivered everything they ever will (it is closing,
+    /// or being closed now): the handler may finish its parsers and free their memory. A closing
+    /// flow lingers a few seconds to count its last packets; only `Closed` follows. May be
+    /// called more than once per flow. The default does nothing.
+    fn on_streams_done(
+        &mut self,
+        meta: &FlowMeta,
+        state: &mut Self::State,
+        pkt: Option<PacketRef>,
+    ) {
+        let _ = (meta, state, pkt);
+    }
+
     /// A table-wide finding that belongs to no tracked flow: `FlowCapHit`, raised once per
     /// table the first time a new flow is refused. The default ignores it; the count of refused
     /// flows is in [`TableStats::flows_dropped_by_cap`] either way.

@@ -280,7 +280,12 @@ fn wind_down<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>) 
             emit_event(meta, state, &mut *ctx.handler, ctx.stats, ctx.pkt, dir, d)
         };
         stream.flush(ctx.budget, &mut emit);
+        // Nothing is delivered any more: give back the conflict ring and the sequence state
+        // while the flow lingers.
+        *stream = Stream::default();
     }
+    let Flow { meta, state, .. } = &mut *flow;
+    ctx.handler.on_streams_done(meta, state, ctx.pkt);
 }
 
 /// Counts a packet in the flow's meta.

@@ -36,6 +36,8 @@ struct FlowCheck {
     ended: [bool; 2],
     stream_bytes: [u64; 2],
     gap_bytes: [u64; 2],
+    /// `on_streams_done` was called: nothing may be delivered after it.
+    streams_done: bool,
 }
 
 /// Records every event and asserts the handler contract on each one.
@@ -75,12 +77,14 @@ impl StreamHandler for Recorder {
             StreamEvent::Data { dir, bytes } => {
                 assert!(!bytes.is_empty());
                 assert!(!check.ended[dir.index()], "data after End");
+                assert!(!check.streams_done, "data after the streams were done");
                 check.stream_bytes[dir.index()] += bytes.len() as u64;
                 Ev::Data(dir, bytes.to_vec())
             }
             StreamEvent::Gap { dir, len } => {
                 assert!(len > 0);
                 assert!(!check.ended[dir.index()], "gap after End");
+                assert!(!check.streams_done, "gap after the streams were done");
                 check.stream_bytes[dir.index()] += len;
                 check.gap_bytes[dir.index()] += len;
                 Ev::Gap(dir, len)
@@ -92,6 +96,7 @@ impl StreamHandler for Recorder {
             }
             StreamEvent::Notice { dir, notice } => Ev::Notice(dir, notice),
             StreamEvent::Closed { how } => {
+                assert!(check.streams_done, "Closed before the streams were done");
                 check.closed = true;
                 Ev::Closed(how)
             }
@@ -100,6 +105,13 @@ impl StreamHandler for Recorder {
         assert_eq!(meta.gap_bytes, check.gap_bytes);
         self.metas.insert(meta.id, meta.clone());
         self.events.push((meta.id, pkt.map(|p| p.frame), ev));
+    }
+
+    fn on_streams_done(&mut self, meta: &FlowMeta, _state: &mut u64, _pkt: Option<PacketRef>) {
+        let check = self.checks.entry(meta.id).or_default();
+        assert!(check.opened, "streams done before Opened");
+        assert!(!check.closed, "streams done after Closed");
+        check.streams_done = true;
     }
 
     fn on_table_notice(&mut self, _pkt: PacketRef, notice: TcpNotice) {
@@ -291,6 +303,10 @@ fn complete_connection_in_order() {
         "both FINs delivered: the flow lingers for its last ACK"
     );
     assert_eq!(f.table.len(), 1);
+    assert!(
+        f.rec.checks[&1].streams_done,
+        "a lingering flow is told at once that its streams are done, so it can free its parsers"
+    );
     // Any later packet past the linger finalises it (here one of another flow).
     f.advance(Duration::from_secs(6));
     f.send("10.9.9.9:4000", S, 1, 0, SYN, b"");
