@@ -168,22 +168,21 @@ machine() {
     echo "- Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+# sockscope_only SHAPE SIZE_MIB: sockscope alone (3 runs each of -q and --json).
+sockscope_only() {
+    local f w c m
+    f=$(capture "$1" "$2")
+    echo "== $1: $f" >&2
+    for cmd in -q --json; do
+        read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read "$cmd" {})"
+        row "$1" sockscope "read $cmd" "$f" "$w" "$c" "$m"
+    done
+}
+
 header=$(machine)
 for shape in mix ws http; do run_shape "$shape"; done
-if [ "$big" = 1 ]; then
-    f=$(capture mix4g "$size_4g")
-    echo "== mix4g: $f" >&2
-    read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read -q {})"
-    row mix4g sockscope "read -q" "$f" "$w" "$c" "$m"
-    read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read --json {})"
-    row mix4g sockscope "read --json" "$f" "$w" "$c" "$m"
-fi
-f=$(capture flows "$size_big")
-echo "== flows: $f" >&2
-read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read -q {})"
-row flows sockscope "read -q" "$f" "$w" "$c" "$m"
-read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read --json {})"
-row flows sockscope "read --json" "$f" "$w" "$c" "$m"
+[ "$big" = 1 ] && sockscope_only mix4g "$size_4g"
+sockscope_only flows "$size_big"
 
 table=$(
     echo "$header"
