@@ -33,29 +33,6 @@ fn analyze(name: &str, exp: &Expected, any_port: bool) -> Report {
     read_json(&capture(name), &extra)
 }
 
-/// Collects every difference, so that one run shows all of them.
-#[derive(Default)]
-struct Diffs(Vec<String>);
-
-impl Diffs {
-    fn eq<T: PartialEq + std::fmt::Debug>(
-        &mut self,
-        what: impl std::fmt::Display,
-        got: T,
-        want: T,
-    ) {
-        if got != want {
-            self.0
-                .push(format!("{what}: got {got:?}, expected {want:?}"));
-        }
-    }
-    fn check(&mut self, what: impl std::fmt::Display, ok: bool) {
-        if !ok {
-            self.0.push(what.to_string());
-        }
-    }
-}
-
 const DIRS: [&str; 2] = ["c2s", "s2c"];
 
 /// The preview's escaping (control characters escaped so a preview is one line).
@@ -472,12 +449,12 @@ fn every_capture_has_an_expected_file_and_vice_versa() {
 
 #[test]
 fn captures_match_their_expected_results() {
-    let mut d = Diffs::default();
+    let mut d = Diffs::new("got", "expected");
     for (name, exp) in expected_all() {
         for any_port in [false, true] {
             let r = analyze(&name, &exp, any_port);
             let mode = if any_port { "--any-port" } else { "-p" };
-            let mut one = Diffs::default();
+            let mut one = Diffs::new("got", "expected");
             compare(&name, &exp, &r, &mut one);
             d.0.extend(one.0.into_iter().map(|e| format!("[{mode}] {e}")));
         }

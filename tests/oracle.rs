@@ -352,23 +352,6 @@ fn conversations(name: &str) -> Vec<Conv> {
     all[name].clone()
 }
 
-#[derive(Default)]
-struct Diffs(Vec<String>);
-
-impl Diffs {
-    fn eq<T: PartialEq + std::fmt::Debug>(
-        &mut self,
-        what: impl std::fmt::Display,
-        ours: T,
-        tshark: T,
-    ) {
-        if ours != tshark {
-            self.0
-                .push(format!("{what}: sockscope {ours:?}, tshark {tshark:?}"));
-        }
-    }
-}
-
 fn compare(name: &str) {
     require_tshark!();
     let q = quirks_of(name);
@@ -377,7 +360,7 @@ fn compare(name: &str) {
     let packets = dissection(name);
     let streams = tshark_streams(&packets, &r);
     let flows = r.flows();
-    let mut d = Diffs::default();
+    let mut d = Diffs::new("sockscope", "tshark");
 
     d.eq(format!("{name}: connections"), flows.len(), streams.len());
 

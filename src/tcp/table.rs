@@ -562,7 +562,7 @@ impl<H: StreamHandler> FlowTable<H> {
 
     /// Processes one segment: finds or creates its flow, reassembles, and calls the handler.
     pub fn process(&mut self, seg: &Segment<'_>, handler: &mut H) {
-        self.tick(seg.ts, handler);
+        self.advance_clock(seg.ts, handler);
         let flags = seg.flags;
         let pure_syn = flags.syn() && !flags.ack() && !flags.rst();
         let (key, side) = FlowKey::of(seg.src, seg.dst);
@@ -784,15 +784,10 @@ impl<H: StreamHandler> FlowTable<H> {
         self.closing.len()
     }
 
-    /// Advances the capture clock and sweeps idle flows when it is time.
-    /// Moves the table's clock to `now` without a packet (a live capture that saw nothing for
-    /// a while): closing flows past their linger and idle flows are finalised as if a packet
-    /// with that time had arrived.
-    pub fn advance_clock(&mut self, now: Timestamp, handler: &mut H) {
-        self.tick(now, handler);
-    }
-
-    fn tick(&mut self, ts: Timestamp, handler: &mut H) {
+    /// Advances the capture clock (never backwards): closing flows past their linger are
+    /// finalised, and idle flows swept when it is time. Every segment does this first; a live
+    /// capture that saw nothing for a while calls it directly, so that flows end on time.
+    pub fn advance_clock(&mut self, ts: Timestamp, handler: &mut H) {
         self.clock = self.clock.max(ts);
         if self
             .closing

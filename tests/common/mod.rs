@@ -1271,3 +1271,32 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
     std::fs::write(&path, bytes).expect("write temp file");
     (dir, path)
 }
+
+/// Collects every difference between two accounts of the same capture, so that one run shows
+/// all of them. The names say which side is which in the messages ("got" / "expected",
+/// "sockscope" / "tshark").
+pub struct Diffs(pub Vec<String>, [&'static str; 2]);
+
+impl Diffs {
+    pub fn new(ours: &'static str, theirs: &'static str) -> Self {
+        Diffs(Vec::new(), [ours, theirs])
+    }
+
+    pub fn eq<T: PartialEq + std::fmt::Debug>(
+        &mut self,
+        what: impl std::fmt::Display,
+        ours: T,
+        theirs: T,
+    ) {
+        if ours != theirs {
+            let [a, b] = self.1;
+            self.0.push(format!("{what}: {a} {ours:?}, {b} {theirs:?}"));
+        }
+    }
+
+    pub fn check(&mut self, what: impl std::fmt::Display, ok: bool) {
+        if !ok {
+            self.0.push(what.to_string());
+        }
+    }
+}
