@@ -6,8 +6,9 @@ use crate::config::Config;
 use crate::pipeline::{Analyzer, Stop};
 use crate::proto::{Event, EventCtx, EventSink, FlowKind};
 use crate::report::Reporter;
+use crate::report::escape;
 use crate::report::follow::FollowPrinter;
-use crate::report::json::JsonPrinter;
+use crate::report::json::{JsonPrinter, json_line};
 use crate::report::ladder::LadderPrinter;
 use crate::report::progress::WithProgress;
 use crate::report::tables::TableStyle;
@@ -31,9 +32,12 @@ impl From<Status> for ExitCode {
     }
 }
 
-/// Prints the one-line error every failure ends with.
+/// Prints the one-line error every failure ends with. Messages name files, interfaces and
+/// arguments as given, so the whole line is escaped: it stays one line and cannot drive the
+/// terminal.
 pub fn error_line(msg: impl std::fmt::Display) {
-    let _ = writeln!(io::stderr(), "sockscope: {msg}");
+    let msg = msg.to_string();
+    let _ = writeln!(io::stderr(), "sockscope: {}", escape::esc(&msg));
 }
 
 fn is_broken_pipe(e: &io::Error) -> bool {
@@ -376,7 +380,7 @@ pub fn capture_files(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>,
             .any(|ext| name.ends_with(ext))
     }
     fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), String> {
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", escape::path(dir)))?;
         let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
         entries.sort();
         for p in entries {
@@ -397,7 +401,7 @@ pub fn capture_files(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>,
         } else if p.exists() {
             out.push(p.clone());
         } else {
-            return Err(format!("{}: no such file or directory", p.display()));
+            return Err(format!("{}: no such file or directory", escape::path(p)));
         }
     }
     Ok(out)
@@ -523,6 +527,8 @@ fn check(paths: &[PathBuf], recursive: bool, strict: bool, common: &Common) -> S
     let (mut passed, mut failed, mut unreadable) = (0u64, 0u64, 0u64);
     for file in &files {
         let name = file.display().to_string();
+        // The name as the text lines show it; JSON keeps it exact.
+        let shown = escape::path(file);
         let found = std::rc::Rc::new(std::cell::Cell::new(Found::default()));
         let tally = Box::new(CheckTally(found.clone()));
         let result = analyze(std::slice::from_ref(&name), &config, tally);
@@ -541,18 +547,17 @@ fn check(paths: &[PathBuf], recursive: bool, strict: bool, common: &Common) -> S
                     failed += 1;
                 }
                 if common.json {
-                    serde_json::json!({
+                    json_line(&serde_json::json!({
                         "type": "check", "file": name, "pass": pass,
                         "flows": stats.flows, "packets": stats.packets,
                         "anomalies": stats.anomalies.iter().map(|(c, n)| (c.as_str(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
-                    })
-                    .to_string()
+                    }))
                 } else if pass {
                     if common.quiet {
                         continue;
                     }
                     format!(
-                        "PASS {name}: {}{}",
+                        "PASS {shown}: {}{}",
                         found_line(stats, found.get()),
                         if warnings.is_empty() {
                             String::new()
@@ -562,7 +567,7 @@ fn check(paths: &[PathBuf], recursive: bool, strict: bool, common: &Common) -> S
                     )
                 } else {
                     format!(
-                        "FAIL {name}: errors: {}{}",
+                        "FAIL {shown}: errors: {}{}",
                         if errors.is_empty() { "none" } else { &errors },
                         if warnings.is_empty() {
                             String::new()
@@ -575,9 +580,11 @@ fn check(paths: &[PathBuf], recursive: bool, strict: bool, common: &Common) -> S
             Err(_) => {
                 unreadable += 1;
                 if common.json {
-                    serde_json::json!({"type": "check", "file": name, "pass": false, "unreadable": true}).to_string()
+                    json_line(
+                        &serde_json::json!({"type": "check", "file": name, "pass": false, "unreadable": true}),
+                    )
                 } else {
-                    format!("FAIL {name}: unreadable (see the message above)")
+                    format!("FAIL {shown}: unreadable (see the message above)")
                 }
             }
         };
@@ -591,7 +598,9 @@ fn check(paths: &[PathBuf], recursive: bool, strict: bool, common: &Common) -> S
     }
     let total = files.len();
     let tally = if common.json {
-        serde_json::json!({"type": "check_summary", "captures": total, "passed": passed, "failed": failed, "unreadable": unreadable}).to_string()
+        json_line(
+            &serde_json::json!({"type": "check_summary", "captures": total, "passed": passed, "failed": failed, "unreadable": unreadable}),
+        )
     } else {
         format!(
             "{total} captures: {passed} passed, {failed} failed{}",

@@ -19,6 +19,7 @@ use crate::decode::{DetailNode, Segment};
 use crate::proto::{
     Anomaly, Code, Event, EventCtx, EventSink, FlowKind, HttpHead, HttpMessage, OpCode, WsFrame,
 };
+use crate::report::escape::{self, esc};
 use crate::report::gate::{self, KindGate, Verdict};
 use crate::report::hexdump;
 use crate::report::style::{Paint, Style};
@@ -119,7 +120,7 @@ struct Group {
 struct FlowNotes {
     deflate: bool,
     /// Requests not yet answered: packet, time and URI.
-    requests: VecDeque<(Option<u64>, Timestamp, String)>,
+    requests: VecDeque<(Option<u64>, Timestamp, Vec<u8>)>,
 }
 
 /// The text printer.
@@ -183,7 +184,7 @@ impl<W: Write> TextPrinter<W> {
             if let Some(p) = frame {
                 let _ = write!(s, "{}pkt {p}", if s.is_empty() { "" } else { ", " });
             }
-            let _ = write!(s, ": {}", a.detail);
+            let _ = write!(s, ": {}", esc(&a.detail));
             v.push(s);
         }
     }
@@ -316,10 +317,12 @@ impl<W: Write> TextPrinter<W> {
                     .headers
                     .iter()
                     .find(|h| h.name.eq_ignore_ascii_case("host"))
-                    .map(|h| String::from_utf8_lossy(h.value).into_owned());
+                    .map(|h| h.value);
                 let uri = match host {
-                    Some(h) if target.starts_with('/') => format!("http://{h}{target}"),
-                    _ => target.to_string(),
+                    Some(h) if target.starts_with('/') => {
+                        [b"http://", h, target.as_bytes()].concat()
+                    }
+                    _ => target.as_bytes().to_vec(),
                 };
                 extras.full_uri = Some(uri.clone());
                 if notes.requests.len() >= REQUESTS_REMEMBERED {
@@ -528,7 +531,7 @@ impl<W: Write> TextPrinter<W> {
                 let tag = format!("[{}]", flag.code.as_str());
                 style.push(&mut line, Paint::severity(flag.code.severity()), &tag);
                 line.push(' ');
-                line.push_str(&flag.detail);
+                escape::push(&mut line, &flag.detail);
             }
         } else {
             for (_, flag) in &g.packet_flags {
@@ -668,8 +671,7 @@ impl<W: Write> EventSink for TextPrinter<W> {
                         .find(|h| h.name.eq_ignore_ascii_case("content-type"))
                 {
                     let media = ct.value.split(|&b| b == b';').next().unwrap_or_default();
-                    let media = String::from_utf8_lossy(media);
-                    let _ = write!(info, " ({})", media.trim());
+                    let _ = write!(info, " ({})", esc(media.trim_ascii()));
                 }
                 if !m.complete {
                     info.push_str(" [incomplete]");
@@ -770,7 +772,7 @@ impl<W: Write> EventSink for TextPrinter<W> {
             Event::Sse(e) => {
                 let mut info = String::from("Server-Sent Event");
                 if let Some(name) = e.event {
-                    let _ = write!(info, " [{name}]");
+                    let _ = write!(info, " [{}]", esc(name));
                 }
                 info.push_str(" \"");
                 let max = preview_chars.min(LINE_PREVIEW);
@@ -986,7 +988,7 @@ mod tests {
         assert!(
             line.ends_with(
                 "WebSocket Non-Control Frame (Reserved 0x3) [FIN] [ws.reserved_opcode], \
-                 WebSocket Text [FIN] \"caf\u{fffd}\" [ws.invalid_utf8] [tcp.gap]"
+                 WebSocket Text [FIN] \"caf\\xc3\" [ws.invalid_utf8] [tcp.gap]"
             ),
             "{line}"
         );
