@@ -3,6 +3,8 @@
 //! says, errors are one line on stderr with status 2 and never a panic, and the helpers
 //! (`completions`, `man`, `--help`) work.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -182,7 +184,7 @@ fn colour_follows_the_flag_the_terminal_and_no_color() {
                 .expect("script ran before");
             assert!(!has_ansi(&forced));
         }
-        None => eprintln!("skipped the terminal half: `script` (util-linux) is not available"),
+        None => common::skip("the terminal half: `script` (util-linux) is not available"),
     }
 }
 
@@ -405,7 +407,7 @@ fn progress_bar_only_when_stderr_is_a_terminal_and_output_is_not_scrolling_there
     assert_eq!(code, 0);
     assert!(stderr.is_empty(), "{stderr}");
     let Some(quiet) = on_a_terminal(&format!("read -q {big}"), false) else {
-        eprintln!("skipped the terminal half: `script` (util-linux) is not available");
+        common::skip("the terminal half: `script` (util-linux) is not available");
         return;
     };
     assert!(

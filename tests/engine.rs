@@ -268,7 +268,7 @@ fn editcap(input: &Path, format: &str, output: &Path, magic: [u8; 4]) {
 #[test]
 fn pcapng_written_by_editcap_gives_the_same_records() {
     if !editcap_works() {
-        eprintln!("skipped: editcap is not installed (it comes with tshark)");
+        common::skip("editcap is not installed (it comes with tshark)");
         return;
     }
     for name in [
@@ -325,7 +325,7 @@ fn byte_order_and_timestamp_resolution_do_not_change_the_records() {
         );
 
         if !editcap_works() {
-            eprintln!("nanosecond pcap not checked: editcap is not installed");
+            common::skip("nanosecond pcap not checked: editcap is not installed");
             continue;
         }
         let dir = tempfile::tempdir().expect("temp dir");

@@ -2,7 +2,8 @@
 //! traffic it makes: real sockets, a real WebSocket conversation (tungstenite), the real binary.
 //!
 //! These tests need root (CI runs them as root); as anyone else they print why they are skipped
-//! and return. `tshark` is used when installed to check the written file independently.
+//! and return — except under `.ci/run`, where a skip fails the test. `tshark` checks the written
+//! file independently (required under `.ci/run` too).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -54,7 +55,7 @@ fn skip_reason() -> Option<&'static str> {
 macro_rules! require_root {
     () => {
         if let Some(why) = skip_reason() {
-            eprintln!("skipped: {why}");
+            common::skip(why);
             return;
         }
     };
@@ -462,7 +463,7 @@ fn websocket_conversation_is_reported_live_and_from_the_written_file() {
             "tshark saw {opcodes:?}"
         );
     } else {
-        eprintln!("note: tshark not installed; the file was checked with pcap-file only");
+        common::skip("tshark is not installed: the written file was checked with pcap-file only");
     }
 
     // The analysis, streamed live.

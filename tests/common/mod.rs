@@ -40,6 +40,28 @@ pub fn capture(name: &str) -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Skipping
+
+/// Set (to anything but `""` or `0`) by `.ci/run`: there a test that cannot run — no tshark, no
+/// root, a missing tool — fails instead of skipping, so that CI cannot pass without checking.
+pub const CI_VAR: &str = "SOCKSCOPE_CI";
+
+/// Whether skipping is forbidden in this run (see [`CI_VAR`]).
+pub fn skipping_forbidden() -> bool {
+    std::env::var_os(CI_VAR).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// A test, or a part of one, that cannot run here: prints why and returns, so that the caller
+/// returns (or leaves the part out) — or, under `.ci/run`, fails the test.
+#[track_caller]
+pub fn skip(why: impl std::fmt::Display) {
+    if skipping_forbidden() {
+        panic!("{why}; {CI_VAR} is set (.ci/run), where no test may skip");
+    }
+    eprintln!("skipped: {why}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Running sockscope
 
 /// What one run of the binary did.
@@ -515,7 +537,7 @@ pub fn tshark() -> Result<&'static str, &'static str> {
 macro_rules! require_tshark {
     () => {
         if let Err(why) = common::tshark() {
-            eprintln!("skipped: {why}");
+            common::skip(why);
             return;
         }
     };
