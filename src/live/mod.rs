@@ -186,8 +186,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
                     if common.verbose {
                         let _ = writeln!(
                             io::stderr(),
-                            "sockscope: {}: the kernel filter keeps all TCP, ports are checked in user space",
-                            escape::esc(&e.to_string())
+                            "sockscope: {e}: the kernel filter keeps all TCP, ports are checked in user space"
                         );
                     }
                     (p, bpf::describe(ports.as_deref()))
