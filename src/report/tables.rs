@@ -37,9 +37,11 @@ impl FlowRow {
     pub fn new(meta: &FlowMeta, s: &FlowSummary, how: CloseHow) -> Self {
         let mut messages = s.messages;
         if s.handshake_complete {
-            // The upgrade request and its 101 are the handshake, not messages.
-            messages[0] = messages[0].saturating_sub(1);
-            messages[1] = messages[1].saturating_sub(1);
+            // The upgrade request and its 101 are the handshake, not messages. The 101 was
+            // counted (it completed the handshake); the request was not if it did not parse.
+            let handshake = s.http_messages.min(2);
+            messages[1] = messages[1].saturating_sub(handshake.min(1));
+            messages[0] = messages[0].saturating_sub(handshake.saturating_sub(1));
         }
         debug_assert_eq!(messages[0] + messages[1], flow_messages(s));
         FlowRow {
@@ -273,4 +275,38 @@ pub fn anomalies_table(
         ]);
     }
     t.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::RoleBasis;
+    use crate::time::Timestamp;
+
+    fn row(http_messages: u64, messages: [u64; 2]) -> FlowRow {
+        let meta = FlowMeta::new(
+            1,
+            ([10, 0, 0, 1], 5000).into(),
+            ([10, 0, 0, 2], 80).into(),
+            RoleBasis::Syn,
+            Timestamp::ZERO,
+        );
+        let s = FlowSummary {
+            kind: Some(FlowKind::WebSocket),
+            handshake_complete: true,
+            http_messages,
+            ws_messages: 10,
+            messages,
+            ..FlowSummary::default()
+        };
+        FlowRow::new(&meta, &s, CloseHow::Fin)
+    }
+
+    #[test]
+    fn the_handshake_is_not_counted_as_messages() {
+        // Upgrade request + 101, 4 client and 6 server WebSocket messages.
+        assert_eq!(row(2, [5, 7]).messages, [4, 6]);
+        // An upgrade request that did not parse was never counted: only the 101 is taken off.
+        assert_eq!(row(1, [4, 7]).messages, [4, 6]);
+    }
 }
