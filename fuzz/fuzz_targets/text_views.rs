@@ -1,6 +1,6 @@
 //! Fuzz target for terminal safety: arbitrary bytes read as a capture and printed by the text
-//! views a person reads on a terminal (summary lines with `-V` and `-x`, then the tables; and
-//! `--follow 1`), colour on. Whatever the bytes, the output must hold no control, C1, bidi or
+//! views a person reads on a terminal (summary lines with `-V` and `-x`, then the tables;
+//! `--follow 1`; `--ladder 1`), colour on. Whatever the bytes, the output must hold no control, C1, bidi or
 //! invisible format character other than the printer's own line ends, tabs and SGR colour codes.
 
 #![no_main]
@@ -11,6 +11,7 @@ use sockscope::pipeline::Analyzer;
 use sockscope::report::Reporter;
 use sockscope::report::escape::is_safe;
 use sockscope::report::follow::FollowPrinter;
+use sockscope::report::ladder::LadderPrinter;
 use sockscope::report::text::{TextOptions, TextPrinter};
 use std::cell::RefCell;
 use std::io::Write;
@@ -58,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
         ports: PortFilter::Any,
         ..Config::default()
     };
-    let views: [fn(Sink) -> Box<dyn Reporter>; 2] = [
+    let views: [fn(Sink) -> Box<dyn Reporter>; 3] = [
         |s| {
             let opts = TextOptions {
                 verbose: true,
@@ -69,6 +70,7 @@ fuzz_target!(|data: &[u8]| {
             Box::new(TextPrinter::new(s, opts))
         },
         |s| Box::new(FollowPrinter::new(s, 1, true, 32)),
+        |s| Box::new(LadderPrinter::new(s, 1, true, 32)),
     ];
     for view in views {
         let sink = Sink::default();
