@@ -317,7 +317,12 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         }
     }
     match analyzer.finish() {
-        Ok(_) => {}
+        Ok((stats, _)) => {
+            if let Some(msg) = crate::app::missing_flow(common, stats.flows) {
+                failure.get_or_insert(msg);
+                status = Status::Error;
+            }
+        }
         Err(e) if is_broken_pipe(&e) => {}
         Err(e) => {
             failure.get_or_insert(format!("writing output: {e}"));
