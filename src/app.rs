@@ -248,7 +248,7 @@ pub fn run(cli: Cli) -> Status {
             no_promisc,
             common,
         } => {
-            if let Err(msg) = common.refuse_idle_views() {
+            if let Err(msg) = common.refuse_idle_views(true) {
                 error_line(msg);
                 return Status::Error;
             }
@@ -386,7 +386,7 @@ pub fn missing_flow(common: &Common, flows: u64) -> Option<String> {
 }
 
 fn read(files: &[String], common: &Common) -> Status {
-    if let Err(msg) = common.refuse_idle_views() {
+    if let Err(msg) = common.refuse_idle_views(false) {
         error_line(msg);
         return Status::Error;
     }

@@ -111,6 +111,30 @@ pub const CHECK_EXAMPLES: &[Example] = &[
     ),
 ];
 
+pub const READ_ABOUT: &str = "Analyze pcap / pcapng files (\"-\" = stdin); several files are \
+read as one capture.
+
+Prints one line per packet that completes HTTP messages, WebSocket frames or SSE events (packet \
+number, time, flow, endpoints, protocol, info, as tshark does), then the flows table, the \
+header-overhead comparison table with its \"what if over HTTP\" lines, and the anomalies. -V adds \
+a detail tree under each line and -x hex dumps; -q leaves out the packet lines; --json prints JSON \
+Lines records instead; --follow and --ladder show one flow by itself.";
+
+pub const LIVE_ABOUT: &str = "Sniff an interface (root or CAP_NET_RAW); Ctrl-C ends and prints \
+the report.
+
+Prints what read prints, as the packets arrive, and the tables when the capture stops (Ctrl-C, \
+-c, --duration); the kernel's packet and drop counts go to stderr.";
+
+pub const CHECK_ABOUT: &str = "CI gate: PASS/FAIL per capture and a tally; exit 1 when a capture \
+fails.
+
+Prints one line per capture: PASS with what it held (flows by kind, HTTP messages, WebSocket \
+frames and messages, SSE events) and its warnings, or FAIL with why (the failing anomaly codes \
+with counts, too few flows, or why it could not be read); then the tally. -v lists each anomaly \
+under its capture, -q leaves out the PASS lines, --format writes JSON Lines, JUnit XML, SARIF or \
+GitHub annotations instead.";
+
 pub const READ_EXIT: &str = "0 on success, also when the reader of the output goes away early \
 (`sockscope read big.pcap | head`); 2 on a usage error, an unreadable or malformed capture (what \
 was read before the damage is still reported), or a --follow / --ladder flow that is not in the \
@@ -183,6 +207,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Analyze pcap / pcapng files ("-" = stdin); several files are read as one capture.
+    #[command(long_about = READ_ABOUT)]
     #[command(after_help = after_help(READ_EXAMPLES, READ_EXIT, ""))]
     Read {
         /// Capture files (pcap, pcapng, optionally gzip-compressed); "-" reads stdin.
@@ -192,6 +217,7 @@ pub enum Command {
         common: Common,
     },
     /// Sniff an interface (root or CAP_NET_RAW); Ctrl-C ends and prints the report.
+    #[command(long_about = LIVE_ABOUT)]
     #[command(after_help = after_help(LIVE_EXAMPLES, LIVE_EXIT, ""))]
     Live {
         /// Interface to sniff ("any" = all interfaces).
@@ -213,6 +239,7 @@ pub enum Command {
         common: Common,
     },
     /// CI gate: PASS/FAIL per capture and a tally; exit 1 when a capture fails.
+    #[command(long_about = CHECK_ABOUT)]
     #[command(after_help = after_help(CHECK_EXAMPLES, CHECK_EXIT, CHECK_RULES))]
     #[command(mut_arg("ports", |a| a.help(
         "TCP ports to analyze: 80,8080 or 8000-8100; repeatable \
@@ -523,8 +550,10 @@ impl Common {
     }
 
     /// Refuses view options that would do nothing together in `read` or `live`: each refusal
-    /// says why, in one line.
-    pub fn refuse_idle_views(&self) -> Result<(), String> {
+    /// says why, in one line. `live` says more on stderr with `-V` (the privilege drop, why it
+    /// stopped), so there `-V` is never idle.
+    pub fn refuse_idle_views(&self, verbose_notes_on_stderr: bool) -> Result<(), String> {
+        let verbose = self.verbose && !verbose_notes_on_stderr;
         let one_flow = match (self.follow, self.ladder) {
             (Some(_), Some(_)) => {
                 return Err("--follow and --ladder are two views of one flow; pick one".into());
@@ -541,7 +570,7 @@ impl Common {
                 ));
             }
             for (set, name) in [
-                (self.verbose, "-V"),
+                (verbose, "-V"),
                 (self.hex, "-x"),
                 (self.quiet, "-q"),
                 (self.kind.is_some(), "--kind"),
@@ -555,7 +584,7 @@ impl Common {
         }
         if self.json {
             for (set, name, instead) in [
-                (self.verbose, "-V", "the records carry every decoded field"),
+                (verbose, "-V", "the records carry every decoded field"),
                 (self.hex, "-x", "the records carry payload previews"),
                 (
                     self.quiet,
@@ -570,8 +599,8 @@ impl Common {
                 }
             }
         }
-        if self.quiet && (self.verbose || self.hex) {
-            let name = if self.verbose { "-V" } else { "-x" };
+        if self.quiet && (verbose || self.hex) {
+            let name = if verbose { "-V" } else { "-x" };
             return Err(format!(
                 "-q leaves out the packet lines that {name} adds to; use one of them"
             ));

@@ -220,6 +220,24 @@ fn section(roff: &mut Roff, title: &str, text: &str) {
 
 /// One man page: the overview (`None`) or a command's.
 pub fn render_man(page: Option<ManPage>, w: &mut dyn Write) -> io::Result<()> {
+    let mut roff = Vec::new();
+    render_sections(page, &mut roff)?;
+    // Each section comes with the same two-line preamble (how to print an apostrophe); once
+    // is enough.
+    let text = String::from_utf8_lossy(&roff);
+    let mut seen = false;
+    for line in text.lines() {
+        let preamble = line.starts_with(".ie \\n(.g .ds Aq") || line.starts_with(".el .ds Aq");
+        if preamble && seen {
+            continue;
+        }
+        seen |= line.starts_with(".el .ds Aq");
+        writeln!(w, "{line}")?;
+    }
+    Ok(())
+}
+
+fn render_sections(page: Option<ManPage>, w: &mut dyn Write) -> io::Result<()> {
     let mut top = Cli::command();
     top.build();
     let cmd = match page {
@@ -229,7 +247,9 @@ pub fn render_man(page: Option<ManPage>, w: &mut dyn Write) -> io::Result<()> {
             .cloned()
             .ok_or_else(|| io::Error::other(format!("no command {}", p.name())))?,
     };
-    let man = clap_mangen::Man::new(cmd.clone()).title(page_name(page).to_uppercase());
+    let man = clap_mangen::Man::new(cmd.clone())
+        .title(page_name(page).to_uppercase())
+        .source(format!("sockscope {}", env!("CARGO_PKG_VERSION")));
     man.render_title(w)?;
     man.render_name_section(w)?;
     man.render_synopsis_section(w)?;
