@@ -3,7 +3,7 @@
 //! examples, exit status, environment and files), and the shell completion scripts (which also
 //! complete `live`'s interface names).
 //!
-//! The prose comes from [`crate::cli`], so `--help`, the man pages and the README say the same.
+//! The prose comes from [`crate::cli`], so `--help` and the man pages say the same.
 
 use crate::cli::{self, Cli, Example, ManPage};
 use clap::CommandFactory;

@@ -1013,7 +1013,10 @@ fn check_refuses_the_options_it_would_ignore_and_honours_the_others() {
     let (out, _, code) = outcome(&mut cmd(&["check", "--kind", "websocket", file]));
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.starts_with("PASS captures/bad/http-parse-error.pcap: 0 flows"),
+        out.starts_with(
+            "PASS captures/bad/http-parse-error.pcap: 0 flows; note: no websocket flow \
+             (--kind websocket)"
+        ),
         "{out}"
     );
     // --json is --format json; --color paints the verdict.

@@ -217,11 +217,11 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         }
     };
     if let Some(e) = &socket.promisc_error {
-        let _ = writeln!(
-            io::stderr(),
-            "sockscope: {}: promiscuous mode refused ({e}); capturing only this host's traffic",
+        // A note, not a failure; in the same plain words as one.
+        error_line(format!(
+            "{}: promiscuous mode refused ({e}); capturing only this host's traffic",
             iface.name
-        );
+        ));
     }
     let geometry = socket.geometry();
 

@@ -112,9 +112,10 @@ fn empty_note(v: &CaptureVerdict) -> Option<String> {
     if v.flows > 0 || v.error.is_some() {
         return None;
     }
-    let why = match v.skipped_by_port {
-        0 => "no TCP flow to check".to_string(),
-        n => format!(
+    let why = match (v.kind, v.skipped_by_port) {
+        (Some(kind), _) => format!("no {kind} flow (--kind {kind})"),
+        (None, 0) => "no TCP flow to check".to_string(),
+        (None, n) => format!(
             "{} on other ports skipped (check them with --any-port or -p)",
             plural(n, "TCP flow", "TCP flows")
         ),

@@ -147,6 +147,8 @@ pub struct CaptureVerdict {
     pub skipped_by_port: u64,
     /// Flows the capture must have (`--min-flows`, `--fail-if-empty`); 0 when not asked.
     pub min_flows: u64,
+    /// The only kind of flow judged (`--kind`).
+    pub kind: Option<FlowKind>,
     /// Why the capture could not be read (the file is named by `file`).
     pub error: Option<String>,
     /// The effect of each code found, by the rules.
@@ -279,6 +281,7 @@ impl Collector {
         self.verdict.packets = stats.packets;
         self.verdict.skipped_by_port = stats.flows_skipped_by_port;
         self.verdict.min_flows = min_flows;
+        self.verdict.kind = self.kind;
         self.verdict
     }
 }
