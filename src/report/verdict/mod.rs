@@ -340,17 +340,14 @@ impl Reporter for Collector {
 mod tests {
     use super::*;
     use crate::proto::FlowSummary;
-    use crate::tcp::{CloseHow, FlowMeta, PacketRef, RoleBasis};
-    use std::net::SocketAddr;
+    use crate::proto::websocket::test_sink;
+    use crate::tcp::{CloseHow, FlowMeta, PacketRef};
 
     fn meta(id: FlowId) -> FlowMeta {
-        FlowMeta::new(
+        FlowMeta {
             id,
-            SocketAddr::from(([10, 0, 0, 1], 5000)),
-            SocketAddr::from(([10, 0, 0, 2], 80)),
-            RoleBasis::Syn,
-            Timestamp::ZERO,
-        )
+            ..test_sink::meta()
+        }
     }
 
     fn anomaly(code: Code) -> Anomaly {
