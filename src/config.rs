@@ -6,7 +6,8 @@ use std::time::Duration;
 /// Which TCP flows are analyzed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PortFilter {
-    /// Only flows with one of these ports on either side.
+    /// Only flows with one of these ports on either side. A long list (`-p 8000-8100`) must
+    /// be sorted, as the CLI builds it: it is binary-searched.
     Ports(Vec<u16>),
     /// Every TCP flow; the protocol layer decides by content.
     Any,
@@ -16,7 +17,11 @@ impl PortFilter {
     pub fn matches(&self, a: u16, b: u16) -> bool {
         match self {
             PortFilter::Any => true,
-            PortFilter::Ports(ports) => ports.iter().any(|&p| p == a || p == b),
+            PortFilter::Ports(ports) if ports.len() <= 8 => ports.iter().any(|&p| p == a || p == b),
+            PortFilter::Ports(ports) => {
+                debug_assert!(ports.is_sorted(), "a long port list must be sorted");
+                ports.binary_search(&a).is_ok() || ports.binary_search(&b).is_ok()
+            }
         }
     }
 }
@@ -102,5 +107,22 @@ impl Default for Config {
             display_bytes: 512,
             digest: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_lists_short_and_long_match_either_side() {
+        let short = PortFilter::Ports(vec![8080, 80]);
+        assert!(short.matches(80, 40000) && short.matches(40000, 8080));
+        assert!(!short.matches(81, 40000));
+        let long = PortFilter::Ports((8000..=8100).collect());
+        assert!(long.matches(51000, 8000) && long.matches(8100, 51000));
+        assert!(long.matches(8050, 1));
+        assert!(!long.matches(7999, 8101));
+        assert!(PortFilter::Any.matches(1, 2));
     }
 }

@@ -1,7 +1,8 @@
 //! Golden output of every view, through the built binary, on the bundled captures: the default
 //! summary lines, `-V`, `-x`, `--follow`, `--ladder`, `-q`, `--json`, and `check`. Snapshots live
-//! in `tests/snapshots/`; each begins with the command that produced it. Colour is off and
-//! stdout is a pipe, so tables have no terminal width and the output is the same everywhere.
+//! in `tests/snapshots/`; each begins with the command that produced it. Colour is off, stdout
+//! is a pipe and `COLUMNS` is unset, so tables fit the fixed width of piped output and the
+//! output is the same everywhere.
 //!
 //! To review a changed view: `INSTA_UPDATE=new cargo test --test golden`, read the `.snap.new`
 //! files, and rename them over the old snapshots only if the new output is right.
@@ -17,6 +18,7 @@ fn run(args: &[&str]) -> (String, String, i32) {
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("NO_COLOR")
+        .env_remove("COLUMNS")
         .output()
         .expect("run sockscope");
     let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");

@@ -857,6 +857,28 @@ fn unwritable_output_file_is_reported() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("/nonexistent-dir/x.pcap"), "{stderr}");
+    assert!(stderr.contains("no such file or directory"), "{stderr}");
+    assert!(!stderr.contains("os error"), "{stderr}");
+}
+
+#[test]
+fn a_followed_flow_that_never_appeared_exits_2_like_read() {
+    require_root!();
+    let ns = Netns::new("noflow");
+    for view in ["--ladder", "--follow"] {
+        let out = ns
+            .command(BIN)
+            .args(["live", "lo", view, "3", "--duration", "0.3"])
+            .output()
+            .expect("spawn");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{view}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert_eq!(
+            last, "sockscope: flow 3 is not in the capture: no flow was analyzed",
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -223,10 +223,11 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         }
     };
     if let Some(e) = &socket.promisc_error {
-        let _ = writeln!(
-            io::stderr(),
-            "sockscope: {shown_iface}: promiscuous mode refused ({e}); capturing only this host's traffic",
-        );
+        // A note, not a failure; in the same plain words as one.
+        error_line(format!(
+            "{}: promiscuous mode refused ({e}); capturing only this host's traffic",
+            iface.name
+        ));
     }
     let geometry = socket.geometry();
 
@@ -340,7 +341,12 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         }
     }
     match analyzer.finish() {
-        Ok(_) => {}
+        Ok((stats, _)) => {
+            if let Some(msg) = crate::app::missing_flow(common, stats.flows) {
+                failure.get_or_insert(msg);
+                status = Status::Error;
+            }
+        }
         Err(e) if is_broken_pipe(&e) => {}
         Err(e) => {
             failure.get_or_insert(format!("writing output: {e}"));

@@ -64,8 +64,12 @@ pub fn json_line<T: Serialize + ?Sized>(value: &T) -> String {
 
 /// Timestamps as seconds with microsecond precision (a JSON number).
 fn ts<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-    let micros = t.as_nanos().div_euclid(1_000);
-    s.serialize_f64(micros as f64 / 1e6)
+    s.serialize_f64(ts_secs(*t))
+}
+
+/// A record's `ts`: seconds since the epoch, to the microsecond.
+pub(crate) fn ts_secs(t: Timestamp) -> f64 {
+    t.as_nanos().div_euclid(1_000) as f64 / 1e6
 }
 
 fn opt_ts<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {

@@ -20,6 +20,7 @@ pub mod style;
 pub mod tables;
 pub mod text;
 pub mod verbose;
+pub mod verdict;
 
 use crate::decode::Segment;
 use crate::proto::EventSink;
