@@ -339,6 +339,67 @@ fn byte_order_and_timestamp_resolution_do_not_change_the_records() {
     }
 }
 
+/// The same capture with its Ethernet headers replaced by `link`'s header (`prefix` of the
+/// family, for IPv4 and IPv6), written here without any of sockscope's code.
+fn relinked(eth: &PcapFile, link: u32, prefix: impl Fn(bool) -> Vec<u8>) -> Vec<u8> {
+    let mut out = PcapFile {
+        header: eth.header.clone(),
+        records: Vec::new(),
+    };
+    out.header[20..24].copy_from_slice(&link.to_le_bytes());
+    for (rec, data) in &eth.records {
+        let ipv6 = data.get(12..14) == Some(&[0x86, 0xdd][..]);
+        let mut body = prefix(ipv6);
+        // ARP and the like stay, as garbage to skip: packet numbers must not change.
+        body.extend_from_slice(data.get(14..).unwrap_or_default());
+        let mut rec = *rec;
+        let len = (body.len() as u32).to_le_bytes();
+        rec[8..12].copy_from_slice(&len);
+        rec[12..16].copy_from_slice(&len);
+        out.records.push((rec, body));
+    }
+    out.bytes()
+}
+
+/// Raw IP under every number the pcap linktype registry (and the platform DLT_RAW values
+/// written into files) gives it: LINKTYPE_RAW 101, DLT_RAW 12 (most platforms) and 14
+/// (OpenBSD), LINKTYPE_IPV4 228 / LINKTYPE_IPV6 229, and 12 as OpenBSD's DLT_LOOP (a
+/// network-order address family). Each gives exactly the records of the Ethernet original.
+#[test]
+fn raw_ip_link_types_give_the_same_records() {
+    for name in ["ws-chat.pcap", "ws-ipv6.pcap"] {
+        let file = capture(name);
+        let want = records_of(sockscope(&read_args(&[&file])));
+        assert!(want.len() > 10, "{name}");
+        let eth = PcapFile::read(&file);
+        let v6 = name.contains("ipv6");
+        let mut cases: Vec<(String, Vec<u8>)> = [12u32, 14, 101]
+            .into_iter()
+            .map(|link| {
+                (
+                    format!("link type {link}"),
+                    relinked(&eth, link, |_| Vec::new()),
+                )
+            })
+            .collect();
+        let family = if v6 { 229 } else { 228 };
+        cases.push((
+            format!("link type {family}"),
+            relinked(&eth, family, |_| Vec::new()),
+        ));
+        cases.push((
+            "link type 12 as OpenBSD DLT_LOOP".into(),
+            relinked(&eth, 12, |ipv6| vec![0, 0, 0, if ipv6 { 24 } else { 2 }]),
+        ));
+        for (what, bytes) in cases {
+            let (_d, path) = temp_file("relinked.pcap", &bytes);
+            let run = sockscope(&read_args(&[&path]));
+            let got = records_of(run);
+            assert_eq!(got, want, "{name} with {what}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Malformed files
 

@@ -396,6 +396,11 @@ mod tests {
             (LinkType::RAW, v6.clone(), true),
             (LinkType::IPV4, v4.clone(), false),
             (LinkType::IPV6, v6.clone(), true),
+            (LinkType::DLT_RAW, v4.clone(), false),
+            (LinkType::DLT_RAW, v6.clone(), true),
+            (LinkType::DLT_RAW, [&[0, 0, 0, 2][..], &v4].concat(), false),
+            (LinkType::DLT_RAW_OPENBSD, v4.clone(), false),
+            (LinkType::DLT_RAW_OPENBSD, v6.clone(), true),
             (LinkType::NULL, [&[2, 0, 0, 0][..], &v4].concat(), false),
             (LinkType::NULL, [&[0, 0, 0, 28][..], &v6].concat(), true),
             (LinkType::LOOP, [&[0, 0, 0, 2][..], &v4].concat(), false),
@@ -603,7 +608,7 @@ mod tests {
         #[test]
         fn arbitrary_frames_never_panic(
             link in prop_oneof![
-                Just(0u32), Just(1), Just(101), Just(108), Just(113), Just(228), Just(229),
+                Just(0u32), Just(1), Just(12), Just(14), Just(101), Just(108), Just(113), Just(228), Just(229),
                 Just(276), any::<u32>()
             ],
             data in proptest::collection::vec(any::<u8>(), 0..200),

@@ -37,6 +37,12 @@ pub struct LinkType(pub u32);
 impl LinkType {
     pub const NULL: LinkType = LinkType(0);
     pub const ETHERNET: LinkType = LinkType(1);
+    /// DLT_RAW as most platforms number it, found in files written with the platform's DLT
+    /// value instead of LINKTYPE_RAW. On OpenBSD 12 is DLT_LOOP instead; the two are told apart
+    /// by the first byte (an IP version nibble, or the high byte of an address family).
+    pub const DLT_RAW: LinkType = LinkType(12);
+    /// DLT_RAW as OpenBSD (and BSD/OS) number it.
+    pub const DLT_RAW_OPENBSD: LinkType = LinkType(14);
     pub const RAW: LinkType = LinkType(101);
     pub const LOOP: LinkType = LinkType(108);
     pub const LINUX_SLL: LinkType = LinkType(113);
@@ -48,7 +54,7 @@ impl LinkType {
         match self {
             LinkType::NULL => "NULL",
             LinkType::ETHERNET => "Ethernet",
-            LinkType::RAW => "Raw IP",
+            LinkType::RAW | LinkType::DLT_RAW | LinkType::DLT_RAW_OPENBSD => "Raw IP",
             LinkType::LOOP => "OpenBSD loopback",
             LinkType::LINUX_SLL => "Linux cooked v1",
             LinkType::IPV4 => "Raw IPv4",
