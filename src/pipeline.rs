@@ -53,30 +53,38 @@ pub struct Analyzer<R: Reporter> {
     last_fragment: Option<(std::net::IpAddr, std::net::IpAddr, u32)>,
 }
 
-/// The `ip.fragment` warning for datagrams lost since `reported`.
+/// The `ip.fragment` warning for datagrams lost since `reported`. During the run the lost ones
+/// are those the decoder gave up on, and datagrams still being reassembled are "waiting"; at
+/// the end of the input those left waiting are lost too.
 fn fragment_anomaly(
     decoder: &Decoder,
     reported: u64,
     lost: u64,
     last: Option<(std::net::IpAddr, std::net::IpAddr, u32)>,
     ts: crate::time::Timestamp,
+    at_end: bool,
 ) -> Anomaly {
     let f = decoder.fragment_stats();
     let example = last
         .map(|(src, dst, id)| format!(" (latest fragment: datagram {id:#x} from {src} to {dst})"))
         .unwrap_or_default();
+    let waiting = decoder.fragments_in_flight();
+    let waiting = if at_end {
+        format!("{waiting} incomplete at the end")
+    } else {
+        format!("{waiting} still waiting for fragments")
+    };
     Anomaly {
         code: Code::IpFragment,
         dir: None,
         ts,
         detail: format!(
             "{} IP datagram(s) could not be reassembled ({} expired, {} evicted, {} broken, \
-                 {} incomplete at the end); {} fragments seen, {} datagrams reassembled{example}",
+                 {waiting}); {} fragments seen, {} datagrams reassembled{example}",
             lost - reported,
             f.expired,
             f.evicted,
             f.broken,
-            decoder.fragments_in_flight(),
             f.fragments,
             f.reassembled,
         ),
@@ -159,6 +167,7 @@ impl<R: Reporter> Analyzer<R> {
                         lost,
                         self.last_fragment,
                         frame.ts,
+                        false,
                     );
                     self.fragments_lost = lost;
                     collect.global_anomaly(&a, frame.index);
@@ -199,6 +208,7 @@ impl<R: Reporter> Analyzer<R> {
                 lost,
                 self.last_fragment,
                 ts,
+                true,
             );
             let frame = self.handler.sink.stats.packets;
             self.handler.sink.global_anomaly(&a, frame);

@@ -400,6 +400,73 @@ fn raw_ip_link_types_give_the_same_records() {
     }
 }
 
+/// A request sent as IPv4 fragments: `keep` says which of its fragments (three of 24, 24
+/// and the rest of its TCP bytes) the capture holds; the last fragment is the file's last
+/// packet, so the datagram (if whole) completes at the end of the input.
+fn fragmented_request(keep: [bool; 3]) -> Vec<u8> {
+    let (client, server) = (([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80));
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let mut c = TcpConn::new(client, server);
+    c.handshake(&mut w);
+    let request = b"GET /in-pieces HTTP/1.1\r\nHost: x\r\n\r\n";
+    let seg = tcp_segment(
+        client.1,
+        server.1,
+        c.seq[C2S],
+        c.seq[S2C],
+        ACK | PSH,
+        request,
+    );
+    let pieces = [(0, 24), (24, 48), (48, seg.len())];
+    for (i, &(start, end)) in pieces.iter().enumerate() {
+        let more = if end < seg.len() { 0x2000 } else { 0 };
+        let frag = more | (start / 8) as u16;
+        if keep[i] {
+            w.packet(&eth_ipv4(
+                client.0,
+                server.0,
+                6,
+                frag,
+                0x4242,
+                &seg[start..end],
+            ));
+        }
+    }
+    w.bytes().to_vec()
+}
+
+/// A datagram completed by the capture's last packet is analyzed, and nothing is reported
+/// about fragments; a datagram left incomplete at the end is one `ip.fragment`, said so.
+#[test]
+fn fragments_are_reported_only_when_a_datagram_is_lost() {
+    let (_d, whole) = temp_file("whole.pcap", &fragmented_request([true; 3]));
+    let r = read_json(&whole, &[]);
+    let targets: Vec<&str> = r
+        .http(1, "c2s")
+        .iter()
+        .filter_map(|h| str_of(h, "target"))
+        .collect();
+    assert_eq!(targets, ["/in-pieces"]);
+    assert!(!r.codes().contains("ip.fragment"), "{:?}", r.codes());
+
+    let (_d, holed) = temp_file("holed.pcap", &fragmented_request([true, false, true]));
+    let r = read_json(&holed, &[]);
+    let details: Vec<&str> = r
+        .of_type("anomaly")
+        .filter(|a| str_of(a, "code") == Some("ip.fragment"))
+        .filter_map(|a| str_of(a, "detail"))
+        .collect();
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert!(
+        details[0].starts_with("1 IP datagram(s) could not be reassembled")
+            && details[0].contains("1 incomplete at the end")
+            && details[0].contains("2 fragments seen, 0 datagrams reassembled"),
+        "{}",
+        details[0]
+    );
+    assert!(r.http(1, "c2s").is_empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Malformed files
 
