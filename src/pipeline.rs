@@ -2,8 +2,8 @@
 //! One pass, streaming: flows are reported when they end; only the final tables wait for the
 //! end of the input.
 
-use crate::config::Config;
-use crate::decode::{Decoded, Decoder, Skip};
+use crate::config::{Config, PortFilter};
+use crate::decode::{BadHeader, Decoded, Decoder, Skip};
 use crate::proto::conn::ConnAnalyzer;
 use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink};
 use crate::report::Reporter;
@@ -51,6 +51,8 @@ pub struct Analyzer<R: Reporter> {
     /// IP datagrams already reported as not reassembled.
     fragments_lost: u64,
     last_fragment: Option<(std::net::IpAddr, std::net::IpAddr, u32)>,
+    /// The analyzed ports, for deciding which broken headers are ours to report.
+    ports: PortFilter,
 }
 
 /// The `ip.fragment` warning for datagrams lost since `reported`. During the run the lost ones
@@ -91,6 +93,31 @@ fn fragment_anomaly(
     }
 }
 
+/// The anomaly for a packet skipped for a broken header. Without ports (the IP header is the
+/// broken one, or the TCP header stops before them) the port filter cannot apply: it is
+/// reported whatever its ports.
+fn bad_header_anomaly(bad: &BadHeader, ts: Timestamp) -> Anomaly {
+    let ends = match (bad.addrs, bad.ports) {
+        (Some((src, dst)), Some((sp, dp))) => format!(
+            "{} -> {}",
+            std::net::SocketAddr::new(src, sp),
+            std::net::SocketAddr::new(dst, dp)
+        ),
+        (Some((src, dst)), None) => format!("{src} -> {dst}"),
+        (None, _) => "addresses not captured".to_string(),
+    };
+    Anomaly {
+        code: if bad.problem.is_tcp() {
+            Code::TcpBadHeader
+        } else {
+            Code::IpBadHeader
+        },
+        dir: None,
+        ts,
+        detail: format!("{ends}: {}; packet skipped", bad.problem),
+    }
+}
+
 /// Datagrams the decoder gave up on so far.
 fn lost_datagrams(decoder: &Decoder) -> u64 {
     let f = decoder.fragment_stats();
@@ -109,6 +136,7 @@ impl<R: Reporter> Analyzer<R> {
             handler: ConnAnalyzer::new(config, collect),
             fragments_lost: 0,
             last_fragment: None,
+            ports: config.ports.clone(),
         }
     }
 
@@ -128,11 +156,22 @@ impl<R: Reporter> Analyzer<R> {
     /// Reads every frame of `source`. Returns early on a malformed input or a failed output.
     pub fn run(&mut self, source: &mut dyn PacketSource) -> Result<(), Stop> {
         loop {
-            match source.next() {
-                Ok(Next::Frame(frame)) => self.process(&frame),
-                Ok(Next::Idle(now)) => self.advance_clock(now),
-                Ok(Next::End) => return Ok(()),
-                Err(e) => return Err(Stop::Source(e)),
+            let stop = match source.next() {
+                Ok(Next::Frame(frame)) => {
+                    self.process(&frame);
+                    None
+                }
+                Ok(Next::Idle(now)) => {
+                    self.advance_clock(now);
+                    None
+                }
+                Ok(Next::End) => Some(Ok(())),
+                Err(e) => Some(Err(Stop::Source(e))),
+            };
+            if let Some(stop) = stop {
+                let notes = source.record_notes();
+                self.handler.sink.stats.record_notes.add(&notes);
+                return stop;
             }
             if let Some(e) = self.handler.sink.reporter.take_io_error() {
                 return Err(Stop::Output(e));
@@ -179,8 +218,14 @@ impl<R: Reporter> Analyzer<R> {
                     Skip::NotIp => "not IP",
                     Skip::NotTcp => "not TCP",
                     Skip::Malformed => "malformed",
+                    Skip::BadHeader(_) => "broken IP/TCP header",
                 };
                 collect.stats.on_skip(reason);
+                if let Skip::BadHeader(bad) = skip
+                    && bad.ports.is_none_or(|(a, b)| self.ports.matches(a, b))
+                {
+                    collect.global_anomaly(&bad_header_anomaly(&bad, frame.ts), frame.index);
+                }
             }
         }
         if let Some((interface, link)) = self.decoder.take_new_unknown_link() {
@@ -216,6 +261,7 @@ impl<R: Reporter> Analyzer<R> {
         self.table.finish(&mut self.handler);
         let mut collect = self.handler.sink;
         collect.stats.flows_skipped_by_port = self.table.stats().flows_skipped_by_port;
+        collect.stats.flows_refused_by_cap = self.table.stats().flows_dropped_by_cap;
         if let Some(e) = collect.reporter.take_io_error() {
             return Err(e);
         }

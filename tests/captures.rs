@@ -826,6 +826,29 @@ fn synthetic_inputs() -> Vec<Synthetic> {
             w.bytes().to_vec()
         }),
     });
+    // One request packet with a header byte broken.
+    let broken = |at: usize, value: u8| {
+        let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+        let c = TcpConn::new(CLIENT, SERVER);
+        let mut p = c.raw(C2S, c.seq[C2S], ACK, b"GET / HTTP/1.1\r\n\r\n");
+        p[at] = value;
+        w.packet(&p);
+        w.bytes().to_vec()
+    };
+    out.push(Synthetic {
+        code: "tcp.bad_header",
+        how: "a segment to port 80 whose TCP data offset is 3 words (below the 5-word minimum)",
+        also: &[],
+        args: vec![],
+        input: Input::Bytes(broken(14 + 20 + 12, 0x30)),
+    });
+    out.push(Synthetic {
+        code: "ip.bad_header",
+        how: "a TCP packet whose IPv4 header length field (IHL) is 4 words",
+        also: &[],
+        args: vec![],
+        input: Input::Bytes(broken(14, 0x44)),
+    });
     out.push(Synthetic {
         code: "link.unknown",
         how: "a pcap of link type 147 (USER0), which sockscope does not decode",

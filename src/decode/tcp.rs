@@ -8,7 +8,7 @@
 //! tcpdump default of 68 bytes stops an IPv6 header exactly after the flags — and the whole
 //! payload then counts as missing. tshark decodes such headers the same way.
 
-use super::{Decoded, Segment, Skip, TcpFlags};
+use super::{BadHeader, Decoded, HeaderProblem, Segment, Skip, TcpFlags};
 use crate::time::Timestamp;
 use std::net::{IpAddr, SocketAddr};
 
@@ -131,13 +131,41 @@ pub(crate) struct IpCarrier<'a> {
 /// Builds the segment: captured payload, and how much of the wire payload is missing.
 #[inline]
 pub(crate) fn segment<'a>(frame: u64, ts: Timestamp, ip: IpCarrier<'a>) -> Decoded<'a> {
+    let bad = |problem| {
+        let ports = match ip.captured.get(field::SRC_PORT.start..field::DST_PORT.end) {
+            Some(&[a, b, c, d]) => Some((u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]))),
+            _ => None,
+        };
+        Decoded::Skipped(Skip::BadHeader(BadHeader {
+            problem,
+            addrs: Some((ip.src, ip.dst)),
+            ports,
+        }))
+    };
     let Some(tcp) = TcpView::new_checked(ip.captured) else {
-        return Decoded::Skipped(Skip::Malformed);
+        let offset = ip.captured.get(field::DATA_OFFSET).map(|&b| b >> 4);
+        return bad(match offset {
+            Some(words) if ip.captured.len() >= field::ESSENTIAL_LEN => {
+                HeaderProblem::TcpDataOffset(words)
+            }
+            // The IP length itself leaves no room for the header: the packet, not the
+            // capture, is short.
+            _ if ip.wire_len < field::ESSENTIAL_LEN => HeaderProblem::TcpBeyondPacket {
+                header: offset.map_or(field::FIXED_LEN, |w| usize::from(w.max(5)) * 4),
+                ip_payload: ip.wire_len,
+            },
+            _ => HeaderProblem::TcpCut {
+                captured: ip.captured.len(),
+            },
+        });
     };
     let header_len = tcp.header_len();
     // The IP length must at least cover the TCP header it claims to carry.
     let Some(wire_payload) = ip.wire_len.checked_sub(header_len) else {
-        return Decoded::Skipped(Skip::Malformed);
+        return bad(HeaderProblem::TcpBeyondPacket {
+            header: header_len,
+            ip_payload: ip.wire_len,
+        });
     };
     let payload = tcp.payload();
     let payload = payload.get(..wire_payload).unwrap_or(payload);
@@ -243,7 +271,14 @@ mod tests {
         // IP length shorter than the TCP header: inconsistent.
         assert!(matches!(
             segment(1, Timestamp(0), carrier(&pkt, 31)),
-            Decoded::Skipped(Skip::Malformed)
+            Decoded::Skipped(Skip::BadHeader(BadHeader {
+                problem: HeaderProblem::TcpBeyondPacket {
+                    header: 32,
+                    ip_payload: 31
+                },
+                ports: Some((51000, 80)),
+                ..
+            }))
         ));
         // Cut after the flags: a segment without window, all payload missing.
         let Decoded::Tcp(s) = segment(1, Timestamp(0), carrier(&HEADER[..14], 132)) else {
@@ -253,7 +288,20 @@ mod tests {
         // Cut before the flags: nothing usable.
         assert!(matches!(
             segment(1, Timestamp(0), carrier(&HEADER[..13], 132)),
-            Decoded::Skipped(Skip::Malformed)
+            Decoded::Skipped(Skip::BadHeader(BadHeader {
+                problem: HeaderProblem::TcpCut { captured: 13 },
+                ..
+            }))
+        ));
+        // Data offset below 5 words.
+        let mut short = HEADER;
+        short[12] = 0x40;
+        assert!(matches!(
+            segment(1, Timestamp(0), carrier(&short, 132)),
+            Decoded::Skipped(Skip::BadHeader(BadHeader {
+                problem: HeaderProblem::TcpDataOffset(4),
+                ..
+            }))
         ));
     }
 }
