@@ -773,7 +773,7 @@ fn pcap_with_records(records: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
 /// read as they are, and counted in the summary with a note.
 #[test]
 fn odd_records_are_counted_in_the_summary() {
-    let mut c = TcpConn::new(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80));
+    let c = TcpConn::new(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80));
     let syn = c.raw(C2S, 1000, SYN, b"");
     let t = 1_700_000_000;
     let file = pcap_with_records(&[
@@ -783,7 +783,6 @@ fn odd_records_are_counted_in_the_summary() {
         (t + 1, 400, syn.clone()),   // earlier than the record before
         (t + 1, 600, Vec::new()),
     ]);
-    c.seq[C2S] += 1;
     let (_d, path) = temp_file("odd.pcap", &file);
     let r = read_json(&path, &[]);
     let s = r.summary();

@@ -73,6 +73,9 @@ pub struct Segment<'a> {
     pub ip_header_len: u16,
     /// TCP header bytes, options included.
     pub tcp_header_len: u16,
+    /// The Window Scale option's shift count (RFC 7323 §2), read from SYN segments only (the
+    /// only ones that may carry it); `None` without the option or on other segments.
+    pub window_scale: Option<u8>,
 }
 
 /// Why a frame carried no TCP segment for us.

@@ -185,7 +185,31 @@ pub(crate) fn segment<'a>(frame: u64, ts: Timestamp, ip: IpCarrier<'a>) -> Decod
         ip_header_len: ip.ip_header_len,
         // header_len ≤ 60.
         tcp_header_len: header_len as u16,
+        window_scale: if tcp.flags().syn() {
+            window_scale(tcp.options())
+        } else {
+            None
+        },
     })
+}
+
+/// TCP option kinds this module reads.
+const OPT_END: u8 = 0;
+const OPT_NOP: u8 = 1;
+const OPT_WINDOW_SCALE: u8 = 3;
+
+/// The Window Scale option's shift count, capped at 14 as RFC 7323 §2.3 tells receivers to.
+/// `None` if absent, or if the options are malformed before it.
+pub(crate) fn window_scale(mut options: &[u8]) -> Option<u8> {
+    loop {
+        match *options {
+            [] | [OPT_END, ..] => return None,
+            [OPT_NOP, ref rest @ ..] => options = rest,
+            [OPT_WINDOW_SCALE, 3, shift, ..] => return Some(shift.min(14)),
+            [_, len, ..] if len >= 2 => options = options.get(usize::from(len)..)?,
+            _ => return None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +231,43 @@ mod tests {
             captured,
             wire_len,
         }
+    }
+
+    #[test]
+    fn window_scale_option() {
+        // MSS, SACK permitted, timestamps, NOP, window scale 7 (Linux's SYN).
+        let linux = [
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ];
+        assert_eq!(window_scale(&linux), Some(7));
+        assert_eq!(window_scale(&[3, 3, 15]), Some(14), "capped at 14");
+        assert_eq!(window_scale(&[2, 4, 5, 0xb4]), None);
+        assert_eq!(
+            window_scale(&[0, 3, 3, 7]),
+            None,
+            "after the end of the list"
+        );
+        assert_eq!(window_scale(&[2, 0, 3, 3, 7]), None, "malformed length");
+        assert_eq!(
+            window_scale(&[2, 9, 3, 3, 7]),
+            None,
+            "length beyond the options"
+        );
+        assert_eq!(window_scale(&[3, 3]), None, "cut short");
+
+        let mut syn = HEADER;
+        syn[13] = 0x02;
+        syn[20..24].copy_from_slice(&[1, 3, 3, 8]);
+        let Decoded::Tcp(s) = segment(1, Timestamp(0), carrier(&syn, 32)) else {
+            panic!()
+        };
+        assert_eq!(s.window_scale, Some(8));
+        // Only a SYN carries it.
+        syn[13] = 0x10;
+        let Decoded::Tcp(s) = segment(1, Timestamp(0), carrier(&syn, 32)) else {
+            panic!()
+        };
+        assert_eq!(s.window_scale, None);
     }
 
     #[test]
