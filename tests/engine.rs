@@ -893,3 +893,56 @@ fn broken_headers_on_analyzed_ports_are_reported() {
         "{text}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Retransmitted SYNs
+
+/// The capture starts at the server's SYN-ACK (the SYN was missed); after the exchange and the
+/// close, a stray copy of that SYN arrives (as in arkime's tcp-reassembly-synthetic capture).
+fn stray_syn_capture() -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let mut c = TcpConn::new(([10, 0, 0, 1], 40009), ([10, 0, 0, 2], 80));
+    let isn = c.seq[C2S];
+    c.seq[C2S] = isn + 1;
+    w.packet(&c.raw(S2C, c.seq[S2C], SYN | ACK, b""));
+    c.seq[S2C] += 1;
+    w.packet(&c.raw(C2S, c.seq[C2S], ACK, b""));
+    c.send(&mut w, C2S, b"GET /tcp-reuse HTTP/1.0\r\n\r\n");
+    c.send(
+        &mut w,
+        S2C,
+        b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    );
+    c.fin(&mut w);
+    w.packet(&c.raw(C2S, isn, SYN, b""));
+    w.bytes().to_vec()
+}
+
+/// The stray SYN's ISN is known from the SYN-ACK: it belongs to the closed connection and
+/// starts no new, empty flow.
+#[test]
+fn a_stray_syn_after_the_close_is_the_old_connections() {
+    let (_d, file) = temp_file("stray-syn.pcap", &stray_syn_capture());
+    let r = read_json(&file, &[]);
+    let flows = r.flows();
+    assert_eq!(flows.len(), 1, "{:?}", r.records);
+    assert_eq!(u64_of(flows[&1], "packets"), Some(8));
+    assert_eq!(str_of(flows[&1], "kind"), Some("http"));
+    assert_eq!(str_of(flows[&1], "closed"), Some("fin"));
+}
+
+/// tshark puts the stray SYN in the same conversation, with the same packet count.
+#[test]
+fn a_stray_syn_after_the_close_is_in_tsharks_conversation_too() {
+    require_tshark!();
+    let (_d, file) = temp_file("stray-syn.pcap", &stray_syn_capture());
+    let out = Command::new("tshark")
+        .args(["-n", "-q", "-z", "conv,tcp", "-r"])
+        .arg(&file)
+        .output()
+        .expect("tshark");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("<->")).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert_eq!(rows[0].split_whitespace().nth(9), Some("8"), "{table}");
+}
