@@ -40,7 +40,7 @@ ALL_BAD=(ws-accept-mismatch ws-handshake-invalid ws-unmasked-client-frame ws-mas
   ws-reserved-opcode ws-rsv-without-extension ws-control-too-long ws-control-fragmented
   ws-unexpected-continuation ws-interleaved-data ws-invalid-utf8 ws-invalid-close-code
   ws-data-after-close ws-non-minimal-length ws-inflate-error http-parse-error ws-gap
-  tcp-overlap-conflict)
+  tcp-overlap-conflict tcp-rst-out-of-window)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'record.sh: %s\n' "$*" >&2; exit 1; }
@@ -91,10 +91,12 @@ cleanup() {
 
 # ---------------------------------------------------------------- tools
 
-ensure_tools() {
-  local missing=() cmd pkg
+ensure_tools() { # ensure_tools NAME... : what recording these captures needs
+  local missing=() cmd pkg browser=
+  # Only the browser capture needs a browser.
+  case " $* " in *" chromium-ws "*) browser=chromium:chromium ;; esac
   for pair in tcpdump:tcpdump dumpcap:tshark editcap:tshark tshark:tshark iptables:iptables \
-    ethtool:ethtool ip:iproute2 chromium:chromium curl:curl node:nodejs npm:npm python3:python3; do
+    ethtool:ethtool ip:iproute2 $browser curl:curl node:nodejs npm:npm python3:python3; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
   done
@@ -130,7 +132,7 @@ write_versions() {
     echo "iptables: $(iptables --version | awk '{print $2, $3}')"
     echo "ethtool: $(ethtool --version | awk '{print $3}')"
     echo "iproute2: $(ip -V | grep -o 'iproute2-[0-9.]*[0-9]')"
-    echo "chromium: $(chromium --version 2>/dev/null | awk '{print $2}')"
+    echo "chromium: $(chromium --version 2>/dev/null | awk '{print $2}' || true)"
     echo "curl: $(curl --version | head -1 | awk '{print $2}')"
     echo "python: $("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])')"
     "$VENV/bin/python" - <<'EOF'
@@ -602,6 +604,22 @@ rec_bad/tcp-overlap-conflict() {
     --note "first-seen bytes win: the request target is /index.html" $(logs)
 }
 
+rec_bad/tcp-rst-out-of-window() {
+  # The server's kernel never sees port 80: the raw peer owns it.
+  ip netns exec $NS_S iptables -t raw -A PREROUTING -i $IF_S -p tcp --dport 80 -j DROP
+  start raw $NS_S "$(PY)" "$PEERS/stale_ack_server.py" $IF_S $SRV4 80 "$WORK/server.jsonl"
+  wait_ready raw
+  cap_start $NS_S "$HERE/bad/tcp-rst-out-of-window.pcap" -i $IF_S "tcp port 80 or arp"
+  start curl $NS_C curl -sS --http1.1 -o "$WORK/download.bin" "http://$SRV4/download"
+  finish curl 30
+  finish raw 30
+  cap_stop
+  [ "$(stat -c %s "$WORK/download.bin")" -eq 61440 ] || die "tcp-rst-out-of-window: curl did not get the whole body"
+  write_expected bad/tcp-rst-out-of-window --description "the server (a raw peer) answers curl's SYN with a bare ACK for a connection it does not have; Linux, in SYN-SENT, answers with a RST whose sequence number is that acknowledgment, far outside the connection's window, and retransmits its SYN with the same ISN; the handshake and a 61440-byte download follow" \
+    --server $SRV4 --link-type EN10MB --anomaly tcp.rst_out_of_window \
+    --note "the RST resets the server's stale connection, not curl's attempt: one flow, all of it analyzed" $(logs)
+}
+
 # ---------------------------------------------------------------- main
 
 main() {
@@ -626,7 +644,7 @@ main() {
   trap 'exit 130' INT TERM
   WORK=$(mktemp -d /tmp/sockscope-record.XXXXXX)
   chmod 755 "$WORK"
-  ensure_tools
+  ensure_tools "${names[@]}"
   mkdir -p "$HERE/bad" "$EXPECTED/bad"
   for n in "${names[@]}"; do
     declare -F "rec_$n" >/dev/null || n=bad/$n

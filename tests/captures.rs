@@ -444,7 +444,7 @@ fn every_capture_has_an_expected_file_and_vice_versa() {
     let with_expected: BTreeSet<String> = expected_all().into_iter().map(|(n, _)| n).collect();
     let files: BTreeSet<String> = capture_files().into_iter().collect();
     assert_eq!(with_expected, files);
-    assert_eq!(files.len(), 36, "18 good and 18 bad captures");
+    assert_eq!(files.len(), 37, "18 good and 19 bad captures");
 }
 
 #[test]
@@ -533,7 +533,7 @@ fn check_passes_the_good_captures() {
 fn check_fails_the_bad_captures() {
     let run = check(&["captures/bad"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
-    // Only the three whose code is a warning pass without --strict.
+    // Only the four whose code is a warning pass without --strict.
     let passing: BTreeSet<&str> = run
         .stdout
         .lines()
@@ -545,6 +545,7 @@ fn check_fails_the_bad_captures() {
         passing,
         BTreeSet::from([
             "tcp-overlap-conflict.pcap",
+            "tcp-rst-out-of-window.pcap",
             "ws-gap.pcap",
             "ws-non-minimal-length.pcap"
         ]),
@@ -560,7 +561,7 @@ fn check_fails_the_bad_captures() {
         .filter(|l| l.starts_with("FAIL "))
         .count();
     assert_eq!(
-        fails, 18,
+        fails, 19,
         "every bad capture fails with --strict:\n{}",
         strict.stdout
     );
@@ -825,6 +826,50 @@ fn synthetic_inputs() -> Vec<Synthetic> {
             w.packet(&eth_ipv4(CLIENT.0, SERVER.0, 6, 0x2000, 77, &seg));
             w.bytes().to_vec()
         }),
+    });
+    out.push(Synthetic {
+        code: "tcp.rst_ignored",
+        how: "a RST from the client (exactly at its next sequence number, as an injected one \
+              would be) after which the client sends another request and the server \
+              acknowledges and answers it",
+        also: &[],
+        args: vec![],
+        input: Input::Bytes({
+            let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+            let mut c = TcpConn::new(CLIENT, SERVER);
+            c.handshake(&mut w);
+            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            c.send(&mut w, C2S, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+            c.send(&mut w, S2C, ok);
+            w.packet(&c.raw(C2S, c.seq[C2S], RST | ACK, b""));
+            c.send(&mut w, C2S, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+            c.send(&mut w, S2C, ok);
+            c.fin(&mut w);
+            w.bytes().to_vec()
+        }),
+    });
+    // One request packet with a header byte broken.
+    let broken = |at: usize, value: u8| {
+        let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+        let c = TcpConn::new(CLIENT, SERVER);
+        let mut p = c.raw(C2S, c.seq[C2S], ACK, b"GET / HTTP/1.1\r\n\r\n");
+        p[at] = value;
+        w.packet(&p);
+        w.bytes().to_vec()
+    };
+    out.push(Synthetic {
+        code: "tcp.bad_header",
+        how: "a segment to port 80 whose TCP data offset is 3 words (below the 5-word minimum)",
+        also: &[],
+        args: vec![],
+        input: Input::Bytes(broken(14 + 20 + 12, 0x30)),
+    });
+    out.push(Synthetic {
+        code: "ip.bad_header",
+        how: "a TCP packet whose IPv4 header length field (IHL) is 4 words",
+        also: &[],
+        args: vec![],
+        input: Input::Bytes(broken(14, 0x44)),
     });
     out.push(Synthetic {
         code: "link.unknown",

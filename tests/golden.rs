@@ -194,8 +194,13 @@ fn check_fails_bad_captures() {
     let (stdout, stderr, code) = run(&["check", "--color", "never", "captures/bad/"]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
-    // Each bad capture is named after the code it must report; the three warnings pass.
-    let warnings = ["tcp-overlap-conflict", "ws-gap", "ws-non-minimal-length"];
+    // Each bad capture is named after the code it must report; the four warnings pass.
+    let warnings = [
+        "tcp-overlap-conflict",
+        "tcp-rst-out-of-window",
+        "ws-gap",
+        "ws-non-minimal-length",
+    ];
     let mut seen = 0;
     for line in stdout.lines().filter(|l| l.contains(".pcap")) {
         seen += 1;
@@ -225,7 +230,7 @@ fn check_fails_bad_captures() {
             assert!(line.starts_with("FAIL "), "{line}");
         }
     }
-    assert_eq!(seen, 18, "{stdout}");
+    assert_eq!(seen, 19, "{stdout}");
     insta::assert_snapshot!(
         "check_bad",
         format!("$ sockscope check captures/bad/\n{stdout}")

@@ -745,6 +745,9 @@ oracle! {
         misflagged_retransmissions: true,
         ..Quirks::NONE
     };
+    // The server answers the SYN with a bare ACK that is not for it; the client's RST and
+    // its retransmitted SYN (same ISN) are part of one connection, as in tshark.
+    bad_tcp_rst_out_of_window: "bad/tcp-rst-out-of-window.pcap";
     bad_ws_accept_mismatch: "bad/ws-accept-mismatch.pcap";
     bad_ws_control_fragmented: "bad/ws-control-fragmented.pcap";
     bad_ws_control_too_long: "bad/ws-control-too-long.pcap";

@@ -274,6 +274,59 @@ impl<S: EventSink> ConnAnalyzer<S> {
     }
 }
 
+fn rst_code(notice: TcpNotice) -> Code {
+    match notice {
+        TcpNotice::RstIgnored { .. } => Code::TcpRstIgnored,
+        _ => Code::TcpRstOutOfWindow,
+    }
+}
+
+/// The detail of a questionable RST's anomaly.
+fn rst_detail(notice: TcpNotice) -> String {
+    match notice {
+        TcpNotice::RstOutOfWindow {
+            refused_syn: true,
+            value,
+            lo,
+            ..
+        } => {
+            let carries = value.map_or_else(
+                || "carries no acknowledgment".to_string(),
+                |ack| format!("acknowledges {ack}, not the SYN ({lo})"),
+            );
+            format!(
+                "RST answering the SYN {carries}: its receiver drops it (RFC 9293 \
+                 §3.10.7.3); analysis goes on"
+            )
+        }
+        TcpNotice::RstOutOfWindow { value, lo, hi, .. } => {
+            let seq = value.unwrap_or_default();
+            let off = i64::from(seq.wrapping_sub(lo) as i32);
+            format!(
+                "RST sequence number {seq} ({off:+} from the window's start) is outside the \
+                 receive window {lo}..{hi}: its receiver drops it (RFC 5961 §3.2); analysis \
+                 goes on"
+            )
+        }
+        TcpNotice::RstIgnored {
+            seq,
+            frame,
+            refused_syn,
+        } => {
+            let why = if refused_syn {
+                "the handshake it refused went on"
+            } else {
+                "its receiver went on acknowledging bytes sent after it"
+            };
+            format!(
+                "the RST in packet {frame} (sequence number {seq}) did not end the \
+                 connection: {why}; analysis took the flow up again"
+            )
+        }
+        _ => String::new(),
+    }
+}
+
 fn ts_of(meta: &FlowMeta, pkt: Option<PacketRef>) -> Timestamp {
     pkt.map_or(meta.last_ts, |p| p.ts)
 }
@@ -353,6 +406,9 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
                         Code::TcpFlowCap,
                         "flow table full: new flows are not tracked".to_string(),
                     ),
+                    TcpNotice::RstOutOfWindow { .. } | TcpNotice::RstIgnored { .. } => {
+                        (rst_code(notice), rst_detail(notice))
+                    }
                 };
                 let a = Anomaly {
                     code,

@@ -249,7 +249,14 @@ struct WhatIfRow {
 }
 
 #[derive(Serialize)]
-struct SummaryRecord {
+struct RecordNotesRow {
+    zero_length: u64,
+    fraction_overflow: u64,
+    backwards: u64,
+}
+
+#[derive(Serialize)]
+struct SummaryRecord<'a> {
     r#type: &'static str,
     packets: u64,
     flows: u64,
@@ -258,6 +265,9 @@ struct SummaryRecord {
     anomalies: BTreeMap<&'static str, u64>,
     what_if: Vec<WhatIfRow>,
     skipped_flows: u64,
+    refused_flows: u64,
+    skipped_packets: &'a BTreeMap<&'static str, u64>,
+    record_notes: RecordNotesRow,
     #[serde(serialize_with = "opt_ts")]
     first_ts: Option<Timestamp>,
     #[serde(serialize_with = "opt_ts")]
@@ -586,6 +596,13 @@ impl<W: Write> Reporter for JsonPrinter<W> {
                 })
                 .collect(),
             skipped_flows: stats.flows_skipped_by_port,
+            refused_flows: stats.flows_refused_by_cap,
+            skipped_packets: &stats.skipped_packets,
+            record_notes: RecordNotesRow {
+                zero_length: stats.record_notes.zero_length,
+                fraction_overflow: stats.record_notes.fraction_overflow,
+                backwards: stats.record_notes.backwards,
+            },
             first_ts: stats.first_ts,
             last_ts: stats.last_ts,
         };

@@ -870,6 +870,9 @@ impl<W: Write> Reporter for TextPrinter<W> {
                 if n == 1 { "was" } else { "were" }
             );
         }
+        for note in input_notes(stats) {
+            let _ = writeln!(s, "\nnote: {note}");
+        }
         if self.gate.as_ref().is_some_and(|g| g.overflowed) {
             s.push_str("\nnote: --kind held too much output; some flows were printed before their kind was known\n");
         }
@@ -880,6 +883,43 @@ impl<W: Write> Reporter for TextPrinter<W> {
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.io.take()
     }
+}
+
+/// What the summary says about input the analysis could not take as it came: flows refused
+/// at the flow cap and odd records in the files.
+fn input_notes(stats: &RunStats) -> Vec<String> {
+    let mut notes = Vec::new();
+    let n = stats.flows_refused_by_cap;
+    if n > 0 {
+        notes.push(format!(
+            "{n} TCP flow{} not analyzed: the flow table was full; raise --max-flows \
+             to track more flows at once",
+            if n == 1 { " was" } else { "s were" }
+        ));
+    }
+    let r = &stats.record_notes;
+    let records = |n: u64| format!("{n} record{}", hexdump::plural(n));
+    if r.zero_length > 0 {
+        notes.push(format!(
+            "{} with no captured bytes (counted as packets, nothing to decode)",
+            records(r.zero_length)
+        ));
+    }
+    if r.fraction_overflow > 0 {
+        notes.push(format!(
+            "{} with a timestamp fraction of a whole second or more (microseconds above \
+             999,999): the excess was carried into the seconds",
+            records(r.fraction_overflow)
+        ));
+    }
+    if r.backwards > 0 {
+        notes.push(format!(
+            "{} timestamped earlier than the record before them: relative times step back \
+             there; flow timing keeps the latest time seen",
+            records(r.backwards)
+        ));
+    }
+    notes
 }
 
 #[cfg(test)]

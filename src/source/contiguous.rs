@@ -10,7 +10,7 @@
 //! process with SIGBUS, as with every mmap-based reader.
 
 use super::parse::{Parser, Step};
-use super::{Frame, PacketSource, Progress, SourceError};
+use super::{Frame, NoteTaker, PacketSource, Progress, RecordNotes, SourceError};
 use memmap2::{Mmap, UncheckedAdvice};
 
 /// Resident pages are released in whole windows of this size.
@@ -28,6 +28,7 @@ pub struct MemorySource<'a> {
     /// Everything before this offset has been released to the kernel.
     released: usize,
     parser: Parser,
+    notes: NoteTaker,
     name: String,
     next_index: u64,
     finished: bool,
@@ -50,6 +51,7 @@ impl<'a> MemorySource<'a> {
             pos: 0,
             released: 0,
             parser: Parser::new(),
+            notes: NoteTaker::default(),
             name: name.to_string(),
             next_index: first_index,
             finished: false,
@@ -112,6 +114,7 @@ impl PacketSource for MemorySource<'_> {
             };
             match step {
                 Ok(Step::Packet(record)) => {
+                    self.notes.note(&record);
                     let start = self.pos;
                     let data = bytes
                         .get(start + record.data.start..start + record.data.end)
@@ -151,6 +154,10 @@ impl PacketSource for MemorySource<'_> {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn record_notes(&self) -> RecordNotes {
+        self.notes.notes()
     }
 }
 

@@ -37,6 +37,12 @@ pub struct LinkType(pub u32);
 impl LinkType {
     pub const NULL: LinkType = LinkType(0);
     pub const ETHERNET: LinkType = LinkType(1);
+    /// DLT_RAW as most platforms number it, found in files written with the platform's DLT
+    /// value instead of LINKTYPE_RAW. On OpenBSD 12 is DLT_LOOP instead; the two are told apart
+    /// by the first byte (an IP version nibble, or the high byte of an address family).
+    pub const DLT_RAW: LinkType = LinkType(12);
+    /// DLT_RAW as OpenBSD (and BSD/OS) number it.
+    pub const DLT_RAW_OPENBSD: LinkType = LinkType(14);
     pub const RAW: LinkType = LinkType(101);
     pub const LOOP: LinkType = LinkType(108);
     pub const LINUX_SLL: LinkType = LinkType(113);
@@ -48,7 +54,7 @@ impl LinkType {
         match self {
             LinkType::NULL => "NULL",
             LinkType::ETHERNET => "Ethernet",
-            LinkType::RAW => "Raw IP",
+            LinkType::RAW | LinkType::DLT_RAW | LinkType::DLT_RAW_OPENBSD => "Raw IP",
             LinkType::LOOP => "OpenBSD loopback",
             LinkType::LINUX_SLL => "Linux cooked v1",
             LinkType::IPV4 => "Raw IPv4",
@@ -120,6 +126,52 @@ pub enum Next<'a> {
     End,
 }
 
+/// Record oddities a file reader tolerates, counted so that the report can say so. None of
+/// them stops the reading: the packets are analyzed as they are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordNotes {
+    /// Records with no captured bytes (nothing to decode; counted as packets).
+    pub zero_length: u64,
+    /// Classic pcap records whose microsecond field is above 999,999 (nanosecond field above
+    /// 999,999,999): the excess is carried into the seconds.
+    pub fraction_overflow: u64,
+    /// Records timestamped earlier than the record before them in the same file.
+    pub backwards: u64,
+}
+
+impl RecordNotes {
+    pub fn add(&mut self, other: &RecordNotes) {
+        self.zero_length += other.zero_length;
+        self.fraction_overflow += other.fraction_overflow;
+        self.backwards += other.backwards;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == RecordNotes::default()
+    }
+}
+
+/// Takes [`RecordNotes`] on the records of one file, in file order.
+#[derive(Debug, Default)]
+pub(crate) struct NoteTaker {
+    notes: RecordNotes,
+    last_ts: Option<Timestamp>,
+}
+
+impl NoteTaker {
+    pub(crate) fn note(&mut self, record: &parse::Record) {
+        let n = &mut self.notes;
+        n.zero_length += u64::from(record.data.is_empty());
+        n.fraction_overflow += u64::from(record.fraction_overflow);
+        n.backwards += u64::from(self.last_ts.is_some_and(|last| record.ts < last));
+        self.last_ts = Some(record.ts);
+    }
+
+    pub(crate) fn notes(&self) -> RecordNotes {
+        self.notes
+    }
+}
+
 /// A lending iterator over frames: each frame borrows the source until the next call.
 pub trait PacketSource {
     /// The next frame, `Ok(None)` at the end of the input.
@@ -135,6 +187,10 @@ pub trait PacketSource {
     fn progress(&self) -> Progress;
     /// The name used in messages (file path, `-`, interface).
     fn name(&self) -> &str;
+    /// What was odd about the records read so far (files only; live capture has none).
+    fn record_notes(&self) -> RecordNotes {
+        RecordNotes::default()
+    }
 }
 
 /// Opens a capture file for reading. `-` is stdin (streamed); gzip input (recognised by its
@@ -336,7 +392,12 @@ mod tests {
                     assert!(
                         matches!(
                             decoded,
-                            crate::decode::Decoded::Skipped(crate::decode::Skip::Malformed)
+                            crate::decode::Decoded::Skipped(crate::decode::Skip::BadHeader(
+                                crate::decode::BadHeader {
+                                    problem: crate::decode::HeaderProblem::TcpCut { .. },
+                                    ..
+                                }
+                            ))
                         ),
                         "{at}: {decoded:?}"
                     );

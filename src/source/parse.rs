@@ -27,6 +27,9 @@ pub(crate) struct Record {
     pub orig_len: u32,
     pub link_type: LinkType,
     pub interface: u32,
+    /// A classic pcap timestamp whose fraction field was a whole second or more (carried into
+    /// the seconds, as libpcap and Wireshark do).
+    pub fraction_overflow: bool,
 }
 
 impl Record {

@@ -341,6 +341,7 @@ impl PcapNgFormat {
             orig_len: orig_len.max(caplen),
             link_type: interface.link_type,
             interface: interface_id,
+            fraction_overflow: false,
         }))
     }
 
@@ -377,6 +378,7 @@ impl PcapNgFormat {
             orig_len: orig_len.max(caplen as u32),
             link_type: interface.link_type,
             interface: 0,
+            fraction_overflow: false,
         }))
     }
 }

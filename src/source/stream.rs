@@ -8,7 +8,7 @@
 //! are positions in the decompressed stream.
 
 use super::parse::{MAX_RECORD, Parser, Step, is_gzip};
-use super::{Frame, PacketSource, Progress, SourceError};
+use super::{Frame, NoteTaker, PacketSource, Progress, RecordNotes, SourceError};
 use flate2::bufread::MultiGzDecoder;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
@@ -49,6 +49,7 @@ pub struct StreamSource {
     raw_read: Arc<AtomicU64>,
     raw_total: Option<u64>,
     parser: Parser,
+    notes: NoteTaker,
     name: String,
     next_index: u64,
     finished: bool,
@@ -100,6 +101,7 @@ impl StreamSource {
             raw_read,
             raw_total,
             parser: Parser::new(),
+            notes: NoteTaker::default(),
             name: name.to_string(),
             next_index: first_index,
             finished: false,
@@ -171,6 +173,7 @@ impl PacketSource for StreamSource {
             let step = self.parser.step(input, self.eof);
             match step {
                 Ok(Step::Packet(record)) => {
+                    self.notes.note(&record);
                     let start = self.start;
                     self.start += record.consumed;
                     self.offset += record.consumed as u64;
@@ -222,6 +225,10 @@ impl PacketSource for StreamSource {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn record_notes(&self) -> RecordNotes {
+        self.notes.notes()
     }
 }
 

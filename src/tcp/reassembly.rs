@@ -166,6 +166,22 @@ impl Stream {
         self.fin_at.is_some()
     }
 
+    /// The sequence number after the last one this direction was seen to use — its SND.NXT as
+    /// far as the capture shows (data, cut data and the FIN) — once the stream has a base.
+    pub fn next_seq(&self) -> Option<SeqNumber> {
+        let map = self.map?;
+        let end = match self.fin_at {
+            Some(fin) => fin + 1,
+            None => self.max_end.max(self.next),
+        };
+        Some(map.seq_of(end))
+    }
+
+    /// The highest acknowledgment the peer sent for this direction.
+    pub fn peer_ack(&self) -> Option<SeqNumber> {
+        self.peer_ack
+    }
+
     /// Bytes currently buffered out of order (without overhead).
     pub fn buffered_bytes(&self) -> usize {
         self.ooo.values().map(|c| c.len()).sum()
