@@ -700,6 +700,7 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
             missing: 0,
             ip_header_len: 20,
             tcp_header_len: 20,
+            window_scale: None,
         };
         p.packet_done(&frame, Some(&seg));
     };
