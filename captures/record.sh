@@ -520,8 +520,8 @@ rec_http-upgrade-refused() {
 rec_ws-small-snaplen() {
   ws_session ws-small-snaplen chat $SRV4 80 -s 96 -i $IF_S "tcp port 80"
   write_expected ws-small-snaplen --description "WebSocket chat captured with tcpdump -s 96: every packet longer than 96 bytes is truncated; the analyzer must report gaps, never crash" \
-    --server $SRV4 --link-type EN10MB --truncated-snaplen 96 --anomaly tcp.gap --anomaly ws.resync \
-    --note "both handshake heads are longer than what the snaplen left of their packets: the analyzer never sees the 101, and reports with ws.resync that it recognised WebSocket frames after the gap and decodes them without the handshake" $(logs)
+    --server $SRV4 --link-type EN10MB --truncated-snaplen 96 --anomaly http.truncated --anomaly tcp.gap --anomaly ws.resync \
+    --note "both handshake heads are longer than what the snaplen left of their packets: the analyzer reports each cut head with what it holds (the request line GET /chat, the status line 101 cut inside its reason phrase) as http.truncated, never sees the rest of the 101, and reports with ws.resync that it recognised WebSocket frames after the gap and decodes them without the handshake" $(logs)
 }
 
 # --- violations: a raw peer breaks one rule, a real library is on the other side

@@ -530,8 +530,18 @@ fn check(paths: &[PathBuf], recursive: bool, strict: bool, common: &Common) -> S
             Ok(stats) => {
                 let errors = counts_line(stats, crate::proto::Severity::Error);
                 let warnings = counts_line(stats, crate::proto::Severity::Warning);
+                let notes = counts_line(stats, crate::proto::Severity::Info);
+                let notes = if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!("; notes: {notes}")
+                };
+                // Notes say what could not be judged: they never fail a capture.
                 let pass = if strict {
-                    stats.anomalies.is_empty()
+                    stats
+                        .anomalies
+                        .keys()
+                        .all(|c| c.severity() == crate::proto::Severity::Info)
                 } else {
                     stats.errors() == 0
                 };
@@ -552,7 +562,7 @@ fn check(paths: &[PathBuf], recursive: bool, strict: bool, common: &Common) -> S
                         continue;
                     }
                     format!(
-                        "PASS {name}: {}{}",
+                        "PASS {name}: {}{}{notes}",
                         found_line(stats, found.get()),
                         if warnings.is_empty() {
                             String::new()
@@ -562,7 +572,7 @@ fn check(paths: &[PathBuf], recursive: bool, strict: bool, common: &Common) -> S
                     )
                 } else {
                     format!(
-                        "FAIL {name}: errors: {}{}",
+                        "FAIL {name}: errors: {}{}{notes}",
                         if errors.is_empty() { "none" } else { &errors },
                         if warnings.is_empty() {
                             String::new()

@@ -262,6 +262,7 @@ pub fn anomalies_table(
             match code.severity() {
                 Severity::Error => cell.fg(Color::Red).add_attribute(Attribute::Bold),
                 Severity::Warning => cell.fg(Color::Yellow),
+                Severity::Info => cell,
             }
         };
         t.add_row(vec![
