@@ -465,7 +465,7 @@ fn every_capture_has_an_expected_file_and_vice_versa() {
     let with_expected: BTreeSet<String> = expected_all().into_iter().map(|(n, _)| n).collect();
     let files: BTreeSet<String> = capture_files().into_iter().collect();
     assert_eq!(with_expected, files);
-    assert_eq!(files.len(), 36, "18 good and 18 bad captures");
+    assert_eq!(files.len(), 39, "20 good and 19 bad captures");
 }
 
 #[test]
@@ -547,7 +547,7 @@ fn check_passes_the_good_captures() {
         .lines()
         .filter(|l| l.starts_with("PASS "))
         .count();
-    assert_eq!(pass_lines, 18, "{}", run.stdout);
+    assert_eq!(pass_lines, 20, "{}", run.stdout);
 }
 
 #[test]
@@ -581,7 +581,7 @@ fn check_fails_the_bad_captures() {
         .filter(|l| l.starts_with("FAIL "))
         .count();
     assert_eq!(
-        fails, 18,
+        fails, 19,
         "every bad capture fails with --strict:\n{}",
         strict.stdout
     );
@@ -841,36 +841,6 @@ fn synthetic_inputs() -> Vec<Synthetic> {
             c.fin(&mut w);
             w.bytes().to_vec()
         }),
-    });
-    out.push(Synthetic {
-        code: "http.field_space",
-        how: "a response field with whitespace before its colon, as old Express servers sent it",
-        also: &[],
-        args: vec![],
-        input: Input::Bytes(http_session(
-            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nAccess-Control-Allow-Credentials : true\r\nContent-Length: 0\r\n\r\n",
-        )),
-    });
-    out.push(Synthetic {
-        code: "http.obs_fold",
-        how: "a request field folded onto a continuation line",
-        also: &[],
-        args: vec![],
-        input: Input::Bytes(http_session(
-            b"GET / HTTP/1.1\r\nHost: x\r\nX-Trace: a\r\n\tb\r\n\r\n",
-            b"HTTP/1.1 204 No Content\r\n\r\n",
-        )),
-    });
-    out.push(Synthetic {
-        code: "http.request_field_space",
-        how: "a request field with whitespace before its colon",
-        also: &[],
-        args: vec![],
-        input: Input::Bytes(http_session(
-            b"GET / HTTP/1.1\r\nHost: x\r\nX-Api-Key : k\r\n\r\n",
-            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
-        )),
     });
     out.push(Synthetic {
         code: "http.requests_evicted",

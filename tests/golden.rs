@@ -223,7 +223,7 @@ fn check_fails_bad_captures() {
             assert!(line.starts_with("FAIL "), "{line}");
         }
     }
-    assert_eq!(seen, 18, "{stdout}");
+    assert_eq!(seen, 19, "{stdout}");
     insta::assert_snapshot!(
         "check_bad",
         format!("$ sockscope check captures/bad/\n{stdout}")

@@ -746,7 +746,10 @@ oracle! {
         cut_heads: true,
         ..Quirks::NONE
     };
+    http_wild_heads: "http-wild-heads.pcap";
+    http_slow_pipeline: "http-slow-pipeline.pcap";
     bad_http_parse_error: "bad/http-parse-error.pcap";
+    bad_http_request_field_space: "bad/http-request-field-space.pcap";
     // The crafted out-of-order segment must be reassembled for tshark to see the request; it
     // keeps the first-seen bytes too (`/index.html`).
     bad_tcp_overlap_conflict: "bad/tcp-overlap-conflict.pcap" => Quirks {
