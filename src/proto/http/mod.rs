@@ -9,7 +9,7 @@
 //!   whose body is still arriving (same cap) and the body preview. Client bytes held while an
 //!   upgrade or CONNECT awaits its response are capped by [`Limits::max_upgrade_hold`]. Up to
 //!   1024 unanswered requests are remembered in full; older ones only by whether they were a HEAD
-//!   or CONNECT (8 bytes each, at most 16 384: see `Evicted`), reported once as
+//!   or CONNECT (16 bytes each, at most 1024: see `Evicted`), reported once as
 //!   `http.requests_evicted`. A head may have any number of fields within the head cap.
 //! - **Zero-copy on the common path.** A head that arrives whole is parsed straight from the
 //!   input; a message that completes in the same input is reported with headers borrowed from it.
@@ -94,9 +94,9 @@ use std::ops::Range;
 /// Unanswered requests remembered in full for matching responses; older ones are remembered
 /// only by what their response's framing needs (see [`Evicted`]).
 const MAX_OUTSTANDING: usize = 1024;
-/// Evicted HEAD requests remembered (8 bytes each); beyond that the framing of responses to the
-/// oldest evicted requests may be wrong, which the eviction anomaly says.
-const MAX_EVICTED_HEADS: usize = 16 << 10;
+/// Evicted HEAD and CONNECT requests remembered (16 bytes each); beyond that the framing of
+/// responses to later evicted requests may be wrong, which the eviction anomaly says.
+const MAX_EVICTED_HEADS: usize = 1024;
 /// Arrival times remembered for held client bytes (further held inputs share the last one).
 const MAX_HOLD_MARKS: usize = 256;
 /// Bytes shown (escaped) in a parse error's detail.

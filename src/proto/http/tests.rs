@@ -1522,6 +1522,17 @@ fn evicted_requests_keep_head_framing_and_are_reported_once() {
     assert_eq!(resps.len(), 2);
     assert_eq!((resps[0].body_bytes, resps[1].body_bytes), (0, 2));
     assert_eq!(h.codes(), [Code::HttpRequestsEvicted]);
+
+    // The compact record is bounded too: past 1024 evicted HEADs it says what it forgets.
+    let mut h = Harness::new();
+    let head = b"HEAD /h HTTP/1.1\r\n\r\n".repeat(2 * 1024 + 1);
+    h.feed(Dir::C2S, &head);
+    assert_eq!(h.messages().len(), 2049);
+    assert_eq!(
+        h.codes(),
+        [Code::HttpRequestsEvicted, Code::HttpRequestsEvicted]
+    );
+    assert!(h.anomalies()[1].1.contains("may be misframed"));
 }
 
 #[test]
@@ -1920,6 +1931,49 @@ proptest! {
         prop_assert_eq!(per_dir(&split, Dir::S2C), per_dir(&whole, Dir::S2C));
         check_against_model(&split, Dir::C2S, &reqs, c2s.len());
         check_against_model(&split, Dir::S2C, &resps, s2c.len());
+    }
+
+    #[test]
+    fn repaired_heads_decode_the_same_in_any_chunking(
+        fields in prop::collection::vec(
+            (prop::collection::vec("[a-z0-9;=/]{1,12}", 1..4), 0usize..3), 1..6),
+        response in any::<bool>(),
+        cut in 1usize..40,
+    ) {
+        let (dir, mut head) = if response {
+            (Dir::S2C, b"HTTP/1.1 200 OK\r\n".to_vec())
+        } else {
+            (Dir::C2S, b"POST /r HTTP/1.1\r\n".to_vec())
+        };
+        let mut want = Vec::new();
+        for (i, (pieces, spaces)) in fields.iter().enumerate() {
+            let name = format!("X-F{i}");
+            head.extend_from_slice(format!("{name}{}: {}\r\n", " ".repeat(*spaces), pieces.join("\r\n\t")).as_bytes());
+            want.push((name, pieces.join("   ").into_bytes()));
+        }
+        head.extend_from_slice(b"Content-Length: 3\r\n\r\n");
+        want.push(("Content-Length".to_string(), b"3".to_vec()));
+        let mut wire = head.clone();
+        wire.extend_from_slice(b"abc");
+        let mut codes = Vec::new();
+        if fields.iter().any(|(p, _)| p.len() > 1) {
+            codes.push(Code::HttpObsFold);
+        }
+        if fields.iter().any(|(_, s)| *s > 0) {
+            codes.push(if response { Code::HttpFieldSpace } else { Code::HttpRequestFieldSpace });
+        }
+        let mut whole = Harness::new();
+        whole.feed(dir, &wire);
+        let msgs = whole.messages();
+        prop_assert_eq!(msgs.len(), 1);
+        prop_assert_eq!(&msgs[0].headers, &want);
+        prop_assert_eq!(msgs[0].header_bytes, head.len() as u64);
+        prop_assert_eq!(&msgs[0].body_head, b"abc");
+        prop_assert_eq!(whole.codes(), codes);
+        let mut split = Harness::new();
+        split.feed_in(dir, &wire, cut);
+        let strip = |h: &Harness| h.rec.events.iter().map(Ev::without_times).collect::<Vec<_>>();
+        prop_assert_eq!(strip(&split), strip(&whole));
     }
 
     #[test]

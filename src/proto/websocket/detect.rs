@@ -259,6 +259,36 @@ mod tests {
         none(b"", false);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn real_framing_is_evidence_and_arbitrary_bytes_never_panic(
+            frames in proptest::collection::vec(
+                (0usize..4, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)),
+                1..6),
+            client in proptest::prelude::any::<bool>(),
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        ) {
+            let _ = evidence(&noise, client);
+            let mut bytes = Vec::new();
+            for (kind, payload) in &frames {
+                let (opcode, payload) = match kind {
+                    0 => (1, String::from_utf8_lossy(payload).into_owned().into_bytes()),
+                    1 => (2, payload.clone()),
+                    2 => (9, payload[..payload.len().min(125)].to_vec()),
+                    _ => (10, payload[..payload.len().min(125)].to_vec()),
+                };
+                bytes.extend(frame(true, opcode, client, &payload));
+            }
+            let found = evidence(&bytes, client);
+            proptest::prop_assert!(found >= Evidence::Weak, "{:?}", found);
+            if frames.len() > 1 {
+                proptest::prop_assert_eq!(found, Evidence::Strong);
+            }
+            // The other direction's masking rule never holds.
+            proptest::prop_assert_eq!(evidence(&bytes, !client), Evidence::None);
+        }
+    }
+
     #[test]
     fn compressed_and_ascii_looking_frames_are_only_weak() {
         // RSV1 + text without FIN is 'A': ASCII text can look like a compressed frame.
