@@ -2,6 +2,12 @@
 //! other), hands each direction's bytes to the right parser, switches from HTTP to WebSocket at
 //! the exact byte after each side's head, and keeps the per-flow tallies (messages, L7 header
 //! and payload bytes, anomalies) that the flow record and the overhead table are built from.
+//!
+//! WebSocket without a handshake (a flow picked up mid-stream, or an upgrade whose 101 was cut
+//! short) is decoded only on the evidence [`websocket::detect`] demands: strong evidence in one
+//! delivery, or weak evidence confirmed by the next delivery (either direction; the first is
+//! then decoded too, as of its own packet). Inside an HTTP stream it is looked for only after
+//! an upgrade was asked for or a 101 began; frame-like bytes elsewhere are body bytes.
 
 use crate::config::Config;
 use crate::proto::classify::{self, KindTracker};
@@ -386,6 +392,9 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             }
             StreamEvent::Data { dir, bytes } => self.on_data(state, &ctx, dir, bytes),
             StreamEvent::Gap { dir, len } => {
+                // Weak evidence must be confirmed by the delivery right after it, not across a
+                // hole.
+                state.ws_candidate = None;
                 let detail = format!("{len} bytes missing from the {} stream", dir.as_str());
                 let a = Anomaly {
                     code: Code::TcpGap,
