@@ -648,9 +648,6 @@ enum Input {
     Bundled(&'static str),
 }
 
-const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 1], 40000);
-const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
-
 fn websocket_session(extensions: Option<&str>, frames: &[(usize, Vec<u8>)]) -> Vec<u8> {
     let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
     let mut c = TcpConn::new(CLIENT, SERVER);
@@ -660,16 +657,6 @@ fn websocket_session(extensions: Option<&str>, frames: &[(usize, Vec<u8>)]) -> V
     for (dir, bytes) in frames {
         c.send(&mut w, *dir, bytes);
     }
-    c.fin(&mut w);
-    w.bytes().to_vec()
-}
-
-fn http_session(request: &[u8], response: &[u8]) -> Vec<u8> {
-    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
-    let mut c = TcpConn::new(CLIENT, SERVER);
-    c.handshake(&mut w);
-    c.send(&mut w, C2S, request);
-    c.send(&mut w, S2C, response);
     c.fin(&mut w);
     w.bytes().to_vec()
 }
@@ -874,15 +861,7 @@ fn synthetic_inputs() -> Vec<Synthetic> {
         how: "a connection picked up between the upgrade request and its 101, then frames",
         also: &["tcp.midstream"],
         args: vec![],
-        input: Input::Bytes({
-            let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
-            let mut c = TcpConn::new(CLIENT, SERVER);
-            c.send(&mut w, S2C, &upgrade_response(None));
-            c.send(&mut w, C2S, &ws_frame(true, false, 1, true, b"hello"));
-            c.send(&mut w, S2C, &ws_frame(true, false, 1, false, b"hello"));
-            c.fin(&mut w);
-            w.bytes().to_vec()
-        }),
+        input: Input::Bytes(upgrade_without_request()),
     });
     out.push(Synthetic {
         code: "ip.fragment",

@@ -12,9 +12,6 @@ use common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 1], 40000);
-const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
-
 /// `sockscope read --json ARGS` over `bytes` written to a temporary pcap.
 fn read_bytes(bytes: &[u8], args: &[&str]) -> Report {
     let (_dir, path) = temp_file("case.pcap", bytes);
@@ -149,16 +146,6 @@ fn a_parse_error_names_the_offending_line_and_offset() {
         detail,
         "invalid header field name at byte 45 of the request head (line 4): \"X-Bad\\x01Name: y\\r\\n\""
     );
-}
-
-fn http_session(request: &[u8], response: &[u8]) -> Vec<u8> {
-    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
-    let mut c = TcpConn::new(CLIENT, SERVER);
-    c.handshake(&mut w);
-    c.send(&mut w, C2S, request);
-    c.send(&mut w, S2C, response);
-    c.fin(&mut w);
-    w.bytes().to_vec()
 }
 
 /// Issue: a message completed from the reassembly buffer at the end of input had no frame and
@@ -320,13 +307,7 @@ fn a_mid_stream_ping_and_its_pong_are_websocket() {
 /// There is nothing to judge: an info note, which `check` never fails on.
 #[test]
 fn a_101_without_its_request_is_a_note() {
-    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
-    let mut c = TcpConn::new(CLIENT, SERVER);
-    c.send(&mut w, S2C, &upgrade_response(None));
-    c.send(&mut w, C2S, &ws_frame(true, false, 1, true, b"hello"));
-    c.send(&mut w, S2C, &ws_frame(true, false, 1, false, b"hello"));
-    c.fin(&mut w);
-    let bytes = w.bytes().to_vec();
+    let bytes = upgrade_without_request();
     let r = read_bytes(&bytes, &[]);
     assert_eq!(kind(&r, 1).as_deref(), Some("websocket"));
     let notes = anomalies(&r, "ws.request_not_captured");
