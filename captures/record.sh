@@ -35,12 +35,12 @@ PIDS=()
 
 ALL_GOOD=(http-keepalive ws-chat ws-deflate ws-fragmented ws-lengths ws-ipv6 ws-port8080
   chromium-ws sse long-poll polling ws-lossy ws-midstream two-links ws-sll ws-sll2
-  http-upgrade-refused ws-small-snaplen)
+  http-upgrade-refused ws-small-snaplen http-wild-heads http-slow-pipeline)
 ALL_BAD=(ws-accept-mismatch ws-handshake-invalid ws-unmasked-client-frame ws-masked-server-frame
   ws-reserved-opcode ws-rsv-without-extension ws-control-too-long ws-control-fragmented
   ws-unexpected-continuation ws-interleaved-data ws-invalid-utf8 ws-invalid-close-code
   ws-data-after-close ws-non-minimal-length ws-inflate-error http-parse-error ws-gap
-  tcp-overlap-conflict tcp-rst-out-of-window)
+  tcp-overlap-conflict tcp-rst-out-of-window http-request-field-space)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'record.sh: %s\n' "$*" >&2; exit 1; }
@@ -92,11 +92,12 @@ cleanup() {
 # ---------------------------------------------------------------- tools
 
 ensure_tools() { # ensure_tools NAME... : what recording these captures needs
-  local missing=() cmd pkg browser=
-  # Only the browser capture needs a browser.
-  case " $* " in *" chromium-ws "*) browser=chromium:chromium ;; esac
-  for pair in tcpdump:tcpdump dumpcap:tshark editcap:tshark tshark:tshark iptables:iptables \
-    ethtool:ethtool ip:iproute2 $browser curl:curl node:nodejs npm:npm python3:python3; do
+  local missing=() cmd pkg pairs
+  pairs=(tcpdump:tcpdump dumpcap:tshark editcap:tshark tshark:tshark iptables:iptables
+    ethtool:ethtool ip:iproute2 curl:curl node:nodejs npm:npm python3:python3)
+  # The browser is big: only the capture that needs it installs it.
+  case " $* " in *" chromium-ws "*) pairs+=(chromium:chromium) ;; esac
+  for pair in "${pairs[@]}"; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
   done
@@ -122,6 +123,13 @@ ensure_tools() { # ensure_tools NAME... : what recording these captures needs
 }
 
 write_versions() {
+  # A tool this run did not need (chromium) keeps the version of the run that last used it.
+  local chromium_version
+  if command -v chromium >/dev/null 2>&1; then
+    chromium_version=$(chromium --version 2>/dev/null | awk '{print $2}')
+  else
+    chromium_version=$(sed -n 's/^chromium: //p' "$HERE/VERSIONS.txt" 2>/dev/null)
+  fi
   {
     echo "# Tool versions of the last recording run (captures/record.sh), $(date -u +%Y-%m-%d)"
     echo "kernel: $(uname -r)"
@@ -132,7 +140,7 @@ write_versions() {
     echo "iptables: $(iptables --version | awk '{print $2, $3}')"
     echo "ethtool: $(ethtool --version | awk '{print $3}')"
     echo "iproute2: $(ip -V | grep -o 'iproute2-[0-9.]*[0-9]')"
-    echo "chromium: $(chromium --version 2>/dev/null | awk '{print $2}' || true)"
+    echo "chromium: $chromium_version"
     echo "curl: $(curl --version | head -1 | awk '{print $2}')"
     echo "python: $("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])')"
     "$VENV/bin/python" - <<'EOF'
@@ -522,8 +530,38 @@ rec_http-upgrade-refused() {
 rec_ws-small-snaplen() {
   ws_session ws-small-snaplen chat $SRV4 80 -s 96 -i $IF_S "tcp port 80"
   write_expected ws-small-snaplen --description "WebSocket chat captured with tcpdump -s 96: every packet longer than 96 bytes is truncated; the analyzer must report gaps, never crash" \
-    --server $SRV4 --link-type EN10MB --truncated-snaplen 96 --anomaly tcp.gap --anomaly ws.resync \
-    --note "both handshake heads are longer than what the snaplen left of their packets: the analyzer never sees the 101, and reports with ws.resync that it recognised WebSocket frames after the gap and decodes them without the handshake" $(logs)
+    --server $SRV4 --link-type EN10MB --truncated-snaplen 96 --anomaly http.truncated --anomaly tcp.gap --anomaly ws.resync \
+    --note "both handshake heads are longer than what the snaplen left of their packets: the analyzer reports each cut head with what it holds (the request line GET /chat, the status line 101 cut inside its reason phrase) as http.truncated, never sees the rest of the 101, and reports with ws.resync that it recognised WebSocket frames after the gap and decodes them without the handshake" $(logs)
+}
+
+rec_http-wild-heads() {
+  start wild $NS_S "$(PY)" "$PEERS/wild_http.py" server $SRV4 80 "$WORK/server.jsonl"
+  wait_ready wild
+  cap_start $NS_S "$HERE/http-wild-heads.pcap" -i $IF_S "tcp port 80 or arp"
+  start client $NS_C "$(PY)" "$PEERS/wild_http.py" client $SRV4 80 "$WORK/client.jsonl"
+  finish client
+  # curl reads the spaced field as browsers do; --request-target sends the UTF-8 path as is.
+  start curl $NS_C curl -sS --http1.1 -o /dev/null "http://$SRV4/express" \
+    --next -sS --http1.1 -o /dev/null --request-target '/wiki/中文?q=ß' "http://$SRV4/"
+  finish curl
+  sleep 0.2
+  stop wild
+  cap_stop
+  write_expected http-wild-heads --description "heads as the Python standard library writes them when asked to, read by lenient peers: http.client folds a two-valued field (obs-fold) and sends 97 fields, http.server answers with 97 fields and a folded field; curl reads \"Access-Control-Allow-Credentials : true\" (as old Express servers sent it) and sends a raw UTF-8 target" \
+    --server $SRV4 --link-type EN10MB --anomaly http.field_space --anomaly http.obs_fold $(logs)
+}
+
+rec_http-slow-pipeline() {
+  http_server
+  cap_start $NS_S "$HERE/http-slow-pipeline.pcap" -i $IF_S "tcp port 80 or arp"
+  start pipeline $NS_C "$(PY)" "$PEERS/pipeline_client.py" $SRV4 80 "$WORK/client-pipeline.jsonl" \
+    "/slow/image?n=1" "/slow/image?n=2" "/slow/image?n=3" "/slow/image?n=4"
+  finish pipeline 30
+  sleep 0.2
+  stop httpd
+  cap_stop
+  write_expected http-slow-pipeline --description "a slow pipelined download: four requests for the same image path (different queries) in one segment; the server takes 1.2 s for each, so every response starts 1.2 to 4.8 s after its request, yet nothing is held: this is not long polling" \
+    --server $SRV4 --link-type EN10MB $(logs)
 }
 
 # --- violations: a raw peer breaks one rule, a real library is on the other side
@@ -595,6 +633,19 @@ rec_bad/ws-gap() {
   editcap "$WORK/gap-full.pcap" "$HERE/bad/ws-gap.pcap" "$frame"
   write_expected bad/ws-gap --description "a real session with one server data packet (the frame carrying \"update 05\") removed from the file with editcap" \
     --server $SRV4 --link-type EN10MB --anomaly tcp.gap --removed-s2c-message 4 --removed-frame "$frame" $(logs)
+}
+
+rec_bad/http-request-field-space() {
+  http_server
+  cap_start $NS_S "$HERE/bad/http-request-field-space.pcap" -i $IF_S "tcp port 80 or arp"
+  # http.client's name check lets a trailing space through: "X-Api-Key : ...". aiohttp refuses it.
+  start spaced $NS_C "$(PY)" "$PEERS/wild_http.py" spaced-client $SRV4 80 "$WORK/client.jsonl"
+  finish spaced
+  sleep 0.2
+  stop httpd
+  cap_stop
+  write_expected bad/http-request-field-space --description "python http.client sends a request field with whitespace before its colon (a name ending in a space, which its check allows); aiohttp refuses it with 400 and closes, as RFC 9112 section 5.1 requires" \
+    --server $SRV4 --link-type EN10MB --anomaly http.request_field_space $(logs)
 }
 
 rec_bad/tcp-overlap-conflict() {

@@ -692,7 +692,7 @@ fn junit_has_a_testcase_per_capture_and_a_failure_per_error_anomaly() {
         suite.attribute("failures"),
         Some(failing.to_string().as_str())
     );
-    assert_eq!(failing, 15);
+    assert_eq!(failing, 16);
     // An unreadable capture is an error, with its message.
     let dir = dir_with_a_broken_capture("captures/ws-chat.pcap");
     let (xml, _, code) = outcome(&mut cmd(&[

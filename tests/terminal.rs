@@ -548,6 +548,7 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         raw_head: h.bytes(9),
         complete: true,
         digest: Digest::Off,
+        exchange: Some(0),
     };
     let switching = HttpMessage {
         dir: Dir::S2C,

@@ -10,6 +10,8 @@
     /events           Server-Sent Events stream
     /poll/long        long-poll: holds each request 1.5 s before answering
     /poll/short       answers at once
+    /slow/image       a 40 000-byte binary body (the same pseudo-random bytes for every ?n=),
+                      after 1.2 s: a slow server, for pipelined downloads
     /plain            plain 200 that ignores any Upgrade header
     /legacy           426 Upgrade Required for everything
 
@@ -20,6 +22,7 @@ is every WebSocket message and every SSE event.
 import argparse
 import asyncio
 import json
+import random
 import sys
 
 from aiohttp import WSMsgType, web, web_protocol
@@ -261,6 +264,14 @@ async def poll_long(request):
     return web.json_response({"round": request.query.get("round"), "news": "something happened"})
 
 
+SLOW_IMAGE = random.Random(1955).randbytes(40_000)
+
+
+async def slow_image(request):
+    await asyncio.sleep(1.2)
+    return web.Response(body=SLOW_IMAGE, content_type="image/webp")
+
+
 async def poll_short(request):
     return web.json_response({"round": request.query.get("round"), "news": None})
 
@@ -285,6 +296,7 @@ async def main():
     app.router.add_get("/events", events)
     app.router.add_get("/poll/long", poll_long)
     app.router.add_get("/poll/short", poll_short)
+    app.router.add_get("/slow/image", slow_image)
     app.router.add_get("/plain", plain)
     app.router.add_get("/legacy", legacy)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -2,10 +2,17 @@
 //! other), hands each direction's bytes to the right parser, switches from HTTP to WebSocket at
 //! the exact byte after each side's head, and keeps the per-flow tallies (messages, L7 header
 //! and payload bytes, anomalies) that the flow record and the overhead table are built from.
+//!
+//! WebSocket without a handshake (a flow picked up mid-stream, or an upgrade whose 101 was cut
+//! short) is decoded only on the evidence [`websocket::detect`] demands: strong evidence in one
+//! delivery, or weak evidence confirmed by the next delivery (either direction; the first is
+//! then decoded too, as of its own packet). Inside an HTTP stream it is looked for only after
+//! an upgrade was asked for or a 101 began; frame-like bytes elsewhere are body bytes.
 
 use crate::config::Config;
 use crate::proto::classify::{self, KindTracker};
 use crate::proto::http::{Feed, HttpConn};
+use crate::proto::websocket::detect::Evidence;
 use crate::proto::websocket::{self, WsConn};
 use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink, FlowSummary};
 use crate::tcp::{CloseHow, Dir, FlowMeta, PacketRef, StreamEvent, TcpNotice};
@@ -14,6 +21,9 @@ use crate::time::Timestamp;
 /// How many data deliveries a mid-stream or `--any-port` flow gets before it is declared
 /// `other` when nothing recognisable was seen.
 const DETECT_ATTEMPTS: u8 = 4;
+/// A delivery that only weakly looks like WebSocket framing is kept up to this size, to be
+/// decoded too if the next delivery confirms it.
+const MAX_WS_CANDIDATE: usize = 4 << 10;
 
 /// What the connection is being decoded as.
 #[derive(Default)]
@@ -39,6 +49,46 @@ pub struct ConnState {
     /// whose first data segment never reached the capture): the parser chosen later must
     /// know that its first bytes do not start a message.
     gap_before_decision: [u64; 2],
+    /// The previous delivery (of either direction) looked like WebSocket framing, weakly.
+    ws_candidate: Option<Box<Candidate>>,
+}
+
+/// A delivery that weakly looked like WebSocket framing, awaiting confirmation.
+struct Candidate {
+    dir: Dir,
+    pkt: Option<PacketRef>,
+    /// Empty when it was larger than [`MAX_WS_CANDIDATE`].
+    bytes: Vec<u8>,
+}
+
+/// The verdict on a delivery that may be WebSocket framing without a handshake.
+enum Recognised {
+    No,
+    /// Decode from this delivery on; first decode the confirmed earlier one, if kept.
+    Yes(Option<Box<Candidate>>),
+}
+
+impl ConnState {
+    /// Whether this delivery is enough evidence of WebSocket framing (see
+    /// [`websocket::detect`]): strong evidence alone, or weak evidence confirmed by the
+    /// delivery just before it (either direction: a ping and its pong).
+    fn frames_recognised(&mut self, dir: Dir, pkt: Option<PacketRef>, bytes: &[u8]) -> Recognised {
+        let before = self.ws_candidate.take();
+        match websocket::detect::evidence(bytes, dir == Dir::C2S) {
+            Evidence::Strong => Recognised::Yes(before),
+            Evidence::Weak if before.is_some() => Recognised::Yes(before),
+            Evidence::Weak => {
+                let bytes = if bytes.len() <= MAX_WS_CANDIDATE {
+                    bytes.to_vec()
+                } else {
+                    Vec::new()
+                };
+                self.ws_candidate = Some(Box::new(Candidate { dir, pkt, bytes }));
+                Recognised::No
+            }
+            Evidence::None => Recognised::No,
+        }
+    }
 }
 
 impl ConnState {
@@ -120,7 +170,14 @@ impl<S: EventSink> ConnAnalyzer<S> {
 
     /// Chooses the protocol for a flow from the first bytes one side sent. Returns `false` when
     /// the bytes were not recognised and should not be fed to any parser.
-    fn detect(&self, state: &mut ConnState, meta: &FlowMeta, dir: Dir, bytes: &[u8]) -> bool {
+    fn detect(
+        &mut self,
+        state: &mut ConnState,
+        ctx: &EventCtx<'_>,
+        dir: Dir,
+        bytes: &[u8],
+    ) -> bool {
+        let meta = ctx.flow;
         if !state.midstream {
             let by_port = self
                 .config
@@ -146,9 +203,23 @@ impl<S: EventSink> ConnAnalyzer<S> {
             state.proto = Proto::Http(Box::new(http));
             return true;
         }
-        if websocket::sniff_frames(bytes).is_some() {
-            state.proto = Proto::WebSocket(Box::new(new_ws(&self.config, &self.inflaters, None)));
-            state.kinds.on_websocket();
+        if let Recognised::Yes(earlier) = state.frames_recognised(dir, ctx.pkt, bytes) {
+            let mut ws = Box::new(new_ws(&self.config, &self.inflaters, None));
+            let mut tally = Tally {
+                summary: &mut state.summary,
+                kinds: &mut state.kinds,
+                inner: &mut self.sink,
+            };
+            tally.kinds.on_websocket();
+            if let Some(c) = earlier {
+                ws.feed(
+                    c.dir,
+                    &c.bytes,
+                    &EventCtx { pkt: c.pkt, ..*ctx },
+                    &mut tally,
+                );
+            }
+            state.proto = Proto::WebSocket(ws);
             return true;
         }
         // Picked up in the middle of something (say, the tail of a response): wait for a
@@ -162,15 +233,15 @@ impl<S: EventSink> ConnAnalyzer<S> {
 
     fn on_data(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>, dir: Dir, bytes: &[u8]) {
         let deciding = matches!(state.proto, Proto::Undecided);
-        if deciding && !self.detect(state, ctx.flow, dir, bytes) {
+        if deciding && !self.detect(state, ctx, dir, bytes) {
             return;
         }
-        let mut tally = Tally {
-            summary: &mut state.summary,
-            kinds: &mut state.kinds,
-            inner: &mut self.sink,
-        };
         if deciding {
+            let mut tally = Tally {
+                summary: &mut state.summary,
+                kinds: &mut state.kinds,
+                inner: &mut self.sink,
+            };
             for d in [Dir::C2S, Dir::S2C] {
                 let lost = std::mem::take(&mut state.gap_before_decision[d.index()]);
                 if lost == 0 {
@@ -183,15 +254,27 @@ impl<S: EventSink> ConnAnalyzer<S> {
                 }
             }
         }
+        // The handshake was cut short (a short snaplen cuts every head) or lost in a gap after
+        // the upgrade was asked for or its 101 began, and what follows is WebSocket framing:
+        // decode it as a connection picked up mid-way. Without such a hint, frame-like bytes
+        // in an HTTP stream are body bytes (a download), never WebSocket.
+        let upgrade_lost = matches!(&state.proto, Proto::Http(http)
+            if http.is_resyncing(dir) && http.upgrade_hinted());
+        let frames_after_upgrade = if upgrade_lost {
+            state.frames_recognised(dir, ctx.pkt, bytes)
+        } else {
+            state.ws_candidate = None;
+            Recognised::No
+        };
+        let mut tally = Tally {
+            summary: &mut state.summary,
+            kinds: &mut state.kinds,
+            inner: &mut self.sink,
+        };
         match &mut state.proto {
             Proto::Undecided | Proto::Opaque => {}
             Proto::WebSocket(ws) => ws.feed(dir, bytes, ctx, &mut tally),
-            Proto::Http(http)
-                if http.is_resyncing(dir)
-                    && websocket::sniff_frames(bytes) == Some(dir == Dir::C2S) =>
-            {
-                // The handshake was lost in a gap (a short snaplen cuts every head), but what
-                // follows is WebSocket framing: decode it as a connection picked up mid-way.
+            Proto::Http(_) if matches!(frames_after_upgrade, Recognised::Yes(_)) => {
                 let a = Anomaly {
                     code: Code::WsResync,
                     dir: Some(dir),
@@ -203,7 +286,21 @@ impl<S: EventSink> ConnAnalyzer<S> {
                 tally.event(ctx, Event::Anomaly(&a));
                 tally.kinds.on_websocket();
                 let mut ws = Box::new(new_ws(&self.config, &self.inflaters, None));
-                ws.lost_sync(dir.other());
+                match frames_after_upgrade {
+                    Recognised::Yes(Some(c)) if c.dir != dir => {
+                        ws.feed(
+                            c.dir,
+                            &c.bytes,
+                            &EventCtx { pkt: c.pkt, ..*ctx },
+                            &mut tally,
+                        );
+                    }
+                    Recognised::Yes(Some(c)) => {
+                        ws.lost_sync(dir.other());
+                        ws.feed(dir, &c.bytes, &EventCtx { pkt: c.pkt, ..*ctx }, &mut tally);
+                    }
+                    _ => ws.lost_sync(dir.other()),
+                }
                 ws.feed(dir, bytes, ctx, &mut tally);
                 state.proto = Proto::WebSocket(ws);
             }
@@ -348,6 +445,9 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             }
             StreamEvent::Data { dir, bytes } => self.on_data(state, &ctx, dir, bytes),
             StreamEvent::Gap { dir, len } => {
+                // Weak evidence must be confirmed by the delivery right after it, not across a
+                // hole.
+                state.ws_candidate = None;
                 let detail = format!("{len} bytes missing from the {} stream", dir.as_str());
                 let a = Anomaly {
                     code: Code::TcpGap,

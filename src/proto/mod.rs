@@ -54,9 +54,11 @@ impl fmt::Display for FlowKind {
     }
 }
 
-/// Severity of an anomaly: `check` fails on errors only.
+/// Severity of an anomaly: `check` fails on errors (with `--strict`, on warnings too); an
+/// `Info` note says what could not be judged and never fails anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    Info,
     Warning,
     Error,
 }
@@ -64,6 +66,7 @@ pub enum Severity {
 impl Severity {
     pub fn as_str(self) -> &'static str {
         match self {
+            Severity::Info => "info",
             Severity::Warning => "warning",
             Severity::Error => "error",
         }
@@ -90,6 +93,7 @@ codes! {
     WsAcceptMismatch => "ws.accept_mismatch", Error, "Sec-WebSocket-Accept is not base64(SHA-1(key + GUID))";
     WsHandshakeInvalid => "ws.handshake_invalid", Error, "upgrade request or 101 response lacks a required header";
     WsUpgradeRefused => "ws.upgrade_refused", Warning, "upgrade requested, server answered other than 101";
+    WsRequestNotCaptured => "ws.request_not_captured", Info, "a 101 whose upgrade request is not (whole) in the capture: the request side of the handshake cannot be checked";
     WsUnmaskedClientFrame => "ws.unmasked_client_frame", Error, "client-to-server frame without mask";
     WsMaskedServerFrame => "ws.masked_server_frame", Error, "server-to-client frame with mask";
     WsReservedOpcode => "ws.reserved_opcode", Error, "opcode 3-7 or 0xB-0xF";
@@ -113,6 +117,12 @@ codes! {
     HttpAmbiguousFraming => "http.ambiguous_framing", Error, "Transfer-Encoding together with Content-Length, or in HTTP/1.0 (request smuggling risk); Transfer-Encoding used";
     HttpUpgradeHoldOverflow => "http.upgrade_hold_overflow", Warning, "client bytes after an upgrade or CONNECT request outgrew the hold cap before the response; they were dropped";
     HttpResync => "http.resync", Warning, "HTTP framing lost after a gap (or mid-stream pick-up); bytes skipped to the next start line";
+    HttpObsFold => "http.obs_fold", Warning, "obsolete line folding in a header field; unfolded into spaces (RFC 9112 §5.2)";
+    HttpFieldSpace => "http.field_space", Warning, "whitespace between a response header name and its colon; stripped (RFC 9112 §5.1)";
+    HttpRequestFieldSpace => "http.request_field_space", Error, "whitespace between a request header name and its colon, which a server must reject (RFC 9112 §5.1)";
+    HttpTruncated => "http.truncated", Warning, "an HTTP head cut short by a gap, the snaplen or the end of the stream; what it holds is reported";
+    HttpRequestsEvicted => "http.requests_evicted", Warning, "more than 1024 requests awaiting responses; the oldest are kept only as their framing needs";
+    HttpUpgradeUnanswered => "http.upgrade_unanswered", Warning, "the connection ended while client bytes held after an upgrade request awaited its response; they were not decoded";
     TcpGap => "tcp.gap", Warning, "bytes missing from a stream (lost before capture)";
     TcpMidstream => "tcp.midstream", Warning, "flow picked up without its SYN";
     TcpOverlapConflict => "tcp.overlap_conflict", Warning, "retransmitted bytes differ from the bytes first seen";
@@ -187,6 +197,11 @@ pub struct HttpMessage<'a> {
     pub complete: bool,
     /// SHA-256 of the whole (de-chunked) body, with `--digest`.
     pub digest: Digest,
+    /// Which request/response exchange of the connection the message belongs to: a request's
+    /// own sequence number (0, 1, ... in wire order), or for a final response the number of the
+    /// request it answers. `None` for interim responses and for responses to requests never
+    /// seen (mid-stream pick-up, lost in a gap).
+    pub exchange: Option<u64>,
 }
 
 /// permessage-deflate parameters agreed in the 101 response (RFC 7692 §7.1).

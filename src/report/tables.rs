@@ -282,6 +282,7 @@ fn paint_severity(cell: Cell, sev: Severity) -> Cell {
     match sev {
         Severity::Error => cell.fg(Color::Red).add_attribute(Attribute::Bold),
         Severity::Warning => cell.fg(Color::Yellow),
+        Severity::Info => cell,
     }
 }
 

@@ -159,6 +159,7 @@ pub fn expert(flag: &Flag) -> DetailNode {
     let sev = match flag.code.severity() {
         Severity::Error => "Error",
         Severity::Warning => "Warning",
+        Severity::Info => "Note",
     };
     DetailNode::new(
         format!(

@@ -18,7 +18,9 @@
 //!   plus gap bytes delivered so far for `d`.
 //! - `pkt` is the packet being processed when the event was caused by one of this flow's
 //!   packets (or the SYN that replaced it), `None` for idle eviction, the end of a closing
-//!   flow's linger (or its finalisation to make room at the flow cap) and end of input.
+//!   flow's linger (or its finalisation to make room at the flow cap) and end of input —
+//!   except `Data` of out-of-order bytes delivered then, which carries the packet that brought
+//!   them (a message they complete is reported with its true frame and time).
 //!
 //! Table-wide findings that belong to no flow (the flow cap) go to
 //! [`StreamHandler::on_table_notice`] once, and are counted in [`TableStats`].
@@ -276,8 +278,9 @@ impl FlowMeta {
     }
 }
 
-/// The packet being processed when an event is raised (absent for end-of-input flushes).
-#[derive(Clone, Copy, Debug)]
+/// The packet being processed when an event is raised (absent for end-of-input flushes, except
+/// for buffered bytes, which are delivered as of the packet that brought them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacketRef {
     pub frame: u64,
     pub ts: Timestamp,

@@ -23,9 +23,12 @@
 //!   [`Stream::on_segment`] delivers its captured part and then the cut part as a gap before it
 //!   returns. Copies of the cut bytes arriving later are behind the delivery point: ignored,
 //!   never compared (there is nothing first-seen to compare with).
+//! - Buffered bytes remember the packet that brought them ([`Stream::set_arrival`]): when they
+//!   are delivered without a packet driving the delivery (the end of the stream), a
+//!   [`Delivery::Arrived`] before them says when their last byte arrived.
 
-use super::TcpNotice;
 use super::seq::{SeqMap, SeqNumber};
+use super::{PacketRef, TcpNotice};
 use std::collections::BTreeMap;
 
 /// Delivered bytes remembered per direction to detect retransmissions that differ from what
@@ -47,6 +50,22 @@ pub enum Delivery<'a> {
     Gap(u64),
     End,
     Notice(TcpNotice),
+    /// The `Data` that follows comes from the out-of-order buffer and arrived in this packet.
+    Arrived(PacketRef),
+}
+
+/// Out-of-order bytes waiting for the hole before them, and the packet that brought them.
+#[derive(Debug)]
+struct Piece {
+    bytes: Box<[u8]>,
+    arrived: Option<PacketRef>,
+}
+
+impl std::ops::Deref for Piece {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// The out-of-order byte caps, shared by every stream of a flow table.
@@ -117,7 +136,9 @@ pub struct Stream {
     /// Offset of the next byte to deliver (everything before it was delivered or declared lost).
     next: u64,
     /// Out-of-order bytes, non-overlapping, every key ≥ `next`.
-    ooo: BTreeMap<u64, Box<[u8]>>,
+    ooo: BTreeMap<u64, Piece>,
+    /// The packet whose segment is being processed (see [`Stream::set_arrival`]).
+    arriving: Option<PacketRef>,
     /// What `ooo` is charged against the budget.
     ooo_charge: usize,
     /// End of the furthest data seen (captured or cut by the snaplen).
@@ -180,6 +201,11 @@ impl Stream {
     /// The highest acknowledgment the peer sent for this direction.
     pub fn peer_ack(&self) -> Option<SeqNumber> {
         self.peer_ack
+    }
+
+    /// The packet that brings the next segment(s): bytes of it that are buffered remember it.
+    pub fn set_arrival(&mut self, pkt: Option<PacketRef>) {
+        self.arriving = pkt;
     }
 
     /// Bytes currently buffered out of order (without overhead).
@@ -482,7 +508,14 @@ impl Stream {
         }
         for (s, e) in pieces {
             if let Some(bytes) = data.get(to_index(s - start)..to_index(e - start)) {
-                self.ooo.insert(s, bytes.into());
+                let arrived = self.arriving;
+                self.ooo.insert(
+                    s,
+                    Piece {
+                        bytes: bytes.into(),
+                        arrived,
+                    },
+                );
             }
         }
         self.ooo_charge += charge;
@@ -509,6 +542,9 @@ impl Stream {
             if let Some(fresh) = chunk.get(stale..)
                 && !fresh.is_empty()
             {
+                if let Some(pkt) = chunk.arrived {
+                    emit(Delivery::Arrived(pkt));
+                }
                 self.deliver(fresh, emit);
             }
         }
@@ -647,7 +683,14 @@ impl Stream {
                 let charge = head.len().saturating_add(CHUNK_OVERHEAD);
                 self.ooo_charge = self.ooo_charge.saturating_add(charge);
                 budget.used = budget.used.saturating_add(charge);
-                self.ooo.insert(chunk_start, head.into());
+                let arrived = chunk.arrived;
+                self.ooo.insert(
+                    chunk_start,
+                    Piece {
+                        bytes: head.into(),
+                        arrived,
+                    },
+                );
             }
         }
         self.max_end = self.max_end.min(fin);
@@ -742,6 +785,7 @@ mod tests {
                     Delivery::Gap(n) => Ev::Gap(n),
                     Delivery::End => Ev::End,
                     Delivery::Notice(n) => Ev::Notice(n),
+                    Delivery::Arrived(_) => return,
                 };
                 events.push(ev);
             }

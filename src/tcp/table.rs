@@ -243,6 +243,8 @@ fn emit_event<H: StreamHandler>(
             StreamEvent::Gap { dir, len }
         }
         Delivery::End => StreamEvent::End { dir },
+        // Only where no packet drives the delivery does it say anything (see `wind_down`).
+        Delivery::Arrived(_) => return,
         Delivery::Notice(notice) => {
             if let TcpNotice::OooCapHit { dropped } = notice {
                 stats.ooo_bytes_dropped = stats.ooo_bytes_dropped.saturating_add(dropped.into());
@@ -320,8 +322,16 @@ fn flush_streams<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, 
         let Some(stream) = streams.get_mut(side) else {
             continue;
         };
-        let mut emit = |d: Delivery<'_>| {
-            emit_event(meta, state, &mut *ctx.handler, ctx.stats, ctx.pkt, dir, d)
+        // Without a packet (end of input, idle, linger), buffered bytes are delivered as of
+        // the packet that brought them: a message they complete has its true frame and time.
+        let mut from = ctx.pkt;
+        let mut emit = |d: Delivery<'_>| match d {
+            Delivery::Arrived(pkt) if ctx.pkt.is_none() => from = Some(pkt),
+            Delivery::Gap(_) => {
+                from = ctx.pkt;
+                emit_event(meta, state, &mut *ctx.handler, ctx.stats, from, dir, d);
+            }
+            d => emit_event(meta, state, &mut *ctx.handler, ctx.stats, from, dir, d),
         };
         stream.flush(ctx.budget, &mut emit);
     }
@@ -500,6 +510,7 @@ fn handle<H: StreamHandler>(
         ..
     } = &mut *flow;
     let stream = streams.get_mut(side)?;
+    stream.set_arrival(ctx.pkt);
     let mut emit =
         |d: Delivery<'_>| emit_event(meta, state, &mut *ctx.handler, ctx.stats, ctx.pkt, dir, d);
     if wire_len > 0 {

@@ -1394,6 +1394,34 @@ fn flow_ids_follow_first_packets_even_when_opened_later() {
 }
 
 #[test]
+fn buffered_bytes_delivered_at_the_end_carry_the_packet_that_brought_them() {
+    // The hole before "tail" and "end" is only given up at the end of input: a message they
+    // complete must be reported in the packets they arrived in, not in none.
+    let mut f = Fixture::new();
+    let mut c = Conn::new(10, 20);
+    c.handshake(&mut f);
+    let tail = f.send(C, S, c.c + 3, c.s, ACK, b"tail");
+    let end = f.send(C, S, c.c + 7, c.s, ACK, b"end");
+    f.advance(Duration::from_secs(15));
+    f.finish();
+    let frames: Vec<(Option<u64>, Ev)> = f
+        .rec
+        .events
+        .iter()
+        .filter(|e| matches!(e.2, Ev::Gap(..) | Ev::Data(..)))
+        .map(|e| (e.1, e.2.clone()))
+        .collect();
+    assert_eq!(
+        frames,
+        [
+            (None, Ev::Gap(Dir::C2S, 3)),
+            (Some(tail), data(Dir::C2S, b"tail")),
+            (Some(end), data(Dir::C2S, b"end")),
+        ]
+    );
+}
+
+#[test]
 fn finish_closes_open_flows_in_id_order_and_flushes_them() {
     let mut f = Fixture::new();
     let mut conns: Vec<Conn> = (0..5)

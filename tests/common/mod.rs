@@ -1189,6 +1189,33 @@ impl TcpConn {
     }
 }
 
+/// The endpoints of the synthetic connections below.
+pub const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 1], 40000);
+pub const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
+
+/// One HTTP exchange on its own connection, from the SYN to both FINs.
+pub fn http_session(request: &[u8], response: &[u8]) -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let mut c = TcpConn::new(CLIENT, SERVER);
+    c.handshake(&mut w);
+    c.send(&mut w, C2S, request);
+    c.send(&mut w, S2C, response);
+    c.fin(&mut w);
+    w.bytes().to_vec()
+}
+
+/// A connection picked up between an upgrade request and its 101: the 101, a text frame each
+/// way, both FINs.
+pub fn upgrade_without_request() -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let mut c = TcpConn::new(CLIENT, SERVER);
+    c.send(&mut w, S2C, &upgrade_response(None));
+    c.send(&mut w, C2S, &ws_frame(true, false, 1, true, b"hello"));
+    c.send(&mut w, S2C, &ws_frame(true, false, 1, false, b"hello"));
+    c.fin(&mut w);
+    w.bytes().to_vec()
+}
+
 /// A masked client frame (`mask` fixed) or an unmasked server frame.
 pub fn ws_frame(fin: bool, rsv1: bool, opcode: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
     let mut out = vec![(u8::from(fin) << 7) | (u8::from(rsv1) << 6) | opcode];

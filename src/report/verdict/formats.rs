@@ -138,7 +138,7 @@ pub fn text(v: &CaptureVerdict, style: TextStyle) -> String {
         if !pass && v.codes_by_effect(Effect::Fail).is_empty() && !v.too_few_flows() {
             parts.insert(0, "errors: none".into());
         }
-        for effect in [Effect::Warn, Effect::Allow] {
+        for effect in [Effect::Warn, Effect::Allow, Effect::Note] {
             let codes = v.codes_by_effect(effect);
             if !codes.is_empty() {
                 parts.push(format!("{}: {}", effect.label(), code_counts(&codes)));
@@ -170,11 +170,12 @@ fn finding_text(s: &mut String, f: &Finding, paint: Style) {
         Effect::Fail => "error",
         Effect::Warn => "warning",
         Effect::Allow => "allowed",
+        Effect::Note => "note",
     };
     let color = match f.effect {
         Effect::Fail => Paint::Error,
         Effect::Warn => Paint::Warning,
-        Effect::Allow => Paint::Dim,
+        Effect::Allow | Effect::Note => Paint::Dim,
     };
     paint.push(s, color, &format!("{word:<7}"));
     let _ = write!(s, " {}", f.subject.id());
@@ -309,6 +310,7 @@ pub fn github(v: &CaptureVerdict, style: TextStyle) -> String {
         let level = match f.effect {
             Effect::Fail => "error",
             Effect::Warn => "warning",
+            Effect::Note => "notice",
             Effect::Allow => continue,
         };
         line(level, f.subject.id(), &finding_message(f));
@@ -472,6 +474,7 @@ pub fn sarif(verdicts: &[CaptureVerdict]) -> String {
             let level = match c.severity() {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
+                Severity::Info => "note",
             };
             sarif_rule(c.as_str(), c.description(), level)
         })
@@ -540,6 +543,7 @@ pub fn sarif(verdicts: &[CaptureVerdict]) -> String {
             let level = match f.effect {
                 Effect::Fail => "error",
                 Effect::Warn | Effect::Allow => "warning",
+                Effect::Note => "note",
             };
             let mut extra = json!({
                 "properties": {

@@ -1,5 +1,6 @@
 //! The rules that decide whether an anomaly fails a capture: by default an error-severity
-//! anomaly does and a warning does not (`--strict`: every anomaly does); `--deny CODE|GLOB`
+//! anomaly does and a warning does not (`--strict`: every warning does too; an `info` note never
+//! does unless `--deny` names it); `--deny CODE|GLOB`
 //! fails on a code whatever its severity, `--allow CODE|GLOB` never fails on it.
 //!
 //! Precedence, when patterns of both kinds match a code: the more specific pattern wins. An
@@ -19,6 +20,9 @@ pub enum Effect {
     Warn,
     /// A rule lets it pass.
     Allow,
+    /// An `info` note on what the capture does not let sockscope judge: listed, never fails
+    /// (not even with `--strict`).
+    Note,
 }
 
 impl Effect {
@@ -27,6 +31,7 @@ impl Effect {
             Effect::Fail => "fail",
             Effect::Warn => "warn",
             Effect::Allow => "allow",
+            Effect::Note => "note",
         }
     }
 
@@ -36,6 +41,7 @@ impl Effect {
             Effect::Fail => "errors",
             Effect::Warn => "warnings",
             Effect::Allow => "allowed",
+            Effect::Note => "notes",
         }
     }
 }
@@ -147,6 +153,7 @@ impl Rules {
         match decider {
             Some(p) if p.deny => (Effect::Fail, Some(p.shown())),
             Some(p) => (Effect::Allow, Some(p.shown())),
+            None if code.severity() == Severity::Info => (Effect::Note, None),
             None if self.strict || code.severity() == Severity::Error => (Effect::Fail, None),
             None => (Effect::Warn, None),
         }
