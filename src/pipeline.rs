@@ -123,6 +123,8 @@ impl<R: Reporter> Analyzer<R> {
             match source.next() {
                 Ok(Next::Frame(frame)) => self.process(&frame),
                 Ok(Next::Idle(now)) => self.advance_clock(now),
+                // Key log secrets carried in the capture: used once TLS is wired in.
+                Ok(Next::Secrets(_)) => {}
                 Ok(Next::End) => return Ok(()),
                 Err(e) => return Err(Stop::Source(e)),
             }
