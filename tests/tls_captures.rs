@@ -233,17 +233,14 @@ fn compare(name: &str) -> BTreeMap<u64, FlowOut> {
         let Some(theirs) = oracle.get(&flow.client) else {
             panic!("{name}: tshark has no stream from {}", flow.client);
         };
-        for d in 0..2 {
+        for (d, (ours, theirs)) in flow.plain.iter().zip(theirs).enumerate() {
             assert!(
-                flow.plain[d] == theirs[d],
+                ours == theirs,
                 "{name} {} dir {d}: {} bytes decrypted, tshark {} (first difference at {:?})",
                 flow.client,
-                flow.plain[d].len(),
-                theirs[d].len(),
-                flow.plain[d]
-                    .iter()
-                    .zip(&theirs[d])
-                    .position(|(a, b)| a != b)
+                ours.len(),
+                theirs.len(),
+                ours.iter().zip(theirs).position(|(a, b)| a != b)
             );
         }
         decrypted_flows += usize::from(!flow.plain[0].is_empty() || !flow.plain[1].is_empty());

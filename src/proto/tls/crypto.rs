@@ -1,21 +1,22 @@
-//! Key schedules and record protection, over RustCrypto's primitives (no cipher code here):
+//! Key schedules and record protection over well-kept crates (no cipher code here): ring for
+//! the AEADs (measured 2.4–2.7× faster than RustCrypto's aes-gcm on AES-GCM and 2.1× on
+//! ChaCha20-Poly1305 here: its assembly interleaves GHASH with AES-CTR, see benches/micro.rs),
+//! RustCrypto for AES-CBC, HMAC and HKDF:
 //! TLS 1.3 HKDF-Expand-Label key/IV derivation and KeyUpdate (RFC 8446 §7), the TLS 1.2 PRF key
 //! block (RFC 5246 §6.3, §5), and opening (and, for tests and benchmarks, sealing) one record
 //! of each protection style: TLS 1.3 AEAD, TLS 1.2 AES-GCM (RFC 5288, explicit nonce),
 //! TLS 1.2 ChaCha20-Poly1305 (RFC 7905, XOR nonce) and TLS 1.1+/1.2 CBC-HMAC with an explicit IV,
 //! MAC-then-encrypt or encrypt-then-MAC (RFC 7366).
 //!
-//! Promise: [`RecordKeys::open`] never panics on any input; it decrypts in place, allocates
-//! nothing, and on failure leaves the fragment as it was (AEAD checks the tag before
-//! decrypting; CBC with `preserve` works on a copy), so a caller can try other sequence numbers
-//! or keys on the same bytes.
+//! Promise: [`RecordKeys::open`] never panics on any input; it decrypts in place and allocates
+//! nothing, except with `preserve`: then it works on a copy, so that the fragment is left as it
+//! was on failure (ring zeroes what it could not authenticate) and a caller can try other
+//! sequence numbers or keys on the same bytes.
 
 use super::suite::{Cipher, Hash, Suite};
-use aes::cipher::{self, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit};
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes128Gcm, Aes256Gcm};
-use chacha20poly1305::ChaCha20Poly1305;
+use aes::cipher::{self, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit, KeyInit};
 use hmac::{Hmac, Mac};
+use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use std::ops::Range;
 
 /// A secret from the key log: a TLS 1.2 master secret (48 bytes) or a TLS 1.3 traffic secret
@@ -151,12 +152,6 @@ enum Style {
     Tls12Cbc { etm: bool },
 }
 
-enum Aead {
-    Aes128(Box<Aes128Gcm>),
-    Aes256(Box<Aes256Gcm>),
-    ChaCha(Box<ChaCha20Poly1305>),
-}
-
 enum Block {
     Aes128(Box<aes::Aes128>),
     Aes256(Box<aes::Aes256>),
@@ -169,7 +164,7 @@ enum MacKey {
 }
 
 enum Protection {
-    Aead(Aead),
+    Aead(Box<LessSafeKey>),
     Cbc { block: Block, mac: MacKey },
 }
 
@@ -211,15 +206,16 @@ pub enum OpenError {
     Authentication,
 }
 
-fn new_aead(cipher: Cipher, key: &[u8]) -> Option<Aead> {
-    Some(match cipher {
-        Cipher::Aes128Gcm => Aead::Aes128(Box::new(Aes128Gcm::new_from_slice(key).ok()?)),
-        Cipher::Aes256Gcm => Aead::Aes256(Box::new(Aes256Gcm::new_from_slice(key).ok()?)),
-        Cipher::ChaCha20Poly1305 => {
-            Aead::ChaCha(Box::new(ChaCha20Poly1305::new_from_slice(key).ok()?))
-        }
+fn new_aead(cipher: Cipher, key: &[u8]) -> Option<Box<LessSafeKey>> {
+    let algorithm = match cipher {
+        Cipher::Aes128Gcm => &ring::aead::AES_128_GCM,
+        Cipher::Aes256Gcm => &ring::aead::AES_256_GCM,
+        Cipher::ChaCha20Poly1305 => &ring::aead::CHACHA20_POLY1305,
         Cipher::Aes128Cbc | Cipher::Aes256Cbc => return None,
-    })
+    };
+    Some(Box::new(LessSafeKey::new(
+        UnboundKey::new(algorithm, key).ok()?,
+    )))
 }
 
 const TAG: usize = 16;
@@ -342,7 +338,7 @@ impl RecordKeys {
         preserve: bool,
     ) -> Result<Opened, OpenError> {
         match &self.protection {
-            Protection::Aead(aead) => self.open_aead(aead, seqs, header, frag),
+            Protection::Aead(key) => self.open_aead(key, seqs, header, frag, preserve),
             Protection::Cbc { block, mac } => {
                 let Style::Tls12Cbc { etm } = self.style else {
                     return Err(OpenError::Malformed);
@@ -356,55 +352,86 @@ impl RecordKeys {
         }
     }
 
+    fn nonce_and_aad(
+        &self,
+        seq: u64,
+        header: &[u8; 5],
+        explicit: &[u8],
+        plain_len: usize,
+    ) -> ([u8; 12], [u8; 13], usize) {
+        let nonce = match self.style {
+            Style::Tls12Gcm => {
+                let mut n = self.iv;
+                n[4..].copy_from_slice(explicit);
+                n
+            }
+            _ => self.xor_nonce(seq),
+        };
+        let mut aad = [0u8; 13];
+        if self.style == Style::Tls13 {
+            aad[..5].copy_from_slice(header);
+            return (nonce, aad, 5);
+        }
+        aad[..8].copy_from_slice(&seq.to_be_bytes());
+        aad[8..11].copy_from_slice(&header[..3]);
+        aad[11..].copy_from_slice(&(plain_len as u16).to_be_bytes());
+        (nonce, aad, 13)
+    }
+
     fn open_aead(
         &self,
-        aead: &Aead,
+        key: &LessSafeKey,
         seqs: Range<u64>,
         header: &[u8; 5],
         frag: &mut [u8],
+        preserve: bool,
     ) -> Result<Opened, OpenError> {
-        let explicit = if self.style == Style::Tls12Gcm { 8 } else { 0 };
-        if frag.len() < explicit + TAG {
+        let explicit_len = if self.style == Style::Tls12Gcm { 8 } else { 0 };
+        if frag.len() < explicit_len + TAG {
             return Err(OpenError::Malformed);
         }
         let ct_end = frag.len() - TAG;
-        let (head, tag) = frag.split_at_mut(ct_end);
-        let tag = aes_gcm::Tag::<aes_gcm::aead::consts::U16>::try_from(&tag[..])
-            .map_err(|_| OpenError::Malformed)?;
-        let (explicit_bytes, body) = head.split_at_mut(explicit);
-        let plain_len = body.len() as u16;
+        let tag = Tag::try_from(&frag[ct_end..]).map_err(|_| OpenError::Malformed)?;
+        let mut explicit = [0u8; 8];
+        explicit[..explicit_len].copy_from_slice(&frag[..explicit_len]);
+        let plain_len = ct_end - explicit_len;
+        // ring zeroes what does not authenticate: trials work on a copy.
+        let mut scratch = if preserve {
+            frag[explicit_len..ct_end].to_vec()
+        } else {
+            Vec::new()
+        };
         for seq in seqs {
-            let nonce = match self.style {
-                Style::Tls12Gcm => {
-                    let mut n = self.iv;
-                    n[4..].copy_from_slice(explicit_bytes);
-                    n
-                }
-                _ => self.xor_nonce(seq),
-            };
-            let mut aad12 = [0u8; 13];
-            let aad: &[u8] = if self.style == Style::Tls13 {
-                header
+            let (nonce, aad, aad_len) =
+                self.nonce_and_aad(seq, header, &explicit[..explicit_len], plain_len);
+            let body: &mut [u8] = if preserve {
+                scratch.copy_from_slice(&frag[explicit_len..ct_end]);
+                &mut scratch
             } else {
-                aad12[..8].copy_from_slice(&seq.to_be_bytes());
-                aad12[8..11].copy_from_slice(&header[..3]);
-                aad12[11..].copy_from_slice(&plain_len.to_be_bytes());
-                &aad12
+                &mut frag[explicit_len..ct_end]
             };
-            let nonce = aes_gcm::Nonce::<aes_gcm::aead::consts::U12>::from(nonce);
-            let ok = match aead {
-                Aead::Aes128(c) => c.decrypt_inout_detached(&nonce, aad, body.into(), &tag),
-                Aead::Aes256(c) => c.decrypt_inout_detached(&nonce, aad, body.into(), &tag),
-                Aead::ChaCha(c) => c.decrypt_inout_detached(&nonce, aad, body.into(), &tag),
-            };
+            let ok = key.open_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&aad[..aad_len]),
+                tag,
+                body,
+                0..,
+            );
             if ok.is_ok() {
+                if preserve {
+                    frag[explicit_len..ct_end].copy_from_slice(&scratch);
+                }
                 return Ok(Opened {
                     seq,
-                    plaintext: explicit..ct_end,
-                    explicit_iv: explicit as u16,
+                    plaintext: explicit_len..ct_end,
+                    explicit_iv: explicit_len as u16,
                     tag: TAG as u16,
                     padding: 0,
                 });
+            }
+            if !preserve {
+                // The fragment is gone: no further sequence number can be tried.
+                break;
             }
         }
         Err(OpenError::Authentication)
@@ -422,41 +449,31 @@ impl RecordKeys {
         };
         out.extend_from_slice(&[outer, 3, 3, 0, 0]);
         match &self.protection {
-            Protection::Aead(aead) => {
+            Protection::Aead(key) => {
                 let explicit = self.style == Style::Tls12Gcm;
-                let nonce = if explicit {
-                    let mut n = self.iv;
-                    n[4..].copy_from_slice(&seq.to_be_bytes());
+                if explicit {
                     out.extend_from_slice(&seq.to_be_bytes());
-                    n
-                } else {
-                    self.xor_nonce(seq)
-                };
+                }
                 let body_at = out.len();
                 out.extend_from_slice(plaintext);
                 if self.style == Style::Tls13 {
                     out.push(content_type);
                 }
                 let body_len = out.len() - body_at;
-                let record_len = out.len() - start - 5 + TAG;
-                let mut aad = Vec::with_capacity(13);
-                if self.style == Style::Tls13 {
-                    aad.extend_from_slice(&[23, 3, 3]);
-                    aad.extend_from_slice(&(record_len as u16).to_be_bytes());
-                } else {
-                    aad.extend_from_slice(&seq.to_be_bytes());
-                    aad.extend_from_slice(&[content_type, 3, 3]);
-                    aad.extend_from_slice(&(body_len as u16).to_be_bytes());
+                let mut header = [outer, 3, 3, 0, 0];
+                header[3..].copy_from_slice(&((out.len() - start - 5 + TAG) as u16).to_be_bytes());
+                if self.style != Style::Tls13 {
+                    header[0] = content_type;
                 }
-                let nonce = aes_gcm::Nonce::<aes_gcm::aead::consts::U12>::from(nonce);
-                let body = &mut out[body_at..];
-                let tag = match aead {
-                    Aead::Aes128(c) => c.encrypt_inout_detached(&nonce, &aad, body.into()),
-                    Aead::Aes256(c) => c.encrypt_inout_detached(&nonce, &aad, body.into()),
-                    Aead::ChaCha(c) => c.encrypt_inout_detached(&nonce, &aad, body.into()),
-                };
+                let (nonce, aad, aad_len) =
+                    self.nonce_and_aad(seq, &header, &seq.to_be_bytes(), body_len);
+                let tag = key.seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(&aad[..aad_len]),
+                    &mut out[body_at..],
+                );
                 if let Ok(tag) = tag {
-                    out.extend_from_slice(&tag);
+                    out.extend_from_slice(tag.as_ref());
                 }
             }
             Protection::Cbc { block, mac } => {
