@@ -51,8 +51,16 @@ impl TlsSink for Sink {
     }
 }
 
-/// The handshake and the server's application stream with its record boundaries.
-fn build(suite: usize, msgs: &[Vec<u8>]) -> (Synth, Vec<(Dir, Vec<u8>)>, Vec<u8>, Vec<usize>) {
+/// A synthetic connection: its handshake steps, the server's application stream, and that
+/// stream's record boundaries.
+struct Built {
+    synth: Synth,
+    handshake: Vec<(Dir, Vec<u8>)>,
+    stream: Vec<u8>,
+    bounds: Vec<usize>,
+}
+
+fn build(suite: usize, msgs: &[Vec<u8>]) -> Built {
     let (id, etm) = SUITES[suite];
     let s = Synth::new(id, etm, suite as u8).expect("decryptable suite");
     let handshake = s.handshake();
@@ -62,7 +70,12 @@ fn build(suite: usize, msgs: &[Vec<u8>]) -> (Synth, Vec<(Dir, Vec<u8>)>, Vec<u8>
         s.app_record(Dir::S2C, s.first_app_seq() + i as u64, m, &mut stream);
         bounds.push(stream.len());
     }
-    (s, handshake, stream, bounds)
+    Built {
+        synth: s,
+        handshake,
+        stream,
+        bounds,
+    }
 }
 
 /// Segment boundaries from arbitrary cut points.
@@ -95,7 +108,7 @@ proptest! {
         msgs in messages(),
         cuts in prop::collection::vec(any::<usize>(), 0..40),
     ) {
-        let (s, handshake, stream, _) = build(suite, &msgs);
+        let Built { synth: s, handshake, stream, .. } = build(suite, &msgs);
         let mut sink = Sink::default();
         sink.keys.add_text(s.keylog().as_bytes());
         let mut conn = TlsConn::new();
@@ -118,7 +131,7 @@ proptest! {
         cuts in prop::collection::vec(any::<usize>(), 1..40),
         lose in prop::collection::vec(any::<bool>(), 1..40),
     ) {
-        let (s, handshake, stream, bounds) = build(suite, &msgs);
+        let Built { synth: s, handshake, stream, bounds } = build(suite, &msgs);
         let mut sink = Sink::default();
         sink.keys.add_text(s.keylog().as_bytes());
         let mut conn = TlsConn::new();
