@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import sys
 
-from hypercorn.asyncio import serve
+from hypercorn.asyncio import serve, tcp_server
 from hypercorn.config import Config
 
 from peerlog import PeerLog, ready
@@ -51,6 +51,23 @@ async def app(scope, receive, send):
     served += 1
     if served >= args.requests:
         done.set()
+
+
+# hypercorn does not hand the TLS session to the app: log it when a connection starts (after
+# its handshake), as the other peers do.
+_run = tcp_server.TCPServer.run
+
+
+async def _run_logging_tls(self):
+    tls = self.writer.get_extra_info("ssl_object")
+    peer = self.writer.get_extra_info("peername")
+    if tls is not None and peer:
+        log("tls", peer=list(peer[:2]), version=tls.version(), cipher=tls.cipher()[0],
+            alpn=tls.selected_alpn_protocol())
+    await _run(self)
+
+
+tcp_server.TCPServer.run = _run_logging_tls
 
 
 async def main():

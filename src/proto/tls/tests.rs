@@ -508,3 +508,39 @@ fn secret_debug_does_not_leak() {
     let s = Secret::new(&[0x42; 32]).expect("secret");
     assert_eq!(format!("{s:?}"), "Secret(32 bytes)");
 }
+
+#[test]
+fn tls12_abbreviated_order_server_protects_first() {
+    // Resumption (RFC 5246 §7.3): the server's ChangeCipherSpec and Finished come before the
+    // client's. Keys for both directions come from one key block either way.
+    let s = Synth::new(0xc02f, false, 8).expect("suite");
+    let mut trace = synth_trace(&s, &[b"resumed"]);
+    trace.swap(2, 3);
+    let mut sink = Collect::with_keylog(&s.keylog());
+    run(&trace, &mut sink, usize::MAX);
+    assert!(sink.anomalies.is_empty(), "{:?}", sink.anomalies);
+    assert_eq!(sink.plain, [b"resumed".to_vec(), b"resumed".to_vec()]);
+}
+
+#[test]
+fn tls12_renegotiation_is_reported() {
+    let s = Synth::new(0xc02f, false, 9).expect("suite");
+    let mut trace = s.handshake();
+    let mut sv = Vec::new();
+    // An encrypted HelloRequest from the server.
+    let keys = RecordKeys::tls12(
+        s.suite,
+        &s.secrets().master.expect("master"),
+        &s.client_random,
+        &s.server_random,
+        false,
+    )
+    .expect("keys")
+    .1;
+    keys.seal(1, wire::CONTENT_HANDSHAKE, &[0, 0, 0, 0], &mut sv);
+    trace.push((Dir::S2C, sv));
+    let mut sink = Collect::with_keylog(&s.keylog());
+    run(&trace, &mut sink, usize::MAX);
+    assert_eq!(sink.codes(), [TlsCode::Renegotiation]);
+    assert_eq!(sink.handshakes[1].last(), Some(&(0, true)));
+}
