@@ -396,19 +396,28 @@ rec_ws-port8080() {
     --port 8080 --server $SRV4 --link-type EN10MB $(logs)
 }
 
-rec_chromium-ws() {
-  http_server
-  cap_start $NS_S "$HERE/chromium-ws.pcap" -i $IF_S "tcp port 80 or arp"
+# chromium_page URL KEYLOG [FLAGS...] : headless Chromium opens URL (writing its TLS secrets to
+# KEYLOG unless empty) until the server logs the page's WebSocket closed; then Chromium and the
+# HTTP server stop.
+chromium_page() {
+  local url=$1 keylog=$2 envs=()
+  shift 2
+  [ -z "$keylog" ] || envs=(SSLKEYLOGFILE="$keylog")
   mkdir -p "$WORK/chrome"
-  start chromium $NS_C chromium --headless --no-sandbox --disable-gpu --no-first-run \
+  start chromium $NS_C env "${envs[@]}" chromium --headless --no-sandbox --disable-gpu --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --disable-default-apps --disable-extensions --no-default-browser-check --disable-dev-shm-usage \
-    --user-data-dir="$WORK/chrome" --remote-debugging-port=9222 "http://$SRV4/chat.html"
+    "$@" --user-data-dir="$WORK/chrome" --remote-debugging-port=9222 "$url"
   wait_log "$WORK/server.jsonl" '"ev": "closed"' 40
   sleep 0.5
   stop chromium
   sleep 0.3
   stop httpd
+}
+rec_chromium-ws() {
+  http_server
+  cap_start $NS_S "$HERE/chromium-ws.pcap" -i $IF_S "tcp port 80 or arp"
+  chromium_page "http://$SRV4/chat.html" ""
   cap_stop
   write_expected chromium-ws --description "headless Chromium loads a page from aiohttp (HTML, a fetch() of JSON) that opens a WebSocket with permessage-deflate, exchanges text and binary messages and closes 1000 \"page done\"" \
     --server $SRV4 --link-type EN10MB $(logs)
@@ -702,17 +711,7 @@ rec_tls/chromium-wss() {
   start httpd $NS_S "$(PY)" "$PEERS/http_server.py" --host $SRV4 --port 443 $(tls_server_args) --log "$WORK/server.jsonl"
   wait_ready httpd
   cap_start $NS_S "$HERE/tls/chromium-wss.pcap" -i $IF_S "tcp port 443 or arp"
-  mkdir -p "$WORK/chrome"
-  start chromium $NS_C env SSLKEYLOGFILE="$WORK/keys.log" chromium --headless --no-sandbox --disable-gpu \
-    --disable-quic --no-first-run --disable-background-networking --disable-component-update \
-    --disable-sync --disable-default-apps --disable-extensions --no-default-browser-check \
-    --disable-dev-shm-usage --ignore-certificate-errors --user-data-dir="$WORK/chrome" \
-    --remote-debugging-port=9222 "https://$SRV4/chat.html"
-  wait_log "$WORK/server.jsonl" '"ev": "closed"' 40
-  sleep 0.5
-  stop chromium
-  sleep 0.3
-  stop httpd
+  chromium_page "https://$SRV4/chat.html" "$WORK/keys.log" --disable-quic --ignore-certificate-errors
   cap_stop
   install -m 644 "$WORK/keys.log" "$HERE/tls/chromium-wss.keys"
   tls_expected chromium-wss "headless Chromium loads an https page from aiohttp (fetch() of JSON), opens a wss:// WebSocket with permessage-deflate, exchanges messages and closes; key log from SSLKEYLOGFILE" --sni ""

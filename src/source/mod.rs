@@ -138,6 +138,16 @@ pub enum Next<'a> {
     End,
 }
 
+impl<'a> Next<'a> {
+    /// The frame, if this is one; `None` for everything else.
+    pub fn into_frame(self) -> Option<Frame<'a>> {
+        match self {
+            Next::Frame(frame) => Some(frame),
+            _ => None,
+        }
+    }
+}
+
 /// A lending iterator over frames: each frame borrows the source until the next call.
 pub trait PacketSource {
     /// The next frame, `Ok(None)` at the end of the input.

@@ -237,10 +237,7 @@ impl StreamSource {
 
 impl PacketSource for StreamSource {
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
-        Ok(match self.next_item(false)? {
-            Next::Frame(frame) => Some(frame),
-            _ => None,
-        })
+        Ok(self.next_item(false)?.into_frame())
     }
 
     fn next(&mut self) -> Result<Next<'_>, SourceError> {

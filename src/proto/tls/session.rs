@@ -393,14 +393,7 @@ impl TlsConn {
                 side.seq += 1;
                 if side.protected && side.keys.is_some() {
                     let overhead = side.keys.as_ref().and_then(RecordKeys::fixed_overhead);
-                    let bytes = overhead.and_then(|o| u64::from(h.len).checked_sub(o));
-                    sink.event(
-                        dir,
-                        TlsEvent::PlaintextGap {
-                            bytes,
-                            records: Some(1),
-                        },
-                    );
+                    sink.event(dir, gap_of_one(overhead, h.len));
                 }
             }
             _ => {
@@ -803,14 +796,7 @@ impl TlsConn {
                         ),
                     );
                 }
-                let bytes = overhead.and_then(|o| u64::from(h.len).checked_sub(o));
-                sink.event(
-                    dir,
-                    TlsEvent::PlaintextGap {
-                        bytes,
-                        records: Some(1),
-                    },
-                );
+                sink.event(dir, gap_of_one(overhead, h.len));
             }
         }
         Ok(())
@@ -1365,6 +1351,15 @@ impl TlsConn {
             o.keys = s.as_ref().and_then(|s| RecordKeys::tls13(suite, s));
             o.secret = s;
         }
+    }
+}
+
+/// One record of `len` fragment bytes that will not be delivered: its plaintext is known when
+/// the protection's overhead is fixed.
+fn gap_of_one(overhead: Option<u64>, len: u16) -> TlsEvent<'static> {
+    TlsEvent::PlaintextGap {
+        bytes: overhead.and_then(|o| u64::from(len).checked_sub(o)),
+        records: Some(1),
     }
 }
 
