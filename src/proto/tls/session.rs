@@ -176,6 +176,8 @@ struct Side {
     close_notify: bool,
     after_close_reported: bool,
     failures: u64,
+    /// Next sequence number of TLS 1.3 early data.
+    early_seq: u64,
     ended: bool,
     /// Record bytes and count, for the average used to order sequence trials.
     record_bytes: u64,
@@ -203,6 +205,7 @@ impl Side {
             close_notify: false,
             after_close_reported: false,
             failures: 0,
+            early_seq: 0,
             ended: false,
             record_bytes: 0,
         }
@@ -686,8 +689,15 @@ impl TlsConn {
             return Ok(());
         };
         let header = h.bytes();
+        // Until the first handshake record opens, a client that offered 0-RTT may be sending
+        // early data: try on a copy, so that the early keys can have the record after.
+        let early_possible = tls13
+            && d == Dir::C2S.index()
+            && self.session.early_data_offered
+            && side.epoch == Epoch::Handshake
+            && side.seq == 0;
         let opened = match trial {
-            None => keys.open(side.seq..side.seq + 1, &header, frag, false),
+            None => keys.open(side.seq..side.seq + 1, &header, frag, early_possible),
             Some(lost) => {
                 let found = self.trial_open(dir, &header, frag, lost);
                 match found {
@@ -723,48 +733,10 @@ impl TlsConn {
             Ok(o) => {
                 side.seq = o.seq + 1;
                 side.seq_known = true;
-                info.seq = Some(o.seq);
-                info.decrypted = true;
-                info.explicit_iv = o.explicit_iv;
-                info.tag = o.tag;
-                info.padding = o.padding;
-                let is13keys = side.keys.as_ref().is_some_and(RecordKeys::is_tls13);
-                let plain = &frag[o.plaintext.clone()];
-                let (content_type, content) = if is13keys {
-                    match plain.iter().rposition(|&b| b != 0) {
-                        Some(p) => {
-                            info.inner_type = Some(plain[p]);
-                            info.inner_type_bytes = 1;
-                            info.padding = (plain.len() - p - 1) as u16;
-                            (plain[p], o.plaintext.start..o.plaintext.start + p)
-                        }
-                        None => {
-                            sink.event(dir, TlsEvent::Record(info));
-                            sink.event(
-                                dir,
-                                anomaly(
-                                    TlsCode::BadRecord,
-                                    format!(
-                                        "record #{} decrypts to padding only (no content type)",
-                                        info.index
-                                    ),
-                                ),
-                            );
-                            return Ok(());
-                        }
-                    }
-                } else {
-                    (h.content_type, o.plaintext.clone())
-                };
-                info.plaintext_len = Some(content.len() as u16);
-                sink.event(dir, TlsEvent::Record(info));
-                if content.len() > wire::MAX_PLAINTEXT || usize::from(h.len) > limit {
-                    sink.event(dir, too_large(&info, limit));
-                }
-                self.after_close_check(d, dir, content_type, sink);
-                self.content(dir, content_type, &frag[content], true, info.index, sink);
-                self.apply_pending_epoch(dir, sink);
+                let tls13_keys = side.keys.as_ref().is_some_and(RecordKeys::is_tls13);
+                self.deliver(dir, info, h, frag, o, tls13_keys, limit, sink);
             }
+            Err(_) if early_possible => self.early_data(dir, info, h, frag, limit, sink),
             Err(e) => {
                 info.seq = side.seq_known.then_some(side.seq);
                 side.seq += 1;
@@ -800,6 +772,89 @@ impl TlsConn {
             }
         }
         Ok(())
+    }
+
+    /// Reports an opened record (TLS 1.3: inner content type and padding stripped) and hands
+    /// its content on.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        &mut self,
+        dir: Dir,
+        mut info: RecordInfo,
+        h: RecordHeader,
+        frag: &[u8],
+        o: Opened,
+        tls13_keys: bool,
+        limit: usize,
+        sink: &mut impl TlsSink,
+    ) {
+        info.seq = Some(o.seq);
+        info.decrypted = true;
+        info.explicit_iv = o.explicit_iv;
+        info.tag = o.tag;
+        info.padding = o.padding;
+        let plain = &frag[o.plaintext.clone()];
+        let (content_type, content) = if tls13_keys {
+            let Some(p) = plain.iter().rposition(|&b| b != 0) else {
+                sink.event(dir, TlsEvent::Record(info));
+                let detail = format!(
+                    "record #{} decrypts to padding only (no content type)",
+                    info.index
+                );
+                sink.event(dir, anomaly(TlsCode::BadRecord, detail));
+                return;
+            };
+            info.inner_type = Some(plain[p]);
+            info.inner_type_bytes = 1;
+            info.padding = (plain.len() - p - 1) as u16;
+            (plain[p], o.plaintext.start..o.plaintext.start + p)
+        } else {
+            (h.content_type, o.plaintext.clone())
+        };
+        info.plaintext_len = Some(content.len() as u16);
+        sink.event(dir, TlsEvent::Record(info));
+        if content.len() > wire::MAX_PLAINTEXT || usize::from(h.len) > limit {
+            sink.event(dir, too_large(&info, limit));
+        }
+        self.after_close_check(dir.index(), dir, content_type, sink);
+        self.content(dir, content_type, &frag[content], true, info.index, sink);
+        self.apply_pending_epoch(dir, sink);
+    }
+
+    /// A client record that did not open under the handshake keys before any did, in a
+    /// session that offered 0-RTT: early data, under `CLIENT_EARLY_TRAFFIC_SECRET` and its own
+    /// sequence numbers (RFC 8446 §2.3). Decrypted when the key log has that secret; counted
+    /// (without an anomaly) when not.
+    fn early_data(
+        &mut self,
+        dir: Dir,
+        mut info: RecordInfo,
+        h: RecordHeader,
+        frag: &mut [u8],
+        limit: usize,
+        sink: &mut impl TlsSink,
+    ) {
+        let d = dir.index();
+        // The failed trial used a copy: the record is intact, and the handshake epoch's
+        // sequence number was not spent.
+        let side = &mut self.sides[d];
+        let seq = side.early_seq;
+        side.early_seq += 1;
+        info.epoch = Epoch::Early;
+        let secret = self.session.secrets.and_then(|s| s.client_early);
+        let keys = self
+            .session
+            .suite
+            .zip(secret)
+            .and_then(|(suite, secret)| RecordKeys::tls13(suite, &secret));
+        match keys.map(|k| k.open(seq..seq + 1, &h.bytes(), frag, false)) {
+            Some(Ok(o)) => self.deliver(dir, info, h, frag, o, true, limit, sink),
+            _ => {
+                info.seq = Some(seq);
+                sink.event(dir, TlsEvent::Record(info));
+                sink.event(dir, gap_of_one(Some(17), h.len));
+            }
+        }
     }
 
     /// After a loss: finds the sequence number (and, for TLS 1.3, the keys: the loss may have

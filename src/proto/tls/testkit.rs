@@ -13,6 +13,8 @@ use crate::tcp::Dir;
 pub struct Synth {
     pub suite: &'static Suite,
     pub etm: bool,
+    /// The ClientHello offers 0-RTT (TLS 1.3), and the key log has the early secret.
+    pub early_data: bool,
     pub client_random: [u8; 32],
     pub server_random: [u8; 32],
     secrets: SessionSecrets,
@@ -70,6 +72,7 @@ impl Synth {
             secrets.server_handshake = secret(seed, 2, n);
             secrets.client_traffic = secret(seed, 3, n);
             secrets.server_traffic = secret(seed, 4, n);
+            secrets.client_early = secret(seed, 6, n);
             client_hs = RecordKeys::tls13(suite, secrets.client_handshake.as_ref()?);
             server_hs = RecordKeys::tls13(suite, secrets.server_handshake.as_ref()?);
             client_app = RecordKeys::tls13(suite, secrets.client_traffic.as_ref()?)?;
@@ -83,6 +86,7 @@ impl Synth {
         Some(Synth {
             suite,
             etm,
+            early_data: false,
             client_random,
             server_random,
             secrets,
@@ -112,11 +116,13 @@ impl Synth {
         if self.suite.tls13 {
             format!(
                 "CLIENT_HANDSHAKE_TRAFFIC_SECRET {cr} {}\nSERVER_HANDSHAKE_TRAFFIC_SECRET {cr} {}\n\
-                 CLIENT_TRAFFIC_SECRET_0 {cr} {}\nSERVER_TRAFFIC_SECRET_0 {cr} {}\n",
+                 CLIENT_TRAFFIC_SECRET_0 {cr} {}\nSERVER_TRAFFIC_SECRET_0 {cr} {}\n\
+                 CLIENT_EARLY_TRAFFIC_SECRET {cr} {}\n",
                 hex(&s.client_handshake),
                 hex(&s.server_handshake),
                 hex(&s.client_traffic),
-                hex(&s.server_traffic)
+                hex(&s.server_traffic),
+                hex(&s.client_early)
             )
         } else {
             format!("CLIENT_RANDOM {cr} {}\n", hex(&s.master))
@@ -139,6 +145,9 @@ impl Synth {
             exts.extend(ext(51, &ks));
         }
         exts.extend(ext(22, &[]));
+        if self.early_data {
+            exts.extend(ext(42, &[]));
+        }
         body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
         body.extend(exts);
         record(wire::CONTENT_HANDSHAKE, 0x0301, &handshake(1, &body))

@@ -544,3 +544,42 @@ fn tls12_renegotiation_is_reported() {
     assert_eq!(sink.codes(), [TlsCode::Renegotiation]);
     assert_eq!(sink.handshakes[1].last(), Some(&(0, true)));
 }
+
+#[test]
+fn tls13_early_data_has_its_own_keys_and_sequence() {
+    for with_early_secret in [true, false] {
+        let mut s = Synth::new(0x1301, false, 10).expect("suite");
+        s.early_data = true;
+        let mut trace = synth_trace(&s, &[b"after"]);
+        // The client's flight after the server's: two 0-RTT records, then its Finished.
+        let early = super::crypto::RecordKeys::tls13(
+            s.suite,
+            s.secrets().client_early.as_ref().expect("early"),
+        )
+        .expect("keys");
+        let mut c = Vec::new();
+        early.seal(0, wire::CONTENT_APPLICATION_DATA, b"0rtt-1 ", &mut c);
+        early.seal(1, wire::CONTENT_APPLICATION_DATA, b"0rtt-2 ", &mut c);
+        c.extend_from_slice(&trace[2].1);
+        trace[2].1 = c;
+        let mut keylog = s.keylog();
+        if !with_early_secret {
+            keylog = keylog
+                .lines()
+                .filter(|l| !l.starts_with("CLIENT_EARLY"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+        }
+        let mut sink = Collect::with_keylog(&keylog);
+        run(&trace, &mut sink, usize::MAX);
+        assert!(sink.anomalies.is_empty(), "{:?}", sink.anomalies);
+        let epochs: Vec<Epoch> = sink.records[0].iter().map(|r| r.epoch).collect();
+        assert_eq!(epochs[1..3], [Epoch::Early, Epoch::Early]);
+        if with_early_secret {
+            assert_eq!(sink.plain[0], b"0rtt-1 0rtt-2 after");
+        } else {
+            assert_eq!(sink.plain[0], b"after");
+            assert_eq!(sink.gap_bytes[0], 14);
+        }
+    }
+}
