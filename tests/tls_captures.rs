@@ -10,6 +10,7 @@ use common::require_tshark;
 use sockscope::config::{Config, PortFilter};
 use sockscope::decode::{Decoded, Decoder};
 use sockscope::proto::tls::suite;
+use sockscope::proto::tls::wire::{Sniff, sniff};
 use sockscope::proto::tls::{Epoch, KeyLog, SessionSecrets, TlsCode, TlsConn, TlsEvent, TlsSink};
 use sockscope::source::{self, Next, Secrets};
 use sockscope::tcp::FlowTable;
@@ -22,6 +23,8 @@ use std::process::Command;
 #[derive(Default, Debug)]
 struct FlowOut {
     client: String,
+    /// The first bytes each side sent (up to 16).
+    first: [Vec<u8>; 2],
     plain: [Vec<u8>; 2],
     version: Option<u16>,
     suite: Option<u16>,
@@ -95,7 +98,12 @@ impl StreamHandler for Harness {
             out,
         };
         match event {
-            StreamEvent::Data { dir, bytes } => conn.feed(dir, bytes, &mut sink),
+            StreamEvent::Data { dir, bytes } => {
+                let first = &mut sink.out.first[dir.index()];
+                let n = (16 - first.len()).min(bytes.len());
+                first.extend_from_slice(&bytes[..n]);
+                conn.feed(dir, bytes, &mut sink)
+            }
             StreamEvent::Gap { dir, len } => conn.gap(dir, len, &mut sink),
             StreamEvent::End { dir } => conn.end(dir, &mut sink),
             StreamEvent::Closed { .. } => conn.finish(&mut sink),
@@ -107,12 +115,20 @@ impl StreamHandler for Harness {
 /// Runs the harness over a capture, with its key log file if it has one (secrets carried in
 /// the capture are read as the source hands them out).
 fn analyze(capture: &Path, keylog: Option<&Path>) -> BTreeMap<u64, FlowOut> {
+    analyze_ports(capture, keylog, PortFilter::Ports(vec![443]))
+}
+
+fn analyze_ports(
+    capture: &Path,
+    keylog: Option<&Path>,
+    ports: PortFilter,
+) -> BTreeMap<u64, FlowOut> {
     let mut harness = Harness::default();
     if let Some(k) = keylog {
         harness.keys = KeyLog::read_file(k).expect("key log");
     }
     let config = Config {
-        ports: PortFilter::Ports(vec![443]),
+        ports,
         ..Config::default()
     };
     let mut table: FlowTable<Harness> = FlowTable::new(&config, None);
@@ -398,4 +414,63 @@ fn without_keys_the_handshake_facts_remain() {
     assert!(flow.plain.iter().all(Vec::is_empty));
     assert!(flow.records[0] > 5 && flow.records[1] > 5);
     assert_eq!(flow.anomalies, [TlsCode::MissingSecrets]);
+}
+
+/// The detector's view: every TLS flow starts with a ClientHello; no flow of the plain bundled
+/// captures looks like TLS, except the one where curl really sent a ClientHello to port 80.
+#[test]
+fn sniffing_tells_tls_from_the_rest() {
+    let tls_dir = common::captures().join("tls");
+    let mut tls_flows = 0;
+    for entry in std::fs::read_dir(&tls_dir).expect("captures/tls") {
+        let path = entry.expect("entry").path();
+        if !path
+            .extension()
+            .is_some_and(|e| e == "pcap" || e == "pcapng")
+        {
+            continue;
+        }
+        for flow in analyze(&path, None).values() {
+            if flow.first[0].is_empty() {
+                continue; // a spare browser connection that never sent a byte
+            }
+            assert_eq!(
+                sniff(&flow.first[0]),
+                Sniff::ClientHello,
+                "{}",
+                path.display()
+            );
+            assert_eq!(
+                sniff(&flow.first[1]),
+                Sniff::ServerHello,
+                "{}",
+                path.display()
+            );
+            tls_flows += 1;
+        }
+    }
+    assert!(tls_flows >= 15, "{tls_flows}");
+    let mut plain_sides = 0;
+    for sub in ["", "bad"] {
+        let dir = common::captures().join(sub);
+        for entry in std::fs::read_dir(&dir).expect("captures") {
+            let path = entry.expect("entry").path();
+            if !path
+                .extension()
+                .is_some_and(|e| e == "pcap" || e == "pcapng")
+            {
+                continue;
+            }
+            let is_tls = path.ends_with("bad/http-parse-error.pcap");
+            for flow in analyze_ports(&path, None, PortFilter::Any).values() {
+                for first in flow.first.iter().filter(|f| f.len() >= 6) {
+                    let verdict = sniff(first);
+                    let tls = matches!(verdict, Sniff::ClientHello | Sniff::ServerHello);
+                    assert_eq!(tls, is_tls && flow.first[0] == *first, "{}", path.display());
+                    plain_sides += 1;
+                }
+            }
+        }
+    }
+    assert!(plain_sides > 50, "{plain_sides}");
 }

@@ -81,6 +81,43 @@ impl RecordHeader {
     }
 }
 
+/// What a stream's first bytes say about TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sniff {
+    /// A handshake record holding a ClientHello (or its start): TLS from this side.
+    ClientHello,
+    /// A handshake record holding a ServerHello: TLS seen from the server's side first.
+    ServerHello,
+    /// Not TLS.
+    NotTls,
+    /// Too few bytes to tell (fewer than 6).
+    NeedMore,
+}
+
+/// Recognises TLS by content, from the first bytes one side sent: a handshake record header
+/// (type 22, version 0x0300–0x0304, length 1..=2^14) whose first message is a ClientHello or
+/// ServerHello. For a detector: port-independent, and cheap enough for every new flow.
+pub fn sniff(first: &[u8]) -> Sniff {
+    let Some(h) = RecordHeader::parse(first) else {
+        return if first.first().is_none_or(|&b| b == CONTENT_HANDSHAKE)
+            && first.get(1).is_none_or(|&b| b == 3)
+        {
+            Sniff::NeedMore
+        } else {
+            Sniff::NotTls
+        };
+    };
+    if h.content_type != CONTENT_HANDSHAKE || !h.plausible(MAX_PLAINTEXT) {
+        return Sniff::NotTls;
+    }
+    match first.get(5) {
+        None => Sniff::NeedMore,
+        Some(&HS_CLIENT_HELLO) => Sniff::ClientHello,
+        Some(&HS_SERVER_HELLO) => Sniff::ServerHello,
+        Some(_) => Sniff::NotTls,
+    }
+}
+
 /// A bounds-checked cursor.
 #[derive(Clone, Copy, Debug)]
 pub struct Reader<'a> {
@@ -481,6 +518,20 @@ mod tests {
         for n in 0..body.len() {
             let _ = ServerHello::parse(&body[..n]);
         }
+    }
+
+    #[test]
+    fn sniffing_first_bytes() {
+        assert_eq!(sniff(&[0x16, 3, 1, 0, 0xc4, 1, 0, 0]), Sniff::ClientHello);
+        assert_eq!(sniff(&[0x16, 3, 3, 0, 0x5a, 2]), Sniff::ServerHello);
+        assert_eq!(sniff(b"GET / HTTP/1.1\r\n"), Sniff::NotTls);
+        assert_eq!(sniff(&[0x16, 3, 1, 0, 0xc4]), Sniff::NeedMore);
+        assert_eq!(sniff(&[0x16]), Sniff::NeedMore);
+        assert_eq!(sniff(&[]), Sniff::NeedMore);
+        assert_eq!(sniff(&[0x16, 4]), Sniff::NotTls);
+        assert_eq!(sniff(&[0x17, 3, 3, 0, 5, 1]), Sniff::NotTls);
+        assert_eq!(sniff(&[0x16, 3, 3, 0x40, 0x01, 1]), Sniff::NotTls);
+        assert_eq!(sniff(&[0x16, 3, 3, 0, 4, 11]), Sniff::NotTls);
     }
 
     #[test]
