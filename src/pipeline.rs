@@ -165,6 +165,8 @@ impl<R: Reporter> Analyzer<R> {
                     self.advance_clock(now);
                     None
                 }
+                // Key log secrets carried in the capture: used once TLS is wired in.
+                Ok(Next::Secrets(_)) => None,
                 Ok(Next::End) => Some(Ok(())),
                 Err(e) => Some(Err(Stop::Source(e))),
             };

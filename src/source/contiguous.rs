@@ -10,7 +10,7 @@
 //! process with SIGBUS, as with every mmap-based reader.
 
 use super::parse::{Parser, Step};
-use super::{Frame, NoteTaker, PacketSource, Progress, RecordNotes, SourceError};
+use super::{Frame, Next, NoteTaker, PacketSource, Progress, RecordNotes, Secrets, SourceError};
 use memmap2::{Mmap, UncheckedAdvice};
 
 /// Resident pages are released in whole windows of this size.
@@ -94,10 +94,11 @@ impl MappedSource {
     }
 }
 
-impl PacketSource for MemorySource<'_> {
-    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+impl MemorySource<'_> {
+    /// The next frame, or the next secrets too when `secrets` is set.
+    fn next_item(&mut self, secrets: bool) -> Result<Next<'_>, SourceError> {
         if self.finished {
-            return Ok(None);
+            return Ok(Next::End);
         }
         self.release_consumed();
         let bytes: &[u8] = match &self.bytes {
@@ -122,12 +123,25 @@ impl PacketSource for MemorySource<'_> {
                     self.pos = start + record.consumed;
                     let index = self.next_index;
                     self.next_index = index.saturating_add(1);
-                    return Ok(Some(record.frame(index, data)));
+                    return Ok(Next::Frame(record.frame(index, data)));
+                }
+                Ok(Step::Secrets(block)) => {
+                    let start = self.pos;
+                    self.pos = start + block.consumed;
+                    if secrets {
+                        let data = bytes
+                            .get(start + block.data.start..start + block.data.end)
+                            .ok_or_else(|| fail(start, "secrets outside the input".into()))?;
+                        return Ok(Next::Secrets(Secrets {
+                            kind: block.kind,
+                            data,
+                        }));
+                    }
                 }
                 Ok(Step::Skip(n)) if n > 0 => self.pos += n,
                 Ok(Step::End) => {
                     self.finished = true;
-                    return Ok(None);
+                    return Ok(Next::End);
                 }
                 Ok(Step::Skip(_) | Step::NeedMore(_)) => {
                     self.finished = true;
@@ -139,6 +153,16 @@ impl PacketSource for MemorySource<'_> {
                 }
             }
         }
+    }
+}
+
+impl PacketSource for MemorySource<'_> {
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+        Ok(self.next_item(false)?.into_frame())
+    }
+
+    fn next(&mut self) -> Result<Next<'_>, SourceError> {
+        self.next_item(true)
     }
 
     fn progress(&self) -> Progress {

@@ -115,10 +115,28 @@ pub struct Progress {
     pub bytes_total: Option<u64>,
 }
 
-/// What a source has next: a frame, news that capture time went by without one, or the end.
+/// Secrets for decrypting the traffic, carried in the capture itself (a pcapng Decryption
+/// Secrets Block), borrowed from the source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Secrets<'a> {
+    /// The secrets type; [`Secrets::TLS_KEY_LOG`] is an NSS key log.
+    pub kind: u32,
+    pub data: &'a [u8],
+}
+
+impl Secrets<'_> {
+    /// `TLSK`: the TLS key log format (NSS).
+    pub const TLS_KEY_LOG: u32 = 0x544c_534b;
+}
+
+/// What a source has next: a frame, secrets, news that capture time went by without one, or
+/// the end.
 #[derive(Debug)]
 pub enum Next<'a> {
     Frame(Frame<'a>),
+    /// Decryption secrets, in file order: they come before the packets they decrypt.
+    /// [`PacketSource::next_frame`] skips them.
+    Secrets(Secrets<'a>),
     /// No packet for a while; the capture clock is now at least this. Only sources that wait
     /// in real time (live capture) say so, so that time-driven work (finalising closed flows,
     /// idle eviction) happens on time even when no further packet arrives.
@@ -169,6 +187,16 @@ impl NoteTaker {
 
     pub(crate) fn notes(&self) -> RecordNotes {
         self.notes
+    }
+}
+
+impl<'a> Next<'a> {
+    /// The frame, if this is one; `None` for everything else.
+    pub fn into_frame(self) -> Option<Frame<'a>> {
+        match self {
+            Next::Frame(frame) => Some(frame),
+            _ => None,
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 //! are positions in the decompressed stream.
 
 use super::parse::{MAX_RECORD, Parser, Step, is_gzip};
-use super::{Frame, NoteTaker, PacketSource, Progress, RecordNotes, SourceError};
+use super::{Frame, Next, NoteTaker, PacketSource, Progress, RecordNotes, Secrets, SourceError};
 use flate2::bufread::MultiGzDecoder;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
@@ -163,10 +163,11 @@ impl StreamSource {
     }
 }
 
-impl PacketSource for StreamSource {
-    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+impl StreamSource {
+    /// The next frame, or the next secrets too when `secrets` is set.
+    fn next_item(&mut self, secrets: bool) -> Result<Next<'_>, SourceError> {
         if self.finished {
-            return Ok(None);
+            return Ok(Next::End);
         }
         loop {
             let input = self.buf.get(self.start..self.end).unwrap_or_default();
@@ -188,7 +189,27 @@ impl PacketSource for StreamSource {
                             self.error(self.offset, "packet data outside the buffer".into())
                         );
                     };
-                    return Ok(Some(record.frame(index, data)));
+                    return Ok(Next::Frame(record.frame(index, data)));
+                }
+                Ok(Step::Secrets(block)) => {
+                    let start = self.start;
+                    self.start += block.consumed;
+                    self.offset += block.consumed as u64;
+                    if secrets {
+                        let Some(data) = self
+                            .buf
+                            .get(start + block.data.start..start + block.data.end)
+                        else {
+                            self.finished = true;
+                            return Err(
+                                self.error(self.offset, "secrets outside the buffer".into())
+                            );
+                        };
+                        return Ok(Next::Secrets(Secrets {
+                            kind: block.kind,
+                            data,
+                        }));
+                    }
                 }
                 Ok(Step::Skip(n)) if n > 0 => {
                     self.start += n;
@@ -202,7 +223,7 @@ impl PacketSource for StreamSource {
                 }
                 Ok(Step::End) => {
                     self.finished = true;
-                    return Ok(None);
+                    return Ok(Next::End);
                 }
                 Ok(Step::Skip(_) | Step::NeedMore(_)) => {
                     self.finished = true;
@@ -214,6 +235,16 @@ impl PacketSource for StreamSource {
                 }
             }
         }
+    }
+}
+
+impl PacketSource for StreamSource {
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+        Ok(self.next_item(false)?.into_frame())
+    }
+
+    fn next(&mut self) -> Result<Next<'_>, SourceError> {
+        self.next_item(true)
     }
 
     fn progress(&self) -> Progress {
