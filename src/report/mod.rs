@@ -43,6 +43,28 @@ pub trait Reporter: EventSink {
     fn take_io_error(&mut self) -> Option<std::io::Error>;
 }
 
+/// A boxed reporter (the one the options chose) is a reporter.
+impl<R: Reporter + ?Sized> EventSink for Box<R> {
+    fn event(&mut self, ctx: &crate::proto::EventCtx<'_>, event: crate::proto::Event<'_>) {
+        (**self).event(ctx, event)
+    }
+    fn global_anomaly(&mut self, anomaly: &crate::proto::Anomaly, frame: u64) {
+        (**self).global_anomaly(anomaly, frame)
+    }
+}
+
+impl<R: Reporter + ?Sized> Reporter for Box<R> {
+    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
+        (**self).packet_done(frame, seg)
+    }
+    fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
+        (**self).finish(stats)
+    }
+    fn take_io_error(&mut self) -> Option<std::io::Error> {
+        (**self).take_io_error()
+    }
+}
+
 /// Keeps the first write error of a printer.
 #[derive(Default)]
 pub struct IoState {
