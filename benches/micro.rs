@@ -226,10 +226,7 @@ fn main() {
     let meta = flow_meta();
     let ctx = EventCtx {
         flow: &meta,
-        pkt: Some(PacketRef {
-            frame: 1,
-            ts: Timestamp(1),
-        }),
+        pkt: Some(PacketRef::new(1, Timestamp(1))),
     };
     let limits = Limits::default();
     let mut ws = WsConn::new(None, &limits, 512);

@@ -6,10 +6,10 @@ use crate::config::{Config, PortFilter};
 use crate::decode::{BadHeader, Decoded, Decoder, Skip};
 use crate::proto::conn::ConnAnalyzer;
 use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink};
-use crate::report::Reporter;
+use crate::report::{PacketDone, Reporter};
 use crate::source::{Frame, Next, PacketSource, SourceError};
 use crate::stats::RunStats;
-use crate::tcp::FlowTable;
+use crate::tcp::{FlowTable, Placed};
 use crate::time::Timestamp;
 
 /// Feeds events to the run statistics, then to the reporter.
@@ -31,6 +31,25 @@ impl<R: Reporter> EventSink for Collect<R> {
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
         self.stats.on_anomaly(anomaly.code);
         self.reporter.global_anomaly(anomaly, frame);
+    }
+}
+
+impl<R: Reporter> Collect<R> {
+    /// Tells the reporter that `frame` is done, with the decode layer's description of it when
+    /// the reporter wants one.
+    fn packet_done(&mut self, frame: &Frame<'_>, placed: Option<Placed>) {
+        let detail = if self.reporter.wants_detail(frame.index) {
+            crate::decode::describe(frame)
+        } else {
+            Vec::new()
+        };
+        self.reporter.packet_done(PacketDone {
+            frame: frame.index,
+            ts: frame.ts,
+            captured: frame.data.len(),
+            placed,
+            detail,
+        });
     }
 }
 
@@ -193,8 +212,8 @@ impl<R: Reporter> Analyzer<R> {
         collect.stats.on_packet(frame.ts);
         match self.decoder.decode(frame) {
             Decoded::Tcp(seg) => {
-                self.table.process(&seg, &mut self.handler);
-                self.handler.sink.reporter.packet_done(frame, Some(&seg));
+                let placed = self.table.process(&seg, &mut self.handler);
+                self.handler.sink.packet_done(frame, placed);
                 return;
             }
             Decoded::IpFragment { src, dst, id } => {
@@ -241,7 +260,7 @@ impl<R: Reporter> Analyzer<R> {
             };
             collect.global_anomaly(&a, frame.index);
         }
-        collect.reporter.packet_done(frame, None);
+        collect.packet_done(frame, None);
     }
 
     /// Ends every open flow and prints the final report.

@@ -25,7 +25,7 @@ use common::{
 };
 use proptest::prelude::*;
 use serde_json::Value;
-use sockscope::decode::{Segment, TcpFlags};
+use sockscope::decode::{TcpFlags, describe};
 use sockscope::proto::{
     Anomaly, Code, DeflateParams, Digest, Event, EventCtx, FlowKind, FlowSummary, Handshake,
     Header, HttpHead, HttpMessage, OpCode, SseEvent, WsFrame, WsMessage,
@@ -34,10 +34,10 @@ use sockscope::report::follow::FollowPrinter;
 use sockscope::report::ladder::LadderPrinter;
 use sockscope::report::tables::TableStyle;
 use sockscope::report::text::{TextOptions, TextPrinter};
-use sockscope::report::{Reporter, escape};
+use sockscope::report::{PacketDone, Reporter, escape};
 use sockscope::source::{Frame, LinkType};
 use sockscope::stats::RunStats;
-use sockscope::tcp::{CloseHow, Dir, FlowMeta, PacketRef, RoleBasis};
+use sockscope::tcp::{CloseHow, Dir, FlowMeta, PacketRef, Placed, RoleBasis};
 use sockscope::time::Timestamp;
 use std::cell::RefCell;
 use std::ffi::OsStr;
@@ -668,18 +668,15 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         n += 1;
         let ctx = EventCtx {
             flow: &meta,
-            pkt: Some(PacketRef {
-                frame: n,
-                ts: ts(n),
-            }),
+            pkt: Some(PacketRef::new(n, ts(n)).sent_by(dir)),
         };
         for e in events {
             p.event(&ctx, *e);
         }
-        let (src, dst) = match dir {
-            Dir::C2S => (client, server),
-            Dir::S2C => (server, client),
-        };
+        let flags = TcpFlags(flags);
+        if flags.syn() || flags.fin() || flags.rst() {
+            p.event(&ctx, Event::Control { dir, flags });
+        }
         let frame = Frame {
             index: n,
             ts: ts(n),
@@ -688,22 +685,22 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
             orig_len: packet.len() as u32,
             data: packet,
         };
-        let seg = Segment {
+        let detail = if p.wants_detail(n) {
+            describe(&frame)
+        } else {
+            Vec::new()
+        };
+        p.packet_done(PacketDone {
             frame: n,
             ts: ts(n),
-            src,
-            dst,
-            seq: 1,
-            ack: 1,
-            flags: TcpFlags(flags),
-            window: 512,
-            payload: packet,
-            missing: 0,
-            ip_header_len: 20,
-            tcp_header_len: 20,
-            window_scale: None,
-        };
-        p.packet_done(&frame, Some(&seg));
+            captured: packet.len(),
+            placed: Some(Placed {
+                flow: meta.id,
+                dir,
+                payload_len: packet.len(),
+            }),
+            detail,
+        });
     };
     const SYN: u16 = TcpFlags::SYN;
     const ACK: u16 = TcpFlags::ACK;

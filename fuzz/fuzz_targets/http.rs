@@ -69,10 +69,7 @@ fuzz_target!(|data: &[u8]| {
         let dir = if control & 1 == 0 { Dir::C2S } else { Dir::S2C };
         let ctx = EventCtx {
             flow: &meta,
-            pkt: Some(PacketRef {
-                frame,
-                ts: Timestamp(frame as i64 * 1_000),
-            }),
+            pkt: Some(PacketRef::new(frame, Timestamp(frame as i64 * 1_000))),
         };
         match (control >> 1) & 3 {
             2 => conn.gap(dir, u64::from(*len) + 1, &ctx, &mut sink),

@@ -72,10 +72,7 @@ fuzz_target!(|data: &[u8]| {
         packet += 1;
         let ctx = EventCtx {
             flow: &meta,
-            pkt: Some(PacketRef {
-                frame: packet,
-                ts: Timestamp(packet as i64 * 1000),
-            }),
+            pkt: Some(PacketRef::new(packet, Timestamp(packet as i64 * 1000))),
         };
         let dir = if c & 1 == 0 { Dir::C2S } else { Dir::S2C };
         if c & 2 != 0 {

@@ -16,13 +16,11 @@ use crate::app::exit::{Status, error_line, is_broken_pipe};
 use crate::app::views::{make_reporter, missing_flow};
 use crate::cli::Common;
 use crate::config::PortFilter;
-use crate::decode::Segment;
 use crate::live::{bpf, iface, output, privs, ring, signal, socket, source, writer};
 use crate::pipeline::{Analyzer, Stop};
 use crate::proto::{Anomaly, Event, EventCtx, EventSink};
-use crate::report::Reporter;
 use crate::report::escape;
-use crate::source::Frame;
+use crate::report::{PacketDone, Reporter};
 use crate::stats::RunStats;
 use std::cell::Cell;
 use std::io::{self, Write};
@@ -93,8 +91,12 @@ impl EventSink for LiveReporter {
 }
 
 impl Reporter for LiveReporter {
-    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
-        self.inner.packet_done(frame, seg);
+    fn wants_detail(&self, frame: u64) -> bool {
+        self.inner.wants_detail(frame)
+    }
+
+    fn packet_done(&mut self, done: PacketDone) {
+        self.inner.packet_done(done);
     }
 
     fn finish(&mut self, stats: &RunStats) -> io::Result<()> {

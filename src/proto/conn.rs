@@ -136,7 +136,7 @@ impl EventSink for Tally<'_> {
             }
             Event::Sse(_) => s.sse_events += 1,
             Event::Anomaly(_) => s.anomalies += 1,
-            Event::FlowOpened | Event::FlowClosed { .. } => {}
+            Event::FlowOpened | Event::Control { .. } | Event::FlowClosed { .. } => {}
         }
         self.inner.event(ctx, event);
     }
@@ -518,6 +518,9 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
                 };
                 self.anomaly(state, &ctx, a);
             }
+            StreamEvent::Control { dir, flags } => {
+                self.sink.event(&ctx, Event::Control { dir, flags });
+            }
             StreamEvent::Closed { how } => self.finish_flow(state, &ctx, how),
         }
     }
@@ -614,10 +617,7 @@ mod tests {
         let mut a = ConnAnalyzer::new(&Config::default(), Codes::default());
         let mut state = ConnState::default();
         let m = meta();
-        let pkt = Some(PacketRef {
-            frame: 5,
-            ts: Timestamp::ZERO,
-        });
+        let pkt = Some(PacketRef::new(5, Timestamp::ZERO));
         a.on_event(&m, &mut state, pkt, StreamEvent::Opened);
         let gap = StreamEvent::Gap {
             dir: Dir::C2S,

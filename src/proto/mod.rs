@@ -11,6 +11,7 @@ pub mod websocket;
 
 pub use digest::Digest;
 
+use crate::decode::TcpFlags;
 use crate::tcp::{CloseHow, Dir, FlowMeta, PacketRef};
 use crate::time::Timestamp;
 use std::fmt;
@@ -374,6 +375,12 @@ pub enum Event<'a> {
     WsMessage(&'a WsMessage<'a>),
     Sse(&'a SseEvent<'a>),
     Anomaly(&'a Anomaly),
+    /// A packet of the flow, sent by `dir`, carried SYN, FIN or RST: told after everything
+    /// else the packet caused (see [`crate::tcp::StreamEvent::Control`]).
+    Control {
+        dir: Dir,
+        flags: TcpFlags,
+    },
     /// The last event of a flow.
     FlowClosed {
         how: CloseHow,

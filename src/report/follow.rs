@@ -13,7 +13,7 @@ use crate::report::escape::esc;
 use crate::report::hexdump;
 use crate::report::style::{Paint, Style};
 use crate::report::verbose::{close_code_title, start_line};
-use crate::report::{IoState, Reporter, flowsum, gate, preview};
+use crate::report::{IoState, PacketDone, Reporter, flowsum, gate, preview};
 use crate::stats::RunStats;
 use crate::tcp::{Dir, FlowId, PacketRef};
 use crate::time::Timestamp;
@@ -347,7 +347,7 @@ impl<W: Write> EventSink for FollowPrinter<W> {
                 self.entry(ctx, None, paint, &title);
             }
             Event::WsFrame(f) if f.opcode.is_control() => self.control(ctx, f),
-            Event::WsFrame(_) => {}
+            Event::WsFrame(_) | Event::Control { .. } => {}
             Event::WsMessage(m) => self.message(ctx, m),
             Event::Sse(e) => self.sse(ctx, e),
             Event::Anomaly(a) => {
@@ -380,12 +380,8 @@ impl<W: Write> EventSink for FollowPrinter<W> {
 }
 
 impl<W: Write> Reporter for FollowPrinter<W> {
-    fn packet_done(
-        &mut self,
-        frame: &crate::source::Frame<'_>,
-        _seg: Option<&crate::decode::Segment<'_>>,
-    ) {
-        self.capture_start.get_or_insert(frame.ts);
+    fn packet_done(&mut self, done: PacketDone) {
+        self.capture_start.get_or_insert(done.ts);
     }
 
     fn finish(&mut self, _stats: &RunStats) -> std::io::Result<()> {

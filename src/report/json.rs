@@ -528,6 +528,7 @@ impl<W: Write> EventSink for JsonPrinter<W> {
                 self.record(Some(flow), Some(&event), &rec);
             }
             Event::Anomaly(a) => self.anomaly_record(Some(flow), a, frame, Some(&event)),
+            Event::Control { .. } => {}
             Event::FlowClosed { how, summary } => {
                 let m = ctx.flow;
                 let (closed, end) = close_name(how);

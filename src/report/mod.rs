@@ -22,18 +22,40 @@ pub mod text;
 pub mod verbose;
 pub mod verdict;
 
-use crate::decode::Segment;
+use crate::decode::DetailNode;
 use crate::proto::EventSink;
-use crate::source::Frame;
 use crate::stats::RunStats;
+use crate::tcp::Placed;
+use crate::time::Timestamp;
+
+/// What a reporter is told when a packet is done: every event it caused has been delivered.
+#[derive(Clone, Debug)]
+pub struct PacketDone {
+    pub frame: u64,
+    pub ts: Timestamp,
+    /// Bytes of the packet in the capture.
+    pub captured: usize,
+    /// The flow that took the packet, its direction in it and its payload, if a flow took it.
+    pub placed: Option<Placed>,
+    /// The decode layer's description of the packet (frame, link, IP, TCP) for the `-V` tree:
+    /// built only when the reporter asked for it ([`Reporter::wants_detail`]), empty otherwise.
+    pub detail: Vec<DetailNode>,
+}
 
 /// A printer: receives every event, is told when each packet is done, and prints the final
 /// report. Output errors are kept (not returned through the event path) and polled by the
 /// pipeline after each packet, so that a closed pipe stops the run promptly.
 pub trait Reporter: EventSink {
-    /// Every event of the packet `frame` has been delivered.
-    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
-        let _ = (frame, seg);
+    /// Whether the packet `frame`, now done, should come with its description
+    /// ([`PacketDone::detail`]): asked once per packet, before [`Reporter::packet_done`].
+    fn wants_detail(&self, frame: u64) -> bool {
+        let _ = frame;
+        false
+    }
+
+    /// Every event of the packet has been delivered.
+    fn packet_done(&mut self, done: PacketDone) {
+        let _ = done;
     }
 
     /// End of the run.
@@ -54,8 +76,11 @@ impl<R: Reporter + ?Sized> EventSink for Box<R> {
 }
 
 impl<R: Reporter + ?Sized> Reporter for Box<R> {
-    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
-        (**self).packet_done(frame, seg)
+    fn wants_detail(&self, frame: u64) -> bool {
+        (**self).wants_detail(frame)
+    }
+    fn packet_done(&mut self, done: PacketDone) {
+        (**self).packet_done(done)
     }
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
         (**self).finish(stats)

@@ -15,7 +15,7 @@
 //! anomalies but no PDU gets a line of its own (a gap, a mid-stream pick-up, a header whose frame
 //! ends later).
 
-use crate::decode::{DetailNode, Segment};
+use crate::decode::DetailNode;
 use crate::proto::{
     Anomaly, Code, Event, EventCtx, EventSink, FlowKind, HttpHead, HttpMessage, OpCode, WsFrame,
 };
@@ -25,8 +25,7 @@ use crate::report::hexdump;
 use crate::report::style::{Paint, Style};
 use crate::report::tables::{self, FLOW_ROWS_CAP, FlowRow, TableStyle};
 use crate::report::verbose::{self, Flag, HttpExtras};
-use crate::report::{IoState, Reporter, preview};
-use crate::source::Frame;
+use crate::report::{IoState, PacketDone, Reporter, preview};
 use crate::stats::RunStats;
 use crate::tcp::{Dir, FlowId, PacketRef};
 use crate::time::Timestamp;
@@ -442,9 +441,9 @@ impl<W: Write> TextPrinter<W> {
         }
     }
 
-    /// Prints the group in progress. `frame` is the packet it came from, for the `-V` tree, and
-    /// `pkt_dir` that packet's direction in the flow, when known.
-    fn flush(&mut self, frame: Option<&Frame<'_>>, pkt_dir: Option<Dir>) {
+    /// Prints the group in progress. `packet` is the description of the packet it came from,
+    /// for the `-V` tree, and `pkt_dir` that packet's direction in the flow, when known.
+    fn flush(&mut self, packet: Option<Vec<DetailNode>>, pkt_dir: Option<Dir>) {
         let Some(mut g) = self.group.take() else {
             return;
         };
@@ -540,10 +539,7 @@ impl<W: Write> TextPrinter<W> {
         }
         line.push('\n');
         if self.opts.verbose {
-            let mut nodes = match frame {
-                Some(f) => crate::decode::describe(f),
-                None => Vec::new(),
-            };
+            let mut nodes = packet.unwrap_or_default();
             nodes.extend(g.packet_flags.iter().map(|(_, f)| verbose::expert(f)));
             for pdu in &mut g.pdus {
                 let mut pdu_nodes = std::mem::take(&mut pdu.nodes);
@@ -596,10 +592,7 @@ impl<W: Write> EventSink for TextPrinter<W> {
         self.first_ts.get_or_insert(anomaly.ts);
         self.group = Some(Group {
             flow: None,
-            pkt: Some(PacketRef {
-                frame,
-                ts: anomaly.ts,
-            }),
+            pkt: Some(PacketRef::new(frame, anomaly.ts)),
             ends: None,
             pdus: Vec::new(),
             orphans: Vec::new(),
@@ -793,30 +786,40 @@ impl<W: Write> EventSink for TextPrinter<W> {
                 }
                 self.push_pdu(ctx, pdu);
             }
-            Event::FlowOpened | Event::HttpHead(_) | Event::FlowClosed { .. } => {}
+            Event::FlowOpened
+            | Event::HttpHead(_)
+            | Event::Control { .. }
+            | Event::FlowClosed { .. } => {}
         }
     }
 }
 
+impl<W: Write> TextPrinter<W> {
+    /// Whether the line in progress is about the packet `frame` itself, not about a flow that
+    /// another packet's arrival closed, and that packet's direction in the line's flow.
+    fn line_about(&self, frame: u64) -> Option<(bool, Option<Dir>)> {
+        let g = self.group.as_ref()?;
+        let pkt = g.pkt.filter(|p| p.frame == frame);
+        let dir = pkt.and_then(|p| p.dir);
+        Some((pkt.is_some() && (g.flow.is_none() || dir.is_some()), dir))
+    }
+}
+
 impl<W: Write> Reporter for TextPrinter<W> {
-    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
+    fn wants_detail(&self, frame: u64) -> bool {
+        self.opts.verbose && !self.opts.quiet && self.line_about(frame).is_some_and(|(own, _)| own)
+    }
+
+    fn packet_done(&mut self, done: PacketDone) {
         if self.opts.quiet {
             return;
         }
-        self.first_ts.get_or_insert(frame.ts);
-        let Some(g) = &self.group else {
+        self.first_ts.get_or_insert(done.ts);
+        let Some((own, dir)) = self.line_about(done.frame) else {
             return;
         };
-        // The tree describes this packet only if the line is about it (not about a flow
-        // that another packet's arrival closed).
-        let dir = match (g.ends, seg) {
-            (Some((c, s)), Some(seg)) if seg.src == c && seg.dst == s => Some(Dir::C2S),
-            (Some((c, s)), Some(seg)) if seg.src == s && seg.dst == c => Some(Dir::S2C),
-            _ => None,
-        };
-        let own =
-            g.pkt.is_some_and(|p| p.frame == frame.index) && (g.ends.is_none() || dir.is_some());
-        self.flush(own.then_some(frame), dir);
+        // The tree describes this packet only if the line is about it.
+        self.flush(own.then_some(done.detail), dir);
     }
 
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
@@ -939,10 +942,10 @@ mod tests {
     }
 
     fn pkt(frame: u64) -> Option<PacketRef> {
-        Some(PacketRef {
+        Some(PacketRef::new(
             frame,
-            ts: Timestamp::from_secs_nanos(1, frame as u32 * 1000),
-        })
+            Timestamp::from_secs_nanos(1, frame as u32 * 1000),
+        ))
     }
 
     fn frame<'a>(dir: Dir, opcode: OpCode, fin: bool, payload: &'a [u8]) -> WsFrame<'a> {

@@ -11,8 +11,8 @@
 use super::reassembly::{Delivery, OooBudget, Stream};
 use super::seq::SeqNumber;
 use super::{
-    CloseHow, Dir, FlowId, FlowMeta, PacketRef, RoleBasis, RoleHint, StreamEvent, StreamHandler,
-    TableStats, TcpNotice,
+    CloseHow, Dir, FlowId, FlowMeta, PacketRef, Placed, RoleBasis, RoleHint, StreamEvent,
+    StreamHandler, TableStats, TcpNotice,
 };
 use crate::config::{Config, PortFilter};
 use crate::decode::Segment;
@@ -345,14 +345,37 @@ fn count_packet(meta: &mut FlowMeta, dir: Dir, seg: &Segment<'_>) {
         .saturating_add(u64::from(seg.ip_header_len) + u64::from(seg.tcp_header_len));
 }
 
-/// Processes one segment of a tracked flow. Returns how the flow ended, if this segment ended
-/// it (the caller then winds it down and lets it linger).
+/// Processes one segment of a tracked flow, then tells the handler of its control flags.
+/// Returns how the flow ended, if this segment ended it (the caller then winds it down and lets
+/// it linger).
 fn handle<H: StreamHandler>(
     flow: &mut Flow<H::State>,
     seg: &Segment<'_>,
     side: usize,
     ctx: &mut Ctx<'_, H>,
 ) -> Option<CloseHow> {
+    let how = handle_segment(flow, seg, side, ctx);
+    let flags = seg.flags;
+    if flow.opened && (flags.syn() || flags.fin() || flags.rst()) {
+        let dir = flow.dir_of(side);
+        let Flow { meta, state, .. } = &mut *flow;
+        let event = StreamEvent::Control { dir, flags };
+        ctx.handler.on_event(meta, state, ctx.pkt, event);
+    }
+    how
+}
+
+/// What [`handle`] does before the control flags are told. From the moment the roles are known,
+/// `ctx.pkt` says the packet's direction.
+fn handle_segment<H: StreamHandler>(
+    flow: &mut Flow<H::State>,
+    seg: &Segment<'_>,
+    side: usize,
+    ctx: &mut Ctx<'_, H>,
+) -> Option<CloseHow> {
+    if flow.opened {
+        ctx.pkt = ctx.pkt.map(|p| p.sent_by(flow.dir_of(side)));
+    }
     if flow.closing.is_some() {
         let Some(mark) = flow.reset else {
             // Both FINs were delivered: the last ACK, a retransmitted FIN and its ACK are part
@@ -429,6 +452,7 @@ fn handle<H: StreamHandler>(
                 }
             }
         }
+        ctx.pkt = ctx.pkt.map(|p| p.sent_by(flow.dir_of(side)));
         open(flow, ctx);
     }
 
@@ -811,7 +835,9 @@ impl<H: StreamHandler> FlowTable<H> {
     }
 
     /// Processes one segment: finds or creates its flow, reassembles, and calls the handler.
-    pub fn process(&mut self, seg: &Segment<'_>, handler: &mut H) {
+    /// Returns the flow that took it, if one did (not for packets on other ports, strays of
+    /// finalised flows, or new flows refused at the cap).
+    pub fn process(&mut self, seg: &Segment<'_>, handler: &mut H) -> Option<Placed> {
         self.advance_clock(seg.ts, handler);
         let flags = seg.flags;
         let pure_syn = flags.syn() && !flags.ack() && !flags.rst();
@@ -820,12 +846,9 @@ impl<H: StreamHandler> FlowTable<H> {
             if self.skipped_by_port.is_new(key, pure_syn) {
                 self.stats.flows_skipped_by_port += 1;
             }
-            return;
+            return None;
         }
-        let pkt = Some(PacketRef {
-            frame: seg.frame,
-            ts: seg.ts,
-        });
+        let pkt = Some(PacketRef::new(seg.frame, seg.ts));
 
         if let Some(flow) = self.flows.get_mut(&key) {
             let mut ctx = Ctx {
@@ -844,6 +867,8 @@ impl<H: StreamHandler> FlowTable<H> {
                 close(flow, how, &mut ctx);
                 self.flows.remove(&key);
             } else if replaced {
+                // The SYN is not this connection's, but it is sent between its endpoints.
+                ctx.pkt = pkt.map(|p| p.sent_by(flow.dir_of(side)));
                 let how = flow.closing.unwrap_or(if flow.meta.rst_seen {
                     CloseHow::Rst
                 } else if flow.meta.fin_seen.contains(&true) {
@@ -857,25 +882,30 @@ impl<H: StreamHandler> FlowTable<H> {
                 if let Some(how) = handle(flow, seg, side, &mut ctx) {
                     begin_closing(flow, how, &mut ctx);
                 }
+                let placed = Placed {
+                    flow: flow.meta.id,
+                    dir: flow.dir_of(side),
+                    payload_len: seg.payload.len(),
+                };
                 if flow.closing.is_some() {
                     let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
                     self.linger(key, deadline);
                 }
-                return;
+                return Some(placed);
             }
         }
 
         // No flow for this tuple (any more).
         if flags.rst() {
             self.stats.stray_packets += 1;
-            return;
+            return None;
         }
         self.tombstones.expire(self.clock);
         if let Some(tomb) = self.tombstones.map.get(&key) {
             let retransmitted = tomb.isn[side] == Some(SeqNumber(seg.seq));
             if !pure_syn || retransmitted {
                 self.stats.stray_packets += 1;
-                return;
+                return None;
             }
             self.tombstones.map.remove(&key);
         }
@@ -893,7 +923,7 @@ impl<H: StreamHandler> FlowTable<H> {
                     handler.on_table_notice(pkt, TcpNotice::FlowCapHit);
                 }
             }
-            return;
+            return None;
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -912,11 +942,17 @@ impl<H: StreamHandler> FlowTable<H> {
         if let Some(how) = closing {
             begin_closing(&mut flow, how, &mut ctx);
         }
+        let placed = Placed {
+            flow: id,
+            dir: flow.dir_of(side),
+            payload_len: seg.payload.len(),
+        };
         self.flows.insert(key, flow);
         if closing.is_some() {
             let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
             self.linger(key, deadline);
         }
+        Some(placed)
     }
 
     /// Moves a closing flow's deadline to `deadline` (never back) and queues it.

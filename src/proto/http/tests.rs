@@ -190,10 +190,7 @@ impl Harness {
         self.frame += 1;
         let ctx = EventCtx {
             flow: &self.meta,
-            pkt: Some(PacketRef {
-                frame: self.frame,
-                ts: Timestamp(ts),
-            }),
+            pkt: Some(PacketRef::new(self.frame, Timestamp(ts))),
         };
         self.conn.feed(dir, data, &ctx, &mut self.rec)
     }

@@ -106,10 +106,7 @@ impl CollectSink {
     pub fn ctx(meta: &FlowMeta, frame: u64, ts_nanos: i64) -> EventCtx<'_> {
         EventCtx {
             flow: meta,
-            pkt: Some(PacketRef {
-                frame,
-                ts: Timestamp(ts_nanos),
-            }),
+            pkt: Some(PacketRef::new(frame, Timestamp(ts_nanos))),
         }
     }
 

@@ -363,10 +363,7 @@ mod tests {
         let m = meta(flow);
         let ctx = EventCtx {
             flow: &m,
-            pkt: Some(PacketRef {
-                frame,
-                ts: Timestamp::ZERO,
-            }),
+            pkt: Some(PacketRef::new(frame, Timestamp::ZERO)),
         };
         let a = anomaly(code);
         c.event(&ctx, Event::Anomaly(&a));
