@@ -10,6 +10,7 @@
 
 use sockscope::config::Limits;
 use sockscope::decode::{Decoded, Decoder};
+use sockscope::model::{Event, EventCtx, EventSink, Record};
 use sockscope::proto::http::HttpConn;
 use sockscope::proto::tls::testkit::Synth;
 use sockscope::proto::tls::{SessionSecrets, TlsConn, TlsEvent, TlsSink};
@@ -17,7 +18,6 @@ use sockscope::proto::websocket::WsConn;
 use sockscope::proto::websocket::frame::FrameHeader;
 use sockscope::proto::websocket::mask;
 use sockscope::proto::websocket::message::Utf8Stream;
-use sockscope::proto::{Event, EventCtx, EventSink};
 use sockscope::source::{Frame, LinkType};
 use sockscope::tcp::reassembly::{Delivery, OooBudget, Stream};
 use sockscope::tcp::seq::SeqNumber;
@@ -86,8 +86,8 @@ struct Count(u64);
 impl EventSink for Count {
     fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
         self.0 += match event {
-            Event::WsMessage(m) => m.len,
-            Event::Http(m) => m.body_bytes + 1,
+            Event::Record(Record::WsMessage(m)) => m.len,
+            Event::Record(Record::Http(m)) => m.body_bytes + 1,
             _ => 1,
         };
     }

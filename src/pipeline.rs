@@ -4,8 +4,8 @@
 
 use crate::config::{Config, PortFilter};
 use crate::decode::{BadHeader, Decoded, Decoder, Skip};
+use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, Record};
 use crate::proto::conn::ConnAnalyzer;
-use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink};
 use crate::report::{PacketDone, Reporter};
 use crate::source::{Frame, Next, PacketSource, SourceError};
 use crate::stats::RunStats;
@@ -21,7 +21,7 @@ pub struct Collect<R> {
 impl<R: Reporter> EventSink for Collect<R> {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         match event {
-            Event::Anomaly(a) => self.stats.on_anomaly(a.code),
+            Event::Record(Record::Anomaly(a)) => self.stats.on_anomaly(a.code),
             Event::FlowClosed { summary, .. } => self.stats.on_flow_closed(ctx.flow, summary),
             _ => {}
         }

@@ -26,9 +26,9 @@ use common::{
 use proptest::prelude::*;
 use serde_json::Value;
 use sockscope::decode::{TcpFlags, describe};
-use sockscope::proto::{
+use sockscope::model::{
     Anomaly, Code, DeflateParams, Digest, Event, EventCtx, FlowKind, FlowSummary, Handshake,
-    Header, HttpHead, HttpMessage, OpCode, SseEvent, WsFrame, WsMessage,
+    Header, HttpHead, HttpMessage, OpCode, Record, SseEvent, WsFrame, WsMessage,
 };
 use sockscope::report::follow::FollowPrinter;
 use sockscope::report::ladder::LadderPrinter;
@@ -475,6 +475,8 @@ fn mk_frame(dir: Dir, opcode: OpCode, fin: bool, payload: &[u8], rsv1: bool) -> 
         payload_head: payload,
         close_code: None,
         close_reason: None,
+        // The handshake `feed` sends first negotiates permessage-deflate.
+        deflate: true,
     }
 }
 
@@ -719,8 +721,8 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         ACK,
         &[
             Event::HttpHead(&request),
-            Event::Http(&request),
-            Event::Anomaly(&handshake_invalid),
+            Event::Record(Record::Http(&request)),
+            Event::Record(Record::Anomaly(&handshake_invalid)),
         ],
     );
     send(
@@ -729,9 +731,9 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         ACK,
         &[
             Event::HttpHead(&switching),
-            Event::Http(&switching),
-            Event::Handshake(&handshake),
-            Event::Anomaly(&mismatch),
+            Event::Record(Record::Http(&switching)),
+            Event::Record(Record::Handshake(&handshake)),
+            Event::Record(Record::Anomaly(&mismatch)),
         ],
     );
     send(
@@ -739,11 +741,11 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         Dir::C2S,
         ACK,
         &[
-            Event::WsFrame(&text_frame),
-            Event::WsFrame(&first_fragment),
-            Event::WsFrame(&last_fragment),
-            Event::WsMessage(&binary_message),
-            Event::WsFrame(&ping),
+            Event::Record(Record::WsFrame(&text_frame)),
+            Event::Record(Record::WsFrame(&first_fragment)),
+            Event::Record(Record::WsFrame(&last_fragment)),
+            Event::Record(Record::WsMessage(&binary_message)),
+            Event::Record(Record::WsFrame(&ping)),
         ],
     );
     send(
@@ -751,12 +753,12 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         Dir::S2C,
         ACK,
         &[
-            Event::WsFrame(&compressed_frame),
-            Event::Anomaly(&utf8),
-            Event::WsMessage(&text_message),
-            Event::WsFrame(&pong),
-            Event::Anomaly(&reserved_opcode),
-            Event::WsFrame(&reserved),
+            Event::Record(Record::WsFrame(&compressed_frame)),
+            Event::Record(Record::Anomaly(&utf8)),
+            Event::Record(Record::WsMessage(&text_message)),
+            Event::Record(Record::WsFrame(&pong)),
+            Event::Record(Record::Anomaly(&reserved_opcode)),
+            Event::Record(Record::WsFrame(&reserved)),
         ],
     );
     send(
@@ -765,20 +767,23 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         ACK,
         &[
             Event::HttpHead(&ok),
-            Event::Http(&ok),
+            Event::Record(Record::Http(&ok)),
             Event::HttpHead(&stream),
-            Event::Sse(&sse),
-            Event::Http(&stream),
+            Event::Record(Record::Sse(&sse)),
+            Event::Record(Record::Http(&stream)),
         ],
     );
-    send(p, Dir::C2S, ACK, &[Event::Anomaly(&gap)]);
-    send(p, Dir::C2S, ACK, &[Event::Anomaly(&parse)]);
+    send(p, Dir::C2S, ACK, &[Event::Record(Record::Anomaly(&gap))]);
+    send(p, Dir::C2S, ACK, &[Event::Record(Record::Anomaly(&parse))]);
     p.global_anomaly(&global, 9);
     send(
         p,
         Dir::C2S,
         TcpFlags::FIN | ACK,
-        &[Event::WsFrame(&close_c), Event::WsFrame(&close_s)],
+        &[
+            Event::Record(Record::WsFrame(&close_c)),
+            Event::Record(Record::WsFrame(&close_s)),
+        ],
     );
     let ctx = EventCtx {
         flow: &meta,

@@ -11,7 +11,7 @@
 use libfuzzer_sys::fuzz_target;
 use sockscope::config::Limits;
 use sockscope::proto::http::{Feed, HttpConn};
-use sockscope::proto::{Event, EventCtx, EventSink};
+use sockscope::model::{Event, EventCtx, EventSink, Record};
 use sockscope::tcp::{Dir, FlowMeta, PacketRef, RoleBasis};
 use sockscope::time::Timestamp;
 
@@ -21,16 +21,16 @@ struct Touch(u64);
 impl EventSink for Touch {
     fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
         match event {
-            Event::HttpHead(m) | Event::Http(m) => {
+            Event::HttpHead(m) | Event::Record(Record::Http(m)) => {
                 let headers: usize = m.headers.iter().map(|h| h.name.len() + h.value.len()).sum();
                 self.0 = self.0.wrapping_add(headers as u64 + m.body_head.len() as u64);
                 self.0 = self.0.wrapping_add(m.header_bytes ^ m.body_bytes ^ m.framing_bytes);
             }
-            Event::Sse(s) => {
+            Event::Record(Record::Sse(s)) => {
                 let fields = s.event.map_or(0, str::len) + s.id.map_or(0, str::len);
                 self.0 = self.0.wrapping_add((fields + s.data.len()) as u64);
             }
-            Event::Anomaly(a) => self.0 = self.0.wrapping_add(a.detail.len() as u64),
+            Event::Record(Record::Anomaly(a)) => self.0 = self.0.wrapping_add(a.detail.len() as u64),
             _ => {}
         }
     }

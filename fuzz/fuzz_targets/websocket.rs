@@ -13,7 +13,7 @@
 use libfuzzer_sys::fuzz_target;
 use sockscope::config::Limits;
 use sockscope::proto::websocket::{InflaterBudget, WsConn, detect, sniff_frames};
-use sockscope::proto::{DeflateParams, Event, EventCtx, EventSink, Handshake};
+use sockscope::model::{DeflateParams, Event, EventCtx, EventSink, Handshake, Record};
 use sockscope::tcp::{Dir, FlowMeta, PacketRef, RoleBasis};
 use sockscope::time::Timestamp;
 
@@ -23,9 +23,9 @@ impl EventSink for CountingSink {
     fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
         // Touch what printers would read, so borrowed slices are exercised.
         self.0 += match event {
-            Event::WsFrame(f) => f.payload_head.len() as u64 + f.header.len() as u64,
-            Event::WsMessage(m) => m.data_head.len() as u64,
-            Event::Anomaly(a) => a.detail.len() as u64,
+            Event::Record(Record::WsFrame(f)) => f.payload_head.len() as u64 + f.header.len() as u64,
+            Event::Record(Record::WsMessage(m)) => m.data_head.len() as u64,
+            Event::Record(Record::Anomaly(a)) => a.detail.len() as u64,
             _ => 1,
         };
     }

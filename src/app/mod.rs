@@ -16,8 +16,8 @@ pub use views::{make_reporter, missing_flow, output_width, use_color};
 
 use crate::cli::{CheckFormat, Cli, Command, Common, GateArgs};
 use crate::config::Config;
+use crate::model::{Event, EventCtx, EventSink, FlowKind};
 use crate::pipeline::{Analyzer, Stop};
-use crate::proto::{Event, EventCtx, EventSink, FlowKind};
 use crate::report::Reporter;
 use crate::report::escape;
 use crate::report::progress::{self, Screen, WithProgress};

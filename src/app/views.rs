@@ -2,7 +2,7 @@
 //! its tables are, and the check that a one-flow view's flow was in the capture.
 
 use crate::cli::{ColorWhen, Common};
-use crate::proto::FlowKind;
+use crate::model::FlowKind;
 use crate::report::Reporter;
 use crate::report::follow::FollowPrinter;
 use crate::report::json::JsonPrinter;

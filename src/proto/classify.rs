@@ -1,6 +1,6 @@
 //! A flow's kind, and content detection for `--any-port` and mid-stream pick-up.
 
-use crate::proto::{FlowKind, HttpHead, HttpMessage};
+use crate::model::{FlowKind, HttpHead, HttpMessage};
 use crate::tcp::FlowMeta;
 use crate::time::Timestamp;
 use std::net::{IpAddr, SocketAddr};
@@ -267,7 +267,7 @@ fn hash_str(s: &str) -> u64 {
 #[cfg(test)]
 mod kind_tests {
     use super::*;
-    use crate::proto::Header;
+    use crate::model::Header;
     use crate::tcp::{Dir, RoleBasis};
 
     fn message(head: HttpHead<'static>, start: i64, end: i64) -> HttpMessage<'static> {

@@ -10,11 +10,11 @@
 //! an upgrade was asked for or a 101 began; frame-like bytes elsewhere are body bytes.
 
 use crate::config::Config;
+use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, FlowSummary, Record};
 use crate::proto::classify::{self, KindTracker};
 use crate::proto::http::{Feed, HttpConn};
 use crate::proto::websocket::detect::Evidence;
 use crate::proto::websocket::{self, WsConn};
-use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink, FlowSummary};
 use crate::tcp::{CloseHow, Dir, FlowMeta, PacketRef, StreamEvent, TcpNotice};
 use crate::time::Timestamp;
 
@@ -110,7 +110,7 @@ impl EventSink for Tally<'_> {
         let s = &mut *self.summary;
         match event {
             Event::HttpHead(m) => self.kinds.on_http_head(m),
-            Event::Http(m) => {
+            Event::Record(Record::Http(m)) => {
                 self.kinds.on_http(m);
                 let d = m.dir.index();
                 s.http_messages += 1;
@@ -118,24 +118,24 @@ impl EventSink for Tally<'_> {
                 s.l7_header_bytes[d] += m.header_bytes + m.framing_bytes;
                 s.l7_payload_bytes[d] += m.body_bytes;
             }
-            Event::Handshake(h) => {
+            Event::Record(Record::Handshake(h)) => {
                 s.handshake_complete = true;
                 s.upgrade_request_bytes = h.request_bytes;
                 s.upgrade_response_bytes = h.response_bytes;
                 self.kinds.on_websocket();
             }
-            Event::WsFrame(f) => {
+            Event::Record(Record::WsFrame(f)) => {
                 let d = f.dir.index();
                 s.ws_frames += 1;
                 s.l7_header_bytes[d] += f.header.len() as u64;
                 s.l7_payload_bytes[d] += f.payload_len;
             }
-            Event::WsMessage(m) => {
+            Event::Record(Record::WsMessage(m)) => {
                 s.ws_messages += 1;
                 s.messages[m.dir.index()] += 1;
             }
-            Event::Sse(_) => s.sse_events += 1,
-            Event::Anomaly(_) => s.anomalies += 1,
+            Event::Record(Record::Sse(_)) => s.sse_events += 1,
+            Event::Record(Record::Anomaly(_)) => s.anomalies += 1,
             Event::FlowOpened | Event::Control { .. } | Event::FlowClosed { .. } => {}
         }
         self.inner.event(ctx, event);
@@ -283,7 +283,7 @@ impl<S: EventSink> ConnAnalyzer<S> {
                              decoding them without the handshake"
                         .to_string(),
                 };
-                tally.event(ctx, Event::Anomaly(&a));
+                tally.event(ctx, Event::Record(Record::Anomaly(&a)));
                 tally.kinds.on_websocket();
                 let mut ws = Box::new(new_ws(&self.config, &self.inflaters, None));
                 match frames_after_upgrade {
@@ -313,7 +313,7 @@ impl<S: EventSink> ConnAnalyzer<S> {
                         return;
                     }
                     let hs = websocket::check_handshake(&upgrade, ctx, &mut tally);
-                    tally.event(ctx, Event::Handshake(&hs));
+                    tally.event(ctx, Event::Record(Record::Handshake(&hs)));
                     let mut ws = Box::new(new_ws(&self.config, &self.inflaters, Some(&hs)));
                     if !upgrade.held_c2s.is_empty() {
                         ws.feed(Dir::C2S, &upgrade.held_c2s, ctx, &mut tally);
@@ -334,7 +334,7 @@ impl<S: EventSink> ConnAnalyzer<S> {
             kinds: &mut state.kinds,
             inner: &mut self.sink,
         };
-        tally.event(ctx, Event::Anomaly(&a));
+        tally.event(ctx, Event::Record(Record::Anomaly(&a)));
     }
 
     /// No more bytes will come: ends the parsers (reporting what they leave unfinished) and
@@ -588,8 +588,8 @@ mod tests {
     impl EventSink for Codes {
         fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
             match event {
-                Event::Anomaly(a) => self.codes.push(a.code),
-                Event::Http(m) => {
+                Event::Record(Record::Anomaly(a)) => self.codes.push(a.code),
+                Event::Record(Record::Http(m)) => {
                     if let crate::proto::HttpHead::Request { target, .. } = m.head {
                         self.requests.push(target.to_owned());
                     }

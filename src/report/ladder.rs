@@ -10,7 +10,7 @@
 //! ([`PacketDone::placed`]), so only packets of that connection are drawn.
 
 use crate::decode::TcpFlags;
-use crate::proto::{Code, Event, EventCtx, EventSink, OpCode};
+use crate::model::{Code, Event, EventCtx, EventSink, OpCode, Record};
 use crate::report::escape::esc;
 use crate::report::hexdump::plural;
 use crate::report::style::{Paint, Style};
@@ -241,7 +241,7 @@ impl<W: Write> LadderPrinter<W> {
         });
     }
 
-    fn frame_label(&self, f: &crate::proto::WsFrame<'_>) -> String {
+    fn frame_label(&self, f: &crate::model::WsFrame<'_>) -> String {
         let name = match f.opcode {
             OpCode::Continuation => "Continuation".to_string(),
             OpCode::Text => "Text".to_string(),
@@ -351,7 +351,7 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                 let start = self.capture_start.or(ctx.pkt.map(|p| p.ts));
                 self.header(ctx.flow, start);
             }
-            Event::Http(m) => {
+            Event::Record(Record::Http(m)) => {
                 let label = if gate::starts_event_stream(m) {
                     format!("end of event stream ({} B)", m.body_bytes)
                 } else {
@@ -363,7 +363,7 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                 let label = format!("{} (event stream)", start_line(&m.head));
                 self.push_arrow(m.dir, label);
             }
-            Event::Handshake(h) => {
+            Event::Record(Record::Handshake(h)) => {
                 let verdict = if h.accept_valid {
                     (Paint::Ok, "✓ WebSocket accept key valid")
                 } else {
@@ -373,11 +373,11 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                     a.verdict = Some(verdict);
                 }
             }
-            Event::WsFrame(f) => {
+            Event::Record(Record::WsFrame(f)) => {
                 let label = self.frame_label(f);
                 self.push_arrow(f.dir, label);
             }
-            Event::Sse(e) => {
+            Event::Record(Record::Sse(e)) => {
                 let mut label = String::from("event");
                 if let Some(n) = e.event {
                     let _ = write!(label, " \"{}\"", esc(n));
@@ -385,7 +385,7 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                 let _ = write!(label, " ({} B)", e.data.len());
                 self.push_arrow(Dir::S2C, label);
             }
-            Event::Anomaly(a) => {
+            Event::Record(Record::Anomaly(a)) => {
                 *self.anomalies.entry(a.code).or_default() += 1;
                 // Problems found after a PDU (message end, handshake) belong to it.
                 let after = matches!(
@@ -406,7 +406,7 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                 }
             }
             Event::Control { flags, .. } => self.control = Some(flags),
-            Event::HttpHead(_) | Event::WsMessage(_) => {}
+            Event::HttpHead(_) | Event::Record(Record::WsMessage(_)) => {}
         }
     }
 }

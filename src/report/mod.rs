@@ -1,9 +1,11 @@
 //! Printers over the event stream: tshark-like summary lines with the `-V` tree and `-x` hex
 //! dumps (`text`, `verbose`, `hexdump`), one flow's conversation (`follow`) or sequence diagram
 //! (`ladder`), JSON Lines (`json`), the end-of-run tables (`tables`), and the pieces they share
-//! (`style` colours, `preview`, `flowsum`, the `--kind` gate, the `progress` bar). Printers
-//! never parse: everything they show comes from events (and, for the per-packet detail tree,
-//! from the decoder's description of the packet that completed the PDUs). Every text printer
+//! (`render`, how each record shows itself; `style` colours, `preview`, `flowsum`, the `--kind`
+//! gate, the `progress` bar). Printers never parse: everything they show comes from events
+//! (and, for the per-packet detail tree, from the decoder's description of the packet that
+//! completed the PDUs, handed over in [`PacketDone`]). A printer draws the records it has a view
+//! of its own for and every other one through the record's `Render` form. Every text printer
 //! passes every string that came from the capture or the file system through [`escape`]
 //! before writing it; JSON keeps values exact.
 
@@ -16,6 +18,7 @@ pub mod json;
 pub mod ladder;
 pub mod preview;
 pub mod progress;
+pub mod render;
 pub mod style;
 pub mod tables;
 pub mod text;
@@ -23,7 +26,7 @@ pub mod verbose;
 pub mod verdict;
 
 use crate::decode::DetailNode;
-use crate::proto::EventSink;
+use crate::model::EventSink;
 use crate::stats::RunStats;
 use crate::tcp::Placed;
 use crate::time::Timestamp;
@@ -67,10 +70,10 @@ pub trait Reporter: EventSink {
 
 /// A boxed reporter (the one the options chose) is a reporter.
 impl<R: Reporter + ?Sized> EventSink for Box<R> {
-    fn event(&mut self, ctx: &crate::proto::EventCtx<'_>, event: crate::proto::Event<'_>) {
+    fn event(&mut self, ctx: &crate::model::EventCtx<'_>, event: crate::model::Event<'_>) {
         (**self).event(ctx, event)
     }
-    fn global_anomaly(&mut self, anomaly: &crate::proto::Anomaly, frame: u64) {
+    fn global_anomaly(&mut self, anomaly: &crate::model::Anomaly, frame: u64) {
         (**self).global_anomaly(anomaly, frame)
     }
 }

@@ -6,7 +6,7 @@
 //! many files): each input's wrapper starts where the previous one ended. Updating costs one
 //! addition and one comparison per packet.
 
-use crate::proto::{Anomaly, Event, EventCtx, EventSink};
+use crate::model::{Anomaly, Event, EventCtx, EventSink};
 use crate::report::{PacketDone, Reporter};
 use crate::stats::RunStats;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

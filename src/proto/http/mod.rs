@@ -81,10 +81,10 @@ use self::chunked::ChunkedDecoder;
 use self::head::{HeadError, HeadParser, ParsedHead, Repairs};
 use self::sse::SseParser;
 use crate::config::Limits;
-use crate::proto::digest::{Digest, Hasher};
-use crate::proto::{
-    Anomaly, Code, Event, EventCtx, EventSink, Header, HttpHead, HttpMessage, SseEvent,
+use crate::model::{
+    Anomaly, Code, Event, EventCtx, EventSink, Header, HttpHead, HttpMessage, Record, SseEvent,
 };
+use crate::proto::digest::{Digest, Hasher};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use std::collections::VecDeque;
@@ -1295,7 +1295,7 @@ impl HttpConn {
             }
             if is_sse && let Some(sse) = sse.as_deref_mut() {
                 sse.feed(bytes, now, &mut |ev: &SseEvent<'_>| {
-                    sink.event(ctx, Event::Sse(ev))
+                    sink.event(ctx, Event::Record(Record::Sse(ev)))
                 });
             }
         };
@@ -1405,7 +1405,7 @@ impl HttpConn {
             Some(complete),
             digest,
         );
-        sink.event(ctx, Event::Http(&msg));
+        sink.event(ctx, Event::Record(Record::Http(&msg)));
     }
 
     /// Bookkeeping after a message's `Http` event: next state, and the upgrade hold.
@@ -1750,7 +1750,7 @@ impl HttpConn {
                 );
                 anomaly(sink, ctx, Code::HttpTruncated, dir, now, detail);
                 let msg = message(dir, view, &progress, &[], now, Some(false), Digest::Off);
-                sink.event(ctx, Event::Http(&msg));
+                sink.event(ctx, Event::Record(Record::Http(&msg)));
             }
             None if self.sides[d].probing => {
                 let side = &mut self.sides[d];
@@ -2021,7 +2021,7 @@ fn anomaly(
         ts,
         detail,
     };
-    sink.event(ctx, Event::Anomaly(&a));
+    sink.event(ctx, Event::Record(Record::Anomaly(&a)));
 }
 
 enum Prefix {

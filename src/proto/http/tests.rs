@@ -2,7 +2,7 @@
 //! tests per behaviour, and property tests over generated conversations and arbitrary bytes.
 
 use super::*;
-use crate::proto::{Code, Event, EventCtx, EventSink, HttpHead};
+use crate::model::{Code, Event, EventCtx, EventSink, HttpHead, Record};
 use crate::tcp::{FlowMeta, PacketRef, RoleBasis};
 use proptest::prelude::*;
 use std::net::SocketAddr;
@@ -135,17 +135,17 @@ impl EventSink for Recorder {
     fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
         let ev = match event {
             Event::HttpHead(m) => Ev::Head(owned(m)),
-            Event::Http(m) => {
+            Event::Record(Record::Http(m)) => {
                 self.digests.push(m.digest);
                 Ev::Http(owned(m))
             }
-            Event::Sse(s) => Ev::Sse {
+            Event::Record(Record::Sse(s)) => Ev::Sse {
                 ts: s.ts.0,
                 event: s.event.map(str::to_owned),
                 id: s.id.map(str::to_owned),
                 data: s.data.to_vec(),
             },
-            Event::Anomaly(a) => Ev::Anomaly {
+            Event::Record(Record::Anomaly(a)) => Ev::Anomaly {
                 code: a.code,
                 dir: a.dir,
                 ts: a.ts.0,
@@ -2050,7 +2050,7 @@ fn sha256(data: &[u8]) -> crate::proto::Digest {
 
 #[test]
 fn digest_of_dechunked_and_length_bodies_in_any_segmentation() {
-    use crate::proto::Digest;
+    use crate::model::Digest;
     let body: Vec<u8> = (0..5000u32).map(|i| (i % 97) as u8 + b' ').collect();
     let mut wire = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
     let responses = {

@@ -9,8 +9,8 @@
 //! choices against, which `ws.request_not_captured` (a note, not a violation) says instead.
 
 use super::report;
+use crate::model::{Code, DeflateParams, EventCtx, EventSink, Handshake};
 use crate::proto::http::Upgrade;
-use crate::proto::{Code, DeflateParams, EventCtx, EventSink, Handshake};
 use crate::tcp::Dir;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};

@@ -84,10 +84,10 @@ pub use handshake::{check_handshake, expected_accept};
 pub use message::InflaterBudget;
 
 use crate::config::Limits;
-use crate::proto::digest::Hasher;
-use crate::proto::{
-    Anomaly, Code, Event, EventCtx, EventSink, Handshake, OpCode, WsFrame, WsMessage,
+use crate::model::{
+    Anomaly, Code, Event, EventCtx, EventSink, Handshake, OpCode, Record, WsFrame, WsMessage,
 };
+use crate::proto::digest::Hasher;
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use close::ClosePayload;
@@ -129,7 +129,7 @@ pub(crate) fn report(
         ts: now(ctx),
         detail,
     };
-    sink.event(ctx, Event::Anomaly(&anomaly));
+    sink.event(ctx, Event::Record(Record::Anomaly(&anomaly)));
 }
 
 /// How plausible it is that `data`, seen from one side of a connection picked up mid-stream,
@@ -1054,8 +1054,10 @@ impl Side {
             payload_head: &self.frame_head,
             close_code,
             close_reason,
+            deflate: self.cfg.deflate,
         };
-        io.sink.event(io.ctx, Event::WsFrame(&event));
+        io.sink
+            .event(io.ctx, Event::Record(Record::WsFrame(&event)));
 
         match f.role {
             Role::Data if f.fin => self.end_message(io),
@@ -1106,7 +1108,8 @@ impl Side {
             data_head: &m.head,
             digest: m.digest.finish(true),
         };
-        io.sink.event(io.ctx, Event::WsMessage(&event));
+        io.sink
+            .event(io.ctx, Event::Record(Record::WsMessage(&event)));
         self.spare_head = m.head;
         self.spare_digest = m.digest;
     }

@@ -1,7 +1,7 @@
 //! Test helper: an [`EventSink`] that keeps owned copies of the WebSocket events it receives,
 //! and a flow context to hand to the code under test.
 
-use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink, OpCode, WsFrame, WsMessage};
+use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, OpCode, Record, WsFrame, WsMessage};
 use crate::tcp::{Dir, FlowMeta, PacketRef, RoleBasis};
 use crate::time::Timestamp;
 use std::net::SocketAddr;
@@ -93,9 +93,9 @@ pub struct CollectSink {
 impl EventSink for CollectSink {
     fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
         self.events.push(match event {
-            Event::WsFrame(f) => Owned::Frame(f.into()),
-            Event::WsMessage(m) => Owned::Message(m.into()),
-            Event::Anomaly(a) => Owned::Anomaly(a.clone()),
+            Event::Record(Record::WsFrame(f)) => Owned::Frame(f.into()),
+            Event::Record(Record::WsMessage(m)) => Owned::Message(m.into()),
+            Event::Record(Record::Anomaly(a)) => Owned::Anomaly(a.clone()),
             _ => Owned::Other,
         });
     }

@@ -4,7 +4,7 @@
 
 use super::test_sink::{CollectSink, OwnedMessage, meta};
 use super::*;
-use crate::proto::DeflateParams;
+use crate::model::DeflateParams;
 use crate::tcp::FlowMeta;
 
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -1369,7 +1369,7 @@ fn digest_is_of_the_inflated_message() {
 
 #[test]
 fn digest_is_withheld_when_bytes_are_missing_or_not_inflated() {
-    use crate::proto::Digest;
+    use crate::model::Digest;
     // A gap inside the payload: framing kept, message incomplete.
     let mut r = digest_run(Some(&handshake(None)), 64);
     let f = frame(true, false, 2, None, &[0xab; 100]);

@@ -10,8 +10,9 @@
 
 use super::rules::Effect;
 use super::{CaptureVerdict, Finding, Subject, code_counts};
-use crate::proto::{Code, Severity};
-use crate::report::json::{json_line, ts_secs};
+use crate::model::ts_secs;
+use crate::model::{Code, Severity};
+use crate::report::json::json_line;
 use crate::report::style::{Paint, Style};
 use serde_json::{Value, json};
 use std::borrow::Cow;

@@ -16,7 +16,7 @@
 pub mod formats;
 pub mod rules;
 
-use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink, FlowKind};
+use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, FlowKind, Record};
 use crate::report::Reporter;
 use crate::report::gate::early_kind;
 use crate::stats::RunStats;
@@ -309,7 +309,7 @@ impl EventSink for Collector {
             return;
         }
         let judged = self.judged(flow, &event);
-        let Event::Anomaly(a) = event else {
+        let Event::Record(Record::Anomaly(a)) = event else {
             return;
         };
         let f = self.finding(a, Some(flow), ctx.pkt.map(|p| p.frame));
@@ -339,7 +339,7 @@ impl Reporter for Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::FlowSummary;
+    use crate::model::FlowSummary;
     use crate::proto::websocket::test_sink;
     use crate::tcp::{CloseHow, FlowMeta, PacketRef};
 
@@ -366,7 +366,7 @@ mod tests {
             pkt: Some(PacketRef::new(frame, Timestamp::ZERO)),
         };
         let a = anomaly(code);
-        c.event(&ctx, Event::Anomaly(&a));
+        c.event(&ctx, Event::Record(Record::Anomaly(&a)));
     }
 
     fn close(c: &mut Collector, flow: FlowId, kind: FlowKind) {
