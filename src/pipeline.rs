@@ -151,7 +151,7 @@ impl<R: Reporter> Analyzer<R> {
         };
         Analyzer {
             decoder: Decoder::new(),
-            table: FlowTable::new(config, Some(crate::proto::classify::role_hint)),
+            table: FlowTable::new(config, Some(crate::proto::conn::role_hint)),
             handler: ConnAnalyzer::new(config, collect),
             fragments_lost: 0,
             last_fragment: None,

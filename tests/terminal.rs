@@ -668,10 +668,7 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
     let mut n = 0u64;
     let mut send = |p: &mut dyn Reporter, dir: Dir, flags: u16, events: &[Event<'_>]| {
         n += 1;
-        let ctx = EventCtx {
-            flow: &meta,
-            pkt: Some(PacketRef::new(n, ts(n)).sent_by(dir)),
-        };
+        let ctx = EventCtx::new(&meta, Some(PacketRef::new(n, ts(n)).sent_by(dir)));
         for e in events {
             p.event(&ctx, *e);
         }
@@ -785,10 +782,7 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
             Event::Record(Record::WsFrame(&close_s)),
         ],
     );
-    let ctx = EventCtx {
-        flow: &meta,
-        pkt: None,
-    };
+    let ctx = EventCtx::new(&meta, None);
     p.event(
         &ctx,
         Event::FlowClosed {

@@ -336,6 +336,46 @@ pub struct EventCtx<'a> {
     pub flow: &'a FlowMeta,
     /// The packet being processed (absent for end-of-input flushes).
     pub pkt: Option<PacketRef>,
+    /// The protocols the event's record came through before the one that found it.
+    pub layers: Layers,
+}
+
+impl<'a> EventCtx<'a> {
+    /// An event of `flow` caused by `pkt`, found straight off TCP.
+    pub fn new(flow: &'a FlowMeta, pkt: Option<PacketRef>) -> EventCtx<'a> {
+        EventCtx {
+            flow,
+            pkt,
+            layers: Layers::default(),
+        }
+    }
+}
+
+/// The protocols a record came through, outermost first, before the one that found it (TLS,
+/// for HTTP read from TLS plaintext): none for a protocol read straight off TCP. Holds up to
+/// [`Layers::MAX`] names; deeper nesting keeps the outermost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Layers {
+    names: [&'static str; Layers::MAX],
+    len: u8,
+}
+
+impl Layers {
+    pub const MAX: usize = 4;
+
+    /// These layers and, inside them, `name`.
+    pub fn with(mut self, name: &'static str) -> Layers {
+        if let Some(slot) = self.names.get_mut(usize::from(self.len)) {
+            *slot = name;
+            self.len += 1;
+        }
+        self
+    }
+
+    /// The names, outermost first.
+    pub fn names(&self) -> &[&'static str] {
+        self.names.get(..usize::from(self.len)).unwrap_or_default()
+    }
 }
 
 /// Consumer of events: printers, statistics, `check`.

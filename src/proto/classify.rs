@@ -1,50 +1,10 @@
-//! A flow's kind, and content detection for `--any-port` and mid-stream pick-up.
+//! A flow's kind, from the evidence its records give ([`KindTracker`]): http, websocket, sse,
+//! long-poll (told from slow servers as the constants below say), other; and short polling.
 
-use crate::model::{FlowKind, HttpHead, HttpMessage};
+use crate::model::{FlowKind, HttpHead, HttpMessage, Record};
 use crate::tcp::FlowMeta;
 use crate::time::Timestamp;
 use std::net::{IpAddr, SocketAddr};
-
-/// Does `data` (the first bytes one side sent) start like an HTTP/1.x request line?
-pub fn looks_like_http_request(data: &[u8]) -> bool {
-    crate::proto::http::REQUEST_METHODS
-        .iter()
-        .any(|m| data.starts_with(m))
-}
-
-/// Does `data` start like an HTTP/1.x status line?
-pub fn looks_like_http_response(data: &[u8]) -> bool {
-    data.starts_with(b"HTTP/1.")
-}
-
-/// Role hint for the flow table: the side that sends a request (or masked WebSocket frames) is
-/// the client; the side that sends a status line (or unmasked frames) is the server.
-pub fn role_hint(data: &[u8]) -> Option<bool> {
-    if looks_like_http_request(data) {
-        Some(true)
-    } else if looks_like_http_response(data) {
-        Some(false)
-    } else {
-        crate::proto::websocket::sniff_frames(data)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_and_response_lines() {
-        assert!(looks_like_http_request(b"GET /chat HTTP/1.1\r\n"));
-        assert!(!looks_like_http_request(b"GETX"));
-        assert!(!looks_like_http_request(b"GE"));
-        assert!(looks_like_http_response(
-            b"HTTP/1.1 101 Switching Protocols\r\n"
-        ));
-        assert_eq!(role_hint(b"POST / HTTP/1.0\r\n"), Some(true));
-        assert_eq!(role_hint(b"HTTP/1.0 200 OK\r\n"), Some(false));
-    }
-}
 
 /// Long polling: the client asks for a resource and the server *holds* the request until it has
 /// something to say; as soon as the answer is in, the client asks for the same resource again.
@@ -107,6 +67,15 @@ pub struct KindTracker {
 }
 
 impl KindTracker {
+    /// What a record of the flow says about its kind.
+    pub fn observe(&mut self, record: &Record<'_>) {
+        match *record {
+            Record::Http(m) => self.on_http(m),
+            Record::Handshake(_) => self.on_websocket(),
+            Record::WsFrame(_) | Record::WsMessage(_) | Record::Sse(_) | Record::Anomaly(_) => {}
+        }
+    }
+
     pub fn on_websocket(&mut self) {
         self.websocket = true;
     }

@@ -860,10 +860,7 @@ mod tests {
     fn anomalies_go_to_the_pdu_they_concern() {
         let m = meta(1);
         let mut p = printer(TextOptions::default());
-        let ctx = EventCtx {
-            flow: &m,
-            pkt: pkt(7),
-        };
+        let ctx = EventCtx::new(&m, pkt(7));
         // A header problem is reported before its frame; an end-of-message problem after the
         // final frame, before the message event.
         let a = anomaly(Code::WsReservedOpcode, Dir::C2S);
@@ -908,10 +905,7 @@ mod tests {
     fn a_packet_with_only_anomalies_gets_its_own_line() {
         let m = meta(3);
         let mut p = printer(TextOptions::default());
-        let ctx = EventCtx {
-            flow: &m,
-            pkt: pkt(9),
-        };
+        let ctx = EventCtx::new(&m, pkt(9));
         let gap = anomaly(Code::TcpGap, Dir::S2C);
         p.event(&ctx, Event::Record(Record::Anomaly(&gap)));
         end_packet(&mut p);
@@ -931,10 +925,7 @@ mod tests {
             quiet: true,
             ..TextOptions::default()
         });
-        let ctx = EventCtx {
-            flow: &m,
-            pkt: pkt(2),
-        };
+        let ctx = EventCtx::new(&m, pkt(2));
         let f = frame(Dir::S2C, OpCode::Text, true, b"hi");
         p.event(&ctx, Event::Record(Record::WsFrame(&f)));
         end_packet(&mut p);
@@ -959,14 +950,8 @@ mod tests {
             kind: Some(FlowKind::WebSocket),
             ..TextOptions::default()
         });
-        let c1 = EventCtx {
-            flow: &plain,
-            pkt: pkt(1),
-        };
-        let c2 = EventCtx {
-            flow: &web,
-            pkt: pkt(2),
-        };
+        let c1 = EventCtx::new(&plain, pkt(1));
+        let c2 = EventCtx::new(&web, pkt(2));
         let f = frame(Dir::C2S, OpCode::Text, true, b"kept");
         // Flow 2 is plain: its kind is known only when it closes.
         let anomaly_of_plain = anomaly(Code::HttpParseError, Dir::C2S);

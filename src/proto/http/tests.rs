@@ -2,7 +2,9 @@
 //! tests per behaviour, and property tests over generated conversations and arbitrary bytes.
 
 use super::*;
+use crate::config::Config;
 use crate::model::{Code, Event, EventCtx, EventSink, HttpHead, Record};
+use crate::proto::dissect::{Registry, Solo};
 use crate::tcp::{FlowMeta, PacketRef, RoleBasis};
 use proptest::prelude::*;
 use std::net::SocketAddr;
@@ -170,7 +172,7 @@ fn flow_meta() -> FlowMeta {
 struct Harness {
     conn: HttpConn,
     rec: Recorder,
-    meta: FlowMeta,
+    solo: Solo,
     frame: u64,
 }
 
@@ -182,17 +184,15 @@ impl Harness {
         Harness {
             conn: HttpConn::new(limits, preview),
             rec: Recorder::default(),
-            meta: flow_meta(),
+            solo: Solo::new(flow_meta(), Config::default(), Registry::default()),
             frame: 0,
         }
     }
     fn at(&mut self, dir: Dir, data: &[u8], ts: i64) -> Feed {
         self.frame += 1;
-        let ctx = EventCtx {
-            flow: &self.meta,
-            pkt: Some(PacketRef::new(self.frame, Timestamp(ts))),
-        };
-        self.conn.feed(dir, data, &ctx, &mut self.rec)
+        let pkt = Some(PacketRef::new(self.frame, Timestamp(ts)));
+        self.conn
+            .feed(dir, data, &mut self.solo.cx(pkt, &mut self.rec))
     }
     fn feed(&mut self, dir: Dir, data: &[u8]) -> Feed {
         self.at(dir, data, 0)
@@ -209,25 +209,14 @@ impl Harness {
         None
     }
     fn gap(&mut self, dir: Dir, len: u64) {
-        let ctx = EventCtx {
-            flow: &self.meta,
-            pkt: None,
-        };
-        self.conn.gap(dir, len, &ctx, &mut self.rec);
+        self.conn
+            .gap(dir, len, &mut self.solo.cx(None, &mut self.rec));
     }
     fn end(&mut self, dir: Dir) {
-        let ctx = EventCtx {
-            flow: &self.meta,
-            pkt: None,
-        };
-        self.conn.end(dir, &ctx, &mut self.rec);
+        self.conn.end(dir, &mut self.solo.cx(None, &mut self.rec));
     }
     fn finish(&mut self) {
-        let ctx = EventCtx {
-            flow: &self.meta,
-            pkt: None,
-        };
-        self.conn.finish(&ctx, &mut self.rec);
+        self.conn.finish(&mut self.solo.cx(None, &mut self.rec));
     }
     fn messages(&self) -> Vec<Msg> {
         self.rec

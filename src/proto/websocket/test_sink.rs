@@ -1,7 +1,9 @@
 //! Test helper: an [`EventSink`] that keeps owned copies of the WebSocket events it receives,
 //! and a flow context to hand to the code under test.
 
+use crate::config::Config;
 use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, OpCode, Record, WsFrame, WsMessage};
+use crate::proto::dissect::{Registry, Solo};
 use crate::tcp::{Dir, FlowMeta, PacketRef, RoleBasis};
 use crate::time::Timestamp;
 use std::net::SocketAddr;
@@ -102,12 +104,9 @@ impl EventSink for CollectSink {
 }
 
 impl CollectSink {
-    /// A context for packet `frame` at `ts_nanos`.
-    pub fn ctx(meta: &FlowMeta, frame: u64, ts_nanos: i64) -> EventCtx<'_> {
-        EventCtx {
-            flow: meta,
-            pkt: Some(PacketRef::new(frame, Timestamp(ts_nanos))),
-        }
+    /// Packet `frame` at `ts_nanos`.
+    pub fn pkt(frame: u64, ts_nanos: i64) -> Option<PacketRef> {
+        Some(PacketRef::new(frame, Timestamp(ts_nanos)))
     }
 
     pub fn frames(&self) -> Vec<&OwnedFrame> {
@@ -143,6 +142,11 @@ impl CollectSink {
     pub fn codes(&self) -> Vec<Code> {
         self.anomalies().iter().map(|a| a.code).collect()
     }
+}
+
+/// What a context borrows, for the flow of [`meta`].
+pub fn solo() -> Solo {
+    Solo::new(meta(), Config::default(), Registry::default())
 }
 
 /// A flow between 10.0.0.1:50000 (client) and 10.0.0.2:80.

@@ -2,10 +2,10 @@
 //! per anomaly code, gaps and resynchronisation, and property tests against frames written by
 //! tungstenite.
 
-use super::test_sink::{CollectSink, OwnedMessage, meta};
+use super::test_sink::{CollectSink, OwnedMessage, solo};
 use super::*;
-use crate::model::DeflateParams;
-use crate::tcp::FlowMeta;
+use crate::model::{Anomaly, DeflateParams};
+use crate::proto::dissect::Solo;
 
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
@@ -33,7 +33,7 @@ fn pmd(server_no_ctx: bool, client_no_ctx: bool) -> Option<DeflateParams> {
 /// A connection, its flow and a sink; each `feed` is one packet, 1 ms after the previous one.
 struct Run {
     conn: WsConn,
-    meta: FlowMeta,
+    solo: Solo,
     sink: CollectSink,
     pkt: u64,
     ts: i64,
@@ -47,7 +47,7 @@ impl Run {
     fn with(hs: Option<&Handshake>, limits: &Limits, preview: usize) -> Self {
         Run {
             conn: WsConn::new(hs, limits, preview),
-            meta: meta(),
+            solo: solo(),
             sink: CollectSink::default(),
             pkt: 0,
             ts: 0,
@@ -65,8 +65,9 @@ impl Run {
     fn feed(&mut self, dir: Dir, data: &[u8]) -> &mut Self {
         self.pkt += 1;
         self.ts += 1_000_000;
-        let ctx = CollectSink::ctx(&self.meta, self.pkt, self.ts);
-        self.conn.feed(dir, data, &ctx, &mut self.sink);
+        let pkt = CollectSink::pkt(self.pkt, self.ts);
+        self.conn
+            .feed(dir, data, &mut self.solo.cx(pkt, &mut self.sink));
         self
     }
 
@@ -88,17 +89,14 @@ impl Run {
     }
 
     fn gap(&mut self, dir: Dir, len: u64) -> &mut Self {
-        let ctx = CollectSink::ctx(&self.meta, self.pkt, self.ts);
-        self.conn.gap(dir, len, &ctx, &mut self.sink);
+        let pkt = CollectSink::pkt(self.pkt, self.ts);
+        self.conn
+            .gap(dir, len, &mut self.solo.cx(pkt, &mut self.sink));
         self
     }
 
     fn finish(&mut self) -> &mut Self {
-        let ctx = EventCtx {
-            flow: &self.meta,
-            pkt: None,
-        };
-        self.conn.finish(&ctx, &mut self.sink);
+        self.conn.finish(&mut self.solo.cx(None, &mut self.sink));
         self
     }
 

@@ -361,20 +361,14 @@ mod tests {
 
     fn feed(c: &mut Collector, flow: FlowId, code: Code, frame: u64) {
         let m = meta(flow);
-        let ctx = EventCtx {
-            flow: &m,
-            pkt: Some(PacketRef::new(frame, Timestamp::ZERO)),
-        };
+        let ctx = EventCtx::new(&m, Some(PacketRef::new(frame, Timestamp::ZERO)));
         let a = anomaly(code);
         c.event(&ctx, Event::Record(Record::Anomaly(&a)));
     }
 
     fn close(c: &mut Collector, flow: FlowId, kind: FlowKind) {
         let m = meta(flow);
-        let ctx = EventCtx {
-            flow: &m,
-            pkt: None,
-        };
+        let ctx = EventCtx::new(&m, None);
         let summary = FlowSummary {
             kind: Some(kind),
             ..Default::default()
