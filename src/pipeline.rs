@@ -9,7 +9,7 @@ use crate::proto::conn::ConnAnalyzer;
 use crate::report::{PacketDone, Reporter};
 use crate::source::{Frame, Next, PacketSource, SourceError};
 use crate::stats::RunStats;
-use crate::tcp::{FlowTable, Placed};
+use crate::tcp::FlowTable;
 use crate::time::Timestamp;
 
 /// Feeds events to the run statistics, then to the reporter.
@@ -31,25 +31,6 @@ impl<R: Reporter> EventSink for Collect<R> {
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
         self.stats.on_anomaly(anomaly.code);
         self.reporter.global_anomaly(anomaly, frame);
-    }
-}
-
-impl<R: Reporter> Collect<R> {
-    /// Tells the reporter that `frame` is done, with the decode layer's description of it when
-    /// the reporter wants one.
-    fn packet_done(&mut self, frame: &Frame<'_>, placed: Option<Placed>) {
-        let detail = if self.reporter.wants_detail(frame.index) {
-            crate::decode::describe(frame)
-        } else {
-            Vec::new()
-        };
-        self.reporter.packet_done(PacketDone {
-            frame: frame.index,
-            ts: frame.ts,
-            captured: frame.data.len(),
-            placed,
-            detail,
-        });
     }
 }
 
@@ -213,7 +194,10 @@ impl<R: Reporter> Analyzer<R> {
         match self.decoder.decode(frame) {
             Decoded::Tcp(seg) => {
                 let placed = self.table.process(&seg, &mut self.handler);
-                self.handler.sink.packet_done(frame, placed);
+                self.handler
+                    .sink
+                    .reporter
+                    .packet_done(&PacketDone::new(frame, placed));
                 return;
             }
             Decoded::IpFragment { src, dst, id } => {
@@ -260,7 +244,7 @@ impl<R: Reporter> Analyzer<R> {
             };
             collect.global_anomaly(&a, frame.index);
         }
-        collect.packet_done(frame, None);
+        collect.reporter.packet_done(&PacketDone::new(frame, None));
     }
 
     /// Ends every open flow and prints the final report.

@@ -25,7 +25,7 @@ use common::{
 };
 use proptest::prelude::*;
 use serde_json::Value;
-use sockscope::decode::{TcpFlags, describe};
+use sockscope::decode::TcpFlags;
 use sockscope::model::{
     Anomaly, Code, DeflateParams, Digest, Event, EventCtx, FlowKind, FlowSummary, Handshake,
     Header, HttpHead, HttpMessage, OpCode, Record, SseEvent, WsFrame, WsMessage,
@@ -684,22 +684,12 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
             orig_len: packet.len() as u32,
             data: packet,
         };
-        let detail = if p.wants_detail(n) {
-            describe(&frame)
-        } else {
-            Vec::new()
+        let placed = Placed {
+            flow: meta.id,
+            dir,
+            payload_len: packet.len(),
         };
-        p.packet_done(PacketDone {
-            frame: n,
-            ts: ts(n),
-            captured: packet.len(),
-            placed: Some(Placed {
-                flow: meta.id,
-                dir,
-                payload_len: packet.len(),
-            }),
-            detail,
-        });
+        p.packet_done(&PacketDone::new(&frame, Some(placed)));
     };
     const SYN: u16 = TcpFlags::SYN;
     const ACK: u16 = TcpFlags::ACK;

@@ -91,11 +91,7 @@ impl EventSink for LiveReporter {
 }
 
 impl Reporter for LiveReporter {
-    fn wants_detail(&self, frame: u64) -> bool {
-        self.inner.wants_detail(frame)
-    }
-
-    fn packet_done(&mut self, done: PacketDone) {
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
         self.inner.packet_done(done);
     }
 

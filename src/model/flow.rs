@@ -1,10 +1,51 @@
-//! What a flow is once it is over: the per-flow results the protocol layer keeps
-//! ([`FlowSummary`]) and the flow's JSON record ([`FlowRecord`]).
+//! What a flow is once it is over: its kind ([`FlowKind`]), the per-flow results the protocol
+//! layer keeps ([`FlowSummary`]) and the flow's JSON record ([`FlowRecord`]).
 
-use crate::model::{FlowKind, Record, ts};
+use crate::model::json::ts;
 use crate::tcp::{CloseHow, FlowId, FlowMeta};
 use crate::time::Timestamp;
 use serde::Serialize;
+use std::fmt;
+
+/// What a flow turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FlowKind {
+    Http,
+    WebSocket,
+    Sse,
+    LongPoll,
+    Other,
+}
+
+impl FlowKind {
+    pub const ALL: [FlowKind; 5] = [
+        FlowKind::Http,
+        FlowKind::WebSocket,
+        FlowKind::Sse,
+        FlowKind::LongPoll,
+        FlowKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowKind::Http => "http",
+            FlowKind::WebSocket => "websocket",
+            FlowKind::Sse => "sse",
+            FlowKind::LongPoll => "long-poll",
+            FlowKind::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FlowKind> {
+        FlowKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for FlowKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Per-flow results, complete when the flow closes.
 #[derive(Clone, Debug, Default)]
@@ -30,39 +71,6 @@ pub struct FlowSummary {
     pub messages: [u64; 2],
     /// Ping→pong round-trip times, seconds.
     pub ping_rtts: Vec<f64>,
-}
-
-impl FlowSummary {
-    /// Counts one record of the flow: what each record adds to the flow record and to the
-    /// overhead table (docs/overhead.md), in one place for every protocol.
-    pub fn count(&mut self, record: &Record<'_>) {
-        match *record {
-            Record::Http(m) => {
-                let d = m.dir.index();
-                self.http_messages += 1;
-                self.messages[d] += 1;
-                self.l7_header_bytes[d] += m.header_bytes + m.framing_bytes;
-                self.l7_payload_bytes[d] += m.body_bytes;
-            }
-            Record::Handshake(h) => {
-                self.handshake_complete = true;
-                self.upgrade_request_bytes = h.request_bytes;
-                self.upgrade_response_bytes = h.response_bytes;
-            }
-            Record::WsFrame(f) => {
-                let d = f.dir.index();
-                self.ws_frames += 1;
-                self.l7_header_bytes[d] += f.header.len() as u64;
-                self.l7_payload_bytes[d] += f.payload_len;
-            }
-            Record::WsMessage(m) => {
-                self.ws_messages += 1;
-                self.messages[m.dir.index()] += 1;
-            }
-            Record::Sse(_) => self.sse_events += 1,
-            Record::Anomaly(_) => self.anomalies += 1,
-        }
-    }
 }
 
 /// The `flow` JSON record: written after every other record of the flow.

@@ -1,8 +1,8 @@
 //! HTTP/1.x records: a message (request or response) with its head as sent, and one
 //! Server-Sent Event of an event stream.
 
+use crate::model::json::{JsonCx, ToJson, ts_secs};
 use crate::model::payload::{Digest, preview};
-use crate::model::{JsonCx, ToJson, ts_secs};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};

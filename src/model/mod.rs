@@ -12,152 +12,23 @@
 //! own view of and every other one through `Render`: a new protocol adds records (a [`Record`]
 //! variant with its JSON form and its `Render`), not printer branches.
 
+pub mod anomaly;
 pub mod flow;
 pub mod http;
+pub mod json;
 pub mod payload;
 pub mod websocket;
 
-pub use flow::{FlowRecord, FlowSummary};
+pub use anomaly::{Anomaly, Code, Severity};
+pub use flow::{FlowKind, FlowRecord, FlowSummary};
 pub use http::{Header, HttpHead, HttpMessage, SseEvent};
+pub use json::{Json, JsonCx, ToJson, ts_secs};
 pub use payload::Digest;
 pub use websocket::{DeflateParams, Handshake, OpCode, WsFrame, WsMessage};
 
 use crate::decode::{DetailNode, TcpFlags};
-use crate::tcp::{CloseHow, Dir, FlowId, FlowMeta, PacketRef};
-use crate::time::Timestamp;
-use serde::ser::{Serialize, SerializeStruct, Serializer};
-use std::fmt;
-
-/// What a flow turned out to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FlowKind {
-    Http,
-    WebSocket,
-    Sse,
-    LongPoll,
-    Other,
-}
-
-impl FlowKind {
-    pub const ALL: [FlowKind; 5] = [
-        FlowKind::Http,
-        FlowKind::WebSocket,
-        FlowKind::Sse,
-        FlowKind::LongPoll,
-        FlowKind::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FlowKind::Http => "http",
-            FlowKind::WebSocket => "websocket",
-            FlowKind::Sse => "sse",
-            FlowKind::LongPoll => "long-poll",
-            FlowKind::Other => "other",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<FlowKind> {
-        FlowKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-impl fmt::Display for FlowKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Severity of an anomaly: `check` fails on errors (with `--strict`, on warnings too); an
-/// `Info` note says what could not be judged and never fails anything.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    Info,
-    Warning,
-    Error,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
-
-macro_rules! codes {
-    ($($variant:ident => $name:literal, $sev:ident, $doc:literal;)*) => {
-        /// Anomaly codes (CONTRACT.md). Names are binding; new codes keep the `layer.what` scheme.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Code { $(#[doc = $doc] $variant,)* }
-
-        impl Code {
-            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
-            pub fn as_str(self) -> &'static str { match self { $(Code::$variant => $name,)* } }
-            pub fn severity(self) -> Severity { match self { $(Code::$variant => Severity::$sev,)* } }
-            pub fn description(self) -> &'static str { match self { $(Code::$variant => $doc,)* } }
-            pub fn parse(s: &str) -> Option<Code> { Code::ALL.iter().copied().find(|c| c.as_str() == s) }
-        }
-    };
-}
-
-codes! {
-    WsAcceptMismatch => "ws.accept_mismatch", Error, "Sec-WebSocket-Accept is not base64(SHA-1(key + GUID))";
-    WsHandshakeInvalid => "ws.handshake_invalid", Error, "upgrade request or 101 response lacks a required header";
-    WsUpgradeRefused => "ws.upgrade_refused", Warning, "upgrade requested, server answered other than 101";
-    WsRequestNotCaptured => "ws.request_not_captured", Info, "a 101 whose upgrade request is not (whole) in the capture: the request side of the handshake cannot be checked";
-    WsUnmaskedClientFrame => "ws.unmasked_client_frame", Error, "client-to-server frame without mask";
-    WsMaskedServerFrame => "ws.masked_server_frame", Error, "server-to-client frame with mask";
-    WsReservedOpcode => "ws.reserved_opcode", Error, "opcode 3-7 or 0xB-0xF";
-    WsRsvWithoutExtension => "ws.rsv_without_extension", Error, "RSV bit set that no negotiated extension defines";
-    WsControlTooLong => "ws.control_too_long", Error, "control frame payload longer than 125 bytes";
-    WsControlFragmented => "ws.control_fragmented", Error, "control frame with FIN = 0";
-    WsUnexpectedContinuation => "ws.unexpected_continuation", Error, "continuation frame with no message in progress";
-    WsInterleavedData => "ws.interleaved_data", Error, "new data frame while a fragmented message is in progress";
-    WsInvalidUtf8 => "ws.invalid_utf8", Error, "text message or close reason is not UTF-8";
-    WsInvalidCloseCode => "ws.invalid_close_code", Error, "close code not allowed on the wire, or 1-byte close payload";
-    WsDataAfterClose => "ws.data_after_close", Error, "frame from a side after that side sent close";
-    WsNonMinimalLength => "ws.non_minimal_length", Warning, "payload length not in its shortest encoding";
-    WsLengthTooLarge => "ws.length_too_large", Error, "64-bit payload length with the most significant bit set";
-    WsInflateError => "ws.inflate_error", Error, "permessage-deflate data that does not inflate";
-    WsMessageTooLarge => "ws.message_too_large", Warning, "message beyond the inflate or buffer cap; the rest was skipped";
-    WsResync => "ws.resync", Warning, "framing lost after a gap; decoding resumed at a plausible frame header or stopped";
-    WsTruncated => "ws.truncated", Warning, "the connection ended inside a WebSocket frame or fragmented message";
-    WsInflaterCap => "ws.inflater_cap", Warning, "permessage-deflate messages not inflated: the cap on live inflaters was reached";
-    HttpParseError => "http.parse_error", Error, "bytes on an HTTP stream that do not parse as HTTP/1.x";
-    HttpHeadTooLarge => "http.head_too_large", Warning, "HTTP head larger than the configured cap; direction no longer decoded";
-    HttpAmbiguousFraming => "http.ambiguous_framing", Error, "Transfer-Encoding together with Content-Length, or in HTTP/1.0 (request smuggling risk); Transfer-Encoding used";
-    HttpUpgradeHoldOverflow => "http.upgrade_hold_overflow", Warning, "client bytes after an upgrade or CONNECT request outgrew the hold cap before the response; they were dropped";
-    HttpResync => "http.resync", Warning, "HTTP framing lost after a gap (or mid-stream pick-up); bytes skipped to the next start line";
-    HttpObsFold => "http.obs_fold", Warning, "obsolete line folding in a header field; unfolded into spaces (RFC 9112 §5.2)";
-    HttpFieldSpace => "http.field_space", Warning, "whitespace between a response header name and its colon; stripped (RFC 9112 §5.1)";
-    HttpRequestFieldSpace => "http.request_field_space", Error, "whitespace between a request header name and its colon, which a server must reject (RFC 9112 §5.1)";
-    HttpTruncated => "http.truncated", Warning, "an HTTP head cut short by a gap, the snaplen or the end of the stream; what it holds is reported";
-    HttpRequestsEvicted => "http.requests_evicted", Warning, "more than 1024 requests awaiting responses; the oldest are kept only as their framing needs";
-    HttpUpgradeUnanswered => "http.upgrade_unanswered", Warning, "the connection ended while client bytes held after an upgrade request awaited its response; they were not decoded";
-    TcpGap => "tcp.gap", Warning, "bytes missing from a stream (lost before capture)";
-    TcpMidstream => "tcp.midstream", Warning, "flow picked up without its SYN";
-    TcpOverlapConflict => "tcp.overlap_conflict", Warning, "retransmitted bytes differ from the bytes first seen";
-    TcpBufferCap => "tcp.buffer_cap", Warning, "out-of-order data dropped because a reassembly buffer cap was hit";
-    TcpFlowCap => "tcp.flow_cap", Warning, "a flow was not tracked because the flow table is full";
-    TcpRstOutOfWindow => "tcp.rst_out_of_window", Warning, "a RST its receiver drops: outside the receive window, or answering a SYN without acknowledging it; the flow goes on";
-    TcpRstIgnored => "tcp.rst_ignored", Warning, "a RST the connection outlived: its receiver acknowledged bytes sent after it (or the refused handshake went on); analysis took the flow up again";
-    TcpBadHeader => "tcp.bad_header", Warning, "a packet on an analyzed port skipped for a broken TCP header (data offset below 5 words or beyond the IP payload, header cut short)";
-    IpBadHeader => "ip.bad_header", Warning, "a TCP packet skipped for a broken IP header (IHL below 5, header cut short, broken extension headers)";
-    IpFragment => "ip.fragment", Warning, "IP datagrams whose fragments could not be reassembled (lost, expired, over the cap); their TCP bytes are missing";
-    LinkUnknown => "link.unknown", Warning, "packets of a link type sockscope does not decode were skipped";
-}
-
-/// A protocol violation or an analysis limit: reported, never fatal.
-#[derive(Clone, Debug)]
-pub struct Anomaly {
-    pub code: Code,
-    pub dir: Option<Dir>,
-    pub ts: Timestamp,
-    pub detail: String,
-}
+use crate::tcp::{CloseHow, Dir, FlowMeta, PacketRef};
+use serde::ser::Serializer;
 
 /// Everything a protocol found, one typed record each: what JSON writes one line for, what the
 /// text views show. Printers match the variants they have their own view of and show the rest
@@ -253,61 +124,6 @@ pub struct Dump<'a> {
     pub total: u64,
 }
 
-/// What a record's JSON form takes besides the record: where it was found and how long a
-/// preview is.
-#[derive(Clone, Copy, Debug)]
-pub struct JsonCx {
-    /// The flow (none for an anomaly that belongs to no flow).
-    pub flow: Option<FlowId>,
-    /// The packet being processed when the record was made, if any.
-    pub frame: Option<u64>,
-    /// Characters of payload in a `preview` (`--snap-preview`).
-    pub preview_chars: usize,
-}
-
-/// A record's JSON form: one object, the fields and their order as CONTRACT.md and
-/// docs/schema.json give them.
-pub trait ToJson {
-    fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error>;
-}
-
-/// A record with its JSON context, ready for serde.
-pub struct Json<'r, R: ?Sized> {
-    pub record: &'r R,
-    pub cx: JsonCx,
-}
-
-impl<R: ToJson + ?Sized> Serialize for Json<'_, R> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.record.to_json(&self.cx, s)
-    }
-}
-
-/// A timestamp as JSON writes it: seconds since the epoch, to the microsecond.
-pub fn ts_secs(t: Timestamp) -> f64 {
-    t.as_nanos().div_euclid(1_000) as f64 / 1e6
-}
-
-/// `serialize_with` for timestamps (see [`ts_secs`]).
-pub(crate) fn ts<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(ts_secs(*t))
-}
-
-impl ToJson for Anomaly {
-    fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
-        let mut r = s.serialize_struct("anomaly", 8)?;
-        r.serialize_field("type", "anomaly")?;
-        r.serialize_field("flow", &cx.flow)?;
-        r.serialize_field("dir", &self.dir.map(Dir::as_str))?;
-        r.serialize_field("ts", &ts_secs(self.ts))?;
-        r.serialize_field("frame", &cx.frame)?;
-        r.serialize_field("severity", self.code.severity().as_str())?;
-        r.serialize_field("code", self.code.as_str())?;
-        r.serialize_field("detail", &self.detail)?;
-        r.end()
-    }
-}
-
 /// Everything the analysis tells the printers and statistics about a flow, in the order it
 /// learnt it: the flow's lifecycle, and the records its protocols produced.
 #[derive(Clone, Copy, Debug)]
@@ -336,8 +152,9 @@ pub struct EventCtx<'a> {
     pub flow: &'a FlowMeta,
     /// The packet being processed (absent for end-of-input flushes).
     pub pkt: Option<PacketRef>,
-    /// The protocols the event's record came through before the one that found it.
-    pub layers: Layers,
+    /// The protocol the event's record was found inside, if any (TLS, for HTTP read from TLS
+    /// plaintext), and the ones around it: `None` for a protocol read straight off TCP.
+    pub layer: Option<&'a Layer<'a>>,
 }
 
 impl<'a> EventCtx<'a> {
@@ -346,35 +163,30 @@ impl<'a> EventCtx<'a> {
         EventCtx {
             flow,
             pkt,
-            layers: Layers::default(),
+            layer: None,
         }
     }
 }
 
-/// The protocols a record came through, outermost first, before the one that found it (TLS,
-/// for HTTP read from TLS plaintext): none for a protocol read straight off TCP. Holds up to
-/// [`Layers::MAX`] names; deeper nesting keeps the outermost.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Layers {
-    names: [&'static str; Layers::MAX],
-    len: u8,
+/// A protocol that carries another, and the one around it: a chain from the innermost, kept
+/// on the stack of the dissector that owns the inner one while the inner one runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Layer<'a> {
+    pub name: &'static str,
+    pub outer: Option<&'a Layer<'a>>,
 }
 
-impl Layers {
-    pub const MAX: usize = 4;
-
-    /// These layers and, inside them, `name`.
-    pub fn with(mut self, name: &'static str) -> Layers {
-        if let Some(slot) = self.names.get_mut(usize::from(self.len)) {
-            *slot = name;
-            self.len += 1;
+impl Layer<'_> {
+    /// The names of the chain, outermost first.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names = vec![self.name];
+        let mut at = self.outer;
+        while let Some(l) = at {
+            names.push(l.name);
+            at = l.outer;
         }
-        self
-    }
-
-    /// The names, outermost first.
-    pub fn names(&self) -> &[&'static str] {
-        self.names.get(..usize::from(self.len)).unwrap_or_default()
+        names.reverse();
+        names
     }
 }
 
@@ -388,20 +200,55 @@ pub trait EventSink {
     }
 }
 
+impl FlowSummary {
+    /// Counts one record of the flow: what each record adds to the flow record and to the
+    /// overhead table (docs/overhead.md), in one place for every protocol.
+    pub fn count(&mut self, record: &Record<'_>) {
+        match *record {
+            Record::Http(m) => {
+                let d = m.dir.index();
+                self.http_messages += 1;
+                self.messages[d] += 1;
+                self.l7_header_bytes[d] += m.header_bytes + m.framing_bytes;
+                self.l7_payload_bytes[d] += m.body_bytes;
+            }
+            Record::Handshake(h) => {
+                self.handshake_complete = true;
+                self.upgrade_request_bytes = h.request_bytes;
+                self.upgrade_response_bytes = h.response_bytes;
+            }
+            Record::WsFrame(f) => {
+                let d = f.dir.index();
+                self.ws_frames += 1;
+                self.l7_header_bytes[d] += f.header.len() as u64;
+                self.l7_payload_bytes[d] += f.payload_len;
+            }
+            Record::WsMessage(m) => {
+                self.ws_messages += 1;
+                self.messages[m.dir.index()] += 1;
+            }
+            Record::Sse(_) => self.sse_events += 1,
+            Record::Anomaly(_) => self.anomalies += 1,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Timestamp;
 
     #[test]
-    fn every_code_is_documented() {
-        let doc = include_str!("../../docs/anomalies.md");
-        for code in Code::ALL {
-            assert!(
-                doc.contains(&format!("`{}`", code.as_str())),
-                "{} is missing from docs/anomalies.md",
-                code.as_str()
-            );
-        }
+    fn layers_are_named_outermost_first() {
+        let tls = Layer {
+            name: "TLS",
+            outer: None,
+        };
+        let http = Layer {
+            name: "HTTP",
+            outer: Some(&tls),
+        };
+        assert_eq!(http.names(), ["TLS", "HTTP"]);
     }
 
     #[test]
@@ -428,18 +275,5 @@ mod tests {
             json,
             r#"{"type":"anomaly","flow":7,"dir":"s2c","ts":1700000000.123456,"frame":42,"severity":"warning","code":"tcp.gap","detail":"3 bytes missing"}"#
         );
-    }
-
-    #[test]
-    fn codes_parse_back_and_follow_the_naming_scheme() {
-        for &code in Code::ALL {
-            assert_eq!(Code::parse(code.as_str()), Some(code));
-            let (layer, what) = code.as_str().split_once('.').unwrap();
-            assert!(["ws", "http", "tcp", "ip", "link"].contains(&layer));
-            assert!(
-                what.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            );
-        }
     }
 }

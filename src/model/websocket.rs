@@ -1,8 +1,8 @@
 //! WebSocket records: the opening handshake as both sides performed it, every frame, and every
 //! data message after reassembly and inflation.
 
+use crate::model::json::{JsonCx, ToJson, ts_secs};
 use crate::model::payload::{Digest, preview};
-use crate::model::{JsonCx, ToJson, ts_secs};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::ser::{SerializeStruct, Serializer};

@@ -22,7 +22,7 @@
 
 use crate::config::Config;
 use crate::model::{
-    Anomaly, Code, Event, EventCtx, EventSink, FlowSummary, HttpMessage, Layers, Record,
+    Anomaly, Code, Event, EventCtx, EventSink, FlowSummary, HttpMessage, Layer, Record,
 };
 use crate::proto::classify::KindTracker;
 use crate::tcp::{Dir, FlowMeta, PacketRef};
@@ -227,7 +227,7 @@ pub struct Cx<'a> {
     summary: &'a mut FlowSummary,
     kinds: &'a mut KindTracker,
     sink: &'a mut dyn EventSink,
-    layers: Layers,
+    layer: Option<&'a Layer<'a>>,
 }
 
 impl<'a> Cx<'a> {
@@ -249,7 +249,7 @@ impl<'a> Cx<'a> {
             summary,
             kinds,
             sink,
-            layers: Layers::default(),
+            layer: None,
         }
     }
 
@@ -258,28 +258,26 @@ impl<'a> Cx<'a> {
         self.pkt.map_or(self.flow.last_ts, |p| p.ts)
     }
 
-    /// Where the events emitted now happened.
-    pub fn ctx(&self) -> EventCtx<'a> {
-        EventCtx {
-            flow: self.flow,
-            pkt: self.pkt,
-            layers: self.layers,
-        }
-    }
-
     /// Sends a record to the outputs, counted into the flow's summary and kind.
     pub fn emit(&mut self, record: Record<'_>) {
         self.summary.count(&record);
         self.kinds.observe(&record);
-        let ctx = self.ctx();
-        self.sink.event(&ctx, Event::Record(record));
+        self.event(Event::Record(record));
+    }
+
+    fn event(&mut self, event: Event<'_>) {
+        let ctx = EventCtx {
+            flow: self.flow,
+            pkt: self.pkt,
+            layer: self.layer,
+        };
+        self.sink.event(&ctx, event);
     }
 
     /// An HTTP message's head was parsed (see [`Event::HttpHead`]).
     pub fn head(&mut self, m: &HttpMessage<'_>) {
         self.kinds.on_http_head(m);
-        let ctx = self.ctx();
-        self.sink.event(&ctx, Event::HttpHead(m));
+        self.event(Event::HttpHead(m));
     }
 
     /// Reports an anomaly found now.
@@ -320,13 +318,23 @@ impl<'a> Cx<'a> {
 
     /// Runs `f` inside the layer `name`: a dissector that owns an inner one feeds it this way,
     /// so that what the inner one emits says which layers it came through
-    /// ([`EventCtx::layers`]).
-    pub fn inside<T>(&mut self, name: &'static str, f: impl FnOnce(&mut Self) -> T) -> T {
-        let outer = self.layers;
-        self.layers = outer.with(name);
-        let out = f(self);
-        self.layers = outer;
-        out
+    /// ([`EventCtx::layer`]).
+    pub fn inside<T>(&mut self, name: &'static str, f: impl FnOnce(&mut Cx<'_>) -> T) -> T {
+        let layer = Layer {
+            name,
+            outer: self.layer,
+        };
+        let mut inner = Cx {
+            flow: self.flow,
+            pkt: self.pkt,
+            config: self.config,
+            registry: self.registry,
+            summary: &mut *self.summary,
+            kinds: &mut *self.kinds,
+            sink: &mut *self.sink,
+            layer: Some(&layer),
+        };
+        f(&mut inner)
     }
 }
 
@@ -383,7 +391,6 @@ impl Solo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Layers;
 
     /// A sink that keeps nothing.
     struct Nothing;
@@ -453,14 +460,5 @@ mod tests {
             ]
         );
         assert_eq!(active.reading().map(|d| d.name()), Some("c"));
-    }
-
-    #[test]
-    fn layers_nest_outermost_first_and_keep_the_outermost_when_full() {
-        let mut l = Layers::default();
-        for name in ["a", "b", "c", "d", "e"] {
-            l = l.with(name);
-        }
-        assert_eq!(l.names(), ["a", "b", "c", "d"]);
     }
 }

@@ -355,8 +355,8 @@ impl<W: Write> EventSink for FollowPrinter<W> {
 }
 
 impl<W: Write> Reporter for FollowPrinter<W> {
-    fn packet_done(&mut self, done: PacketDone) {
-        self.capture_start.get_or_insert(done.ts);
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
+        self.capture_start.get_or_insert(done.ts());
     }
 
     fn finish(&mut self, _stats: &RunStats) -> std::io::Result<()> {

@@ -412,11 +412,11 @@ impl<W: Write> EventSink for LadderPrinter<W> {
 }
 
 impl<W: Write> Reporter for LadderPrinter<W> {
-    fn packet_done(&mut self, done: PacketDone) {
-        self.capture_start.get_or_insert(done.ts);
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
+        self.capture_start.get_or_insert(done.ts());
         let control = self.control.take().unwrap_or_default();
         let ours = done.placed.filter(|p| self.open && p.flow == self.flow);
-        let pkt = Some(PacketRef::new(done.frame, done.ts));
+        let pkt = Some(PacketRef::new(done.frame(), done.ts()));
         let Some(placed) = ours else {
             if !self.arrows.is_empty() || !self.notes.is_empty() {
                 self.draw_pending(pkt);

@@ -27,37 +27,52 @@ pub mod verdict;
 
 use crate::decode::DetailNode;
 use crate::model::EventSink;
+use crate::source::Frame;
 use crate::stats::RunStats;
 use crate::tcp::Placed;
 use crate::time::Timestamp;
 
 /// What a reporter is told when a packet is done: every event it caused has been delivered.
-#[derive(Clone, Debug)]
-pub struct PacketDone {
-    pub frame: u64,
-    pub ts: Timestamp,
-    /// Bytes of the packet in the capture.
-    pub captured: usize,
+#[derive(Clone, Copy, Debug)]
+pub struct PacketDone<'a> {
+    /// The packet, for the decode layer to describe: printers never read its bytes.
+    packet: &'a Frame<'a>,
     /// The flow that took the packet, its direction in it and its payload, if a flow took it.
     pub placed: Option<Placed>,
-    /// The decode layer's description of the packet (frame, link, IP, TCP) for the `-V` tree:
-    /// built only when the reporter asked for it ([`Reporter::wants_detail`]), empty otherwise.
-    pub detail: Vec<DetailNode>,
+}
+
+impl<'a> PacketDone<'a> {
+    pub fn new(packet: &'a Frame<'a>, placed: Option<Placed>) -> Self {
+        PacketDone { packet, placed }
+    }
+
+    /// The packet's number.
+    pub fn frame(&self) -> u64 {
+        self.packet.index
+    }
+
+    pub fn ts(&self) -> Timestamp {
+        self.packet.ts
+    }
+
+    /// Bytes of the packet in the capture.
+    pub fn captured(&self) -> usize {
+        self.packet.data.len()
+    }
+
+    /// The decode layer's description of the packet (frame, link, IP, TCP) for the `-V` tree,
+    /// made now: asked for only by a printer that prints it.
+    pub fn describe(&self) -> Vec<DetailNode> {
+        crate::decode::describe(self.packet)
+    }
 }
 
 /// A printer: receives every event, is told when each packet is done, and prints the final
 /// report. Output errors are kept (not returned through the event path) and polled by the
 /// pipeline after each packet, so that a closed pipe stops the run promptly.
 pub trait Reporter: EventSink {
-    /// Whether the packet `frame`, now done, should come with its description
-    /// ([`PacketDone::detail`]): asked once per packet, before [`Reporter::packet_done`].
-    fn wants_detail(&self, frame: u64) -> bool {
-        let _ = frame;
-        false
-    }
-
     /// Every event of the packet has been delivered.
-    fn packet_done(&mut self, done: PacketDone) {
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
         let _ = done;
     }
 
@@ -79,10 +94,7 @@ impl<R: Reporter + ?Sized> EventSink for Box<R> {
 }
 
 impl<R: Reporter + ?Sized> Reporter for Box<R> {
-    fn wants_detail(&self, frame: u64) -> bool {
-        (**self).wants_detail(frame)
-    }
-    fn packet_done(&mut self, done: PacketDone) {
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
         (**self).packet_done(done)
     }
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {

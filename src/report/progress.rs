@@ -98,14 +98,10 @@ impl<R: Reporter> EventSink for WithProgress<R> {
 }
 
 impl<R: Reporter> Reporter for WithProgress<R> {
-    fn wants_detail(&self, frame: u64) -> bool {
-        self.inner.wants_detail(frame)
-    }
-
-    fn packet_done(&mut self, done: PacketDone) {
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
         self.done = self
             .done
-            .saturating_add(done.captured as u64 + RECORD_OVERHEAD);
+            .saturating_add(done.captured() as u64 + RECORD_OVERHEAD);
         if self.done >= self.next_update {
             self.next_update = self.done.saturating_add(STEP);
             self.bar.set_position(self.done);

@@ -672,20 +672,17 @@ impl<W: Write> TextPrinter<W> {
 }
 
 impl<W: Write> Reporter for TextPrinter<W> {
-    fn wants_detail(&self, frame: u64) -> bool {
-        self.opts.verbose && !self.opts.quiet && self.line_about(frame).is_some_and(|(own, _)| own)
-    }
-
-    fn packet_done(&mut self, done: PacketDone) {
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
         if self.opts.quiet {
             return;
         }
-        self.first_ts.get_or_insert(done.ts);
-        let Some((own, dir)) = self.line_about(done.frame) else {
+        self.first_ts.get_or_insert(done.ts());
+        let Some((own, dir)) = self.line_about(done.frame()) else {
             return;
         };
         // The tree describes this packet only if the line is about it.
-        self.flush(own.then_some(done.detail), dir);
+        let packet = (own && self.opts.verbose).then(|| done.describe());
+        self.flush(packet, dir);
     }
 
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {

@@ -1,7 +1,7 @@
 //! The `summary` JSON record: the run's totals, the last line of `--json`.
 
 use crate::model::flow::round3;
-use crate::model::ts;
+use crate::model::json::ts;
 use crate::stats::RunStats;
 use crate::tcp::FlowId;
 use crate::time::Timestamp;

@@ -345,29 +345,26 @@ fn count_packet(meta: &mut FlowMeta, dir: Dir, seg: &Segment<'_>) {
         .saturating_add(u64::from(seg.ip_header_len) + u64::from(seg.tcp_header_len));
 }
 
-/// Processes one segment of a tracked flow, then tells the handler of its control flags.
-/// Returns how the flow ended, if this segment ended it (the caller then winds it down and lets
-/// it linger).
-fn handle<H: StreamHandler>(
+/// Tells the handler of a packet's control flags (SYN, FIN, RST) once the flow took it.
+fn tell_control<H: StreamHandler>(
     flow: &mut Flow<H::State>,
     seg: &Segment<'_>,
     side: usize,
     ctx: &mut Ctx<'_, H>,
-) -> Option<CloseHow> {
-    let how = handle_segment(flow, seg, side, ctx);
+) {
     let flags = seg.flags;
-    if flow.opened && (flags.syn() || flags.fin() || flags.rst()) {
+    if (flags.syn() || flags.fin() || flags.rst()) && flow.opened {
         let dir = flow.dir_of(side);
         let Flow { meta, state, .. } = &mut *flow;
         let event = StreamEvent::Control { dir, flags };
         ctx.handler.on_event(meta, state, ctx.pkt, event);
     }
-    how
 }
 
-/// What [`handle`] does before the control flags are told. From the moment the roles are known,
+/// Processes one segment of a tracked flow. Returns how the flow ended, if this segment ended
+/// it (the caller then winds it down and lets it linger). From the moment the roles are known,
 /// `ctx.pkt` says the packet's direction.
-fn handle_segment<H: StreamHandler>(
+fn handle<H: StreamHandler>(
     flow: &mut Flow<H::State>,
     seg: &Segment<'_>,
     side: usize,
@@ -879,7 +876,9 @@ impl<H: StreamHandler> FlowTable<H> {
                 close(flow, how, &mut ctx);
                 self.flows.remove(&key);
             } else {
-                if let Some(how) = handle(flow, seg, side, &mut ctx) {
+                let closing = handle(flow, seg, side, &mut ctx);
+                tell_control(flow, seg, side, &mut ctx);
+                if let Some(how) = closing {
                     begin_closing(flow, how, &mut ctx);
                 }
                 let placed = Placed {
@@ -939,6 +938,7 @@ impl<H: StreamHandler> FlowTable<H> {
         // A flow's first packet cannot finish both directions, and a RST starts no flow, but
         // should it ever end the flow, the flow lingers like any other.
         let closing = handle(&mut flow, seg, side, &mut ctx);
+        tell_control(&mut flow, seg, side, &mut ctx);
         if let Some(how) = closing {
             begin_closing(&mut flow, how, &mut ctx);
         }

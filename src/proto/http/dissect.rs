@@ -163,7 +163,8 @@ mod tests {
                     HttpHead::Request { method, target, .. } => format!("{method} {target}"),
                     HttpHead::Response { status, reason, .. } => format!("{status} {reason}"),
                 };
-                self.0.push((line, ctx.layers.names().to_vec()));
+                let layers = ctx.layer.map(|l| l.names()).unwrap_or_default();
+                self.0.push((line, layers));
             }
         }
     }
