@@ -39,6 +39,7 @@ use crate::decode::Segment;
 use crate::pipeline::{Analyzer, Stop};
 use crate::proto::{Anomaly, Event, EventCtx, EventSink};
 use crate::report::Reporter;
+use crate::report::html;
 use crate::report::escape;
 use crate::source::Frame;
 use crate::stats::RunStats;
@@ -61,6 +62,8 @@ pub struct LiveArgs {
     pub duration: Option<f64>,
     /// Put a named interface into promiscuous mode.
     pub promisc: bool,
+    /// `--report`: also write the HTML report here when the capture stops.
+    pub report: Option<PathBuf>,
 }
 
 /// Checks the limits; a usage error otherwise.
@@ -279,6 +282,18 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             }
         }
     }
+    // Created by the identity privileges were dropped to, which will own it.
+    let report_out = match args.report.as_deref().map(html::open_output) {
+        None => None,
+        Some(Ok(out)) => Some(out),
+        Some(Err(e)) => {
+            error_line(format!(
+                "{}: {e}",
+                escape::path(args.report.as_deref().unwrap_or(std::path::Path::new("")))
+            ));
+            return Status::Error;
+        }
+    };
     if let Err(e) = signal::install() {
         error_line(format!("installing the Ctrl-C handler: {e}"));
         return Status::Error;
@@ -301,8 +316,21 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
     let flusher = out.clone();
     source.on_batch(Box::new(move || flusher.flush_batch()));
     let skipped_flows = Rc::new(Cell::new(0));
+    let mut inner = make_reporter(common, out);
+    if let (Some(report), Some(path)) = (report_out, &args.report) {
+        let page = html::HtmlReport::new(
+            report,
+            path,
+            html::Origin::Interface(iface.name.clone()),
+            common.snap_preview,
+        );
+        inner = Box::new(html::WithReport {
+            inner,
+            report: page,
+        });
+    }
     let reporter = LiveReporter {
-        inner: make_reporter(common, out),
+        inner,
         skipped_flows: Rc::clone(&skipped_flows),
     };
 
@@ -345,6 +373,9 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             if let Some(msg) = crate::app::missing_flow(common, stats.flows) {
                 failure.get_or_insert(msg);
                 status = Status::Error;
+            }
+            if let Some(path) = &args.report {
+                html::announce(path);
             }
         }
         Err(e) if is_broken_pipe(&e) => {}

@@ -11,6 +11,7 @@ pub mod escape;
 pub mod flowsum;
 pub mod follow;
 pub mod gate;
+pub mod html;
 pub mod hexdump;
 pub mod json;
 pub mod ladder;
