@@ -324,6 +324,30 @@ fn browser_python() -> Result<PathBuf, String> {
         .into())
 }
 
+/// The arrows' labels and the summary lines of `read --ladder FLOW`, in order.
+fn ladder_rows(args: &[&str], flow: u64) -> Vec<String> {
+    let mut cmd = Command::new(common::BIN);
+    cmd.arg("read")
+        .args(args)
+        .args(["--ladder", &flow.to_string(), "--color", "never"]);
+    let text = String::from_utf8(common::run_ok(&mut cmd)).expect("UTF-8");
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        let (Some(a), Some(b)) = (line.find('│'), line.rfind('│')) else {
+            continue;
+        };
+        if a == b {
+            continue;
+        }
+        let inner = line[a + '│'.len_utf8()..b].trim_matches(|c| c == '◀' || c == '▶' || c == '─');
+        let inner = inner.trim();
+        if !inner.is_empty() {
+            rows.push(inner.to_string());
+        }
+    }
+    rows
+}
+
 #[test]
 fn every_bundled_capture_in_a_real_browser() {
     let python = match browser_python() {
@@ -336,7 +360,22 @@ fn every_bundled_capture_in_a_real_browser() {
     let mut cases = Vec::new();
     let mut add = |name: &str, args: &[&str], shot: Option<u64>, hostile: &[&str]| {
         let html = report_html(args);
-        let json = json_lines(args).join("\n") + "\n";
+        let lines = json_lines(args);
+        // The ladder of every flow, as `--ladder` draws it, for the page's to match.
+        let ladders: serde_json::Map<String, Value> = if args.len() == 3 {
+            lines
+                .iter()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .filter(|v| v["type"] == "flow")
+                .map(|v| {
+                    let id = v["id"].as_u64().unwrap();
+                    (id.to_string(), serde_json::json!(ladder_rows(args, id)))
+                })
+                .collect()
+        } else {
+            serde_json::Map::new()
+        };
+        let json = lines.join("\n") + "\n";
         let (h, j) = (
             work.path().join(format!("{name}.html")),
             work.path().join(format!("{name}.jsonl")),
@@ -346,6 +385,7 @@ fn every_bundled_capture_in_a_real_browser() {
         cases.push(serde_json::json!({
             "name": name, "html": h, "json": j,
             "screenshots": shot.map(|_| &shots), "flow_shot": shot, "hostile": hostile,
+            "ladders": ladders,
         }));
     };
     for (name, path, port) in bundled() {

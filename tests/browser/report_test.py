@@ -59,6 +59,23 @@ def number(text):
     return float(t) if "." in t else int(t)
 
 
+# The ladder's arrow labels and summary lines, top to bottom.
+LADDER_ROWS = """(flow) => [...document.querySelector(`svg.ladder[data-flow="${flow}"]`).children]
+  .map((n) => n.matches('text.summary-row') ? n.textContent
+    : n.matches('g.row') && n.querySelector('.lbl') ? n.querySelector('.lbl').textContent.replace(/^■ /, '') : null)
+  .filter((t) => t !== null)"""
+
+
+def same_label(page, text):
+    """A page label against --ladder's: the text view cuts long labels with '…' and gives SSE
+    events their data length, which the JSON record does not carry."""
+    if text.endswith("…"):
+        return page.startswith(text[:-1])
+    if text.startswith("event") and text.endswith(" B)"):
+        return page == text[: text.rindex(" (")]
+    return page == text
+
+
 def run_case(ctx, case, checks):
     name = case["name"]
     records = [json.loads(line) for line in open(case["json"], encoding="utf-8") if line.strip()]
@@ -88,7 +105,7 @@ def run_case(ctx, case, checks):
             shown = number(cell.inner_text()) if cell.count() == 1 else "missing"
             checks.eq(name, f"overhead {row['kind']} {field}", shown, row[field])
     kinds_shown = {
-        el.get_attribute("data-kind"): number(el.inner_text().split()[-1])
+        el.get_attribute("data-kind"): int(el.get_attribute("data-count"))
         for el in page.locator("#kinds li").all()
     }
     checks.eq(name, "flows by kind", kinds_shown, summary["kinds"])
@@ -125,7 +142,8 @@ def run_case(ctx, case, checks):
         if fid not in detail:
             continue
         is_ws = f["kind"] == "websocket"
-        if not is_ws and not f["anomalies"] and fid != case.get("flow_shot") and not case.get("hostile"):
+        want = case.get("ladders", {}).get(str(fid))
+        if not is_ws and not f["anomalies"] and fid != case.get("flow_shot") and not case.get("hostile") and want is None:
             continue
         row = page.locator(f'#flows tbody tr[data-flow="{fid}"]')
         if row.count() == 0 and len(flows) > PAGE_ROWS:
@@ -137,6 +155,10 @@ def run_case(ctx, case, checks):
         row.click()
         ladder = page.locator(f'svg.ladder[data-flow="{fid}"]')
         ladder.wait_for(timeout=10_000)
+        if want is not None:
+            rows = page.evaluate(LADDER_ROWS, fid)
+            same = len(rows) == len(want) and all(same_label(a, b) for a, b in zip(rows, want))
+            checks.check(name, f"flow {fid} ladder as --ladder", same, f"\npage:     {rows}\n--ladder: {want}")
         if is_ws:
             checks.eq(name, f"flow {fid} message arrows", page.locator(".ladder .arrow.msg").count(), f["ws_messages"])
             checks.eq(name, f"flow {fid} frame arrows", page.locator(".ladder .arrow.ws-frame").count(), f["ws_frames"])

@@ -62,7 +62,9 @@
     perFlow.get(r.flow).push(r);
   }
   const detail = new Set(meta.detail_flows);
-  const t0 = summary.first_ts;
+  // Several files are read as one capture, in the order given: time starts at the earliest.
+  const t0 = [summary.first_ts, ...flows.map((f) => f.first_ts)].filter((t) => t !== null && t !== undefined)
+    .reduce((a, b) => Math.min(a, b), Infinity);
 
   // ---- formatting --------------------------------------------------------------------------
   const int = (n) => (n === null || n === undefined) ? '–' : Number(n).toLocaleString('en-US');
@@ -79,7 +81,7 @@
     const d = new Date(ts * 1000);
     return d.toISOString().replace('T', ' ').replace('Z', ' UTC');
   }
-  const rel = (ts) => (t0 === null || ts === null || ts === undefined) ? null : ts - t0;
+  const rel = (ts) => (t0 === Infinity || ts === null || ts === undefined) ? null : ts - t0;
   const plural = (n, word) => int(n) + ' ' + word + (n === 1 ? '' : 's');
   const kindOf = (f) => (f.kind === 'http' && f.polling) ? 'polling' : f.kind;
   const kindChip = (k) => h('span', { class: 'chip', vars: { '--chip': 'var(--k-' + k + ', var(--k-other))' } }, k);
@@ -106,7 +108,8 @@
   // ---- overview ----------------------------------------------------------------------------
   function overview() {
     const origin = meta.origin || {};
-    const what = origin.files ? origin.files.join(', ') : origin.interface ? 'live capture on ' + origin.interface : '';
+    const files = origin.files || [];
+    const what = files.length === 1 ? files[0] : files.length ? files.length + ' files read as one capture' : origin.interface ? 'live capture on ' + origin.interface : '';
     document.title = 'sockscope report' + (what ? ': ' + what : '');
     const duration = (summary.first_ts !== null && summary.last_ts !== null) ? summary.last_ts - summary.first_ts : null;
     const skipped = Object.entries(summary.skipped_packets || {});
@@ -121,11 +124,13 @@
     const kinds = Object.entries(summary.kinds || {});
     const polling = flows.filter((f) => f.kind === 'http' && f.polling).length;
 
+    // Short polling is an http flow asking for the same resource again and again: drawn apart.
+    const shown = kinds.flatMap(([k, n]) => (k === 'http' && polling) ? [['http', n - polling], ['polling', polling]] : [[k, n]]);
     const kindsCard = h('div', { class: 'card', id: 'kinds' }, h('h3', {}, 'Flows by kind'),
       h('div', { class: 'big' }, int(summary.flows)),
-      kindBar(kinds),
-      h('ul', { class: 'legend' }, kinds.map(([k, n]) => h('li', { 'data-kind': k }, kindChip(k), ' ', int(n)))),
-      polling ? h('p', { class: 'small muted' }, 'of the http flows, ' + plural(polling, 'flow') + ' short-poll' + (polling === 1 ? 's' : '') + ' (the same resource asked for again and again)') : null);
+      kindBar(shown),
+      h('ul', { class: 'legend' }, kinds.map(([k, n]) => h('li', { 'data-kind': k, 'data-count': n }, kindChip(k), ' ', int(n),
+        k === 'http' && polling ? h('small', { class: 'muted' }, '\u00a0(' + int(polling) + ' of them ', kindChip('polling'), ')') : null))));
 
     const sevCard = h('div', { class: 'card', id: 'severities' }, h('h3', {}, 'Anomalies by severity'),
       h('div', { class: 'big' }, int(bySev.error + bySev.warning + bySev.info)),
@@ -134,8 +139,9 @@
         codesBySev[sev].length ? [' — ', codesBySev[sev].map(([c, n], i) => [i ? ', ' : '', codeLink(c), ' ×' + n])] : null)));
 
     const capCard = h('div', { class: 'card', id: 'capture' }, h('h3', {}, 'Capture'),
-      h('p', {}, h('span', { class: 'mono' }, what || '–')),
-      h('p', {}, 'starts ', utc(summary.first_ts)),
+      files.length > 1 ? h('details', {}, h('summary', {}, what), h('ul', { class: 'small mono' }, files.map((f) => h('li', {}, visible(f)))))
+        : h('p', {}, h('span', { class: 'mono' }, visible(what) || '–')),
+      h('p', {}, 'starts ', utc(t0 === Infinity ? null : t0)),
       h('p', {}, 'lasts ', h('strong', {}, dur(duration)), ', ', h('strong', {}, plural(summary.packets, 'packet'))));
 
     const skipCard = h('div', { class: 'card', id: 'skipped' }, h('h3', {}, 'Not analyzed'),
@@ -145,7 +151,7 @@
         summary.skipped_flows ? h('span', { class: 'muted' }, ' — add them with -p PORT or --any-port') : null),
       summary.refused_flows ? h('p', {}, plural(summary.refused_flows, 'flow'), ' refused: flow table full (--max-flows)') : null);
 
-    app.appendChild(h('p', { class: 'subtitle' }, 'made by ' + meta.generator + ' from ', h('span', { class: 'mono' }, what)));
+    app.appendChild(h('p', { class: 'subtitle' }, 'made by ' + meta.generator + ' from ', h('span', { class: 'mono' }, visible(what))));
     app.appendChild(section('overview', 'Overview', h('div', { class: 'cards' }, capCard, kindsCard, sevCard, skipCard), leftOutNotice()));
   }
 
@@ -188,7 +194,11 @@
         h('span', {}, h('i', { class: 'swatch sw-payload' }), 'payload (solid)'),
         h('span', {}, h('i', { class: 'swatch sw-tcpip' }), 'TCP/IP headers (dotted)')));
     const withMsgs = rows.filter((r) => r.messages > 0);
-    if (withMsgs.length) sec.appendChild(perMessageChart(withMsgs));
+    if (withMsgs.length) {
+      sec.appendChild(perMessageChart(withMsgs));
+      sec.appendChild(h('p', { class: 'explain' }, 'The headers alone, on a scale of their own: what each message pays for being labelled and framed.'));
+      sec.appendChild(headerChart(withMsgs));
+    }
     sec.appendChild(overheadTable(rows));
     sec.appendChild(whatIf());
     sec.appendChild(cumulative());
@@ -218,6 +228,22 @@
           seg('bar-l7', p.l7, 'L7 headers'), seg('bar-payload', p.payload, 'payload'), seg('bar-tcpip', p.tcpip, 'TCP/IP headers'),
           s('text', { x: x + 8, y: y + bh / 2 + 4, class: 'muted' },
             p.l7.toFixed(1) + ' + ' + p.payload.toFixed(1) + ' + ' + p.tcpip.toFixed(1) + ' B per message'));
+      }));
+  }
+
+  function headerChart(rows) {
+    const W = 900, left = 110, right = 250, bh = 16, gap = 10;
+    const per = rows.map((r) => [r.kind, r.l7_header_bytes / r.messages]);
+    const max = Math.max(...per.map(([, v]) => v), 1);
+    const H = per.length * (bh + gap);
+    return s('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img', id: 'header-chart', 'aria-label': 'L7 header bytes per message by kind' },
+      per.map(([kind, v], i) => {
+        const y = i * (bh + gap);
+        const w = (v / max) * (W - left - right);
+        return s('g', { 'data-kind': kind },
+          s('text', { x: left - 8, y: y + bh - 3, 'text-anchor': 'end' }, kind),
+          s('rect', { class: 'bar-l7', x: left, y, width: w, height: bh, stroke: 'var(--l7)' }),
+          s('text', { x: left + w + 8, y: y + bh - 3 }, v.toFixed(1) + ' B of L7 headers per message'));
       }));
   }
 
@@ -378,8 +404,7 @@
     ['start', 'start (s)', (f) => rel(f.first_ts), true],
     ['duration', 'duration', (f) => f.last_ts - f.first_ts, true],
     ['packets', 'packets', (f) => f.packets, true],
-    ['bytes_c2s', 'bytes c→s', (f) => f.bytes_c2s, true],
-    ['bytes_s2c', 'bytes s→c', (f) => f.bytes_s2c, true],
+    ['bytes', 'bytes c→s / s→c', (f) => f.bytes_c2s + f.bytes_s2c, true],
     ['messages', 'messages', (f) => f.http_messages + f.ws_messages + f.sse_events, true],
     ['ping', 'ping RTT', (f) => f.ping_rtt_ms, true],
     ['anomalies', 'anomalies', (f) => f.anomalies, true],
@@ -412,7 +437,7 @@
         const tr = h('tr', { 'data-flow': f.id, tabindex: 0, class: current === f.id ? 'selected' : null },
           h('td', { class: 'num' }, f.id), h('td', {}, kindChip(kindOf(f))), h('td', { class: 'mono' }, visible(f.client)), h('td', { class: 'mono' }, visible(f.server)),
           h('td', { class: 'num' }, secs(rel(f.first_ts))), h('td', { class: 'num' }, dur(f.last_ts - f.first_ts)), h('td', { class: 'num' }, int(f.packets)),
-          h('td', { class: 'num' }, int(f.bytes_c2s)), h('td', { class: 'num' }, int(f.bytes_s2c)), h('td', { class: 'num' }, int(f.http_messages + f.ws_messages + f.sse_events)),
+          h('td', { class: 'num' }, int(f.bytes_c2s) + ' / ' + int(f.bytes_s2c)), h('td', { class: 'num' }, int(f.http_messages + f.ws_messages + f.sse_events)),
           h('td', { class: 'num' }, f.ping_rtt_ms === null ? '' : f.ping_rtt_ms + ' ms'),
           h('td', { class: 'num' }, f.anomalies ? h('strong', { class: 'sev-error' }, int(f.anomalies)) : '0'), h('td', {}, f.end));
         const open = () => showFlow(f.id, true);
@@ -614,7 +639,7 @@
     const seenFrames = new Set();
     for (const row of rows) {
       if (row.kind === 'summary') {
-        items.push(s('text', { x: (CL + SV) / 2, y: y + 12, 'text-anchor': 'middle', class: 'muted small' }, row.text));
+        items.push(s('text', { x: (CL + SV) / 2, y: y + 12, 'text-anchor': 'middle', class: 'muted small summary-row' }, row.text));
         y += SH;
         continue;
       }
