@@ -484,9 +484,7 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
         }
         Err(e) => {
             // Nothing was written when nothing could be read: leave no empty page behind.
-            if output.as_os_str() != "-"
-                && std::fs::metadata(output).is_ok_and(|m| m.len() == 0)
-            {
+            if output.as_os_str() != "-" && std::fs::metadata(output).is_ok_and(|m| m.len() == 0) {
                 let _ = std::fs::remove_file(output);
             }
             e.report()

@@ -685,9 +685,17 @@ impl Common {
     /// Refuses the view options `report` has no use for: the page shows everything at once.
     pub fn refuse_for_report(&self) -> Result<(), String> {
         for (set, name, instead) in [
-            (self.verbose, "-V", "every decoded field is in the page already"),
+            (
+                self.verbose,
+                "-V",
+                "every decoded field is in the page already",
+            ),
             (self.hex, "-x", "for hex dumps run `sockscope read -x FILE`"),
-            (self.json, "--json", "the page embeds the --json records already"),
+            (
+                self.json,
+                "--json",
+                "the page embeds the --json records already",
+            ),
             (
                 self.follow.is_some(),
                 "--follow",
@@ -703,7 +711,11 @@ impl Common {
                 "--kind",
                 "the page's flow table filters by kind",
             ),
-            (self.quiet, "-q", "the page has no packet lines to leave out"),
+            (
+                self.quiet,
+                "-q",
+                "the page has no packet lines to leave out",
+            ),
             (
                 self.digest,
                 "--digest",

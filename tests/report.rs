@@ -191,13 +191,24 @@ fn hostile_capture() -> Vec<u8> {
     c.handshake(&mut w);
     let up = String::from_utf8(common::upgrade_request(None))
         .unwrap()
-        .replace("\r\n\r\n", &format!("\r\nSec-WebSocket-Protocol: {}\r\n\r\n", HOSTILE[2]));
+        .replace(
+            "\r\n\r\n",
+            &format!("\r\nSec-WebSocket-Protocol: {}\r\n\r\n", HOSTILE[2]),
+        );
     c.send(&mut w, C2S, up.as_bytes());
     c.send(&mut w, S2C, &common::upgrade_response(None));
-    c.send(&mut w, C2S, &common::ws_frame(true, false, 1, true, HOSTILE[1].as_bytes()));
+    c.send(
+        &mut w,
+        C2S,
+        &common::ws_frame(true, false, 1, true, HOSTILE[1].as_bytes()),
+    );
     let mut close = 1000u16.to_be_bytes().to_vec();
     close.extend_from_slice(HOSTILE[3].as_bytes());
-    c.send(&mut w, S2C, &common::ws_frame(true, false, 8, false, &close));
+    c.send(
+        &mut w,
+        S2C,
+        &common::ws_frame(true, false, 8, false, &close),
+    );
     c.fin(&mut w);
     w.bytes().to_vec()
 }
@@ -234,8 +245,16 @@ fn ten_thousand_flows() -> Vec<u8> {
             let masked = i % 100 != 0;
             for n in 0..2 {
                 let msg = format!("message {n} of flow {i}");
-                c.send(&mut w, C2S, &common::ws_frame(true, false, 1, masked, msg.as_bytes()));
-                c.send(&mut w, S2C, &common::ws_frame(true, false, 1, false, msg.as_bytes()));
+                c.send(
+                    &mut w,
+                    C2S,
+                    &common::ws_frame(true, false, 1, masked, msg.as_bytes()),
+                );
+                c.send(
+                    &mut w,
+                    S2C,
+                    &common::ws_frame(true, false, 1, false, msg.as_bytes()),
+                );
             }
         } else {
             let req = format!("GET /poll?n={i} HTTP/1.1\r\nHost: example\r\n\r\n");
@@ -319,9 +338,11 @@ fn browser_python() -> Result<PathBuf, String> {
             return Ok(py);
         }
     }
-    Err("no Python with Playwright (python3 -m venv tests/browser/.venv && \
+    Err(
+        "no Python with Playwright (python3 -m venv tests/browser/.venv && \
          tests/browser/.venv/bin/pip install playwright; .ci/run does it)"
-        .into())
+            .into(),
+    )
 }
 
 /// The arrows' labels and the summary lines of `read --ladder FLOW`, in order.

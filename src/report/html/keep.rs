@@ -49,7 +49,10 @@ enum State {
     /// A detail flow: its records are kept.
     Keep,
     /// Held until it shows an anomaly or ends.
-    Held { lines: Vec<(u64, String)>, bytes: usize },
+    Held {
+        lines: Vec<(u64, String)>,
+        bytes: usize,
+    },
     /// Not a detail flow.
     Drop,
 }

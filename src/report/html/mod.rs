@@ -160,7 +160,12 @@ pub struct HtmlReport {
 
 impl HtmlReport {
     /// A report written to `out` (named `name` in errors) when the run finishes.
-    pub fn new(out: Box<dyn Write>, name: &std::path::Path, origin: Origin, preview: usize) -> Self {
+    pub fn new(
+        out: Box<dyn Write>,
+        name: &std::path::Path,
+        origin: Origin,
+        preview: usize,
+    ) -> Self {
         Self::with_limits(out, name, origin, preview, keep::Limits::default())
     }
 
@@ -386,7 +391,10 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Fields<'a> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Self::Value, M::Error> {
                 let mut v = Vec::new();
                 while let Some(entry) = m.next_entry::<String, &'de RawValue>()? {
                     v.push(entry);
@@ -468,7 +476,8 @@ fn page(lines: &[String], meta: &Meta<'_>) -> io::Result<String> {
         ),
         ("script", SCRIPT),
     ];
-    let mut out = String::with_capacity(TEMPLATE.len() + records.len() + STYLE.len() + SCRIPT.len());
+    let mut out =
+        String::with_capacity(TEMPLATE.len() + records.len() + STYLE.len() + SCRIPT.len());
     let mut rest = TEMPLATE;
     // The template's slots are `{{name}}`; what fills them is never searched again.
     while let Some(open) = rest.find("{{") {
@@ -508,7 +517,6 @@ pub fn announce(path: &std::path::Path) {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,7 +542,8 @@ mod tests {
 
     #[test]
     fn nothing_from_the_capture_can_end_the_script_element() {
-        let lines = vec![r#"{"type":"x","s":"</script><script>alert(1)</script><!--"}"#.to_string()];
+        let lines =
+            vec![r#"{"type":"x","s":"</script><script>alert(1)</script><!--"}"#.to_string()];
         let safe = script_safe(&pack(&lines));
         assert!(!safe.contains('<'), "{safe}");
         let v: serde_json::Value = serde_json::from_str(&safe).unwrap();
