@@ -9,51 +9,13 @@
 
 mod common;
 
-use common::{C2S, PcapWriter, S2C, TcpConn};
+use common::{C2S, PcapWriter, S2C, TcpConn, report_block as block, report_records as expand};
 use serde_json::Value;
-use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The report's own record types, which `--json` does not print.
 const REPORT_ONLY: [&str; 3] = ["tcp", "ws_accept", "sse_stream"];
-
-/// The contents of `<script type="application/json" id="ID">`.
-fn block<'a>(html: &'a str, id: &str) -> &'a str {
-    let open = format!("<script type=\"application/json\" id=\"{id}\">");
-    let start = html.find(&open).unwrap_or_else(|| panic!("no {id} block")) + open.len();
-    let len = html[start..].find("</script>").expect("block ends");
-    &html[start..start + len]
-}
-
-/// The page's records expanded back into JSON Lines, values exactly as embedded.
-fn expand(html: &str) -> Vec<String> {
-    let data = block(html, "records");
-    assert!(!data.contains('<'), "a `<` inside the records block");
-    #[derive(serde::Deserialize)]
-    struct Packed<'a> {
-        schemas: Vec<Vec<String>>,
-        #[serde(borrow)]
-        rows: Vec<Vec<&'a RawValue>>,
-    }
-    let packed: Packed<'_> = serde_json::from_str(data).expect("records block is JSON");
-    packed
-        .rows
-        .iter()
-        .map(|row| {
-            let schema: usize = row[0].get().parse().expect("schema index");
-            let keys = &packed.schemas[schema];
-            assert_eq!(keys.len(), row.len() - 1, "row length");
-            let fields: Vec<String> = keys
-                .iter()
-                .zip(&row[1..])
-                .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), v.get()))
-                .collect();
-            // `\u003c` stands for `<` in the page; the JSON printer never writes it.
-            format!("{{{}}}", fields.join(",")).replace("\\u003c", "<")
-        })
-        .collect()
-}
 
 fn record_type(line: &str) -> String {
     let v: Value = serde_json::from_str(line).expect("record");
@@ -455,4 +417,84 @@ fn every_bundled_capture_in_a_real_browser() {
     assert!(shots.join("ws-chat.pcap-flow-1.png").exists());
     assert!(shots.join("all-captures-overview.png").exists());
     eprintln!("browser: {tally}; screenshots in {}", shots.display());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line
+
+#[test]
+fn report_writes_the_file_it_is_given_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("chat.html");
+    let chat = common::capture("ws-chat.pcap");
+    let run = common::sockscope(&[
+        "report".as_ref(),
+        chat.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        format!("sockscope: wrote the report to {}\n", out.display())
+    );
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(html, report_html(&[chat.to_str().unwrap()]));
+}
+
+#[test]
+fn report_refuses_what_it_cannot_do_in_one_line() {
+    let chat = common::capture("ws-chat.pcap");
+    let chat = chat.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let unwritable = dir.path().join("no/such/dir/r.html");
+    for (args, says) in [
+        (vec!["report", chat], "--output"),
+        (
+            vec!["report", chat, "-o", "-", "-V"],
+            "-V does not apply to report",
+        ),
+        (
+            vec!["report", chat, "-o", "-", "--json"],
+            "embeds the --json records",
+        ),
+        (
+            vec!["report", chat, "-o", "-", "--ladder", "1"],
+            "click its row",
+        ),
+        (
+            vec!["report", chat, "-o", "-", "--kind", "http"],
+            "filters by kind",
+        ),
+        (vec!["report", "captures", "-o", "-"], "is a directory"),
+        (
+            vec!["report", chat, "-o", unwritable.to_str().unwrap()],
+            "no such file or directory",
+        ),
+        (vec!["report", "missing.pcap", "-o", "-"], "missing.pcap"),
+    ] {
+        let run = common::sockscope(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stdout, "", "{args:?}");
+    }
+}
+
+#[test]
+fn an_unreadable_capture_leaves_no_empty_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.html");
+    let bad = dir.path().join("bad.pcap");
+    std::fs::write(&bad, b"not a capture at all").unwrap();
+    let run = common::sockscope(&[
+        "report".as_ref(),
+        bad.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!out.exists(), "an empty page was left behind");
 }

@@ -244,10 +244,20 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             .map(Some)
             .map_err(|e| e.message(shown, &privs::file_writer(plan)))
     };
+    // The report's file is opened when the -w file is, by the identity that will own it.
+    let open_report = || -> Result<Option<Box<dyn Write>>, String> {
+        let Some(path) = &args.report else {
+            return Ok(None);
+        };
+        html::open_output(path)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", escape::path(path)))
+    };
     let mut dump = None;
+    let mut report_out = None;
     if privs::opens_file_before_drop(plan) {
-        match open_dump() {
-            Ok(d) => dump = d,
+        match open_dump().and_then(|d| Ok((d, open_report()?))) {
+            Ok((d, r)) => (dump, report_out) = (d, r),
             Err(msg) => {
                 error_line(msg);
                 return Status::Error;
@@ -274,26 +284,14 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         }
     }
     if !privs::opens_file_before_drop(plan) {
-        match open_dump() {
-            Ok(d) => dump = d,
+        match open_dump().and_then(|d| Ok((d, open_report()?))) {
+            Ok((d, r)) => (dump, report_out) = (d, r),
             Err(msg) => {
                 error_line(msg);
                 return Status::Error;
             }
         }
     }
-    // Created by the identity privileges were dropped to, which will own it.
-    let report_out = match args.report.as_deref().map(html::open_output) {
-        None => None,
-        Some(Ok(out)) => Some(out),
-        Some(Err(e)) => {
-            error_line(format!(
-                "{}: {e}",
-                escape::path(args.report.as_deref().unwrap_or(std::path::Path::new("")))
-            ));
-            return Status::Error;
-        }
-    };
     if let Err(e) = signal::install() {
         error_line(format!("installing the Ctrl-C handler: {e}"));
         return Status::Error;
