@@ -410,20 +410,9 @@ fn read(files: &[String], common: &Common) -> Status {
     }
     let config = common.config(false);
     let out = io::BufWriter::with_capacity(64 << 10, io::stdout());
-    let mut reporter = make_reporter(common, out);
-    let screen = Screen {
-        stderr_tty: io::stderr().is_terminal(),
-        stdout_tty: io::stdout().is_terminal(),
-        output_is_quiet: !common.json
-            && (common.quiet || common.follow.is_some() || common.ladder.is_some()),
-    };
-    let total = input_bytes(files.iter().map(String::as_str));
-    if !common.no_progress
-        && progress::wanted(screen, total)
-        && let Some(total) = total
-    {
-        reporter = Box::new(WithProgress::new(reporter, total));
-    }
+    let quiet =
+        !common.json && (common.quiet || common.follow.is_some() || common.ladder.is_some());
+    let reporter = with_progress(make_reporter(common, out), files, common, quiet);
     match analyze(files, &config, reporter) {
         Ok((stats, _)) => match missing_flow(common, stats.flows) {
             // The view said so on stdout; the status tells scripts.
@@ -464,19 +453,8 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
         html::Origin::Files(files.to_vec()),
         common.snap_preview,
     );
-    let mut reporter: Box<dyn Reporter> = Box::new(page);
-    let screen = Screen {
-        stderr_tty: io::stderr().is_terminal(),
-        stdout_tty: io::stdout().is_terminal(),
-        output_is_quiet: true,
-    };
-    let total = input_bytes(files.iter().map(String::as_str));
-    if !common.no_progress
-        && progress::wanted(screen, total)
-        && let Some(total) = total
-    {
-        reporter = Box::new(WithProgress::new(reporter, total));
-    }
+    // The page is written at the end: nothing scrolls on the terminal meanwhile.
+    let reporter = with_progress(Box::new(page), files, common, true);
     match analyze(files, &config, reporter) {
         Ok(_) => {
             html::announce(output);
@@ -489,6 +467,28 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
             }
             e.report()
         }
+    }
+}
+
+/// `reporter` with a progress bar on stderr, when the input is large enough to want one and
+/// the output (`quiet`: nothing scrolls on stdout) leaves room for it.
+fn with_progress(
+    reporter: Box<dyn Reporter>,
+    files: &[String],
+    common: &Common,
+    quiet: bool,
+) -> Box<dyn Reporter> {
+    let screen = Screen {
+        stderr_tty: io::stderr().is_terminal(),
+        stdout_tty: io::stdout().is_terminal(),
+        output_is_quiet: quiet,
+    };
+    let total = input_bytes(files.iter().map(String::as_str));
+    match total {
+        Some(total) if !common.no_progress && progress::wanted(screen, Some(total)) => {
+            Box::new(WithProgress::new(reporter, total))
+        }
+        _ => reporter,
     }
 }
 

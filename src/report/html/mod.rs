@@ -21,7 +21,7 @@ pub mod keep;
 
 use crate::decode::Segment;
 use crate::proto::{Event, EventCtx, EventSink};
-use crate::report::json::{JsonPrinter, ts_secs, write_json};
+use crate::report::json::{JsonPrinter, ts, write_json};
 use crate::report::{Reporter, gate};
 use crate::source::Frame;
 use crate::stats::RunStats;
@@ -29,7 +29,6 @@ use crate::tcp::{Dir, FlowId};
 use crate::time::Timestamp;
 use base64::Engine as _;
 use serde::Serialize;
-use serde::ser::Serializer;
 use serde_json::value::RawValue;
 use sha1::{Digest as _, Sha1};
 use sha2::Sha256;
@@ -74,10 +73,6 @@ impl Write for Sink {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-fn ts<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(ts_secs(*t))
 }
 
 /// A packet of a detail flow (report only).
