@@ -14,6 +14,7 @@ use crate::proto::{Event, EventCtx, EventSink, FlowKind};
 use crate::report::Reporter;
 use crate::report::escape;
 use crate::report::follow::FollowPrinter;
+use crate::report::html;
 use crate::report::json::JsonPrinter;
 use crate::report::ladder::LadderPrinter;
 use crate::report::progress::{self, Screen, WithProgress};
@@ -236,6 +237,11 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> Status {
     match cli.command {
         Command::Read { files, common } => read(&files, &common),
+        Command::Report {
+            files,
+            output,
+            common,
+        } => report(&files, &output, &common),
         Command::Check {
             paths,
             recursive,
@@ -249,6 +255,7 @@ pub fn run(cli: Cli) -> Status {
             count,
             duration,
             no_promisc,
+            report,
             common,
         } => {
             if let Err(msg) = common.refuse_idle_views(true) {
@@ -261,6 +268,7 @@ pub fn run(cli: Cli) -> Status {
                 count,
                 duration,
                 promisc: !no_promisc,
+                report,
             };
             crate::live::run(&args, &common)
         }
@@ -402,20 +410,9 @@ fn read(files: &[String], common: &Common) -> Status {
     }
     let config = common.config(false);
     let out = io::BufWriter::with_capacity(64 << 10, io::stdout());
-    let mut reporter = make_reporter(common, out);
-    let screen = Screen {
-        stderr_tty: io::stderr().is_terminal(),
-        stdout_tty: io::stdout().is_terminal(),
-        output_is_quiet: !common.json
-            && (common.quiet || common.follow.is_some() || common.ladder.is_some()),
-    };
-    let total = input_bytes(files.iter().map(String::as_str));
-    if !common.no_progress
-        && progress::wanted(screen, total)
-        && let Some(total) = total
-    {
-        reporter = Box::new(WithProgress::new(reporter, total));
-    }
+    let quiet =
+        !common.json && (common.quiet || common.follow.is_some() || common.ladder.is_some());
+    let reporter = with_progress(make_reporter(common, out), files, common, quiet);
     match analyze(files, &config, reporter) {
         Ok((stats, _)) => match missing_flow(common, stats.flows) {
             // The view said so on stdout; the status tells scripts.
@@ -426,6 +423,72 @@ fn read(files: &[String], common: &Common) -> Status {
             None => Status::Ok,
         },
         Err(e) => e.report(),
+    }
+}
+
+/// `sockscope report`: the analysis of `files` as one HTML page, written to `output`.
+fn report(files: &[String], output: &Path, common: &Common) -> Status {
+    if let Err(msg) = common.refuse_for_report() {
+        error_line(msg);
+        return Status::Error;
+    }
+    if let Some(dir) = files.iter().find(|f| Path::new(f).is_dir()) {
+        error_line(format!(
+            "{dir}: is a directory; name capture files (a shell glob such as {dir}/*.pcap reads \
+             them as one capture)"
+        ));
+        return Status::Error;
+    }
+    let out = match html::open_output(output) {
+        Ok(out) => out,
+        Err(e) => {
+            error_line(format!("{}: {e}", escape::path(output)));
+            return Status::Error;
+        }
+    };
+    let config = common.config(false);
+    let page = html::HtmlReport::new(
+        out,
+        output,
+        html::Origin::Files(files.to_vec()),
+        common.snap_preview,
+    );
+    // The page is written at the end: nothing scrolls on the terminal meanwhile.
+    let reporter = with_progress(Box::new(page), files, common, true);
+    match analyze(files, &config, reporter) {
+        Ok(_) => {
+            html::announce(output);
+            Status::Ok
+        }
+        Err(e) => {
+            // Nothing was written when nothing could be read: leave no empty page behind.
+            if output.as_os_str() != "-" && std::fs::metadata(output).is_ok_and(|m| m.len() == 0) {
+                let _ = std::fs::remove_file(output);
+            }
+            e.report()
+        }
+    }
+}
+
+/// `reporter` with a progress bar on stderr, when the input is large enough to want one and
+/// the output (`quiet`: nothing scrolls on stdout) leaves room for it.
+fn with_progress(
+    reporter: Box<dyn Reporter>,
+    files: &[String],
+    common: &Common,
+    quiet: bool,
+) -> Box<dyn Reporter> {
+    let screen = Screen {
+        stderr_tty: io::stderr().is_terminal(),
+        stdout_tty: io::stdout().is_terminal(),
+        output_is_quiet: quiet,
+    };
+    let total = input_bytes(files.iter().map(String::as_str));
+    match total {
+        Some(total) if !common.no_progress && progress::wanted(screen, Some(total)) => {
+            Box::new(WithProgress::new(reporter, total))
+        }
+        _ => reporter,
     }
 }
 

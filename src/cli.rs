@@ -71,6 +71,29 @@ pub const LIVE_EXAMPLES: &[Example] = &[
     ),
 ];
 
+pub const REPORT_EXAMPLES: &[Example] = &[
+    (
+        "sockscope report captures/ws-chat.pcap -o chat.html",
+        "one WebSocket flow, to open in a browser",
+    ),
+    (
+        "sockscope report captures/*.pcap -o all.html",
+        "every bundled capture as one report",
+    ),
+    (
+        "sockscope report -p 8080 capture.pcapng -o report.html",
+        "flows on port 8080",
+    ),
+    (
+        "sockscope report capture.pcap -o - > report.html",
+        "the page on stdout",
+    ),
+    (
+        "sudo sockscope live lo -c 200 --report live.html",
+        "a report of live traffic, written when the capture stops",
+    ),
+];
+
 pub const CHECK_EXAMPLES: &[Example] = &[
     ("sockscope check captures/", "every capture in captures/"),
     (
@@ -119,6 +142,22 @@ number, time, flow, endpoints, protocol, info, as tshark does), then the flows t
 header-overhead comparison table with its \"what if over HTTP\" lines, and the anomalies. -V adds \
 a detail tree under each line and -x hex dumps; -q leaves out the packet lines; --json prints JSON \
 Lines records instead; --follow and --ladder show one flow by itself.";
+
+pub const REPORT_ABOUT: &str = "Write one self-contained HTML report of pcap / pcapng files \
+(\"-\" = stdin), to open in any browser, from disk, with no network access.
+
+The page shows the capture's overview (duration, flows by kind, anomalies by severity, what was \
+skipped), the header overhead as charts (bytes per message by kind, the \"what if over HTTP\" \
+estimate per WebSocket flow, cumulative header bytes message after message), a sortable, \
+filterable table of flows, and for each flow its sequence diagram (as --ladder), its messages \
+over time, the handshake with the Sec-WebSocket-Accept computation step by step, every frame's \
+bits, message previews and anomalies, each code linked to its explanation. Its data are the \
+records of read --json, embedded in the page; beyond 50 flows, packets and frames are kept for \
+the first 50 and for 50 with anomalies (the page says what it left out).";
+
+pub const REPORT_EXIT: &str = "0 when the report was written; 2 on a usage error, an \
+unreadable or malformed capture (the report of what was read before the damage is still \
+written), or an output file that cannot be written.";
 
 pub const LIVE_ABOUT: &str = "Sniff an interface (root or CAP_NET_RAW); Ctrl-C ends and prints \
 the report.
@@ -235,6 +274,36 @@ pub enum Command {
         /// Do not put a named interface into promiscuous mode.
         #[arg(long)]
         no_promisc: bool,
+        /// Also write the HTML report (as `sockscope report`) to this file when the capture
+        /// stops.
+        #[arg(long, value_name = "FILE.html", value_hint = ValueHint::FilePath)]
+        report: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write one self-contained HTML report (charts, flow table, ladders, frames) to open in a
+    /// browser.
+    #[command(long_about = REPORT_ABOUT)]
+    #[command(after_help = after_help(REPORT_EXAMPLES, REPORT_EXIT, ""))]
+    #[command(mut_arg("verbose", |a| a.hide(true)))]
+    #[command(mut_arg("hex", |a| a.hide(true)))]
+    #[command(mut_arg("json", |a| a.hide(true)))]
+    #[command(mut_arg("follow", |a| a.hide(true)))]
+    #[command(mut_arg("ladder", |a| a.hide(true)))]
+    #[command(mut_arg("kind", |a| a.hide(true)))]
+    #[command(mut_arg("quiet", |a| a.hide(true)))]
+    #[command(mut_arg("color", |a| a.hide(true)))]
+    #[command(mut_arg("digest", |a| a.hide(true)))]
+    #[command(mut_arg("snap_preview", |a| a.help(
+        "Max payload characters shown per frame / message in the page")))]
+    Report {
+        /// Capture files (pcap, pcapng, optionally gzip-compressed); "-" reads stdin.
+        #[arg(required = true, value_name = "FILE", value_hint = ValueHint::FilePath)]
+        files: Vec<String>,
+        /// The HTML file to write ("-" = stdout).
+        #[arg(short = 'o', long = "output", value_name = "FILE.html", required = true,
+              value_hint = ValueHint::FilePath)]
+        output: PathBuf,
         #[command(flatten)]
         common: Common,
     },
@@ -300,6 +369,7 @@ pub enum Command {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ManPage {
     Read,
+    Report,
     Live,
     Check,
     Completions,
@@ -310,6 +380,7 @@ impl ManPage {
     pub fn name(self) -> &'static str {
         match self {
             ManPage::Read => "read",
+            ManPage::Report => "report",
             ManPage::Live => "live",
             ManPage::Check => "check",
             ManPage::Completions => "completions",
@@ -607,6 +678,53 @@ impl Common {
         }
         if self.digest && !self.json {
             return Err("--digest adds \"sha256\" to JSON records; use it with --json".into());
+        }
+        Ok(())
+    }
+
+    /// Refuses the view options `report` has no use for: the page shows everything at once.
+    pub fn refuse_for_report(&self) -> Result<(), String> {
+        for (set, name, instead) in [
+            (
+                self.verbose,
+                "-V",
+                "every decoded field is in the page already",
+            ),
+            (self.hex, "-x", "for hex dumps run `sockscope read -x FILE`"),
+            (
+                self.json,
+                "--json",
+                "the page embeds the --json records already",
+            ),
+            (
+                self.follow.is_some(),
+                "--follow",
+                "click the flow in the page, or run `sockscope read --follow N FILE`",
+            ),
+            (
+                self.ladder.is_some(),
+                "--ladder",
+                "every flow's ladder is in the page (click its row)",
+            ),
+            (
+                self.kind.is_some(),
+                "--kind",
+                "the page's flow table filters by kind",
+            ),
+            (
+                self.quiet,
+                "-q",
+                "the page has no packet lines to leave out",
+            ),
+            (
+                self.digest,
+                "--digest",
+                "digests are in `sockscope read --json --digest FILE`",
+            ),
+        ] {
+            if set {
+                return Err(format!("{name} does not apply to report: {instead}"));
+            }
         }
         Ok(())
     }

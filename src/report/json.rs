@@ -63,7 +63,7 @@ pub fn json_line<T: Serialize + ?Sized>(value: &T) -> String {
 }
 
 /// Timestamps as seconds with microsecond precision (a JSON number).
-fn ts<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ts<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(ts_secs(*t))
 }
 

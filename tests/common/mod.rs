@@ -1349,3 +1349,43 @@ impl Diffs {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The HTML report
+
+/// The contents of `<script type="application/json" id="ID">`.
+pub fn report_block<'a>(html: &'a str, id: &str) -> &'a str {
+    let open = format!("<script type=\"application/json\" id=\"{id}\">");
+    let start = html.find(&open).unwrap_or_else(|| panic!("no {id} block")) + open.len();
+    let len = html[start..].find("</script>").expect("block ends");
+    &html[start..start + len]
+}
+
+/// The HTML report's records expanded back into JSON Lines, values exactly as embedded.
+pub fn report_records(html: &str) -> Vec<String> {
+    let data = report_block(html, "records");
+    assert!(!data.contains('<'), "a `<` inside the records block");
+    #[derive(serde::Deserialize)]
+    struct Packed<'a> {
+        schemas: Vec<Vec<String>>,
+        #[serde(borrow)]
+        rows: Vec<Vec<&'a serde_json::value::RawValue>>,
+    }
+    let packed: Packed<'_> = serde_json::from_str(data).expect("records block is JSON");
+    packed
+        .rows
+        .iter()
+        .map(|row| {
+            let schema: usize = row[0].get().parse().expect("schema index");
+            let keys = &packed.schemas[schema];
+            assert_eq!(keys.len(), row.len() - 1, "row length");
+            let fields: Vec<String> = keys
+                .iter()
+                .zip(&row[1..])
+                .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), v.get()))
+                .collect();
+            // `\u003c` stands for `<` in the page; the JSON printer never writes it.
+            format!("{{{}}}", fields.join(",")).replace("\\u003c", "<")
+        })
+        .collect()
+}
