@@ -5,6 +5,8 @@
 //! id and method, Socket.IO ack id and event, graphql operation id and name, STOMP receipt,
 //! MQTT packet id and packet type, SignalR invocation id and target, WAMP request id), or a
 //! reply with a key. A reply answers the pending request with the same key sent the other way.
+//! Statistics are kept per request direction and name: a broker's PUBLISH to a client and a
+//! client's PUBLISH to the broker are different exchanges even on the same topic.
 //!
 //! Bounded: at most `max_pending` requests wait for replies (the oldest is dropped when a new
 //! one would exceed it, counted unanswered and reported once as `sub.requests_evicted`), at
@@ -139,6 +141,9 @@ pub struct LatencyRecord {
     pub flow: u64,
     pub protocol: SubProtocol,
     pub name: Option<String>,
+    /// The direction the requests went (`c2s`, `s2c`); absent on the whole-connection record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<&'static str>,
     /// Requests answered.
     pub count: u64,
     /// Of those, answered with an error (JSON-RPC error, Socket.IO has none, graphql error,
@@ -170,8 +175,8 @@ pub struct Tracker {
     /// Pending keys in arrival order (entries already answered are skipped lazily).
     order: VecDeque<(u64, Key)>,
     seq: u64,
-    names: Vec<(String, Stats)>,
-    index: HashMap<String, usize>,
+    names: Vec<(Dir, String, Stats)>,
+    index: HashMap<(Dir, String), usize>,
     total: Stats,
     unmatched: u64,
     evicted: u64,
@@ -196,25 +201,24 @@ impl Tracker {
         }
     }
 
-    fn name_index(&mut self, name: &str) -> usize {
-        if let Some(&i) = self.index.get(name) {
+    fn name_index(&mut self, dir: Dir, name: &str) -> usize {
+        let mut key = (dir, name.to_string());
+        if let Some(&i) = self.index.get(&key) {
             return i;
         }
-        let name = if self.names.len() + 1 >= self.max_names {
-            OTHER
-        } else {
-            name
-        };
-        if let Some(&i) = self.index.get(name) {
-            return i;
+        if self.names.len() + 1 >= self.max_names {
+            key.1 = OTHER.to_string();
+            if let Some(&i) = self.index.get(&key) {
+                return i;
+            }
         }
-        self.names.push((name.to_string(), Stats::default()));
-        self.index.insert(name.to_string(), self.names.len() - 1);
+        self.names.push((dir, key.1.clone(), Stats::default()));
+        self.index.insert(key, self.names.len() - 1);
         self.names.len() - 1
     }
 
     fn unanswered(&mut self, p: &Pending) {
-        self.names[p.name].1.unanswered += 1;
+        self.names[p.name].2.unanswered += 1;
         self.total.unanswered += 1;
     }
 
@@ -228,7 +232,7 @@ impl Tracker {
     }
 
     fn request(&mut self, dir: Dir, ts: Timestamp, frame: u64, key: String, name: &str) -> Outcome {
-        let name = self.name_index(name);
+        let name = self.name_index(dir, name);
         self.seq += 1;
         let p = Pending {
             seq: self.seq,
@@ -289,12 +293,12 @@ impl Tracker {
             return None;
         };
         let ns = ts.0.saturating_sub(p.ts.0).max(0) as u64;
-        self.names[p.name].1.add(ns, error);
+        self.names[p.name].2.add(ns, error);
         self.total.add(ns, error);
         Some(Paired {
             request_frame: p.frame,
             latency: ns as f64 / 1e9,
-            name: self.names[p.name].0.clone(),
+            name: self.names[p.name].1.clone(),
             error,
         })
     }
@@ -309,9 +313,11 @@ impl Tracker {
         &self.total
     }
 
-    /// Statistics for one name.
-    pub fn stats(&self, name: &str) -> Option<&Stats> {
-        self.index.get(name).map(|&i| &self.names[i].1)
+    /// Statistics for one name of requests sent in `dir`.
+    pub fn stats(&self, dir: Dir, name: &str) -> Option<&Stats> {
+        self.index
+            .get(&(dir, name.to_string()))
+            .map(|&i| &self.names[i].2)
     }
 
     /// The `latency` records of the connection: the whole connection first, then each name in
@@ -326,11 +332,12 @@ impl Tracker {
             still[p.name] += 1;
         }
         let secs = |v: Option<u64>| v.map(|ns| ns as f64 / 1e9);
-        let record = |name: Option<String>, s: &Stats, pending: u64| LatencyRecord {
+        let record = |name: Option<(Dir, String)>, s: &Stats, pending: u64| LatencyRecord {
             record_type: "latency",
             flow,
             protocol,
-            name,
+            dir: name.as_ref().map(|(d, _)| d.as_str()),
+            name: name.map(|(_, n)| n),
             count: s.answered,
             errors: s.errors,
             unanswered: s.unanswered + pending,
@@ -345,8 +352,8 @@ impl Tracker {
         all.unmatched_replies = Some(self.unmatched);
         all.evicted = Some(self.evicted);
         let mut out = vec![all];
-        for (i, (name, s)) in self.names.iter().enumerate() {
-            out.push(record(Some(name.clone()), s, still[i]));
+        for (i, (dir, name, s)) in self.names.iter().enumerate() {
+            out.push(record(Some((*dir, name.clone())), s, still[i]));
         }
         out
     }
@@ -357,7 +364,7 @@ impl Tracker {
         let names: usize = self
             .names
             .iter()
-            .map(|(n, s)| 2 * n.len() + 64 + s.held_bytes())
+            .map(|(_, n, s)| 2 * n.len() + 64 + s.held_bytes())
             .sum();
         pending + self.order.len() * 40 + names + self.total.held_bytes()
     }
@@ -429,7 +436,7 @@ mod tests {
             t.on_role(Dir::C2S, ms(0), i, req(&i.to_string(), "m"));
             t.on_role(Dir::S2C, ms(i as i64), i, rep(&i.to_string()));
         }
-        let s = t.stats("m").unwrap();
+        let s = t.stats(Dir::C2S, "m").unwrap();
         assert_eq!(s.percentile(50.0), Some(5_000_000));
         assert_eq!(s.percentile(90.0), Some(9_000_000));
         assert_eq!(s.percentile(99.0), Some(10_000_000));
@@ -439,7 +446,7 @@ mod tests {
             t.on_role(Dir::C2S, ms(0), i, req(&i.to_string(), "m"));
             t.on_role(Dir::S2C, ms(i as i64), i, rep(&i.to_string()));
         }
-        let s = t.stats("m").unwrap();
+        let s = t.stats(Dir::C2S, "m").unwrap();
         for (p, want) in [(50.0, 500e6), (90.0, 900e6), (99.0, 990e6)] {
             let got = s.percentile(p).unwrap() as f64;
             assert!((got - want).abs() / want < 0.035, "p{p}: {got} vs {want}");
@@ -500,6 +507,29 @@ mod tests {
     }
 
     #[test]
+    fn directions_keep_their_own_statistics() {
+        let mut t = Tracker::new(16, 8);
+        t.on_role(Dir::C2S, ms(0), 1, req("1", "PUBLISH t"));
+        t.on_role(Dir::S2C, ms(0), 2, req("1", "PUBLISH t"));
+        t.on_role(Dir::S2C, ms(3), 3, rep("1"));
+        t.on_role(Dir::C2S, ms(9), 4, rep("1"));
+        assert_eq!(
+            t.stats(Dir::C2S, "PUBLISH t").unwrap().percentile(50.0),
+            Some(3_000_000)
+        );
+        assert_eq!(
+            t.stats(Dir::S2C, "PUBLISH t").unwrap().percentile(50.0),
+            Some(9_000_000)
+        );
+        let dirs: Vec<_> = t
+            .records(1, SubProtocol::Mqtt)
+            .iter()
+            .map(|r| r.dir)
+            .collect();
+        assert_eq!(dirs, [None, Some("c2s"), Some("s2c")]);
+    }
+
+    #[test]
     fn names_beyond_the_cap_share_other() {
         let mut t = Tracker::new(64, 3);
         for i in 0..10 {
@@ -530,6 +560,7 @@ mod tests {
         assert_eq!(v["flow"], 3);
         assert_eq!(v["protocol"], "json-rpc");
         assert_eq!(v["name"], "sum");
+        assert_eq!(v["dir"], "c2s");
         assert_eq!(v["unanswered"], 1);
         assert!(v["p50"].is_null());
         assert!(v.get("evicted").is_none());

@@ -152,6 +152,9 @@ impl StompRecord {
                     error: true,
                 },
             }),
+            // A broker may copy a SEND's `receipt` header into the MESSAGE it delivers
+            // (RabbitMQ does): only client frames ask for receipts.
+            c if !CLIENT_COMMANDS.contains(&c) => None,
             _ => self.receipt.as_ref().map(|r| Role::Request {
                 key: format!("receipt:{r}"),
                 name: match &self.destination {
@@ -445,5 +448,9 @@ mod tests {
             Some(Role::Reply { .. })
         ));
         assert_eq!(frame("SEND\ndestination:/q\n\n\0").pairing(), None);
+        assert_eq!(
+            frame("MESSAGE\ndestination:/q\nreceipt:r1\n\n\0").pairing(),
+            None
+        );
     }
 }
