@@ -22,6 +22,8 @@ pub mod json;
 pub mod jsonrpc;
 pub mod latency;
 pub mod mqtt;
+#[cfg(test)]
+mod props;
 pub mod select;
 pub mod signalr;
 pub mod socketio;
