@@ -1157,7 +1157,7 @@ mod tests {
         assert_eq!(mqtt(&out, 1).packet_id, Some(7));
         let out = feed(&mut c, Dir::C2S, &PUBLISH_Q1[..1], 1);
         assert!(out.items.is_empty() && out.warnings.is_empty());
-        assert_eq!(c.held_bytes() > 0, true);
+        assert!(c.held_bytes() > 0);
         let out = feed(&mut c, Dir::C2S, &PUBLISH_Q1[1..4], 3);
         assert!(out.items.is_empty());
         let mut last = PUBLISH_Q1[4..].to_vec();

@@ -143,7 +143,7 @@ proptest! {
             got.extend(plain(out.items));
         }
         prop_assert_eq!(got, want);
-        prop_assert_eq!(cut.held_bytes() <= 4096, true);
+        prop_assert!(cut.held_bytes() <= 4096);
     }
 
     #[test]
@@ -223,7 +223,7 @@ proptest! {
         f.extend_from_slice(format!("content-length:{}{eol}{eol}", body.len()).as_bytes());
         f.extend_from_slice(&body);
         f.push(0);
-        let (r, rest) = parse_frame(&f).map_err(|e| TestCaseError::fail(e))?;
+        let (r, rest) = parse_frame(&f).map_err(TestCaseError::fail)?;
         prop_assert!(rest.is_empty());
         prop_assert_eq!(&r.command, command);
         prop_assert_eq!(r.body_len, body.len());
