@@ -293,28 +293,19 @@ fn record(dialect: Dialect, r: GraphqlRecord) -> SubRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::sub::{Message, Output};
+    use crate::proto::sub::{Output, run_one};
     use crate::tcp::Dir;
-    use crate::time::Timestamp;
 
     fn run(dialect: Dialect, text: &str) -> (Vec<SubRecord>, Output) {
-        let msg = Message {
-            dir: Dir::C2S,
-            ts: Timestamp::ZERO,
-            frame: 1,
-            binary: false,
-            payload: text.as_bytes(),
-            len: text.len() as u64,
-        };
-        let mut out = Output::default();
-        let mut sink = Sink {
-            msg: &msg,
-            out: &mut out,
-            records: Vec::new(),
-        };
-        decode(dialect, &mut sink);
-        let r = std::mem::take(&mut sink.records);
-        (r, out)
+        let len = text.len() as u64;
+        let mut out = run_one(Dir::C2S, false, text.as_bytes(), len, 1, |s| {
+            decode(dialect, s)
+        });
+        let records = std::mem::take(&mut out.items)
+            .into_iter()
+            .map(|i| i.record)
+            .collect();
+        (records, out)
     }
 
     fn rec(dialect: Dialect, text: &str) -> GraphqlRecord {

@@ -637,6 +637,46 @@ impl SubConn {
     }
 }
 
+/// Test helper: runs `decode` over one message (packet `frame`, at `frame` nanoseconds) and
+/// returns what it produced, its records as items.
+#[cfg(test)]
+pub(crate) fn run_one(
+    dir: Dir,
+    binary: bool,
+    payload: &[u8],
+    len: u64,
+    frame: u64,
+    decode: impl FnOnce(&mut Sink<'_>),
+) -> Output {
+    let msg = Message {
+        dir,
+        ts: Timestamp(frame as i64),
+        frame,
+        binary,
+        payload,
+        len,
+    };
+    let mut out = Output::default();
+    let mut sink = Sink {
+        msg: &msg,
+        out: &mut out,
+        records: Vec::new(),
+    };
+    decode(&mut sink);
+    let records = std::mem::take(&mut sink.records);
+    out.items = records
+        .into_iter()
+        .map(|record| Item {
+            dir,
+            ts: msg.ts,
+            frame,
+            record,
+            reply_to: None,
+        })
+        .collect();
+    out
+}
+
 /// A short, printable form of a string taken from the capture for summary lines: quoted with
 /// Rust's escapes and cut at `max` characters.
 pub(crate) fn quoted(s: &str, max: usize) -> String {

@@ -960,33 +960,7 @@ mod tests {
     use crate::proto::sub::Message;
 
     fn feed(conn: &mut MqttConn, dir: Dir, payload: &[u8], len: u64) -> Output {
-        let msg = Message {
-            dir,
-            ts: Timestamp::ZERO,
-            frame: 3,
-            binary: true,
-            payload,
-            len,
-        };
-        let mut out = Output::default();
-        let mut sink = Sink {
-            msg: &msg,
-            out: &mut out,
-            records: Vec::new(),
-        };
-        conn.decode(&mut sink);
-        let recs = std::mem::take(&mut sink.records);
-        out.items = recs
-            .into_iter()
-            .map(|record| crate::proto::sub::Item {
-                dir,
-                ts: Timestamp::ZERO,
-                frame: 3,
-                record,
-                reply_to: None,
-            })
-            .collect();
-        out
+        crate::proto::sub::run_one(dir, true, payload, len, 3, |s| conn.decode(s))
     }
 
     fn mqtt(out: &Output, i: usize) -> &MqttRecord {

@@ -7,7 +7,7 @@ use super::latency::{Role, Tracker};
 use super::mqtt::{FixedHeader, MqttConn};
 use super::socketio::parse_socketio;
 use super::stomp::parse_frame;
-use super::{Item, Message, Output, Sink, SubProtocol, SubRecord};
+use super::{Item, Output, SubProtocol, SubRecord};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use proptest::prelude::*;
@@ -71,33 +71,8 @@ fn mqtt_packet() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn feed(conn: &mut MqttConn, dir: Dir, frame: u64, payload: &[u8]) -> Output {
-    let msg = Message {
-        dir,
-        ts: Timestamp(frame as i64),
-        frame,
-        binary: true,
-        payload,
-        len: payload.len() as u64,
-    };
-    let mut out = Output::default();
-    let mut sink = Sink {
-        msg: &msg,
-        out: &mut out,
-        records: Vec::new(),
-    };
-    conn.decode(&mut sink);
-    let records = std::mem::take(&mut sink.records);
-    out.items = records
-        .into_iter()
-        .map(|record| Item {
-            dir,
-            ts: msg.ts,
-            frame,
-            record,
-            reply_to: None,
-        })
-        .collect();
-    out
+    let len = payload.len() as u64;
+    super::run_one(dir, true, payload, len, frame, |s| conn.decode(s))
 }
 
 /// The records without the message count (which depends on the cut, by design).

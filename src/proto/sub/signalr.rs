@@ -237,34 +237,20 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::sub::{Message, Output};
+    use crate::proto::sub::{Output, run_one};
     use crate::tcp::Dir;
-    use crate::time::Timestamp;
 
     fn run(text: &str) -> (Vec<SignalRRecord>, Output) {
-        let msg = Message {
-            dir: Dir::C2S,
-            ts: Timestamp::ZERO,
-            frame: 1,
-            binary: false,
-            payload: text.as_bytes(),
-            len: text.len() as u64,
-        };
-        let mut out = Output::default();
-        let mut sink = Sink {
-            msg: &msg,
-            out: &mut out,
-            records: Vec::new(),
-        };
-        decode(&mut sink);
-        let r = std::mem::take(&mut sink.records)
+        let len = text.len() as u64;
+        let mut out = run_one(Dir::C2S, false, text.as_bytes(), len, 1, decode);
+        let records = std::mem::take(&mut out.items)
             .into_iter()
-            .map(|r| match r {
+            .map(|i| match i.record {
                 SubRecord::SignalR(r) => r,
                 other => panic!("{other:?}"),
             })
             .collect();
-        (r, out)
+        (records, out)
     }
 
     // The examples of HubProtocol.md.

@@ -399,38 +399,13 @@ pub fn parse_socketio(s: &str) -> Result<SocketIoRecord, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::sub::{Message, Output};
+    use crate::proto::sub::Output;
     use crate::time::Timestamp;
     use serde_json::json;
 
     fn decode(conn: &mut SocketIoConn, dir: Dir, binary: bool, payload: &[u8]) -> Output {
-        let msg = Message {
-            dir,
-            ts: Timestamp::ZERO,
-            frame: 7,
-            binary,
-            payload,
-            len: payload.len() as u64,
-        };
-        let mut out = Output::default();
-        let mut sink = Sink {
-            msg: &msg,
-            out: &mut out,
-            records: Vec::new(),
-        };
-        conn.decode(&mut sink);
-        let records = std::mem::take(&mut sink.records);
-        out.items = records
-            .into_iter()
-            .map(|record| crate::proto::sub::Item {
-                dir,
-                ts: msg.ts,
-                frame: 7,
-                record,
-                reply_to: None,
-            })
-            .collect();
-        out
+        let len = payload.len() as u64;
+        crate::proto::sub::run_one(dir, binary, payload, len, 7, |s| conn.decode(s))
     }
 
     fn sio(out: &Output) -> &SocketIoRecord {
