@@ -14,7 +14,7 @@ pub struct JsonRecord {
     /// `object`, `array`, `string`, `number`, `bool` or `null`.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// An object's first keys, in message order.
+    /// An object's first keys (sorted: serde_json's map keeps no order).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<String>,
     /// Members of an object, elements of an array.
