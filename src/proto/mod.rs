@@ -6,6 +6,7 @@ pub mod classify;
 pub mod conn;
 pub mod digest;
 pub mod http;
+pub mod sub;
 pub mod tls;
 pub mod websocket;
 
