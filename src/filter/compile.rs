@@ -335,10 +335,7 @@ fn operand(def: &FieldDef, name: &str, lit: &Literal) -> CResult<Operand> {
                 LitValue::Int(n) => n
                     .checked_mul(1_000_000_000)
                     .and_then(|n| i64::try_from(n).ok()),
-                LitValue::Float(x) => {
-                    let n = (x * 1e9).round();
-                    (n.abs() < 9.2e18).then_some(n as i64)
-                }
+                LitValue::Float(x) => decimal_nanos(&format!("{x:?}")),
                 LitValue::Word(w) => utc_nanos(w),
                 LitValue::Str(b) => std::str::from_utf8(b).ok().and_then(utc_nanos),
             };
@@ -425,6 +422,38 @@ pub(crate) fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
         }
         _ => false,
     }
+}
+
+/// Seconds written in decimal (`1714557600.123456`, `1.5e9`) as nanoseconds, exactly: a float
+/// near 1.7e9 cannot hold nanoseconds, but its shortest decimal form is what was written.
+fn decimal_nanos(s: &str) -> Option<i64> {
+    let (mantissa, exp) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (s, 0),
+    };
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    if digits.is_empty() || digits.len() > 30 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // value = digits × 10^(exp - frac.len()); nanoseconds = value × 10^9.
+    let scale = exp
+        .checked_sub(i32::try_from(frac.len()).ok()?)?
+        .checked_add(9)?;
+    let mut n: i128 = digits.parse().ok()?;
+    if scale >= 0 {
+        n = n.checked_mul(10i128.checked_pow(u32::try_from(scale).ok()?)?)?;
+    } else {
+        let div = 10i128
+            .checked_pow(u32::try_from(-scale).ok()?)
+            .unwrap_or(i128::MAX);
+        n = (n + div / 2) / div;
+    }
+    i64::try_from(if neg { -n } else { n }).ok()
 }
 
 /// A UTC date, `YYYY-MM-DD` with an optional `[T ]HH:MM[:SS[.frac]]` and `Z`, as nanoseconds
@@ -646,6 +675,27 @@ mod tests {
         assert_eq!(b, 32);
         assert!(in_net("192.0.2.1".parse().unwrap(), n, b));
         assert!(!in_net("192.0.2.2".parse().unwrap(), n, b));
+    }
+
+    #[test]
+    fn decimal_seconds_are_exact_nanoseconds() {
+        for (text, want) in [
+            ("1714557600.123456", Some(1_714_557_600_123_456_000)),
+            ("0.5", Some(500_000_000)),
+            ("1.5e9", Some(1_500_000_000_000_000_000)),
+            ("1e-9", Some(1)),
+            ("1e-10", Some(0)),
+            ("-1.25", Some(-1_250_000_000)),
+            ("1e300", None),
+            ("9223372037.0", None),
+        ] {
+            assert_eq!(decimal_nanos(text), want, "{text}");
+        }
+        let x: f64 = 1714557600.123456;
+        assert_eq!(
+            decimal_nanos(&format!("{x:?}")),
+            Some(1_714_557_600_123_456_000)
+        );
     }
 
     #[test]

@@ -736,13 +736,24 @@ pub fn markdown() -> String {
     out
 }
 
-/// What `sockscope fields` prints: a heading per group, a line per field.
-pub fn text_listing() -> String {
-    let width = FIELDS.iter().map(|f| f.name.len()).max().unwrap_or(0);
-    let type_width = FIELDS.iter().map(|f| type_cell(f).len()).max().unwrap_or(0);
+/// What `sockscope fields [PREFIX]` prints: a heading per group, a line per field (only those
+/// with a name starting with `prefix`, when given); `None` when no field does.
+pub fn text_listing(prefix: Option<&str>) -> Option<String> {
+    let listed: Vec<&FieldDef> = FIELDS
+        .iter()
+        .filter(|f| {
+            let p = prefix.unwrap_or_default();
+            f.name.starts_with(p) || f.aliases.iter().any(|a| a.starts_with(p))
+        })
+        .collect();
+    if listed.is_empty() {
+        return None;
+    }
+    let width = listed.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    let type_width = listed.iter().map(|f| type_cell(f).len()).max().unwrap_or(0);
     let mut out = String::new();
     let mut group = "";
-    for f in FIELDS {
+    for f in listed {
         if f.group != group {
             if !group.is_empty() {
                 out.push('\n');
@@ -761,7 +772,7 @@ pub fn text_listing() -> String {
         "\nA filter is tested against each record; a field absent from a record fails every \
          test but `!`. Syntax and semantics: docs/filter.md.\n",
     );
-    out
+    Some(out)
 }
 
 #[cfg(test)]
@@ -838,8 +849,11 @@ mod tests {
 
     #[test]
     fn the_listing_names_every_field() {
-        let text = text_listing();
+        let text = text_listing(None).unwrap();
         let md = markdown();
+        let ws = text_listing(Some("websocket.")).unwrap();
+        assert!(ws.contains("ws.opcode") && !ws.contains("http.status"));
+        assert_eq!(text_listing(Some("nope")), None);
         for f in FIELDS {
             assert!(text.contains(f.name), "{}", f.name);
             assert!(md.contains(&format!("| `{}` |", f.name)), "{}", f.name);
