@@ -9,6 +9,7 @@
 
 use crate::cli::{CheckFormat, Cli, ColorWhen, Command, Common, GateArgs};
 use crate::config::Config;
+use crate::filter::{Filter, fields};
 use crate::pipeline::{Analyzer, Stop};
 use crate::proto::{Event, EventCtx, EventSink, FlowKind};
 use crate::report::Reporter;
@@ -20,6 +21,7 @@ use crate::report::ladder::LadderPrinter;
 use crate::report::progress::{self, Screen, WithProgress};
 use crate::report::tables::{PIPE_WIDTH, TableStyle};
 use crate::report::text::{TextOptions, TextPrinter};
+use crate::report::verdict::forbid::{self, ForbidWatch, Forbids};
 use crate::report::verdict::formats::{self, TextStyle, Totals};
 use crate::report::verdict::rules::Rules;
 use crate::report::verdict::{CaptureVerdict, Collector};
@@ -272,6 +274,16 @@ pub fn run(cli: Cli) -> Status {
             };
             crate::live::run(&args, &common)
         }
+        Command::Fields { prefix } => match fields::text_listing(prefix.as_deref()) {
+            Some(list) => write_stdout(list.as_bytes(), "the field list"),
+            None => {
+                error_line(format!(
+                    "no field name starts with `{}`; `sockscope fields` lists them all",
+                    prefix.unwrap_or_default()
+                ));
+                Status::Error
+            }
+        },
         Command::Completions { shell } => match usage::completion_script(shell) {
             Ok(script) => write_stdout(script.as_bytes(), "the completion script"),
             Err(e) => {
@@ -601,6 +613,22 @@ impl VerdictOut<'_> {
     }
 }
 
+/// Compiles the `--forbid` filters; a refused one is reported with a caret under the column.
+fn compile_forbids(exprs: &[String]) -> Option<Forbids> {
+    let mut filters = Vec::with_capacity(exprs.len());
+    for e in exprs {
+        match Filter::new(e) {
+            Ok(f) => filters.push(f),
+            Err(err) => {
+                error_line(format!("--forbid: {}", err.headline()));
+                let _ = writeln!(io::stderr(), "{}", err.caret());
+                return None;
+            }
+        }
+    }
+    Some(filters.into())
+}
+
 fn check(
     paths: &[PathBuf],
     recursive: bool,
@@ -608,6 +636,9 @@ fn check(
     gate: &GateArgs,
     common: &Common,
 ) -> Status {
+    let Some(forbids) = compile_forbids(&gate.forbid) else {
+        return Status::Error;
+    };
     let setup = gate.resolve(common).and_then(|format| {
         let rules = Rules::new(&gate.deny, &gate.allow, strict)?;
         let files = capture_files(paths, recursive)?;
@@ -625,7 +656,13 @@ fn check(
             return Status::Error;
         }
     };
-    let config = common.config(true);
+    let mut config = common.config(true);
+    // Payload fields see what is kept for display: keep whole messages, show all of it.
+    let mut preview = 0;
+    if forbid::reads_payloads(&forbids) {
+        config.display_bytes = config.display_bytes.max(config.limits.max_message_buffer);
+        preview = config.display_bytes.saturating_mul(2);
+    }
     let kind = common.kind.map(FlowKind::from);
     let style = TextStyle {
         verbose: common.verbose,
@@ -656,7 +693,10 @@ fn check(
     let mut documents = Vec::new();
     let mut done = 0u64;
     for (name, size) in names.iter().zip(&sizes) {
-        let collector = Collector::new(rules.clone(), kind);
+        let mut collector = Collector::new(rules.clone(), kind);
+        if !forbids.is_empty() {
+            collector = collector.forbidding(ForbidWatch::new(forbids.clone(), kind, preview));
+        }
         let result = match &bar {
             Some(bar) => {
                 bar.set_message(format!("checking {}", totals.captures + 1));

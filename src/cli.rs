@@ -113,6 +113,10 @@ pub const CHECK_EXAMPLES: &[Example] = &[
         "fail on any ws.* anomaly, never on tcp.gap",
     ),
     (
+        "sockscope check --forbid 'ws.payload_len > 1048576' captures/",
+        "fail on any WebSocket frame over 1 MiB",
+    ),
+    (
         "sockscope check --fail-if-empty -p 8080 captures/",
         "a capture with no flow on port 8080 fails",
     ),
@@ -193,7 +197,9 @@ pub const CHECK_RULES: &str = "Rules: --deny CODE|GLOB fails a capture on a matc
 whatever its severity; --allow CODE|GLOB never fails one on it. A glob takes * and ? (`ws.*`). \
 When both match a code, the more specific pattern wins: an exact code beats a glob, a longer glob \
 beats a shorter one, and --deny wins a tie. Codes that no rule matches fail by severity (errors; \
-with --strict warnings too).";
+with --strict warnings too). --forbid EXPR fails a capture in which any record (HTTP message, \
+handshake, WebSocket frame or message, SSE event, anomaly, flow) matches the display filter EXPR; \
+`sockscope fields` lists what a filter can test, docs/filter.md says how.";
 
 /// Environment variables every command reads.
 pub const ENVIRONMENT: &[Example] = &[
@@ -345,6 +351,16 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// List the fields a display filter can test (`check --forbid`), by record type.
+    #[command(after_help = "Examples:\n  \
+        sockscope fields                every field, by record type\n  \
+        sockscope fields ws.            the WebSocket fields\n\n\
+        The syntax and what a filter is tested against: docs/filter.md.")]
+    Fields {
+        /// Only the fields whose name (or another name of theirs) starts with this.
+        #[arg(value_name = "PREFIX")]
+        prefix: Option<String>,
+    },
     /// Print a shell completion script (bash, zsh and fish also complete `live`'s interfaces).
     Completions {
         #[arg(value_enum)]
@@ -452,6 +468,10 @@ pub struct GateArgs {
     /// Fail a capture in which no flow was analyzed (the same as --min-flows 1).
     #[arg(long, conflicts_with = "min_flows")]
     pub fail_if_empty: bool,
+    /// Fail a capture in which any record matches this display filter, e.g.
+    /// 'ws.payload_len > 1048576' (`sockscope fields` lists the fields). Repeatable.
+    #[arg(long, value_name = "EXPR")]
+    pub forbid: Vec<String>,
 }
 
 impl GateArgs {

@@ -16,6 +16,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod filter;
 pub mod live;
 pub mod pipeline;
 pub mod proto;
