@@ -1,6 +1,6 @@
 //! Command-line definitions (clap) and their mapping onto [`crate::config::Config`].
 
-use crate::config::{Config, Limits, PortFilter};
+use crate::config::{Config, DEFAULT_MEMORY_MIB, Limits, MIN_MEMORY_MIB, PortFilter};
 use crate::proto::FlowKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -171,6 +171,11 @@ pub struct Common {
     /// Flows tracked at once.
     #[arg(long, default_value_t = Limits::default().max_flows, value_name = "N")]
     pub max_flows: usize,
+    /// Peak memory to stay within, MB (MiB): the largest holders of buffered bytes give way,
+    /// with an anomaly, when the analysis would need more.
+    #[arg(long = "memory", default_value_t = DEFAULT_MEMORY_MIB, value_name = "MB",
+          value_parser = parse_memory)]
+    pub memory: usize,
     /// Bytes of one WebSocket message kept for display.
     #[arg(long, default_value_t = Limits::default().max_message_buffer, value_name = "BYTES")]
     pub max_message: usize,
@@ -187,6 +192,14 @@ pub struct Common {
 }
 
 impl Common {
+    /// The analysis configuration of a live capture: as `read`'s, with the receive ring's
+    /// share of `--memory` taken out of the budget.
+    pub fn live_config(&self) -> Config {
+        let mut config = self.config(false);
+        config.limits.memory = Limits::live_memory_for_mib(self.memory);
+        config
+    }
+
     /// The analysis configuration. `check` looks at every port unless ports are given.
     pub fn config(&self, any_port_by_default: bool) -> Config {
         let ports = if self.any_port || (any_port_by_default && self.ports.is_empty()) {
@@ -197,6 +210,7 @@ impl Common {
             PortFilter::Ports(self.ports.clone())
         };
         let limits = Limits {
+            memory: Limits::memory_for_mib(self.memory),
             max_flows: self.max_flows.max(1),
             idle_timeout: Duration::from_secs(self.idle_timeout),
             max_message_buffer: self.max_message,
@@ -209,6 +223,12 @@ impl Common {
         } else {
             preview_bytes
         };
+        // Only one flow is shown: the others need no display bytes (JSON shows every flow).
+        let display_flow = if self.json {
+            None
+        } else {
+            self.follow.or(self.ladder)
+        };
         let http_ports = if self.ports.is_empty() {
             vec![80]
         } else {
@@ -220,7 +240,23 @@ impl Common {
             limits,
             snap_preview: self.snap_preview,
             display_bytes,
+            display_flow,
             digest: self.digest,
         }
     }
+}
+
+/// `--memory`: a whole number of MiB, at least [`MIN_MEMORY_MIB`].
+fn parse_memory(s: &str) -> Result<usize, String> {
+    let mib: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number of MB"))?;
+    if mib < MIN_MEMORY_MIB {
+        return Err(format!(
+            "at least {MIN_MEMORY_MIB} MB: {} MB are the program's own, the rest is the budget \
+             for what the analysis holds",
+            crate::config::BASELINE_MIB
+        ));
+    }
+    Ok(mib)
 }

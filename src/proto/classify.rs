@@ -71,6 +71,12 @@ pub struct KindTracker {
 }
 
 impl KindTracker {
+    /// Bytes on the heap (the requests awaiting their response, at most 64), for the memory
+    /// budget.
+    pub fn held(&self) -> usize {
+        crate::budget::vec_bytes::<(Timestamp, u64)>(self.pending.capacity())
+    }
+
     pub fn on_websocket(&mut self) {
         self.websocket = true;
     }

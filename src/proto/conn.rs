@@ -2,7 +2,10 @@
 //! other), hands each direction's bytes to the right parser, switches from HTTP to WebSocket at
 //! the exact byte after each side's head, and keeps the per-flow tallies (messages, L7 header
 //! and payload bytes, anomalies) that the flow record and the overhead table are built from.
+//! It also says what each connection holds for the memory budget, and makes its parsers give
+//! way when the flow table asks ([`crate::budget`]).
 
+use crate::budget::{Held, box_bytes, vec_bytes};
 use crate::config::Config;
 use crate::proto::classify::{self, KindTracker};
 use crate::proto::http::{Feed, HttpConn};
@@ -44,6 +47,17 @@ pub struct ConnState {
 impl ConnState {
     pub fn summary(&self) -> &FlowSummary {
         &self.summary
+    }
+
+    /// What the connection's analysis holds, for the memory budget (see [`HttpConn::held`] and
+    /// [`WsConn::held`] for what can be given up).
+    pub fn held(&self) -> Held {
+        let proto = match &self.proto {
+            Proto::Http(http) => Held::fixed(box_bytes::<HttpConn>()) + http.held(),
+            Proto::WebSocket(ws) => Held::fixed(box_bytes::<WsConn>()) + ws.held(),
+            Proto::Undecided | Proto::Opaque => Held::ZERO,
+        };
+        proto + Held::fixed(self.kinds.held() + vec_bytes::<f64>(self.summary.ping_rtts.capacity()))
     }
 }
 
@@ -111,11 +125,9 @@ impl<S: EventSink> ConnAnalyzer<S> {
         }
     }
 
-    fn new_http(&self) -> Proto {
-        Proto::Http(Box::new(
-            HttpConn::new(&self.config.limits, self.config.display_bytes)
-                .with_digest(self.config.digest),
-        ))
+    fn new_http(&self, meta: &FlowMeta) -> HttpConn {
+        HttpConn::new(&self.config.limits, self.config.display_bytes_for(meta.id))
+            .with_digest(self.config.digest)
     }
 
     /// Chooses the protocol for a flow from the first bytes one side sent. Returns `false` when
@@ -131,7 +143,7 @@ impl<S: EventSink> ConnAnalyzer<S> {
             // reported as such); with `--any-port` only a request line makes it HTTP.
             state.proto =
                 if by_port || (dir == Dir::C2S && classify::looks_like_http_request(bytes)) {
-                    self.new_http()
+                    Proto::Http(Box::new(self.new_http(meta)))
                 } else {
                     Proto::Opaque
                 };
@@ -140,14 +152,14 @@ impl<S: EventSink> ConnAnalyzer<S> {
         let request = dir == Dir::C2S && classify::looks_like_http_request(bytes);
         let response = dir == Dir::S2C && classify::looks_like_http_response(bytes);
         if request || response {
-            let mut http = HttpConn::new(&self.config.limits, self.config.display_bytes)
-                .with_digest(self.config.digest);
+            let mut http = self.new_http(meta);
             http.picked_up_midstream();
             state.proto = Proto::Http(Box::new(http));
             return true;
         }
         if websocket::sniff_frames(bytes).is_some() {
-            state.proto = Proto::WebSocket(Box::new(new_ws(&self.config, &self.inflaters, None)));
+            state.proto =
+                Proto::WebSocket(Box::new(new_ws(&self.config, &self.inflaters, meta, None)));
             state.kinds.on_websocket();
             return true;
         }
@@ -202,7 +214,7 @@ impl<S: EventSink> ConnAnalyzer<S> {
                 };
                 tally.event(ctx, Event::Anomaly(&a));
                 tally.kinds.on_websocket();
-                let mut ws = Box::new(new_ws(&self.config, &self.inflaters, None));
+                let mut ws = Box::new(new_ws(&self.config, &self.inflaters, ctx.flow, None));
                 ws.lost_sync(dir.other());
                 ws.feed(dir, bytes, ctx, &mut tally);
                 state.proto = Proto::WebSocket(ws);
@@ -217,7 +229,8 @@ impl<S: EventSink> ConnAnalyzer<S> {
                     }
                     let hs = websocket::check_handshake(&upgrade, ctx, &mut tally);
                     tally.event(ctx, Event::Handshake(&hs));
-                    let mut ws = Box::new(new_ws(&self.config, &self.inflaters, Some(&hs)));
+                    let mut ws =
+                        Box::new(new_ws(&self.config, &self.inflaters, ctx.flow, Some(&hs)));
                     if !upgrade.held_c2s.is_empty() {
                         ws.feed(Dir::C2S, &upgrade.held_c2s, ctx, &mut tally);
                     }
@@ -353,6 +366,25 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
                         Code::TcpFlowCap,
                         "flow table full: new flows are not tracked".to_string(),
                     ),
+                    TcpNotice::BudgetOoo { bytes } => (
+                        Code::TcpBudgetOoo,
+                        format!(
+                            "{bytes} out-of-order bytes delivered early (memory budget): the \
+                             holes before them are given up"
+                        ),
+                    ),
+                    TcpNotice::BudgetEvicted { held } => (
+                        Code::TcpBudgetEvict,
+                        format!(
+                            "flow ended early (memory budget): it held {held} bytes, among the \
+                             most of any flow, with nothing left to give up; its later packets \
+                             are not analyzed"
+                        ),
+                    ),
+                    TcpNotice::BudgetFull => (
+                        Code::TcpBudgetFlows,
+                        "memory budget full: new flows are not tracked".to_string(),
+                    ),
                 };
                 let a = Anomaly {
                     code,
@@ -383,6 +415,45 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             };
             self.sink.global_anomaly(&a, pkt.frame);
         }
+        if let TcpNotice::BudgetFull = notice {
+            let a = Anomaly {
+                code: Code::TcpBudgetFlows,
+                dir: None,
+                ts: pkt.ts,
+                detail: format!(
+                    "memory budget ({} MiB) full even after the largest holders gave way: new \
+                     flows are not tracked (--memory raises it)",
+                    self.config.limits.memory >> 20
+                ),
+            };
+            self.sink.global_anomaly(&a, pkt.frame);
+        }
+    }
+
+    fn held(&self, state: &ConnState) -> Held {
+        state.held()
+    }
+
+    fn give_way(&mut self, meta: &FlowMeta, state: &mut ConnState, pkt: Option<PacketRef>) {
+        let ctx = EventCtx { flow: meta, pkt };
+        let mut tally = Tally {
+            summary: &mut state.summary,
+            kinds: &mut state.kinds,
+            inner: &mut self.sink,
+        };
+        match &mut state.proto {
+            Proto::Http(http) => http.give_way(&ctx, &mut tally),
+            Proto::WebSocket(ws) => ws.give_way(&ctx, &mut tally),
+            Proto::Undecided | Proto::Opaque => {}
+        }
+    }
+
+    fn held_outside_flows(&self) -> Held {
+        Held::buffers(self.inflaters.spare_bytes())
+    }
+
+    fn give_way_outside_flows(&mut self) {
+        self.inflaters.drop_spares();
     }
 }
 
@@ -407,9 +478,10 @@ fn upgrades_to_websocket(u: &crate::proto::http::Upgrade) -> bool {
 fn new_ws(
     config: &Config,
     inflaters: &websocket::InflaterBudget,
+    meta: &FlowMeta,
     handshake: Option<&crate::proto::Handshake>,
 ) -> WsConn {
-    WsConn::new(handshake, &config.limits, config.display_bytes)
+    WsConn::new(handshake, &config.limits, config.display_bytes_for(meta.id))
         .with_inflater_budget(inflaters.clone())
         .with_digest(config.digest)
 }

@@ -108,16 +108,26 @@ codes! {
     WsResync => "ws.resync", Warning, "framing lost after a gap; decoding resumed at a plausible frame header or stopped";
     WsTruncated => "ws.truncated", Warning, "the connection ended inside a WebSocket frame or fragmented message";
     WsInflaterCap => "ws.inflater_cap", Warning, "permessage-deflate messages not inflated: the cap on live inflaters was reached";
+    WsBudgetInflater => "ws.budget_inflater", Warning, "memory budget: a permessage-deflate inflater was released; the message in progress is not inflated";
+    WsBudgetDisplay => "ws.budget_display", Warning, "memory budget: a WebSocket connection's display bytes were dropped; its previews and dumps stay empty";
+    WsBudgetPings => "ws.budget_pings", Warning, "memory budget: pending pings and round-trip times were forgotten";
     HttpParseError => "http.parse_error", Error, "bytes on an HTTP stream that do not parse as HTTP/1.x";
     HttpHeadTooLarge => "http.head_too_large", Warning, "HTTP head larger than the configured cap; direction no longer decoded";
     HttpAmbiguousFraming => "http.ambiguous_framing", Error, "Transfer-Encoding together with Content-Length, or in HTTP/1.0 (request smuggling risk); Transfer-Encoding used";
     HttpUpgradeHoldOverflow => "http.upgrade_hold_overflow", Warning, "client bytes after an upgrade or CONNECT request outgrew the hold cap before the response; they were dropped";
     HttpResync => "http.resync", Warning, "HTTP framing lost after a gap (or mid-stream pick-up); bytes skipped to the next start line";
+    HttpBudgetHead => "http.budget_head", Warning, "memory budget: an incomplete HTTP head was dropped (the side resynchronises), or the headers of a message in progress";
+    HttpBudgetHold => "http.budget_hold", Warning, "memory budget: client bytes held while an upgrade awaits its response were dropped";
+    HttpBudgetPending => "http.budget_pending", Warning, "memory budget: unanswered requests were forgotten; their responses are framed as answers to GET";
+    HttpBudgetDisplay => "http.budget_display", Warning, "memory budget: an HTTP connection's display bytes were dropped; its body previews stay empty";
     TcpGap => "tcp.gap", Warning, "bytes missing from a stream (lost before capture)";
     TcpMidstream => "tcp.midstream", Warning, "flow picked up without its SYN";
     TcpOverlapConflict => "tcp.overlap_conflict", Warning, "retransmitted bytes differ from the bytes first seen";
     TcpBufferCap => "tcp.buffer_cap", Warning, "out-of-order data dropped because a reassembly buffer cap was hit";
     TcpFlowCap => "tcp.flow_cap", Warning, "a flow was not tracked because the flow table is full";
+    TcpBudgetOoo => "tcp.budget_ooo", Warning, "memory budget: out-of-order bytes were delivered early, the holes before them given up as gaps";
+    TcpBudgetEvict => "tcp.budget_evict", Warning, "memory budget: a flow among the largest holders was ended early; its later packets are not analyzed";
+    TcpBudgetFlows => "tcp.budget_flows", Warning, "memory budget: new flows are not tracked, the budget cannot hold another flow";
     IpFragment => "ip.fragment", Warning, "IP datagrams whose fragments could not be reassembled (lost, expired, over the cap); their TCP bytes are missing";
     LinkUnknown => "link.unknown", Warning, "packets of a link type sockscope does not decode were skipped";
 }

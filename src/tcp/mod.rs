@@ -85,6 +85,7 @@ mod tests;
 
 pub use table::FlowTable;
 
+use crate::budget::Held;
 use crate::time::Timestamp;
 use std::net::SocketAddr;
 
@@ -129,7 +130,7 @@ pub enum CloseHow {
     Idle,
     /// Still open when the input ended.
     EndOfInput,
-    /// Dropped to make room (flow cap).
+    /// Ended early to keep within the memory budget.
     Evicted,
 }
 
@@ -155,6 +156,17 @@ pub enum TcpNotice {
     OooCapHit { dropped: u32 },
     /// A new flow was not tracked because the flow cap was hit (reported once).
     FlowCapHit,
+    /// The memory budget ran short and this flow was among the largest holders: `bytes`
+    /// buffered out of order were delivered early, the holes before them given up (each
+    /// follows as a `Gap`).
+    BudgetOoo { bytes: u64 },
+    /// The memory budget ran short and this flow, among the largest holders with nothing left
+    /// to give up, is ended early (`Closed { Evicted }` follows); its later packets are counted
+    /// as stray, not analyzed.
+    BudgetEvicted { held: u64 },
+    /// A new flow was not tracked because the memory budget could not hold its entry, even
+    /// after the largest holders gave way (reported once).
+    BudgetFull,
 }
 
 /// What the reassembler tells the protocol layer, in stream order per direction.
@@ -270,12 +282,35 @@ pub trait StreamHandler {
         let _ = (meta, state, pkt);
     }
 
-    /// A table-wide finding that belongs to no tracked flow: `FlowCapHit`, raised once per
-    /// table the first time a new flow is refused. The default ignores it; the count of refused
-    /// flows is in [`TableStats::flows_dropped_by_cap`] either way.
+    /// A table-wide finding that belongs to no tracked flow: `FlowCapHit` or `BudgetFull`,
+    /// each raised once per table the first time a new flow is refused for that reason. The
+    /// default ignores it; the count of refused flows is in
+    /// [`TableStats::flows_dropped_by_cap`] either way.
     fn on_table_notice(&mut self, pkt: PacketRef, notice: TcpNotice) {
         let _ = (pkt, notice);
     }
+
+    /// What the handler holds for this flow (its state and buffers), for the memory budget.
+    /// Called after every operation on the flow, so it must be cheap (no walk over data).
+    fn held(&self, state: &Self::State) -> Held {
+        let _ = state;
+        Held::ZERO
+    }
+
+    /// The memory budget ran short and this flow is among the largest holders: give up every
+    /// buffer that can be given up, reporting each loss. The default holds nothing to give.
+    fn give_way(&mut self, meta: &FlowMeta, state: &mut Self::State, pkt: Option<PacketRef>) {
+        let _ = (meta, state, pkt);
+    }
+
+    /// What the handler holds outside any flow (caches shared by flows).
+    fn held_outside_flows(&self) -> Held {
+        Held::ZERO
+    }
+
+    /// The memory budget ran short: drop what is held outside flows, first (caches whose loss
+    /// costs only time).
+    fn give_way_outside_flows(&mut self) {}
 }
 
 /// Guesses, from the first payload bytes one side sent, whether that side is the client
@@ -295,6 +330,8 @@ pub struct TableStats {
     /// Out-of-order bytes discarded because a buffer cap was hit.
     pub ooo_bytes_dropped: u64,
     /// Packets ignored: stray packets of recently finalised flows (arriving after the closing
-    /// linger) and RSTs of unknown flows.
+    /// linger, or after the flow was evicted for the memory budget) and RSTs of unknown flows.
     pub stray_packets: u64,
+    /// Flows ended early to keep within the memory budget.
+    pub flows_evicted: u64,
 }

@@ -26,6 +26,7 @@
 
 use super::TcpNotice;
 use super::seq::{SeqMap, SeqNumber};
+use crate::budget::{Held, box_bytes};
 use std::collections::BTreeMap;
 
 /// Delivered bytes remembered per direction to detect retransmissions that differ from what
@@ -169,6 +170,43 @@ impl Stream {
     /// Bytes currently buffered out of order (without overhead).
     pub fn buffered_bytes(&self) -> usize {
         self.ooo.values().map(|c| c.len()).sum()
+    }
+
+    /// What the stream holds, for the memory budget: the conflict ring (for as long as the
+    /// stream lives) and the out-of-order bytes with their per-piece overhead (which can be
+    /// given up, [`Stream::give_up_buffered`]).
+    pub fn held(&self) -> Held {
+        Held {
+            fixed: if self.recent.is_some() {
+                box_bytes::<[u8; CONFLICT_WINDOW]>()
+            } else {
+                0
+            },
+            buffers: self.ooo_charge,
+        }
+    }
+
+    /// The memory budget needs the out-of-order bytes back: the holes before them are given
+    /// up (declared gaps) and the bytes delivered now, after a `BudgetOoo` notice saying how
+    /// many. Nothing is buffered afterwards; the stream goes on from the end of what it had.
+    pub fn give_up_buffered(
+        &mut self,
+        budget: &mut OooBudget,
+        emit: &mut impl FnMut(Delivery<'_>),
+    ) {
+        if self.ooo.is_empty() {
+            return;
+        }
+        let bytes = self.buffered_bytes() as u64;
+        emit(Delivery::Notice(TcpNotice::BudgetOoo { bytes }));
+        loop {
+            self.drain(budget, emit);
+            match self.ooo.keys().next() {
+                Some(&first) => self.skip_to(first, emit),
+                None => break,
+            }
+        }
+        self.advance(budget, emit);
     }
 
     /// Records the peer's acknowledgment number for this direction. Delivers whatever the new

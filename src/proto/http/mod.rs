@@ -63,6 +63,7 @@ mod tests;
 
 use self::chunked::ChunkedDecoder;
 use self::sse::SseParser;
+use crate::budget::{Held, box_bytes, compact, compact_deque, vec_bytes};
 use crate::config::Limits;
 use crate::proto::digest::{Digest, Hasher};
 use crate::proto::{
@@ -86,6 +87,9 @@ const ERROR_PREVIEW: usize = 48;
 const START_PROBE: usize = 9;
 /// Head copies larger than this are released after their message instead of being kept.
 const KEEP_CAPACITY: usize = 16 << 10;
+/// Unanswered requests kept when the memory budget makes a connection give way: the oldest,
+/// which the next responses answer.
+pub const KEEP_PENDING: usize = 8;
 
 /// What [`HttpConn::feed`] did with the bytes it was given.
 #[derive(Debug, PartialEq, Eq)]
@@ -1458,6 +1462,153 @@ impl HttpConn {
         side.state = State::Stopped;
         side.head_buf.clear();
     }
+
+    /// What the connection holds beyond its own struct, for the memory budget. `buffers` is
+    /// what [`HttpConn::give_way`] can give up.
+    pub fn held(&self) -> Held {
+        let [a, b] = &self.sides;
+        let bytes = a.head_buf.capacity()
+            + a.head_copy.capacity()
+            + a.preview.capacity()
+            + b.head_buf.capacity()
+            + b.head_copy.capacity()
+            + b.preview.capacity()
+            + self.held.capacity();
+        let spans = a.layout.headers.capacity() + b.layout.headers.capacity();
+        let mut held = Held {
+            fixed: 0,
+            buffers: bytes
+                + vec_bytes::<(Range<usize>, Range<usize>)>(spans)
+                + vec_bytes::<Header<'static>>(self.scratch.0.capacity())
+                + vec_bytes::<Outstanding>(self.outstanding.capacity())
+                + vec_bytes::<(usize, Timestamp)>(self.held_marks.capacity()),
+        };
+        // Rare states, boxed or off: looked at only when present.
+        if let Some((_, headers)) = &self.upgrade_request {
+            held.fixed += owned_bytes(headers);
+        }
+        if let Some(sse) = &self.sse {
+            held.fixed += box_bytes::<SseParser>() + sse.held();
+        }
+        if !matches!(a.digest, Hasher::Off) || !matches!(b.digest, Hasher::Off) {
+            held.fixed += a.digest.held() + b.digest.held();
+        }
+        held
+    }
+
+    /// The memory budget ran short and this connection is among the largest holders: every
+    /// buffer it can do without is given up, each with its anomaly — an incomplete head (that
+    /// side resynchronises at the next start line), the headers of a message whose body is in
+    /// progress (it is reported with its start line only), client bytes held for an upgrade
+    /// (as on overflow), unanswered requests beyond the oldest [`KEEP_PENDING`], and the body
+    /// previews (none are kept for the rest of the connection).
+    pub fn give_way(&mut self, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+        let now = self.now(ctx);
+        self.scratch = HeaderScratch::default();
+        for dir in [Dir::C2S, Dir::S2C] {
+            let side = &mut self.sides[dir.index()];
+            let what = match dir {
+                Dir::C2S => "request",
+                Dir::S2C => "response",
+            };
+            match side.state {
+                State::Head if !side.head_buf.is_empty() => {
+                    let dropped = side.head_buf.len();
+                    let at_line_start = side.head_buf.last() == Some(&b'\n');
+                    side.head_buf = Vec::new();
+                    side.state = State::Resync {
+                        at_line_start,
+                        skipped: 0,
+                    };
+                    let detail = format!(
+                        "incomplete {what} head of {dropped} bytes dropped (memory budget); \
+                         bytes up to the next {} are skipped",
+                        start_name(dir)
+                    );
+                    anomaly(sink, ctx, Code::HttpBudgetHead, dir, now, detail);
+                }
+                State::Body(_) if side.head_copy.capacity() > 0 => {
+                    let line = side
+                        .head_copy
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(side.head_copy.len(), |i| i + 1);
+                    let dropped = side.head_copy.len() - line;
+                    let mut kept = Vec::new();
+                    kept.extend_from_slice(head(&side.head_copy, line));
+                    side.head_copy = kept;
+                    side.layout.headers = Vec::new();
+                    if dropped > 0 {
+                        let detail = format!(
+                            "headers of the {what} in progress ({dropped} bytes) dropped \
+                             (memory budget): it is reported with its start line only"
+                        );
+                        anomaly(sink, ctx, Code::HttpBudgetHead, dir, now, detail);
+                    }
+                }
+                _ => {}
+            }
+            // Room kept for the next head costs nothing to give back.
+            compact(&mut side.head_buf);
+            if !matches!(side.state, State::Body(_)) {
+                side.head_copy = Vec::new();
+                side.layout.headers = Vec::new();
+            }
+        }
+        if let Hold::Holding { seq } = self.hold
+            && !self.held.is_empty()
+        {
+            let dropped = self.held.len() as u64;
+            self.held = Vec::new();
+            self.held_marks = Vec::new();
+            self.hold = Hold::Lost { seq, dropped };
+            let detail = format!(
+                "{dropped} client bytes held while an upgrade request awaits its response \
+                 dropped (memory budget); client bytes until the response are not decoded"
+            );
+            anomaly(sink, ctx, Code::HttpBudgetHold, Dir::C2S, now, detail);
+        }
+        if self.outstanding.len() > KEEP_PENDING {
+            let before = self.outstanding.len();
+            let mut i = 0;
+            // Requests that switch protocols are kept: the held bytes wait for their answer.
+            self.outstanding.retain(|o| {
+                i += 1;
+                i <= KEEP_PENDING || o.switch
+            });
+            compact_deque(&mut self.outstanding);
+            let forgotten = before - self.outstanding.len();
+            let detail = format!(
+                "{forgotten} unanswered requests forgotten (memory budget), the {KEEP_PENDING} \
+                 oldest kept; the responses that answer the others are framed as answers to GET"
+            );
+            anomaly(sink, ctx, Code::HttpBudgetPending, Dir::C2S, now, detail);
+        } else {
+            compact_deque(&mut self.outstanding);
+        }
+        compact(&mut self.held);
+        compact(&mut self.held_marks);
+        let shown: usize = self.sides.iter().map(|s| s.preview.len()).sum::<usize>()
+            + self.sse.as_ref().map_or(0, |sse| sse.display_len());
+        if shown == 0 {
+            for side in &mut self.sides {
+                side.preview = Vec::new();
+            }
+        } else {
+            self.preview = 0;
+            for side in &mut self.sides {
+                side.preview = Vec::new();
+            }
+            if let Some(sse) = self.sse.as_deref_mut() {
+                sse.drop_display();
+            }
+            let detail = format!(
+                "{shown} bytes of body previews dropped (memory budget): this connection's \
+                 bodies are shown without a preview from here on"
+            );
+            anomaly(sink, ctx, Code::HttpBudgetDisplay, Dir::S2C, now, detail);
+        }
+    }
 }
 
 /// Parses a request (client side) or response (server side) head into `out`.
@@ -1598,6 +1749,15 @@ fn status_of(head: HttpHead<'_>) -> Option<u16> {
 }
 
 type OwnedHeaders = Vec<(String, Vec<u8>)>;
+
+/// Heap bytes of owned headers: the vector, and each name and value.
+fn owned_bytes(headers: &OwnedHeaders) -> usize {
+    vec_bytes::<(String, Vec<u8>)>(headers.capacity())
+        + headers
+            .iter()
+            .map(|(n, v)| vec_bytes::<u8>(n.capacity()) + vec_bytes::<u8>(v.capacity()))
+            .sum::<usize>()
+}
 
 fn owned_headers(headers: &[Header<'_>]) -> OwnedHeaders {
     headers
