@@ -209,9 +209,9 @@ impl Budget {
 
 /// The largest holders, largest first: filled by a walk over every holder that keeps only the
 /// `keep` largest (a bounded heap, so the walk allocates nothing beyond them), then consumed one
-/// by one across pressure episodes until empty. Sizes are those at the walk; a holder's size may
-/// have changed (or the holder gone) when it comes up, which its owner checks. An approximate
-/// max-heap: one walk per `keep` holders given way, instead of upkeep on every change.
+/// by one. Sizes are those at the walk; a holder may be gone when it comes up, which its owner
+/// checks. One walk per pressure episode (per `keep` holders given way) instead of keeping the
+/// order up to date on every change.
 #[derive(Debug)]
 pub struct Largest<K> {
     /// Ascending by (size, reversed key): the largest is popped from the end.
@@ -250,11 +250,6 @@ impl<K: Ord> Largest<K> {
     /// The largest holder not handed out yet.
     pub fn pop(&mut self) -> Option<K> {
         self.sorted.pop().map(|(_, std::cmp::Reverse(key))| key)
-    }
-
-    /// The size the largest holder not handed out yet had at the walk.
-    pub fn peek_size(&self) -> Option<usize> {
-        self.sorted.last().map(|&(size, _)| size)
     }
 
     pub fn len(&self) -> usize {

@@ -77,6 +77,8 @@
 //!   linger) are counted in [`TableStats::stray_packets`] and start no flow; only a pure SYN
 //!   with a different ISN does.
 
+#[cfg(test)]
+mod budget_tests;
 pub mod reassembly;
 pub mod seq;
 mod table;

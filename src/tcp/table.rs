@@ -601,9 +601,8 @@ pub struct FlowTable<H: StreamHandler> {
     memory: Budget,
     table_held: Held,
     outside_held: Held,
-    /// The flows with the most buffers, and the flows holding the most, as of the last walk.
-    trim_list: Largest<(FlowId, FlowKey)>,
-    evict_list: Largest<(FlowId, FlowKey)>,
+    /// The largest holders as of the last walk, while room is being made.
+    candidates: Largest<(FlowId, FlowKey)>,
     budget_full_reported: bool,
     /// A new flow was refused with this much held; the next one waits until memory was freed.
     refused_at: Option<usize>,
@@ -644,8 +643,7 @@ impl<H: StreamHandler> FlowTable<H> {
             memory: Budget::new(limits.memory),
             table_held: Held::ZERO,
             outside_held: Held::ZERO,
-            trim_list: Largest::default(),
-            evict_list: Largest::default(),
+            candidates: Largest::default(),
             budget_full_reported: false,
             refused_at: None,
         }
@@ -791,12 +789,14 @@ impl<H: StreamHandler> FlowTable<H> {
     }
 
     /// Whether the memory budget has room for one more flow (an entry and the state flows
-    /// have on average), making room if it has to. After a refusal, the next new flow is
-    /// refused at once until an eighth of the limit was freed, so that refusing costs no walk
-    /// over the flows.
+    /// have on average), making room if it has to. The flows' fixed state is kept under the
+    /// low-water mark, so that what they buffer can always be given back down to it. After a
+    /// refusal, the next new flow is refused at once until an eighth of the limit was freed, so
+    /// that refusing costs no walk over the flows.
     fn admit(&mut self, handler: &mut H) -> bool {
         let need = self.new_flow_bytes();
-        if self.memory.fits(need) {
+        let room = |m: &Budget| m.held().fixed + need <= m.low_water() && m.fits(need);
+        if room(&self.memory) {
             self.refused_at = None;
             return true;
         }
@@ -807,14 +807,15 @@ impl<H: StreamHandler> FlowTable<H> {
             return false;
         }
         self.make_room(need, false, handler);
-        let fits = self.memory.fits(need);
+        let fits = room(&self.memory);
         self.refused_at = (!fits).then(|| self.memory.held().total());
         fits
     }
 
     /// What a new flow is expected to cost: the mean fixed holding of the flows tracked now
     /// (entry, streams, parser state), at least its entry and at most [`NEW_FLOW_ENTRIES`]
-    /// entries' worth, so that a few flows with large state do not keep small ones out.
+    /// entries' worth, so that a few flows with large state do not keep small ones out; and
+    /// the table's growth if it is full.
     fn new_flow_bytes(&self) -> usize {
         let entry = box_bytes::<Flow<H::State>>();
         let fixed = self
@@ -822,75 +823,86 @@ impl<H: StreamHandler> FlowTable<H> {
             .held()
             .fixed
             .saturating_sub(self.table_held.fixed + self.outside_held.fixed);
-        (fixed / self.flows.len().max(1)).clamp(entry, NEW_FLOW_ENTRIES * entry)
+        let flow = (fixed / self.flows.len().max(1)).clamp(entry, NEW_FLOW_ENTRIES * entry);
+        let slots = self.flows.capacity();
+        let growth = if self.flows.len() < slots {
+            0
+        } else {
+            type Slot<S> = (FlowKey, Box<Flow<S>>);
+            hash_bytes::<Slot<H::State>>((slots * 2).max(4)) - hash_bytes::<Slot<H::State>>(slots)
+        };
+        flow + growth
     }
 
-    /// Frees memory until `need` more bytes fit under the limit (see the module docs for the
-    /// order). Buffers are given up down to the low-water mark; flows are ended only as far as
-    /// needed, and, unless `evict_any` (the limit was passed), only flows holding at least
-    /// [`BIG_FLOW_ENTRIES`] new flows' worth.
+    /// Frees memory until `need` more bytes fit under the limit and down to the low-water mark
+    /// (see the module docs for the order). Unless `evict_any` (the limit was passed), only
+    /// flows whose fixed state is at least [`BIG_FLOW_ENTRIES`] new flows' worth are ended:
+    /// ending a flow for its buffers would let one new flow in for each flow ended. Candidates come
+    /// from walks over the flows, each keeping the [`GIVE_WAY_CANDIDATES`] largest; a walk is
+    /// repeated only while the previous one's candidates freed something.
     fn make_room(&mut self, need: usize, evict_any: bool, handler: &mut H) {
-        let above_low = |m: &Budget| m.held().total().saturating_add(need) > m.low_water();
+        let short = |m: &Budget| m.held().total().saturating_add(need) > m.low_water();
         handler.give_way_outside_flows();
         self.settle_outside(handler);
-        while above_low(&self.memory) && !self.closing.is_empty() {
+        while short(&self.memory) && !self.closing.is_empty() {
             self.expire_oldest_closing(handler);
         }
-        let mut walked = false;
-        while above_low(&self.memory) && self.memory.held().buffers > 0 {
-            let Some((id, key)) = self.trim_list.pop() else {
-                if walked {
-                    break;
-                }
-                walked = true;
-                let flows = self.flows.iter();
-                self.trim_list.refill(
-                    GIVE_WAY_CANDIDATES,
-                    flows.map(|(key, flow)| (flow.held.buffers, (flow.meta.id, *key))),
-                );
-                continue;
-            };
-            let Some(flow) = self.flows.get_mut(&key).filter(|f| f.meta.id == id) else {
-                continue;
-            };
-            let mut ctx = Ctx {
-                handler: &mut *handler,
-                budget: &mut self.budget,
-                memory: &mut self.memory,
-                stats: &mut self.stats,
-                role_hint: self.role_hint,
-                pkt: None,
-            };
-            give_way(flow, &mut ctx);
+        // A new flow that would put the fixed state over the mark is not helped by buffers.
+        let trimming_helps = |m: &Budget| evict_any || m.held().fixed + need <= m.low_water();
+        let mut progress = true;
+        while short(&self.memory)
+            && trimming_helps(&self.memory)
+            && self.memory.held().buffers > 0
+            && progress
+        {
+            let flows = self.flows.iter();
+            self.candidates.refill(
+                GIVE_WAY_CANDIDATES,
+                flows.map(|(key, flow)| (flow.held.buffers, (flow.meta.id, *key))),
+            );
+            let before = self.memory.held().buffers;
+            while short(&self.memory)
+                && let Some((_, key)) = self.candidates.pop()
+            {
+                let Some(flow) = self.flows.get_mut(&key) else {
+                    continue;
+                };
+                let mut ctx = Ctx {
+                    handler: &mut *handler,
+                    budget: &mut self.budget,
+                    memory: &mut self.memory,
+                    stats: &mut self.stats,
+                    role_hint: self.role_hint,
+                    pkt: None,
+                };
+                give_way(flow, &mut ctx);
+            }
+            progress = self.memory.held().buffers < before;
         }
         let big = if evict_any {
             0
         } else {
             BIG_FLOW_ENTRIES.saturating_mul(self.new_flow_bytes())
         };
-        let mut walked = false;
-        while !self.memory.fits(need) {
-            match self.evict_list.peek_size() {
-                None if !walked => {
-                    walked = true;
-                    let flows = self.flows.iter();
-                    self.evict_list.refill(
-                        GIVE_WAY_CANDIDATES,
-                        flows.map(|(key, flow)| (flow.held.total(), (flow.meta.id, *key))),
-                    );
-                    continue;
-                }
-                Some(size) if size >= big => {}
-                _ => break,
-            }
-            let Some((id, key)) = self.evict_list.pop() else {
-                break;
-            };
-            let current = self.flows.get(&key).filter(|f| f.meta.id == id);
-            if current.is_some_and(|f| f.held.total() >= big) {
+        let mut progress = true;
+        while short(&self.memory) && progress {
+            let flows = self.flows.iter();
+            // To let a new flow in, only state that cannot be given up otherwise counts.
+            let size = |h: Held| if evict_any { h.total() } else { h.fixed };
+            self.candidates.refill(
+                GIVE_WAY_CANDIDATES,
+                flows
+                    .map(|(key, flow)| (size(flow.held), (flow.meta.id, *key)))
+                    .filter(|&(held, _)| held >= big),
+            );
+            progress = !self.candidates.is_empty();
+            while short(&self.memory)
+                && let Some((_, key)) = self.candidates.pop()
+            {
                 self.evict(key, handler);
             }
         }
+        self.candidates = Largest::default();
         self.settle_table();
     }
 
@@ -938,9 +950,7 @@ impl<H: StreamHandler> FlowTable<H> {
                 + self.skipped_by_port.held()
                 + self.skipped_by_cap.held()
                 + vec_bytes::<(Timestamp, FlowKey, FlowId)>(self.closing.capacity())
-                + vec_bytes::<(FlowId, FlowKey)>(self.scratch.capacity())
-                + self.trim_list.held()
-                + self.evict_list.held(),
+                + vec_bytes::<(FlowId, FlowKey)>(self.scratch.capacity()),
         );
         self.memory.settle(&mut self.table_held, now);
     }

@@ -46,8 +46,9 @@ pub enum Shape {
     Pings,
     /// Client data behind a lost first segment, never acknowledged (buffered out of order).
     Ooo,
-    /// A WebSocket upgrade request of `size` bytes (one long header) in one segment, never
-    /// answered: its headers are kept for the handshake check.
+    /// Every flow's handshake first, then a WebSocket upgrade request of `size` bytes (one long
+    /// header) in one segment per flow, never answered: its headers are kept for the handshake
+    /// check, and the flows were let in before they grew.
     BigUpgrade,
 }
 
@@ -168,6 +169,24 @@ pub fn write(shape: Shape, flows: usize, size: usize, out: &mut impl Write) -> i
     let mut w = PcapWriter::new(LINKTYPE_ETHERNET).with_step(10);
     let text = vec![b'a'; size];
     let compressed = deflate(&text);
+    if shape == Shape::BigUpgrade {
+        let mut conns: Vec<TcpConn> = (0..flows).map(conn).collect();
+        for c in &mut conns {
+            c.handshake(&mut w);
+        }
+        let mut head = upgrade_request(None);
+        head.truncate(head.len() - 2);
+        let pad = size.saturating_sub(head.len() + 11);
+        head.extend_from_slice(b"X-Pad: ");
+        head.resize(head.len() + pad, b'a');
+        head.extend_from_slice(b"\r\n\r\n");
+        for c in &conns {
+            // One segment: the head is parsed (and its headers kept) at once.
+            w.packet(&c.raw(C2S, c.seq[C2S], ACK | PSH, &head));
+            out.write_all(&w.take_bytes())?;
+        }
+        return out.write_all(&w.take_bytes());
+    }
     for k in 0..flows {
         let mut c = conn(k);
         match shape {
@@ -232,18 +251,7 @@ pub fn write(shape: Shape, flows: usize, size: usize, out: &mut impl Write) -> i
                 c.handshake(&mut w);
                 behind_a_hole(&mut w, &c, &text);
             }
-            Shape::BigUpgrade => {
-                c.handshake(&mut w);
-                let mut head = upgrade_request(None);
-                head.truncate(head.len() - 2);
-                let pad = size.saturating_sub(head.len() + 11);
-                head.extend_from_slice(b"X-Pad: ");
-                head.resize(head.len() + pad, b'a');
-                head.extend_from_slice(b"\r\n\r\n");
-                // One segment: the head is parsed (and its headers kept) at once.
-                let p = c.raw(C2S, c.seq[C2S], ACK | PSH, &head);
-                w.packet(&p);
-            }
+            Shape::BigUpgrade => unreachable!("written above"),
         }
         out.write_all(&w.take_bytes())?;
     }
@@ -344,8 +352,8 @@ pub fn budget_cases() -> Vec<BudgetCase> {
         ),
         case(
             "tcp.budget_evict",
-            "30 upgrade requests of 60 KB, never answered: their headers are kept for the \
-             handshake check and cannot be given up",
+            "30 connections opened, then an upgrade request of 60 KB on each, never answered: \
+             their headers are kept for the handshake check and cannot be given up",
             &[],
             &[],
             capture(Shape::BigUpgrade, 30, PER_FLOW),
