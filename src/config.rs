@@ -162,3 +162,37 @@ impl Default for Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_splits_into_the_baseline_and_the_budget() {
+        assert_eq!(Limits::default().memory, 36 << 20);
+        assert_eq!(Limits::memory_for_mib(MIN_MEMORY_MIB), 1 << 20);
+        assert_eq!(Limits::memory_for_mib(1024), (1024 - BASELINE_MIB) << 20);
+    }
+
+    #[test]
+    fn a_live_ring_takes_the_place_of_the_input_window() {
+        // The default: a 16 MiB ring, 8 MiB more than a file's window, out of the budget.
+        assert_eq!(Limits::live_ring_for_mib(64), 16 << 20);
+        assert_eq!(Limits::live_memory_for_mib(64), 28 << 20);
+        // Never smaller than the window, never larger than 32 MiB.
+        assert_eq!(
+            Limits::live_ring_for_mib(MIN_MEMORY_MIB),
+            INPUT_WINDOW_MIB << 20
+        );
+        assert_eq!(Limits::live_memory_for_mib(MIN_MEMORY_MIB), 1 << 20);
+        assert_eq!(Limits::live_ring_for_mib(4096), MAX_RING_MIB << 20);
+    }
+
+    #[test]
+    fn only_the_shown_flow_keeps_display_bytes() {
+        let mut c = Config::default();
+        assert_eq!((c.display_bytes_for(1), c.display_bytes_for(2)), (512, 512));
+        c.display_flow = Some(2);
+        assert_eq!((c.display_bytes_for(1), c.display_bytes_for(2)), (0, 512));
+    }
+}

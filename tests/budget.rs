@@ -200,3 +200,14 @@ fn memory_option_sets_the_budget() {
     let large = measure(&file, &["--memory", "200"]);
     assert!(!large.stdout.contains("budget"), "{}", tail(&large.stdout));
 }
+
+#[test]
+fn memory_option_refuses_what_leaves_no_budget() {
+    for (value, says) in [("28", "at least 29 MB"), ("lots", "not a whole number")] {
+        let run = common::sockscope(&["read", "--memory", value, "captures/ws-chat.pcap"]);
+        assert_eq!(run.code, 2, "--memory {value}");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains("--memory"), "{}", run.stderr);
+        assert!(run.stderr.contains(says), "{}", run.stderr);
+    }
+}

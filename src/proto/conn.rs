@@ -403,31 +403,32 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
     }
 
     fn on_table_notice(&mut self, pkt: PacketRef, notice: TcpNotice) {
-        if let TcpNotice::FlowCapHit = notice {
-            let a = Anomaly {
-                code: Code::TcpFlowCap,
-                dir: None,
-                ts: pkt.ts,
-                detail: format!(
+        let limits = &self.config.limits;
+        let (code, detail) = match notice {
+            TcpNotice::FlowCapHit => (
+                Code::TcpFlowCap,
+                format!(
                     "flow table full ({} flows): new flows are not tracked",
-                    self.config.limits.max_flows
+                    limits.max_flows
                 ),
-            };
-            self.sink.global_anomaly(&a, pkt.frame);
-        }
-        if let TcpNotice::BudgetFull = notice {
-            let a = Anomaly {
-                code: Code::TcpBudgetFlows,
-                dir: None,
-                ts: pkt.ts,
-                detail: format!(
-                    "memory budget ({} MiB) full even after the largest holders gave way: new \
-                     flows are not tracked (--memory raises it)",
-                    self.config.limits.memory >> 20
+            ),
+            TcpNotice::BudgetFull => (
+                Code::TcpBudgetFlows,
+                format!(
+                    "memory budget ({} MiB of --memory) full even after the largest holders gave \
+                     way: new flows are not tracked",
+                    limits.memory >> 20
                 ),
-            };
-            self.sink.global_anomaly(&a, pkt.frame);
-        }
+            ),
+            _ => return,
+        };
+        let a = Anomaly {
+            code,
+            dir: None,
+            ts: pkt.ts,
+            detail,
+        };
+        self.sink.global_anomaly(&a, pkt.frame);
     }
 
     fn held(&self, state: &ConnState) -> Held {

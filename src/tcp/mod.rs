@@ -55,6 +55,12 @@
 //!   (`OooCapHit { dropped: n }`) and its bytes become a gap. Each buffered piece is charged
 //!   [`reassembly::CHUNK_OVERHEAD`] bytes on top of its length. At `max_flows`, new flows are
 //!   not tracked.
+//! - **Memory budget.** Every flow is charged what it holds ([`StreamHandler::held`] for the
+//!   handler's part); when the budget runs short the largest holders give way
+//!   ([`StreamHandler::give_way`], out-of-order bytes delivered early after a `BudgetOoo`
+//!   notice), then whole flows end (`BudgetEvicted`, then `Closed { Evicted }`; their later
+//!   packets are stray), and new flows that do not fit are not tracked (`BudgetFull`, once).
+//!   The order and its bounds are in the table module and docs/memory-budget.md.
 //! - **Closing.** When both FINs are delivered, or a RST is seen (after delivering what can
 //!   be: every hole is given up on), the flow is *closing*: its streams are finished, and it
 //!   keeps counting its own packets — the last ACK of the four-way close, a FIN retransmitted

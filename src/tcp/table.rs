@@ -214,6 +214,21 @@ impl<S: Default> Flow<S> {
     }
 }
 
+/// A [`Ctx`] over a table's fields and `pkt`: a macro, since the flow worked on is borrowed
+/// from the table's `flows` at the same time.
+macro_rules! ctx {
+    ($table:ident, $handler:expr, $pkt:expr) => {
+        Ctx {
+            handler: &mut *$handler,
+            budget: &mut $table.budget,
+            memory: &mut $table.memory,
+            stats: &mut $table.stats,
+            role_hint: $table.role_hint,
+            pkt: $pkt,
+        }
+    };
+}
+
 /// What every flow operation needs besides the flow.
 struct Ctx<'a, H: StreamHandler> {
     handler: &'a mut H,
@@ -240,22 +255,9 @@ fn settle<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>, han
 /// The memory budget needs this flow's buffers: its out-of-order bytes are delivered early
 /// (holes given up), then the handler gives up what it can.
 fn give_way<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>) {
-    let client_side = flow.client_side;
-    for side in [client_side, client_side ^ 1] {
-        let dir = flow.dir_of(side);
-        let Flow {
-            meta,
-            state,
-            streams,
-            ..
-        } = &mut *flow;
-        if let Some(stream) = streams.get_mut(side) {
-            let mut emit = |d: Delivery<'_>| {
-                emit_event(meta, state, &mut *ctx.handler, ctx.stats, ctx.pkt, dir, d)
-            };
-            stream.give_up_buffered(ctx.budget, &mut emit);
-        }
-    }
+    each_stream(flow, ctx, |stream, budget, mut emit| {
+        stream.give_up_buffered(budget, &mut emit)
+    });
     let Flow { meta, state, .. } = &mut *flow;
     ctx.handler.give_way(meta, state, ctx.pkt);
     settle(flow, ctx, true);
@@ -328,6 +330,23 @@ fn close<H: StreamHandler>(flow: &mut Flow<H::State>, how: CloseHow, ctx: &mut C
 /// this the streams have nothing more to say. Doing it again changes nothing.
 fn wind_down<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>) {
     open(flow, ctx);
+    each_stream(flow, ctx, |stream, budget, mut emit| {
+        stream.flush(budget, &mut emit);
+        // Nothing is delivered any more: give back the conflict ring and the sequence state
+        // while the flow lingers.
+        *stream = Stream::default();
+    });
+    let Flow { meta, state, .. } = &mut *flow;
+    ctx.handler.on_streams_done(meta, state, ctx.pkt);
+}
+
+/// Runs `step` on both streams, the client's first, with an emitter that turns what they
+/// deliver into handler events.
+fn each_stream<H: StreamHandler>(
+    flow: &mut Flow<H::State>,
+    ctx: &mut Ctx<'_, H>,
+    mut step: impl FnMut(&mut Stream, &mut OooBudget, &mut dyn FnMut(Delivery<'_>)),
+) {
     let client_side = flow.client_side;
     for side in [client_side, client_side ^ 1] {
         let dir = flow.dir_of(side);
@@ -343,13 +362,8 @@ fn wind_down<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>) 
         let mut emit = |d: Delivery<'_>| {
             emit_event(meta, state, &mut *ctx.handler, ctx.stats, ctx.pkt, dir, d)
         };
-        stream.flush(ctx.budget, &mut emit);
-        // Nothing is delivered any more: give back the conflict ring and the sequence state
-        // while the flow lingers.
-        *stream = Stream::default();
+        step(stream, ctx.budget, &mut emit);
     }
-    let Flow { meta, state, .. } = &mut *flow;
-    ctx.handler.on_streams_done(meta, state, ctx.pkt);
 }
 
 /// Counts a packet in the flow's meta.
@@ -733,26 +747,26 @@ impl<H: StreamHandler> FlowTable<H> {
             // A closing flow has nothing left to deliver: it makes room before anyone is refused.
             self.expire_oldest_closing(handler);
         }
-        if self.flows.len() >= self.max_flows {
+        let refused = if self.flows.len() >= self.max_flows {
+            Some(TcpNotice::FlowCapHit)
+        } else if !self.admit(handler) {
+            Some(TcpNotice::BudgetFull)
+        } else {
+            None
+        };
+        if let Some(notice) = refused {
             if self.skipped_by_cap.is_new(key, pure_syn) {
                 self.stats.flows_dropped_by_cap += 1;
+                self.settle_table();
             }
-            if !self.flow_cap_reported {
-                self.flow_cap_reported = true;
+            let reported = match notice {
+                TcpNotice::FlowCapHit => &mut self.flow_cap_reported,
+                _ => &mut self.budget_full_reported,
+            };
+            if !*reported {
+                *reported = true;
                 if let Some(pkt) = pkt {
-                    handler.on_table_notice(pkt, TcpNotice::FlowCapHit);
-                }
-            }
-            return;
-        }
-        if !self.admit(handler) {
-            if self.skipped_by_cap.is_new(key, pure_syn) {
-                self.stats.flows_dropped_by_cap += 1;
-            }
-            if !self.budget_full_reported {
-                self.budget_full_reported = true;
-                if let Some(pkt) = pkt {
-                    handler.on_table_notice(pkt, TcpNotice::BudgetFull);
+                    handler.on_table_notice(pkt, notice);
                 }
             }
             return;
@@ -867,15 +881,7 @@ impl<H: StreamHandler> FlowTable<H> {
                 let Some(flow) = self.flows.get_mut(&key) else {
                     continue;
                 };
-                let mut ctx = Ctx {
-                    handler: &mut *handler,
-                    budget: &mut self.budget,
-                    memory: &mut self.memory,
-                    stats: &mut self.stats,
-                    role_hint: self.role_hint,
-                    pkt: None,
-                };
-                give_way(flow, &mut ctx);
+                give_way(flow, &mut ctx!(self, handler, None));
             }
             progress = self.memory.held().buffers < before;
         }
@@ -912,32 +918,39 @@ impl<H: StreamHandler> FlowTable<H> {
             return;
         };
         self.stats.flows_evicted += 1;
-        let mut ctx = Ctx {
-            handler: &mut *handler,
-            budget: &mut self.budget,
-            memory: &mut self.memory,
-            stats: &mut self.stats,
-            role_hint: self.role_hint,
-            pkt: None,
-        };
+        let mut ctx = ctx!(self, handler, None);
+        open(&mut flow, &mut ctx);
+        let held = flow.held.total() as u64;
         let notice = StreamEvent::Notice {
             dir: None,
-            notice: TcpNotice::BudgetEvicted {
-                held: flow.held.total() as u64,
-            },
+            notice: TcpNotice::BudgetEvicted { held },
         };
-        open(&mut flow, &mut ctx);
         let Flow { meta, state, .. } = &mut *flow;
         ctx.handler.on_event(meta, state, None, notice);
-        let how = flow.closed_how(CloseHow::Evicted);
-        close(&mut flow, how, &mut ctx);
-        self.tombstones.insert(
-            key,
-            Tomb {
-                closed_at: flow.meta.last_ts,
-                isn: flow.isn,
-            },
-        );
+        self.finalise(key, flow, CloseHow::Evicted, handler);
+    }
+
+    /// Closes a flow taken out of the table (`default`: how, unless FINs or a RST said
+    /// otherwise) and, unless it ended idle or with the input, remembers its tuple so that its
+    /// stray packets start no flow.
+    fn finalise(
+        &mut self,
+        key: FlowKey,
+        mut flow: Box<Flow<H::State>>,
+        default: CloseHow,
+        handler: &mut H,
+    ) {
+        let how = flow.closed_how(default);
+        close(&mut flow, how, &mut ctx!(self, handler, None));
+        if !matches!(how, CloseHow::Idle | CloseHow::EndOfInput) {
+            self.tombstones.insert(
+                key,
+                Tomb {
+                    closed_at: flow.meta.last_ts,
+                    isn: flow.isn,
+                },
+            );
+        }
         self.settle_table();
         self.settle_outside(handler);
     }
@@ -1030,28 +1043,10 @@ impl<H: StreamHandler> FlowTable<H> {
         if !current {
             return false;
         }
-        let Some(mut flow) = self.flows.remove(&key) else {
+        let Some(flow) = self.flows.remove(&key) else {
             return false;
         };
-        let mut ctx = Ctx {
-            handler: &mut *handler,
-            budget: &mut self.budget,
-            memory: &mut self.memory,
-            stats: &mut self.stats,
-            role_hint: self.role_hint,
-            pkt: None,
-        };
-        let how = flow.closed_how(CloseHow::Fin);
-        close(&mut flow, how, &mut ctx);
-        self.tombstones.insert(
-            key,
-            Tomb {
-                closed_at: flow.meta.last_ts,
-                isn: flow.isn,
-            },
-        );
-        self.settle_table();
-        self.settle_outside(handler);
+        self.finalise(key, flow, CloseHow::Fin, handler);
         true
     }
 
@@ -1137,31 +1132,15 @@ impl<H: StreamHandler> FlowTable<H> {
                 .map(|(key, flow)| (flow.meta.id, *key)),
         );
         self.scratch.sort_unstable();
-        let mut ctx = Ctx {
-            handler: &mut *handler,
-            budget: &mut self.budget,
-            memory: &mut self.memory,
-            stats: &mut self.stats,
-            role_hint: self.role_hint,
-            pkt: None,
-        };
-        for (_, key) in self.scratch.drain(..) {
-            if let Some(mut flow) = self.flows.remove(&key) {
-                let how = flow.closed_how(default);
-                close(&mut flow, how, &mut ctx);
-                if matches!(how, CloseHow::Fin | CloseHow::Rst) {
-                    self.tombstones.insert(
-                        key,
-                        Tomb {
-                            closed_at: flow.meta.last_ts,
-                            isn: flow.isn,
-                        },
-                    );
-                }
+        for i in 0..self.scratch.len() {
+            let Some(&(_, key)) = self.scratch.get(i) else {
+                break;
+            };
+            if let Some(flow) = self.flows.remove(&key) {
+                self.finalise(key, flow, default, handler);
             }
         }
-        self.settle_table();
-        self.settle_outside(handler);
+        self.scratch.clear();
     }
 }
 

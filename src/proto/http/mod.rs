@@ -8,7 +8,9 @@
 //!   is buffered (at most [`Limits::max_http_head`]), plus one copy of the head of the message
 //!   whose body is still arriving (same cap) and the body preview. Client bytes held while an
 //!   upgrade or CONNECT awaits its response are capped by [`Limits::max_upgrade_hold`]. Up to
-//!   1024 unanswered requests are remembered; beyond that the oldest is forgotten.
+//!   1024 unanswered requests are remembered; beyond that the oldest is forgotten. What it
+//!   holds is reported by [`HttpConn::held`], and [`HttpConn::give_way`] gives up every buffer
+//!   for the memory budget, each loss with its anomaly.
 //! - **Zero-copy on the common path.** A head that arrives whole is parsed straight from the
 //!   input; a message that completes in the same input is reported with headers borrowed from it.
 //!   Header arrays are reused, nothing is allocated per message (upgrade requests excepted).

@@ -793,6 +793,110 @@ fn hold_overflow_drops_the_held_bytes() {
     assert_eq!(lines(&h.messages_of(Dir::C2S)), ["GET /chat", "GET /a"]);
 }
 
+/// The memory budget asks the connection to give way (as the flow table does).
+fn give_way(h: &mut Harness) {
+    let ctx = EventCtx {
+        flow: &h.meta,
+        pkt: None,
+    };
+    h.conn.give_way(&ctx, &mut h.rec);
+}
+
+#[test]
+fn giving_way_drops_an_incomplete_head_and_that_side_skips_to_the_next_request() {
+    let mut h = Harness::new();
+    h.feed(Dir::C2S, b"GET /a HTTP/1.1\r\nHost: x\r\nX-Long: aaaa");
+    assert!(h.conn.held().buffers >= 38);
+    give_way(&mut h);
+    assert_eq!(h.codes(), [Code::HttpBudgetHead]);
+    assert!(
+        h.anomalies()[0].1.contains("head of 38 bytes"),
+        "{:?}",
+        h.anomalies()
+    );
+    assert_eq!(h.conn.held().buffers, 0);
+    h.feed(Dir::C2S, b"aaaa\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(lines(&h.messages()), ["GET /b"]);
+    assert_eq!(h.codes(), [Code::HttpBudgetHead, Code::HttpResync]);
+    assert!(
+        h.anomalies()[1].1.contains("skipped 8 bytes"),
+        "{:?}",
+        h.anomalies()
+    );
+}
+
+#[test]
+fn giving_way_keeps_the_start_line_of_a_message_in_progress_and_stops_previews() {
+    let mut h = Harness::new();
+    h.feed(Dir::C2S, GET_A);
+    h.feed(
+        Dir::S2C,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-A: b\r\n\r\nabcd",
+    );
+    give_way(&mut h);
+    assert_eq!(
+        h.codes(),
+        [Code::HttpBudgetHead, Code::HttpBudgetDisplay],
+        "{:?}",
+        h.anomalies()
+    );
+    h.feed(Dir::S2C, b"efghij");
+    h.feed(Dir::C2S, GET_A);
+    h.feed(Dir::S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nkl");
+    let responses = h.messages_of(Dir::S2C);
+    assert_eq!(lines(&responses), ["200 OK", "200 OK"]);
+    let first = &responses[0];
+    assert!(first.headers.is_empty(), "{:?}", first.headers);
+    assert_eq!((first.body_bytes, first.complete), (10, true));
+    assert_eq!(
+        first.header_bytes, 47,
+        "the accounting keeps the whole head"
+    );
+    assert!(first.body_head.is_empty());
+    assert!(
+        responses[1].body_head.is_empty(),
+        "no previews from here on"
+    );
+    assert_eq!(responses[1].headers.len(), 1, "later heads are whole");
+}
+
+#[test]
+fn giving_way_drops_the_bytes_held_for_an_upgrade() {
+    let mut h = Harness::new();
+    h.feed(Dir::C2S, UPGRADE_REQ);
+    h.feed(Dir::C2S, &[0x82; 10]);
+    give_way(&mut h);
+    assert_eq!(h.codes(), [Code::HttpBudgetHold]);
+    h.feed(Dir::C2S, &[0x82; 10]);
+    assert!(matches!(h.feed(Dir::S2C, SWITCHING), Feed::Upgraded { .. }));
+    assert!(h.conn.take_upgrade().expect("upgrade").held_c2s.is_empty());
+}
+
+#[test]
+fn giving_way_forgets_all_but_the_oldest_unanswered_requests() {
+    let mut h = Harness::new();
+    for _ in 0..20 {
+        h.feed(Dir::C2S, GET_A);
+    }
+    give_way(&mut h);
+    assert_eq!(h.codes(), [Code::HttpBudgetPending]);
+    assert!(
+        h.anomalies()[0].1.starts_with("12 unanswered"),
+        "{:?}",
+        h.anomalies()
+    );
+    assert_eq!(h.conn.outstanding.len(), KEEP_PENDING);
+    assert_eq!(h.conn.outstanding.capacity(), KEEP_PENDING);
+    for _ in 0..20 {
+        h.feed(Dir::S2C, b"HTTP/1.1 204 No Content\r\n\r\n");
+    }
+    assert_eq!(h.messages_of(Dir::S2C).len(), 20);
+    assert_eq!(h.codes(), [Code::HttpBudgetPending]);
+    // Nothing left to give: nothing is said.
+    give_way(&mut h);
+    assert_eq!(h.codes().len(), 1);
+}
+
 #[test]
 fn connect_2xx_makes_an_opaque_tunnel() {
     let mut h = Harness::new();

@@ -11,6 +11,8 @@
 //!   first bytes of the current frame and message (the display head, capped), a UTF-8 carry
 //!   (≤ 3 bytes) and, with permessage-deflate, one inflater (zlib's state and 32 KiB window,
 //!   and a 32 KiB output ring that doubles as the window history) are kept. A 2^62-byte length claim costs nothing but a counter.
+//!   [`WsConn::held`] says what that comes to for the memory budget, and [`WsConn::give_way`]
+//!   gives up the inflaters, display heads and pending pings, each loss with its anomaly.
 //! - Only bytes someone needs are unmasked: text (for UTF-8 validation), compressed data (for
 //!   the inflater) and the display heads. The rest of a masked binary frame is only counted.
 //! - No input panics; every length is checked; anomalies are events and decoding goes on while
