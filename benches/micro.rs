@@ -1,6 +1,8 @@
 //! Micro benchmarks of the per-packet and per-byte paths, on inputs built in memory: frame
 //! decoding, in-order reassembly delivery, WebSocket frame header parsing, unmasking, UTF-8
-//! validation, a WebSocket connection fed small masked text frames, and HTTP keep-alive heads.
+//! validation, a WebSocket connection fed small masked text frames, HTTP keep-alive heads, and
+//! TLS decryption per suite (the record layer fed 1448-byte segments of 16 KiB records, next to
+//! the cipher crate's own speed on the same record size).
 //!
 //! `cargo bench --bench micro [-- FILTER]`. Each benchmark runs its loop in batches and prints
 //! the best batch (noise on a shared machine only ever adds time): time per operation and,
@@ -9,6 +11,8 @@
 use sockscope::config::Limits;
 use sockscope::decode::{Decoded, Decoder};
 use sockscope::proto::http::HttpConn;
+use sockscope::proto::tls::testkit::Synth;
+use sockscope::proto::tls::{SessionSecrets, TlsConn, TlsEvent, TlsSink};
 use sockscope::proto::websocket::WsConn;
 use sockscope::proto::websocket::frame::FrameHeader;
 use sockscope::proto::websocket::mask;
@@ -267,4 +271,130 @@ Cache-Control: no-cache\r\nServer: bench\r\n\r\n{\"items\":[1,2,3],\"page\":2}";
             sink.0
         },
     );
+
+    tls(filter);
+}
+
+/// Counts plaintext; knows one session's secrets.
+struct TlsCount(u64, SessionSecrets);
+
+impl TlsSink for TlsCount {
+    fn event(&mut self, _dir: Dir, event: TlsEvent<'_>) {
+        if let TlsEvent::Plaintext(p) = event {
+            self.0 += p.len() as u64;
+        }
+    }
+    fn secrets(&mut self, _client_random: &[u8; 32]) -> Option<SessionSecrets> {
+        Some(self.1)
+    }
+}
+
+/// TLS: per suite, a whole connection (handshake, then 64 records of 16 KiB from the server,
+/// fed in 1448-byte segments) decrypted by `TlsConn`; and the AEAD crate alone opening one
+/// 16 KiB record (separate input and output buffers, nothing else), for the cost of the layer.
+fn tls(filter: &Option<String>) {
+    use aes_gcm::aead::{AeadInOut, KeyInit, inout::InOutBuf};
+    const RECORD: usize = 16 * 1024;
+    let plain = vec![0x42u8; RECORD];
+    for (id, etm, name) in [
+        (0x1301, false, "TLS_AES_128_GCM_SHA256"),
+        (0x1302, false, "TLS_AES_256_GCM_SHA384"),
+        (0x1303, false, "TLS_CHACHA20_POLY1305_SHA256"),
+        (0xc02f, false, "ECDHE_RSA_AES_128_GCM_SHA256"),
+        (0xc030, false, "ECDHE_RSA_AES_256_GCM_SHA384"),
+        (0xcca8, false, "ECDHE_RSA_CHACHA20_POLY1305"),
+        (0xc013, false, "ECDHE_RSA_AES_128_CBC_SHA"),
+        (0xc027, true, "ECDHE_RSA_AES_128_CBC_SHA256 EtM"),
+        (0xc028, false, "ECDHE_RSA_AES_256_CBC_SHA384"),
+    ] {
+        let Some(synth) = Synth::new(id, etm, 1) else {
+            continue;
+        };
+        let handshake = synth.handshake();
+        let mut stream = Vec::new();
+        for i in 0..64 {
+            synth.app_record(Dir::S2C, synth.first_app_seq() + i, &plain, &mut stream);
+        }
+        let mut sink = TlsCount(0, synth.secrets());
+        bench(
+            filter,
+            &format!("tls decrypt {name}, 1448 B segments"),
+            64 * RECORD,
+            || {
+                let mut conn = TlsConn::new();
+                for (dir, bytes) in &handshake {
+                    conn.feed(*dir, bytes, &mut sink);
+                }
+                for seg in stream.chunks(1448) {
+                    conn.feed(Dir::S2C, seg, &mut sink);
+                }
+                sink.0
+            },
+        );
+    }
+    // The crates alone, one 16 KiB record.
+    let mut out = vec![0u8; RECORD];
+    let nonce = aes_gcm::Nonce::<aes_gcm::aead::consts::U12>::from([7u8; 12]);
+    macro_rules! raw {
+        ($name:literal, $cipher:ty, $key_len:literal) => {{
+            let cipher = <$cipher>::new_from_slice(&[9u8; $key_len]).expect("key");
+            let mut sealed = plain.clone();
+            let tag = cipher
+                .encrypt_inout_detached(&nonce, b"aad", InOutBuf::from(&mut sealed[..]))
+                .expect("seal");
+            bench(
+                filter,
+                concat!("tls crate alone: ", $name, ", 16 KiB"),
+                RECORD,
+                || {
+                    let buf = InOutBuf::new(&sealed, &mut out).expect("same length");
+                    cipher
+                        .decrypt_inout_detached(&nonce, b"aad", buf, &tag)
+                        .expect("open");
+                    u64::from(out[0])
+                },
+            );
+        }};
+    }
+    raw!("aes-gcm Aes128Gcm", aes_gcm::Aes128Gcm, 16);
+    raw!("aes-gcm Aes256Gcm", aes_gcm::Aes256Gcm, 32);
+    raw!("chacha20poly1305", chacha20poly1305::ChaCha20Poly1305, 32);
+    // ring, for comparison: AES-GCM and ChaCha20-Poly1305 with stitched assembly.
+    for (name, alg) in [
+        ("ring AES_128_GCM", &ring::aead::AES_128_GCM),
+        ("ring AES_256_GCM", &ring::aead::AES_256_GCM),
+        ("ring CHACHA20_POLY1305", &ring::aead::CHACHA20_POLY1305),
+    ] {
+        let key = ring::aead::LessSafeKey::new(
+            ring::aead::UnboundKey::new(alg, &vec![9u8; alg.key_len()]).expect("key"),
+        );
+        let mut sealed = plain.clone();
+        let tag = key
+            .seal_in_place_separate_tag(
+                ring::aead::Nonce::assume_unique_for_key([7; 12]),
+                ring::aead::Aad::from(b"aad"),
+                &mut sealed,
+            )
+            .expect("seal");
+        let mut work = sealed.clone();
+        bench(
+            filter,
+            &format!("tls crate alone: {name}, 16 KiB"),
+            RECORD,
+            || {
+                // ring opens in place only: restore the ciphertext each time (a 16 KiB copy).
+                work.copy_from_slice(&sealed);
+                let out = key
+                    .open_in_place_separate_tag(
+                        ring::aead::Nonce::assume_unique_for_key([7; 12]),
+                        ring::aead::Aad::from(b"aad"),
+                        tag,
+                        &mut work,
+                        0..,
+                    )
+                    .expect("open");
+                u64::from(out[0])
+            },
+        );
+    }
 }

@@ -35,12 +35,16 @@ PIDS=()
 
 ALL_GOOD=(http-keepalive ws-chat ws-deflate ws-fragmented ws-lengths ws-ipv6 ws-port8080
   chromium-ws sse long-poll polling ws-lossy ws-midstream two-links ws-sll ws-sll2
-  http-upgrade-refused ws-small-snaplen)
+  http-upgrade-refused ws-small-snaplen http-wild-heads http-slow-pipeline)
 ALL_BAD=(ws-accept-mismatch ws-handshake-invalid ws-unmasked-client-frame ws-masked-server-frame
   ws-reserved-opcode ws-rsv-without-extension ws-control-too-long ws-control-fragmented
   ws-unexpected-continuation ws-interleaved-data ws-invalid-utf8 ws-invalid-close-code
   ws-data-after-close ws-non-minimal-length ws-inflate-error http-parse-error ws-gap
-  tcp-overlap-conflict)
+  tcp-overlap-conflict tcp-rst-out-of-window http-request-field-space)
+# TLS captures live in tls/ with their key logs (tls/NAME.keys); expected files in expected/tls/.
+ALL_TLS=(wss-tls13-aes128 wss-tls13-aes256 wss-tls13-chacha20 wss-tls12-ecdhe-gcm
+  wss-tls12-ecdhe-chacha20 wss-tls12-cbc-etm wss-tls12-cbc-noetm https-keepalive https-h2
+  chromium-wss tls13-keyupdate tls-missing-session tls-wrong-key wss-dsb)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'record.sh: %s\n' "$*" >&2; exit 1; }
@@ -91,10 +95,13 @@ cleanup() {
 
 # ---------------------------------------------------------------- tools
 
-ensure_tools() {
-  local missing=() cmd pkg
-  for pair in tcpdump:tcpdump dumpcap:tshark editcap:tshark tshark:tshark iptables:iptables \
-    ethtool:ethtool ip:iproute2 chromium:chromium curl:curl node:nodejs npm:npm python3:python3; do
+ensure_tools() { # ensure_tools NAME... : what recording these captures needs
+  local missing=() cmd pkg pairs
+  pairs=(tcpdump:tcpdump dumpcap:tshark editcap:tshark tshark:tshark iptables:iptables
+    ethtool:ethtool ip:iproute2 curl:curl node:nodejs npm:npm python3:python3 openssl:openssl)
+  # The browser is big: only the captures that need it install it.
+  case " $* " in *" chromium-ws "* | *" tls/chromium-wss "* | *" chromium-wss "*) pairs+=(chromium:chromium) ;; esac
+  for pair in "${pairs[@]}"; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
   done
@@ -120,6 +127,13 @@ ensure_tools() {
 }
 
 write_versions() {
+  # A tool this run did not need (chromium) keeps the version of the run that last used it.
+  local chromium_version
+  if command -v chromium >/dev/null 2>&1; then
+    chromium_version=$(chromium --version 2>/dev/null | awk '{print $2}')
+  else
+    chromium_version=$(sed -n 's/^chromium: //p' "$HERE/VERSIONS.txt" 2>/dev/null)
+  fi
   {
     echo "# Tool versions of the last recording run (captures/record.sh), $(date -u +%Y-%m-%d)"
     echo "kernel: $(uname -r)"
@@ -130,7 +144,7 @@ write_versions() {
     echo "iptables: $(iptables --version | awk '{print $2, $3}')"
     echo "ethtool: $(ethtool --version | awk '{print $3}')"
     echo "iproute2: $(ip -V | grep -o 'iproute2-[0-9.]*[0-9]')"
-    echo "chromium: $(chromium --version 2>/dev/null | awk '{print $2}')"
+    echo "chromium: $chromium_version"
     echo "curl: $(curl --version | head -1 | awk '{print $2}')"
     echo "python: $("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])')"
     "$VENV/bin/python" - <<'EOF'
@@ -270,7 +284,7 @@ cap_stop() {
   sleep 1 # the last ACKs and FINs
   kill -INT -- "-$CAP_PID" 2>/dev/null || true
   wait $CAP_PID 2>/dev/null || true
-  chmod 644 "$HERE"/*.pcap* "$HERE"/bad/*.pcap 2>/dev/null || true
+  chmod 644 "$HERE"/*.pcap* "$HERE"/bad/*.pcap "$HERE"/tls/*.pcap* 2>/dev/null || true
 }
 
 # write_expected NAME [expect.py args...] : expected/NAME.json from the peer logs in $WORK
@@ -285,6 +299,12 @@ write_expected() {
 check() {
   local name=$1 capture=$HERE/$1.pcap
   [ -f "$HERE/$name.pcapng" ] && capture=$HERE/$name.pcapng
+  if [ "${name#tls/}" != "$name" ]; then
+    local keys=()
+    [ -f "$HERE/$name.keys" ] && keys=("$HERE/$name.keys")
+    "$(PY)" "$PEERS/check_tls.py" "$capture" "$EXPECTED/$name.json" "${keys[@]}"
+    return
+  fi
   "$(PY)" "$PEERS/check.py" "$capture" "$EXPECTED/$name.json"
 }
 
@@ -386,19 +406,28 @@ rec_ws-port8080() {
     --port 8080 --server $SRV4 --link-type EN10MB $(logs)
 }
 
-rec_chromium-ws() {
-  http_server
-  cap_start $NS_S "$HERE/chromium-ws.pcap" -i $IF_S "tcp port 80 or arp"
+# chromium_page URL KEYLOG [FLAGS...] : headless Chromium opens URL (writing its TLS secrets to
+# KEYLOG unless empty) until the server logs the page's WebSocket closed; then Chromium and the
+# HTTP server stop.
+chromium_page() {
+  local url=$1 keylog=$2 envs=()
+  shift 2
+  [ -z "$keylog" ] || envs=(SSLKEYLOGFILE="$keylog")
   mkdir -p "$WORK/chrome"
-  start chromium $NS_C chromium --headless --no-sandbox --disable-gpu --no-first-run \
+  start chromium $NS_C env "${envs[@]}" chromium --headless --no-sandbox --disable-gpu --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --disable-default-apps --disable-extensions --no-default-browser-check --disable-dev-shm-usage \
-    --user-data-dir="$WORK/chrome" --remote-debugging-port=9222 "http://$SRV4/chat.html"
+    "$@" --user-data-dir="$WORK/chrome" --remote-debugging-port=9222 "$url"
   wait_log "$WORK/server.jsonl" '"ev": "closed"' 40
   sleep 0.5
   stop chromium
   sleep 0.3
   stop httpd
+}
+rec_chromium-ws() {
+  http_server
+  cap_start $NS_S "$HERE/chromium-ws.pcap" -i $IF_S "tcp port 80 or arp"
+  chromium_page "http://$SRV4/chat.html" ""
   cap_stop
   write_expected chromium-ws --description "headless Chromium loads a page from aiohttp (HTML, a fetch() of JSON) that opens a WebSocket with permessage-deflate, exchanges text and binary messages and closes 1000 \"page done\"" \
     --server $SRV4 --link-type EN10MB $(logs)
@@ -520,8 +549,38 @@ rec_http-upgrade-refused() {
 rec_ws-small-snaplen() {
   ws_session ws-small-snaplen chat $SRV4 80 -s 96 -i $IF_S "tcp port 80"
   write_expected ws-small-snaplen --description "WebSocket chat captured with tcpdump -s 96: every packet longer than 96 bytes is truncated; the analyzer must report gaps, never crash" \
-    --server $SRV4 --link-type EN10MB --truncated-snaplen 96 --anomaly tcp.gap --anomaly ws.resync \
-    --note "both handshake heads are longer than what the snaplen left of their packets: the analyzer never sees the 101, and reports with ws.resync that it recognised WebSocket frames after the gap and decodes them without the handshake" $(logs)
+    --server $SRV4 --link-type EN10MB --truncated-snaplen 96 --anomaly http.truncated --anomaly tcp.gap --anomaly ws.resync \
+    --note "both handshake heads are longer than what the snaplen left of their packets: the analyzer reports each cut head with what it holds (the request line GET /chat, the status line 101 cut inside its reason phrase) as http.truncated, never sees the rest of the 101, and reports with ws.resync that it recognised WebSocket frames after the gap and decodes them without the handshake" $(logs)
+}
+
+rec_http-wild-heads() {
+  start wild $NS_S "$(PY)" "$PEERS/wild_http.py" server $SRV4 80 "$WORK/server.jsonl"
+  wait_ready wild
+  cap_start $NS_S "$HERE/http-wild-heads.pcap" -i $IF_S "tcp port 80 or arp"
+  start client $NS_C "$(PY)" "$PEERS/wild_http.py" client $SRV4 80 "$WORK/client.jsonl"
+  finish client
+  # curl reads the spaced field as browsers do; --request-target sends the UTF-8 path as is.
+  start curl $NS_C curl -sS --http1.1 -o /dev/null "http://$SRV4/express" \
+    --next -sS --http1.1 -o /dev/null --request-target '/wiki/中文?q=ß' "http://$SRV4/"
+  finish curl
+  sleep 0.2
+  stop wild
+  cap_stop
+  write_expected http-wild-heads --description "heads as the Python standard library writes them when asked to, read by lenient peers: http.client folds a two-valued field (obs-fold) and sends 97 fields, http.server answers with 97 fields and a folded field; curl reads \"Access-Control-Allow-Credentials : true\" (as old Express servers sent it) and sends a raw UTF-8 target" \
+    --server $SRV4 --link-type EN10MB --anomaly http.field_space --anomaly http.obs_fold $(logs)
+}
+
+rec_http-slow-pipeline() {
+  http_server
+  cap_start $NS_S "$HERE/http-slow-pipeline.pcap" -i $IF_S "tcp port 80 or arp"
+  start pipeline $NS_C "$(PY)" "$PEERS/pipeline_client.py" $SRV4 80 "$WORK/client-pipeline.jsonl" \
+    "/slow/image?n=1" "/slow/image?n=2" "/slow/image?n=3" "/slow/image?n=4"
+  finish pipeline 30
+  sleep 0.2
+  stop httpd
+  cap_stop
+  write_expected http-slow-pipeline --description "a slow pipelined download: four requests for the same image path (different queries) in one segment; the server takes 1.2 s for each, so every response starts 1.2 to 4.8 s after its request, yet nothing is held: this is not long polling" \
+    --server $SRV4 --link-type EN10MB $(logs)
 }
 
 # --- violations: a raw peer breaks one rule, a real library is on the other side
@@ -595,6 +654,19 @@ rec_bad/ws-gap() {
     --server $SRV4 --link-type EN10MB --anomaly tcp.gap --removed-s2c-message 4 --removed-frame "$frame" $(logs)
 }
 
+rec_bad/http-request-field-space() {
+  http_server
+  cap_start $NS_S "$HERE/bad/http-request-field-space.pcap" -i $IF_S "tcp port 80 or arp"
+  # http.client's name check lets a trailing space through: "X-Api-Key : ...". aiohttp refuses it.
+  start spaced $NS_C "$(PY)" "$PEERS/wild_http.py" spaced-client $SRV4 80 "$WORK/client.jsonl"
+  finish spaced
+  sleep 0.2
+  stop httpd
+  cap_stop
+  write_expected bad/http-request-field-space --description "python http.client sends a request field with whitespace before its colon (a name ending in a space, which its check allows); aiohttp refuses it with 400 and closes, as RFC 9112 section 5.1 requires" \
+    --server $SRV4 --link-type EN10MB --anomaly http.request_field_space $(logs)
+}
+
 rec_bad/tcp-overlap-conflict() {
   "$(PY)" "$PEERS/craft_overlap.py" "$HERE/bad/tcp-overlap-conflict.pcap" "$WORK/server.jsonl"
   write_expected bad/tcp-overlap-conflict --description "crafted with scapy: the second request segment arrives before the first; while it waits out of order, a retransmission of the same range arrives with different bytes (/index.html first, /evil!.html in the retransmission)" \
@@ -602,12 +674,185 @@ rec_bad/tcp-overlap-conflict() {
     --note "first-seen bytes win: the request target is /index.html" $(logs)
 }
 
+rec_bad/tcp-rst-out-of-window() {
+  # The server's kernel never sees port 80: the raw peer owns it.
+  ip netns exec $NS_S iptables -t raw -A PREROUTING -i $IF_S -p tcp --dport 80 -j DROP
+  start raw $NS_S "$(PY)" "$PEERS/stale_ack_server.py" $IF_S $SRV4 80 "$WORK/server.jsonl"
+  wait_ready raw
+  cap_start $NS_S "$HERE/bad/tcp-rst-out-of-window.pcap" -i $IF_S "tcp port 80 or arp"
+  start curl $NS_C curl -sS --http1.1 -o "$WORK/download.bin" "http://$SRV4/download"
+  finish curl 30
+  finish raw 30
+  cap_stop
+  [ "$(stat -c %s "$WORK/download.bin")" -eq 61440 ] || die "tcp-rst-out-of-window: curl did not get the whole body"
+  write_expected bad/tcp-rst-out-of-window --description "the server (a raw peer) answers curl's SYN with a bare ACK for a connection it does not have; Linux, in SYN-SENT, answers with a RST whose sequence number is that acknowledgment, far outside the connection's window, and retransmits its SYN with the same ISN; the handshake and a 61440-byte download follow" \
+    --server $SRV4 --link-type EN10MB --anomaly tcp.rst_out_of_window \
+    --note "the RST resets the server's stale connection, not curl's attempt: one flow, all of it analyzed" $(logs)
+}
+
+
+# --- TLS: real peers over TLS 1.2 / 1.3, each capture with the key log its peers wrote
+CERTS=
+tls_certs() { # a fresh CA and a server certificate for sockscope.test / 192.0.2.80
+  CERTS=$WORK/certs
+  mkdir -p "$CERTS"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CERTS/ca.key" -out "$CERTS/ca.pem" -days 30 \
+    -subj "/CN=sockscope test CA" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout "$CERTS/server.key" -out "$CERTS/server.csr" \
+    -subj "/CN=sockscope.test" 2>/dev/null
+  printf 'subjectAltName=DNS:sockscope.test,IP:%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' $SRV4 >"$CERTS/ext"
+  openssl x509 -req -in "$CERTS/server.csr" -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca.key" -CAcreateserial \
+    -out "$CERTS/server.pem" -days 30 -extfile "$CERTS/ext" 2>/dev/null
+}
+tls_server_args() { echo --tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key"; }
+# wss_client CIPHERS TLS-MAX : node ws client (chat scenario) over wss://, key log in $WORK/keys.log
+wss_client() {
+  start wsc $NS_C env SOCKSCOPE_CA="$CERTS/ca.pem" SOCKSCOPE_CIPHERS="$1" SOCKSCOPE_TLS_MAX="$2" \
+    SOCKSCOPE_SNI=sockscope.test SOCKSCOPE_ROLE=client-${3:-1} node --tls-keylog="$WORK/keys.log" "$PEERS/ws_client.js" chat \
+    "wss://$SRV4/chat" "$WORK/client-${3:-1}.jsonl"
+}
+tls_expected() { # tls_expected NAME DESCRIPTION [expect_tls.py args]
+  local name=$1 description=$2
+  shift 2
+  mkdir -p "$EXPECTED/tls"
+  write_expected "tls/$name" --description "$description" --port 443 --server $SRV4 --link-type EN10MB $(logs)
+  local keylog=()
+  [ -f "$HERE/tls/$name.keys" ] && keylog=(--keylog "tls/$name.keys")
+  "$(PY)" "$PEERS/expect_tls.py" --expected "$EXPECTED/tls/$name.json" --sni sockscope.test "${keylog[@]}" "$@" $(logs)
+}
+wss_capture() { # wss_capture NAME CIPHERS TLS-MAX DESCRIPTION [ws_server.py args]
+  local name=$1 ciphers=$2 tlsmax=$3 description=$4
+  shift 4
+  tls_certs
+  ws_server $SRV4 443 --subprotocol chat.v1 $(tls_server_args) "$@"
+  cap_start $NS_S "$HERE/tls/$name.pcap" -i $IF_S "tcp port 443 or arp"
+  wss_client "$ciphers" "$tlsmax"
+  finish wsc
+  finish wsd
+  cap_stop
+  cp "$WORK/keys.log" "$HERE/tls/$name.keys"
+  chmod 644 "$HERE/tls/$name.keys"
+  tls_expected "$name" "$description"
+}
+rec_tls/wss-tls13-aes128() { wss_capture wss-tls13-aes128 TLS_AES_128_GCM_SHA256 TLSv1.3 "WebSocket chat over TLS 1.3 with TLS_AES_128_GCM_SHA256: node ws client (key log from node --tls-keylog), python websockets server"; }
+rec_tls/wss-tls13-aes256() { wss_capture wss-tls13-aes256 TLS_AES_256_GCM_SHA384 TLSv1.3 "WebSocket chat over TLS 1.3 with TLS_AES_256_GCM_SHA384 (SHA-384 key schedule)"; }
+rec_tls/wss-tls13-chacha20() { wss_capture wss-tls13-chacha20 TLS_CHACHA20_POLY1305_SHA256 TLSv1.3 "WebSocket chat over TLS 1.3 with TLS_CHACHA20_POLY1305_SHA256"; }
+rec_tls/wss-tls12-ecdhe-gcm() { wss_capture wss-tls12-ecdhe-gcm ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 "WebSocket chat over TLS 1.2 with TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 (explicit nonce)" --tls-max 1.2; }
+rec_tls/wss-tls12-ecdhe-chacha20() { wss_capture wss-tls12-ecdhe-chacha20 ECDHE-RSA-CHACHA20-POLY1305 TLSv1.2 "WebSocket chat over TLS 1.2 with TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 (RFC 7905 nonce)" --tls-max 1.2; }
+rec_tls/wss-tls12-cbc-etm() { wss_capture wss-tls12-cbc-etm ECDHE-RSA-AES256-SHA384 TLSv1.2 "WebSocket chat over TLS 1.2 with TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384, encrypt-then-MAC negotiated (RFC 7366), SHA-384 PRF" --tls-max 1.2; }
+rec_tls/wss-tls12-cbc-noetm() { wss_capture wss-tls12-cbc-noetm ECDHE-RSA-AES128-SHA TLSv1.2 "WebSocket chat over TLS 1.2 with TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, MAC-then-encrypt (the server refuses encrypt-then-MAC)" --tls-max 1.2 --no-etm --ciphers ECDHE-RSA-AES128-SHA; }
+rec_tls/https-keepalive() {
+  tls_certs
+  start httpd $NS_S "$(PY)" "$PEERS/http_server.py" --host $SRV4 --port 443 $(tls_server_args) --log "$WORK/server.jsonl"
+  wait_ready httpd
+  cap_start $NS_S "$HERE/tls/https-keepalive.pcap" -i $IF_S "tcp port 443 or arp"
+  local u=https://sockscope.test
+  # --next starts a new set of options: the CA and the name go into each.
+  local t=(--cacert "$CERTS/ca.pem" --resolve sockscope.test:443:$SRV4 --http1.1 -sS -o /dev/null)
+  start curl $NS_C env SSLKEYLOGFILE="$WORK/keys.log" curl "${t[@]}" "$u/" \
+    --next "${t[@]}" -I "$u/resource" \
+    --next "${t[@]}" -d 'name=sockscope&lang=rust' "$u/echo" \
+    --next "${t[@]}" "$u/chunked"
+  finish curl
+  sleep 0.2
+  stop httpd
+  cap_stop
+  install -m 644 "$WORK/keys.log" "$HERE/tls/https-keepalive.keys"
+  tls_expected https-keepalive "curl over TLS 1.3 (ALPN http/1.1) reusing one connection for GET, HEAD, a POST with a body and a chunked response; key log from SSLKEYLOGFILE"
+}
+rec_tls/https-h2() {
+  tls_certs
+  start h2d $NS_S "$(PY)" "$PEERS/h2_server.py" --host $SRV4 --port 443 --cert "$CERTS/server.pem" \
+    --key "$CERTS/server.key" --log "$WORK/server.jsonl" --requests 2
+  wait_ready h2d
+  cap_start $NS_S "$HERE/tls/https-h2.pcap" -i $IF_S "tcp port 443 or arp"
+  local t=(--cacert "$CERTS/ca.pem" --resolve sockscope.test:443:$SRV4 --http2 -sS -o /dev/null)
+  start curl $NS_C env SSLKEYLOGFILE="$WORK/keys.log" curl "${t[@]}" https://sockscope.test/ \
+    --next "${t[@]}" https://sockscope.test/resource
+  finish curl
+  finish h2d 20
+  cap_stop
+  install -m 644 "$WORK/keys.log" "$HERE/tls/https-h2.keys"
+  tls_expected https-h2 "curl negotiates h2 by ALPN with a hypercorn server: two HTTP/2 requests on one TLS 1.3 connection" --note "the plaintext is HTTP/2, not HTTP/1.x"
+}
+rec_tls/chromium-wss() {
+  tls_certs
+  start httpd $NS_S "$(PY)" "$PEERS/http_server.py" --host $SRV4 --port 443 $(tls_server_args) --log "$WORK/server.jsonl"
+  wait_ready httpd
+  cap_start $NS_S "$HERE/tls/chromium-wss.pcap" -i $IF_S "tcp port 443 or arp"
+  chromium_page "https://$SRV4/chat.html" "$WORK/keys.log" --disable-quic --ignore-certificate-errors
+  cap_stop
+  install -m 644 "$WORK/keys.log" "$HERE/tls/chromium-wss.keys"
+  tls_expected chromium-wss "headless Chromium loads an https page from aiohttp (fetch() of JSON), opens a wss:// WebSocket with permessage-deflate, exchanges messages and closes; key log from SSLKEYLOGFILE" --sni ""
+}
+rec_tls/tls13-keyupdate() {
+  tls_certs
+  # openssl s_client sends a KeyUpdate for each line "k" (and "K": one that asks the server to
+  # update too); the other lines are data.
+  start sserver $NS_S bash -c "sleep 12 | openssl s_server -accept 443 -naccept 1 -cert '$CERTS/server.pem' \
+    -key '$CERTS/server.key' -tls1_3 -keylogfile '$WORK/keys.log'"
+  sleep 1
+  cap_start $NS_S "$HERE/tls/tls13-keyupdate.pcap" -i $IF_S "tcp port 443 or arp"
+  start sclient $NS_C bash -c "(printf 'hello before the update\n'; sleep 0.5; printf 'k\n'; sleep 0.5; \
+    printf 'after one key update\n'; sleep 0.5; printf 'K\n'; sleep 0.5; printf 'after the second\n'; sleep 1) | \
+    openssl s_client -connect $SRV4:443 -servername sockscope.test -CAfile '$CERTS/ca.pem' -tls1_3"
+  finish sclient 20 any
+  finish sserver 20 any
+  cap_stop
+  install -m 644 "$WORK/keys.log" "$HERE/tls/tls13-keyupdate.keys"
+  grep -q 'after the second' "$WORK/sserver.out" || die "s_server did not receive the data"
+  mkdir -p "$EXPECTED/tls"
+  "$(PY)" "$PEERS/expect_openssl.py" --capture tls/tls13-keyupdate.pcap --keylog tls/tls13-keyupdate.keys \
+    --out "$EXPECTED/tls/tls13-keyupdate.json" --client-out "$WORK/sclient.out" --server-out "$WORK/sserver.out" \
+    --client $CLI4 --server $SRV4:443 --key-updates 2 --recorded-by "captures/record.sh tls/tls13-keyupdate" \
+    --description "openssl s_client and s_server over TLS 1.3: a line of data, a KeyUpdate, more data, a KeyUpdate that asks the server to update too, more data (the server sends no data, so it never sends its own KeyUpdate: 2 in all)"
+}
+rec_tls/tls-missing-session() {
+  tls_certs
+  ws_server $SRV4 443 --subprotocol chat.v1 $(tls_server_args) --max-connections 2
+  cap_start $NS_S "$HERE/tls/tls-missing-session.pcap" -i $IF_S "tcp port 443 or arp"
+  wss_client TLS_AES_128_GCM_SHA256 TLSv1.3 1
+  finish wsc
+  wss_client TLS_AES_128_GCM_SHA256 TLSv1.3 2
+  finish wsc
+  finish wsd
+  cap_stop
+  # The key log keeps only the second session: drop every line of the first client random.
+  local first
+  first=$(awk '/^CLIENT_/ {print $2; exit}' "$WORK/keys.log")
+  grep -v "$first" "$WORK/keys.log" >"$HERE/tls/tls-missing-session.keys"
+  chmod 644 "$HERE/tls/tls-missing-session.keys"
+  local missing
+  missing=$("$(PY)" -c 'import json,sys; print([json.loads(l)["local"] for l in open(sys.argv[1]) if "\"tls\"" in l][0])' "$WORK/client-1.jsonl" | tr -d "[]' " | tr , :)
+  tls_expected tls-missing-session "two WebSocket sessions over TLS 1.3; the key log lacks every secret of the first one (its lines were removed after the recording)" \
+    --undecryptable "$missing" --anomaly tls.missing_secrets
+}
+rec_tls/tls-wrong-key() {
+  wss_capture tls-wrong-key TLS_AES_128_GCM_SHA256 TLSv1.3 "WebSocket chat over TLS 1.3 whose key log has a wrong SERVER_TRAFFIC_SECRET_0 (one hex digit changed after the recording): the server's application records do not authenticate"
+  # Change the first hex digit of the server application secret.
+  "$(PY)" -c 'import re, sys
+p = sys.argv[1]
+t = open(p).read()
+t = re.sub(r"^(SERVER_TRAFFIC_SECRET_0 \S+ )(\S)", lambda m: m.group(1) + ("1" if m.group(2) == "0" else "0"), t, flags=re.M)
+open(p, "w").write(t)' "$HERE/tls/tls-wrong-key.keys"
+  "$(PY)" "$PEERS/expect_tls.py" --expected "$EXPECTED/tls/tls-wrong-key.json" --keylog tls/tls-wrong-key.keys \
+    --sni sockscope.test --anomaly tls.decrypt_failed --note "server application data cannot be decrypted: tshark and sockscope see only the client's messages" $(logs)
+}
+rec_tls/wss-dsb() {
+  wss_capture wss-dsb ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 "WebSocket chat over TLS 1.2 (ECDHE-RSA-AES128-GCM-SHA256) in a pcapng whose Decryption Secrets Block carries the key log (editcap --inject-secrets): no key log file needed" --tls-max 1.2
+  editcap --inject-secrets "tls,$HERE/tls/wss-dsb.keys" "$HERE/tls/wss-dsb.pcap" "$HERE/tls/wss-dsb.pcapng"
+  rm -f "$HERE/tls/wss-dsb.pcap" "$HERE/tls/wss-dsb.keys"
+  chmod 644 "$HERE/tls/wss-dsb.pcapng"
+  "$(PY)" "$PEERS/expect_tls.py" --expected "$EXPECTED/tls/wss-dsb.json" --secrets-in-capture --sni sockscope.test $(logs)
+  sed -i 's/"capture": "tls\/wss-dsb.pcap"/"capture": "tls\/wss-dsb.pcapng"/' "$EXPECTED/tls/wss-dsb.json"
+}
 # ---------------------------------------------------------------- main
 
 main() {
   if [ "${1:-}" = --list ]; then
     printf '%s\n' "${ALL_GOOD[@]}"
     printf 'bad/%s\n' "${ALL_BAD[@]}"
+    printf 'tls/%s\n' "${ALL_TLS[@]}"
     exit 0
   fi
   [ "$(id -u)" -eq 0 ] || die "run as root (network namespaces, packet capture): sudo $0 $*"
@@ -616,6 +861,7 @@ main() {
     names=("${ALL_GOOD[@]}")
     local b
     for b in "${ALL_BAD[@]}"; do names+=("bad/$b"); done
+    for b in "${ALL_TLS[@]}"; do names+=("tls/$b"); done
   fi
   local n
   for n in "${names[@]}"; do
@@ -626,8 +872,8 @@ main() {
   trap 'exit 130' INT TERM
   WORK=$(mktemp -d /tmp/sockscope-record.XXXXXX)
   chmod 755 "$WORK"
-  ensure_tools
-  mkdir -p "$HERE/bad" "$EXPECTED/bad"
+  ensure_tools "${names[@]}"
+  mkdir -p "$HERE/bad" "$EXPECTED/bad" "$HERE/tls" "$EXPECTED/tls"
   for n in "${names[@]}"; do
     declare -F "rec_$n" >/dev/null || n=bad/$n
     say "recording $n"

@@ -1,18 +1,31 @@
 //! The commands: `read`, `live`, `check`, and the helpers (`completions`, `man`). Maps results
-//! onto the contract's exit codes: 0 success, 1 `check` found errors, 2 usage or input problems.
+//! onto the contract's exit codes: 0 success, 1 `check` found a failing capture, 2 usage or
+//! input problems. Every failure ends with one line on stderr ([`error_line`]) in plain words.
+//!
+//! Output that cannot be delivered never changes a verdict: `read` and `live` end quietly with
+//! status 0 when the reader of their output goes away (as ripgrep does), and `check` goes on
+//! judging the remaining captures without printing, so its status is the verdict whatever
+//! happens to stdout.
 
-use crate::cli::{Cli, ColorWhen, Command, Common};
+use crate::cli::{CheckFormat, Cli, ColorWhen, Command, Common, GateArgs};
 use crate::config::Config;
 use crate::pipeline::{Analyzer, Stop};
 use crate::proto::{Event, EventCtx, EventSink, FlowKind};
 use crate::report::Reporter;
+use crate::report::escape;
 use crate::report::follow::FollowPrinter;
 use crate::report::json::JsonPrinter;
 use crate::report::ladder::LadderPrinter;
-use crate::report::progress::WithProgress;
-use crate::report::tables::TableStyle;
+use crate::report::progress::{self, Screen, WithProgress};
+use crate::report::tables::{PIPE_WIDTH, TableStyle};
 use crate::report::text::{TextOptions, TextPrinter};
+use crate::report::verdict::formats::{self, TextStyle, Totals};
+use crate::report::verdict::rules::Rules;
+use crate::report::verdict::{CaptureVerdict, Collector};
 use crate::stats::RunStats;
+use crate::usage;
+use indicatif::ProgressBar;
+use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,9 +44,75 @@ impl From<Status> for ExitCode {
     }
 }
 
-/// Prints the one-line error every failure ends with.
+/// Prints the one-line error every failure ends with, operating-system errors in plain words.
+/// Messages name files, interfaces and arguments as given, so the whole line is escaped: it
+/// stays one line and cannot drive the terminal.
 pub fn error_line(msg: impl std::fmt::Display) {
-    let _ = writeln!(io::stderr(), "sockscope: {msg}");
+    let msg = plain_os_errors(&msg.to_string());
+    let _ = writeln!(io::stderr(), "sockscope: {}", escape::esc(&msg));
+}
+
+/// Rewrites the standard library's wording of operating-system errors ("No such file or
+/// directory (os error 2)") into plain words that say what to do, wherever a message quotes
+/// one.
+fn plain_os_errors(msg: &str) -> String {
+    const MARK: &str = " (os error ";
+    let mut out = String::new();
+    let mut rest = msg;
+    while let Some(at) = rest.find(MARK) {
+        let after = &rest[at + MARK.len()..];
+        let code = after
+            .find(')')
+            .and_then(|close| Some((after[..close].parse::<i32>().ok()?, close)));
+        let Some((code, close)) = code else {
+            out.push_str(&rest[..at + MARK.len()]);
+            rest = after;
+            continue;
+        };
+        // The description runs from the last ": " or "(" before the mark.
+        let head = &rest[..at];
+        let start = head
+            .rfind(": ")
+            .map(|i| i + 2)
+            .max(head.rfind('(').map(|i| i + 1))
+            .unwrap_or(0);
+        out.push_str(&head[..start]);
+        out.push_str(&os_error_words(code, &head[start..]));
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn os_error_words(code: i32, described: &str) -> String {
+    let words = match code {
+        libc::ENOENT => "no such file or directory; check the name and the path",
+        libc::EACCES => {
+            "permission denied; check the file's permissions, or run as a user who may use it"
+        }
+        libc::EPERM => "operation not permitted; this needs more privilege (root or a capability)",
+        libc::EISDIR => "is a directory; name a file (`sockscope check DIR` checks a directory)",
+        libc::ENOTDIR => "a part of the path is not a directory; check the path",
+        libc::ENOSPC => "no space left on the device; free some space or write elsewhere",
+        libc::EDQUOT => "disk quota exceeded; free some space or write elsewhere",
+        libc::EROFS => "the file system is read-only; write elsewhere",
+        libc::EMFILE | libc::ENFILE => "too many open files; raise the limit (ulimit -n)",
+        libc::ENAMETOOLONG => "the file name is too long",
+        libc::ELOOP => "too many symbolic links in the path",
+        libc::ENODEV | libc::ENXIO => "no such device; check the name (`ip link` lists them)",
+        libc::ENETDOWN => "the network interface is down; bring it up (`ip link set IFACE up`)",
+        libc::EIO => "input/output error: the disk or device failed",
+        libc::EEXIST => "the file already exists",
+        libc::EPIPE => "the reader of the output went away",
+        _ => {
+            let mut c = described.chars();
+            return match c.next() {
+                Some(first) => first.to_lowercase().chain(c).collect(),
+                None => format!("system error {code}"),
+            };
+        }
+    };
+    words.to_string()
 }
 
 fn is_broken_pipe(e: &io::Error) -> bool {
@@ -76,13 +155,14 @@ pub fn use_color(when: ColorWhen) -> bool {
     }
 }
 
-fn table_style() -> TableStyle {
-    let tty = io::stdout().is_terminal();
-    TableStyle {
-        unicode: true,
-        width: if tty { terminal_width() } else { None },
-        color: false,
-    }
+/// The width tables fit: `COLUMNS` when set, else the terminal's, else [`PIPE_WIDTH`].
+pub fn output_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|&c| c > 0)
+        .or_else(|| io::stdout().is_terminal().then(terminal_width).flatten())
+        .unwrap_or(PIPE_WIDTH)
 }
 
 fn terminal_width() -> Option<u16> {
@@ -118,8 +198,9 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
         kind,
         color,
         tables: TableStyle {
+            unicode: true,
+            width: Some(output_width()),
             color,
-            ..table_style()
         },
         verbose: common.verbose,
         hex: common.hex,
@@ -146,59 +227,27 @@ fn tune_allocator() {
 
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
+    use clap::error::ErrorKind;
     tune_allocator();
-    let cli = match <Cli as clap::Parser>::try_parse() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match <Cli as clap::Parser>::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => {
-            error_line(usage_error(&e));
-            return Status::Error.into();
-        }
         Err(e) => {
-            // --help, --version: clap prints them in full.
+            let status = match e.kind() {
+                // --help and --version: clap prints them in full.
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Status::Ok,
+                // Bare `sockscope`: the help, on stderr, as a usage error.
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Status::Error,
+                _ => {
+                    error_line(usage::one_line_error(&e, &args));
+                    return Status::Error.into();
+                }
+            };
             let _ = e.print();
-            return Status::Ok.into();
+            return status.into();
         }
     };
     run(cli).into()
-}
-
-/// A usage error in one line, naming the command's help: `unexpected argument '--x' found
-/// (see `sockscope read --help`)`.
-fn usage_error(e: &clap::Error) -> String {
-    let text = e.render().to_string();
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let mut first = lines
-        .next()
-        .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ")
-        .to_string();
-    if first.ends_with(':')
-        && let Some(what) = lines.next()
-    {
-        // "the following required arguments were not provided:" names them on the next line.
-        first.push(' ');
-        first.push_str(what);
-    }
-    if let Some(values) = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("[possible values: "))
-    {
-        first.push_str(" (possible values: ");
-        first.push_str(values.trim_end_matches(']'));
-        first.push(')');
-    }
-    let command = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Usage: "))
-        .map(|u| {
-            u.split_whitespace()
-                .take_while(|w| !w.starts_with(['[', '<', '-']))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "sockscope".to_string());
-    format!("{first} (see `{command} --help`)")
 }
 
 pub fn run(cli: Cli) -> Status {
@@ -208,8 +257,9 @@ pub fn run(cli: Cli) -> Status {
             paths,
             recursive,
             strict,
+            gate,
             common,
-        } => check(&paths, recursive, strict, &common),
+        } => check(&paths, recursive, strict, &gate, &common),
         Command::Live {
             iface,
             write,
@@ -218,6 +268,10 @@ pub fn run(cli: Cli) -> Status {
             no_promisc,
             common,
         } => {
+            if let Err(msg) = common.refuse_idle_views(true) {
+                error_line(msg);
+                return Status::Error;
+            }
             let args = crate::live::LiveArgs {
                 iface,
                 write,
@@ -227,32 +281,86 @@ pub fn run(cli: Cli) -> Status {
             };
             crate::live::run(&args, &common)
         }
-        Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "sockscope", &mut io::stdout());
-            Status::Ok
-        }
-        Command::Man => {
-            let cmd = <Cli as clap::CommandFactory>::command();
-            match clap_mangen::Man::new(cmd).render(&mut io::stdout()) {
-                Ok(()) => Status::Ok,
-                Err(e) if is_broken_pipe(&e) => Status::Ok,
+        Command::Completions { shell } => match usage::completion_script(shell) {
+            Ok(script) => write_stdout(script.as_bytes(), "the completion script"),
+            Err(e) => {
+                error_line(e);
+                Status::Error
+            }
+        },
+        Command::Man { page, dir } => match dir {
+            Some(dir) => match usage::write_man_pages(&dir) {
+                Ok(paths) => {
+                    let list: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
+                    write_stdout(list.as_bytes(), "the list of pages")
+                }
                 Err(e) => {
-                    error_line(format!("writing the man page: {e}"));
+                    error_line(format!("writing the man pages: {e}"));
                     Status::Error
                 }
+            },
+            None => {
+                let mut page_text = Vec::new();
+                match usage::render_man(page, &mut page_text) {
+                    Ok(()) => write_stdout(&page_text, "the man page"),
+                    Err(e) => {
+                        error_line(format!("rendering the man page: {e}"));
+                        Status::Error
+                    }
+                }
+            }
+        },
+    }
+}
+
+/// Writes `bytes` to stdout; a reader that went away is not an error.
+fn write_stdout(bytes: &[u8], what: &str) -> Status {
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Status::Ok,
+        Err(e) if is_broken_pipe(&e) => Status::Ok,
+        Err(e) => {
+            error_line(format!("writing {what}: {e}"));
+            Status::Error
+        }
+    }
+}
+
+/// Why a run stopped without a result.
+#[derive(Debug)]
+pub enum RunError {
+    /// The reader of the output went away.
+    OutputClosed,
+    /// Writing the output failed otherwise.
+    Output(io::Error),
+    /// An input could not be read; the message names it. What was read before was reported.
+    Input(String),
+}
+
+impl RunError {
+    /// Prints the error (none for a closed output) and gives the status to exit with.
+    fn report(self) -> Status {
+        match self {
+            RunError::OutputClosed => Status::Ok,
+            RunError::Output(e) => {
+                error_line(format!("writing output: {e}"));
+                Status::Error
+            }
+            RunError::Input(msg) => {
+                error_line(msg);
+                Status::Error
             }
         }
     }
 }
 
-/// Runs the analysis of `files` (read as one capture) with `reporter`.
-/// Returns the stats, or the status to exit with after printing the error.
-pub fn analyze(
+/// Runs the analysis of `files` (read as one capture) with `reporter`; returns the statistics
+/// and the reporter.
+pub fn analyze<R: Reporter>(
     files: &[String],
     config: &Config,
-    reporter: Box<dyn Reporter>,
-) -> Result<RunStats, Status> {
+    reporter: R,
+) -> Result<(RunStats, R), RunError> {
     let mut analyzer = Analyzer::new(config, reporter);
     let mut failure: Option<String> = None;
     for file in files {
@@ -269,131 +377,93 @@ pub fn analyze(
                 failure = Some(e.to_string());
                 break;
             }
-            Err(Stop::Output(e)) if is_broken_pipe(&e) => return Err(Status::Ok),
-            Err(Stop::Output(e)) => {
-                error_line(format!("writing output: {e}"));
-                return Err(Status::Error);
-            }
+            Err(Stop::Output(e)) if is_broken_pipe(&e) => return Err(RunError::OutputClosed),
+            Err(Stop::Output(e)) => return Err(RunError::Output(e)),
         }
     }
-    if let Some(msg) = &failure
-        && analyzer.stats().packets == 0
-    {
+    if let Some(msg) = failure.take_if(|_| analyzer.stats().packets == 0) {
         // Nothing was read: an empty report would only hide the message.
-        error_line(msg);
-        return Err(Status::Error);
+        return Err(RunError::Input(msg));
     }
-    let stats = match analyzer.finish() {
-        Ok((stats, _)) => stats,
-        Err(e) if is_broken_pipe(&e) => return Err(Status::Ok),
-        Err(e) => {
-            error_line(format!("writing output: {e}"));
-            return Err(Status::Error);
-        }
+    let done = match analyzer.finish() {
+        Ok(done) => done,
+        Err(e) if is_broken_pipe(&e) => return Err(RunError::OutputClosed),
+        Err(e) => return Err(RunError::Output(e)),
     };
     match failure {
-        Some(msg) => {
-            error_line(msg);
-            Err(Status::Error)
-        }
-        None => Ok(stats),
+        Some(msg) => Err(RunError::Input(msg)),
+        None => Ok(done),
     }
 }
 
+/// The error for a `--follow` / `--ladder` flow that is not among the `flows` of the run.
+pub fn missing_flow(common: &Common, flows: u64) -> Option<String> {
+    let flow = common.follow.or(common.ladder)?;
+    (flow == 0 || flow > flows).then(|| match flows {
+        0 => format!("flow {flow} is not in the capture: no flow was analyzed"),
+        n => format!("flow {flow} is not in the capture: flow ids run from 1 to {n}"),
+    })
+}
+
 fn read(files: &[String], common: &Common) -> Status {
-    if let Err(msg) = check_view_options(common) {
+    if let Err(msg) = common.refuse_idle_views(false) {
         error_line(msg);
+        return Status::Error;
+    }
+    if let Some(dir) = files.iter().find(|f| Path::new(f).is_dir()) {
+        error_line(format!(
+            "{dir}: is a directory; name capture files, or check every capture in it with \
+             `sockscope check {dir}`"
+        ));
         return Status::Error;
     }
     let config = common.config(false);
     let out = io::BufWriter::with_capacity(64 << 10, io::stdout());
     let mut reporter = make_reporter(common, out);
-    if let Some(total) = progress_total(files, common) {
+    let screen = Screen {
+        stderr_tty: io::stderr().is_terminal(),
+        stdout_tty: io::stdout().is_terminal(),
+        output_is_quiet: !common.json
+            && (common.quiet || common.follow.is_some() || common.ladder.is_some()),
+    };
+    let total = input_bytes(files.iter().map(String::as_str));
+    if !common.no_progress
+        && progress::wanted(screen, total)
+        && let Some(total) = total
+    {
         reporter = Box::new(WithProgress::new(reporter, total));
     }
     match analyze(files, &config, reporter) {
-        Ok(stats) => match common.follow.or(common.ladder) {
+        Ok((stats, _)) => match missing_flow(common, stats.flows) {
             // The view said so on stdout; the status tells scripts.
-            Some(flow) if flow == 0 || flow > stats.flows => {
-                error_line(format!(
-                    "flow {flow} is not in the capture: flow ids run from 1 to {}",
-                    stats.flows
-                ));
+            Some(msg) => {
+                error_line(msg);
                 Status::Error
             }
-            _ => Status::Ok,
+            None => Status::Ok,
         },
-        Err(s) => s,
+        Err(e) => e.report(),
     }
 }
 
-/// Options that do not go together.
-pub fn check_view_options(common: &Common) -> Result<(), String> {
-    if common.follow.is_some() && common.ladder.is_some() {
-        return Err("--follow and --ladder are two views of one flow; pick one".into());
-    }
-    if common.json && (common.follow.is_some() || common.ladder.is_some()) {
-        return Err(
-            "--follow and --ladder print text; for one flow's JSON records use \
-             `--json | jq 'select(.flow == N or .id == N)'`"
-                .into(),
-        );
-    }
-    Ok(())
-}
-
-/// The input size to show progress over, if a progress bar is wanted: stderr is a terminal
-/// that the output does not scroll through (stdout redirected to a file, or `-q` / the one-flow
-/// views on a terminal), no JSON, every input a plain uncompressed file, and enough of it.
-fn progress_total(files: &[String], common: &Common) -> Option<u64> {
-    if common.json || common.no_progress || !io::stderr().is_terminal() {
-        return None;
-    }
-    let quiet_screen = common.quiet || common.follow.is_some() || common.ladder.is_some();
-    let stdout_ok = if io::stdout().is_terminal() {
-        quiet_screen
-    } else {
-        stdout_is_regular_file()
-    };
-    if !stdout_ok {
-        return None;
-    }
+/// The bytes to read from `files`, if every one is a plain file (not stdin, not compressed,
+/// whose progress could not be measured in file bytes).
+fn input_bytes<'a>(files: impl Iterator<Item = &'a str>) -> Option<u64> {
     let mut total = 0u64;
     for f in files {
         if f == "-" || f.to_ascii_lowercase().ends_with(".gz") {
             return None;
         }
-        let meta = std::fs::metadata(f).ok()?;
-        total = total.saturating_add(meta.len());
+        total = total.saturating_add(std::fs::metadata(f).ok()?.len());
     }
-    (total >= crate::report::progress::MIN_BYTES).then_some(total)
+    Some(total)
 }
 
-fn stdout_is_regular_file() -> bool {
-    // SAFETY: fstat fills a plain struct; its result is checked before the struct is read.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        libc::fstat(libc::STDOUT_FILENO, &mut st) == 0
-            && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
-    }
-}
-
-/// Capture files named by `paths`: files as given, directories searched for capture files
-/// (recursively if asked), in a stable order.
+/// Capture files named by `paths`: files as given, `-` (stdin) once, directories searched for
+/// capture files (recursively if asked), in a stable order.
 pub fn capture_files(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>, String> {
-    fn is_capture(p: &Path) -> bool {
-        let name = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let name = name.strip_suffix(".gz").unwrap_or(&name);
-        [".pcap", ".pcapng", ".cap"]
-            .iter()
-            .any(|ext| name.ends_with(ext))
-    }
     fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), String> {
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", escape::path(dir)))?;
         let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
         entries.sort();
         for p in entries {
@@ -401,26 +471,39 @@ pub fn capture_files(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>,
                 if recursive {
                     walk(&p, recursive, out)?;
                 }
-            } else if is_capture(&p) {
+            } else if p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(usage::is_capture_name)
+            {
                 out.push(p);
             }
         }
         Ok(())
     }
+    let stdin = Path::new("-");
+    if paths.iter().filter(|p| p.as_path() == stdin).count() > 1 {
+        return Err("- (stdin) can be read only once".into());
+    }
     let mut out = Vec::new();
     for p in paths {
-        if p.is_dir() {
+        if p.as_path() == stdin {
+            out.push(p.clone());
+        } else if p.is_dir() {
             walk(p, recursive, &mut out)?;
         } else if p.exists() {
             out.push(p.clone());
         } else {
-            return Err(format!("{}: no such file or directory", p.display()));
+            return Err(format!(
+                "{}: no such file or directory; check the name and the path",
+                escape::path(p)
+            ));
         }
     }
     Ok(out)
 }
 
-/// A reporter that prints nothing: `check` judges from the run statistics.
+/// A reporter that prints nothing (benchmarks measure the analysis alone with it).
 pub struct Silent;
 
 impl EventSink for Silent {
@@ -436,195 +519,188 @@ impl Reporter for Silent {
     }
 }
 
-/// What `check` says a passing capture contained, counted from the events.
-#[derive(Clone, Copy, Debug, Default)]
-struct Found {
-    http_messages: u64,
-    ws_frames: u64,
-    ws_messages: u64,
-    sse_events: u64,
+/// `check`'s stdout: once its reader has gone away nothing more is written, and the run goes
+/// on; any other write error is kept and ends the run with status 2 after the verdicts.
+struct VerdictOut<'b> {
+    out: io::Stdout,
+    closed: bool,
+    error: Option<io::Error>,
+    /// Lines are written around the progress bar, if there is one.
+    bar: Option<&'b ProgressBar>,
 }
 
-/// `check`'s reporter: prints nothing, counts what the PASS line lists.
-struct CheckTally(std::rc::Rc<std::cell::Cell<Found>>);
-
-impl EventSink for CheckTally {
-    fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
-        let mut f = self.0.get();
-        match event {
-            Event::Http(_) => f.http_messages += 1,
-            Event::WsFrame(_) => f.ws_frames += 1,
-            Event::WsMessage(_) => f.ws_messages += 1,
-            Event::Sse(_) => f.sse_events += 1,
-            _ => return,
+impl VerdictOut<'_> {
+    fn write(&mut self, text: &str) {
+        if self.closed || self.error.is_some() || text.is_empty() {
+            return;
         }
-        self.0.set(f);
+        let out = &mut self.out;
+        let mut put = || out.write_all(text.as_bytes()).and_then(|()| out.flush());
+        let r = match self.bar {
+            Some(bar) => bar.suspend(put),
+            None => put(),
+        };
+        match r {
+            Ok(()) => {}
+            Err(e) if is_broken_pipe(&e) => self.closed = true,
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn error_line(&self, msg: &str) {
+        match self.bar {
+            Some(bar) => bar.suspend(|| error_line(msg)),
+            None => error_line(msg),
+        }
     }
 }
 
-impl Reporter for CheckTally {
-    fn finish(&mut self, _stats: &RunStats) -> io::Result<()> {
-        Ok(())
-    }
-    fn take_io_error(&mut self) -> Option<io::Error> {
-        None
-    }
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// "1 flow (1 websocket): 2 HTTP messages, 18 WebSocket frames, 10 WebSocket messages".
-fn found_line(stats: &RunStats, found: Found) -> String {
-    let kinds = stats
-        .kinds
-        .iter()
-        .map(|(k, n)| format!("{n} {k}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut s = plural(stats.flows, "flow", "flows");
-    if !kinds.is_empty() {
-        s.push_str(&format!(" ({kinds})"));
-    }
-    let mut parts = Vec::new();
-    if found.http_messages > 0 {
-        parts.push(plural(found.http_messages, "HTTP message", "HTTP messages"));
-    }
-    if found.ws_frames > 0 {
-        parts.push(plural(
-            found.ws_frames,
-            "WebSocket frame",
-            "WebSocket frames",
-        ));
-        parts.push(plural(
-            found.ws_messages,
-            "WebSocket message",
-            "WebSocket messages",
-        ));
-    }
-    if found.sse_events > 0 {
-        parts.push(plural(found.sse_events, "SSE event", "SSE events"));
-    }
-    if !parts.is_empty() {
-        s.push_str(": ");
-        s.push_str(&parts.join(", "));
-    }
-    s
-}
-
-fn counts_line(stats: &RunStats, severity: crate::proto::Severity) -> String {
-    stats
-        .anomalies
-        .iter()
-        .filter(|(c, _)| c.severity() == severity)
-        .map(|(c, n)| format!("{} ×{n}", c.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn check(paths: &[PathBuf], recursive: bool, strict: bool, common: &Common) -> Status {
-    let config = common.config(true);
-    let files = match capture_files(paths, recursive) {
-        Ok(f) => f,
-        Err(e) => {
-            error_line(e);
+fn check(
+    paths: &[PathBuf],
+    recursive: bool,
+    strict: bool,
+    gate: &GateArgs,
+    common: &Common,
+) -> Status {
+    let setup = gate.resolve(common).and_then(|format| {
+        let rules = Rules::new(&gate.deny, &gate.allow, strict)?;
+        let files = capture_files(paths, recursive)?;
+        if files.is_empty() {
+            return Err(
+                "no capture files found (looked for *.pcap, *.pcapng, *.cap and .gz)".into(),
+            );
+        }
+        Ok((format, rules, files))
+    });
+    let (format, rules, files) = match setup {
+        Ok(s) => s,
+        Err(msg) => {
+            error_line(msg);
             return Status::Error;
         }
     };
-    if files.is_empty() {
-        error_line("no capture files found (looked for *.pcap, *.pcapng, *.cap and .gz)");
-        return Status::Error;
-    }
-    let mut out = io::stdout().lock();
-    let (mut passed, mut failed, mut unreadable) = (0u64, 0u64, 0u64);
-    for file in &files {
-        let name = file.display().to_string();
-        let found = std::rc::Rc::new(std::cell::Cell::new(Found::default()));
-        let tally = Box::new(CheckTally(found.clone()));
-        let result = analyze(std::slice::from_ref(&name), &config, tally);
-        let line = match &result {
-            Ok(stats) => {
-                let errors = counts_line(stats, crate::proto::Severity::Error);
-                let warnings = counts_line(stats, crate::proto::Severity::Warning);
-                let pass = if strict {
-                    stats.anomalies.is_empty()
-                } else {
-                    stats.errors() == 0
-                };
-                if pass {
-                    passed += 1;
-                } else {
-                    failed += 1;
-                }
-                if common.json {
-                    serde_json::json!({
-                        "type": "check", "file": name, "pass": pass,
-                        "flows": stats.flows, "packets": stats.packets,
-                        "anomalies": stats.anomalies.iter().map(|(c, n)| (c.as_str(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
-                    })
-                    .to_string()
-                } else if pass {
-                    if common.quiet {
-                        continue;
-                    }
-                    format!(
-                        "PASS {name}: {}{}",
-                        found_line(stats, found.get()),
-                        if warnings.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; warnings: {warnings}")
-                        }
-                    )
-                } else {
-                    format!(
-                        "FAIL {name}: errors: {}{}",
-                        if errors.is_empty() { "none" } else { &errors },
-                        if warnings.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; warnings: {warnings}")
-                        }
-                    )
-                }
+    let config = common.config(true);
+    let kind = common.kind.map(FlowKind::from);
+    let style = TextStyle {
+        verbose: common.verbose,
+        quiet: common.quiet,
+        color: use_color(common.color),
+    };
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let sizes: Vec<u64> = names
+        .iter()
+        .map(|n| input_bytes(std::iter::once(n.as_str())).unwrap_or(0))
+        .collect();
+    let screen = Screen {
+        stderr_tty: io::stderr().is_terminal(),
+        stdout_tty: io::stdout().is_terminal(),
+        // One line per capture, written around the bar.
+        output_is_quiet: true,
+    };
+    let total: u64 = sizes.iter().sum();
+    let bar = (!common.no_progress && progress::wanted(screen, Some(total)))
+        .then(|| progress::bar(total, "checking"));
+    let mut out = VerdictOut {
+        out: io::stdout(),
+        closed: false,
+        error: None,
+        bar: bar.as_ref(),
+    };
+    let mut totals = Totals::default();
+    let mut documents = Vec::new();
+    let mut done = 0u64;
+    for (name, size) in names.iter().zip(&sizes) {
+        let collector = Collector::new(rules.clone(), kind);
+        let result = match &bar {
+            Some(bar) => {
+                bar.set_message(format!("checking {}", totals.captures + 1));
+                analyze(
+                    std::slice::from_ref(name),
+                    &config,
+                    WithProgress::on(collector, bar.clone(), done),
+                )
+                .map(|(stats, r)| (stats, r.into_inner()))
             }
-            Err(_) => {
-                unreadable += 1;
-                if common.json {
-                    serde_json::json!({"type": "check", "file": name, "pass": false, "unreadable": true}).to_string()
-                } else {
-                    format!("FAIL {name}: unreadable (see the message above)")
-                }
+            None => analyze(std::slice::from_ref(name), &config, collector),
+        };
+        done = done.saturating_add(*size);
+        let verdict = match result {
+            Ok((stats, collector)) => collector.into_verdict(name, &stats, gate.min_flows()),
+            Err(e) => {
+                // The collector prints nothing: only the input can fail here.
+                let msg = match e {
+                    RunError::Input(msg) => msg,
+                    RunError::Output(e) => e.to_string(),
+                    RunError::OutputClosed => "output closed".into(),
+                };
+                out.error_line(&msg);
+                let msg = plain_os_errors(&msg);
+                let own = msg
+                    .strip_prefix(name.as_str())
+                    .and_then(|m| m.strip_prefix(": "))
+                    .unwrap_or(&msg);
+                CaptureVerdict::unreadable(name, own.to_string())
             }
         };
-        if let Err(e) = writeln!(out, "{line}") {
-            return if is_broken_pipe(&e) {
-                Status::Ok
-            } else {
-                Status::Error
-            };
+        totals.count(&verdict);
+        match format {
+            CheckFormat::Text => out.write(&formats::text(&verdict, style)),
+            CheckFormat::Github => out.write(&formats::github(&verdict, style)),
+            CheckFormat::Json => out.write(&formats::json(&verdict)),
+            CheckFormat::Junit | CheckFormat::Sarif => documents.push(verdict),
         }
     }
-    let total = files.len();
-    let tally = if common.json {
-        serde_json::json!({"type": "check_summary", "captures": total, "passed": passed, "failed": failed, "unreadable": unreadable}).to_string()
-    } else {
-        format!(
-            "{total} captures: {passed} passed, {failed} failed{}",
-            if unreadable > 0 {
-                format!(", {unreadable} unreadable")
-            } else {
-                String::new()
-            }
-        )
-    };
-    let _ = writeln!(out, "{tally}");
-    if unreadable > 0 {
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    out.bar = None;
+    out.write(&match format {
+        CheckFormat::Text | CheckFormat::Github => formats::text_tally(&totals),
+        CheckFormat::Json => formats::json_tally(&totals),
+        CheckFormat::Junit => formats::junit(&documents, &totals),
+        CheckFormat::Sarif => formats::sarif(&documents),
+    });
+    if let Some(e) = out.error {
+        error_line(format!("writing output: {e}"));
+        return Status::Error;
+    }
+    if totals.unreadable > 0 {
         Status::Error
-    } else if failed > 0 {
+    } else if totals.failed > 0 {
         Status::Failed
     } else {
         Status::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_errors_are_said_in_plain_words() {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        let msg = plain_os_errors(&format!("x.pcap: cannot open: {e}"));
+        assert_eq!(
+            msg,
+            "x.pcap: cannot open: no such file or directory; check the name and the path"
+        );
+        let e = io::Error::from_raw_os_error(libc::EACCES);
+        assert!(
+            plain_os_errors(&format!("out.pcap: {e}")).starts_with("out.pcap: permission denied;")
+        );
+        // An error without its own words keeps the system's, without the number.
+        let e = io::Error::from_raw_os_error(libc::EADDRINUSE);
+        let msg = plain_os_errors(&format!("bind: {e}"));
+        assert!(!msg.contains("os error"), "{msg}");
+        assert!(msg.starts_with("bind: address"), "{msg}");
+        let e = io::Error::from_raw_os_error(libc::ENETDOWN);
+        assert_eq!(
+            plain_os_errors(&format!("eth0: interface went down ({e})")),
+            "eth0: interface went down (the network interface is down; bring it up \
+             (`ip link set IFACE up`))"
+        );
+        assert_eq!(plain_os_errors("nothing to do"), "nothing to do");
+        assert_eq!(plain_os_errors("odd (os error x)"), "odd (os error x)");
     }
 }

@@ -1,44 +1,203 @@
-//! Command-line definitions (clap) and their mapping onto [`crate::config::Config`].
+//! Command-line definitions (clap), the prose every help text and man page shares (examples,
+//! exit status, environment), the checks that refuse options which would do nothing together,
+//! and the mapping of options onto [`crate::config::Config`].
 
 use crate::config::{Config, DEFAULT_MEMORY_MIB, Limits, MIN_MEMORY_MIB, PortFilter};
 use crate::proto::FlowKind;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const READ_EXAMPLES: &str = "\
-Examples:
-  sockscope read captures/ws-chat.pcap            summary lines, flows, overhead table
-  sockscope read -V captures/ws-chat.pcap         Wireshark-style detail tree per packet
-  sockscope read -x --kind websocket capture.pcap hex dumps of WebSocket payloads only
-  sockscope read --json capture.pcap | jq .       JSON Lines for scripts
-  sockscope read -p 8080 capture.pcapng           analyze port 8080 instead of 80
-  sockscope read --any-port capture.pcap          find HTTP/WebSocket on every port
-  sockscope read --follow 3 capture.pcap          one flow's conversation, in order
-  sockscope read --ladder 3 capture.pcap          one flow as a sequence diagram
-  tcpdump -w - -i lo port 80 | sockscope read -   read a capture from stdin";
+/// One example line of a help text or man page: the command and what it shows.
+pub type Example = (&'static str, &'static str);
 
-const LIVE_EXAMPLES: &str = "\
-Examples:
-  sudo sockscope live                       sniff port 80 on all interfaces
-  sudo sockscope live eth0 -p 8080          sniff port 8080 on eth0
-  sudo sockscope live --json | jq .         stream JSON records as they happen
-  sudo sockscope live -w out.pcap -c 1000   save what was captured, stop after 1000 packets
-  sudo setcap cap_net_raw,cap_net_admin+ep $(which sockscope)   allow running without sudo";
+pub const READ_EXAMPLES: &[Example] = &[
+    (
+        "sockscope read captures/ws-chat.pcap",
+        "summary lines, flows, overhead table",
+    ),
+    (
+        "sockscope read -V captures/ws-chat.pcap",
+        "Wireshark-style detail tree per packet",
+    ),
+    (
+        "sockscope read -x --kind websocket capture.pcap",
+        "hex dumps of WebSocket payloads only",
+    ),
+    (
+        "sockscope read --json capture.pcap | jq .",
+        "JSON Lines for scripts",
+    ),
+    (
+        "sockscope read -p 80,8080 capture.pcapng",
+        "analyze ports 80 and 8080 (ranges: -p 8000-8100)",
+    ),
+    (
+        "sockscope read --any-port capture.pcap",
+        "find HTTP/WebSocket on every port",
+    ),
+    (
+        "sockscope read --follow 3 capture.pcap",
+        "one flow's conversation, in order",
+    ),
+    (
+        "sockscope read --ladder 3 capture.pcap",
+        "one flow as a sequence diagram",
+    ),
+    (
+        "tcpdump -w - -i lo port 80 | sockscope read -",
+        "read a capture from stdin",
+    ),
+];
 
-const CHECK_EXAMPLES: &str = "\
-Examples:
-  sockscope check captures/                 every capture in captures/
-  sockscope check -r captures/              ... and in its subdirectories
-  sockscope check -q a.pcap b.pcapng        only the FAIL lines and the tally
-  sockscope check --json captures/          one JSON verdict per capture
+pub const LIVE_EXAMPLES: &[Example] = &[
+    ("sudo sockscope live", "sniff port 80 on all interfaces"),
+    (
+        "sudo sockscope live eth0 -p 8080",
+        "sniff port 8080 on eth0",
+    ),
+    (
+        "sudo sockscope live --json | jq .",
+        "stream JSON records as they happen",
+    ),
+    (
+        "sudo sockscope live -w out.pcap -c 1000",
+        "save what was captured, stop after 1000 packets",
+    ),
+    (
+        "sudo setcap cap_net_raw,cap_net_admin+ep $(which sockscope)",
+        "allow running without sudo",
+    ),
+];
 
-Exit status: 0 if every capture passed, 1 if any has an error-severity anomaly
-(any anomaly with --strict), 2 if a capture could not be read.";
+pub const CHECK_EXAMPLES: &[Example] = &[
+    ("sockscope check captures/", "every capture in captures/"),
+    (
+        "sockscope check -r captures/",
+        "... and in its subdirectories",
+    ),
+    (
+        "sockscope check -q a.pcap b.pcapng",
+        "only the FAIL lines and the tally",
+    ),
+    (
+        "sockscope check -v captures/",
+        "each anomaly: flow, packet, direction, detail",
+    ),
+    (
+        "sockscope check --deny 'ws.*' --allow tcp.gap captures/",
+        "fail on any ws.* anomaly, never on tcp.gap",
+    ),
+    (
+        "sockscope check --fail-if-empty -p 8080 captures/",
+        "a capture with no flow on port 8080 fails",
+    ),
+    (
+        "sockscope check --format junit captures/ > check.xml",
+        "JUnit XML for CI test reports",
+    ),
+    (
+        "sockscope check --format sarif captures/ > check.sarif",
+        "SARIF 2.1.0 for code-scanning uploads",
+    ),
+    (
+        "sockscope check --format github captures/",
+        "::error annotations in a GitHub Actions log",
+    ),
+    (
+        "tcpdump -w - -c 500 port 80 | sockscope check -",
+        "check stdin",
+    ),
+];
+
+pub const READ_ABOUT: &str = "Analyze pcap / pcapng files (\"-\" = stdin); several files are \
+read as one capture.
+
+Prints one line per packet that completes HTTP messages, WebSocket frames or SSE events (packet \
+number, time, flow, endpoints, protocol, info, as tshark does), then the flows table, the \
+header-overhead comparison table with its \"what if over HTTP\" lines, and the anomalies. -V adds \
+a detail tree under each line and -x hex dumps; -q leaves out the packet lines; --json prints JSON \
+Lines records instead; --follow and --ladder show one flow by itself.";
+
+pub const LIVE_ABOUT: &str = "Sniff an interface (root or CAP_NET_RAW); Ctrl-C ends and prints \
+the report.
+
+Prints what read prints, as the packets arrive, and the tables when the capture stops (Ctrl-C, \
+-c, --duration); the kernel's packet and drop counts go to stderr.";
+
+pub const CHECK_ABOUT: &str = "CI gate: PASS/FAIL per capture and a tally; exit 1 when a capture \
+fails.
+
+Prints one line per capture: PASS with what it held (flows by kind, HTTP messages, WebSocket \
+frames and messages, SSE events) and its warnings, or FAIL with why (the failing anomaly codes \
+with counts, too few flows, or why it could not be read); then the tally. -v lists each anomaly \
+under its capture, -q leaves out the PASS lines, --format writes JSON Lines, JUnit XML, SARIF or \
+GitHub annotations instead.";
+
+pub const READ_EXIT: &str = "0 on success, also when the reader of the output goes away early \
+(`sockscope read big.pcap | head`); 2 on a usage error, an unreadable or malformed capture (what \
+was read before the damage is still reported), or a --follow / --ladder flow that is not in the \
+capture.";
+
+pub const LIVE_EXIT: &str = "0 when the capture ends (Ctrl-C, --count, --duration); 2 on a usage \
+error, a missing privilege, an unknown or vanished interface, an unwritable -w file, or a \
+--follow / --ladder flow that never appeared.";
+
+pub const CHECK_EXIT: &str = "0 if every capture passed; 1 if a capture failed: an anomaly the \
+rules count (by default every error-severity anomaly, with --strict every anomaly), or fewer flows \
+than --min-flows; 2 on a usage error or if a capture could not be read (2 wins over 1). The status \
+is the verdict even when the output is cut short (`sockscope check dir | head -1` exits 1 when a \
+capture fails).";
+
+pub const CHECK_RULES: &str = "Rules: --deny CODE|GLOB fails a capture on a matching anomaly \
+whatever its severity; --allow CODE|GLOB never fails one on it. A glob takes * and ? (`ws.*`). \
+When both match a code, the more specific pattern wins: an exact code beats a glob, a longer glob \
+beats a shorter one, and --deny wins a tie. Codes that no rule matches fail by severity (errors; \
+with --strict warnings too).";
+
+/// Environment variables every command reads.
+pub const ENVIRONMENT: &[Example] = &[
+    (
+        "NO_COLOR",
+        "when set and not empty, no colour unless --color always",
+    ),
+    (
+        "COLUMNS",
+        "width the tables fit; default: the terminal's width, or 120 columns when the output is \
+         not a terminal",
+    ),
+    (
+        "SUDO_UID, SUDO_GID",
+        "live: the user that privileges are dropped to after the socket is open",
+    ),
+];
+
+/// The text after a command's options in `--help`: its examples and exit status.
+fn after_help(examples: &[Example], exit: &str, more: &str) -> String {
+    let width = examples.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    let mut s = String::from("Examples:\n");
+    for (cmd, what) in examples {
+        if cmd.len() > 48 {
+            s.push_str(&format!("  {cmd}\n  {:48}  {what}\n", ""));
+        } else {
+            s.push_str(&format!("  {cmd:w$}  {what}\n", w = width.min(48)));
+        }
+    }
+    if !more.is_empty() {
+        s.push('\n');
+        s.push_str(more);
+        s.push('\n');
+    }
+    s.push_str("\nExit status: ");
+    s.push_str(exit);
+    s
+}
 
 /// sockscope — HTTP and WebSocket on the wire, from pcap files or live traffic.
 #[derive(Parser, Debug)]
 #[command(name = "sockscope", version, about, long_about = None)]
+#[command(arg_required_else_help = true)]
 #[command(after_help = "Run `sockscope <command> --help` for each command's options and examples.")]
 pub struct Cli {
     #[command(subcommand)]
@@ -48,22 +207,24 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Analyze pcap / pcapng files ("-" = stdin); several files are read as one capture.
-    #[command(after_help = READ_EXAMPLES)]
+    #[command(long_about = READ_ABOUT)]
+    #[command(after_help = after_help(READ_EXAMPLES, READ_EXIT, ""))]
     Read {
         /// Capture files (pcap, pcapng, optionally gzip-compressed); "-" reads stdin.
-        #[arg(required = true, value_name = "FILE")]
+        #[arg(required = true, value_name = "FILE", value_hint = ValueHint::FilePath)]
         files: Vec<String>,
         #[command(flatten)]
         common: Common,
     },
     /// Sniff an interface (root or CAP_NET_RAW); Ctrl-C ends and prints the report.
-    #[command(after_help = LIVE_EXAMPLES)]
+    #[command(long_about = LIVE_ABOUT)]
+    #[command(after_help = after_help(LIVE_EXAMPLES, LIVE_EXIT, ""))]
     Live {
         /// Interface to sniff ("any" = all interfaces).
         #[arg(default_value = "any", value_name = "IFACE")]
         iface: String,
         /// Save every captured packet to this pcap file.
-        #[arg(short = 'w', long = "write", value_name = "FILE")]
+        #[arg(short = 'w', long = "write", value_name = "FILE", value_hint = ValueHint::FilePath)]
         write: Option<PathBuf>,
         /// Stop after this many packets.
         #[arg(short = 'c', long = "count", value_name = "N")]
@@ -77,11 +238,32 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// CI gate: PASS/FAIL per capture, non-zero exit on error-severity anomalies.
-    #[command(after_help = CHECK_EXAMPLES)]
+    /// CI gate: PASS/FAIL per capture and a tally; exit 1 when a capture fails.
+    #[command(long_about = CHECK_ABOUT)]
+    #[command(after_help = after_help(CHECK_EXAMPLES, CHECK_EXIT, CHECK_RULES))]
+    #[command(mut_arg("ports", |a| a.help(
+        "TCP ports to analyze: 80,8080 or 8000-8100; repeatable \
+         [default: every port, HTTP and WebSocket recognised by content]")))]
+    #[command(mut_arg("any_port", |a| a.help(
+        "Look at every TCP port by content (the default unless -p is given)")))]
+    #[command(mut_arg("verbose", |a| a.short_alias('v').help(
+        "List each anomaly under its capture: code, flow, packet, direction, detail (also -v)")))]
+    #[command(mut_arg("quiet", |a| a.help("Print only the FAIL lines and the tally")))]
+    #[command(mut_arg("json", |a| a.help("Same as --format json")))]
+    #[command(mut_arg("kind", |a| a.help(
+        "Judge only flows of this kind (anomalies outside any flow are always judged)")))]
+    #[command(mut_arg("color", |a| a.help("When to colour PASS and FAIL (NO_COLOR is honoured)")))]
+    #[command(mut_arg("no_progress", |a| a.help(
+        "No progress bar (shown on a terminal's stderr when the captures are large)")))]
+    #[command(mut_arg("hex", |a| a.hide(true)))]
+    #[command(mut_arg("follow", |a| a.hide(true)))]
+    #[command(mut_arg("ladder", |a| a.hide(true)))]
+    #[command(mut_arg("digest", |a| a.hide(true)))]
+    #[command(mut_arg("snap_preview", |a| a.hide(true)))]
     Check {
-        /// Capture files or directories (searched for *.pcap, *.pcapng, *.cap, and .gz).
-        #[arg(required = true, value_name = "PATH")]
+        /// Capture files or directories (searched for *.pcap, *.pcapng, *.cap, and .gz);
+        /// "-" reads one capture from stdin.
+        #[arg(required = true, value_name = "PATH", value_hint = ValueHint::AnyPath)]
         paths: Vec<PathBuf>,
         /// Search directories recursively.
         #[arg(short = 'r', long)]
@@ -90,15 +272,50 @@ pub enum Command {
         #[arg(long)]
         strict: bool,
         #[command(flatten)]
+        gate: GateArgs,
+        #[command(flatten)]
         common: Common,
     },
-    /// Print a shell completion script.
+    /// Print a shell completion script (bash, zsh and fish also complete `live`'s interfaces).
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
+    /// Print the man page (roff): the overview, or one command's page; --dir writes them all.
+    #[command(after_help = "Examples:\n  \
+        sockscope man | man -l -                    the overview page\n  \
+        sockscope man check | man -l -              the page of `sockscope check`\n  \
+        sockscope man --dir /usr/local/share/man/man1   sockscope.1, sockscope-read.1, …")]
+    Man {
+        /// The command whose page to print [default: the overview, sockscope(1)].
+        #[arg(value_enum, value_name = "COMMAND", conflicts_with = "dir")]
+        page: Option<ManPage>,
+        /// Write every page (sockscope.1, sockscope-read.1, …) into this directory.
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The commands that have a page of their own.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManPage {
+    Read,
+    Live,
+    Check,
+    Completions,
     Man,
+}
+
+impl ManPage {
+    pub fn name(self) -> &'static str {
+        match self {
+            ManPage::Read => "read",
+            ManPage::Live => "live",
+            ManPage::Check => "check",
+            ManPage::Completions => "completions",
+            ManPage::Man => "man",
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,12 +346,124 @@ impl From<KindArg> for FlowKind {
     }
 }
 
+/// How `check` writes its verdicts.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckFormat {
+    /// A PASS / FAIL line per capture, then a tally.
+    Text,
+    /// One JSON verdict per capture, then a tally (JSON Lines).
+    Json,
+    /// A JUnit XML report: one testcase per capture, one failure per failing anomaly.
+    Junit,
+    /// A SARIF 2.1.0 log, for code-scanning uploads.
+    Sarif,
+    /// The text lines plus GitHub Actions `::error` / `::warning` annotations.
+    Github,
+}
+
+/// `check`'s own options: the output format and the rules that decide a verdict.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GateArgs {
+    /// Output format [default: text]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<CheckFormat>,
+    /// Fail a capture on anomalies with this code, whatever their severity; a glob such as
+    /// 'ws.*' takes every matching code. Repeatable, or comma-separated.
+    #[arg(long, value_name = "CODE|GLOB", value_delimiter = ',')]
+    pub deny: Vec<String>,
+    /// Never fail a capture on anomalies with this code (or matching this glob). Repeatable,
+    /// or comma-separated.
+    #[arg(long, value_name = "CODE|GLOB", value_delimiter = ',')]
+    pub allow: Vec<String>,
+    /// Fail a capture in which fewer than N flows were analyzed.
+    #[arg(long, value_name = "N", value_parser = at_least_one::<u64>)]
+    pub min_flows: Option<u64>,
+    /// Fail a capture in which no flow was analyzed (the same as --min-flows 1).
+    #[arg(long, conflicts_with = "min_flows")]
+    pub fail_if_empty: bool,
+}
+
+impl GateArgs {
+    /// Flows a capture must have to pass.
+    pub fn min_flows(&self) -> u64 {
+        self.min_flows
+            .unwrap_or(if self.fail_if_empty { 1 } else { 0 })
+    }
+}
+
+/// One `-p` value: ports and ranges, comma-separated (`80,8080`, `8000-8100`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortList(pub Vec<RangeInclusive<u16>>);
+
+const PORT_SYNTAX: &str = "write ports as 80, 80,8080 or 8000-8100";
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<u32>() {
+        Ok(0) => {
+            Err("port 0 is not a port a TCP connection can use; ports run from 1 to 65535".into())
+        }
+        Ok(n) => u16::try_from(n).map_err(|_| format!("{n} is above 65535, the highest TCP port")),
+        Err(_) => Err(format!(
+            "`{}` is not a port number; {PORT_SYNTAX}",
+            s.trim()
+        )),
+    }
+}
+
+fn parse_ports(s: &str) -> Result<PortList, String> {
+    let mut out = Vec::new();
+    for item in s.split(',') {
+        if item.trim().is_empty() {
+            return Err(format!("an empty port in `{s}`; {PORT_SYNTAX}"));
+        }
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (parse_port(a)?, parse_port(b)?),
+            None => {
+                let p = parse_port(item)?;
+                (p, p)
+            }
+        };
+        if lo > hi {
+            return Err(format!(
+                "the range {} runs backwards; write {hi}-{lo}",
+                item.trim()
+            ));
+        }
+        out.push(lo..=hi);
+    }
+    Ok(PortList(out))
+}
+
+/// `--memory`: a whole number of MiB, at least [`MIN_MEMORY_MIB`].
+fn parse_memory(s: &str) -> Result<usize, String> {
+    let mib: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number of MB"))?;
+    if mib < MIN_MEMORY_MIB {
+        return Err(format!(
+            "at least {MIN_MEMORY_MIB} MB: {} MB are the program's own, the rest is the budget \
+             for what the analysis holds",
+            crate::config::BASELINE_MIB
+        ));
+    }
+    Ok(mib)
+}
+
+/// A count that must be at least 1.
+fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result<T, String> {
+    match s.parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
+}
+
 /// Options shared by `read`, `live` and `check`.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// TCP port to analyze; repeatable [default: 80; `check`: every port]
-    #[arg(short = 'p', long = "port", value_name = "N")]
-    pub ports: Vec<u16>,
+    /// TCP ports to analyze: 80,8080 or 8000-8100; repeatable [default: 80]
+    #[arg(short = 'p', long = "port", value_name = "PORTS", value_parser = parse_ports)]
+    pub ports: Vec<PortList>,
     /// Detect HTTP/WebSocket on every port by content, not by port number.
     #[arg(long)]
     pub any_port: bool,
@@ -169,7 +498,8 @@ pub struct Common {
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub idle_timeout: u64,
     /// Flows tracked at once.
-    #[arg(long, default_value_t = Limits::default().max_flows, value_name = "N")]
+    #[arg(long, default_value_t = Limits::default().max_flows, value_name = "N",
+          value_parser = at_least_one::<usize>)]
     pub max_flows: usize,
     /// Peak memory to stay within, MB (MiB): the largest holders of buffered bytes give way,
     /// with an anomaly, when the analysis would need more.
@@ -182,11 +512,12 @@ pub struct Common {
     /// Inflated bytes allowed per permessage-deflate message.
     #[arg(long, default_value_t = Limits::default().max_inflated_message, value_name = "BYTES")]
     pub max_inflate: usize,
-    /// No progress bar on stderr.
+    /// No progress bar (shown on a terminal's stderr when the input is large, unless the
+    /// report itself scrolls on that terminal).
     #[arg(long)]
     pub no_progress: bool,
-    /// Add the SHA-256 of every WebSocket message (unmasked, inflated) and HTTP body
-    /// (de-chunked) to the JSON records as "sha256" (null when bytes of it are missing).
+    /// With --json: add the SHA-256 of every WebSocket message (unmasked, inflated) and HTTP
+    /// body (de-chunked) to the records as "sha256" (null when bytes of it are missing).
     #[arg(long)]
     pub digest: bool,
 }
@@ -200,14 +531,27 @@ impl Common {
         config
     }
 
+    /// The `-p` ports, sorted, each once.
+    pub fn port_list(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = self
+            .ports
+            .iter()
+            .flat_map(|l| l.0.iter().cloned().flatten())
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+
     /// The analysis configuration. `check` looks at every port unless ports are given.
     pub fn config(&self, any_port_by_default: bool) -> Config {
-        let ports = if self.any_port || (any_port_by_default && self.ports.is_empty()) {
+        let list = self.port_list();
+        let ports = if self.any_port || (any_port_by_default && list.is_empty()) {
             PortFilter::Any
-        } else if self.ports.is_empty() {
+        } else if list.is_empty() {
             PortFilter::default()
         } else {
-            PortFilter::Ports(self.ports.clone())
+            PortFilter::Ports(list.clone())
         };
         let limits = Limits {
             memory: Limits::memory_for_mib(self.memory),
@@ -229,11 +573,7 @@ impl Common {
         } else {
             self.follow.or(self.ladder)
         };
-        let http_ports = if self.ports.is_empty() {
-            vec![80]
-        } else {
-            self.ports.clone()
-        };
+        let http_ports = if list.is_empty() { vec![80] } else { list };
         Config {
             ports,
             http_ports,
@@ -244,19 +584,184 @@ impl Common {
             digest: self.digest,
         }
     }
+
+    /// Refuses view options that would do nothing together in `read` or `live`: each refusal
+    /// says why, in one line. `live` says more on stderr with `-V` (the privilege drop, why it
+    /// stopped), so there `-V` is never idle.
+    pub fn refuse_idle_views(&self, verbose_notes_on_stderr: bool) -> Result<(), String> {
+        let verbose = self.verbose && !verbose_notes_on_stderr;
+        let one_flow = match (self.follow, self.ladder) {
+            (Some(_), Some(_)) => {
+                return Err("--follow and --ladder are two views of one flow; pick one".into());
+            }
+            (Some(_), None) => Some("--follow"),
+            (None, Some(_)) => Some("--ladder"),
+            (None, None) => None,
+        };
+        if let Some(view) = one_flow {
+            if self.json {
+                return Err(format!(
+                    "{view} prints text; for one flow's JSON records use \
+                     `--json | jq 'select(.flow == N or .id == N)'`"
+                ));
+            }
+            for (set, name) in [
+                (verbose, "-V"),
+                (self.hex, "-x"),
+                (self.quiet, "-q"),
+                (self.kind.is_some(), "--kind"),
+            ] {
+                if set {
+                    return Err(format!(
+                        "{view} shows one flow by itself; {name} does not apply to it"
+                    ));
+                }
+            }
+        }
+        if self.json {
+            for (set, name, instead) in [
+                (verbose, "-V", "the records carry every decoded field"),
+                (self.hex, "-x", "the records carry payload previews"),
+                (
+                    self.quiet,
+                    "-q",
+                    "there are no packet lines to leave out (use jq)",
+                ),
+            ] {
+                if set {
+                    return Err(format!(
+                        "{name} changes the text view only; with --json {instead}"
+                    ));
+                }
+            }
+        }
+        if self.quiet && (verbose || self.hex) {
+            let name = if verbose { "-V" } else { "-x" };
+            return Err(format!(
+                "-q leaves out the packet lines that {name} adds to; use one of them"
+            ));
+        }
+        if self.digest && !self.json {
+            return Err("--digest adds \"sha256\" to JSON records; use it with --json".into());
+        }
+        Ok(())
+    }
 }
 
-/// `--memory`: a whole number of MiB, at least [`MIN_MEMORY_MIB`].
-fn parse_memory(s: &str) -> Result<usize, String> {
-    let mib: usize = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a whole number of MB"))?;
-    if mib < MIN_MEMORY_MIB {
-        return Err(format!(
-            "at least {MIN_MEMORY_MIB} MB: {} MB are the program's own, the rest is the budget \
-             for what the analysis holds",
-            crate::config::BASELINE_MIB
-        ));
+impl GateArgs {
+    /// The output format, refusing options `check` would ignore with it.
+    pub fn resolve(&self, common: &Common) -> Result<CheckFormat, String> {
+        let format = match (self.format, common.json) {
+            (Some(f), false) => f,
+            (None | Some(CheckFormat::Json), true) => CheckFormat::Json,
+            (Some(_), true) => {
+                return Err("--json is --format json; pick one format".into());
+            }
+            (None, false) => CheckFormat::Text,
+        };
+        for (set, name, instead) in [
+            (
+                common.hex,
+                "-x",
+                "check prints verdicts, not payloads; for hex dumps run `sockscope read -x FILE`",
+            ),
+            (
+                common.follow.is_some(),
+                "--follow",
+                "check judges whole captures; to follow one flow run \
+                 `sockscope read --follow N FILE`",
+            ),
+            (
+                common.ladder.is_some(),
+                "--ladder",
+                "check judges whole captures; to draw one flow run \
+                 `sockscope read --ladder N FILE`",
+            ),
+            (
+                common.digest,
+                "--digest",
+                "check verdicts carry no message digests; run `sockscope read --json --digest FILE`",
+            ),
+        ] {
+            if set {
+                return Err(format!("{name}: {instead}"));
+            }
+        }
+        if matches!(
+            format,
+            CheckFormat::Json | CheckFormat::Junit | CheckFormat::Sarif
+        ) {
+            let name = format_name(format);
+            if common.verbose {
+                return Err(format!(
+                    "--format {name} lists every anomaly already; -v applies to the text and \
+                     github formats"
+                ));
+            }
+            if common.quiet {
+                return Err(format!(
+                    "--format {name} reports every capture; -q applies to the text and github \
+                     formats"
+                ));
+            }
+        }
+        Ok(format)
     }
-    Ok(mib)
+}
+
+pub fn format_name(f: CheckFormat) -> &'static str {
+    match f {
+        CheckFormat::Text => "text",
+        CheckFormat::Json => "json",
+        CheckFormat::Junit => "junit",
+        CheckFormat::Sarif => "sarif",
+        CheckFormat::Github => "github",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ports_take_lists_and_ranges() {
+        assert_eq!(parse_ports("80").unwrap().0, vec![80..=80]);
+        assert_eq!(
+            parse_ports("80,8080").unwrap().0,
+            vec![80..=80, 8080..=8080]
+        );
+        assert_eq!(parse_ports("8000-8100").unwrap().0, vec![8000..=8100]);
+        assert_eq!(parse_ports("1-65535").unwrap().0, vec![1..=65535]);
+        for (bad, says) in [
+            ("0", "port 0"),
+            ("70000", "above 65535"),
+            ("http", "not a port number"),
+            ("80,", "empty port"),
+            ("9-1", "write 1-9"),
+            ("1-0", "port 0"),
+        ] {
+            let e = parse_ports(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn port_lists_are_sorted_once_each() {
+        let cli = Cli::try_parse_from(["sockscope", "read", "-p", "8080,80", "-p", "79-81", "x"])
+            .unwrap();
+        let Command::Read { common, .. } = cli.command else {
+            panic!("read");
+        };
+        assert_eq!(common.port_list(), vec![79, 80, 81, 8080]);
+        assert_eq!(
+            common.config(false).ports,
+            PortFilter::Ports(vec![79, 80, 81, 8080])
+        );
+    }
 }

@@ -24,7 +24,8 @@ pub const MIN_MEMORY_MIB: usize = BASELINE_MIB + 1;
 /// Which TCP flows are analyzed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PortFilter {
-    /// Only flows with one of these ports on either side.
+    /// Only flows with one of these ports on either side. A long list (`-p 8000-8100`) must
+    /// be sorted, as the CLI builds it: it is binary-searched.
     Ports(Vec<u16>),
     /// Every TCP flow; the protocol layer decides by content.
     Any,
@@ -34,7 +35,11 @@ impl PortFilter {
     pub fn matches(&self, a: u16, b: u16) -> bool {
         match self {
             PortFilter::Any => true,
-            PortFilter::Ports(ports) => ports.iter().any(|&p| p == a || p == b),
+            PortFilter::Ports(ports) if ports.len() <= 8 => ports.iter().any(|&p| p == a || p == b),
+            PortFilter::Ports(ports) => {
+                debug_assert!(ports.is_sorted(), "a long port list must be sorted");
+                ports.binary_search(&a).is_ok() || ports.binary_search(&b).is_ok()
+            }
         }
     }
 }
@@ -194,5 +199,17 @@ mod tests {
         assert_eq!((c.display_bytes_for(1), c.display_bytes_for(2)), (512, 512));
         c.display_flow = Some(2);
         assert_eq!((c.display_bytes_for(1), c.display_bytes_for(2)), (0, 512));
+    }
+
+    #[test]
+    fn port_lists_short_and_long_match_either_side() {
+        let short = PortFilter::Ports(vec![8080, 80]);
+        assert!(short.matches(80, 40000) && short.matches(40000, 8080));
+        assert!(!short.matches(81, 40000));
+        let long = PortFilter::Ports((8000..=8100).collect());
+        assert!(long.matches(51000, 8000) && long.matches(8100, 51000));
+        assert!(long.matches(8050, 1));
+        assert!(!long.matches(7999, 8101));
+        assert!(PortFilter::Any.matches(1, 2));
     }
 }

@@ -25,3 +25,4 @@ pub mod source;
 pub mod stats;
 pub mod tcp;
 pub mod time;
+pub mod usage;

@@ -2,8 +2,8 @@
 //! One pass, streaming: flows are reported when they end; only the final tables wait for the
 //! end of the input.
 
-use crate::config::Config;
-use crate::decode::{Decoded, Decoder, Skip};
+use crate::config::{Config, PortFilter};
+use crate::decode::{BadHeader, Decoded, Decoder, Skip};
 use crate::proto::conn::ConnAnalyzer;
 use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink};
 use crate::report::Reporter;
@@ -51,35 +51,70 @@ pub struct Analyzer<R: Reporter> {
     /// IP datagrams already reported as not reassembled.
     fragments_lost: u64,
     last_fragment: Option<(std::net::IpAddr, std::net::IpAddr, u32)>,
+    /// The analyzed ports, for deciding which broken headers are ours to report.
+    ports: PortFilter,
 }
 
-/// The `ip.fragment` warning for datagrams lost since `reported`.
+/// The `ip.fragment` warning for datagrams lost since `reported`. During the run the lost ones
+/// are those the decoder gave up on, and datagrams still being reassembled are "waiting"; at
+/// the end of the input those left waiting are lost too.
 fn fragment_anomaly(
     decoder: &Decoder,
     reported: u64,
     lost: u64,
     last: Option<(std::net::IpAddr, std::net::IpAddr, u32)>,
     ts: crate::time::Timestamp,
+    at_end: bool,
 ) -> Anomaly {
     let f = decoder.fragment_stats();
     let example = last
         .map(|(src, dst, id)| format!(" (latest fragment: datagram {id:#x} from {src} to {dst})"))
         .unwrap_or_default();
+    let waiting = decoder.fragments_in_flight();
+    let waiting = if at_end {
+        format!("{waiting} incomplete at the end")
+    } else {
+        format!("{waiting} still waiting for fragments")
+    };
     Anomaly {
         code: Code::IpFragment,
         dir: None,
         ts,
         detail: format!(
             "{} IP datagram(s) could not be reassembled ({} expired, {} evicted, {} broken, \
-                 {} incomplete at the end); {} fragments seen, {} datagrams reassembled{example}",
+                 {waiting}); {} fragments seen, {} datagrams reassembled{example}",
             lost - reported,
             f.expired,
             f.evicted,
             f.broken,
-            decoder.fragments_in_flight(),
             f.fragments,
             f.reassembled,
         ),
+    }
+}
+
+/// The anomaly for a packet skipped for a broken header. Without ports (the IP header is the
+/// broken one, or the TCP header stops before them) the port filter cannot apply: it is
+/// reported whatever its ports.
+fn bad_header_anomaly(bad: &BadHeader, ts: Timestamp) -> Anomaly {
+    let ends = match (bad.addrs, bad.ports) {
+        (Some((src, dst)), Some((sp, dp))) => format!(
+            "{} -> {}",
+            std::net::SocketAddr::new(src, sp),
+            std::net::SocketAddr::new(dst, dp)
+        ),
+        (Some((src, dst)), None) => format!("{src} -> {dst}"),
+        (None, _) => "addresses not captured".to_string(),
+    };
+    Anomaly {
+        code: if bad.problem.is_tcp() {
+            Code::TcpBadHeader
+        } else {
+            Code::IpBadHeader
+        },
+        dir: None,
+        ts,
+        detail: format!("{ends}: {}; packet skipped", bad.problem),
     }
 }
 
@@ -101,6 +136,7 @@ impl<R: Reporter> Analyzer<R> {
             handler: ConnAnalyzer::new(config, collect),
             fragments_lost: 0,
             last_fragment: None,
+            ports: config.ports.clone(),
         }
     }
 
@@ -120,11 +156,24 @@ impl<R: Reporter> Analyzer<R> {
     /// Reads every frame of `source`. Returns early on a malformed input or a failed output.
     pub fn run(&mut self, source: &mut dyn PacketSource) -> Result<(), Stop> {
         loop {
-            match source.next() {
-                Ok(Next::Frame(frame)) => self.process(&frame),
-                Ok(Next::Idle(now)) => self.advance_clock(now),
-                Ok(Next::End) => return Ok(()),
-                Err(e) => return Err(Stop::Source(e)),
+            let stop = match source.next() {
+                Ok(Next::Frame(frame)) => {
+                    self.process(&frame);
+                    None
+                }
+                Ok(Next::Idle(now)) => {
+                    self.advance_clock(now);
+                    None
+                }
+                // Key log secrets carried in the capture: used once TLS is wired in.
+                Ok(Next::Secrets(_)) => None,
+                Ok(Next::End) => Some(Ok(())),
+                Err(e) => Some(Err(Stop::Source(e))),
+            };
+            if let Some(stop) = stop {
+                let notes = source.record_notes();
+                self.handler.sink.stats.record_notes.add(&notes);
+                return stop;
             }
             if let Some(e) = self.handler.sink.reporter.take_io_error() {
                 return Err(Stop::Output(e));
@@ -159,6 +208,7 @@ impl<R: Reporter> Analyzer<R> {
                         lost,
                         self.last_fragment,
                         frame.ts,
+                        false,
                     );
                     self.fragments_lost = lost;
                     collect.global_anomaly(&a, frame.index);
@@ -170,8 +220,14 @@ impl<R: Reporter> Analyzer<R> {
                     Skip::NotIp => "not IP",
                     Skip::NotTcp => "not TCP",
                     Skip::Malformed => "malformed",
+                    Skip::BadHeader(_) => "broken IP/TCP header",
                 };
                 collect.stats.on_skip(reason);
+                if let Skip::BadHeader(bad) = skip
+                    && bad.ports.is_none_or(|(a, b)| self.ports.matches(a, b))
+                {
+                    collect.global_anomaly(&bad_header_anomaly(&bad, frame.ts), frame.index);
+                }
             }
         }
         if let Some((interface, link)) = self.decoder.take_new_unknown_link() {
@@ -199,6 +255,7 @@ impl<R: Reporter> Analyzer<R> {
                 lost,
                 self.last_fragment,
                 ts,
+                true,
             );
             let frame = self.handler.sink.stats.packets;
             self.handler.sink.global_anomaly(&a, frame);
@@ -206,6 +263,8 @@ impl<R: Reporter> Analyzer<R> {
         self.table.finish(&mut self.handler);
         let mut collect = self.handler.sink;
         collect.stats.flows_skipped_by_port = self.table.stats().flows_skipped_by_port;
+        collect.stats.flows_refused_by_cap = self.table.stats().flows_dropped_by_cap;
+        collect.stats.flows_refused_by_budget = self.table.stats().flows_dropped_by_budget;
         if let Some(e) = collect.reporter.take_io_error() {
             return Err(e);
         }

@@ -268,7 +268,7 @@ fn editcap(input: &Path, format: &str, output: &Path, magic: [u8; 4]) {
 #[test]
 fn pcapng_written_by_editcap_gives_the_same_records() {
     if !editcap_works() {
-        eprintln!("skipped: editcap is not installed (it comes with tshark)");
+        common::skip("editcap is not installed (it comes with tshark)");
         return;
     }
     for name in [
@@ -325,7 +325,7 @@ fn byte_order_and_timestamp_resolution_do_not_change_the_records() {
         );
 
         if !editcap_works() {
-            eprintln!("nanosecond pcap not checked: editcap is not installed");
+            common::skip("nanosecond pcap not checked: editcap is not installed");
             continue;
         }
         let dir = tempfile::tempdir().expect("temp dir");
@@ -337,6 +337,145 @@ fn byte_order_and_timestamp_resolution_do_not_change_the_records() {
             "{name} in nanoseconds"
         );
     }
+}
+
+/// The same capture with its Ethernet headers replaced by `link`'s header (`prefix` of the
+/// family, for IPv4 and IPv6), written here without any of sockscope's code.
+fn relinked(eth: &PcapFile, link: u32, prefix: impl Fn(bool) -> Vec<u8>) -> Vec<u8> {
+    let mut out = PcapFile {
+        header: eth.header.clone(),
+        records: Vec::new(),
+    };
+    out.header[20..24].copy_from_slice(&link.to_le_bytes());
+    for (rec, data) in &eth.records {
+        let ipv6 = data.get(12..14) == Some(&[0x86, 0xdd][..]);
+        let mut body = prefix(ipv6);
+        // ARP and the like stay, as garbage to skip: packet numbers must not change.
+        body.extend_from_slice(data.get(14..).unwrap_or_default());
+        let mut rec = *rec;
+        let len = (body.len() as u32).to_le_bytes();
+        rec[8..12].copy_from_slice(&len);
+        rec[12..16].copy_from_slice(&len);
+        out.records.push((rec, body));
+    }
+    out.bytes()
+}
+
+/// Raw IP under every number the pcap linktype registry (and the platform DLT_RAW values
+/// written into files) gives it: LINKTYPE_RAW 101, DLT_RAW 12 (most platforms) and 14
+/// (OpenBSD), LINKTYPE_IPV4 228 / LINKTYPE_IPV6 229, and 12 as OpenBSD's DLT_LOOP (a
+/// network-order address family). Each gives exactly the records of the Ethernet original.
+#[test]
+fn raw_ip_link_types_give_the_same_records() {
+    for name in ["ws-chat.pcap", "ws-ipv6.pcap"] {
+        let file = capture(name);
+        let want = records_of(sockscope(&read_args(&[&file])));
+        assert!(want.len() > 10, "{name}");
+        let eth = PcapFile::read(&file);
+        let v6 = name.contains("ipv6");
+        let mut cases: Vec<(String, Vec<u8>)> = [12u32, 14, 101]
+            .into_iter()
+            .map(|link| {
+                (
+                    format!("link type {link}"),
+                    relinked(&eth, link, |_| Vec::new()),
+                )
+            })
+            .collect();
+        let family = if v6 { 229 } else { 228 };
+        cases.push((
+            format!("link type {family}"),
+            relinked(&eth, family, |_| Vec::new()),
+        ));
+        cases.push((
+            "link type 12 as OpenBSD DLT_LOOP".into(),
+            relinked(&eth, 12, |ipv6| vec![0, 0, 0, if ipv6 { 24 } else { 2 }]),
+        ));
+        // The ARP frames kept as garbage are skipped for a reason that depends on the link
+        // type ("not IP", or "malformed" where the link type promises IPv4): not compared.
+        let without_skips = |mut records: Vec<serde_json::Value>| {
+            for r in &mut records {
+                if let Some(summary) = r.as_object_mut().filter(|o| o["type"] == "summary") {
+                    summary.remove("skipped_packets");
+                }
+            }
+            records
+        };
+        let want = without_skips(want);
+        for (what, bytes) in cases {
+            let (_d, path) = temp_file("relinked.pcap", &bytes);
+            let run = sockscope(&read_args(&[&path]));
+            let got = without_skips(records_of(run));
+            assert_eq!(got, want, "{name} with {what}");
+        }
+    }
+}
+
+/// A request sent as IPv4 fragments: `keep` says which of its fragments (three of 24, 24
+/// and the rest of its TCP bytes) the capture holds; the last fragment is the file's last
+/// packet, so the datagram (if whole) completes at the end of the input.
+fn fragmented_request(keep: [bool; 3]) -> Vec<u8> {
+    let (client, server) = (([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80));
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let mut c = TcpConn::new(client, server);
+    c.handshake(&mut w);
+    let request = b"GET /in-pieces HTTP/1.1\r\nHost: x\r\n\r\n";
+    let seg = tcp_segment(
+        client.1,
+        server.1,
+        c.seq[C2S],
+        c.seq[S2C],
+        ACK | PSH,
+        request,
+    );
+    let pieces = [(0, 24), (24, 48), (48, seg.len())];
+    for (i, &(start, end)) in pieces.iter().enumerate() {
+        let more = if end < seg.len() { 0x2000 } else { 0 };
+        let frag = more | (start / 8) as u16;
+        if keep[i] {
+            w.packet(&eth_ipv4(
+                client.0,
+                server.0,
+                6,
+                frag,
+                0x4242,
+                &seg[start..end],
+            ));
+        }
+    }
+    w.bytes().to_vec()
+}
+
+/// A datagram completed by the capture's last packet is analyzed, and nothing is reported
+/// about fragments; a datagram left incomplete at the end is one `ip.fragment`, said so.
+#[test]
+fn fragments_are_reported_only_when_a_datagram_is_lost() {
+    let (_d, whole) = temp_file("whole.pcap", &fragmented_request([true; 3]));
+    let r = read_json(&whole, &[]);
+    let targets: Vec<&str> = r
+        .http(1, "c2s")
+        .iter()
+        .filter_map(|h| str_of(h, "target"))
+        .collect();
+    assert_eq!(targets, ["/in-pieces"]);
+    assert!(!r.codes().contains("ip.fragment"), "{:?}", r.codes());
+
+    let (_d, holed) = temp_file("holed.pcap", &fragmented_request([true, false, true]));
+    let r = read_json(&holed, &[]);
+    let details: Vec<&str> = r
+        .of_type("anomaly")
+        .filter(|a| str_of(a, "code") == Some("ip.fragment"))
+        .filter_map(|a| str_of(a, "detail"))
+        .collect();
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert!(
+        details[0].starts_with("1 IP datagram(s) could not be reassembled")
+            && details[0].contains("1 incomplete at the end")
+            && details[0].contains("2 fragments seen, 0 datagrams reassembled"),
+        "{}",
+        details[0]
+    );
+    assert!(r.http(1, "c2s").is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -562,4 +701,275 @@ fn default_port_skips_8080_and_says_so() {
         capture("ws-chat.pcap").as_os_str(),
     ]);
     assert!(!format!("{}{}", chat.stdout, chat.stderr).contains("skipped"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nothing lost without a word
+
+/// `read --color never` (plus `extra`) on `file`: stdout and stderr together.
+fn text_of(file: &Path, extra: &[&str]) -> String {
+    let mut args: Vec<&std::ffi::OsStr> = ["read", "--color", "never"]
+        .iter()
+        .map(std::ffi::OsStr::new)
+        .collect();
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    args.push(file.as_os_str());
+    let run = sockscope(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    format!("{}{}", run.stdout, run.stderr)
+}
+
+/// Flows refused at the flow cap are counted apart from flows skipped by port, and said so.
+#[test]
+fn flows_refused_by_the_flow_cap_are_counted_and_shown() {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    for i in 0..10u8 {
+        let mut c = TcpConn::new(([10, 0, 1, i], 40000), ([10, 0, 0, 80], 80));
+        c.handshake(&mut w);
+        c.send(&mut w, C2S, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    // Two flows on another port: skipped by port, not refused.
+    for i in 0..2u8 {
+        let mut c = TcpConn::new(([10, 0, 2, i], 40000), ([10, 0, 0, 80], 443));
+        c.handshake(&mut w);
+    }
+    let (_d, file) = temp_file("many-flows.pcap", w.bytes());
+    let r = read_json(&file, &["--max-flows", "4"]);
+    let s = r.summary();
+    assert_eq!(u64_of(s, "flows"), Some(4));
+    assert_eq!(u64_of(s, "refused_flows"), Some(6));
+    assert_eq!(u64_of(s, "refused_flows_by_budget"), Some(0));
+    assert_eq!(u64_of(s, "skipped_flows"), Some(2));
+    assert_eq!(s["anomalies"]["tcp.flow_cap"].as_u64(), Some(1));
+    let text = text_of(&file, &["-q", "--max-flows", "4"]);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("6 TCP flows were not analyzed") && l.contains("--max-flows")),
+        "{text}"
+    );
+    // Under the cap nothing is refused and nothing said.
+    let r = read_json(&file, &[]);
+    assert_eq!(u64_of(r.summary(), "refused_flows"), Some(0));
+    assert!(!text_of(&file, &["-q"]).contains("not analyzed"));
+}
+
+/// Flows the memory budget cannot hold are counted with those refused at the flow cap, apart
+/// as `refused_flows_by_budget`, and the text note names `--memory`, not `--max-flows`.
+#[test]
+fn flows_refused_by_the_memory_budget_are_counted_and_shown() {
+    // 1 000 flows with one unanswered request each: their state alone outgrows a 1 MiB budget.
+    let bytes = hostile::capture(hostile::Shape::Pipelined, 1000, 1);
+    let (_d, file) = temp_file("budget-flows.pcap", &bytes);
+    let r = read_json(&file, &hostile::SMALL_BUDGET);
+    let s = r.summary();
+    let refused = u64_of(s, "refused_flows").expect("refused_flows");
+    assert!(refused > 0, "{s}");
+    assert_eq!(u64_of(s, "refused_flows_by_budget"), Some(refused));
+    assert_eq!(u64_of(s, "flows").map(|n| n + refused), Some(1000));
+    assert_eq!(s["anomalies"]["tcp.budget_flows"].as_u64(), Some(1));
+    let mut args = vec!["-q"];
+    args.extend(hostile::SMALL_BUDGET);
+    let text = text_of(&file, &args);
+    let note = format!("{refused} TCP flows were not analyzed: the memory budget");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&note) && l.contains("--memory")),
+        "{text}"
+    );
+    assert!(!text.contains("--max-flows to track"), "{text}");
+}
+
+/// A pcap whose records are written here one by one: `(seconds, fraction, bytes)`.
+fn pcap_with_records(records: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
+    let mut f = PcapFile {
+        header: PcapWriter::new(LINKTYPE_ETHERNET).bytes()[..24].to_vec(),
+        records: Vec::new(),
+    };
+    for (secs, frac, data) in records {
+        let mut hdr = [0u8; 16];
+        hdr[0..4].copy_from_slice(&secs.to_le_bytes());
+        hdr[4..8].copy_from_slice(&frac.to_le_bytes());
+        hdr[8..12].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        hdr[12..16].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        f.records.push((hdr, data.clone()));
+    }
+    f.bytes()
+}
+
+/// Zero-length records, microsecond fields above 999,999 and time running backwards are
+/// read as they are, and counted in the summary with a note.
+#[test]
+fn odd_records_are_counted_in_the_summary() {
+    let c = TcpConn::new(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80));
+    let syn = c.raw(C2S, 1000, SYN, b"");
+    let t = 1_700_000_000;
+    let file = pcap_with_records(&[
+        (t, 100, syn.clone()),
+        (t, 200, Vec::new()),
+        (t, 1_000_500, syn.clone()), // = t + 1 s + 500 µs
+        (t + 1, 400, syn.clone()),   // earlier than the record before
+        (t + 1, 600, Vec::new()),
+    ]);
+    let (_d, path) = temp_file("odd.pcap", &file);
+    let r = read_json(&path, &[]);
+    let s = r.summary();
+    assert_eq!(u64_of(s, "packets"), Some(5));
+    let notes = &s["record_notes"];
+    assert_eq!(notes["zero_length"].as_u64(), Some(2));
+    assert_eq!(notes["fraction_overflow"].as_u64(), Some(1));
+    assert_eq!(notes["backwards"].as_u64(), Some(1));
+    // The overflowing fraction is carried into the seconds, as libpcap does.
+    let last = s["last_ts"].as_f64().expect("last_ts");
+    assert!((last - (f64::from(t) + 1.0006)).abs() < 1e-6, "{last}");
+    let text = text_of(&path, &["-q"]);
+    for want in [
+        "2 records with no captured bytes",
+        "1 record with a timestamp fraction of a whole second or more",
+        "1 record timestamped earlier than the record before",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+    // A clean capture says none of it.
+    let r = read_json(&capture("ws-chat.pcap"), &[]);
+    let notes = &r.summary()["record_notes"];
+    for key in ["zero_length", "fraction_overflow", "backwards"] {
+        assert_eq!(notes[key].as_u64(), Some(0), "{key}");
+    }
+    assert!(!text_of(&capture("ws-chat.pcap"), &["-q"]).contains("note:"));
+}
+
+/// One TCP packet of `conn` in direction `dir` with its headers edited by `edit` (IP header
+/// from byte 14, TCP header from byte 34).
+fn edited(conn: &TcpConn, dir: usize, edit: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
+    let mut p = conn.raw(dir, conn.seq[dir], ACK | PSH, b"GET / HTTP/1.1\r\n\r\n");
+    edit(&mut p);
+    p
+}
+
+/// Packets with broken IP or TCP headers on the analyzed ports are reported, each with its
+/// fault; on other ports only broken IP headers are (their ports cannot be read).
+#[test]
+fn broken_headers_on_analyzed_ports_are_reported() {
+    let web = TcpConn::new(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80));
+    let tls = TcpConn::new(([10, 0, 0, 1], 40001), ([10, 0, 0, 2], 443));
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    for conn in [&web, &tls] {
+        // TCP data offset 3 words.
+        w.packet(&edited(conn, C2S, |p| p[46] = 0x30));
+        // TCP header (20 bytes) longer than the IP payload (IP total length 20 + 12).
+        w.packet(&edited(conn, C2S, |p| {
+            p[16..18].copy_from_slice(&32u16.to_be_bytes());
+            p.truncate(14 + 32);
+        }));
+        // Cut by the capture inside the TCP header, before the flags.
+        w.packet(&edited(conn, C2S, |p| p.truncate(14 + 20 + 10)));
+    }
+    // IHL 4: the ports cannot be read, so it is reported whatever they are.
+    w.packet(&edited(&tls, C2S, |p| p[14] = 0x44));
+    let (_d, file) = temp_file("broken.pcap", w.bytes());
+
+    let faults = |r: &Report| -> Vec<(String, String)> {
+        r.of_type("anomaly")
+            .map(|a| {
+                (
+                    str_of(a, "code").unwrap_or_default().to_owned(),
+                    str_of(a, "detail").unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let r = read_json(&file, &[]);
+    let got = faults(&r);
+    let want = [
+        (
+            "tcp.bad_header",
+            "10.0.0.1:40000 -> 10.0.0.2:80: TCP data offset 12 bytes (3 words), below the 20-byte minimum; packet skipped",
+        ),
+        (
+            "tcp.bad_header",
+            "10.0.0.1:40000 -> 10.0.0.2:80: TCP header of 20 bytes is longer than the 12-byte IP payload that carries it; packet skipped",
+        ),
+        (
+            "tcp.bad_header",
+            "10.0.0.1:40000 -> 10.0.0.2:80: TCP header cut short by the capture before its flags (10 of at least 14 bytes); packet skipped",
+        ),
+        (
+            "ip.bad_header",
+            "10.0.0.1 -> 10.0.0.2: IPv4 header length 16 bytes (IHL 4), below the 20-byte minimum; packet skipped",
+        ),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(c, d)| (c.to_string(), d.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    assert!(r.of_type("anomaly").all(|a| a["flow"].is_null()));
+    assert_eq!(
+        r.summary()["skipped_packets"]["broken IP/TCP header"].as_u64(),
+        Some(7)
+    );
+    // With every port analyzed, the port-443 ones are reported too.
+    let all = read_json(&file, &["--any-port"]);
+    let codes: Vec<String> = faults(&all).into_iter().map(|(c, _)| c).collect();
+    assert_eq!(codes.iter().filter(|c| *c == "tcp.bad_header").count(), 6);
+    assert_eq!(codes.iter().filter(|c| *c == "ip.bad_header").count(), 1);
+    // The text report shows them.
+    let text = text_of(&file, &["-q"]);
+    assert!(
+        text.contains("tcp.bad_header") && text.contains("ip.bad_header"),
+        "{text}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retransmitted SYNs
+
+/// The capture starts at the server's SYN-ACK (the SYN was missed); after the exchange and the
+/// close, a stray copy of that SYN arrives (as in arkime's tcp-reassembly-synthetic capture).
+fn stray_syn_capture() -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let mut c = TcpConn::new(([10, 0, 0, 1], 40009), ([10, 0, 0, 2], 80));
+    let isn = c.seq[C2S];
+    c.seq[C2S] = isn + 1;
+    w.packet(&c.raw(S2C, c.seq[S2C], SYN | ACK, b""));
+    c.seq[S2C] += 1;
+    w.packet(&c.raw(C2S, c.seq[C2S], ACK, b""));
+    c.send(&mut w, C2S, b"GET /tcp-reuse HTTP/1.0\r\n\r\n");
+    c.send(
+        &mut w,
+        S2C,
+        b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    );
+    c.fin(&mut w);
+    w.packet(&c.raw(C2S, isn, SYN, b""));
+    w.bytes().to_vec()
+}
+
+/// The stray SYN's ISN is known from the SYN-ACK: it belongs to the closed connection and
+/// starts no new, empty flow.
+#[test]
+fn a_stray_syn_after_the_close_is_the_old_connections() {
+    let (_d, file) = temp_file("stray-syn.pcap", &stray_syn_capture());
+    let r = read_json(&file, &[]);
+    let flows = r.flows();
+    assert_eq!(flows.len(), 1, "{:?}", r.records);
+    assert_eq!(u64_of(flows[&1], "packets"), Some(8));
+    assert_eq!(str_of(flows[&1], "kind"), Some("http"));
+    assert_eq!(str_of(flows[&1], "closed"), Some("fin"));
+}
+
+/// tshark puts the stray SYN in the same conversation, with the same packet count.
+#[test]
+fn a_stray_syn_after_the_close_is_in_tsharks_conversation_too() {
+    require_tshark!();
+    let (_d, file) = temp_file("stray-syn.pcap", &stray_syn_capture());
+    let out = Command::new("tshark")
+        .args(["-n", "-q", "-z", "conv,tcp", "-r"])
+        .arg(&file)
+        .output()
+        .expect("tshark");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("<->")).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert_eq!(rows[0].split_whitespace().nth(9), Some("8"), "{table}");
 }

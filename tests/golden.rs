@@ -1,7 +1,8 @@
 //! Golden output of every view, through the built binary, on the bundled captures: the default
 //! summary lines, `-V`, `-x`, `--follow`, `--ladder`, `-q`, `--json`, and `check`. Snapshots live
-//! in `tests/snapshots/`; each begins with the command that produced it. Colour is off and
-//! stdout is a pipe, so tables have no terminal width and the output is the same everywhere.
+//! in `tests/snapshots/`; each begins with the command that produced it. Colour is off, stdout
+//! is a pipe and `COLUMNS` is unset, so tables fit the fixed width of piped output and the
+//! output is the same everywhere.
 //!
 //! To review a changed view: `INSTA_UPDATE=new cargo test --test golden`, read the `.snap.new`
 //! files, and rename them over the old snapshots only if the new output is right.
@@ -17,6 +18,7 @@ fn run(args: &[&str]) -> (String, String, i32) {
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("NO_COLOR")
+        .env_remove("COLUMNS")
         .output()
         .expect("run sockscope");
     let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
@@ -192,8 +194,13 @@ fn check_fails_bad_captures() {
     let (stdout, stderr, code) = run(&["check", "--color", "never", "captures/bad/"]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
-    // Each bad capture is named after the code it must report; the three warnings pass.
-    let warnings = ["tcp-overlap-conflict", "ws-gap", "ws-non-minimal-length"];
+    // Each bad capture is named after the code it must report; the four warnings pass.
+    let warnings = [
+        "tcp-overlap-conflict",
+        "tcp-rst-out-of-window",
+        "ws-gap",
+        "ws-non-minimal-length",
+    ];
     let mut seen = 0;
     for line in stdout.lines().filter(|l| l.contains(".pcap")) {
         seen += 1;
@@ -223,7 +230,14 @@ fn check_fails_bad_captures() {
             assert!(line.starts_with("FAIL "), "{line}");
         }
     }
-    assert_eq!(seen, 18, "{stdout}");
+    let bad = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/bad"))
+        .expect("captures/bad")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "pcap"))
+        })
+        .count();
+    assert_eq!(seen, bad, "{stdout}");
     insta::assert_snapshot!(
         "check_bad",
         format!("$ sockscope check captures/bad/\n{stdout}")

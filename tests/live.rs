@@ -2,7 +2,8 @@
 //! traffic it makes: real sockets, a real WebSocket conversation (tungstenite), the real binary.
 //!
 //! These tests need root (CI runs them as root); as anyone else they print why they are skipped
-//! and return. `tshark` is used when installed to check the written file independently.
+//! and return — except under `.ci/run`, where a skip fails the test. `tshark` checks the written
+//! file independently (required under `.ci/run` too).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -54,7 +55,7 @@ fn skip_reason() -> Option<&'static str> {
 macro_rules! require_root {
     () => {
         if let Some(why) = skip_reason() {
-            eprintln!("skipped: {why}");
+            common::skip(why);
             return;
         }
     };
@@ -462,7 +463,7 @@ fn websocket_conversation_is_reported_live_and_from_the_written_file() {
             "tshark saw {opcodes:?}"
         );
     } else {
-        eprintln!("note: tshark not installed; the file was checked with pcap-file only");
+        common::skip("tshark is not installed: the written file was checked with pcap-file only");
     }
 
     // The analysis, streamed live.
@@ -692,6 +693,95 @@ fn root_without_sudo_drops_to_nobody() {
     assert_eq!(std::fs::metadata(&pcap).unwrap().uid(), 0);
 }
 
+/// `sockscope live lo --duration 1 -w PATH` in `ns`, as root or, with `sudo_uid`, as if run
+/// through sudo by that user.
+fn live_write(ns: &Netns, sudo_uid: Option<u32>, path: &Path) -> (Option<i32>, String) {
+    let mut cmd = ns.command(BIN);
+    match sudo_uid {
+        Some(uid) => cmd
+            .env("SUDO_UID", uid.to_string())
+            .env("SUDO_GID", uid.to_string()),
+        None => cmd.env_remove("SUDO_UID").env_remove("SUDO_GID"),
+    };
+    let out = cmd
+        .args(["live", "lo", "-q", "--duration", "1", "-w"])
+        .arg(path)
+        .output()
+        .expect("spawn");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn write_never_touches_a_file_the_sudo_user_could_not_write() {
+    require_root!();
+    const UID: u32 = 4242;
+    let ns = Netns::new("wsafe");
+    let dir = tempfile::tempdir().unwrap();
+    // The user owns the directory: only the files' own permissions stand in the way.
+    std::os::unix::fs::chown(dir.path(), Some(UID), Some(UID)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = dir.path().join("root-only");
+    std::fs::write(&secret, b"secret").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.path().join("link.pcap");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(UID), Some(UID)).unwrap();
+    let untouched = || {
+        let meta = std::fs::metadata(&secret).unwrap();
+        assert_eq!(std::fs::read(&secret).unwrap(), b"secret");
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+            (0, 0, 0o600)
+        );
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    };
+    for (path, what) in [
+        (&secret, "may not write this file"),
+        (&link, "symbolic link"),
+    ] {
+        let (code, stderr) = live_write(&ns, Some(UID), path);
+        assert_eq!(code, Some(2), "{}: {stderr}", path.display());
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("sockscope: {}: ", path.display())),
+            "{stderr}"
+        );
+        assert!(stderr.contains(what), "{stderr}");
+        untouched();
+    }
+    assert!(
+        live_write(&ns, Some(UID), &secret)
+            .1
+            .contains("the user who ran sudo (uid 4242)")
+    );
+    // Root running sockscope itself does not follow the link either.
+    let (code, stderr) = live_write(&ns, None, &link);
+    assert_eq!(code, Some(2), "{stderr}");
+    untouched();
+
+    // What the user may write is written, and belongs to them.
+    let new = dir.path().join("new.pcap");
+    let own = dir.path().join("own.pcap");
+    std::fs::write(&own, vec![b'x'; 10_000]).unwrap();
+    std::os::unix::fs::chown(&own, Some(UID), Some(UID)).unwrap();
+    for path in [&new, &own] {
+        let (code, stderr) = live_write(&ns, Some(UID), path);
+        assert_eq!(code, Some(0), "{}: {stderr}", path.display());
+        let meta = std::fs::metadata(path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (UID, UID));
+        let (link_type, _) = read_pcap(path);
+        assert_eq!(link_type, 1);
+    }
+}
+
 #[test]
 fn without_privilege_it_says_how_to_get_it() {
     require_root!();
@@ -767,6 +857,28 @@ fn unwritable_output_file_is_reported() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("/nonexistent-dir/x.pcap"), "{stderr}");
+    assert!(stderr.contains("no such file or directory"), "{stderr}");
+    assert!(!stderr.contains("os error"), "{stderr}");
+}
+
+#[test]
+fn a_followed_flow_that_never_appeared_exits_2_like_read() {
+    require_root!();
+    let ns = Netns::new("noflow");
+    for view in ["--ladder", "--follow"] {
+        let out = ns
+            .command(BIN)
+            .args(["live", "lo", view, "3", "--duration", "0.3"])
+            .output()
+            .expect("spawn");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{view}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert_eq!(
+            last, "sockscope: flow 3 is not in the capture: no flow was analyzed",
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

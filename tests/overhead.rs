@@ -3,7 +3,8 @@
 //!
 //! 1. from the peers' own message list (`captures/expected/ws-chat.json`) and RFC 6455's header
 //!    sizes — always runs;
-//! 2. from the capture's fields as tshark decodes them — skipped, saying why, without tshark.
+//! 2. from the capture's fields as tshark decodes them — skipped, saying why, without tshark
+//!    (a failure under `.ci/run`).
 //!
 //! Definitions (docs/overhead.md): payload = WebSocket frame payloads (control frames included)
 //! plus HTTP bodies; L7 headers = upgrade request head, 101 head and every frame header (2 bytes,
@@ -11,6 +12,9 @@
 //! messages = data messages (text/binary), the handshake and control frames not counted;
 //! TCP/IP headers = IP and TCP header bytes of every packet of the flow.
 
+mod common;
+
+use common::require_tshark;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -163,13 +167,6 @@ fn ws_chat_overhead_from_the_peers_message_list() {
     );
 }
 
-fn tshark_available() -> bool {
-    Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Comma-separated tshark field values (several frames in one packet), as numbers.
 fn numbers(field: &str) -> Vec<u64> {
     field
@@ -181,12 +178,7 @@ fn numbers(field: &str) -> Vec<u64> {
 
 #[test]
 fn ws_chat_overhead_from_tshark() {
-    if !tshark_available() {
-        eprintln!(
-            "skipped: tshark is not installed; the message-list test still checks the numbers"
-        );
-        return;
-    }
+    require_tshark!();
     let out = Command::new("tshark")
         .args([
             "-r",

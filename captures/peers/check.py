@@ -66,10 +66,17 @@ for line in tshark("-Y", "http.response", "-T", "fields", "-E", "aggregator=|", 
         dport, codes = line.split("\t")
         statuses[dport].extend(codes.split("|"))
 want_requests, want_statuses = collections.defaultdict(list), collections.defaultdict(list)
+
+
+def as_tshark_shows(target):
+    """tshark shows each byte of a raw (not percent-encoded) non-ASCII target as U+FFFD."""
+    return "".join(c if ord(c) < 128 else "\ufffd" * len(c.encode()) for c in target)
+
+
 for h in exp["http"]:
     client_port = port_of_flow[h["flow"]]
     if h["method"]:
-        want_requests[client_port].append((h["method"], h["target"]))
+        want_requests[client_port].append((h["method"], as_tshark_shows(h["target"])))
     if h["status"] is not None:
         want_statuses[client_port].append(str(h["status"]))
 if not truncated and dict(requests) != dict(want_requests):

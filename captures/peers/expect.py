@@ -142,7 +142,13 @@ def main():
         if hs and keep(hs):
             exchanges.append({"flow": fid, "method": hs["method"], "target": hs["target"], "status": hs["status"],
                               "request_body_len": 0, "response_body_len": 0, "chunked": False, "upgrade": "websocket"})
+        # A request the server could not parse is known from the client's log, when the client
+        # logged what it sent on that connection.
+        sent = [r for r in clients if r["ev"] == "request_sent" and r.get("local") and r["local"][1] == peer[1]]
         for h in f["http"]:
+            if h["method"] is None and sent:
+                first = sent.pop(0)
+                h = dict(h, method=first["method"], target=first["target"])
             exchanges.append({"flow": fid, "method": h["method"], "target": h["target"], "status": h["status"],
                               "request_body_len": h.get("req_body"), "response_body_len": h.get("resp_body"),
                               "chunked": h.get("chunked", False), "upgrade": h.get("upgrade")})

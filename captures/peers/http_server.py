@@ -10,6 +10,8 @@
     /events           Server-Sent Events stream
     /poll/long        long-poll: holds each request 1.5 s before answering
     /poll/short       answers at once
+    /slow/image       a 40 000-byte binary body (the same pseudo-random bytes for every ?n=),
+                      after 1.2 s: a slow server, for pipelined downloads
     /plain            plain 200 that ignores any Upgrade header
     /legacy           426 Upgrade Required for everything
 
@@ -20,6 +22,7 @@ is every WebSocket message and every SSE event.
 import argparse
 import asyncio
 import json
+import random
 import sys
 
 from aiohttp import WSMsgType, web, web_protocol
@@ -30,6 +33,8 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--host", action="append", required=True)
 parser.add_argument("--port", type=int, default=80)
 parser.add_argument("--log", required=True)
+parser.add_argument("--tls-cert", help="serve https:// with this certificate chain (PEM)")
+parser.add_argument("--tls-key", help="private key of --tls-cert")
 args = parser.parse_args()
 log = PeerLog(args.log, "server")
 
@@ -48,7 +53,7 @@ const out = document.getElementById('out');
 const say = (line) => { out.textContent += line + '\\n'; console.log(line); };
 fetch('/api/hello').then((r) => r.json()).then((j) => {
   say('api says ' + j.greeting);
-  const ws = new WebSocket('ws://' + location.host + '/ws');
+  const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
   ws.binaryType = 'arraybuffer';
   let step = 0;
   ws.onopen = () => ws.send('hello from chromium');
@@ -96,9 +101,17 @@ def _log_handle_error(self, request, status=500, exc=None, message=None):
 web_protocol.RequestHandler.handle_error = _log_handle_error
 
 
+_tls_logged = set()
+
+
 @web.middleware
 async def log_requests(request, handler):
     peer = request.transport.get_extra_info("peername") if request.transport else None
+    tls = request.transport.get_extra_info("ssl_object") if request.transport else None
+    if tls is not None and peer and tuple(peer[:2]) not in _tls_logged:
+        _tls_logged.add(tuple(peer[:2]))
+        log("tls", peer=list(peer[:2]), version=tls.version(), cipher=tls.cipher()[0],
+            alpn=tls.selected_alpn_protocol(), sni=getattr(tls, "server_hostname", None))
     body = await request.read()
     status = None
     resp_body = None
@@ -261,6 +274,14 @@ async def poll_long(request):
     return web.json_response({"round": request.query.get("round"), "news": "something happened"})
 
 
+SLOW_IMAGE = random.Random(1955).randbytes(40_000)
+
+
+async def slow_image(request):
+    await asyncio.sleep(1.2)
+    return web.Response(body=SLOW_IMAGE, content_type="image/webp")
+
+
 async def poll_short(request):
     return web.json_response({"round": request.query.get("round"), "news": None})
 
@@ -271,6 +292,17 @@ async def plain(request):
 
 async def legacy(request):
     return web.Response(status=426, text="Upgrade Required: this endpoint wants TLS/1.0.\n", headers={"Upgrade": "TLS/1.0", "Connection": "Upgrade"})
+
+
+def tls_context():
+    if not args.tls_cert:
+        return None
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
 
 
 async def main():
@@ -285,12 +317,13 @@ async def main():
     app.router.add_get("/events", events)
     app.router.add_get("/poll/long", poll_long)
     app.router.add_get("/poll/short", poll_short)
+    app.router.add_get("/slow/image", slow_image)
     app.router.add_get("/plain", plain)
     app.router.add_get("/legacy", legacy)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     for host in args.host:
-        await web.TCPSite(runner, host, args.port).start()
+        await web.TCPSite(runner, host, args.port, ssl_context=tls_context()).start()
     ready(f"http {args.host}:{args.port}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -24,7 +24,7 @@ const [scenario, url, logPath, goFile] = process.argv.slice(2);
 const logFd = fs.openSync(logPath, 'a');
 
 function log(ev, fields) {
-  const record = Object.assign({ ts: Date.now() / 1000, role: 'client', ev }, fields || {});
+  const record = Object.assign({ ts: Date.now() / 1000, role: process.env.SOCKSCOPE_ROLE || 'client', ev }, fields || {});
   const line = JSON.stringify(record);
   fs.writeSync(logFd, line + '\n');
   fs.fsyncSync(logFd);
@@ -56,6 +56,13 @@ const options = {
   chat: { perMessageDeflate: false, protocols: ['chat.v1'] },
 };
 const wsOptions = Object.assign({ perMessageDeflate: false, protocols: [] }, options[scenario] || {});
+// wss://: the recording's CA, and the suite / versions the capture is about.
+if (url.startsWith('wss:')) {
+  if (process.env.SOCKSCOPE_CA) wsOptions.ca = fs.readFileSync(process.env.SOCKSCOPE_CA);
+  if (process.env.SOCKSCOPE_CIPHERS) wsOptions.ciphers = process.env.SOCKSCOPE_CIPHERS;
+  if (process.env.SOCKSCOPE_TLS_MAX) wsOptions.maxVersion = process.env.SOCKSCOPE_TLS_MAX;
+  if (process.env.SOCKSCOPE_SNI) wsOptions.servername = process.env.SOCKSCOPE_SNI;
+}
 const protocols = wsOptions.protocols;
 delete wsOptions.protocols;
 
@@ -71,6 +78,14 @@ const timeout = setTimeout(() => {
 }, 30000);
 
 ws.on('upgrade', (res) => {
+  if (res.socket.getProtocol) {
+    log('tls', {
+      version: res.socket.getProtocol(),
+      cipher: res.socket.getCipher().standardName,
+      alpn: res.socket.alpnProtocol || null,
+      local: [res.socket.localAddress, res.socket.localPort],
+    });
+  }
   log('handshake', {
     status: res.statusCode,
     subprotocol: res.headers['sec-websocket-protocol'] || null,

@@ -15,6 +15,7 @@ Everything sent and received is logged through peerlog (lengths and SHA-256 of p
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 
 from websockets.asyncio.server import serve
@@ -34,6 +35,11 @@ parser.add_argument(
     help="answer each binary message with a text message of the same length instead of an echo",
 )
 parser.add_argument("--max-connections", type=int, default=1, help="exit after this many sessions")
+parser.add_argument("--tls-cert", help="serve wss:// with this certificate chain (PEM)")
+parser.add_argument("--tls-key", help="private key of --tls-cert")
+parser.add_argument("--tls-max", choices=["1.2", "1.3"], default="1.3", help="highest TLS version")
+parser.add_argument("--ciphers", help="OpenSSL cipher list for TLS <= 1.2")
+parser.add_argument("--no-etm", action="store_true", help="refuse encrypt-then-MAC (RFC 7366) for CBC suites")
 args = parser.parse_args()
 log = PeerLog(args.log, "server")
 
@@ -143,6 +149,18 @@ async def handler(ws):
         subprotocol=ws.subprotocol,
         extensions=response.headers.get("Sec-WebSocket-Extensions"),
     )
+    # Kept: once the transport is gone the connection no longer knows its peer.
+    peer = list(ws.remote_address[:2])
+    tls = ws.transport.get_extra_info("ssl_object")
+    if tls is not None:
+        log(
+            "tls",
+            peer=list(ws.remote_address[:2]),
+            version=tls.version(),
+            cipher=tls.cipher()[0],
+            alpn=tls.selected_alpn_protocol(),
+            sni=tls.server_hostname if hasattr(tls, "server_hostname") else None,
+        )
     session = Session(ws)
     try:
         await session.run()
@@ -154,7 +172,7 @@ async def handler(ws):
         sent, rcvd = protocol.close_sent, protocol.close_rcvd
         log(
             "closed",
-            peer=list(ws.remote_address[:2]),
+            peer=peer,
             close_sent=[sent.code, sent.reason] if sent else None,
             close_rcvd=[rcvd.code, rcvd.reason] if rcvd else None,
         )
@@ -171,6 +189,19 @@ async def process_request(connection, request):
     return None
 
 
+def tls_context():
+    if not args.tls_cert:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_3 if args.tls_max == "1.3" else ssl.TLSVersion.TLSv1_2
+    if args.ciphers:
+        ctx.set_ciphers(args.ciphers)
+    if args.no_etm:
+        ctx.options |= 1 << 19  # SSL_OP_NO_ENCRYPT_THEN_MAC (OpenSSL 3)
+    return ctx
+
+
 async def main():
     async with serve(
         handler,
@@ -181,6 +212,7 @@ async def main():
         ping_interval=None,
         max_size=2**22,
         process_request=process_request,
+        ssl=tls_context(),
     ):
         ready(f"ws {args.host}:{args.port}")
         await sessions_done.wait()

@@ -223,6 +223,7 @@ fn run(data: &[u8]) {
             missing,
             ip_header_len: 20,
             tcp_header_len: 20,
+            window_scale: None,
         };
         table.process(&seg, &mut checker);
         assert!(

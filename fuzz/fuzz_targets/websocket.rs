@@ -12,7 +12,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sockscope::config::Limits;
-use sockscope::proto::websocket::{InflaterBudget, WsConn, sniff_frames};
+use sockscope::proto::websocket::{InflaterBudget, WsConn, detect, sniff_frames};
 use sockscope::proto::{DeflateParams, Event, EventCtx, EventSink, Handshake};
 use sockscope::tcp::{Dir, FlowMeta, PacketRef, RoleBasis};
 use sockscope::time::Timestamp;
@@ -46,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = sniff_frames(rest);
+    let _ = detect::evidence(rest, setup & 1 != 0);
     let handshake = Handshake {
         deflate: (setup & 2 != 0).then_some(DeflateParams {
             server_no_context_takeover: setup & 4 != 0,

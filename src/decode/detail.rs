@@ -649,6 +649,9 @@ fn transport_nodes(outcome: IpOutcome<'_>, protocol: u8, nodes: &mut Vec<DetailN
             protocol_name(protocol)
         ))),
         IpOutcome::Malformed => nodes.push(DetailNode::leaf("[Malformed IP packet]")),
+        IpOutcome::Broken(bad) => {
+            nodes.push(DetailNode::leaf(format!("[Malformed: {}]", bad.problem)))
+        }
         IpOutcome::Fragment(_) => {}
     }
 }

@@ -76,8 +76,14 @@ impl Reassembler {
         self.slots.len()
     }
 
+    /// Datagrams still waiting for fragments. The one the previous result completed is not
+    /// among them: its slot is only kept until the next decode, for the payload it lends.
     pub(crate) fn in_flight(&self) -> usize {
-        self.slots.iter().filter(|d| d.in_use).count()
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|&(i, d)| d.in_use && self.finished != Some(i))
+            .count()
     }
 
     pub(crate) fn add(&mut self, f: &Fragment<'_>, ts: Timestamp) -> Added {
@@ -271,7 +277,8 @@ mod tests {
         let d = r.get(slot).unwrap();
         assert_eq!(d.payload, [&a[..], &b[..], &c[..]].concat());
         assert_eq!((d.header_bytes, d.first_header), (60, 6));
-        assert_eq!(r.in_flight(), 2);
+        // The completed datagram is not waiting for anything, lent out or not.
+        assert_eq!(r.in_flight(), 1);
         r.release_finished();
         assert_eq!(r.in_flight(), 1);
         assert_eq!((r.stats.fragments, r.stats.reassembled), (4, 1));

@@ -14,6 +14,7 @@
 
 use super::link::Network;
 use super::tcp::{IP_PROTO_TCP, IpCarrier};
+use super::{BadHeader, HeaderProblem};
 use etherparse::{LaxIpSlice, LenSource};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -26,7 +27,10 @@ pub(crate) enum IpOutcome<'a> {
     Tcp(IpCarrier<'a>),
     Fragment(Fragment<'a>),
     NotTcp,
+    /// Not usable as an IP header, or broken in a packet that does not carry TCP.
     Malformed,
+    /// A broken IP header in a packet that carries (or may carry) TCP.
+    Broken(BadHeader),
 }
 
 /// Identifies the datagram a fragment belongs to.
@@ -101,8 +105,18 @@ pub(crate) fn general(net: Network<'_>) -> IpOutcome<'_> {
     if bytes.first().map(|b| b >> 4) != Some(want_version) {
         return IpOutcome::Malformed;
     }
+    if let Some(broken) = broken_fixed_header(bytes, want_version == 6) {
+        return broken;
+    }
     let Ok((ip, ext_error)) = LaxIpSlice::from_slice(bytes) else {
         return IpOutcome::Malformed;
+    };
+    let broken = |problem, src, dst| {
+        IpOutcome::Broken(BadHeader {
+            problem,
+            addrs: Some((src, dst)),
+            ports: None,
+        })
     };
     match ip {
         LaxIpSlice::Ipv4(v4) => {
@@ -114,13 +128,21 @@ pub(crate) fn general(net: Network<'_>) -> IpOutcome<'_> {
             if header.is_fragmenting_payload() {
                 // Fragment data starts right after the IPv4 header (an AH, if any, is inside
                 // the reassembled payload), so it is cut here rather than taken from etherparse.
+                let protocol = header.protocol().0;
                 if total_len < header_len {
-                    return IpOutcome::Malformed;
+                    return if protocol == IP_PROTO_TCP {
+                        let problem = HeaderProblem::IpLength {
+                            total: total_len,
+                            header: header_len,
+                        };
+                        broken(problem, src, dst)
+                    } else {
+                        IpOutcome::Malformed
+                    };
                 }
                 let Some(captured) = bytes.get(header_len..total_len.min(bytes.len())) else {
                     return IpOutcome::Malformed;
                 };
-                let protocol = header.protocol().0;
                 return IpOutcome::Fragment(Fragment {
                     key: FragKey {
                         src,
@@ -137,7 +159,8 @@ pub(crate) fn general(net: Network<'_>) -> IpOutcome<'_> {
                 });
             }
             if ext_error.is_some() {
-                return IpOutcome::Malformed;
+                // Only an authentication header can be broken here; TCP may be behind it.
+                return broken(HeaderProblem::IpExtensions, src, dst);
             }
             let payload = v4.payload();
             if payload.ip_number.0 != IP_PROTO_TCP {
@@ -166,7 +189,11 @@ pub(crate) fn general(net: Network<'_>) -> IpOutcome<'_> {
                 return ipv6_fragment(bytes, src, dst, header.next_header().0, payload_length);
             }
             if ext_error.is_some() {
-                return IpOutcome::Malformed;
+                return if carries_tcp_or_extensions(header.next_header().0) {
+                    broken(HeaderProblem::IpExtensions, src, dst)
+                } else {
+                    IpOutcome::Malformed
+                };
             }
             let payload = v6.payload();
             if payload.ip_number.0 != IP_PROTO_TCP {
@@ -187,6 +214,63 @@ pub(crate) fn general(net: Network<'_>) -> IpOutcome<'_> {
             })
         }
     }
+}
+
+/// The fixed IP header's own faults, before any library reads it: an IPv4 header length below
+/// 5 words, or a capture that stops inside the header. Reported as [`IpOutcome::Broken`] when
+/// the packet says it carries TCP (IPv4 protocol 6; IPv6 next header TCP or an extension
+/// header), else as [`IpOutcome::Malformed`] (nothing of ours is lost).
+fn broken_fixed_header(bytes: &[u8], ipv6: bool) -> Option<IpOutcome<'_>> {
+    let (needed, protocol_at, addrs_at) = if ipv6 {
+        (40, 6, 8..40)
+    } else {
+        let ihl = bytes.first().map_or(0, |b| b & 0x0f);
+        (usize::from(ihl).max(5) * 4, 9, 12..20)
+    };
+    let problem = match bytes.first() {
+        Some(b) if !ipv6 && b & 0x0f < 5 => HeaderProblem::Ipv4HeaderLength(b & 0x0f),
+        _ if bytes.len() < needed => HeaderProblem::IpCut {
+            captured: bytes.len(),
+            needed,
+        },
+        _ => return None,
+    };
+    let tcp = match bytes.get(protocol_at) {
+        Some(&p) if ipv6 => carries_tcp_or_extensions(p),
+        Some(&p) => p == IP_PROTO_TCP,
+        None => false,
+    };
+    if !tcp {
+        return Some(IpOutcome::Malformed);
+    }
+    let addrs = bytes.get(addrs_at).map(|a| {
+        if ipv6 {
+            let (s, d) = a.split_at(16);
+            let v6 = |x: &[u8]| <[u8; 16]>::try_from(x).map(IpAddr::from).ok();
+            (v6(s), v6(d))
+        } else {
+            let (s, d) = a.split_at(4);
+            let v4 = |x: &[u8]| <[u8; 4]>::try_from(x).map(IpAddr::from).ok();
+            (v4(s), v4(d))
+        }
+    });
+    let addrs = match addrs {
+        Some((Some(s), Some(d))) => Some((s, d)),
+        _ => None,
+    };
+    Some(IpOutcome::Broken(BadHeader {
+        problem,
+        addrs,
+        ports: None,
+    }))
+}
+
+/// Whether an IPv6 next-header value is TCP or a header that may precede it.
+fn carries_tcp_or_extensions(next_header: u8) -> bool {
+    matches!(
+        next_header,
+        IP_PROTO_TCP | IP_PROTO_AH | IP_PROTO_FRAGMENT | 0 | 43 | 60 | 135 | 139 | 140
+    )
 }
 
 /// Finds the Fragment header of a fragmented IPv6 packet and the data after it.
@@ -331,11 +415,45 @@ mod tests {
         let mut bad_ihl = Ipv4Spec::tcp(&[0; 20]).build();
         bad_ihl[0] = 0x44;
         assert_eq!(fast_ipv4(&bad_ihl), None);
-        assert_eq!(general(Network::Ipv4(&bad_ihl)), IpOutcome::Malformed);
+        let problem = |o: IpOutcome<'_>| match o {
+            IpOutcome::Broken(b) => Some(b.problem),
+            _ => None,
+        };
+        assert_eq!(
+            problem(general(Network::Ipv4(&bad_ihl))),
+            Some(HeaderProblem::Ipv4HeaderLength(4))
+        );
         let pkt = Ipv4Spec::tcp(&[0; 20]).options(40).build();
-        assert_eq!(general(Network::Ipv4(&pkt[..50])), IpOutcome::Malformed);
-        assert_eq!(general(Network::Ipv4(&pkt[..19])), IpOutcome::Malformed);
+        assert_eq!(
+            problem(general(Network::Ipv4(&pkt[..50]))),
+            Some(HeaderProblem::IpCut {
+                captured: 50,
+                needed: 60
+            })
+        );
+        assert_eq!(
+            problem(general(Network::Ipv4(&pkt[..19]))),
+            Some(HeaderProblem::IpCut {
+                captured: 19,
+                needed: 60
+            })
+        );
+        assert_eq!(general(Network::Ipv4(&pkt[..9])), IpOutcome::Malformed);
         assert_eq!(general(Network::Ipv4(&[])), IpOutcome::Malformed);
+        // Not TCP: broken, but nothing of ours.
+        let mut udp_ihl = Ipv4Spec::tcp(&[0; 20]).protocol(17).build();
+        udp_ihl[0] = 0x43;
+        assert_eq!(general(Network::Ipv4(&udp_ihl)), IpOutcome::Malformed);
+        // A fragment whose total length is shorter than its header.
+        let mut frag = Ipv4Spec::tcp(&[1; 24]).fragment(7, 1, true).build();
+        frag[2..4].copy_from_slice(&12u16.to_be_bytes());
+        assert_eq!(
+            problem(general(Network::Ipv4(&frag))),
+            Some(HeaderProblem::IpLength {
+                total: 12,
+                header: 20
+            })
+        );
         // Version nibble disagrees with the link layer.
         assert_eq!(general(Network::Ipv6(&pkt)), IpOutcome::Malformed);
 
@@ -387,7 +505,14 @@ mod tests {
         assert_eq!((c.captured.len(), c.wire_len), (tcp.len() - 3, tcp.len()));
 
         // Extension header cut short.
-        assert_eq!(general(Network::Ipv6(&pkt[..44])), IpOutcome::Malformed);
+        assert!(matches!(
+            general(Network::Ipv6(&pkt[..44])),
+            IpOutcome::Broken(BadHeader {
+                problem: HeaderProblem::IpExtensions,
+                addrs: Some(_),
+                ports: None
+            })
+        ));
 
         let pkt = Ipv6Spec::tcp(&tcp).payload_len(0).build();
         let c = carrier(general(Network::Ipv6(&pkt)));
@@ -396,6 +521,22 @@ mod tests {
         let udp = Ipv6Spec::tcp(&[0; 8]).next_header(17).build();
         assert_eq!(general(Network::Ipv6(&udp)), IpOutcome::NotTcp);
         assert_eq!(general(Network::Ipv6(&udp[..39])), IpOutcome::Malformed);
+        assert!(matches!(
+            general(Network::Ipv6(&tcp_v6_cut(&tcp))),
+            IpOutcome::Broken(BadHeader {
+                problem: HeaderProblem::IpCut {
+                    captured: 39,
+                    needed: 40
+                },
+                addrs: None,
+                ports: None
+            })
+        ));
+    }
+
+    /// An IPv6 header carrying TCP, cut one byte short of its 40 bytes.
+    fn tcp_v6_cut(tcp: &[u8]) -> Vec<u8> {
+        Ipv6Spec::tcp(tcp).build()[..39].to_vec()
     }
 
     #[test]

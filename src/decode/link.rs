@@ -1,7 +1,11 @@
 //! Link layers: from a frame's first byte to the start of its IP header.
 //!
 //! Covers Ethernet II with any number of 802.1Q / 802.1ad / QinQ tags (up to [`MAX_TAGS`]),
-//! Linux cooked capture v1 and v2, BSD NULL and OpenBSD LOOP, and the raw-IP link types.
+//! Linux cooked capture v1 and v2, BSD NULL and OpenBSD LOOP, and the raw-IP link types: every
+//! number the pcap linktype registry gives raw IP (LINKTYPE_RAW 101, LINKTYPE_IPV4 228,
+//! LINKTYPE_IPV6 229) and the platform DLT_RAW values some writers put in files instead (12 on
+//! most platforms, 14 on OpenBSD and BSD/OS; 12 is DLT_LOOP on OpenBSD, recognised by its
+//! address-family header).
 //! Every header is length-checked before it is read. Each layer found is shown to a visitor,
 //! which the hot path leaves empty (it compiles away) and the `-V` printer uses to list fields.
 
@@ -79,15 +83,11 @@ pub(crate) fn network<'a>(
 ) -> Result<Network<'a>, Skip> {
     match link {
         LinkType::ETHERNET => ethernet(data, visit),
-        LinkType::RAW => {
-            visit(LinkLayer::Raw);
-            match data.first().map(|b| b >> 4) {
-                Some(4) => Ok(Network::Ipv4(data)),
-                Some(6) => Ok(Network::Ipv6(data)),
-                Some(_) => Err(Skip::NotIp),
-                None => Err(Skip::Malformed),
-            }
-        }
+        LinkType::RAW | LinkType::DLT_RAW_OPENBSD => raw_ip(data, visit),
+        // An OpenBSD LOOP header starts with a zero byte (a small family in network order);
+        // an IP header never does.
+        LinkType::DLT_RAW if data.first() == Some(&0) => family_header(LinkType::LOOP, data, visit),
+        LinkType::DLT_RAW => raw_ip(data, visit),
         LinkType::IPV4 => {
             visit(LinkLayer::Raw);
             Ok(Network::Ipv4(data))
@@ -125,28 +125,47 @@ pub(crate) fn network<'a>(
             });
             by_ether_type(protocol, rest, visit)
         }
-        LinkType::NULL | LinkType::LOOP => {
-            let Some((header, rest)) = data.split_first_chunk::<4>() else {
-                return Err(Skip::Malformed);
-            };
-            // NULL is in the capturing host's byte order; family values are small, so a
-            // big-endian one has its two high bytes zero.
-            let big_endian = link == LinkType::LOOP || header[0] == 0 && header[1] == 0;
-            let family = if big_endian {
-                u32::from_be_bytes(*header)
-            } else {
-                u32::from_le_bytes(*header)
-            };
-            visit(LinkLayer::Family { family, big_endian });
-            if family == AF_INET {
-                Ok(Network::Ipv4(rest))
-            } else if AF_INET6.contains(&family) {
-                Ok(Network::Ipv6(rest))
-            } else {
-                Err(Skip::NotIp)
-            }
-        }
+        LinkType::NULL | LinkType::LOOP => family_header(link, data, visit),
         other => Err(Skip::UnknownLinkType(other)),
+    }
+}
+
+/// No link header: the IP version nibble says which IP it is.
+#[inline]
+fn raw_ip<'a>(data: &'a [u8], visit: &mut impl FnMut(LinkLayer<'a>)) -> Result<Network<'a>, Skip> {
+    visit(LinkLayer::Raw);
+    match data.first().map(|b| b >> 4) {
+        Some(4) => Ok(Network::Ipv4(data)),
+        Some(6) => Ok(Network::Ipv6(data)),
+        Some(_) => Err(Skip::NotIp),
+        None => Err(Skip::Malformed),
+    }
+}
+
+/// BSD NULL (`link` NULL: the capturing host's byte order) or OpenBSD LOOP (network order):
+/// a 4-byte address family.
+fn family_header<'a>(
+    link: LinkType,
+    data: &'a [u8],
+    visit: &mut impl FnMut(LinkLayer<'a>),
+) -> Result<Network<'a>, Skip> {
+    let Some((header, rest)) = data.split_first_chunk::<4>() else {
+        return Err(Skip::Malformed);
+    };
+    // Family values are small, so a big-endian one has its two high bytes zero.
+    let big_endian = link == LinkType::LOOP || header[0] == 0 && header[1] == 0;
+    let family = if big_endian {
+        u32::from_be_bytes(*header)
+    } else {
+        u32::from_le_bytes(*header)
+    };
+    visit(LinkLayer::Family { family, big_endian });
+    if family == AF_INET {
+        Ok(Network::Ipv4(rest))
+    } else if AF_INET6.contains(&family) {
+        Ok(Network::Ipv6(rest))
+    } else {
+        Err(Skip::NotIp)
     }
 }
 
@@ -351,6 +370,36 @@ mod tests {
         assert_eq!(net(LinkType::RAW, &[]), Err(Skip::Malformed));
         assert_eq!(net(LinkType::IPV4, &[1]), Ok(Network::Ipv4(&[1][..])));
         assert_eq!(net(LinkType::IPV6, &[]), Ok(Network::Ipv6(&[][..])));
+        // The platform DLT_RAW numbers: 12 (most platforms), 14 (OpenBSD).
+        for link in [LinkType::DLT_RAW, LinkType::DLT_RAW_OPENBSD] {
+            assert_eq!(net(link, &[0x45, 1]), Ok(Network::Ipv4(&[0x45, 1][..])));
+            assert_eq!(net(link, &[0x60]), Ok(Network::Ipv6(&[0x60][..])));
+            assert_eq!(net(link, &[0x10]), Err(Skip::NotIp));
+            assert_eq!(net(link, &[]), Err(Skip::Malformed));
+        }
+        // 12 is DLT_LOOP on OpenBSD: a network-order family header instead of an IP header.
+        let mut seen = Vec::new();
+        let r = network(LinkType::DLT_RAW, &[0, 0, 0, 24, 0x60], &mut |l| {
+            seen.push(l)
+        });
+        assert_eq!(r, Ok(Network::Ipv6(&[0x60][..])));
+        assert_eq!(
+            seen,
+            vec![LinkLayer::Family {
+                family: 24,
+                big_endian: true
+            }]
+        );
+        assert_eq!(
+            net(LinkType::DLT_RAW, &[0, 0, 0, 2, 0x45]),
+            Ok(Network::Ipv4(&[0x45][..]))
+        );
+        assert_eq!(net(LinkType::DLT_RAW, &[0, 0]), Err(Skip::Malformed));
+        // 14 is never LOOP.
+        assert_eq!(
+            net(LinkType::DLT_RAW_OPENBSD, &[0, 0, 0, 2, 0x45]),
+            Err(Skip::NotIp)
+        );
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub struct Segment<'a> {
     pub ip_header_len: u16,
     /// TCP header bytes, options included.
     pub tcp_header_len: u16,
+    /// The Window Scale option's shift count (RFC 7323 §2), read from SYN segments only (the
+    /// only ones that may carry it); `None` without the option or on other segments.
+    pub window_scale: Option<u8>,
 }
 
 /// Why a frame carried no TCP segment for us.
@@ -84,8 +87,91 @@ pub enum Skip {
     NotIp,
     /// IP, but not TCP (UDP, ICMP, ...).
     NotTcp,
-    /// Headers cut short or inconsistent.
+    /// A link header cut short, or bytes that are not a usable IP header at all (version
+    /// nibble disagreeing with the link layer, too short to say what they carry, broken
+    /// headers of packets that do not carry TCP).
     Malformed,
+    /// A broken IP header of a packet that carries TCP, or a broken TCP header.
+    BadHeader(BadHeader),
+}
+
+/// What is wrong with an IP or TCP header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderProblem {
+    /// IPv4 header length field (IHL, in 32-bit words) below 5.
+    Ipv4HeaderLength(u8),
+    /// The capture stops inside the IP header.
+    IpCut { captured: usize, needed: usize },
+    /// IPv4 total length shorter than the header of a fragment (no TSO capture excuses it).
+    IpLength { total: usize, header: usize },
+    /// IPv6 extension headers (or an IPv4 authentication header) broken or cut short.
+    IpExtensions,
+    /// TCP data offset (in 32-bit words) below 5.
+    TcpDataOffset(u8),
+    /// The TCP header claims more bytes than the IP payload that carries it.
+    TcpBeyondPacket { header: usize, ip_payload: usize },
+    /// The capture stops inside the TCP header, before its flags.
+    TcpCut { captured: usize },
+}
+
+impl HeaderProblem {
+    /// Whether the TCP header (rather than the IP header) is the broken one.
+    pub fn is_tcp(self) -> bool {
+        matches!(
+            self,
+            HeaderProblem::TcpDataOffset(_)
+                | HeaderProblem::TcpBeyondPacket { .. }
+                | HeaderProblem::TcpCut { .. }
+        )
+    }
+}
+
+impl std::fmt::Display for HeaderProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            HeaderProblem::Ipv4HeaderLength(ihl) => write!(
+                f,
+                "IPv4 header length {} bytes (IHL {ihl}), below the 20-byte minimum",
+                usize::from(ihl) * 4
+            ),
+            HeaderProblem::IpCut { captured, needed } => write!(
+                f,
+                "IP header cut short by the capture ({captured} of {needed} bytes)"
+            ),
+            HeaderProblem::IpLength { total, header } => write!(
+                f,
+                "IPv4 total length {total} is shorter than its {header}-byte header"
+            ),
+            HeaderProblem::IpExtensions => {
+                f.write_str("IP extension headers broken or cut short by the capture")
+            }
+            HeaderProblem::TcpDataOffset(offset) => write!(
+                f,
+                "TCP data offset {} bytes ({offset} words), below the 20-byte minimum",
+                usize::from(offset) * 4
+            ),
+            HeaderProblem::TcpBeyondPacket { header, ip_payload } => write!(
+                f,
+                "TCP header of {header} bytes is longer than the {ip_payload}-byte IP payload \
+                 that carries it"
+            ),
+            HeaderProblem::TcpCut { captured } => write!(
+                f,
+                "TCP header cut short by the capture before its flags ({captured} of at least \
+                 14 bytes)"
+            ),
+        }
+    }
+}
+
+/// A packet skipped for a broken IP or TCP header, with what is known of its endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadHeader {
+    pub problem: HeaderProblem,
+    /// Source and destination addresses, when the IP header holds them.
+    pub addrs: Option<(IpAddr, IpAddr)>,
+    /// Source and destination ports, when the TCP header got that far.
+    pub ports: Option<(u16, u16)>,
 }
 
 /// The result of decoding one frame.
@@ -156,6 +242,7 @@ impl Decoder {
             ip::IpOutcome::Tcp(carrier) => tcp::segment(frame.index, frame.ts, carrier),
             ip::IpOutcome::NotTcp => Decoded::Skipped(Skip::NotTcp),
             ip::IpOutcome::Malformed => Decoded::Skipped(Skip::Malformed),
+            ip::IpOutcome::Broken(bad) => Decoded::Skipped(Skip::BadHeader(bad)),
             ip::IpOutcome::Fragment(fragment) => {
                 let ipv6 = matches!(net, link::Network::Ipv6(_));
                 self.fragment(frame, fragment, ipv6)
@@ -215,7 +302,11 @@ impl Decoder {
         let Some((protocol, at)) =
             ip::reassembled_transport(datagram.first_header, ipv6, datagram.payload)
         else {
-            return Decoded::Skipped(Skip::Malformed);
+            return Decoded::Skipped(Skip::BadHeader(BadHeader {
+                problem: HeaderProblem::IpExtensions,
+                addrs: Some((datagram.key.src, datagram.key.dst)),
+                ports: None,
+            }));
         };
         if protocol != tcp::IP_PROTO_TCP {
             return Decoded::Skipped(Skip::NotTcp);
@@ -316,40 +407,93 @@ mod tests {
         // Cut right after the TCP flags: still a segment (its payload all missing).
         let s = seg(dec.decode(&frame(LinkType::ETHERNET, &HTTP_GET[..48])));
         assert_eq!((s.seq, s.window, s.missing), (1, 0, 18));
-        // Cut before the TCP flags: nothing usable.
+        // Cut before the TCP flags: nothing usable, but the ports are known.
+        let v4 = |a, b, c, d| IpAddr::from([a, b, c, d]);
+        let ends = Some((v4(10, 0, 0, 1), v4(10, 0, 0, 2)));
+        assert_eq!(
+            bad(dec.decode(&frame(LinkType::ETHERNET, &HTTP_GET[..47]))),
+            BadHeader {
+                problem: HeaderProblem::TcpCut { captured: 13 },
+                addrs: ends,
+                ports: Some((51000, 80)),
+            }
+        );
+        assert_eq!(
+            bad(dec.decode(&frame(LinkType::ETHERNET, &HTTP_GET[..36]))).ports,
+            None,
+            "cut inside the ports"
+        );
+        // Cut inside the IP header (before its addresses).
+        assert_eq!(
+            bad(dec.decode(&frame(LinkType::ETHERNET, &HTTP_GET[..30]))),
+            BadHeader {
+                problem: HeaderProblem::IpCut {
+                    captured: 16,
+                    needed: 20
+                },
+                addrs: None,
+                ports: None,
+            }
+        );
+        // Too short to say what it carries.
         assert!(matches!(
-            dec.decode(&frame(LinkType::ETHERNET, &HTTP_GET[..47])),
+            dec.decode(&frame(LinkType::ETHERNET, &HTTP_GET[..22])),
             Decoded::Skipped(Skip::Malformed)
         ));
-        // Cut inside the IP header.
-        assert!(matches!(
-            dec.decode(&frame(LinkType::ETHERNET, &HTTP_GET[..30])),
-            Decoded::Skipped(Skip::Malformed)
-        ));
+    }
+
+    fn bad(d: Decoded<'_>) -> BadHeader {
+        match d {
+            Decoded::Skipped(Skip::BadHeader(b)) => b,
+            other => panic!("not a broken header: {other:?}"),
+        }
     }
 
     #[test]
     fn impossible_lengths() {
         let mut dec = Decoder::new();
-        // IP total length shorter than IP + TCP headers.
+        // IP total length shorter than IP + TCP headers: the TCP header lies beyond the packet.
         let mut f = HTTP_GET;
         f[16..18].copy_from_slice(&40u16.to_be_bytes());
-        assert!(matches!(
-            dec.decode(&frame(LinkType::ETHERNET, &f)),
-            Decoded::Skipped(Skip::Malformed)
-        ));
+        let b = bad(dec.decode(&frame(LinkType::ETHERNET, &f)));
+        assert_eq!(
+            b.problem,
+            HeaderProblem::TcpBeyondPacket {
+                header: 32,
+                ip_payload: 20
+            }
+        );
+        assert_eq!(b.ports, Some((51000, 80)));
         // TCP data offset below 5.
         let mut f = HTTP_GET;
         f[46] = 0x30;
-        assert!(matches!(
-            dec.decode(&frame(LinkType::ETHERNET, &f)),
-            Decoded::Skipped(Skip::Malformed)
-        ));
+        let b = bad(dec.decode(&frame(LinkType::ETHERNET, &f)));
+        assert_eq!(b.problem, HeaderProblem::TcpDataOffset(3));
+        assert_eq!(b.ports, Some((51000, 80)));
+        // IHL below 5.
+        let mut f = HTTP_GET;
+        f[14] = 0x44;
+        let b = bad(dec.decode(&frame(LinkType::ETHERNET, &f)));
+        assert_eq!(b.problem, HeaderProblem::Ipv4HeaderLength(4));
+        assert_eq!(b.addrs.map(|(s, _)| s.to_string()), Some("10.0.0.1".into()));
+        assert_eq!(b.ports, None);
         // IHL beyond the capture.
         let mut f = HTTP_GET;
         f[14] = 0x4f;
+        let b = bad(dec.decode(&frame(LinkType::ETHERNET, &f[..60])));
+        assert_eq!(
+            b.problem,
+            HeaderProblem::IpCut {
+                captured: 46,
+                needed: 60
+            }
+        );
+        // The same faults in a packet that does not carry TCP are nothing of ours.
+        let mut f = HTTP_GET;
+        f[14] = 0x44;
+        f[23] = 17;
         assert!(matches!(
-            dec.decode(&frame(LinkType::ETHERNET, &f[..60])),
+            dec.decode(&frame(LinkType::ETHERNET, &f)),
             Decoded::Skipped(Skip::Malformed)
         ));
         // A total length of 0 (TSO capture) falls back to the captured length.
@@ -396,6 +540,11 @@ mod tests {
             (LinkType::RAW, v6.clone(), true),
             (LinkType::IPV4, v4.clone(), false),
             (LinkType::IPV6, v6.clone(), true),
+            (LinkType::DLT_RAW, v4.clone(), false),
+            (LinkType::DLT_RAW, v6.clone(), true),
+            (LinkType::DLT_RAW, [&[0, 0, 0, 2][..], &v4].concat(), false),
+            (LinkType::DLT_RAW_OPENBSD, v4.clone(), false),
+            (LinkType::DLT_RAW_OPENBSD, v6.clone(), true),
             (LinkType::NULL, [&[2, 0, 0, 0][..], &v4].concat(), false),
             (LinkType::NULL, [&[0, 0, 0, 28][..], &v6].concat(), true),
             (LinkType::LOOP, [&[0, 0, 0, 2][..], &v4].concat(), false),
@@ -595,7 +744,9 @@ mod tests {
                     prop_assert!(tcp.payload().starts_with(s.payload));
                 }
                 // We are stricter in one respect: an IP length below the TCP header length.
-                Decoded::Skipped(Skip::Malformed) => {}
+                Decoded::Skipped(Skip::BadHeader(b)) => {
+                    prop_assert!(matches!(b.problem, HeaderProblem::TcpBeyondPacket { .. }), "{:?}", b);
+                }
                 other => prop_assert!(false, "decoder said {:?}", other),
             }
         }
@@ -603,7 +754,7 @@ mod tests {
         #[test]
         fn arbitrary_frames_never_panic(
             link in prop_oneof![
-                Just(0u32), Just(1), Just(101), Just(108), Just(113), Just(228), Just(229),
+                Just(0u32), Just(1), Just(12), Just(14), Just(101), Just(108), Just(113), Just(228), Just(229),
                 Just(276), any::<u32>()
             ],
             data in proptest::collection::vec(any::<u8>(), 0..200),

@@ -8,7 +8,7 @@
 //! tcpdump default of 68 bytes stops an IPv6 header exactly after the flags — and the whole
 //! payload then counts as missing. tshark decodes such headers the same way.
 
-use super::{Decoded, Segment, Skip, TcpFlags};
+use super::{BadHeader, Decoded, HeaderProblem, Segment, Skip, TcpFlags};
 use crate::time::Timestamp;
 use std::net::{IpAddr, SocketAddr};
 
@@ -131,13 +131,41 @@ pub(crate) struct IpCarrier<'a> {
 /// Builds the segment: captured payload, and how much of the wire payload is missing.
 #[inline]
 pub(crate) fn segment<'a>(frame: u64, ts: Timestamp, ip: IpCarrier<'a>) -> Decoded<'a> {
+    let bad = |problem| {
+        let ports = match ip.captured.get(field::SRC_PORT.start..field::DST_PORT.end) {
+            Some(&[a, b, c, d]) => Some((u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]))),
+            _ => None,
+        };
+        Decoded::Skipped(Skip::BadHeader(BadHeader {
+            problem,
+            addrs: Some((ip.src, ip.dst)),
+            ports,
+        }))
+    };
     let Some(tcp) = TcpView::new_checked(ip.captured) else {
-        return Decoded::Skipped(Skip::Malformed);
+        let offset = ip.captured.get(field::DATA_OFFSET).map(|&b| b >> 4);
+        return bad(match offset {
+            Some(words) if ip.captured.len() >= field::ESSENTIAL_LEN => {
+                HeaderProblem::TcpDataOffset(words)
+            }
+            // The IP length itself leaves no room for the header: the packet, not the
+            // capture, is short.
+            _ if ip.wire_len < field::ESSENTIAL_LEN => HeaderProblem::TcpBeyondPacket {
+                header: offset.map_or(field::FIXED_LEN, |w| usize::from(w.max(5)) * 4),
+                ip_payload: ip.wire_len,
+            },
+            _ => HeaderProblem::TcpCut {
+                captured: ip.captured.len(),
+            },
+        });
     };
     let header_len = tcp.header_len();
     // The IP length must at least cover the TCP header it claims to carry.
     let Some(wire_payload) = ip.wire_len.checked_sub(header_len) else {
-        return Decoded::Skipped(Skip::Malformed);
+        return bad(HeaderProblem::TcpBeyondPacket {
+            header: header_len,
+            ip_payload: ip.wire_len,
+        });
     };
     let payload = tcp.payload();
     let payload = payload.get(..wire_payload).unwrap_or(payload);
@@ -157,7 +185,31 @@ pub(crate) fn segment<'a>(frame: u64, ts: Timestamp, ip: IpCarrier<'a>) -> Decod
         ip_header_len: ip.ip_header_len,
         // header_len ≤ 60.
         tcp_header_len: header_len as u16,
+        window_scale: if tcp.flags().syn() {
+            window_scale(tcp.options())
+        } else {
+            None
+        },
     })
+}
+
+/// TCP option kinds this module reads.
+const OPT_END: u8 = 0;
+const OPT_NOP: u8 = 1;
+const OPT_WINDOW_SCALE: u8 = 3;
+
+/// The Window Scale option's shift count, capped at 14 as RFC 7323 §2.3 tells receivers to.
+/// `None` if absent, or if the options are malformed before it.
+pub(crate) fn window_scale(mut options: &[u8]) -> Option<u8> {
+    loop {
+        match *options {
+            [] | [OPT_END, ..] => return None,
+            [OPT_NOP, ref rest @ ..] => options = rest,
+            [OPT_WINDOW_SCALE, 3, shift, ..] => return Some(shift.min(14)),
+            [_, len, ..] if len >= 2 => options = options.get(usize::from(len)..)?,
+            _ => return None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -179,6 +231,43 @@ mod tests {
             captured,
             wire_len,
         }
+    }
+
+    #[test]
+    fn window_scale_option() {
+        // MSS, SACK permitted, timestamps, NOP, window scale 7 (Linux's SYN).
+        let linux = [
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ];
+        assert_eq!(window_scale(&linux), Some(7));
+        assert_eq!(window_scale(&[3, 3, 15]), Some(14), "capped at 14");
+        assert_eq!(window_scale(&[2, 4, 5, 0xb4]), None);
+        assert_eq!(
+            window_scale(&[0, 3, 3, 7]),
+            None,
+            "after the end of the list"
+        );
+        assert_eq!(window_scale(&[2, 0, 3, 3, 7]), None, "malformed length");
+        assert_eq!(
+            window_scale(&[2, 9, 3, 3, 7]),
+            None,
+            "length beyond the options"
+        );
+        assert_eq!(window_scale(&[3, 3]), None, "cut short");
+
+        let mut syn = HEADER;
+        syn[13] = 0x02;
+        syn[20..24].copy_from_slice(&[1, 3, 3, 8]);
+        let Decoded::Tcp(s) = segment(1, Timestamp(0), carrier(&syn, 32)) else {
+            panic!()
+        };
+        assert_eq!(s.window_scale, Some(8));
+        // Only a SYN carries it.
+        syn[13] = 0x10;
+        let Decoded::Tcp(s) = segment(1, Timestamp(0), carrier(&syn, 32)) else {
+            panic!()
+        };
+        assert_eq!(s.window_scale, None);
     }
 
     #[test]
@@ -243,7 +332,14 @@ mod tests {
         // IP length shorter than the TCP header: inconsistent.
         assert!(matches!(
             segment(1, Timestamp(0), carrier(&pkt, 31)),
-            Decoded::Skipped(Skip::Malformed)
+            Decoded::Skipped(Skip::BadHeader(BadHeader {
+                problem: HeaderProblem::TcpBeyondPacket {
+                    header: 32,
+                    ip_payload: 31
+                },
+                ports: Some((51000, 80)),
+                ..
+            }))
         ));
         // Cut after the flags: a segment without window, all payload missing.
         let Decoded::Tcp(s) = segment(1, Timestamp(0), carrier(&HEADER[..14], 132)) else {
@@ -253,7 +349,20 @@ mod tests {
         // Cut before the flags: nothing usable.
         assert!(matches!(
             segment(1, Timestamp(0), carrier(&HEADER[..13], 132)),
-            Decoded::Skipped(Skip::Malformed)
+            Decoded::Skipped(Skip::BadHeader(BadHeader {
+                problem: HeaderProblem::TcpCut { captured: 13 },
+                ..
+            }))
+        ));
+        // Data offset below 5 words.
+        let mut short = HEADER;
+        short[12] = 0x40;
+        assert!(matches!(
+            segment(1, Timestamp(0), carrier(&short, 132)),
+            Decoded::Skipped(Skip::BadHeader(BadHeader {
+                problem: HeaderProblem::TcpDataOffset(4),
+                ..
+            }))
         ));
     }
 }

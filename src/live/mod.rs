@@ -6,7 +6,9 @@
 //! - a kernel BPF filter keeps everything but TCP on the selected ports out of user space;
 //! - packets are analyzed in place in the ring (zero copy), with kernel nanosecond timestamps;
 //! - privileges are dropped (to the sudo user, or `nobody`; or capabilities cleared) after the
-//!   socket and the `-w` file are open and before any captured byte is parsed;
+//!   socket is open and before any captured byte is parsed; the `-w` file is opened by the user
+//!   who will own it (after the drop; before it only when root ran sockscope itself), never
+//!   through a symbolic link, and a file that user could not write is refused;
 //! - Ctrl-C / SIGTERM / `--duration` drain what the kernel captured up to that moment, then print
 //!   the same final report as `read` plus the kernel's packet counters on stderr; nothing
 //!   captured is missing from the report or the `-w` file, which is a valid pcap at every batch
@@ -37,6 +39,7 @@ use crate::decode::Segment;
 use crate::pipeline::{Analyzer, Stop};
 use crate::proto::{Anomaly, Event, EventCtx, EventSink};
 use crate::report::Reporter;
+use crate::report::escape;
 use crate::source::Frame;
 use crate::stats::RunStats;
 use std::cell::Cell;
@@ -148,6 +151,9 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             return Status::Error;
         }
     };
+    // Interface names and paths are shown escaped: both may hold any byte.
+    let shown_iface = escape::escape(&iface.name).into_owned();
+    let shown_path = args.write.as_deref().map(escape::path);
     let framing = iface.framing();
     let link_type = iface.link_type();
     let loopback = iface::loopback_index(&iface);
@@ -217,25 +223,34 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         }
     };
     if let Some(e) = &socket.promisc_error {
-        let _ = writeln!(
-            io::stderr(),
-            "sockscope: {}: promiscuous mode refused ({e}); capturing only this host's traffic",
+        // A note, not a failure; in the same plain words as one.
+        error_line(format!(
+            "{}: promiscuous mode refused ({e}); capturing only this host's traffic",
             iface.name
-        );
+        ));
     }
     let geometry = socket.geometry();
 
     let plan = privs::plan_for_this_process();
-    let dump = match &args.write {
-        None => None,
-        Some(path) => match writer::create(path, link_type, privs::file_owner(plan)) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                error_line(format!("{}: {e}", path.display()));
+    // tcpdump's -Z order: the file is opened by the identity that will own it.
+    let open_dump = || -> Result<Option<writer::PcapDump>, String> {
+        let (Some(path), Some(shown)) = (&args.write, &shown_path) else {
+            return Ok(None);
+        };
+        writer::create(path, link_type)
+            .map(Some)
+            .map_err(|e| e.message(shown, &privs::file_writer(plan)))
+    };
+    let mut dump = None;
+    if privs::opens_file_before_drop(plan) {
+        match open_dump() {
+            Ok(d) => dump = d,
+            Err(msg) => {
+                error_line(msg);
                 return Status::Error;
             }
-        },
-    };
+        }
+    }
     match privs::drop_privileges(plan) {
         Ok(dropped) => {
             if common.verbose {
@@ -255,6 +270,15 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             return Status::Error;
         }
     }
+    if !privs::opens_file_before_drop(plan) {
+        match open_dump() {
+            Ok(d) => dump = d,
+            Err(msg) => {
+                error_line(msg);
+                return Status::Error;
+            }
+        }
+    }
     if let Err(e) = signal::install() {
         error_line(format!("installing the Ctrl-C handler: {e}"));
         return Status::Error;
@@ -270,8 +294,8 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         1,
         signal::stop_requested,
     );
-    if let (Some(d), Some(path)) = (dump, &args.write) {
-        source.write_to(d, path.display().to_string());
+    if let (Some(d), Some(shown)) = (dump, &shown_path) {
+        source.write_to(d, shown.clone());
     }
     let out = output::BatchedOutput::new(io::stdout());
     let flusher = out.clone();
@@ -285,7 +309,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
     let _ = writeln!(
         io::stderr(),
         "sockscope: capturing on {}, link type {}, filter \"{}\", ring {} × {} KiB; Ctrl-C to stop",
-        iface.name,
+        shown_iface,
         link_type,
         filter_text,
         geometry.block_count,
@@ -317,7 +341,12 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         }
     }
     match analyzer.finish() {
-        Ok(_) => {}
+        Ok((stats, _)) => {
+            if let Some(msg) = crate::app::missing_flow(common, stats.flows) {
+                failure.get_or_insert(msg);
+                status = Status::Error;
+            }
+        }
         Err(e) if is_broken_pipe(&e) => {}
         Err(e) => {
             failure.get_or_insert(format!("writing output: {e}"));
@@ -331,21 +360,21 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             let _ = writeln!(
                 err,
                 "sockscope: {}: {} packets captured, {} received by filter, {} dropped by kernel (ring full {} times)",
-                iface.name, source_stats.captured, k.received, k.dropped, k.freezes
+                shown_iface, source_stats.captured, k.received, k.dropped, k.freezes
             );
         }
         Err(e) => {
             let _ = writeln!(
                 err,
                 "sockscope: {}: {} packets captured (kernel statistics unavailable: {e})",
-                iface.name, source_stats.captured
+                shown_iface, source_stats.captured
             );
         }
     }
     match dump_result {
         Ok(Some(n)) => {
-            if let Some(path) = &args.write {
-                let _ = writeln!(err, "sockscope: wrote {n} packets to {}", path.display());
+            if let Some(shown) = &shown_path {
+                let _ = writeln!(err, "sockscope: wrote {n} packets to {shown}");
             }
         }
         Ok(None) => {}
@@ -356,7 +385,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
     }
     if common.verbose {
         if let Some(c) = &cause {
-            let _ = writeln!(err, "sockscope: stopped: {c}");
+            let _ = writeln!(err, "sockscope: stopped: {}", escape::esc(&c.to_string()));
         }
         if source_stats.after_stop > 0 {
             let _ = writeln!(
@@ -370,7 +399,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         let _ = writeln!(
             err,
             "sockscope: {}: {} malformed ring entries skipped (first: {e})",
-            iface.name, source_stats.ring_errors
+            shown_iface, source_stats.ring_errors
         );
     }
     drop(err);

@@ -7,7 +7,10 @@
 //! fail and that no capability is left, and sets `no_new_privs`. Run with file capabilities
 //! instead (`setcap cap_net_raw,cap_net_admin+ep`), it clears its capability sets.
 //!
-//! The open socket and ring, the `-w` file and stdout stay usable: they were opened before.
+//! The `-w` file is opened by the identity that will own it, as tcpdump's `-Z` does: after the
+//! drop when that is the invoking user (sudo) or the running user (capabilities), before the
+//! drop only when root ran sockscope itself and so owns the file ([`opens_file_before_drop`]).
+//! The open socket and ring and stdout stay usable: they were opened before.
 
 use std::io;
 
@@ -55,15 +58,34 @@ pub fn plan_for_this_process() -> Plan {
     plan(euid, uid.as_deref(), gid.as_deref())
 }
 
-/// The owner to give files created before the drop: the invoking user, if there is one.
-pub fn file_owner(plan: Plan) -> Option<(u32, u32)> {
+/// Whether the `-w` file is opened before the drop: only when root ran sockscope itself (root
+/// owns the file; `nobody` could create it almost nowhere). Otherwise it is opened after the
+/// drop, by the user who will own it, so that it can only be a file that user could write.
+pub fn opens_file_before_drop(plan: Plan) -> bool {
+    matches!(
+        plan,
+        Plan::SwitchUser {
+            invoking: false,
+            ..
+        }
+    )
+}
+
+/// Who opens the `-w` file under `plan`, in words for messages.
+pub fn file_writer(plan: Plan) -> String {
     match plan {
         Plan::SwitchUser {
             uid,
-            gid,
             invoking: true,
-        } => Some((uid, gid)),
-        _ => None,
+            ..
+        } => format!("the user who ran sudo (uid {uid})"),
+        Plan::SwitchUser {
+            invoking: false, ..
+        } => "root".to_string(),
+        Plan::DropCapabilities => {
+            // SAFETY: getuid cannot fail.
+            format!("uid {}", unsafe { libc::getuid() })
+        }
     }
 }
 
@@ -217,10 +239,9 @@ mod tests {
                 invoking: true
             }
         );
-        assert_eq!(
-            file_owner(plan(0, Some("1000"), Some("100"))),
-            Some((1000, 100))
-        );
+        let p = plan(0, Some("1000"), Some("100"));
+        assert!(!opens_file_before_drop(p), "the file is opened as the user");
+        assert_eq!(file_writer(p), "the user who ran sudo (uid 1000)");
     }
 
     #[test]
@@ -240,7 +261,9 @@ mod tests {
         ] {
             assert_eq!(plan(0, u, g), nobody, "{u:?} {g:?}");
         }
-        assert_eq!(file_owner(nobody), None);
+        // Root owns the file: it opens it before becoming nobody.
+        assert!(opens_file_before_drop(nobody));
+        assert_eq!(file_writer(nobody), "root");
     }
 
     #[test]
@@ -250,7 +273,7 @@ mod tests {
             Plan::DropCapabilities
         );
         assert_eq!(plan(1000, None, None), Plan::DropCapabilities);
-        assert_eq!(file_owner(Plan::DropCapabilities), None);
+        assert!(!opens_file_before_drop(Plan::DropCapabilities));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! A flow's kind, and content detection for `--any-port` and mid-stream pick-up.
 
+use crate::budget::{Held, compact_deque, vec_bytes};
+use crate::proto::http::KEEP_PENDING;
 use crate::proto::{FlowKind, HttpHead, HttpMessage};
 use crate::tcp::FlowMeta;
 use crate::time::Timestamp;
@@ -46,12 +48,42 @@ mod tests {
     }
 }
 
-/// A response held this long after its request completed counts as a long poll.
+/// Long polling: the client asks for a resource and the server *holds* the request until it has
+/// something to say; as soon as the answer is in, the client asks for the same resource again.
+/// Told from a slow server or a slow pipelined download by all three parts of that:
+///
+/// - **held**: the response began at least [`LONG_POLL_HOLD_SECS`] after its request was
+///   complete, and the request was the only one awaiting an answer (a pipelined request waits
+///   for the responses before it, not for the server to have news);
+/// - **the same resource**: the held requests are for one path (the query, which often carries
+///   a cursor or a counter, is ignored);
+/// - **asked again at once**: each held request after the first was sent within
+///   [`LONG_POLL_RENEW_SECS`] of the previous response's end.
+///
+/// Two such held requests in a row on one connection make it `long-poll`; so does one held
+/// request on each of successive connections from one client to the same server and path (a
+/// client that reconnects for every poll), remembered across flows by [`LongPollMemory`].
 pub const LONG_POLL_HOLD_SECS: f64 = 1.0;
+/// How soon after the previous answer a long poll is renewed.
+pub const LONG_POLL_RENEW_SECS: f64 = 1.0;
 /// Requests remembered per flow while awaiting their responses.
 const PENDING_REQUESTS_CAP: usize = 64;
 /// Held (client, server, target) triples remembered across flows.
 const LONG_POLL_MEMORY_CAP: usize = 4096;
+
+/// A request awaiting its response, as long-poll detection sees it.
+#[derive(Clone, Copy, Debug)]
+struct Asked {
+    exchange: u64,
+    /// When the request was complete.
+    done: Timestamp,
+    /// Hash of the path (query ignored).
+    path: u64,
+    /// Another request was still unanswered when it was sent.
+    pipelined: bool,
+    /// Sent within [`LONG_POLL_RENEW_SECS`] of the previous response's end.
+    renewed: bool,
+}
 
 /// Per-flow evidence for the flow's kind, fed from the events the flow produced.
 #[derive(Default)]
@@ -59,11 +91,17 @@ pub struct KindTracker {
     websocket: bool,
     sse: bool,
     http: bool,
-    /// Completion times and target hashes of requests not yet answered, oldest first.
-    pending: std::collections::VecDeque<(Timestamp, u64)>,
-    /// Responses that came ≥ 1 s after their request.
+    /// Requests not yet answered, oldest first.
+    pending: std::collections::VecDeque<Asked>,
+    /// When the last final response ended.
+    last_answer: Option<Timestamp>,
+    /// Held requests (any path), and the path of the last one.
     held: u32,
-    held_target: Option<u64>,
+    held_path: Option<u64>,
+    /// The current run of held requests for one path, each renewed at once, and the longest.
+    run_path: Option<u64>,
+    run: u32,
+    longest_run: u32,
     /// Requests for the most asked-for path (query ignored) and that path's hash: a client
     /// asking for the same resource again and again, answered at once, is polling.
     repeat_target: Option<u64>,
@@ -72,9 +110,25 @@ pub struct KindTracker {
 
 impl KindTracker {
     /// Bytes on the heap (the requests awaiting their response, at most 64), for the memory
-    /// budget.
-    pub fn held(&self) -> usize {
-        crate::budget::vec_bytes::<(Timestamp, u64)>(self.pending.capacity())
+    /// budget: room for the newest [`KEEP_PENDING`] is kept when [`KindTracker::give_way`]
+    /// gives up the rest, so it counts as fixed.
+    pub fn held(&self) -> Held {
+        let room = self.pending.capacity();
+        let kept = room.min(KEEP_PENDING);
+        Held {
+            fixed: vec_bytes::<Asked>(kept),
+            buffers: vec_bytes::<Asked>(room - kept),
+        }
+    }
+
+    /// The memory budget ran short and the flow's HTTP parser kept only its [`KEEP_PENDING`]
+    /// newest unanswered requests in full (the older ones only as what framing their responses
+    /// needs): the older ones are forgotten here too, so their responses are not timed for
+    /// long-poll detection (the parser's `http.budget_pending` says so).
+    pub fn give_way(&mut self) {
+        let older = self.pending.len().saturating_sub(KEEP_PENDING);
+        self.pending.drain(..older);
+        compact_deque(&mut self.pending);
     }
 
     pub fn on_websocket(&mut self) {
@@ -83,27 +137,45 @@ impl KindTracker {
 
     pub fn on_http(&mut self, m: &HttpMessage<'_>) {
         self.http = true;
-        if let HttpHead::Request { target, .. } = m.head {
-            if self.pending.len() == PENDING_REQUESTS_CAP {
-                self.pending.pop_front();
-            }
-            self.pending.push_back((m.ts, hash_str(target)));
-            // Boyer-Moore majority vote over request paths: constant memory per flow.
-            let path = hash_str(target.split('?').next().unwrap_or(target));
-            match self.repeat_target {
-                Some(t) if t == path => self.repeats += 1,
-                _ if self.repeats == 0 => {
-                    self.repeat_target = Some(path);
-                    self.repeats = 1;
+        match m.head {
+            HttpHead::Request { target, .. } => {
+                let path = hash_str(target.split('?').next().unwrap_or(target));
+                if let Some(exchange) = m.exchange {
+                    if self.pending.len() == PENDING_REQUESTS_CAP {
+                        self.pending.pop_front();
+                    }
+                    let renewed = self
+                        .last_answer
+                        .is_some_and(|t| m.start_ts.secs_since(t) <= LONG_POLL_RENEW_SECS);
+                    self.pending.push_back(Asked {
+                        exchange,
+                        done: m.ts,
+                        path,
+                        pipelined: !self.pending.is_empty(),
+                        renewed,
+                    });
                 }
-                _ => self.repeats -= 1,
+                // Boyer-Moore majority vote over request paths: constant memory per flow.
+                match self.repeat_target {
+                    Some(t) if t == path => self.repeats += 1,
+                    _ if self.repeats == 0 => {
+                        self.repeat_target = Some(path);
+                        self.repeats = 1;
+                    }
+                    _ => self.repeats -= 1,
+                }
+            }
+            HttpHead::Response { status, .. } => {
+                if status >= 200 || status == 101 {
+                    self.last_answer = Some(m.ts);
+                }
             }
         }
     }
 
     pub fn on_http_head(&mut self, m: &HttpMessage<'_>) {
         self.http = true;
-        let HttpHead::Response { status, .. } = m.head else {
+        let HttpHead::Response { .. } = m.head else {
             return;
         };
         if m.headers.iter().any(|h| {
@@ -113,15 +185,40 @@ impl KindTracker {
         }) {
             self.sse = true;
         }
-        if status < 200 {
-            return; // interim: the request is still waiting for its final answer
+        // Interim responses and responses to requests never seen answer nothing here.
+        let Some(exchange) = m.exchange else {
+            return;
+        };
+        // Requests older than the one answered never got a response of their own.
+        while self.pending.front().is_some_and(|a| a.exchange < exchange) {
+            self.pending.pop_front();
         }
-        if let Some((asked, target)) = self.pending.pop_front()
-            && m.start_ts.secs_since(asked) >= LONG_POLL_HOLD_SECS
-        {
-            self.held += 1;
-            self.held_target = Some(target);
+        let Some(asked) = self
+            .pending
+            .front()
+            .copied()
+            .filter(|a| a.exchange == exchange)
+        else {
+            return;
+        };
+        self.pending.pop_front();
+        let held = !asked.pipelined && m.start_ts.secs_since(asked.done) >= LONG_POLL_HOLD_SECS;
+        if !held {
+            if self.run_path == Some(asked.path) {
+                self.run = 0;
+                self.run_path = None;
+            }
+            return;
         }
+        self.held += 1;
+        self.held_path = Some(asked.path);
+        if self.run_path == Some(asked.path) && asked.renewed {
+            self.run += 1;
+        } else {
+            self.run_path = Some(asked.path);
+            self.run = 1;
+        }
+        self.longest_run = self.longest_run.max(self.run);
     }
 
     /// The flow's kind, decided when it closes. `memory` recognises long polls that reconnect
@@ -133,10 +230,12 @@ impl KindTracker {
         if self.sse {
             return FlowKind::Sse;
         }
-        if let Some(target) = self.held_target {
-            let key = (meta.client.ip(), meta.server, target);
-            let seen_before = memory.seen(key);
-            if self.held >= 2 || seen_before {
+        if self.longest_run >= 2 {
+            return FlowKind::LongPoll;
+        }
+        if let Some(path) = self.held_path {
+            let key = (meta.client.ip(), meta.server, path);
+            if memory.seen(key) {
                 return FlowKind::LongPoll;
             }
         }
@@ -215,6 +314,7 @@ mod kind_tests {
             body_head: b"",
             complete: true,
             digest: crate::proto::Digest::Off,
+            exchange: None,
         }
     }
 
@@ -228,38 +328,97 @@ mod kind_tests {
         )
     }
 
-    /// Feeds request/response pairs: (target, seconds the server held the request).
-    fn run(pairs: &[(&'static str, f64)]) -> (KindTracker, FlowKind) {
+    const S: i64 = 1_000_000_000;
+
+    /// What the flow's HTTP layer reports, in order.
+    enum Step {
+        /// A request: exchange number, target, first and last byte (ns).
+        Req(u64, &'static str, i64, i64),
+        /// A final response: the exchange it answers, first and last byte (ns).
+        Resp(Option<u64>, i64, i64),
+    }
+
+    fn feed(steps: &[Step]) -> (KindTracker, FlowKind) {
         let mut k = KindTracker::default();
-        let mut t = 0i64;
-        for &(target, held) in pairs {
-            let req = message(
-                HttpHead::Request {
-                    method: "GET",
-                    target,
-                    version: 1,
-                },
-                t,
-                t + 1_000,
-            );
-            k.on_http_head(&req);
-            k.on_http(&req);
-            let start = t + 1_000 + (held * 1e9) as i64;
-            let resp = message(
-                HttpHead::Response {
-                    version: 1,
-                    status: 200,
-                    reason: "OK",
-                },
-                start,
-                start + 1_000,
-            );
-            k.on_http_head(&resp);
-            k.on_http(&resp);
-            t = start + 300_000_000;
+        for step in steps {
+            let (head, exchange, start, end) = match *step {
+                Step::Req(n, target, start, end) => (
+                    HttpHead::Request {
+                        method: "GET",
+                        target,
+                        version: 1,
+                    },
+                    Some(n),
+                    start,
+                    end,
+                ),
+                Step::Resp(n, start, end) => (
+                    HttpHead::Response {
+                        version: 1,
+                        status: 200,
+                        reason: "OK",
+                    },
+                    n,
+                    start,
+                    end,
+                ),
+            };
+            let m = HttpMessage {
+                exchange,
+                ..message(head, start, end)
+            };
+            k.on_http_head(&m);
+            k.on_http(&m);
         }
         let kind = k.kind(&meta(), &mut LongPollMemory::default());
         (k, kind)
+    }
+
+    /// Request/response pairs one after the other: (target, seconds the server held the
+    /// request); each request is sent 0.3 s after the previous response.
+    fn run(pairs: &[(&'static str, f64)]) -> (KindTracker, FlowKind) {
+        let mut steps = Vec::new();
+        let mut t = 0i64;
+        for (n, &(target, held)) in pairs.iter().enumerate() {
+            let n = n as u64;
+            steps.push(Step::Req(n, target, t, t + 1_000));
+            let start = t + 1_000 + (held * 1e9) as i64;
+            steps.push(Step::Resp(Some(n), start, start + 1_000));
+            t = start + 300_000_000;
+        }
+        feed(&steps)
+    }
+
+    #[test]
+    fn giving_way_keeps_only_the_newest_unanswered_requests() {
+        let steps: Vec<Step> = (0..20)
+            .map(|n| Step::Req(n, "/many", n as i64 * S, n as i64 * S + 1_000))
+            .collect();
+        let (mut k, _) = feed(&steps);
+        let before = k.held();
+        k.give_way();
+        let left: Vec<u64> = k.pending.iter().map(|a| a.exchange).collect();
+        assert_eq!(left, (12..20).collect::<Vec<u64>>());
+        assert!(k.held().total() < before.total());
+        assert_eq!(k.held(), Held::fixed(vec_bytes::<Asked>(KEEP_PENDING)));
+        // Responses to the forgotten requests match nothing; the kept ones still do.
+        for n in 0..20 {
+            let m = HttpMessage {
+                exchange: Some(n),
+                ..message(
+                    HttpHead::Response {
+                        version: 1,
+                        status: 200,
+                        reason: "OK",
+                    },
+                    30 * S,
+                    30 * S + 1_000,
+                )
+            };
+            k.on_http_head(&m);
+            k.on_http(&m);
+        }
+        assert!(k.pending.is_empty());
     }
 
     #[test]
@@ -282,7 +441,7 @@ mod kind_tests {
 
     #[test]
     fn held_requests_are_long_polling_not_polling() {
-        let (k, kind) = run(&[("/poll", 1.5), ("/poll", 1.5), ("/poll", 1.5)]);
+        let (k, kind) = run(&[("/poll?n=1", 1.5), ("/poll?n=2", 1.5), ("/poll?n=3", 1.5)]);
         assert_eq!(kind, FlowKind::LongPoll);
         assert!(!k.polling());
         let (_, kind) = run(&[("/poll", 1.5)]);
@@ -291,5 +450,66 @@ mod kind_tests {
             FlowKind::Http,
             "one held request alone is not a pattern"
         );
+    }
+
+    #[test]
+    fn slow_answers_for_different_resources_are_not_long_polling() {
+        // A slow server answering a page load one resource after the other.
+        let (_, kind) = run(&[("/", 3.2), ("/app.js", 2.0), ("/photo.jpg", 1.5)]);
+        assert_eq!(kind, FlowKind::Http);
+    }
+
+    #[test]
+    fn a_slow_pipelined_download_is_not_long_polling() {
+        // Four requests for the same image sent at once; the server sends one response every
+        // 1.5 s. Each waited ≥ 1 s, but for the responses before it.
+        let mut steps: Vec<Step> = (0..4)
+            .map(|n| Step::Req(n, "/img/cat.jpg", n as i64 * 1000, n as i64 * 1000 + 500))
+            .collect();
+        for n in 0..4u64 {
+            let start = (n as i64 + 1) * 3 * S / 2;
+            steps.push(Step::Resp(Some(n), start, start + S));
+        }
+        let (k, kind) = feed(&steps);
+        assert_eq!(kind, FlowKind::Http);
+        // Only the first request waited on the server alone, and it stands by itself.
+        assert_eq!(k.held, 1);
+    }
+
+    #[test]
+    fn a_held_request_renewed_late_is_not_long_polling() {
+        // The same slow resource asked for again only after 5 s: a user, not a poll loop.
+        let (_, kind) = feed(&[
+            Step::Req(0, "/report", 0, 1_000),
+            Step::Resp(Some(0), 2 * S, 2 * S + 1_000),
+            Step::Req(1, "/report", 7 * S, 7 * S + 1_000),
+            Step::Resp(Some(1), 9 * S, 9 * S + 1_000),
+        ]);
+        assert_eq!(kind, FlowKind::Http);
+    }
+
+    #[test]
+    fn responses_are_matched_by_exchange_not_by_order() {
+        // The response to request 0 was lost in a gap: request 1's response must not be
+        // measured against request 0, nor is request 1 pipelined behind an answered request.
+        let (_, kind) = feed(&[
+            Step::Req(0, "/a", 0, 1_000),
+            Step::Resp(None, S, S + 1_000),
+            Step::Req(1, "/poll", S + 2_000, S + 3_000),
+            Step::Resp(Some(1), S + 5_000, S + 6_000),
+            Step::Req(2, "/poll", S + 7_000, S + 8_000),
+            Step::Resp(Some(2), S + 9_000, S + 10_000),
+        ]);
+        assert_eq!(kind, FlowKind::Http);
+        let (_, kind) = feed(&[
+            Step::Req(0, "/a", 0, 1_000),
+            Step::Req(1, "/poll", 2_000, 3_000),
+            Step::Resp(Some(1), 2 * S, 2 * S + 1_000),
+            Step::Req(2, "/poll", 2 * S + 2_000, 2 * S + 3_000),
+            Step::Resp(Some(2), 4 * S, 4 * S + 1_000),
+        ]);
+        // Request 1 was sent while request 0 was unanswered: pipelined, so not a held poll;
+        // request 2 alone is not a pattern.
+        assert_eq!(kind, FlowKind::Http);
     }
 }

@@ -4,11 +4,18 @@
 //! and payload bytes, anomalies) that the flow record and the overhead table are built from.
 //! It also says what each connection holds for the memory budget, and makes its parsers give
 //! way when the flow table asks ([`crate::budget`]).
+//!
+//! WebSocket without a handshake (a flow picked up mid-stream, or an upgrade whose 101 was cut
+//! short) is decoded only on the evidence [`websocket::detect`] demands: strong evidence in one
+//! delivery, or weak evidence confirmed by the next delivery (either direction; the first is
+//! then decoded too, as of its own packet). Inside an HTTP stream it is looked for only after
+//! an upgrade was asked for or a 101 began; frame-like bytes elsewhere are body bytes.
 
 use crate::budget::{Held, box_bytes, vec_bytes};
 use crate::config::Config;
 use crate::proto::classify::{self, KindTracker};
 use crate::proto::http::{Feed, HttpConn};
+use crate::proto::websocket::detect::Evidence;
 use crate::proto::websocket::{self, WsConn};
 use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink, FlowSummary};
 use crate::tcp::{CloseHow, Dir, FlowMeta, PacketRef, StreamEvent, TcpNotice};
@@ -17,6 +24,9 @@ use crate::time::Timestamp;
 /// How many data deliveries a mid-stream or `--any-port` flow gets before it is declared
 /// `other` when nothing recognisable was seen.
 const DETECT_ATTEMPTS: u8 = 4;
+/// A delivery that only weakly looks like WebSocket framing is kept up to this size, to be
+/// decoded too if the next delivery confirms it.
+const MAX_WS_CANDIDATE: usize = 4 << 10;
 
 /// What the connection is being decoded as.
 #[derive(Default)]
@@ -42,6 +52,88 @@ pub struct ConnState {
     /// whose first data segment never reached the capture): the parser chosen later must
     /// know that its first bytes do not start a message.
     gap_before_decision: [u64; 2],
+    /// The previous delivery (of either direction) looked like WebSocket framing, weakly.
+    ws_candidate: Option<Box<Candidate>>,
+}
+
+/// A delivery that weakly looked like WebSocket framing, awaiting confirmation.
+struct Candidate {
+    dir: Dir,
+    pkt: Option<PacketRef>,
+    /// Empty when it was larger than [`MAX_WS_CANDIDATE`], or given up for the memory budget.
+    bytes: Vec<u8>,
+    /// Bytes given up for the memory budget: reported if the candidate is confirmed (only
+    /// then are they lost: unconfirmed, they would not have been decoded anyway).
+    dropped: usize,
+}
+
+impl Candidate {
+    /// The memory budget ran short: the bytes are given up, the evidence is kept.
+    fn give_way(&mut self) {
+        if !self.bytes.is_empty() {
+            self.dropped = self.bytes.len();
+            self.bytes = Vec::new();
+        }
+    }
+
+    /// The candidate was confirmed: says so if its bytes were given up, since they are not
+    /// decoded.
+    fn report_dropped(&self, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+        if self.dropped == 0 {
+            return;
+        }
+        let ctx = EventCtx {
+            pkt: self.pkt,
+            ..*ctx
+        };
+        let a = Anomaly {
+            code: Code::WsBudgetCandidate,
+            dir: Some(self.dir),
+            ts: ts_of(ctx.flow, self.pkt),
+            detail: format!(
+                "{} bytes that looked like WebSocket framing were dropped while awaiting \
+                 confirmation (memory budget); the next delivery confirmed them, but they are \
+                 not decoded",
+                self.dropped
+            ),
+        };
+        sink.event(&ctx, Event::Anomaly(&a));
+    }
+}
+
+/// The verdict on a delivery that may be WebSocket framing without a handshake.
+enum Recognised {
+    No,
+    /// Decode from this delivery on; first decode the confirmed earlier one, if kept.
+    Yes(Option<Box<Candidate>>),
+}
+
+impl ConnState {
+    /// Whether this delivery is enough evidence of WebSocket framing (see
+    /// [`websocket::detect`]): strong evidence alone, or weak evidence confirmed by the
+    /// delivery just before it (either direction: a ping and its pong).
+    fn frames_recognised(&mut self, dir: Dir, pkt: Option<PacketRef>, bytes: &[u8]) -> Recognised {
+        let before = self.ws_candidate.take();
+        match websocket::detect::evidence(bytes, dir == Dir::C2S) {
+            Evidence::Strong => Recognised::Yes(before),
+            Evidence::Weak if before.is_some() => Recognised::Yes(before),
+            Evidence::Weak => {
+                let bytes = if bytes.len() <= MAX_WS_CANDIDATE {
+                    bytes.to_vec()
+                } else {
+                    Vec::new()
+                };
+                self.ws_candidate = Some(Box::new(Candidate {
+                    dir,
+                    pkt,
+                    bytes,
+                    dropped: 0,
+                }));
+                Recognised::No
+            }
+            Evidence::None => Recognised::No,
+        }
+    }
 }
 
 impl ConnState {
@@ -57,7 +149,14 @@ impl ConnState {
             Proto::WebSocket(ws) => Held::fixed(box_bytes::<WsConn>()) + ws.held(),
             Proto::Undecided | Proto::Opaque => Held::ZERO,
         };
-        proto + Held::fixed(self.kinds.held() + vec_bytes::<f64>(self.summary.ping_rtts.capacity()))
+        let candidate = self.ws_candidate.as_deref().map_or(Held::ZERO, |c| Held {
+            fixed: box_bytes::<Candidate>(),
+            buffers: c.bytes.capacity(),
+        });
+        proto
+            + candidate
+            + self.kinds.held()
+            + Held::fixed(vec_bytes::<f64>(self.summary.ping_rtts.capacity()))
     }
 }
 
@@ -132,7 +231,14 @@ impl<S: EventSink> ConnAnalyzer<S> {
 
     /// Chooses the protocol for a flow from the first bytes one side sent. Returns `false` when
     /// the bytes were not recognised and should not be fed to any parser.
-    fn detect(&self, state: &mut ConnState, meta: &FlowMeta, dir: Dir, bytes: &[u8]) -> bool {
+    fn detect(
+        &mut self,
+        state: &mut ConnState,
+        ctx: &EventCtx<'_>,
+        dir: Dir,
+        bytes: &[u8],
+    ) -> bool {
+        let meta = ctx.flow;
         if !state.midstream {
             let by_port = self
                 .config
@@ -157,10 +263,24 @@ impl<S: EventSink> ConnAnalyzer<S> {
             state.proto = Proto::Http(Box::new(http));
             return true;
         }
-        if websocket::sniff_frames(bytes).is_some() {
-            state.proto =
-                Proto::WebSocket(Box::new(new_ws(&self.config, &self.inflaters, meta, None)));
-            state.kinds.on_websocket();
+        if let Recognised::Yes(earlier) = state.frames_recognised(dir, ctx.pkt, bytes) {
+            let mut ws = Box::new(new_ws(&self.config, &self.inflaters, meta, None));
+            let mut tally = Tally {
+                summary: &mut state.summary,
+                kinds: &mut state.kinds,
+                inner: &mut self.sink,
+            };
+            tally.kinds.on_websocket();
+            if let Some(c) = earlier {
+                c.report_dropped(ctx, &mut tally);
+                ws.feed(
+                    c.dir,
+                    &c.bytes,
+                    &EventCtx { pkt: c.pkt, ..*ctx },
+                    &mut tally,
+                );
+            }
+            state.proto = Proto::WebSocket(ws);
             return true;
         }
         // Picked up in the middle of something (say, the tail of a response): wait for a
@@ -174,15 +294,15 @@ impl<S: EventSink> ConnAnalyzer<S> {
 
     fn on_data(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>, dir: Dir, bytes: &[u8]) {
         let deciding = matches!(state.proto, Proto::Undecided);
-        if deciding && !self.detect(state, ctx.flow, dir, bytes) {
+        if deciding && !self.detect(state, ctx, dir, bytes) {
             return;
         }
-        let mut tally = Tally {
-            summary: &mut state.summary,
-            kinds: &mut state.kinds,
-            inner: &mut self.sink,
-        };
         if deciding {
+            let mut tally = Tally {
+                summary: &mut state.summary,
+                kinds: &mut state.kinds,
+                inner: &mut self.sink,
+            };
             for d in [Dir::C2S, Dir::S2C] {
                 let lost = std::mem::take(&mut state.gap_before_decision[d.index()]);
                 if lost == 0 {
@@ -195,15 +315,27 @@ impl<S: EventSink> ConnAnalyzer<S> {
                 }
             }
         }
+        // The handshake was cut short (a short snaplen cuts every head) or lost in a gap after
+        // the upgrade was asked for or its 101 began, and what follows is WebSocket framing:
+        // decode it as a connection picked up mid-way. Without such a hint, frame-like bytes
+        // in an HTTP stream are body bytes (a download), never WebSocket.
+        let upgrade_lost = matches!(&state.proto, Proto::Http(http)
+            if http.is_resyncing(dir) && http.upgrade_hinted());
+        let frames_after_upgrade = if upgrade_lost {
+            state.frames_recognised(dir, ctx.pkt, bytes)
+        } else {
+            state.ws_candidate = None;
+            Recognised::No
+        };
+        let mut tally = Tally {
+            summary: &mut state.summary,
+            kinds: &mut state.kinds,
+            inner: &mut self.sink,
+        };
         match &mut state.proto {
             Proto::Undecided | Proto::Opaque => {}
             Proto::WebSocket(ws) => ws.feed(dir, bytes, ctx, &mut tally),
-            Proto::Http(http)
-                if http.is_resyncing(dir)
-                    && websocket::sniff_frames(bytes) == Some(dir == Dir::C2S) =>
-            {
-                // The handshake was lost in a gap (a short snaplen cuts every head), but what
-                // follows is WebSocket framing: decode it as a connection picked up mid-way.
+            Proto::Http(_) if matches!(frames_after_upgrade, Recognised::Yes(_)) => {
                 let a = Anomaly {
                     code: Code::WsResync,
                     dir: Some(dir),
@@ -215,7 +347,24 @@ impl<S: EventSink> ConnAnalyzer<S> {
                 tally.event(ctx, Event::Anomaly(&a));
                 tally.kinds.on_websocket();
                 let mut ws = Box::new(new_ws(&self.config, &self.inflaters, ctx.flow, None));
-                ws.lost_sync(dir.other());
+                if let Recognised::Yes(Some(c)) = &frames_after_upgrade {
+                    c.report_dropped(ctx, &mut tally);
+                }
+                match frames_after_upgrade {
+                    Recognised::Yes(Some(c)) if c.dir != dir => {
+                        ws.feed(
+                            c.dir,
+                            &c.bytes,
+                            &EventCtx { pkt: c.pkt, ..*ctx },
+                            &mut tally,
+                        );
+                    }
+                    Recognised::Yes(Some(c)) => {
+                        ws.lost_sync(dir.other());
+                        ws.feed(dir, &c.bytes, &EventCtx { pkt: c.pkt, ..*ctx }, &mut tally);
+                    }
+                    _ => ws.lost_sync(dir.other()),
+                }
                 ws.feed(dir, bytes, ctx, &mut tally);
                 state.proto = Proto::WebSocket(ws);
             }
@@ -287,6 +436,59 @@ impl<S: EventSink> ConnAnalyzer<S> {
     }
 }
 
+fn rst_code(notice: TcpNotice) -> Code {
+    match notice {
+        TcpNotice::RstIgnored { .. } => Code::TcpRstIgnored,
+        _ => Code::TcpRstOutOfWindow,
+    }
+}
+
+/// The detail of a questionable RST's anomaly.
+fn rst_detail(notice: TcpNotice) -> String {
+    match notice {
+        TcpNotice::RstOutOfWindow {
+            refused_syn: true,
+            value,
+            lo,
+            ..
+        } => {
+            let carries = value.map_or_else(
+                || "carries no acknowledgment".to_string(),
+                |ack| format!("acknowledges {ack}, not the SYN ({lo})"),
+            );
+            format!(
+                "RST answering the SYN {carries}: its receiver drops it (RFC 9293 \
+                 §3.10.7.3); analysis goes on"
+            )
+        }
+        TcpNotice::RstOutOfWindow { value, lo, hi, .. } => {
+            let seq = value.unwrap_or_default();
+            let off = i64::from(seq.wrapping_sub(lo) as i32);
+            format!(
+                "RST sequence number {seq} ({off:+} from the window's start) is outside the \
+                 receive window {lo}..{hi}: its receiver drops it (RFC 5961 §3.2); analysis \
+                 goes on"
+            )
+        }
+        TcpNotice::RstIgnored {
+            seq,
+            frame,
+            refused_syn,
+        } => {
+            let why = if refused_syn {
+                "the handshake it refused went on"
+            } else {
+                "its receiver went on acknowledging bytes sent after it"
+            };
+            format!(
+                "the RST in packet {frame} (sequence number {seq}) did not end the \
+                 connection: {why}; analysis took the flow up again"
+            )
+        }
+        _ => String::new(),
+    }
+}
+
 fn ts_of(meta: &FlowMeta, pkt: Option<PacketRef>) -> Timestamp {
     pkt.map_or(meta.last_ts, |p| p.ts)
 }
@@ -308,6 +510,9 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             }
             StreamEvent::Data { dir, bytes } => self.on_data(state, &ctx, dir, bytes),
             StreamEvent::Gap { dir, len } => {
+                // Weak evidence must be confirmed by the delivery right after it, not across a
+                // hole.
+                state.ws_candidate = None;
                 let detail = format!("{len} bytes missing from the {} stream", dir.as_str());
                 let a = Anomaly {
                     code: Code::TcpGap,
@@ -385,6 +590,9 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
                         Code::TcpBudgetFlows,
                         "memory budget full: new flows are not tracked".to_string(),
                     ),
+                    TcpNotice::RstOutOfWindow { .. } | TcpNotice::RstIgnored { .. } => {
+                        (rst_code(notice), rst_detail(notice))
+                    }
                 };
                 let a = Anomaly {
                     code,
@@ -447,6 +655,10 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             Proto::WebSocket(ws) => ws.give_way(&ctx, &mut tally),
             Proto::Undecided | Proto::Opaque => {}
         }
+        state.kinds.give_way();
+        if let Some(c) = state.ws_candidate.as_deref_mut() {
+            c.give_way();
+        }
     }
 
     fn held_outside_flows(&self) -> Held {
@@ -497,12 +709,14 @@ mod tests {
     struct Codes {
         codes: Vec<Code>,
         requests: Vec<String>,
+        frames: usize,
     }
 
     impl EventSink for Codes {
         fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
             match event {
                 Event::Anomaly(a) => self.codes.push(a.code),
+                Event::WsFrame(_) => self.frames += 1,
                 Event::Http(m) => {
                     if let crate::proto::HttpHead::Request { target, .. } = m.head {
                         self.requests.push(target.to_owned());
@@ -523,19 +737,27 @@ mod tests {
         )
     }
 
+    const PKT: Option<PacketRef> = Some(PacketRef {
+        frame: 5,
+        ts: Timestamp::ZERO,
+    });
+
+    /// An analyzer with one flow, opened.
+    fn opened() -> (ConnAnalyzer<Codes>, ConnState, FlowMeta) {
+        let mut a = ConnAnalyzer::new(&Config::default(), Codes::default());
+        let mut state = ConnState::default();
+        let m = meta();
+        a.on_event(&m, &mut state, PKT, StreamEvent::Opened);
+        (a, state, m)
+    }
+
     #[test]
     fn a_gap_before_the_first_data_is_not_mistaken_for_garbage() {
         // Seen from its SYN, the first request segment lost: the parser chosen when the next
         // bytes arrive must resynchronise on a request line, not call the rest of the head a
         // parse error.
-        let mut a = ConnAnalyzer::new(&Config::default(), Codes::default());
-        let mut state = ConnState::default();
-        let m = meta();
-        let pkt = Some(PacketRef {
-            frame: 5,
-            ts: Timestamp::ZERO,
-        });
-        a.on_event(&m, &mut state, pkt, StreamEvent::Opened);
+        let (mut a, mut state, m) = opened();
+        let pkt = PKT;
         let gap = StreamEvent::Gap {
             dir: Dir::C2S,
             len: 21,
@@ -549,5 +771,49 @@ mod tests {
         a.on_event(&m, &mut state, pkt, data);
         assert_eq!(a.sink.codes, [Code::TcpGap, Code::HttpResync]);
         assert_eq!(a.sink.requests, ["/second"]);
+    }
+
+    #[test]
+    fn a_websocket_candidate_is_charged_and_gives_its_bytes_way_said_only_if_confirmed() {
+        let run = |give_way: bool, confirm: bool| {
+            let (mut a, mut state, m) = opened();
+            let pkt = PKT;
+            let midstream = StreamEvent::Notice {
+                dir: None,
+                notice: TcpNotice::Midstream,
+            };
+            a.on_event(&m, &mut state, pkt, midstream);
+            // A lone binary frame from the server: weak evidence, kept for confirmation.
+            let frame = StreamEvent::Data {
+                dir: Dir::S2C,
+                bytes: &[0x82, 0x03, 1, 2, 3],
+            };
+            a.on_event(&m, &mut state, pkt, frame);
+            let held = a.held(&state);
+            assert!(held.buffers >= 5, "{held:?}");
+            if give_way {
+                a.give_way(&m, &mut state, None);
+                assert_eq!(a.held(&state).buffers, 0);
+                assert_eq!(a.sink.codes, [Code::TcpMidstream], "nothing is lost yet");
+            }
+            let next: &[u8] = if confirm {
+                &[0x82, 0x02, 4, 5]
+            } else {
+                b"not a frame at all"
+            };
+            let next = StreamEvent::Data {
+                dir: Dir::S2C,
+                bytes: next,
+            };
+            a.on_event(&m, &mut state, pkt, next);
+            (a.sink.codes, a.sink.frames)
+        };
+        assert_eq!(run(false, true), (vec![Code::TcpMidstream], 2));
+        assert_eq!(
+            run(true, true),
+            (vec![Code::TcpMidstream, Code::WsBudgetCandidate], 1),
+            "confirmed: the dropped delivery is not decoded, and that is said"
+        );
+        assert_eq!(run(true, false), (vec![Code::TcpMidstream], 0));
     }
 }

@@ -6,6 +6,7 @@ pub mod classify;
 pub mod conn;
 pub mod digest;
 pub mod http;
+pub mod tls;
 pub mod websocket;
 
 pub use digest::Digest;
@@ -54,9 +55,11 @@ impl fmt::Display for FlowKind {
     }
 }
 
-/// Severity of an anomaly: `check` fails on errors only.
+/// Severity of an anomaly: `check` fails on errors (with `--strict`, on warnings too); an
+/// `Info` note says what could not be judged and never fails anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    Info,
     Warning,
     Error,
 }
@@ -64,6 +67,7 @@ pub enum Severity {
 impl Severity {
     pub fn as_str(self) -> &'static str {
         match self {
+            Severity::Info => "info",
             Severity::Warning => "warning",
             Severity::Error => "error",
         }
@@ -90,6 +94,7 @@ codes! {
     WsAcceptMismatch => "ws.accept_mismatch", Error, "Sec-WebSocket-Accept is not base64(SHA-1(key + GUID))";
     WsHandshakeInvalid => "ws.handshake_invalid", Error, "upgrade request or 101 response lacks a required header";
     WsUpgradeRefused => "ws.upgrade_refused", Warning, "upgrade requested, server answered other than 101";
+    WsRequestNotCaptured => "ws.request_not_captured", Info, "a 101 whose upgrade request is not (whole) in the capture: the request side of the handshake cannot be checked";
     WsUnmaskedClientFrame => "ws.unmasked_client_frame", Error, "client-to-server frame without mask";
     WsMaskedServerFrame => "ws.masked_server_frame", Error, "server-to-client frame with mask";
     WsReservedOpcode => "ws.reserved_opcode", Error, "opcode 3-7 or 0xB-0xF";
@@ -111,20 +116,31 @@ codes! {
     WsBudgetInflater => "ws.budget_inflater", Warning, "memory budget: a permessage-deflate inflater was released; the message in progress is not inflated";
     WsBudgetDisplay => "ws.budget_display", Warning, "memory budget: a WebSocket connection's display bytes were dropped; its previews and dumps stay empty";
     WsBudgetPings => "ws.budget_pings", Warning, "memory budget: pending pings and round-trip times were forgotten";
+    WsBudgetCandidate => "ws.budget_candidate", Warning, "memory budget: bytes that looked like WebSocket framing were dropped while awaiting confirmation; confirmed, they are not decoded";
     HttpParseError => "http.parse_error", Error, "bytes on an HTTP stream that do not parse as HTTP/1.x";
     HttpHeadTooLarge => "http.head_too_large", Warning, "HTTP head larger than the configured cap; direction no longer decoded";
     HttpAmbiguousFraming => "http.ambiguous_framing", Error, "Transfer-Encoding together with Content-Length, or in HTTP/1.0 (request smuggling risk); Transfer-Encoding used";
     HttpUpgradeHoldOverflow => "http.upgrade_hold_overflow", Warning, "client bytes after an upgrade or CONNECT request outgrew the hold cap before the response; they were dropped";
     HttpResync => "http.resync", Warning, "HTTP framing lost after a gap (or mid-stream pick-up); bytes skipped to the next start line";
-    HttpBudgetHead => "http.budget_head", Warning, "memory budget: an incomplete HTTP head was dropped (the side resynchronises), or the headers of a message in progress";
+    HttpObsFold => "http.obs_fold", Warning, "obsolete line folding in a header field; unfolded into spaces (RFC 9112 §5.2)";
+    HttpFieldSpace => "http.field_space", Warning, "whitespace between a response header name and its colon; stripped (RFC 9112 §5.1)";
+    HttpRequestFieldSpace => "http.request_field_space", Error, "whitespace between a request header name and its colon, which a server must reject (RFC 9112 §5.1)";
+    HttpTruncated => "http.truncated", Warning, "an HTTP head cut short by a gap, the snaplen or the end of the stream; what it holds is reported";
+    HttpRequestsEvicted => "http.requests_evicted", Warning, "more than 1024 requests awaiting responses; the oldest are kept only as their framing needs";
+    HttpUpgradeUnanswered => "http.upgrade_unanswered", Warning, "the connection ended while client bytes held after an upgrade request awaited its response; they were not decoded";
+    HttpBudgetHead => "http.budget_head", Warning, "memory budget: an incomplete HTTP head was reported for what it holds and dropped (the side resynchronises), or the headers of a message in progress";
     HttpBudgetHold => "http.budget_hold", Warning, "memory budget: client bytes held while an upgrade awaits its response were dropped";
-    HttpBudgetPending => "http.budget_pending", Warning, "memory budget: unanswered requests were forgotten; their responses are framed as answers to GET";
+    HttpBudgetPending => "http.budget_pending", Warning, "memory budget: unanswered requests were kept only as what framing their responses needs, or that record (evicted HEAD/CONNECT) was forgotten";
     HttpBudgetDisplay => "http.budget_display", Warning, "memory budget: an HTTP connection's display bytes were dropped; its body previews stay empty";
     TcpGap => "tcp.gap", Warning, "bytes missing from a stream (lost before capture)";
     TcpMidstream => "tcp.midstream", Warning, "flow picked up without its SYN";
     TcpOverlapConflict => "tcp.overlap_conflict", Warning, "retransmitted bytes differ from the bytes first seen";
     TcpBufferCap => "tcp.buffer_cap", Warning, "out-of-order data dropped because a reassembly buffer cap was hit";
     TcpFlowCap => "tcp.flow_cap", Warning, "a flow was not tracked because the flow table is full";
+    TcpRstOutOfWindow => "tcp.rst_out_of_window", Warning, "a RST its receiver drops: outside the receive window, or answering a SYN without acknowledging it; the flow goes on";
+    TcpRstIgnored => "tcp.rst_ignored", Warning, "a RST the connection outlived: its receiver acknowledged bytes sent after it (or the refused handshake went on); analysis took the flow up again";
+    TcpBadHeader => "tcp.bad_header", Warning, "a packet on an analyzed port skipped for a broken TCP header (data offset below 5 words or beyond the IP payload, header cut short)";
+    IpBadHeader => "ip.bad_header", Warning, "a TCP packet skipped for a broken IP header (IHL below 5, header cut short, broken extension headers)";
     TcpBudgetOoo => "tcp.budget_ooo", Warning, "memory budget: out-of-order bytes were delivered early, the holes before them given up as gaps";
     TcpBudgetEvict => "tcp.budget_evict", Warning, "memory budget: a flow among the largest holders was ended early; its later packets are not analyzed";
     TcpBudgetFlows => "tcp.budget_flows", Warning, "memory budget: new flows are not tracked, the budget cannot hold another flow";
@@ -193,6 +209,11 @@ pub struct HttpMessage<'a> {
     pub complete: bool,
     /// SHA-256 of the whole (de-chunked) body, with `--digest`.
     pub digest: Digest,
+    /// Which request/response exchange of the connection the message belongs to: a request's
+    /// own sequence number (0, 1, ... in wire order), or for a final response the number of the
+    /// request it answers. `None` for interim responses and for responses to requests never
+    /// seen (mid-stream pick-up, lost in a gap).
+    pub exchange: Option<u64>,
 }
 
 /// permessage-deflate parameters agreed in the 101 response (RFC 7692 §7.1).
@@ -403,6 +424,21 @@ mod tests {
                 code.as_str()
             );
         }
+    }
+
+    #[test]
+    fn the_readme_counts_every_code() {
+        let readme = include_str!("../../README.md");
+        let said = readme
+            .split("- **Anomalies**: ")
+            .nth(1)
+            .and_then(|rest| rest.split_once(" codes"))
+            .and_then(|(n, _)| n.parse::<usize>().ok());
+        assert_eq!(
+            said,
+            Some(Code::ALL.len()),
+            "README.md's \"- **Anomalies**: N codes\" must say how many codes there are"
+        );
     }
 
     #[test]

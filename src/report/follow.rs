@@ -9,6 +9,7 @@
 use crate::proto::{
     Code, Event, EventCtx, EventSink, HttpHead, HttpMessage, OpCode, SseEvent, WsFrame, WsMessage,
 };
+use crate::report::escape::esc;
 use crate::report::hexdump;
 use crate::report::style::{Paint, Style};
 use crate::report::verbose::{close_code_title, start_line};
@@ -165,7 +166,7 @@ impl<W: Write> FollowPrinter<W> {
         self.entry(ctx, Some(m.dir), Paint::Http, &title);
         self.content(m.dir, &start_line(&m.head));
         for h in m.headers {
-            let mut line = format!("{}: ", h.name);
+            let mut line = format!("{}: ", esc(h.name));
             preview::text(h.value, usize::MAX, &mut line);
             self.content(m.dir, &line);
         }
@@ -251,10 +252,10 @@ impl<W: Write> FollowPrinter<W> {
     fn sse(&mut self, ctx: &EventCtx<'_>, e: &SseEvent<'_>) {
         let mut title = String::from("Server-Sent Event");
         if let Some(n) = e.event {
-            let _ = write!(title, " \"{n}\"");
+            let _ = write!(title, " \"{}\"", esc(n));
         }
         if let Some(id) = e.id {
-            let _ = write!(title, ", id {id}");
+            let _ = write!(title, ", id {}", esc(id));
         }
         self.entry(ctx, Some(Dir::S2C), Paint::Sse, &title);
         for line in e.data.split(|&b| b == b'\n') {
@@ -323,19 +324,20 @@ impl<W: Write> EventSink for FollowPrinter<W> {
                     (Some(a), false) => {
                         let _ = write!(
                             title,
-                            "✗ Sec-WebSocket-Accept {a} should be {}",
-                            h.expected_accept.as_deref().unwrap_or("(no key)")
+                            "✗ Sec-WebSocket-Accept {} should be {}",
+                            esc(a),
+                            esc(h.expected_accept.as_deref().unwrap_or("(no key)"))
                         );
                     }
                     (None, _) => title.push_str("✗ no Sec-WebSocket-Accept"),
                 }
                 if let Some(p) = &h.subprotocol {
-                    let _ = write!(title, "; subprotocol {p}");
+                    let _ = write!(title, "; subprotocol {}", esc(p));
                 }
                 if h.deflate.is_some() {
                     title.push_str("; permessage-deflate (messages below are inflated)");
                 } else if !h.extensions.is_empty() {
-                    let _ = write!(title, "; extensions {}", h.extensions.join(", "));
+                    let _ = write!(title, "; extensions {}", esc(&h.extensions.join(", ")));
                 }
                 let paint = if h.accept_valid {
                     Paint::Ok
@@ -362,7 +364,7 @@ impl<W: Write> EventSink for FollowPrinter<W> {
                 style.push(
                     &mut self.buf,
                     paint,
-                    &format!("{}{side}: {}", a.code.as_str(), a.detail),
+                    &format!("{}{side}: {}", a.code.as_str(), esc(&a.detail)),
                 );
                 self.buf.push('\n');
             }

@@ -1,10 +1,15 @@
 //! JSON Lines (`--json`): one record per line, exactly as CONTRACT.md specifies, in the order
 //! the analyzer learns things; a flow's `flow` record follows all its other records and
 //! `summary` is the last line. docs/schema.json describes every record type.
+//!
+//! Values are exact. Strings are written by [`write_json`], which also writes as `\uXXXX` the
+//! characters a terminal would act on or hide (those [`escape::is_safe`] refuses: DEL, C1, bidi
+//! and invisible format characters; serde already escapes C0), so that `--json` on a terminal is
+//! as safe as the text views while every parser reads back the very same text.
 
 use crate::proto::{Anomaly, Event, EventCtx, EventSink, FlowKind, HttpHead, OpCode};
 use crate::report::gate::{KindGate, Verdict};
-use crate::report::{IoState, Reporter, preview};
+use crate::report::{IoState, Reporter, escape, preview};
 use crate::stats::RunStats;
 use crate::tcp::{CloseHow, Dir, FlowId};
 use crate::time::Timestamp;
@@ -13,10 +18,58 @@ use serde::ser::{SerializeSeq, Serializer};
 use std::collections::BTreeMap;
 use std::io::Write;
 
+/// serde_json's compact form, with terminal-unsafe characters written as `\uXXXX` escapes.
+struct TerminalSafe;
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        if fragment.bytes().all(|b| b < 0x7f) {
+            return w.write_all(fragment.as_bytes());
+        }
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if !escape::is_safe(c) {
+                w.write_all(&fragment.as_bytes()[start..i])?;
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    write!(w, "\\u{u:04x}")?;
+                }
+                start = i + c.len_utf8();
+            }
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+/// Writes `value` as one line of compact JSON (no newline), safe for a terminal, exact for a
+/// parser.
+pub fn write_json<W: std::io::Write, T: Serialize + ?Sized>(
+    w: W,
+    value: &T,
+) -> serde_json::Result<()> {
+    value.serialize(&mut serde_json::Serializer::with_formatter(w, TerminalSafe))
+}
+
+/// `value` as one line of compact JSON, as [`write_json`] writes it.
+pub fn json_line<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut out = Vec::new();
+    // Serializing to memory fails only for maps with non-string keys, which no record has.
+    let _ = write_json(&mut out, value);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// Timestamps as seconds with microsecond precision (a JSON number).
 fn ts<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-    let micros = t.as_nanos().div_euclid(1_000);
-    s.serialize_f64(micros as f64 / 1e6)
+    s.serialize_f64(ts_secs(*t))
+}
+
+/// A record's `ts`: seconds since the epoch, to the microsecond.
+pub(crate) fn ts_secs(t: Timestamp) -> f64 {
+    t.as_nanos().div_euclid(1_000) as f64 / 1e6
 }
 
 fn opt_ts<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
@@ -196,7 +249,14 @@ struct WhatIfRow {
 }
 
 #[derive(Serialize)]
-struct SummaryRecord {
+struct RecordNotesRow {
+    zero_length: u64,
+    fraction_overflow: u64,
+    backwards: u64,
+}
+
+#[derive(Serialize)]
+struct SummaryRecord<'a> {
     r#type: &'static str,
     packets: u64,
     flows: u64,
@@ -205,6 +265,10 @@ struct SummaryRecord {
     anomalies: BTreeMap<&'static str, u64>,
     what_if: Vec<WhatIfRow>,
     skipped_flows: u64,
+    refused_flows: u64,
+    refused_flows_by_budget: u64,
+    skipped_packets: &'a BTreeMap<&'static str, u64>,
+    record_notes: RecordNotesRow,
     #[serde(serialize_with = "opt_ts")]
     first_ts: Option<Timestamp>,
     #[serde(serialize_with = "opt_ts")]
@@ -231,7 +295,7 @@ fn round3(x: f64) -> f64 {
 fn payload_preview(bytes: &[u8], as_text: bool, max: usize) -> String {
     let mut s = String::new();
     if as_text {
-        preview::text(bytes, max, &mut s);
+        preview::json_text(bytes, max, &mut s);
     } else {
         preview::hex(bytes, max, &mut s);
     }
@@ -284,7 +348,7 @@ impl<W: Write> JsonPrinter<W> {
             return;
         }
         self.line.clear();
-        if serde_json::to_writer(&mut self.line, rec).is_err() {
+        if write_json(&mut self.line, rec).is_err() {
             return;
         }
         self.line.push(b'\n');
@@ -533,18 +597,53 @@ impl<W: Write> Reporter for JsonPrinter<W> {
                 })
                 .collect(),
             skipped_flows: stats.flows_skipped_by_port,
+            refused_flows: stats.flows_refused_by_cap,
+            refused_flows_by_budget: stats.flows_refused_by_budget,
+            skipped_packets: &stats.skipped_packets,
+            record_notes: RecordNotesRow {
+                zero_length: stats.record_notes.zero_length,
+                fraction_overflow: stats.record_notes.fraction_overflow,
+                backwards: stats.record_notes.backwards,
+            },
             first_ts: stats.first_ts,
             last_ts: stats.last_ts,
         };
         if let Some(e) = self.io.take() {
             return Err(e);
         }
-        serde_json::to_writer(&mut self.out, &rec).map_err(std::io::Error::other)?;
+        write_json(&mut self.out, &rec).map_err(std::io::Error::other)?;
         self.out.write_all(b"\n")?;
         self.out.flush()
     }
 
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.io.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_escapes_what_a_terminal_acts_on_and_reads_back_exactly() {
+        let nasty = "a\x1b]0;t\x07\u{7f}\u{9b}2J\u{202e}\u{200b}\u{feff}\u{e0041}é✓\t\"\\";
+        let line = json_line(&serde_json::json!({ "v": nasty }));
+        assert_eq!(
+            line,
+            r#"{"v":"a\u001b]0;t\u0007\u007f\u009b2J\u202e\u200b\ufeff\udb40\udc41é✓\t\"\\"}"#
+        );
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["v"], nasty);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn json_strings_stay_exact(s in "\\PC*|[\\u{0}-\\u{2100}]*") {
+            let line = json_line(&serde_json::json!([s]));
+            proptest::prop_assert!(line.chars().all(escape::is_safe), "{}", line);
+            let back: Vec<String> = serde_json::from_str(&line).unwrap();
+            proptest::prop_assert_eq!(&back[0], &s);
+        }
     }
 }

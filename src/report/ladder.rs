@@ -11,6 +11,7 @@
 
 use crate::decode::Segment;
 use crate::proto::{Code, Event, EventCtx, EventSink, OpCode};
+use crate::report::escape::esc;
 use crate::report::hexdump::plural;
 use crate::report::style::{Paint, Style};
 use crate::report::verbose::start_line;
@@ -309,7 +310,7 @@ impl<W: Write> LadderPrinter<W> {
             style.push(
                 &mut self.buf,
                 Paint::severity(code.severity()),
-                &format!("✗ {}: {detail}", code.as_str()),
+                &format!("✗ {}: {}", code.as_str(), esc(detail)),
             );
         }
         self.buf.push('\n');
@@ -386,7 +387,7 @@ impl<W: Write> EventSink for LadderPrinter<W> {
             Event::Sse(e) => {
                 let mut label = String::from("event");
                 if let Some(n) = e.event {
-                    let _ = write!(label, " \"{n}\"");
+                    let _ = write!(label, " \"{}\"", esc(n));
                 }
                 let _ = write!(label, " ({} B)", e.data.len());
                 self.push_arrow(Dir::S2C, label);

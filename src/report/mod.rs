@@ -3,8 +3,11 @@
 //! (`ladder`), JSON Lines (`json`), the end-of-run tables (`tables`), and the pieces they share
 //! (`style` colours, `preview`, `flowsum`, the `--kind` gate, the `progress` bar). Printers
 //! never parse: everything they show comes from events (and, for the per-packet detail tree,
-//! from the decoder's description of the packet that completed the PDUs).
+//! from the decoder's description of the packet that completed the PDUs). Every text printer
+//! passes every string that came from the capture or the file system through [`escape`]
+//! before writing it; JSON keeps values exact.
 
+pub mod escape;
 pub mod flowsum;
 pub mod follow;
 pub mod gate;
@@ -17,6 +20,7 @@ pub mod style;
 pub mod tables;
 pub mod text;
 pub mod verbose;
+pub mod verdict;
 
 use crate::decode::Segment;
 use crate::proto::EventSink;

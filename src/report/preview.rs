@@ -1,11 +1,20 @@
-//! Payload previews: up to N characters, text as text (control characters escaped), binary as
-//! hex.
+//! Payload previews: up to N characters, text as text, binary as hex. A text preview is always
+//! one line: line ends and tabs are written `\n`, `\r`, `\t`. For the terminal, everything
+//! else [`escape`] refuses is escaped its way too; JSON previews keep their own, older form
+//! (other control characters as `\u{b}`, invalid UTF-8 as U+FFFD, everything else exact), as
+//! JSON output is not for a terminal.
 
+use crate::report::escape;
 use std::fmt::Write;
 
-/// Text preview of at most `max_chars` characters. Invalid UTF-8 sequences become U+FFFD;
-/// control characters are escaped so that a preview is always one line.
-pub fn text(bytes: &[u8], max_chars: usize, out: &mut String) {
+/// Who reads the preview.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    Terminal,
+    Json,
+}
+
+fn preview(bytes: &[u8], max_chars: usize, out: &mut String, reader: Reader) {
     let mut n = 0;
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -13,9 +22,10 @@ pub fn text(bytes: &[u8], max_chars: usize, out: &mut String) {
                 return;
             }
             match c {
+                '\t' => out.push_str("\\t"),
                 '\n' => out.push_str("\\n"),
                 '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
+                c if reader == Reader::Terminal => escape::push_char(out, c),
                 c if c.is_control() => {
                     let _ = write!(out, "\\u{{{:x}}}", c as u32);
                 }
@@ -23,28 +33,56 @@ pub fn text(bytes: &[u8], max_chars: usize, out: &mut String) {
             }
             n += 1;
         }
-        if !chunk.invalid().is_empty() {
-            if n >= max_chars {
-                return;
+        match reader {
+            Reader::Terminal => {
+                for &b in chunk.invalid() {
+                    if n >= max_chars {
+                        return;
+                    }
+                    escape::push_invalid(out, b);
+                    n += 1;
+                }
             }
-            out.push('\u{fffd}');
-            n += 1;
+            Reader::Json if !chunk.invalid().is_empty() => {
+                if n >= max_chars {
+                    return;
+                }
+                out.push('\u{fffd}');
+                n += 1;
+            }
+            Reader::Json => {}
         }
     }
+}
+
+/// Text preview for the terminal: at most `max_chars` characters, each escaped as [`escape`]
+/// does. Every byte of an invalid UTF-8 sequence counts as one character (`\xff`).
+pub fn text(bytes: &[u8], max_chars: usize, out: &mut String) {
+    preview(bytes, max_chars, out, Reader::Terminal);
+}
+
+/// Text preview for a JSON record: at most `max_chars` characters; serde escapes the rest.
+pub fn json_text(bytes: &[u8], max_chars: usize, out: &mut String) {
+    preview(bytes, max_chars, out, Reader::Json);
+}
+
+/// Whether `bytes` hold more than `max_chars` of the characters [`text`] counts.
+pub fn more_than(bytes: &[u8], max_chars: usize) -> bool {
+    let mut n = 0usize;
+    for chunk in bytes.utf8_chunks() {
+        n += chunk.valid().chars().count() + chunk.invalid().len();
+        if n > max_chars {
+            return true;
+        }
+    }
+    false
 }
 
 /// As [`text`], then `…` if the preview left characters out (`total` is the payload's real
 /// length, which may exceed `bytes`).
 pub fn text_cut(bytes: &[u8], max_chars: usize, total: u64, out: &mut String) {
     text(bytes, max_chars, out);
-    let mut chars = 0usize;
-    for chunk in bytes.utf8_chunks() {
-        chars += chunk.valid().chars().count() + usize::from(!chunk.invalid().is_empty());
-        if chars > max_chars {
-            break;
-        }
-    }
-    if chars > max_chars || (bytes.len() as u64) < total {
+    if more_than(bytes, max_chars) || (bytes.len() as u64) < total {
         out.push('…');
     }
 }
@@ -66,8 +104,15 @@ mod tests {
         text("héllo\nworld".as_bytes(), 7, &mut s);
         assert_eq!(s, "héllo\\nw");
         s.clear();
-        text(b"a\xffb", 10, &mut s);
-        assert_eq!(s, "a\u{fffd}b");
+        text(b"a\xffb\tc\x1b[2J\xe2\x80\xae", 10, &mut s);
+        assert_eq!(s, "a\\xffb\\tc\\x1b[2J\\u{202e}");
+    }
+
+    #[test]
+    fn json_previews_keep_their_form() {
+        let mut s = String::new();
+        json_text(b"a\xffb\tc\x1b\x0b\xe2\x80\xae\n", 100, &mut s);
+        assert_eq!(s, "a\u{fffd}b\\tc\\u{1b}\\u{b}\u{202e}\\n");
     }
 
     #[test]
@@ -93,8 +138,9 @@ mod tests {
             let mut s = String::new();
             text_cut(&bytes, max, bytes.len() as u64, &mut s);
             proptest::prop_assert!(!s.contains('\n') && !s.contains('\r'));
-            // At most `max` characters, each escaped to at most 8 (`\u{1f}`-style), plus `…`.
-            proptest::prop_assert!(s.chars().count() <= max * 8 + 1);
+            proptest::prop_assert!(s.chars().all(crate::report::escape::is_safe), "{:?}", s);
+            // At most `max` characters, each escaped to at most 9 (`\u{e007f}`), plus `…`.
+            proptest::prop_assert!(s.chars().count() <= max * 9 + 1);
             let mut h = String::new();
             hex(&bytes, max, &mut h);
             proptest::prop_assert!(h.len() <= max && h.len().is_multiple_of(2));

@@ -50,6 +50,7 @@ impl Paint {
         match s {
             Severity::Error => Paint::Error,
             Severity::Warning => Paint::Warning,
+            Severity::Info => Paint::Dim,
         }
     }
 

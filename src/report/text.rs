@@ -19,6 +19,7 @@ use crate::decode::{DetailNode, Segment};
 use crate::proto::{
     Anomaly, Code, Event, EventCtx, EventSink, FlowKind, HttpHead, HttpMessage, OpCode, WsFrame,
 };
+use crate::report::escape::{self, esc};
 use crate::report::gate::{self, KindGate, Verdict};
 use crate::report::hexdump;
 use crate::report::style::{Paint, Style};
@@ -119,7 +120,7 @@ struct Group {
 struct FlowNotes {
     deflate: bool,
     /// Requests not yet answered: packet, time and URI.
-    requests: VecDeque<(Option<u64>, Timestamp, String)>,
+    requests: VecDeque<(Option<u64>, Timestamp, Vec<u8>)>,
 }
 
 /// The text printer.
@@ -183,7 +184,7 @@ impl<W: Write> TextPrinter<W> {
             if let Some(p) = frame {
                 let _ = write!(s, "{}pkt {p}", if s.is_empty() { "" } else { ", " });
             }
-            let _ = write!(s, ": {}", a.detail);
+            let _ = write!(s, ": {}", esc(&a.detail));
             v.push(s);
         }
     }
@@ -316,10 +317,12 @@ impl<W: Write> TextPrinter<W> {
                     .headers
                     .iter()
                     .find(|h| h.name.eq_ignore_ascii_case("host"))
-                    .map(|h| String::from_utf8_lossy(h.value).into_owned());
+                    .map(|h| h.value);
                 let uri = match host {
-                    Some(h) if target.starts_with('/') => format!("http://{h}{target}"),
-                    _ => target.to_string(),
+                    Some(h) if target.starts_with('/') => {
+                        [b"http://", h, target.as_bytes()].concat()
+                    }
+                    _ => target.as_bytes().to_vec(),
                 };
                 extras.full_uri = Some(uri.clone());
                 if notes.requests.len() >= REQUESTS_REMEMBERED {
@@ -528,7 +531,7 @@ impl<W: Write> TextPrinter<W> {
                 let tag = format!("[{}]", flag.code.as_str());
                 style.push(&mut line, Paint::severity(flag.code.severity()), &tag);
                 line.push(' ');
-                line.push_str(&flag.detail);
+                escape::push(&mut line, &flag.detail);
             }
         } else {
             for (_, flag) in &g.packet_flags {
@@ -668,8 +671,7 @@ impl<W: Write> EventSink for TextPrinter<W> {
                         .find(|h| h.name.eq_ignore_ascii_case("content-type"))
                 {
                     let media = ct.value.split(|&b| b == b';').next().unwrap_or_default();
-                    let media = String::from_utf8_lossy(media);
-                    let _ = write!(info, " ({})", media.trim());
+                    let _ = write!(info, " ({})", esc(media.trim_ascii()));
                 }
                 if !m.complete {
                     info.push_str(" [incomplete]");
@@ -770,7 +772,7 @@ impl<W: Write> EventSink for TextPrinter<W> {
             Event::Sse(e) => {
                 let mut info = String::from("Server-Sent Event");
                 if let Some(name) = e.event {
-                    let _ = write!(info, " [{name}]");
+                    let _ = write!(info, " [{}]", esc(name));
                 }
                 info.push_str(" \"");
                 let max = preview_chars.min(LINE_PREVIEW);
@@ -868,6 +870,9 @@ impl<W: Write> Reporter for TextPrinter<W> {
                 if n == 1 { "was" } else { "were" }
             );
         }
+        for note in input_notes(stats) {
+            let _ = writeln!(s, "\nnote: {note}");
+        }
         if self.gate.as_ref().is_some_and(|g| g.overflowed) {
             s.push_str("\nnote: --kind held too much output; some flows were printed before their kind was known\n");
         }
@@ -878,6 +883,52 @@ impl<W: Write> Reporter for TextPrinter<W> {
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.io.take()
     }
+}
+
+/// What the summary says about input the analysis could not take as it came: flows refused
+/// at the flow cap or by the memory budget, and odd records in the files.
+fn input_notes(stats: &RunStats) -> Vec<String> {
+    let mut notes = Vec::new();
+    let by_budget = stats.flows_refused_by_budget;
+    let by_cap = stats.flows_refused_by_cap.saturating_sub(by_budget);
+    let were = |n: u64| if n == 1 { " was" } else { "s were" };
+    if by_cap > 0 {
+        notes.push(format!(
+            "{by_cap} TCP flow{} not analyzed: the flow table was full; raise --max-flows \
+             to track more flows at once",
+            were(by_cap)
+        ));
+    }
+    if by_budget > 0 {
+        notes.push(format!(
+            "{by_budget} TCP flow{} not analyzed: the memory budget could not hold another \
+             flow; raise --memory to track more flows at once",
+            were(by_budget)
+        ));
+    }
+    let r = &stats.record_notes;
+    let records = |n: u64| format!("{n} record{}", hexdump::plural(n));
+    if r.zero_length > 0 {
+        notes.push(format!(
+            "{} with no captured bytes (counted as packets, nothing to decode)",
+            records(r.zero_length)
+        ));
+    }
+    if r.fraction_overflow > 0 {
+        notes.push(format!(
+            "{} with a timestamp fraction of a whole second or more (microseconds above \
+             999,999): the excess was carried into the seconds",
+            records(r.fraction_overflow)
+        ));
+    }
+    if r.backwards > 0 {
+        notes.push(format!(
+            "{} timestamped earlier than the record before them: relative times step back \
+             there; flow timing keeps the latest time seen",
+            records(r.backwards)
+        ));
+    }
+    notes
 }
 
 #[cfg(test)]
@@ -986,7 +1037,7 @@ mod tests {
         assert!(
             line.ends_with(
                 "WebSocket Non-Control Frame (Reserved 0x3) [FIN] [ws.reserved_opcode], \
-                 WebSocket Text [FIN] \"caf\u{fffd}\" [ws.invalid_utf8] [tcp.gap]"
+                 WebSocket Text [FIN] \"caf\\xc3\" [ws.invalid_utf8] [tcp.gap]"
             ),
             "{line}"
         );

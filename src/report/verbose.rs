@@ -9,6 +9,7 @@ use crate::decode::detail::bits;
 use crate::proto::{
     Code, Handshake, HttpHead, HttpMessage, OpCode, Severity, SseEvent, WsFrame, WsMessage,
 };
+use crate::report::escape::esc;
 use crate::report::hexdump::plural;
 use crate::report::preview;
 use crate::report::style::{Paint, Style};
@@ -66,7 +67,7 @@ pub fn close_code_title(code: u16) -> &'static str {
     }
 }
 
-/// An HTTP message's start line as sent, without its line end: `GET / HTTP/1.1`,
+/// An HTTP message's start line as sent (escaped), without its line end: `GET / HTTP/1.1`,
 /// `HTTP/1.1 200 OK`.
 pub fn start_line(head: &HttpHead<'_>) -> String {
     match *head {
@@ -74,12 +75,12 @@ pub fn start_line(head: &HttpHead<'_>) -> String {
             method,
             target,
             version,
-        } => format!("{method} {target} HTTP/1.{version}"),
+        } => format!("{} {} HTTP/1.{version}", esc(method), esc(target)),
         HttpHead::Response {
             version,
             status,
             reason,
-        } => format!("HTTP/1.{version} {status} {reason}"),
+        } => format!("HTTP/1.{version} {status} {}", esc(reason)),
     }
 }
 
@@ -146,8 +147,7 @@ fn cut_note(shown: usize, total: u64) -> String {
 
 /// Text preview cut note in characters: says when `max_chars` cut the preview.
 fn preview_cut(bytes: &[u8], max_chars: usize, total: u64) -> String {
-    let chars = String::from_utf8_lossy(bytes).chars().count();
-    if chars > max_chars || (bytes.len() as u64) < total {
+    if preview::more_than(bytes, max_chars) || (bytes.len() as u64) < total {
         format!(" … [{total} bytes in all]")
     } else {
         String::new()
@@ -159,12 +159,13 @@ pub fn expert(flag: &Flag) -> DetailNode {
     let sev = match flag.code.severity() {
         Severity::Error => "Error",
         Severity::Warning => "Warning",
+        Severity::Info => "Note",
     };
     DetailNode::new(
         format!(
             "[Expert Info ({sev}/{}): {}]",
             flag.code.as_str(),
-            flag.detail
+            esc(&flag.detail)
         ),
         vec![
             DetailNode::leaf(format!("[{}]", flag.code.description())),
@@ -173,14 +174,15 @@ pub fn expert(flag: &Flag) -> DetailNode {
     )
 }
 
-/// Context the HTTP node can show beyond the message itself.
+/// Context the HTTP node can show beyond the message itself. URIs are kept as the bytes sent;
+/// the node escapes them.
 #[derive(Clone, Debug, Default)]
 pub struct HttpExtras {
     /// `http://host/target`, for requests with a Host header.
-    pub full_uri: Option<String>,
+    pub full_uri: Option<Vec<u8>>,
     /// For responses: the request's packet, its URI and when it was sent (seconds before).
     pub request_frame: Option<u64>,
-    pub request_uri: Option<String>,
+    pub request_uri: Option<Vec<u8>>,
     pub time_since_request: Option<f64>,
 }
 
@@ -199,10 +201,10 @@ pub fn http(
             target,
             version,
         } => kids.push(DetailNode::new(
-            format!("{method} {target} HTTP/1.{version}\\r\\n"),
+            format!("{}\\r\\n", start_line(&m.head)),
             vec![
-                DetailNode::leaf(format!("Request Method: {method}")),
-                DetailNode::leaf(format!("Request URI: {target}")),
+                DetailNode::leaf(format!("Request Method: {}", esc(method))),
+                DetailNode::leaf(format!("Request URI: {}", esc(target))),
                 DetailNode::leaf(format!("Request Version: HTTP/1.{version}")),
             ],
         )),
@@ -218,9 +220,12 @@ pub fn http(
             if let Some(t) = status_title(status) {
                 line.push(DetailNode::leaf(format!("[Status Code Description: {t}]")));
             }
-            line.push(DetailNode::leaf(format!("Response Phrase: {reason}")));
+            line.push(DetailNode::leaf(format!(
+                "Response Phrase: {}",
+                esc(reason)
+            )));
             kids.push(DetailNode::new(
-                format!("HTTP/1.{version} {status} {reason}\\r\\n"),
+                format!("{}\\r\\n", start_line(&m.head)),
                 line,
             ));
         }
@@ -228,13 +233,16 @@ pub fn http(
     for h in m.headers {
         kids.push(DetailNode::leaf(format!(
             "{}: {}\\r\\n",
-            h.name,
+            esc(h.name),
             text_of(h.value, usize::MAX)
         )));
     }
     kids.push(DetailNode::leaf("\\r\\n"));
     if let Some(uri) = &extras.full_uri {
-        kids.push(DetailNode::leaf(format!("[Full request URI: {uri}]")));
+        kids.push(DetailNode::leaf(format!(
+            "[Full request URI: {}]",
+            esc(uri)
+        )));
     }
     if let Some(f) = extras.request_frame {
         kids.push(DetailNode::leaf(format!("[Request in frame: {f}]")));
@@ -245,7 +253,7 @@ pub fn http(
         )));
     }
     if let Some(uri) = &extras.request_uri {
-        kids.push(DetailNode::leaf(format!("[Request URI: {uri}]")));
+        kids.push(DetailNode::leaf(format!("[Request URI: {}]", esc(uri))));
     }
     kids.push(DetailNode::leaf(format!(
         "[Head length: {} byte{} (start line, {} header{}, blank line)]",
@@ -276,7 +284,10 @@ pub fn http(
     body.push(']');
     kids.push(DetailNode::leaf(body));
     if let Some(u) = m.upgrade {
-        kids.push(DetailNode::leaf(format!("[Upgrade requested to: {u}]")));
+        kids.push(DetailNode::leaf(format!(
+            "[Upgrade requested to: {}]",
+            esc(u)
+        )));
     }
     if !m.complete {
         kids.push(DetailNode::leaf(
@@ -304,14 +315,15 @@ pub fn handshake(h: &Handshake, style: Style) -> DetailNode {
     let mut kids = Vec::new();
     kids.push(DetailNode::leaf(format!(
         "Sec-WebSocket-Key: {}",
-        h.key.as_deref().unwrap_or("(missing)")
+        esc(h.key.as_deref().unwrap_or("(missing)"))
     )));
     let mut computed = DetailNode::new(
         format!(
             "[Expected Sec-WebSocket-Accept: {}]",
-            h.expected_accept
+            esc(h
+                .expected_accept
                 .as_deref()
-                .unwrap_or("(no key to compute it from)")
+                .unwrap_or("(no key to compute it from)"))
         ),
         Vec::new(),
     );
@@ -319,19 +331,20 @@ pub fn handshake(h: &Handshake, style: Style) -> DetailNode {
         "[= base64(SHA-1(key + \"{WS_GUID}\"))]"
     )));
     if let Some(k) = &h.key {
-        computed
-            .children
-            .push(DetailNode::leaf(format!("[SHA-1 input: \"{k}{WS_GUID}\"]")));
+        computed.children.push(DetailNode::leaf(format!(
+            "[SHA-1 input: \"{}{WS_GUID}\"]",
+            esc(k)
+        )));
     }
     kids.push(computed);
     let verdict = match (&h.accept, h.accept_valid) {
         (Some(a), true) => {
-            let mut s = format!("Sec-WebSocket-Accept: {a} ");
+            let mut s = format!("Sec-WebSocket-Accept: {} ", esc(a));
             style.push(&mut s, Paint::Ok, "✓ matches");
             s
         }
         (Some(a), false) => {
-            let mut s = format!("Sec-WebSocket-Accept: {a} ");
+            let mut s = format!("Sec-WebSocket-Accept: {} ", esc(a));
             style.push(&mut s, Paint::Error, "✗ does not match");
             s
         }
@@ -344,18 +357,18 @@ pub fn handshake(h: &Handshake, style: Style) -> DetailNode {
     kids.push(DetailNode::leaf(verdict));
     kids.push(DetailNode::leaf(format!(
         "Sec-WebSocket-Version: {}",
-        h.version.as_deref().unwrap_or("(missing)")
+        esc(h.version.as_deref().unwrap_or("(missing)"))
     )));
     kids.push(DetailNode::leaf(format!(
         "Subprotocol: {}",
-        h.subprotocol.as_deref().unwrap_or("(none)")
+        esc(h.subprotocol.as_deref().unwrap_or("(none)"))
     )));
     if h.extensions.is_empty() {
         kids.push(DetailNode::leaf("Extensions: (none)"));
     } else {
         kids.push(DetailNode::leaf(format!(
             "Extensions: {}",
-            h.extensions.join(", ")
+            esc(&h.extensions.join(", "))
         )));
     }
     if let Some(d) = h.deflate {
@@ -377,7 +390,7 @@ pub fn handshake(h: &Handshake, style: Style) -> DetailNode {
         ));
     }
     if let Some(o) = &h.origin {
-        kids.push(DetailNode::leaf(format!("Origin: {o}")));
+        kids.push(DetailNode::leaf(format!("Origin: {}", esc(o))));
     }
     kids.push(DetailNode::leaf(format!(
         "[Handshake size: request head {} bytes + response head {} bytes]",
@@ -581,10 +594,10 @@ pub fn message(m: &WsMessage<'_>, preview_chars: usize) -> DetailNode {
 pub fn sse(e: &SseEvent<'_>, preview_chars: usize) -> DetailNode {
     let mut kids = Vec::new();
     if let Some(n) = e.event {
-        kids.push(DetailNode::leaf(format!("event: {n}")));
+        kids.push(DetailNode::leaf(format!("event: {}", esc(n))));
     }
     if let Some(id) = e.id {
-        kids.push(DetailNode::leaf(format!("id: {id}")));
+        kids.push(DetailNode::leaf(format!("id: {}", esc(id))));
     }
     for line in e.data.split(|&b| b == b'\n') {
         kids.push(DetailNode::leaf(format!(

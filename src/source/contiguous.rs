@@ -10,7 +10,7 @@
 //! process with SIGBUS, as with every mmap-based reader.
 
 use super::parse::{Parser, Step};
-use super::{Frame, PacketSource, Progress, SourceError};
+use super::{Frame, Next, NoteTaker, PacketSource, Progress, RecordNotes, Secrets, SourceError};
 use memmap2::{Mmap, UncheckedAdvice};
 
 /// Resident pages are released in whole windows of this size.
@@ -28,6 +28,7 @@ pub struct MemorySource<'a> {
     /// Everything before this offset has been released to the kernel.
     released: usize,
     parser: Parser,
+    notes: NoteTaker,
     name: String,
     next_index: u64,
     finished: bool,
@@ -50,6 +51,7 @@ impl<'a> MemorySource<'a> {
             pos: 0,
             released: 0,
             parser: Parser::new(),
+            notes: NoteTaker::default(),
             name: name.to_string(),
             next_index: first_index,
             finished: false,
@@ -92,10 +94,11 @@ impl MappedSource {
     }
 }
 
-impl PacketSource for MemorySource<'_> {
-    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+impl MemorySource<'_> {
+    /// The next frame, or the next secrets too when `secrets` is set.
+    fn next_item(&mut self, secrets: bool) -> Result<Next<'_>, SourceError> {
         if self.finished {
-            return Ok(None);
+            return Ok(Next::End);
         }
         self.release_consumed();
         let bytes: &[u8] = match &self.bytes {
@@ -112,6 +115,7 @@ impl PacketSource for MemorySource<'_> {
             };
             match step {
                 Ok(Step::Packet(record)) => {
+                    self.notes.note(&record);
                     let start = self.pos;
                     let data = bytes
                         .get(start + record.data.start..start + record.data.end)
@@ -119,12 +123,25 @@ impl PacketSource for MemorySource<'_> {
                     self.pos = start + record.consumed;
                     let index = self.next_index;
                     self.next_index = index.saturating_add(1);
-                    return Ok(Some(record.frame(index, data)));
+                    return Ok(Next::Frame(record.frame(index, data)));
+                }
+                Ok(Step::Secrets(block)) => {
+                    let start = self.pos;
+                    self.pos = start + block.consumed;
+                    if secrets {
+                        let data = bytes
+                            .get(start + block.data.start..start + block.data.end)
+                            .ok_or_else(|| fail(start, "secrets outside the input".into()))?;
+                        return Ok(Next::Secrets(Secrets {
+                            kind: block.kind,
+                            data,
+                        }));
+                    }
                 }
                 Ok(Step::Skip(n)) if n > 0 => self.pos += n,
                 Ok(Step::End) => {
                     self.finished = true;
-                    return Ok(None);
+                    return Ok(Next::End);
                 }
                 Ok(Step::Skip(_) | Step::NeedMore(_)) => {
                     self.finished = true;
@@ -136,6 +153,16 @@ impl PacketSource for MemorySource<'_> {
                 }
             }
         }
+    }
+}
+
+impl PacketSource for MemorySource<'_> {
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+        Ok(self.next_item(false)?.into_frame())
+    }
+
+    fn next(&mut self) -> Result<Next<'_>, SourceError> {
+        self.next_item(true)
     }
 
     fn progress(&self) -> Progress {
@@ -151,6 +178,10 @@ impl PacketSource for MemorySource<'_> {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn record_notes(&self) -> RecordNotes {
+        self.notes.notes()
     }
 }
 

@@ -37,6 +37,12 @@ pub struct LinkType(pub u32);
 impl LinkType {
     pub const NULL: LinkType = LinkType(0);
     pub const ETHERNET: LinkType = LinkType(1);
+    /// DLT_RAW as most platforms number it, found in files written with the platform's DLT
+    /// value instead of LINKTYPE_RAW. On OpenBSD 12 is DLT_LOOP instead; the two are told apart
+    /// by the first byte (an IP version nibble, or the high byte of an address family).
+    pub const DLT_RAW: LinkType = LinkType(12);
+    /// DLT_RAW as OpenBSD (and BSD/OS) number it.
+    pub const DLT_RAW_OPENBSD: LinkType = LinkType(14);
     pub const RAW: LinkType = LinkType(101);
     pub const LOOP: LinkType = LinkType(108);
     pub const LINUX_SLL: LinkType = LinkType(113);
@@ -48,7 +54,7 @@ impl LinkType {
         match self {
             LinkType::NULL => "NULL",
             LinkType::ETHERNET => "Ethernet",
-            LinkType::RAW => "Raw IP",
+            LinkType::RAW | LinkType::DLT_RAW | LinkType::DLT_RAW_OPENBSD => "Raw IP",
             LinkType::LOOP => "OpenBSD loopback",
             LinkType::LINUX_SLL => "Linux cooked v1",
             LinkType::IPV4 => "Raw IPv4",
@@ -109,15 +115,89 @@ pub struct Progress {
     pub bytes_total: Option<u64>,
 }
 
-/// What a source has next: a frame, news that capture time went by without one, or the end.
+/// Secrets for decrypting the traffic, carried in the capture itself (a pcapng Decryption
+/// Secrets Block), borrowed from the source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Secrets<'a> {
+    /// The secrets type; [`Secrets::TLS_KEY_LOG`] is an NSS key log.
+    pub kind: u32,
+    pub data: &'a [u8],
+}
+
+impl Secrets<'_> {
+    /// `TLSK`: the TLS key log format (NSS).
+    pub const TLS_KEY_LOG: u32 = 0x544c_534b;
+}
+
+/// What a source has next: a frame, secrets, news that capture time went by without one, or
+/// the end.
 #[derive(Debug)]
 pub enum Next<'a> {
     Frame(Frame<'a>),
+    /// Decryption secrets, in file order: they come before the packets they decrypt.
+    /// [`PacketSource::next_frame`] skips them.
+    Secrets(Secrets<'a>),
     /// No packet for a while; the capture clock is now at least this. Only sources that wait
     /// in real time (live capture) say so, so that time-driven work (finalising closed flows,
     /// idle eviction) happens on time even when no further packet arrives.
     Idle(Timestamp),
     End,
+}
+
+/// Record oddities a file reader tolerates, counted so that the report can say so. None of
+/// them stops the reading: the packets are analyzed as they are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordNotes {
+    /// Records with no captured bytes (nothing to decode; counted as packets).
+    pub zero_length: u64,
+    /// Classic pcap records whose microsecond field is above 999,999 (nanosecond field above
+    /// 999,999,999): the excess is carried into the seconds.
+    pub fraction_overflow: u64,
+    /// Records timestamped earlier than the record before them in the same file.
+    pub backwards: u64,
+}
+
+impl RecordNotes {
+    pub fn add(&mut self, other: &RecordNotes) {
+        self.zero_length += other.zero_length;
+        self.fraction_overflow += other.fraction_overflow;
+        self.backwards += other.backwards;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == RecordNotes::default()
+    }
+}
+
+/// Takes [`RecordNotes`] on the records of one file, in file order.
+#[derive(Debug, Default)]
+pub(crate) struct NoteTaker {
+    notes: RecordNotes,
+    last_ts: Option<Timestamp>,
+}
+
+impl NoteTaker {
+    pub(crate) fn note(&mut self, record: &parse::Record) {
+        let n = &mut self.notes;
+        n.zero_length += u64::from(record.data.is_empty());
+        n.fraction_overflow += u64::from(record.fraction_overflow);
+        n.backwards += u64::from(self.last_ts.is_some_and(|last| record.ts < last));
+        self.last_ts = Some(record.ts);
+    }
+
+    pub(crate) fn notes(&self) -> RecordNotes {
+        self.notes
+    }
+}
+
+impl<'a> Next<'a> {
+    /// The frame, if this is one; `None` for everything else.
+    pub fn into_frame(self) -> Option<Frame<'a>> {
+        match self {
+            Next::Frame(frame) => Some(frame),
+            _ => None,
+        }
+    }
 }
 
 /// A lending iterator over frames: each frame borrows the source until the next call.
@@ -135,6 +215,10 @@ pub trait PacketSource {
     fn progress(&self) -> Progress;
     /// The name used in messages (file path, `-`, interface).
     fn name(&self) -> &str;
+    /// What was odd about the records read so far (files only; live capture has none).
+    fn record_notes(&self) -> RecordNotes {
+        RecordNotes::default()
+    }
 }
 
 /// Opens a capture file for reading. `-` is stdin (streamed); gzip input (recognised by its
@@ -336,7 +420,12 @@ mod tests {
                     assert!(
                         matches!(
                             decoded,
-                            crate::decode::Decoded::Skipped(crate::decode::Skip::Malformed)
+                            crate::decode::Decoded::Skipped(crate::decode::Skip::BadHeader(
+                                crate::decode::BadHeader {
+                                    problem: crate::decode::HeaderProblem::TcpCut { .. },
+                                    ..
+                                }
+                            ))
                         ),
                         "{at}: {decoded:?}"
                     );

@@ -27,6 +27,9 @@ pub(crate) struct Record {
     pub orig_len: u32,
     pub link_type: LinkType,
     pub interface: u32,
+    /// A classic pcap timestamp whose fraction field was a whole second or more (carried into
+    /// the seconds, as libpcap and Wireshark do).
+    pub fraction_overflow: bool,
 }
 
 impl Record {
@@ -44,9 +47,23 @@ impl Record {
     }
 }
 
+/// Decryption secrets carried in the input (a pcapng Decryption Secrets Block).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SecretsRecord {
+    /// Bytes of input this block occupies.
+    pub consumed: usize,
+    /// The secrets type (`0x544c534b` for a TLS key log).
+    pub kind: u32,
+    /// Where the secrets are, relative to the input given to `step`.
+    pub data: Range<usize>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
     Packet(Record),
+    /// Secrets for decrypting what follows; sources hand them out through
+    /// [`super::Next::Secrets`].
+    Secrets(SecretsRecord),
     /// A record without a packet (file header, pcapng metadata or unknown block): skip it.
     Skip(usize),
     /// The next record needs this many bytes from the start of `input`; nothing was consumed.

@@ -110,10 +110,10 @@ impl PcapFormat {
             }
             return Ok(Step::NeedMore(end));
         }
-        let frac_ns = if self.nanos {
-            i64::from(ts_frac)
+        let (frac_ns, fraction_overflow) = if self.nanos {
+            (i64::from(ts_frac), ts_frac >= 1_000_000_000)
         } else {
-            i64::from(ts_frac) * 1_000
+            (i64::from(ts_frac) * 1_000, ts_frac >= 1_000_000)
         };
         Ok(Step::Packet(Record {
             consumed: end,
@@ -123,6 +123,7 @@ impl PcapFormat {
             orig_len: orig_len.max(caplen),
             link_type: self.link_type,
             interface: 0,
+            fraction_overflow,
         }))
     }
 }
@@ -212,6 +213,24 @@ mod tests {
             "orig_len raised to the captured length"
         );
         assert_eq!(got[0].0.ts, Timestamp(8_000_000_000));
+        assert!(got[0].0.fraction_overflow, "counted for the summary");
+    }
+
+    #[test]
+    fn fraction_overflow_is_flagged_per_resolution() {
+        for (nanos, at_limit, over) in [
+            (false, 999_999, 1_000_000),
+            (true, 999_999_999, 1_000_000_000),
+        ] {
+            let file = PcapBuilder::new(false, nanos, 1)
+                .raw_record(7, at_limit, &[1], 1)
+                .raw_record(7, over, &[1], 1)
+                .build();
+            let got = parse_all(&file).unwrap();
+            assert!(!got[0].0.fraction_overflow, "nanos={nanos}");
+            assert!(got[1].0.fraction_overflow, "nanos={nanos}");
+            assert_eq!(got[1].0.ts, Timestamp(8_000_000_000), "nanos={nanos}");
+        }
     }
 
     #[test]

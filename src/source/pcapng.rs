@@ -14,7 +14,7 @@
 //! must fit inside its block. Errors point at the start of the offending block.
 
 use super::bytes::{Endian, array};
-use super::parse::{MAX_RECORD, ParseError, Record, Step};
+use super::parse::{MAX_RECORD, ParseError, Record, SecretsRecord, Step};
 use super::{LinkType, MAX_CAPLEN};
 use crate::time::Timestamp;
 
@@ -23,6 +23,7 @@ const INTERFACE_DESCRIPTION: u32 = 1;
 const PACKET_OBSOLETE: u32 = 2;
 const SIMPLE_PACKET: u32 = 3;
 const ENHANCED_PACKET: u32 = 6;
+const DECRYPTION_SECRETS: u32 = 0x0000_000a;
 
 const OPT_END: u16 = 0;
 const OPT_IF_TSRESOL: u16 = 9;
@@ -190,6 +191,7 @@ impl PcapNgFormat {
             ENHANCED_PACKET => self.packet(body, len, PacketLayout::Enhanced),
             PACKET_OBSOLETE => self.packet(body, len, PacketLayout::Obsolete),
             SIMPLE_PACKET => self.simple_packet(body, len),
+            DECRYPTION_SECRETS => self.decryption_secrets(body, len),
             _ => Ok(Step::Skip(len)),
         }
     }
@@ -222,6 +224,37 @@ impl PcapNgFormat {
             }
         }
         Ok(Step::Skip(len))
+    }
+
+    /// A Decryption Secrets Block: secrets type, length, the secrets, padding, options.
+    fn decryption_secrets(&mut self, body: &[u8], len: usize) -> Result<Step, ParseError> {
+        let Some(section) = &self.section else {
+            return Err(ParseError::new(
+                0,
+                "decryption secrets block outside a section",
+            ));
+        };
+        if body.len() < 8 {
+            return Err(ParseError::new(0, "decryption secrets block too short"));
+        }
+        let e = section.endian;
+        let kind = e.u32(body, 0);
+        let secrets_len = e.u32(body, 4) as usize;
+        if secrets_len > body.len() - 8 {
+            return Err(ParseError::new(
+                0,
+                format!(
+                    "decryption secrets length {secrets_len} exceeds its block ({} bytes)",
+                    body.len() - 8
+                ),
+            ));
+        }
+        // `body` starts 8 bytes into the block.
+        Ok(Step::Secrets(SecretsRecord {
+            consumed: len,
+            kind,
+            data: 16..16 + secrets_len,
+        }))
     }
 
     fn interface_description(&mut self, body: &[u8], len: usize) -> Result<Step, ParseError> {
@@ -341,6 +374,7 @@ impl PcapNgFormat {
             orig_len: orig_len.max(caplen),
             link_type: interface.link_type,
             interface: interface_id,
+            fraction_overflow: false,
         }))
     }
 
@@ -377,6 +411,7 @@ impl PcapNgFormat {
             orig_len: orig_len.max(caplen as u32),
             link_type: interface.link_type,
             interface: 0,
+            fraction_overflow: false,
         }))
     }
 }
@@ -417,6 +452,7 @@ mod tests {
                     pos += r.consumed;
                 }
                 Step::Skip(n) => pos += n,
+                Step::Secrets(b) => pos += b.consumed,
                 Step::End => return Ok(out),
                 Step::NeedMore(n) => panic!("NeedMore({n}) at eof"),
             }
@@ -485,6 +521,59 @@ mod tests {
         let err = parse_all(&file).unwrap_err();
         assert_eq!(err.at, at);
         assert!(err.message.contains("if_tsresol"), "{}", err.message);
+    }
+
+    fn dsb(big: bool, kind: u32, secrets: &[u8], declared: u32) -> Vec<u8> {
+        let mut body = Vec::new();
+        let put = |b: &mut Vec<u8>, v: u32| {
+            b.extend_from_slice(&if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            })
+        };
+        put(&mut body, kind);
+        put(&mut body, declared);
+        body.extend_from_slice(secrets);
+        PcapNgBuilder::new(big)
+            .idb(1, 0, &[])
+            .block(DECRYPTION_SECRETS, &body)
+            .epb(0, 1_000, &[0xab], 1)
+            .build()
+    }
+
+    #[test]
+    fn decryption_secrets_blocks_are_handed_out_and_skipped() {
+        use crate::source::{Next, PacketSource, Secrets, SliceSource, StreamSource};
+        let keys = b"CLIENT_RANDOM 00 11\n"; // 20 bytes: not a multiple of 4, padded
+        for big in [false, true] {
+            let file = dsb(big, Secrets::TLS_KEY_LOG, keys, keys.len() as u32);
+            let mut src = SliceSource::from_slice("a.pcapng", &file, 1);
+            match src.next().unwrap() {
+                Next::Secrets(s) => {
+                    assert_eq!((s.kind, s.data), (Secrets::TLS_KEY_LOG, &keys[..]))
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(matches!(src.next().unwrap(), Next::Frame(f) if f.data == [0xab]));
+            assert!(matches!(src.next().unwrap(), Next::End));
+            // Frame readers never see them.
+            let mut src = SliceSource::from_slice("a.pcapng", &file, 1);
+            assert_eq!(src.next_frame().unwrap().unwrap().data, &[0xab]);
+            assert!(src.next_frame().unwrap().is_none());
+            // The streaming source hands them out too.
+            let mut src =
+                StreamSource::new("-", std::io::Cursor::new(file.clone()), None, 1).unwrap();
+            assert!(matches!(src.next().unwrap(), Next::Secrets(s) if s.data == keys));
+            assert!(matches!(src.next().unwrap(), Next::Frame(_)));
+        }
+        // A declared length beyond the block is an error at the block.
+        let file = dsb(false, Secrets::TLS_KEY_LOG, keys, 100);
+        let err = parse_all(&file).unwrap_err();
+        assert!(err.message.contains("exceeds"), "{}", err.message);
+        // Other secrets types are handed out too (the caller picks the ones it knows).
+        let file = dsb(false, 0x5353_4857, b"wg", 2);
+        assert_eq!(parse_all(&file).unwrap().len(), 1);
     }
 
     #[test]

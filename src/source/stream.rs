@@ -8,7 +8,7 @@
 //! are positions in the decompressed stream.
 
 use super::parse::{MAX_RECORD, Parser, Step, is_gzip};
-use super::{Frame, PacketSource, Progress, SourceError};
+use super::{Frame, Next, NoteTaker, PacketSource, Progress, RecordNotes, Secrets, SourceError};
 use flate2::bufread::MultiGzDecoder;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
@@ -49,6 +49,7 @@ pub struct StreamSource {
     raw_read: Arc<AtomicU64>,
     raw_total: Option<u64>,
     parser: Parser,
+    notes: NoteTaker,
     name: String,
     next_index: u64,
     finished: bool,
@@ -100,6 +101,7 @@ impl StreamSource {
             raw_read,
             raw_total,
             parser: Parser::new(),
+            notes: NoteTaker::default(),
             name: name.to_string(),
             next_index: first_index,
             finished: false,
@@ -161,16 +163,18 @@ impl StreamSource {
     }
 }
 
-impl PacketSource for StreamSource {
-    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+impl StreamSource {
+    /// The next frame, or the next secrets too when `secrets` is set.
+    fn next_item(&mut self, secrets: bool) -> Result<Next<'_>, SourceError> {
         if self.finished {
-            return Ok(None);
+            return Ok(Next::End);
         }
         loop {
             let input = self.buf.get(self.start..self.end).unwrap_or_default();
             let step = self.parser.step(input, self.eof);
             match step {
                 Ok(Step::Packet(record)) => {
+                    self.notes.note(&record);
                     let start = self.start;
                     self.start += record.consumed;
                     self.offset += record.consumed as u64;
@@ -185,7 +189,27 @@ impl PacketSource for StreamSource {
                             self.error(self.offset, "packet data outside the buffer".into())
                         );
                     };
-                    return Ok(Some(record.frame(index, data)));
+                    return Ok(Next::Frame(record.frame(index, data)));
+                }
+                Ok(Step::Secrets(block)) => {
+                    let start = self.start;
+                    self.start += block.consumed;
+                    self.offset += block.consumed as u64;
+                    if secrets {
+                        let Some(data) = self
+                            .buf
+                            .get(start + block.data.start..start + block.data.end)
+                        else {
+                            self.finished = true;
+                            return Err(
+                                self.error(self.offset, "secrets outside the buffer".into())
+                            );
+                        };
+                        return Ok(Next::Secrets(Secrets {
+                            kind: block.kind,
+                            data,
+                        }));
+                    }
                 }
                 Ok(Step::Skip(n)) if n > 0 => {
                     self.start += n;
@@ -199,7 +223,7 @@ impl PacketSource for StreamSource {
                 }
                 Ok(Step::End) => {
                     self.finished = true;
-                    return Ok(None);
+                    return Ok(Next::End);
                 }
                 Ok(Step::Skip(_) | Step::NeedMore(_)) => {
                     self.finished = true;
@@ -212,6 +236,16 @@ impl PacketSource for StreamSource {
             }
         }
     }
+}
+
+impl PacketSource for StreamSource {
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+        Ok(self.next_item(false)?.into_frame())
+    }
+
+    fn next(&mut self) -> Result<Next<'_>, SourceError> {
+        self.next_item(true)
+    }
 
     fn progress(&self) -> Progress {
         Progress {
@@ -222,6 +256,10 @@ impl PacketSource for StreamSource {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn record_notes(&self) -> RecordNotes {
+        self.notes.notes()
     }
 }
 

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 const SYN: u16 = TcpFlags::SYN;
 const ACK: u16 = TcpFlags::ACK;
 const PSH: u16 = TcpFlags::PSH;
+const RST: u16 = TcpFlags::RST;
 
 #[derive(Debug, PartialEq, Eq)]
 enum Ev {
@@ -111,6 +112,7 @@ impl Fixture {
             ack: 1,
             flags: TcpFlags(flags),
             window: 65535,
+            window_scale: None,
             payload,
             missing: 0,
             ip_header_len: 20,
@@ -226,6 +228,11 @@ fn new_flows_are_not_tracked_when_the_budget_cannot_hold_them() {
     assert_eq!(f.table.stats().flows_created, before);
     assert_eq!(f.table.stats().flows_dropped_by_cap, 6);
     assert_eq!(
+        f.table.stats().flows_dropped_by_budget,
+        6,
+        "counted as refused by the budget, not by the flow cap"
+    );
+    assert_eq!(
         f.keeper.table_notices,
         [TcpNotice::BudgetFull],
         "reported once"
@@ -237,4 +244,47 @@ fn new_flows_are_not_tracked_when_the_budget_cannot_hold_them() {
             .any(|(_, e)| matches!(e, Ev::Closed(_))),
         "nobody was evicted"
     );
+}
+
+#[test]
+fn a_reset_flow_is_charged_while_it_lingers_and_finalised_first_under_pressure() {
+    let mut f = Fixture::new(false);
+    f.open_with(1, 30_000);
+    f.open_with(2, 40_000);
+    let before = f.held();
+    // A RST (nothing to judge it by: accepted) ends flow 1, which lingers with its streams and
+    // the handler's state, in case the connection outlives the RST.
+    f.send(1, true, 30_001, RST | ACK, b"");
+    assert!(
+        !f.keeper
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Ev::Closed(_))),
+        "{:?}",
+        f.keeper.events
+    );
+    // (The queue of closing flows grew: fixed state of the table's own.)
+    assert_eq!(
+        f.held().buffers,
+        before.buffers,
+        "still charged what it holds"
+    );
+    assert!(f.held().fixed >= before.fixed);
+    // Data in flight behind the RST is analysed as usual, and charged.
+    f.send(1, true, 30_001, ACK | PSH, &[b'z'; 5_000]);
+    assert_eq!(f.keeper.events.last(), Some(&(1, Ev::Data(5_000))));
+    assert_eq!(f.held().buffers, before.buffers + 5_000);
+    // Flow 2 passes the limit: the lingering flow is finalised before anyone gives way, and
+    // that is enough.
+    f.send(2, true, 40_001, ACK | PSH, &[b'y'; 30_000]);
+    let closed: Vec<&(FlowId, Ev)> = f
+        .keeper
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Ev::Closed(_)))
+        .collect();
+    assert_eq!(closed, [&(1, Ev::Closed(CloseHow::Rst))]);
+    assert!(f.keeper.gave_way.is_empty(), "{:?}", f.keeper.gave_way);
+    assert!(f.held().total() <= f.table.memory().low_water());
+    assert_eq!(f.held().buffers, 70_000, "flow 2's bytes only");
 }

@@ -18,7 +18,9 @@
 //!   plus gap bytes delivered so far for `d`.
 //! - `pkt` is the packet being processed when the event was caused by one of this flow's
 //!   packets (or the SYN that replaced it), `None` for idle eviction, the end of a closing
-//!   flow's linger (or its finalisation to make room at the flow cap) and end of input.
+//!   flow's linger (or its finalisation to make room at the flow cap) and end of input —
+//!   except `Data` of out-of-order bytes delivered then, which carries the packet that brought
+//!   them (a message they complete is reported with its true frame and time).
 //!
 //! Table-wide findings that belong to no flow (the flow cap) go to
 //! [`StreamHandler::on_table_notice`] once, and are counted in [`TableStats`].
@@ -61,23 +63,43 @@
 //!   notice), then whole flows end (`BudgetEvicted`, then `Closed { Evicted }`; their later
 //!   packets are stray), and new flows that do not fit are not tracked (`BudgetFull`, once).
 //!   The order and its bounds are in the table module and docs/memory-budget.md.
-//! - **Closing.** When both FINs are delivered, or a RST is seen (after delivering what can
-//!   be: every hole is given up on), the flow is *closing*: its streams are finished, and it
-//!   keeps counting its own packets — the last ACK of the four-way close, a FIN retransmitted
-//!   because that ACK was lost after the capture point and the ACK sent again, data in flight
-//!   behind a RST — in `packets`, `last_ts` and the header bytes, as tshark's conversations
-//!   and Zeek's connections do. Nothing of them is delivered. It is finalised (`Closed { Fin }`
-//!   or `Closed { Rst }`) once the capture clock passes its last packet by the linger,
+//! - **RST.** A RST is judged as its receiver would judge it (RFC 9293 §3.10.7, RFC 5961
+//!   §3.2). Answering the peer's SYN (the peer sent a SYN that was never answered), it must
+//!   acknowledge that SYN. Otherwise its sequence number must lie in the receive window: from
+//!   the receiver's last acknowledgment to the sender's next sequence number plus the
+//!   receiver's last advertised window, scaled as the handshake agreed (RFC 7323 §2.2; the
+//!   largest shift when the handshake was not seen; only ISN + 1 while the sender's SYN is
+//!   unanswered). RFC 5961 resets only on an exact match; a capture cannot know RCV.NXT
+//!   exactly, so the whole window counts. A RST outside (`RstOutOfWindow`) changes nothing:
+//!   the flow goes on. Without anything to judge by, a RST is accepted. Before the peer has
+//!   answered a SYN, an ACK that does not acknowledge it (a stale connection's, which a real
+//!   stack in SYN-SENT answers with a RST) is not taken as the peer's acknowledgment.
+//! - **Closing.** When both FINs are delivered, or an accepted RST is seen, the flow is
+//!   *closing*. After the FINs its streams are finished at once, and it keeps counting its
+//!   own packets — the last ACK of the four-way close, a FIN retransmitted because that ACK was
+//!   lost after the capture point and the ACK sent again — in `packets`, `last_ts` and the
+//!   header bytes, as tshark's conversations and Zeek's connections do; nothing of them is
+//!   delivered. After a RST every hole is given up on and what is buffered is delivered, with
+//!   the RST; the streams stay, and what follows is processed as usual (data in flight behind
+//!   the RST is on the wire all the same). If the connection turns out to have outlived the
+//!   RST — its receiver acknowledges bytes sent after it, or the handshake it refused goes on
+//!   — the flow is taken up again (`RstIgnored`) and is no longer closing. A closing flow is
+//!   finalised (`Closed { Fin }` or `Closed { Rst }`; a reset flow's streams are done then,
+//!   as of its last packet) once the capture clock passes its last packet by the linger,
 //!   min(5 s, idle timeout) — a real stack's TIME_WAIT in short, Zeek's `tcp_close_delay` —
 //!   checked before each packet; or at once when a pure SYN with a new ISN reuses the tuple
-//!   (which then starts a new flow), when the flow cap needs its slot, on idle eviction, or at
-//!   the end of input. Flows whose lingers end together are finalised in the order they
+//!   (which then starts a new flow), when the flow cap needs its slot or the memory budget
+//!   runs short (a reset flow's streams and parsers are charged to it while it lingers), on
+//!   idle eviction, or at the end of input. Flows whose lingers end together are finalised in the order they
 //!   started lingering.
 //! - **Other ends.** Idle longer than `idle_timeout` (capture clock; swept every
 //!   `timeout / 8`, zero disables) → `Idle`; `finish()` → `EndOfInput`, in flow-id order. A
 //!   flow closed for idleness or end of input whose FINs (or RST) were both seen reports `Fin`
 //!   (`Rst`). A pure SYN with a new ISN on an open flow that carried data or saw FIN/RST closes
 //!   it (`Fin`/`Rst` if seen, else `Idle`) and starts a new flow.
+//! - **Same ISN.** A pure SYN with the ISN the flow already knows for that side (from its SYN,
+//!   or for a client whose SYN was missed from the SYN-ACK's acknowledgment) is a
+//!   retransmission: the same connection, open, closing or finalised.
 //! - **Tombstones.** Tuples finalised after FIN/RST are remembered (at most 16384, for at most
 //!   min(60 s, idle timeout) of capture time): their stray packets (anything later than the
 //!   linger) are counted in [`TableStats::stray_packets`] and start no flow; only a pure SYN
@@ -175,6 +197,24 @@ pub enum TcpNotice {
     /// A new flow was not tracked because the memory budget could not hold its entry, even
     /// after the largest holders gave way (reported once).
     BudgetFull,
+    /// A RST its receiver drops (RFC 9293 §3.10.7, RFC 5961 §3.2); the flow goes on. When it
+    /// answers the peer's SYN (`refused_syn`) it is judged by its acknowledgment: `value` is
+    /// that (`None` if it carries none) and `[lo, hi)` the acceptable ones (the SYN's ISN + 1).
+    /// Otherwise `value` is its sequence number and `[lo, hi)` the receive window.
+    RstOutOfWindow {
+        refused_syn: bool,
+        value: Option<u32>,
+        lo: u32,
+        hi: u32,
+    },
+    /// The connection outlived an accepted RST (sequence number `seq`, packet `frame`): its
+    /// receiver went on acknowledging bytes sent after it, or (it refused a SYN) the handshake
+    /// went on. Analysis took up the flow again.
+    RstIgnored {
+        seq: u32,
+        frame: u64,
+        refused_syn: bool,
+    },
 }
 
 /// What the reassembler tells the protocol layer, in stream order per direction.
@@ -226,6 +266,7 @@ pub struct FlowMeta {
     pub gap_bytes: [u64; 2],
     pub syn_seen: bool,
     pub fin_seen: [bool; 2],
+    /// An accepted RST ended the flow (one the connection outlived does not count).
     pub rst_seen: bool,
 }
 
@@ -258,8 +299,9 @@ impl FlowMeta {
     }
 }
 
-/// The packet being processed when an event is raised (absent for end-of-input flushes).
-#[derive(Clone, Copy, Debug)]
+/// The packet being processed when an event is raised (absent for end-of-input flushes, except
+/// for buffered bytes, which are delivered as of the packet that brought them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacketRef {
     pub frame: u64,
     pub ts: Timestamp,
@@ -332,9 +374,12 @@ pub struct TableStats {
     pub flows_created: u64,
     /// Distinct flows skipped by the port filter (exact up to the cap of remembered tuples).
     pub flows_skipped_by_port: u64,
-    /// Distinct flows not tracked because the flow table was full (exact up to the cap of
-    /// remembered tuples, then counted by SYNs).
+    /// Distinct flows not tracked for lack of room: the flow table was full (`max_flows`) or
+    /// the memory budget could not hold another flow (exact up to the cap of remembered
+    /// tuples, then counted by SYNs). A tuple is counted once, for the first reason.
     pub flows_dropped_by_cap: u64,
+    /// Of [`TableStats::flows_dropped_by_cap`], those refused by the memory budget.
+    pub flows_dropped_by_budget: u64,
     /// Out-of-order bytes discarded because a buffer cap was hit.
     pub ooo_bytes_dropped: u64,
     /// Packets ignored: stray packets of recently finalised flows (arriving after the closing

@@ -23,9 +23,12 @@
 //!   [`Stream::on_segment`] delivers its captured part and then the cut part as a gap before it
 //!   returns. Copies of the cut bytes arriving later are behind the delivery point: ignored,
 //!   never compared (there is nothing first-seen to compare with).
+//! - Buffered bytes remember the packet that brought them ([`Stream::set_arrival`]): when they
+//!   are delivered without a packet driving the delivery (the end of the stream), a
+//!   [`Delivery::Arrived`] before them says when their last byte arrived.
 
-use super::TcpNotice;
 use super::seq::{SeqMap, SeqNumber};
+use super::{PacketRef, TcpNotice};
 use crate::budget::{Held, box_bytes};
 use std::collections::BTreeMap;
 
@@ -33,9 +36,13 @@ use std::collections::BTreeMap;
 /// was delivered. A power of two so that offsets map onto the ring with a mask.
 pub const CONFLICT_WINDOW: usize = 512;
 
-/// Charged against the out-of-order budget for every buffered piece on top of its bytes, so that
-/// a flood of 1-byte segments cannot multiply memory use behind a byte count.
-pub const CHUNK_OVERHEAD: usize = 64;
+/// Charged against the out-of-order budget (and the memory budget) for every buffered piece on
+/// top of its bytes, so that a flood of 1-byte segments cannot multiply memory use behind a
+/// byte count: what a piece costs besides its bytes is its entry in the B-tree (the key and the
+/// [`Piece`], in nodes that are at least half full: twice that at most) and the boxed bytes'
+/// allocator header and rounding. Measured on a flood of 1-byte pieces: 143 bytes each.
+pub const CHUNK_OVERHEAD: usize =
+    2 * (size_of::<u64>() + size_of::<Piece>()) + 2 * crate::budget::ALLOC_OVERHEAD;
 
 /// How far ahead of the delivery point a segment may start (or an ACK may point) and still be
 /// believed: the largest window TCP can advertise (65535 << 14, rounded up).
@@ -48,6 +55,22 @@ pub enum Delivery<'a> {
     Gap(u64),
     End,
     Notice(TcpNotice),
+    /// The `Data` that follows comes from the out-of-order buffer and arrived in this packet.
+    Arrived(PacketRef),
+}
+
+/// Out-of-order bytes waiting for the hole before them, and the packet that brought them.
+#[derive(Debug)]
+struct Piece {
+    bytes: Box<[u8]>,
+    arrived: Option<PacketRef>,
+}
+
+impl std::ops::Deref for Piece {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// The out-of-order byte caps, shared by every stream of a flow table.
@@ -118,7 +141,9 @@ pub struct Stream {
     /// Offset of the next byte to deliver (everything before it was delivered or declared lost).
     next: u64,
     /// Out-of-order bytes, non-overlapping, every key ≥ `next`.
-    ooo: BTreeMap<u64, Box<[u8]>>,
+    ooo: BTreeMap<u64, Piece>,
+    /// The packet whose segment is being processed (see [`Stream::set_arrival`]).
+    arriving: Option<PacketRef>,
     /// What `ooo` is charged against the budget.
     ooo_charge: usize,
     /// End of the furthest data seen (captured or cut by the snaplen).
@@ -165,6 +190,27 @@ impl Stream {
 
     pub fn fin_seen(&self) -> bool {
         self.fin_at.is_some()
+    }
+
+    /// The sequence number after the last one this direction was seen to use — its SND.NXT as
+    /// far as the capture shows (data, cut data and the FIN) — once the stream has a base.
+    pub fn next_seq(&self) -> Option<SeqNumber> {
+        let map = self.map?;
+        let end = match self.fin_at {
+            Some(fin) => fin + 1,
+            None => self.max_end.max(self.next),
+        };
+        Some(map.seq_of(end))
+    }
+
+    /// The highest acknowledgment the peer sent for this direction.
+    pub fn peer_ack(&self) -> Option<SeqNumber> {
+        self.peer_ack
+    }
+
+    /// The packet that brings the next segment(s): bytes of it that are buffered remember it.
+    pub fn set_arrival(&mut self, pkt: Option<PacketRef>) {
+        self.arriving = pkt;
     }
 
     /// Bytes currently buffered out of order (without overhead).
@@ -504,7 +550,14 @@ impl Stream {
         }
         for (s, e) in pieces {
             if let Some(bytes) = data.get(to_index(s - start)..to_index(e - start)) {
-                self.ooo.insert(s, bytes.into());
+                let arrived = self.arriving;
+                self.ooo.insert(
+                    s,
+                    Piece {
+                        bytes: bytes.into(),
+                        arrived,
+                    },
+                );
             }
         }
         self.ooo_charge += charge;
@@ -531,6 +584,9 @@ impl Stream {
             if let Some(fresh) = chunk.get(stale..)
                 && !fresh.is_empty()
             {
+                if let Some(pkt) = chunk.arrived {
+                    emit(Delivery::Arrived(pkt));
+                }
                 self.deliver(fresh, emit);
             }
         }
@@ -669,7 +725,14 @@ impl Stream {
                 let charge = head.len().saturating_add(CHUNK_OVERHEAD);
                 self.ooo_charge = self.ooo_charge.saturating_add(charge);
                 budget.used = budget.used.saturating_add(charge);
-                self.ooo.insert(chunk_start, head.into());
+                let arrived = chunk.arrived;
+                self.ooo.insert(
+                    chunk_start,
+                    Piece {
+                        bytes: head.into(),
+                        arrived,
+                    },
+                );
             }
         }
         self.max_end = self.max_end.min(fin);
@@ -764,6 +827,7 @@ mod tests {
                     Delivery::Gap(n) => Ev::Gap(n),
                     Delivery::End => Ev::End,
                     Delivery::Notice(n) => Ev::Notice(n),
+                    Delivery::Arrived(_) => return,
                 };
                 events.push(ev);
             }

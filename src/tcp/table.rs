@@ -127,10 +127,16 @@ struct Flow<S> {
     streams: [Stream; 2],
     client_side: usize,
     opened: bool,
-    /// ISN of each side's SYN (or SYN-ACK), if seen.
+    /// ISN of each side's SYN (or SYN-ACK), if seen; the client's also from the SYN-ACK's
+    /// acknowledgment when only that was seen.
     isn: [Option<SeqNumber>; 2],
-    /// Each side's last advertised window was zero.
-    window_zero: [bool; 2],
+    /// Each side's last advertised window (unscaled), from its last segment with ACK.
+    window: [Option<u16>; 2],
+    /// Each side's Window Scale option, once its SYN (or SYN-ACK) was seen.
+    window_scale: [Option<Option<u8>>; 2],
+    /// An accepted RST while the flow lingers after it with its streams intact, in case the
+    /// connection outlives it.
+    reset: Option<ResetMark>,
     saw_payload: bool,
     /// Both FINs were delivered, or a RST was seen: the streams are finished and flushed, and
     /// the flow only counts its late packets until it is finalised (see [`FlowTable`]).
@@ -169,7 +175,9 @@ impl<S: Default> Flow<S> {
             client_side,
             opened: false,
             isn: [None; 2],
-            window_zero: [false; 2],
+            window: [None; 2],
+            window_scale: [None; 2],
+            reset: None,
             saw_payload: false,
             closing: None,
             close_deadline: Timestamp::ZERO,
@@ -229,6 +237,21 @@ macro_rules! ctx {
     };
 }
 
+impl<S> Flow<S> {
+    /// The receive window `side` last advertised, in bytes: scaled as its handshake agreed
+    /// (RFC 7323 §2.2: only when both SYNs carried the option), by the largest shift when the
+    /// handshake was not seen. `None` before it sent anything with an ACK.
+    fn receive_window(&self, side: usize) -> Option<u32> {
+        let raw = u32::from(self.window[side]?);
+        let shift = match (self.window_scale[side], self.window_scale[side ^ 1]) {
+            (Some(Some(own)), Some(Some(_))) => own,
+            (Some(_), Some(_)) => 0,
+            _ => 14,
+        };
+        Some(raw << shift)
+    }
+}
+
 /// What every flow operation needs besides the flow.
 struct Ctx<'a, H: StreamHandler> {
     handler: &'a mut H,
@@ -285,6 +308,8 @@ fn emit_event<H: StreamHandler>(
             StreamEvent::Gap { dir, len }
         }
         Delivery::End => StreamEvent::End { dir },
+        // Only where no packet drives the delivery does it say anything (see `wind_down`).
+        Delivery::Arrived(_) => return,
         Delivery::Notice(notice) => {
             if let TcpNotice::OooCapHit { dropped } = notice {
                 stats.ooo_bytes_dropped = stats.ooo_bytes_dropped.saturating_add(dropped.into());
@@ -319,7 +344,15 @@ fn open<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>) {
 /// Ends a flow: opens it if it never was, gives up every hole, delivers what is buffered,
 /// and emits `Closed`. The flow must be dropped afterwards.
 fn close<H: StreamHandler>(flow: &mut Flow<H::State>, how: CloseHow, ctx: &mut Ctx<'_, H>) {
+    // A reset flow kept its streams: what they still deliver belongs to its last packet.
+    let pkt = ctx.pkt;
+    if pkt.is_none()
+        && let Some(mark) = flow.reset
+    {
+        ctx.pkt = mark.last;
+    }
     wind_down(flow, ctx);
+    ctx.pkt = pkt;
     let Flow { meta, state, .. } = &mut *flow;
     ctx.handler
         .on_event(meta, state, ctx.pkt, StreamEvent::Closed { how });
@@ -330,14 +363,22 @@ fn close<H: StreamHandler>(flow: &mut Flow<H::State>, how: CloseHow, ctx: &mut C
 /// this the streams have nothing more to say. Doing it again changes nothing.
 fn wind_down<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>) {
     open(flow, ctx);
-    each_stream(flow, ctx, |stream, budget, mut emit| {
-        stream.flush(budget, &mut emit);
-        // Nothing is delivered any more: give back the conflict ring and the sequence state
-        // while the flow lingers.
-        *stream = Stream::default();
-    });
+    // Without its streams the flow can no longer take up again after a RST.
+    flow.reset = None;
+    flush_streams(flow, ctx);
+    // Nothing is delivered any more: give back the conflict ring and the sequence state while
+    // the flow lingers.
+    flow.streams = [Stream::default(), Stream::default()];
     let Flow { meta, state, .. } = &mut *flow;
     ctx.handler.on_streams_done(meta, state, ctx.pkt);
+}
+
+/// Gives up every hole of both streams and delivers what is buffered (client first). The
+/// streams stay usable: what arrives later continues after the furthest byte known.
+fn flush_streams<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>) {
+    each_stream(flow, ctx, |stream, budget, mut emit| {
+        stream.flush(budget, &mut emit)
+    });
 }
 
 /// Runs `step` on both streams, the client's first, with an emitter that turns what they
@@ -359,8 +400,16 @@ fn each_stream<H: StreamHandler>(
         let Some(stream) = streams.get_mut(side) else {
             continue;
         };
-        let mut emit = |d: Delivery<'_>| {
-            emit_event(meta, state, &mut *ctx.handler, ctx.stats, ctx.pkt, dir, d)
+        // Without a packet (end of input, idle, linger), buffered bytes are delivered as of
+        // the packet that brought them: a message they complete has its true frame and time.
+        let mut from = ctx.pkt;
+        let mut emit = |d: Delivery<'_>| match d {
+            Delivery::Arrived(pkt) if ctx.pkt.is_none() => from = Some(pkt),
+            Delivery::Gap(_) => {
+                from = ctx.pkt;
+                emit_event(meta, state, &mut *ctx.handler, ctx.stats, from, dir, d);
+            }
+            d => emit_event(meta, state, &mut *ctx.handler, ctx.stats, from, dir, d),
         };
         step(stream, ctx.budget, &mut emit);
     }
@@ -383,11 +432,34 @@ fn handle<H: StreamHandler>(
     ctx: &mut Ctx<'_, H>,
 ) -> Option<CloseHow> {
     if flow.closing.is_some() {
-        // The last ACK, a retransmitted FIN, data in flight behind a RST: part of the
-        // connection, but with nothing left to deliver.
-        let dir = flow.dir_of(side);
-        count_packet(&mut flow.meta, dir, seg);
-        return None;
+        let Some(mark) = flow.reset else {
+            // Both FINs were delivered: the last ACK, a retransmitted FIN and its ACK are part
+            // of the connection, with nothing left to deliver.
+            let dir = flow.dir_of(side);
+            count_packet(&mut flow.meta, dir, seg);
+            return None;
+        };
+        // Reset: what follows is processed as usual while the flow lingers (data in flight
+        // when the RST was sent is on the wire all the same), and may show that the
+        // connection outlived the RST.
+        if outlives(flow, &mark, seg, side) {
+            flow.reset = None;
+            flow.closing = None;
+            flow.meta.rst_seen = false;
+            let dir = flow.dir_of(mark.side);
+            let Flow { meta, state, .. } = &mut *flow;
+            let notice = StreamEvent::Notice {
+                dir: Some(dir),
+                notice: TcpNotice::RstIgnored {
+                    seq: mark.seq.0,
+                    frame: mark.rst.map_or(0, |p| p.frame),
+                    refused_syn: mark.refused_syn,
+                },
+            };
+            ctx.handler.on_event(meta, state, ctx.pkt, notice);
+        } else if let Some(m) = flow.reset.as_mut() {
+            m.last = ctx.pkt;
+        }
     }
     let flags = seg.flags;
     let other = side ^ 1;
@@ -399,13 +471,21 @@ fn handle<H: StreamHandler>(
         if flow.isn[side].is_none() {
             flow.isn[side] = Some(seq);
         }
+        if flow.window_scale[side].is_none() {
+            flow.window_scale[side] = Some(seg.window_scale);
+        }
         if let Some(stream) = flow.streams.get_mut(side) {
             stream.anchor(seq + 1);
         }
-        if flags.ack()
-            && let Some(stream) = flow.streams.get_mut(other)
-        {
-            stream.anchor(SeqNumber(seg.ack));
+        if flags.ack() {
+            // A SYN-ACK acknowledges the SYN: if that was missed, its ISN is known from here,
+            // so that a late copy of it is recognised as the same connection's.
+            if flow.isn[other].is_none() {
+                flow.isn[other] = Some(SeqNumber(seg.ack) - 1);
+            }
+            if let Some(stream) = flow.streams.get_mut(other) {
+                stream.anchor(SeqNumber(seg.ack));
+            }
         }
         if !flow.opened {
             let client = if flags.ack() { other } else { side };
@@ -433,8 +513,8 @@ fn handle<H: StreamHandler>(
     let dir = flow.dir_of(side);
     count_packet(&mut flow.meta, dir, seg);
 
-    if flags.ack() && !flags.rst() {
-        flow.window_zero[side] = seg.window == 0;
+    if flags.ack() && !flags.rst() && acceptable_ack(flow, seg, side) {
+        flow.window[side] = Some(seg.window);
         let other_dir = flow.dir_of(other);
         let Flow {
             meta,
@@ -459,14 +539,46 @@ fn handle<H: StreamHandler>(
     }
     if flags.rst() {
         // Data on a RST is a diagnostic, not stream content (receivers discard it).
+        if let Some(notice) = judge_rst(flow, seg, side) {
+            let Flow { meta, state, .. } = &mut *flow;
+            let event = StreamEvent::Notice {
+                dir: Some(dir),
+                notice,
+            };
+            ctx.handler.on_event(meta, state, ctx.pkt, event);
+            return None;
+        }
         flow.meta.rst_seen = true;
+        if flow.reset.is_none() {
+            let refused_syn = refuses_syn(flow, side);
+            let sent_until = flow
+                .streams
+                .get(side)
+                .and_then(Stream::next_seq)
+                .map_or(seq, |next| next.max_wrapping(seq));
+            flow.reset = Some(ResetMark {
+                side,
+                refused_syn,
+                seq,
+                sent_until,
+                rst: ctx.pkt,
+                last: ctx.pkt,
+            });
+        }
+        // What can be delivered is, with the RST (every hole given up: nothing more is
+        // expected); the streams stay, in case the connection outlives it.
+        flush_streams(flow, ctx);
         return Some(CloseHow::Rst);
     }
 
     let data_seq = if flags.syn() { seq + 1 } else { seq };
-    let peer_window_zero = flow.window_zero[other];
+    let peer_window_zero = flow.window[other] == Some(0);
     flow.saw_payload |= wire_len > 0;
-    if flags.fin() {
+    // A bare FIN from a side that has not answered the peer's SYN is dropped by the peer in
+    // SYN-SENT (RFC 9293 §3.10.7.3: without SYN or RST, a segment is dropped): it ends
+    // nothing, and must not fix where this side's stream starts.
+    let fin = flags.fin() && !(wire_len == 0 && !flags.syn() && refuses_syn(flow, side));
+    if fin {
         flow.meta.fin_seen[dir.index()] = true;
     }
     let Flow {
@@ -476,6 +588,7 @@ fn handle<H: StreamHandler>(
         ..
     } = &mut *flow;
     let stream = streams.get_mut(side)?;
+    stream.set_arrival(ctx.pkt);
     let mut emit =
         |d: Delivery<'_>| emit_event(meta, state, &mut *ctx.handler, ctx.stats, ctx.pkt, dir, d);
     if wire_len > 0 {
@@ -488,13 +601,150 @@ fn handle<H: StreamHandler>(
             &mut emit,
         );
     }
-    if flags.fin() {
+    if fin {
         stream.on_fin(data_seq + wire_len as u32, ctx.budget, &mut emit);
     }
     if flow.streams.iter().all(Stream::has_ended) {
         return Some(CloseHow::Fin);
     }
     None
+}
+
+/// The flow ends (`how`) with this segment and lingers. After both FINs its streams are done
+/// and wound down at once; after a RST they are kept until the flow is finalised, in case the
+/// connection outlives the RST (then the flow simply goes on).
+fn begin_closing<H: StreamHandler>(flow: &mut Flow<H::State>, how: CloseHow, ctx: &mut Ctx<'_, H>) {
+    if how != CloseHow::Rst {
+        wind_down(flow, ctx);
+    }
+    flow.closing = Some(flow.closing.unwrap_or(how));
+}
+
+/// An accepted RST, remembered while its flow lingers.
+#[derive(Clone, Copy, Debug)]
+struct ResetMark {
+    /// The side that sent it.
+    side: usize,
+    /// It answered the peer's SYN (a refused connection), rather than ending an open one.
+    refused_syn: bool,
+    seq: SeqNumber,
+    /// The sender's sequence space used when it sent the RST: an acknowledgment beyond this
+    /// is of bytes sent after it.
+    sent_until: SeqNumber,
+    /// The RST's packet.
+    rst: Option<PacketRef>,
+    /// The flow's latest packet since: where its streams' last events go when it is finalised.
+    last: Option<PacketRef>,
+}
+
+/// Is `side`'s RST an answer to the peer's SYN? The peer sent a SYN (it is in SYN-SENT) that
+/// `side` never answered: no SYN-ACK, nothing else that fixed its sequence numbers.
+fn refuses_syn<S>(flow: &Flow<S>, side: usize) -> bool {
+    flow.isn[side ^ 1].is_some()
+        && flow.isn[side].is_none()
+        && !flow.streams.get(side).is_some_and(Stream::is_anchored)
+}
+
+/// Does the peer in SYN-SENT accept this ACK from `side`? Before `side` has answered the SYN
+/// (see [`refuses_syn`]), only an acknowledgment of the SYN is acceptable (RFC 9293
+/// §3.10.7.3); any other — a stale connection's, a middlebox's — draws a RST from a real stack
+/// and is ignored here too, so that it neither moves the peer's stream nor counts as its
+/// receiver's acknowledgment. Everything else is taken as it comes.
+fn acceptable_ack<S>(flow: &Flow<S>, seg: &Segment<'_>, side: usize) -> bool {
+    let other = side ^ 1;
+    if seg.flags.syn() || !refuses_syn(flow, side) {
+        return true;
+    }
+    let (Some(isn), Some(next)) = (
+        flow.isn[other],
+        flow.streams.get(other).and_then(Stream::next_seq),
+    ) else {
+        return true;
+    };
+    let ack = SeqNumber(seg.ack);
+    ack.distance_from(isn) > 0 && ack.distance_from(next) <= 0
+}
+
+/// Judges a RST from `side` as its receiver would. `None`: acceptable, the receiver resets.
+/// Otherwise the notice saying why the receiver drops it:
+/// - answering a SYN (the receiver is in SYN-SENT, RFC 9293 §3.10.7.3), a RST is acceptable
+///   only if it acknowledges that SYN;
+/// - otherwise (RFC 9293 §3.10.7.4, RFC 5961 §3.2) only if its sequence number is in the
+///   receive window: from the lowest point the receiver's RCV.NXT can be at (its last
+///   acknowledgment of the sender, or the sender's next sequence number) to the sender's next
+///   sequence number plus the receiver's window. RFC 5961 resets only on an exact match and
+///   answers the rest of the window with a challenge ACK; a capture cannot tell exactly where
+///   RCV.NXT is (segments may be missing), so the whole window counts as a reset.
+///
+/// Without anything to judge by (the sender's sequence numbers or the receiver's window never
+/// seen) a RST is accepted.
+fn judge_rst<S>(flow: &Flow<S>, seg: &Segment<'_>, side: usize) -> Option<TcpNotice> {
+    let receiver = side ^ 1;
+    if refuses_syn(flow, side) {
+        let isn = flow.isn[receiver]?;
+        let next = flow
+            .streams
+            .get(receiver)
+            .and_then(Stream::next_seq)
+            .unwrap_or(isn + 1);
+        let ack = SeqNumber(seg.ack);
+        let acks_syn =
+            seg.flags.ack() && ack.distance_from(isn) > 0 && ack.distance_from(next) <= 0;
+        return (!acks_syn).then_some(TcpNotice::RstOutOfWindow {
+            refused_syn: true,
+            value: seg.flags.ack().then_some(seg.ack),
+            lo: (isn + 1).0,
+            hi: (next + 1).0,
+        });
+    }
+    let next = flow.streams.get(side).and_then(Stream::next_seq)?;
+    let window = match flow.receive_window(receiver) {
+        Some(window) => window,
+        // The sender's SYN was never answered: its peer has no state for this connection
+        // but RCV.NXT = ISN + 1 at best. (A stack in SYN-SENT sends a RST only to answer an
+        // acknowledgment that is not for its SYN, with that acknowledgment as its sequence
+        // number: it resets the peer's stale connection, not its own attempt.)
+        None if refuses_syn(flow, receiver) => 1,
+        None => return None,
+    };
+    let acked = flow
+        .streams
+        .get(side)
+        .and_then(Stream::peer_ack)
+        .filter(|&ack| ack.distance_from(next) <= 0);
+    let lo = acked.unwrap_or(next);
+    let hi = next + window.clamp(1, 1 << 30);
+    let seq = SeqNumber(seg.seq);
+    let in_window = seq.distance_from(lo) >= 0 && seq.distance_from(hi) < 0;
+    (!in_window).then_some(TcpNotice::RstOutOfWindow {
+        refused_syn: false,
+        value: Some(seg.seq),
+        lo: lo.0,
+        hi: hi.0,
+    })
+}
+
+/// Does this segment show that the connection outlived the accepted RST `mark`? Its receiver
+/// acknowledges bytes the RST's sender sent after it; or, when the RST refused a SYN, its
+/// sender answers that SYN after all (the peer tried again and the handshake goes on).
+fn outlives<S>(flow: &Flow<S>, mark: &ResetMark, seg: &Segment<'_>, side: usize) -> bool {
+    let flags = seg.flags;
+    if !flags.ack() || flags.rst() {
+        return false;
+    }
+    let ack = SeqNumber(seg.ack);
+    if mark.refused_syn {
+        return side == mark.side
+            && flags.syn()
+            && flow.isn[side ^ 1].is_some_and(|isn| ack == isn + 1);
+    }
+    side != mark.side
+        && ack.distance_from(mark.sent_until) > 0
+        && flow
+            .streams
+            .get(mark.side)
+            .and_then(Stream::next_seq)
+            .is_some_and(|next| ack.distance_from(next) <= 0)
 }
 
 /// A closed tuple's memory.
@@ -712,11 +962,13 @@ impl<H: StreamHandler> FlowTable<H> {
                 let delivered = flow.meta.payload_bytes;
                 let ended = handle(flow, seg, side, &mut ctx);
                 if let Some(how) = ended {
-                    wind_down(flow, &mut ctx);
-                    flow.closing = Some(how);
+                    begin_closing(flow, how, &mut ctx);
                 }
-                let fed =
-                    ended.is_some() || seg.flags.fin() || flow.meta.payload_bytes != delivered;
+                // A RST flushes the streams (holes given up) and may take a reset flow up again.
+                let fed = ended.is_some()
+                    || seg.flags.fin()
+                    || seg.flags.rst()
+                    || flow.meta.payload_bytes != delivered;
                 settle(flow, &mut ctx, fed);
                 if flow.closing.is_some() {
                     let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
@@ -757,6 +1009,9 @@ impl<H: StreamHandler> FlowTable<H> {
         if let Some(notice) = refused {
             if self.skipped_by_cap.is_new(key, pure_syn) {
                 self.stats.flows_dropped_by_cap += 1;
+                if notice == TcpNotice::BudgetFull {
+                    self.stats.flows_dropped_by_budget += 1;
+                }
                 self.settle_table();
             }
             let reported = match notice {
@@ -787,8 +1042,7 @@ impl<H: StreamHandler> FlowTable<H> {
         // should it ever end the flow, the flow lingers like any other.
         let closing = handle(&mut flow, seg, side, &mut ctx);
         if let Some(how) = closing {
-            wind_down(&mut flow, &mut ctx);
-            flow.closing = Some(how);
+            begin_closing(&mut flow, how, &mut ctx);
         }
         settle(&mut flow, &mut ctx, true);
         self.flows.insert(key, flow);

@@ -159,6 +159,8 @@ struct Fixture {
     frame: u64,
     /// Capture time, milliseconds.
     now_ms: i64,
+    /// The Window Scale option every SYN and SYN-ACK sent carries.
+    window_scale: Option<u8>,
 }
 
 impl Fixture {
@@ -172,6 +174,7 @@ impl Fixture {
             rec: Recorder::default(),
             frame: 0,
             now_ms: 1_000_000,
+            window_scale: None,
         }
     }
 
@@ -202,6 +205,11 @@ impl Fixture {
             missing,
             ip_header_len: 20,
             tcp_header_len: 32,
+            window_scale: if flags & SYN != 0 {
+                self.window_scale
+            } else {
+                None
+            },
         };
         self.table.process(&seg, &mut self.rec);
         self.frame
@@ -259,6 +267,17 @@ impl Conn {
         f.send(self.s_addr, self.c_addr, self.s, self.c, SYN | ACK, b"");
         self.s = self.s.wrapping_add(1);
         f.send(self.c_addr, self.s_addr, self.c, self.s, ACK, b"");
+    }
+
+    /// The server's SYN-ACK to the client's SYN (ISN `self.c`, sent before), both ISNs then
+    /// consumed; `ack` also sends the client's ACK that completes the handshake.
+    fn answer_syn(&mut self, f: &mut Fixture, ack: bool) {
+        self.c = self.c.wrapping_add(1);
+        f.send(self.s_addr, self.c_addr, self.s, self.c, SYN | ACK, b"");
+        self.s = self.s.wrapping_add(1);
+        if ack {
+            f.send(self.c_addr, self.s_addr, self.c, self.s, ACK, b"");
+        }
     }
 
     fn c2s(&mut self, f: &mut Fixture, payload: &[u8]) -> u64 {
@@ -680,26 +699,427 @@ fn rst_delivers_what_it_can_then_closes() {
         "the RST gives up the hole at once"
     );
     assert_eq!(f.table.buffered_bytes(), 0);
-    // Data in flight when the RST was sent, and the RST it draws: the flow's packets, not
-    // its data.
-    f.send(C, S, c0 + 6, conn.s, ACK, b"gh");
+    assert!(
+        !f.rec.checks[&1].streams_done,
+        "the streams stay while the flow lingers: the connection may outlive the RST"
+    );
+    // Data in flight when the RST was sent is on the wire all the same; the RST it draws from
+    // the other side ends nothing more. Nobody acknowledges anything after the first RST.
+    let late = f.send(C, S, c0 + 6, conn.s, ACK, b"gh");
     f.send(S, C, conn.s, c0 + 8, RST, b"");
-    assert_eq!(f.rec.flow(1).len(), 4, "nothing more is delivered");
+    assert_eq!(f.rec.flow(1)[3..], [data(Dir::C2S, b"efgh")]);
+    assert_eq!(f.rec.events.last().map(|e| e.1), Some(Some(late)));
     f.advance(Duration::from_secs(6));
-    // A stray after the linger does not start a flow.
+    // A stray after the linger does not start a flow; the linger's end finalises the flow,
+    // its streams done as of its last packet.
     f.send(C, S, c0 + 8, conn.s, ACK, b"ij");
     assert_eq!(f.rec.flow(1).last(), Some(&Ev::Closed(CloseHow::Rst)));
+    assert!(f.rec.checks[&1].streams_done);
+    assert!(
+        !f.rec
+            .events
+            .iter()
+            .any(|e| matches!(e.2, Ev::Notice(_, TcpNotice::RstIgnored { .. }))),
+        "an accepted RST nobody outlived"
+    );
     let meta = f.rec.meta(1);
     assert!(meta.rst_seen);
     assert_eq!(meta.packets, 8);
     assert_eq!(
         meta.payload_bytes,
-        [6, 0],
-        "the RST's payload and data after it are not stream data"
+        [8, 0],
+        "the RST's payload is no stream data; data in flight behind it is"
     );
     assert_eq!(f.table.stats().flows_created, 1);
     assert_eq!(f.table.stats().stray_packets, 1);
     assert_eq!(f.table.buffered_bytes(), 0);
+}
+
+/// The notices a flow raised about RSTs, in order.
+fn rst_notices(rec: &Recorder, id: FlowId) -> Vec<(Option<Dir>, TcpNotice)> {
+    rec.flow(id)
+        .into_iter()
+        .filter_map(|e| match e {
+            Ev::Notice(
+                dir,
+                n @ (TcpNotice::RstOutOfWindow { .. } | TcpNotice::RstIgnored { .. }),
+            ) => Some((dir, n)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// RFC 5961 §3.2 / RFC 9293 §3.10.7.4: a RST whose sequence number is in the receive window
+/// ends the connection, whether exactly at RCV.NXT or further in (a capture cannot tell where
+/// RCV.NXT is exactly); one outside it is dropped by its receiver, and the flow goes on, the
+/// RST reported.
+#[test]
+fn rst_in_the_window_ends_the_flow_outside_it_does_not() {
+    // -6: between the server's last acknowledgment and the client's next number, still in.
+    for (offset, ends) in [
+        (0u32, true),
+        (40_000, true),
+        (70_000, false),
+        (6u32.wrapping_neg(), true),
+        (30u32.wrapping_neg(), false),
+    ] {
+        let mut f = Fixture::new();
+        let mut conn = Conn::new(1000, 5000);
+        conn.handshake(&mut f); // windows 65535, no scaling
+        conn.c2s(&mut f, b"GET / HTTP/1.1\r\n\r\n");
+        let rst = f.send(C, S, conn.c.wrapping_add(offset), conn.s, RST | ACK, b"");
+        conn.s2c(&mut f, b"HTTP/1.1 200 OK\r\n\r\n");
+        f.finish();
+        let at = format!("RST {offset} past the client's next sequence number");
+        let events = f.rec.flow(1);
+        if ends {
+            assert!(rst_notices(&f.rec, 1).is_empty(), "{at}");
+            assert_eq!(events.last(), Some(&Ev::Closed(CloseHow::Rst)), "{at}");
+            assert!(f.rec.meta(1).rst_seen, "{at}");
+        } else {
+            // From the server's last acknowledgment (its RCV.NXT can be no lower) to the
+            // client's next sequence number plus the server's window.
+            assert_eq!(
+                rst_notices(&f.rec, 1),
+                vec![(
+                    Some(Dir::C2S),
+                    TcpNotice::RstOutOfWindow {
+                        refused_syn: false,
+                        value: Some(conn.c.wrapping_add(offset)),
+                        lo: 1001,
+                        hi: conn.c.wrapping_add(65535),
+                    }
+                )],
+                "{at}"
+            );
+            let notice_frame = f
+                .rec
+                .events
+                .iter()
+                .find(|e| matches!(e.2, Ev::Notice(_, TcpNotice::RstOutOfWindow { .. })))
+                .map(|e| e.1);
+            assert_eq!(notice_frame, Some(Some(rst)), "{at}");
+            assert_eq!(
+                events.last(),
+                Some(&Ev::Closed(CloseHow::EndOfInput)),
+                "{at}"
+            );
+            assert!(!f.rec.meta(1).rst_seen, "{at}: the RST ended nothing");
+        }
+        // Either way the response sent after it was on the wire and is delivered.
+        assert!(
+            events.contains(&data(Dir::S2C, b"HTTP/1.1 200 OK\r\n\r\n")),
+            "{at}"
+        );
+    }
+}
+
+/// The receive window is scaled as the handshake agreed (RFC 7323 §2.2): a RST 1 MB ahead is
+/// in a 65535 << 7 window, not in an unscaled one.
+#[test]
+fn the_receive_window_is_scaled_as_the_handshake_agreed() {
+    for (scale, ends) in [(Some(7), true), (None, false)] {
+        let mut f = Fixture::new();
+        f.window_scale = scale;
+        let mut conn = Conn::new(1000, 5000);
+        conn.handshake(&mut f);
+        f.send(C, S, conn.c.wrapping_add(1_000_000), conn.s, RST, b"");
+        f.finish();
+        let closed = f.rec.flow(1).last().cloned();
+        let want = if ends {
+            CloseHow::Rst
+        } else {
+            CloseHow::EndOfInput
+        };
+        assert_eq!(closed, Some(Ev::Closed(want)), "scale {scale:?}");
+    }
+}
+
+/// The wild trigger: the server answers the SYN with a bare ACK whose acknowledgment is not
+/// the SYN's (a stale connection's); the client, in SYN-SENT, answers with a RST carrying that
+/// acknowledgment as its sequence number (RFC 9293 §3.10.7.3) and retransmits its SYN with
+/// the same ISN; the handshake and a whole exchange follow. One flow, all of it analyzed, the
+/// RST reported as one its receiver drops.
+#[test]
+fn rst_answering_a_stale_ack_does_not_end_the_connection_attempt() {
+    let mut f = Fixture::new();
+    let isn = 0x1000_0000u32;
+    let bogus = isn.wrapping_add(0x6000_0000);
+    f.send(C, S, isn, 0, SYN, b"");
+    f.send(S, C, 777, bogus, ACK, b"");
+    let rst = f.send(C, S, bogus, 0, RST, b"");
+    f.send(C, S, isn, 0, SYN, b""); // retransmitted, same ISN
+    let mut conn = Conn::new(isn, 9000);
+    conn.answer_syn(&mut f, true);
+    conn.c2s(&mut f, b"GET /big HTTP/1.1\r\n\r\n");
+    conn.s2c(&mut f, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc");
+    conn.close(&mut f);
+    f.finish();
+    assert_eq!(f.table.stats().flows_created, 1);
+    assert_eq!(
+        rst_notices(&f.rec, 1),
+        vec![(
+            Some(Dir::C2S),
+            TcpNotice::RstOutOfWindow {
+                refused_syn: false,
+                value: Some(bogus),
+                lo: isn + 1,
+                hi: isn + 2,
+            }
+        )]
+    );
+    assert!(f.rec.events.iter().any(|e| e.1 == Some(rst)));
+    assert_eq!(
+        f.rec.flow(1)[2..],
+        [
+            data(Dir::C2S, b"GET /big HTTP/1.1\r\n\r\n"),
+            data(Dir::S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"),
+            Ev::End(Dir::C2S),
+            Ev::End(Dir::S2C),
+            Ev::Closed(CloseHow::Fin),
+        ]
+    );
+    let meta = f.rec.meta(1);
+    assert_eq!(meta.packets, 11);
+    assert_eq!(meta.payload_bytes, [21, 41]);
+    assert_eq!(
+        meta.gap_bytes,
+        [0, 0],
+        "the stale ACK acknowledged nothing of ours"
+    );
+    assert!(!meta.rst_seen);
+}
+
+/// RFC 9293 §3.10.7.3: a RST answering a SYN is acceptable when it acknowledges the SYN (a
+/// refused connection); one that acknowledges something else is dropped.
+#[test]
+fn rst_refusing_a_syn_must_acknowledge_it() {
+    let mut f = Fixture::new();
+    f.send(C, S, 100, 0, SYN, b"");
+    f.send(S, C, 0, 101, RST | ACK, b"");
+    f.finish();
+    assert!(rst_notices(&f.rec, 1).is_empty());
+    assert_eq!(f.rec.flow(1).last(), Some(&Ev::Closed(CloseHow::Rst)));
+
+    let mut f = Fixture::new();
+    f.send(C, S, 100, 0, SYN, b"");
+    f.send(S, C, 0, 5555, RST | ACK, b"");
+    f.send(S, C, 0, 0, RST, b"");
+    f.finish();
+    assert_eq!(
+        rst_notices(&f.rec, 1),
+        vec![
+            (
+                Some(Dir::S2C),
+                TcpNotice::RstOutOfWindow {
+                    refused_syn: true,
+                    value: Some(5555),
+                    lo: 101,
+                    hi: 102
+                }
+            ),
+            (
+                Some(Dir::S2C),
+                TcpNotice::RstOutOfWindow {
+                    refused_syn: true,
+                    value: None,
+                    lo: 101,
+                    hi: 102
+                }
+            ),
+        ]
+    );
+    assert_eq!(
+        f.rec.flow(1).last(),
+        Some(&Ev::Closed(CloseHow::EndOfInput))
+    );
+}
+
+/// An accepted RST that the peer plainly ignores: after it, the RST's sender goes on sending
+/// and the receiver acknowledges those bytes and answers them. The flow is taken up again
+/// (nothing is lost: what followed the RST was delivered as it came), the RST reported.
+#[test]
+fn rst_the_peer_ignores_does_not_end_the_flow() {
+    let mut f = Fixture::new();
+    let mut conn = Conn::new(1000, 5000);
+    conn.handshake(&mut f);
+    conn.c2s(&mut f, b"GET /a HTTP/1.1\r\n\r\n");
+    conn.s2c(&mut f, b"HTTP/1.1 204 No Content\r\n\r\n");
+    let rst = f.send(C, S, conn.c, conn.s, RST | ACK, b""); // exact: accepted
+    let rst_seq = conn.c;
+    assert!(rst_notices(&f.rec, 1).is_empty());
+    // In flight from the server, sent before the RST reached it: no evidence either way.
+    f.send(S, C, conn.s, conn.c, ACK, b"");
+    assert!(rst_notices(&f.rec, 1).is_empty());
+    // The client goes on; the server acknowledges what it sent after the RST, and answers.
+    conn.c2s(&mut f, b"GET /b HTTP/1.1\r\n\r\n");
+    let answer = conn.s2c(&mut f, b"HTTP/1.1 204 No Content\r\n\r\n");
+    assert_eq!(
+        rst_notices(&f.rec, 1),
+        vec![(
+            Some(Dir::C2S),
+            TcpNotice::RstIgnored {
+                seq: rst_seq,
+                frame: rst,
+                refused_syn: false
+            }
+        )]
+    );
+    let ignored_at = f
+        .rec
+        .events
+        .iter()
+        .find(|e| matches!(e.2, Ev::Notice(_, TcpNotice::RstIgnored { .. })))
+        .map(|e| e.1);
+    assert_eq!(ignored_at, Some(Some(answer)));
+    // Long after the linger the connection is still being followed.
+    f.advance(Duration::from_secs(30));
+    conn.c2s(&mut f, b"GET /c HTTP/1.1\r\n\r\n");
+    conn.close(&mut f);
+    f.finish();
+    assert_eq!(f.table.stats().flows_created, 1);
+    assert_eq!(f.table.stats().stray_packets, 0);
+    let c2s: Vec<u8> = f
+        .rec
+        .flow(1)
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Data(Dir::C2S, b) => Some(b.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(
+        c2s,
+        b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n"
+    );
+    assert_eq!(f.rec.flow(1).last(), Some(&Ev::Closed(CloseHow::Fin)));
+    assert!(!f.rec.meta(1).rst_seen);
+}
+
+/// A refused SYN retried with the same ISN (as some stacks do after a RST) and answered this
+/// time: the same connection, taken up again.
+#[test]
+fn refused_syn_retried_and_answered_is_the_same_connection() {
+    let mut f = Fixture::new();
+    f.send(C, S, 100, 0, SYN, b"");
+    let rst = f.send(S, C, 0, 101, RST | ACK, b"");
+    f.send(C, S, 100, 0, SYN, b"");
+    let mut conn = Conn::new(100, 700);
+    conn.answer_syn(&mut f, false);
+    conn.c2s(&mut f, b"hello");
+    conn.close(&mut f);
+    f.finish();
+    assert_eq!(f.table.stats().flows_created, 1);
+    assert_eq!(
+        rst_notices(&f.rec, 1),
+        vec![(
+            Some(Dir::S2C),
+            TcpNotice::RstIgnored {
+                seq: 0,
+                frame: rst,
+                refused_syn: true
+            }
+        )]
+    );
+    assert!(f.rec.flow(1).contains(&data(Dir::C2S, b"hello")));
+    assert_eq!(f.rec.flow(1).last(), Some(&Ev::Closed(CloseHow::Fin)));
+}
+
+/// Before the server answers the SYN, the client (in SYN-SENT) drops everything from it but a
+/// SYN-ACK and a RST that acknowledges its SYN (RFC 9293 §3.10.7.3). A RST and a FIN forged in
+/// between (an evasion seen in the wild) end nothing; the exchange after the SYN-ACK is whole.
+#[test]
+fn forged_rst_and_fin_before_the_syn_ack_end_nothing() {
+    let mut f = Fixture::new();
+    f.send(C, S, 100, 0, SYN, b"");
+    f.send(S, C, 1, 101, RST | ACK, b""); // acknowledges the SYN: accepted for now
+    f.send(S, C, 1, 101, FIN | ACK, b"");
+    f.send(C, S, 101, 0, RST, b"");
+    let mut conn = Conn::new(100, 900);
+    conn.answer_syn(&mut f, false);
+    conn.c2s(&mut f, b"GET / HTTP/1.1\r\n\r\n");
+    conn.s2c(&mut f, b"HTTP/1.1 200 OK\r\n\r\n");
+    f.finish();
+    assert_eq!(f.table.stats().flows_created, 1);
+    assert_eq!(
+        f.rec.flow(1)[1..],
+        [
+            Ev::Notice(
+                Some(Dir::S2C),
+                TcpNotice::RstIgnored {
+                    seq: 1,
+                    frame: 2,
+                    refused_syn: true
+                }
+            ),
+            data(Dir::C2S, b"GET / HTTP/1.1\r\n\r\n"),
+            data(Dir::S2C, b"HTTP/1.1 200 OK\r\n\r\n"),
+            Ev::Closed(CloseHow::EndOfInput),
+        ]
+    );
+}
+
+/// A retransmitted SYN with the same ISN is the same connection: no new flow, no reset of
+/// its state, whenever it comes (before the SYN-ACK, or late, after data).
+#[test]
+fn same_isn_syn_retransmission_is_the_same_connection() {
+    let mut f = Fixture::new();
+    let mut conn = Conn::new(1000, 5000);
+    f.send(C, S, 1000, 0, SYN, b"");
+    f.send(C, S, 1000, 0, SYN, b"");
+    conn.answer_syn(&mut f, true);
+    conn.c2s(&mut f, b"one ");
+    f.send(C, S, 1000, 0, SYN, b""); // a late duplicate
+    conn.c2s(&mut f, b"two");
+    conn.s2c(&mut f, b"reply");
+    f.finish();
+    assert_eq!(f.table.stats().flows_created, 1);
+    assert_eq!(
+        f.rec.flow(1),
+        vec![
+            Ev::Opened,
+            data(Dir::C2S, b"one two"),
+            data(Dir::S2C, b"reply"),
+            Ev::Closed(CloseHow::EndOfInput)
+        ]
+    );
+    assert_eq!(f.rec.meta(1).packets, 8);
+}
+
+/// The capture starts with the SYN-ACK (the SYN was missed); after the close, a stray copy of
+/// that SYN arrives. Its ISN is known from the SYN-ACK's acknowledgment: it belongs to the
+/// closed connection, during its linger and after it, and starts no new, empty flow.
+#[test]
+fn stray_syn_after_close_known_from_the_syn_ack_starts_no_flow() {
+    for late in [false, true] {
+        let mut f = Fixture::new();
+        let mut conn = Conn::new(30_000, 31_000);
+        f.send(S, C, 31_000, 30_001, SYN | ACK, b"");
+        conn.c = 30_001;
+        conn.s = 31_001;
+        f.send(C, S, conn.c, conn.s, ACK, b"");
+        conn.c2s(&mut f, b"GET / HTTP/1.0\r\n\r\n");
+        conn.s2c(&mut f, b"HTTP/1.0 200 OK\r\n\r\n");
+        conn.close(&mut f);
+        if late {
+            f.advance(Duration::from_secs(6));
+        }
+        f.send(C, S, 30_000, 0, SYN, b"");
+        f.finish();
+        assert_eq!(f.table.stats().flows_created, 1, "late={late}");
+        assert_eq!(
+            f.rec.flow(1).last(),
+            Some(&Ev::Closed(CloseHow::Fin)),
+            "late={late}"
+        );
+        let (packets, strays) = (f.rec.meta(1).packets, f.table.stats().stray_packets);
+        assert_eq!(
+            (packets, strays),
+            if late { (7, 1) } else { (8, 0) },
+            "late={late}"
+        );
+    }
 }
 
 #[test]
@@ -971,6 +1391,34 @@ fn flow_ids_follow_first_packets_even_when_opened_later() {
     assert_eq!(opened, vec![2, 1]);
     assert_eq!(f.rec.meta(1).client, addr("10.0.0.5:40000"));
     assert_eq!(f.rec.meta(1).packets, 2);
+}
+
+#[test]
+fn buffered_bytes_delivered_at_the_end_carry_the_packet_that_brought_them() {
+    // The hole before "tail" and "end" is only given up at the end of input: a message they
+    // complete must be reported in the packets they arrived in, not in none.
+    let mut f = Fixture::new();
+    let mut c = Conn::new(10, 20);
+    c.handshake(&mut f);
+    let tail = f.send(C, S, c.c + 3, c.s, ACK, b"tail");
+    let end = f.send(C, S, c.c + 7, c.s, ACK, b"end");
+    f.advance(Duration::from_secs(15));
+    f.finish();
+    let frames: Vec<(Option<u64>, Ev)> = f
+        .rec
+        .events
+        .iter()
+        .filter(|e| matches!(e.2, Ev::Gap(..) | Ev::Data(..)))
+        .map(|e| (e.1, e.2.clone()))
+        .collect();
+    assert_eq!(
+        frames,
+        [
+            (None, Ev::Gap(Dir::C2S, 3)),
+            (Some(tail), data(Dir::C2S, b"tail")),
+            (Some(end), data(Dir::C2S, b"end")),
+        ]
+    );
 }
 
 #[test]
@@ -1668,6 +2116,7 @@ fn run_capture(packets: &[Packet]) -> Recorder {
             missing: p.missing,
             ip_header_len: 20,
             tcp_header_len: 20,
+            window_scale: None,
         };
         table.process(&seg, &mut rec);
     }

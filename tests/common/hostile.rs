@@ -18,6 +18,9 @@ use std::io::{self, Write};
 pub const PER_FLOW: usize = 60_000;
 /// Pipelined requests per flow in the issue's trigger (beyond the 1 024 remembered).
 pub const PIPELINED: usize = 1_100;
+/// Payload of the frame a [`Shape::Candidates`] flow starts with: its frame (4 004 bytes) is
+/// just under the 4 KiB a WebSocket candidate is kept up to.
+pub const CANDIDATE: usize = 4_000;
 
 /// One way of making every flow hold bytes; every flow is on port 80 and none ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +34,8 @@ pub enum Shape {
     /// GET requests, never answered (`size` is their number).
     Pipelined,
     /// A completed upgrade, then one unfinished fragmented text message per side (FIN = 0);
-    /// run with `-x` or `--follow 1`, which keep every message's bytes for display.
+    /// run with `-x` (or [`AS_MUCH_AS_HEX`]) or `--follow 1`, which keep every message's bytes
+    /// for display.
     Fragmented,
     /// A completed permessage-deflate upgrade, then one unfinished compressed text message per
     /// side that inflates to `size` bytes; with `-x` each keeps its inflated bytes for display.
@@ -40,7 +44,7 @@ pub enum Shape {
     /// (buffered out of order); default options.
     DeflateOoo,
     /// A request, then a response whose body (`size` bytes of 100 MB) is in progress; run with
-    /// `-x`, which keeps the body for display.
+    /// `-x` (or [`AS_MUCH_AS_HEX`]), which keeps the body for display.
     BodyPreview,
     /// A completed upgrade, then 16 pings from each side that are never answered.
     Pings,
@@ -50,10 +54,15 @@ pub enum Shape {
     /// header) in one segment per flow, never answered: its headers are kept for the handshake
     /// check, and the flows were let in before they grew.
     BigUpgrade,
+    /// Flows picked up mid-stream (no SYN), each first with one server segment holding a lone
+    /// binary frame of `size` payload bytes (weak evidence of WebSocket, kept up to 4 KiB
+    /// until the next delivery confirms it); once every flow sent that, a small second frame
+    /// per flow confirms it.
+    Candidates,
 }
 
 impl Shape {
-    pub const ALL: [Shape; 11] = [
+    pub const ALL: [Shape; 12] = [
         Shape::Heads,
         Shape::HeadsBoth,
         Shape::UpgradeHold,
@@ -65,6 +74,7 @@ impl Shape {
         Shape::Pings,
         Shape::Ooo,
         Shape::BigUpgrade,
+        Shape::Candidates,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +90,7 @@ impl Shape {
             Shape::Pings => "pings",
             Shape::Ooo => "ooo",
             Shape::BigUpgrade => "big-upgrade",
+            Shape::Candidates => "candidates",
         }
     }
 
@@ -91,6 +102,7 @@ impl Shape {
     pub fn default_size(self) -> usize {
         match self {
             Shape::Pipelined => PIPELINED,
+            Shape::Candidates => CANDIDATE,
             _ => PER_FLOW,
         }
     }
@@ -187,6 +199,20 @@ pub fn write(shape: Shape, flows: usize, size: usize, out: &mut impl Write) -> i
         }
         return out.write_all(&w.take_bytes());
     }
+    if shape == Shape::Candidates {
+        let mut conns: Vec<TcpConn> = (0..flows).map(conn).collect();
+        let first = ws_frame(true, false, 2, false, &vec![b'x'; size]);
+        let second = ws_frame(true, false, 2, false, b"confirmed");
+        for frame in [first, second] {
+            for c in &mut conns {
+                // One segment per frame: a delivery is judged whole.
+                w.packet(&c.raw(S2C, c.seq[S2C], ACK | PSH, &frame));
+                c.seq[S2C] = c.seq[S2C].wrapping_add(frame.len() as u32);
+                out.write_all(&w.take_bytes())?;
+            }
+        }
+        return out.write_all(&w.take_bytes());
+    }
     for k in 0..flows {
         let mut c = conn(k);
         match shape {
@@ -251,7 +277,7 @@ pub fn write(shape: Shape, flows: usize, size: usize, out: &mut impl Write) -> i
                 c.handshake(&mut w);
                 behind_a_hole(&mut w, &c, &text);
             }
-            Shape::BigUpgrade => unreachable!("written above"),
+            Shape::BigUpgrade | Shape::Candidates => unreachable!("written above"),
         }
         out.write_all(&w.take_bytes())?;
     }
@@ -280,6 +306,10 @@ pub struct BudgetCase {
 /// program's own), so that small inputs need more than it.
 pub const SMALL_BUDGET: [&str; 2] = ["--memory", "29"];
 
+/// Keeps 64 KiB of every body and message for display, as `-x` does, in any view (`-x` itself
+/// goes with neither `--json` nor `-q`): four bytes per preview character.
+pub const AS_MUCH_AS_HEX: [&str; 2] = ["--snap-preview", "16384"];
+
 /// One input per give-way code, each holding a few MiB against the 1 MiB of [`SMALL_BUDGET`].
 pub fn budget_cases() -> Vec<BudgetCase> {
     let case = |code, how, also, extra: &[&str], bytes| BudgetCase {
@@ -297,21 +327,24 @@ pub fn budget_cases() -> Vec<BudgetCase> {
         case(
             "http.budget_head",
             "30 request heads of 60 KB without their blank line; the largest are dropped",
-            &[],
+            // The heads not dropped are cut by the end of the input.
+            &["http.truncated"],
             &[],
             capture(Shape::Heads, 30, PER_FLOW),
         ),
         case(
             "http.budget_hold",
             "30 upgrade requests followed by 60 KB of frames each, never answered",
-            &[],
+            // What the flows not given way still hold at the end of the input.
+            &["http.upgrade_unanswered"],
             &[],
             capture(Shape::UpgradeHold, 30, PER_FLOW),
         ),
         case(
             "http.budget_pending",
             "40 flows of 1 100 pipelined requests, never answered",
-            &[],
+            // The flows not given way pass the count cap of 1 024.
+            &["http.requests_evicted"],
             &[],
             capture(Shape::Pipelined, 40, PIPELINED),
         ),
@@ -319,14 +352,14 @@ pub fn budget_cases() -> Vec<BudgetCase> {
             "http.budget_display",
             "30 responses whose 60 KB of body so far are kept for -x; their headers go too",
             &["http.budget_head"],
-            &["-x"],
+            &AS_MUCH_AS_HEX,
             capture(Shape::BodyPreview, 30, PER_FLOW),
         ),
         case(
             "ws.budget_display",
             "20 WebSocket flows with an unfinished 60 KB message per side, kept for -x",
             &["ws.truncated"],
-            &["-x"],
+            &AS_MUCH_AS_HEX,
             capture(Shape::Fragmented, 20, PER_FLOW),
         ),
         case(
@@ -338,10 +371,10 @@ pub fn budget_cases() -> Vec<BudgetCase> {
         ),
         case(
             "ws.budget_pings",
-            "300 WebSocket flows with 16 unanswered pings per side",
+            "250 WebSocket flows with 16 unanswered pings per side",
             &[],
             &[],
-            capture(Shape::Pings, 300, 0),
+            capture(Shape::Pings, 250, 0),
         ),
         case(
             "tcp.budget_ooo",
@@ -357,6 +390,15 @@ pub fn budget_cases() -> Vec<BudgetCase> {
             &[],
             &[],
             capture(Shape::BigUpgrade, 30, PER_FLOW),
+        ),
+        case(
+            "ws.budget_candidate",
+            "300 flows picked up mid-stream, each with a lone 4 KB binary frame from the server \
+             (weak evidence, kept until the next delivery), then a second frame each that \
+             confirms it",
+            &["tcp.midstream"],
+            &[],
+            capture(Shape::Candidates, 300, CANDIDATE),
         ),
         case(
             "tcp.budget_flows",

@@ -46,6 +46,28 @@ pub fn capture(name: &str) -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Skipping
+
+/// Set (to anything but `""` or `0`) by `.ci/run`: there a test that cannot run — no tshark, no
+/// root, a missing tool — fails instead of skipping, so that CI cannot pass without checking.
+pub const CI_VAR: &str = "SOCKSCOPE_CI";
+
+/// Whether skipping is forbidden in this run (see [`CI_VAR`]).
+pub fn skipping_forbidden() -> bool {
+    std::env::var_os(CI_VAR).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// A test, or a part of one, that cannot run here: prints why and returns, so that the caller
+/// returns (or leaves the part out) — or, under `.ci/run`, fails the test.
+#[track_caller]
+pub fn skip(why: impl std::fmt::Display) {
+    if skipping_forbidden() {
+        panic!("{why}; {CI_VAR} is set (.ci/run), where no test may skip");
+    }
+    eprintln!("skipped: {why}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Running sockscope
 
 /// What one run of the binary did.
@@ -521,7 +543,7 @@ pub fn tshark() -> Result<&'static str, &'static str> {
 macro_rules! require_tshark {
     () => {
         if let Err(why) = common::tshark() {
-            eprintln!("skipped: {why}");
+            common::skip(why);
             return;
         }
     };
@@ -1186,6 +1208,33 @@ impl TcpConn {
         let p = self.raw(C2S, self.seq[C2S], ACK, b"");
         w.packet(&p);
     }
+}
+
+/// The endpoints of the synthetic connections below.
+pub const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 1], 40000);
+pub const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
+
+/// One HTTP exchange on its own connection, from the SYN to both FINs.
+pub fn http_session(request: &[u8], response: &[u8]) -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let mut c = TcpConn::new(CLIENT, SERVER);
+    c.handshake(&mut w);
+    c.send(&mut w, C2S, request);
+    c.send(&mut w, S2C, response);
+    c.fin(&mut w);
+    w.bytes().to_vec()
+}
+
+/// A connection picked up between an upgrade request and its 101: the 101, a text frame each
+/// way, both FINs.
+pub fn upgrade_without_request() -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let mut c = TcpConn::new(CLIENT, SERVER);
+    c.send(&mut w, S2C, &upgrade_response(None));
+    c.send(&mut w, C2S, &ws_frame(true, false, 1, true, b"hello"));
+    c.send(&mut w, S2C, &ws_frame(true, false, 1, false, b"hello"));
+    c.fin(&mut w);
+    w.bytes().to_vec()
 }
 
 /// A masked client frame (`mask` fixed) or an unmasked server frame.

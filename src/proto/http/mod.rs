@@ -8,18 +8,25 @@
 //!   is buffered (at most [`Limits::max_http_head`]), plus one copy of the head of the message
 //!   whose body is still arriving (same cap) and the body preview. Client bytes held while an
 //!   upgrade or CONNECT awaits its response are capped by [`Limits::max_upgrade_hold`]. Up to
-//!   1024 unanswered requests are remembered; beyond that the oldest is forgotten. What it
-//!   holds is reported by [`HttpConn::held`], and [`HttpConn::give_way`] gives up every buffer
-//!   for the memory budget, each loss with its anomaly.
+//!   1024 unanswered requests are remembered in full; older ones only by whether they were a HEAD
+//!   or CONNECT (16 bytes each, at most 1024: see `Evicted`), reported once as
+//!   `http.requests_evicted`. A head may have any number of fields within the head cap. What
+//!   the connection holds is reported by [`HttpConn::held`], and [`HttpConn::give_way`] gives up
+//!   every buffer for the memory budget, each loss with its anomaly.
 //! - **Zero-copy on the common path.** A head that arrives whole is parsed straight from the
 //!   input; a message that completes in the same input is reported with headers borrowed from it.
-//!   Header arrays are reused, nothing is allocated per message (upgrade requests excepted).
+//!   Header arrays are reused (and released after an unusually large head), nothing is allocated
+//!   per message (upgrade requests and repaired heads excepted; see the `head` module).
 //! - **Exact accounting.** For every message `header_bytes` is its whole head (start line,
 //!   header lines, blank line, and empty lines before the start line), `body_bytes` the entity
 //!   bytes, `framing_bytes` the chunked framing, so that over a well-formed stream the three sum
 //!   to the stream's length, whatever the segmentation.
-//! - **Never guess.** Bytes that are not HTTP/1.x raise `http.parse_error` (with an escaped
-//!   preview) and that direction is no longer decoded.
+//! - **Never guess.** Bytes that are not HTTP/1.x raise `http.parse_error` (naming the offending
+//!   byte's offset and quoting its line, escaped) and that direction is no longer decoded. What
+//!   RFC 9112 lets a recipient repair is repaired and reported instead: obs-fold is unfolded
+//!   (`http.obs_fold`, §5.2), whitespace before a colon stripped (`http.field_space` in a
+//!   response; `http.request_field_space`, an error, in a request, which §5.1 says a server must
+//!   reject; the request is still decoded as if the whitespace were absent).
 //!
 //! Policies (documented here because callers and printers depend on them):
 //! - *Framing* follows RFC 9112 §6.3: no body for HEAD responses, 1xx, 204, 304; a 2xx answer to
@@ -39,11 +46,18 @@
 //!   were there) so the accounting still adds up, the preview stops at the hole, and the message
 //!   is reported with `complete == false`. A gap anywhere else (a head, chunk framing, between
 //!   messages) loses the framing: the message in progress is reported incomplete and the
-//!   direction **resynchronises** on the next line that starts a request (`GET `, `POST `, ...)
-//!   or a status line (`HTTP/1.0 `, `HTTP/1.1 `); bytes skipped to get there are reported once
-//!   as `http.resync` (on resumption, or when the direction ends without resuming). The byte
-//!   right after a gap counts as a line start. [`HttpConn::picked_up_midstream`] starts both
-//!   directions in that mode.
+//!   direction **resynchronises** on the next request line (`GET `, `POST `, ...) or status line
+//!   (`HTTP/1.0 `, `HTTP/1.1 `) found at a line start, at the first byte of an input (a segment:
+//!   a status line often starts the segment after a binary body that has no line break), or
+//!   right after a gap. A candidate is a guess until its head parses: one that does not is
+//!   skipped like the bytes before it, not a parse error. Bytes skipped are reported once as
+//!   `http.resync` (when a message is found after them, or when the direction ends without one).
+//!   [`HttpConn::picked_up_midstream`] starts both directions in that mode.
+//! - *Cut heads*: a head that will never be completed (a gap or the snaplen cut it, or the
+//!   stream ended inside it) is reported for what it holds, as tshark shows it: an incomplete
+//!   message with its start line (completed when only the version's or the reason's tail is
+//!   missing) and every whole header field, and `http.truncated` quoting its bytes. A cut
+//!   request still takes its place among the requests awaiting an answer.
 //! - *Upgrade*: after a request carrying `Upgrade` (or a CONNECT) is complete, later client bytes
 //!   are held, not parsed, until its final response. `101` → [`Feed::Upgraded`] and
 //!   [`HttpConn::take_upgrade`] (also for a 101 with no matching request, with empty request
@@ -53,17 +67,20 @@
 //!   (`http.upgrade_hold_overflow`) or a gap hits them (`http.resync`), all of them and every
 //!   client byte until the response are dropped: after a 101 the WebSocket layer then starts on
 //!   the client side mid-stream (`held_c2s` empty), after a refusal the client side
-//!   resynchronises.
+//!   resynchronises. If the connection ends before the response, the held bytes are reported
+//!   (`http.upgrade_unanswered`, quoting them).
 //! - *Ends*: `end(dir)` (FIN) completes a close-delimited body and reports any other message in
 //!   progress on that side as incomplete; `finish` reports everything in progress as incomplete
-//!   (a close-delimited body without FIN may have been cut). A partial head is dropped.
+//!   (a close-delimited body without FIN may have been cut). A partial head is a cut head.
 
 mod chunked;
+mod head;
 mod sse;
 #[cfg(test)]
 mod tests;
 
 use self::chunked::ChunkedDecoder;
+use self::head::{HeadError, HeadParser, ParsedHead, Repairs};
 use self::sse::SseParser;
 use crate::budget::{Held, box_bytes, compact, compact_deque, vec_bytes};
 use crate::config::Limits;
@@ -74,13 +91,15 @@ use crate::proto::{
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use std::collections::VecDeque;
-use std::mem::{self, MaybeUninit};
+use std::mem;
 use std::ops::Range;
 
-/// Header fields accepted per head; more is a parse error.
-pub const MAX_HEADERS: usize = 96;
-/// Unanswered requests remembered for matching responses.
+/// Unanswered requests remembered in full for matching responses; older ones are remembered
+/// only by what their response's framing needs (see [`Evicted`]).
 const MAX_OUTSTANDING: usize = 1024;
+/// Evicted HEAD and CONNECT requests remembered (16 bytes each); beyond that the framing of
+/// responses to later evicted requests may be wrong, which the eviction anomaly says.
+const MAX_EVICTED_HEADS: usize = 1024;
 /// Arrival times remembered for held client bytes (further held inputs share the last one).
 const MAX_HOLD_MARKS: usize = 256;
 /// Bytes shown (escaped) in a parse error's detail.
@@ -92,6 +111,9 @@ const KEEP_CAPACITY: usize = 16 << 10;
 /// Unanswered requests kept when the memory budget makes a connection give way: the oldest,
 /// which the next responses answer.
 pub const KEEP_PENDING: usize = 8;
+/// Header arrays (and head layouts) with room for more fields than this are released after
+/// their message instead of being kept.
+const KEEP_HEADERS: usize = 256;
 
 /// What [`HttpConn::feed`] did with the bytes it was given.
 #[derive(Debug, PartialEq, Eq)]
@@ -112,6 +134,9 @@ pub struct Upgrade {
     pub request_bytes: u64,
     pub response_bytes: u64,
     pub held_c2s: Vec<u8>,
+    /// The upgrade request's head was captured whole (false when the 101 answers a request the
+    /// capture does not hold, or holds only cut short): only then can it be judged.
+    pub request_captured: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +157,8 @@ struct Outstanding {
     switch: bool,
     /// The `Upgrade` header names `websocket`.
     websocket: bool,
+    /// Its head was seen whole (not cut short, not evicted).
+    whole: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -147,9 +174,10 @@ enum State {
     Head,
     Body(Body),
     /// Looking for the next start line; `head_buf` may hold a possible start line's beginning.
+    /// Line starts, the first byte of every input (a segment) and the byte after a gap are
+    /// candidates.
     Resync {
         at_line_start: bool,
-        skipped: u64,
     },
     /// Not decoded any more (parse error, cap, end of stream).
     Stopped,
@@ -168,6 +196,9 @@ struct Progress {
     holey: bool,
     /// Requests: the sequence number of a request that asks to switch protocols.
     switch_seq: Option<u64>,
+    /// The request's sequence number (requests), or that of the request answered (final
+    /// responses matched to a request).
+    exchange: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -182,6 +213,12 @@ struct Side {
     /// SHA-256 of the body in progress (`--digest`).
     digest: Hasher,
     msg: Progress,
+    /// The head being read starts where resynchronisation guessed a start line: if it does not
+    /// parse, scanning goes on instead of calling it a parse error.
+    probing: bool,
+    /// Bytes skipped since the framing was lost, not reported yet (`http.resync` is raised when
+    /// a message is found after them, or when the direction ends).
+    skipped: u64,
 }
 
 impl Side {
@@ -195,6 +232,8 @@ impl Side {
             preview: Vec::new(),
             digest: Hasher::Off,
             msg: Progress::default(),
+            probing: false,
+            skipped: 0,
         }
     }
 }
@@ -227,13 +266,17 @@ struct HeaderScratch(Vec<Header<'static>>);
 
 impl HeaderScratch {
     /// The reused vector, empty. It grows to the largest head the connection has seen (its
-    /// headers are counted before they are copied in), not to [`MAX_HEADERS`]: reserving the
-    /// maximum up front cost 3 KiB per connection, most of a small flow's memory.
+    /// headers are counted before they are copied in) and is released when that was unusually
+    /// large: reserving a maximum up front would cost every connection.
     fn take<'b>(&mut self) -> Vec<Header<'b>> {
         recycle(mem::take(&mut self.0))
     }
     fn put(&mut self, v: Vec<Header<'_>>) {
-        self.0 = recycle(v);
+        self.0 = if v.capacity() > KEEP_HEADERS {
+            Vec::new()
+        } else {
+            recycle(v)
+        };
     }
 }
 
@@ -245,17 +288,14 @@ fn recycle<'x, 'y>(mut v: Vec<Header<'x>>) -> Vec<Header<'y>> {
     v.into_iter().filter_map(|_| None).collect()
 }
 
-/// A parsed start line and the head's length.
-#[derive(Clone, Copy, Debug)]
-struct ParsedHead<'b> {
-    len: usize,
-    head: HttpHead<'b>,
-}
-
 /// Where the parts of a copied head lie in the copy, recorded when it is copied so that the
-/// message's `Http` event is built without parsing the head a second time.
+/// message's `Http` event is built without parsing the head a second time. The copy is the head
+/// as it was on the wire, followed by its repaired version when it needed repairs (the parts
+/// then lie in the repaired half).
 #[derive(Debug, Default)]
 struct HeadLayout {
+    /// Length of the wire head at the start of the copy.
+    raw_len: usize,
     /// Requests: method and target; responses: reason (and an empty range).
     line: [Range<usize>; 2],
     version: u8,
@@ -266,18 +306,28 @@ struct HeadLayout {
 }
 
 impl HeadLayout {
-    /// `base` is the head the parts borrow from (and the bytes that were copied).
-    fn record(&mut self, base: &[u8], head: HttpHead<'_>, headers: &[Header<'_>]) {
-        match head {
+    /// Copies `view`'s head into `copy` and records where its parts lie.
+    fn copy(&mut self, copy: &mut Vec<u8>, view: &HeadView<'_>) {
+        copy.clear();
+        copy.extend_from_slice(view.raw);
+        self.raw_len = view.raw.len();
+        let (base, shift) = if view.parsed_from.as_ptr() == view.raw.as_ptr() {
+            (view.raw, 0)
+        } else {
+            copy.extend_from_slice(view.parsed_from);
+            (view.parsed_from, view.raw.len())
+        };
+        let at = |part: &[u8]| {
+            let r = span_in(base, part);
+            r.start + shift..r.end + shift
+        };
+        match view.head {
             HttpHead::Request {
                 method,
                 target,
                 version,
             } => {
-                self.line = [
-                    span_in(base, method.as_bytes()),
-                    span_in(base, target.as_bytes()),
-                ];
+                self.line = [at(method.as_bytes()), at(target.as_bytes())];
                 self.version = version;
                 self.status = None;
             }
@@ -286,28 +336,58 @@ impl HeadLayout {
                 status,
                 reason,
             } => {
-                self.line = [span_in(base, reason.as_bytes()), 0..0];
+                self.line = [at(reason.as_bytes()), 0..0];
                 self.version = version;
                 self.status = Some(status);
             }
         }
         self.headers.clear();
+        if self.headers.capacity() > KEEP_HEADERS {
+            self.headers = Vec::new();
+        }
         self.headers.extend(
-            headers
+            view.headers
                 .iter()
-                .map(|h| (span_in(base, h.name.as_bytes()), span_in(base, h.value))),
+                .map(|h| (at(h.name.as_bytes()), at(h.value))),
         );
     }
 
-    /// The start line and headers again, borrowed from `copy`.
-    fn rebuild<'c>(&self, copy: &'c [u8], headers: &mut Vec<Header<'c>>) -> HttpHead<'c> {
+    /// The memory budget ran short: only the start line of the head in `copy` is kept (the
+    /// message is reported with it alone). Returns the bytes of header lines dropped. Repairs
+    /// never touch the start line and keep every offset, so a start line recorded in the
+    /// repaired half lies at the same place in the wire head.
+    fn keep_start_line(&mut self, copy: &mut Vec<u8>) -> usize {
+        let raw_len = self.raw_len.min(copy.len());
+        let line = memchr::memchr(b'\n', head(copy, raw_len)).map_or(raw_len, |i| i + 1);
+        for part in &mut self.line {
+            if part.start >= raw_len {
+                *part = part.start - raw_len..part.end - raw_len;
+            }
+            if part.end > line {
+                *part = 0..0;
+            }
+        }
+        let mut kept = Vec::with_capacity(line);
+        kept.extend_from_slice(head(copy, line));
+        *copy = kept;
+        self.raw_len = line;
+        self.headers = Vec::new();
+        raw_len - line
+    }
+
+    /// The wire head, start line and headers again, borrowed from `copy`.
+    fn rebuild<'c>(
+        &self,
+        copy: &'c [u8],
+        headers: &mut Vec<Header<'c>>,
+    ) -> (&'c [u8], HttpHead<'c>) {
         headers.clear();
         headers.extend(self.headers.iter().map(|(name, value)| Header {
             name: text_at(copy, name),
             value: copy.get(value.clone()).unwrap_or_default(),
         }));
         let [first, second] = &self.line;
-        match self.status {
+        let head = match self.status {
             None => HttpHead::Request {
                 method: text_at(copy, first),
                 target: text_at(copy, second),
@@ -318,7 +398,8 @@ impl HeadLayout {
                 status,
                 reason: text_at(copy, first),
             },
-        }
+        };
+        (copy.get(..self.raw_len).unwrap_or(copy), head)
     }
 }
 
@@ -374,11 +455,30 @@ struct BodyStep {
     end: Option<BodyEnd>,
 }
 
+/// Requests evicted from the full record of unanswered requests: their responses come first,
+/// and only what framing them needs is kept (RFC 9112 §6.3: no body after HEAD, a tunnel after
+/// CONNECT).
+#[derive(Debug, Default)]
+struct Evicted {
+    /// The oldest evicted request still unanswered, and one past the newest evicted one.
+    next: u64,
+    end: u64,
+    /// Evicted HEAD and CONNECT requests, by sequence number, oldest first.
+    special: VecDeque<(u64, MethodKind)>,
+    /// `special` overflowed (or was given up for the memory budget): the method of some
+    /// evicted requests is unknown.
+    forgot: bool,
+    /// `http.requests_evicted` was raised for the count cap.
+    cap_reported: bool,
+}
+
 /// Both directions of one HTTP connection.
 #[derive(Debug)]
 pub struct HttpConn {
     sides: [Side; 2],
     outstanding: VecDeque<Outstanding>,
+    /// Created at the first eviction.
+    evicted: Option<Box<Evicted>>,
     next_seq: u64,
     hold: Hold,
     held: Vec<u8>,
@@ -389,10 +489,12 @@ pub struct HttpConn {
     /// Boxed, as the rest of the rare states: they would otherwise cost every connection.
     upgrade: Option<Box<Upgrade>>,
     switched: Option<Switched>,
+    /// See [`HttpConn::upgrade_hinted`].
+    upgrade_hint: bool,
     /// Created with the connection's first event-stream response.
     sse: Option<Box<SseParser>>,
     scratch: HeaderScratch,
-    parser: httparse::ParserConfig,
+    heads: HeadParser,
     max_head: usize,
     max_hold: usize,
     preview: usize,
@@ -404,6 +506,7 @@ impl HttpConn {
         HttpConn {
             sides: [Side::new(), Side::new()],
             outstanding: VecDeque::new(),
+            evicted: None,
             next_seq: 0,
             hold: Hold::Off,
             held: Vec::new(),
@@ -411,9 +514,10 @@ impl HttpConn {
             upgrade_request: None,
             upgrade: None,
             switched: None,
+            upgrade_hint: false,
             sse: None,
             scratch: HeaderScratch::default(),
-            parser: httparse::ParserConfig::default(),
+            heads: HeadParser::default(),
             max_head: limits.max_http_head,
             max_hold: limits.max_upgrade_hold,
             preview,
@@ -436,7 +540,6 @@ impl HttpConn {
             if matches!(side.state, State::Head) && side.head_buf.is_empty() {
                 side.state = State::Resync {
                     at_line_start: true,
-                    skipped: 0,
                 };
             }
         }
@@ -446,6 +549,13 @@ impl HttpConn {
     /// start line.
     pub fn is_resyncing(&self, dir: Dir) -> bool {
         matches!(self.sides[dir.index()].state, State::Resync { .. })
+    }
+
+    /// Whether the connection asked to switch to WebSocket (an upgrade request was seen) or a
+    /// `101` began (a status line cut short): frames found after the framing was lost may then
+    /// be the WebSocket the HTTP layer never handed over.
+    pub fn upgrade_hinted(&self) -> bool {
+        self.upgrade_hint
     }
 
     /// A CONNECT was answered with 2xx: the rest of the connection is an opaque tunnel.
@@ -501,17 +611,16 @@ impl HttpConn {
         let side = &mut self.sides[d];
         match &mut side.state {
             State::Stopped => return,
-            State::Resync { at_line_start, .. } => {
-                side.head_buf.clear();
+            State::Resync { at_line_start } => {
                 *at_line_start = true;
+                side.skipped = side.skipped.saturating_add(side.head_buf.len() as u64);
+                side.head_buf.clear();
                 return;
             }
             State::Head => {
-                let skipped = side.head_buf.len() as u64;
-                side.head_buf.clear();
-                side.state = State::Resync {
+                self.cut_head(dir, "a gap", Code::HttpTruncated, now, ctx, sink);
+                self.sides[d].state = State::Resync {
                     at_line_start: true,
-                    skipped,
                 };
                 return;
             }
@@ -562,7 +671,6 @@ impl HttpConn {
                 self.after_message(dir, BodyEnd::Broken);
                 self.sides[d].state = State::Resync {
                     at_line_start: true,
-                    skipped: 0,
                 };
             }
         }
@@ -577,7 +685,8 @@ impl HttpConn {
         self.flush(dir, true, now, ctx, sink);
     }
 
-    /// The flow is over: emits incomplete messages with `complete == false`.
+    /// The flow is over: emits incomplete messages with `complete == false`, and reports client
+    /// bytes still held for an upgrade that was never answered.
     pub fn finish(&mut self, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
         let now = self.now(ctx);
         if self.switched.is_some() {
@@ -585,6 +694,24 @@ impl HttpConn {
         }
         self.flush(Dir::C2S, false, now, ctx, sink);
         self.flush(Dir::S2C, false, now, ctx, sink);
+        if let Hold::Holding { .. } = self.hold
+            && !self.held.is_empty()
+        {
+            let detail = format!(
+                "the connection ended before the response to an upgrade (or CONNECT) request; \
+                 the {} client bytes held since were not decoded: \"{}\"",
+                self.held.len(),
+                escaped(&self.held)
+            );
+            anomaly(
+                sink,
+                ctx,
+                Code::HttpUpgradeUnanswered,
+                Dir::C2S,
+                now,
+                detail,
+            );
+        }
         self.hold = Hold::Off;
         self.clear_held();
     }
@@ -622,7 +749,7 @@ impl HttpConn {
             let step = match self.sides[dir.index()].state {
                 State::Head => self.read_head(dir, rest, now, ctx, sink),
                 State::Body(_) => self.read_body(dir, rest, now, ctx, sink),
-                State::Resync { .. } => self.resync(dir, rest, now, ctx, sink),
+                State::Resync { .. } => self.resync(dir, rest, pos == 0, now),
                 State::Stopped => break,
             };
             match step {
@@ -652,7 +779,8 @@ impl HttpConn {
             // Never look past the cap, so that every segmentation gets the same verdict.
             let window = head(rest, cap);
             let mut headers = self.scratch.take();
-            let step = match parse_head(dir, &self.parser, window, &mut headers) {
+            let mut repaired = self.heads.take_repaired();
+            let step = match self.heads.parse(dir, window, &mut repaired, &mut headers) {
                 Ok(Some(parsed)) => {
                     let head_bytes = head(rest, parsed.len);
                     let after = tail(rest, parsed.len);
@@ -663,6 +791,8 @@ impl HttpConn {
                         AfterHead::Upgraded(n) => Step::Upgraded(parsed.len.saturating_add(n)),
                     }
                 }
+                Ok(None) if rest.len() > cap && self.abandon_probe(d, 1) => Step::Advanced(1),
+                Err(_) if self.abandon_probe(d, 1) => Step::Advanced(1),
                 Ok(None) if rest.len() > cap => {
                     self.head_too_large(dir, window, now, ctx, sink);
                     Step::Advanced(rest.len())
@@ -674,11 +804,12 @@ impl HttpConn {
                     Step::Advanced(rest.len())
                 }
                 Err(e) => {
-                    self.parse_error(dir, &describe(e), window, now, ctx, sink);
+                    self.head_error(dir, e, window, now, ctx, sink);
                     Step::Advanced(rest.len())
                 }
             };
             self.scratch.put(headers);
+            self.heads.put_repaired(repaired);
             return step;
         }
 
@@ -689,28 +820,41 @@ impl HttpConn {
         let lookback = last_two(&side.head_buf);
         let scan = head(rest, room);
         let Some(end) = find_blank_line(lookback, scan) else {
-            if rest.len() > room {
-                side.head_buf.extend_from_slice(scan);
-                let buffered = mem::take(&mut side.head_buf);
-                let mut headers = self.scratch.take();
-                let verdict = parse_head(dir, &self.parser, &buffered, &mut headers);
-                self.scratch.put(headers);
-                match verdict {
-                    Err(e) => self.parse_error(dir, &describe(e), &buffered, now, ctx, sink),
-                    Ok(_) => self.head_too_large(dir, &buffered, now, ctx, sink),
-                }
-                self.restore_head_buf(d, buffered);
-            } else {
+            if rest.len() <= room {
                 side.head_buf.extend_from_slice(rest);
+                return Step::Advanced(rest.len());
             }
+            side.head_buf.extend_from_slice(scan);
+            let buffered = mem::take(&mut side.head_buf);
+            if self.abandon_probe(d, buffered.len() as u64) {
+                self.restore_head_buf(d, buffered);
+                return Step::Advanced(scan.len());
+            }
+            let mut headers = self.scratch.take();
+            let mut repaired = self.heads.take_repaired();
+            let verdict = self
+                .heads
+                .parse(dir, &buffered, &mut repaired, &mut headers)
+                .err();
+            self.scratch.put(headers);
+            self.heads.put_repaired(repaired);
+            match verdict {
+                Some(e) => self.head_error(dir, e, &buffered, now, ctx, sink),
+                None => self.head_too_large(dir, &buffered, now, ctx, sink),
+            }
+            self.restore_head_buf(d, buffered);
             return Step::Advanced(rest.len());
         };
         side.head_buf.extend_from_slice(head(rest, end));
         let start_ts = side.head_start_ts;
         let assembled = mem::take(&mut side.head_buf);
         let mut headers = self.scratch.take();
+        let mut repaired = self.heads.take_repaired();
         let mut keep = false;
-        let step = match parse_head(dir, &self.parser, &assembled, &mut headers) {
+        let step = match self
+            .heads
+            .parse(dir, &assembled, &mut repaired, &mut headers)
+        {
             Ok(Some(parsed)) if parsed.len == assembled.len() => {
                 let after = tail(rest, end);
                 match self.on_head(
@@ -720,28 +864,52 @@ impl HttpConn {
                     AfterHead::Upgraded(n) => Step::Upgraded(end.saturating_add(n)),
                 }
             }
-            Ok(Some(_)) => {
-                // httparse ends a head only at a blank line, and each one was tried in turn.
-                let what = "head ended before its blank line";
-                self.parse_error(dir, what, &assembled, now, ctx, sink);
-                Step::Advanced(rest.len())
-            }
             Ok(None) => {
                 keep = true;
                 Step::Advanced(end)
             }
+            Ok(Some(_)) | Err(_) if self.abandon_probe(d, assembled.len() as u64) => {
+                Step::Advanced(end)
+            }
+            Ok(Some(parsed)) => {
+                // httparse ends a head only at a blank line, and each one was tried in turn.
+                let e = HeadError {
+                    what: "head ended before its blank line",
+                    at: parsed.len.saturating_sub(1),
+                };
+                self.head_error(dir, e, &assembled, now, ctx, sink);
+                Step::Advanced(rest.len())
+            }
             Err(e) => {
-                self.parse_error(dir, &describe(e), &assembled, now, ctx, sink);
+                self.head_error(dir, e, &assembled, now, ctx, sink);
                 Step::Advanced(rest.len())
             }
         };
         self.scratch.put(headers);
+        self.heads.put_repaired(repaired);
         if keep {
             self.sides[d].head_buf = assembled;
         } else {
             self.restore_head_buf(d, assembled);
         }
         step
+    }
+
+    /// A head begun at a guessed start line (resynchronising) did not parse: the guess was
+    /// wrong. Returns `false` when the head was not a guess. Otherwise counts `consumed` bytes as
+    /// skipped and goes on scanning after them.
+    fn abandon_probe(&mut self, d: usize, consumed: u64) -> bool {
+        let side = &mut self.sides[d];
+        if !side.probing {
+            return false;
+        }
+        side.probing = false;
+        side.skipped = side.skipped.saturating_add(consumed);
+        side.head_buf.clear();
+        side.state = State::Resync {
+            at_line_start: false,
+        };
+        true
     }
 
     /// Gives a taken-out head buffer back (emptied) so its allocation is reused.
@@ -773,50 +941,59 @@ impl HttpConn {
         sink: &mut dyn EventSink,
     ) -> AfterHead {
         let d = dir.index();
-        let facts = facts(headers);
         let header_bytes = parsed.len as u64;
+        if let HttpHead::Response { status, .. } = parsed.head
+            && status < 100
+        {
+            if !self.abandon_probe(d, header_bytes) {
+                let e = HeadError {
+                    what: "status code below 100",
+                    at: 9,
+                };
+                self.head_error(dir, e, head_bytes, now, ctx, sink);
+            }
+            return AfterHead::Continue(0);
+        }
+        self.found_start(dir, now, ctx, sink);
+        let facts = facts(headers);
         let mut ambiguous = None;
         let mut framing_error = None;
         let mut switch_seq = None;
         let mut switch_to = None;
         let mut refused = None;
+        let exchange;
 
         let body = match parsed.head {
             HttpHead::Request {
                 method, version, ..
             } => {
-                let method_kind = match method {
-                    "HEAD" => MethodKind::Head,
-                    "CONNECT" => MethodKind::Connect,
-                    _ => MethodKind::Other,
-                };
-                let seq = self.next_seq;
-                self.next_seq = self.next_seq.wrapping_add(1);
-                let switch = facts.upgrade.is_some() || method_kind == MethodKind::Connect;
-                if self.outstanding.len() >= MAX_OUTSTANDING {
-                    self.outstanding.pop_front();
-                }
-                self.outstanding.push_back(Outstanding {
-                    seq,
-                    method: method_kind,
+                let switch = facts.upgrade.is_some() || method == "CONNECT";
+                let seq = self.register_request(
+                    method,
                     start_ts,
                     header_bytes,
-                    switch,
-                    websocket: facts.websocket,
-                });
+                    (switch, facts.websocket, true),
+                    now,
+                    ctx,
+                    sink,
+                );
+                exchange = Some(seq);
                 if switch {
                     switch_seq = Some(seq);
                 }
                 if facts.upgrade.is_some() {
                     self.upgrade_request = Some((seq, owned_headers(headers)));
                 }
+                self.upgrade_hint |= facts.websocket;
                 if facts.transfer_encoding {
                     ambiguous = ambiguity(&facts, version);
                     if facts.chunked {
                         Some(Body::Chunked(ChunkedDecoder::new(self.max_head)))
                     } else {
-                        framing_error =
-                            Some("request Transfer-Encoding does not end in chunked".to_owned());
+                        framing_error = Some((
+                            "request Transfer-Encoding does not end in chunked",
+                            "transfer-encoding",
+                        ));
                         None
                     }
                 } else {
@@ -824,7 +1001,7 @@ impl HttpConn {
                         Some(Ok(0)) | None => None,
                         Some(Ok(n)) => Some(Body::Length(n)),
                         Some(Err(why)) => {
-                            framing_error = Some(why.to_owned());
+                            framing_error = Some((why, "content-length"));
                             None
                         }
                     }
@@ -833,17 +1010,13 @@ impl HttpConn {
             HttpHead::Response {
                 status, version, ..
             } => {
-                if status < 100 {
-                    let what = format!("status code {status} is below 100");
-                    self.parse_error(dir, &what, head_bytes, now, ctx, sink);
-                    return AfterHead::Continue(after.len());
-                }
                 let interim = status < 200 && status != 101;
                 let matched = if interim {
                     None
                 } else {
                     self.match_request(start_ts)
                 };
+                exchange = matched.map(|m| m.seq);
                 let method = matched.map_or(MethodKind::Other, |m| m.method);
                 if status == 101 {
                     switch_to = Some((Switched::Upgraded, matched));
@@ -873,7 +1046,7 @@ impl HttpConn {
                         Some(Ok(n)) => Some(Body::Length(n)),
                         None => Some(Body::UntilClose),
                         Some(Err(why)) => {
-                            framing_error = Some(why.to_owned());
+                            framing_error = Some((why, "content-length"));
                             None
                         }
                     }
@@ -890,6 +1063,7 @@ impl HttpConn {
             chunked: matches!(body, Some(Body::Chunked(_))),
             sse: dir == Dir::S2C && facts.event_stream && body.is_some(),
             switch_seq,
+            exchange,
             ..Progress::default()
         };
         if side.msg.sse {
@@ -903,14 +1077,20 @@ impl HttpConn {
             headers,
             upgrade: facts.upgrade,
             raw: head_bytes,
+            parsed_from: parsed.parsed_from,
         };
         let head_msg = message(dir, view, &self.sides[d].msg, &[], now, None, Digest::Off);
         sink.event(ctx, Event::HttpHead(&head_msg));
+        report_repairs(dir, &parsed.repairs, head_bytes, now, ctx, sink);
         if let Some(detail) = ambiguous {
             anomaly(sink, ctx, Code::HttpAmbiguousFraming, dir, now, detail);
         }
-        if let Some(what) = framing_error {
-            self.parse_error(dir, &what, head_bytes, now, ctx, sink);
+        if let Some((what, field)) = framing_error {
+            let at = headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(field))
+                .map_or(0, |h| span_in(parsed.parsed_from, h.name.as_bytes()).start);
+            self.head_error(dir, HeadError { what, at }, head_bytes, now, ctx, sink);
             self.emit_message(dir, view, false, now, ctx, sink);
             return AfterHead::Continue(after.len());
         }
@@ -923,15 +1103,15 @@ impl HttpConn {
                 self.clear_held();
                 return AfterHead::Continue(after.len());
             }
-            let (request_headers, request_bytes) = match matched {
+            let (request_headers, request_bytes, request_captured) = match matched {
                 Some(m) => {
                     let headers = match self.upgrade_request.take() {
                         Some((seq, h)) if seq == m.seq => h,
                         _ => Vec::new(),
                     };
-                    (headers, m.header_bytes)
+                    (headers, m.header_bytes, m.whole)
                 }
-                None => (Vec::new(), 0),
+                None => (Vec::new(), 0, false),
             };
             let held_c2s = match self.hold {
                 Hold::Holding { .. } => mem::take(&mut self.held),
@@ -945,6 +1125,7 @@ impl HttpConn {
                 request_bytes,
                 response_bytes: header_bytes,
                 held_c2s,
+                request_captured,
             }));
             return AfterHead::Upgraded(0);
         }
@@ -992,16 +1173,115 @@ impl HttpConn {
             }
             None => {
                 let side = &mut self.sides[d];
-                side.head_copy.clear();
-                side.head_copy.extend_from_slice(view.raw);
-                side.layout.record(view.raw, view.head, view.headers);
+                side.layout.copy(&mut side.head_copy, &view);
             }
         }
         step.consumed
     }
 
-    /// The oldest unanswered request that began no later than a response starting at `start`.
+    /// Records a request awaiting its response; returns its sequence number. `(switch,
+    /// websocket, whole)` are the [`Outstanding`] flags. Beyond [`MAX_OUTSTANDING`] the oldest
+    /// is evicted to a compact record (reported once).
+    #[allow(clippy::too_many_arguments)]
+    fn register_request(
+        &mut self,
+        method: &str,
+        start_ts: Timestamp,
+        header_bytes: u64,
+        (switch, websocket, whole): (bool, bool, bool),
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) -> u64 {
+        let method = match method {
+            "HEAD" => MethodKind::Head,
+            "CONNECT" => MethodKind::Connect,
+            _ => MethodKind::Other,
+        };
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        if self.outstanding.len() >= MAX_OUTSTANDING
+            && let Some(forgot_now) = self.evict_oldest()
+            && let Some(e) = self.evicted.as_deref_mut()
+        {
+            let mut detail = None;
+            if !e.cap_reported {
+                e.cap_reported = true;
+                detail = Some(format!(
+                    "more than {MAX_OUTSTANDING} requests await their responses: the oldest are \
+                     kept only as what framing their responses needs (HEAD, CONNECT)"
+                ));
+            }
+            if forgot_now {
+                detail = Some(format!(
+                    "more than {MAX_EVICTED_HEADS} HEAD or CONNECT requests among the evicted \
+                     ones: responses to the later ones may be misframed"
+                ));
+            }
+            if let Some(detail) = detail {
+                anomaly(sink, ctx, Code::HttpRequestsEvicted, Dir::C2S, now, detail);
+            }
+        }
+        self.outstanding.push_back(Outstanding {
+            seq,
+            method,
+            start_ts,
+            header_bytes,
+            switch,
+            websocket,
+            whole,
+        });
+        seq
+    }
+
+    /// Moves the oldest unanswered request to the compact record of evicted ones (see
+    /// [`Evicted`]). `Some(true)`: the record was full and forgot a HEAD or CONNECT for the
+    /// first time.
+    fn evict_oldest(&mut self) -> Option<bool> {
+        let oldest = self.outstanding.pop_front()?;
+        let e = self.evicted.get_or_insert_with(Box::default);
+        if e.next == e.end {
+            // Every request evicted before was answered: the range starts again here.
+            e.next = oldest.seq;
+        }
+        e.end = oldest.seq.wrapping_add(1);
+        let mut forgot_now = false;
+        if oldest.method != MethodKind::Other {
+            if e.special.len() < MAX_EVICTED_HEADS {
+                e.special.push_back((oldest.seq, oldest.method));
+            } else if !e.forgot {
+                e.forgot = true;
+                forgot_now = true;
+            }
+        }
+        Some(forgot_now)
+    }
+
+    /// The request a final response starting at `start` answers: the oldest evicted one, or the
+    /// oldest unanswered one if it began no later than the response.
     fn match_request(&mut self, start: Timestamp) -> Option<Outstanding> {
+        if let Some(e) = self.evicted.as_deref_mut()
+            && e.next != e.end
+        {
+            let seq = e.next;
+            e.next = e.next.wrapping_add(1);
+            let method = match e.special.front() {
+                Some(&(s, m)) if s == seq => {
+                    e.special.pop_front();
+                    m
+                }
+                _ => MethodKind::Other,
+            };
+            return Some(Outstanding {
+                seq,
+                method,
+                start_ts: start,
+                header_bytes: 0,
+                switch: false,
+                websocket: false,
+                whole: false,
+            });
+        }
         match self.outstanding.front() {
             Some(front) if front.start_ts <= start => self.outstanding.pop_front(),
             _ => None,
@@ -1131,11 +1411,13 @@ impl HttpConn {
         let copy = mem::take(&mut self.sides[d].head_copy);
         let layout = mem::take(&mut self.sides[d].layout);
         let mut headers = self.scratch.take();
+        let (raw, head) = layout.rebuild(&copy, &mut headers);
         let view = HeadView {
-            head: layout.rebuild(&copy, &mut headers),
+            head,
             headers: &headers,
             upgrade: upgrade_value(&headers),
-            raw: &copy,
+            raw,
+            parsed_from: &copy,
         };
         self.emit_message(dir, view, complete, now, ctx, sink);
         self.scratch.put(headers);
@@ -1277,30 +1559,20 @@ impl HttpConn {
                     side.head_buf.clear();
                     side.state = State::Resync {
                         at_line_start: true,
-                        skipped: dropped,
                     };
+                    side.skipped = side.skipped.saturating_add(dropped);
                 }
             }
             _ => {}
         }
     }
 
-    /// Skips to the next start line at a line start.
-    fn resync(
-        &mut self,
-        dir: Dir,
-        rest: &[u8],
-        now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
-    ) -> Step {
-        let d = dir.index();
-        let side = &mut self.sides[d];
-        let State::Resync {
-            at_line_start,
-            skipped,
-        } = side.state
-        else {
+    /// Skips to the next candidate start line: at a line start, at the first byte of an input
+    /// (`segment_start`: a status line often begins the segment after a binary body), or right
+    /// after a gap. A candidate is only a guess until its head parses (`probing`).
+    fn resync(&mut self, dir: Dir, rest: &[u8], segment_start: bool, now: Timestamp) -> Step {
+        let side = &mut self.sides[dir.index()];
+        let State::Resync { at_line_start } = side.state else {
             return Step::Advanced(rest.len());
         };
         if !side.head_buf.is_empty() {
@@ -1318,7 +1590,7 @@ impl HttpConn {
             match start_line(dir, head(&probe, probe_len)) {
                 Prefix::Yes => {
                     side.state = State::Head;
-                    self.resumed(dir, skipped, now, ctx, sink);
+                    side.probing = true;
                     return Step::Advanced(0);
                 }
                 Prefix::Maybe if take == rest.len() => {
@@ -1327,24 +1599,24 @@ impl HttpConn {
                 }
                 Prefix::Maybe | Prefix::No => {
                     side.state = State::Resync {
-                        at_line_start: false,
-                        skipped: skipped.saturating_add(stashed as u64),
+                        at_line_start: segment_start,
                     };
+                    side.skipped = side.skipped.saturating_add(stashed as u64);
                     side.head_buf.clear();
                     return Step::Advanced(0);
                 }
             }
         }
         let mut i = 0usize;
-        let mut line_start = at_line_start;
+        let mut candidate = at_line_start || segment_start;
         loop {
             let from = tail(rest, i);
-            if line_start && !from.is_empty() {
+            if candidate && !from.is_empty() {
                 match start_line(dir, head(from, START_PROBE)) {
                     Prefix::Yes => {
                         side.state = State::Head;
-                        let skipped = skipped.saturating_add(i as u64);
-                        self.resumed(dir, skipped, now, ctx, sink);
+                        side.probing = true;
+                        side.skipped = side.skipped.saturating_add(i as u64);
                         return Step::Advanced(i);
                     }
                     Prefix::Maybe => {
@@ -1352,44 +1624,48 @@ impl HttpConn {
                         side.head_start_ts = now;
                         side.state = State::Resync {
                             at_line_start: false,
-                            skipped: skipped.saturating_add(i as u64),
                         };
+                        side.skipped = side.skipped.saturating_add(i as u64);
                         return Step::Advanced(rest.len());
                     }
                     Prefix::No => {}
                 }
             }
-            match from.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', from) {
                 Some(p) => {
                     i = i.saturating_add(p + 1);
-                    line_start = true;
+                    candidate = true;
                     if i >= rest.len() {
                         side.state = State::Resync {
                             at_line_start: true,
-                            skipped: skipped.saturating_add(rest.len() as u64),
                         };
+                        side.skipped = side.skipped.saturating_add(rest.len() as u64);
                         return Step::Advanced(rest.len());
                     }
                 }
                 None => {
                     side.state = State::Resync {
                         at_line_start: false,
-                        skipped: skipped.saturating_add(rest.len() as u64),
                     };
+                    side.skipped = side.skipped.saturating_add(rest.len() as u64);
                     return Step::Advanced(rest.len());
                 }
             }
         }
     }
 
-    fn resumed(
+    /// A head parsed: if it was found by resynchronising, the bytes skipped to get there are
+    /// reported now.
+    fn found_start(
         &mut self,
         dir: Dir,
-        skipped: u64,
         now: Timestamp,
         ctx: &EventCtx<'_>,
         sink: &mut dyn EventSink,
     ) {
+        let side = &mut self.sides[dir.index()];
+        side.probing = false;
+        let skipped = mem::take(&mut side.skipped);
         if skipped > 0 {
             let detail = format!("skipped {skipped} bytes to the next {}", start_name(dir));
             anomaly(sink, ctx, Code::HttpResync, dir, now, detail);
@@ -1413,33 +1689,161 @@ impl HttpConn {
                 self.emit_from_copy(dir, complete, now, ctx, sink);
                 self.after_message(dir, BodyEnd::Broken);
             }
-            State::Resync { skipped, .. } => {
-                let skipped = skipped.saturating_add(side.head_buf.len() as u64);
-                if skipped > 0 {
-                    let detail = format!(
-                        "{skipped} bytes skipped without finding a {}",
-                        start_name(dir)
-                    );
-                    anomaly(sink, ctx, Code::HttpResync, dir, now, detail);
-                }
+            State::Resync { .. } => {
+                side.skipped = side.skipped.saturating_add(side.head_buf.len() as u64);
             }
-            State::Head | State::Stopped => {}
+            State::Head => {
+                let why = if fin {
+                    "the sender's FIN"
+                } else {
+                    "the end of the stream"
+                };
+                self.cut_head(dir, why, Code::HttpTruncated, now, ctx, sink);
+            }
+            State::Stopped => {}
+        }
+        let side = &mut self.sides[d];
+        let skipped = mem::take(&mut side.skipped);
+        if skipped > 0 {
+            let detail = format!(
+                "{skipped} bytes skipped without finding a {}",
+                start_name(dir)
+            );
+            anomaly(sink, ctx, Code::HttpResync, dir, now, detail);
         }
         let side = &mut self.sides[d];
         side.state = State::Stopped;
+        side.probing = false;
         side.head_buf.clear();
     }
 
-    fn parse_error(
+    /// A head that will never be completed (cut by `why`: a gap, the snaplen, the end of the
+    /// stream): what it holds is reported as an incomplete message (the start line and the
+    /// whole header fields), with `http.truncated` quoting its bytes. A guessed start line
+    /// (resynchronising) that does not even parse that far is counted as skipped instead.
+    fn cut_head(
         &mut self,
         dir: Dir,
-        what: &str,
+        why: &str,
+        code: Code,
+        now: Timestamp,
+        ctx: &EventCtx<'_>,
+        sink: &mut dyn EventSink,
+    ) {
+        let d = dir.index();
+        let buf = mem::take(&mut self.sides[d].head_buf);
+        // Empty lines before a start line are allowed (RFC 9112 §2.2) and begin nothing.
+        if buf.iter().all(|&b| b == b'\r' || b == b'\n') {
+            self.restore_head_buf(d, buf);
+            return;
+        }
+        let start_ts = self.sides[d].head_start_ts;
+        let kind = head_name(dir);
+        let (mut scratch, mut repaired) = (Vec::new(), Vec::new());
+        let mut headers = self.scratch.take();
+        let cut = head::parse_cut(
+            &mut self.heads,
+            dir,
+            &buf,
+            &mut scratch,
+            &mut repaired,
+            &mut headers,
+        );
+        match cut {
+            Some(cut) => {
+                self.found_start(dir, now, ctx, sink);
+                let header_bytes = buf.len() as u64;
+                let exchange = match cut.head {
+                    HttpHead::Request { method, .. } => Some(self.register_request(
+                        method,
+                        start_ts,
+                        header_bytes,
+                        (false, false, false),
+                        now,
+                        ctx,
+                        sink,
+                    )),
+                    HttpHead::Response { status, .. } if status >= 200 || status == 101 => {
+                        self.upgrade_hint |= status == 101;
+                        self.match_request(start_ts).map(|m| m.seq)
+                    }
+                    HttpHead::Response { .. } => None,
+                };
+                let progress = Progress {
+                    start_ts,
+                    header_bytes,
+                    exchange,
+                    ..Progress::default()
+                };
+                let view = HeadView {
+                    head: cut.head,
+                    headers: &headers,
+                    upgrade: upgrade_value(&headers),
+                    raw: &buf,
+                    parsed_from: cut.parsed_from,
+                };
+                let head_msg = message(dir, view, &progress, &[], now, None, Digest::Off);
+                sink.event(ctx, Event::HttpHead(&head_msg));
+                report_repairs(dir, &cut.repairs, &buf, now, ctx, sink);
+                let detail = format!(
+                    "{why} cut a {kind} head after {} bytes; reported with its start line and \
+                     {} whole header fields: \"{}\"",
+                    buf.len(),
+                    headers.len(),
+                    escaped(&buf)
+                );
+                anomaly(sink, ctx, code, dir, now, detail);
+                let msg = message(dir, view, &progress, &[], now, Some(false), Digest::Off);
+                sink.event(ctx, Event::Http(&msg));
+            }
+            None if self.sides[d].probing => {
+                let side = &mut self.sides[d];
+                side.probing = false;
+                side.skipped = side.skipped.saturating_add(buf.len() as u64);
+            }
+            None => {
+                let detail = format!(
+                    "{why} cut a {kind} head after {} bytes, before its start line was \
+                     complete: \"{}\"",
+                    buf.len(),
+                    escaped(&buf)
+                );
+                anomaly(sink, ctx, code, dir, now, detail);
+            }
+        }
+        self.scratch.put(headers);
+        self.restore_head_buf(d, buf);
+    }
+
+    /// Bytes that should be a head are not HTTP/1.x: `http.parse_error` quoting the offending
+    /// line and its offset, and the direction is no longer decoded.
+    fn head_error(
+        &mut self,
+        dir: Dir,
+        e: HeadError,
         bytes: &[u8],
         now: Timestamp,
         ctx: &EventCtx<'_>,
         sink: &mut dyn EventSink,
     ) {
-        let detail = format!("{what}: \"{}\"", escaped(bytes));
+        let at = e.at.min(bytes.len());
+        let line_start = memchr::memrchr(b'\n', head(bytes, at)).map_or(0, |p| p + 1);
+        let line_end = memchr::memchr(b'\n', tail(bytes, at)).map_or(bytes.len(), |p| at + p + 1);
+        let line_no = memchr::memchr_iter(b'\n', head(bytes, line_start)).count() + 1;
+        // Quote the line from its start, or from shortly before the offending byte if it is far.
+        let from = if at - line_start > ERROR_PREVIEW {
+            at - ERROR_PREVIEW / 2
+        } else {
+            line_start
+        };
+        let quoted = bytes.get(from..line_end).unwrap_or_default();
+        let detail = format!(
+            "{} at byte {at} of the {} head (line {line_no}): {}\"{}\"",
+            e.what,
+            head_name(dir),
+            if from > line_start { "…" } else { "" },
+            escaped(quoted)
+        );
         anomaly(sink, ctx, Code::HttpParseError, dir, now, detail);
         let side = &mut self.sides[dir.index()];
         side.state = State::Stopped;
@@ -1477,15 +1881,23 @@ impl HttpConn {
             + b.preview.capacity()
             + self.held.capacity();
         let spans = a.layout.headers.capacity() + b.layout.headers.capacity();
+        // Room for the newest unanswered requests is kept when the rest give way: fixed.
+        let pending = self.outstanding.capacity();
+        let kept = pending.min(KEEP_PENDING);
         let mut held = Held {
-            fixed: 0,
+            fixed: vec_bytes::<Outstanding>(kept),
             buffers: bytes
                 + vec_bytes::<(Range<usize>, Range<usize>)>(spans)
                 + vec_bytes::<Header<'static>>(self.scratch.0.capacity())
-                + vec_bytes::<Outstanding>(self.outstanding.capacity())
-                + vec_bytes::<(usize, Timestamp)>(self.held_marks.capacity()),
+                + vec_bytes::<Outstanding>(pending - kept)
+                + vec_bytes::<(usize, Timestamp)>(self.held_marks.capacity())
+                + self.heads.held(),
         };
         // Rare states, boxed or off: looked at only when present.
+        if let Some(e) = &self.evicted {
+            held.fixed += box_bytes::<Evicted>();
+            held.buffers += vec_bytes::<(u64, MethodKind)>(e.special.capacity());
+        }
         if let Some((_, headers)) = &self.upgrade_request {
             held.fixed += owned_bytes(headers);
         }
@@ -1502,54 +1914,47 @@ impl HttpConn {
     /// buffer it can do without is given up, each with its anomaly — an incomplete head (that
     /// side resynchronises at the next start line), the headers of a message whose body is in
     /// progress (it is reported with its start line only), client bytes held for an upgrade
-    /// (as on overflow), unanswered requests beyond the oldest [`KEEP_PENDING`], and the body
-    /// previews (none are kept for the rest of the connection).
+    /// (as on overflow), unanswered requests beyond the newest [`KEEP_PENDING`] (kept only as
+    /// what framing their responses needs, as beyond [`MAX_OUTSTANDING`]), and the body
+    /// previews (none are kept for the rest of the connection). The head parser's reusable
+    /// storage is released too (nothing is lost but time).
     pub fn give_way(&mut self, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
         let now = self.now(ctx);
-        self.scratch = HeaderScratch::default();
         for dir in [Dir::C2S, Dir::S2C] {
-            let side = &mut self.sides[dir.index()];
-            let what = match dir {
-                Dir::C2S => "request",
-                Dir::S2C => "response",
-            };
+            let d = dir.index();
+            let side = &self.sides[d];
             match side.state {
                 State::Head if !side.head_buf.is_empty() => {
-                    let dropped = side.head_buf.len();
+                    // Reported for what it holds, as a head cut by a gap is: the request still
+                    // takes its place among those awaiting an answer.
                     let at_line_start = side.head_buf.last() == Some(&b'\n');
-                    side.head_buf = Vec::new();
-                    side.state = State::Resync {
-                        at_line_start,
-                        skipped: 0,
-                    };
-                    let detail = format!(
-                        "incomplete {what} head of {dropped} bytes dropped (memory budget); \
-                         bytes up to the next {} are skipped",
-                        start_name(dir)
+                    self.cut_head(
+                        dir,
+                        "the memory budget",
+                        Code::HttpBudgetHead,
+                        now,
+                        ctx,
+                        sink,
                     );
-                    anomaly(sink, ctx, Code::HttpBudgetHead, dir, now, detail);
+                    let side = &mut self.sides[d];
+                    side.head_buf = Vec::new();
+                    side.state = State::Resync { at_line_start };
                 }
                 State::Body(_) if side.head_copy.capacity() > 0 => {
-                    let line = side
-                        .head_copy
-                        .iter()
-                        .position(|&b| b == b'\n')
-                        .map_or(side.head_copy.len(), |i| i + 1);
-                    let dropped = side.head_copy.len() - line;
-                    let mut kept = Vec::new();
-                    kept.extend_from_slice(head(&side.head_copy, line));
-                    side.head_copy = kept;
-                    side.layout.headers = Vec::new();
+                    let side = &mut self.sides[d];
+                    let dropped = side.layout.keep_start_line(&mut side.head_copy);
                     if dropped > 0 {
                         let detail = format!(
-                            "headers of the {what} in progress ({dropped} bytes) dropped \
-                             (memory budget): it is reported with its start line only"
+                            "headers of the {} in progress ({dropped} bytes) dropped \
+                             (memory budget): it is reported with its start line only",
+                            head_name(dir)
                         );
                         anomaly(sink, ctx, Code::HttpBudgetHead, dir, now, detail);
                     }
                 }
                 _ => {}
             }
+            let side = &mut self.sides[d];
             // Room kept for the next head costs nothing to give back.
             compact(&mut side.head_buf);
             if !matches!(side.state, State::Body(_)) {
@@ -1570,24 +1975,10 @@ impl HttpConn {
             );
             anomaly(sink, ctx, Code::HttpBudgetHold, Dir::C2S, now, detail);
         }
-        if self.outstanding.len() > KEEP_PENDING {
-            let before = self.outstanding.len();
-            let mut i = 0;
-            // Requests that switch protocols are kept: the held bytes wait for their answer.
-            self.outstanding.retain(|o| {
-                i += 1;
-                i <= KEEP_PENDING || o.switch
-            });
-            compact_deque(&mut self.outstanding);
-            let forgotten = before - self.outstanding.len();
-            let detail = format!(
-                "{forgotten} unanswered requests forgotten (memory budget), the {KEEP_PENDING} \
-                 oldest kept; the responses that answer the others are framed as answers to GET"
-            );
-            anomaly(sink, ctx, Code::HttpBudgetPending, Dir::C2S, now, detail);
-        } else {
-            compact_deque(&mut self.outstanding);
-        }
+        self.give_way_pending(now, ctx, sink);
+        // Reusable storage (after the heads above were reported, which uses it).
+        self.scratch = HeaderScratch::default();
+        self.heads.release();
         compact(&mut self.held);
         compact(&mut self.held_marks);
         let shown: usize = self.sides.iter().map(|s| s.preview.len()).sum::<usize>()
@@ -1611,59 +2002,97 @@ impl HttpConn {
             anomaly(sink, ctx, Code::HttpBudgetDisplay, Dir::S2C, now, detail);
         }
     }
+
+    /// Unanswered requests give way: all but the newest [`KEEP_PENDING`] are kept only as what
+    /// framing their responses needs, as beyond [`MAX_OUTSTANDING`]; when there are none to
+    /// evict, the evicted HEAD and CONNECT requests are forgotten (their responses may then be
+    /// misframed).
+    fn give_way_pending(&mut self, now: Timestamp, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+        let (mut evicted, mut forgot) = (0usize, false);
+        // A request that switches protocols is the newest (client bytes after it are held):
+        // it is never evicted, its answer decides what the held bytes are.
+        while self.outstanding.len() > KEEP_PENDING
+            && self.outstanding.front().is_some_and(|o| !o.switch)
+            && let Some(forgot_now) = self.evict_oldest()
+        {
+            evicted += 1;
+            forgot |= forgot_now;
+        }
+        compact_deque(&mut self.outstanding);
+        if evicted > 0 {
+            let mut detail = format!(
+                "{evicted} unanswered requests kept only as what framing their responses needs \
+                 (HEAD, CONNECT), the newest {KEEP_PENDING} in full (memory budget)"
+            );
+            if forgot {
+                detail.push_str(&format!(
+                    "; more than {MAX_EVICTED_HEADS} HEAD or CONNECT requests among the evicted \
+                     ones: responses to the later ones may be misframed"
+                ));
+            }
+            anomaly(sink, ctx, Code::HttpBudgetPending, Dir::C2S, now, detail);
+        } else if let Some(e) = self.evicted.as_deref_mut()
+            && !e.special.is_empty()
+        {
+            let forgotten = e.special.len();
+            e.special = VecDeque::new();
+            e.forgot = true;
+            let detail = format!(
+                "{forgotten} evicted HEAD or CONNECT requests forgotten (memory budget): the \
+                 responses that answer them are framed as answers to GET"
+            );
+            anomaly(sink, ctx, Code::HttpBudgetPending, Dir::C2S, now, detail);
+        }
+        if let Some(e) = self.evicted.as_deref_mut() {
+            compact_deque(&mut e.special);
+        }
+    }
 }
 
-/// Parses a request (client side) or response (server side) head into `out`.
-/// `Ok(None)`: the head is incomplete.
-fn parse_head<'b>(
+/// Reports what [`head::HeadParser`] repaired in a head (`raw`, as it was on the wire).
+fn report_repairs(
     dir: Dir,
-    config: &httparse::ParserConfig,
-    buf: &'b [u8],
-    out: &mut Vec<Header<'b>>,
-) -> Result<Option<ParsedHead<'b>>, httparse::Error> {
-    let mut raw = [const { MaybeUninit::<httparse::Header<'b>>::uninit() }; MAX_HEADERS];
-    out.clear();
-    let (len, head, headers) = match dir {
-        Dir::C2S => {
-            let mut req = httparse::Request::new(&mut []);
-            let httparse::Status::Complete(len) =
-                config.parse_request_with_uninit_headers(&mut req, buf, &mut raw)?
-            else {
-                return Ok(None);
-            };
-            let head = HttpHead::Request {
-                method: req.method.unwrap_or_default(),
-                target: req.path.unwrap_or_default(),
-                version: req.version.unwrap_or(1),
-            };
-            (len, head, req.headers)
-        }
-        Dir::S2C => {
-            let mut res = httparse::Response::new(&mut []);
-            let httparse::Status::Complete(len) =
-                config.parse_response_with_uninit_headers(&mut res, buf, &mut raw)?
-            else {
-                return Ok(None);
-            };
-            let head = HttpHead::Response {
-                version: res.version.unwrap_or(1),
-                status: res.code.unwrap_or(0),
-                reason: res.reason.unwrap_or_default(),
-            };
-            (len, head, res.headers)
-        }
+    r: &Repairs,
+    raw: &[u8],
+    now: Timestamp,
+    ctx: &EventCtx<'_>,
+    sink: &mut dyn EventSink,
+) {
+    let line_at = |at: usize| {
+        let end = memchr::memchr(b'\n', tail(raw, at)).map_or(raw.len(), |p| at + p + 1);
+        escaped(raw.get(at..end).unwrap_or_default())
     };
-    out.extend(headers.iter().map(|h| Header {
-        name: h.name,
-        value: h.value,
-    }));
-    Ok(Some(ParsedHead { len, head }))
-}
-
-fn describe(e: httparse::Error) -> String {
-    match e {
-        httparse::Error::TooManyHeaders => format!("more than {MAX_HEADERS} header fields"),
-        other => other.to_string(),
+    if r.folds > 0 {
+        let detail = format!(
+            "{} obsolete line fold(s) in the {} head unfolded into spaces (RFC 9112 §5.2); \
+             first at byte {}: \"{}\"",
+            r.folds,
+            head_name(dir),
+            r.first_fold,
+            line_at(r.first_fold)
+        );
+        anomaly(sink, ctx, Code::HttpObsFold, dir, now, detail);
+    }
+    if r.spaced > 0 {
+        let (code, verdict) = match dir {
+            Dir::C2S => (
+                Code::HttpRequestFieldSpace,
+                "a server must reject such a request with 400 (RFC 9112 §5.1); decoded as if \
+                 the whitespace were absent",
+            ),
+            Dir::S2C => (
+                Code::HttpFieldSpace,
+                "stripped, as RFC 9112 §5.1 lets a response recipient do",
+            ),
+        };
+        let detail = format!(
+            "whitespace between the name and the colon of {} field(s): {verdict}; first at \
+             byte {}: \"{}\"",
+            r.spaced,
+            r.first_spaced,
+            line_at(r.first_spaced)
+        );
+        anomaly(sink, ctx, code, dir, now, detail);
     }
 }
 
@@ -1768,14 +2197,16 @@ fn owned_headers(headers: &[Header<'_>]) -> OwnedHeaders {
         .collect()
 }
 
-/// A message head as its events show it: the start line, the headers, the `Upgrade` value, and
-/// the bytes all three were parsed from.
+/// A message head as its events show it: the start line, the headers, the `Upgrade` value, the
+/// head as it was on the wire, and the bytes the first three borrow from (the wire head, or its
+/// repaired copy).
 #[derive(Clone, Copy)]
 struct HeadView<'h> {
     head: HttpHead<'h>,
     headers: &'h [Header<'h>],
     upgrade: Option<&'h str>,
     raw: &'h [u8],
+    parsed_from: &'h [u8],
 }
 
 /// `stage`: `None` for the `HttpHead` event, `Some(complete)` for the `Http` event.
@@ -1804,6 +2235,7 @@ fn message<'m>(
         raw_head: view.raw,
         complete: stage.unwrap_or(false),
         digest,
+        exchange: progress.exchange,
     }
 }
 
@@ -1859,6 +2291,13 @@ fn start_line(dir: Dir, bytes: &[u8]) -> Prefix {
         maybe |= p.starts_with(bytes);
     }
     if maybe { Prefix::Maybe } else { Prefix::No }
+}
+
+fn head_name(dir: Dir) -> &'static str {
+    match dir {
+        Dir::C2S => "request",
+        Dir::S2C => "response",
+    }
 }
 
 fn start_name(dir: Dir) -> &'static str {

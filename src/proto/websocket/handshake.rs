@@ -4,6 +4,9 @@
 //!
 //! Promise: every header value is treated as untrusted bytes; nothing here panics. Each side's
 //! problems are reported as one `ws.handshake_invalid` anomaly naming every problem found.
+//! A 101 whose request is not in the capture (picked up mid-stream, or the request cut short)
+//! is judged on its own: there is no key to check the accept against and no offer to check the
+//! choices against, which `ws.request_not_captured` (a note, not a violation) says instead.
 
 use super::report;
 use crate::proto::http::Upgrade;
@@ -233,6 +236,45 @@ pub fn deflate_params(ext: &Extension) -> Result<DeflateParams, Vec<String>> {
     }
 }
 
+/// The request side of the handshake (RFC 6455 §4.1): what is wrong with it, if anything.
+fn check_request(req: &[(String, Vec<u8>)], problems: &mut Vec<String>) {
+    if !has_token(req, "Upgrade", "websocket") {
+        problems.push(missing_token(req, "request", "Upgrade", "websocket"));
+    }
+    if !has_token(req, "Connection", "upgrade") {
+        problems.push(missing_token(req, "request", "Connection", "upgrade"));
+    }
+    let keys: Vec<&[u8]> = values(req, "Sec-WebSocket-Key").collect();
+    match keys.as_slice() {
+        [] => problems.push("request lacks Sec-WebSocket-Key".to_string()),
+        [k] => match base64::engine::general_purpose::STANDARD.decode(k) {
+            Ok(raw) if raw.len() == 16 => {}
+            Ok(raw) => problems.push(format!(
+                "Sec-WebSocket-Key `{}` decodes to {} bytes, not 16",
+                text(k),
+                raw.len()
+            )),
+            Err(_) => problems.push(format!(
+                "Sec-WebSocket-Key `{}` is not base64 (must encode 16 bytes)",
+                text(k)
+            )),
+        },
+        _ => problems.push(format!(
+            "request has {} Sec-WebSocket-Key headers",
+            keys.len()
+        )),
+    }
+    match values(req, "Sec-WebSocket-Version")
+        .next()
+        .map(text)
+        .as_deref()
+    {
+        None => problems.push("request lacks Sec-WebSocket-Version".to_string()),
+        Some("13") => {}
+        Some(v) => problems.push(format!("request has Sec-WebSocket-Version {v}, not 13")),
+    }
+}
+
 /// Checks an accepted upgrade; returns the handshake record and emits anomalies
 /// (`ws.handshake_invalid` per side with every problem named, `ws.accept_mismatch`). The caller
 /// emits `Event::Handshake` with the result.
@@ -243,42 +285,30 @@ pub fn check_handshake(
 ) -> Handshake {
     let req = &upgrade.request_headers;
     let resp = &upgrade.response_headers;
+    let seen = upgrade.request_captured;
     let mut req_problems = Vec::new();
     let mut resp_problems = Vec::new();
 
-    if !has_token(req, "Upgrade", "websocket") {
-        req_problems.push(missing_token(req, "request", "Upgrade", "websocket"));
+    if seen {
+        check_request(req, &mut req_problems);
+    } else {
+        let detail = if upgrade.request_bytes > 0 {
+            "the upgrade request this 101 answers was cut short in the capture: the handshake's \
+             request side (key, version, offers) cannot be checked"
+        } else {
+            "the upgrade request this 101 answers is not in the capture: the handshake's request \
+             side (key, version, offers) cannot be checked"
+        };
+        report(
+            ctx,
+            sink,
+            Some(Dir::C2S),
+            Code::WsRequestNotCaptured,
+            detail.to_string(),
+        );
     }
-    if !has_token(req, "Connection", "upgrade") {
-        req_problems.push(missing_token(req, "request", "Connection", "upgrade"));
-    }
-    let keys: Vec<&[u8]> = values(req, "Sec-WebSocket-Key").collect();
-    let key = keys.first().map(|k| text(k));
-    match keys.as_slice() {
-        [] => req_problems.push("request lacks Sec-WebSocket-Key".to_string()),
-        [k] => match base64::engine::general_purpose::STANDARD.decode(k) {
-            Ok(raw) if raw.len() == 16 => {}
-            Ok(raw) => req_problems.push(format!(
-                "Sec-WebSocket-Key `{}` decodes to {} bytes, not 16",
-                text(k),
-                raw.len()
-            )),
-            Err(_) => req_problems.push(format!(
-                "Sec-WebSocket-Key `{}` is not base64 (must encode 16 bytes)",
-                text(k)
-            )),
-        },
-        _ => req_problems.push(format!(
-            "request has {} Sec-WebSocket-Key headers",
-            keys.len()
-        )),
-    }
+    let key = values(req, "Sec-WebSocket-Key").next().map(text);
     let version = values(req, "Sec-WebSocket-Version").next().map(text);
-    match version.as_deref() {
-        None => req_problems.push("request lacks Sec-WebSocket-Version".to_string()),
-        Some("13") => {}
-        Some(v) => req_problems.push(format!("request has Sec-WebSocket-Version {v}, not 13")),
-    }
 
     if !has_token(resp, "Upgrade", "websocket") {
         resp_problems.push(missing_token(resp, "101 response", "Upgrade", "websocket"));
@@ -293,6 +323,7 @@ pub fn check_handshake(
 
     let subprotocol = values(resp, "Sec-WebSocket-Protocol").next().map(text);
     if let Some(p) = &subprotocol
+        && seen
         && !tokens(req, "Sec-WebSocket-Protocol").any(|o| o == p.as_bytes())
     {
         resp_problems.push(format!(
@@ -311,7 +342,7 @@ pub fn check_handshake(
     let mut deflate = None;
     let mut deflate_seen = false;
     for ext in &extensions {
-        if !offered_names().any(|o| o.eq_ignore_ascii_case(&ext.name)) {
+        if seen && !offered_names().any(|o| o.eq_ignore_ascii_case(&ext.name)) {
             resp_problems.push(format!(
                 "server accepted extension `{}` that the client did not offer",
                 ext.name
@@ -421,6 +452,7 @@ mod tests {
             request_bytes: 300,
             response_bytes: 200,
             held_c2s: Vec::new(),
+            request_captured: true,
         }
     }
 
@@ -506,6 +538,7 @@ mod tests {
                 ("Sec-WebSocket-Version", "8"),
             ]),
             response_headers: headers(&[("Connection", "Upgrade")]),
+            request_captured: true,
             ..Upgrade::default()
         };
         let (hs, sink) = check(&up);
@@ -530,6 +563,7 @@ mod tests {
         let up = Upgrade {
             request_headers: headers(&[("Upgrade", "websocket"), ("Connection", "upgrade")]),
             response_headers: rfc_upgrade().response_headers,
+            request_captured: true,
             ..Upgrade::default()
         };
         let (hs, sink) = check(&up);
@@ -537,6 +571,41 @@ mod tests {
         let req = &sink.anomalies()[0].detail;
         assert!(req.contains("lacks Sec-WebSocket-Key"), "{req}");
         assert!(req.contains("lacks Sec-WebSocket-Version"));
+    }
+
+    #[test]
+    fn a_101_whose_request_was_not_captured_is_a_note_not_a_violation() {
+        // Picked up mid-stream: only the 101 was seen. Its choices cannot be checked against an
+        // offer, its accept not against a key.
+        let up = Upgrade {
+            response_headers: rfc_upgrade().response_headers,
+            response_bytes: 200,
+            ..Upgrade::default()
+        };
+        let (hs, sink) = check(&up);
+        let a = sink.anomalies();
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].code, Code::WsRequestNotCaptured);
+        assert_eq!(a[0].code.severity(), crate::proto::Severity::Info);
+        assert!(a[0].detail.contains("is not in the capture"));
+        assert_eq!((hs.key, hs.expected_accept), (None, None));
+        assert_eq!(hs.subprotocol.as_deref(), Some("chat"));
+        assert!(hs.deflate.is_some());
+        // The response itself is still judged.
+        let up = Upgrade {
+            response_headers: headers(&[("Connection", "Upgrade")]),
+            request_bytes: 120,
+            ..Upgrade::default()
+        };
+        let (_, sink) = check(&up);
+        let a = sink.anomalies();
+        assert_eq!(a.len(), 2, "{a:?}");
+        assert_eq!(a[0].code, Code::WsRequestNotCaptured);
+        assert!(a[0].detail.contains("was cut short"));
+        assert_eq!(
+            (a[1].code, a[1].dir),
+            (Code::WsHandshakeInvalid, Some(Dir::S2C))
+        );
     }
 
     #[test]

@@ -71,6 +71,7 @@
 //! never inflated later (the window would be missing). Without a budget there is no global cap.
 
 pub mod close;
+pub mod detect;
 pub mod frame;
 pub mod handshake;
 pub mod mask;

@@ -125,7 +125,13 @@ impl Run {
 }
 
 /// A frame as the RFC lays it out: header fields, then the payload (masked here if `mask`).
-fn frame(fin: bool, rsv1: bool, opcode: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+pub(super) fn frame(
+    fin: bool,
+    rsv1: bool,
+    opcode: u8,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut out = vec![(u8::from(fin) << 7) | (u8::from(rsv1) << 6) | opcode];
     let m = if mask.is_some() { 0x80 } else { 0 };
     match payload.len() {

@@ -1,0 +1,476 @@
+//! The TLS record layer over the recorded TLS captures (`captures/tls/`), through a small
+//! harness (source → decode → TCP reassembly → `TlsConn`), against two independent witnesses:
+//! tshark with the same key log (the decrypted bytes of every flow, per direction, must be
+//! byte-identical to `tshark -z follow,tls,raw`) and the peers' own logs in
+//! `captures/expected/tls/` (version, suite, SNI, ALPN, which sessions decrypt, anomalies).
+
+mod common;
+
+use common::require_tshark;
+use sockscope::config::{Config, PortFilter};
+use sockscope::decode::{Decoded, Decoder};
+use sockscope::proto::tls::suite;
+use sockscope::proto::tls::wire::{Sniff, sniff};
+use sockscope::proto::tls::{Epoch, KeyLog, SessionSecrets, TlsCode, TlsConn, TlsEvent, TlsSink};
+use sockscope::source::{self, Next, Secrets};
+use sockscope::tcp::FlowTable;
+use sockscope::tcp::{Dir, FlowMeta, PacketRef, StreamEvent, StreamHandler};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// What the TLS layer reported for one flow.
+#[derive(Default, Debug)]
+struct FlowOut {
+    client: String,
+    /// The first bytes each side sent (up to 16).
+    first: [Vec<u8>; 2],
+    plain: [Vec<u8>; 2],
+    version: Option<u16>,
+    suite: Option<u16>,
+    sni: Option<String>,
+    alpn: Option<String>,
+    etm: bool,
+    records: [u64; 2],
+    decrypted: [u64; 2],
+    key_updates: [u32; 2],
+    anomalies: Vec<TlsCode>,
+}
+
+struct FlowSink<'a> {
+    keys: &'a KeyLog,
+    out: &'a mut FlowOut,
+}
+
+impl TlsSink for FlowSink<'_> {
+    fn event(&mut self, dir: Dir, event: TlsEvent<'_>) {
+        let d = dir.index();
+        let out = &mut *self.out;
+        match event {
+            TlsEvent::Plaintext(p) => out.plain[d].extend_from_slice(p),
+            TlsEvent::Record(r) => {
+                out.records[d] += 1;
+                out.decrypted[d] += u64::from(r.decrypted);
+            }
+            TlsEvent::ClientHello(ch) => {
+                out.sni = ch.sni.map(|s| String::from_utf8_lossy(s).into_owned())
+            }
+            TlsEvent::Negotiated(n) => {
+                out.version = Some(n.version);
+                out.suite = Some(n.cipher_suite);
+                out.etm = n.encrypt_then_mac;
+                if let Some(a) = n.alpn {
+                    out.alpn = Some(String::from_utf8_lossy(a).into_owned());
+                }
+            }
+            TlsEvent::AlpnSelected(a) => out.alpn = Some(String::from_utf8_lossy(a).into_owned()),
+            TlsEvent::Epoch(Epoch::Application { generation }) if generation > 0 => {
+                out.key_updates[d] += 1
+            }
+            TlsEvent::Anomaly { code, .. } => out.anomalies.push(code),
+            _ => {}
+        }
+    }
+    fn secrets(&mut self, client_random: &[u8; 32]) -> Option<SessionSecrets> {
+        self.keys.get(client_random).copied()
+    }
+}
+
+#[derive(Default)]
+struct Harness {
+    keys: KeyLog,
+    flows: BTreeMap<u64, FlowOut>,
+}
+
+impl StreamHandler for Harness {
+    type State = TlsConn;
+    fn on_event(
+        &mut self,
+        meta: &FlowMeta,
+        conn: &mut TlsConn,
+        _pkt: Option<PacketRef>,
+        event: StreamEvent<'_>,
+    ) {
+        let out = self.flows.entry(meta.id).or_default();
+        out.client = meta.client.to_string();
+        let mut sink = FlowSink {
+            keys: &self.keys,
+            out,
+        };
+        match event {
+            StreamEvent::Data { dir, bytes } => {
+                let first = &mut sink.out.first[dir.index()];
+                let n = (16 - first.len()).min(bytes.len());
+                first.extend_from_slice(&bytes[..n]);
+                conn.feed(dir, bytes, &mut sink)
+            }
+            StreamEvent::Gap { dir, len } => conn.gap(dir, len, &mut sink),
+            StreamEvent::End { dir } => conn.end(dir, &mut sink),
+            StreamEvent::Closed { .. } => conn.finish(&mut sink),
+            _ => {}
+        }
+    }
+}
+
+/// Runs the harness over a capture, with its key log file if it has one (secrets carried in
+/// the capture are read as the source hands them out).
+fn analyze(capture: &Path, keylog: Option<&Path>) -> BTreeMap<u64, FlowOut> {
+    analyze_ports(capture, keylog, PortFilter::Ports(vec![443]))
+}
+
+fn analyze_ports(
+    capture: &Path,
+    keylog: Option<&Path>,
+    ports: PortFilter,
+) -> BTreeMap<u64, FlowOut> {
+    let mut harness = Harness::default();
+    if let Some(k) = keylog {
+        harness.keys = KeyLog::read_file(k).expect("key log");
+    }
+    let config = Config {
+        ports,
+        ..Config::default()
+    };
+    let mut table: FlowTable<Harness> = FlowTable::new(&config, None);
+    let mut decoder = Decoder::new();
+    let mut src = source::open(capture.to_str().expect("path"), 1).expect("capture opens");
+    loop {
+        match src.next().expect("capture reads") {
+            Next::Frame(frame) => {
+                if let Decoded::Tcp(seg) = decoder.decode(&frame) {
+                    table.process(&seg, &mut harness);
+                }
+            }
+            Next::Secrets(Secrets { kind, data }) if kind == Secrets::TLS_KEY_LOG => {
+                harness.keys.add_text(data)
+            }
+            Next::End => break,
+            _ => {}
+        }
+    }
+    table.finish(&mut harness);
+    harness.flows
+}
+
+/// tshark's decrypted bytes of each TCP stream, by client endpoint: (client → server,
+/// server → client).
+fn tshark_follow(capture: &Path, keylog: Option<&Path>) -> BTreeMap<String, [Vec<u8>; 2]> {
+    let mut prefs = vec![
+        "-o".to_string(),
+        "tcp.reassemble_out_of_order:TRUE".to_string(),
+    ];
+    if let Some(k) = keylog {
+        prefs.push("-o".into());
+        prefs.push(format!("tls.keylog_file:{}", k.display()));
+    }
+    let run = |args: &[&str]| -> String {
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(capture)
+            .args(&prefs)
+            .args(args)
+            .output()
+            .expect("tshark runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Each stream's client: the sender of its SYN.
+    let syns = run(&[
+        "-Y",
+        "tcp.flags.syn == 1 && tcp.flags.ack == 0",
+        "-T",
+        "fields",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "ip.src",
+        "-e",
+        "tcp.srcport",
+    ]);
+    let mut out = BTreeMap::new();
+    for line in syns.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [id, ip, port] = f[..] else { continue };
+        let client = format!("{ip}:{port}");
+        let text = run(&["-q", "-z", &format!("follow,tls,raw,{id}")]);
+        // Node 0 is whoever sent the first decrypted bytes; untabbed lines are its data.
+        let mut node0_is_client = true;
+        let mut bytes = [Vec::new(), Vec::new()];
+        for line in text.lines() {
+            if let Some(node) = line.strip_prefix("Node 0: ") {
+                node0_is_client = node == client;
+            } else if line.starts_with(['=', 'F', 'N']) || line.is_empty() {
+                continue;
+            } else {
+                let (tabbed, hex) = match line.strip_prefix('\t') {
+                    Some(h) => (true, h),
+                    None => (false, line),
+                };
+                let d = usize::from(tabbed == node0_is_client);
+                for i in (0..hex.len() / 2 * 2).step_by(2) {
+                    bytes[d].push(u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"));
+                }
+            }
+        }
+        out.insert(client, bytes);
+    }
+    out
+}
+
+fn expected(name: &str) -> serde_json::Value {
+    let path = common::captures()
+        .join("expected/tls")
+        .join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("expected file")).expect("json")
+}
+
+fn version_name(v: u16) -> &'static str {
+    match v {
+        0x0303 => "TLS 1.2",
+        0x0304 => "TLS 1.3",
+        _ => "other",
+    }
+}
+
+/// Checks one capture against tshark and the peers; returns the harness output for more.
+fn compare(name: &str) -> BTreeMap<u64, FlowOut> {
+    let exp = expected(name);
+    let capture = common::captures().join(exp["capture"].as_str().expect("capture"));
+    let keylog = exp["keylog"].as_str().map(|k| common::captures().join(k));
+    let flows = analyze(&capture, keylog.as_deref());
+    // The DSB capture: tshark reads the secrets from the file too.
+    let oracle = tshark_follow(&capture, keylog.as_deref());
+    let mut decrypted_flows = 0;
+    for flow in flows.values() {
+        let Some(theirs) = oracle.get(&flow.client) else {
+            panic!("{name}: tshark has no stream from {}", flow.client);
+        };
+        for (d, (ours, theirs)) in flow.plain.iter().zip(theirs).enumerate() {
+            assert!(
+                ours == theirs,
+                "{name} {} dir {d}: {} bytes decrypted, tshark {} (first difference at {:?})",
+                flow.client,
+                ours.len(),
+                theirs.len(),
+                ours.iter().zip(theirs).position(|(a, b)| a != b)
+            );
+        }
+        decrypted_flows += usize::from(!flow.plain[0].is_empty() || !flow.plain[1].is_empty());
+    }
+    // The peers: every TLS session they reported, with the same facts.
+    for t in exp["tls"].as_array().expect("tls") {
+        let id = t["flow"].as_u64().expect("flow");
+        let conn = exp["connections"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"].as_u64() == Some(id)))
+            .expect("connection");
+        let client = conn["client"].as_str().expect("client");
+        let flow = flows
+            .values()
+            .find(|f| f.client == client || f.client.split(':').next() == Some(client))
+            .unwrap_or_else(|| panic!("{name}: no flow from {client}"));
+        let suite_name = flow.suite.and_then(suite::name);
+        assert_eq!(suite_name, t["cipher_suite"].as_str(), "{name} flow {id}");
+        assert_eq!(
+            flow.version.map(version_name),
+            t["version"].as_str(),
+            "{name} flow {id}"
+        );
+        assert_eq!(flow.sni.as_deref(), t["sni"].as_str(), "{name} flow {id}");
+        if let Some(alpn) = t["alpn"].as_str() {
+            assert_eq!(flow.alpn.as_deref(), Some(alpn), "{name} flow {id}");
+        }
+        let decryptable = t["decryptable"].as_bool().expect("decryptable");
+        assert_eq!(
+            flow.decrypted[0] > 0,
+            decryptable,
+            "{name} flow {id}: records decrypted {:?} of {:?}",
+            flow.decrypted,
+            flow.records
+        );
+    }
+    assert!(decrypted_flows > 0, "{name}: nothing decrypted");
+    // Anomalies: exactly the ones the recording expects, nothing else.
+    let mut want: Vec<&str> = exp["anomalies"]
+        .as_array()
+        .expect("anomalies")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .filter(|a| a.starts_with("tls."))
+        .collect();
+    want.sort_unstable();
+    // A browser's spare connections, which the peers never used, may stop mid-handshake
+    // before the browser logged their secrets: what they report is not the recording's.
+    let used: Vec<&str> = exp["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .filter(|c| {
+            exp["tls"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["flow"] == c["id"]))
+        })
+        .filter_map(|c| c["client"].as_str())
+        .collect();
+    let mut got: Vec<&str> = flows
+        .values()
+        .filter(|f| {
+            used.iter()
+                .any(|u| f.client == *u || f.client.split(':').next() == Some(u))
+        })
+        .flat_map(|f| f.anomalies.iter().map(|c| c.as_str()))
+        .collect();
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(got, want, "{name}: anomalies");
+    flows
+}
+
+macro_rules! captures {
+    ($($test:ident: $name:literal;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                require_tshark!();
+                compare($name);
+            }
+        )*
+
+        /// Every recorded TLS capture is compared here.
+        #[test]
+        fn every_tls_capture_is_compared() {
+            let listed: std::collections::BTreeSet<String> =
+                [$($name),*].into_iter().map(String::from).collect();
+            let dir = common::captures().join("expected/tls");
+            let found: std::collections::BTreeSet<String> = std::fs::read_dir(dir)
+                .expect("expected/tls")
+                .map(|e| e.expect("entry").path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .map(|p| p.file_stem().expect("stem").to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(listed, found);
+        }
+    };
+}
+
+captures! {
+    wss_tls13_aes128: "wss-tls13-aes128";
+    wss_tls13_aes256: "wss-tls13-aes256";
+    wss_tls13_chacha20: "wss-tls13-chacha20";
+    wss_tls12_ecdhe_gcm: "wss-tls12-ecdhe-gcm";
+    wss_tls12_ecdhe_chacha20: "wss-tls12-ecdhe-chacha20";
+    wss_tls12_cbc_etm: "wss-tls12-cbc-etm";
+    wss_tls12_cbc_noetm: "wss-tls12-cbc-noetm";
+    https_keepalive: "https-keepalive";
+    https_h2: "https-h2";
+    chromium_wss: "chromium-wss";
+    tls13_keyupdate: "tls13-keyupdate";
+    tls_missing_session: "tls-missing-session";
+    tls_wrong_key: "tls-wrong-key";
+    wss_dsb: "wss-dsb";
+}
+
+#[test]
+fn cbc_captures_negotiated_what_they_say() {
+    require_tshark!();
+    let etm = compare("wss-tls12-cbc-etm");
+    assert!(etm.values().all(|f| f.etm));
+    let mte = compare("wss-tls12-cbc-noetm");
+    assert!(mte.values().all(|f| !f.etm));
+}
+
+#[test]
+fn key_updates_are_followed() {
+    require_tshark!();
+    let flows = compare("tls13-keyupdate");
+    let flow = flows.values().next().expect("flow");
+    // Two from the client ("k", then "K"); the server sent no data, so it never updated.
+    assert_eq!(flow.key_updates, [2, 0]);
+    let text = String::from_utf8_lossy(&flow.plain[0]);
+    assert!(text.contains("after the second"), "{text}");
+}
+
+#[test]
+fn h2_is_delivered_as_plaintext() {
+    require_tshark!();
+    let flows = compare("https-h2");
+    let flow = flows.values().next().expect("flow");
+    assert_eq!(flow.alpn.as_deref(), Some("h2"));
+    assert!(flow.plain[0].starts_with(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+}
+
+#[test]
+fn without_keys_the_handshake_facts_remain() {
+    let capture = common::captures().join("tls/wss-tls12-ecdhe-gcm.pcap");
+    let flows = analyze(&capture, None);
+    let flow = flows.values().next().expect("flow");
+    assert_eq!(flow.version, Some(0x0303));
+    assert_eq!(flow.suite, Some(0xc02f));
+    assert_eq!(flow.sni.as_deref(), Some("sockscope.test"));
+    assert!(flow.plain.iter().all(Vec::is_empty));
+    assert!(flow.records[0] > 5 && flow.records[1] > 5);
+    assert_eq!(flow.anomalies, [TlsCode::MissingSecrets]);
+}
+
+/// The detector's view: every TLS flow starts with a ClientHello; no flow of the plain bundled
+/// captures looks like TLS, except the one where curl really sent a ClientHello to port 80.
+#[test]
+fn sniffing_tells_tls_from_the_rest() {
+    let tls_dir = common::captures().join("tls");
+    let mut tls_flows = 0;
+    for entry in std::fs::read_dir(&tls_dir).expect("captures/tls") {
+        let path = entry.expect("entry").path();
+        if !path
+            .extension()
+            .is_some_and(|e| e == "pcap" || e == "pcapng")
+        {
+            continue;
+        }
+        for flow in analyze(&path, None).values() {
+            if flow.first[0].is_empty() {
+                continue; // a spare browser connection that never sent a byte
+            }
+            assert_eq!(
+                sniff(&flow.first[0]),
+                Sniff::ClientHello,
+                "{}",
+                path.display()
+            );
+            assert_eq!(
+                sniff(&flow.first[1]),
+                Sniff::ServerHello,
+                "{}",
+                path.display()
+            );
+            tls_flows += 1;
+        }
+    }
+    assert!(tls_flows >= 15, "{tls_flows}");
+    let mut plain_sides = 0;
+    for sub in ["", "bad"] {
+        let dir = common::captures().join(sub);
+        for entry in std::fs::read_dir(&dir).expect("captures") {
+            let path = entry.expect("entry").path();
+            if !path
+                .extension()
+                .is_some_and(|e| e == "pcap" || e == "pcapng")
+            {
+                continue;
+            }
+            let is_tls = path.ends_with("bad/http-parse-error.pcap");
+            for flow in analyze_ports(&path, None, PortFilter::Any).values() {
+                for first in flow.first.iter().filter(|f| f.len() >= 6) {
+                    let verdict = sniff(first);
+                    let tls = matches!(verdict, Sniff::ClientHello | Sniff::ServerHello);
+                    assert_eq!(tls, is_tls && flow.first[0] == *first, "{}", path.display());
+                    plain_sides += 1;
+                }
+            }
+        }
+    }
+    assert!(plain_sides > 50, "{plain_sides}");
+}
