@@ -212,9 +212,26 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
     Box::new(TextPrinter::new(out, opts))
 }
 
+/// Allocations from this size on get their own mapping (glibc), which `free` hands back to the
+/// system at once. Left in the heap, a large buffer given up for the memory budget leaves a hole
+/// that the next buffer of the same size cannot use (the heap then grows although the budget
+/// says memory was freed); mapped, it cannot. Smaller than the 32 KiB windows of inflaters and
+/// the 64 KiB heads, larger than anything allocated per packet or per message on the common
+/// path (docs/memory-budget.md).
+const MMAP_THRESHOLD: i32 = 32 << 10;
+
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a parameter of glibc's allocator; nothing else runs yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+    }
+}
+
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
     use clap::error::ErrorKind;
+    tune_allocator();
     let args: Vec<OsString> = std::env::args_os().collect();
     let cli = match <Cli as clap::Parser>::try_parse_from(&args) {
         Ok(cli) => cli,

@@ -2,7 +2,7 @@
 //! exit status, environment), the checks that refuse options which would do nothing together,
 //! and the mapping of options onto [`crate::config::Config`].
 
-use crate::config::{Config, Limits, PortFilter};
+use crate::config::{Config, DEFAULT_MEMORY_MIB, Limits, MIN_MEMORY_MIB, PortFilter};
 use crate::proto::FlowKind;
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use std::ops::RangeInclusive;
@@ -525,6 +525,21 @@ fn parse_ports(s: &str) -> Result<PortList, String> {
     Ok(PortList(out))
 }
 
+/// `--memory`: a whole number of MiB, at least [`MIN_MEMORY_MIB`].
+fn parse_memory(s: &str) -> Result<usize, String> {
+    let mib: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number of MB"))?;
+    if mib < MIN_MEMORY_MIB {
+        return Err(format!(
+            "at least {MIN_MEMORY_MIB} MB: {} MB are the program's own, the rest is the budget \
+             for what the analysis holds",
+            crate::config::BASELINE_MIB
+        ));
+    }
+    Ok(mib)
+}
+
 /// A count that must be at least 1.
 fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result<T, String> {
     match s.parse::<T>() {
@@ -577,6 +592,11 @@ pub struct Common {
     #[arg(long, default_value_t = Limits::default().max_flows, value_name = "N",
           value_parser = at_least_one::<usize>)]
     pub max_flows: usize,
+    /// Peak memory to stay within, MB (MiB): the largest holders of buffered bytes give way,
+    /// with an anomaly, when the analysis would need more.
+    #[arg(long = "memory", default_value_t = DEFAULT_MEMORY_MIB, value_name = "MB",
+          value_parser = parse_memory)]
+    pub memory: usize,
     /// Bytes of one WebSocket message kept for display.
     #[arg(long, default_value_t = Limits::default().max_message_buffer, value_name = "BYTES")]
     pub max_message: usize,
@@ -594,6 +614,14 @@ pub struct Common {
 }
 
 impl Common {
+    /// The analysis configuration of a live capture: as `read`'s, with the receive ring's
+    /// share of `--memory` taken out of the budget.
+    pub fn live_config(&self) -> Config {
+        let mut config = self.config(false);
+        config.limits.memory = Limits::live_memory_for_mib(self.memory);
+        config
+    }
+
     /// The `-p` ports, sorted, each once.
     pub fn port_list(&self) -> Vec<u16> {
         let mut ports: Vec<u16> = self
@@ -617,6 +645,7 @@ impl Common {
             PortFilter::Ports(list.clone())
         };
         let limits = Limits {
+            memory: Limits::memory_for_mib(self.memory),
             max_flows: self.max_flows.max(1),
             idle_timeout: Duration::from_secs(self.idle_timeout),
             max_message_buffer: self.max_message,
@@ -629,6 +658,12 @@ impl Common {
         } else {
             preview_bytes
         };
+        // Only one flow is shown: the others need no display bytes (JSON shows every flow).
+        let display_flow = if self.json {
+            None
+        } else {
+            self.follow.or(self.ladder)
+        };
         let http_ports = if list.is_empty() { vec![80] } else { list };
         Config {
             ports,
@@ -636,6 +671,7 @@ impl Common {
             limits,
             snap_preview: self.snap_preview,
             display_bytes,
+            display_flow,
             digest: self.digest,
         }
     }

@@ -13,6 +13,7 @@
 //! by [`config::Limits`].
 
 pub mod app;
+pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod decode;

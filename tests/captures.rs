@@ -689,6 +689,15 @@ const HELLO_DEFLATED: [u8; 7] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
 fn synthetic_inputs() -> Vec<Synthetic> {
     let mut out = Vec::new();
 
+    // The memory budget giving way, with a 1 MiB budget (tests/budget.rs: at the default).
+    out.extend(hostile::budget_cases().into_iter().map(|c| Synthetic {
+        code: c.code,
+        how: c.how,
+        also: c.also,
+        args: c.args,
+        input: Input::Bytes(c.bytes),
+    }));
+
     // Caps, through their command-line options.
     out.push(Synthetic {
         code: "ws.message_too_large",

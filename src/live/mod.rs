@@ -34,7 +34,7 @@ pub mod writer;
 
 use crate::app::{Status, error_line, make_reporter};
 use crate::cli::Common;
-use crate::config::PortFilter;
+use crate::config::{Limits, PortFilter};
 use crate::decode::Segment;
 use crate::pipeline::{Analyzer, Stop};
 use crate::proto::{Anomaly, Event, EventCtx, EventSink};
@@ -146,7 +146,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             return Status::Error;
         }
     };
-    let config = common.config(false);
+    let config = common.live_config();
     let iface = match iface::lookup(&args.iface) {
         Ok(i) => i,
         Err(e) => {
@@ -207,7 +207,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         framing,
         &program,
         args.promisc,
-        socket::RingGeometry::default(),
+        socket::RingGeometry::with_bytes(Limits::live_ring_for_mib(common.memory)),
     ) {
         Ok(s) => s,
         Err(socket::OpenError::NotPermitted) => {

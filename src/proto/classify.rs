@@ -1,5 +1,7 @@
 //! A flow's kind, and content detection for `--any-port` and mid-stream pick-up.
 
+use crate::budget::{Held, compact_deque, vec_bytes};
+use crate::proto::http::KEEP_PENDING;
 use crate::proto::{FlowKind, HttpHead, HttpMessage};
 use crate::tcp::FlowMeta;
 use crate::time::Timestamp;
@@ -107,6 +109,28 @@ pub struct KindTracker {
 }
 
 impl KindTracker {
+    /// Bytes on the heap (the requests awaiting their response, at most 64), for the memory
+    /// budget: room for the newest [`KEEP_PENDING`] is kept when [`KindTracker::give_way`]
+    /// gives up the rest, so it counts as fixed.
+    pub fn held(&self) -> Held {
+        let room = self.pending.capacity();
+        let kept = room.min(KEEP_PENDING);
+        Held {
+            fixed: vec_bytes::<Asked>(kept),
+            buffers: vec_bytes::<Asked>(room - kept),
+        }
+    }
+
+    /// The memory budget ran short and the flow's HTTP parser kept only its [`KEEP_PENDING`]
+    /// newest unanswered requests in full (the older ones only as what framing their responses
+    /// needs): the older ones are forgotten here too, so their responses are not timed for
+    /// long-poll detection (the parser's `http.budget_pending` says so).
+    pub fn give_way(&mut self) {
+        let older = self.pending.len().saturating_sub(KEEP_PENDING);
+        self.pending.drain(..older);
+        compact_deque(&mut self.pending);
+    }
+
     pub fn on_websocket(&mut self) {
         self.websocket = true;
     }
@@ -363,6 +387,38 @@ mod kind_tests {
             t = start + 300_000_000;
         }
         feed(&steps)
+    }
+
+    #[test]
+    fn giving_way_keeps_only_the_newest_unanswered_requests() {
+        let steps: Vec<Step> = (0..20)
+            .map(|n| Step::Req(n, "/many", n as i64 * S, n as i64 * S + 1_000))
+            .collect();
+        let (mut k, _) = feed(&steps);
+        let before = k.held();
+        k.give_way();
+        let left: Vec<u64> = k.pending.iter().map(|a| a.exchange).collect();
+        assert_eq!(left, (12..20).collect::<Vec<u64>>());
+        assert!(k.held().total() < before.total());
+        assert_eq!(k.held(), Held::fixed(vec_bytes::<Asked>(KEEP_PENDING)));
+        // Responses to the forgotten requests match nothing; the kept ones still do.
+        for n in 0..20 {
+            let m = HttpMessage {
+                exchange: Some(n),
+                ..message(
+                    HttpHead::Response {
+                        version: 1,
+                        status: 200,
+                        reason: "OK",
+                    },
+                    30 * S,
+                    30 * S + 1_000,
+                )
+            };
+            k.on_http_head(&m);
+            k.on_http(&m);
+        }
+        assert!(k.pending.is_empty());
     }
 
     #[test]

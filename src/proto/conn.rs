@@ -2,6 +2,8 @@
 //! other), hands each direction's bytes to the right parser, switches from HTTP to WebSocket at
 //! the exact byte after each side's head, and keeps the per-flow tallies (messages, L7 header
 //! and payload bytes, anomalies) that the flow record and the overhead table are built from.
+//! It also says what each connection holds for the memory budget, and makes its parsers give
+//! way when the flow table asks ([`crate::budget`]).
 //!
 //! WebSocket without a handshake (a flow picked up mid-stream, or an upgrade whose 101 was cut
 //! short) is decoded only on the evidence [`websocket::detect`] demands: strong evidence in one
@@ -9,6 +11,7 @@
 //! then decoded too, as of its own packet). Inside an HTTP stream it is looked for only after
 //! an upgrade was asked for or a 101 began; frame-like bytes elsewhere are body bytes.
 
+use crate::budget::{Held, box_bytes, vec_bytes};
 use crate::config::Config;
 use crate::proto::classify::{self, KindTracker};
 use crate::proto::http::{Feed, HttpConn};
@@ -57,8 +60,45 @@ pub struct ConnState {
 struct Candidate {
     dir: Dir,
     pkt: Option<PacketRef>,
-    /// Empty when it was larger than [`MAX_WS_CANDIDATE`].
+    /// Empty when it was larger than [`MAX_WS_CANDIDATE`], or given up for the memory budget.
     bytes: Vec<u8>,
+    /// Bytes given up for the memory budget: reported if the candidate is confirmed (only
+    /// then are they lost: unconfirmed, they would not have been decoded anyway).
+    dropped: usize,
+}
+
+impl Candidate {
+    /// The memory budget ran short: the bytes are given up, the evidence is kept.
+    fn give_way(&mut self) {
+        if !self.bytes.is_empty() {
+            self.dropped = self.bytes.len();
+            self.bytes = Vec::new();
+        }
+    }
+
+    /// The candidate was confirmed: says so if its bytes were given up, since they are not
+    /// decoded.
+    fn report_dropped(&self, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+        if self.dropped == 0 {
+            return;
+        }
+        let ctx = EventCtx {
+            pkt: self.pkt,
+            ..*ctx
+        };
+        let a = Anomaly {
+            code: Code::WsBudgetCandidate,
+            dir: Some(self.dir),
+            ts: ts_of(ctx.flow, self.pkt),
+            detail: format!(
+                "{} bytes that looked like WebSocket framing were dropped while awaiting \
+                 confirmation (memory budget); the next delivery confirmed them, but they are \
+                 not decoded",
+                self.dropped
+            ),
+        };
+        sink.event(&ctx, Event::Anomaly(&a));
+    }
 }
 
 /// The verdict on a delivery that may be WebSocket framing without a handshake.
@@ -83,7 +123,12 @@ impl ConnState {
                 } else {
                     Vec::new()
                 };
-                self.ws_candidate = Some(Box::new(Candidate { dir, pkt, bytes }));
+                self.ws_candidate = Some(Box::new(Candidate {
+                    dir,
+                    pkt,
+                    bytes,
+                    dropped: 0,
+                }));
                 Recognised::No
             }
             Evidence::None => Recognised::No,
@@ -94,6 +139,24 @@ impl ConnState {
 impl ConnState {
     pub fn summary(&self) -> &FlowSummary {
         &self.summary
+    }
+
+    /// What the connection's analysis holds, for the memory budget (see [`HttpConn::held`] and
+    /// [`WsConn::held`] for what can be given up).
+    pub fn held(&self) -> Held {
+        let proto = match &self.proto {
+            Proto::Http(http) => Held::fixed(box_bytes::<HttpConn>()) + http.held(),
+            Proto::WebSocket(ws) => Held::fixed(box_bytes::<WsConn>()) + ws.held(),
+            Proto::Undecided | Proto::Opaque => Held::ZERO,
+        };
+        let candidate = self.ws_candidate.as_deref().map_or(Held::ZERO, |c| Held {
+            fixed: box_bytes::<Candidate>(),
+            buffers: c.bytes.capacity(),
+        });
+        proto
+            + candidate
+            + self.kinds.held()
+            + Held::fixed(vec_bytes::<f64>(self.summary.ping_rtts.capacity()))
     }
 }
 
@@ -161,11 +224,9 @@ impl<S: EventSink> ConnAnalyzer<S> {
         }
     }
 
-    fn new_http(&self) -> Proto {
-        Proto::Http(Box::new(
-            HttpConn::new(&self.config.limits, self.config.display_bytes)
-                .with_digest(self.config.digest),
-        ))
+    fn new_http(&self, meta: &FlowMeta) -> HttpConn {
+        HttpConn::new(&self.config.limits, self.config.display_bytes_for(meta.id))
+            .with_digest(self.config.digest)
     }
 
     /// Chooses the protocol for a flow from the first bytes one side sent. Returns `false` when
@@ -188,7 +249,7 @@ impl<S: EventSink> ConnAnalyzer<S> {
             // reported as such); with `--any-port` only a request line makes it HTTP.
             state.proto =
                 if by_port || (dir == Dir::C2S && classify::looks_like_http_request(bytes)) {
-                    self.new_http()
+                    Proto::Http(Box::new(self.new_http(meta)))
                 } else {
                     Proto::Opaque
                 };
@@ -197,14 +258,13 @@ impl<S: EventSink> ConnAnalyzer<S> {
         let request = dir == Dir::C2S && classify::looks_like_http_request(bytes);
         let response = dir == Dir::S2C && classify::looks_like_http_response(bytes);
         if request || response {
-            let mut http = HttpConn::new(&self.config.limits, self.config.display_bytes)
-                .with_digest(self.config.digest);
+            let mut http = self.new_http(meta);
             http.picked_up_midstream();
             state.proto = Proto::Http(Box::new(http));
             return true;
         }
         if let Recognised::Yes(earlier) = state.frames_recognised(dir, ctx.pkt, bytes) {
-            let mut ws = Box::new(new_ws(&self.config, &self.inflaters, None));
+            let mut ws = Box::new(new_ws(&self.config, &self.inflaters, meta, None));
             let mut tally = Tally {
                 summary: &mut state.summary,
                 kinds: &mut state.kinds,
@@ -212,6 +272,7 @@ impl<S: EventSink> ConnAnalyzer<S> {
             };
             tally.kinds.on_websocket();
             if let Some(c) = earlier {
+                c.report_dropped(ctx, &mut tally);
                 ws.feed(
                     c.dir,
                     &c.bytes,
@@ -285,7 +346,10 @@ impl<S: EventSink> ConnAnalyzer<S> {
                 };
                 tally.event(ctx, Event::Anomaly(&a));
                 tally.kinds.on_websocket();
-                let mut ws = Box::new(new_ws(&self.config, &self.inflaters, None));
+                let mut ws = Box::new(new_ws(&self.config, &self.inflaters, ctx.flow, None));
+                if let Recognised::Yes(Some(c)) = &frames_after_upgrade {
+                    c.report_dropped(ctx, &mut tally);
+                }
                 match frames_after_upgrade {
                     Recognised::Yes(Some(c)) if c.dir != dir => {
                         ws.feed(
@@ -314,7 +378,8 @@ impl<S: EventSink> ConnAnalyzer<S> {
                     }
                     let hs = websocket::check_handshake(&upgrade, ctx, &mut tally);
                     tally.event(ctx, Event::Handshake(&hs));
-                    let mut ws = Box::new(new_ws(&self.config, &self.inflaters, Some(&hs)));
+                    let mut ws =
+                        Box::new(new_ws(&self.config, &self.inflaters, ctx.flow, Some(&hs)));
                     if !upgrade.held_c2s.is_empty() {
                         ws.feed(Dir::C2S, &upgrade.held_c2s, ctx, &mut tally);
                     }
@@ -506,6 +571,25 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
                         Code::TcpFlowCap,
                         "flow table full: new flows are not tracked".to_string(),
                     ),
+                    TcpNotice::BudgetOoo { bytes } => (
+                        Code::TcpBudgetOoo,
+                        format!(
+                            "{bytes} out-of-order bytes delivered early (memory budget): the \
+                             holes before them are given up"
+                        ),
+                    ),
+                    TcpNotice::BudgetEvicted { held } => (
+                        Code::TcpBudgetEvict,
+                        format!(
+                            "flow ended early (memory budget): it held {held} bytes, among the \
+                             most of any flow, with nothing left to give up; its later packets \
+                             are not analyzed"
+                        ),
+                    ),
+                    TcpNotice::BudgetFull => (
+                        Code::TcpBudgetFlows,
+                        "memory budget full: new flows are not tracked".to_string(),
+                    ),
                     TcpNotice::RstOutOfWindow { .. } | TcpNotice::RstIgnored { .. } => {
                         (rst_code(notice), rst_detail(notice))
                     }
@@ -527,18 +611,62 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
     }
 
     fn on_table_notice(&mut self, pkt: PacketRef, notice: TcpNotice) {
-        if let TcpNotice::FlowCapHit = notice {
-            let a = Anomaly {
-                code: Code::TcpFlowCap,
-                dir: None,
-                ts: pkt.ts,
-                detail: format!(
+        let limits = &self.config.limits;
+        let (code, detail) = match notice {
+            TcpNotice::FlowCapHit => (
+                Code::TcpFlowCap,
+                format!(
                     "flow table full ({} flows): new flows are not tracked",
-                    self.config.limits.max_flows
+                    limits.max_flows
                 ),
-            };
-            self.sink.global_anomaly(&a, pkt.frame);
+            ),
+            TcpNotice::BudgetFull => (
+                Code::TcpBudgetFlows,
+                format!(
+                    "memory budget ({} MiB of --memory) full even after the largest holders gave \
+                     way: new flows are not tracked",
+                    limits.memory >> 20
+                ),
+            ),
+            _ => return,
+        };
+        let a = Anomaly {
+            code,
+            dir: None,
+            ts: pkt.ts,
+            detail,
+        };
+        self.sink.global_anomaly(&a, pkt.frame);
+    }
+
+    fn held(&self, state: &ConnState) -> Held {
+        state.held()
+    }
+
+    fn give_way(&mut self, meta: &FlowMeta, state: &mut ConnState, pkt: Option<PacketRef>) {
+        let ctx = EventCtx { flow: meta, pkt };
+        let mut tally = Tally {
+            summary: &mut state.summary,
+            kinds: &mut state.kinds,
+            inner: &mut self.sink,
+        };
+        match &mut state.proto {
+            Proto::Http(http) => http.give_way(&ctx, &mut tally),
+            Proto::WebSocket(ws) => ws.give_way(&ctx, &mut tally),
+            Proto::Undecided | Proto::Opaque => {}
         }
+        state.kinds.give_way();
+        if let Some(c) = state.ws_candidate.as_deref_mut() {
+            c.give_way();
+        }
+    }
+
+    fn held_outside_flows(&self) -> Held {
+        Held::buffers(self.inflaters.spare_bytes())
+    }
+
+    fn give_way_outside_flows(&mut self) {
+        self.inflaters.drop_spares();
     }
 }
 
@@ -563,9 +691,10 @@ fn upgrades_to_websocket(u: &crate::proto::http::Upgrade) -> bool {
 fn new_ws(
     config: &Config,
     inflaters: &websocket::InflaterBudget,
+    meta: &FlowMeta,
     handshake: Option<&crate::proto::Handshake>,
 ) -> WsConn {
-    WsConn::new(handshake, &config.limits, config.display_bytes)
+    WsConn::new(handshake, &config.limits, config.display_bytes_for(meta.id))
         .with_inflater_budget(inflaters.clone())
         .with_digest(config.digest)
 }
@@ -580,12 +709,14 @@ mod tests {
     struct Codes {
         codes: Vec<Code>,
         requests: Vec<String>,
+        frames: usize,
     }
 
     impl EventSink for Codes {
         fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
             match event {
                 Event::Anomaly(a) => self.codes.push(a.code),
+                Event::WsFrame(_) => self.frames += 1,
                 Event::Http(m) => {
                     if let crate::proto::HttpHead::Request { target, .. } = m.head {
                         self.requests.push(target.to_owned());
@@ -606,19 +737,27 @@ mod tests {
         )
     }
 
+    const PKT: Option<PacketRef> = Some(PacketRef {
+        frame: 5,
+        ts: Timestamp::ZERO,
+    });
+
+    /// An analyzer with one flow, opened.
+    fn opened() -> (ConnAnalyzer<Codes>, ConnState, FlowMeta) {
+        let mut a = ConnAnalyzer::new(&Config::default(), Codes::default());
+        let mut state = ConnState::default();
+        let m = meta();
+        a.on_event(&m, &mut state, PKT, StreamEvent::Opened);
+        (a, state, m)
+    }
+
     #[test]
     fn a_gap_before_the_first_data_is_not_mistaken_for_garbage() {
         // Seen from its SYN, the first request segment lost: the parser chosen when the next
         // bytes arrive must resynchronise on a request line, not call the rest of the head a
         // parse error.
-        let mut a = ConnAnalyzer::new(&Config::default(), Codes::default());
-        let mut state = ConnState::default();
-        let m = meta();
-        let pkt = Some(PacketRef {
-            frame: 5,
-            ts: Timestamp::ZERO,
-        });
-        a.on_event(&m, &mut state, pkt, StreamEvent::Opened);
+        let (mut a, mut state, m) = opened();
+        let pkt = PKT;
         let gap = StreamEvent::Gap {
             dir: Dir::C2S,
             len: 21,
@@ -632,5 +771,49 @@ mod tests {
         a.on_event(&m, &mut state, pkt, data);
         assert_eq!(a.sink.codes, [Code::TcpGap, Code::HttpResync]);
         assert_eq!(a.sink.requests, ["/second"]);
+    }
+
+    #[test]
+    fn a_websocket_candidate_is_charged_and_gives_its_bytes_way_said_only_if_confirmed() {
+        let run = |give_way: bool, confirm: bool| {
+            let (mut a, mut state, m) = opened();
+            let pkt = PKT;
+            let midstream = StreamEvent::Notice {
+                dir: None,
+                notice: TcpNotice::Midstream,
+            };
+            a.on_event(&m, &mut state, pkt, midstream);
+            // A lone binary frame from the server: weak evidence, kept for confirmation.
+            let frame = StreamEvent::Data {
+                dir: Dir::S2C,
+                bytes: &[0x82, 0x03, 1, 2, 3],
+            };
+            a.on_event(&m, &mut state, pkt, frame);
+            let held = a.held(&state);
+            assert!(held.buffers >= 5, "{held:?}");
+            if give_way {
+                a.give_way(&m, &mut state, None);
+                assert_eq!(a.held(&state).buffers, 0);
+                assert_eq!(a.sink.codes, [Code::TcpMidstream], "nothing is lost yet");
+            }
+            let next: &[u8] = if confirm {
+                &[0x82, 0x02, 4, 5]
+            } else {
+                b"not a frame at all"
+            };
+            let next = StreamEvent::Data {
+                dir: Dir::S2C,
+                bytes: next,
+            };
+            a.on_event(&m, &mut state, pkt, next);
+            (a.sink.codes, a.sink.frames)
+        };
+        assert_eq!(run(false, true), (vec![Code::TcpMidstream], 2));
+        assert_eq!(
+            run(true, true),
+            (vec![Code::TcpMidstream, Code::WsBudgetCandidate], 1),
+            "confirmed: the dropped delivery is not decoded, and that is said"
+        );
+        assert_eq!(run(true, false), (vec![Code::TcpMidstream], 0));
     }
 }

@@ -750,6 +750,81 @@ fn inflater_cap() {
     assert_eq!(budget.available(), 1);
 }
 
+impl Run {
+    /// The memory budget asks the connection to give way (as the flow table does).
+    fn give_way(&mut self) -> &mut Self {
+        let ctx = CollectSink::ctx(&self.meta, self.pkt, self.ts);
+        self.conn.give_way(&ctx, &mut self.sink);
+        self
+    }
+}
+
+#[test]
+fn giving_way_releases_the_inflater_and_the_display_heads() {
+    let budget = InflaterBudget::new(4);
+    let hs = handshake(pmd(false, false));
+    let mut r = Run::new(Some(&hs));
+    r.conn = WsConn::new(Some(&hs), &Limits::default(), 1024).with_inflater_budget(budget.clone());
+    // A compressed message in progress: its first frame inflated, FIN not yet seen.
+    r.feed(Dir::S2C, &frame(false, true, 1, None, &HELLO_DEFLATED[..5]));
+    let held = r.conn.held();
+    assert!(held.buffers >= message::INFLATER_BYTES, "{held:?}");
+    r.give_way();
+    assert_eq!(
+        r.codes(),
+        [Code::WsBudgetInflater, Code::WsBudgetDisplay],
+        "{:#?}",
+        r.sink.anomalies()
+    );
+    assert_eq!(budget.available(), 4, "the slot is back");
+    assert_eq!(
+        budget.spare(),
+        0,
+        "and the decompressor is freed, not pooled"
+    );
+    assert_eq!(r.conn.held().buffers, 0);
+    // The rest of the message is counted, not inflated; with context takeover the direction
+    // stays uninflated.
+    r.feed(Dir::S2C, &frame(true, false, 0, None, &HELLO_DEFLATED[5..]));
+    r.feed(Dir::S2C, &frame(true, true, 1, None, &HELLO_DEFLATED));
+    let m = r.messages();
+    assert_eq!(m.len(), 2);
+    assert!(
+        m.iter()
+            .all(|m| m.valid_utf8.is_none() && m.data_head.is_empty())
+    );
+    assert!(r.sink.anomalies()[0].detail.contains("no longer inflated"));
+
+    // Without context takeover the next message gets a new inflater.
+    let hs = handshake(pmd(true, false));
+    let mut r = Run::new(Some(&hs));
+    r.feed(Dir::S2C, &frame(true, true, 1, None, &HELLO_DEFLATED));
+    r.give_way();
+    assert_eq!(r.codes(), [Code::WsBudgetInflater]);
+    r.feed(Dir::S2C, &frame(true, true, 1, None, &HELLO_DEFLATED));
+    assert_eq!(r.messages()[1].valid_utf8, Some(true));
+}
+
+#[test]
+fn giving_way_keeps_a_control_frame_in_progress_whole_and_forgets_pings() {
+    let mut r = Run::plain();
+    r.feed(Dir::C2S, &frame(true, false, 9, Some(MASK), b"ping-1"));
+    let close = frame(true, false, 8, None, b"\x03\xe8bye");
+    r.feed(Dir::S2C, &close[..4]);
+    r.give_way();
+    assert_eq!(r.codes(), [Code::WsBudgetPings]);
+    r.feed(Dir::S2C, &close[4..]);
+    let f = r.sink.frames();
+    let last = f.last().expect("close frame");
+    assert_eq!(
+        (last.close_code, last.close_reason.as_deref()),
+        (Some(1000), Some(&b"bye"[..]))
+    );
+    // The pong that answers the forgotten ping is not timed.
+    r.feed(Dir::S2C, &frame(true, false, 10, None, b"ping-1"));
+    assert!(r.conn.ping_rtts().is_empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Gaps and resynchronisation
 
