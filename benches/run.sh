@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput and memory benchmark of sockscope against tshark and tcpflow.
 #
-#   benches/run.sh [--quick] [--no-tshark] [--no-tcpflow] [--no-4g]
+#   benches/run.sh [--quick] [--no-tshark] [--no-tcpflow] [--no-4g] [--no-hostile] [--hostile-only]
 #
 # Builds the release binary, generates the benchmark captures into bench-data/ (gitignored) with
 # examples/bigcap.rs when they are missing, then measures every tool on every shape with
@@ -20,6 +20,19 @@
 #   flows  the mix with 65 536 flows open at once instead of 256, 1 GiB: memory must stay
 #          bounded however many connections are open (sockscope only; beyond --max-flows new
 #          flows are counted and reported as tcp.flow_cap)
+#   hostile the triggers of the memory budget (examples/hostile.rs, docs/memory-budget.md), at
+#          the hostile-input issue's sizes: 8 000 flows each holding an incomplete 60 KB request
+#          head (heads), request and response heads (heads-both), 60 KB held after an upgrade
+#          request never answered (upgrade-hold), 1 100 unanswered pipelined requests
+#          (pipelined), an unfinished 60 KB fragmented message per side with -x and with
+#          --follow 1 (fragmented), an unfinished compressed message per side with -x (deflate),
+#          where "with -x" runs `read -q --snap-preview 16384`, which keeps the same 64 KiB per
+#          message for display without printing it (-q and -x do not go together, and -x
+#          itself would print gigabytes),
+#          compressed messages and out-of-order data (deflate-ooo), and 60 000 flows of
+#          incomplete heads with --max-flows 65536 (heads-60k). sockscope only; the peak RSS
+#          column is what the budget bounds (64 MB by default). --quick uses an eighth of the
+#          flows; --hostile-only runs these alone (about 7.5 GB of captures in bench-data/).
 #
 # tshark dissects far slower (~10-30 MB/s), so it runs on the first 100 MiB of each shape (the
 # generator is deterministic: the 100 MiB file is a prefix of the 1 GiB one) and its throughput
@@ -34,13 +47,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=0 tshark=1 tcpflow=1 big=1
+quick=0 tshark=1 tcpflow=1 big=1 hostile=1 only_hostile=0
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=1 ;;
         --no-tshark) tshark=0 ;;
         --no-tcpflow) tcpflow=0 ;;
         --no-4g) big=0 ;;
+        --no-hostile) hostile=0 ;;
+        --hostile-only) only_hostile=1 ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
             exit 0
@@ -65,14 +80,20 @@ CAPTURES=${CAPTURES:-captures}
 for t in ws-chat ws-lengths http-keepalive ws-deflate ws-fragmented sse long-poll polling; do
     [ -f "$CAPTURES/$t.pcap" ] || { echo "missing $CAPTURES/$t.pcap (set CAPTURES)" >&2; exit 2; }
 done
-for tool in /usr/bin/time tshark tcpflow; do
+[ "$only_hostile" = 1 ] && tshark=0 tcpflow=0
+tools=/usr/bin/time
+[ "$tshark" = 1 ] && tools="$tools tshark"
+[ "$tcpflow" = 1 ] && tools="$tools tcpflow"
+for tool in $tools; do
     command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 2; }
 done
 
 echo "building release binaries..." >&2
-cargo build --release --quiet --bin sockscope --example bigcap
-SOCKSCOPE=target/release/sockscope
-BIGCAP=target/release/examples/bigcap
+cargo build --release --quiet --bin sockscope --example bigcap --example hostile
+TARGET=${CARGO_TARGET_DIR:-target}
+SOCKSCOPE=$TARGET/release/sockscope
+BIGCAP=$TARGET/release/examples/bigcap
+HOSTILE=$TARGET/release/examples/hostile
 DATA=bench-data
 mkdir -p "$DATA"
 
@@ -163,7 +184,7 @@ run_shape() {
 
 machine() {
     echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores; RAM $(free -g | awk '/Mem:/ {print $2}') GiB"
-    echo "- Kernel $(uname -r); $(tshark --version | head -1); $(tcpflow -V 2>&1 | head -1)"
+    echo "- Kernel $(uname -r); $(tshark --version 2>/dev/null | head -1); $(command -v tcpflow >/dev/null && tcpflow -V 2>&1 | head -1)"
     echo "- sockscope $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(rustc --version)"
     echo "- Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
@@ -179,10 +200,40 @@ sockscope_only() {
     done
 }
 
+# The hostile shapes: name, examples/hostile.rs shape, flows, options of sockscope read.
+# "As much as -x": -x keeps 64 KiB of every message for display, as --snap-preview 16384 does.
+HOSTILE_SHAPES="heads heads 8000 -q
+heads-both heads-both 8000 -q
+upgrade-hold upgrade-hold 8000 -q
+pipelined pipelined 8000 -q
+fragmented fragmented 8000 -q --snap-preview 16384
+fragmented fragmented 8000 --follow 1
+deflate deflate 8000 -q --snap-preview 16384
+deflate-ooo deflate-ooo 8000 -q
+heads-60k heads 60000 -q --max-flows 65536"
+
+# hostile_shapes: each trigger of the memory budget (median of 3 runs).
+hostile_shapes() {
+    local div=1 name shape flows args f w c m
+    [ "$quick" = 1 ] && div=8
+    while read -r name shape flows args; do
+        flows=$((flows / div))
+        f="$DATA/hostile-$name-$flows.pcap"
+        [ -f "$f" ] || "$HOSTILE" "$f" "$shape" "$flows" >&2
+        echo "== hostile $name $args: $f" >&2
+        # shellcheck disable=SC2086
+        read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read $args {})"
+        row "hostile-$name" sockscope "read $args" "$f" "$w" "$c" "$m"
+    done <<<"$HOSTILE_SHAPES"
+}
+
 header=$(machine)
-for shape in mix ws http; do run_shape "$shape"; done
-[ "$big" = 1 ] && sockscope_only mix4g "$size_4g"
-sockscope_only flows "$size_big"
+if [ "$only_hostile" = 0 ]; then
+    for shape in mix ws http; do run_shape "$shape"; done
+    [ "$big" = 1 ] && sockscope_only mix4g "$size_4g"
+    sockscope_only flows "$size_big"
+fi
+[ "$hostile" = 1 ] && hostile_shapes
 
 table=$(
     echo "$header"
@@ -205,6 +256,7 @@ table=$(
 )
 rm -f "$results"
 stages=$(
+    [ "$only_hostile" = 1 ] && exit 0
     echo
     echo "Analysis alone, no printer (cargo bench --bench stages, best of 3 runs):"
     echo

@@ -45,6 +45,8 @@ ALL_BAD=(ws-accept-mismatch ws-handshake-invalid ws-unmasked-client-frame ws-mas
 ALL_TLS=(wss-tls13-aes128 wss-tls13-aes256 wss-tls13-chacha20 wss-tls12-ecdhe-gcm
   wss-tls12-ecdhe-chacha20 wss-tls12-cbc-etm wss-tls12-cbc-noetm https-keepalive https-h2
   chromium-wss tls13-keyupdate tls-missing-session tls-wrong-key wss-dsb)
+# Sub-protocol captures live in sub/; expected files in expected/sub/ (peers/sub/expect_sub.py).
+ALL_SUB=(socketio stomp mqtt graphql-transport-ws jsonrpc)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'record.sh: %s\n' "$*" >&2; exit 1; }
@@ -101,6 +103,8 @@ ensure_tools() { # ensure_tools NAME... : what recording these captures needs
     ethtool:ethtool ip:iproute2 curl:curl node:nodejs npm:npm python3:python3 openssl:openssl)
   # The browser is big: only the captures that need it install it.
   case " $* " in *" chromium-ws "* | *" tls/chromium-wss "* | *" chromium-wss "*) pairs+=(chromium:chromium) ;; esac
+  # RabbitMQ (Web-STOMP, Web-MQTT) only for the captures that need a broker.
+  case " $* " in *" sub/stomp "* | *" sub/mqtt "*) pairs+=(rabbitmq-server:rabbitmq-server) ;; esac
   for pair in "${pairs[@]}"; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
@@ -154,6 +158,16 @@ for name in ("websockets", "aiohttp", "scapy"):
 EOF
     echo "node: $(node --version)"
     echo "node ws: $(node -p "require('$PEERS/node_modules/ws/package.json').version")"
+    "$VENV/bin/python" - <<'EOF2'
+import importlib.metadata as m
+for name in ("python-socketio", "python-engineio", "paho-mqtt", "jsonrpcserver", "jsonrpcclient"):
+    print(f"python {name}: {m.version(name)}")
+EOF2
+    local pkg
+    for pkg in graphql graphql-ws @stomp/stompjs; do
+      echo "node $pkg: $(node -p "require('$PEERS/node_modules/$pkg/package.json').version")"
+    done
+    echo "rabbitmq-server: $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo none)"
   } >"$HERE/VERSIONS.txt"
 }
 
@@ -284,7 +298,7 @@ cap_stop() {
   sleep 1 # the last ACKs and FINs
   kill -INT -- "-$CAP_PID" 2>/dev/null || true
   wait $CAP_PID 2>/dev/null || true
-  chmod 644 "$HERE"/*.pcap* "$HERE"/bad/*.pcap "$HERE"/tls/*.pcap* 2>/dev/null || true
+  chmod 644 "$HERE"/*.pcap* "$HERE"/bad/*.pcap "$HERE"/tls/*.pcap* "$HERE"/sub/*.pcap 2>/dev/null || true
 }
 
 # write_expected NAME [expect.py args...] : expected/NAME.json from the peer logs in $WORK
@@ -298,6 +312,10 @@ write_expected() {
 
 check() {
   local name=$1 capture=$HERE/$1.pcap
+  if [ "${name#sub/}" != "$name" ]; then
+    "$(PY)" "$PEERS/sub/expect_sub.py" check "$capture" "$EXPECTED/$name.json"
+    return
+  fi
   [ -f "$HERE/$name.pcapng" ] && capture=$HERE/$name.pcapng
   if [ "${name#tls/}" != "$name" ]; then
     local keys=()
@@ -846,6 +864,85 @@ rec_tls/wss-dsb() {
   "$(PY)" "$PEERS/expect_tls.py" --expected "$EXPECTED/tls/wss-dsb.json" --secrets-in-capture --sni sockscope.test $(logs)
   sed -i 's/"capture": "tls\/wss-dsb.pcap"/"capture": "tls\/wss-dsb.pcapng"/' "$EXPECTED/tls/wss-dsb.json"
 }
+# --- Sub-protocols inside WebSocket: real libraries on both sides (peers/sub/), expected
+# files from what they logged (peers/sub/expect_sub.py), checked against tshark.
+sub_expected() { # sub_expected NAME PROTOCOL PORT DESCRIPTION
+  "$(PY)" "$PEERS/sub/expect_sub.py" expect --name "$1" --protocol "$2" --port "$3" --server $SRV4 \
+    --description "$4" --recorded-by "captures/record.sh sub/$1" --out "$EXPECTED/sub/$1.json" $(logs)
+}
+# A RabbitMQ broker in the server namespace with one WebSocket plugin (rabbitmq_web_stomp or
+# rabbitmq_web_mqtt) listening on its usual port; its files in $WORK/rmq (owned by the
+# rabbitmq user, which the server runs as). Its own AMQP listener stays on the loopback.
+rabbitmq() { # rabbitmq PLUGIN PORT
+  local dir=$WORK/rmq
+  mkdir -p "$dir/mnesia" "$dir/log"
+  printf '[%s].\n' "$1" >"$dir/enabled_plugins"
+  local key=${1#rabbitmq_}
+  printf 'listeners.tcp.default = 127.0.0.1:5672\nloopback_users = none\n%s.tcp.port = %s\n%s\n' \
+    "$key" "$2" "$( [ "$key" = web_stomp ] && echo 'stomp.listeners.tcp = none' || echo 'mqtt.listeners.tcp = none')" >"$dir/rabbitmq.conf"
+  chown -R rabbitmq:rabbitmq "$dir"
+  start rabbit $NS_S env HOME="$dir" RABBITMQ_NODENAME=rabbit@localhost RABBITMQ_MNESIA_BASE="$dir/mnesia" \
+    RABBITMQ_FEATURE_FLAGS_FILE="$dir/mnesia/feature_flags" RABBITMQ_LOG_BASE="$dir/log" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RABBITMQ_CONFIG_FILE="$dir/rabbitmq" \
+    RABBITMQ_PID_FILE="$dir/pid" rabbitmq-server
+  local i
+  for i in $(seq 120); do
+    ip netns exec $NS_S ss -ltn "sport = :$2" | grep -q LISTEN && return 0
+    kill -0 "$(pid_of rabbit)" 2>/dev/null || { cat "$WORK/rabbit.out" >&2; die "rabbitmq-server died"; }
+    sleep 0.25
+  done
+  cat "$WORK/rabbit.out" >&2
+  die "rabbitmq-server did not listen on $2"
+}
+rec_sub/socketio() {
+  start sio $NS_S "$(PY)" "$PEERS/sub/socketio_peers.py" server $SRV4 80 "$WORK/server.jsonl"
+  wait_ready sio
+  cap_start $NS_S "$HERE/sub/socketio.pcap" -i $IF_S "tcp port 80 or arp"
+  start sioc $NS_C "$(PY)" "$PEERS/sub/socketio_peers.py" client "http://$SRV4" "$WORK/client.jsonl"
+  finish sioc
+  finish sio
+  cap_stop
+  sub_expected socketio socket.io 80 "python-socketio 5 server (aiohttp) and client, WebSocket transport only (Engine.IO 4): three acknowledged 'chat message' calls, an 'upload' with a 2048-byte binary attachment (acknowledged), the server's 'thumbnail' event with a 64-byte attachment, an event on the /news namespace"
+}
+rec_sub/stomp() {
+  rabbitmq rabbitmq_web_stomp 15674
+  cap_start $NS_S "$HERE/sub/stomp.pcap" -i $IF_S "tcp port 15674 or arp"
+  start stompc $NS_C node "$PEERS/sub/stomp_client.mjs" "ws://$SRV4:15674/ws" "$WORK/client.jsonl"
+  finish stompc
+  cap_stop
+  stop rabbit
+  sub_expected stomp stomp 15674 "@stomp/stompjs 7 (node, ws) against RabbitMQ 3.10 Web-STOMP, subprotocol v12.stomp: CONNECT with 1000 ms heart-beats, SUBSCRIBE with a receipt, three JSON SENDs with receipts and their MESSAGEs, heart-beats while idle, DISCONNECT"
+}
+rec_sub/mqtt() {
+  rabbitmq rabbitmq_web_mqtt 15675
+  cap_start $NS_S "$HERE/sub/mqtt.pcap" -i $IF_S "tcp port 15675 or arp"
+  start mqttc $NS_C "$(PY)" "$PEERS/sub/mqtt_client.py" $SRV4 15675 /ws "$WORK/client.jsonl"
+  finish mqttc
+  cap_stop
+  stop rabbit
+  sub_expected mqtt mqtt 15675 "paho-mqtt 2 (transport=websockets, MQTT 3.1.1) against RabbitMQ 3.10 Web-MQTT, subprotocol mqtt: CONNECT, SUBSCRIBE sensors/# at QoS 1, PUBLISH at QoS 0 and 1 (one of 3092 bytes) with PUBACKs, the broker's PUBLISHes back with the client's PUBACKs, PINGREQ, UNSUBSCRIBE, DISCONNECT"
+}
+rec_sub/graphql-transport-ws() {
+  start gqls $NS_S node "$PEERS/sub/graphql_peers.mjs" server $SRV4 80 "$WORK/server.jsonl"
+  wait_ready gqls
+  cap_start $NS_S "$HERE/sub/graphql-transport-ws.pcap" -i $IF_S "tcp port 80 or arp"
+  start gqlc $NS_C node "$PEERS/sub/graphql_peers.mjs" client "ws://$SRV4/graphql" "$WORK/client.jsonl"
+  finish gqlc
+  finish gqls
+  cap_stop
+  sub_expected graphql-transport-ws graphql-transport-ws 80 "graphql-ws 6 server (useServer on ws) and client, subprotocol graphql-transport-ws: a named query, an anonymous query, a subscription streaming three greetings, a query whose resolver throws"
+}
+rec_sub/jsonrpc() {
+  start rpcs $NS_S "$(PY)" "$PEERS/sub/jsonrpc_peers.py" server $SRV4 80 "$WORK/server.jsonl"
+  wait_ready rpcs
+  cap_start $NS_S "$HERE/sub/jsonrpc.pcap" -i $IF_S "tcp port 80 or arp"
+  start rpcc $NS_C "$(PY)" "$PEERS/sub/jsonrpc_peers.py" client "ws://$SRV4/rpc" "$WORK/client.jsonl"
+  finish rpcc
+  finish rpcs
+  cap_stop
+  sub_expected jsonrpc json-rpc 80 "JSON-RPC 2.0 over python websockets, subprotocol jsonrpc-2.0: jsonrpcserver dispatches, jsonrpcclient builds the requests: three calls, a missing method (-32601), an application error, a notification, a batch of two calls"
+}
+
 # ---------------------------------------------------------------- main
 
 main() {
@@ -853,6 +950,7 @@ main() {
     printf '%s\n' "${ALL_GOOD[@]}"
     printf 'bad/%s\n' "${ALL_BAD[@]}"
     printf 'tls/%s\n' "${ALL_TLS[@]}"
+    printf 'sub/%s\n' "${ALL_SUB[@]}"
     exit 0
   fi
   [ "$(id -u)" -eq 0 ] || die "run as root (network namespaces, packet capture): sudo $0 $*"
@@ -862,6 +960,7 @@ main() {
     local b
     for b in "${ALL_BAD[@]}"; do names+=("bad/$b"); done
     for b in "${ALL_TLS[@]}"; do names+=("tls/$b"); done
+    for b in "${ALL_SUB[@]}"; do names+=("sub/$b"); done
   fi
   local n
   for n in "${names[@]}"; do
@@ -873,7 +972,7 @@ main() {
   WORK=$(mktemp -d /tmp/sockscope-record.XXXXXX)
   chmod 755 "$WORK"
   ensure_tools "${names[@]}"
-  mkdir -p "$HERE/bad" "$EXPECTED/bad" "$HERE/tls" "$EXPECTED/tls"
+  mkdir -p "$HERE/bad" "$EXPECTED/bad" "$HERE/tls" "$EXPECTED/tls" "$HERE/sub" "$EXPECTED/sub"
   for n in "${names[@]}"; do
     declare -F "rec_$n" >/dev/null || n=bad/$n
     say "recording $n"

@@ -2,7 +2,7 @@
 //! exit status, environment), the checks that refuse options which would do nothing together,
 //! and the mapping of options onto [`crate::config::Config`].
 
-use crate::config::{Config, Limits, PortFilter};
+use crate::config::{Config, DEFAULT_MEMORY_MIB, Limits, MIN_MEMORY_MIB, PortFilter};
 use crate::model::FlowKind;
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use std::ops::RangeInclusive;
@@ -71,6 +71,29 @@ pub const LIVE_EXAMPLES: &[Example] = &[
     ),
 ];
 
+pub const REPORT_EXAMPLES: &[Example] = &[
+    (
+        "sockscope report captures/ws-chat.pcap -o chat.html",
+        "one WebSocket flow, to open in a browser",
+    ),
+    (
+        "sockscope report captures/*.pcap -o all.html",
+        "every bundled capture as one report",
+    ),
+    (
+        "sockscope report -p 8080 capture.pcapng -o report.html",
+        "flows on port 8080",
+    ),
+    (
+        "sockscope report capture.pcap -o - > report.html",
+        "the page on stdout",
+    ),
+    (
+        "sudo sockscope live lo -c 200 --report live.html",
+        "a report of live traffic, written when the capture stops",
+    ),
+];
+
 pub const CHECK_EXAMPLES: &[Example] = &[
     ("sockscope check captures/", "every capture in captures/"),
     (
@@ -88,6 +111,10 @@ pub const CHECK_EXAMPLES: &[Example] = &[
     (
         "sockscope check --deny 'ws.*' --allow tcp.gap captures/",
         "fail on any ws.* anomaly, never on tcp.gap",
+    ),
+    (
+        "sockscope check --forbid 'ws.payload_len > 1048576' captures/",
+        "fail on any WebSocket frame over 1 MiB",
     ),
     (
         "sockscope check --fail-if-empty -p 8080 captures/",
@@ -119,6 +146,22 @@ number, time, flow, endpoints, protocol, info, as tshark does), then the flows t
 header-overhead comparison table with its \"what if over HTTP\" lines, and the anomalies. -V adds \
 a detail tree under each line and -x hex dumps; -q leaves out the packet lines; --json prints JSON \
 Lines records instead; --follow and --ladder show one flow by itself.";
+
+pub const REPORT_ABOUT: &str = "Write one self-contained HTML report of pcap / pcapng files \
+(\"-\" = stdin), to open in any browser, from disk, with no network access.
+
+The page shows the capture's overview (duration, flows by kind, anomalies by severity, what was \
+skipped), the header overhead as charts (bytes per message by kind, the \"what if over HTTP\" \
+estimate per WebSocket flow, cumulative header bytes message after message), a sortable, \
+filterable table of flows, and for each flow its sequence diagram (as --ladder), its messages \
+over time, the handshake with the Sec-WebSocket-Accept computation step by step, every frame's \
+bits, message previews and anomalies, each code linked to its explanation. Its data are the \
+records of read --json, embedded in the page; beyond 50 flows, packets and frames are kept for \
+the first 50 and for 50 with anomalies (the page says what it left out).";
+
+pub const REPORT_EXIT: &str = "0 when the report was written; 2 on a usage error, an \
+unreadable or malformed capture (the report of what was read before the damage is still \
+written), or an output file that cannot be written.";
 
 pub const LIVE_ABOUT: &str = "Sniff an interface (root or CAP_NET_RAW); Ctrl-C ends and prints \
 the report.
@@ -154,7 +197,9 @@ pub const CHECK_RULES: &str = "Rules: --deny CODE|GLOB fails a capture on a matc
 whatever its severity; --allow CODE|GLOB never fails one on it. A glob takes * and ? (`ws.*`). \
 When both match a code, the more specific pattern wins: an exact code beats a glob, a longer glob \
 beats a shorter one, and --deny wins a tie. Codes that no rule matches fail by severity (errors; \
-with --strict warnings too).";
+with --strict warnings too). --forbid EXPR fails a capture in which any record (HTTP message, \
+handshake, WebSocket frame or message, SSE event, anomaly, flow) matches the display filter EXPR; \
+`sockscope fields` lists what a filter can test, docs/filter.md says how.";
 
 /// Environment variables every command reads.
 pub const ENVIRONMENT: &[Example] = &[
@@ -235,6 +280,36 @@ pub enum Command {
         /// Do not put a named interface into promiscuous mode.
         #[arg(long)]
         no_promisc: bool,
+        /// Also write the HTML report (as `sockscope report`) to this file when the capture
+        /// stops.
+        #[arg(long, value_name = "FILE.html", value_hint = ValueHint::FilePath)]
+        report: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write one self-contained HTML report (charts, flow table, ladders, frames) to open in a
+    /// browser.
+    #[command(long_about = REPORT_ABOUT)]
+    #[command(after_help = after_help(REPORT_EXAMPLES, REPORT_EXIT, ""))]
+    #[command(mut_arg("verbose", |a| a.hide(true)))]
+    #[command(mut_arg("hex", |a| a.hide(true)))]
+    #[command(mut_arg("json", |a| a.hide(true)))]
+    #[command(mut_arg("follow", |a| a.hide(true)))]
+    #[command(mut_arg("ladder", |a| a.hide(true)))]
+    #[command(mut_arg("kind", |a| a.hide(true)))]
+    #[command(mut_arg("quiet", |a| a.hide(true)))]
+    #[command(mut_arg("color", |a| a.hide(true)))]
+    #[command(mut_arg("digest", |a| a.hide(true)))]
+    #[command(mut_arg("snap_preview", |a| a.help(
+        "Max payload characters shown per frame / message in the page")))]
+    Report {
+        /// Capture files (pcap, pcapng, optionally gzip-compressed); "-" reads stdin.
+        #[arg(required = true, value_name = "FILE", value_hint = ValueHint::FilePath)]
+        files: Vec<String>,
+        /// The HTML file to write ("-" = stdout).
+        #[arg(short = 'o', long = "output", value_name = "FILE.html", required = true,
+              value_hint = ValueHint::FilePath)]
+        output: PathBuf,
         #[command(flatten)]
         common: Common,
     },
@@ -276,6 +351,16 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// List the fields a display filter can test (`check --forbid`), by record type.
+    #[command(after_help = "Examples:\n  \
+        sockscope fields                every field, by record type\n  \
+        sockscope fields ws.            the WebSocket fields\n\n\
+        The syntax and what a filter is tested against: docs/filter.md.")]
+    Fields {
+        /// Only the fields whose name (or another name of theirs) starts with this.
+        #[arg(value_name = "PREFIX")]
+        prefix: Option<String>,
+    },
     /// Print a shell completion script (bash, zsh and fish also complete `live`'s interfaces).
     Completions {
         #[arg(value_enum)]
@@ -300,6 +385,7 @@ pub enum Command {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ManPage {
     Read,
+    Report,
     Live,
     Check,
     Completions,
@@ -310,6 +396,7 @@ impl ManPage {
     pub fn name(self) -> &'static str {
         match self {
             ManPage::Read => "read",
+            ManPage::Report => "report",
             ManPage::Live => "live",
             ManPage::Check => "check",
             ManPage::Completions => "completions",
@@ -381,6 +468,10 @@ pub struct GateArgs {
     /// Fail a capture in which no flow was analyzed (the same as --min-flows 1).
     #[arg(long, conflicts_with = "min_flows")]
     pub fail_if_empty: bool,
+    /// Fail a capture in which any record matches this display filter, e.g.
+    /// 'ws.payload_len > 1048576' (`sockscope fields` lists the fields). Repeatable.
+    #[arg(long, value_name = "EXPR")]
+    pub forbid: Vec<String>,
 }
 
 impl GateArgs {
@@ -432,6 +523,21 @@ fn parse_ports(s: &str) -> Result<PortList, String> {
         out.push(lo..=hi);
     }
     Ok(PortList(out))
+}
+
+/// `--memory`: a whole number of MiB, at least [`MIN_MEMORY_MIB`].
+fn parse_memory(s: &str) -> Result<usize, String> {
+    let mib: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number of MB"))?;
+    if mib < MIN_MEMORY_MIB {
+        return Err(format!(
+            "at least {MIN_MEMORY_MIB} MB: {} MB are the program's own, the rest is the budget \
+             for what the analysis holds",
+            crate::config::BASELINE_MIB
+        ));
+    }
+    Ok(mib)
 }
 
 /// A count that must be at least 1.
@@ -486,6 +592,11 @@ pub struct Common {
     #[arg(long, default_value_t = Limits::default().max_flows, value_name = "N",
           value_parser = at_least_one::<usize>)]
     pub max_flows: usize,
+    /// Peak memory to stay within, MB (MiB): the largest holders of buffered bytes give way,
+    /// with an anomaly, when the analysis would need more.
+    #[arg(long = "memory", default_value_t = DEFAULT_MEMORY_MIB, value_name = "MB",
+          value_parser = parse_memory)]
+    pub memory: usize,
     /// Bytes of one WebSocket message kept for display.
     #[arg(long, default_value_t = Limits::default().max_message_buffer, value_name = "BYTES")]
     pub max_message: usize,
@@ -503,6 +614,14 @@ pub struct Common {
 }
 
 impl Common {
+    /// The analysis configuration of a live capture: as `read`'s, with the receive ring's
+    /// share of `--memory` taken out of the budget.
+    pub fn live_config(&self) -> Config {
+        let mut config = self.config(false);
+        config.limits.memory = Limits::live_memory_for_mib(self.memory);
+        config
+    }
+
     /// The `-p` ports, sorted, each once.
     pub fn port_list(&self) -> Vec<u16> {
         let mut ports: Vec<u16> = self
@@ -526,6 +645,7 @@ impl Common {
             PortFilter::Ports(list.clone())
         };
         let limits = Limits {
+            memory: Limits::memory_for_mib(self.memory),
             max_flows: self.max_flows.max(1),
             idle_timeout: Duration::from_secs(self.idle_timeout),
             max_message_buffer: self.max_message,
@@ -538,6 +658,12 @@ impl Common {
         } else {
             preview_bytes
         };
+        // Only one flow is shown: the others need no display bytes (JSON shows every flow).
+        let display_flow = if self.json {
+            None
+        } else {
+            self.follow.or(self.ladder)
+        };
         let http_ports = if list.is_empty() { vec![80] } else { list };
         Config {
             ports,
@@ -545,6 +671,7 @@ impl Common {
             limits,
             snap_preview: self.snap_preview,
             display_bytes,
+            display_flow,
             digest: self.digest,
         }
     }
@@ -607,6 +734,53 @@ impl Common {
         }
         if self.digest && !self.json {
             return Err("--digest adds \"sha256\" to JSON records; use it with --json".into());
+        }
+        Ok(())
+    }
+
+    /// Refuses the view options `report` has no use for: the page shows everything at once.
+    pub fn refuse_for_report(&self) -> Result<(), String> {
+        for (set, name, instead) in [
+            (
+                self.verbose,
+                "-V",
+                "every decoded field is in the page already",
+            ),
+            (self.hex, "-x", "for hex dumps run `sockscope read -x FILE`"),
+            (
+                self.json,
+                "--json",
+                "the page embeds the --json records already",
+            ),
+            (
+                self.follow.is_some(),
+                "--follow",
+                "click the flow in the page, or run `sockscope read --follow N FILE`",
+            ),
+            (
+                self.ladder.is_some(),
+                "--ladder",
+                "every flow's ladder is in the page (click its row)",
+            ),
+            (
+                self.kind.is_some(),
+                "--kind",
+                "the page's flow table filters by kind",
+            ),
+            (
+                self.quiet,
+                "-q",
+                "the page has no packet lines to leave out",
+            ),
+            (
+                self.digest,
+                "--digest",
+                "digests are in `sockscope read --json --digest FILE`",
+            ),
+        ] {
+            if set {
+                return Err(format!("{name} does not apply to report: {instead}"));
+            }
         }
         Ok(())
     }

@@ -1,7 +1,25 @@
 //! Analysis settings shared by `read`, `live` and `check`, and the memory caps that keep every
-//! buffer bounded whatever the input.
+//! buffer bounded whatever the input: one process-wide budget (`--memory`) that every holder
+//! draws on, and per-holder caps beneath it.
 
+use crate::tcp::FlowId;
 use std::time::Duration;
+
+/// Peak process memory aimed at by default (`--memory`), MiB.
+pub const DEFAULT_MEMORY_MIB: usize = 64;
+/// What of the process's memory the budget does not cover, MiB: the binary and its libraries,
+/// the window of the input file mapped at a time, the IP fragment table, the printers' state,
+/// the allocator's slack (docs/memory-budget.md).
+pub const BASELINE_MIB: usize = 28;
+/// Of the baseline, the window of an input file that is mapped at a time, MiB (see
+/// `source::contiguous`). A live capture has no such window but a receive ring instead.
+pub const INPUT_WINDOW_MIB: usize = 8;
+/// The largest receive ring of a live capture, MiB.
+pub const MAX_RING_MIB: usize = 32;
+
+/// The smallest `--memory` accepted, MiB: the baseline and a budget of 1 MiB (which holds a few
+/// hundred flows; below 32 the analysis has little room).
+pub const MIN_MEMORY_MIB: usize = BASELINE_MIB + 1;
 
 /// Which TCP flows are analyzed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,11 +54,14 @@ impl Default for PortFilter {
 /// them is ever fatal.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Flows tracked at once; beyond it new flows are not tracked (reported once). The default
-    /// keeps peak memory under 64 MB in the worst case measured (65 536 concurrent WebSocket
-    /// and HTTP flows): a tracked flow costs up to about 4.2 KB (flow and parser state, the two
-    /// 512-byte conflict rings, display heads, pending pings), and the permessage-deflate
-    /// inflaters up to 20 MB more (docs/performance.md).
+    /// The memory budget, bytes: everything held on behalf of the input (flow entries and
+    /// protocol state, heads, held and out-of-order bytes, pending requests, display buffers,
+    /// inflaters) stays under it; the largest holders give way when it runs short. `--memory`
+    /// minus [`BASELINE_MIB`].
+    pub memory: usize,
+    /// Flows tracked at once; beyond it new flows are not tracked (reported once). A count cap
+    /// beneath the budget: at the default, 8 192 flows' entries and state take a fifth of the
+    /// budget, so that the rest is left for what they buffer.
     pub max_flows: usize,
     /// Idle time (capture clock) after which a flow is evicted and reported.
     pub idle_timeout: Duration,
@@ -64,6 +85,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
+            memory: Limits::memory_for_mib(DEFAULT_MEMORY_MIB),
             max_flows: 8_192,
             idle_timeout: Duration::from_secs(300),
             max_ooo_bytes_per_dir: 1 << 20,
@@ -74,6 +96,29 @@ impl Default for Limits {
             max_inflated_message: 16 << 20,
             max_inflaters: 256,
         }
+    }
+}
+
+impl Limits {
+    /// The budget for a process that should peak at `mib` MiB.
+    pub fn memory_for_mib(mib: usize) -> usize {
+        mib.saturating_sub(BASELINE_MIB).saturating_mul(1 << 20)
+    }
+
+    /// The receive ring of a live capture for `--memory mib`, bytes: a quarter of it, between
+    /// the input window's size and [`MAX_RING_MIB`] (16 MiB at the default 64).
+    pub fn live_ring_for_mib(mib: usize) -> usize {
+        (mib / 4).clamp(INPUT_WINDOW_MIB, MAX_RING_MIB) << 20
+    }
+
+    /// The budget of a live capture for `--memory mib`: the ring takes the place of the input
+    /// window in the baseline, and what it takes beyond it comes out of the budget (at least
+    /// 1 MiB is left).
+    pub fn live_memory_for_mib(mib: usize) -> usize {
+        let beyond_window = Limits::live_ring_for_mib(mib) - (INPUT_WINDOW_MIB << 20);
+        Limits::memory_for_mib(mib)
+            .saturating_sub(beyond_window)
+            .max(1 << 20)
     }
 }
 
@@ -93,8 +138,20 @@ pub struct Config {
     /// Payload bytes the parsers keep per frame / message / body for display: enough for the
     /// preview (a character is up to 4 bytes), more when a hex dump is asked for.
     pub display_bytes: usize,
+    /// Only this flow is shown (`--follow`, `--ladder`): the others keep no display bytes.
+    pub display_flow: Option<FlowId>,
     /// Compute the SHA-256 of every WebSocket message and HTTP body (`--digest`).
     pub digest: bool,
+}
+
+impl Config {
+    /// Display bytes kept for flow `id`.
+    pub fn display_bytes_for(&self, id: FlowId) -> usize {
+        match self.display_flow {
+            Some(shown) if shown != id => 0,
+            _ => self.display_bytes,
+        }
+    }
 }
 
 impl Default for Config {
@@ -105,6 +162,7 @@ impl Default for Config {
             limits: Limits::default(),
             snap_preview: 128,
             display_bytes: 512,
+            display_flow: None,
             digest: false,
         }
     }
@@ -113,6 +171,35 @@ impl Default for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_splits_into_the_baseline_and_the_budget() {
+        assert_eq!(Limits::default().memory, 36 << 20);
+        assert_eq!(Limits::memory_for_mib(MIN_MEMORY_MIB), 1 << 20);
+        assert_eq!(Limits::memory_for_mib(1024), (1024 - BASELINE_MIB) << 20);
+    }
+
+    #[test]
+    fn a_live_ring_takes_the_place_of_the_input_window() {
+        // The default: a 16 MiB ring, 8 MiB more than a file's window, out of the budget.
+        assert_eq!(Limits::live_ring_for_mib(64), 16 << 20);
+        assert_eq!(Limits::live_memory_for_mib(64), 28 << 20);
+        // Never smaller than the window, never larger than 32 MiB.
+        assert_eq!(
+            Limits::live_ring_for_mib(MIN_MEMORY_MIB),
+            INPUT_WINDOW_MIB << 20
+        );
+        assert_eq!(Limits::live_memory_for_mib(MIN_MEMORY_MIB), 1 << 20);
+        assert_eq!(Limits::live_ring_for_mib(4096), MAX_RING_MIB << 20);
+    }
+
+    #[test]
+    fn only_the_shown_flow_keeps_display_bytes() {
+        let mut c = Config::default();
+        assert_eq!((c.display_bytes_for(1), c.display_bytes_for(2)), (512, 512));
+        c.display_flow = Some(2);
+        assert_eq!((c.display_bytes_for(1), c.display_bytes_for(2)), (0, 512));
+    }
 
     #[test]
     fn port_lists_short_and_long_match_either_side() {

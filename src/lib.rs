@@ -15,9 +15,11 @@
 //! fit and how a protocol is added.
 
 pub mod app;
+pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod filter;
 pub mod live;
 pub mod model;
 pub mod pipeline;

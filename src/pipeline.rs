@@ -267,6 +267,7 @@ impl<R: Reporter> Analyzer<R> {
         let mut collect = self.handler.sink;
         collect.stats.flows_skipped_by_port = self.table.stats().flows_skipped_by_port;
         collect.stats.flows_refused_by_cap = self.table.stats().flows_dropped_by_cap;
+        collect.stats.flows_refused_by_budget = self.table.stats().flows_dropped_by_budget;
         if let Some(e) = collect.reporter.take_io_error() {
             return Err(e);
         }

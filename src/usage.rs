@@ -126,6 +126,10 @@ const OVERVIEW_EXAMPLES: &[Example] = &[
         "sockscope check -v captures/",
         "the CI gate, anomaly by anomaly",
     ),
+    (
+        "sockscope report captures/ws-chat.pcap -o chat.html",
+        "the HTML report, to open in a browser",
+    ),
 ];
 
 const OVERVIEW_EXIT: &str = "0 on success (for check: every capture passed); 1 when check finds \
@@ -146,6 +150,14 @@ fn page_text(page: Option<ManPage>) -> PageText {
             exit: cli::READ_EXIT,
             files: "Each FILE is a pcap or pcapng capture, optionally gzip-compressed; several \
                     files are read as one capture, packet numbers continuing; - reads stdin.",
+            more: &[],
+        },
+        Some(ManPage::Report) => PageText {
+            examples: cli::REPORT_EXAMPLES,
+            exit: cli::REPORT_EXIT,
+            files: "Each FILE is a pcap or pcapng capture, optionally gzip-compressed; several \
+                    files are read as one capture. -o FILE.html is one HTML file with its script, \
+                    style and data inside (about 2 MB for 10,000 flows); - writes it to stdout.",
             more: &[],
         },
         Some(ManPage::Live) => PageText {
@@ -306,9 +318,10 @@ fn render_sections(page: Option<ManPage>, w: &mut dyn Write) -> io::Result<()> {
 }
 
 /// Every man page: the overview (`None`) and one per command.
-pub const PAGES: [Option<ManPage>; 6] = [
+pub const PAGES: [Option<ManPage>; 7] = [
     None,
     Some(ManPage::Read),
+    Some(ManPage::Report),
     Some(ManPage::Live),
     Some(ManPage::Check),
     Some(ManPage::Completions),

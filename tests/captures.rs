@@ -689,6 +689,15 @@ const HELLO_DEFLATED: [u8; 7] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
 fn synthetic_inputs() -> Vec<Synthetic> {
     let mut out = Vec::new();
 
+    // The memory budget giving way, with a 1 MiB budget (tests/budget.rs: at the default).
+    out.extend(hostile::budget_cases().into_iter().map(|c| Synthetic {
+        code: c.code,
+        how: c.how,
+        also: c.also,
+        args: c.args,
+        input: Input::Bytes(c.bytes),
+    }));
+
     // Caps, through their command-line options.
     out.push(Synthetic {
         code: "ws.message_too_large",
@@ -992,7 +1001,7 @@ fn every_anomaly_code_is_raised_by_a_capture_or_a_synthetic_input() {
                 .or_insert_with(|| s.how.to_owned());
         }
     }
-    let all: BTreeSet<String> = sockscope::proto::Code::ALL
+    let all: BTreeSet<String> = sockscope::model::Code::ALL
         .iter()
         .map(|c| c.as_str().to_owned())
         .collect();

@@ -1290,6 +1290,7 @@ fn man_writes_a_page_for_every_command() {
         [
             "sockscope.1",
             "sockscope-read.1",
+            "sockscope-report.1",
             "sockscope-live.1",
             "sockscope-check.1",
             "sockscope-completions.1",

@@ -738,6 +738,7 @@ fn flows_refused_by_the_flow_cap_are_counted_and_shown() {
     let s = r.summary();
     assert_eq!(u64_of(s, "flows"), Some(4));
     assert_eq!(u64_of(s, "refused_flows"), Some(6));
+    assert_eq!(u64_of(s, "refused_flows_by_budget"), Some(0));
     assert_eq!(u64_of(s, "skipped_flows"), Some(2));
     assert_eq!(s["anomalies"]["tcp.flow_cap"].as_u64(), Some(1));
     let text = text_of(&file, &["-q", "--max-flows", "4"]);
@@ -750,6 +751,32 @@ fn flows_refused_by_the_flow_cap_are_counted_and_shown() {
     let r = read_json(&file, &[]);
     assert_eq!(u64_of(r.summary(), "refused_flows"), Some(0));
     assert!(!text_of(&file, &["-q"]).contains("not analyzed"));
+}
+
+/// Flows the memory budget cannot hold are counted with those refused at the flow cap, apart
+/// as `refused_flows_by_budget`, and the text note names `--memory`, not `--max-flows`.
+#[test]
+fn flows_refused_by_the_memory_budget_are_counted_and_shown() {
+    // 1 000 flows with one unanswered request each: their state alone outgrows a 1 MiB budget.
+    let bytes = hostile::capture(hostile::Shape::Pipelined, 1000, 1);
+    let (_d, file) = temp_file("budget-flows.pcap", &bytes);
+    let r = read_json(&file, &hostile::SMALL_BUDGET);
+    let s = r.summary();
+    let refused = u64_of(s, "refused_flows").expect("refused_flows");
+    assert!(refused > 0, "{s}");
+    assert_eq!(u64_of(s, "refused_flows_by_budget"), Some(refused));
+    assert_eq!(u64_of(s, "flows").map(|n| n + refused), Some(1000));
+    assert_eq!(s["anomalies"]["tcp.budget_flows"].as_u64(), Some(1));
+    let mut args = vec!["-q"];
+    args.extend(hostile::SMALL_BUDGET);
+    let text = text_of(&file, &args);
+    let note = format!("{refused} TCP flows were not analyzed: the memory budget");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&note) && l.contains("--memory")),
+        "{text}"
+    );
+    assert!(!text.contains("--max-flows to track"), "{text}");
 }
 
 /// A pcap whose records are written here one by one: `(seconds, fraction, bytes)`.

@@ -389,6 +389,66 @@ fn websocket_exchange(ns: &Netns) {
     server.join().expect("server");
 }
 
+#[test]
+fn live_report_holds_the_records_live_json_printed() {
+    require_root!();
+    let ns = Netns::new("report");
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("live.html");
+    let mut cmd = ns.command(BIN);
+    cmd.args(["live", "lo", "--json", "--duration", "3", "--report"])
+        .arg(&page);
+    let mut live = Live::start(cmd);
+    live.wait_capturing();
+    websocket_exchange(&ns);
+    let (status, stdout, stderr) = live.finish(Duration::from_secs(15));
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("wrote the report to {}", page.display())),
+        "{stderr}"
+    );
+    let html = std::fs::read_to_string(&page).expect("the report was written");
+    // The page's records are the ones --json printed on stdout, plus its own.
+    let ours: Vec<String> = common::report_records(&html)
+        .into_iter()
+        .filter(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            !["tcp", "ws_accept", "sse_stream"].contains(&v["type"].as_str().unwrap())
+        })
+        .collect();
+    let printed: Vec<String> = stdout.lines().map(String::from).collect();
+    assert_eq!(ours, printed);
+    let records = json_lines(&stdout);
+    assert_eq!(of_type(&records, "ws_message").len(), 6, "{stdout}");
+    let meta: Value = serde_json::from_str(common::report_block(&html, "meta")).unwrap();
+    assert_eq!(meta["origin"]["interface"], "lo");
+}
+
+#[test]
+fn live_report_to_a_path_that_cannot_be_written_fails_before_capturing() {
+    require_root!();
+    let ns = Netns::new("report-bad");
+    let out = ns
+        .command(BIN)
+        .args([
+            "live",
+            "lo",
+            "--duration",
+            "1",
+            "--report",
+            "/nonexistent-dir/r.html",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent-dir/r.html: no such file or directory"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("capturing on"), "{stderr}");
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -687,6 +687,9 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         let placed = Placed {
             flow: meta.id,
             dir,
+            flags,
+            seq: 1,
+            ack: 1,
             payload_len: packet.len(),
         };
         p.packet_done(&PacketDone::new(&frame, Some(placed)));

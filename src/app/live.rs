@@ -15,11 +15,12 @@
 use crate::app::exit::{Status, error_line, is_broken_pipe};
 use crate::app::views::{make_reporter, missing_flow};
 use crate::cli::Common;
-use crate::config::PortFilter;
+use crate::config::{Limits, PortFilter};
 use crate::live::{bpf, iface, output, privs, ring, signal, socket, source, writer};
 use crate::model::{Anomaly, Event, EventCtx, EventSink};
 use crate::pipeline::{Analyzer, Stop};
 use crate::report::escape;
+use crate::report::html;
 use crate::report::{PacketDone, Reporter};
 use crate::stats::RunStats;
 use std::cell::Cell;
@@ -41,6 +42,8 @@ pub struct LiveArgs {
     pub duration: Option<f64>,
     /// Put a named interface into promiscuous mode.
     pub promisc: bool,
+    /// `--report`: also write the HTML report here when the capture stops.
+    pub report: Option<PathBuf>,
 }
 
 /// Checks the limits; a usage error otherwise.
@@ -119,7 +122,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             return Status::Error;
         }
     };
-    let config = common.config(false);
+    let config = common.live_config();
     let iface = match iface::lookup(&args.iface) {
         Ok(i) => i,
         Err(e) => {
@@ -180,7 +183,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         framing,
         &program,
         args.promisc,
-        socket::RingGeometry::default(),
+        socket::RingGeometry::with_bytes(Limits::live_ring_for_mib(common.memory)),
     ) {
         Ok(s) => s,
         Err(socket::OpenError::NotPermitted) => {
@@ -217,10 +220,20 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             .map(Some)
             .map_err(|e| e.message(shown, &privs::file_writer(plan)))
     };
+    // The report's file is opened when the -w file is, by the identity that will own it.
+    let open_report = || -> Result<Option<Box<dyn Write>>, String> {
+        let Some(path) = &args.report else {
+            return Ok(None);
+        };
+        html::open_output(path)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", escape::path(path)))
+    };
     let mut dump = None;
+    let mut report_out = None;
     if privs::opens_file_before_drop(plan) {
-        match open_dump() {
-            Ok(d) => dump = d,
+        match open_dump().and_then(|d| Ok((d, open_report()?))) {
+            Ok((d, r)) => (dump, report_out) = (d, r),
             Err(msg) => {
                 error_line(msg);
                 return Status::Error;
@@ -247,8 +260,8 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         }
     }
     if !privs::opens_file_before_drop(plan) {
-        match open_dump() {
-            Ok(d) => dump = d,
+        match open_dump().and_then(|d| Ok((d, open_report()?))) {
+            Ok((d, r)) => (dump, report_out) = (d, r),
             Err(msg) => {
                 error_line(msg);
                 return Status::Error;
@@ -277,8 +290,21 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
     let flusher = out.clone();
     source.on_batch(Box::new(move || flusher.flush_batch()));
     let skipped_flows = Rc::new(Cell::new(0));
+    let mut inner = make_reporter(common, out);
+    if let (Some(report), Some(path)) = (report_out, &args.report) {
+        let page = html::HtmlReport::new(
+            report,
+            path,
+            html::Origin::Interface(iface.name.clone()),
+            common.snap_preview,
+        );
+        inner = Box::new(html::WithReport {
+            inner,
+            report: page,
+        });
+    }
     let reporter = LiveReporter {
-        inner: make_reporter(common, out),
+        inner,
         skipped_flows: Rc::clone(&skipped_flows),
     };
 
@@ -321,6 +347,9 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             if let Some(msg) = missing_flow(common, stats.flows) {
                 failure.get_or_insert(msg);
                 status = Status::Error;
+            }
+            if let Some(path) = &args.report {
+                html::announce(path);
             }
         }
         Err(e) if is_broken_pipe(&e) => {}

@@ -16,11 +16,14 @@ pub use views::{make_reporter, missing_flow, output_width, use_color};
 
 use crate::cli::{CheckFormat, Cli, Command, Common, GateArgs};
 use crate::config::Config;
+use crate::filter::{Filter, fields};
 use crate::model::{Event, EventCtx, EventSink, FlowKind};
 use crate::pipeline::{Analyzer, Stop};
 use crate::report::Reporter;
 use crate::report::escape;
+use crate::report::html;
 use crate::report::progress::{self, Screen, WithProgress};
+use crate::report::verdict::forbid::{self, ForbidWatch, Forbids};
 use crate::report::verdict::formats::{self, TextStyle, Totals};
 use crate::report::verdict::rules::Rules;
 use crate::report::verdict::{CaptureVerdict, Collector};
@@ -33,9 +36,26 @@ use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// Allocations from this size on get their own mapping (glibc), which `free` hands back to the
+/// system at once. Left in the heap, a large buffer given up for the memory budget leaves a hole
+/// that the next buffer of the same size cannot use (the heap then grows although the budget
+/// says memory was freed); mapped, it cannot. Smaller than the 32 KiB windows of inflaters and
+/// the 64 KiB heads, larger than anything allocated per packet or per message on the common
+/// path (docs/memory-budget.md).
+const MMAP_THRESHOLD: i32 = 32 << 10;
+
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a parameter of glibc's allocator; nothing else runs yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+    }
+}
+
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
     use clap::error::ErrorKind;
+    tune_allocator();
     let args: Vec<OsString> = std::env::args_os().collect();
     let cli = match <Cli as clap::Parser>::try_parse_from(&args) {
         Ok(cli) => cli,
@@ -60,6 +80,11 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> Status {
     match cli.command {
         Command::Read { files, common } => read(&files, &common),
+        Command::Report {
+            files,
+            output,
+            common,
+        } => report(&files, &output, &common),
         Command::Check {
             paths,
             recursive,
@@ -73,6 +98,7 @@ pub fn run(cli: Cli) -> Status {
             count,
             duration,
             no_promisc,
+            report,
             common,
         } => {
             if let Err(msg) = common.refuse_idle_views(true) {
@@ -85,9 +111,20 @@ pub fn run(cli: Cli) -> Status {
                 count,
                 duration,
                 promisc: !no_promisc,
+                report,
             };
             live::run(&args, &common)
         }
+        Command::Fields { prefix } => match fields::text_listing(prefix.as_deref()) {
+            Some(list) => write_stdout(list.as_bytes(), "the field list"),
+            None => {
+                error_line(format!(
+                    "no field name starts with `{}`; `sockscope fields` lists them all",
+                    prefix.unwrap_or_default()
+                ));
+                Status::Error
+            }
+        },
         Command::Completions { shell } => match usage::completion_script(shell) {
             Ok(script) => write_stdout(script.as_bytes(), "the completion script"),
             Err(e) => {
@@ -217,20 +254,9 @@ fn read(files: &[String], common: &Common) -> Status {
     }
     let config = common.config(false);
     let out = io::BufWriter::with_capacity(64 << 10, io::stdout());
-    let mut reporter = make_reporter(common, out);
-    let screen = Screen {
-        stderr_tty: io::stderr().is_terminal(),
-        stdout_tty: io::stdout().is_terminal(),
-        output_is_quiet: !common.json
-            && (common.quiet || common.follow.is_some() || common.ladder.is_some()),
-    };
-    let total = input_bytes(files.iter().map(String::as_str));
-    if !common.no_progress
-        && progress::wanted(screen, total)
-        && let Some(total) = total
-    {
-        reporter = Box::new(WithProgress::new(reporter, total));
-    }
+    let quiet =
+        !common.json && (common.quiet || common.follow.is_some() || common.ladder.is_some());
+    let reporter = with_progress(make_reporter(common, out), files, common, quiet);
     match analyze(files, &config, reporter) {
         Ok((stats, _)) => match missing_flow(common, stats.flows) {
             // The view said so on stdout; the status tells scripts.
@@ -241,6 +267,72 @@ fn read(files: &[String], common: &Common) -> Status {
             None => Status::Ok,
         },
         Err(e) => e.report(),
+    }
+}
+
+/// `sockscope report`: the analysis of `files` as one HTML page, written to `output`.
+fn report(files: &[String], output: &Path, common: &Common) -> Status {
+    if let Err(msg) = common.refuse_for_report() {
+        error_line(msg);
+        return Status::Error;
+    }
+    if let Some(dir) = files.iter().find(|f| Path::new(f).is_dir()) {
+        error_line(format!(
+            "{dir}: is a directory; name capture files (a shell glob such as {dir}/*.pcap reads \
+             them as one capture)"
+        ));
+        return Status::Error;
+    }
+    let out = match html::open_output(output) {
+        Ok(out) => out,
+        Err(e) => {
+            error_line(format!("{}: {e}", escape::path(output)));
+            return Status::Error;
+        }
+    };
+    let config = common.config(false);
+    let page = html::HtmlReport::new(
+        out,
+        output,
+        html::Origin::Files(files.to_vec()),
+        common.snap_preview,
+    );
+    // The page is written at the end: nothing scrolls on the terminal meanwhile.
+    let reporter = with_progress(Box::new(page), files, common, true);
+    match analyze(files, &config, reporter) {
+        Ok(_) => {
+            html::announce(output);
+            Status::Ok
+        }
+        Err(e) => {
+            // Nothing was written when nothing could be read: leave no empty page behind.
+            if output.as_os_str() != "-" && std::fs::metadata(output).is_ok_and(|m| m.len() == 0) {
+                let _ = std::fs::remove_file(output);
+            }
+            e.report()
+        }
+    }
+}
+
+/// `reporter` with a progress bar on stderr, when the input is large enough to want one and
+/// the output (`quiet`: nothing scrolls on stdout) leaves room for it.
+fn with_progress(
+    reporter: Box<dyn Reporter>,
+    files: &[String],
+    common: &Common,
+    quiet: bool,
+) -> Box<dyn Reporter> {
+    let screen = Screen {
+        stderr_tty: io::stderr().is_terminal(),
+        stdout_tty: io::stdout().is_terminal(),
+        output_is_quiet: quiet,
+    };
+    let total = input_bytes(files.iter().map(String::as_str));
+    match total {
+        Some(total) if !common.no_progress && progress::wanted(screen, Some(total)) => {
+            Box::new(WithProgress::new(reporter, total))
+        }
+        _ => reporter,
     }
 }
 
@@ -353,6 +445,22 @@ impl VerdictOut<'_> {
     }
 }
 
+/// Compiles the `--forbid` filters; a refused one is reported with a caret under the column.
+fn compile_forbids(exprs: &[String]) -> Option<Forbids> {
+    let mut filters = Vec::with_capacity(exprs.len());
+    for e in exprs {
+        match Filter::new(e) {
+            Ok(f) => filters.push(f),
+            Err(err) => {
+                error_line(format!("--forbid: {}", err.headline()));
+                let _ = writeln!(io::stderr(), "{}", err.caret());
+                return None;
+            }
+        }
+    }
+    Some(filters.into())
+}
+
 fn check(
     paths: &[PathBuf],
     recursive: bool,
@@ -360,6 +468,9 @@ fn check(
     gate: &GateArgs,
     common: &Common,
 ) -> Status {
+    let Some(forbids) = compile_forbids(&gate.forbid) else {
+        return Status::Error;
+    };
     let setup = gate.resolve(common).and_then(|format| {
         let rules = Rules::new(&gate.deny, &gate.allow, strict)?;
         let files = capture_files(paths, recursive)?;
@@ -377,7 +488,13 @@ fn check(
             return Status::Error;
         }
     };
-    let config = common.config(true);
+    let mut config = common.config(true);
+    // Payload fields see what is kept for display: keep whole messages, show all of it.
+    let mut preview = 0;
+    if forbid::reads_payloads(&forbids) {
+        config.display_bytes = config.display_bytes.max(config.limits.max_message_buffer);
+        preview = config.display_bytes.saturating_mul(2);
+    }
     let kind = common.kind.map(FlowKind::from);
     let style = TextStyle {
         verbose: common.verbose,
@@ -408,7 +525,10 @@ fn check(
     let mut documents = Vec::new();
     let mut done = 0u64;
     for (name, size) in names.iter().zip(&sizes) {
-        let collector = Collector::new(rules.clone(), kind);
+        let mut collector = Collector::new(rules.clone(), kind);
+        if !forbids.is_empty() {
+            collector = collector.forbidding(ForbidWatch::new(forbids.clone(), kind, preview));
+        }
         let result = match &bar {
             Some(bar) => {
                 bar.set_message(format!("checking {}", totals.captures + 1));

@@ -48,6 +48,17 @@ impl Default for RingGeometry {
 }
 
 impl RingGeometry {
+    /// The default geometry with as many blocks as fit in `bytes` (at least 4): the ring is
+    /// part of the process's memory (`--memory`).
+    pub fn with_bytes(bytes: usize) -> RingGeometry {
+        let d = RingGeometry::default();
+        let blocks = bytes / d.block_size as usize;
+        RingGeometry {
+            block_count: u32::try_from(blocks).unwrap_or(u32::MAX).max(4),
+            ..d
+        }
+    }
+
     /// The next smaller geometry to try when the kernel cannot allocate this one.
     pub fn smaller(self) -> Option<RingGeometry> {
         if self.block_count > 4 {

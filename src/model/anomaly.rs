@@ -64,6 +64,10 @@ codes! {
     WsResync => "ws.resync", Warning, "framing lost after a gap; decoding resumed at a plausible frame header or stopped";
     WsTruncated => "ws.truncated", Warning, "the connection ended inside a WebSocket frame or fragmented message";
     WsInflaterCap => "ws.inflater_cap", Warning, "permessage-deflate messages not inflated: the cap on live inflaters was reached";
+    WsBudgetInflater => "ws.budget_inflater", Warning, "memory budget: a permessage-deflate inflater was released; the message in progress is not inflated";
+    WsBudgetDisplay => "ws.budget_display", Warning, "memory budget: a WebSocket connection's display bytes were dropped; its previews and dumps stay empty";
+    WsBudgetPings => "ws.budget_pings", Warning, "memory budget: pending pings and round-trip times were forgotten";
+    WsBudgetCandidate => "ws.budget_candidate", Warning, "memory budget: bytes that looked like WebSocket framing were dropped while awaiting confirmation; confirmed, they are not decoded";
     HttpParseError => "http.parse_error", Error, "bytes on an HTTP stream that do not parse as HTTP/1.x";
     HttpHeadTooLarge => "http.head_too_large", Warning, "HTTP head larger than the configured cap; direction no longer decoded";
     HttpAmbiguousFraming => "http.ambiguous_framing", Error, "Transfer-Encoding together with Content-Length, or in HTTP/1.0 (request smuggling risk); Transfer-Encoding used";
@@ -75,6 +79,10 @@ codes! {
     HttpTruncated => "http.truncated", Warning, "an HTTP head cut short by a gap, the snaplen or the end of the stream; what it holds is reported";
     HttpRequestsEvicted => "http.requests_evicted", Warning, "more than 1024 requests awaiting responses; the oldest are kept only as their framing needs";
     HttpUpgradeUnanswered => "http.upgrade_unanswered", Warning, "the connection ended while client bytes held after an upgrade request awaited its response; they were not decoded";
+    HttpBudgetHead => "http.budget_head", Warning, "memory budget: an incomplete HTTP head was reported for what it holds and dropped (the side resynchronises), or the headers of a message in progress";
+    HttpBudgetHold => "http.budget_hold", Warning, "memory budget: client bytes held while an upgrade awaits its response were dropped";
+    HttpBudgetPending => "http.budget_pending", Warning, "memory budget: unanswered requests were kept only as what framing their responses needs, or that record (evicted HEAD/CONNECT) was forgotten";
+    HttpBudgetDisplay => "http.budget_display", Warning, "memory budget: an HTTP connection's display bytes were dropped; its body previews stay empty";
     TcpGap => "tcp.gap", Warning, "bytes missing from a stream (lost before capture)";
     TcpMidstream => "tcp.midstream", Warning, "flow picked up without its SYN";
     TcpOverlapConflict => "tcp.overlap_conflict", Warning, "retransmitted bytes differ from the bytes first seen";
@@ -84,6 +92,9 @@ codes! {
     TcpRstIgnored => "tcp.rst_ignored", Warning, "a RST the connection outlived: its receiver acknowledged bytes sent after it (or the refused handshake went on); analysis took the flow up again";
     TcpBadHeader => "tcp.bad_header", Warning, "a packet on an analyzed port skipped for a broken TCP header (data offset below 5 words or beyond the IP payload, header cut short)";
     IpBadHeader => "ip.bad_header", Warning, "a TCP packet skipped for a broken IP header (IHL below 5, header cut short, broken extension headers)";
+    TcpBudgetOoo => "tcp.budget_ooo", Warning, "memory budget: out-of-order bytes were delivered early, the holes before them given up as gaps";
+    TcpBudgetEvict => "tcp.budget_evict", Warning, "memory budget: a flow among the largest holders was ended early; its later packets are not analyzed";
+    TcpBudgetFlows => "tcp.budget_flows", Warning, "memory budget: new flows are not tracked, the budget cannot hold another flow";
     IpFragment => "ip.fragment", Warning, "IP datagrams whose fragments could not be reassembled (lost, expired, over the cap); their TCP bytes are missing";
     LinkUnknown => "link.unknown", Warning, "packets of a link type sockscope does not decode were skipped";
 }
@@ -126,6 +137,21 @@ mod tests {
                 code.as_str()
             );
         }
+    }
+
+    #[test]
+    fn the_readme_counts_every_code() {
+        let readme = include_str!("../../README.md");
+        let said = readme
+            .split("- **Anomalies**: ")
+            .nth(1)
+            .and_then(|rest| rest.split_once(" codes"))
+            .and_then(|(n, _)| n.parse::<usize>().ok());
+        assert_eq!(
+            said,
+            Some(Code::ALL.len()),
+            "README.md's \"- **Anomalies**: N codes\" must say how many codes there are"
+        );
     }
 
     #[test]

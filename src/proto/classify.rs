@@ -1,6 +1,7 @@
 //! A flow's kind, from the evidence its records give ([`KindTracker`]): http, websocket, sse,
 //! long-poll (told from slow servers as the constants below say), other; and short polling.
 
+use crate::budget::{Held, compact_deque, vec_bytes};
 use crate::model::{FlowKind, HttpHead, HttpMessage, Record};
 use crate::tcp::FlowMeta;
 use crate::time::Timestamp;
@@ -74,6 +75,28 @@ impl KindTracker {
             Record::Handshake(_) => self.on_websocket(),
             Record::WsFrame(_) | Record::WsMessage(_) | Record::Sse(_) | Record::Anomaly(_) => {}
         }
+    }
+
+    /// Bytes on the heap (the requests awaiting their response, at most 64), for the memory
+    /// budget: room for the newest `keep` is kept when [`KindTracker::give_way`] gives up the
+    /// rest, so it counts as fixed.
+    pub fn held(&self, keep: usize) -> Held {
+        let room = self.pending.capacity();
+        let kept = room.min(keep);
+        Held {
+            fixed: vec_bytes::<Asked>(kept),
+            buffers: vec_bytes::<Asked>(room - kept),
+        }
+    }
+
+    /// The memory budget ran short and the flow's HTTP parser kept only its `keep` newest
+    /// unanswered requests in full (`http::KEEP_PENDING`; the older ones only as what framing
+    /// their responses needs): the older ones are forgotten here too, so their responses are
+    /// not timed for long-poll detection (the parser's `http.budget_pending` says so).
+    pub fn give_way(&mut self, keep: usize) {
+        let older = self.pending.len().saturating_sub(keep);
+        self.pending.drain(..older);
+        compact_deque(&mut self.pending);
     }
 
     pub fn on_websocket(&mut self) {
@@ -237,6 +260,7 @@ fn hash_str(s: &str) -> u64 {
 mod kind_tests {
     use super::*;
     use crate::model::Header;
+    use crate::proto::http::KEEP_PENDING;
     use crate::tcp::{Dir, RoleBasis};
 
     fn message(head: HttpHead<'static>, start: i64, end: i64) -> HttpMessage<'static> {
@@ -258,7 +282,7 @@ mod kind_tests {
             upgrade: None,
             body_head: b"",
             complete: true,
-            digest: crate::proto::Digest::Off,
+            digest: crate::model::Digest::Off,
             exchange: None,
         }
     }
@@ -332,6 +356,41 @@ mod kind_tests {
             t = start + 300_000_000;
         }
         feed(&steps)
+    }
+
+    #[test]
+    fn giving_way_keeps_only_the_newest_unanswered_requests() {
+        let steps: Vec<Step> = (0..20)
+            .map(|n| Step::Req(n, "/many", n as i64 * S, n as i64 * S + 1_000))
+            .collect();
+        let (mut k, _) = feed(&steps);
+        let before = k.held(KEEP_PENDING);
+        k.give_way(KEEP_PENDING);
+        let left: Vec<u64> = k.pending.iter().map(|a| a.exchange).collect();
+        assert_eq!(left, (12..20).collect::<Vec<u64>>());
+        assert!(k.held(KEEP_PENDING).total() < before.total());
+        assert_eq!(
+            k.held(KEEP_PENDING),
+            Held::fixed(vec_bytes::<Asked>(KEEP_PENDING))
+        );
+        // Responses to the forgotten requests match nothing; the kept ones still do.
+        for n in 0..20 {
+            let m = HttpMessage {
+                exchange: Some(n),
+                ..message(
+                    HttpHead::Response {
+                        version: 1,
+                        status: 200,
+                        reason: "OK",
+                    },
+                    30 * S,
+                    30 * S + 1_000,
+                )
+            };
+            k.on_http_head(&m);
+            k.on_http(&m);
+        }
+        assert!(k.pending.is_empty());
     }
 
     #[test]

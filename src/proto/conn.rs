@@ -12,7 +12,11 @@
 //! declared opaque. A delivery a detector asks to keep ([`Detect::NeedMore`]) is kept until the
 //! next one; a gap forgets it. Bytes lost before the protocol was decided are told to the
 //! dissector chosen, so that it knows its first bytes do not start a message.
+//!
+//! The connection says what its analysis holds for the memory budget, and makes its dissector
+//! (and what detection keeps) give way when the flow table asks ([`crate::budget`]).
 
+use crate::budget::{Held, vec_bytes};
 use crate::config::Config;
 use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, FlowKind, FlowSummary};
 use crate::proto::classify::{self, KindTracker};
@@ -34,7 +38,8 @@ pub fn registry(config: &Config) -> Registry {
             Box::new(http::dissect::StartLine),
             Box::new(websocket.clone()),
         ],
-        switches: vec![Box::new(websocket)],
+        switches: vec![Box::new(websocket.clone())],
+        spares: vec![Box::new(websocket)],
     }
 }
 
@@ -74,6 +79,24 @@ struct Detection {
 impl ConnState {
     pub fn summary(&self) -> &FlowSummary {
         &self.summary
+    }
+
+    /// What the connection's analysis holds, for the memory budget (the dissector says what it
+    /// can give up).
+    pub fn held(&self) -> Held {
+        let reading = match &self.active {
+            Active::Reading(d) => d.held(),
+            Active::Undecided | Active::Opaque => Held::ZERO,
+        };
+        let kept = self
+            .detection
+            .kept
+            .as_ref()
+            .map_or(Held::ZERO, |(_, k)| k.held());
+        reading
+            + kept
+            + self.kinds.held(http::KEEP_PENDING)
+            + Held::fixed(vec_bytes::<f64>(self.summary.ping_rtts.capacity()))
     }
 }
 
@@ -288,6 +311,25 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
                         Code::TcpFlowCap,
                         "flow table full: new flows are not tracked".to_string(),
                     ),
+                    TcpNotice::BudgetOoo { bytes } => (
+                        Code::TcpBudgetOoo,
+                        format!(
+                            "{bytes} out-of-order bytes delivered early (memory budget): the \
+                             holes before them are given up"
+                        ),
+                    ),
+                    TcpNotice::BudgetEvicted { held } => (
+                        Code::TcpBudgetEvict,
+                        format!(
+                            "flow ended early (memory budget): it held {held} bytes, among the \
+                             most of any flow, with nothing left to give up; its later packets \
+                             are not analyzed"
+                        ),
+                    ),
+                    TcpNotice::BudgetFull => (
+                        Code::TcpBudgetFlows,
+                        "memory budget full: new flows are not tracked".to_string(),
+                    ),
                     TcpNotice::RstOutOfWindow { .. } | TcpNotice::RstIgnored { .. } => {
                         (rst_code(notice), rst_detail(notice))
                     }
@@ -328,18 +370,69 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
     }
 
     fn on_table_notice(&mut self, pkt: PacketRef, notice: TcpNotice) {
-        if let TcpNotice::FlowCapHit = notice {
-            let a = Anomaly {
-                code: Code::TcpFlowCap,
-                dir: None,
-                ts: pkt.ts,
-                detail: format!(
+        let limits = &self.config.limits;
+        let (code, detail) = match notice {
+            TcpNotice::FlowCapHit => (
+                Code::TcpFlowCap,
+                format!(
                     "flow table full ({} flows): new flows are not tracked",
-                    self.config.limits.max_flows
+                    limits.max_flows
                 ),
-            };
-            self.sink.global_anomaly(&a, pkt.frame);
+            ),
+            TcpNotice::BudgetFull => (
+                Code::TcpBudgetFlows,
+                format!(
+                    "memory budget ({} MiB of --memory) full even after the largest holders gave \
+                     way: new flows are not tracked",
+                    limits.memory >> 20
+                ),
+            ),
+            _ => return,
+        };
+        let a = Anomaly {
+            code,
+            dir: None,
+            ts: pkt.ts,
+            detail,
+        };
+        self.sink.global_anomaly(&a, pkt.frame);
+    }
+
+    fn held(&self, state: &ConnState) -> Held {
+        state.held()
+    }
+
+    fn give_way(&mut self, meta: &FlowMeta, state: &mut ConnState, pkt: Option<PacketRef>) {
+        let ConnState {
+            active,
+            summary,
+            kinds,
+            detection,
+        } = state;
+        if let Some(d) = active.reading() {
+            let mut cx = Cx::new(
+                meta,
+                pkt,
+                &self.config,
+                &self.registry,
+                summary,
+                kinds,
+                &mut self.sink,
+            );
+            d.give_way(&mut cx);
         }
+        kinds.give_way(http::KEEP_PENDING);
+        if let Some((_, k)) = detection.kept.as_mut() {
+            k.give_way();
+        }
+    }
+
+    fn held_outside_flows(&self) -> Held {
+        Held::buffers(self.registry.spare_bytes())
+    }
+
+    fn give_way_outside_flows(&mut self) {
+        self.registry.drop_spares();
     }
 }
 
@@ -487,6 +580,53 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x05Hello",
             a.sink.summary.map(|s| (s.ws_frames, s.handshake_complete)),
             Some((2, true))
         );
+    }
+
+    #[test]
+    fn a_websocket_candidate_is_charged_and_gives_its_bytes_way_said_only_if_confirmed() {
+        let run = |give_way: bool, confirm: bool| {
+            let mut a = ConnAnalyzer::new(&Config::default(), Codes::default());
+            let mut state = ConnState::default();
+            let m = meta();
+            let pkt = Some(PacketRef::new(5, Timestamp::ZERO).sent_by(Dir::S2C));
+            a.on_event(&m, &mut state, pkt, StreamEvent::Opened);
+            let midstream = StreamEvent::Notice {
+                dir: None,
+                notice: TcpNotice::Midstream,
+            };
+            a.on_event(&m, &mut state, pkt, midstream);
+            // A lone binary frame from the server: weak evidence, kept for confirmation.
+            let frame = StreamEvent::Data {
+                dir: Dir::S2C,
+                bytes: &[0x82, 0x03, 1, 2, 3],
+            };
+            a.on_event(&m, &mut state, pkt, frame);
+            let held = a.held(&state);
+            assert!(held.buffers >= 5, "{held:?}");
+            if give_way {
+                a.give_way(&m, &mut state, None);
+                assert_eq!(a.held(&state).buffers, 0);
+                assert_eq!(a.sink.codes, [Code::TcpMidstream], "nothing is lost yet");
+            }
+            let next: &[u8] = if confirm {
+                &[0x82, 0x02, 4, 5]
+            } else {
+                b"not a frame at all"
+            };
+            let next = StreamEvent::Data {
+                dir: Dir::S2C,
+                bytes: next,
+            };
+            a.on_event(&m, &mut state, pkt, next);
+            (a.sink.codes, a.sink.frames.len())
+        };
+        assert_eq!(run(false, true), (vec![Code::TcpMidstream], 2));
+        assert_eq!(
+            run(true, true),
+            (vec![Code::TcpMidstream, Code::WsBudgetCandidate], 1),
+            "confirmed: the dropped delivery is not decoded, and that is said"
+        );
+        assert_eq!(run(true, false), (vec![Code::TcpMidstream], 0));
     }
 
     #[test]

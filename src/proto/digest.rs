@@ -22,6 +22,14 @@ pub enum Hasher {
 }
 
 impl Hasher {
+    /// Bytes on the heap (the hashing state, when on), for the memory budget.
+    pub fn held(&self) -> usize {
+        match self {
+            Hasher::Hashing(_) => crate::budget::box_bytes::<Sha256>(),
+            Hasher::Off | Hasher::Spoiled => 0,
+        }
+    }
+
     pub fn new(on: bool) -> Self {
         if on {
             Hasher::Hashing(Box::default())

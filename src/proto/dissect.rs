@@ -20,6 +20,7 @@
 //! Dispatch is dynamic once per delivery (a `Box<dyn Dissector>` per connection); a dissector
 //! allocates nothing per packet through these interfaces.
 
+use crate::budget::{Held, box_bytes};
 use crate::config::Config;
 use crate::model::{
     Anomaly, Code, Event, EventCtx, EventSink, FlowSummary, HttpMessage, Layer, Record,
@@ -46,6 +47,15 @@ pub trait Dissector {
 
     /// The connection is over: report what is left unfinished. Called once, last.
     fn finish(&mut self, cx: &mut Cx<'_>);
+
+    /// What the dissector holds, its own allocation included, for the memory budget: `fixed`
+    /// as long as it reads the stream, `buffers` what [`Dissector::give_way`] can give up.
+    /// Asked after every delivery, so it must be cheap.
+    fn held(&self) -> Held;
+
+    /// The memory budget ran short and this connection is among the largest holders: give up
+    /// every buffer that can be given up, each loss reported with its anomaly.
+    fn give_way(&mut self, cx: &mut Cx<'_>);
 }
 
 /// What a dissector did with a delivery.
@@ -135,8 +145,12 @@ pub const MAX_KEPT: usize = 4 << 10;
 pub struct Kept {
     pub dir: Dir,
     pub pkt: Option<PacketRef>,
-    /// Empty when the delivery was larger than [`MAX_KEPT`].
+    /// Empty when the delivery was larger than [`MAX_KEPT`], or given up for the memory
+    /// budget.
     pub bytes: Vec<u8>,
+    /// Bytes given up for the memory budget: the detector that takes the flow says so (only
+    /// then are they lost; otherwise they would not have been decoded anyway).
+    pub dropped: usize,
 }
 
 impl Kept {
@@ -146,7 +160,28 @@ impl Kept {
         } else {
             Vec::new()
         };
-        Box::new(Kept { dir, pkt, bytes })
+        Box::new(Kept {
+            dir,
+            pkt,
+            bytes,
+            dropped: 0,
+        })
+    }
+
+    /// What keeping it holds, for the memory budget: its bytes can be given up.
+    pub fn held(&self) -> Held {
+        Held {
+            fixed: box_bytes::<Kept>(),
+            buffers: self.bytes.capacity(),
+        }
+    }
+
+    /// The memory budget ran short: the bytes are given up, the evidence is kept.
+    pub fn give_way(&mut self) {
+        if !self.bytes.is_empty() {
+            self.dropped = self.bytes.len();
+            self.bytes = Vec::new();
+        }
     }
 }
 
@@ -199,15 +234,35 @@ impl Upgrade {
     }
 }
 
-/// The protocols of a run: detectors in the order they are tried, and what an HTTP upgrade can
-/// switch to.
+/// What a protocol keeps for the whole run, beyond any connection, that the memory budget
+/// counts: spares kept for reuse, whose loss costs only time.
+pub trait Spares {
+    fn spare_bytes(&self) -> usize;
+    fn drop_spares(&self);
+}
+
+/// The protocols of a run: detectors in the order they are tried, what an HTTP upgrade can
+/// switch to, and what they keep for the whole run.
 #[derive(Default)]
 pub struct Registry {
     pub detectors: Vec<Box<dyn Detector>>,
     pub switches: Vec<Box<dyn Switch>>,
+    pub spares: Vec<Box<dyn Spares>>,
 }
 
 impl Registry {
+    /// Bytes the protocols keep for reuse across connections.
+    pub fn spare_bytes(&self) -> usize {
+        self.spares.iter().map(|s| s.spare_bytes()).sum()
+    }
+
+    /// The memory budget ran short: the protocols drop what they keep for reuse.
+    pub fn drop_spares(&self) {
+        for s in &self.spares {
+            s.drop_spares();
+        }
+    }
+
     /// What `upgrade` switches to, if sockscope reads it.
     pub fn switch_for(&self, upgrade: &Upgrade) -> Option<&dyn Switch> {
         self.switches
@@ -428,6 +483,10 @@ mod tests {
         }
         fn gap(&mut self, _cx: &mut Cx<'_>, _dir: Dir, _len: u64) {}
         fn finish(&mut self, _cx: &mut Cx<'_>) {}
+        fn held(&self) -> Held {
+            Held::ZERO
+        }
+        fn give_way(&mut self, _cx: &mut Cx<'_>) {}
     }
 
     #[test]

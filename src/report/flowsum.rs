@@ -39,7 +39,7 @@ pub fn ended(how: CloseHow) -> &'static str {
         CloseHow::Rst => "reset (RST)",
         CloseHow::Idle => "idle (timed out)",
         CloseHow::EndOfInput => "still open at the end of the capture",
-        CloseHow::Evicted => "evicted (flow table full)",
+        CloseHow::Evicted => "evicted (memory budget)",
     }
 }
 

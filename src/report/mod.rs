@@ -14,6 +14,7 @@ pub mod flowsum;
 pub mod follow;
 pub mod gate;
 pub mod hexdump;
+pub mod html;
 pub mod json;
 pub mod ladder;
 pub mod preview;

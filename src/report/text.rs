@@ -752,15 +752,24 @@ impl<W: Write> Reporter for TextPrinter<W> {
 }
 
 /// What the summary says about input the analysis could not take as it came: flows refused
-/// at the flow cap and odd records in the files.
+/// at the flow cap or by the memory budget, and odd records in the files.
 fn input_notes(stats: &RunStats) -> Vec<String> {
     let mut notes = Vec::new();
-    let n = stats.flows_refused_by_cap;
-    if n > 0 {
+    let by_budget = stats.flows_refused_by_budget;
+    let by_cap = stats.flows_refused_by_cap.saturating_sub(by_budget);
+    let were = |n: u64| if n == 1 { " was" } else { "s were" };
+    if by_cap > 0 {
         notes.push(format!(
-            "{n} TCP flow{} not analyzed: the flow table was full; raise --max-flows \
+            "{by_cap} TCP flow{} not analyzed: the flow table was full; raise --max-flows \
              to track more flows at once",
-            if n == 1 { " was" } else { "s were" }
+            were(by_cap)
+        ));
+    }
+    if by_budget > 0 {
+        notes.push(format!(
+            "{by_budget} TCP flow{} not analyzed: the memory budget could not hold another \
+             flow; raise --memory to track more flows at once",
+            were(by_budget)
         ));
     }
     let r = &stats.record_notes;

@@ -138,8 +138,11 @@ pub struct RunStats {
     pub what_if_total: WhatIfTotal,
     /// Distinct TCP flows skipped because of the port filter.
     pub flows_skipped_by_port: u64,
-    /// Distinct TCP flows not analyzed because the flow table was full (`--max-flows`).
+    /// Distinct TCP flows not analyzed for lack of room: the flow table was full
+    /// (`--max-flows`) or the memory budget could not hold them (`--memory`).
     pub flows_refused_by_cap: u64,
+    /// Of [`RunStats::flows_refused_by_cap`], those the memory budget could not hold.
+    pub flows_refused_by_budget: u64,
     /// Odd records in the input files (zero-length, fraction overflow, time going backwards).
     pub record_notes: crate::source::RecordNotes,
     /// First and last capture timestamps (ns), for the duration line.

@@ -45,6 +45,7 @@ pub struct SummaryRecord<'a> {
     what_if: Vec<WhatIfRow>,
     skipped_flows: u64,
     refused_flows: u64,
+    refused_flows_by_budget: u64,
     skipped_packets: &'a BTreeMap<&'static str, u64>,
     record_notes: RecordNotesRow,
     #[serde(serialize_with = "opt_ts")]
@@ -99,6 +100,7 @@ impl RunStats {
                 .collect(),
             skipped_flows: stats.flows_skipped_by_port,
             refused_flows: stats.flows_refused_by_cap,
+            refused_flows_by_budget: stats.flows_refused_by_budget,
             skipped_packets: &stats.skipped_packets,
             record_notes: RecordNotesRow {
                 zero_length: stats.record_notes.zero_length,

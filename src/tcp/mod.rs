@@ -63,6 +63,12 @@
 //!   (`OooCapHit { dropped: n }`) and its bytes become a gap. Each buffered piece is charged
 //!   [`reassembly::CHUNK_OVERHEAD`] bytes on top of its length. At `max_flows`, new flows are
 //!   not tracked.
+//! - **Memory budget.** Every flow is charged what it holds ([`StreamHandler::held`] for the
+//!   handler's part); when the budget runs short the largest holders give way
+//!   ([`StreamHandler::give_way`], out-of-order bytes delivered early after a `BudgetOoo`
+//!   notice), then whole flows end (`BudgetEvicted`, then `Closed { Evicted }`; their later
+//!   packets are stray), and new flows that do not fit are not tracked (`BudgetFull`, once).
+//!   The order and its bounds are in the table module and docs/memory-budget.md.
 //! - **RST.** A RST is judged as its receiver would judge it (RFC 9293 §3.10.7, RFC 5961
 //!   §3.2). Answering the peer's SYN (the peer sent a SYN that was never answered), it must
 //!   acknowledge that SYN. Otherwise its sequence number must lie in the receive window: from
@@ -88,8 +94,9 @@
 //!   as of its last packet) once the capture clock passes its last packet by the linger,
 //!   min(5 s, idle timeout) — a real stack's TIME_WAIT in short, Zeek's `tcp_close_delay` —
 //!   checked before each packet; or at once when a pure SYN with a new ISN reuses the tuple
-//!   (which then starts a new flow), when the flow cap needs its slot, on idle eviction, or at
-//!   the end of input. Flows whose lingers end together are finalised in the order they
+//!   (which then starts a new flow), when the flow cap needs its slot or the memory budget
+//!   runs short (a reset flow's streams and parsers are charged to it while it lingers), on
+//!   idle eviction, or at the end of input. Flows whose lingers end together are finalised in the order they
 //!   started lingering.
 //! - **Other ends.** Idle longer than `idle_timeout` (capture clock; swept every
 //!   `timeout / 8`, zero disables) → `Idle`; `finish()` → `EndOfInput`, in flow-id order. A
@@ -104,6 +111,8 @@
 //!   linger) are counted in [`TableStats::stray_packets`] and start no flow; only a pure SYN
 //!   with a different ISN does.
 
+#[cfg(test)]
+mod budget_tests;
 pub mod reassembly;
 pub mod seq;
 mod table;
@@ -112,6 +121,7 @@ mod tests;
 
 pub use table::FlowTable;
 
+use crate::budget::Held;
 use crate::decode::TcpFlags;
 use crate::time::Timestamp;
 use std::net::SocketAddr;
@@ -157,7 +167,7 @@ pub enum CloseHow {
     Idle,
     /// Still open when the input ended.
     EndOfInput,
-    /// Dropped to make room (flow cap).
+    /// Ended early to keep within the memory budget.
     Evicted,
 }
 
@@ -183,6 +193,17 @@ pub enum TcpNotice {
     OooCapHit { dropped: u32 },
     /// A new flow was not tracked because the flow cap was hit (reported once).
     FlowCapHit,
+    /// The memory budget ran short and this flow was among the largest holders: `bytes`
+    /// buffered out of order were delivered early, the holes before them given up (each
+    /// follows as a `Gap`).
+    BudgetOoo { bytes: u64 },
+    /// The memory budget ran short and this flow, among the largest holders with nothing left
+    /// to give up, is ended early (`Closed { Evicted }` follows); its later packets are counted
+    /// as stray, not analyzed.
+    BudgetEvicted { held: u64 },
+    /// A new flow was not tracked because the memory budget could not hold its entry, even
+    /// after the largest holders gave way (reported once).
+    BudgetFull,
     /// A RST its receiver drops (RFC 9293 §3.10.7, RFC 5961 §3.2); the flow goes on. When it
     /// answers the peer's SYN (`refused_syn`) it is judged by its acknowledgment: `value` is
     /// that (`None` if it carries none) and `[lo, hi)` the acceptable ones (the SYN's ISN + 1).
@@ -321,15 +342,32 @@ impl PacketRef {
     }
 }
 
-/// Which flow took a packet, and what it carried: what [`FlowTable::process`] returns for a
-/// packet of a tracked flow.
+/// Which flow took a packet, and the packet's TCP header as the flow sees it: what
+/// [`FlowTable::process`] returns for a packet of a tracked flow, for views that show every
+/// packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Placed {
     pub flow: FlowId,
     /// The packet's direction in the flow (provisional until the flow is opened).
     pub dir: Dir,
+    pub flags: TcpFlags,
+    pub seq: u32,
+    pub ack: u32,
     /// Captured payload bytes.
     pub payload_len: usize,
+}
+
+impl Placed {
+    pub fn new(flow: FlowId, dir: Dir, seg: &crate::decode::Segment<'_>) -> Placed {
+        Placed {
+            flow,
+            dir,
+            flags: seg.flags,
+            seq: seg.seq,
+            ack: seg.ack,
+            payload_len: seg.payload.len(),
+        }
+    }
 }
 
 /// The protocol layer, as the flow table sees it. `State` lives inside the flow table entry so
@@ -357,12 +395,35 @@ pub trait StreamHandler {
         let _ = (meta, state, pkt);
     }
 
-    /// A table-wide finding that belongs to no tracked flow: `FlowCapHit`, raised once per
-    /// table the first time a new flow is refused. The default ignores it; the count of refused
-    /// flows is in [`TableStats::flows_dropped_by_cap`] either way.
+    /// A table-wide finding that belongs to no tracked flow: `FlowCapHit` or `BudgetFull`,
+    /// each raised once per table the first time a new flow is refused for that reason. The
+    /// default ignores it; the count of refused flows is in
+    /// [`TableStats::flows_dropped_by_cap`] either way.
     fn on_table_notice(&mut self, pkt: PacketRef, notice: TcpNotice) {
         let _ = (pkt, notice);
     }
+
+    /// What the handler holds for this flow (its state and buffers), for the memory budget.
+    /// Called after every operation on the flow, so it must be cheap (no walk over data).
+    fn held(&self, state: &Self::State) -> Held {
+        let _ = state;
+        Held::ZERO
+    }
+
+    /// The memory budget ran short and this flow is among the largest holders: give up every
+    /// buffer that can be given up, reporting each loss. The default holds nothing to give.
+    fn give_way(&mut self, meta: &FlowMeta, state: &mut Self::State, pkt: Option<PacketRef>) {
+        let _ = (meta, state, pkt);
+    }
+
+    /// What the handler holds outside any flow (caches shared by flows).
+    fn held_outside_flows(&self) -> Held {
+        Held::ZERO
+    }
+
+    /// The memory budget ran short: drop what is held outside flows, first (caches whose loss
+    /// costs only time).
+    fn give_way_outside_flows(&mut self) {}
 }
 
 /// Guesses, from the first payload bytes one side sent, whether that side is the client
@@ -376,12 +437,17 @@ pub struct TableStats {
     pub flows_created: u64,
     /// Distinct flows skipped by the port filter (exact up to the cap of remembered tuples).
     pub flows_skipped_by_port: u64,
-    /// Distinct flows not tracked because the flow table was full (exact up to the cap of
-    /// remembered tuples, then counted by SYNs).
+    /// Distinct flows not tracked for lack of room: the flow table was full (`max_flows`) or
+    /// the memory budget could not hold another flow (exact up to the cap of remembered
+    /// tuples, then counted by SYNs). A tuple is counted once, for the first reason.
     pub flows_dropped_by_cap: u64,
+    /// Of [`TableStats::flows_dropped_by_cap`], those refused by the memory budget.
+    pub flows_dropped_by_budget: u64,
     /// Out-of-order bytes discarded because a buffer cap was hit.
     pub ooo_bytes_dropped: u64,
     /// Packets ignored: stray packets of recently finalised flows (arriving after the closing
-    /// linger) and RSTs of unknown flows.
+    /// linger, or after the flow was evicted for the memory budget) and RSTs of unknown flows.
     pub stray_packets: u64,
+    /// Flows ended early to keep within the memory budget.
+    pub flows_evicted: u64,
 }

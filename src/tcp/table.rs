@@ -7,6 +7,17 @@
 //! entry per closing flow, compacted when stale ones pile up). Idle flows are found by a sweep
 //! that runs once per `idle_timeout / 8` of capture time, not per packet; closing flows whose
 //! linger is over by one comparison per packet with the head of that queue.
+//!
+//! The memory budget ([`crate::budget`]): every flow is charged what it holds (its entry, its
+//! streams, the handler's state and buffers) after every operation on it, and the side tables
+//! are charged as the table's own holding. After a packet leaves more held than the limit, and
+//! before a new flow is let in, room is made down to the low-water mark, in this order: the
+//! handler's caches, lingering flows (finalised early, as at the flow cap), the buffers of the
+//! largest holders ([`StreamHandler::give_way`], out-of-order bytes given up first), then whole
+//! flows, largest first, ended as `Evicted` — when a packet went over the limit any flow, when
+//! a new flow asks for room only flows holding far more than an entry. A new flow that still
+//! does not fit is not tracked. Each step walks the flows at most once per pressure episode,
+//! and a refused flow does not start another episode until memory was freed.
 
 use super::reassembly::{Delivery, OooBudget, Stream};
 use super::seq::SeqNumber;
@@ -14,6 +25,7 @@ use super::{
     CloseHow, Dir, FlowId, FlowMeta, PacketRef, Placed, RoleBasis, RoleHint, StreamEvent,
     StreamHandler, TableStats, TcpNotice,
 };
+use crate::budget::{Budget, Held, Largest, box_bytes, hash_bytes, vec_bytes};
 use crate::config::{Config, PortFilter};
 use crate::decode::Segment;
 use crate::time::Timestamp;
@@ -34,6 +46,13 @@ const SKIPPED_TUPLES_CAP: usize = 65_536;
 /// in flight when a RST was sent. Zeek's `tcp_close_delay` / `tcp_reset_delay`; a real stack
 /// keeps the tuple longer still (TIME_WAIT) for the same reason.
 const CLOSE_LINGER_NS: i64 = 5_000_000_000;
+/// A new flow asking for room may end another only if that one holds at least this many times
+/// what a new flow costs: flows of ordinary size are not ended to make room for more of them.
+const BIG_FLOW_ENTRIES: usize = 16;
+/// A new flow is expected to cost at most this many entries (see `new_flow_bytes`).
+const NEW_FLOW_ENTRIES: usize = 8;
+/// Flows remembered from one walk as candidates to give way (the largest holders).
+const GIVE_WAY_CANDIDATES: usize = 1024;
 
 /// One side of a connection, in a form that hashes and compares cheaply. The address is kept
 /// as big-endian bytes (an IPv4 address in the last four), which orders like the number and,
@@ -124,6 +143,10 @@ struct Flow<S> {
     closing: Option<CloseHow>,
     /// While closing: the table clock after which the flow is finalised.
     close_deadline: Timestamp,
+    /// What the memory budget charges the flow for, and the handler's part of it when last
+    /// asked.
+    held: Held,
+    handler_held: Held,
 }
 
 impl<S: Default> Flow<S> {
@@ -158,6 +181,8 @@ impl<S: Default> Flow<S> {
             saw_payload: false,
             closing: None,
             close_deadline: Timestamp::ZERO,
+            held: Held::ZERO,
+            handler_held: Held::ZERO,
         }
     }
 
@@ -197,6 +222,21 @@ impl<S: Default> Flow<S> {
     }
 }
 
+/// A [`Ctx`] over a table's fields and `pkt`: a macro, since the flow worked on is borrowed
+/// from the table's `flows` at the same time.
+macro_rules! ctx {
+    ($table:ident, $handler:expr, $pkt:expr) => {
+        Ctx {
+            handler: &mut *$handler,
+            budget: &mut $table.budget,
+            memory: &mut $table.memory,
+            stats: &mut $table.stats,
+            role_hint: $table.role_hint,
+            pkt: $pkt,
+        }
+    };
+}
+
 impl<S> Flow<S> {
     /// The receive window `side` last advertised, in bytes: scaled as its handshake agreed
     /// (RFC 7323 §2.2: only when both SYNs carried the option), by the largest shift when the
@@ -216,9 +256,34 @@ impl<S> Flow<S> {
 struct Ctx<'a, H: StreamHandler> {
     handler: &'a mut H,
     budget: &'a mut OooBudget,
+    memory: &'a mut Budget,
     stats: &'a mut TableStats,
     role_hint: Option<RoleHint>,
     pkt: Option<PacketRef>,
+}
+
+/// Charges the flow what it holds now: its entry, its streams, and the handler's state and
+/// buffers — asked of the handler again only if `handler_fed` (it was given bytes, a gap or an
+/// end, or the flow wound down since it was last asked; nothing else changes what it holds),
+/// so that a pure ACK costs a few additions.
+fn settle<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>, handler_fed: bool) {
+    if handler_fed {
+        flow.handler_held = ctx.handler.held(&flow.state);
+    }
+    let [a, b] = &flow.streams;
+    let now = Held::fixed(box_bytes::<Flow<H::State>>()) + a.held() + b.held() + flow.handler_held;
+    ctx.memory.settle(&mut flow.held, now);
+}
+
+/// The memory budget needs this flow's buffers: its out-of-order bytes are delivered early
+/// (holes given up), then the handler gives up what it can.
+fn give_way<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>) {
+    each_stream(flow, ctx, |stream, budget, mut emit| {
+        stream.give_up_buffered(budget, &mut emit)
+    });
+    let Flow { meta, state, .. } = &mut *flow;
+    ctx.handler.give_way(meta, state, ctx.pkt);
+    settle(flow, ctx, true);
 }
 
 /// Turns a stream's deliveries into handler events, keeping the meta counters in step.
@@ -288,9 +353,10 @@ fn close<H: StreamHandler>(flow: &mut Flow<H::State>, how: CloseHow, ctx: &mut C
     }
     wind_down(flow, ctx);
     ctx.pkt = pkt;
-    let Flow { meta, state, .. } = flow;
+    let Flow { meta, state, .. } = &mut *flow;
     ctx.handler
         .on_event(meta, state, ctx.pkt, StreamEvent::Closed { how });
+    ctx.memory.release(&mut flow.held);
 }
 
 /// Opens the flow if it never was, gives up every hole and delivers what is buffered: after
@@ -310,6 +376,18 @@ fn wind_down<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>) 
 /// Gives up every hole of both streams and delivers what is buffered (client first). The
 /// streams stay usable: what arrives later continues after the furthest byte known.
 fn flush_streams<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, H>) {
+    each_stream(flow, ctx, |stream, budget, mut emit| {
+        stream.flush(budget, &mut emit)
+    });
+}
+
+/// Runs `step` on both streams, the client's first, with an emitter that turns what they
+/// deliver into handler events.
+fn each_stream<H: StreamHandler>(
+    flow: &mut Flow<H::State>,
+    ctx: &mut Ctx<'_, H>,
+    mut step: impl FnMut(&mut Stream, &mut OooBudget, &mut dyn FnMut(Delivery<'_>)),
+) {
     let client_side = flow.client_side;
     for side in [client_side, client_side ^ 1] {
         let dir = flow.dir_of(side);
@@ -333,7 +411,7 @@ fn flush_streams<H: StreamHandler>(flow: &mut Flow<H::State>, ctx: &mut Ctx<'_, 
             }
             d => emit_event(meta, state, &mut *ctx.handler, ctx.stats, from, dir, d),
         };
-        stream.flush(ctx.budget, &mut emit);
+        step(stream, ctx.budget, &mut emit);
     }
 }
 
@@ -705,6 +783,11 @@ struct Tombstones {
 }
 
 impl Tombstones {
+    fn held(&self) -> usize {
+        hash_bytes::<(FlowKey, Tomb)>(self.map.capacity())
+            + vec_bytes::<(FlowKey, Timestamp)>(self.order.capacity())
+    }
+
     fn new(ttl_ns: i64) -> Tombstones {
         Tombstones {
             map: HashMap::default(),
@@ -745,6 +828,10 @@ struct TupleSet {
 }
 
 impl TupleSet {
+    fn held(&self) -> usize {
+        hash_bytes::<FlowKey>(self.set.capacity())
+    }
+
     fn new() -> TupleSet {
         TupleSet {
             set: HashSet::default(),
@@ -794,6 +881,16 @@ pub struct FlowTable<H: StreamHandler> {
     /// entries (the flow absorbed a packet since, or ended another way) are skipped when they
     /// come up, or dropped by [`FlowTable::compact_closing`].
     closing: VecDeque<(Timestamp, FlowKey, FlowId)>,
+    /// The memory budget: every flow's charge, and the table's own (side tables, the
+    /// handler's caches) in `table_held`.
+    memory: Budget,
+    table_held: Held,
+    outside_held: Held,
+    /// The largest holders as of the last walk, while room is being made.
+    candidates: Largest<(FlowId, FlowKey)>,
+    budget_full_reported: bool,
+    /// A new flow was refused with this much held; the next one waits until memory was freed.
+    refused_at: Option<usize>,
 }
 
 impl<H: StreamHandler> FlowTable<H> {
@@ -828,6 +925,12 @@ impl<H: StreamHandler> FlowTable<H> {
                 CLOSE_LINGER_NS
             },
             closing: VecDeque::new(),
+            memory: Budget::new(limits.memory),
+            table_held: Held::ZERO,
+            outside_held: Held::ZERO,
+            candidates: Largest::default(),
+            budget_full_reported: false,
+            refused_at: None,
         }
     }
 
@@ -842,6 +945,7 @@ impl<H: StreamHandler> FlowTable<H> {
         if !self.ports.matches(seg.src.port(), seg.dst.port()) {
             if self.skipped_by_port.is_new(key, pure_syn) {
                 self.stats.flows_skipped_by_port += 1;
+                self.settle_table();
             }
             return None;
         }
@@ -851,6 +955,7 @@ impl<H: StreamHandler> FlowTable<H> {
             let mut ctx = Ctx {
                 handler,
                 budget: &mut self.budget,
+                memory: &mut self.memory,
                 stats: &mut self.stats,
                 role_hint: self.role_hint,
                 pkt,
@@ -876,19 +981,25 @@ impl<H: StreamHandler> FlowTable<H> {
                 close(flow, how, &mut ctx);
                 self.flows.remove(&key);
             } else {
-                let closing = handle(flow, seg, side, &mut ctx);
+                let delivered = flow.meta.payload_bytes;
+                let ended = handle(flow, seg, side, &mut ctx);
                 tell_control(flow, seg, side, &mut ctx);
-                if let Some(how) = closing {
+                if let Some(how) = ended {
                     begin_closing(flow, how, &mut ctx);
                 }
-                let placed = Placed {
-                    flow: flow.meta.id,
-                    dir: flow.dir_of(side),
-                    payload_len: seg.payload.len(),
-                };
+                // A RST flushes the streams (holes given up) and may take a reset flow up again.
+                let fed = ended.is_some()
+                    || seg.flags.fin()
+                    || seg.flags.rst()
+                    || flow.meta.payload_bytes != delivered;
+                settle(flow, &mut ctx, fed);
+                let placed = Placed::new(flow.meta.id, flow.dir_of(side), seg);
                 if flow.closing.is_some() {
                     let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
                     self.linger(key, deadline);
+                }
+                if self.memory.is_over() {
+                    self.make_room(0, true, handler);
                 }
                 return Some(placed);
             }
@@ -912,14 +1023,29 @@ impl<H: StreamHandler> FlowTable<H> {
             // A closing flow has nothing left to deliver: it makes room before anyone is refused.
             self.expire_oldest_closing(handler);
         }
-        if self.flows.len() >= self.max_flows {
+        let refused = if self.flows.len() >= self.max_flows {
+            Some(TcpNotice::FlowCapHit)
+        } else if !self.admit(handler) {
+            Some(TcpNotice::BudgetFull)
+        } else {
+            None
+        };
+        if let Some(notice) = refused {
             if self.skipped_by_cap.is_new(key, pure_syn) {
                 self.stats.flows_dropped_by_cap += 1;
+                if notice == TcpNotice::BudgetFull {
+                    self.stats.flows_dropped_by_budget += 1;
+                }
+                self.settle_table();
             }
-            if !self.flow_cap_reported {
-                self.flow_cap_reported = true;
+            let reported = match notice {
+                TcpNotice::FlowCapHit => &mut self.flow_cap_reported,
+                _ => &mut self.budget_full_reported,
+            };
+            if !*reported {
+                *reported = true;
                 if let Some(pkt) = pkt {
-                    handler.on_table_notice(pkt, TcpNotice::FlowCapHit);
+                    handler.on_table_notice(pkt, notice);
                 }
             }
             return None;
@@ -931,6 +1057,7 @@ impl<H: StreamHandler> FlowTable<H> {
         let mut ctx = Ctx {
             handler,
             budget: &mut self.budget,
+            memory: &mut self.memory,
             stats: &mut self.stats,
             role_hint: self.role_hint,
             pkt,
@@ -942,17 +1069,197 @@ impl<H: StreamHandler> FlowTable<H> {
         if let Some(how) = closing {
             begin_closing(&mut flow, how, &mut ctx);
         }
-        let placed = Placed {
-            flow: id,
-            dir: flow.dir_of(side),
-            payload_len: seg.payload.len(),
-        };
+        settle(&mut flow, &mut ctx, true);
+        let placed = Placed::new(id, flow.dir_of(side), seg);
         self.flows.insert(key, flow);
         if closing.is_some() {
             let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
             self.linger(key, deadline);
         }
+        self.settle_table();
+        if self.memory.is_over() {
+            self.make_room(0, true, handler);
+        }
         Some(placed)
+    }
+
+    /// Whether the memory budget has room for one more flow (an entry and the state flows
+    /// have on average), making room if it has to. The flows' fixed state is kept under the
+    /// low-water mark, so that what they buffer can always be given back down to it. After a
+    /// refusal, the next new flow is refused at once until an eighth of the limit was freed, so
+    /// that refusing costs no walk over the flows.
+    fn admit(&mut self, handler: &mut H) -> bool {
+        let need = self.new_flow_bytes();
+        let room = |m: &Budget| m.held().fixed + need <= m.low_water() && m.fits(need);
+        if room(&self.memory) {
+            self.refused_at = None;
+            return true;
+        }
+        let held = self.memory.held().total();
+        if let Some(at) = self.refused_at
+            && held.saturating_add(self.memory.limit() / 8) > at
+        {
+            return false;
+        }
+        self.make_room(need, false, handler);
+        let fits = room(&self.memory);
+        self.refused_at = (!fits).then(|| self.memory.held().total());
+        fits
+    }
+
+    /// What a new flow is expected to cost: the mean fixed holding of the flows tracked now
+    /// (entry, streams, parser state), at least its entry and at most [`NEW_FLOW_ENTRIES`]
+    /// entries' worth, so that a few flows with large state do not keep small ones out; and
+    /// the table's growth if it is full.
+    fn new_flow_bytes(&self) -> usize {
+        let entry = box_bytes::<Flow<H::State>>();
+        let fixed = self
+            .memory
+            .held()
+            .fixed
+            .saturating_sub(self.table_held.fixed + self.outside_held.fixed);
+        let flow = (fixed / self.flows.len().max(1)).clamp(entry, NEW_FLOW_ENTRIES * entry);
+        let slots = self.flows.capacity();
+        let growth = if self.flows.len() < slots {
+            0
+        } else {
+            type Slot<S> = (FlowKey, Box<Flow<S>>);
+            hash_bytes::<Slot<H::State>>((slots * 2).max(4)) - hash_bytes::<Slot<H::State>>(slots)
+        };
+        flow + growth
+    }
+
+    /// Frees memory until `need` more bytes fit under the limit and down to the low-water mark
+    /// (see the module docs for the order). Unless `evict_any` (the limit was passed), only
+    /// flows whose fixed state is at least [`BIG_FLOW_ENTRIES`] new flows' worth are ended:
+    /// ending a flow for its buffers would let one new flow in for each flow ended. Candidates come
+    /// from walks over the flows, each keeping the [`GIVE_WAY_CANDIDATES`] largest; a walk is
+    /// repeated only while the previous one's candidates freed something.
+    fn make_room(&mut self, need: usize, evict_any: bool, handler: &mut H) {
+        let short = |m: &Budget| m.held().total().saturating_add(need) > m.low_water();
+        handler.give_way_outside_flows();
+        self.settle_outside(handler);
+        while short(&self.memory) && !self.closing.is_empty() {
+            self.expire_oldest_closing(handler);
+        }
+        // A new flow that would put the fixed state over the mark is not helped by buffers.
+        let trimming_helps = |m: &Budget| evict_any || m.held().fixed + need <= m.low_water();
+        let mut progress = true;
+        while short(&self.memory)
+            && trimming_helps(&self.memory)
+            && self.memory.held().buffers > 0
+            && progress
+        {
+            let flows = self.flows.iter();
+            self.candidates.refill(
+                GIVE_WAY_CANDIDATES,
+                flows.map(|(key, flow)| (flow.held.buffers, (flow.meta.id, *key))),
+            );
+            let before = self.memory.held().buffers;
+            while short(&self.memory)
+                && let Some((_, key)) = self.candidates.pop()
+            {
+                let Some(flow) = self.flows.get_mut(&key) else {
+                    continue;
+                };
+                give_way(flow, &mut ctx!(self, handler, None));
+            }
+            progress = self.memory.held().buffers < before;
+        }
+        let big = if evict_any {
+            0
+        } else {
+            BIG_FLOW_ENTRIES.saturating_mul(self.new_flow_bytes())
+        };
+        let mut progress = true;
+        while short(&self.memory) && progress {
+            let flows = self.flows.iter();
+            // To let a new flow in, only state that cannot be given up otherwise counts.
+            let size = |h: Held| if evict_any { h.total() } else { h.fixed };
+            self.candidates.refill(
+                GIVE_WAY_CANDIDATES,
+                flows
+                    .map(|(key, flow)| (size(flow.held), (flow.meta.id, *key)))
+                    .filter(|&(held, _)| held >= big),
+            );
+            progress = !self.candidates.is_empty();
+            while short(&self.memory)
+                && let Some((_, key)) = self.candidates.pop()
+            {
+                self.evict(key, handler);
+            }
+        }
+        self.candidates = Largest::default();
+        self.settle_table();
+    }
+
+    /// Ends a flow early to keep within the memory budget; its later packets are stray.
+    fn evict(&mut self, key: FlowKey, handler: &mut H) {
+        let Some(mut flow) = self.flows.remove(&key) else {
+            return;
+        };
+        self.stats.flows_evicted += 1;
+        let mut ctx = ctx!(self, handler, None);
+        open(&mut flow, &mut ctx);
+        let held = flow.held.total() as u64;
+        let notice = StreamEvent::Notice {
+            dir: None,
+            notice: TcpNotice::BudgetEvicted { held },
+        };
+        let Flow { meta, state, .. } = &mut *flow;
+        ctx.handler.on_event(meta, state, None, notice);
+        self.finalise(key, flow, CloseHow::Evicted, handler);
+    }
+
+    /// Closes a flow taken out of the table (`default`: how, unless FINs or a RST said
+    /// otherwise) and, unless it ended idle or with the input, remembers its tuple so that its
+    /// stray packets start no flow.
+    fn finalise(
+        &mut self,
+        key: FlowKey,
+        mut flow: Box<Flow<H::State>>,
+        default: CloseHow,
+        handler: &mut H,
+    ) {
+        let how = flow.closed_how(default);
+        close(&mut flow, how, &mut ctx!(self, handler, None));
+        if !matches!(how, CloseHow::Idle | CloseHow::EndOfInput) {
+            self.tombstones.insert(
+                key,
+                Tomb {
+                    closed_at: flow.meta.last_ts,
+                    isn: flow.isn,
+                },
+            );
+        }
+        self.settle_table();
+        self.settle_outside(handler);
+    }
+
+    /// Charges the table for its side tables (their capacity only grows).
+    fn settle_table(&mut self) {
+        let now = Held::fixed(
+            hash_bytes::<(FlowKey, Box<Flow<H::State>>)>(self.flows.capacity())
+                + self.tombstones.held()
+                + self.skipped_by_port.held()
+                + self.skipped_by_cap.held()
+                + vec_bytes::<(Timestamp, FlowKey, FlowId)>(self.closing.capacity())
+                + vec_bytes::<(FlowId, FlowKey)>(self.scratch.capacity()),
+        );
+        self.memory.settle(&mut self.table_held, now);
+    }
+
+    /// Charges the table for the handler's caches (checked when flows end and under pressure:
+    /// caches fill as flows end, and empty as flows take from them, which is then
+    /// overcounted until the next check).
+    fn settle_outside(&mut self, handler: &H) {
+        let now = handler.held_outside_flows();
+        self.memory.settle(&mut self.outside_held, now);
+    }
+
+    /// The memory budget: its limit and what is held (flows, side tables, caches).
+    pub fn memory(&self) -> &Budget {
+        &self.memory
     }
 
     /// Moves a closing flow's deadline to `deadline` (never back) and queues it.
@@ -964,9 +1271,13 @@ impl<H: StreamHandler> FlowTable<H> {
             return;
         }
         flow.close_deadline = deadline;
+        let grows = self.closing.len() == self.closing.capacity();
         self.closing.push_back((deadline, key, flow.meta.id));
         if self.closing.len() > 2 * self.flows.len() + 64 {
             self.compact_closing();
+        }
+        if grows {
+            self.settle_table();
         }
     }
 
@@ -1013,25 +1324,10 @@ impl<H: StreamHandler> FlowTable<H> {
         if !current {
             return false;
         }
-        let Some(mut flow) = self.flows.remove(&key) else {
+        let Some(flow) = self.flows.remove(&key) else {
             return false;
         };
-        let mut ctx = Ctx {
-            handler: &mut *handler,
-            budget: &mut self.budget,
-            stats: &mut self.stats,
-            role_hint: self.role_hint,
-            pkt: None,
-        };
-        let how = flow.closed_how(CloseHow::Fin);
-        close(&mut flow, how, &mut ctx);
-        self.tombstones.insert(
-            key,
-            Tomb {
-                closed_at: flow.meta.last_ts,
-                isn: flow.isn,
-            },
-        );
+        self.finalise(key, flow, CloseHow::Fin, handler);
         true
     }
 
@@ -1117,28 +1413,15 @@ impl<H: StreamHandler> FlowTable<H> {
                 .map(|(key, flow)| (flow.meta.id, *key)),
         );
         self.scratch.sort_unstable();
-        let mut ctx = Ctx {
-            handler,
-            budget: &mut self.budget,
-            stats: &mut self.stats,
-            role_hint: self.role_hint,
-            pkt: None,
-        };
-        for (_, key) in self.scratch.drain(..) {
-            if let Some(mut flow) = self.flows.remove(&key) {
-                let how = flow.closed_how(default);
-                close(&mut flow, how, &mut ctx);
-                if matches!(how, CloseHow::Fin | CloseHow::Rst) {
-                    self.tombstones.insert(
-                        key,
-                        Tomb {
-                            closed_at: flow.meta.last_ts,
-                            isn: flow.isn,
-                        },
-                    );
-                }
+        for i in 0..self.scratch.len() {
+            let Some(&(_, key)) = self.scratch.get(i) else {
+                break;
+            };
+            if let Some(flow) = self.flows.remove(&key) {
+                self.finalise(key, flow, default, handler);
             }
         }
+        self.scratch.clear();
     }
 }
 

@@ -424,15 +424,14 @@ fn control_packets_directions_and_placement_are_told() {
             Some(Dir::S2C)
         ]
     );
-    let placed = |dir, payload_len| {
-        Some(Placed {
-            flow: 1,
-            dir,
-            payload_len,
-        })
-    };
+    let placed = |dir, payload_len| Some((1, dir, payload_len));
+    let got: Vec<_> = f
+        .placed
+        .iter()
+        .map(|p| p.map(|p| (p.flow, p.dir, p.payload_len)))
+        .collect();
     assert_eq!(
-        f.placed,
+        got,
         [
             placed(Dir::C2S, 0),
             placed(Dir::S2C, 0),
@@ -447,6 +446,8 @@ fn control_packets_directions_and_placement_are_told() {
         ],
         "every packet of the flow is placed in it; one on another port in none"
     );
+    let first = f.placed[0].expect("the SYN is placed");
+    assert_eq!((first.flags.0, first.seq, first.ack), (SYN, 1000, 0));
 }
 
 #[test]

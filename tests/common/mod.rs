@@ -13,7 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
+/// The binary under test (`examples/hostile.rs`, which shares these builders, runs no binary).
+pub const BIN: &str = match option_env!("CARGO_BIN_EXE_sockscope") {
+    Some(path) => path,
+    None => "sockscope",
+};
+
+pub mod hostile;
 
 /// Runs `cmd`, which must succeed (its stderr tells why not), and returns its stdout.
 pub fn run_ok(cmd: &mut Command) -> Vec<u8> {
@@ -1017,6 +1023,8 @@ pub fn flow_for(report: &Report, a: &str, b: &str) -> Option<u64> {
 pub struct PcapWriter {
     buf: Vec<u8>,
     micros: u64,
+    /// Capture time between two packets.
+    step: u64,
 }
 
 pub const LINKTYPE_ETHERNET: u32 = 1;
@@ -1034,7 +1042,14 @@ impl PcapWriter {
         PcapWriter {
             buf,
             micros: 1_700_000_000_000_000,
+            step: 1000,
         }
+    }
+
+    /// Packets `micros` apart instead of 1 ms (many packets within the idle timeout).
+    pub fn with_step(mut self, micros: u64) -> Self {
+        self.step = micros;
+        self
     }
 
     /// Lets capture time pass (idle timeouts, long-poll timing).
@@ -1043,7 +1058,7 @@ impl PcapWriter {
     }
 
     pub fn packet(&mut self, data: &[u8]) {
-        self.micros += 1000;
+        self.micros += self.step;
         let (s, us) = (self.micros / 1_000_000, self.micros % 1_000_000);
         self.buf.extend_from_slice(&(s as u32).to_le_bytes());
         self.buf.extend_from_slice(&(us as u32).to_le_bytes());
@@ -1056,6 +1071,12 @@ impl PcapWriter {
 
     pub fn bytes(&self) -> &[u8] {
         &self.buf
+    }
+
+    /// The bytes written so far (the file header first), handed over to be written out, so
+    /// that captures larger than memory can be streamed.
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
     }
 }
 
@@ -1348,4 +1369,44 @@ impl Diffs {
             self.0.push(what.to_string());
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The HTML report
+
+/// The contents of `<script type="application/json" id="ID">`.
+pub fn report_block<'a>(html: &'a str, id: &str) -> &'a str {
+    let open = format!("<script type=\"application/json\" id=\"{id}\">");
+    let start = html.find(&open).unwrap_or_else(|| panic!("no {id} block")) + open.len();
+    let len = html[start..].find("</script>").expect("block ends");
+    &html[start..start + len]
+}
+
+/// The HTML report's records expanded back into JSON Lines, values exactly as embedded.
+pub fn report_records(html: &str) -> Vec<String> {
+    let data = report_block(html, "records");
+    assert!(!data.contains('<'), "a `<` inside the records block");
+    #[derive(serde::Deserialize)]
+    struct Packed<'a> {
+        schemas: Vec<Vec<String>>,
+        #[serde(borrow)]
+        rows: Vec<Vec<&'a serde_json::value::RawValue>>,
+    }
+    let packed: Packed<'_> = serde_json::from_str(data).expect("records block is JSON");
+    packed
+        .rows
+        .iter()
+        .map(|row| {
+            let schema: usize = row[0].get().parse().expect("schema index");
+            let keys = &packed.schemas[schema];
+            assert_eq!(keys.len(), row.len() - 1, "row length");
+            let fields: Vec<String> = keys
+                .iter()
+                .zip(&row[1..])
+                .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), v.get()))
+                .collect();
+            // `\u003c` stands for `<` in the page; the JSON printer never writes it.
+            format!("{{{}}}", fields.join(",")).replace("\\u003c", "<")
+        })
+        .collect()
 }

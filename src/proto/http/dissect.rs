@@ -11,6 +11,7 @@
 //! body bytes), never another protocol.
 
 use super::{Feed, HttpConn};
+use crate::budget::{Held, box_bytes};
 use crate::proto::dissect::{Active, Cx, Detect, Detector, Dissector, Kept, Probe, Step};
 use crate::tcp::Dir;
 
@@ -27,8 +28,8 @@ impl HttpDissector {
     /// directions first look for a start line).
     pub fn new(cx: &Cx<'_>, midstream: bool) -> Self {
         let config = cx.config;
-        let mut conn =
-            HttpConn::new(&config.limits, config.display_bytes).with_digest(config.digest);
+        let display = config.display_bytes_for(cx.flow.id);
+        let mut conn = HttpConn::new(&config.limits, display).with_digest(config.digest);
         if midstream {
             conn.picked_up_midstream();
         }
@@ -106,6 +107,18 @@ impl Dissector for HttpDissector {
 
     fn finish(&mut self, cx: &mut Cx<'_>) {
         self.conn.finish(cx);
+    }
+
+    fn held(&self) -> Held {
+        let kept = self.kept.as_ref().map_or(Held::ZERO, |(_, k)| k.held());
+        Held::fixed(box_bytes::<Self>()) + self.conn.held() + kept
+    }
+
+    fn give_way(&mut self, cx: &mut Cx<'_>) {
+        self.conn.give_way(cx);
+        if let Some((_, k)) = self.kept.as_mut() {
+            k.give_way();
+        }
     }
 }
 
@@ -191,6 +204,12 @@ mod tests {
         fn gap(&mut self, _cx: &mut Cx<'_>, _dir: Dir, _len: u64) {}
         fn finish(&mut self, cx: &mut Cx<'_>) {
             cx.inside(self.name(), |cx| self.inner.finish(cx));
+        }
+        fn held(&self) -> Held {
+            self.inner.held()
+        }
+        fn give_way(&mut self, cx: &mut Cx<'_>) {
+            cx.inside(self.name(), |cx| self.inner.give_way(cx));
         }
     }
 

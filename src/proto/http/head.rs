@@ -81,6 +81,19 @@ impl HeadParser {
         mem::take(&mut self.repaired)
     }
 
+    /// Bytes the reusable storage holds, for the memory budget.
+    pub fn held(&self) -> usize {
+        crate::budget::vec_bytes::<MaybeUninit<httparse::Header<'static>>>(self.slots.capacity())
+            + self.repaired.capacity()
+    }
+
+    /// Gives the reusable storage back (the memory budget ran short); it grows again when a
+    /// head needs it.
+    pub fn release(&mut self) {
+        self.slots = Vec::new();
+        self.repaired = Vec::new();
+    }
+
     pub fn put_repaired(&mut self, mut buf: Vec<u8>) {
         buf.clear();
         if buf.capacity() > super::KEEP_CAPACITY {

@@ -11,7 +11,9 @@
 //!   upgrade or CONNECT awaits its response are capped by [`Limits::max_upgrade_hold`]. Up to
 //!   1024 unanswered requests are remembered in full; older ones only by whether they were a HEAD
 //!   or CONNECT (16 bytes each, at most 1024: see `Evicted`), reported once as
-//!   `http.requests_evicted`. A head may have any number of fields within the head cap.
+//!   `http.requests_evicted`. A head may have any number of fields within the head cap. What
+//!   the connection holds is reported by [`HttpConn::held`], and [`HttpConn::give_way`] gives up
+//!   every buffer for the memory budget, each loss with its anomaly.
 //! - **Zero-copy on the common path.** A head that arrives whole is parsed straight from the
 //!   input; a message that completes in the same input is reported with headers borrowed from it.
 //!   Header arrays are reused (and released after an unusually large head), nothing is allocated
@@ -82,6 +84,7 @@ mod tests;
 use self::chunked::ChunkedDecoder;
 use self::head::{HeadError, HeadParser, ParsedHead, Repairs};
 use self::sse::SseParser;
+use crate::budget::{Held, box_bytes, compact, compact_deque, vec_bytes};
 use crate::config::Limits;
 use crate::model::{Code, Header, HttpHead, HttpMessage, Record, SseEvent};
 use crate::proto::digest::{Digest, Hasher};
@@ -106,6 +109,9 @@ const ERROR_PREVIEW: usize = 48;
 const START_PROBE: usize = 9;
 /// Head copies larger than this are released after their message instead of being kept.
 const KEEP_CAPACITY: usize = 16 << 10;
+/// Unanswered requests kept when the memory budget makes a connection give way: the oldest,
+/// which the next responses answer.
+pub const KEEP_PENDING: usize = 8;
 /// Header arrays (and head layouts) with room for more fields than this are released after
 /// their message instead of being kept.
 const KEEP_HEADERS: usize = 256;
@@ -333,6 +339,29 @@ impl HeadLayout {
         );
     }
 
+    /// The memory budget ran short: only the start line of the head in `copy` is kept (the
+    /// message is reported with it alone). Returns the bytes of header lines dropped. Repairs
+    /// never touch the start line and keep every offset, so a start line recorded in the
+    /// repaired half lies at the same place in the wire head.
+    fn keep_start_line(&mut self, copy: &mut Vec<u8>) -> usize {
+        let raw_len = self.raw_len.min(copy.len());
+        let line = memchr::memchr(b'\n', head(copy, raw_len)).map_or(raw_len, |i| i + 1);
+        for part in &mut self.line {
+            if part.start >= raw_len {
+                *part = part.start - raw_len..part.end - raw_len;
+            }
+            if part.end > line {
+                *part = 0..0;
+            }
+        }
+        let mut kept = Vec::with_capacity(line);
+        kept.extend_from_slice(head(copy, line));
+        *copy = kept;
+        self.raw_len = line;
+        self.headers = Vec::new();
+        raw_len - line
+    }
+
     /// The wire head, start line and headers again, borrowed from `copy`.
     fn rebuild<'c>(
         &self,
@@ -423,8 +452,11 @@ struct Evicted {
     end: u64,
     /// Evicted HEAD and CONNECT requests, by sequence number, oldest first.
     special: VecDeque<(u64, MethodKind)>,
-    /// `special` overflowed: the method of some evicted requests is unknown.
+    /// `special` overflowed (or was given up for the memory budget): the method of some
+    /// evicted requests is unknown.
     forgot: bool,
+    /// `http.requests_evicted` was raised for the count cap.
+    cap_reported: bool,
 }
 
 /// Both directions of one HTTP connection.
@@ -567,7 +599,7 @@ impl HttpConn {
                 return;
             }
             State::Head => {
-                self.cut_head(dir, "a gap", now, cx);
+                self.cut_head(dir, "a gap", Code::HttpTruncated, now, cx);
                 self.sides[d].state = State::Resync {
                     at_line_start: true,
                 };
@@ -1121,34 +1153,22 @@ impl HttpConn {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
         if self.outstanding.len() >= MAX_OUTSTANDING
-            && let Some(oldest) = self.outstanding.pop_front()
+            && let Some(forgot_now) = self.evict_oldest()
+            && let Some(e) = self.evicted.as_deref_mut()
         {
-            let first = self.evicted.is_none();
-            let e = self.evicted.get_or_insert_with(|| {
-                Box::new(Evicted {
-                    next: oldest.seq,
-                    end: oldest.seq,
-                    ..Evicted::default()
-                })
-            });
-            e.end = oldest.seq.wrapping_add(1);
             let mut detail = None;
-            if first {
+            if !e.cap_reported {
+                e.cap_reported = true;
                 detail = Some(format!(
                     "more than {MAX_OUTSTANDING} requests await their responses: the oldest are \
                      kept only as what framing their responses needs (HEAD, CONNECT)"
                 ));
             }
-            if oldest.method != MethodKind::Other {
-                if e.special.len() < MAX_EVICTED_HEADS {
-                    e.special.push_back((oldest.seq, oldest.method));
-                } else if !e.forgot {
-                    e.forgot = true;
-                    detail = Some(format!(
-                        "more than {MAX_EVICTED_HEADS} HEAD or CONNECT requests among the evicted \
-                         ones: responses to the later ones may be misframed"
-                    ));
-                }
+            if forgot_now {
+                detail = Some(format!(
+                    "more than {MAX_EVICTED_HEADS} HEAD or CONNECT requests among the evicted \
+                     ones: responses to the later ones may be misframed"
+                ));
             }
             if let Some(detail) = detail {
                 cx.anomaly_at(now, Code::HttpRequestsEvicted, Some(Dir::C2S), detail);
@@ -1164,6 +1184,29 @@ impl HttpConn {
             whole,
         });
         seq
+    }
+
+    /// Moves the oldest unanswered request to the compact record of evicted ones (see
+    /// [`Evicted`]). `Some(true)`: the record was full and forgot a HEAD or CONNECT for the
+    /// first time.
+    fn evict_oldest(&mut self) -> Option<bool> {
+        let oldest = self.outstanding.pop_front()?;
+        let e = self.evicted.get_or_insert_with(Box::default);
+        if e.next == e.end {
+            // Every request evicted before was answered: the range starts again here.
+            e.next = oldest.seq;
+        }
+        e.end = oldest.seq.wrapping_add(1);
+        let mut forgot_now = false;
+        if oldest.method != MethodKind::Other {
+            if e.special.len() < MAX_EVICTED_HEADS {
+                e.special.push_back((oldest.seq, oldest.method));
+            } else if !e.forgot {
+                e.forgot = true;
+                forgot_now = true;
+            }
+        }
+        Some(forgot_now)
     }
 
     /// The request a final response starting at `start` answers: the oldest evicted one, or the
@@ -1565,7 +1608,7 @@ impl HttpConn {
                 } else {
                     "the end of the stream"
                 };
-                self.cut_head(dir, why, now, cx);
+                self.cut_head(dir, why, Code::HttpTruncated, now, cx);
             }
             State::Stopped => {}
         }
@@ -1588,7 +1631,7 @@ impl HttpConn {
     /// stream): what it holds is reported as an incomplete message (the start line and the
     /// whole header fields), with `http.truncated` quoting its bytes. A guessed start line
     /// (resynchronising) that does not even parse that far is counted as skipped instead.
-    fn cut_head(&mut self, dir: Dir, why: &str, now: Timestamp, cx: &mut Cx<'_>) {
+    fn cut_head(&mut self, dir: Dir, why: &str, code: Code, now: Timestamp, cx: &mut Cx<'_>) {
         let d = dir.index();
         let buf = mem::take(&mut self.sides[d].head_buf);
         // Empty lines before a start line are allowed (RFC 9112 §2.2) and begin nothing.
@@ -1650,7 +1693,7 @@ impl HttpConn {
                     headers.len(),
                     escaped(&buf)
                 );
-                cx.anomaly_at(now, Code::HttpTruncated, Some(dir), detail);
+                cx.anomaly_at(now, code, Some(dir), detail);
                 let msg = message(dir, view, &progress, &[], now, Some(false), Digest::Off);
                 cx.emit(Record::Http(&msg));
             }
@@ -1666,7 +1709,7 @@ impl HttpConn {
                     buf.len(),
                     escaped(&buf)
                 );
-                cx.anomaly_at(now, Code::HttpTruncated, Some(dir), detail);
+                cx.anomaly_at(now, code, Some(dir), detail);
             }
         }
         self.scratch.put(headers);
@@ -1717,6 +1760,178 @@ impl HttpConn {
         let side = &mut self.sides[dir.index()];
         side.state = State::Stopped;
         side.head_buf.clear();
+    }
+
+    /// What the connection holds beyond its own struct, for the memory budget. `buffers` is
+    /// what [`HttpConn::give_way`] can give up.
+    pub fn held(&self) -> Held {
+        let [a, b] = &self.sides;
+        let bytes = a.head_buf.capacity()
+            + a.head_copy.capacity()
+            + a.preview.capacity()
+            + b.head_buf.capacity()
+            + b.head_copy.capacity()
+            + b.preview.capacity()
+            + self.held.capacity();
+        let spans = a.layout.headers.capacity() + b.layout.headers.capacity();
+        // Room for the newest unanswered requests is kept when the rest give way: fixed.
+        let pending = self.outstanding.capacity();
+        let kept = pending.min(KEEP_PENDING);
+        let mut held = Held {
+            fixed: vec_bytes::<Outstanding>(kept),
+            buffers: bytes
+                + vec_bytes::<(Range<usize>, Range<usize>)>(spans)
+                + vec_bytes::<Header<'static>>(self.scratch.0.capacity())
+                + vec_bytes::<Outstanding>(pending - kept)
+                + vec_bytes::<(usize, Timestamp)>(self.held_marks.capacity())
+                + self.heads.held(),
+        };
+        // Rare states, boxed or off: looked at only when present.
+        if let Some(e) = &self.evicted {
+            held.fixed += box_bytes::<Evicted>();
+            held.buffers += vec_bytes::<(u64, MethodKind)>(e.special.capacity());
+        }
+        if let Some((_, headers)) = &self.upgrade_request {
+            held.fixed += owned_bytes(headers);
+        }
+        if let Some(sse) = &self.sse {
+            held.fixed += box_bytes::<SseParser>() + sse.held();
+        }
+        if !matches!(a.digest, Hasher::Off) || !matches!(b.digest, Hasher::Off) {
+            held.fixed += a.digest.held() + b.digest.held();
+        }
+        held
+    }
+
+    /// The memory budget ran short and this connection is among the largest holders: every
+    /// buffer it can do without is given up, each with its anomaly — an incomplete head (that
+    /// side resynchronises at the next start line), the headers of a message whose body is in
+    /// progress (it is reported with its start line only), client bytes held for an upgrade
+    /// (as on overflow), unanswered requests beyond the newest [`KEEP_PENDING`] (kept only as
+    /// what framing their responses needs, as beyond [`MAX_OUTSTANDING`]), and the body
+    /// previews (none are kept for the rest of the connection). The head parser's reusable
+    /// storage is released too (nothing is lost but time).
+    pub fn give_way(&mut self, cx: &mut Cx<'_>) {
+        let now = self.now(cx.pkt);
+        for dir in [Dir::C2S, Dir::S2C] {
+            let d = dir.index();
+            let side = &self.sides[d];
+            match side.state {
+                State::Head if !side.head_buf.is_empty() => {
+                    // Reported for what it holds, as a head cut by a gap is: the request still
+                    // takes its place among those awaiting an answer.
+                    let at_line_start = side.head_buf.last() == Some(&b'\n');
+                    self.cut_head(dir, "the memory budget", Code::HttpBudgetHead, now, cx);
+                    let side = &mut self.sides[d];
+                    side.head_buf = Vec::new();
+                    side.state = State::Resync { at_line_start };
+                }
+                State::Body(_) if side.head_copy.capacity() > 0 => {
+                    let side = &mut self.sides[d];
+                    let dropped = side.layout.keep_start_line(&mut side.head_copy);
+                    if dropped > 0 {
+                        let detail = format!(
+                            "headers of the {} in progress ({dropped} bytes) dropped \
+                             (memory budget): it is reported with its start line only",
+                            head_name(dir)
+                        );
+                        cx.anomaly_at(now, Code::HttpBudgetHead, Some(dir), detail);
+                    }
+                }
+                _ => {}
+            }
+            let side = &mut self.sides[d];
+            // Room kept for the next head costs nothing to give back.
+            compact(&mut side.head_buf);
+            if !matches!(side.state, State::Body(_)) {
+                side.head_copy = Vec::new();
+                side.layout.headers = Vec::new();
+            }
+        }
+        if let Hold::Holding { seq } = self.hold
+            && !self.held.is_empty()
+        {
+            let dropped = self.held.len() as u64;
+            self.held = Vec::new();
+            self.held_marks = Vec::new();
+            self.hold = Hold::Lost { seq, dropped };
+            let detail = format!(
+                "{dropped} client bytes held while an upgrade request awaits its response \
+                 dropped (memory budget); client bytes until the response are not decoded"
+            );
+            cx.anomaly_at(now, Code::HttpBudgetHold, Some(Dir::C2S), detail);
+        }
+        self.give_way_pending(now, cx);
+        // Reusable storage (after the heads above were reported, which uses it).
+        self.scratch = HeaderScratch::default();
+        self.heads.release();
+        compact(&mut self.held);
+        compact(&mut self.held_marks);
+        let shown: usize = self.sides.iter().map(|s| s.preview.len()).sum::<usize>()
+            + self.sse.as_ref().map_or(0, |sse| sse.display_len());
+        if shown == 0 {
+            for side in &mut self.sides {
+                side.preview = Vec::new();
+            }
+        } else {
+            self.preview = 0;
+            for side in &mut self.sides {
+                side.preview = Vec::new();
+            }
+            if let Some(sse) = self.sse.as_deref_mut() {
+                sse.drop_display();
+            }
+            let detail = format!(
+                "{shown} bytes of body previews dropped (memory budget): this connection's \
+                 bodies are shown without a preview from here on"
+            );
+            cx.anomaly_at(now, Code::HttpBudgetDisplay, Some(Dir::S2C), detail);
+        }
+    }
+
+    /// Unanswered requests give way: all but the newest [`KEEP_PENDING`] are kept only as what
+    /// framing their responses needs, as beyond [`MAX_OUTSTANDING`]; when there are none to
+    /// evict, the evicted HEAD and CONNECT requests are forgotten (their responses may then be
+    /// misframed).
+    fn give_way_pending(&mut self, now: Timestamp, cx: &mut Cx<'_>) {
+        let (mut evicted, mut forgot) = (0usize, false);
+        // A request that switches protocols is the newest (client bytes after it are held):
+        // it is never evicted, its answer decides what the held bytes are.
+        while self.outstanding.len() > KEEP_PENDING
+            && self.outstanding.front().is_some_and(|o| !o.switch)
+            && let Some(forgot_now) = self.evict_oldest()
+        {
+            evicted += 1;
+            forgot |= forgot_now;
+        }
+        compact_deque(&mut self.outstanding);
+        if evicted > 0 {
+            let mut detail = format!(
+                "{evicted} unanswered requests kept only as what framing their responses needs \
+                 (HEAD, CONNECT), the newest {KEEP_PENDING} in full (memory budget)"
+            );
+            if forgot {
+                detail.push_str(&format!(
+                    "; more than {MAX_EVICTED_HEADS} HEAD or CONNECT requests among the evicted \
+                     ones: responses to the later ones may be misframed"
+                ));
+            }
+            cx.anomaly_at(now, Code::HttpBudgetPending, Some(Dir::C2S), detail);
+        } else if let Some(e) = self.evicted.as_deref_mut()
+            && !e.special.is_empty()
+        {
+            let forgotten = e.special.len();
+            e.special = VecDeque::new();
+            e.forgot = true;
+            let detail = format!(
+                "{forgotten} evicted HEAD or CONNECT requests forgotten (memory budget): the \
+                 responses that answer them are framed as answers to GET"
+            );
+            cx.anomaly_at(now, Code::HttpBudgetPending, Some(Dir::C2S), detail);
+        }
+        if let Some(e) = self.evicted.as_deref_mut() {
+            compact_deque(&mut e.special);
+        }
     }
 }
 
@@ -1844,6 +2059,15 @@ fn status_of(head: HttpHead<'_>) -> Option<u16> {
 }
 
 type OwnedHeaders = Vec<(String, Vec<u8>)>;
+
+/// Heap bytes of owned headers: the vector, and each name and value.
+fn owned_bytes(headers: &OwnedHeaders) -> usize {
+    vec_bytes::<(String, Vec<u8>)>(headers.capacity())
+        + headers
+            .iter()
+            .map(|(n, v)| vec_bytes::<u8>(n.capacity()) + vec_bytes::<u8>(v.capacity()))
+            .sum::<usize>()
+}
 
 fn owned_headers(headers: &[Header<'_>]) -> OwnedHeaders {
     headers

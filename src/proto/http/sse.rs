@@ -79,6 +79,26 @@ impl SseParser {
         }
     }
 
+    /// Heap bytes held (the event's data, type and id), for the memory budget.
+    pub fn held(&self) -> usize {
+        use crate::budget::vec_bytes;
+        vec_bytes::<u8>(self.data.capacity())
+            + vec_bytes::<u8>(self.event.capacity())
+            + vec_bytes::<u8>(self.id_value.capacity())
+            + vec_bytes::<u8>(self.last_id.capacity())
+    }
+
+    /// Data bytes kept for display of the event in progress.
+    pub fn display_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The memory budget took the display bytes: events are shown without data from here on.
+    pub fn drop_display(&mut self) {
+        self.preview = 0;
+        self.data = Vec::new();
+    }
+
     /// Starts a new event stream (a new response); buffers keep their capacity.
     pub fn reset(&mut self) {
         self.line = Line::Start;

@@ -130,7 +130,7 @@ fn owned(m: &HttpMessage<'_>) -> Msg {
 pub(super) struct Recorder {
     pub events: Vec<Ev>,
     /// The digest of every `Http` event, in order.
-    pub digests: Vec<crate::proto::Digest>,
+    pub digests: Vec<crate::model::Digest>,
 }
 
 impl EventSink for Recorder {
@@ -779,6 +779,290 @@ fn hold_overflow_drops_the_held_bytes() {
     assert_eq!(lines(&h.messages_of(Dir::C2S)), ["GET /chat", "GET /a"]);
 }
 
+/// The memory budget asks the connection to give way (as the flow table does).
+fn give_way(h: &mut Harness) {
+    h.conn.give_way(&mut h.solo.cx(None, &mut h.rec));
+}
+
+#[test]
+fn giving_way_drops_an_incomplete_head_and_that_side_skips_to_the_next_request() {
+    let mut h = Harness::new();
+    h.feed(Dir::C2S, b"GET /a HTTP/1.1\r\nHost: x\r\nX-Long: aaaa");
+    assert!(h.conn.held().buffers >= 38);
+    give_way(&mut h);
+    assert_eq!(h.codes(), [Code::HttpBudgetHead]);
+    assert!(
+        h.anomalies()[0]
+            .1
+            .contains("memory budget cut a request head after 38 bytes"),
+        "{:?}",
+        h.anomalies()
+    );
+    assert_eq!(h.conn.held().buffers, 0);
+    // The cut request awaits its answer: room the newest requests keep, counted as fixed.
+    assert!(h.conn.held().fixed >= crate::budget::vec_bytes::<Outstanding>(1));
+    // What it held is reported, as for a head cut by a gap: the start line and the whole
+    // fields, incomplete.
+    let cut = h.messages();
+    assert_eq!(lines(&cut), ["GET /a"]);
+    assert_eq!(cut[0].headers, [("Host".to_string(), b"x".to_vec())]);
+    assert_eq!((cut[0].header_bytes, cut[0].complete), (38, false));
+    h.feed(Dir::C2S, b"aaaa\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(lines(&h.messages()), ["GET /a", "GET /b"]);
+    assert_eq!(h.codes(), [Code::HttpBudgetHead, Code::HttpResync]);
+    assert!(
+        h.anomalies()[1].1.contains("skipped 8 bytes"),
+        "{:?}",
+        h.anomalies()
+    );
+    // The cut request kept its place: the responses answer /a, then /b.
+    h.feed(Dir::S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    h.feed(Dir::S2C, b"HTTP/1.1 204 No Content\r\n\r\n");
+    assert_eq!(
+        lines(&h.messages_of(Dir::S2C)),
+        ["200 OK", "204 No Content"]
+    );
+    assert_eq!(h.conn.outstanding.len(), 0);
+}
+
+#[test]
+fn giving_way_keeps_the_start_line_of_a_message_in_progress_and_stops_previews() {
+    let mut h = Harness::new();
+    h.feed(Dir::C2S, GET_A);
+    h.feed(
+        Dir::S2C,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-A: b\r\n\r\nabcd",
+    );
+    give_way(&mut h);
+    assert_eq!(
+        h.codes(),
+        [Code::HttpBudgetHead, Code::HttpBudgetDisplay],
+        "{:?}",
+        h.anomalies()
+    );
+    h.feed(Dir::S2C, b"efghij");
+    h.feed(Dir::C2S, GET_A);
+    h.feed(Dir::S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nkl");
+    let responses = h.messages_of(Dir::S2C);
+    assert_eq!(lines(&responses), ["200 OK", "200 OK"]);
+    let first = &responses[0];
+    assert!(first.headers.is_empty(), "{:?}", first.headers);
+    assert_eq!((first.body_bytes, first.complete), (10, true));
+    assert_eq!(
+        first.header_bytes, 47,
+        "the accounting keeps the whole head"
+    );
+    assert!(first.body_head.is_empty());
+    assert!(
+        responses[1].body_head.is_empty(),
+        "no previews from here on"
+    );
+    assert_eq!(responses[1].headers.len(), 1, "later heads are whole");
+}
+
+#[test]
+fn giving_way_keeps_the_start_line_of_a_repaired_head_in_progress() {
+    let mut h = Harness::new();
+    h.feed(Dir::C2S, GET_A);
+    // The head needed a repair, so its copy holds the wire head and the repaired one.
+    h.feed(
+        Dir::S2C,
+        b"HTTP/1.1 203 Fine Enough\r\nX-A: b\r\n c\r\nContent-Length: 4\r\n\r\nab",
+    );
+    give_way(&mut h);
+    assert_eq!(
+        h.codes(),
+        [
+            Code::HttpObsFold,
+            Code::HttpBudgetHead,
+            Code::HttpBudgetDisplay
+        ]
+    );
+    assert!(
+        h.anomalies()[1].1.contains("(33 bytes) dropped"),
+        "the wire head's header lines: {:?}",
+        h.anomalies()
+    );
+    h.feed(Dir::S2C, b"cd");
+    let responses = h.messages_of(Dir::S2C);
+    assert_eq!(lines(&responses), ["203 Fine Enough"]);
+    assert!(responses[0].headers.is_empty());
+    assert_eq!((responses[0].body_bytes, responses[0].complete), (4, true));
+}
+
+#[test]
+fn giving_way_drops_the_bytes_held_for_an_upgrade() {
+    let mut h = Harness::new();
+    h.feed(Dir::C2S, UPGRADE_REQ);
+    h.feed(Dir::C2S, &[0x82; 10]);
+    give_way(&mut h);
+    assert_eq!(h.codes(), [Code::HttpBudgetHold]);
+    h.feed(Dir::C2S, &[0x82; 10]);
+    assert!(matches!(h.feed(Dir::S2C, SWITCHING), Feed::Upgraded { .. }));
+    assert!(h.conn.take_upgrade().expect("upgrade").held_c2s.is_empty());
+}
+
+#[test]
+fn giving_way_keeps_only_the_framing_of_all_but_the_newest_unanswered_requests() {
+    let mut h = Harness::new();
+    for _ in 0..20 {
+        h.feed(Dir::C2S, GET_A);
+    }
+    give_way(&mut h);
+    assert_eq!(h.codes(), [Code::HttpBudgetPending]);
+    assert!(
+        h.anomalies()[0].1.starts_with("12 unanswered"),
+        "{:?}",
+        h.anomalies()
+    );
+    assert_eq!(h.conn.outstanding.len(), KEEP_PENDING);
+    assert_eq!(h.conn.outstanding.capacity(), KEEP_PENDING);
+    assert_eq!(
+        h.conn.held().buffers,
+        0,
+        "what is kept cannot be given up: it is fixed"
+    );
+    for _ in 0..20 {
+        h.feed(Dir::S2C, b"HTTP/1.1 204 No Content\r\n\r\n");
+    }
+    assert_eq!(h.messages_of(Dir::S2C).len(), 20);
+    assert_eq!(h.codes(), [Code::HttpBudgetPending]);
+    // Nothing left to give: nothing is said.
+    give_way(&mut h);
+    assert_eq!(h.codes().len(), 1);
+}
+
+#[test]
+fn the_head_parsers_storage_is_charged_and_given_back() {
+    // 100 fields: more than the stack holds, so the reusable slot array grows; a repaired
+    // field (obs-fold) makes the repair copy grow too.
+    let mut head = b"GET /many HTTP/1.1\r\nX-Folded: a\r\n b\r\n".to_vec();
+    for i in 0..100 {
+        head.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+    }
+    head.extend_from_slice(b"\r\n");
+    let mut h = Harness::new();
+    h.feed(Dir::C2S, &head);
+    assert_eq!(lines(&h.messages()), ["GET /many"]);
+    assert_eq!(h.messages()[0].headers.len(), 101);
+    let storage = h.conn.heads.held();
+    assert!(storage > 100 * 32, "{storage}");
+    let before = h.conn.held().buffers;
+    assert!(before >= storage);
+    give_way(&mut h);
+    assert_eq!(h.conn.heads.held(), 0);
+    assert_eq!(h.conn.held().buffers, 0);
+    assert_eq!(h.codes(), [Code::HttpObsFold], "nothing lost, nothing said");
+}
+
+#[test]
+fn giving_way_keeps_the_framing_of_an_evicted_head_request_until_asked_again() {
+    let head_request = b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut h = Harness::new();
+    h.feed(Dir::C2S, head_request);
+    for _ in 0..KEEP_PENDING {
+        h.feed(Dir::C2S, GET_A);
+    }
+    give_way(&mut h);
+    assert_eq!(h.codes(), [Code::HttpBudgetPending]);
+    assert!(
+        h.anomalies()[0].1.starts_with("1 unanswered"),
+        "{:?}",
+        h.anomalies()
+    );
+    assert_eq!(h.conn.outstanding.len(), KEEP_PENDING);
+    // The answer to the HEAD has a Content-Length and no body: the next response follows it.
+    h.feed(Dir::S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+    h.feed(Dir::S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    let responses = h.messages_of(Dir::S2C);
+    assert_eq!(responses.len(), 2);
+    assert_eq!(responses[0].body_bytes, 0);
+    assert_eq!((responses[1].body_bytes, responses[1].complete), (2, true));
+    assert_eq!(h.codes(), [Code::HttpBudgetPending], "framing kept");
+
+    // Asked again with nothing more to evict, the record of evicted HEADs is given up.
+    let mut h = Harness::new();
+    h.feed(Dir::C2S, head_request);
+    for _ in 0..KEEP_PENDING {
+        h.feed(Dir::C2S, GET_A);
+    }
+    give_way(&mut h);
+    let before = h.conn.held().buffers;
+    give_way(&mut h);
+    assert_eq!(
+        h.codes(),
+        [Code::HttpBudgetPending, Code::HttpBudgetPending]
+    );
+    assert!(
+        h.anomalies()[1]
+            .1
+            .starts_with("1 evicted HEAD or CONNECT requests forgotten"),
+        "{:?}",
+        h.anomalies()
+    );
+    assert!(h.conn.held().buffers < before);
+    // Nothing left to give: nothing more is said.
+    give_way(&mut h);
+    assert_eq!(h.codes().len(), 2);
+}
+
+#[test]
+fn requests_evicted_at_the_cap_after_the_budget_evicted_some_are_still_reported() {
+    let mut h = Harness::new();
+    for _ in 0..20 {
+        h.feed(Dir::C2S, GET_A);
+    }
+    give_way(&mut h);
+    for _ in 0..MAX_OUTSTANDING {
+        h.feed(Dir::C2S, GET_A);
+    }
+    assert_eq!(
+        h.codes(),
+        [Code::HttpBudgetPending, Code::HttpRequestsEvicted]
+    );
+    // Every response is matched, in order, evicted or not.
+    for _ in 0..(20 + MAX_OUTSTANDING) {
+        h.feed(Dir::S2C, b"HTTP/1.1 204 No Content\r\n\r\n");
+    }
+    assert_eq!(h.messages_of(Dir::S2C).len(), 20 + MAX_OUTSTANDING);
+    assert!(h.conn.outstanding.is_empty());
+}
+
+#[test]
+fn evicted_requests_answered_and_evicted_again_keep_their_order() {
+    let mut h = Harness::new();
+    h.feed(Dir::C2S, b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n");
+    for _ in 0..KEEP_PENDING {
+        h.feed(Dir::C2S, GET_A);
+    }
+    give_way(&mut h);
+    // The evicted HEAD and the oldest GET are answered; then a HEAD is evicted again.
+    h.feed(Dir::S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+    h.feed(Dir::S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    h.feed(Dir::C2S, b"HEAD /i HTTP/1.1\r\nHost: x\r\n\r\n");
+    for _ in 0..KEEP_PENDING {
+        h.feed(Dir::C2S, GET_A);
+    }
+    give_way(&mut h);
+    // Seven GETs from before, the HEAD, then eight GETs: the HEAD's answer has no body.
+    for _ in 0..(KEEP_PENDING - 1) {
+        h.feed(Dir::S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+    h.feed(Dir::S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+    h.feed(Dir::S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    let responses = h.messages_of(Dir::S2C);
+    let bodies: Vec<u64> = responses.iter().map(|m| m.body_bytes).collect();
+    let mut want = vec![0, 2];
+    want.extend([2; KEEP_PENDING - 1]);
+    want.extend([0, 2]);
+    assert_eq!(bodies, want);
+    assert!(
+        !h.codes().contains(&Code::HttpParseError),
+        "{:?}",
+        h.anomalies()
+    );
+}
+
 #[test]
 fn connect_2xx_makes_an_opaque_tunnel() {
     let mut h = Harness::new();
@@ -1269,7 +1553,7 @@ fn whitespace_before_a_request_colon_is_an_error_and_still_decoded() {
         assert_eq!(h.codes(), [Code::HttpRequestFieldSpace]);
         assert_eq!(
             Code::HttpRequestFieldSpace.severity(),
-            crate::proto::Severity::Error
+            crate::model::Severity::Error
         );
     }
 }
@@ -2032,9 +2316,9 @@ const FRAGMENTS: &[&[u8]] = &[
 // ---------------------------------------------------------------------------------------------
 // --digest
 
-fn sha256(data: &[u8]) -> crate::proto::Digest {
+fn sha256(data: &[u8]) -> crate::model::Digest {
     use sha2::Digest as _;
-    crate::proto::Digest::Sha256(sha2::Sha256::digest(data).into())
+    crate::model::Digest::Sha256(sha2::Sha256::digest(data).into())
 }
 
 #[test]

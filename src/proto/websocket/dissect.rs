@@ -10,9 +10,12 @@
 
 use super::detect::{self, Evidence};
 use super::{InflaterBudget, WsConn, check_handshake};
+use crate::budget::{Held, box_bytes};
 use crate::config::Config;
 use crate::model::{Code, Handshake, Record};
-use crate::proto::dissect::{Cx, Detect, Detector, Dissector, Probe, Step, Switch, Upgrade};
+use crate::proto::dissect::{
+    Cx, Detect, Detector, Dissector, Kept, Probe, Spares, Step, Switch, Upgrade,
+};
 use crate::tcp::Dir;
 
 /// The WebSocket dissector of one connection.
@@ -37,6 +40,14 @@ impl Dissector for WsDissector {
     fn finish(&mut self, cx: &mut Cx<'_>) {
         self.conn.finish(cx);
         cx.set_ping_rtts(self.conn.ping_rtts());
+    }
+
+    fn held(&self) -> Held {
+        Held::fixed(box_bytes::<Self>()) + self.conn.held()
+    }
+
+    fn give_way(&mut self, cx: &mut Cx<'_>) {
+        self.conn.give_way(cx);
     }
 }
 
@@ -66,10 +77,28 @@ impl WebSocket {
     /// A connection's dissector, after `handshake` or (`None`) without one.
     fn dissector(&self, cx: &Cx<'_>, handshake: Option<&Handshake>) -> WsDissector {
         let config = cx.config;
-        let conn = WsConn::new(handshake, &config.limits, config.display_bytes)
+        let display = config.display_bytes_for(cx.flow.id);
+        let conn = WsConn::new(handshake, &config.limits, display)
             .with_inflater_budget(self.inflaters.clone())
             .with_digest(config.digest);
         WsDissector { conn }
+    }
+
+    /// The kept delivery was confirmed: says so if its bytes were given up for the memory
+    /// budget, since they are not decoded.
+    fn report_dropped(cx: &mut Cx<'_>, kept: &Kept) {
+        if kept.dropped == 0 {
+            return;
+        }
+        let detail = format!(
+            "{} bytes that looked like WebSocket framing were dropped while awaiting \
+             confirmation (memory budget); the next delivery confirmed them, but they are not \
+             decoded",
+            kept.dropped
+        );
+        cx.as_of(kept.pkt, |cx| {
+            cx.anomaly(Code::WsBudgetCandidate, Some(kept.dir), detail)
+        });
     }
 
     fn shown(probe: &Probe<'_>, dir: Dir, bytes: &[u8]) -> Shown {
@@ -93,6 +122,7 @@ impl Detector for WebSocket {
                 cx.mark_websocket();
                 let mut ws = self.dissector(cx, None);
                 if let Some(k) = probe.kept {
+                    Self::report_dropped(cx, k);
                     cx.as_of(k.pkt, |cx| ws.conn.feed(k.dir, &k.bytes, cx));
                 }
                 Detect::Take(Box::new(ws))
@@ -100,6 +130,16 @@ impl Detector for WebSocket {
             Shown::Maybe => Detect::NeedMore,
             Shown::Nothing => Detect::Pass,
         }
+    }
+}
+
+impl Spares for WebSocket {
+    fn spare_bytes(&self) -> usize {
+        self.inflaters.spare_bytes()
+    }
+
+    fn drop_spares(&self) {
+        self.inflaters.drop_spares();
     }
 }
 
@@ -131,6 +171,9 @@ impl Switch for WebSocket {
         );
         cx.mark_websocket();
         let mut ws = self.dissector(cx, None);
+        if let Some(k) = probe.kept {
+            Self::report_dropped(cx, k);
+        }
         match probe.kept {
             Some(k) if k.dir != dir => {
                 cx.as_of(k.pkt, |cx| ws.conn.feed(k.dir, &k.bytes, cx));

@@ -573,7 +573,7 @@ mod tests {
         let a = sink.anomalies();
         assert_eq!(a.len(), 1, "{a:?}");
         assert_eq!(a[0].code, Code::WsRequestNotCaptured);
-        assert_eq!(a[0].code.severity(), crate::proto::Severity::Info);
+        assert_eq!(a[0].code.severity(), crate::model::Severity::Info);
         assert!(a[0].detail.contains("is not in the capture"));
         assert_eq!((hs.key, hs.expected_accept), (None, None));
         assert_eq!(hs.subprotocol.as_deref(), Some("chat"));

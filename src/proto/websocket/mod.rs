@@ -12,6 +12,8 @@
 //!   first bytes of the current frame and message (the display head, capped), a UTF-8 carry
 //!   (≤ 3 bytes) and, with permessage-deflate, one inflater (zlib's state and 32 KiB window,
 //!   and a 32 KiB output ring that doubles as the window history) are kept. A 2^62-byte length claim costs nothing but a counter.
+//!   [`WsConn::held`] says what that comes to for the memory budget, and [`WsConn::give_way`]
+//!   gives up the inflaters, display heads and pending pings, each loss with its anomaly.
 //! - Only bytes someone needs are unmasked: text (for UTF-8 validation), compressed data (for
 //!   the inflater) and the display heads. The rest of a masked binary frame is only counted.
 //! - No input panics; every length is checked; anomalies are events and decoding goes on while
@@ -85,6 +87,7 @@ mod tests;
 pub use handshake::{check_handshake, expected_accept};
 pub use message::InflaterBudget;
 
+use crate::budget::{Held, vec_bytes};
 use crate::config::Limits;
 use crate::model::{Code, Handshake, OpCode, Record, WsFrame, WsMessage};
 use crate::proto::digest::Hasher;
@@ -391,6 +394,71 @@ impl WsConn {
     pub fn ping_rtts(&self) -> &[f64] {
         &self.shared.rtts
     }
+
+    /// What the connection holds beyond its own struct, for the memory budget. `buffers` is
+    /// what [`WsConn::give_way`] can give up: display heads, inflaters, pending pings and
+    /// round-trip times.
+    pub fn held(&self) -> Held {
+        let sh = &self.shared;
+        let mut held = Held::buffers(
+            vec_bytes::<PendingPing>(sh.pings[0].capacity())
+                + vec_bytes::<PendingPing>(sh.pings[1].capacity())
+                + vec_bytes::<f64>(sh.rtts.capacity()),
+        );
+        for side in &self.sides {
+            held += side.held();
+        }
+        held
+    }
+
+    /// The memory budget ran short and this connection is among the largest holders: it gives
+    /// up its inflaters (`ws.budget_inflater`; with context takeover that direction is no
+    /// longer inflated), its display bytes (`ws.budget_display`; none are kept for the rest of
+    /// the connection), and its pending pings and round-trip times (`ws.budget_pings`).
+    pub fn give_way(&mut self, cx: &mut Cx<'_>) {
+        let mut io = Io {
+            shared: &mut self.shared,
+            cx,
+        };
+        let mut shown = 0;
+        for side in &mut self.sides {
+            side.release_inflater(&mut io);
+            shown += side.display_len();
+        }
+        if shown > 0 {
+            io.shared.head_cap = 0;
+            for side in &mut self.sides {
+                side.drop_display();
+            }
+            io.cx.anomaly(
+                Code::WsBudgetDisplay,
+                None,
+                format!(
+                    "{shown} bytes kept for display dropped (memory budget): this connection's \
+                     frames and messages are shown without payload from here on"
+                ),
+            );
+        } else {
+            for side in &mut self.sides {
+                side.spare_head = Vec::new();
+            }
+        }
+        let sh = &mut *io.shared;
+        let pings = sh.pings[0].len() + sh.pings[1].len();
+        let rtts = sh.rtts.len();
+        if pings + rtts > 0 {
+            io.cx.anomaly(
+                Code::WsBudgetPings,
+                None,
+                format!(
+                    "{pings} pings awaiting their pong and {rtts} round-trip times forgotten \
+                     (memory budget): pongs that answer them are not timed"
+                ),
+            );
+        }
+        sh.pings = [VecDeque::new(), VecDeque::new()];
+        sh.rtts = Vec::new();
+    }
 }
 
 /// What every step needs besides the side's own state.
@@ -420,6 +488,86 @@ fn recycle(head: &mut Vec<u8>) {
 }
 
 impl Side {
+    /// What this direction holds, for the memory budget: the digest state (fixed), the
+    /// display heads and the inflater (buffers).
+    fn held(&self) -> Held {
+        let head = match &self.msg {
+            MsgSlot::Active(m) => vec_bytes::<u8>(m.head.capacity()) + m.digest.held(),
+            MsgSlot::Idle | MsgSlot::Unknown => 0,
+        };
+        Held {
+            fixed: self.spare_digest.held(),
+            buffers: head
+                + vec_bytes::<u8>(self.frame_head.capacity())
+                + vec_bytes::<u8>(self.spare_head.capacity())
+                + if self.inflater.is_some() {
+                    message::INFLATER_BYTES
+                } else {
+                    0
+                },
+        }
+    }
+
+    /// Display bytes held now (the heads of the frame and message in progress).
+    fn display_len(&self) -> usize {
+        let frame = if self.frame.role == Role::Control {
+            0
+        } else {
+            self.frame_head.len()
+        };
+        match &self.msg {
+            MsgSlot::Active(m) => frame + m.head.len(),
+            MsgSlot::Idle | MsgSlot::Unknown => frame,
+        }
+    }
+
+    /// Drops the display heads. A control frame's head is kept: its payload (at most 125
+    /// bytes) is what the close code and ping matching read.
+    fn drop_display(&mut self) {
+        if self.frame.role != Role::Control {
+            self.frame_head = Vec::new();
+        }
+        if let MsgSlot::Active(m) = &mut self.msg {
+            m.head = Vec::new();
+            m.head_frozen = true;
+        }
+        self.spare_head = Vec::new();
+    }
+
+    /// Gives the inflater up for the memory budget (not to the shared pool: the memory is
+    /// what is wanted back).
+    fn release_inflater(&mut self, io: &mut Io<'_, '_, '_>) {
+        let Some(inflater) = self.inflater.take() else {
+            return;
+        };
+        inflater.discard();
+        let dir = self.dir();
+        let mut what = String::new();
+        if let MsgSlot::Active(m) = &mut self.msg
+            && m.compressed
+            && m.inflating
+        {
+            m.inflating = false;
+            m.no_verdict = true;
+            m.digest.spoil();
+            what.push_str("the message in progress is not inflated; ");
+        }
+        if self.cfg.window_spans_messages() {
+            self.inflate = InflateState::Off;
+            what.push_str("context takeover: ");
+            what.push_str(dir.as_str());
+            what.push_str(" is no longer inflated");
+        } else {
+            self.inflate_fresh = true;
+            what.push_str("the next compressed message gets a new one");
+        }
+        io.report(
+            dir,
+            Code::WsBudgetInflater,
+            format!("permessage-deflate inflater released (memory budget): {what}"),
+        );
+    }
+
     fn new(cfg: DirConfig) -> Self {
         Side {
             cfg,

@@ -58,7 +58,7 @@ pub struct OwnedMessage {
     pub compressed: bool,
     pub valid_utf8: Option<bool>,
     pub data_head: Vec<u8>,
-    pub digest: crate::proto::Digest,
+    pub digest: crate::model::Digest,
 }
 
 impl From<&WsMessage<'_>> for OwnedMessage {

@@ -182,7 +182,7 @@ fn rfc6455_single_frame_unmasked_text() {
             compressed: false,
             valid_utf8: Some(true),
             data_head: b"Hello".to_vec(),
-            digest: crate::proto::Digest::Off,
+            digest: crate::model::Digest::Off,
         }
     );
 }
@@ -746,6 +746,81 @@ fn inflater_cap() {
     assert_eq!(budget.available(), 1);
     drop(b);
     assert_eq!(budget.available(), 1);
+}
+
+impl Run {
+    /// The memory budget asks the connection to give way (as the flow table does).
+    fn give_way(&mut self) -> &mut Self {
+        let pkt = CollectSink::pkt(self.pkt, self.ts);
+        self.conn.give_way(&mut self.solo.cx(pkt, &mut self.sink));
+        self
+    }
+}
+
+#[test]
+fn giving_way_releases_the_inflater_and_the_display_heads() {
+    let budget = InflaterBudget::new(4);
+    let hs = handshake(pmd(false, false));
+    let mut r = Run::new(Some(&hs));
+    r.conn = WsConn::new(Some(&hs), &Limits::default(), 1024).with_inflater_budget(budget.clone());
+    // A compressed message in progress: its first frame inflated, FIN not yet seen.
+    r.feed(Dir::S2C, &frame(false, true, 1, None, &HELLO_DEFLATED[..5]));
+    let held = r.conn.held();
+    assert!(held.buffers >= message::INFLATER_BYTES, "{held:?}");
+    r.give_way();
+    assert_eq!(
+        r.codes(),
+        [Code::WsBudgetInflater, Code::WsBudgetDisplay],
+        "{:#?}",
+        r.sink.anomalies()
+    );
+    assert_eq!(budget.available(), 4, "the slot is back");
+    assert_eq!(
+        budget.spare(),
+        0,
+        "and the decompressor is freed, not pooled"
+    );
+    assert_eq!(r.conn.held().buffers, 0);
+    // The rest of the message is counted, not inflated; with context takeover the direction
+    // stays uninflated.
+    r.feed(Dir::S2C, &frame(true, false, 0, None, &HELLO_DEFLATED[5..]));
+    r.feed(Dir::S2C, &frame(true, true, 1, None, &HELLO_DEFLATED));
+    let m = r.messages();
+    assert_eq!(m.len(), 2);
+    assert!(
+        m.iter()
+            .all(|m| m.valid_utf8.is_none() && m.data_head.is_empty())
+    );
+    assert!(r.sink.anomalies()[0].detail.contains("no longer inflated"));
+
+    // Without context takeover the next message gets a new inflater.
+    let hs = handshake(pmd(true, false));
+    let mut r = Run::new(Some(&hs));
+    r.feed(Dir::S2C, &frame(true, true, 1, None, &HELLO_DEFLATED));
+    r.give_way();
+    assert_eq!(r.codes(), [Code::WsBudgetInflater]);
+    r.feed(Dir::S2C, &frame(true, true, 1, None, &HELLO_DEFLATED));
+    assert_eq!(r.messages()[1].valid_utf8, Some(true));
+}
+
+#[test]
+fn giving_way_keeps_a_control_frame_in_progress_whole_and_forgets_pings() {
+    let mut r = Run::plain();
+    r.feed(Dir::C2S, &frame(true, false, 9, Some(MASK), b"ping-1"));
+    let close = frame(true, false, 8, None, b"\x03\xe8bye");
+    r.feed(Dir::S2C, &close[..4]);
+    r.give_way();
+    assert_eq!(r.codes(), [Code::WsBudgetPings]);
+    r.feed(Dir::S2C, &close[4..]);
+    let f = r.sink.frames();
+    let last = f.last().expect("close frame");
+    assert_eq!(
+        (last.close_code, last.close_reason.as_deref()),
+        (Some(1000), Some(&b"bye"[..]))
+    );
+    // The pong that answers the forgotten ping is not timed.
+    r.feed(Dir::S2C, &frame(true, false, 10, None, b"ping-1"));
+    assert!(r.conn.ping_rtts().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1317,9 +1392,9 @@ mod props {
 // ---------------------------------------------------------------------------------------------
 // --digest
 
-fn sha256(data: &[u8]) -> crate::proto::Digest {
+fn sha256(data: &[u8]) -> crate::model::Digest {
     use sha2::Digest as _;
-    crate::proto::Digest::Sha256(sha2::Sha256::digest(data).into())
+    crate::model::Digest::Sha256(sha2::Sha256::digest(data).into())
 }
 
 fn digest_run(hs: Option<&Handshake>, preview: usize) -> Run {
@@ -1348,7 +1423,7 @@ fn digest_covers_whole_masked_fragmented_messages_beyond_the_preview() {
     // Off by default: no digest, and the same message otherwise.
     let mut r = Run::with(Some(&handshake(None)), &Limits::default(), 16);
     r.feed(Dir::C2S, &bytes);
-    assert_eq!(r.messages()[0].digest, crate::proto::Digest::Off);
+    assert_eq!(r.messages()[0].digest, crate::model::Digest::Off);
 }
 
 #[test]

@@ -9,9 +9,8 @@
 //! safe for a terminal; the other formats escape them by their own syntax.
 
 use super::rules::Effect;
-use super::{CaptureVerdict, Finding, Subject, code_counts};
-use crate::model::ts_secs;
-use crate::model::{Code, Severity};
+use super::{CaptureVerdict, FORBID_ID, Finding, Subject, code_counts};
+use crate::model::{Code, Severity, ts_secs};
 use crate::report::json::json_line;
 use crate::report::style::{Paint, Style};
 use serde_json::{Value, json};
@@ -136,7 +135,11 @@ pub fn text(v: &CaptureVerdict, style: TextStyle) -> String {
         v.reasons()
     };
     if v.error.is_none() {
-        if !pass && v.codes_by_effect(Effect::Fail).is_empty() && !v.too_few_flows() {
+        if !pass
+            && v.codes_by_effect(Effect::Fail).is_empty()
+            && !v.too_few_flows()
+            && v.forbidden_records() == 0
+        {
             parts.insert(0, "errors: none".into());
         }
         for effect in [Effect::Warn, Effect::Allow, Effect::Note] {
@@ -149,7 +152,7 @@ pub fn text(v: &CaptureVerdict, style: TextStyle) -> String {
             parts.push(format!("note: {note}"));
         }
     }
-    s.push_str(&parts.join("; "));
+    s.push_str(&shown(&parts.join("; ")));
     s.push('\n');
     if style.verbose {
         for f in &v.tally.findings {
@@ -186,7 +189,7 @@ fn finding_text(s: &mut String, f: &Finding, paint: Style) {
     }
     let _ = write!(s, ": {}", shown(&f.detail));
     if let Some(rule) = &f.rule {
-        let _ = write!(s, " [{rule}]");
+        let _ = write!(s, " [{}]", shown(rule));
     }
 }
 
@@ -206,13 +209,14 @@ pub fn text_tally(t: &Totals) -> String {
 }
 
 fn finding_json(f: &Finding) -> Value {
-    let (code, severity) = match f.subject {
-        Subject::Anomaly(c) => (c.as_str(), c.severity().as_str()),
+    let rule = match f.subject {
+        Subject::Anomaly(_) => "anomaly",
+        Subject::Forbid => "forbid",
     };
     json!({
-        "rule": "anomaly",
-        "code": code,
-        "severity": severity,
+        "rule": rule,
+        "code": f.subject.id(),
+        "severity": f.subject.severity().as_str(),
         "effect": f.effect.as_str(),
         "decided_by": f.rule,
         "flow": f.flow,
@@ -240,6 +244,14 @@ pub fn json(v: &CaptureVerdict) -> String {
         "skipped_flows": v.skipped_by_port,
         "min_flows": v.min_flows,
     });
+    if !v.forbidden.is_empty() {
+        r["forbidden"] = v
+            .forbidden
+            .iter()
+            .map(|(expr, n)| (expr.clone(), json!(n)))
+            .collect::<serde_json::Map<String, Value>>()
+            .into();
+    }
     if let Some(e) = &v.error {
         r["unreadable"] = json!(true);
         r["error"] = json!(e);
@@ -427,9 +439,7 @@ pub fn junit(verdicts: &[CaptureVerdict], totals: &Totals) -> String {
 
 /// `ws.masked_server_frame (error): flow 1, packet 11, s2c: … [--deny ws.*]`.
 fn finding_long(f: &Finding) -> String {
-    let sev = match f.subject {
-        Subject::Anomaly(c) => c.severity().as_str(),
-    };
+    let sev = f.subject.severity().as_str();
     let mut s = format!("{} ({sev}): {}", f.subject.id(), finding_message(f));
     if let Some(r) = &f.rule {
         let _ = write!(s, " [{r}]");
@@ -466,7 +476,7 @@ fn sarif_rule(id: &str, text: &str, level: &str) -> Value {
 }
 
 /// A SARIF 2.1.0 log: one run, a rule per anomaly code (and `check.unreadable`,
-/// `check.min_flows`), one result per finding. Allowed findings are results with an external
+/// `check.min_flows`, `check.forbid`), one result per finding. Allowed findings are results with an external
 /// suppression that names the `--allow` rule; warnings are `warning`, failing ones `error`.
 pub fn sarif(verdicts: &[CaptureVerdict]) -> String {
     let mut rules: Vec<Value> = Code::ALL
@@ -492,7 +502,16 @@ pub fn sarif(verdicts: &[CaptureVerdict]) -> String {
         "fewer flows than --min-flows / --fail-if-empty ask for",
         "error",
     ));
-    let rule_index = |code: Code| Code::ALL.iter().position(|&c| c == code);
+    let forbid_rule = rules.len();
+    rules.push(sarif_rule(
+        FORBID_ID,
+        "a record matched a --forbid display filter",
+        "error",
+    ));
+    let rule_index = |subject: Subject| match subject {
+        Subject::Anomaly(code) => Code::ALL.iter().position(|&c| c == code).unwrap_or(0),
+        Subject::Forbid => forbid_rule,
+    };
     let mut results = Vec::new();
     let mut artifacts = Vec::new();
     for v in verdicts {
@@ -540,7 +559,6 @@ pub fn sarif(verdicts: &[CaptureVerdict]) -> String {
             );
         }
         for f in &v.tally.findings {
-            let Subject::Anomaly(code) = f.subject;
             let level = match f.effect {
                 Effect::Fail => "error",
                 Effect::Warn | Effect::Allow => "warning",
@@ -552,7 +570,7 @@ pub fn sarif(verdicts: &[CaptureVerdict]) -> String {
                     "frame": f.frame,
                     "dir": f.dir.map(|d| d.as_str()),
                     "ts": ts_secs(f.ts),
-                    "severity": code.severity().as_str(),
+                    "severity": f.subject.severity().as_str(),
                     "effect": f.effect.as_str(),
                 },
             });
@@ -563,8 +581,8 @@ pub fn sarif(verdicts: &[CaptureVerdict]) -> String {
                 }]);
             }
             push(
-                code.as_str(),
-                rule_index(code).unwrap_or(0),
+                f.subject.id(),
+                rule_index(f.subject),
                 level,
                 finding_message(f),
                 extra,

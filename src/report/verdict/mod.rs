@@ -9,19 +9,20 @@
 //! until its kind is known (early for WebSocket and SSE, else at its end) and then kept or
 //! dropped; anomalies that belong to no flow are always judged.
 //!
-//! A finding names what raised it ([`Subject`]); anomaly codes are the one subject today, and
-//! matches of a display filter (`--forbid EXPR`) are meant to become the second, decided by the
-//! same rules and printed by the same printers.
+//! A finding names what raised it ([`Subject`]): an anomaly code, or a record that matched a
+//! display filter given with `--forbid EXPR` ([`forbid`]), listed and printed the same way.
 
+pub mod forbid;
 pub mod formats;
 pub mod rules;
 
-use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, FlowKind, Record};
+use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, FlowKind, Record, Severity};
 use crate::report::Reporter;
 use crate::report::gate::early_kind;
 use crate::stats::RunStats;
 use crate::tcp::{Dir, FlowId};
 use crate::time::Timestamp;
+use forbid::ForbidWatch;
 use rules::{Effect, Rules};
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,6 +33,8 @@ pub const LIST_CAP: usize = 200;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Subject {
     Anomaly(Code),
+    /// A record matched a `--forbid` filter (the finding's `rule` names it).
+    Forbid,
 }
 
 impl Subject {
@@ -39,9 +42,21 @@ impl Subject {
     pub fn id(self) -> &'static str {
         match self {
             Subject::Anomaly(c) => c.as_str(),
+            Subject::Forbid => FORBID_ID,
+        }
+    }
+
+    /// The severity the formats show: the code's, or `error` for a forbidden record.
+    pub fn severity(self) -> Severity {
+        match self {
+            Subject::Anomaly(c) => c.severity(),
+            Subject::Forbid => Severity::Error,
         }
     }
 }
+
+/// The rule id of a record that matched `--forbid`.
+pub const FORBID_ID: &str = "check.forbid";
 
 /// One anomaly of a capture, with what the rules made of it.
 #[derive(Clone, Debug)]
@@ -153,6 +168,8 @@ pub struct CaptureVerdict {
     pub error: Option<String>,
     /// The effect of each code found, by the rules.
     pub effects: BTreeMap<Code, (Effect, Option<String>)>,
+    /// Each `--forbid` filter, as given, with the records that matched it.
+    pub forbidden: Vec<(String, u64)>,
 }
 
 impl CaptureVerdict {
@@ -179,10 +196,16 @@ impl CaptureVerdict {
             .collect()
     }
 
+    /// Records that matched a `--forbid` filter.
+    pub fn forbidden_records(&self) -> u64 {
+        self.forbidden.iter().map(|(_, n)| n).sum()
+    }
+
     pub fn pass(&self) -> bool {
         self.error.is_none()
             && !self.too_few_flows()
             && self.codes_by_effect(Effect::Fail).is_empty()
+            && self.forbidden_records() == 0
     }
 
     /// Why the capture failed, one phrase per reason (empty when it passed).
@@ -195,6 +218,12 @@ impl CaptureVerdict {
         let failing = self.codes_by_effect(Effect::Fail);
         if !failing.is_empty() {
             out.push(format!("errors: {}", code_counts(&failing)));
+        }
+        for (expr, n) in self.forbidden.iter().filter(|(_, n)| *n > 0) {
+            out.push(format!(
+                "--forbid '{expr}' matched {n} record{}",
+                if *n == 1 { "" } else { "s" }
+            ));
         }
         if self.too_few_flows() {
             out.push(format!(
@@ -221,6 +250,8 @@ pub fn code_counts(codes: &[(Code, u64)]) -> String {
 pub struct Collector {
     rules: Rules,
     kind: Option<FlowKind>,
+    /// `--forbid`: the records of judged flows tested against the filters.
+    forbid: Option<ForbidWatch>,
     /// Flows whose kind is decided (`--kind` only): whether they are judged.
     decided: HashMap<FlowId, bool>,
     /// Findings of flows whose kind is not known yet.
@@ -233,9 +264,25 @@ impl Collector {
         Collector {
             rules,
             kind,
+            forbid: None,
             decided: HashMap::new(),
             held: HashMap::new(),
             verdict: CaptureVerdict::default(),
+        }
+    }
+
+    /// Also fails the capture on records that `watch`'s filters match.
+    pub fn forbidding(mut self, watch: ForbidWatch) -> Self {
+        self.forbid = Some(watch);
+        self
+    }
+
+    /// Lists the findings of `--forbid` made since the last call.
+    fn take_forbidden(&mut self) {
+        if let Some(w) = &mut self.forbid {
+            for f in w.take_findings() {
+                self.verdict.tally.keep(f);
+            }
         }
     }
 
@@ -282,6 +329,9 @@ impl Collector {
         self.verdict.skipped_by_port = stats.flows_skipped_by_port;
         self.verdict.min_flows = min_flows;
         self.verdict.kind = self.kind;
+        if let Some(w) = &self.forbid {
+            self.verdict.forbidden = w.tally();
+        }
         self.verdict
     }
 }
@@ -289,6 +339,10 @@ impl Collector {
 impl EventSink for Collector {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         let flow = ctx.flow.id;
+        if let Some(w) = &mut self.forbid {
+            w.event(ctx, event);
+            self.take_forbidden();
+        }
         if let Event::FlowClosed { summary, .. } = event {
             let kind = summary.kind.unwrap_or(FlowKind::Other);
             let judged = self.kind.is_none_or(|want| want == kind);
@@ -322,6 +376,10 @@ impl EventSink for Collector {
     }
 
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        if let Some(w) = &mut self.forbid {
+            w.global_anomaly(anomaly, frame);
+            self.take_forbidden();
+        }
         let f = self.finding(anomaly, None, Some(frame));
         self.verdict.tally.add(f, anomaly.code);
     }

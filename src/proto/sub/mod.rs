@@ -1,0 +1,738 @@
+//! Sub-protocols inside WebSocket messages, sans I/O: which one a connection speaks
+//! ([`select`]), a decoder per protocol over whole messages, and request/reply pairing for
+//! application latency ([`latency`]).
+//!
+//! A connection's [`SubConn`] is fed every complete data message ([`Message`]: direction, time,
+//! packet number, text or binary, the payload bytes) and answers with typed [`SubRecord`]s —
+//! one per protocol unit: a message usually holds one, a JSON-RPC batch, a run of SignalR
+//! records or an MQTT-over-WebSocket frame may hold several, and an MQTT packet may span
+//! messages — plus coded warnings ([`SubCode`], the `sub.*` scheme) for malformed data.
+//! Records serialize (serde) into the `sub` JSON object: `protocol` plus that protocol's fields,
+//! one name per field, so that a display filter can read `sub.protocol`, `sub.event`, ... from
+//! the serialized form. Each record also gives a one-line summary and a detail-node list.
+//!
+//! Promises: no decoder panics or trusts a length; the only state kept between messages is
+//! bounded (MQTT's per-direction reassembly buffer, Socket.IO's pending attachment count, the
+//! latency tracker's outstanding requests), and [`SubConn::held_bytes`] says how much it holds.
+//! Decoding never fails a connection: anything unparsable is a warning and the next message is
+//! decoded afresh.
+
+pub mod graphql;
+pub mod json;
+pub mod jsonrpc;
+pub mod latency;
+pub mod mqtt;
+#[cfg(test)]
+mod props;
+pub mod select;
+pub mod signalr;
+pub mod socketio;
+pub mod stomp;
+pub mod wamp;
+
+pub use latency::{LatencyRecord, Paired, Tracker};
+pub use select::{Basis, ConnInfo, DecodeAs, Selection};
+
+use crate::model::Severity;
+use crate::tcp::Dir;
+use crate::time::Timestamp;
+use serde::Serialize;
+use std::fmt;
+
+macro_rules! sub_codes {
+    ($($variant:ident => $name:literal, $sev:ident, $doc:literal;)*) => {
+        /// Warning codes of the sub-protocol decoders (`sub.*`), each with its severity.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum SubCode { $(#[doc = $doc] $variant,)* }
+
+        impl SubCode {
+            pub const ALL: &'static [SubCode] = &[$(SubCode::$variant,)*];
+            pub fn as_str(self) -> &'static str {
+                match self { $(SubCode::$variant => $name,)* }
+            }
+            pub fn severity(self) -> Severity {
+                match self { $(SubCode::$variant => Severity::$sev,)* }
+            }
+            pub fn description(self) -> &'static str {
+                match self { $(SubCode::$variant => $doc,)* }
+            }
+            pub fn parse(s: &str) -> Option<SubCode> {
+                SubCode::ALL.iter().copied().find(|c| c.as_str() == s)
+            }
+        }
+    };
+}
+
+sub_codes! {
+    InvalidJson => "sub.invalid_json", Warning,
+        "a message of a JSON-based sub-protocol is not valid JSON";
+    NotText => "sub.not_text", Warning,
+        "a binary (or non-UTF-8) message on a sub-protocol that carries only text";
+    Truncated => "sub.truncated", Info,
+        "a message longer than the bytes kept for decoding: decoded from its first bytes, or not at all";
+    SocketioMalformed => "sub.socketio_malformed", Warning,
+        "an Engine.IO or Socket.IO packet that does not parse (unknown packet type, bad namespace or ack id, event data not an array)";
+    SocketioAttachmentMissing => "sub.socketio_attachment_missing", Warning,
+        "a Socket.IO binary event or ack whose announced attachments did not all arrive before the next packet or the end";
+    SocketioUnexpectedBinary => "sub.socketio_unexpected_binary", Warning,
+        "a binary message that no Socket.IO binary event or ack announced";
+    StompMalformed => "sub.stomp_malformed", Warning,
+        "a STOMP frame that does not parse (no end of command line, header without a colon, missing NUL, content-length past the frame)";
+    StompUnknownCommand => "sub.stomp_unknown_command", Warning,
+        "a STOMP frame whose command is none of STOMP 1.0-1.2's";
+    MqttMalformed => "sub.mqtt_malformed", Warning,
+        "an MQTT control packet that does not parse (reserved type or flags, bad length encoding, a field or property past the packet's end, invalid UTF-8)";
+    MqttLengthOverrun => "sub.mqtt_length_overrun", Warning,
+        "an MQTT packet's remaining length exceeds the reassembly cap: the packet was skipped, not decoded";
+    MqttTruncated => "sub.mqtt_truncated", Warning,
+        "the connection ended (or lost bytes) inside an MQTT packet that began in an earlier message";
+    MqttTextFrame => "sub.mqtt_text_frame", Warning,
+        "MQTT bytes in a text message: MQTT over WebSocket requires binary messages";
+    GraphqlInvalid => "sub.graphql_invalid", Warning,
+        "a graphql-ws / graphql-transport-ws message that is not of the protocol's shape (unknown type, missing id or payload)";
+    SignalrMalformed => "sub.signalr_malformed", Warning,
+        "a SignalR JSON record that does not parse (no 0x1E terminator, unknown type, missing fields)";
+    JsonrpcInvalid => "sub.jsonrpc_invalid", Warning,
+        "a JSON-RPC 2.0 message that is neither a request, a notification nor a response (or an empty batch)";
+    WampInvalid => "sub.wamp_invalid", Warning,
+        "a WAMP message that is not an array starting with a known message code, or whose elements have the wrong types";
+    RequestsEvicted => "sub.requests_evicted", Warning,
+        "more requests awaiting replies than the latency tracker keeps: the oldest were dropped and counted unanswered";
+    DuplicateRequestId => "sub.duplicate_request_id", Warning,
+        "a request reused an id still awaiting its reply: the earlier request is counted unanswered";
+}
+
+/// A malformed-data finding of a sub-protocol decoder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubWarning {
+    pub code: SubCode,
+    pub dir: Dir,
+    pub ts: Timestamp,
+    pub frame: u64,
+    pub detail: String,
+}
+
+/// The sub-protocols sockscope decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum SubProtocol {
+    /// Any JSON (validated and shown; no protocol semantics).
+    #[serde(rename = "json")]
+    Json,
+    /// Engine.IO v3/v4 with Socket.IO on top.
+    #[serde(rename = "socket.io")]
+    SocketIo,
+    #[serde(rename = "stomp")]
+    Stomp,
+    #[serde(rename = "mqtt")]
+    Mqtt,
+    /// The legacy `subscriptions-transport-ws` protocol (subprotocol `graphql-ws`).
+    #[serde(rename = "graphql-ws")]
+    GraphqlWs,
+    /// The `graphql-ws` library's protocol (subprotocol `graphql-transport-ws`).
+    #[serde(rename = "graphql-transport-ws")]
+    GraphqlTransportWs,
+    /// ASP.NET Core SignalR's JSON hub protocol.
+    #[serde(rename = "signalr")]
+    SignalR,
+    #[serde(rename = "json-rpc")]
+    JsonRpc,
+    /// WAMP v2 with JSON serialization.
+    #[serde(rename = "wamp")]
+    Wamp,
+}
+
+impl SubProtocol {
+    pub const ALL: [SubProtocol; 9] = [
+        SubProtocol::Json,
+        SubProtocol::SocketIo,
+        SubProtocol::Stomp,
+        SubProtocol::Mqtt,
+        SubProtocol::GraphqlWs,
+        SubProtocol::GraphqlTransportWs,
+        SubProtocol::SignalR,
+        SubProtocol::JsonRpc,
+        SubProtocol::Wamp,
+    ];
+
+    /// The name used in `sub.protocol`, `--decode-as` and the docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubProtocol::Json => "json",
+            SubProtocol::SocketIo => "socket.io",
+            SubProtocol::Stomp => "stomp",
+            SubProtocol::Mqtt => "mqtt",
+            SubProtocol::GraphqlWs => "graphql-ws",
+            SubProtocol::GraphqlTransportWs => "graphql-transport-ws",
+            SubProtocol::SignalR => "signalr",
+            SubProtocol::JsonRpc => "json-rpc",
+            SubProtocol::Wamp => "wamp",
+        }
+    }
+
+    /// The name for summary lines, as the protocol's own documents write it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            SubProtocol::Json => "JSON",
+            SubProtocol::SocketIo => "Socket.IO",
+            SubProtocol::Stomp => "STOMP",
+            SubProtocol::Mqtt => "MQTT",
+            SubProtocol::GraphqlWs => "graphql-ws",
+            SubProtocol::GraphqlTransportWs => "graphql-transport-ws",
+            SubProtocol::SignalR => "SignalR",
+            SubProtocol::JsonRpc => "JSON-RPC",
+            SubProtocol::Wamp => "WAMP",
+        }
+    }
+
+    /// Parses a protocol name as `--decode-as` takes it (the [`as_str`](Self::as_str) names,
+    /// plus a few common spellings).
+    pub fn parse(s: &str) -> Option<SubProtocol> {
+        let s = s.to_ascii_lowercase();
+        let found = SubProtocol::ALL.into_iter().find(|p| p.as_str() == s);
+        found.or(match s.as_str() {
+            "socketio" | "engine.io" | "engineio" => Some(SubProtocol::SocketIo),
+            "jsonrpc" => Some(SubProtocol::JsonRpc),
+            "subscriptions-transport-ws" => Some(SubProtocol::GraphqlWs),
+            "graphql" => Some(SubProtocol::GraphqlTransportWs),
+            _ => None,
+        })
+    }
+}
+
+impl fmt::Display for SubProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One complete WebSocket data message, as a sub-protocol decoder sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Message<'a> {
+    pub dir: Dir,
+    pub ts: Timestamp,
+    /// The packet that completed the message.
+    pub frame: u64,
+    /// A binary message (opcode 2); text otherwise.
+    pub binary: bool,
+    /// The unmasked, inflated payload, or its first bytes when the message is longer than what
+    /// was kept (see [`complete`](Self::complete)).
+    pub payload: &'a [u8],
+    /// The whole message's length.
+    pub len: u64,
+}
+
+impl Message<'_> {
+    /// `payload` is the whole message. When not, decoders decode what they can from the head
+    /// and report [`SubCode::Truncated`] instead of calling the rest malformed.
+    pub fn complete(&self) -> bool {
+        self.payload.len() as u64 >= self.len
+    }
+}
+
+/// One decoded protocol unit. Serializes as the `sub` object: `{"protocol": ..., fields}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "protocol")]
+pub enum SubRecord {
+    #[serde(rename = "json")]
+    Json(json::JsonRecord),
+    #[serde(rename = "socket.io")]
+    SocketIo(socketio::SocketIoRecord),
+    #[serde(rename = "stomp")]
+    Stomp(stomp::StompRecord),
+    #[serde(rename = "mqtt")]
+    Mqtt(mqtt::MqttRecord),
+    #[serde(rename = "graphql-ws")]
+    GraphqlWs(graphql::GraphqlRecord),
+    #[serde(rename = "graphql-transport-ws")]
+    GraphqlTransportWs(graphql::GraphqlRecord),
+    #[serde(rename = "signalr")]
+    SignalR(signalr::SignalRRecord),
+    #[serde(rename = "json-rpc")]
+    JsonRpc(jsonrpc::JsonRpcRecord),
+    #[serde(rename = "wamp")]
+    Wamp(wamp::WampRecord),
+}
+
+impl SubRecord {
+    pub fn protocol(&self) -> SubProtocol {
+        match self {
+            SubRecord::Json(_) => SubProtocol::Json,
+            SubRecord::SocketIo(_) => SubProtocol::SocketIo,
+            SubRecord::Stomp(_) => SubProtocol::Stomp,
+            SubRecord::Mqtt(_) => SubProtocol::Mqtt,
+            SubRecord::GraphqlWs(_) => SubProtocol::GraphqlWs,
+            SubRecord::GraphqlTransportWs(_) => SubProtocol::GraphqlTransportWs,
+            SubRecord::SignalR(_) => SubProtocol::SignalR,
+            SubRecord::JsonRpc(_) => SubProtocol::JsonRpc,
+            SubRecord::Wamp(_) => SubProtocol::Wamp,
+        }
+    }
+
+    /// The one-line meaning for the text view, e.g. `Socket.IO EVENT "chat message" ack=12`.
+    /// Strings from the capture are quoted with Rust's escapes; the printer still escapes the
+    /// line as it does everything from the capture.
+    pub fn summary(&self) -> String {
+        let body = match self {
+            SubRecord::Json(r) => r.summary(),
+            SubRecord::SocketIo(r) => r.summary(),
+            SubRecord::Stomp(r) => r.summary(),
+            SubRecord::Mqtt(r) => r.summary(),
+            SubRecord::GraphqlWs(r) | SubRecord::GraphqlTransportWs(r) => r.summary(),
+            SubRecord::SignalR(r) => r.summary(),
+            SubRecord::JsonRpc(r) => r.summary(),
+            SubRecord::Wamp(r) => r.summary(),
+        };
+        format!("{} {body}", self.protocol().display_name())
+    }
+
+    /// The `-V` detail tree under the protocol's own node.
+    pub fn details(&self) -> Node {
+        let children = match self {
+            SubRecord::Json(r) => r.details(),
+            SubRecord::SocketIo(r) => r.details(),
+            SubRecord::Stomp(r) => r.details(),
+            SubRecord::Mqtt(r) => r.details(),
+            SubRecord::GraphqlWs(r) | SubRecord::GraphqlTransportWs(r) => r.details(),
+            SubRecord::SignalR(r) => r.details(),
+            SubRecord::JsonRpc(r) => r.details(),
+            SubRecord::Wamp(r) => r.details(),
+        };
+        Node::branch(self.summary(), children)
+    }
+
+    /// What this record is in a request/reply exchange, if anything (for [`latency`]).
+    pub fn pairing(&self) -> Option<latency::Role> {
+        match self {
+            SubRecord::Json(_) => None,
+            SubRecord::SocketIo(r) => r.pairing(),
+            SubRecord::Stomp(r) => r.pairing(),
+            SubRecord::Mqtt(r) => r.pairing(),
+            SubRecord::GraphqlWs(r) | SubRecord::GraphqlTransportWs(r) => r.pairing(),
+            SubRecord::SignalR(r) => r.pairing(),
+            SubRecord::JsonRpc(r) => r.pairing(),
+            SubRecord::Wamp(r) => r.pairing(),
+        }
+    }
+
+    /// The record as a JSON object (the `sub` object of a record).
+    pub fn to_json(&self) -> serde_json::Value {
+        // Serializing plain structs of strings, numbers and JSON values cannot fail.
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// One field by its name in the `sub` object (`"protocol"`, `"event"`, `"topic"`, ...),
+    /// for filters; `None` when this record has no such field.
+    pub fn field(&self, name: &str) -> Option<serde_json::Value> {
+        match self.to_json() {
+            serde_json::Value::Object(mut map) => map.remove(name),
+            _ => None,
+        }
+    }
+}
+
+/// A node of the `-V` detail tree: a label and the nodes under it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Node {
+    pub label: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<Node>,
+}
+
+impl Node {
+    pub fn leaf(label: impl Into<String>) -> Node {
+        Node {
+            label: label.into(),
+            children: Vec::new(),
+        }
+    }
+    pub fn branch(label: impl Into<String>, children: Vec<Node>) -> Node {
+        Node {
+            label: label.into(),
+            children,
+        }
+    }
+    /// `name: value`.
+    pub fn field(name: &str, value: impl fmt::Display) -> Node {
+        Node::leaf(format!("{name}: {value}"))
+    }
+    /// A JSON value, pretty-printed one line per node under `name`.
+    pub fn json(name: &str, value: &serde_json::Value) -> Node {
+        Node::branch(name, json::pretty(value).lines().map(Node::leaf).collect())
+    }
+    /// The tree as indented text (two spaces a level), for tests and simple printers.
+    pub fn render(&self, indent: usize, out: &mut String) {
+        for _ in 0..indent {
+            out.push_str("  ");
+        }
+        out.push_str(&self.label);
+        out.push('\n');
+        for c in &self.children {
+            c.render(indent + 1, out);
+        }
+    }
+}
+
+/// A decoded record with where it came from and, for a reply, the request it answers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item {
+    pub dir: Dir,
+    pub ts: Timestamp,
+    pub frame: u64,
+    pub record: SubRecord,
+    /// Set on a reply that answered a tracked request.
+    pub reply_to: Option<Paired>,
+}
+
+/// What one message (or the end of the connection) produced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Output {
+    pub items: Vec<Item>,
+    pub warnings: Vec<SubWarning>,
+}
+
+/// The decoders' per-connection state, whichever protocol was chosen.
+enum State {
+    Json,
+    SocketIo(socketio::SocketIoConn),
+    Stomp,
+    Mqtt(Box<mqtt::MqttConn>),
+    Graphql(graphql::Dialect),
+    SignalR,
+    JsonRpc,
+    Wamp,
+}
+
+/// Caps on what a [`SubConn`] holds.
+#[derive(Clone, Copy, Debug)]
+pub struct SubLimits {
+    /// Bytes of one partial MQTT packet held per direction while the rest arrives.
+    pub max_mqtt_packet: usize,
+    /// Requests awaiting replies kept per connection.
+    pub max_pending_requests: usize,
+    /// Distinct methods / events with their own latency statistics per connection (more are
+    /// counted under `(other)`).
+    pub max_latency_names: usize,
+}
+
+impl Default for SubLimits {
+    fn default() -> Self {
+        SubLimits {
+            max_mqtt_packet: 256 << 10,
+            max_pending_requests: 1024,
+            max_latency_names: 64,
+        }
+    }
+}
+
+/// One connection's sub-protocol decoding and request/reply pairing.
+pub struct SubConn {
+    selection: Selection,
+    state: State,
+    tracker: Tracker,
+}
+
+/// Where the warnings and records of one message go while it is decoded.
+pub(crate) struct Sink<'m> {
+    pub msg: &'m Message<'m>,
+    pub out: &'m mut Output,
+    pub records: Vec<SubRecord>,
+}
+
+impl<'m> Sink<'m> {
+    pub fn warn(&mut self, code: SubCode, detail: impl Into<String>) {
+        self.out.warnings.push(SubWarning {
+            code,
+            dir: self.msg.dir,
+            ts: self.msg.ts,
+            frame: self.msg.frame,
+            detail: detail.into(),
+        });
+    }
+    pub fn record(&mut self, r: SubRecord) {
+        self.records.push(r);
+    }
+    /// The payload as text; for a binary or non-UTF-8 message, a [`SubCode::NotText`] warning
+    /// and `None`. A message cut short inside a character keeps its valid prefix.
+    pub fn text(&mut self, protocol: SubProtocol) -> Option<&'m str> {
+        let payload = self.msg.payload;
+        if self.msg.binary {
+            self.warn(
+                SubCode::NotText,
+                format!(
+                    "a binary message of {} bytes on {}, which carries only text",
+                    payload.len(),
+                    protocol.display_name()
+                ),
+            );
+            return None;
+        }
+        match std::str::from_utf8(payload) {
+            Ok(s) => Some(s),
+            Err(e) if !self.msg.complete() && e.error_len().is_none() => {
+                std::str::from_utf8(&payload[..e.valid_up_to()]).ok()
+            }
+            Err(e) => {
+                self.warn(
+                    SubCode::NotText,
+                    format!("not UTF-8 at byte {}", e.valid_up_to()),
+                );
+                None
+            }
+        }
+    }
+
+    /// `text` parsed as JSON; a warning (and `None`) when it is not JSON — or, for a message
+    /// cut short, a [`SubCode::Truncated`] note instead of calling it invalid.
+    pub fn json(&mut self, protocol: SubProtocol, text: &str) -> Option<serde_json::Value> {
+        match serde_json::from_str(text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.invalid_json(protocol, &e);
+                None
+            }
+        }
+    }
+
+    pub fn invalid_json(&mut self, protocol: SubProtocol, e: &serde_json::Error) {
+        if !self.msg.complete() {
+            self.warn(
+                SubCode::Truncated,
+                format!(
+                    "only the first {} bytes of the message were kept: {} not decoded",
+                    self.msg.payload.len(),
+                    protocol.display_name()
+                ),
+            );
+        } else {
+            self.warn(
+                SubCode::InvalidJson,
+                format!("{}: {e}", protocol.display_name()),
+            );
+        }
+    }
+}
+
+impl SubConn {
+    pub fn new(selection: Selection, limits: SubLimits) -> SubConn {
+        let state = match selection.protocol {
+            SubProtocol::Json => State::Json,
+            SubProtocol::SocketIo => {
+                State::SocketIo(socketio::SocketIoConn::new(selection.engineio))
+            }
+            SubProtocol::Stomp => State::Stomp,
+            SubProtocol::Mqtt => State::Mqtt(Box::new(mqtt::MqttConn::new(limits.max_mqtt_packet))),
+            SubProtocol::GraphqlWs => State::Graphql(graphql::Dialect::Legacy),
+            SubProtocol::GraphqlTransportWs => State::Graphql(graphql::Dialect::TransportWs),
+            SubProtocol::SignalR => State::SignalR,
+            SubProtocol::JsonRpc => State::JsonRpc,
+            SubProtocol::Wamp => State::Wamp,
+        };
+        SubConn {
+            selection,
+            state,
+            tracker: Tracker::new(limits.max_pending_requests, limits.max_latency_names),
+        }
+    }
+
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+
+    /// Decodes one complete data message.
+    pub fn message(&mut self, msg: &Message<'_>) -> Output {
+        let mut out = Output::default();
+        let mut sink = Sink {
+            msg,
+            out: &mut out,
+            records: Vec::new(),
+        };
+        match &mut self.state {
+            State::Json => json::decode(&mut sink),
+            State::SocketIo(conn) => conn.decode(&mut sink),
+            State::Stomp => stomp::decode(&mut sink),
+            State::Mqtt(conn) => conn.decode(&mut sink),
+            State::Graphql(dialect) => graphql::decode(*dialect, &mut sink),
+            State::SignalR => signalr::decode(&mut sink),
+            State::JsonRpc => jsonrpc::decode(&mut sink),
+            State::Wamp => wamp::decode(&mut sink),
+        }
+        let records = std::mem::take(&mut sink.records);
+        self.pair(msg.dir, msg.ts, msg.frame, records, &mut out);
+        out
+    }
+
+    /// Bytes of one direction were lost (a TCP gap inside the WebSocket stream): state that
+    /// spans messages (a partial MQTT packet, pending Socket.IO attachments) is dropped.
+    pub fn gap(&mut self, dir: Dir, ts: Timestamp, frame: u64) -> Output {
+        let mut out = Output::default();
+        match &mut self.state {
+            State::Mqtt(conn) => conn.lost(dir, ts, frame, "bytes were lost", &mut out),
+            State::SocketIo(conn) => conn.lost(dir, ts, frame, &mut out),
+            _ => {}
+        }
+        out
+    }
+
+    /// The connection ended: reports what was left unfinished.
+    pub fn finish(&mut self, ts: Timestamp, frame: u64) -> Output {
+        let mut out = Output::default();
+        for dir in [Dir::C2S, Dir::S2C] {
+            match &mut self.state {
+                State::Mqtt(conn) => conn.lost(dir, ts, frame, "the connection ended", &mut out),
+                State::SocketIo(conn) => conn.lost(dir, ts, frame, &mut out),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn pair(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        frame: u64,
+        records: Vec<SubRecord>,
+        out: &mut Output,
+    ) {
+        for record in records {
+            let reply_to = match record.pairing() {
+                Some(role) => {
+                    let (paired, warning) = self.tracker.on_role(dir, ts, frame, role);
+                    if let Some((code, detail)) = warning {
+                        out.warnings.push(SubWarning {
+                            code,
+                            dir,
+                            ts,
+                            frame,
+                            detail,
+                        });
+                    }
+                    paired
+                }
+                None => None,
+            };
+            out.items.push(Item {
+                dir,
+                ts,
+                frame,
+                record,
+                reply_to,
+            });
+        }
+    }
+
+    /// The connection's application latency so far.
+    pub fn latency(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// Bytes this connection holds between messages (for the memory budget): partial MQTT
+    /// packets and the latency tracker's pending requests and statistics.
+    pub fn held_bytes(&self) -> usize {
+        let state = match &self.state {
+            State::Mqtt(conn) => conn.held_bytes(),
+            _ => 0,
+        };
+        state + self.tracker.held_bytes()
+    }
+}
+
+/// Test helper: runs `decode` over one message (packet `frame`, at `frame` nanoseconds) and
+/// returns what it produced, its records as items.
+#[cfg(test)]
+pub(crate) fn run_one(
+    dir: Dir,
+    binary: bool,
+    payload: &[u8],
+    len: u64,
+    frame: u64,
+    decode: impl FnOnce(&mut Sink<'_>),
+) -> Output {
+    let msg = Message {
+        dir,
+        ts: Timestamp(frame as i64),
+        frame,
+        binary,
+        payload,
+        len,
+    };
+    let mut out = Output::default();
+    let mut sink = Sink {
+        msg: &msg,
+        out: &mut out,
+        records: Vec::new(),
+    };
+    decode(&mut sink);
+    let records = std::mem::take(&mut sink.records);
+    out.items = records
+        .into_iter()
+        .map(|record| Item {
+            dir,
+            ts: msg.ts,
+            frame,
+            record,
+            reply_to: None,
+        })
+        .collect();
+    out
+}
+
+/// A short, printable form of a string taken from the capture for summary lines: quoted with
+/// Rust's escapes and cut at `max` characters.
+pub(crate) fn quoted(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        format!("{s:?}")
+    } else {
+        let cut: String = s.chars().take(max).collect();
+        format!("{cut:?}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_the_naming_scheme_and_parse_back() {
+        for &code in SubCode::ALL {
+            assert_eq!(SubCode::parse(code.as_str()), Some(code));
+            let (layer, what) = code.as_str().split_once('.').unwrap();
+            assert_eq!(layer, "sub");
+            assert!(
+                what.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            );
+            assert!(!code.description().is_empty());
+        }
+    }
+
+    #[test]
+    fn every_code_is_documented() {
+        let doc = include_str!("../../../docs/subprotocols.md");
+        for code in SubCode::ALL {
+            assert!(
+                doc.contains(&format!("`{}`", code.as_str())),
+                "{} is missing from docs/subprotocols.md",
+                code.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn protocol_names_parse_back() {
+        for p in SubProtocol::ALL {
+            assert_eq!(SubProtocol::parse(p.as_str()), Some(p));
+            let json = serde_json::to_value(p).unwrap();
+            assert_eq!(json, serde_json::Value::String(p.as_str().into()));
+        }
+        assert_eq!(SubProtocol::parse("JSONRPC"), Some(SubProtocol::JsonRpc));
+        assert_eq!(SubProtocol::parse("nope"), None);
+    }
+
+    #[test]
+    fn quoted_escapes_and_cuts() {
+        assert_eq!(quoted("chat message", 40), "\"chat message\"");
+        assert_eq!(quoted("a\u{1b}[31m", 40), "\"a\\u{1b}[31m\"");
+        assert_eq!(quoted("abcdef", 3), "\"abc\"…");
+    }
+}
