@@ -8,8 +8,10 @@
 //! the best batch (noise on a shared machine only ever adds time): time per operation and,
 //! where bytes are processed, throughput in GB/s (10^9 bytes per second).
 
-use sockscope::config::Limits;
+use sockscope::config::{Config, Limits};
 use sockscope::decode::{Decoded, Decoder};
+use sockscope::model::{Event, EventCtx, EventSink, Record};
+use sockscope::proto::dissect::{Registry, Solo};
 use sockscope::proto::http::HttpConn;
 use sockscope::proto::tls::testkit::Synth;
 use sockscope::proto::tls::{SessionSecrets, TlsConn, TlsEvent, TlsSink};
@@ -17,7 +19,6 @@ use sockscope::proto::websocket::WsConn;
 use sockscope::proto::websocket::frame::FrameHeader;
 use sockscope::proto::websocket::mask;
 use sockscope::proto::websocket::message::Utf8Stream;
-use sockscope::proto::{Event, EventCtx, EventSink};
 use sockscope::source::{Frame, LinkType};
 use sockscope::tcp::reassembly::{Delivery, OooBudget, Stream};
 use sockscope::tcp::seq::SeqNumber;
@@ -86,8 +87,8 @@ struct Count(u64);
 impl EventSink for Count {
     fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
         self.0 += match event {
-            Event::WsMessage(m) => m.len,
-            Event::Http(m) => m.body_bytes + 1,
+            Event::Record(Record::WsMessage(m)) => m.len,
+            Event::Record(Record::Http(m)) => m.body_bytes + 1,
             _ => 1,
         };
     }
@@ -223,14 +224,8 @@ fn main() {
     );
 
     // A WebSocket connection fed 256 small masked text frames per operation.
-    let meta = flow_meta();
-    let ctx = EventCtx {
-        flow: &meta,
-        pkt: Some(PacketRef {
-            frame: 1,
-            ts: Timestamp(1),
-        }),
-    };
+    let mut solo = Solo::new(flow_meta(), Config::default(), Registry::default());
+    let pkt = Some(PacketRef::new(1, Timestamp(1)));
     let limits = Limits::default();
     let mut ws = WsConn::new(None, &limits, 512);
     let mut sink = Count::default();
@@ -239,7 +234,7 @@ fn main() {
         "websocket feed, 256 masked text frames",
         frames.len(),
         || {
-            ws.feed(Dir::C2S, &frames, &ctx, &mut sink);
+            ws.feed(Dir::C2S, &frames, &mut solo.cx(pkt, &mut sink));
             sink.0
         },
     );
@@ -249,7 +244,7 @@ fn main() {
         "websocket feed, one 64 KiB text frame",
         big.len(),
         || {
-            ws.feed(Dir::C2S, &big, &ctx, &mut sink);
+            ws.feed(Dir::C2S, &big, &mut solo.cx(pkt, &mut sink));
             sink.0
         },
     );
@@ -266,8 +261,8 @@ Cache-Control: no-cache\r\nServer: bench\r\n\r\n{\"items\":[1,2,3],\"page\":2}";
         "http keep-alive request + response",
         request.len() + response.len(),
         || {
-            http.feed(Dir::C2S, request, &ctx, &mut sink);
-            http.feed(Dir::S2C, response, &ctx, &mut sink);
+            http.feed(Dir::C2S, request, &mut solo.cx(pkt, &mut sink));
+            http.feed(Dir::S2C, response, &mut solo.cx(pkt, &mut sink));
             sink.0
         },
     );

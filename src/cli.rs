@@ -3,7 +3,7 @@
 //! and the mapping of options onto [`crate::config::Config`].
 
 use crate::config::{Config, DEFAULT_MEMORY_MIB, Limits, MIN_MEMORY_MIB, PortFilter};
-use crate::proto::FlowKind;
+use crate::model::FlowKind;
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;

@@ -4,9 +4,9 @@
 
 use crate::config::{Config, PortFilter};
 use crate::decode::{BadHeader, Decoded, Decoder, Skip};
+use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, Record};
 use crate::proto::conn::ConnAnalyzer;
-use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink};
-use crate::report::Reporter;
+use crate::report::{PacketDone, Reporter};
 use crate::source::{Frame, Next, PacketSource, SourceError};
 use crate::stats::RunStats;
 use crate::tcp::FlowTable;
@@ -21,7 +21,7 @@ pub struct Collect<R> {
 impl<R: Reporter> EventSink for Collect<R> {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         match event {
-            Event::Anomaly(a) => self.stats.on_anomaly(a.code),
+            Event::Record(Record::Anomaly(a)) => self.stats.on_anomaly(a.code),
             Event::FlowClosed { summary, .. } => self.stats.on_flow_closed(ctx.flow, summary),
             _ => {}
         }
@@ -132,7 +132,7 @@ impl<R: Reporter> Analyzer<R> {
         };
         Analyzer {
             decoder: Decoder::new(),
-            table: FlowTable::new(config, Some(crate::proto::classify::role_hint)),
+            table: FlowTable::new(config, Some(crate::proto::conn::role_hint)),
             handler: ConnAnalyzer::new(config, collect),
             fragments_lost: 0,
             last_fragment: None,
@@ -193,8 +193,11 @@ impl<R: Reporter> Analyzer<R> {
         collect.stats.on_packet(frame.ts);
         match self.decoder.decode(frame) {
             Decoded::Tcp(seg) => {
-                self.table.process(&seg, &mut self.handler);
-                self.handler.sink.reporter.packet_done(frame, Some(&seg));
+                let placed = self.table.process(&seg, &mut self.handler);
+                self.handler
+                    .sink
+                    .reporter
+                    .packet_done(&PacketDone::new(frame, placed));
                 return;
             }
             Decoded::IpFragment { src, dst, id } => {
@@ -241,7 +244,7 @@ impl<R: Reporter> Analyzer<R> {
             };
             collect.global_anomaly(&a, frame.index);
         }
-        collect.reporter.packet_done(frame, None);
+        collect.reporter.packet_done(&PacketDone::new(frame, None));
     }
 
     /// Ends every open flow and prints the final report.

@@ -1001,7 +1001,7 @@ fn every_anomaly_code_is_raised_by_a_capture_or_a_synthetic_input() {
                 .or_insert_with(|| s.how.to_owned());
         }
     }
-    let all: BTreeSet<String> = sockscope::proto::Code::ALL
+    let all: BTreeSet<String> = sockscope::model::Code::ALL
         .iter()
         .map(|c| c.as_str().to_owned())
         .collect();

@@ -10,12 +10,12 @@ mod common;
 use serde_json::Value;
 use sockscope::config::{Config, PortFilter};
 use sockscope::decode::{Decoded, Decoder};
+use sockscope::model::{Event, EventCtx, EventSink, HttpHead, OpCode, Record};
 use sockscope::proto::conn::ConnAnalyzer;
 use sockscope::proto::sub::select::{self, Verdict};
 use sockscope::proto::sub::{
     ConnInfo, DecodeAs, Item, LatencyRecord, Message, SubConn, SubLimits, SubWarning,
 };
-use sockscope::proto::{Event, EventCtx, EventSink, HttpHead, OpCode};
 use sockscope::source::{self, Next};
 use sockscope::tcp::{Dir, FlowTable};
 use std::collections::BTreeMap;
@@ -50,8 +50,8 @@ impl EventSink for Collect {
                     f.target = Some(target.to_string());
                 }
             }
-            Event::Handshake(h) => f.subprotocol = h.subprotocol.clone(),
-            Event::WsMessage(m) => {
+            Event::Record(Record::Handshake(h)) => f.subprotocol = h.subprotocol.clone(),
+            Event::Record(Record::WsMessage(m)) => {
                 f.messages[m.dir.index()] += 1;
                 let msg = Message {
                     dir: m.dir,

@@ -25,19 +25,19 @@ use common::{
 };
 use proptest::prelude::*;
 use serde_json::Value;
-use sockscope::decode::{Segment, TcpFlags};
-use sockscope::proto::{
+use sockscope::decode::TcpFlags;
+use sockscope::model::{
     Anomaly, Code, DeflateParams, Digest, Event, EventCtx, FlowKind, FlowSummary, Handshake,
-    Header, HttpHead, HttpMessage, OpCode, SseEvent, WsFrame, WsMessage,
+    Header, HttpHead, HttpMessage, OpCode, Record, SseEvent, WsFrame, WsMessage,
 };
 use sockscope::report::follow::FollowPrinter;
 use sockscope::report::ladder::LadderPrinter;
 use sockscope::report::tables::TableStyle;
 use sockscope::report::text::{TextOptions, TextPrinter};
-use sockscope::report::{Reporter, escape};
+use sockscope::report::{PacketDone, Reporter, escape};
 use sockscope::source::{Frame, LinkType};
 use sockscope::stats::RunStats;
-use sockscope::tcp::{CloseHow, Dir, FlowMeta, PacketRef, RoleBasis};
+use sockscope::tcp::{CloseHow, Dir, FlowMeta, PacketRef, Placed, RoleBasis};
 use sockscope::time::Timestamp;
 use std::cell::RefCell;
 use std::ffi::OsStr;
@@ -475,6 +475,8 @@ fn mk_frame(dir: Dir, opcode: OpCode, fin: bool, payload: &[u8], rsv1: bool) -> 
         payload_head: payload,
         close_code: None,
         close_reason: None,
+        // The handshake `feed` sends first negotiates permessage-deflate.
+        deflate: true,
     }
 }
 
@@ -666,20 +668,14 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
     let mut n = 0u64;
     let mut send = |p: &mut dyn Reporter, dir: Dir, flags: u16, events: &[Event<'_>]| {
         n += 1;
-        let ctx = EventCtx {
-            flow: &meta,
-            pkt: Some(PacketRef {
-                frame: n,
-                ts: ts(n),
-            }),
-        };
+        let ctx = EventCtx::new(&meta, Some(PacketRef::new(n, ts(n)).sent_by(dir)));
         for e in events {
             p.event(&ctx, *e);
         }
-        let (src, dst) = match dir {
-            Dir::C2S => (client, server),
-            Dir::S2C => (server, client),
-        };
+        let flags = TcpFlags(flags);
+        if flags.syn() || flags.fin() || flags.rst() {
+            p.event(&ctx, Event::Control { dir, flags });
+        }
         let frame = Frame {
             index: n,
             ts: ts(n),
@@ -688,22 +684,15 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
             orig_len: packet.len() as u32,
             data: packet,
         };
-        let seg = Segment {
-            frame: n,
-            ts: ts(n),
-            src,
-            dst,
+        let placed = Placed {
+            flow: meta.id,
+            dir,
+            flags,
             seq: 1,
             ack: 1,
-            flags: TcpFlags(flags),
-            window: 512,
-            payload: packet,
-            missing: 0,
-            ip_header_len: 20,
-            tcp_header_len: 20,
-            window_scale: None,
+            payload_len: packet.len(),
         };
-        p.packet_done(&frame, Some(&seg));
+        p.packet_done(&PacketDone::new(&frame, Some(placed)));
     };
     const SYN: u16 = TcpFlags::SYN;
     const ACK: u16 = TcpFlags::ACK;
@@ -722,8 +711,8 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         ACK,
         &[
             Event::HttpHead(&request),
-            Event::Http(&request),
-            Event::Anomaly(&handshake_invalid),
+            Event::Record(Record::Http(&request)),
+            Event::Record(Record::Anomaly(&handshake_invalid)),
         ],
     );
     send(
@@ -732,9 +721,9 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         ACK,
         &[
             Event::HttpHead(&switching),
-            Event::Http(&switching),
-            Event::Handshake(&handshake),
-            Event::Anomaly(&mismatch),
+            Event::Record(Record::Http(&switching)),
+            Event::Record(Record::Handshake(&handshake)),
+            Event::Record(Record::Anomaly(&mismatch)),
         ],
     );
     send(
@@ -742,11 +731,11 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         Dir::C2S,
         ACK,
         &[
-            Event::WsFrame(&text_frame),
-            Event::WsFrame(&first_fragment),
-            Event::WsFrame(&last_fragment),
-            Event::WsMessage(&binary_message),
-            Event::WsFrame(&ping),
+            Event::Record(Record::WsFrame(&text_frame)),
+            Event::Record(Record::WsFrame(&first_fragment)),
+            Event::Record(Record::WsFrame(&last_fragment)),
+            Event::Record(Record::WsMessage(&binary_message)),
+            Event::Record(Record::WsFrame(&ping)),
         ],
     );
     send(
@@ -754,12 +743,12 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         Dir::S2C,
         ACK,
         &[
-            Event::WsFrame(&compressed_frame),
-            Event::Anomaly(&utf8),
-            Event::WsMessage(&text_message),
-            Event::WsFrame(&pong),
-            Event::Anomaly(&reserved_opcode),
-            Event::WsFrame(&reserved),
+            Event::Record(Record::WsFrame(&compressed_frame)),
+            Event::Record(Record::Anomaly(&utf8)),
+            Event::Record(Record::WsMessage(&text_message)),
+            Event::Record(Record::WsFrame(&pong)),
+            Event::Record(Record::Anomaly(&reserved_opcode)),
+            Event::Record(Record::WsFrame(&reserved)),
         ],
     );
     send(
@@ -768,25 +757,25 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         ACK,
         &[
             Event::HttpHead(&ok),
-            Event::Http(&ok),
+            Event::Record(Record::Http(&ok)),
             Event::HttpHead(&stream),
-            Event::Sse(&sse),
-            Event::Http(&stream),
+            Event::Record(Record::Sse(&sse)),
+            Event::Record(Record::Http(&stream)),
         ],
     );
-    send(p, Dir::C2S, ACK, &[Event::Anomaly(&gap)]);
-    send(p, Dir::C2S, ACK, &[Event::Anomaly(&parse)]);
+    send(p, Dir::C2S, ACK, &[Event::Record(Record::Anomaly(&gap))]);
+    send(p, Dir::C2S, ACK, &[Event::Record(Record::Anomaly(&parse))]);
     p.global_anomaly(&global, 9);
     send(
         p,
         Dir::C2S,
         TcpFlags::FIN | ACK,
-        &[Event::WsFrame(&close_c), Event::WsFrame(&close_s)],
+        &[
+            Event::Record(Record::WsFrame(&close_c)),
+            Event::Record(Record::WsFrame(&close_s)),
+        ],
     );
-    let ctx = EventCtx {
-        flow: &meta,
-        pkt: None,
-    };
+    let ctx = EventCtx::new(&meta, None);
     p.event(
         &ctx,
         Event::FlowClosed {

@@ -9,9 +9,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sockscope::config::Limits;
+use sockscope::config::{Config, Limits};
 use sockscope::proto::http::{Feed, HttpConn};
-use sockscope::proto::{Event, EventCtx, EventSink};
+use sockscope::model::{Event, EventCtx, EventSink, Record};
+use sockscope::proto::dissect::{Registry, Solo};
 use sockscope::tcp::{Dir, FlowMeta, PacketRef, RoleBasis};
 use sockscope::time::Timestamp;
 
@@ -21,16 +22,16 @@ struct Touch(u64);
 impl EventSink for Touch {
     fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
         match event {
-            Event::HttpHead(m) | Event::Http(m) => {
+            Event::HttpHead(m) | Event::Record(Record::Http(m)) => {
                 let headers: usize = m.headers.iter().map(|h| h.name.len() + h.value.len()).sum();
                 self.0 = self.0.wrapping_add(headers as u64 + m.body_head.len() as u64);
                 self.0 = self.0.wrapping_add(m.header_bytes ^ m.body_bytes ^ m.framing_bytes);
             }
-            Event::Sse(s) => {
+            Event::Record(Record::Sse(s)) => {
                 let fields = s.event.map_or(0, str::len) + s.id.map_or(0, str::len);
                 self.0 = self.0.wrapping_add((fields + s.data.len()) as u64);
             }
-            Event::Anomaly(a) => self.0 = self.0.wrapping_add(a.detail.len() as u64),
+            Event::Record(Record::Anomaly(a)) => self.0 = self.0.wrapping_add(a.detail.len() as u64),
             _ => {}
         }
     }
@@ -60,6 +61,7 @@ fuzz_target!(|data: &[u8]| {
         conn.picked_up_midstream();
     }
     let mut sink = Touch(0);
+    let mut solo = Solo::new(meta, Config::default(), Registry::default());
     let mut frame = 0u64;
     while let [control, len, tail @ ..] = rest {
         let take = usize::from(*len).min(tail.len());
@@ -67,18 +69,13 @@ fuzz_target!(|data: &[u8]| {
         rest = next;
         frame += 1;
         let dir = if control & 1 == 0 { Dir::C2S } else { Dir::S2C };
-        let ctx = EventCtx {
-            flow: &meta,
-            pkt: Some(PacketRef {
-                frame,
-                ts: Timestamp(frame as i64 * 1_000),
-            }),
-        };
+        let pkt = Some(PacketRef::new(frame, Timestamp(frame as i64 * 1_000)));
+        let cx = &mut solo.cx(pkt, &mut sink);
         match (control >> 1) & 3 {
-            2 => conn.gap(dir, u64::from(*len) + 1, &ctx, &mut sink),
-            3 => conn.end(dir, &ctx, &mut sink),
+            2 => conn.gap(dir, u64::from(*len) + 1, cx),
+            3 => conn.end(dir, cx),
             _ => {
-                if let Feed::Upgraded { offset } = conn.feed(dir, bytes, &ctx, &mut sink) {
+                if let Feed::Upgraded { offset } = conn.feed(dir, bytes, cx) {
                     assert!(offset <= bytes.len());
                     let upgrade = conn.take_upgrade().expect("an upgrade after Upgraded");
                     assert!(upgrade.held_c2s.len() <= limits.max_upgrade_hold);
@@ -87,10 +84,6 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let ctx = EventCtx {
-        flow: &meta,
-        pkt: None,
-    };
-    conn.finish(&ctx, &mut sink);
+    conn.finish(&mut solo.cx(None, &mut sink));
     std::hint::black_box(sink.0);
 });

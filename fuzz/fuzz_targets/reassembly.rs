@@ -54,10 +54,14 @@ impl StreamHandler for Checker {
         &mut self,
         meta: &FlowMeta,
         check: &mut FlowCheck,
-        _pkt: Option<PacketRef>,
+        pkt: Option<PacketRef>,
         event: StreamEvent<'_>,
     ) {
         assert!(!self.closed.contains(&meta.id), "event after Closed");
+        assert!(
+            pkt.is_none_or(|p| p.dir.is_some()),
+            "an event of a packet without its direction"
+        );
         if !check.opened {
             assert!(
                 matches!(event, StreamEvent::Opened),
@@ -106,6 +110,17 @@ impl StreamHandler for Checker {
                 if let (Some(dir), TcpNotice::OverlapConflict { .. }) = (dir, notice) {
                     assert!(!pure(dir), "conflict reported for identical bytes");
                 }
+            }
+            StreamEvent::Control { dir, flags } => {
+                assert_eq!(
+                    pkt.and_then(|p| p.dir),
+                    Some(dir),
+                    "Control without its packet"
+                );
+                assert!(
+                    flags.syn() || flags.fin() || flags.rst(),
+                    "Control without control"
+                );
             }
             StreamEvent::Closed { .. } => {
                 self.closed.insert(meta.id);

@@ -11,9 +11,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sockscope::config::Limits;
+use sockscope::config::{Config, Limits};
 use sockscope::proto::websocket::{InflaterBudget, WsConn, detect, sniff_frames};
-use sockscope::proto::{DeflateParams, Event, EventCtx, EventSink, Handshake};
+use sockscope::model::{DeflateParams, Event, EventCtx, EventSink, Handshake, Record};
+use sockscope::proto::dissect::{Registry, Solo};
 use sockscope::tcp::{Dir, FlowMeta, PacketRef, RoleBasis};
 use sockscope::time::Timestamp;
 
@@ -23,9 +24,9 @@ impl EventSink for CountingSink {
     fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
         // Touch what printers would read, so borrowed slices are exercised.
         self.0 += match event {
-            Event::WsFrame(f) => f.payload_head.len() as u64 + f.header.len() as u64,
-            Event::WsMessage(m) => m.data_head.len() as u64,
-            Event::Anomaly(a) => a.detail.len() as u64,
+            Event::Record(Record::WsFrame(f)) => f.payload_head.len() as u64 + f.header.len() as u64,
+            Event::Record(Record::WsMessage(m)) => m.data_head.len() as u64,
+            Event::Record(Record::Anomaly(a)) => a.detail.len() as u64,
             _ => 1,
         };
     }
@@ -65,33 +66,24 @@ fuzz_target!(|data: &[u8]| {
     if setup & 64 != 0 {
         conn = conn.with_inflater_budget(InflaterBudget::new(1));
     }
-    let meta = meta();
+    let mut solo = Solo::new(meta(), Config::default(), Registry::default());
     let mut sink = CountingSink(0);
     let mut packet = 0u64;
     while let Some((&c, tail)) = rest.split_first() {
         packet += 1;
-        let ctx = EventCtx {
-            flow: &meta,
-            pkt: Some(PacketRef {
-                frame: packet,
-                ts: Timestamp(packet as i64 * 1000),
-            }),
-        };
+        let pkt = Some(PacketRef::new(packet, Timestamp(packet as i64 * 1000)));
+        let cx = &mut solo.cx(pkt, &mut sink);
         let dir = if c & 1 == 0 { Dir::C2S } else { Dir::S2C };
         if c & 2 != 0 {
-            conn.gap(dir, u64::from(c >> 2) * 37 + 1, &ctx, &mut sink);
+            conn.gap(dir, u64::from(c >> 2) * 37 + 1, cx);
             rest = tail;
         } else {
             let n = (usize::from(c >> 2) + 1).min(tail.len());
             let (chunk, after) = tail.split_at(n);
-            conn.feed(dir, chunk, &ctx, &mut sink);
+            conn.feed(dir, chunk, cx);
             rest = after;
         }
     }
-    let ctx = EventCtx {
-        flow: &meta,
-        pkt: None,
-    };
-    conn.finish(&ctx, &mut sink);
+    conn.finish(&mut solo.cx(None, &mut sink));
     let _ = conn.ping_rtts().len();
 });

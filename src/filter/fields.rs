@@ -8,7 +8,7 @@
 //! A [`FieldId`] is what a record source is asked for at evaluation time: names and aliases are
 //! resolved once, when a filter is compiled.
 
-use crate::proto::{Code, FlowKind};
+use crate::model::{Code, FlowKind};
 use std::fmt;
 use std::sync::OnceLock;
 

@@ -1,52 +1,11 @@
-//! A flow's kind, and content detection for `--any-port` and mid-stream pick-up.
+//! A flow's kind, from the evidence its records give ([`KindTracker`]): http, websocket, sse,
+//! long-poll (told from slow servers as the constants below say), other; and short polling.
 
 use crate::budget::{Held, compact_deque, vec_bytes};
-use crate::proto::http::KEEP_PENDING;
-use crate::proto::{FlowKind, HttpHead, HttpMessage};
+use crate::model::{FlowKind, HttpHead, HttpMessage, Record};
 use crate::tcp::FlowMeta;
 use crate::time::Timestamp;
 use std::net::{IpAddr, SocketAddr};
-
-/// Does `data` (the first bytes one side sent) start like an HTTP/1.x request line?
-pub fn looks_like_http_request(data: &[u8]) -> bool {
-    crate::proto::http::REQUEST_METHODS
-        .iter()
-        .any(|m| data.starts_with(m))
-}
-
-/// Does `data` start like an HTTP/1.x status line?
-pub fn looks_like_http_response(data: &[u8]) -> bool {
-    data.starts_with(b"HTTP/1.")
-}
-
-/// Role hint for the flow table: the side that sends a request (or masked WebSocket frames) is
-/// the client; the side that sends a status line (or unmasked frames) is the server.
-pub fn role_hint(data: &[u8]) -> Option<bool> {
-    if looks_like_http_request(data) {
-        Some(true)
-    } else if looks_like_http_response(data) {
-        Some(false)
-    } else {
-        crate::proto::websocket::sniff_frames(data)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_and_response_lines() {
-        assert!(looks_like_http_request(b"GET /chat HTTP/1.1\r\n"));
-        assert!(!looks_like_http_request(b"GETX"));
-        assert!(!looks_like_http_request(b"GE"));
-        assert!(looks_like_http_response(
-            b"HTTP/1.1 101 Switching Protocols\r\n"
-        ));
-        assert_eq!(role_hint(b"POST / HTTP/1.0\r\n"), Some(true));
-        assert_eq!(role_hint(b"HTTP/1.0 200 OK\r\n"), Some(false));
-    }
-}
 
 /// Long polling: the client asks for a resource and the server *holds* the request until it has
 /// something to say; as soon as the answer is in, the client asks for the same resource again.
@@ -109,24 +68,33 @@ pub struct KindTracker {
 }
 
 impl KindTracker {
+    /// What a record of the flow says about its kind.
+    pub fn observe(&mut self, record: &Record<'_>) {
+        match *record {
+            Record::Http(m) => self.on_http(m),
+            Record::Handshake(_) => self.on_websocket(),
+            Record::WsFrame(_) | Record::WsMessage(_) | Record::Sse(_) | Record::Anomaly(_) => {}
+        }
+    }
+
     /// Bytes on the heap (the requests awaiting their response, at most 64), for the memory
-    /// budget: room for the newest [`KEEP_PENDING`] is kept when [`KindTracker::give_way`]
-    /// gives up the rest, so it counts as fixed.
-    pub fn held(&self) -> Held {
+    /// budget: room for the newest `keep` is kept when [`KindTracker::give_way`] gives up the
+    /// rest, so it counts as fixed.
+    pub fn held(&self, keep: usize) -> Held {
         let room = self.pending.capacity();
-        let kept = room.min(KEEP_PENDING);
+        let kept = room.min(keep);
         Held {
             fixed: vec_bytes::<Asked>(kept),
             buffers: vec_bytes::<Asked>(room - kept),
         }
     }
 
-    /// The memory budget ran short and the flow's HTTP parser kept only its [`KEEP_PENDING`]
-    /// newest unanswered requests in full (the older ones only as what framing their responses
-    /// needs): the older ones are forgotten here too, so their responses are not timed for
-    /// long-poll detection (the parser's `http.budget_pending` says so).
-    pub fn give_way(&mut self) {
-        let older = self.pending.len().saturating_sub(KEEP_PENDING);
+    /// The memory budget ran short and the flow's HTTP parser kept only its `keep` newest
+    /// unanswered requests in full (`http::KEEP_PENDING`; the older ones only as what framing
+    /// their responses needs): the older ones are forgotten here too, so their responses are
+    /// not timed for long-poll detection (the parser's `http.budget_pending` says so).
+    pub fn give_way(&mut self, keep: usize) {
+        let older = self.pending.len().saturating_sub(keep);
         self.pending.drain(..older);
         compact_deque(&mut self.pending);
     }
@@ -291,7 +259,8 @@ fn hash_str(s: &str) -> u64 {
 #[cfg(test)]
 mod kind_tests {
     use super::*;
-    use crate::proto::Header;
+    use crate::model::Header;
+    use crate::proto::http::KEEP_PENDING;
     use crate::tcp::{Dir, RoleBasis};
 
     fn message(head: HttpHead<'static>, start: i64, end: i64) -> HttpMessage<'static> {
@@ -313,7 +282,7 @@ mod kind_tests {
             upgrade: None,
             body_head: b"",
             complete: true,
-            digest: crate::proto::Digest::Off,
+            digest: crate::model::Digest::Off,
             exchange: None,
         }
     }
@@ -395,12 +364,15 @@ mod kind_tests {
             .map(|n| Step::Req(n, "/many", n as i64 * S, n as i64 * S + 1_000))
             .collect();
         let (mut k, _) = feed(&steps);
-        let before = k.held();
-        k.give_way();
+        let before = k.held(KEEP_PENDING);
+        k.give_way(KEEP_PENDING);
         let left: Vec<u64> = k.pending.iter().map(|a| a.exchange).collect();
         assert_eq!(left, (12..20).collect::<Vec<u64>>());
-        assert!(k.held().total() < before.total());
-        assert_eq!(k.held(), Held::fixed(vec_bytes::<Asked>(KEEP_PENDING)));
+        assert!(k.held(KEEP_PENDING).total() < before.total());
+        assert_eq!(
+            k.held(KEEP_PENDING),
+            Held::fixed(vec_bytes::<Asked>(KEEP_PENDING))
+        );
         // Responses to the forgotten requests match nothing; the kept ones still do.
         for n in 0..20 {
             let m = HttpMessage {

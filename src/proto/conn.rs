@@ -1,139 +1,79 @@
-//! One TCP connection's protocol analysis: decides what the flow speaks (HTTP, WebSocket,
-//! other), hands each direction's bytes to the right parser, switches from HTTP to WebSocket at
-//! the exact byte after each side's head, and keeps the per-flow tallies (messages, L7 header
-//! and payload bytes, anomalies) that the flow record and the overhead table are built from.
-//! It also says what each connection holds for the memory budget, and makes its parsers give
-//! way when the flow table asks ([`crate::budget`]).
+//! One TCP connection's protocol analysis: which protocol reads it, fed with its bytes, gaps
+//! and ends, and the flow's summary and kind when it closes. The connection knows no protocol:
+//! the registry ([`registry`]) lists them — detectors tried in order on a connection's first
+//! bytes, and what an HTTP upgrade can switch to — and the dissector that reads the connection
+//! hands it on by itself (HTTP to WebSocket after a 101). Every dissector is given the
+//! connection's context ([`Cx`]), which counts what it emits into the flow's summary.
 //!
-//! WebSocket without a handshake (a flow picked up mid-stream, or an upgrade whose 101 was cut
-//! short) is decoded only on the evidence [`websocket::detect`] demands: strong evidence in one
-//! delivery, or weak evidence confirmed by the next delivery (either direction; the first is
-//! then decoded too, as of its own packet). Inside an HTTP stream it is looked for only after
-//! an upgrade was asked for or a 101 began; frame-like bytes elsewhere are body bytes.
+//! Detection: a flow seen from its SYN is decided by its first data (HTTP on an HTTP port by
+//! definition, garbage reported as such; else a request line makes it HTTP; else it is
+//! opaque). A flow picked up mid-stream waits for a delivery a detector recognises (a start
+//! line, WebSocket frames on sufficient evidence) for [`DETECT_ATTEMPTS`] deliveries, then is
+//! declared opaque. A delivery a detector asks to keep ([`Detect::NeedMore`]) is kept until the
+//! next one; a gap forgets it. Bytes lost before the protocol was decided are told to the
+//! dissector chosen, so that it knows its first bytes do not start a message.
+//!
+//! The connection says what its analysis holds for the memory budget, and makes its dissector
+//! (and what detection keeps) give way when the flow table asks ([`crate::budget`]).
 
-use crate::budget::{Held, box_bytes, vec_bytes};
+use crate::budget::{Held, vec_bytes};
 use crate::config::Config;
+use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, FlowKind, FlowSummary};
 use crate::proto::classify::{self, KindTracker};
-use crate::proto::http::{Feed, HttpConn};
-use crate::proto::websocket::detect::Evidence;
-use crate::proto::websocket::{self, WsConn};
-use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink, FlowSummary};
-use crate::tcp::{CloseHow, Dir, FlowMeta, PacketRef, StreamEvent, TcpNotice};
-use crate::time::Timestamp;
+use crate::proto::dissect::{Active, Cx, Detect, Kept, Probe, Registry};
+use crate::proto::{http, websocket};
+use crate::tcp::{Dir, FlowMeta, PacketRef, StreamEvent, TcpNotice};
 
-/// How many data deliveries a mid-stream or `--any-port` flow gets before it is declared
-/// `other` when nothing recognisable was seen.
+/// How many data deliveries a mid-stream flow gets before it is declared opaque when nothing
+/// recognisable was seen.
 const DETECT_ATTEMPTS: u8 = 4;
-/// A delivery that only weakly looks like WebSocket framing is kept up to this size, to be
-/// decoded too if the next delivery confirms it.
-const MAX_WS_CANDIDATE: usize = 4 << 10;
 
-/// What the connection is being decoded as.
-#[derive(Default)]
-enum Proto {
-    /// Nothing decided yet (no data, or content detection pending).
-    #[default]
-    Undecided,
-    Http(Box<HttpConn>),
-    WebSocket(Box<WsConn>),
-    /// Not HTTP or WebSocket (or decoding stopped for good): bytes are only counted.
-    Opaque,
+/// The protocols sockscope reads: detectors in the order they are tried on a connection's first
+/// bytes, and what an HTTP `Upgrade` can switch to. Adding a protocol adds its lines here.
+pub fn registry(config: &Config) -> Registry {
+    let websocket = websocket::dissect::WebSocket::new(config);
+    Registry {
+        detectors: vec![
+            Box::new(http::dissect::ByPort),
+            Box::new(http::dissect::StartLine),
+            Box::new(websocket.clone()),
+        ],
+        switches: vec![Box::new(websocket.clone())],
+        spares: vec![Box::new(websocket)],
+    }
+}
+
+/// Role hint for the flow table: the side that sends a request (or masked WebSocket frames) is
+/// the client; the side that sends a status line (or unmasked frames) is the server.
+pub fn role_hint(data: &[u8]) -> Option<bool> {
+    if http::looks_like_request(data) {
+        Some(true)
+    } else if http::looks_like_response(data) {
+        Some(false)
+    } else {
+        websocket::sniff_frames(data)
+    }
 }
 
 /// Per-flow state, kept inside the flow table entry.
 #[derive(Default)]
 pub struct ConnState {
-    proto: Proto,
+    active: Active,
     summary: FlowSummary,
     kinds: KindTracker,
-    detect_attempts: u8,
+    detection: Detection,
+}
+
+/// What detection remembers until the protocol is decided.
+#[derive(Default)]
+struct Detection {
     midstream: bool,
+    attempts: u8,
     /// Bytes lost per direction before the protocol was decided (a flow seen from its SYN
-    /// whose first data segment never reached the capture): the parser chosen later must
-    /// know that its first bytes do not start a message.
-    gap_before_decision: [u64; 2],
-    /// The previous delivery (of either direction) looked like WebSocket framing, weakly.
-    ws_candidate: Option<Box<Candidate>>,
-}
-
-/// A delivery that weakly looked like WebSocket framing, awaiting confirmation.
-struct Candidate {
-    dir: Dir,
-    pkt: Option<PacketRef>,
-    /// Empty when it was larger than [`MAX_WS_CANDIDATE`], or given up for the memory budget.
-    bytes: Vec<u8>,
-    /// Bytes given up for the memory budget: reported if the candidate is confirmed (only
-    /// then are they lost: unconfirmed, they would not have been decoded anyway).
-    dropped: usize,
-}
-
-impl Candidate {
-    /// The memory budget ran short: the bytes are given up, the evidence is kept.
-    fn give_way(&mut self) {
-        if !self.bytes.is_empty() {
-            self.dropped = self.bytes.len();
-            self.bytes = Vec::new();
-        }
-    }
-
-    /// The candidate was confirmed: says so if its bytes were given up, since they are not
-    /// decoded.
-    fn report_dropped(&self, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
-        if self.dropped == 0 {
-            return;
-        }
-        let ctx = EventCtx {
-            pkt: self.pkt,
-            ..*ctx
-        };
-        let a = Anomaly {
-            code: Code::WsBudgetCandidate,
-            dir: Some(self.dir),
-            ts: ts_of(ctx.flow, self.pkt),
-            detail: format!(
-                "{} bytes that looked like WebSocket framing were dropped while awaiting \
-                 confirmation (memory budget); the next delivery confirmed them, but they are \
-                 not decoded",
-                self.dropped
-            ),
-        };
-        sink.event(&ctx, Event::Anomaly(&a));
-    }
-}
-
-/// The verdict on a delivery that may be WebSocket framing without a handshake.
-enum Recognised {
-    No,
-    /// Decode from this delivery on; first decode the confirmed earlier one, if kept.
-    Yes(Option<Box<Candidate>>),
-}
-
-impl ConnState {
-    /// Whether this delivery is enough evidence of WebSocket framing (see
-    /// [`websocket::detect`]): strong evidence alone, or weak evidence confirmed by the
-    /// delivery just before it (either direction: a ping and its pong).
-    fn frames_recognised(&mut self, dir: Dir, pkt: Option<PacketRef>, bytes: &[u8]) -> Recognised {
-        let before = self.ws_candidate.take();
-        match websocket::detect::evidence(bytes, dir == Dir::C2S) {
-            Evidence::Strong => Recognised::Yes(before),
-            Evidence::Weak if before.is_some() => Recognised::Yes(before),
-            Evidence::Weak => {
-                let bytes = if bytes.len() <= MAX_WS_CANDIDATE {
-                    bytes.to_vec()
-                } else {
-                    Vec::new()
-                };
-                self.ws_candidate = Some(Box::new(Candidate {
-                    dir,
-                    pkt,
-                    bytes,
-                    dropped: 0,
-                }));
-                Recognised::No
-            }
-            Evidence::None => Recognised::No,
-        }
-    }
+    /// whose first data segment never reached the capture).
+    gaps: [u64; 2],
+    /// A delivery kept at a detector's request, and which detector (its index) asked.
+    kept: Option<(usize, Box<Kept>)>,
 }
 
 impl ConnState {
@@ -141,298 +81,106 @@ impl ConnState {
         &self.summary
     }
 
-    /// What the connection's analysis holds, for the memory budget (see [`HttpConn::held`] and
-    /// [`WsConn::held`] for what can be given up).
+    /// What the connection's analysis holds, for the memory budget (the dissector says what it
+    /// can give up).
     pub fn held(&self) -> Held {
-        let proto = match &self.proto {
-            Proto::Http(http) => Held::fixed(box_bytes::<HttpConn>()) + http.held(),
-            Proto::WebSocket(ws) => Held::fixed(box_bytes::<WsConn>()) + ws.held(),
-            Proto::Undecided | Proto::Opaque => Held::ZERO,
+        let reading = match &self.active {
+            Active::Reading(d) => d.held(),
+            Active::Undecided | Active::Opaque => Held::ZERO,
         };
-        let candidate = self.ws_candidate.as_deref().map_or(Held::ZERO, |c| Held {
-            fixed: box_bytes::<Candidate>(),
-            buffers: c.bytes.capacity(),
-        });
-        proto
-            + candidate
-            + self.kinds.held()
+        let kept = self
+            .detection
+            .kept
+            .as_ref()
+            .map_or(Held::ZERO, |(_, k)| k.held());
+        reading
+            + kept
+            + self.kinds.held(http::KEEP_PENDING)
             + Held::fixed(vec_bytes::<f64>(self.summary.ping_rtts.capacity()))
-    }
-}
-
-/// Counts what passes through on the way to the real sink, so that the flow record and the
-/// statistics are derived from exactly the events the printers saw.
-struct Tally<'s> {
-    summary: &'s mut FlowSummary,
-    kinds: &'s mut KindTracker,
-    inner: &'s mut dyn EventSink,
-}
-
-impl EventSink for Tally<'_> {
-    fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
-        let s = &mut *self.summary;
-        match event {
-            Event::HttpHead(m) => self.kinds.on_http_head(m),
-            Event::Http(m) => {
-                self.kinds.on_http(m);
-                let d = m.dir.index();
-                s.http_messages += 1;
-                s.messages[d] += 1;
-                s.l7_header_bytes[d] += m.header_bytes + m.framing_bytes;
-                s.l7_payload_bytes[d] += m.body_bytes;
-            }
-            Event::Handshake(h) => {
-                s.handshake_complete = true;
-                s.upgrade_request_bytes = h.request_bytes;
-                s.upgrade_response_bytes = h.response_bytes;
-                self.kinds.on_websocket();
-            }
-            Event::WsFrame(f) => {
-                let d = f.dir.index();
-                s.ws_frames += 1;
-                s.l7_header_bytes[d] += f.header.len() as u64;
-                s.l7_payload_bytes[d] += f.payload_len;
-            }
-            Event::WsMessage(m) => {
-                s.ws_messages += 1;
-                s.messages[m.dir.index()] += 1;
-            }
-            Event::Sse(_) => s.sse_events += 1,
-            Event::Anomaly(_) => s.anomalies += 1,
-            Event::FlowOpened | Event::FlowClosed { .. } => {}
-        }
-        self.inner.event(ctx, event);
     }
 }
 
 /// The protocol layer for all flows: implements the flow table's handler.
 pub struct ConnAnalyzer<S: EventSink> {
     config: Config,
+    registry: Registry,
     pub sink: S,
     longpoll: classify::LongPollMemory,
-    /// permessage-deflate inflaters alive at once, across all connections.
-    inflaters: websocket::InflaterBudget,
 }
 
 impl<S: EventSink> ConnAnalyzer<S> {
     pub fn new(config: &Config, sink: S) -> Self {
         ConnAnalyzer {
             config: config.clone(),
+            registry: registry(config),
             sink,
             longpoll: classify::LongPollMemory::default(),
-            inflaters: websocket::InflaterBudget::new(config.limits.max_inflaters),
         }
     }
+}
 
-    fn new_http(&self, meta: &FlowMeta) -> HttpConn {
-        HttpConn::new(&self.config.limits, self.config.display_bytes_for(meta.id))
-            .with_digest(self.config.digest)
-    }
-
-    /// Chooses the protocol for a flow from the first bytes one side sent. Returns `false` when
-    /// the bytes were not recognised and should not be fed to any parser.
-    fn detect(
-        &mut self,
-        state: &mut ConnState,
-        ctx: &EventCtx<'_>,
-        dir: Dir,
-        bytes: &[u8],
-    ) -> bool {
-        let meta = ctx.flow;
-        if !state.midstream {
-            let by_port = self
-                .config
-                .http_ports
-                .iter()
-                .any(|&p| p == meta.server.port() || p == meta.client.port());
-            // Seen from its SYN: selected by port, it is HTTP by definition (garbage will be
-            // reported as such); with `--any-port` only a request line makes it HTTP.
-            state.proto =
-                if by_port || (dir == Dir::C2S && classify::looks_like_http_request(bytes)) {
-                    Proto::Http(Box::new(self.new_http(meta)))
-                } else {
-                    Proto::Opaque
-                };
-            return true;
-        }
-        let request = dir == Dir::C2S && classify::looks_like_http_request(bytes);
-        let response = dir == Dir::S2C && classify::looks_like_http_response(bytes);
-        if request || response {
-            let mut http = self.new_http(meta);
-            http.picked_up_midstream();
-            state.proto = Proto::Http(Box::new(http));
-            return true;
-        }
-        if let Recognised::Yes(earlier) = state.frames_recognised(dir, ctx.pkt, bytes) {
-            let mut ws = Box::new(new_ws(&self.config, &self.inflaters, meta, None));
-            let mut tally = Tally {
-                summary: &mut state.summary,
-                kinds: &mut state.kinds,
-                inner: &mut self.sink,
-            };
-            tally.kinds.on_websocket();
-            if let Some(c) = earlier {
-                c.report_dropped(ctx, &mut tally);
-                ws.feed(
-                    c.dir,
-                    &c.bytes,
-                    &EventCtx { pkt: c.pkt, ..*ctx },
-                    &mut tally,
-                );
-            }
-            state.proto = Proto::WebSocket(ws);
-            return true;
-        }
-        // Picked up in the middle of something (say, the tail of a response): wait for a
-        // message boundary a little longer before giving up on the flow.
-        state.detect_attempts = state.detect_attempts.saturating_add(1);
-        if state.detect_attempts >= DETECT_ATTEMPTS {
-            state.proto = Proto::Opaque;
-        }
-        false
-    }
-
-    fn on_data(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>, dir: Dir, bytes: &[u8]) {
-        let deciding = matches!(state.proto, Proto::Undecided);
-        if deciding && !self.detect(state, ctx, dir, bytes) {
+/// Delivers data: decides the protocol first if it is not yet.
+fn on_data(
+    cx: &mut Cx<'_>,
+    active: &mut Active,
+    detection: &mut Detection,
+    dir: Dir,
+    bytes: &[u8],
+) {
+    if let Active::Undecided = active {
+        let Some(decided) = detect(cx, detection, dir, bytes) else {
             return;
-        }
-        if deciding {
-            let mut tally = Tally {
-                summary: &mut state.summary,
-                kinds: &mut state.kinds,
-                inner: &mut self.sink,
-            };
-            for d in [Dir::C2S, Dir::S2C] {
-                let lost = std::mem::take(&mut state.gap_before_decision[d.index()]);
-                if lost == 0 {
-                    continue;
-                }
-                match &mut state.proto {
-                    Proto::Http(http) => http.gap(d, lost, ctx, &mut tally),
-                    Proto::WebSocket(ws) => ws.gap(d, lost, ctx, &mut tally),
-                    Proto::Undecided | Proto::Opaque => {}
-                }
-            }
-        }
-        // The handshake was cut short (a short snaplen cuts every head) or lost in a gap after
-        // the upgrade was asked for or its 101 began, and what follows is WebSocket framing:
-        // decode it as a connection picked up mid-way. Without such a hint, frame-like bytes
-        // in an HTTP stream are body bytes (a download), never WebSocket.
-        let upgrade_lost = matches!(&state.proto, Proto::Http(http)
-            if http.is_resyncing(dir) && http.upgrade_hinted());
-        let frames_after_upgrade = if upgrade_lost {
-            state.frames_recognised(dir, ctx.pkt, bytes)
-        } else {
-            state.ws_candidate = None;
-            Recognised::No
         };
-        let mut tally = Tally {
-            summary: &mut state.summary,
-            kinds: &mut state.kinds,
-            inner: &mut self.sink,
-        };
-        match &mut state.proto {
-            Proto::Undecided | Proto::Opaque => {}
-            Proto::WebSocket(ws) => ws.feed(dir, bytes, ctx, &mut tally),
-            Proto::Http(_) if matches!(frames_after_upgrade, Recognised::Yes(_)) => {
-                let a = Anomaly {
-                    code: Code::WsResync,
-                    dir: Some(dir),
-                    ts: ts_of(ctx.flow, ctx.pkt),
-                    detail: "HTTP framing lost in a gap; WebSocket frames recognised after it, \
-                             decoding them without the handshake"
-                        .to_string(),
-                };
-                tally.event(ctx, Event::Anomaly(&a));
-                tally.kinds.on_websocket();
-                let mut ws = Box::new(new_ws(&self.config, &self.inflaters, ctx.flow, None));
-                if let Recognised::Yes(Some(c)) = &frames_after_upgrade {
-                    c.report_dropped(ctx, &mut tally);
-                }
-                match frames_after_upgrade {
-                    Recognised::Yes(Some(c)) if c.dir != dir => {
-                        ws.feed(
-                            c.dir,
-                            &c.bytes,
-                            &EventCtx { pkt: c.pkt, ..*ctx },
-                            &mut tally,
-                        );
-                    }
-                    Recognised::Yes(Some(c)) => {
-                        ws.lost_sync(dir.other());
-                        ws.feed(dir, &c.bytes, &EventCtx { pkt: c.pkt, ..*ctx }, &mut tally);
-                    }
-                    _ => ws.lost_sync(dir.other()),
-                }
-                ws.feed(dir, bytes, ctx, &mut tally);
-                state.proto = Proto::WebSocket(ws);
-            }
-            Proto::Http(http) => {
-                if let Feed::Upgraded { offset } = http.feed(dir, bytes, ctx, &mut tally) {
-                    let upgrade = http.take_upgrade().unwrap_or_default();
-                    if !upgrades_to_websocket(&upgrade) {
-                        // h2c and friends: a protocol we do not decode from here on.
-                        state.proto = Proto::Opaque;
-                        return;
-                    }
-                    let hs = websocket::check_handshake(&upgrade, ctx, &mut tally);
-                    tally.event(ctx, Event::Handshake(&hs));
-                    let mut ws =
-                        Box::new(new_ws(&self.config, &self.inflaters, ctx.flow, Some(&hs)));
-                    if !upgrade.held_c2s.is_empty() {
-                        ws.feed(Dir::C2S, &upgrade.held_c2s, ctx, &mut tally);
-                    }
-                    let rest = bytes.get(offset..).unwrap_or_default();
-                    if !rest.is_empty() {
-                        ws.feed(dir, rest, ctx, &mut tally);
-                    }
-                    state.proto = Proto::WebSocket(ws);
+        *active = decided;
+        if let Some(d) = active.reading() {
+            for lost in [Dir::C2S, Dir::S2C] {
+                let len = std::mem::take(&mut detection.gaps[lost.index()]);
+                if len > 0 {
+                    d.gap(cx, lost, len);
                 }
             }
         }
     }
+    active.feed(cx, dir, bytes);
+}
 
-    fn anomaly(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>, a: Anomaly) {
-        let mut tally = Tally {
-            summary: &mut state.summary,
-            kinds: &mut state.kinds,
-            inner: &mut self.sink,
+/// Asks the detectors about one delivery. `None`: undecided still, and the bytes are not for
+/// any dissector.
+fn detect(cx: &mut Cx<'_>, detection: &mut Detection, dir: Dir, bytes: &[u8]) -> Option<Active> {
+    let kept = detection.kept.take();
+    let mut keep = None;
+    let registry = cx.registry;
+    for (i, detector) in registry.detectors.iter().enumerate() {
+        let probe = Probe {
+            midstream: detection.midstream,
+            kept: kept.as_ref().filter(|(by, _)| *by == i).map(|(_, k)| &**k),
         };
-        tally.event(ctx, Event::Anomaly(&a));
-    }
-
-    /// No more bytes will come: ends the parsers (reporting what they leave unfinished) and
-    /// frees them; the flow's summary is all that stays until it is closed.
-    fn finish_parsers(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>) {
-        let mut tally = Tally {
-            summary: &mut state.summary,
-            kinds: &mut state.kinds,
-            inner: &mut self.sink,
-        };
-        match &mut state.proto {
-            Proto::Http(http) => http.finish(ctx, &mut tally),
-            Proto::WebSocket(ws) => {
-                ws.finish(ctx, &mut tally);
-                tally.summary.ping_rtts = ws.ping_rtts().to_vec();
+        match detector.detect(cx, &probe, dir, bytes) {
+            Detect::Take(d) => return Some(Active::Reading(d)),
+            Detect::NeedMore => {
+                keep.get_or_insert(i);
             }
-            Proto::Undecided | Proto::Opaque => return,
+            Detect::Pass => {}
         }
-        state.proto = Proto::Opaque;
     }
+    if let Some(i) = keep {
+        detection.kept = Some((i, Kept::new(dir, cx.pkt, bytes)));
+    }
+    if !detection.midstream {
+        return Some(Active::Opaque);
+    }
+    // Picked up in the middle of something (say, the tail of a response): wait for a
+    // message boundary a little longer before giving up on the flow.
+    detection.attempts = detection.attempts.saturating_add(1);
+    (detection.attempts >= DETECT_ATTEMPTS).then_some(Active::Opaque)
+}
 
-    fn finish_flow(&mut self, state: &mut ConnState, ctx: &EventCtx<'_>, how: CloseHow) {
-        self.finish_parsers(state, ctx);
-        let kind = state.kinds.kind(ctx.flow, &mut self.longpoll);
-        state.summary.kind = Some(kind);
-        state.summary.polling = kind == crate::proto::FlowKind::Http && state.kinds.polling();
-        self.sink.event(
-            ctx,
-            Event::FlowClosed {
-                how,
-                summary: &state.summary,
-            },
-        );
+/// No more bytes will come: ends the dissector (reporting what it leaves unfinished) and frees
+/// it; the flow's summary is all that stays until it is closed.
+fn finish(cx: &mut Cx<'_>, active: &mut Active) {
+    if let Some(d) = active.reading() {
+        d.finish(cx);
+        *active = Active::Opaque;
     }
 }
 
@@ -489,10 +237,6 @@ fn rst_detail(notice: TcpNotice) -> String {
     }
 }
 
-fn ts_of(meta: &FlowMeta, pkt: Option<PacketRef>) -> Timestamp {
-    pkt.map_or(meta.last_ts, |p| p.ts)
-}
-
 impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
     type State = ConnState;
 
@@ -503,53 +247,49 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
         pkt: Option<PacketRef>,
         event: StreamEvent<'_>,
     ) {
-        let ctx = EventCtx { flow: meta, pkt };
+        let ConnState {
+            active,
+            summary,
+            kinds,
+            detection,
+        } = state;
+        let ConnAnalyzer {
+            config,
+            registry,
+            sink,
+            longpoll,
+        } = self;
+        let cx = |summary, kinds, sink| Cx::new(meta, pkt, config, registry, summary, kinds, sink);
         match event {
-            StreamEvent::Opened => {
-                self.sink.event(&ctx, Event::FlowOpened);
+            StreamEvent::Opened => sink.event(&EventCtx::new(meta, pkt), Event::FlowOpened),
+            StreamEvent::Data { dir, bytes } => {
+                on_data(&mut cx(summary, kinds, sink), active, detection, dir, bytes);
             }
-            StreamEvent::Data { dir, bytes } => self.on_data(state, &ctx, dir, bytes),
             StreamEvent::Gap { dir, len } => {
-                // Weak evidence must be confirmed by the delivery right after it, not across a
+                let cx = &mut cx(summary, kinds, sink);
+                // Evidence kept must be confirmed by the delivery right after it, not across a
                 // hole.
-                state.ws_candidate = None;
+                detection.kept = None;
                 let detail = format!("{len} bytes missing from the {} stream", dir.as_str());
-                let a = Anomaly {
-                    code: Code::TcpGap,
-                    dir: Some(dir),
-                    ts: ts_of(meta, pkt),
-                    detail,
-                };
-                self.anomaly(state, &ctx, a);
-                let mut tally = Tally {
-                    summary: &mut state.summary,
-                    kinds: &mut state.kinds,
-                    inner: &mut self.sink,
-                };
-                match &mut state.proto {
-                    Proto::Http(http) => http.gap(dir, len, &ctx, &mut tally),
-                    Proto::WebSocket(ws) => ws.gap(dir, len, &ctx, &mut tally),
-                    Proto::Undecided => {
-                        let pending = &mut state.gap_before_decision[dir.index()];
+                cx.anomaly(Code::TcpGap, Some(dir), detail);
+                match active {
+                    Active::Reading(d) => d.gap(cx, dir, len),
+                    Active::Undecided => {
+                        let pending = &mut detection.gaps[dir.index()];
                         *pending = pending.saturating_add(len);
                     }
-                    Proto::Opaque => {}
+                    Active::Opaque => {}
                 }
             }
             StreamEvent::End { dir } => {
-                if let Proto::Http(http) = &mut state.proto {
-                    let mut tally = Tally {
-                        summary: &mut state.summary,
-                        kinds: &mut state.kinds,
-                        inner: &mut self.sink,
-                    };
-                    http.end(dir, &ctx, &mut tally);
+                if let Some(d) = active.reading() {
+                    d.end(&mut cx(summary, kinds, sink), dir);
                 }
             }
             StreamEvent::Notice { dir, notice } => {
                 let (code, detail) = match notice {
                     TcpNotice::Midstream => {
-                        state.midstream = true;
+                        detection.midstream = true;
                         (
                             Code::TcpMidstream,
                             "flow picked up without its SYN".to_string(),
@@ -594,20 +334,39 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
                         (rst_code(notice), rst_detail(notice))
                     }
                 };
-                let a = Anomaly {
-                    code,
-                    dir,
-                    ts: ts_of(meta, pkt),
-                    detail,
-                };
-                self.anomaly(state, &ctx, a);
+                cx(summary, kinds, sink).anomaly(code, dir, detail);
             }
-            StreamEvent::Closed { how } => self.finish_flow(state, &ctx, how),
+            StreamEvent::Control { dir, flags } => {
+                sink.event(&EventCtx::new(meta, pkt), Event::Control { dir, flags });
+            }
+            StreamEvent::Closed { how } => {
+                finish(&mut cx(summary, kinds, sink), active);
+                let kind = kinds.kind(meta, longpoll);
+                summary.kind = Some(kind);
+                summary.polling = kind == FlowKind::Http && kinds.polling();
+                let closed = Event::FlowClosed { how, summary };
+                sink.event(&EventCtx::new(meta, pkt), closed);
+            }
         }
     }
 
     fn on_streams_done(&mut self, meta: &FlowMeta, state: &mut ConnState, pkt: Option<PacketRef>) {
-        self.finish_parsers(state, &EventCtx { flow: meta, pkt });
+        let ConnState {
+            active,
+            summary,
+            kinds,
+            ..
+        } = state;
+        let mut cx = Cx::new(
+            meta,
+            pkt,
+            &self.config,
+            &self.registry,
+            summary,
+            kinds,
+            &mut self.sink,
+        );
+        finish(&mut cx, active);
     }
 
     fn on_table_notice(&mut self, pkt: PacketRef, notice: TcpNotice) {
@@ -644,81 +403,63 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
     }
 
     fn give_way(&mut self, meta: &FlowMeta, state: &mut ConnState, pkt: Option<PacketRef>) {
-        let ctx = EventCtx { flow: meta, pkt };
-        let mut tally = Tally {
-            summary: &mut state.summary,
-            kinds: &mut state.kinds,
-            inner: &mut self.sink,
-        };
-        match &mut state.proto {
-            Proto::Http(http) => http.give_way(&ctx, &mut tally),
-            Proto::WebSocket(ws) => ws.give_way(&ctx, &mut tally),
-            Proto::Undecided | Proto::Opaque => {}
+        let ConnState {
+            active,
+            summary,
+            kinds,
+            detection,
+        } = state;
+        if let Some(d) = active.reading() {
+            let mut cx = Cx::new(
+                meta,
+                pkt,
+                &self.config,
+                &self.registry,
+                summary,
+                kinds,
+                &mut self.sink,
+            );
+            d.give_way(&mut cx);
         }
-        state.kinds.give_way();
-        if let Some(c) = state.ws_candidate.as_deref_mut() {
-            c.give_way();
+        kinds.give_way(http::KEEP_PENDING);
+        if let Some((_, k)) = detection.kept.as_mut() {
+            k.give_way();
         }
     }
 
     fn held_outside_flows(&self) -> Held {
-        Held::buffers(self.inflaters.spare_bytes())
+        Held::buffers(self.registry.spare_bytes())
     }
 
     fn give_way_outside_flows(&mut self) {
-        self.inflaters.drop_spares();
+        self.registry.drop_spares();
     }
-}
-
-/// Whether an accepted upgrade is to WebSocket: the request asked for it, or (when the request
-/// was not captured) the 101 names it.
-fn upgrades_to_websocket(u: &crate::proto::http::Upgrade) -> bool {
-    let names_websocket = |headers: &[(String, Vec<u8>)]| {
-        headers.iter().any(|(name, value)| {
-            name.eq_ignore_ascii_case("upgrade")
-                && value
-                    .split(|&b| b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"))
-        })
-    };
-    if u.request_headers.is_empty() {
-        names_websocket(&u.response_headers)
-    } else {
-        names_websocket(&u.request_headers)
-    }
-}
-
-fn new_ws(
-    config: &Config,
-    inflaters: &websocket::InflaterBudget,
-    meta: &FlowMeta,
-    handshake: Option<&crate::proto::Handshake>,
-) -> WsConn {
-    WsConn::new(handshake, &config.limits, config.display_bytes_for(meta.id))
-        .with_inflater_budget(inflaters.clone())
-        .with_digest(config.digest)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{HttpHead, Record};
     use crate::tcp::{RoleBasis, StreamHandler};
+    use crate::time::Timestamp;
     use std::net::SocketAddr;
 
     #[derive(Default)]
     struct Codes {
         codes: Vec<Code>,
         requests: Vec<String>,
-        frames: usize,
+        frames: Vec<Dir>,
+        summary: Option<FlowSummary>,
     }
 
     impl EventSink for Codes {
         fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
             match event {
-                Event::Anomaly(a) => self.codes.push(a.code),
-                Event::WsFrame(_) => self.frames += 1,
-                Event::Http(m) => {
-                    if let crate::proto::HttpHead::Request { target, .. } = m.head {
+                Event::Record(Record::Anomaly(a)) => self.codes.push(a.code),
+                Event::Record(Record::WsFrame(f)) => self.frames.push(f.dir),
+                Event::FlowClosed { summary, .. } => self.summary = Some(summary.clone()),
+                Event::Record(Record::Http(m)) => {
+                    if let HttpHead::Request { target, .. } = m.head {
                         self.requests.push(target.to_owned());
                     }
                 }
@@ -737,47 +478,118 @@ mod tests {
         )
     }
 
-    const PKT: Option<PacketRef> = Some(PacketRef {
-        frame: 5,
-        ts: Timestamp::ZERO,
-    });
-
-    /// An analyzer with one flow, opened.
-    fn opened() -> (ConnAnalyzer<Codes>, ConnState, FlowMeta) {
-        let mut a = ConnAnalyzer::new(&Config::default(), Codes::default());
-        let mut state = ConnState::default();
-        let m = meta();
-        a.on_event(&m, &mut state, PKT, StreamEvent::Opened);
-        (a, state, m)
+    #[test]
+    fn an_upgrade_switches_to_the_protocol_it_names() {
+        use crate::proto::dissect::Upgrade;
+        let heads = |h: &[(&str, &str)]| -> Vec<(String, Vec<u8>)> {
+            h.iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect()
+        };
+        let ws = Upgrade {
+            request_headers: heads(&[("Upgrade", "foo, WebSocket")]),
+            ..Upgrade::default()
+        };
+        assert!(ws.names("websocket") && ws.names("foo") && !ws.names("h2c"));
+        // The request not captured: the 101 says what it switched to.
+        let answered = Upgrade {
+            response_headers: heads(&[("upgrade", "websocket")]),
+            ..Upgrade::default()
+        };
+        let h2c = Upgrade {
+            request_headers: heads(&[("Upgrade", "h2c")]),
+            response_headers: heads(&[("Upgrade", "websocket")]),
+            ..Upgrade::default()
+        };
+        let registry = registry(&Config::default());
+        let token = |u: &Upgrade| registry.switch_for(u).map(|s| s.token());
+        assert_eq!(token(&ws), Some("websocket"));
+        assert_eq!(token(&answered), Some("websocket"));
+        assert_eq!(token(&h2c), None);
     }
 
     #[test]
-    fn a_gap_before_the_first_data_is_not_mistaken_for_garbage() {
-        // Seen from its SYN, the first request segment lost: the parser chosen when the next
-        // bytes arrive must resynchronise on a request line, not call the rest of the head a
-        // parse error.
-        let (mut a, mut state, m) = opened();
-        let pkt = PKT;
-        let gap = StreamEvent::Gap {
-            dir: Dir::C2S,
-            len: 21,
-        };
-        a.on_event(&m, &mut state, pkt, gap);
-        let bytes = b"Host: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n";
-        let data = StreamEvent::Data {
-            dir: Dir::C2S,
-            bytes,
-        };
-        a.on_event(&m, &mut state, pkt, data);
-        assert_eq!(a.sink.codes, [Code::TcpGap, Code::HttpResync]);
-        assert_eq!(a.sink.requests, ["/second"]);
+    fn role_hints_come_from_start_lines() {
+        assert_eq!(role_hint(b"POST / HTTP/1.0\r\n"), Some(true));
+        assert_eq!(role_hint(b"HTTP/1.0 200 OK\r\n"), Some(false));
+        assert_eq!(role_hint(b"\x16\x03\x01"), None);
+    }
+
+    /// Feeds `deliveries` to a fresh connection seen from its SYN; returns the analyzer.
+    fn run(deliveries: &[(Dir, &[u8])]) -> ConnAnalyzer<Codes> {
+        let mut a = ConnAnalyzer::new(&Config::default(), Codes::default());
+        let mut state = ConnState::default();
+        let m = meta();
+        a.on_event(&m, &mut state, None, StreamEvent::Opened);
+        for (i, &(dir, bytes)) in deliveries.iter().enumerate() {
+            let pkt = Some(PacketRef::new(i as u64 + 1, Timestamp::ZERO).sent_by(dir));
+            a.on_event(&m, &mut state, pkt, StreamEvent::Data { dir, bytes });
+        }
+        a.on_event(
+            &m,
+            &mut state,
+            None,
+            StreamEvent::Closed {
+                how: crate::tcp::CloseHow::Fin,
+            },
+        );
+        a
+    }
+
+    #[test]
+    fn an_upgrade_to_a_protocol_not_read_leaves_the_rest_opaque() {
+        let a = run(&[
+            (
+                Dir::C2S,
+                b"GET / HTTP/1.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\r\n",
+            ),
+            (
+                Dir::S2C,
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+            ),
+            // An HTTP/2 preface and a request line: neither is read as HTTP/1.
+            (
+                Dir::C2S,
+                b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nGET /x HTTP/1.1\r\n\r\n",
+            ),
+        ]);
+        assert_eq!(a.sink.requests, ["/"]);
+        assert!(a.sink.codes.is_empty(), "{:?}", a.sink.codes);
+    }
+
+    #[test]
+    fn a_websocket_upgrade_hands_the_stream_over_at_the_byte_after_the_101() {
+        let a = run(&[
+            (
+                Dir::C2S,
+                b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            ),
+            (
+                Dir::S2C,
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x05Hello",
+            ),
+            // Masked client frames: they would be garbage to HTTP.
+            (Dir::C2S, b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"),
+        ]);
+        assert!(a.sink.codes.is_empty(), "{:?}", a.sink.codes);
+        assert_eq!(a.sink.requests, ["/chat"]);
+        assert_eq!(a.sink.frames, [Dir::S2C, Dir::C2S]);
+        assert_eq!(
+            a.sink.summary.map(|s| (s.ws_frames, s.handshake_complete)),
+            Some((2, true))
+        );
     }
 
     #[test]
     fn a_websocket_candidate_is_charged_and_gives_its_bytes_way_said_only_if_confirmed() {
         let run = |give_way: bool, confirm: bool| {
-            let (mut a, mut state, m) = opened();
-            let pkt = PKT;
+            let mut a = ConnAnalyzer::new(&Config::default(), Codes::default());
+            let mut state = ConnState::default();
+            let m = meta();
+            let pkt = Some(PacketRef::new(5, Timestamp::ZERO).sent_by(Dir::S2C));
+            a.on_event(&m, &mut state, pkt, StreamEvent::Opened);
             let midstream = StreamEvent::Notice {
                 dir: None,
                 notice: TcpNotice::Midstream,
@@ -806,7 +618,7 @@ mod tests {
                 bytes: next,
             };
             a.on_event(&m, &mut state, pkt, next);
-            (a.sink.codes, a.sink.frames)
+            (a.sink.codes, a.sink.frames.len())
         };
         assert_eq!(run(false, true), (vec![Code::TcpMidstream], 2));
         assert_eq!(
@@ -815,5 +627,30 @@ mod tests {
             "confirmed: the dropped delivery is not decoded, and that is said"
         );
         assert_eq!(run(true, false), (vec![Code::TcpMidstream], 0));
+    }
+
+    #[test]
+    fn a_gap_before_the_first_data_is_not_mistaken_for_garbage() {
+        // Seen from its SYN, the first request segment lost: the parser chosen when the next
+        // bytes arrive must resynchronise on a request line, not call the rest of the head a
+        // parse error.
+        let mut a = ConnAnalyzer::new(&Config::default(), Codes::default());
+        let mut state = ConnState::default();
+        let m = meta();
+        let pkt = Some(PacketRef::new(5, Timestamp::ZERO));
+        a.on_event(&m, &mut state, pkt, StreamEvent::Opened);
+        let gap = StreamEvent::Gap {
+            dir: Dir::C2S,
+            len: 21,
+        };
+        a.on_event(&m, &mut state, pkt, gap);
+        let bytes = b"Host: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n";
+        let data = StreamEvent::Data {
+            dir: Dir::C2S,
+            bytes,
+        };
+        a.on_event(&m, &mut state, pkt, data);
+        assert_eq!(a.sink.codes, [Code::TcpGap, Code::HttpResync]);
+        assert_eq!(a.sink.requests, ["/second"]);
     }
 }

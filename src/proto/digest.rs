@@ -7,38 +7,8 @@
 //! the analysis costs nothing more; a digest is only ever reported for a payload every byte of
 //! which was seen and decoded ([`Digest::Incomplete`] otherwise, never a digest of a part).
 
+pub use crate::model::Digest;
 use sha2::{Digest as _, Sha256};
-
-/// The digest of one message payload, as events carry it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Digest {
-    /// Digests were not asked for.
-    #[default]
-    Off,
-    /// SHA-256 of the whole payload.
-    Sha256([u8; 32]),
-    /// Part of the payload was lost (gap, snaplen) or not decoded (inflate error or cap).
-    Incomplete,
-}
-
-impl Digest {
-    /// Lowercase hex of a complete digest.
-    pub fn hex(&self) -> Option<String> {
-        match self {
-            Digest::Sha256(d) => {
-                let mut s = String::with_capacity(64);
-                for b in d {
-                    s.push(char::from(HEX[usize::from(b >> 4)]));
-                    s.push(char::from(HEX[usize::from(b & 0x0f)]));
-                }
-                Some(s)
-            }
-            Digest::Off | Digest::Incomplete => None,
-        }
-    }
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Incremental SHA-256 of the payload in progress.
 #[derive(Clone, Debug, Default)]

@@ -1,9 +1,9 @@
 //! The short summary of one flow that ends `--follow` and `--ladder`: what the flow was, how
 //! long it lasted and how it ended, what each side sent, and what it cost in headers.
 
-use crate::proto::{Code, FlowKind, FlowSummary};
+use crate::model::flow::mean;
+use crate::model::{Code, FlowKind, FlowSummary};
 use crate::report::hexdump::plural;
-use crate::report::json::mean;
 use crate::report::style::{Paint, Style};
 use crate::report::tables::FlowRow;
 use crate::stats::Overhead;

@@ -6,14 +6,15 @@
 //! on, the sender's colour, so the two sides are told apart with or without colour.
 //! Nothing of other flows is printed; the flow's summary ends the output.
 
-use crate::proto::{
-    Code, Event, EventCtx, EventSink, HttpHead, HttpMessage, OpCode, SseEvent, WsFrame, WsMessage,
+use crate::model::{
+    Code, Event, EventCtx, EventSink, HttpHead, HttpMessage, OpCode, Record, Render, SseEvent,
+    View, WsFrame, WsMessage,
 };
 use crate::report::escape::esc;
 use crate::report::hexdump;
 use crate::report::style::{Paint, Style};
 use crate::report::verbose::{close_code_title, start_line};
-use crate::report::{IoState, Reporter, flowsum, gate, preview};
+use crate::report::{IoState, PacketDone, Reporter, flowsum, gate, preview};
 use crate::stats::RunStats;
 use crate::tcp::{Dir, FlowId, PacketRef};
 use crate::time::Timestamp;
@@ -144,6 +145,15 @@ impl<W: Write> FollowPrinter<W> {
         self.io.write_out(&mut self.out, &mut self.buf);
     }
 
+    /// How this printer shows records.
+    fn view(&self) -> View {
+        View {
+            preview_chars: self.preview,
+            dump_bytes: usize::MAX,
+            color: self.style.on,
+        }
+    }
+
     fn http(&mut self, ctx: &EventCtx<'_>, m: &HttpMessage<'_>, head_only: bool) {
         let what = match m.head {
             HttpHead::Request { .. } => "HTTP request",
@@ -178,21 +188,7 @@ impl<W: Write> FollowPrinter<W> {
     }
 
     fn message(&mut self, ctx: &EventCtx<'_>, m: &WsMessage<'_>) {
-        let kind = match m.opcode {
-            OpCode::Text => "Text message",
-            OpCode::Binary => "Binary message",
-            _ => "Message",
-        };
-        let mut title = format!("{kind}, {} B", m.len);
-        if m.frames > 1 {
-            let _ = write!(title, " in {} frames", m.frames);
-        }
-        if m.compressed {
-            let _ = write!(title, " (inflated from {} B on the wire)", m.wire_len);
-        }
-        if m.valid_utf8 == Some(false) {
-            title.push_str(" [invalid UTF-8]");
-        }
+        let title = m.info(&self.view());
         self.entry(ctx, Some(m.dir), Paint::WebSocket, &title);
         let as_text = m.opcode == OpCode::Text;
         self.payload(m.dir, m.data_head, m.len, as_text);
@@ -304,7 +300,7 @@ impl<W: Write> EventSink for FollowPrinter<W> {
                     self.http(ctx, m, true);
                 }
             }
-            Event::Http(m) => {
+            Event::Record(Record::Http(m)) => {
                 if gate::starts_event_stream(m) {
                     let title = format!(
                         "end of the event stream, body {} B{}",
@@ -316,29 +312,8 @@ impl<W: Write> EventSink for FollowPrinter<W> {
                     self.http(ctx, m, false);
                 }
             }
-            Event::Handshake(h) => {
-                let mut title = String::from("WebSocket handshake: ");
-                match (&h.accept, h.accept_valid) {
-                    (Some(_), true) => title
-                        .push_str("✓ Sec-WebSocket-Accept = base64(SHA-1(key + GUID)) as required"),
-                    (Some(a), false) => {
-                        let _ = write!(
-                            title,
-                            "✗ Sec-WebSocket-Accept {} should be {}",
-                            esc(a),
-                            esc(h.expected_accept.as_deref().unwrap_or("(no key)"))
-                        );
-                    }
-                    (None, _) => title.push_str("✗ no Sec-WebSocket-Accept"),
-                }
-                if let Some(p) = &h.subprotocol {
-                    let _ = write!(title, "; subprotocol {}", esc(p));
-                }
-                if h.deflate.is_some() {
-                    title.push_str("; permessage-deflate (messages below are inflated)");
-                } else if !h.extensions.is_empty() {
-                    let _ = write!(title, "; extensions {}", esc(&h.extensions.join(", ")));
-                }
+            Event::Record(Record::Handshake(h)) => {
+                let title = h.info(&self.view());
                 let paint = if h.accept_valid {
                     Paint::Ok
                 } else {
@@ -346,11 +321,11 @@ impl<W: Write> EventSink for FollowPrinter<W> {
                 };
                 self.entry(ctx, None, paint, &title);
             }
-            Event::WsFrame(f) if f.opcode.is_control() => self.control(ctx, f),
-            Event::WsFrame(_) => {}
-            Event::WsMessage(m) => self.message(ctx, m),
-            Event::Sse(e) => self.sse(ctx, e),
-            Event::Anomaly(a) => {
+            Event::Record(Record::WsFrame(f)) if f.opcode.is_control() => self.control(ctx, f),
+            Event::Record(Record::WsFrame(_)) | Event::Control { .. } => {}
+            Event::Record(Record::WsMessage(m)) => self.message(ctx, m),
+            Event::Record(Record::Sse(e)) => self.sse(ctx, e),
+            Event::Record(Record::Anomaly(a)) => {
                 *self.anomalies.entry(a.code).or_default() += 1;
                 let style = self.style;
                 let paint = Paint::severity(a.code.severity());
@@ -380,12 +355,8 @@ impl<W: Write> EventSink for FollowPrinter<W> {
 }
 
 impl<W: Write> Reporter for FollowPrinter<W> {
-    fn packet_done(
-        &mut self,
-        frame: &crate::source::Frame<'_>,
-        _seg: Option<&crate::decode::Segment<'_>>,
-    ) {
-        self.capture_start.get_or_insert(frame.ts);
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
+        self.capture_start.get_or_insert(done.ts());
     }
 
     fn finish(&mut self, _stats: &RunStats) -> std::io::Result<()> {

@@ -5,7 +5,7 @@
 //! flow closes (a plain HTTP flow may still turn out to be a long poll). Held output is capped
 //! per run; past the cap the oldest held flow is released as if it matched, and a note says so.
 
-use crate::proto::{Event, FlowKind, HttpHead, HttpMessage};
+use crate::model::{Event, FlowKind, HttpHead, HttpMessage, Record};
 use crate::tcp::FlowId;
 use std::collections::HashMap;
 
@@ -34,7 +34,9 @@ pub struct KindGate {
 /// The kind an event proves its flow to be, if it proves one.
 pub fn early_kind(event: &Event<'_>) -> Option<FlowKind> {
     match event {
-        Event::Handshake(_) | Event::WsFrame(_) | Event::WsMessage(_) => Some(FlowKind::WebSocket),
+        Event::Record(Record::Handshake(_))
+        | Event::Record(Record::WsFrame(_))
+        | Event::Record(Record::WsMessage(_)) => Some(FlowKind::WebSocket),
         Event::HttpHead(m) => match m.head {
             HttpHead::Response { .. }
                 if m.headers.iter().any(|h| {
@@ -47,7 +49,7 @@ pub fn early_kind(event: &Event<'_>) -> Option<FlowKind> {
             }
             _ => None,
         },
-        Event::Sse(_) => Some(FlowKind::Sse),
+        Event::Record(Record::Sse(_)) => Some(FlowKind::Sse),
         _ => None,
     }
 }

@@ -5,25 +5,23 @@
 //! the left columns. Pure ACKs and segments that complete nothing (the middle of a large frame)
 //! are summarised in one dim line between arrows, so the picture shows the conversation.
 //!
-//! TCP flags come from the packets themselves (`packet_done` gets the segment); the flow's
-//! addresses are learnt from its `FlowOpened` event, so only packets of that connection are
-//! drawn.
+//! SYN, FIN and RST come from the TCP layer's control events; which packets belong to the flow,
+//! their direction and payload size from what the flow table says of each packet
+//! ([`PacketDone::placed`]), so only packets of that connection are drawn.
 
-use crate::decode::Segment;
-use crate::proto::{Code, Event, EventCtx, EventSink, OpCode};
+use crate::decode::TcpFlags;
+use crate::model::{Code, Event, EventCtx, EventSink, OpCode, Record};
 use crate::report::escape::esc;
 use crate::report::hexdump::plural;
 use crate::report::style::{Paint, Style};
 use crate::report::verbose::start_line;
-use crate::report::{IoState, Reporter, flowsum, gate, preview};
-use crate::source::Frame;
+use crate::report::{IoState, PacketDone, Reporter, flowsum, gate, preview};
 use crate::stats::RunStats;
 use crate::tcp::{Dir, FlowId, PacketRef};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::net::SocketAddr;
 
 /// Characters between the two rails.
 const SPAN: usize = 56;
@@ -44,8 +42,10 @@ pub struct LadderPrinter<W: Write> {
     flow: FlowId,
     style: Style,
     preview: usize,
-    /// Client and server, once the flow opened.
-    ends: Option<(SocketAddr, SocketAddr)>,
+    /// The flow opened: its packets are drawn from here on.
+    open: bool,
+    /// The control flags of the packet being processed, if it carried SYN, FIN or RST.
+    control: Option<TcpFlags>,
     first_ts: Timestamp,
     /// The capture's first packet, for where the flow starts.
     capture_start: Option<Timestamp>,
@@ -75,7 +75,8 @@ impl<W: Write> LadderPrinter<W> {
             flow,
             style: Style::new(color),
             preview,
-            ends: None,
+            open: false,
+            control: None,
             first_ts: Timestamp::ZERO,
             capture_start: None,
             found: false,
@@ -240,7 +241,7 @@ impl<W: Write> LadderPrinter<W> {
         });
     }
 
-    fn frame_label(&self, f: &crate::proto::WsFrame<'_>) -> String {
+    fn frame_label(&self, f: &crate::model::WsFrame<'_>) -> String {
         let name = match f.opcode {
             OpCode::Continuation => "Continuation".to_string(),
             OpCode::Text => "Text".to_string(),
@@ -317,8 +318,7 @@ impl<W: Write> LadderPrinter<W> {
     }
 }
 
-fn flags_label(seg: &Segment<'_>) -> Option<String> {
-    let f = seg.flags;
+fn flags_label(f: TcpFlags) -> Option<String> {
     let mut parts = Vec::new();
     if f.syn() {
         parts.push("SYN");
@@ -341,24 +341,17 @@ fn flags_label(seg: &Segment<'_>) -> Option<String> {
 impl<W: Write> EventSink for LadderPrinter<W> {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         if ctx.flow.id != self.flow {
-            // Another connection on the same addresses: ours is over.
-            if let (Event::FlowOpened, Some((c, s))) = (&event, self.ends)
-                && ((ctx.flow.client == c && ctx.flow.server == s)
-                    || (ctx.flow.client == s && ctx.flow.server == c))
-            {
-                self.ends = None;
-            }
             return;
         }
         match event {
             Event::FlowOpened => {
                 self.found = true;
                 self.first_ts = ctx.flow.first_ts;
-                self.ends = Some((ctx.flow.client, ctx.flow.server));
+                self.open = true;
                 let start = self.capture_start.or(ctx.pkt.map(|p| p.ts));
                 self.header(ctx.flow, start);
             }
-            Event::Http(m) => {
+            Event::Record(Record::Http(m)) => {
                 let label = if gate::starts_event_stream(m) {
                     format!("end of event stream ({} B)", m.body_bytes)
                 } else {
@@ -370,7 +363,7 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                 let label = format!("{} (event stream)", start_line(&m.head));
                 self.push_arrow(m.dir, label);
             }
-            Event::Handshake(h) => {
+            Event::Record(Record::Handshake(h)) => {
                 let verdict = if h.accept_valid {
                     (Paint::Ok, "✓ WebSocket accept key valid")
                 } else {
@@ -380,11 +373,11 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                     a.verdict = Some(verdict);
                 }
             }
-            Event::WsFrame(f) => {
+            Event::Record(Record::WsFrame(f)) => {
                 let label = self.frame_label(f);
                 self.push_arrow(f.dir, label);
             }
-            Event::Sse(e) => {
+            Event::Record(Record::Sse(e)) => {
                 let mut label = String::from("event");
                 if let Some(n) = e.event {
                     let _ = write!(label, " \"{}\"", esc(n));
@@ -392,7 +385,7 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                 let _ = write!(label, " ({} B)", e.data.len());
                 self.push_arrow(Dir::S2C, label);
             }
-            Event::Anomaly(a) => {
+            Event::Record(Record::Anomaly(a)) => {
                 *self.anomalies.entry(a.code).or_default() += 1;
                 // Problems found after a PDU (message end, handshake) belong to it.
                 let after = matches!(
@@ -412,36 +405,29 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                     self.draw_pending(None);
                 }
             }
-            Event::HttpHead(_) | Event::WsMessage(_) => {}
+            Event::Control { flags, .. } => self.control = Some(flags),
+            Event::HttpHead(_) | Event::Record(Record::WsMessage(_)) => {}
         }
     }
 }
 
 impl<W: Write> Reporter for LadderPrinter<W> {
-    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
-        self.capture_start.get_or_insert(frame.ts);
-        let ours = match (self.ends, seg) {
-            (Some((c, s)), Some(seg)) => {
-                let c2s = seg.src == c && seg.dst == s;
-                let s2c = seg.src == s && seg.dst == c;
-                (c2s || s2c).then_some((seg, if c2s { Dir::C2S } else { Dir::S2C }))
-            }
-            _ => None,
-        };
-        let pkt = Some(PacketRef {
-            frame: frame.index,
-            ts: frame.ts,
-        });
-        let Some((seg, dir)) = ours else {
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
+        self.capture_start.get_or_insert(done.ts());
+        let control = self.control.take().unwrap_or_default();
+        let ours = done.placed.filter(|p| self.open && p.flow == self.flow);
+        let pkt = Some(PacketRef::new(done.frame(), done.ts()));
+        let Some(placed) = ours else {
             if !self.arrows.is_empty() || !self.notes.is_empty() {
                 self.draw_pending(pkt);
                 self.flush_buf();
             }
             return;
         };
-        let flags = flags_label(seg);
-        let syn = seg.flags.syn();
-        if syn && seg.flags.ack() {
+        let (dir, payload_len) = (placed.dir, placed.payload_len);
+        let flags = flags_label(control);
+        let syn = control.syn();
+        if syn && control.ack() {
             self.syn_ack = true;
         }
         // SYN first, then what the payload completed, then FIN/RST.
@@ -460,12 +446,12 @@ impl<W: Write> Reporter for LadderPrinter<W> {
         }
         let mut notes = std::mem::take(&mut self.notes);
         if !syn && let Some(label) = flags {
-            if seg.flags.fin() {
+            if control.fin() {
                 self.fin[dir.index()] = true;
             }
-            if arrows.is_empty() && !seg.payload.is_empty() {
+            if arrows.is_empty() && payload_len > 0 {
                 self.segments += 1;
-                self.segment_bytes += seg.payload.len() as u64;
+                self.segment_bytes += payload_len as u64;
             }
             let a = Arrow {
                 dir,
@@ -475,7 +461,7 @@ impl<W: Write> Reporter for LadderPrinter<W> {
             };
             self.draw(pkt, &a);
         } else if arrows.is_empty() && !syn {
-            let pure_ack = seg.payload.is_empty();
+            let pure_ack = payload_len == 0;
             let handshake_ack =
                 pure_ack && self.syn_ack && !self.handshake_ack_drawn && dir == Dir::C2S;
             let last_ack = pure_ack && self.fin[0] && self.fin[1];
@@ -492,13 +478,13 @@ impl<W: Write> Reporter for LadderPrinter<W> {
                 self.acks += 1;
             } else {
                 self.segments += 1;
-                self.segment_bytes += seg.payload.len() as u64;
+                self.segment_bytes += payload_len as u64;
             }
         }
         if !notes.is_empty() {
             self.note_line(pkt, &notes);
         }
-        if !seg.payload.is_empty() {
+        if payload_len > 0 {
             // Data went by: a later pure ACK is no longer the handshake's.
             self.handshake_ack_drawn = true;
         }
@@ -529,10 +515,7 @@ mod tests {
     #[test]
     fn arrows_fill_the_span_whatever_their_label() {
         let mut p = LadderPrinter::new(Vec::new(), 1, false, 128);
-        let pkt = Some(PacketRef {
-            frame: 12,
-            ts: Timestamp::from_secs_nanos(0, 1500),
-        });
+        let pkt = Some(PacketRef::new(12, Timestamp::from_secs_nanos(0, 1500)));
         for (dir, label) in [
             (Dir::C2S, "SYN".to_string()),
             (Dir::S2C, "HTTP/1.1 101 Switching Protocols".to_string()),

@@ -1,9 +1,11 @@
 //! Printers over the event stream: tshark-like summary lines with the `-V` tree and `-x` hex
 //! dumps (`text`, `verbose`, `hexdump`), one flow's conversation (`follow`) or sequence diagram
 //! (`ladder`), JSON Lines (`json`), the end-of-run tables (`tables`), and the pieces they share
-//! (`style` colours, `preview`, `flowsum`, the `--kind` gate, the `progress` bar). Printers
-//! never parse: everything they show comes from events (and, for the per-packet detail tree,
-//! from the decoder's description of the packet that completed the PDUs). Every text printer
+//! (`render`, how each record shows itself; `style` colours, `preview`, `flowsum`, the `--kind`
+//! gate, the `progress` bar). Printers never parse: everything they show comes from events
+//! (and, for the per-packet detail tree, from the decoder's description of the packet that
+//! completed the PDUs, handed over in [`PacketDone`]). A printer draws the records it has a view
+//! of its own for and every other one through the record's `Render` form. Every text printer
 //! passes every string that came from the capture or the file system through [`escape`]
 //! before writing it; JSON keeps values exact.
 
@@ -17,24 +19,62 @@ pub mod json;
 pub mod ladder;
 pub mod preview;
 pub mod progress;
+pub mod render;
 pub mod style;
 pub mod tables;
 pub mod text;
 pub mod verbose;
 pub mod verdict;
 
-use crate::decode::Segment;
-use crate::proto::EventSink;
+use crate::decode::DetailNode;
+use crate::model::EventSink;
 use crate::source::Frame;
 use crate::stats::RunStats;
+use crate::tcp::Placed;
+use crate::time::Timestamp;
+
+/// What a reporter is told when a packet is done: every event it caused has been delivered.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketDone<'a> {
+    /// The packet, for the decode layer to describe: printers never read its bytes.
+    packet: &'a Frame<'a>,
+    /// The flow that took the packet, its direction in it and its payload, if a flow took it.
+    pub placed: Option<Placed>,
+}
+
+impl<'a> PacketDone<'a> {
+    pub fn new(packet: &'a Frame<'a>, placed: Option<Placed>) -> Self {
+        PacketDone { packet, placed }
+    }
+
+    /// The packet's number.
+    pub fn frame(&self) -> u64 {
+        self.packet.index
+    }
+
+    pub fn ts(&self) -> Timestamp {
+        self.packet.ts
+    }
+
+    /// Bytes of the packet in the capture.
+    pub fn captured(&self) -> usize {
+        self.packet.data.len()
+    }
+
+    /// The decode layer's description of the packet (frame, link, IP, TCP) for the `-V` tree,
+    /// made now: asked for only by a printer that prints it.
+    pub fn describe(&self) -> Vec<DetailNode> {
+        crate::decode::describe(self.packet)
+    }
+}
 
 /// A printer: receives every event, is told when each packet is done, and prints the final
 /// report. Output errors are kept (not returned through the event path) and polled by the
 /// pipeline after each packet, so that a closed pipe stops the run promptly.
 pub trait Reporter: EventSink {
-    /// Every event of the packet `frame` has been delivered.
-    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
-        let _ = (frame, seg);
+    /// Every event of the packet has been delivered.
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
+        let _ = done;
     }
 
     /// End of the run.
@@ -42,6 +82,28 @@ pub trait Reporter: EventSink {
 
     /// The first output error since the last call, if any.
     fn take_io_error(&mut self) -> Option<std::io::Error>;
+}
+
+/// A boxed reporter (the one the options chose) is a reporter.
+impl<R: Reporter + ?Sized> EventSink for Box<R> {
+    fn event(&mut self, ctx: &crate::model::EventCtx<'_>, event: crate::model::Event<'_>) {
+        (**self).event(ctx, event)
+    }
+    fn global_anomaly(&mut self, anomaly: &crate::model::Anomaly, frame: u64) {
+        (**self).global_anomaly(anomaly, frame)
+    }
+}
+
+impl<R: Reporter + ?Sized> Reporter for Box<R> {
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
+        (**self).packet_done(done)
+    }
+    fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
+        (**self).finish(stats)
+    }
+    fn take_io_error(&mut self) -> Option<std::io::Error> {
+        (**self).take_io_error()
+    }
 }
 
 /// Keeps the first write error of a printer.

@@ -1,69 +1,22 @@
-//! Payload previews: up to N characters, text as text, binary as hex. A text preview is always
-//! one line: line ends and tabs are written `\n`, `\r`, `\t`. For the terminal, everything
-//! else [`escape`] refuses is escaped its way too; JSON previews keep their own, older form
-//! (other control characters as `\u{b}`, invalid UTF-8 as U+FFFD, everything else exact), as
-//! JSON output is not for a terminal.
+//! Payload previews for the terminal: up to N characters, text as text, binary as hex, walked
+//! as the records' own previews are ([`crate::model::payload`]), with everything [`escape`]
+//! refuses escaped its way and every byte of invalid UTF-8 shown as `\xNN`.
 
+use crate::model::payload::{Invalid, walk};
 use crate::report::escape;
-use std::fmt::Write;
 
-/// Who reads the preview.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Reader {
-    Terminal,
-    Json,
-}
-
-fn preview(bytes: &[u8], max_chars: usize, out: &mut String, reader: Reader) {
-    let mut n = 0;
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if n >= max_chars {
-                return;
-            }
-            match c {
-                '\t' => out.push_str("\\t"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                c if reader == Reader::Terminal => escape::push_char(out, c),
-                c if c.is_control() => {
-                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
-                }
-                c => out.push(c),
-            }
-            n += 1;
-        }
-        match reader {
-            Reader::Terminal => {
-                for &b in chunk.invalid() {
-                    if n >= max_chars {
-                        return;
-                    }
-                    escape::push_invalid(out, b);
-                    n += 1;
-                }
-            }
-            Reader::Json if !chunk.invalid().is_empty() => {
-                if n >= max_chars {
-                    return;
-                }
-                out.push('\u{fffd}');
-                n += 1;
-            }
-            Reader::Json => {}
-        }
-    }
-}
+pub use crate::model::payload::hex;
 
 /// Text preview for the terminal: at most `max_chars` characters, each escaped as [`escape`]
 /// does. Every byte of an invalid UTF-8 sequence counts as one character (`\xff`).
 pub fn text(bytes: &[u8], max_chars: usize, out: &mut String) {
-    preview(bytes, max_chars, out, Reader::Terminal);
-}
-
-/// Text preview for a JSON record: at most `max_chars` characters; serde escapes the rest.
-pub fn json_text(bytes: &[u8], max_chars: usize, out: &mut String) {
-    preview(bytes, max_chars, out, Reader::Json);
+    walk(
+        bytes,
+        max_chars,
+        out,
+        escape::push_char,
+        Invalid::EachByte(escape::push_invalid),
+    );
 }
 
 /// Whether `bytes` hold more than `max_chars` of the characters [`text`] counts.
@@ -87,13 +40,6 @@ pub fn text_cut(bytes: &[u8], max_chars: usize, total: u64, out: &mut String) {
     }
 }
 
-/// Hex preview of at most `max_chars` characters (two per byte).
-pub fn hex(bytes: &[u8], max_chars: usize, out: &mut String) {
-    for b in bytes.iter().take(max_chars / 2) {
-        let _ = write!(out, "{b:02x}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,13 +52,6 @@ mod tests {
         s.clear();
         text(b"a\xffb\tc\x1b[2J\xe2\x80\xae", 10, &mut s);
         assert_eq!(s, "a\\xffb\\tc\\x1b[2J\\u{202e}");
-    }
-
-    #[test]
-    fn json_previews_keep_their_form() {
-        let mut s = String::new();
-        json_text(b"a\xffb\tc\x1b\x0b\xe2\x80\xae\n", 100, &mut s);
-        assert_eq!(s, "a\u{fffd}b\\tc\\u{1b}\\u{b}\u{202e}\\n");
     }
 
     #[test]

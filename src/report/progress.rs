@@ -6,10 +6,8 @@
 //! many files): each input's wrapper starts where the previous one ended. Updating costs one
 //! addition and one comparison per packet.
 
-use crate::decode::Segment;
-use crate::proto::{Anomaly, Event, EventCtx, EventSink};
-use crate::report::Reporter;
-use crate::source::Frame;
+use crate::model::{Anomaly, Event, EventCtx, EventSink};
+use crate::report::{PacketDone, Reporter};
 use crate::stats::RunStats;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -100,15 +98,15 @@ impl<R: Reporter> EventSink for WithProgress<R> {
 }
 
 impl<R: Reporter> Reporter for WithProgress<R> {
-    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
         self.done = self
             .done
-            .saturating_add(frame.data.len() as u64 + RECORD_OVERHEAD);
+            .saturating_add(done.captured() as u64 + RECORD_OVERHEAD);
         if self.done >= self.next_update {
             self.next_update = self.done.saturating_add(STEP);
             self.bar.set_position(self.done);
         }
-        self.inner.packet_done(frame, seg)
+        self.inner.packet_done(done)
     }
 
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {

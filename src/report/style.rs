@@ -2,7 +2,7 @@
 //! and the server each have a colour, every protocol has one, errors are red and warnings yellow.
 //! A disabled [`Style`] writes plain text, so callers never branch on colour themselves.
 
-use crate::proto::Severity;
+use crate::model::Severity;
 use crate::tcp::Dir;
 
 /// What a piece of text is, for colouring.

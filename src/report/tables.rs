@@ -7,9 +7,9 @@
 //! the table says what was left out), and only then are the longest cells cut with `…`. The
 //! text under a table wraps to the same width.
 
-use crate::proto::{Code, FlowKind, FlowSummary, Severity};
+use crate::model::flow::{close_name, mean};
+use crate::model::{Code, FlowKind, FlowSummary, Severity};
 use crate::report::hexdump::plural;
-use crate::report::json::{close_name, mean};
 use crate::stats::{Overhead, RunStats, WhatIf, flow_messages};
 use crate::tcp::{CloseHow, FlowMeta};
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};

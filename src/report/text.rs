@@ -15,18 +15,19 @@
 //! anomalies but no PDU gets a line of its own (a gap, a mid-stream pick-up, a header whose frame
 //! ends later).
 
-use crate::decode::{DetailNode, Segment};
-use crate::proto::{
-    Anomaly, Code, Event, EventCtx, EventSink, FlowKind, HttpHead, HttpMessage, OpCode, WsFrame,
+use crate::decode::DetailNode;
+use crate::model::{
+    Anomaly, Code, Event, EventCtx, EventSink, FlowKind, HttpHead, HttpMessage, OpCode, Record,
+    Render, View,
 };
 use crate::report::escape::{self, esc};
 use crate::report::gate::{self, KindGate, Verdict};
 use crate::report::hexdump;
+use crate::report::render::{self, LINE_PREVIEW, layer_of};
 use crate::report::style::{Paint, Style};
 use crate::report::tables::{self, FLOW_ROWS_CAP, FlowRow, TableStyle};
 use crate::report::verbose::{self, Flag, HttpExtras};
-use crate::report::{IoState, Reporter, preview};
-use crate::source::Frame;
+use crate::report::{IoState, PacketDone, Reporter, preview};
 use crate::stats::RunStats;
 use crate::tcp::{Dir, FlowId, PacketRef};
 use crate::time::Timestamp;
@@ -74,8 +75,6 @@ impl Default for TextOptions {
 
 /// Requests remembered per flow for `[Request in frame]` (pipelining rarely goes deeper).
 const REQUESTS_REMEMBERED: usize = 32;
-/// Characters of a text payload shown on a summary line.
-const LINE_PREVIEW: usize = 40;
 
 /// Which follow-up event a PDU waits for; anomalies arriving meanwhile belong to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +117,6 @@ struct Group {
 /// What `-V` remembers about a flow between packets.
 #[derive(Default)]
 struct FlowNotes {
-    deflate: bool,
     /// Requests not yet answered: packet, time and URI.
     requests: VecDeque<(Option<u64>, Timestamp, Vec<u8>)>,
 }
@@ -272,40 +270,32 @@ impl<W: Write> TextPrinter<W> {
         }
     }
 
-    fn frame_info(f: &WsFrame<'_>, preview_chars: usize) -> String {
-        let mut s = format!("WebSocket {}", verbose::opcode_title(f.opcode));
-        if f.fin {
-            s.push_str(" [FIN]");
-        } else {
-            s.push_str(" [FRAGMENT]");
+    /// How this printer shows records.
+    fn view(&self) -> View {
+        View {
+            preview_chars: self.opts.preview,
+            dump_bytes: self.opts.hex_bytes,
+            color: self.opts.color,
         }
-        if f.rsv1 {
-            s.push_str(" [RSV1]");
+    }
+
+    /// A PDU drawn from the record's own [`Render`] form: its protocol, info line, `-V` nodes
+    /// and `-x` dumps.
+    fn push_generic(&mut self, ctx: &EventCtx<'_>, record: Record<'_>, awaiting: Awaiting) {
+        let view = self.view();
+        let render = record.render();
+        let dir = record
+            .dir()
+            .or(ctx.pkt.and_then(|p| p.dir))
+            .unwrap_or(Dir::C2S);
+        let mut pdu = Self::new_pdu(dir, render.protocol(), render.info(&view), awaiting);
+        if self.opts.verbose {
+            pdu.nodes = render.detail(&view);
         }
-        if f.rsv2 {
-            s.push_str(" [RSV2]");
+        if self.opts.hex {
+            render::dumps_text(&mut pdu.hex, "    ", &render.dumps(&view));
         }
-        if f.rsv3 {
-            s.push_str(" [RSV3]");
-        }
-        if f.mask.is_some() {
-            s.push_str(" [MASKED]");
-        }
-        if f.opcode == OpCode::Close {
-            if let Some(code) = f.close_code {
-                let _ = write!(s, " {code}");
-            }
-            if let Some(reason) = f.close_reason.filter(|r| !r.is_empty()) {
-                s.push(' ');
-                preview::text(reason, preview_chars, &mut s);
-            }
-        } else if f.opcode == OpCode::Text && !f.rsv1 && !f.payload_head.is_empty() {
-            s.push_str(" \"");
-            let max = preview_chars.min(LINE_PREVIEW);
-            preview::text_cut(f.payload_head, max, f.payload_len, &mut s);
-            s.push('"');
-        }
-        s
+        self.push_pdu(ctx, pdu);
     }
 
     fn http_extras(&mut self, ctx: &EventCtx<'_>, m: &HttpMessage<'_>) -> HttpExtras {
@@ -349,84 +339,6 @@ impl<W: Write> TextPrinter<W> {
         }
         extras
     }
-
-    fn http_hex(&self, m: &HttpMessage<'_>) -> String {
-        let mut s = String::new();
-        let cap = self.opts.hex_bytes;
-        if !m.raw_head.is_empty() {
-            let shown = m.raw_head.get(..cap).unwrap_or(m.raw_head);
-            hexdump::block(&mut s, "    ", "HTTP head", shown, m.header_bytes);
-        }
-        if m.body_bytes > 0 {
-            let shown = m.body_head.get(..cap).unwrap_or(m.body_head);
-            let label = if m.chunked {
-                "HTTP body, dechunked"
-            } else {
-                "HTTP body"
-            };
-            hexdump::block(&mut s, "    ", label, shown, m.body_bytes);
-        }
-        s
-    }
-
-    fn frame_hex(&self, f: &WsFrame<'_>) -> String {
-        let mut s = String::new();
-        let cap = self.opts.hex_bytes;
-        hexdump::block(
-            &mut s,
-            "    ",
-            "WebSocket frame header",
-            f.header,
-            f.header.len() as u64,
-        );
-        if f.payload_len == 0 {
-            return s;
-        }
-        let shown = f.payload_head.get(..cap).unwrap_or(f.payload_head);
-        match f.mask {
-            Some(key) => {
-                let masked = hexdump::apply_mask(shown, key);
-                hexdump::block(
-                    &mut s,
-                    "    ",
-                    "Payload on the wire, masked",
-                    &masked,
-                    f.payload_len,
-                );
-                let label = if f.rsv1 {
-                    "Payload unmasked, compressed"
-                } else {
-                    "Payload unmasked"
-                };
-                hexdump::block(&mut s, "    ", label, shown, f.payload_len);
-            }
-            None => {
-                let label = if f.rsv1 {
-                    "Payload, compressed"
-                } else {
-                    "Payload"
-                };
-                hexdump::block(&mut s, "    ", label, shown, f.payload_len);
-            }
-        }
-        s
-    }
-}
-
-/// The protocol column for an anomaly-only line.
-fn layer_of(code: Code) -> &'static str {
-    let name = code.as_str();
-    if name.starts_with("ws.") {
-        "WebSocket"
-    } else if name.starts_with("http.") {
-        "HTTP"
-    } else if name.starts_with("ip.") {
-        "IP"
-    } else if name.starts_with("link.") {
-        "Link"
-    } else {
-        "TCP"
-    }
 }
 
 impl<W: Write> TextPrinter<W> {
@@ -442,9 +354,9 @@ impl<W: Write> TextPrinter<W> {
         }
     }
 
-    /// Prints the group in progress. `frame` is the packet it came from, for the `-V` tree, and
-    /// `pkt_dir` that packet's direction in the flow, when known.
-    fn flush(&mut self, frame: Option<&Frame<'_>>, pkt_dir: Option<Dir>) {
+    /// Prints the group in progress. `packet` is the description of the packet it came from,
+    /// for the `-V` tree, and `pkt_dir` that packet's direction in the flow, when known.
+    fn flush(&mut self, packet: Option<Vec<DetailNode>>, pkt_dir: Option<Dir>) {
         let Some(mut g) = self.group.take() else {
             return;
         };
@@ -540,10 +452,7 @@ impl<W: Write> TextPrinter<W> {
         }
         line.push('\n');
         if self.opts.verbose {
-            let mut nodes = match frame {
-                Some(f) => crate::decode::describe(f),
-                None => Vec::new(),
-            };
+            let mut nodes = packet.unwrap_or_default();
             nodes.extend(g.packet_flags.iter().map(|(_, f)| verbose::expert(f)));
             for pdu in &mut g.pdus {
                 let mut pdu_nodes = std::mem::take(&mut pdu.nodes);
@@ -596,10 +505,7 @@ impl<W: Write> EventSink for TextPrinter<W> {
         self.first_ts.get_or_insert(anomaly.ts);
         self.group = Some(Group {
             flow: None,
-            pkt: Some(PacketRef {
-                frame,
-                ts: anomaly.ts,
-            }),
+            pkt: Some(PacketRef::new(frame, anomaly.ts)),
             ends: None,
             pdus: Vec::new(),
             orphans: Vec::new(),
@@ -617,7 +523,9 @@ impl<W: Write> EventSink for TextPrinter<W> {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         let flow = ctx.flow.id;
         match event {
-            Event::Anomaly(a) => self.example(a, Some(flow), ctx.pkt.map(|p| p.frame)),
+            Event::Record(Record::Anomaly(a)) => {
+                self.example(a, Some(flow), ctx.pkt.map(|p| p.frame))
+            }
             Event::FlowClosed { how, summary } => {
                 self.notes.remove(&flow);
                 let row = FlowRow::new(ctx.flow, summary, how);
@@ -656,25 +564,12 @@ impl<W: Write> EventSink for TextPrinter<W> {
         let preview_chars = self.opts.preview;
         let verbose = self.opts.verbose;
         let hex = self.opts.hex;
+        let view = self.view();
         match event {
-            Event::Anomaly(a) => self.on_anomaly(ctx, a),
-            Event::Http(m) => {
+            Event::Record(Record::Anomaly(a)) => self.on_anomaly(ctx, a),
+            Event::Record(Record::Http(m)) => {
                 if gate::starts_event_stream(m) {
                     return;
-                }
-                let mut info = verbose::start_line(&m.head);
-                // As tshark: the media type of a message that has a body.
-                if m.body_bytes > 0
-                    && let Some(ct) = m
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case("content-type"))
-                {
-                    let media = ct.value.split(|&b| b == b';').next().unwrap_or_default();
-                    let _ = write!(info, " ({})", esc(media.trim_ascii()));
-                }
-                if !m.complete {
-                    info.push_str(" [incomplete]");
                 }
                 let switching = matches!(m.head, HttpHead::Response { status: 101, .. });
                 let awaiting = if switching && m.upgrade.is_some() {
@@ -682,63 +577,49 @@ impl<W: Write> EventSink for TextPrinter<W> {
                 } else {
                     Awaiting::Nothing
                 };
-                let mut pdu = Self::new_pdu(m.dir, "HTTP", info, awaiting);
+                let mut pdu = Self::new_pdu(m.dir, m.protocol(), m.info(&view), awaiting);
                 if verbose {
                     let extras = self.http_extras(ctx, m);
                     pdu.nodes
                         .push(verbose::http(m, &extras, preview_chars, false));
                 }
                 if hex {
-                    pdu.hex = self.http_hex(m);
+                    render::dumps_text(&mut pdu.hex, "    ", &m.dumps(&view));
                 }
                 self.push_pdu(ctx, pdu);
             }
             // Event streams never end in time to be useful: show their head at once.
             Event::HttpHead(m) if gate::starts_event_stream(m) => {
                 let info = format!("{} (text/event-stream)", verbose::start_line(&m.head));
-                let mut pdu = Self::new_pdu(m.dir, "HTTP", info, Awaiting::Nothing);
+                let mut pdu = Self::new_pdu(m.dir, m.protocol(), info, Awaiting::Nothing);
                 if verbose {
                     let extras = self.http_extras(ctx, m);
                     pdu.nodes
                         .push(verbose::http(m, &extras, preview_chars, true));
                 }
                 if hex {
-                    pdu.hex = self.http_hex(m);
+                    render::dumps_text(&mut pdu.hex, "    ", &m.dumps(&view));
                 }
                 self.push_pdu(ctx, pdu);
             }
-            Event::Handshake(h) => {
-                if verbose {
-                    self.notes.entry(flow).or_default().deflate = h.deflate.is_some();
-                }
-                let style = self.style;
+            Event::Record(Record::Handshake(h)) => {
                 if let Some(p) = self.awaiting_pdu(ctx, Awaiting::Handshake) {
                     p.awaiting = Awaiting::Nothing;
                     if verbose {
-                        p.nodes.push(verbose::handshake(h, style));
+                        p.nodes.extend(h.detail(&view));
                     }
                 }
             }
-            Event::WsFrame(f) => {
-                let info = Self::frame_info(f, preview_chars);
+            Event::Record(Record::WsFrame(f)) => {
                 let ends_message = f.fin && !f.opcode.is_control();
                 let awaiting = if ends_message {
                     Awaiting::Message
                 } else {
                     Awaiting::Nothing
                 };
-                let mut pdu = Self::new_pdu(f.dir, "WebSocket", info, awaiting);
-                if verbose {
-                    let deflate = self.notes.get(&flow).is_some_and(|n| n.deflate);
-                    pdu.nodes.push(verbose::frame(f, deflate, preview_chars));
-                }
-                if hex {
-                    pdu.hex = self.frame_hex(f);
-                }
-                self.push_pdu(ctx, pdu);
+                self.push_generic(ctx, Record::WsFrame(f), awaiting);
             }
-            Event::WsMessage(m) => {
-                let cap = self.opts.hex_bytes;
+            Event::Record(Record::WsMessage(m)) => {
                 if let Some(p) = self.awaiting_pdu(ctx, Awaiting::Message) {
                     p.awaiting = Awaiting::Nothing;
                     // The frame alone did not show the message: say what it was.
@@ -761,62 +642,47 @@ impl<W: Write> EventSink for TextPrinter<W> {
                         }
                     }
                     if verbose && let Some(node) = p.nodes.first_mut() {
-                        node.children.push(verbose::message(m, preview_chars));
+                        node.children.extend(m.detail(&view));
                     }
-                    if hex && m.compressed {
-                        let shown = m.data_head.get(..cap).unwrap_or(m.data_head);
-                        hexdump::block(&mut p.hex, "    ", "Inflated message", shown, m.len);
+                    if hex {
+                        render::dumps_text(&mut p.hex, "    ", &m.dumps(&view));
                     }
                 }
             }
-            Event::Sse(e) => {
-                let mut info = String::from("Server-Sent Event");
-                if let Some(name) = e.event {
-                    let _ = write!(info, " [{}]", esc(name));
-                }
-                info.push_str(" \"");
-                let max = preview_chars.min(LINE_PREVIEW);
-                preview::text_cut(e.data, max, e.data.len() as u64, &mut info);
-                info.push('"');
-                let mut pdu = Self::new_pdu(Dir::S2C, "SSE", info, Awaiting::Nothing);
-                if verbose {
-                    pdu.nodes.push(verbose::sse(e, preview_chars));
-                }
-                if hex {
-                    hexdump::block(
-                        &mut pdu.hex,
-                        "    ",
-                        "Event data",
-                        e.data,
-                        e.data.len() as u64,
-                    );
-                }
-                self.push_pdu(ctx, pdu);
-            }
-            Event::FlowOpened | Event::HttpHead(_) | Event::FlowClosed { .. } => {}
+            // Every other record (Server-Sent Events, and whatever a protocol adds) shows
+            // itself.
+            Event::Record(record) => self.push_generic(ctx, record, Awaiting::Nothing),
+            Event::FlowOpened
+            | Event::HttpHead(_)
+            | Event::Control { .. }
+            | Event::FlowClosed { .. } => {}
         }
     }
 }
 
+impl<W: Write> TextPrinter<W> {
+    /// Whether the line in progress is about the packet `frame` itself, not about a flow that
+    /// another packet's arrival closed, and that packet's direction in the line's flow.
+    fn line_about(&self, frame: u64) -> Option<(bool, Option<Dir>)> {
+        let g = self.group.as_ref()?;
+        let pkt = g.pkt.filter(|p| p.frame == frame);
+        let dir = pkt.and_then(|p| p.dir);
+        Some((pkt.is_some() && (g.flow.is_none() || dir.is_some()), dir))
+    }
+}
+
 impl<W: Write> Reporter for TextPrinter<W> {
-    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
         if self.opts.quiet {
             return;
         }
-        self.first_ts.get_or_insert(frame.ts);
-        let Some(g) = &self.group else {
+        self.first_ts.get_or_insert(done.ts());
+        let Some((own, dir)) = self.line_about(done.frame()) else {
             return;
         };
-        // The tree describes this packet only if the line is about it (not about a flow
-        // that another packet's arrival closed).
-        let dir = match (g.ends, seg) {
-            (Some((c, s)), Some(seg)) if seg.src == c && seg.dst == s => Some(Dir::C2S),
-            (Some((c, s)), Some(seg)) if seg.src == s && seg.dst == c => Some(Dir::S2C),
-            _ => None,
-        };
-        let own =
-            g.pkt.is_some_and(|p| p.frame == frame.index) && (g.ends.is_none() || dir.is_some());
-        self.flush(own.then_some(frame), dir);
+        // The tree describes this packet only if the line is about it.
+        let packet = (own && self.opts.verbose).then(|| done.describe());
+        self.flush(packet, dir);
     }
 
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
@@ -934,7 +800,7 @@ fn input_notes(stats: &RunStats) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{FlowSummary, WsMessage};
+    use crate::model::{FlowSummary, WsFrame, WsMessage};
     use crate::tcp::{CloseHow, FlowMeta, RoleBasis};
 
     fn meta(id: FlowId) -> FlowMeta {
@@ -948,10 +814,10 @@ mod tests {
     }
 
     fn pkt(frame: u64) -> Option<PacketRef> {
-        Some(PacketRef {
+        Some(PacketRef::new(
             frame,
-            ts: Timestamp::from_secs_nanos(1, frame as u32 * 1000),
-        })
+            Timestamp::from_secs_nanos(1, frame as u32 * 1000),
+        ))
     }
 
     fn frame<'a>(dir: Dir, opcode: OpCode, fin: bool, payload: &'a [u8]) -> WsFrame<'a> {
@@ -970,6 +836,7 @@ mod tests {
             payload_head: payload,
             close_code: None,
             close_reason: None,
+            deflate: false,
         }
     }
 
@@ -999,20 +866,17 @@ mod tests {
     fn anomalies_go_to_the_pdu_they_concern() {
         let m = meta(1);
         let mut p = printer(TextOptions::default());
-        let ctx = EventCtx {
-            flow: &m,
-            pkt: pkt(7),
-        };
+        let ctx = EventCtx::new(&m, pkt(7));
         // A header problem is reported before its frame; an end-of-message problem after the
         // final frame, before the message event.
         let a = anomaly(Code::WsReservedOpcode, Dir::C2S);
-        p.event(&ctx, Event::Anomaly(&a));
+        p.event(&ctx, Event::Record(Record::Anomaly(&a)));
         let f1 = frame(Dir::C2S, OpCode::Reserved(3), true, b"");
-        p.event(&ctx, Event::WsFrame(&f1));
+        p.event(&ctx, Event::Record(Record::WsFrame(&f1)));
         let f2 = frame(Dir::C2S, OpCode::Text, true, b"caf\xc3");
-        p.event(&ctx, Event::WsFrame(&f2));
+        p.event(&ctx, Event::Record(Record::WsFrame(&f2)));
         let late = anomaly(Code::WsInvalidUtf8, Dir::C2S);
-        p.event(&ctx, Event::Anomaly(&late));
+        p.event(&ctx, Event::Record(Record::Anomaly(&late)));
         let msg = WsMessage {
             dir: Dir::C2S,
             ts: Timestamp::ZERO,
@@ -1023,12 +887,12 @@ mod tests {
             compressed: false,
             valid_utf8: Some(false),
             data_head: b"caf\xc3",
-            digest: crate::proto::Digest::Off,
+            digest: crate::model::Digest::Off,
         };
-        p.event(&ctx, Event::WsMessage(&msg));
+        p.event(&ctx, Event::Record(Record::WsMessage(&msg)));
         // A stream problem belongs to the packet.
         let gap = anomaly(Code::TcpGap, Dir::C2S);
-        p.event(&ctx, Event::Anomaly(&gap));
+        p.event(&ctx, Event::Record(Record::Anomaly(&gap)));
         end_packet(&mut p);
         let out = output(p);
         assert_eq!(out.lines().count(), 1, "{out}");
@@ -1047,12 +911,9 @@ mod tests {
     fn a_packet_with_only_anomalies_gets_its_own_line() {
         let m = meta(3);
         let mut p = printer(TextOptions::default());
-        let ctx = EventCtx {
-            flow: &m,
-            pkt: pkt(9),
-        };
+        let ctx = EventCtx::new(&m, pkt(9));
         let gap = anomaly(Code::TcpGap, Dir::S2C);
-        p.event(&ctx, Event::Anomaly(&gap));
+        p.event(&ctx, Event::Record(Record::Anomaly(&gap)));
         end_packet(&mut p);
         let out = output(p);
         assert!(
@@ -1070,12 +931,9 @@ mod tests {
             quiet: true,
             ..TextOptions::default()
         });
-        let ctx = EventCtx {
-            flow: &m,
-            pkt: pkt(2),
-        };
+        let ctx = EventCtx::new(&m, pkt(2));
         let f = frame(Dir::S2C, OpCode::Text, true, b"hi");
-        p.event(&ctx, Event::WsFrame(&f));
+        p.event(&ctx, Event::Record(Record::WsFrame(&f)));
         end_packet(&mut p);
         let summary = FlowSummary::default();
         p.event(
@@ -1098,20 +956,14 @@ mod tests {
             kind: Some(FlowKind::WebSocket),
             ..TextOptions::default()
         });
-        let c1 = EventCtx {
-            flow: &plain,
-            pkt: pkt(1),
-        };
-        let c2 = EventCtx {
-            flow: &web,
-            pkt: pkt(2),
-        };
+        let c1 = EventCtx::new(&plain, pkt(1));
+        let c2 = EventCtx::new(&web, pkt(2));
         let f = frame(Dir::C2S, OpCode::Text, true, b"kept");
         // Flow 2 is plain: its kind is known only when it closes.
         let anomaly_of_plain = anomaly(Code::HttpParseError, Dir::C2S);
-        p.event(&c1, Event::Anomaly(&anomaly_of_plain));
+        p.event(&c1, Event::Record(Record::Anomaly(&anomaly_of_plain)));
         end_packet(&mut p);
-        p.event(&c2, Event::WsFrame(&f));
+        p.event(&c2, Event::Record(Record::WsFrame(&f)));
         end_packet(&mut p);
         let summary = FlowSummary {
             kind: Some(FlowKind::Http),

@@ -6,7 +6,7 @@
 
 use crate::decode::DetailNode;
 use crate::decode::detail::bits;
-use crate::proto::{
+use crate::model::{
     Code, Handshake, HttpHead, HttpMessage, OpCode, Severity, SseEvent, WsFrame, WsMessage,
 };
 use crate::report::escape::esc;
@@ -400,7 +400,7 @@ pub fn handshake(h: &Handshake, style: Style) -> DetailNode {
 }
 
 /// One frame's header bits and payload, as Wireshark's WebSocket dissector shows them.
-pub fn frame(f: &WsFrame<'_>, deflate: bool, preview_chars: usize) -> DetailNode {
+pub fn frame(f: &WsFrame<'_>, preview_chars: usize) -> DetailNode {
     let b0 = (u64::from(f.fin) << 7)
         | (u64::from(f.rsv1) << 6)
         | (u64::from(f.rsv2) << 5)
@@ -423,7 +423,7 @@ pub fn frame(f: &WsFrame<'_>, deflate: bool, preview_chars: usize) -> DetailNode
         DetailNode::leaf(format!("{} = Fin: {}", bits(b0, 8, 0, 1), yes(f.fin))),
         DetailNode::leaf(format!("{} = Reserved: {rsv:#x}", bits(b0, 8, 1, 3))),
     ];
-    if f.rsv1 && deflate {
+    if f.rsv1 && f.deflate {
         kids.push(DetailNode::leaf(format!(
             "{} = Per-Message Compressed: True",
             bits(b0, 8, 1, 1)
@@ -656,6 +656,7 @@ mod tests {
             payload_head: payload,
             close_code: None,
             close_reason: None,
+            deflate: false,
         }
     }
 
@@ -663,7 +664,7 @@ mod tests {
     fn frame_bits_read_like_wireshark() {
         let header = [0x81, 0x85, 0xe4, 0x48, 0xb6, 0x52];
         let f = text_frame(&header, b"hello", Some([0xe4, 0x48, 0xb6, 0x52]));
-        let out = DetailNode::render(&[frame(&f, false, 128)]);
+        let out = DetailNode::render(&[frame(&f, 128)]);
         let expected = "WebSocket
   1... .... = Fin: True
   .000 .... = Reserved: 0x0
@@ -683,7 +684,7 @@ mod tests {
         // A 5-byte payload sent with the 16-bit length form: 0x81 0xfe 0x00 0x05 + mask.
         let header = [0x81, 0xfe, 0x00, 0x05, 1, 2, 3, 4];
         let f = text_frame(&header, b"hello", Some([1, 2, 3, 4]));
-        let out = DetailNode::render(&[frame(&f, false, 128)]);
+        let out = DetailNode::render(&[frame(&f, 128)]);
         assert!(
             out.contains("  .111 1110 = Payload length: 126 (16-bit extended length follows)\n")
         );

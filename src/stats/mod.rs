@@ -13,7 +13,11 @@
 //!   upgrade request and its 101 count as handshake, not as messages;
 //! - overhead %: L7 header bytes / payload bytes × 100.
 
-use crate::proto::{Code, FlowKind, FlowSummary};
+mod record;
+
+pub use record::SummaryRecord;
+
+use crate::model::{Code, FlowKind, FlowSummary};
 use crate::tcp::{FlowId, FlowMeta};
 use std::collections::BTreeMap;
 
@@ -198,7 +202,7 @@ impl RunStats {
     pub fn errors(&self) -> u64 {
         self.anomalies
             .iter()
-            .filter(|(c, _)| c.severity() == crate::proto::Severity::Error)
+            .filter(|(c, _)| c.severity() == crate::model::Severity::Error)
             .map(|(_, n)| n)
             .sum()
     }

@@ -50,7 +50,7 @@ impl StreamHandler for Keeper {
             StreamEvent::Gap { len, .. } => Ev::Gap(len),
             StreamEvent::Notice { dir, notice } => Ev::Notice(dir, notice),
             StreamEvent::Closed { how } => Ev::Closed(how),
-            StreamEvent::Opened | StreamEvent::End { .. } => return,
+            StreamEvent::Opened | StreamEvent::End { .. } | StreamEvent::Control { .. } => return,
         };
         self.events.push((meta.id, ev));
     }

@@ -16,11 +16,17 @@
 //! - Per direction, `Data` and `Gap` cover the stream exactly once and in order; `End` follows
 //!   the last of them when the FIN is reached. `meta.payload_bytes[d]` always equals the data
 //!   plus gap bytes delivered so far for `d`.
+//! - `Control` comes once for every packet of the opened flow that carries SYN, FIN or RST
+//!   (late ones of a closing flow included), after everything that packet caused: the handler
+//!   learns the connection's control packets without looking at a segment.
 //! - `pkt` is the packet being processed when the event was caused by one of this flow's
 //!   packets (or the SYN that replaced it), `None` for idle eviction, the end of a closing
 //!   flow's linger (or its finalisation to make room at the flow cap) and end of input —
 //!   except `Data` of out-of-order bytes delivered then, which carries the packet that brought
-//!   them (a message they complete is reported with its true frame and time).
+//!   them (a message they complete is reported with its true frame and time). Its `dir` is that
+//!   packet's direction in the flow (`None` only before the roles are known).
+//! - [`FlowTable::process`] says which flow took the packet ([`Placed`]), so that what is
+//!   printed per packet needs no look at the segment either.
 //!
 //! Table-wide findings that belong to no flow (the flow cap) go to
 //! [`StreamHandler::on_table_notice`] once, and are counted in [`TableStats`].
@@ -116,6 +122,7 @@ mod tests;
 pub use table::FlowTable;
 
 use crate::budget::Held;
+use crate::decode::TcpFlags;
 use crate::time::Timestamp;
 use std::net::SocketAddr;
 
@@ -240,6 +247,12 @@ pub enum StreamEvent<'a> {
         dir: Option<Dir>,
         notice: TcpNotice,
     },
+    /// The packet being processed, sent by `dir`, carried SYN, FIN or RST (`flags` are all of
+    /// its flags).
+    Control {
+        dir: Dir,
+        flags: TcpFlags,
+    },
     /// The flow is over (finalised: after a FIN/RST close, once its linger is over); its state
     /// is dropped after this event.
     Closed {
@@ -305,6 +318,56 @@ impl FlowMeta {
 pub struct PacketRef {
     pub frame: u64,
     pub ts: Timestamp,
+    /// The packet's direction in the flow the event is about; `None` when it belongs to no flow
+    /// (a table-wide finding) or the flow's roles are not known yet.
+    pub dir: Option<Dir>,
+}
+
+impl PacketRef {
+    /// A packet whose direction is not known (yet).
+    pub fn new(frame: u64, ts: Timestamp) -> PacketRef {
+        PacketRef {
+            frame,
+            ts,
+            dir: None,
+        }
+    }
+
+    /// The same packet, sent by `dir`.
+    pub fn sent_by(self, dir: Dir) -> PacketRef {
+        PacketRef {
+            dir: Some(dir),
+            ..self
+        }
+    }
+}
+
+/// Which flow took a packet, and the packet's TCP header as the flow sees it: what
+/// [`FlowTable::process`] returns for a packet of a tracked flow, for views that show every
+/// packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placed {
+    pub flow: FlowId,
+    /// The packet's direction in the flow (provisional until the flow is opened).
+    pub dir: Dir,
+    pub flags: TcpFlags,
+    pub seq: u32,
+    pub ack: u32,
+    /// Captured payload bytes.
+    pub payload_len: usize,
+}
+
+impl Placed {
+    pub fn new(flow: FlowId, dir: Dir, seg: &crate::decode::Segment<'_>) -> Placed {
+        Placed {
+            flow,
+            dir,
+            flags: seg.flags,
+            seq: seg.seq,
+            ack: seg.ack,
+            payload_len: seg.payload.len(),
+        }
+    }
 }
 
 /// The protocol layer, as the flow table sees it. `State` lives inside the flow table entry so

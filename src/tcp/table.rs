@@ -22,8 +22,8 @@
 use super::reassembly::{Delivery, OooBudget, Stream};
 use super::seq::SeqNumber;
 use super::{
-    CloseHow, Dir, FlowId, FlowMeta, PacketRef, RoleBasis, RoleHint, StreamEvent, StreamHandler,
-    TableStats, TcpNotice,
+    CloseHow, Dir, FlowId, FlowMeta, PacketRef, Placed, RoleBasis, RoleHint, StreamEvent,
+    StreamHandler, TableStats, TcpNotice,
 };
 use crate::budget::{Budget, Held, Largest, box_bytes, hash_bytes, vec_bytes};
 use crate::config::{Config, PortFilter};
@@ -423,14 +423,34 @@ fn count_packet(meta: &mut FlowMeta, dir: Dir, seg: &Segment<'_>) {
         .saturating_add(u64::from(seg.ip_header_len) + u64::from(seg.tcp_header_len));
 }
 
+/// Tells the handler of a packet's control flags (SYN, FIN, RST) once the flow took it.
+fn tell_control<H: StreamHandler>(
+    flow: &mut Flow<H::State>,
+    seg: &Segment<'_>,
+    side: usize,
+    ctx: &mut Ctx<'_, H>,
+) {
+    let flags = seg.flags;
+    if (flags.syn() || flags.fin() || flags.rst()) && flow.opened {
+        let dir = flow.dir_of(side);
+        let Flow { meta, state, .. } = &mut *flow;
+        let event = StreamEvent::Control { dir, flags };
+        ctx.handler.on_event(meta, state, ctx.pkt, event);
+    }
+}
+
 /// Processes one segment of a tracked flow. Returns how the flow ended, if this segment ended
-/// it (the caller then winds it down and lets it linger).
+/// it (the caller then winds it down and lets it linger). From the moment the roles are known,
+/// `ctx.pkt` says the packet's direction.
 fn handle<H: StreamHandler>(
     flow: &mut Flow<H::State>,
     seg: &Segment<'_>,
     side: usize,
     ctx: &mut Ctx<'_, H>,
 ) -> Option<CloseHow> {
+    if flow.opened {
+        ctx.pkt = ctx.pkt.map(|p| p.sent_by(flow.dir_of(side)));
+    }
     if flow.closing.is_some() {
         let Some(mark) = flow.reset else {
             // Both FINs were delivered: the last ACK, a retransmitted FIN and its ACK are part
@@ -507,6 +527,7 @@ fn handle<H: StreamHandler>(
                 }
             }
         }
+        ctx.pkt = ctx.pkt.map(|p| p.sent_by(flow.dir_of(side)));
         open(flow, ctx);
     }
 
@@ -914,7 +935,9 @@ impl<H: StreamHandler> FlowTable<H> {
     }
 
     /// Processes one segment: finds or creates its flow, reassembles, and calls the handler.
-    pub fn process(&mut self, seg: &Segment<'_>, handler: &mut H) {
+    /// Returns the flow that took it, if one did (not for packets on other ports, strays of
+    /// finalised flows, or new flows refused at the cap).
+    pub fn process(&mut self, seg: &Segment<'_>, handler: &mut H) -> Option<Placed> {
         self.advance_clock(seg.ts, handler);
         let flags = seg.flags;
         let pure_syn = flags.syn() && !flags.ack() && !flags.rst();
@@ -924,12 +947,9 @@ impl<H: StreamHandler> FlowTable<H> {
                 self.stats.flows_skipped_by_port += 1;
                 self.settle_table();
             }
-            return;
+            return None;
         }
-        let pkt = Some(PacketRef {
-            frame: seg.frame,
-            ts: seg.ts,
-        });
+        let pkt = Some(PacketRef::new(seg.frame, seg.ts));
 
         if let Some(flow) = self.flows.get_mut(&key) {
             let mut ctx = Ctx {
@@ -949,6 +969,8 @@ impl<H: StreamHandler> FlowTable<H> {
                 close(flow, how, &mut ctx);
                 self.flows.remove(&key);
             } else if replaced {
+                // The SYN is not this connection's, but it is sent between its endpoints.
+                ctx.pkt = pkt.map(|p| p.sent_by(flow.dir_of(side)));
                 let how = flow.closing.unwrap_or(if flow.meta.rst_seen {
                     CloseHow::Rst
                 } else if flow.meta.fin_seen.contains(&true) {
@@ -961,6 +983,7 @@ impl<H: StreamHandler> FlowTable<H> {
             } else {
                 let delivered = flow.meta.payload_bytes;
                 let ended = handle(flow, seg, side, &mut ctx);
+                tell_control(flow, seg, side, &mut ctx);
                 if let Some(how) = ended {
                     begin_closing(flow, how, &mut ctx);
                 }
@@ -970,6 +993,7 @@ impl<H: StreamHandler> FlowTable<H> {
                     || seg.flags.rst()
                     || flow.meta.payload_bytes != delivered;
                 settle(flow, &mut ctx, fed);
+                let placed = Placed::new(flow.meta.id, flow.dir_of(side), seg);
                 if flow.closing.is_some() {
                     let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
                     self.linger(key, deadline);
@@ -977,21 +1001,21 @@ impl<H: StreamHandler> FlowTable<H> {
                 if self.memory.is_over() {
                     self.make_room(0, true, handler);
                 }
-                return;
+                return Some(placed);
             }
         }
 
         // No flow for this tuple (any more).
         if flags.rst() {
             self.stats.stray_packets += 1;
-            return;
+            return None;
         }
         self.tombstones.expire(self.clock);
         if let Some(tomb) = self.tombstones.map.get(&key) {
             let retransmitted = tomb.isn[side] == Some(SeqNumber(seg.seq));
             if !pure_syn || retransmitted {
                 self.stats.stray_packets += 1;
-                return;
+                return None;
             }
             self.tombstones.map.remove(&key);
         }
@@ -1024,7 +1048,7 @@ impl<H: StreamHandler> FlowTable<H> {
                     handler.on_table_notice(pkt, notice);
                 }
             }
-            return;
+            return None;
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -1041,10 +1065,12 @@ impl<H: StreamHandler> FlowTable<H> {
         // A flow's first packet cannot finish both directions, and a RST starts no flow, but
         // should it ever end the flow, the flow lingers like any other.
         let closing = handle(&mut flow, seg, side, &mut ctx);
+        tell_control(&mut flow, seg, side, &mut ctx);
         if let Some(how) = closing {
             begin_closing(&mut flow, how, &mut ctx);
         }
         settle(&mut flow, &mut ctx, true);
+        let placed = Placed::new(id, flow.dir_of(side), seg);
         self.flows.insert(key, flow);
         if closing.is_some() {
             let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
@@ -1054,6 +1080,7 @@ impl<H: StreamHandler> FlowTable<H> {
         if self.memory.is_over() {
             self.make_room(0, true, handler);
         }
+        Some(placed)
     }
 
     /// Whether the memory budget has room for one more flow (an entry and the state flows

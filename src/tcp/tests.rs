@@ -47,6 +47,10 @@ struct Recorder {
     metas: BTreeMap<FlowId, FlowMeta>,
     checks: BTreeMap<FlowId, FlowCheck>,
     table_notices: Vec<TcpNotice>,
+    /// `Control` events, kept apart from `events`: flow, packet, direction, flags.
+    controls: Vec<(FlowId, u64, Dir, TcpFlags)>,
+    /// The direction of the packet of each of `events`, in step with it.
+    pkt_dirs: Vec<Option<Dir>>,
 }
 
 impl StreamHandler for Recorder {
@@ -67,7 +71,19 @@ impl StreamHandler for Recorder {
             check.opened || matches!(event, StreamEvent::Opened),
             "event before Opened: {event:?}"
         );
+        // Every event a packet of the flow caused says the packet's direction.
+        assert!(
+            pkt.is_none_or(|p| p.dir.is_some()),
+            "packet without direction: {event:?}"
+        );
         let ev = match event {
+            StreamEvent::Control { dir, flags } => {
+                let p = pkt.expect("Control comes with its packet");
+                assert_eq!(p.dir, Some(dir));
+                assert!(flags.syn() || flags.fin() || flags.rst());
+                self.controls.push((meta.id, p.frame, dir, flags));
+                return;
+            }
             StreamEvent::Opened => {
                 assert!(!check.opened, "Opened twice");
                 assert_eq!(*state, 1);
@@ -105,6 +121,7 @@ impl StreamHandler for Recorder {
         assert_eq!(meta.gap_bytes, check.gap_bytes);
         self.metas.insert(meta.id, meta.clone());
         self.events.push((meta.id, pkt.map(|p| p.frame), ev));
+        self.pkt_dirs.push(pkt.and_then(|p| p.dir));
     }
 
     fn on_streams_done(&mut self, meta: &FlowMeta, _state: &mut u64, _pkt: Option<PacketRef>) {
@@ -161,6 +178,8 @@ struct Fixture {
     now_ms: i64,
     /// The Window Scale option every SYN and SYN-ACK sent carries.
     window_scale: Option<u8>,
+    /// What the table said of each packet sent.
+    placed: Vec<Option<Placed>>,
 }
 
 impl Fixture {
@@ -175,6 +194,7 @@ impl Fixture {
             frame: 0,
             now_ms: 1_000_000,
             window_scale: None,
+            placed: Vec::new(),
         }
     }
 
@@ -211,7 +231,8 @@ impl Fixture {
                 None
             },
         };
-        self.table.process(&seg, &mut self.rec);
+        let placed = self.table.process(&seg, &mut self.rec);
+        self.placed.push(placed);
         self.frame
     }
 
@@ -363,6 +384,70 @@ fn complete_connection_in_order() {
     assert_eq!(f.table.len(), 1, "only the new flow is left");
     f.finish();
     assert!(f.rec.all_closed());
+}
+
+#[test]
+fn control_packets_directions_and_placement_are_told() {
+    let mut f = Fixture::new();
+    let mut conn = Conn::new(1000, 5000);
+    conn.handshake(&mut f);
+    conn.c2s(&mut f, b"GET / HTTP/1.1\r\n\r\n");
+    conn.s2c(&mut f, b"HTTP/1.1 200 OK\r\n\r\n");
+    conn.close(&mut f);
+    // A FIN sent again while the flow lingers is still the connection's.
+    f.send(C, S, conn.c - 1, conn.s, FIN | ACK, b"");
+    f.send("10.0.0.1:51000", "10.0.0.2:22", 1, 0, SYN, b"");
+    let controls: Vec<(FlowId, u64, Dir, u16)> = f
+        .rec
+        .controls
+        .iter()
+        .map(|&(flow, frame, dir, flags)| (flow, frame, dir, flags.0))
+        .collect();
+    assert_eq!(
+        controls,
+        [
+            (1, 1, Dir::C2S, SYN),
+            (1, 2, Dir::S2C, SYN | ACK),
+            (1, 6, Dir::C2S, FIN | ACK),
+            (1, 7, Dir::S2C, FIN | ACK),
+            (1, 9, Dir::C2S, FIN | ACK),
+        ]
+    );
+    // Opened (the SYN), the request, the response, both ends: each with its packet's direction.
+    assert_eq!(
+        f.rec.pkt_dirs,
+        [
+            Some(Dir::C2S),
+            Some(Dir::C2S),
+            Some(Dir::S2C),
+            Some(Dir::C2S),
+            Some(Dir::S2C)
+        ]
+    );
+    let placed = |dir, payload_len| Some((1, dir, payload_len));
+    let got: Vec<_> = f
+        .placed
+        .iter()
+        .map(|p| p.map(|p| (p.flow, p.dir, p.payload_len)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            placed(Dir::C2S, 0),
+            placed(Dir::S2C, 0),
+            placed(Dir::C2S, 0),
+            placed(Dir::C2S, 18),
+            placed(Dir::S2C, 19),
+            placed(Dir::C2S, 0),
+            placed(Dir::S2C, 0),
+            placed(Dir::C2S, 0),
+            placed(Dir::C2S, 0),
+            None,
+        ],
+        "every packet of the flow is placed in it; one on another port in none"
+    );
+    let first = f.placed[0].expect("the SYN is placed");
+    assert_eq!((first.flags.0, first.seq, first.ack), (SYN, 1000, 0));
 }
 
 #[test]

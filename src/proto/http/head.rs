@@ -20,7 +20,7 @@
 //! Nothing here panics or trusts a length; all buffers are reused and released by the caller
 //! when they grew large.
 
-use crate::proto::{Header, HttpHead};
+use crate::model::{Header, HttpHead};
 use crate::tcp::Dir;
 use std::mem::{self, MaybeUninit};
 

@@ -1,7 +1,8 @@
 //! HTTP/1.x over one TCP connection: incremental parsing of both directions with httparse,
 //! keep-alive and pipelining (responses matched to requests in order), Content-Length, chunked
 //! bodies, bodiless responses (HEAD, 1xx, 204, 304), close-delimited bodies, Server-Sent Events,
-//! CONNECT tunnels, and the Upgrade hand-off to WebSocket at the exact byte after each side's head.
+//! CONNECT tunnels, and the Upgrade hand-off at the exact byte after each side's head (to the
+//! protocol the upgrade names: [`dissect`]).
 //!
 //! Promises:
 //! - **No panics, bounded memory.** Per direction only the unparsed tail of an incomplete head
@@ -74,6 +75,7 @@
 //!   (a close-delimited body without FIN may have been cut). A partial head is a cut head.
 
 mod chunked;
+pub mod dissect;
 mod head;
 mod sse;
 #[cfg(test)]
@@ -84,11 +86,10 @@ use self::head::{HeadError, HeadParser, ParsedHead, Repairs};
 use self::sse::SseParser;
 use crate::budget::{Held, box_bytes, compact, compact_deque, vec_bytes};
 use crate::config::Limits;
+use crate::model::{Code, Header, HttpHead, HttpMessage, Record, SseEvent};
 use crate::proto::digest::{Digest, Hasher};
-use crate::proto::{
-    Anomaly, Code, Event, EventCtx, EventSink, Header, HttpHead, HttpMessage, SseEvent,
-};
-use crate::tcp::Dir;
+use crate::proto::dissect::{Cx, Upgrade};
+use crate::tcp::{Dir, PacketRef};
 use crate::time::Timestamp;
 use std::collections::VecDeque;
 use std::mem;
@@ -123,20 +124,6 @@ pub enum Feed {
     /// The server's `101 Switching Protocols` ended at `data[..offset]`: the bytes from `offset`
     /// on are the server's first WebSocket bytes. Call [`HttpConn::take_upgrade`] next.
     Upgraded { offset: usize },
-}
-
-/// The heads of an accepted upgrade, owned so the WebSocket layer can check the handshake, and
-/// the client bytes that followed the upgrade request (the client's first WebSocket bytes).
-#[derive(Debug, Default)]
-pub struct Upgrade {
-    pub request_headers: Vec<(String, Vec<u8>)>,
-    pub response_headers: Vec<(String, Vec<u8>)>,
-    pub request_bytes: u64,
-    pub response_bytes: u64,
-    pub held_c2s: Vec<u8>,
-    /// The upgrade request's head was captured whole (false when the 101 answers a request the
-    /// capture does not hold, or holds only cut short): only then can it be judged.
-    pub request_captured: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -565,23 +552,17 @@ impl HttpConn {
 
     /// Feeds in-order bytes of one direction; emits `HttpHead`, `Http`, `Sse` and `Anomaly`
     /// events.
-    pub fn feed(
-        &mut self,
-        dir: Dir,
-        data: &[u8],
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
-    ) -> Feed {
-        let now = self.now(ctx);
+    pub fn feed(&mut self, dir: Dir, data: &[u8], cx: &mut Cx<'_>) -> Feed {
+        let now = self.now(cx.pkt);
         if self.switched.is_some() {
             return Feed::Consumed;
         }
-        self.feed_at(dir, data, now, ctx, sink)
+        self.feed_at(dir, data, now, cx)
     }
 
     /// `len` bytes of `dir` are missing.
-    pub fn gap(&mut self, dir: Dir, len: u64, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
-        let now = self.now(ctx);
+    pub fn gap(&mut self, dir: Dir, len: u64, cx: &mut Cx<'_>) {
+        let now = self.now(cx.pkt);
         if self.switched.is_some() || len == 0 {
             return;
         }
@@ -595,7 +576,7 @@ impl HttpConn {
                         "gap of {len} bytes in client bytes held after an upgrade request; \
                          the held bytes were dropped"
                     );
-                    anomaly(sink, ctx, Code::HttpResync, dir, now, detail);
+                    cx.anomaly_at(now, Code::HttpResync, Some(dir), detail);
                 }
                 Hold::Lost { seq, dropped } => {
                     self.hold = Hold::Lost {
@@ -618,7 +599,7 @@ impl HttpConn {
                 return;
             }
             State::Head => {
-                self.cut_head(dir, "a gap", Code::HttpTruncated, now, ctx, sink);
+                self.cut_head(dir, "a gap", Code::HttpTruncated, now, cx);
                 self.sides[d].state = State::Resync {
                     at_line_start: true,
                 };
@@ -663,11 +644,11 @@ impl HttpConn {
             None => {}
             // The gap ended exactly where the body did: the next message follows.
             Some(true) => {
-                self.emit_from_copy(dir, false, now, ctx, sink);
+                self.emit_from_copy(dir, false, now, cx);
                 self.after_message(dir, BodyEnd::Complete);
             }
             Some(false) => {
-                self.emit_from_copy(dir, false, now, ctx, sink);
+                self.emit_from_copy(dir, false, now, cx);
                 self.after_message(dir, BodyEnd::Broken);
                 self.sides[d].state = State::Resync {
                     at_line_start: true,
@@ -677,23 +658,23 @@ impl HttpConn {
     }
 
     /// `dir` sent FIN: completes a close-delimited body.
-    pub fn end(&mut self, dir: Dir, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
-        let now = self.now(ctx);
+    pub fn end(&mut self, dir: Dir, cx: &mut Cx<'_>) {
+        let now = self.now(cx.pkt);
         if self.switched.is_some() {
             return;
         }
-        self.flush(dir, true, now, ctx, sink);
+        self.flush(dir, true, now, cx);
     }
 
     /// The flow is over: emits incomplete messages with `complete == false`, and reports client
     /// bytes still held for an upgrade that was never answered.
-    pub fn finish(&mut self, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
-        let now = self.now(ctx);
+    pub fn finish(&mut self, cx: &mut Cx<'_>) {
+        let now = self.now(cx.pkt);
         if self.switched.is_some() {
             return;
         }
-        self.flush(Dir::C2S, false, now, ctx, sink);
-        self.flush(Dir::S2C, false, now, ctx, sink);
+        self.flush(Dir::C2S, false, now, cx);
+        self.flush(Dir::S2C, false, now, cx);
         if let Hold::Holding { .. } = self.hold
             && !self.held.is_empty()
         {
@@ -703,14 +684,7 @@ impl HttpConn {
                 self.held.len(),
                 escaped(&self.held)
             );
-            anomaly(
-                sink,
-                ctx,
-                Code::HttpUpgradeUnanswered,
-                Dir::C2S,
-                now,
-                detail,
-            );
+            cx.anomaly_at(now, Code::HttpUpgradeUnanswered, Some(Dir::C2S), detail);
         }
         self.hold = Hold::Off;
         self.clear_held();
@@ -721,21 +695,14 @@ impl HttpConn {
         self.upgrade.take().map(|u| *u)
     }
 
-    fn now(&mut self, ctx: &EventCtx<'_>) -> Timestamp {
-        if let Some(pkt) = ctx.pkt {
+    fn now(&mut self, pkt: Option<PacketRef>) -> Timestamp {
+        if let Some(pkt) = pkt {
             self.last_ts = pkt.ts;
         }
         self.last_ts
     }
 
-    fn feed_at(
-        &mut self,
-        dir: Dir,
-        data: &[u8],
-        now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
-    ) -> Feed {
+    fn feed_at(&mut self, dir: Dir, data: &[u8], now: Timestamp, cx: &mut Cx<'_>) -> Feed {
         let mut pos = 0usize;
         while pos < data.len() {
             if self.switched.is_some() {
@@ -743,12 +710,12 @@ impl HttpConn {
             }
             let rest = tail(data, pos);
             if dir == Dir::C2S && self.hold != Hold::Off {
-                self.hold_bytes(rest, now, ctx, sink);
+                self.hold_bytes(rest, now, cx);
                 break;
             }
             let step = match self.sides[dir.index()].state {
-                State::Head => self.read_head(dir, rest, now, ctx, sink),
-                State::Body(_) => self.read_body(dir, rest, now, ctx, sink),
+                State::Head => self.read_head(dir, rest, now, cx),
+                State::Body(_) => self.read_body(dir, rest, now, cx),
                 State::Resync { .. } => self.resync(dir, rest, pos == 0, now),
                 State::Stopped => break,
             };
@@ -765,14 +732,7 @@ impl HttpConn {
     }
 
     /// Parses a head from `rest` (the fast path, no copy) or completes the one in `head_buf`.
-    fn read_head(
-        &mut self,
-        dir: Dir,
-        rest: &[u8],
-        now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
-    ) -> Step {
+    fn read_head(&mut self, dir: Dir, rest: &[u8], now: Timestamp, cx: &mut Cx<'_>) -> Step {
         let d = dir.index();
         let cap = self.max_head;
         if self.sides[d].head_buf.is_empty() {
@@ -784,9 +744,7 @@ impl HttpConn {
                 Ok(Some(parsed)) => {
                     let head_bytes = head(rest, parsed.len);
                     let after = tail(rest, parsed.len);
-                    match self.on_head(
-                        dir, parsed, &headers, head_bytes, after, now, now, ctx, sink,
-                    ) {
+                    match self.on_head(dir, parsed, &headers, head_bytes, after, now, now, cx) {
                         AfterHead::Continue(n) => Step::Advanced(parsed.len.saturating_add(n)),
                         AfterHead::Upgraded(n) => Step::Upgraded(parsed.len.saturating_add(n)),
                     }
@@ -794,7 +752,7 @@ impl HttpConn {
                 Ok(None) if rest.len() > cap && self.abandon_probe(d, 1) => Step::Advanced(1),
                 Err(_) if self.abandon_probe(d, 1) => Step::Advanced(1),
                 Ok(None) if rest.len() > cap => {
-                    self.head_too_large(dir, window, now, ctx, sink);
+                    self.head_too_large(dir, window, now, cx);
                     Step::Advanced(rest.len())
                 }
                 Ok(None) => {
@@ -804,7 +762,7 @@ impl HttpConn {
                     Step::Advanced(rest.len())
                 }
                 Err(e) => {
-                    self.head_error(dir, e, window, now, ctx, sink);
+                    self.head_error(dir, e, window, now, cx);
                     Step::Advanced(rest.len())
                 }
             };
@@ -839,8 +797,8 @@ impl HttpConn {
             self.scratch.put(headers);
             self.heads.put_repaired(repaired);
             match verdict {
-                Some(e) => self.head_error(dir, e, &buffered, now, ctx, sink),
-                None => self.head_too_large(dir, &buffered, now, ctx, sink),
+                Some(e) => self.head_error(dir, e, &buffered, now, cx),
+                None => self.head_too_large(dir, &buffered, now, cx),
             }
             self.restore_head_buf(d, buffered);
             return Step::Advanced(rest.len());
@@ -857,9 +815,7 @@ impl HttpConn {
         {
             Ok(Some(parsed)) if parsed.len == assembled.len() => {
                 let after = tail(rest, end);
-                match self.on_head(
-                    dir, parsed, &headers, &assembled, after, start_ts, now, ctx, sink,
-                ) {
+                match self.on_head(dir, parsed, &headers, &assembled, after, start_ts, now, cx) {
                     AfterHead::Continue(n) => Step::Advanced(end.saturating_add(n)),
                     AfterHead::Upgraded(n) => Step::Upgraded(end.saturating_add(n)),
                 }
@@ -877,11 +833,11 @@ impl HttpConn {
                     what: "head ended before its blank line",
                     at: parsed.len.saturating_sub(1),
                 };
-                self.head_error(dir, e, &assembled, now, ctx, sink);
+                self.head_error(dir, e, &assembled, now, cx);
                 Step::Advanced(rest.len())
             }
             Err(e) => {
-                self.head_error(dir, e, &assembled, now, ctx, sink);
+                self.head_error(dir, e, &assembled, now, cx);
                 Step::Advanced(rest.len())
             }
         };
@@ -937,8 +893,7 @@ impl HttpConn {
         after: &[u8],
         start_ts: Timestamp,
         now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
+        cx: &mut Cx<'_>,
     ) -> AfterHead {
         let d = dir.index();
         let header_bytes = parsed.len as u64;
@@ -950,11 +905,11 @@ impl HttpConn {
                     what: "status code below 100",
                     at: 9,
                 };
-                self.head_error(dir, e, head_bytes, now, ctx, sink);
+                self.head_error(dir, e, head_bytes, now, cx);
             }
             return AfterHead::Continue(0);
         }
-        self.found_start(dir, now, ctx, sink);
+        self.found_start(dir, now, cx);
         let facts = facts(headers);
         let mut ambiguous = None;
         let mut framing_error = None;
@@ -974,8 +929,7 @@ impl HttpConn {
                     header_bytes,
                     (switch, facts.websocket, true),
                     now,
-                    ctx,
-                    sink,
+                    cx,
                 );
                 exchange = Some(seq);
                 if switch {
@@ -1080,23 +1034,23 @@ impl HttpConn {
             parsed_from: parsed.parsed_from,
         };
         let head_msg = message(dir, view, &self.sides[d].msg, &[], now, None, Digest::Off);
-        sink.event(ctx, Event::HttpHead(&head_msg));
-        report_repairs(dir, &parsed.repairs, head_bytes, now, ctx, sink);
+        cx.head(&head_msg);
+        report_repairs(dir, &parsed.repairs, head_bytes, now, cx);
         if let Some(detail) = ambiguous {
-            anomaly(sink, ctx, Code::HttpAmbiguousFraming, dir, now, detail);
+            cx.anomaly_at(now, Code::HttpAmbiguousFraming, Some(dir), detail);
         }
         if let Some((what, field)) = framing_error {
             let at = headers
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case(field))
                 .map_or(0, |h| span_in(parsed.parsed_from, h.name.as_bytes()).start);
-            self.head_error(dir, HeadError { what, at }, head_bytes, now, ctx, sink);
-            self.emit_message(dir, view, false, now, ctx, sink);
+            self.head_error(dir, HeadError { what, at }, head_bytes, now, cx);
+            self.emit_message(dir, view, false, now, cx);
             return AfterHead::Continue(after.len());
         }
 
         if let Some((how, matched)) = switch_to {
-            self.emit_message(dir, view, true, now, ctx, sink);
+            self.emit_message(dir, view, true, now, cx);
             self.switched = Some(how);
             if how == Switched::Tunnel {
                 self.hold = Hold::Off;
@@ -1134,12 +1088,12 @@ impl HttpConn {
                 "WebSocket upgrade answered with {}",
                 status_of(parsed.head).unwrap_or(0)
             );
-            anomaly(sink, ctx, Code::WsUpgradeRefused, dir, now, detail);
+            cx.anomaly_at(now, Code::WsUpgradeRefused, Some(dir), detail);
         }
-        let consumed = self.start_body(dir, view, body, after, now, ctx, sink);
+        let consumed = self.start_body(dir, view, body, after, now, cx);
         // Held client bytes are parsed once this response is reported as far as it can be.
         if let Some(request) = refused {
-            self.release_hold(request.seq, ctx, sink);
+            self.release_hold(request.seq, cx);
         }
         AfterHead::Continue(consumed)
     }
@@ -1154,21 +1108,20 @@ impl HttpConn {
         body: Option<Body>,
         after: &[u8],
         now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
+        cx: &mut Cx<'_>,
     ) -> usize {
         let d = dir.index();
         let Some(body) = body else {
-            self.emit_message(dir, view, true, now, ctx, sink);
+            self.emit_message(dir, view, true, now, cx);
             self.after_message(dir, BodyEnd::Complete);
             return 0;
         };
         self.sides[d].state = State::Body(body);
-        let step = self.read_body_inner(dir, after, now, ctx, sink);
+        let step = self.read_body_inner(dir, after, now, cx);
         match step.end {
             Some(end) => {
                 let complete = end == BodyEnd::Complete && !self.sides[d].msg.holey;
-                self.emit_message(dir, view, complete, now, ctx, sink);
+                self.emit_message(dir, view, complete, now, cx);
                 self.after_message(dir, end);
             }
             None => {
@@ -1190,8 +1143,7 @@ impl HttpConn {
         header_bytes: u64,
         (switch, websocket, whole): (bool, bool, bool),
         now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
+        cx: &mut Cx<'_>,
     ) -> u64 {
         let method = match method {
             "HEAD" => MethodKind::Head,
@@ -1219,7 +1171,7 @@ impl HttpConn {
                 ));
             }
             if let Some(detail) = detail {
-                anomaly(sink, ctx, Code::HttpRequestsEvicted, Dir::C2S, now, detail);
+                cx.anomaly_at(now, Code::HttpRequestsEvicted, Some(Dir::C2S), detail);
             }
         }
         self.outstanding.push_back(Outstanding {
@@ -1288,18 +1240,11 @@ impl HttpConn {
         }
     }
 
-    fn read_body(
-        &mut self,
-        dir: Dir,
-        rest: &[u8],
-        now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
-    ) -> Step {
-        let step = self.read_body_inner(dir, rest, now, ctx, sink);
+    fn read_body(&mut self, dir: Dir, rest: &[u8], now: Timestamp, cx: &mut Cx<'_>) -> Step {
+        let step = self.read_body_inner(dir, rest, now, cx);
         if let Some(end) = step.end {
             let complete = end == BodyEnd::Complete && !self.sides[dir.index()].msg.holey;
-            self.emit_from_copy(dir, complete, now, ctx, sink);
+            self.emit_from_copy(dir, complete, now, cx);
             self.after_message(dir, end);
         }
         Step::Advanced(step.consumed)
@@ -1311,8 +1256,7 @@ impl HttpConn {
         dir: Dir,
         data: &[u8],
         now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
+        cx: &mut Cx<'_>,
     ) -> BodyStep {
         let preview_cap = self.preview;
         let HttpConn { sides, sse, .. } = self;
@@ -1338,7 +1282,7 @@ impl HttpConn {
             }
             if is_sse && let Some(sse) = sse.as_deref_mut() {
                 sse.feed(bytes, now, &mut |ev: &SseEvent<'_>| {
-                    sink.event(ctx, Event::Sse(ev))
+                    cx.emit(Record::Sse(ev))
                 });
             }
         };
@@ -1392,21 +1336,14 @@ impl HttpConn {
                     format!("{}: \"{}\"", err.reason, escaped(tail(data, err.at))),
                 )
             };
-            anomaly(sink, ctx, code, dir, now, detail);
+            cx.anomaly_at(now, code, Some(dir), detail);
             self.sides[dir.index()].state = State::Stopped;
         }
         step
     }
 
     /// Emits the `Http` event of the message in progress from its stored head.
-    fn emit_from_copy(
-        &mut self,
-        dir: Dir,
-        complete: bool,
-        now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
-    ) {
+    fn emit_from_copy(&mut self, dir: Dir, complete: bool, now: Timestamp, cx: &mut Cx<'_>) {
         let d = dir.index();
         let copy = mem::take(&mut self.sides[d].head_copy);
         let layout = mem::take(&mut self.sides[d].layout);
@@ -1419,7 +1356,7 @@ impl HttpConn {
             raw,
             parsed_from: &copy,
         };
-        self.emit_message(dir, view, complete, now, ctx, sink);
+        self.emit_message(dir, view, complete, now, cx);
         self.scratch.put(headers);
         let side = &mut self.sides[d];
         side.head_copy = copy;
@@ -1434,8 +1371,7 @@ impl HttpConn {
         view: HeadView<'_>,
         complete: bool,
         now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
+        cx: &mut Cx<'_>,
     ) {
         let side = &mut self.sides[dir.index()];
         let digest = side.digest.finish(complete);
@@ -1448,7 +1384,7 @@ impl HttpConn {
             Some(complete),
             digest,
         );
-        sink.event(ctx, Event::Http(&msg));
+        cx.emit(Record::Http(&msg));
     }
 
     /// Bookkeeping after a message's `Http` event: next state, and the upgrade hold.
@@ -1476,13 +1412,7 @@ impl HttpConn {
         }
     }
 
-    fn hold_bytes(
-        &mut self,
-        data: &[u8],
-        now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
-    ) {
+    fn hold_bytes(&mut self, data: &[u8], now: Timestamp, cx: &mut Cx<'_>) {
         if data.is_empty() {
             return;
         }
@@ -1497,14 +1427,7 @@ impl HttpConn {
                          response; they are not decoded",
                         self.max_hold
                     );
-                    anomaly(
-                        sink,
-                        ctx,
-                        Code::HttpUpgradeHoldOverflow,
-                        Dir::C2S,
-                        now,
-                        detail,
-                    );
+                    cx.anomaly_at(now, Code::HttpUpgradeHoldOverflow, Some(Dir::C2S), detail);
                     return;
                 }
                 if self.held_marks.len() < MAX_HOLD_MARKS {
@@ -1532,7 +1455,7 @@ impl HttpConn {
 
     /// The request `seq` was answered without switching protocols: the client bytes held since
     /// are HTTP after all; parse them with the times they arrived at.
-    fn release_hold(&mut self, seq: u64, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+    fn release_hold(&mut self, seq: u64, cx: &mut Cx<'_>) {
         match self.hold {
             Hold::Holding { seq: held_for } if held_for == seq => {
                 self.hold = Hold::Off;
@@ -1541,7 +1464,7 @@ impl HttpConn {
                 for (i, &(start, ts)) in marks.iter().enumerate() {
                     let end = marks.get(i + 1).map_or(held.len(), |m| m.0);
                     let segment = held.get(start..end).unwrap_or_default();
-                    self.feed_at(Dir::C2S, segment, ts, ctx, sink);
+                    self.feed_at(Dir::C2S, segment, ts, cx);
                 }
                 if self.held.is_empty() && self.held_marks.is_empty() {
                     self.held = held;
@@ -1656,37 +1579,24 @@ impl HttpConn {
 
     /// A head parsed: if it was found by resynchronising, the bytes skipped to get there are
     /// reported now.
-    fn found_start(
-        &mut self,
-        dir: Dir,
-        now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
-    ) {
+    fn found_start(&mut self, dir: Dir, now: Timestamp, cx: &mut Cx<'_>) {
         let side = &mut self.sides[dir.index()];
         side.probing = false;
         let skipped = mem::take(&mut side.skipped);
         if skipped > 0 {
             let detail = format!("skipped {skipped} bytes to the next {}", start_name(dir));
-            anomaly(sink, ctx, Code::HttpResync, dir, now, detail);
+            cx.anomaly_at(now, Code::HttpResync, Some(dir), detail);
         }
     }
 
     /// The direction ends (`fin`: its FIN was seen): report what is in progress.
-    fn flush(
-        &mut self,
-        dir: Dir,
-        fin: bool,
-        now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
-    ) {
+    fn flush(&mut self, dir: Dir, fin: bool, now: Timestamp, cx: &mut Cx<'_>) {
         let d = dir.index();
         let side = &mut self.sides[d];
         match side.state {
             State::Body(ref body) => {
                 let complete = fin && matches!(body, Body::UntilClose) && !side.msg.holey;
-                self.emit_from_copy(dir, complete, now, ctx, sink);
+                self.emit_from_copy(dir, complete, now, cx);
                 self.after_message(dir, BodyEnd::Broken);
             }
             State::Resync { .. } => {
@@ -1698,7 +1608,7 @@ impl HttpConn {
                 } else {
                     "the end of the stream"
                 };
-                self.cut_head(dir, why, Code::HttpTruncated, now, ctx, sink);
+                self.cut_head(dir, why, Code::HttpTruncated, now, cx);
             }
             State::Stopped => {}
         }
@@ -1709,7 +1619,7 @@ impl HttpConn {
                 "{skipped} bytes skipped without finding a {}",
                 start_name(dir)
             );
-            anomaly(sink, ctx, Code::HttpResync, dir, now, detail);
+            cx.anomaly_at(now, Code::HttpResync, Some(dir), detail);
         }
         let side = &mut self.sides[d];
         side.state = State::Stopped;
@@ -1721,15 +1631,7 @@ impl HttpConn {
     /// stream): what it holds is reported as an incomplete message (the start line and the
     /// whole header fields), with `http.truncated` quoting its bytes. A guessed start line
     /// (resynchronising) that does not even parse that far is counted as skipped instead.
-    fn cut_head(
-        &mut self,
-        dir: Dir,
-        why: &str,
-        code: Code,
-        now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
-    ) {
+    fn cut_head(&mut self, dir: Dir, why: &str, code: Code, now: Timestamp, cx: &mut Cx<'_>) {
         let d = dir.index();
         let buf = mem::take(&mut self.sides[d].head_buf);
         // Empty lines before a start line are allowed (RFC 9112 §2.2) and begin nothing.
@@ -1751,7 +1653,7 @@ impl HttpConn {
         );
         match cut {
             Some(cut) => {
-                self.found_start(dir, now, ctx, sink);
+                self.found_start(dir, now, cx);
                 let header_bytes = buf.len() as u64;
                 let exchange = match cut.head {
                     HttpHead::Request { method, .. } => Some(self.register_request(
@@ -1760,8 +1662,7 @@ impl HttpConn {
                         header_bytes,
                         (false, false, false),
                         now,
-                        ctx,
-                        sink,
+                        cx,
                     )),
                     HttpHead::Response { status, .. } if status >= 200 || status == 101 => {
                         self.upgrade_hint |= status == 101;
@@ -1783,8 +1684,8 @@ impl HttpConn {
                     parsed_from: cut.parsed_from,
                 };
                 let head_msg = message(dir, view, &progress, &[], now, None, Digest::Off);
-                sink.event(ctx, Event::HttpHead(&head_msg));
-                report_repairs(dir, &cut.repairs, &buf, now, ctx, sink);
+                cx.head(&head_msg);
+                report_repairs(dir, &cut.repairs, &buf, now, cx);
                 let detail = format!(
                     "{why} cut a {kind} head after {} bytes; reported with its start line and \
                      {} whole header fields: \"{}\"",
@@ -1792,9 +1693,9 @@ impl HttpConn {
                     headers.len(),
                     escaped(&buf)
                 );
-                anomaly(sink, ctx, code, dir, now, detail);
+                cx.anomaly_at(now, code, Some(dir), detail);
                 let msg = message(dir, view, &progress, &[], now, Some(false), Digest::Off);
-                sink.event(ctx, Event::Http(&msg));
+                cx.emit(Record::Http(&msg));
             }
             None if self.sides[d].probing => {
                 let side = &mut self.sides[d];
@@ -1808,7 +1709,7 @@ impl HttpConn {
                     buf.len(),
                     escaped(&buf)
                 );
-                anomaly(sink, ctx, code, dir, now, detail);
+                cx.anomaly_at(now, code, Some(dir), detail);
             }
         }
         self.scratch.put(headers);
@@ -1823,8 +1724,7 @@ impl HttpConn {
         e: HeadError,
         bytes: &[u8],
         now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
+        cx: &mut Cx<'_>,
     ) {
         let at = e.at.min(bytes.len());
         let line_start = memchr::memrchr(b'\n', head(bytes, at)).map_or(0, |p| p + 1);
@@ -1844,26 +1744,19 @@ impl HttpConn {
             if from > line_start { "…" } else { "" },
             escaped(quoted)
         );
-        anomaly(sink, ctx, Code::HttpParseError, dir, now, detail);
+        cx.anomaly_at(now, Code::HttpParseError, Some(dir), detail);
         let side = &mut self.sides[dir.index()];
         side.state = State::Stopped;
         side.head_buf.clear();
     }
 
-    fn head_too_large(
-        &mut self,
-        dir: Dir,
-        bytes: &[u8],
-        now: Timestamp,
-        ctx: &EventCtx<'_>,
-        sink: &mut dyn EventSink,
-    ) {
+    fn head_too_large(&mut self, dir: Dir, bytes: &[u8], now: Timestamp, cx: &mut Cx<'_>) {
         let detail = format!(
             "head longer than {} bytes: \"{}\"",
             self.max_head,
             escaped(bytes)
         );
-        anomaly(sink, ctx, Code::HttpHeadTooLarge, dir, now, detail);
+        cx.anomaly_at(now, Code::HttpHeadTooLarge, Some(dir), detail);
         let side = &mut self.sides[dir.index()];
         side.state = State::Stopped;
         side.head_buf.clear();
@@ -1918,8 +1811,8 @@ impl HttpConn {
     /// what framing their responses needs, as beyond [`MAX_OUTSTANDING`]), and the body
     /// previews (none are kept for the rest of the connection). The head parser's reusable
     /// storage is released too (nothing is lost but time).
-    pub fn give_way(&mut self, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
-        let now = self.now(ctx);
+    pub fn give_way(&mut self, cx: &mut Cx<'_>) {
+        let now = self.now(cx.pkt);
         for dir in [Dir::C2S, Dir::S2C] {
             let d = dir.index();
             let side = &self.sides[d];
@@ -1928,14 +1821,7 @@ impl HttpConn {
                     // Reported for what it holds, as a head cut by a gap is: the request still
                     // takes its place among those awaiting an answer.
                     let at_line_start = side.head_buf.last() == Some(&b'\n');
-                    self.cut_head(
-                        dir,
-                        "the memory budget",
-                        Code::HttpBudgetHead,
-                        now,
-                        ctx,
-                        sink,
-                    );
+                    self.cut_head(dir, "the memory budget", Code::HttpBudgetHead, now, cx);
                     let side = &mut self.sides[d];
                     side.head_buf = Vec::new();
                     side.state = State::Resync { at_line_start };
@@ -1949,7 +1835,7 @@ impl HttpConn {
                              (memory budget): it is reported with its start line only",
                             head_name(dir)
                         );
-                        anomaly(sink, ctx, Code::HttpBudgetHead, dir, now, detail);
+                        cx.anomaly_at(now, Code::HttpBudgetHead, Some(dir), detail);
                     }
                 }
                 _ => {}
@@ -1973,9 +1859,9 @@ impl HttpConn {
                 "{dropped} client bytes held while an upgrade request awaits its response \
                  dropped (memory budget); client bytes until the response are not decoded"
             );
-            anomaly(sink, ctx, Code::HttpBudgetHold, Dir::C2S, now, detail);
+            cx.anomaly_at(now, Code::HttpBudgetHold, Some(Dir::C2S), detail);
         }
-        self.give_way_pending(now, ctx, sink);
+        self.give_way_pending(now, cx);
         // Reusable storage (after the heads above were reported, which uses it).
         self.scratch = HeaderScratch::default();
         self.heads.release();
@@ -1999,7 +1885,7 @@ impl HttpConn {
                 "{shown} bytes of body previews dropped (memory budget): this connection's \
                  bodies are shown without a preview from here on"
             );
-            anomaly(sink, ctx, Code::HttpBudgetDisplay, Dir::S2C, now, detail);
+            cx.anomaly_at(now, Code::HttpBudgetDisplay, Some(Dir::S2C), detail);
         }
     }
 
@@ -2007,7 +1893,7 @@ impl HttpConn {
     /// framing their responses needs, as beyond [`MAX_OUTSTANDING`]; when there are none to
     /// evict, the evicted HEAD and CONNECT requests are forgotten (their responses may then be
     /// misframed).
-    fn give_way_pending(&mut self, now: Timestamp, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+    fn give_way_pending(&mut self, now: Timestamp, cx: &mut Cx<'_>) {
         let (mut evicted, mut forgot) = (0usize, false);
         // A request that switches protocols is the newest (client bytes after it are held):
         // it is never evicted, its answer decides what the held bytes are.
@@ -2030,7 +1916,7 @@ impl HttpConn {
                      ones: responses to the later ones may be misframed"
                 ));
             }
-            anomaly(sink, ctx, Code::HttpBudgetPending, Dir::C2S, now, detail);
+            cx.anomaly_at(now, Code::HttpBudgetPending, Some(Dir::C2S), detail);
         } else if let Some(e) = self.evicted.as_deref_mut()
             && !e.special.is_empty()
         {
@@ -2041,7 +1927,7 @@ impl HttpConn {
                 "{forgotten} evicted HEAD or CONNECT requests forgotten (memory budget): the \
                  responses that answer them are framed as answers to GET"
             );
-            anomaly(sink, ctx, Code::HttpBudgetPending, Dir::C2S, now, detail);
+            cx.anomaly_at(now, Code::HttpBudgetPending, Some(Dir::C2S), detail);
         }
         if let Some(e) = self.evicted.as_deref_mut() {
             compact_deque(&mut e.special);
@@ -2050,14 +1936,7 @@ impl HttpConn {
 }
 
 /// Reports what [`head::HeadParser`] repaired in a head (`raw`, as it was on the wire).
-fn report_repairs(
-    dir: Dir,
-    r: &Repairs,
-    raw: &[u8],
-    now: Timestamp,
-    ctx: &EventCtx<'_>,
-    sink: &mut dyn EventSink,
-) {
+fn report_repairs(dir: Dir, r: &Repairs, raw: &[u8], now: Timestamp, cx: &mut Cx<'_>) {
     let line_at = |at: usize| {
         let end = memchr::memchr(b'\n', tail(raw, at)).map_or(raw.len(), |p| at + p + 1);
         escaped(raw.get(at..end).unwrap_or_default())
@@ -2071,7 +1950,7 @@ fn report_repairs(
             r.first_fold,
             line_at(r.first_fold)
         );
-        anomaly(sink, ctx, Code::HttpObsFold, dir, now, detail);
+        cx.anomaly_at(now, Code::HttpObsFold, Some(dir), detail);
     }
     if r.spaced > 0 {
         let (code, verdict) = match dir {
@@ -2092,7 +1971,7 @@ fn report_repairs(
             r.first_spaced,
             line_at(r.first_spaced)
         );
-        anomaly(sink, ctx, code, dir, now, detail);
+        cx.anomaly_at(now, code, Some(dir), detail);
     }
 }
 
@@ -2239,32 +2118,25 @@ fn message<'m>(
     }
 }
 
-fn anomaly(
-    sink: &mut dyn EventSink,
-    ctx: &EventCtx<'_>,
-    code: Code,
-    dir: Dir,
-    ts: Timestamp,
-    detail: String,
-) {
-    let a = Anomaly {
-        code,
-        dir: Some(dir),
-        ts,
-        detail,
-    };
-    sink.event(ctx, Event::Anomaly(&a));
-}
-
 enum Prefix {
     Yes,
     Maybe,
     No,
 }
 
+/// Does `data` (the first bytes one side sent) start like an HTTP/1.x request line?
+pub fn looks_like_request(data: &[u8]) -> bool {
+    REQUEST_METHODS.iter().any(|m| data.starts_with(m))
+}
+
+/// Does `data` start like an HTTP/1.x status line?
+pub fn looks_like_response(data: &[u8]) -> bool {
+    data.starts_with(b"HTTP/1.")
+}
+
 /// How a request line starts: the methods of RFC 9110 and PATCH, each with its space. Also what
-/// content detection (`classify`) takes for the start of a request.
-pub(crate) const REQUEST_METHODS: [&[u8]; 9] = [
+/// content detection ([`looks_like_request`]) takes for the start of a request.
+const REQUEST_METHODS: [&[u8]; 9] = [
     b"GET ",
     b"POST ",
     b"PUT ",

@@ -9,7 +9,7 @@
 //! preview length, the event type and id to [`MAX_FIELD`] bytes. Lines are never buffered, so
 //! memory does not depend on the input.
 
-use crate::proto::SseEvent;
+use crate::model::SseEvent;
 use crate::time::Timestamp;
 
 /// Bytes of an event type or id kept for display.

@@ -2,7 +2,9 @@
 //! tests per behaviour, and property tests over generated conversations and arbitrary bytes.
 
 use super::*;
-use crate::proto::{Code, Event, EventCtx, EventSink, HttpHead};
+use crate::config::Config;
+use crate::model::{Code, Event, EventCtx, EventSink, HttpHead, Record};
+use crate::proto::dissect::{Registry, Solo};
 use crate::tcp::{FlowMeta, PacketRef, RoleBasis};
 use proptest::prelude::*;
 use std::net::SocketAddr;
@@ -128,24 +130,24 @@ fn owned(m: &HttpMessage<'_>) -> Msg {
 pub(super) struct Recorder {
     pub events: Vec<Ev>,
     /// The digest of every `Http` event, in order.
-    pub digests: Vec<crate::proto::Digest>,
+    pub digests: Vec<crate::model::Digest>,
 }
 
 impl EventSink for Recorder {
     fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
         let ev = match event {
             Event::HttpHead(m) => Ev::Head(owned(m)),
-            Event::Http(m) => {
+            Event::Record(Record::Http(m)) => {
                 self.digests.push(m.digest);
                 Ev::Http(owned(m))
             }
-            Event::Sse(s) => Ev::Sse {
+            Event::Record(Record::Sse(s)) => Ev::Sse {
                 ts: s.ts.0,
                 event: s.event.map(str::to_owned),
                 id: s.id.map(str::to_owned),
                 data: s.data.to_vec(),
             },
-            Event::Anomaly(a) => Ev::Anomaly {
+            Event::Record(Record::Anomaly(a)) => Ev::Anomaly {
                 code: a.code,
                 dir: a.dir,
                 ts: a.ts.0,
@@ -170,7 +172,7 @@ fn flow_meta() -> FlowMeta {
 struct Harness {
     conn: HttpConn,
     rec: Recorder,
-    meta: FlowMeta,
+    solo: Solo,
     frame: u64,
 }
 
@@ -182,20 +184,15 @@ impl Harness {
         Harness {
             conn: HttpConn::new(limits, preview),
             rec: Recorder::default(),
-            meta: flow_meta(),
+            solo: Solo::new(flow_meta(), Config::default(), Registry::default()),
             frame: 0,
         }
     }
     fn at(&mut self, dir: Dir, data: &[u8], ts: i64) -> Feed {
         self.frame += 1;
-        let ctx = EventCtx {
-            flow: &self.meta,
-            pkt: Some(PacketRef {
-                frame: self.frame,
-                ts: Timestamp(ts),
-            }),
-        };
-        self.conn.feed(dir, data, &ctx, &mut self.rec)
+        let pkt = Some(PacketRef::new(self.frame, Timestamp(ts)));
+        self.conn
+            .feed(dir, data, &mut self.solo.cx(pkt, &mut self.rec))
     }
     fn feed(&mut self, dir: Dir, data: &[u8]) -> Feed {
         self.at(dir, data, 0)
@@ -212,25 +209,14 @@ impl Harness {
         None
     }
     fn gap(&mut self, dir: Dir, len: u64) {
-        let ctx = EventCtx {
-            flow: &self.meta,
-            pkt: None,
-        };
-        self.conn.gap(dir, len, &ctx, &mut self.rec);
+        self.conn
+            .gap(dir, len, &mut self.solo.cx(None, &mut self.rec));
     }
     fn end(&mut self, dir: Dir) {
-        let ctx = EventCtx {
-            flow: &self.meta,
-            pkt: None,
-        };
-        self.conn.end(dir, &ctx, &mut self.rec);
+        self.conn.end(dir, &mut self.solo.cx(None, &mut self.rec));
     }
     fn finish(&mut self) {
-        let ctx = EventCtx {
-            flow: &self.meta,
-            pkt: None,
-        };
-        self.conn.finish(&ctx, &mut self.rec);
+        self.conn.finish(&mut self.solo.cx(None, &mut self.rec));
     }
     fn messages(&self) -> Vec<Msg> {
         self.rec
@@ -795,11 +781,7 @@ fn hold_overflow_drops_the_held_bytes() {
 
 /// The memory budget asks the connection to give way (as the flow table does).
 fn give_way(h: &mut Harness) {
-    let ctx = EventCtx {
-        flow: &h.meta,
-        pkt: None,
-    };
-    h.conn.give_way(&ctx, &mut h.rec);
+    h.conn.give_way(&mut h.solo.cx(None, &mut h.rec));
 }
 
 #[test]
@@ -1571,7 +1553,7 @@ fn whitespace_before_a_request_colon_is_an_error_and_still_decoded() {
         assert_eq!(h.codes(), [Code::HttpRequestFieldSpace]);
         assert_eq!(
             Code::HttpRequestFieldSpace.severity(),
-            crate::proto::Severity::Error
+            crate::model::Severity::Error
         );
     }
 }
@@ -2334,14 +2316,14 @@ const FRAGMENTS: &[&[u8]] = &[
 // ---------------------------------------------------------------------------------------------
 // --digest
 
-fn sha256(data: &[u8]) -> crate::proto::Digest {
+fn sha256(data: &[u8]) -> crate::model::Digest {
     use sha2::Digest as _;
-    crate::proto::Digest::Sha256(sha2::Sha256::digest(data).into())
+    crate::model::Digest::Sha256(sha2::Sha256::digest(data).into())
 }
 
 #[test]
 fn digest_of_dechunked_and_length_bodies_in_any_segmentation() {
-    use crate::proto::Digest;
+    use crate::model::Digest;
     let body: Vec<u8> = (0..5000u32).map(|i| (i % 97) as u8 + b' ').collect();
     let mut wire = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
     let responses = {

@@ -33,7 +33,7 @@ pub mod wamp;
 pub use latency::{LatencyRecord, Paired, Tracker};
 pub use select::{Basis, ConnInfo, DecodeAs, Selection};
 
-use crate::proto::Severity;
+use crate::model::Severity;
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::Serialize;

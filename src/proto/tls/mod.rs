@@ -27,7 +27,7 @@ pub use crypto::Secret;
 pub use keylog::{KeyLog, KeyLogTail, SessionSecrets};
 pub use session::{Epoch, Negotiated, RecordInfo, TlsConn, TlsEvent, TlsSink};
 
-use crate::proto::Severity;
+use crate::model::Severity;
 
 macro_rules! tls_codes {
     ($($variant:ident => $name:literal, $sev:ident, $doc:literal;)*) => {

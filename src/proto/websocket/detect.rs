@@ -28,7 +28,7 @@ use super::close::close_code_allowed;
 use super::frame::{FrameHeader, Plausible};
 use super::mask::unmask_into;
 use super::message::Utf8Stream;
-use crate::proto::OpCode;
+use crate::model::OpCode;
 
 /// How much one delivery shows WebSocket framing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

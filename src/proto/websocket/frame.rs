@@ -6,7 +6,7 @@
 //! it returns `Ok(None)` and the caller keeps every byte. A parsed view borrows exactly the
 //! header's 2–14 bytes, so its accessors cannot read out of bounds.
 
-use crate::proto::OpCode;
+use crate::model::OpCode;
 
 /// The longest header: 2 fixed bytes, an 8-byte extended length and a 4-byte masking key.
 pub const MAX_HEADER_LEN: usize = 14;

@@ -8,9 +8,8 @@
 //! is judged on its own: there is no key to check the accept against and no offer to check the
 //! choices against, which `ws.request_not_captured` (a note, not a violation) says instead.
 
-use super::report;
-use crate::proto::http::Upgrade;
-use crate::proto::{Code, DeflateParams, EventCtx, EventSink, Handshake};
+use crate::model::{Code, DeflateParams, Handshake};
+use crate::proto::dissect::{Cx, Upgrade};
 use crate::tcp::Dir;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
@@ -277,12 +276,8 @@ fn check_request(req: &[(String, Vec<u8>)], problems: &mut Vec<String>) {
 
 /// Checks an accepted upgrade; returns the handshake record and emits anomalies
 /// (`ws.handshake_invalid` per side with every problem named, `ws.accept_mismatch`). The caller
-/// emits `Event::Handshake` with the result.
-pub fn check_handshake(
-    upgrade: &Upgrade,
-    ctx: &EventCtx<'_>,
-    sink: &mut dyn EventSink,
-) -> Handshake {
+/// emits the handshake record.
+pub fn check_handshake(upgrade: &Upgrade, cx: &mut Cx<'_>) -> Handshake {
     let req = &upgrade.request_headers;
     let resp = &upgrade.response_headers;
     let seen = upgrade.request_captured;
@@ -299,11 +294,9 @@ pub fn check_handshake(
             "the upgrade request this 101 answers is not in the capture: the handshake's request \
              side (key, version, offers) cannot be checked"
         };
-        report(
-            ctx,
-            sink,
-            Some(Dir::C2S),
+        cx.anomaly(
             Code::WsRequestNotCaptured,
+            Some(Dir::C2S),
             detail.to_string(),
         );
     }
@@ -365,37 +358,31 @@ pub fn check_handshake(
     let accept_valid = matches!((&accept, &expected), (Some(a), Some(e)) if a == e);
 
     if !req_problems.is_empty() {
-        report(
-            ctx,
-            sink,
-            Some(Dir::C2S),
+        cx.anomaly(
             Code::WsHandshakeInvalid,
+            Some(Dir::C2S),
             req_problems.join("; "),
         );
     }
     if !resp_problems.is_empty() {
-        report(
-            ctx,
-            sink,
-            Some(Dir::S2C),
+        cx.anomaly(
             Code::WsHandshakeInvalid,
+            Some(Dir::S2C),
             resp_problems.join("; "),
         );
     }
     if let (Some(a), Some(e)) = (&accept, &expected)
         && a != e
     {
-        report(
-            ctx,
-            sink,
-            Some(Dir::S2C),
+        cx.anomaly(
             Code::WsAcceptMismatch,
+            Some(Dir::S2C),
             format!("Sec-WebSocket-Accept is `{a}`, expected `{e}`"),
         );
     }
 
     Handshake {
-        ts: super::now(ctx),
+        ts: cx.now(),
         key,
         accept,
         expected_accept: expected,
@@ -416,7 +403,7 @@ pub fn check_handshake(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::websocket::test_sink::{CollectSink, meta};
+    use crate::proto::websocket::test_sink::{CollectSink, solo};
 
     fn headers(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
         list.iter()
@@ -457,9 +444,9 @@ mod tests {
     }
 
     fn check(up: &Upgrade) -> (Handshake, CollectSink) {
-        let m = meta();
+        let mut solo = solo();
         let mut sink = CollectSink::default();
-        let hs = check_handshake(up, &CollectSink::ctx(&m, 1, 5), &mut sink);
+        let hs = check_handshake(up, &mut solo.cx(CollectSink::pkt(1, 5), &mut sink));
         (hs, sink)
     }
 
@@ -586,7 +573,7 @@ mod tests {
         let a = sink.anomalies();
         assert_eq!(a.len(), 1, "{a:?}");
         assert_eq!(a[0].code, Code::WsRequestNotCaptured);
-        assert_eq!(a[0].code.severity(), crate::proto::Severity::Info);
+        assert_eq!(a[0].code.severity(), crate::model::Severity::Info);
         assert!(a[0].detail.contains("is not in the capture"));
         assert_eq!((hs.key, hs.expected_accept), (None, None));
         assert_eq!(hs.subprotocol.as_deref(), Some("chat"));

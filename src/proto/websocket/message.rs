@@ -6,7 +6,7 @@
 //! carry of at most 3 bytes, the inflater writes into its own 32 KiB window, which is also the
 //! history kept across a BFINAL block); no input can make these panic.
 
-use crate::proto::OpCode;
+use crate::model::OpCode;
 use crate::proto::digest::Hasher;
 use flate2::{Decompress, FlushDecompress, Status};
 use std::sync::atomic::{AtomicUsize, Ordering};

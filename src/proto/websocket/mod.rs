@@ -3,8 +3,9 @@
 //! anomaly while decoding continues as long as the framing holds.
 //!
 //! Layout: [`handshake`] checks the upgrade, [`frame`] is the zero-copy header view, [`mask`]
-//! unmasks, [`message`] validates UTF-8 and inflates, [`close`] knows the close codes, and
-//! [`WsConn`] here drives both directions of a connection.
+//! unmasks, [`message`] validates UTF-8 and inflates, [`close`] knows the close codes,
+//! [`detect`] weighs the evidence of frames without a handshake, [`WsConn`] here drives both
+//! directions of a connection, and [`dissect`] makes it a dissector of the protocol layer.
 //!
 //! Promises:
 //! - Streaming: a frame is never buffered. Per direction only a partial header (≤ 14 bytes), the
@@ -21,9 +22,9 @@
 //!   (incomplete UTF-8, inflate error on the tail) precedes its `WsMessage`.
 //!
 //! The handshake: [`check_handshake`] is called with an accepted upgrade, so the response is a
-//! 101 (refusals are the HTTP layer's `ws.upgrade_refused`); it returns the record and the caller
-//! emits `Event::Handshake`. Inflation always uses a 15-bit window, which decodes any stream
-//! compressed with a smaller `*_max_window_bits`.
+//! 101 (refusals are the HTTP layer's `ws.upgrade_refused`); it returns the record, which the
+//! caller ([`dissect`], the switch after a 101) emits. Inflation always uses a 15-bit window,
+//! which decodes any stream compressed with a smaller `*_max_window_bits`.
 //!
 //! Mid-stream connections (`WsConn::new(None, ..)`): frames are decoded from the first byte
 //! given. Without the handshake, negotiation is unknown: RSV1 on the first frame of a data
@@ -62,9 +63,9 @@
 //!   within [`RESYNC_SCAN_LIMIT`] bytes the direction is no longer decoded, also reported as
 //!   `ws.resync`. The message state after a resynchronisation is unknown, like mid-stream.
 //!
-//! The `max_inflaters` cap is global, so it cannot be enforced inside one connection: the caller
-//! creates one [`InflaterBudget`] per analysis run and hands a clone to every connection with
-//! [`WsConn::with_inflater_budget`]. An inflater takes a slot when a direction's first
+//! The `max_inflaters` cap is global, so it cannot be enforced inside one connection: one
+//! [`InflaterBudget`] is made per analysis run (by [`dissect::WebSocket`]) and a clone handed to
+//! every connection with [`WsConn::with_inflater_budget`]. An inflater takes a slot when a direction's first
 //! compressed message arrives and returns it when the connection ends (or stops inflating). If
 //! no slot is free, `ws.inflater_cap` is reported once per direction and compressed messages
 //! are counted but not inflated (no UTF-8 verdict); with context takeover that direction is
@@ -72,6 +73,7 @@
 
 pub mod close;
 pub mod detect;
+pub mod dissect;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
@@ -87,10 +89,9 @@ pub use message::InflaterBudget;
 
 use crate::budget::{Held, vec_bytes};
 use crate::config::Limits;
+use crate::model::{Code, Handshake, OpCode, Record, WsFrame, WsMessage};
 use crate::proto::digest::Hasher;
-use crate::proto::{
-    Anomaly, Code, Event, EventCtx, EventSink, Handshake, OpCode, WsFrame, WsMessage,
-};
+use crate::proto::dissect::Cx;
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use close::ClosePayload;
@@ -112,28 +113,6 @@ const RETAIN_HEAD: usize = 4 << 10;
 const UNMASK_CHUNK: usize = 2 << 10;
 /// Pieces up to this size are unmasked through a smaller buffer.
 const SMALL_UNMASK: usize = 128;
-
-/// The time of the event being processed.
-pub(crate) fn now(ctx: &EventCtx<'_>) -> Timestamp {
-    ctx.pkt.map_or(ctx.flow.last_ts, |p| p.ts)
-}
-
-/// Emits one anomaly.
-pub(crate) fn report(
-    ctx: &EventCtx<'_>,
-    sink: &mut dyn EventSink,
-    dir: Option<Dir>,
-    code: Code,
-    detail: String,
-) {
-    let anomaly = Anomaly {
-        code,
-        dir,
-        ts: now(ctx),
-        detail,
-    };
-    sink.event(ctx, Event::Anomaly(&anomaly));
-}
 
 /// How plausible it is that `data`, seen from one side of a connection picked up mid-stream,
 /// starts with WebSocket frames: `Some(true)` for client frames (masked), `Some(false)` for
@@ -369,24 +348,22 @@ impl WsConn {
     }
 
     /// Feeds in-order bytes of one direction; emits `WsFrame`, `WsMessage` and `Anomaly`.
-    pub fn feed(&mut self, dir: Dir, data: &[u8], ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
-        if let Some(p) = ctx.pkt {
+    pub fn feed(&mut self, dir: Dir, data: &[u8], cx: &mut Cx<'_>) {
+        if let Some(p) = cx.pkt {
             self.shared.last_frame = p.frame;
         }
         let mut io = Io {
             shared: &mut self.shared,
-            ctx,
-            sink,
+            cx,
         };
         self.sides[dir.index()].feed(data, &mut io);
     }
 
     /// `len` bytes of `dir` are missing: resynchronise or stop decoding that direction.
-    pub fn gap(&mut self, dir: Dir, len: u64, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+    pub fn gap(&mut self, dir: Dir, len: u64, cx: &mut Cx<'_>) {
         let mut io = Io {
             shared: &mut self.shared,
-            ctx,
-            sink,
+            cx,
         };
         self.sides[dir.index()].gap(len, &mut io);
     }
@@ -407,9 +384,9 @@ impl WsConn {
 
     /// The flow is over: report a frame or message left incomplete (`ws.truncated`) and give
     /// inflater slots back.
-    pub fn finish(&mut self, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+    pub fn finish(&mut self, cx: &mut Cx<'_>) {
         for side in &mut self.sides {
-            side.finish(ctx, sink);
+            side.finish(cx);
         }
     }
 
@@ -438,11 +415,10 @@ impl WsConn {
     /// up its inflaters (`ws.budget_inflater`; with context takeover that direction is no
     /// longer inflated), its display bytes (`ws.budget_display`; none are kept for the rest of
     /// the connection), and its pending pings and round-trip times (`ws.budget_pings`).
-    pub fn give_way(&mut self, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+    pub fn give_way(&mut self, cx: &mut Cx<'_>) {
         let mut io = Io {
             shared: &mut self.shared,
-            ctx,
-            sink,
+            cx,
         };
         let mut shown = 0;
         for side in &mut self.sides {
@@ -454,11 +430,9 @@ impl WsConn {
             for side in &mut self.sides {
                 side.drop_display();
             }
-            report(
-                ctx,
-                io.sink,
-                None,
+            io.cx.anomaly(
                 Code::WsBudgetDisplay,
+                None,
                 format!(
                     "{shown} bytes kept for display dropped (memory budget): this connection's \
                      frames and messages are shown without payload from here on"
@@ -473,11 +447,9 @@ impl WsConn {
         let pings = sh.pings[0].len() + sh.pings[1].len();
         let rtts = sh.rtts.len();
         if pings + rtts > 0 {
-            report(
-                ctx,
-                io.sink,
-                None,
+            io.cx.anomaly(
                 Code::WsBudgetPings,
+                None,
                 format!(
                     "{pings} pings awaiting their pong and {rtts} round-trip times forgotten \
                      (memory budget): pongs that answer them are not timed"
@@ -492,19 +464,18 @@ impl WsConn {
 /// What every step needs besides the side's own state.
 struct Io<'s, 'c, 'f> {
     shared: &'s mut Shared,
-    ctx: &'c EventCtx<'f>,
-    sink: &'s mut dyn EventSink,
+    cx: &'c mut Cx<'f>,
 }
 
 impl Io<'_, '_, '_> {
     fn report(&mut self, dir: Dir, code: Code, detail: String) {
-        report(self.ctx, self.sink, Some(dir), code, detail);
+        self.cx.anomaly(code, Some(dir), detail);
     }
     fn now(&self) -> Timestamp {
-        now(self.ctx)
+        self.cx.now()
     }
     fn frame_no(&self) -> u64 {
-        self.ctx.pkt.map_or(self.shared.last_frame, |p| p.frame)
+        self.cx.pkt.map_or(self.shared.last_frame, |p| p.frame)
     }
 }
 
@@ -1207,8 +1178,9 @@ impl Side {
             payload_head: &self.frame_head,
             close_code,
             close_reason,
+            deflate: self.cfg.deflate,
         };
-        io.sink.event(io.ctx, Event::WsFrame(&event));
+        io.cx.emit(Record::WsFrame(&event));
 
         match f.role {
             Role::Data if f.fin => self.end_message(io),
@@ -1259,7 +1231,7 @@ impl Side {
             data_head: &m.head,
             digest: m.digest.finish(true),
         };
-        io.sink.event(io.ctx, Event::WsMessage(&event));
+        io.cx.emit(Record::WsMessage(&event));
         self.spare_head = m.head;
         self.spare_digest = m.digest;
     }
@@ -1477,7 +1449,7 @@ impl Side {
         None
     }
 
-    fn finish(&mut self, ctx: &EventCtx<'_>, sink: &mut dyn EventSink) {
+    fn finish(&mut self, cx: &mut Cx<'_>) {
         let mut parts = Vec::new();
         match self.phase {
             Phase::Payload => parts.push(format!(
@@ -1506,11 +1478,9 @@ impl Side {
             }
         }
         if !parts.is_empty() {
-            report(
-                ctx,
-                sink,
-                Some(self.dir()),
+            cx.anomaly(
                 Code::WsTruncated,
+                Some(self.dir()),
                 format!("connection ended: {}", parts.join("; ")),
             );
         }

@@ -1,7 +1,9 @@
 //! Test helper: an [`EventSink`] that keeps owned copies of the WebSocket events it receives,
 //! and a flow context to hand to the code under test.
 
-use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink, OpCode, WsFrame, WsMessage};
+use crate::config::Config;
+use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, OpCode, Record, WsFrame, WsMessage};
+use crate::proto::dissect::{Registry, Solo};
 use crate::tcp::{Dir, FlowMeta, PacketRef, RoleBasis};
 use crate::time::Timestamp;
 use std::net::SocketAddr;
@@ -56,7 +58,7 @@ pub struct OwnedMessage {
     pub compressed: bool,
     pub valid_utf8: Option<bool>,
     pub data_head: Vec<u8>,
-    pub digest: crate::proto::Digest,
+    pub digest: crate::model::Digest,
 }
 
 impl From<&WsMessage<'_>> for OwnedMessage {
@@ -93,24 +95,18 @@ pub struct CollectSink {
 impl EventSink for CollectSink {
     fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
         self.events.push(match event {
-            Event::WsFrame(f) => Owned::Frame(f.into()),
-            Event::WsMessage(m) => Owned::Message(m.into()),
-            Event::Anomaly(a) => Owned::Anomaly(a.clone()),
+            Event::Record(Record::WsFrame(f)) => Owned::Frame(f.into()),
+            Event::Record(Record::WsMessage(m)) => Owned::Message(m.into()),
+            Event::Record(Record::Anomaly(a)) => Owned::Anomaly(a.clone()),
             _ => Owned::Other,
         });
     }
 }
 
 impl CollectSink {
-    /// A context for packet `frame` at `ts_nanos`.
-    pub fn ctx(meta: &FlowMeta, frame: u64, ts_nanos: i64) -> EventCtx<'_> {
-        EventCtx {
-            flow: meta,
-            pkt: Some(PacketRef {
-                frame,
-                ts: Timestamp(ts_nanos),
-            }),
-        }
+    /// Packet `frame` at `ts_nanos`.
+    pub fn pkt(frame: u64, ts_nanos: i64) -> Option<PacketRef> {
+        Some(PacketRef::new(frame, Timestamp(ts_nanos)))
     }
 
     pub fn frames(&self) -> Vec<&OwnedFrame> {
@@ -146,6 +142,11 @@ impl CollectSink {
     pub fn codes(&self) -> Vec<Code> {
         self.anomalies().iter().map(|a| a.code).collect()
     }
+}
+
+/// What a context borrows, for the flow of [`meta`].
+pub fn solo() -> Solo {
+    Solo::new(meta(), Config::default(), Registry::default())
 }
 
 /// A flow between 10.0.0.1:50000 (client) and 10.0.0.2:80.

@@ -2,10 +2,10 @@
 //! per anomaly code, gaps and resynchronisation, and property tests against frames written by
 //! tungstenite.
 
-use super::test_sink::{CollectSink, OwnedMessage, meta};
+use super::test_sink::{CollectSink, OwnedMessage, solo};
 use super::*;
-use crate::proto::DeflateParams;
-use crate::tcp::FlowMeta;
+use crate::model::{Anomaly, DeflateParams};
+use crate::proto::dissect::Solo;
 
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
@@ -33,7 +33,7 @@ fn pmd(server_no_ctx: bool, client_no_ctx: bool) -> Option<DeflateParams> {
 /// A connection, its flow and a sink; each `feed` is one packet, 1 ms after the previous one.
 struct Run {
     conn: WsConn,
-    meta: FlowMeta,
+    solo: Solo,
     sink: CollectSink,
     pkt: u64,
     ts: i64,
@@ -47,7 +47,7 @@ impl Run {
     fn with(hs: Option<&Handshake>, limits: &Limits, preview: usize) -> Self {
         Run {
             conn: WsConn::new(hs, limits, preview),
-            meta: meta(),
+            solo: solo(),
             sink: CollectSink::default(),
             pkt: 0,
             ts: 0,
@@ -65,8 +65,9 @@ impl Run {
     fn feed(&mut self, dir: Dir, data: &[u8]) -> &mut Self {
         self.pkt += 1;
         self.ts += 1_000_000;
-        let ctx = CollectSink::ctx(&self.meta, self.pkt, self.ts);
-        self.conn.feed(dir, data, &ctx, &mut self.sink);
+        let pkt = CollectSink::pkt(self.pkt, self.ts);
+        self.conn
+            .feed(dir, data, &mut self.solo.cx(pkt, &mut self.sink));
         self
     }
 
@@ -88,17 +89,14 @@ impl Run {
     }
 
     fn gap(&mut self, dir: Dir, len: u64) -> &mut Self {
-        let ctx = CollectSink::ctx(&self.meta, self.pkt, self.ts);
-        self.conn.gap(dir, len, &ctx, &mut self.sink);
+        let pkt = CollectSink::pkt(self.pkt, self.ts);
+        self.conn
+            .gap(dir, len, &mut self.solo.cx(pkt, &mut self.sink));
         self
     }
 
     fn finish(&mut self) -> &mut Self {
-        let ctx = EventCtx {
-            flow: &self.meta,
-            pkt: None,
-        };
-        self.conn.finish(&ctx, &mut self.sink);
+        self.conn.finish(&mut self.solo.cx(None, &mut self.sink));
         self
     }
 
@@ -184,7 +182,7 @@ fn rfc6455_single_frame_unmasked_text() {
             compressed: false,
             valid_utf8: Some(true),
             data_head: b"Hello".to_vec(),
-            digest: crate::proto::Digest::Off,
+            digest: crate::model::Digest::Off,
         }
     );
 }
@@ -753,8 +751,8 @@ fn inflater_cap() {
 impl Run {
     /// The memory budget asks the connection to give way (as the flow table does).
     fn give_way(&mut self) -> &mut Self {
-        let ctx = CollectSink::ctx(&self.meta, self.pkt, self.ts);
-        self.conn.give_way(&ctx, &mut self.sink);
+        let pkt = CollectSink::pkt(self.pkt, self.ts);
+        self.conn.give_way(&mut self.solo.cx(pkt, &mut self.sink));
         self
     }
 }
@@ -1394,9 +1392,9 @@ mod props {
 // ---------------------------------------------------------------------------------------------
 // --digest
 
-fn sha256(data: &[u8]) -> crate::proto::Digest {
+fn sha256(data: &[u8]) -> crate::model::Digest {
     use sha2::Digest as _;
-    crate::proto::Digest::Sha256(sha2::Sha256::digest(data).into())
+    crate::model::Digest::Sha256(sha2::Sha256::digest(data).into())
 }
 
 fn digest_run(hs: Option<&Handshake>, preview: usize) -> Run {
@@ -1425,7 +1423,7 @@ fn digest_covers_whole_masked_fragmented_messages_beyond_the_preview() {
     // Off by default: no digest, and the same message otherwise.
     let mut r = Run::with(Some(&handshake(None)), &Limits::default(), 16);
     r.feed(Dir::C2S, &bytes);
-    assert_eq!(r.messages()[0].digest, crate::proto::Digest::Off);
+    assert_eq!(r.messages()[0].digest, crate::model::Digest::Off);
 }
 
 #[test]
@@ -1444,7 +1442,7 @@ fn digest_is_of_the_inflated_message() {
 
 #[test]
 fn digest_is_withheld_when_bytes_are_missing_or_not_inflated() {
-    use crate::proto::Digest;
+    use crate::model::Digest;
     // A gap inside the payload: framing kept, message incomplete.
     let mut r = digest_run(Some(&handshake(None)), 64);
     let f = frame(true, false, 2, None, &[0xab; 100]);

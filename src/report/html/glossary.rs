@@ -49,7 +49,7 @@ fn parse(md: &str) -> Vec<Entry<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::Code;
+    use crate::model::Code;
 
     #[test]
     fn every_code_is_explained_with_its_severity() {

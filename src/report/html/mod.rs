@@ -19,13 +19,13 @@
 mod glossary;
 pub mod keep;
 
-use crate::decode::Segment;
-use crate::proto::{Event, EventCtx, EventSink};
-use crate::report::json::{JsonPrinter, ts, write_json};
-use crate::report::{Reporter, gate};
-use crate::source::Frame;
+use crate::decode::TcpFlags;
+use crate::model::json::ts;
+use crate::model::{Anomaly, Event, EventCtx, EventSink, HttpHead, Record};
+use crate::report::json::{JsonPrinter, write_json};
+use crate::report::{PacketDone, Reporter, gate};
 use crate::stats::RunStats;
-use crate::tcp::{Dir, FlowId};
+use crate::tcp::FlowId;
 use crate::time::Timestamp;
 use base64::Engine as _;
 use serde::Serialize;
@@ -35,7 +35,6 @@ use sha2::Sha256;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::rc::Rc;
 
 const TEMPLATE: &str = include_str!("page.html");
@@ -124,8 +123,7 @@ struct Meta<'a> {
     left_out: keep::LeftOut,
 }
 
-fn flag_names(seg: &Segment<'_>) -> Vec<&'static str> {
-    let f = seg.flags;
+fn flag_names(f: TcpFlags) -> Vec<&'static str> {
     [
         (f.syn(), "SYN"),
         (f.fin(), "FIN"),
@@ -142,10 +140,8 @@ fn flag_names(seg: &Segment<'_>) -> Vec<&'static str> {
 pub struct HtmlReport {
     json: JsonPrinter<Sink>,
     store: Rc<RefCell<keep::Store>>,
-    /// Open flows by (client, server), for the packets' own records.
-    open: HashMap<(SocketAddr, SocketAddr), FlowId>,
-    /// Flows that ended in the packet being processed: their last packet is still to come.
-    ended: Vec<(SocketAddr, SocketAddr, FlowId)>,
+    /// Flows that ended in the packet being processed: forgotten once it is done.
+    ended: Vec<FlowId>,
     origin: Origin,
     out: Option<Box<dyn Write>>,
     /// The output's name, for errors.
@@ -179,7 +175,6 @@ impl HtmlReport {
         HtmlReport {
             json: JsonPrinter::new(sink, preview, None),
             store,
-            open: HashMap::new(),
             ended: Vec::new(),
             origin,
             out: Some(out),
@@ -199,36 +194,14 @@ impl HtmlReport {
             store.line(&String::from_utf8_lossy(&self.line));
         }
     }
-
-    /// The flow a segment belongs to and its direction.
-    fn flow_of(&self, seg: &Segment<'_>) -> Option<(FlowId, Dir)> {
-        if let Some(&id) = self.open.get(&(seg.src, seg.dst)) {
-            return Some((id, Dir::C2S));
-        }
-        if let Some(&id) = self.open.get(&(seg.dst, seg.src)) {
-            return Some((id, Dir::S2C));
-        }
-        self.ended.iter().find_map(|&(c, s, id)| {
-            if (c, s) == (seg.src, seg.dst) {
-                Some((id, Dir::C2S))
-            } else if (c, s) == (seg.dst, seg.src) {
-                Some((id, Dir::S2C))
-            } else {
-                None
-            }
-        })
-    }
 }
 
 impl EventSink for HtmlReport {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         let flow = ctx.flow.id;
-        if let Event::FlowOpened = event {
-            self.open.insert((ctx.flow.client, ctx.flow.server), flow);
-        }
         self.json.event(ctx, event);
         match event {
-            Event::Handshake(h) => {
+            Event::Record(Record::Handshake(h)) => {
                 if let Some(key) = &h.key {
                     let mut sha = Sha1::new();
                     sha.update(key.as_bytes());
@@ -245,7 +218,7 @@ impl EventSink for HtmlReport {
                 }
             }
             Event::HttpHead(m) if gate::starts_event_stream(m) => {
-                if let crate::proto::HttpHead::Response {
+                if let HttpHead::Response {
                     version,
                     status,
                     reason,
@@ -265,12 +238,9 @@ impl EventSink for HtmlReport {
                 }
             }
             Event::FlowClosed { .. } => {
-                let key = (ctx.flow.client, ctx.flow.server);
-                if self.open.get(&key) == Some(&flow) {
-                    self.open.remove(&key);
-                }
+                // A flow that ended with a packet of its own keeps that packet's record.
                 if ctx.pkt.is_some() {
-                    self.ended.push((key.0, key.1, flow));
+                    self.ended.push(flow);
                 } else {
                     self.store.borrow_mut().forget(flow);
                 }
@@ -279,30 +249,28 @@ impl EventSink for HtmlReport {
         }
     }
 
-    fn global_anomaly(&mut self, anomaly: &crate::proto::Anomaly, frame: u64) {
+    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
         self.json.global_anomaly(anomaly, frame);
     }
 }
 
 impl Reporter for HtmlReport {
-    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
-        if let Some(seg) = seg
-            && let Some((flow, dir)) = self.flow_of(seg)
-        {
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
+        if let Some(p) = done.placed {
             let rec = TcpRecord {
                 r#type: "tcp",
-                flow,
-                dir: dir.as_str(),
-                ts: frame.ts,
-                frame: frame.index,
-                flags: flag_names(seg),
-                seq: seg.seq,
-                ack: seg.ack,
-                len: seg.payload.len(),
+                flow: p.flow,
+                dir: p.dir.as_str(),
+                ts: done.ts(),
+                frame: done.frame(),
+                flags: flag_names(p.flags),
+                seq: p.seq,
+                ack: p.ack,
+                len: p.payload_len,
             };
-            self.own_record(flow, &rec);
+            self.own_record(p.flow, &rec);
         }
-        for (_, _, flow) in std::mem::take(&mut self.ended) {
+        for flow in std::mem::take(&mut self.ended) {
             self.store.borrow_mut().forget(flow);
         }
     }
@@ -351,16 +319,16 @@ impl EventSink for WithReport {
         self.report.event(ctx, event);
     }
 
-    fn global_anomaly(&mut self, anomaly: &crate::proto::Anomaly, frame: u64) {
+    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
         self.inner.global_anomaly(anomaly, frame);
         self.report.global_anomaly(anomaly, frame);
     }
 }
 
 impl Reporter for WithReport {
-    fn packet_done(&mut self, frame: &Frame<'_>, seg: Option<&Segment<'_>>) {
-        self.inner.packet_done(frame, seg);
-        self.report.packet_done(frame, seg);
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
+        self.inner.packet_done(done);
+        self.report.packet_done(done);
     }
 
     /// Both finish, whatever happens to the first; the first error is returned.

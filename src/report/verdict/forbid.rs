@@ -14,7 +14,7 @@ use super::rules::Effect;
 use super::{Finding, Subject};
 use crate::filter::json::{FlowContext, JsonRecord};
 use crate::filter::{FieldId, Filter};
-use crate::proto::{Anomaly, Event, EventCtx, EventSink, FlowKind};
+use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowKind};
 use crate::report::gate::{HOLD_CAP, early_kind};
 use crate::report::json::JsonPrinter;
 use crate::tcp::{Dir, FlowId};

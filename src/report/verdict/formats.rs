@@ -10,8 +10,8 @@
 
 use super::rules::Effect;
 use super::{CaptureVerdict, FORBID_ID, Finding, Subject, code_counts};
-use crate::proto::{Code, Severity};
-use crate::report::json::{json_line, ts_secs};
+use crate::model::{Code, Severity, ts_secs};
+use crate::report::json::json_line;
 use crate::report::style::{Paint, Style};
 use serde_json::{Value, json};
 use std::borrow::Cow;

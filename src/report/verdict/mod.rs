@@ -16,7 +16,7 @@ pub mod forbid;
 pub mod formats;
 pub mod rules;
 
-use crate::proto::{Anomaly, Code, Event, EventCtx, EventSink, FlowKind, Severity};
+use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, FlowKind, Record, Severity};
 use crate::report::Reporter;
 use crate::report::gate::early_kind;
 use crate::stats::RunStats;
@@ -363,7 +363,7 @@ impl EventSink for Collector {
             return;
         }
         let judged = self.judged(flow, &event);
-        let Event::Anomaly(a) = event else {
+        let Event::Record(Record::Anomaly(a)) = event else {
             return;
         };
         let f = self.finding(a, Some(flow), ctx.pkt.map(|p| p.frame));
@@ -397,7 +397,7 @@ impl Reporter for Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::FlowSummary;
+    use crate::model::FlowSummary;
     use crate::proto::websocket::test_sink;
     use crate::tcp::{CloseHow, FlowMeta, PacketRef};
 
@@ -419,23 +419,14 @@ mod tests {
 
     fn feed(c: &mut Collector, flow: FlowId, code: Code, frame: u64) {
         let m = meta(flow);
-        let ctx = EventCtx {
-            flow: &m,
-            pkt: Some(PacketRef {
-                frame,
-                ts: Timestamp::ZERO,
-            }),
-        };
+        let ctx = EventCtx::new(&m, Some(PacketRef::new(frame, Timestamp::ZERO)));
         let a = anomaly(code);
-        c.event(&ctx, Event::Anomaly(&a));
+        c.event(&ctx, Event::Record(Record::Anomaly(&a)));
     }
 
     fn close(c: &mut Collector, flow: FlowId, kind: FlowKind) {
         let m = meta(flow);
-        let ctx = EventCtx {
-            flow: &m,
-            pkt: None,
-        };
+        let ctx = EventCtx::new(&m, None);
         let summary = FlowSummary {
             kind: Some(kind),
             ..Default::default()

@@ -9,7 +9,7 @@
 //! Every pattern must name a known code or match at least one, so a typo is refused rather than
 //! silently matching nothing.
 
-use crate::proto::{Code, Severity};
+use crate::model::{Code, Severity};
 
 /// What an anomaly does to its capture's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -7,210 +7,34 @@
 //! judging the remaining captures without printing, so its status is the verdict whatever
 //! happens to stdout.
 
-use crate::cli::{CheckFormat, Cli, ColorWhen, Command, Common, GateArgs};
+pub mod exit;
+pub mod live;
+pub mod views;
+
+pub use exit::{Status, error_line};
+pub use views::{make_reporter, missing_flow, output_width, use_color};
+
+use crate::cli::{CheckFormat, Cli, Command, Common, GateArgs};
 use crate::config::Config;
 use crate::filter::{Filter, fields};
+use crate::model::{Event, EventCtx, EventSink, FlowKind};
 use crate::pipeline::{Analyzer, Stop};
-use crate::proto::{Event, EventCtx, EventSink, FlowKind};
 use crate::report::Reporter;
 use crate::report::escape;
-use crate::report::follow::FollowPrinter;
 use crate::report::html;
-use crate::report::json::JsonPrinter;
-use crate::report::ladder::LadderPrinter;
 use crate::report::progress::{self, Screen, WithProgress};
-use crate::report::tables::{PIPE_WIDTH, TableStyle};
-use crate::report::text::{TextOptions, TextPrinter};
 use crate::report::verdict::forbid::{self, ForbidWatch, Forbids};
 use crate::report::verdict::formats::{self, TextStyle, Totals};
 use crate::report::verdict::rules::Rules;
 use crate::report::verdict::{CaptureVerdict, Collector};
 use crate::stats::RunStats;
 use crate::usage;
+use exit::{is_broken_pipe, plain_os_errors};
 use indicatif::ProgressBar;
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// Exit status of a command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Ok = 0,
-    Failed = 1,
-    Error = 2,
-}
-
-impl From<Status> for ExitCode {
-    fn from(s: Status) -> ExitCode {
-        ExitCode::from(s as u8)
-    }
-}
-
-/// Prints the one-line error every failure ends with, operating-system errors in plain words.
-/// Messages name files, interfaces and arguments as given, so the whole line is escaped: it
-/// stays one line and cannot drive the terminal.
-pub fn error_line(msg: impl std::fmt::Display) {
-    let msg = plain_os_errors(&msg.to_string());
-    let _ = writeln!(io::stderr(), "sockscope: {}", escape::esc(&msg));
-}
-
-/// Rewrites the standard library's wording of operating-system errors ("No such file or
-/// directory (os error 2)") into plain words that say what to do, wherever a message quotes
-/// one.
-fn plain_os_errors(msg: &str) -> String {
-    const MARK: &str = " (os error ";
-    let mut out = String::new();
-    let mut rest = msg;
-    while let Some(at) = rest.find(MARK) {
-        let after = &rest[at + MARK.len()..];
-        let code = after
-            .find(')')
-            .and_then(|close| Some((after[..close].parse::<i32>().ok()?, close)));
-        let Some((code, close)) = code else {
-            out.push_str(&rest[..at + MARK.len()]);
-            rest = after;
-            continue;
-        };
-        // The description runs from the last ": " or "(" before the mark.
-        let head = &rest[..at];
-        let start = head
-            .rfind(": ")
-            .map(|i| i + 2)
-            .max(head.rfind('(').map(|i| i + 1))
-            .unwrap_or(0);
-        out.push_str(&head[..start]);
-        out.push_str(&os_error_words(code, &head[start..]));
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn os_error_words(code: i32, described: &str) -> String {
-    let words = match code {
-        libc::ENOENT => "no such file or directory; check the name and the path",
-        libc::EACCES => {
-            "permission denied; check the file's permissions, or run as a user who may use it"
-        }
-        libc::EPERM => "operation not permitted; this needs more privilege (root or a capability)",
-        libc::EISDIR => "is a directory; name a file (`sockscope check DIR` checks a directory)",
-        libc::ENOTDIR => "a part of the path is not a directory; check the path",
-        libc::ENOSPC => "no space left on the device; free some space or write elsewhere",
-        libc::EDQUOT => "disk quota exceeded; free some space or write elsewhere",
-        libc::EROFS => "the file system is read-only; write elsewhere",
-        libc::EMFILE | libc::ENFILE => "too many open files; raise the limit (ulimit -n)",
-        libc::ENAMETOOLONG => "the file name is too long",
-        libc::ELOOP => "too many symbolic links in the path",
-        libc::ENODEV | libc::ENXIO => "no such device; check the name (`ip link` lists them)",
-        libc::ENETDOWN => "the network interface is down; bring it up (`ip link set IFACE up`)",
-        libc::EIO => "input/output error: the disk or device failed",
-        libc::EEXIST => "the file already exists",
-        libc::EPIPE => "the reader of the output went away",
-        _ => {
-            let mut c = described.chars();
-            return match c.next() {
-                Some(first) => first.to_lowercase().chain(c).collect(),
-                None => format!("system error {code}"),
-            };
-        }
-    };
-    words.to_string()
-}
-
-fn is_broken_pipe(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::BrokenPipe
-}
-
-impl<R: Reporter + ?Sized> EventSink for Box<R> {
-    fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
-        (**self).event(ctx, event)
-    }
-    fn global_anomaly(&mut self, anomaly: &crate::proto::Anomaly, frame: u64) {
-        (**self).global_anomaly(anomaly, frame)
-    }
-}
-
-impl<R: Reporter + ?Sized> Reporter for Box<R> {
-    fn packet_done(
-        &mut self,
-        frame: &crate::source::Frame<'_>,
-        seg: Option<&crate::decode::Segment<'_>>,
-    ) {
-        (**self).packet_done(frame, seg)
-    }
-    fn finish(&mut self, stats: &RunStats) -> io::Result<()> {
-        (**self).finish(stats)
-    }
-    fn take_io_error(&mut self) -> Option<io::Error> {
-        (**self).take_io_error()
-    }
-}
-
-/// Whether to colour output on stdout.
-pub fn use_color(when: ColorWhen) -> bool {
-    match when {
-        ColorWhen::Always => true,
-        ColorWhen::Never => false,
-        ColorWhen::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && io::stdout().is_terminal()
-        }
-    }
-}
-
-/// The width tables fit: `COLUMNS` when set, else the terminal's, else [`PIPE_WIDTH`].
-pub fn output_width() -> u16 {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.trim().parse::<u16>().ok())
-        .filter(|&c| c > 0)
-        .or_else(|| io::stdout().is_terminal().then(terminal_width).flatten())
-        .unwrap_or(PIPE_WIDTH)
-}
-
-fn terminal_width() -> Option<u16> {
-    // SAFETY: TIOCGWINSZ fills a plain struct; a failure leaves it zeroed and is checked.
-    unsafe {
-        let mut ws: libc::winsize = std::mem::zeroed();
-        if libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_col > 0 {
-            Some(ws.ws_col)
-        } else {
-            None
-        }
-    }
-}
-
-/// The reporter the options ask for, writing to `out`.
-pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Reporter> {
-    let kind = common.kind.map(FlowKind::from);
-    let color = use_color(common.color);
-    if !common.json {
-        if let Some(flow) = common.follow {
-            return Box::new(FollowPrinter::new(out, flow, color, common.snap_preview));
-        }
-        if let Some(flow) = common.ladder {
-            return Box::new(LadderPrinter::new(out, flow, color, common.snap_preview));
-        }
-    }
-    if common.json {
-        return Box::new(JsonPrinter::new(out, common.snap_preview, kind));
-    }
-    let opts = TextOptions {
-        quiet: common.quiet,
-        preview: common.snap_preview,
-        kind,
-        color,
-        tables: TableStyle {
-            unicode: true,
-            width: Some(output_width()),
-            color,
-        },
-        verbose: common.verbose,
-        hex: common.hex,
-        hex_bytes: common.config(false).display_bytes,
-    };
-    Box::new(TextPrinter::new(out, opts))
-}
 
 /// Allocations from this size on get their own mapping (glibc), which `free` hands back to the
 /// system at once. Left in the heap, a large buffer given up for the memory budget leaves a hole
@@ -281,7 +105,7 @@ pub fn run(cli: Cli) -> Status {
                 error_line(msg);
                 return Status::Error;
             }
-            let args = crate::live::LiveArgs {
+            let args = live::LiveArgs {
                 iface,
                 write,
                 count,
@@ -289,7 +113,7 @@ pub fn run(cli: Cli) -> Status {
                 promisc: !no_promisc,
                 report,
             };
-            crate::live::run(&args, &common)
+            live::run(&args, &common)
         }
         Command::Fields { prefix } => match fields::text_listing(prefix.as_deref()) {
             Some(list) => write_stdout(list.as_bytes(), "the field list"),
@@ -414,15 +238,6 @@ pub fn analyze<R: Reporter>(
         Some(msg) => Err(RunError::Input(msg)),
         None => Ok(done),
     }
-}
-
-/// The error for a `--follow` / `--ladder` flow that is not among the `flows` of the run.
-pub fn missing_flow(common: &Common, flows: u64) -> Option<String> {
-    let flow = common.follow.or(common.ladder)?;
-    (flow == 0 || flow > flows).then(|| match flows {
-        0 => format!("flow {flow} is not in the capture: no flow was analyzed"),
-        n => format!("flow {flow} is not in the capture: flow ids run from 1 to {n}"),
-    })
 }
 
 fn read(files: &[String], common: &Common) -> Status {
@@ -773,37 +588,5 @@ fn check(
         Status::Failed
     } else {
         Status::Ok
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn os_errors_are_said_in_plain_words() {
-        let e = io::Error::from_raw_os_error(libc::ENOENT);
-        let msg = plain_os_errors(&format!("x.pcap: cannot open: {e}"));
-        assert_eq!(
-            msg,
-            "x.pcap: cannot open: no such file or directory; check the name and the path"
-        );
-        let e = io::Error::from_raw_os_error(libc::EACCES);
-        assert!(
-            plain_os_errors(&format!("out.pcap: {e}")).starts_with("out.pcap: permission denied;")
-        );
-        // An error without its own words keeps the system's, without the number.
-        let e = io::Error::from_raw_os_error(libc::EADDRINUSE);
-        let msg = plain_os_errors(&format!("bind: {e}"));
-        assert!(!msg.contains("os error"), "{msg}");
-        assert!(msg.starts_with("bind: address"), "{msg}");
-        let e = io::Error::from_raw_os_error(libc::ENETDOWN);
-        assert_eq!(
-            plain_os_errors(&format!("eth0: interface went down ({e})")),
-            "eth0: interface went down (the network interface is down; bring it up \
-             (`ip link set IFACE up`))"
-        );
-        assert_eq!(plain_os_errors("nothing to do"), "nothing to do");
-        assert_eq!(plain_os_errors("odd (os error x)"), "odd (os error x)");
     }
 }

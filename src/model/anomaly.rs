@@ -1,0 +1,169 @@
+//! What analysis finds wrong or cannot judge: anomaly codes with their severity (the contract's
+//! `layer.what` names, docs/anomalies.md), and the anomaly record.
+
+use crate::model::json::{JsonCx, ToJson, ts_secs};
+use crate::tcp::Dir;
+use crate::time::Timestamp;
+use serde::ser::{SerializeStruct, Serializer};
+
+/// Severity of an anomaly: `check` fails on errors (with `--strict`, on warnings too); an
+/// `Info` note says what could not be judged and never fails anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+macro_rules! codes {
+    ($($variant:ident => $name:literal, $sev:ident, $doc:literal;)*) => {
+        /// Anomaly codes (CONTRACT.md). Names are binding; new codes keep the `layer.what` scheme.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $(#[doc = $doc] $variant,)* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+            pub fn as_str(self) -> &'static str { match self { $(Code::$variant => $name,)* } }
+            pub fn severity(self) -> Severity { match self { $(Code::$variant => Severity::$sev,)* } }
+            pub fn description(self) -> &'static str { match self { $(Code::$variant => $doc,)* } }
+            pub fn parse(s: &str) -> Option<Code> { Code::ALL.iter().copied().find(|c| c.as_str() == s) }
+        }
+    };
+}
+
+codes! {
+    WsAcceptMismatch => "ws.accept_mismatch", Error, "Sec-WebSocket-Accept is not base64(SHA-1(key + GUID))";
+    WsHandshakeInvalid => "ws.handshake_invalid", Error, "upgrade request or 101 response lacks a required header";
+    WsUpgradeRefused => "ws.upgrade_refused", Warning, "upgrade requested, server answered other than 101";
+    WsRequestNotCaptured => "ws.request_not_captured", Info, "a 101 whose upgrade request is not (whole) in the capture: the request side of the handshake cannot be checked";
+    WsUnmaskedClientFrame => "ws.unmasked_client_frame", Error, "client-to-server frame without mask";
+    WsMaskedServerFrame => "ws.masked_server_frame", Error, "server-to-client frame with mask";
+    WsReservedOpcode => "ws.reserved_opcode", Error, "opcode 3-7 or 0xB-0xF";
+    WsRsvWithoutExtension => "ws.rsv_without_extension", Error, "RSV bit set that no negotiated extension defines";
+    WsControlTooLong => "ws.control_too_long", Error, "control frame payload longer than 125 bytes";
+    WsControlFragmented => "ws.control_fragmented", Error, "control frame with FIN = 0";
+    WsUnexpectedContinuation => "ws.unexpected_continuation", Error, "continuation frame with no message in progress";
+    WsInterleavedData => "ws.interleaved_data", Error, "new data frame while a fragmented message is in progress";
+    WsInvalidUtf8 => "ws.invalid_utf8", Error, "text message or close reason is not UTF-8";
+    WsInvalidCloseCode => "ws.invalid_close_code", Error, "close code not allowed on the wire, or 1-byte close payload";
+    WsDataAfterClose => "ws.data_after_close", Error, "frame from a side after that side sent close";
+    WsNonMinimalLength => "ws.non_minimal_length", Warning, "payload length not in its shortest encoding";
+    WsLengthTooLarge => "ws.length_too_large", Error, "64-bit payload length with the most significant bit set";
+    WsInflateError => "ws.inflate_error", Error, "permessage-deflate data that does not inflate";
+    WsMessageTooLarge => "ws.message_too_large", Warning, "message beyond the inflate or buffer cap; the rest was skipped";
+    WsResync => "ws.resync", Warning, "framing lost after a gap; decoding resumed at a plausible frame header or stopped";
+    WsTruncated => "ws.truncated", Warning, "the connection ended inside a WebSocket frame or fragmented message";
+    WsInflaterCap => "ws.inflater_cap", Warning, "permessage-deflate messages not inflated: the cap on live inflaters was reached";
+    WsBudgetInflater => "ws.budget_inflater", Warning, "memory budget: a permessage-deflate inflater was released; the message in progress is not inflated";
+    WsBudgetDisplay => "ws.budget_display", Warning, "memory budget: a WebSocket connection's display bytes were dropped; its previews and dumps stay empty";
+    WsBudgetPings => "ws.budget_pings", Warning, "memory budget: pending pings and round-trip times were forgotten";
+    WsBudgetCandidate => "ws.budget_candidate", Warning, "memory budget: bytes that looked like WebSocket framing were dropped while awaiting confirmation; confirmed, they are not decoded";
+    HttpParseError => "http.parse_error", Error, "bytes on an HTTP stream that do not parse as HTTP/1.x";
+    HttpHeadTooLarge => "http.head_too_large", Warning, "HTTP head larger than the configured cap; direction no longer decoded";
+    HttpAmbiguousFraming => "http.ambiguous_framing", Error, "Transfer-Encoding together with Content-Length, or in HTTP/1.0 (request smuggling risk); Transfer-Encoding used";
+    HttpUpgradeHoldOverflow => "http.upgrade_hold_overflow", Warning, "client bytes after an upgrade or CONNECT request outgrew the hold cap before the response; they were dropped";
+    HttpResync => "http.resync", Warning, "HTTP framing lost after a gap (or mid-stream pick-up); bytes skipped to the next start line";
+    HttpObsFold => "http.obs_fold", Warning, "obsolete line folding in a header field; unfolded into spaces (RFC 9112 §5.2)";
+    HttpFieldSpace => "http.field_space", Warning, "whitespace between a response header name and its colon; stripped (RFC 9112 §5.1)";
+    HttpRequestFieldSpace => "http.request_field_space", Error, "whitespace between a request header name and its colon, which a server must reject (RFC 9112 §5.1)";
+    HttpTruncated => "http.truncated", Warning, "an HTTP head cut short by a gap, the snaplen or the end of the stream; what it holds is reported";
+    HttpRequestsEvicted => "http.requests_evicted", Warning, "more than 1024 requests awaiting responses; the oldest are kept only as their framing needs";
+    HttpUpgradeUnanswered => "http.upgrade_unanswered", Warning, "the connection ended while client bytes held after an upgrade request awaited its response; they were not decoded";
+    HttpBudgetHead => "http.budget_head", Warning, "memory budget: an incomplete HTTP head was reported for what it holds and dropped (the side resynchronises), or the headers of a message in progress";
+    HttpBudgetHold => "http.budget_hold", Warning, "memory budget: client bytes held while an upgrade awaits its response were dropped";
+    HttpBudgetPending => "http.budget_pending", Warning, "memory budget: unanswered requests were kept only as what framing their responses needs, or that record (evicted HEAD/CONNECT) was forgotten";
+    HttpBudgetDisplay => "http.budget_display", Warning, "memory budget: an HTTP connection's display bytes were dropped; its body previews stay empty";
+    TcpGap => "tcp.gap", Warning, "bytes missing from a stream (lost before capture)";
+    TcpMidstream => "tcp.midstream", Warning, "flow picked up without its SYN";
+    TcpOverlapConflict => "tcp.overlap_conflict", Warning, "retransmitted bytes differ from the bytes first seen";
+    TcpBufferCap => "tcp.buffer_cap", Warning, "out-of-order data dropped because a reassembly buffer cap was hit";
+    TcpFlowCap => "tcp.flow_cap", Warning, "a flow was not tracked because the flow table is full";
+    TcpRstOutOfWindow => "tcp.rst_out_of_window", Warning, "a RST its receiver drops: outside the receive window, or answering a SYN without acknowledging it; the flow goes on";
+    TcpRstIgnored => "tcp.rst_ignored", Warning, "a RST the connection outlived: its receiver acknowledged bytes sent after it (or the refused handshake went on); analysis took the flow up again";
+    TcpBadHeader => "tcp.bad_header", Warning, "a packet on an analyzed port skipped for a broken TCP header (data offset below 5 words or beyond the IP payload, header cut short)";
+    IpBadHeader => "ip.bad_header", Warning, "a TCP packet skipped for a broken IP header (IHL below 5, header cut short, broken extension headers)";
+    TcpBudgetOoo => "tcp.budget_ooo", Warning, "memory budget: out-of-order bytes were delivered early, the holes before them given up as gaps";
+    TcpBudgetEvict => "tcp.budget_evict", Warning, "memory budget: a flow among the largest holders was ended early; its later packets are not analyzed";
+    TcpBudgetFlows => "tcp.budget_flows", Warning, "memory budget: new flows are not tracked, the budget cannot hold another flow";
+    IpFragment => "ip.fragment", Warning, "IP datagrams whose fragments could not be reassembled (lost, expired, over the cap); their TCP bytes are missing";
+    LinkUnknown => "link.unknown", Warning, "packets of a link type sockscope does not decode were skipped";
+}
+
+/// A protocol violation or an analysis limit: reported, never fatal.
+#[derive(Clone, Debug)]
+pub struct Anomaly {
+    pub code: Code,
+    pub dir: Option<Dir>,
+    pub ts: Timestamp,
+    pub detail: String,
+}
+
+impl ToJson for Anomaly {
+    fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
+        let mut r = s.serialize_struct("anomaly", 8)?;
+        r.serialize_field("type", "anomaly")?;
+        r.serialize_field("flow", &cx.flow)?;
+        r.serialize_field("dir", &self.dir.map(Dir::as_str))?;
+        r.serialize_field("ts", &ts_secs(self.ts))?;
+        r.serialize_field("frame", &cx.frame)?;
+        r.serialize_field("severity", self.code.severity().as_str())?;
+        r.serialize_field("code", self.code.as_str())?;
+        r.serialize_field("detail", &self.detail)?;
+        r.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_documented() {
+        let doc = include_str!("../../docs/anomalies.md");
+        for code in Code::ALL {
+            assert!(
+                doc.contains(&format!("`{}`", code.as_str())),
+                "{} is missing from docs/anomalies.md",
+                code.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn the_readme_counts_every_code() {
+        let readme = include_str!("../../README.md");
+        let said = readme
+            .split("- **Anomalies**: ")
+            .nth(1)
+            .and_then(|rest| rest.split_once(" codes"))
+            .and_then(|(n, _)| n.parse::<usize>().ok());
+        assert_eq!(
+            said,
+            Some(Code::ALL.len()),
+            "README.md's \"- **Anomalies**: N codes\" must say how many codes there are"
+        );
+    }
+
+    #[test]
+    fn codes_parse_back_and_follow_the_naming_scheme() {
+        for &code in Code::ALL {
+            assert_eq!(Code::parse(code.as_str()), Some(code));
+            let (layer, what) = code.as_str().split_once('.').unwrap();
+            assert!(["ws", "http", "tcp", "ip", "link"].contains(&layer));
+            assert!(
+                what.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            );
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! HTTP/1.x records: a message (request or response) with its head as sent, and one
+//! Server-Sent Event of an event stream.
+
+use crate::model::json::{JsonCx, ToJson, ts_secs};
+use crate::model::payload::{Digest, preview};
+use crate::tcp::Dir;
+use crate::time::Timestamp;
+use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};
+
+/// A header as it appeared on the wire.
+#[derive(Clone, Copy, Debug)]
+pub struct Header<'a> {
+    pub name: &'a str,
+    pub value: &'a [u8],
+}
+
+/// Start line of an HTTP message.
+#[derive(Clone, Copy, Debug)]
+pub enum HttpHead<'a> {
+    Request {
+        method: &'a str,
+        target: &'a str,
+        version: u8,
+    },
+    Response {
+        version: u8,
+        status: u16,
+        reason: &'a str,
+    },
+}
+
+/// An HTTP/1.x message. Emitted twice: [`Event::HttpHead`] when its head is parsed (body counts
+/// zero, `complete == false`), and [`Event::Http`] when its body ended (or the stream did).
+#[derive(Clone, Copy, Debug)]
+pub struct HttpMessage<'a> {
+    pub dir: Dir,
+    /// When the first byte of the message was seen.
+    pub start_ts: Timestamp,
+    /// When the message completed (or its head, for `HttpHead`).
+    pub ts: Timestamp,
+    pub head: HttpHead<'a>,
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub headers: &'a [Header<'a>],
+    /// Start line + headers + blank line.
+    pub header_bytes: u64,
+    /// Body bytes after removing chunked framing.
+    pub body_bytes: u64,
+    /// Chunk-size lines, chunk CRLFs and trailers.
+    pub framing_bytes: u64,
+    pub chunked: bool,
+    /// The `Upgrade` header's value, if any.
+    pub upgrade: Option<&'a str>,
+    /// First bytes of the body (up to the preview cap), dechunked.
+    pub body_head: &'a [u8],
+    /// The head exactly as it was on the wire (start line, headers, blank line), for hex dumps.
+    /// Empty when the head was not kept.
+    pub raw_head: &'a [u8],
+    /// False when the stream ended (or broke) before the message did.
+    pub complete: bool,
+    /// SHA-256 of the whole (de-chunked) body, with `--digest`.
+    pub digest: Digest,
+    /// Which request/response exchange of the connection the message belongs to: a request's
+    /// own sequence number (0, 1, ... in wire order), or for a final response the number of the
+    /// request it answers. `None` for interim responses and for responses to requests never
+    /// seen (mid-stream pick-up, lost in a gap).
+    pub exchange: Option<u64>,
+}
+
+/// One Server-Sent Event (a blank-line-terminated block of an event stream).
+#[derive(Clone, Copy, Debug)]
+pub struct SseEvent<'a> {
+    pub ts: Timestamp,
+    pub event: Option<&'a str>,
+    pub id: Option<&'a str>,
+    /// `data` lines joined with `\n`, up to the display cap.
+    pub data: &'a [u8],
+}
+
+/// Header list as `[[name, value], ...]`, values decoded leniently.
+struct Headers<'a>(&'a [Header<'a>]);
+
+impl Serialize for Headers<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for h in self.0 {
+            seq.serialize_element(&(h.name, String::from_utf8_lossy(h.value)))?;
+        }
+        seq.end()
+    }
+}
+
+impl ToJson for HttpMessage<'_> {
+    fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
+        let (kind, method, target, v, status, reason) = match self.head {
+            HttpHead::Request {
+                method,
+                target,
+                version,
+            } => ("request", Some(method), Some(target), version, None, None),
+            HttpHead::Response {
+                version,
+                status,
+                reason,
+            } => ("response", None, None, version, Some(status), Some(reason)),
+        };
+        let text = !self.body_head.is_empty() && std::str::from_utf8(self.body_head).is_ok();
+        let sha256 = self.digest.json_field();
+        let mut r = s.serialize_struct("http", 22)?;
+        r.serialize_field("type", "http")?;
+        r.serialize_field("flow", &cx.flow)?;
+        r.serialize_field("dir", self.dir.as_str())?;
+        r.serialize_field("ts", &ts_secs(self.ts))?;
+        r.serialize_field("frame", &cx.frame)?;
+        r.serialize_field("kind", kind)?;
+        r.serialize_field("method", &method)?;
+        r.serialize_field("target", &target)?;
+        r.serialize_field("version", &format!("HTTP/1.{v}"))?;
+        r.serialize_field("status", &status)?;
+        r.serialize_field("reason", &reason)?;
+        r.serialize_field("headers", &Headers(self.headers))?;
+        r.serialize_field("header_bytes", &self.header_bytes)?;
+        r.serialize_field("body_bytes", &self.body_bytes)?;
+        r.serialize_field("framing_bytes", &self.framing_bytes)?;
+        r.serialize_field("chunked", &self.chunked)?;
+        r.serialize_field("upgrade", &self.upgrade)?;
+        r.serialize_field("complete", &self.complete)?;
+        r.serialize_field("preview", &preview(self.body_head, text, cx.preview_chars))?;
+        if let Some(sha256) = sha256 {
+            r.serialize_field("sha256", &sha256)?;
+        }
+        r.end()
+    }
+}
+
+impl ToJson for SseEvent<'_> {
+    fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
+        let mut r = s.serialize_struct("sse_event", 6)?;
+        r.serialize_field("type", "sse_event")?;
+        r.serialize_field("flow", &cx.flow)?;
+        r.serialize_field("ts", &ts_secs(self.ts))?;
+        r.serialize_field("event", &self.event)?;
+        r.serialize_field("id", &self.id)?;
+        r.serialize_field("preview", &preview(self.data, true, cx.preview_chars))?;
+        r.end()
+    }
+}

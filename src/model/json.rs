@@ -1,0 +1,47 @@
+//! A record's JSON form: what it takes besides the record ([`JsonCx`]), the trait each record
+//! implements ([`ToJson`]: the contract's fields in the contract's order), the wrapper serde
+//! writes ([`Json`]), and how timestamps are written.
+
+use crate::tcp::FlowId;
+use crate::time::Timestamp;
+use serde::ser::{Serialize, Serializer};
+
+/// What a record's JSON form takes besides the record: where it was found and how long a
+/// preview is.
+#[derive(Clone, Copy, Debug)]
+pub struct JsonCx {
+    /// The flow (none for an anomaly that belongs to no flow).
+    pub flow: Option<FlowId>,
+    /// The packet being processed when the record was made, if any.
+    pub frame: Option<u64>,
+    /// Characters of payload in a `preview` (`--snap-preview`).
+    pub preview_chars: usize,
+}
+
+/// A record's JSON form: one object, the fields and their order as CONTRACT.md and
+/// docs/schema.json give them.
+pub trait ToJson {
+    fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error>;
+}
+
+/// A record with its JSON context, ready for serde.
+pub struct Json<'r, R: ?Sized> {
+    pub record: &'r R,
+    pub cx: JsonCx,
+}
+
+impl<R: ToJson + ?Sized> Serialize for Json<'_, R> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.record.to_json(&self.cx, s)
+    }
+}
+
+/// A timestamp as JSON writes it: seconds since the epoch, to the microsecond.
+pub fn ts_secs(t: Timestamp) -> f64 {
+    t.as_nanos().div_euclid(1_000) as f64 / 1e6
+}
+
+/// `serialize_with` for timestamps (see [`ts_secs`]).
+pub(crate) fn ts<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(ts_secs(*t))
+}

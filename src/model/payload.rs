@@ -1,0 +1,145 @@
+//! What records say about payloads: the `--digest` value ([`Digest`]) and previews — up to N
+//! characters, text as text, binary as hex. A text preview is always one line: line ends and
+//! tabs are written `\n`, `\r`, `\t`. The JSON form keeps every other character exact but
+//! controls (written `\u{b}`) and shows invalid UTF-8 as U+FFFD; the terminal form
+//! (`report::preview`) walks the text the same way ([`walk`]) and escapes its own way.
+
+use std::fmt::Write;
+
+/// The digest of one message payload, as events carry it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Digest {
+    /// Digests were not asked for.
+    #[default]
+    Off,
+    /// SHA-256 of the whole payload.
+    Sha256([u8; 32]),
+    /// Part of the payload was lost (gap, snaplen) or not decoded (inflate error or cap).
+    Incomplete,
+}
+
+impl Digest {
+    /// The records' optional `sha256` field: absent without `--digest`, `null` for an incomplete
+    /// payload.
+    pub fn json_field(&self) -> Option<Option<String>> {
+        match self {
+            Digest::Off => None,
+            d => Some(d.hex()),
+        }
+    }
+
+    /// Lowercase hex of a complete digest.
+    pub fn hex(&self) -> Option<String> {
+        match self {
+            Digest::Sha256(d) => {
+                let mut s = String::with_capacity(64);
+                for b in d {
+                    s.push(char::from(HEX[usize::from(b >> 4)]));
+                    s.push(char::from(HEX[usize::from(b & 0x0f)]));
+                }
+                Some(s)
+            }
+            Digest::Off | Digest::Incomplete => None,
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// What a text preview does with bytes that are not UTF-8.
+#[derive(Clone, Copy)]
+pub enum Invalid {
+    /// Each byte is one character, written by this function.
+    EachByte(fn(&mut String, u8)),
+    /// Each invalid sequence is one U+FFFD.
+    Replacement,
+}
+
+/// Writes a text preview of at most `max_chars` characters of `bytes` to `out`: tab and line
+/// ends as `\t`, `\n`, `\r`, every other character through `push_char`, invalid UTF-8 as
+/// `invalid` says.
+pub fn walk(
+    bytes: &[u8],
+    max_chars: usize,
+    out: &mut String,
+    push_char: fn(&mut String, char),
+    invalid: Invalid,
+) {
+    let mut n = 0;
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if n >= max_chars {
+                return;
+            }
+            match c {
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c => push_char(out, c),
+            }
+            n += 1;
+        }
+        match invalid {
+            Invalid::EachByte(push_invalid) => {
+                for &b in chunk.invalid() {
+                    if n >= max_chars {
+                        return;
+                    }
+                    push_invalid(out, b);
+                    n += 1;
+                }
+            }
+            Invalid::Replacement if !chunk.invalid().is_empty() => {
+                if n >= max_chars {
+                    return;
+                }
+                out.push('\u{fffd}');
+                n += 1;
+            }
+            Invalid::Replacement => {}
+        }
+    }
+}
+
+/// Text preview for a JSON record: at most `max_chars` characters; serde escapes the rest.
+pub fn json_text(bytes: &[u8], max_chars: usize, out: &mut String) {
+    fn push_char(out: &mut String, c: char) {
+        if c.is_control() {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    walk(bytes, max_chars, out, push_char, Invalid::Replacement);
+}
+
+/// Hex preview of at most `max_chars` characters (two per byte).
+pub fn hex(bytes: &[u8], max_chars: usize, out: &mut String) {
+    for b in bytes.iter().take(max_chars / 2) {
+        let _ = write!(out, "{b:02x}");
+    }
+}
+
+/// A record's `preview` field: `bytes` as text (`as_text`) or hex, at most `max_chars`
+/// characters.
+pub fn preview(bytes: &[u8], as_text: bool, max_chars: usize) -> String {
+    let mut s = String::new();
+    if as_text {
+        json_text(bytes, max_chars, &mut s);
+    } else {
+        hex(bytes, max_chars, &mut s);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_previews_keep_their_form() {
+        let mut s = String::new();
+        json_text(b"a\xffb\tc\x1b\x0b\xe2\x80\xae\n", 100, &mut s);
+        assert_eq!(s, "a\u{fffd}b\\tc\\u{1b}\\u{b}\u{202e}\\n");
+    }
+}

@@ -1,0 +1,222 @@
+//! WebSocket records: the opening handshake as both sides performed it, every frame, and every
+//! data message after reassembly and inflation.
+
+use crate::model::json::{JsonCx, ToJson, ts_secs};
+use crate::model::payload::{Digest, preview};
+use crate::tcp::Dir;
+use crate::time::Timestamp;
+use serde::ser::{SerializeStruct, Serializer};
+
+/// permessage-deflate parameters agreed in the 101 response (RFC 7692 §7.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeflateParams {
+    pub server_no_context_takeover: bool,
+    pub client_no_context_takeover: bool,
+    pub server_max_window_bits: u8,
+    pub client_max_window_bits: u8,
+}
+
+/// The WebSocket opening handshake as both sides performed it.
+#[derive(Clone, Debug, Default)]
+pub struct Handshake {
+    pub ts: Timestamp,
+    pub key: Option<String>,
+    pub accept: Option<String>,
+    pub expected_accept: Option<String>,
+    pub accept_valid: bool,
+    pub version: Option<String>,
+    pub subprotocol: Option<String>,
+    pub extensions: Vec<String>,
+    pub deflate: Option<DeflateParams>,
+    pub origin: Option<String>,
+    /// Start line + headers + blank line of the upgrade request and of the 101 response.
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+}
+
+/// RFC 6455 opcode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpCode {
+    Continuation,
+    Text,
+    Binary,
+    Close,
+    Ping,
+    Pong,
+    Reserved(u8),
+}
+
+impl OpCode {
+    pub fn from_u8(n: u8) -> OpCode {
+        match n & 0x0f {
+            0 => OpCode::Continuation,
+            1 => OpCode::Text,
+            2 => OpCode::Binary,
+            8 => OpCode::Close,
+            9 => OpCode::Ping,
+            10 => OpCode::Pong,
+            n => OpCode::Reserved(n),
+        }
+    }
+    pub fn as_u8(self) -> u8 {
+        match self {
+            OpCode::Continuation => 0,
+            OpCode::Text => 1,
+            OpCode::Binary => 2,
+            OpCode::Close => 8,
+            OpCode::Ping => 9,
+            OpCode::Pong => 10,
+            OpCode::Reserved(n) => n,
+        }
+    }
+    pub fn is_control(self) -> bool {
+        self.as_u8() & 0x8 != 0
+    }
+    /// The contract's name: `continuation`, `text`, ..., `reserved-N`.
+    pub fn name(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            OpCode::Continuation => "continuation".into(),
+            OpCode::Text => "text".into(),
+            OpCode::Binary => "binary".into(),
+            OpCode::Close => "close".into(),
+            OpCode::Ping => "ping".into(),
+            OpCode::Pong => "pong".into(),
+            OpCode::Reserved(n) => format!("reserved-{n}").into(),
+        }
+    }
+}
+
+/// One WebSocket frame, emitted when its last byte arrived.
+#[derive(Clone, Copy, Debug)]
+pub struct WsFrame<'a> {
+    pub dir: Dir,
+    pub ts: Timestamp,
+    /// Packet in which the frame's first byte arrived.
+    pub first_frame: u64,
+    pub fin: bool,
+    pub rsv1: bool,
+    pub rsv2: bool,
+    pub rsv3: bool,
+    pub opcode: OpCode,
+    pub mask: Option<[u8; 4]>,
+    pub payload_len: u64,
+    /// The raw header bytes (2–14).
+    pub header: &'a [u8],
+    /// The first bytes of the payload, unmasked (up to the display cap).
+    pub payload_head: &'a [u8],
+    /// Close frames: code (if ≥ 2 bytes) and reason bytes.
+    pub close_code: Option<u16>,
+    pub close_reason: Option<&'a [u8]>,
+    /// permessage-deflate was negotiated in the handshake: RSV1 marks a compressed message.
+    pub deflate: bool,
+}
+
+/// A complete WebSocket data message (text or binary), after reassembly and inflation.
+#[derive(Clone, Copy, Debug)]
+pub struct WsMessage<'a> {
+    pub dir: Dir,
+    pub ts: Timestamp,
+    pub opcode: OpCode,
+    pub frames: u32,
+    /// Payload bytes on the wire (compressed if deflated).
+    pub wire_len: u64,
+    /// Message length after inflation.
+    pub len: u64,
+    pub compressed: bool,
+    /// Text messages: whether the whole message is UTF-8. Binary: `None`.
+    pub valid_utf8: Option<bool>,
+    /// The first bytes of the (inflated) message, up to the display cap.
+    pub data_head: &'a [u8],
+    /// SHA-256 of the whole unmasked, inflated message, with `--digest`.
+    pub digest: Digest,
+}
+
+impl ToJson for Handshake {
+    fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
+        let mut r = s.serialize_struct("handshake", 12)?;
+        r.serialize_field("type", "handshake")?;
+        r.serialize_field("flow", &cx.flow)?;
+        r.serialize_field("ts", &ts_secs(self.ts))?;
+        r.serialize_field("key", &self.key)?;
+        r.serialize_field("accept", &self.accept)?;
+        r.serialize_field("expected_accept", &self.expected_accept)?;
+        r.serialize_field("accept_valid", &self.accept_valid)?;
+        r.serialize_field("version", &self.version)?;
+        r.serialize_field("subprotocol", &self.subprotocol)?;
+        r.serialize_field("extensions", &self.extensions)?;
+        r.serialize_field("deflate", &self.deflate.is_some())?;
+        r.serialize_field("origin", &self.origin)?;
+        r.end()
+    }
+}
+
+impl ToJson for WsFrame<'_> {
+    fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
+        let text = matches!(self.opcode, OpCode::Text | OpCode::Close)
+            || (self.opcode == OpCode::Continuation
+                && std::str::from_utf8(self.payload_head).is_ok());
+        let body = if self.opcode == OpCode::Close {
+            self.close_reason.unwrap_or_default()
+        } else {
+            self.payload_head
+        };
+        let mask = self
+            .mask
+            .map(|m| format!("{:02x}{:02x}{:02x}{:02x}", m[0], m[1], m[2], m[3]));
+        let mut r = s.serialize_struct("ws_frame", 19)?;
+        r.serialize_field("type", "ws_frame")?;
+        r.serialize_field("flow", &cx.flow)?;
+        r.serialize_field("dir", self.dir.as_str())?;
+        r.serialize_field("ts", &ts_secs(self.ts))?;
+        r.serialize_field("frame", &cx.frame)?;
+        r.serialize_field("fin", &self.fin)?;
+        r.serialize_field("rsv1", &self.rsv1)?;
+        r.serialize_field("rsv2", &self.rsv2)?;
+        r.serialize_field("rsv3", &self.rsv3)?;
+        r.serialize_field("opcode", &self.opcode.name())?;
+        r.serialize_field("opcode_num", &self.opcode.as_u8())?;
+        r.serialize_field("masked", &self.mask.is_some())?;
+        r.serialize_field("mask", &mask)?;
+        r.serialize_field("payload_len", &self.payload_len)?;
+        r.serialize_field("header_len", &self.header.len())?;
+        r.serialize_field("close_code", &self.close_code)?;
+        r.serialize_field(
+            "close_reason",
+            &self.close_reason.map(String::from_utf8_lossy),
+        )?;
+        r.serialize_field(
+            "preview",
+            &preview(body, text && !self.rsv1, cx.preview_chars),
+        )?;
+        r.end()
+    }
+}
+
+impl ToJson for WsMessage<'_> {
+    fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
+        let sha256 = self.digest.json_field();
+        let mut r = s.serialize_struct("ws_message", 13)?;
+        r.serialize_field("type", "ws_message")?;
+        r.serialize_field("flow", &cx.flow)?;
+        r.serialize_field("dir", self.dir.as_str())?;
+        r.serialize_field("ts", &ts_secs(self.ts))?;
+        r.serialize_field("opcode", &self.opcode.name())?;
+        r.serialize_field("frames", &self.frames)?;
+        r.serialize_field("wire_len", &self.wire_len)?;
+        r.serialize_field("len", &self.len)?;
+        r.serialize_field("compressed", &self.compressed)?;
+        r.serialize_field("valid_utf8", &self.valid_utf8)?;
+        r.serialize_field(
+            "preview",
+            &preview(
+                self.data_head,
+                self.opcode == OpCode::Text,
+                cx.preview_chars,
+            ),
+        )?;
+        if let Some(sha256) = sha256 {
+            r.serialize_field("sha256", &sha256)?;
+        }
+        r.end()
+    }
+}

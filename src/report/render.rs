@@ -1,0 +1,322 @@
+//! How each record shows itself in the text views: the [`Render`] form of every record type,
+//! written once here. A printer with no view of its own for a record draws it from this form
+//! (the summary line's protocol column and info, the `-V` nodes, the `-x` dumps); printers with
+//! their own view of a record use the parts that are the same.
+//!
+//! Everything that came from the capture is escaped here, as in every text printer.
+
+use crate::decode::DetailNode;
+use crate::model::{
+    Anomaly, Code, Dump, Handshake, HttpMessage, OpCode, Render, SseEvent, View, WsFrame, WsMessage,
+};
+use crate::report::escape::esc;
+use crate::report::style::Style;
+use crate::report::verbose::{self, Flag, HttpExtras};
+use crate::report::{hexdump, preview};
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Characters of a text payload shown on a summary line.
+pub const LINE_PREVIEW: usize = 40;
+
+/// `bytes`, at most `max` of them.
+fn capped(bytes: &[u8], max: usize) -> &[u8] {
+    bytes.get(..max).unwrap_or(bytes)
+}
+
+impl Render for HttpMessage<'_> {
+    fn protocol(&self) -> &'static str {
+        "HTTP"
+    }
+
+    /// The start line; as tshark, the media type of a message that has a body.
+    fn info(&self, _view: &View) -> String {
+        let mut info = verbose::start_line(&self.head);
+        if self.body_bytes > 0
+            && let Some(ct) = self
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+        {
+            let media = ct.value.split(|&b| b == b';').next().unwrap_or_default();
+            let _ = write!(info, " ({})", esc(media.trim_ascii()));
+        }
+        if !self.complete {
+            info.push_str(" [incomplete]");
+        }
+        info
+    }
+
+    fn detail(&self, view: &View) -> Vec<DetailNode> {
+        let extras = HttpExtras::default();
+        vec![verbose::http(self, &extras, view.preview_chars, false)]
+    }
+
+    fn dumps(&self, view: &View) -> Vec<Dump<'_>> {
+        let mut out = Vec::new();
+        if !self.raw_head.is_empty() {
+            out.push(Dump {
+                label: "HTTP head",
+                bytes: Cow::Borrowed(capped(self.raw_head, view.dump_bytes)),
+                total: self.header_bytes,
+            });
+        }
+        if self.body_bytes > 0 {
+            out.push(Dump {
+                label: if self.chunked {
+                    "HTTP body, dechunked"
+                } else {
+                    "HTTP body"
+                },
+                bytes: Cow::Borrowed(capped(self.body_head, view.dump_bytes)),
+                total: self.body_bytes,
+            });
+        }
+        out
+    }
+}
+
+impl Render for Handshake {
+    fn protocol(&self) -> &'static str {
+        "WebSocket"
+    }
+
+    /// The accept key's verdict and what was negotiated.
+    fn info(&self, _view: &View) -> String {
+        let mut title = String::from("WebSocket handshake: ");
+        match (&self.accept, self.accept_valid) {
+            (Some(_), true) => {
+                title.push_str("✓ Sec-WebSocket-Accept = base64(SHA-1(key + GUID)) as required")
+            }
+            (Some(a), false) => {
+                let _ = write!(
+                    title,
+                    "✗ Sec-WebSocket-Accept {} should be {}",
+                    esc(a),
+                    esc(self.expected_accept.as_deref().unwrap_or("(no key)"))
+                );
+            }
+            (None, _) => title.push_str("✗ no Sec-WebSocket-Accept"),
+        }
+        if let Some(p) = &self.subprotocol {
+            let _ = write!(title, "; subprotocol {}", esc(p));
+        }
+        if self.deflate.is_some() {
+            title.push_str("; permessage-deflate (messages below are inflated)");
+        } else if !self.extensions.is_empty() {
+            let _ = write!(title, "; extensions {}", esc(&self.extensions.join(", ")));
+        }
+        title
+    }
+
+    fn detail(&self, view: &View) -> Vec<DetailNode> {
+        vec![verbose::handshake(self, Style::new(view.color))]
+    }
+}
+
+impl Render for WsFrame<'_> {
+    fn protocol(&self) -> &'static str {
+        "WebSocket"
+    }
+
+    /// Opcode and flags as Wireshark's Info column shows them; a close frame's code and
+    /// reason, a text frame's first characters.
+    fn info(&self, view: &View) -> String {
+        let mut s = format!("WebSocket {}", verbose::opcode_title(self.opcode));
+        if self.fin {
+            s.push_str(" [FIN]");
+        } else {
+            s.push_str(" [FRAGMENT]");
+        }
+        if self.rsv1 {
+            s.push_str(" [RSV1]");
+        }
+        if self.rsv2 {
+            s.push_str(" [RSV2]");
+        }
+        if self.rsv3 {
+            s.push_str(" [RSV3]");
+        }
+        if self.mask.is_some() {
+            s.push_str(" [MASKED]");
+        }
+        if self.opcode == OpCode::Close {
+            if let Some(code) = self.close_code {
+                let _ = write!(s, " {code}");
+            }
+            if let Some(reason) = self.close_reason.filter(|r| !r.is_empty()) {
+                s.push(' ');
+                preview::text(reason, view.preview_chars, &mut s);
+            }
+        } else if self.opcode == OpCode::Text && !self.rsv1 && !self.payload_head.is_empty() {
+            s.push_str(" \"");
+            let max = view.preview_chars.min(LINE_PREVIEW);
+            preview::text_cut(self.payload_head, max, self.payload_len, &mut s);
+            s.push('"');
+        }
+        s
+    }
+
+    fn detail(&self, view: &View) -> Vec<DetailNode> {
+        vec![verbose::frame(self, view.preview_chars)]
+    }
+
+    /// The header, then the payload as sent (masked) and unmasked.
+    fn dumps(&self, view: &View) -> Vec<Dump<'_>> {
+        let mut out = vec![Dump {
+            label: "WebSocket frame header",
+            bytes: Cow::Borrowed(self.header),
+            total: self.header.len() as u64,
+        }];
+        if self.payload_len == 0 {
+            return out;
+        }
+        let shown = capped(self.payload_head, view.dump_bytes);
+        let total = self.payload_len;
+        match self.mask {
+            Some(key) => {
+                out.push(Dump {
+                    label: "Payload on the wire, masked",
+                    bytes: Cow::Owned(hexdump::apply_mask(shown, key)),
+                    total,
+                });
+                let label = if self.rsv1 {
+                    "Payload unmasked, compressed"
+                } else {
+                    "Payload unmasked"
+                };
+                out.push(Dump {
+                    label,
+                    bytes: Cow::Borrowed(shown),
+                    total,
+                });
+            }
+            None => {
+                let label = if self.rsv1 {
+                    "Payload, compressed"
+                } else {
+                    "Payload"
+                };
+                out.push(Dump {
+                    label,
+                    bytes: Cow::Borrowed(shown),
+                    total,
+                });
+            }
+        }
+        out
+    }
+}
+
+impl Render for WsMessage<'_> {
+    fn protocol(&self) -> &'static str {
+        "WebSocket"
+    }
+
+    /// Kind and length, how many frames, how much was inflated.
+    fn info(&self, _view: &View) -> String {
+        let kind = match self.opcode {
+            OpCode::Text => "Text message",
+            OpCode::Binary => "Binary message",
+            _ => "Message",
+        };
+        let mut title = format!("{kind}, {} B", self.len);
+        if self.frames > 1 {
+            let _ = write!(title, " in {} frames", self.frames);
+        }
+        if self.compressed {
+            let _ = write!(title, " (inflated from {} B on the wire)", self.wire_len);
+        }
+        if self.valid_utf8 == Some(false) {
+            title.push_str(" [invalid UTF-8]");
+        }
+        title
+    }
+
+    fn detail(&self, view: &View) -> Vec<DetailNode> {
+        vec![verbose::message(self, view.preview_chars)]
+    }
+
+    /// An inflated message's bytes (the frames showed the rest).
+    fn dumps(&self, view: &View) -> Vec<Dump<'_>> {
+        if !self.compressed {
+            return Vec::new();
+        }
+        vec![Dump {
+            label: "Inflated message",
+            bytes: Cow::Borrowed(capped(self.data_head, view.dump_bytes)),
+            total: self.len,
+        }]
+    }
+}
+
+impl Render for SseEvent<'_> {
+    fn protocol(&self) -> &'static str {
+        "SSE"
+    }
+
+    fn info(&self, view: &View) -> String {
+        let mut info = String::from("Server-Sent Event");
+        if let Some(name) = self.event {
+            let _ = write!(info, " [{}]", esc(name));
+        }
+        info.push_str(" \"");
+        let max = view.preview_chars.min(LINE_PREVIEW);
+        preview::text_cut(self.data, max, self.data.len() as u64, &mut info);
+        info.push('"');
+        info
+    }
+
+    fn detail(&self, view: &View) -> Vec<DetailNode> {
+        vec![verbose::sse(self, view.preview_chars)]
+    }
+
+    fn dumps(&self, _view: &View) -> Vec<Dump<'_>> {
+        vec![Dump {
+            label: "Event data",
+            bytes: Cow::Borrowed(self.data),
+            total: self.data.len() as u64,
+        }]
+    }
+}
+
+/// The layer an anomaly code belongs to, as the protocol column names it.
+pub fn layer_of(code: Code) -> &'static str {
+    let name = code.as_str();
+    if name.starts_with("ws.") {
+        "WebSocket"
+    } else if name.starts_with("http.") {
+        "HTTP"
+    } else if name.starts_with("ip.") {
+        "IP"
+    } else if name.starts_with("link.") {
+        "Link"
+    } else {
+        "TCP"
+    }
+}
+
+impl Render for Anomaly {
+    fn protocol(&self) -> &'static str {
+        layer_of(self.code)
+    }
+
+    fn info(&self, _view: &View) -> String {
+        format!("[{}] {}", self.code.as_str(), esc(&self.detail))
+    }
+
+    fn detail(&self, _view: &View) -> Vec<DetailNode> {
+        let flag = Flag {
+            code: self.code,
+            detail: self.detail.clone(),
+        };
+        vec![verbose::expert(&flag)]
+    }
+}
+
+/// `-x` dumps as the text views print them, each indented by `indent`.
+pub fn dumps_text(out: &mut String, indent: &str, dumps: &[Dump<'_>]) {
+    for d in dumps {
+        hexdump::block(out, indent, d.label, &d.bytes, d.total);
+    }
+}

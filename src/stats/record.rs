@@ -1,0 +1,114 @@
+//! The `summary` JSON record: the run's totals, the last line of `--json`.
+
+use crate::model::flow::round3;
+use crate::model::json::ts;
+use crate::stats::RunStats;
+use crate::tcp::FlowId;
+use crate::time::Timestamp;
+use serde::{Serialize, Serializer};
+use std::collections::BTreeMap;
+
+#[derive(Serialize)]
+struct OverheadRow {
+    kind: &'static str,
+    flows: u64,
+    messages: u64,
+    payload_bytes: u64,
+    l7_header_bytes: u64,
+    tcpip_header_bytes: u64,
+    overhead_pct: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct WhatIfRow {
+    flow: FlowId,
+    messages: u64,
+    actual_l7_header_bytes: u64,
+    http_l7_header_bytes: u64,
+}
+
+#[derive(Serialize)]
+struct RecordNotesRow {
+    zero_length: u64,
+    fraction_overflow: u64,
+    backwards: u64,
+}
+
+#[derive(Serialize)]
+pub struct SummaryRecord<'a> {
+    r#type: &'static str,
+    packets: u64,
+    flows: u64,
+    kinds: BTreeMap<&'static str, u64>,
+    overhead: Vec<OverheadRow>,
+    anomalies: BTreeMap<&'static str, u64>,
+    what_if: Vec<WhatIfRow>,
+    skipped_flows: u64,
+    refused_flows: u64,
+    refused_flows_by_budget: u64,
+    skipped_packets: &'a BTreeMap<&'static str, u64>,
+    record_notes: RecordNotesRow,
+    #[serde(serialize_with = "opt_ts")]
+    first_ts: Option<Timestamp>,
+    #[serde(serialize_with = "opt_ts")]
+    last_ts: Option<Timestamp>,
+}
+
+fn opt_ts<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => ts(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+impl RunStats {
+    /// The run's `summary` record.
+    pub fn record(&self) -> SummaryRecord<'_> {
+        let stats = self;
+        SummaryRecord {
+            r#type: "summary",
+            packets: stats.packets,
+            flows: stats.flows,
+            kinds: stats.kinds.iter().map(|(k, n)| (k.as_str(), *n)).collect(),
+            overhead: stats
+                .overhead
+                .iter()
+                .map(|(k, o)| OverheadRow {
+                    kind: k.as_str(),
+                    flows: o.flows,
+                    messages: o.messages,
+                    payload_bytes: o.payload_bytes,
+                    l7_header_bytes: o.l7_header_bytes,
+                    tcpip_header_bytes: o.tcpip_header_bytes,
+                    overhead_pct: o.overhead_pct().map(round3),
+                })
+                .collect(),
+            anomalies: stats
+                .anomalies
+                .iter()
+                .map(|(c, n)| (c.as_str(), *n))
+                .collect(),
+            what_if: stats
+                .what_if
+                .iter()
+                .map(|w| WhatIfRow {
+                    flow: w.flow,
+                    messages: w.messages,
+                    actual_l7_header_bytes: w.actual_l7_header_bytes,
+                    http_l7_header_bytes: w.http_l7_header_bytes,
+                })
+                .collect(),
+            skipped_flows: stats.flows_skipped_by_port,
+            refused_flows: stats.flows_refused_by_cap,
+            refused_flows_by_budget: stats.flows_refused_by_budget,
+            skipped_packets: &stats.skipped_packets,
+            record_notes: RecordNotesRow {
+                zero_length: stats.record_notes.zero_length,
+                fraction_overflow: stats.record_notes.fraction_overflow,
+                backwards: stats.record_notes.backwards,
+            },
+            first_ts: stats.first_ts,
+            last_ts: stats.last_ts,
+        }
+    }
+}
