@@ -4,6 +4,7 @@
 
 use crate::config::{Config, DEFAULT_MEMORY_MIB, Limits, MIN_MEMORY_MIB, PortFilter};
 use crate::model::FlowKind;
+use crate::tcp::identity::Shard;
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -525,6 +526,11 @@ fn parse_ports(s: &str) -> Result<PortList, String> {
     Ok(PortList(out))
 }
 
+/// `--shard`: `K/N`, 1 ≤ K ≤ N.
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    Shard::parse(s)
+}
+
 /// `--memory`: a whole number of MiB, at least [`MIN_MEMORY_MIB`].
 fn parse_memory(s: &str) -> Result<usize, String> {
     let mib: usize = s
@@ -611,6 +617,11 @@ pub struct Common {
     /// body (de-chunked) to the records as "sha256" (null when bytes of it are missing).
     #[arg(long)]
     pub digest: bool,
+    /// Analyze only shard K of N: the flows whose symmetric 4-tuple hash falls in it. N
+    /// processes given the same files (K = 1..N) together report exactly what one process
+    /// reports; the first also reports what belongs to no flow.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
 }
 
 impl Common {
@@ -673,6 +684,7 @@ impl Common {
             display_bytes,
             display_flow,
             digest: self.digest,
+            shard: self.shard.unwrap_or(Shard::ALL),
         }
     }
 

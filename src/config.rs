@@ -142,6 +142,8 @@ pub struct Config {
     pub display_flow: Option<FlowId>,
     /// Compute the SHA-256 of every WebSocket message and HTTP body (`--digest`).
     pub digest: bool,
+    /// The flows this process analyzes (`--shard K/N`; all of them by default).
+    pub shard: crate::tcp::identity::Shard,
 }
 
 impl Config {
@@ -164,6 +166,7 @@ impl Default for Config {
             display_bytes: 512,
             display_flow: None,
             digest: false,
+            shard: crate::tcp::identity::Shard::ALL,
         }
     }
 }

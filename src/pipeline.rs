@@ -10,6 +10,7 @@ use crate::report::{PacketDone, Reporter};
 use crate::source::{Frame, Next, PacketSource, SourceError};
 use crate::stats::RunStats;
 use crate::tcp::FlowTable;
+use crate::tcp::identity::Shard;
 use crate::time::Timestamp;
 
 /// Feeds events to the run statistics, then to the reporter.
@@ -53,6 +54,8 @@ pub struct Analyzer<R: Reporter> {
     last_fragment: Option<(std::net::IpAddr, std::net::IpAddr, u32)>,
     /// The analyzed ports, for deciding which broken headers are ours to report.
     ports: PortFilter,
+    /// The flows this process analyzes; packets of the others only move the clock.
+    shard: Shard,
 }
 
 /// The `ip.fragment` warning for datagrams lost since `reported`. During the run the lost ones
@@ -137,6 +140,7 @@ impl<R: Reporter> Analyzer<R> {
             fragments_lost: 0,
             last_fragment: None,
             ports: config.ports.clone(),
+            shard: config.shard,
         }
     }
 
@@ -171,8 +175,10 @@ impl<R: Reporter> Analyzer<R> {
                 Err(e) => Some(Err(Stop::Source(e))),
             };
             if let Some(stop) = stop {
-                let notes = source.record_notes();
-                self.handler.sink.stats.record_notes.add(&notes);
+                if self.shard.owns_unflowed() {
+                    let notes = source.record_notes();
+                    self.handler.sink.stats.record_notes.add(&notes);
+                }
                 return stop;
             }
             if let Some(e) = self.handler.sink.reporter.take_io_error() {
@@ -188,10 +194,33 @@ impl<R: Reporter> Analyzer<R> {
     }
 
     /// Analyzes one frame.
+    ///
+    /// With `--shard`, a TCP packet of a flow of another shard only moves the capture clock
+    /// (so that flows here end idle or linger exactly as they would in one process), and what
+    /// belongs to no flow (packets that are not TCP, link and IP anomalies) is the first
+    /// shard's: the shards' summaries add up to the whole run's.
     pub fn process(&mut self, frame: &Frame<'_>) {
+        let decoded = self.decoder.decode(frame);
+        let owned = match &decoded {
+            Decoded::Tcp(seg) => self.shard.owns(seg.src, seg.dst),
+            _ => self.shard.owns_unflowed(),
+        };
+        if !owned {
+            if let Decoded::Tcp(seg) = &decoded {
+                self.table.advance_clock(seg.ts, &mut self.handler);
+            }
+            if let Decoded::IpFragment { src, dst, id } = decoded {
+                self.last_fragment = Some((src, dst, id));
+            }
+            self.handler
+                .sink
+                .reporter
+                .packet_done(&PacketDone::new(frame, None));
+            return;
+        }
         let collect = &mut self.handler.sink;
         collect.stats.on_packet(frame.ts);
-        match self.decoder.decode(frame) {
+        match decoded {
             Decoded::Tcp(seg) => {
                 let placed = self.table.process(&seg, &mut self.handler);
                 self.handler
@@ -250,7 +279,7 @@ impl<R: Reporter> Analyzer<R> {
     /// Ends every open flow and prints the final report.
     pub fn finish(mut self) -> Result<(RunStats, R), std::io::Error> {
         let lost = lost_datagrams(&self.decoder) + self.decoder.fragments_in_flight() as u64;
-        if lost > self.fragments_lost {
+        if lost > self.fragments_lost && self.shard.owns_unflowed() {
             let ts = self.handler.sink.stats.last_ts.unwrap_or_default();
             let a = fragment_anomaly(
                 &self.decoder,

@@ -471,6 +471,8 @@ catalog! {
             "bytes missing from the capture, both directions";
         FlowPingRtt "flow.ping_rtt_ms" Float, FLOW, Now One []
             "mean WebSocket ping-to-pong time in milliseconds; absent without answered pings";
+        FlowCommunityId "flow.community_id" Str, FLOW, Now One []
+            "the flow's Community ID v1, as Zeek, Suricata and Arkime give it";
     }
     group "http records (one per request or response)" {
         Http "http" Protocol, HTTP, Now One []

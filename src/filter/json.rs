@@ -263,6 +263,7 @@ impl FieldSource for JsonRecord<'_> {
             F::FlowEnd => one(self.str("end").map(Value::Sym)),
             F::FlowGaps => one(self.int("gaps").map(Value::Int)),
             F::FlowPingRtt => one(v["ping_rtt_ms"].as_f64().map(Value::Float)),
+            F::FlowCommunityId => one(self.str("community_id").map(Value::Str)),
             F::Http | F::Handshake | F::Ws | F::Sse | F::Anomaly => one(Some(Value::Present)),
             F::HttpRequest => one((self.str("kind") == Some("request")).then_some(Value::Present)),
             F::HttpResponse => {

@@ -2,6 +2,7 @@
 //! layer keeps ([`FlowSummary`]) and the flow's JSON record ([`FlowRecord`]).
 
 use crate::model::json::ts;
+use crate::tcp::identity::community_id;
 use crate::tcp::{CloseHow, FlowId, FlowMeta};
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -99,6 +100,7 @@ pub struct FlowRecord {
     end: &'static str,
     gaps: u64,
     ping_rtt_ms: Option<f64>,
+    community_id: String,
 }
 
 impl FlowRecord {
@@ -126,6 +128,7 @@ impl FlowRecord {
             end,
             gaps: m.gap_bytes[0] + m.gap_bytes[1],
             ping_rtt_ms: mean(&summary.ping_rtts).map(|s| round3(s * 1e3)),
+            community_id: community_id(m.client, m.server),
         }
     }
 }

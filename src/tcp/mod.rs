@@ -113,6 +113,7 @@
 
 #[cfg(test)]
 mod budget_tests;
+pub mod identity;
 pub mod reassembly;
 pub mod seq;
 mod table;

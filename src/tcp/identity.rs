@@ -1,0 +1,331 @@
+//! What names a flow outside one run: its Community ID (v1), which Zeek, Suricata and Arkime
+//! compute for the same connection, and the symmetric hash of its 4-tuple that splits flows
+//! into shards (`--shard K/N`).
+//!
+//! Both depend only on the two endpoints, not on which one is the client nor on the order
+//! packets came in, so every packet of a connection (either direction, any file of a rotated
+//! set, any process) gives the same answer.
+
+use base64::Engine;
+use sha1::{Digest, Sha1};
+use std::net::{IpAddr, SocketAddr};
+
+/// IANA protocol number of TCP.
+pub const IPPROTO_TCP: u8 = 6;
+
+/// The Community ID v1 of a TCP connection between `a` and `b` (either order), with seed 0:
+/// `1:` and the base64 of the SHA-1 described in the Community ID specification
+/// (github.com/corelight/community-id-spec).
+pub fn community_id(a: SocketAddr, b: SocketAddr) -> String {
+    community_id_v1(
+        0,
+        IPPROTO_TCP,
+        (a.ip(), Some(a.port())),
+        (b.ip(), Some(b.port())),
+    )
+}
+
+/// The Community ID v1 for any transport: `seed`, the IP protocol number and both endpoints,
+/// with ports for protocols that have them (ICMP's type/code mapping is not needed here and is
+/// not implemented).
+pub fn community_id_v1(
+    seed: u16,
+    proto: u8,
+    a: (IpAddr, Option<u16>),
+    b: (IpAddr, Option<u16>),
+) -> String {
+    let digest = community_id_digest(seed, proto, a, b);
+    let mut out = String::with_capacity(30);
+    out.push_str("1:");
+    base64::engine::general_purpose::STANDARD.encode_string(digest, &mut out);
+    out
+}
+
+/// The SHA-1 a Community ID v1 is the base64 of.
+pub fn community_id_digest(
+    seed: u16,
+    proto: u8,
+    a: (IpAddr, Option<u16>),
+    b: (IpAddr, Option<u16>),
+) -> [u8; 20] {
+    // The endpoint ordered first is the smaller address, or the smaller port at equal
+    // addresses (the spec's "flow tuple ordering").
+    let (lo, hi) = if (ip_bytes(&a.0), a.1) <= (ip_bytes(&b.0), b.1) {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let mut sha = Sha1::new();
+    sha.update(seed.to_be_bytes());
+    sha.update(ip_bytes(&lo.0));
+    sha.update(ip_bytes(&hi.0));
+    sha.update([proto, 0]);
+    if let (Some(p), Some(q)) = (lo.1, hi.1) {
+        sha.update(p.to_be_bytes());
+        sha.update(q.to_be_bytes());
+    }
+    sha.finalize().into()
+}
+
+/// An address in network byte order: 4 bytes for IPv4, 16 for IPv6.
+fn ip_bytes(ip: &IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    }
+}
+
+/// A hash of a connection's 4-tuple that is the same for both directions (the endpoints are
+/// put in order first) and the same in every process and on every machine: FNV-1a over the
+/// ordered endpoints' bytes (address, then port, big-endian), finished with a 64-bit mixer
+/// (SplitMix64's) so that neighbouring ports spread over every shard. No allocation.
+///
+/// This is the one function that says which shard (or, with threads, which worker) owns a
+/// flow.
+pub fn symmetric_hash(a: SocketAddr, b: SocketAddr) -> u64 {
+    let (lo, hi) = if endpoint_key(a) <= endpoint_key(b) {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &byte in bytes {
+            h ^= u64::from(byte);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for end in [lo, hi] {
+        match end.ip() {
+            IpAddr::V4(v4) => eat(&v4.octets()),
+            IpAddr::V6(v6) => eat(&v6.octets()),
+        }
+        eat(&end.port().to_be_bytes());
+    }
+    mix64(h)
+}
+
+/// An endpoint as something ordered the same way everywhere: family, address, port.
+fn endpoint_key(e: SocketAddr) -> (u8, u128, u16) {
+    match e.ip() {
+        IpAddr::V4(v4) => (4, u128::from(u32::from(v4)), e.port()),
+        IpAddr::V6(v6) => (6, u128::from(v6), e.port()),
+    }
+}
+
+/// SplitMix64's finaliser: every input bit moves every output bit.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// One of `count` shards (`--shard K/N`: `index` is K - 1): the flows whose
+/// [`symmetric_hash`] modulo `count` is `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// The whole input: one shard of one.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Parses `K/N` (1 ≤ K ≤ N).
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not K/N (for example 2/4)"))?;
+        let k: u32 = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}`: K is not a number"))?;
+        let n: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}`: N is not a number"))?;
+        if n == 0 || k == 0 || k > n {
+            return Err(format!("`{s}`: K must be between 1 and N (N at least 1)"));
+        }
+        Ok(Shard {
+            index: k - 1,
+            count: n,
+        })
+    }
+
+    /// Whether the connection between `a` and `b` belongs to this shard.
+    #[inline]
+    pub fn owns(&self, a: SocketAddr, b: SocketAddr) -> bool {
+        self.count <= 1 || symmetric_hash(a, b) % u64::from(self.count) == u64::from(self.index)
+    }
+
+    /// Whether this shard reports what belongs to no flow (packets that are not TCP, anomalies
+    /// of the link or IP layer, notes about the input file): the first one does, so that the
+    /// shards' summaries add up to the whole input's.
+    pub fn owns_unflowed(&self) -> bool {
+        self.index == 0
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.count <= 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The TCP, UDP, SCTP and port-less (RSVP) vectors of the Community ID specification's
+    /// baseline (baseline/baseline_deflt.json and baseline_seed1.json of
+    /// corelight/community-id-spec): protocol, source, destination, source port, destination
+    /// port, ID with seed 0, ID with seed 1. Its ICMP vectors need the ICMP type mapping, which
+    /// a TCP analyzer has no use for.
+    const VECTORS: &[(u8, &str, &str, Option<u16>, Option<u16>, &str, &str)] = &[
+        (
+            6,
+            "2001:470:e5bf:dead:4957:2174:e82c:4887",
+            "2607:f8b0:400c:c03::1a",
+            Some(63943),
+            Some(25),
+            "1:/qFaeAR+gFe1KYjMzVDsMv+wgU4=",
+            "1:eJYTW6AOzFLlSUoESovMjnu7rMw=",
+        ),
+        (
+            6,
+            "2607:f8b0:400c:c03::1a",
+            "2001:470:e5bf:dead:4957:2174:e82c:4887",
+            Some(25),
+            Some(63943),
+            "1:/qFaeAR+gFe1KYjMzVDsMv+wgU4=",
+            "1:eJYTW6AOzFLlSUoESovMjnu7rMw=",
+        ),
+        (
+            132,
+            "192.168.170.8",
+            "192.168.170.56",
+            Some(7),
+            Some(7),
+            "1:MP2EtRCAUIZvTw6MxJHLV7N7JDs=",
+            "1:5w3ZRjeKBzqT3zsaEECDGjUbYeg=",
+        ),
+        (
+            132,
+            "192.168.170.56",
+            "192.168.170.8",
+            Some(7),
+            Some(7),
+            "1:MP2EtRCAUIZvTw6MxJHLV7N7JDs=",
+            "1:5w3ZRjeKBzqT3zsaEECDGjUbYeg=",
+        ),
+        (
+            6,
+            "128.232.110.120",
+            "66.35.250.204",
+            Some(34855),
+            Some(80),
+            "1:LQU9qZlK+B5F3KDmev6m5PMibrg=",
+            "1:3V71V58M3Ksw/yuFALMcW0LAHvc=",
+        ),
+        (
+            6,
+            "66.35.250.204",
+            "128.232.110.120",
+            Some(80),
+            Some(34855),
+            "1:LQU9qZlK+B5F3KDmev6m5PMibrg=",
+            "1:3V71V58M3Ksw/yuFALMcW0LAHvc=",
+        ),
+        (
+            17,
+            "192.168.1.52",
+            "8.8.8.8",
+            Some(54585),
+            Some(53),
+            "1:d/FP5EW3wiY1vCndhwleRRKHowQ=",
+            "1:Q9We8WO3piVF8yEQBNJF4uiSVrI=",
+        ),
+        (
+            17,
+            "8.8.8.8",
+            "192.168.1.52",
+            Some(53),
+            Some(54585),
+            "1:d/FP5EW3wiY1vCndhwleRRKHowQ=",
+            "1:Q9We8WO3piVF8yEQBNJF4uiSVrI=",
+        ),
+        (
+            46,
+            "10.1.12.1",
+            "10.1.12.2",
+            None,
+            None,
+            "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=",
+            "1:rYir8gphR31noO9iDRQmF/BteEI=",
+        ),
+        (
+            46,
+            "10.1.12.2",
+            "10.1.12.1",
+            None,
+            None,
+            "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=",
+            "1:rYir8gphR31noO9iDRQmF/BteEI=",
+        ),
+    ];
+
+    #[test]
+    fn community_ids_match_the_specification_baseline() {
+        for &(proto, s, d, sp, dp, seed0, seed1) in VECTORS {
+            let a = (s.parse().unwrap(), sp);
+            let b = (d.parse().unwrap(), dp);
+            assert_eq!(community_id_v1(0, proto, a, b), seed0, "{s} {d} seed 0");
+            assert_eq!(community_id_v1(1, proto, a, b), seed1, "{s} {d} seed 1");
+        }
+    }
+
+    #[test]
+    fn the_tcp_shorthand_is_seed_zero_in_either_order() {
+        let a: SocketAddr = "128.232.110.120:34855".parse().unwrap();
+        let b: SocketAddr = "66.35.250.204:80".parse().unwrap();
+        assert_eq!(community_id(a, b), "1:LQU9qZlK+B5F3KDmev6m5PMibrg=");
+        assert_eq!(community_id(b, a), "1:LQU9qZlK+B5F3KDmev6m5PMibrg=");
+    }
+
+    #[test]
+    fn the_shard_hash_is_symmetric_and_spreads_ports() {
+        let server: SocketAddr = "10.0.0.2:80".parse().unwrap();
+        let mut per_shard = [0u32; 3];
+        for port in 40000..43000 {
+            let client = SocketAddr::from(([10, 0, 0, 1], port));
+            assert_eq!(
+                symmetric_hash(client, server),
+                symmetric_hash(server, client)
+            );
+            per_shard[(symmetric_hash(client, server) % 3) as usize] += 1;
+        }
+        // 3000 flows over 3 shards: each within 10% of 1000.
+        assert!(
+            per_shard.iter().all(|&n| (900..=1100).contains(&n)),
+            "{per_shard:?}"
+        );
+        let v6a: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
+        let v6b: SocketAddr = "[2001:db8::2]:50000".parse().unwrap();
+        assert_eq!(symmetric_hash(v6a, v6b), symmetric_hash(v6b, v6a));
+    }
+
+    #[test]
+    fn shards_parse_as_k_of_n() {
+        assert_eq!(Shard::parse("2/3"), Ok(Shard { index: 1, count: 3 }));
+        assert_eq!(Shard::parse("1/1"), Ok(Shard::ALL));
+        for bad in ["0/3", "4/3", "1/0", "3", "a/b", "1/-2"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        let a: SocketAddr = "10.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:2".parse().unwrap();
+        let owners = (0..4)
+            .filter(|&i| Shard { index: i, count: 4 }.owns(a, b))
+            .count();
+        assert_eq!(owners, 1);
+    }
+}
