@@ -260,6 +260,8 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE", value_hint = ValueHint::FilePath)]
         files: Vec<String>,
         #[command(flatten)]
+        outputs: Outputs,
+        #[command(flatten)]
         common: Common,
     },
     /// Sniff an interface (root or CAP_NET_RAW); Ctrl-C ends and prints the report.
@@ -403,6 +405,97 @@ impl ManPage {
             ManPage::Completions => "completions",
             ManPage::Man => "man",
         }
+    }
+}
+
+/// What `read` writes.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Summary lines and tables on stdout (the default).
+    Text,
+    /// JSON Lines on stdout (as --json).
+    Json,
+    /// One Parquet file per record type in --out DIR.
+    Parquet,
+}
+
+/// Outputs written to files, for other tools (docs/interop.md).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Files for other tools")]
+pub struct Outputs {
+    /// Output format: text (default), json (as --json), parquet (files in --out DIR).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Directory the --format parquet files are written to (created if missing).
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub out: Option<PathBuf>,
+    /// With --format parquet: also write ws_frames.parquet, one row per WebSocket frame.
+    #[arg(long)]
+    pub ws_frames: bool,
+    /// Also write every HTTP exchange as HAR 1.2 to this file, WebSocket messages as Chrome's
+    /// _webSocketMessages (opens in browser DevTools).
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub har: Option<PathBuf>,
+    /// Also write Zeek-style websocket.log and http.log (tab-separated, readable by zeek-cut)
+    /// to this directory.
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub zeek: Option<PathBuf>,
+    /// With --zeek: the logs as JSON lines (Zeek's LogAscii::use_json) instead of TSV.
+    #[arg(long)]
+    pub zeek_json: bool,
+}
+
+impl Outputs {
+    /// Whether the run writes Parquet files.
+    pub fn parquet(&self) -> bool {
+        self.format == Some(Format::Parquet)
+    }
+
+    /// Refuses outputs that do not go together; `--format json` is `--json`.
+    pub fn resolve(&self, common: &mut Common) -> Result<(), String> {
+        match self.format {
+            Some(Format::Json) => common.json = true,
+            Some(Format::Parquet) => {
+                if self.out.is_none() {
+                    return Err(
+                        "--format parquet writes files: name their directory with --out DIR".into(),
+                    );
+                }
+                for (set, name) in [
+                    (common.json, "--json"),
+                    (common.verbose, "-V"),
+                    (common.hex, "-x"),
+                    (common.follow.is_some(), "--follow"),
+                    (common.ladder.is_some(), "--ladder"),
+                    (common.kind.is_some(), "--kind"),
+                ] {
+                    if set {
+                        return Err(format!(
+                            "--format parquet writes every record to files; {name} does not apply \
+                             (select in the query instead)"
+                        ));
+                    }
+                }
+            }
+            Some(Format::Text) | None => {}
+        }
+        if self.zeek_json && self.zeek.is_none() {
+            return Err("--zeek-json changes the format of --zeek DIR; add --zeek DIR".into());
+        }
+        if !self.parquet() {
+            if self.out.is_some() {
+                return Err(
+                    "--out names the directory of --format parquet; add --format parquet".into(),
+                );
+            }
+            if self.ws_frames {
+                return Err(
+                    "--ws-frames adds a table to --format parquet; add --format parquet --out DIR"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
     }
 }
 

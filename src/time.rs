@@ -36,6 +36,34 @@ impl Timestamp {
     pub fn display_micros(self) -> impl fmt::Display {
         Micros(self)
     }
+
+    /// ISO 8601 in UTC to the millisecond, `2026-11-23T16:02:02.981Z` (HAR's dates).
+    pub fn iso8601_millis(self) -> String {
+        let ms = self.0.div_euclid(1_000_000);
+        let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+        let (y, m, d) = civil_from_days(days);
+        let s = ms_of_day / 1000;
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+            s / 3600,
+            s / 60 % 60,
+            s % 60,
+            ms_of_day % 1000
+        )
+    }
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 struct Micros(Timestamp);
@@ -52,6 +80,21 @@ impl fmt::Display for Micros {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso8601_dates_are_utc_to_the_millisecond() {
+        let t = Timestamp::from_secs_nanos(1_795_449_722, 981_906_000);
+        assert_eq!(t.iso8601_millis(), "2026-11-23T16:02:02.981Z");
+        assert_eq!(Timestamp(0).iso8601_millis(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp::from_secs_nanos(951_825_600, 0).iso8601_millis(),
+            "2000-02-29T12:00:00.000Z"
+        );
+        assert_eq!(
+            Timestamp(-1_000_000).iso8601_millis(),
+            "1969-12-31T23:59:59.999Z"
+        );
+    }
 
     #[test]
     fn micros_display_pads_and_handles_negative() {

@@ -304,3 +304,489 @@ fn community_ids_are_the_ones_tshark_computes() {
     }
     assert!(flows > 50, "{flows}");
 }
+
+// ---- Parquet, read back by DuckDB ----
+
+/// The Python of the venv `.ci/run` makes for the Dask example (with `dask[distributed]` and
+/// `duckdb`), or why the DuckDB comparisons are skipped.
+fn python_with(module: &str) -> Result<PathBuf, String> {
+    let python = common::root().join("examples/dask/.venv/bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        Ok(python)
+    } else {
+        Err(format!(
+            "{} cannot import {module} (.ci/run installs it: python3 -m venv examples/dask/.venv \
+             && examples/dask/.venv/bin/pip install 'dask[distributed]' duckdb)",
+            python.display()
+        ))
+    }
+}
+
+#[test]
+fn parquet_tables_hold_what_json_says() {
+    let python = match python_with("duckdb") {
+        Ok(p) => p,
+        Err(why) => {
+            common::skip(why);
+            return;
+        }
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut pairs: Vec<PathBuf> = Vec::new();
+    for (i, file) in all_captures().into_iter().enumerate() {
+        let json = common::sockscope(&[
+            "read".as_ref(),
+            "--json".as_ref(),
+            "--any-port".as_ref(),
+            file.as_os_str(),
+        ]);
+        assert_eq!(json.code, 0, "{}: {}", file.display(), json.stderr);
+        let jsonl = tmp.path().join(format!("{i}.jsonl"));
+        std::fs::write(&jsonl, &json.stdout).expect("write JSON Lines");
+        let dir = tmp.path().join(format!("{i}.parquet"));
+        let run = common::sockscope(&[
+            "read".as_ref(),
+            "--format".as_ref(),
+            "parquet".as_ref(),
+            "--ws-frames".as_ref(),
+            "--any-port".as_ref(),
+            "--out".as_ref(),
+            dir.as_os_str(),
+            file.as_os_str(),
+        ]);
+        assert_eq!(run.code, 0, "{}: {}", file.display(), run.stderr);
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+        pairs.push(jsonl);
+        pairs.push(dir);
+    }
+    let out = Command::new(python)
+        .arg(common::root().join("tests/interop/parquet_vs_json.py"))
+        .args(&pairs)
+        .output()
+        .expect("run the DuckDB comparison");
+    assert!(
+        out.status.success(),
+        "Parquet and JSON differ:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn parquet_files_appear_whole_and_ws_frames_only_when_asked() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("out");
+    let run = common::sockscope(&[
+        "read".as_ref(),
+        "--format".as_ref(),
+        "parquet".as_ref(),
+        "--out".as_ref(),
+        dir.as_os_str(),
+        common::capture("ws-chat.pcap").as_os_str(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("out dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "anomalies.parquet",
+            "flows.parquet",
+            "handshakes.parquet",
+            "http.parquet",
+            "sse_events.parquet",
+            "summary.json",
+            "ws_messages.parquet",
+        ]
+    );
+    for file in names.iter().filter(|n| n.ends_with(".parquet")) {
+        let bytes = std::fs::read(dir.join(file)).expect("read");
+        assert!(
+            bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),
+            "{file}"
+        );
+    }
+    for (args, why) in [
+        (&["--format", "parquet"][..], "--out"),
+        (&["--out", "x"][..], "--format parquet"),
+        (&["--ws-frames"][..], "--format parquet"),
+        (
+            &["--format", "parquet", "--out", "x", "--json"][..],
+            "--json",
+        ),
+        (&["--format", "parquet", "--out", "x", "-V"][..], "-V"),
+    ] {
+        let mut all = vec!["read"];
+        all.extend_from_slice(args);
+        all.push("captures/ws-chat.pcap");
+        let run = common::sockscope(&all);
+        assert_eq!(run.code, 2, "{args:?}");
+        assert!(run.stderr.contains(why), "{args:?}: {}", run.stderr);
+    }
+}
+
+// ---- examples/dask: Dask tasks per (capture, shard), DuckDB answers ----
+
+/// An endpoint's host: the address without the port (nor an IPv6 address's brackets).
+fn host(endpoint: &str) -> String {
+    let (addr, _port) = endpoint.rsplit_once(':').expect("endpoint with a port");
+    addr.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string()
+}
+
+/// The example's four answers, computed here from `read --json` of every capture.
+fn answers_from_json(files: &[PathBuf]) -> Value {
+    let mut sent: BTreeMap<String, u64> = BTreeMap::new();
+    let mut per_second: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut sizes: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut codes: BTreeMap<String, u64> = BTreeMap::new();
+    for file in files {
+        let report = records(file, &[]);
+        let flows: BTreeMap<u64, &Value> = report.flows();
+        for f in flows.values() {
+            let (c, s) = (str_of(f, "client").unwrap(), str_of(f, "server").unwrap());
+            *sent.entry(host(c)).or_default() += f["bytes_c2s"].as_u64().unwrap();
+            *sent.entry(host(s)).or_default() += f["bytes_s2c"].as_u64().unwrap();
+        }
+        for m in report.of_type("ws_message") {
+            let ts = m["ts"].as_f64().unwrap();
+            *per_second.entry(ts.floor() as i64).or_default() += 1;
+            let f = flows[&m["flow"].as_u64().unwrap()];
+            let side = if str_of(m, "dir") == Some("c2s") {
+                "client"
+            } else {
+                "server"
+            };
+            let h = host(str_of(f, side).unwrap());
+            sizes.entry(h).or_default().push(m["len"].as_u64().unwrap());
+        }
+        for a in report.of_type("anomaly") {
+            *codes
+                .entry(str_of(a, "code").unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    let mut talkers: Vec<(String, u64)> = sent.into_iter().collect();
+    talkers.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    talkers.truncate(10);
+    let mut codes: Vec<(String, u64)> = codes.into_iter().collect();
+    codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    serde_json::json!({
+        "top_talkers": talkers.iter().map(|(h, b)| serde_json::json!({"host": h, "bytes": b})).collect::<Vec<_>>(),
+        "messages_per_second": per_second.iter().map(|(s, n)| serde_json::json!({"second": s, "messages": n})).collect::<Vec<_>>(),
+        "p99_message_size": sizes.iter_mut().map(|(h, v)| {
+            v.sort_unstable();
+            // Nearest rank: the ceil(0.99 n)-th smallest.
+            let rank = (v.len() * 99).div_ceil(100);
+            serde_json::json!({"host": h, "p99_len": v[rank - 1]})
+        }).collect::<Vec<_>>(),
+        "anomalies_by_code": codes.iter().map(|(c, n)| serde_json::json!({"code": c, "count": n})).collect::<Vec<_>>(),
+    })
+}
+
+#[test]
+fn the_dask_example_answers_what_json_says() {
+    let python = match python_with("dask.distributed, duckdb") {
+        Ok(p) => p,
+        Err(why) => {
+            common::skip(why);
+            return;
+        }
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = tmp.path().join("out");
+    let answers = tmp.path().join("answers.json");
+    let run = Command::new(python)
+        .arg(common::root().join("examples/dask/sockscope_dask.py"))
+        .arg(common::captures())
+        .args([
+            "--shards",
+            "3",
+            "--workers",
+            "2",
+            "--sockscope",
+            common::BIN,
+        ])
+        .arg("--out")
+        .arg(&out)
+        .arg("--answers")
+        .arg(&answers)
+        .args(["--", "--any-port"])
+        .output()
+        .expect("run the Dask example");
+    assert!(
+        run.status.success(),
+        "the Dask example failed:\n{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let got: Value =
+        serde_json::from_str(&std::fs::read_to_string(&answers).expect("answers")).expect("JSON");
+    let want = answers_from_json(&all_captures());
+    for q in [
+        "top_talkers",
+        "messages_per_second",
+        "p99_message_size",
+        "anomalies_by_code",
+    ] {
+        assert_eq!(got[q], want[q], "{q}");
+        assert!(!want[q].as_array().unwrap().is_empty(), "{q} has no rows");
+    }
+    // One task per (capture, shard): every capture's three shard directories are there.
+    let groups = std::fs::read_dir(&out).expect("out").count();
+    assert_eq!(groups, all_captures().len());
+}
+
+// ---- HAR ----
+
+fn har_validator() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(common::root().join("tests/data/har-1.2.schema.json"))
+        .expect("HAR schema");
+    let schema: Value = serde_json::from_str(&text).expect("HAR schema is JSON");
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the HAR schema compiles")
+}
+
+#[test]
+fn har_files_are_valid_har_with_every_exchange_and_websocket_message() {
+    let validator = har_validator();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut websockets = 0;
+    for (i, file) in all_captures().into_iter().enumerate() {
+        let har_path = tmp.path().join(format!("{i}.har"));
+        let run = common::sockscope(&[
+            "read".as_ref(),
+            "--json".as_ref(),
+            "--any-port".as_ref(),
+            "--har".as_ref(),
+            har_path.as_os_str(),
+            file.as_os_str(),
+        ]);
+        let report = run.report();
+        let name = file.display();
+        let har: Value =
+            serde_json::from_str(&std::fs::read_to_string(&har_path).expect("HAR written"))
+                .unwrap_or_else(|e| panic!("{name}: HAR is not JSON: {e}"));
+        let errors: Vec<String> = validator
+            .iter_errors(&har)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{name}: not HAR 1.2: {errors:#?}");
+        let entries = har["log"]["entries"].as_array().expect("entries");
+        // One entry per request; responses to requests never seen have their own.
+        let requests = report
+            .of_type("http")
+            .filter(|r| str_of(r, "kind") == Some("request"))
+            .count();
+        assert!(
+            entries.len() >= requests,
+            "{name}: {} entries, {requests} requests",
+            entries.len()
+        );
+        for e in entries {
+            let t = &e["timings"];
+            let parts = ["send", "wait", "receive"].map(|k| t[k].as_f64().expect("timing"));
+            assert!(parts.iter().all(|&p| p >= 0.0), "{name}: {t}");
+            let total: f64 = parts.iter().sum();
+            assert!(
+                (e["time"].as_f64().unwrap() - total).abs() < 1e-6,
+                "{name}: {e}"
+            );
+        }
+        for hs in report.of_type("handshake") {
+            let flow = hs["flow"].as_u64().unwrap();
+            let entry = entries
+                .iter()
+                .find(|e| {
+                    e["connection"].as_str() == Some(flow.to_string().as_str())
+                        && e["response"]["status"] == 101
+                })
+                .unwrap_or_else(|| panic!("{name}: no 101 entry for flow {flow}"));
+            let msgs = entry["_webSocketMessages"]
+                .as_array()
+                .expect("_webSocketMessages");
+            let want: Vec<&Value> = report.of_flow("ws_message", flow);
+            assert_eq!(msgs.len(), want.len(), "{name}: flow {flow}");
+            for (got, want) in msgs.iter().zip(&want) {
+                let ty = if str_of(want, "dir") == Some("c2s") {
+                    "send"
+                } else {
+                    "receive"
+                };
+                assert_eq!(got["type"], ty, "{name}");
+                assert_eq!(got["time"].as_f64(), want["ts"].as_f64(), "{name}");
+                let op = if str_of(want, "opcode") == Some("text") {
+                    1
+                } else {
+                    2
+                };
+                assert_eq!(got["opcode"], op, "{name}");
+                // A text message kept whole (under --max-message) is all there, byte for byte;
+                // the JSON preview (escaped for display) begins it.
+                let data = str_of(got, "data").unwrap();
+                if op == 1 && want["len"].as_u64() < Some(1000) && want["valid_utf8"] == true {
+                    assert_eq!(
+                        Some(data.len() as u64),
+                        want["len"].as_u64(),
+                        "{name}: {got}"
+                    );
+                    let preview = str_of(want, "preview").unwrap();
+                    if !preview.contains('\\') {
+                        assert!(data.starts_with(preview), "{name}: {got} vs {want}");
+                    }
+                }
+            }
+            websockets += 1;
+        }
+    }
+    assert!(websockets > 10, "{websockets}");
+}
+
+// ---- Zeek logs ----
+
+/// A Zeek TSV log read as zeek-cut reads it: the separator from `#separator`, field names from
+/// `#fields`, types from `#types`, rows as maps of name → raw value.
+fn zeek_log(path: &Path) -> (Vec<String>, Vec<String>, Vec<BTreeMap<String, String>>) {
+    let text = std::fs::read_to_string(path).expect("log");
+    let mut lines = text.lines();
+    let first = lines.next().expect("#separator line");
+    let sep = first.strip_prefix("#separator ").expect("#separator first");
+    assert_eq!(sep, "\\x09");
+    let sep = '\t';
+    let (mut fields, mut types, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+    let mut closed = false;
+    let mut meta = BTreeMap::new();
+    for line in lines {
+        if let Some(head) = line.strip_prefix('#') {
+            let (key, value) = head.split_once(sep).expect("header line with a value");
+            match key {
+                "fields" => fields = value.split(sep).map(str::to_string).collect(),
+                "types" => types = value.split(sep).map(str::to_string).collect(),
+                "close" => closed = true,
+                _ => {
+                    meta.insert(key.to_string(), value.to_string());
+                }
+            }
+            continue;
+        }
+        assert!(!closed, "a row after #close");
+        let values: Vec<&str> = line.split(sep).collect();
+        assert_eq!(values.len(), fields.len(), "{line}");
+        rows.push(
+            fields
+                .iter()
+                .cloned()
+                .zip(values.iter().map(|v| v.to_string()))
+                .collect(),
+        );
+    }
+    assert!(closed, "no #close line");
+    assert_eq!(meta["set_separator"], ",");
+    assert_eq!(meta["empty_field"], "(empty)");
+    assert_eq!(meta["unset_field"], "-");
+    assert!(meta.contains_key("open") && meta.contains_key("path"));
+    assert_eq!(fields.len(), types.len());
+    (fields, types, rows)
+}
+
+#[test]
+fn zeek_logs_read_as_zeek_cut_reads_them() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut handshakes = 0;
+    for (i, file) in all_captures().into_iter().enumerate() {
+        let dir = tmp.path().join(format!("{i}"));
+        let jdir = tmp.path().join(format!("{i}-json"));
+        let report = common::sockscope(&[
+            "read".as_ref(),
+            "--json".as_ref(),
+            "--any-port".as_ref(),
+            "--zeek".as_ref(),
+            dir.as_os_str(),
+            file.as_os_str(),
+        ])
+        .report();
+        let run = common::sockscope(&[
+            "read".as_ref(),
+            "-q".as_ref(),
+            "--any-port".as_ref(),
+            "--zeek-json".as_ref(),
+            "--zeek".as_ref(),
+            jdir.as_os_str(),
+            file.as_os_str(),
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let name = file.display();
+        let flows = report.flows();
+        let (fields, types, ws) = zeek_log(&dir.join("websocket.log"));
+        assert_eq!(
+            fields[..8],
+            [
+                "ts",
+                "uid",
+                "id.orig_h",
+                "id.orig_p",
+                "id.resp_h",
+                "id.resp_p",
+                "host",
+                "uri"
+            ]
+        );
+        assert_eq!(types[10], "vector[string]");
+        let hs: Vec<&Value> = report.of_type("handshake").collect();
+        assert_eq!(ws.len(), hs.len(), "{name}");
+        let (_, _, http) = zeek_log(&dir.join("http.log"));
+        let requests = report
+            .of_type("http")
+            .filter(|r| str_of(r, "kind") == Some("request"))
+            .count();
+        assert_eq!(http.len(), requests, "{name}");
+        let mut uids = BTreeMap::new();
+        for row in &http {
+            let f = flows
+                .values()
+                .find(|f| str_of(f, "community_id") == Some(&row["community_id"]))
+                .unwrap_or_else(|| panic!("{name}: http.log row of no flow: {row:?}"));
+            let client = str_of(f, "client").unwrap();
+            assert_eq!(host(client), row["id.orig_h"], "{name}");
+            assert!(client.ends_with(&format!(":{}", row["id.orig_p"])));
+            uids.insert(row["community_id"].clone(), row["uid"].clone());
+            assert!(row["ts"].parse::<f64>().is_ok());
+        }
+        for (row, h) in ws.iter().zip(&hs) {
+            let key = str_of(h, "key").map_or("-".to_string(), |k| k.to_string());
+            assert_eq!(row["client_key"], key, "{name}");
+            assert_eq!(
+                uids.get(&row["community_id"]),
+                Some(&row["uid"]),
+                "{name}: same uid"
+            );
+            handshakes += 1;
+        }
+        // The JSON logs: one object per row, the same fields (unset ones left out).
+        for (log, rows) in [("websocket.log", &ws), ("http.log", &http)] {
+            let text = std::fs::read_to_string(jdir.join(log)).expect("JSON log");
+            let objs: Vec<Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("JSON"))
+                .collect();
+            assert_eq!(objs.len(), rows.len(), "{name} {log}");
+            for (o, row) in objs.iter().zip(rows.iter()) {
+                assert_eq!(o["uid"].as_str(), Some(row["uid"].as_str()));
+                for k in o.as_object().unwrap().keys() {
+                    assert!(fields.contains(k) || row.contains_key(k), "{log}: {k}");
+                }
+            }
+        }
+    }
+    assert!(handshakes > 10, "{handshakes}");
+}

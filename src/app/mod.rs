@@ -8,6 +8,7 @@
 //! happens to stdout.
 
 pub mod exit;
+pub mod files_out;
 pub mod live;
 pub mod views;
 
@@ -79,7 +80,20 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> Status {
     match cli.command {
-        Command::Read { files, common } => read(&files, &common),
+        Command::Read {
+            files,
+            outputs,
+            mut common,
+        } => {
+            if let Err(msg) = outputs.resolve(&mut common) {
+                error_line(msg);
+                return Status::Error;
+            }
+            if outputs.parquet() {
+                return files_out::read_parquet(&files, &outputs, &common);
+            }
+            read(&files, &common, &outputs)
+        }
         Command::Report {
             files,
             output,
@@ -240,7 +254,7 @@ pub fn analyze<R: Reporter>(
     }
 }
 
-fn read(files: &[String], common: &Common) -> Status {
+fn read(files: &[String], common: &Common, outputs: &crate::cli::Outputs) -> Status {
     if let Err(msg) = common.refuse_idle_views(false) {
         error_line(msg);
         return Status::Error;
@@ -252,11 +266,18 @@ fn read(files: &[String], common: &Common) -> Status {
         ));
         return Status::Error;
     }
-    let config = common.config(false);
+    let mut config = common.config(false);
     let out = io::BufWriter::with_capacity(64 << 10, io::stdout());
     let quiet =
         !common.json && (common.quiet || common.follow.is_some() || common.ladder.is_some());
-    let reporter = with_progress(make_reporter(common, out), files, common, quiet);
+    let reporter = match files_out::with_files(make_reporter(common, out), outputs, &mut config) {
+        Ok(r) => r,
+        Err(msg) => {
+            error_line(msg);
+            return Status::Error;
+        }
+    };
+    let reporter = with_progress(reporter, files, common, quiet);
     match analyze(files, &config, reporter) {
         Ok((stats, _)) => match missing_flow(common, stats.flows) {
             // The view said so on stdout; the status tells scripts.

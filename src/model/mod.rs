@@ -62,6 +62,18 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// The record's `type` in its JSON form (and the name of its table in columnar outputs).
+    pub fn type_name(&self) -> &'static str {
+        match *self {
+            Record::Http(_) => "http",
+            Record::Handshake(_) => "handshake",
+            Record::WsFrame(_) => "ws_frame",
+            Record::WsMessage(_) => "ws_message",
+            Record::Sse(_) => "sse_event",
+            Record::Anomaly(_) => "anomaly",
+        }
+    }
+
     /// The side that sent what the record is about, if one did.
     pub fn dir(&self) -> Option<Dir> {
         match *self {

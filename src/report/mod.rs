@@ -13,10 +13,13 @@ pub mod escape;
 pub mod flowsum;
 pub mod follow;
 pub mod gate;
+pub mod har;
 pub mod hexdump;
 pub mod html;
 pub mod json;
 pub mod ladder;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod preview;
 pub mod progress;
 pub mod render;
@@ -25,6 +28,7 @@ pub mod tables;
 pub mod text;
 pub mod verbose;
 pub mod verdict;
+pub mod zeek;
 
 use crate::decode::DetailNode;
 use crate::model::EventSink;
@@ -144,5 +148,45 @@ impl IoState {
             return Err(e);
         }
         out.flush()
+    }
+}
+
+/// Several printers over the same run: the first is the view on stdout, the others write files
+/// (`--har`, `--zeek`). Each is told everything; the first output error of any ends the run.
+pub struct Tee {
+    pub printers: Vec<Box<dyn Reporter>>,
+}
+
+impl EventSink for Tee {
+    fn event(&mut self, ctx: &crate::model::EventCtx<'_>, event: crate::model::Event<'_>) {
+        for p in &mut self.printers {
+            p.event(ctx, event);
+        }
+    }
+    fn global_anomaly(&mut self, anomaly: &crate::model::Anomaly, frame: u64) {
+        for p in &mut self.printers {
+            p.global_anomaly(anomaly, frame);
+        }
+    }
+}
+
+impl Reporter for Tee {
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
+        for p in &mut self.printers {
+            p.packet_done(done);
+        }
+    }
+    fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
+        let mut first = Ok(());
+        for p in &mut self.printers {
+            let r = p.finish(stats);
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+    fn take_io_error(&mut self) -> Option<std::io::Error> {
+        self.printers.iter_mut().find_map(|p| p.take_io_error())
     }
 }

@@ -181,7 +181,16 @@ mod tests {
     /// corelight/community-id-spec): protocol, source, destination, source port, destination
     /// port, ID with seed 0, ID with seed 1. Its ICMP vectors need the ICMP type mapping, which
     /// a TCP analyzer has no use for.
-    const VECTORS: &[(u8, &str, &str, Option<u16>, Option<u16>, &str, &str)] = &[
+    type Vector = (
+        u8,
+        &'static str,
+        &'static str,
+        Option<u16>,
+        Option<u16>,
+        &'static str,
+        &'static str,
+    );
+    const VECTORS: &[Vector] = &[
         (
             6,
             "2001:470:e5bf:dead:4957:2174:e82c:4887",

@@ -1,0 +1,525 @@
+//! A table's rows, column by column, filled straight from records' JSON forms: [`Row`] is a
+//! serde `Serializer` that a record's `ToJson` writes into as it writes JSON, each field landing
+//! in the column of the same name as a typed value (no JSON text, no intermediate value), with
+//! the Parquet definition and repetition levels worked out as it goes. [`Columns::write`] hands
+//! the buffered rows to a Parquet row group and empties the buffers.
+
+use super::schema::{Kind, TableDef};
+use bytes::Bytes;
+use parquet::data_type::ByteArray;
+use parquet::errors::ParquetError;
+use parquet::file::writer::SerializedRowGroupWriter;
+use serde::ser::{self, Serialize};
+use std::fmt;
+
+/// The values of one column.
+enum Values {
+    Int(Vec<i64>),
+    Float(Vec<f64>),
+    Bool(Vec<bool>),
+    /// Strings (and JSON text) end to end in `data`, each ending at its `ends` entry.
+    Bytes {
+        data: Vec<u8>,
+        ends: Vec<usize>,
+    },
+}
+
+/// One column's buffered values and levels.
+pub struct Column {
+    pub name: String,
+    kind: Kind,
+    values: Values,
+    def: Vec<i16>,
+    rep: Vec<i16>,
+    /// Whether the current row gave this column a value yet.
+    set: bool,
+}
+
+impl Column {
+    fn new(name: &str, kind: Kind) -> Column {
+        let values = match kind {
+            Kind::Int => Values::Int(Vec::new()),
+            Kind::Float => Values::Float(Vec::new()),
+            Kind::Bool => Values::Bool(Vec::new()),
+            Kind::Str | Kind::Json | Kind::StrList | Kind::StrListList => Values::Bytes {
+                data: Vec::new(),
+                ends: Vec::new(),
+            },
+        };
+        Column {
+            name: name.to_string(),
+            kind,
+            values,
+            def: Vec::new(),
+            rep: Vec::new(),
+            set: false,
+        }
+    }
+
+    fn max_rep(&self) -> i16 {
+        match self.kind {
+            Kind::StrList => 1,
+            Kind::StrListList => 2,
+            _ => 0,
+        }
+    }
+
+    /// Bytes of buffered values and levels (the buffers' capacity is at most twice this).
+    fn buffered(&self) -> usize {
+        let values = match &self.values {
+            Values::Int(v) => v.len() * 8,
+            Values::Float(v) => v.len() * 8,
+            Values::Bool(v) => v.len(),
+            Values::Bytes { data, ends } => data.len() + ends.len() * 8,
+        };
+        values + (self.def.len() + self.rep.len()) * 2
+    }
+
+    fn null(&mut self) {
+        self.def.push(0);
+        self.rep.push(0);
+    }
+
+    fn push_str(&mut self, s: &[u8]) {
+        if let Values::Bytes { data, ends } = &mut self.values {
+            data.extend_from_slice(s);
+            ends.push(data.len());
+        }
+    }
+
+    /// Empties the buffers and gives their memory back: a table that was busy once does not
+    /// keep its peak while quiet.
+    fn clear(&mut self) {
+        match &mut self.values {
+            Values::Int(v) => *v = Vec::new(),
+            Values::Float(v) => *v = Vec::new(),
+            Values::Bool(v) => *v = Vec::new(),
+            Values::Bytes { data, ends } => {
+                *data = Vec::new();
+                *ends = Vec::new();
+            }
+        }
+        self.def = Vec::new();
+        self.rep = Vec::new();
+    }
+}
+
+/// A value that does not fit its column's type: a record and the schema disagree.
+#[derive(Debug)]
+pub struct Mismatch(pub String);
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
+impl ser::Error for Mismatch {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Mismatch(msg.to_string())
+    }
+}
+
+/// A table's buffered rows.
+pub struct Columns {
+    pub def: TableDef,
+    columns: Vec<Column>,
+    pub rows: usize,
+    /// Where the next field is looked for first: records write their fields in the schema's
+    /// order, so the search is one comparison per field.
+    next: usize,
+}
+
+impl Columns {
+    pub fn new(def: TableDef) -> Columns {
+        let columns = def
+            .columns
+            .iter()
+            .map(|c| Column::new(&c.name, c.kind))
+            .collect();
+        Columns {
+            def,
+            columns,
+            rows: 0,
+            next: 0,
+        }
+    }
+
+    /// Bytes of the buffered rows.
+    pub fn buffered(&self) -> usize {
+        self.columns.iter().map(Column::buffered).sum()
+    }
+
+    /// Starts a row; every column left without a value by [`Columns::end_row`] is null.
+    pub fn start_row(&mut self) {
+        for c in &mut self.columns {
+            c.set = false;
+        }
+        self.next = 0;
+    }
+
+    pub fn end_row(&mut self) {
+        for c in &mut self.columns {
+            if !c.set {
+                c.null();
+            }
+        }
+        self.rows += 1;
+    }
+
+    /// The column called `name`, if the table has one.
+    fn column(&mut self, name: &str) -> Option<&mut Column> {
+        let n = self.columns.len();
+        let at = (0..n)
+            .map(|i| (self.next + i) % n.max(1))
+            .find(|&i| self.columns[i].name == name)?;
+        self.next = at + 1;
+        Some(&mut self.columns[at])
+    }
+
+    /// Writes one field of the current row.
+    pub fn field<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), Mismatch> {
+        // A field the schema does not list has no column: the schema test of the records
+        // (tests/schema.rs) keeps the two in step.
+        let Some(col) = self.column(name) else {
+            return Ok(());
+        };
+        if col.set {
+            return Err(Mismatch(format!("field {name} written twice")));
+        }
+        col.set = true;
+        if col.kind == Kind::Json {
+            let mut text = Vec::new();
+            serde_json::to_writer(&mut text, value).map_err(|e| Mismatch(e.to_string()))?;
+            if text == b"null" {
+                col.null();
+            } else {
+                col.push_str(&text);
+                col.def.push(1);
+                col.rep.push(0);
+            }
+            return Ok(());
+        }
+        let before = col.def.len();
+        value.serialize(Cell {
+            col: &mut *col,
+            depth: 0,
+            list: ListState::default(),
+        })?;
+        if col.def.len() == before {
+            return Err(Mismatch(format!("field {name} gave no value")));
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered rows as one row group and empties the buffers.
+    pub fn write<W: std::io::Write + Send>(
+        &mut self,
+        rg: &mut SerializedRowGroupWriter<'_, W>,
+    ) -> Result<(), ParquetError> {
+        use parquet::column::writer::ColumnWriter as W_;
+        for col in &mut self.columns {
+            let mut w = rg
+                .next_column()?
+                .ok_or_else(|| ParquetError::General(format!("no column for {}", col.name)))?;
+            let rep = (col.max_rep() > 0).then_some(col.rep.as_slice());
+            let def = Some(col.def.as_slice());
+            match (w.untyped(), &col.values) {
+                (W_::Int64ColumnWriter(w), Values::Int(v)) => {
+                    w.write_batch(v, def, rep)?;
+                }
+                (W_::DoubleColumnWriter(w), Values::Float(v)) => {
+                    w.write_batch(v, def, rep)?;
+                }
+                (W_::BoolColumnWriter(w), Values::Bool(v)) => {
+                    w.write_batch(v, def, rep)?;
+                }
+                (W_::ByteArrayColumnWriter(w), Values::Bytes { data, ends }) => {
+                    let all = Bytes::copy_from_slice(data);
+                    let mut start = 0;
+                    let values: Vec<ByteArray> = ends
+                        .iter()
+                        .map(|&end| {
+                            let v = ByteArray::from(all.slice(start..end));
+                            start = end;
+                            v
+                        })
+                        .collect();
+                    w.write_batch(&values, def, rep)?;
+                }
+                _ => {
+                    return Err(ParquetError::General(format!(
+                        "column {} has another type in the file",
+                        col.name
+                    )));
+                }
+            }
+            w.close()?;
+            col.clear();
+        }
+        self.rows = 0;
+        Ok(())
+    }
+}
+
+/// Where a list value is: whether the row's first element was written, and the current inner
+/// list's.
+#[derive(Clone, Copy, Default)]
+struct ListState {
+    any: bool,
+    inner_any: bool,
+}
+
+/// One field's value going into its column; `depth` is the list nesting the value is at.
+struct Cell<'c> {
+    col: &'c mut Column,
+    depth: u8,
+    list: ListState,
+}
+
+impl Cell<'_> {
+    fn wrong(&self, what: &str) -> Mismatch {
+        Mismatch(format!(
+            "column {} ({:?}) cannot hold {what}",
+            self.col.name, self.col.kind
+        ))
+    }
+
+    fn int(self, v: i64) -> Result<(), Mismatch> {
+        match (&mut self.col.values, self.depth) {
+            (Values::Int(vals), 0) => vals.push(v),
+            (Values::Float(vals), 0) => vals.push(v as f64),
+            _ => return Err(self.wrong("an integer")),
+        }
+        self.col.def.push(1);
+        self.col.rep.push(0);
+        Ok(())
+    }
+
+    fn string(self, s: &str) -> Result<(), Mismatch> {
+        let (def, rep) = match (self.col.kind, self.depth) {
+            (Kind::Str, 0) => (1, 0),
+            (Kind::StrList, 1) => (2, if self.list.any { 1 } else { 0 }),
+            (Kind::StrListList, 2) => (
+                3,
+                match (self.list.any, self.list.inner_any) {
+                    (false, _) => 0,
+                    (true, false) => 1,
+                    (true, true) => 2,
+                },
+            ),
+            _ => return Err(self.wrong("a string")),
+        };
+        self.col.push_str(s.as_bytes());
+        self.col.def.push(def);
+        self.col.rep.push(rep);
+        Ok(())
+    }
+}
+
+/// A list being written into its column.
+struct Seq<'c> {
+    col: &'c mut Column,
+    depth: u8,
+    list: ListState,
+    /// Elements written at this depth.
+    len: usize,
+}
+
+impl ser::SerializeSeq for Seq<'_> {
+    type Ok = ();
+    type Error = Mismatch;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Mismatch> {
+        let before = self.col.def.len();
+        let mut state = self.list;
+        value.serialize(Cell {
+            col: &mut *self.col,
+            depth: self.depth + 1,
+            list: state,
+        })?;
+        if self.col.def.len() > before {
+            state.any = true;
+            if self.depth == 1 {
+                state.inner_any = true;
+            }
+        }
+        // An inner list (depth 1 here, in a list of lists) updates the state itself.
+        if self.depth == 0 && self.col.kind == Kind::StrListList {
+            state.any = true;
+        }
+        self.list = state;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn end(self) -> Result<(), Mismatch> {
+        if self.len == 0 {
+            // An empty list: at depth 0 the list itself; at depth 1 an empty inner list.
+            let (def, rep) = match self.depth {
+                0 => (1, 0),
+                _ => (2, if self.list.any { 1 } else { 0 }),
+            };
+            self.col.def.push(def);
+            self.col.rep.push(rep);
+        }
+        Ok(())
+    }
+}
+
+impl ser::SerializeTuple for Seq<'_> {
+    type Ok = ();
+    type Error = Mismatch;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Mismatch> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+    fn end(self) -> Result<(), Mismatch> {
+        ser::SerializeSeq::end(self)
+    }
+}
+
+macro_rules! refuse {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(self, $($arg: $ty),*) -> Result<$ret, Mismatch> {
+            $(let _ = $arg;)*
+            Err(self.wrong(stringify!($name)))
+        })*
+    };
+}
+
+impl<'c> ser::Serializer for Cell<'c> {
+    type Ok = ();
+    type Error = Mismatch;
+    type SerializeSeq = Seq<'c>;
+    type SerializeTuple = Seq<'c>;
+    type SerializeTupleStruct = ser::Impossible<(), Mismatch>;
+    type SerializeTupleVariant = ser::Impossible<(), Mismatch>;
+    type SerializeMap = ser::Impossible<(), Mismatch>;
+    type SerializeStruct = ser::Impossible<(), Mismatch>;
+    type SerializeStructVariant = ser::Impossible<(), Mismatch>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Mismatch> {
+        match (&mut self.col.values, self.depth) {
+            (Values::Bool(vals), 0) => vals.push(v),
+            _ => return Err(self.wrong("a boolean")),
+        }
+        self.col.def.push(1);
+        self.col.rep.push(0);
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), Mismatch> {
+        self.int(v.into())
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), Mismatch> {
+        self.int(v.into())
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), Mismatch> {
+        self.int(v.into())
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), Mismatch> {
+        self.int(v)
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Mismatch> {
+        self.int(v.into())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Mismatch> {
+        self.int(v.into())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Mismatch> {
+        self.int(v.into())
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Mismatch> {
+        let v = i64::try_from(v).map_err(|_| Mismatch(format!("{v} exceeds INT64")))?;
+        self.int(v)
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), Mismatch> {
+        self.serialize_f64(v.into())
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), Mismatch> {
+        match (&mut self.col.values, self.depth) {
+            (Values::Float(vals), 0) => vals.push(v),
+            _ => return Err(self.wrong("a number")),
+        }
+        self.col.def.push(1);
+        self.col.rep.push(0);
+        Ok(())
+    }
+    fn serialize_char(self, v: char) -> Result<(), Mismatch> {
+        self.string(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_str(self, v: &str) -> Result<(), Mismatch> {
+        self.string(v)
+    }
+    fn serialize_none(self) -> Result<(), Mismatch> {
+        if self.depth > 0 {
+            return Err(self.wrong("a null inside a list"));
+        }
+        self.col.null();
+        Ok(())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Mismatch> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Mismatch> {
+        self.serialize_none()
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Mismatch> {
+        self.serialize_none()
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Mismatch> {
+        self.string(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), Mismatch> {
+        value.serialize(self)
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Seq<'c>, Mismatch> {
+        let fits = matches!(
+            (self.col.kind, self.depth),
+            (Kind::StrList, 0) | (Kind::StrListList, 0) | (Kind::StrListList, 1)
+        );
+        if !fits {
+            return Err(self.wrong("a list"));
+        }
+        let mut list = self.list;
+        list.inner_any = false;
+        Ok(Seq {
+            col: self.col,
+            depth: self.depth,
+            list,
+            len: 0,
+        })
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Seq<'c>, Mismatch> {
+        self.serialize_seq(Some(len))
+    }
+
+    refuse! {
+        serialize_bytes(v: &[u8]) -> ();
+        serialize_tuple_struct(name: &'static str, len: usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Self::SerializeTupleVariant;
+        serialize_map(len: Option<usize>) -> Self::SerializeMap;
+        serialize_struct(name: &'static str, len: usize) -> Self::SerializeStruct;
+        serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Self::SerializeStructVariant;
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<(), Mismatch> {
+        Err(self.wrong("an enum variant with a value"))
+    }
+}

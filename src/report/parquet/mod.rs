@@ -1,0 +1,476 @@
+//! `--format parquet --out DIR`: one Parquet file per record type (`flows.parquet`,
+//! `http.parquet`, `handshakes.parquet`, `ws_messages.parquet`, `sse_events.parquet`,
+//! `anomalies.parquet`, `ws_frames.parquet` when asked for, and one for every record type added
+//! later), columns named and typed as the JSON fields ([`schema`]: derived from docs/schema.json,
+//! no second schema), zstd-compressed, plus `summary.json` (the `summary` record).
+//!
+//! The printer knows no record type: each record's JSON form is written into the columns of the
+//! table its `type` names ([`columns`]). Rows are buffered per table and written as a row group
+//! whenever a table's buffers reach its share of the writer's memory (taken out of the memory
+//! budget, [`writer_memory`]), so memory does not grow with the capture. Files are written under
+//! a temporary name and renamed when complete: a reader never sees half a file.
+
+pub mod columns;
+pub mod schema;
+
+use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowRecord, Json, JsonCx};
+use crate::report::json::json_line;
+use crate::report::{IoState, Reporter};
+use crate::stats::RunStats;
+use columns::{Columns, Mismatch};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
+use serde::ser::{self, Serialize};
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The memory the writer holds for a run whose budget is `budget` bytes: an eighth of it,
+/// between 1 and 16 MiB, for the rows buffered before each row group (the column encoder's own
+/// pages are bounded by the page size limits below). The rows buffered stay under this plus
+/// the rows of [`CHECK_EVERY`] records; their buffers' capacity under twice that.
+pub fn writer_memory(budget: usize) -> usize {
+    (budget / 8).clamp(1 << 20, 16 << 20)
+}
+
+/// Largest data and dictionary page the encoder builds in memory.
+const PAGE_BYTES: usize = 1 << 20;
+
+/// Rows between two looks at a table's buffer size.
+const CHECK_EVERY: usize = 256;
+
+/// How a table is encoded: zstd pages; dictionaries only for the columns whose values the
+/// schema lists (elsewhere building one costs more than zstd gains over it); min/max
+/// statistics per column chunk for numbers and listed values (times, ids, sizes: what a query
+/// prunes row groups by), none for free text.
+fn properties(def: &schema::TableDef) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_data_page_size_limit(PAGE_BYTES)
+        .set_dictionary_page_size_limit(PAGE_BYTES)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_created_by(format!("sockscope {}", env!("CARGO_PKG_VERSION")));
+    for c in &def.columns {
+        let path = || ColumnPath::from(c.name.as_str());
+        if c.few_values {
+            b = b.set_column_dictionary_enabled(path(), true);
+        } else if !matches!(
+            c.kind,
+            schema::Kind::Int | schema::Kind::Float | schema::Kind::Bool
+        ) {
+            // Free text (previews, headers, details): min/max would be long and useless.
+            b = b.set_column_statistics_enabled(path(), EnabledStatistics::None);
+        }
+    }
+    b.build()
+}
+
+/// What to write and where.
+#[derive(Clone, Debug)]
+pub struct ParquetOptions {
+    pub dir: PathBuf,
+    /// Also write `ws_frames.parquet` (one row per WebSocket frame).
+    pub ws_frames: bool,
+    /// Bytes of buffered rows, all tables together ([`writer_memory`]).
+    pub memory: usize,
+    /// Characters of payload in `preview` columns.
+    pub preview_chars: usize,
+}
+
+/// One table's file.
+struct Table {
+    columns: Columns,
+    /// `None` for a table not asked for (its rows are dropped).
+    writer: Option<SerializedFileWriter<BufWriter<File>>>,
+    partial: PathBuf,
+    path: PathBuf,
+    written: u64,
+}
+
+/// The Parquet printer.
+pub struct ParquetWriter {
+    opts: ParquetOptions,
+    tables: Vec<Table>,
+    io: IoState,
+    /// Rows since the last look at the buffers' size.
+    since_check: usize,
+}
+
+impl ParquetWriter {
+    /// Creates `dir` (if needed) and the files of the usual tables.
+    pub fn create(opts: ParquetOptions) -> io::Result<ParquetWriter> {
+        std::fs::create_dir_all(&opts.dir)?;
+        let mut w = ParquetWriter {
+            opts,
+            tables: Vec::new(),
+            io: IoState::default(),
+            since_check: 0,
+        };
+        for (record, _) in schema::TABLES {
+            w.open(record)?;
+        }
+        Ok(w)
+    }
+
+    /// The files written (or to be written), by table.
+    pub fn files(&self) -> Vec<(String, &Path, u64)> {
+        self.tables
+            .iter()
+            .filter(|t| t.writer.is_some() || t.written > 0)
+            .map(|t| (t.columns.def.file.clone(), t.path.as_path(), t.written))
+            .collect()
+    }
+
+    /// Opens the table of `record`; `Ok(None)` if the schema has no such record type.
+    fn open(&mut self, record: &str) -> io::Result<Option<usize>> {
+        let Some(def) = schema::table(record) else {
+            return Ok(None);
+        };
+        let path = self.opts.dir.join(format!("{}.parquet", def.file));
+        let partial = self.opts.dir.join(format!(".{}.parquet.partial", def.file));
+        let wanted = record != "ws_frame" || self.opts.ws_frames;
+        let writer = if wanted {
+            let message = parquet::schema::parser::parse_message_type(&def.message_type())
+                .map_err(io::Error::other)?;
+            let file = BufWriter::with_capacity(64 << 10, File::create(&partial)?);
+            Some(
+                SerializedFileWriter::new(file, Arc::new(message), Arc::new(properties(&def)))
+                    .map_err(io::Error::other)?,
+            )
+        } else {
+            None
+        };
+        self.tables.push(Table {
+            columns: Columns::new(def),
+            writer,
+            partial,
+            path,
+            written: 0,
+        });
+        Ok(Some(self.tables.len() - 1))
+    }
+
+    /// The table of `record`, opened on first use.
+    fn table_of(&mut self, record: &str) -> Result<Option<usize>, Mismatch> {
+        if let Some(i) = self
+            .tables
+            .iter()
+            .position(|t| t.columns.def.record == record)
+        {
+            return Ok(Some(i));
+        }
+        self.open(record).map_err(|e| Mismatch(e.to_string()))
+    }
+
+    /// Whether records of type `record` are written (a table not opened yet is).
+    fn wanted(&self, record: &str) -> bool {
+        self.tables
+            .iter()
+            .find(|t| t.columns.def.record == record)
+            .is_none_or(|t| t.writer.is_some())
+    }
+
+    /// Writes one record (its JSON form) as a row.
+    fn row<T: Serialize + ?Sized>(&mut self, record: &T) {
+        if self.io.failed {
+            return;
+        }
+        let r = record.serialize(Row {
+            writer: self,
+            table: None,
+            typed: false,
+        });
+        if let Err(e) = r {
+            self.io.record(Err(io::Error::other(format!(
+                "a record does not fit its Parquet table: {e}"
+            ))));
+            return;
+        }
+        self.since_check += 1;
+        if self.since_check >= CHECK_EVERY {
+            self.since_check = 0;
+            // Over the writer's memory, the largest tables are written out first: the busy
+            // tables get large row groups, the quiet ones are not cut into small ones.
+            let mut sizes: Vec<(usize, usize)> = (0..self.tables.len())
+                .map(|i| (self.tables[i].columns.buffered(), i))
+                .collect();
+            let mut total: usize = sizes.iter().map(|s| s.0).sum();
+            if total > self.opts.memory {
+                sizes.sort_unstable_by(|a, b| b.cmp(a));
+                for (size, i) in sizes {
+                    if total <= self.opts.memory / 2 {
+                        break;
+                    }
+                    let r = self.flush(i);
+                    self.io.record(r);
+                    total -= size;
+                }
+            }
+        }
+    }
+
+    /// Writes table `i`'s buffered rows as a row group.
+    fn flush(&mut self, i: usize) -> io::Result<()> {
+        let t = &mut self.tables[i];
+        let Some(writer) = &mut t.writer else {
+            return Ok(());
+        };
+        if t.columns.rows == 0 {
+            return Ok(());
+        }
+        let rows = t.columns.rows as u64;
+        let mut rg = writer.next_row_group().map_err(io::Error::other)?;
+        t.columns.write(&mut rg).map_err(io::Error::other)?;
+        rg.close().map_err(io::Error::other)?;
+        t.written += rows;
+        Ok(())
+    }
+
+    fn json<'r, R: ?Sized>(
+        &self,
+        record: &'r R,
+        flow: Option<u64>,
+        frame: Option<u64>,
+    ) -> Json<'r, R> {
+        Json {
+            record,
+            cx: JsonCx {
+                flow,
+                frame,
+                preview_chars: self.opts.preview_chars,
+            },
+        }
+    }
+}
+
+impl EventSink for ParquetWriter {
+    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        let json = self.json(anomaly, None, Some(frame));
+        self.row(&json);
+    }
+
+    fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
+        match event {
+            Event::Record(record) => {
+                // A table not asked for (ws_frames) costs nothing: its records are not written.
+                if !self.wanted(record.type_name()) {
+                    return;
+                }
+                let json = self.json(&record, Some(ctx.flow.id), ctx.pkt.map(|p| p.frame));
+                self.row(&json);
+            }
+            Event::FlowClosed { how, summary } => {
+                self.row(&FlowRecord::new(ctx.flow, summary, how));
+            }
+            Event::FlowOpened | Event::HttpHead(_) | Event::Control { .. } => {}
+        }
+    }
+}
+
+impl Reporter for ParquetWriter {
+    fn finish(&mut self, stats: &RunStats) -> io::Result<()> {
+        if let Some(e) = self.io.take() {
+            return Err(e);
+        }
+        for i in 0..self.tables.len() {
+            self.flush(i)?;
+            let t = &mut self.tables[i];
+            if let Some(writer) = t.writer.take() {
+                let mut file = writer.into_inner().map_err(io::Error::other)?;
+                io::Write::flush(&mut file)?;
+                drop(file);
+                std::fs::rename(&t.partial, &t.path)?;
+            }
+        }
+        let mut summary = json_line(&stats.record());
+        summary.push('\n');
+        std::fs::write(self.opts.dir.join("summary.json"), summary)
+    }
+
+    fn take_io_error(&mut self) -> Option<io::Error> {
+        self.io.take()
+    }
+}
+
+/// A record going into the table its `type` names: a serde `Serializer` for the record's JSON
+/// form, which is a struct (or map) of fields.
+struct Row<'w> {
+    writer: &'w mut ParquetWriter,
+    /// The table, once the record's type is known (and it has one).
+    table: Option<usize>,
+    /// Whether the record's type is known (a type the schema lacks has no table: the row is
+    /// dropped).
+    typed: bool,
+}
+
+impl Row<'_> {
+    fn columns(&mut self) -> Option<&mut Columns> {
+        let i = self.table?;
+        let t = &mut self.writer.tables[i];
+        t.writer.as_ref()?;
+        Some(&mut t.columns)
+    }
+
+    fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Mismatch> {
+        if key == "type" {
+            if self.typed {
+                return Ok(());
+            }
+            self.typed = true;
+            let name = serde_json::to_value(value).map_err(|e| Mismatch(e.to_string()))?;
+            let name = name
+                .as_str()
+                .ok_or_else(|| Mismatch("a record's type is not a string".into()))?;
+            self.table = self.writer.table_of(name)?;
+            if let Some(c) = self.columns() {
+                c.start_row();
+            }
+            return Ok(());
+        }
+        if !self.typed {
+            return Err(Mismatch(format!("field {key} before the record's type")));
+        }
+        match self.columns() {
+            Some(c) => c.field(key, value),
+            None => Ok(()),
+        }
+    }
+
+    fn end(mut self) -> Result<(), Mismatch> {
+        if let Some(c) = self.columns() {
+            c.end_row();
+        }
+        Ok(())
+    }
+}
+
+impl ser::SerializeStruct for Row<'_> {
+    type Ok = ();
+    type Error = Mismatch;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Mismatch> {
+        self.field(key, value)
+    }
+    fn end(self) -> Result<(), Mismatch> {
+        Row::end(self)
+    }
+}
+
+/// A map's pending key (records written as maps give their keys first).
+struct RowMap<'w> {
+    row: Row<'w>,
+    key: Option<String>,
+}
+
+impl ser::SerializeMap for RowMap<'_> {
+    type Ok = ();
+    type Error = Mismatch;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Mismatch> {
+        let key = serde_json::to_value(key).map_err(|e| Mismatch(e.to_string()))?;
+        self.key = key.as_str().map(str::to_owned);
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Mismatch> {
+        let key = self
+            .key
+            .take()
+            .ok_or_else(|| Mismatch("a record's key is not a string".into()))?;
+        self.row.field(&key, value)
+    }
+    fn end(self) -> Result<(), Mismatch> {
+        self.row.end()
+    }
+}
+
+macro_rules! not_a_record {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(self, $($arg: $ty),*) -> Result<$ret, Mismatch> {
+            $(let _ = $arg;)*
+            Err(Mismatch(concat!("a record is a struct, not ", stringify!($name)).into()))
+        })*
+    };
+}
+
+impl<'w> ser::Serializer for Row<'w> {
+    type Ok = ();
+    type Error = Mismatch;
+    type SerializeSeq = ser::Impossible<(), Mismatch>;
+    type SerializeTuple = ser::Impossible<(), Mismatch>;
+    type SerializeTupleStruct = ser::Impossible<(), Mismatch>;
+    type SerializeTupleVariant = ser::Impossible<(), Mismatch>;
+    type SerializeMap = RowMap<'w>;
+    type SerializeStruct = Row<'w>;
+    type SerializeStructVariant = ser::Impossible<(), Mismatch>;
+
+    fn serialize_struct(mut self, name: &'static str, _len: usize) -> Result<Row<'w>, Mismatch> {
+        // Records name their struct after their type (all but the flow record): the table is
+        // known before the `type` field.
+        let tables = &self.writer.tables;
+        if let Some(i) = tables.iter().position(|t| t.columns.def.record == name) {
+            self.table = Some(i);
+            self.typed = true;
+            if let Some(c) = self.columns() {
+                c.start_row();
+            }
+        }
+        Ok(self)
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<RowMap<'w>, Mismatch> {
+        Ok(RowMap {
+            row: self,
+            key: None,
+        })
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Mismatch> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), Mismatch> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<(), Mismatch> {
+        Err(Mismatch("a record is a struct, not an enum".into()))
+    }
+
+    not_a_record! {
+        serialize_bool(v: bool) -> ();
+        serialize_i8(v: i8) -> ();
+        serialize_i16(v: i16) -> ();
+        serialize_i32(v: i32) -> ();
+        serialize_i64(v: i64) -> ();
+        serialize_u8(v: u8) -> ();
+        serialize_u16(v: u16) -> ();
+        serialize_u32(v: u32) -> ();
+        serialize_u64(v: u64) -> ();
+        serialize_f32(v: f32) -> ();
+        serialize_f64(v: f64) -> ();
+        serialize_char(v: char) -> ();
+        serialize_str(v: &str) -> ();
+        serialize_bytes(v: &[u8]) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(name: &'static str) -> ();
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str) -> ();
+        serialize_seq(len: Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(len: usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(name: &'static str, len: usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Self::SerializeTupleVariant;
+        serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Self::SerializeStructVariant;
+    }
+}

@@ -1,0 +1,68 @@
+"""Reads sockscope's Parquet tables with DuckDB and compares them with `read --json` of the same
+capture: every record of every type is one row of its table, every field equal (lists as lists,
+times as the same doubles), every column the record lacks null, and summary.json equal to the
+summary line. Arguments: pairs of (JSON Lines file, Parquet directory). Prints one line per
+difference and exits 1 if there is any."""
+
+import json
+import sys
+from collections import defaultdict
+
+import duckdb
+
+TABLES = {
+    "flow": "flows",
+    "http": "http",
+    "handshake": "handshakes",
+    "ws_message": "ws_messages",
+    "ws_frame": "ws_frames",
+    "sse_event": "sse_events",
+    "anomaly": "anomalies",
+}
+
+
+def key(row):
+    return json.dumps(row, sort_keys=True)
+
+
+def main(args):
+    problems = []
+    con = duckdb.connect()
+    for jsonl, outdir in zip(args[0::2], args[1::2]):
+        records = [json.loads(line) for line in open(jsonl, encoding="utf-8")]
+        summary = records.pop()
+        by_type = defaultdict(list)
+        for r in records:
+            by_type[r.pop("type")].append(r)
+        unknown = set(by_type) - set(TABLES)
+        if unknown:
+            problems.append(f"{jsonl}: record types without a table here: {sorted(unknown)}")
+        for rtype, table in TABLES.items():
+            cur = con.execute(f"SELECT * FROM read_parquet('{outdir}/{table}.parquet')")
+            columns = [d[0] for d in cur.description]
+            rows = [dict(zip(columns, r)) for r in cur.fetchall()]
+            want = []
+            for r in by_type.get(rtype, []):
+                extra = set(r) - set(columns)
+                if extra:
+                    problems.append(f"{jsonl}: {rtype} fields without a column: {sorted(extra)}")
+                want.append({c: r.get(c) for c in columns})
+            got = sorted(key(r) for r in rows)
+            want = sorted(key(r) for r in want)
+            if got != want:
+                missing = set(want) - set(got)
+                surplus = set(got) - set(want)
+                problems.append(
+                    f"{jsonl}: {table}: {len(got)} rows, {len(want)} records; "
+                    f"not in Parquet: {sorted(missing)[:3]}; not in JSON: {sorted(surplus)[:3]}"
+                )
+        written = json.loads(open(f"{outdir}/summary.json", encoding="utf-8").read())
+        if written != summary:
+            problems.append(f"{jsonl}: summary.json differs: {written} != {summary}")
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
