@@ -50,6 +50,18 @@ pub const READ_EXAMPLES: &[Example] = &[
         "tcpdump -w - -i lo port 80 | sockscope read -",
         "read a capture from stdin",
     ),
+    (
+        "sockscope read --format parquet --out results/ capture.pcap",
+        "one Parquet file per record type, for DuckDB or Spark",
+    ),
+    (
+        "sockscope read -q --har capture.har --zeek logs/ capture.pcap",
+        "also HAR (browser DevTools) and Zeek-style logs",
+    ),
+    (
+        "sockscope read --shard 2/4 --json dump-*.pcap",
+        "the second quarter of the flows (4 processes share the work)",
+    ),
 ];
 
 pub const LIVE_EXAMPLES: &[Example] = &[

@@ -309,6 +309,7 @@ fn community_ids_are_the_ones_tshark_computes() {
 
 /// The Python of the venv `.ci/run` makes for the Dask example (with `dask[distributed]` and
 /// `duckdb`), or why the DuckDB comparisons are skipped.
+#[cfg(feature = "parquet")]
 fn python_with(module: &str) -> Result<PathBuf, String> {
     let python = common::root().join("examples/dask/.venv/bin/python");
     let ok = Command::new(&python)
@@ -327,6 +328,7 @@ fn python_with(module: &str) -> Result<PathBuf, String> {
 }
 
 #[test]
+#[cfg(feature = "parquet")]
 fn parquet_tables_hold_what_json_says() {
     let python = match python_with("duckdb") {
         Ok(p) => p,
@@ -377,6 +379,7 @@ fn parquet_tables_hold_what_json_says() {
 }
 
 #[test]
+#[cfg(feature = "parquet")]
 fn parquet_files_appear_whole_and_ws_frames_only_when_asked() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("out");
@@ -443,6 +446,7 @@ fn host(endpoint: &str) -> String {
 }
 
 /// The example's four answers, computed here from `read --json` of every capture.
+#[cfg(feature = "parquet")]
 fn answers_from_json(files: &[PathBuf]) -> Value {
     let mut sent: BTreeMap<String, u64> = BTreeMap::new();
     let mut per_second: BTreeMap<i64, u64> = BTreeMap::new();
@@ -493,6 +497,7 @@ fn answers_from_json(files: &[PathBuf]) -> Value {
 }
 
 #[test]
+#[cfg(feature = "parquet")]
 fn the_dask_example_answers_what_json_says() {
     let python = match python_with("dask.distributed, duckdb") {
         Ok(p) => p,

@@ -2,14 +2,12 @@
 //! DIR`; beside it, `--har FILE` and `--zeek DIR` (docs/interop.md). The analysis is `read`'s;
 //! only the reporters differ.
 
-use super::{Status, analyze, error_line, with_progress};
+use super::{Status, error_line};
 use crate::cli::{Common, Outputs};
 use crate::config::Config;
 use crate::report::har::HarWriter;
 use crate::report::zeek::ZeekWriter;
 use crate::report::{Reporter, Tee, escape};
-use std::io::Write;
-use std::path::Path;
 
 /// `main` with the file writers `outputs` ask for beside it; `config` keeps what they need
 /// (HAR's bodies: whole messages up to `--max-message`, for every flow).
@@ -41,7 +39,10 @@ pub fn with_files(
 /// `read --format parquet --out DIR`.
 #[cfg(feature = "parquet")]
 pub fn read_parquet(files: &[String], outputs: &Outputs, common: &Common) -> Status {
+    use super::{analyze, with_progress};
     use crate::report::parquet::{ParquetOptions, ParquetWriter, writer_memory};
+    use std::io::Write;
+    use std::path::Path;
     let Some(dir) = &outputs.out else {
         return Status::Error;
     };
