@@ -300,6 +300,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE.html", value_hint = ValueHint::FilePath)]
         report: Option<PathBuf>,
         #[command(flatten)]
+        outputs: Outputs,
+        #[command(flatten)]
         common: Common,
     },
     /// Write one self-contained HTML report (charts, flow table, ladders, frames) to open in a

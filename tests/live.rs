@@ -425,6 +425,66 @@ fn live_report_holds_the_records_live_json_printed() {
 }
 
 #[test]
+fn live_writes_har_zeek_and_parquet_files_of_what_it_saw() {
+    require_root!();
+    let ns = Netns::new("files");
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("live.har");
+    let zeek = dir.path().join("zeek");
+    let mut cmd = ns.command(BIN);
+    cmd.args(["live", "lo", "--json", "--duration", "3", "--har"])
+        .arg(&har)
+        .arg("--zeek")
+        .arg(&zeek);
+    let mut live = Live::start(cmd);
+    live.wait_capturing();
+    websocket_exchange(&ns);
+    let (status, stdout, stderr) = live.finish(Duration::from_secs(15));
+    assert!(status.success(), "{status}\n{stderr}");
+    let records = json_lines(&stdout);
+    let har: Value = serde_json::from_str(&std::fs::read_to_string(&har).unwrap()).unwrap();
+    let ws = har["log"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["response"]["status"] == 101)
+        .expect("the upgrade's entry");
+    assert_eq!(
+        ws["_webSocketMessages"].as_array().unwrap().len(),
+        of_type(&records, "ws_message").len()
+    );
+    let log = std::fs::read_to_string(zeek.join("websocket.log")).unwrap();
+    let rows = log.lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(rows, of_type(&records, "handshake").len(), "{log}");
+    assert!(log.lines().last().unwrap().starts_with("#close\t"), "{log}");
+
+    // Parquet instead of the view: nothing on stdout, the tables in --out.
+    let out = dir.path().join("parquet");
+    let mut cmd = ns.command(BIN);
+    cmd.args([
+        "live",
+        "lo",
+        "--format",
+        "parquet",
+        "--duration",
+        "3",
+        "--out",
+    ])
+    .arg(&out);
+    let mut live = Live::start(cmd);
+    live.wait_capturing();
+    websocket_exchange(&ns);
+    let (status, stdout, stderr) = live.finish(Duration::from_secs(15));
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let messages = std::fs::read(out.join("ws_messages.parquet")).expect("ws_messages.parquet");
+    assert!(messages.starts_with(b"PAR1") && messages.ends_with(b"PAR1"));
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["kinds"]["websocket"], 1, "{summary}");
+}
+
+#[test]
 fn live_report_to_a_path_that_cannot_be_written_fails_before_capturing() {
     require_root!();
     let ns = Netns::new("report-bad");

@@ -13,6 +13,7 @@
 //!   line on stderr saying what to do, and exit status 2.
 
 use crate::app::exit::{Status, error_line, is_broken_pipe};
+use crate::app::files_out::FileWriters;
 use crate::app::views::{make_reporter, missing_flow};
 use crate::cli::Common;
 use crate::config::{Limits, PortFilter};
@@ -44,6 +45,8 @@ pub struct LiveArgs {
     pub promisc: bool,
     /// `--report`: also write the HTML report here when the capture stops.
     pub report: Option<PathBuf>,
+    /// `--format parquet --out DIR`, `--har`, `--zeek`: files for other tools.
+    pub outputs: crate::cli::Outputs,
 }
 
 /// Checks the limits; a usage error otherwise.
@@ -122,7 +125,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             return Status::Error;
         }
     };
-    let config = common.live_config();
+    let mut config = common.live_config();
     let iface = match iface::lookup(&args.iface) {
         Ok(i) => i,
         Err(e) => {
@@ -231,9 +234,17 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
     };
     let mut dump = None;
     let mut report_out = None;
+    let mut files = FileWriters::default();
     if privs::opens_file_before_drop(plan) {
-        match open_dump().and_then(|d| Ok((d, open_report()?))) {
-            Ok((d, r)) => (dump, report_out) = (d, r),
+        let opened = open_dump().and_then(|d| Ok((d, open_report()?)));
+        let opened = opened.and_then(|o| {
+            Ok((
+                o,
+                FileWriters::open(&args.outputs, common, &mut config, true)?,
+            ))
+        });
+        match opened {
+            Ok(((d, r), f)) => (dump, report_out, files) = (d, r, f),
             Err(msg) => {
                 error_line(msg);
                 return Status::Error;
@@ -260,8 +271,15 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         }
     }
     if !privs::opens_file_before_drop(plan) {
-        match open_dump().and_then(|d| Ok((d, open_report()?))) {
-            Ok((d, r)) => (dump, report_out) = (d, r),
+        let opened = open_dump().and_then(|d| Ok((d, open_report()?)));
+        let opened = opened.and_then(|o| {
+            Ok((
+                o,
+                FileWriters::open(&args.outputs, common, &mut config, true)?,
+            ))
+        });
+        match opened {
+            Ok(((d, r), f)) => (dump, report_out, files) = (d, r, f),
             Err(msg) => {
                 error_line(msg);
                 return Status::Error;
@@ -290,7 +308,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
     let flusher = out.clone();
     source.on_batch(Box::new(move || flusher.flush_batch()));
     let skipped_flows = Rc::new(Cell::new(0));
-    let mut inner = make_reporter(common, out);
+    let mut inner = files.reporter(|| make_reporter(common, out));
     if let (Some(report), Some(path)) = (report_out, &args.report) {
         let page = html::HtmlReport::new(
             report,

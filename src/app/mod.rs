@@ -113,9 +113,13 @@ pub fn run(cli: Cli) -> Status {
             duration,
             no_promisc,
             report,
-            common,
+            outputs,
+            mut common,
         } => {
-            if let Err(msg) = common.refuse_idle_views(true) {
+            if let Err(msg) = outputs
+                .resolve(&mut common)
+                .and_then(|()| common.refuse_idle_views(true))
+            {
                 error_line(msg);
                 return Status::Error;
             }
@@ -126,6 +130,7 @@ pub fn run(cli: Cli) -> Status {
                 duration,
                 promisc: !no_promisc,
                 report,
+                outputs,
             };
             live::run(&args, &common)
         }
@@ -270,8 +275,8 @@ fn read(files: &[String], common: &Common, outputs: &crate::cli::Outputs) -> Sta
     let out = io::BufWriter::with_capacity(64 << 10, io::stdout());
     let quiet =
         !common.json && (common.quiet || common.follow.is_some() || common.ladder.is_some());
-    let reporter = match files_out::with_files(make_reporter(common, out), outputs, &mut config) {
-        Ok(r) => r,
+    let reporter = match files_out::FileWriters::open(outputs, common, &mut config, false) {
+        Ok(w) => w.reporter(|| make_reporter(common, out)),
         Err(msg) => {
             error_line(msg);
             return Status::Error;

@@ -79,6 +79,10 @@ pub struct ParquetOptions {
     pub memory: usize,
     /// Characters of payload in `preview` columns.
     pub preview_chars: usize,
+    /// Write each file under its own name from the start, instead of a temporary name renamed
+    /// when complete: for `live`, which may have given up the right to rename in `dir` by
+    /// the time it finishes (every file, `summary.json` too, is opened before that).
+    pub in_place: bool,
 }
 
 /// One table's file.
@@ -98,6 +102,8 @@ pub struct ParquetWriter {
     io: IoState,
     /// Rows since the last look at the buffers' size.
     since_check: usize,
+    /// `summary.json`, opened at the start when writing in place.
+    summary: Option<File>,
 }
 
 impl ParquetWriter {
@@ -109,7 +115,11 @@ impl ParquetWriter {
             tables: Vec::new(),
             io: IoState::default(),
             since_check: 0,
+            summary: None,
         };
+        if w.opts.in_place {
+            w.summary = Some(File::create(w.opts.dir.join("summary.json"))?);
+        }
         for (record, _) in schema::TABLES {
             w.open(record)?;
         }
@@ -131,7 +141,11 @@ impl ParquetWriter {
             return Ok(None);
         };
         let path = self.opts.dir.join(format!("{}.parquet", def.file));
-        let partial = self.opts.dir.join(format!(".{}.parquet.partial", def.file));
+        let partial = if self.opts.in_place {
+            path.clone()
+        } else {
+            self.opts.dir.join(format!(".{}.parquet.partial", def.file))
+        };
         let wanted = record != "ws_frame" || self.opts.ws_frames;
         let writer = if wanted {
             let message = parquet::schema::parser::parse_message_type(&def.message_type())
@@ -283,12 +297,17 @@ impl Reporter for ParquetWriter {
                 let mut file = writer.into_inner().map_err(io::Error::other)?;
                 io::Write::flush(&mut file)?;
                 drop(file);
-                std::fs::rename(&t.partial, &t.path)?;
+                if t.partial != t.path {
+                    std::fs::rename(&t.partial, &t.path)?;
+                }
             }
         }
         let mut summary = json_line(&stats.record());
         summary.push('\n');
-        std::fs::write(self.opts.dir.join("summary.json"), summary)
+        match self.summary.take() {
+            Some(mut file) => io::Write::write_all(&mut file, summary.as_bytes()),
+            None => std::fs::write(self.opts.dir.join("summary.json"), summary),
+        }
     }
 
     fn take_io_error(&mut self) -> Option<io::Error> {
