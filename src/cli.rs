@@ -446,6 +446,10 @@ pub struct Outputs {
     /// With --format parquet: also write ws_frames.parquet, one row per WebSocket frame.
     #[arg(long)]
     pub ws_frames: bool,
+    /// With --format parquet: start a new set of files (DIR/part=00001/, ...) every MINUTES of
+    /// capture time (fractions allowed).
+    #[arg(long, value_name = "MINUTES", value_parser = parse_minutes)]
+    pub roll: Option<f64>,
     /// Also write every HTTP exchange as HAR 1.2 to this file, WebSocket messages as Chrome's
     /// _webSocketMessages (opens in browser DevTools).
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
@@ -500,6 +504,12 @@ impl Outputs {
             if self.out.is_some() {
                 return Err(
                     "--out names the directory of --format parquet; add --format parquet".into(),
+                );
+            }
+            if self.roll.is_some() {
+                return Err(
+                    "--roll starts new --format parquet files; add --format parquet --out DIR"
+                        .into(),
                 );
             }
             if self.ws_frames {
@@ -631,6 +641,14 @@ fn parse_ports(s: &str) -> Result<PortList, String> {
         out.push(lo..=hi);
     }
     Ok(PortList(out))
+}
+
+/// `--roll`: minutes, more than zero (at least a millisecond).
+fn parse_minutes(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(m) if m.is_finite() && m * 60e3 >= 1.0 && m <= 1e6 => Ok(m),
+        _ => Err(format!("`{s}` is not a number of minutes (more than 0)")),
+    }
 }
 
 /// `--shard`: `K/N`, 1 ≤ K ≤ N.

@@ -795,3 +795,67 @@ fn zeek_logs_read_as_zeek_cut_reads_them() {
     }
     assert!(handshakes > 10, "{handshakes}");
 }
+
+#[test]
+#[cfg(feature = "parquet")]
+fn parquet_rolls_into_parts_that_together_hold_what_json_says() {
+    let python = match python_with("duckdb") {
+        Ok(p) => p,
+        Err(why) => {
+            common::skip(why);
+            return;
+        }
+    };
+    // long-poll.pcap spans six seconds: parts of 0.6 s (0.01 minutes) cut it in several.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let file = common::capture("long-poll.pcap");
+    let dir = tmp.path().join("rolled");
+    let run = common::sockscope(&[
+        "read".as_ref(),
+        "--format".as_ref(),
+        "parquet".as_ref(),
+        "--ws-frames".as_ref(),
+        "--roll".as_ref(),
+        "0.01".as_ref(),
+        "--out".as_ref(),
+        dir.as_os_str(),
+        file.as_os_str(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let parts = std::fs::read_dir(&dir)
+        .expect("out dir")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("part="))
+        })
+        .count();
+    assert!(parts >= 3, "{parts} parts");
+    let json = common::sockscope(&["read".as_ref(), "--json".as_ref(), file.as_os_str()]);
+    let jsonl = tmp.path().join("lp.jsonl");
+    std::fs::write(&jsonl, &json.stdout).expect("write");
+    let out = Command::new(python)
+        .arg(common::root().join("tests/interop/parquet_vs_json.py"))
+        .arg(&jsonl)
+        .arg(&dir)
+        .output()
+        .expect("run the DuckDB comparison");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for bad in ["0", "-1", "x"] {
+        let run = common::sockscope(&[
+            "read",
+            "--format",
+            "parquet",
+            "--out",
+            "x",
+            "--roll",
+            bad,
+            "captures/ws-chat.pcap",
+        ]);
+        assert_eq!(run.code, 2, "{bad}");
+    }
+}

@@ -83,6 +83,7 @@ fn parquet_writer(
         memory,
         preview_chars: common.snap_preview,
         in_place,
+        roll: outputs.roll.map(|m| (m * 60e9) as i64),
     };
     let writer = ParquetWriter::create(opts).map_err(|e| format!("{}: {e}", escape::path(dir)))?;
     Ok(Box::new(writer))

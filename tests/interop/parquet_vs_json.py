@@ -1,9 +1,10 @@
 """Reads sockscope's Parquet tables with DuckDB and compares them with `read --json` of the same
 capture: every record of every type is one row of its table, every field equal (lists as lists,
 times as the same doubles), every column the record lacks null, and summary.json equal to the
-summary line. Arguments: pairs of (JSON Lines file, Parquet directory). Prints one line per
+summary line (rolled files, `part=N/`, together). Arguments: pairs of (JSON Lines file, Parquet directory). Prints one line per
 difference and exits 1 if there is any."""
 
+import glob
 import json
 import sys
 from collections import defaultdict
@@ -38,7 +39,10 @@ def main(args):
         if unknown:
             problems.append(f"{jsonl}: record types without a table here: {sorted(unknown)}")
         for rtype, table in TABLES.items():
-            cur = con.execute(f"SELECT * FROM read_parquet('{outdir}/{table}.parquet')")
+            # Files rolled over time (--roll) are parts of one table.
+            parts = glob.glob(f"{outdir}/part=*/{table}.parquet")
+            files = parts if parts else [f"{outdir}/{table}.parquet"]
+            cur = con.execute("SELECT * FROM read_parquet(?, hive_partitioning = false)", [files])
             columns = [d[0] for d in cur.description]
             rows = [dict(zip(columns, r)) for r in cur.fetchall()]
             want = []

@@ -15,8 +15,9 @@ pub mod schema;
 
 use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowRecord, Json, JsonCx};
 use crate::report::json::json_line;
-use crate::report::{IoState, Reporter};
+use crate::report::{IoState, PacketDone, Reporter};
 use crate::stats::RunStats;
+use crate::time::Timestamp;
 use columns::{Columns, Mismatch};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -25,7 +26,7 @@ use parquet::schema::types::ColumnPath;
 use serde::ser::{self, Serialize};
 use std::fs::File;
 use std::io::{self, BufWriter};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The memory the writer holds for a run whose budget is `budget` bytes: an eighth of it,
@@ -83,6 +84,9 @@ pub struct ParquetOptions {
     /// when complete: for `live`, which may have given up the right to rename in `dir` by
     /// the time it finishes (every file, `summary.json` too, is opened before that).
     pub in_place: bool,
+    /// Start a new set of files (`dir/part=00001/`, …) every this many nanoseconds of capture
+    /// time (`--roll MINUTES`); `None`: one set, in `dir`.
+    pub roll: Option<i64>,
 }
 
 /// One table's file.
@@ -104,6 +108,9 @@ pub struct ParquetWriter {
     since_check: usize,
     /// `summary.json`, opened at the start when writing in place.
     summary: Option<File>,
+    /// With `roll`: the current set of files and when it ends.
+    part: u32,
+    part_end: Option<Timestamp>,
 }
 
 impl ParquetWriter {
@@ -116,23 +123,71 @@ impl ParquetWriter {
             io: IoState::default(),
             since_check: 0,
             summary: None,
+            part: 0,
+            part_end: None,
         };
         if w.opts.in_place {
             w.summary = Some(File::create(w.opts.dir.join("summary.json"))?);
         }
-        for (record, _) in schema::TABLES {
-            w.open(record)?;
-        }
+        w.open_all()?;
         Ok(w)
     }
 
-    /// The files written (or to be written), by table.
-    pub fn files(&self) -> Vec<(String, &Path, u64)> {
-        self.tables
-            .iter()
-            .filter(|t| t.writer.is_some() || t.written > 0)
-            .map(|t| (t.columns.def.file.clone(), t.path.as_path(), t.written))
-            .collect()
+    /// Opens the files of the usual tables.
+    fn open_all(&mut self) -> io::Result<()> {
+        if self.opts.roll.is_some() {
+            std::fs::create_dir_all(self.files_dir())?;
+        }
+        for (record, _) in schema::TABLES {
+            self.open(record)?;
+        }
+        Ok(())
+    }
+
+    /// Where the current set of files goes.
+    fn files_dir(&self) -> PathBuf {
+        match self.opts.roll {
+            Some(_) => self.opts.dir.join(format!("part={:05}", self.part)),
+            None => self.opts.dir.clone(),
+        }
+    }
+
+    /// Writes what is buffered and completes every file.
+    fn close_all(&mut self) -> io::Result<()> {
+        for i in 0..self.tables.len() {
+            self.flush(i)?;
+            let t = &mut self.tables[i];
+            if let Some(writer) = t.writer.take() {
+                let mut file = writer.into_inner().map_err(io::Error::other)?;
+                io::Write::flush(&mut file)?;
+                drop(file);
+                if t.partial != t.path {
+                    std::fs::rename(&t.partial, &t.path)?;
+                }
+            }
+        }
+        self.tables.clear();
+        Ok(())
+    }
+
+    /// With `roll`: at a packet past the current set's end, completes its files and starts the
+    /// next set.
+    fn roll_at(&mut self, ts: Timestamp) -> io::Result<()> {
+        let Some(every) = self.opts.roll else {
+            return Ok(());
+        };
+        match self.part_end {
+            None => self.part_end = Some(Timestamp(ts.0.saturating_add(every))),
+            Some(end) if ts >= end => {
+                self.close_all()?;
+                self.part += 1;
+                let behind = (ts.0 - end.0) / every + 1;
+                self.part_end = Some(Timestamp(end.0.saturating_add(behind * every)));
+                self.open_all()?;
+            }
+            Some(_) => {}
+        }
+        Ok(())
     }
 
     /// Opens the table of `record`; `Ok(None)` if the schema has no such record type.
@@ -140,11 +195,12 @@ impl ParquetWriter {
         let Some(def) = schema::table(record) else {
             return Ok(None);
         };
-        let path = self.opts.dir.join(format!("{}.parquet", def.file));
+        let dir = self.files_dir();
+        let path = dir.join(format!("{}.parquet", def.file));
         let partial = if self.opts.in_place {
             path.clone()
         } else {
-            self.opts.dir.join(format!(".{}.parquet.partial", def.file))
+            dir.join(format!(".{}.parquet.partial", def.file))
         };
         let wanted = record != "ws_frame" || self.opts.ws_frames;
         let writer = if wanted {
@@ -286,22 +342,18 @@ impl EventSink for ParquetWriter {
 }
 
 impl Reporter for ParquetWriter {
+    fn packet_done(&mut self, done: &PacketDone<'_>) {
+        if self.opts.roll.is_some() && !self.io.failed {
+            let r = self.roll_at(done.ts());
+            self.io.record(r);
+        }
+    }
+
     fn finish(&mut self, stats: &RunStats) -> io::Result<()> {
         if let Some(e) = self.io.take() {
             return Err(e);
         }
-        for i in 0..self.tables.len() {
-            self.flush(i)?;
-            let t = &mut self.tables[i];
-            if let Some(writer) = t.writer.take() {
-                let mut file = writer.into_inner().map_err(io::Error::other)?;
-                io::Write::flush(&mut file)?;
-                drop(file);
-                if t.partial != t.path {
-                    std::fs::rename(&t.partial, &t.path)?;
-                }
-            }
-        }
+        self.close_all()?;
         let mut summary = json_line(&stats.record());
         summary.push('\n');
         match self.summary.take() {
