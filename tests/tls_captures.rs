@@ -413,7 +413,7 @@ fn without_keys_the_handshake_facts_remain() {
     assert_eq!(flow.sni.as_deref(), Some("sockscope.test"));
     assert!(flow.plain.iter().all(Vec::is_empty));
     assert!(flow.records[0] > 5 && flow.records[1] > 5);
-    assert_eq!(flow.anomalies, [TlsCode::MissingSecrets]);
+    assert_eq!(flow.anomalies, [TlsCode::TlsMissingSecrets]);
 }
 
 /// The detector's view: every TLS flow starts with a ClientHello; no flow of the plain bundled

@@ -10,7 +10,7 @@
 //! ([`PacketDone::placed`]), so only packets of that connection are drawn.
 
 use crate::decode::TcpFlags;
-use crate::model::{Code, Event, EventCtx, EventSink, OpCode, Record};
+use crate::model::{Code, Event, EventCtx, EventSink, OpCode, Record, Render};
 use crate::report::escape::esc;
 use crate::report::hexdump::plural;
 use crate::report::style::{Paint, Style};
@@ -385,6 +385,10 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                 let _ = write!(label, " ({} B)", e.data.len());
                 self.push_arrow(Dir::S2C, label);
             }
+            Event::Record(Record::Tls(t)) => {
+                let label = format!("TLS {}", t.info(&tls_view()));
+                self.push_arrow(t.dir, label);
+            }
             Event::Record(Record::Anomaly(a)) => {
                 *self.anomalies.entry(a.code).or_default() += 1;
                 // Problems found after a PDU (message end, handshake) belong to it.
@@ -564,5 +568,14 @@ mod tests {
             p.buf
                 .contains("⋯ 1 segment (1448 B) with no complete PDU, 2 ACKs ⋯")
         );
+    }
+}
+
+/// How the ladder shows a TLS record's label (no payload is previewed).
+fn tls_view() -> crate::model::View {
+    crate::model::View {
+        preview_chars: 0,
+        dump_bytes: 0,
+        color: false,
     }
 }

@@ -12,6 +12,8 @@ use super::crypto::Secret;
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Longest line considered: the longest real line (a 48-byte secret, 64-hex client random and
 /// the longest label) is under 200 bytes.
@@ -381,6 +383,106 @@ impl KeyLogTail {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The run's key log, shared by every connection (and every worker): the `--keylog` file, the
+/// secrets of the capture's Decryption Secrets Blocks as the source hands them out, and, for
+/// `live`, the lines appended to the file while the capture runs (polled when a session's
+/// secrets are looked for and not found, at most every [`TAIL_POLL_EVERY`]).
+#[derive(Clone, Debug, Default)]
+pub struct KeyStore(Arc<Mutex<Store>>);
+
+/// How often a followed key log is read again at most, while secrets are missing.
+pub const TAIL_POLL_EVERY: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Default)]
+struct Store {
+    log: KeyLog,
+    tail: Option<KeyLogTail>,
+    polled: Option<Instant>,
+    /// Whether any secret source was given (a file, a DSB): without one, a TLS session's
+    /// missing secrets are no surprise.
+    given: bool,
+}
+
+impl KeyStore {
+    /// The secrets of a key log file, read whole.
+    pub fn from_file(path: &Path) -> io::Result<KeyStore> {
+        let log = KeyLog::read_file(path)?;
+        Ok(KeyStore(Arc::new(Mutex::new(Store {
+            log,
+            given: true,
+            ..Store::default()
+        }))))
+    }
+
+    /// A key log file followed as it grows (`live`): read now, and again when secrets are
+    /// missing.
+    pub fn follow(path: &Path) -> io::Result<KeyStore> {
+        let mut tail = KeyLogTail::open(path)?;
+        let mut log = KeyLog::new();
+        tail.poll(&mut log)?;
+        Ok(KeyStore(Arc::new(Mutex::new(Store {
+            log,
+            tail: Some(tail),
+            polled: Some(Instant::now()),
+            given: true,
+        }))))
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        // A panic elsewhere while holding the lock leaves a store that is still consistent
+        // (each line is stored whole or not at all).
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds key log text (a pcapng Decryption Secrets Block's).
+    pub fn add_text(&self, text: &[u8]) {
+        let mut s = self.store();
+        s.given = true;
+        s.log.add_text(text);
+    }
+
+    /// The secrets of the session with this client random; a followed file is read again
+    /// first when they are not known yet.
+    pub fn get(&self, client_random: &[u8; 32]) -> Option<SessionSecrets> {
+        let mut s = self.store();
+        if let Some(found) = s.log.get(client_random) {
+            return Some(*found);
+        }
+        let due = s.polled.is_none_or(|t| t.elapsed() >= TAIL_POLL_EVERY);
+        if s.tail.is_none() || !due {
+            return None;
+        }
+        s.polled = Some(Instant::now());
+        let Store { log, tail, .. } = &mut *s;
+        if let Some(tail) = tail {
+            // A key log that went away stays as it was read: the sessions it named still
+            // decrypt, the others are reported as missing.
+            let _ = tail.poll(log);
+        }
+        s.log.get(client_random).copied()
+    }
+
+    /// Whether a key log was given at all (a file or a capture's secrets).
+    pub fn given(&self) -> bool {
+        self.store().given
+    }
+
+    /// Sessions known.
+    pub fn len(&self) -> usize {
+        self.store().log.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn stats(&self) -> KeyLogStats {
+        self.store().log.stats()
     }
 }
 

@@ -89,6 +89,9 @@ pub struct Negotiated<'a> {
 /// Everything the TLS layer reports.
 #[derive(Debug)]
 pub enum TlsEvent<'a> {
+    /// The fragment of a protected record about to be decrypted, as captured (decryption
+    /// happens in place: whoever shows ciphertext copies it now). Precedes its `Record`.
+    Ciphertext(&'a [u8]),
     /// A record was read (decrypted or not). Precedes the events of its contents.
     Record(RecordInfo),
     /// A ChangeCipherSpec record (TLS ≤ 1.2: from here on this direction is protected).
@@ -432,7 +435,7 @@ impl TlsConn {
                 side.rec_start
             );
             side.rec.clear();
-            sink.event(dir, anomaly(TlsCode::TruncatedRecord, detail));
+            sink.event(dir, anomaly(TlsCode::TlsTruncatedRecord, detail));
             if decrypting {
                 sink.event(
                     dir,
@@ -555,7 +558,7 @@ impl TlsConn {
                     sink.event(
                         dir,
                         anomaly(
-                            TlsCode::Resync,
+                            TlsCode::TlsResync,
                             format!(
                                 "record framing found again after {lost} lost bytes \
                                  (confirmed by the next header)"
@@ -688,6 +691,9 @@ impl TlsConn {
             }
             return Ok(());
         };
+        if trial.is_none() {
+            sink.event(dir, TlsEvent::Ciphertext(&*frag));
+        }
         let header = h.bytes();
         // Until the first handshake record opens, a client that offered 0-RTT may be sending
         // early data: try on a copy, so that the early keys can have the record after.
@@ -710,7 +716,7 @@ impl TlsConn {
                         sink.event(
                             dir,
                             anomaly(
-                                TlsCode::Resync,
+                                TlsCode::TlsResync,
                                 format!(
                                     "record layer resynchronised after {lost} lost bytes; \
                                      sequence number {} recovered by decryption",
@@ -757,7 +763,7 @@ impl TlsConn {
                     sink.event(
                         dir,
                         anomaly(
-                            TlsCode::DecryptFailed,
+                            TlsCode::TlsDecryptFailed,
                             format!(
                                 "record #{} ({} bytes, sequence {}) {why}; later failures in \
                                  this direction are not reported again",
@@ -801,7 +807,7 @@ impl TlsConn {
                     "record #{} decrypts to padding only (no content type)",
                     info.index
                 );
-                sink.event(dir, anomaly(TlsCode::BadRecord, detail));
+                sink.event(dir, anomaly(TlsCode::TlsBadRecord, detail));
                 return;
             };
             info.inner_type = Some(plain[p]);
@@ -939,7 +945,7 @@ impl TlsConn {
             sink.event(
                 dir,
                 anomaly(
-                    TlsCode::DataAfterCloseNotify,
+                    TlsCode::TlsDataAfterCloseNotify,
                     format!(
                         "{} record after this side's close_notify",
                         wire::content_name(content_type)
@@ -967,7 +973,7 @@ impl TlsConn {
                     sink.event(
                         dir,
                         anomaly(
-                            TlsCode::BadRecord,
+                            TlsCode::TlsBadRecord,
                             format!("application data record #{record} before the handshake protected the connection"),
                         ),
                     );
@@ -992,7 +998,10 @@ impl TlsConn {
             let &[level, description] = pair else {
                 sink.event(
                     dir,
-                    anomaly(TlsCode::BadRecord, "alert record with an odd length".into()),
+                    anomaly(
+                        TlsCode::TlsBadRecord,
+                        "alert record with an odd length".into(),
+                    ),
                 );
                 return;
             };
@@ -1011,9 +1020,9 @@ impl TlsConn {
             }
             let fatal = level == 2 || (tls13 && description != 90);
             let code = if fatal {
-                TlsCode::Alert
+                TlsCode::TlsAlert
             } else {
-                TlsCode::AlertWarning
+                TlsCode::TlsAlertWarning
             };
             sink.event(
                 dir,
@@ -1072,7 +1081,7 @@ impl TlsConn {
                 sink.event(
                     dir,
                     anomaly(
-                        TlsCode::HandshakeTooLong,
+                        TlsCode::TlsHandshakeTooLong,
                         format!(
                             "{} of {len} bytes (limit {MAX_HANDSHAKE}): skipped",
                             wire::handshake_name(t)
@@ -1126,7 +1135,7 @@ impl TlsConn {
         let tls13 = is13(self.session.version);
         let malformed = |sink: &mut dyn FnMut(TlsEvent<'_>)| {
             sink(anomaly(
-                TlsCode::HandshakeMalformed,
+                TlsCode::TlsHandshakeMalformed,
                 format!(
                     "{} ({} bytes) does not parse",
                     wire::handshake_name(msg_type),
@@ -1142,7 +1151,7 @@ impl TlsConn {
                 };
                 if self.session.established && !tls13 {
                     emit(anomaly(
-                        TlsCode::Renegotiation,
+                        TlsCode::TlsRenegotiation,
                         "ClientHello inside the protected session: renegotiation".into(),
                     ));
                 }
@@ -1192,7 +1201,7 @@ impl TlsConn {
             }
             wire::HS_HELLO_REQUEST if !tls13 => {
                 emit(anomaly(
-                    TlsCode::Renegotiation,
+                    TlsCode::TlsRenegotiation,
                     "HelloRequest: the server asks for renegotiation".into(),
                 ));
             }
@@ -1233,7 +1242,7 @@ impl TlsConn {
             sink.event(
                 dir,
                 anomaly(
-                    TlsCode::UnsupportedVersion,
+                    TlsCode::TlsUnsupportedVersion,
                     format!(
                         "{} cannot be decrypted (only TLS 1.2 and 1.3)",
                         suite::version_name(version).unwrap_or("this version")
@@ -1246,7 +1255,7 @@ impl TlsConn {
             sink.event(
                 dir,
                 anomaly(
-                    TlsCode::UnsupportedCipherSuite,
+                    TlsCode::TlsUnsupportedCipherSuite,
                     format!("{name} cannot be decrypted"),
                 ),
             );
@@ -1384,7 +1393,7 @@ impl TlsConn {
                 sink.event(
                     dir,
                     anomaly(
-                        TlsCode::MissingSecrets,
+                        TlsCode::TlsMissingSecrets,
                         format!("no {missing} in the key log for client random {}", hex(&cr)),
                     ),
                 );
@@ -1424,7 +1433,7 @@ fn anomaly(code: TlsCode, detail: String) -> TlsEvent<'static> {
 
 fn too_large(info: &RecordInfo, limit: usize) -> TlsEvent<'static> {
     anomaly(
-        TlsCode::RecordTooLarge,
+        TlsCode::TlsRecordTooLarge,
         format!(
             "record #{} of {} bytes{} (limit {limit}{})",
             info.index,
@@ -1453,7 +1462,7 @@ fn framing_header(h: &RecordHeader) -> bool {
 
 fn bad_header(h: &RecordHeader, offset: u64) -> TlsEvent<'static> {
     anomaly(
-        TlsCode::BadRecord,
+        TlsCode::TlsBadRecord,
         format!(
             "bytes {:02x} {:04x} {:04x} at stream offset {offset} are not a TLS record header: \
              looking for the next one",

@@ -1,0 +1,532 @@
+//! TLS as a dissector ([`TlsDissector`]) and how a connection is recognised as TLS ([`Tls`]: a
+//! ClientHello or ServerHello record from either side, on any port).
+//!
+//! The dissector runs [`TlsConn`] over the connection and turns what it reports into records
+//! (`tls`: handshake messages with their facts, alerts, ChangeCipherSpec, key updates), the
+//! flow's TLS facts and costs ([`Cx::tls`]), and anomalies. The decrypted application data goes
+//! to an inner dissector chosen by ALPN, fed inside the layer (`TLS 1.3`) with the record that
+//! carried it, so that what it finds says so: `http/1.1` or no ALPN → HTTP/1.x (and on to
+//! WebSocket after a 101, with every check of a plain connection); `h2` → HTTP/2, counted, not
+//! parsed; any other protocol → counted. Without keys the records are counted and the flow is
+//! `tls`.
+//!
+//! Secrets come from the run's [`KeyStore`] (`--keylog`, the capture's Decryption Secrets
+//! Blocks, a followed file in `live`), asked whenever a direction needs keys it has not got,
+//! so secrets that arrive after the connection began are used from the next record on.
+
+use super::keylog::{KeyStore, SessionSecrets};
+use super::session::{Epoch, TlsConn, TlsEvent, TlsSink};
+use super::{suite, wire};
+use crate::budget::{Held, box_bytes};
+use crate::model::{Record, RecordLayer, TlsRecord, TlsWhat};
+use crate::proto::dissect::{Active, Cx, Detect, Detector, Dissector, Probe, Step};
+use crate::proto::http::{self, dissect::HttpDissector};
+use crate::tcp::Dir;
+
+/// The HTTP/2 connection preface a client sends first (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What reads the decrypted application data.
+enum Inner {
+    /// Not chosen yet: ALPN unknown and no application data seen.
+    Undecided,
+    /// HTTP/1.x (and whatever it hands off to).
+    Http(Active),
+    /// HTTP/2: counted.
+    Http2,
+    /// A protocol sockscope does not read: counted.
+    Opaque,
+}
+
+/// What the protocol selected by ALPN is, as far as the inner dissector goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Alpn {
+    Http1,
+    H2,
+    Other,
+}
+
+fn alpn_kind(name: &[u8]) -> Alpn {
+    match name {
+        b"http/1.1" | b"http/1.0" => Alpn::Http1,
+        b"h2" => Alpn::H2,
+        _ => Alpn::Other,
+    }
+}
+
+/// The record of a direction being processed.
+#[derive(Clone, Copy, Debug, Default)]
+struct Current {
+    content_type: u8,
+    version: u16,
+    len: u16,
+    seq: Option<u64>,
+}
+
+/// A handshake message whose record waits for the facts the next event carries.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    dir: Dir,
+    msg_type: u8,
+    len: u32,
+    encrypted: bool,
+}
+
+/// Everything of the dissector but the TLS state machine (so that both can be borrowed).
+struct State {
+    inner: Inner,
+    alpn: Option<Alpn>,
+    /// The client offered exactly one ALPN protocol (it is then what runs, when TLS 1.3 hides
+    /// the server's choice from a capture without keys).
+    offered_only: Option<Alpn>,
+    /// `TLS 1.2`, `TLS 1.3` once negotiated.
+    layer: &'static str,
+    current: [Current; 2],
+    /// The head of the current record's ciphertext, for `-x`.
+    ciphertext: [Vec<u8>; 2],
+    keep_ciphertext: usize,
+    pending: Option<Pending>,
+    /// ServerHello facts kept until `Negotiated`.
+    server_hello: Option<(Dir, u32)>,
+}
+
+/// The TLS dissector of one connection.
+pub struct TlsDissector {
+    conn: TlsConn,
+    keys: KeyStore,
+    state: State,
+}
+
+impl TlsDissector {
+    pub fn new(cx: &mut Cx<'_>) -> TlsDissector {
+        cx.tls();
+        let keep = if cx.config.display_bytes_for(cx.flow.id) > 0 {
+            cx.config.tls_ciphertext
+        } else {
+            0
+        };
+        TlsDissector {
+            conn: TlsConn::new(),
+            keys: cx.config.keys.clone(),
+            state: State {
+                inner: Inner::Undecided,
+                alpn: None,
+                offered_only: None,
+                layer: "TLS",
+                current: [Current::default(); 2],
+                ciphertext: [Vec::new(), Vec::new()],
+                keep_ciphertext: keep,
+                pending: None,
+                server_hello: None,
+            },
+        }
+    }
+
+    /// Runs `f` over the TLS state machine with a sink that reports into `cx`.
+    fn run<T>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        f: impl FnOnce(&mut TlsConn, &mut Bridge<'_, '_, '_>) -> T,
+    ) -> T {
+        let mut bridge = Bridge {
+            cx,
+            st: &mut self.state,
+            keys: &self.keys,
+        };
+        let out = f(&mut self.conn, &mut bridge);
+        bridge.flush_pending();
+        out
+    }
+}
+
+/// The sink [`TlsConn`] reports to: records, the flow's TLS summary, anomalies, and the inner
+/// dissector.
+struct Bridge<'a, 'c, 'x> {
+    cx: &'c mut Cx<'x>,
+    st: &'a mut State,
+    keys: &'a KeyStore,
+}
+
+fn utf8(b: &[u8]) -> &str {
+    // Names from the wire are shown escaped; one that is not UTF-8 is shown as what it is.
+    std::str::from_utf8(b).unwrap_or("(not UTF-8)")
+}
+
+impl Bridge<'_, '_, '_> {
+    fn handshake_record(&mut self, p: Pending) -> TlsRecord<'static> {
+        let mut r = TlsRecord::new(
+            p.dir,
+            self.cx.now(),
+            TlsWhat::Handshake {
+                msg_type: p.msg_type,
+            },
+            wire::handshake_name(p.msg_type),
+        );
+        r.len = p.len;
+        r.encrypted = p.encrypted;
+        r
+    }
+
+    /// A handshake message kept for facts that did not come: reported as it is.
+    fn flush_pending(&mut self) {
+        if let Some(p) = self.st.pending.take() {
+            let r = self.handshake_record(p);
+            self.cx.emit(Record::Tls(&r));
+        }
+    }
+
+    fn decide(&mut self, alpn: Alpn) {
+        if self.st.alpn.is_none() {
+            self.st.alpn = Some(alpn);
+        }
+    }
+
+    /// The inner dissector, chosen at the first application data: by ALPN; without one,
+    /// HTTP/2 if the data is its preface, HTTP/1.x if it starts with a start line (a request
+    /// from the client, a response from the server), else a protocol sockscope does not read.
+    fn inner_for(&mut self, dir: Dir, first: &[u8]) {
+        if !matches!(self.st.inner, Inner::Undecided) || first.is_empty() {
+            return;
+        }
+        let alpn = self.st.alpn.or(self.st.offered_only).unwrap_or_else(|| {
+            let preface = first.len().min(H2_PREFACE.len());
+            if first[..preface] == H2_PREFACE[..preface] {
+                Alpn::H2
+            } else if match dir {
+                Dir::C2S => http::looks_like_request(first),
+                Dir::S2C => http::looks_like_response(first),
+            } {
+                Alpn::Http1
+            } else {
+                Alpn::Other
+            }
+        });
+        self.st.inner = match alpn {
+            Alpn::Http1 => Inner::Http(Active::Reading(Box::new(HttpDissector::new(
+                self.cx, false,
+            )))),
+            Alpn::H2 => {
+                self.cx.mark_http2();
+                Inner::Http2
+            }
+            Alpn::Other => Inner::Opaque,
+        };
+    }
+
+    fn layer_record(&self, dir: Dir) -> RecordLayer<'_> {
+        let c = self.st.current[dir.index()];
+        RecordLayer {
+            content_type: c.content_type,
+            version: c.version,
+            len: c.len,
+            seq: c.seq,
+            ciphertext: &self.st.ciphertext[dir.index()],
+        }
+    }
+
+    fn plaintext(&mut self, dir: Dir, bytes: &[u8]) {
+        self.cx.tls().plaintext_bytes[dir.index()] += bytes.len() as u64;
+        self.inner_for(dir, bytes);
+        let State {
+            inner,
+            layer,
+            current,
+            ciphertext,
+            ..
+        } = &mut *self.st;
+        let Inner::Http(active) = inner else {
+            return;
+        };
+        let c = current[dir.index()];
+        let record = RecordLayer {
+            content_type: c.content_type,
+            version: c.version,
+            len: c.len,
+            seq: c.seq,
+            ciphertext: &ciphertext[dir.index()],
+        };
+        self.cx
+            .inside_record(layer, Some(&record), |cx| active.feed(cx, dir, bytes));
+    }
+
+    fn plaintext_gap(&mut self, dir: Dir, bytes: Option<u64>) {
+        if let Some(b) = bytes {
+            self.cx.tls().plaintext_gap_bytes[dir.index()] += b;
+        }
+        let record = self.layer_record(dir);
+        let record = RecordLayer {
+            ciphertext: &[],
+            ..record
+        };
+        let layer = self.st.layer;
+        if let Inner::Http(active) = &mut self.st.inner
+            && let Some(d) = active.reading()
+        {
+            // Without a known length (CBC suites, a loss that hid the record count) the inner
+            // protocol is told that something is missing, so that it resynchronises.
+            let len = bytes.unwrap_or(1).max(1);
+            self.cx
+                .inside_record(layer, Some(&record), |cx| d.gap(cx, dir, len));
+        }
+    }
+}
+
+impl TlsSink for Bridge<'_, '_, '_> {
+    fn secrets(&mut self, client_random: &[u8; 32]) -> Option<SessionSecrets> {
+        self.keys.get(client_random)
+    }
+
+    fn event(&mut self, dir: Dir, event: TlsEvent<'_>) {
+        let d = dir.index();
+        match &event {
+            TlsEvent::ClientHello(_) | TlsEvent::Negotiated(_) | TlsEvent::AlpnSelected(_) => {}
+            TlsEvent::ServerHello(sh) if !sh.hello_retry => {}
+            _ => self.flush_pending(),
+        }
+        match event {
+            TlsEvent::Ciphertext(frag) => {
+                let keep = self.st.keep_ciphertext.min(frag.len());
+                let buf = &mut self.st.ciphertext[d];
+                buf.clear();
+                buf.extend_from_slice(&frag[..keep]);
+            }
+            TlsEvent::Record(info) => {
+                self.st.current[d] = Current {
+                    content_type: info.content_type,
+                    version: info.version,
+                    len: info.len,
+                    seq: info.seq,
+                };
+                if !info.decrypted {
+                    self.st.ciphertext[d].clear();
+                }
+                let protection = u64::from(info.explicit_iv)
+                    + u64::from(info.tag)
+                    + u64::from(info.padding)
+                    + u64::from(info.inner_type_bytes);
+                let t = self.cx.tls();
+                t.records[d] += 1;
+                t.records_decrypted[d] += u64::from(info.decrypted);
+                t.record_bytes[d] += u64::from(info.len) + 5;
+                t.record_header_bytes[d] += 5;
+                t.protection_bytes[d] += protection;
+                let content = info.inner_type.unwrap_or(info.content_type);
+                if content != wire::CONTENT_APPLICATION_DATA {
+                    let carried = info
+                        .plaintext_len
+                        .map_or_else(|| u64::from(info.len).saturating_sub(protection), u64::from);
+                    t.handshake_bytes[d] += carried;
+                }
+                if info.decrypted && content == wire::CONTENT_APPLICATION_DATA {
+                    t.decrypted = true;
+                }
+            }
+            TlsEvent::Handshake {
+                msg_type,
+                len,
+                encrypted,
+                ..
+            } => {
+                self.st.pending = Some(Pending {
+                    dir,
+                    msg_type,
+                    len,
+                    encrypted,
+                });
+                let waits = matches!(
+                    msg_type,
+                    wire::HS_CLIENT_HELLO | wire::HS_SERVER_HELLO | wire::HS_ENCRYPTED_EXTENSIONS
+                );
+                if !waits {
+                    self.flush_pending();
+                }
+            }
+            TlsEvent::ClientHello(ch) => {
+                let Some(p) = self.st.pending.take() else {
+                    return;
+                };
+                let mut r = self.handshake_record(p);
+                r.sni = ch.sni.map(utf8);
+                r.alpn = ch.alpn().map(utf8).collect();
+                r.version = suite::version_name(ch.max_version());
+                r.suites_offered =
+                    Some(ch.suites().filter(|&s| !suite::is_grease(s)).count() as u32);
+                let offered: Vec<Alpn> = ch.alpn().map(alpn_kind).collect();
+                self.st.offered_only = match offered[..] {
+                    [only] => Some(only),
+                    _ => None,
+                };
+                let t = self.cx.tls();
+                t.sni = r.sni.map(str::to_string);
+                t.alpn_offered = r.alpn.iter().map(|s| s.to_string()).collect();
+                self.cx.emit(Record::Tls(&r));
+            }
+            TlsEvent::ServerHello(sh) => {
+                if sh.hello_retry {
+                    let mut r = TlsRecord::new(
+                        dir,
+                        self.cx.now(),
+                        TlsWhat::Handshake {
+                            msg_type: wire::HS_SERVER_HELLO,
+                        },
+                        "HelloRetryRequest",
+                    );
+                    r.version = suite::version_name(sh.version());
+                    self.cx.emit(Record::Tls(&r));
+                } else {
+                    self.st.server_hello = self.st.pending.map(|p| (p.dir, p.len));
+                }
+            }
+            TlsEvent::Negotiated(n) => {
+                let p = self.st.pending.take();
+                let version = suite::version_name(n.version);
+                if let Some(v) = version {
+                    self.st.layer = v;
+                }
+                let suite_name = suite::name(n.cipher_suite);
+                let alpn = n.alpn.map(utf8);
+                if let Some(a) = n.alpn {
+                    self.decide(alpn_kind(a));
+                }
+                if let Some(p) = p {
+                    let mut r = self.handshake_record(p);
+                    r.version = version;
+                    r.cipher_suite = Some(n.cipher_suite);
+                    r.cipher_suite_name = suite_name;
+                    r.alpn = alpn.into_iter().collect();
+                    r.resumed = Some(n.resumed);
+                    self.cx.emit(Record::Tls(&r));
+                }
+                let t = self.cx.tls();
+                t.version = version;
+                t.cipher_suite = suite_name;
+                t.resumed = n.resumed;
+                if let Some(a) = alpn {
+                    t.alpn = Some(a.to_string());
+                }
+            }
+            TlsEvent::AlpnSelected(a) => {
+                self.decide(alpn_kind(a));
+                self.cx.tls().alpn = Some(utf8(a).to_string());
+                if let Some(p) = self.st.pending.take() {
+                    let mut r = self.handshake_record(p);
+                    r.alpn = vec![utf8(a)];
+                    self.cx.emit(Record::Tls(&r));
+                }
+            }
+            TlsEvent::Epoch(Epoch::Application { generation }) if generation > 0 => {
+                self.cx.tls().key_updates += 1;
+                let r = TlsRecord::new(
+                    dir,
+                    self.cx.now(),
+                    TlsWhat::Keys { generation },
+                    "KeyUpdate",
+                );
+                self.cx.emit(Record::Tls(&r));
+            }
+            TlsEvent::Epoch(_) => {}
+            TlsEvent::ChangeCipherSpec => {
+                let r = TlsRecord::new(
+                    dir,
+                    self.cx.now(),
+                    TlsWhat::ChangeCipherSpec,
+                    "ChangeCipherSpec",
+                );
+                self.cx.emit(Record::Tls(&r));
+            }
+            TlsEvent::Alert {
+                level,
+                description,
+                encrypted,
+            } => {
+                self.cx.tls().alerts += 1;
+                let mut r = TlsRecord::new(
+                    dir,
+                    self.cx.now(),
+                    TlsWhat::Alert { level, description },
+                    wire::alert_name(description),
+                );
+                r.encrypted = encrypted;
+                self.cx.emit(Record::Tls(&r));
+            }
+            TlsEvent::Plaintext(p) => self.plaintext(dir, p),
+            TlsEvent::PlaintextGap { bytes, .. } => self.plaintext_gap(dir, bytes),
+            TlsEvent::Anomaly { code, detail } => self.cx.anomaly(code, Some(dir), detail),
+        }
+    }
+}
+
+impl Dissector for TlsDissector {
+    fn name(&self) -> &'static str {
+        "TLS"
+    }
+
+    fn feed(&mut self, cx: &mut Cx<'_>, dir: Dir, bytes: &[u8]) -> Step {
+        self.run(cx, |conn, sink| conn.feed(dir, bytes, sink));
+        Step::Continue
+    }
+
+    fn gap(&mut self, cx: &mut Cx<'_>, dir: Dir, len: u64) {
+        self.run(cx, |conn, sink| conn.gap(dir, len, sink));
+    }
+
+    fn end(&mut self, cx: &mut Cx<'_>, dir: Dir) {
+        self.run(cx, |conn, sink| {
+            conn.end(dir, sink);
+            let layer = sink.st.layer;
+            if let Inner::Http(active) = &mut sink.st.inner
+                && let Some(d) = active.reading()
+            {
+                sink.cx.inside(layer, |cx| d.end(cx, dir));
+            }
+        });
+    }
+
+    fn finish(&mut self, cx: &mut Cx<'_>) {
+        self.run(cx, |conn, sink| {
+            conn.finish(sink);
+            sink.flush_pending();
+            let layer = sink.st.layer;
+            if let Inner::Http(active) = &mut sink.st.inner
+                && let Some(d) = active.reading()
+            {
+                sink.cx.inside(layer, |cx| d.finish(cx));
+            }
+        });
+    }
+
+    fn held(&self) -> Held {
+        let inner = match &self.state.inner {
+            Inner::Http(Active::Reading(d)) => d.held(),
+            _ => Held::ZERO,
+        };
+        let cipher: usize = self.state.ciphertext.iter().map(Vec::capacity).sum();
+        // The record layer's buffers are what framing needs: they cannot be given up.
+        Held::fixed(box_bytes::<Self>() + self.conn.held_bytes()) + Held::buffers(cipher) + inner
+    }
+
+    fn give_way(&mut self, cx: &mut Cx<'_>) {
+        self.state.ciphertext = [Vec::new(), Vec::new()];
+        self.state.keep_ciphertext = 0;
+        let layer = self.state.layer;
+        if let Inner::Http(active) = &mut self.state.inner
+            && let Some(d) = active.reading()
+        {
+            cx.inside(layer, |cx| d.give_way(cx));
+        }
+    }
+}
+
+/// TLS on any port, by content: a handshake record that starts a ClientHello or ServerHello.
+pub struct Tls;
+
+impl Detector for Tls {
+    fn detect(&self, cx: &mut Cx<'_>, _probe: &Probe<'_>, _dir: Dir, bytes: &[u8]) -> Detect {
+        match wire::sniff(bytes) {
+            wire::Sniff::ClientHello | wire::Sniff::ServerHello => {
+                Detect::Take(Box::new(TlsDissector::new(cx)))
+            }
+            wire::Sniff::NeedMore | wire::Sniff::NotTls => Detect::Pass,
+        }
+    }
+}
