@@ -418,6 +418,10 @@ pub enum KindArg {
     Websocket,
     Sse,
     LongPoll,
+    /// TLS whose contents were not read (no keys, or a protocol not decoded).
+    Tls,
+    /// HTTP/2 inside TLS (ALPN h2): counted, not parsed.
+    Http2,
     Other,
 }
 
@@ -428,6 +432,8 @@ impl From<KindArg> for FlowKind {
             KindArg::Websocket => FlowKind::WebSocket,
             KindArg::Sse => FlowKind::Sse,
             KindArg::LongPoll => FlowKind::LongPoll,
+            KindArg::Tls => FlowKind::Tls,
+            KindArg::Http2 => FlowKind::Http2,
             KindArg::Other => FlowKind::Other,
         }
     }

@@ -327,7 +327,99 @@ fn compare(name: &str) -> BTreeMap<u64, FlowOut> {
     got.sort_unstable();
     got.dedup();
     assert_eq!(got, want, "{name}: anomalies");
+    binary_matches_tshark(name, &capture, keylog.as_deref(), &oracle);
     flows
+}
+
+/// Per TCP stream, by client endpoint: tshark's HTTP/1.x messages and WebSocket frames
+/// dissected inside TLS with the same secrets.
+fn tshark_pdus(capture: &Path, keylog: Option<&Path>) -> BTreeMap<String, (u64, u64)> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r")
+        .arg(capture)
+        .args(["-o", "tcp.reassemble_out_of_order:TRUE"]);
+    if let Some(k) = keylog {
+        cmd.arg("-o").arg(format!("tls.keylog_file:{}", k.display()));
+    }
+    let out = cmd
+        .args(["-T", "fields", "-E", "separator=/t", "-e", "tcp.stream"])
+        .args(["-e", "ip.src", "-e", "tcp.srcport", "-e", "tcp.flags.syn"])
+        .args(["-e", "tcp.flags.ack", "-e", "http.request.method"])
+        .args(["-e", "http.response.code", "-e", "websocket.opcode"])
+        .output()
+        .expect("tshark runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut clients = BTreeMap::new();
+    let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let n = |f: &str| f.split(',').filter(|v| !v.is_empty()).count() as u64;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [stream, ip, port, syn, ack, method, code, opcode] = f[..] else {
+            continue;
+        };
+        if syn == "1" && ack == "0" {
+            clients.insert(stream.to_string(), format!("{ip}:{port}"));
+        }
+        let c = counts.entry(stream.to_string()).or_default();
+        c.0 += n(method) + n(code);
+        c.1 += n(opcode);
+    }
+    counts
+        .into_iter()
+        .filter_map(|(stream, c)| clients.get(&stream).map(|client| (client.clone(), c)))
+        .collect()
+}
+
+/// The binary end to end (`read --json`, the TLS dissector and what it feeds) against tshark:
+/// per flow, the decrypted bytes of each direction, the HTTP messages and the WebSocket
+/// frames.
+fn binary_matches_tshark(
+    name: &str,
+    capture: &Path,
+    keylog: Option<&Path>,
+    oracle: &BTreeMap<String, [Vec<u8>; 2]>,
+) {
+    let mut extra: Vec<String> = Vec::new();
+    if let Some(k) = keylog {
+        extra.push("--keylog".into());
+        extra.push(k.display().to_string());
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let report = common::read_json(capture, &extra);
+    let pdus = tshark_pdus(capture, keylog);
+    let mut flows = 0;
+    for f in report.records.iter().filter(|r| r["type"] == "flow") {
+        let client = f["client"].as_str().expect("client").to_string();
+        let Some(theirs) = oracle.get(&client) else {
+            continue;
+        };
+        flows += 1;
+        let tls = &f["tls"];
+        assert!(tls.is_object(), "{name} {client}: no tls object: {f}");
+        for (d, theirs) in theirs.iter().enumerate() {
+            assert_eq!(
+                tls["plaintext_bytes"][d].as_u64(),
+                Some(theirs.len() as u64),
+                "{name} {client} dir {d}: decrypted bytes, tshark's follow"
+            );
+        }
+        let (http, frames) = pdus.get(&client).copied().unwrap_or_default();
+        assert_eq!(
+            f["http_messages"].as_u64(),
+            Some(http),
+            "{name} {client}: HTTP messages, tshark's"
+        );
+        assert_eq!(
+            f["ws_frames"].as_u64(),
+            Some(frames),
+            "{name} {client}: WebSocket frames, tshark's"
+        );
+        if tls["alpn"] == "h2" {
+            assert_eq!(f["kind"], "http2", "{name} {client}");
+        }
+    }
+    assert!(flows > 0, "{name}: no flow compared");
 }
 
 macro_rules! captures {

@@ -71,7 +71,7 @@ impl TlsSink for Collect {
             },
             TlsEvent::Epoch(e) => self.epochs[d].push(e),
             TlsEvent::Anomaly { code, detail } => self.anomalies.push((dir, code, detail)),
-            TlsEvent::ServerHello(_) | TlsEvent::ChangeCipherSpec => {}
+            TlsEvent::ServerHello(_) | TlsEvent::ChangeCipherSpec | TlsEvent::Ciphertext(_) => {}
         }
     }
     fn secrets(&mut self, client_random: &[u8; 32]) -> Option<SessionSecrets> {
