@@ -339,7 +339,8 @@ fn tshark_pdus(capture: &Path, keylog: Option<&Path>) -> BTreeMap<String, (u64, 
         .arg(capture)
         .args(["-o", "tcp.reassemble_out_of_order:TRUE"]);
     if let Some(k) = keylog {
-        cmd.arg("-o").arg(format!("tls.keylog_file:{}", k.display()));
+        cmd.arg("-o")
+            .arg(format!("tls.keylog_file:{}", k.display()));
     }
     let out = cmd
         .args(["-T", "fields", "-E", "separator=/t", "-e", "tcp.stream"])
@@ -348,7 +349,11 @@ fn tshark_pdus(capture: &Path, keylog: Option<&Path>) -> BTreeMap<String, (u64, 
         .args(["-e", "http.response.code", "-e", "websocket.opcode"])
         .output()
         .expect("tshark runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let mut clients = BTreeMap::new();
     let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();

@@ -19,7 +19,7 @@ use super::session::{Epoch, TlsConn, TlsEvent, TlsSink};
 use super::{suite, wire};
 use crate::budget::{Held, box_bytes};
 use crate::model::{Record, RecordLayer, TlsRecord, TlsWhat};
-use crate::proto::dissect::{Active, Cx, Detect, Detector, Dissector, Probe, Step};
+use crate::proto::dissect::{Active, Cx, Detect, Detector, Dissector, Kept, MAX_KEPT, Probe, Step};
 use crate::proto::http::{self, dissect::HttpDissector};
 use crate::tcp::Dir;
 
@@ -95,11 +95,16 @@ pub struct TlsDissector {
     conn: TlsConn,
     keys: KeyStore,
     state: State,
+    /// The client's first delivery (its ClientHello), held until the server's first bytes
+    /// confirm that both sides speak TLS: a plain HTTP server answering a ClientHello with an
+    /// error response makes the connection HTTP, its "request" a parse error, as it was before
+    /// TLS was recognised (`captures/bad/http-parse-error.pcap`).
+    held_hello: Option<Box<Kept>>,
+    confirmed: bool,
 }
 
 impl TlsDissector {
     pub fn new(cx: &mut Cx<'_>) -> TlsDissector {
-        cx.tls();
         let keep = if cx.config.display_bytes_for(cx.flow.id) > 0 {
             cx.config.tls_ciphertext
         } else {
@@ -119,6 +124,36 @@ impl TlsDissector {
                 pending: None,
                 server_hello: None,
             },
+            held_hello: None,
+            confirmed: false,
+        }
+    }
+
+    /// Both sides speak TLS: the connection is counted as TLS from here, and the client's held
+    /// first delivery is read, as of its own packet.
+    fn confirm(&mut self, cx: &mut Cx<'_>) {
+        if self.confirmed {
+            return;
+        }
+        self.confirmed = true;
+        cx.tls();
+        if let Some(k) = self.held_hello.take() {
+            cx.as_of(k.pkt, |cx| {
+                self.run(cx, |conn, sink| conn.feed(k.dir, &k.bytes, sink));
+            });
+        }
+    }
+
+    /// The server answered the ClientHello in plain HTTP: HTTP reads the connection from its
+    /// first byte.
+    fn not_tls(&mut self, cx: &mut Cx<'_>) -> Step {
+        let mut next = Active::Reading(Box::new(HttpDissector::new(cx, false)));
+        if let Some(k) = self.held_hello.take() {
+            cx.as_of(k.pkt, |cx| next.feed(cx, k.dir, &k.bytes));
+        }
+        match next {
+            Active::Reading(next) => Step::HandOff { next, consumed: 0 },
+            Active::Undecided | Active::Opaque => Step::Opaque,
         }
     }
 
@@ -462,15 +497,31 @@ impl Dissector for TlsDissector {
     }
 
     fn feed(&mut self, cx: &mut Cx<'_>, dir: Dir, bytes: &[u8]) -> Step {
+        if !self.confirmed {
+            let first_hello = dir == Dir::C2S
+                && self.held_hello.is_none()
+                && bytes.len() <= MAX_KEPT
+                && wire::sniff(bytes) == wire::Sniff::ClientHello;
+            if first_hello {
+                self.held_hello = Some(Kept::new(dir, cx.pkt, bytes));
+                return Step::Continue;
+            }
+            if dir == Dir::S2C && self.held_hello.is_some() && http::looks_like_response(bytes) {
+                return self.not_tls(cx);
+            }
+            self.confirm(cx);
+        }
         self.run(cx, |conn, sink| conn.feed(dir, bytes, sink));
         Step::Continue
     }
 
     fn gap(&mut self, cx: &mut Cx<'_>, dir: Dir, len: u64) {
+        self.confirm(cx);
         self.run(cx, |conn, sink| conn.gap(dir, len, sink));
     }
 
     fn end(&mut self, cx: &mut Cx<'_>, dir: Dir) {
+        self.confirm(cx);
         self.run(cx, |conn, sink| {
             conn.end(dir, sink);
             let layer = sink.st.layer;
@@ -483,6 +534,7 @@ impl Dissector for TlsDissector {
     }
 
     fn finish(&mut self, cx: &mut Cx<'_>) {
+        self.confirm(cx);
         self.run(cx, |conn, sink| {
             conn.finish(sink);
             sink.flush_pending();
@@ -501,8 +553,15 @@ impl Dissector for TlsDissector {
             _ => Held::ZERO,
         };
         let cipher: usize = self.state.ciphertext.iter().map(Vec::capacity).sum();
+        let hello = self.held_hello.as_ref().map_or(Held::ZERO, |k| {
+            // Needed to read the session at all: not given up.
+            Held::fixed(k.held().fixed + k.held().buffers)
+        });
         // The record layer's buffers are what framing needs: they cannot be given up.
-        Held::fixed(box_bytes::<Self>() + self.conn.held_bytes()) + Held::buffers(cipher) + inner
+        Held::fixed(box_bytes::<Self>() + self.conn.held_bytes())
+            + Held::buffers(cipher)
+            + inner
+            + hello
     }
 
     fn give_way(&mut self, cx: &mut Cx<'_>) {
