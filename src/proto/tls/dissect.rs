@@ -589,3 +589,157 @@ impl Detector for Tls {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::Synth;
+    use super::*;
+    use crate::model::{Code, Event, EventCtx, EventSink, FlowKind, HttpHead};
+    use crate::proto::classify::LongPollMemory;
+    use crate::proto::dissect::Solo;
+
+    /// What a connection's dissection produced.
+    #[derive(Default)]
+    struct Seen {
+        /// HTTP start lines, with the layers they came through.
+        http: Vec<(String, Vec<&'static str>)>,
+        tls: Vec<&'static str>,
+        codes: Vec<Code>,
+    }
+
+    impl EventSink for Seen {
+        fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
+            match event {
+                Event::Record(Record::Http(m)) => {
+                    let line = match m.head {
+                        HttpHead::Request { method, target, .. } => format!("{method} {target}"),
+                        HttpHead::Response { status, .. } => status.to_string(),
+                    };
+                    let layers = ctx.layer.map(|l| l.names()).unwrap_or_default();
+                    self.http.push((line, layers));
+                }
+                Event::Record(Record::Tls(t)) => self.tls.push(t.name),
+                Event::Record(Record::Anomaly(a)) => self.codes.push(a.code),
+                _ => {}
+            }
+        }
+    }
+
+    const REQUEST: &[u8] = b"GET /in HTTP/1.1\r\nHost: x\r\n\r\n";
+    const RESPONSE: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
+
+    /// Runs a synthetic connection of `suite` through the dissector: the handshake, then a
+    /// request and its response in application records. `keys`: the key log holds the
+    /// session from the start; `late`: it is added after the handshake.
+    fn run(suite: u16, keys: bool, late: bool) -> (Seen, Solo) {
+        let synth = Synth::new(suite, false, 3).expect("suite");
+        let mut solo = Solo::test();
+        if keys {
+            solo.config.keys.add_text(synth.keylog().as_bytes());
+        }
+        let mut seen = Seen::default();
+        let mut d = TlsDissector::new(&mut solo.cx(None, &mut seen));
+        for (dir, bytes) in synth.handshake() {
+            d.feed(&mut solo.cx(None, &mut seen), dir, &bytes);
+        }
+        if late {
+            solo.config.keys.add_text(synth.keylog().as_bytes());
+        }
+        let seq = synth.first_app_seq();
+        let mut c = Vec::new();
+        synth.app_record(Dir::C2S, seq, REQUEST, &mut c);
+        d.feed(&mut solo.cx(None, &mut seen), Dir::C2S, &c);
+        let mut s = Vec::new();
+        synth.app_record(Dir::S2C, seq, RESPONSE, &mut s);
+        d.feed(&mut solo.cx(None, &mut seen), Dir::S2C, &s);
+        d.finish(&mut solo.cx(None, &mut seen));
+        (seen, solo)
+    }
+
+    fn kind(solo: &Solo) -> FlowKind {
+        solo.kinds.kind(&solo.meta, &mut LongPollMemory::default())
+    }
+
+    #[test]
+    fn http_1_1_by_alpn_is_read_inside_the_layer() {
+        let (seen, solo) = run(0xc02f, true, false);
+        assert_eq!(
+            seen.http,
+            [
+                ("GET /in".to_string(), vec!["TLS 1.2"]),
+                ("204".to_string(), vec!["TLS 1.2"])
+            ]
+        );
+        assert!(seen.codes.is_empty(), "{:?}", seen.codes);
+        assert_eq!(seen.tls[..2], ["ClientHello", "ServerHello"]);
+        assert_eq!(kind(&solo), FlowKind::Http);
+        let tls = solo.summary.tls.as_deref().expect("tls summary");
+        assert_eq!(
+            tls.plaintext_bytes,
+            [REQUEST.len() as u64, RESPONSE.len() as u64]
+        );
+        assert_eq!(tls.alpn.as_deref(), Some("http/1.1"));
+        assert!(tls.decrypted);
+        // Every record's header is counted, and what GCM adds (8-byte nonce, 16-byte tag).
+        assert_eq!(
+            tls.record_header_bytes,
+            [5 * tls.records[0], 5 * tls.records[1]]
+        );
+        assert!(tls.protection_bytes[0] >= 2 * 24);
+    }
+
+    #[test]
+    fn h2_by_alpn_is_counted_not_parsed_as_http_1() {
+        let (seen, solo) = run(0x1301, true, false);
+        assert!(seen.http.is_empty(), "{:?}", seen.http);
+        assert_eq!(kind(&solo), FlowKind::Http2);
+        let tls = solo.summary.tls.as_deref().expect("tls summary");
+        assert_eq!(tls.alpn.as_deref(), Some("h2"));
+        assert_eq!(
+            tls.plaintext_bytes,
+            [REQUEST.len() as u64, RESPONSE.len() as u64]
+        );
+    }
+
+    #[test]
+    fn without_keys_the_flow_is_tls_and_says_which_secrets_are_missing() {
+        let (seen, solo) = run(0x1301, false, false);
+        assert!(seen.http.is_empty());
+        assert_eq!(seen.codes, [Code::TlsMissingSecrets]);
+        assert_eq!(kind(&solo), FlowKind::Tls);
+        let tls = solo.summary.tls.as_deref().expect("tls summary");
+        assert_eq!(tls.version, Some("TLS 1.3"));
+        assert_eq!(tls.cipher_suite, Some("TLS_AES_128_GCM_SHA256"));
+        assert!(!tls.decrypted);
+        assert!(tls.records[0] > 0 && tls.records[1] > 0);
+    }
+
+    #[test]
+    fn secrets_that_arrive_after_the_handshake_decrypt_the_records_after_them() {
+        let (seen, solo) = run(0xc02f, false, true);
+        // The Finished messages went by without keys; the application records decrypt.
+        assert_eq!(seen.codes, [Code::TlsMissingSecrets]);
+        assert_eq!(seen.http.len(), 2, "{:?}", seen.http);
+        assert_eq!(kind(&solo), FlowKind::Http);
+    }
+
+    #[test]
+    fn a_plain_http_server_answering_a_client_hello_keeps_the_connection_http() {
+        let synth = Synth::new(0xc02f, false, 4).expect("suite");
+        let mut solo = Solo::test();
+        let mut seen = Seen::default();
+        let mut active =
+            Active::Reading(Box::new(TlsDissector::new(&mut solo.cx(None, &mut seen))));
+        let hello = &synth.handshake()[0].1;
+        active.feed(&mut solo.cx(None, &mut seen), Dir::C2S, hello);
+        active.feed(
+            &mut solo.cx(None, &mut seen),
+            Dir::S2C,
+            b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+        );
+        assert_eq!(active.reading().map(|d| d.name()), Some("HTTP"));
+        assert_eq!(seen.codes, [Code::HttpParseError]);
+        assert!(seen.tls.is_empty());
+        assert!(solo.summary.tls.is_none());
+    }
+}

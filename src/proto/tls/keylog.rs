@@ -607,6 +607,34 @@ mod tests {
     }
 
     #[test]
+    fn a_followed_key_log_is_read_again_when_secrets_are_missing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys.log");
+        std::fs::write(&path, "# written by a browser\n").expect("write");
+        let store = KeyStore::follow(&path).expect("follow");
+        let shared = store.clone();
+        assert!(store.get(&cr()).is_none());
+        {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .expect("append");
+            writeln!(f, "CLIENT_RANDOM {CR} {MS}").expect("write");
+        }
+        // Polls are spaced: the next lookup after the interval finds the line, and every
+        // clone of the store (every worker) sees it.
+        std::thread::sleep(TAIL_POLL_EVERY);
+        assert!(shared.get(&cr()).and_then(|s| s.master).is_some());
+        assert!(store.get(&cr()).is_some());
+        assert_eq!(store.len(), 1);
+        // A file read whole is not followed.
+        let whole = KeyStore::from_file(&path).expect("read");
+        assert!(whole.given() && whole.get(&cr()).is_some());
+        assert!(!KeyStore::default().given());
+    }
+
+    #[test]
     fn read_file_matches_add_text() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("k");
