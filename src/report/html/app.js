@@ -580,6 +580,11 @@
         case 'ws_message':
           if (lastFrame[r.dir] && !lastFrame[r.dir].msg) lastFrame[r.dir].msg = r;
           break;
+        case 'tls': {
+          const facts = [r.sni !== null ? 'SNI ' + visible(r.sni) : null, r.version, r.cipher_suite].filter((x) => x !== null);
+          pending.push(arrow(r.dir, 'TLS ' + r.name + (facts.length ? ' (' + facts.join(', ') + ')' : ''), 'http', { rec: r }));
+          break;
+        }
         case 'sse_event':
           pending.push(arrow('s2c', 'event' + (r.event !== null ? ' "' + visible(r.event) + '"' : ''), 'sse', { rec: r }));
           break;
