@@ -20,6 +20,9 @@
 #          over TLS 1.2 with GCM, ChaCha20 and CBC, HTTPS keep-alive, h2, Chromium, KeyUpdate),
 #          1 GiB, read with --keylog (their key logs concatenated: the copies keep their client
 #          randoms, so every copy decrypts) and without (the record layer alone)
+#   tls-bulk  downloads over TLS (examples/tlsbulk.rs: a GET answered by 1 MiB of body in full
+#          16 KiB records; TLS 1.3 AES-128-GCM and ChaCha20-Poly1305, TLS 1.2 AES-128-GCM), 1 GiB,
+#          64 at once: what decryption costs per byte when records are full
 #   mix4g  the mix at 4 GiB: memory must not grow with the file (sockscope only)
 #   flows  the mix with 65 536 flows open at once instead of 256, 1 GiB: memory must stay
 #          bounded however many connections are open (sockscope only; beyond --max-flows new
@@ -93,11 +96,12 @@ for tool in $tools; do
 done
 
 echo "building release binaries..." >&2
-cargo build --release --quiet --bin sockscope --example bigcap --example hostile
+cargo build --release --quiet --bin sockscope --example bigcap --example hostile --example tlsbulk
 TARGET=${CARGO_TARGET_DIR:-target}
 SOCKSCOPE=$TARGET/release/sockscope
 BIGCAP=$TARGET/release/examples/bigcap
 HOSTILE=$TARGET/release/examples/hostile
+TLSBULK=$TARGET/release/examples/tlsbulk
 DATA=bench-data
 mkdir -p "$DATA"
 
@@ -174,6 +178,21 @@ tls_shape() {
     row tls sockscope "read -q" "$f" "$w" "$c" "$m"
     read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read --json --keylog "$keys" {})"
     row tls sockscope "read --json --keylog" "$f" "$w" "$c" "$m"
+    # Downloads: full records, the decryption's own cost per byte.
+    local suite templates=()
+    f=$DATA/tls-bulk-${size_big}m.pcap keys=$DATA/tls-bulk.keys
+    : >"$keys"
+    for suite in 1301 1303 c02f; do
+        "$TLSBULK" "$DATA/tls-bulk-$suite.pcap" "$DATA/tls-bulk-$suite.keys" "$suite" 1024
+        cat "$DATA/tls-bulk-$suite.keys" >>"$keys"
+        templates+=("$DATA/tls-bulk-$suite.pcap")
+    done
+    [ -f "$f" ] || "$BIGCAP" "$f" "$size_big" 64 "${templates[@]}" >&2
+    echo "== tls-bulk: $f" >&2
+    read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$f" "$SOCKSCOPE" read -q --keylog "$keys" {})"
+    row tls-bulk sockscope "read -q --keylog" "$f" "$w" "$c" "$m"
+    read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$f" "$SOCKSCOPE" read -q {})"
+    row tls-bulk sockscope "read -q" "$f" "$w" "$c" "$m"
 }
 
 results=$(mktemp)
