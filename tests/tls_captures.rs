@@ -571,3 +571,64 @@ fn sniffing_tells_tls_from_the_rest() {
     }
     assert!(plain_sides > 50, "{plain_sides}");
 }
+
+/// `sockscope check` gates the TLS captures as it does the others, given their key logs: every
+/// capture passes with the number of flows its recording logged, except the one whose key log
+/// has a wrong key, which fails on `tls.decrypt_failed` and nothing else.
+#[test]
+fn check_gates_the_tls_captures_with_their_key_logs() {
+    let dir = common::captures().join("tls");
+    let mut keys = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("captures/tls")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    names.sort();
+    for p in names.iter().filter(|p| p.extension().is_some_and(|e| e == "keys")) {
+        keys.extend(std::fs::read(p).expect("key log"));
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let all = tmp.path().join("all.keys");
+    std::fs::write(&all, &keys).expect("write");
+    let run = common::sockscope(&[
+        "check".as_ref(),
+        "--json".as_ref(),
+        "--keylog".as_ref(),
+        all.as_os_str(),
+        dir.as_os_str(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let mut seen = 0;
+    for line in run.stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+        if v["type"] != "check" {
+            continue;
+        }
+        seen += 1;
+        let file = v["file"].as_str().expect("file");
+        let name = Path::new(file)
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
+        let exp = expected(&name);
+        assert_eq!(v["flows"], exp["flows"], "{name}: flows");
+        let errors: Vec<&String> = v["anomalies"]
+            .as_object()
+            .expect("anomalies")
+            .keys()
+            .filter(|c| {
+                sockscope::model::Code::parse(c)
+                    .is_some_and(|c| c.severity() == sockscope::model::Severity::Error)
+            })
+            .collect();
+        if name == "tls-wrong-key" {
+            assert_eq!(v["pass"], false, "{line}");
+            assert_eq!(errors, ["tls.decrypt_failed"], "{line}");
+        } else {
+            assert_eq!(v["pass"], true, "{line}");
+            assert!(errors.is_empty(), "{line}");
+        }
+    }
+    assert_eq!(seen, 14);
+}
