@@ -522,6 +522,15 @@ impl<W: Write> Reporter for LadderPrinter<W> {
     }
 }
 
+/// How the ladder shows a TLS record's label (no payload is previewed).
+fn tls_view() -> crate::model::View {
+    crate::model::View {
+        preview_chars: 0,
+        dump_bytes: 0,
+        color: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,14 +588,5 @@ mod tests {
             p.buf
                 .contains("⋯ 1 segment (1448 B) with no complete PDU, 2 ACKs ⋯")
         );
-    }
-}
-
-/// How the ladder shows a TLS record's label (no payload is previewed).
-fn tls_view() -> crate::model::View {
-    crate::model::View {
-        preview_chars: 0,
-        dump_bytes: 0,
-        color: false,
     }
 }
