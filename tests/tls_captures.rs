@@ -584,7 +584,10 @@ fn check_gates_the_tls_captures_with_their_key_logs() {
         .map(|e| e.expect("entry").path())
         .collect();
     names.sort();
-    for p in names.iter().filter(|p| p.extension().is_some_and(|e| e == "keys")) {
+    for p in names
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "keys"))
+    {
         keys.extend(std::fs::read(p).expect("key log"));
     }
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -23,6 +23,11 @@ use crate::proto::dissect::{Active, Cx, Detect, Detector, Dissector, Kept, MAX_K
 use crate::proto::http::{self, dissect::HttpDissector};
 use crate::tcp::Dir;
 
+/// Bytes of protected records held per direction while their secrets are missing, when
+/// secrets may still come (a followed key log, secrets carried in the capture); given up to
+/// the memory budget like any buffer.
+pub const HOLD_WHILE_KEYS_MISSING: usize = 64 << 10;
+
 /// The HTTP/2 connection preface a client sends first (RFC 9113 §3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -110,8 +115,12 @@ impl TlsDissector {
         } else {
             0
         };
+        let mut conn = TlsConn::new();
+        if cx.config.keys.may_grow() {
+            conn.hold_while_keys_missing(HOLD_WHILE_KEYS_MISSING);
+        }
         TlsDissector {
-            conn: TlsConn::new(),
+            conn,
             keys: cx.config.keys.clone(),
             state: State {
                 inner: Inner::Undecided,
@@ -557,14 +566,19 @@ impl Dissector for TlsDissector {
             // Needed to read the session at all: not given up.
             Held::fixed(k.held().fixed + k.held().buffers)
         });
-        // The record layer's buffers are what framing needs: they cannot be given up.
-        Held::fixed(box_bytes::<Self>() + self.conn.held_bytes())
-            + Held::buffers(cipher)
+        // The record layer's buffers are what framing needs: they cannot be given up; the
+        // records held for missing secrets can.
+        let waiting = self.conn.waiting_bytes();
+        Held::fixed(box_bytes::<Self>() + self.conn.held_bytes() - waiting)
+            + Held::buffers(cipher + waiting)
             + inner
             + hello
     }
 
     fn give_way(&mut self, cx: &mut Cx<'_>) {
+        if self.confirmed {
+            self.run(cx, |conn, sink| conn.give_up_waiting(sink));
+        }
         self.state.ciphertext = [Vec::new(), Vec::new()];
         self.state.keep_ciphertext = 0;
         let layer = self.state.layer;
@@ -716,11 +730,80 @@ mod tests {
 
     #[test]
     fn secrets_that_arrive_after_the_handshake_decrypt_the_records_after_them() {
+        // A key log read whole: the Finished messages go by without keys (counted, and the
+        // missing secrets said); the application records after the secrets came decrypt.
         let (seen, solo) = run(0xc02f, false, true);
-        // The Finished messages went by without keys; the application records decrypt.
         assert_eq!(seen.codes, [Code::TlsMissingSecrets]);
         assert_eq!(seen.http.len(), 2, "{:?}", seen.http);
         assert_eq!(kind(&solo), FlowKind::Http);
+        let tls = solo.summary.tls.as_deref().expect("tls summary");
+        assert!(tls.records_decrypted[0] < tls.records[0] - 1);
+    }
+
+    #[test]
+    fn records_wait_for_secrets_that_may_still_come() {
+        // Secrets that may still come (a followed key log, secrets in the capture): the
+        // records that need them are held and read, in order, once they come; nothing is
+        // reported missing.
+        let synth = Synth::new(0x1301, false, 5).expect("suite");
+        let mut solo = Solo::test();
+        solo.config.keys.add_text(b"# secrets to come\n");
+        let mut seen = Seen::default();
+        let mut d = TlsDissector::new(&mut solo.cx(None, &mut seen));
+        for (dir, bytes) in synth.handshake() {
+            d.feed(&mut solo.cx(None, &mut seen), dir, &bytes);
+        }
+        let mut c = Vec::new();
+        synth.app_record(Dir::C2S, 0, REQUEST, &mut c);
+        d.feed(&mut solo.cx(None, &mut seen), Dir::C2S, &c);
+        assert!(d.held().buffers >= c.len(), "{:?}", d.held());
+        assert!(seen.http.is_empty());
+        solo.config.keys.add_text(synth.keylog().as_bytes());
+        let mut s = Vec::new();
+        synth.app_record(Dir::S2C, 0, RESPONSE, &mut s);
+        d.feed(&mut solo.cx(None, &mut seen), Dir::S2C, &s);
+        d.finish(&mut solo.cx(None, &mut seen));
+        assert!(seen.codes.is_empty(), "{:?}", seen.codes);
+        let tls = solo.summary.tls.as_deref().expect("tls summary");
+        // Every protected record decrypted (the hellos and the middlebox ChangeCipherSpecs
+        // are in the clear), the held request among them.
+        assert_eq!(
+            tls.alpn.as_deref(),
+            Some("h2"),
+            "EncryptedExtensions, decrypted late"
+        );
+        assert_eq!(
+            tls.plaintext_bytes,
+            [REQUEST.len() as u64, RESPONSE.len() as u64]
+        );
+        assert_eq!(tls.records_decrypted, [2, 3]);
+    }
+
+    #[test]
+    fn records_held_for_secrets_that_never_come_are_counted_and_the_secrets_said_missing() {
+        let synth = Synth::new(0xc02f, false, 6).expect("suite");
+        let mut solo = Solo::test();
+        solo.config.keys.add_text(b"# secrets to come\n");
+        let mut seen = Seen::default();
+        let mut d = TlsDissector::new(&mut solo.cx(None, &mut seen));
+        for (dir, bytes) in synth.handshake() {
+            d.feed(&mut solo.cx(None, &mut seen), dir, &bytes);
+        }
+        let mut c = Vec::new();
+        synth.app_record(Dir::C2S, 1, REQUEST, &mut c);
+        d.feed(&mut solo.cx(None, &mut seen), Dir::C2S, &c);
+        // The memory budget takes the held records back: counted, the secrets said missing.
+        d.give_way(&mut solo.cx(None, &mut seen));
+        assert_eq!(d.held().buffers, 0);
+        assert_eq!(seen.codes, [Code::TlsMissingSecrets]);
+        d.finish(&mut solo.cx(None, &mut seen));
+        assert_eq!(seen.codes, [Code::TlsMissingSecrets]);
+        let tls = solo.summary.tls.as_deref().expect("tls summary");
+        assert_eq!(tls.records_decrypted, [0, 0]);
+        assert_eq!(
+            tls.records[0], 5,
+            "ClientHello, key exchange, ChangeCipherSpec, Finished, request"
+        );
     }
 
     #[test]

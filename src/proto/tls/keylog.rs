@@ -404,6 +404,9 @@ struct Store {
     /// Whether any secret source was given (a file, a DSB): without one, a TLS session's
     /// missing secrets are no surprise.
     given: bool,
+    /// Secrets may still come while the run goes on: a followed file, or a capture that
+    /// carries secrets (pcapng writers add a Decryption Secrets Block as keys appear).
+    grows: bool,
 }
 
 impl KeyStore {
@@ -428,6 +431,7 @@ impl KeyStore {
             tail: Some(tail),
             polled: Some(Instant::now()),
             given: true,
+            grows: true,
         }))))
     }
 
@@ -443,7 +447,15 @@ impl KeyStore {
     pub fn add_text(&self, text: &[u8]) {
         let mut s = self.store();
         s.given = true;
+        s.grows = true;
         s.log.add_text(text);
+    }
+
+    /// Whether secrets may still come while the run goes on (a followed key log, secrets
+    /// carried in the capture): then records are worth holding while their secrets are
+    /// missing.
+    pub fn may_grow(&self) -> bool {
+        self.store().grows
     }
 
     /// The secrets of the session with this client random; a followed file is read again

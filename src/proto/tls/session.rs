@@ -184,6 +184,12 @@ struct Side {
     ended: bool,
     /// Record bytes and count, for the average used to order sequence trials.
     record_bytes: u64,
+    /// Protected records held whole (header and fragment, as captured) while the session's
+    /// secrets are missing, when holding is on ([`TlsConn::hold_while_keys_missing`]): read
+    /// in order once the secrets appear, counted undecrypted when given up.
+    waiting: Vec<u8>,
+    /// Stream offset of the first record waiting.
+    waiting_start: u64,
 }
 
 impl Side {
@@ -211,6 +217,8 @@ impl Side {
             early_seq: 0,
             ended: false,
             record_bytes: 0,
+            waiting: Vec::new(),
+            waiting_start: 0,
         }
     }
 }
@@ -239,6 +247,11 @@ struct Session {
 pub struct TlsConn {
     sides: [Side; 2],
     session: Session,
+    /// Bytes of records held per direction while secrets are missing (0: none are held).
+    hold: usize,
+    /// The missing-secrets anomaly, told only when held records are given up (the secrets
+    /// may still come).
+    missing_detail: Option<(Dir, String)>,
 }
 
 impl Default for TlsConn {
@@ -257,6 +270,74 @@ impl TlsConn {
         TlsConn {
             sides: [Side::new(), Side::new()],
             session: Session::default(),
+            hold: 0,
+            missing_detail: None,
+        }
+    }
+
+    /// Holds up to `limit` bytes of protected records per direction while the session's
+    /// secrets are missing (a key log being written while `live` runs, secrets carried later
+    /// in the capture): they are decrypted in order once the secrets appear, or counted as
+    /// not decrypted when the limit is reached, the direction ends, or
+    /// [`give_up_waiting`](Self::give_up_waiting) is called.
+    pub fn hold_while_keys_missing(&mut self, limit: usize) {
+        self.hold = limit;
+    }
+
+    /// Bytes held waiting for secrets (what the memory budget may take back).
+    pub fn waiting_bytes(&self) -> usize {
+        self.sides.iter().map(|s| s.waiting.capacity()).sum()
+    }
+
+    /// Counts every record held waiting for secrets as not decrypted (the memory budget ran
+    /// short), reporting the missing secrets.
+    pub fn give_up_waiting(&mut self, sink: &mut impl TlsSink) {
+        for dir in [Dir::C2S, Dir::S2C] {
+            self.flush_waiting(dir, false, sink);
+            self.sides[dir.index()].waiting = Vec::new();
+        }
+        self.hold = 0;
+    }
+
+    /// Reads the records held waiting for secrets: decrypted if the secrets are known now
+    /// (`try_keys`), else counted as not decrypted (and the missing secrets reported).
+    fn flush_waiting(&mut self, dir: Dir, try_keys: bool, sink: &mut impl TlsSink) {
+        let d = dir.index();
+        if self.sides[d].waiting.is_empty() {
+            return;
+        }
+        if try_keys && self.sides[d].keys.is_none() {
+            self.ensure_keys(dir, sink);
+        }
+        let decrypt = self.sides[d].keys.is_some();
+        if !decrypt {
+            self.report_missing(sink);
+        }
+        let mut held = std::mem::take(&mut self.sides[d].waiting);
+        let mut start = self.sides[d].waiting_start;
+        let hold = std::mem::replace(&mut self.hold, 0);
+        let mut at = 0;
+        while let Some(h) = RecordHeader::parse(&held[at..]) {
+            let end = at + RecordHeader::LEN + usize::from(h.len);
+            if end > held.len() {
+                break;
+            }
+            let frag = &mut held[at + RecordHeader::LEN..end];
+            let _ = self.process_record(dir, h, frag, start, None, sink);
+            start += (end - at) as u64;
+            at = end;
+        }
+        self.hold = hold;
+        held.clear();
+        if self.sides[d].waiting.is_empty() {
+            self.sides[d].waiting = held;
+        }
+    }
+
+    /// Reports the session's missing secrets, once.
+    fn report_missing(&mut self, sink: &mut impl TlsSink) {
+        if let Some((dir, detail)) = self.missing_detail.take() {
+            sink.event(dir, anomaly(TlsCode::TlsMissingSecrets, detail));
         }
     }
 
@@ -279,7 +360,7 @@ impl TlsConn {
     pub fn held_bytes(&self) -> usize {
         self.sides
             .iter()
-            .map(|s| s.rec.capacity() + s.scan.capacity() + s.hs.capacity())
+            .map(|s| s.rec.capacity() + s.scan.capacity() + s.hs.capacity() + s.waiting.capacity())
             .sum()
     }
 
@@ -418,6 +499,7 @@ impl TlsConn {
         if self.sides[d].ended {
             return;
         }
+        self.flush_waiting(dir, true, sink);
         if self.sides[d].loss.is_some_and(|l| l.scanning) {
             self.scan(dir, true, sink);
         }
@@ -466,6 +548,8 @@ impl TlsConn {
     pub fn finish(&mut self, sink: &mut impl TlsSink) {
         self.end(Dir::C2S, sink);
         self.end(Dir::S2C, sink);
+        // Secrets still missing at the end, with nothing held for them: said now.
+        self.report_missing(sink);
     }
 
     fn max_fragment(&self, d: usize) -> usize {
@@ -673,6 +757,29 @@ impl TlsConn {
         }
         if side.keys.is_none() {
             self.ensure_keys(dir, sink);
+            if self.sides[d].keys.is_some() && !self.sides[d].waiting.is_empty() {
+                // The secrets came: what waited for them is read first, in order.
+                self.flush_waiting(dir, false, sink);
+            }
+        }
+        let waits = self.hold > 0
+            && trial.is_none()
+            && self.session.suite.is_some()
+            && self.session.version.is_some_and(|v| v >= 0x0303);
+        let side = &mut self.sides[d];
+        if waits && side.keys.is_none() {
+            let len = RecordHeader::LEN + frag.len();
+            if side.waiting.len() + len <= self.hold {
+                if side.waiting.is_empty() {
+                    side.waiting_start = start;
+                }
+                side.waiting.extend_from_slice(&h.bytes());
+                side.waiting.extend_from_slice(frag);
+                return Ok(());
+            }
+            // Too much to hold: what waited is counted as it would have been, then this.
+            self.flush_waiting(dir, false, sink);
+            self.report_missing(sink);
         }
         let side = &mut self.sides[d];
         let Some(keys) = side.keys.as_ref() else {
@@ -1390,16 +1497,17 @@ impl TlsConn {
             self.session.secrets = None;
             if !self.session.missing_reported {
                 self.session.missing_reported = true;
-                sink.event(
-                    dir,
-                    anomaly(
-                        TlsCode::TlsMissingSecrets,
-                        format!("no {missing} in the key log for client random {}", hex(&cr)),
-                    ),
-                );
+                let detail = format!("no {missing} in the key log for client random {}", hex(&cr));
+                if self.hold > 0 {
+                    // Told only if the records held for the secrets are given up.
+                    self.missing_detail = Some((dir, detail));
+                } else {
+                    sink.event(dir, anomaly(TlsCode::TlsMissingSecrets, detail));
+                }
             }
             return;
         }
+        self.missing_detail = None;
         let side = &mut self.sides[d];
         side.keys = keys;
         side.secret = secret;
