@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// Longest line considered: the longest real line (a 48-byte secret, 64-hex client random and
 /// the longest label) is under 200 bytes.
@@ -388,19 +387,16 @@ impl KeyLogTail {
 
 /// The run's key log, shared by every connection (and every worker): the `--keylog` file, the
 /// secrets of the capture's Decryption Secrets Blocks as the source hands them out, and, for
-/// `live`, the lines appended to the file while the capture runs (polled when a session's
-/// secrets are looked for and not found, at most every [`TAIL_POLL_EVERY`]).
+/// `live`, the lines appended to the file while the capture runs (read when a session's
+/// secrets are looked for and not found: a read of what was appended since, nothing when the
+/// file did not grow).
 #[derive(Clone, Debug, Default)]
 pub struct KeyStore(Arc<Mutex<Store>>);
-
-/// How often a followed key log is read again at most, while secrets are missing.
-pub const TAIL_POLL_EVERY: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Default)]
 struct Store {
     log: KeyLog,
     tail: Option<KeyLogTail>,
-    polled: Option<Instant>,
     /// Whether any secret source was given (a file, a DSB): without one, a TLS session's
     /// missing secrets are no surprise.
     given: bool,
@@ -429,7 +425,6 @@ impl KeyStore {
         Ok(KeyStore(Arc::new(Mutex::new(Store {
             log,
             tail: Some(tail),
-            polled: Some(Instant::now()),
             given: true,
             grows: true,
         }))))
@@ -465,18 +460,14 @@ impl KeyStore {
         if let Some(found) = s.log.get(client_random) {
             return Some(*found);
         }
-        let due = s.polled.is_none_or(|t| t.elapsed() >= TAIL_POLL_EVERY);
-        if s.tail.is_none() || !due {
-            return None;
-        }
-        s.polled = Some(Instant::now());
+        // A browser logs a session's secrets as its handshake completes, often a moment
+        // after the capture saw the first records that need them: read what was appended.
         let Store { log, tail, .. } = &mut *s;
-        if let Some(tail) = tail {
-            // A key log that went away stays as it was read: the sessions it named still
-            // decrypt, the others are reported as missing.
-            let _ = tail.poll(log);
-        }
-        s.log.get(client_random).copied()
+        let tail = tail.as_mut()?;
+        // A key log that went away stays as it was read: the sessions it named still
+        // decrypt, the others are reported as missing.
+        let _ = tail.poll(log);
+        log.get(client_random).copied()
     }
 
     /// Whether a key log was given at all (a file or a capture's secrets).
@@ -634,9 +625,7 @@ mod tests {
                 .expect("append");
             writeln!(f, "CLIENT_RANDOM {CR} {MS}").expect("write");
         }
-        // Polls are spaced: the next lookup after the interval finds the line, and every
-        // clone of the store (every worker) sees it.
-        std::thread::sleep(TAIL_POLL_EVERY);
+        // The next lookup finds the line, and every clone of the store (every worker) sees it.
         assert!(shared.get(&cr()).and_then(|s| s.master).is_some());
         assert!(store.get(&cr()).is_some());
         assert_eq!(store.len(), 1);
