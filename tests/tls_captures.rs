@@ -152,32 +152,30 @@ fn analyze_ports(
     harness.flows
 }
 
+/// tshark's output on `capture` with the key log (its DSB's secrets otherwise) and TCP
+/// reassembly of out-of-order segments, as sockscope reads them.
+fn tshark(capture: &Path, keylog: Option<&Path>, args: &[&str]) -> String {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r")
+        .arg(capture)
+        .args(["-o", "tcp.reassemble_out_of_order:TRUE"]);
+    if let Some(k) = keylog {
+        cmd.arg("-o")
+            .arg(format!("tls.keylog_file:{}", k.display()));
+    }
+    let out = cmd.args(args).output().expect("tshark runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// tshark's decrypted bytes of each TCP stream, by client endpoint: (client → server,
 /// server → client).
 fn tshark_follow(capture: &Path, keylog: Option<&Path>) -> BTreeMap<String, [Vec<u8>; 2]> {
-    let mut prefs = vec![
-        "-o".to_string(),
-        "tcp.reassemble_out_of_order:TRUE".to_string(),
-    ];
-    if let Some(k) = keylog {
-        prefs.push("-o".into());
-        prefs.push(format!("tls.keylog_file:{}", k.display()));
-    }
-    let run = |args: &[&str]| -> String {
-        let out = Command::new("tshark")
-            .arg("-r")
-            .arg(capture)
-            .args(&prefs)
-            .args(args)
-            .output()
-            .expect("tshark runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = |args: &[&str]| tshark(capture, keylog, args);
     // Each stream's client: the sender of its SYN.
     let syns = run(&[
         "-Y",
@@ -334,27 +332,32 @@ fn compare(name: &str) -> BTreeMap<u64, FlowOut> {
 /// Per TCP stream, by client endpoint: tshark's HTTP/1.x messages and WebSocket frames
 /// dissected inside TLS with the same secrets.
 fn tshark_pdus(capture: &Path, keylog: Option<&Path>) -> BTreeMap<String, (u64, u64)> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r")
-        .arg(capture)
-        .args(["-o", "tcp.reassemble_out_of_order:TRUE"]);
-    if let Some(k) = keylog {
-        cmd.arg("-o")
-            .arg(format!("tls.keylog_file:{}", k.display()));
-    }
-    let out = cmd
-        .args(["-T", "fields", "-E", "separator=/t", "-e", "tcp.stream"])
-        .args(["-e", "ip.src", "-e", "tcp.srcport", "-e", "tcp.flags.syn"])
-        .args(["-e", "tcp.flags.ack", "-e", "http.request.method"])
-        .args(["-e", "http.response.code", "-e", "websocket.opcode"])
-        .output()
-        .expect("tshark runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = tshark(
+        capture,
+        keylog,
+        &[
+            "-T",
+            "fields",
+            "-E",
+            "separator=/t",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "ip.src",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.flags.syn",
+            "-e",
+            "tcp.flags.ack",
+            "-e",
+            "http.request.method",
+            "-e",
+            "http.response.code",
+            "-e",
+            "websocket.opcode",
+        ],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
     let mut clients = BTreeMap::new();
     let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let n = |f: &str| f.split(',').filter(|v| !v.is_empty()).count() as u64;

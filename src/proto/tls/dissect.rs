@@ -740,12 +740,10 @@ mod tests {
         assert!(tls.records_decrypted[0] < tls.records[0] - 1);
     }
 
-    #[test]
-    fn records_wait_for_secrets_that_may_still_come() {
-        // Secrets that may still come (a followed key log, secrets in the capture): the
-        // records that need them are held and read, in order, once they come; nothing is
-        // reported missing.
-        let synth = Synth::new(0x1301, false, 5).expect("suite");
+    /// A connection of `suite` whose secrets may still come (a capture that carries secrets,
+    /// none of them this session's yet): its handshake and the client's request, fed.
+    fn request_awaiting_secrets(suite: u16) -> (Synth, Solo, Seen, TlsDissector, Vec<u8>) {
+        let synth = Synth::new(suite, false, 5).expect("suite");
         let mut solo = Solo::test();
         solo.config.keys.add_text(b"# secrets to come\n");
         let mut seen = Seen::default();
@@ -754,8 +752,17 @@ mod tests {
             d.feed(&mut solo.cx(None, &mut seen), dir, &bytes);
         }
         let mut c = Vec::new();
-        synth.app_record(Dir::C2S, 0, REQUEST, &mut c);
+        synth.app_record(Dir::C2S, synth.first_app_seq(), REQUEST, &mut c);
         d.feed(&mut solo.cx(None, &mut seen), Dir::C2S, &c);
+        (synth, solo, seen, d, c)
+    }
+
+    #[test]
+    fn records_wait_for_secrets_that_may_still_come() {
+        // Secrets that may still come (a followed key log, secrets in the capture): the
+        // records that need them are held and read, in order, once they come; nothing is
+        // reported missing.
+        let (synth, mut solo, mut seen, mut d, c) = request_awaiting_secrets(0x1301);
         assert!(d.held().buffers >= c.len(), "{:?}", d.held());
         assert!(seen.http.is_empty());
         solo.config.keys.add_text(synth.keylog().as_bytes());
@@ -781,17 +788,7 @@ mod tests {
 
     #[test]
     fn records_held_for_secrets_that_never_come_are_counted_and_the_secrets_said_missing() {
-        let synth = Synth::new(0xc02f, false, 6).expect("suite");
-        let mut solo = Solo::test();
-        solo.config.keys.add_text(b"# secrets to come\n");
-        let mut seen = Seen::default();
-        let mut d = TlsDissector::new(&mut solo.cx(None, &mut seen));
-        for (dir, bytes) in synth.handshake() {
-            d.feed(&mut solo.cx(None, &mut seen), dir, &bytes);
-        }
-        let mut c = Vec::new();
-        synth.app_record(Dir::C2S, 1, REQUEST, &mut c);
-        d.feed(&mut solo.cx(None, &mut seen), Dir::C2S, &c);
+        let (_, mut solo, mut seen, mut d, _) = request_awaiting_secrets(0xc02f);
         // The memory budget takes the held records back: counted, the secrets said missing.
         d.give_way(&mut solo.cx(None, &mut seen));
         assert_eq!(d.held().buffers, 0);
