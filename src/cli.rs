@@ -561,7 +561,7 @@ pub struct Common {
     /// TCP ports to analyze: 80,8080 or 8000-8100; repeatable [default: 80 and 443]
     #[arg(short = 'p', long = "port", value_name = "PORTS", value_parser = parse_ports)]
     pub ports: Vec<PortList>,
-    /// Detect HTTP/WebSocket on every port by content, not by port number.
+    /// Detect HTTP, WebSocket and TLS on every port by content, not by port number.
     #[arg(long)]
     pub any_port: bool,
     /// Wireshark-style detail tree for every packet / frame.
