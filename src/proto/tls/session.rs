@@ -762,8 +762,11 @@ impl TlsConn {
                 self.flush_waiting(dir, false, sink);
             }
         }
+        // Held only while the sequence number is known: after a loss without keys it is not,
+        // and what was held could not be decrypted in order.
         let waits = self.hold > 0
             && trial.is_none()
+            && self.sides[d].seq_known
             && self.session.suite.is_some()
             && self.session.version.is_some_and(|v| v >= 0x0303);
         let side = &mut self.sides[d];
