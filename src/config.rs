@@ -46,7 +46,7 @@ impl PortFilter {
 
 impl Default for PortFilter {
     fn default() -> Self {
-        PortFilter::Ports(vec![80])
+        PortFilter::Ports(vec![80, 443])
     }
 }
 
@@ -144,6 +144,11 @@ pub struct Config {
     pub digest: bool,
     /// The flows this process analyzes (`--shard K/N`; all of them by default).
     pub shard: crate::tcp::identity::Shard,
+    /// TLS secrets: the `--keylog` file, and those the capture carries (shared by every
+    /// clone of the settings).
+    pub keys: crate::proto::tls::KeyStore,
+    /// Bytes of each TLS record's ciphertext kept to show beside its plaintext (`-x`).
+    pub tls_ciphertext: usize,
 }
 
 impl Config {
@@ -167,6 +172,8 @@ impl Default for Config {
             display_flow: None,
             digest: false,
             shard: crate::tcp::identity::Shard::ALL,
+            keys: Default::default(),
+            tls_ciphertext: 0,
         }
     }
 }

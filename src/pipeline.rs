@@ -56,6 +56,8 @@ pub struct Analyzer<R: Reporter> {
     ports: PortFilter,
     /// The flows this process analyzes; packets of the others only move the clock.
     shard: Shard,
+    /// The run's TLS secrets, which the capture's own secrets join.
+    keys: crate::proto::tls::KeyStore,
 }
 
 /// The `ip.fragment` warning for datagrams lost since `reported`. During the run the lost ones
@@ -141,6 +143,7 @@ impl<R: Reporter> Analyzer<R> {
             last_fragment: None,
             ports: config.ports.clone(),
             shard: config.shard,
+            keys: config.keys.clone(),
         }
     }
 
@@ -169,8 +172,13 @@ impl<R: Reporter> Analyzer<R> {
                     self.advance_clock(now);
                     None
                 }
-                // Key log secrets carried in the capture: used once TLS is wired in.
-                Ok(Next::Secrets(_)) => None,
+                // Key log secrets carried in the capture, for the TLS sessions after them.
+                Ok(Next::Secrets(s)) => {
+                    if s.kind == crate::source::Secrets::TLS_KEY_LOG {
+                        self.keys.add_text(s.data);
+                    }
+                    None
+                }
                 Ok(Next::End) => Some(Ok(())),
                 Err(e) => Some(Err(Stop::Source(e))),
             };

@@ -107,7 +107,13 @@ pub fn read_parquet(files: &[String], outputs: &Outputs, common: &Common) -> Sta
         error_line(format!("{dir}: is a directory; name capture files"));
         return Status::Error;
     }
-    let mut config = common.config(false);
+    let mut config = match common.with_keys(common.config(false), false) {
+        Ok(c) => c,
+        Err(msg) => {
+            error_line(msg);
+            return Status::Error;
+        }
+    };
     let writers = match FileWriters::open(outputs, common, &mut config, false) {
         Ok(w) => w,
         Err(msg) => {

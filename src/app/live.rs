@@ -125,7 +125,13 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             return Status::Error;
         }
     };
-    let mut config = common.live_config();
+    let mut config = match common.with_keys(common.live_config(), true) {
+        Ok(c) => c,
+        Err(msg) => {
+            error_line(msg);
+            return Status::Error;
+        }
+    };
     let iface = match iface::lookup(&args.iface) {
         Ok(i) => i,
         Err(e) => {
