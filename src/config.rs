@@ -142,6 +142,9 @@ pub struct Config {
     pub display_flow: Option<FlowId>,
     /// Compute the SHA-256 of every WebSocket message and HTTP body (`--digest`).
     pub digest: bool,
+    /// `--decode-as` rules as given (`[port:N[-M]=|flow:N=]PROTO`), checked by the CLI; the
+    /// WebSocket dissector parses them once per run (`proto::sub::select::DecodeAs`).
+    pub decode_as: Vec<String>,
 }
 
 impl Config {
@@ -164,6 +167,7 @@ impl Default for Config {
             display_bytes: 512,
             display_flow: None,
             digest: false,
+            decode_as: Vec::new(),
         }
     }
 }

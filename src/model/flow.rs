@@ -2,6 +2,7 @@
 //! layer keeps ([`FlowSummary`]) and the flow's JSON record ([`FlowRecord`]).
 
 use crate::model::json::ts;
+use crate::model::sub::SubChoice;
 use crate::tcp::{CloseHow, FlowId, FlowMeta};
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -71,6 +72,8 @@ pub struct FlowSummary {
     pub messages: [u64; 2],
     /// Ping→pong round-trip times, seconds.
     pub ping_rtts: Vec<f64>,
+    /// WebSocket: the sub-protocol its messages were decoded as, and why (or why not).
+    pub sub: Option<SubChoice>,
 }
 
 /// The `flow` JSON record: written after every other record of the flow.
@@ -99,6 +102,9 @@ pub struct FlowRecord {
     end: &'static str,
     gaps: u64,
     ping_rtt_ms: Option<f64>,
+    /// WebSocket flows: the sub-protocol chosen and why (absent on other flows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<SubChoice>,
 }
 
 impl FlowRecord {
@@ -126,6 +132,7 @@ impl FlowRecord {
             end,
             gaps: m.gap_bytes[0] + m.gap_bytes[1],
             ping_rtt_ms: mean(&summary.ping_rtts).map(|s| round3(s * 1e3)),
+            sub: summary.sub.clone(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod flow;
 pub mod http;
 pub mod json;
 pub mod payload;
+pub mod sub;
 pub mod websocket;
 
 pub use anomaly::{Anomaly, Code, Severity};
@@ -24,6 +25,7 @@ pub use flow::{FlowKind, FlowRecord, FlowSummary};
 pub use http::{Header, HttpHead, HttpMessage, SseEvent};
 pub use json::{Json, JsonCx, ToJson, ts_secs};
 pub use payload::Digest;
+pub use sub::{LatencyRecord, SubChoice, SubReply, SubUnit};
 pub use websocket::{DeflateParams, Handshake, OpCode, WsFrame, WsMessage};
 
 use crate::decode::{DetailNode, TcpFlags};
@@ -47,6 +49,9 @@ pub enum Record<'a> {
     Sse(&'a SseEvent<'a>),
     /// A protocol violation or an analysis limit.
     Anomaly(&'a Anomaly),
+    /// A WebSocket connection's application latency (sub-protocol requests and replies), for
+    /// one method / event or the whole connection, when the connection ends.
+    Latency(&'a LatencyRecord),
 }
 
 impl<'a> Record<'a> {
@@ -59,6 +64,7 @@ impl<'a> Record<'a> {
             Record::WsMessage(r) => r,
             Record::Sse(r) => r,
             Record::Anomaly(r) => r,
+            Record::Latency(r) => r,
         }
     }
 
@@ -71,6 +77,7 @@ impl<'a> Record<'a> {
             Record::WsMessage(m) => Some(m.dir),
             Record::Sse(_) => Some(Dir::S2C),
             Record::Anomaly(a) => a.dir,
+            Record::Latency(_) => None,
         }
     }
 }
@@ -84,6 +91,7 @@ impl ToJson for Record<'_> {
             Record::WsMessage(r) => r.to_json(cx, s),
             Record::Sse(r) => r.to_json(cx, s),
             Record::Anomaly(r) => r.to_json(cx, s),
+            Record::Latency(r) => r.to_json(cx, s),
         }
     }
 }
@@ -229,6 +237,7 @@ impl FlowSummary {
             }
             Record::Sse(_) => self.sse_events += 1,
             Record::Anomaly(_) => self.anomalies += 1,
+            Record::Latency(_) => {}
         }
     }
 }

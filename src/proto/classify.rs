@@ -73,7 +73,11 @@ impl KindTracker {
         match *record {
             Record::Http(m) => self.on_http(m),
             Record::Handshake(_) => self.on_websocket(),
-            Record::WsFrame(_) | Record::WsMessage(_) | Record::Sse(_) | Record::Anomaly(_) => {}
+            Record::WsFrame(_)
+            | Record::WsMessage(_)
+            | Record::Sse(_)
+            | Record::Anomaly(_)
+            | Record::Latency(_) => {}
         }
     }
 

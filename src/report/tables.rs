@@ -8,7 +8,7 @@
 //! text under a table wraps to the same width.
 
 use crate::model::flow::{close_name, mean};
-use crate::model::{Code, FlowKind, FlowSummary, Severity};
+use crate::model::{Code, FlowKind, FlowSummary, LatencyRecord, Severity};
 use crate::report::hexdump::plural;
 use crate::stats::{Overhead, RunStats, WhatIf, flow_messages};
 use crate::tcp::{CloseHow, FlowMeta};
@@ -540,6 +540,90 @@ pub fn what_if_line(w: &WhatIf) -> String {
             w.flow, w.actual_l7_header_bytes
         ),
     }
+}
+
+/// Latency rows listed; the rest are counted in a closing line.
+pub const LATENCY_ROWS_CAP: usize = 200;
+
+/// One row of the latency table: a connection's statistics for one method / event, or for
+/// the whole connection (`name` none).
+#[derive(Clone, Debug)]
+pub struct LatencyRow {
+    pub flow: u64,
+    pub protocol: &'static str,
+    pub name: Option<String>,
+    pub dir: Option<&'static str>,
+    pub count: u64,
+    pub errors: u64,
+    pub unanswered: u64,
+    /// p50, p90, p99, max, seconds.
+    pub stats: [Option<f64>; 4],
+}
+
+impl LatencyRow {
+    pub fn new(l: &LatencyRecord) -> Self {
+        LatencyRow {
+            flow: l.flow,
+            protocol: l.protocol,
+            name: l.name.clone(),
+            dir: l.dir,
+            count: l.count,
+            errors: l.errors,
+            unanswered: l.unanswered,
+            stats: [l.p50, l.p90, l.p99, l.max],
+        }
+    }
+}
+
+/// Application latency: per flow, the whole connection then each method / event with its
+/// direction, count, p50/p90/p99/max, errors and unanswered requests. `name` cells come from
+/// the capture and are escaped by the caller.
+pub fn latency_table(rows: &[LatencyRow], omitted: u64, style: TableStyle) -> String {
+    let mut g = Grid::new(vec![
+        Column::new("flow").right(),
+        Column::new("protocol").drop_rank(3),
+        Column::new("method / event"),
+        Column::new("dir").drop_rank(2),
+        Column::new("count").right(),
+        Column::new("p50").right().drop_rank(4),
+        Column::new("p90").right().drop_rank(1),
+        Column::new("p99").right().drop_rank(5),
+        Column::new("max").right(),
+        Column::new("errors").right().drop_rank(6),
+        Column::new("unanswered").right().drop_rank(7),
+    ]);
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |s| format!("{:.3} ms", s * 1e3));
+    for r in rows {
+        g.row(vec![
+            r.flow.to_string(),
+            r.protocol.to_string(),
+            r.name.clone().unwrap_or_else(|| "(all)".to_string()),
+            match r.dir {
+                Some("c2s") => "c→s".to_string(),
+                Some(_) => "s→c".to_string(),
+                None => String::new(),
+            },
+            r.count.to_string(),
+            ms(r.stats[0]),
+            ms(r.stats[1]),
+            ms(r.stats[2]),
+            ms(r.stats[3]),
+            r.errors.to_string(),
+            r.unanswered.to_string(),
+        ]);
+    }
+    let mut s = g.render(style);
+    if omitted > 0 {
+        s.push('\n');
+        s.push_str(&fit_text(
+            &format!(
+                "… and {omitted} more row{} (not listed; --json has a latency record for each)",
+                plural(omitted)
+            ),
+            style,
+        ));
+    }
+    s
 }
 
 /// Anomalies grouped by code: count, severity, description and a few examples.

@@ -14,7 +14,8 @@
 //! latencies are kept exactly for the first [`EXACT_SAMPLES`], then in a log-scale histogram
 //! of at most 976 buckets (16 per power of two: percentiles within ±3 %).
 
-use super::{SubCode, SubProtocol};
+use super::{Code, SubProtocol};
+pub use crate::model::LatencyRecord;
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -132,38 +133,6 @@ impl Stats {
     }
 }
 
-/// One `latency` JSON record: a connection's statistics for one name, or (`name` null) for
-/// all its requests. Latencies in seconds; `null` when nothing was answered.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LatencyRecord {
-    #[serde(rename = "type")]
-    pub record_type: &'static str,
-    pub flow: u64,
-    pub protocol: SubProtocol,
-    pub name: Option<String>,
-    /// The direction the requests went (`c2s`, `s2c`); absent on the whole-connection record.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dir: Option<&'static str>,
-    /// Requests answered.
-    pub count: u64,
-    /// Of those, answered with an error (JSON-RPC error, Socket.IO has none, graphql error,
-    /// STOMP ERROR, MQTT reason code ≥ 0x80, SignalR completion with error, WAMP ERROR).
-    pub errors: u64,
-    /// Requests never answered: still pending at the end, replaced by a duplicate id, or
-    /// evicted at the cap.
-    pub unanswered: u64,
-    pub p50: Option<f64>,
-    pub p90: Option<f64>,
-    pub p99: Option<f64>,
-    pub max: Option<f64>,
-    /// Whole-connection record only: replies that matched no pending request (their request
-    /// was before the capture, or evicted), and requests evicted at the cap.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unmatched_replies: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub evicted: Option<u64>,
-}
-
 type Key = (Dir, String);
 
 /// One connection's request/reply pairing.
@@ -183,7 +152,7 @@ pub struct Tracker {
 }
 
 /// What the tracker has to say about a role: the pairing of a reply, and a warning.
-pub type Outcome = (Option<Paired>, Option<(SubCode, String)>);
+pub type Outcome = (Option<Paired>, Option<(Code, String)>);
 
 impl Tracker {
     pub fn new(max_pending: usize, max_names: usize) -> Tracker {
@@ -245,7 +214,7 @@ impl Tracker {
         if let Some(old) = self.pending.insert(k.clone(), p) {
             self.unanswered(&old);
             warning = Some((
-                SubCode::DuplicateRequestId,
+                Code::SubDuplicateRequestId,
                 format!(
                     "request id {} reused while the request of packet {} awaits its reply",
                     k.1, old.frame
@@ -260,7 +229,7 @@ impl Tracker {
                     self.evicted += 1;
                     if self.evicted == 1 {
                         warning = Some((
-                            SubCode::RequestsEvicted,
+                            Code::SubRequestsEvicted,
                             format!(
                                 "more than {} requests await replies: the oldest (id {}, packet {}) was dropped; later drops are counted in the latency records",
                                 self.max_pending, key.1, old.frame
@@ -335,7 +304,7 @@ impl Tracker {
         let record = |name: Option<(Dir, String)>, s: &Stats, pending: u64| LatencyRecord {
             record_type: "latency",
             flow,
-            protocol,
+            protocol: protocol.as_str(),
             dir: name.as_ref().map(|(d, _)| d.as_str()),
             name: name.map(|(_, n)| n),
             count: s.answered,
@@ -481,7 +450,7 @@ mod tests {
         for i in 0..100 {
             let (_, w) = t.on_role(Dir::C2S, ms(i), i as u64, req(&i.to_string(), "m"));
             if let Some((code, _)) = w {
-                assert_eq!(code, SubCode::RequestsEvicted);
+                assert_eq!(code, Code::SubRequestsEvicted);
                 warnings += 1;
             }
             assert!(t.pending() <= 4);
@@ -500,7 +469,7 @@ mod tests {
         let mut t = Tracker::new(16, 8);
         t.on_role(Dir::C2S, ms(0), 1, req("5", "m"));
         let (_, w) = t.on_role(Dir::C2S, ms(1), 2, req("5", "m"));
-        assert_eq!(w.unwrap().0, SubCode::DuplicateRequestId);
+        assert_eq!(w.unwrap().0, Code::SubDuplicateRequestId);
         let p = t.on_role(Dir::S2C, ms(3), 3, rep("5")).0.unwrap();
         assert_eq!(p.request_frame, 2);
         assert_eq!(t.records(1, SubProtocol::JsonRpc)[1].unanswered, 1);

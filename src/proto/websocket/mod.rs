@@ -92,12 +92,18 @@ use crate::config::Limits;
 use crate::model::{Code, Handshake, OpCode, Record, WsFrame, WsMessage};
 use crate::proto::digest::Hasher;
 use crate::proto::dissect::Cx;
+use crate::proto::sub::DecodeAs;
+use crate::proto::sub::dissect::{Opening, SubHook};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use close::ClosePayload;
 use frame::{FrameHeader, HeaderError, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Plausible};
 use message::{DEFLATE_TAIL, Inflated, Inflater, Message, Utf8Stream};
 use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// No `--decode-as` rules.
+static NO_RULES: DecodeAs = DecodeAs { rules: Vec::new() };
 
 /// Bytes scanned for a frame header after a gap before a direction is given up.
 pub const RESYNC_SCAN_LIMIT: u64 = 1 << 20;
@@ -262,6 +268,19 @@ struct Shared {
     rtts: Vec<f64>,
     /// Packet number of the latest packet, for frames whose first byte came without one.
     last_frame: u64,
+    /// The sub-protocol decoder of the messages, while one is chosen or being looked for.
+    sub: Option<Box<SubHook>>,
+    /// Bytes of a data message kept for the sub-protocol decoder (0 without one).
+    sub_cap: usize,
+    /// The run's `--decode-as` rules.
+    rules: Option<Arc<DecodeAs>>,
+}
+
+impl Shared {
+    /// Bytes of a data message kept: for display, and for the sub-protocol decoder.
+    fn msg_cap(&self) -> usize {
+        self.head_cap.max(self.sub_cap)
+    }
 }
 
 /// One direction's decoder.
@@ -329,8 +348,30 @@ impl WsConn {
                 pings: [VecDeque::new(), VecDeque::new()],
                 rtts: Vec::new(),
                 last_frame: 0,
+                sub: None,
+                sub_cap: 0,
+                rules: None,
             },
         }
+    }
+
+    /// Decode the messages' sub-protocol (`proto::sub`): chosen now by what the handshake
+    /// negotiated (`opening`; `None` without one) and the `--decode-as` rules, else by the
+    /// first messages' content. Messages are then kept up to `limits.max_message_buffer`
+    /// bytes for the decoder.
+    pub fn with_sub(
+        mut self,
+        cx: &mut Cx<'_>,
+        rules: Arc<DecodeAs>,
+        opening: Option<Opening<'_>>,
+        limits: &Limits,
+    ) -> Self {
+        self.shared.sub = SubHook::open(cx, &rules, opening);
+        if self.shared.sub.is_some() {
+            self.shared.sub_cap = limits.max_message_buffer.min(MAX_HEAD);
+        }
+        self.shared.rules = Some(rules);
+        self
     }
 
     /// Compute the SHA-256 of every data message (`--digest`).
@@ -361,6 +402,9 @@ impl WsConn {
 
     /// `len` bytes of `dir` are missing: resynchronise or stop decoding that direction.
     pub fn gap(&mut self, dir: Dir, len: u64, cx: &mut Cx<'_>) {
+        if let Some(sub) = self.shared.sub.as_mut() {
+            sub.gap(cx, dir);
+        }
         let mut io = Io {
             shared: &mut self.shared,
             cx,
@@ -388,6 +432,9 @@ impl WsConn {
         for side in &mut self.sides {
             side.finish(cx);
         }
+        if let Some(sub) = self.shared.sub.as_mut() {
+            sub.finish(cx);
+        }
     }
 
     /// Ping→pong round-trip times measured so far, seconds (at most [`MAX_RTTS`]).
@@ -403,7 +450,8 @@ impl WsConn {
         let mut held = Held::buffers(
             vec_bytes::<PendingPing>(sh.pings[0].capacity())
                 + vec_bytes::<PendingPing>(sh.pings[1].capacity())
-                + vec_bytes::<f64>(sh.rtts.capacity()),
+                + vec_bytes::<f64>(sh.rtts.capacity())
+                + sh.sub.as_ref().map_or(0, |s| s.held()),
         );
         for side in &self.sides {
             held += side.held();
@@ -442,6 +490,10 @@ impl WsConn {
             for side in &mut self.sides {
                 side.spare_head = Vec::new();
             }
+        }
+        if let Some(mut sub) = io.shared.sub.take() {
+            sub.give_way(io.cx);
+            io.shared.sub_cap = 0;
         }
         let sh = &mut *io.shared;
         let pings = sh.pings[0].len() + sh.pings[1].len();
@@ -998,6 +1050,7 @@ impl Side {
     fn data_payload(&mut self, chunk: &[u8], phase: usize, io: &mut Io<'_, '_, '_>) {
         let dir = self.dir();
         let head_cap = io.shared.head_cap;
+        let msg_cap = io.shared.msg_cap();
         let max_inflated = io.shared.max_inflated;
         let Side {
             frame,
@@ -1016,7 +1069,7 @@ impl Side {
             head_cap.saturating_sub(frame_head.len())
         };
         let msg_room = if plain && !m.head_frozen {
-            head_cap.saturating_sub(m.head.len())
+            msg_cap.saturating_sub(m.head.len())
         } else {
             0
         };
@@ -1038,7 +1091,7 @@ impl Side {
                     .extend_from_slice(piece.get(..room.min(piece.len())).unwrap_or_default());
             }
             if plain {
-                if m.take_plain(piece, head_cap) {
+                if m.take_plain(piece, msg_cap) {
                     outcome.invalid_utf8 = m.utf8.invalid_at();
                 }
             } else if inflating
@@ -1046,7 +1099,7 @@ impl Side {
                 && outcome.stop.is_none()
                 && let Some(inf) = inflater.as_mut()
             {
-                inflate_piece(inf, piece, m, head_cap, max_inflated, &mut outcome);
+                inflate_piece(inf, piece, m, msg_cap, max_inflated, &mut outcome);
             }
             // After inflation stopped, go on only while the frame's head wants bytes.
             outcome.stop.is_none() || (!frame_damaged && frame_head.len() < head_cap)
@@ -1195,7 +1248,7 @@ impl Side {
 
     fn end_message(&mut self, io: &mut Io<'_, '_, '_>) {
         let dir = self.dir();
-        let head_cap = io.shared.head_cap;
+        let head_cap = io.shared.msg_cap();
         let max_inflated = io.shared.max_inflated;
         let mut outcome = PieceOutcome::default();
         if let (MsgSlot::Active(m), Some(inf)) = (&mut self.msg, self.inflater.as_mut())
@@ -1219,7 +1272,8 @@ impl Side {
                 ),
             );
         }
-        let event = WsMessage {
+        let shown = m.head.get(..io.shared.head_cap).unwrap_or(&m.head);
+        let mut event = WsMessage {
             dir,
             ts: io.now(),
             opcode: m.opcode,
@@ -1228,10 +1282,26 @@ impl Side {
             len: m.len,
             compressed: m.compressed,
             valid_utf8,
-            data_head: &m.head,
+            data_head: shown,
             digest: m.digest.finish(true),
+            sub: &[],
+            sub_choice: None,
         };
-        io.cx.emit(Record::WsMessage(&event));
+        match io.shared.sub.as_mut() {
+            None => io.cx.emit(Record::WsMessage(&event)),
+            Some(sub) => {
+                let binary = m.opcode == OpCode::Binary;
+                let rules = io.shared.rules.as_deref().unwrap_or(&NO_RULES);
+                let decoded = sub.message(io.cx, dir, binary, &m.head, m.len, rules);
+                event.sub = decoded.units;
+                event.sub_choice = decoded.choice;
+                io.cx.emit(Record::WsMessage(&event));
+                if sub.is_off() {
+                    io.shared.sub = None;
+                    io.shared.sub_cap = 0;
+                }
+            }
+        }
         self.spare_head = m.head;
         self.spare_digest = m.digest;
     }

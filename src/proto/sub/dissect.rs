@@ -1,0 +1,276 @@
+//! The sub-protocol as a message sub-dissector of one WebSocket connection ([`SubHook`]): the
+//! WebSocket dissector hands it every complete data message, it chooses the protocol
+//! ([`select`](super::select)) and decodes with a [`SubConn`], and gives back what each message
+//! meant ([`SubUnit`]s for the message's record), its warnings as anomalies, the choice for the
+//! flow record and `-V`, and at the end the connection's `latency` records.
+//!
+//! Promises: a connection for which nothing is chosen at the handshake and nothing recognised
+//! in its first messages has no hook at all (the WebSocket dissector drops it), so undecoded
+//! connections cost nothing per message; what a hook holds is reported for the memory budget
+//! and given up when asked ([`SubHook::give_way`], `sub.budget`).
+
+use super::select::{self, ConnInfo, DecodeAs, MAX_CONTENT_TRIES, Selection, Verdict};
+use super::{Item, Message, Node, SubConn, SubLimits};
+use crate::budget::box_bytes;
+use crate::decode::DetailNode;
+use crate::model::{Code, Record, SubChoice, SubReply, SubUnit};
+use crate::proto::dissect::Cx;
+use crate::tcp::Dir;
+
+/// What the WebSocket dissector knows at the handshake.
+#[derive(Clone, Debug, Default)]
+pub struct Opening<'a> {
+    /// The negotiated `Sec-WebSocket-Protocol`.
+    pub subprotocol: Option<&'a str>,
+    /// The upgrade request's target.
+    pub target: Option<&'a str>,
+}
+
+enum State {
+    /// Nothing chosen yet: the first messages are looked at.
+    Pending {
+        tries: u32,
+        subprotocol: Option<Box<str>>,
+        target: Option<Box<str>>,
+    },
+    On(Box<SubConn>),
+    /// Given up (memory budget) or nothing recognised: no more decoding.
+    Off,
+}
+
+/// One WebSocket connection's sub-protocol decoding.
+pub struct SubHook {
+    state: State,
+    /// Units of the message being decoded, handed to its record.
+    units: Vec<SubUnit>,
+    /// The choice, told with the first message decoded under it.
+    choice: Option<SubChoice>,
+    told: bool,
+}
+
+/// What one message meant: its units, and on the first message decoded under a choice, the
+/// choice.
+pub struct Decoded<'h> {
+    pub units: &'h [SubUnit],
+    pub choice: Option<&'h SubChoice>,
+}
+
+fn choice_of(s: &Selection) -> SubChoice {
+    SubChoice {
+        protocol: Some(s.protocol.as_str()),
+        basis: Some(s.basis.as_str()),
+        reason: s.reason.clone(),
+        engineio: s.engineio,
+    }
+}
+
+fn off(reason: String) -> SubChoice {
+    SubChoice {
+        protocol: None,
+        basis: None,
+        reason,
+        engineio: None,
+    }
+}
+
+fn conn_info<'a>(
+    cx: &Cx<'_>,
+    subprotocol: Option<&'a str>,
+    target: Option<&'a str>,
+) -> ConnInfo<'a> {
+    ConnInfo {
+        flow: cx.flow.id,
+        client_port: cx.flow.client.port(),
+        server_port: cx.flow.server.port(),
+        subprotocol,
+        target,
+    }
+}
+
+impl SubHook {
+    /// The hook of a connection opened by `opening` (`None`: recognised without a handshake),
+    /// or `None` when the connection will not be decoded (the flow record says why).
+    pub fn open(
+        cx: &mut Cx<'_>,
+        rules: &DecodeAs,
+        opening: Option<Opening<'_>>,
+    ) -> Option<Box<SubHook>> {
+        let o = opening.clone().unwrap_or_default();
+        let info = conn_info(cx, o.subprotocol, o.target);
+        let mut choice = None;
+        let state = match select::select(&info, rules, None) {
+            Verdict::Chosen(s) => {
+                let c = choice_of(&s);
+                cx.set_sub(c.clone());
+                choice = Some(c);
+                State::On(Box::new(SubConn::new(s, SubLimits::default())))
+            }
+            Verdict::Off(why) => {
+                cx.set_sub(off(why));
+                return None;
+            }
+            Verdict::Pending => {
+                cx.set_sub(off(format!(
+                    "nothing recognised in the first {MAX_CONTENT_TRIES} messages"
+                )));
+                State::Pending {
+                    tries: 0,
+                    subprotocol: o.subprotocol.map(Into::into),
+                    target: o.target.map(Into::into),
+                }
+            }
+        };
+        Some(Box::new(SubHook {
+            state,
+            units: Vec::new(),
+            choice,
+            told: false,
+        }))
+    }
+
+    /// Whether the hook has stopped decoding: the dissector drops it.
+    pub fn is_off(&self) -> bool {
+        matches!(self.state, State::Off)
+    }
+
+    /// Decodes one complete data message (`payload` its first bytes, `len` its length); the
+    /// warnings go out as anomalies now, the units are returned for the message's record.
+    pub fn message(
+        &mut self,
+        cx: &mut Cx<'_>,
+        dir: Dir,
+        binary: bool,
+        payload: &[u8],
+        len: u64,
+        rules: &DecodeAs,
+    ) -> Decoded<'_> {
+        self.units.clear();
+        let msg = Message {
+            dir,
+            ts: cx.now(),
+            frame: cx.pkt.map_or(0, |p| p.frame),
+            binary,
+            payload,
+            len,
+        };
+        if let State::Pending {
+            tries,
+            subprotocol,
+            target,
+        } = &mut self.state
+        {
+            *tries += 1;
+            let info = conn_info(cx, subprotocol.as_deref(), target.as_deref());
+            match select::select(&info, rules, Some(&msg)) {
+                Verdict::Chosen(s) => {
+                    let c = choice_of(&s);
+                    cx.set_sub(c.clone());
+                    self.choice = Some(c);
+                    self.state = State::On(Box::new(SubConn::new(s, SubLimits::default())));
+                }
+                Verdict::Off(why) => {
+                    cx.set_sub(off(why));
+                    self.state = State::Off;
+                }
+                Verdict::Pending if *tries >= MAX_CONTENT_TRIES => self.state = State::Off,
+                Verdict::Pending => {}
+            }
+        }
+        let State::On(conn) = &mut self.state else {
+            return Decoded {
+                units: &self.units,
+                choice: None,
+            };
+        };
+        let out = conn.message(&msg);
+        for w in out.warnings {
+            cx.anomaly_at(w.ts, w.code, Some(w.dir), w.detail);
+        }
+        self.units.extend(out.items.into_iter().map(unit));
+        let tell = !std::mem::replace(&mut self.told, true);
+        Decoded {
+            units: &self.units,
+            choice: self.choice.as_ref().filter(|_| tell),
+        }
+    }
+
+    /// `dir` lost bytes inside the WebSocket stream.
+    pub fn gap(&mut self, cx: &mut Cx<'_>, dir: Dir) {
+        if let State::On(conn) = &mut self.state {
+            let out = conn.gap(dir, cx.now(), cx.pkt.map_or(0, |p| p.frame));
+            for w in out.warnings {
+                cx.anomaly_at(w.ts, w.code, Some(w.dir), w.detail);
+            }
+        }
+    }
+
+    /// The connection ended: what was left unfinished, then the `latency` records.
+    pub fn finish(&mut self, cx: &mut Cx<'_>) {
+        let State::On(conn) = &mut self.state else {
+            return;
+        };
+        let out = conn.finish(cx.now(), cx.pkt.map_or(0, |p| p.frame));
+        for w in out.warnings {
+            cx.anomaly_at(w.ts, w.code, Some(w.dir), w.detail);
+        }
+        let protocol = conn.selection().protocol;
+        for r in conn.latency().records(cx.flow.id, protocol) {
+            cx.emit(Record::Latency(&r));
+        }
+    }
+
+    /// Bytes held for the memory budget: partial MQTT packets, pending requests and latency
+    /// statistics, the units of the last message.
+    pub fn held(&self) -> usize {
+        let conn = match &self.state {
+            State::On(conn) => box_bytes::<SubConn>() + conn.held_bytes(),
+            _ => 0,
+        };
+        box_bytes::<SubHook>() + conn + self.units.capacity() * std::mem::size_of::<SubUnit>()
+    }
+
+    /// The memory budget ran short: decoding stops on this connection (`sub.budget`), its
+    /// partial packets and pending requests are dropped. The latency measured so far is lost
+    /// with them.
+    pub fn give_way(&mut self, cx: &mut Cx<'_>) {
+        if let State::On(conn) = &self.state {
+            let detail = format!(
+                "{} decoding stopped (memory budget): {} bytes of partial packets, pending \
+                 requests and latency statistics dropped",
+                conn.selection().protocol.display_name(),
+                conn.held_bytes()
+            );
+            cx.anomaly(Code::SubBudget, None, detail);
+            let mut choice = choice_of(conn.selection());
+            choice
+                .reason
+                .push_str("; decoding stopped by the memory budget");
+            cx.set_sub(choice);
+        }
+        self.state = State::Off;
+        self.units = Vec::new();
+    }
+}
+
+/// A decoded item as the record model holds it.
+fn unit(item: Item) -> SubUnit {
+    let Item {
+        record, reply_to, ..
+    } = item;
+    SubUnit {
+        display: record.protocol().display_name(),
+        json: record.object(),
+        summary: record.summary(),
+        details: detail_node(record.details()),
+        reply_to: reply_to.map(|p| SubReply {
+            request_frame: p.request_frame,
+            latency: p.latency,
+            name: p.name,
+            error: p.error,
+        }),
+    }
+}
+
+fn detail_node(n: Node) -> DetailNode {
+    DetailNode::new(n.label, n.children.into_iter().map(detail_node).collect())
+}
