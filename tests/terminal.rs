@@ -25,10 +25,12 @@ use common::{
 };
 use proptest::prelude::*;
 use serde_json::Value;
+use sockscope::decode::DetailNode;
 use sockscope::decode::TcpFlags;
 use sockscope::model::{
     Anomaly, Code, DeflateParams, Digest, Event, EventCtx, FlowKind, FlowSummary, Handshake,
-    Header, HttpHead, HttpMessage, OpCode, Record, SseEvent, WsFrame, WsMessage,
+    Header, HttpHead, HttpMessage, LatencyRecord, OpCode, Record, SseEvent, SubChoice, SubReply,
+    SubUnit, WsFrame, WsMessage,
 };
 use sockscope::report::follow::FollowPrinter;
 use sockscope::report::ladder::LadderPrinter;
@@ -617,6 +619,48 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         ..mk_frame(dir, OpCode::Close, true, h.bytes(19), false)
     };
     let (close_c, close_s) = (close(Dir::C2S), close(Dir::S2C));
+    // What a sub-protocol decoder says of a message quotes the capture: the event name, a
+    // topic, JSON values, the reason for the choice.
+    let mut sub_json = serde_json::Map::new();
+    sub_json.insert("protocol".into(), "socket.io".into());
+    sub_json.insert("event".into(), h.text(13).into());
+    let units = [SubUnit {
+        display: "Socket.IO",
+        json: sub_json,
+        summary: format!("Socket.IO EVENT {}", h.text(13)),
+        details: DetailNode::new(
+            format!("Socket.IO EVENT {}", h.text(13)),
+            vec![DetailNode::leaf(h.text(14)), DetailNode::leaf(h.text(21))],
+        ),
+        reply_to: Some(SubReply {
+            request_frame: 3,
+            latency: 0.004,
+            name: h.text(15),
+            error: false,
+        }),
+    }];
+    let choice = SubChoice {
+        protocol: Some("socket.io"),
+        basis: Some("url"),
+        reason: h.text(10),
+        engineio: Some(4),
+    };
+    let latency = LatencyRecord {
+        record_type: "latency",
+        flow: 1,
+        protocol: "socket.io",
+        name: Some(h.text(15)),
+        dir: Some("c2s"),
+        count: 1,
+        errors: 0,
+        unanswered: 0,
+        p50: Some(0.004),
+        p90: Some(0.004),
+        p99: Some(0.004),
+        max: Some(0.004),
+        unmatched_replies: None,
+        evicted: None,
+    };
     let text_message = WsMessage {
         dir: Dir::S2C,
         ts: ts(4),
@@ -628,6 +672,8 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         valid_utf8: Some(std::str::from_utf8(h.bytes(16)).is_ok()),
         data_head: h.bytes(16),
         digest: Digest::Off,
+        sub: &units,
+        sub_choice: Some(&choice),
     };
     let binary_message = WsMessage {
         dir: Dir::C2S,
@@ -776,6 +822,7 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         ],
     );
     let ctx = EventCtx::new(&meta, None);
+    p.event(&ctx, Event::Record(Record::Latency(&latency)));
     p.event(
         &ctx,
         Event::FlowClosed {

@@ -916,6 +916,8 @@ mod tests {
             valid_utf8: Some(false),
             data_head: b"caf\xc3",
             digest: crate::model::Digest::Off,
+            sub: &[],
+            sub_choice: None,
         };
         p.event(&ctx, Event::Record(Record::WsMessage(&msg)));
         // A stream problem belongs to the packet.

@@ -9,8 +9,8 @@
 //! connections cost nothing per message; what a hook holds is reported for the memory budget
 //! and given up when asked ([`SubHook::give_way`], `sub.budget`).
 
-use super::select::{self, ConnInfo, DecodeAs, MAX_CONTENT_TRIES, Selection, Verdict};
-use super::{Item, Message, Node, SubConn, SubLimits};
+use super::select::{self, Basis, ConnInfo, DecodeAs, MAX_CONTENT_TRIES, Selection, Verdict};
+use super::{Item, Message, Node, SubConn, SubLimits, SubProtocol};
 use crate::budget::box_bytes;
 use crate::decode::DetailNode;
 use crate::model::{Code, Record, SubChoice, SubReply, SubUnit};
@@ -46,6 +46,9 @@ pub struct SubHook {
     /// The choice, told with the first message decoded under it.
     choice: Option<SubChoice>,
     told: bool,
+    /// Chosen as plain JSON by content alone: weak evidence, so messages that are not JSON
+    /// are shown as they are, without a warning.
+    quiet: bool,
 }
 
 /// What one message meant: its units, and on the first message decoded under a choice, the
@@ -125,6 +128,7 @@ impl SubHook {
             units: Vec::new(),
             choice,
             told: false,
+            quiet: false,
         }))
     }
 
@@ -166,6 +170,7 @@ impl SubHook {
                     let c = choice_of(&s);
                     cx.set_sub(c.clone());
                     self.choice = Some(c);
+                    self.quiet = s.protocol == SubProtocol::Json && s.basis == Basis::Content;
                     self.state = State::On(Box::new(SubConn::new(s, SubLimits::default())));
                 }
                 Verdict::Off(why) => {
@@ -183,7 +188,7 @@ impl SubHook {
             };
         };
         let out = conn.message(&msg);
-        for w in out.warnings {
+        for w in out.warnings.into_iter().filter(|_| !self.quiet) {
             cx.anomaly_at(w.ts, w.code, Some(w.dir), w.detail);
         }
         self.units.extend(out.items.into_iter().map(unit));
