@@ -336,6 +336,13 @@ fn every_property_of_a_filterable_record_is_covered() {
         ("flow", "end", "flow.end"),
         ("flow", "gaps", "flow.gaps"),
         ("flow", "ping_rtt_ms", "flow.ping_rtt_ms"),
+        ("ws_message", "sub", "sub"),
+        ("ws_message", "sub_more", "sub"),
+        (
+            "flow",
+            "sub",
+            "-- the sub-protocol chosen: its messages' sub.protocol",
+        ),
     ];
     let schema: Json = serde_json::from_str(
         &std::fs::read_to_string(common::root().join("docs/schema.json")).expect("schema"),

@@ -191,7 +191,11 @@ impl<W: Write> FollowPrinter<W> {
         let title = m.info(&self.view());
         self.entry(ctx, Some(m.dir), Paint::WebSocket, &title);
         if let Some(c) = m.sub_choice {
-            let line = esc(&c.line(c.protocol.unwrap_or("-"))).to_string();
+            let display = m
+                .sub
+                .first()
+                .map_or(c.protocol.unwrap_or("-"), |u| u.display);
+            let line = esc(&c.line(display)).to_string();
             self.entry(ctx, None, Paint::Dim, &line);
         }
         if m.sub.is_empty() {

@@ -132,6 +132,11 @@ impl SubHook {
         }))
     }
 
+    /// Whether no protocol is chosen yet: the first messages are being looked at.
+    pub fn is_pending(&self) -> bool {
+        matches!(self.state, State::Pending { .. })
+    }
+
     /// Whether the hook has stopped decoding: the dissector drops it.
     pub fn is_off(&self) -> bool {
         matches!(self.state, State::Off)

@@ -107,6 +107,9 @@ static NO_RULES: DecodeAs = DecodeAs { rules: Vec::new() };
 
 /// Bytes scanned for a frame header after a gap before a direction is given up.
 pub const RESYNC_SCAN_LIMIT: u64 = 1 << 20;
+/// Bytes of a message kept for the sub-protocol decoder while a connection's first messages
+/// are looked at (content detection reads no further).
+pub const SNIFF_HEAD: usize = 4 << 10;
 /// Upper bound of the display heads, whatever the limits say.
 pub const MAX_HEAD: usize = 64 << 10;
 /// Pings remembered per direction while their pong is awaited.
@@ -270,8 +273,10 @@ struct Shared {
     last_frame: u64,
     /// The sub-protocol decoder of the messages, while one is chosen or being looked for.
     sub: Option<Box<SubHook>>,
-    /// Bytes of a data message kept for the sub-protocol decoder (0 without one).
+    /// Bytes of a data message kept for the sub-protocol decoder (0 without one): a few while
+    /// its first messages are looked at, `sub_full` once a protocol is chosen.
     sub_cap: usize,
+    sub_full: usize,
     /// The run's `--decode-as` rules.
     rules: Option<Arc<DecodeAs>>,
 }
@@ -350,6 +355,7 @@ impl WsConn {
                 last_frame: 0,
                 sub: None,
                 sub_cap: 0,
+                sub_full: 0,
                 rules: None,
             },
         }
@@ -367,9 +373,12 @@ impl WsConn {
         limits: &Limits,
     ) -> Self {
         self.shared.sub = SubHook::open(cx, &rules, opening);
-        if self.shared.sub.is_some() {
-            self.shared.sub_cap = limits.max_message_buffer.min(MAX_HEAD);
-        }
+        self.shared.sub_full = limits.max_message_buffer.min(MAX_HEAD);
+        self.shared.sub_cap = match &self.shared.sub {
+            Some(sub) if sub.is_pending() => SNIFF_HEAD.min(self.shared.sub_full),
+            Some(_) => self.shared.sub_full,
+            None => 0,
+        };
         self.shared.rules = Some(rules);
         self
     }
@@ -1299,6 +1308,8 @@ impl Side {
                 if sub.is_off() {
                     io.shared.sub = None;
                     io.shared.sub_cap = 0;
+                } else if !sub.is_pending() {
+                    io.shared.sub_cap = io.shared.sub_full;
                 }
             }
         }
