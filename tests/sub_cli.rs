@@ -298,3 +298,72 @@ fn decode_as_is_in_the_help_of_read_live_and_report() {
     let bash = text(&["completions", "bash"]);
     assert!(bash.contains("--decode-as"));
 }
+
+/// MQTT over WebSocket is a byte stream: a packet may span binary messages, and one message
+/// may hold several packets (MQTT 3.1.1 §6, MQTT 5.0 §6). Crafted: the recorded peers send
+/// one packet per message.
+#[test]
+fn mqtt_packets_split_across_and_joined_within_messages() {
+    use common::{
+        C2S, CLIENT, LINKTYPE_ETHERNET, PcapWriter, S2C, SERVER, TcpConn, upgrade_request,
+        upgrade_response, ws_frame,
+    };
+    let with_mqtt = |mut head: Vec<u8>| {
+        head.truncate(head.len() - 2);
+        head.extend_from_slice(b"Sec-WebSocket-Protocol: mqtt\r\n\r\n");
+        head
+    };
+    let connect: &[u8] = &[
+        0x10, 0x0c, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x00,
+    ];
+    let connack_and_publish: &[u8] = &[
+        0x20, 0x02, 0x00, 0x00, // CONNACK
+        0x32, 0x07, 0x00, 0x01, b't', 0x00, 0x05, b'h', b'i', // PUBLISH QoS 1, id 5
+    ];
+    let puback: &[u8] = &[0x40, 0x02, 0x00, 0x05];
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let mut c = TcpConn::new(CLIENT, SERVER);
+    c.handshake(&mut w);
+    c.send(&mut w, C2S, &with_mqtt(upgrade_request(None)));
+    c.send(&mut w, S2C, &with_mqtt(upgrade_response(None)));
+    c.send(&mut w, C2S, &ws_frame(true, false, 2, true, &connect[..5]));
+    c.send(&mut w, C2S, &ws_frame(true, false, 2, true, &connect[5..]));
+    c.send(&mut w, S2C, &ws_frame(true, false, 2, false, connack_and_publish));
+    c.send(&mut w, C2S, &ws_frame(true, false, 2, true, puback));
+    c.fin(&mut w);
+    let (_dir, path) = common::temp_file("mqtt-split.pcap", w.bytes());
+    let r = sockscope(&["read", "--json", path.to_str().expect("path")]).report();
+    assert!(r.codes().is_empty(), "{:?}", r.codes());
+
+    let msgs = r.of_flow("ws_message", 1);
+    assert_eq!(msgs.len(), 4);
+    // The first half of CONNECT completes nothing; the second completes it.
+    assert!(msgs[0].get("sub").is_none(), "{}", msgs[0]);
+    assert_eq!(msgs[1]["sub"]["type"], "CONNECT");
+    assert_eq!(msgs[1]["sub"]["messages"], 2);
+    // CONNACK and PUBLISH in one message.
+    assert_eq!(msgs[2]["sub"]["type"], "CONNACK");
+    let more = msgs[2]["sub_more"].as_array().expect("sub_more");
+    assert_eq!(more.len(), 1);
+    assert_eq!(more[0]["type"], "PUBLISH");
+    assert_eq!(more[0]["topic"], "t");
+    assert_eq!(more[0]["id"], "5");
+    assert_eq!(msgs[3]["sub"]["type"], "PUBACK");
+
+    let latency = r.of_flow("latency", 1);
+    let count = |name: &str, dir: &str| {
+        latency
+            .iter()
+            .find(|l| l["name"] == name && l["dir"] == dir)
+            .map(|l| l["count"].clone())
+    };
+    assert_eq!(count("CONNECT", "c2s"), Some(1.into()));
+    assert_eq!(count("PUBLISH t", "s2c"), Some(1.into()));
+    assert_eq!(latency[0]["unanswered"], 0);
+
+    let out = text(&["read", path.to_str().expect("path")]);
+    assert!(
+        out.contains(r#"MQTT CONNACK, MQTT PUBLISH topic="t" qos=1 id=5"#),
+        "{out}"
+    );
+}
