@@ -328,7 +328,11 @@ fn mqtt_packets_split_across_and_joined_within_messages() {
     c.send(&mut w, S2C, &with_mqtt(upgrade_response(None)));
     c.send(&mut w, C2S, &ws_frame(true, false, 2, true, &connect[..5]));
     c.send(&mut w, C2S, &ws_frame(true, false, 2, true, &connect[5..]));
-    c.send(&mut w, S2C, &ws_frame(true, false, 2, false, connack_and_publish));
+    c.send(
+        &mut w,
+        S2C,
+        &ws_frame(true, false, 2, false, connack_and_publish),
+    );
     c.send(&mut w, C2S, &ws_frame(true, false, 2, true, puback));
     c.fin(&mut w);
     let (_dir, path) = common::temp_file("mqtt-split.pcap", w.bytes());
