@@ -29,8 +29,8 @@ use sockscope::decode::DetailNode;
 use sockscope::decode::TcpFlags;
 use sockscope::model::{
     Anomaly, Code, DeflateParams, Digest, Event, EventCtx, FlowKind, FlowSummary, Handshake,
-    Header, HttpHead, HttpMessage, LatencyRecord, OpCode, Record, SseEvent, SubChoice, SubReply,
-    SubUnit, WsFrame, WsMessage,
+    Header, HttpHead, HttpMessage, LatencyRecord, OpCode, Record, SseEvent, SubChoice, SubMeaning,
+    SubReply, SubUnit, WsFrame, WsMessage,
 };
 use sockscope::report::follow::FollowPrinter;
 use sockscope::report::ladder::LadderPrinter;
@@ -457,6 +457,34 @@ impl Write for Sink {
 const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 1], 5000);
 const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
 
+/// A decoded unit whose every string came from the capture.
+#[derive(Debug)]
+struct Meaning {
+    event: String,
+    values: [String; 2],
+}
+
+impl SubMeaning for Meaning {
+    fn display(&self) -> &'static str {
+        "Socket.IO"
+    }
+    fn object(&self) -> serde_json::Map<String, Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("protocol".into(), "socket.io".into());
+        m.insert("event".into(), self.event.clone().into());
+        m
+    }
+    fn summary(&self) -> String {
+        format!("Socket.IO EVENT {}", self.event)
+    }
+    fn details(&self) -> DetailNode {
+        DetailNode::new(
+            self.summary(),
+            self.values.iter().map(DetailNode::leaf).collect(),
+        )
+    }
+}
+
 fn ts(n: u64) -> Timestamp {
     Timestamp::from_secs_nanos(1_700_000_000 + n as i64, 0)
 }
@@ -621,17 +649,11 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
     let (close_c, close_s) = (close(Dir::C2S), close(Dir::S2C));
     // What a sub-protocol decoder says of a message quotes the capture: the event name, a
     // topic, JSON values, the reason for the choice.
-    let mut sub_json = serde_json::Map::new();
-    sub_json.insert("protocol".into(), "socket.io".into());
-    sub_json.insert("event".into(), h.text(13).into());
     let units = [SubUnit {
-        display: "Socket.IO",
-        json: sub_json,
-        summary: format!("Socket.IO EVENT {}", h.text(13)),
-        details: DetailNode::new(
-            format!("Socket.IO EVENT {}", h.text(13)),
-            vec![DetailNode::leaf(h.text(14)), DetailNode::leaf(h.text(21))],
-        ),
+        meaning: Box::new(Meaning {
+            event: h.text(13),
+            values: [h.text(14), h.text(21)],
+        }),
         reply_to: Some(SubReply {
             request_frame: 3,
             latency: 0.004,
@@ -642,7 +664,7 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
     let choice = SubChoice {
         protocol: Some("socket.io"),
         basis: Some("url"),
-        reason: h.text(10),
+        reason: h.text(10).into(),
         engineio: Some(4),
     };
     let latency = LatencyRecord {

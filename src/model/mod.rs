@@ -25,7 +25,7 @@ pub use flow::{FlowKind, FlowRecord, FlowSummary};
 pub use http::{Header, HttpHead, HttpMessage, SseEvent};
 pub use json::{Json, JsonCx, ToJson, ts_secs};
 pub use payload::Digest;
-pub use sub::{LatencyRecord, SubChoice, SubReply, SubUnit};
+pub use sub::{LatencyRecord, SubChoice, SubMeaning, SubReply, SubUnit};
 pub use websocket::{DeflateParams, Handshake, OpCode, WsFrame, WsMessage};
 
 use crate::decode::{DetailNode, TcpFlags};

@@ -11,22 +11,30 @@ use crate::model::json::{JsonCx, ToJson};
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
-/// One decoded protocol unit of a message (a message usually holds one; a JSON-RPC batch, a
-/// run of SignalR records or an MQTT-over-WebSocket message may hold several).
-#[derive(Clone, Debug, PartialEq)]
-pub struct SubUnit {
+/// What a decoded unit can say of itself, asked for only by the outputs that show it (the
+/// decoders' records implement it in `proto::sub`): nothing is rendered for a view that does
+/// not show it (`-q`, `--json` asks only for the object).
+pub trait SubMeaning: std::fmt::Debug + Send + Sync {
     /// The protocol's name as its documents write it (`Socket.IO`, `MQTT`).
-    pub display: &'static str,
+    fn display(&self) -> &'static str;
     /// The `sub` object: `protocol`, `type`, the filter catalog's fields (`event`, `method`,
     /// `id`, `topic`, `namespace`, `operation`, `qos`, `error`) where the unit has them, then
     /// the protocol's own fields.
-    pub json: Map<String, Value>,
+    fn object(&self) -> Map<String, Value>;
     /// One line: `Socket.IO EVENT "chat message" ack=12`. Capture strings are quoted with
     /// Rust's escapes; printers escape the line as everything else.
-    pub summary: String,
+    fn summary(&self) -> String;
     /// The `-V` tree of the unit (JSON pretty-printed, one line a node).
-    pub details: DetailNode,
+    fn details(&self) -> DetailNode;
+}
+
+/// One decoded protocol unit of a message (a message usually holds one; a JSON-RPC batch, a
+/// run of SignalR records or an MQTT-over-WebSocket message may hold several).
+#[derive(Debug)]
+pub struct SubUnit {
+    pub meaning: Box<dyn SubMeaning>,
     /// A reply that answered a tracked request.
     pub reply_to: Option<SubReply>,
 }
@@ -43,17 +51,19 @@ pub struct SubReply {
 }
 
 impl SubUnit {
-    /// `sub.protocol`.
-    pub fn protocol(&self) -> &str {
-        self.json
-            .get("protocol")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+    /// The protocol's name as its documents write it.
+    pub fn display(&self) -> &'static str {
+        self.meaning.display()
+    }
+
+    /// The one-line meaning.
+    pub fn summary(&self) -> String {
+        self.meaning.summary()
     }
 
     /// The `-V` node: the tree, and the request a reply answered.
     pub fn detail(&self) -> DetailNode {
-        let mut node = self.details.clone();
+        let mut node = self.meaning.details();
         if let Some(r) = &self.reply_to {
             node.children.push(DetailNode::leaf(format!(
                 "[Reply to packet {} after {} ({}){}]",
@@ -86,7 +96,7 @@ pub struct SubChoice {
     /// `subprotocol`, `decode-as`, `url`, `content`; `null` when not decoded.
     pub basis: Option<&'static str>,
     /// The evidence, in a sentence: `Sec-WebSocket-Protocol: v12.stomp`.
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     /// Socket.IO: the Engine.IO version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engineio: Option<u8>,
@@ -140,28 +150,6 @@ impl ToJson for LatencyRecord {
     }
 }
 
-/// A `sub` object in JSON: `protocol` and `type` first, then the other fields by name.
-struct Ordered<'a>(&'a Map<String, Value>);
-
-impl Serialize for Ordered<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        const FIRST: [&str; 2] = ["protocol", "type"];
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for k in FIRST {
-            if let Some(v) = self.0.get(k) {
-                m.serialize_entry(k, v)?;
-            }
-        }
-        for (k, v) in self.0 {
-            if !FIRST.contains(&k.as_str()) {
-                m.serialize_entry(k, v)?;
-            }
-        }
-        m.end()
-    }
-}
-
 /// The `sub` fields of a `ws_message` record: the first unit as `sub`, any further ones of the
 /// same message in `sub_more`.
 pub(crate) fn write_units<S: SerializeStruct>(
@@ -169,9 +157,9 @@ pub(crate) fn write_units<S: SerializeStruct>(
     units: &[SubUnit],
 ) -> Result<(), S::Error> {
     if let Some((first, rest)) = units.split_first() {
-        r.serialize_field("sub", &Ordered(&first.json))?;
+        r.serialize_field("sub", &first.meaning.object())?;
         if !rest.is_empty() {
-            let more: Vec<Ordered<'_>> = rest.iter().map(|u| Ordered(&u.json)).collect();
+            let more: Vec<Map<String, Value>> = rest.iter().map(|u| u.meaning.object()).collect();
             r.serialize_field("sub_more", &more)?;
         }
     }

@@ -194,7 +194,7 @@ impl<W: Write> FollowPrinter<W> {
             let display = m
                 .sub
                 .first()
-                .map_or(c.protocol.unwrap_or("-"), |u| u.display);
+                .map_or(c.protocol.unwrap_or("-"), |u| u.display());
             let line = esc(&c.line(display)).to_string();
             self.entry(ctx, None, Paint::Dim, &line);
         }

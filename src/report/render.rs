@@ -240,7 +240,7 @@ impl Render for WsMessage<'_> {
     fn detail(&self, view: &View) -> Vec<DetailNode> {
         let mut nodes = vec![verbose::message(self, view.preview_chars)];
         if let Some(c) = self.sub_choice {
-            let display = self.sub.first().map_or("", |u| u.display);
+            let display = self.sub.first().map_or("", |u| u.display());
             nodes.push(DetailNode::leaf(escape(&c.line(display)).into_owned()));
         }
         nodes.extend(self.sub.iter().map(|u| escaped(u.detail())));
@@ -387,7 +387,7 @@ pub fn sub_info(m: &WsMessage<'_>) -> Option<String> {
     let parts: Vec<String> = m
         .sub
         .iter()
-        .map(|u| escape(&u.summary).into_owned())
+        .map(|u| escape(&u.summary()).into_owned())
         .collect();
     Some(parts.join(", "))
 }

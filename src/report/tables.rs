@@ -420,17 +420,22 @@ pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String 
         ]);
     }
     let mut s = g.render(style);
+    more_not_listed(&mut s, omitted, "flow", "a record for every flow", style);
+    s
+}
+
+/// The line under a table that lists only its first rows: how many more there are and where.
+fn more_not_listed(s: &mut String, omitted: u64, what: &str, where_: &str, style: TableStyle) {
     if omitted > 0 {
         s.push('\n');
         s.push_str(&fit_text(
             &format!(
-                "… and {omitted} more flow{} (not listed; --json has a record for every flow)",
+                "… and {omitted} more {what}{} (not listed; --json has {where_})",
                 plural(omitted)
             ),
             style,
         ));
     }
-    s
 }
 
 fn overhead_row(g: &mut Grid, label: &str, o: &Overhead) {
@@ -613,16 +618,7 @@ pub fn latency_table(rows: &[LatencyRow], omitted: u64, style: TableStyle) -> St
         ]);
     }
     let mut s = g.render(style);
-    if omitted > 0 {
-        s.push('\n');
-        s.push_str(&fit_text(
-            &format!(
-                "… and {omitted} more row{} (not listed; --json has a latency record for each)",
-                plural(omitted)
-            ),
-            style,
-        ));
-    }
+    more_not_listed(&mut s, omitted, "row", "a latency record for each", style);
     s
 }
 
@@ -731,6 +727,45 @@ mod tests {
         let t = flows_table(&rows(), 0, style(Some(60)));
         assert!(t.contains("(not shown for lack of width: "), "{t}");
         assert!(!t.contains("┆ fin"), "{t}");
+    }
+
+    #[test]
+    fn the_latency_table_leaves_out_the_least_useful_columns_first() {
+        let row = |name: Option<&str>, dir| LatencyRow {
+            flow: 12,
+            protocol: "socket.io",
+            name: name.map(str::to_string),
+            dir,
+            count: 3,
+            errors: 1,
+            unanswered: 0,
+            stats: [Some(0.000_612), Some(0.0123), Some(0.0123), Some(1.5)],
+        };
+        let rows = [row(None, None), row(Some("chat message"), Some("c2s"))];
+        let wide = latency_table(&rows, 0, style(Some(200)));
+        assert!(
+            wide.contains("0.612 ms") && wide.contains("1500.000 ms"),
+            "{wide}"
+        );
+        assert!(wide.contains("(all)") && wide.contains("c→s"), "{wide}");
+        for width in [40u16, 60, 80, 100] {
+            let t = latency_table(&rows, 0, style(Some(width)));
+            assert!(max_width(&t) <= usize::from(width), "{width}:\n{t}");
+            // The name and the maximum stay; p90 goes first.
+            assert!(
+                t.contains("chat message") || t.contains('…'),
+                "{width}:\n{t}"
+            );
+            if width < 100 {
+                assert!(!t.contains("┆ p90"), "{width}:\n{t}");
+                assert!(
+                    t.contains("(not shown for lack of width: p90"),
+                    "{width}:\n{t}"
+                );
+            }
+        }
+        let more = latency_table(&rows, 7, style(Some(120)));
+        assert!(more.contains("… and 7 more rows"), "{more}");
     }
 
     #[test]

@@ -10,12 +10,16 @@
 //! and given up when asked ([`SubHook::give_way`], `sub.budget`).
 
 use super::select::{self, Basis, ConnInfo, DecodeAs, MAX_CONTENT_TRIES, Selection, Verdict};
-use super::{Item, Message, Node, SubConn, SubLimits, SubProtocol};
+use super::{Item, Message, SubConn, SubLimits, SubProtocol};
 use crate::budget::box_bytes;
-use crate::decode::DetailNode;
 use crate::model::{Code, Record, SubChoice, SubReply, SubUnit};
 use crate::proto::dissect::Cx;
 use crate::tcp::Dir;
+use std::borrow::Cow;
+
+/// Why a connection whose first messages were looked at is not decoded.
+const NOTHING_RECOGNISED: &str = "nothing recognised in the first 4 messages";
+const _: () = assert!(MAX_CONTENT_TRIES == 4, "NOTHING_RECOGNISED says 4");
 
 /// What the WebSocket dissector knows at the handshake.
 #[derive(Clone, Debug, Default)]
@@ -62,16 +66,16 @@ fn choice_of(s: &Selection) -> SubChoice {
     SubChoice {
         protocol: Some(s.protocol.as_str()),
         basis: Some(s.basis.as_str()),
-        reason: s.reason.clone(),
+        reason: s.reason.clone().into(),
         engineio: s.engineio,
     }
 }
 
-fn off(reason: String) -> SubChoice {
+fn off(reason: impl Into<Cow<'static, str>>) -> SubChoice {
     SubChoice {
         protocol: None,
         basis: None,
-        reason,
+        reason: reason.into(),
         engineio: None,
     }
 }
@@ -113,9 +117,7 @@ impl SubHook {
                 return None;
             }
             Verdict::Pending => {
-                cx.set_sub(off(format!(
-                    "nothing recognised in the first {MAX_CONTENT_TRIES} messages"
-                )));
+                cx.set_sub(off(NOTHING_RECOGNISED));
                 State::Pending {
                     tries: 0,
                     subprotocol: o.subprotocol.map(Into::into),
@@ -254,6 +256,7 @@ impl SubHook {
             let mut choice = choice_of(conn.selection());
             choice
                 .reason
+                .to_mut()
                 .push_str("; decoding stopped by the memory budget");
             cx.set_sub(choice);
         }
@@ -268,10 +271,7 @@ fn unit(item: Item) -> SubUnit {
         record, reply_to, ..
     } = item;
     SubUnit {
-        display: record.protocol().display_name(),
-        json: record.object(),
-        summary: record.summary(),
-        details: detail_node(record.details()),
+        meaning: Box::new(record),
         reply_to: reply_to.map(|p| SubReply {
             request_frame: p.request_frame,
             latency: p.latency,
@@ -279,8 +279,4 @@ fn unit(item: Item) -> SubUnit {
             error: p.error,
         }),
     }
-}
-
-fn detail_node(n: Node) -> DetailNode {
-    DetailNode::new(n.label, n.children.into_iter().map(detail_node).collect())
 }

@@ -267,6 +267,10 @@ impl SubRecord {
         let Value::Object(mut m) = record.to_json() else {
             return Map::new();
         };
+        // `protocol` (the tag) first, `type` next, whatever the struct's field order.
+        if let Some(t) = m.shift_remove("type") {
+            m.shift_insert(1.min(m.len()), "type".into(), t);
+        }
         let s = |v: &str| Value::String(v.to_string());
         let put = |m: &mut Map<String, Value>, k: &str, v: Option<Value>| {
             if let Some(v) = v
@@ -330,6 +334,27 @@ impl SubRecord {
     /// for filters; `None` when this record has no such field.
     pub fn field(&self, name: &str) -> Option<serde_json::Value> {
         self.object().remove(name)
+    }
+}
+
+impl crate::model::SubMeaning for SubRecord {
+    fn display(&self) -> &'static str {
+        self.protocol().display_name()
+    }
+    fn object(&self) -> Map<String, Value> {
+        SubRecord::object(self)
+    }
+    fn summary(&self) -> String {
+        SubRecord::summary(self)
+    }
+    fn details(&self) -> crate::decode::DetailNode {
+        SubRecord::details(self).into()
+    }
+}
+
+impl From<Node> for crate::decode::DetailNode {
+    fn from(n: Node) -> Self {
+        crate::decode::DetailNode::new(n.label, n.children.into_iter().map(Into::into).collect())
     }
 }
 
