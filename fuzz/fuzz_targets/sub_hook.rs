@@ -21,7 +21,6 @@ use sockscope::proto::sub::dissect::Opening;
 use sockscope::proto::websocket::WsConn;
 use sockscope::tcp::{Dir, FlowMeta, PacketRef, RoleBasis};
 use sockscope::time::Timestamp;
-use std::sync::Arc;
 
 const PROTOCOLS: [&str; 9] = [
     "json",
@@ -100,7 +99,7 @@ fuzz_target!(|data: &[u8]| {
         .into_iter()
         .copied()
         .collect();
-    let rules = Arc::new(DecodeAs::parse(&rules).expect("known names"));
+    let rules = DecodeAs::parse(&rules).expect("known names");
     let mut solo = Solo::new(meta(), Config::default(), Registry::default());
     let mut sink = JsonSink(0);
     let opening = Opening {
@@ -109,7 +108,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut conn = WsConn::new(Some(&handshake), &limits, 128).with_sub(
         &mut solo.cx(None, &mut sink),
-        rules,
+        &rules,
         Some(opening),
         &limits,
     );

@@ -34,8 +34,6 @@ enum State {
     /// Nothing chosen yet: the first messages are looked at.
     Pending {
         tries: u32,
-        subprotocol: Option<Box<str>>,
-        target: Option<Box<str>>,
     },
     On(Box<SubConn>),
     /// Given up (memory budget) or nothing recognised: no more decoding.
@@ -118,11 +116,7 @@ impl SubHook {
             }
             Verdict::Pending => {
                 cx.set_sub(off(NOTHING_RECOGNISED));
-                State::Pending {
-                    tries: 0,
-                    subprotocol: o.subprotocol.map(Into::into),
-                    target: o.target.map(Into::into),
-                }
+                State::Pending { tries: 0 }
             }
         };
         Some(Box::new(SubHook {
@@ -153,7 +147,6 @@ impl SubHook {
         binary: bool,
         payload: &[u8],
         len: u64,
-        rules: &DecodeAs,
     ) -> Decoded<'_> {
         self.units.clear();
         let msg = Message {
@@ -164,28 +157,26 @@ impl SubHook {
             payload,
             len,
         };
-        if let State::Pending {
-            tries,
-            subprotocol,
-            target,
-        } = &mut self.state
-        {
+        if let State::Pending { tries } = &mut self.state {
+            // The handshake, the rules and the URL were weighed at the opening: only the
+            // content is left to look at.
             *tries += 1;
-            let info = conn_info(cx, subprotocol.as_deref(), target.as_deref());
-            match select::select(&info, rules, Some(&msg)) {
-                Verdict::Chosen(s) => {
+            match select::by_content(&msg) {
+                Some((protocol, reason, engineio)) => {
+                    let s = Selection {
+                        protocol,
+                        basis: Basis::Content,
+                        reason,
+                        engineio,
+                    };
                     let c = choice_of(&s);
                     cx.set_sub(c.clone());
                     self.choice = Some(c);
-                    self.quiet = s.protocol == SubProtocol::Json && s.basis == Basis::Content;
+                    self.quiet = s.protocol == SubProtocol::Json;
                     self.state = State::On(Box::new(SubConn::new(s, SubLimits::default())));
                 }
-                Verdict::Off(why) => {
-                    cx.set_sub(off(why));
-                    self.state = State::Off;
-                }
-                Verdict::Pending if *tries >= MAX_CONTENT_TRIES => self.state = State::Off,
-                Verdict::Pending => {}
+                None if *tries >= MAX_CONTENT_TRIES => self.state = State::Off,
+                None => {}
             }
         }
         let State::On(conn) = &mut self.state else {

@@ -97,7 +97,7 @@ impl WebSocket {
         let conn = WsConn::new(handshake.map(|(h, _)| h), &config.limits, display)
             .with_inflater_budget(self.inflaters.clone())
             .with_digest(config.digest)
-            .with_sub(cx, self.decode_as.clone(), opening, &config.limits);
+            .with_sub(cx, &self.decode_as, opening, &config.limits);
         WsDissector { conn }
     }
 

@@ -100,10 +100,6 @@ use close::ClosePayload;
 use frame::{FrameHeader, HeaderError, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Plausible};
 use message::{DEFLATE_TAIL, Inflated, Inflater, Message, Utf8Stream};
 use std::collections::VecDeque;
-use std::sync::Arc;
-
-/// No `--decode-as` rules.
-static NO_RULES: DecodeAs = DecodeAs { rules: Vec::new() };
 
 /// Bytes scanned for a frame header after a gap before a direction is given up.
 pub const RESYNC_SCAN_LIMIT: u64 = 1 << 20;
@@ -277,8 +273,6 @@ struct Shared {
     /// its first messages are looked at, `sub_full` once a protocol is chosen.
     sub_cap: usize,
     sub_full: usize,
-    /// The run's `--decode-as` rules.
-    rules: Option<Arc<DecodeAs>>,
 }
 
 impl Shared {
@@ -356,7 +350,6 @@ impl WsConn {
                 sub: None,
                 sub_cap: 0,
                 sub_full: 0,
-                rules: None,
             },
         }
     }
@@ -368,18 +361,17 @@ impl WsConn {
     pub fn with_sub(
         mut self,
         cx: &mut Cx<'_>,
-        rules: Arc<DecodeAs>,
+        rules: &DecodeAs,
         opening: Option<Opening<'_>>,
         limits: &Limits,
     ) -> Self {
-        self.shared.sub = SubHook::open(cx, &rules, opening);
+        self.shared.sub = SubHook::open(cx, rules, opening);
         self.shared.sub_full = limits.max_message_buffer.min(MAX_HEAD);
         self.shared.sub_cap = match &self.shared.sub {
             Some(sub) if sub.is_pending() => SNIFF_HEAD.min(self.shared.sub_full),
             Some(_) => self.shared.sub_full,
             None => 0,
         };
-        self.shared.rules = Some(rules);
         self
     }
 
@@ -1300,8 +1292,7 @@ impl Side {
             None => io.cx.emit(Record::WsMessage(&event)),
             Some(sub) => {
                 let binary = m.opcode == OpCode::Binary;
-                let rules = io.shared.rules.as_deref().unwrap_or(&NO_RULES);
-                let decoded = sub.message(io.cx, dir, binary, &m.head, m.len, rules);
+                let decoded = sub.message(io.cx, dir, binary, &m.head, m.len);
                 event.sub = decoded.units;
                 event.sub_choice = decoded.choice;
                 io.cx.emit(Record::WsMessage(&event));
