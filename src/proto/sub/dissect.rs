@@ -51,6 +51,8 @@ pub struct SubHook {
     /// Chosen as plain JSON by content alone: weak evidence, so messages that are not JSON
     /// are shown as they are, without a warning.
     quiet: bool,
+    /// Bytes held, as last counted.
+    held: usize,
 }
 
 /// What one message meant: its units, and on the first message decoded under a choice, the
@@ -125,6 +127,7 @@ impl SubHook {
             choice,
             told: false,
             quiet: false,
+            held: box_bytes::<SubHook>(),
         }))
     }
 
@@ -190,6 +193,7 @@ impl SubHook {
             cx.anomaly_at(w.ts, w.code, Some(w.dir), w.detail);
         }
         self.units.extend(out.items.into_iter().map(unit));
+        self.count_held();
         let tell = !std::mem::replace(&mut self.told, true);
         Decoded {
             units: &self.units,
@@ -205,6 +209,7 @@ impl SubHook {
                 cx.anomaly_at(w.ts, w.code, Some(w.dir), w.detail);
             }
         }
+        self.count_held();
     }
 
     /// The connection ended: what was left unfinished, then the `latency` records.
@@ -224,12 +229,19 @@ impl SubHook {
 
     /// Bytes held for the memory budget: partial MQTT packets, pending requests and latency
     /// statistics, the units of the last message.
+    /// What it holds changes only when a message, a gap or the end is decoded: counted then,
+    /// read here (the budget asks on every packet).
     pub fn held(&self) -> usize {
+        self.held
+    }
+
+    fn count_held(&mut self) {
         let conn = match &self.state {
             State::On(conn) => box_bytes::<SubConn>() + conn.held_bytes(),
             _ => 0,
         };
-        box_bytes::<SubHook>() + conn + self.units.capacity() * std::mem::size_of::<SubUnit>()
+        self.held =
+            box_bytes::<SubHook>() + conn + self.units.capacity() * std::mem::size_of::<SubUnit>();
     }
 
     /// The memory budget ran short: decoding stops on this connection (`sub.budget`), its
@@ -253,6 +265,7 @@ impl SubHook {
         }
         self.state = State::Off;
         self.units = Vec::new();
+        self.count_held();
     }
 }
 
