@@ -104,8 +104,9 @@ use std::collections::VecDeque;
 /// Bytes scanned for a frame header after a gap before a direction is given up.
 pub const RESYNC_SCAN_LIMIT: u64 = 1 << 20;
 /// Bytes of a message kept for the sub-protocol decoder while a connection's first messages
-/// are looked at (content detection reads no further).
-pub const SNIFF_HEAD: usize = 4 << 10;
+/// are looked at (content detection reads no further). Small enough that a head grown to it
+/// stays within `RETAIN_HEAD` and is reused, not reallocated per message.
+pub const SNIFF_HEAD: usize = 2 << 10;
 /// Upper bound of the display heads, whatever the limits say.
 pub const MAX_HEAD: usize = 64 << 10;
 /// Pings remembered per direction while their pong is awaited.
