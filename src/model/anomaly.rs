@@ -106,7 +106,7 @@ codes! {
     SubStompMalformed => "sub.stomp_malformed", Warning, "a STOMP frame that does not parse (no end of command line, header without a colon, missing NUL, content-length past the frame)";
     SubStompUnknownCommand => "sub.stomp_unknown_command", Warning, "a STOMP frame whose command is none of STOMP 1.0-1.2's";
     SubMqttMalformed => "sub.mqtt_malformed", Warning, "an MQTT control packet that does not parse (reserved type or flags, bad length encoding, a field or property past the packet's end, invalid UTF-8)";
-    SubMqttLengthOverrun => "sub.mqtt_length_overrun", Warning, "an MQTT packet's remaining length exceeds the reassembly cap: the packet was skipped, not decoded";
+    SubMqttLengthOverrun => "sub.mqtt_length_overrun", Warning, "an MQTT packet's remaining length exceeds the reassembly cap: decoded from its first bytes, the rest skipped";
     SubMqttTruncated => "sub.mqtt_truncated", Warning, "the connection ended (or lost bytes) inside an MQTT packet that began in an earlier message";
     SubMqttTextFrame => "sub.mqtt_text_frame", Warning, "MQTT bytes in a text message: MQTT over WebSocket requires binary messages";
     SubGraphqlInvalid => "sub.graphql_invalid", Warning, "a graphql-ws / graphql-transport-ws message that is not of the protocol's shape (unknown type, missing id or payload)";
