@@ -59,7 +59,7 @@ impl EventSink for JsonSink {
             self.0 += line.len() as u64;
             if let Record::WsMessage(m) = record {
                 for u in m.sub {
-                    self.0 += u.summary.len() as u64 + u.detail().children.len() as u64;
+                    self.0 += u.summary().len() as u64 + u.detail().children.len() as u64;
                 }
             }
         }
