@@ -46,7 +46,7 @@ impl PortFilter {
 
 impl Default for PortFilter {
     fn default() -> Self {
-        PortFilter::Ports(vec![80])
+        PortFilter::Ports(vec![80, 443])
     }
 }
 
@@ -145,6 +145,11 @@ pub struct Config {
     /// `--decode-as` rules as given (`[port:N[-M]=|flow:N=]PROTO`), checked by the CLI; the
     /// WebSocket dissector parses them once per run (`proto::sub::select::DecodeAs`).
     pub decode_as: Vec<String>,
+    /// TLS secrets: the `--keylog` file, and those the capture carries (shared by every
+    /// clone of the settings).
+    pub keys: crate::proto::tls::KeyStore,
+    /// Bytes of each TLS record's ciphertext kept to show beside its plaintext (`-x`).
+    pub tls_ciphertext: usize,
 }
 
 impl Config {
@@ -168,6 +173,8 @@ impl Default for Config {
             display_flow: None,
             digest: false,
             decode_as: Vec::new(),
+            keys: Default::default(),
+            tls_ciphertext: 0,
         }
     }
 }

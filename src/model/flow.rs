@@ -3,6 +3,7 @@
 
 use crate::model::json::ts;
 use crate::model::sub::SubChoice;
+use crate::model::tls::TlsSummary;
 use crate::tcp::{CloseHow, FlowId, FlowMeta};
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -15,15 +16,22 @@ pub enum FlowKind {
     WebSocket,
     Sse,
     LongPoll,
+    /// TLS whose application data was not read (no keys, or a protocol sockscope does not
+    /// decode).
+    Tls,
+    /// HTTP/2 inside TLS (ALPN `h2`): counted, not parsed.
+    Http2,
     Other,
 }
 
 impl FlowKind {
-    pub const ALL: [FlowKind; 5] = [
+    pub const ALL: [FlowKind; 7] = [
         FlowKind::Http,
         FlowKind::WebSocket,
         FlowKind::Sse,
         FlowKind::LongPoll,
+        FlowKind::Tls,
+        FlowKind::Http2,
         FlowKind::Other,
     ];
 
@@ -33,6 +41,8 @@ impl FlowKind {
             FlowKind::WebSocket => "websocket",
             FlowKind::Sse => "sse",
             FlowKind::LongPoll => "long-poll",
+            FlowKind::Tls => "tls",
+            FlowKind::Http2 => "http2",
             FlowKind::Other => "other",
         }
     }
@@ -74,6 +84,8 @@ pub struct FlowSummary {
     pub ping_rtts: Vec<f64>,
     /// WebSocket: the sub-protocol its messages were decoded as, and why (or why not).
     pub sub: Option<SubChoice>,
+    /// The flow's TLS, when it was TLS.
+    pub tls: Option<Box<TlsSummary>>,
 }
 
 /// The `flow` JSON record: written after every other record of the flow.
@@ -105,6 +117,8 @@ pub struct FlowRecord {
     /// WebSocket flows: the sub-protocol chosen and why (absent on other flows).
     #[serde(skip_serializing_if = "Option::is_none")]
     sub: Option<SubChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<TlsSummary>,
 }
 
 impl FlowRecord {
@@ -133,6 +147,7 @@ impl FlowRecord {
             gaps: m.gap_bytes[0] + m.gap_bytes[1],
             ping_rtt_ms: mean(&summary.ping_rtts).map(|s| round3(s * 1e3)),
             sub: summary.sub.clone(),
+            tls: summary.tls.as_deref().cloned(),
         }
     }
 }

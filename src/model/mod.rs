@@ -18,6 +18,7 @@ pub mod http;
 pub mod json;
 pub mod payload;
 pub mod sub;
+pub mod tls;
 pub mod websocket;
 
 pub use anomaly::{Anomaly, Code, Severity};
@@ -26,6 +27,7 @@ pub use http::{Header, HttpHead, HttpMessage, SseEvent};
 pub use json::{Json, JsonCx, ToJson, ts_secs};
 pub use payload::Digest;
 pub use sub::{LatencyRecord, SubChoice, SubMeaning, SubReply, SubUnit};
+pub use tls::{RecordLayer, TlsRecord, TlsSummary, TlsWhat};
 pub use websocket::{DeflateParams, Handshake, OpCode, WsFrame, WsMessage};
 
 use crate::decode::{DetailNode, TcpFlags};
@@ -47,6 +49,8 @@ pub enum Record<'a> {
     WsMessage(&'a WsMessage<'a>),
     /// One Server-Sent Event.
     Sse(&'a SseEvent<'a>),
+    /// A TLS handshake message, alert or key change.
+    Tls(&'a TlsRecord<'a>),
     /// A protocol violation or an analysis limit.
     Anomaly(&'a Anomaly),
     /// A WebSocket connection's application latency (sub-protocol requests and replies), for
@@ -63,6 +67,7 @@ impl<'a> Record<'a> {
             Record::WsFrame(r) => r,
             Record::WsMessage(r) => r,
             Record::Sse(r) => r,
+            Record::Tls(r) => r,
             Record::Anomaly(r) => r,
             Record::Latency(r) => r,
         }
@@ -76,6 +81,7 @@ impl<'a> Record<'a> {
             Record::WsFrame(f) => Some(f.dir),
             Record::WsMessage(m) => Some(m.dir),
             Record::Sse(_) => Some(Dir::S2C),
+            Record::Tls(t) => Some(t.dir),
             Record::Anomaly(a) => a.dir,
             Record::Latency(_) => None,
         }
@@ -90,6 +96,7 @@ impl ToJson for Record<'_> {
             Record::WsFrame(r) => r.to_json(cx, s),
             Record::WsMessage(r) => r.to_json(cx, s),
             Record::Sse(r) => r.to_json(cx, s),
+            Record::Tls(r) => r.to_json(cx, s),
             Record::Anomaly(r) => r.to_json(cx, s),
             Record::Latency(r) => r.to_json(cx, s),
         }
@@ -182,6 +189,9 @@ impl<'a> EventCtx<'a> {
 pub struct Layer<'a> {
     pub name: &'static str,
     pub outer: Option<&'a Layer<'a>>,
+    /// The record of this layer that carried what was found (TLS: the record that completed
+    /// it), for the `-V` tree and the `-x` dumps.
+    pub record: Option<&'a RecordLayer<'a>>,
 }
 
 impl Layer<'_> {
@@ -236,6 +246,7 @@ impl FlowSummary {
                 self.messages[m.dir.index()] += 1;
             }
             Record::Sse(_) => self.sse_events += 1,
+            Record::Tls(_) => {}
             Record::Anomaly(_) => self.anomalies += 1,
             Record::Latency(_) => {}
         }
@@ -252,10 +263,12 @@ mod tests {
         let tls = Layer {
             name: "TLS",
             outer: None,
+            record: None,
         };
         let http = Layer {
             name: "HTTP",
             outer: Some(&tls),
+            record: None,
         };
         assert_eq!(http.names(), ["TLS", "HTTP"]);
     }
