@@ -582,9 +582,10 @@ pub struct Common {
     /// When to use colour (NO_COLOR is honoured).
     #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
     pub color: ColorWhen,
-    /// Max payload characters shown per frame / message in text and JSON.
-    #[arg(long, default_value_t = 128, value_name = "N")]
-    pub snap_preview: usize,
+    /// Max payload characters shown per frame / message, in JSON, -V and on summary lines
+    /// [default: 128; 40 on a summary line].
+    #[arg(long, value_name = "N")]
+    pub snap_preview: Option<usize>,
     /// Evict flows idle for this many seconds of capture time.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub idle_timeout: u64,
@@ -635,6 +636,16 @@ impl Common {
     }
 
     /// The analysis configuration. `check` looks at every port unless ports are given.
+    /// Characters of payload in a preview (JSON, `-V`, `--follow`): `--snap-preview`, or 128.
+    pub fn preview_chars(&self) -> usize {
+        self.snap_preview.unwrap_or(crate::model::PREVIEW)
+    }
+
+    /// Characters of payload on a one-line summary: `--snap-preview`, or 40.
+    pub fn line_preview_chars(&self) -> usize {
+        self.snap_preview.unwrap_or(crate::model::LINE_PREVIEW)
+    }
+
     pub fn config(&self, any_port_by_default: bool) -> Config {
         let list = self.port_list();
         let ports = if self.any_port || (any_port_by_default && list.is_empty()) {
@@ -652,7 +663,10 @@ impl Common {
             max_inflated_message: self.max_inflate,
             ..Limits::default()
         };
-        let preview_bytes = self.snap_preview.saturating_mul(4);
+        let preview_bytes = self
+            .preview_chars()
+            .max(self.line_preview_chars())
+            .saturating_mul(4);
         let display_bytes = if self.hex || self.follow.is_some() {
             preview_bytes.max(limits.max_message_buffer)
         } else {
@@ -669,7 +683,7 @@ impl Common {
             ports,
             http_ports,
             limits,
-            snap_preview: self.snap_preview,
+            snap_preview: self.preview_chars(),
             display_bytes,
             display_flow,
             digest: self.digest,

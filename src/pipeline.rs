@@ -173,6 +173,7 @@ impl<R: Reporter> Analyzer<R> {
             if let Some(stop) = stop {
                 let notes = source.record_notes();
                 self.handler.sink.stats.record_notes.add(&notes);
+                self.handler.sink.stats.kernel = source.kernel_stats();
                 return stop;
             }
             if let Some(e) = self.handler.sink.reporter.take_io_error() {

@@ -252,7 +252,8 @@ fn normalized(records: &[Value]) -> Vec<Value> {
         .map(|r| {
             let mut r = r.clone();
             if let Some(o) = r.as_object_mut() {
-                for k in ["ts", "first_ts", "last_ts", "frame"] {
+                // `kernel`: what the kernel counted, which only a live capture has.
+                for k in ["ts", "first_ts", "last_ts", "frame", "kernel"] {
                     o.remove(k);
                 }
             }
@@ -604,9 +605,23 @@ fn websocket_conversation_is_reported_live_and_from_the_written_file() {
     let flows = of_type(&records, "flow");
     assert_eq!(flows.len(), 1, "{stdout}");
     let flow = flows[0];
+    assert_eq!(flow["flow"], 1);
     assert_eq!(flow["id"], 1);
     assert_eq!(flow["kind"], "websocket");
     assert_eq!(flow["server"], "127.0.0.1:80");
+    assert_eq!(
+        (flow["messages_c2s"].as_u64(), flow["messages_s2c"].as_u64()),
+        (Some(3), Some(3))
+    );
+    // The kernel's counters: every packet that passed the filter, none dropped.
+    let summary = records.last().expect("summary");
+    let kernel = &summary["kernel"];
+    assert_eq!(kernel["dropped"], 0, "{summary}");
+    assert_eq!(kernel["ring_full"], 0, "{summary}");
+    assert!(
+        kernel["received"].as_u64() >= summary["packets"].as_u64(),
+        "{summary}"
+    );
     assert_eq!(flow["handshake_complete"], true);
     assert_eq!(flow["ws_messages"], 6);
     assert_eq!(flow["closed"], "fin");

@@ -296,7 +296,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             report,
             path,
             html::Origin::Interface(iface.name.clone()),
-            common.snap_preview,
+            common.preview_chars(),
         );
         inner = Box::new(html::WithReport {
             inner,

@@ -295,7 +295,7 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
         out,
         output,
         html::Origin::Files(files.to_vec()),
-        common.snap_preview,
+        common.preview_chars(),
     );
     // The page is written at the end: nothing scrolls on the terminal meanwhile.
     let reporter = with_progress(Box::new(page), files, common, true);

@@ -58,6 +58,9 @@ pub struct FlowSummary {
     pub ws_frames: u64,
     pub ws_messages: u64,
     pub sse_events: u64,
+    /// Data bytes of the events of the event stream in progress, counted as payload; the
+    /// rest of its body is framing when the response ends.
+    pub sse_data_bytes: u64,
     pub anomalies: u64,
     pub handshake_complete: bool,
     /// Upgrade request and 101 response head sizes, for the "what if over HTTP" estimate.
@@ -73,10 +76,30 @@ pub struct FlowSummary {
     pub ping_rtts: Vec<f64>,
 }
 
+impl FlowSummary {
+    /// Messages per direction (client→server, server→client) as the flows table and the flow
+    /// record count them: WebSocket data messages, HTTP requests and responses, Server-Sent
+    /// Events; an upgrade request and its 101 are the handshake, not messages.
+    pub fn data_messages(&self) -> [u64; 2] {
+        let mut messages = self.messages;
+        if self.handshake_complete {
+            // The 101 was counted (it completed the handshake); the request was not if it
+            // did not parse.
+            let handshake = self.http_messages.min(2);
+            messages[1] = messages[1].saturating_sub(handshake.min(1));
+            messages[0] = messages[0].saturating_sub(handshake.saturating_sub(1));
+        }
+        messages
+    }
+}
+
 /// The `flow` JSON record: written after every other record of the flow.
 #[derive(Serialize)]
 pub struct FlowRecord {
     r#type: &'static str,
+    /// The flow's id, named as every other record names it.
+    flow: FlowId,
+    /// The same id under its first name, kept for one release (docs/schema.json).
     id: FlowId,
     client: String,
     server: String,
@@ -92,6 +115,8 @@ pub struct FlowRecord {
     ws_messages: u64,
     http_messages: u64,
     sse_events: u64,
+    messages_c2s: u64,
+    messages_s2c: u64,
     polling: bool,
     anomalies: u64,
     handshake_complete: bool,
@@ -106,6 +131,7 @@ impl FlowRecord {
         let (closed, end) = close_name(how);
         FlowRecord {
             r#type: "flow",
+            flow: m.id,
             id: m.id,
             client: m.client.to_string(),
             server: m.server.to_string(),
@@ -119,6 +145,8 @@ impl FlowRecord {
             ws_messages: summary.ws_messages,
             http_messages: summary.http_messages,
             sse_events: summary.sse_events,
+            messages_c2s: summary.data_messages()[0],
+            messages_s2c: summary.data_messages()[1],
             polling: summary.polling,
             anomalies: summary.anomalies,
             handshake_complete: summary.handshake_complete,

@@ -104,11 +104,20 @@ pub trait Render {
     }
 }
 
+/// Characters of a payload shown on a one-line summary when `--snap-preview` is not given.
+pub const LINE_PREVIEW: usize = 40;
+
+/// Characters of a payload shown in a preview (JSON, `-V`) when `--snap-preview` is not given.
+pub const PREVIEW: usize = 128;
+
 /// How a text view shows records.
 #[derive(Clone, Copy, Debug)]
 pub struct View {
-    /// Characters of payload shown in a preview.
+    /// Characters of payload shown in a preview (`-V`).
     pub preview_chars: usize,
+    /// Characters of payload shown on a one-line summary (`--snap-preview` when given, else
+    /// [`LINE_PREVIEW`]).
+    pub line_chars: usize,
     /// Bytes of one payload dumped with `-x` at most.
     pub dump_bytes: usize,
     /// Colour (ANSI) in what is rendered.
@@ -205,6 +214,16 @@ impl FlowSummary {
     /// overhead table (docs/overhead.md), in one place for every protocol.
     pub fn count(&mut self, record: &Record<'_>) {
         match *record {
+            Record::Http(m) if m.is_event_stream() => {
+                // Its events were the messages and their data the payload: the head, the
+                // chunk framing and everything of the body that was not event data (field
+                // names, line ends, comments) are framing.
+                let d = m.dir.index();
+                self.http_messages += 1;
+                let data = std::mem::take(&mut self.sse_data_bytes);
+                self.l7_header_bytes[d] +=
+                    m.header_bytes + m.framing_bytes + m.body_bytes.saturating_sub(data);
+            }
             Record::Http(m) => {
                 let d = m.dir.index();
                 self.http_messages += 1;
@@ -227,7 +246,13 @@ impl FlowSummary {
                 self.ws_messages += 1;
                 self.messages[m.dir.index()] += 1;
             }
-            Record::Sse(_) => self.sse_events += 1,
+            Record::Sse(e) => {
+                let d = Dir::S2C.index();
+                self.sse_events += 1;
+                self.messages[d] += 1;
+                self.l7_payload_bytes[d] += e.len;
+                self.sse_data_bytes += e.len;
+            }
             Record::Anomaly(_) => self.anomalies += 1,
         }
     }

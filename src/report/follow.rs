@@ -149,6 +149,7 @@ impl<W: Write> FollowPrinter<W> {
     fn view(&self) -> View {
         View {
             preview_chars: self.preview,
+            line_chars: self.preview,
             dump_bytes: usize::MAX,
             color: self.style.on,
         }

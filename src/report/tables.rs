@@ -10,7 +10,7 @@
 use crate::model::flow::{close_name, mean};
 use crate::model::{Code, FlowKind, FlowSummary, Severity};
 use crate::report::hexdump::plural;
-use crate::stats::{Overhead, RunStats, WhatIf, flow_messages};
+use crate::stats::{Overhead, RunStats, WhatIf};
 use crate::tcp::{CloseHow, FlowMeta};
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
@@ -47,15 +47,7 @@ pub struct FlowRow {
 
 impl FlowRow {
     pub fn new(meta: &FlowMeta, s: &FlowSummary, how: CloseHow) -> Self {
-        let mut messages = s.messages;
-        if s.handshake_complete {
-            // The upgrade request and its 101 are the handshake, not messages. The 101 was
-            // counted (it completed the handshake); the request was not if it did not parse.
-            let handshake = s.http_messages.min(2);
-            messages[1] = messages[1].saturating_sub(handshake.min(1));
-            messages[0] = messages[0].saturating_sub(handshake.saturating_sub(1));
-        }
-        debug_assert_eq!(messages[0] + messages[1], flow_messages(s));
+        let messages = s.data_messages();
         FlowRow {
             id: meta.id,
             kind: s.kind.unwrap_or(FlowKind::Other),

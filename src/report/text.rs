@@ -23,7 +23,7 @@ use crate::model::{
 use crate::report::escape::{self, esc};
 use crate::report::gate::{self, KindGate, Verdict};
 use crate::report::hexdump;
-use crate::report::render::{self, LINE_PREVIEW, layer_of};
+use crate::report::render::{self, layer_of};
 use crate::report::style::{Paint, Style};
 use crate::report::tables::{self, FLOW_ROWS_CAP, FlowRow, TableStyle};
 use crate::report::verbose::{self, Flag, HttpExtras};
@@ -41,8 +41,10 @@ use std::net::SocketAddr;
 pub struct TextOptions {
     /// No per-packet lines.
     pub quiet: bool,
-    /// Characters of payload shown in a preview.
+    /// Characters of payload shown in a preview (`-V`).
     pub preview: usize,
+    /// Characters of payload shown on a summary line.
+    pub line_preview: usize,
     pub kind: Option<FlowKind>,
     pub color: bool,
     pub tables: TableStyle,
@@ -58,7 +60,8 @@ impl Default for TextOptions {
     fn default() -> Self {
         TextOptions {
             quiet: false,
-            preview: 128,
+            preview: crate::model::PREVIEW,
+            line_preview: crate::model::LINE_PREVIEW,
             kind: None,
             color: false,
             tables: TableStyle {
@@ -91,6 +94,8 @@ struct Pdu {
     dir: Dir,
     proto: &'static str,
     info: String,
+    /// What closes the line in parentheses: a frame's size, and the message it completes.
+    note: Option<String>,
     flags: Vec<Flag>,
     awaiting: Awaiting,
     /// `-V` nodes of this PDU (protocol node, then handshake / message nodes).
@@ -232,6 +237,7 @@ impl<W: Write> TextPrinter<W> {
             dir,
             proto,
             info,
+            note: None,
             flags: Vec::new(),
             awaiting,
             nodes: Vec::new(),
@@ -274,6 +280,7 @@ impl<W: Write> TextPrinter<W> {
     fn view(&self) -> View {
         View {
             preview_chars: self.opts.preview,
+            line_chars: self.opts.line_preview,
             dump_bytes: self.opts.hex_bytes,
             color: self.opts.color,
         }
@@ -432,6 +439,9 @@ impl<W: Write> TextPrinter<W> {
                 line.push_str(", ");
             }
             line.push_str(&pdu.info);
+            if let Some(note) = &pdu.note {
+                let _ = write!(line, " ({note})");
+            }
             self.push_flags(&mut line, &pdu.flags);
         }
         if g.pdus.is_empty() {
@@ -617,28 +627,35 @@ impl<W: Write> EventSink for TextPrinter<W> {
                 } else {
                     Awaiting::Nothing
                 };
-                self.push_generic(ctx, Record::WsFrame(f), awaiting);
+                let (info, size) = render::frame_line(f, &view);
+                let mut pdu = Self::new_pdu(f.dir, f.protocol(), info, awaiting);
+                pdu.note = Some(size);
+                if verbose {
+                    pdu.nodes = f.detail(&view);
+                }
+                if hex {
+                    render::dumps_text(&mut pdu.hex, "    ", &f.dumps(&view));
+                }
+                self.push_pdu(ctx, pdu);
             }
             Event::Record(Record::WsMessage(m)) => {
                 if let Some(p) = self.awaiting_pdu(ctx, Awaiting::Message) {
                     p.awaiting = Awaiting::Nothing;
-                    // The frame alone did not show the message: say what it was.
+                    // The frame alone did not show the message: say what it was, its text
+                    // and its size, for every opcode alike.
                     if m.compressed || m.frames > 1 {
-                        let mut how = Vec::new();
-                        if m.compressed {
-                            how.push("inflated".to_string());
-                        }
-                        if m.frames > 1 {
-                            how.push(format!("{} frames", m.frames));
-                        }
-                        let how = how.join(", ");
                         if m.opcode == OpCode::Text {
                             p.info.push_str(" \"");
-                            let max = preview_chars.min(LINE_PREVIEW);
-                            preview::text_cut(m.data_head, max, m.len, &mut p.info);
-                            let _ = write!(p.info, "\" (message: {how})");
-                        } else {
-                            let _ = write!(p.info, " ({} B message: {how})", m.len);
+                            preview::text_cut(m.data_head, view.line_chars, m.len, &mut p.info);
+                            p.info.push('"');
+                        }
+                        let note = p.note.get_or_insert_with(String::new);
+                        let _ = write!(note, "; message of {} B", m.len);
+                        if m.frames > 1 {
+                            let _ = write!(note, " in {} frames", m.frames);
+                        }
+                        if m.compressed {
+                            note.push_str(", inflated");
                         }
                     }
                     if verbose && let Some(node) = p.nodes.first_mut() {
@@ -900,8 +917,8 @@ mod tests {
         assert!(line.starts_with("     7    0.000000 #1 10.0.0.1:5000 → 10.0.0.2:80   WebSocket "));
         assert!(
             line.ends_with(
-                "WebSocket Non-Control Frame (Reserved 0x3) [FIN] [ws.reserved_opcode], \
-                 WebSocket Text [FIN] \"caf\\xc3\" [ws.invalid_utf8] [tcp.gap]"
+                "WebSocket Non-Control Frame (Reserved 0x3) [FIN] (0 B) [ws.reserved_opcode], \
+                 WebSocket Text [FIN] \"caf\\xc3\" (4 B) [ws.invalid_utf8] [tcp.gap]"
             ),
             "{line}"
         );

@@ -200,6 +200,17 @@ impl<'a> Next<'a> {
     }
 }
 
+/// Kernel counters of a live capture since it started (`PACKET_STATISTICS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Packets that passed the filter (captured or dropped).
+    pub received: u64,
+    /// Packets dropped because the ring was full.
+    pub dropped: u64,
+    /// Times the ring filled up and the kernel froze it until a block was returned.
+    pub freezes: u64,
+}
+
 /// A lending iterator over frames: each frame borrows the source until the next call.
 pub trait PacketSource {
     /// The next frame, `Ok(None)` at the end of the input.
@@ -218,6 +229,11 @@ pub trait PacketSource {
     /// What was odd about the records read so far (files only; live capture has none).
     fn record_notes(&self) -> RecordNotes {
         RecordNotes::default()
+    }
+    /// What the kernel counted for a live capture (files: `None`; `None` too when the
+    /// counters cannot be read).
+    fn kernel_stats(&mut self) -> Option<KernelStats> {
+        None
     }
 }
 

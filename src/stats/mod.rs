@@ -65,12 +65,7 @@ impl Overhead {
 
 /// Messages of a flow as the overhead table counts them (see the module doc).
 pub fn flow_messages(s: &FlowSummary) -> u64 {
-    let http = if s.handshake_complete {
-        s.http_messages.saturating_sub(2)
-    } else {
-        s.http_messages
-    };
-    http + s.ws_messages
+    s.data_messages().iter().sum()
 }
 
 /// The "what if over HTTP" estimate for one WebSocket flow: every data message sent as one
@@ -145,6 +140,8 @@ pub struct RunStats {
     pub flows_refused_by_budget: u64,
     /// Odd records in the input files (zero-length, fraction overflow, time going backwards).
     pub record_notes: crate::source::RecordNotes,
+    /// A live capture's kernel counters when it stopped (received, dropped, ring full).
+    pub kernel: Option<crate::source::KernelStats>,
     /// First and last capture timestamps (ns), for the duration line.
     pub first_ts: Option<crate::time::Timestamp>,
     pub last_ts: Option<crate::time::Timestamp>,
@@ -242,6 +239,8 @@ mod tests {
             upgrade_response_bytes: 130,
             l7_header_bytes: [200 + 4 * 6, 130 + 2 * 2],
             l7_payload_bytes: [40, 30],
+            // The upgrade request and the 101, then two data messages each way.
+            messages: [3, 3],
             ..FlowSummary::default()
         };
         let o = Overhead::of_flow(&meta(), &s);

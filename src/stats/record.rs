@@ -35,6 +35,13 @@ struct RecordNotesRow {
 }
 
 #[derive(Serialize)]
+struct KernelRow {
+    received: u64,
+    dropped: u64,
+    ring_full: u64,
+}
+
+#[derive(Serialize)]
 pub struct SummaryRecord<'a> {
     r#type: &'static str,
     packets: u64,
@@ -48,6 +55,7 @@ pub struct SummaryRecord<'a> {
     refused_flows_by_budget: u64,
     skipped_packets: &'a BTreeMap<&'static str, u64>,
     record_notes: RecordNotesRow,
+    kernel: Option<KernelRow>,
     #[serde(serialize_with = "opt_ts")]
     first_ts: Option<Timestamp>,
     #[serde(serialize_with = "opt_ts")]
@@ -107,6 +115,11 @@ impl RunStats {
                 fraction_overflow: stats.record_notes.fraction_overflow,
                 backwards: stats.record_notes.backwards,
             },
+            kernel: stats.kernel.map(|k| KernelRow {
+                received: k.received,
+                dropped: k.dropped,
+                ring_full: k.freezes,
+            }),
             first_ts: stats.first_ts,
             last_ts: stats.last_ts,
         }
