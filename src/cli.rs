@@ -540,6 +540,15 @@ fn parse_memory(s: &str) -> Result<usize, String> {
     Ok(mib)
 }
 
+/// A positive number of seconds (`0.5`, `2`).
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.001 && *x <= 86_400.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{s}` is not a number of seconds from 0.001 to 86400"))
+}
+
 /// A count that must be at least 1.
 fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result<T, String> {
     match s.parse::<T>() {
@@ -612,6 +621,9 @@ pub struct Common {
     /// body (de-chunked) to the records as "sha256" (null when bytes of it are missing).
     #[arg(long)]
     pub digest: bool,
+    /// The interval short polling is priced at in the "what if over HTTP" comparison, seconds.
+    #[arg(long, default_value = "1", value_name = "SECS", value_parser = parse_interval)]
+    pub poll_interval: std::time::Duration,
 }
 
 impl Common {
@@ -687,6 +699,7 @@ impl Common {
             display_bytes,
             display_flow,
             digest: self.digest,
+            poll_interval: self.poll_interval,
         }
     }
 

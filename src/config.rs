@@ -142,6 +142,8 @@ pub struct Config {
     pub display_flow: Option<FlowId>,
     /// Compute the SHA-256 of every WebSocket message and HTTP body (`--digest`).
     pub digest: bool,
+    /// The interval short polling is priced at in the overhead comparison (`--poll-interval`).
+    pub poll_interval: std::time::Duration,
 }
 
 impl Config {
@@ -164,6 +166,7 @@ impl Default for Config {
             display_bytes: 512,
             display_flow: None,
             digest: false,
+            poll_interval: std::time::Duration::from_secs(1),
         }
     }
 }

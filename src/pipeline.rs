@@ -127,7 +127,10 @@ fn lost_datagrams(decoder: &Decoder) -> u64 {
 impl<R: Reporter> Analyzer<R> {
     pub fn new(config: &Config, reporter: R) -> Self {
         let collect = Collect {
-            stats: RunStats::default(),
+            stats: RunStats {
+                poll_interval: config.poll_interval.as_secs_f64(),
+                ..RunStats::default()
+            },
             reporter,
         };
         Analyzer {

@@ -853,10 +853,7 @@ mod tests {
         assert_eq!(FRAME_MESSAGE.to_string(), "ws_frame and ws_message");
         assert_eq!(ALL.to_string(), "every record");
         assert_eq!(RecordSet::EMPTY.to_string(), "no record");
-        assert_eq!(
-            PACKET.intersect(HTTP),
-            RecordSet::of(&[RecordType::Http])
-        );
+        assert_eq!(PACKET.intersect(HTTP), RecordSet::of(&[RecordType::Http]));
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod payload;
 pub mod websocket;
 
 pub use anomaly::{Anomaly, Code, Severity};
-pub use flow::{FlowKind, FlowRecord, FlowSummary};
+pub use flow::{FlowKind, FlowRecord, FlowSummary, HttpPricing};
 pub use http::{Header, HttpHead, HttpMessage, SseEvent};
 pub use json::{Json, JsonCx, ToJson, ts_secs};
 pub use payload::Digest;
@@ -211,8 +211,12 @@ pub trait EventSink {
 
 impl FlowSummary {
     /// Counts one record of the flow: what each record adds to the flow record and to the
-    /// overhead table (docs/overhead.md), in one place for every protocol.
-    pub fn count(&mut self, record: &Record<'_>) {
+    /// overhead table (docs/overhead.md), in one place for every protocol. `poll_interval_ns`
+    /// is the interval short polling is priced at (`--poll-interval`).
+    pub fn count(&mut self, record: &Record<'_>, poll_interval_ns: u64) {
+        if let Record::Http(m) = *record {
+            self.pricing.http(m);
+        }
         match *record {
             Record::Http(m) if m.is_event_stream() => {
                 // Its events were the messages and their data the payload: the head, the
@@ -232,6 +236,7 @@ impl FlowSummary {
                 self.l7_payload_bytes[d] += m.body_bytes;
             }
             Record::Handshake(h) => {
+                self.pricing.since = Some(h.ts);
                 self.handshake_complete = true;
                 self.upgrade_request_bytes = h.request_bytes;
                 self.upgrade_response_bytes = h.response_bytes;
@@ -245,6 +250,7 @@ impl FlowSummary {
             Record::WsMessage(m) => {
                 self.ws_messages += 1;
                 self.messages[m.dir.index()] += 1;
+                self.pricing.message(m.dir, m.len, m.ts, poll_interval_ns);
             }
             Record::Sse(e) => {
                 let d = Dir::S2C.index();

@@ -192,7 +192,11 @@ impl Render for WsMessage<'_> {
             let _ = write!(title, " in {} frames", self.frames);
         }
         if self.compressed {
-            let _ = write!(title, " (inflated from {} B on the wire)", self.wire_len);
+            let _ = write!(
+                title,
+                " (inflated from {} B of payload on the wire)",
+                self.wire_len
+            );
         }
         if self.valid_utf8 == Some(false) {
             title.push_str(" [invalid UTF-8]");

@@ -7,10 +7,10 @@
 //! the table says what was left out), and only then are the longest cells cut with `…`. The
 //! text under a table wraps to the same width.
 
-use crate::model::flow::{close_name, mean};
+use crate::model::flow::close_name;
 use crate::model::{Code, FlowKind, FlowSummary, Severity};
 use crate::report::hexdump::plural;
-use crate::stats::{Overhead, RunStats, WhatIf};
+use crate::stats::{Carrier, Cost, HeadSource, Overhead, RunStats, WhatIf, ratio, ratio_words};
 use crate::tcp::{CloseHow, FlowMeta};
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
@@ -56,7 +56,7 @@ impl FlowRow {
             server: meta.server.to_string(),
             duration: meta.last_ts.secs_since(meta.first_ts),
             messages,
-            ping_rtt_ms: mean(&s.ping_rtts).map(|x| x * 1e3),
+            ping_rtt_ms: s.ping_rtt_ms(),
             anomalies: s.anomalies,
             end: close_name(how).1,
         }
@@ -425,18 +425,57 @@ pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String 
     s
 }
 
+/// One column of the header-overhead table: its heading, how it gives way when the table is
+/// too wide, and its cell. A column is added by adding one entry to [`OVERHEAD_COLUMNS`].
+struct OverheadColumn {
+    column: Column,
+    cell: fn(&Overhead) -> String,
+}
+
+fn or_dash(x: Option<f64>, f: fn(f64) -> String) -> String {
+    x.map_or_else(|| "-".to_string(), f)
+}
+
+/// The header-overhead table's columns after `kind`, in order.
+const OVERHEAD_COLUMNS: &[OverheadColumn] = &[
+    OverheadColumn {
+        column: Column::new("flows").right().drop_rank(3),
+        cell: |o| o.flows.to_string(),
+    },
+    OverheadColumn {
+        column: Column::new("messages").right(),
+        cell: |o| o.messages.to_string(),
+    },
+    OverheadColumn {
+        column: Column::new("payload B").right(),
+        cell: |o| o.payload_bytes.to_string(),
+    },
+    OverheadColumn {
+        column: Column::new("L7 header B").right(),
+        cell: |o| o.l7_header_bytes.to_string(),
+    },
+    OverheadColumn {
+        column: Column::new("L7 B/msg").right().drop_rank(2),
+        cell: |o| or_dash(o.header_bytes_per_message(), |x| format!("{x:.1}")),
+    },
+    OverheadColumn {
+        column: Column::new("TCP/IP header B").right().drop_rank(1),
+        cell: |o| o.tcpip_header_bytes.to_string(),
+    },
+    OverheadColumn {
+        column: Column::new("TCP/IP B/pkt").right().drop_rank(0),
+        cell: |o| or_dash(o.tcpip_bytes_per_packet(), |x| format!("{x:.1}")),
+    },
+    OverheadColumn {
+        column: Column::new("overhead %").right(),
+        cell: |o| pct(o.overhead_pct()),
+    },
+];
+
 fn overhead_row(g: &mut Grid, label: &str, o: &Overhead) {
-    g.row(vec![
-        label.to_string(),
-        o.flows.to_string(),
-        o.messages.to_string(),
-        o.payload_bytes.to_string(),
-        o.l7_header_bytes.to_string(),
-        o.header_bytes_per_message()
-            .map_or_else(|| "-".into(), |x| format!("{x:.1}")),
-        o.tcpip_header_bytes.to_string(),
-        pct(o.overhead_pct()),
-    ]);
+    let mut cells = vec![label.to_string()];
+    cells.extend(OVERHEAD_COLUMNS.iter().map(|c| (c.cell)(o)));
+    g.row(cells);
 }
 
 /// Text under a table, wrapped to the table's width.
@@ -447,91 +486,133 @@ fn fit_text(text: &str, style: TableStyle) -> String {
     }
 }
 
-/// The header-overhead comparison table, then one "what if" line per WebSocket flow.
+/// The legend under the header-overhead table.
+pub const OVERHEAD_LEGEND: &str = "payload: HTTP bodies, WebSocket payloads, SSE event data · \
+     L7 header: HTTP heads, chunk framing, WebSocket frame headers, SSE field names and line ends\n\
+     TCP/IP header: IP + TCP headers of every packet · overhead % = L7 header / payload · \
+     request + response = 2 messages, each SSE event 1";
+
+/// The header-overhead comparison table, then the "what if over HTTP" comparison of each
+/// WebSocket flow.
 pub fn overhead_table(stats: &RunStats, style: TableStyle) -> String {
-    let mut g = Grid::new(vec![
-        Column::new("kind"),
-        Column::new("flows").right().drop_rank(3),
-        Column::new("messages").right(),
-        Column::new("payload B").right(),
-        Column::new("L7 header B").right(),
-        Column::new("L7 B/msg").right().drop_rank(2),
-        Column::new("TCP/IP header B").right().drop_rank(1),
-        Column::new("overhead %").right(),
-    ]);
+    let mut columns = vec![Column::new("kind")];
+    columns.extend(OVERHEAD_COLUMNS.iter().map(|c| c.column));
+    let mut g = Grid::new(columns);
     for (kind, o) in &stats.overhead {
         overhead_row(&mut g, kind.as_str(), o);
     }
     overhead_row(&mut g, "total", &stats.total_overhead());
     let mut s = g.render(style);
-    let mut text = String::from(
-        "payload: HTTP bodies, WebSocket payloads · L7 header: HTTP heads, chunk framing, \
-         WebSocket frame headers\nTCP/IP header: IP + TCP headers of every packet · \
-         overhead % = L7 header / payload · request + response = 2 messages",
-    );
-    if !stats.what_if.is_empty() {
-        text.push_str(
-            "\n\nWhat if over HTTP? (each WebSocket message sent as one HTTP request + response)",
-        );
+    s.push('\n');
+    s.push_str(&fit_text(OVERHEAD_LEGEND, style));
+    if stats.what_if.is_empty() {
+        return s;
     }
     for w in stats.what_if.iter().take(WHAT_IF_LINES) {
-        text.push('\n');
-        text.push_str(&what_if_line(w));
+        s.push_str("\n\n");
+        s.push_str(&what_if(w, style));
     }
     let t = &stats.what_if_total;
     if t.flows > WHAT_IF_LINES as u64 {
-        text.push_str(&format!(
-            "\n  all {} WebSocket flows: {} messages cost {} B of headers; as HTTP ~{} B{}",
-            t.flows,
-            t.messages,
-            t.actual_l7_header_bytes,
-            t.http_l7_header_bytes,
-            if t.actual_l7_header_bytes > 0 {
-                format!(
-                    ", {:.1}× more",
-                    t.http_l7_header_bytes as f64 / t.actual_l7_header_bytes as f64
-                )
-            } else {
-                String::new()
-            }
+        s.push_str("\n\n");
+        s.push_str(&fit_text(
+            &format!(
+                "What if over HTTP? all {} WebSocket flows: {} messages client→server, {} \
+                 server→client",
+                t.flows, t.messages[0], t.messages[1]
+            ),
+            style,
         ));
+        s.push('\n');
+        s.push_str(&carriers_table(&t.costs, None, style));
     }
     s.push('\n');
-    s.push_str(&fit_text(&text, style));
+    s.push_str(&fit_text(WHAT_IF_LEGEND, style));
     s
 }
 
-/// One "what if over HTTP" line: what the flow's messages cost in headers, and what they would
-/// have cost as HTTP exchanges with heads as large as the flow's own upgrade.
-pub fn what_if_line(w: &WhatIf) -> String {
-    let frames = w
-        .actual_l7_header_bytes
-        .saturating_sub(w.http_bytes_per_message);
-    match w.ratio() {
-        Some(r) if w.messages > 0 => {
-            let label = format!("  flow {}: ", w.flow);
-            format!(
-                "{label}{} message{} cost {} B of headers ({} B handshake + {} B frame headers)\n\
-                 {:width$}as HTTP: {} × {} B (heads as large as its upgrade request + 101) = {} B, \
-                 {:.1}× more",
-                w.messages,
-                plural(w.messages),
-                w.actual_l7_header_bytes,
-                w.http_bytes_per_message,
-                frames,
-                "",
-                w.messages,
-                w.http_bytes_per_message,
-                w.http_l7_header_bytes,
-                r,
-                width = label.chars().count()
-            )
-        }
-        _ => format!(
-            "  flow {}: no data messages after the handshake ({} B of headers)",
-            w.flow, w.actual_l7_header_bytes
-        ),
+/// The legend under the "what if over HTTP" tables.
+pub const WHAT_IF_LEGEND: &str = "client→server messages: one POST each, answered by a 204 · \
+     short polling: a GET every --poll-interval, empty polls answered by a 204 · long polling: \
+     a GET per server message · SSE: one GET, each server message an event · packets: one per \
+     HTTP message, SSE event or WebSocket frame, at the flow's TCP/IP header bytes per packet";
+
+/// A carrier's name in the "what if" table.
+fn carrier_label(c: Carrier, poll_interval: Option<f64>) -> String {
+    match c {
+        Carrier::WebSocket => "WebSocket (captured)".to_string(),
+        Carrier::ShortPolling => match poll_interval {
+            Some(p) => format!("short polling ({} s)", trim_float(p)),
+            None => "short polling".to_string(),
+        },
+        Carrier::LongPolling => "long polling".to_string(),
+        Carrier::Sse => "SSE + POSTs".to_string(),
     }
+}
+
+/// `1`, `0.5`, `2.25`: a number of seconds as given.
+fn trim_float(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// What each carrier costs, one row each; `w` gives the TCP/IP estimate and the poll interval.
+fn carriers_table(costs: &[Cost; 4], w: Option<&WhatIf>, style: TableStyle) -> String {
+    let mut g = Grid::new(vec![
+        Column::new("sent as"),
+        Column::new("requests").right().drop_rank(2),
+        Column::new("L7 header B").right(),
+        Column::new("against WebSocket").prose(),
+        Column::new("packets").right().drop_rank(1),
+        Column::new("TCP/IP header B").right().drop_rank(0),
+    ]);
+    let ws = costs[Carrier::WebSocket as usize].l7_header_bytes;
+    for c in Carrier::ALL {
+        let cost = &costs[c as usize];
+        let against = match (c, ratio(cost.l7_header_bytes, ws)) {
+            (Carrier::WebSocket, _) => "as captured".to_string(),
+            (_, Some(r)) => ratio_words(r),
+            (_, None) => "-".to_string(),
+        };
+        g.row(vec![
+            carrier_label(c, w.map(|w| w.poll_interval)),
+            cost.requests.to_string(),
+            cost.l7_header_bytes.to_string(),
+            against,
+            cost.packets.to_string(),
+            w.map_or_else(|| "-".to_string(), |w| w.tcpip_header_bytes(c).to_string()),
+        ]);
+    }
+    g.render(style)
+}
+
+/// One WebSocket flow's "what if over HTTP" comparison: what its messages cost as captured, and
+/// what they would have cost over HTTP, each way the server's messages could have travelled.
+pub fn what_if(w: &WhatIf, style: TableStyle) -> String {
+    let heads = match w.head_source {
+        HeadSource::Flow => format!(
+            "heads as its own HTTP requests ({} B) and responses ({} B)",
+            w.request_head, w.response_head
+        ),
+        HeadSource::Upgrade => format!(
+            "heads as its upgrade request ({} B) and 101 ({} B as a 200, {} B as a 204) without \
+             their WebSocket headers",
+            w.request_head, w.response_head, w.minimal_response_head
+        ),
+    };
+    let head = format!(
+        "What if over HTTP? flow {}: {} message{} client→server, {} server→client in {:.3} s \
+         after the handshake; {heads}",
+        w.flow,
+        w.messages[0],
+        plural(w.messages[0]),
+        w.messages[1],
+        w.duration,
+    );
+    let mut s = fit_text(&head, style);
+    s.push('\n');
+    s.push_str(&carriers_table(&w.costs, Some(w), style));
+    s
 }
 
 /// Anomalies grouped by code: count, severity, description and a few examples.
@@ -663,7 +744,7 @@ mod tests {
             let t = overhead_table(&stats, style(Some(width)));
             assert!(max_width(&t) <= usize::from(width), "{width}:\n{t}");
             let words: Vec<&str> = t.split_whitespace().collect();
-            assert!(words.ends_with(&["=", "2", "messages"]), "{width}: {t}");
+            assert!(words.ends_with(&["SSE", "event", "1"]), "{width}: {t}");
             assert!(words.contains(&"overhead"), "{t}");
         }
     }
