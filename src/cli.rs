@@ -256,8 +256,15 @@ pub enum Command {
     #[command(after_help = after_help(READ_EXAMPLES, READ_EXIT, ""))]
     Read {
         /// Capture files (pcap, pcapng, optionally gzip-compressed); "-" reads stdin.
-        #[arg(required = true, value_name = "FILE", value_hint = ValueHint::FilePath)]
+        #[arg(required_unless_present = "read_file", value_name = "FILE",
+              value_hint = ValueHint::FilePath)]
         files: Vec<String>,
+        /// A capture file, as tshark -r (the same as naming it; repeatable).
+        #[arg(short = 'r', long = "read-file", value_name = "FILE", value_hint = ValueHint::FilePath)]
+        read_file: Vec<String>,
+        /// Stop after this many packets, as tshark -c (over all the files).
+        #[arg(short = 'c', long = "count", value_name = "N", value_parser = at_least_one::<u64>)]
+        count: Option<u64>,
         #[command(flatten)]
         common: Common,
     },
@@ -266,8 +273,11 @@ pub enum Command {
     #[command(after_help = after_help(LIVE_EXAMPLES, LIVE_EXIT, ""))]
     Live {
         /// Interface to sniff ("any" = all interfaces).
-        #[arg(default_value = "any", value_name = "IFACE")]
-        iface: String,
+        #[arg(value_name = "IFACE", conflicts_with = "interface")]
+        iface: Option<String>,
+        /// Interface to sniff, as tshark -i (the same as naming it) [default: any].
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        interface: Option<String>,
         /// Save every captured packet to this pcap file.
         #[arg(short = 'w', long = "write", value_name = "FILE", value_hint = ValueHint::FilePath)]
         write: Option<PathBuf>,
@@ -401,6 +411,43 @@ impl ManPage {
             ManPage::Check => "check",
             ManPage::Completions => "completions",
             ManPage::Man => "man",
+        }
+    }
+}
+
+/// tshark's `-t` time formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeArg {
+    /// Local time of day.
+    #[value(name = "a")]
+    Absolute,
+    /// Local date and time.
+    #[value(name = "ad")]
+    AbsoluteDate,
+    /// Seconds since the first packet.
+    #[value(name = "r")]
+    Relative,
+    /// Seconds since the previous captured packet.
+    #[value(name = "d")]
+    Delta,
+    /// Seconds since the previous line shown.
+    #[value(name = "dd")]
+    DeltaShown,
+    /// Seconds since the epoch.
+    #[value(name = "e")]
+    Epoch,
+}
+
+impl From<TimeArg> for crate::time::TimeFormat {
+    fn from(t: TimeArg) -> Self {
+        use crate::time::TimeFormat as F;
+        match t {
+            TimeArg::Absolute => F::Absolute,
+            TimeArg::AbsoluteDate => F::AbsoluteDate,
+            TimeArg::Relative => F::Relative,
+            TimeArg::Delta => F::Delta,
+            TimeArg::DeltaShown => F::DeltaShown,
+            TimeArg::Epoch => F::Epoch,
         }
     }
 }
@@ -591,6 +638,17 @@ pub struct Common {
     /// When to use colour (NO_COLOR is honoured).
     #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
     pub color: ColorWhen,
+    /// How the summary lines show time, as tshark -t: a (local time of day), ad (local date and
+    /// time), r (since the first packet), d (since the previous captured packet), dd (since the
+    /// previous line), e (since the epoch).
+    #[arg(
+        short = 't',
+        long = "time-format",
+        value_enum,
+        default_value = "r",
+        value_name = "FORMAT"
+    )]
+    pub time_format: TimeArg,
     /// Max payload characters shown per frame / message, in JSON, -V and on summary lines
     /// [default: 128; 40 on a summary line].
     #[arg(long, value_name = "N")]
@@ -700,6 +758,7 @@ impl Common {
             display_flow,
             digest: self.digest,
             poll_interval: self.poll_interval,
+            packet_limit: None,
         }
     }
 

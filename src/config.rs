@@ -144,6 +144,8 @@ pub struct Config {
     pub digest: bool,
     /// The interval short polling is priced at in the overhead comparison (`--poll-interval`).
     pub poll_interval: std::time::Duration,
+    /// Stop after this many packets (`read -c`).
+    pub packet_limit: Option<u64>,
 }
 
 impl Config {
@@ -167,6 +169,7 @@ impl Default for Config {
             display_flow: None,
             digest: false,
             poll_interval: std::time::Duration::from_secs(1),
+            packet_limit: None,
         }
     }
 }

@@ -79,7 +79,15 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> Status {
     match cli.command {
-        Command::Read { files, common } => read(&files, &common),
+        Command::Read {
+            mut files,
+            read_file,
+            count,
+            common,
+        } => {
+            files.extend(read_file);
+            read(&files, count, &common)
+        }
         Command::Report {
             files,
             output,
@@ -94,6 +102,7 @@ pub fn run(cli: Cli) -> Status {
         } => check(&paths, recursive, strict, &gate, &common),
         Command::Live {
             iface,
+            interface,
             write,
             count,
             duration,
@@ -106,7 +115,7 @@ pub fn run(cli: Cli) -> Status {
                 return Status::Error;
             }
             let args = live::LiveArgs {
-                iface,
+                iface: interface.or(iface).unwrap_or_else(|| "any".to_string()),
                 write,
                 count,
                 duration,
@@ -215,7 +224,17 @@ pub fn analyze<R: Reporter>(
                 break;
             }
         };
-        match analyzer.run(source.as_mut()) {
+        let outcome = match config.packet_limit {
+            Some(limit) => {
+                let left = limit.saturating_sub(analyzer.stats().packets);
+                if left == 0 {
+                    break;
+                }
+                analyzer.run(&mut crate::source::Limited::new(source.as_mut(), left))
+            }
+            None => analyzer.run(source.as_mut()),
+        };
+        match outcome {
             Ok(()) => {}
             Err(Stop::Source(e)) => {
                 failure = Some(e.to_string());
@@ -240,7 +259,7 @@ pub fn analyze<R: Reporter>(
     }
 }
 
-fn read(files: &[String], common: &Common) -> Status {
+fn read(files: &[String], count: Option<u64>, common: &Common) -> Status {
     if let Err(msg) = common.refuse_idle_views(false) {
         error_line(msg);
         return Status::Error;
@@ -252,7 +271,10 @@ fn read(files: &[String], common: &Common) -> Status {
         ));
         return Status::Error;
     }
-    let config = common.config(false);
+    let config = Config {
+        packet_limit: count,
+        ..common.config(false)
+    };
     let out = io::BufWriter::with_capacity(64 << 10, io::stdout());
     let quiet =
         !common.json && (common.quiet || common.follow.is_some() || common.ladder.is_some());

@@ -73,6 +73,7 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
         verbose: common.verbose,
         hex: common.hex,
         hex_bytes: common.config(false).display_bytes,
+        time: common.time_format.into(),
     };
     Box::new(TextPrinter::new(out, opts))
 }

@@ -187,17 +187,28 @@ impl Grid {
         let n = self.columns.len();
         let mut natural = vec![0usize; n];
         let mut least = vec![0usize; n];
+        // What a column can shrink to once its heading wraps between words.
+        let mut wrapped = vec![0usize; n];
         for (i, col) in self.columns.iter().enumerate() {
             natural[i] = lines_width(col.header);
-            least[i] = longest_word(col.header);
+            // A heading is one token ("ping RTT" never becomes "ping / RTT"): columns give
+            // way before a heading wraps. Prose columns' headings may wrap with their cells.
+            least[i] = if col.prose {
+                longest_word(col.header)
+            } else {
+                lines_width(col.header)
+            };
+            wrapped[i] = longest_word(col.header);
             for row in &self.rows {
                 let text = &row[i].0;
                 natural[i] = natural[i].max(lines_width(text));
-                least[i] = least[i].max(if col.prose {
+                let cell = if col.prose {
                     longest_word(text)
                 } else {
                     lines_width(text)
-                });
+                };
+                least[i] = least[i].max(cell);
+                wrapped[i] = wrapped[i].max(cell);
             }
         }
         let Some(limit) = limit else {
@@ -249,9 +260,20 @@ impl Grid {
             }
             return widths;
         }
-        // Still too wide: narrow the widest column, prose first, down to MIN_COLUMN.
+        // Still too wide: wrap headings between words first, then narrow the widest column,
+        // prose first, down to MIN_COLUMN.
         let mut excess = used - limit;
         while excess > 0 {
+            let heading = (0..n)
+                .filter_map(|i| widths[i].filter(|&w| w > wrapped[i]).map(|w| (w, i)))
+                .max();
+            if let Some((_, i)) = heading {
+                if let Some(w) = &mut widths[i] {
+                    *w -= 1;
+                }
+                excess -= 1;
+                continue;
+            }
             let pick = |prose: bool| {
                 (0..n)
                     .filter(|&i| self.columns[i].prose == prose)

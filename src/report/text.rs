@@ -30,7 +30,7 @@ use crate::report::verbose::{self, Flag, HttpExtras};
 use crate::report::{IoState, PacketDone, Reporter, preview};
 use crate::stats::RunStats;
 use crate::tcp::{Dir, FlowId, PacketRef};
-use crate::time::Timestamp;
+use crate::time::{TimeFormat, Timestamp};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::Write;
@@ -54,6 +54,8 @@ pub struct TextOptions {
     pub hex: bool,
     /// Bytes of one payload dumped with `-x` at most.
     pub hex_bytes: usize,
+    /// How the summary lines show time (`-t`).
+    pub time: TimeFormat,
 }
 
 impl Default for TextOptions {
@@ -72,6 +74,7 @@ impl Default for TextOptions {
             verbose: false,
             hex: false,
             hex_bytes: 64 << 10,
+            time: TimeFormat::Relative,
         }
     }
 }
@@ -133,6 +136,11 @@ pub struct TextPrinter<W: Write> {
     opts: TextOptions,
     style: Style,
     first_ts: Option<Timestamp>,
+    /// The packet being told done and the time of the one captured before it (`-t d`).
+    captured: Option<(u64, Option<Timestamp>)>,
+    last_captured: Option<Timestamp>,
+    /// The time of the last line printed (`-t dd`).
+    last_shown: Option<Timestamp>,
     group: Option<Group>,
     flow_rows: Vec<FlowRow>,
     flow_rows_omitted: u64,
@@ -154,6 +162,9 @@ impl<W: Write> TextPrinter<W> {
             style: Style::new(opts.color),
             opts,
             first_ts: None,
+            captured: None,
+            last_captured: None,
+            last_shown: None,
             group: None,
             flow_rows: Vec::new(),
             flow_rows_omitted: 0,
@@ -388,10 +399,27 @@ impl<W: Write> TextPrinter<W> {
         match g.pkt {
             Some(pkt) => {
                 let first = self.first_ts.unwrap_or(pkt.ts);
-                let _ = write!(line, "{:>6} {:>11.6} ", pkt.frame, pkt.ts.secs_since(first));
+                let previous = match self.opts.time {
+                    TimeFormat::DeltaShown => self.last_shown,
+                    _ => self.captured.filter(|c| c.0 == pkt.frame).and_then(|c| c.1),
+                };
+                let shown = self.opts.time.show(pkt.ts, first, previous);
+                let _ = write!(
+                    line,
+                    "{:>6} {shown:>w$} ",
+                    pkt.frame,
+                    w = self.opts.time.width()
+                );
+                self.last_shown = Some(pkt.ts);
             }
             None => {
-                let _ = write!(line, "{:>6} {:>11} ", "-", "(end)");
+                let _ = write!(
+                    line,
+                    "{:>6} {:>w$} ",
+                    "-",
+                    "(end)",
+                    w = self.opts.time.width()
+                );
             }
         }
         let flow = g.flow.map_or_else(|| "-".to_string(), |f| format!("#{f}"));
@@ -694,6 +722,8 @@ impl<W: Write> Reporter for TextPrinter<W> {
             return;
         }
         self.first_ts.get_or_insert(done.ts());
+        self.captured = Some((done.frame(), self.last_captured));
+        self.last_captured = Some(done.ts());
         let Some((own, dir)) = self.line_about(done.frame()) else {
             return;
         };

@@ -200,6 +200,40 @@ impl<'a> Next<'a> {
     }
 }
 
+/// A source that ends after `left` frames (`read -c`).
+pub struct Limited<'s> {
+    inner: &'s mut dyn PacketSource,
+    left: u64,
+}
+
+impl<'s> Limited<'s> {
+    pub fn new(inner: &'s mut dyn PacketSource, left: u64) -> Limited<'s> {
+        Limited { inner, left }
+    }
+}
+
+impl PacketSource for Limited<'_> {
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        let frame = self.inner.next_frame()?;
+        if frame.is_some() {
+            self.left -= 1;
+        }
+        Ok(frame)
+    }
+    fn progress(&self) -> Progress {
+        self.inner.progress()
+    }
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn record_notes(&self) -> RecordNotes {
+        self.inner.record_notes()
+    }
+}
+
 /// Kernel counters of a live capture since it started (`PACKET_STATISTICS`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelStats {

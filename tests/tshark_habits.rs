@@ -1,0 +1,253 @@
+//! tshark's habits at home (issue 18 §3), each checked against tshark itself where tshark has
+//! the same option: `-t` time formats, `-r FILE`, `-c N`, `-i IFACE`; and the summary line's
+//! own conventions (a frame's size for every opcode, close codes by name, `--snap-preview`).
+
+mod common;
+
+use common::require_tshark;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// stdout, stderr and status of `sockscope ARGS`, in UTC.
+fn sockscope(args: &[&str]) -> (String, String, i32) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(root())
+        .env("TZ", "UTC")
+        .env_remove("COLUMNS")
+        .output()
+        .expect("run sockscope");
+    (
+        String::from_utf8(out.stdout).expect("UTF-8"),
+        String::from_utf8(out.stderr).expect("UTF-8"),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let (out, err, code) = sockscope(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out
+}
+
+/// Packet number → the time column of each summary line.
+fn our_times(capture: &str, format: &str) -> BTreeMap<u64, String> {
+    let out = ok(&["read", "--color", "never", "-t", format, capture]);
+    out.lines()
+        .map_while(|l| {
+            let mut words = l.split_whitespace();
+            let n = words.next()?.parse().ok()?;
+            // `ad` is a date and a time.
+            let time = if format == "ad" {
+                format!("{} {}", words.next()?, words.next()?)
+            } else {
+                words.next()?.to_string()
+            };
+            Some((n, time))
+        })
+        .collect()
+}
+
+/// Packet number → tshark's time column for `-t FORMAT`.
+fn tshark_times(capture: &str, format: &str) -> BTreeMap<u64, String> {
+    let out = Command::new("tshark")
+        .args([
+            "-r",
+            capture,
+            "-t",
+            format,
+            "-o",
+            "gui.column.format:\"No.\",\"%m\",\"Time\",\"%t\"",
+        ])
+        .current_dir(root())
+        .env("TZ", "UTC")
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .lines()
+        .filter_map(|l| {
+            let (n, time) = l.trim().split_once(char::is_whitespace)?;
+            Some((n.parse().ok()?, time.trim().to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn time_formats_are_tsharks() {
+    require_tshark!();
+    for capture in ["captures/ws-chat.pcap", "captures/http-keepalive.pcap"] {
+        for format in ["a", "ad", "r", "d", "e"] {
+            let ours = our_times(capture, format);
+            let theirs = tshark_times(capture, format);
+            assert!(ours.len() >= 5, "{capture} -t {format}: {ours:?}");
+            for (n, time) in &ours {
+                assert_eq!(
+                    Some(time),
+                    theirs.get(n),
+                    "{capture} -t {format}, packet {n}"
+                );
+            }
+        }
+    }
+    // `dd`: since the previous line shown, so the first line is 0 and the rest add up.
+    let shown = our_times("captures/ws-chat.pcap", "dd");
+    let relative = our_times("captures/ws-chat.pcap", "r");
+    let (first, _) = shown.first_key_value().expect("lines");
+    assert_eq!(shown[first], "0.000000");
+    let sum: f64 = shown
+        .values()
+        .map(|t| t.parse::<f64>().expect("seconds"))
+        .sum();
+    let span = relative
+        .values()
+        .last()
+        .expect("last")
+        .parse::<f64>()
+        .expect("seconds")
+        - relative[first].parse::<f64>().expect("seconds");
+    assert!((sum - span).abs() < 1e-5, "{sum} vs {span}");
+}
+
+#[test]
+fn dash_r_names_the_file_and_dash_c_stops_where_tshark_does() {
+    require_tshark!();
+    let capture = "captures/ws-chat.pcap";
+    assert_eq!(ok(&["read", "-r", capture]), ok(&["read", capture]));
+    for n in [1u64, 12, 20] {
+        let json = ok(&["read", "--json", "-c", &n.to_string(), "-r", capture]);
+        let summary: Value =
+            serde_json::from_str(json.lines().last().expect("summary")).expect("JSON");
+        let tshark = Command::new("tshark")
+            .args(["-r", capture, "-c", &n.to_string()])
+            .current_dir(root())
+            .output()
+            .expect("run tshark");
+        let theirs = String::from_utf8_lossy(&tshark.stdout).lines().count() as u64;
+        assert_eq!(summary["packets"].as_u64(), Some(theirs), "-c {n}");
+        assert_eq!(theirs, n);
+        // No line about a packet after the n-th.
+        let text = ok(&["read", "-c", &n.to_string(), capture]);
+        for l in text.lines() {
+            if let Some(p) = l
+                .split_whitespace()
+                .next()
+                .and_then(|w| w.parse::<u64>().ok())
+                && l.contains('→')
+            {
+                assert!(p <= n, "-c {n}: {l}");
+            }
+        }
+    }
+    // Over several files the count runs on.
+    let json = ok(&["read", "--json", "-c", "40", capture, capture]);
+    let summary: Value = serde_json::from_str(json.lines().last().expect("summary")).expect("JSON");
+    assert_eq!(summary["packets"], 40);
+    let (_, err, code) = sockscope(&["read", "-c", "0", capture]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn dash_i_names_the_interface() {
+    let (_, err, code) = sockscope(&["live", "-i", "nosuch0"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("sockscope: nosuch0: no such interface"),
+        "{err}"
+    );
+    let (_, err, code) = sockscope(&["live", "-i", "lo", "eth0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
+fn every_frame_line_says_its_size_and_close_codes_by_name() {
+    let out = ok(&["read", "--color", "never", "captures/ws-chat.pcap"]);
+    for l in out.lines().filter(|l| l.contains("WebSocket WebSocket")) {
+        assert!(l.trim_end().ends_with(" B)"), "{l}");
+    }
+    assert!(
+        out.contains("WebSocket Connection Close [FIN] [MASKED] 1000 Normal Closure \"bye\" (5 B)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("WebSocket Binary [FIN] [MASKED] (16 B)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("WebSocket Ping [FIN] [MASKED] (13 B)"),
+        "{out}"
+    );
+    let fragmented = ok(&["read", "--color", "never", "captures/ws-fragmented.pcap"]);
+    assert!(
+        fragmented.contains("\"Hello, fragments!\" (6 B; message of 17 B in 4 frames)"),
+        "{fragmented}"
+    );
+    assert!(
+        fragmented.contains("(8 B; message of 24 B in 3 frames)"),
+        "{fragmented}"
+    );
+}
+
+#[test]
+fn snap_preview_sets_the_summary_lines_too() {
+    let message = "{\"event\": \"tick\", \"seq\": 1, \"note\": \"pushed by the server\"}";
+    let default = ok(&["read", "--color", "never", "captures/ws-chat.pcap"]);
+    assert!(!default.contains(message), "40 characters by default");
+    let wide = ok(&[
+        "read",
+        "--color",
+        "never",
+        "--snap-preview",
+        "60",
+        "captures/ws-chat.pcap",
+    ]);
+    assert!(wide.contains(&format!("\"{message}\" (59 B)")), "{wide}");
+    let narrow = ok(&[
+        "read",
+        "--color",
+        "never",
+        "--snap-preview",
+        "3",
+        "captures/ws-chat.pcap",
+    ]);
+    assert!(narrow.contains("\"hel…\" (5 B)"), "{narrow}");
+}
+
+#[test]
+fn table_headings_never_wrap_in_piped_output() {
+    for capture in [
+        "captures/polling.pcap",
+        "captures/long-poll.pcap",
+        "captures/ws-chat.pcap",
+    ] {
+        let out = ok(&["read", "-q", "--color", "never", capture]);
+        let heading = out
+            .lines()
+            .find(|l| l.starts_with("│ flow ┆"))
+            .expect("flows table heading");
+        let next = out
+            .lines()
+            .skip_while(|l| *l != heading)
+            .nth(1)
+            .expect("the line under the heading");
+        assert!(
+            next.starts_with('╞'),
+            "{capture}: the heading wraps:\n{out}"
+        );
+        assert!(heading.contains("ping RTT"), "{capture}: {heading}");
+    }
+}
