@@ -330,6 +330,7 @@ fn every_property_of_a_filterable_record_is_covered() {
         ("flow", "http_messages", "flow.http_messages"),
         ("flow", "sse_events", "flow.sse_events"),
         ("flow", "flow", "flow.id"),
+        ("flow", "tcp_stream", "flow.tcp_stream"),
         ("flow", "messages_c2s", "flow.messages_c2s"),
         ("flow", "messages_s2c", "flow.messages_s2c"),
         ("sse_event", "len", "sse.len"),

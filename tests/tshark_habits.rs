@@ -251,3 +251,104 @@ fn table_headings_never_wrap_in_piped_output() {
         assert!(heading.contains("ping RTT"), "{capture}: {heading}");
     }
 }
+
+/// tshark's conversations: the endpoint pair (sorted) → the `tcp.stream` numbers it had.
+fn tshark_streams(capture: &str) -> BTreeMap<(String, String), Vec<u64>> {
+    let out = Command::new("tshark")
+        .args([
+            "-r",
+            capture,
+            "-Y",
+            "tcp",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "ip.src",
+            "-e",
+            "ipv6.src",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "ip.dst",
+            "-e",
+            "ipv6.dst",
+            "-e",
+            "tcp.dstport",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("run tshark");
+    let mut streams: BTreeMap<(String, String), Vec<u64>> = BTreeMap::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        let Some(stream) = f.first().and_then(|s| s.parse::<u64>().ok()) else {
+            continue;
+        };
+        let end = |v4: &str, v6: &str, port: &str| {
+            if v6.is_empty() {
+                format!("{v4}:{port}")
+            } else {
+                format!("[{v6}]:{port}")
+            }
+        };
+        let (a, b) = (end(f[1], f[2], f[3]), end(f[4], f[5], f[6]));
+        let key = if a <= b { (a, b) } else { (b, a) };
+        let list = streams.entry(key).or_default();
+        if !list.contains(&stream) {
+            list.push(stream);
+        }
+    }
+    streams
+}
+
+#[test]
+fn flows_carry_tsharks_tcp_stream_numbers() {
+    require_tshark!();
+    let mut checked = 0;
+    for capture in [
+        "captures/two-links.pcapng",
+        "captures/http-keepalive.pcap",
+        "captures/chromium-ws.pcap",
+        "captures/ws-ipv6.pcap",
+        "captures/ws-port8080.pcap",
+        "captures/polling.pcap",
+    ] {
+        let streams = tshark_streams(capture);
+        // On port 80 only, flows on other ports are skipped but still numbered.
+        for args in [
+            vec!["read", "--json", "--any-port", capture],
+            vec!["read", "--json", capture],
+        ] {
+            for l in ok(&args).lines() {
+                let r: Value = serde_json::from_str(l).expect("JSON");
+                if r["type"] != "flow" {
+                    continue;
+                }
+                let (c, s) = (
+                    r["client"].as_str().expect("client"),
+                    r["server"].as_str().expect("server"),
+                );
+                let key = if c <= s {
+                    (c.to_string(), s.to_string())
+                } else {
+                    (s.to_string(), c.to_string())
+                };
+                let theirs = streams
+                    .get(&key)
+                    .unwrap_or_else(|| panic!("{capture}: {key:?} not in {streams:?}"));
+                let ours = r["tcp_stream"].as_u64().expect("tcp_stream");
+                assert!(
+                    theirs.contains(&ours),
+                    "{capture} {args:?}: flow {} is tcp.stream {theirs:?}, we say {ours}",
+                    r["flow"]
+                );
+                checked += 1;
+            }
+        }
+        let follow = ok(&["read", "--follow", "1", "--any-port", capture]);
+        assert!(follow.starts_with("Follow flow 1 (tcp.stream "), "{follow}");
+    }
+    assert!(checked >= 10, "{checked}");
+}

@@ -463,6 +463,8 @@ catalog! {
             "WebSocket data messages";
         FlowSseEvents "flow.sse_events" Int, FLOW, Now One []
             "server-sent events";
+        FlowTcpStream "flow.tcp_stream" Int, FLOW, Now One []
+            "tshark's tcp.stream for the same connection (TCP conversations from 0 in order of first packet, every port)";
         FlowMessagesC2s "flow.messages_c2s" Int, FLOW, Now One []
             "messages from the client, as the flows table counts them (the upgrade request is not one)";
         FlowMessagesS2c "flow.messages_s2c" Int, FLOW, Now One []

@@ -256,6 +256,7 @@ impl FieldSource for JsonRecord<'_> {
             F::FlowWsFrames => one(self.int("ws_frames").map(Value::Int)),
             F::FlowWsMessages => one(self.int("ws_messages").map(Value::Int)),
             F::FlowSseEvents => one(self.int("sse_events").map(Value::Int)),
+            F::FlowTcpStream => one(self.int("tcp_stream").map(Value::Int)),
             F::FlowMessagesC2s => one(self.int("messages_c2s").map(Value::Int)),
             F::FlowMessagesS2c => one(self.int("messages_s2c").map(Value::Int)),
             F::FlowPolling => one(v["polling"].as_bool().map(Value::Bool)),

@@ -213,6 +213,8 @@ pub struct FlowRecord {
     flow: FlowId,
     /// The same id under its first name, kept for one release (docs/schema.json).
     id: FlowId,
+    /// tshark's `tcp.stream` for the same connection.
+    tcp_stream: u64,
     client: String,
     server: String,
     kind: &'static str,
@@ -245,6 +247,7 @@ impl FlowRecord {
             r#type: "flow",
             flow: m.id,
             id: m.id,
+            tcp_stream: m.tcp_stream,
             client: m.client.to_string(),
             server: m.server.to_string(),
             kind: summary.kind.unwrap_or(FlowKind::Other).as_str(),

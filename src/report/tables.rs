@@ -33,6 +33,8 @@ const MIN_COLUMN: usize = 4;
 #[derive(Clone, Debug)]
 pub struct FlowRow {
     pub id: u64,
+    /// tshark's `tcp.stream` for the same connection.
+    pub tcp_stream: u64,
     pub kind: FlowKind,
     /// An `http` flow that is short polling.
     pub polling: bool,
@@ -50,6 +52,7 @@ impl FlowRow {
         let messages = s.data_messages();
         FlowRow {
             id: meta.id,
+            tcp_stream: meta.tcp_stream,
             kind: s.kind.unwrap_or(FlowKind::Other),
             polling: s.polling,
             client: meta.client.to_string(),
@@ -404,6 +407,7 @@ fn pct(x: Option<f64>) -> String {
 pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String {
     let mut g = Grid::new(vec![
         Column::new("flow").right(),
+        Column::new("tcp.stream").right().drop_rank(0),
         Column::new("kind"),
         Column::new("client"),
         Column::new("server"),
@@ -417,6 +421,7 @@ pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String 
     for r in rows {
         g.row(vec![
             r.id.to_string(),
+            r.tcp_stream.to_string(),
             if r.polling {
                 "http (polling)".to_string()
             } else {
@@ -679,6 +684,7 @@ mod tests {
     fn rows() -> Vec<FlowRow> {
         vec![FlowRow {
             id: 1,
+            tcp_stream: 0,
             kind: FlowKind::WebSocket,
             polling: false,
             client: "192.0.2.1:45974".into(),
