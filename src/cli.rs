@@ -649,6 +649,10 @@ pub struct Common {
         value_name = "FORMAT"
     )]
     pub time_format: TimeArg,
+    /// Statistics printed after the tables, as tshark -z: io,stat,INTERVAL (frames and bytes
+    /// per interval of seconds), conv,tcp (TCP conversations); repeatable.
+    #[arg(short = 'z', value_name = "STAT", value_parser = crate::stats::zstats::ZStat::parse)]
+    pub zstats: Vec<crate::stats::zstats::ZStat>,
     /// Max payload characters shown per frame / message, in JSON, -V and on summary lines
     /// [default: 128; 40 on a summary line].
     #[arg(long, value_name = "N")]
@@ -759,6 +763,7 @@ impl Common {
             digest: self.digest,
             poll_interval: self.poll_interval,
             packet_limit: None,
+            zstats: self.zstats.clone(),
         }
     }
 

@@ -146,6 +146,8 @@ pub struct Config {
     pub poll_interval: std::time::Duration,
     /// Stop after this many packets (`read -c`).
     pub packet_limit: Option<u64>,
+    /// tshark's `-z` statistics asked for.
+    pub zstats: Vec<crate::stats::zstats::ZStat>,
 }
 
 impl Config {
@@ -170,6 +172,7 @@ impl Default for Config {
             digest: false,
             poll_interval: std::time::Duration::from_secs(1),
             packet_limit: None,
+            zstats: Vec::new(),
         }
     }
 }

@@ -129,6 +129,7 @@ impl<R: Reporter> Analyzer<R> {
         let collect = Collect {
             stats: RunStats {
                 poll_interval: config.poll_interval.as_secs_f64(),
+                z: crate::stats::zstats::ZTally::new(&config.zstats),
                 ..RunStats::default()
             },
             reporter,
@@ -195,7 +196,18 @@ impl<R: Reporter> Analyzer<R> {
     pub fn process(&mut self, frame: &Frame<'_>) {
         let collect = &mut self.handler.sink;
         collect.stats.on_packet(frame.ts);
-        match self.decoder.decode(frame) {
+        let decoded = self.decoder.decode(frame);
+        if collect.stats.z.is_on() {
+            let tcp = match &decoded {
+                Decoded::Tcp(seg) => Some((seg.src, seg.dst)),
+                _ => None,
+            };
+            collect
+                .stats
+                .z
+                .frame(frame.ts, u64::from(frame.orig_len), tcp);
+        }
+        match decoded {
             Decoded::Tcp(seg) => {
                 let placed = self.table.process(&seg, &mut self.handler);
                 self.handler

@@ -352,3 +352,109 @@ fn flows_carry_tsharks_tcp_stream_numbers() {
     }
     assert!(checked >= 10, "{checked}");
 }
+
+fn tshark_z(capture: &str, stat: &str) -> String {
+    let out = Command::new("tshark")
+        .args(["-r", capture, "-q", "-z", stat])
+        .current_dir(root())
+        .output()
+        .expect("run tshark");
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// Numbers in the cells of our table rows (lines starting with `│`, headings left out).
+fn our_rows(text: &str, after: &str) -> Vec<Vec<String>> {
+    text.split(after)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no `{after}` in {text}"))
+        .lines()
+        .skip_while(|l| !l.starts_with('╞'))
+        .skip(1)
+        .take_while(|l| l.starts_with('│'))
+        .map(|l| {
+            l.trim_matches('│')
+                .split('┆')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn z_statistics_count_what_tshark_counts() {
+    require_tshark!();
+    for capture in [
+        "captures/ws-chat.pcap",
+        "captures/http-keepalive.pcap",
+        "captures/two-links.pcapng",
+    ] {
+        // io,stat: frames and bytes per interval.
+        let theirs: Vec<(u64, u64)> = tshark_z(capture, "io,stat,0.05")
+            .lines()
+            .filter(|l| l.contains("<>"))
+            .map(|l| {
+                let f: Vec<&str> = l.split('|').map(str::trim).collect();
+                (f[2].parse().expect("frames"), f[3].parse().expect("bytes"))
+            })
+            .collect();
+        let text = ok(&[
+            "read",
+            "-q",
+            "--color",
+            "never",
+            "-z",
+            "io,stat,0.05",
+            capture,
+        ]);
+        let ours: Vec<(u64, u64)> = our_rows(&text, "IO statistics")
+            .iter()
+            .map(|r| (r[1].parse().expect("frames"), r[2].parse().expect("bytes")))
+            .collect();
+        assert_eq!(ours, theirs, "{capture} io,stat");
+        // conv,tcp: A, B, frames and bytes each way, start, duration.
+        let mut theirs: Vec<Vec<String>> = tshark_z(capture, "conv,tcp")
+            .lines()
+            .filter(|l| l.contains("<->"))
+            .map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                // A <-> B  framesBA bytesBA "bytes" framesAB bytesAB "bytes" total… start duration
+                vec![
+                    w[0].to_string(),
+                    w[2].to_string(),
+                    w[6].to_string(),
+                    w[7].to_string(),
+                    w[3].to_string(),
+                    w[4].to_string(),
+                    format!("{:.6}", w[12].parse::<f64>().expect("start")),
+                    w[13].to_string(),
+                ]
+            })
+            .collect();
+        let text = ok(&[
+            "read",
+            "-q",
+            "--color",
+            "never",
+            "--any-port",
+            "-z",
+            "conv,tcp",
+            capture,
+        ]);
+        let json = ok(&["read", "--json", "--any-port", "-z", "conv,tcp", capture]);
+        assert!(!json.contains("TCP conversations"), "text only");
+        let mut ours: Vec<Vec<String>> = our_rows(&text, "TCP conversations")
+            .into_iter()
+            .map(|r| {
+                let n = r.len();
+                [&r[..6], &r[n - 2..]].concat()
+            })
+            .collect();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{capture} conv,tcp");
+        assert!(!ours.is_empty());
+    }
+    let (_, err, code) = sockscope(&["read", "-z", "http,tree", "captures/ws-chat.pcap"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("io,stat,INTERVAL or conv,tcp"), "{err}");
+}

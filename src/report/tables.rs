@@ -10,11 +10,13 @@
 use crate::model::flow::close_name;
 use crate::model::{Code, FlowKind, FlowSummary, Severity};
 use crate::report::hexdump::plural;
+use crate::stats::zstats::ZTally;
 use crate::stats::{Carrier, Cost, HeadSource, Overhead, RunStats, WhatIf, ratio, ratio_words};
 use crate::tcp::{CloseHow, FlowMeta};
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Flows listed in the flows table; the rest are counted in a closing line.
@@ -639,6 +641,78 @@ pub fn what_if(w: &WhatIf, style: TableStyle) -> String {
     let mut s = fit_text(&head, style);
     s.push('\n');
     s.push_str(&carriers_table(&w.costs, Some(w), style));
+    s
+}
+
+/// tshark's `-z io,stat` and `-z conv,tcp`, when asked for: each a heading and a table (empty
+/// when none was asked for).
+pub fn z_tables(z: &ZTally, style: TableStyle) -> String {
+    let mut s = String::new();
+    let first = z.first.unwrap_or_default();
+    if let Some(step) = z.io_interval_ns {
+        let secs = step as f64 / 1e9;
+        let duration = z.last.unwrap_or(first).secs_since(first);
+        let _ = write!(
+            s,
+            "\nIO statistics (as tshark -z io,stat,{}): frames and bytes per {} s, {duration:.6} s in all\n",
+            trim_float(secs),
+            trim_float(secs),
+        );
+        let mut g = Grid::new(vec![
+            Column::new("interval").right(),
+            Column::new("frames").right(),
+            Column::new("bytes").right(),
+        ]);
+        for (i, (frames, bytes)) in z.intervals.iter().enumerate() {
+            let from = i as f64 * secs;
+            let to = ((i + 1) as f64 * secs).min(duration.max(from));
+            g.row(vec![
+                format!("{} <> {}", trim_float(from), trim_float(to)),
+                frames.to_string(),
+                bytes.to_string(),
+            ]);
+        }
+        s.push_str(&g.render(style));
+        s.push('\n');
+    }
+    if z.conv_tcp {
+        s.push_str("\nTCP conversations (as tshark -z conv,tcp), most bytes first; bytes are frame lengths\n");
+        let mut g = Grid::new(vec![
+            Column::new("address A"),
+            Column::new("address B"),
+            Column::new("frames A→B").right(),
+            Column::new("bytes A→B").right(),
+            Column::new("frames B→A").right(),
+            Column::new("bytes B→A").right(),
+            Column::new("frames").right().drop_rank(1),
+            Column::new("bytes").right().drop_rank(2),
+            Column::new("start").right(),
+            Column::new("duration").right(),
+        ]);
+        for c in z.conversations_sorted() {
+            g.row(vec![
+                c.a.to_string(),
+                c.b.to_string(),
+                c.frames[0].to_string(),
+                c.bytes[0].to_string(),
+                c.frames[1].to_string(),
+                c.bytes[1].to_string(),
+                (c.frames[0] + c.frames[1]).to_string(),
+                (c.bytes[0] + c.bytes[1]).to_string(),
+                format!("{:.6}", c.first.secs_since(first)),
+                format!("{:.4}", c.last.secs_since(c.first)),
+            ]);
+        }
+        s.push_str(&g.render(style));
+        s.push('\n');
+    }
+    if z.left_out > 0 {
+        let _ = writeln!(
+            s,
+            "note: {} frames not counted in the -z statistics for lack of room",
+            z.left_out
+        );
+    }
     s
 }
 

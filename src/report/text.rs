@@ -773,6 +773,7 @@ impl<W: Write> Reporter for TextPrinter<W> {
             ));
             s.push('\n');
         }
+        s.push_str(&tables::z_tables(&stats.z, style));
         if stats.flows_skipped_by_port > 0 {
             let n = stats.flows_skipped_by_port;
             let _ = writeln!(

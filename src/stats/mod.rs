@@ -14,6 +14,7 @@
 //! - overhead %: L7 header bytes / payload bytes × 100.
 
 mod record;
+pub mod zstats;
 
 pub use record::SummaryRecord;
 
@@ -339,6 +340,8 @@ pub struct RunStats {
     pub what_if_total: WhatIfTotal,
     /// The interval short polling is priced at, seconds (`--poll-interval`).
     pub poll_interval: f64,
+    /// tshark's `-z io,stat` and `-z conv,tcp`, when asked for.
+    pub z: zstats::ZTally,
     /// Distinct TCP flows skipped because of the port filter.
     pub flows_skipped_by_port: u64,
     /// Distinct TCP flows not analyzed for lack of room: the flow table was full
