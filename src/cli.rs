@@ -284,6 +284,16 @@ pub enum Command {
         /// Stop after this many packets.
         #[arg(short = 'c', long = "count", value_name = "N")]
         count: Option<u64>,
+        /// With -w, a ring buffer of files as tshark -b: filesize:KB (a new file when the
+        /// current one would pass KB kilobytes), duration:S (every S seconds), files:N (keep
+        /// the last N); repeatable.
+        #[arg(
+            short = 'b',
+            long = "ring-buffer",
+            value_name = "SPEC",
+            requires = "write"
+        )]
+        ring_buffer: Vec<String>,
         /// Stop after this many seconds.
         #[arg(long, value_name = "SECS")]
         duration: Option<f64>,

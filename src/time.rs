@@ -58,7 +58,7 @@ pub enum TimeFormat {
 
 /// The broken-down local time of `secs` since the epoch: year, month, day, hour, minute,
 /// second (the C library's `localtime_r`, so `TZ` is honoured as tshark honours it).
-fn local_time(secs: i64) -> Option<[i64; 6]> {
+pub fn local_time(secs: i64) -> Option<[i64; 6]> {
     let t = libc::time_t::try_from(secs).ok()?;
     // SAFETY: `tm` is plain data that localtime_r fills in; both pointers are valid for the
     // call and nothing keeps them.

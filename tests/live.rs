@@ -993,3 +993,76 @@ fn a_down_interface_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("lo: interface is down"), "{stderr}");
 }
+
+#[test]
+fn a_ring_buffer_switches_files_and_keeps_the_last_ones() {
+    require_root!();
+    let ns = Netns::new("ring");
+    let dir = tempfile::tempdir().unwrap();
+    // The files after the first are made by the user the capture drops to (nobody here, as
+    // tcpdump -C -Z): the directory must be theirs to write.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let pcap = dir.path().join("out.pcap");
+    let mut cmd = ns.command(BIN);
+    cmd.args([
+        "live",
+        "lo",
+        "--json",
+        "-b",
+        "filesize:1",
+        "-b",
+        "files:2",
+        "-w",
+    ])
+    .arg(&pcap)
+    .args(["--duration", "3"]);
+    let mut live = Live::start(cmd);
+    live.wait_capturing();
+    websocket_exchange(&ns);
+    let (status, stdout, stderr) = live.finish(Duration::from_secs(15));
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(stderr.contains("ring buffer"), "{stderr}");
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}\n{stderr}");
+    assert!(!pcap.exists());
+    let mut packets = Vec::new();
+    for name in &names {
+        assert!(
+            name.starts_with("out_") && name.ends_with(".pcap"),
+            "{name}"
+        );
+        let path = dir.path().join(name);
+        assert!(std::fs::metadata(&path).unwrap().len() <= 1000, "{name}");
+        packets.extend(read_pcap(&path).1);
+    }
+    // The files hold the last packets, in order; the summary counted every packet.
+    let records = json_lines(&stdout);
+    let total = of_type(&records, "summary")[0]["packets"].as_u64().unwrap();
+    assert!(
+        (packets.len() as u64) < total,
+        "{} of {total}",
+        packets.len()
+    );
+    assert!(packets.windows(2).all(|w| w[0].0 <= w[1].0));
+    let numbers: Vec<u64> = names
+        .iter()
+        .map(|n| n[4..9].parse().expect("file number"))
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{names:?}");
+    assert!(numbers[0] > 1, "older files were removed: {names:?}");
+    let out = ns
+        .command(BIN)
+        .args(["live", "lo", "-b", "size:3", "-w"])
+        .arg(&pcap)
+        .output()
+        .expect("spawn");
+    assert_eq!(out.status.code(), Some(2));
+}

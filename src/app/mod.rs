@@ -105,6 +105,7 @@ pub fn run(cli: Cli) -> Status {
             interface,
             write,
             count,
+            ring_buffer,
             duration,
             no_promisc,
             report,
@@ -114,7 +115,15 @@ pub fn run(cli: Cli) -> Status {
                 error_line(msg);
                 return Status::Error;
             }
+            let mut ring = crate::live::writer::RingSpec::default();
+            for spec in &ring_buffer {
+                if let Err(msg) = ring.add(spec) {
+                    error_line(format!("-b {msg} (see `sockscope live --help`)"));
+                    return Status::Error;
+                }
+            }
             let args = live::LiveArgs {
+                ring,
                 iface: interface.or(iface).unwrap_or_else(|| "any".to_string()),
                 write,
                 count,
