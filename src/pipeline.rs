@@ -22,6 +22,7 @@ impl<R: Reporter> EventSink for Collect<R> {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         match event {
             Event::Record(Record::Anomaly(a)) => self.stats.on_anomaly(a.code),
+            Event::Record(Record::Http(m)) => self.stats.z.http(m),
             Event::FlowClosed { summary, .. } => self.stats.on_flow_closed(ctx.flow, summary),
             _ => {}
         }

@@ -454,7 +454,54 @@ fn z_statistics_count_what_tshark_counts() {
         assert_eq!(ours, theirs, "{capture} conv,tcp");
         assert!(!ours.is_empty());
     }
-    let (_, err, code) = sockscope(&["read", "-z", "http,tree", "captures/ws-chat.pcap"]);
+    let (_, err, code) = sockscope(&["read", "-z", "http,srv", "captures/ws-chat.pcap"]);
     assert_eq!(code, 2);
-    assert!(err.contains("io,stat,INTERVAL or conv,tcp"), "{err}");
+    assert!(err.contains("io,stat,INTERVAL, conv,tcp or http,tree"), "{err}");
+}
+
+#[test]
+fn http_tree_counts_what_tshark_counts() {
+    require_tshark!();
+    for capture in [
+        "captures/http-keepalive.pcap",
+        "captures/ws-chat.pcap",
+        "captures/polling.pcap",
+    ] {
+        // tshark: "  GET   6", "   200 OK   7", "Total HTTP Packets   16": item and count.
+        let theirs: BTreeMap<String, u64> = tshark_z(capture, "http,tree")
+            .lines()
+            .filter_map(|l| {
+                let l = l.trim_start();
+                let cut = l.find("  ")?;
+                let item = l[..cut].trim().to_string();
+                let count = l[cut..].split_whitespace().next()?.parse().ok()?;
+                Some((item, count))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let text = ok(&["read", "-q", "--color", "never", "-z", "http,tree", capture]);
+        let ours: BTreeMap<String, u64> = our_rows(&text, "HTTP messages")
+            .into_iter()
+            .map(|r| {
+                (
+                    r[0].trim_start_matches(['·', ' ']).to_string(),
+                    r[1].parse().expect("count"),
+                )
+            })
+            .collect();
+        for (item, n) in &ours {
+            let theirs_item = match item.as_str() {
+                "requests" => "HTTP Request Packets",
+                "responses" => "HTTP Response Packets",
+                other => other,
+            };
+            assert_eq!(
+                theirs.get(theirs_item),
+                Some(n),
+                "{capture}: {item}\n{theirs:?}"
+            );
+        }
+        let total = ours["requests"] + ours["responses"];
+        assert_eq!(theirs.get("Total HTTP Packets"), Some(&total), "{capture}");
+    }
 }

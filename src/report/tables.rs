@@ -706,6 +706,56 @@ pub fn z_tables(z: &ZTally, style: TableStyle) -> String {
         s.push_str(&g.render(style));
         s.push('\n');
     }
+    if z.http_tree {
+        let requests: u64 = z.requests.values().sum();
+        let responses: u64 = z.responses.values().map(|r| r.1).sum();
+        let _ = writeln!(
+            s,
+            "\nHTTP messages (as tshark -z http,tree): {} in all",
+            requests + responses
+        );
+        let mut g = Grid::new(vec![
+            Column::new("topic / item"),
+            Column::new("count").right(),
+        ]);
+        g.row(vec!["requests".to_string(), requests.to_string()]);
+        let mut methods: Vec<(&String, &u64)> = z.requests.iter().collect();
+        methods.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (method, n) in methods {
+            g.row(vec![
+                format!("· {}", crate::report::escape::esc(method)),
+                n.to_string(),
+            ]);
+        }
+        g.row(vec!["responses".to_string(), responses.to_string()]);
+        for class in 1..=5u16 {
+            let in_class: Vec<(&u16, &(String, u64))> = z
+                .responses
+                .iter()
+                .filter(|(code, _)| **code / 100 == class)
+                .collect();
+            let n: u64 = in_class.iter().map(|(_, r)| r.1).sum();
+            if n == 0 {
+                continue;
+            }
+            let name = [
+                "Informational",
+                "Success",
+                "Redirection",
+                "Client Error",
+                "Server Error",
+            ][usize::from(class - 1)];
+            g.row(vec![format!("· {class}xx: {name}"), n.to_string()]);
+            for (code, (reason, n)) in in_class {
+                g.row(vec![
+                    format!("· · {code} {}", crate::report::escape::esc(reason)),
+                    n.to_string(),
+                ]);
+            }
+        }
+        s.push_str(&g.render(style));
+        s.push('\n');
+    }
     if z.left_out > 0 {
         let _ = writeln!(
             s,

@@ -21,6 +21,8 @@ pub enum ZStat {
     IoStat(f64),
     /// `conv,tcp`.
     ConvTcp,
+    /// `http,tree`: HTTP requests by method, responses by status.
+    HttpTree,
 }
 
 impl ZStat {
@@ -29,6 +31,7 @@ impl ZStat {
         let parts: Vec<&str> = s.split(',').collect();
         match parts.as_slice() {
             ["conv", "tcp"] => Ok(ZStat::ConvTcp),
+            ["http", "tree"] => Ok(ZStat::HttpTree),
             ["io", "stat", interval] => interval
                 .parse::<f64>()
                 .ok()
@@ -36,7 +39,7 @@ impl ZStat {
                 .map(ZStat::IoStat)
                 .ok_or_else(|| format!("`{interval}` is not an interval in seconds")),
             _ => Err(format!(
-                "`{s}` is not a statistic sockscope computes: io,stat,INTERVAL or conv,tcp"
+                "`{s}` is not a statistic sockscope computes: io,stat,INTERVAL, conv,tcp or http,tree"
             )),
         }
     }
@@ -62,6 +65,10 @@ pub struct ZTally {
     pub intervals: Vec<(u64, u64)>,
     pub conv_tcp: bool,
     pub conversations: HashMap<(SocketAddr, SocketAddr), Conversation>,
+    pub http_tree: bool,
+    /// HTTP requests by method, responses by status code and reason (the first reason seen).
+    pub requests: std::collections::BTreeMap<String, u64>,
+    pub responses: std::collections::BTreeMap<u16, (String, u64)>,
     /// Frames not counted for lack of room (beyond the caps).
     pub left_out: u64,
     pub first: Option<Timestamp>,
@@ -77,6 +84,7 @@ impl ZTally {
                     t.io_interval_ns = Some((secs * 1e9).round().max(1.0) as i64)
                 }
                 ZStat::ConvTcp => t.conv_tcp = true,
+                ZStat::HttpTree => t.http_tree = true,
             }
         }
         t
@@ -84,6 +92,24 @@ impl ZTally {
 
     pub fn is_on(&self) -> bool {
         self.io_interval_ns.is_some() || self.conv_tcp
+    }
+
+    /// An HTTP message, for `http,tree` (interim responses included, as tshark counts them).
+    pub fn http(&mut self, m: &crate::model::HttpMessage<'_>) {
+        if !self.http_tree {
+            return;
+        }
+        match m.head {
+            crate::model::HttpHead::Request { method, .. } => {
+                *self.requests.entry(method.to_string()).or_default() += 1;
+            }
+            crate::model::HttpHead::Response { status, reason, .. } => {
+                self.responses
+                    .entry(status)
+                    .or_insert_with(|| (reason.to_string(), 0))
+                    .1 += 1;
+            }
+        }
     }
 
     /// One frame of `len` bytes on the wire at `ts`; `tcp` its TCP endpoints if it has them.
@@ -152,7 +178,8 @@ mod tests {
         assert_eq!(ZStat::parse("io,stat,0.5"), Ok(ZStat::IoStat(0.5)));
         assert_eq!(ZStat::parse("conv,tcp"), Ok(ZStat::ConvTcp));
         assert!(ZStat::parse("io,stat,-1").is_err());
-        assert!(ZStat::parse("http,tree").is_err());
+        assert_eq!(ZStat::parse("http,tree"), Ok(ZStat::HttpTree));
+        assert!(ZStat::parse("http,stat").is_err());
     }
 
     #[test]
