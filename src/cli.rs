@@ -660,7 +660,8 @@ pub struct Common {
     )]
     pub time_format: TimeArg,
     /// Statistics printed after the tables, as tshark -z: io,stat,INTERVAL (frames and bytes
-    /// per interval of seconds), conv,tcp (TCP conversations); repeatable.
+    /// per interval of seconds), conv,tcp (TCP conversations), http,tree (HTTP requests by
+    /// method, responses by status); repeatable.
     #[arg(short = 'z', value_name = "STAT", value_parser = crate::stats::zstats::ZStat::parse)]
     pub zstats: Vec<crate::stats::zstats::ZStat>,
     /// Max payload characters shown per frame / message, in JSON, -V and on summary lines
