@@ -320,6 +320,8 @@ pub enum Command {
     #[command(mut_arg("quiet", |a| a.hide(true)))]
     #[command(mut_arg("color", |a| a.hide(true)))]
     #[command(mut_arg("digest", |a| a.hide(true)))]
+    #[command(mut_arg("zstats", |a| a.hide(true)))]
+    #[command(mut_arg("time_format", |a| a.hide(true)))]
     #[command(mut_arg("snap_preview", |a| a.help(
         "Max payload characters shown per frame / message in the page")))]
     Report {
@@ -355,6 +357,8 @@ pub enum Command {
     #[command(mut_arg("ladder", |a| a.hide(true)))]
     #[command(mut_arg("digest", |a| a.hide(true)))]
     #[command(mut_arg("snap_preview", |a| a.hide(true)))]
+    #[command(mut_arg("zstats", |a| a.hide(true)))]
+    #[command(mut_arg("time_format", |a| a.hide(true)))]
     Check {
         /// Capture files or directories (searched for *.pcap, *.pcapng, *.cap, and .gz);
         /// "-" reads one capture from stdin.
@@ -834,6 +838,14 @@ impl Common {
                 "-q leaves out the packet lines that {name} adds to; use one of them"
             ));
         }
+        if self.json && !self.zstats.is_empty() {
+            return Err(
+                "-z prints text tables; with --json the summary record carries the totals".into(),
+            );
+        }
+        if self.json && self.time_format != TimeArg::Relative {
+            return Err("-t sets the time of the text lines; JSON records carry `ts`, seconds since the epoch".into());
+        }
         if self.digest && !self.json {
             return Err("--digest adds \"sha256\" to JSON records; use it with --json".into());
         }
@@ -921,6 +933,16 @@ impl GateArgs {
                 common.digest,
                 "--digest",
                 "check verdicts carry no message digests; run `sockscope read --json --digest FILE`",
+            ),
+            (
+                !common.zstats.is_empty(),
+                "-z",
+                "check prints verdicts, not statistics; run `sockscope read -q -z STAT FILE`",
+            ),
+            (
+                common.time_format != TimeArg::Relative,
+                "-t",
+                "check prints no packet lines; run `sockscope read -t FORMAT FILE`",
             ),
         ] {
             if set {

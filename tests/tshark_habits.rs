@@ -456,7 +456,10 @@ fn z_statistics_count_what_tshark_counts() {
     }
     let (_, err, code) = sockscope(&["read", "-z", "http,srv", "captures/ws-chat.pcap"]);
     assert_eq!(code, 2);
-    assert!(err.contains("io,stat,INTERVAL, conv,tcp or http,tree"), "{err}");
+    assert!(
+        err.contains("io,stat,INTERVAL, conv,tcp or http,tree"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -503,5 +506,19 @@ fn http_tree_counts_what_tshark_counts() {
         }
         let total = ours["requests"] + ours["responses"];
         assert_eq!(theirs.get("Total HTTP Packets"), Some(&total), "{capture}");
+    }
+}
+
+#[test]
+fn z_and_t_are_refused_where_they_would_do_nothing() {
+    for args in [
+        &["check", "-z", "conv,tcp", "captures/ws-chat.pcap"][..],
+        &["check", "-t", "e", "captures/ws-chat.pcap"],
+        &["read", "--json", "-z", "conv,tcp", "captures/ws-chat.pcap"],
+        &["read", "--json", "-t", "a", "captures/ws-chat.pcap"],
+    ] {
+        let (out, err, code) = sockscope(args);
+        assert_eq!(code, 2, "{args:?}: {out}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
 }
