@@ -46,7 +46,7 @@ impl PortFilter {
 
 impl Default for PortFilter {
     fn default() -> Self {
-        PortFilter::Ports(vec![80])
+        PortFilter::Ports(vec![80, 443])
     }
 }
 
@@ -148,6 +148,11 @@ pub struct Config {
     pub packet_limit: Option<u64>,
     /// tshark's `-z` statistics asked for.
     pub zstats: Vec<crate::stats::zstats::ZStat>,
+    /// TLS secrets: the `--keylog` file, and those the capture carries (shared by every
+    /// clone of the settings).
+    pub keys: crate::proto::tls::KeyStore,
+    /// Bytes of each TLS record's ciphertext kept to show beside its plaintext (`-x`).
+    pub tls_ciphertext: usize,
 }
 
 impl Config {
@@ -173,6 +178,8 @@ impl Default for Config {
             poll_interval: std::time::Duration::from_secs(1),
             packet_limit: None,
             zstats: Vec::new(),
+            keys: Default::default(),
+            tls_ciphertext: 0,
         }
     }
 }

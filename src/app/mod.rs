@@ -280,9 +280,15 @@ fn read(files: &[String], count: Option<u64>, common: &Common) -> Status {
         ));
         return Status::Error;
     }
-    let config = Config {
-        packet_limit: count,
-        ..common.config(false)
+    let config = match common.with_keys(common.config(false), false) {
+        Ok(c) => Config {
+            packet_limit: count,
+            ..c
+        },
+        Err(msg) => {
+            error_line(msg);
+            return Status::Error;
+        }
     };
     let out = io::BufWriter::with_capacity(64 << 10, io::stdout());
     let quiet =
@@ -321,7 +327,13 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
             return Status::Error;
         }
     };
-    let config = common.config(false);
+    let config = match common.with_keys(common.config(false), false) {
+        Ok(c) => c,
+        Err(msg) => {
+            error_line(msg);
+            return Status::Error;
+        }
+    };
     let page = html::HtmlReport::new(
         out,
         output,
@@ -519,7 +531,13 @@ fn check(
             return Status::Error;
         }
     };
-    let mut config = common.config(true);
+    let mut config = match common.with_keys(common.config(true), false) {
+        Ok(c) => c,
+        Err(msg) => {
+            error_line(msg);
+            return Status::Error;
+        }
+    };
     // Payload fields see what is kept for display: keep whole messages, show all of it.
     let mut preview = 0;
     if forbid::reads_payloads(&forbids) {

@@ -2,6 +2,7 @@
 //! layer keeps ([`FlowSummary`]) and the flow's JSON record ([`FlowRecord`]).
 
 use crate::model::json::ts;
+use crate::model::tls::TlsSummary;
 use crate::tcp::{CloseHow, FlowId, FlowMeta};
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -14,15 +15,22 @@ pub enum FlowKind {
     WebSocket,
     Sse,
     LongPoll,
+    /// TLS whose application data was not read (no keys, or a protocol sockscope does not
+    /// decode).
+    Tls,
+    /// HTTP/2 inside TLS (ALPN `h2`): counted, not parsed.
+    Http2,
     Other,
 }
 
 impl FlowKind {
-    pub const ALL: [FlowKind; 5] = [
+    pub const ALL: [FlowKind; 7] = [
         FlowKind::Http,
         FlowKind::WebSocket,
         FlowKind::Sse,
         FlowKind::LongPoll,
+        FlowKind::Tls,
+        FlowKind::Http2,
         FlowKind::Other,
     ];
 
@@ -32,6 +40,8 @@ impl FlowKind {
             FlowKind::WebSocket => "websocket",
             FlowKind::Sse => "sse",
             FlowKind::LongPoll => "long-poll",
+            FlowKind::Tls => "tls",
+            FlowKind::Http2 => "http2",
             FlowKind::Other => "other",
         }
     }
@@ -76,6 +86,8 @@ pub struct FlowSummary {
     pub ping_rtts: Vec<f64>,
     /// What pricing a WebSocket flow's messages over HTTP needs (docs/overhead.md).
     pub pricing: HttpPricing,
+    /// The flow's TLS, when it was TLS.
+    pub tls: Option<Box<TlsSummary>>,
 }
 
 /// What the overhead comparison needs to price a WebSocket flow's messages as HTTP would
@@ -238,6 +250,8 @@ pub struct FlowRecord {
     end: &'static str,
     gaps: u64,
     ping_rtt_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<TlsSummary>,
 }
 
 impl FlowRecord {
@@ -269,6 +283,7 @@ impl FlowRecord {
             end,
             gaps: m.gap_bytes[0] + m.gap_bytes[1],
             ping_rtt_ms: summary.ping_rtt_ms(),
+            tls: summary.tls.as_deref().cloned(),
         }
     }
 }

@@ -459,6 +459,8 @@ pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String 
 struct OverheadColumn {
     column: Column,
     cell: fn(&Overhead) -> String,
+    /// Shown only when TLS added bytes: tables of plain captures stay as they were.
+    tls: bool,
 }
 
 fn or_dash(x: Option<f64>, f: fn(f64) -> String) -> String {
@@ -470,40 +472,63 @@ const OVERHEAD_COLUMNS: &[OverheadColumn] = &[
     OverheadColumn {
         column: Column::new("flows").right().drop_rank(3),
         cell: |o| o.flows.to_string(),
+        tls: false,
     },
     OverheadColumn {
         column: Column::new("messages").right(),
         cell: |o| o.messages.to_string(),
+        tls: false,
     },
     OverheadColumn {
         column: Column::new("payload B").right(),
         cell: |o| o.payload_bytes.to_string(),
+        tls: false,
     },
     OverheadColumn {
         column: Column::new("L7 header B").right(),
         cell: |o| o.l7_header_bytes.to_string(),
+        tls: false,
     },
     OverheadColumn {
         column: Column::new("L7 B/msg").right().drop_rank(2),
         cell: |o| or_dash(o.header_bytes_per_message(), |x| format!("{x:.1}")),
+        tls: false,
+    },
+    OverheadColumn {
+        column: Column::new("TLS B").right().drop_rank(4),
+        cell: |o| o.tls_bytes.to_string(),
+        tls: true,
+    },
+    OverheadColumn {
+        column: Column::new("TLS B/msg").right().drop_rank(2),
+        cell: |o| or_dash(o.tls_bytes_per_message(), |x| format!("{x:.1}")),
+        tls: true,
     },
     OverheadColumn {
         column: Column::new("TCP/IP header B").right().drop_rank(1),
         cell: |o| o.tcpip_header_bytes.to_string(),
+        tls: false,
     },
     OverheadColumn {
         column: Column::new("TCP/IP B/pkt").right().drop_rank(0),
         cell: |o| or_dash(o.tcpip_bytes_per_packet(), |x| format!("{x:.1}")),
+        tls: false,
     },
     OverheadColumn {
         column: Column::new("overhead %").right(),
         cell: |o| pct(o.overhead_pct()),
+        tls: false,
     },
 ];
 
-fn overhead_row(g: &mut Grid, label: &str, o: &Overhead) {
+/// The columns shown: the TLS ones only when `tls`.
+fn overhead_columns(tls: bool) -> impl Iterator<Item = &'static OverheadColumn> {
+    OVERHEAD_COLUMNS.iter().filter(move |c| tls || !c.tls)
+}
+
+fn overhead_row(g: &mut Grid, label: &str, o: &Overhead, tls: bool) {
     let mut cells = vec![label.to_string()];
-    cells.extend(OVERHEAD_COLUMNS.iter().map(|c| (c.cell)(o)));
+    cells.extend(overhead_columns(tls).map(|c| (c.cell)(o)));
     g.row(cells);
 }
 
@@ -524,16 +549,27 @@ pub const OVERHEAD_LEGEND: &str = "payload: HTTP bodies, WebSocket payloads, SSE
 /// The header-overhead comparison table, then the "what if over HTTP" comparison of each
 /// WebSocket flow.
 pub fn overhead_table(stats: &RunStats, style: TableStyle) -> String {
+    let total = stats.total_overhead();
+    // The TLS columns appear when TLS added bytes: tables of plain captures stay as they were.
+    let tls = total.tls_bytes > 0;
     let mut columns = vec![Column::new("kind")];
-    columns.extend(OVERHEAD_COLUMNS.iter().map(|c| c.column));
+    columns.extend(overhead_columns(tls).map(|c| c.column));
     let mut g = Grid::new(columns);
     for (kind, o) in &stats.overhead {
-        overhead_row(&mut g, kind.as_str(), o);
+        overhead_row(&mut g, kind.as_str(), o, tls);
     }
-    overhead_row(&mut g, "total", &stats.total_overhead());
+    overhead_row(&mut g, "total", &total, tls);
     let mut s = g.render(style);
     s.push('\n');
     s.push_str(&fit_text(OVERHEAD_LEGEND, style));
+    if tls {
+        s.push('\n');
+        s.push_str(&fit_text(
+            "TLS: record headers (5 B each), explicit IVs, tags or MACs, padding, the TLS 1.3 \
+             content type byte, and the handshake: what https:// and wss:// add",
+            style,
+        ));
+    }
     if stats.what_if.is_empty() {
         return s;
     }

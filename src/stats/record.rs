@@ -19,6 +19,13 @@ struct OverheadRow {
     overhead_pct: Option<f64>,
     packets: u64,
     tcpip_bytes_per_packet: Option<f64>,
+    /// Only when TLS added bytes (the rows of runs without TLS are as they were).
+    #[serde(skip_serializing_if = "is_zero")]
+    tls_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -149,6 +156,7 @@ impl RunStats {
                     overhead_pct: o.overhead_pct().map(round3),
                     packets: o.packets,
                     tcpip_bytes_per_packet: o.tcpip_bytes_per_packet().map(round3),
+                    tls_bytes: o.tls_bytes,
                 })
                 .collect(),
             anomalies: stats
