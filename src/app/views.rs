@@ -50,18 +50,19 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
     let color = use_color(common.color);
     if !common.json {
         if let Some(flow) = common.follow {
-            return Box::new(FollowPrinter::new(out, flow, color, common.snap_preview));
+            return Box::new(FollowPrinter::new(out, flow, color, common.preview_chars()));
         }
         if let Some(flow) = common.ladder {
-            return Box::new(LadderPrinter::new(out, flow, color, common.snap_preview));
+            return Box::new(LadderPrinter::new(out, flow, color, common.preview_chars()));
         }
     }
     if common.json {
-        return Box::new(JsonPrinter::new(out, common.snap_preview, kind));
+        return Box::new(JsonPrinter::new(out, common.preview_chars(), kind));
     }
     let opts = TextOptions {
         quiet: common.quiet,
-        preview: common.snap_preview,
+        preview: common.preview_chars(),
+        line_preview: common.line_preview_chars(),
         kind,
         color,
         tables: TableStyle {
@@ -72,6 +73,7 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
         verbose: common.verbose,
         hex: common.hex,
         hex_bytes: common.config(false).display_bytes,
+        time: common.time_format.into(),
     };
     Box::new(TextPrinter::new(out, opts))
 }

@@ -364,8 +364,14 @@ const SSE: RecordSet = RecordSet::of(&[RecordType::SseEvent]);
 const ANOMALY: RecordSet = RecordSet::of(&[RecordType::Anomaly]);
 const FLOW: RecordSet = RecordSet::of(&[RecordType::Flow]);
 const TLS: RecordSet = RecordSet::of(&[RecordType::Tls, RecordType::Flow]);
-const PACKET: RecordSet =
-    RecordSet::of(&[RecordType::Http, RecordType::WsFrame, RecordType::Anomaly]);
+const PACKET: RecordSet = RecordSet::of(&[
+    RecordType::Http,
+    RecordType::Handshake,
+    RecordType::WsFrame,
+    RecordType::WsMessage,
+    RecordType::SseEvent,
+    RecordType::Anomaly,
+]);
 const TIMED: RecordSet = RecordSet::of(&[
     RecordType::Http,
     RecordType::Handshake,
@@ -457,6 +463,12 @@ catalog! {
             "WebSocket data messages";
         FlowSseEvents "flow.sse_events" Int, FLOW, Now One []
             "server-sent events";
+        FlowTcpStream "flow.tcp_stream" Int, FLOW, Now One []
+            "tshark's tcp.stream for the same connection (TCP conversations from 0 in order of first packet, every port)";
+        FlowMessagesC2s "flow.messages_c2s" Int, FLOW, Now One []
+            "messages from the client, as the flows table counts them (the upgrade request is not one)";
+        FlowMessagesS2c "flow.messages_s2c" Int, FLOW, Now One []
+            "messages from the server: responses (a 101 is not one), WebSocket messages, server-sent events";
         FlowPolling "flow.polling" Bool, FLOW, Now One []
             "an HTTP flow that is short polling (the same resource asked for again and again)";
         FlowAnomalies "flow.anomalies" Int, FLOW, Now One []
@@ -585,6 +597,8 @@ catalog! {
             "the event's `id:`";
         SseData "sse.data" Str, SSE, Now One []
             "the event's data, lines joined by newlines, as kept for display";
+        SseLen "sse.len" Int, SSE, Now One []
+            "bytes of the event's whole data (its payload; field names and line ends are framing)";
     }
     group "anomaly records" {
         Anomaly "anomaly" Protocol, ANOMALY, Now One []
@@ -842,10 +856,7 @@ mod tests {
         assert_eq!(FRAME_MESSAGE.to_string(), "ws_frame and ws_message");
         assert_eq!(ALL.to_string(), "every record");
         assert_eq!(RecordSet::EMPTY.to_string(), "no record");
-        assert_eq!(
-            PACKET.intersect(FRAME_MESSAGE),
-            RecordSet::of(&[RecordType::WsFrame])
-        );
+        assert_eq!(PACKET.intersect(HTTP), RecordSet::of(&[RecordType::Http]));
     }
 
     #[test]
