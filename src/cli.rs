@@ -709,9 +709,22 @@ pub struct Common {
     /// body (de-chunked) to the records as "sha256" (null when bytes of it are missing).
     #[arg(long)]
     pub digest: bool,
+    /// Decode WebSocket messages as this sub-protocol where the handshake negotiated none that
+    /// sockscope knows: PROTO for every flow, port:N[-M]=PROTO or flow:N=PROTO for some; PROTO
+    /// is socket.io, stomp, mqtt, graphql-ws, graphql-transport-ws, signalr, json-rpc, wamp,
+    /// json, or none (not decoded). Repeatable; the most specific rule wins.
+    #[arg(long = "decode-as", value_name = "[TARGET=]PROTO", value_parser = parse_decode_as)]
+    pub decode_as: Vec<String>,
     /// The interval short polling is priced at in the "what if over HTTP" comparison, seconds.
     #[arg(long, default_value = "1", value_name = "SECS", value_parser = parse_interval)]
     pub poll_interval: std::time::Duration,
+}
+
+/// One `--decode-as` value, checked here so that the analysis can trust it.
+fn parse_decode_as(s: &str) -> Result<String, String> {
+    s.parse::<crate::proto::sub::select::Rule>()
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 impl Common {
@@ -788,6 +801,7 @@ impl Common {
             display_bytes,
             display_flow,
             digest: self.digest,
+            decode_as: self.decode_as.clone(),
             poll_interval: self.poll_interval,
             packet_limit: None,
             zstats: self.zstats.clone(),

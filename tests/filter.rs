@@ -346,6 +346,13 @@ fn every_property_of_a_filterable_record_is_covered() {
         ("flow", "end", "flow.end"),
         ("flow", "gaps", "flow.gaps"),
         ("flow", "ping_rtt_ms", "flow.ping_rtt_ms"),
+        ("ws_message", "sub", "sub"),
+        ("ws_message", "sub_more", "sub"),
+        (
+            "flow",
+            "sub",
+            "-- the sub-protocol chosen: its messages' sub.protocol",
+        ),
         (
             "flow",
             "tls",

@@ -270,3 +270,47 @@ fn check_reports_unreadable_captures() {
         "{stdout}"
     );
 }
+
+/// Sub-protocols: the summary lines say what each message meant, `-V` and `--follow` show its
+/// tree (JSON pretty-printed), the report ends with the latency table.
+#[test]
+fn sub_protocol_views() {
+    golden(
+        "sub_default_socketio",
+        &["read", "captures/sub/socketio.pcap"],
+    );
+    golden(
+        "sub_default_mqtt",
+        &["read", "-p", "15675", "captures/sub/mqtt.pcap"],
+    );
+    golden(
+        "sub_default_stomp",
+        &["read", "-p", "15674", "captures/sub/stomp.pcap"],
+    );
+    golden(
+        "sub_default_graphql",
+        &["read", "captures/sub/graphql-transport-ws.pcap"],
+    );
+    golden(
+        "sub_default_jsonrpc",
+        &["read", "captures/sub/jsonrpc.pcap"],
+    );
+    golden(
+        "sub_follow_jsonrpc",
+        &["read", "--follow", "1", "captures/sub/jsonrpc.pcap"],
+    );
+    golden(
+        "sub_json_socketio",
+        &["read", "--json", "captures/sub/socketio.pcap"],
+    );
+    golden(
+        "sub_decode_as_none",
+        &[
+            "read",
+            "-q",
+            "--decode-as",
+            "none",
+            "captures/sub/jsonrpc.pcap",
+        ],
+    );
+}

@@ -2,6 +2,7 @@
 //! layer keeps ([`FlowSummary`]) and the flow's JSON record ([`FlowRecord`]).
 
 use crate::model::json::ts;
+use crate::model::sub::SubChoice;
 use crate::model::tls::TlsSummary;
 use crate::tcp::{CloseHow, FlowId, FlowMeta};
 use crate::time::Timestamp;
@@ -84,6 +85,8 @@ pub struct FlowSummary {
     pub messages: [u64; 2],
     /// Ping→pong round-trip times, seconds.
     pub ping_rtts: Vec<f64>,
+    /// WebSocket: the sub-protocol its messages were decoded as, and why (or why not).
+    pub sub: Option<SubChoice>,
     /// What pricing a WebSocket flow's messages over HTTP needs (docs/overhead.md).
     pub pricing: HttpPricing,
     /// The flow's TLS, when it was TLS.
@@ -250,6 +253,9 @@ pub struct FlowRecord {
     end: &'static str,
     gaps: u64,
     ping_rtt_ms: Option<f64>,
+    /// WebSocket flows: the sub-protocol chosen and why (absent on other flows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<SubChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<TlsSummary>,
 }
@@ -283,6 +289,7 @@ impl FlowRecord {
             end,
             gaps: m.gap_bytes[0] + m.gap_bytes[1],
             ping_rtt_ms: summary.ping_rtt_ms(),
+            sub: summary.sub.clone(),
             tls: summary.tls.as_deref().cloned(),
         }
     }

@@ -17,6 +17,7 @@ pub mod flow;
 pub mod http;
 pub mod json;
 pub mod payload;
+pub mod sub;
 pub mod tls;
 pub mod websocket;
 
@@ -25,6 +26,7 @@ pub use flow::{FlowKind, FlowRecord, FlowSummary, HttpPricing};
 pub use http::{Header, HttpHead, HttpMessage, SseEvent};
 pub use json::{Json, JsonCx, ToJson, ts_secs};
 pub use payload::Digest;
+pub use sub::{LatencyRecord, SubChoice, SubMeaning, SubReply, SubUnit};
 pub use tls::{RecordLayer, TlsRecord, TlsSummary, TlsWhat};
 pub use websocket::{DeflateParams, Handshake, OpCode, WsFrame, WsMessage};
 
@@ -51,6 +53,9 @@ pub enum Record<'a> {
     Tls(&'a TlsRecord<'a>),
     /// A protocol violation or an analysis limit.
     Anomaly(&'a Anomaly),
+    /// A WebSocket connection's application latency (sub-protocol requests and replies), for
+    /// one method / event or the whole connection, when the connection ends.
+    Latency(&'a LatencyRecord),
 }
 
 impl<'a> Record<'a> {
@@ -64,6 +69,7 @@ impl<'a> Record<'a> {
             Record::Sse(r) => r,
             Record::Tls(r) => r,
             Record::Anomaly(r) => r,
+            Record::Latency(r) => r,
         }
     }
 
@@ -77,6 +83,7 @@ impl<'a> Record<'a> {
             Record::Sse(_) => Some(Dir::S2C),
             Record::Tls(t) => Some(t.dir),
             Record::Anomaly(a) => a.dir,
+            Record::Latency(_) => None,
         }
     }
 }
@@ -91,6 +98,7 @@ impl ToJson for Record<'_> {
             Record::Sse(r) => r.to_json(cx, s),
             Record::Tls(r) => r.to_json(cx, s),
             Record::Anomaly(r) => r.to_json(cx, s),
+            Record::Latency(r) => r.to_json(cx, s),
         }
     }
 }
@@ -271,6 +279,7 @@ impl FlowSummary {
             }
             Record::Tls(_) => {}
             Record::Anomaly(_) => self.anomalies += 1,
+            Record::Latency(_) => {}
         }
     }
 }

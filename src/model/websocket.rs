@@ -3,6 +3,7 @@
 
 use crate::model::json::{JsonCx, ToJson, ts_secs};
 use crate::model::payload::{Digest, preview};
+use crate::model::sub::{SubChoice, SubUnit, write_units};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::ser::{SerializeStruct, Serializer};
@@ -129,6 +130,12 @@ pub struct WsMessage<'a> {
     pub data_head: &'a [u8],
     /// SHA-256 of the whole unmasked, inflated message, with `--digest`.
     pub digest: Digest,
+    /// What the message meant to the connection's sub-protocol (empty when none is decoded,
+    /// or a unit of it is still incomplete).
+    pub sub: &'a [SubUnit],
+    /// On the first message decoded (or looked at) under a sub-protocol choice: the choice,
+    /// for `-V`.
+    pub sub_choice: Option<&'a SubChoice>,
 }
 
 impl ToJson for Handshake {
@@ -222,6 +229,7 @@ impl ToJson for WsMessage<'_> {
         if let Some(sha256) = sha256 {
             r.serialize_field("sha256", &sha256)?;
         }
+        write_units(&mut r, self.sub)?;
         r.end()
     }
 }

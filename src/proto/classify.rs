@@ -80,7 +80,8 @@ impl KindTracker {
             | Record::WsMessage(_)
             | Record::Sse(_)
             | Record::Tls(_)
-            | Record::Anomaly(_) => {}
+            | Record::Anomaly(_)
+            | Record::Latency(_) => {}
         }
     }
 

@@ -14,7 +14,7 @@ use crate::report::escape::esc;
 use crate::report::hexdump;
 use crate::report::style::{Paint, Style};
 use crate::report::verbose::{close_code_title, start_line};
-use crate::report::{IoState, PacketDone, Reporter, flowsum, gate, preview};
+use crate::report::{IoState, PacketDone, Reporter, flowsum, gate, preview, render};
 use crate::stats::RunStats;
 use crate::tcp::{Dir, FlowId, PacketRef};
 use crate::time::Timestamp;
@@ -191,8 +191,31 @@ impl<W: Write> FollowPrinter<W> {
     fn message(&mut self, ctx: &EventCtx<'_>, m: &WsMessage<'_>) {
         let title = m.info(&self.view());
         self.entry(ctx, Some(m.dir), Paint::WebSocket, &title);
-        let as_text = m.opcode == OpCode::Text;
-        self.payload(m.dir, m.data_head, m.len, as_text);
+        if let Some(c) = m.sub_choice {
+            let display = m
+                .sub
+                .first()
+                .map_or(c.protocol.unwrap_or("-"), |u| u.display());
+            let line = esc(&c.line(display)).to_string();
+            self.entry(ctx, None, Paint::Dim, &line);
+        }
+        if m.sub.is_empty() {
+            let as_text = m.opcode == OpCode::Text;
+            self.payload(m.dir, m.data_head, m.len, as_text);
+            return;
+        }
+        // What the message meant, its JSON pretty-printed, instead of its bytes.
+        for unit in m.sub {
+            let lines = crate::decode::DetailNode::render(&[unit.detail()]);
+            for line in lines.lines() {
+                self.content(m.dir, &esc(line).to_string());
+            }
+        }
+    }
+
+    fn latency(&mut self, ctx: &EventCtx<'_>, l: &crate::model::LatencyRecord) {
+        let title = format!("latency: {}", esc(&render::latency_line(l)));
+        self.entry(ctx, None, Paint::Dim, &title);
     }
 
     fn control(&mut self, ctx: &EventCtx<'_>, f: &WsFrame<'_>) {
@@ -330,6 +353,7 @@ impl<W: Write> EventSink for FollowPrinter<W> {
             Event::Record(Record::WsFrame(_)) | Event::Control { .. } => {}
             Event::Record(Record::WsMessage(m)) => self.message(ctx, m),
             Event::Record(Record::Sse(e)) => self.sse(ctx, e),
+            Event::Record(Record::Latency(l)) => self.latency(ctx, l),
             Event::Record(Record::Tls(t)) => {
                 let title = format!("TLS {}", t.info(&self.view()));
                 self.entry(ctx, Some(t.dir), Paint::Http, &title);

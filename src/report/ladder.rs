@@ -421,7 +421,9 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                 }
             }
             Event::Control { flags, .. } => self.control = Some(flags),
-            Event::HttpHead(_) | Event::Record(Record::WsMessage(_)) => {}
+            Event::HttpHead(_)
+            | Event::Record(Record::WsMessage(_))
+            | Event::Record(Record::Latency(_)) => {}
         }
     }
 }

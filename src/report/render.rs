@@ -6,11 +6,12 @@
 //! Everything that came from the capture is escaped here, as in every text printer.
 
 use crate::decode::DetailNode;
+use crate::model::sub::latency_text;
 use crate::model::{
-    Anomaly, Code, Dump, Handshake, HttpMessage, OpCode, RecordLayer, Render, SseEvent, TlsRecord,
-    TlsWhat, View, WsFrame, WsMessage,
+    Anomaly, Code, Dump, Handshake, HttpMessage, LatencyRecord, OpCode, RecordLayer, Render,
+    SseEvent, TlsRecord, TlsWhat, View, WsFrame, WsMessage,
 };
-use crate::report::escape::esc;
+use crate::report::escape::{esc, escape};
 use crate::report::style::Style;
 use crate::report::verbose::{self, Flag, HttpExtras};
 use crate::report::{hexdump, preview};
@@ -205,8 +206,16 @@ impl Render for WsMessage<'_> {
         title
     }
 
+    /// The message, then the connection's sub-protocol choice (on the first message decoded
+    /// under it) and what the message meant, JSON pretty-printed.
     fn detail(&self, view: &View) -> Vec<DetailNode> {
-        vec![verbose::message(self, view.preview_chars)]
+        let mut nodes = vec![verbose::message(self, view.preview_chars)];
+        if let Some(c) = self.sub_choice {
+            let display = self.sub.first().map_or("", |u| u.display());
+            nodes.push(DetailNode::leaf(escape(&c.line(display)).into_owned()));
+        }
+        nodes.extend(self.sub.iter().map(|u| escaped(u.detail())));
+        nodes
     }
 
     /// An inflated message's bytes (the frames showed the rest).
@@ -250,6 +259,50 @@ impl Render for SseEvent<'_> {
             total: self.data.len() as u64,
         }]
     }
+}
+
+impl Render for LatencyRecord {
+    fn protocol(&self) -> &'static str {
+        "Latency"
+    }
+
+    fn info(&self, _view: &View) -> String {
+        escape(&latency_line(self)).into_owned()
+    }
+
+    fn detail(&self, _view: &View) -> Vec<DetailNode> {
+        vec![DetailNode::leaf(escape(&latency_line(self)).into_owned())]
+    }
+}
+
+/// One line for a `latency` record: `json-rpc "add" (client → server): 3 answered, p50
+/// 612 µs, p90 710 µs, p99 710 µs, max 710 µs, 0 errors, 0 unanswered`.
+pub fn latency_line(l: &LatencyRecord) -> String {
+    let mut s = String::from(l.protocol);
+    match &l.name {
+        Some(n) => {
+            let _ = write!(s, " {n:?}");
+        }
+        None => s.push_str(" (whole connection)"),
+    }
+    match l.dir {
+        Some("c2s") => s.push_str(" (client → server)"),
+        Some(_) => s.push_str(" (server → client)"),
+        None => {}
+    }
+    let _ = write!(s, ": {} answered", l.count);
+    for (name, v) in [
+        ("p50", l.p50),
+        ("p90", l.p90),
+        ("p99", l.p99),
+        ("max", l.max),
+    ] {
+        if let Some(v) = v {
+            let _ = write!(s, ", {name} {}", latency_text(v));
+        }
+    }
+    let _ = write!(s, ", {} errors, {} unanswered", l.errors, l.unanswered);
+    s
 }
 
 /// A frame's summary line in two parts: opcode, flags and what the payload says (a close
@@ -441,6 +494,8 @@ pub fn layer_of(code: Code) -> &'static str {
         "IP"
     } else if name.starts_with("link.") {
         "Link"
+    } else if name.starts_with("sub.") {
+        "WebSocket"
     } else {
         "TCP"
     }
@@ -462,6 +517,28 @@ impl Render for Anomaly {
         };
         vec![verbose::expert(&flag)]
     }
+}
+
+/// A detail tree with every label escaped (sub-protocol trees quote capture strings).
+fn escaped(n: DetailNode) -> DetailNode {
+    DetailNode::new(
+        escape(&n.text).into_owned(),
+        n.children.into_iter().map(escaped).collect(),
+    )
+}
+
+/// What a message meant to its sub-protocol, for its summary line: each unit's summary,
+/// joined; `None` when nothing was decoded.
+pub fn sub_info(m: &WsMessage<'_>) -> Option<String> {
+    if m.sub.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = m
+        .sub
+        .iter()
+        .map(|u| escape(&u.summary()).into_owned())
+        .collect();
+    Some(parts.join(", "))
 }
 
 /// `-x` dumps as the text views print them, each indented by `indent`.

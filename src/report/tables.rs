@@ -8,7 +8,7 @@
 //! text under a table wraps to the same width.
 
 use crate::model::flow::close_name;
-use crate::model::{Code, FlowKind, FlowSummary, Severity};
+use crate::model::{Code, FlowKind, FlowSummary, LatencyRecord, Severity};
 use crate::report::hexdump::plural;
 use crate::stats::zstats::ZTally;
 use crate::stats::{Carrier, Cost, HeadSource, Overhead, RunStats, WhatIf, ratio, ratio_words};
@@ -441,17 +441,22 @@ pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String 
         ]);
     }
     let mut s = g.render(style);
+    more_not_listed(&mut s, omitted, "flow", "a record for every flow", style);
+    s
+}
+
+/// The line under a table that lists only its first rows: how many more there are and where.
+fn more_not_listed(s: &mut String, omitted: u64, what: &str, where_: &str, style: TableStyle) {
     if omitted > 0 {
         s.push('\n');
         s.push_str(&fit_text(
             &format!(
-                "… and {omitted} more flow{} (not listed; --json has a record for every flow)",
+                "… and {omitted} more {what}{} (not listed; --json has {where_})",
                 plural(omitted)
             ),
             style,
         ));
     }
-    s
 }
 
 /// One column of the header-overhead table: its heading, how it gives way when the table is
@@ -613,6 +618,81 @@ fn carrier_label(c: Carrier, poll_interval: Option<f64>) -> String {
         Carrier::LongPolling => "long polling".to_string(),
         Carrier::Sse => "SSE + POSTs".to_string(),
     }
+}
+
+/// Latency rows listed; the rest are counted in a closing line.
+pub const LATENCY_ROWS_CAP: usize = 200;
+
+/// One row of the latency table: a connection's statistics for one method / event, or for
+/// the whole connection (`name` none).
+#[derive(Clone, Debug)]
+pub struct LatencyRow {
+    pub flow: u64,
+    pub protocol: &'static str,
+    pub name: Option<String>,
+    pub dir: Option<&'static str>,
+    pub count: u64,
+    pub errors: u64,
+    pub unanswered: u64,
+    /// p50, p90, p99, max, seconds.
+    pub stats: [Option<f64>; 4],
+}
+
+impl LatencyRow {
+    pub fn new(l: &LatencyRecord) -> Self {
+        LatencyRow {
+            flow: l.flow,
+            protocol: l.protocol,
+            name: l.name.clone(),
+            dir: l.dir,
+            count: l.count,
+            errors: l.errors,
+            unanswered: l.unanswered,
+            stats: [l.p50, l.p90, l.p99, l.max],
+        }
+    }
+}
+
+/// Application latency: per flow, the whole connection then each method / event with its
+/// direction, count, p50/p90/p99/max, errors and unanswered requests. `name` cells come from
+/// the capture and are escaped by the caller.
+pub fn latency_table(rows: &[LatencyRow], omitted: u64, style: TableStyle) -> String {
+    let mut g = Grid::new(vec![
+        Column::new("flow").right(),
+        Column::new("protocol").drop_rank(3),
+        Column::new("method / event"),
+        Column::new("dir").drop_rank(2),
+        Column::new("count").right(),
+        Column::new("p50").right().drop_rank(4),
+        Column::new("p90").right().drop_rank(1),
+        Column::new("p99").right().drop_rank(5),
+        Column::new("max").right(),
+        Column::new("errors").right().drop_rank(6),
+        Column::new("unanswered").right().drop_rank(7),
+    ]);
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |s| format!("{:.3} ms", s * 1e3));
+    for r in rows {
+        g.row(vec![
+            r.flow.to_string(),
+            r.protocol.to_string(),
+            r.name.clone().unwrap_or_else(|| "(all)".to_string()),
+            match r.dir {
+                Some("c2s") => "c→s".to_string(),
+                Some(_) => "s→c".to_string(),
+                None => String::new(),
+            },
+            r.count.to_string(),
+            ms(r.stats[0]),
+            ms(r.stats[1]),
+            ms(r.stats[2]),
+            ms(r.stats[3]),
+            r.errors.to_string(),
+            r.unanswered.to_string(),
+        ]);
+    }
+    let mut s = g.render(style);
+    more_not_listed(&mut s, omitted, "row", "a latency record for each", style);
+    s
 }
 
 /// `1`, `0.5`, `2.25`: a number of seconds as given.
@@ -908,6 +988,43 @@ mod tests {
         let t = flows_table(&rows(), 0, style(Some(60)));
         assert!(t.contains("(not shown for lack of width: "), "{t}");
         assert!(!t.contains("┆ fin"), "{t}");
+    }
+
+    #[test]
+    fn the_latency_table_leaves_out_the_least_useful_columns_first() {
+        let row = |name: Option<&str>, dir| LatencyRow {
+            flow: 12,
+            protocol: "socket.io",
+            name: name.map(str::to_string),
+            dir,
+            count: 3,
+            errors: 1,
+            unanswered: 0,
+            stats: [Some(0.000_612), Some(0.0123), Some(0.0123), Some(1.5)],
+        };
+        let rows = [row(None, None), row(Some("chat message"), Some("c2s"))];
+        let wide = latency_table(&rows, 0, style(Some(200)));
+        assert!(
+            wide.contains("0.612 ms") && wide.contains("1500.000 ms"),
+            "{wide}"
+        );
+        assert!(wide.contains("(all)") && wide.contains("c→s"), "{wide}");
+        for width in [40u16, 60, 80, 100] {
+            let t = latency_table(&rows, 0, style(Some(width)));
+            assert!(max_width(&t) <= usize::from(width), "{width}:\n{t}");
+            // The name and the maximum stay; p90 goes first.
+            assert!(
+                t.contains("chat") && t.contains("1500.000"),
+                "{width}:\n{t}"
+            );
+            if width < 100 {
+                assert!(!t.contains("┆ p90"), "{width}:\n{t}");
+                let note = t.split("(not shown for lack of width: ").nth(1);
+                assert!(note.is_some_and(|n| n.contains("p90")), "{width}:\n{t}");
+            }
+        }
+        let more = latency_table(&rows, 7, style(Some(120)));
+        assert!(more.contains("… and 7 more rows"), "{more}");
     }
 
     #[test]

@@ -25,7 +25,9 @@ use crate::report::gate::{self, KindGate, Verdict};
 use crate::report::hexdump;
 use crate::report::render::{self, layer_of};
 use crate::report::style::{Paint, Style};
-use crate::report::tables::{self, FLOW_ROWS_CAP, FlowRow, TableStyle};
+use crate::report::tables::{
+    self, FLOW_ROWS_CAP, FlowRow, LATENCY_ROWS_CAP, LatencyRow, TableStyle,
+};
 use crate::report::verbose::{self, Flag, HttpExtras};
 use crate::report::{IoState, PacketDone, Reporter, preview};
 use crate::stats::RunStats;
@@ -153,6 +155,8 @@ pub struct TextPrinter<W: Write> {
     width_end: usize,
     line: String,
     release: Vec<u8>,
+    latency_rows: Vec<LatencyRow>,
+    latency_omitted: u64,
 }
 
 impl<W: Write> TextPrinter<W> {
@@ -176,6 +180,8 @@ impl<W: Write> TextPrinter<W> {
             width_end: 0,
             line: String::new(),
             release: Vec::new(),
+            latency_rows: Vec::new(),
+            latency_omitted: 0,
         }
     }
 
@@ -612,6 +618,17 @@ impl<W: Write> EventSink for TextPrinter<W> {
             Event::Record(Record::Anomaly(a)) => {
                 self.example(a, Some(flow), ctx.pkt.map(|p| p.frame))
             }
+            Event::Record(Record::Latency(l)) => {
+                let keep = self.opts.kind.is_none_or(|k| k == FlowKind::WebSocket);
+                if keep && self.latency_rows.len() < LATENCY_ROWS_CAP {
+                    let mut row = LatencyRow::new(l);
+                    row.name = row.name.map(|n| esc(&n).to_string());
+                    self.latency_rows.push(row);
+                } else if keep {
+                    self.latency_omitted += 1;
+                }
+                return;
+            }
             Event::FlowClosed { how, summary } => {
                 self.notes.remove(&flow);
                 let row = FlowRow::new(ctx.flow, summary, how);
@@ -717,10 +734,16 @@ impl<W: Write> EventSink for TextPrinter<W> {
             Event::Record(Record::WsMessage(m)) => {
                 if let Some(p) = self.awaiting_pdu(ctx, Awaiting::Message) {
                     p.awaiting = Awaiting::Nothing;
+                    // What the message meant to its sub-protocol says more than its bytes.
+                    let sub = render::sub_info(m);
+                    let meant = sub.is_some();
+                    if let Some(info) = sub {
+                        p.info = info;
+                    }
                     // The frame alone did not show the message: say what it was, its text
                     // and its size, for every opcode alike.
                     if m.compressed || m.frames > 1 {
-                        if m.opcode == OpCode::Text {
+                        if m.opcode == OpCode::Text && !meant {
                             p.info.push_str(" \"");
                             preview::text_cut(m.data_head, view.line_chars, m.len, &mut p.info);
                             p.info.push('"');
@@ -807,6 +830,14 @@ impl<W: Write> Reporter for TextPrinter<W> {
             self.flow_rows_omitted,
             style,
         ));
+        if !self.latency_rows.is_empty() {
+            s.push_str("\n\nApplication latency (sub-protocol requests and their replies)\n");
+            s.push_str(&tables::latency_table(
+                &self.latency_rows,
+                self.latency_omitted,
+                style,
+            ));
+        }
         s.push_str("\n\nHeader overhead\n");
         s.push_str(&tables::overhead_table(stats, style));
         s.push('\n');
@@ -984,6 +1015,8 @@ mod tests {
             valid_utf8: Some(false),
             data_head: b"caf\xc3",
             digest: crate::model::Digest::Off,
+            sub: &[],
+            sub_choice: None,
         };
         p.event(&ctx, Event::Record(Record::WsMessage(&msg)));
         // A stream problem belongs to the packet.

@@ -191,6 +191,20 @@ def run_case(ctx, case, checks):
             target = link.get_attribute("href")[1:]
             found = page.evaluate("(id) => document.getElementById(id) !== null", target)
             checks.check(name, f"flow {fid} link #{target}", found)
+        # Sub-protocols: each decoded message's meaning in the messages table, the latency
+        # records as the flow's latency table, the choice in the flow's description.
+        mine = by_flow.get(fid, [])
+        lat = [r for r in mine if r["type"] == "latency"]
+        checks.eq(name, f"flow {fid} latency rows", page.locator("#latency tbody tr").count(), len(lat))
+        decoded = [r for r in mine if r["type"] == "ws_message" and r.get("sub")]
+        if page.locator("#messages").count() == 1:
+            meanings = [t for t in page.locator("#messages tbody tr td:nth-child(5)").all_inner_texts() if t.strip()]
+            checks.eq(name, f"flow {fid} messages with a meaning", len(meanings), len(decoded))
+            for m, r in zip(meanings, decoded):
+                checks.check(name, f"flow {fid} meaning names {r['sub']['type']}", str(r["sub"]["type"]) in m, m)
+        if f.get("sub") and f["sub"]["protocol"]:
+            text = page.locator("#flow-detail p").first.inner_text()
+            checks.check(name, f"flow {fid} says what it was decoded as", "decoded as" in text, text)
         for text in case.get("hostile", []):
             if page.evaluate("(t) => document.body.textContent.includes(t)", text):
                 hostile_seen.add(text)

@@ -70,6 +70,20 @@
   const int = (n) => (n === null || n === undefined) ? '–' : Number(n).toLocaleString('en-US');
   const bytes = (n) => int(n) + ' B';
   const secs = (x) => (x === null || x === undefined) ? '–' : x.toFixed(6);
+  const ms = (x) => (x === null || x === undefined) ? '–' : (x * 1000).toFixed(3) + ' ms';
+  // What a message meant to its sub-protocol, in one line, from the record's sub object(s).
+  const SUB_NAMES = { json: 'JSON', 'socket.io': 'Socket.IO', stomp: 'STOMP', mqtt: 'MQTT', 'graphql-ws': 'graphql-ws', 'graphql-transport-ws': 'graphql-transport-ws', signalr: 'SignalR', 'json-rpc': 'JSON-RPC', wamp: 'WAMP' };
+  function subLabel(u) {
+    const parts = [SUB_NAMES[u.protocol] || String(u.protocol), String(u.type)];
+    for (const k of ['namespace', 'event', 'method', 'topic', 'operation']) {
+      if (typeof u[k] === 'string' && !(k === 'namespace' && u[k] === '/')) parts.push(JSON.stringify(u[k]));
+    }
+    if (u.qos !== undefined && u.qos !== null) parts.push('qos=' + u.qos);
+    if (u.id !== undefined && u.id !== null) parts.push('id=' + u.id);
+    if (typeof u.error === 'string') parts.push('error ' + JSON.stringify(u.error));
+    return visible(parts.join(' '));
+  }
+  const subLabels = (r) => r.sub ? [r.sub].concat(r.sub_more || []).map(subLabel).join(', ') : '';
   function dur(x) {
     if (x === null || x === undefined) return '–';
     if (x < 1e-3) return (x * 1e6).toFixed(0) + ' µs';
@@ -510,7 +524,8 @@
     const parts = [h('h2', { id: 'flow-title' }, 'Flow ' + id + ': ', h('span', { class: 'dir-c2s mono' }, visible(f.client)), ' ⇄ ', h('span', { class: 'dir-s2c mono' }, visible(f.server)), ' ', kindChip(kindOf(f))),
       h('p', {}, plural(f.packets, 'packet') + ' over ' + dur(f.last_ts - f.first_ts) + ', starting ' + secs(rel(f.first_ts)) + ' s into the capture; ' +
         'client sent ' + bytes(f.bytes_c2s) + ', server ' + bytes(f.bytes_s2c) + ' of TCP payload; ' + endWords(f.end) +
-        (f.ping_rtt_ms !== null ? '; ping RTT ' + f.ping_rtt_ms + ' ms' : '') + (f.gaps ? '; ' + bytes(f.gaps) + ' missing from the capture' : '') + '.')];
+        (f.ping_rtt_ms !== null ? '; ping RTT ' + f.ping_rtt_ms + ' ms' : '') + (f.gaps ? '; ' + bytes(f.gaps) + ' missing from the capture' : '') + '.' +
+        (f.sub ? ' Messages ' + (f.sub.protocol ? 'decoded as ' + (SUB_NAMES[f.sub.protocol] || f.sub.protocol) : 'not decoded') + ' (' + visible(f.sub.reason) + ').' : ''))];
     if (!detail.has(id)) {
       parts.push(h('p', { class: 'notice' }, 'The report keeps packets, frames and messages for the first ' + meta.limits.first_flows + ' flows and for up to ' + meta.limits.anomalous_flows + ' flows with anomalies; this flow is listed with its totals only. Run sockscope read --ladder ' + id + ' (or --follow ' + id + ') on the capture for all of it.'));
       parts.push(anomalyList(recs));
@@ -526,6 +541,7 @@
     parts.push(h('div', { class: 'detailgrid' }, h('div', {}, left), h('div', {}, right)));
     if (has('ws_frame')) parts.push(framesTable(id, recs));
     if (has('ws_message') || has('sse_event')) parts.push(messageList(recs));
+    if (has('latency')) parts.push(latencyTable(recs));
     if (has('http')) parts.push(httpList(id, recs));
     parts.push(anomalyList(recs));
     box.replaceChildren(...parts);
@@ -781,7 +797,7 @@
       const yy = dir === 'c2s' ? y1 : y2;
       const cx = x(r.ts);
       let size, shape, tip;
-      if (r.type === 'ws_message') { size = 3 + Math.log2(1 + r.len); shape = r.opcode === 'text' ? 'circle' : 'square'; tip = r.opcode + ' message, ' + r.len + ' B'; }
+      if (r.type === 'ws_message') { size = 3 + Math.log2(1 + r.len); shape = r.opcode === 'text' ? 'circle' : 'square'; tip = (r.sub ? subLabels(r) + ' — ' : '') + r.opcode + ' message, ' + r.len + ' B'; }
       else if (r.type === 'http') { size = 7; shape = 'triangle'; tip = startLine(r); }
       else if (r.type === 'sse_event') { size = 5; shape = 'diamond'; tip = 'event' + (r.event !== null ? ' ' + r.event : ''); }
       else { size = 4; shape = 'control'; tip = r.opcode + (r.payload_len ? ' ' + r.payload_len + ' B' : ''); }
@@ -845,13 +861,29 @@
     const msgs = recs.filter((r) => r.type === 'ws_message' || r.type === 'sse_event');
     return h('section', { id: 'messages' }, h('h3', {}, 'Messages'),
       h('div', { class: 'tablewrap' }, h('table', {},
-        h('thead', {}, h('tr', {}, ['dir', 'type', 'length', 'frames', 'preview'].map((t) => h('th', {}, t)))),
+        h('thead', {}, h('tr', {}, ['dir', 'type', 'length', 'frames', 'meaning', 'preview'].map((t) => h('th', {}, t)))),
         h('tbody', {}, msgs.map((r) => h('tr', {},
           h('td', { class: 'dir-' + (r.dir || 's2c') }, (r.dir || 's2c') === 'c2s' ? 'client →' : '← server'),
           h('td', {}, r.type === 'sse_event' ? 'SSE event' + (r.event !== null ? ' "' + visible(r.event) + '"' : '') : r.opcode + (r.compressed ? ' (deflated ' + r.wire_len + ' B on the wire)' : '') + (r.valid_utf8 === false ? ' ✗ not UTF-8' : '')),
           h('td', { class: 'num' }, r.type === 'ws_message' ? bytes(r.len) : ''),
           h('td', { class: 'num' }, r.type === 'ws_message' ? r.frames : ''),
+          h('td', { class: 'mono small' }, subLabels(r)),
           h('td', {}, h('pre', { class: 'preview' }, visible(r.preview)))))))));
+  }
+
+  // Application latency of a connection decoded as a sub-protocol: its latency records.
+  function latencyTable(recs) {
+    const rows = recs.filter((r) => r.type === 'latency');
+    return h('section', { id: 'latency' }, h('h3', {}, 'Application latency'),
+      h('p', { class: 'small muted' }, 'Requests paired with their replies by the sub-protocol\'s own ids (JSON-RPC id, Socket.IO ack id, graphql operation id, STOMP receipt, MQTT packet id, SignalR invocation id), per method or event; latencies measured where the capture was taken.'),
+      h('div', { class: 'tablewrap' }, h('table', {},
+        h('thead', {}, h('tr', {}, ['method / event', 'dir', 'count', 'p50', 'p90', 'p99', 'max', 'errors', 'unanswered'].map((t) => h('th', {}, t)))),
+        h('tbody', {}, rows.map((r) => h('tr', {},
+          h('td', { class: 'mono' }, r.name === null ? '(whole connection)' : visible(r.name)),
+          h('td', { class: r.dir ? 'dir-' + r.dir : '' }, r.dir === 'c2s' ? 'client →' : r.dir === 's2c' ? '← server' : ''),
+          h('td', { class: 'num' }, int(r.count)), h('td', { class: 'num' }, ms(r.p50)), h('td', { class: 'num' }, ms(r.p90)),
+          h('td', { class: 'num' }, ms(r.p99)), h('td', { class: 'num' }, ms(r.max)),
+          h('td', { class: 'num' }, int(r.errors)), h('td', { class: 'num' }, int(r.unanswered))))))));
   }
 
   function httpList(id, recs) {
