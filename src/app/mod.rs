@@ -8,6 +8,7 @@
 //! happens to stdout.
 
 pub mod exit;
+pub mod export;
 pub mod live;
 pub mod views;
 
@@ -23,6 +24,7 @@ use crate::report::Reporter;
 use crate::report::escape;
 use crate::report::html;
 use crate::report::progress::{self, Screen, WithProgress};
+use crate::report::select::{Filtered, Selection};
 use crate::report::verdict::forbid::{self, ForbidWatch, Forbids};
 use crate::report::verdict::formats::{self, TextStyle, Totals};
 use crate::report::verdict::rules::Rules;
@@ -79,7 +81,15 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> Status {
     match cli.command {
-        Command::Read { files, common } => read(&files, &common),
+        Command::Read {
+            files,
+            write,
+            flows,
+            common,
+        } => match write {
+            Some(path) => export::write_flows(&files, &path, &flows, &common),
+            None => read(&files, &common),
+        },
         Command::Report {
             files,
             output,
@@ -103,6 +113,9 @@ pub fn run(cli: Cli) -> Status {
         } => {
             if let Err(msg) = common.refuse_idle_views(true) {
                 error_line(msg);
+                return Status::Error;
+            }
+            if views::checked_filter(&common).is_err() {
                 return Status::Error;
             }
             let args = live::LiveArgs {
@@ -245,6 +258,9 @@ fn read(files: &[String], common: &Common) -> Status {
         error_line(msg);
         return Status::Error;
     }
+    if views::checked_filter(common).is_err() {
+        return Status::Error;
+    }
     if let Some(dir) = files.iter().find(|f| Path::new(f).is_dir()) {
         error_line(format!(
             "{dir}: is a directory; name capture files, or check every capture in it with \
@@ -276,6 +292,9 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
         error_line(msg);
         return Status::Error;
     }
+    let Ok(filter) = views::checked_filter(common) else {
+        return Status::Error;
+    };
     if let Some(dir) = files.iter().find(|f| Path::new(f).is_dir()) {
         error_line(format!(
             "{dir}: is a directory; name capture files (a shell glob such as {dir}/*.pcap reads \
@@ -297,8 +316,9 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
         html::Origin::Files(files.to_vec()),
         common.snap_preview,
     );
+    let page = Filtered::wrap_with_tables(page, filter.map(Selection::new));
     // The page is written at the end: nothing scrolls on the terminal meanwhile.
-    let reporter = with_progress(Box::new(page), files, common, true);
+    let reporter = with_progress(page, files, common, true);
     match analyze(files, &config, reporter) {
         Ok(_) => {
             html::announce(output);
@@ -489,11 +509,9 @@ fn check(
         }
     };
     let mut config = common.config(true);
-    // Payload fields see what is kept for display: keep whole messages, show all of it.
-    let mut preview = 0;
+    // Payload fields see what is kept for display: keep whole messages.
     if forbid::reads_payloads(&forbids) {
         config.display_bytes = config.display_bytes.max(config.limits.max_message_buffer);
-        preview = config.display_bytes.saturating_mul(2);
     }
     let kind = common.kind.map(FlowKind::from);
     let style = TextStyle {
@@ -527,7 +545,7 @@ fn check(
     for (name, size) in names.iter().zip(&sizes) {
         let mut collector = Collector::new(rules.clone(), kind);
         if !forbids.is_empty() {
-            collector = collector.forbidding(ForbidWatch::new(forbids.clone(), kind, preview));
+            collector = collector.forbidding(ForbidWatch::new(forbids.clone(), kind));
         }
         let result = match &bar {
             Some(bar) => {

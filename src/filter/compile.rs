@@ -13,7 +13,7 @@ use std::net::IpAddr;
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// A compiled expression.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
@@ -22,7 +22,7 @@ pub(crate) enum Node {
 }
 
 /// A compiled test: which field (and key), the records that carry it, and the operation.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct CTest {
     pub field: FieldId,
     pub key: Option<Box<str>>,
@@ -30,7 +30,7 @@ pub(crate) struct CTest {
     pub op: COp,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum COp {
     /// The field is present.
     Exists,

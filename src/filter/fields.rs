@@ -413,6 +413,8 @@ catalog! {
             "the record's type, as `type` in JSON";
         FlowId "flow.id" Int, ALL, Now One []
             "the flow the record belongs to (ids count from 1 in order of first packet); absent on anomalies outside any flow";
+        TcpStream "tcp.stream" Int, ALL, Now One []
+            "`flow.id` - 1: tshark's `tcp.stream` for the same connection when every TCP connection of the capture is analyzed (`--any-port`; with `-p`, connections on other ports have no flow id but do have a `tcp.stream`)";
         FlowClient "flow.client" Addr, ALL, Now One []
             "the client's IP address (the side that sent the SYN, or else the HTTP request)";
         FlowClientPort "flow.client.port" Int, ALL, Now One []
@@ -637,6 +639,9 @@ catalog! {
             "an error the message carries (JSON-RPC error, STOMP ERROR)";
     }
 }
+
+/// The group of the fields every record carries (from its flow and packet).
+pub const EVERY_RECORD: &str = "Every record";
 
 /// The definition of a field.
 pub fn def(id: FieldId) -> &'static FieldDef {

@@ -215,6 +215,9 @@ impl FieldSource for JsonRecord<'_> {
             F::FlowId => one(self
                 .int(if is_flow { "id" } else { "flow" })
                 .map(Value::Int)),
+            F::TcpStream => one(self
+                .int(if is_flow { "id" } else { "flow" })
+                .map(|n| Value::Int(n - 1))),
             F::FlowClient => one(self.endpoint(true).map(|a| Value::Addr(a.ip()))),
             F::FlowServer => one(self.endpoint(false).map(|a| Value::Addr(a.ip()))),
             F::FlowClientPort => one(self.endpoint(true).map(|a| Value::Int(a.port().into()))),

@@ -13,11 +13,13 @@
 use crate::model::{
     Anomaly, Event, EventCtx, EventSink, FlowKind, FlowRecord, Json, JsonCx, ToJson,
 };
-use crate::report::gate::{KindGate, Verdict};
+use crate::report::gate::{HOLD_CAP, KindGate, Verdict};
+use crate::report::select::{Kinds, Pick, Selection};
 use crate::report::{IoState, Reporter, escape};
 use crate::stats::RunStats;
 use crate::tcp::FlowId;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::io::Write;
 
 /// serde_json's compact form, with terminal-unsafe characters written as `\uXXXX` escapes.
@@ -72,6 +74,13 @@ pub struct JsonPrinter<W: Write> {
     gate: Option<KindGate>,
     line: Vec<u8>,
     release: Vec<u8>,
+    /// `-Y`: the records written.
+    select: Option<Selection>,
+    /// `--filter-flows`: every record of the flows in which something matched.
+    whole_flows: bool,
+    /// Lines of flows whose kind the filter waits for, with the kinds they are written for.
+    held: HashMap<FlowId, Vec<(Vec<u8>, Kinds)>>,
+    held_bytes: usize,
 }
 
 impl<W: Write> JsonPrinter<W> {
@@ -83,6 +92,46 @@ impl<W: Write> JsonPrinter<W> {
             gate: kind.map(KindGate::new),
             line: Vec::with_capacity(512),
             release: Vec::new(),
+            select: None,
+            whole_flows: false,
+            held: HashMap::new(),
+            held_bytes: 0,
+        }
+    }
+
+    /// Writes only the records `select` picks, or with `whole_flows` every record of the flows
+    /// in which something matched.
+    pub fn with_filter(mut self, select: Selection, whole_flows: bool) -> Self {
+        self.select = Some(select);
+        self.whole_flows = whole_flows;
+        if whole_flows {
+            self.gate = Some(KindGate::deciding());
+        }
+        self
+    }
+
+    /// Writes the lines held for `flow` that a flow of `kind` shows.
+    fn release_held(&mut self, flow: FlowId, kind: Option<FlowKind>) {
+        for (line, kinds) in self.held.remove(&flow).unwrap_or_default() {
+            self.held_bytes -= line.len();
+            if kinds.holds(kind) && !self.io.failed {
+                let r = self.out.write_all(&line);
+                self.io.record(r);
+            }
+        }
+    }
+
+    /// Holds the line just made for `flow` until its kind is known.
+    fn hold(&mut self, flow: FlowId, kinds: Kinds) {
+        self.held_bytes += self.line.len();
+        self.held
+            .entry(flow)
+            .or_default()
+            .push((self.line.clone(), kinds));
+        if self.held_bytes > HOLD_CAP
+            && let Some(oldest) = self.held.keys().min().copied()
+        {
+            self.release_held(oldest, None);
         }
     }
 
@@ -90,9 +139,16 @@ impl<W: Write> JsonPrinter<W> {
         self.out
     }
 
-    /// Writes one line; `event` is what the `--kind` gate decides on, when it belongs to a flow.
-    fn write<T: Serialize>(&mut self, flow: Option<FlowId>, event: Option<&Event<'_>>, rec: &T) {
-        if self.io.failed {
+    /// Writes one line; `event` is what the `--kind` gate decides on, when it belongs to a flow;
+    /// `pick` is what the filter said of it.
+    fn write<T: Serialize>(
+        &mut self,
+        flow: Option<FlowId>,
+        event: Option<&Event<'_>>,
+        rec: &T,
+        pick: Pick,
+    ) {
+        if self.io.failed || pick == Pick::No {
             return;
         }
         self.line.clear();
@@ -100,6 +156,11 @@ impl<W: Write> JsonPrinter<W> {
             return;
         }
         self.line.push(b'\n');
+        if let Some(flow) = flow
+            && (matches!(pick, Pick::Later(_)) || self.held.contains_key(&flow))
+        {
+            return self.hold(flow, pick.kinds());
+        }
         if let (Some(gate), Some(flow), Some(event)) = (&mut self.gate, flow, event) {
             self.release.clear();
             match gate.check(flow, event, &mut self.release) {
@@ -138,12 +199,49 @@ impl<W: Write> JsonPrinter<W> {
 
 impl<W: Write> EventSink for JsonPrinter<W> {
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        let shown = self
+            .select
+            .as_mut()
+            .is_none_or(|s| s.global(anomaly, frame));
+        let pick = if shown { Pick::Yes } else { Pick::No };
         let json = self.json(anomaly, None, Some(frame));
-        self.write(None, None, &json);
+        self.write(None, None, &json, pick);
     }
 
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         let flow = ctx.flow.id;
+        let mut pick = Pick::Yes;
+        if let Some(sel) = &mut self.select {
+            let learnt = sel.observe(ctx, &event);
+            match event {
+                Event::Record(r) => pick = sel.record(ctx, r),
+                Event::FlowClosed { how, summary } => {
+                    let end = sel.flow_closed(ctx.flow, summary, how);
+                    pick = if self.whole_flows && end.keep || end.record {
+                        Pick::Yes
+                    } else {
+                        Pick::No
+                    };
+                }
+                _ => {}
+            }
+            if self.whole_flows {
+                let matched = sel.flow_matched(flow);
+                if let Some(gate) = &mut self.gate
+                    && (matched || matches!(event, Event::FlowClosed { .. }))
+                {
+                    self.release.clear();
+                    gate.decide(flow, matched || pick == Pick::Yes, &mut self.release);
+                    let r = self.out.write_all(&self.release);
+                    self.io.record(r);
+                }
+                if !matches!(event, Event::FlowClosed { .. }) {
+                    pick = Pick::Yes;
+                }
+            } else if let Some(kind) = learnt {
+                self.release_held(flow, Some(kind));
+            }
+        }
         match event {
             Event::FlowOpened | Event::HttpHead(_) => {
                 // Decides nothing for the gate but may prove the flow's kind (SSE head).
@@ -157,12 +255,12 @@ impl<W: Write> EventSink for JsonPrinter<W> {
             }
             Event::Record(record) => {
                 let json = self.json(&record, Some(flow), ctx.pkt.map(|p| p.frame));
-                self.write(Some(flow), Some(&event), &json);
+                self.write(Some(flow), Some(&event), &json, pick);
             }
             Event::Control { .. } => {}
             Event::FlowClosed { how, summary } => {
                 let record = FlowRecord::new(ctx.flow, summary, how);
-                self.write(Some(flow), Some(&event), &record);
+                self.write(Some(flow), Some(&event), &record, pick);
             }
         }
     }
@@ -170,6 +268,11 @@ impl<W: Write> EventSink for JsonPrinter<W> {
 
 impl<W: Write> Reporter for JsonPrinter<W> {
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
+        let mut flows: Vec<FlowId> = self.held.keys().copied().collect();
+        flows.sort_unstable();
+        for flow in flows {
+            self.release_held(flow, None);
+        }
         if let Some(e) = self.io.take() {
             return Err(e);
         }
