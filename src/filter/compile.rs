@@ -265,6 +265,11 @@ fn operand(def: &FieldDef, name: &str, lit: &Literal) -> CResult<Operand> {
         Type::Float => match v {
             LitValue::Int(n) => Ok(Operand::Float(*n as f64)),
             LitValue::Float(x) => Ok(Operand::Float(*x)),
+            // A number with more digits than a float keeps.
+            LitValue::Word(w) if decimal_nanos(w).is_some() => match w.parse::<f64>() {
+                Ok(x) => Ok(Operand::Float(x)),
+                Err(_) => wrong(format!("`{name}` is a number: `{w}` is not one")),
+            },
             _ => wrong(format!(
                 "`{name}` is a number: write one without quotes (`1.5`)"
             )),
@@ -336,7 +341,7 @@ fn operand(def: &FieldDef, name: &str, lit: &Literal) -> CResult<Operand> {
                     .checked_mul(1_000_000_000)
                     .and_then(|n| i64::try_from(n).ok()),
                 LitValue::Float(x) => decimal_nanos(&format!("{x:?}")),
-                LitValue::Word(w) => utc_nanos(w),
+                LitValue::Word(w) => utc_nanos(w).or_else(|| decimal_nanos(w)),
                 LitValue::Str(b) => std::str::from_utf8(b).ok().and_then(utc_nanos),
             };
             match nanos {

@@ -6,7 +6,8 @@
 //! syntax tree and its canonical text ([`ast`]), the catalog of fields ([`fields`]: one name per
 //! field, typed, documented, also what `sockscope fields` and docs/filter.md list), the type
 //! checker and compiler ([`compile`]), and the evaluator over the [`FieldSource`] trait that the
-//! record model implements ([`eval`]). [`json`] is a `FieldSource` over today's `--json` records.
+//! record model implements ([`eval`]: each record type says its own fields by [`OwnFields`],
+//! next to the record in `model/`, and `model::InFlow` adds those of its flow).
 //!
 //! It promises: a filter that compiles has every name resolved and every literal of the right
 //! type; evaluation allocates nothing and never panics; no input makes the parser recurse more
@@ -18,7 +19,6 @@ pub mod ast;
 pub mod compile;
 pub mod eval;
 pub mod fields;
-pub mod json;
 pub mod parse;
 
 pub use eval::{Each, FieldSource, OwnFields, Value, one};
