@@ -50,6 +50,18 @@ pub const READ_EXAMPLES: &[Example] = &[
         "tcpdump -w - -i lo port 80 | sockscope read -",
         "read a capture from stdin",
     ),
+    (
+        "sockscope read -Y 'http.status >= 500' capture.pcap",
+        "only what a display filter matches (docs/filter.md)",
+    ),
+    (
+        "sockscope read -T fields -e frame.number -e http.uri -Y http.request capture.pcap",
+        "field columns, as tshark -T fields",
+    ),
+    (
+        "sockscope read -w out.pcap -Y 'ws.text contains \"error\"' capture.pcap",
+        "save the packets of the flows that matched",
+    ),
 ];
 
 pub const LIVE_EXAMPLES: &[Example] = &[
@@ -65,6 +77,10 @@ pub const LIVE_EXAMPLES: &[Example] = &[
     (
         "sudo sockscope live -w out.pcap -c 1000",
         "save what was captured, stop after 1000 packets",
+    ),
+    (
+        "sudo sockscope live -Y 'anomaly.severity == error'",
+        "show only the errors as they happen",
     ),
     (
         "sudo setcap cap_net_raw,cap_net_admin+ep $(which sockscope)",

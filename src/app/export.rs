@@ -38,7 +38,8 @@ impl EventSink for Judge {
                 self.select.record(ctx, r);
             }
             Event::FlowClosed { how, summary } => {
-                if self.select.flow_closed(ctx.flow, summary, how).keep {
+                let end = self.select.flow_closed(ctx.flow, summary, how);
+                if end.keep {
                     self.kept.insert(ctx.flow.id);
                 }
             }

@@ -21,6 +21,7 @@ use crate::model::{Anomaly, Event, EventCtx, EventSink};
 use crate::pipeline::{Analyzer, Stop};
 use crate::report::escape;
 use crate::report::html;
+use crate::report::select::{Filtered, Selection};
 use crate::report::{PacketDone, Reporter};
 use crate::stats::RunStats;
 use std::cell::Cell;
@@ -298,9 +299,10 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             html::Origin::Interface(iface.name.clone()),
             common.snap_preview,
         );
+        let select = common.display_filter().ok().flatten().map(Selection::new);
         inner = Box::new(html::WithReport {
             inner,
-            report: page,
+            report: Filtered::wrap_with_tables(page, select),
         });
     }
     let reporter = LiveReporter {

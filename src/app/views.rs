@@ -48,12 +48,17 @@ fn terminal_width() -> Option<u16> {
     }
 }
 
+/// A refused `-Y` filter, already reported on stderr: the run ends with status 2.
+#[derive(Debug)]
+pub struct FilterRefused;
+
 /// The `-Y` filter of `common` (with `--kind` joined to it), checked: a refused filter is
-/// reported on stderr with a caret under its column, and the run should end with status 2.
-pub fn checked_filter(common: &Common) -> Result<Option<Filter>, ()> {
+/// reported on stderr with a caret under its column.
+pub fn checked_filter(common: &Common) -> Result<Option<Filter>, FilterRefused> {
     common.display_filter().map_err(|(headline, caret)| {
         error_line(format!("-Y: {headline}"));
         let _ = writeln!(io::stderr(), "{caret}");
+        FilterRefused
     })
 }
 

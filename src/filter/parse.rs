@@ -457,7 +457,7 @@ pub fn classify(text: &str) -> Result<LitValue, String> {
         }
         // More digits than a float holds (a time to the nanosecond): kept as written, for the
         // field to read exactly.
-        if significant(&text) != significant(&format!("{x:?}")) {
+        if significant(text) != significant(&format!("{x:?}")) {
             return Ok(LitValue::Word(text.to_string()));
         }
         return Ok(LitValue::Float(x));

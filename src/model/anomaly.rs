@@ -125,6 +125,30 @@ impl ToJson for Anomaly {
     }
 }
 
+impl OwnFields for Anomaly {
+    fn record_type(&self) -> RecordType {
+        RecordType::Anomaly
+    }
+
+    fn own_values(
+        &self,
+        field: FieldId,
+        _key: Option<&str>,
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        match field {
+            F::FrameTime => each(Value::Time(self.ts)),
+            F::Dir => one(self.dir.map(|d| Value::Sym(d.as_str())), each),
+            F::Anomaly => each(Value::Present),
+            F::AnomalyCode => each(Value::Sym(self.code.as_str())),
+            F::AnomalySeverity => each(Value::Sym(self.code.severity().as_str())),
+            F::AnomalyDetail => each(Value::Str(&self.detail)),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,30 +190,6 @@ mod tests {
                 what.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             );
-        }
-    }
-}
-
-impl OwnFields for Anomaly {
-    fn record_type(&self) -> RecordType {
-        RecordType::Anomaly
-    }
-
-    fn own_values(
-        &self,
-        field: FieldId,
-        _key: Option<&str>,
-        each: &mut Each<'_>,
-    ) -> ControlFlow<()> {
-        use FieldId as F;
-        match field {
-            F::FrameTime => each(Value::Time(self.ts)),
-            F::Dir => one(self.dir.map(|d| Value::Sym(d.as_str())), each),
-            F::Anomaly => each(Value::Present),
-            F::AnomalyCode => each(Value::Sym(self.code.as_str())),
-            F::AnomalySeverity => each(Value::Sym(self.code.severity().as_str())),
-            F::AnomalyDetail => each(Value::Str(&self.detail)),
-            _ => ControlFlow::Continue(()),
         }
     }
 }

@@ -17,12 +17,10 @@ use crate::filter::fields::{self, FieldId, def};
 use crate::filter::{FieldSource, RecordSet, Value};
 use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowFacts, FlowKind, InFlow};
 use crate::report::escape;
-use crate::report::gate::HOLD_CAP;
-use crate::report::select::{Kinds, Pick, Selection};
+use crate::report::select::{HeldLines, Pick, Selection};
 use crate::report::{IoState, Reporter};
 use crate::stats::RunStats;
 use crate::tcp::FlowId;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -171,8 +169,8 @@ pub struct FieldsPrinter<W: Write> {
     select: Option<Selection>,
     line: String,
     /// Lines of flows whose kind the filter waits for.
-    held: HashMap<FlowId, Vec<(String, Kinds)>>,
-    held_bytes: usize,
+    held: HeldLines,
+    released: Vec<u8>,
     header_done: bool,
 }
 
@@ -200,8 +198,8 @@ impl<W: Write> FieldsPrinter<W> {
             records: if own.is_empty() { RecordSet::ALL } else { own },
             select: None,
             line: String::new(),
-            held: HashMap::new(),
-            held_bytes: 0,
+            held: HeldLines::default(),
+            released: Vec::new(),
             header_done: false,
         })
     }
@@ -212,11 +210,19 @@ impl<W: Write> FieldsPrinter<W> {
         self
     }
 
-    fn write(&mut self, text: &str) {
-        if !self.io.failed {
-            let r = self.out.write_all(text.as_bytes());
+    fn write(&mut self, text: &[u8]) {
+        if !self.io.failed && !text.is_empty() {
+            let r = self.out.write_all(text);
             self.io.record(r);
         }
+    }
+
+    /// Writes what `held` let out.
+    fn write_released(&mut self) {
+        let released = std::mem::take(&mut self.released);
+        self.write(&released);
+        self.released = released;
+        self.released.clear();
     }
 
     fn header(&mut self) {
@@ -226,7 +232,7 @@ impl<W: Write> FieldsPrinter<W> {
         self.header_done = true;
         let names: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
         let line = format!("{}\n", names.join(&self.options.separator));
-        self.write(&line);
+        self.write(line.as_bytes());
     }
 
     /// The line of a record into `self.line`.
@@ -275,33 +281,15 @@ impl<W: Write> FieldsPrinter<W> {
         self.header();
         self.make_line(subject);
         if let Some(flow) = flow
-            && (matches!(pick, Pick::Later(_)) || self.held.contains_key(&flow))
+            && (matches!(pick, Pick::Later(_)) || self.held.holds(flow))
         {
-            self.held_bytes += self.line.len();
-            let line = self.line.clone();
             self.held
-                .entry(flow)
-                .or_default()
-                .push((line, pick.kinds()));
-            if self.held_bytes > HOLD_CAP
-                && let Some(oldest) = self.held.keys().min().copied()
-            {
-                self.release(oldest, None);
-            }
-            return;
+                .hold(flow, self.line.as_bytes(), pick.kinds(), &mut self.released);
+            return self.write_released();
         }
         let line = std::mem::take(&mut self.line);
-        self.write(&line);
+        self.write(line.as_bytes());
         self.line = line;
-    }
-
-    fn release(&mut self, flow: FlowId, kind: Option<FlowKind>) {
-        for (line, kinds) in self.held.remove(&flow).unwrap_or_default() {
-            self.held_bytes -= line.len();
-            if kinds.holds(kind) {
-                self.write(&line);
-            }
-        }
     }
 }
 
@@ -339,7 +327,8 @@ impl<W: Write> EventSink for FieldsPrinter<W> {
         if let Some(sel) = &mut self.select
             && let Some(k) = sel.observe(ctx, &event)
         {
-            self.release(flow, Some(k));
+            self.held.release(flow, Some(k), &mut self.released);
+            self.write_released();
         }
         if let Some(sel) = &self.select {
             kind = sel.kind_of(flow);
@@ -398,11 +387,8 @@ impl<W: Write> EventSink for FieldsPrinter<W> {
 
 impl<W: Write> Reporter for FieldsPrinter<W> {
     fn finish(&mut self, _stats: &RunStats) -> std::io::Result<()> {
-        let mut flows: Vec<FlowId> = self.held.keys().copied().collect();
-        flows.sort_unstable();
-        for flow in flows {
-            self.release(flow, None);
-        }
+        self.held.release_all(&mut self.released);
+        self.write_released();
         self.io.finish(&mut self.out)
     }
 

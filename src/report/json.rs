@@ -13,13 +13,12 @@
 use crate::model::{
     Anomaly, Event, EventCtx, EventSink, FlowKind, FlowRecord, Json, JsonCx, ToJson,
 };
-use crate::report::gate::{HOLD_CAP, KindGate, Verdict};
-use crate::report::select::{Kinds, Pick, Selection};
+use crate::report::gate::{KindGate, Verdict};
+use crate::report::select::{HeldLines, Pick, Selection};
 use crate::report::{IoState, Reporter, escape};
 use crate::stats::RunStats;
 use crate::tcp::FlowId;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::io::Write;
 
 /// serde_json's compact form, with terminal-unsafe characters written as `\uXXXX` escapes.
@@ -78,9 +77,8 @@ pub struct JsonPrinter<W: Write> {
     select: Option<Selection>,
     /// `--filter-flows`: every record of the flows in which something matched.
     whole_flows: bool,
-    /// Lines of flows whose kind the filter waits for, with the kinds they are written for.
-    held: HashMap<FlowId, Vec<(Vec<u8>, Kinds)>>,
-    held_bytes: usize,
+    /// Lines of flows whose kind the filter waits for.
+    held: HeldLines,
 }
 
 impl<W: Write> JsonPrinter<W> {
@@ -94,8 +92,7 @@ impl<W: Write> JsonPrinter<W> {
             release: Vec::new(),
             select: None,
             whole_flows: false,
-            held: HashMap::new(),
-            held_bytes: 0,
+            held: HeldLines::default(),
         }
     }
 
@@ -110,33 +107,13 @@ impl<W: Write> JsonPrinter<W> {
         self
     }
 
-    /// Writes the lines held for `flow` that a flow of `kind` shows.
-    fn release_held(&mut self, flow: FlowId, kind: Option<FlowKind>) {
-        for (line, kinds) in self.held.remove(&flow).unwrap_or_default() {
-            self.held_bytes -= line.len();
-            if kinds.holds(kind) && !self.io.failed {
-                let r = self.out.write_all(&line);
-                self.io.record(r);
-            }
+    /// Writes what `held` let out into `release`.
+    fn write_released(&mut self) {
+        if !self.release.is_empty() && !self.io.failed {
+            let r = self.out.write_all(&self.release);
+            self.io.record(r);
         }
-    }
-
-    /// Holds the line just made for `flow` until its kind is known.
-    fn hold(&mut self, flow: FlowId, kinds: Kinds) {
-        self.held_bytes += self.line.len();
-        self.held
-            .entry(flow)
-            .or_default()
-            .push((self.line.clone(), kinds));
-        if self.held_bytes > HOLD_CAP
-            && let Some(oldest) = self.held.keys().min().copied()
-        {
-            self.release_held(oldest, None);
-        }
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
+        self.release.clear();
     }
 
     /// Writes one line; `event` is what the `--kind` gate decides on, when it belongs to a flow;
@@ -157,9 +134,12 @@ impl<W: Write> JsonPrinter<W> {
         }
         self.line.push(b'\n');
         if let Some(flow) = flow
-            && (matches!(pick, Pick::Later(_)) || self.held.contains_key(&flow))
+            && (matches!(pick, Pick::Later(_)) || self.held.holds(flow))
         {
-            return self.hold(flow, pick.kinds());
+            self.release.clear();
+            self.held
+                .hold(flow, &self.line, pick.kinds(), &mut self.release);
+            return self.write_released();
         }
         if let (Some(gate), Some(flow), Some(event)) = (&mut self.gate, flow, event) {
             self.release.clear();
@@ -239,7 +219,9 @@ impl<W: Write> EventSink for JsonPrinter<W> {
                     pick = Pick::Yes;
                 }
             } else if let Some(kind) = learnt {
-                self.release_held(flow, Some(kind));
+                self.release.clear();
+                self.held.release(flow, Some(kind), &mut self.release);
+                self.write_released();
             }
         }
         match event {
@@ -268,11 +250,9 @@ impl<W: Write> EventSink for JsonPrinter<W> {
 
 impl<W: Write> Reporter for JsonPrinter<W> {
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
-        let mut flows: Vec<FlowId> = self.held.keys().copied().collect();
-        flows.sort_unstable();
-        for flow in flows {
-            self.release_held(flow, None);
-        }
+        self.release.clear();
+        self.held.release_all(&mut self.release);
+        self.write_released();
         if let Some(e) = self.io.take() {
             return Err(e);
         }

@@ -16,7 +16,7 @@ use crate::model::EventSink;
 use crate::model::{
     Anomaly, Code, Event, EventCtx, FlowFacts, FlowKind, FlowSummary, InFlow, Record,
 };
-use crate::report::gate::{early_kind, starts_event_stream};
+use crate::report::gate::{HOLD_CAP, early_kind, starts_event_stream};
 use crate::report::{PacketDone, Reporter};
 use crate::stats::RunStats;
 use crate::tcp::{CloseHow, FlowId, FlowMeta};
@@ -388,5 +388,145 @@ impl<R: Reporter> Reporter for Filtered<R> {
 
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.inner.take_io_error()
+    }
+}
+
+/// Output lines of flows whose kind a filter waits for (JSON, `-T fields`), each with the kinds
+/// under which it is shown, at most [`HOLD_CAP`] bytes in all: past that, the oldest flow's are
+/// judged with the kind unknown.
+#[derive(Default)]
+pub struct HeldLines {
+    lines: HashMap<FlowId, Vec<(Vec<u8>, Kinds)>>,
+    bytes: usize,
+}
+
+impl HeldLines {
+    /// Whether lines of `flow` are held (a later line of it must wait behind them).
+    pub fn holds(&self, flow: FlowId) -> bool {
+        self.lines.contains_key(&flow)
+    }
+
+    /// Holds `line`; what the cap lets out is appended to `out`.
+    pub fn hold(&mut self, flow: FlowId, line: &[u8], kinds: Kinds, out: &mut Vec<u8>) {
+        self.bytes += line.len();
+        self.lines
+            .entry(flow)
+            .or_default()
+            .push((line.to_vec(), kinds));
+        if self.bytes > HOLD_CAP
+            && let Some(oldest) = self.lines.keys().min().copied()
+        {
+            self.release(oldest, None, out);
+        }
+    }
+
+    /// Appends to `out` the lines of `flow` that a flow of `kind` shows (`None`: never known).
+    pub fn release(&mut self, flow: FlowId, kind: Option<FlowKind>, out: &mut Vec<u8>) {
+        for (line, kinds) in self.lines.remove(&flow).unwrap_or_default() {
+            self.bytes -= line.len();
+            if kinds.holds(kind) {
+                out.extend_from_slice(&line);
+            }
+        }
+    }
+
+    /// The end of the run: every flow's lines, in flow order, judged with the kind unknown.
+    pub fn release_all(&mut self, out: &mut Vec<u8>) {
+        let mut flows: Vec<FlowId> = self.lines.keys().copied().collect();
+        flows.sort_unstable();
+        for flow in flows {
+            self.release(flow, None, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Anomaly, Code};
+    use crate::tcp::{Dir, PacketRef, RoleBasis};
+    use crate::time::Timestamp;
+
+    fn meta(id: FlowId) -> FlowMeta {
+        FlowMeta::new(
+            id,
+            "10.0.0.1:5000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+            RoleBasis::Syn,
+            Timestamp::ZERO,
+        )
+    }
+
+    fn gap() -> Anomaly {
+        Anomaly {
+            code: Code::TcpGap,
+            dir: Some(Dir::C2S),
+            ts: Timestamp::ZERO,
+            detail: "3 bytes".into(),
+        }
+    }
+
+    #[test]
+    fn a_record_waits_for_its_flows_kind_only_when_the_filter_tests_it() {
+        let m = meta(1);
+        let ctx = EventCtx::new(&m, Some(PacketRef::new(3, Timestamp::ZERO)));
+        let a = gap();
+        let mut plain = Selection::new(Filter::new("anomaly.code == tcp.gap").unwrap());
+        assert_eq!(plain.record(&ctx, Record::Anomaly(&a)), Pick::Yes);
+        let mut by_kind =
+            Selection::new(Filter::new("anomaly && flow.kind in {http, long-poll}").unwrap());
+        let Pick::Later(kinds) = by_kind.record(&ctx, Record::Anomaly(&a)) else {
+            panic!("waits for the kind");
+        };
+        assert!(kinds.holds(Some(FlowKind::LongPoll)) && kinds.holds(Some(FlowKind::Http)));
+        assert!(!kinds.holds(Some(FlowKind::WebSocket)) && !kinds.holds(None));
+        // Something matched under http; the flow ends as http: it is kept, its anomaly counted.
+        let summary = FlowSummary {
+            kind: Some(FlowKind::Http),
+            ..FlowSummary::default()
+        };
+        let closed = Event::FlowClosed {
+            how: CloseHow::Fin,
+            summary: &summary,
+        };
+        assert_eq!(by_kind.observe(&ctx, &closed), Some(FlowKind::Http));
+        let end = by_kind.flow_closed(&m, &summary, CloseHow::Fin);
+        assert!(end.keep && !end.record);
+        let stats = by_kind.table_stats(&RunStats::default());
+        assert_eq!(stats.flows, 1);
+        assert_eq!(stats.anomalies.get(&Code::TcpGap), Some(&1));
+        // A flow of another kind is not kept, and its anomaly is counted as not shown.
+        let m2 = meta(2);
+        let ctx2 = EventCtx::new(&m2, None);
+        by_kind.record(&ctx2, Record::Anomaly(&a));
+        let ws = FlowSummary {
+            kind: Some(FlowKind::WebSocket),
+            ..FlowSummary::default()
+        };
+        let end = by_kind.flow_closed(&m2, &ws, CloseHow::Fin);
+        assert!(!end.keep);
+        assert_eq!(by_kind.anomalies_hidden, 1);
+        assert_eq!(by_kind.flows_seen, 2);
+        assert!(by_kind.note().starts_with("filter: 1 of 2 flows matched"));
+    }
+
+    #[test]
+    fn held_lines_come_out_in_order_for_the_kind_they_were_held_for() {
+        let mut held = HeldLines::default();
+        let mut out = Vec::new();
+        let ws = Kinds(Kinds::bit(Some(FlowKind::WebSocket)));
+        held.hold(1, b"a\n", ws, &mut out);
+        held.hold(1, b"b\n", Kinds::ALL, &mut out);
+        held.hold(2, b"c\n", ws, &mut out);
+        assert!(out.is_empty() && held.holds(1));
+        held.release(1, Some(FlowKind::Http), &mut out);
+        assert_eq!(out, b"b\n");
+        out.clear();
+        held.release_all(&mut out);
+        assert!(
+            out.is_empty(),
+            "a line for WebSocket flows is not shown for an unknown kind"
+        );
+        assert!(!held.holds(2));
     }
 }

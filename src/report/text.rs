@@ -154,10 +154,13 @@ pub struct TextPrinter<W: Write> {
     whole_flows: bool,
     /// Lines of flows whose kind the filter waits for, with the packet description and
     /// direction they are printed with.
-    held: HashMap<FlowId, Vec<(Group, Option<Vec<DetailNode>>, Option<Dir>)>>,
+    held: HashMap<FlowId, Vec<HeldLine>>,
     held_lines: usize,
     held_overflow: bool,
 }
+
+/// A line held for its flow's kind: the group, the packet's description and direction.
+type HeldLine = (Group, Option<Vec<DetailNode>>, Option<Dir>);
 
 /// Lines held for the filter at most, across flows; past it the oldest flow's are judged with
 /// its kind unknown.
@@ -671,10 +674,8 @@ impl<W: Write> EventSink for TextPrinter<W> {
             }
         }
         match event {
-            Event::Record(Record::Anomaly(a)) => {
-                if pick == Pick::Yes {
-                    self.example(a, Some(flow), ctx.pkt.map(|p| p.frame))
-                }
+            Event::Record(Record::Anomaly(a)) if pick == Pick::Yes => {
+                self.example(a, Some(flow), ctx.pkt.map(|p| p.frame))
             }
             Event::FlowClosed { how, summary } => {
                 self.notes.remove(&flow);
