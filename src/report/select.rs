@@ -11,7 +11,7 @@
 //! matches ([`Pick::Later`]); the view holds what it would show until the kind is known
 //! ([`Selection::observe`]) and then shows it if the set holds the kind.
 
-use crate::filter::{FieldId, Filter, OwnFields, RecordType};
+use crate::filter::{FieldId, Filter, OwnFields};
 use crate::model::EventSink;
 use crate::model::{
     Anomaly, Code, Event, EventCtx, FlowFacts, FlowKind, FlowSummary, InFlow, Record,
@@ -20,6 +20,7 @@ use crate::report::gate::{HOLD_CAP, early_kind, starts_event_stream};
 use crate::report::{PacketDone, Reporter};
 use crate::stats::RunStats;
 use crate::tcp::{CloseHow, FlowId, FlowMeta};
+use foldhash::fast::RandomState;
 use std::collections::HashMap;
 
 /// A set of flow kinds, plus "not known" (for records judged with the kind unknown once too
@@ -108,7 +109,7 @@ pub struct FlowEnd {
 pub struct Selection {
     filter: Filter,
     needs_kind: bool,
-    flows: HashMap<FlowId, FlowState>,
+    flows: HashMap<FlowId, FlowState, RandomState>,
     /// Statistics of the flows kept (`RunStats::on_flow_closed`) and of the anomalies that
     /// matched.
     kept: RunStats,
@@ -123,12 +124,54 @@ fn candidates() -> impl Iterator<Item = Option<FlowKind>> {
     FlowKind::ALL.into_iter().map(Some).chain([None])
 }
 
+/// The kinds of flow under which the record matches `filter`, judged in `meta`'s flow with its
+/// kind known or not (`needs_kind`: the filter tests it).
+fn judge(
+    filter: &Filter,
+    needs_kind: bool,
+    own: &dyn OwnFields,
+    meta: Option<&FlowMeta>,
+    kind: Option<FlowKind>,
+    frame: Option<u64>,
+) -> Pick {
+    if !filter.records().contains(own.record_type()) {
+        return Pick::No;
+    }
+    let mut subject = InFlow {
+        own,
+        flow: meta,
+        kind,
+        frame,
+    };
+    if kind.is_some() || !needs_kind || meta.is_none() {
+        return if filter.matches(&subject) {
+            Pick::Yes
+        } else {
+            Pick::No
+        };
+    }
+    let mut kinds = Kinds::NONE;
+    for k in candidates() {
+        subject.kind = k;
+        if filter.matches(&subject) {
+            kinds = kinds.union(Kinds(Kinds::bit(k)));
+        }
+    }
+    // Matching under every kind, or none, needs no waiting.
+    let all = candidates().fold(0, |m, k| m | Kinds::bit(k));
+    if kinds.0 == all {
+        Pick::Yes
+    } else {
+        Pick::of(kinds)
+    }
+}
+
 impl Selection {
     pub fn new(filter: Filter) -> Selection {
         Selection {
             needs_kind: filter.uses(FieldId::FlowKind),
             filter,
-            flows: HashMap::new(),
+            flows: HashMap::default(),
             kept: RunStats::default(),
             flows_seen: 0,
             anomalies_hidden: 0,
@@ -137,52 +180,6 @@ impl Selection {
 
     pub fn filter(&self) -> &Filter {
         &self.filter
-    }
-
-    /// Whether records of this type can match at all.
-    pub fn may_match(&self, ty: RecordType) -> bool {
-        self.filter.records().contains(ty)
-    }
-
-    /// The kinds of flow under which the record matches, judged in `meta`'s flow with its kind
-    /// known or not.
-    fn judge(
-        &self,
-        own: &dyn OwnFields,
-        meta: Option<&FlowMeta>,
-        kind: Option<FlowKind>,
-        frame: Option<u64>,
-    ) -> Pick {
-        if !self.may_match(own.record_type()) {
-            return Pick::No;
-        }
-        let mut subject = InFlow {
-            own,
-            flow: meta,
-            kind,
-            frame,
-        };
-        if kind.is_some() || !self.needs_kind || meta.is_none() {
-            return if self.filter.matches(&subject) {
-                Pick::Yes
-            } else {
-                Pick::No
-            };
-        }
-        let mut kinds = Kinds::NONE;
-        for k in candidates() {
-            subject.kind = k;
-            if self.filter.matches(&subject) {
-                kinds = kinds.union(Kinds(Kinds::bit(k)));
-            }
-        }
-        // Matching under every kind, or none, needs no waiting.
-        let all = candidates().fold(0, |m, k| m | Kinds::bit(k));
-        if kinds.0 == all {
-            Pick::Yes
-        } else {
-            Pick::of(kinds)
-        }
     }
 
     /// The flow's kind, if the selection knows it.
@@ -197,10 +194,11 @@ impl Selection {
             Event::FlowClosed { summary, .. } => summary.kind.unwrap_or(FlowKind::Other),
             e => early_kind(e)?,
         };
-        let state = self.flows.entry(ctx.flow.id).or_default();
-        if state.kind.is_some() {
-            return None;
-        }
+        let state = match self.flows.get_mut(&ctx.flow.id) {
+            Some(s) if s.kind.is_some() => return None,
+            Some(s) => s,
+            None => self.flows.entry(ctx.flow.id).or_default(),
+        };
         state.kind = Some(kind);
         for (code, kinds) in std::mem::take(&mut state.anomalies) {
             if kinds.holds(Some(kind)) {
@@ -222,9 +220,15 @@ impl Selection {
 
     /// Judges a record of the flow of `ctx`.
     pub fn record(&mut self, ctx: &EventCtx<'_>, record: Record<'_>) -> Pick {
-        let kind = self.kind_of(ctx.flow.id);
-        let pick = self.judge(record.own(), Some(ctx.flow), kind, ctx.pkt.map(|p| p.frame));
         let state = self.flows.entry(ctx.flow.id).or_default();
+        let pick = judge(
+            &self.filter,
+            self.needs_kind,
+            record.own(),
+            Some(ctx.flow),
+            state.kind,
+            ctx.pkt.map(|p| p.frame),
+        );
         state.matched = state.matched.union(pick.kinds());
         if let Record::Anomaly(a) = record {
             match pick {
@@ -238,7 +242,7 @@ impl Selection {
 
     /// Judges an anomaly that belongs to no flow.
     pub fn global(&mut self, anomaly: &Anomaly, frame: u64) -> bool {
-        let yes = self.judge(anomaly, None, None, Some(frame)) == Pick::Yes;
+        let yes = judge(&self.filter, false, anomaly, None, None, Some(frame)) == Pick::Yes;
         if yes {
             self.kept.on_anomaly(anomaly.code);
         } else {
@@ -257,7 +261,7 @@ impl Selection {
     ) -> FlowEnd {
         let kind = summary.kind.unwrap_or(FlowKind::Other);
         let facts = FlowFacts { meta, summary, how };
-        let record = self.judge(&facts, Some(meta), Some(kind), None) == Pick::Yes;
+        let record = judge(&self.filter, false, &facts, Some(meta), Some(kind), None) == Pick::Yes;
         let state = self.flows.remove(&meta.id).unwrap_or_default();
         for (code, kinds) in state.anomalies {
             if kinds.holds(Some(kind)) {
