@@ -17,10 +17,12 @@ use crate::filter::fields::{self, FieldId, def};
 use crate::filter::{FieldSource, RecordSet, Value};
 use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowFacts, FlowKind, InFlow};
 use crate::report::escape;
+use crate::report::gate::early_kind;
 use crate::report::select::{HeldLines, Pick, Selection};
 use crate::report::{IoState, Reporter};
 use crate::stats::RunStats;
 use crate::tcp::FlowId;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -170,6 +172,9 @@ pub struct FieldsPrinter<W: Write> {
     line: String,
     /// Lines of flows whose kind the filter waits for.
     held: HeldLines,
+    /// A column shows `flow.kind`: the kinds of open flows, once known.
+    shows_kind: bool,
+    kinds: HashMap<FlowId, FlowKind>,
     released: Vec<u8>,
     header_done: bool,
 }
@@ -183,6 +188,7 @@ impl<W: Write> FieldsPrinter<W> {
     ) -> Result<Self, String> {
         let FieldsFormat::Fields = format;
         let columns = columns(names)?;
+        let shows_kind = columns.iter().any(|c| c.id == FieldId::FlowKind);
         let options = FieldsOptions::parse(options)?;
         let own: RecordSet = columns
             .iter()
@@ -199,6 +205,8 @@ impl<W: Write> FieldsPrinter<W> {
             select: None,
             line: String::new(),
             held: HeldLines::default(),
+            shows_kind,
+            kinds: HashMap::new(),
             released: Vec::new(),
             header_done: false,
         })
@@ -323,16 +331,25 @@ fn show(v: &Value<'_>) -> String {
 impl<W: Write> EventSink for FieldsPrinter<W> {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         let flow = ctx.flow.id;
-        let mut kind = None;
         if let Some(sel) = &mut self.select
             && let Some(k) = sel.observe(ctx, &event)
         {
             self.held.release(flow, Some(k), &mut self.released);
             self.write_released();
         }
-        if let Some(sel) = &self.select {
-            kind = sel.kind_of(flow);
-        }
+        // `flow.kind` in a column: the kind as soon as an event proves it.
+        let kind = if self.shows_kind {
+            if let Some(k) = early_kind(&event) {
+                self.kinds.entry(flow).or_insert(k);
+            }
+            let kind = self.kinds.get(&flow).copied();
+            if let Event::FlowClosed { .. } = event {
+                self.kinds.remove(&flow);
+            }
+            kind
+        } else {
+            None
+        };
         match event {
             Event::Record(r) => {
                 let pick = match &mut self.select {

@@ -182,14 +182,13 @@ impl Selection {
         &self.filter
     }
 
-    /// The flow's kind, if the selection knows it.
-    pub fn kind_of(&self, flow: FlowId) -> Option<FlowKind> {
-        self.flows.get(&flow).and_then(|s| s.kind)
-    }
-
     /// Learns what `event` proves about its flow's kind (before the view handles it); returns
     /// the kind when this event made it known.
     pub fn observe(&mut self, ctx: &EventCtx<'_>, event: &Event<'_>) -> Option<FlowKind> {
+        // Only a filter that tests the kind waits for it.
+        if !self.needs_kind {
+            return None;
+        }
         let kind = match event {
             Event::FlowClosed { summary, .. } => summary.kind.unwrap_or(FlowKind::Other),
             e => early_kind(e)?,
@@ -220,6 +219,29 @@ impl Selection {
 
     /// Judges a record of the flow of `ctx`.
     pub fn record(&mut self, ctx: &EventCtx<'_>, record: Record<'_>) -> Pick {
+        let frame = ctx.pkt.map(|p| p.frame);
+        if !self.needs_kind {
+            // Decided at once: the flow is looked up only when something matched.
+            let pick = judge(
+                &self.filter,
+                false,
+                record.own(),
+                Some(ctx.flow),
+                None,
+                frame,
+            );
+            match (pick, record) {
+                (Pick::No, Record::Anomaly(_)) => self.anomalies_hidden += 1,
+                (Pick::No, _) => {}
+                (_, r) => {
+                    self.flows.entry(ctx.flow.id).or_default().matched = Kinds::ALL;
+                    if let Record::Anomaly(a) = r {
+                        self.kept.on_anomaly(a.code);
+                    }
+                }
+            }
+            return pick;
+        }
         let state = self.flows.entry(ctx.flow.id).or_default();
         let pick = judge(
             &self.filter,
@@ -227,7 +249,7 @@ impl Selection {
             record.own(),
             Some(ctx.flow),
             state.kind,
-            ctx.pkt.map(|p| p.frame),
+            frame,
         );
         state.matched = state.matched.union(pick.kinds());
         if let Record::Anomaly(a) = record {
