@@ -110,6 +110,8 @@ pub struct Selection {
     filter: Filter,
     needs_kind: bool,
     flows: HashMap<FlowId, FlowState, RandomState>,
+    /// The last flow found with its kind known (events of a flow come in runs).
+    known: Option<FlowId>,
     /// Statistics of the flows kept (`RunStats::on_flow_closed`) and of the anomalies that
     /// matched.
     kept: RunStats,
@@ -172,6 +174,7 @@ impl Selection {
             needs_kind: filter.uses(FieldId::FlowKind),
             filter,
             flows: HashMap::default(),
+            known: None,
             kept: RunStats::default(),
             flows_seen: 0,
             anomalies_hidden: 0,
@@ -189,10 +192,14 @@ impl Selection {
         if !self.needs_kind {
             return None;
         }
+        if self.known == Some(ctx.flow.id) {
+            return None;
+        }
         let kind = match event {
             Event::FlowClosed { summary, .. } => summary.kind.unwrap_or(FlowKind::Other),
             e => early_kind(e)?,
         };
+        self.known = Some(ctx.flow.id);
         let state = match self.flows.get_mut(&ctx.flow.id) {
             Some(s) if s.kind.is_some() => return None,
             Some(s) => s,
@@ -285,6 +292,9 @@ impl Selection {
         let facts = FlowFacts { meta, summary, how };
         let record = judge(&self.filter, false, &facts, Some(meta), Some(kind), None) == Pick::Yes;
         let state = self.flows.remove(&meta.id).unwrap_or_default();
+        if self.known == Some(meta.id) {
+            self.known = None;
+        }
         for (code, kinds) in state.anomalies {
             if kinds.holds(Some(kind)) {
                 self.kept.on_anomaly(code);
