@@ -110,8 +110,8 @@ pub struct Selection {
     filter: Filter,
     needs_kind: bool,
     flows: HashMap<FlowId, FlowState, RandomState>,
-    /// The last flow found with its kind known (events of a flow come in runs).
-    known: Option<FlowId>,
+    /// The last flow found with its kind known, and the kind (events of a flow come in runs).
+    known: Option<(FlowId, FlowKind)>,
     /// Statistics of the flows kept (`RunStats::on_flow_closed`) and of the anomalies that
     /// matched.
     kept: RunStats,
@@ -192,19 +192,22 @@ impl Selection {
         if !self.needs_kind {
             return None;
         }
-        if self.known == Some(ctx.flow.id) {
+        if self.known.is_some_and(|(f, _)| f == ctx.flow.id) {
             return None;
         }
         let kind = match event {
             Event::FlowClosed { summary, .. } => summary.kind.unwrap_or(FlowKind::Other),
             e => early_kind(e)?,
         };
-        self.known = Some(ctx.flow.id);
         let state = match self.flows.get_mut(&ctx.flow.id) {
-            Some(s) if s.kind.is_some() => return None,
+            Some(s) if s.kind.is_some() => {
+                self.known = s.kind.map(|k| (ctx.flow.id, k));
+                return None;
+            }
             Some(s) => s,
             None => self.flows.entry(ctx.flow.id).or_default(),
         };
+        self.known = Some((ctx.flow.id, kind));
         state.kind = Some(kind);
         for (code, kinds) in std::mem::take(&mut state.anomalies) {
             if kinds.holds(Some(kind)) {
@@ -237,17 +240,21 @@ impl Selection {
                 None,
                 frame,
             );
-            match (pick, record) {
-                (Pick::No, Record::Anomaly(_)) => self.anomalies_hidden += 1,
-                (Pick::No, _) => {}
-                (_, r) => {
-                    self.flows.entry(ctx.flow.id).or_default().matched = Kinds::ALL;
-                    if let Record::Anomaly(a) = r {
-                        self.kept.on_anomaly(a.code);
-                    }
-                }
-            }
-            return pick;
+            return self.decided(ctx.flow.id, pick, record);
+        }
+        if let Some((flow, kind)) = self.known
+            && flow == ctx.flow.id
+        {
+            // The kind is known: decided at once, the flow looked up only on a match.
+            let pick = judge(
+                &self.filter,
+                true,
+                record.own(),
+                Some(ctx.flow),
+                Some(kind),
+                frame,
+            );
+            return self.decided(flow, pick, record);
         }
         let state = self.flows.entry(ctx.flow.id).or_default();
         let pick = judge(
@@ -264,6 +271,21 @@ impl Selection {
                 Pick::Yes => self.kept.on_anomaly(a.code),
                 Pick::No => self.anomalies_hidden += 1,
                 Pick::Later(k) => state.anomalies.push((a.code, k)),
+            }
+        }
+        pick
+    }
+
+    /// Counts a record of `flow` decided at once (`Yes` or `No`).
+    fn decided(&mut self, flow: FlowId, pick: Pick, record: Record<'_>) -> Pick {
+        match (pick, record) {
+            (Pick::No, Record::Anomaly(_)) => self.anomalies_hidden += 1,
+            (Pick::No, _) => {}
+            (_, r) => {
+                self.flows.entry(flow).or_default().matched = Kinds::ALL;
+                if let Record::Anomaly(a) = r {
+                    self.kept.on_anomaly(a.code);
+                }
             }
         }
         pick
@@ -292,7 +314,7 @@ impl Selection {
         let facts = FlowFacts { meta, summary, how };
         let record = judge(&self.filter, false, &facts, Some(meta), Some(kind), None) == Pick::Yes;
         let state = self.flows.remove(&meta.id).unwrap_or_default();
-        if self.known == Some(meta.id) {
+        if self.known.is_some_and(|(f, _)| f == meta.id) {
             self.known = None;
         }
         for (code, kinds) in state.anomalies {
