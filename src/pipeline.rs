@@ -53,6 +53,8 @@ pub struct Analyzer<R: Reporter> {
     last_fragment: Option<(std::net::IpAddr, std::net::IpAddr, u32)>,
     /// The analyzed ports, for deciding which broken headers are ours to report.
     ports: PortFilter,
+    /// The run's TLS secrets, which the capture's own secrets join.
+    keys: crate::proto::tls::KeyStore,
 }
 
 /// The `ip.fragment` warning for datagrams lost since `reported`. During the run the lost ones
@@ -137,6 +139,7 @@ impl<R: Reporter> Analyzer<R> {
             fragments_lost: 0,
             last_fragment: None,
             ports: config.ports.clone(),
+            keys: config.keys.clone(),
         }
     }
 
@@ -165,8 +168,13 @@ impl<R: Reporter> Analyzer<R> {
                     self.advance_clock(now);
                     None
                 }
-                // Key log secrets carried in the capture: used once TLS is wired in.
-                Ok(Next::Secrets(_)) => None,
+                // Key log secrets carried in the capture, for the TLS sessions after them.
+                Ok(Next::Secrets(s)) => {
+                    if s.kind == crate::source::Secrets::TLS_KEY_LOG {
+                        self.keys.add_text(s.data);
+                    }
+                    None
+                }
                 Ok(Next::End) => Some(Ok(())),
                 Err(e) => Some(Err(Stop::Source(e))),
             };

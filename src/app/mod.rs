@@ -268,7 +268,13 @@ fn read(files: &[String], common: &Common) -> Status {
         ));
         return Status::Error;
     }
-    let config = common.config(false);
+    let config = match common.with_keys(common.config(false), false) {
+        Ok(c) => c,
+        Err(msg) => {
+            error_line(msg);
+            return Status::Error;
+        }
+    };
     let out = io::BufWriter::with_capacity(64 << 10, io::stdout());
     let quiet =
         !common.json && (common.quiet || common.follow.is_some() || common.ladder.is_some());
@@ -309,7 +315,13 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
             return Status::Error;
         }
     };
-    let config = common.config(false);
+    let config = match common.with_keys(common.config(false), false) {
+        Ok(c) => c,
+        Err(msg) => {
+            error_line(msg);
+            return Status::Error;
+        }
+    };
     let page = html::HtmlReport::new(
         out,
         output,
@@ -508,7 +520,13 @@ fn check(
             return Status::Error;
         }
     };
-    let mut config = common.config(true);
+    let mut config = match common.with_keys(common.config(true), false) {
+        Ok(c) => c,
+        Err(msg) => {
+            error_line(msg);
+            return Status::Error;
+        }
+    };
     // Payload fields see what is kept for display: keep whole messages.
     if forbid::reads_payloads(&forbids) {
         config.display_bytes = config.display_bytes.max(config.limits.max_message_buffer);

@@ -37,6 +37,7 @@ impl<'a> Record<'a> {
             Record::WsMessage(r) => r,
             Record::Sse(r) => r,
             Record::Anomaly(r) => r,
+            Record::Tls(r) => r,
         }
     }
 }

@@ -115,6 +115,7 @@ fn describe(r: &Record<'_>) -> String {
         Record::WsMessage(m) => format!("{}, {} bytes", m.opcode.static_name(), m.len),
         Record::Sse(e) => format!("event {}", e.event.unwrap_or("message")),
         Record::Anomaly(a) => format!("{}: {}", a.code.as_str(), a.detail),
+        Record::Tls(t) => format!("{} {}", t.dir.as_str(), t.name),
     };
     format!("{ty} {what}").trim_end().to_string()
 }
