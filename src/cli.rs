@@ -273,8 +273,15 @@ pub enum Command {
     #[command(after_help = after_help(READ_EXAMPLES, READ_EXIT, ""))]
     Read {
         /// Capture files (pcap, pcapng, optionally gzip-compressed); "-" reads stdin.
-        #[arg(required = true, value_name = "FILE", value_hint = ValueHint::FilePath)]
+        #[arg(required_unless_present = "read_file", value_name = "FILE",
+              value_hint = ValueHint::FilePath)]
         files: Vec<String>,
+        /// A capture file, as tshark -r (the same as naming it; repeatable).
+        #[arg(short = 'r', long = "read-file", value_name = "FILE", value_hint = ValueHint::FilePath)]
+        read_file: Vec<String>,
+        /// Stop after this many packets, as tshark -c (over all the files).
+        #[arg(short = 'c', long = "count", value_name = "N", value_parser = at_least_one::<u64>)]
+        count: Option<u64>,
         /// Write the packets of the selected flows (--flow, or the flows in which -Y matched)
         /// to this pcap file instead of printing a report.
         #[arg(short = 'w', long = "write", value_name = "FILE", value_hint = ValueHint::FilePath)]
@@ -290,14 +297,27 @@ pub enum Command {
     #[command(after_help = after_help(LIVE_EXAMPLES, LIVE_EXIT, ""))]
     Live {
         /// Interface to sniff ("any" = all interfaces).
-        #[arg(default_value = "any", value_name = "IFACE")]
-        iface: String,
+        #[arg(value_name = "IFACE", conflicts_with = "interface")]
+        iface: Option<String>,
+        /// Interface to sniff, as tshark -i (the same as naming it) [default: any].
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        interface: Option<String>,
         /// Save every captured packet to this pcap file.
         #[arg(short = 'w', long = "write", value_name = "FILE", value_hint = ValueHint::FilePath)]
         write: Option<PathBuf>,
         /// Stop after this many packets.
         #[arg(short = 'c', long = "count", value_name = "N")]
         count: Option<u64>,
+        /// With -w, a ring buffer of files as tshark -b: filesize:KB (a new file when the
+        /// current one would pass KB kilobytes), duration:S (every S seconds), files:N (keep
+        /// the last N); repeatable.
+        #[arg(
+            short = 'b',
+            long = "ring-buffer",
+            value_name = "SPEC",
+            requires = "write"
+        )]
+        ring_buffer: Vec<String>,
         /// Stop after this many seconds.
         #[arg(long, value_name = "SECS")]
         duration: Option<f64>,
@@ -328,6 +348,8 @@ pub enum Command {
     #[command(mut_arg("field_names", |a| a.hide(true)))]
     #[command(mut_arg("field_options", |a| a.hide(true)))]
     #[command(mut_arg("only_layers", |a| a.hide(true)))]
+    #[command(mut_arg("zstats", |a| a.hide(true)))]
+    #[command(mut_arg("time_format", |a| a.hide(true)))]
     #[command(mut_arg("snap_preview", |a| a.help(
         "Max payload characters shown per frame / message in the page")))]
     Report {
@@ -369,6 +391,8 @@ pub enum Command {
     #[command(mut_arg("field_names", |a| a.hide(true)))]
     #[command(mut_arg("field_options", |a| a.hide(true)))]
     #[command(mut_arg("only_layers", |a| a.hide(true)))]
+    #[command(mut_arg("zstats", |a| a.hide(true)))]
+    #[command(mut_arg("time_format", |a| a.hide(true)))]
     Check {
         /// Capture files or directories (searched for *.pcap, *.pcapng, *.cap, and .gz);
         /// "-" reads one capture from stdin.
@@ -435,6 +459,43 @@ impl ManPage {
             ManPage::Check => "check",
             ManPage::Completions => "completions",
             ManPage::Man => "man",
+        }
+    }
+}
+
+/// tshark's `-t` time formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeArg {
+    /// Local time of day.
+    #[value(name = "a")]
+    Absolute,
+    /// Local date and time.
+    #[value(name = "ad")]
+    AbsoluteDate,
+    /// Seconds since the first packet.
+    #[value(name = "r")]
+    Relative,
+    /// Seconds since the previous captured packet.
+    #[value(name = "d")]
+    Delta,
+    /// Seconds since the previous line shown.
+    #[value(name = "dd")]
+    DeltaShown,
+    /// Seconds since the epoch.
+    #[value(name = "e")]
+    Epoch,
+}
+
+impl From<TimeArg> for crate::time::TimeFormat {
+    fn from(t: TimeArg) -> Self {
+        use crate::time::TimeFormat as F;
+        match t {
+            TimeArg::Absolute => F::Absolute,
+            TimeArg::AbsoluteDate => F::AbsoluteDate,
+            TimeArg::Relative => F::Relative,
+            TimeArg::Delta => F::Delta,
+            TimeArg::DeltaShown => F::DeltaShown,
+            TimeArg::Epoch => F::Epoch,
         }
     }
 }
@@ -580,6 +641,15 @@ fn parse_memory(s: &str) -> Result<usize, String> {
     Ok(mib)
 }
 
+/// A positive number of seconds (`0.5`, `2`).
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.001 && *x <= 86_400.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{s}` is not a number of seconds from 0.001 to 86400"))
+}
+
 /// A count that must be at least 1.
 fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result<T, String> {
     match s.parse::<T>() {
@@ -622,9 +692,26 @@ pub struct Common {
     /// When to use colour (NO_COLOR is honoured).
     #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
     pub color: ColorWhen,
-    /// Max payload characters shown per frame / message in text and JSON.
-    #[arg(long, default_value_t = 128, value_name = "N")]
-    pub snap_preview: usize,
+    /// How the summary lines show time, as tshark -t: a (local time of day), ad (local date and
+    /// time), r (since the first packet), d (since the previous captured packet), dd (since the
+    /// previous line), e (since the epoch).
+    #[arg(
+        short = 't',
+        long = "time-format",
+        value_enum,
+        default_value = "r",
+        value_name = "FORMAT"
+    )]
+    pub time_format: TimeArg,
+    /// Statistics printed after the tables, as tshark -z: io,stat,INTERVAL (frames and bytes
+    /// per interval of seconds), conv,tcp (TCP conversations), http,tree (HTTP requests by
+    /// method, responses by status); repeatable.
+    #[arg(short = 'z', value_name = "STAT", value_parser = crate::stats::zstats::ZStat::parse)]
+    pub zstats: Vec<crate::stats::zstats::ZStat>,
+    /// Max payload characters shown per frame / message, in JSON, -V and on summary lines
+    /// [default: 128; 40 on a summary line].
+    #[arg(long, value_name = "N")]
+    pub snap_preview: Option<usize>,
     /// Evict flows idle for this many seconds of capture time.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub idle_timeout: u64,
@@ -689,6 +776,9 @@ pub struct Common {
         requires = "verbose"
     )]
     pub only_layers: Vec<String>,
+    /// The interval short polling is priced at in the "what if over HTTP" comparison, seconds.
+    #[arg(long, default_value = "1", value_name = "SECS", value_parser = parse_interval)]
+    pub poll_interval: std::time::Duration,
 }
 
 /// `-T`: the formats of a line per record.
@@ -720,6 +810,16 @@ impl Common {
     }
 
     /// The analysis configuration. `check` looks at every port unless ports are given.
+    /// Characters of payload in a preview (JSON, `-V`, `--follow`): `--snap-preview`, or 128.
+    pub fn preview_chars(&self) -> usize {
+        self.snap_preview.unwrap_or(crate::model::PREVIEW)
+    }
+
+    /// Characters of payload on a one-line summary: `--snap-preview`, or 40.
+    pub fn line_preview_chars(&self) -> usize {
+        self.snap_preview.unwrap_or(crate::model::LINE_PREVIEW)
+    }
+
     pub fn config(&self, any_port_by_default: bool) -> Config {
         let list = self.port_list();
         let ports = if self.any_port || (any_port_by_default && list.is_empty()) {
@@ -737,7 +837,10 @@ impl Common {
             max_inflated_message: self.max_inflate,
             ..Limits::default()
         };
-        let preview_bytes = self.snap_preview.saturating_mul(4);
+        let preview_bytes = self
+            .preview_chars()
+            .max(self.line_preview_chars())
+            .saturating_mul(4);
         // A filter that looks into payloads sees what is kept for display: keep it whole.
         let filter_reads_payloads = self
             .display_filter()
@@ -761,10 +864,13 @@ impl Common {
             ports,
             http_ports,
             limits,
-            snap_preview: self.snap_preview,
+            snap_preview: self.preview_chars(),
             display_bytes,
             display_flow,
             digest: self.digest,
+            poll_interval: self.poll_interval,
+            packet_limit: None,
+            zstats: self.zstats.clone(),
             keys: Default::default(),
             tls_ciphertext,
         }
@@ -864,6 +970,14 @@ impl Common {
             return Err(format!(
                 "-q leaves out the packet lines that {name} adds to; use one of them"
             ));
+        }
+        if self.json && !self.zstats.is_empty() {
+            return Err(
+                "-z prints text tables; with --json the summary record carries the totals".into(),
+            );
+        }
+        if self.json && self.time_format != TimeArg::Relative {
+            return Err("-t sets the time of the text lines; JSON records carry `ts`, seconds since the epoch".into());
         }
         if self.digest && !self.json {
             return Err("--digest adds \"sha256\" to JSON records; use it with --json".into());
@@ -997,6 +1111,16 @@ impl GateArgs {
                 common.fields_format.is_some(),
                 "-T",
                 "check prints verdicts; for field columns run `sockscope read -T fields -e FIELD FILE`",
+            ),
+            (
+                !common.zstats.is_empty(),
+                "-z",
+                "check prints verdicts, not statistics; run `sockscope read -q -z STAT FILE`",
+            ),
+            (
+                common.time_format != TimeArg::Relative,
+                "-t",
+                "check prints no packet lines; run `sockscope read -t FORMAT FILE`",
             ),
         ] {
             if set {

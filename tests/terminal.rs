@@ -641,6 +641,7 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         event: Some(&sse_event),
         id: Some(&sse_id),
         data: h.bytes(19),
+        len: 19,
     };
     let anomaly = |code: Code, dir: Option<Dir>| Anomaly {
         code,

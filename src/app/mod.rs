@@ -82,14 +82,26 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> Status {
     match cli.command {
         Command::Read {
-            files,
+            mut files,
+            read_file,
+            count,
             write,
             flows,
             common,
-        } => match write {
-            Some(path) => export::write_flows(&files, &path, &flows, &common),
-            None => read(&files, &common),
-        },
+        } => {
+            files.extend(read_file);
+            match write {
+                Some(path) if count.is_some() => {
+                    error_line(format!(
+                        "-w {}: writes the selected flows whole; -c does not apply to it",
+                        escape::path(&path)
+                    ));
+                    Status::Error
+                }
+                Some(path) => export::write_flows(&files, &path, &flows, &common),
+                None => read(&files, count, &common),
+            }
+        }
         Command::Report {
             files,
             output,
@@ -104,8 +116,10 @@ pub fn run(cli: Cli) -> Status {
         } => check(&paths, recursive, strict, &gate, &common),
         Command::Live {
             iface,
+            interface,
             write,
             count,
+            ring_buffer,
             duration,
             no_promisc,
             report,
@@ -118,8 +132,16 @@ pub fn run(cli: Cli) -> Status {
             if views::checked_filter(&common).is_err() {
                 return Status::Error;
             }
+            let mut ring = crate::live::writer::RingSpec::default();
+            for spec in &ring_buffer {
+                if let Err(msg) = ring.add(spec) {
+                    error_line(format!("-b {msg} (see `sockscope live --help`)"));
+                    return Status::Error;
+                }
+            }
             let args = live::LiveArgs {
-                iface,
+                ring,
+                iface: interface.or(iface).unwrap_or_else(|| "any".to_string()),
                 write,
                 count,
                 duration,
@@ -228,7 +250,17 @@ pub fn analyze<R: Reporter>(
                 break;
             }
         };
-        match analyzer.run(source.as_mut()) {
+        let outcome = match config.packet_limit {
+            Some(limit) => {
+                let left = limit.saturating_sub(analyzer.stats().packets);
+                if left == 0 {
+                    break;
+                }
+                analyzer.run(&mut crate::source::Limited::new(source.as_mut(), left))
+            }
+            None => analyzer.run(source.as_mut()),
+        };
+        match outcome {
             Ok(()) => {}
             Err(Stop::Source(e)) => {
                 failure = Some(e.to_string());
@@ -253,7 +285,7 @@ pub fn analyze<R: Reporter>(
     }
 }
 
-fn read(files: &[String], common: &Common) -> Status {
+fn read(files: &[String], count: Option<u64>, common: &Common) -> Status {
     if let Err(msg) = common.refuse_idle_views(false) {
         error_line(msg);
         return Status::Error;
@@ -269,7 +301,10 @@ fn read(files: &[String], common: &Common) -> Status {
         return Status::Error;
     }
     let config = match common.with_keys(common.config(false), false) {
-        Ok(c) => c,
+        Ok(c) => Config {
+            packet_limit: count,
+            ..c
+        },
         Err(msg) => {
             error_line(msg);
             return Status::Error;
@@ -326,9 +361,12 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
         out,
         output,
         html::Origin::Files(files.to_vec()),
-        common.snap_preview,
+        common.preview_chars(),
     );
-    let page = Filtered::wrap_with_tables(page, filter.map(Selection::new));
+    let page = Filtered::wrap_with_tables(
+        page,
+        filter.map(|f| Selection::new(f).with_poll_interval(common.poll_interval)),
+    );
     // The page is written at the end: nothing scrolls on the terminal meanwhile.
     let reporter = with_progress(page, files, common, true);
     match analyze(files, &config, reporter) {

@@ -69,7 +69,7 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
     let filter = common.display_filter().ok().flatten();
     // With a filter, --kind is part of it.
     let kind = common.kind.map(FlowKind::from).filter(|_| filter.is_none());
-    let select = filter.map(Selection::new);
+    let select = filter.map(|f| Selection::new(f).with_poll_interval(common.poll_interval));
     if let Some(format) = common.fields_format {
         let fields = FieldsPrinter::new(out, format, &common.field_names, &common.field_options);
         return Box::new(match fields {
@@ -80,16 +80,16 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
     }
     if !common.json {
         if let Some(flow) = common.follow {
-            let p = FollowPrinter::new(out, flow, color, common.snap_preview);
+            let p = FollowPrinter::new(out, flow, color, common.preview_chars());
             return Filtered::wrap(p, select);
         }
         if let Some(flow) = common.ladder {
-            let p = LadderPrinter::new(out, flow, color, common.snap_preview);
+            let p = LadderPrinter::new(out, flow, color, common.preview_chars());
             return Filtered::wrap(p, select);
         }
     }
     if common.json {
-        let p = JsonPrinter::new(out, common.snap_preview, kind);
+        let p = JsonPrinter::new(out, common.preview_chars(), kind);
         return Box::new(match select {
             Some(s) => p.with_filter(s, common.filter_flows),
             None => p,
@@ -97,7 +97,8 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
     }
     let opts = TextOptions {
         quiet: common.quiet,
-        preview: common.snap_preview,
+        preview: common.preview_chars(),
+        line_preview: common.line_preview_chars(),
         kind,
         color,
         tables: TableStyle {
@@ -109,6 +110,7 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
         hex: common.hex,
         hex_bytes: common.config(false).display_bytes,
         layers: common.only_layers.clone(),
+        time: common.time_format.into(),
     };
     let p = TextPrinter::new(out, opts);
     Box::new(match select {

@@ -364,8 +364,14 @@ const SSE: RecordSet = RecordSet::of(&[RecordType::SseEvent]);
 const ANOMALY: RecordSet = RecordSet::of(&[RecordType::Anomaly]);
 const FLOW: RecordSet = RecordSet::of(&[RecordType::Flow]);
 const TLS: RecordSet = RecordSet::of(&[RecordType::Tls, RecordType::Flow]);
-const PACKET: RecordSet =
-    RecordSet::of(&[RecordType::Http, RecordType::WsFrame, RecordType::Anomaly]);
+const PACKET: RecordSet = RecordSet::of(&[
+    RecordType::Http,
+    RecordType::Handshake,
+    RecordType::WsFrame,
+    RecordType::WsMessage,
+    RecordType::SseEvent,
+    RecordType::Anomaly,
+]);
 const TIMED: RecordSet = RecordSet::of(&[
     RecordType::Http,
     RecordType::Handshake,
@@ -413,8 +419,8 @@ catalog! {
             "the record's type, as `type` in JSON";
         FlowId "flow.id" Int, ALL, Now One []
             "the flow the record belongs to (ids count from 1 in order of first packet); absent on anomalies outside any flow";
-        TcpStream "tcp.stream" Int, ALL, Now One []
-            "`flow.id` - 1: tshark's `tcp.stream` for the same connection when every TCP connection of the capture is analyzed (`--any-port`; with `-p`, connections on other ports have no flow id but do have a `tcp.stream`)";
+        TcpStream "tcp.stream" Int, ALL, Now One ["flow.tcp_stream"]
+            "tshark's `tcp.stream` for the same connection (TCP conversations numbered from 0 in order of first packet, every port), as the flow record's `tcp_stream`; absent on anomalies outside any flow";
         FlowClient "flow.client" Addr, ALL, Now One []
             "the client's IP address (the side that sent the SYN, or else the HTTP request)";
         FlowClientPort "flow.client.port" Int, ALL, Now One []
@@ -459,6 +465,10 @@ catalog! {
             "WebSocket data messages";
         FlowSseEvents "flow.sse_events" Int, FLOW, Now One []
             "server-sent events";
+        FlowMessagesC2s "flow.messages_c2s" Int, FLOW, Now One []
+            "messages from the client, as the flows table counts them (the upgrade request is not one)";
+        FlowMessagesS2c "flow.messages_s2c" Int, FLOW, Now One []
+            "messages from the server: responses (a 101 is not one), WebSocket messages, server-sent events";
         FlowPolling "flow.polling" Bool, FLOW, Now One []
             "an HTTP flow that is short polling (the same resource asked for again and again)";
         FlowAnomalies "flow.anomalies" Int, FLOW, Now One []
@@ -587,6 +597,8 @@ catalog! {
             "the event's `id:`";
         SseData "sse.data" Str, SSE, Now One []
             "the event's data, lines joined by newlines, as kept for display";
+        SseLen "sse.len" Int, SSE, Now One []
+            "bytes of the event's whole data (its payload; field names and line ends are framing)";
     }
     group "anomaly records" {
         Anomaly "anomaly" Protocol, ANOMALY, Now One []
@@ -847,10 +859,7 @@ mod tests {
         assert_eq!(FRAME_MESSAGE.to_string(), "ws_frame and ws_message");
         assert_eq!(ALL.to_string(), "every record");
         assert_eq!(RecordSet::EMPTY.to_string(), "no record");
-        assert_eq!(
-            PACKET.intersect(FRAME_MESSAGE),
-            RecordSet::of(&[RecordType::WsFrame])
-        );
+        assert_eq!(PACKET.intersect(HTTP), RecordSet::of(&[RecordType::Http]));
     }
 
     #[test]

@@ -332,8 +332,10 @@ fn flow() -> (FlowMeta, FlowSummary) {
     meta.last_ts = Timestamp::from_secs_nanos(12, 0);
     meta.packets = 9;
     meta.payload_bytes = [10, 20];
+    meta.tcp_stream = 4;
     let summary = FlowSummary {
         kind: Some(FlowKind::WebSocket),
+        messages: [3, 5],
         ..FlowSummary::default()
     };
     (meta, summary)
@@ -413,6 +415,7 @@ fn records_answer_with_their_own_fields_and_their_flows() {
         event: Some("tick"),
         id: None,
         data: b"data",
+        len: 4,
     };
     let facts = FlowFacts {
         meta: &meta,
@@ -437,7 +440,11 @@ fn records_answer_with_their_own_fields_and_their_flows() {
         &frame
     ));
     assert!(check("frame.time == 11.000001 && dir == c2s", &frame));
-    assert!(check("tcp.stream == 0 && flow.id == 1", &frame));
+    // tshark's number from the flow's metadata, not derived from the flow id.
+    assert!(check(
+        "tcp.stream == 4 && flow.tcp_stream == 4 && flow.id == 1",
+        &frame
+    ));
     // Times compare to the nanosecond, beyond what a float literal holds.
     let late = WsFrame {
         ts: Timestamp::from_secs_nanos(1_795_449_803, 83_168_702),
@@ -462,6 +469,11 @@ fn records_answer_with_their_own_fields_and_their_flows() {
         &body
     ));
     assert!(check("dir == s2c && sse.event == tick && !sse.id", &sse));
+    assert!(check("sse.len == 4 && frame.number == 7", &sse));
+    assert!(check(
+        "flow.messages_c2s == 3 && flow.messages_s2c == 5 && tcp.stream == 4",
+        &facts
+    ));
     assert!(check(
         "flow.duration == 1.5 && flow.bytes == 30 && flow.end == eof && !flow.closed",
         &facts

@@ -76,7 +76,7 @@ impl FieldSource for InFlow<'_> {
         match field {
             F::RecordKind => each(Value::Sym(ty.as_str())),
             F::FlowId => one(self.flow.map(|f| Value::Int(f.id.into())), each),
-            F::TcpStream => one(self.flow.map(|f| Value::Int(i128::from(f.id) - 1)), each),
+            F::TcpStream => one(self.flow.map(|f| Value::Int(f.tcp_stream.into())), each),
             F::FlowClient => one(addr(self.end(true)), each),
             F::FlowServer => one(addr(self.end(false)), each),
             F::FlowClientPort => one(port(self.end(true)), each),

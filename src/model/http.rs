@@ -77,6 +77,22 @@ pub struct SseEvent<'a> {
     pub id: Option<&'a str>,
     /// `data` lines joined with `\n`, up to the display cap.
     pub data: &'a [u8],
+    /// Length of the whole data (the event's payload; everything else of the event on the
+    /// wire, field names, colons, line ends, comments, is framing).
+    pub len: u64,
+}
+
+impl HttpMessage<'_> {
+    /// A response whose body is an event stream (`Content-Type: text/event-stream`): its body
+    /// is read as Server-Sent Events, each a message of its own.
+    pub fn is_event_stream(&self) -> bool {
+        matches!(self.head, HttpHead::Response { .. })
+            && self.headers.iter().any(|h| {
+                h.name.eq_ignore_ascii_case("content-type")
+                    && h.value.len() >= 17
+                    && h.value[..17].eq_ignore_ascii_case(b"text/event-stream")
+            })
+    }
 }
 
 /// Header list as `[[name, value], ...]`, values decoded leniently.
@@ -108,7 +124,8 @@ impl ToJson for HttpMessage<'_> {
         };
         let text = !self.body_head.is_empty() && std::str::from_utf8(self.body_head).is_ok();
         let sha256 = self.digest.json_field();
-        let mut r = s.serialize_struct("http", 22)?;
+        let preview = preview(self.body_head, self.body_bytes, text, cx.preview_chars);
+        let mut r = s.serialize_struct("http", 23)?;
         r.serialize_field("type", "http")?;
         r.serialize_field("flow", &cx.flow)?;
         r.serialize_field("dir", self.dir.as_str())?;
@@ -127,7 +144,8 @@ impl ToJson for HttpMessage<'_> {
         r.serialize_field("chunked", &self.chunked)?;
         r.serialize_field("upgrade", &self.upgrade)?;
         r.serialize_field("complete", &self.complete)?;
-        r.serialize_field("preview", &preview(self.body_head, text, cx.preview_chars))?;
+        r.serialize_field("preview", &preview.text)?;
+        r.serialize_field("preview_truncated", &preview.truncated)?;
         if let Some(sha256) = sha256 {
             r.serialize_field("sha256", &sha256)?;
         }
@@ -137,13 +155,17 @@ impl ToJson for HttpMessage<'_> {
 
 impl ToJson for SseEvent<'_> {
     fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
-        let mut r = s.serialize_struct("sse_event", 6)?;
+        let preview = preview(self.data, self.len, true, cx.preview_chars);
+        let mut r = s.serialize_struct("sse_event", 9)?;
         r.serialize_field("type", "sse_event")?;
         r.serialize_field("flow", &cx.flow)?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
+        r.serialize_field("frame", &cx.frame)?;
         r.serialize_field("event", &self.event)?;
         r.serialize_field("id", &self.id)?;
-        r.serialize_field("preview", &preview(self.data, true, cx.preview_chars))?;
+        r.serialize_field("len", &self.len)?;
+        r.serialize_field("preview", &preview.text)?;
+        r.serialize_field("preview_truncated", &preview.truncated)?;
         r.end()
     }
 }
@@ -273,6 +295,7 @@ impl OwnFields for SseEvent<'_> {
             F::SseEvent => one(self.event.map(Value::Str), each),
             F::SseId => one(self.id.map(Value::Str), each),
             F::SseData => one(text_prefix(self.data).map(Value::Str), each),
+            F::SseLen => each(Value::Int(self.len.into())),
             _ => ControlFlow::Continue(()),
         }
     }

@@ -138,10 +138,11 @@ pub struct WsMessage<'a> {
 
 impl ToJson for Handshake {
     fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
-        let mut r = s.serialize_struct("handshake", 12)?;
+        let mut r = s.serialize_struct("handshake", 13)?;
         r.serialize_field("type", "handshake")?;
         r.serialize_field("flow", &cx.flow)?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
+        r.serialize_field("frame", &cx.frame)?;
         r.serialize_field("key", &self.key)?;
         r.serialize_field("accept", &self.accept)?;
         r.serialize_field("expected_accept", &self.expected_accept)?;
@@ -160,15 +161,20 @@ impl ToJson for WsFrame<'_> {
         let text = matches!(self.opcode, OpCode::Text | OpCode::Close)
             || (self.opcode == OpCode::Continuation
                 && std::str::from_utf8(self.payload_head).is_ok());
-        let body = if self.opcode == OpCode::Close {
-            self.close_reason.unwrap_or_default()
+        let (body, total) = if self.opcode == OpCode::Close {
+            let code_len = if self.close_code.is_some() { 2 } else { 0 };
+            (
+                self.close_reason.unwrap_or_default(),
+                self.payload_len.saturating_sub(code_len),
+            )
         } else {
-            self.payload_head
+            (self.payload_head, self.payload_len)
         };
+        let preview = preview(body, total, text && !self.rsv1, cx.preview_chars);
         let mask = self
             .mask
             .map(|m| format!("{:02x}{:02x}{:02x}{:02x}", m[0], m[1], m[2], m[3]));
-        let mut r = s.serialize_struct("ws_frame", 19)?;
+        let mut r = s.serialize_struct("ws_frame", 20)?;
         r.serialize_field("type", "ws_frame")?;
         r.serialize_field("flow", &cx.flow)?;
         r.serialize_field("dir", self.dir.as_str())?;
@@ -189,10 +195,8 @@ impl ToJson for WsFrame<'_> {
             "close_reason",
             &self.close_reason.map(String::from_utf8_lossy),
         )?;
-        r.serialize_field(
-            "preview",
-            &preview(body, text && !self.rsv1, cx.preview_chars),
-        )?;
+        r.serialize_field("preview", &preview.text)?;
+        r.serialize_field("preview_truncated", &preview.truncated)?;
         r.end()
     }
 }
@@ -200,25 +204,26 @@ impl ToJson for WsFrame<'_> {
 impl ToJson for WsMessage<'_> {
     fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
         let sha256 = self.digest.json_field();
-        let mut r = s.serialize_struct("ws_message", 13)?;
+        let preview = preview(
+            self.data_head,
+            self.len,
+            self.opcode == OpCode::Text,
+            cx.preview_chars,
+        );
+        let mut r = s.serialize_struct("ws_message", 15)?;
         r.serialize_field("type", "ws_message")?;
         r.serialize_field("flow", &cx.flow)?;
         r.serialize_field("dir", self.dir.as_str())?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
+        r.serialize_field("frame", &cx.frame)?;
         r.serialize_field("opcode", &self.opcode.name())?;
         r.serialize_field("frames", &self.frames)?;
         r.serialize_field("wire_len", &self.wire_len)?;
         r.serialize_field("len", &self.len)?;
         r.serialize_field("compressed", &self.compressed)?;
         r.serialize_field("valid_utf8", &self.valid_utf8)?;
-        r.serialize_field(
-            "preview",
-            &preview(
-                self.data_head,
-                self.opcode == OpCode::Text,
-                cx.preview_chars,
-            ),
-        )?;
+        r.serialize_field("preview", &preview.text)?;
+        r.serialize_field("preview_truncated", &preview.truncated)?;
         if let Some(sha256) = sha256 {
             r.serialize_field("sha256", &sha256)?;
         }

@@ -316,7 +316,8 @@ impl<'a> Cx<'a> {
 
     /// Sends a record to the outputs, counted into the flow's summary and kind.
     pub fn emit(&mut self, record: Record<'_>) {
-        self.summary.count(&record);
+        self.summary
+            .count(&record, self.config.poll_interval.as_nanos() as u64);
         self.kinds.observe(&record);
         self.event(Event::Record(record));
     }

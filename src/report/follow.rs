@@ -149,6 +149,7 @@ impl<W: Write> FollowPrinter<W> {
     fn view(&self) -> View {
         View {
             preview_chars: self.preview,
+            line_chars: self.preview,
             dump_bytes: usize::MAX,
             color: self.style.on,
         }
@@ -273,7 +274,11 @@ impl<W: Write> EventSink for FollowPrinter<W> {
                 self.first_ts = ctx.flow.first_ts;
                 let style = self.style;
                 let mut head = String::new();
-                let _ = write!(head, "Follow flow {}: client ", self.flow);
+                let _ = write!(
+                    head,
+                    "Follow flow {} (tcp.stream {}): client ",
+                    self.flow, ctx.flow.tcp_stream
+                );
                 self.buf.push_str(&head);
                 style.push(&mut self.buf, Paint::Client, &ctx.flow.client.to_string());
                 self.buf.push_str(" ⇄ server ");

@@ -7,7 +7,7 @@
 //! flow closes (a plain HTTP flow may still turn out to be a long poll). Held output is capped
 //! per run; past the cap the oldest held flow is released as if it matched, and a note says so.
 
-use crate::model::{Event, FlowKind, HttpHead, HttpMessage, Record};
+use crate::model::{Event, FlowKind, HttpMessage, Record};
 use crate::tcp::FlowId;
 use std::collections::HashMap;
 
@@ -40,18 +40,7 @@ pub fn early_kind(event: &Event<'_>) -> Option<FlowKind> {
         Event::Record(Record::Handshake(_))
         | Event::Record(Record::WsFrame(_))
         | Event::Record(Record::WsMessage(_)) => Some(FlowKind::WebSocket),
-        Event::HttpHead(m) => match m.head {
-            HttpHead::Response { .. }
-                if m.headers.iter().any(|h| {
-                    h.name.eq_ignore_ascii_case("content-type")
-                        && h.value.len() >= 17
-                        && h.value[..17].eq_ignore_ascii_case(b"text/event-stream")
-                }) =>
-            {
-                Some(FlowKind::Sse)
-            }
-            _ => None,
-        },
+        Event::HttpHead(m) if m.is_event_stream() => Some(FlowKind::Sse),
         Event::Record(Record::Sse(_)) => Some(FlowKind::Sse),
         _ => None,
     }

@@ -17,9 +17,6 @@ use crate::report::{hexdump, preview};
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// Characters of a text payload shown on a summary line.
-pub const LINE_PREVIEW: usize = 40;
-
 /// `bytes`, at most `max` of them.
 fn capped(bytes: &[u8], max: usize) -> &[u8] {
     bytes.get(..max).unwrap_or(bytes)
@@ -120,41 +117,11 @@ impl Render for WsFrame<'_> {
         "WebSocket"
     }
 
-    /// Opcode and flags as Wireshark's Info column shows them; a close frame's code and
-    /// reason, a text frame's first characters.
+    /// Opcode and flags as Wireshark's Info column shows them; a close frame's code, its name
+    /// and reason, a text frame's first characters; the payload size, for every opcode.
     fn info(&self, view: &View) -> String {
-        let mut s = format!("WebSocket {}", verbose::opcode_title(self.opcode));
-        if self.fin {
-            s.push_str(" [FIN]");
-        } else {
-            s.push_str(" [FRAGMENT]");
-        }
-        if self.rsv1 {
-            s.push_str(" [RSV1]");
-        }
-        if self.rsv2 {
-            s.push_str(" [RSV2]");
-        }
-        if self.rsv3 {
-            s.push_str(" [RSV3]");
-        }
-        if self.mask.is_some() {
-            s.push_str(" [MASKED]");
-        }
-        if self.opcode == OpCode::Close {
-            if let Some(code) = self.close_code {
-                let _ = write!(s, " {code}");
-            }
-            if let Some(reason) = self.close_reason.filter(|r| !r.is_empty()) {
-                s.push(' ');
-                preview::text(reason, view.preview_chars, &mut s);
-            }
-        } else if self.opcode == OpCode::Text && !self.rsv1 && !self.payload_head.is_empty() {
-            s.push_str(" \"");
-            let max = view.preview_chars.min(LINE_PREVIEW);
-            preview::text_cut(self.payload_head, max, self.payload_len, &mut s);
-            s.push('"');
-        }
+        let (mut s, size) = frame_line(self, view);
+        let _ = write!(s, " ({size})");
         s
     }
 
@@ -226,7 +193,11 @@ impl Render for WsMessage<'_> {
             let _ = write!(title, " in {} frames", self.frames);
         }
         if self.compressed {
-            let _ = write!(title, " (inflated from {} B on the wire)", self.wire_len);
+            let _ = write!(
+                title,
+                " (inflated from {} B of payload on the wire)",
+                self.wire_len
+            );
         }
         if self.valid_utf8 == Some(false) {
             title.push_str(" [invalid UTF-8]");
@@ -262,7 +233,7 @@ impl Render for SseEvent<'_> {
             let _ = write!(info, " [{}]", esc(name));
         }
         info.push_str(" \"");
-        let max = view.preview_chars.min(LINE_PREVIEW);
+        let max = view.line_chars;
         preview::text_cut(self.data, max, self.data.len() as u64, &mut info);
         info.push('"');
         info
@@ -279,6 +250,50 @@ impl Render for SseEvent<'_> {
             total: self.data.len() as u64,
         }]
     }
+}
+
+/// A frame's summary line in two parts: opcode, flags and what the payload says (a close
+/// frame's code, name and reason, a text frame's first characters), and the size note
+/// (`5 B`), which the text view closes the line with, after what the message the frame
+/// completes adds.
+pub fn frame_line(f: &WsFrame<'_>, view: &View) -> (String, String) {
+    let mut s = format!("WebSocket {}", verbose::opcode_title(f.opcode));
+    if f.fin {
+        s.push_str(" [FIN]");
+    } else {
+        s.push_str(" [FRAGMENT]");
+    }
+    if f.rsv1 {
+        s.push_str(" [RSV1]");
+    }
+    if f.rsv2 {
+        s.push_str(" [RSV2]");
+    }
+    if f.rsv3 {
+        s.push_str(" [RSV3]");
+    }
+    if f.mask.is_some() {
+        s.push_str(" [MASKED]");
+    }
+    if f.opcode == OpCode::Close {
+        if let Some(code) = f.close_code {
+            let _ = write!(s, " {code}");
+            if (1000..=1015).contains(&code) {
+                let _ = write!(s, " {}", verbose::close_code_title(code));
+            }
+        }
+        if let Some(reason) = f.close_reason.filter(|r| !r.is_empty()) {
+            s.push_str(" \"");
+            preview::text_cut(reason, view.line_chars, reason.len() as u64, &mut s);
+            s.push('"');
+        }
+    } else if f.opcode == OpCode::Text && !f.rsv1 && !f.payload_head.is_empty() {
+        s.push_str(" \"");
+        let max = view.line_chars;
+        preview::text_cut(f.payload_head, max, f.payload_len, &mut s);
+        s.push('"');
+    }
+    (s, format!("{} B", f.payload_len))
 }
 
 impl Render for TlsRecord<'_> {

@@ -175,10 +175,19 @@ impl Selection {
             filter,
             flows: HashMap::default(),
             known: None,
-            kept: RunStats::default(),
+            kept: RunStats {
+                poll_interval: crate::config::Config::default().poll_interval.as_secs_f64(),
+                ..RunStats::default()
+            },
             flows_seen: 0,
             anomalies_hidden: 0,
         }
+    }
+
+    /// Prices the kept flows' "what if over HTTP" rows at `--poll-interval` (as the run's).
+    pub fn with_poll_interval(mut self, interval: std::time::Duration) -> Selection {
+        self.kept.poll_interval = interval.as_secs_f64();
+        self
     }
 
     pub fn filter(&self) -> &Filter {

@@ -23,7 +23,7 @@ use crate::model::{
 use crate::report::escape::{self, esc};
 use crate::report::gate::{self, KindGate, Verdict};
 use crate::report::hexdump;
-use crate::report::render::{self, LINE_PREVIEW, layer_of};
+use crate::report::render::{self, layer_of};
 use crate::report::select::{Kinds, Pick, Selection};
 use crate::report::style::{Paint, Style};
 use crate::report::tables::{self, FLOW_ROWS_CAP, FlowRow, TableStyle};
@@ -31,7 +31,7 @@ use crate::report::verbose::{self, Flag, HttpExtras};
 use crate::report::{IoState, PacketDone, Reporter, preview};
 use crate::stats::RunStats;
 use crate::tcp::{Dir, FlowId, PacketRef};
-use crate::time::Timestamp;
+use crate::time::{TimeFormat, Timestamp};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::Write;
@@ -42,8 +42,10 @@ use std::net::SocketAddr;
 pub struct TextOptions {
     /// No per-packet lines.
     pub quiet: bool,
-    /// Characters of payload shown in a preview.
+    /// Characters of payload shown in a preview (`-V`).
     pub preview: usize,
+    /// Characters of payload shown on a summary line.
+    pub line_preview: usize,
     pub kind: Option<FlowKind>,
     pub color: bool,
     pub tables: TableStyle,
@@ -55,13 +57,16 @@ pub struct TextOptions {
     pub hex_bytes: usize,
     /// `-O`: the layers the `-V` tree shows (all when empty).
     pub layers: Vec<String>,
+    /// How the summary lines show time (`-t`).
+    pub time: TimeFormat,
 }
 
 impl Default for TextOptions {
     fn default() -> Self {
         TextOptions {
             quiet: false,
-            preview: 128,
+            preview: crate::model::PREVIEW,
+            line_preview: crate::model::LINE_PREVIEW,
             kind: None,
             color: false,
             tables: TableStyle {
@@ -73,6 +78,7 @@ impl Default for TextOptions {
             hex: false,
             hex_bytes: 64 << 10,
             layers: Vec::new(),
+            time: TimeFormat::Relative,
         }
     }
 }
@@ -98,6 +104,8 @@ struct Pdu {
     dir: Dir,
     proto: &'static str,
     info: String,
+    /// What closes the line in parentheses: a frame's size, and the message it completes.
+    note: Option<String>,
     flags: Vec<Tagged>,
     /// The kinds of flow under which the filter shows it (all without a filter; none for a
     /// 101 or a final frame kept only in case its handshake or message matches).
@@ -140,6 +148,11 @@ pub struct TextPrinter<W: Write> {
     opts: TextOptions,
     style: Style,
     first_ts: Option<Timestamp>,
+    /// The packet being told done and the time of the one captured before it (`-t d`).
+    captured: Option<(u64, Option<Timestamp>)>,
+    last_captured: Option<Timestamp>,
+    /// The time of the last line printed (`-t dd`).
+    last_shown: Option<Timestamp>,
     group: Option<Group>,
     flow_rows: Vec<FlowRow>,
     flow_rows_omitted: u64,
@@ -188,6 +201,9 @@ impl<W: Write> TextPrinter<W> {
             style: Style::new(opts.color),
             opts,
             first_ts: None,
+            captured: None,
+            last_captured: None,
+            last_shown: None,
             group: None,
             flow_rows: Vec::new(),
             flow_rows_omitted: 0,
@@ -277,6 +293,7 @@ impl<W: Write> TextPrinter<W> {
             dir,
             proto,
             info,
+            note: None,
             flags: Vec::new(),
             kinds: Kinds::ALL,
             awaiting,
@@ -367,6 +384,7 @@ impl<W: Write> TextPrinter<W> {
     fn view(&self) -> View {
         View {
             preview_chars: self.opts.preview,
+            line_chars: self.opts.line_preview,
             dump_bytes: self.opts.hex_bytes,
             color: self.opts.color,
         }
@@ -534,10 +552,27 @@ impl<W: Write> TextPrinter<W> {
         match g.pkt {
             Some(pkt) => {
                 let first = self.first_ts.unwrap_or(pkt.ts);
-                let _ = write!(line, "{:>6} {:>11.6} ", pkt.frame, pkt.ts.secs_since(first));
+                let previous = match self.opts.time {
+                    TimeFormat::DeltaShown => self.last_shown,
+                    _ => self.captured.filter(|c| c.0 == pkt.frame).and_then(|c| c.1),
+                };
+                let shown = self.opts.time.show(pkt.ts, first, previous);
+                let _ = write!(
+                    line,
+                    "{:>6} {shown:>w$} ",
+                    pkt.frame,
+                    w = self.opts.time.width()
+                );
+                self.last_shown = Some(pkt.ts);
             }
             None => {
-                let _ = write!(line, "{:>6} {:>11} ", "-", "(end)");
+                let _ = write!(
+                    line,
+                    "{:>6} {:>w$} ",
+                    "-",
+                    "(end)",
+                    w = self.opts.time.width()
+                );
             }
         }
         let flow = g.flow.map_or_else(|| "-".to_string(), |f| format!("#{f}"));
@@ -585,6 +620,9 @@ impl<W: Write> TextPrinter<W> {
                 line.push_str(", ");
             }
             line.push_str(&pdu.info);
+            if let Some(note) = &pdu.note {
+                let _ = write!(line, " ({note})");
+            }
             self.push_flags(&mut line, pdu.flags.iter().map(|(f, _)| f));
         }
         if g.pdus.is_empty() {
@@ -837,7 +875,17 @@ impl<W: Write> EventSink for TextPrinter<W> {
                 if pick == Pick::No && !ends_message {
                     return;
                 }
-                self.push_generic(ctx, Record::WsFrame(f), awaiting, kinds);
+                let (info, size) = render::frame_line(f, &view);
+                let mut pdu = Self::new_pdu(f.dir, f.protocol(), info, awaiting);
+                pdu.note = Some(size);
+                pdu.kinds = kinds;
+                if verbose {
+                    pdu.nodes = f.detail(&view);
+                }
+                if hex {
+                    render::dumps_text(&mut pdu.hex, "    ", &f.dumps(&view));
+                }
+                self.push_pdu(ctx, pdu);
             }
             Event::Record(Record::WsMessage(m)) => {
                 if let Some(p) = self.awaiting_pdu(ctx, Awaiting::Message) {
@@ -846,23 +894,21 @@ impl<W: Write> EventSink for TextPrinter<W> {
                     if pick == Pick::No {
                         return;
                     }
-                    // The frame alone did not show the message: say what it was.
+                    // The frame alone did not show the message: say what it was, its text
+                    // and its size, for every opcode alike.
                     if m.compressed || m.frames > 1 {
-                        let mut how = Vec::new();
-                        if m.compressed {
-                            how.push("inflated".to_string());
-                        }
-                        if m.frames > 1 {
-                            how.push(format!("{} frames", m.frames));
-                        }
-                        let how = how.join(", ");
                         if m.opcode == OpCode::Text {
                             p.info.push_str(" \"");
-                            let max = preview_chars.min(LINE_PREVIEW);
-                            preview::text_cut(m.data_head, max, m.len, &mut p.info);
-                            let _ = write!(p.info, "\" (message: {how})");
-                        } else {
-                            let _ = write!(p.info, " ({} B message: {how})", m.len);
+                            preview::text_cut(m.data_head, view.line_chars, m.len, &mut p.info);
+                            p.info.push('"');
+                        }
+                        let note = p.note.get_or_insert_with(String::new);
+                        let _ = write!(note, "; message of {} B", m.len);
+                        if m.frames > 1 {
+                            let _ = write!(note, " in {} frames", m.frames);
+                        }
+                        if m.compressed {
+                            note.push_str(", inflated");
                         }
                     }
                     if verbose && let Some(node) = p.nodes.first_mut() {
@@ -944,6 +990,8 @@ impl<W: Write> Reporter for TextPrinter<W> {
             return;
         }
         self.first_ts.get_or_insert(done.ts());
+        self.captured = Some((done.frame(), self.last_captured));
+        self.last_captured = Some(done.ts());
         let Some((own, dir)) = self.line_about(done.frame()) else {
             return;
         };
@@ -1000,6 +1048,7 @@ impl<W: Write> Reporter for TextPrinter<W> {
             ));
             s.push('\n');
         }
+        s.push_str(&tables::z_tables(&stats.z, style));
         if stats.flows_skipped_by_port > 0 {
             let n = stats.flows_skipped_by_port;
             let _ = writeln!(
@@ -1185,8 +1234,8 @@ mod tests {
         assert!(line.starts_with("     7    0.000000 #1 10.0.0.1:5000 → 10.0.0.2:80   WebSocket "));
         assert!(
             line.ends_with(
-                "WebSocket Non-Control Frame (Reserved 0x3) [FIN] [ws.reserved_opcode], \
-                 WebSocket Text [FIN] \"caf\\xc3\" [ws.invalid_utf8] [tcp.gap]"
+                "WebSocket Non-Control Frame (Reserved 0x3) [FIN] (0 B) [ws.reserved_opcode], \
+                 WebSocket Text [FIN] \"caf\\xc3\" (4 B) [ws.invalid_utf8] [tcp.gap]"
             ),
             "{line}"
         );

@@ -115,6 +115,14 @@ def run_case(ctx, case, checks):
         checks.eq(name, f"what-if flow {w['flow']}", shown, (w["actual_l7_header_bytes"], w["http_l7_header_bytes"]))
         text = g.text_content() if g.count() == 1 else ""
         checks.check(name, f"what-if flow {w['flow']} labels", f"{w['actual_l7_header_bytes']:,} B" in text and f"{w['http_l7_header_bytes']:,} B" in text, text)
+        # Every carrier of the JSON's comparison, drawn with its bytes and the ratio in the text's words.
+        for c in w["carriers"][1:]:
+            attr = "data-" + c["carrier"].replace("_", "-")
+            drawn = int(g.get_attribute(attr)) if g.count() == 1 and g.get_attribute(attr) else None
+            checks.eq(name, f"what-if flow {w['flow']} {c['carrier']}", drawn, c["l7_header_bytes"])
+            if c["ratio"] is not None and c["ratio"] > 1.0:
+                words = f"{c['ratio']:.1f}× as many header bytes"
+                checks.check(name, f"what-if flow {w['flow']} {c['carrier']} words", words in text, text)
     cum = page.locator("#cumulative svg")
     if cum.count() == 1:
         flow = int(cum.get_attribute("data-flow"))

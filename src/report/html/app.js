@@ -269,6 +269,23 @@
       h('p', { class: 'small muted' }, 'messages: HTTP requests and responses (a pair counts 2) and WebSocket data messages; the upgrade request and its 101 count as the handshake. overhead % = L7 header bytes / payload bytes, as in sockscope read --json.'));
   }
 
+  // The carriers of a what-if row, in the text table's order: the flow as captured, then the
+  // same messages over HTTP (sockscope read prints the same numbers; docs/overhead.md).
+  const CARRIERS = [
+    { key: 'websocket', label: 'WebSocket (measured)', fill: 'var(--k-websocket)' },
+    { key: 'short_polling', label: 'short polling', fill: 'url(#pat-poll)', stroke: 'var(--k-polling)' },
+    { key: 'long_polling', label: 'long polling', fill: 'url(#pat-http)', stroke: 'var(--http)' },
+    { key: 'sse', label: 'SSE + POSTs', fill: 'url(#pat-sse)', stroke: 'var(--k-sse)' },
+  ];
+
+  // The ratio in the words sockscope read uses.
+  function ratioWords(r) {
+    const shown = r.toFixed(1);
+    if (shown === '1.0') return 'about as many (1.0×)';
+    if (r < 1) return 'HTTP would be cheaper here (' + shown + '×)';
+    return shown + '× as many header bytes';
+  }
+
   function whatIf() {
     const rows = summary.what_if || [];
     const box = h('div', { id: 'what-if' }, h('h3', {}, 'What if the same messages had gone over HTTP?'));
@@ -276,27 +293,37 @@
       box.appendChild(h('p', { class: 'muted' }, 'No WebSocket flow with a complete handshake in this capture.'));
       return box;
     }
-    box.appendChild(h('p', { class: 'explain' }, 'Each WebSocket data message sent instead as one HTTP request and one response, with heads as large as the flow\'s own upgrade request and 101 response. The WebSocket bar is what the flow really spent: its handshake plus every frame header.'));
-    box.appendChild(h('div', { class: 'legend' },
-      h('span', {}, h('i', { class: 'swatch sw-ws' }), 'WebSocket (measured)'),
-      h('span', {}, h('i', { class: 'swatch sw-http' }), 'over HTTP (estimated, hatched)')));
+    box.appendChild(h('p', { class: 'explain' }, 'The WebSocket bar is what the flow really spent: its handshake plus every frame header. The others price the same messages over HTTP, each direction as it would travel: the client\'s as POSTs answered by a 204, the server\'s by short polling (a GET every poll interval, empty polls counted), long polling (a GET per message) or Server-Sent Events (one stream, a few bytes per event). Heads are the flow\'s own, as its upgrade request and 101 without their WebSocket headers.'));
+    box.appendChild(h('div', { class: 'legend' }, CARRIERS.map((c, i) =>
+      h('span', {}, h('i', { class: 'swatch ' + (i ? 'sw-http' : 'sw-ws') }), c.label + (i ? ' (estimated)' : '')))));
     const shown = rows.slice(0, 30);
-    const W = 900, left = 90, right = 150, bh = 14, gap = 14;
-    const max = Math.max(...shown.map((r) => Math.max(r.actual_l7_header_bytes, r.http_l7_header_bytes)), 1);
+    const W = 900, left = 90, right = 330, bh = 12, gap = 14;
+    const cost = (r, key) => (r.carriers || []).find((c) => c.carrier === key) || { l7_header_bytes: key === 'websocket' ? r.actual_l7_header_bytes : r.http_l7_header_bytes };
+    const max = Math.max(...shown.map((r) => Math.max(...CARRIERS.map((c) => cost(r, c.key).l7_header_bytes))), 1);
     const scale = (W - left - right) / max;
-    const H = shown.length * (2 * bh + gap);
+    const rowH = CARRIERS.length * bh + gap;
+    const H = shown.length * rowH;
+    const pattern = (id, color) => s('pattern', { id, width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(-45)' },
+      s('rect', { width: 6, height: 6, fill: 'var(--bg)' }), s('rect', { width: 3.5, height: 6, fill: color }));
     box.appendChild(s('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img', 'aria-label': 'what if over HTTP' },
-      s('defs', {}, s('pattern', { id: 'pat-http', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(-45)' },
-        s('rect', { width: 6, height: 6, fill: 'var(--bg)' }), s('rect', { width: 3.5, height: 6, fill: 'var(--http)' }))),
+      s('defs', {}, pattern('pat-http', 'var(--http)'), pattern('pat-poll', 'var(--k-polling)'), pattern('pat-sse', 'var(--k-sse)')),
       shown.map((r, i) => {
-        const y = i * (2 * bh + gap);
-        const ratio = r.actual_l7_header_bytes ? r.http_l7_header_bytes / r.actual_l7_header_bytes : null;
-        return s('g', { class: 'whatif', 'data-flow': r.flow, 'data-actual': r.actual_l7_header_bytes, 'data-http': r.http_l7_header_bytes },
-          s('text', { x: left - 8, y: y + bh + 4, 'text-anchor': 'end' }, 'flow ' + r.flow),
-          s('rect', { x: left, y, width: r.actual_l7_header_bytes * scale, height: bh, fill: 'var(--k-websocket)' }),
-          s('text', { x: left + r.actual_l7_header_bytes * scale + 6, y: y + bh - 3, class: 'small' }, bytes(r.actual_l7_header_bytes) + ' as WebSocket (' + plural(r.messages, 'message') + ')'),
-          s('rect', { x: left, y: y + bh, width: r.http_l7_header_bytes * scale, height: bh, fill: 'url(#pat-http)', stroke: 'var(--http)' }),
-          s('text', { x: left + r.http_l7_header_bytes * scale + 6, y: y + 2 * bh - 3, class: 'small' }, bytes(r.http_l7_header_bytes) + ' over HTTP' + (ratio ? ', ' + ratio.toFixed(1) + '× more' : '')));
+        const y = i * rowH;
+        const attrs = { class: 'whatif', 'data-flow': r.flow, 'data-actual': r.actual_l7_header_bytes, 'data-http': r.http_l7_header_bytes };
+        for (const c of CARRIERS.slice(1)) attrs['data-' + c.key.replace('_', '-')] = cost(r, c.key).l7_header_bytes;
+        return s('g', attrs,
+          s('text', { x: left - 8, y: y + 2 * bh, 'text-anchor': 'end' }, 'flow ' + r.flow),
+          CARRIERS.map((c, k) => {
+            const b = cost(r, c.key).l7_header_bytes;
+            const yy = y + k * bh;
+            const label = k === 0
+              ? bytes(b) + ' as WebSocket (' + plural(r.messages, 'message') + ')'
+              : bytes(b) + ' by ' + c.label + (r.actual_l7_header_bytes ? ', ' + ratioWords(cost(r, c.key).ratio ?? b / r.actual_l7_header_bytes) : '');
+            return [
+              s('rect', { x: left, y: yy, width: b * scale, height: bh - 1, fill: c.fill, stroke: c.stroke || 'none' }),
+              s('text', { x: left + b * scale + 6, y: yy + bh - 3, class: 'small' }, label),
+            ];
+          }));
       })));
     if (rows.length > shown.length) box.appendChild(h('p', { class: 'muted small' }, 'The first ' + shown.length + ' of ' + rows.length + ' WebSocket flows.'));
     return box;

@@ -274,6 +274,7 @@ mod tests {
             event: None,
             id: None,
             data: b"x",
+            len: 1,
         };
         assert_eq!(describe(&Record::Sse(&e)), "sse_event event message");
     }
