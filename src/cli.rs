@@ -3,6 +3,7 @@
 //! and the mapping of options onto [`crate::config::Config`].
 
 use crate::config::{Config, DEFAULT_MEMORY_MIB, Limits, MIN_MEMORY_MIB, PortFilter};
+use crate::filter::Filter;
 use crate::model::FlowKind;
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use std::ops::RangeInclusive;
@@ -49,6 +50,18 @@ pub const READ_EXAMPLES: &[Example] = &[
         "tcpdump -w - -i lo port 80 | sockscope read -",
         "read a capture from stdin",
     ),
+    (
+        "sockscope read -Y 'http.status >= 500' capture.pcap",
+        "only what a display filter matches (docs/filter.md)",
+    ),
+    (
+        "sockscope read -T fields -e frame.number -e http.uri -Y http.request capture.pcap",
+        "field columns, as tshark -T fields",
+    ),
+    (
+        "sockscope read -w out.pcap -Y 'ws.text contains \"error\"' capture.pcap",
+        "save the packets of the flows that matched",
+    ),
 ];
 
 pub const LIVE_EXAMPLES: &[Example] = &[
@@ -64,6 +77,10 @@ pub const LIVE_EXAMPLES: &[Example] = &[
     (
         "sudo sockscope live -w out.pcap -c 1000",
         "save what was captured, stop after 1000 packets",
+    ),
+    (
+        "sudo sockscope live -Y 'anomaly.severity == error'",
+        "show only the errors as they happen",
     ),
     (
         "sudo setcap cap_net_raw,cap_net_admin+ep $(which sockscope)",
@@ -265,6 +282,13 @@ pub enum Command {
         /// Stop after this many packets, as tshark -c (over all the files).
         #[arg(short = 'c', long = "count", value_name = "N", value_parser = at_least_one::<u64>)]
         count: Option<u64>,
+        /// Write the packets of the selected flows (--flow, or the flows in which -Y matched)
+        /// to this pcap file instead of printing a report.
+        #[arg(short = 'w', long = "write", value_name = "FILE", value_hint = ValueHint::FilePath)]
+        write: Option<PathBuf>,
+        /// With -w: a flow whose packets to write (the flow ids of the report); repeatable.
+        #[arg(long = "flow", value_name = "FLOW", requires = "write")]
+        flows: Vec<u64>,
         #[command(flatten)]
         common: Common,
     },
@@ -320,6 +344,10 @@ pub enum Command {
     #[command(mut_arg("quiet", |a| a.hide(true)))]
     #[command(mut_arg("color", |a| a.hide(true)))]
     #[command(mut_arg("digest", |a| a.hide(true)))]
+    #[command(mut_arg("fields_format", |a| a.hide(true)))]
+    #[command(mut_arg("field_names", |a| a.hide(true)))]
+    #[command(mut_arg("field_options", |a| a.hide(true)))]
+    #[command(mut_arg("only_layers", |a| a.hide(true)))]
     #[command(mut_arg("zstats", |a| a.hide(true)))]
     #[command(mut_arg("time_format", |a| a.hide(true)))]
     #[command(mut_arg("snap_preview", |a| a.help(
@@ -357,6 +385,12 @@ pub enum Command {
     #[command(mut_arg("ladder", |a| a.hide(true)))]
     #[command(mut_arg("digest", |a| a.hide(true)))]
     #[command(mut_arg("snap_preview", |a| a.hide(true)))]
+    #[command(mut_arg("filter", |a| a.hide(true)))]
+    #[command(mut_arg("filter_flows", |a| a.hide(true)))]
+    #[command(mut_arg("fields_format", |a| a.hide(true)))]
+    #[command(mut_arg("field_names", |a| a.hide(true)))]
+    #[command(mut_arg("field_options", |a| a.hide(true)))]
+    #[command(mut_arg("only_layers", |a| a.hide(true)))]
     #[command(mut_arg("zstats", |a| a.hide(true)))]
     #[command(mut_arg("time_format", |a| a.hide(true)))]
     Check {
@@ -715,6 +749,39 @@ pub struct Common {
     /// json, or none (not decoded). Repeatable; the most specific rule wins.
     #[arg(long = "decode-as", value_name = "[TARGET=]PROTO", value_parser = parse_decode_as)]
     pub decode_as: Vec<String>,
+    /// Display filter: show only the records that match, and in the tables only the flows in
+    /// which something matched (`ws.opcode == text && ws.text contains "error"`; fields:
+    /// `sockscope fields`, syntax: docs/filter.md).
+    #[arg(short = 'Y', long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// With -Y: show every record of the flows in which something matched.
+    #[arg(long, requires = "filter")]
+    pub filter_flows: bool,
+    /// -T fields: one line per record (that -Y matches) with the fields named by -e, as
+    /// tshark's -T fields.
+    #[arg(
+        short = 'T',
+        value_enum,
+        value_name = "FORMAT",
+        requires = "field_names"
+    )]
+    pub fields_format: Option<FieldsFormat>,
+    /// A field to print with -T fields (`sockscope fields` lists them); repeatable.
+    #[arg(short = 'e', value_name = "FIELD", requires = "fields_format")]
+    pub field_names: Vec<String>,
+    /// An option of -T fields: separator=,|/t|/s|C, occurrence=f|l|a, aggregator=,|C,
+    /// header=y|n, quote=d|s|n; repeatable.
+    #[arg(short = 'E', value_name = "OPTION=VALUE", requires = "fields_format")]
+    pub field_options: Vec<String>,
+    /// Limit the -V tree to these layers (frame, eth, ip, tcp, http, ws, sse, tls, …),
+    /// comma-separated.
+    #[arg(
+        short = 'O',
+        value_name = "LAYERS",
+        value_delimiter = ',',
+        requires = "verbose"
+    )]
+    pub only_layers: Vec<String>,
     /// The interval short polling is priced at in the "what if over HTTP" comparison, seconds.
     #[arg(long, default_value = "1", value_name = "SECS", value_parser = parse_interval)]
     pub poll_interval: std::time::Duration,
@@ -725,6 +792,13 @@ fn parse_decode_as(s: &str) -> Result<String, String> {
     s.parse::<crate::proto::sub::select::Rule>()
         .map(|_| s.to_string())
         .map_err(|e| e.to_string())
+}
+
+/// `-T`: the formats of a line per record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FieldsFormat {
+    /// The fields named by -e, separated by -E separator (tab by default).
+    Fields,
 }
 
 impl Common {
@@ -780,7 +854,13 @@ impl Common {
             .preview_chars()
             .max(self.line_preview_chars())
             .saturating_mul(4);
-        let display_bytes = if self.hex || self.follow.is_some() {
+        // A filter that looks into payloads sees what is kept for display: keep it whole.
+        let filter_reads_payloads = self
+            .display_filter()
+            .ok()
+            .flatten()
+            .is_some_and(|f| f.reads_payloads());
+        let display_bytes = if self.hex || self.follow.is_some() || filter_reads_payloads {
             preview_bytes.max(limits.max_message_buffer)
         } else {
             preview_bytes
@@ -807,6 +887,24 @@ impl Common {
             zstats: self.zstats.clone(),
             keys: Default::default(),
             tls_ciphertext,
+        }
+    }
+
+    /// The `-Y` filter compiled, with `--kind K` joined to it as `flow.kind == K && (…)`. A
+    /// refused filter is the error with its column (for the error line) and the caret lines.
+    pub fn display_filter(&self) -> Result<Option<Filter>, (String, String)> {
+        let Some(text) = &self.filter else {
+            return Ok(None);
+        };
+        let filter = Filter::new(text).map_err(|e| (e.headline(), e.caret()))?;
+        match self.kind {
+            None => Ok(Some(filter)),
+            Some(k) => {
+                let kind = FlowKind::from(k);
+                Filter::new(&format!("flow.kind == {kind} && ({text})"))
+                    .map(Some)
+                    .map_err(|e| (e.headline(), e.caret()))
+            }
         }
     }
 
@@ -898,6 +996,30 @@ impl Common {
         if self.digest && !self.json {
             return Err("--digest adds \"sha256\" to JSON records; use it with --json".into());
         }
+        if self.fields_format.is_some() {
+            for (set, name) in [
+                (self.json, "--json"),
+                (self.verbose, "-V"),
+                (self.hex, "-x"),
+                (self.quiet, "-q"),
+                (self.follow.is_some(), "--follow"),
+                (self.ladder.is_some(), "--ladder"),
+            ] {
+                if set {
+                    return Err(format!(
+                        "-T fields prints one line per record; {name} is another view: pick one"
+                    ));
+                }
+            }
+            crate::report::fields::check(&self.field_names, &self.field_options)?;
+        }
+        if self.filter_flows && (self.follow.is_some() || self.ladder.is_some()) {
+            return Err(
+                "--filter-flows shows whole flows; --follow and --ladder show one flow already"
+                    .into(),
+            );
+        }
+        crate::report::verbose::check_layers(&self.only_layers)?;
         Ok(())
     }
 
@@ -939,6 +1061,16 @@ impl Common {
                 self.digest,
                 "--digest",
                 "digests are in `sockscope read --json --digest FILE`",
+            ),
+            (
+                self.fields_format.is_some(),
+                "-T",
+                "for field columns run `sockscope read -T fields -e FIELD FILE`",
+            ),
+            (
+                !self.only_layers.is_empty(),
+                "-O",
+                "every layer is in the page",
             ),
         ] {
             if set {
@@ -982,6 +1114,17 @@ impl GateArgs {
                 common.digest,
                 "--digest",
                 "check verdicts carry no message digests; run `sockscope read --json --digest FILE`",
+            ),
+            (
+                common.filter.is_some(),
+                "-Y",
+                "check judges whole captures; to fail on records that match a filter use \
+                 --forbid EXPR",
+            ),
+            (
+                common.fields_format.is_some(),
+                "-T",
+                "check prints verdicts; for field columns run `sockscope read -T fields -e FIELD FILE`",
             ),
             (
                 !common.zstats.is_empty(),

@@ -314,3 +314,89 @@ fn sub_protocol_views() {
         ],
     );
 }
+
+#[test]
+fn filtered_views() {
+    let api = "captures/api-errors.pcap";
+    golden(
+        "filter_ws_text_error",
+        &[
+            "read",
+            "-Y",
+            "ws.opcode == text && ws.text contains \"error\"",
+            api,
+        ],
+    );
+    golden(
+        "filter_http_5xx_verbose_http_layer",
+        &["read", "-V", "-O", "http", "-Y", "http.status >= 500", api],
+    );
+    golden(
+        "filter_post_api_hex",
+        &[
+            "read",
+            "-x",
+            "-Y",
+            "http.method == \"POST\" && http.uri matches \"^/api/\"",
+            api,
+        ],
+    );
+    golden(
+        "filter_flows_whole",
+        &[
+            "read",
+            "--filter-flows",
+            "-Y",
+            "ws.text contains \"disk\"",
+            api,
+        ],
+    );
+    golden(
+        "filter_json_sse_kind",
+        &[
+            "read",
+            "--json",
+            "-Y",
+            "flow.kind == sse",
+            "captures/sse.pcap",
+        ],
+    );
+    golden(
+        "filter_anomaly_errors",
+        &[
+            "read",
+            "-Y",
+            "anomaly.severity == error",
+            "captures/bad/ws-masked-server-frame.pcap",
+        ],
+    );
+    golden(
+        "filter_ladder_text",
+        &["read", "--ladder", "2", "-Y", "ws.opcode == text", api],
+    );
+    golden(
+        "fields_http",
+        &[
+            "read",
+            "-T",
+            "fields",
+            "-E",
+            "header=y",
+            "-E",
+            "separator=,",
+            "-e",
+            "frame.number",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "http.method",
+            "-e",
+            "http.uri",
+            "-e",
+            "http.status",
+            "-Y",
+            "http",
+            api,
+        ],
+    );
+}

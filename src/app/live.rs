@@ -21,6 +21,7 @@ use crate::model::{Anomaly, Event, EventCtx, EventSink};
 use crate::pipeline::{Analyzer, Stop};
 use crate::report::escape;
 use crate::report::html;
+use crate::report::select::{Filtered, Selection};
 use crate::report::{PacketDone, Reporter};
 use crate::stats::RunStats;
 use std::cell::Cell;
@@ -306,9 +307,14 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             html::Origin::Interface(iface.name.clone()),
             common.preview_chars(),
         );
+        let select = common
+            .display_filter()
+            .ok()
+            .flatten()
+            .map(|f| Selection::new(f).with_poll_interval(common.poll_interval));
         inner = Box::new(html::WithReport {
             inner,
-            report: page,
+            report: Filtered::wrap_with_tables(page, select),
         });
     }
     let reporter = LiveReporter {

@@ -8,6 +8,7 @@
 //! happens to stdout.
 
 pub mod exit;
+pub mod export;
 pub mod live;
 pub mod views;
 
@@ -23,6 +24,7 @@ use crate::report::Reporter;
 use crate::report::escape;
 use crate::report::html;
 use crate::report::progress::{self, Screen, WithProgress};
+use crate::report::select::{Filtered, Selection};
 use crate::report::verdict::forbid::{self, ForbidWatch, Forbids};
 use crate::report::verdict::formats::{self, TextStyle, Totals};
 use crate::report::verdict::rules::Rules;
@@ -83,10 +85,22 @@ pub fn run(cli: Cli) -> Status {
             mut files,
             read_file,
             count,
+            write,
+            flows,
             common,
         } => {
             files.extend(read_file);
-            read(&files, count, &common)
+            match write {
+                Some(path) if count.is_some() => {
+                    error_line(format!(
+                        "-w {}: writes the selected flows whole; -c does not apply to it",
+                        escape::path(&path)
+                    ));
+                    Status::Error
+                }
+                Some(path) => export::write_flows(&files, &path, &flows, &common),
+                None => read(&files, count, &common),
+            }
         }
         Command::Report {
             files,
@@ -113,6 +127,9 @@ pub fn run(cli: Cli) -> Status {
         } => {
             if let Err(msg) = common.refuse_idle_views(true) {
                 error_line(msg);
+                return Status::Error;
+            }
+            if views::checked_filter(&common).is_err() {
                 return Status::Error;
             }
             let mut ring = crate::live::writer::RingSpec::default();
@@ -273,6 +290,9 @@ fn read(files: &[String], count: Option<u64>, common: &Common) -> Status {
         error_line(msg);
         return Status::Error;
     }
+    if views::checked_filter(common).is_err() {
+        return Status::Error;
+    }
     if let Some(dir) = files.iter().find(|f| Path::new(f).is_dir()) {
         error_line(format!(
             "{dir}: is a directory; name capture files, or check every capture in it with \
@@ -313,6 +333,9 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
         error_line(msg);
         return Status::Error;
     }
+    let Ok(filter) = views::checked_filter(common) else {
+        return Status::Error;
+    };
     if let Some(dir) = files.iter().find(|f| Path::new(f).is_dir()) {
         error_line(format!(
             "{dir}: is a directory; name capture files (a shell glob such as {dir}/*.pcap reads \
@@ -340,8 +363,12 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
         html::Origin::Files(files.to_vec()),
         common.preview_chars(),
     );
+    let page = Filtered::wrap_with_tables(
+        page,
+        filter.map(|f| Selection::new(f).with_poll_interval(common.poll_interval)),
+    );
     // The page is written at the end: nothing scrolls on the terminal meanwhile.
-    let reporter = with_progress(Box::new(page), files, common, true);
+    let reporter = with_progress(page, files, common, true);
     match analyze(files, &config, reporter) {
         Ok(_) => {
             html::announce(output);
@@ -538,11 +565,9 @@ fn check(
             return Status::Error;
         }
     };
-    // Payload fields see what is kept for display: keep whole messages, show all of it.
-    let mut preview = 0;
+    // Payload fields see what is kept for display: keep whole messages.
     if forbid::reads_payloads(&forbids) {
         config.display_bytes = config.display_bytes.max(config.limits.max_message_buffer);
-        preview = config.display_bytes.saturating_mul(2);
     }
     let kind = common.kind.map(FlowKind::from);
     let style = TextStyle {
@@ -576,7 +601,7 @@ fn check(
     for (name, size) in names.iter().zip(&sizes) {
         let mut collector = Collector::new(rules.clone(), kind);
         if !forbids.is_empty() {
-            collector = collector.forbidding(ForbidWatch::new(forbids.clone(), kind, preview));
+            collector = collector.forbidding(ForbidWatch::new(forbids.clone(), kind));
         }
         let result = match &bar {
             Some(bar) => {

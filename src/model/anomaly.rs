@@ -1,10 +1,12 @@
 //! What analysis finds wrong or cannot judge: anomaly codes with their severity (the contract's
 //! `layer.what` names, docs/anomalies.md), and the anomaly record.
 
+use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::json::{JsonCx, ToJson, ts_secs};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::ser::{SerializeStruct, Serializer};
+use std::ops::ControlFlow;
 
 /// Severity of an anomaly: `check` fails on errors (with `--strict`, on warnings too); an
 /// `Info` note says what could not be judged and never fails anything.
@@ -153,6 +155,30 @@ impl ToJson for Anomaly {
         r.serialize_field("code", self.code.as_str())?;
         r.serialize_field("detail", &self.detail)?;
         r.end()
+    }
+}
+
+impl OwnFields for Anomaly {
+    fn record_type(&self) -> RecordType {
+        RecordType::Anomaly
+    }
+
+    fn own_values(
+        &self,
+        field: FieldId,
+        _key: Option<&str>,
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        match field {
+            F::FrameTime => each(Value::Time(self.ts)),
+            F::Dir => one(self.dir.map(|d| Value::Sym(d.as_str())), each),
+            F::Anomaly => each(Value::Present),
+            F::AnomalyCode => each(Value::Sym(self.code.as_str())),
+            F::AnomalySeverity => each(Value::Sym(self.code.severity().as_str())),
+            F::AnomalyDetail => each(Value::Str(&self.detail)),
+            _ => ControlFlow::Continue(()),
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! What a flow is once it is over: its kind ([`FlowKind`]), the per-flow results the protocol
-//! layer keeps ([`FlowSummary`]) and the flow's JSON record ([`FlowRecord`]).
+//! layer keeps ([`FlowSummary`]), the flow's JSON record ([`FlowRecord`]) and its fields for a
+//! display filter ([`FlowFacts`]).
 
+use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::json::ts;
 use crate::model::sub::SubChoice;
 use crate::model::tls::TlsSummary;
@@ -8,6 +10,7 @@ use crate::tcp::{CloseHow, FlowId, FlowMeta};
 use crate::time::Timestamp;
 use serde::Serialize;
 use std::fmt;
+use std::ops::ControlFlow;
 
 /// What a flow turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -314,4 +317,58 @@ pub fn mean(v: &[f64]) -> Option<f64> {
 /// Rounds to 3 decimals so that percentages and milliseconds print tidily.
 pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// A flow as it ends, as a display filter sees its `flow` record: the fields of
+/// [`FlowRecord`], read from the same sources.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowFacts<'a> {
+    pub meta: &'a FlowMeta,
+    pub summary: &'a FlowSummary,
+    pub how: CloseHow,
+}
+
+impl OwnFields for FlowFacts<'_> {
+    fn record_type(&self) -> RecordType {
+        RecordType::Flow
+    }
+
+    fn own_values(
+        &self,
+        field: FieldId,
+        _key: Option<&str>,
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        let (m, s) = (self.meta, self.summary);
+        let int = |n: u64| Value::Int(n.into());
+        let (closed, end) = close_name(self.how);
+        match field {
+            F::FlowFirstTs => each(Value::Time(m.first_ts)),
+            F::FlowLastTs => each(Value::Time(m.last_ts)),
+            F::FlowDuration => each(Value::Float(m.last_ts.secs_since(m.first_ts))),
+            F::FlowPackets => each(int(m.packets)),
+            F::FlowBytes => each(int(m.payload_bytes[0] + m.payload_bytes[1])),
+            F::FlowBytesC2s => each(int(m.payload_bytes[0])),
+            F::FlowBytesS2c => each(int(m.payload_bytes[1])),
+            F::FlowHttpMessages => each(int(s.http_messages)),
+            F::FlowWsFrames => each(int(s.ws_frames)),
+            F::FlowWsMessages => each(int(s.ws_messages)),
+            F::FlowSseEvents => each(int(s.sse_events)),
+            F::FlowMessagesC2s => each(int(s.data_messages()[0])),
+            F::FlowMessagesS2c => each(int(s.data_messages()[1])),
+            F::FlowPolling => each(Value::Bool(s.polling)),
+            F::FlowAnomalies => each(int(s.anomalies)),
+            F::FlowHandshakeComplete => each(Value::Bool(s.handshake_complete)),
+            F::FlowClosed => one(closed.map(Value::Sym), each),
+            F::FlowEnd => each(Value::Sym(end)),
+            F::FlowGaps => each(int(m.gap_bytes[0] + m.gap_bytes[1])),
+            F::FlowPingRtt => one(
+                mean(&s.ping_rtts).map(|r| Value::Float(round3(r * 1e3))),
+                each,
+            ),
+            // `tls.*`: the flow's tls object hands its fields on here.
+            _ => ControlFlow::Continue(()),
+        }
+    }
 }

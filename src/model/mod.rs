@@ -13,6 +13,7 @@
 //! variant with its JSON form and its `Render`), not printer branches.
 
 pub mod anomaly;
+pub mod fields;
 pub mod flow;
 pub mod http;
 pub mod json;
@@ -22,7 +23,8 @@ pub mod tls;
 pub mod websocket;
 
 pub use anomaly::{Anomaly, Code, Severity};
-pub use flow::{FlowKind, FlowRecord, FlowSummary, HttpPricing};
+pub use fields::InFlow;
+pub use flow::{FlowFacts, FlowKind, FlowRecord, FlowSummary, HttpPricing};
 pub use http::{Header, HttpHead, HttpMessage, SseEvent};
 pub use json::{Json, JsonCx, ToJson, ts_secs};
 pub use payload::Digest;

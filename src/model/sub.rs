@@ -177,3 +177,20 @@ mod tests {
         assert_eq!(latency_text(1.523), "1.52 s");
     }
 }
+
+impl crate::filter::OwnFields for LatencyRecord {
+    fn record_type(&self) -> crate::filter::RecordType {
+        crate::filter::RecordType::Latency
+    }
+
+    /// The catalog names no `latency.*` field yet: a latency record answers for its type and
+    /// its flow's fields.
+    fn own_values(
+        &self,
+        _field: crate::filter::FieldId,
+        _key: Option<&str>,
+        _each: &mut crate::filter::Each<'_>,
+    ) -> std::ops::ControlFlow<()> {
+        std::ops::ControlFlow::Continue(())
+    }
+}

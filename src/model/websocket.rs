@@ -1,12 +1,17 @@
 //! WebSocket records: the opening handshake as both sides performed it, every frame, and every
-//! data message after reassembly and inflation.
+//! data message after reassembly and inflation, each with its JSON form and the fields a display
+//! filter tests (`ws.*`, `ws.handshake.*`).
 
+use crate::filter::fields::OPCODE_NAMES;
+use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
+use crate::model::http::text_prefix;
 use crate::model::json::{JsonCx, ToJson, ts_secs};
 use crate::model::payload::{Digest, preview};
 use crate::model::sub::{SubChoice, SubUnit, write_units};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::ser::{SerializeStruct, Serializer};
+use std::ops::ControlFlow;
 
 /// permessage-deflate parameters agreed in the 101 response (RFC 7692 §7.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,5 +236,126 @@ impl ToJson for WsMessage<'_> {
         }
         write_units(&mut r, self.sub)?;
         r.end()
+    }
+}
+
+impl OwnFields for Handshake {
+    fn record_type(&self) -> RecordType {
+        RecordType::Handshake
+    }
+
+    fn own_values(
+        &self,
+        field: FieldId,
+        _key: Option<&str>,
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        let text =
+            |s: &Option<String>, each: &mut Each<'_>| one(s.as_deref().map(Value::Str), each);
+        match field {
+            F::FrameTime => each(Value::Time(self.ts)),
+            F::Handshake => each(Value::Present),
+            F::HandshakeKey => text(&self.key, each),
+            F::HandshakeAccept => text(&self.accept, each),
+            F::HandshakeExpectedAccept => text(&self.expected_accept, each),
+            F::HandshakeAcceptValid => each(Value::Bool(self.accept_valid)),
+            F::HandshakeVersion => text(&self.version, each),
+            F::HandshakeSubprotocol => text(&self.subprotocol, each),
+            F::HandshakeExtensions => {
+                for e in &self.extensions {
+                    each(Value::Str(e))?;
+                }
+                ControlFlow::Continue(())
+            }
+            F::HandshakeDeflate => each(Value::Bool(self.deflate.is_some())),
+            F::HandshakeOrigin => text(&self.origin, each),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
+impl OpCode {
+    /// The contract's name without allocating (`reserved-N` included).
+    pub fn static_name(self) -> &'static str {
+        OPCODE_NAMES[usize::from(self.as_u8() & 0x0f)]
+    }
+}
+
+impl OwnFields for WsFrame<'_> {
+    fn record_type(&self) -> RecordType {
+        RecordType::WsFrame
+    }
+
+    fn own_values(
+        &self,
+        field: FieldId,
+        _key: Option<&str>,
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        match field {
+            F::FrameTime => each(Value::Time(self.ts)),
+            F::Dir => each(Value::Sym(self.dir.as_str())),
+            F::Ws => each(Value::Present),
+            F::WsOpcode => each(Value::Sym(self.opcode.static_name())),
+            F::WsPayload => each(Value::Bytes(self.payload_head)),
+            F::WsText => {
+                let texty = matches!(self.opcode, OpCode::Text | OpCode::Continuation);
+                // A compressed frame's payload is not its text.
+                let text = (texty && !self.rsv1).then(|| text_prefix(self.payload_head));
+                one(text.flatten().map(Value::Str), each)
+            }
+            F::WsFin => each(Value::Bool(self.fin)),
+            F::WsRsv1 => each(Value::Bool(self.rsv1)),
+            F::WsRsv2 => each(Value::Bool(self.rsv2)),
+            F::WsRsv3 => each(Value::Bool(self.rsv3)),
+            F::WsMasked => each(Value::Bool(self.mask.is_some())),
+            F::WsMask => one(self.mask.as_ref().map(|m| Value::Bytes(m)), each),
+            F::WsPayloadLen => each(Value::Int(self.payload_len.into())),
+            F::WsHeaderLen => each(Value::Int(self.header.len() as i128)),
+            F::WsCloseCode => one(self.close_code.map(|c| Value::Int(c.into())), each),
+            F::WsCloseReason => one(
+                self.close_reason.and_then(text_prefix).map(Value::Str),
+                each,
+            ),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
+impl OwnFields for WsMessage<'_> {
+    fn record_type(&self) -> RecordType {
+        RecordType::WsMessage
+    }
+
+    fn own_values(
+        &self,
+        field: FieldId,
+        _key: Option<&str>,
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        match field {
+            F::FrameTime => each(Value::Time(self.ts)),
+            F::Dir => each(Value::Sym(self.dir.as_str())),
+            F::Ws => each(Value::Present),
+            F::WsOpcode => each(Value::Sym(self.opcode.static_name())),
+            F::WsPayload => each(Value::Bytes(self.data_head)),
+            F::WsText => one(
+                (self.opcode == OpCode::Text)
+                    .then(|| text_prefix(self.data_head))
+                    .flatten()
+                    .map(Value::Str),
+                each,
+            ),
+            F::WsMessageFrames => each(Value::Int(self.frames.into())),
+            F::WsMessageWireLen => each(Value::Int(self.wire_len.into())),
+            F::WsMessageLen => each(Value::Int(self.len.into())),
+            F::WsMessageCompressed => each(Value::Bool(self.compressed)),
+            F::WsMessageValidUtf8 => one(self.valid_utf8.map(Value::Bool), each),
+            // `sub.*`: the sub-protocol decoders hand their fields on here.
+            _ => ControlFlow::Continue(()),
+        }
     }
 }
