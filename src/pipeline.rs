@@ -23,6 +23,7 @@ impl<R: Reporter> EventSink for Collect<R> {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         match event {
             Event::Record(Record::Anomaly(a)) => self.stats.on_anomaly(a.code),
+            Event::Record(Record::Http(m)) => self.stats.z.http(m),
             Event::FlowClosed { summary, .. } => self.stats.on_flow_closed(ctx.flow, summary),
             _ => {}
         }
@@ -132,7 +133,11 @@ fn lost_datagrams(decoder: &Decoder) -> u64 {
 impl<R: Reporter> Analyzer<R> {
     pub fn new(config: &Config, reporter: R) -> Self {
         let collect = Collect {
-            stats: RunStats::default(),
+            stats: RunStats {
+                poll_interval: config.poll_interval.as_secs_f64(),
+                z: crate::stats::zstats::ZTally::new(&config.zstats),
+                ..RunStats::default()
+            },
             reporter,
         };
         Analyzer {
@@ -187,6 +192,7 @@ impl<R: Reporter> Analyzer<R> {
                     let notes = source.record_notes();
                     self.handler.sink.stats.record_notes.add(&notes);
                 }
+                self.handler.sink.stats.kernel = source.kernel_stats();
                 return stop;
             }
             if let Some(e) = self.handler.sink.reporter.take_io_error() {
@@ -228,6 +234,16 @@ impl<R: Reporter> Analyzer<R> {
         }
         let collect = &mut self.handler.sink;
         collect.stats.on_packet(frame.ts);
+        if collect.stats.z.is_on() {
+            let tcp = match &decoded {
+                Decoded::Tcp(seg) => Some((seg.src, seg.dst)),
+                _ => None,
+            };
+            collect
+                .stats
+                .z
+                .frame(frame.ts, u64::from(frame.orig_len), tcp);
+        }
         match decoded {
             Decoded::Tcp(seg) => {
                 let placed = self.table.process(&seg, &mut self.handler);

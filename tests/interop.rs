@@ -51,10 +51,20 @@ fn flow_key(flow: &Value) -> String {
 /// The records of one run (the summary aside), each as a canonical JSON string in which flow
 /// ids are replaced by [`flow_key`]s: comparable between processes that number flows apart.
 fn keyed_records(report: &Report) -> Vec<String> {
-    let keys: BTreeMap<u64, String> = report
+    keyed_records_as(report, &flow_keys(report))
+}
+
+/// The [`flow_key`] of each flow id of `report`.
+fn flow_keys(report: &Report) -> BTreeMap<u64, String> {
+    report
         .of_type("flow")
-        .map(|f| (f["id"].as_u64().expect("id"), flow_key(f)))
-        .collect();
+        .map(|f| (f["flow"].as_u64().expect("flow"), flow_key(f)))
+        .collect()
+}
+
+/// [`keyed_records`] with the flows named by `keys` (a display filter may leave a flow's
+/// record out: its keys come from the same process run without the filter).
+fn keyed_records_as(report: &Report, keys: &BTreeMap<u64, String>) -> Vec<String> {
     let mut out: Vec<String> = report
         .records
         .iter()
@@ -63,7 +73,10 @@ fn keyed_records(report: &Report) -> Vec<String> {
             let mut r = r.clone();
             let obj = r.as_object_mut().expect("record object");
             if str_of(&Value::Object(obj.clone()), "type") == Some("flow") {
-                obj.remove("id");
+                // Each process numbers its own flows (ids, tcp.stream).
+                for numbered in ["flow", "id", "tcp_stream"] {
+                    obj.remove(numbered);
+                }
             } else if let Some(id) = obj.get("flow").and_then(Value::as_u64) {
                 let key = keys.get(&id).cloned().unwrap_or_else(|| {
                     panic!("record of flow {id} without its flow record: {obj:?}")
@@ -94,13 +107,17 @@ fn canonical(v: &Value) -> String {
 }
 
 /// Adds the counters of `part` into `sum`: numbers add, objects add key by key; `first_ts` /
-/// `last_ts` take the earliest / latest; the overhead rows add per kind (their percentages are
-/// left out, as they do not add); the what-if rows are keyed by flow.
+/// `last_ts` take the earliest / latest; the overhead rows add per kind (their ratios are left
+/// out, as they do not add); the what-if rows are keyed by flow.
 fn add_summary(sum: &mut Map<String, Value>, part: &Value, keys: &BTreeMap<u64, String>) {
     for (k, v) in part.as_object().expect("summary object") {
         match (k.as_str(), v) {
             ("type", _) => {
                 sum.insert(k.clone(), v.clone());
+            }
+            // Kernel counters are live capture's only.
+            ("kernel", Value::Null) => {
+                sum.insert(k.clone(), Value::Null);
             }
             ("first_ts" | "last_ts", Value::Null) => {
                 sum.entry(k.clone()).or_insert(Value::Null);
@@ -122,7 +139,9 @@ fn add_summary(sum: &mut Map<String, Value>, part: &Value, keys: &BTreeMap<u64, 
                     .unwrap_or_default();
                 for row in rows {
                     let mut row = row.as_object().expect("row").clone();
+                    // Ratios do not add.
                     row.remove("overhead_pct");
+                    row.remove("tcpip_bytes_per_packet");
                     let kind = row.remove("kind").expect("kind");
                     let slot = by_kind
                         .entry(kind.as_str().expect("kind").to_string())
@@ -180,13 +199,16 @@ fn add_numbers(sum: &mut Map<String, Value>, part: &Value) {
 
 /// The summary of `reports` added up, as [`add_summary`] adds.
 fn summed(reports: &[&Report]) -> Value {
+    let keyed: Vec<(&Report, BTreeMap<u64, String>)> =
+        reports.iter().map(|r| (*r, flow_keys(r))).collect();
+    summed_as(&keyed)
+}
+
+/// [`summed`] with each report's flows named by the keys beside it.
+fn summed_as(reports: &[(&Report, BTreeMap<u64, String>)]) -> Value {
     let mut sum = Map::new();
-    for r in reports {
-        let keys = r
-            .of_type("flow")
-            .map(|f| (f["id"].as_u64().expect("id"), flow_key(f)))
-            .collect();
-        add_summary(&mut sum, r.summary(), &keys);
+    for (r, keys) in reports {
+        add_summary(&mut sum, r.summary(), keys);
     }
     Value::Object(sum)
 }
@@ -220,6 +242,71 @@ fn shards_together_report_what_one_process_reports() {
         }
     }
     assert!(checked > 60);
+}
+
+#[test]
+fn shards_compose_with_a_display_filter() {
+    // -Y and --filter-flows judge records within their flow, and a flow is whole in one shard:
+    // N shards filtered report together what one process filtered reports.
+    let filters = [
+        "ws.opcode == text",
+        "http.status >= 400 || anomaly",
+        "flow.kind == sse || sse",
+    ];
+    let files = [
+        "ws-chat.pcap",
+        "chromium-ws.pcap",
+        "sse.pcap",
+        "http-keepalive.pcap",
+        "polling.pcap",
+        "api-errors.pcap",
+        "ws-lossy.pcap",
+    ];
+    let mut checked = 0;
+    for name in files {
+        let file = common::capture(name);
+        // Flow ids per shard, from the same runs without the filter.
+        let keys = |shard: &[&str]| flow_keys(&records(&file, shard));
+        for filter in filters {
+            for flows in [&[][..], &["--filter-flows"][..]] {
+                let run = |shard: &[&str]| {
+                    let mut args = vec!["-Y", filter];
+                    args.extend_from_slice(flows);
+                    args.extend_from_slice(shard);
+                    records(&file, &args)
+                };
+                let whole = run(&[]);
+                let whole_keys = keys(&[]);
+                let want = keyed_records_as(&whole, &whole_keys);
+                for n in 2..=3u32 {
+                    let shards: Vec<String> = (1..=n).map(|k| format!("{k}/{n}")).collect();
+                    let parts: Vec<(Report, BTreeMap<u64, String>)> = shards
+                        .iter()
+                        .map(|s| (run(&["--shard", s]), keys(&["--shard", s])))
+                        .collect();
+                    let mut union: Vec<String> = parts
+                        .iter()
+                        .flat_map(|(r, k)| keyed_records_as(r, k))
+                        .collect();
+                    union.sort();
+                    assert!(
+                        union == want,
+                        "{name} -Y '{filter}' {flows:?}: {n} shards differ from one process:\n{}",
+                        diff(&want, &union)
+                    );
+                    let refs: Vec<(&Report, BTreeMap<u64, String>)> =
+                        parts.iter().map(|(r, k)| (r, k.clone())).collect();
+                    assert_eq!(
+                        summed_as(&refs),
+                        summed_as(&[(&whole, whole_keys.clone())]),
+                        "{name} -Y '{filter}' {flows:?}: the summaries of {n} shards"
+                    );
+                    checked += usize::from(!want.is_empty());
+                }
+            }
+        }
+    }
+    assert!(checked > 20, "{checked} filtered runs matched anything");
 }
 
 /// The lines only one side has.
@@ -295,7 +382,7 @@ fn community_ids_are_the_ones_tshark_computes() {
                 "{}: flow {} ({} -> {}) has Community ID {id}, which tshark does not give \
                  ({theirs:?})",
                 file.display(),
-                f["id"],
+                f["flow"],
                 f["client"],
                 f["server"]
             );
@@ -566,7 +653,7 @@ fn har_validator() -> jsonschema::Validator {
 fn har_files_are_valid_har_with_every_exchange_and_websocket_message() {
     let validator = har_validator();
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut websockets = 0;
+    let (mut websockets, mut subs) = (0, 0);
     for (i, file) in all_captures().into_iter().enumerate() {
         let har_path = tmp.path().join(format!("{i}.har"));
         let run = common::sockscope(&[
@@ -617,6 +704,12 @@ fn har_files_are_valid_har_with_every_exchange_and_websocket_message() {
                         && e["response"]["status"] == 101
                 })
                 .unwrap_or_else(|| panic!("{name}: no 101 entry for flow {flow}"));
+            let flow_record = report
+                .of_type("flow")
+                .find(|f| f["flow"].as_u64() == Some(flow))
+                .expect("flow record");
+            assert_eq!(entry["_communityId"], flow_record["community_id"], "{name}");
+            assert_eq!(entry["_flow"], flow, "{name}");
             let msgs = entry["_webSocketMessages"]
                 .as_array()
                 .expect("_webSocketMessages");
@@ -636,6 +729,16 @@ fn har_files_are_valid_har_with_every_exchange_and_websocket_message() {
                     2
                 };
                 assert_eq!(got["opcode"], op, "{name}");
+                // The sub-protocol units: the record's `sub` and `sub_more`, in order.
+                let mut units: Vec<Value> = want.get("sub").into_iter().cloned().collect();
+                if let Some(more) = want.get("sub_more").and_then(Value::as_array) {
+                    units.extend(more.iter().cloned());
+                }
+                subs += usize::from(!units.is_empty());
+                match got.get("_sub") {
+                    Some(sub) => assert_eq!(sub, &Value::Array(units), "{name}"),
+                    None => assert!(units.is_empty(), "{name}: {want}"),
+                }
                 // A text message kept whole (under --max-message) is all there, byte for byte;
                 // the JSON preview (escaped for display) begins it.
                 let data = str_of(got, "data").unwrap();
@@ -655,6 +758,7 @@ fn har_files_are_valid_har_with_every_exchange_and_websocket_message() {
         }
     }
     assert!(websockets > 10, "{websockets}");
+    assert!(subs > 10, "messages with sub-protocol units: {subs}");
 }
 
 // ---- Zeek logs ----

@@ -128,7 +128,7 @@ QUERIES = {
                                   '^\[?(.*?)\]?:[0-9]+$', '\1') AS host,
                    m.len AS len
             FROM ws_messages m JOIN flows f
-              ON m."group" = f."group" AND m.shard = f.shard AND m.flow = f.id
+              ON m."group" = f."group" AND m.shard = f.shard AND m.flow = f.flow
         ), ranked AS (
             SELECT host, len,
                    row_number() OVER (PARTITION BY host ORDER BY len) AS rank,

@@ -81,7 +81,7 @@ fn parquet_writer(
         dir: dir.clone(),
         ws_frames: outputs.ws_frames,
         memory,
-        preview_chars: common.snap_preview,
+        preview_chars: common.preview_chars(),
         in_place,
         roll: outputs.roll.map(|m| (m * 60e9) as i64),
     };
@@ -100,7 +100,12 @@ fn parquet_writer(
 }
 
 /// `read --format parquet --out DIR`: nothing on stdout, one line on stderr when done.
-pub fn read_parquet(files: &[String], outputs: &Outputs, common: &Common) -> Status {
+pub fn read_parquet(
+    files: &[String],
+    count: Option<u64>,
+    outputs: &Outputs,
+    common: &Common,
+) -> Status {
     use super::{analyze, with_progress};
     use std::io::Write;
     if let Some(dir) = files.iter().find(|f| std::path::Path::new(f).is_dir()) {
@@ -108,7 +113,10 @@ pub fn read_parquet(files: &[String], outputs: &Outputs, common: &Common) -> Sta
         return Status::Error;
     }
     let mut config = match common.with_keys(common.config(false), false) {
-        Ok(c) => c,
+        Ok(c) => Config {
+            packet_limit: count,
+            ..c
+        },
         Err(msg) => {
             error_line(msg);
             return Status::Error;

@@ -8,6 +8,7 @@
 //! happens to stdout.
 
 pub mod exit;
+pub mod export;
 pub mod files_out;
 pub mod live;
 pub mod views;
@@ -24,6 +25,7 @@ use crate::report::Reporter;
 use crate::report::escape;
 use crate::report::html;
 use crate::report::progress::{self, Screen, WithProgress};
+use crate::report::select::{Filtered, Selection};
 use crate::report::verdict::forbid::{self, ForbidWatch, Forbids};
 use crate::report::verdict::formats::{self, TextStyle, Totals};
 use crate::report::verdict::rules::Rules;
@@ -81,18 +83,41 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> Status {
     match cli.command {
         Command::Read {
-            files,
+            mut files,
+            read_file,
+            count,
+            write,
+            flows,
             outputs,
             mut common,
         } => {
+            files.extend(read_file);
             if let Err(msg) = outputs.resolve(&mut common) {
                 error_line(msg);
                 return Status::Error;
             }
-            if outputs.parquet() {
-                return files_out::read_parquet(&files, &outputs, &common);
+            match write {
+                Some(path) if count.is_some() => {
+                    error_line(format!(
+                        "-w {}: writes the selected flows whole; -c does not apply to it",
+                        escape::path(&path)
+                    ));
+                    Status::Error
+                }
+                Some(path) if outputs.any() => {
+                    error_line(format!(
+                        "-w {}: writes the selected flows' packets; --format, --har and --zeek \
+                         do not apply to it",
+                        escape::path(&path)
+                    ));
+                    Status::Error
+                }
+                Some(path) => export::write_flows(&files, &path, &flows, &common),
+                None if outputs.parquet() => {
+                    files_out::read_parquet(&files, count, &outputs, &common)
+                }
+                None => read(&files, count, &common, &outputs),
             }
-            read(&files, &common, &outputs)
         }
         Command::Report {
             files,
@@ -108,8 +133,10 @@ pub fn run(cli: Cli) -> Status {
         } => check(&paths, recursive, strict, &gate, &common),
         Command::Live {
             iface,
+            interface,
             write,
             count,
+            ring_buffer,
             duration,
             no_promisc,
             report,
@@ -123,8 +150,19 @@ pub fn run(cli: Cli) -> Status {
                 error_line(msg);
                 return Status::Error;
             }
+            if views::checked_filter(&common).is_err() {
+                return Status::Error;
+            }
+            let mut ring = crate::live::writer::RingSpec::default();
+            for spec in &ring_buffer {
+                if let Err(msg) = ring.add(spec) {
+                    error_line(format!("-b {msg} (see `sockscope live --help`)"));
+                    return Status::Error;
+                }
+            }
             let args = live::LiveArgs {
-                iface,
+                ring,
+                iface: interface.or(iface).unwrap_or_else(|| "any".to_string()),
                 write,
                 count,
                 duration,
@@ -234,7 +272,17 @@ pub fn analyze<R: Reporter>(
                 break;
             }
         };
-        match analyzer.run(source.as_mut()) {
+        let outcome = match config.packet_limit {
+            Some(limit) => {
+                let left = limit.saturating_sub(analyzer.stats().packets);
+                if left == 0 {
+                    break;
+                }
+                analyzer.run(&mut crate::source::Limited::new(source.as_mut(), left))
+            }
+            None => analyzer.run(source.as_mut()),
+        };
+        match outcome {
             Ok(()) => {}
             Err(Stop::Source(e)) => {
                 failure = Some(e.to_string());
@@ -259,9 +307,12 @@ pub fn analyze<R: Reporter>(
     }
 }
 
-fn read(files: &[String], common: &Common, outputs: &crate::cli::Outputs) -> Status {
+fn read(files: &[String], count: Option<u64>, common: &Common, outputs: &crate::cli::Outputs) -> Status {
     if let Err(msg) = common.refuse_idle_views(false) {
         error_line(msg);
+        return Status::Error;
+    }
+    if views::checked_filter(common).is_err() {
         return Status::Error;
     }
     if let Some(dir) = files.iter().find(|f| Path::new(f).is_dir()) {
@@ -272,7 +323,10 @@ fn read(files: &[String], common: &Common, outputs: &crate::cli::Outputs) -> Sta
         return Status::Error;
     }
     let mut config = match common.with_keys(common.config(false), false) {
-        Ok(c) => c,
+        Ok(c) => Config {
+            packet_limit: count,
+            ..c
+        },
         Err(msg) => {
             error_line(msg);
             return Status::Error;
@@ -308,6 +362,9 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
         error_line(msg);
         return Status::Error;
     }
+    let Ok(filter) = views::checked_filter(common) else {
+        return Status::Error;
+    };
     if let Some(dir) = files.iter().find(|f| Path::new(f).is_dir()) {
         error_line(format!(
             "{dir}: is a directory; name capture files (a shell glob such as {dir}/*.pcap reads \
@@ -333,10 +390,14 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
         out,
         output,
         html::Origin::Files(files.to_vec()),
-        common.snap_preview,
+        common.preview_chars(),
+    );
+    let page = Filtered::wrap_with_tables(
+        page,
+        filter.map(|f| Selection::new(f).with_poll_interval(common.poll_interval)),
     );
     // The page is written at the end: nothing scrolls on the terminal meanwhile.
-    let reporter = with_progress(Box::new(page), files, common, true);
+    let reporter = with_progress(page, files, common, true);
     match analyze(files, &config, reporter) {
         Ok(_) => {
             html::announce(output);
@@ -533,11 +594,9 @@ fn check(
             return Status::Error;
         }
     };
-    // Payload fields see what is kept for display: keep whole messages, show all of it.
-    let mut preview = 0;
+    // Payload fields see what is kept for display: keep whole messages.
     if forbid::reads_payloads(&forbids) {
         config.display_bytes = config.display_bytes.max(config.limits.max_message_buffer);
-        preview = config.display_bytes.saturating_mul(2);
     }
     let kind = common.kind.map(FlowKind::from);
     let style = TextStyle {
@@ -571,7 +630,7 @@ fn check(
     for (name, size) in names.iter().zip(&sizes) {
         let mut collector = Collector::new(rules.clone(), kind);
         if !forbids.is_empty() {
-            collector = collector.forbidding(ForbidWatch::new(forbids.clone(), kind, preview));
+            collector = collector.forbidding(ForbidWatch::new(forbids.clone(), kind));
         }
         let result = match &bar {
             Some(bar) => {

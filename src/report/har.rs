@@ -2,8 +2,10 @@
 //! exchange: request and response with their headers as sent, bodies (text as text, anything
 //! else base64) as far as they were kept (`--max-message`), timings from the capture, and for a
 //! WebSocket flow Chrome's `_webSocketMessages` on the entry of its upgrade (`type`
-//! `send`/`receive`, `time` in epoch seconds, `opcode` 1 or 2, `data`), so that the file opens
-//! in Chrome DevTools' Network panel and in HAR viewers.
+//! `send`/`receive`, `time` in epoch seconds, `opcode` 1 or 2, `data`, and `_sub`: the
+//! message's sub-protocol units as the JSON record's `sub` objects), so that the file opens in
+//! Chrome DevTools' Network panel and in HAR viewers. Each entry names its flow (`_flow`,
+//! `_communityId`) to join with the other outputs.
 //!
 //! This printer has a view of its own of HTTP messages (requests paired with their responses by
 //! exchange number) and WebSocket messages; other records are not in HAR. A flow's entries are
@@ -132,12 +134,18 @@ impl<W: Write> HarWriter<W> {
             Dir::C2S => "send",
             Dir::S2C => "receive",
         };
-        self.flows.entry(flow).or_default().ws.push(json!({
+        let mut message = json!({
             "type": ty,
             "time": ts_secs(m.ts),
             "opcode": opcode,
             "data": data,
-        }));
+        });
+        // What the message meant to the connection's sub-protocol, as the JSON record's `sub`
+        // objects (HAR allows fields of one's own, named with a leading underscore).
+        if !m.sub.is_empty() {
+            message["_sub"] = m.sub.iter().map(|u| Value::Object(u.meaning.object())).collect();
+        }
+        self.flows.entry(flow).or_default().ws.push(message);
     }
 
     /// Writes the entries of a flow that ended.
@@ -345,6 +353,9 @@ fn entry(meta: &FlowMeta, e: Entry) -> Value {
         "timings": {"send": send, "wait": wait, "receive": receive},
         "serverIPAddress": meta.server.ip().to_string(),
         "connection": meta.id.to_string(),
+        // The flow as the other outputs name it: its id and its Community ID.
+        "_flow": meta.id,
+        "_communityId": crate::tcp::identity::community_id(meta.client, meta.server),
     })
 }
 

@@ -20,6 +20,7 @@ TABLES = {
     "sse_event": "sse_events",
     "anomaly": "anomalies",
     "tls": "tls",
+    "latency": "latency",
 }
 
 
