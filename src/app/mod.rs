@@ -307,7 +307,12 @@ pub fn analyze<R: Reporter>(
     }
 }
 
-fn read(files: &[String], count: Option<u64>, common: &Common, outputs: &crate::cli::Outputs) -> Status {
+fn read(
+    files: &[String],
+    count: Option<u64>,
+    common: &Common,
+    outputs: &crate::cli::Outputs,
+) -> Status {
     if let Err(msg) = common.refuse_idle_views(false) {
         error_line(msg);
         return Status::Error;

@@ -143,7 +143,11 @@ impl<W: Write> HarWriter<W> {
         // What the message meant to the connection's sub-protocol, as the JSON record's `sub`
         // objects (HAR allows fields of one's own, named with a leading underscore).
         if !m.sub.is_empty() {
-            message["_sub"] = m.sub.iter().map(|u| Value::Object(u.meaning.object())).collect();
+            message["_sub"] = m
+                .sub
+                .iter()
+                .map(|u| Value::Object(u.meaning.object()))
+                .collect();
         }
         self.flows.entry(flow).or_default().ws.push(message);
     }

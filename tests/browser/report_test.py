@@ -51,6 +51,19 @@ class Checks:
         self.check(case, what, ours == theirs, f"(page: {ours!r}, JSON: {theirs!r})")
 
 
+
+def unpack(packed):
+    """The page's records, as its script expands them: a coded column holds an index into
+    `shared` (values written once)."""
+    shared = packed.get("shared", [])
+    coded = [set(cols) for cols in packed.get("coded", [])]
+    out = []
+    for row in packed["rows"]:
+        keys = packed["schemas"][row[0]]
+        here = coded[row[0]] if row[0] < len(coded) else set()
+        out.append({k: shared[v] if i in here else v for i, (k, v) in enumerate(zip(keys, row[1:]))})
+    return out
+
 def number(text):
     """A number as the page shows it: thousands separators, a unit or a percent sign."""
     t = text.replace(",", "").replace("%", "").replace(" B", "").strip()
@@ -134,7 +147,7 @@ def run_case(ctx, case, checks):
 
     detail = json.loads(page.evaluate("document.getElementById('meta').textContent"))["detail_flows"]
     packed = json.loads(page.evaluate("document.getElementById('records').textContent"))
-    embedded = [dict(zip(packed["schemas"][row[0]], row[1:])) for row in packed["rows"]]
+    embedded = unpack(packed)
     if case.get("screenshots"):
         page.set_viewport_size({"width": 1280, "height": 1000})
         page.screenshot(path=os.path.join(case["screenshots"], f"{name}-overview.png"))

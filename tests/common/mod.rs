@@ -1391,6 +1391,11 @@ pub fn report_records(html: &str) -> Vec<String> {
         schemas: Vec<Vec<String>>,
         #[serde(borrow)]
         rows: Vec<Vec<&'a serde_json::value::RawValue>>,
+        /// Values written once, and the columns of each key list that hold their indexes.
+        #[serde(borrow, default)]
+        shared: Vec<&'a serde_json::value::RawValue>,
+        #[serde(default)]
+        coded: Vec<Vec<usize>>,
     }
     let packed: Packed<'_> = serde_json::from_str(data).expect("records block is JSON");
     packed
@@ -1400,10 +1405,21 @@ pub fn report_records(html: &str) -> Vec<String> {
             let schema: usize = row[0].get().parse().expect("schema index");
             let keys = &packed.schemas[schema];
             assert_eq!(keys.len(), row.len() - 1, "row length");
+            let coded = packed.coded.get(schema);
             let fields: Vec<String> = keys
                 .iter()
                 .zip(&row[1..])
-                .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), v.get()))
+                .enumerate()
+                .map(|(i, (k, v))| {
+                    let v = match coded {
+                        Some(cols) if cols.contains(&i) => {
+                            let at: usize = v.get().parse().expect("shared value index");
+                            packed.shared[at].get()
+                        }
+                        _ => v.get(),
+                    };
+                    format!("{}:{}", serde_json::to_string(k).unwrap(), v)
+                })
                 .collect();
             // `\u003c` stands for `<` in the page; the JSON printer never writes it.
             format!("{{{}}}", fields.join(",")).replace("\\u003c", "<")

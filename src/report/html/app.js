@@ -35,11 +35,17 @@
   }
 
   // ---- data --------------------------------------------------------------------------------
+  // A coded column's value is an index into `shared` (values written once: see `pack`).
   function unpack(packed) {
+    const shared = packed.shared || [];
+    const coded = (packed.coded || []).map((cols) => new Set(cols));
     return packed.rows.map((row) => {
       const keys = packed.schemas[row[0]];
+      const codedHere = coded[row[0]];
       const rec = {};
-      keys.forEach((k, i) => { rec[k] = row[i + 1]; });
+      keys.forEach((k, i) => {
+        rec[k] = codedHere && codedHere.has(i) ? shared[row[i + 1]] : row[i + 1];
+      });
       return rec;
     });
   }

@@ -373,35 +373,107 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Fields<'a> {
 /// The records in the page's form: `{"schemas": [[key, ...], ...], "rows": [[schema, value,
 /// ...], ...]}`, each record's keys written once per distinct key list and its values exactly
 /// as the JSON printer wrote them, so that expanding a row gives back the record's line.
+///
+/// A column of a key list whose values repeat at length (the `sub` choice of thousands of
+/// WebSocket flows, all "nothing recognised") is written once per distinct value: the form then
+/// has `"shared": [value, ...]` and `"coded": [[column, ...] per key list]`, and in a coded
+/// column a row holds the index of its value in `shared`.
 pub fn pack(lines: &[String]) -> String {
     let mut schemas: Vec<Vec<String>> = Vec::new();
     let mut index: HashMap<Vec<String>, usize> = HashMap::new();
-    let mut rows = String::with_capacity(lines.iter().map(String::len).sum::<usize>() / 2);
+    let mut parsed: Vec<(usize, Vec<&RawValue>)> = Vec::with_capacity(lines.len());
     for line in lines {
         let Ok(Fields(fields)) = serde_json::from_str::<Fields<'_>>(line) else {
             continue;
         };
-        let keys: Vec<String> = fields.iter().map(|(k, _)| k.clone()).collect();
+        let (keys, values): (Vec<String>, Vec<&RawValue>) = fields.into_iter().unzip();
         let n = schemas.len();
         let at = *index.entry(keys.clone()).or_insert_with(|| {
             schemas.push(keys);
             n
         });
+        parsed.push((at, values));
+    }
+    let coded = coded_columns(&schemas, &parsed);
+    let mut shared: Vec<&str> = Vec::new();
+    let mut shared_at: HashMap<&str, usize> = HashMap::new();
+    let mut rows = String::with_capacity(lines.iter().map(String::len).sum::<usize>() / 2);
+    for (at, values) in &parsed {
         rows.push_str(if rows.is_empty() { "[" } else { ",\n[" });
         rows.push_str(&at.to_string());
-        for (_, v) in &fields {
+        for (i, v) in values.iter().enumerate() {
             rows.push(',');
-            rows.push_str(v.get());
+            if coded[*at].contains(&i) {
+                let n = shared.len();
+                let k = *shared_at.entry(v.get()).or_insert_with(|| {
+                    shared.push(v.get());
+                    n
+                });
+                rows.push_str(&k.to_string());
+            } else {
+                rows.push_str(v.get());
+            }
         }
         rows.push(']');
     }
     let mut out = String::from("{\"schemas\":");
     out.push_str(&serde_json::to_string(&schemas).unwrap_or_else(|_| "[]".into()));
+    if !shared.is_empty() {
+        out.push_str(",\"shared\":[");
+        out.push_str(&shared.join(","));
+        out.push_str("],\"coded\":");
+        out.push_str(&serde_json::to_string(&coded).unwrap_or_else(|_| "[]".into()));
+    }
     out.push_str(",\"rows\":[\n");
     out.push_str(&rows);
     out.push_str("]}");
     out
 }
+
+/// The columns of each key list worth writing once per distinct value: those whose values
+/// would take at least [`CODED_SAVING`] bytes fewer so.
+fn coded_columns(schemas: &[Vec<String>], rows: &[(usize, Vec<&RawValue>)]) -> Vec<Vec<usize>> {
+    /// Per column: its bytes as written, its rows, and its distinct values' bytes.
+    #[derive(Default)]
+    struct Tally<'a> {
+        bytes: usize,
+        rows: usize,
+        distinct: HashMap<&'a str, ()>,
+        distinct_bytes: usize,
+    }
+    let mut tallies: Vec<Vec<Tally<'_>>> = schemas
+        .iter()
+        .map(|keys| keys.iter().map(|_| Tally::default()).collect())
+        .collect();
+    for (at, values) in rows {
+        for (t, v) in tallies[*at].iter_mut().zip(values) {
+            let v = v.get();
+            t.bytes += v.len();
+            t.rows += 1;
+            if t.distinct.insert(v, ()).is_none() {
+                t.distinct_bytes += v.len() + 1;
+            }
+        }
+    }
+    tallies
+        .iter()
+        .map(|columns| {
+            columns
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| {
+                    let digits = crate::model::flow::digits(t.distinct.len() as u64) as usize;
+                    let index_bytes = t.rows * digits;
+                    t.bytes > t.distinct_bytes + index_bytes + CODED_SAVING
+                })
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect()
+}
+
+/// What writing a column once per distinct value must save to be worth it.
+const CODED_SAVING: usize = 4096;
 
 /// JSON made safe inside a `<script>` element: `<` appears in JSON only inside strings, where
 /// `\u003c` means the same, so no `</script>` or `<!--` can end or change the element.
@@ -484,6 +556,22 @@ pub fn announce(path: &std::path::Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_repeated_at_length_are_written_once() {
+        let choice = r#"{"protocol":null,"reason":"nothing recognised in the first 4 messages"}"#;
+        let lines: Vec<String> = (0..500)
+            .map(|i| format!(r#"{{"type":"flow","flow":{i},"sub":{choice}}}"#))
+            .chain([r#"{"type":"summary","flows":500}"#.to_string()])
+            .collect();
+        let packed = pack(&lines);
+        let v: serde_json::Value = serde_json::from_str(&packed).unwrap();
+        assert_eq!(v["coded"], serde_json::json!([[2], []]));
+        assert_eq!(v["shared"].as_array().unwrap().len(), 1);
+        assert_eq!(packed.matches("nothing recognised").count(), 1);
+        assert_eq!(v["rows"][7], serde_json::json!([0, "flow", 7, 0]));
+        assert!(packed.len() < lines.iter().map(String::len).sum::<usize>() / 4);
+    }
 
     #[test]
     fn packing_keeps_every_value_exactly_and_each_key_list_once() {
