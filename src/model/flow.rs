@@ -224,8 +224,10 @@ impl FlowSummary {
     }
 }
 
-/// The `flow` JSON record: written after every other record of the flow.
+/// The `flow` JSON record: written after every other record of the flow. (Its serde name is
+/// its type, as every record's: columnar outputs find its table by it.)
 #[derive(Serialize)]
+#[serde(rename = "flow")]
 pub struct FlowRecord {
     r#type: &'static str,
     /// The flow's id, named as every other record names it.

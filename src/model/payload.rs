@@ -105,21 +105,35 @@ pub fn walk(
 /// Text preview for a JSON record: at most `max_chars` characters; serde escapes the rest.
 /// Returns whether characters were left out.
 pub fn json_text(bytes: &[u8], max_chars: usize, out: &mut String) -> bool {
-    fn push_char(out: &mut String, c: char) {
-        if c.is_control() {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
+    // Printable ASCII (most payloads) goes through as it is, at once.
+    let head = &bytes[..bytes.len().min(max_chars)];
+    if head.iter().all(|b| (0x20..0x7f).contains(b))
+        && let Ok(text) = std::str::from_utf8(head)
+    {
+        out.push_str(text);
+        return bytes.len() > max_chars;
     }
-    walk(bytes, max_chars, out, push_char, Invalid::Replacement)
+    walk(bytes, max_chars, out, json_char, Invalid::Replacement)
+}
+
+/// One character of a JSON preview: controls as `\u{…}`.
+fn json_char(out: &mut String, c: char) {
+    if c.is_control() {
+        let _ = write!(out, "\\u{{{:x}}}", c as u32);
+    } else {
+        out.push(c);
+    }
 }
 
 /// Hex preview of at most `max_chars` characters (two per byte). Returns whether bytes were
 /// left out.
 pub fn hex(bytes: &[u8], max_chars: usize, out: &mut String) -> bool {
-    for b in bytes.iter().take(max_chars / 2) {
-        let _ = write!(out, "{b:02x}");
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let shown = &bytes[..bytes.len().min(max_chars / 2)];
+    out.reserve(shown.len() * 2);
+    for &b in shown {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     bytes.len() > max_chars / 2
 }
@@ -152,6 +166,26 @@ pub fn preview(bytes: &[u8], total: u64, as_text: bool, max_chars: usize) -> Pre
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn previews_at_once_are_the_previews_char_by_char(
+            bytes in proptest::collection::vec(prop_oneof![0x20u8..0x7f, any::<u8>()], 0..40),
+            max_chars in 0usize..48,
+        ) {
+            let (mut fast, mut slow) = (String::new(), String::new());
+            let cut = json_text(&bytes, max_chars, &mut fast);
+            let slow_cut = walk(&bytes, max_chars, &mut slow, json_char, Invalid::Replacement);
+            prop_assert_eq!((fast, cut), (slow, slow_cut));
+            let (mut hexed, mut formatted) = (String::new(), String::new());
+            let hex_cut = hex(&bytes, max_chars, &mut hexed);
+            for b in bytes.iter().take(max_chars / 2) {
+                let _ = write!(formatted, "{b:02x}");
+            }
+            prop_assert_eq!((hexed, hex_cut), (formatted, bytes.len() > max_chars / 2));
+        }
+    }
 
     #[test]
     fn previews_say_when_they_show_less_than_the_payload() {

@@ -115,6 +115,7 @@ impl SubChoice {
 /// One `latency` record: a connection's statistics for one name, or (`name` null) for all its
 /// requests. Latencies in seconds; `null` when nothing was answered.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename = "latency")]
 pub struct LatencyRecord {
     #[serde(rename = "type")]
     pub record_type: &'static str,

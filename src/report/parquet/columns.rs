@@ -2,7 +2,8 @@
 //! serde `Serializer` that a record's `ToJson` writes into as it writes JSON, each field landing
 //! in the column of the same name as a typed value (no JSON text, no intermediate value), with
 //! the Parquet definition and repetition levels worked out as it goes. [`Columns::write`] hands
-//! the buffered rows to a Parquet row group and empties the buffers.
+//! the buffered rows to a Parquet row group and empties the buffers, keeping their memory for
+//! the next one ([`Columns::release`] gives it back).
 
 use super::schema::{Kind, TableDef};
 use bytes::Bytes;
@@ -30,9 +31,15 @@ pub struct Column {
     kind: Kind,
     values: Values,
     def: Vec<i16>,
+    /// Repetition levels: list columns only (a flat column's are all 0 and not written).
     rep: Vec<i16>,
+    /// Whether the column is a list (it has repetition levels).
+    repeated: bool,
     /// Whether the current row gave this column a value yet.
     set: bool,
+    /// The address of the field name this column was last found by: records name their
+    /// fields with the same static strings, so the next lookup is one comparison.
+    key: usize,
 }
 
 impl Column {
@@ -52,7 +59,9 @@ impl Column {
             values,
             def: Vec::new(),
             rep: Vec::new(),
+            repeated: matches!(kind, Kind::StrList | Kind::StrListList),
             set: false,
+            key: 0,
         }
     }
 
@@ -75,9 +84,16 @@ impl Column {
         values + (self.def.len() + self.rep.len()) * 2
     }
 
+    /// One value's levels: `def`, and `rep` for a list column.
+    fn levels(&mut self, def: i16, rep: i16) {
+        self.def.push(def);
+        if self.repeated {
+            self.rep.push(rep);
+        }
+    }
+
     fn null(&mut self) {
-        self.def.push(0);
-        self.rep.push(0);
+        self.levels(0, 0);
     }
 
     fn push_str(&mut self, s: &[u8]) {
@@ -87,20 +103,38 @@ impl Column {
         }
     }
 
-    /// Empties the buffers and gives their memory back: a table that was busy once does not
-    /// keep its peak while quiet.
-    fn clear(&mut self) {
-        match &mut self.values {
-            Values::Int(v) => *v = Vec::new(),
-            Values::Float(v) => *v = Vec::new(),
-            Values::Bool(v) => *v = Vec::new(),
-            Values::Bytes { data, ends } => {
-                *data = Vec::new();
-                *ends = Vec::new();
+    /// Bytes the buffers hold allocated.
+    fn allocated(&self) -> usize {
+        let values = match &self.values {
+            Values::Int(v) => v.capacity() * 8,
+            Values::Float(v) => v.capacity() * 8,
+            Values::Bool(v) => v.capacity(),
+            Values::Bytes { data, ends } => data.capacity() + ends.capacity() * 8,
+        };
+        values + (self.def.capacity() + self.rep.capacity()) * 2
+    }
+
+    /// Empties the buffers, keeping their memory for the next row group (a busy table fills
+    /// them again without growing them), or giving it back (`release`).
+    fn clear(&mut self, release: bool) {
+        fn empty<T>(v: &mut Vec<T>, release: bool) {
+            if release {
+                *v = Vec::new();
+            } else {
+                v.clear();
             }
         }
-        self.def = Vec::new();
-        self.rep = Vec::new();
+        match &mut self.values {
+            Values::Int(v) => empty(v, release),
+            Values::Float(v) => empty(v, release),
+            Values::Bool(v) => empty(v, release),
+            Values::Bytes { data, ends } => {
+                empty(data, release);
+                empty(ends, release);
+            }
+        }
+        empty(&mut self.def, release);
+        empty(&mut self.rep, release);
     }
 }
 
@@ -130,7 +164,12 @@ pub struct Columns {
     /// Where the next field is looked for first: records write their fields in the schema's
     /// order, so the search is one comparison per field.
     next: usize,
+    /// The values of a string column handed to the encoder, a batch at a time.
+    batch: Vec<ByteArray>,
 }
+
+/// Levels (about rows) of a string column handed to the encoder at a time.
+const BATCH_LEVELS: usize = 8192;
 
 impl Columns {
     pub fn new(def: TableDef) -> Columns {
@@ -144,12 +183,25 @@ impl Columns {
             columns,
             rows: 0,
             next: 0,
+            batch: Vec::new(),
         }
     }
 
     /// Bytes of the buffered rows.
     pub fn buffered(&self) -> usize {
         self.columns.iter().map(Column::buffered).sum()
+    }
+
+    /// Bytes the buffers hold allocated, rows or not.
+    pub fn allocated(&self) -> usize {
+        self.columns.iter().map(Column::allocated).sum()
+    }
+
+    /// Gives the buffers' memory back (they are empty after [`Columns::write`]).
+    pub fn release(&mut self) {
+        for c in &mut self.columns {
+            c.clear(true);
+        }
     }
 
     /// Starts a row; every column left without a value by [`Columns::end_row`] is null.
@@ -169,21 +221,40 @@ impl Columns {
         self.rows += 1;
     }
 
-    /// The column called `name`, if the table has one.
-    fn column(&mut self, name: &str) -> Option<&mut Column> {
+    /// The column called `name`, if the table has one; `name_is_static`: the name lives as long
+    /// as the program (its address names it, with its length).
+    fn column(&mut self, name: &str, name_is_static: bool) -> Option<&mut Column> {
         let n = self.columns.len();
-        let at = (0..n)
-            .map(|i| (self.next + i) % n.max(1))
-            .find(|&i| self.columns[i].name == name)?;
+        let key = if name_is_static {
+            name.as_ptr() as usize
+        } else {
+            0
+        };
+        let start = if self.next < n { self.next } else { 0 };
+        let order = || (start..n).chain(0..start);
+        let cached = |c: &Column| key != 0 && c.key == key && c.name.len() == name.len();
+        let at = match order().find(|&i| cached(&self.columns[i])) {
+            Some(at) => at,
+            None => {
+                let at = order().find(|&i| self.columns[i].name == name)?;
+                self.columns[at].key = key;
+                at
+            }
+        };
         self.next = at + 1;
         Some(&mut self.columns[at])
     }
 
-    /// Writes one field of the current row.
-    pub fn field<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), Mismatch> {
+    /// Writes one field of the current row (`name_is_static`: as [`Columns::column`]).
+    pub fn field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &str,
+        name_is_static: bool,
+        value: &T,
+    ) -> Result<(), Mismatch> {
         // A field the schema does not list has no column: the schema test of the records
         // (tests/schema.rs) keeps the two in step.
-        let Some(col) = self.column(name) else {
+        let Some(col) = self.column(name, name_is_static) else {
             return Ok(());
         };
         if col.set {
@@ -191,14 +262,17 @@ impl Columns {
         }
         col.set = true;
         if col.kind == Kind::Json {
-            let mut text = Vec::new();
-            serde_json::to_writer(&mut text, value).map_err(|e| Mismatch(e.to_string()))?;
-            if text == b"null" {
-                col.null();
-            } else {
-                col.push_str(&text);
-                col.def.push(1);
-                col.rep.push(0);
+            // The value's JSON text, written straight after the column's other values.
+            if let Values::Bytes { data, ends } = &mut col.values {
+                let start = data.len();
+                serde_json::to_writer(&mut *data, value).map_err(|e| Mismatch(e.to_string()))?;
+                if &data[start..] == b"null" {
+                    data.truncate(start);
+                    col.null();
+                } else {
+                    ends.push(data.len());
+                    col.levels(1, 0);
+                }
             }
             return Ok(());
         }
@@ -220,6 +294,7 @@ impl Columns {
         rg: &mut SerializedRowGroupWriter<'_, W>,
     ) -> Result<(), ParquetError> {
         use parquet::column::writer::ColumnWriter as W_;
+        let batch = &mut self.batch;
         for col in &mut self.columns {
             let mut w = rg
                 .next_column()?
@@ -237,17 +312,33 @@ impl Columns {
                     w.write_batch(v, def, rep)?;
                 }
                 (W_::ByteArrayColumnWriter(w), Values::Bytes { data, ends }) => {
-                    let all = Bytes::copy_from_slice(data);
-                    let mut start = 0;
-                    let values: Vec<ByteArray> = ends
-                        .iter()
-                        .map(|&end| {
-                            let v = ByteArray::from(all.slice(start..end));
-                            start = end;
-                            v
-                        })
-                        .collect();
-                    w.write_batch(&values, def, rep)?;
+                    // In batches of rows: the values handed over (and the copy of their bytes,
+                    // which the encoder may keep) stay small, and `batch` is reused.
+                    let max_def = col.max_rep() + 1;
+                    let (mut level, mut value, mut byte) = (0, 0, 0);
+                    while level < col.def.len() {
+                        let mut end = (level + BATCH_LEVELS).min(col.def.len());
+                        // A list's values stay in one batch with the row they begin.
+                        while end < col.rep.len() && col.rep[end] != 0 {
+                            end += 1;
+                        }
+                        let defs = &col.def[level..end];
+                        let count = defs.iter().filter(|&&d| d == max_def).count();
+                        let values = &ends[value..value + count];
+                        let base = byte;
+                        let bytes = Bytes::copy_from_slice(
+                            &data[base..values.last().copied().unwrap_or(base)],
+                        );
+                        batch.clear();
+                        for &e in values {
+                            batch.push(ByteArray::from(bytes.slice(byte - base..e - base)));
+                            byte = e;
+                        }
+                        let reps = rep.map(|r| &r[level..end]);
+                        w.write_batch(batch, Some(defs), reps)?;
+                        (level, value) = (end, value + count);
+                    }
+                    batch.clear();
                 }
                 _ => {
                     return Err(ParquetError::General(format!(
@@ -257,7 +348,7 @@ impl Columns {
                 }
             }
             w.close()?;
-            col.clear();
+            col.clear(false);
         }
         self.rows = 0;
         Ok(())
@@ -293,8 +384,7 @@ impl Cell<'_> {
             (Values::Float(vals), 0) => vals.push(v as f64),
             _ => return Err(self.wrong("an integer")),
         }
-        self.col.def.push(1);
-        self.col.rep.push(0);
+        self.col.levels(1, 0);
         Ok(())
     }
 
@@ -313,8 +403,7 @@ impl Cell<'_> {
             _ => return Err(self.wrong("a string")),
         };
         self.col.push_str(s.as_bytes());
-        self.col.def.push(def);
-        self.col.rep.push(rep);
+        self.col.levels(def, rep);
         Ok(())
     }
 }
@@ -362,8 +451,7 @@ impl ser::SerializeSeq for Seq<'_> {
                 0 => (1, 0),
                 _ => (2, if self.list.any { 1 } else { 0 }),
             };
-            self.col.def.push(def);
-            self.col.rep.push(rep);
+            self.col.levels(def, rep);
         }
         Ok(())
     }
@@ -405,8 +493,7 @@ impl<'c> ser::Serializer for Cell<'c> {
             (Values::Bool(vals), 0) => vals.push(v),
             _ => return Err(self.wrong("a boolean")),
         }
-        self.col.def.push(1);
-        self.col.rep.push(0);
+        self.col.levels(1, 0);
         Ok(())
     }
     fn serialize_i8(self, v: i8) -> Result<(), Mismatch> {
@@ -442,8 +529,7 @@ impl<'c> ser::Serializer for Cell<'c> {
             (Values::Float(vals), 0) => vals.push(v),
             _ => return Err(self.wrong("a number")),
         }
-        self.col.def.push(1);
-        self.col.rep.push(0);
+        self.col.levels(1, 0);
         Ok(())
     }
     fn serialize_char(self, v: char) -> Result<(), Mismatch> {

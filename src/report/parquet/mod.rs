@@ -7,7 +7,8 @@
 //! The printer knows no record type: each record's JSON form is written into the columns of the
 //! table its `type` names ([`columns`]). Rows are buffered per table and written as a row group
 //! whenever a table's buffers reach its share of the writer's memory (taken out of the memory
-//! budget, [`writer_memory`]), so memory does not grow with the capture. Files are written under
+//! budget, [`writer_memory`]), so memory does not grow with the capture; the buffers are kept
+//! for the next row group, within twice that. Files are written under
 //! a temporary name and renamed when complete: a reader never sees half a file.
 
 pub mod columns;
@@ -40,6 +41,10 @@ pub fn writer_memory(budget: usize) -> usize {
 /// Largest data and dictionary page the encoder builds in memory.
 const PAGE_BYTES: usize = 1 << 20;
 
+/// Values the column encoder takes at a time (its per-batch work is paid less often than at
+/// its default of 1024).
+const WRITE_BATCH: usize = 8192;
+
 /// Rows between two looks at a table's buffer size.
 const CHECK_EVERY: usize = 256;
 
@@ -49,7 +54,9 @@ const CHECK_EVERY: usize = 256;
 /// prunes row groups by), none for free text.
 fn properties(def: &schema::TableDef) -> WriterProperties {
     let mut b = WriterProperties::builder()
+        // Level 1: levels below it (-1, -3) were no faster here and wrote 18–70 % more.
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_write_batch_size(WRITE_BATCH)
         .set_data_page_size_limit(PAGE_BYTES)
         .set_dictionary_page_size_limit(PAGE_BYTES)
         .set_dictionary_enabled(false)
@@ -280,6 +287,29 @@ impl ParquetWriter {
                     total -= size;
                 }
             }
+            self.release_over(2 * self.opts.memory);
+        }
+    }
+
+    /// Gives back the memory of empty tables, the largest first, until the buffers hold at
+    /// most `limit` bytes allocated: tables keep their buffers between row groups (refilling
+    /// them costs no allocation), within twice the writer's memory.
+    fn release_over(&mut self, limit: usize) {
+        let mut allocated: usize = self.tables.iter().map(|t| t.columns.allocated()).sum();
+        if allocated <= limit {
+            return;
+        }
+        let mut empty: Vec<(usize, usize)> = (0..self.tables.len())
+            .filter(|&i| self.tables[i].columns.rows == 0)
+            .map(|i| (self.tables[i].columns.allocated(), i))
+            .collect();
+        empty.sort_unstable_by(|a, b| b.cmp(a));
+        for (size, i) in empty {
+            if allocated <= limit {
+                break;
+            }
+            self.tables[i].columns.release();
+            allocated -= size;
         }
     }
 
@@ -386,7 +416,12 @@ impl Row<'_> {
         Some(&mut t.columns)
     }
 
-    fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Mismatch> {
+    fn field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        key_is_static: bool,
+        value: &T,
+    ) -> Result<(), Mismatch> {
         if key == "type" {
             if self.typed {
                 return Ok(());
@@ -406,7 +441,7 @@ impl Row<'_> {
             return Err(Mismatch(format!("field {key} before the record's type")));
         }
         match self.columns() {
-            Some(c) => c.field(key, value),
+            Some(c) => c.field(key, key_is_static, value),
             None => Ok(()),
         }
     }
@@ -427,7 +462,7 @@ impl ser::SerializeStruct for Row<'_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), Mismatch> {
-        self.field(key, value)
+        self.field(key, true, value)
     }
     fn end(self) -> Result<(), Mismatch> {
         Row::end(self)
@@ -453,7 +488,7 @@ impl ser::SerializeMap for RowMap<'_> {
             .key
             .take()
             .ok_or_else(|| Mismatch("a record's key is not a string".into()))?;
-        self.row.field(&key, value)
+        self.row.field(&key, false, value)
     }
     fn end(self) -> Result<(), Mismatch> {
         self.row.end()
