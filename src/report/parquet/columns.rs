@@ -6,7 +6,7 @@
 //! the next one ([`Columns::release`] gives it back).
 
 use super::schema::{Kind, TableDef};
-use bytes::Bytes;
+use bytes::{BufMut, BytesMut};
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
 use parquet::file::writer::SerializedRowGroupWriter;
@@ -20,7 +20,7 @@ enum Values {
     Bool(Vec<bool>),
     /// Strings (and JSON text) end to end in `data`, each ending at its `ends` entry.
     Bytes {
-        data: Vec<u8>,
+        data: BytesMut,
         ends: Vec<usize>,
     },
 }
@@ -49,7 +49,7 @@ impl Column {
             Kind::Float => Values::Float(Vec::new()),
             Kind::Bool => Values::Bool(Vec::new()),
             Kind::Str | Kind::Json | Kind::StrList | Kind::StrListList => Values::Bytes {
-                data: Vec::new(),
+                data: BytesMut::new(),
                 ends: Vec::new(),
             },
         };
@@ -129,7 +129,11 @@ impl Column {
             Values::Float(v) => empty(v, release),
             Values::Bool(v) => empty(v, release),
             Values::Bytes { data, ends } => {
-                empty(data, release);
+                if release {
+                    *data = BytesMut::new();
+                } else {
+                    data.clear();
+                }
                 empty(ends, release);
             }
         }
@@ -265,7 +269,8 @@ impl Columns {
             // The value's JSON text, written straight after the column's other values.
             if let Values::Bytes { data, ends } = &mut col.values {
                 let start = data.len();
-                serde_json::to_writer(&mut *data, value).map_err(|e| Mismatch(e.to_string()))?;
+                serde_json::to_writer((&mut *data).writer(), value)
+                    .map_err(|e| Mismatch(e.to_string()))?;
                 if &data[start..] == b"null" {
                     data.truncate(start);
                     col.null();
@@ -301,7 +306,12 @@ impl Columns {
                 .ok_or_else(|| ParquetError::General(format!("no column for {}", col.name)))?;
             let rep = (col.max_rep() > 0).then_some(col.rep.as_slice());
             let def = Some(col.def.as_slice());
-            match (w.untyped(), &col.values) {
+            // A string column's bytes, handed to the encoder without a copy; their buffer is
+            // taken back once the encoder is done with them.
+            let mut handed: Option<(bytes::Bytes, usize)> = None;
+            // A present string's definition level (a list's element's, inside its list).
+            let max_def = col.max_rep() + 1;
+            match (w.untyped(), &mut col.values) {
                 (W_::Int64ColumnWriter(w), Values::Int(v)) => {
                     w.write_batch(v, def, rep)?;
                 }
@@ -312,9 +322,9 @@ impl Columns {
                     w.write_batch(v, def, rep)?;
                 }
                 (W_::ByteArrayColumnWriter(w), Values::Bytes { data, ends }) => {
-                    // In batches of rows: the values handed over (and the copy of their bytes,
-                    // which the encoder may keep) stay small, and `batch` is reused.
-                    let max_def = col.max_rep() + 1;
+                    // In batches of rows: the values handed over stay few, in one reused vector.
+                    let capacity = data.capacity();
+                    let all = data.split().freeze();
                     let (mut level, mut value, mut byte) = (0, 0, 0);
                     while level < col.def.len() {
                         let mut end = (level + BATCH_LEVELS).min(col.def.len());
@@ -324,14 +334,9 @@ impl Columns {
                         }
                         let defs = &col.def[level..end];
                         let count = defs.iter().filter(|&&d| d == max_def).count();
-                        let values = &ends[value..value + count];
-                        let base = byte;
-                        let bytes = Bytes::copy_from_slice(
-                            &data[base..values.last().copied().unwrap_or(base)],
-                        );
                         batch.clear();
-                        for &e in values {
-                            batch.push(ByteArray::from(bytes.slice(byte - base..e - base)));
+                        for &e in &ends[value..value + count] {
+                            batch.push(ByteArray::from(all.slice(byte..e)));
                             byte = e;
                         }
                         let reps = rep.map(|r| &r[level..end]);
@@ -339,6 +344,7 @@ impl Columns {
                         (level, value) = (end, value + count);
                     }
                     batch.clear();
+                    handed = Some((all, capacity));
                 }
                 _ => {
                     return Err(ParquetError::General(format!(
@@ -348,6 +354,13 @@ impl Columns {
                 }
             }
             w.close()?;
+            // The encoder copied the values into its pages and kept none (string columns have
+            // no statistics, and a dictionary goes with its writer): the buffer is ours again,
+            // and `reserve` takes it back whole.
+            if let (Some((all, capacity)), Values::Bytes { data, .. }) = (handed, &mut col.values) {
+                drop(all);
+                data.reserve(capacity);
+            }
             col.clear(false);
         }
         self.rows = 0;
