@@ -166,18 +166,6 @@ pub(crate) fn write_units<S: SerializeStruct>(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn latencies_read_in_their_unit() {
-        assert_eq!(latency_text(0.000_84), "840 µs");
-        assert_eq!(latency_text(0.0123), "12.3 ms");
-        assert_eq!(latency_text(1.523), "1.52 s");
-    }
-}
-
 impl crate::filter::OwnFields for LatencyRecord {
     fn record_type(&self) -> crate::filter::RecordType {
         crate::filter::RecordType::Latency
@@ -192,5 +180,17 @@ impl crate::filter::OwnFields for LatencyRecord {
         _each: &mut crate::filter::Each<'_>,
     ) -> std::ops::ControlFlow<()> {
         std::ops::ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_read_in_their_unit() {
+        assert_eq!(latency_text(0.000_84), "840 µs");
+        assert_eq!(latency_text(0.0123), "12.3 ms");
+        assert_eq!(latency_text(1.523), "1.52 s");
     }
 }
