@@ -373,8 +373,10 @@ impl OwnFields for FlowFacts<'_> {
                 each,
             ),
             F::FlowCommunityId => each(Value::Str(&community_id(m.client, m.server))),
-            // `tls.*`: the flow's tls object hands its fields on here.
-            _ => ControlFlow::Continue(()),
+            _ => match &s.tls {
+                Some(tls) => tls.own_values(field, each),
+                None => ControlFlow::Continue(()),
+            },
         }
     }
 }
