@@ -112,15 +112,8 @@ pub fn read_parquet(
         error_line(format!("{dir}: is a directory; name capture files"));
         return Status::Error;
     }
-    let mut config = match common.with_keys(common.config(false), false) {
-        Ok(c) => Config {
-            packet_limit: count,
-            ..c
-        },
-        Err(msg) => {
-            error_line(msg);
-            return Status::Error;
-        }
+    let Some(mut config) = super::read_config(common, count) else {
+        return Status::Error;
     };
     let writers = match FileWriters::open(outputs, common, &mut config, false) {
         Ok(w) => w,

@@ -327,15 +327,8 @@ fn read(
         ));
         return Status::Error;
     }
-    let mut config = match common.with_keys(common.config(false), false) {
-        Ok(c) => Config {
-            packet_limit: count,
-            ..c
-        },
-        Err(msg) => {
-            error_line(msg);
-            return Status::Error;
-        }
+    let Some(mut config) = read_config(common, count) else {
+        return Status::Error;
     };
     let out = io::BufWriter::with_capacity(64 << 10, io::stdout());
     let quiet =
@@ -358,6 +351,21 @@ fn read(
             None => Status::Ok,
         },
         Err(e) => e.report(),
+    }
+}
+
+/// `read`'s settings, with its key logs and `-c` (`None`, said on stderr, when they cannot
+/// be read).
+pub(crate) fn read_config(common: &Common, count: Option<u64>) -> Option<Config> {
+    match common.with_keys(common.config(false), false) {
+        Ok(c) => Some(Config {
+            packet_limit: count,
+            ..c
+        }),
+        Err(msg) => {
+            error_line(msg);
+            None
+        }
     }
 }
 
