@@ -115,6 +115,7 @@
 mod budget_tests;
 pub mod reassembly;
 pub mod seq;
+pub mod shard;
 mod table;
 #[cfg(test)]
 mod tests;
