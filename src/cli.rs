@@ -611,14 +611,27 @@ pub struct Common {
     /// body (de-chunked) to the records as "sha256" (null when bytes of it are missing).
     #[arg(long)]
     pub digest: bool,
+    /// Threads that analyze flows (default: the available cores); the output is the same
+    /// whatever the number. `live` and `check` use one per capture.
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
+    pub threads: Option<usize>,
 }
 
 impl Common {
+    /// `--threads`, or the cores this process may run on.
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        })
+    }
+
     /// The analysis configuration of a live capture: as `read`'s, with the receive ring's
     /// share of `--memory` taken out of the budget.
     pub fn live_config(&self) -> Config {
         let mut config = self.config(false);
         config.limits.memory = Limits::live_memory_for_mib(self.memory);
+        // The ring feeds one analysis thread (PACKET_FANOUT rings per worker are not built).
+        config.threads = 1;
         config
     }
 
@@ -673,6 +686,7 @@ impl Common {
             display_bytes,
             display_flow,
             digest: self.digest,
+            threads: self.threads(),
         }
     }
 

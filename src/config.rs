@@ -142,6 +142,8 @@ pub struct Config {
     pub display_flow: Option<FlowId>,
     /// Compute the SHA-256 of every WebSocket message and HTTP body (`--digest`).
     pub digest: bool,
+    /// Threads that analyze flows (`--threads`); 1 analyzes everything in the calling thread.
+    pub threads: usize,
 }
 
 impl Config {
@@ -164,6 +166,31 @@ impl Default for Config {
             display_bytes: 512,
             display_flow: None,
             digest: false,
+            threads: 1,
+        }
+    }
+}
+
+impl Config {
+    /// The settings of one of `n` workers that each analyze a share of the flows: the caps
+    /// that hold for the whole process (the memory budget, the flows tracked, the out-of-order
+    /// bytes in total, the inflaters) are split so that together they stay within them. Flow
+    /// ids are the worker's own, so a one-flow view's display bytes are kept for every flow
+    /// (only its flow is printed).
+    pub fn share(&self, n: usize) -> Config {
+        let n = n.max(1);
+        let limits = &self.limits;
+        Config {
+            limits: Limits {
+                memory: limits.memory / n,
+                max_flows: limits.max_flows.div_ceil(n),
+                max_ooo_bytes_total: limits.max_ooo_bytes_total / n,
+                max_inflaters: limits.max_inflaters.div_ceil(n),
+                ..limits.clone()
+            },
+            display_flow: None,
+            threads: 1,
+            ..self.clone()
         }
     }
 }

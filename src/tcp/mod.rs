@@ -120,7 +120,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-pub use table::FlowTable;
+pub use table::{ClosingOrder, FlowTable};
 
 use crate::budget::Held;
 use crate::decode::TcpFlags;

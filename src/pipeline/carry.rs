@@ -1,0 +1,474 @@
+//! Events carried from a worker thread to the thread that prints: what a worker's protocol layer
+//! emitted, copied out of the bytes it borrowed (one arena of bytes per batch, not an allocation
+//! per record), and given back as the very same borrowed [`Event`]s on the other side.
+//!
+//! Promises: [`Carried::replay`] hands the sink events equal, field for field, to the ones
+//! [`Carried`] recorded, with the flow ids the caller maps them to; nothing here knows a
+//! printer. A record type added to [`Record`] is added here too (the matches are exhaustive).
+
+use crate::model::{
+    Anomaly, Event, EventCtx, EventSink, FlowSummary, Handshake, Header, HttpHead, HttpMessage,
+    Layer, Record, SseEvent, WsFrame, WsMessage,
+};
+use crate::tcp::{CloseHow, FlowId, FlowMeta, PacketRef};
+
+/// Bytes in the batch's arena: offset and length.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Span {
+    at: u32,
+    len: u32,
+}
+
+/// The layers a record was found inside, outermost first (at most [`MAX_LAYERS`], the
+/// innermost kept).
+const MAX_LAYERS: usize = 8;
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Layers {
+    names: [&'static str; MAX_LAYERS],
+    depth: u8,
+}
+
+/// An HTTP message with its bytes in the arena.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CarriedHttp {
+    msg: HttpMessage<'static>,
+    head: CarriedHead,
+    /// Index range in the batch's header list.
+    headers: (u32, u32),
+    upgrade: Option<Span>,
+    body_head: Span,
+    raw_head: Span,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) enum CarriedHead {
+    Request {
+        method: Span,
+        target: Span,
+        version: u8,
+    },
+    Response {
+        version: u8,
+        status: u16,
+        reason: Span,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum CarriedRecord {
+    Http(CarriedHttp),
+    Handshake(Box<Handshake>),
+    WsFrame {
+        frame: WsFrame<'static>,
+        header: Span,
+        payload_head: Span,
+        close_reason: Option<Span>,
+    },
+    WsMessage {
+        msg: WsMessage<'static>,
+        data_head: Span,
+    },
+    Sse {
+        ts: crate::time::Timestamp,
+        event: Option<Span>,
+        id: Option<Span>,
+        data: Span,
+    },
+    Anomaly(Box<Anomaly>),
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum CarriedEvent {
+    FlowOpened,
+    HttpHead(CarriedHttp),
+    Record(CarriedRecord),
+    Control {
+        dir: crate::tcp::Dir,
+        flags: crate::decode::TcpFlags,
+    },
+    FlowClosed {
+        how: CloseHow,
+        summary: Box<FlowSummary>,
+    },
+}
+
+/// One thing a worker's sink was told.
+#[derive(Clone, Debug)]
+pub enum Item {
+    Event {
+        meta: FlowMeta,
+        pkt: Option<PacketRef>,
+        layers: Option<Layers>,
+        event: CarriedEvent,
+    },
+    Global {
+        anomaly: Box<Anomaly>,
+        frame: u64,
+    },
+}
+
+impl Item {
+    /// The flow a flow's last event closed, if this is one.
+    pub fn closes(&self) -> Option<FlowId> {
+        match self {
+            Item::Event {
+                meta,
+                event: CarriedEvent::FlowClosed { .. },
+                ..
+            } => Some(meta.id),
+            _ => None,
+        }
+    }
+}
+
+/// What a worker's protocol layer emitted, in order, with the bytes the events borrowed.
+#[derive(Default)]
+pub struct Carried {
+    pub items: Vec<Item>,
+    arena: Vec<u8>,
+    headers: Vec<(Span, Span)>,
+}
+
+impl Carried {
+    fn put(&mut self, bytes: &[u8]) -> Span {
+        let at = self.arena.len() as u32;
+        self.arena.extend_from_slice(bytes);
+        Span {
+            at,
+            len: bytes.len() as u32,
+        }
+    }
+
+    fn put_http(&mut self, m: &HttpMessage<'_>) -> CarriedHttp {
+        let head = match m.head {
+            HttpHead::Request {
+                method,
+                target,
+                version,
+            } => CarriedHead::Request {
+                method: self.put(method.as_bytes()),
+                target: self.put(target.as_bytes()),
+                version,
+            },
+            HttpHead::Response {
+                version,
+                status,
+                reason,
+            } => CarriedHead::Response {
+                version,
+                status,
+                reason: self.put(reason.as_bytes()),
+            },
+        };
+        let first = self.headers.len() as u32;
+        for h in m.headers {
+            let pair = (self.put(h.name.as_bytes()), self.put(h.value));
+            self.headers.push(pair);
+        }
+        CarriedHttp {
+            msg: HttpMessage {
+                dir: m.dir,
+                start_ts: m.start_ts,
+                ts: m.ts,
+                head: HttpHead::Response {
+                    version: 0,
+                    status: 0,
+                    reason: "",
+                },
+                headers: &[],
+                header_bytes: m.header_bytes,
+                body_bytes: m.body_bytes,
+                framing_bytes: m.framing_bytes,
+                chunked: m.chunked,
+                upgrade: None,
+                body_head: &[],
+                raw_head: &[],
+                complete: m.complete,
+                digest: m.digest,
+                exchange: m.exchange,
+            },
+            head,
+            headers: (first, self.headers.len() as u32),
+            upgrade: m.upgrade.map(|u| self.put(u.as_bytes())),
+            body_head: self.put(m.body_head),
+            raw_head: self.put(m.raw_head),
+        }
+    }
+
+    fn put_record(&mut self, r: &Record<'_>) -> CarriedRecord {
+        match *r {
+            Record::Http(m) => CarriedRecord::Http(self.put_http(m)),
+            Record::Handshake(h) => CarriedRecord::Handshake(Box::new(h.clone())),
+            Record::WsFrame(f) => CarriedRecord::WsFrame {
+                frame: WsFrame {
+                    dir: f.dir,
+                    ts: f.ts,
+                    first_frame: f.first_frame,
+                    fin: f.fin,
+                    rsv1: f.rsv1,
+                    rsv2: f.rsv2,
+                    rsv3: f.rsv3,
+                    opcode: f.opcode,
+                    mask: f.mask,
+                    payload_len: f.payload_len,
+                    header: &[],
+                    payload_head: &[],
+                    close_code: f.close_code,
+                    close_reason: None,
+                    deflate: f.deflate,
+                },
+                header: self.put(f.header),
+                payload_head: self.put(f.payload_head),
+                close_reason: f.close_reason.map(|b| self.put(b)),
+            },
+            Record::WsMessage(m) => CarriedRecord::WsMessage {
+                msg: WsMessage {
+                    dir: m.dir,
+                    ts: m.ts,
+                    opcode: m.opcode,
+                    frames: m.frames,
+                    wire_len: m.wire_len,
+                    len: m.len,
+                    compressed: m.compressed,
+                    valid_utf8: m.valid_utf8,
+                    data_head: &[],
+                    digest: m.digest,
+                },
+                data_head: self.put(m.data_head),
+            },
+            Record::Sse(e) => CarriedRecord::Sse {
+                ts: e.ts,
+                event: e.event.map(|s| self.put(s.as_bytes())),
+                id: e.id.map(|s| self.put(s.as_bytes())),
+                data: self.put(e.data),
+            },
+            Record::Anomaly(a) => CarriedRecord::Anomaly(Box::new(a.clone())),
+        }
+    }
+
+    /// Replays item `i` into `sink`, with the flow's id replaced by `id(meta.id)` (and that of
+    /// the record's packet kept).
+    pub fn replay(&self, i: usize, id: FlowId, sink: &mut dyn EventSink) {
+        let Some(item) = self.items.get(i) else {
+            return;
+        };
+        match item {
+            Item::Global { anomaly, frame } => sink.global_anomaly(anomaly, *frame),
+            Item::Event {
+                meta,
+                pkt,
+                layers,
+                event,
+            } => {
+                let mut meta = meta.clone();
+                meta.id = id;
+                let names = layers.as_ref().map_or(&[][..], |l| &l.names[..usize::from(l.depth)]);
+                with_layers(names, None, &mut |layer| {
+                    let ctx = EventCtx {
+                        flow: &meta,
+                        pkt: *pkt,
+                        layer,
+                    };
+                    self.deliver(&ctx, event, sink);
+                });
+            }
+        }
+    }
+
+    fn deliver(&self, ctx: &EventCtx<'_>, event: &CarriedEvent, sink: &mut dyn EventSink) {
+        match event {
+            CarriedEvent::FlowOpened => sink.event(ctx, Event::FlowOpened),
+            CarriedEvent::HttpHead(h) => {
+                let headers = self.header_list(h);
+                let m = self.http(h, &headers);
+                sink.event(ctx, Event::HttpHead(&m));
+            }
+            CarriedEvent::Control { dir, flags } => sink.event(
+                ctx,
+                Event::Control {
+                    dir: *dir,
+                    flags: *flags,
+                },
+            ),
+            CarriedEvent::FlowClosed { how, summary } => sink.event(
+                ctx,
+                Event::FlowClosed {
+                    how: *how,
+                    summary,
+                },
+            ),
+            CarriedEvent::Record(r) => match r {
+                CarriedRecord::Http(h) => {
+                    let headers = self.header_list(h);
+                    let m = self.http(h, &headers);
+                    sink.event(ctx, Event::Record(Record::Http(&m)));
+                }
+                CarriedRecord::Handshake(h) => sink.event(ctx, Event::Record(Record::Handshake(h))),
+                CarriedRecord::WsFrame {
+                    frame,
+                    header,
+                    payload_head,
+                    close_reason,
+                } => {
+                    let f = WsFrame {
+                        header: self.bytes(*header),
+                        payload_head: self.bytes(*payload_head),
+                        close_reason: close_reason.map(|s| self.bytes(s)),
+                        ..*frame
+                    };
+                    sink.event(ctx, Event::Record(Record::WsFrame(&f)));
+                }
+                CarriedRecord::WsMessage { msg, data_head } => {
+                    let m = WsMessage {
+                        data_head: self.bytes(*data_head),
+                        ..*msg
+                    };
+                    sink.event(ctx, Event::Record(Record::WsMessage(&m)));
+                }
+                CarriedRecord::Sse { ts, event, id, data } => {
+                    let e = SseEvent {
+                        ts: *ts,
+                        event: event.map(|s| self.str(s)),
+                        id: id.map(|s| self.str(s)),
+                        data: self.bytes(*data),
+                    };
+                    sink.event(ctx, Event::Record(Record::Sse(&e)));
+                }
+                CarriedRecord::Anomaly(a) => sink.event(ctx, Event::Record(Record::Anomaly(a))),
+            },
+        }
+    }
+
+    fn bytes(&self, s: Span) -> &[u8] {
+        let at = s.at as usize;
+        self.arena.get(at..at + s.len as usize).unwrap_or_default()
+    }
+
+    /// Only `&str`s were put where a `str` is read back: they are UTF-8.
+    fn str(&self, s: Span) -> &str {
+        std::str::from_utf8(self.bytes(s)).unwrap_or_default()
+    }
+
+    fn header_list(&self, h: &CarriedHttp) -> Vec<Header<'_>> {
+        let (from, to) = (h.headers.0 as usize, h.headers.1 as usize);
+        self.headers
+            .get(from..to)
+            .unwrap_or_default()
+            .iter()
+            .map(|&(name, value)| Header {
+                name: self.str(name),
+                value: self.bytes(value),
+            })
+            .collect()
+    }
+
+    fn http<'a>(&'a self, h: &CarriedHttp, headers: &'a [Header<'a>]) -> HttpMessage<'a> {
+        let head = match h.head {
+            CarriedHead::Request {
+                method,
+                target,
+                version,
+            } => HttpHead::Request {
+                method: self.str(method),
+                target: self.str(target),
+                version,
+            },
+            CarriedHead::Response {
+                version,
+                status,
+                reason,
+            } => HttpHead::Response {
+                version,
+                status,
+                reason: self.str(reason),
+            },
+        };
+        HttpMessage {
+            head,
+            headers,
+            upgrade: h.upgrade.map(|s| self.str(s)),
+            body_head: self.bytes(h.body_head),
+            raw_head: self.bytes(h.raw_head),
+            ..h.msg
+        }
+    }
+}
+
+/// Calls `f` with the chain of `names` (outermost first) built on the stack.
+fn with_layers(
+    names: &[&'static str],
+    outer: Option<&Layer<'_>>,
+    f: &mut dyn FnMut(Option<&Layer<'_>>),
+) {
+    match names.split_first() {
+        None => f(outer),
+        Some((&name, rest)) => {
+            let layer = Layer { name, outer };
+            with_layers(rest, Some(&layer), f);
+        }
+    }
+}
+
+fn layers_of(layer: Option<&Layer<'_>>) -> Option<Layers> {
+    let mut at = layer?;
+    let mut inner_first = [""; MAX_LAYERS];
+    let mut depth = 0;
+    loop {
+        if depth < MAX_LAYERS {
+            inner_first[depth] = at.name;
+            depth += 1;
+        }
+        match at.outer {
+            Some(outer) => at = outer,
+            None => break,
+        }
+    }
+    let mut names = [""; MAX_LAYERS];
+    for (i, name) in inner_first[..depth].iter().rev().enumerate() {
+        names[i] = name;
+    }
+    Some(Layers {
+        names,
+        depth: depth as u8,
+    })
+}
+
+/// The worker side: an [`EventSink`] that keeps what it is told.
+impl EventSink for Carried {
+    fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
+        let event = match event {
+            Event::FlowOpened => CarriedEvent::FlowOpened,
+            Event::HttpHead(m) => CarriedEvent::HttpHead(self.put_http(m)),
+            Event::Record(r) => CarriedEvent::Record(self.put_record(&r)),
+            Event::Control { dir, flags } => CarriedEvent::Control { dir, flags },
+            Event::FlowClosed { how, summary } => CarriedEvent::FlowClosed {
+                how,
+                summary: Box::new(summary.clone()),
+            },
+        };
+        self.items.push(Item::Event {
+            meta: ctx.flow.clone(),
+            pkt: ctx.pkt,
+            layers: layers_of(ctx.layer),
+            event,
+        });
+    }
+
+    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        self.items.push(Item::Global {
+            anomaly: Box::new(anomaly.clone()),
+            frame,
+        });
+    }
+}
+
+impl Item {
+    /// The flow (as the worker numbered it) an event belongs to; `None` for a global anomaly.
+    pub fn flow(&self) -> Option<FlowId> {
+        match self {
+            Item::Event { meta, .. } => Some(meta.id),
+            Item::Global { .. } => None,
+        }
+    }
+}

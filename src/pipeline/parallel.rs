@@ -1,0 +1,677 @@
+//! The analysis in several threads (`--threads N`), with the output of one.
+//!
+//! The calling thread reads and decodes every frame (IP fragments are reassembled here, before
+//! any flow is chosen), and puts it in a batch with the share its TCP 4-tuple hashes to
+//! ([`crate::tcp::shard`]). Every worker is given every batch: it analyzes the segments of its
+//! share with its own flow table and protocol state (a [`Config::share`] of the process-wide
+//! caps), and moves its capture clock on every segment's time, so that closed flows end their
+//! linger and idle flows are swept at the same packet as in one table. What its protocol layer
+//! emits is carried back ([`Carried`]) in groups, each tagged with the entry of the batch that
+//! caused it and its place in one table's order:
+//!
+//! - before a packet is processed, the flows whose linger is over, by [`ClosingOrder`]; then
+//!   the idle flows swept, by flow id;
+//! - then what the packet itself caused (in the worker that owns its flow);
+//! - at the end of the input, the idle flows, then every other flow, each by flow id.
+//!
+//! The calling thread replays the groups in that order, numbering flows as one table would (in
+//! order of their first packet), to the one reporter: every view prints exactly what one
+//! thread prints. Batches in flight are bounded ([`DEPTH`] of [`BATCH_BYTES`] each).
+
+use super::carry::Carried;
+use super::{Collect, Note, Reader};
+use crate::config::Config;
+use crate::decode::{Segment, TcpFlags};
+use crate::model::EventSink;
+use crate::proto::conn::ConnAnalyzer;
+use crate::report::{PacketDone, Reporter};
+use crate::source::{Frame, LinkType, RecordNotes};
+use crate::tcp::{ClosingOrder, FlowId, FlowTable, Placed, TableStats, shard::shard_of};
+use crate::time::Timestamp;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+/// Bytes of frames in one batch (a batch closes at this or at [`BATCH_ENTRIES`]).
+const BATCH_BYTES: usize = 512 << 10;
+const BATCH_ENTRIES: usize = 4096;
+/// Batches handed to the workers and not yet replayed.
+const DEPTH: usize = 4;
+
+/// A span of the batch's bytes.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    at: u32,
+    len: u32,
+}
+
+impl Span {
+    fn of(bytes: &[u8], span: Span) -> &[u8] {
+        let at = span.at as usize;
+        bytes.get(at..at + span.len as usize).unwrap_or_default()
+    }
+}
+
+/// A frame, its bytes in the batch.
+#[derive(Clone, Copy, Debug)]
+struct FrameCopy {
+    index: u64,
+    ts: Timestamp,
+    link_type: LinkType,
+    interface: u32,
+    orig_len: u32,
+    data: Span,
+}
+
+/// A TCP segment, its payload in the batch.
+#[derive(Clone, Copy, Debug)]
+struct SegmentCopy {
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    payload: Span,
+    missing: u32,
+    ip_header_len: u16,
+    tcp_header_len: u16,
+    window_scale: Option<u8>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Entry {
+    Tcp {
+        frame: FrameCopy,
+        seg: SegmentCopy,
+        shard: u32,
+    },
+    /// A frame that carries no TCP segment: only the reading thread has something to do.
+    Other { frame: FrameCopy },
+    /// Capture time went by without packets.
+    Idle(Timestamp),
+}
+
+/// Frames read, as every worker sees them.
+#[derive(Default)]
+struct Batch {
+    entries: Vec<Entry>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    fn put(&mut self, bytes: &[u8]) -> Span {
+        let at = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(bytes);
+        Span {
+            at,
+            len: bytes.len() as u32,
+        }
+    }
+
+    fn frame(&self, f: &FrameCopy) -> Frame<'_> {
+        Frame {
+            index: f.index,
+            ts: f.ts,
+            link_type: f.link_type,
+            interface: f.interface,
+            orig_len: f.orig_len,
+            data: Span::of(&self.bytes, f.data),
+        }
+    }
+
+    fn segment(&self, frame: u64, ts: Timestamp, s: &SegmentCopy) -> Segment<'_> {
+        Segment {
+            frame,
+            ts,
+            src: s.src,
+            dst: s.dst,
+            seq: s.seq,
+            ack: s.ack,
+            flags: s.flags,
+            window: s.window,
+            payload: Span::of(&self.bytes, s.payload),
+            missing: s.missing,
+            ip_header_len: s.ip_header_len,
+            tcp_header_len: s.tcp_header_len,
+            window_scale: s.window_scale,
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.entries.len() >= BATCH_ENTRIES || self.bytes.len() >= BATCH_BYTES
+    }
+}
+
+/// Where a group of carried items stands among those of the same entry.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// A flow finalised at the end of its linger.
+    Expired(ClosingOrder),
+    /// A flow closed idle by the sweep (the worker's flow id).
+    Swept(FlowId),
+    /// What the entry's packet caused, and the flow that took it.
+    Packet(Option<Placed>),
+    /// End of input: a flow closed idle, then (`EndOfInput`) every other flow.
+    FinalSwept(FlowId),
+    FinalEnd(FlowId),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Group {
+    entry: u32,
+    phase: Phase,
+    /// Item range in the batch's [`Carried`].
+    from: u32,
+    to: u32,
+}
+
+/// What a worker found in one batch (or at the end).
+#[derive(Default)]
+struct Found {
+    carried: Carried,
+    groups: Vec<Group>,
+    /// At the end: the worker's table's counters.
+    table: Option<TableStats>,
+}
+
+enum ToWorker {
+    Batch(Arc<Batch>),
+    Finish,
+}
+
+/// One worker: a flow table and protocol layer for its share of the flows.
+struct Worker {
+    me: u32,
+    table: FlowTable<ConnAnalyzer<Carried>>,
+    handler: ConnAnalyzer<Carried>,
+    groups: Vec<Group>,
+}
+
+/// Entry index of the end of input.
+const FINAL: u32 = u32::MAX;
+
+impl Worker {
+    fn new(me: u32, config: &Config) -> Worker {
+        Worker {
+            me,
+            table: FlowTable::new(config, Some(crate::proto::conn::role_hint)),
+            handler: ConnAnalyzer::new(config, Carried::default()),
+            groups: Vec::new(),
+        }
+    }
+
+    fn mark(&self) -> u32 {
+        self.handler.sink.items.len() as u32
+    }
+
+    fn group(&mut self, entry: u32, phase: Phase, from: u32) {
+        let to = self.mark();
+        self.groups.push(Group {
+            entry,
+            phase,
+            from,
+            to,
+        });
+    }
+
+    /// Cuts the items from `from` into one group per flow closed (each flow's items end with
+    /// its `FlowClosed`).
+    fn group_by_flow(&mut self, entry: u32, from: u32, phase: fn(FlowId) -> Phase) {
+        let to = self.mark();
+        let mut start = from;
+        for i in from..to {
+            let closes = self.handler.sink.items.get(i as usize).and_then(|it| it.closes());
+            if let Some(id) = closes {
+                self.groups.push(Group {
+                    entry,
+                    phase: phase(id),
+                    from: start,
+                    to: i + 1,
+                });
+                start = i + 1;
+            }
+        }
+        if start < to {
+            // Nothing closes after these (not expected): they go with the last flow.
+            match self.groups.last_mut() {
+                Some(g) if g.entry == entry && g.to == start => g.to = to,
+                _ => self.groups.push(Group {
+                    entry,
+                    phase: phase(FlowId::MAX),
+                    from: start,
+                    to,
+                }),
+            }
+        }
+    }
+
+    /// The capture clock moves to `ts`: lingers that are over, then the idle sweep.
+    fn tick(&mut self, entry: u32, ts: Timestamp) {
+        self.table.set_clock(ts);
+        loop {
+            let from = self.mark();
+            match self.table.expire_next(&mut self.handler) {
+                Some(order) => self.group(entry, Phase::Expired(order), from),
+                None => break,
+            }
+        }
+        let from = self.mark();
+        if self.table.sweep_if_due(ts, &mut self.handler) {
+            self.group_by_flow(entry, from, Phase::Swept);
+        }
+    }
+
+    fn batch(&mut self, batch: &Batch) -> Found {
+        for (i, entry) in batch.entries.iter().enumerate() {
+            let i = i as u32;
+            match entry {
+                Entry::Tcp { frame, seg, shard } => {
+                    self.tick(i, frame.ts);
+                    if *shard == self.me {
+                        let from = self.mark();
+                        let seg = batch.segment(frame.index, frame.ts, seg);
+                        let placed = self.table.process(&seg, &mut self.handler);
+                        self.group(i, Phase::Packet(placed), from);
+                    }
+                }
+                Entry::Idle(ts) => self.tick(i, *ts),
+                Entry::Other { .. } => {}
+            }
+        }
+        Found {
+            carried: std::mem::take(&mut self.handler.sink),
+            groups: std::mem::take(&mut self.groups),
+            table: None,
+        }
+    }
+
+    fn finish(&mut self) -> Found {
+        let from = self.mark();
+        self.table.sweep_idle(&mut self.handler);
+        self.group_by_flow(FINAL, from, Phase::FinalSwept);
+        let from = self.mark();
+        self.table.finish(&mut self.handler);
+        self.group_by_flow(FINAL, from, Phase::FinalEnd);
+        Found {
+            carried: std::mem::take(&mut self.handler.sink),
+            groups: std::mem::take(&mut self.groups),
+            table: Some(self.table.stats().clone()),
+        }
+    }
+}
+
+fn work(me: u32, config: Config, from: Receiver<ToWorker>, to: SyncSender<Found>) {
+    let mut worker = Worker::new(me, &config);
+    while let Ok(msg) = from.recv() {
+        let found = match msg {
+            ToWorker::Batch(batch) => worker.batch(&batch),
+            ToWorker::Finish => worker.finish(),
+        };
+        if to.send(found).is_err() {
+            return;
+        }
+    }
+}
+
+struct WorkerHandle {
+    to: SyncSender<ToWorker>,
+    from: Receiver<Found>,
+    thread: Option<JoinHandle<()>>,
+    /// The worker's flow ids to the run's, for flows still open.
+    ids: HashMap<FlowId, FlowId>,
+    /// The highest flow id of this worker seen so far: a higher one is a new flow.
+    last_id: FlowId,
+}
+
+/// A batch handed to the workers, with what only this thread does for its frames.
+struct InFlight {
+    batch: Arc<Batch>,
+    notes: Vec<Option<Note>>,
+}
+
+/// The reading and printing side.
+pub struct Parallel<R: Reporter> {
+    reader: Reader,
+    collect: Collect<R>,
+    workers: Vec<WorkerHandle>,
+    batch: Batch,
+    notes: Vec<Option<Note>>,
+    in_flight: VecDeque<InFlight>,
+    next_id: FlowId,
+    read: u64,
+    /// A worker stopped answering (it panicked): the run ends with this error.
+    broken: Option<std::io::Error>,
+}
+
+impl<R: Reporter> Parallel<R> {
+    pub fn new(config: &Config, collect: Collect<R>) -> Self {
+        let n = config.threads.max(1);
+        let share = config.share(n);
+        let workers = (0..n)
+            .map(|me| {
+                let (to, rx) = sync_channel(DEPTH + 1);
+                let (tx, from) = sync_channel(DEPTH + 1);
+                let config = share.clone();
+                let thread = std::thread::Builder::new()
+                    .name(format!("flows-{me}"))
+                    .spawn(move || work(me as u32, config, rx, tx))
+                    .ok();
+                WorkerHandle {
+                    to,
+                    from,
+                    thread,
+                    ids: HashMap::new(),
+                    last_id: 0,
+                }
+            })
+            .collect();
+        Parallel {
+            reader: Reader::new(config),
+            collect,
+            workers,
+            batch: Batch::default(),
+            notes: Vec::new(),
+            in_flight: VecDeque::new(),
+            next_id: 1,
+            read: 0,
+            broken: None,
+        }
+    }
+
+    pub fn packets_read(&self) -> u64 {
+        self.read
+    }
+
+    pub fn collect(&self) -> &Collect<R> {
+        &self.collect
+    }
+
+    pub fn add_record_notes(&mut self, notes: &RecordNotes) {
+        self.collect.stats.record_notes.add(notes);
+    }
+
+    pub fn take_io_error(&mut self) -> Option<std::io::Error> {
+        self.broken
+            .take()
+            .or_else(|| self.collect.reporter.take_io_error())
+    }
+
+    pub fn process(&mut self, frame: &Frame<'_>) {
+        self.read += 1;
+        let shares = self.workers.len();
+        let batch = &mut self.batch;
+        let data = batch.put(frame.data);
+        let copy = FrameCopy {
+            index: frame.index,
+            ts: frame.ts,
+            link_type: frame.link_type,
+            interface: frame.interface,
+            orig_len: frame.orig_len,
+            data,
+        };
+        match self.reader.decode(frame) {
+            Ok(seg) => {
+                // The payload is the frame's own bytes, unless the datagram was reassembled.
+                let len = seg.payload.len();
+                let within = (seg.payload.as_ptr() as usize)
+                    .checked_sub(frame.data.as_ptr() as usize)
+                    .filter(|&at| at.saturating_add(len) <= frame.data.len());
+                let payload = match within {
+                    Some(at) => Span {
+                        at: data.at + at as u32,
+                        len: len as u32,
+                    },
+                    None => batch.put(seg.payload),
+                };
+                let entry = Entry::Tcp {
+                    frame: copy,
+                    seg: SegmentCopy {
+                        src: seg.src,
+                        dst: seg.dst,
+                        seq: seg.seq,
+                        ack: seg.ack,
+                        flags: seg.flags,
+                        window: seg.window,
+                        payload,
+                        missing: seg.missing,
+                        ip_header_len: seg.ip_header_len,
+                        tcp_header_len: seg.tcp_header_len,
+                        window_scale: seg.window_scale,
+                    },
+                    shard: shard_of(seg.src, seg.dst, shares) as u32,
+                };
+                batch.entries.push(entry);
+                self.notes.push(None);
+            }
+            Err(what) => {
+                let note = self.reader.note(what, frame);
+                self.batch.entries.push(Entry::Other { frame: copy });
+                self.notes.push(Some(note));
+            }
+        }
+        if self.batch.full() {
+            self.send();
+        }
+    }
+
+    pub fn advance_clock(&mut self, now: Timestamp) {
+        self.batch.entries.push(Entry::Idle(now));
+        self.notes.push(None);
+        // Time-driven output is due now: nothing waits for the batch to fill.
+        self.send();
+        while !self.in_flight.is_empty() {
+            self.replay_next();
+        }
+    }
+
+    /// Hands the batch being filled to every worker; replays the oldest when too many are out.
+    fn send(&mut self) {
+        if self.batch.entries.is_empty() {
+            return;
+        }
+        let batch = Arc::new(std::mem::take(&mut self.batch));
+        for w in &self.workers {
+            if w.to.send(ToWorker::Batch(Arc::clone(&batch))).is_err() {
+                self.broken = Some(worker_lost());
+            }
+        }
+        self.in_flight.push_back(InFlight {
+            batch,
+            notes: std::mem::take(&mut self.notes),
+        });
+        while self.in_flight.len() > DEPTH {
+            self.replay_next();
+        }
+    }
+
+    /// What every worker found in the next batch of `in_flight`, or at the end.
+    fn gather(&mut self) -> Vec<Found> {
+        let mut found = Vec::with_capacity(self.workers.len());
+        for w in &self.workers {
+            match w.from.recv() {
+                Ok(f) => found.push(f),
+                Err(_) => {
+                    self.broken = Some(worker_lost());
+                    found.push(Found::default());
+                }
+            }
+        }
+        found
+    }
+
+    fn replay_next(&mut self) {
+        let Some(InFlight { batch, notes }) = self.in_flight.pop_front() else {
+            return;
+        };
+        let found = self.gather();
+        let mut cursor = vec![0usize; found.len()];
+        let mut ticks: Vec<(usize, usize)> = Vec::new();
+        for (i, entry) in batch.entries.iter().enumerate() {
+            let i = i as u32;
+            if let Entry::Tcp { frame, .. } | Entry::Other { frame } = entry {
+                self.collect.stats.on_packet(frame.ts);
+            }
+            // This entry's groups, worker by worker.
+            let mut packet = None;
+            ticks.clear();
+            for (w, f) in found.iter().enumerate() {
+                while let Some(g) = f.groups.get(cursor[w]).filter(|g| g.entry == i) {
+                    match g.phase {
+                        Phase::Packet(_) => packet = Some((w, cursor[w])),
+                        _ => ticks.push((w, cursor[w])),
+                    }
+                    cursor[w] += 1;
+                }
+            }
+            self.replay_ticks(&found, &mut ticks);
+            let mut placed = None;
+            if let Some((w, g)) = packet
+                && let Some(group) = found[w].groups.get(g)
+            {
+                if let Phase::Packet(Some(p)) = group.phase {
+                    placed = Some(Placed {
+                        flow: self.open_flow(w, p.flow),
+                        ..p
+                    });
+                }
+                self.replay_group(&found[w], w, group);
+            }
+            match entry {
+                Entry::Tcp { frame, .. } => {
+                    let frame = batch.frame(frame);
+                    self.collect
+                        .reporter
+                        .packet_done(&PacketDone::new(&frame, placed));
+                }
+                Entry::Other { frame } => {
+                    let frame = batch.frame(frame);
+                    if let Some(Some(note)) = notes.get(i as usize) {
+                        note.apply(&mut self.collect, frame.index);
+                    }
+                    self.collect
+                        .reporter
+                        .packet_done(&PacketDone::new(&frame, None));
+                }
+                Entry::Idle(_) => {}
+            }
+            if self.broken.is_none()
+                && let Some(e) = self.collect.reporter.take_io_error()
+            {
+                self.broken = Some(e);
+            }
+        }
+    }
+
+    /// Replays the time-driven groups of one entry from every worker in one table's order:
+    /// lingers over (by [`ClosingOrder`]), then idle flows (by flow id).
+    fn replay_ticks(&mut self, found: &[Found], ticks: &mut [(usize, usize)]) {
+        if ticks.is_empty() {
+            return;
+        }
+        let key = |this: &Self, (w, g): (usize, usize)| -> (u8, ClosingOrder, FlowId) {
+            let none = ClosingOrder {
+                deadline: Timestamp::ZERO,
+                queued_at: 0,
+            };
+            match found[w].groups[g].phase {
+                Phase::Expired(order) => (0, order, 0),
+                Phase::Swept(id) => (1, none, this.run_id(w, id)),
+                Phase::FinalSwept(id) => (2, none, this.run_id(w, id)),
+                Phase::FinalEnd(id) => (3, none, this.run_id(w, id)),
+                Phase::Packet(_) => (4, none, 0),
+            }
+        };
+        let mut keyed: Vec<_> = ticks.iter().map(|&t| (key(self, t), t)).collect();
+        keyed.sort_by_key(|&(k, _)| k);
+        for (_, (w, g)) in keyed {
+            let group = found[w].groups[g];
+            self.replay_group(&found[w], w, &group);
+        }
+    }
+
+    /// The run's id of worker `w`'s flow `id` (one not open any more sorts last).
+    fn run_id(&self, w: usize, id: FlowId) -> FlowId {
+        self.workers[w].ids.get(&id).copied().unwrap_or(FlowId::MAX)
+    }
+
+    /// The run's id of worker `w`'s flow `id`, numbering it if it is new: flows are numbered
+    /// in order of their first packet, as one table numbers them.
+    fn open_flow(&mut self, w: usize, id: FlowId) -> FlowId {
+        let worker = &mut self.workers[w];
+        if id > worker.last_id {
+            worker.last_id = id;
+            let run_id = self.next_id;
+            self.next_id += 1;
+            worker.ids.insert(id, run_id);
+            return run_id;
+        }
+        worker.ids.get(&id).copied().unwrap_or(id)
+    }
+
+    fn replay_group(&mut self, found: &Found, w: usize, group: &Group) {
+        for i in group.from..group.to {
+            let Some(item) = found.carried.items.get(i as usize) else {
+                continue;
+            };
+            let local = item.flow();
+            let id = local.map_or(0, |l| self.run_id(w, l));
+            found
+                .carried
+                .replay(i as usize, id, &mut self.collect as &mut dyn EventSink);
+            if let Some(closed) = item.closes() {
+                self.workers[w].ids.remove(&closed);
+            }
+        }
+    }
+
+    /// Ends the input: every batch replayed, then what the workers end with.
+    pub fn finish(mut self) -> Result<Collect<R>, std::io::Error> {
+        self.send();
+        while !self.in_flight.is_empty() {
+            self.replay_next();
+        }
+        if let Some(a) = self
+            .reader
+            .final_anomaly(self.collect.stats.last_ts.unwrap_or_default())
+        {
+            let frame = self.collect.stats.packets;
+            self.collect.global_anomaly(&a, frame);
+        }
+        for w in &self.workers {
+            if w.to.send(ToWorker::Finish).is_err() {
+                self.broken = Some(worker_lost());
+            }
+        }
+        let found = self.gather();
+        let mut ticks: Vec<(usize, usize)> = found
+            .iter()
+            .enumerate()
+            .flat_map(|(w, f)| (0..f.groups.len()).map(move |g| (w, g)))
+            .collect();
+        self.replay_ticks(&found, &mut ticks);
+        for f in &found {
+            if let Some(t) = &f.table {
+                self.collect.add_table_stats(t);
+            }
+        }
+        // Closing their channels ends the workers.
+        for w in std::mem::take(&mut self.workers) {
+            drop(w.to);
+            if let Some(t) = w.thread {
+                let _ = t.join();
+            }
+        }
+        if let Some(e) = self.broken.take() {
+            return Err(e);
+        }
+        Ok(self.collect)
+    }
+}
+
+fn worker_lost() -> std::io::Error {
+    std::io::Error::other("an analysis thread stopped unexpectedly")
+}
+
