@@ -1,0 +1,243 @@
+//! `--threads N` prints exactly what one thread prints: every bundled capture in every view
+//! with 1, 2 and 7 threads, compared byte for byte (stdout, stderr and the exit status), and
+//! synthetic captures whose flows end together in different threads (lingers over at the same
+//! packet, idle sweeps, end of input, a reused tuple), where the order of what is printed
+//! depends on merging the threads' findings the way one flow table orders them.
+
+mod common;
+
+use common::{
+    ACK, C2S, LINKTYPE_ETHERNET, PcapWriter, S2C, SYN, TcpConn, http_session, sockscope_with_stdin,
+};
+use std::path::{Path, PathBuf};
+
+/// Every capture file under `captures/`, recursively, sorted.
+fn bundled() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("captures dir")
+            .map(|e| e.expect("dir entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&common::captures(), &mut out);
+    out
+}
+
+const VIEWS: &[&[&str]] = &[
+    &[],
+    &["-q"],
+    &["-V"],
+    &["-x"],
+    &["--json"],
+    &["--json", "--any-port", "--digest"],
+    &["-V", "--any-port"],
+    &["--follow", "1"],
+    &["--ladder", "2"],
+    &["--json", "--kind", "websocket"],
+];
+
+/// `read` of `input` (a path, or `-` with `stdin`) with `args` and `--threads threads`.
+fn read(input: &str, stdin: &[u8], args: &[&str], threads: usize) -> (i32, String, String) {
+    let threads = threads.to_string();
+    let mut all = vec!["read", "--color", "never", "--threads", &threads];
+    all.extend_from_slice(args);
+    all.push(input);
+    let run = sockscope_with_stdin(&all, stdin);
+    (run.code, run.stdout, run.stderr)
+}
+
+fn assert_same_with_threads(input: &str, stdin: &[u8], args: &[&str], counts: &[usize]) {
+    let one = read(input, stdin, args, 1);
+    for &n in counts {
+        let many = read(input, stdin, args, n);
+        assert!(
+            one == many,
+            "{input} {args:?}: --threads {n} differs from --threads 1\n--- 1:\n{}\n{}\n--- {n}:\n{}\n{}",
+            one.1,
+            one.2,
+            many.1,
+            many.2
+        );
+    }
+}
+
+#[test]
+fn every_bundled_capture_prints_the_same_in_every_view_with_2_and_7_threads() {
+    let files = bundled();
+    assert!(files.len() > 30, "captures found: {}", files.len());
+    for file in &files {
+        let name = file.to_str().expect("utf-8 path");
+        for view in VIEWS {
+            assert_same_with_threads(name, b"", view, &[2, 7]);
+        }
+    }
+}
+
+#[test]
+fn several_files_are_one_capture_with_threads_too() {
+    let a = common::capture("ws-chat.pcap");
+    let b = common::capture("http-keepalive.pcap");
+    let c = common::capture("sse.pcap");
+    let args: Vec<String> = [&a, &b, &c]
+        .iter()
+        .map(|p| p.to_str().expect("utf-8").to_string())
+        .collect();
+    for view in [&["--json"][..], &["-q"][..], &[][..]] {
+        let run = |n: usize| {
+            let threads = n.to_string();
+            let mut all = vec!["read", "--color", "never", "--threads", &threads];
+            all.extend_from_slice(view);
+            all.extend(args.iter().map(String::as_str));
+            let r = common::sockscope(&all);
+            (r.code, r.stdout, r.stderr)
+        };
+        let one = run(1);
+        assert_eq!(one.0, 0, "{}", one.2);
+        for n in [2, 5] {
+            assert!(one == run(n), "{view:?} with {n} threads differs");
+        }
+    }
+}
+
+/// Forty HTTP flows opened at one instant; the last twenty closed (both FINs) in reverse order
+/// at one later instant, so that their lingers end together, at the same packet, in the order
+/// they were closed (not their id order); the others idle; then one packet after the linger,
+/// a reused tuple, and flows left open at the end.
+fn flows_ending_together() -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET).with_step(0);
+    let mut conns: Vec<TcpConn> = (0..40u8)
+        .map(|k| TcpConn::new(([10, 1, k / 8, k], 40_000 + u16::from(k)), ([192, 0, 2, 1], 80)))
+        .collect();
+    for c in &mut conns {
+        c.handshake(&mut w);
+        c.send(&mut w, C2S, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+        c.send(
+            &mut w,
+            S2C,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        );
+    }
+    w.wait(500_000);
+    for c in conns.iter_mut().skip(20).rev() {
+        c.fin(&mut w);
+    }
+    // Past the 5 s linger, and past a 3 s idle timeout for the open ones.
+    w.wait(6_000_000);
+    let first = &mut conns[0];
+    first.send(&mut w, C2S, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    w.wait(1_000);
+    // A closed flow's tuple taken by a new connection.
+    let mut again = TcpConn::new(conns[25].client, conns[25].server);
+    again.seq = [7_000, 90_000];
+    again.handshake(&mut w);
+    again.send(&mut w, C2S, b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+    let syn = conns[3].raw(C2S, 123, SYN, b"");
+    w.packet(&syn);
+    let ack = conns[4].raw(S2C, conns[4].seq[S2C], ACK, b"");
+    w.packet(&ack);
+    w.take_bytes()
+}
+
+#[test]
+fn flows_ending_together_in_different_threads_are_reported_in_one_tables_order() {
+    let pcap = flows_ending_together();
+    for extra in [&[][..], &["--idle-timeout", "3"][..]] {
+        for view in [&["--json"][..], &[][..], &["-V"][..], &["-q"][..]] {
+            let args: Vec<&str> = view.iter().chain(extra).copied().collect();
+            assert_same_with_threads("-", &pcap, &args, &[2, 3, 7]);
+        }
+    }
+    // The lingers ended at the packet after the wait, in the order the flows were closed.
+    let run = common::sockscope_with_stdin(&["read", "--json", "--threads", "7", "-"], &pcap);
+    let report = run.report();
+    let closed: Vec<u64> = report
+        .of_type("flow")
+        .filter(|f| common::str_of(f, "closed") == Some("fin"))
+        .filter_map(|f| common::u64_of(f, "id"))
+        .collect();
+    assert_eq!(closed.len(), 20, "{closed:?}");
+    assert_eq!(
+        closed[..20],
+        (21..=40).rev().collect::<Vec<u64>>()[..],
+        "lingers ending together end in closing order"
+    );
+}
+
+#[test]
+fn one_flow_alone_and_no_flow_at_all_print_the_same() {
+    let pcap = http_session(
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+    );
+    for view in VIEWS {
+        assert_same_with_threads("-", &pcap, view, &[2, 7]);
+    }
+    let empty = PcapWriter::new(LINKTYPE_ETHERNET).take_bytes();
+    for view in VIEWS {
+        assert_same_with_threads("-", &empty, view, &[2, 7]);
+    }
+}
+
+/// Flows whose requests arrive as two IP fragments each (reassembled before a thread is
+/// chosen), interleaved, and one datagram whose second fragment never comes.
+fn fragmented_requests() -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let mut conns: Vec<TcpConn> = (0..12u8)
+        .map(|k| TcpConn::new(([10, 2, 0, k], 41_000), ([192, 0, 2, 7], 80)))
+        .collect();
+    for c in &mut conns {
+        c.handshake(&mut w);
+    }
+    let request = b"GET /fragmented HTTP/1.1\r\nHost: example\r\n\r\n";
+    let mut seconds = Vec::new();
+    for (k, c) in conns.iter_mut().enumerate() {
+        let l4 = common::tcp_segment(
+            c.client.1,
+            c.server.1,
+            c.seq[C2S],
+            c.seq[S2C],
+            ACK | common::PSH,
+            request,
+        );
+        c.seq[C2S] = c.seq[C2S].wrapping_add(request.len() as u32);
+        let id = 100 + k as u16;
+        let first = common::eth_ipv4(c.client.0, c.server.0, 6, 0x2000, id, &l4[..32]);
+        w.packet(&first);
+        seconds.push(common::eth_ipv4(c.client.0, c.server.0, 6, 32 / 8, id, &l4[32..]));
+    }
+    // The last datagram's second fragment is lost.
+    seconds.pop();
+    for p in seconds {
+        w.packet(&p);
+    }
+    for c in conns.iter_mut().take(11) {
+        c.send(&mut w, S2C, b"HTTP/1.1 204 No Content\r\n\r\n");
+    }
+    w.take_bytes()
+}
+
+#[test]
+fn ip_fragments_are_reassembled_before_the_flows_are_split() {
+    let pcap = fragmented_requests();
+    for view in VIEWS {
+        assert_same_with_threads("-", &pcap, view, &[2, 7]);
+    }
+    let report = common::sockscope_with_stdin(&["read", "--json", "--threads", "7", "-"], &pcap)
+        .report();
+    let requests = report
+        .of_type("http")
+        .filter(|r| common::str_of(r, "kind") == Some("request"))
+        .count();
+    assert_eq!(requests, 11, "every reassembled request is analyzed");
+    assert!(report.codes().contains("ip.fragment"), "{:?}", report.codes());
+}
