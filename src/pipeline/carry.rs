@@ -55,33 +55,45 @@ pub(super) enum CarriedHead {
     },
 }
 
+/// A WebSocket frame with its bytes in the arena.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CarriedFrame {
+    frame: WsFrame<'static>,
+    header: Span,
+    payload_head: Span,
+    close_reason: Option<Span>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CarriedMessage {
+    msg: WsMessage<'static>,
+    data_head: Span,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CarriedSse {
+    ts: crate::time::Timestamp,
+    event: Option<Span>,
+    id: Option<Span>,
+    data: Span,
+}
+
+/// A record; the larger ones by their index in the batch's list of their type, so that an
+/// item stays small (it is written once and read once per event).
 #[derive(Clone, Debug)]
 pub(super) enum CarriedRecord {
-    Http(CarriedHttp),
+    Http(u32),
     Handshake(Box<Handshake>),
-    WsFrame {
-        frame: WsFrame<'static>,
-        header: Span,
-        payload_head: Span,
-        close_reason: Option<Span>,
-    },
-    WsMessage {
-        msg: WsMessage<'static>,
-        data_head: Span,
-    },
-    Sse {
-        ts: crate::time::Timestamp,
-        event: Option<Span>,
-        id: Option<Span>,
-        data: Span,
-    },
+    WsFrame(u32),
+    WsMessage(u32),
+    Sse(u32),
     Anomaly(Box<Anomaly>),
 }
 
 #[derive(Clone, Debug)]
 pub(super) enum CarriedEvent {
     FlowOpened,
-    HttpHead(CarriedHttp),
+    HttpHead(u32),
     Record(CarriedRecord),
     Control {
         dir: crate::tcp::Dir,
@@ -97,9 +109,13 @@ pub(super) enum CarriedEvent {
 #[derive(Clone, Debug)]
 pub enum Item {
     Event {
-        meta: FlowMeta,
+        /// Index in the batch's flow metas (consecutive events of a flow share one).
+        meta: u32,
         pkt: Option<PacketRef>,
-        layers: Option<Layers>,
+        /// Index in the batch's layer chains, [`NO_LAYERS`] for none.
+        layers: u32,
+        /// The worker's id of the flow.
+        flow: FlowId,
         event: CarriedEvent,
     },
     Global {
@@ -113,10 +129,10 @@ impl Item {
     pub fn closes(&self) -> Option<FlowId> {
         match self {
             Item::Event {
-                meta,
+                flow,
                 event: CarriedEvent::FlowClosed { .. },
                 ..
-            } => Some(meta.id),
+            } => Some(*flow),
             _ => None,
         }
     }
@@ -128,9 +144,47 @@ pub struct Carried {
     pub items: Vec<Item>,
     arena: Vec<u8>,
     headers: Vec<(Span, Span)>,
+    metas: Vec<FlowMeta>,
+    layers: Vec<Layers>,
+    https: Vec<CarriedHttp>,
+    frames: Vec<CarriedFrame>,
+    messages: Vec<CarriedMessage>,
+    sses: Vec<CarriedSse>,
 }
 
+const NO_LAYERS: u32 = u32::MAX;
+
 impl Carried {
+    /// Empties it, keeping its buffers.
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.arena.clear();
+        self.headers.clear();
+        self.metas.clear();
+        self.layers.clear();
+        self.https.clear();
+        self.frames.clear();
+        self.messages.clear();
+        self.sses.clear();
+    }
+
+    /// The index of `meta` in the list, pushed unless it equals the last one.
+    fn put_meta(&mut self, meta: &FlowMeta) -> u32 {
+        if let Some(last) = self.metas.last()
+            && same_meta(last, meta)
+        {
+            return (self.metas.len() - 1) as u32;
+        }
+        self.metas.push(meta.clone());
+        (self.metas.len() - 1) as u32
+    }
+
+    fn put_http_index(&mut self, m: &HttpMessage<'_>) -> u32 {
+        let h = self.put_http(m);
+        self.https.push(h);
+        (self.https.len() - 1) as u32
+    }
+
     fn put(&mut self, bytes: &[u8]) -> Span {
         let at = self.arena.len() as u32;
         self.arena.extend_from_slice(bytes);
@@ -198,58 +252,76 @@ impl Carried {
 
     fn put_record(&mut self, r: &Record<'_>) -> CarriedRecord {
         match *r {
-            Record::Http(m) => CarriedRecord::Http(self.put_http(m)),
+            Record::Http(m) => CarriedRecord::Http(self.put_http_index(m)),
             Record::Handshake(h) => CarriedRecord::Handshake(Box::new(h.clone())),
-            Record::WsFrame(f) => CarriedRecord::WsFrame {
-                frame: WsFrame {
-                    dir: f.dir,
-                    ts: f.ts,
-                    first_frame: f.first_frame,
-                    fin: f.fin,
-                    rsv1: f.rsv1,
-                    rsv2: f.rsv2,
-                    rsv3: f.rsv3,
-                    opcode: f.opcode,
-                    mask: f.mask,
-                    payload_len: f.payload_len,
-                    header: &[],
-                    payload_head: &[],
-                    close_code: f.close_code,
-                    close_reason: None,
-                    deflate: f.deflate,
-                },
-                header: self.put(f.header),
-                payload_head: self.put(f.payload_head),
-                close_reason: f.close_reason.map(|b| self.put(b)),
-            },
-            Record::WsMessage(m) => CarriedRecord::WsMessage {
-                msg: WsMessage {
-                    dir: m.dir,
-                    ts: m.ts,
-                    opcode: m.opcode,
-                    frames: m.frames,
-                    wire_len: m.wire_len,
-                    len: m.len,
-                    compressed: m.compressed,
-                    valid_utf8: m.valid_utf8,
-                    data_head: &[],
-                    digest: m.digest,
-                },
-                data_head: self.put(m.data_head),
-            },
-            Record::Sse(e) => CarriedRecord::Sse {
-                ts: e.ts,
-                event: e.event.map(|s| self.put(s.as_bytes())),
-                id: e.id.map(|s| self.put(s.as_bytes())),
-                data: self.put(e.data),
-            },
+            Record::WsFrame(f) => {
+                let c = CarriedFrame {
+                    frame: WsFrame {
+                        dir: f.dir,
+                        ts: f.ts,
+                        first_frame: f.first_frame,
+                        fin: f.fin,
+                        rsv1: f.rsv1,
+                        rsv2: f.rsv2,
+                        rsv3: f.rsv3,
+                        opcode: f.opcode,
+                        mask: f.mask,
+                        payload_len: f.payload_len,
+                        header: &[],
+                        payload_head: &[],
+                        close_code: f.close_code,
+                        close_reason: None,
+                        deflate: f.deflate,
+                    },
+                    header: self.put(f.header),
+                    payload_head: self.put(f.payload_head),
+                    close_reason: f.close_reason.map(|b| self.put(b)),
+                };
+                self.frames.push(c);
+                CarriedRecord::WsFrame((self.frames.len() - 1) as u32)
+            }
+            Record::WsMessage(m) => {
+                let c = CarriedMessage {
+                    msg: WsMessage {
+                        dir: m.dir,
+                        ts: m.ts,
+                        opcode: m.opcode,
+                        frames: m.frames,
+                        wire_len: m.wire_len,
+                        len: m.len,
+                        compressed: m.compressed,
+                        valid_utf8: m.valid_utf8,
+                        data_head: &[],
+                        digest: m.digest,
+                    },
+                    data_head: self.put(m.data_head),
+                };
+                self.messages.push(c);
+                CarriedRecord::WsMessage((self.messages.len() - 1) as u32)
+            }
+            Record::Sse(e) => {
+                let c = CarriedSse {
+                    ts: e.ts,
+                    event: e.event.map(|s| self.put(s.as_bytes())),
+                    id: e.id.map(|s| self.put(s.as_bytes())),
+                    data: self.put(e.data),
+                };
+                self.sses.push(c);
+                CarriedRecord::Sse((self.sses.len() - 1) as u32)
+            }
             Record::Anomaly(a) => CarriedRecord::Anomaly(Box::new(a.clone())),
         }
     }
 
     /// Replays item `i` into `sink`, with the flow's id replaced by `id(meta.id)` (and that of
     /// the record's packet kept).
-    pub fn replay(&self, i: usize, id: FlowId, sink: &mut dyn EventSink) {
+    pub fn replay(&mut self, i: usize, id: FlowId, sink: &mut dyn EventSink) {
+        // The run's id is written into the recorded meta (no copy of it per event).
+        if let Some(Item::Event { meta, .. }) = self.items.get(i)
+            && let Some(m) = self.metas.get_mut(*meta as usize)
+        {
+            m.id = id;
+        }
         let Some(item) = self.items.get(i) else {
             return;
         };
@@ -260,13 +332,23 @@ impl Carried {
                 pkt,
                 layers,
                 event,
+                ..
             } => {
-                let mut meta = meta.clone();
-                meta.id = id;
-                let names = layers.as_ref().map_or(&[][..], |l| &l.names[..usize::from(l.depth)]);
+                let Some(meta) = self.metas.get(*meta as usize) else {
+                    return;
+                };
+                let Some(chain) = self.layers.get(*layers as usize) else {
+                    let ctx = EventCtx {
+                        flow: meta,
+                        pkt: *pkt,
+                        layer: None,
+                    };
+                    return self.deliver(&ctx, event, sink);
+                };
+                let names = &chain.names[..usize::from(chain.depth)];
                 with_layers(names, None, &mut |layer| {
                     let ctx = EventCtx {
-                        flow: &meta,
+                        flow: meta,
                         pkt: *pkt,
                         layer,
                     };
@@ -280,6 +362,9 @@ impl Carried {
         match event {
             CarriedEvent::FlowOpened => sink.event(ctx, Event::FlowOpened),
             CarriedEvent::HttpHead(h) => {
+                let Some(h) = self.https.get(*h as usize) else {
+                    return;
+                };
                 let headers = self.header_list(h);
                 let m = self.http(h, &headers);
                 sink.event(ctx, Event::HttpHead(&m));
@@ -300,38 +385,45 @@ impl Carried {
             ),
             CarriedEvent::Record(r) => match r {
                 CarriedRecord::Http(h) => {
+                    let Some(h) = self.https.get(*h as usize) else {
+                        return;
+                    };
                     let headers = self.header_list(h);
                     let m = self.http(h, &headers);
                     sink.event(ctx, Event::Record(Record::Http(&m)));
                 }
                 CarriedRecord::Handshake(h) => sink.event(ctx, Event::Record(Record::Handshake(h))),
-                CarriedRecord::WsFrame {
-                    frame,
-                    header,
-                    payload_head,
-                    close_reason,
-                } => {
+                CarriedRecord::WsFrame(i) => {
+                    let Some(c) = self.frames.get(*i as usize) else {
+                        return;
+                    };
                     let f = WsFrame {
-                        header: self.bytes(*header),
-                        payload_head: self.bytes(*payload_head),
-                        close_reason: close_reason.map(|s| self.bytes(s)),
-                        ..*frame
+                        header: self.bytes(c.header),
+                        payload_head: self.bytes(c.payload_head),
+                        close_reason: c.close_reason.map(|s| self.bytes(s)),
+                        ..c.frame
                     };
                     sink.event(ctx, Event::Record(Record::WsFrame(&f)));
                 }
-                CarriedRecord::WsMessage { msg, data_head } => {
+                CarriedRecord::WsMessage(i) => {
+                    let Some(c) = self.messages.get(*i as usize) else {
+                        return;
+                    };
                     let m = WsMessage {
-                        data_head: self.bytes(*data_head),
-                        ..*msg
+                        data_head: self.bytes(c.data_head),
+                        ..c.msg
                     };
                     sink.event(ctx, Event::Record(Record::WsMessage(&m)));
                 }
-                CarriedRecord::Sse { ts, event, id, data } => {
+                CarriedRecord::Sse(i) => {
+                    let Some(c) = self.sses.get(*i as usize) else {
+                        return;
+                    };
                     let e = SseEvent {
-                        ts: *ts,
-                        event: event.map(|s| self.str(s)),
-                        id: id.map(|s| self.str(s)),
-                        data: self.bytes(*data),
+                        ts: c.ts,
+                        event: c.event.map(|s| self.str(s)),
+                        id: c.id.map(|s| self.str(s)),
+                        data: self.bytes(c.data),
                     };
                     sink.event(ctx, Event::Record(Record::Sse(&e)));
                 }
@@ -439,7 +531,7 @@ impl EventSink for Carried {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         let event = match event {
             Event::FlowOpened => CarriedEvent::FlowOpened,
-            Event::HttpHead(m) => CarriedEvent::HttpHead(self.put_http(m)),
+            Event::HttpHead(m) => CarriedEvent::HttpHead(self.put_http_index(m)),
             Event::Record(r) => CarriedEvent::Record(self.put_record(&r)),
             Event::Control { dir, flags } => CarriedEvent::Control { dir, flags },
             Event::FlowClosed { how, summary } => CarriedEvent::FlowClosed {
@@ -447,10 +539,19 @@ impl EventSink for Carried {
                 summary: Box::new(summary.clone()),
             },
         };
+        let meta = self.put_meta(ctx.flow);
+        let layers = match layers_of(ctx.layer) {
+            Some(chain) => {
+                self.layers.push(chain);
+                (self.layers.len() - 1) as u32
+            }
+            None => NO_LAYERS,
+        };
         self.items.push(Item::Event {
-            meta: ctx.flow.clone(),
+            meta,
             pkt: ctx.pkt,
-            layers: layers_of(ctx.layer),
+            layers,
+            flow: ctx.flow.id,
             event,
         });
     }
@@ -467,8 +568,42 @@ impl Item {
     /// The flow (as the worker numbered it) an event belongs to; `None` for a global anomaly.
     pub fn flow(&self) -> Option<FlowId> {
         match self {
-            Item::Event { meta, .. } => Some(meta.id),
+            Item::Event { flow, .. } => Some(*flow),
             Item::Global { .. } => None,
         }
     }
+}
+
+/// Whether two flow metas say the same (an event's meta is recorded once for a run of events
+/// of one flow at one moment). Every field is compared: one added to [`FlowMeta`] must be
+/// added here (the pattern is exhaustive).
+fn same_meta(a: &FlowMeta, b: &FlowMeta) -> bool {
+    let FlowMeta {
+        id,
+        client,
+        server,
+        role_basis,
+        first_ts,
+        last_ts,
+        packets,
+        payload_bytes,
+        tcpip_header_bytes,
+        gap_bytes,
+        syn_seen,
+        fin_seen,
+        rst_seen,
+    } = a;
+    *id == b.id
+        && *packets == b.packets
+        && *last_ts == b.last_ts
+        && *payload_bytes == b.payload_bytes
+        && *tcpip_header_bytes == b.tcpip_header_bytes
+        && *gap_bytes == b.gap_bytes
+        && *fin_seen == b.fin_seen
+        && *rst_seen == b.rst_seen
+        && *syn_seen == b.syn_seen
+        && *role_basis == b.role_basis
+        && *client == b.client
+        && *server == b.server
+        && *first_ts == b.first_ts
 }

@@ -35,10 +35,10 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 /// Bytes of frames in one batch (a batch closes at this or at [`BATCH_ENTRIES`]).
-const BATCH_BYTES: usize = 512 << 10;
-const BATCH_ENTRIES: usize = 4096;
+const BATCH_BYTES: usize = 256 << 10;
+const BATCH_ENTRIES: usize = 2048;
 /// Batches handed to the workers and not yet replayed.
-const DEPTH: usize = 4;
+const DEPTH: usize = 2;
 
 /// A span of the batch's bytes.
 #[derive(Clone, Copy, Debug)]
@@ -303,11 +303,29 @@ impl Worker {
     }
 }
 
-fn work(me: u32, config: Config, from: Receiver<ToWorker>, to: SyncSender<Found>) {
+fn work(
+    me: u32,
+    config: Config,
+    from: Receiver<ToWorker>,
+    to: SyncSender<Found>,
+    spent: Receiver<Found>,
+) {
     let mut worker = Worker::new(me, &config);
     while let Ok(msg) = from.recv() {
+        // What was replayed comes back to be filled again: its buffers keep their capacity.
+        if let Ok(mut old) = spent.try_recv() {
+            old.carried.clear();
+            old.groups.clear();
+            worker.handler.sink = old.carried;
+            worker.groups = old.groups;
+        }
         let found = match msg {
-            ToWorker::Batch(batch) => worker.batch(&batch),
+            ToWorker::Batch(batch) => {
+                let found = worker.batch(&batch);
+                // Dropped before answering, so that the reader gets the batch back to reuse.
+                drop(batch);
+                found
+            }
             ToWorker::Finish => worker.finish(),
         };
         if to.send(found).is_err() {
@@ -319,6 +337,8 @@ fn work(me: u32, config: Config, from: Receiver<ToWorker>, to: SyncSender<Found>
 struct WorkerHandle {
     to: SyncSender<ToWorker>,
     from: Receiver<Found>,
+    /// Found batches replayed, handed back for their buffers.
+    spent: SyncSender<Found>,
     thread: Option<JoinHandle<()>>,
     /// The worker's flow ids to the run's, for flows still open.
     ids: HashMap<FlowId, FlowId>,
@@ -340,6 +360,8 @@ pub struct Parallel<R: Reporter> {
     batch: Batch,
     notes: Vec<Option<Note>>,
     in_flight: VecDeque<InFlight>,
+    /// Batches replayed, emptied, to be filled again.
+    free: Vec<(Batch, Vec<Option<Note>>)>,
     next_id: FlowId,
     read: u64,
     /// A worker stopped answering (it panicked): the run ends with this error.
@@ -354,14 +376,16 @@ impl<R: Reporter> Parallel<R> {
             .map(|me| {
                 let (to, rx) = sync_channel(DEPTH + 1);
                 let (tx, from) = sync_channel(DEPTH + 1);
+                let (spent, spent_rx) = sync_channel(DEPTH + 1);
                 let config = share.clone();
                 let thread = std::thread::Builder::new()
                     .name(format!("flows-{me}"))
-                    .spawn(move || work(me as u32, config, rx, tx))
+                    .spawn(move || work(me as u32, config, rx, tx, spent_rx))
                     .ok();
                 WorkerHandle {
                     to,
                     from,
+                    spent,
                     thread,
                     ids: HashMap::new(),
                     last_id: 0,
@@ -375,6 +399,7 @@ impl<R: Reporter> Parallel<R> {
             batch: Batch::default(),
             notes: Vec::new(),
             in_flight: VecDeque::new(),
+            free: Vec::new(),
             next_id: 1,
             read: 0,
             broken: None,
@@ -472,7 +497,8 @@ impl<R: Reporter> Parallel<R> {
         if self.batch.entries.is_empty() {
             return;
         }
-        let batch = Arc::new(std::mem::take(&mut self.batch));
+        let (next, notes) = self.free.pop().unwrap_or_default();
+        let batch = Arc::new(std::mem::replace(&mut self.batch, next));
         for w in &self.workers {
             if w.to.send(ToWorker::Batch(Arc::clone(&batch))).is_err() {
                 self.broken = Some(worker_lost());
@@ -480,7 +506,7 @@ impl<R: Reporter> Parallel<R> {
         }
         self.in_flight.push_back(InFlight {
             batch,
-            notes: std::mem::take(&mut self.notes),
+            notes: std::mem::replace(&mut self.notes, notes),
         });
         while self.in_flight.len() > DEPTH {
             self.replay_next();
@@ -506,7 +532,7 @@ impl<R: Reporter> Parallel<R> {
         let Some(InFlight { batch, notes }) = self.in_flight.pop_front() else {
             return;
         };
-        let found = self.gather();
+        let mut found = self.gather();
         let mut cursor = vec![0usize; found.len()];
         let mut ticks: Vec<(usize, usize)> = Vec::new();
         for (i, entry) in batch.entries.iter().enumerate() {
@@ -526,10 +552,10 @@ impl<R: Reporter> Parallel<R> {
                     cursor[w] += 1;
                 }
             }
-            self.replay_ticks(&found, &mut ticks);
+            self.replay_ticks(&mut found, &mut ticks);
             let mut placed = None;
             if let Some((w, g)) = packet
-                && let Some(group) = found[w].groups.get(g)
+                && let Some(&group) = found[w].groups.get(g)
             {
                 if let Phase::Packet(Some(p)) = group.phase {
                     placed = Some(Placed {
@@ -537,7 +563,7 @@ impl<R: Reporter> Parallel<R> {
                         ..p
                     });
                 }
-                self.replay_group(&found[w], w, group);
+                self.replay_group(&mut found[w], w, &group);
             }
             match entry {
                 Entry::Tcp { frame, .. } => {
@@ -563,11 +589,22 @@ impl<R: Reporter> Parallel<R> {
                 self.broken = Some(e);
             }
         }
+        for (w, f) in self.workers.iter().zip(found) {
+            // A worker that has gone away needs nothing back.
+            let _ = w.spent.try_send(f);
+        }
+        if let Ok(mut batch) = Arc::try_unwrap(batch) {
+            batch.entries.clear();
+            batch.bytes.clear();
+            let mut notes = notes;
+            notes.clear();
+            self.free.push((batch, notes));
+        }
     }
 
     /// Replays the time-driven groups of one entry from every worker in one table's order:
     /// lingers over (by [`ClosingOrder`]), then idle flows (by flow id).
-    fn replay_ticks(&mut self, found: &[Found], ticks: &mut [(usize, usize)]) {
+    fn replay_ticks(&mut self, found: &mut [Found], ticks: &mut [(usize, usize)]) {
         if ticks.is_empty() {
             return;
         }
@@ -588,7 +625,7 @@ impl<R: Reporter> Parallel<R> {
         keyed.sort_by_key(|&(k, _)| k);
         for (_, (w, g)) in keyed {
             let group = found[w].groups[g];
-            self.replay_group(&found[w], w, &group);
+            self.replay_group(&mut found[w], w, &group);
         }
     }
 
@@ -611,17 +648,26 @@ impl<R: Reporter> Parallel<R> {
         worker.ids.get(&id).copied().unwrap_or(id)
     }
 
-    fn replay_group(&mut self, found: &Found, w: usize, group: &Group) {
+    fn replay_group(&mut self, found: &mut Found, w: usize, group: &Group) {
+        let mut last: Option<(FlowId, FlowId)> = None;
         for i in group.from..group.to {
             let Some(item) = found.carried.items.get(i as usize) else {
                 continue;
             };
-            let local = item.flow();
-            let id = local.map_or(0, |l| self.run_id(w, l));
+            let (flow, closes) = (item.flow(), item.closes());
+            let id = match (flow, last) {
+                (None, _) => 0,
+                (Some(l), Some((seen, id))) if l == seen => id,
+                (Some(l), _) => {
+                    let id = self.run_id(w, l);
+                    last = Some((l, id));
+                    id
+                }
+            };
             found
                 .carried
                 .replay(i as usize, id, &mut self.collect as &mut dyn EventSink);
-            if let Some(closed) = item.closes() {
+            if let Some(closed) = closes {
                 self.workers[w].ids.remove(&closed);
             }
         }
@@ -645,13 +691,13 @@ impl<R: Reporter> Parallel<R> {
                 self.broken = Some(worker_lost());
             }
         }
-        let found = self.gather();
+        let mut found = self.gather();
         let mut ticks: Vec<(usize, usize)> = found
             .iter()
             .enumerate()
             .flat_map(|(w, f)| (0..f.groups.len()).map(move |g| (w, g)))
             .collect();
-        self.replay_ticks(&found, &mut ticks);
+        self.replay_ticks(&mut found, &mut ticks);
         for f in &found {
             if let Some(t) = &f.table {
                 self.collect.add_table_stats(t);
