@@ -241,3 +241,27 @@ fn ip_fragments_are_reassembled_before_the_flows_are_split() {
     assert_eq!(requests, 11, "every reassembled request is analyzed");
     assert!(report.codes().contains("ip.fragment"), "{:?}", report.codes());
 }
+
+#[test]
+fn check_analyzes_captures_side_by_side_and_prints_them_in_order() {
+    let dir = common::captures();
+    let dir = dir.to_str().expect("utf-8 path");
+    let broken = std::env::temp_dir().join(format!("threads-broken-{}.pcap", std::process::id()));
+    std::fs::write(&broken, b"not a capture at all").expect("write");
+    let broken = broken.to_str().expect("utf-8 path").to_string();
+    for format in ["text", "json", "junit", "sarif", "github"] {
+        let run = |n: usize| {
+            let threads = n.to_string();
+            let r = common::sockscope(&[
+                "check", "-r", "--format", format, "--threads", &threads, dir, &broken,
+            ]);
+            (r.code, r.stdout, r.stderr)
+        };
+        let one = run(1);
+        assert_eq!(one.0, 2, "an unreadable capture: status 2\n{}", one.2);
+        for n in [2, 7] {
+            assert!(one == run(n), "check --format {format} with {n} threads differs");
+        }
+    }
+    let _ = std::fs::remove_file(&broken);
+}
