@@ -611,15 +611,22 @@ pub struct Common {
     /// body (de-chunked) to the records as "sha256" (null when bytes of it are missing).
     #[arg(long)]
     pub digest: bool,
-    /// Threads that analyze flows (default: the available cores); the output is the same
-    /// whatever the number. `live` and `check` use one per capture.
+    /// Threads: `read` splits the flows between N threads (default 1); `check` analyzes N
+    /// captures at once (default: the available cores). The output is the same whatever the
+    /// number; `live` uses one.
     #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub threads: Option<usize>,
 }
 
 impl Common {
-    /// `--threads`, or the cores this process may run on.
+    /// `--threads` for the flows of one analysis: one unless asked.
     pub fn threads(&self) -> usize {
+        self.threads.unwrap_or(1)
+    }
+
+    /// `--threads` for captures analyzed at once (`check`), or the cores this process may run
+    /// on.
+    pub fn capture_threads(&self) -> usize {
         self.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
         })

@@ -171,19 +171,36 @@ impl Default for Config {
     }
 }
 
+/// What of an equal split of the memory budget each of several workers is given: the threads'
+/// peak resident memory grows faster with what they hold than one thread's (measured on every
+/// hostile-input trigger, docs/performance.md), so that shares are cut to keep the process
+/// within `--memory`.
+const THREADED_BUDGET_SHARE: (usize, usize) = (5, 8);
+
 impl Config {
+    /// How many workers `threads` asks for can split the caps: never more than the flows
+    /// tracked at once, so that each may track one.
+    pub fn workers(&self, threads: usize) -> usize {
+        threads.min(self.limits.max_flows).max(1)
+    }
+
     /// The settings of one of `n` workers that each analyze a share of the flows: the caps
     /// that hold for the whole process (the memory budget, the flows tracked, the out-of-order
     /// bytes in total, the inflaters) are split so that together they stay within them. Flow
     /// ids are the worker's own, so a one-flow view's display bytes are kept for every flow
-    /// (only its flow is printed).
+    /// (only its flow is printed). Together the workers track at most `max_flows` flows when
+    /// `n` is at most that ([`Config::workers`]).
     pub fn share(&self, n: usize) -> Config {
         let n = n.max(1);
         let limits = &self.limits;
         Config {
             limits: Limits {
-                memory: limits.memory / n,
-                max_flows: limits.max_flows.div_ceil(n),
+                memory: if n > 1 {
+                    limits.memory / n * THREADED_BUDGET_SHARE.0 / THREADED_BUDGET_SHARE.1
+                } else {
+                    limits.memory
+                },
+                max_flows: (limits.max_flows / n).max(1),
                 max_ooo_bytes_total: limits.max_ooo_bytes_total / n,
                 max_inflaters: limits.max_inflaters.div_ceil(n),
                 ..limits.clone()

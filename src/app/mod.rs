@@ -557,7 +557,10 @@ fn check(
             CheckFormat::Junit | CheckFormat::Sarif => documents.push(verdict),
         }
     };
-    let workers = config.threads.min(names.len()).max(1);
+    let workers = config
+        .workers(common.capture_threads())
+        .min(names.len())
+        .max(1);
     if workers == 1 {
         let mut done = 0u64;
         for (i, (name, size)) in names.iter().zip(&sizes).enumerate() {

@@ -44,7 +44,7 @@ impl Digest {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+pub(crate) const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// What a text preview does with bytes that are not UTF-8.
 #[derive(Clone, Copy)]
@@ -110,20 +110,31 @@ pub fn json_text(bytes: &[u8], max_chars: usize, out: &mut String) {
             out.push(c);
         }
     }
+    // Printable ASCII (most text payloads) is its own preview, one character per byte.
+    let head = &bytes[..bytes.len().min(max_chars)];
+    if head.iter().all(|&b| (0x20..0x7f).contains(&b))
+        && let Ok(text) = std::str::from_utf8(head)
+    {
+        out.push_str(text);
+        return;
+    }
     walk(bytes, max_chars, out, push_char, Invalid::Replacement);
 }
 
 /// Hex preview of at most `max_chars` characters (two per byte).
 pub fn hex(bytes: &[u8], max_chars: usize, out: &mut String) {
-    for b in bytes.iter().take(max_chars / 2) {
-        let _ = write!(out, "{b:02x}");
+    let bytes = &bytes[..bytes.len().min(max_chars / 2)];
+    out.reserve(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
 }
 
 /// A record's `preview` field: `bytes` as text (`as_text`) or hex, at most `max_chars`
 /// characters.
 pub fn preview(bytes: &[u8], as_text: bool, max_chars: usize) -> String {
-    let mut s = String::new();
+    let mut s = String::with_capacity(bytes.len().min(max_chars.saturating_mul(2)));
     if as_text {
         json_text(bytes, max_chars, &mut s);
     } else {
@@ -141,5 +152,32 @@ mod tests {
         let mut s = String::new();
         json_text(b"a\xffb\tc\x1b\x0b\xe2\x80\xae\n", 100, &mut s);
         assert_eq!(s, "a\u{fffd}b\\tc\\u{1b}\\u{b}\u{202e}\\n");
+    }
+
+    #[test]
+    fn the_ascii_shortcut_previews_as_the_walk_does() {
+        for (bytes, max) in [
+            (&b"hello world"[..], 100),
+            (b"hello world", 5),
+            (b"", 3),
+            (b"tab\there", 100),
+            (b"caf\xc3\xa9 ok", 4),
+            (b"~ ascii ~", 0),
+        ] {
+            let (mut fast, mut slow) = (String::new(), String::new());
+            json_text(bytes, max, &mut fast);
+            fn push_char(out: &mut String, c: char) {
+                if c.is_control() {
+                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                } else {
+                    out.push(c);
+                }
+            }
+            walk(bytes, max, &mut slow, push_char, Invalid::Replacement);
+            assert_eq!(fast, slow, "{bytes:?} {max}");
+        }
+        let mut h = String::new();
+        hex(&[0x00, 0xab, 0x7f, 0x10], 6, &mut h);
+        assert_eq!(h, "00ab7f");
     }
 }

@@ -2,7 +2,7 @@
 //! data message after reassembly and inflation.
 
 use crate::model::json::{JsonCx, ToJson, ts_secs};
-use crate::model::payload::{Digest, preview};
+use crate::model::payload::{Digest, HEX, preview};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::ser::{SerializeStruct, Serializer};
@@ -160,9 +160,14 @@ impl ToJson for WsFrame<'_> {
         } else {
             self.payload_head
         };
-        let mask = self
-            .mask
-            .map(|m| format!("{:02x}{:02x}{:02x}{:02x}", m[0], m[1], m[2], m[3]));
+        let mut mask_hex = [0u8; 8];
+        let mask = self.mask.map(|m| {
+            for (i, b) in m.iter().enumerate() {
+                mask_hex[2 * i] = HEX[usize::from(b >> 4)];
+                mask_hex[2 * i + 1] = HEX[usize::from(b & 0x0f)];
+            }
+            std::str::from_utf8(&mask_hex).unwrap_or_default()
+        });
         let mut r = s.serialize_struct("ws_frame", 19)?;
         r.serialize_field("type", "ws_frame")?;
         r.serialize_field("flow", &cx.flow)?;

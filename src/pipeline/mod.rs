@@ -275,7 +275,7 @@ impl<R: Reporter> Analyzer<R> {
             stats: RunStats::default(),
             reporter,
         };
-        let inner = if config.threads > 1 {
+        let inner = if config.workers(config.threads) > 1 {
             Inner::Many(Box::new(parallel::Parallel::new(config, collect)))
         } else {
             Inner::One(Box::new(Single {

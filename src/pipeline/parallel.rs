@@ -370,7 +370,7 @@ pub struct Parallel<R: Reporter> {
 
 impl<R: Reporter> Parallel<R> {
     pub fn new(config: &Config, collect: Collect<R>) -> Self {
-        let n = config.threads.max(1);
+        let n = config.workers(config.threads);
         let share = config.share(n);
         let workers = (0..n)
             .map(|me| {
