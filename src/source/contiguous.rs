@@ -9,7 +9,8 @@
 //! fault the file's pages back in.) A file truncated by another process while mapped ends the
 //! process with SIGBUS, as with every mmap-based reader.
 
-use super::parse::{Parser, Step};
+use super::parse::Parser;
+use super::record::Step;
 use super::{Frame, Next, NoteTaker, PacketSource, Progress, RecordNotes, Secrets, SourceError};
 use memmap2::{Mmap, UncheckedAdvice};
 

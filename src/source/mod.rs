@@ -17,6 +17,7 @@ pub mod contiguous;
 mod parse;
 mod pcap;
 mod pcapng;
+mod record;
 pub mod stream;
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -177,7 +178,7 @@ pub(crate) struct NoteTaker {
 }
 
 impl NoteTaker {
-    pub(crate) fn note(&mut self, record: &parse::Record) {
+    pub(crate) fn note(&mut self, record: &record::Record) {
         let n = &mut self.notes;
         n.zero_length += u64::from(record.data.is_empty());
         n.fraction_overflow += u64::from(record.fraction_overflow);

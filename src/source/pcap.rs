@@ -9,7 +9,7 @@
 //! [`MAX_CAPLEN`] or past the end of the file.
 
 use super::bytes::Endian;
-use super::parse::{ParseError, Record, Step};
+use super::record::{ParseError, Record, Step};
 use super::{LinkType, MAX_CAPLEN};
 use crate::time::Timestamp;
 use pcap_file::pcap::{PcapHeader, PcapTsResolution};

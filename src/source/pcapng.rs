@@ -14,7 +14,7 @@
 //! must fit inside its block. Errors point at the start of the offending block.
 
 use super::bytes::{Endian, array};
-use super::parse::{MAX_RECORD, ParseError, Record, SecretsRecord, Step};
+use super::record::{MAX_RECORD, ParseError, Record, SecretsRecord, Step};
 use super::{LinkType, MAX_CAPLEN};
 use crate::time::Timestamp;
 

@@ -3,11 +3,12 @@
 //!
 //! Frames borrow a fixed 1 MiB buffer that is refilled in place, [`READ_CHUNK`] bytes at a time:
 //! when the rest of the buffer cannot hold the next record, the unread tail is moved to the
-//! front. No record may be larger than `parse::MAX_RECORD` (~384 KiB), which is
+//! front. No record may be larger than `record::MAX_RECORD` (~384 KiB), which is
 //! smaller than the buffer, so the buffer never grows and memory stays constant. Error offsets
 //! are positions in the decompressed stream.
 
-use super::parse::{MAX_RECORD, Parser, Step, is_gzip};
+use super::parse::{Parser, is_gzip};
+use super::record::{MAX_RECORD, Step};
 use super::{Frame, Next, NoteTaker, PacketSource, Progress, RecordNotes, Secrets, SourceError};
 use flate2::bufread::MultiGzDecoder;
 use std::io::{self, BufRead, BufReader, Read};
