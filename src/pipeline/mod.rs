@@ -320,9 +320,13 @@ impl<R: Reporter> Analyzer<R> {
                     self.advance_clock(now);
                     None
                 }
-                // Key log secrets carried in the capture: used once TLS is wired in (every
-                // worker is given them, in file order).
-                Ok(Next::Secrets(_)) => None,
+                // Key log secrets carried in the capture: used once TLS is wired in. They must
+                // reach the flows after every packet before them and before every packet after
+                // them: with several threads, everything read so far is analyzed first.
+                Ok(Next::Secrets(_)) => {
+                    self.settle();
+                    None
+                }
                 Ok(Next::End) => Some(Ok(())),
                 Err(e) => Some(Err(Stop::Source(e))),
             };
@@ -337,6 +341,13 @@ impl<R: Reporter> Analyzer<R> {
             if let Some(e) = self.take_io_error() {
                 return Err(Stop::Output(e));
             }
+        }
+    }
+
+    /// Waits until every packet read so far is analyzed and reported (a no-op in one thread).
+    pub fn settle(&mut self) {
+        if let Inner::Many(p) = &mut self.inner {
+            p.settle();
         }
     }
 

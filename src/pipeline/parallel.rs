@@ -486,6 +486,11 @@ impl<R: Reporter> Parallel<R> {
         self.batch.entries.push(Entry::Idle(now));
         self.notes.push(None);
         // Time-driven output is due now: nothing waits for the batch to fill.
+        self.settle();
+    }
+
+    /// Every frame read so far analyzed by the workers and replayed.
+    pub fn settle(&mut self) {
         self.send();
         while !self.in_flight.is_empty() {
             self.replay_next();
