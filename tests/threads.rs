@@ -116,7 +116,12 @@ fn several_files_are_one_capture_with_threads_too() {
 fn flows_ending_together() -> Vec<u8> {
     let mut w = PcapWriter::new(LINKTYPE_ETHERNET).with_step(0);
     let mut conns: Vec<TcpConn> = (0..40u8)
-        .map(|k| TcpConn::new(([10, 1, k / 8, k], 40_000 + u16::from(k)), ([192, 0, 2, 1], 80)))
+        .map(|k| {
+            TcpConn::new(
+                ([10, 1, k / 8, k], 40_000 + u16::from(k)),
+                ([192, 0, 2, 1], 80),
+            )
+        })
         .collect();
     for c in &mut conns {
         c.handshake(&mut w);
@@ -213,7 +218,14 @@ fn fragmented_requests() -> Vec<u8> {
         let id = 100 + k as u16;
         let first = common::eth_ipv4(c.client.0, c.server.0, 6, 0x2000, id, &l4[..32]);
         w.packet(&first);
-        seconds.push(common::eth_ipv4(c.client.0, c.server.0, 6, 32 / 8, id, &l4[32..]));
+        seconds.push(common::eth_ipv4(
+            c.client.0,
+            c.server.0,
+            6,
+            32 / 8,
+            id,
+            &l4[32..],
+        ));
     }
     // The last datagram's second fragment is lost.
     seconds.pop();
@@ -232,14 +244,18 @@ fn ip_fragments_are_reassembled_before_the_flows_are_split() {
     for view in VIEWS {
         assert_same_with_threads("-", &pcap, view, &[2, 7]);
     }
-    let report = common::sockscope_with_stdin(&["read", "--json", "--threads", "7", "-"], &pcap)
-        .report();
+    let report =
+        common::sockscope_with_stdin(&["read", "--json", "--threads", "7", "-"], &pcap).report();
     let requests = report
         .of_type("http")
         .filter(|r| common::str_of(r, "kind") == Some("request"))
         .count();
     assert_eq!(requests, 11, "every reassembled request is analyzed");
-    assert!(report.codes().contains("ip.fragment"), "{:?}", report.codes());
+    assert!(
+        report.codes().contains("ip.fragment"),
+        "{:?}",
+        report.codes()
+    );
 }
 
 #[test]
@@ -253,14 +269,24 @@ fn check_analyzes_captures_side_by_side_and_prints_them_in_order() {
         let run = |n: usize| {
             let threads = n.to_string();
             let r = common::sockscope(&[
-                "check", "-r", "--format", format, "--threads", &threads, dir, &broken,
+                "check",
+                "-r",
+                "--format",
+                format,
+                "--threads",
+                &threads,
+                dir,
+                &broken,
             ]);
             (r.code, r.stdout, r.stderr)
         };
         let one = run(1);
         assert_eq!(one.0, 2, "an unreadable capture: status 2\n{}", one.2);
         for n in [2, 7] {
-            assert!(one == run(n), "check --format {format} with {n} threads differs");
+            assert!(
+                one == run(n),
+                "check --format {format} with {n} threads differs"
+            );
         }
     }
     let _ = std::fs::remove_file(&broken);

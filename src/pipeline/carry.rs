@@ -376,13 +376,9 @@ impl Carried {
                     flags: *flags,
                 },
             ),
-            CarriedEvent::FlowClosed { how, summary } => sink.event(
-                ctx,
-                Event::FlowClosed {
-                    how: *how,
-                    summary,
-                },
-            ),
+            CarriedEvent::FlowClosed { how, summary } => {
+                sink.event(ctx, Event::FlowClosed { how: *how, summary })
+            }
             CarriedEvent::Record(r) => match r {
                 CarriedRecord::Http(h) => {
                     let Some(h) = self.https.get(*h as usize) else {

@@ -182,7 +182,10 @@ impl Reader {
     }
 
     /// The frame decoded: its TCP segment, or (see [`Reader::note`]) what it is instead.
-    pub fn decode<'s>(&'s mut self, frame: &Frame<'s>) -> Result<crate::decode::Segment<'s>, NotTcp> {
+    pub fn decode<'s>(
+        &'s mut self,
+        frame: &Frame<'s>,
+    ) -> Result<crate::decode::Segment<'s>, NotTcp> {
         segment_of(self.decoder.decode(frame))
     }
 

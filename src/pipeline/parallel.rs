@@ -223,7 +223,12 @@ impl Worker {
         let to = self.mark();
         let mut start = from;
         for i in from..to {
-            let closes = self.handler.sink.items.get(i as usize).and_then(|it| it.closes());
+            let closes = self
+                .handler
+                .sink
+                .items
+                .get(i as usize)
+                .and_then(|it| it.closes());
             if let Some(id) = closes {
                 self.groups.push(Group {
                     entry,
@@ -725,4 +730,3 @@ impl<R: Reporter> Parallel<R> {
 fn worker_lost() -> std::io::Error {
     std::io::Error::other("an analysis thread stopped unexpectedly")
 }
-
