@@ -12,11 +12,30 @@ use crate::model::{
 };
 use crate::tcp::{CloseHow, FlowId, FlowMeta, PacketRef};
 
-/// Bytes in the batch's arena: offset and length.
+/// Bytes in a batch's arena: offset and length. Arenas stay far below 4 GiB (a batch closes
+/// at a few hundred KiB).
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Span {
-    at: u32,
-    len: u32,
+    pub at: u32,
+    pub len: u32,
+}
+
+impl Span {
+    /// Appends `bytes` to `arena`; where they are.
+    pub fn put(arena: &mut Vec<u8>, bytes: &[u8]) -> Span {
+        let at = arena.len() as u32;
+        arena.extend_from_slice(bytes);
+        Span {
+            at,
+            len: bytes.len() as u32,
+        }
+    }
+
+    /// The bytes `span` names in `arena` (none if it is not there).
+    pub fn of(arena: &[u8], span: Span) -> &[u8] {
+        let at = span.at as usize;
+        arena.get(at..at + span.len as usize).unwrap_or_default()
+    }
 }
 
 /// The layers a record was found inside, outermost first (at most [`MAX_LAYERS`], the
@@ -186,12 +205,7 @@ impl Carried {
     }
 
     fn put(&mut self, bytes: &[u8]) -> Span {
-        let at = self.arena.len() as u32;
-        self.arena.extend_from_slice(bytes);
-        Span {
-            at,
-            len: bytes.len() as u32,
-        }
+        Span::put(&mut self.arena, bytes)
     }
 
     fn put_http(&mut self, m: &HttpMessage<'_>) -> CarriedHttp {
@@ -429,8 +443,7 @@ impl Carried {
     }
 
     fn bytes(&self, s: Span) -> &[u8] {
-        let at = s.at as usize;
-        self.arena.get(at..at + s.len as usize).unwrap_or_default()
+        Span::of(&self.arena, s)
     }
 
     /// Only `&str`s were put where a `str` is read back: they are UTF-8.

@@ -18,7 +18,7 @@
 //! order of their first packet), to the one reporter: every view prints exactly what one
 //! thread prints. Batches in flight are bounded ([`DEPTH`] of [`BATCH_BYTES`] each).
 
-use super::carry::Carried;
+use super::carry::{Carried, Span};
 use super::{Collect, Note, Reader};
 use crate::config::Config;
 use crate::decode::{Segment, TcpFlags};
@@ -39,20 +39,6 @@ const BATCH_BYTES: usize = 256 << 10;
 const BATCH_ENTRIES: usize = 2048;
 /// Batches handed to the workers and not yet replayed.
 const DEPTH: usize = 2;
-
-/// A span of the batch's bytes.
-#[derive(Clone, Copy, Debug)]
-struct Span {
-    at: u32,
-    len: u32,
-}
-
-impl Span {
-    fn of(bytes: &[u8], span: Span) -> &[u8] {
-        let at = span.at as usize;
-        bytes.get(at..at + span.len as usize).unwrap_or_default()
-    }
-}
 
 /// A frame, its bytes in the batch.
 #[derive(Clone, Copy, Debug)]
@@ -103,12 +89,7 @@ struct Batch {
 
 impl Batch {
     fn put(&mut self, bytes: &[u8]) -> Span {
-        let at = self.bytes.len() as u32;
-        self.bytes.extend_from_slice(bytes);
-        Span {
-            at,
-            len: bytes.len() as u32,
-        }
+        Span::put(&mut self.bytes, bytes)
     }
 
     fn frame(&self, f: &FrameCopy) -> Frame<'_> {
