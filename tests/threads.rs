@@ -291,3 +291,25 @@ fn check_analyzes_captures_side_by_side_and_prints_them_in_order() {
     }
     let _ = std::fs::remove_file(&broken);
 }
+
+#[test]
+fn a_capture_cut_short_reports_what_was_read_with_threads_too() {
+    let whole = std::fs::read(common::capture("ws-chat.pcap")).expect("capture");
+    for cut in [whole.len() / 3, whole.len() / 2 + 7, whole.len() - 5] {
+        let cut = &whole[..cut];
+        for view in [&["--json"][..], &["-q"][..], &[][..]] {
+            assert_same_with_threads("-", cut, view, &[2, 7]);
+        }
+        let run = common::sockscope_with_stdin(&["read", "-q", "--threads", "2", "-"], cut);
+        assert_eq!(
+            run.code, 2,
+            "a malformed input ends with status 2: {}",
+            run.stderr
+        );
+        assert!(
+            run.stdout.contains("Flows"),
+            "what was read is reported: {}",
+            run.stdout
+        );
+    }
+}

@@ -225,7 +225,7 @@ pub fn analyze<R: Reporter>(
             Err(Stop::Output(e)) => return Err(RunError::Output(e)),
         }
     }
-    if let Some(msg) = failure.take_if(|_| analyzer.stats().packets == 0) {
+    if let Some(msg) = failure.take_if(|_| analyzer.packets_read() == 0) {
         // Nothing was read: an empty report would only hide the message.
         return Err(RunError::Input(msg));
     }
