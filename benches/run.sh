@@ -16,6 +16,13 @@
 #          keep-alive, SSE, long-poll, polling): the realistic mix, 1 GiB
 #   ws     WebSocket with small messages (chat, deflate, fragmented), 1 GiB
 #   http   HTTP keep-alive and polling, 1 GiB
+#   tls    the recorded TLS captures (captures/tls/: WebSocket over TLS 1.3 with each suite and
+#          over TLS 1.2 with GCM, ChaCha20 and CBC, HTTPS keep-alive, h2, Chromium, KeyUpdate),
+#          1 GiB, read with --keylog (their key logs concatenated: the copies keep their client
+#          randoms, so every copy decrypts) and without (the record layer alone)
+#   tls-bulk  downloads over TLS (examples/tlsbulk.rs: a GET answered by 1 MiB of body in full
+#          16 KiB records; TLS 1.3 AES-128-GCM and ChaCha20-Poly1305, TLS 1.2 AES-128-GCM), 1 GiB,
+#          64 at once: what decryption costs per byte when records are full
 #   mix4g  the mix at 4 GiB: memory must not grow with the file (sockscope only)
 #   flows  the mix with 65 536 flows open at once instead of 256, 1 GiB: memory must stay
 #          bounded however many connections are open (sockscope only; beyond --max-flows new
@@ -97,11 +104,12 @@ for tool in $tools; do
 done
 
 echo "building release binaries..." >&2
-cargo build --release --quiet --bin sockscope --example bigcap --example hostile
+cargo build --release --quiet --bin sockscope --example bigcap --example hostile --example tlsbulk
 TARGET=${CARGO_TARGET_DIR:-target}
 SOCKSCOPE=$TARGET/release/sockscope
 BIGCAP=$TARGET/release/examples/bigcap
 HOSTILE=$TARGET/release/examples/hostile
+TLSBULK=$TARGET/release/examples/tlsbulk
 DATA=bench-data
 mkdir -p "$DATA"
 
@@ -111,6 +119,7 @@ templates() {
         mix | mix4g | flows) names="ws-chat ws-lengths http-keepalive ws-deflate ws-fragmented sse long-poll polling" ;;
         ws) names="ws-chat ws-deflate ws-fragmented" ;;
         http) names="http-keepalive polling" ;;
+        tls) names="$TLS_TEMPLATES" ;;
     esac
     for n in $names; do printf '%s/%s.pcap ' "$CAPTURES" "$n"; done
 }
@@ -157,6 +166,41 @@ measure() {
 
 median() {
     printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
+# The TLS shape's templates (their key logs beside them).
+TLS_TEMPLATES="tls/wss-tls13-aes128 tls/wss-tls13-aes256 tls/wss-tls13-chacha20 tls/wss-tls12-ecdhe-gcm
+tls/wss-tls12-ecdhe-chacha20 tls/wss-tls12-cbc-etm tls/wss-tls12-cbc-noetm tls/https-keepalive tls/https-h2
+tls/chromium-wss tls/tls13-keyupdate"
+
+# tls_shape: sockscope on the TLS shape with and without its key log (median of RUNS runs).
+tls_shape() {
+    local f keys=$DATA/tls.keys w c m n
+    f=$(capture tls "$size_big")
+    : >"$keys"
+    for n in $TLS_TEMPLATES; do cat "$CAPTURES/$n.keys" >>"$keys"; done
+    echo "== tls: $f" >&2
+    read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$f" "$SOCKSCOPE" read -q --keylog "$keys" {})"
+    row tls sockscope "read -q --keylog" "$f" "$w" "$c" "$m"
+    read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$f" "$SOCKSCOPE" read -q {})"
+    row tls sockscope "read -q" "$f" "$w" "$c" "$m"
+    read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read --json --keylog "$keys" {})"
+    row tls sockscope "read --json --keylog" "$f" "$w" "$c" "$m"
+    # Downloads: full records, the decryption's own cost per byte.
+    local suite templates=()
+    f=$DATA/tls-bulk-${size_big}m.pcap keys=$DATA/tls-bulk.keys
+    : >"$keys"
+    for suite in 1301 1303 c02f; do
+        "$TLSBULK" "$DATA/tls-bulk-$suite.pcap" "$DATA/tls-bulk-$suite.keys" "$suite" 1024
+        cat "$DATA/tls-bulk-$suite.keys" >>"$keys"
+        templates+=("$DATA/tls-bulk-$suite.pcap")
+    done
+    [ -f "$f" ] || "$BIGCAP" "$f" "$size_big" 64 "${templates[@]}" >&2
+    echo "== tls-bulk: $f" >&2
+    read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$f" "$SOCKSCOPE" read -q --keylog "$keys" {})"
+    row tls-bulk sockscope "read -q --keylog" "$f" "$w" "$c" "$m"
+    read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$f" "$SOCKSCOPE" read -q {})"
+    row tls-bulk sockscope "read -q" "$f" "$w" "$c" "$m"
 }
 
 results=$(mktemp)
@@ -245,6 +289,7 @@ hostile_shapes() {
 header=$(machine)
 if [ "$only_hostile" = 0 ]; then
     for shape in mix ws http; do run_shape "$shape"; done
+    tls_shape
     [ "$big" = 1 ] && sockscope_only mix4g "$size_4g"
     sockscope_only flows "$size_big"
 fi

@@ -418,6 +418,10 @@ pub enum KindArg {
     Websocket,
     Sse,
     LongPoll,
+    /// TLS whose contents were not read (no keys, or a protocol not decoded).
+    Tls,
+    /// HTTP/2 inside TLS (ALPN h2): counted, not parsed.
+    Http2,
     Other,
 }
 
@@ -428,6 +432,8 @@ impl From<KindArg> for FlowKind {
             KindArg::Websocket => FlowKind::WebSocket,
             KindArg::Sse => FlowKind::Sse,
             KindArg::LongPoll => FlowKind::LongPoll,
+            KindArg::Tls => FlowKind::Tls,
+            KindArg::Http2 => FlowKind::Http2,
             KindArg::Other => FlowKind::Other,
         }
     }
@@ -552,10 +558,10 @@ fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result
 /// Options shared by `read`, `live` and `check`.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// TCP ports to analyze: 80,8080 or 8000-8100; repeatable [default: 80]
+    /// TCP ports to analyze: 80,8080 or 8000-8100; repeatable [default: 80 and 443]
     #[arg(short = 'p', long = "port", value_name = "PORTS", value_parser = parse_ports)]
     pub ports: Vec<PortList>,
-    /// Detect HTTP/WebSocket on every port by content, not by port number.
+    /// Detect HTTP, WebSocket and TLS on every port by content, not by port number.
     #[arg(long)]
     pub any_port: bool,
     /// Wireshark-style detail tree for every packet / frame.
@@ -607,6 +613,11 @@ pub struct Common {
     /// report itself scrolls on that terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// TLS key log (NSS format: SSLKEYLOGFILE of browsers, curl, node --tls-keylog, Python
+    /// keylog_filename) to decrypt TLS 1.2 / 1.3 with; `live` follows lines appended while it
+    /// runs. Secrets inside a pcapng (Decryption Secrets Blocks) are used without it.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<PathBuf>,
     /// With --json: add the SHA-256 of every WebSocket message (unmasked, inflated) and HTTP
     /// body (de-chunked) to the records as "sha256" (null when bytes of it are missing).
     #[arg(long)]
@@ -685,6 +696,7 @@ impl Common {
             self.follow.or(self.ladder)
         };
         let http_ports = if list.is_empty() { vec![80] } else { list };
+        let tls_ciphertext = if self.hex { display_bytes } else { 0 };
         Config {
             ports,
             http_ports,
@@ -693,8 +705,31 @@ impl Common {
             display_bytes,
             display_flow,
             digest: self.digest,
+            keys: Default::default(),
+            tls_ciphertext,
             threads: self.threads(),
         }
+    }
+
+    /// The settings with the `--keylog` file's secrets (`follow`: a live capture, which reads
+    /// lines appended to the file while it runs). A key log that cannot be read is a usage
+    /// error, said in one line.
+    pub fn with_keys(&self, mut config: Config, follow: bool) -> Result<Config, String> {
+        let Some(path) = &self.keylog else {
+            return Ok(config);
+        };
+        let keys = if follow {
+            crate::proto::tls::KeyStore::follow(path)
+        } else {
+            crate::proto::tls::KeyStore::from_file(path)
+        };
+        config.keys = keys.map_err(|e| {
+            format!(
+                "--keylog {}: {e}; give the NSS key log file a TLS peer wrote (SSLKEYLOGFILE)",
+                crate::report::escape::path(path)
+            )
+        })?;
+        Ok(config)
     }
 
     /// Refuses view options that would do nothing together in `read` or `live`: each refusal

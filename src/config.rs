@@ -46,7 +46,7 @@ impl PortFilter {
 
 impl Default for PortFilter {
     fn default() -> Self {
-        PortFilter::Ports(vec![80])
+        PortFilter::Ports(vec![80, 443])
     }
 }
 
@@ -142,6 +142,11 @@ pub struct Config {
     pub display_flow: Option<FlowId>,
     /// Compute the SHA-256 of every WebSocket message and HTTP body (`--digest`).
     pub digest: bool,
+    /// TLS secrets: the `--keylog` file, and those the capture carries (shared by every
+    /// clone of the settings).
+    pub keys: crate::proto::tls::KeyStore,
+    /// Bytes of each TLS record's ciphertext kept to show beside its plaintext (`-x`).
+    pub tls_ciphertext: usize,
     /// Threads that analyze flows (`--threads`); 1 analyzes everything in the calling thread.
     pub threads: usize,
 }
@@ -166,6 +171,8 @@ impl Default for Config {
             display_bytes: 512,
             display_flow: None,
             digest: false,
+            keys: Default::default(),
+            tls_ciphertext: 0,
             threads: 1,
         }
     }

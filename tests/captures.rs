@@ -937,6 +937,8 @@ fn synthetic_inputs() -> Vec<Synthetic> {
         args: vec![],
         input: Input::Bytes(broken(14, 0x44)),
     });
+    out.extend(tls_synthetics());
+
     out.push(Synthetic {
         code: "link.unknown",
         how: "a pcap of link type 147 (USER0), which sockscope does not decode",
@@ -1033,4 +1035,281 @@ fn digests_do_not_depend_on_the_preview() {
         assert!(small.iter().all(Option::is_some), "{name}: {small:?}");
         assert_eq!(small, digests("1000000"), "{name}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS codes no recorded peer raises: connections built with known keys (the key log written
+// beside), from the record layer's test kit.
+
+use sockscope::proto::tls::testkit::Synth;
+use sockscope::tcp::Dir;
+
+/// One step of a synthetic TLS connection: bytes sent by a side, or lost before the capture.
+enum Step {
+    Send(usize, Vec<u8>),
+    Lose(usize, usize),
+}
+
+/// A TLS connection of `suite` on the synthetic endpoints: its handshake (changed by `patch`),
+/// then `then`'s steps, then both FINs. Returns `--keylog FILE` and the capture.
+fn tls_session(
+    name: &str,
+    suite: u16,
+    patch: impl FnOnce(&mut Vec<(Dir, Vec<u8>)>),
+    then: impl FnOnce(&Synth) -> Vec<Step>,
+) -> (Vec<String>, Vec<u8>) {
+    let synth = Synth::new(suite, false, 7).expect("a decryptable suite");
+    let keys = std::env::temp_dir().join(format!(
+        "sockscope-synthetic-{}-{name}.keys",
+        std::process::id()
+    ));
+    std::fs::write(&keys, synth.keylog()).expect("write the key log");
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let mut c = TcpConn::new(CLIENT, SERVER);
+    c.handshake(&mut w);
+    let mut hs = synth.handshake();
+    patch(&mut hs);
+    for (dir, bytes) in hs {
+        c.send(&mut w, dir.index(), &bytes);
+    }
+    for step in then(&synth) {
+        match step {
+            Step::Send(dir, bytes) => c.send(&mut w, dir, &bytes),
+            Step::Lose(dir, n) => c.seq[dir] = c.seq[dir].wrapping_add(n as u32),
+        }
+    }
+    c.fin(&mut w);
+    (
+        vec!["--keylog".into(), keys.to_string_lossy().into_owned()],
+        w.bytes().to_vec(),
+    )
+}
+
+/// Application records `seqs` of `dir`, each carrying `plaintext`.
+fn app_records(synth: &Synth, dir: Dir, seqs: std::ops::Range<u64>, plaintext: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for seq in seqs {
+        synth.app_record(dir, seq, plaintext, &mut out);
+    }
+    out
+}
+
+/// The ServerHello's cipher suite, in the handshake's server flight (after the 5-byte record
+/// header, the 4-byte handshake header, version, random and session id).
+fn patch_server_hello(hs: &mut [(Dir, Vec<u8>)], version: Option<u16>, suite: Option<u16>) {
+    let (_, sh) = hs
+        .iter_mut()
+        .find(|(d, _)| *d == Dir::S2C)
+        .expect("a server flight");
+    if let Some(v) = version {
+        sh[9..11].copy_from_slice(&v.to_be_bytes());
+    }
+    if let Some(s) = suite {
+        let at = 44 + usize::from(sh[43]);
+        sh[at..at + 2].copy_from_slice(&s.to_be_bytes());
+    }
+}
+
+fn tls_synthetics() -> Vec<Synthetic> {
+    const TLS13: u16 = 0x1301;
+    const TLS12: u16 = 0xc02f;
+    let none = |_: &mut Vec<(Dir, Vec<u8>)>| {};
+    let mut out = Vec::new();
+    let mut push = |code: &'static str,
+                    how: &'static str,
+                    also: &'static [&'static str],
+                    (args, bytes): (Vec<String>, Vec<u8>)| {
+        out.push(Synthetic {
+            code,
+            how,
+            also,
+            args,
+            input: Input::Bytes(bytes),
+        })
+    };
+    push(
+        "tls.alert",
+        "TLS 1.3: the server sends a fatal handshake_failure alert under the application keys",
+        &[],
+        tls_session("alert", TLS13, none, |s| {
+            let mut b = Vec::new();
+            s.alert_record(Dir::S2C, 0, 2, 40, &mut b);
+            vec![Step::Send(S2C, b)]
+        }),
+    );
+    push(
+        "tls.alert_warning",
+        "TLS 1.2: the client sends a warning-level no_renegotiation alert",
+        &[],
+        tls_session("alert-warning", TLS12, none, |s| {
+            let mut b = Vec::new();
+            s.alert_record(Dir::C2S, 1, 1, 100, &mut b);
+            vec![Step::Send(C2S, b)]
+        }),
+    );
+    push(
+        "tls.data_after_close_notify",
+        "TLS 1.3: the server sends application data after its close_notify",
+        &[],
+        tls_session("after-close", TLS13, none, |s| {
+            let mut b = Vec::new();
+            s.alert_record(Dir::S2C, 0, 1, 0, &mut b);
+            s.app_record(Dir::S2C, 1, b"too late", &mut b);
+            vec![Step::Send(S2C, b)]
+        }),
+    );
+    push(
+        "tls.record_too_large",
+        "TLS 1.3: a record of 16385 bytes of plaintext, one over the limit",
+        &[],
+        tls_session("too-large", TLS13, none, |s| {
+            vec![Step::Send(
+                S2C,
+                app_records(s, Dir::S2C, 0..1, &vec![b'x'; (1 << 14) + 1]),
+            )]
+        }),
+    );
+    push(
+        "tls.unsupported_cipher_suite",
+        "TLS 1.3 whose ServerHello selects TLS_AES_128_CCM_SHA256, which sockscope does not \
+         decrypt",
+        &[],
+        tls_session(
+            "ccm",
+            TLS13,
+            |hs| patch_server_hello(hs, None, Some(0x1304)),
+            |s| vec![Step::Send(C2S, app_records(s, Dir::C2S, 0..2, b"data"))],
+        ),
+    );
+    push(
+        "tls.unsupported_version",
+        "a ServerHello that selects TLS 1.1",
+        &[],
+        tls_session(
+            "tls11",
+            TLS12,
+            |hs| patch_server_hello(hs, Some(0x0302), None),
+            |s| vec![Step::Send(C2S, app_records(s, Dir::C2S, 1..3, b"data"))],
+        ),
+    );
+    push(
+        "tls.renegotiation",
+        "TLS 1.2: the server sends a HelloRequest inside the protected session",
+        &[],
+        tls_session("hello-request", TLS12, none, |s| {
+            let mut b = Vec::new();
+            s.sealed_record(Dir::S2C, 1, 22, &[0, 0, 0, 0], &mut b);
+            vec![Step::Send(S2C, b)]
+        }),
+    );
+    push(
+        "tls.resync",
+        "TLS 1.3: three application records lost in the middle of eight, framing found again \
+         on the next record by decryption",
+        &["tcp.gap"],
+        tls_session("resync", TLS13, none, |s| {
+            let first = app_records(s, Dir::S2C, 0..2, &[b'a'; 300]);
+            let lost = app_records(s, Dir::S2C, 2..5, &[b'b'; 300]);
+            // Cut inside a record: the loss starts and ends mid-record.
+            let rest = app_records(s, Dir::S2C, 5..8, &[b'c'; 300]);
+            let mut all = first.clone();
+            all.extend_from_slice(&lost);
+            all.extend_from_slice(&rest);
+            let cut = first.len() - 100;
+            let resume = first.len() + lost.len() + 100;
+            vec![
+                Step::Send(S2C, all[..cut].to_vec()),
+                Step::Lose(S2C, resume - cut),
+                Step::Send(S2C, all[resume..].to_vec()),
+                Step::Send(C2S, app_records(s, Dir::C2S, 0..1, b"ack")),
+            ]
+        }),
+    );
+    push(
+        "tls.truncated_record",
+        "TLS 1.3: the server's stream ends in the middle of a record",
+        &[],
+        tls_session("truncated", TLS13, none, |s| {
+            let rec = app_records(s, Dir::S2C, 0..1, &[b'z'; 200]);
+            vec![Step::Send(S2C, rec[..100].to_vec())]
+        }),
+    );
+    push(
+        "tls.bad_record",
+        "TLS 1.2: bytes that are no record header after the handshake; framing is found \
+         again on the records after them",
+        &["tls.resync"],
+        tls_session("bad-record", TLS12, none, |s| {
+            let mut b = b"\xee\xee\xee\xee\xee\xee".to_vec();
+            b.extend(app_records(
+                s,
+                Dir::C2S,
+                1..3,
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            ));
+            vec![Step::Send(C2S, b)]
+        }),
+    );
+    push(
+        "tls.handshake_malformed",
+        "a ClientHello whose lengths do not add up",
+        &[],
+        tls_session(
+            "bad-hello",
+            TLS12,
+            |hs| {
+                let (_, ch) = &mut hs[0];
+                // The session id's length byte claims more than the message holds.
+                ch[43] = 0xff;
+            },
+            |_| Vec::new(),
+        ),
+    );
+    push(
+        "tls.handshake_too_long",
+        "a handshake message that claims 16 MiB, over the 128 KiB reassembly limit",
+        &[],
+        tls_session(
+            "long-hello",
+            TLS12,
+            |hs| {
+                // A Certificate header claiming 0xffffff bytes at the end of the server's
+                // first flight (in the clear, before its ChangeCipherSpec).
+                hs[1]
+                    .1
+                    .extend_from_slice(&[22, 3, 3, 0, 8, 11, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+            },
+            |_| Vec::new(),
+        ),
+    );
+    push(
+        "tls.missing_secrets",
+        "the recorded session whose key log lacks its lines",
+        &[],
+        (
+            vec![
+                "--keylog".into(),
+                capture("tls/tls-missing-session.keys")
+                    .to_string_lossy()
+                    .into_owned(),
+            ],
+            std::fs::read(capture("tls/tls-missing-session.pcap")).expect("capture"),
+        ),
+    );
+    push(
+        "tls.decrypt_failed",
+        "the recorded session whose key log has a wrong server secret: the server's 101 cannot \
+         be read, so the upgrade is never answered",
+        &["http.upgrade_unanswered"],
+        (
+            vec![
+                "--keylog".into(),
+                capture("tls/tls-wrong-key.keys")
+                    .to_string_lossy()
+                    .into_owned(),
+            ],
+            std::fs::read(capture("tls/tls-wrong-key.pcap")).expect("capture"),
+        ),
+    );
+    out
 }

@@ -317,7 +317,7 @@ fn errors_are_one_line_with_status_2() {
     assert_one_line_error(&["read"], &["<FILE>"]);
     assert_one_line_error(
         &["read", "--kind", "nope", "captures/ws-chat.pcap"],
-        &["possible values: http, websocket, sse, long-poll, other"],
+        &["possible values: http, websocket, sse, long-poll, tls, http2, other"],
     );
     assert_one_line_error(
         &["read", "--follow", "7", "captures/ws-chat.pcap"],
@@ -1375,7 +1375,7 @@ fn bash_completes_interfaces_for_live() {
     assert!(live.contains(&"any".to_string()), "{text}");
     assert!(live.contains(&"--write".to_string()), "{text}");
     assert_eq!(section("live l"), ["lo"], "{text}");
-    assert_eq!(section("read --k"), ["--kind"], "{text}");
+    assert_eq!(section("read --k"), ["--kind", "--keylog"], "{text}");
 }
 
 #[test]
@@ -1415,7 +1415,7 @@ fn help_says_what_each_command_prints_and_its_own_defaults() {
     }
     let (read, _, _) = run(&["read", "--help"]);
     assert!(
-        line(&read, "-p, --port").contains("[default: 80]"),
+        line(&read, "-p, --port").contains("[default: 80 and 443]"),
         "{read}"
     );
     assert!(read.contains("Exit status: 0 on success"), "{read}");

@@ -730,7 +730,7 @@ fn flows_refused_by_the_flow_cap_are_counted_and_shown() {
     }
     // Two flows on another port: skipped by port, not refused.
     for i in 0..2u8 {
-        let mut c = TcpConn::new(([10, 0, 2, i], 40000), ([10, 0, 0, 80], 443));
+        let mut c = TcpConn::new(([10, 0, 2, i], 40000), ([10, 0, 0, 80], 8443));
         c.handshake(&mut w);
     }
     let (_d, file) = temp_file("many-flows.pcap", w.bytes());
@@ -851,7 +851,7 @@ fn edited(conn: &TcpConn, dir: usize, edit: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
 #[test]
 fn broken_headers_on_analyzed_ports_are_reported() {
     let web = TcpConn::new(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80));
-    let tls = TcpConn::new(([10, 0, 0, 1], 40001), ([10, 0, 0, 2], 443));
+    let tls = TcpConn::new(([10, 0, 0, 1], 40001), ([10, 0, 0, 2], 8443));
     let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
     for conn in [&web, &tls] {
         // TCP data offset 3 words.
@@ -908,7 +908,7 @@ fn broken_headers_on_analyzed_ports_are_reported() {
         r.summary()["skipped_packets"]["broken IP/TCP header"].as_u64(),
         Some(7)
     );
-    // With every port analyzed, the port-443 ones are reported too.
+    // With every port analyzed, the port-8443 ones are reported too.
     let all = read_json(&file, &["--any-port"]);
     let codes: Vec<String> = faults(&all).into_iter().map(|(c, _)| c).collect();
     assert_eq!(codes.iter().filter(|c| *c == "tcp.bad_header").count(), 6);

@@ -239,3 +239,46 @@ fn the_schema_is_not_vacuous() {
     assert!(!v.is_valid(&missing));
     assert!(!v.is_valid(&serde_json::json!({"type": "no-such-record"})));
 }
+
+/// The TLS captures, with their key logs and without: `tls` records, the flow's `tls` object,
+/// the overhead rows' `tls_bytes` and the kinds `tls` and `http2` match the schema too, in the
+/// contract's order.
+#[test]
+fn tls_captures_match_the_schema_with_and_without_their_key_logs() {
+    let v = validator();
+    let dir = root().join("captures/tls");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("captures/tls")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    names.sort();
+    let mut kinds = BTreeSet::new();
+    let mut types = BTreeSet::new();
+    for capture in &names {
+        let path = capture.to_str().expect("UTF-8 path");
+        let keys = capture.with_extension("keys");
+        let keys = keys.to_str().expect("UTF-8 path");
+        let with: &[&str] = if std::path::Path::new(keys).exists() {
+            &["read", "--json", "--keylog", keys, path]
+        } else {
+            &["read", "--json", path]
+        };
+        for args in [with, &["read", "--json", path][..]] {
+            let (records, code) = json_lines(args);
+            assert_eq!(code, 0, "{args:?}");
+            for r in &records {
+                assert_valid(&v, r, path);
+                types.insert(r["type"].as_str().unwrap_or_default().to_string());
+                if r["type"] == "flow" {
+                    kinds.insert(r["kind"].as_str().unwrap_or_default().to_string());
+                }
+            }
+            check_ordering(&records, path);
+        }
+    }
+    assert!(types.contains("tls"), "{types:?}");
+    for k in ["tls", "http2", "websocket", "http"] {
+        assert!(kinds.contains(k), "no {k} flow: {kinds:?}");
+    }
+}

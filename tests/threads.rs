@@ -313,3 +313,28 @@ fn a_capture_cut_short_reports_what_was_read_with_threads_too() {
         );
     }
 }
+
+#[test]
+fn decrypted_tls_prints_the_same_with_threads() {
+    let tls = common::capture("tls");
+    let mut pairs = Vec::new();
+    for e in std::fs::read_dir(&tls).expect("captures/tls") {
+        let p = e.expect("dir entry").path();
+        if p.extension().is_some_and(|x| x == "keys") {
+            for ext in ["pcap", "pcapng"] {
+                let capture = p.with_extension(ext);
+                if capture.exists() {
+                    pairs.push((capture, p.clone()));
+                }
+            }
+        }
+    }
+    assert!(!pairs.is_empty(), "no TLS capture with its key log");
+    for (capture, keys) in &pairs {
+        let keys = keys.to_str().expect("utf-8 path");
+        for view in VIEWS {
+            let args: Vec<&str> = view.iter().copied().chain(["--keylog", keys]).collect();
+            assert_same_with_threads(capture.to_str().expect("utf-8"), b"", &args, &[2, 7]);
+        }
+    }
+}

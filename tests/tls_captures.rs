@@ -152,32 +152,30 @@ fn analyze_ports(
     harness.flows
 }
 
+/// tshark's output on `capture` with the key log (its DSB's secrets otherwise) and TCP
+/// reassembly of out-of-order segments, as sockscope reads them.
+fn tshark(capture: &Path, keylog: Option<&Path>, args: &[&str]) -> String {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r")
+        .arg(capture)
+        .args(["-o", "tcp.reassemble_out_of_order:TRUE"]);
+    if let Some(k) = keylog {
+        cmd.arg("-o")
+            .arg(format!("tls.keylog_file:{}", k.display()));
+    }
+    let out = cmd.args(args).output().expect("tshark runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// tshark's decrypted bytes of each TCP stream, by client endpoint: (client → server,
 /// server → client).
 fn tshark_follow(capture: &Path, keylog: Option<&Path>) -> BTreeMap<String, [Vec<u8>; 2]> {
-    let mut prefs = vec![
-        "-o".to_string(),
-        "tcp.reassemble_out_of_order:TRUE".to_string(),
-    ];
-    if let Some(k) = keylog {
-        prefs.push("-o".into());
-        prefs.push(format!("tls.keylog_file:{}", k.display()));
-    }
-    let run = |args: &[&str]| -> String {
-        let out = Command::new("tshark")
-            .arg("-r")
-            .arg(capture)
-            .args(&prefs)
-            .args(args)
-            .output()
-            .expect("tshark runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = |args: &[&str]| tshark(capture, keylog, args);
     // Each stream's client: the sender of its SYN.
     let syns = run(&[
         "-Y",
@@ -327,7 +325,109 @@ fn compare(name: &str) -> BTreeMap<u64, FlowOut> {
     got.sort_unstable();
     got.dedup();
     assert_eq!(got, want, "{name}: anomalies");
+    binary_matches_tshark(name, &capture, keylog.as_deref(), &oracle);
     flows
+}
+
+/// Per TCP stream, by client endpoint: tshark's HTTP/1.x messages and WebSocket frames
+/// dissected inside TLS with the same secrets.
+fn tshark_pdus(capture: &Path, keylog: Option<&Path>) -> BTreeMap<String, (u64, u64)> {
+    let text = tshark(
+        capture,
+        keylog,
+        &[
+            "-T",
+            "fields",
+            "-E",
+            "separator=/t",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "ip.src",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.flags.syn",
+            "-e",
+            "tcp.flags.ack",
+            "-e",
+            "http.request.method",
+            "-e",
+            "http.response.code",
+            "-e",
+            "websocket.opcode",
+        ],
+    );
+    let mut clients = BTreeMap::new();
+    let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let n = |f: &str| f.split(',').filter(|v| !v.is_empty()).count() as u64;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [stream, ip, port, syn, ack, method, code, opcode] = f[..] else {
+            continue;
+        };
+        if syn == "1" && ack == "0" {
+            clients.insert(stream.to_string(), format!("{ip}:{port}"));
+        }
+        let c = counts.entry(stream.to_string()).or_default();
+        c.0 += n(method) + n(code);
+        c.1 += n(opcode);
+    }
+    counts
+        .into_iter()
+        .filter_map(|(stream, c)| clients.get(&stream).map(|client| (client.clone(), c)))
+        .collect()
+}
+
+/// The binary end to end (`read --json`, the TLS dissector and what it feeds) against tshark:
+/// per flow, the decrypted bytes of each direction, the HTTP messages and the WebSocket
+/// frames.
+fn binary_matches_tshark(
+    name: &str,
+    capture: &Path,
+    keylog: Option<&Path>,
+    oracle: &BTreeMap<String, [Vec<u8>; 2]>,
+) {
+    let mut extra: Vec<String> = Vec::new();
+    if let Some(k) = keylog {
+        extra.push("--keylog".into());
+        extra.push(k.display().to_string());
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let report = common::read_json(capture, &extra);
+    let pdus = tshark_pdus(capture, keylog);
+    let mut flows = 0;
+    for f in report.records.iter().filter(|r| r["type"] == "flow") {
+        let client = f["client"].as_str().expect("client").to_string();
+        let Some(theirs) = oracle.get(&client) else {
+            continue;
+        };
+        flows += 1;
+        let tls = &f["tls"];
+        assert!(tls.is_object(), "{name} {client}: no tls object: {f}");
+        for (d, theirs) in theirs.iter().enumerate() {
+            assert_eq!(
+                tls["plaintext_bytes"][d].as_u64(),
+                Some(theirs.len() as u64),
+                "{name} {client} dir {d}: decrypted bytes, tshark's follow"
+            );
+        }
+        let (http, frames) = pdus.get(&client).copied().unwrap_or_default();
+        assert_eq!(
+            f["http_messages"].as_u64(),
+            Some(http),
+            "{name} {client}: HTTP messages, tshark's"
+        );
+        assert_eq!(
+            f["ws_frames"].as_u64(),
+            Some(frames),
+            "{name} {client}: WebSocket frames, tshark's"
+        );
+        if tls["alpn"] == "h2" {
+            assert_eq!(f["kind"], "http2", "{name} {client}");
+        }
+    }
+    assert!(flows > 0, "{name}: no flow compared");
 }
 
 macro_rules! captures {
@@ -413,7 +513,7 @@ fn without_keys_the_handshake_facts_remain() {
     assert_eq!(flow.sni.as_deref(), Some("sockscope.test"));
     assert!(flow.plain.iter().all(Vec::is_empty));
     assert!(flow.records[0] > 5 && flow.records[1] > 5);
-    assert_eq!(flow.anomalies, [TlsCode::MissingSecrets]);
+    assert_eq!(flow.anomalies, [TlsCode::TlsMissingSecrets]);
 }
 
 /// The detector's view: every TLS flow starts with a ClientHello; no flow of the plain bundled
@@ -473,4 +573,68 @@ fn sniffing_tells_tls_from_the_rest() {
         }
     }
     assert!(plain_sides > 50, "{plain_sides}");
+}
+
+/// `sockscope check` gates the TLS captures as it does the others, given their key logs: every
+/// capture passes with the number of flows its recording logged, except the one whose key log
+/// has a wrong key, which fails on `tls.decrypt_failed` and nothing else.
+#[test]
+fn check_gates_the_tls_captures_with_their_key_logs() {
+    let dir = common::captures().join("tls");
+    let mut keys = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("captures/tls")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    names.sort();
+    for p in names
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "keys"))
+    {
+        keys.extend(std::fs::read(p).expect("key log"));
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let all = tmp.path().join("all.keys");
+    std::fs::write(&all, &keys).expect("write");
+    let run = common::sockscope(&[
+        "check".as_ref(),
+        "--json".as_ref(),
+        "--keylog".as_ref(),
+        all.as_os_str(),
+        dir.as_os_str(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let mut seen = 0;
+    for line in run.stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+        if v["type"] != "check" {
+            continue;
+        }
+        seen += 1;
+        let file = v["file"].as_str().expect("file");
+        let name = Path::new(file)
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
+        let exp = expected(&name);
+        assert_eq!(v["flows"], exp["flows"], "{name}: flows");
+        let errors: Vec<&String> = v["anomalies"]
+            .as_object()
+            .expect("anomalies")
+            .keys()
+            .filter(|c| {
+                sockscope::model::Code::parse(c)
+                    .is_some_and(|c| c.severity() == sockscope::model::Severity::Error)
+            })
+            .collect();
+        if name == "tls-wrong-key" {
+            assert_eq!(v["pass"], false, "{line}");
+            assert_eq!(errors, ["tls.decrypt_failed"], "{line}");
+        } else {
+            assert_eq!(v["pass"], true, "{line}");
+            assert!(errors.is_empty(), "{line}");
+        }
+    }
+    assert_eq!(seen, 14);
 }

@@ -164,7 +164,7 @@ proptest! {
         }
         prop_assert_eq!(&sink.plain, &kept);
         prop_assert!(
-            sink.anomalies.iter().all(|(c, _)| *c == TlsCode::Resync),
+            sink.anomalies.iter().all(|(c, _)| *c == TlsCode::TlsResync),
             "{:?}", sink.anomalies
         );
         let (id, _) = SUITES[suite];

@@ -122,7 +122,13 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             return Status::Error;
         }
     };
-    let config = common.live_config();
+    let config = match common.with_keys(common.live_config(), true) {
+        Ok(c) => c,
+        Err(msg) => {
+            error_line(msg);
+            return Status::Error;
+        }
+    };
     let iface = match iface::lookup(&args.iface) {
         Ok(i) => i,
         Err(e) => {

@@ -252,7 +252,13 @@ fn read(files: &[String], common: &Common) -> Status {
         ));
         return Status::Error;
     }
-    let config = common.config(false);
+    let config = match common.with_keys(common.config(false), false) {
+        Ok(c) => c,
+        Err(msg) => {
+            error_line(msg);
+            return Status::Error;
+        }
+    };
     let out = io::BufWriter::with_capacity(64 << 10, io::stdout());
     let quiet =
         !common.json && (common.quiet || common.follow.is_some() || common.ladder.is_some());
@@ -290,7 +296,13 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
             return Status::Error;
         }
     };
-    let config = common.config(false);
+    let config = match common.with_keys(common.config(false), false) {
+        Ok(c) => c,
+        Err(msg) => {
+            error_line(msg);
+            return Status::Error;
+        }
+    };
     let page = html::HtmlReport::new(
         out,
         output,
@@ -445,6 +457,15 @@ impl VerdictOut<'_> {
     }
 }
 
+/// The settings for one capture of `check`: the secrets a capture carries stay with it, so
+/// that each capture is judged alone, whatever the order (or the threads) they are read in.
+fn apart(config: &Config) -> Config {
+    Config {
+        keys: config.keys.fork(),
+        ..config.clone()
+    }
+}
+
 /// Compiles the `--forbid` filters; a refused one is reported with a caret under the column.
 fn compile_forbids(exprs: &[String]) -> Option<Forbids> {
     let mut filters = Vec::with_capacity(exprs.len());
@@ -488,7 +509,13 @@ fn check(
             return Status::Error;
         }
     };
-    let mut config = common.config(true);
+    let mut config = match common.with_keys(common.config(true), false) {
+        Ok(c) => c,
+        Err(msg) => {
+            error_line(msg);
+            return Status::Error;
+        }
+    };
     // Payload fields see what is kept for display: keep whole messages, show all of it.
     let mut preview = 0;
     if forbid::reads_payloads(&forbids) {
@@ -569,12 +596,12 @@ fn check(
                     bar.set_message(format!("checking {}", i + 1));
                     analyze(
                         std::slice::from_ref(name),
-                        &config,
+                        &apart(&config),
                         WithProgress::on(new_collector(), bar.clone(), done),
                     )
                     .map(|(stats, r)| (stats, r.into_inner()))
                 }
-                None => analyze(std::slice::from_ref(name), &config, new_collector()),
+                None => analyze(std::slice::from_ref(name), &apart(&config), new_collector()),
             };
             done = done.saturating_add(*size);
             judge(name, result);
@@ -596,7 +623,8 @@ fn check(
                         let Some(name) = names.get(i) else {
                             return;
                         };
-                        let result = analyze(std::slice::from_ref(name), config, new_collector());
+                        let result =
+                            analyze(std::slice::from_ref(name), &apart(config), new_collector());
                         if tx.send((i, result)).is_err() {
                             return;
                         }

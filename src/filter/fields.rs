@@ -230,7 +230,7 @@ const DIRS: EnumDef = EnumDef {
 };
 const FLOW_KINDS: EnumDef = EnumDef {
     values: flow_kinds,
-    planned: &["tls", "http2"],
+    planned: &[],
     ordered: false,
     numbered: false,
     listed_as: None,
@@ -823,7 +823,8 @@ mod tests {
         assert_eq!(OPCODES.position("pong"), Some(10));
         assert_eq!(OPCODES.position("reserved-11"), Some(11));
         assert!(FLOW_KINDS.accepts("long-poll") && FLOW_KINDS.accepts("tls"));
-        assert_eq!(FLOW_KINDS.position("tls"), None);
+        assert_eq!(FLOW_KINDS.position("tls"), Some(4));
+        assert!(FLOW_KINDS.accepts("http2"));
         assert!(CODES.accepts("ws.invalid_utf8"));
         assert_eq!(
             RECORD_TYPES.values().len() + RECORD_TYPES.planned.len(),

@@ -83,6 +83,20 @@ codes! {
     HttpBudgetHold => "http.budget_hold", Warning, "memory budget: client bytes held while an upgrade awaits its response were dropped";
     HttpBudgetPending => "http.budget_pending", Warning, "memory budget: unanswered requests were kept only as what framing their responses needs, or that record (evicted HEAD/CONNECT) was forgotten";
     HttpBudgetDisplay => "http.budget_display", Warning, "memory budget: an HTTP connection's display bytes were dropped; its body previews stay empty";
+    TlsMissingSecrets => "tls.missing_secrets", Warning, "the key log has no secrets for this session (named by its client random): its records are counted, not decrypted";
+    TlsDecryptFailed => "tls.decrypt_failed", Error, "a record does not authenticate with the key log's secrets: wrong key or corrupted record";
+    TlsUnsupportedCipherSuite => "tls.unsupported_cipher_suite", Warning, "the negotiated cipher suite cannot be decrypted (CCM, 3DES, RC4, NULL, unknown)";
+    TlsUnsupportedVersion => "tls.unsupported_version", Warning, "the negotiated version (SSL 3.0, TLS 1.0/1.1) cannot be decrypted";
+    TlsAlert => "tls.alert", Error, "a fatal alert was received (any TLS 1.3 alert but close_notify and user_canceled)";
+    TlsAlertWarning => "tls.alert_warning", Warning, "a warning-level alert other than close_notify was received";
+    TlsRecordTooLarge => "tls.record_too_large", Error, "a record over the size limit: 2^14 bytes of plaintext, 2^14+256 (TLS 1.3) or 2^14+2048 (TLS 1.2) of ciphertext";
+    TlsDataAfterCloseNotify => "tls.data_after_close_notify", Error, "a record from a side after that side sent close_notify";
+    TlsRenegotiation => "tls.renegotiation", Warning, "a TLS 1.2 renegotiation (HelloRequest, or a ClientHello inside the protected session)";
+    TlsBadRecord => "tls.bad_record", Error, "bytes where a record header should be that are not one (unknown content type or version), or a record that breaks the layer's rules: analysis resynchronises";
+    TlsHandshakeMalformed => "tls.handshake_malformed", Error, "a handshake message that does not parse (lengths inconsistent with its contents)";
+    TlsHandshakeTooLong => "tls.handshake_too_long", Warning, "a handshake message longer than the reassembly limit: skipped";
+    TlsResync => "tls.resync", Warning, "the record layer was resynchronised after lost bytes, on a record header confirmed by the next header or by decryption";
+    TlsTruncatedRecord => "tls.truncated_record", Warning, "the stream ended inside a record";
     TcpGap => "tcp.gap", Warning, "bytes missing from a stream (lost before capture)";
     TcpMidstream => "tcp.midstream", Warning, "flow picked up without its SYN";
     TcpOverlapConflict => "tcp.overlap_conflict", Warning, "retransmitted bytes differ from the bytes first seen";
@@ -159,7 +173,7 @@ mod tests {
         for &code in Code::ALL {
             assert_eq!(Code::parse(code.as_str()), Some(code));
             let (layer, what) = code.as_str().split_once('.').unwrap();
-            assert!(["ws", "http", "tcp", "ip", "link"].contains(&layer));
+            assert!(["ws", "http", "tls", "tcp", "ip", "link"].contains(&layer));
             assert!(
                 what.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')

@@ -2,6 +2,7 @@
 //! layer keeps ([`FlowSummary`]) and the flow's JSON record ([`FlowRecord`]).
 
 use crate::model::json::ts;
+use crate::model::tls::TlsSummary;
 use crate::tcp::{CloseHow, FlowId, FlowMeta};
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -14,15 +15,22 @@ pub enum FlowKind {
     WebSocket,
     Sse,
     LongPoll,
+    /// TLS whose application data was not read (no keys, or a protocol sockscope does not
+    /// decode).
+    Tls,
+    /// HTTP/2 inside TLS (ALPN `h2`): counted, not parsed.
+    Http2,
     Other,
 }
 
 impl FlowKind {
-    pub const ALL: [FlowKind; 5] = [
+    pub const ALL: [FlowKind; 7] = [
         FlowKind::Http,
         FlowKind::WebSocket,
         FlowKind::Sse,
         FlowKind::LongPoll,
+        FlowKind::Tls,
+        FlowKind::Http2,
         FlowKind::Other,
     ];
 
@@ -32,6 +40,8 @@ impl FlowKind {
             FlowKind::WebSocket => "websocket",
             FlowKind::Sse => "sse",
             FlowKind::LongPoll => "long-poll",
+            FlowKind::Tls => "tls",
+            FlowKind::Http2 => "http2",
             FlowKind::Other => "other",
         }
     }
@@ -71,6 +81,8 @@ pub struct FlowSummary {
     pub messages: [u64; 2],
     /// Ping→pong round-trip times, seconds.
     pub ping_rtts: Vec<f64>,
+    /// The flow's TLS, when it was TLS.
+    pub tls: Option<Box<TlsSummary>>,
 }
 
 /// The `flow` JSON record: written after every other record of the flow.
@@ -99,6 +111,8 @@ pub struct FlowRecord {
     end: &'static str,
     gaps: u64,
     ping_rtt_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<TlsSummary>,
 }
 
 impl FlowRecord {
@@ -126,6 +140,7 @@ impl FlowRecord {
             end,
             gaps: m.gap_bytes[0] + m.gap_bytes[1],
             ping_rtt_ms: mean(&summary.ping_rtts).map(|s| round3(s * 1e3)),
+            tls: summary.tls.as_deref().cloned(),
         }
     }
 }

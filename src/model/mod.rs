@@ -17,6 +17,7 @@ pub mod flow;
 pub mod http;
 pub mod json;
 pub mod payload;
+pub mod tls;
 pub mod websocket;
 
 pub use anomaly::{Anomaly, Code, Severity};
@@ -24,6 +25,7 @@ pub use flow::{FlowKind, FlowRecord, FlowSummary};
 pub use http::{Header, HttpHead, HttpMessage, SseEvent};
 pub use json::{Json, JsonCx, ToJson, ts_secs};
 pub use payload::Digest;
+pub use tls::{RecordLayer, TlsRecord, TlsSummary, TlsWhat};
 pub use websocket::{DeflateParams, Handshake, OpCode, WsFrame, WsMessage};
 
 use crate::decode::{DetailNode, TcpFlags};
@@ -45,6 +47,8 @@ pub enum Record<'a> {
     WsMessage(&'a WsMessage<'a>),
     /// One Server-Sent Event.
     Sse(&'a SseEvent<'a>),
+    /// A TLS handshake message, alert or key change.
+    Tls(&'a TlsRecord<'a>),
     /// A protocol violation or an analysis limit.
     Anomaly(&'a Anomaly),
 }
@@ -58,6 +62,7 @@ impl<'a> Record<'a> {
             Record::WsFrame(r) => r,
             Record::WsMessage(r) => r,
             Record::Sse(r) => r,
+            Record::Tls(r) => r,
             Record::Anomaly(r) => r,
         }
     }
@@ -70,6 +75,7 @@ impl<'a> Record<'a> {
             Record::WsFrame(f) => Some(f.dir),
             Record::WsMessage(m) => Some(m.dir),
             Record::Sse(_) => Some(Dir::S2C),
+            Record::Tls(t) => Some(t.dir),
             Record::Anomaly(a) => a.dir,
         }
     }
@@ -83,6 +89,7 @@ impl ToJson for Record<'_> {
             Record::WsFrame(r) => r.to_json(cx, s),
             Record::WsMessage(r) => r.to_json(cx, s),
             Record::Sse(r) => r.to_json(cx, s),
+            Record::Tls(r) => r.to_json(cx, s),
             Record::Anomaly(r) => r.to_json(cx, s),
         }
     }
@@ -174,6 +181,9 @@ impl<'a> EventCtx<'a> {
 pub struct Layer<'a> {
     pub name: &'static str,
     pub outer: Option<&'a Layer<'a>>,
+    /// The record of this layer that carried what was found (TLS: the record that completed
+    /// it), for the `-V` tree and the `-x` dumps.
+    pub record: Option<&'a RecordLayer<'a>>,
 }
 
 impl Layer<'_> {
@@ -228,6 +238,7 @@ impl FlowSummary {
                 self.messages[m.dir.index()] += 1;
             }
             Record::Sse(_) => self.sse_events += 1,
+            Record::Tls(_) => {}
             Record::Anomaly(_) => self.anomalies += 1,
         }
     }
@@ -243,10 +254,12 @@ mod tests {
         let tls = Layer {
             name: "TLS",
             outer: None,
+            record: None,
         };
         let http = Layer {
             name: "HTTP",
             outer: Some(&tls),
+            record: None,
         };
         assert_eq!(http.names(), ["TLS", "HTTP"]);
     }

@@ -8,7 +8,7 @@
 
 use crate::model::{
     Anomaly, Event, EventCtx, EventSink, FlowSummary, Handshake, Header, HttpHead, HttpMessage,
-    Layer, Record, SseEvent, WsFrame, WsMessage,
+    Layer, Record, RecordLayer, SseEvent, TlsRecord, WsFrame, WsMessage,
 };
 use crate::tcp::{CloseHow, FlowId, FlowMeta, PacketRef};
 
@@ -38,14 +38,20 @@ impl Span {
     }
 }
 
-/// The layers a record was found inside, outermost first (at most [`MAX_LAYERS`], the
-/// innermost kept).
-const MAX_LAYERS: usize = 8;
-
+/// One protocol a record was found inside: its name and the record of it that carried what
+/// was found (TLS), with the ciphertext's bytes in the arena.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Layers {
-    names: [&'static str; MAX_LAYERS],
-    depth: u8,
+pub(super) struct CarriedLayer {
+    name: &'static str,
+    record: Option<(RecordLayer<'static>, Span)>,
+}
+
+/// A TLS record with its strings in the arena.
+#[derive(Clone, Debug)]
+pub(super) struct CarriedTls {
+    record: TlsRecord<'static>,
+    sni: Option<Span>,
+    alpn: Vec<Span>,
 }
 
 /// An HTTP message with its bytes in the arena.
@@ -106,6 +112,7 @@ pub(super) enum CarriedRecord {
     WsFrame(u32),
     WsMessage(u32),
     Sse(u32),
+    Tls(u32),
     Anomaly(Box<Anomaly>),
 }
 
@@ -164,7 +171,10 @@ pub struct Carried {
     arena: Vec<u8>,
     headers: Vec<(Span, Span)>,
     metas: Vec<FlowMeta>,
-    layers: Vec<Layers>,
+    /// Layer chains, each a range of `layer_parts` (outermost first).
+    layers: Vec<(u32, u32)>,
+    layer_parts: Vec<CarriedLayer>,
+    tls: Vec<CarriedTls>,
     https: Vec<CarriedHttp>,
     frames: Vec<CarriedFrame>,
     messages: Vec<CarriedMessage>,
@@ -181,6 +191,8 @@ impl Carried {
         self.headers.clear();
         self.metas.clear();
         self.layers.clear();
+        self.layer_parts.clear();
+        self.tls.clear();
         self.https.clear();
         self.frames.clear();
         self.messages.clear();
@@ -323,8 +335,61 @@ impl Carried {
                 self.sses.push(c);
                 CarriedRecord::Sse((self.sses.len() - 1) as u32)
             }
+            Record::Tls(t) => {
+                let c = CarriedTls {
+                    record: TlsRecord {
+                        dir: t.dir,
+                        ts: t.ts,
+                        what: t.what,
+                        name: t.name,
+                        len: t.len,
+                        encrypted: t.encrypted,
+                        version: t.version,
+                        cipher_suite: t.cipher_suite,
+                        cipher_suite_name: t.cipher_suite_name,
+                        suites_offered: t.suites_offered,
+                        sni: None,
+                        alpn: Vec::new(),
+                        resumed: t.resumed,
+                    },
+                    sni: t.sni.map(|s| self.put(s.as_bytes())),
+                    alpn: t.alpn.iter().map(|a| self.put(a.as_bytes())).collect(),
+                };
+                self.tls.push(c);
+                CarriedRecord::Tls((self.tls.len() - 1) as u32)
+            }
             Record::Anomaly(a) => CarriedRecord::Anomaly(Box::new(a.clone())),
         }
+    }
+
+    /// The chain of layers around a record, outermost first; its index.
+    fn put_layers(&mut self, layer: &Layer<'_>) -> u32 {
+        let from = self.layer_parts.len();
+        let mut at = Some(layer);
+        while let Some(l) = at {
+            let record = l.record.map(|r| {
+                let ciphertext = Span::put(&mut self.arena, r.ciphertext);
+                (
+                    RecordLayer {
+                        content_type: r.content_type,
+                        version: r.version,
+                        len: r.len,
+                        seq: r.seq,
+                        ciphertext: &[],
+                    },
+                    ciphertext,
+                )
+            });
+            self.layer_parts.push(CarriedLayer {
+                name: l.name,
+                record,
+            });
+            at = l.outer;
+        }
+        self.layer_parts[from..].reverse();
+        self.layers
+            .push((from as u32, self.layer_parts.len() as u32));
+        (self.layers.len() - 1) as u32
     }
 
     /// Replays item `i` into `sink`, with the flow's id replaced by `id(meta.id)` (and that of
@@ -359,8 +424,11 @@ impl Carried {
                     };
                     return self.deliver(&ctx, event, sink);
                 };
-                let names = &chain.names[..usize::from(chain.depth)];
-                with_layers(names, None, &mut |layer| {
+                let parts = self
+                    .layer_parts
+                    .get(chain.0 as usize..chain.1 as usize)
+                    .unwrap_or_default();
+                with_layers(&self.arena, parts, None, &mut |layer| {
                     let ctx = EventCtx {
                         flow: meta,
                         pkt: *pkt,
@@ -437,6 +505,17 @@ impl Carried {
                     };
                     sink.event(ctx, Event::Record(Record::Sse(&e)));
                 }
+                CarriedRecord::Tls(i) => {
+                    let Some(c) = self.tls.get(*i as usize) else {
+                        return;
+                    };
+                    let t = TlsRecord {
+                        sni: c.sni.map(|s| self.str(s)),
+                        alpn: c.alpn.iter().map(|&s| self.str(s)).collect(),
+                        ..c.record.clone()
+                    };
+                    sink.event(ctx, Event::Record(Record::Tls(&t)));
+                }
                 CarriedRecord::Anomaly(a) => sink.event(ctx, Event::Record(Record::Anomaly(a))),
             },
         }
@@ -496,43 +575,28 @@ impl Carried {
     }
 }
 
-/// Calls `f` with the chain of `names` (outermost first) built on the stack.
+/// Calls `f` with the chain of `parts` (outermost first) built on the stack.
 fn with_layers(
-    names: &[&'static str],
+    arena: &[u8],
+    parts: &[CarriedLayer],
     outer: Option<&Layer<'_>>,
     f: &mut dyn FnMut(Option<&Layer<'_>>),
 ) {
-    match names.split_first() {
+    match parts.split_first() {
         None => f(outer),
-        Some((&name, rest)) => {
-            let layer = Layer { name, outer };
-            with_layers(rest, Some(&layer), f);
+        Some((part, rest)) => {
+            let record = part.record.map(|(r, bytes)| RecordLayer {
+                ciphertext: Span::of(arena, bytes),
+                ..r
+            });
+            let layer = Layer {
+                name: part.name,
+                outer,
+                record: record.as_ref(),
+            };
+            with_layers(arena, rest, Some(&layer), f);
         }
     }
-}
-
-fn layers_of(layer: Option<&Layer<'_>>) -> Option<Layers> {
-    let mut at = layer?;
-    let mut inner_first = [""; MAX_LAYERS];
-    let mut depth = 0;
-    loop {
-        if depth < MAX_LAYERS {
-            inner_first[depth] = at.name;
-            depth += 1;
-        }
-        match at.outer {
-            Some(outer) => at = outer,
-            None => break,
-        }
-    }
-    let mut names = [""; MAX_LAYERS];
-    for (i, name) in inner_first[..depth].iter().rev().enumerate() {
-        names[i] = name;
-    }
-    Some(Layers {
-        names,
-        depth: depth as u8,
-    })
 }
 
 /// The worker side: an [`EventSink`] that keeps what it is told.
@@ -549,11 +613,8 @@ impl EventSink for Carried {
             },
         };
         let meta = self.put_meta(ctx.flow);
-        let layers = match layers_of(ctx.layer) {
-            Some(chain) => {
-                self.layers.push(chain);
-                (self.layers.len() - 1) as u32
-            }
+        let layers = match ctx.layer {
+            Some(layer) => self.put_layers(layer),
             None => NO_LAYERS,
         };
         self.items.push(Item::Event {

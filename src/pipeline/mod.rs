@@ -257,6 +257,9 @@ impl Reader {
 /// The whole analysis for one run (one or several inputs analyzed as one capture).
 pub struct Analyzer<R: Reporter> {
     inner: Inner<R>,
+    /// The run's TLS secrets, which the capture's own secrets join (shared with every
+    /// worker's settings).
+    keys: crate::proto::tls::KeyStore,
 }
 
 enum Inner<R: Reporter> {
@@ -287,7 +290,10 @@ impl<R: Reporter> Analyzer<R> {
                 handler: ConnAnalyzer::new(config, collect),
             }))
         };
-        Analyzer { inner }
+        Analyzer {
+            inner,
+            keys: config.keys.clone(),
+        }
     }
 
     /// Packet number the next input's first packet gets.
@@ -323,11 +329,15 @@ impl<R: Reporter> Analyzer<R> {
                     self.advance_clock(now);
                     None
                 }
-                // Key log secrets carried in the capture: used once TLS is wired in. They must
-                // reach the flows after every packet before them and before every packet after
-                // them: with several threads, everything read so far is analyzed first.
-                Ok(Next::Secrets(_)) => {
-                    self.settle();
+                // Key log secrets carried in the capture, for the TLS sessions after them. They
+                // must reach the flows after every packet before them and before every packet
+                // after them: with several threads (which share the key store), everything read
+                // so far is analyzed first.
+                Ok(Next::Secrets(s)) => {
+                    if s.kind == crate::source::Secrets::TLS_KEY_LOG {
+                        self.settle();
+                        self.keys.add_text(s.data);
+                    }
                     None
                 }
                 Ok(Next::End) => Some(Ok(())),

@@ -48,6 +48,9 @@ struct Asked {
 #[derive(Default)]
 pub struct KindTracker {
     websocket: bool,
+    /// The flow is TLS; `http2` when its ALPN named `h2`.
+    tls: bool,
+    http2: bool,
     sse: bool,
     http: bool,
     /// Requests not yet answered, oldest first.
@@ -73,7 +76,11 @@ impl KindTracker {
         match *record {
             Record::Http(m) => self.on_http(m),
             Record::Handshake(_) => self.on_websocket(),
-            Record::WsFrame(_) | Record::WsMessage(_) | Record::Sse(_) | Record::Anomaly(_) => {}
+            Record::WsFrame(_)
+            | Record::WsMessage(_)
+            | Record::Sse(_)
+            | Record::Tls(_)
+            | Record::Anomaly(_) => {}
         }
     }
 
@@ -101,6 +108,16 @@ impl KindTracker {
 
     pub fn on_websocket(&mut self) {
         self.websocket = true;
+    }
+
+    /// The connection is TLS: `tls` unless what it carries says more.
+    pub fn on_tls(&mut self) {
+        self.tls = true;
+    }
+
+    /// The connection carries HTTP/2 (inside TLS, by ALPN).
+    pub fn on_http2(&mut self) {
+        self.http2 = true;
     }
 
     pub fn on_http(&mut self, m: &HttpMessage<'_>) {
@@ -209,6 +226,10 @@ impl KindTracker {
         }
         if self.http {
             FlowKind::Http
+        } else if self.http2 {
+            FlowKind::Http2
+        } else if self.tls {
+            FlowKind::Tls
         } else {
             FlowKind::Other
         }

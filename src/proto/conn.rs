@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, FlowKind, FlowSummary};
 use crate::proto::classify::{self, KindTracker};
 use crate::proto::dissect::{Active, Cx, Detect, Kept, Probe, Registry};
-use crate::proto::{http, websocket};
+use crate::proto::{http, tls, websocket};
 use crate::tcp::{Dir, FlowMeta, PacketRef, StreamEvent, TcpNotice};
 
 /// How many data deliveries a mid-stream flow gets before it is declared opaque when nothing
@@ -34,6 +34,7 @@ pub fn registry(config: &Config) -> Registry {
     let websocket = websocket::dissect::WebSocket::new(config);
     Registry {
         detectors: vec![
+            Box::new(tls::dissect::Tls),
             Box::new(http::dissect::ByPort),
             Box::new(http::dissect::StartLine),
             Box::new(websocket.clone()),

@@ -24,6 +24,7 @@ use crate::budget::{Held, box_bytes};
 use crate::config::Config;
 use crate::model::{
     Anomaly, Code, Event, EventCtx, EventSink, FlowSummary, HttpMessage, Layer, Record,
+    RecordLayer, TlsSummary,
 };
 use crate::proto::classify::KindTracker;
 use crate::tcp::{Dir, FlowMeta, PacketRef};
@@ -357,6 +358,18 @@ impl<'a> Cx<'a> {
         self.kinds.on_websocket();
     }
 
+    /// The connection is TLS (its kind is `tls` unless what it carries says more); its TLS
+    /// facts and costs, kept in the flow's summary.
+    pub fn tls(&mut self) -> &mut TlsSummary {
+        self.kinds.on_tls();
+        self.summary.tls.get_or_insert_default()
+    }
+
+    /// The connection carries HTTP/2 (counted, not parsed).
+    pub fn mark_http2(&mut self) {
+        self.kinds.on_http2();
+    }
+
     /// Ping→pong round-trip times measured on the connection, seconds.
     pub fn set_ping_rtts(&mut self, rtts: &[f64]) {
         self.summary.ping_rtts = rtts.to_vec();
@@ -375,9 +388,21 @@ impl<'a> Cx<'a> {
     /// so that what the inner one emits says which layers it came through
     /// ([`EventCtx::layer`]).
     pub fn inside<T>(&mut self, name: &'static str, f: impl FnOnce(&mut Cx<'_>) -> T) -> T {
+        self.inside_record(name, None, f)
+    }
+
+    /// As [`Cx::inside`], saying which record of the layer carried what is fed (TLS: the
+    /// record being decrypted).
+    pub fn inside_record<T>(
+        &mut self,
+        name: &'static str,
+        record: Option<&RecordLayer<'_>>,
+        f: impl FnOnce(&mut Cx<'_>) -> T,
+    ) -> T {
         let layer = Layer {
             name,
             outer: self.layer,
+            record,
         };
         let mut inner = Cx {
             flow: self.flow,

@@ -325,6 +325,10 @@ impl<W: Write> EventSink for FollowPrinter<W> {
             Event::Record(Record::WsFrame(_)) | Event::Control { .. } => {}
             Event::Record(Record::WsMessage(m)) => self.message(ctx, m),
             Event::Record(Record::Sse(e)) => self.sse(ctx, e),
+            Event::Record(Record::Tls(t)) => {
+                let title = format!("TLS {}", t.info(&self.view()));
+                self.entry(ctx, Some(t.dir), Paint::Http, &title);
+            }
             Event::Record(Record::Anomaly(a)) => {
                 *self.anomalies.entry(a.code).or_default() += 1;
                 let style = self.style;

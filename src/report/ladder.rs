@@ -10,7 +10,7 @@
 //! ([`PacketDone::placed`]), so only packets of that connection are drawn.
 
 use crate::decode::TcpFlags;
-use crate::model::{Code, Event, EventCtx, EventSink, OpCode, Record};
+use crate::model::{Code, Event, EventCtx, EventSink, OpCode, Record, Render};
 use crate::report::escape::esc;
 use crate::report::hexdump::plural;
 use crate::report::style::{Paint, Style};
@@ -33,6 +33,9 @@ struct Arrow {
     notes: Vec<(Code, String)>,
     /// A verdict shown right of the rail (the handshake's).
     verdict: Option<(Paint, &'static str)>,
+    /// The packet the arrow's record came in, when decoded after it (a ClientHello read once
+    /// the server's answer showed TLS): drawn with that packet's number and time.
+    at: Option<PacketRef>,
 }
 
 /// The `--ladder` printer.
@@ -238,6 +241,7 @@ impl<W: Write> LadderPrinter<W> {
             label,
             notes,
             verdict: None,
+            at: None,
         });
     }
 
@@ -290,7 +294,7 @@ impl<W: Write> LadderPrinter<W> {
     fn draw_pending(&mut self, pkt: Option<PacketRef>) {
         let arrows = std::mem::take(&mut self.arrows);
         for a in &arrows {
-            self.draw(pkt, a);
+            self.draw(a.at.or(pkt), a);
         }
         if !self.notes.is_empty() {
             let notes = std::mem::take(&mut self.notes);
@@ -385,6 +389,13 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                 let _ = write!(label, " ({} B)", e.data.len());
                 self.push_arrow(Dir::S2C, label);
             }
+            Event::Record(Record::Tls(t)) => {
+                let label = format!("TLS {}", t.info(&tls_view()));
+                self.push_arrow(t.dir, label);
+                if let Some(a) = self.arrows.last_mut() {
+                    a.at = ctx.pkt.map(|p| PacketRef::new(p.frame, p.ts));
+                }
+            }
             Event::Record(Record::Anomaly(a)) => {
                 *self.anomalies.entry(a.code).or_default() += 1;
                 // Problems found after a PDU (message end, handshake) belong to it.
@@ -437,12 +448,13 @@ impl<W: Write> Reporter for LadderPrinter<W> {
                 label: label.clone(),
                 notes: Vec::new(),
                 verdict: None,
+                at: None,
             };
             self.draw(pkt, &a);
         }
         let arrows = std::mem::take(&mut self.arrows);
         for a in &arrows {
-            self.draw(pkt, a);
+            self.draw(a.at.or(pkt), a);
         }
         let mut notes = std::mem::take(&mut self.notes);
         if !syn && let Some(label) = flags {
@@ -458,6 +470,7 @@ impl<W: Write> Reporter for LadderPrinter<W> {
                 label,
                 notes: std::mem::take(&mut notes),
                 verdict: None,
+                at: None,
             };
             self.draw(pkt, &a);
         } else if arrows.is_empty() && !syn {
@@ -472,6 +485,7 @@ impl<W: Write> Reporter for LadderPrinter<W> {
                     label: "ACK".to_string(),
                     notes: std::mem::take(&mut notes),
                     verdict: None,
+                    at: None,
                 };
                 self.draw(pkt, &a);
             } else if pure_ack {
@@ -508,6 +522,15 @@ impl<W: Write> Reporter for LadderPrinter<W> {
     }
 }
 
+/// How the ladder shows a TLS record's label (no payload is previewed).
+fn tls_view() -> crate::model::View {
+    crate::model::View {
+        preview_chars: 0,
+        dump_bytes: 0,
+        color: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,6 +549,7 @@ mod tests {
                 label,
                 notes: Vec::new(),
                 verdict: None,
+                at: None,
             };
             p.draw(pkt, &a);
         }

@@ -7,7 +7,8 @@
 
 use crate::decode::DetailNode;
 use crate::model::{
-    Anomaly, Code, Dump, Handshake, HttpMessage, OpCode, Render, SseEvent, View, WsFrame, WsMessage,
+    Anomaly, Code, Dump, Handshake, HttpMessage, OpCode, RecordLayer, Render, SseEvent, TlsRecord,
+    TlsWhat, View, WsFrame, WsMessage,
 };
 use crate::report::escape::esc;
 use crate::report::style::Style;
@@ -280,6 +281,138 @@ impl Render for SseEvent<'_> {
     }
 }
 
+impl Render for TlsRecord<'_> {
+    fn protocol(&self) -> &'static str {
+        "TLS"
+    }
+
+    /// The message and what it settles: `ClientHello (SNI example.org, ALPN h2,http/1.1)`,
+    /// `ServerHello (TLS 1.3, TLS_AES_128_GCM_SHA256)`, `Alert (fatal) bad_record_mac`.
+    fn info(&self, _view: &View) -> String {
+        let mut info = String::from(self.name);
+        let mut facts: Vec<String> = Vec::new();
+        match self.what {
+            TlsWhat::Alert { level, .. } => {
+                let _ = write!(info, " ({})", if level == 2 { "fatal" } else { "warning" });
+            }
+            TlsWhat::Keys { generation } => {
+                let _ = write!(info, " (application keys, generation {generation})");
+            }
+            TlsWhat::Handshake { .. } | TlsWhat::ChangeCipherSpec => {}
+        }
+        if let Some(sni) = self.sni {
+            facts.push(format!("SNI {}", esc(sni)));
+        }
+        if let Some(v) = self.version {
+            facts.push(v.to_string());
+        }
+        if let Some(suite) = self.cipher_suite_name {
+            facts.push(suite.to_string());
+        }
+        if !self.alpn.is_empty() {
+            let names: Vec<String> = self.alpn.iter().map(|a| esc(a).to_string()).collect();
+            facts.push(format!("ALPN {}", names.join(",")));
+        }
+        if self.resumed == Some(true) {
+            facts.push("resumed".into());
+        }
+        if !facts.is_empty() {
+            let _ = write!(info, " ({})", facts.join(", "));
+        }
+        if self.encrypted {
+            info.push_str(" [encrypted]");
+        }
+        info
+    }
+
+    fn detail(&self, view: &View) -> Vec<DetailNode> {
+        let mut children = vec![DetailNode::leaf(format!("Kind: {}", self.kind_name()))];
+        if let TlsWhat::Handshake { msg_type } = self.what {
+            children.push(DetailNode::leaf(format!(
+                "Handshake Type: {} ({msg_type})",
+                self.name
+            )));
+            children.push(DetailNode::leaf(format!("Length: {}", self.len)));
+        }
+        if let TlsWhat::Alert { level, description } = self.what {
+            children.push(DetailNode::leaf(format!("Level: {level}")));
+            children.push(DetailNode::leaf(format!(
+                "Description: {} ({description})",
+                self.name
+            )));
+        }
+        if let Some(v) = self.version {
+            children.push(DetailNode::leaf(format!("Version: {v}")));
+        }
+        if let Some(n) = self.suites_offered {
+            children.push(DetailNode::leaf(format!("Cipher Suites offered: {n}")));
+        }
+        if let (Some(id), Some(name)) = (self.cipher_suite, self.cipher_suite_name) {
+            children.push(DetailNode::leaf(format!(
+                "Cipher Suite: {name} (0x{id:04x})"
+            )));
+        }
+        if let Some(sni) = self.sni {
+            children.push(DetailNode::leaf(format!("Server Name: {}", esc(sni))));
+        }
+        for a in &self.alpn {
+            children.push(DetailNode::leaf(format!("ALPN Protocol: {}", esc(a))));
+        }
+        if let Some(r) = self.resumed {
+            children.push(DetailNode::leaf(format!("Resumed: {r}")));
+        }
+        children.push(DetailNode::leaf(format!("Encrypted: {}", self.encrypted)));
+        vec![DetailNode::new(
+            format!("Transport Layer Security: {}", self.info(view)),
+            children,
+        )]
+    }
+}
+
+/// The `-V` node of the record layer a decrypted PDU came through (`TLS 1.3` and the record
+/// that completed it), drawn above the PDU's own tree.
+pub fn record_layer_node(layer: &str, r: &RecordLayer<'_>) -> DetailNode {
+    let seq = r
+        .seq
+        .map_or_else(|| "unknown".to_string(), |s| s.to_string());
+    DetailNode::new(
+        format!(
+            "Transport Layer Security ({layer}), record of {} bytes",
+            r.len
+        ),
+        vec![
+            DetailNode::leaf(format!(
+                "Content Type: {} ({})",
+                content_type_name(r.content_type),
+                r.content_type
+            )),
+            DetailNode::leaf(format!("Version: 0x{:04x}", r.version)),
+            DetailNode::leaf(format!("Length: {}", r.len)),
+            DetailNode::leaf(format!("Sequence Number: {seq}")),
+        ],
+    )
+}
+
+/// The `-x` dump of a record layer's ciphertext.
+pub fn record_layer_dump<'a>(r: &RecordLayer<'a>) -> Dump<'a> {
+    Dump {
+        label: "TLS record (ciphertext)",
+        bytes: Cow::Borrowed(r.ciphertext),
+        total: u64::from(r.len),
+    }
+}
+
+fn content_type_name(t: u8) -> &'static str {
+    match t {
+        20 => "Change Cipher Spec",
+        21 => "Alert",
+        22 => "Handshake",
+        23 => "Application Data",
+        24 => "Heartbeat",
+        _ => "Unknown",
+    }
+}
+
 /// The layer an anomaly code belongs to, as the protocol column names it.
 pub fn layer_of(code: Code) -> &'static str {
     let name = code.as_str();
@@ -287,6 +420,8 @@ pub fn layer_of(code: Code) -> &'static str {
         "WebSocket"
     } else if name.starts_with("http.") {
         "HTTP"
+    } else if name.starts_with("tls.") {
+        "TLS"
     } else if name.starts_with("ip.") {
         "IP"
     } else if name.starts_with("link.") {

@@ -433,18 +433,23 @@ pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String 
     s
 }
 
-fn overhead_row(g: &mut Grid, label: &str, o: &Overhead) {
-    g.row(vec![
+fn overhead_row(g: &mut Grid, label: &str, o: &Overhead, tls: bool) {
+    let per = |x: Option<f64>| x.map_or_else(|| "-".into(), |x| format!("{x:.1}"));
+    let mut row = vec![
         label.to_string(),
         o.flows.to_string(),
         o.messages.to_string(),
         o.payload_bytes.to_string(),
         o.l7_header_bytes.to_string(),
-        o.header_bytes_per_message()
-            .map_or_else(|| "-".into(), |x| format!("{x:.1}")),
-        o.tcpip_header_bytes.to_string(),
-        pct(o.overhead_pct()),
-    ]);
+        per(o.header_bytes_per_message()),
+    ];
+    if tls {
+        row.push(o.tls_bytes.to_string());
+        row.push(per(o.tls_bytes_per_message()));
+    }
+    row.push(o.tcpip_header_bytes.to_string());
+    row.push(pct(o.overhead_pct()));
+    g.row(row);
 }
 
 /// Text under a table, wrapped to the table's width.
@@ -457,26 +462,40 @@ fn fit_text(text: &str, style: TableStyle) -> String {
 
 /// The header-overhead comparison table, then one "what if" line per WebSocket flow.
 pub fn overhead_table(stats: &RunStats, style: TableStyle) -> String {
-    let mut g = Grid::new(vec![
+    let total = stats.total_overhead();
+    // The TLS columns appear when TLS added bytes: tables of plain captures stay as they were.
+    let tls = total.tls_bytes > 0;
+    let mut columns = vec![
         Column::new("kind"),
         Column::new("flows").right().drop_rank(3),
         Column::new("messages").right(),
         Column::new("payload B").right(),
         Column::new("L7 header B").right(),
         Column::new("L7 B/msg").right().drop_rank(2),
-        Column::new("TCP/IP header B").right().drop_rank(1),
-        Column::new("overhead %").right(),
-    ]);
-    for (kind, o) in &stats.overhead {
-        overhead_row(&mut g, kind.as_str(), o);
+    ];
+    if tls {
+        columns.push(Column::new("TLS B").right().drop_rank(4));
+        columns.push(Column::new("TLS B/msg").right().drop_rank(2));
     }
-    overhead_row(&mut g, "total", &stats.total_overhead());
+    columns.push(Column::new("TCP/IP header B").right().drop_rank(1));
+    columns.push(Column::new("overhead %").right());
+    let mut g = Grid::new(columns);
+    for (kind, o) in &stats.overhead {
+        overhead_row(&mut g, kind.as_str(), o, tls);
+    }
+    overhead_row(&mut g, "total", &total, tls);
     let mut s = g.render(style);
     let mut text = String::from(
         "payload: HTTP bodies, WebSocket payloads · L7 header: HTTP heads, chunk framing, \
          WebSocket frame headers\nTCP/IP header: IP + TCP headers of every packet · \
          overhead % = L7 header / payload · request + response = 2 messages",
     );
+    if tls {
+        text.push_str(
+            "\nTLS: record headers (5 B each), explicit IVs, tags or MACs, padding, the TLS 1.3 \
+             content type byte, and the handshake: what https:// and wss:// add",
+        );
+    }
     if !stats.what_if.is_empty() {
         text.push_str(
             "\n\nWhat if over HTTP? (each WebSocket message sent as one HTTP request + response)",

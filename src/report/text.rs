@@ -93,6 +93,8 @@ struct Pdu {
     info: String,
     flags: Vec<Flag>,
     awaiting: Awaiting,
+    /// `-V` nodes of the layers the PDU came through (TLS: the record that completed it).
+    layer_nodes: Vec<DetailNode>,
     /// `-V` nodes of this PDU (protocol node, then handshake / message nodes).
     nodes: Vec<DetailNode>,
     /// `-x` dump of this PDU.
@@ -210,8 +212,9 @@ impl<W: Write> TextPrinter<W> {
     }
 
     fn push_pdu(&mut self, ctx: &EventCtx<'_>, pdu: Pdu) {
-        let g = self.group_for(ctx);
         let mut pdu = pdu;
+        self.add_layers(ctx, &mut pdu);
+        let g = self.group_for(ctx);
         // Anomalies reported before this PDU in this packet concern it (same direction).
         let mut i = 0;
         while i < g.orphans.len() {
@@ -234,8 +237,52 @@ impl<W: Write> TextPrinter<W> {
             info,
             flags: Vec::new(),
             awaiting,
+            layer_nodes: Vec::new(),
             nodes: Vec::new(),
             hex: String::new(),
+        }
+    }
+
+    /// What the layers a PDU came through add to it: their names before its info
+    /// (`TLS 1.3 › WebSocket Text`), their record above its `-V` tree, their bytes before its
+    /// `-x` dumps (the record's ciphertext above the plaintext).
+    fn add_layers(&self, ctx: &EventCtx<'_>, pdu: &mut Pdu) {
+        let Some(layer) = ctx.layer else {
+            return;
+        };
+        let names = layer.names();
+        let mut info = String::new();
+        for name in &names {
+            info.push_str(name);
+            info.push_str(" › ");
+        }
+        info.push_str(&pdu.info);
+        pdu.info = info;
+        let mut at = Some(layer);
+        let mut records = Vec::new();
+        while let Some(l) = at {
+            if let Some(r) = l.record {
+                records.push((l.name, r));
+            }
+            at = l.outer;
+        }
+        records.reverse();
+        if self.opts.verbose {
+            pdu.layer_nodes = records
+                .iter()
+                .map(|(name, r)| render::record_layer_node(name, r))
+                .collect();
+        }
+        if self.opts.hex {
+            let dumps: Vec<_> = records
+                .iter()
+                .filter(|(_, r)| !r.ciphertext.is_empty())
+                .map(|(_, r)| render::record_layer_dump(r))
+                .collect();
+            let mut hex = String::new();
+            render::dumps_text(&mut hex, "    ", &dumps);
+            hex.push_str(&pdu.hex);
+            pdu.hex = hex;
         }
     }
 
@@ -460,6 +507,7 @@ impl<W: Write> TextPrinter<W> {
                 if let Some(last) = pdu_nodes.last_mut() {
                     last.children.extend(pdu.flags.iter().map(verbose::expert));
                 }
+                nodes.append(&mut pdu.layer_nodes);
                 nodes.extend(pdu_nodes);
             }
             verbose::render(&mut line, &nodes, 4, style);

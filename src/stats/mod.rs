@@ -29,6 +29,10 @@ pub struct Overhead {
     pub payload_bytes: u64,
     pub l7_header_bytes: u64,
     pub tcpip_header_bytes: u64,
+    /// What TLS added (record headers, explicit IVs, tags and MACs, padding, the TLS 1.3
+    /// content type byte, handshake, ChangeCipherSpec and alert bytes): what wss:// costs
+    /// over ws://, https:// over http://.
+    pub tls_bytes: u64,
 }
 
 impl Overhead {
@@ -40,6 +44,7 @@ impl Overhead {
             payload_bytes: s.l7_payload_bytes.iter().sum(),
             l7_header_bytes: s.l7_header_bytes.iter().sum(),
             tcpip_header_bytes: meta.tcpip_header_bytes.iter().sum(),
+            tls_bytes: s.tls.as_ref().map_or(0, |t| t.overhead(0) + t.overhead(1)),
         }
     }
 
@@ -49,6 +54,12 @@ impl Overhead {
         self.payload_bytes += o.payload_bytes;
         self.l7_header_bytes += o.l7_header_bytes;
         self.tcpip_header_bytes += o.tcpip_header_bytes;
+        self.tls_bytes += o.tls_bytes;
+    }
+
+    /// TLS bytes per message; `None` without messages.
+    pub fn tls_bytes_per_message(&self) -> Option<f64> {
+        (self.messages > 0).then(|| self.tls_bytes as f64 / self.messages as f64)
     }
 
     /// L7 header bytes as a percentage of payload bytes; `None` without payload.

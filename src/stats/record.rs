@@ -17,6 +17,13 @@ struct OverheadRow {
     l7_header_bytes: u64,
     tcpip_header_bytes: u64,
     overhead_pct: Option<f64>,
+    /// Only when TLS added bytes (the rows of runs without TLS are as they were).
+    #[serde(skip_serializing_if = "is_zero")]
+    tls_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -81,6 +88,7 @@ impl RunStats {
                     l7_header_bytes: o.l7_header_bytes,
                     tcpip_header_bytes: o.tcpip_header_bytes,
                     overhead_pct: o.overhead_pct().map(round3),
+                    tls_bytes: o.tls_bytes,
                 })
                 .collect(),
             anomalies: stats

@@ -1791,12 +1791,12 @@ fn a_flow_of_pure_acks_is_opened_when_it_closes() {
 
 #[test]
 fn port_filter_counts_skipped_flows_once_each() {
-    let mut f = Fixture::new(); // port 80 only
+    let mut f = Fixture::new(); // ports 80 and 443 only
     for _ in 0..3 {
-        f.send("10.0.0.1:5000", "10.0.0.2:443", 1, 1, ACK, b"tls");
-        f.send("10.0.0.2:443", "10.0.0.1:5000", 1, 1, ACK, b"tls");
+        f.send("10.0.0.1:5000", "10.0.0.2:8443", 1, 1, ACK, b"tls");
+        f.send("10.0.0.2:8443", "10.0.0.1:5000", 1, 1, ACK, b"tls");
     }
-    f.send("10.0.0.1:5001", "10.0.0.2:443", 1, 1, SYN, b"");
+    f.send("10.0.0.1:5001", "10.0.0.2:8443", 1, 1, SYN, b"");
     let mut conn = Conn::new(1, 2);
     conn.handshake(&mut f);
     assert_eq!(f.table.stats().flows_skipped_by_port, 2);
@@ -1810,15 +1810,15 @@ fn skipped_flows_are_exact_up_to_the_remembered_tuples_then_counted_by_syn() {
     let cap = 65_536u32;
     let src = |i: u32| format!("10.{}.{}.{}:1234", i >> 16, (i >> 8) & 255, i & 255);
     for i in 0..cap {
-        f.send(&src(i), "10.255.0.1:443", 1, 1, ACK, b"");
+        f.send(&src(i), "10.255.0.1:8443", 1, 1, ACK, b"");
     }
     assert_eq!(f.table.stats().flows_skipped_by_port, u64::from(cap));
     // Remembered tuples still count once.
-    f.send(&src(7), "10.255.0.1:443", 1, 1, ACK, b"");
+    f.send(&src(7), "10.255.0.1:8443", 1, 1, ACK, b"");
     // Past the cap only SYNs count.
-    f.send(&src(cap), "10.255.0.1:443", 1, 1, ACK, b"");
-    f.send(&src(cap + 1), "10.255.0.1:443", 1, 0, SYN, b"");
-    f.send(&src(cap + 1), "10.255.0.1:443", 1, 0, SYN, b"");
+    f.send(&src(cap), "10.255.0.1:8443", 1, 1, ACK, b"");
+    f.send(&src(cap + 1), "10.255.0.1:8443", 1, 0, SYN, b"");
+    f.send(&src(cap + 1), "10.255.0.1:8443", 1, 0, SYN, b"");
     assert_eq!(f.table.stats().flows_skipped_by_port, u64::from(cap) + 2);
 }
 

@@ -12,6 +12,7 @@ use super::crypto::Secret;
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Longest line considered: the longest real line (a 48-byte secret, 64-hex client random and
 /// the longest label) is under 200 bytes.
@@ -384,6 +385,123 @@ impl KeyLogTail {
     }
 }
 
+/// The run's key log, shared by every connection (and every worker): the `--keylog` file, the
+/// secrets of the capture's Decryption Secrets Blocks as the source hands them out, and, for
+/// `live`, the lines appended to the file while the capture runs (read when a session's
+/// secrets are looked for and not found: a read of what was appended since, nothing when the
+/// file did not grow).
+#[derive(Clone, Debug, Default)]
+pub struct KeyStore(Arc<Mutex<Store>>);
+
+#[derive(Debug, Default)]
+struct Store {
+    log: KeyLog,
+    tail: Option<KeyLogTail>,
+    /// Whether any secret source was given (a file, a DSB): without one, a TLS session's
+    /// missing secrets are no surprise.
+    given: bool,
+    /// Secrets may still come while the run goes on: a followed file, or a capture that
+    /// carries secrets (pcapng writers add a Decryption Secrets Block as keys appear).
+    grows: bool,
+}
+
+impl KeyStore {
+    /// The secrets of a key log file, read whole.
+    pub fn from_file(path: &Path) -> io::Result<KeyStore> {
+        let log = KeyLog::read_file(path)?;
+        Ok(KeyStore(Arc::new(Mutex::new(Store {
+            log,
+            given: true,
+            ..Store::default()
+        }))))
+    }
+
+    /// A key log file followed as it grows (`live`): read now, and again when secrets are
+    /// missing.
+    pub fn follow(path: &Path) -> io::Result<KeyStore> {
+        let mut tail = KeyLogTail::open(path)?;
+        let mut log = KeyLog::new();
+        tail.poll(&mut log)?;
+        Ok(KeyStore(Arc::new(Mutex::new(Store {
+            log,
+            tail: Some(tail),
+            given: true,
+            grows: true,
+        }))))
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        // A panic elsewhere while holding the lock leaves a store that is still consistent
+        // (each line is stored whole or not at all).
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A store of its own holding what this one holds now (a followed file is not followed
+    /// by the copy): for a capture analyzed apart from others (`check`), whose own secrets
+    /// must not reach them.
+    pub fn fork(&self) -> KeyStore {
+        let s = self.store();
+        KeyStore(Arc::new(Mutex::new(Store {
+            log: s.log.clone(),
+            tail: None,
+            given: s.given,
+            grows: s.grows,
+        })))
+    }
+
+    /// Adds key log text (a pcapng Decryption Secrets Block's).
+    pub fn add_text(&self, text: &[u8]) {
+        let mut s = self.store();
+        s.given = true;
+        s.grows = true;
+        s.log.add_text(text);
+    }
+
+    /// Whether secrets may still come while the run goes on (a followed key log, secrets
+    /// carried in the capture): then records are worth holding while their secrets are
+    /// missing.
+    pub fn may_grow(&self) -> bool {
+        self.store().grows
+    }
+
+    /// The secrets of the session with this client random; a followed file is read again
+    /// first when they are not known yet.
+    pub fn get(&self, client_random: &[u8; 32]) -> Option<SessionSecrets> {
+        let mut s = self.store();
+        if let Some(found) = s.log.get(client_random) {
+            return Some(*found);
+        }
+        // A browser logs a session's secrets as its handshake completes, often a moment
+        // after the capture saw the first records that need them: read what was appended.
+        let Store { log, tail, .. } = &mut *s;
+        let tail = tail.as_mut()?;
+        // A key log that went away stays as it was read: the sessions it named still
+        // decrypt, the others are reported as missing.
+        let _ = tail.poll(log);
+        log.get(client_random).copied()
+    }
+
+    /// Whether a key log was given at all (a file or a capture's secrets).
+    pub fn given(&self) -> bool {
+        self.store().given
+    }
+
+    /// Sessions known.
+    pub fn len(&self) -> usize {
+        self.store().log.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn stats(&self) -> KeyLogStats {
+        self.store().log.stats()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,6 +620,32 @@ mod tests {
         .expect("rewrite");
         assert_eq!(tail.poll(&mut log).expect("poll"), 1);
         assert!(log.get(&cr()).and_then(|s| s.client_handshake).is_some());
+    }
+
+    #[test]
+    fn a_followed_key_log_is_read_again_when_secrets_are_missing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys.log");
+        std::fs::write(&path, "# written by a browser\n").expect("write");
+        let store = KeyStore::follow(&path).expect("follow");
+        let shared = store.clone();
+        assert!(store.get(&cr()).is_none());
+        {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .expect("append");
+            writeln!(f, "CLIENT_RANDOM {CR} {MS}").expect("write");
+        }
+        // The next lookup finds the line, and every clone of the store (every worker) sees it.
+        assert!(shared.get(&cr()).and_then(|s| s.master).is_some());
+        assert!(store.get(&cr()).is_some());
+        assert_eq!(store.len(), 1);
+        // A file read whole is not followed.
+        let whole = KeyStore::from_file(&path).expect("read");
+        assert!(whole.given() && whole.get(&cr()).is_some());
+        assert!(!KeyStore::default().given());
     }
 
     #[test]

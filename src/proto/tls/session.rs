@@ -89,6 +89,9 @@ pub struct Negotiated<'a> {
 /// Everything the TLS layer reports.
 #[derive(Debug)]
 pub enum TlsEvent<'a> {
+    /// The fragment of a protected record about to be decrypted, as captured (decryption
+    /// happens in place: whoever shows ciphertext copies it now). Precedes its `Record`.
+    Ciphertext(&'a [u8]),
     /// A record was read (decrypted or not). Precedes the events of its contents.
     Record(RecordInfo),
     /// A ChangeCipherSpec record (TLS ≤ 1.2: from here on this direction is protected).
@@ -181,6 +184,12 @@ struct Side {
     ended: bool,
     /// Record bytes and count, for the average used to order sequence trials.
     record_bytes: u64,
+    /// Protected records held whole (header and fragment, as captured) while the session's
+    /// secrets are missing, when holding is on ([`TlsConn::hold_while_keys_missing`]): read
+    /// in order once the secrets appear, counted undecrypted when given up.
+    waiting: Vec<u8>,
+    /// Stream offset of the first record waiting.
+    waiting_start: u64,
 }
 
 impl Side {
@@ -208,6 +217,8 @@ impl Side {
             early_seq: 0,
             ended: false,
             record_bytes: 0,
+            waiting: Vec::new(),
+            waiting_start: 0,
         }
     }
 }
@@ -236,6 +247,11 @@ struct Session {
 pub struct TlsConn {
     sides: [Side; 2],
     session: Session,
+    /// Bytes of records held per direction while secrets are missing (0: none are held).
+    hold: usize,
+    /// The missing-secrets anomaly, told only when held records are given up (the secrets
+    /// may still come).
+    missing_detail: Option<(Dir, String)>,
 }
 
 impl Default for TlsConn {
@@ -254,6 +270,74 @@ impl TlsConn {
         TlsConn {
             sides: [Side::new(), Side::new()],
             session: Session::default(),
+            hold: 0,
+            missing_detail: None,
+        }
+    }
+
+    /// Holds up to `limit` bytes of protected records per direction while the session's
+    /// secrets are missing (a key log being written while `live` runs, secrets carried later
+    /// in the capture): they are decrypted in order once the secrets appear, or counted as
+    /// not decrypted when the limit is reached, the direction ends, or
+    /// [`give_up_waiting`](Self::give_up_waiting) is called.
+    pub fn hold_while_keys_missing(&mut self, limit: usize) {
+        self.hold = limit;
+    }
+
+    /// Bytes held waiting for secrets (what the memory budget may take back).
+    pub fn waiting_bytes(&self) -> usize {
+        self.sides.iter().map(|s| s.waiting.capacity()).sum()
+    }
+
+    /// Counts every record held waiting for secrets as not decrypted (the memory budget ran
+    /// short), reporting the missing secrets.
+    pub fn give_up_waiting(&mut self, sink: &mut impl TlsSink) {
+        for dir in [Dir::C2S, Dir::S2C] {
+            self.flush_waiting(dir, false, sink);
+            self.sides[dir.index()].waiting = Vec::new();
+        }
+        self.hold = 0;
+    }
+
+    /// Reads the records held waiting for secrets: decrypted if the secrets are known now
+    /// (`try_keys`), else counted as not decrypted (and the missing secrets reported).
+    fn flush_waiting(&mut self, dir: Dir, try_keys: bool, sink: &mut impl TlsSink) {
+        let d = dir.index();
+        if self.sides[d].waiting.is_empty() {
+            return;
+        }
+        if try_keys && self.sides[d].keys.is_none() {
+            self.ensure_keys(dir, sink);
+        }
+        let decrypt = self.sides[d].keys.is_some();
+        if !decrypt {
+            self.report_missing(sink);
+        }
+        let mut held = std::mem::take(&mut self.sides[d].waiting);
+        let mut start = self.sides[d].waiting_start;
+        let hold = std::mem::replace(&mut self.hold, 0);
+        let mut at = 0;
+        while let Some(h) = RecordHeader::parse(&held[at..]) {
+            let end = at + RecordHeader::LEN + usize::from(h.len);
+            if end > held.len() {
+                break;
+            }
+            let frag = &mut held[at + RecordHeader::LEN..end];
+            let _ = self.process_record(dir, h, frag, start, None, sink);
+            start += (end - at) as u64;
+            at = end;
+        }
+        self.hold = hold;
+        held.clear();
+        if self.sides[d].waiting.is_empty() {
+            self.sides[d].waiting = held;
+        }
+    }
+
+    /// Reports the session's missing secrets, once.
+    fn report_missing(&mut self, sink: &mut impl TlsSink) {
+        if let Some((dir, detail)) = self.missing_detail.take() {
+            sink.event(dir, anomaly(TlsCode::TlsMissingSecrets, detail));
         }
     }
 
@@ -276,7 +360,7 @@ impl TlsConn {
     pub fn held_bytes(&self) -> usize {
         self.sides
             .iter()
-            .map(|s| s.rec.capacity() + s.scan.capacity() + s.hs.capacity())
+            .map(|s| s.rec.capacity() + s.scan.capacity() + s.hs.capacity() + s.waiting.capacity())
             .sum()
     }
 
@@ -415,6 +499,7 @@ impl TlsConn {
         if self.sides[d].ended {
             return;
         }
+        self.flush_waiting(dir, true, sink);
         if self.sides[d].loss.is_some_and(|l| l.scanning) {
             self.scan(dir, true, sink);
         }
@@ -432,7 +517,7 @@ impl TlsConn {
                 side.rec_start
             );
             side.rec.clear();
-            sink.event(dir, anomaly(TlsCode::TruncatedRecord, detail));
+            sink.event(dir, anomaly(TlsCode::TlsTruncatedRecord, detail));
             if decrypting {
                 sink.event(
                     dir,
@@ -463,6 +548,8 @@ impl TlsConn {
     pub fn finish(&mut self, sink: &mut impl TlsSink) {
         self.end(Dir::C2S, sink);
         self.end(Dir::S2C, sink);
+        // Secrets still missing at the end, with nothing held for them: said now.
+        self.report_missing(sink);
     }
 
     fn max_fragment(&self, d: usize) -> usize {
@@ -555,7 +642,7 @@ impl TlsConn {
                     sink.event(
                         dir,
                         anomaly(
-                            TlsCode::Resync,
+                            TlsCode::TlsResync,
                             format!(
                                 "record framing found again after {lost} lost bytes \
                                  (confirmed by the next header)"
@@ -670,6 +757,32 @@ impl TlsConn {
         }
         if side.keys.is_none() {
             self.ensure_keys(dir, sink);
+            if self.sides[d].keys.is_some() && !self.sides[d].waiting.is_empty() {
+                // The secrets came: what waited for them is read first, in order.
+                self.flush_waiting(dir, false, sink);
+            }
+        }
+        // Held only while the sequence number is known: after a loss without keys it is not,
+        // and what was held could not be decrypted in order.
+        let waits = self.hold > 0
+            && trial.is_none()
+            && self.sides[d].seq_known
+            && self.session.suite.is_some()
+            && self.session.version.is_some_and(|v| v >= 0x0303);
+        let side = &mut self.sides[d];
+        if waits && side.keys.is_none() {
+            let len = RecordHeader::LEN + frag.len();
+            if side.waiting.len() + len <= self.hold {
+                if side.waiting.is_empty() {
+                    side.waiting_start = start;
+                }
+                side.waiting.extend_from_slice(&h.bytes());
+                side.waiting.extend_from_slice(frag);
+                return Ok(());
+            }
+            // Too much to hold: what waited is counted as it would have been, then this.
+            self.flush_waiting(dir, false, sink);
+            self.report_missing(sink);
         }
         let side = &mut self.sides[d];
         let Some(keys) = side.keys.as_ref() else {
@@ -688,6 +801,9 @@ impl TlsConn {
             }
             return Ok(());
         };
+        if trial.is_none() {
+            sink.event(dir, TlsEvent::Ciphertext(&*frag));
+        }
         let header = h.bytes();
         // Until the first handshake record opens, a client that offered 0-RTT may be sending
         // early data: try on a copy, so that the early keys can have the record after.
@@ -710,7 +826,7 @@ impl TlsConn {
                         sink.event(
                             dir,
                             anomaly(
-                                TlsCode::Resync,
+                                TlsCode::TlsResync,
                                 format!(
                                     "record layer resynchronised after {lost} lost bytes; \
                                      sequence number {} recovered by decryption",
@@ -757,7 +873,7 @@ impl TlsConn {
                     sink.event(
                         dir,
                         anomaly(
-                            TlsCode::DecryptFailed,
+                            TlsCode::TlsDecryptFailed,
                             format!(
                                 "record #{} ({} bytes, sequence {}) {why}; later failures in \
                                  this direction are not reported again",
@@ -801,7 +917,7 @@ impl TlsConn {
                     "record #{} decrypts to padding only (no content type)",
                     info.index
                 );
-                sink.event(dir, anomaly(TlsCode::BadRecord, detail));
+                sink.event(dir, anomaly(TlsCode::TlsBadRecord, detail));
                 return;
             };
             info.inner_type = Some(plain[p]);
@@ -939,7 +1055,7 @@ impl TlsConn {
             sink.event(
                 dir,
                 anomaly(
-                    TlsCode::DataAfterCloseNotify,
+                    TlsCode::TlsDataAfterCloseNotify,
                     format!(
                         "{} record after this side's close_notify",
                         wire::content_name(content_type)
@@ -967,7 +1083,7 @@ impl TlsConn {
                     sink.event(
                         dir,
                         anomaly(
-                            TlsCode::BadRecord,
+                            TlsCode::TlsBadRecord,
                             format!("application data record #{record} before the handshake protected the connection"),
                         ),
                     );
@@ -992,7 +1108,10 @@ impl TlsConn {
             let &[level, description] = pair else {
                 sink.event(
                     dir,
-                    anomaly(TlsCode::BadRecord, "alert record with an odd length".into()),
+                    anomaly(
+                        TlsCode::TlsBadRecord,
+                        "alert record with an odd length".into(),
+                    ),
                 );
                 return;
             };
@@ -1011,9 +1130,9 @@ impl TlsConn {
             }
             let fatal = level == 2 || (tls13 && description != 90);
             let code = if fatal {
-                TlsCode::Alert
+                TlsCode::TlsAlert
             } else {
-                TlsCode::AlertWarning
+                TlsCode::TlsAlertWarning
             };
             sink.event(
                 dir,
@@ -1072,7 +1191,7 @@ impl TlsConn {
                 sink.event(
                     dir,
                     anomaly(
-                        TlsCode::HandshakeTooLong,
+                        TlsCode::TlsHandshakeTooLong,
                         format!(
                             "{} of {len} bytes (limit {MAX_HANDSHAKE}): skipped",
                             wire::handshake_name(t)
@@ -1126,7 +1245,7 @@ impl TlsConn {
         let tls13 = is13(self.session.version);
         let malformed = |sink: &mut dyn FnMut(TlsEvent<'_>)| {
             sink(anomaly(
-                TlsCode::HandshakeMalformed,
+                TlsCode::TlsHandshakeMalformed,
                 format!(
                     "{} ({} bytes) does not parse",
                     wire::handshake_name(msg_type),
@@ -1142,7 +1261,7 @@ impl TlsConn {
                 };
                 if self.session.established && !tls13 {
                     emit(anomaly(
-                        TlsCode::Renegotiation,
+                        TlsCode::TlsRenegotiation,
                         "ClientHello inside the protected session: renegotiation".into(),
                     ));
                 }
@@ -1192,7 +1311,7 @@ impl TlsConn {
             }
             wire::HS_HELLO_REQUEST if !tls13 => {
                 emit(anomaly(
-                    TlsCode::Renegotiation,
+                    TlsCode::TlsRenegotiation,
                     "HelloRequest: the server asks for renegotiation".into(),
                 ));
             }
@@ -1233,7 +1352,7 @@ impl TlsConn {
             sink.event(
                 dir,
                 anomaly(
-                    TlsCode::UnsupportedVersion,
+                    TlsCode::TlsUnsupportedVersion,
                     format!(
                         "{} cannot be decrypted (only TLS 1.2 and 1.3)",
                         suite::version_name(version).unwrap_or("this version")
@@ -1246,7 +1365,7 @@ impl TlsConn {
             sink.event(
                 dir,
                 anomaly(
-                    TlsCode::UnsupportedCipherSuite,
+                    TlsCode::TlsUnsupportedCipherSuite,
                     format!("{name} cannot be decrypted"),
                 ),
             );
@@ -1381,16 +1500,17 @@ impl TlsConn {
             self.session.secrets = None;
             if !self.session.missing_reported {
                 self.session.missing_reported = true;
-                sink.event(
-                    dir,
-                    anomaly(
-                        TlsCode::MissingSecrets,
-                        format!("no {missing} in the key log for client random {}", hex(&cr)),
-                    ),
-                );
+                let detail = format!("no {missing} in the key log for client random {}", hex(&cr));
+                if self.hold > 0 {
+                    // Told only if the records held for the secrets are given up.
+                    self.missing_detail = Some((dir, detail));
+                } else {
+                    sink.event(dir, anomaly(TlsCode::TlsMissingSecrets, detail));
+                }
             }
             return;
         }
+        self.missing_detail = None;
         let side = &mut self.sides[d];
         side.keys = keys;
         side.secret = secret;
@@ -1424,7 +1544,7 @@ fn anomaly(code: TlsCode, detail: String) -> TlsEvent<'static> {
 
 fn too_large(info: &RecordInfo, limit: usize) -> TlsEvent<'static> {
     anomaly(
-        TlsCode::RecordTooLarge,
+        TlsCode::TlsRecordTooLarge,
         format!(
             "record #{} of {} bytes{} (limit {limit}{})",
             info.index,
@@ -1453,7 +1573,7 @@ fn framing_header(h: &RecordHeader) -> bool {
 
 fn bad_header(h: &RecordHeader, offset: u64) -> TlsEvent<'static> {
     anomaly(
-        TlsCode::BadRecord,
+        TlsCode::TlsBadRecord,
         format!(
             "bytes {:02x} {:04x} {:04x} at stream offset {offset} are not a TLS record header: \
              looking for the next one",

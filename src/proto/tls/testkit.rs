@@ -243,4 +243,20 @@ impl Synth {
         };
         keys.seal(seq, wire::CONTENT_ALERT, &[level, description], out);
     }
+
+    /// Appends a record of `content_type` under the application keys.
+    pub fn sealed_record(
+        &self,
+        dir: Dir,
+        seq: u64,
+        content_type: u8,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        let keys = match dir {
+            Dir::C2S => &self.client_app,
+            Dir::S2C => &self.server_app,
+        };
+        keys.seal(seq, content_type, plaintext, out);
+    }
 }

@@ -71,7 +71,7 @@ impl TlsSink for Collect {
             },
             TlsEvent::Epoch(e) => self.epochs[d].push(e),
             TlsEvent::Anomaly { code, detail } => self.anomalies.push((dir, code, detail)),
-            TlsEvent::ServerHello(_) | TlsEvent::ChangeCipherSpec => {}
+            TlsEvent::ServerHello(_) | TlsEvent::ChangeCipherSpec | TlsEvent::Ciphertext(_) => {}
         }
     }
     fn secrets(&mut self, client_random: &[u8; 32]) -> Option<SessionSecrets> {
@@ -195,7 +195,7 @@ fn rfc8448_whole_trace_decrypts() {
 fn rfc8448_without_secrets_still_reports_the_handshake() {
     let mut sink = Collect::default();
     run(&rfc8448_trace(), &mut sink, usize::MAX);
-    assert_eq!(sink.codes(), [TlsCode::MissingSecrets]);
+    assert_eq!(sink.codes(), [TlsCode::TlsMissingSecrets]);
     assert!(sink.anomalies[0].2.contains(CR), "{}", sink.anomalies[0].2);
     assert!(sink.plain[0].is_empty() && sink.plain[1].is_empty());
     assert_eq!(sink.records[0].len(), 4);
@@ -212,7 +212,7 @@ fn rfc8448_with_a_wrong_key_fails_authentication() {
     let keys = rfc8448_keylog().replace("a11af9f0", "a11af9f1");
     let mut sink = Collect::with_keylog(&keys);
     run(&rfc8448_trace(), &mut sink, usize::MAX);
-    assert_eq!(sink.codes(), [TlsCode::DecryptFailed]);
+    assert_eq!(sink.codes(), [TlsCode::TlsDecryptFailed]);
     assert_eq!(sink.anomalies[0].0, Dir::S2C);
     assert_eq!(sink.plain[0], (0..50).collect::<Vec<u8>>());
     assert!(sink.plain[1].is_empty());
@@ -227,7 +227,7 @@ fn rfc8448_corrupted_record() {
     trace[4].1[last] ^= 0x40;
     let mut sink = Collect::with_keylog(&rfc8448_keylog());
     run(&trace, &mut sink, usize::MAX);
-    assert_eq!(sink.codes(), [TlsCode::DecryptFailed]);
+    assert_eq!(sink.codes(), [TlsCode::TlsDecryptFailed]);
     assert!(sink.plain[0].is_empty());
     assert_eq!(sink.gap_bytes[0], 50);
     // The next record (the close_notify) still opens: its sequence number moved on.
@@ -373,7 +373,7 @@ fn alerts_close_notify_and_data_after_it() {
     run(&trace, &mut sink, usize::MAX);
     assert_eq!(
         sink.codes(),
-        [TlsCode::DataAfterCloseNotify, TlsCode::Alert]
+        [TlsCode::TlsDataAfterCloseNotify, TlsCode::TlsAlert]
     );
     assert!(sink.anomalies[1].2.contains("handshake_failure"));
     assert_eq!(sink.plain[0], b"reqlate");
@@ -388,7 +388,7 @@ fn oversized_records_are_reported() {
     trace.push((Dir::C2S, c));
     let mut sink = Collect::with_keylog(&s.keylog());
     run(&trace, &mut sink, usize::MAX);
-    assert_eq!(sink.codes(), [TlsCode::RecordTooLarge]);
+    assert_eq!(sink.codes(), [TlsCode::TlsRecordTooLarge]);
     assert_eq!(sink.plain[0].len(), 16385);
 }
 
@@ -404,7 +404,7 @@ fn unsupported_suites_and_versions_are_named() {
     sh[5 + 4 + 2 + 32 + 1] = 0x13;
     sh[5 + 4 + 2 + 32 + 2] = 0x04;
     conn.feed(Dir::S2C, &sh[..5 + 4 + usize::from(sh[8])], &mut sink);
-    assert_eq!(sink.codes(), [TlsCode::UnsupportedCipherSuite]);
+    assert_eq!(sink.codes(), [TlsCode::TlsUnsupportedCipherSuite]);
     assert!(sink.anomalies[0].2.contains("TLS_AES_128_CCM_SHA256"));
 }
 
@@ -420,7 +420,7 @@ fn garbage_is_reported_and_skipped() {
     trace[last].1 = c;
     let mut sink = Collect::with_keylog(&s.keylog());
     run(&trace, &mut sink, usize::MAX);
-    assert_eq!(sink.codes(), [TlsCode::BadRecord, TlsCode::Resync]);
+    assert_eq!(sink.codes(), [TlsCode::TlsBadRecord, TlsCode::TlsResync]);
     assert_eq!(sink.plain[0], b"onetwo");
     assert_eq!(sink.plain[1], b"onetwo");
 }
@@ -476,7 +476,7 @@ fn gaps_report_the_missing_plaintext() {
                 assert!(sink.gaps_unknown[1] > 0 || sink.gap_bytes[1] == 0 && lost.is_empty());
             }
             assert!(
-                sink.codes().iter().all(|c| *c == TlsCode::Resync),
+                sink.codes().iter().all(|c| *c == TlsCode::TlsResync),
                 "{id:04x} cut {a}..{b}: {:?}",
                 sink.anomalies
             );
@@ -500,7 +500,7 @@ fn secrets_appearing_later_are_used() {
     }
     assert_eq!(sink.plain[0], b"abc");
     assert_eq!(sink.plain[1], b"abc");
-    assert_eq!(sink.codes(), [TlsCode::MissingSecrets]);
+    assert_eq!(sink.codes(), [TlsCode::TlsMissingSecrets]);
 }
 
 #[test]
@@ -541,7 +541,7 @@ fn tls12_renegotiation_is_reported() {
     trace.push((Dir::S2C, sv));
     let mut sink = Collect::with_keylog(&s.keylog());
     run(&trace, &mut sink, usize::MAX);
-    assert_eq!(sink.codes(), [TlsCode::Renegotiation]);
+    assert_eq!(sink.codes(), [TlsCode::TlsRenegotiation]);
     assert_eq!(sink.handshakes[1].last(), Some(&(0, true)));
 }
 

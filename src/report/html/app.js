@@ -552,8 +552,23 @@
       acks = 0; segs = 0; segBytes = 0;
     };
     const draw = (pkt, a) => { summarised(); a.frame = pkt ? pkt.frame : null; a.ts = pkt ? pkt.ts : null; rows.push(a); lastArrow = a; };
-    const arrow = (dir, label, cls, extra) => Object.assign({ kind: 'arrow', dir, label, cls, notes: notes.splice(0), verdict: null }, extra || {});
-    const noteLine = (pkt, list) => { summarised(); rows.push({ kind: 'note', frame: pkt ? pkt.frame : null, ts: pkt ? pkt.ts : null, notes: list }); };
+    // An anomaly found in an earlier packet than the PDU after it (decoded once a later packet
+    // showed what it was: a ClientHello a plain HTTP server answered) keeps its own packet.
+    const known = (f) => f !== null && f !== undefined;
+    const earlier = (n, frame) => known(n.frame) && known(frame) && n.frame < frame;
+    const takeNotes = (rec) => {
+      const all = notes.splice(0);
+      notes.push(...all.filter((n) => rec && earlier(n, rec.frame)));
+      return all.filter((n) => !(rec && earlier(n, rec.frame)));
+    };
+    const arrow = (dir, label, cls, extra) => Object.assign({ kind: 'arrow', dir, label, cls, notes: takeNotes(extra && extra.rec), verdict: null }, extra || {});
+    const noteLine = (pkt, list) => {
+      summarised();
+      const before = list.filter((n) => pkt && earlier(n, pkt.frame));
+      for (const n of before) rows.push({ kind: 'note', frame: n.frame, ts: n.ts, notes: [n] });
+      const rest = list.filter((n) => !before.includes(n));
+      if (rest.length) rows.push({ kind: 'note', frame: pkt ? pkt.frame : null, ts: pkt ? pkt.ts : null, notes: rest });
+    };
     const drawPending = (pkt) => {
       for (const a of pending.splice(0)) draw(pkt, a);
       if (notes.length) noteLine(pkt, notes.splice(0));
@@ -580,6 +595,11 @@
         case 'ws_message':
           if (lastFrame[r.dir] && !lastFrame[r.dir].msg) lastFrame[r.dir].msg = r;
           break;
+        case 'tls': {
+          const facts = [r.sni !== null ? 'SNI ' + visible(r.sni) : null, r.version, r.cipher_suite].filter((x) => x !== null);
+          pending.push(arrow(r.dir, 'TLS ' + r.name + (facts.length ? ' (' + facts.join(', ') + ')' : ''), 'http', { rec: r }));
+          break;
+        }
         case 'sse_event':
           pending.push(arrow('s2c', 'event' + (r.event !== null ? ' "' + visible(r.event) + '"' : ''), 'sse', { rec: r }));
           break;
