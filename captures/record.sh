@@ -35,7 +35,7 @@ PIDS=()
 
 ALL_GOOD=(http-keepalive ws-chat ws-deflate ws-fragmented ws-lengths ws-ipv6 ws-port8080
   chromium-ws sse long-poll polling ws-lossy ws-midstream two-links ws-sll ws-sll2
-  http-upgrade-refused ws-small-snaplen http-wild-heads http-slow-pipeline)
+  http-upgrade-refused ws-small-snaplen http-wild-heads http-slow-pipeline api-errors)
 ALL_BAD=(ws-accept-mismatch ws-handshake-invalid ws-unmasked-client-frame ws-masked-server-frame
   ws-reserved-opcode ws-rsv-without-extension ws-control-too-long ws-control-fragmented
   ws-unexpected-continuation ws-interleaved-data ws-invalid-utf8 ws-invalid-close-code
@@ -385,6 +385,24 @@ rec_http-keepalive() {
   stop httpd
   cap_stop
   write_expected http-keepalive --description "HTTP/1.1 keep-alive: 3 pipelined GETs on one connection (raw client), then curl reusing one connection for GET, HEAD, a 304 conditional GET, a POST with a body and a chunked response" \
+    --server $SRV4 --link-type EN10MB $(logs)
+}
+
+rec_api-errors() {
+  http_server
+  cap_start $NS_S "$HERE/api-errors.pcap" -i $IF_S "tcp port 80 or arp"
+  local u=http://$SRV4 json='Content-Type: application/json'
+  start curl $NS_C curl -sS --http1.1 -o /dev/null -H "$json" -d '{"item":"tea"}' "$u/api/orders" \
+    --next -sS -o /dev/null -H "$json" -d '{"item":"unobtainium"}' "$u/api/orders" \
+    --next -sS -o /dev/null "$u/api/status" \
+    --next -sS -o /dev/null -d 'name=sockscope' "$u/echo"
+  finish curl
+  start wsc $NS_C "$(PY)" "$PEERS/ws_texts.py" "ws://$SRV4/ws" "status: ok" "error: disk full"
+  finish wsc
+  sleep 0.2
+  stop httpd
+  cap_stop
+  write_expected api-errors --description "an API as the display filter examples look for it: curl POSTs two JSON orders to /api/orders (201 Created, then 500 with a JSON error), GETs /api/status (503) and POSTs a form to /echo on one connection; a WebSocket client sends \"status: ok\" and \"error: disk full\" to aiohttp's echo endpoint without compression and closes 1000" \
     --server $SRV4 --link-type EN10MB $(logs)
 }
 

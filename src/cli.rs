@@ -3,6 +3,7 @@
 //! and the mapping of options onto [`crate::config::Config`].
 
 use crate::config::{Config, DEFAULT_MEMORY_MIB, Limits, MIN_MEMORY_MIB, PortFilter};
+use crate::filter::Filter;
 use crate::model::FlowKind;
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use std::ops::RangeInclusive;
@@ -49,6 +50,18 @@ pub const READ_EXAMPLES: &[Example] = &[
         "tcpdump -w - -i lo port 80 | sockscope read -",
         "read a capture from stdin",
     ),
+    (
+        "sockscope read -Y 'http.status >= 500' capture.pcap",
+        "only what a display filter matches (docs/filter.md)",
+    ),
+    (
+        "sockscope read -T fields -e frame.number -e http.uri -Y http.request capture.pcap",
+        "field columns, as tshark -T fields",
+    ),
+    (
+        "sockscope read -w out.pcap -Y 'ws.text contains \"error\"' capture.pcap",
+        "save the packets of the flows that matched",
+    ),
 ];
 
 pub const LIVE_EXAMPLES: &[Example] = &[
@@ -64,6 +77,10 @@ pub const LIVE_EXAMPLES: &[Example] = &[
     (
         "sudo sockscope live -w out.pcap -c 1000",
         "save what was captured, stop after 1000 packets",
+    ),
+    (
+        "sudo sockscope live -Y 'anomaly.severity == error'",
+        "show only the errors as they happen",
     ),
     (
         "sudo setcap cap_net_raw,cap_net_admin+ep $(which sockscope)",
@@ -256,8 +273,22 @@ pub enum Command {
     #[command(after_help = after_help(READ_EXAMPLES, READ_EXIT, ""))]
     Read {
         /// Capture files (pcap, pcapng, optionally gzip-compressed); "-" reads stdin.
-        #[arg(required = true, value_name = "FILE", value_hint = ValueHint::FilePath)]
+        #[arg(required_unless_present = "read_file", value_name = "FILE",
+              value_hint = ValueHint::FilePath)]
         files: Vec<String>,
+        /// A capture file, as tshark -r (the same as naming it; repeatable).
+        #[arg(short = 'r', long = "read-file", value_name = "FILE", value_hint = ValueHint::FilePath)]
+        read_file: Vec<String>,
+        /// Stop after this many packets, as tshark -c (over all the files).
+        #[arg(short = 'c', long = "count", value_name = "N", value_parser = at_least_one::<u64>)]
+        count: Option<u64>,
+        /// Write the packets of the selected flows (--flow, or the flows in which -Y matched)
+        /// to this pcap file instead of printing a report.
+        #[arg(short = 'w', long = "write", value_name = "FILE", value_hint = ValueHint::FilePath)]
+        write: Option<PathBuf>,
+        /// With -w: a flow whose packets to write (the flow ids of the report); repeatable.
+        #[arg(long = "flow", value_name = "FLOW", requires = "write")]
+        flows: Vec<u64>,
         #[command(flatten)]
         common: Common,
     },
@@ -266,14 +297,27 @@ pub enum Command {
     #[command(after_help = after_help(LIVE_EXAMPLES, LIVE_EXIT, ""))]
     Live {
         /// Interface to sniff ("any" = all interfaces).
-        #[arg(default_value = "any", value_name = "IFACE")]
-        iface: String,
+        #[arg(value_name = "IFACE", conflicts_with = "interface")]
+        iface: Option<String>,
+        /// Interface to sniff, as tshark -i (the same as naming it) [default: any].
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        interface: Option<String>,
         /// Save every captured packet to this pcap file.
         #[arg(short = 'w', long = "write", value_name = "FILE", value_hint = ValueHint::FilePath)]
         write: Option<PathBuf>,
         /// Stop after this many packets.
         #[arg(short = 'c', long = "count", value_name = "N")]
         count: Option<u64>,
+        /// With -w, a ring buffer of files as tshark -b: filesize:KB (a new file when the
+        /// current one would pass KB kilobytes), duration:S (every S seconds), files:N (keep
+        /// the last N); repeatable.
+        #[arg(
+            short = 'b',
+            long = "ring-buffer",
+            value_name = "SPEC",
+            requires = "write"
+        )]
+        ring_buffer: Vec<String>,
         /// Stop after this many seconds.
         #[arg(long, value_name = "SECS")]
         duration: Option<f64>,
@@ -300,6 +344,12 @@ pub enum Command {
     #[command(mut_arg("quiet", |a| a.hide(true)))]
     #[command(mut_arg("color", |a| a.hide(true)))]
     #[command(mut_arg("digest", |a| a.hide(true)))]
+    #[command(mut_arg("fields_format", |a| a.hide(true)))]
+    #[command(mut_arg("field_names", |a| a.hide(true)))]
+    #[command(mut_arg("field_options", |a| a.hide(true)))]
+    #[command(mut_arg("only_layers", |a| a.hide(true)))]
+    #[command(mut_arg("zstats", |a| a.hide(true)))]
+    #[command(mut_arg("time_format", |a| a.hide(true)))]
     #[command(mut_arg("snap_preview", |a| a.help(
         "Max payload characters shown per frame / message in the page")))]
     Report {
@@ -335,6 +385,14 @@ pub enum Command {
     #[command(mut_arg("ladder", |a| a.hide(true)))]
     #[command(mut_arg("digest", |a| a.hide(true)))]
     #[command(mut_arg("snap_preview", |a| a.hide(true)))]
+    #[command(mut_arg("filter", |a| a.hide(true)))]
+    #[command(mut_arg("filter_flows", |a| a.hide(true)))]
+    #[command(mut_arg("fields_format", |a| a.hide(true)))]
+    #[command(mut_arg("field_names", |a| a.hide(true)))]
+    #[command(mut_arg("field_options", |a| a.hide(true)))]
+    #[command(mut_arg("only_layers", |a| a.hide(true)))]
+    #[command(mut_arg("zstats", |a| a.hide(true)))]
+    #[command(mut_arg("time_format", |a| a.hide(true)))]
     Check {
         /// Capture files or directories (searched for *.pcap, *.pcapng, *.cap, and .gz);
         /// "-" reads one capture from stdin.
@@ -401,6 +459,43 @@ impl ManPage {
             ManPage::Check => "check",
             ManPage::Completions => "completions",
             ManPage::Man => "man",
+        }
+    }
+}
+
+/// tshark's `-t` time formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeArg {
+    /// Local time of day.
+    #[value(name = "a")]
+    Absolute,
+    /// Local date and time.
+    #[value(name = "ad")]
+    AbsoluteDate,
+    /// Seconds since the first packet.
+    #[value(name = "r")]
+    Relative,
+    /// Seconds since the previous captured packet.
+    #[value(name = "d")]
+    Delta,
+    /// Seconds since the previous line shown.
+    #[value(name = "dd")]
+    DeltaShown,
+    /// Seconds since the epoch.
+    #[value(name = "e")]
+    Epoch,
+}
+
+impl From<TimeArg> for crate::time::TimeFormat {
+    fn from(t: TimeArg) -> Self {
+        use crate::time::TimeFormat as F;
+        match t {
+            TimeArg::Absolute => F::Absolute,
+            TimeArg::AbsoluteDate => F::AbsoluteDate,
+            TimeArg::Relative => F::Relative,
+            TimeArg::Delta => F::Delta,
+            TimeArg::DeltaShown => F::DeltaShown,
+            TimeArg::Epoch => F::Epoch,
         }
     }
 }
@@ -546,6 +641,15 @@ fn parse_memory(s: &str) -> Result<usize, String> {
     Ok(mib)
 }
 
+/// A positive number of seconds (`0.5`, `2`).
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.001 && *x <= 86_400.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{s}` is not a number of seconds from 0.001 to 86400"))
+}
+
 /// A count that must be at least 1.
 fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result<T, String> {
     match s.parse::<T>() {
@@ -588,9 +692,26 @@ pub struct Common {
     /// When to use colour (NO_COLOR is honoured).
     #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
     pub color: ColorWhen,
-    /// Max payload characters shown per frame / message in text and JSON.
-    #[arg(long, default_value_t = 128, value_name = "N")]
-    pub snap_preview: usize,
+    /// How the summary lines show time, as tshark -t: a (local time of day), ad (local date and
+    /// time), r (since the first packet), d (since the previous captured packet), dd (since the
+    /// previous line), e (since the epoch).
+    #[arg(
+        short = 't',
+        long = "time-format",
+        value_enum,
+        default_value = "r",
+        value_name = "FORMAT"
+    )]
+    pub time_format: TimeArg,
+    /// Statistics printed after the tables, as tshark -z: io,stat,INTERVAL (frames and bytes
+    /// per interval of seconds), conv,tcp (TCP conversations), http,tree (HTTP requests by
+    /// method, responses by status); repeatable.
+    #[arg(short = 'z', value_name = "STAT", value_parser = crate::stats::zstats::ZStat::parse)]
+    pub zstats: Vec<crate::stats::zstats::ZStat>,
+    /// Max payload characters shown per frame / message, in JSON, -V and on summary lines
+    /// [default: 128; 40 on a summary line].
+    #[arg(long, value_name = "N")]
+    pub snap_preview: Option<usize>,
     /// Evict flows idle for this many seconds of capture time.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub idle_timeout: u64,
@@ -622,11 +743,67 @@ pub struct Common {
     /// body (de-chunked) to the records as "sha256" (null when bytes of it are missing).
     #[arg(long)]
     pub digest: bool,
+    /// Decode WebSocket messages as this sub-protocol where the handshake negotiated none that
+    /// sockscope knows: PROTO for every flow, port:N[-M]=PROTO or flow:N=PROTO for some; PROTO
+    /// is socket.io, stomp, mqtt, graphql-ws, graphql-transport-ws, signalr, json-rpc, wamp,
+    /// json, or none (not decoded). Repeatable; the most specific rule wins.
+    #[arg(long = "decode-as", value_name = "[TARGET=]PROTO", value_parser = parse_decode_as)]
+    pub decode_as: Vec<String>,
+    /// Display filter: show only the records that match, and in the tables only the flows in
+    /// which something matched (`ws.opcode == text && ws.text contains "error"`; fields:
+    /// `sockscope fields`, syntax: docs/filter.md).
+    #[arg(short = 'Y', long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// With -Y: show every record of the flows in which something matched.
+    #[arg(long, requires = "filter")]
+    pub filter_flows: bool,
+    /// -T fields: one line per record (that -Y matches) with the fields named by -e, as
+    /// tshark's -T fields.
+    #[arg(
+        short = 'T',
+        value_enum,
+        value_name = "FORMAT",
+        requires = "field_names"
+    )]
+    pub fields_format: Option<FieldsFormat>,
+    /// A field to print with -T fields (`sockscope fields` lists them); repeatable.
+    #[arg(short = 'e', value_name = "FIELD", requires = "fields_format")]
+    pub field_names: Vec<String>,
+    /// An option of -T fields: separator=,|/t|/s|C, occurrence=f|l|a, aggregator=,|C,
+    /// header=y|n, quote=d|s|n; repeatable.
+    #[arg(short = 'E', value_name = "OPTION=VALUE", requires = "fields_format")]
+    pub field_options: Vec<String>,
+    /// Limit the -V tree to these layers (frame, eth, ip, tcp, http, ws, sse, tls, …),
+    /// comma-separated.
+    #[arg(
+        short = 'O',
+        value_name = "LAYERS",
+        value_delimiter = ',',
+        requires = "verbose"
+    )]
+    pub only_layers: Vec<String>,
+    /// The interval short polling is priced at in the "what if over HTTP" comparison, seconds.
+    #[arg(long, default_value = "1", value_name = "SECS", value_parser = parse_interval)]
+    pub poll_interval: std::time::Duration,
     /// Threads: `read` splits the flows between N threads (default 1); `check` analyzes N
     /// captures at once (default: the available cores). The output is the same whatever the
     /// number; `live` uses one.
     #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub threads: Option<usize>,
+}
+
+/// One `--decode-as` value, checked here so that the analysis can trust it.
+fn parse_decode_as(s: &str) -> Result<String, String> {
+    s.parse::<crate::proto::sub::select::Rule>()
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// `-T`: the formats of a line per record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FieldsFormat {
+    /// The fields named by -e, separated by -E separator (tab by default).
+    Fields,
 }
 
 impl Common {
@@ -666,6 +843,16 @@ impl Common {
     }
 
     /// The analysis configuration. `check` looks at every port unless ports are given.
+    /// Characters of payload in a preview (JSON, `-V`, `--follow`): `--snap-preview`, or 128.
+    pub fn preview_chars(&self) -> usize {
+        self.snap_preview.unwrap_or(crate::model::PREVIEW)
+    }
+
+    /// Characters of payload on a one-line summary: `--snap-preview`, or 40.
+    pub fn line_preview_chars(&self) -> usize {
+        self.snap_preview.unwrap_or(crate::model::LINE_PREVIEW)
+    }
+
     pub fn config(&self, any_port_by_default: bool) -> Config {
         let list = self.port_list();
         let ports = if self.any_port || (any_port_by_default && list.is_empty()) {
@@ -683,8 +870,17 @@ impl Common {
             max_inflated_message: self.max_inflate,
             ..Limits::default()
         };
-        let preview_bytes = self.snap_preview.saturating_mul(4);
-        let display_bytes = if self.hex || self.follow.is_some() {
+        let preview_bytes = self
+            .preview_chars()
+            .max(self.line_preview_chars())
+            .saturating_mul(4);
+        // A filter that looks into payloads sees what is kept for display: keep it whole.
+        let filter_reads_payloads = self
+            .display_filter()
+            .ok()
+            .flatten()
+            .is_some_and(|f| f.reads_payloads());
+        let display_bytes = if self.hex || self.follow.is_some() || filter_reads_payloads {
             preview_bytes.max(limits.max_message_buffer)
         } else {
             preview_bytes
@@ -701,13 +897,35 @@ impl Common {
             ports,
             http_ports,
             limits,
-            snap_preview: self.snap_preview,
+            snap_preview: self.preview_chars(),
             display_bytes,
             display_flow,
             digest: self.digest,
+            decode_as: self.decode_as.clone(),
+            poll_interval: self.poll_interval,
+            packet_limit: None,
+            zstats: self.zstats.clone(),
             keys: Default::default(),
             tls_ciphertext,
             threads: self.threads(),
+        }
+    }
+
+    /// The `-Y` filter compiled, with `--kind K` joined to it as `flow.kind == K && (…)`. A
+    /// refused filter is the error with its column (for the error line) and the caret lines.
+    pub fn display_filter(&self) -> Result<Option<Filter>, (String, String)> {
+        let Some(text) = &self.filter else {
+            return Ok(None);
+        };
+        let filter = Filter::new(text).map_err(|e| (e.headline(), e.caret()))?;
+        match self.kind {
+            None => Ok(Some(filter)),
+            Some(k) => {
+                let kind = FlowKind::from(k);
+                Filter::new(&format!("flow.kind == {kind} && ({text})"))
+                    .map(Some)
+                    .map_err(|e| (e.headline(), e.caret()))
+            }
         }
     }
 
@@ -788,9 +1006,41 @@ impl Common {
                 "-q leaves out the packet lines that {name} adds to; use one of them"
             ));
         }
+        if self.json && !self.zstats.is_empty() {
+            return Err(
+                "-z prints text tables; with --json the summary record carries the totals".into(),
+            );
+        }
+        if self.json && self.time_format != TimeArg::Relative {
+            return Err("-t sets the time of the text lines; JSON records carry `ts`, seconds since the epoch".into());
+        }
         if self.digest && !self.json {
             return Err("--digest adds \"sha256\" to JSON records; use it with --json".into());
         }
+        if self.fields_format.is_some() {
+            for (set, name) in [
+                (self.json, "--json"),
+                (self.verbose, "-V"),
+                (self.hex, "-x"),
+                (self.quiet, "-q"),
+                (self.follow.is_some(), "--follow"),
+                (self.ladder.is_some(), "--ladder"),
+            ] {
+                if set {
+                    return Err(format!(
+                        "-T fields prints one line per record; {name} is another view: pick one"
+                    ));
+                }
+            }
+            crate::report::fields::check(&self.field_names, &self.field_options)?;
+        }
+        if self.filter_flows && (self.follow.is_some() || self.ladder.is_some()) {
+            return Err(
+                "--filter-flows shows whole flows; --follow and --ladder show one flow already"
+                    .into(),
+            );
+        }
+        crate::report::verbose::check_layers(&self.only_layers)?;
         Ok(())
     }
 
@@ -832,6 +1082,16 @@ impl Common {
                 self.digest,
                 "--digest",
                 "digests are in `sockscope read --json --digest FILE`",
+            ),
+            (
+                self.fields_format.is_some(),
+                "-T",
+                "for field columns run `sockscope read -T fields -e FIELD FILE`",
+            ),
+            (
+                !self.only_layers.is_empty(),
+                "-O",
+                "every layer is in the page",
             ),
         ] {
             if set {
@@ -875,6 +1135,27 @@ impl GateArgs {
                 common.digest,
                 "--digest",
                 "check verdicts carry no message digests; run `sockscope read --json --digest FILE`",
+            ),
+            (
+                common.filter.is_some(),
+                "-Y",
+                "check judges whole captures; to fail on records that match a filter use \
+                 --forbid EXPR",
+            ),
+            (
+                common.fields_format.is_some(),
+                "-T",
+                "check prints verdicts; for field columns run `sockscope read -T fields -e FIELD FILE`",
+            ),
+            (
+                !common.zstats.is_empty(),
+                "-z",
+                "check prints verdicts, not statistics; run `sockscope read -q -z STAT FILE`",
+            ),
+            (
+                common.time_format != TimeArg::Relative,
+                "-t",
+                "check prints no packet lines; run `sockscope read -t FORMAT FILE`",
             ),
         ] {
             if set {

@@ -142,6 +142,15 @@ pub struct Config {
     pub display_flow: Option<FlowId>,
     /// Compute the SHA-256 of every WebSocket message and HTTP body (`--digest`).
     pub digest: bool,
+    /// `--decode-as` rules as given (`[port:N[-M]=|flow:N=]PROTO`), checked by the CLI; the
+    /// WebSocket dissector parses them once per run (`proto::sub::select::DecodeAs`).
+    pub decode_as: Vec<String>,
+    /// The interval short polling is priced at in the overhead comparison (`--poll-interval`).
+    pub poll_interval: std::time::Duration,
+    /// Stop after this many packets (`read -c`).
+    pub packet_limit: Option<u64>,
+    /// tshark's `-z` statistics asked for.
+    pub zstats: Vec<crate::stats::zstats::ZStat>,
     /// TLS secrets: the `--keylog` file, and those the capture carries (shared by every
     /// clone of the settings).
     pub keys: crate::proto::tls::KeyStore,
@@ -171,6 +180,10 @@ impl Default for Config {
             display_bytes: 512,
             display_flow: None,
             digest: false,
+            decode_as: Vec::new(),
+            poll_interval: std::time::Duration::from_secs(1),
+            packet_limit: None,
+            zstats: Vec::new(),
             keys: Default::default(),
             tls_ciphertext: 0,
             threads: 1,

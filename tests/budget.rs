@@ -183,6 +183,14 @@ fn unfinished_fragmented_messages_with_hex_or_follow() {
     assert!(!run.stdout.contains("budget"), "{}", tail(&run.stdout));
 }
 
+// Before: 126 MiB (the same input with --memory 4096, debug build). MQTT-over-WebSocket flows each 60 KB into a PUBLISH per side that never ends: the decoders'
+// packet buffers give way, largest first, each reported.
+#[test]
+fn mqtt_packets_that_never_end() {
+    let (_dir, file) = hostile_capture(Shape::MqttPartial, 800, hostile::PER_FLOW);
+    within_budget(&file, &["-q"], &["sub.budget"]);
+}
+
 // Before: 67 MiB. Inflaters (80 KiB each) and the inflated bytes kept for -x (as much as -x
 // keeps: `AS_MUCH_AS_HEX`) give way.
 #[test]

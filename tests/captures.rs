@@ -465,7 +465,7 @@ fn every_capture_has_an_expected_file_and_vice_versa() {
     let with_expected: BTreeSet<String> = expected_all().into_iter().map(|(n, _)| n).collect();
     let files: BTreeSet<String> = capture_files().into_iter().collect();
     assert_eq!(with_expected, files);
-    assert_eq!(files.len(), 40, "20 good and 20 bad captures");
+    assert_eq!(files.len(), 41, "21 good and 20 bad captures");
 }
 
 #[test]
@@ -547,7 +547,7 @@ fn check_passes_the_good_captures() {
         .lines()
         .filter(|l| l.starts_with("PASS "))
         .count();
-    assert_eq!(pass_lines, 20, "{}", run.stdout);
+    assert_eq!(pass_lines, 21, "{}", run.stdout);
 }
 
 #[test]
@@ -786,6 +786,157 @@ fn synthetic_inputs() -> Vec<Synthetic> {
             w.bytes().to_vec()
         }),
     });
+
+    // Malformed sub-protocol data, decoded as the protocol `--decode-as` names (no real peer
+    // sends it; the recorded sub-protocol captures raise none of these).
+    let text = |dir: usize, s: &[u8]| (dir, ws_frame(true, false, 1, dir == C2S, s));
+    let binary = |dir: usize, s: &[u8]| (dir, ws_frame(true, false, 2, dir == C2S, s));
+    let sub = |code, how, proto: &str, frames: Vec<(usize, Vec<u8>)>| Synthetic {
+        code,
+        how,
+        also: &[],
+        args: vec!["--decode-as".into(), proto.into()],
+        input: Input::Bytes(websocket_session(None, &frames)),
+    };
+    out.push(sub(
+        "sub.invalid_json",
+        "--decode-as json-rpc, a client text message that is not JSON",
+        "json-rpc",
+        vec![text(C2S, br#"{"jsonrpc":"2.0","method":"#)],
+    ));
+    out.push(sub(
+        "sub.not_text",
+        "--decode-as json-rpc, a binary client message",
+        "json-rpc",
+        vec![binary(C2S, &[0, 1, 2, 3])],
+    ));
+    out.push(Synthetic {
+        code: "sub.truncated",
+        how: "--decode-as json with --max-message 16, a 60-byte JSON text message",
+        also: &[],
+        args: vec![
+            "--decode-as".into(),
+            "json".into(),
+            "--max-message".into(),
+            "16".into(),
+        ],
+        input: Input::Bytes(websocket_session(
+            None,
+            &[text(
+                C2S,
+                br#"{"greeting":"hello, world","padding":"xxxxxxxxxxxxxx"}"#,
+            )],
+        )),
+    });
+    out.push(sub(
+        "sub.socketio_malformed",
+        "--decode-as socket.io, a text message of Engine.IO packet type 9",
+        "socket.io",
+        vec![text(S2C, b"9nonsense")],
+    ));
+    out.push(sub(
+        "sub.socketio_attachment_missing",
+        "--decode-as socket.io, a BINARY_EVENT announcing one attachment, then an EVENT",
+        "socket.io",
+        vec![
+            text(C2S, br#"451-["upload",{"_placeholder":true,"num":0}]"#),
+            text(C2S, br#"42["chat message","hi"]"#),
+        ],
+    ));
+    out.push(sub(
+        "sub.socketio_unexpected_binary",
+        "--decode-as socket.io, a binary message no binary event announced",
+        "socket.io",
+        vec![binary(S2C, &[1, 2, 3, 4])],
+    ));
+    out.push(sub(
+        "sub.stomp_malformed",
+        "--decode-as stomp, a SEND frame with a header line without a colon",
+        "stomp",
+        vec![text(C2S, b"SEND\ndestination /queue/a\n\nbody\0")],
+    ));
+    out.push(sub(
+        "sub.stomp_unknown_command",
+        "--decode-as stomp, a frame with the command FETCH",
+        "stomp",
+        vec![text(C2S, b"FETCH\ndestination:/queue/a\n\n\0")],
+    ));
+    out.push(sub(
+        "sub.mqtt_malformed",
+        "--decode-as mqtt, a packet of the reserved type 0",
+        "mqtt",
+        vec![binary(C2S, &[0x00, 0x00])],
+    ));
+    out.push(Synthetic {
+        // The rest never comes: the connection ends inside the packet.
+        also: &["sub.mqtt_truncated"],
+        ..sub(
+            "sub.mqtt_length_overrun",
+            "--decode-as mqtt, a PUBLISH announcing 300 000 bytes (the cap is 256 KiB), of \
+             which the first arrive",
+            "mqtt",
+            vec![binary(
+                C2S,
+                &[0x30, 0xe0, 0xa7, 0x12, 0x00, 0x01, b't', b'x', b'x', b'x'],
+            )],
+        )
+    });
+    out.push(sub(
+        "sub.mqtt_truncated",
+        "--decode-as mqtt, the first 4 bytes of a 12-byte PUBLISH, then the connection ends",
+        "mqtt",
+        vec![binary(C2S, &[0x30, 0x0a, 0x00, 0x01])],
+    ));
+    out.push(sub(
+        "sub.mqtt_text_frame",
+        "--decode-as mqtt, a PUBLISH in a text message (its bytes are all ASCII)",
+        "mqtt",
+        vec![text(C2S, b"0\x05\x00\x01tab")],
+    ));
+    out.push(sub(
+        "sub.graphql_invalid",
+        "--decode-as graphql-transport-ws, a message of type \"bogus\"",
+        "graphql-transport-ws",
+        vec![text(C2S, br#"{"type":"bogus"}"#)],
+    ));
+    out.push(sub(
+        "sub.signalr_malformed",
+        "--decode-as signalr, a JSON record without its 0x1E terminator",
+        "signalr",
+        vec![text(S2C, br#"{"type":1,"target":"send","arguments":[]}"#)],
+    ));
+    out.push(sub(
+        "sub.jsonrpc_invalid",
+        "--decode-as json-rpc, an object with neither method nor result nor error",
+        "json-rpc",
+        vec![text(C2S, br#"{"jsonrpc":"2.0","id":1}"#)],
+    ));
+    out.push(sub(
+        "sub.wamp_invalid",
+        "--decode-as wamp, a message of code 999",
+        "wamp",
+        vec![text(C2S, b"[999]")],
+    ));
+    out.push(sub(
+        "sub.requests_evicted",
+        "--decode-as json-rpc, 1 030 requests never answered (1 024 are kept waiting)",
+        "json-rpc",
+        (0..1030)
+            .map(|i| {
+                let r = format!(r#"{{"jsonrpc":"2.0","method":"m","id":{i}}}"#);
+                text(C2S, r.as_bytes())
+            })
+            .collect(),
+    ));
+    out.push(sub(
+        "sub.duplicate_request_id",
+        "--decode-as json-rpc, two requests with id 1, neither answered",
+        "json-rpc",
+        vec![
+            text(C2S, br#"{"jsonrpc":"2.0","method":"a","id":1}"#),
+            text(C2S, br#"{"jsonrpc":"2.0","method":"b","id":1}"#),
+        ],
+    ));
 
     // Inputs no well-behaved peer or recording produces.
     out.push(Synthetic {

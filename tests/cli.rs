@@ -387,7 +387,7 @@ fn help_completions_and_man_page() {
 fn follow_and_ladder_print_only_their_flow() {
     let (follow, _, code) = run(&["read", "--follow", "2", "captures/http-keepalive.pcap"]);
     assert_eq!(code, 0);
-    assert!(follow.starts_with("Follow flow 2: client 192.0.2.1:41262"));
+    assert!(follow.starts_with("Follow flow 2 (tcp.stream 1): client 192.0.2.1:41262"));
     assert!(!follow.contains("41256"), "flow 1's port: {follow}");
     assert!(!follow.contains("Header overhead"));
     assert!(follow.contains("Flow 2 summary: http"));

@@ -1,43 +1,150 @@
-//! The field catalog against what the binary really writes: every record of `--json` output
-//! of every bundled capture is read through the filter's JSON source; every value a field gives
-//! must be of the field's type (enum values among the catalog's), every field that exists today
-//! must turn up in some capture, and a filter built from each value found must match the record
-//! it came from (and its `!=` must not). The catalog is also held against docs/schema.json (every
-//! property of a filterable record is covered) and against docs/filter.md (which lists every
-//! field, generated from the catalog).
+//! The field catalog against what the analysis really produces: every record of every bundled
+//! capture is read through the records' own fields (`model::InFlow`, what `-Y`, `-T fields`
+//! and `check --forbid` evaluate); every value a field gives must be of the field's type (enum
+//! values among the catalog's), every field that exists today must turn up in some capture, and
+//! a filter built from each value found must match the record it came from (and its `!=` must
+//! not). Filters are run end to end through `read -Y`. The catalog is also held against
+//! docs/schema.json (every property of a filterable record is covered) and against
+//! docs/filter.md (which lists every field, generated from the catalog).
 
 mod common;
 
+use clap::Parser;
 use common::{capture_files, expected_all, sockscope};
 use serde_json::Value as Json;
 use sockscope::filter::ast::quote;
 use sockscope::filter::fields::{self, Card, FIELDS, FieldDef, Status, Type};
-use sockscope::filter::json::{JsonFlows, JsonRecord};
 use sockscope::filter::{FieldSource, Filter, RecordType, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use sockscope::model::{Event, EventCtx, EventSink, FlowFacts, FlowKind, InFlow, Record};
+use sockscope::report::gate::early_kind;
+use sockscope::report::{PacketDone, Reporter};
+use sockscope::stats::RunStats;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
-/// Every capture's `--json` records, analyzed on its own port.
-fn outputs() -> Vec<(String, Vec<Json>)> {
-    let ports: BTreeMap<String, u16> = expected_all()
+/// The port each bundled capture is analyzed on.
+fn ports() -> BTreeMap<String, u16> {
+    expected_all()
         .into_iter()
         .map(|(name, e)| (name, e.port))
-        .collect();
-    let mut out = Vec::new();
-    for name in capture_files() {
-        let port = ports.get(&name).copied().unwrap_or(80).to_string();
-        let path = common::capture(&name);
-        let run = sockscope(&[
-            "read".as_ref(),
-            "--json".as_ref(),
-            "-p".as_ref(),
-            port.as_ref(),
-            path.as_os_str(),
-        ]);
-        out.push((name, run.report().records));
+        .collect()
+}
+
+/// What the catalog check found over every record.
+#[derive(Default)]
+struct Found {
+    capture: String,
+    seen: BTreeMap<&'static str, usize>,
+    types: BTreeSet<RecordType>,
+    checked: usize,
+    kinds: HashMap<u64, FlowKind>,
+}
+
+impl Found {
+    /// Checks every field of one record.
+    fn record(&mut self, rec: &InFlow<'_>, header_names: &[&str]) {
+        self.types.insert(rec.record_type());
+        let capture = self.capture.clone();
+        for def in FIELDS {
+            for name in names_of(def, header_names) {
+                let key = fields::lookup(&name).and_then(|r| r.key);
+                let mut values: Vec<String> = Vec::new();
+                let mut filters: Vec<String> = Vec::new();
+                let _ = rec.values(def.id, key, &mut |v| {
+                    assert!(
+                        v.is_of(def.ty),
+                        "{capture}: {name} gave {v:?}, not {}",
+                        def.ty.name()
+                    );
+                    if let (Value::Sym(s), Type::Enum(e)) = (v, def.ty) {
+                        assert!(
+                            e.position(s).is_some(),
+                            "{capture}: {name} = {s}, which the catalog does not list"
+                        );
+                    }
+                    values.push(format!("{v:?}"));
+                    filters.extend(asking_for(&name, &v));
+                    ControlFlow::Continue(())
+                });
+                if values.is_empty() {
+                    continue;
+                }
+                assert_eq!(def.status, Status::Now, "{name} is planned but has values");
+                *self.seen.entry(def.name).or_default() += 1;
+                if def.card == Card::One {
+                    assert_eq!(
+                        values.len(),
+                        1,
+                        "{capture}: {name} has one value: {values:?}"
+                    );
+                }
+                for text in filters {
+                    let f = Filter::new(&text).unwrap_or_else(|e| panic!("{e}"));
+                    assert!(
+                        f.matches(rec),
+                        "{capture}: `{text}` does not match the record it came from"
+                    );
+                    if def.card == Card::One && text.contains(" == ") {
+                        let ne = Filter::new(&text.replacen(" == ", " != ", 1)).unwrap();
+                        assert!(
+                            !ne.matches(rec),
+                            "{capture}: `{text}` and its != both match"
+                        );
+                    }
+                    self.checked += 1;
+                }
+            }
+        }
     }
-    assert!(out.len() >= 30, "the bundled captures are missing");
-    out
+}
+
+impl EventSink for Found {
+    fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
+        if let Some(k) = early_kind(&event) {
+            self.kinds.entry(ctx.flow.id).or_insert(k);
+        }
+        let kind = self.kinds.get(&ctx.flow.id).copied();
+        match event {
+            Event::Record(r) => {
+                let names: Vec<&str> = match r {
+                    Record::Http(m) => m.headers.iter().map(|h| h.name).collect(),
+                    _ => Vec::new(),
+                };
+                let rec = InFlow {
+                    own: r.own(),
+                    flow: Some(ctx.flow),
+                    kind,
+                    frame: ctx.pkt.map(|p| p.frame),
+                };
+                self.record(&rec, &names);
+            }
+            Event::FlowClosed { how, summary } => {
+                let facts = FlowFacts {
+                    meta: ctx.flow,
+                    summary,
+                    how,
+                };
+                let rec = InFlow {
+                    own: &facts,
+                    flow: Some(ctx.flow),
+                    kind: Some(summary.kind.unwrap_or(FlowKind::Other)),
+                    frame: None,
+                };
+                self.record(&rec, &[]);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Reporter for Found {
+    fn packet_done(&mut self, _done: &PacketDone<'_>) {}
+    fn finish(&mut self, _stats: &RunStats) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn take_io_error(&mut self) -> Option<std::io::Error> {
+        None
+    }
 }
 
 /// A filter that asks for `v` exactly, e.g. `http.status == 101`.
@@ -71,15 +178,12 @@ fn asking_for(name: &str, v: &Value<'_>) -> Option<String> {
     Some(format!("{name} == {lit}"))
 }
 
-/// The name to test a field under: keyed fields with a key this record has.
-fn names_of(def: &FieldDef, record: &Json) -> Vec<String> {
+/// The names to test a field under: keyed fields with each header name this record has.
+fn names_of(def: &FieldDef, header_names: &[&str]) -> Vec<String> {
     match def.key_prefix() {
         None => vec![def.name.to_string()],
-        Some(prefix) => record["headers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|h| h[0].as_str())
+        Some(prefix) => header_names
+            .iter()
             .filter(|n| fields::lookup(&format!("{prefix}{n}")).is_some())
             .map(|n| format!("{prefix}{n}"))
             .collect(),
@@ -88,71 +192,27 @@ fn names_of(def: &FieldDef, record: &Json) -> Vec<String> {
 
 #[test]
 fn every_field_of_today_is_found_in_the_captures_and_matches_what_it_found() {
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut types_seen: BTreeSet<RecordType> = BTreeSet::new();
-    let mut checked = 0usize;
-    for (capture, records) in outputs() {
-        let flows = JsonFlows::from_records(&records);
-        for record in &records {
-            let Some(rec) = JsonRecord::new(record, flows.context_of(record)) else {
-                continue;
-            };
-            types_seen.insert(rec.record_type());
-            for def in FIELDS {
-                for name in names_of(def, record) {
-                    let key = fields::lookup(&name).and_then(|r| r.key);
-                    let mut values: Vec<String> = Vec::new();
-                    let mut filters: Vec<String> = Vec::new();
-                    let _ = rec.values(def.id, key, &mut |v| {
-                        assert!(
-                            v.is_of(def.ty),
-                            "{capture}: {name} gave {v:?}, not {}",
-                            def.ty.name()
-                        );
-                        if let (Value::Sym(s), Type::Enum(e)) = (v, def.ty) {
-                            assert!(
-                                e.position(s).is_some(),
-                                "{capture}: {name} = {s}, which the catalog does not list"
-                            );
-                        }
-                        values.push(format!("{v:?}"));
-                        filters.extend(asking_for(&name, &v));
-                        ControlFlow::Continue(())
-                    });
-                    if values.is_empty() {
-                        continue;
-                    }
-                    assert_eq!(def.status, Status::Now, "{name} is planned but has values");
-                    *seen.entry(def.name).or_default() += 1;
-                    if def.card == Card::One {
-                        assert_eq!(
-                            values.len(),
-                            1,
-                            "{capture}: {name} has one value: {values:?}"
-                        );
-                    }
-                    for text in filters {
-                        let f = Filter::new(&text).unwrap_or_else(|e| panic!("{e}"));
-                        assert!(
-                            f.matches(&rec),
-                            "{capture}: `{text}` does not match the record it came from: {record}"
-                        );
-                        if def.card == Card::One && text.contains(" == ") {
-                            let ne = Filter::new(&text.replacen(" == ", " != ", 1)).unwrap();
-                            assert!(
-                                !ne.matches(&rec),
-                                "{capture}: `{text}` and its != both match"
-                            );
-                        }
-                        checked += 1;
-                    }
-                }
-            }
-        }
+    let ports = ports();
+    let mut found = Found::default();
+    let mut captures = 0;
+    for name in capture_files() {
+        let port = ports.get(&name).copied().unwrap_or(80).to_string();
+        let path = common::capture(&name).display().to_string();
+        let cli = sockscope::cli::Cli::parse_from(["sockscope", "read", "-p", &port, &path]);
+        let sockscope::cli::Command::Read { common, .. } = cli.command else {
+            unreachable!("a read command");
+        };
+        found.capture = name.clone();
+        found.kinds.clear();
+        let (_, back) = sockscope::app::analyze(&[path], &common.config(false), found)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        found = back;
+        captures += 1;
     }
+    assert!(captures >= 30, "the bundled captures are missing");
     let missing: Vec<&str> = FIELDS
         .iter()
-        .filter(|f| f.status == Status::Now && !seen.contains_key(f.name))
+        .filter(|f| f.status == Status::Now && !found.seen.contains_key(f.name))
         .map(|f| f.name)
         .collect();
     assert!(
@@ -160,24 +220,30 @@ fn every_field_of_today_is_found_in_the_captures_and_matches_what_it_found() {
         "fields of today that no bundled capture gives: {missing:?}"
     );
     for t in RecordType::ALL {
-        assert_eq!(types_seen.contains(&t), !t.planned(), "{t:?}");
+        assert_eq!(found.types.contains(&t), !t.planned(), "{t:?}");
     }
-    assert!(checked > 1000, "{checked} filters checked");
+    assert!(found.checked > 1000, "{} filters checked", found.checked);
+}
+
+/// Records `read --json -Y FILTER` writes for a bundled capture (the summary not counted).
+fn count(capture: &str, filter: &str) -> usize {
+    let port = ports().get(capture).copied().unwrap_or(80).to_string();
+    let path = common::capture(capture);
+    let run = sockscope(&[
+        "read".as_ref(),
+        "--json".as_ref(),
+        "-p".as_ref(),
+        port.as_ref(),
+        "-Y".as_ref(),
+        filter.as_ref(),
+        path.as_os_str(),
+    ]);
+    assert_eq!(run.code, 0, "{capture} -Y {filter}: {}", run.stderr);
+    run.report().records.len() - 1
 }
 
 #[test]
 fn filters_find_what_the_captures_hold() {
-    let outputs: BTreeMap<String, Vec<Json>> = outputs().into_iter().collect();
-    let count = |capture: &str, filter: &str| -> usize {
-        let f = Filter::new(filter).unwrap_or_else(|e| panic!("{e}"));
-        let records = &outputs[capture];
-        let flows = JsonFlows::from_records(records);
-        records
-            .iter()
-            .filter_map(|r| JsonRecord::new(r, flows.context_of(r)))
-            .filter(|r| f.matches(r))
-            .count()
-    };
     // ws-chat: one upgrade, client close 1000 "bye", pings both ways, subprotocol chat.v1.
     assert_eq!(
         count("ws-chat.pcap", "ws.handshake.subprotocol == \"chat.v1\""),
@@ -220,7 +286,10 @@ fn filters_find_what_the_captures_hold() {
         1
     );
     // Every record of the flow carries its kind and endpoints.
-    let all = outputs["ws-chat.pcap"].len() - 1;
+    let all = common::read_json(&common::capture("ws-chat.pcap"), &[])
+        .records
+        .len()
+        - 1;
     assert_eq!(
         count("ws-chat.pcap", "flow.kind == websocket && tcp.port == 80"),
         all
@@ -329,6 +398,16 @@ fn every_property_of_a_filterable_record_is_covered() {
         ("flow", "ws_messages", "flow.ws_messages"),
         ("flow", "http_messages", "flow.http_messages"),
         ("flow", "sse_events", "flow.sse_events"),
+        ("flow", "flow", "flow.id"),
+        ("flow", "tcp_stream", "flow.tcp_stream"),
+        ("flow", "messages_c2s", "flow.messages_c2s"),
+        ("flow", "messages_s2c", "flow.messages_s2c"),
+        ("sse_event", "len", "sse.len"),
+        (
+            "*",
+            "preview_truncated",
+            "-- display only: whether `preview` was cut",
+        ),
         ("flow", "polling", "flow.polling"),
         ("flow", "anomalies", "flow.anomalies"),
         ("flow", "handshake_complete", "flow.handshake_complete"),
@@ -336,6 +415,13 @@ fn every_property_of_a_filterable_record_is_covered() {
         ("flow", "end", "flow.end"),
         ("flow", "gaps", "flow.gaps"),
         ("flow", "ping_rtt_ms", "flow.ping_rtt_ms"),
+        ("ws_message", "sub", "sub"),
+        ("ws_message", "sub_more", "sub"),
+        (
+            "flow",
+            "sub",
+            "-- the sub-protocol chosen: its messages' sub.protocol",
+        ),
         (
             "flow",
             "tls",

@@ -270,3 +270,133 @@ fn check_reports_unreadable_captures() {
         "{stdout}"
     );
 }
+
+/// Sub-protocols: the summary lines say what each message meant, `-V` and `--follow` show its
+/// tree (JSON pretty-printed), the report ends with the latency table.
+#[test]
+fn sub_protocol_views() {
+    golden(
+        "sub_default_socketio",
+        &["read", "captures/sub/socketio.pcap"],
+    );
+    golden(
+        "sub_default_mqtt",
+        &["read", "-p", "15675", "captures/sub/mqtt.pcap"],
+    );
+    golden(
+        "sub_default_stomp",
+        &["read", "-p", "15674", "captures/sub/stomp.pcap"],
+    );
+    golden(
+        "sub_default_graphql",
+        &["read", "captures/sub/graphql-transport-ws.pcap"],
+    );
+    golden(
+        "sub_default_jsonrpc",
+        &["read", "captures/sub/jsonrpc.pcap"],
+    );
+    golden(
+        "sub_follow_jsonrpc",
+        &["read", "--follow", "1", "captures/sub/jsonrpc.pcap"],
+    );
+    golden(
+        "sub_json_socketio",
+        &["read", "--json", "captures/sub/socketio.pcap"],
+    );
+    golden(
+        "sub_decode_as_none",
+        &[
+            "read",
+            "-q",
+            "--decode-as",
+            "none",
+            "captures/sub/jsonrpc.pcap",
+        ],
+    );
+}
+
+#[test]
+fn filtered_views() {
+    let api = "captures/api-errors.pcap";
+    golden(
+        "filter_ws_text_error",
+        &[
+            "read",
+            "-Y",
+            "ws.opcode == text && ws.text contains \"error\"",
+            api,
+        ],
+    );
+    golden(
+        "filter_http_5xx_verbose_http_layer",
+        &["read", "-V", "-O", "http", "-Y", "http.status >= 500", api],
+    );
+    golden(
+        "filter_post_api_hex",
+        &[
+            "read",
+            "-x",
+            "-Y",
+            "http.method == \"POST\" && http.uri matches \"^/api/\"",
+            api,
+        ],
+    );
+    golden(
+        "filter_flows_whole",
+        &[
+            "read",
+            "--filter-flows",
+            "-Y",
+            "ws.text contains \"disk\"",
+            api,
+        ],
+    );
+    golden(
+        "filter_json_sse_kind",
+        &[
+            "read",
+            "--json",
+            "-Y",
+            "flow.kind == sse",
+            "captures/sse.pcap",
+        ],
+    );
+    golden(
+        "filter_anomaly_errors",
+        &[
+            "read",
+            "-Y",
+            "anomaly.severity == error",
+            "captures/bad/ws-masked-server-frame.pcap",
+        ],
+    );
+    golden(
+        "filter_ladder_text",
+        &["read", "--ladder", "2", "-Y", "ws.opcode == text", api],
+    );
+    golden(
+        "fields_http",
+        &[
+            "read",
+            "-T",
+            "fields",
+            "-E",
+            "header=y",
+            "-E",
+            "separator=,",
+            "-e",
+            "frame.number",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "http.method",
+            "-e",
+            "http.uri",
+            "-e",
+            "http.status",
+            "-Y",
+            "http",
+            api,
+        ],
+    );
+}

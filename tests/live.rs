@@ -252,7 +252,8 @@ fn normalized(records: &[Value]) -> Vec<Value> {
         .map(|r| {
             let mut r = r.clone();
             if let Some(o) = r.as_object_mut() {
-                for k in ["ts", "first_ts", "last_ts", "frame"] {
+                // `kernel`: what the kernel counted, which only a live capture has.
+                for k in ["ts", "first_ts", "last_ts", "frame", "kernel"] {
                     o.remove(k);
                 }
             }
@@ -604,9 +605,23 @@ fn websocket_conversation_is_reported_live_and_from_the_written_file() {
     let flows = of_type(&records, "flow");
     assert_eq!(flows.len(), 1, "{stdout}");
     let flow = flows[0];
+    assert_eq!(flow["flow"], 1);
     assert_eq!(flow["id"], 1);
     assert_eq!(flow["kind"], "websocket");
     assert_eq!(flow["server"], "127.0.0.1:80");
+    assert_eq!(
+        (flow["messages_c2s"].as_u64(), flow["messages_s2c"].as_u64()),
+        (Some(3), Some(3))
+    );
+    // The kernel's counters: every packet that passed the filter, none dropped.
+    let summary = records.last().expect("summary");
+    let kernel = &summary["kernel"];
+    assert_eq!(kernel["dropped"], 0, "{summary}");
+    assert_eq!(kernel["ring_full"], 0, "{summary}");
+    assert!(
+        kernel["received"].as_u64() >= summary["packets"].as_u64(),
+        "{summary}"
+    );
     assert_eq!(flow["handshake_complete"], true);
     assert_eq!(flow["ws_messages"], 6);
     assert_eq!(flow["closed"], "fin");
@@ -977,6 +992,79 @@ fn a_down_interface_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("lo: interface is down"), "{stderr}");
+}
+
+#[test]
+fn a_ring_buffer_switches_files_and_keeps_the_last_ones() {
+    require_root!();
+    let ns = Netns::new("ring");
+    let dir = tempfile::tempdir().unwrap();
+    // The files after the first are made by the user the capture drops to (nobody here, as
+    // tcpdump -C -Z): the directory must be theirs to write.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let pcap = dir.path().join("out.pcap");
+    let mut cmd = ns.command(BIN);
+    cmd.args([
+        "live",
+        "lo",
+        "--json",
+        "-b",
+        "filesize:1",
+        "-b",
+        "files:2",
+        "-w",
+    ])
+    .arg(&pcap)
+    .args(["--duration", "3"]);
+    let mut live = Live::start(cmd);
+    live.wait_capturing();
+    websocket_exchange(&ns);
+    let (status, stdout, stderr) = live.finish(Duration::from_secs(15));
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(stderr.contains("ring buffer"), "{stderr}");
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}\n{stderr}");
+    assert!(!pcap.exists());
+    let mut packets = Vec::new();
+    for name in &names {
+        assert!(
+            name.starts_with("out_") && name.ends_with(".pcap"),
+            "{name}"
+        );
+        let path = dir.path().join(name);
+        assert!(std::fs::metadata(&path).unwrap().len() <= 1000, "{name}");
+        packets.extend(read_pcap(&path).1);
+    }
+    // The files hold the last packets, in order; the summary counted every packet.
+    let records = json_lines(&stdout);
+    let total = of_type(&records, "summary")[0]["packets"].as_u64().unwrap();
+    assert!(
+        (packets.len() as u64) < total,
+        "{} of {total}",
+        packets.len()
+    );
+    assert!(packets.windows(2).all(|w| w[0].0 <= w[1].0));
+    let numbers: Vec<u64> = names
+        .iter()
+        .map(|n| n[4..9].parse().expect("file number"))
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{names:?}");
+    assert!(numbers[0] > 1, "older files were removed: {names:?}");
+    let out = ns
+        .command(BIN)
+        .args(["live", "lo", "-b", "size:3", "-w"])
+        .arg(&pcap)
+        .output()
+        .expect("spawn");
+    assert_eq!(out.status.code(), Some(2));
 }
 
 /// wss:// and https:// live: `live --keylog FILE` follows a key log that the TLS client writes

@@ -711,6 +711,7 @@ macro_rules! oracle {
 }
 
 oracle! {
+    api_errors: "api-errors.pcap";
     chromium_ws: "chromium-ws.pcap";
     http_keepalive: "http-keepalive.pcap";
     http_upgrade_refused: "http-upgrade-refused.pcap";

@@ -50,10 +50,19 @@ fn bundled() -> Vec<(String, PathBuf, u16)> {
     common::capture_files()
         .into_iter()
         .map(|name| {
+            let sub = name
+                .strip_prefix("sub/")
+                .and_then(|n| n.strip_suffix(".pcap"))
+                .and_then(|n| {
+                    let path = common::captures().join(format!("expected/sub/{n}.json"));
+                    let v: Value =
+                        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+                    v["port"].as_u64().map(|p| p as u16)
+                });
             let port = expected
                 .iter()
                 .find(|(n, _)| *n == name)
-                .map_or(80, |(_, e)| e.port);
+                .map_or(sub.unwrap_or(80), |(_, e)| e.port);
             let path = common::capture(&name);
             (name, path, port)
         })

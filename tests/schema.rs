@@ -77,12 +77,13 @@ fn assert_valid(v: &jsonschema::Validator, record: &Value, what: &str) {
     );
 }
 
-/// The flow a record belongs to (`flow` for most, `id` for the flow record itself).
+/// The flow a record belongs to: `flow` in every record, the flow record included (whose
+/// `id` is the same number, kept one release as an alias).
 fn flow_of(r: &Value) -> Option<u64> {
-    match r["type"].as_str() {
-        Some("flow") => r["id"].as_u64(),
-        _ => r["flow"].as_u64(),
+    if r["type"] == "flow" {
+        assert_eq!(r["id"], r["flow"], "the flow record's id alias: {r}");
     }
+    r["flow"].as_u64()
 }
 
 fn check_ordering(records: &[Value], what: &str) {
@@ -238,6 +239,164 @@ fn the_schema_is_not_vacuous() {
     missing.as_object_mut().expect("object").remove("detail");
     assert!(!v.is_valid(&missing));
     assert!(!v.is_valid(&serde_json::json!({"type": "no-such-record"})));
+}
+
+#[test]
+fn every_field_of_the_schema_says_what_it_means() {
+    let text = std::fs::read_to_string(root().join("docs/schema.json")).expect("docs/schema.json");
+    let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
+    fn walk(v: &Value, path: &str, missing: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::Object(props)) = map.get("properties") {
+                    for (name, prop) in props {
+                        let described = prop["description"].as_str().is_some_and(|d| d.len() > 5);
+                        if !described {
+                            missing.push(format!("{path}.{name}"));
+                        }
+                    }
+                }
+                for (k, child) in map {
+                    walk(child, &format!("{path}/{k}"), missing);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    walk(child, &format!("{path}[{i}]"), missing);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&schema, "", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "fields without a description: {missing:?}"
+    );
+}
+
+/// The packet numbers the text view prints, by flow, in order.
+fn text_packets(args: &[&str]) -> Vec<u64> {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run sockscope");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map_while(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn records_say_the_packet_that_completed_them_and_the_flow_counts_each_direction() {
+    let (records, code) = json_lines(&["read", "--json", "captures/ws-chat.pcap"]);
+    assert_eq!(code, 0);
+    let shown = text_packets(&["read", "captures/ws-chat.pcap"]);
+    let frame_of = |r: &Value| r["frame"].as_u64().unwrap_or_else(|| panic!("frame: {r}"));
+    // The handshake completed with the 101, the second line of the text view.
+    let hs = records
+        .iter()
+        .find(|r| r["type"] == "handshake")
+        .expect("handshake");
+    assert_eq!(frame_of(hs), shown[1]);
+    // Every message completed in the packet of its last frame, which the text view shows.
+    let mut last_frame = BTreeMap::new();
+    for r in &records {
+        match r["type"].as_str() {
+            Some("ws_frame") => {
+                last_frame.insert(r["dir"].to_string(), frame_of(r));
+            }
+            Some("ws_message") => {
+                assert_eq!(
+                    Some(&frame_of(r)),
+                    last_frame.get(&r["dir"].to_string()),
+                    "{r}"
+                );
+                assert!(shown.contains(&frame_of(r)));
+            }
+            _ => {}
+        }
+    }
+    let flow = records.iter().find(|r| r["type"] == "flow").expect("flow");
+    assert_eq!(flow["flow"], 1);
+    assert_eq!(flow["id"], 1);
+    let sent = |dir: &str| {
+        records
+            .iter()
+            .filter(|r| r["type"] == "ws_message" && r["dir"] == dir)
+            .count() as u64
+    };
+    assert_eq!(flow["messages_c2s"].as_u64(), Some(sent("c2s")));
+    assert_eq!(flow["messages_s2c"].as_u64(), Some(sent("s2c")));
+    assert_eq!((sent("c2s"), sent("s2c")), (4, 6));
+
+    // Server-Sent Events, each in the packet that carried its blank line.
+    let (records, _) = json_lines(&["read", "--json", "captures/sse.pcap"]);
+    let events: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["type"] == "sse_event")
+        .collect();
+    assert_eq!(events.len(), 5);
+    let frames: Vec<u64> = events.iter().map(|r| frame_of(r)).collect();
+    assert!(frames.windows(2).all(|w| w[0] < w[1]), "{frames:?}");
+    let shown = text_packets(&["read", "captures/sse.pcap"]);
+    for f in &frames {
+        assert!(shown.contains(f), "event packet {f} not among {shown:?}");
+    }
+}
+
+#[test]
+fn previews_say_when_they_are_cut() {
+    for (snap, want_cut) in [("3", true), ("1000", false)] {
+        let (records, _) = json_lines(&[
+            "read",
+            "--json",
+            "--snap-preview",
+            snap,
+            "captures/ws-chat.pcap",
+        ]);
+        let hello = records
+            .iter()
+            .find(|r| r["type"] == "ws_message" && r["len"] == 5)
+            .expect("the 5-byte hello");
+        assert_eq!(
+            hello["preview_truncated"], want_cut,
+            "--snap-preview {snap}: {hello}"
+        );
+        for r in &records {
+            if let Some(p) = r["preview"].as_str() {
+                let total = r["len"]
+                    .as_u64()
+                    .or(r["payload_len"].as_u64())
+                    .or(r["body_bytes"].as_u64());
+                if r["preview_truncated"] == false && r["opcode"] == "text" {
+                    assert_eq!(
+                        Some(p.len() as u64),
+                        total,
+                        "an uncut ASCII preview is the payload: {r}"
+                    );
+                }
+            }
+        }
+    }
+    // The SSE response's body is longer than its preview.
+    let (records, _) = json_lines(&["read", "--json", "captures/sse.pcap"]);
+    let body = records
+        .iter()
+        .find(|r| r["type"] == "http" && r["status"] == 200)
+        .expect("the event stream");
+    assert_eq!(body["preview_truncated"], true);
+    let event = records
+        .iter()
+        .find(|r| r["type"] == "sse_event")
+        .expect("event");
+    assert_eq!(event["preview_truncated"], false);
+    assert_eq!(
+        event["len"].as_u64(),
+        Some(event["preview"].as_str().expect("preview").len() as u64)
+    );
 }
 
 /// The TLS captures, with their key logs and without: `tls` records, the flow's `tls` object,

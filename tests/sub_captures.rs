@@ -259,7 +259,7 @@ fn socketio_events_acks_and_binary_attachments() {
     assert_eq!(upload_ack.record.field("type"), Some("ACK".into()));
     assert_eq!(
         flow.items[0].record.summary(),
-        r#"Socket.IO OPEN {"maxPayload":1000000,"pingInterval":25000,"pingTimeout":200…"#
+        r#"Socket.IO OPEN {"sid":"TNjZ5sj9HMBlkTz5AAAA","upgrades":[],"pingTimeout":20…"#
     );
     let chat = flow
         .items

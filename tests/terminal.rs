@@ -25,10 +25,12 @@ use common::{
 };
 use proptest::prelude::*;
 use serde_json::Value;
+use sockscope::decode::DetailNode;
 use sockscope::decode::TcpFlags;
 use sockscope::model::{
     Anomaly, Code, DeflateParams, Digest, Event, EventCtx, FlowKind, FlowSummary, Handshake,
-    Header, HttpHead, HttpMessage, OpCode, Record, SseEvent, WsFrame, WsMessage,
+    Header, HttpHead, HttpMessage, LatencyRecord, OpCode, Record, SseEvent, SubChoice, SubMeaning,
+    SubReply, SubUnit, WsFrame, WsMessage,
 };
 use sockscope::report::follow::FollowPrinter;
 use sockscope::report::ladder::LadderPrinter;
@@ -455,6 +457,37 @@ impl Write for Sink {
 const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 1], 5000);
 const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
 
+/// A decoded unit whose every string came from the capture.
+#[derive(Clone, Debug)]
+struct Meaning {
+    event: String,
+    values: [String; 2],
+}
+
+impl SubMeaning for Meaning {
+    fn display(&self) -> &'static str {
+        "Socket.IO"
+    }
+    fn object(&self) -> serde_json::Map<String, Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("protocol".into(), "socket.io".into());
+        m.insert("event".into(), self.event.clone().into());
+        m
+    }
+    fn summary(&self) -> String {
+        format!("Socket.IO EVENT {}", self.event)
+    }
+    fn details(&self) -> DetailNode {
+        DetailNode::new(
+            self.summary(),
+            self.values.iter().map(DetailNode::leaf).collect(),
+        )
+    }
+    fn clone_box(&self) -> Box<dyn SubMeaning> {
+        Box::new(self.clone())
+    }
+}
+
 fn ts(n: u64) -> Timestamp {
     Timestamp::from_secs_nanos(1_700_000_000 + n as i64, 0)
 }
@@ -617,6 +650,42 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         ..mk_frame(dir, OpCode::Close, true, h.bytes(19), false)
     };
     let (close_c, close_s) = (close(Dir::C2S), close(Dir::S2C));
+    // What a sub-protocol decoder says of a message quotes the capture: the event name, a
+    // topic, JSON values, the reason for the choice.
+    let units = [SubUnit {
+        meaning: Box::new(Meaning {
+            event: h.text(13),
+            values: [h.text(14), h.text(21)],
+        }),
+        reply_to: Some(SubReply {
+            request_frame: 3,
+            latency: 0.004,
+            name: h.text(15),
+            error: false,
+        }),
+    }];
+    let choice = SubChoice {
+        protocol: Some("socket.io"),
+        basis: Some("url"),
+        reason: h.text(10).into(),
+        engineio: Some(4),
+    };
+    let latency = LatencyRecord {
+        record_type: "latency",
+        flow: 1,
+        protocol: "socket.io",
+        name: Some(h.text(15)),
+        dir: Some("c2s"),
+        count: 1,
+        errors: 0,
+        unanswered: 0,
+        p50: Some(0.004),
+        p90: Some(0.004),
+        p99: Some(0.004),
+        max: Some(0.004),
+        unmatched_replies: None,
+        evicted: None,
+    };
     let text_message = WsMessage {
         dir: Dir::S2C,
         ts: ts(4),
@@ -628,6 +697,8 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         valid_utf8: Some(std::str::from_utf8(h.bytes(16)).is_ok()),
         data_head: h.bytes(16),
         digest: Digest::Off,
+        sub: &units,
+        sub_choice: Some(&choice),
     };
     let binary_message = WsMessage {
         dir: Dir::C2S,
@@ -641,6 +712,7 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         event: Some(&sse_event),
         id: Some(&sse_id),
         data: h.bytes(19),
+        len: 19,
     };
     let anomaly = |code: Code, dir: Option<Dir>| Anomaly {
         code,
@@ -776,6 +848,7 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         ],
     );
     let ctx = EventCtx::new(&meta, None);
+    p.event(&ctx, Event::Record(Record::Latency(&latency)));
     p.event(
         &ctx,
         Event::FlowClosed {

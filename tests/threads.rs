@@ -44,6 +44,39 @@ const VIEWS: &[&[&str]] = &[
     &["--follow", "1"],
     &["--ladder", "2"],
     &["--json", "--kind", "websocket"],
+    // Display filters and fields: flow ids, `tcp.stream` numbers and sub-protocol records are
+    // renumbered by the thread that prints, so a filter on them sees the run's numbers.
+    &[
+        "--json",
+        "-Y",
+        "ws.opcode == text || http.method == \"GET\" || tcp.stream == 1 || flow.id == 2",
+    ],
+    &[
+        "-Y",
+        "ws || http.response || record.type == \"latency\"",
+        "--filter-flows",
+    ],
+    &[
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "flow.id",
+        "-e",
+        "record.type",
+        "-e",
+        "dir",
+        "-e",
+        "flow.kind",
+        "-e",
+        "ws.opcode",
+    ],
+    &["-V", "-O", "tcp,http,ws", "-Y", "ws || http"],
+    &["-q", "-z", "conv,tcp", "-z", "io,stat,1", "-z", "http,tree"],
+    &["--json", "--any-port", "--decode-as", "json"],
 ];
 
 /// `read` of `input` (a path, or `-` with `stdin`) with `args` and `--threads threads`.
@@ -123,7 +156,19 @@ fn flows_ending_together() -> Vec<u8> {
             )
         })
         .collect();
-    for c in &mut conns {
+    // Connections on ports not analyzed, between the others: they take `tcp.stream` numbers.
+    let mut others: Vec<TcpConn> = (0..6u8)
+        .map(|k| {
+            TcpConn::new(
+                ([10, 3, 0, k], 42_000),
+                ([192, 0, 2, 9], 5_000 + u16::from(k)),
+            )
+        })
+        .collect();
+    for (k, c) in conns.iter_mut().enumerate() {
+        if let Some(o) = others.get_mut(k / 7).filter(|_| k % 7 == 3) {
+            o.handshake(&mut w);
+        }
         c.handshake(&mut w);
         c.send(&mut w, C2S, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
         c.send(
@@ -157,7 +202,7 @@ fn flows_ending_together() -> Vec<u8> {
 fn flows_ending_together_in_different_threads_are_reported_in_one_tables_order() {
     let pcap = flows_ending_together();
     for extra in [&[][..], &["--idle-timeout", "3"][..]] {
-        for view in [&["--json"][..], &[][..], &["-V"][..], &["-q"][..]] {
+        for view in VIEWS {
             let args: Vec<&str> = view.iter().chain(extra).copied().collect();
             assert_same_with_threads("-", &pcap, &args, &[2, 3, 7]);
         }
@@ -335,6 +380,51 @@ fn decrypted_tls_prints_the_same_with_threads() {
         for view in VIEWS {
             let args: Vec<&str> = view.iter().copied().chain(["--keylog", keys]).collect();
             assert_same_with_threads(capture.to_str().expect("utf-8"), b"", &args, &[2, 7]);
+        }
+    }
+}
+
+#[test]
+fn written_packets_and_a_packet_count_are_the_same_with_threads() {
+    let out = |tag: &str| {
+        std::env::temp_dir().join(format!("threads-w-{}-{tag}.pcap", std::process::id()))
+    };
+    for capture in ["ws-chat.pcap", "http-keepalive.pcap", "sub/socketio.pcap"] {
+        let capture = common::capture(capture);
+        let capture = capture.to_str().expect("utf-8 path");
+        for select in [
+            &["-Y", "ws || http.method == \"GET\""][..],
+            &["--flow", "1"][..],
+        ] {
+            let written: Vec<(i32, Vec<u8>)> = [1, 2, 7]
+                .iter()
+                .map(|n| {
+                    let path = out(&n.to_string());
+                    let threads = n.to_string();
+                    let mut args = vec!["read", "--threads", &threads, "-w"];
+                    let p = path.to_str().expect("utf-8 path").to_string();
+                    args.push(&p);
+                    args.extend_from_slice(select);
+                    args.push(capture);
+                    let run = common::sockscope(&args);
+                    let bytes = std::fs::read(&path).unwrap_or_default();
+                    let _ = std::fs::remove_file(&path);
+                    (run.code, bytes)
+                })
+                .collect();
+            assert!(
+                written[0].1.len() > 24,
+                "{capture} {select:?}: nothing written"
+            );
+            for w in &written[1..] {
+                assert!(
+                    *w == written[0],
+                    "{capture} {select:?}: -w differs with threads"
+                );
+            }
+        }
+        for count in ["1", "17", "40"] {
+            assert_same_with_threads(capture, b"", &["-c", count, "--json"], &[2, 7]);
         }
     }
 }

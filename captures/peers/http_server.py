@@ -192,6 +192,20 @@ async def api_hello(request):
     return web.json_response({"greeting": "hello from aiohttp"})
 
 
+async def api_orders(request):
+    try:
+        order = json.loads(await request.read())
+    except ValueError:
+        return web.json_response({"error": "an order is a JSON object"}, status=400)
+    if order.get("item") == "unobtainium":
+        return web.json_response({"error": "inventory backend failed"}, status=500)
+    return web.json_response({"id": 17, "item": order.get("item")}, status=201)
+
+
+async def api_status(request):
+    return web.json_response({"error": "down for maintenance"}, status=503)
+
+
 async def websocket(request):
     ws = web.WebSocketResponse(autoclose=False, compress=True, max_msg_size=2**22)
     await ws.prepare(request)
@@ -313,6 +327,8 @@ async def main():
     app.router.add_post("/echo", echo)
     app.router.add_get("/chat.html", chat_page)
     app.router.add_get("/api/hello", api_hello)
+    app.router.add_post("/api/orders", api_orders)
+    app.router.add_get("/api/status", api_status)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/events", events)
     app.router.add_get("/poll/long", poll_long)

@@ -6,25 +6,106 @@
 
 use libfuzzer_sys::fuzz_target;
 use sockscope::filter::Filter;
-use sockscope::filter::json::{FlowContext, JsonRecord};
-use std::sync::OnceLock;
+use sockscope::filter::OwnFields;
+use sockscope::model::{
+    Anomaly, Code, Digest, FlowFacts, FlowKind, FlowSummary, Handshake, Header, HttpHead,
+    HttpMessage, InFlow, OpCode, SseEvent, WsFrame, WsMessage,
+};
+use sockscope::tcp::{CloseHow, Dir, FlowMeta, RoleBasis};
+use sockscope::time::Timestamp;
 
-fn records() -> &'static [serde_json::Value] {
-    static R: OnceLock<Vec<serde_json::Value>> = OnceLock::new();
-    R.get_or_init(|| {
-        [
-            r#"{"type":"http","flow":1,"dir":"c2s","ts":1.5,"frame":4,"kind":"request","method":"GET","target":"/chat","version":"HTTP/1.1","status":null,"reason":null,"headers":[["Host","a"],["Upgrade","websocket"]],"header_bytes":90,"body_bytes":0,"framing_bytes":0,"chunked":false,"upgrade":"websocket","complete":true,"preview":""}"#,
-            r#"{"type":"handshake","flow":1,"ts":1.6,"key":"k","accept":"a","expected_accept":"a","accept_valid":true,"version":"13","subprotocol":"chat","extensions":["permessage-deflate"],"deflate":true,"origin":null}"#,
-            r#"{"type":"ws_frame","flow":1,"dir":"c2s","ts":2.0,"frame":9,"fin":true,"rsv1":false,"rsv2":false,"rsv3":false,"opcode":"text","opcode_num":1,"masked":true,"mask":"a1b2c3d4","payload_len":5,"header_len":6,"close_code":null,"close_reason":null,"preview":"hello"}"#,
-            r#"{"type":"ws_message","flow":1,"dir":"s2c","ts":2.1,"opcode":"binary","frames":2,"wire_len":4,"len":4,"compressed":false,"valid_utf8":null,"preview":"00ff10ab"}"#,
-            r#"{"type":"sse_event","flow":2,"ts":3.0,"event":"tick","id":"7","preview":"data"}"#,
-            r#"{"type":"anomaly","flow":null,"dir":null,"ts":3.5,"frame":12,"severity":"warning","code":"tcp.gap","detail":"3 bytes"}"#,
-            r#"{"type":"flow","id":1,"client":"[::1]:5000","server":"10.0.0.1:80","kind":"websocket","first_ts":1.0,"last_ts":4.0,"packets":12,"bytes_c2s":10,"bytes_s2c":20,"ws_frames":2,"ws_messages":1,"http_messages":2,"sse_events":0,"polling":false,"anomalies":0,"handshake_complete":true,"closed":"fin","end":"fin","gaps":0,"ping_rtt_ms":1.5}"#,
-        ]
-        .iter()
-        .map(|s| serde_json::from_str(s).expect("JSON"))
-        .collect()
-    })
+/// Calls `each` with one record of every type, in its flow.
+fn with_records(each: &mut dyn FnMut(&InFlow<'_>)) {
+    let meta = FlowMeta::new(
+        1,
+        "[::1]:5000".parse().expect("address"),
+        "10.0.0.1:80".parse().expect("address"),
+        RoleBasis::Syn,
+        Timestamp::from_secs_nanos(1, 0),
+    );
+    let summary = FlowSummary {
+        kind: Some(FlowKind::WebSocket),
+        ping_rtts: vec![0.0015],
+        ..FlowSummary::default()
+    };
+    let headers = [
+        Header { name: "Host", value: b"a" },
+        Header { name: "Upgrade", value: b"websocket" },
+    ];
+    let http = HttpMessage {
+        dir: Dir::C2S,
+        start_ts: Timestamp::from_secs_nanos(1, 500_000_000),
+        ts: Timestamp::from_secs_nanos(1, 500_000_000),
+        head: HttpHead::Request { method: "GET", target: "/chat", version: 1 },
+        headers: &headers,
+        header_bytes: 90,
+        body_bytes: 0,
+        framing_bytes: 0,
+        chunked: false,
+        upgrade: Some("websocket"),
+        body_head: b"",
+        raw_head: b"",
+        complete: true,
+        digest: Digest::Off,
+        exchange: Some(0),
+    };
+    let handshake = Handshake {
+        key: Some("k".into()),
+        accept: Some("a".into()),
+        expected_accept: Some("a".into()),
+        accept_valid: true,
+        version: Some("13".into()),
+        subprotocol: Some("chat".into()),
+        extensions: vec!["permessage-deflate".into()],
+        ..Handshake::default()
+    };
+    let frame = WsFrame {
+        dir: Dir::C2S,
+        ts: Timestamp::from_secs_nanos(2, 0),
+        first_frame: 9,
+        fin: true,
+        rsv1: false,
+        rsv2: false,
+        rsv3: false,
+        opcode: OpCode::Text,
+        mask: Some([0xa1, 0xb2, 0xc3, 0xd4]),
+        payload_len: 5,
+        header: &[0x81, 0x85, 0xa1, 0xb2, 0xc3, 0xd4],
+        payload_head: b"hello",
+        close_code: None,
+        close_reason: None,
+        deflate: false,
+    };
+    let message = WsMessage {
+        dir: Dir::S2C,
+        ts: Timestamp::from_secs_nanos(2, 100),
+        opcode: OpCode::Binary,
+        frames: 2,
+        wire_len: 4,
+        len: 4,
+        compressed: false,
+        valid_utf8: None,
+        data_head: &[0, 0xff, 0x10, 0xab],
+        digest: Digest::Off,
+    };
+    let sse = SseEvent {
+        ts: Timestamp::from_secs_nanos(3, 0),
+        event: Some("tick"),
+        id: Some("7"),
+        data: b"data",
+    };
+    let anomaly = Anomaly {
+        code: Code::TcpGap,
+        dir: None,
+        ts: Timestamp::from_secs_nanos(3, 500),
+        detail: "3 bytes".into(),
+    };
+    let facts = FlowFacts { meta: &meta, summary: &summary, how: CloseHow::Fin };
+    let owns: [&dyn OwnFields; 7] =
+        [&http, &handshake, &frame, &message, &sse, &anomaly, &facts];
+    for own in owns {
+        each(&InFlow { own, flow: Some(&meta), kind: summary.kind, frame: Some(4) });
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -38,16 +119,9 @@ fuzz_target!(|data: &[u8]| {
                 .unwrap_or_else(|e| panic!("canonical text {canonical:?} refused: {e}"));
             assert_eq!(again.canonical(), canonical);
             assert_eq!(f.expr().to_string(), sockscope::filter::parse::parse(&f.expr().to_string()).map(|e| e.to_string()).unwrap_or_default());
-            let ctx = FlowContext {
-                client: "[::1]:5000".parse().ok(),
-                server: "10.0.0.1:80".parse().ok(),
-                kind: Some("websocket".into()),
-            };
-            for r in records() {
-                if let Some(rec) = JsonRecord::new(r, Some(&ctx)) {
-                    std::hint::black_box(f.matches(&rec));
-                }
-            }
+            with_records(&mut |rec| {
+                std::hint::black_box(f.matches(rec));
+            });
         }
         Err(e) => {
             assert!(e.offset() <= text.len());

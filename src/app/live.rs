@@ -21,6 +21,7 @@ use crate::model::{Anomaly, Event, EventCtx, EventSink};
 use crate::pipeline::{Analyzer, Stop};
 use crate::report::escape;
 use crate::report::html;
+use crate::report::select::{Filtered, Selection};
 use crate::report::{PacketDone, Reporter};
 use crate::stats::RunStats;
 use std::cell::Cell;
@@ -38,6 +39,8 @@ pub struct LiveArgs {
     pub write: Option<PathBuf>,
     /// `-c`: stop after this many packets.
     pub count: Option<u64>,
+    /// `-b`: a ring buffer of `-w` files.
+    pub ring: writer::RingSpec,
     /// `--duration`: stop after this many seconds.
     pub duration: Option<f64>,
     /// Put a named interface into promiscuous mode.
@@ -222,7 +225,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         let (Some(path), Some(shown)) = (&args.write, &shown_path) else {
             return Ok(None);
         };
-        writer::create(path, link_type)
+        writer::create(path, link_type, args.ring)
             .map(Some)
             .map_err(|e| e.message(shown, &privs::file_writer(plan)))
     };
@@ -302,11 +305,16 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             report,
             path,
             html::Origin::Interface(iface.name.clone()),
-            common.snap_preview,
+            common.preview_chars(),
         );
+        let select = common
+            .display_filter()
+            .ok()
+            .flatten()
+            .map(|f| Selection::new(f).with_poll_interval(common.poll_interval));
         inner = Box::new(html::WithReport {
             inner,
-            report: page,
+            report: Filtered::wrap_with_tables(page, select),
         });
     }
     let reporter = LiveReporter {
@@ -385,7 +393,18 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
     match dump_result {
         Ok(Some(n)) => {
             if let Some(shown) = &shown_path {
-                let _ = writeln!(err, "sockscope: wrote {n} packets to {shown}");
+                if args.ring.switches() {
+                    let _ = writeln!(
+                        err,
+                        "sockscope: wrote {n} packets to a ring buffer of files named after {shown} \
+                         (NAME_NNNNN_YYYYmmddHHMMSS.EXT{})",
+                        args.ring
+                            .files
+                            .map_or_else(String::new, |f| format!(", the last {f} kept"))
+                    );
+                } else {
+                    let _ = writeln!(err, "sockscope: wrote {n} packets to {shown}");
+                }
             }
         }
         Ok(None) => {}

@@ -8,6 +8,7 @@
 //! happens to stdout.
 
 pub mod exit;
+pub mod export;
 pub mod live;
 pub mod views;
 
@@ -23,6 +24,7 @@ use crate::report::Reporter;
 use crate::report::escape;
 use crate::report::html;
 use crate::report::progress::{self, Screen, WithProgress};
+use crate::report::select::{Filtered, Selection};
 use crate::report::verdict::forbid::{self, ForbidWatch, Forbids};
 use crate::report::verdict::formats::{self, TextStyle, Totals};
 use crate::report::verdict::rules::Rules;
@@ -79,7 +81,27 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> Status {
     match cli.command {
-        Command::Read { files, common } => read(&files, &common),
+        Command::Read {
+            mut files,
+            read_file,
+            count,
+            write,
+            flows,
+            common,
+        } => {
+            files.extend(read_file);
+            match write {
+                Some(path) if count.is_some() => {
+                    error_line(format!(
+                        "-w {}: writes the selected flows whole; -c does not apply to it",
+                        escape::path(&path)
+                    ));
+                    Status::Error
+                }
+                Some(path) => export::write_flows(&files, &path, &flows, &common),
+                None => read(&files, count, &common),
+            }
+        }
         Command::Report {
             files,
             output,
@@ -94,8 +116,10 @@ pub fn run(cli: Cli) -> Status {
         } => check(&paths, recursive, strict, &gate, &common),
         Command::Live {
             iface,
+            interface,
             write,
             count,
+            ring_buffer,
             duration,
             no_promisc,
             report,
@@ -105,8 +129,19 @@ pub fn run(cli: Cli) -> Status {
                 error_line(msg);
                 return Status::Error;
             }
+            if views::checked_filter(&common).is_err() {
+                return Status::Error;
+            }
+            let mut ring = crate::live::writer::RingSpec::default();
+            for spec in &ring_buffer {
+                if let Err(msg) = ring.add(spec) {
+                    error_line(format!("-b {msg} (see `sockscope live --help`)"));
+                    return Status::Error;
+                }
+            }
             let args = live::LiveArgs {
-                iface,
+                ring,
+                iface: interface.or(iface).unwrap_or_else(|| "any".to_string()),
                 write,
                 count,
                 duration,
@@ -215,7 +250,17 @@ pub fn analyze<R: Reporter>(
                 break;
             }
         };
-        match analyzer.run(source.as_mut()) {
+        let outcome = match config.packet_limit {
+            Some(limit) => {
+                let left = limit.saturating_sub(analyzer.packets_read());
+                if left == 0 {
+                    break;
+                }
+                analyzer.run(&mut crate::source::Limited::new(source.as_mut(), left))
+            }
+            None => analyzer.run(source.as_mut()),
+        };
+        match outcome {
             Ok(()) => {}
             Err(Stop::Source(e)) => {
                 failure = Some(e.to_string());
@@ -240,9 +285,12 @@ pub fn analyze<R: Reporter>(
     }
 }
 
-fn read(files: &[String], common: &Common) -> Status {
+fn read(files: &[String], count: Option<u64>, common: &Common) -> Status {
     if let Err(msg) = common.refuse_idle_views(false) {
         error_line(msg);
+        return Status::Error;
+    }
+    if views::checked_filter(common).is_err() {
         return Status::Error;
     }
     if let Some(dir) = files.iter().find(|f| Path::new(f).is_dir()) {
@@ -253,7 +301,10 @@ fn read(files: &[String], common: &Common) -> Status {
         return Status::Error;
     }
     let config = match common.with_keys(common.config(false), false) {
-        Ok(c) => c,
+        Ok(c) => Config {
+            packet_limit: count,
+            ..c
+        },
         Err(msg) => {
             error_line(msg);
             return Status::Error;
@@ -282,6 +333,9 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
         error_line(msg);
         return Status::Error;
     }
+    let Ok(filter) = views::checked_filter(common) else {
+        return Status::Error;
+    };
     if let Some(dir) = files.iter().find(|f| Path::new(f).is_dir()) {
         error_line(format!(
             "{dir}: is a directory; name capture files (a shell glob such as {dir}/*.pcap reads \
@@ -307,10 +361,14 @@ fn report(files: &[String], output: &Path, common: &Common) -> Status {
         out,
         output,
         html::Origin::Files(files.to_vec()),
-        common.snap_preview,
+        common.preview_chars(),
+    );
+    let page = Filtered::wrap_with_tables(
+        page,
+        filter.map(|f| Selection::new(f).with_poll_interval(common.poll_interval)),
     );
     // The page is written at the end: nothing scrolls on the terminal meanwhile.
-    let reporter = with_progress(Box::new(page), files, common, true);
+    let reporter = with_progress(page, files, common, true);
     match analyze(files, &config, reporter) {
         Ok(_) => {
             html::announce(output);
@@ -516,11 +574,9 @@ fn check(
             return Status::Error;
         }
     };
-    // Payload fields see what is kept for display: keep whole messages, show all of it.
-    let mut preview = 0;
+    // Payload fields see what is kept for display: keep whole messages.
     if forbid::reads_payloads(&forbids) {
         config.display_bytes = config.display_bytes.max(config.limits.max_message_buffer);
-        preview = config.display_bytes.saturating_mul(2);
     }
     let kind = common.kind.map(FlowKind::from);
     let style = TextStyle {
@@ -553,7 +609,7 @@ fn check(
     let new_collector = || {
         let mut collector = Collector::new(rules.clone(), kind);
         if !forbids.is_empty() {
-            collector = collector.forbidding(ForbidWatch::new(forbids.clone(), kind, preview));
+            collector = collector.forbidding(ForbidWatch::new(forbids.clone(), kind));
         }
         collector
     };

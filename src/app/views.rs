@@ -1,12 +1,16 @@
 //! Which view a run prints: the reporter the options ask for, whether it is coloured, how wide
 //! its tables are, and the check that a one-flow view's flow was in the capture.
 
+use crate::app::error_line;
 use crate::cli::{ColorWhen, Common};
+use crate::filter::Filter;
 use crate::model::FlowKind;
 use crate::report::Reporter;
+use crate::report::fields::FieldsPrinter;
 use crate::report::follow::FollowPrinter;
 use crate::report::json::JsonPrinter;
 use crate::report::ladder::LadderPrinter;
+use crate::report::select::{Filtered, Selection};
 use crate::report::tables::{PIPE_WIDTH, TableStyle};
 use crate::report::text::{TextOptions, TextPrinter};
 use std::io::{self, IsTerminal, Write};
@@ -44,24 +48,57 @@ fn terminal_width() -> Option<u16> {
     }
 }
 
-/// The reporter the options ask for, writing to `out`.
+/// A refused `-Y` filter, already reported on stderr: the run ends with status 2.
+#[derive(Debug)]
+pub struct FilterRefused;
+
+/// The `-Y` filter of `common` (with `--kind` joined to it), checked: a refused filter is
+/// reported on stderr with a caret under its column.
+pub fn checked_filter(common: &Common) -> Result<Option<Filter>, FilterRefused> {
+    common.display_filter().map_err(|(headline, caret)| {
+        error_line(format!("-Y: {headline}"));
+        let _ = writeln!(io::stderr(), "{caret}");
+        FilterRefused
+    })
+}
+
+/// The reporter the options ask for, writing to `out`. The `-Y` filter must have been checked
+/// ([`checked_filter`]).
 pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Reporter> {
-    let kind = common.kind.map(FlowKind::from);
     let color = use_color(common.color);
+    let filter = common.display_filter().ok().flatten();
+    // With a filter, --kind is part of it.
+    let kind = common.kind.map(FlowKind::from).filter(|_| filter.is_none());
+    let select = filter.map(|f| Selection::new(f).with_poll_interval(common.poll_interval));
+    if let Some(format) = common.fields_format {
+        let fields = FieldsPrinter::new(out, format, &common.field_names, &common.field_options);
+        return Box::new(match fields {
+            Ok(p) => p.with_filter(select),
+            // Checked before the run (`fields_options`).
+            Err(_) => return Box::new(crate::app::Silent),
+        });
+    }
     if !common.json {
         if let Some(flow) = common.follow {
-            return Box::new(FollowPrinter::new(out, flow, color, common.snap_preview));
+            let p = FollowPrinter::new(out, flow, color, common.preview_chars());
+            return Filtered::wrap(p, select);
         }
         if let Some(flow) = common.ladder {
-            return Box::new(LadderPrinter::new(out, flow, color, common.snap_preview));
+            let p = LadderPrinter::new(out, flow, color, common.preview_chars());
+            return Filtered::wrap(p, select);
         }
     }
     if common.json {
-        return Box::new(JsonPrinter::new(out, common.snap_preview, kind));
+        let p = JsonPrinter::new(out, common.preview_chars(), kind);
+        return Box::new(match select {
+            Some(s) => p.with_filter(s, common.filter_flows),
+            None => p,
+        });
     }
     let opts = TextOptions {
         quiet: common.quiet,
-        preview: common.snap_preview,
+        preview: common.preview_chars(),
+        line_preview: common.line_preview_chars(),
         kind,
         color,
         tables: TableStyle {
@@ -72,8 +109,14 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
         verbose: common.verbose,
         hex: common.hex,
         hex_bytes: common.config(false).display_bytes,
+        layers: common.only_layers.clone(),
+        time: common.time_format.into(),
     };
-    Box::new(TextPrinter::new(out, opts))
+    let p = TextPrinter::new(out, opts);
+    Box::new(match select {
+        Some(s) => p.with_filter(s, common.filter_flows),
+        None => p,
+    })
 }
 
 /// The error for a `--follow` / `--ladder` flow that is not among the `flows` of the run.

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// A compiled expression.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
@@ -22,7 +22,7 @@ pub(crate) enum Node {
 }
 
 /// A compiled test: which field (and key), the records that carry it, and the operation.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct CTest {
     pub field: FieldId,
     pub key: Option<Box<str>>,
@@ -30,7 +30,7 @@ pub(crate) struct CTest {
     pub op: COp,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum COp {
     /// The field is present.
     Exists,
@@ -265,6 +265,11 @@ fn operand(def: &FieldDef, name: &str, lit: &Literal) -> CResult<Operand> {
         Type::Float => match v {
             LitValue::Int(n) => Ok(Operand::Float(*n as f64)),
             LitValue::Float(x) => Ok(Operand::Float(*x)),
+            // A number with more digits than a float keeps.
+            LitValue::Word(w) if decimal_nanos(w).is_some() => match w.parse::<f64>() {
+                Ok(x) => Ok(Operand::Float(x)),
+                Err(_) => wrong(format!("`{name}` is a number: `{w}` is not one")),
+            },
             _ => wrong(format!(
                 "`{name}` is a number: write one without quotes (`1.5`)"
             )),
@@ -336,7 +341,7 @@ fn operand(def: &FieldDef, name: &str, lit: &Literal) -> CResult<Operand> {
                     .checked_mul(1_000_000_000)
                     .and_then(|n| i64::try_from(n).ok()),
                 LitValue::Float(x) => decimal_nanos(&format!("{x:?}")),
-                LitValue::Word(w) => utc_nanos(w),
+                LitValue::Word(w) => utc_nanos(w).or_else(|| decimal_nanos(w)),
                 LitValue::Str(b) => std::str::from_utf8(b).ok().and_then(utc_nanos),
             };
             match nanos {

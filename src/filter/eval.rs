@@ -70,6 +70,30 @@ pub trait FieldSource {
     ) -> ControlFlow<()>;
 }
 
+/// The visitor a source hands values to.
+pub type Each<'e> = dyn FnMut(Value<'_>) -> ControlFlow<()> + 'e;
+
+/// Hands `v` to `each` if there is one.
+pub fn one(v: Option<Value<'_>>, each: &mut Each<'_>) -> ControlFlow<()> {
+    match v {
+        Some(v) => each(v),
+        None => ControlFlow::Continue(()),
+    }
+}
+
+/// What one record type says about its own fields, written next to the record in `model/`:
+/// every field of the catalog the record carries itself (not the ones of its flow, which
+/// `model::fields::RecordView` adds). A record type added by a protocol implements this and
+/// is filtered, listed by `-T fields` and judged by `check --forbid` with nothing else changed.
+pub trait OwnFields {
+    /// The record's type.
+    fn record_type(&self) -> RecordType;
+
+    /// As [`FieldSource::values`], for the record's own fields; nothing for any other.
+    fn own_values(&self, field: FieldId, key: Option<&str>, each: &mut Each<'_>)
+    -> ControlFlow<()>;
+}
+
 /// Whether any value of the test's field satisfies `pred`.
 fn any<S: FieldSource + ?Sized>(
     t: &CTest,

@@ -25,10 +25,13 @@ pub enum RecordType {
     Flow,
     /// Planned: one per TLS connection (the TLS issue).
     Tls,
+    /// Planned: application latency per flow and per method/event (sub-protocols); its
+    /// records exist, its `latency.*` fields are not in the catalog yet.
+    Latency,
 }
 
 impl RecordType {
-    pub const ALL: [RecordType; 8] = [
+    pub const ALL: [RecordType; 9] = [
         RecordType::Http,
         RecordType::Handshake,
         RecordType::WsFrame,
@@ -37,6 +40,7 @@ impl RecordType {
         RecordType::Anomaly,
         RecordType::Flow,
         RecordType::Tls,
+        RecordType::Latency,
     ];
 
     /// The record's `type` in JSON.
@@ -50,6 +54,7 @@ impl RecordType {
             RecordType::Anomaly => "anomaly",
             RecordType::Flow => "flow",
             RecordType::Tls => "tls",
+            RecordType::Latency => "latency",
         }
     }
 
@@ -59,7 +64,7 @@ impl RecordType {
 
     /// Whether no record of this type exists yet.
     pub const fn planned(self) -> bool {
-        matches!(self, RecordType::Tls)
+        matches!(self, RecordType::Tls | RecordType::Latency)
     }
 
     const fn bit(self) -> u16 {
@@ -216,7 +221,7 @@ fn anomaly_codes() -> &'static [&'static str] {
 
 const RECORD_TYPES: EnumDef = EnumDef {
     values: record_types,
-    planned: &["tls"],
+    planned: &["tls", "latency"],
     ordered: false,
     numbered: false,
     listed_as: None,
@@ -364,8 +369,14 @@ const SSE: RecordSet = RecordSet::of(&[RecordType::SseEvent]);
 const ANOMALY: RecordSet = RecordSet::of(&[RecordType::Anomaly]);
 const FLOW: RecordSet = RecordSet::of(&[RecordType::Flow]);
 const TLS: RecordSet = RecordSet::of(&[RecordType::Tls, RecordType::Flow]);
-const PACKET: RecordSet =
-    RecordSet::of(&[RecordType::Http, RecordType::WsFrame, RecordType::Anomaly]);
+const PACKET: RecordSet = RecordSet::of(&[
+    RecordType::Http,
+    RecordType::Handshake,
+    RecordType::WsFrame,
+    RecordType::WsMessage,
+    RecordType::SseEvent,
+    RecordType::Anomaly,
+]);
 const TIMED: RecordSet = RecordSet::of(&[
     RecordType::Http,
     RecordType::Handshake,
@@ -413,6 +424,8 @@ catalog! {
             "the record's type, as `type` in JSON";
         FlowId "flow.id" Int, ALL, Now One []
             "the flow the record belongs to (ids count from 1 in order of first packet); absent on anomalies outside any flow";
+        TcpStream "tcp.stream" Int, ALL, Now One ["flow.tcp_stream"]
+            "tshark's `tcp.stream` for the same connection (TCP conversations numbered from 0 in order of first packet, every port), as the flow record's `tcp_stream`; absent on anomalies outside any flow";
         FlowClient "flow.client" Addr, ALL, Now One []
             "the client's IP address (the side that sent the SYN, or else the HTTP request)";
         FlowClientPort "flow.client.port" Int, ALL, Now One []
@@ -457,6 +470,10 @@ catalog! {
             "WebSocket data messages";
         FlowSseEvents "flow.sse_events" Int, FLOW, Now One []
             "server-sent events";
+        FlowMessagesC2s "flow.messages_c2s" Int, FLOW, Now One []
+            "messages from the client, as the flows table counts them (the upgrade request is not one)";
+        FlowMessagesS2c "flow.messages_s2c" Int, FLOW, Now One []
+            "messages from the server: responses (a 101 is not one), WebSocket messages, server-sent events";
         FlowPolling "flow.polling" Bool, FLOW, Now One []
             "an HTTP flow that is short polling (the same resource asked for again and again)";
         FlowAnomalies "flow.anomalies" Int, FLOW, Now One []
@@ -585,6 +602,8 @@ catalog! {
             "the event's `id:`";
         SseData "sse.data" Str, SSE, Now One []
             "the event's data, lines joined by newlines, as kept for display";
+        SseLen "sse.len" Int, SSE, Now One []
+            "bytes of the event's whole data (its payload; field names and line ends are framing)";
     }
     group "anomaly records" {
         Anomaly "anomaly" Protocol, ANOMALY, Now One []
@@ -637,6 +656,9 @@ catalog! {
             "an error the message carries (JSON-RPC error, STOMP ERROR)";
     }
 }
+
+/// The group of the fields every record carries (from its flow and packet).
+pub const EVERY_RECORD: &str = "Every record";
 
 /// The definition of a field.
 pub fn def(id: FieldId) -> &'static FieldDef {
@@ -842,10 +864,7 @@ mod tests {
         assert_eq!(FRAME_MESSAGE.to_string(), "ws_frame and ws_message");
         assert_eq!(ALL.to_string(), "every record");
         assert_eq!(RecordSet::EMPTY.to_string(), "no record");
-        assert_eq!(
-            PACKET.intersect(FRAME_MESSAGE),
-            RecordSet::of(&[RecordType::WsFrame])
-        );
+        assert_eq!(PACKET.intersect(HTTP), RecordSet::of(&[RecordType::Http]));
     }
 
     #[test]

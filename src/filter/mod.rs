@@ -6,7 +6,8 @@
 //! syntax tree and its canonical text ([`ast`]), the catalog of fields ([`fields`]: one name per
 //! field, typed, documented, also what `sockscope fields` and docs/filter.md list), the type
 //! checker and compiler ([`compile`]), and the evaluator over the [`FieldSource`] trait that the
-//! record model implements ([`eval`]). [`json`] is a `FieldSource` over today's `--json` records.
+//! record model implements ([`eval`]: each record type says its own fields by [`OwnFields`],
+//! next to the record in `model/`, and `model::InFlow` adds those of its flow).
 //!
 //! It promises: a filter that compiles has every name resolved and every literal of the right
 //! type; evaluation allocates nothing and never panics; no input makes the parser recurse more
@@ -18,15 +19,15 @@ pub mod ast;
 pub mod compile;
 pub mod eval;
 pub mod fields;
-pub mod json;
 pub mod parse;
 
-pub use eval::{FieldSource, Value};
+pub use eval::{Each, FieldSource, OwnFields, Value, one};
 pub use fields::{FieldId, RecordSet, RecordType};
 
 use std::fmt;
 
 /// A compiled display filter.
+#[derive(Clone)]
 pub struct Filter {
     text: String,
     expr: ast::Expr,
@@ -98,11 +99,25 @@ impl Filter {
         &self.fields
     }
 
+    /// Whether the filter looks into payloads (`ws.payload`, `ws.text`, `http.body`,
+    /// `sse.data`), so that the run should keep whole payloads for display.
+    pub fn reads_payloads(&self) -> bool {
+        PAYLOAD_FIELDS.iter().any(|&id| self.uses(id))
+    }
+
     /// Whether the record matches.
     pub fn matches<S: FieldSource + ?Sized>(&self, record: &S) -> bool {
         self.records.contains(record.record_type()) && eval::eval(&self.root, record)
     }
 }
+
+/// Fields whose values are the payload bytes kept for display.
+const PAYLOAD_FIELDS: [FieldId; 4] = [
+    FieldId::WsPayload,
+    FieldId::WsText,
+    FieldId::HttpBody,
+    FieldId::SseData,
+];
 
 /// Why a filter was refused: the message and where in the text.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -455,9 +455,24 @@ pub fn classify(text: &str) -> Result<LitValue, String> {
         if !x.is_finite() {
             return Err(format!("`{text}` is out of range for a number"));
         }
+        // More digits than a float holds (a time to the nanosecond): kept as written, for the
+        // field to read exactly.
+        if significant(text) != significant(&format!("{x:?}")) {
+            return Ok(LitValue::Word(text.to_string()));
+        }
         return Ok(LitValue::Float(x));
     }
     Ok(LitValue::Word(text.to_string()))
+}
+
+/// The significant digits of a decimal number (`0.0012e3` → `12`).
+fn significant(text: &str) -> String {
+    let mantissa = text.split(['e', 'E']).next().unwrap_or("");
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    digits
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .to_string()
 }
 
 /// A quoted string (`"…"` with escapes) or a raw one (`r"…"`, no escapes).

@@ -1,14 +1,17 @@
 //! Filters end to end: type checking with its messages, evaluation semantics over an in-memory
-//! source and over JSON records, and the property tests of the grammar (canonical text reads
+//! source and over the model's records, and the property tests of the grammar (canonical text reads
 //! back as the same tree; errors point inside the text, exactly at junk after a filter).
 
 use super::ast::{Check, CmpOp, Expr, LitValue, Literal, Name, SetItem, Span, Test};
 use super::fields::{FIELDS, FieldId, RecordType, Status};
-use super::json::{FlowContext, JsonRecord};
-use super::{FieldSource, Filter, Value};
+use super::{FieldSource, Filter, OwnFields, Value};
+use crate::model::{
+    Digest, FlowFacts, FlowKind, FlowSummary, Header, HttpHead, HttpMessage, InFlow, OpCode,
+    SseEvent, WsFrame,
+};
+use crate::tcp::{CloseHow, Dir, FlowMeta, RoleBasis};
 use crate::time::Timestamp;
 use proptest::prelude::*;
-use serde_json::json;
 use std::ops::ControlFlow;
 
 /// A record made of (field, key, value) triples.
@@ -249,8 +252,13 @@ fn planned_fields_type_check_and_match_nothing_yet() {
             .filter(|d| d.status == Status::Planned)
             .all(|d| d.name.starts_with("tls") || d.name.starts_with("sub"))
     );
-    let v = json!({"type": "flow", "id": 1, "kind": "websocket"});
-    assert!(!f.matches(&JsonRecord::new(&v, None).unwrap()));
+    let (meta, summary) = flow();
+    let facts = FlowFacts {
+        meta: &meta,
+        summary: &summary,
+        how: CloseHow::EndOfInput,
+    };
+    assert!(!f.matches(&in_flow(&facts, &meta, None)));
     let f = Filter::new("sub.protocol == \"socket.io\" && sub.event == \"chat message\"").unwrap();
     assert_eq!(
         f.records().iter().collect::<Vec<_>>(),
@@ -313,28 +321,111 @@ fn canonical_text_uses_catalog_names() {
     assert!(!f.uses(FieldId::HttpStatus));
 }
 
+fn flow() -> (FlowMeta, FlowSummary) {
+    let mut meta = FlowMeta::new(
+        1,
+        "[2001:db8::1]:51000".parse().unwrap(),
+        "192.0.2.80:80".parse().unwrap(),
+        RoleBasis::Syn,
+        Timestamp::from_secs_nanos(10, 500_000_000),
+    );
+    meta.last_ts = Timestamp::from_secs_nanos(12, 0);
+    meta.packets = 9;
+    meta.payload_bytes = [10, 20];
+    meta.tcp_stream = 4;
+    let summary = FlowSummary {
+        kind: Some(FlowKind::WebSocket),
+        messages: [3, 5],
+        ..FlowSummary::default()
+    };
+    (meta, summary)
+}
+
+fn in_flow<'a>(own: &'a dyn OwnFields, meta: &'a FlowMeta, frame: Option<u64>) -> InFlow<'a> {
+    InFlow {
+        own,
+        flow: Some(meta),
+        kind: Some(FlowKind::WebSocket),
+        frame,
+    }
+}
+
 #[test]
-fn json_records_answer_with_the_contexts_they_lack() {
-    let flow = json!({"type": "flow", "id": 1, "client": "[2001:db8::1]:51000",
-        "server": "192.0.2.80:80", "kind": "websocket", "first_ts": 10.5, "last_ts": 12.0,
-        "packets": 9, "bytes_c2s": 10, "bytes_s2c": 20, "closed": null, "end": "eof",
-        "ping_rtt_ms": null, "polling": false});
-    let ctx = FlowContext::of_flow_record(&flow);
-    let frame = json!({"type": "ws_frame", "flow": 1, "dir": "c2s", "ts": 11.000001,
-        "frame": 7, "fin": true, "rsv1": false, "opcode": "binary", "masked": true,
-        "mask": "a1b2c3d4", "payload_len": 3, "preview": "00ff10"});
-    let cont = json!({"type": "ws_frame", "flow": 1, "opcode": "continuation",
-        "rsv1": false, "preview": "3132"});
-    let body = json!({"type": "http", "flow": 1, "kind": "response", "status": 200,
-        "headers": [["Content-Type", "application/json"], ["X-A", "1"], ["x-a", "2"]],
-        "preview": "{\"ok\":true}"});
-    let sse = json!({"type": "sse_event", "flow": 1, "ts": 1.0, "event": "tick",
-        "id": null, "preview": "data"});
-    let summary = json!({"type": "summary"});
-    assert!(JsonRecord::new(&summary, None).is_none());
-    let check = |f: &str, v: &serde_json::Value| {
-        let rec = JsonRecord::new(v, Some(&ctx)).unwrap();
-        Filter::new(f).unwrap().matches(&rec)
+fn records_answer_with_their_own_fields_and_their_flows() {
+    let (meta, summary) = flow();
+    let frame = WsFrame {
+        dir: Dir::C2S,
+        ts: Timestamp::from_secs_nanos(11, 1000),
+        first_frame: 7,
+        fin: true,
+        rsv1: false,
+        rsv2: false,
+        rsv3: false,
+        opcode: OpCode::Binary,
+        mask: Some([0xa1, 0xb2, 0xc3, 0xd4]),
+        payload_len: 3,
+        header: &[0x82, 0x83, 0xa1, 0xb2, 0xc3, 0xd4],
+        payload_head: &[0x00, 0xff, 0x10],
+        close_code: None,
+        close_reason: None,
+        deflate: false,
+    };
+    let cont = WsFrame {
+        opcode: OpCode::Continuation,
+        payload_head: b"31\xc3",
+        ..frame
+    };
+    let headers = [
+        Header {
+            name: "Content-Type",
+            value: b"application/json",
+        },
+        Header {
+            name: "X-A",
+            value: b"1",
+        },
+        Header {
+            name: "x-a",
+            value: b"2",
+        },
+    ];
+    let body = HttpMessage {
+        dir: Dir::S2C,
+        start_ts: Timestamp::ZERO,
+        ts: Timestamp::ZERO,
+        head: HttpHead::Response {
+            version: 1,
+            status: 200,
+            reason: "OK",
+        },
+        headers: &headers,
+        header_bytes: 80,
+        body_bytes: 11,
+        framing_bytes: 0,
+        chunked: false,
+        upgrade: None,
+        body_head: b"{\"ok\":true}",
+        raw_head: b"",
+        complete: true,
+        digest: Digest::Off,
+        exchange: None,
+    };
+    let sse = SseEvent {
+        ts: Timestamp::ZERO,
+        event: Some("tick"),
+        id: None,
+        data: b"data",
+        len: 4,
+    };
+    let facts = FlowFacts {
+        meta: &meta,
+        summary: &summary,
+        how: CloseHow::EndOfInput,
+    };
+    let check = |f: &str, own: &dyn OwnFields| {
+        Filter::new(f)
+            .unwrap()
+            .matches(&in_flow(own, &meta, Some(7)))
     };
     assert!(check(
         "flow.kind == websocket && flow.client == 2001:db8::/32",
@@ -349,9 +440,22 @@ fn json_records_answer_with_the_contexts_they_lack() {
         &frame
     ));
     assert!(check("frame.time == 11.000001 && dir == c2s", &frame));
+    // tshark's number from the flow's metadata, not derived from the flow id.
+    assert!(check(
+        "tcp.stream == 4 && flow.tcp_stream == 4 && flow.id == 1",
+        &frame
+    ));
+    // Times compare to the nanosecond, beyond what a float literal holds.
+    let late = WsFrame {
+        ts: Timestamp::from_secs_nanos(1_795_449_803, 83_168_702),
+        ..frame
+    };
+    assert!(check("frame.time == 1795449803.083168702", &late));
+    assert!(!check("frame.time == 1795449803.083168703", &late));
+    assert!(check("frame.time < 1795449803.083168703", &late));
     assert!(!check("ws.text", &frame));
-    // A continuation's preview of UTF-8 text that happens to be hex digits stays text.
-    assert!(check("ws.text == \"3132\"", &cont));
+    // A continuation's text is its UTF-8 prefix (a display head may end inside a character).
+    assert!(check("ws.text == \"31\"", &cont));
     assert!(check(
         "http.content_type contains json && http.header.x-a == \"2\"",
         &body
@@ -360,19 +464,33 @@ fn json_records_answer_with_the_contexts_they_lack() {
         "http.header contains \"X-A: 1\" && http.body contains \"ok\"",
         &body
     ));
+    assert!(check(
+        "http.version == \"HTTP/1.1\" && http.response",
+        &body
+    ));
     assert!(check("dir == s2c && sse.event == tick && !sse.id", &sse));
+    assert!(check("sse.len == 4 && frame.number == 7", &sse));
+    assert!(check(
+        "flow.messages_c2s == 3 && flow.messages_s2c == 5 && tcp.stream == 4",
+        &facts
+    ));
     assert!(check(
         "flow.duration == 1.5 && flow.bytes == 30 && flow.end == eof && !flow.closed",
-        &flow
+        &facts
     ));
     assert!(check(
         "!flow.polling && !flow.ping_rtt_ms && record.type == flow",
-        &flow
+        &facts
     ));
-    // Without its flow's context a record has no endpoints.
-    let bare = JsonRecord::new(&frame, None).unwrap();
+    // Without its flow a record has no endpoints and no flow id.
+    let bare = InFlow {
+        own: &frame,
+        flow: None,
+        kind: None,
+        frame: None,
+    };
     assert!(!Filter::new("ip.addr == 192.0.2.80").unwrap().matches(&bare));
-    assert!(Filter::new("flow.id == 1").unwrap().matches(&bare));
+    assert!(!Filter::new("flow.id == 1").unwrap().matches(&bare));
 }
 
 // ---- property tests of the grammar ----

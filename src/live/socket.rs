@@ -161,16 +161,7 @@ impl Drop for Ring {
     }
 }
 
-/// Kernel counters since the capture started (`PACKET_STATISTICS`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelStats {
-    /// Packets that passed the filter (captured or dropped).
-    pub received: u64,
-    /// Packets dropped because the ring was full.
-    pub dropped: u64,
-    /// Times the ring filled up and the kernel froze it until a block was returned.
-    pub freezes: u64,
-}
+pub use crate::source::KernelStats;
 
 /// What `poll` saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

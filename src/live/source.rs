@@ -642,6 +642,10 @@ impl LiveSource {
 }
 
 impl PacketSource for LiveSource {
+    fn kernel_stats(&mut self) -> Option<KernelStats> {
+        LiveSource::kernel_stats(self).ok()
+    }
+
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
         loop {
             match self.advance()? {

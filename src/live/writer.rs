@@ -4,6 +4,9 @@
 //! batch, so an interrupted or killed run still leaves a valid file holding all but at most the
 //! last batch.
 //!
+//! With `-b` the output is a ring buffer of such files ([`RingSpec`], [`PcapDump`]); each is
+//! opened under the same rules, the ones after the first by the identity the capture dropped to.
+//!
 //! The file is opened by the identity that will own it, once the process has become that
 //! identity (see [`super::privs`]): the user who ran sudo, or root when root ran sockscope
 //! itself, or the running user. The kernel's own permission checks therefore decide what may be
@@ -25,7 +28,149 @@ use std::path::Path;
 pub const SNAPLEN: u32 = 262_144;
 
 /// A pcap file being written.
-pub type PcapDump = PcapWriter<BufWriter<File>>;
+pub type PcapFile = PcapWriter<BufWriter<File>>;
+
+/// `-b`: when to go on to the next file of a ring buffer, and how many files to keep, as
+/// tshark's `filesize:KB`, `duration:S` and `files:N`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingSpec {
+    pub filesize_kb: Option<u64>,
+    pub duration_s: Option<u64>,
+    pub files: Option<usize>,
+}
+
+impl RingSpec {
+    /// Adds one `-b` value: `filesize:KB`, `duration:S` or `files:N`.
+    pub fn add(&mut self, s: &str) -> Result<(), String> {
+        let (key, value) = s
+            .split_once(':')
+            .ok_or_else(|| format!("`{s}` is not filesize:KB, duration:S or files:N"))?;
+        let n: u64 = value
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("`{value}` in `{s}` is not a whole number from 1"))?;
+        match key {
+            "filesize" => self.filesize_kb = Some(n),
+            "duration" => self.duration_s = Some(n),
+            "files" => self.files = Some(usize::try_from(n).unwrap_or(usize::MAX)),
+            _ => return Err(format!("`{key}` is not filesize, duration or files")),
+        }
+        Ok(())
+    }
+
+    /// Whether a file needs switching at all (`files:N` alone only bounds the one file).
+    pub fn switches(&self) -> bool {
+        self.filesize_kb.is_some() || self.duration_s.is_some()
+    }
+}
+
+/// The `-w` output: one file, or a ring of them named as tshark names them
+/// (`out_00001_20261205131500.pcap`: the number, then the local time it was opened), each
+/// opened under the same rules as one file; with `files:N` only the last N are kept.
+pub struct PcapDump {
+    current: PcapFile,
+    ring: Option<Ring>,
+    packets: u64,
+}
+
+struct Ring {
+    spec: RingSpec,
+    base: std::path::PathBuf,
+    link: LinkType,
+    index: u32,
+    opened: Option<crate::time::Timestamp>,
+    bytes: u64,
+    kept: std::collections::VecDeque<std::path::PathBuf>,
+}
+
+impl Ring {
+    /// The name of file number `index`: `stem_NNNNN_YYYYmmddHHMMSS.ext`.
+    fn name(&self, index: u32) -> std::path::PathBuf {
+        let stem = self
+            .base
+            .file_stem()
+            .map_or_else(|| "capture".into(), |s| s.to_string_lossy().into_owned());
+        let ext = self
+            .base
+            .extension()
+            .map_or_else(|| "pcap".into(), |s| s.to_string_lossy().into_owned());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        let [y, mo, d, h, mi, s] = crate::time::local_time(now).unwrap_or([1970, 1, 1, 0, 0, 0]);
+        self.base.with_file_name(format!(
+            "{stem}_{index:05}_{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}.{ext}"
+        ))
+    }
+
+    /// Whether a packet of `len` bytes at `ts` goes into a new file.
+    fn due(&self, ts: crate::time::Timestamp, len: u64) -> bool {
+        let size = self
+            .spec
+            .filesize_kb
+            .is_some_and(|kb| self.bytes > 24 && self.bytes + 16 + len > kb * 1000);
+        let time = match (self.spec.duration_s, self.opened) {
+            (Some(s), Some(at)) => {
+                ts.as_nanos().saturating_sub(at.as_nanos()) >= (s as i64) * 1_000_000_000
+            }
+            _ => false,
+        };
+        size || time
+    }
+}
+
+impl PcapDump {
+    pub fn write_packet(
+        &mut self,
+        ts: crate::time::Timestamp,
+        orig_len: u32,
+        data: &[u8],
+    ) -> io::Result<()> {
+        if let Some(ring) = self.ring.as_mut() {
+            if ring.due(ts, data.len() as u64) {
+                self.current.flush()?;
+                ring.index += 1;
+                let path = ring.name(ring.index);
+                self.current = create_file(&path, ring.link).map_err(|e| match e {
+                    OpenError::Io(e) => e,
+                    other => {
+                        io::Error::other(other.message(&path.display().to_string(), "this user"))
+                    }
+                })?;
+                ring.kept.push_back(path);
+                ring.bytes = 24;
+                ring.opened = None;
+                while ring.spec.files.is_some_and(|n| ring.kept.len() > n) {
+                    if let Some(old) = ring.kept.pop_front() {
+                        std::fs::remove_file(&old)?;
+                    }
+                }
+            }
+            ring.opened.get_or_insert(ts);
+            ring.bytes += 16 + data.len() as u64;
+        }
+        self.packets += 1;
+        self.current.write_packet(ts, orig_len, data)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.current.flush()
+    }
+
+    /// Packets written, over every file.
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// The files of a ring buffer still on disk, oldest first (empty for one file).
+    pub fn files(&self) -> Vec<std::path::PathBuf> {
+        self.ring
+            .as_ref()
+            .map(|r| r.kept.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
 
 /// Why the file was not opened.
 #[derive(Debug)]
@@ -120,13 +265,42 @@ pub fn open(path: &Path) -> Result<File, OpenError> {
 }
 
 /// Opens `path` (see [`open`]) and writes the pcap file header.
-pub fn create(path: &Path, link: LinkType) -> Result<PcapDump, OpenError> {
+fn create_file(path: &Path, link: LinkType) -> Result<PcapFile, OpenError> {
     let file = open(path)?;
     Ok(PcapWriter::new(
         BufWriter::with_capacity(1 << 20, file),
         link,
         SNAPLEN,
     )?)
+}
+
+/// Opens the `-w` output: `path` itself, or with `-b` (a spec that switches files) the first
+/// file of a ring named after it.
+pub fn create(path: &Path, link: LinkType, ring: RingSpec) -> Result<PcapDump, OpenError> {
+    if !ring.switches() {
+        return Ok(PcapDump {
+            current: create_file(path, link)?,
+            ring: None,
+            packets: 0,
+        });
+    }
+    let mut r = Ring {
+        spec: ring,
+        base: path.to_path_buf(),
+        link,
+        index: 1,
+        opened: None,
+        bytes: 24,
+        kept: std::collections::VecDeque::new(),
+    };
+    let first = r.name(1);
+    let current = create_file(&first, link)?;
+    r.kept.push_back(first);
+    Ok(PcapDump {
+        current,
+        ring: Some(r),
+        packets: 0,
+    })
 }
 
 #[cfg(test)]
@@ -136,7 +310,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn write_one(path: &Path) -> Result<(), OpenError> {
-        let mut dump = create(path, LinkType::ETHERNET)?;
+        let mut dump = create(path, LinkType::ETHERNET, RingSpec::default())?;
         dump.write_packet(Timestamp::ZERO, 1, &[0])?;
         dump.flush()?;
         Ok(())
@@ -192,6 +366,54 @@ mod tests {
             Err(OpenError::HardLinked { names: 2 })
         ));
         assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+    }
+
+    #[test]
+    fn a_ring_buffer_switches_files_by_size_and_keeps_the_last_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.pcap");
+        let mut spec = RingSpec::default();
+        spec.add("filesize:1").unwrap();
+        spec.add("files:3").unwrap();
+        assert!(spec.add("files:0").is_err() && spec.add("size:3").is_err());
+        let mut dump = create(&path, LinkType::ETHERNET, spec).unwrap();
+        for i in 0..20u8 {
+            dump.write_packet(crate::time::Timestamp::ZERO, 300, &[i; 300])
+                .unwrap();
+        }
+        dump.flush().unwrap();
+        assert_eq!(dump.packets(), 20);
+        let files = dump.files();
+        assert_eq!(files.len(), 3, "{files:?}");
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 3, "{names:?}");
+        // 24 + 3 × 316 = 972 bytes fit in 1000: three packets a file, seven files, the last 3 kept.
+        assert!(
+            names[0].starts_with("out_00005_") && names[2].starts_with("out_00007_"),
+            "{names:?}"
+        );
+        for f in &files {
+            assert!(std::fs::metadata(f).unwrap().len() <= 1000);
+        }
+    }
+
+    #[test]
+    fn a_ring_buffer_switches_files_by_capture_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = RingSpec::default();
+        spec.add("duration:1").unwrap();
+        let mut dump = create(&dir.path().join("t.pcap"), LinkType::ETHERNET, spec).unwrap();
+        for ms in [0i64, 500, 999, 1000, 1500, 2500] {
+            dump.write_packet(crate::time::Timestamp(ms * 1_000_000), 1, &[0])
+                .unwrap();
+        }
+        dump.flush().unwrap();
+        // [0, 500, 999], [1000, 1500], [2500]
+        assert_eq!(dump.files().len(), 3);
     }
 
     #[test]

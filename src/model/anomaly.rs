@@ -1,10 +1,12 @@
 //! What analysis finds wrong or cannot judge: anomaly codes with their severity (the contract's
 //! `layer.what` names, docs/anomalies.md), and the anomaly record.
 
+use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::json::{JsonCx, ToJson, ts_secs};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::ser::{SerializeStruct, Serializer};
+use std::ops::ControlFlow;
 
 /// Severity of an anomaly: `check` fails on errors (with `--strict`, on warnings too); an
 /// `Info` note says what could not be judged and never fails anything.
@@ -111,6 +113,25 @@ codes! {
     TcpBudgetFlows => "tcp.budget_flows", Warning, "memory budget: new flows are not tracked, the budget cannot hold another flow";
     IpFragment => "ip.fragment", Warning, "IP datagrams whose fragments could not be reassembled (lost, expired, over the cap); their TCP bytes are missing";
     LinkUnknown => "link.unknown", Warning, "packets of a link type sockscope does not decode were skipped";
+    SubInvalidJson => "sub.invalid_json", Warning, "a message of a JSON-based sub-protocol is not valid JSON";
+    SubNotText => "sub.not_text", Warning, "a binary (or non-UTF-8) message on a sub-protocol that carries only text";
+    SubTruncated => "sub.truncated", Info, "a message longer than the bytes kept for decoding: decoded from its first bytes, or not at all";
+    SubSocketioMalformed => "sub.socketio_malformed", Warning, "an Engine.IO or Socket.IO packet that does not parse (unknown packet type, bad namespace or ack id, event data not an array)";
+    SubSocketioAttachmentMissing => "sub.socketio_attachment_missing", Warning, "a Socket.IO binary event or ack whose announced attachments did not all arrive before the next packet or the end";
+    SubSocketioUnexpectedBinary => "sub.socketio_unexpected_binary", Warning, "a binary message that no Socket.IO binary event or ack announced";
+    SubStompMalformed => "sub.stomp_malformed", Warning, "a STOMP frame that does not parse (no end of command line, header without a colon, missing NUL, content-length past the frame)";
+    SubStompUnknownCommand => "sub.stomp_unknown_command", Warning, "a STOMP frame whose command is none of STOMP 1.0-1.2's";
+    SubMqttMalformed => "sub.mqtt_malformed", Warning, "an MQTT control packet that does not parse (reserved type or flags, bad length encoding, a field or property past the packet's end, invalid UTF-8)";
+    SubMqttLengthOverrun => "sub.mqtt_length_overrun", Warning, "an MQTT packet's remaining length exceeds the reassembly cap: decoded from its first bytes, the rest skipped";
+    SubMqttTruncated => "sub.mqtt_truncated", Warning, "the connection ended (or lost bytes) inside an MQTT packet that began in an earlier message";
+    SubMqttTextFrame => "sub.mqtt_text_frame", Warning, "MQTT bytes in a text message: MQTT over WebSocket requires binary messages";
+    SubGraphqlInvalid => "sub.graphql_invalid", Warning, "a graphql-ws / graphql-transport-ws message that is not of the protocol's shape (unknown type, missing id or payload)";
+    SubSignalrMalformed => "sub.signalr_malformed", Warning, "a SignalR JSON record that does not parse (no 0x1E terminator, unknown type, missing fields)";
+    SubJsonrpcInvalid => "sub.jsonrpc_invalid", Warning, "a JSON-RPC 2.0 message that is neither a request, a notification nor a response (or an empty batch)";
+    SubWampInvalid => "sub.wamp_invalid", Warning, "a WAMP message that is not an array starting with a known message code, or whose elements have the wrong types";
+    SubRequestsEvicted => "sub.requests_evicted", Warning, "more requests awaiting replies than the latency tracker keeps: the oldest were dropped and counted unanswered";
+    SubBudget => "sub.budget", Warning, "memory budget: a connection's sub-protocol decoding stopped; its partial packets, pending requests and latency statistics were dropped";
+    SubDuplicateRequestId => "sub.duplicate_request_id", Warning, "a request reused an id still awaiting its reply: the earlier request is counted unanswered";
 }
 
 /// A protocol violation or an analysis limit: reported, never fatal.
@@ -134,6 +155,30 @@ impl ToJson for Anomaly {
         r.serialize_field("code", self.code.as_str())?;
         r.serialize_field("detail", &self.detail)?;
         r.end()
+    }
+}
+
+impl OwnFields for Anomaly {
+    fn record_type(&self) -> RecordType {
+        RecordType::Anomaly
+    }
+
+    fn own_values(
+        &self,
+        field: FieldId,
+        _key: Option<&str>,
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        match field {
+            F::FrameTime => each(Value::Time(self.ts)),
+            F::Dir => one(self.dir.map(|d| Value::Sym(d.as_str())), each),
+            F::Anomaly => each(Value::Present),
+            F::AnomalyCode => each(Value::Sym(self.code.as_str())),
+            F::AnomalySeverity => each(Value::Sym(self.code.severity().as_str())),
+            F::AnomalyDetail => each(Value::Str(&self.detail)),
+            _ => ControlFlow::Continue(()),
+        }
     }
 }
 
@@ -173,7 +218,7 @@ mod tests {
         for &code in Code::ALL {
             assert_eq!(Code::parse(code.as_str()), Some(code));
             let (layer, what) = code.as_str().split_once('.').unwrap();
-            assert!(["ws", "http", "tls", "tcp", "ip", "link"].contains(&layer));
+            assert!(["ws", "http", "tls", "tcp", "ip", "link", "sub"].contains(&layer));
             assert!(
                 what.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')

@@ -1,12 +1,16 @@
 //! What a flow is once it is over: its kind ([`FlowKind`]), the per-flow results the protocol
-//! layer keeps ([`FlowSummary`]) and the flow's JSON record ([`FlowRecord`]).
+//! layer keeps ([`FlowSummary`]), the flow's JSON record ([`FlowRecord`]) and its fields for a
+//! display filter ([`FlowFacts`]).
 
+use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::json::ts;
+use crate::model::sub::SubChoice;
 use crate::model::tls::TlsSummary;
 use crate::tcp::{CloseHow, FlowId, FlowMeta};
 use crate::time::Timestamp;
 use serde::Serialize;
 use std::fmt;
+use std::ops::ControlFlow;
 
 /// What a flow turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,6 +72,9 @@ pub struct FlowSummary {
     pub ws_frames: u64,
     pub ws_messages: u64,
     pub sse_events: u64,
+    /// Data bytes of the events of the event stream in progress, counted as payload; the
+    /// rest of its body is framing when the response ends.
+    pub sse_data_bytes: u64,
     pub anomalies: u64,
     pub handshake_complete: bool,
     /// Upgrade request and 101 response head sizes, for the "what if over HTTP" estimate.
@@ -81,15 +88,151 @@ pub struct FlowSummary {
     pub messages: [u64; 2],
     /// Ping→pong round-trip times, seconds.
     pub ping_rtts: Vec<f64>,
+    /// WebSocket: the sub-protocol its messages were decoded as, and why (or why not).
+    pub sub: Option<SubChoice>,
+    /// What pricing a WebSocket flow's messages over HTTP needs (docs/overhead.md).
+    pub pricing: HttpPricing,
     /// The flow's TLS, when it was TLS.
     pub tls: Option<Box<TlsSummary>>,
+}
+
+/// What the overhead comparison needs to price a WebSocket flow's messages as HTTP would
+/// carry them (`stats::WhatIf`), gathered as the records go by: nothing per message is kept.
+#[derive(Clone, Debug, Default)]
+pub struct HttpPricing {
+    /// Heads of the flow's plain HTTP messages (neither the upgrade request nor the 101): bytes
+    /// and count, per direction.
+    pub plain_heads: [(u64, u64); 2],
+    /// The upgrade request's head and the 101's, each without its WebSocket headers (`Upgrade`,
+    /// `Connection`, `Sec-WebSocket-*`).
+    pub upgrade_heads: [u64; 2],
+    /// The 101's status line, line end included.
+    pub status_line_101: u64,
+    /// When the handshake completed: where polling would have started.
+    pub since: Option<crate::time::Timestamp>,
+    /// `Content-Length: N` lines the data messages would need as HTTP bodies, per direction.
+    pub content_length_bytes: [u64; 2],
+    /// What the server's messages would cost as Server-Sent Events: `data: ` and the blank
+    /// line per event, and its chunk framing.
+    pub sse_framing_bytes: u64,
+    /// Short polling: the poll interval the last server message fell in, and how many of the
+    /// polls carried at least one.
+    pub last_poll: Option<u64>,
+    pub busy_polls: u64,
+}
+
+/// Decimal digits of `n`.
+pub fn digits(n: u64) -> u64 {
+    u64::from(n.checked_ilog10().unwrap_or(0)) + 1
+}
+
+/// Hexadecimal digits of `n` (a chunk-size line).
+pub fn hex_digits(n: u64) -> u64 {
+    u64::from(n.checked_ilog2().unwrap_or(0) / 4) + 1
+}
+
+/// `Content-Length: ` and its CRLF.
+pub const CONTENT_LENGTH_LINE: u64 = 18;
+/// An event's `data: ` and the LF that ends its line, then the blank line.
+pub const SSE_EVENT_FRAMING: u64 = 8;
+
+impl HttpPricing {
+    /// Bytes of the header lines a WebSocket upgrade adds to an HTTP head (`Name: value` and
+    /// CRLF each).
+    fn websocket_header_bytes(headers: &[crate::model::Header<'_>]) -> u64 {
+        headers
+            .iter()
+            .filter(|h| {
+                h.name.eq_ignore_ascii_case("upgrade")
+                    || h.name.eq_ignore_ascii_case("connection")
+                    || h.name.len() >= 14 && h.name[..14].eq_ignore_ascii_case("sec-websocket-")
+            })
+            .map(|h| (h.name.len() + h.value.len() + 4) as u64)
+            .sum()
+    }
+
+    /// An HTTP message of the flow.
+    pub fn http(&mut self, m: &crate::model::HttpMessage<'_>) {
+        use crate::model::HttpHead;
+        let stripped = m
+            .header_bytes
+            .saturating_sub(Self::websocket_header_bytes(m.headers));
+        match m.head {
+            HttpHead::Request { .. } if m.upgrade.is_some() => self.upgrade_heads[0] = stripped,
+            HttpHead::Response {
+                status: 101,
+                reason,
+                ..
+            } => {
+                self.upgrade_heads[1] = stripped;
+                self.status_line_101 = 15 + reason.len() as u64;
+            }
+            _ => {
+                let h = &mut self.plain_heads[m.dir.index()];
+                h.0 += m.header_bytes;
+                h.1 += 1;
+            }
+        }
+    }
+
+    /// A WebSocket data message of `len` bytes sent by `dir` at `ts`; `poll_interval_ns` is
+    /// short polling's interval.
+    pub fn message(
+        &mut self,
+        dir: crate::tcp::Dir,
+        len: u64,
+        ts: crate::time::Timestamp,
+        poll_interval_ns: u64,
+    ) {
+        self.content_length_bytes[dir.index()] += CONTENT_LENGTH_LINE + digits(len);
+        if dir == crate::tcp::Dir::S2C {
+            let event = SSE_EVENT_FRAMING + len;
+            self.sse_framing_bytes += SSE_EVENT_FRAMING + hex_digits(event) + 4;
+            let since = self.since.unwrap_or(ts);
+            let elapsed =
+                u64::try_from(ts.as_nanos().saturating_sub(since.as_nanos())).unwrap_or(0);
+            let poll = elapsed / poll_interval_ns.max(1);
+            if self.last_poll != Some(poll) {
+                self.last_poll = Some(poll);
+                self.busy_polls += 1;
+            }
+        }
+    }
+}
+
+impl FlowSummary {
+    /// Mean ping→pong round-trip time in milliseconds, rounded to the microsecond: the value
+    /// JSON writes and every text view prints, so that they agree to the last digit.
+    pub fn ping_rtt_ms(&self) -> Option<f64> {
+        mean(&self.ping_rtts).map(|s| round3(s * 1e3))
+    }
+
+    /// Messages per direction (client→server, server→client) as the flows table and the flow
+    /// record count them: WebSocket data messages, HTTP requests and responses, Server-Sent
+    /// Events; an upgrade request and its 101 are the handshake, not messages.
+    pub fn data_messages(&self) -> [u64; 2] {
+        let mut messages = self.messages;
+        if self.handshake_complete {
+            // The 101 was counted (it completed the handshake); the request was not if it
+            // did not parse.
+            let handshake = self.http_messages.min(2);
+            messages[1] = messages[1].saturating_sub(handshake.min(1));
+            messages[0] = messages[0].saturating_sub(handshake.saturating_sub(1));
+        }
+        messages
+    }
 }
 
 /// The `flow` JSON record: written after every other record of the flow.
 #[derive(Serialize)]
 pub struct FlowRecord {
     r#type: &'static str,
+    /// The flow's id, named as every other record names it.
+    flow: FlowId,
+    /// The same id under its first name, kept for one release (docs/schema.json).
     id: FlowId,
+    /// tshark's `tcp.stream` for the same connection.
+    tcp_stream: u64,
     client: String,
     server: String,
     kind: &'static str,
@@ -104,6 +247,8 @@ pub struct FlowRecord {
     ws_messages: u64,
     http_messages: u64,
     sse_events: u64,
+    messages_c2s: u64,
+    messages_s2c: u64,
     polling: bool,
     anomalies: u64,
     handshake_complete: bool,
@@ -111,6 +256,9 @@ pub struct FlowRecord {
     end: &'static str,
     gaps: u64,
     ping_rtt_ms: Option<f64>,
+    /// WebSocket flows: the sub-protocol chosen and why (absent on other flows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<SubChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<TlsSummary>,
 }
@@ -120,7 +268,9 @@ impl FlowRecord {
         let (closed, end) = close_name(how);
         FlowRecord {
             r#type: "flow",
+            flow: m.id,
             id: m.id,
+            tcp_stream: m.tcp_stream,
             client: m.client.to_string(),
             server: m.server.to_string(),
             kind: summary.kind.unwrap_or(FlowKind::Other).as_str(),
@@ -133,13 +283,16 @@ impl FlowRecord {
             ws_messages: summary.ws_messages,
             http_messages: summary.http_messages,
             sse_events: summary.sse_events,
+            messages_c2s: summary.data_messages()[0],
+            messages_s2c: summary.data_messages()[1],
             polling: summary.polling,
             anomalies: summary.anomalies,
             handshake_complete: summary.handshake_complete,
             closed,
             end,
             gaps: m.gap_bytes[0] + m.gap_bytes[1],
-            ping_rtt_ms: mean(&summary.ping_rtts).map(|s| round3(s * 1e3)),
+            ping_rtt_ms: summary.ping_rtt_ms(),
+            sub: summary.sub.clone(),
             tls: summary.tls.as_deref().cloned(),
         }
     }
@@ -164,4 +317,58 @@ pub fn mean(v: &[f64]) -> Option<f64> {
 /// Rounds to 3 decimals so that percentages and milliseconds print tidily.
 pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// A flow as it ends, as a display filter sees its `flow` record: the fields of
+/// [`FlowRecord`], read from the same sources.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowFacts<'a> {
+    pub meta: &'a FlowMeta,
+    pub summary: &'a FlowSummary,
+    pub how: CloseHow,
+}
+
+impl OwnFields for FlowFacts<'_> {
+    fn record_type(&self) -> RecordType {
+        RecordType::Flow
+    }
+
+    fn own_values(
+        &self,
+        field: FieldId,
+        _key: Option<&str>,
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        let (m, s) = (self.meta, self.summary);
+        let int = |n: u64| Value::Int(n.into());
+        let (closed, end) = close_name(self.how);
+        match field {
+            F::FlowFirstTs => each(Value::Time(m.first_ts)),
+            F::FlowLastTs => each(Value::Time(m.last_ts)),
+            F::FlowDuration => each(Value::Float(m.last_ts.secs_since(m.first_ts))),
+            F::FlowPackets => each(int(m.packets)),
+            F::FlowBytes => each(int(m.payload_bytes[0] + m.payload_bytes[1])),
+            F::FlowBytesC2s => each(int(m.payload_bytes[0])),
+            F::FlowBytesS2c => each(int(m.payload_bytes[1])),
+            F::FlowHttpMessages => each(int(s.http_messages)),
+            F::FlowWsFrames => each(int(s.ws_frames)),
+            F::FlowWsMessages => each(int(s.ws_messages)),
+            F::FlowSseEvents => each(int(s.sse_events)),
+            F::FlowMessagesC2s => each(int(s.data_messages()[0])),
+            F::FlowMessagesS2c => each(int(s.data_messages()[1])),
+            F::FlowPolling => each(Value::Bool(s.polling)),
+            F::FlowAnomalies => each(int(s.anomalies)),
+            F::FlowHandshakeComplete => each(Value::Bool(s.handshake_complete)),
+            F::FlowClosed => one(closed.map(Value::Sym), each),
+            F::FlowEnd => each(Value::Sym(end)),
+            F::FlowGaps => each(int(m.gap_bytes[0] + m.gap_bytes[1])),
+            F::FlowPingRtt => one(
+                mean(&s.ping_rtts).map(|r| Value::Float(round3(r * 1e3))),
+                each,
+            ),
+            // `tls.*`: the flow's tls object hands its fields on here.
+            _ => ControlFlow::Continue(()),
+        }
+    }
 }

@@ -1,11 +1,14 @@
 //! HTTP/1.x records: a message (request or response) with its head as sent, and one
-//! Server-Sent Event of an event stream.
+//! Server-Sent Event of an event stream, each with its JSON form and the fields a display filter
+//! tests (`http.*`, `sse.*`).
 
+use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::json::{JsonCx, ToJson, ts_secs};
 use crate::model::payload::{Digest, preview};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};
+use std::ops::ControlFlow;
 
 /// A header as it appeared on the wire.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +77,22 @@ pub struct SseEvent<'a> {
     pub id: Option<&'a str>,
     /// `data` lines joined with `\n`, up to the display cap.
     pub data: &'a [u8],
+    /// Length of the whole data (the event's payload; everything else of the event on the
+    /// wire, field names, colons, line ends, comments, is framing).
+    pub len: u64,
+}
+
+impl HttpMessage<'_> {
+    /// A response whose body is an event stream (`Content-Type: text/event-stream`): its body
+    /// is read as Server-Sent Events, each a message of its own.
+    pub fn is_event_stream(&self) -> bool {
+        matches!(self.head, HttpHead::Response { .. })
+            && self.headers.iter().any(|h| {
+                h.name.eq_ignore_ascii_case("content-type")
+                    && h.value.len() >= 17
+                    && h.value[..17].eq_ignore_ascii_case(b"text/event-stream")
+            })
+    }
 }
 
 /// Header list as `[[name, value], ...]`, values decoded leniently.
@@ -105,7 +124,8 @@ impl ToJson for HttpMessage<'_> {
         };
         let text = !self.body_head.is_empty() && std::str::from_utf8(self.body_head).is_ok();
         let sha256 = self.digest.json_field();
-        let mut r = s.serialize_struct("http", 22)?;
+        let preview = preview(self.body_head, self.body_bytes, text, cx.preview_chars);
+        let mut r = s.serialize_struct("http", 23)?;
         r.serialize_field("type", "http")?;
         r.serialize_field("flow", &cx.flow)?;
         r.serialize_field("dir", self.dir.as_str())?;
@@ -124,7 +144,8 @@ impl ToJson for HttpMessage<'_> {
         r.serialize_field("chunked", &self.chunked)?;
         r.serialize_field("upgrade", &self.upgrade)?;
         r.serialize_field("complete", &self.complete)?;
-        r.serialize_field("preview", &preview(self.body_head, text, cx.preview_chars))?;
+        r.serialize_field("preview", &preview.text)?;
+        r.serialize_field("preview_truncated", &preview.truncated)?;
         if let Some(sha256) = sha256 {
             r.serialize_field("sha256", &sha256)?;
         }
@@ -134,13 +155,148 @@ impl ToJson for HttpMessage<'_> {
 
 impl ToJson for SseEvent<'_> {
     fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
-        let mut r = s.serialize_struct("sse_event", 6)?;
+        let preview = preview(self.data, self.len, true, cx.preview_chars);
+        let mut r = s.serialize_struct("sse_event", 9)?;
         r.serialize_field("type", "sse_event")?;
         r.serialize_field("flow", &cx.flow)?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
+        r.serialize_field("frame", &cx.frame)?;
         r.serialize_field("event", &self.event)?;
         r.serialize_field("id", &self.id)?;
-        r.serialize_field("preview", &preview(self.data, true, cx.preview_chars))?;
+        r.serialize_field("len", &self.len)?;
+        r.serialize_field("preview", &preview.text)?;
+        r.serialize_field("preview_truncated", &preview.truncated)?;
         r.end()
+    }
+}
+
+/// The longest UTF-8 prefix of `b` (a display head may be cut inside a character); `None` when
+/// invalid UTF-8 comes before the end.
+pub(crate) fn text_prefix(b: &[u8]) -> Option<&str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Some(s),
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&b[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    }
+}
+
+impl HttpMessage<'_> {
+    /// Values of the headers named `name`, any case, as text.
+    fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// `HTTP/1.0` or `HTTP/1.1`, as the record's `version`.
+    pub fn version_str(&self) -> &'static str {
+        let (HttpHead::Request { version, .. } | HttpHead::Response { version, .. }) = self.head;
+        if version == 0 { "HTTP/1.0" } else { "HTTP/1.1" }
+    }
+}
+
+/// Hands a header value to `each` as text (lossily decoded when it is not UTF-8, which only
+/// hostile traffic sends).
+fn header_text(v: &[u8], each: &mut Each<'_>) -> ControlFlow<()> {
+    match std::str::from_utf8(v) {
+        Ok(s) => each(Value::Str(s)),
+        Err(_) => each(Value::Str(&String::from_utf8_lossy(v))),
+    }
+}
+
+impl OwnFields for HttpMessage<'_> {
+    fn record_type(&self) -> RecordType {
+        RecordType::Http
+    }
+
+    fn own_values(
+        &self,
+        field: FieldId,
+        key: Option<&str>,
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        let (request, status, reason) = match self.head {
+            HttpHead::Request { method, target, .. } => (Some((method, target)), None, None),
+            HttpHead::Response { status, reason, .. } => (None, Some(status), Some(reason)),
+        };
+        let first = |name: &'static str| self.header_values(name).next();
+        match field {
+            F::FrameTime => each(Value::Time(self.ts)),
+            F::Dir => each(Value::Sym(self.dir.as_str())),
+            F::Http => each(Value::Present),
+            F::HttpRequest => one(request.map(|_| Value::Present), each),
+            F::HttpResponse => one(status.map(|_| Value::Present), each),
+            F::HttpMethod => one(request.map(|(m, _)| Value::Str(m)), each),
+            F::HttpUri => one(request.map(|(_, t)| Value::Str(t)), each),
+            F::HttpVersion => each(Value::Str(self.version_str())),
+            F::HttpStatus => one(status.map(|s| Value::Int(s.into())), each),
+            F::HttpReason => one(reason.map(Value::Str), each),
+            F::HttpHeader => {
+                // `Name: value` in a stack buffer: no allocation for ordinary header lines.
+                let mut buf = [0u8; 512];
+                for h in self.headers {
+                    let len = h.name.len() + 2 + h.value.len();
+                    if len <= buf.len() {
+                        buf[..h.name.len()].copy_from_slice(h.name.as_bytes());
+                        buf[h.name.len()..h.name.len() + 2].copy_from_slice(b": ");
+                        buf[h.name.len() + 2..len].copy_from_slice(h.value);
+                        header_text(&buf[..len], each)?;
+                    } else {
+                        header_text(&[h.name.as_bytes(), b": ", h.value].concat(), each)?;
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+            F::HttpHeaderNamed => {
+                for v in self.header_values(key.unwrap_or_default()) {
+                    header_text(v, each)?;
+                }
+                ControlFlow::Continue(())
+            }
+            F::HttpHost => {
+                first("host").map_or(ControlFlow::Continue(()), |v| header_text(v, each))
+            }
+            F::HttpUserAgent => {
+                first("user-agent").map_or(ControlFlow::Continue(()), |v| header_text(v, each))
+            }
+            F::HttpContentType => {
+                first("content-type").map_or(ControlFlow::Continue(()), |v| header_text(v, each))
+            }
+            F::HttpUpgrade => one(self.upgrade.map(Value::Str), each),
+            F::HttpChunked => each(Value::Bool(self.chunked)),
+            F::HttpComplete => each(Value::Bool(self.complete)),
+            F::HttpHeaderBytes => each(Value::Int(self.header_bytes.into())),
+            F::HttpBodyBytes => each(Value::Int(self.body_bytes.into())),
+            F::HttpFramingBytes => each(Value::Int(self.framing_bytes.into())),
+            F::HttpBody => each(Value::Bytes(self.body_head)),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
+impl OwnFields for SseEvent<'_> {
+    fn record_type(&self) -> RecordType {
+        RecordType::SseEvent
+    }
+
+    fn own_values(
+        &self,
+        field: FieldId,
+        _key: Option<&str>,
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        match field {
+            F::FrameTime => each(Value::Time(self.ts)),
+            F::Dir => each(Value::Sym(Dir::S2C.as_str())),
+            F::Sse => each(Value::Present),
+            F::SseEvent => one(self.event.map(Value::Str), each),
+            F::SseId => one(self.id.map(Value::Str), each),
+            F::SseData => one(text_prefix(self.data).map(Value::Str), each),
+            F::SseLen => each(Value::Int(self.len.into())),
+            _ => ControlFlow::Continue(()),
+        }
     }
 }

@@ -13,18 +13,22 @@
 //! variant with its JSON form and its `Render`), not printer branches.
 
 pub mod anomaly;
+pub mod fields;
 pub mod flow;
 pub mod http;
 pub mod json;
 pub mod payload;
+pub mod sub;
 pub mod tls;
 pub mod websocket;
 
 pub use anomaly::{Anomaly, Code, Severity};
-pub use flow::{FlowKind, FlowRecord, FlowSummary};
+pub use fields::InFlow;
+pub use flow::{FlowFacts, FlowKind, FlowRecord, FlowSummary, HttpPricing};
 pub use http::{Header, HttpHead, HttpMessage, SseEvent};
 pub use json::{Json, JsonCx, ToJson, ts_secs};
 pub use payload::Digest;
+pub use sub::{LatencyRecord, SubChoice, SubMeaning, SubReply, SubUnit};
 pub use tls::{RecordLayer, TlsRecord, TlsSummary, TlsWhat};
 pub use websocket::{DeflateParams, Handshake, OpCode, WsFrame, WsMessage};
 
@@ -51,6 +55,9 @@ pub enum Record<'a> {
     Tls(&'a TlsRecord<'a>),
     /// A protocol violation or an analysis limit.
     Anomaly(&'a Anomaly),
+    /// A WebSocket connection's application latency (sub-protocol requests and replies), for
+    /// one method / event or the whole connection, when the connection ends.
+    Latency(&'a LatencyRecord),
 }
 
 impl<'a> Record<'a> {
@@ -64,6 +71,7 @@ impl<'a> Record<'a> {
             Record::Sse(r) => r,
             Record::Tls(r) => r,
             Record::Anomaly(r) => r,
+            Record::Latency(r) => r,
         }
     }
 
@@ -77,6 +85,7 @@ impl<'a> Record<'a> {
             Record::Sse(_) => Some(Dir::S2C),
             Record::Tls(t) => Some(t.dir),
             Record::Anomaly(a) => a.dir,
+            Record::Latency(_) => None,
         }
     }
 }
@@ -91,6 +100,7 @@ impl ToJson for Record<'_> {
             Record::Sse(r) => r.to_json(cx, s),
             Record::Tls(r) => r.to_json(cx, s),
             Record::Anomaly(r) => r.to_json(cx, s),
+            Record::Latency(r) => r.to_json(cx, s),
         }
     }
 }
@@ -111,11 +121,20 @@ pub trait Render {
     }
 }
 
+/// Characters of a payload shown on a one-line summary when `--snap-preview` is not given.
+pub const LINE_PREVIEW: usize = 40;
+
+/// Characters of a payload shown in a preview (JSON, `-V`) when `--snap-preview` is not given.
+pub const PREVIEW: usize = 128;
+
 /// How a text view shows records.
 #[derive(Clone, Copy, Debug)]
 pub struct View {
-    /// Characters of payload shown in a preview.
+    /// Characters of payload shown in a preview (`-V`).
     pub preview_chars: usize,
+    /// Characters of payload shown on a one-line summary (`--snap-preview` when given, else
+    /// [`LINE_PREVIEW`]).
+    pub line_chars: usize,
     /// Bytes of one payload dumped with `-x` at most.
     pub dump_bytes: usize,
     /// Colour (ANSI) in what is rendered.
@@ -212,9 +231,23 @@ pub trait EventSink {
 
 impl FlowSummary {
     /// Counts one record of the flow: what each record adds to the flow record and to the
-    /// overhead table (docs/overhead.md), in one place for every protocol.
-    pub fn count(&mut self, record: &Record<'_>) {
+    /// overhead table (docs/overhead.md), in one place for every protocol. `poll_interval_ns`
+    /// is the interval short polling is priced at (`--poll-interval`).
+    pub fn count(&mut self, record: &Record<'_>, poll_interval_ns: u64) {
+        if let Record::Http(m) = *record {
+            self.pricing.http(m);
+        }
         match *record {
+            Record::Http(m) if m.is_event_stream() => {
+                // Its events were the messages and their data the payload: the head, the
+                // chunk framing and everything of the body that was not event data (field
+                // names, line ends, comments) are framing.
+                let d = m.dir.index();
+                self.http_messages += 1;
+                let data = std::mem::take(&mut self.sse_data_bytes);
+                self.l7_header_bytes[d] +=
+                    m.header_bytes + m.framing_bytes + m.body_bytes.saturating_sub(data);
+            }
             Record::Http(m) => {
                 let d = m.dir.index();
                 self.http_messages += 1;
@@ -223,6 +256,7 @@ impl FlowSummary {
                 self.l7_payload_bytes[d] += m.body_bytes;
             }
             Record::Handshake(h) => {
+                self.pricing.since = Some(h.ts);
                 self.handshake_complete = true;
                 self.upgrade_request_bytes = h.request_bytes;
                 self.upgrade_response_bytes = h.response_bytes;
@@ -236,10 +270,18 @@ impl FlowSummary {
             Record::WsMessage(m) => {
                 self.ws_messages += 1;
                 self.messages[m.dir.index()] += 1;
+                self.pricing.message(m.dir, m.len, m.ts, poll_interval_ns);
             }
-            Record::Sse(_) => self.sse_events += 1,
+            Record::Sse(e) => {
+                let d = Dir::S2C.index();
+                self.sse_events += 1;
+                self.messages[d] += 1;
+                self.l7_payload_bytes[d] += e.len;
+                self.sse_data_bytes += e.len;
+            }
             Record::Tls(_) => {}
             Record::Anomaly(_) => self.anomalies += 1,
+            Record::Latency(_) => {}
         }
     }
 }

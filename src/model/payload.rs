@@ -57,19 +57,19 @@ pub enum Invalid {
 
 /// Writes a text preview of at most `max_chars` characters of `bytes` to `out`: tab and line
 /// ends as `\t`, `\n`, `\r`, every other character through `push_char`, invalid UTF-8 as
-/// `invalid` says.
+/// `invalid` says. Returns whether characters of `bytes` were left out.
 pub fn walk(
     bytes: &[u8],
     max_chars: usize,
     out: &mut String,
     push_char: fn(&mut String, char),
     invalid: Invalid,
-) {
+) -> bool {
     let mut n = 0;
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             if n >= max_chars {
-                return;
+                return true;
             }
             match c {
                 '\t' => out.push_str("\\t"),
@@ -83,7 +83,7 @@ pub fn walk(
             Invalid::EachByte(push_invalid) => {
                 for &b in chunk.invalid() {
                     if n >= max_chars {
-                        return;
+                        return true;
                     }
                     push_invalid(out, b);
                     n += 1;
@@ -91,7 +91,7 @@ pub fn walk(
             }
             Invalid::Replacement if !chunk.invalid().is_empty() => {
                 if n >= max_chars {
-                    return;
+                    return true;
                 }
                 out.push('\u{fffd}');
                 n += 1;
@@ -99,10 +99,12 @@ pub fn walk(
             Invalid::Replacement => {}
         }
     }
+    false
 }
 
 /// Text preview for a JSON record: at most `max_chars` characters; serde escapes the rest.
-pub fn json_text(bytes: &[u8], max_chars: usize, out: &mut String) {
+/// Returns whether characters were left out.
+pub fn json_text(bytes: &[u8], max_chars: usize, out: &mut String) -> bool {
     fn push_char(out: &mut String, c: char) {
         if c.is_control() {
             let _ = write!(out, "\\u{{{:x}}}", c as u32);
@@ -116,36 +118,71 @@ pub fn json_text(bytes: &[u8], max_chars: usize, out: &mut String) {
         && let Ok(text) = std::str::from_utf8(head)
     {
         out.push_str(text);
-        return;
+        return bytes.len() > max_chars;
     }
-    walk(bytes, max_chars, out, push_char, Invalid::Replacement);
+    walk(bytes, max_chars, out, push_char, Invalid::Replacement)
 }
 
-/// Hex preview of at most `max_chars` characters (two per byte).
-pub fn hex(bytes: &[u8], max_chars: usize, out: &mut String) {
-    let bytes = &bytes[..bytes.len().min(max_chars / 2)];
-    out.reserve(bytes.len() * 2);
-    for &b in bytes {
+/// Hex preview of at most `max_chars` characters (two per byte). Returns whether bytes were
+/// left out.
+pub fn hex(bytes: &[u8], max_chars: usize, out: &mut String) -> bool {
+    let shown = &bytes[..bytes.len().min(max_chars / 2)];
+    out.reserve(shown.len() * 2);
+    for &b in shown {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
+    bytes.len() > max_chars / 2
 }
 
-/// A record's `preview` field: `bytes` as text (`as_text`) or hex, at most `max_chars`
-/// characters.
-pub fn preview(bytes: &[u8], as_text: bool, max_chars: usize) -> String {
-    let mut s = String::with_capacity(bytes.len().min(max_chars.saturating_mul(2)));
-    if as_text {
-        json_text(bytes, max_chars, &mut s);
+/// A record's `preview` and `preview_truncated` fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preview {
+    /// At most `--snap-preview` characters of the payload: text as text, binary as hex.
+    pub text: String,
+    /// The preview shows less than the whole payload: it was cut at `--snap-preview`, or only
+    /// the payload's first bytes were kept (`total` exceeds what the record holds).
+    pub truncated: bool,
+}
+
+/// The preview of a payload of `total` bytes of which the record holds the first, `bytes`:
+/// as text (`as_text`) or hex, at most `max_chars` characters.
+pub fn preview(bytes: &[u8], total: u64, as_text: bool, max_chars: usize) -> Preview {
+    let mut text = String::with_capacity(bytes.len().min(max_chars.saturating_mul(2)));
+    let cut = if as_text {
+        json_text(bytes, max_chars, &mut text)
     } else {
-        hex(bytes, max_chars, &mut s);
+        hex(bytes, max_chars, &mut text)
+    };
+    Preview {
+        text,
+        truncated: cut || (bytes.len() as u64) < total,
     }
-    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn previews_say_when_they_show_less_than_the_payload() {
+        let whole = preview(b"hello", 5, true, 5);
+        assert_eq!((whole.text.as_str(), whole.truncated), ("hello", false));
+        let cut = preview(b"hello", 5, true, 4);
+        assert_eq!((cut.text.as_str(), cut.truncated), ("hell", true));
+        let head_only = preview(b"hello", 900, true, 128);
+        assert_eq!(
+            (head_only.text.as_str(), head_only.truncated),
+            ("hello", true)
+        );
+        let bin = preview(&[1, 2, 3], 3, false, 4);
+        assert_eq!((bin.text.as_str(), bin.truncated), ("0102", true));
+        let bin_whole = preview(&[1, 2], 2, false, 4);
+        assert_eq!(
+            (bin_whole.text.as_str(), bin_whole.truncated),
+            ("0102", false)
+        );
+    }
 
     #[test]
     fn json_previews_keep_their_form() {

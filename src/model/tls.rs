@@ -3,11 +3,13 @@
 //! ([`RecordLayer`], for the `-V` tree and `-x` dumps of what was found inside), and a flow's
 //! TLS facts and costs ([`TlsSummary`], the `tls` object of its flow record).
 
+use crate::filter::{Each, FieldId, OwnFields, RecordType};
 use crate::model::json::{JsonCx, ToJson, ts_secs};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
+use std::ops::ControlFlow;
 
 /// What a `tls` record is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,5 +169,22 @@ impl TlsSummary {
     /// What TLS added to one direction's plaintext: record headers, protection and handshake.
     pub fn overhead(&self, d: usize) -> u64 {
         self.record_header_bytes[d] + self.protection_bytes[d] + self.handshake_bytes[d]
+    }
+}
+
+impl OwnFields for TlsRecord<'_> {
+    fn record_type(&self) -> RecordType {
+        RecordType::Tls
+    }
+
+    /// The catalog's `tls.*` fields are still planned (docs/filter.md): a TLS record answers
+    /// for its type and nothing else yet.
+    fn own_values(
+        &self,
+        _field: FieldId,
+        _key: Option<&str>,
+        _each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        ControlFlow::Continue(())
     }
 }

@@ -1,11 +1,17 @@
 //! WebSocket records: the opening handshake as both sides performed it, every frame, and every
-//! data message after reassembly and inflation.
+//! data message after reassembly and inflation, each with its JSON form and the fields a display
+//! filter tests (`ws.*`, `ws.handshake.*`).
 
+use crate::filter::fields::OPCODE_NAMES;
+use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
+use crate::model::http::text_prefix;
 use crate::model::json::{JsonCx, ToJson, ts_secs};
 use crate::model::payload::{Digest, HEX, preview};
+use crate::model::sub::{SubChoice, SubUnit, write_units};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::ser::{SerializeStruct, Serializer};
+use std::ops::ControlFlow;
 
 /// permessage-deflate parameters agreed in the 101 response (RFC 7692 §7.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,14 +135,21 @@ pub struct WsMessage<'a> {
     pub data_head: &'a [u8],
     /// SHA-256 of the whole unmasked, inflated message, with `--digest`.
     pub digest: Digest,
+    /// What the message meant to the connection's sub-protocol (empty when none is decoded,
+    /// or a unit of it is still incomplete).
+    pub sub: &'a [SubUnit],
+    /// On the first message decoded (or looked at) under a sub-protocol choice: the choice,
+    /// for `-V`.
+    pub sub_choice: Option<&'a SubChoice>,
 }
 
 impl ToJson for Handshake {
     fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
-        let mut r = s.serialize_struct("handshake", 12)?;
+        let mut r = s.serialize_struct("handshake", 13)?;
         r.serialize_field("type", "handshake")?;
         r.serialize_field("flow", &cx.flow)?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
+        r.serialize_field("frame", &cx.frame)?;
         r.serialize_field("key", &self.key)?;
         r.serialize_field("accept", &self.accept)?;
         r.serialize_field("expected_accept", &self.expected_accept)?;
@@ -155,11 +168,16 @@ impl ToJson for WsFrame<'_> {
         let text = matches!(self.opcode, OpCode::Text | OpCode::Close)
             || (self.opcode == OpCode::Continuation
                 && std::str::from_utf8(self.payload_head).is_ok());
-        let body = if self.opcode == OpCode::Close {
-            self.close_reason.unwrap_or_default()
+        let (body, total) = if self.opcode == OpCode::Close {
+            let code_len = if self.close_code.is_some() { 2 } else { 0 };
+            (
+                self.close_reason.unwrap_or_default(),
+                self.payload_len.saturating_sub(code_len),
+            )
         } else {
-            self.payload_head
+            (self.payload_head, self.payload_len)
         };
+        let preview = preview(body, total, text && !self.rsv1, cx.preview_chars);
         let mut mask_hex = [0u8; 8];
         let mask = self.mask.map(|m| {
             for (i, b) in m.iter().enumerate() {
@@ -168,7 +186,7 @@ impl ToJson for WsFrame<'_> {
             }
             std::str::from_utf8(&mask_hex).unwrap_or_default()
         });
-        let mut r = s.serialize_struct("ws_frame", 19)?;
+        let mut r = s.serialize_struct("ws_frame", 20)?;
         r.serialize_field("type", "ws_frame")?;
         r.serialize_field("flow", &cx.flow)?;
         r.serialize_field("dir", self.dir.as_str())?;
@@ -189,10 +207,8 @@ impl ToJson for WsFrame<'_> {
             "close_reason",
             &self.close_reason.map(String::from_utf8_lossy),
         )?;
-        r.serialize_field(
-            "preview",
-            &preview(body, text && !self.rsv1, cx.preview_chars),
-        )?;
+        r.serialize_field("preview", &preview.text)?;
+        r.serialize_field("preview_truncated", &preview.truncated)?;
         r.end()
     }
 }
@@ -200,28 +216,151 @@ impl ToJson for WsFrame<'_> {
 impl ToJson for WsMessage<'_> {
     fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
         let sha256 = self.digest.json_field();
-        let mut r = s.serialize_struct("ws_message", 13)?;
+        let preview = preview(
+            self.data_head,
+            self.len,
+            self.opcode == OpCode::Text,
+            cx.preview_chars,
+        );
+        let mut r = s.serialize_struct("ws_message", 15)?;
         r.serialize_field("type", "ws_message")?;
         r.serialize_field("flow", &cx.flow)?;
         r.serialize_field("dir", self.dir.as_str())?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
+        r.serialize_field("frame", &cx.frame)?;
         r.serialize_field("opcode", &self.opcode.name())?;
         r.serialize_field("frames", &self.frames)?;
         r.serialize_field("wire_len", &self.wire_len)?;
         r.serialize_field("len", &self.len)?;
         r.serialize_field("compressed", &self.compressed)?;
         r.serialize_field("valid_utf8", &self.valid_utf8)?;
-        r.serialize_field(
-            "preview",
-            &preview(
-                self.data_head,
-                self.opcode == OpCode::Text,
-                cx.preview_chars,
-            ),
-        )?;
+        r.serialize_field("preview", &preview.text)?;
+        r.serialize_field("preview_truncated", &preview.truncated)?;
         if let Some(sha256) = sha256 {
             r.serialize_field("sha256", &sha256)?;
         }
+        write_units(&mut r, self.sub)?;
         r.end()
+    }
+}
+
+impl OwnFields for Handshake {
+    fn record_type(&self) -> RecordType {
+        RecordType::Handshake
+    }
+
+    fn own_values(
+        &self,
+        field: FieldId,
+        _key: Option<&str>,
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        let text =
+            |s: &Option<String>, each: &mut Each<'_>| one(s.as_deref().map(Value::Str), each);
+        match field {
+            F::FrameTime => each(Value::Time(self.ts)),
+            F::Handshake => each(Value::Present),
+            F::HandshakeKey => text(&self.key, each),
+            F::HandshakeAccept => text(&self.accept, each),
+            F::HandshakeExpectedAccept => text(&self.expected_accept, each),
+            F::HandshakeAcceptValid => each(Value::Bool(self.accept_valid)),
+            F::HandshakeVersion => text(&self.version, each),
+            F::HandshakeSubprotocol => text(&self.subprotocol, each),
+            F::HandshakeExtensions => {
+                for e in &self.extensions {
+                    each(Value::Str(e))?;
+                }
+                ControlFlow::Continue(())
+            }
+            F::HandshakeDeflate => each(Value::Bool(self.deflate.is_some())),
+            F::HandshakeOrigin => text(&self.origin, each),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
+impl OpCode {
+    /// The contract's name without allocating (`reserved-N` included).
+    pub fn static_name(self) -> &'static str {
+        OPCODE_NAMES[usize::from(self.as_u8() & 0x0f)]
+    }
+}
+
+impl OwnFields for WsFrame<'_> {
+    fn record_type(&self) -> RecordType {
+        RecordType::WsFrame
+    }
+
+    fn own_values(
+        &self,
+        field: FieldId,
+        _key: Option<&str>,
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        match field {
+            F::FrameTime => each(Value::Time(self.ts)),
+            F::Dir => each(Value::Sym(self.dir.as_str())),
+            F::Ws => each(Value::Present),
+            F::WsOpcode => each(Value::Sym(self.opcode.static_name())),
+            F::WsPayload => each(Value::Bytes(self.payload_head)),
+            F::WsText => {
+                let texty = matches!(self.opcode, OpCode::Text | OpCode::Continuation);
+                // A compressed frame's payload is not its text.
+                let text = (texty && !self.rsv1).then(|| text_prefix(self.payload_head));
+                one(text.flatten().map(Value::Str), each)
+            }
+            F::WsFin => each(Value::Bool(self.fin)),
+            F::WsRsv1 => each(Value::Bool(self.rsv1)),
+            F::WsRsv2 => each(Value::Bool(self.rsv2)),
+            F::WsRsv3 => each(Value::Bool(self.rsv3)),
+            F::WsMasked => each(Value::Bool(self.mask.is_some())),
+            F::WsMask => one(self.mask.as_ref().map(|m| Value::Bytes(m)), each),
+            F::WsPayloadLen => each(Value::Int(self.payload_len.into())),
+            F::WsHeaderLen => each(Value::Int(self.header.len() as i128)),
+            F::WsCloseCode => one(self.close_code.map(|c| Value::Int(c.into())), each),
+            F::WsCloseReason => one(
+                self.close_reason.and_then(text_prefix).map(Value::Str),
+                each,
+            ),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
+impl OwnFields for WsMessage<'_> {
+    fn record_type(&self) -> RecordType {
+        RecordType::WsMessage
+    }
+
+    fn own_values(
+        &self,
+        field: FieldId,
+        _key: Option<&str>,
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        match field {
+            F::FrameTime => each(Value::Time(self.ts)),
+            F::Dir => each(Value::Sym(self.dir.as_str())),
+            F::Ws => each(Value::Present),
+            F::WsOpcode => each(Value::Sym(self.opcode.static_name())),
+            F::WsPayload => each(Value::Bytes(self.data_head)),
+            F::WsText => one(
+                (self.opcode == OpCode::Text)
+                    .then(|| text_prefix(self.data_head))
+                    .flatten()
+                    .map(Value::Str),
+                each,
+            ),
+            F::WsMessageFrames => each(Value::Int(self.frames.into())),
+            F::WsMessageWireLen => each(Value::Int(self.wire_len.into())),
+            F::WsMessageLen => each(Value::Int(self.len.into())),
+            F::WsMessageCompressed => each(Value::Bool(self.compressed)),
+            F::WsMessageValidUtf8 => one(self.valid_utf8.map(Value::Bool), each),
+            // `sub.*`: the sub-protocol decoders hand their fields on here.
+            _ => ControlFlow::Continue(()),
+        }
     }
 }

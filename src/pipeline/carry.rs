@@ -8,7 +8,8 @@
 
 use crate::model::{
     Anomaly, Event, EventCtx, EventSink, FlowSummary, Handshake, Header, HttpHead, HttpMessage,
-    Layer, Record, RecordLayer, SseEvent, TlsRecord, WsFrame, WsMessage,
+    LatencyRecord, Layer, Record, RecordLayer, SseEvent, SubChoice, SubUnit, TlsRecord, WsFrame,
+    WsMessage,
 };
 use crate::tcp::{CloseHow, FlowId, FlowMeta, PacketRef};
 
@@ -93,6 +94,10 @@ pub(super) struct CarriedFrame {
 pub(super) struct CarriedMessage {
     msg: WsMessage<'static>,
     data_head: Span,
+    /// Index range in the batch's sub-protocol units.
+    sub: (u32, u32),
+    /// Index in the batch's sub-protocol choices.
+    sub_choice: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -101,6 +106,7 @@ pub(super) struct CarriedSse {
     event: Option<Span>,
     id: Option<Span>,
     data: Span,
+    len: u64,
 }
 
 /// A record; the larger ones by their index in the batch's list of their type, so that an
@@ -114,6 +120,8 @@ pub(super) enum CarriedRecord {
     Sse(u32),
     Tls(u32),
     Anomaly(Box<Anomaly>),
+    /// Its `flow` is the worker's id until replayed.
+    Latency(Box<LatencyRecord>),
 }
 
 #[derive(Clone, Debug)]
@@ -178,6 +186,8 @@ pub struct Carried {
     https: Vec<CarriedHttp>,
     frames: Vec<CarriedFrame>,
     messages: Vec<CarriedMessage>,
+    subs: Vec<SubUnit>,
+    choices: Vec<SubChoice>,
     sses: Vec<CarriedSse>,
 }
 
@@ -196,6 +206,8 @@ impl Carried {
         self.https.clear();
         self.frames.clear();
         self.messages.clear();
+        self.subs.clear();
+        self.choices.clear();
         self.sses.clear();
     }
 
@@ -307,6 +319,13 @@ impl Carried {
                 CarriedRecord::WsFrame((self.frames.len() - 1) as u32)
             }
             Record::WsMessage(m) => {
+                let first = self.subs.len() as u32;
+                self.subs.extend(m.sub.iter().cloned());
+                let sub = (first, self.subs.len() as u32);
+                let sub_choice = m.sub_choice.map(|c| {
+                    self.choices.push(c.clone());
+                    (self.choices.len() - 1) as u32
+                });
                 let c = CarriedMessage {
                     msg: WsMessage {
                         dir: m.dir,
@@ -319,8 +338,12 @@ impl Carried {
                         valid_utf8: m.valid_utf8,
                         data_head: &[],
                         digest: m.digest,
+                        sub: &[],
+                        sub_choice: None,
                     },
                     data_head: self.put(m.data_head),
+                    sub,
+                    sub_choice,
                 };
                 self.messages.push(c);
                 CarriedRecord::WsMessage((self.messages.len() - 1) as u32)
@@ -331,6 +354,7 @@ impl Carried {
                     event: e.event.map(|s| self.put(s.as_bytes())),
                     id: e.id.map(|s| self.put(s.as_bytes())),
                     data: self.put(e.data),
+                    len: e.len,
                 };
                 self.sses.push(c);
                 CarriedRecord::Sse((self.sses.len() - 1) as u32)
@@ -359,6 +383,7 @@ impl Carried {
                 CarriedRecord::Tls((self.tls.len() - 1) as u32)
             }
             Record::Anomaly(a) => CarriedRecord::Anomaly(Box::new(a.clone())),
+            Record::Latency(l) => CarriedRecord::Latency(Box::new(l.clone())),
         }
     }
 
@@ -392,14 +417,19 @@ impl Carried {
         (self.layers.len() - 1) as u32
     }
 
-    /// Replays item `i` into `sink`, with the flow's id replaced by `id(meta.id)` (and that of
-    /// the record's packet kept).
-    pub fn replay(&mut self, i: usize, id: FlowId, sink: &mut dyn EventSink) {
-        // The run's id is written into the recorded meta (no copy of it per event).
-        if let Some(Item::Event { meta, .. }) = self.items.get(i)
-            && let Some(m) = self.metas.get_mut(*meta as usize)
-        {
-            m.id = id;
+    /// Replays item `i` into `sink`, with the flow's id and `tcp.stream` number replaced by
+    /// the run's (`run`).
+    pub fn replay(&mut self, i: usize, run: RunIds, sink: &mut dyn EventSink) {
+        // The run's numbers are written into the recorded meta (no copy of it per event), and
+        // into the records that name their flow.
+        if let Some(Item::Event { meta, event, .. }) = self.items.get_mut(i) {
+            if let Some(m) = self.metas.get_mut(*meta as usize) {
+                m.id = run.flow;
+                m.tcp_stream = run.tcp_stream;
+            }
+            if let CarriedEvent::Record(CarriedRecord::Latency(l)) = event {
+                l.flow = run.flow;
+            }
         }
         let Some(item) = self.items.get(i) else {
             return;
@@ -489,6 +519,11 @@ impl Carried {
                     };
                     let m = WsMessage {
                         data_head: self.bytes(c.data_head),
+                        sub: self
+                            .subs
+                            .get(c.sub.0 as usize..c.sub.1 as usize)
+                            .unwrap_or_default(),
+                        sub_choice: c.sub_choice.and_then(|i| self.choices.get(i as usize)),
                         ..c.msg
                     };
                     sink.event(ctx, Event::Record(Record::WsMessage(&m)));
@@ -502,6 +537,7 @@ impl Carried {
                         event: c.event.map(|s| self.str(s)),
                         id: c.id.map(|s| self.str(s)),
                         data: self.bytes(c.data),
+                        len: c.len,
                     };
                     sink.event(ctx, Event::Record(Record::Sse(&e)));
                 }
@@ -517,6 +553,7 @@ impl Carried {
                     sink.event(ctx, Event::Record(Record::Tls(&t)));
                 }
                 CarriedRecord::Anomaly(a) => sink.event(ctx, Event::Record(Record::Anomaly(a))),
+                CarriedRecord::Latency(l) => sink.event(ctx, Event::Record(Record::Latency(l))),
             },
         }
     }
@@ -662,6 +699,7 @@ fn same_meta(a: &FlowMeta, b: &FlowMeta) -> bool {
         syn_seen,
         fin_seen,
         rst_seen,
+        tcp_stream,
     } = a;
     *id == b.id
         && *packets == b.packets
@@ -676,4 +714,13 @@ fn same_meta(a: &FlowMeta, b: &FlowMeta) -> bool {
         && *client == b.client
         && *server == b.server
         && *first_ts == b.first_ts
+        && *tcp_stream == b.tcp_stream
+}
+
+/// A flow's numbers in the run, which a worker's own numbering is replaced by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunIds {
+    pub flow: FlowId,
+    /// tshark's `tcp.stream` (see [`FlowMeta::tcp_stream`]).
+    pub tcp_stream: u64,
 }

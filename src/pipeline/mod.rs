@@ -30,6 +30,7 @@ impl<R: Reporter> EventSink for Collect<R> {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         match event {
             Event::Record(Record::Anomaly(a)) => self.stats.on_anomaly(a.code),
+            Event::Record(Record::Http(m)) => self.stats.z.http(m),
             Event::FlowClosed { summary, .. } => self.stats.on_flow_closed(ctx.flow, summary),
             _ => {}
         }
@@ -118,6 +119,15 @@ fn bad_header_anomaly(bad: &BadHeader, ts: Timestamp) -> Anomaly {
 fn lost_datagrams(decoder: &Decoder) -> u64 {
     let f = decoder.fragment_stats();
     f.expired + f.evicted + f.broken
+}
+
+/// Counts a frame read, with its segment if it has one, into the `-z` statistics that count
+/// every frame (in the thread that reads, whatever the number of threads).
+fn count_frame(stats: &mut RunStats, frame: &Frame<'_>, seg: Option<&crate::decode::Segment<'_>>) {
+    if stats.z.is_on() {
+        let tcp = seg.map(|s| (s.src, s.dst));
+        stats.z.frame(frame.ts, u64::from(frame.orig_len), tcp);
+    }
 }
 
 /// A frame that carries no TCP segment for a flow: an IP fragment, or a skipped packet.
@@ -278,7 +288,11 @@ impl<R: Reporter> Analyzer<R> {
     /// The analysis `config` asks for: in [`Config::threads`] threads (one: all in this one).
     pub fn new(config: &Config, reporter: R) -> Self {
         let collect = Collect {
-            stats: RunStats::default(),
+            stats: RunStats {
+                poll_interval: config.poll_interval.as_secs_f64(),
+                z: crate::stats::zstats::ZTally::new(&config.zstats),
+                ..RunStats::default()
+            },
             reporter,
         };
         let inner = if config.workers(config.threads) > 1 {
@@ -345,10 +359,12 @@ impl<R: Reporter> Analyzer<R> {
             };
             if let Some(stop) = stop {
                 let notes = source.record_notes();
-                match &mut self.inner {
-                    Inner::One(s) => s.handler.sink.stats.record_notes.add(&notes),
-                    Inner::Many(p) => p.add_record_notes(&notes),
-                }
+                let stats = match &mut self.inner {
+                    Inner::One(s) => &mut s.handler.sink.stats,
+                    Inner::Many(p) => p.stats_mut(),
+                };
+                stats.record_notes.add(&notes);
+                stats.kernel = source.kernel_stats();
                 return stop;
             }
             if let Some(e) = self.take_io_error() {
@@ -386,8 +402,11 @@ impl<R: Reporter> Analyzer<R> {
             Inner::One(s) => s,
             Inner::Many(p) => return p.process(frame),
         };
-        s.handler.sink.stats.on_packet(frame.ts);
-        let placed = match s.reader.decode(frame) {
+        let stats = &mut s.handler.sink.stats;
+        stats.on_packet(frame.ts);
+        let decoded = s.reader.decode(frame);
+        count_frame(stats, frame, decoded.as_ref().ok());
+        let placed = match decoded {
             Ok(seg) => s.table.process(&seg, &mut s.handler),
             Err(what) => {
                 let note = s.reader.note(what, frame);

@@ -18,14 +18,14 @@
 //! order of their first packet), to the one reporter: every view prints exactly what one
 //! thread prints. Batches in flight are bounded ([`DEPTH`] of [`BATCH_BYTES`] each).
 
-use super::carry::{Carried, Span};
+use super::carry::{Carried, RunIds, Span};
 use super::{Collect, Note, Reader};
 use crate::config::Config;
 use crate::decode::{Segment, TcpFlags};
 use crate::model::EventSink;
 use crate::proto::conn::ConnAnalyzer;
 use crate::report::{PacketDone, Reporter};
-use crate::source::{Frame, LinkType, RecordNotes};
+use crate::source::{Frame, LinkType};
 use crate::tcp::{ClosingOrder, FlowId, FlowTable, Placed, TableStats, shard::shard_of};
 use crate::time::Timestamp;
 use std::collections::{HashMap, VecDeque};
@@ -133,8 +133,9 @@ enum Phase {
     Expired(ClosingOrder),
     /// A flow closed idle by the sweep (the worker's flow id).
     Swept(FlowId),
-    /// What the entry's packet caused, and the flow that took it.
-    Packet(Option<Placed>),
+    /// What the entry's packet caused, the flow that took it, and the TCP conversations it
+    /// started (`tcp.stream` numbers: one at most).
+    Packet(Option<Placed>, u64),
     /// End of input: a flow closed idle, then (`EndOfInput`) every other flow.
     FinalSwept(FlowId),
     FinalEnd(FlowId),
@@ -258,9 +259,11 @@ impl Worker {
                     self.tick(i, frame.ts);
                     if *shard == self.me {
                         let from = self.mark();
+                        let streams = self.table.streams_numbered();
                         let seg = batch.segment(frame.index, frame.ts, seg);
                         let placed = self.table.process(&seg, &mut self.handler);
-                        self.group(i, Phase::Packet(placed), from);
+                        let started = self.table.streams_numbered() - streams;
+                        self.group(i, Phase::Packet(placed, started), from);
                     }
                 }
                 Entry::Idle(ts) => self.tick(i, *ts),
@@ -326,8 +329,8 @@ struct WorkerHandle {
     /// Found batches replayed, handed back for their buffers.
     spent: SyncSender<Found>,
     thread: Option<JoinHandle<()>>,
-    /// The worker's flow ids to the run's, for flows still open.
-    ids: HashMap<FlowId, FlowId>,
+    /// The worker's flow ids to the run's numbers, for flows still open.
+    ids: HashMap<FlowId, RunIds>,
     /// The highest flow id of this worker seen so far: a higher one is a new flow.
     last_id: FlowId,
 }
@@ -349,6 +352,8 @@ pub struct Parallel<R: Reporter> {
     /// Batches replayed, emptied, to be filled again.
     free: Vec<(Batch, Vec<Option<Note>>)>,
     next_id: FlowId,
+    /// The next `tcp.stream` number.
+    next_stream: u64,
     read: u64,
     /// A worker stopped answering (it panicked): the run ends with this error.
     broken: Option<std::io::Error>,
@@ -387,6 +392,7 @@ impl<R: Reporter> Parallel<R> {
             in_flight: VecDeque::new(),
             free: Vec::new(),
             next_id: 1,
+            next_stream: 0,
             read: 0,
             broken: None,
         }
@@ -400,8 +406,8 @@ impl<R: Reporter> Parallel<R> {
         &self.collect
     }
 
-    pub fn add_record_notes(&mut self, notes: &RecordNotes) {
-        self.collect.stats.record_notes.add(notes);
+    pub fn stats_mut(&mut self) -> &mut crate::stats::RunStats {
+        &mut self.collect.stats
     }
 
     pub fn take_io_error(&mut self) -> Option<std::io::Error> {
@@ -423,7 +429,9 @@ impl<R: Reporter> Parallel<R> {
             orig_len: frame.orig_len,
             data,
         };
-        match self.reader.decode(frame) {
+        let decoded = self.reader.decode(frame);
+        super::count_frame(&mut self.collect.stats, frame, decoded.as_ref().ok());
+        match decoded {
             Ok(seg) => {
                 // The payload is the frame's own bytes, unless the datagram was reassembled.
                 let len = seg.payload.len();
@@ -537,7 +545,7 @@ impl<R: Reporter> Parallel<R> {
             for (w, f) in found.iter().enumerate() {
                 while let Some(g) = f.groups.get(cursor[w]).filter(|g| g.entry == i) {
                     match g.phase {
-                        Phase::Packet(_) => packet = Some((w, cursor[w])),
+                        Phase::Packet(..) => packet = Some((w, cursor[w])),
                         _ => ticks.push((w, cursor[w])),
                     }
                     cursor[w] += 1;
@@ -548,11 +556,15 @@ impl<R: Reporter> Parallel<R> {
             if let Some((w, g)) = packet
                 && let Some(&group) = found[w].groups.get(g)
             {
-                if let Phase::Packet(Some(p)) = group.phase {
-                    placed = Some(Placed {
-                        flow: self.open_flow(w, p.flow),
-                        ..p
-                    });
+                if let Phase::Packet(p, streams) = group.phase {
+                    let first_stream = self.next_stream;
+                    self.next_stream += streams;
+                    if let Some(p) = p {
+                        placed = Some(Placed {
+                            flow: self.open_flow(w, p.flow, first_stream),
+                            ..p
+                        });
+                    }
                 }
                 self.replay_group(&mut found[w], w, &group);
             }
@@ -609,7 +621,7 @@ impl<R: Reporter> Parallel<R> {
                 Phase::Swept(id) => (1, none, this.run_id(w, id)),
                 Phase::FinalSwept(id) => (2, none, this.run_id(w, id)),
                 Phase::FinalEnd(id) => (3, none, this.run_id(w, id)),
-                Phase::Packet(_) => (4, none, 0),
+                Phase::Packet(..) => (4, none, 0),
             }
         };
         let mut keyed: Vec<_> = ticks.iter().map(|&t| (key(self, t), t)).collect();
@@ -622,35 +634,42 @@ impl<R: Reporter> Parallel<R> {
 
     /// The run's id of worker `w`'s flow `id` (one not open any more sorts last).
     fn run_id(&self, w: usize, id: FlowId) -> FlowId {
-        self.workers[w].ids.get(&id).copied().unwrap_or(FlowId::MAX)
+        self.workers[w].ids.get(&id).map_or(FlowId::MAX, |r| r.flow)
     }
 
-    /// The run's id of worker `w`'s flow `id`, numbering it if it is new: flows are numbered
-    /// in order of their first packet, as one table numbers them.
-    fn open_flow(&mut self, w: usize, id: FlowId) -> FlowId {
+    /// The run's id of worker `w`'s flow `id`, numbering it if it is new (its `tcp.stream`
+    /// is then `stream`): flows are numbered in order of their first packet, as one table
+    /// numbers them.
+    fn open_flow(&mut self, w: usize, id: FlowId, stream: u64) -> FlowId {
         let worker = &mut self.workers[w];
         if id > worker.last_id {
             worker.last_id = id;
-            let run_id = self.next_id;
+            let run = RunIds {
+                flow: self.next_id,
+                tcp_stream: stream,
+            };
             self.next_id += 1;
-            worker.ids.insert(id, run_id);
-            return run_id;
+            worker.ids.insert(id, run);
+            return run.flow;
         }
-        worker.ids.get(&id).copied().unwrap_or(id)
+        worker.ids.get(&id).map_or(id, |r| r.flow)
     }
 
     fn replay_group(&mut self, found: &mut Found, w: usize, group: &Group) {
-        let mut last: Option<(FlowId, FlowId)> = None;
+        let mut last: Option<(FlowId, RunIds)> = None;
         for i in group.from..group.to {
             let Some(item) = found.carried.items.get(i as usize) else {
                 continue;
             };
             let (flow, closes) = (item.flow(), item.closes());
             let id = match (flow, last) {
-                (None, _) => 0,
+                (None, _) => RunIds::default(),
                 (Some(l), Some((seen, id))) if l == seen => id,
                 (Some(l), _) => {
-                    let id = self.run_id(w, l);
+                    let id = self.workers[w].ids.get(&l).copied().unwrap_or(RunIds {
+                        flow: FlowId::MAX,
+                        tcp_stream: u64::MAX,
+                    });
                     last = Some((l, id));
                     id
                 }

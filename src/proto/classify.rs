@@ -80,7 +80,8 @@ impl KindTracker {
             | Record::WsMessage(_)
             | Record::Sse(_)
             | Record::Tls(_)
-            | Record::Anomaly(_) => {}
+            | Record::Anomaly(_)
+            | Record::Latency(_) => {}
         }
     }
 
@@ -163,11 +164,7 @@ impl KindTracker {
         let HttpHead::Response { .. } = m.head else {
             return;
         };
-        if m.headers.iter().any(|h| {
-            h.name.eq_ignore_ascii_case("content-type")
-                && h.value.len() >= 17
-                && h.value[..17].eq_ignore_ascii_case(b"text/event-stream")
-        }) {
+        if m.is_event_stream() {
             self.sse = true;
         }
         // Interim responses and responses to requests never seen answer nothing here.

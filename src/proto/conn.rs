@@ -118,6 +118,25 @@ impl<S: EventSink> ConnAnalyzer<S> {
             longpoll: classify::LongPollMemory::default(),
         }
     }
+
+    /// The context of one flow's work outside a stream event (its end, giving way).
+    fn cx<'a>(
+        &'a mut self,
+        meta: &'a FlowMeta,
+        pkt: Option<PacketRef>,
+        summary: &'a mut FlowSummary,
+        kinds: &'a mut KindTracker,
+    ) -> Cx<'a> {
+        Cx::new(
+            meta,
+            pkt,
+            &self.config,
+            &self.registry,
+            summary,
+            kinds,
+            &mut self.sink,
+        )
+    }
 }
 
 /// Delivers data: decides the protocol first if it is not yet.
@@ -358,16 +377,7 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             kinds,
             ..
         } = state;
-        let mut cx = Cx::new(
-            meta,
-            pkt,
-            &self.config,
-            &self.registry,
-            summary,
-            kinds,
-            &mut self.sink,
-        );
-        finish(&mut cx, active);
+        finish(&mut self.cx(meta, pkt, summary, kinds), active);
     }
 
     fn on_table_notice(&mut self, pkt: PacketRef, notice: TcpNotice) {
@@ -411,16 +421,7 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             detection,
         } = state;
         if let Some(d) = active.reading() {
-            let mut cx = Cx::new(
-                meta,
-                pkt,
-                &self.config,
-                &self.registry,
-                summary,
-                kinds,
-                &mut self.sink,
-            );
-            d.give_way(&mut cx);
+            d.give_way(&mut self.cx(meta, pkt, summary, kinds));
         }
         kinds.give_way(http::KEEP_PENDING);
         if let Some((_, k)) = detection.kept.as_mut() {

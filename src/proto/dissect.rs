@@ -24,7 +24,7 @@ use crate::budget::{Held, box_bytes};
 use crate::config::Config;
 use crate::model::{
     Anomaly, Code, Event, EventCtx, EventSink, FlowSummary, HttpMessage, Layer, Record,
-    RecordLayer, TlsSummary,
+    RecordLayer, SubChoice, TlsSummary,
 };
 use crate::proto::classify::KindTracker;
 use crate::tcp::{Dir, FlowMeta, PacketRef};
@@ -208,6 +208,8 @@ pub trait Switch {
 #[derive(Debug, Default)]
 pub struct Upgrade {
     pub request_headers: Vec<(String, Vec<u8>)>,
+    /// The upgrade request's target (`/socket.io/?EIO=4&transport=websocket`), when captured.
+    pub request_target: Option<String>,
     pub response_headers: Vec<(String, Vec<u8>)>,
     pub request_bytes: u64,
     pub response_bytes: u64,
@@ -316,7 +318,8 @@ impl<'a> Cx<'a> {
 
     /// Sends a record to the outputs, counted into the flow's summary and kind.
     pub fn emit(&mut self, record: Record<'_>) {
-        self.summary.count(&record);
+        self.summary
+            .count(&record, self.config.poll_interval.as_nanos() as u64);
         self.kinds.observe(&record);
         self.event(Event::Record(record));
     }
@@ -373,6 +376,11 @@ impl<'a> Cx<'a> {
     /// Ping→pong round-trip times measured on the connection, seconds.
     pub fn set_ping_rtts(&mut self, rtts: &[f64]) {
         self.summary.ping_rtts = rtts.to_vec();
+    }
+
+    /// The sub-protocol the connection's WebSocket messages are decoded as, or why none is.
+    pub fn set_sub(&mut self, choice: SubChoice) {
+        self.summary.sub = Some(choice);
     }
 
     /// Runs `f` as of packet `pkt` (bytes kept from an earlier delivery are decoded as of the

@@ -1,7 +1,6 @@
 //! The short summary of one flow that ends `--follow` and `--ladder`: what the flow was, how
 //! long it lasted and how it ended, what each side sent, and what it cost in headers.
 
-use crate::model::flow::mean;
 use crate::model::{Code, FlowKind, FlowSummary};
 use crate::report::hexdump::plural;
 use crate::report::style::{Paint, Style};
@@ -103,11 +102,10 @@ pub fn summary(
                 "not seen"
             }
         );
-        if let Some(rtt) = mean(&s.ping_rtts) {
+        if let Some(rtt) = s.ping_rtt_ms() {
             let _ = write!(
                 out,
-                ", ping RTT {:.3} ms ({} ping{})",
-                rtt * 1e3,
+                ", ping RTT {rtt:.3} ms ({} ping{})",
                 s.ping_rtts.len(),
                 plural(s.ping_rtts.len() as u64)
             );

@@ -14,7 +14,7 @@ use crate::report::escape::esc;
 use crate::report::hexdump;
 use crate::report::style::{Paint, Style};
 use crate::report::verbose::{close_code_title, start_line};
-use crate::report::{IoState, PacketDone, Reporter, flowsum, gate, preview};
+use crate::report::{IoState, PacketDone, Reporter, flowsum, gate, preview, render};
 use crate::stats::RunStats;
 use crate::tcp::{Dir, FlowId, PacketRef};
 use crate::time::Timestamp;
@@ -149,6 +149,7 @@ impl<W: Write> FollowPrinter<W> {
     fn view(&self) -> View {
         View {
             preview_chars: self.preview,
+            line_chars: self.preview,
             dump_bytes: usize::MAX,
             color: self.style.on,
         }
@@ -190,8 +191,31 @@ impl<W: Write> FollowPrinter<W> {
     fn message(&mut self, ctx: &EventCtx<'_>, m: &WsMessage<'_>) {
         let title = m.info(&self.view());
         self.entry(ctx, Some(m.dir), Paint::WebSocket, &title);
-        let as_text = m.opcode == OpCode::Text;
-        self.payload(m.dir, m.data_head, m.len, as_text);
+        if let Some(c) = m.sub_choice {
+            let display = m
+                .sub
+                .first()
+                .map_or(c.protocol.unwrap_or("-"), |u| u.display());
+            let line = esc(&c.line(display)).to_string();
+            self.entry(ctx, None, Paint::Dim, &line);
+        }
+        if m.sub.is_empty() {
+            let as_text = m.opcode == OpCode::Text;
+            self.payload(m.dir, m.data_head, m.len, as_text);
+            return;
+        }
+        // What the message meant, its JSON pretty-printed, instead of its bytes.
+        for unit in m.sub {
+            let lines = crate::decode::DetailNode::render(&[unit.detail()]);
+            for line in lines.lines() {
+                self.content(m.dir, &esc(line).to_string());
+            }
+        }
+    }
+
+    fn latency(&mut self, ctx: &EventCtx<'_>, l: &crate::model::LatencyRecord) {
+        let title = format!("latency: {}", esc(&render::latency_line(l)));
+        self.entry(ctx, None, Paint::Dim, &title);
     }
 
     fn control(&mut self, ctx: &EventCtx<'_>, f: &WsFrame<'_>) {
@@ -273,7 +297,11 @@ impl<W: Write> EventSink for FollowPrinter<W> {
                 self.first_ts = ctx.flow.first_ts;
                 let style = self.style;
                 let mut head = String::new();
-                let _ = write!(head, "Follow flow {}: client ", self.flow);
+                let _ = write!(
+                    head,
+                    "Follow flow {} (tcp.stream {}): client ",
+                    self.flow, ctx.flow.tcp_stream
+                );
                 self.buf.push_str(&head);
                 style.push(&mut self.buf, Paint::Client, &ctx.flow.client.to_string());
                 self.buf.push_str(" ⇄ server ");
@@ -325,6 +353,7 @@ impl<W: Write> EventSink for FollowPrinter<W> {
             Event::Record(Record::WsFrame(_)) | Event::Control { .. } => {}
             Event::Record(Record::WsMessage(m)) => self.message(ctx, m),
             Event::Record(Record::Sse(e)) => self.sse(ctx, e),
+            Event::Record(Record::Latency(l)) => self.latency(ctx, l),
             Event::Record(Record::Tls(t)) => {
                 let title = format!("TLS {}", t.info(&self.view()));
                 self.entry(ctx, Some(t.dir), Paint::Http, &title);

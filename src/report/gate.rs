@@ -1,11 +1,13 @@
-//! `--kind`: holds back a flow's output until its kind is known, then prints or drops it.
+//! `--kind`: holds back a flow's output until its kind is known, then prints or drops it. The
+//! same gate serves `--filter-flows`, where the view decides ([`KindGate::decide`]) when
+//! something of the flow matches, or at its end that nothing did.
 //!
 //! A flow's kind is final early for WebSocket (handshake or frames seen) and SSE (an event-stream
 //! response head), because those outrank every other kind; otherwise it is final only when the
 //! flow closes (a plain HTTP flow may still turn out to be a long poll). Held output is capped
 //! per run; past the cap the oldest held flow is released as if it matched, and a note says so.
 
-use crate::model::{Event, FlowKind, HttpHead, HttpMessage, Record};
+use crate::model::{Event, FlowKind, HttpMessage, Record};
 use crate::tcp::FlowId;
 use std::collections::HashMap;
 
@@ -24,7 +26,8 @@ pub enum Verdict {
 }
 
 pub struct KindGate {
-    want: FlowKind,
+    /// The kind let through; `None`: the view decides.
+    want: Option<FlowKind>,
     decided: HashMap<FlowId, bool>,
     held: HashMap<FlowId, Vec<u8>>,
     held_bytes: usize,
@@ -37,18 +40,7 @@ pub fn early_kind(event: &Event<'_>) -> Option<FlowKind> {
         Event::Record(Record::Handshake(_))
         | Event::Record(Record::WsFrame(_))
         | Event::Record(Record::WsMessage(_)) => Some(FlowKind::WebSocket),
-        Event::HttpHead(m) => match m.head {
-            HttpHead::Response { .. }
-                if m.headers.iter().any(|h| {
-                    h.name.eq_ignore_ascii_case("content-type")
-                        && h.value.len() >= 17
-                        && h.value[..17].eq_ignore_ascii_case(b"text/event-stream")
-                }) =>
-            {
-                Some(FlowKind::Sse)
-            }
-            _ => None,
-        },
+        Event::HttpHead(m) if m.is_event_stream() => Some(FlowKind::Sse),
         Event::Record(Record::Sse(_)) => Some(FlowKind::Sse),
         _ => None,
     }
@@ -63,7 +55,15 @@ pub fn starts_event_stream(m: &HttpMessage<'_>) -> bool {
 impl KindGate {
     pub fn new(want: FlowKind) -> Self {
         KindGate {
-            want,
+            want: Some(want),
+            ..KindGate::deciding()
+        }
+    }
+
+    /// A gate that holds every flow's output until the view decides for it.
+    pub fn deciding() -> Self {
+        KindGate {
+            want: None,
             decided: HashMap::new(),
             held: HashMap::new(),
             held_bytes: 0,
@@ -80,6 +80,16 @@ impl KindGate {
             }
             return if ok { Verdict::Pass } else { Verdict::Drop };
         }
+        let closing = matches!(event, Event::FlowClosed { .. });
+        let Some(want) = self.want else {
+            // Undecided at its end: nothing of the flow is shown.
+            if closing {
+                self.decide(flow, false, release);
+                self.decided.remove(&flow);
+                return Verdict::Drop;
+            }
+            return Verdict::Hold;
+        };
         let kind = match event {
             Event::FlowClosed { summary, .. } => Some(summary.kind.unwrap_or(FlowKind::Other)),
             e => early_kind(e),
@@ -87,8 +97,7 @@ impl KindGate {
         let Some(kind) = kind else {
             return Verdict::Hold;
         };
-        let ok = kind == self.want;
-        let closing = matches!(event, Event::FlowClosed { .. });
+        let ok = kind == want;
         if !closing {
             self.decided.insert(flow, ok);
         }
@@ -99,6 +108,21 @@ impl KindGate {
             }
         }
         if ok { Verdict::Pass } else { Verdict::Drop }
+    }
+
+    /// Decides for `flow` (once: a later call changes nothing); output held so far is put in
+    /// `release` if it is shown.
+    pub fn decide(&mut self, flow: FlowId, ok: bool, release: &mut Vec<u8>) {
+        if self.decided.contains_key(&flow) {
+            return;
+        }
+        self.decided.insert(flow, ok);
+        if let Some(buf) = self.held.remove(&flow) {
+            self.held_bytes -= buf.len();
+            if ok {
+                release.extend_from_slice(&buf);
+            }
+        }
     }
 
     /// Whether output of `flow` is printed straight away (kind decided and matching).

@@ -14,6 +14,7 @@ use crate::model::{
     Anomaly, Event, EventCtx, EventSink, FlowKind, FlowRecord, Json, JsonCx, ToJson,
 };
 use crate::report::gate::{KindGate, Verdict};
+use crate::report::select::{HeldLines, Pick, Selection};
 use crate::report::{IoState, Reporter, escape};
 use crate::stats::RunStats;
 use crate::tcp::FlowId;
@@ -72,6 +73,12 @@ pub struct JsonPrinter<W: Write> {
     gate: Option<KindGate>,
     line: Vec<u8>,
     release: Vec<u8>,
+    /// `-Y`: the records written.
+    select: Option<Selection>,
+    /// `--filter-flows`: every record of the flows in which something matched.
+    whole_flows: bool,
+    /// Lines of flows whose kind the filter waits for.
+    held: HeldLines,
 }
 
 impl<W: Write> JsonPrinter<W> {
@@ -83,16 +90,42 @@ impl<W: Write> JsonPrinter<W> {
             gate: kind.map(KindGate::new),
             line: Vec::with_capacity(512),
             release: Vec::new(),
+            select: None,
+            whole_flows: false,
+            held: HeldLines::default(),
         }
     }
 
-    pub fn into_inner(self) -> W {
-        self.out
+    /// Writes only the records `select` picks, or with `whole_flows` every record of the flows
+    /// in which something matched.
+    pub fn with_filter(mut self, select: Selection, whole_flows: bool) -> Self {
+        self.select = Some(select);
+        self.whole_flows = whole_flows;
+        if whole_flows {
+            self.gate = Some(KindGate::deciding());
+        }
+        self
     }
 
-    /// Writes one line; `event` is what the `--kind` gate decides on, when it belongs to a flow.
-    fn write<T: Serialize>(&mut self, flow: Option<FlowId>, event: Option<&Event<'_>>, rec: &T) {
-        if self.io.failed {
+    /// Writes what `held` let out into `release`.
+    fn write_released(&mut self) {
+        if !self.release.is_empty() && !self.io.failed {
+            let r = self.out.write_all(&self.release);
+            self.io.record(r);
+        }
+        self.release.clear();
+    }
+
+    /// Writes one line; `event` is what the `--kind` gate decides on, when it belongs to a flow;
+    /// `pick` is what the filter said of it.
+    fn write<T: Serialize>(
+        &mut self,
+        flow: Option<FlowId>,
+        event: Option<&Event<'_>>,
+        rec: &T,
+        pick: Pick,
+    ) {
+        if self.io.failed || pick == Pick::No {
             return;
         }
         self.line.clear();
@@ -100,6 +133,14 @@ impl<W: Write> JsonPrinter<W> {
             return;
         }
         self.line.push(b'\n');
+        if let Some(flow) = flow
+            && (matches!(pick, Pick::Later(_)) || self.held.holds(flow))
+        {
+            self.release.clear();
+            self.held
+                .hold(flow, &self.line, pick.kinds(), &mut self.release);
+            return self.write_released();
+        }
         if let (Some(gate), Some(flow), Some(event)) = (&mut self.gate, flow, event) {
             self.release.clear();
             match gate.check(flow, event, &mut self.release) {
@@ -138,12 +179,51 @@ impl<W: Write> JsonPrinter<W> {
 
 impl<W: Write> EventSink for JsonPrinter<W> {
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        let shown = self
+            .select
+            .as_mut()
+            .is_none_or(|s| s.global(anomaly, frame));
+        let pick = if shown { Pick::Yes } else { Pick::No };
         let json = self.json(anomaly, None, Some(frame));
-        self.write(None, None, &json);
+        self.write(None, None, &json, pick);
     }
 
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         let flow = ctx.flow.id;
+        let mut pick = Pick::Yes;
+        if let Some(sel) = &mut self.select {
+            let learnt = sel.observe(ctx, &event);
+            match event {
+                Event::Record(r) => pick = sel.record(ctx, r),
+                Event::FlowClosed { how, summary } => {
+                    let end = sel.flow_closed(ctx.flow, summary, how);
+                    pick = if self.whole_flows && end.keep || end.record {
+                        Pick::Yes
+                    } else {
+                        Pick::No
+                    };
+                }
+                _ => {}
+            }
+            if self.whole_flows {
+                let matched = sel.flow_matched(flow);
+                if let Some(gate) = &mut self.gate
+                    && (matched || matches!(event, Event::FlowClosed { .. }))
+                {
+                    self.release.clear();
+                    gate.decide(flow, matched || pick == Pick::Yes, &mut self.release);
+                    let r = self.out.write_all(&self.release);
+                    self.io.record(r);
+                }
+                if !matches!(event, Event::FlowClosed { .. }) {
+                    pick = Pick::Yes;
+                }
+            } else if let Some(kind) = learnt {
+                self.release.clear();
+                self.held.release(flow, Some(kind), &mut self.release);
+                self.write_released();
+            }
+        }
         match event {
             Event::FlowOpened | Event::HttpHead(_) => {
                 // Decides nothing for the gate but may prove the flow's kind (SSE head).
@@ -157,12 +237,12 @@ impl<W: Write> EventSink for JsonPrinter<W> {
             }
             Event::Record(record) => {
                 let json = self.json(&record, Some(flow), ctx.pkt.map(|p| p.frame));
-                self.write(Some(flow), Some(&event), &json);
+                self.write(Some(flow), Some(&event), &json, pick);
             }
             Event::Control { .. } => {}
             Event::FlowClosed { how, summary } => {
                 let record = FlowRecord::new(ctx.flow, summary, how);
-                self.write(Some(flow), Some(&event), &record);
+                self.write(Some(flow), Some(&event), &record, pick);
             }
         }
     }
@@ -170,6 +250,9 @@ impl<W: Write> EventSink for JsonPrinter<W> {
 
 impl<W: Write> Reporter for JsonPrinter<W> {
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
+        self.release.clear();
+        self.held.release_all(&mut self.release);
+        self.write_released();
         if let Some(e) = self.io.take() {
             return Err(e);
         }

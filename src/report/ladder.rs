@@ -100,7 +100,11 @@ impl<W: Write> LadderPrinter<W> {
     fn header(&mut self, meta: &crate::tcp::FlowMeta, start: Option<Timestamp>) {
         let style = self.style;
         let (c, s) = (meta.client.to_string(), meta.server.to_string());
-        let _ = write!(self.buf, "Flow {}: client ", self.flow);
+        let _ = write!(
+            self.buf,
+            "Flow {} (tcp.stream {}): client ",
+            self.flow, meta.tcp_stream
+        );
         style.push(&mut self.buf, Paint::Client, &c);
         self.buf.push_str(" ⇄ server ");
         style.push(&mut self.buf, Paint::Server, &s);
@@ -417,7 +421,9 @@ impl<W: Write> EventSink for LadderPrinter<W> {
                 }
             }
             Event::Control { flags, .. } => self.control = Some(flags),
-            Event::HttpHead(_) | Event::Record(Record::WsMessage(_)) => {}
+            Event::HttpHead(_)
+            | Event::Record(Record::WsMessage(_))
+            | Event::Record(Record::Latency(_)) => {}
         }
     }
 }
@@ -526,6 +532,7 @@ impl<W: Write> Reporter for LadderPrinter<W> {
 fn tls_view() -> crate::model::View {
     crate::model::View {
         preview_chars: 0,
+        line_chars: 0,
         dump_bytes: 0,
         color: false,
     }

@@ -10,6 +10,7 @@
 //! before writing it; JSON keeps values exact.
 
 pub mod escape;
+pub mod fields;
 pub mod flowsum;
 pub mod follow;
 pub mod gate;
@@ -20,6 +21,7 @@ pub mod ladder;
 pub mod preview;
 pub mod progress;
 pub mod render;
+pub mod select;
 pub mod style;
 pub mod tables;
 pub mod text;
@@ -59,6 +61,11 @@ impl<'a> PacketDone<'a> {
     /// Bytes of the packet in the capture.
     pub fn captured(&self) -> usize {
         self.packet.data.len()
+    }
+
+    /// The packet itself, for a writer that saves it (`read -w`); printers do not read it.
+    pub fn packet(&self) -> &Frame<'a> {
+        self.packet
     }
 
     /// The decode layer's description of the packet (frame, link, IP, TCP) for the `-V` tree,

@@ -8,15 +8,16 @@ use crate::report::escape;
 pub use crate::model::payload::hex;
 
 /// Text preview for the terminal: at most `max_chars` characters, each escaped as [`escape`]
-/// does. Every byte of an invalid UTF-8 sequence counts as one character (`\xff`).
-pub fn text(bytes: &[u8], max_chars: usize, out: &mut String) {
+/// does. Every byte of an invalid UTF-8 sequence counts as one character (`\xff`). Returns
+/// whether characters were left out.
+pub fn text(bytes: &[u8], max_chars: usize, out: &mut String) -> bool {
     walk(
         bytes,
         max_chars,
         out,
         escape::push_char,
         Invalid::EachByte(escape::push_invalid),
-    );
+    )
 }
 
 /// Whether `bytes` hold more than `max_chars` of the characters [`text`] counts.
@@ -34,8 +35,7 @@ pub fn more_than(bytes: &[u8], max_chars: usize) -> bool {
 /// As [`text`], then `…` if the preview left characters out (`total` is the payload's real
 /// length, which may exceed `bytes`).
 pub fn text_cut(bytes: &[u8], max_chars: usize, total: u64, out: &mut String) {
-    text(bytes, max_chars, out);
-    if more_than(bytes, max_chars) || (bytes.len() as u64) < total {
+    if text(bytes, max_chars, out) || (bytes.len() as u64) < total {
         out.push('…');
     }
 }

@@ -6,19 +6,17 @@
 //! Everything that came from the capture is escaped here, as in every text printer.
 
 use crate::decode::DetailNode;
+use crate::model::sub::latency_text;
 use crate::model::{
-    Anomaly, Code, Dump, Handshake, HttpMessage, OpCode, RecordLayer, Render, SseEvent, TlsRecord,
-    TlsWhat, View, WsFrame, WsMessage,
+    Anomaly, Code, Dump, Handshake, HttpMessage, LatencyRecord, OpCode, RecordLayer, Render,
+    SseEvent, TlsRecord, TlsWhat, View, WsFrame, WsMessage,
 };
-use crate::report::escape::esc;
+use crate::report::escape::{esc, escape};
 use crate::report::style::Style;
 use crate::report::verbose::{self, Flag, HttpExtras};
 use crate::report::{hexdump, preview};
 use std::borrow::Cow;
 use std::fmt::Write as _;
-
-/// Characters of a text payload shown on a summary line.
-pub const LINE_PREVIEW: usize = 40;
 
 /// `bytes`, at most `max` of them.
 fn capped(bytes: &[u8], max: usize) -> &[u8] {
@@ -120,41 +118,11 @@ impl Render for WsFrame<'_> {
         "WebSocket"
     }
 
-    /// Opcode and flags as Wireshark's Info column shows them; a close frame's code and
-    /// reason, a text frame's first characters.
+    /// Opcode and flags as Wireshark's Info column shows them; a close frame's code, its name
+    /// and reason, a text frame's first characters; the payload size, for every opcode.
     fn info(&self, view: &View) -> String {
-        let mut s = format!("WebSocket {}", verbose::opcode_title(self.opcode));
-        if self.fin {
-            s.push_str(" [FIN]");
-        } else {
-            s.push_str(" [FRAGMENT]");
-        }
-        if self.rsv1 {
-            s.push_str(" [RSV1]");
-        }
-        if self.rsv2 {
-            s.push_str(" [RSV2]");
-        }
-        if self.rsv3 {
-            s.push_str(" [RSV3]");
-        }
-        if self.mask.is_some() {
-            s.push_str(" [MASKED]");
-        }
-        if self.opcode == OpCode::Close {
-            if let Some(code) = self.close_code {
-                let _ = write!(s, " {code}");
-            }
-            if let Some(reason) = self.close_reason.filter(|r| !r.is_empty()) {
-                s.push(' ');
-                preview::text(reason, view.preview_chars, &mut s);
-            }
-        } else if self.opcode == OpCode::Text && !self.rsv1 && !self.payload_head.is_empty() {
-            s.push_str(" \"");
-            let max = view.preview_chars.min(LINE_PREVIEW);
-            preview::text_cut(self.payload_head, max, self.payload_len, &mut s);
-            s.push('"');
-        }
+        let (mut s, size) = frame_line(self, view);
+        let _ = write!(s, " ({size})");
         s
     }
 
@@ -226,7 +194,11 @@ impl Render for WsMessage<'_> {
             let _ = write!(title, " in {} frames", self.frames);
         }
         if self.compressed {
-            let _ = write!(title, " (inflated from {} B on the wire)", self.wire_len);
+            let _ = write!(
+                title,
+                " (inflated from {} B of payload on the wire)",
+                self.wire_len
+            );
         }
         if self.valid_utf8 == Some(false) {
             title.push_str(" [invalid UTF-8]");
@@ -234,8 +206,16 @@ impl Render for WsMessage<'_> {
         title
     }
 
+    /// The message, then the connection's sub-protocol choice (on the first message decoded
+    /// under it) and what the message meant, JSON pretty-printed.
     fn detail(&self, view: &View) -> Vec<DetailNode> {
-        vec![verbose::message(self, view.preview_chars)]
+        let mut nodes = vec![verbose::message(self, view.preview_chars)];
+        if let Some(c) = self.sub_choice {
+            let display = self.sub.first().map_or("", |u| u.display());
+            nodes.push(DetailNode::leaf(escape(&c.line(display)).into_owned()));
+        }
+        nodes.extend(self.sub.iter().map(|u| escaped(u.detail())));
+        nodes
     }
 
     /// An inflated message's bytes (the frames showed the rest).
@@ -262,7 +242,7 @@ impl Render for SseEvent<'_> {
             let _ = write!(info, " [{}]", esc(name));
         }
         info.push_str(" \"");
-        let max = view.preview_chars.min(LINE_PREVIEW);
+        let max = view.line_chars;
         preview::text_cut(self.data, max, self.data.len() as u64, &mut info);
         info.push('"');
         info
@@ -279,6 +259,94 @@ impl Render for SseEvent<'_> {
             total: self.data.len() as u64,
         }]
     }
+}
+
+impl Render for LatencyRecord {
+    fn protocol(&self) -> &'static str {
+        "Latency"
+    }
+
+    fn info(&self, _view: &View) -> String {
+        escape(&latency_line(self)).into_owned()
+    }
+
+    fn detail(&self, _view: &View) -> Vec<DetailNode> {
+        vec![DetailNode::leaf(escape(&latency_line(self)).into_owned())]
+    }
+}
+
+/// One line for a `latency` record: `json-rpc "add" (client → server): 3 answered, p50
+/// 612 µs, p90 710 µs, p99 710 µs, max 710 µs, 0 errors, 0 unanswered`.
+pub fn latency_line(l: &LatencyRecord) -> String {
+    let mut s = String::from(l.protocol);
+    match &l.name {
+        Some(n) => {
+            let _ = write!(s, " {n:?}");
+        }
+        None => s.push_str(" (whole connection)"),
+    }
+    match l.dir {
+        Some("c2s") => s.push_str(" (client → server)"),
+        Some(_) => s.push_str(" (server → client)"),
+        None => {}
+    }
+    let _ = write!(s, ": {} answered", l.count);
+    for (name, v) in [
+        ("p50", l.p50),
+        ("p90", l.p90),
+        ("p99", l.p99),
+        ("max", l.max),
+    ] {
+        if let Some(v) = v {
+            let _ = write!(s, ", {name} {}", latency_text(v));
+        }
+    }
+    let _ = write!(s, ", {} errors, {} unanswered", l.errors, l.unanswered);
+    s
+}
+
+/// A frame's summary line in two parts: opcode, flags and what the payload says (a close
+/// frame's code, name and reason, a text frame's first characters), and the size note
+/// (`5 B`), which the text view closes the line with, after what the message the frame
+/// completes adds.
+pub fn frame_line(f: &WsFrame<'_>, view: &View) -> (String, String) {
+    let mut s = format!("WebSocket {}", verbose::opcode_title(f.opcode));
+    if f.fin {
+        s.push_str(" [FIN]");
+    } else {
+        s.push_str(" [FRAGMENT]");
+    }
+    if f.rsv1 {
+        s.push_str(" [RSV1]");
+    }
+    if f.rsv2 {
+        s.push_str(" [RSV2]");
+    }
+    if f.rsv3 {
+        s.push_str(" [RSV3]");
+    }
+    if f.mask.is_some() {
+        s.push_str(" [MASKED]");
+    }
+    if f.opcode == OpCode::Close {
+        if let Some(code) = f.close_code {
+            let _ = write!(s, " {code}");
+            if (1000..=1015).contains(&code) {
+                let _ = write!(s, " {}", verbose::close_code_title(code));
+            }
+        }
+        if let Some(reason) = f.close_reason.filter(|r| !r.is_empty()) {
+            s.push_str(" \"");
+            preview::text_cut(reason, view.line_chars, reason.len() as u64, &mut s);
+            s.push('"');
+        }
+    } else if f.opcode == OpCode::Text && !f.rsv1 && !f.payload_head.is_empty() {
+        s.push_str(" \"");
+        let max = view.line_chars;
+        preview::text_cut(f.payload_head, max, f.payload_len, &mut s);
+        s.push('"');
+    }
+    (s, format!("{} B", f.payload_len))
 }
 
 impl Render for TlsRecord<'_> {
@@ -426,6 +494,8 @@ pub fn layer_of(code: Code) -> &'static str {
         "IP"
     } else if name.starts_with("link.") {
         "Link"
+    } else if name.starts_with("sub.") {
+        "WebSocket"
     } else {
         "TCP"
     }
@@ -447,6 +517,28 @@ impl Render for Anomaly {
         };
         vec![verbose::expert(&flag)]
     }
+}
+
+/// A detail tree with every label escaped (sub-protocol trees quote capture strings).
+fn escaped(n: DetailNode) -> DetailNode {
+    DetailNode::new(
+        escape(&n.text).into_owned(),
+        n.children.into_iter().map(escaped).collect(),
+    )
+}
+
+/// What a message meant to its sub-protocol, for its summary line: each unit's summary,
+/// joined; `None` when nothing was decoded.
+pub fn sub_info(m: &WsMessage<'_>) -> Option<String> {
+    if m.sub.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = m
+        .sub
+        .iter()
+        .map(|u| escape(&u.summary()).into_owned())
+        .collect();
+    Some(parts.join(", "))
 }
 
 /// `-x` dumps as the text views print them, each indented by `indent`.

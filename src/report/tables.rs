@@ -7,14 +7,16 @@
 //! the table says what was left out), and only then are the longest cells cut with `…`. The
 //! text under a table wraps to the same width.
 
-use crate::model::flow::{close_name, mean};
-use crate::model::{Code, FlowKind, FlowSummary, Severity};
+use crate::model::flow::close_name;
+use crate::model::{Code, FlowKind, FlowSummary, LatencyRecord, Severity};
 use crate::report::hexdump::plural;
-use crate::stats::{Overhead, RunStats, WhatIf, flow_messages};
+use crate::stats::zstats::ZTally;
+use crate::stats::{Carrier, Cost, HeadSource, Overhead, RunStats, WhatIf, ratio, ratio_words};
 use crate::tcp::{CloseHow, FlowMeta};
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Flows listed in the flows table; the rest are counted in a closing line.
@@ -33,6 +35,8 @@ const MIN_COLUMN: usize = 4;
 #[derive(Clone, Debug)]
 pub struct FlowRow {
     pub id: u64,
+    /// tshark's `tcp.stream` for the same connection.
+    pub tcp_stream: u64,
     pub kind: FlowKind,
     /// An `http` flow that is short polling.
     pub polling: bool,
@@ -47,24 +51,17 @@ pub struct FlowRow {
 
 impl FlowRow {
     pub fn new(meta: &FlowMeta, s: &FlowSummary, how: CloseHow) -> Self {
-        let mut messages = s.messages;
-        if s.handshake_complete {
-            // The upgrade request and its 101 are the handshake, not messages. The 101 was
-            // counted (it completed the handshake); the request was not if it did not parse.
-            let handshake = s.http_messages.min(2);
-            messages[1] = messages[1].saturating_sub(handshake.min(1));
-            messages[0] = messages[0].saturating_sub(handshake.saturating_sub(1));
-        }
-        debug_assert_eq!(messages[0] + messages[1], flow_messages(s));
+        let messages = s.data_messages();
         FlowRow {
             id: meta.id,
+            tcp_stream: meta.tcp_stream,
             kind: s.kind.unwrap_or(FlowKind::Other),
             polling: s.polling,
             client: meta.client.to_string(),
             server: meta.server.to_string(),
             duration: meta.last_ts.secs_since(meta.first_ts),
             messages,
-            ping_rtt_ms: mean(&s.ping_rtts).map(|x| x * 1e3),
+            ping_rtt_ms: s.ping_rtt_ms(),
             anomalies: s.anomalies,
             end: close_name(how).1,
         }
@@ -195,17 +192,28 @@ impl Grid {
         let n = self.columns.len();
         let mut natural = vec![0usize; n];
         let mut least = vec![0usize; n];
+        // What a column can shrink to once its heading wraps between words.
+        let mut wrapped = vec![0usize; n];
         for (i, col) in self.columns.iter().enumerate() {
             natural[i] = lines_width(col.header);
-            least[i] = longest_word(col.header);
+            // A heading is one token ("ping RTT" never becomes "ping / RTT"): columns give
+            // way before a heading wraps. Prose columns' headings may wrap with their cells.
+            least[i] = if col.prose {
+                longest_word(col.header)
+            } else {
+                lines_width(col.header)
+            };
+            wrapped[i] = longest_word(col.header);
             for row in &self.rows {
                 let text = &row[i].0;
                 natural[i] = natural[i].max(lines_width(text));
-                least[i] = least[i].max(if col.prose {
+                let cell = if col.prose {
                     longest_word(text)
                 } else {
                     lines_width(text)
-                });
+                };
+                least[i] = least[i].max(cell);
+                wrapped[i] = wrapped[i].max(cell);
             }
         }
         let Some(limit) = limit else {
@@ -257,9 +265,20 @@ impl Grid {
             }
             return widths;
         }
-        // Still too wide: narrow the widest column, prose first, down to MIN_COLUMN.
+        // Still too wide: wrap headings between words first, then narrow the widest column,
+        // prose first, down to MIN_COLUMN.
         let mut excess = used - limit;
         while excess > 0 {
+            let heading = (0..n)
+                .filter_map(|i| widths[i].filter(|&w| w > wrapped[i]).map(|w| (w, i)))
+                .max();
+            if let Some((_, i)) = heading {
+                if let Some(w) = &mut widths[i] {
+                    *w -= 1;
+                }
+                excess -= 1;
+                continue;
+            }
             let pick = |prose: bool| {
                 (0..n)
                     .filter(|&i| self.columns[i].prose == prose)
@@ -390,6 +409,7 @@ fn pct(x: Option<f64>) -> String {
 pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String {
     let mut g = Grid::new(vec![
         Column::new("flow").right(),
+        Column::new("tcp.stream").right().drop_rank(0),
         Column::new("kind"),
         Column::new("client"),
         Column::new("server"),
@@ -403,6 +423,7 @@ pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String 
     for r in rows {
         g.row(vec![
             r.id.to_string(),
+            r.tcp_stream.to_string(),
             if r.polling {
                 "http (polling)".to_string()
             } else {
@@ -420,36 +441,100 @@ pub fn flows_table(rows: &[FlowRow], omitted: u64, style: TableStyle) -> String 
         ]);
     }
     let mut s = g.render(style);
+    more_not_listed(&mut s, omitted, "flow", "a record for every flow", style);
+    s
+}
+
+/// The line under a table that lists only its first rows: how many more there are and where.
+fn more_not_listed(s: &mut String, omitted: u64, what: &str, where_: &str, style: TableStyle) {
     if omitted > 0 {
         s.push('\n');
         s.push_str(&fit_text(
             &format!(
-                "… and {omitted} more flow{} (not listed; --json has a record for every flow)",
+                "… and {omitted} more {what}{} (not listed; --json has {where_})",
                 plural(omitted)
             ),
             style,
         ));
     }
-    s
+}
+
+/// One column of the header-overhead table: its heading, how it gives way when the table is
+/// too wide, and its cell. A column is added by adding one entry to [`OVERHEAD_COLUMNS`].
+struct OverheadColumn {
+    column: Column,
+    cell: fn(&Overhead) -> String,
+    /// Shown only when TLS added bytes: tables of plain captures stay as they were.
+    tls: bool,
+}
+
+fn or_dash(x: Option<f64>, f: fn(f64) -> String) -> String {
+    x.map_or_else(|| "-".to_string(), f)
+}
+
+/// The header-overhead table's columns after `kind`, in order.
+const OVERHEAD_COLUMNS: &[OverheadColumn] = &[
+    OverheadColumn {
+        column: Column::new("flows").right().drop_rank(3),
+        cell: |o| o.flows.to_string(),
+        tls: false,
+    },
+    OverheadColumn {
+        column: Column::new("messages").right(),
+        cell: |o| o.messages.to_string(),
+        tls: false,
+    },
+    OverheadColumn {
+        column: Column::new("payload B").right(),
+        cell: |o| o.payload_bytes.to_string(),
+        tls: false,
+    },
+    OverheadColumn {
+        column: Column::new("L7 header B").right(),
+        cell: |o| o.l7_header_bytes.to_string(),
+        tls: false,
+    },
+    OverheadColumn {
+        column: Column::new("L7 B/msg").right().drop_rank(2),
+        cell: |o| or_dash(o.header_bytes_per_message(), |x| format!("{x:.1}")),
+        tls: false,
+    },
+    OverheadColumn {
+        column: Column::new("TLS B").right().drop_rank(4),
+        cell: |o| o.tls_bytes.to_string(),
+        tls: true,
+    },
+    OverheadColumn {
+        column: Column::new("TLS B/msg").right().drop_rank(2),
+        cell: |o| or_dash(o.tls_bytes_per_message(), |x| format!("{x:.1}")),
+        tls: true,
+    },
+    OverheadColumn {
+        column: Column::new("TCP/IP header B").right().drop_rank(1),
+        cell: |o| o.tcpip_header_bytes.to_string(),
+        tls: false,
+    },
+    OverheadColumn {
+        column: Column::new("TCP/IP B/pkt").right().drop_rank(0),
+        cell: |o| or_dash(o.tcpip_bytes_per_packet(), |x| format!("{x:.1}")),
+        tls: false,
+    },
+    OverheadColumn {
+        column: Column::new("overhead %").right(),
+        cell: |o| pct(o.overhead_pct()),
+        tls: false,
+    },
+];
+
+/// The columns shown: the TLS ones only when `tls`.
+fn overhead_columns(tls: bool) -> impl Iterator<Item = &'static OverheadColumn> {
+    OVERHEAD_COLUMNS.iter().filter(move |c| tls || !c.tls)
 }
 
 fn overhead_row(g: &mut Grid, label: &str, o: &Overhead, tls: bool) {
-    let per = |x: Option<f64>| x.map_or_else(|| "-".into(), |x| format!("{x:.1}"));
-    let mut row = vec![
-        label.to_string(),
-        o.flows.to_string(),
-        o.messages.to_string(),
-        o.payload_bytes.to_string(),
-        o.l7_header_bytes.to_string(),
-        per(o.header_bytes_per_message()),
-    ];
-    if tls {
-        row.push(o.tls_bytes.to_string());
-        row.push(per(o.tls_bytes_per_message()));
-    }
-    row.push(o.tcpip_header_bytes.to_string());
-    row.push(pct(o.overhead_pct()));
-    g.row(row);
+    let mut cells = vec![label.to_string()];
+    cells.extend(overhead_columns(tls).map(|c| (c.cell)(o)));
+    g.row(cells);
 }
 
 /// Text under a table, wrapped to the table's width.
@@ -460,105 +545,341 @@ fn fit_text(text: &str, style: TableStyle) -> String {
     }
 }
 
-/// The header-overhead comparison table, then one "what if" line per WebSocket flow.
+/// The legend under the header-overhead table.
+pub const OVERHEAD_LEGEND: &str = "payload: HTTP bodies, WebSocket payloads, SSE event data · \
+     L7 header: HTTP heads, chunk framing, WebSocket frame headers, SSE field names and line ends\n\
+     TCP/IP header: IP + TCP headers of every packet · overhead % = L7 header / payload · \
+     request + response = 2 messages, each SSE event 1";
+
+/// The header-overhead comparison table, then the "what if over HTTP" comparison of each
+/// WebSocket flow.
 pub fn overhead_table(stats: &RunStats, style: TableStyle) -> String {
     let total = stats.total_overhead();
     // The TLS columns appear when TLS added bytes: tables of plain captures stay as they were.
     let tls = total.tls_bytes > 0;
-    let mut columns = vec![
-        Column::new("kind"),
-        Column::new("flows").right().drop_rank(3),
-        Column::new("messages").right(),
-        Column::new("payload B").right(),
-        Column::new("L7 header B").right(),
-        Column::new("L7 B/msg").right().drop_rank(2),
-    ];
-    if tls {
-        columns.push(Column::new("TLS B").right().drop_rank(4));
-        columns.push(Column::new("TLS B/msg").right().drop_rank(2));
-    }
-    columns.push(Column::new("TCP/IP header B").right().drop_rank(1));
-    columns.push(Column::new("overhead %").right());
+    let mut columns = vec![Column::new("kind")];
+    columns.extend(overhead_columns(tls).map(|c| c.column));
     let mut g = Grid::new(columns);
     for (kind, o) in &stats.overhead {
         overhead_row(&mut g, kind.as_str(), o, tls);
     }
     overhead_row(&mut g, "total", &total, tls);
     let mut s = g.render(style);
-    let mut text = String::from(
-        "payload: HTTP bodies, WebSocket payloads · L7 header: HTTP heads, chunk framing, \
-         WebSocket frame headers\nTCP/IP header: IP + TCP headers of every packet · \
-         overhead % = L7 header / payload · request + response = 2 messages",
-    );
+    s.push('\n');
+    s.push_str(&fit_text(OVERHEAD_LEGEND, style));
     if tls {
-        text.push_str(
-            "\nTLS: record headers (5 B each), explicit IVs, tags or MACs, padding, the TLS 1.3 \
+        s.push('\n');
+        s.push_str(&fit_text(
+            "TLS: record headers (5 B each), explicit IVs, tags or MACs, padding, the TLS 1.3 \
              content type byte, and the handshake: what https:// and wss:// add",
-        );
+            style,
+        ));
     }
-    if !stats.what_if.is_empty() {
-        text.push_str(
-            "\n\nWhat if over HTTP? (each WebSocket message sent as one HTTP request + response)",
-        );
+    if stats.what_if.is_empty() {
+        return s;
     }
     for w in stats.what_if.iter().take(WHAT_IF_LINES) {
-        text.push('\n');
-        text.push_str(&what_if_line(w));
+        s.push_str("\n\n");
+        s.push_str(&what_if(w, style));
     }
     let t = &stats.what_if_total;
     if t.flows > WHAT_IF_LINES as u64 {
-        text.push_str(&format!(
-            "\n  all {} WebSocket flows: {} messages cost {} B of headers; as HTTP ~{} B{}",
-            t.flows,
-            t.messages,
-            t.actual_l7_header_bytes,
-            t.http_l7_header_bytes,
-            if t.actual_l7_header_bytes > 0 {
-                format!(
-                    ", {:.1}× more",
-                    t.http_l7_header_bytes as f64 / t.actual_l7_header_bytes as f64
-                )
-            } else {
-                String::new()
-            }
+        s.push_str("\n\n");
+        s.push_str(&fit_text(
+            &format!(
+                "What if over HTTP? all {} WebSocket flows: {} messages client→server, {} \
+                 server→client",
+                t.flows, t.messages[0], t.messages[1]
+            ),
+            style,
         ));
+        s.push('\n');
+        s.push_str(&carriers_table(&t.costs, None, style));
     }
     s.push('\n');
-    s.push_str(&fit_text(&text, style));
+    s.push_str(&fit_text(WHAT_IF_LEGEND, style));
     s
 }
 
-/// One "what if over HTTP" line: what the flow's messages cost in headers, and what they would
-/// have cost as HTTP exchanges with heads as large as the flow's own upgrade.
-pub fn what_if_line(w: &WhatIf) -> String {
-    let frames = w
-        .actual_l7_header_bytes
-        .saturating_sub(w.http_bytes_per_message);
-    match w.ratio() {
-        Some(r) if w.messages > 0 => {
-            let label = format!("  flow {}: ", w.flow);
-            format!(
-                "{label}{} message{} cost {} B of headers ({} B handshake + {} B frame headers)\n\
-                 {:width$}as HTTP: {} × {} B (heads as large as its upgrade request + 101) = {} B, \
-                 {:.1}× more",
-                w.messages,
-                plural(w.messages),
-                w.actual_l7_header_bytes,
-                w.http_bytes_per_message,
-                frames,
-                "",
-                w.messages,
-                w.http_bytes_per_message,
-                w.http_l7_header_bytes,
-                r,
-                width = label.chars().count()
-            )
-        }
-        _ => format!(
-            "  flow {}: no data messages after the handshake ({} B of headers)",
-            w.flow, w.actual_l7_header_bytes
-        ),
+/// The legend under the "what if over HTTP" tables.
+pub const WHAT_IF_LEGEND: &str = "client→server messages: one POST each, answered by a 204 · \
+     short polling: a GET every --poll-interval, empty polls answered by a 204 · long polling: \
+     a GET per server message · SSE: one GET, each server message an event · packets: one per \
+     HTTP message, SSE event or WebSocket frame, at the flow's TCP/IP header bytes per packet";
+
+/// A carrier's name in the "what if" table.
+fn carrier_label(c: Carrier, poll_interval: Option<f64>) -> String {
+    match c {
+        Carrier::WebSocket => "WebSocket (captured)".to_string(),
+        Carrier::ShortPolling => match poll_interval {
+            Some(p) => format!("short polling ({} s)", trim_float(p)),
+            None => "short polling".to_string(),
+        },
+        Carrier::LongPolling => "long polling".to_string(),
+        Carrier::Sse => "SSE + POSTs".to_string(),
     }
+}
+
+/// Latency rows listed; the rest are counted in a closing line.
+pub const LATENCY_ROWS_CAP: usize = 200;
+
+/// One row of the latency table: a connection's statistics for one method / event, or for
+/// the whole connection (`name` none).
+#[derive(Clone, Debug)]
+pub struct LatencyRow {
+    pub flow: u64,
+    pub protocol: &'static str,
+    pub name: Option<String>,
+    pub dir: Option<&'static str>,
+    pub count: u64,
+    pub errors: u64,
+    pub unanswered: u64,
+    /// p50, p90, p99, max, seconds.
+    pub stats: [Option<f64>; 4],
+}
+
+impl LatencyRow {
+    pub fn new(l: &LatencyRecord) -> Self {
+        LatencyRow {
+            flow: l.flow,
+            protocol: l.protocol,
+            name: l.name.clone(),
+            dir: l.dir,
+            count: l.count,
+            errors: l.errors,
+            unanswered: l.unanswered,
+            stats: [l.p50, l.p90, l.p99, l.max],
+        }
+    }
+}
+
+/// Application latency: per flow, the whole connection then each method / event with its
+/// direction, count, p50/p90/p99/max, errors and unanswered requests. `name` cells come from
+/// the capture and are escaped by the caller.
+pub fn latency_table(rows: &[LatencyRow], omitted: u64, style: TableStyle) -> String {
+    let mut g = Grid::new(vec![
+        Column::new("flow").right(),
+        Column::new("protocol").drop_rank(3),
+        Column::new("method / event"),
+        Column::new("dir").drop_rank(2),
+        Column::new("count").right(),
+        Column::new("p50").right().drop_rank(4),
+        Column::new("p90").right().drop_rank(1),
+        Column::new("p99").right().drop_rank(5),
+        Column::new("max").right(),
+        Column::new("errors").right().drop_rank(6),
+        Column::new("unanswered").right().drop_rank(7),
+    ]);
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |s| format!("{:.3} ms", s * 1e3));
+    for r in rows {
+        g.row(vec![
+            r.flow.to_string(),
+            r.protocol.to_string(),
+            r.name.clone().unwrap_or_else(|| "(all)".to_string()),
+            match r.dir {
+                Some("c2s") => "c→s".to_string(),
+                Some(_) => "s→c".to_string(),
+                None => String::new(),
+            },
+            r.count.to_string(),
+            ms(r.stats[0]),
+            ms(r.stats[1]),
+            ms(r.stats[2]),
+            ms(r.stats[3]),
+            r.errors.to_string(),
+            r.unanswered.to_string(),
+        ]);
+    }
+    let mut s = g.render(style);
+    more_not_listed(&mut s, omitted, "row", "a latency record for each", style);
+    s
+}
+
+/// `1`, `0.5`, `2.25`: a number of seconds as given.
+fn trim_float(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// What each carrier costs, one row each; `w` gives the TCP/IP estimate and the poll interval.
+fn carriers_table(costs: &[Cost; 4], w: Option<&WhatIf>, style: TableStyle) -> String {
+    let mut g = Grid::new(vec![
+        Column::new("sent as"),
+        Column::new("requests").right().drop_rank(2),
+        Column::new("L7 header B").right(),
+        Column::new("against WebSocket").prose(),
+        Column::new("packets").right().drop_rank(1),
+        Column::new("TCP/IP header B").right().drop_rank(0),
+    ]);
+    let ws = costs[Carrier::WebSocket as usize].l7_header_bytes;
+    for c in Carrier::ALL {
+        let cost = &costs[c as usize];
+        let against = match (c, ratio(cost.l7_header_bytes, ws)) {
+            (Carrier::WebSocket, _) => "as captured".to_string(),
+            (_, Some(r)) => ratio_words(r),
+            (_, None) => "-".to_string(),
+        };
+        g.row(vec![
+            carrier_label(c, w.map(|w| w.poll_interval)),
+            cost.requests.to_string(),
+            cost.l7_header_bytes.to_string(),
+            against,
+            cost.packets.to_string(),
+            w.map_or_else(|| "-".to_string(), |w| w.tcpip_header_bytes(c).to_string()),
+        ]);
+    }
+    g.render(style)
+}
+
+/// One WebSocket flow's "what if over HTTP" comparison: what its messages cost as captured, and
+/// what they would have cost over HTTP, each way the server's messages could have travelled.
+pub fn what_if(w: &WhatIf, style: TableStyle) -> String {
+    let heads = match w.head_source {
+        HeadSource::Flow => format!(
+            "heads as its own HTTP requests ({} B) and responses ({} B)",
+            w.request_head, w.response_head
+        ),
+        HeadSource::Upgrade => format!(
+            "heads as its upgrade request ({} B) and 101 ({} B as a 200, {} B as a 204) without \
+             their WebSocket headers",
+            w.request_head, w.response_head, w.minimal_response_head
+        ),
+    };
+    let head = format!(
+        "What if over HTTP? flow {}: {} message{} client→server, {} server→client in {:.3} s \
+         after the handshake; {heads}",
+        w.flow,
+        w.messages[0],
+        plural(w.messages[0]),
+        w.messages[1],
+        w.duration,
+    );
+    let mut s = fit_text(&head, style);
+    s.push('\n');
+    s.push_str(&carriers_table(&w.costs, Some(w), style));
+    s
+}
+
+/// tshark's `-z io,stat` and `-z conv,tcp`, when asked for: each a heading and a table (empty
+/// when none was asked for).
+pub fn z_tables(z: &ZTally, style: TableStyle) -> String {
+    let mut s = String::new();
+    let first = z.first.unwrap_or_default();
+    if let Some(step) = z.io_interval_ns {
+        let secs = step as f64 / 1e9;
+        let duration = z.last.unwrap_or(first).secs_since(first);
+        let _ = write!(
+            s,
+            "\nIO statistics (as tshark -z io,stat,{}): frames and bytes per {} s, {duration:.6} s in all\n",
+            trim_float(secs),
+            trim_float(secs),
+        );
+        let mut g = Grid::new(vec![
+            Column::new("interval").right(),
+            Column::new("frames").right(),
+            Column::new("bytes").right(),
+        ]);
+        for (i, (frames, bytes)) in z.intervals.iter().enumerate() {
+            let from = i as f64 * secs;
+            let to = ((i + 1) as f64 * secs).min(duration.max(from));
+            g.row(vec![
+                format!("{} <> {}", trim_float(from), trim_float(to)),
+                frames.to_string(),
+                bytes.to_string(),
+            ]);
+        }
+        s.push_str(&g.render(style));
+        s.push('\n');
+    }
+    if z.conv_tcp {
+        s.push_str("\nTCP conversations (as tshark -z conv,tcp), most bytes first; bytes are frame lengths\n");
+        let mut g = Grid::new(vec![
+            Column::new("address A"),
+            Column::new("address B"),
+            Column::new("frames A→B").right(),
+            Column::new("bytes A→B").right(),
+            Column::new("frames B→A").right(),
+            Column::new("bytes B→A").right(),
+            Column::new("frames").right().drop_rank(1),
+            Column::new("bytes").right().drop_rank(2),
+            Column::new("start").right(),
+            Column::new("duration").right(),
+        ]);
+        for c in z.conversations_sorted() {
+            g.row(vec![
+                c.a.to_string(),
+                c.b.to_string(),
+                c.frames[0].to_string(),
+                c.bytes[0].to_string(),
+                c.frames[1].to_string(),
+                c.bytes[1].to_string(),
+                (c.frames[0] + c.frames[1]).to_string(),
+                (c.bytes[0] + c.bytes[1]).to_string(),
+                format!("{:.6}", c.first.secs_since(first)),
+                format!("{:.4}", c.last.secs_since(c.first)),
+            ]);
+        }
+        s.push_str(&g.render(style));
+        s.push('\n');
+    }
+    if z.http_tree {
+        let requests: u64 = z.requests.values().sum();
+        let responses: u64 = z.responses.values().map(|r| r.1).sum();
+        let _ = writeln!(
+            s,
+            "\nHTTP messages (as tshark -z http,tree): {} in all",
+            requests + responses
+        );
+        let mut g = Grid::new(vec![
+            Column::new("topic / item"),
+            Column::new("count").right(),
+        ]);
+        g.row(vec!["requests".to_string(), requests.to_string()]);
+        let mut methods: Vec<(&String, &u64)> = z.requests.iter().collect();
+        methods.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (method, n) in methods {
+            g.row(vec![
+                format!("· {}", crate::report::escape::esc(method)),
+                n.to_string(),
+            ]);
+        }
+        g.row(vec!["responses".to_string(), responses.to_string()]);
+        for class in 1..=5u16 {
+            let in_class: Vec<(&u16, &(String, u64))> = z
+                .responses
+                .iter()
+                .filter(|(code, _)| **code / 100 == class)
+                .collect();
+            let n: u64 = in_class.iter().map(|(_, r)| r.1).sum();
+            if n == 0 {
+                continue;
+            }
+            let name = [
+                "Informational",
+                "Success",
+                "Redirection",
+                "Client Error",
+                "Server Error",
+            ][usize::from(class - 1)];
+            g.row(vec![format!("· {class}xx: {name}"), n.to_string()]);
+            for (code, (reason, n)) in in_class {
+                g.row(vec![
+                    format!("· · {code} {}", crate::report::escape::esc(reason)),
+                    n.to_string(),
+                ]);
+            }
+        }
+        s.push_str(&g.render(style));
+        s.push('\n');
+    }
+    if z.left_out > 0 {
+        let _ = writeln!(
+            s,
+            "note: {} frames not counted in the -z statistics for lack of room",
+            z.left_out
+        );
+    }
+    s
 }
 
 /// Anomalies grouped by code: count, severity, description and a few examples.
@@ -603,6 +924,7 @@ mod tests {
     fn rows() -> Vec<FlowRow> {
         vec![FlowRow {
             id: 1,
+            tcp_stream: 0,
             kind: FlowKind::WebSocket,
             polling: false,
             client: "192.0.2.1:45974".into(),
@@ -669,6 +991,43 @@ mod tests {
     }
 
     #[test]
+    fn the_latency_table_leaves_out_the_least_useful_columns_first() {
+        let row = |name: Option<&str>, dir| LatencyRow {
+            flow: 12,
+            protocol: "socket.io",
+            name: name.map(str::to_string),
+            dir,
+            count: 3,
+            errors: 1,
+            unanswered: 0,
+            stats: [Some(0.000_612), Some(0.0123), Some(0.0123), Some(1.5)],
+        };
+        let rows = [row(None, None), row(Some("chat message"), Some("c2s"))];
+        let wide = latency_table(&rows, 0, style(Some(200)));
+        assert!(
+            wide.contains("0.612 ms") && wide.contains("1500.000 ms"),
+            "{wide}"
+        );
+        assert!(wide.contains("(all)") && wide.contains("c→s"), "{wide}");
+        for width in [40u16, 60, 80, 100] {
+            let t = latency_table(&rows, 0, style(Some(width)));
+            assert!(max_width(&t) <= usize::from(width), "{width}:\n{t}");
+            // The name and the maximum stay; p90 goes first.
+            assert!(
+                t.contains("chat") && t.contains("1500.000"),
+                "{width}:\n{t}"
+            );
+            if width < 100 {
+                assert!(!t.contains("┆ p90"), "{width}:\n{t}");
+                let note = t.split("(not shown for lack of width: ").nth(1);
+                assert!(note.is_some_and(|n| n.contains("p90")), "{width}:\n{t}");
+            }
+        }
+        let more = latency_table(&rows, 7, style(Some(120)));
+        assert!(more.contains("… and 7 more rows"), "{more}");
+    }
+
+    #[test]
     fn leaving_a_wide_column_out_can_leave_room_to_spare() {
         let mut g = Grid::new(vec![
             Column::new("a"),
@@ -690,7 +1049,7 @@ mod tests {
             let t = overhead_table(&stats, style(Some(width)));
             assert!(max_width(&t) <= usize::from(width), "{width}:\n{t}");
             let words: Vec<&str> = t.split_whitespace().collect();
-            assert!(words.ends_with(&["=", "2", "messages"]), "{width}: {t}");
+            assert!(words.ends_with(&["SSE", "event", "1"]), "{width}: {t}");
             assert!(words.contains(&"overhead"), "{t}");
         }
     }

@@ -23,14 +23,17 @@ use crate::model::{
 use crate::report::escape::{self, esc};
 use crate::report::gate::{self, KindGate, Verdict};
 use crate::report::hexdump;
-use crate::report::render::{self, LINE_PREVIEW, layer_of};
+use crate::report::render::{self, layer_of};
+use crate::report::select::{Kinds, Pick, Selection};
 use crate::report::style::{Paint, Style};
-use crate::report::tables::{self, FLOW_ROWS_CAP, FlowRow, TableStyle};
+use crate::report::tables::{
+    self, FLOW_ROWS_CAP, FlowRow, LATENCY_ROWS_CAP, LatencyRow, TableStyle,
+};
 use crate::report::verbose::{self, Flag, HttpExtras};
 use crate::report::{IoState, PacketDone, Reporter, preview};
 use crate::stats::RunStats;
 use crate::tcp::{Dir, FlowId, PacketRef};
-use crate::time::Timestamp;
+use crate::time::{TimeFormat, Timestamp};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::Write;
@@ -41,8 +44,10 @@ use std::net::SocketAddr;
 pub struct TextOptions {
     /// No per-packet lines.
     pub quiet: bool,
-    /// Characters of payload shown in a preview.
+    /// Characters of payload shown in a preview (`-V`).
     pub preview: usize,
+    /// Characters of payload shown on a summary line.
+    pub line_preview: usize,
     pub kind: Option<FlowKind>,
     pub color: bool,
     pub tables: TableStyle,
@@ -52,13 +57,18 @@ pub struct TextOptions {
     pub hex: bool,
     /// Bytes of one payload dumped with `-x` at most.
     pub hex_bytes: usize,
+    /// `-O`: the layers the `-V` tree shows (all when empty).
+    pub layers: Vec<String>,
+    /// How the summary lines show time (`-t`).
+    pub time: TimeFormat,
 }
 
 impl Default for TextOptions {
     fn default() -> Self {
         TextOptions {
             quiet: false,
-            preview: 128,
+            preview: crate::model::PREVIEW,
+            line_preview: crate::model::LINE_PREVIEW,
             kind: None,
             color: false,
             tables: TableStyle {
@@ -69,6 +79,8 @@ impl Default for TextOptions {
             verbose: false,
             hex: false,
             hex_bytes: 64 << 10,
+            layers: Vec::new(),
+            time: TimeFormat::Relative,
         }
     }
 }
@@ -86,12 +98,20 @@ enum Awaiting {
     Handshake,
 }
 
+/// An anomaly shown on a line, and the kinds of flow under which the filter shows it.
+type Tagged = (Flag, Kinds);
+
 /// One PDU completed by the current packet.
 struct Pdu {
     dir: Dir,
     proto: &'static str,
     info: String,
-    flags: Vec<Flag>,
+    /// What closes the line in parentheses: a frame's size, and the message it completes.
+    note: Option<String>,
+    flags: Vec<Tagged>,
+    /// The kinds of flow under which the filter shows it (all without a filter; none for a
+    /// 101 or a final frame kept only in case its handshake or message matches).
+    kinds: Kinds,
     awaiting: Awaiting,
     /// `-V` nodes of the layers the PDU came through (TLS: the record that completed it).
     layer_nodes: Vec<DetailNode>,
@@ -109,9 +129,9 @@ struct Group {
     ends: Option<(SocketAddr, SocketAddr)>,
     pdus: Vec<Pdu>,
     /// Anomalies waiting for the PDU they concern.
-    orphans: Vec<(Option<Dir>, Flag)>,
+    orphans: Vec<(Option<Dir>, Tagged)>,
     /// Anomalies about the packet or the stream (TCP), not about one PDU, with their direction.
-    packet_flags: Vec<(Option<Dir>, Flag)>,
+    packet_flags: Vec<(Option<Dir>, Tagged)>,
     /// The flow closed while this group was open: the `--kind` decision made then.
     forced: Option<bool>,
 }
@@ -130,6 +150,11 @@ pub struct TextPrinter<W: Write> {
     opts: TextOptions,
     style: Style,
     first_ts: Option<Timestamp>,
+    /// The packet being told done and the time of the one captured before it (`-t d`).
+    captured: Option<(u64, Option<Timestamp>)>,
+    last_captured: Option<Timestamp>,
+    /// The time of the last line printed (`-t dd`).
+    last_shown: Option<Timestamp>,
     group: Option<Group>,
     flow_rows: Vec<FlowRow>,
     flow_rows_omitted: u64,
@@ -140,9 +165,38 @@ pub struct TextPrinter<W: Write> {
     width_end: usize,
     line: String,
     release: Vec<u8>,
+    latency_rows: Vec<LatencyRow>,
+    latency_omitted: u64,
+    /// `-Y`: what is shown, and what the tables keep.
+    select: Option<Selection>,
+    /// `--filter-flows`: whole flows in which something matched (decided through `gate`).
+    whole_flows: bool,
+    /// Lines of flows whose kind the filter waits for, with the packet description and
+    /// direction they are printed with.
+    held: HashMap<FlowId, Vec<HeldLine>>,
+    held_lines: usize,
+    held_overflow: bool,
 }
 
+/// A line held for its flow's kind: the group, the packet's description and direction.
+type HeldLine = (Group, Option<Vec<DetailNode>>, Option<Dir>);
+
+/// Lines held for the filter at most, across flows; past it the oldest flow's are judged with
+/// its kind unknown.
+const HELD_LINES_CAP: usize = 1 << 16;
+
 impl<W: Write> TextPrinter<W> {
+    /// Shows only what `select` picks: records that match, or with `whole_flows` every record
+    /// of the flows in which something matched.
+    pub fn with_filter(mut self, select: Selection, whole_flows: bool) -> Self {
+        self.select = Some(select);
+        self.whole_flows = whole_flows;
+        if whole_flows {
+            self.gate = Some(KindGate::deciding());
+        }
+        self
+    }
+
     pub fn new(out: W, opts: TextOptions) -> Self {
         TextPrinter {
             out,
@@ -151,6 +205,9 @@ impl<W: Write> TextPrinter<W> {
             style: Style::new(opts.color),
             opts,
             first_ts: None,
+            captured: None,
+            last_captured: None,
+            last_shown: None,
             group: None,
             flow_rows: Vec::new(),
             flow_rows_omitted: 0,
@@ -160,6 +217,13 @@ impl<W: Write> TextPrinter<W> {
             width_end: 0,
             line: String::new(),
             release: Vec::new(),
+            latency_rows: Vec::new(),
+            latency_omitted: 0,
+            select: None,
+            whole_flows: false,
+            held: HashMap::new(),
+            held_lines: 0,
+            held_overflow: false,
         }
     }
 
@@ -235,7 +299,9 @@ impl<W: Write> TextPrinter<W> {
             dir,
             proto,
             info,
+            note: None,
             flags: Vec::new(),
+            kinds: Kinds::ALL,
             awaiting,
             layer_nodes: Vec::new(),
             nodes: Vec::new(),
@@ -295,11 +361,14 @@ impl<W: Write> TextPrinter<W> {
         g.pdus.iter_mut().rev().find(|p| p.awaiting == what)
     }
 
-    fn on_anomaly(&mut self, ctx: &EventCtx<'_>, a: &Anomaly) {
-        let flag = Flag {
-            code: a.code,
-            detail: a.detail.clone(),
-        };
+    fn on_anomaly(&mut self, ctx: &EventCtx<'_>, a: &Anomaly, kinds: Kinds) {
+        let flag = (
+            Flag {
+                code: a.code,
+                detail: a.detail.clone(),
+            },
+            kinds,
+        );
         let g = self.group_for(ctx);
         if layer_of(a.code) == "TCP" {
             // About the byte stream, not about a PDU: shown for the packet.
@@ -321,6 +390,7 @@ impl<W: Write> TextPrinter<W> {
     fn view(&self) -> View {
         View {
             preview_chars: self.opts.preview,
+            line_chars: self.opts.line_preview,
             dump_bytes: self.opts.hex_bytes,
             color: self.opts.color,
         }
@@ -328,7 +398,13 @@ impl<W: Write> TextPrinter<W> {
 
     /// A PDU drawn from the record's own [`Render`] form: its protocol, info line, `-V` nodes
     /// and `-x` dumps.
-    fn push_generic(&mut self, ctx: &EventCtx<'_>, record: Record<'_>, awaiting: Awaiting) {
+    fn push_generic(
+        &mut self,
+        ctx: &EventCtx<'_>,
+        record: Record<'_>,
+        awaiting: Awaiting,
+        kinds: Kinds,
+    ) {
         let view = self.view();
         let render = record.render();
         let dir = record
@@ -336,6 +412,7 @@ impl<W: Write> TextPrinter<W> {
             .or(ctx.pkt.and_then(|p| p.dir))
             .unwrap_or(Dir::C2S);
         let mut pdu = Self::new_pdu(dir, render.protocol(), render.info(&view), awaiting);
+        pdu.kinds = kinds;
         if self.opts.verbose {
             pdu.nodes = render.detail(&view);
         }
@@ -389,7 +466,7 @@ impl<W: Write> TextPrinter<W> {
 }
 
 impl<W: Write> TextPrinter<W> {
-    fn push_flags(&self, out: &mut String, flags: &[Flag]) {
+    fn push_flags<'f>(&self, out: &mut String, flags: impl IntoIterator<Item = &'f Flag>) {
         for f in flags {
             out.push(' ');
             let mut tag = String::with_capacity(f.code.as_str().len() + 2);
@@ -407,6 +484,59 @@ impl<W: Write> TextPrinter<W> {
         let Some(mut g) = self.group.take() else {
             return;
         };
+        if self.select.is_some() && !self.whole_flows {
+            // What the filter left out for good goes; the anomalies of a PDU that goes stay
+            // with the packet.
+            for (dir, flag) in std::mem::take(&mut g.orphans) {
+                g.packet_flags.push((dir, flag));
+            }
+            let mut i = 0;
+            while i < g.pdus.len() {
+                if g.pdus[i].kinds.is_empty() {
+                    let pdu = g.pdus.remove(i);
+                    g.packet_flags
+                        .extend(pdu.flags.into_iter().map(|f| (Some(pdu.dir), f)));
+                } else {
+                    i += 1;
+                }
+            }
+            let waits = g.pdus.iter().any(|p| p.kinds != Kinds::ALL)
+                || g.packet_flags.iter().any(|(_, (_, k))| *k != Kinds::ALL);
+            if let Some(flow) = g.flow
+                && (waits || self.held.contains_key(&flow))
+            {
+                self.held
+                    .entry(flow)
+                    .or_default()
+                    .push((g, packet, pkt_dir));
+                self.held_lines += 1;
+                if self.held_lines > HELD_LINES_CAP {
+                    self.held_overflow = true;
+                    let oldest = self.held.keys().min().copied();
+                    if let Some(oldest) = oldest {
+                        self.release_held(oldest, None);
+                    }
+                }
+                return;
+            }
+        }
+        self.print_group(g, packet, pkt_dir);
+    }
+
+    /// Prints the lines held for `flow`, as a flow of `kind` shows them.
+    fn release_held(&mut self, flow: FlowId, kind: Option<FlowKind>) {
+        let Some(held) = self.held.remove(&flow) else {
+            return;
+        };
+        self.held_lines -= held.len();
+        for (mut g, packet, pkt_dir) in held {
+            settle(&mut g, kind);
+            self.print_group(g, packet, pkt_dir);
+        }
+    }
+
+    /// Prints a group: one line, its tree and dumps.
+    fn print_group(&mut self, mut g: Group, packet: Option<Vec<DetailNode>>, pkt_dir: Option<Dir>) {
         // Anomalies nothing claimed go to the last PDU of their direction, if any.
         for (dir, flag) in std::mem::take(&mut g.orphans) {
             match g
@@ -428,10 +558,27 @@ impl<W: Write> TextPrinter<W> {
         match g.pkt {
             Some(pkt) => {
                 let first = self.first_ts.unwrap_or(pkt.ts);
-                let _ = write!(line, "{:>6} {:>11.6} ", pkt.frame, pkt.ts.secs_since(first));
+                let previous = match self.opts.time {
+                    TimeFormat::DeltaShown => self.last_shown,
+                    _ => self.captured.filter(|c| c.0 == pkt.frame).and_then(|c| c.1),
+                };
+                let shown = self.opts.time.show(pkt.ts, first, previous);
+                let _ = write!(
+                    line,
+                    "{:>6} {shown:>w$} ",
+                    pkt.frame,
+                    w = self.opts.time.width()
+                );
+                self.last_shown = Some(pkt.ts);
             }
             None => {
-                let _ = write!(line, "{:>6} {:>11} ", "-", "(end)");
+                let _ = write!(
+                    line,
+                    "{:>6} {:>w$} ",
+                    "-",
+                    "(end)",
+                    w = self.opts.time.width()
+                );
             }
         }
         let flow = g.flow.map_or_else(|| "-".to_string(), |f| format!("#{f}"));
@@ -469,7 +616,7 @@ impl<W: Write> TextPrinter<W> {
         }
         let proto = match (g.pdus.last(), g.packet_flags.first()) {
             (Some(p), _) => p.proto,
-            (None, Some((_, f))) => layer_of(f.code),
+            (None, Some((_, (f, _)))) => layer_of(f.code),
             (None, None) => "",
         };
         style.push_padded(&mut line, Paint::protocol(proto), proto, 9, false);
@@ -479,11 +626,14 @@ impl<W: Write> TextPrinter<W> {
                 line.push_str(", ");
             }
             line.push_str(&pdu.info);
-            self.push_flags(&mut line, &pdu.flags);
+            if let Some(note) = &pdu.note {
+                let _ = write!(line, " ({note})");
+            }
+            self.push_flags(&mut line, pdu.flags.iter().map(|(f, _)| f));
         }
         if g.pdus.is_empty() {
             // A line of its own: say what happened.
-            for (i, (_, flag)) in g.packet_flags.iter().enumerate() {
+            for (i, (_, (flag, _))) in g.packet_flags.iter().enumerate() {
                 if i > 0 {
                     line.push_str(", ");
                 }
@@ -493,23 +643,23 @@ impl<W: Write> TextPrinter<W> {
                 escape::push(&mut line, &flag.detail);
             }
         } else {
-            for (_, flag) in &g.packet_flags {
-                self.push_flags(&mut line, std::slice::from_ref(flag));
-            }
+            self.push_flags(&mut line, g.packet_flags.iter().map(|(_, (f, _))| f));
         }
         line.push('\n');
         if self.opts.verbose {
             let mut nodes = packet.unwrap_or_default();
-            nodes.extend(g.packet_flags.iter().map(|(_, f)| verbose::expert(f)));
+            nodes.extend(g.packet_flags.iter().map(|(_, (f, _))| verbose::expert(f)));
             for pdu in &mut g.pdus {
                 let mut pdu_nodes = std::mem::take(&mut pdu.nodes);
                 // The last node is the most specific (the handshake under a 101).
                 if let Some(last) = pdu_nodes.last_mut() {
-                    last.children.extend(pdu.flags.iter().map(verbose::expert));
+                    last.children
+                        .extend(pdu.flags.iter().map(|(f, _)| verbose::expert(f)));
                 }
                 nodes.append(&mut pdu.layer_nodes);
                 nodes.extend(pdu_nodes);
             }
+            verbose::only_layers(&mut nodes, &self.opts.layers);
             verbose::render(&mut line, &nodes, 4, style);
         }
         if self.opts.hex {
@@ -545,6 +695,11 @@ impl<W: Write> TextPrinter<W> {
 
 impl<W: Write> EventSink for TextPrinter<W> {
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        if let Some(sel) = &mut self.select
+            && !sel.global(anomaly, frame)
+        {
+            return;
+        }
         self.example(anomaly, None, Some(frame));
         if self.opts.quiet || self.gate.is_some() {
             return;
@@ -559,10 +714,13 @@ impl<W: Write> EventSink for TextPrinter<W> {
             orphans: Vec::new(),
             packet_flags: vec![(
                 None,
-                Flag {
-                    code: anomaly.code,
-                    detail: anomaly.detail.clone(),
-                },
+                (
+                    Flag {
+                        code: anomaly.code,
+                        detail: anomaly.detail.clone(),
+                    },
+                    Kinds::ALL,
+                ),
             )],
             forced: None,
         });
@@ -570,14 +728,62 @@ impl<W: Write> EventSink for TextPrinter<W> {
 
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         let flow = ctx.flow.id;
+        // The filter's answer for this event's record, and whether a closing flow is kept.
+        let mut pick = Pick::Yes;
+        let mut kept = true;
+        if let Some(sel) = &mut self.select {
+            let learnt = sel.observe(ctx, &event);
+            match event {
+                Event::Record(r) => pick = sel.record(ctx, r),
+                Event::HttpHead(m) if gate::starts_event_stream(m) => {
+                    pick = sel.record(ctx, Record::Http(m))
+                }
+                Event::FlowClosed { how, summary } => {
+                    kept = sel.flow_closed(ctx.flow, summary, how).keep;
+                }
+                _ => {}
+            }
+            let matched = sel.flow_matched(flow);
+            if self.whole_flows {
+                if let Some(gate) = &mut self.gate {
+                    self.release.clear();
+                    if matched || matches!(event, Event::FlowClosed { .. }) {
+                        gate.decide(flow, matched || kept, &mut self.release);
+                    }
+                    let rel = std::mem::take(&mut self.release);
+                    self.write(&rel);
+                    self.release = rel;
+                }
+                pick = Pick::Yes;
+            } else if let Some(kind) = learnt {
+                if let Some(g) = self.group.as_mut().filter(|g| g.flow == Some(flow)) {
+                    settle(g, Some(kind));
+                }
+                // Lines held for this flow come out before the line in progress.
+                let current = self.group.take();
+                self.release_held(flow, Some(kind));
+                self.group = current;
+            }
+        }
         match event {
-            Event::Record(Record::Anomaly(a)) => {
+            Event::Record(Record::Anomaly(a)) if pick == Pick::Yes => {
                 self.example(a, Some(flow), ctx.pkt.map(|p| p.frame))
+            }
+            Event::Record(Record::Latency(l)) => {
+                let keep = self.opts.kind.is_none_or(|k| k == FlowKind::WebSocket);
+                if keep && self.latency_rows.len() < LATENCY_ROWS_CAP {
+                    let mut row = LatencyRow::new(l);
+                    row.name = row.name.map(|n| esc(&n).to_string());
+                    self.latency_rows.push(row);
+                } else if keep {
+                    self.latency_omitted += 1;
+                }
+                return;
             }
             Event::FlowClosed { how, summary } => {
                 self.notes.remove(&flow);
                 let row = FlowRow::new(ctx.flow, summary, how);
-                let keep = self.opts.kind.is_none_or(|k| k == row.kind);
+                let keep = kept && self.opts.kind.is_none_or(|k| k == row.kind);
                 if keep {
                     if self.flow_rows.len() < FLOW_ROWS_CAP {
                         self.flow_rows.push(row);
@@ -613,8 +819,13 @@ impl<W: Write> EventSink for TextPrinter<W> {
         let verbose = self.opts.verbose;
         let hex = self.opts.hex;
         let view = self.view();
+        let kinds = pick.kinds();
         match event {
-            Event::Record(Record::Anomaly(a)) => self.on_anomaly(ctx, a),
+            Event::Record(Record::Anomaly(a)) => {
+                if pick != Pick::No {
+                    self.on_anomaly(ctx, a, kinds)
+                }
+            }
             Event::Record(Record::Http(m)) => {
                 if gate::starts_event_stream(m) {
                     return;
@@ -625,7 +836,15 @@ impl<W: Write> EventSink for TextPrinter<W> {
                 } else {
                     Awaiting::Nothing
                 };
+                if pick == Pick::No && awaiting == Awaiting::Nothing {
+                    if verbose {
+                        // Keeps the request/response pairing of the lines that are shown.
+                        self.http_extras(ctx, m);
+                    }
+                    return;
+                }
                 let mut pdu = Self::new_pdu(m.dir, m.protocol(), m.info(&view), awaiting);
+                pdu.kinds = kinds;
                 if verbose {
                     let extras = self.http_extras(ctx, m);
                     pdu.nodes
@@ -638,8 +857,12 @@ impl<W: Write> EventSink for TextPrinter<W> {
             }
             // Event streams never end in time to be useful: show their head at once.
             Event::HttpHead(m) if gate::starts_event_stream(m) => {
+                if pick == Pick::No {
+                    return;
+                }
                 let info = format!("{} (text/event-stream)", verbose::start_line(&m.head));
                 let mut pdu = Self::new_pdu(m.dir, m.protocol(), info, Awaiting::Nothing);
+                pdu.kinds = kinds;
                 if verbose {
                     let extras = self.http_extras(ctx, m);
                     pdu.nodes
@@ -653,7 +876,8 @@ impl<W: Write> EventSink for TextPrinter<W> {
             Event::Record(Record::Handshake(h)) => {
                 if let Some(p) = self.awaiting_pdu(ctx, Awaiting::Handshake) {
                     p.awaiting = Awaiting::Nothing;
-                    if verbose {
+                    p.kinds = p.kinds.union(kinds);
+                    if verbose && pick != Pick::No {
                         p.nodes.extend(h.detail(&view));
                     }
                 }
@@ -665,28 +889,49 @@ impl<W: Write> EventSink for TextPrinter<W> {
                 } else {
                     Awaiting::Nothing
                 };
-                self.push_generic(ctx, Record::WsFrame(f), awaiting);
+                if pick == Pick::No && !ends_message {
+                    return;
+                }
+                let (info, size) = render::frame_line(f, &view);
+                let mut pdu = Self::new_pdu(f.dir, f.protocol(), info, awaiting);
+                pdu.note = Some(size);
+                pdu.kinds = kinds;
+                if verbose {
+                    pdu.nodes = f.detail(&view);
+                }
+                if hex {
+                    render::dumps_text(&mut pdu.hex, "    ", &f.dumps(&view));
+                }
+                self.push_pdu(ctx, pdu);
             }
             Event::Record(Record::WsMessage(m)) => {
                 if let Some(p) = self.awaiting_pdu(ctx, Awaiting::Message) {
                     p.awaiting = Awaiting::Nothing;
-                    // The frame alone did not show the message: say what it was.
+                    p.kinds = p.kinds.union(kinds);
+                    if pick == Pick::No {
+                        return;
+                    }
+                    // What the message meant to its sub-protocol says more than its bytes.
+                    let sub = render::sub_info(m);
+                    let meant = sub.is_some();
+                    if let Some(info) = sub {
+                        p.info = info;
+                    }
+                    // The frame alone did not show the message: say what it was, its text
+                    // and its size, for every opcode alike.
                     if m.compressed || m.frames > 1 {
-                        let mut how = Vec::new();
-                        if m.compressed {
-                            how.push("inflated".to_string());
-                        }
-                        if m.frames > 1 {
-                            how.push(format!("{} frames", m.frames));
-                        }
-                        let how = how.join(", ");
-                        if m.opcode == OpCode::Text {
+                        if m.opcode == OpCode::Text && !meant {
                             p.info.push_str(" \"");
-                            let max = preview_chars.min(LINE_PREVIEW);
-                            preview::text_cut(m.data_head, max, m.len, &mut p.info);
-                            let _ = write!(p.info, "\" (message: {how})");
-                        } else {
-                            let _ = write!(p.info, " ({} B message: {how})", m.len);
+                            preview::text_cut(m.data_head, view.line_chars, m.len, &mut p.info);
+                            p.info.push('"');
+                        }
+                        let note = p.note.get_or_insert_with(String::new);
+                        let _ = write!(note, "; message of {} B", m.len);
+                        if m.frames > 1 {
+                            let _ = write!(note, " in {} frames", m.frames);
+                        }
+                        if m.compressed {
+                            note.push_str(", inflated");
                         }
                     }
                     if verbose && let Some(node) = p.nodes.first_mut() {
@@ -699,13 +944,56 @@ impl<W: Write> EventSink for TextPrinter<W> {
             }
             // Every other record (Server-Sent Events, and whatever a protocol adds) shows
             // itself.
-            Event::Record(record) => self.push_generic(ctx, record, Awaiting::Nothing),
+            Event::Record(record) => {
+                if pick != Pick::No {
+                    self.push_generic(ctx, record, Awaiting::Nothing, kinds)
+                }
+            }
             Event::FlowOpened
             | Event::HttpHead(_)
             | Event::Control { .. }
             | Event::FlowClosed { .. } => {}
         }
     }
+}
+
+/// Leaves in a group what a flow of `kind` shows (`None`: the kind was never known).
+fn settle(g: &mut Group, kind: Option<FlowKind>) {
+    let shown = |k: &Kinds| k.holds(kind);
+    for (_, (_, k)) in g.orphans.iter_mut().chain(g.packet_flags.iter_mut()) {
+        if !shown(k) {
+            *k = Kinds::NONE;
+        }
+    }
+    g.orphans.retain(|(_, (_, k))| !k.is_empty());
+    g.packet_flags.retain(|(_, (_, k))| !k.is_empty());
+    for p in &mut g.pdus {
+        p.flags.retain(|(_, k)| shown(k));
+        for (_, k) in &mut p.flags {
+            *k = Kinds::ALL;
+        }
+        p.kinds = if shown(&p.kinds) {
+            Kinds::ALL
+        } else {
+            Kinds::NONE
+        };
+    }
+    for (_, (_, k)) in g.orphans.iter_mut().chain(g.packet_flags.iter_mut()) {
+        *k = Kinds::ALL;
+    }
+    let flags: Vec<(Option<Dir>, Tagged)> = g
+        .pdus
+        .iter_mut()
+        .filter(|p| p.kinds.is_empty())
+        .flat_map(|p| {
+            let dir = p.dir;
+            std::mem::take(&mut p.flags)
+                .into_iter()
+                .map(move |f| (Some(dir), f))
+        })
+        .collect();
+    g.packet_flags.extend(flags);
+    g.pdus.retain(|p| !p.kinds.is_empty());
 }
 
 impl<W: Write> TextPrinter<W> {
@@ -725,6 +1013,8 @@ impl<W: Write> Reporter for TextPrinter<W> {
             return;
         }
         self.first_ts.get_or_insert(done.ts());
+        self.captured = Some((done.frame(), self.last_captured));
+        self.last_captured = Some(done.ts());
         let Some((own, dir)) = self.line_about(done.frame()) else {
             return;
         };
@@ -735,9 +1025,16 @@ impl<W: Write> Reporter for TextPrinter<W> {
 
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
         self.flush(None, None);
+        let mut flows: Vec<FlowId> = self.held.keys().copied().collect();
+        flows.sort_unstable();
+        for flow in flows {
+            self.release_held(flow, None);
+        }
         if let Some(e) = self.io.take() {
             return Err(e);
         }
+        let filtered = self.select.as_ref().map(|sel| sel.table_stats(stats));
+        let stats = filtered.as_ref().unwrap_or(stats);
         let style = self.opts.tables;
         self.flow_rows.sort_by_key(|r| r.id);
         let mut s = String::new();
@@ -760,6 +1057,14 @@ impl<W: Write> Reporter for TextPrinter<W> {
             self.flow_rows_omitted,
             style,
         ));
+        if !self.latency_rows.is_empty() {
+            s.push_str("\n\nApplication latency (sub-protocol requests and their replies)\n");
+            s.push_str(&tables::latency_table(
+                &self.latency_rows,
+                self.latency_omitted,
+                style,
+            ));
+        }
         s.push_str("\n\nHeader overhead\n");
         s.push_str(&tables::overhead_table(stats, style));
         s.push('\n');
@@ -774,6 +1079,7 @@ impl<W: Write> Reporter for TextPrinter<W> {
             ));
             s.push('\n');
         }
+        s.push_str(&tables::z_tables(&stats.z, style));
         if stats.flows_skipped_by_port > 0 {
             let n = stats.flows_skipped_by_port;
             let _ = writeln!(
@@ -788,7 +1094,18 @@ impl<W: Write> Reporter for TextPrinter<W> {
             let _ = writeln!(s, "\nnote: {note}");
         }
         if self.gate.as_ref().is_some_and(|g| g.overflowed) {
-            s.push_str("\nnote: --kind held too much output; some flows were printed before their kind was known\n");
+            let why = if self.whole_flows {
+                "--filter-flows held too much output; some flows were printed before anything in them matched"
+            } else {
+                "--kind held too much output; some flows were printed before their kind was known"
+            };
+            let _ = writeln!(s, "\nnote: {why}");
+        }
+        if self.held_overflow {
+            s.push_str("\nnote: the filter held too much output waiting for flow kinds; some lines were judged with the kind unknown\n");
+        }
+        if let Some(sel) = &self.select {
+            let _ = writeln!(s, "\n{}", sel.note());
         }
         self.out.write_all(s.as_bytes())?;
         self.out.flush()
@@ -936,6 +1253,8 @@ mod tests {
             valid_utf8: Some(false),
             data_head: b"caf\xc3",
             digest: crate::model::Digest::Off,
+            sub: &[],
+            sub_choice: None,
         };
         p.event(&ctx, Event::Record(Record::WsMessage(&msg)));
         // A stream problem belongs to the packet.
@@ -948,8 +1267,8 @@ mod tests {
         assert!(line.starts_with("     7    0.000000 #1 10.0.0.1:5000 → 10.0.0.2:80   WebSocket "));
         assert!(
             line.ends_with(
-                "WebSocket Non-Control Frame (Reserved 0x3) [FIN] [ws.reserved_opcode], \
-                 WebSocket Text [FIN] \"caf\\xc3\" [ws.invalid_utf8] [tcp.gap]"
+                "WebSocket Non-Control Frame (Reserved 0x3) [FIN] (0 B) [ws.reserved_opcode], \
+                 WebSocket Text [FIN] \"caf\\xc3\" (4 B) [ws.invalid_utf8] [tcp.gap]"
             ),
             "{line}"
         );

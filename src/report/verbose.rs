@@ -634,6 +634,72 @@ pub fn render(out: &mut String, nodes: &[DetailNode], indent: usize, style: Styl
     walk(out, nodes, 0, style, indent);
 }
 
+/// The layers `-O` names, and how the top nodes of the tree they own begin (tshark's names
+/// where it has the layer; `ws` also `websocket`).
+pub const LAYERS: &[(&str, &[&str])] = &[
+    ("frame", &["Frame "]),
+    (
+        "eth",
+        &[
+            "Ethernet",
+            "802.1",
+            "Linux cooked",
+            "Null/Loopback",
+            "Raw packet data",
+        ],
+    ),
+    ("ip", &["Internet Protocol"]),
+    ("tcp", &["Transmission Control Protocol"]),
+    ("http", &["Hypertext Transfer Protocol"]),
+    ("ws", &["WebSocket"]),
+    ("sse", &["Server-Sent Event"]),
+    ("tls", &["Transport Layer Security", "TLS"]),
+];
+
+/// The `-O` name for a layer tshark names otherwise.
+fn layer_alias(name: &str) -> &str {
+    match name {
+        "websocket" => "ws",
+        "ipv6" | "ipv4" => "ip",
+        "sll" | "link" => "eth",
+        n => n,
+    }
+}
+
+/// Checks the `-O` layer names.
+pub fn check_layers(names: &[String]) -> Result<(), String> {
+    for n in names {
+        let n = layer_alias(n.trim());
+        if !LAYERS.iter().any(|(l, _)| *l == n) {
+            let all: Vec<&str> = LAYERS.iter().map(|(l, _)| *l).collect();
+            return Err(format!(
+                "-O {}: no such layer; the layers are {}",
+                esc(n),
+                all.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The layer a top node of the tree belongs to; `None` for nodes of no layer (expert info).
+fn node_layer(text: &str) -> Option<&'static str> {
+    LAYERS
+        .iter()
+        .find(|(_, starts)| starts.iter().any(|s| text.starts_with(s)))
+        .map(|(l, _)| *l)
+}
+
+/// Keeps the top nodes of the layers `-O` names (every node without `-O`); expert info stays.
+pub fn only_layers(nodes: &mut Vec<DetailNode>, layers: &[String]) {
+    if layers.is_empty() {
+        return;
+    }
+    nodes.retain(|n| {
+        node_layer(&n.text).is_none_or(|l| layers.iter().any(|w| layer_alias(w.trim()) == l))
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

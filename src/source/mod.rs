@@ -201,6 +201,51 @@ impl<'a> Next<'a> {
     }
 }
 
+/// A source that ends after `left` frames (`read -c`).
+pub struct Limited<'s> {
+    inner: &'s mut dyn PacketSource,
+    left: u64,
+}
+
+impl<'s> Limited<'s> {
+    pub fn new(inner: &'s mut dyn PacketSource, left: u64) -> Limited<'s> {
+        Limited { inner, left }
+    }
+}
+
+impl PacketSource for Limited<'_> {
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        let frame = self.inner.next_frame()?;
+        if frame.is_some() {
+            self.left -= 1;
+        }
+        Ok(frame)
+    }
+    fn progress(&self) -> Progress {
+        self.inner.progress()
+    }
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn record_notes(&self) -> RecordNotes {
+        self.inner.record_notes()
+    }
+}
+
+/// Kernel counters of a live capture since it started (`PACKET_STATISTICS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Packets that passed the filter (captured or dropped).
+    pub received: u64,
+    /// Packets dropped because the ring was full.
+    pub dropped: u64,
+    /// Times the ring filled up and the kernel froze it until a block was returned.
+    pub freezes: u64,
+}
+
 /// A lending iterator over frames: each frame borrows the source until the next call.
 pub trait PacketSource {
     /// The next frame, `Ok(None)` at the end of the input.
@@ -219,6 +264,11 @@ pub trait PacketSource {
     /// What was odd about the records read so far (files only; live capture has none).
     fn record_notes(&self) -> RecordNotes {
         RecordNotes::default()
+    }
+    /// What the kernel counted for a live capture (files: `None`; `None` too when the
+    /// counters cannot be read).
+    fn kernel_stats(&mut self) -> Option<KernelStats> {
+        None
     }
 }
 

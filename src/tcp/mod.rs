@@ -282,6 +282,10 @@ pub struct FlowMeta {
     pub fin_seen: [bool; 2],
     /// An accepted RST ended the flow (one the connection outlived does not count).
     pub rst_seen: bool,
+    /// tshark's `tcp.stream` for the same connection: TCP conversations numbered from 0 in
+    /// the order of their first packet, those on ports not analyzed and those refused for lack
+    /// of room included, a SYN that reuses a closed connection's ports starting a new one.
+    pub tcp_stream: u64,
 }
 
 impl FlowMeta {
@@ -309,6 +313,7 @@ impl FlowMeta {
             syn_seen: role_basis == RoleBasis::Syn,
             fin_seen: [false; 2],
             rst_seen: false,
+            tcp_stream: 0,
         }
     }
 }

@@ -878,6 +878,8 @@ pub struct FlowTable<H: StreamHandler> {
     sweep_every_ns: i64,
     role_hint: Option<RoleHint>,
     next_id: FlowId,
+    /// The next `tcp.stream` number (see [`FlowMeta::tcp_stream`]).
+    next_stream: u64,
     stats: TableStats,
     budget: OooBudget,
     tombstones: Tombstones,
@@ -920,6 +922,7 @@ impl<H: StreamHandler> FlowTable<H> {
             sweep_every_ns: (idle_timeout_ns / 8).max(1_000_000),
             role_hint,
             next_id: 1,
+            next_stream: 0,
             stats: TableStats::default(),
             budget: OooBudget::new(limits.max_ooo_bytes_per_dir, limits.max_ooo_bytes_total),
             tombstones: Tombstones::new(if idle_timeout_ns > 0 {
@@ -958,6 +961,7 @@ impl<H: StreamHandler> FlowTable<H> {
         let (key, side) = FlowKey::of(seg.src, seg.dst);
         if !self.ports.matches(seg.src.port(), seg.dst.port()) {
             if self.skipped_by_port.is_new(key, pure_syn) {
+                self.next_stream += 1;
                 self.stats.flows_skipped_by_port += 1;
                 self.settle_table();
             }
@@ -1046,6 +1050,7 @@ impl<H: StreamHandler> FlowTable<H> {
         };
         if let Some(notice) = refused {
             if self.skipped_by_cap.is_new(key, pure_syn) {
+                self.next_stream += 1;
                 self.stats.flows_dropped_by_cap += 1;
                 if notice == TcpNotice::BudgetFull {
                     self.stats.flows_dropped_by_budget += 1;
@@ -1068,6 +1073,8 @@ impl<H: StreamHandler> FlowTable<H> {
         self.next_id += 1;
         self.stats.flows_created += 1;
         let mut flow = Box::new(Flow::new(id, &key, seg, side));
+        flow.meta.tcp_stream = self.next_stream;
+        self.next_stream += 1;
         let mut ctx = Ctx {
             handler,
             budget: &mut self.budget,
@@ -1362,6 +1369,11 @@ impl<H: StreamHandler> FlowTable<H> {
 
     pub fn stats(&self) -> &TableStats {
         &self.stats
+    }
+
+    /// TCP conversations numbered so far (`tcp.stream` numbers given: the next one).
+    pub fn streams_numbered(&self) -> u64 {
+        self.next_stream
     }
 
     /// Flows currently tracked.

@@ -115,6 +115,14 @@ def run_case(ctx, case, checks):
         checks.eq(name, f"what-if flow {w['flow']}", shown, (w["actual_l7_header_bytes"], w["http_l7_header_bytes"]))
         text = g.text_content() if g.count() == 1 else ""
         checks.check(name, f"what-if flow {w['flow']} labels", f"{w['actual_l7_header_bytes']:,} B" in text and f"{w['http_l7_header_bytes']:,} B" in text, text)
+        # Every carrier of the JSON's comparison, drawn with its bytes and the ratio in the text's words.
+        for c in w["carriers"][1:]:
+            attr = "data-" + c["carrier"].replace("_", "-")
+            drawn = int(g.get_attribute(attr)) if g.count() == 1 and g.get_attribute(attr) else None
+            checks.eq(name, f"what-if flow {w['flow']} {c['carrier']}", drawn, c["l7_header_bytes"])
+            if c["ratio"] is not None and c["ratio"] > 1.0:
+                words = f"{c['ratio']:.1f}× as many header bytes"
+                checks.check(name, f"what-if flow {w['flow']} {c['carrier']} words", words in text, text)
     cum = page.locator("#cumulative svg")
     if cum.count() == 1:
         flow = int(cum.get_attribute("data-flow"))
@@ -183,6 +191,20 @@ def run_case(ctx, case, checks):
             target = link.get_attribute("href")[1:]
             found = page.evaluate("(id) => document.getElementById(id) !== null", target)
             checks.check(name, f"flow {fid} link #{target}", found)
+        # Sub-protocols: each decoded message's meaning in the messages table, the latency
+        # records as the flow's latency table, the choice in the flow's description.
+        mine = by_flow.get(fid, [])
+        lat = [r for r in mine if r["type"] == "latency"]
+        checks.eq(name, f"flow {fid} latency rows", page.locator("#latency tbody tr").count(), len(lat))
+        decoded = [r for r in mine if r["type"] == "ws_message" and r.get("sub")]
+        if page.locator("#messages").count() == 1:
+            meanings = [t for t in page.locator("#messages tbody tr td:nth-child(5)").all_inner_texts() if t.strip()]
+            checks.eq(name, f"flow {fid} messages with a meaning", len(meanings), len(decoded))
+            for m, r in zip(meanings, decoded):
+                checks.check(name, f"flow {fid} meaning names {r['sub']['type']}", str(r["sub"]["type"]) in m, m)
+        if f.get("sub") and f["sub"]["protocol"]:
+            text = page.locator("#flow-detail p").first.inner_text()
+            checks.check(name, f"flow {fid} says what it was decoded as", "decoded as" in text, text)
         for text in case.get("hostile", []):
             if page.evaluate("(t) => document.body.textContent.includes(t)", text):
                 hostile_seen.add(text)

@@ -472,7 +472,8 @@ pub struct HttpConn {
     /// (offset in `held`, arrival time) of each held input.
     held_marks: Vec<(usize, Timestamp)>,
     /// Owned headers of the latest request that carried `Upgrade`.
-    upgrade_request: Option<(u64, OwnedHeaders)>,
+    /// The pending upgrade request: its number, headers and target.
+    upgrade_request: Option<(u64, OwnedHeaders, String)>,
     /// Boxed, as the rest of the rare states: they would otherwise cost every connection.
     upgrade: Option<Box<Upgrade>>,
     switched: Option<Switched>,
@@ -920,7 +921,9 @@ impl HttpConn {
 
         let body = match parsed.head {
             HttpHead::Request {
-                method, version, ..
+                method,
+                version,
+                target,
             } => {
                 let switch = facts.upgrade.is_some() || method == "CONNECT";
                 let seq = self.register_request(
@@ -936,7 +939,7 @@ impl HttpConn {
                     switch_seq = Some(seq);
                 }
                 if facts.upgrade.is_some() {
-                    self.upgrade_request = Some((seq, owned_headers(headers)));
+                    self.upgrade_request = Some((seq, owned_headers(headers), target.to_string()));
                 }
                 self.upgrade_hint |= facts.websocket;
                 if facts.transfer_encoding {
@@ -1057,15 +1060,15 @@ impl HttpConn {
                 self.clear_held();
                 return AfterHead::Continue(after.len());
             }
-            let (request_headers, request_bytes, request_captured) = match matched {
+            let (request_headers, request_target, request_bytes, request_captured) = match matched {
                 Some(m) => {
-                    let headers = match self.upgrade_request.take() {
-                        Some((seq, h)) if seq == m.seq => h,
-                        _ => Vec::new(),
+                    let (headers, target) = match self.upgrade_request.take() {
+                        Some((seq, h, t)) if seq == m.seq => (h, Some(t)),
+                        _ => (Vec::new(), None),
                     };
-                    (headers, m.header_bytes, m.whole)
+                    (headers, target, m.header_bytes, m.whole)
                 }
-                None => (Vec::new(), 0, false),
+                None => (Vec::new(), None, 0, false),
             };
             let held_c2s = match self.hold {
                 Hold::Holding { .. } => mem::take(&mut self.held),
@@ -1075,6 +1078,7 @@ impl HttpConn {
             self.held_marks.clear();
             self.upgrade = Some(Box::new(Upgrade {
                 request_headers,
+                request_target,
                 response_headers: owned_headers(headers),
                 request_bytes,
                 response_bytes: header_bytes,
@@ -1791,8 +1795,8 @@ impl HttpConn {
             held.fixed += box_bytes::<Evicted>();
             held.buffers += vec_bytes::<(u64, MethodKind)>(e.special.capacity());
         }
-        if let Some((_, headers)) = &self.upgrade_request {
-            held.fixed += owned_bytes(headers);
+        if let Some((_, headers, target)) = &self.upgrade_request {
+            held.fixed += owned_bytes(headers) + target.capacity();
         }
         if let Some(sse) = &self.sse {
             held.fixed += box_bytes::<SseParser>() + sse.held();

@@ -278,6 +278,7 @@ impl SseParser {
                 event: (!self.event.is_empty()).then(|| utf8_prefix(&self.event)),
                 id: (!self.last_id.is_empty()).then(|| utf8_prefix(&self.last_id)),
                 data: shown,
+                len: self.data_len - 1,
             };
             emit(&event);
         }

@@ -9,7 +9,7 @@
 
 use super::json::one_line;
 use super::latency::Role;
-use super::{Node, Sink, SubCode, SubProtocol, SubRecord, quoted};
+use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -228,7 +228,7 @@ pub(super) fn decode(dialect: Dialect, sink: &mut Sink<'_>) {
     };
     let Some(kind) = v.get("type").and_then(Value::as_str) else {
         sink.warn(
-            SubCode::GraphqlInvalid,
+            Code::SubGraphqlInvalid,
             "a message without a string \"type\"",
         );
         return;
@@ -240,7 +240,7 @@ pub(super) fn decode(dialect: Dialect, sink: &mut Sink<'_>) {
     };
     match dialect.types().iter().find(|(t, _)| *t == kind) {
         None => sink.warn(
-            SubCode::GraphqlInvalid,
+            Code::SubGraphqlInvalid,
             format!(
                 "message type {} is not one of {}'s",
                 quoted(kind, 40),
@@ -248,7 +248,7 @@ pub(super) fn decode(dialect: Dialect, sink: &mut Sink<'_>) {
             ),
         ),
         Some((_, true)) if r.id.is_none() => {
-            sink.warn(SubCode::GraphqlInvalid, format!("{kind} without an id"))
+            sink.warn(Code::SubGraphqlInvalid, format!("{kind} without an id"))
         }
         _ => {}
     }
@@ -256,7 +256,7 @@ pub(super) fn decode(dialect: Dialect, sink: &mut Sink<'_>) {
     if matches!(kind, "start" | "subscribe") {
         let Some(p) = payload.as_ref().filter(|p| p.is_object()) else {
             sink.warn(
-                SubCode::GraphqlInvalid,
+                Code::SubGraphqlInvalid,
                 format!("{kind} without a payload object"),
             );
             sink.record(record(dialect, r));
@@ -383,21 +383,21 @@ mod tests {
             Dialect::TransportWs,
             r#"{"type":"start","id":"1","payload":{}}"#,
         );
-        assert_eq!(out.warnings[0].code, SubCode::GraphqlInvalid);
+        assert_eq!(out.warnings[0].code, Code::SubGraphqlInvalid);
         let (_, out) = run(
             Dialect::Legacy,
             r#"{"type":"subscribe","id":"1","payload":{}}"#,
         );
-        assert_eq!(out.warnings[0].code, SubCode::GraphqlInvalid);
+        assert_eq!(out.warnings[0].code, Code::SubGraphqlInvalid);
         let (_, out) = run(Dialect::TransportWs, r#"{"type":"next","payload":{}}"#);
         assert!(out.warnings[0].detail.contains("without an id"));
         let (_, out) = run(Dialect::TransportWs, r#"{"type":"subscribe","id":"1"}"#);
         assert!(out.warnings[0].detail.contains("payload"));
         let (r, out) = run(Dialect::TransportWs, "{\"type\":");
         assert!(r.is_empty());
-        assert_eq!(out.warnings[0].code, SubCode::InvalidJson);
+        assert_eq!(out.warnings[0].code, Code::SubInvalidJson);
         let (_, out) = run(Dialect::TransportWs, "[1]");
-        assert_eq!(out.warnings[0].code, SubCode::GraphqlInvalid);
+        assert_eq!(out.warnings[0].code, Code::SubGraphqlInvalid);
     }
 
     #[test]

@@ -8,22 +8,14 @@ use serde_json::Value;
 /// Top-level keys listed per object.
 const MAX_KEYS: usize = 16;
 
-/// A valid JSON message.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A valid JSON message. Only validated when decoded (no value is built: most messages are
+/// never shown); its members are read when an output asks (`keys`, `len`, the views).
+#[derive(Clone, Debug, PartialEq)]
 pub struct JsonRecord {
     /// `object`, `array`, `string`, `number`, `bool` or `null`.
-    #[serde(rename = "type")]
     pub kind: &'static str,
-    /// An object's first keys (sorted: serde_json's map keeps no order).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub keys: Vec<String>,
-    /// Members of an object, elements of an array.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub len: Option<usize>,
-    /// The value itself, for the detail view (not repeated in the `sub` object: the message
-    /// preview already carries it).
-    #[serde(skip)]
-    pub value: Value,
+    /// The message's text, valid JSON.
+    pub text: Box<str>,
 }
 
 pub fn kind_of(v: &Value) -> &'static str {
@@ -37,27 +29,67 @@ pub fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// The kind of valid JSON text, from its first byte.
+fn kind_of_text(text: &str) -> &'static str {
+    match text.trim_start().bytes().next() {
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't' | b'f') => "bool",
+        Some(b'n') => "null",
+        _ => "number",
+    }
+}
+
 impl JsonRecord {
-    pub fn new(value: Value) -> JsonRecord {
-        let (keys, len) = match &value {
+    /// `text` if it is valid JSON (checked without building a value).
+    pub fn parse(text: &str) -> Result<JsonRecord, serde_json::Error> {
+        serde_json::from_str::<serde::de::IgnoredAny>(text)?;
+        Ok(JsonRecord {
+            kind: kind_of_text(text),
+            text: text.into(),
+        })
+    }
+
+    /// The value (the text was validated, so this does not fail but on a value nested deeper
+    /// than serde_json's recursion limit, shown as null).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    /// An object's first keys in wire order, the members of an object or elements of an array.
+    pub fn keys_and_len(&self) -> (Vec<String>, Option<usize>) {
+        match self.value() {
             Value::Object(m) => (m.keys().take(MAX_KEYS).cloned().collect(), Some(m.len())),
             Value::Array(a) => (Vec::new(), Some(a.len())),
             _ => (Vec::new(), None),
-        };
-        JsonRecord {
-            kind: kind_of(&value),
-            keys,
-            len,
-            value,
         }
     }
 
     pub fn summary(&self) -> String {
-        one_line(&self.value, 60)
+        one_line(&self.value(), 60)
     }
 
     pub fn details(&self) -> Vec<Node> {
-        vec![Node::json("Value", &self.value)]
+        vec![Node::json("Value", &self.value())]
+    }
+}
+
+/// The `sub` fields: `type`, the first keys, the length (the value itself is not repeated:
+/// the message preview carries it).
+impl Serialize for JsonRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (keys, len) = self.keys_and_len();
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", self.kind)?;
+        if !keys.is_empty() {
+            m.serialize_entry("keys", &keys)?;
+        }
+        if let Some(len) = len {
+            m.serialize_entry("len", &len)?;
+        }
+        m.end()
     }
 }
 
@@ -65,8 +97,9 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
     let Some(text) = sink.text(SubProtocol::Json) else {
         return;
     };
-    if let Some(v) = sink.json(SubProtocol::Json, text) {
-        sink.record(SubRecord::Json(JsonRecord::new(v)));
+    match JsonRecord::parse(text) {
+        Ok(r) => sink.record(SubRecord::Json(r)),
+        Err(e) => sink.invalid_json(SubProtocol::Json, &e),
     }
 }
 
@@ -104,14 +137,27 @@ mod tests {
 
     #[test]
     fn records_kind_keys_and_length() {
-        let r = JsonRecord::new(json!({"b": 1, "a": [1, 2]}));
+        let r = JsonRecord::parse(r#"{"b": 1, "a": [1, 2]}"#).unwrap();
         assert_eq!(r.kind, "object");
-        assert_eq!(r.len, Some(2));
-        assert_eq!(r.keys.len(), 2);
+        assert_eq!(
+            r.keys_and_len(),
+            (vec!["b".to_string(), "a".to_string()], Some(2))
+        );
         let j = serde_json::to_value(SubRecord::Json(r)).unwrap();
         assert_eq!(j["protocol"], "json");
         assert_eq!(j["type"], "object");
+        assert_eq!(j["keys"], json!(["b", "a"]));
         assert!(j.get("value").is_none());
+        for (text, kind) in [
+            ("[1]", "array"),
+            (" \"x\"", "string"),
+            ("true", "bool"),
+            ("null", "null"),
+            ("-1.5", "number"),
+        ] {
+            assert_eq!(JsonRecord::parse(text).unwrap().kind, kind);
+        }
+        assert!(JsonRecord::parse("{\"a\":").is_err());
     }
 
     #[test]

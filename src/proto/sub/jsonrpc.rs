@@ -6,7 +6,7 @@
 
 use super::json::one_line;
 use super::latency::Role;
-use super::{Node, Sink, SubCode, SubProtocol, SubRecord, quoted};
+use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -184,7 +184,7 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
     };
     let items: Vec<(&Value, Option<[usize; 2]>)> = match &v {
         Value::Array(a) if a.is_empty() => {
-            sink.warn(SubCode::JsonrpcInvalid, "an empty batch");
+            sink.warn(Code::SubJsonrpcInvalid, "an empty batch");
             return;
         }
         Value::Array(a) => a
@@ -200,7 +200,7 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
             let place = batch
                 .map(|[i, n]| format!(" (batch element {i} of {n})"))
                 .unwrap_or_default();
-            sink.warn(SubCode::JsonrpcInvalid, format!("{w}{place}"));
+            sink.warn(Code::SubJsonrpcInvalid, format!("{w}{place}"));
         }
         if let Some(mut r) = r {
             r.batch = batch;
@@ -276,13 +276,13 @@ mod tests {
         // Invalid batches: [] and [1], [1,2,3]; invalid request objects.
         let (r, out) = run("[]");
         assert!(r.is_empty());
-        assert_eq!(out.warnings[0].code, SubCode::JsonrpcInvalid);
+        assert_eq!(out.warnings[0].code, Code::SubJsonrpcInvalid);
         let (r, out) = run("[1,2,3]");
         assert_eq!((r.len(), out.warnings.len()), (0, 3));
         let (_, out) = run(r#"{"jsonrpc": "2.0", "method": 1, "params": "bar"}"#);
-        assert_eq!(out.warnings[0].code, SubCode::JsonrpcInvalid);
+        assert_eq!(out.warnings[0].code, Code::SubJsonrpcInvalid);
         let (_, out) = run(r#"{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]"#);
-        assert_eq!(out.warnings[0].code, SubCode::InvalidJson);
+        assert_eq!(out.warnings[0].code, Code::SubInvalidJson);
         let (_, out) = run(
             r#"{"jsonrpc": "2.0", "result": 1, "error": {"code": 1, "message": "x"}, "id": 1}"#,
         );

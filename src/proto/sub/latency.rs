@@ -14,7 +14,8 @@
 //! latencies are kept exactly for the first [`EXACT_SAMPLES`], then in a log-scale histogram
 //! of at most 976 buckets (16 per power of two: percentiles within ±3 %).
 
-use super::{SubCode, SubProtocol};
+use super::{Code, SubProtocol};
+pub use crate::model::LatencyRecord;
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -132,38 +133,6 @@ impl Stats {
     }
 }
 
-/// One `latency` JSON record: a connection's statistics for one name, or (`name` null) for
-/// all its requests. Latencies in seconds; `null` when nothing was answered.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LatencyRecord {
-    #[serde(rename = "type")]
-    pub record_type: &'static str,
-    pub flow: u64,
-    pub protocol: SubProtocol,
-    pub name: Option<String>,
-    /// The direction the requests went (`c2s`, `s2c`); absent on the whole-connection record.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dir: Option<&'static str>,
-    /// Requests answered.
-    pub count: u64,
-    /// Of those, answered with an error (JSON-RPC error, Socket.IO has none, graphql error,
-    /// STOMP ERROR, MQTT reason code ≥ 0x80, SignalR completion with error, WAMP ERROR).
-    pub errors: u64,
-    /// Requests never answered: still pending at the end, replaced by a duplicate id, or
-    /// evicted at the cap.
-    pub unanswered: u64,
-    pub p50: Option<f64>,
-    pub p90: Option<f64>,
-    pub p99: Option<f64>,
-    pub max: Option<f64>,
-    /// Whole-connection record only: replies that matched no pending request (their request
-    /// was before the capture, or evicted), and requests evicted at the cap.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unmatched_replies: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub evicted: Option<u64>,
-}
-
 type Key = (Dir, String);
 
 /// One connection's request/reply pairing.
@@ -180,10 +149,13 @@ pub struct Tracker {
     total: Stats,
     unmatched: u64,
     evicted: u64,
+    /// Bytes of the id strings in `pending` and `order`, kept as they change so that
+    /// [`Tracker::held_bytes`] does not walk a thousand requests on every packet.
+    key_bytes: usize,
 }
 
 /// What the tracker has to say about a role: the pairing of a reply, and a warning.
-pub type Outcome = (Option<Paired>, Option<(SubCode, String)>);
+pub type Outcome = (Option<Paired>, Option<(Code, String)>);
 
 impl Tracker {
     pub fn new(max_pending: usize, max_names: usize) -> Tracker {
@@ -198,6 +170,7 @@ impl Tracker {
             total: Stats::default(),
             unmatched: 0,
             evicted: 0,
+            key_bytes: 0,
         }
     }
 
@@ -242,10 +215,14 @@ impl Tracker {
         };
         let k = (dir, key);
         let mut warning = None;
-        if let Some(old) = self.pending.insert(k.clone(), p) {
+        let replaced = self.pending.insert(k.clone(), p);
+        if replaced.is_none() {
+            self.key_bytes += k.1.len();
+        }
+        if let Some(old) = replaced {
             self.unanswered(&old);
             warning = Some((
-                SubCode::DuplicateRequestId,
+                Code::SubDuplicateRequestId,
                 format!(
                     "request id {} reused while the request of packet {} awaits its reply",
                     k.1, old.frame
@@ -253,14 +230,16 @@ impl Tracker {
             ));
         } else if self.pending.len() > self.max_pending {
             while let Some((seq, key)) = self.order.pop_front() {
+                self.key_bytes -= key.1.len();
                 if self.pending.get(&key).is_some_and(|p| p.seq == seq)
                     && let Some(old) = self.pending.remove(&key)
                 {
+                    self.key_bytes -= key.1.len();
                     self.unanswered(&old);
                     self.evicted += 1;
                     if self.evicted == 1 {
                         warning = Some((
-                            SubCode::RequestsEvicted,
+                            Code::SubRequestsEvicted,
                             format!(
                                 "more than {} requests await replies: the oldest (id {}, packet {}) was dropped; later drops are counted in the latency records",
                                 self.max_pending, key.1, old.frame
@@ -271,11 +250,17 @@ impl Tracker {
                 }
             }
         }
+        self.key_bytes += k.1.len();
         self.order.push_back((self.seq, k));
         if self.order.len() > 2 * self.max_pending + 16 {
             let pending = &self.pending;
-            self.order
-                .retain(|(seq, key)| pending.get(key).is_some_and(|p| p.seq == *seq));
+            let mut dropped = 0;
+            self.order.retain(|(seq, key)| {
+                let keep = pending.get(key).is_some_and(|p| p.seq == *seq);
+                dropped += if keep { 0 } else { key.1.len() };
+                keep
+            });
+            self.key_bytes -= dropped;
         }
         (None, warning)
     }
@@ -288,10 +273,12 @@ impl Tracker {
         error: bool,
         stream: bool,
     ) -> Option<Paired> {
+        let len = key.len();
         let Some(p) = self.pending.remove(&(dir.other(), key)) else {
             self.unmatched += u64::from(!stream);
             return None;
         };
+        self.key_bytes -= len;
         let ns = ts.0.saturating_sub(p.ts.0).max(0) as u64;
         self.names[p.name].2.add(ns, error);
         self.total.add(ns, error);
@@ -335,7 +322,7 @@ impl Tracker {
         let record = |name: Option<(Dir, String)>, s: &Stats, pending: u64| LatencyRecord {
             record_type: "latency",
             flow,
-            protocol,
+            protocol: protocol.as_str(),
             dir: name.as_ref().map(|(d, _)| d.as_str()),
             name: name.map(|(_, n)| n),
             count: s.answered,
@@ -360,7 +347,7 @@ impl Tracker {
 
     /// Bytes held: pending requests and statistics.
     pub fn held_bytes(&self) -> usize {
-        let pending: usize = self.pending.keys().map(|(_, k)| k.len() + 64).sum();
+        let pending = self.key_bytes + self.pending.len() * 64;
         let names: usize = self
             .names
             .iter()
@@ -388,6 +375,27 @@ mod tests {
             key: key.into(),
             error: false,
         }
+    }
+
+    /// The id bytes `held_bytes` counts, kept as requests come and go, are those held.
+    #[test]
+    fn id_bytes_are_kept_as_requests_come_and_go() {
+        let held = |t: &Tracker| {
+            t.pending.keys().map(|(_, k)| k.len()).sum::<usize>()
+                + t.order.iter().map(|(_, (_, k))| k.len()).sum::<usize>()
+        };
+        let mut t = Tracker::new(8, 4);
+        for i in 0..200u64 {
+            let key = format!("{}", i * 7919 % 23).repeat(1 + (i % 5) as usize);
+            let role = match i % 3 {
+                0 | 1 => req(&key, "m"),
+                _ => rep(&key),
+            };
+            let dir = if i % 3 == 2 { Dir::S2C } else { Dir::C2S };
+            t.on_role(dir, ms(i as i64), i, role);
+            assert_eq!(t.key_bytes, held(&t), "after {i}");
+        }
+        assert!(t.evicted > 0);
     }
 
     #[test]
@@ -481,7 +489,7 @@ mod tests {
         for i in 0..100 {
             let (_, w) = t.on_role(Dir::C2S, ms(i), i as u64, req(&i.to_string(), "m"));
             if let Some((code, _)) = w {
-                assert_eq!(code, SubCode::RequestsEvicted);
+                assert_eq!(code, Code::SubRequestsEvicted);
                 warnings += 1;
             }
             assert!(t.pending() <= 4);
@@ -500,7 +508,7 @@ mod tests {
         let mut t = Tracker::new(16, 8);
         t.on_role(Dir::C2S, ms(0), 1, req("5", "m"));
         let (_, w) = t.on_role(Dir::C2S, ms(1), 2, req("5", "m"));
-        assert_eq!(w.unwrap().0, SubCode::DuplicateRequestId);
+        assert_eq!(w.unwrap().0, Code::SubDuplicateRequestId);
         let p = t.on_role(Dir::S2C, ms(3), 3, rep("5")).0.unwrap();
         assert_eq!(p.request_frame, 2);
         assert_eq!(t.records(1, SubProtocol::JsonRpc)[1].unanswered, 1);

@@ -6,7 +6,7 @@
 //! packet number, text or binary, the payload bytes) and answers with typed [`SubRecord`]s —
 //! one per protocol unit: a message usually holds one, a JSON-RPC batch, a run of SignalR
 //! records or an MQTT-over-WebSocket frame may hold several, and an MQTT packet may span
-//! messages — plus coded warnings ([`SubCode`], the `sub.*` scheme) for malformed data.
+//! messages — plus coded warnings ([`Code`], the `sub.*` scheme) for malformed data.
 //! Records serialize (serde) into the `sub` JSON object: `protocol` plus that protocol's fields,
 //! one name per field, so that a display filter can read `sub.protocol`, `sub.event`, ... from
 //! the serialized form. Each record also gives a one-line summary and a detail-node list.
@@ -17,6 +17,7 @@
 //! Decoding never fails a connection: anything unparsable is a warning and the next message is
 //! decoded afresh.
 
+pub mod dissect;
 pub mod graphql;
 pub mod json;
 pub mod jsonrpc;
@@ -33,79 +34,17 @@ pub mod wamp;
 pub use latency::{LatencyRecord, Paired, Tracker};
 pub use select::{Basis, ConnInfo, DecodeAs, Selection};
 
-use crate::model::Severity;
+pub use crate::model::Code;
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::Serialize;
+use serde_json::{Map, Value};
 use std::fmt;
-
-macro_rules! sub_codes {
-    ($($variant:ident => $name:literal, $sev:ident, $doc:literal;)*) => {
-        /// Warning codes of the sub-protocol decoders (`sub.*`), each with its severity.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum SubCode { $(#[doc = $doc] $variant,)* }
-
-        impl SubCode {
-            pub const ALL: &'static [SubCode] = &[$(SubCode::$variant,)*];
-            pub fn as_str(self) -> &'static str {
-                match self { $(SubCode::$variant => $name,)* }
-            }
-            pub fn severity(self) -> Severity {
-                match self { $(SubCode::$variant => Severity::$sev,)* }
-            }
-            pub fn description(self) -> &'static str {
-                match self { $(SubCode::$variant => $doc,)* }
-            }
-            pub fn parse(s: &str) -> Option<SubCode> {
-                SubCode::ALL.iter().copied().find(|c| c.as_str() == s)
-            }
-        }
-    };
-}
-
-sub_codes! {
-    InvalidJson => "sub.invalid_json", Warning,
-        "a message of a JSON-based sub-protocol is not valid JSON";
-    NotText => "sub.not_text", Warning,
-        "a binary (or non-UTF-8) message on a sub-protocol that carries only text";
-    Truncated => "sub.truncated", Info,
-        "a message longer than the bytes kept for decoding: decoded from its first bytes, or not at all";
-    SocketioMalformed => "sub.socketio_malformed", Warning,
-        "an Engine.IO or Socket.IO packet that does not parse (unknown packet type, bad namespace or ack id, event data not an array)";
-    SocketioAttachmentMissing => "sub.socketio_attachment_missing", Warning,
-        "a Socket.IO binary event or ack whose announced attachments did not all arrive before the next packet or the end";
-    SocketioUnexpectedBinary => "sub.socketio_unexpected_binary", Warning,
-        "a binary message that no Socket.IO binary event or ack announced";
-    StompMalformed => "sub.stomp_malformed", Warning,
-        "a STOMP frame that does not parse (no end of command line, header without a colon, missing NUL, content-length past the frame)";
-    StompUnknownCommand => "sub.stomp_unknown_command", Warning,
-        "a STOMP frame whose command is none of STOMP 1.0-1.2's";
-    MqttMalformed => "sub.mqtt_malformed", Warning,
-        "an MQTT control packet that does not parse (reserved type or flags, bad length encoding, a field or property past the packet's end, invalid UTF-8)";
-    MqttLengthOverrun => "sub.mqtt_length_overrun", Warning,
-        "an MQTT packet's remaining length exceeds the reassembly cap: the packet was skipped, not decoded";
-    MqttTruncated => "sub.mqtt_truncated", Warning,
-        "the connection ended (or lost bytes) inside an MQTT packet that began in an earlier message";
-    MqttTextFrame => "sub.mqtt_text_frame", Warning,
-        "MQTT bytes in a text message: MQTT over WebSocket requires binary messages";
-    GraphqlInvalid => "sub.graphql_invalid", Warning,
-        "a graphql-ws / graphql-transport-ws message that is not of the protocol's shape (unknown type, missing id or payload)";
-    SignalrMalformed => "sub.signalr_malformed", Warning,
-        "a SignalR JSON record that does not parse (no 0x1E terminator, unknown type, missing fields)";
-    JsonrpcInvalid => "sub.jsonrpc_invalid", Warning,
-        "a JSON-RPC 2.0 message that is neither a request, a notification nor a response (or an empty batch)";
-    WampInvalid => "sub.wamp_invalid", Warning,
-        "a WAMP message that is not an array starting with a known message code, or whose elements have the wrong types";
-    RequestsEvicted => "sub.requests_evicted", Warning,
-        "more requests awaiting replies than the latency tracker keeps: the oldest were dropped and counted unanswered";
-    DuplicateRequestId => "sub.duplicate_request_id", Warning,
-        "a request reused an id still awaiting its reply: the earlier request is counted unanswered";
-}
 
 /// A malformed-data finding of a sub-protocol decoder.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubWarning {
-    pub code: SubCode,
+    pub code: Code,
     pub dir: Dir,
     pub ts: Timestamp,
     pub frame: u64,
@@ -223,7 +162,7 @@ pub struct Message<'a> {
 
 impl Message<'_> {
     /// `payload` is the whole message. When not, decoders decode what they can from the head
-    /// and report [`SubCode::Truncated`] instead of calling the rest malformed.
+    /// and report [`Code::SubTruncated`] instead of calling the rest malformed.
     pub fn complete(&self) -> bool {
         self.payload.len() as u64 >= self.len
     }
@@ -320,13 +259,105 @@ impl SubRecord {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
+    /// The `sub` object of a record: the decoder's fields with the filter catalog's common ones
+    /// (`event`, `method`, `id`, `topic`, `namespace`, `operation`, `qos`, `error`) filled in
+    /// where the protocol names them otherwise, typed as the catalog says (`id` a string).
+    pub fn object(&self) -> Map<String, Value> {
+        let record = self;
+        let Value::Object(mut m) = record.to_json() else {
+            return Map::new();
+        };
+        // `protocol` (the tag) first, `type` next, whatever the struct's field order.
+        if let Some(t) = m.shift_remove("type") {
+            m.shift_insert(1.min(m.len()), "type".into(), t);
+        }
+        let s = |v: &str| Value::String(v.to_string());
+        let put = |m: &mut Map<String, Value>, k: &str, v: Option<Value>| {
+            if let Some(v) = v
+                && !m.contains_key(k)
+            {
+                m.insert(k.to_string(), v);
+            }
+        };
+        match record {
+            SubRecord::SocketIo(r) => put(&mut m, "id", r.ack.map(|a| s(&a.to_string()))),
+            SubRecord::Stomp(r) => {
+                put(&mut m, "topic", r.destination.as_deref().map(s));
+                if r.command == "ERROR" {
+                    put(&mut m, "error", r.message.as_deref().map(s));
+                }
+            }
+            SubRecord::Mqtt(r) => put(&mut m, "id", r.packet_id.map(|i| s(&i.to_string()))),
+            SubRecord::GraphqlWs(_) | SubRecord::GraphqlTransportWs(_) => {
+                // The catalog's `operation` is the operation's name; its type is `operation_type`.
+                if let Some(t) = m.remove("operation") {
+                    m.insert("operation_type".into(), t);
+                }
+                if let Some(n) = m.remove("operation_name") {
+                    m.insert("operation".into(), n);
+                }
+            }
+            SubRecord::SignalR(r) => {
+                put(&mut m, "method", r.target.as_deref().map(s));
+                put(&mut m, "id", r.invocation_id.as_deref().map(s));
+            }
+            SubRecord::JsonRpc(r) => {
+                put(&mut m, "error", r.error_message.as_deref().map(s));
+                // `id` is a string as the catalog types it; the id as sent is kept in `id_json`.
+                if let Some(id) = m.remove("id") {
+                    if let Some(text) = match &id {
+                        Value::String(t) => Some(t.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    } {
+                        m.insert("id".into(), Value::String(text));
+                    }
+                    m.insert("id_json".into(), id);
+                }
+            }
+            SubRecord::Wamp(r) => {
+                put(&mut m, "id", r.request.map(|i| s(&i.to_string())));
+                let uri = r.uri.as_deref().map(s);
+                match r.kind {
+                    "SUBSCRIBE" | "PUBLISH" => put(&mut m, "topic", uri),
+                    "CALL" | "REGISTER" => put(&mut m, "method", uri),
+                    "ERROR" | "ABORT" => put(&mut m, "error", uri),
+                    _ => {}
+                }
+            }
+            SubRecord::Json(_) => {}
+        }
+        m
+    }
+
     /// One field by its name in the `sub` object (`"protocol"`, `"event"`, `"topic"`, ...),
     /// for filters; `None` when this record has no such field.
     pub fn field(&self, name: &str) -> Option<serde_json::Value> {
-        match self.to_json() {
-            serde_json::Value::Object(mut map) => map.remove(name),
-            _ => None,
-        }
+        self.object().remove(name)
+    }
+}
+
+impl crate::model::SubMeaning for SubRecord {
+    fn display(&self) -> &'static str {
+        self.protocol().display_name()
+    }
+    fn object(&self) -> Map<String, Value> {
+        SubRecord::object(self)
+    }
+    fn summary(&self) -> String {
+        SubRecord::summary(self)
+    }
+    fn details(&self) -> crate::decode::DetailNode {
+        SubRecord::details(self).into()
+    }
+    fn clone_box(&self) -> Box<dyn crate::model::SubMeaning> {
+        Box::new(self.clone())
+    }
+}
+
+impl From<Node> for crate::decode::DetailNode {
+    fn from(n: Node) -> Self {
+        crate::decode::DetailNode::new(n.label, n.children.into_iter().map(Into::into).collect())
     }
 }
 
@@ -439,7 +470,7 @@ pub(crate) struct Sink<'m> {
 }
 
 impl<'m> Sink<'m> {
-    pub fn warn(&mut self, code: SubCode, detail: impl Into<String>) {
+    pub fn warn(&mut self, code: Code, detail: impl Into<String>) {
         self.out.warnings.push(SubWarning {
             code,
             dir: self.msg.dir,
@@ -451,13 +482,13 @@ impl<'m> Sink<'m> {
     pub fn record(&mut self, r: SubRecord) {
         self.records.push(r);
     }
-    /// The payload as text; for a binary or non-UTF-8 message, a [`SubCode::NotText`] warning
+    /// The payload as text; for a binary or non-UTF-8 message, a [`Code::SubNotText`] warning
     /// and `None`. A message cut short inside a character keeps its valid prefix.
     pub fn text(&mut self, protocol: SubProtocol) -> Option<&'m str> {
         let payload = self.msg.payload;
         if self.msg.binary {
             self.warn(
-                SubCode::NotText,
+                Code::SubNotText,
                 format!(
                     "a binary message of {} bytes on {}, which carries only text",
                     payload.len(),
@@ -473,7 +504,7 @@ impl<'m> Sink<'m> {
             }
             Err(e) => {
                 self.warn(
-                    SubCode::NotText,
+                    Code::SubNotText,
                     format!("not UTF-8 at byte {}", e.valid_up_to()),
                 );
                 None
@@ -482,7 +513,7 @@ impl<'m> Sink<'m> {
     }
 
     /// `text` parsed as JSON; a warning (and `None`) when it is not JSON — or, for a message
-    /// cut short, a [`SubCode::Truncated`] note instead of calling it invalid.
+    /// cut short, a [`Code::SubTruncated`] note instead of calling it invalid.
     pub fn json(&mut self, protocol: SubProtocol, text: &str) -> Option<serde_json::Value> {
         match serde_json::from_str(text) {
             Ok(v) => Some(v),
@@ -496,7 +527,7 @@ impl<'m> Sink<'m> {
     pub fn invalid_json(&mut self, protocol: SubProtocol, e: &serde_json::Error) {
         if !self.msg.complete() {
             self.warn(
-                SubCode::Truncated,
+                Code::SubTruncated,
                 format!(
                     "only the first {} bytes of the message were kept: {} not decoded",
                     self.msg.payload.len(),
@@ -505,7 +536,7 @@ impl<'m> Sink<'m> {
             );
         } else {
             self.warn(
-                SubCode::InvalidJson,
+                Code::SubInvalidJson,
                 format!("{}: {e}", protocol.display_name()),
             );
         }
@@ -693,23 +724,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_follow_the_naming_scheme_and_parse_back() {
-        for &code in SubCode::ALL {
-            assert_eq!(SubCode::parse(code.as_str()), Some(code));
-            let (layer, what) = code.as_str().split_once('.').unwrap();
-            assert_eq!(layer, "sub");
-            assert!(
-                what.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            );
-            assert!(!code.description().is_empty());
-        }
-    }
-
-    #[test]
-    fn every_code_is_documented() {
+    fn sub_codes_are_in_the_one_code_list_and_documented_here() {
         let doc = include_str!("../../../docs/subprotocols.md");
-        for code in SubCode::ALL {
+        let sub: Vec<Code> = Code::ALL
+            .iter()
+            .copied()
+            .filter(|c| c.as_str().starts_with("sub."))
+            .collect();
+        assert!(sub.len() >= 18);
+        for code in sub {
             assert!(
                 doc.contains(&format!("`{}`", code.as_str())),
                 "{} is missing from docs/subprotocols.md",

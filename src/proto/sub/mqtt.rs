@@ -15,7 +15,7 @@
 //! packets are errors with a reason, never a panic.
 
 use super::latency::Role;
-use super::{Node, Output, Sink, SubCode, SubRecord, SubWarning, quoted};
+use super::{Code, Node, Output, Sink, SubRecord, SubWarning, quoted};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -717,7 +717,7 @@ impl MqttConn {
                 rec.messages = (messages > 1).then_some(messages);
                 sink.record(SubRecord::Mqtt(rec));
             }
-            Err(e) => sink.warn(SubCode::MqttMalformed, e),
+            Err(e) => sink.warn(Code::SubMqttMalformed, e),
         }
     }
 
@@ -725,7 +725,7 @@ impl MqttConn {
         let d = sink.msg.dir.index();
         if !sink.msg.binary {
             sink.warn(
-                SubCode::MqttTextFrame,
+                Code::SubMqttTextFrame,
                 "MQTT bytes in a text message (MQTT over WebSocket uses binary messages)",
             );
         }
@@ -763,7 +763,7 @@ impl MqttConn {
                     Ok(None) => break None,
                     Err(e) => {
                         side.buf.clear();
-                        sink.warn(SubCode::MqttMalformed, e);
+                        sink.warn(Code::SubMqttMalformed, e);
                         return;
                     }
                 }
@@ -838,7 +838,7 @@ impl MqttConn {
                 }
                 Err(e) => {
                     sink.warn(
-                        SubCode::MqttMalformed,
+                        Code::SubMqttMalformed,
                         format!("{e}; the rest of the message skipped"),
                     );
                     return;
@@ -879,7 +879,7 @@ impl MqttConn {
 
     fn overrun(&self, sink: &mut Sink<'_>, h: FixedHeader, decoded: usize) {
         sink.warn(
-            SubCode::MqttLengthOverrun,
+            Code::SubMqttLengthOverrun,
             format!(
                 "{} of {} bytes exceeds the {}-byte reassembly cap: decoded from its first {} bytes, the rest skipped",
                 TYPES[usize::from(h.packet_type())],
@@ -895,7 +895,7 @@ impl MqttConn {
     fn broken(&mut self, sink: &mut Sink<'_>, d: usize) {
         self.sides[d] = Side::default();
         sink.warn(
-            SubCode::Truncated,
+            Code::SubTruncated,
             format!(
                 "only the first {} of {} bytes of the message were kept: MQTT decoding resumes with the next message",
                 sink.msg.payload.len(),
@@ -926,7 +926,7 @@ impl MqttConn {
                 _ => format!("a packet's first {} bytes", side.buf.len()),
             };
             out.warnings.push(SubWarning {
-                code: SubCode::MqttTruncated,
+                code: Code::SubMqttTruncated,
                 dir,
                 ts,
                 frame,
@@ -1151,7 +1151,7 @@ mod tests {
         let mut big = vec![0x30, 0xe8, 0x07, 0x00, 0x03, b't', b'/', b'x']; // remaining 1000
         big.resize(3 + 1000, b'a');
         let out = feed(&mut c, Dir::C2S, &big[..100], 100);
-        assert_eq!(out.warnings[0].code, SubCode::MqttLengthOverrun);
+        assert_eq!(out.warnings[0].code, Code::SubMqttLengthOverrun);
         let p = mqtt(&out, 0);
         assert_eq!(
             (p.topic.as_deref(), p.partial, p.payload_len),
@@ -1182,7 +1182,7 @@ mod tests {
         let mut two = PUBLISH_Q1.to_vec();
         two.extend_from_slice(&big);
         let out = feed(&mut c, Dir::C2S, &two[..5], two.len() as u64);
-        assert_eq!(out.warnings.last().unwrap().code, SubCode::Truncated);
+        assert_eq!(out.warnings.last().unwrap().code, Code::SubTruncated);
         let out = feed(&mut c, Dir::C2S, PUBACK_7, 4);
         assert_eq!(mqtt(&out, 0).kind, "PUBACK");
     }
@@ -1199,7 +1199,7 @@ mod tests {
             "the connection ended",
             &mut out,
         );
-        assert_eq!(out.warnings[0].code, SubCode::MqttTruncated);
+        assert_eq!(out.warnings[0].code, Code::SubMqttTruncated);
         assert!(
             out.warnings[0]
                 .detail
@@ -1229,9 +1229,9 @@ mod tests {
         };
         c.decode(&mut sink);
         assert_eq!(sink.records.len(), 1);
-        assert_eq!(out.warnings[0].code, SubCode::MqttTextFrame);
+        assert_eq!(out.warnings[0].code, Code::SubMqttTextFrame);
         let out = feed(&mut c, Dir::C2S, b"\x00\x00\x00", 3);
-        assert_eq!(out.warnings[0].code, SubCode::MqttMalformed);
+        assert_eq!(out.warnings[0].code, Code::SubMqttMalformed);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use super::json::one_line;
 use super::latency::Role;
-use super::{Node, Sink, SubCode, SubProtocol, SubRecord, quoted};
+use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -197,7 +197,7 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
         Some(b) => b,
         None if !sink.msg.complete() => {
             sink.warn(
-                SubCode::Truncated,
+                Code::SubTruncated,
                 format!(
                     "only the first {} bytes of the message were kept: its last record not decoded",
                     sink.msg.payload.len()
@@ -210,7 +210,7 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
         }
         None => {
             sink.warn(
-                SubCode::SignalrMalformed,
+                Code::SubSignalrMalformed,
                 "a message not ended by the record separator 0x1E",
             );
             text
@@ -221,7 +221,7 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
             Ok(v) => v,
             Err(e) => {
                 sink.warn(
-                    SubCode::SignalrMalformed,
+                    Code::SubSignalrMalformed,
                     format!("a record is not JSON: {e}"),
                 );
                 continue;
@@ -229,7 +229,7 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
         };
         match parse_record(&v) {
             Ok(r) => sink.record(SubRecord::SignalR(r)),
-            Err(e) => sink.warn(SubCode::SignalrMalformed, e),
+            Err(e) => sink.warn(Code::SubSignalrMalformed, e),
         }
     }
 }
@@ -314,12 +314,12 @@ mod tests {
         assert!(
             out.warnings
                 .iter()
-                .all(|w| w.code == SubCode::SignalrMalformed)
+                .all(|w| w.code == Code::SubSignalrMalformed)
         );
         let (r, out) = run("{\"type\":6}");
         assert_eq!(
             (r.len(), out.warnings[0].code),
-            (1, SubCode::SignalrMalformed)
+            (1, Code::SubSignalrMalformed)
         );
         let (_, out) = run("{\"type\":1,\"target\":\"A\"}\u{1e}");
         assert!(out.warnings[0].detail.contains("arguments"));

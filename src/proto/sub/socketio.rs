@@ -10,7 +10,7 @@
 
 use super::json::{label, one_line};
 use super::latency::Role;
-use super::{Node, Sink, SubCode, SubProtocol, SubRecord, quoted};
+use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -198,7 +198,7 @@ impl SocketIoConn {
                     Some((4, rest)) => data = rest,
                     _ => {
                         sink.warn(
-                            SubCode::SocketioMalformed,
+                            Code::SubSocketioMalformed,
                             "Engine.IO v3 binary message without the message type byte 4",
                         );
                         return;
@@ -210,7 +210,7 @@ impl SocketIoConn {
             let len = (sink.msg.len as usize).saturating_sub(prefix);
             let Some(e) = self.expect[d].as_mut() else {
                 sink.warn(
-                    SubCode::SocketioUnexpectedBinary,
+                    Code::SubSocketioUnexpectedBinary,
                     format!("{len} bytes of binary data that no binary event or ack announced"),
                 );
                 sink.record(SubRecord::SocketIo(SocketIoRecord {
@@ -240,7 +240,7 @@ impl SocketIoConn {
         };
         if let Some(e) = self.expect[d].take() {
             sink.warn(
-                SubCode::SocketioAttachmentMissing,
+                Code::SubSocketioAttachmentMissing,
                 format!(
                     "the binary packet of packet {} announced {} attachment(s), {} arrived before the next text packet",
                     e.frame, e.total, e.seen
@@ -260,10 +260,10 @@ impl SocketIoConn {
             }
             Err(why) => {
                 if sink.msg.complete() {
-                    sink.warn(SubCode::SocketioMalformed, why);
+                    sink.warn(Code::SubSocketioMalformed, why);
                 } else {
                     sink.warn(
-                        SubCode::Truncated,
+                        Code::SubTruncated,
                         format!(
                             "only the first {} bytes of the message were kept: {why}",
                             sink.msg.payload.len()
@@ -278,7 +278,7 @@ impl SocketIoConn {
     pub(super) fn lost(&mut self, dir: Dir, ts: Timestamp, frame: u64, out: &mut super::Output) {
         if let Some(e) = self.expect[dir.index()].take() {
             out.warnings.push(super::SubWarning {
-                code: SubCode::SocketioAttachmentMissing,
+                code: Code::SubSocketioAttachmentMissing,
                 dir,
                 ts,
                 frame,
@@ -523,7 +523,7 @@ mod tests {
         assert_eq!(sio(&out).attachments, Some(2));
         // The other side's binary is not an attachment.
         let out = decode(&mut c, Dir::S2C, true, b"\x01\x02");
-        assert_eq!(out.warnings[0].code, SubCode::SocketioUnexpectedBinary);
+        assert_eq!(out.warnings[0].code, Code::SubSocketioUnexpectedBinary);
         let out = decode(&mut c, Dir::C2S, true, b"\x01\x02\x03");
         assert_eq!(
             (sio(&out).kind, sio(&out).attachment, sio(&out).len),
@@ -533,7 +533,7 @@ mod tests {
         assert_eq!(sio(&out).attachment, Some([2, 2]));
         assert!(out.warnings.is_empty());
         let out = decode(&mut c, Dir::C2S, true, b"\x00");
-        assert_eq!(out.warnings[0].code, SubCode::SocketioUnexpectedBinary);
+        assert_eq!(out.warnings[0].code, Code::SubSocketioUnexpectedBinary);
     }
 
     #[test]
@@ -554,9 +554,9 @@ mod tests {
             b"451-[\"x\",{\"_placeholder\":true,\"num\":0}]",
         );
         let out = decode(&mut c, Dir::S2C, true, b"\x05abc");
-        assert_eq!(out.warnings[0].code, SubCode::SocketioMalformed);
+        assert_eq!(out.warnings[0].code, Code::SubSocketioMalformed);
         let out = decode(&mut c, Dir::S2C, false, b"3");
-        assert_eq!(out.warnings[0].code, SubCode::SocketioAttachmentMissing);
+        assert_eq!(out.warnings[0].code, Code::SubSocketioAttachmentMissing);
         assert_eq!(sio(&out).kind, "PONG");
         decode(
             &mut c,
@@ -566,7 +566,7 @@ mod tests {
         );
         let mut out = Output::default();
         c.lost(Dir::S2C, Timestamp::ZERO, 9, &mut out);
-        assert_eq!(out.warnings[0].code, SubCode::SocketioAttachmentMissing);
+        assert_eq!(out.warnings[0].code, Code::SubSocketioAttachmentMissing);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! whose frame examples are the tests.
 
 use super::latency::Role;
-use super::{Node, Sink, SubCode, SubRecord, quoted};
+use super::{Code, Node, Sink, SubRecord, quoted};
 use serde::Serialize;
 
 const CLIENT_COMMANDS: [&str; 11] = [
@@ -310,7 +310,7 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
                     && !SERVER_COMMANDS.contains(&r.command.as_str())
                 {
                     sink.warn(
-                        SubCode::StompUnknownCommand,
+                        Code::SubStompUnknownCommand,
                         format!("command {}", quoted(&r.command, 40)),
                     );
                 }
@@ -319,10 +319,10 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
             }
             Err(why) => {
                 if sink.msg.complete() {
-                    sink.warn(SubCode::StompMalformed, why);
+                    sink.warn(Code::SubStompMalformed, why);
                 } else {
                     sink.warn(
-                        SubCode::Truncated,
+                        Code::SubTruncated,
                         format!(
                             "only the first {} bytes of the message were kept: STOMP frame not decoded",
                             sink.msg.payload.len()

@@ -7,7 +7,7 @@
 
 use super::json::one_line;
 use super::latency::Role;
-use super::{Node, Sink, SubCode, SubProtocol, SubRecord, quoted};
+use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -422,7 +422,7 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
     };
     match parse_message(&v) {
         Ok(r) => sink.record(SubRecord::Wamp(r)),
-        Err(e) => sink.warn(SubCode::WampInvalid, e),
+        Err(e) => sink.warn(Code::SubWampInvalid, e),
     }
 }
 

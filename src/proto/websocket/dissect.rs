@@ -16,7 +16,10 @@ use crate::model::{Code, Handshake, Record};
 use crate::proto::dissect::{
     Cx, Detect, Detector, Dissector, Kept, Probe, Spares, Step, Switch, Upgrade,
 };
+use crate::proto::sub::DecodeAs;
+use crate::proto::sub::dissect::Opening;
 use crate::tcp::Dir;
+use std::sync::Arc;
 
 /// The WebSocket dissector of one connection.
 pub struct WsDissector {
@@ -57,6 +60,8 @@ impl Dissector for WsDissector {
 #[derive(Clone)]
 pub struct WebSocket {
     inflaters: InflaterBudget,
+    /// `--decode-as`: which sub-protocol the messages carry, per port or flow.
+    decode_as: Arc<DecodeAs>,
 }
 
 /// What one delivery shows, with the one kept before it.
@@ -71,16 +76,28 @@ impl WebSocket {
     pub fn new(config: &Config) -> Self {
         WebSocket {
             inflaters: InflaterBudget::new(config.limits.max_inflaters),
+            // The CLI refuses rules that do not parse; a library caller's are ignored.
+            decode_as: Arc::new(DecodeAs::parse(&config.decode_as).unwrap_or_default()),
         }
     }
 
-    /// A connection's dissector, after `handshake` or (`None`) without one.
-    fn dissector(&self, cx: &Cx<'_>, handshake: Option<&Handshake>) -> WsDissector {
+    /// A connection's dissector, after `handshake` (with the upgrade request's target) or
+    /// (`None`) without one.
+    fn dissector(
+        &self,
+        cx: &mut Cx<'_>,
+        handshake: Option<(&Handshake, Option<&str>)>,
+    ) -> WsDissector {
         let config = cx.config;
         let display = config.display_bytes_for(cx.flow.id);
-        let conn = WsConn::new(handshake, &config.limits, display)
+        let opening = handshake.map(|(h, target)| Opening {
+            subprotocol: h.subprotocol.as_deref(),
+            target,
+        });
+        let conn = WsConn::new(handshake.map(|(h, _)| h), &config.limits, display)
             .with_inflater_budget(self.inflaters.clone())
-            .with_digest(config.digest);
+            .with_digest(config.digest)
+            .with_sub(cx, &self.decode_as, opening, &config.limits);
         WsDissector { conn }
     }
 
@@ -151,7 +168,7 @@ impl Switch for WebSocket {
     fn start(&self, cx: &mut Cx<'_>, upgrade: &Upgrade) -> Box<dyn Dissector> {
         let hs = check_handshake(upgrade, cx);
         cx.emit(Record::Handshake(&hs));
-        Box::new(self.dissector(cx, Some(&hs)))
+        Box::new(self.dissector(cx, Some((&hs, upgrade.request_target.as_deref()))))
     }
 
     /// Frames after the handshake was lost are decoded as a connection picked up mid-way: the

@@ -413,6 +413,7 @@ mod tests {
 
     fn rfc_upgrade() -> Upgrade {
         Upgrade {
+            request_target: Some("/chat".into()),
             request_headers: headers(&[
                 ("Host", "server.example.com"),
                 ("Upgrade", "websocket"),

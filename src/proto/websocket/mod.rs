@@ -92,6 +92,8 @@ use crate::config::Limits;
 use crate::model::{Code, Handshake, OpCode, Record, WsFrame, WsMessage};
 use crate::proto::digest::Hasher;
 use crate::proto::dissect::Cx;
+use crate::proto::sub::DecodeAs;
+use crate::proto::sub::dissect::{Opening, SubHook};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use close::ClosePayload;
@@ -101,6 +103,10 @@ use std::collections::VecDeque;
 
 /// Bytes scanned for a frame header after a gap before a direction is given up.
 pub const RESYNC_SCAN_LIMIT: u64 = 1 << 20;
+/// Bytes of a message kept for the sub-protocol decoder while a connection's first messages
+/// are looked at (content detection reads no further). Small enough that a head grown to it
+/// stays within `RETAIN_HEAD` and is reused, not reallocated per message.
+pub const SNIFF_HEAD: usize = 2 << 10;
 /// Upper bound of the display heads, whatever the limits say.
 pub const MAX_HEAD: usize = 64 << 10;
 /// Pings remembered per direction while their pong is awaited.
@@ -262,6 +268,19 @@ struct Shared {
     rtts: Vec<f64>,
     /// Packet number of the latest packet, for frames whose first byte came without one.
     last_frame: u64,
+    /// The sub-protocol decoder of the messages, while one is chosen or being looked for.
+    sub: Option<Box<SubHook>>,
+    /// Bytes of a data message kept for the sub-protocol decoder (0 without one): a few while
+    /// its first messages are looked at, `sub_full` once a protocol is chosen.
+    sub_cap: usize,
+    sub_full: usize,
+}
+
+impl Shared {
+    /// Bytes of a data message kept: for display, and for the sub-protocol decoder.
+    fn msg_cap(&self) -> usize {
+        self.head_cap.max(self.sub_cap)
+    }
 }
 
 /// One direction's decoder.
@@ -329,8 +348,32 @@ impl WsConn {
                 pings: [VecDeque::new(), VecDeque::new()],
                 rtts: Vec::new(),
                 last_frame: 0,
+                sub: None,
+                sub_cap: 0,
+                sub_full: 0,
             },
         }
+    }
+
+    /// Decode the messages' sub-protocol (`proto::sub`): chosen now by what the handshake
+    /// negotiated (`opening`; `None` without one) and the `--decode-as` rules, else by the
+    /// first messages' content. Messages are then kept up to `limits.max_message_buffer`
+    /// bytes for the decoder.
+    pub fn with_sub(
+        mut self,
+        cx: &mut Cx<'_>,
+        rules: &DecodeAs,
+        opening: Option<Opening<'_>>,
+        limits: &Limits,
+    ) -> Self {
+        self.shared.sub = SubHook::open(cx, rules, opening);
+        self.shared.sub_full = limits.max_message_buffer.min(MAX_HEAD);
+        self.shared.sub_cap = match &self.shared.sub {
+            Some(sub) if sub.is_pending() => SNIFF_HEAD.min(self.shared.sub_full),
+            Some(_) => self.shared.sub_full,
+            None => 0,
+        };
+        self
     }
 
     /// Compute the SHA-256 of every data message (`--digest`).
@@ -361,6 +404,9 @@ impl WsConn {
 
     /// `len` bytes of `dir` are missing: resynchronise or stop decoding that direction.
     pub fn gap(&mut self, dir: Dir, len: u64, cx: &mut Cx<'_>) {
+        if let Some(sub) = self.shared.sub.as_mut() {
+            sub.gap(cx, dir);
+        }
         let mut io = Io {
             shared: &mut self.shared,
             cx,
@@ -388,6 +434,9 @@ impl WsConn {
         for side in &mut self.sides {
             side.finish(cx);
         }
+        if let Some(sub) = self.shared.sub.as_mut() {
+            sub.finish(cx);
+        }
     }
 
     /// Ping→pong round-trip times measured so far, seconds (at most [`MAX_RTTS`]).
@@ -403,7 +452,8 @@ impl WsConn {
         let mut held = Held::buffers(
             vec_bytes::<PendingPing>(sh.pings[0].capacity())
                 + vec_bytes::<PendingPing>(sh.pings[1].capacity())
-                + vec_bytes::<f64>(sh.rtts.capacity()),
+                + vec_bytes::<f64>(sh.rtts.capacity())
+                + sh.sub.as_ref().map_or(0, |s| s.held()),
         );
         for side in &self.sides {
             held += side.held();
@@ -442,6 +492,10 @@ impl WsConn {
             for side in &mut self.sides {
                 side.spare_head = Vec::new();
             }
+        }
+        if let Some(mut sub) = io.shared.sub.take() {
+            sub.give_way(io.cx);
+            io.shared.sub_cap = 0;
         }
         let sh = &mut *io.shared;
         let pings = sh.pings[0].len() + sh.pings[1].len();
@@ -998,6 +1052,7 @@ impl Side {
     fn data_payload(&mut self, chunk: &[u8], phase: usize, io: &mut Io<'_, '_, '_>) {
         let dir = self.dir();
         let head_cap = io.shared.head_cap;
+        let msg_cap = io.shared.msg_cap();
         let max_inflated = io.shared.max_inflated;
         let Side {
             frame,
@@ -1016,7 +1071,7 @@ impl Side {
             head_cap.saturating_sub(frame_head.len())
         };
         let msg_room = if plain && !m.head_frozen {
-            head_cap.saturating_sub(m.head.len())
+            msg_cap.saturating_sub(m.head.len())
         } else {
             0
         };
@@ -1038,7 +1093,7 @@ impl Side {
                     .extend_from_slice(piece.get(..room.min(piece.len())).unwrap_or_default());
             }
             if plain {
-                if m.take_plain(piece, head_cap) {
+                if m.take_plain(piece, msg_cap) {
                     outcome.invalid_utf8 = m.utf8.invalid_at();
                 }
             } else if inflating
@@ -1046,7 +1101,7 @@ impl Side {
                 && outcome.stop.is_none()
                 && let Some(inf) = inflater.as_mut()
             {
-                inflate_piece(inf, piece, m, head_cap, max_inflated, &mut outcome);
+                inflate_piece(inf, piece, m, msg_cap, max_inflated, &mut outcome);
             }
             // After inflation stopped, go on only while the frame's head wants bytes.
             outcome.stop.is_none() || (!frame_damaged && frame_head.len() < head_cap)
@@ -1195,7 +1250,7 @@ impl Side {
 
     fn end_message(&mut self, io: &mut Io<'_, '_, '_>) {
         let dir = self.dir();
-        let head_cap = io.shared.head_cap;
+        let head_cap = io.shared.msg_cap();
         let max_inflated = io.shared.max_inflated;
         let mut outcome = PieceOutcome::default();
         if let (MsgSlot::Active(m), Some(inf)) = (&mut self.msg, self.inflater.as_mut())
@@ -1219,7 +1274,8 @@ impl Side {
                 ),
             );
         }
-        let event = WsMessage {
+        let shown = m.head.get(..io.shared.head_cap).unwrap_or(&m.head);
+        let mut event = WsMessage {
             dir,
             ts: io.now(),
             opcode: m.opcode,
@@ -1228,10 +1284,27 @@ impl Side {
             len: m.len,
             compressed: m.compressed,
             valid_utf8,
-            data_head: &m.head,
+            data_head: shown,
             digest: m.digest.finish(true),
+            sub: &[],
+            sub_choice: None,
         };
-        io.cx.emit(Record::WsMessage(&event));
+        match io.shared.sub.as_mut() {
+            None => io.cx.emit(Record::WsMessage(&event)),
+            Some(sub) => {
+                let binary = m.opcode == OpCode::Binary;
+                let decoded = sub.message(io.cx, dir, binary, &m.head, m.len);
+                event.sub = decoded.units;
+                event.sub_choice = decoded.choice;
+                io.cx.emit(Record::WsMessage(&event));
+                if sub.is_off() {
+                    io.shared.sub = None;
+                    io.shared.sub_cap = 0;
+                } else if !sub.is_pending() {
+                    io.shared.sub_cap = io.shared.sub_full;
+                }
+            }
+        }
         self.spare_head = m.head;
         self.spare_digest = m.digest;
     }

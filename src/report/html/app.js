@@ -70,6 +70,20 @@
   const int = (n) => (n === null || n === undefined) ? '–' : Number(n).toLocaleString('en-US');
   const bytes = (n) => int(n) + ' B';
   const secs = (x) => (x === null || x === undefined) ? '–' : x.toFixed(6);
+  const ms = (x) => (x === null || x === undefined) ? '–' : (x * 1000).toFixed(3) + ' ms';
+  // What a message meant to its sub-protocol, in one line, from the record's sub object(s).
+  const SUB_NAMES = { json: 'JSON', 'socket.io': 'Socket.IO', stomp: 'STOMP', mqtt: 'MQTT', 'graphql-ws': 'graphql-ws', 'graphql-transport-ws': 'graphql-transport-ws', signalr: 'SignalR', 'json-rpc': 'JSON-RPC', wamp: 'WAMP' };
+  function subLabel(u) {
+    const parts = [SUB_NAMES[u.protocol] || String(u.protocol), String(u.type)];
+    for (const k of ['namespace', 'event', 'method', 'topic', 'operation']) {
+      if (typeof u[k] === 'string' && !(k === 'namespace' && u[k] === '/')) parts.push(JSON.stringify(u[k]));
+    }
+    if (u.qos !== undefined && u.qos !== null) parts.push('qos=' + u.qos);
+    if (u.id !== undefined && u.id !== null) parts.push('id=' + u.id);
+    if (typeof u.error === 'string') parts.push('error ' + JSON.stringify(u.error));
+    return visible(parts.join(' '));
+  }
+  const subLabels = (r) => r.sub ? [r.sub].concat(r.sub_more || []).map(subLabel).join(', ') : '';
   function dur(x) {
     if (x === null || x === undefined) return '–';
     if (x < 1e-3) return (x * 1e6).toFixed(0) + ' µs';
@@ -269,6 +283,23 @@
       h('p', { class: 'small muted' }, 'messages: HTTP requests and responses (a pair counts 2) and WebSocket data messages; the upgrade request and its 101 count as the handshake. overhead % = L7 header bytes / payload bytes, as in sockscope read --json.'));
   }
 
+  // The carriers of a what-if row, in the text table's order: the flow as captured, then the
+  // same messages over HTTP (sockscope read prints the same numbers; docs/overhead.md).
+  const CARRIERS = [
+    { key: 'websocket', label: 'WebSocket (measured)', fill: 'var(--k-websocket)' },
+    { key: 'short_polling', label: 'short polling', fill: 'url(#pat-poll)', stroke: 'var(--k-polling)' },
+    { key: 'long_polling', label: 'long polling', fill: 'url(#pat-http)', stroke: 'var(--http)' },
+    { key: 'sse', label: 'SSE + POSTs', fill: 'url(#pat-sse)', stroke: 'var(--k-sse)' },
+  ];
+
+  // The ratio in the words sockscope read uses.
+  function ratioWords(r) {
+    const shown = r.toFixed(1);
+    if (shown === '1.0') return 'about as many (1.0×)';
+    if (r < 1) return 'HTTP would be cheaper here (' + shown + '×)';
+    return shown + '× as many header bytes';
+  }
+
   function whatIf() {
     const rows = summary.what_if || [];
     const box = h('div', { id: 'what-if' }, h('h3', {}, 'What if the same messages had gone over HTTP?'));
@@ -276,27 +307,37 @@
       box.appendChild(h('p', { class: 'muted' }, 'No WebSocket flow with a complete handshake in this capture.'));
       return box;
     }
-    box.appendChild(h('p', { class: 'explain' }, 'Each WebSocket data message sent instead as one HTTP request and one response, with heads as large as the flow\'s own upgrade request and 101 response. The WebSocket bar is what the flow really spent: its handshake plus every frame header.'));
-    box.appendChild(h('div', { class: 'legend' },
-      h('span', {}, h('i', { class: 'swatch sw-ws' }), 'WebSocket (measured)'),
-      h('span', {}, h('i', { class: 'swatch sw-http' }), 'over HTTP (estimated, hatched)')));
+    box.appendChild(h('p', { class: 'explain' }, 'The WebSocket bar is what the flow really spent: its handshake plus every frame header. The others price the same messages over HTTP, each direction as it would travel: the client\'s as POSTs answered by a 204, the server\'s by short polling (a GET every poll interval, empty polls counted), long polling (a GET per message) or Server-Sent Events (one stream, a few bytes per event). Heads are the flow\'s own, as its upgrade request and 101 without their WebSocket headers.'));
+    box.appendChild(h('div', { class: 'legend' }, CARRIERS.map((c, i) =>
+      h('span', {}, h('i', { class: 'swatch ' + (i ? 'sw-http' : 'sw-ws') }), c.label + (i ? ' (estimated)' : '')))));
     const shown = rows.slice(0, 30);
-    const W = 900, left = 90, right = 150, bh = 14, gap = 14;
-    const max = Math.max(...shown.map((r) => Math.max(r.actual_l7_header_bytes, r.http_l7_header_bytes)), 1);
+    const W = 900, left = 90, right = 330, bh = 12, gap = 14;
+    const cost = (r, key) => (r.carriers || []).find((c) => c.carrier === key) || { l7_header_bytes: key === 'websocket' ? r.actual_l7_header_bytes : r.http_l7_header_bytes };
+    const max = Math.max(...shown.map((r) => Math.max(...CARRIERS.map((c) => cost(r, c.key).l7_header_bytes))), 1);
     const scale = (W - left - right) / max;
-    const H = shown.length * (2 * bh + gap);
+    const rowH = CARRIERS.length * bh + gap;
+    const H = shown.length * rowH;
+    const pattern = (id, color) => s('pattern', { id, width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(-45)' },
+      s('rect', { width: 6, height: 6, fill: 'var(--bg)' }), s('rect', { width: 3.5, height: 6, fill: color }));
     box.appendChild(s('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img', 'aria-label': 'what if over HTTP' },
-      s('defs', {}, s('pattern', { id: 'pat-http', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(-45)' },
-        s('rect', { width: 6, height: 6, fill: 'var(--bg)' }), s('rect', { width: 3.5, height: 6, fill: 'var(--http)' }))),
+      s('defs', {}, pattern('pat-http', 'var(--http)'), pattern('pat-poll', 'var(--k-polling)'), pattern('pat-sse', 'var(--k-sse)')),
       shown.map((r, i) => {
-        const y = i * (2 * bh + gap);
-        const ratio = r.actual_l7_header_bytes ? r.http_l7_header_bytes / r.actual_l7_header_bytes : null;
-        return s('g', { class: 'whatif', 'data-flow': r.flow, 'data-actual': r.actual_l7_header_bytes, 'data-http': r.http_l7_header_bytes },
-          s('text', { x: left - 8, y: y + bh + 4, 'text-anchor': 'end' }, 'flow ' + r.flow),
-          s('rect', { x: left, y, width: r.actual_l7_header_bytes * scale, height: bh, fill: 'var(--k-websocket)' }),
-          s('text', { x: left + r.actual_l7_header_bytes * scale + 6, y: y + bh - 3, class: 'small' }, bytes(r.actual_l7_header_bytes) + ' as WebSocket (' + plural(r.messages, 'message') + ')'),
-          s('rect', { x: left, y: y + bh, width: r.http_l7_header_bytes * scale, height: bh, fill: 'url(#pat-http)', stroke: 'var(--http)' }),
-          s('text', { x: left + r.http_l7_header_bytes * scale + 6, y: y + 2 * bh - 3, class: 'small' }, bytes(r.http_l7_header_bytes) + ' over HTTP' + (ratio ? ', ' + ratio.toFixed(1) + '× more' : '')));
+        const y = i * rowH;
+        const attrs = { class: 'whatif', 'data-flow': r.flow, 'data-actual': r.actual_l7_header_bytes, 'data-http': r.http_l7_header_bytes };
+        for (const c of CARRIERS.slice(1)) attrs['data-' + c.key.replace('_', '-')] = cost(r, c.key).l7_header_bytes;
+        return s('g', attrs,
+          s('text', { x: left - 8, y: y + 2 * bh, 'text-anchor': 'end' }, 'flow ' + r.flow),
+          CARRIERS.map((c, k) => {
+            const b = cost(r, c.key).l7_header_bytes;
+            const yy = y + k * bh;
+            const label = k === 0
+              ? bytes(b) + ' as WebSocket (' + plural(r.messages, 'message') + ')'
+              : bytes(b) + ' by ' + c.label + (r.actual_l7_header_bytes ? ', ' + ratioWords(cost(r, c.key).ratio ?? b / r.actual_l7_header_bytes) : '');
+            return [
+              s('rect', { x: left, y: yy, width: b * scale, height: bh - 1, fill: c.fill, stroke: c.stroke || 'none' }),
+              s('text', { x: left + b * scale + 6, y: yy + bh - 3, class: 'small' }, label),
+            ];
+          }));
       })));
     if (rows.length > shown.length) box.appendChild(h('p', { class: 'muted small' }, 'The first ' + shown.length + ' of ' + rows.length + ' WebSocket flows.'));
     return box;
@@ -483,7 +524,8 @@
     const parts = [h('h2', { id: 'flow-title' }, 'Flow ' + id + ': ', h('span', { class: 'dir-c2s mono' }, visible(f.client)), ' ⇄ ', h('span', { class: 'dir-s2c mono' }, visible(f.server)), ' ', kindChip(kindOf(f))),
       h('p', {}, plural(f.packets, 'packet') + ' over ' + dur(f.last_ts - f.first_ts) + ', starting ' + secs(rel(f.first_ts)) + ' s into the capture; ' +
         'client sent ' + bytes(f.bytes_c2s) + ', server ' + bytes(f.bytes_s2c) + ' of TCP payload; ' + endWords(f.end) +
-        (f.ping_rtt_ms !== null ? '; ping RTT ' + f.ping_rtt_ms + ' ms' : '') + (f.gaps ? '; ' + bytes(f.gaps) + ' missing from the capture' : '') + '.')];
+        (f.ping_rtt_ms !== null ? '; ping RTT ' + f.ping_rtt_ms + ' ms' : '') + (f.gaps ? '; ' + bytes(f.gaps) + ' missing from the capture' : '') + '.' +
+        (f.sub ? ' Messages ' + (f.sub.protocol ? 'decoded as ' + (SUB_NAMES[f.sub.protocol] || f.sub.protocol) : 'not decoded') + ' (' + visible(f.sub.reason) + ').' : ''))];
     if (!detail.has(id)) {
       parts.push(h('p', { class: 'notice' }, 'The report keeps packets, frames and messages for the first ' + meta.limits.first_flows + ' flows and for up to ' + meta.limits.anomalous_flows + ' flows with anomalies; this flow is listed with its totals only. Run sockscope read --ladder ' + id + ' (or --follow ' + id + ') on the capture for all of it.'));
       parts.push(anomalyList(recs));
@@ -499,6 +541,7 @@
     parts.push(h('div', { class: 'detailgrid' }, h('div', {}, left), h('div', {}, right)));
     if (has('ws_frame')) parts.push(framesTable(id, recs));
     if (has('ws_message') || has('sse_event')) parts.push(messageList(recs));
+    if (has('latency')) parts.push(latencyTable(recs));
     if (has('http')) parts.push(httpList(id, recs));
     parts.push(anomalyList(recs));
     box.replaceChildren(...parts);
@@ -754,7 +797,7 @@
       const yy = dir === 'c2s' ? y1 : y2;
       const cx = x(r.ts);
       let size, shape, tip;
-      if (r.type === 'ws_message') { size = 3 + Math.log2(1 + r.len); shape = r.opcode === 'text' ? 'circle' : 'square'; tip = r.opcode + ' message, ' + r.len + ' B'; }
+      if (r.type === 'ws_message') { size = 3 + Math.log2(1 + r.len); shape = r.opcode === 'text' ? 'circle' : 'square'; tip = (r.sub ? subLabels(r) + ' — ' : '') + r.opcode + ' message, ' + r.len + ' B'; }
       else if (r.type === 'http') { size = 7; shape = 'triangle'; tip = startLine(r); }
       else if (r.type === 'sse_event') { size = 5; shape = 'diamond'; tip = 'event' + (r.event !== null ? ' ' + r.event : ''); }
       else { size = 4; shape = 'control'; tip = r.opcode + (r.payload_len ? ' ' + r.payload_len + ' B' : ''); }
@@ -818,13 +861,29 @@
     const msgs = recs.filter((r) => r.type === 'ws_message' || r.type === 'sse_event');
     return h('section', { id: 'messages' }, h('h3', {}, 'Messages'),
       h('div', { class: 'tablewrap' }, h('table', {},
-        h('thead', {}, h('tr', {}, ['dir', 'type', 'length', 'frames', 'preview'].map((t) => h('th', {}, t)))),
+        h('thead', {}, h('tr', {}, ['dir', 'type', 'length', 'frames', 'meaning', 'preview'].map((t) => h('th', {}, t)))),
         h('tbody', {}, msgs.map((r) => h('tr', {},
           h('td', { class: 'dir-' + (r.dir || 's2c') }, (r.dir || 's2c') === 'c2s' ? 'client →' : '← server'),
           h('td', {}, r.type === 'sse_event' ? 'SSE event' + (r.event !== null ? ' "' + visible(r.event) + '"' : '') : r.opcode + (r.compressed ? ' (deflated ' + r.wire_len + ' B on the wire)' : '') + (r.valid_utf8 === false ? ' ✗ not UTF-8' : '')),
           h('td', { class: 'num' }, r.type === 'ws_message' ? bytes(r.len) : ''),
           h('td', { class: 'num' }, r.type === 'ws_message' ? r.frames : ''),
+          h('td', { class: 'mono small' }, subLabels(r)),
           h('td', {}, h('pre', { class: 'preview' }, visible(r.preview)))))))));
+  }
+
+  // Application latency of a connection decoded as a sub-protocol: its latency records.
+  function latencyTable(recs) {
+    const rows = recs.filter((r) => r.type === 'latency');
+    return h('section', { id: 'latency' }, h('h3', {}, 'Application latency'),
+      h('p', { class: 'small muted' }, 'Requests paired with their replies by the sub-protocol\'s own ids (JSON-RPC id, Socket.IO ack id, graphql operation id, STOMP receipt, MQTT packet id, SignalR invocation id), per method or event; latencies measured where the capture was taken.'),
+      h('div', { class: 'tablewrap' }, h('table', {},
+        h('thead', {}, h('tr', {}, ['method / event', 'dir', 'count', 'p50', 'p90', 'p99', 'max', 'errors', 'unanswered'].map((t) => h('th', {}, t)))),
+        h('tbody', {}, rows.map((r) => h('tr', {},
+          h('td', { class: 'mono' }, r.name === null ? '(whole connection)' : visible(r.name)),
+          h('td', { class: r.dir ? 'dir-' + r.dir : '' }, r.dir === 'c2s' ? 'client →' : r.dir === 's2c' ? '← server' : ''),
+          h('td', { class: 'num' }, int(r.count)), h('td', { class: 'num' }, ms(r.p50)), h('td', { class: 'num' }, ms(r.p90)),
+          h('td', { class: 'num' }, ms(r.p99)), h('td', { class: 'num' }, ms(r.max)),
+          h('td', { class: 'num' }, int(r.errors)), h('td', { class: 'num' }, int(r.unanswered))))))));
   }
 
   function httpList(id, recs) {

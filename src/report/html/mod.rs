@@ -310,7 +310,8 @@ impl Reporter for HtmlReport {
 /// Another reporter's output (live's text or JSON) and the HTML report, from the same events.
 pub struct WithReport {
     pub inner: Box<dyn Reporter>,
-    pub report: HtmlReport,
+    /// The page (behind the `-Y` filter, if any).
+    pub report: Box<dyn Reporter>,
 }
 
 impl EventSink for WithReport {

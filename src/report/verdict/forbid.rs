@@ -2,101 +2,58 @@
 //! matching record is a finding (`check.forbid`) with its flow, packet, direction and a short
 //! description, decided by `--forbid EXPR`.
 //!
-//! Until the record model exists, the records are the ones `--json` writes: a [`JsonPrinter`]
-//! writes them into a buffer here, and each line is read back through the filter's JSON source
-//! (docs/filter.md, "check --forbid", says what that source sees). The endpoints of a record's
-//! flow come from the event's flow; its kind from the first event that proves it (as `--kind`
-//! learns it) or from the flow's end. When a filter tests `flow.kind`, a flow's records are held
-//! until its kind is known, at most [`HOLD_CAP`] bytes of them in all; past that, records are
-//! judged at once with the kind unknown (absent).
+//! The filters are evaluated on the records as the protocols emit them, in the same pass as the
+//! anomalies are judged (`report::select`, as `-Y` does). With `--kind K`, a flow's records are
+//! judged only if the flow is of kind K; a filter that tests `flow.kind`, or `--kind`, waits for
+//! a flow's kind: its matches are kept until the kind is known and then counted or dropped.
 
 use super::rules::Effect;
 use super::{Finding, Subject};
-use crate::filter::json::{FlowContext, JsonRecord};
-use crate::filter::{FieldId, Filter};
-use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowKind};
-use crate::report::gate::{HOLD_CAP, early_kind};
-use crate::report::json::JsonPrinter;
+use crate::filter::{FieldId, Filter, OwnFields, RecordType, Value};
+use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowKind, HttpHead, Record};
+use crate::report::select::{Kinds, Pick, Selection};
 use crate::tcp::{Dir, FlowId};
 use crate::time::Timestamp;
-use serde_json::Value as Json;
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::ops::ControlFlow;
+use std::sync::Arc;
 
 /// The `--forbid` filters of a run, compiled once and shared by every capture's watch.
 pub type Forbids = Arc<[Filter]>;
 
-/// Fields whose values are payload previews: with these, records carry whole payloads.
-const PAYLOAD_FIELDS: [FieldId; 4] = [
-    FieldId::WsPayload,
-    FieldId::WsText,
-    FieldId::HttpBody,
-    FieldId::SseData,
-];
-
 /// Whether any filter looks into payloads (so the run should keep them whole for display).
 pub fn reads_payloads(forbids: &[Filter]) -> bool {
-    forbids
-        .iter()
-        .any(|f| PAYLOAD_FIELDS.iter().any(|&id| f.uses(id)))
-}
-
-/// The JSON printer's output, shared with the watch that reads it back.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Lines {
-    fn take(&self) -> Vec<u8> {
-        // Nothing panics while holding the lock; a poisoned one still holds whole lines.
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        lines.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A flow's context and the records held until its kind is known.
-struct Pending {
-    ctx: FlowContext,
-    held: Vec<(Json, usize)>,
+    forbids.iter().any(Filter::reads_payloads)
 }
 
 /// Tests every record of one capture against the `--forbid` filters.
 pub struct ForbidWatch {
     filters: Forbids,
-    printer: JsonPrinter<Lines>,
-    lines: Lines,
-    flows: HashMap<FlowId, Pending>,
-    needs_kind: bool,
-    held_bytes: usize,
+    /// Per filter: the selection judging flows' records (with `--kind` joined to the filter).
+    selections: Vec<Selection>,
+    /// Matches waiting for their flow's kind: filter, finding, the kinds it holds for.
+    pending: HashMap<FlowId, Vec<(usize, Finding, Kinds)>>,
     /// Records that matched, per filter.
     pub counts: Vec<u64>,
     found: Vec<Finding>,
 }
 
 impl ForbidWatch {
-    /// A watch over records of flows of `kind` only (all flows without one); payload previews
-    /// of up to `preview` characters.
-    pub fn new(filters: Forbids, kind: Option<FlowKind>, preview: usize) -> ForbidWatch {
-        let lines = Lines::default();
+    /// A watch over records of flows of `kind` only (all flows without one).
+    pub fn new(filters: Forbids, kind: Option<FlowKind>) -> ForbidWatch {
+        let selections = filters
+            .iter()
+            .map(|f| {
+                let joined = kind
+                    .and_then(|k| Filter::new(&format!("flow.kind == {k} && ({})", f.text())).ok());
+                Selection::new(joined.unwrap_or_else(|| f.clone()))
+            })
+            .collect();
         ForbidWatch {
-            needs_kind: filters.iter().any(|f| f.uses(FieldId::FlowKind)),
             counts: vec![0; filters.len()],
             filters,
-            printer: JsonPrinter::new(lines.clone(), preview, kind),
-            lines,
-            flows: HashMap::new(),
-            held_bytes: 0,
+            selections,
+            pending: HashMap::new(),
             found: Vec::new(),
         }
     }
@@ -115,181 +72,235 @@ impl ForbidWatch {
             .collect()
     }
 
-    fn learn_kind(&mut self, flow: FlowId, kind: FlowKind) {
-        let Some(p) = self.flows.get_mut(&flow) else {
-            return;
-        };
-        if p.ctx.kind.is_some() {
-            return;
-        }
-        p.ctx.kind = Some(kind.as_str().to_string());
-        let held = std::mem::take(&mut p.held);
-        let ctx = p.ctx.clone();
-        for (record, len) in held {
-            self.held_bytes -= len;
-            self.judge(&record, Some(&ctx));
-        }
+    fn found(&mut self, i: usize, finding: Finding) {
+        self.counts[i] += 1;
+        self.found.push(finding);
     }
 
-    /// Reads back the lines the printer wrote and judges (or holds) each record.
-    fn drain(&mut self) {
-        let buf = self.lines.take();
-        for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            // The printer writes valid JSON; a line that is not cannot be judged.
-            let Ok(record) = serde_json::from_slice::<Json>(line) else {
-                continue;
-            };
-            let flow = record["flow"].as_u64().or_else(|| {
-                (record["type"] == "flow")
-                    .then(|| record["id"].as_u64())
-                    .flatten()
-            });
-            let pending = flow.and_then(|id| self.flows.get_mut(&id));
-            match pending {
-                Some(p)
-                    if self.needs_kind
-                        && p.ctx.kind.is_none()
-                        && self.held_bytes + line.len() <= HOLD_CAP =>
-                {
-                    self.held_bytes += line.len();
-                    p.held.push((record, line.len()));
-                }
-                Some(p) => {
-                    let ctx = p.ctx.clone();
-                    self.judge(&record, Some(&ctx));
-                }
-                None => self.judge(&record, None),
-            }
-        }
-    }
-
-    fn judge(&mut self, record: &Json, ctx: Option<&FlowContext>) {
-        let Some(rec) = JsonRecord::new(record, ctx) else {
-            return;
-        };
-        for (i, f) in self.filters.iter().enumerate() {
-            if f.matches(&rec) {
-                self.counts[i] += 1;
-                self.found.push(finding(record, f));
+    /// Counts the matches of `flow` that a flow of `kind` makes.
+    fn settle(&mut self, flow: FlowId, kind: FlowKind) {
+        for (i, finding, kinds) in self.pending.remove(&flow).unwrap_or_default() {
+            if kinds.holds(Some(kind)) {
+                self.found(i, finding);
             }
         }
     }
 }
 
-/// The finding for a record that matched `f`.
-fn finding(record: &Json, f: &Filter) -> Finding {
-    let is_flow = record["type"] == "flow";
-    let ts = record[if is_flow { "last_ts" } else { "ts" }]
-        .as_f64()
-        .map_or(Timestamp::ZERO, |s| {
-            Timestamp((s * 1e6).round() as i64 * 1000)
-        });
+/// When a record was complete (its `frame.time`).
+fn time_of(own: &dyn OwnFields) -> Option<Timestamp> {
+    let mut ts = None;
+    let _ = own.own_values(FieldId::FrameTime, None, &mut |v| {
+        if let Value::Time(t) = v {
+            ts = Some(t);
+        }
+        ControlFlow::Break(())
+    });
+    ts
+}
+
+/// What a record is, in a few words: `ws_frame text, 70000 bytes`.
+fn describe(r: &Record<'_>) -> String {
+    let ty = r.own().record_type().as_str();
+    let what = match *r {
+        Record::Http(m) => match m.head {
+            HttpHead::Request { method, target, .. } => format!("request {method} {target}"),
+            HttpHead::Response { status, reason, .. } => format!("response {status} {reason}"),
+        },
+        Record::Handshake(h) => match &h.subprotocol {
+            Some(p) => format!("subprotocol {p}"),
+            None => "WebSocket upgrade".into(),
+        },
+        Record::WsFrame(f) => format!("{}, {} bytes", f.opcode.static_name(), f.payload_len),
+        Record::WsMessage(m) => format!("{}, {} bytes", m.opcode.static_name(), m.len),
+        Record::Sse(e) => format!("event {}", e.event.unwrap_or("message")),
+        Record::Anomaly(a) => format!("{}: {}", a.code.as_str(), a.detail),
+        Record::Tls(t) => format!("{} {}", t.dir.as_str(), t.name),
+        Record::Latency(l) => format!("{} {}", l.protocol, l.name.as_deref().unwrap_or("")),
+    };
+    format!("{ty} {what}").trim_end().to_string()
+}
+
+/// The finding for a match of `f`.
+fn finding(
+    f: &Filter,
+    flow: Option<FlowId>,
+    frame: Option<u64>,
+    dir: Option<Dir>,
+    ts: Timestamp,
+    detail: String,
+) -> Finding {
     Finding {
         subject: Subject::Forbid,
         effect: Effect::Fail,
         rule: Some(format!("--forbid '{}'", f.text())),
-        flow: record[if is_flow { "id" } else { "flow" }].as_u64(),
-        frame: record["frame"].as_u64(),
-        dir: match record["dir"].as_str() {
-            Some("c2s") => Some(Dir::C2S),
-            Some("s2c") => Some(Dir::S2C),
-            _ => None,
-        },
+        flow,
+        frame,
+        dir,
         ts,
-        detail: describe(record),
+        detail,
     }
-}
-
-/// What a record is, in a few words: `ws_frame text, 70000 bytes`.
-fn describe(r: &Json) -> String {
-    let s = |k: &str| r[k].as_str().unwrap_or("");
-    let n = |k: &str| r[k].as_u64().unwrap_or(0);
-    let ty = s("type");
-    let what = match ty {
-        "http" if s("kind") == "request" => format!("request {} {}", s("method"), s("target")),
-        "http" => format!("response {} {}", n("status"), s("reason")),
-        "handshake" => match r["subprotocol"].as_str() {
-            Some(p) => format!("subprotocol {p}"),
-            None => "WebSocket upgrade".into(),
-        },
-        "ws_frame" => format!("{}, {} bytes", s("opcode"), n("payload_len")),
-        "ws_message" => format!("{}, {} bytes", s("opcode"), n("len")),
-        "sse_event" => format!("event {}", r["event"].as_str().unwrap_or("message")),
-        "anomaly" => format!("{}: {}", s("code"), s("detail")),
-        "flow" => format!("{} -> {} ({})", s("client"), s("server"), s("kind")),
-        _ => String::new(),
-    };
-    format!("{ty} {what}").trim_end().to_string()
 }
 
 impl EventSink for ForbidWatch {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         let flow = ctx.flow.id;
-        self.flows.entry(flow).or_insert_with(|| Pending {
-            ctx: FlowContext {
-                client: Some(ctx.flow.client),
-                server: Some(ctx.flow.server),
-                kind: None,
-            },
-            held: Vec::new(),
-        });
-        let kind = match &event {
-            Event::FlowClosed { summary, .. } => Some(summary.kind.unwrap_or(FlowKind::Other)),
-            e => early_kind(e),
-        };
-        if let Some(kind) = kind {
-            self.learn_kind(flow, kind);
+        let mut learnt = None;
+        for sel in &mut self.selections {
+            learnt = sel.observe(ctx, &event).or(learnt);
         }
-        self.printer.event(ctx, event);
-        self.drain();
-        if let Event::FlowClosed { .. } = event
-            && let Some(p) = self.flows.remove(&flow)
-        {
-            // Records the printer's own --kind gate never released are not judged, as they
-            // are not shown; held ones of a judged flow were judged when the kind was learnt.
-            for (_, len) in p.held {
-                self.held_bytes -= len;
+        if let Some(kind) = learnt {
+            self.settle(flow, kind);
+        }
+        match event {
+            Event::Record(r) => {
+                let frame = ctx.pkt.map(|p| p.frame);
+                // Records that carry no packet number (`frame.number`) in JSON carry none here.
+                let frame = frame.filter(|_| {
+                    matches!(
+                        r.own().record_type(),
+                        RecordType::Http | RecordType::WsFrame | RecordType::Anomaly
+                    )
+                });
+                for i in 0..self.selections.len() {
+                    let pick = self.selections[i].record(ctx, r);
+                    if pick == Pick::No {
+                        continue;
+                    }
+                    let ts = time_of(r.own()).unwrap_or_default();
+                    let fd = finding(
+                        &self.filters[i],
+                        Some(flow),
+                        frame,
+                        r.dir(),
+                        ts,
+                        describe(&r),
+                    );
+                    match pick {
+                        Pick::Later(k) => self.pending.entry(flow).or_default().push((i, fd, k)),
+                        _ => self.found(i, fd),
+                    }
+                }
             }
+            Event::FlowClosed { how, summary } => {
+                let kind = summary.kind.unwrap_or(FlowKind::Other);
+                self.settle(flow, kind);
+                for i in 0..self.selections.len() {
+                    if self.selections[i]
+                        .flow_closed(ctx.flow, summary, how)
+                        .record
+                    {
+                        let detail = format!(
+                            "flow {} -> {} ({})",
+                            ctx.flow.client,
+                            ctx.flow.server,
+                            kind.as_str()
+                        );
+                        let fd = finding(
+                            &self.filters[i],
+                            Some(flow),
+                            None,
+                            None,
+                            ctx.flow.last_ts,
+                            detail,
+                        );
+                        self.found(i, fd);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
-        self.printer.global_anomaly(anomaly, frame);
-        self.drain();
+        // Outside every flow: judged whatever --kind says, by the filter as given.
+        for i in 0..self.filters.len() {
+            let subject = crate::model::InFlow {
+                own: anomaly,
+                flow: None,
+                kind: None,
+                frame: Some(frame),
+            };
+            if self.filters[i].matches(&subject) {
+                let fd = finding(
+                    &self.filters[i],
+                    None,
+                    Some(frame),
+                    anomaly.dir,
+                    anomaly.ts,
+                    describe(&Record::Anomaly(anomaly)),
+                );
+                self.found(i, fd);
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{FlowSummary, OpCode, SseEvent, WsFrame};
+    use crate::tcp::{CloseHow, FlowMeta, PacketRef, RoleBasis};
+    use std::net::SocketAddr;
 
-    #[test]
-    fn records_are_described_in_a_few_words() {
-        let r = serde_json::json!({"type": "ws_frame", "opcode": "text", "payload_len": 70000});
-        assert_eq!(describe(&r), "ws_frame text, 70000 bytes");
-        let r = serde_json::json!({"type": "http", "kind": "request", "method": "GET",
-            "target": "/chat"});
-        assert_eq!(describe(&r), "http request GET /chat");
-        let r = serde_json::json!({"type": "sse_event", "event": null});
-        assert_eq!(describe(&r), "sse_event event message");
+    fn frame(len: u64) -> WsFrame<'static> {
+        WsFrame {
+            dir: Dir::S2C,
+            ts: Timestamp(2_500_000_000),
+            first_frame: 9,
+            fin: true,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode: OpCode::Binary,
+            mask: None,
+            payload_len: len,
+            header: &[0x82, 0x7e, 0, 0],
+            payload_head: b"",
+            close_code: None,
+            close_reason: None,
+            deflate: false,
+        }
     }
 
     #[test]
-    fn matches_become_failing_findings_in_place() {
+    fn records_are_described_in_a_few_words() {
+        let f = frame(70000);
+        assert_eq!(
+            describe(&Record::WsFrame(&f)),
+            "ws_frame binary, 70000 bytes"
+        );
+        let e = SseEvent {
+            ts: Timestamp::ZERO,
+            event: None,
+            id: None,
+            data: b"x",
+            len: 1,
+        };
+        assert_eq!(describe(&Record::Sse(&e)), "sse_event event message");
+    }
+
+    #[test]
+    fn matches_become_failing_findings_in_place_once_the_kind_is_known() {
         let filters: Forbids = vec![
             Filter::new("ws.payload_len > 100").unwrap(),
-            Filter::new("flow.kind == websocket").unwrap(),
+            Filter::new("flow.kind == websocket && ws").unwrap(),
+            Filter::new("flow.kind == sse && ws").unwrap(),
         ]
         .into();
-        let mut w = ForbidWatch::new(filters, None, 128);
-        let r = serde_json::json!({"type": "ws_frame", "flow": 3, "dir": "s2c", "ts": 2.5,
-            "frame": 9, "opcode": "binary", "payload_len": 101, "preview": ""});
-        let ctx = FlowContext {
-            kind: Some("websocket".into()),
-            ..Default::default()
-        };
-        w.judge(&r, Some(&ctx));
-        assert_eq!(w.counts, vec![1, 1]);
+        let mut w = ForbidWatch::new(filters, None);
+        let meta = FlowMeta::new(
+            3,
+            SocketAddr::from(([10, 0, 0, 1], 5000)),
+            SocketAddr::from(([10, 0, 0, 2], 80)),
+            RoleBasis::Syn,
+            Timestamp::ZERO,
+        );
+        let ctx = EventCtx::new(&meta, Some(PacketRef::new(9, Timestamp(2_500_000_000))));
+        let big = frame(101);
+        // A frame proves the flow is a WebSocket: the kind is known before it is judged.
+        w.event(&ctx, Event::Record(Record::WsFrame(&big)));
+        assert_eq!(w.counts, vec![1, 1, 0]);
         let f = w.take_findings();
         assert_eq!(f.len(), 2);
         assert_eq!(f[0].place(), "flow 3, packet 9, s2c");
@@ -300,15 +311,23 @@ mod tests {
             Some("--forbid 'ws.payload_len > 100'")
         );
         assert_eq!(f[0].ts, Timestamp(2_500_000_000));
-        assert_eq!(
-            f[1].rule.as_deref(),
-            Some("--forbid 'flow.kind == websocket'")
+        let summary = FlowSummary {
+            kind: Some(FlowKind::WebSocket),
+            ..FlowSummary::default()
+        };
+        w.event(
+            &ctx,
+            Event::FlowClosed {
+                how: CloseHow::Fin,
+                summary: &summary,
+            },
         );
         assert_eq!(
             w.tally(),
             vec![
                 ("ws.payload_len > 100".to_string(), 1),
-                ("flow.kind == websocket".to_string(), 1)
+                ("flow.kind == websocket && ws".to_string(), 1),
+                ("flow.kind == sse && ws".to_string(), 0),
             ]
         );
     }
