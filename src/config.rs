@@ -199,17 +199,32 @@ const THREADED_BUDGET_SHARE: (usize, usize) = (5, 8);
 
 impl Config {
     /// How many workers `threads` asks for can split the caps: never more than the flows
-    /// tracked at once, so that each may track one.
+    /// tracked at once, so that each may track one; one when the analysis names flows by
+    /// their number while it runs ([`Config::names_flows`]).
     pub fn workers(&self, threads: usize) -> usize {
+        if self.names_flows() {
+            return 1;
+        }
         threads.min(self.limits.max_flows).max(1)
+    }
+
+    /// The analysis itself treats one flow apart by its number: a one-flow view keeps
+    /// display bytes for that flow only, `--decode-as flow:N=` decodes that flow. Workers
+    /// number their own flows (the run's numbers are given as their findings are merged), so
+    /// such a run is analyzed in one thread.
+    pub fn names_flows(&self) -> bool {
+        self.display_flow.is_some()
+            || self.decode_as.iter().any(|rule| {
+                rule.parse::<crate::proto::sub::select::Rule>()
+                    .is_ok_and(|r| matches!(r.target, crate::proto::sub::select::Target::Flow(_)))
+            })
     }
 
     /// The settings of one of `n` workers that each analyze a share of the flows: the caps
     /// that hold for the whole process (the memory budget, the flows tracked, the out-of-order
-    /// bytes in total, the inflaters) are split so that together they stay within them. Flow
-    /// ids are the worker's own, so a one-flow view's display bytes are kept for every flow
-    /// (only its flow is printed). Together the workers track at most `max_flows` flows when
-    /// `n` is at most that ([`Config::workers`]).
+    /// bytes in total, the inflaters) are split so that together they stay within them.
+    /// Together the workers track at most `max_flows` flows when `n` is at most that
+    /// ([`Config::workers`]).
     pub fn share(&self, n: usize) -> Config {
         let n = n.max(1);
         let limits = &self.limits;
@@ -225,7 +240,6 @@ impl Config {
                 max_inflaters: limits.max_inflaters.div_ceil(n),
                 ..limits.clone()
             },
-            display_flow: None,
             threads: 1,
             ..self.clone()
         }

@@ -77,6 +77,14 @@ const VIEWS: &[&[&str]] = &[
     &["-V", "-O", "tcp,http,ws", "-Y", "ws || http"],
     &["-q", "-z", "conv,tcp", "-z", "io,stat,1", "-z", "http,tree"],
     &["--json", "--any-port", "--decode-as", "json"],
+    // Rules and views that name a flow by its number are analyzed in one thread.
+    &[
+        "--json",
+        "--decode-as",
+        "flow:1=json",
+        "--decode-as",
+        "port:80=stomp",
+    ],
 ];
 
 /// `read` of `input` (a path, or `-` with `stdin`) with `args` and `--threads threads`.
@@ -426,5 +434,52 @@ fn written_packets_and_a_packet_count_are_the_same_with_threads() {
         for count in ["1", "17", "40"] {
             assert_same_with_threads(capture, b"", &["-c", count, "--json"], &[2, 7]);
         }
+    }
+}
+
+/// Thousands of flows that end at one packet (their lingers over, an idle sweep) and at the
+/// end of input: what the workers find then is handed on in many chunks, and merged back
+/// into one table's order across chunk boundaries.
+fn many_flows_ending_at_once() -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET).with_step(0);
+    let mut conns: Vec<TcpConn> = (0..3000u16)
+        .map(|k| {
+            let [hi, lo] = k.to_be_bytes();
+            TcpConn::new(([10, 4, hi, lo], 30_000 + k % 1000), ([192, 0, 2, 2], 80))
+        })
+        .collect();
+    for c in &mut conns {
+        c.handshake(&mut w);
+        c.send(&mut w, C2S, b"GET /many HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    w.wait(100_000);
+    for c in conns.iter_mut().take(1000).rev() {
+        c.send(
+            &mut w,
+            S2C,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        );
+        c.fin(&mut w);
+    }
+    // Past the linger and the idle timeout: flows 1001-2000 idle, 2001-3000 touched again.
+    w.wait(4_000_000);
+    for c in conns.iter_mut().skip(2000) {
+        c.send(&mut w, C2S, b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    w.wait(6_000_000);
+    let last = &mut conns[2999];
+    last.send(&mut w, S2C, b"HTTP/1.1 204 No Content\r\n\r\n");
+    w.take_bytes()
+}
+
+#[test]
+fn findings_handed_on_in_many_chunks_merge_back_in_order() {
+    let pcap = many_flows_ending_at_once();
+    for view in [
+        &["--json", "--idle-timeout", "8"][..],
+        &["--json"][..],
+        &["-q", "--idle-timeout", "8"][..],
+    ] {
+        assert_same_with_threads("-", &pcap, view, &[2, 3]);
     }
 }

@@ -177,7 +177,6 @@ pub(crate) fn write_units<S: SerializeStruct>(
     Ok(())
 }
 
-
 impl crate::filter::OwnFields for LatencyRecord {
     fn record_type(&self) -> crate::filter::RecordType {
         crate::filter::RecordType::Latency

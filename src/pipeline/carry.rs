@@ -194,6 +194,39 @@ pub struct Carried {
 const NO_LAYERS: u32 = u32::MAX;
 
 impl Carried {
+    /// Bytes its buffers hold (their capacity).
+    pub fn held_bytes(&self) -> usize {
+        self.bytes_of(|(_, capacity)| capacity)
+    }
+
+    /// Bytes of what it holds now.
+    pub fn used_bytes(&self) -> usize {
+        self.bytes_of(|(len, _)| len)
+    }
+
+    /// The sum over its buffers of `pick((len, capacity))` times the size of an element.
+    fn bytes_of(&self, pick: impl Fn((usize, usize)) -> usize) -> usize {
+        fn of<T>(v: &Vec<T>) -> ((usize, usize), usize) {
+            ((v.len(), v.capacity()), std::mem::size_of::<T>())
+        }
+        let all = [
+            of(&self.items),
+            of(&self.arena),
+            of(&self.headers),
+            of(&self.metas),
+            of(&self.layers),
+            of(&self.layer_parts),
+            of(&self.tls),
+            of(&self.https),
+            of(&self.frames),
+            of(&self.messages),
+            of(&self.subs),
+            of(&self.choices),
+            of(&self.sses),
+        ];
+        all.iter().map(|&(n, size)| pick(n) * size).sum()
+    }
+
     /// Empties it, keeping its buffers.
     pub fn clear(&mut self) {
         self.items.clear();

@@ -22,7 +22,7 @@ use super::carry::{Carried, RunIds, Span};
 use super::{Collect, Note, Reader};
 use crate::config::Config;
 use crate::decode::{Segment, TcpFlags};
-use crate::model::EventSink;
+use crate::model::{Anomaly, Event, EventCtx, EventSink};
 use crate::proto::conn::ConnAnalyzer;
 use crate::report::{PacketDone, Reporter};
 use crate::source::{Frame, LinkType};
@@ -145,180 +145,219 @@ enum Phase {
 struct Group {
     entry: u32,
     phase: Phase,
-    /// Item range in the batch's [`Carried`].
+    /// Item range in the chunk's [`Carried`].
     from: u32,
     to: u32,
 }
 
-/// What a worker found in one batch (or at the end).
+/// Part of what a worker found in one batch (or at the end): whole groups, in the worker's
+/// order, which for one entry is one table's order among that worker's flows (lingers over
+/// by [`ClosingOrder`], idle flows by id, then the packet; at the end, idle flows by id, then
+/// the others by id).
 #[derive(Default)]
 struct Found {
     carried: Carried,
     groups: Vec<Group>,
+    /// The batch's (or the end's) last chunk from this worker.
+    last: bool,
     /// At the end: the worker's table's counters.
     table: Option<TableStats>,
 }
+
+/// Carried bytes after which a worker hands a chunk on, between two groups: what the
+/// workers found waits in chunks of about this size (a batch of small requests can carry
+/// many times its own bytes in records), so the memory it takes is bounded by the queues'
+/// depths, not by what a batch or the end of input finds.
+const CHUNK_BYTES: usize = 128 << 10;
+
+/// A chunk's buffers kept for reuse at most this large (one record can be far larger).
+const KEEP_BYTES: usize = 4 * CHUNK_BYTES;
 
 enum ToWorker {
     Batch(Arc<Batch>),
     Finish,
 }
 
+/// A worker's sink: what its protocol layer emits, carried, cut into groups and handed to
+/// the reading thread in chunks of about [`CHUNK_BYTES`].
+struct Outbox {
+    carried: Carried,
+    groups: Vec<Group>,
+    /// The entry the items belong to, and where its open group starts.
+    entry: u32,
+    from: u32,
+    /// While a sweep or the end of input closes flows: each flow's events are a group of
+    /// this phase, and a chunk may end after any of them.
+    by_flow: Option<fn(FlowId) -> Phase>,
+    to: SyncSender<Found>,
+    /// Chunks replayed, handed back for their buffers.
+    spent: Receiver<Found>,
+}
+
+impl Outbox {
+    fn start(&mut self, entry: u32) {
+        self.entry = entry;
+        self.from = self.carried.items.len() as u32;
+    }
+
+    /// Ends the open group as `phase`.
+    fn end(&mut self, phase: Phase) {
+        let to = self.carried.items.len() as u32;
+        self.groups.push(Group {
+            entry: self.entry,
+            phase,
+            from: self.from,
+            to,
+        });
+        self.from = to;
+    }
+
+    /// Ends the open group as `phase` if it holds anything.
+    fn end_rest(&mut self, phase: Phase) {
+        if (self.from as usize) < self.carried.items.len() {
+            self.end(phase);
+        }
+    }
+
+    /// Hands the chunk on if it is full (only between groups).
+    fn flush_if_full(&mut self) {
+        if self.carried.used_bytes() >= CHUNK_BYTES {
+            self.flush(false, None);
+        }
+    }
+
+    /// Hands the chunk on; a reading thread gone away is noticed by the next batch not
+    /// coming.
+    fn flush(&mut self, last: bool, table: Option<TableStats>) {
+        let (carried, groups) = match self.spent.try_recv() {
+            Ok(mut old) if old.carried.held_bytes() <= KEEP_BYTES => {
+                old.carried.clear();
+                old.groups.clear();
+                (old.carried, old.groups)
+            }
+            _ => Default::default(),
+        };
+        let found = Found {
+            carried: std::mem::replace(&mut self.carried, carried),
+            groups: std::mem::replace(&mut self.groups, groups),
+            last,
+            table,
+        };
+        self.from = 0;
+        let _ = self.to.send(found);
+    }
+}
+
+impl EventSink for Outbox {
+    fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
+        let closed = matches!(event, Event::FlowClosed { .. }).then_some(ctx.flow.id);
+        self.carried.event(ctx, event);
+        if let (Some(id), Some(phase)) = (closed, self.by_flow) {
+            self.end(phase(id));
+            self.flush_if_full();
+        }
+    }
+
+    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        self.carried.global_anomaly(anomaly, frame);
+    }
+}
+
 /// One worker: a flow table and protocol layer for its share of the flows.
 struct Worker {
     me: u32,
-    table: FlowTable<ConnAnalyzer<Carried>>,
-    handler: ConnAnalyzer<Carried>,
-    groups: Vec<Group>,
+    table: FlowTable<ConnAnalyzer<Outbox>>,
+    handler: ConnAnalyzer<Outbox>,
 }
 
 /// Entry index of the end of input.
 const FINAL: u32 = u32::MAX;
 
 impl Worker {
-    fn new(me: u32, config: &Config) -> Worker {
+    fn new(me: u32, config: &Config, outbox: Outbox) -> Worker {
         Worker {
             me,
             table: FlowTable::new(config, Some(crate::proto::conn::role_hint)),
-            handler: ConnAnalyzer::new(config, Carried::default()),
-            groups: Vec::new(),
+            handler: ConnAnalyzer::new(config, outbox),
         }
     }
 
-    fn mark(&self) -> u32 {
-        self.handler.sink.items.len() as u32
+    fn out(&mut self) -> &mut Outbox {
+        &mut self.handler.sink
     }
 
-    fn group(&mut self, entry: u32, phase: Phase, from: u32) {
-        let to = self.mark();
-        self.groups.push(Group {
-            entry,
-            phase,
-            from,
-            to,
-        });
-    }
-
-    /// Cuts the items from `from` into one group per flow closed (each flow's items end with
-    /// its `FlowClosed`).
-    fn group_by_flow(&mut self, entry: u32, from: u32, phase: fn(FlowId) -> Phase) {
-        let to = self.mark();
-        let mut start = from;
-        for i in from..to {
-            let closes = self
-                .handler
-                .sink
-                .items
-                .get(i as usize)
-                .and_then(|it| it.closes());
-            if let Some(id) = closes {
-                self.groups.push(Group {
-                    entry,
-                    phase: phase(id),
-                    from: start,
-                    to: i + 1,
-                });
-                start = i + 1;
-            }
-        }
-        if start < to {
-            // Nothing closes after these (not expected): they go with the last flow.
-            match self.groups.last_mut() {
-                Some(g) if g.entry == entry && g.to == start => g.to = to,
-                _ => self.groups.push(Group {
-                    entry,
-                    phase: phase(FlowId::MAX),
-                    from: start,
-                    to,
-                }),
-            }
-        }
+    /// Closes flows with `close`, each flow's events a group of `phase`.
+    fn close_flows(
+        &mut self,
+        phase: fn(FlowId) -> Phase,
+        close: impl FnOnce(&mut FlowTable<ConnAnalyzer<Outbox>>, &mut ConnAnalyzer<Outbox>),
+    ) {
+        self.out().by_flow = Some(phase);
+        close(&mut self.table, &mut self.handler);
+        let out = self.out();
+        out.by_flow = None;
+        // Nothing closes after these (not expected): they sort after the flows closed.
+        out.end_rest(phase(FlowId::MAX));
     }
 
     /// The capture clock moves to `ts`: lingers that are over, then the idle sweep.
     fn tick(&mut self, entry: u32, ts: Timestamp) {
         self.table.set_clock(ts);
-        loop {
-            let from = self.mark();
-            match self.table.expire_next(&mut self.handler) {
-                Some(order) => self.group(entry, Phase::Expired(order), from),
-                None => break,
-            }
+        self.out().start(entry);
+        while let Some(order) = self.table.expire_next(&mut self.handler) {
+            let out = self.out();
+            out.end(Phase::Expired(order));
+            out.flush_if_full();
         }
-        let from = self.mark();
-        if self.table.sweep_if_due(ts, &mut self.handler) {
-            self.group_by_flow(entry, from, Phase::Swept);
-        }
+        self.close_flows(Phase::Swept, |table, handler| {
+            table.sweep_if_due(ts, handler);
+        });
     }
 
-    fn batch(&mut self, batch: &Batch) -> Found {
+    fn batch(&mut self, batch: &Batch) {
         for (i, entry) in batch.entries.iter().enumerate() {
             let i = i as u32;
             match entry {
                 Entry::Tcp { frame, seg, shard } => {
                     self.tick(i, frame.ts);
                     if *shard == self.me {
-                        let from = self.mark();
                         let streams = self.table.streams_numbered();
                         let seg = batch.segment(frame.index, frame.ts, seg);
                         let placed = self.table.process(&seg, &mut self.handler);
                         let started = self.table.streams_numbered() - streams;
-                        self.group(i, Phase::Packet(placed, started), from);
+                        self.out().end(Phase::Packet(placed, started));
                     }
                 }
                 Entry::Idle(ts) => self.tick(i, *ts),
                 Entry::Other { .. } => {}
             }
-        }
-        Found {
-            carried: std::mem::take(&mut self.handler.sink),
-            groups: std::mem::take(&mut self.groups),
-            table: None,
+            self.out().flush_if_full();
         }
     }
 
-    fn finish(&mut self) -> Found {
-        let from = self.mark();
-        self.table.sweep_idle(&mut self.handler);
-        self.group_by_flow(FINAL, from, Phase::FinalSwept);
-        let from = self.mark();
-        self.table.finish(&mut self.handler);
-        self.group_by_flow(FINAL, from, Phase::FinalEnd);
-        Found {
-            carried: std::mem::take(&mut self.handler.sink),
-            groups: std::mem::take(&mut self.groups),
-            table: Some(self.table.stats().clone()),
-        }
+    fn finish(&mut self) {
+        self.out().start(FINAL);
+        self.close_flows(Phase::FinalSwept, |table, handler| {
+            table.sweep_idle(handler)
+        });
+        self.close_flows(Phase::FinalEnd, |table, handler| table.finish(handler));
+        let stats = self.table.stats().clone();
+        self.out().flush(true, Some(stats));
     }
 }
 
-fn work(
-    me: u32,
-    config: Config,
-    from: Receiver<ToWorker>,
-    to: SyncSender<Found>,
-    spent: Receiver<Found>,
-) {
-    let mut worker = Worker::new(me, &config);
+fn work(me: u32, config: Config, from: Receiver<ToWorker>, outbox: Outbox) {
+    let mut worker = Worker::new(me, &config, outbox);
     while let Ok(msg) = from.recv() {
-        // What was replayed comes back to be filled again: its buffers keep their capacity.
-        if let Ok(mut old) = spent.try_recv() {
-            old.carried.clear();
-            old.groups.clear();
-            worker.handler.sink = old.carried;
-            worker.groups = old.groups;
-        }
-        let found = match msg {
+        match msg {
             ToWorker::Batch(batch) => {
-                let found = worker.batch(&batch);
-                // Dropped before answering, so that the reader gets the batch back to reuse.
+                worker.batch(&batch);
+                // Dropped before the last chunk, so that the reader gets the batch back to
+                // reuse.
                 drop(batch);
-                found
+                worker.out().flush(true, None);
             }
             ToWorker::Finish => worker.finish(),
-        };
-        if to.send(found).is_err() {
-            return;
         }
     }
 }
@@ -326,13 +365,20 @@ fn work(
 struct WorkerHandle {
     to: SyncSender<ToWorker>,
     from: Receiver<Found>,
-    /// Found batches replayed, handed back for their buffers.
+    /// Chunks replayed, handed back for their buffers.
     spent: SyncSender<Found>,
     thread: Option<JoinHandle<()>>,
     /// The worker's flow ids to the run's numbers, for flows still open.
     ids: HashMap<FlowId, RunIds>,
     /// The highest flow id of this worker seen so far: a higher one is a new flow.
     last_id: FlowId,
+}
+
+/// The chunk of a worker's findings being replayed, and the next group in it.
+#[derive(Default)]
+struct Cursor {
+    found: Found,
+    at: usize,
 }
 
 /// A batch handed to the workers, with what only this thread does for its frames.
@@ -369,9 +415,18 @@ impl<R: Reporter> Parallel<R> {
                 let (tx, from) = sync_channel(DEPTH + 1);
                 let (spent, spent_rx) = sync_channel(DEPTH + 1);
                 let config = share.clone();
+                let outbox = Outbox {
+                    carried: Carried::default(),
+                    groups: Vec::new(),
+                    entry: 0,
+                    from: 0,
+                    by_flow: None,
+                    to: tx,
+                    spent: spent_rx,
+                };
                 let thread = std::thread::Builder::new()
                     .name(format!("flows-{me}"))
-                    .spawn(move || work(me as u32, config, rx, tx, spent_rx))
+                    .spawn(move || work(me as u32, config, rx, outbox))
                     .ok();
                 WorkerHandle {
                     to,
@@ -512,62 +567,95 @@ impl<R: Reporter> Parallel<R> {
         }
     }
 
-    /// What every worker found in the next batch of `in_flight`, or at the end.
-    fn gather(&mut self) -> Vec<Found> {
-        let mut found = Vec::with_capacity(self.workers.len());
-        for w in &self.workers {
-            match w.from.recv() {
-                Ok(f) => found.push(f),
+    /// Cursors before the first chunk of every worker's findings.
+    fn cursors(&self) -> Vec<Cursor> {
+        self.workers.iter().map(|_| Cursor::default()).collect()
+    }
+
+    /// Makes `cur` point at a group, or at the end of what worker `w` found in this batch:
+    /// takes the worker's next chunk when this one is used up.
+    fn refill(&mut self, cur: &mut Cursor, w: usize) {
+        while cur.at >= cur.found.groups.len() && !cur.found.last {
+            let next = match self.workers[w].from.recv() {
+                Ok(f) => f,
                 Err(_) => {
                     self.broken = Some(worker_lost());
-                    found.push(Found::default());
+                    Found {
+                        last: true,
+                        ..Found::default()
+                    }
+                }
+            };
+            if let Some(t) = &next.table {
+                self.collect.add_table_stats(t);
+            }
+            let spent = std::mem::replace(&mut cur.found, next);
+            cur.at = 0;
+            // A worker that has gone away needs nothing back.
+            let _ = self.workers[w].spent.try_send(spent);
+        }
+    }
+
+    /// Replays every group of `entry` from every worker, merged into one table's order: each
+    /// worker's groups of an entry come in that order, so the next is the least of the
+    /// workers' next ones. Returns the flow that took the entry's packet.
+    fn replay_entry(&mut self, cur: &mut [Cursor], entry: u32) -> Option<Placed> {
+        let mut placed = None;
+        loop {
+            let mut next: Option<(GroupKey, usize)> = None;
+            for (w, c) in cur.iter_mut().enumerate() {
+                self.refill(c, w);
+                let Some(g) = c.found.groups.get(c.at).filter(|g| g.entry == entry) else {
+                    continue;
+                };
+                let key = self.key(w, g.phase);
+                if next.is_none_or(|(least, _)| key < least) {
+                    next = Some((key, w));
                 }
             }
+            let Some((_, w)) = next else {
+                return placed;
+            };
+            let c = &mut cur[w];
+            let Some(&group) = c.found.groups.get(c.at) else {
+                return placed;
+            };
+            c.at += 1;
+            if let Phase::Packet(p, streams) = group.phase {
+                let first_stream = self.next_stream;
+                self.next_stream += streams;
+                if let Some(p) = p {
+                    placed = Some(Placed {
+                        flow: self.open_flow(w, p.flow, first_stream),
+                        ..p
+                    });
+                }
+            }
+            self.replay_group(&mut c.found, w, &group);
         }
-        found
+    }
+
+    /// Takes every worker's chunks up to its last one for the batch (all replayed by then).
+    fn drain(&mut self, cur: &mut [Cursor]) {
+        for (w, c) in cur.iter_mut().enumerate() {
+            c.at = c.found.groups.len();
+            self.refill(c, w);
+            let spent = std::mem::take(&mut c.found);
+            let _ = self.workers[w].spent.try_send(spent);
+        }
     }
 
     fn replay_next(&mut self) {
         let Some(InFlight { batch, notes }) = self.in_flight.pop_front() else {
             return;
         };
-        let mut found = self.gather();
-        let mut cursor = vec![0usize; found.len()];
-        let mut ticks: Vec<(usize, usize)> = Vec::new();
+        let mut cur = self.cursors();
         for (i, entry) in batch.entries.iter().enumerate() {
             let i = i as u32;
             if let Entry::Tcp { frame, .. } | Entry::Other { frame } = entry {
                 self.collect.stats.on_packet(frame.ts);
             }
-            // This entry's groups, worker by worker.
-            let mut packet = None;
-            ticks.clear();
-            for (w, f) in found.iter().enumerate() {
-                while let Some(g) = f.groups.get(cursor[w]).filter(|g| g.entry == i) {
-                    match g.phase {
-                        Phase::Packet(..) => packet = Some((w, cursor[w])),
-                        _ => ticks.push((w, cursor[w])),
-                    }
-                    cursor[w] += 1;
-                }
-            }
-            self.replay_ticks(&mut found, &mut ticks);
-            let mut placed = None;
-            if let Some((w, g)) = packet
-                && let Some(&group) = found[w].groups.get(g)
-            {
-                if let Phase::Packet(p, streams) = group.phase {
-                    let first_stream = self.next_stream;
-                    self.next_stream += streams;
-                    if let Some(p) = p {
-                        placed = Some(Placed {
-                            flow: self.open_flow(w, p.flow, first_stream),
-                            ..p
-                        });
-                    }
-                }
-                self.replay_group(&mut found[w], w, &group);
-            }
+            let placed = self.replay_entry(&mut cur, i);
             match entry {
                 Entry::Tcp { frame, .. } => {
                     let frame = batch.frame(frame);
@@ -592,10 +680,7 @@ impl<R: Reporter> Parallel<R> {
                 self.broken = Some(e);
             }
         }
-        for (w, f) in self.workers.iter().zip(found) {
-            // A worker that has gone away needs nothing back.
-            let _ = w.spent.try_send(f);
-        }
+        self.drain(&mut cur);
         if let Ok(mut batch) = Arc::try_unwrap(batch) {
             batch.entries.clear();
             batch.bytes.clear();
@@ -605,30 +690,20 @@ impl<R: Reporter> Parallel<R> {
         }
     }
 
-    /// Replays the time-driven groups of one entry from every worker in one table's order:
-    /// lingers over (by [`ClosingOrder`]), then idle flows (by flow id).
-    fn replay_ticks(&mut self, found: &mut [Found], ticks: &mut [(usize, usize)]) {
-        if ticks.is_empty() {
-            return;
-        }
-        let key = |this: &Self, (w, g): (usize, usize)| -> (u8, ClosingOrder, FlowId) {
-            let none = ClosingOrder {
-                deadline: Timestamp::ZERO,
-                queued_at: 0,
-            };
-            match found[w].groups[g].phase {
-                Phase::Expired(order) => (0, order, 0),
-                Phase::Swept(id) => (1, none, this.run_id(w, id)),
-                Phase::FinalSwept(id) => (2, none, this.run_id(w, id)),
-                Phase::FinalEnd(id) => (3, none, this.run_id(w, id)),
-                Phase::Packet(..) => (4, none, 0),
-            }
+    /// Where a group goes among those of one entry, in one table's order: lingers over (by
+    /// [`ClosingOrder`]), idle flows (by the run's flow id), the packet; at the end, idle
+    /// flows, then every other flow, by id.
+    fn key(&self, w: usize, phase: Phase) -> GroupKey {
+        let none = ClosingOrder {
+            deadline: Timestamp::ZERO,
+            queued_at: 0,
         };
-        let mut keyed: Vec<_> = ticks.iter().map(|&t| (key(self, t), t)).collect();
-        keyed.sort_by_key(|&(k, _)| k);
-        for (_, (w, g)) in keyed {
-            let group = found[w].groups[g];
-            self.replay_group(&mut found[w], w, &group);
+        match phase {
+            Phase::Expired(order) => (0, order, 0),
+            Phase::Swept(id) => (1, none, self.run_id(w, id)),
+            Phase::FinalSwept(id) => (2, none, self.run_id(w, id)),
+            Phase::FinalEnd(id) => (3, none, self.run_id(w, id)),
+            Phase::Packet(..) => (4, none, 0),
         }
     }
 
@@ -701,18 +776,10 @@ impl<R: Reporter> Parallel<R> {
                 self.broken = Some(worker_lost());
             }
         }
-        let mut found = self.gather();
-        let mut ticks: Vec<(usize, usize)> = found
-            .iter()
-            .enumerate()
-            .flat_map(|(w, f)| (0..f.groups.len()).map(move |g| (w, g)))
-            .collect();
-        self.replay_ticks(&mut found, &mut ticks);
-        for f in &found {
-            if let Some(t) = &f.table {
-                self.collect.add_table_stats(t);
-            }
-        }
+        let mut cur = self.cursors();
+        self.replay_entry(&mut cur, FINAL);
+        // The last chunks carry the tables' counters.
+        self.drain(&mut cur);
         // Closing their channels ends the workers.
         for w in std::mem::take(&mut self.workers) {
             drop(w.to);
@@ -726,6 +793,9 @@ impl<R: Reporter> Parallel<R> {
         Ok(self.collect)
     }
 }
+
+/// The order of a group among those of one entry (see [`Parallel::key`]).
+type GroupKey = (u8, ClosingOrder, FlowId);
 
 fn worker_lost() -> std::io::Error {
     std::io::Error::other("an analysis thread stopped unexpectedly")
