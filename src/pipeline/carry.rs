@@ -177,6 +177,8 @@ impl Item {
 pub struct Carried {
     pub items: Vec<Item>,
     arena: Vec<u8>,
+    /// The strings among the bytes.
+    text: String,
     headers: Vec<(Span, Span)>,
     metas: Vec<FlowMeta>,
     /// Layer chains, each a range of `layer_parts` (outermost first).
@@ -209,7 +211,9 @@ impl Carried {
         fn of<T>(v: &Vec<T>) -> ((usize, usize), usize) {
             ((v.len(), v.capacity()), std::mem::size_of::<T>())
         }
+        let text = ((self.text.len(), self.text.capacity()), 1);
         let all = [
+            text,
             of(&self.items),
             of(&self.arena),
             of(&self.headers),
@@ -231,6 +235,7 @@ impl Carried {
     pub fn clear(&mut self) {
         self.items.clear();
         self.arena.clear();
+        self.text.clear();
         self.headers.clear();
         self.metas.clear();
         self.layers.clear();
@@ -261,6 +266,16 @@ impl Carried {
         (self.https.len() - 1) as u32
     }
 
+    /// Keeps a string in the text arena (read back without validating it again).
+    fn put_str(&mut self, text: &str) -> Span {
+        let at = self.text.len() as u32;
+        self.text.push_str(text);
+        Span {
+            at,
+            len: text.len() as u32,
+        }
+    }
+
     fn put(&mut self, bytes: &[u8]) -> Span {
         Span::put(&mut self.arena, bytes)
     }
@@ -272,8 +287,8 @@ impl Carried {
                 target,
                 version,
             } => CarriedHead::Request {
-                method: self.put(method.as_bytes()),
-                target: self.put(target.as_bytes()),
+                method: self.put_str(method),
+                target: self.put_str(target),
                 version,
             },
             HttpHead::Response {
@@ -283,12 +298,12 @@ impl Carried {
             } => CarriedHead::Response {
                 version,
                 status,
-                reason: self.put(reason.as_bytes()),
+                reason: self.put_str(reason),
             },
         };
         let first = self.headers.len() as u32;
         for h in m.headers {
-            let pair = (self.put(h.name.as_bytes()), self.put(h.value));
+            let pair = (self.put_str(h.name), self.put(h.value));
             self.headers.push(pair);
         }
         CarriedHttp {
@@ -315,7 +330,7 @@ impl Carried {
             },
             head,
             headers: (first, self.headers.len() as u32),
-            upgrade: m.upgrade.map(|u| self.put(u.as_bytes())),
+            upgrade: m.upgrade.map(|u| self.put_str(u)),
             body_head: self.put(m.body_head),
             raw_head: self.put(m.raw_head),
         }
@@ -384,8 +399,8 @@ impl Carried {
             Record::Sse(e) => {
                 let c = CarriedSse {
                     ts: e.ts,
-                    event: e.event.map(|s| self.put(s.as_bytes())),
-                    id: e.id.map(|s| self.put(s.as_bytes())),
+                    event: e.event.map(|s| self.put_str(s)),
+                    id: e.id.map(|s| self.put_str(s)),
                     data: self.put(e.data),
                     len: e.len,
                 };
@@ -409,8 +424,8 @@ impl Carried {
                         alpn: Vec::new(),
                         resumed: t.resumed,
                     },
-                    sni: t.sni.map(|s| self.put(s.as_bytes())),
-                    alpn: t.alpn.iter().map(|a| self.put(a.as_bytes())).collect(),
+                    sni: t.sni.map(|s| self.put_str(s)),
+                    alpn: t.alpn.iter().map(|a| self.put_str(a)).collect(),
                 };
                 self.tls.push(c);
                 CarriedRecord::Tls((self.tls.len() - 1) as u32)
@@ -595,9 +610,10 @@ impl Carried {
         Span::of(&self.arena, s)
     }
 
-    /// Only `&str`s were put where a `str` is read back: they are UTF-8.
+    /// A string kept by [`Carried::put_str`] (a span of whole strings: on char boundaries).
     fn str(&self, s: Span) -> &str {
-        std::str::from_utf8(self.bytes(s)).unwrap_or_default()
+        let at = s.at as usize;
+        self.text.get(at..at + s.len as usize).unwrap_or_default()
     }
 
     fn header_list(&self, h: &CarriedHttp) -> Vec<Header<'_>> {

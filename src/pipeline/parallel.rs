@@ -170,6 +170,9 @@ struct Found {
 /// depths, not by what a batch or the end of input finds.
 const CHUNK_BYTES: usize = 128 << 10;
 
+/// Items carried between two looks at a chunk's size.
+const CHECK_EVERY: usize = 32;
+
 /// A chunk's buffers kept for reuse at most this large (one record can be far larger).
 const KEEP_BYTES: usize = 4 * CHUNK_BYTES;
 
@@ -189,6 +192,8 @@ struct Outbox {
     /// While a sweep or the end of input closes flows: each flow's events are a group of
     /// this phase, and a chunk may end after any of them.
     by_flow: Option<fn(FlowId) -> Phase>,
+    /// Items in the chunk when its size was last added up.
+    checked: usize,
     to: SyncSender<Found>,
     /// Chunks replayed, handed back for their buffers.
     spent: Receiver<Found>,
@@ -219,8 +224,15 @@ impl Outbox {
         }
     }
 
-    /// Hands the chunk on if it is full (only between groups).
+    /// Hands the chunk on if it is full (only between groups). Its size is added up again
+    /// only every [`CHECK_EVERY`] items: a chunk outgrows [`CHUNK_BYTES`] by at most that many
+    /// records.
     fn flush_if_full(&mut self) {
+        let items = self.carried.items.len();
+        if items < self.checked + CHECK_EVERY {
+            return;
+        }
+        self.checked = items;
         if self.carried.used_bytes() >= CHUNK_BYTES {
             self.flush(false, None);
         }
@@ -244,6 +256,7 @@ impl Outbox {
             table,
         };
         self.from = 0;
+        self.checked = 0;
         let _ = self.to.send(found);
     }
 }
@@ -369,7 +382,7 @@ struct WorkerHandle {
     spent: SyncSender<Found>,
     thread: Option<JoinHandle<()>>,
     /// The worker's flow ids to the run's numbers, for flows still open.
-    ids: HashMap<FlowId, RunIds>,
+    ids: HashMap<FlowId, RunIds, foldhash::fast::RandomState>,
     /// The highest flow id of this worker seen so far: a higher one is a new flow.
     last_id: FlowId,
 }
@@ -421,6 +434,7 @@ impl<R: Reporter> Parallel<R> {
                     entry: 0,
                     from: 0,
                     by_flow: None,
+                    checked: 0,
                     to: tx,
                     spent: spent_rx,
                 };
@@ -433,7 +447,7 @@ impl<R: Reporter> Parallel<R> {
                     from,
                     spent,
                     thread,
-                    ids: HashMap::new(),
+                    ids: HashMap::default(),
                     last_id: 0,
                 }
             })
