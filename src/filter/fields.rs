@@ -12,8 +12,7 @@ use crate::model::{Code, FlowKind};
 use std::fmt;
 use std::sync::OnceLock;
 
-/// The kinds of record a filter is tested against: the JSON record types (`type`), plus the
-/// planned `tls` record.
+/// The kinds of record a filter is tested against: the JSON record types (`type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RecordType {
     Http,
@@ -23,10 +22,9 @@ pub enum RecordType {
     SseEvent,
     Anomaly,
     Flow,
-    /// Planned: one per TLS connection (the TLS issue).
+    /// A fact of a flow's TLS layer (handshake message, alert, key change).
     Tls,
-    /// Planned: application latency per flow and per method/event (sub-protocols); its
-    /// records exist, its `latency.*` fields are not in the catalog yet.
+    /// Application latency of a connection, whole and per method or event (sub-protocols).
     Latency,
 }
 
@@ -60,11 +58,6 @@ impl RecordType {
 
     pub fn parse(s: &str) -> Option<RecordType> {
         RecordType::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// Whether no record of this type exists yet.
-    pub const fn planned(self) -> bool {
-        matches!(self, RecordType::Tls | RecordType::Latency)
     }
 
     const fn bit(self) -> u16 {
@@ -197,7 +190,7 @@ pub const OPCODE_NAMES: [&str; 16] = [
 ];
 
 fn record_types() -> &'static [&'static str] {
-    const NOW: [&str; 7] = [
+    const NOW: [&str; 9] = [
         RecordType::Http.as_str(),
         RecordType::Handshake.as_str(),
         RecordType::WsFrame.as_str(),
@@ -205,6 +198,8 @@ fn record_types() -> &'static [&'static str] {
         RecordType::SseEvent.as_str(),
         RecordType::Anomaly.as_str(),
         RecordType::Flow.as_str(),
+        RecordType::Tls.as_str(),
+        RecordType::Latency.as_str(),
     ];
     &NOW
 }
@@ -221,7 +216,14 @@ fn anomaly_codes() -> &'static [&'static str] {
 
 const RECORD_TYPES: EnumDef = EnumDef {
     values: record_types,
-    planned: &["tls", "latency"],
+    planned: &[],
+    ordered: false,
+    numbered: false,
+    listed_as: None,
+};
+const TLS_KINDS: EnumDef = EnumDef {
+    values: || &["handshake", "alert", "change_cipher_spec", "keys"],
+    planned: &[],
     ordered: false,
     numbered: false,
     listed_as: None,
@@ -369,6 +371,8 @@ const SSE: RecordSet = RecordSet::of(&[RecordType::SseEvent]);
 const ANOMALY: RecordSet = RecordSet::of(&[RecordType::Anomaly]);
 const FLOW: RecordSet = RecordSet::of(&[RecordType::Flow]);
 const TLS: RecordSet = RecordSet::of(&[RecordType::Tls, RecordType::Flow]);
+const TLS_RECORD: RecordSet = RecordSet::of(&[RecordType::Tls]);
+const LATENCY: RecordSet = RecordSet::of(&[RecordType::Latency]);
 const PACKET: RecordSet = RecordSet::of(&[
     RecordType::Http,
     RecordType::Handshake,
@@ -376,6 +380,7 @@ const PACKET: RecordSet = RecordSet::of(&[
     RecordType::WsMessage,
     RecordType::SseEvent,
     RecordType::Anomaly,
+    RecordType::Tls,
 ]);
 const TIMED: RecordSet = RecordSet::of(&[
     RecordType::Http,
@@ -392,6 +397,8 @@ const DIRECTED: RecordSet = RecordSet::of(&[
     RecordType::WsMessage,
     RecordType::SseEvent,
     RecordType::Anomaly,
+    RecordType::Tls,
+    RecordType::Latency,
 ]);
 
 macro_rules! catalog {
@@ -615,45 +622,79 @@ catalog! {
         AnomalyDetail "anomaly.detail" Str, ANOMALY, Now One []
             "what exactly was wrong";
     }
-    group "tls records and the tls object of flow records (planned)" {
-        Tls "tls" Protocol, TLS, Planned One []
-            "a TLS connection";
-        TlsSni "tls.sni" Str, TLS, Planned One ["tls.handshake.extensions_server_name"]
-            "the server name the client asked for";
-        TlsAlpn "tls.alpn" Str, TLS, Planned Many ["tls.handshake.extensions_alpn_str"]
-            "each protocol the client offered by ALPN";
-        TlsVersion "tls.version" Str, TLS, Planned One []
-            "the negotiated version";
-        TlsCipher "tls.cipher" Str, TLS, Planned One []
-            "the negotiated cipher suite, by its IANA name";
-        TlsResumed "tls.resumed" Bool, TLS, Planned One []
-            "the session was resumed";
-        TlsDecrypted "tls.decrypted" Bool, TLS, Planned One []
-            "the key log had the session's secrets";
+    group "tls records and the tls object of flow records" {
+        Tls "tls" Protocol, TLS, Now One []
+            "a TLS record (handshake message, alert, key change) or a flow that ran TLS";
+        TlsSni "tls.sni" Str, TLS, Now One ["tls.handshake.extensions_server_name"]
+            "the server name the client asked for (ClientHello; the flow's `sni`)";
+        TlsAlpn "tls.alpn" Str, TLS, Now Many ["tls.handshake.extensions_alpn_str"]
+            "each protocol named by ALPN: offered (ClientHello; the flow's `alpn_offered`) or selected (ServerHello, EncryptedExtensions; the flow's `alpn`)";
+        TlsVersion "tls.version" Str, TLS, Now One []
+            "`TLS 1.3`, `TLS 1.2`, …: the version negotiated (ServerHello; the flow's `version`), else the record layer's";
+        TlsCipher "tls.cipher" Str, TLS, Now One []
+            "the cipher suite selected, by its IANA name (ServerHello; the flow's `cipher_suite`)";
+        TlsResumed "tls.resumed" Bool, TLS, Now One []
+            "the session was resumed (ServerHello; the flow's `resumed`)";
+        TlsDecrypted "tls.decrypted" Bool, FLOW, Now One []
+            "the key log had the session's secrets and its application data was decrypted";
+        TlsKind "tls.kind" Enum(TLS_KINDS), TLS_RECORD, Now One []
+            "what the tls record is about";
+        TlsName "tls.name" Str, TLS_RECORD, Now One []
+            "the handshake message or alert by name (`ClientHello`, `close_notify`, `KeyUpdate`)";
+        TlsHandshakeType "tls.handshake.type" Int, TLS_RECORD, Now One []
+            "the handshake message type as on the wire (1 ClientHello, 2 ServerHello, …)";
+        TlsAlertLevel "tls.alert.level" Int, TLS_RECORD, Now One ["tls.alert_message.level"]
+            "an alert's level: 1 warning, 2 fatal";
+        TlsAlertDescription "tls.alert.description" Int, TLS_RECORD, Now One ["tls.alert_message.desc"]
+            "an alert's description code (0 close_notify, 40 handshake_failure, …)";
+        TlsEncrypted "tls.encrypted" Bool, TLS_RECORD, Now One []
+            "the message came inside protected records (seen only with the session's secrets)";
     }
-    group "the sub object of ws_message records: sub-protocols (planned)" {
-        Sub "sub" Protocol, MESSAGE, Planned One []
+    group "the sub object of ws_message records: sub-protocols" {
+        Sub "sub" Protocol, MESSAGE, Now One []
             "a message decoded by a sub-protocol decoder";
-        SubProtocol "sub.protocol" Str, MESSAGE, Planned One []
+        SubProtocol "sub.protocol" Str, MESSAGE, Now Many []
             "the decoder (`socket.io`, `stomp`, `mqtt`, `graphql-ws`, `json-rpc`, …)";
-        SubType "sub.type" Str, MESSAGE, Planned One []
+        SubType "sub.type" Str, MESSAGE, Now Many []
             "the message or packet type the sub-protocol names (`EVENT`, `SEND`, `PUBLISH`, `next`)";
-        SubEvent "sub.event" Str, MESSAGE, Planned One []
+        SubEvent "sub.event" Str, MESSAGE, Now Many []
             "an event name (Socket.IO)";
-        SubMethod "sub.method" Str, MESSAGE, Planned One []
+        SubMethod "sub.method" Str, MESSAGE, Now Many []
             "a method or target (JSON-RPC, SignalR, WAMP)";
-        SubId "sub.id" Str, MESSAGE, Planned One []
-            "the id that pairs a request with its reply (JSON-RPC id, ack id, operation id, packet id)";
-        SubTopic "sub.topic" Str, MESSAGE, Planned One []
+        SubId "sub.id" Str, MESSAGE, Now Many []
+            "the id that pairs a request with its reply (JSON-RPC id, ack id, operation id, packet id), as text";
+        SubTopic "sub.topic" Str, MESSAGE, Now Many []
             "a topic or destination (MQTT, STOMP)";
-        SubNamespace "sub.namespace" Str, MESSAGE, Planned One []
+        SubNamespace "sub.namespace" Str, MESSAGE, Now Many []
             "a Socket.IO namespace";
-        SubOperation "sub.operation" Str, MESSAGE, Planned One []
+        SubOperation "sub.operation" Str, MESSAGE, Now Many []
             "a GraphQL operation name";
-        SubQos "sub.qos" Int, MESSAGE, Planned One []
+        SubQos "sub.qos" Int, MESSAGE, Now Many []
             "MQTT QoS";
-        SubError "sub.error" Str, MESSAGE, Planned One []
-            "an error the message carries (JSON-RPC error, STOMP ERROR)";
+        SubError "sub.error" Str, MESSAGE, Now Many []
+            "an error the message carries (JSON-RPC error, STOMP ERROR), as text";
+    }
+    group "latency records (per connection, and per method or event)" {
+        Latency "latency" Protocol, LATENCY, Now One []
+            "a latency record";
+        LatencyProtocol "latency.protocol" Str, LATENCY, Now One []
+            "the sub-protocol whose requests and replies were paired";
+        LatencyName "latency.name" Str, LATENCY, Now One []
+            "the method or event the record is for; absent on the whole-connection record";
+        LatencyCount "latency.count" Int, LATENCY, Now One []
+            "requests answered";
+        LatencyErrors "latency.errors" Int, LATENCY, Now One []
+            "requests answered with an error";
+        LatencyUnanswered "latency.unanswered" Int, LATENCY, Now One []
+            "requests never answered";
+        LatencyP50 "latency.p50" Float, LATENCY, Now One []
+            "median latency in seconds; absent when nothing was answered";
+        LatencyP90 "latency.p90" Float, LATENCY, Now One []
+            "90th percentile latency in seconds";
+        LatencyP99 "latency.p99" Float, LATENCY, Now One []
+            "99th percentile latency in seconds";
+        LatencyMax "latency.max" Float, LATENCY, Now One []
+            "the longest latency in seconds";
     }
 }
 
@@ -854,7 +895,7 @@ mod tests {
         );
         for t in RecordType::ALL {
             assert_eq!(RecordType::parse(t.as_str()), Some(t));
-            assert_eq!(RECORD_TYPES.position(t.as_str()).is_none(), t.planned());
+            assert!(RECORD_TYPES.position(t.as_str()).is_some(), "{t:?}");
         }
     }
 

@@ -7,7 +7,7 @@ use super::fields::{FIELDS, FieldId, RecordType, Status};
 use super::{FieldSource, Filter, OwnFields, Value};
 use crate::model::{
     Digest, FlowFacts, FlowKind, FlowSummary, Header, HttpHead, HttpMessage, InFlow, OpCode,
-    SseEvent, WsFrame,
+    SseEvent, TlsRecord, TlsSummary, TlsWhat, WsFrame,
 };
 use crate::tcp::{CloseHow, Dir, FlowMeta, RoleBasis};
 use crate::time::Timestamp;
@@ -244,21 +244,50 @@ fn type_errors_name_the_problem_and_the_column() {
 }
 
 #[test]
-fn planned_fields_type_check_and_match_nothing_yet() {
-    let f = Filter::new("tls.sni contains \"example\"").unwrap();
-    assert!(
-        FIELDS
-            .iter()
-            .filter(|d| d.status == Status::Planned)
-            .all(|d| d.name.starts_with("tls") || d.name.starts_with("sub"))
-    );
-    let (meta, summary) = flow();
-    let facts = FlowFacts {
-        meta: &meta,
-        summary: &summary,
-        how: CloseHow::EndOfInput,
+fn tls_fields_read_the_flows_tls_object_and_the_tls_records() {
+    let f = Filter::new("tls.sni contains \"example\" && tls.alpn == \"http/1.1\"").unwrap();
+    let (meta, mut summary) = flow();
+    let facts = |summary: &FlowSummary| {
+        let facts = FlowFacts {
+            meta: &meta,
+            summary,
+            how: CloseHow::EndOfInput,
+        };
+        f.matches(&in_flow(&facts, &meta, None))
     };
-    assert!(!f.matches(&in_flow(&facts, &meta, None)));
+    assert!(!facts(&summary), "a flow without TLS has no tls.* field");
+    summary.tls = Some(Box::new(TlsSummary {
+        sni: Some("chat.example.org".into()),
+        alpn_offered: vec!["h2".into(), "http/1.1".into()],
+        ..TlsSummary::default()
+    }));
+    assert!(facts(&summary), "the offer is among tls.alpn");
+    let mut hello = TlsRecord::new(
+        Dir::C2S,
+        Timestamp::from_secs_nanos(11, 0),
+        TlsWhat::Handshake { msg_type: 1 },
+        "ClientHello",
+    );
+    hello.sni = Some("chat.example.org");
+    hello.alpn = vec!["http/1.1"];
+    assert!(f.matches(&in_flow(&hello, &meta, Some(4))));
+    let alert =
+        Filter::new("tls.alert.description == 0 && tls.kind == alert && dir == c2s").unwrap();
+    assert!(!alert.matches(&in_flow(&hello, &meta, Some(4))));
+    let close = TlsRecord::new(
+        Dir::C2S,
+        Timestamp::from_secs_nanos(12, 0),
+        TlsWhat::Alert {
+            level: 1,
+            description: 0,
+        },
+        "close_notify",
+    );
+    assert!(alert.matches(&in_flow(&close, &meta, Some(9))));
+    assert!(
+        FIELDS.iter().all(|d| d.status == Status::Now),
+        "every field of the catalog has its records today"
+    );
     let f = Filter::new("sub.protocol == \"socket.io\" && sub.event == \"chat message\"").unwrap();
     assert_eq!(
         f.records().iter().collect::<Vec<_>>(),

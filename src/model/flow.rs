@@ -367,8 +367,10 @@ impl OwnFields for FlowFacts<'_> {
                 mean(&s.ping_rtts).map(|r| Value::Float(round3(r * 1e3))),
                 each,
             ),
-            // `tls.*`: the flow's tls object hands its fields on here.
-            _ => ControlFlow::Continue(()),
+            _ => match &s.tls {
+                Some(tls) => tls.own_values(field, each),
+                None => ControlFlow::Continue(()),
+            },
         }
     }
 }

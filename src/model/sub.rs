@@ -7,11 +7,13 @@
 //! here, so no printer knows a sub-protocol.
 
 use crate::decode::DetailNode;
+use crate::filter::{Each, FieldId, OwnFields, RecordType, Value as FieldValue, one};
 use crate::model::json::{JsonCx, ToJson};
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::ops::ControlFlow;
 
 /// What a decoded unit can say of itself, asked for only by the outputs that show it (the
 /// decoders' records implement it in `proto::sub`): nothing is rendered for a view that does
@@ -177,21 +179,70 @@ pub(crate) fn write_units<S: SerializeStruct>(
     Ok(())
 }
 
-impl crate::filter::OwnFields for LatencyRecord {
-    fn record_type(&self) -> crate::filter::RecordType {
-        crate::filter::RecordType::Latency
+impl OwnFields for LatencyRecord {
+    fn record_type(&self) -> RecordType {
+        RecordType::Latency
     }
 
-    /// The catalog names no `latency.*` field yet: a latency record answers for its type and
-    /// its flow's fields.
     fn own_values(
         &self,
-        _field: crate::filter::FieldId,
+        field: FieldId,
         _key: Option<&str>,
-        _each: &mut crate::filter::Each<'_>,
-    ) -> std::ops::ControlFlow<()> {
-        std::ops::ControlFlow::Continue(())
+        each: &mut Each<'_>,
+    ) -> ControlFlow<()> {
+        use FieldId as F;
+        let secs = |v: Option<f64>| v.map(FieldValue::Float);
+        match field {
+            F::Dir => one(self.dir.map(FieldValue::Sym), each),
+            F::Latency => each(FieldValue::Present),
+            F::LatencyProtocol => each(FieldValue::Str(self.protocol)),
+            F::LatencyName => one(self.name.as_deref().map(FieldValue::Str), each),
+            F::LatencyCount => each(FieldValue::Int(self.count.into())),
+            F::LatencyErrors => each(FieldValue::Int(self.errors.into())),
+            F::LatencyUnanswered => each(FieldValue::Int(self.unanswered.into())),
+            F::LatencyP50 => one(secs(self.p50), each),
+            F::LatencyP90 => one(secs(self.p90), each),
+            F::LatencyP99 => one(secs(self.p99), each),
+            F::LatencyMax => one(secs(self.max), each),
+            _ => ControlFlow::Continue(()),
+        }
     }
+}
+
+/// The `sub.*` fields of a message's decoded units, read from each unit's `sub` object (the
+/// same keys as in JSON); ids and errors that are not strings are given as their JSON text.
+/// Only a filter or `-T fields` naming a `sub.*` field asks, so the object is built then.
+pub fn sub_values(units: &[SubUnit], field: FieldId, each: &mut Each<'_>) -> ControlFlow<()> {
+    use FieldId as F;
+    let key = match field {
+        F::Sub => return one((!units.is_empty()).then_some(FieldValue::Present), each),
+        F::SubProtocol => "protocol",
+        F::SubType => "type",
+        F::SubEvent => "event",
+        F::SubMethod => "method",
+        F::SubId => "id",
+        F::SubTopic => "topic",
+        F::SubNamespace => "namespace",
+        F::SubOperation => "operation",
+        F::SubQos => "qos",
+        F::SubError => "error",
+        _ => return ControlFlow::Continue(()),
+    };
+    for unit in units {
+        let object = unit.meaning.object();
+        match object.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(v)) if field != F::SubQos => each(FieldValue::Str(v))?,
+            Some(Value::Number(n)) if field == F::SubQos => {
+                if let Some(q) = n.as_u64() {
+                    each(FieldValue::Int(q.into()))?;
+                }
+            }
+            Some(v) if field != F::SubQos => each(FieldValue::Str(&v.to_string()))?,
+            Some(_) => {}
+        }
+    }
+    ControlFlow::Continue(())
 }
 
 #[cfg(test)]

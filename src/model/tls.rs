@@ -3,7 +3,7 @@
 //! ([`RecordLayer`], for the `-V` tree and `-x` dumps of what was found inside), and a flow's
 //! TLS facts and costs ([`TlsSummary`], the `tls` object of its flow record).
 
-use crate::filter::{Each, FieldId, OwnFields, RecordType};
+use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::json::{JsonCx, ToJson, ts_secs};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -177,14 +177,62 @@ impl OwnFields for TlsRecord<'_> {
         RecordType::Tls
     }
 
-    /// The catalog's `tls.*` fields are still planned (docs/filter.md): a TLS record answers
-    /// for its type and nothing else yet.
     fn own_values(
         &self,
-        _field: FieldId,
+        field: FieldId,
         _key: Option<&str>,
-        _each: &mut Each<'_>,
+        each: &mut Each<'_>,
     ) -> ControlFlow<()> {
-        ControlFlow::Continue(())
+        use FieldId as F;
+        match field {
+            F::FrameTime => each(Value::Time(self.ts)),
+            F::Dir => each(Value::Sym(self.dir.as_str())),
+            F::Tls => each(Value::Present),
+            F::TlsSni => one(self.sni.map(Value::Str), each),
+            F::TlsAlpn => self.alpn.iter().try_for_each(|a| each(Value::Str(a))),
+            F::TlsVersion => one(self.version.map(Value::Str), each),
+            F::TlsCipher => one(self.cipher_suite_name.map(Value::Str), each),
+            F::TlsResumed => one(self.resumed.map(Value::Bool), each),
+            F::TlsKind => each(Value::Sym(self.kind_name())),
+            F::TlsName => each(Value::Str(self.name)),
+            F::TlsHandshakeType => match self.what {
+                TlsWhat::Handshake { msg_type } => each(Value::Int(msg_type.into())),
+                _ => ControlFlow::Continue(()),
+            },
+            F::TlsAlertLevel | F::TlsAlertDescription => match self.what {
+                TlsWhat::Alert { level, description } => each(Value::Int(
+                    if field == F::TlsAlertLevel {
+                        level
+                    } else {
+                        description
+                    }
+                    .into(),
+                )),
+                _ => ControlFlow::Continue(()),
+            },
+            F::TlsEncrypted => each(Value::Bool(self.encrypted)),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
+impl TlsSummary {
+    /// The flow record's `tls.*` fields (its `tls` object).
+    pub fn own_values(&self, field: FieldId, each: &mut Each<'_>) -> ControlFlow<()> {
+        use FieldId as F;
+        match field {
+            F::Tls => each(Value::Present),
+            F::TlsSni => one(self.sni.as_deref().map(Value::Str), each),
+            F::TlsAlpn => self
+                .alpn
+                .iter()
+                .chain(&self.alpn_offered)
+                .try_for_each(|a| each(Value::Str(a))),
+            F::TlsVersion => one(self.version.map(Value::Str), each),
+            F::TlsCipher => one(self.cipher_suite.map(Value::Str), each),
+            F::TlsResumed => each(Value::Bool(self.resumed)),
+            F::TlsDecrypted => each(Value::Bool(self.decrypted)),
+            _ => ControlFlow::Continue(()),
+        }
     }
 }

@@ -7,7 +7,7 @@ use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::http::text_prefix;
 use crate::model::json::{JsonCx, ToJson, ts_secs};
 use crate::model::payload::{Digest, HEX, preview};
-use crate::model::sub::{SubChoice, SubUnit, write_units};
+use crate::model::sub::{SubChoice, SubUnit, sub_values, write_units};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::ser::{SerializeStruct, Serializer};
@@ -359,8 +359,7 @@ impl OwnFields for WsMessage<'_> {
             F::WsMessageLen => each(Value::Int(self.len.into())),
             F::WsMessageCompressed => each(Value::Bool(self.compressed)),
             F::WsMessageValidUtf8 => one(self.valid_utf8.map(Value::Bool), each),
-            // `sub.*`: the sub-protocol decoders hand their fields on here.
-            _ => ControlFlow::Continue(()),
+            _ => sub_values(self.sub, field, each),
         }
     }
 }
