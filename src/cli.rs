@@ -787,7 +787,7 @@ pub struct Common {
     pub poll_interval: std::time::Duration,
     /// Threads: `read` splits the flows between N threads (default 1); `check` analyzes N
     /// captures at once (default: the available cores). The output is the same whatever the
-    /// number; `live` uses one.
+    /// number; `live`, and views and rules that name one flow by its number, use one.
     #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub threads: Option<usize>,
 }
