@@ -309,6 +309,78 @@ fn shards_compose_with_a_display_filter() {
     assert!(checked > 20, "{checked} filtered runs matched anything");
 }
 
+/// `file` (a little-endian pcap) cut into files of `per_file` packets each, as `tcpdump -C`
+/// would leave it, in `dir`.
+fn rotated(file: &Path, per_file: usize, dir: &Path) -> Vec<PathBuf> {
+    let bytes = std::fs::read(file).expect("read capture");
+    assert_eq!(
+        &bytes[..4],
+        b"\xd4\xc3\xb2\xa1",
+        "{}: a little-endian pcap",
+        file.display()
+    );
+    let (header, mut rest) = bytes.split_at(24);
+    let mut files = Vec::new();
+    while !rest.is_empty() {
+        let mut out = header.to_vec();
+        for _ in 0..per_file {
+            if rest.is_empty() {
+                break;
+            }
+            let len = u32::from_le_bytes(rest[8..12].try_into().expect("caplen")) as usize;
+            out.extend_from_slice(&rest[..16 + len]);
+            rest = &rest[16 + len..];
+        }
+        let path = dir.join(format!("part-{:03}.pcap", files.len()));
+        std::fs::write(&path, out).expect("write part");
+        files.push(path);
+    }
+    files
+}
+
+#[test]
+fn shards_of_rotated_files_read_as_one_capture_report_what_one_process_reports() {
+    // Flows cross the files' boundaries; packet numbers continue from file to file.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut files = Vec::new();
+    for (i, name) in ["chromium-ws.pcap", "http-keepalive.pcap", "polling.pcap"]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = tmp.path().join(i.to_string());
+        std::fs::create_dir(&dir).expect("dir");
+        files.extend(rotated(&common::capture(name), 7, &dir));
+    }
+    assert!(files.len() > 10, "{} files", files.len());
+    let run = |extra: &[&str]| {
+        let mut args: Vec<std::ffi::OsString> = vec!["read".into(), "--json".into()];
+        args.extend(extra.iter().map(Into::into));
+        args.extend(files.iter().map(Into::into));
+        common::sockscope(&args).report()
+    };
+    let whole = run(&[]);
+    let want = keyed_records(&whole);
+    assert!(
+        want.iter().any(|r| r.contains("\"frame\":4")),
+        "packet numbers present"
+    );
+    for n in 2..=3u32 {
+        let parts: Vec<Report> = (1..=n)
+            .map(|k| run(&["--shard", &format!("{k}/{n}")]))
+            .collect();
+        let mut union: Vec<String> = parts.iter().flat_map(keyed_records).collect();
+        union.sort();
+        assert!(
+            union == want,
+            "{n} shards of {} files differ from one process:\n{}",
+            files.len(),
+            diff(&want, &union)
+        );
+        let refs: Vec<&Report> = parts.iter().collect();
+        assert_eq!(summed(&refs), summed(&[&whole]), "{n} shards' summaries");
+    }
+}
+
 /// The lines only one side has.
 fn diff(want: &[String], got: &[String]) -> String {
     let want: BTreeSet<&String> = want.iter().collect();

@@ -1,6 +1,6 @@
 //! What names a flow outside one run: its Community ID (v1), which Zeek, Suricata and Arkime
-//! compute for the same connection, and the symmetric hash of its 4-tuple that splits flows
-//! into shards (`--shard K/N`).
+//! compute for the same connection, and its shard (`--shard K/N`, by the symmetric hash of
+//! [`crate::tcp::shard`]).
 //!
 //! Both depend only on the two endpoints, not on which one is the client nor on the order
 //! packets came in, so every packet of a connection (either direction, any file of a rotated
@@ -75,53 +75,9 @@ fn ip_bytes(ip: &IpAddr) -> Vec<u8> {
     }
 }
 
-/// A hash of a connection's 4-tuple that is the same for both directions (the endpoints are
-/// put in order first) and the same in every process and on every machine: FNV-1a over the
-/// ordered endpoints' bytes (address, then port, big-endian), finished with a 64-bit mixer
-/// (SplitMix64's) so that neighbouring ports spread over every shard. No allocation.
-///
-/// This is the one function that says which shard (or, with threads, which worker) owns a
-/// flow.
-pub fn symmetric_hash(a: SocketAddr, b: SocketAddr) -> u64 {
-    let (lo, hi) = if endpoint_key(a) <= endpoint_key(b) {
-        (a, b)
-    } else {
-        (b, a)
-    };
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &byte in bytes {
-            h ^= u64::from(byte);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    for end in [lo, hi] {
-        match end.ip() {
-            IpAddr::V4(v4) => eat(&v4.octets()),
-            IpAddr::V6(v6) => eat(&v6.octets()),
-        }
-        eat(&end.port().to_be_bytes());
-    }
-    mix64(h)
-}
-
-/// An endpoint as something ordered the same way everywhere: family, address, port.
-fn endpoint_key(e: SocketAddr) -> (u8, u128, u16) {
-    match e.ip() {
-        IpAddr::V4(v4) => (4, u128::from(u32::from(v4)), e.port()),
-        IpAddr::V6(v6) => (6, u128::from(v6), e.port()),
-    }
-}
-
-/// SplitMix64's finaliser: every input bit moves every output bit.
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// One of `count` shards (`--shard K/N`: `index` is K - 1): the flows whose
-/// [`symmetric_hash`] modulo `count` is `index`.
+/// One of `count` shards (`--shard K/N`: `index` is K - 1): the flows that
+/// [`crate::tcp::shard::shard_of`] (the split between worker threads too) puts in share
+/// `index` of `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
     pub index: u32,
@@ -157,7 +113,8 @@ impl Shard {
     /// Whether the connection between `a` and `b` belongs to this shard.
     #[inline]
     pub fn owns(&self, a: SocketAddr, b: SocketAddr) -> bool {
-        self.count <= 1 || symmetric_hash(a, b) % u64::from(self.count) == u64::from(self.index)
+        self.count <= 1
+            || crate::tcp::shard::shard_of(a, b, self.count as usize) == self.index as usize
     }
 
     /// Whether this shard reports what belongs to no flow (packets that are not TCP, anomalies
@@ -302,25 +259,24 @@ mod tests {
     }
 
     #[test]
-    fn the_shard_hash_is_symmetric_and_spreads_ports() {
+    fn a_flow_is_in_one_shard_whatever_its_direction_and_shards_spread_ports() {
         let server: SocketAddr = "10.0.0.2:80".parse().unwrap();
+        let shards: Vec<Shard> = (1..=3)
+            .map(|k| Shard::parse(&format!("{k}/3")).unwrap())
+            .collect();
         let mut per_shard = [0u32; 3];
         for port in 40000..43000 {
             let client = SocketAddr::from(([10, 0, 0, 1], port));
-            assert_eq!(
-                symmetric_hash(client, server),
-                symmetric_hash(server, client)
-            );
-            per_shard[(symmetric_hash(client, server) % 3) as usize] += 1;
+            let owners: Vec<usize> = (0..3).filter(|&i| shards[i].owns(client, server)).collect();
+            assert_eq!(owners.len(), 1, "{client}");
+            assert!(shards[owners[0]].owns(server, client));
+            per_shard[owners[0]] += 1;
         }
         // 3000 flows over 3 shards: each within 10% of 1000.
         assert!(
             per_shard.iter().all(|&n| (900..=1100).contains(&n)),
             "{per_shard:?}"
         );
-        let v6a: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
-        let v6b: SocketAddr = "[2001:db8::2]:50000".parse().unwrap();
-        assert_eq!(symmetric_hash(v6a, v6b), symmetric_hash(v6b, v6a));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub const BIN: &str = match option_env!("CARGO_BIN_EXE_sockscope") {
     None => "sockscope",
 };
 
+pub mod counting;
 pub mod hostile;
 
 /// Runs `cmd`, which must succeed (its stderr tells why not), and returns its stdout.
