@@ -884,7 +884,7 @@ pub struct Common {
     pub digest: bool,
     /// Analyze only shard K of N: the flows whose symmetric 4-tuple hash falls in it. N
     /// processes given the same files (K = 1..N) together report exactly what one process
-    /// reports; the first also reports what belongs to no flow.
+    /// reports; the first also reports what belongs to no flow. Each analyzes in one thread.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,
     /// Decode WebSocket messages as this sub-protocol where the handshake negotiated none that
