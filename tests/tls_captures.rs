@@ -550,6 +550,41 @@ captures! {
     tls13_ccm: "tls13-ccm";
     tls13_unknown_ca: "tls13-unknown-ca";
     tls12_renegotiation_refused: "tls12-renegotiation-refused";
+    tls12_record_too_large: "tls12-record-too-large";
+    tls13_data_after_close_notify: "tls13-data-after-close-notify";
+}
+
+/// The crafted captures (`tests/common/tls_crafted.rs`) are exactly what their generator
+/// writes: anyone can rebuild them, and a change to the builders that would change them shows
+/// here. `SOCKSCOPE_WRITE_CRAFTED=1` writes them instead (never in CI).
+#[test]
+fn crafted_captures_are_what_their_generator_writes() {
+    let write = std::env::var_os("SOCKSCOPE_WRITE_CRAFTED").is_some_and(|v| !v.is_empty() && v != "0");
+    assert!(!(write && common::skipping_forbidden()), "SOCKSCOPE_WRITE_CRAFTED in CI");
+    let root = common::captures();
+    for c in common::tls_crafted::all() {
+        let files = [
+            (root.join(format!("tls/{}.pcap", c.name)), c.pcap),
+            (root.join(format!("tls/{}.keys", c.name)), c.keys.into_bytes()),
+            (
+                root.join(format!("expected/tls/{}.json", c.name)),
+                c.expected.into_bytes(),
+            ),
+        ];
+        for (path, bytes) in files {
+            if write {
+                std::fs::write(&path, &bytes).expect("write");
+            } else {
+                let committed = std::fs::read(&path).unwrap_or_default();
+                assert!(
+                    committed == bytes,
+                    "{} differs from what tests/common/tls_crafted.rs writes \
+                     (SOCKSCOPE_WRITE_CRAFTED=1 rewrites it)",
+                    path.display()
+                );
+            }
+        }
+    }
 }
 
 #[test]
