@@ -155,6 +155,7 @@ impl ToJson for Anomaly {
         r.serialize_field("severity", self.code.severity().as_str())?;
         r.serialize_field("code", self.code.as_str())?;
         r.serialize_field("detail", &self.detail)?;
+        cx.layers.write(&mut r)?;
         r.end()
     }
 }

@@ -159,6 +159,7 @@ impl ToJson for Handshake {
         r.serialize_field("extensions", &self.extensions)?;
         r.serialize_field("deflate", &self.deflate.is_some())?;
         r.serialize_field("origin", &self.origin)?;
+        cx.layers.write(&mut r)?;
         r.end()
     }
 }
@@ -204,6 +205,7 @@ impl ToJson for WsFrame<'_> {
         )?;
         r.serialize_field("preview", &preview.text)?;
         r.serialize_field("preview_truncated", &preview.truncated)?;
+        cx.layers.write(&mut r)?;
         r.end()
     }
 }
@@ -235,6 +237,7 @@ impl ToJson for WsMessage<'_> {
             r.serialize_field("sha256", &sha256)?;
         }
         write_units(&mut r, self.sub)?;
+        cx.layers.write(&mut r)?;
         r.end()
     }
 }
