@@ -72,39 +72,65 @@ impl Records<'_> {
     }
 }
 
-fn expected(
-    name: &str,
-    description: &str,
-    synth: &Synth,
-    suite_name: &str,
-    alpn: &str,
-    http: serde_json::Value,
-    anomaly: &str,
-) -> String {
-    let client = format!("{}:{}", ip(CLIENT.0), CLIENT.1);
-    let server = format!("{}:{}", ip(SERVER.0), SERVER.1);
-    let version = if synth.suite.tls13 { "TLS 1.3" } else { "TLS 1.2" };
-    let exp = json!({
-        "schema": "sockscope-expected-tls/1",
-        "capture": format!("tls/{name}.pcap"),
-        "description": description,
-        "recorded_by": "SOCKSCOPE_WRITE_CRAFTED=1 cargo test --test tls_captures crafted (tests/common/tls_crafted.rs)",
-        "crafted": true,
-        "link_types": ["EN10MB"],
-        "port": 443,
-        "flows": 1,
-        "connections": [{"id": 1, "client": client, "server": server, "kind": "http", "midstream": false}],
-        "http": http,
-        "websocket": [],
-        "sse": [],
-        "anomalies": [anomaly],
-        "keylog": format!("tls/{name}.keys"),
-        "secrets_in_capture": false,
-        "tls": [{"flow": 1, "version": version, "cipher_suite": suite_name, "alpn": alpn, "sni": "example.com", "decryptable": true}],
-    });
-    let mut text = serde_json::to_string_pretty(&exp).expect("json");
-    text.push('\n');
-    text
+/// What a crafted session is: one GET of `target` over `synth` (ALPN http/1.1) answered with
+/// `body_len` bytes, and the one anomaly its crafting makes.
+struct Session<'a> {
+    name: &'static str,
+    description: &'a str,
+    synth: &'a Synth,
+    suite_name: &'static str,
+    target: &'static str,
+    body_len: usize,
+    anomaly: &'static str,
+}
+
+impl Session<'_> {
+    /// The capture of `steps` after the handshake, its key log and its expected file.
+    fn crafted(&self, steps: Steps) -> Crafted {
+        let client = format!("{}:{}", ip(CLIENT.0), CLIENT.1);
+        let server = format!("{}:{}", ip(SERVER.0), SERVER.1);
+        let version = if self.synth.suite.tls13 { "TLS 1.3" } else { "TLS 1.2" };
+        let name = self.name;
+        let exp = json!({
+            "schema": "sockscope-expected-tls/1",
+            "capture": format!("tls/{name}.pcap"),
+            "description": self.description,
+            "recorded_by": "SOCKSCOPE_WRITE_CRAFTED=1 cargo test --test tls_captures crafted (tests/common/tls_crafted.rs)",
+            "crafted": true,
+            "link_types": ["EN10MB"],
+            "port": 443,
+            "flows": 1,
+            "connections": [{"id": 1, "client": client, "server": server, "kind": "http", "midstream": false}],
+            "http": [{"flow": 1, "method": "GET", "target": self.target, "status": 200, "request_body_len": 0, "response_body_len": self.body_len, "chunked": false, "upgrade": false}],
+            "websocket": [],
+            "sse": [],
+            "anomalies": [self.anomaly],
+            "keylog": format!("tls/{name}.keys"),
+            "secrets_in_capture": false,
+            "tls": [{"flow": 1, "version": version, "cipher_suite": self.suite_name, "alpn": "http/1.1", "sni": "example.com", "decryptable": true}],
+        });
+        let mut expected = serde_json::to_string_pretty(&exp).expect("json");
+        expected.push('\n');
+        Crafted {
+            name,
+            pcap: session(self.synth, steps),
+            keys: self.synth.keylog(),
+            expected,
+        }
+    }
+
+    fn request(&self) -> Vec<u8> {
+        format!("GET {} HTTP/1.1\r\nHost: example.com\r\n\r\n", self.target).into_bytes()
+    }
+
+    /// The response's head.
+    fn head(&self) -> Vec<u8> {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            self.body_len
+        )
+        .into_bytes()
+    }
 }
 
 fn ip(a: [u8; 4]) -> String {
@@ -114,80 +140,61 @@ fn ip(a: [u8; 4]) -> String {
 /// TLS 1.2: a GET answered by a response sent in one record of 16 468 bytes of plaintext,
 /// over the 2^14 a record may carry.
 fn record_too_large() -> Crafted {
-    let name = "tls12-record-too-large";
     let synth =
         Synth::new(TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, false, 21).expect("a decryptable suite");
-    let mut r = Records::new(&synth);
     let body: Vec<u8> = (0..16_400u32).map(|i| b"0123456789abcdef"[i as usize % 16]).collect();
-    let mut response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut s = Session {
+        name: "tls12-record-too-large",
+        description: "",
+        synth: &synth,
+        suite_name: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        target: "/large",
+        body_len: body.len(),
+        anomaly: "tls.record_too_large",
+    };
+    let mut response = s.head();
     response.extend_from_slice(&body);
-    let steps = vec![
-        (C2S, r.data(Dir::C2S, b"GET /large HTTP/1.1\r\nHost: example.com\r\n\r\n")),
-        (S2C, r.data(Dir::S2C, &response)),
-        (C2S, r.close_notify(Dir::C2S)),
-        (S2C, r.close_notify(Dir::S2C)),
-    ];
     let description = format!(
         "crafted: TLS 1.2 (ECDHE-RSA-AES128-GCM-SHA256, ALPN http/1.1); a GET answered by a response whose head and body go in one record of {} bytes of plaintext, over the 2^14 (16384) a record may carry (RFC 5246 §6.2.1); then both sides' close_notify",
         response.len()
     );
-    Crafted {
-        name,
-        pcap: session(&synth, steps),
-        keys: synth.keylog(),
-        expected: expected(
-            name,
-            &description,
-            &synth,
-            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-            "http/1.1",
-            json!([{"flow": 1, "method": "GET", "target": "/large", "status": 200, "request_body_len": 0, "response_body_len": body.len(), "chunked": false, "upgrade": false}]),
-            "tls.record_too_large",
-        ),
-    }
+    s.description = &description;
+    let mut r = Records::new(&synth);
+    s.crafted(vec![
+        (C2S, r.data(Dir::C2S, &s.request())),
+        (S2C, r.data(Dir::S2C, &response)),
+        (C2S, r.close_notify(Dir::C2S)),
+        (S2C, r.close_notify(Dir::S2C)),
+    ])
 }
 
 /// TLS 1.3: the server sends close_notify in the middle of a response's body, then the rest
 /// of it (what a truncation or an injection would look like).
 fn data_after_close_notify() -> Crafted {
-    let name = "tls13-data-after-close-notify";
     let synth = Synth::new(TLS_AES_128_GCM_SHA256, false, 22)
         .expect("a decryptable suite")
         .with_alpn(b"http/1.1");
-    let mut r = Records::new(&synth);
     let first = b"the body until close_notify\n";
     let late = b"and a part sent after it\n";
-    let mut response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
-        first.len() + late.len()
-    )
-    .into_bytes();
+    let s = Session {
+        name: "tls13-data-after-close-notify",
+        description: "crafted: TLS 1.3 (TLS_AES_128_GCM_SHA256, ALPN http/1.1); a GET answered by a response whose server sends close_notify after the first part of the body, then one more application data record with the rest of it, then the client's close_notify. The late record is read (tshark reads it too): the body is both parts",
+        synth: &synth,
+        suite_name: "TLS_AES_128_GCM_SHA256",
+        target: "/late",
+        body_len: first.len() + late.len(),
+        anomaly: "tls.data_after_close_notify",
+    };
+    let mut response = s.head();
     response.extend_from_slice(first);
-    let steps = vec![
-        (C2S, r.data(Dir::C2S, b"GET /late HTTP/1.1\r\nHost: example.com\r\n\r\n")),
+    let mut r = Records::new(&synth);
+    s.crafted(vec![
+        (C2S, r.data(Dir::C2S, &s.request())),
         (S2C, r.data(Dir::S2C, &response)),
         (S2C, r.close_notify(Dir::S2C)),
         (S2C, r.data(Dir::S2C, late)),
         (C2S, r.close_notify(Dir::C2S)),
-    ];
-    Crafted {
-        name,
-        pcap: session(&synth, steps),
-        keys: synth.keylog(),
-        expected: expected(
-            name,
-            "crafted: TLS 1.3 (TLS_AES_128_GCM_SHA256, ALPN http/1.1); a GET answered by a response whose server sends close_notify after the first part of the body, then one more application data record with the rest of it, then the client's close_notify. The late record is read (tshark reads it too): the body is both parts",
-            &synth,
-            "TLS_AES_128_GCM_SHA256",
-            "http/1.1",
-            json!([{"flow": 1, "method": "GET", "target": "/late", "status": 200, "request_body_len": 0, "response_body_len": first.len() + late.len(), "chunked": false, "upgrade": false}]),
-            "tls.data_after_close_notify",
-        ),
-    }
+    ])
 }
 
 /// Every crafted TLS capture.
