@@ -45,7 +45,7 @@ ALL_BAD=(ws-accept-mismatch ws-handshake-invalid ws-unmasked-client-frame ws-mas
 ALL_TLS=(wss-tls13-aes128 wss-tls13-aes256 wss-tls13-chacha20 wss-tls12-ecdhe-gcm
   wss-tls12-ecdhe-chacha20 wss-tls12-cbc-etm wss-tls12-cbc-noetm https-keepalive https-h2
   chromium-wss tls13-keyupdate tls-missing-session tls-wrong-key wss-dsb tls13-ccm tls13-unknown-ca
-  tls12-renegotiation-refused)
+  tls12-renegotiation-refused tls11-unsupported-version)
 # Sub-protocol captures live in sub/; expected files in expected/sub/ (peers/sub/expect_sub.py).
 ALL_SUB=(socketio stomp mqtt graphql-transport-ws jsonrpc)
 
@@ -886,6 +886,16 @@ rec_tls/tls13-unknown-ca() {
   grep -q 'alert unknown ca' "$WORK/sserver.out" "$WORK/sserver.err" || die "s_server did not receive the unknown_ca alert"
   openssl_expected tls13-unknown-ca "openssl s_client (-verify_return_error, without the test CA) refuses s_server's certificate: it answers the server's handshake flight with a fatal unknown_ca alert, in the clear (it had not started to protect its own records: that comes with its Finished), and closes; no application data. The server's flight decrypts with the key log" \
     --kind tls --alert c2s:2:48 --anomaly tls.alert
+}
+rec_tls/tls11-unsupported-version() {
+  tls_certs
+  # OpenSSL 3 still speaks TLS 1.1 when both sides lower the security level.
+  openssl_session tls11-unsupported-version "-tls1_1 -cipher DEFAULT:@SECLEVEL=0" \
+    "-CAfile '$CERTS/ca.pem' -tls1_1 -cipher DEFAULT:@SECLEVEL=0" \
+    "printf 'hello over TLS 1.1\n'; sleep 1"
+  grep -q 'Protocol  *: TLSv1.1' "$WORK/sclient.out" || die "s_client did not negotiate TLS 1.1"
+  openssl_expected tls11-unsupported-version "openssl s_client and s_server over TLS 1.1 (both at -cipher DEFAULT:@SECLEVEL=0): a line of data. sockscope does not decrypt TLS 1.0/1.1 (their PRF is not implemented); tshark does, with the same key log" \
+    --anomaly tls.unsupported_version --not-decrypted-by-sockscope
 }
 rec_tls/tls12-renegotiation-refused() {
   tls_certs

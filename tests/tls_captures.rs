@@ -233,6 +233,8 @@ fn expected(name: &str) -> serde_json::Value {
 
 fn version_name(v: u16) -> &'static str {
     match v {
+        0x0301 => "TLS 1.0",
+        0x0302 => "TLS 1.1",
         0x0303 => "TLS 1.2",
         0x0304 => "TLS 1.3",
         _ => "other",
@@ -550,6 +552,7 @@ captures! {
     tls13_ccm: "tls13-ccm";
     tls13_unknown_ca: "tls13-unknown-ca";
     tls12_renegotiation_refused: "tls12-renegotiation-refused";
+    tls11_unsupported_version: "tls11-unsupported-version";
     tls12_record_too_large: "tls12-record-too-large";
     tls13_data_after_close_notify: "tls13-data-after-close-notify";
 }

@@ -29,7 +29,7 @@ def tshark(*args):
     return out.stdout
 
 
-VERSION = {"0x0303": "TLS 1.2", "0x0304": "TLS 1.3"}
+VERSION = {"0x0301": "TLS 1.0", "0x0302": "TLS 1.1", "0x0303": "TLS 1.2", "0x0304": "TLS 1.3"}
 problems = []
 streams = {}
 for line in tshark("-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0", "-T", "fields", "-e", "tcp.stream", "-e", "ip.src", "-e", "tcp.srcport").splitlines():
@@ -44,9 +44,10 @@ if len(streams) != exp["flows"] and len(busy) != len([t for t in exp["tls"]]):
 
 # The ServerHello of each stream: version and suite.
 hello = {}
-for line in tshark("-Y", "tls.handshake.type == 2", "-T", "fields", "-e", "tcp.stream", "-e", "tls.handshake.ciphersuite", "-e", "tls.handshake.extensions.supported_version").splitlines():
-    s, suite, version = (line.split("\t") + ["", ""])[:3]
-    hello[s] = (suite, VERSION.get(version or "0x0303", version))
+for line in tshark("-Y", "tls.handshake.type == 2", "-T", "fields", "-e", "tcp.stream", "-e", "tls.handshake.ciphersuite", "-e", "tls.handshake.extensions.supported_version", "-e", "tls.handshake.version").splitlines():
+    s, suite, version, legacy = (line.split("\t") + ["", "", ""])[:4]
+    # TLS 1.3 says its version in supported_versions; the others in the hello itself.
+    hello[s] = (suite, VERSION.get(version or legacy, version or legacy))
 names = {}
 for line in tshark("-Y", "tls.handshake.type == 2", "-V").splitlines():
     line = line.strip()

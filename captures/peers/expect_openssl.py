@@ -28,10 +28,15 @@ p.add_argument("--not-decrypted-by-sockscope", action="store_true",
 a = p.parse_args()
 client_text = open(a.client_out, errors="replace").read()
 server_text = open(a.server_out, errors="replace").read()
-m = re.search(r"New, (TLSv1\.[23]), Cipher is (\S+)", client_text)
+m = re.search(r"New, (TLSv1\.[0-3]), Cipher is (\S+)", client_text)
 if not m:
     raise SystemExit("s_client did not report the session")
-version, cipher = {"TLSv1.3": "TLS 1.3", "TLSv1.2": "TLS 1.2"}[m.group(1)], IANA.get(m.group(2), m.group(2))
+# "New, …" names the cipher's own version; the session block says the protocol, when the
+# handshake got that far.
+protocol = re.search(r"Protocol\s*: (TLSv1\.[0-3])", client_text)
+VERSIONS = {"TLSv1.3": "TLS 1.3", "TLSv1.2": "TLS 1.2", "TLSv1.1": "TLS 1.1", "TLSv1.0": "TLS 1.0"}
+version = VERSIONS[(protocol or m).group(1)]
+cipher = IANA.get(m.group(2), m.group(2))
 # s_server prints its session report, then what it receives (with "Read BLOCK" when a read
 # found only a non-data record, such as a KeyUpdate), then DONE.
 # A handshake that failed has no session report and nothing received; a session that ended on
