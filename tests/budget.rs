@@ -201,7 +201,11 @@ fn tls_handshake_messages_that_never_end() {
     let Some(run) = measure(&file, &["-q"]) else {
         return;
     };
-    assert!(run.max_rss_kib <= LIMIT_KIB, "peak RSS {} KiB", run.max_rss_kib);
+    assert!(
+        run.max_rss_kib <= LIMIT_KIB,
+        "peak RSS {} KiB",
+        run.max_rss_kib
+    );
     assert!(run.stdout.contains("tls.budget"), "{}", tail(&run.stdout));
     for code in ["tcp.budget_flows", "tcp.budget_evict"] {
         assert!(!run.stdout.contains(code), "{code}: {}", tail(&run.stdout));

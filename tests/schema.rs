@@ -434,7 +434,10 @@ fn tls_captures_match_the_schema_with_and_without_their_key_logs() {
                     // Only what was read from TLS plaintext says so, and only with keys (a
                     // key log, or the secrets a pcapng carries).
                     assert_ne!(r["type"], "tls", "{r}");
-                    assert!(args.contains(&"--keylog") || path.ends_with(".pcapng"), "{r}");
+                    assert!(
+                        args.contains(&"--keylog") || path.ends_with(".pcapng"),
+                        "{r}"
+                    );
                     assert!(
                         layers.iter().all(|l| l == "TLS 1.2" || l == "TLS 1.3"),
                         "{r}"
@@ -450,7 +453,10 @@ fn tls_captures_match_the_schema_with_and_without_their_key_logs() {
     }
     assert!(types.contains("tls"), "{types:?}");
     for t in ["http", "handshake", "ws_frame", "ws_message", "anomaly"] {
-        assert!(layered.contains(t), "no {t} record with layers: {layered:?}");
+        assert!(
+            layered.contains(t),
+            "no {t} record with layers: {layered:?}"
+        );
     }
     for k in ["tls", "http2", "websocket", "http"] {
         assert!(kinds.contains(k), "no {k} flow: {kinds:?}");

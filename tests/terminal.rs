@@ -33,7 +33,6 @@ use sockscope::model::{
     Header, HttpHead, HttpMessage, LatencyRecord, Layer, OpCode, Record, RecordLayer, SseEvent,
     SubChoice, SubMeaning, SubReply, SubUnit, TlsRecord, TlsSummary, TlsWhat, WsFrame, WsMessage,
 };
-use std::cell::Cell;
 use sockscope::report::follow::FollowPrinter;
 use sockscope::report::ladder::LadderPrinter;
 use sockscope::report::tables::TableStyle;
@@ -43,6 +42,7 @@ use sockscope::source::{Frame, LinkType};
 use sockscope::stats::RunStats;
 use sockscope::tcp::{CloseHow, Dir, FlowMeta, PacketRef, Placed, RoleBasis};
 use sockscope::time::Timestamp;
+use std::cell::Cell;
 use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::io::Write;
@@ -371,7 +371,12 @@ fn hostile_tls_capture() -> (Vec<u8>, String) {
         c.send(&mut w, dir.index(), &bytes);
     }
     let mut request = Vec::new();
-    synth.app_record(Dir::C2S, 1, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &mut request);
+    synth.app_record(
+        Dir::C2S,
+        1,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        &mut request,
+    );
     c.send(&mut w, C2S, &request);
     c.fin(&mut w);
     (w.bytes().to_vec(), synth.keylog())
@@ -866,7 +871,12 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         sni: Some(&sni),
         alpn: vec![&alpn, "http/1.1"],
         len: 200,
-        ..TlsRecord::new(Dir::C2S, ts(1), TlsWhat::Handshake { msg_type: 1 }, "ClientHello")
+        ..TlsRecord::new(
+            Dir::C2S,
+            ts(1),
+            TlsWhat::Handshake { msg_type: 1 },
+            "ClientHello",
+        )
     };
     let server_hello = TlsRecord {
         version: Some("TLS 1.3"),
@@ -874,7 +884,12 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         cipher_suite_name: Some("TLS_AES_128_GCM_SHA256"),
         alpn: vec![&alpn],
         resumed: Some(false),
-        ..TlsRecord::new(Dir::S2C, ts(1), TlsWhat::Handshake { msg_type: 2 }, "ServerHello")
+        ..TlsRecord::new(
+            Dir::S2C,
+            ts(1),
+            TlsWhat::Handshake { msg_type: 2 },
+            "ServerHello",
+        )
     };
     let alert = TlsRecord {
         encrypted: true,
@@ -945,8 +960,18 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
     let global = anomaly(Code::IpFragment, None);
 
     send(p, Dir::C2S, SYN, &[Event::FlowOpened]);
-    send(p, Dir::C2S, ACK, &[Event::Record(Record::Tls(&client_hello))]);
-    send(p, Dir::S2C, ACK, &[Event::Record(Record::Tls(&server_hello))]);
+    send(
+        p,
+        Dir::C2S,
+        ACK,
+        &[Event::Record(Record::Tls(&client_hello))],
+    );
+    send(
+        p,
+        Dir::S2C,
+        ACK,
+        &[Event::Record(Record::Tls(&server_hello))],
+    );
     send(
         p,
         Dir::C2S,

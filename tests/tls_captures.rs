@@ -269,7 +269,10 @@ fn compare(name: &str) -> BTreeMap<u64, FlowOut> {
                 "{name} {}: tshark decrypts nothing with the key log",
                 flow.client
             );
-            assert!(flow.records.iter().all(|&r| r > 0), "{name}: records counted");
+            assert!(
+                flow.records.iter().all(|&r| r > 0),
+                "{name}: records counted"
+            );
             continue;
         }
         for (d, (ours, theirs)) in flow.plain.iter().zip(theirs).enumerate() {
@@ -479,7 +482,11 @@ fn binary_matches_tshark(
         assert!(tls.is_object(), "{name} {client}: no tls object: {f}");
         if undecrypted.iter().any(|c| same_client(&client, c)) {
             assert_eq!(tls["decrypted"], false, "{name} {client}: {f}");
-            assert_eq!(tls["plaintext_bytes"], serde_json::json!([0, 0]), "{name} {client}");
+            assert_eq!(
+                tls["plaintext_bytes"],
+                serde_json::json!([0, 0]),
+                "{name} {client}"
+            );
             continue;
         }
         for (d, theirs) in theirs.iter().enumerate() {
@@ -562,13 +569,20 @@ captures! {
 /// here. `SOCKSCOPE_WRITE_CRAFTED=1` writes them instead (never in CI).
 #[test]
 fn crafted_captures_are_what_their_generator_writes() {
-    let write = std::env::var_os("SOCKSCOPE_WRITE_CRAFTED").is_some_and(|v| !v.is_empty() && v != "0");
-    assert!(!(write && common::skipping_forbidden()), "SOCKSCOPE_WRITE_CRAFTED in CI");
+    let write =
+        std::env::var_os("SOCKSCOPE_WRITE_CRAFTED").is_some_and(|v| !v.is_empty() && v != "0");
+    assert!(
+        !(write && common::skipping_forbidden()),
+        "SOCKSCOPE_WRITE_CRAFTED in CI"
+    );
     let root = common::captures();
     for c in common::tls_crafted::all() {
         let files = [
             (root.join(format!("tls/{}.pcap", c.name)), c.pcap),
-            (root.join(format!("tls/{}.keys", c.name)), c.keys.into_bytes()),
+            (
+                root.join(format!("tls/{}.keys", c.name)),
+                c.keys.into_bytes(),
+            ),
             (
                 root.join(format!("expected/tls/{}.json", c.name)),
                 c.expected.into_bytes(),

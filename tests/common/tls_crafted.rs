@@ -89,7 +89,11 @@ impl Session<'_> {
     fn crafted(&self, steps: Steps) -> Crafted {
         let client = format!("{}:{}", ip(CLIENT.0), CLIENT.1);
         let server = format!("{}:{}", ip(SERVER.0), SERVER.1);
-        let version = if self.synth.suite.tls13 { "TLS 1.3" } else { "TLS 1.2" };
+        let version = if self.synth.suite.tls13 {
+            "TLS 1.3"
+        } else {
+            "TLS 1.2"
+        };
         let name = self.name;
         let exp = json!({
             "schema": "sockscope-expected-tls/1",
@@ -142,7 +146,9 @@ fn ip(a: [u8; 4]) -> String {
 fn record_too_large() -> Crafted {
     let synth =
         Synth::new(TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, false, 21).expect("a decryptable suite");
-    let body: Vec<u8> = (0..16_400u32).map(|i| b"0123456789abcdef"[i as usize % 16]).collect();
+    let body: Vec<u8> = (0..16_400u32)
+        .map(|i| b"0123456789abcdef"[i as usize % 16])
+        .collect();
     let mut s = Session {
         name: "tls12-record-too-large",
         description: "",

@@ -448,14 +448,21 @@ impl TlsConn {
         for dir in [Dir::C2S, Dir::S2C] {
             let d = dir.index();
             let side = &self.sides[d];
-            let (record, handshake, scanned, waiting) =
-                (side.rec.len(), side.hs.len(), side.scan.len(), side.waiting.len());
+            let (record, handshake, scanned, waiting) = (
+                side.rec.len(),
+                side.hs.len(),
+                side.scan.len(),
+                side.waiting.len(),
+            );
             if record + handshake + scanned + waiting > 0 && !side.ended {
                 let mut parts = Vec::new();
                 for (n, what) in [
                     (record, "of a record being assembled"),
                     (handshake, "of a handshake message being reassembled"),
-                    (scanned, "held while looking for a record header after a loss"),
+                    (
+                        scanned,
+                        "held while looking for a record header after a loss",
+                    ),
                     (waiting, "of records held for missing secrets"),
                 ] {
                     if n > 0 {

@@ -608,9 +608,22 @@ fn giving_way_loses_the_record_being_assembled_and_nothing_after_it() {
         assert_eq!(conn.held_bytes(), 0, "{id:04x}");
         conn.feed(Dir::S2C, &stream[cut..], &mut sink);
         conn.finish(&mut sink);
-        assert_eq!(sink.plain[1], [msgs[0], msgs[2]].concat(), "{id:04x} etm {etm}");
-        assert_eq!(sink.codes(), [TlsCode::TlsBudget], "{id:04x}: {:?}", sink.anomalies);
-        assert!(sink.anomalies[0].2.contains("bytes of a record being assembled"));
+        assert_eq!(
+            sink.plain[1],
+            [msgs[0], msgs[2]].concat(),
+            "{id:04x} etm {etm}"
+        );
+        assert_eq!(
+            sink.codes(),
+            [TlsCode::TlsBudget],
+            "{id:04x}: {:?}",
+            sink.anomalies
+        );
+        assert!(
+            sink.anomalies[0]
+                .2
+                .contains("bytes of a record being assembled")
+        );
         if suite::lookup(id).is_some_and(|x| x.cipher.is_aead()) {
             assert_eq!(sink.gap_bytes[1], msgs[1].len() as u64, "{id:04x}");
         } else {
