@@ -49,8 +49,14 @@
 # tcpflow only reassembles TCP and writes each direction to a file (into a tmpfs when
 # /dev/shm exists, removed after each run).
 #
+# Every sockscope run on the mix, ws and http shapes is measured with --threads 1 and with
+# --threads $THREADS (default: the cores, nproc), for -q and for --json, next to the floor of no
+# analysis at all: tcpdump -r FILE -w /dev/null, which reads and writes every packet. A second
+# table gives the ratios taken in the same run: N threads over one, --json over -q, and the
+# tcpdump floor over sockscope.
+#
 # Environment: CAPTURES (directory of the sample captures; default captures/, else the shared
-# worktree's copy), RUNS_SOCKSCOPE, RUNS_TCPFLOW, RUNS_TSHARK.
+# worktree's copy), RUNS_SOCKSCOPE, RUNS_TCPFLOW, RUNS_TSHARK, THREADS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,6 +81,8 @@ for arg in "$@"; do
 done
 
 RUNS_SOCKSCOPE=${RUNS_SOCKSCOPE:-5}
+# Threads of the multi-threaded runs (every sockscope run is measured with 1 and with these).
+THREADS=${THREADS:-$(nproc)}
 RUNS_TCPFLOW=${RUNS_TCPFLOW:-3}
 RUNS_TSHARK=${RUNS_TSHARK:-1}
 size_big=1024 size_4g=4096 size_slice=100
@@ -88,7 +96,7 @@ for t in ws-chat ws-lengths http-keepalive ws-deflate ws-fragmented sse long-pol
     [ -f "$CAPTURES/$t.pcap" ] || { echo "missing $CAPTURES/$t.pcap (set CAPTURES)" >&2; exit 2; }
 done
 [ "$only_hostile" = 1 ] && tshark=0 tcpflow=0
-tools=/usr/bin/time
+tools="/usr/bin/time tcpdump"
 [ "$tshark" = 1 ] && tools="$tools tshark"
 [ "$tcpflow" = 1 ] && tools="$tools tcpflow"
 for tool in $tools; do
@@ -206,21 +214,26 @@ row() {
 }
 
 run_shape() {
-    local shape=$1 big slice
+    local shape=$1 big slice out
     big=$(capture "$shape" "$size_big")
     echo "== $shape: $big" >&2
-    read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$big" "$SOCKSCOPE" read -q {})"
-    row "$shape" sockscope "read -q" "$big" "$w" "$c" "$m"
-    read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$big" "$SOCKSCOPE" read --json {})"
-    row "$shape" sockscope "read --json" "$big" "$w" "$c" "$m"
+    for out in -q --json; do
+        for t in 1 "$THREADS"; do
+            read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$big" "$SOCKSCOPE" read "$out" --threads "$t" {})"
+            row "$shape" sockscope "read $out --threads $t" "$big" "$w" "$c" "$m"
+        done
+    done
+    # The floor: reading and writing every packet, no analysis at all.
+    read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$big" tcpdump -r {} -w /dev/null)"
+    row "$shape" tcpdump "-r FILE -w /dev/null" "$big" "$w" "$c" "$m"
     if [ "$tcpflow" = 1 ]; then
         read -r w c m <<<"$(measure "$RUNS_TCPFLOW" "$big" tcpflow -r {})"
         row "$shape" tcpflow "-r FILE -o DIR" "$big" "$w" "$c" "$m"
     fi
     if [ "$tshark" = 1 ]; then
         slice=$(capture "$shape" "$size_slice")
-        read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$slice" "$SOCKSCOPE" read -q {})"
-        row "$shape" sockscope "read -q (slice)" "$slice" "$w" "$c" "$m"
+        read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$slice" "$SOCKSCOPE" read -q --threads 1 {})"
+        row "$shape" sockscope "read -q --threads 1 (slice)" "$slice" "$w" "$c" "$m"
         read -r w c m <<<"$(measure "$RUNS_TSHARK" "$slice" tshark -r {} -Y 'http || websocket' -T fields -e frame.number)"
         row "$shape" tshark "-Y 'http || websocket' (slice)" "$slice" "$w" "$c" "$m"
     fi
@@ -239,8 +252,10 @@ sockscope_only() {
     f=$(capture "$1" "$2")
     echo "== $1: $f" >&2
     for cmd in -q --json; do
-        read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read "$cmd" {})"
-        row "$1" sockscope "read $cmd" "$f" "$w" "$c" "$m"
+        for t in 1 "$THREADS"; do
+            read -r w c m <<<"$(measure 3 "$f" "$SOCKSCOPE" read "$cmd" --threads "$t" {})"
+            row "$1" sockscope "read $cmd --threads $t" "$f" "$w" "$c" "$m"
+        done
     done
 }
 
@@ -284,18 +299,38 @@ table=$(
     echo "$header"
     echo "- Load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    echo "| shape | tool | command | MiB | wall s | CPU s | GB/s | peak RSS MB | sockscope read -q is faster by |"
+    echo "| shape | tool | command | MiB | wall s | CPU s | GB/s | peak RSS MB | sockscope read -q (1 thread) is faster by |"
     echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
     awk -F'\t' '
         { shape[NR] = $1; tool[NR] = $2; cmd[NR] = $3; line[NR] = $0; gbs[NR] = $7 }
-        $2 == "sockscope" && $3 == "read -q" { ref[$1] = $7 }
-        $2 == "sockscope" && $3 == "read -q (slice)" { refslice[$1] = $7 }
+        $2 == "sockscope" && $3 == "read -q --threads 1" { ref[$1] = $7 }
+        $2 == "sockscope" && $3 == "read -q --threads 1 (slice)" { refslice[$1] = $7 }
         END {
             for (i = 1; i <= NR; i++) {
                 split(line[i], f, "\t")
                 r = (cmd[i] ~ /slice/) ? refslice[shape[i]] : ref[shape[i]]
                 ratio = (tool[i] == "sockscope" || gbs[i] == 0) ? "" : sprintf("%.1f×", r / gbs[i])
                 printf "| %s | %s | `%s` | %d | %.2f | %.2f | %.2f | %.1f | %s |\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], ratio
+            }
+        }' "$results"
+)
+ratios=$(
+    [ "$only_hostile" = 1 ] && exit 0
+    echo
+    echo "Ratios in this run (wall time; N = $THREADS threads): the speed-up of N threads over one, --json against -q, and sockscope against the tcpdump floor (tcpdump's wall time / sockscope's: 1 would be as fast as reading and writing the packets):"
+    echo
+    echo "| shape | -q N/1 | --json N/1 | --json / -q (1) | --json / -q (N) | tcpdump / -q (1) | tcpdump / -q (N) | tcpdump / --json (N) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    awk -F'\t' -v n="$THREADS" '
+        $2 == "sockscope" { w[$1, $3] = $5 }
+        $2 == "tcpdump" { t[$1] = $5; order[++k] = $1 }
+        function r(a, b) { return (b > 0) ? sprintf("%.2f", a / b) : "" }
+        END {
+            for (i = 1; i <= k; i++) {
+                s = order[i]
+                q1 = w[s, "read -q --threads 1"]; qn = w[s, "read -q --threads " n]
+                j1 = w[s, "read --json --threads 1"]; jn = w[s, "read --json --threads " n]
+                printf "| %s | %s× | %s× | %s | %s | %s | %s | %s |\n", s, r(q1, qn), r(j1, jn), r(j1, q1), r(jn, qn), r(t[s], q1), r(t[s], qn), r(t[s], jn)
             }
         }' "$results"
 )
@@ -312,6 +347,7 @@ stages=$(
     done
 )
 table="$table
+$ratios
 $stages"
 echo "$table"
 echo "$table" >"$DATA/results-$(date +%Y%m%d-%H%M%S).md"

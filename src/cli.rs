@@ -785,6 +785,11 @@ pub struct Common {
     /// The interval short polling is priced at in the "what if over HTTP" comparison, seconds.
     #[arg(long, default_value = "1", value_name = "SECS", value_parser = parse_interval)]
     pub poll_interval: std::time::Duration,
+    /// Threads: `read` splits the flows between N threads (default 1); `check` analyzes N
+    /// captures at once (default: the available cores). The output is the same whatever the
+    /// number; `live`, and views and rules that name one flow by its number, use one.
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
+    pub threads: Option<usize>,
 }
 
 /// One `--decode-as` value, checked here so that the analysis can trust it.
@@ -802,11 +807,26 @@ pub enum FieldsFormat {
 }
 
 impl Common {
+    /// `--threads` for the flows of one analysis: one unless asked.
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or(1)
+    }
+
+    /// `--threads` for captures analyzed at once (`check`), or the cores this process may run
+    /// on.
+    pub fn capture_threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        })
+    }
+
     /// The analysis configuration of a live capture: as `read`'s, with the receive ring's
     /// share of `--memory` taken out of the budget.
     pub fn live_config(&self) -> Config {
         let mut config = self.config(false);
         config.limits.memory = Limits::live_memory_for_mib(self.memory);
+        // The ring feeds one analysis thread (PACKET_FANOUT rings per worker are not built).
+        config.threads = 1;
         config
     }
 
@@ -887,6 +907,7 @@ impl Common {
             zstats: self.zstats.clone(),
             keys: Default::default(),
             tls_ciphertext,
+            threads: self.threads(),
         }
     }
 

@@ -156,6 +156,8 @@ pub struct Config {
     pub keys: crate::proto::tls::KeyStore,
     /// Bytes of each TLS record's ciphertext kept to show beside its plaintext (`-x`).
     pub tls_ciphertext: usize,
+    /// Threads that analyze flows (`--threads`); 1 analyzes everything in the calling thread.
+    pub threads: usize,
 }
 
 impl Config {
@@ -184,6 +186,62 @@ impl Default for Config {
             zstats: Vec::new(),
             keys: Default::default(),
             tls_ciphertext: 0,
+            threads: 1,
+        }
+    }
+}
+
+/// What of an equal split of the memory budget each of several workers is given: the threads'
+/// peak resident memory grows faster with what they hold than one thread's (measured on every
+/// hostile-input trigger, docs/performance.md), so that shares are cut to keep the process
+/// within `--memory`.
+const THREADED_BUDGET_SHARE: (usize, usize) = (5, 8);
+
+impl Config {
+    /// How many workers `threads` asks for can split the caps: never more than the flows
+    /// tracked at once, so that each may track one; one when the analysis names flows by
+    /// their number while it runs ([`Config::names_flows`]).
+    pub fn workers(&self, threads: usize) -> usize {
+        if self.names_flows() {
+            return 1;
+        }
+        threads.min(self.limits.max_flows).max(1)
+    }
+
+    /// The analysis itself treats one flow apart by its number: a one-flow view keeps
+    /// display bytes for that flow only, `--decode-as flow:N=` decodes that flow. Workers
+    /// number their own flows (the run's numbers are given as their findings are merged), so
+    /// such a run is analyzed in one thread.
+    pub fn names_flows(&self) -> bool {
+        self.display_flow.is_some()
+            || self.decode_as.iter().any(|rule| {
+                rule.parse::<crate::proto::sub::select::Rule>()
+                    .is_ok_and(|r| matches!(r.target, crate::proto::sub::select::Target::Flow(_)))
+            })
+    }
+
+    /// The settings of one of `n` workers that each analyze a share of the flows: the caps
+    /// that hold for the whole process (the memory budget, the flows tracked, the out-of-order
+    /// bytes in total, the inflaters) are split so that together they stay within them.
+    /// Together the workers track at most `max_flows` flows when `n` is at most that
+    /// ([`Config::workers`]).
+    pub fn share(&self, n: usize) -> Config {
+        let n = n.max(1);
+        let limits = &self.limits;
+        Config {
+            limits: Limits {
+                memory: if n > 1 {
+                    limits.memory / n * THREADED_BUDGET_SHARE.0 / THREADED_BUDGET_SHARE.1
+                } else {
+                    limits.memory
+                },
+                max_flows: (limits.max_flows / n).max(1),
+                max_ooo_bytes_total: limits.max_ooo_bytes_total / n,
+                max_inflaters: limits.max_inflaters.div_ceil(n),
+                ..limits.clone()
+            },
+            threads: 1,
+            ..self.clone()
         }
     }
 }

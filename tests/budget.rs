@@ -103,23 +103,32 @@ fn hostile_capture(
     (dir, path)
 }
 
-/// Runs the binary on the capture and checks the peak and the codes that must say what gave
-/// way (the anomaly table of the text report lists every code raised).
+/// The analysis in one thread, and in two whose workers share the one budget (`--threads`):
+/// every trigger must stay within the limit either way.
+const THREADS: [&str; 2] = ["1", "2"];
+
+/// Runs the binary on the capture, with every count of [`THREADS`], and checks the peak and the
+/// codes that must say what gave way (the anomaly table of the text report lists every code
+/// raised).
 fn within_budget(file: &Path, args: &[&str], codes: &[&str]) {
-    let Some(run) = measure(file, args) else {
-        return;
-    };
-    assert!(
-        run.max_rss_kib <= LIMIT_KIB,
-        "{args:?}: peak RSS {} KiB is above {LIMIT_KIB} KiB",
-        run.max_rss_kib
-    );
-    for code in codes {
+    for threads in THREADS {
+        let args: Vec<&str> = args.iter().copied().chain(["--threads", threads]).collect();
+        let Some(run) = measure(file, &args) else {
+            return;
+        };
         assert!(
-            run.stdout.contains(code),
-            "{args:?}: {code} not reported; the report ends with:\n{}",
-            tail(&run.stdout)
+            run.max_rss_kib <= LIMIT_KIB,
+            "{args:?}: peak RSS {} KiB is above {LIMIT_KIB} KiB",
+            run.max_rss_kib
         );
+        eprintln!("{args:?}: peak RSS {} KiB", run.max_rss_kib);
+        for code in codes {
+            assert!(
+                run.stdout.contains(code),
+                "{args:?}: {code} not reported; the report ends with:\n{}",
+                tail(&run.stdout)
+            );
+        }
     }
 }
 
@@ -167,20 +176,22 @@ fn unfinished_fragmented_messages_with_hex_or_follow() {
         &AS_MUCH_AS_HEX,
         &["ws.budget_display", "ws.truncated"],
     );
-    let Some(run) = measure(&file, &["--follow", "1"]) else {
-        return;
-    };
-    assert!(
-        run.max_rss_kib <= LIMIT_KIB,
-        "--follow 1: {} KiB",
-        run.max_rss_kib
-    );
-    assert!(
-        run.stdout.starts_with("Follow flow 1"),
-        "{}",
-        tail(&run.stdout)
-    );
-    assert!(!run.stdout.contains("budget"), "{}", tail(&run.stdout));
+    for threads in THREADS {
+        let Some(run) = measure(&file, &["--follow", "1", "--threads", threads]) else {
+            return;
+        };
+        assert!(
+            run.max_rss_kib <= LIMIT_KIB,
+            "--follow 1 --threads {threads}: {} KiB",
+            run.max_rss_kib
+        );
+        assert!(
+            run.stdout.starts_with("Follow flow 1"),
+            "{}",
+            tail(&run.stdout)
+        );
+        assert!(!run.stdout.contains("budget"), "{}", tail(&run.stdout));
+    }
 }
 
 // Before: 126 MiB (the same input with --memory 4096, debug build). MQTT-over-WebSocket flows each 60 KB into a PUBLISH per side that never ends: the decoders'

@@ -570,7 +570,7 @@ const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 1], 5000);
 const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
 
 /// A decoded unit whose every string came from the capture.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Meaning {
     event: String,
     values: [String; 2],
@@ -594,6 +594,9 @@ impl SubMeaning for Meaning {
             self.summary(),
             self.values.iter().map(DetailNode::leaf).collect(),
         )
+    }
+    fn clone_box(&self) -> Box<dyn SubMeaning> {
+        Box::new(self.clone())
     }
 }
 

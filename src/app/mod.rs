@@ -252,7 +252,7 @@ pub fn analyze<R: Reporter>(
         };
         let outcome = match config.packet_limit {
             Some(limit) => {
-                let left = limit.saturating_sub(analyzer.stats().packets);
+                let left = limit.saturating_sub(analyzer.packets_read());
                 if left == 0 {
                     break;
                 }
@@ -270,7 +270,7 @@ pub fn analyze<R: Reporter>(
             Err(Stop::Output(e)) => return Err(RunError::Output(e)),
         }
     }
-    if let Some(msg) = failure.take_if(|_| analyzer.stats().packets == 0) {
+    if let Some(msg) = failure.take_if(|_| analyzer.packets_read() == 0) {
         // Nothing was read: an empty report would only hide the message.
         return Err(RunError::Input(msg));
     }
@@ -515,6 +515,15 @@ impl VerdictOut<'_> {
     }
 }
 
+/// The settings for one capture of `check`: the secrets a capture carries stay with it, so
+/// that each capture is judged alone, whatever the order (or the threads) they are read in.
+fn apart(config: &Config) -> Config {
+    Config {
+        keys: config.keys.fork(),
+        ..config.clone()
+    }
+}
+
 /// Compiles the `--forbid` filters; a refused one is reported with a caret under the column.
 fn compile_forbids(exprs: &[String]) -> Option<Forbids> {
     let mut filters = Vec::with_capacity(exprs.len());
@@ -597,25 +606,14 @@ fn check(
     };
     let mut totals = Totals::default();
     let mut documents = Vec::new();
-    let mut done = 0u64;
-    for (name, size) in names.iter().zip(&sizes) {
+    let new_collector = || {
         let mut collector = Collector::new(rules.clone(), kind);
         if !forbids.is_empty() {
             collector = collector.forbidding(ForbidWatch::new(forbids.clone(), kind));
         }
-        let result = match &bar {
-            Some(bar) => {
-                bar.set_message(format!("checking {}", totals.captures + 1));
-                analyze(
-                    std::slice::from_ref(name),
-                    &config,
-                    WithProgress::on(collector, bar.clone(), done),
-                )
-                .map(|(stats, r)| (stats, r.into_inner()))
-            }
-            None => analyze(std::slice::from_ref(name), &config, collector),
-        };
-        done = done.saturating_add(*size);
+        collector
+    };
+    let mut judge = |name: &str, result: Result<(RunStats, Collector), RunError>| {
         let verdict = match result {
             Ok((stats, collector)) => collector.into_verdict(name, &stats, gate.min_flows()),
             Err(e) => {
@@ -628,7 +626,7 @@ fn check(
                 out.error_line(&msg);
                 let msg = plain_os_errors(&msg);
                 let own = msg
-                    .strip_prefix(name.as_str())
+                    .strip_prefix(name)
                     .and_then(|m| m.strip_prefix(": "))
                     .unwrap_or(&msg);
                 CaptureVerdict::unreadable(name, own.to_string())
@@ -641,6 +639,70 @@ fn check(
             CheckFormat::Json => out.write(&formats::json(&verdict)),
             CheckFormat::Junit | CheckFormat::Sarif => documents.push(verdict),
         }
+    };
+    let workers = config
+        .workers(common.capture_threads())
+        .min(names.len())
+        .max(1);
+    if workers == 1 {
+        let mut done = 0u64;
+        for (i, (name, size)) in names.iter().zip(&sizes).enumerate() {
+            let result = match &bar {
+                Some(bar) => {
+                    bar.set_message(format!("checking {}", i + 1));
+                    analyze(
+                        std::slice::from_ref(name),
+                        &apart(&config),
+                        WithProgress::on(new_collector(), bar.clone(), done),
+                    )
+                    .map(|(stats, r)| (stats, r.into_inner()))
+                }
+                None => analyze(std::slice::from_ref(name), &apart(&config), new_collector()),
+            };
+            done = done.saturating_add(*size);
+            judge(name, result);
+        }
+    } else {
+        // Captures are analyzed side by side, each in one thread with an equal share of the
+        // process-wide caps; their verdicts are printed in the order of the captures.
+        let config = config.share(workers);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (next, names, config) = (&next, &names, &config);
+                let new_collector = &new_collector;
+                scope.spawn(move || {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(name) = names.get(i) else {
+                            return;
+                        };
+                        let result =
+                            analyze(std::slice::from_ref(name), &apart(config), new_collector());
+                        if tx.send((i, result)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut waiting = std::collections::BTreeMap::new();
+            let mut done = 0u64;
+            let mut shown = 0;
+            for (i, result) in rx {
+                waiting.insert(i, result);
+                while let Some(result) = waiting.remove(&shown) {
+                    done = done.saturating_add(sizes[shown]);
+                    if let Some(bar) = &bar {
+                        bar.set_position(done);
+                    }
+                    judge(&names[shown], result);
+                    shown += 1;
+                }
+            }
+        });
     }
     if let Some(bar) = &bar {
         bar.finish_and_clear();

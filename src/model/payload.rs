@@ -44,7 +44,7 @@ impl Digest {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+pub(crate) const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// What a text preview does with bytes that are not UTF-8.
 #[derive(Clone, Copy)]
@@ -112,14 +112,25 @@ pub fn json_text(bytes: &[u8], max_chars: usize, out: &mut String) -> bool {
             out.push(c);
         }
     }
+    // Printable ASCII (most text payloads) is its own preview, one character per byte.
+    let head = &bytes[..bytes.len().min(max_chars)];
+    if head.iter().all(|&b| (0x20..0x7f).contains(&b))
+        && let Ok(text) = std::str::from_utf8(head)
+    {
+        out.push_str(text);
+        return bytes.len() > max_chars;
+    }
     walk(bytes, max_chars, out, push_char, Invalid::Replacement)
 }
 
 /// Hex preview of at most `max_chars` characters (two per byte). Returns whether bytes were
 /// left out.
 pub fn hex(bytes: &[u8], max_chars: usize, out: &mut String) -> bool {
-    for b in bytes.iter().take(max_chars / 2) {
-        let _ = write!(out, "{b:02x}");
+    let shown = &bytes[..bytes.len().min(max_chars / 2)];
+    out.reserve(shown.len() * 2);
+    for &b in shown {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     bytes.len() > max_chars / 2
 }
@@ -137,7 +148,7 @@ pub struct Preview {
 /// The preview of a payload of `total` bytes of which the record holds the first, `bytes`:
 /// as text (`as_text`) or hex, at most `max_chars` characters.
 pub fn preview(bytes: &[u8], total: u64, as_text: bool, max_chars: usize) -> Preview {
-    let mut text = String::new();
+    let mut text = String::with_capacity(bytes.len().min(max_chars.saturating_mul(2)));
     let cut = if as_text {
         json_text(bytes, max_chars, &mut text)
     } else {
@@ -178,5 +189,32 @@ mod tests {
         let mut s = String::new();
         json_text(b"a\xffb\tc\x1b\x0b\xe2\x80\xae\n", 100, &mut s);
         assert_eq!(s, "a\u{fffd}b\\tc\\u{1b}\\u{b}\u{202e}\\n");
+    }
+
+    #[test]
+    fn the_ascii_shortcut_previews_as_the_walk_does() {
+        for (bytes, max) in [
+            (&b"hello world"[..], 100),
+            (b"hello world", 5),
+            (b"", 3),
+            (b"tab\there", 100),
+            (b"caf\xc3\xa9 ok", 4),
+            (b"~ ascii ~", 0),
+        ] {
+            let (mut fast, mut slow) = (String::new(), String::new());
+            json_text(bytes, max, &mut fast);
+            fn push_char(out: &mut String, c: char) {
+                if c.is_control() {
+                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                } else {
+                    out.push(c);
+                }
+            }
+            walk(bytes, max, &mut slow, push_char, Invalid::Replacement);
+            assert_eq!(fast, slow, "{bytes:?} {max}");
+        }
+        let mut h = String::new();
+        hex(&[0x00, 0xab, 0x7f, 0x10], 6, &mut h);
+        assert_eq!(h, "00ab7f");
     }
 }

@@ -30,6 +30,8 @@ pub trait SubMeaning: std::fmt::Debug + Send + Sync {
     fn summary(&self) -> String;
     /// The `-V` tree of the unit (JSON pretty-printed, one line a node).
     fn details(&self) -> DetailNode;
+    /// A copy of the unit (records found in one thread are carried to the one that prints).
+    fn clone_box(&self) -> Box<dyn SubMeaning>;
 }
 
 /// One decoded protocol unit of a message (a message usually holds one; a JSON-RPC batch, a
@@ -39,6 +41,15 @@ pub struct SubUnit {
     pub meaning: Box<dyn SubMeaning>,
     /// A reply that answered a tracked request.
     pub reply_to: Option<SubReply>,
+}
+
+impl Clone for SubUnit {
+    fn clone(&self) -> SubUnit {
+        SubUnit {
+            meaning: self.meaning.clone_box(),
+            reply_to: self.reply_to.clone(),
+        }
+    }
 }
 
 /// The request a reply answered.

@@ -164,6 +164,8 @@ impl ZTally {
             (y.bytes[0] + y.bytes[1])
                 .cmp(&(x.bytes[0] + x.bytes[1]))
                 .then(x.first.cmp(&y.first))
+                // The map's order differs from run to run: ties are broken by the addresses.
+                .then((x.a, x.b).cmp(&(y.a, y.b)))
         });
         v
     }

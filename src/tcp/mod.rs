@@ -115,11 +115,12 @@
 mod budget_tests;
 pub mod reassembly;
 pub mod seq;
+pub mod shard;
 mod table;
 #[cfg(test)]
 mod tests;
 
-pub use table::FlowTable;
+pub use table::{ClosingOrder, FlowTable};
 
 use crate::budget::Held;
 use crate::decode::TcpFlags;

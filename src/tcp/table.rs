@@ -143,6 +143,9 @@ struct Flow<S> {
     closing: Option<CloseHow>,
     /// While closing: the table clock after which the flow is finalised.
     close_deadline: Timestamp,
+    /// The packet that set `close_deadline`: flows whose lingers end together are finalised in
+    /// this order (see [`ClosingOrder`]).
+    close_queued_at: u64,
     /// What the memory budget charges the flow for, and the handler's part of it when last
     /// asked.
     held: Held,
@@ -181,6 +184,7 @@ impl<S: Default> Flow<S> {
             saw_payload: false,
             closing: None,
             close_deadline: Timestamp::ZERO,
+            close_queued_at: 0,
             held: Held::ZERO,
             handler_held: Held::ZERO,
         }
@@ -852,6 +856,16 @@ impl TupleSet {
     }
 }
 
+/// Where a closing flow finalised at the end of its linger stands in the order a table
+/// finalises them: by deadline, then by the packet that set the deadline (the queue is filled in
+/// packet order). Tables that each hold a share of the flows and see every packet's time
+/// finalise, between them, in this same order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ClosingOrder {
+    pub deadline: Timestamp,
+    pub queued_at: u64,
+}
+
 /// The flow table. Generic over the handler's per-flow state.
 pub struct FlowTable<H: StreamHandler> {
     /// Boxed so that the table's slots stay small (key and pointer): the slots are allocated
@@ -1000,7 +1014,7 @@ impl<H: StreamHandler> FlowTable<H> {
                 let placed = Placed::new(flow.meta.id, flow.dir_of(side), seg);
                 if flow.closing.is_some() {
                     let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
-                    self.linger(key, deadline);
+                    self.linger(key, deadline, seg.frame);
                 }
                 if self.memory.is_over() {
                     self.make_room(0, true, handler);
@@ -1081,7 +1095,7 @@ impl<H: StreamHandler> FlowTable<H> {
         self.flows.insert(key, flow);
         if closing.is_some() {
             let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
-            self.linger(key, deadline);
+            self.linger(key, deadline, seg.frame);
         }
         self.settle_table();
         if self.memory.is_over() {
@@ -1269,8 +1283,9 @@ impl<H: StreamHandler> FlowTable<H> {
         &self.memory
     }
 
-    /// Moves a closing flow's deadline to `deadline` (never back) and queues it.
-    fn linger(&mut self, key: FlowKey, deadline: Timestamp) {
+    /// Moves a closing flow's deadline to `deadline` (never back) and queues it, as of packet
+    /// `frame`.
+    fn linger(&mut self, key: FlowKey, deadline: Timestamp, frame: u64) {
         let Some(flow) = self.flows.get_mut(&key) else {
             return;
         };
@@ -1278,6 +1293,7 @@ impl<H: StreamHandler> FlowTable<H> {
             return;
         }
         flow.close_deadline = deadline;
+        flow.close_queued_at = frame;
         let grows = self.closing.len() == self.closing.capacity();
         self.closing.push_back((deadline, key, flow.meta.id));
         if self.closing.len() > 2 * self.flows.len() + 64 {
@@ -1299,43 +1315,47 @@ impl<H: StreamHandler> FlowTable<H> {
         });
     }
 
-    /// Finalises the closing flows whose linger is over, in deadline order.
-    fn expire_closing(&mut self, handler: &mut H) {
+    /// Finalises the next closing flow whose linger is over (the queue is in deadline order),
+    /// if there is one, and says which it was in the order every table keeps.
+    pub fn expire_next(&mut self, handler: &mut H) -> Option<ClosingOrder> {
         while self
             .closing
             .front()
             .is_some_and(|&(deadline, _, _)| deadline < self.clock)
         {
-            self.finalise_next_closing(handler);
+            if let Some(order) = self.finalise_next_closing(handler) {
+                return Some(order);
+            }
         }
+        None
     }
 
     /// Finalises the closing flow whose linger ends first, if there is one.
     fn expire_oldest_closing(&mut self, handler: &mut H) {
         while !self.closing.is_empty() {
-            if self.finalise_next_closing(handler) {
+            if self.finalise_next_closing(handler).is_some() {
                 return;
             }
         }
     }
 
     /// Pops the first queue entry and finalises its flow if the entry is still current.
-    /// Returns whether a flow was finalised.
-    fn finalise_next_closing(&mut self, handler: &mut H) -> bool {
-        let Some((deadline, key, id)) = self.closing.pop_front() else {
-            return false;
-        };
+    /// Returns the flow's place in the closing order if one was finalised.
+    fn finalise_next_closing(&mut self, handler: &mut H) -> Option<ClosingOrder> {
+        let (deadline, key, id) = self.closing.pop_front()?;
         let current = self.flows.get(&key).is_some_and(|f| {
             f.meta.id == id && f.closing.is_some() && f.close_deadline == deadline
         });
         if !current {
-            return false;
+            return None;
         }
-        let Some(flow) = self.flows.remove(&key) else {
-            return false;
+        let flow = self.flows.remove(&key)?;
+        let order = ClosingOrder {
+            deadline,
+            queued_at: flow.close_queued_at,
         };
         self.finalise(key, flow, CloseHow::Fin, handler);
-        true
+        Some(order)
     }
 
     /// Ends every flow still open (end of input, or live capture stopping): flows idle longer
@@ -1349,6 +1369,11 @@ impl<H: StreamHandler> FlowTable<H> {
 
     pub fn stats(&self) -> &TableStats {
         &self.stats
+    }
+
+    /// TCP conversations numbered so far (`tcp.stream` numbers given: the next one).
+    pub fn streams_numbered(&self) -> u64 {
+        self.next_stream
     }
 
     /// Flows currently tracked.
@@ -1374,23 +1399,41 @@ impl<H: StreamHandler> FlowTable<H> {
     /// Advances the capture clock (never backwards): closing flows past their linger are
     /// finalised, and idle flows swept when it is time. Every segment does this first; a live
     /// capture that saw nothing for a while calls it directly, so that flows end on time.
+    /// The three steps are public for a caller that keeps flows in several tables and merges
+    /// what they report ([`FlowTable::set_clock`], [`FlowTable::expire_next`],
+    /// [`FlowTable::sweep_if_due`]).
     pub fn advance_clock(&mut self, ts: Timestamp, handler: &mut H) {
+        self.set_clock(ts);
+        while self.expire_next(handler).is_some() {}
+        self.sweep_if_due(ts, handler);
+    }
+
+    /// Moves the capture clock to `ts` (never backwards); nothing is finalised yet.
+    pub fn set_clock(&mut self, ts: Timestamp) {
         self.clock = self.clock.max(ts);
-        if self
-            .closing
-            .front()
-            .is_some_and(|&(deadline, _, _)| deadline < self.clock)
-        {
-            self.expire_closing(handler);
-        }
+    }
+
+    /// Closes the idle flows (in flow-id order) if the sweep is due at the clock set for `ts`;
+    /// says whether it swept.
+    pub fn sweep_if_due(&mut self, ts: Timestamp, handler: &mut H) -> bool {
         match self.next_sweep {
-            None => self.next_sweep = Some(Timestamp(ts.0.saturating_add(self.sweep_every_ns))),
+            None => {
+                self.next_sweep = Some(Timestamp(ts.0.saturating_add(self.sweep_every_ns)));
+                false
+            }
             Some(at) if self.clock >= at => {
                 self.sweep(handler);
                 self.next_sweep = Some(Timestamp(self.clock.0.saturating_add(self.sweep_every_ns)));
+                true
             }
-            Some(_) => {}
+            Some(_) => false,
         }
+    }
+
+    /// Closes the flows idle for longer than the timeout now, in flow-id order: the first
+    /// step of [`FlowTable::finish`].
+    pub fn sweep_idle(&mut self, handler: &mut H) {
+        self.sweep(handler);
     }
 
     /// Closes flows idle for longer than the timeout, in flow-id order.

@@ -19,6 +19,7 @@ pub const BIN: &str = match option_env!("CARGO_BIN_EXE_sockscope") {
     None => "sockscope",
 };
 
+pub mod counting;
 pub mod hostile;
 pub mod tls_crafted;
 

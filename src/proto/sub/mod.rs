@@ -350,6 +350,9 @@ impl crate::model::SubMeaning for SubRecord {
     fn details(&self) -> crate::decode::DetailNode {
         SubRecord::details(self).into()
     }
+    fn clone_box(&self) -> Box<dyn crate::model::SubMeaning> {
+        Box::new(self.clone())
+    }
 }
 
 impl From<Node> for crate::decode::DetailNode {

@@ -438,6 +438,19 @@ impl KeyStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// A store of its own holding what this one holds now (a followed file is not followed
+    /// by the copy): for a capture analyzed apart from others (`check`), whose own secrets
+    /// must not reach them.
+    pub fn fork(&self) -> KeyStore {
+        let s = self.store();
+        KeyStore(Arc::new(Mutex::new(Store {
+            log: s.log.clone(),
+            tail: None,
+            given: s.given,
+            grows: s.grows,
+        })))
+    }
+
     /// Adds key log text (a pcapng Decryption Secrets Block's).
     pub fn add_text(&self, text: &[u8]) {
         let mut s = self.store();

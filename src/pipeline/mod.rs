@@ -1,0 +1,460 @@
+//! Wires the layers together: source → decode → tcp → proto → statistics and a reporter.
+//! One pass, streaming: flows are reported when they end; only the final tables wait for the
+//! end of the input.
+//!
+//! With one thread ([`Config::threads`] = 1) everything runs here, frame by frame. With more,
+//! [`parallel`] splits the flows between worker threads by the symmetric 4-tuple hash, each
+//! with its own flow table and protocol state, and replays what they found to the one reporter
+//! in packet order: the output is the same, byte for byte.
+
+mod carry;
+mod parallel;
+
+use crate::config::{Config, PortFilter};
+use crate::decode::{BadHeader, Decoded, Decoder, Skip};
+use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, Record};
+use crate::proto::conn::ConnAnalyzer;
+use crate::report::{PacketDone, Reporter};
+use crate::source::{Frame, Next, PacketSource, SourceError};
+use crate::stats::RunStats;
+use crate::tcp::FlowTable;
+use crate::time::Timestamp;
+
+/// Feeds events to the run statistics, then to the reporter.
+pub struct Collect<R> {
+    pub stats: RunStats,
+    pub reporter: R,
+}
+
+impl<R: Reporter> EventSink for Collect<R> {
+    fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
+        match event {
+            Event::Record(Record::Anomaly(a)) => self.stats.on_anomaly(a.code),
+            Event::Record(Record::Http(m)) => self.stats.z.http(m),
+            Event::FlowClosed { summary, .. } => self.stats.on_flow_closed(ctx.flow, summary),
+            _ => {}
+        }
+        self.reporter.event(ctx, event);
+    }
+
+    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        self.stats.on_anomaly(anomaly.code);
+        self.reporter.global_anomaly(anomaly, frame);
+    }
+}
+
+/// Why a run stopped early.
+#[derive(Debug)]
+pub enum Stop {
+    /// The input is malformed; what was read before is still reported.
+    Source(SourceError),
+    /// Writing the output failed (a closed pipe is not reported as an error by the caller).
+    Output(std::io::Error),
+}
+
+/// The `ip.fragment` warning for datagrams lost since `reported`. During the run the lost ones
+/// are those the decoder gave up on, and datagrams still being reassembled are "waiting"; at
+/// the end of the input those left waiting are lost too.
+fn fragment_anomaly(
+    decoder: &Decoder,
+    reported: u64,
+    lost: u64,
+    last: Option<(std::net::IpAddr, std::net::IpAddr, u32)>,
+    ts: crate::time::Timestamp,
+    at_end: bool,
+) -> Anomaly {
+    let f = decoder.fragment_stats();
+    let example = last
+        .map(|(src, dst, id)| format!(" (latest fragment: datagram {id:#x} from {src} to {dst})"))
+        .unwrap_or_default();
+    let waiting = decoder.fragments_in_flight();
+    let waiting = if at_end {
+        format!("{waiting} incomplete at the end")
+    } else {
+        format!("{waiting} still waiting for fragments")
+    };
+    Anomaly {
+        code: Code::IpFragment,
+        dir: None,
+        ts,
+        detail: format!(
+            "{} IP datagram(s) could not be reassembled ({} expired, {} evicted, {} broken, \
+                 {waiting}); {} fragments seen, {} datagrams reassembled{example}",
+            lost - reported,
+            f.expired,
+            f.evicted,
+            f.broken,
+            f.fragments,
+            f.reassembled,
+        ),
+    }
+}
+
+/// The anomaly for a packet skipped for a broken header. Without ports (the IP header is the
+/// broken one, or the TCP header stops before them) the port filter cannot apply: it is
+/// reported whatever its ports.
+fn bad_header_anomaly(bad: &BadHeader, ts: Timestamp) -> Anomaly {
+    let ends = match (bad.addrs, bad.ports) {
+        (Some((src, dst)), Some((sp, dp))) => format!(
+            "{} -> {}",
+            std::net::SocketAddr::new(src, sp),
+            std::net::SocketAddr::new(dst, dp)
+        ),
+        (Some((src, dst)), None) => format!("{src} -> {dst}"),
+        (None, _) => "addresses not captured".to_string(),
+    };
+    Anomaly {
+        code: if bad.problem.is_tcp() {
+            Code::TcpBadHeader
+        } else {
+            Code::IpBadHeader
+        },
+        dir: None,
+        ts,
+        detail: format!("{ends}: {}; packet skipped", bad.problem),
+    }
+}
+
+/// Datagrams the decoder gave up on so far.
+fn lost_datagrams(decoder: &Decoder) -> u64 {
+    let f = decoder.fragment_stats();
+    f.expired + f.evicted + f.broken
+}
+
+/// Counts a frame read, with its segment if it has one, into the `-z` statistics that count
+/// every frame (in the thread that reads, whatever the number of threads).
+fn count_frame(stats: &mut RunStats, frame: &Frame<'_>, seg: Option<&crate::decode::Segment<'_>>) {
+    if stats.z.is_on() {
+        let tcp = seg.map(|s| (s.src, s.dst));
+        stats.z.frame(frame.ts, u64::from(frame.orig_len), tcp);
+    }
+}
+
+/// A frame that carries no TCP segment for a flow: an IP fragment, or a skipped packet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum NotTcp {
+    Fragment {
+        src: std::net::IpAddr,
+        dst: std::net::IpAddr,
+        id: u32,
+    },
+    Skipped(Skip),
+}
+
+/// The segment a frame carries, or what it is instead.
+pub(crate) fn segment_of(decoded: Decoded<'_>) -> Result<crate::decode::Segment<'_>, NotTcp> {
+    match decoded {
+        Decoded::Tcp(seg) => Ok(seg),
+        Decoded::IpFragment { src, dst, id } => Err(NotTcp::Fragment { src, dst, id }),
+        Decoded::Skipped(skip) => Err(NotTcp::Skipped(skip)),
+    }
+}
+
+/// A packet no flow takes: why (for the skip counts), and the global anomalies it raised.
+#[derive(Debug, Default)]
+pub(crate) struct Note {
+    pub skip: Option<&'static str>,
+    pub anomalies: Vec<Anomaly>,
+}
+
+impl Note {
+    /// Counts and reports it, as of packet `frame`.
+    pub fn apply<R: Reporter>(&self, collect: &mut Collect<R>, frame: u64) {
+        if let Some(reason) = self.skip {
+            collect.stats.on_skip(reason);
+        }
+        for a in &self.anomalies {
+            collect.global_anomaly(a, frame);
+        }
+    }
+}
+
+/// The link, IP and TCP decoding of every frame, and what it reports itself: IP fragments
+/// that could not be reassembled, broken headers, unknown link types. One per run, in the
+/// thread that reads, so that fragments are reassembled before any flow is chosen.
+pub(crate) struct Reader {
+    decoder: Decoder,
+    /// IP datagrams already reported as not reassembled.
+    fragments_lost: u64,
+    last_fragment: Option<(std::net::IpAddr, std::net::IpAddr, u32)>,
+    /// The analyzed ports, for deciding which broken headers are ours to report.
+    ports: PortFilter,
+}
+
+impl Reader {
+    pub fn new(config: &Config) -> Reader {
+        Reader {
+            decoder: Decoder::new(),
+            fragments_lost: 0,
+            last_fragment: None,
+            ports: config.ports.clone(),
+        }
+    }
+
+    /// The frame decoded: its TCP segment, or (see [`Reader::note`]) what it is instead.
+    pub fn decode<'s>(
+        &'s mut self,
+        frame: &Frame<'s>,
+    ) -> Result<crate::decode::Segment<'s>, NotTcp> {
+        segment_of(self.decoder.decode(frame))
+    }
+
+    /// What a frame without a segment for a flow reports.
+    pub fn note(&mut self, what: NotTcp, frame: &Frame<'_>) -> Note {
+        let mut note = Note::default();
+        match what {
+            NotTcp::Fragment { src, dst, id } => {
+                note.skip = Some("IP fragment");
+                self.last_fragment = Some((src, dst, id));
+                let lost = lost_datagrams(&self.decoder);
+                if lost > self.fragments_lost {
+                    note.anomalies.push(fragment_anomaly(
+                        &self.decoder,
+                        self.fragments_lost,
+                        lost,
+                        self.last_fragment,
+                        frame.ts,
+                        false,
+                    ));
+                    self.fragments_lost = lost;
+                }
+            }
+            NotTcp::Skipped(skip) => {
+                note.skip = Some(match skip {
+                    Skip::UnknownLinkType(_) => "unknown link type",
+                    Skip::NotIp => "not IP",
+                    Skip::NotTcp => "not TCP",
+                    Skip::Malformed => "malformed",
+                    Skip::BadHeader(_) => "broken IP/TCP header",
+                });
+                if let Skip::BadHeader(bad) = skip
+                    && bad.ports.is_none_or(|(a, b)| self.ports.matches(a, b))
+                {
+                    note.anomalies.push(bad_header_anomaly(&bad, frame.ts));
+                }
+            }
+        }
+        if let Some((interface, link)) = self.decoder.take_new_unknown_link() {
+            note.anomalies.push(Anomaly {
+                code: Code::LinkUnknown,
+                dir: None,
+                ts: frame.ts,
+                detail: format!(
+                    "interface {interface}: link type {link} is not decoded; its packets are skipped"
+                ),
+            });
+        }
+        note
+    }
+
+    /// At the end of the input: the datagrams lost since the last report (those still waiting
+    /// for fragments included), if any.
+    pub fn final_anomaly(&self, ts: Timestamp) -> Option<Anomaly> {
+        let lost = lost_datagrams(&self.decoder) + self.decoder.fragments_in_flight() as u64;
+        (lost > self.fragments_lost).then(|| {
+            fragment_anomaly(
+                &self.decoder,
+                self.fragments_lost,
+                lost,
+                self.last_fragment,
+                ts,
+                true,
+            )
+        })
+    }
+}
+
+/// The whole analysis for one run (one or several inputs analyzed as one capture).
+pub struct Analyzer<R: Reporter> {
+    inner: Inner<R>,
+    /// The run's TLS secrets, which the capture's own secrets join (shared with every
+    /// worker's settings).
+    keys: crate::proto::tls::KeyStore,
+}
+
+enum Inner<R: Reporter> {
+    One(Box<Single<R>>),
+    Many(Box<parallel::Parallel<R>>),
+}
+
+/// The analysis in one thread.
+struct Single<R: Reporter> {
+    reader: Reader,
+    table: FlowTable<ConnAnalyzer<Collect<R>>>,
+    handler: ConnAnalyzer<Collect<R>>,
+}
+
+impl<R: Reporter> Analyzer<R> {
+    /// The analysis `config` asks for: in [`Config::threads`] threads (one: all in this one).
+    pub fn new(config: &Config, reporter: R) -> Self {
+        let collect = Collect {
+            stats: RunStats {
+                poll_interval: config.poll_interval.as_secs_f64(),
+                z: crate::stats::zstats::ZTally::new(&config.zstats),
+                ..RunStats::default()
+            },
+            reporter,
+        };
+        let inner = if config.workers(config.threads) > 1 {
+            Inner::Many(Box::new(parallel::Parallel::new(config, collect)))
+        } else {
+            Inner::One(Box::new(Single {
+                reader: Reader::new(config),
+                table: FlowTable::new(config, Some(crate::proto::conn::role_hint)),
+                handler: ConnAnalyzer::new(config, collect),
+            }))
+        };
+        Analyzer {
+            inner,
+            keys: config.keys.clone(),
+        }
+    }
+
+    /// Packet number the next input's first packet gets.
+    pub fn next_index(&self) -> u64 {
+        self.packets_read() + 1
+    }
+
+    /// Packets read so far (some may still be under analysis in other threads).
+    pub fn packets_read(&self) -> u64 {
+        match &self.inner {
+            Inner::One(s) => s.handler.sink.stats.packets,
+            Inner::Many(p) => p.packets_read(),
+        }
+    }
+
+    /// The run's statistics so far (with several threads: as of the packets reported so far).
+    pub fn stats(&self) -> &RunStats {
+        match &self.inner {
+            Inner::One(s) => &s.handler.sink.stats,
+            Inner::Many(p) => &p.collect().stats,
+        }
+    }
+
+    /// Reads every frame of `source`. Returns early on a malformed input or a failed output.
+    pub fn run(&mut self, source: &mut dyn PacketSource) -> Result<(), Stop> {
+        loop {
+            let stop = match source.next() {
+                Ok(Next::Frame(frame)) => {
+                    self.process(&frame);
+                    None
+                }
+                Ok(Next::Idle(now)) => {
+                    self.advance_clock(now);
+                    None
+                }
+                // Key log secrets carried in the capture, for the TLS sessions after them. They
+                // must reach the flows after every packet before them and before every packet
+                // after them: with several threads (which share the key store), everything read
+                // so far is analyzed first.
+                Ok(Next::Secrets(s)) => {
+                    if s.kind == crate::source::Secrets::TLS_KEY_LOG {
+                        self.settle();
+                        self.keys.add_text(s.data);
+                    }
+                    None
+                }
+                Ok(Next::End) => Some(Ok(())),
+                Err(e) => Some(Err(Stop::Source(e))),
+            };
+            if let Some(stop) = stop {
+                let notes = source.record_notes();
+                let stats = match &mut self.inner {
+                    Inner::One(s) => &mut s.handler.sink.stats,
+                    Inner::Many(p) => p.stats_mut(),
+                };
+                stats.record_notes.add(&notes);
+                stats.kernel = source.kernel_stats();
+                return stop;
+            }
+            if let Some(e) = self.take_io_error() {
+                return Err(Stop::Output(e));
+            }
+        }
+    }
+
+    /// Waits until every packet read so far is analyzed and reported (a no-op in one thread).
+    pub fn settle(&mut self) {
+        if let Inner::Many(p) = &mut self.inner {
+            p.settle();
+        }
+    }
+
+    fn take_io_error(&mut self) -> Option<std::io::Error> {
+        match &mut self.inner {
+            Inner::One(s) => s.handler.sink.reporter.take_io_error(),
+            Inner::Many(p) => p.take_io_error(),
+        }
+    }
+
+    /// Capture time went by without packets (live capture): flows whose time is up (closed
+    /// flows past their linger, idle flows) are finalised and reported now.
+    pub fn advance_clock(&mut self, now: Timestamp) {
+        match &mut self.inner {
+            Inner::One(s) => s.table.advance_clock(now, &mut s.handler),
+            Inner::Many(p) => p.advance_clock(now),
+        }
+    }
+
+    /// Analyzes one frame.
+    pub fn process(&mut self, frame: &Frame<'_>) {
+        let s = match &mut self.inner {
+            Inner::One(s) => s,
+            Inner::Many(p) => return p.process(frame),
+        };
+        let stats = &mut s.handler.sink.stats;
+        stats.on_packet(frame.ts);
+        let decoded = s.reader.decode(frame);
+        count_frame(stats, frame, decoded.as_ref().ok());
+        let placed = match decoded {
+            Ok(seg) => s.table.process(&seg, &mut s.handler),
+            Err(what) => {
+                let note = s.reader.note(what, frame);
+                note.apply(&mut s.handler.sink, frame.index);
+                None
+            }
+        };
+        s.handler
+            .sink
+            .reporter
+            .packet_done(&PacketDone::new(frame, placed));
+    }
+
+    /// Ends every open flow and prints the final report.
+    pub fn finish(self) -> Result<(RunStats, R), std::io::Error> {
+        let mut collect = match self.inner {
+            Inner::Many(p) => p.finish()?,
+            Inner::One(s) => {
+                let Single {
+                    reader,
+                    mut table,
+                    mut handler,
+                } = *s;
+                let stats = &handler.sink.stats;
+                if let Some(a) = reader.final_anomaly(stats.last_ts.unwrap_or_default()) {
+                    let frame = stats.packets;
+                    handler.sink.global_anomaly(&a, frame);
+                }
+                table.finish(&mut handler);
+                let mut collect = handler.sink;
+                collect.add_table_stats(table.stats());
+                collect
+            }
+        };
+        if let Some(e) = collect.reporter.take_io_error() {
+            return Err(e);
+        }
+        collect.reporter.finish(&collect.stats)?;
+        Ok((collect.stats, collect.reporter))
+    }
+}
+
+impl<R: Reporter> Collect<R> {
+    /// What a flow table counted that the summary reports (added: with several threads, each
+    /// table counts its share).
+    fn add_table_stats(&mut self, t: &crate::tcp::TableStats) {
+        self.stats.flows_skipped_by_port += t.flows_skipped_by_port;
+        self.stats.flows_refused_by_cap += t.flows_dropped_by_cap;
+        self.stats.flows_refused_by_budget += t.flows_dropped_by_budget;
+    }
+}

@@ -1,0 +1,816 @@
+//! The analysis in several threads (`--threads N`), with the output of one.
+//!
+//! The calling thread reads and decodes every frame (IP fragments are reassembled here, before
+//! any flow is chosen), and puts it in a batch with the share its TCP 4-tuple hashes to
+//! ([`crate::tcp::shard`]). Every worker is given every batch: it analyzes the segments of its
+//! share with its own flow table and protocol state (a [`Config::share`] of the process-wide
+//! caps), and moves its capture clock on every segment's time, so that closed flows end their
+//! linger and idle flows are swept at the same packet as in one table. What its protocol layer
+//! emits is carried back ([`Carried`]) in groups, each tagged with the entry of the batch that
+//! caused it and its place in one table's order:
+//!
+//! - before a packet is processed, the flows whose linger is over, by [`ClosingOrder`]; then
+//!   the idle flows swept, by flow id;
+//! - then what the packet itself caused (in the worker that owns its flow);
+//! - at the end of the input, the idle flows, then every other flow, each by flow id.
+//!
+//! The calling thread replays the groups in that order, numbering flows as one table would (in
+//! order of their first packet), to the one reporter: every view prints exactly what one
+//! thread prints. Batches in flight are bounded ([`DEPTH`] of [`BATCH_BYTES`] each).
+
+use super::carry::{Carried, RunIds, Span};
+use super::{Collect, Note, Reader};
+use crate::config::Config;
+use crate::decode::{Segment, TcpFlags};
+use crate::model::{Anomaly, Event, EventCtx, EventSink};
+use crate::proto::conn::ConnAnalyzer;
+use crate::report::{PacketDone, Reporter};
+use crate::source::{Frame, LinkType};
+use crate::tcp::{ClosingOrder, FlowId, FlowTable, Placed, TableStats, shard::shard_of};
+use crate::time::Timestamp;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+/// Bytes of frames in one batch (a batch closes at this or at [`BATCH_ENTRIES`]).
+const BATCH_BYTES: usize = 256 << 10;
+const BATCH_ENTRIES: usize = 2048;
+/// Batches handed to the workers and not yet replayed.
+const DEPTH: usize = 2;
+
+/// A frame, its bytes in the batch.
+#[derive(Clone, Copy, Debug)]
+struct FrameCopy {
+    index: u64,
+    ts: Timestamp,
+    link_type: LinkType,
+    interface: u32,
+    orig_len: u32,
+    data: Span,
+}
+
+/// A TCP segment, its payload in the batch.
+#[derive(Clone, Copy, Debug)]
+struct SegmentCopy {
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    payload: Span,
+    missing: u32,
+    ip_header_len: u16,
+    tcp_header_len: u16,
+    window_scale: Option<u8>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Entry {
+    Tcp {
+        frame: FrameCopy,
+        seg: SegmentCopy,
+        shard: u32,
+    },
+    /// A frame that carries no TCP segment: only the reading thread has something to do.
+    Other { frame: FrameCopy },
+    /// Capture time went by without packets.
+    Idle(Timestamp),
+}
+
+/// Frames read, as every worker sees them.
+#[derive(Default)]
+struct Batch {
+    entries: Vec<Entry>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    fn put(&mut self, bytes: &[u8]) -> Span {
+        Span::put(&mut self.bytes, bytes)
+    }
+
+    fn frame(&self, f: &FrameCopy) -> Frame<'_> {
+        Frame {
+            index: f.index,
+            ts: f.ts,
+            link_type: f.link_type,
+            interface: f.interface,
+            orig_len: f.orig_len,
+            data: Span::of(&self.bytes, f.data),
+        }
+    }
+
+    fn segment(&self, frame: u64, ts: Timestamp, s: &SegmentCopy) -> Segment<'_> {
+        Segment {
+            frame,
+            ts,
+            src: s.src,
+            dst: s.dst,
+            seq: s.seq,
+            ack: s.ack,
+            flags: s.flags,
+            window: s.window,
+            payload: Span::of(&self.bytes, s.payload),
+            missing: s.missing,
+            ip_header_len: s.ip_header_len,
+            tcp_header_len: s.tcp_header_len,
+            window_scale: s.window_scale,
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.entries.len() >= BATCH_ENTRIES || self.bytes.len() >= BATCH_BYTES
+    }
+}
+
+/// Where a group of carried items stands among those of the same entry.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// A flow finalised at the end of its linger.
+    Expired(ClosingOrder),
+    /// A flow closed idle by the sweep (the worker's flow id).
+    Swept(FlowId),
+    /// What the entry's packet caused, the flow that took it, and the TCP conversations it
+    /// started (`tcp.stream` numbers: one at most).
+    Packet(Option<Placed>, u64),
+    /// End of input: a flow closed idle, then (`EndOfInput`) every other flow.
+    FinalSwept(FlowId),
+    FinalEnd(FlowId),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Group {
+    entry: u32,
+    phase: Phase,
+    /// Item range in the chunk's [`Carried`].
+    from: u32,
+    to: u32,
+}
+
+/// Part of what a worker found in one batch (or at the end): whole groups, in the worker's
+/// order, which for one entry is one table's order among that worker's flows (lingers over
+/// by [`ClosingOrder`], idle flows by id, then the packet; at the end, idle flows by id, then
+/// the others by id).
+#[derive(Default)]
+struct Found {
+    carried: Carried,
+    groups: Vec<Group>,
+    /// The batch's (or the end's) last chunk from this worker.
+    last: bool,
+    /// At the end: the worker's table's counters.
+    table: Option<TableStats>,
+}
+
+/// Carried bytes after which a worker hands a chunk on, between two groups: what the
+/// workers found waits in chunks of about this size (a batch of small requests can carry
+/// many times its own bytes in records), so the memory it takes is bounded by the queues'
+/// depths, not by what a batch or the end of input finds.
+const CHUNK_BYTES: usize = 128 << 10;
+
+/// Items carried between two looks at a chunk's size.
+const CHECK_EVERY: usize = 32;
+
+/// A chunk's buffers kept for reuse at most this large (one record can be far larger).
+const KEEP_BYTES: usize = 4 * CHUNK_BYTES;
+
+enum ToWorker {
+    Batch(Arc<Batch>),
+    Finish,
+}
+
+/// A worker's sink: what its protocol layer emits, carried, cut into groups and handed to
+/// the reading thread in chunks of about [`CHUNK_BYTES`].
+struct Outbox {
+    carried: Carried,
+    groups: Vec<Group>,
+    /// The entry the items belong to, and where its open group starts.
+    entry: u32,
+    from: u32,
+    /// While a sweep or the end of input closes flows: each flow's events are a group of
+    /// this phase, and a chunk may end after any of them.
+    by_flow: Option<fn(FlowId) -> Phase>,
+    /// Items in the chunk when its size was last added up.
+    checked: usize,
+    to: SyncSender<Found>,
+    /// Chunks replayed, handed back for their buffers.
+    spent: Receiver<Found>,
+}
+
+impl Outbox {
+    fn start(&mut self, entry: u32) {
+        self.entry = entry;
+        self.from = self.carried.items.len() as u32;
+    }
+
+    /// Ends the open group as `phase`.
+    fn end(&mut self, phase: Phase) {
+        let to = self.carried.items.len() as u32;
+        self.groups.push(Group {
+            entry: self.entry,
+            phase,
+            from: self.from,
+            to,
+        });
+        self.from = to;
+    }
+
+    /// Ends the open group as `phase` if it holds anything.
+    fn end_rest(&mut self, phase: Phase) {
+        if (self.from as usize) < self.carried.items.len() {
+            self.end(phase);
+        }
+    }
+
+    /// Hands the chunk on if it is full (only between groups). Its size is added up again
+    /// only every [`CHECK_EVERY`] items: a chunk outgrows [`CHUNK_BYTES`] by at most that many
+    /// records.
+    fn flush_if_full(&mut self) {
+        let items = self.carried.items.len();
+        if items < self.checked + CHECK_EVERY {
+            return;
+        }
+        self.checked = items;
+        if self.carried.used_bytes() >= CHUNK_BYTES {
+            self.flush(false, None);
+        }
+    }
+
+    /// Hands the chunk on; a reading thread gone away is noticed by the next batch not
+    /// coming.
+    fn flush(&mut self, last: bool, table: Option<TableStats>) {
+        let (carried, groups) = match self.spent.try_recv() {
+            Ok(mut old) if old.carried.held_bytes() <= KEEP_BYTES => {
+                old.carried.clear();
+                old.groups.clear();
+                (old.carried, old.groups)
+            }
+            _ => Default::default(),
+        };
+        let found = Found {
+            carried: std::mem::replace(&mut self.carried, carried),
+            groups: std::mem::replace(&mut self.groups, groups),
+            last,
+            table,
+        };
+        self.from = 0;
+        self.checked = 0;
+        let _ = self.to.send(found);
+    }
+}
+
+impl EventSink for Outbox {
+    fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
+        let closed = matches!(event, Event::FlowClosed { .. }).then_some(ctx.flow.id);
+        self.carried.event(ctx, event);
+        if let (Some(id), Some(phase)) = (closed, self.by_flow) {
+            self.end(phase(id));
+            self.flush_if_full();
+        }
+    }
+
+    fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        self.carried.global_anomaly(anomaly, frame);
+    }
+}
+
+/// One worker: a flow table and protocol layer for its share of the flows.
+struct Worker {
+    me: u32,
+    table: FlowTable<ConnAnalyzer<Outbox>>,
+    handler: ConnAnalyzer<Outbox>,
+}
+
+/// Entry index of the end of input.
+const FINAL: u32 = u32::MAX;
+
+impl Worker {
+    fn new(me: u32, config: &Config, outbox: Outbox) -> Worker {
+        Worker {
+            me,
+            table: FlowTable::new(config, Some(crate::proto::conn::role_hint)),
+            handler: ConnAnalyzer::new(config, outbox),
+        }
+    }
+
+    fn out(&mut self) -> &mut Outbox {
+        &mut self.handler.sink
+    }
+
+    /// Closes flows with `close`, each flow's events a group of `phase`.
+    fn close_flows(
+        &mut self,
+        phase: fn(FlowId) -> Phase,
+        close: impl FnOnce(&mut FlowTable<ConnAnalyzer<Outbox>>, &mut ConnAnalyzer<Outbox>),
+    ) {
+        self.out().by_flow = Some(phase);
+        close(&mut self.table, &mut self.handler);
+        let out = self.out();
+        out.by_flow = None;
+        // Nothing closes after these (not expected): they sort after the flows closed.
+        out.end_rest(phase(FlowId::MAX));
+    }
+
+    /// The capture clock moves to `ts`: lingers that are over, then the idle sweep.
+    fn tick(&mut self, entry: u32, ts: Timestamp) {
+        self.table.set_clock(ts);
+        self.out().start(entry);
+        while let Some(order) = self.table.expire_next(&mut self.handler) {
+            let out = self.out();
+            out.end(Phase::Expired(order));
+            out.flush_if_full();
+        }
+        self.close_flows(Phase::Swept, |table, handler| {
+            table.sweep_if_due(ts, handler);
+        });
+    }
+
+    fn batch(&mut self, batch: &Batch) {
+        for (i, entry) in batch.entries.iter().enumerate() {
+            let i = i as u32;
+            match entry {
+                Entry::Tcp { frame, seg, shard } => {
+                    self.tick(i, frame.ts);
+                    if *shard == self.me {
+                        let streams = self.table.streams_numbered();
+                        let seg = batch.segment(frame.index, frame.ts, seg);
+                        let placed = self.table.process(&seg, &mut self.handler);
+                        let started = self.table.streams_numbered() - streams;
+                        self.out().end(Phase::Packet(placed, started));
+                    }
+                }
+                Entry::Idle(ts) => self.tick(i, *ts),
+                Entry::Other { .. } => {}
+            }
+            self.out().flush_if_full();
+        }
+    }
+
+    fn finish(&mut self) {
+        self.out().start(FINAL);
+        self.close_flows(Phase::FinalSwept, |table, handler| {
+            table.sweep_idle(handler)
+        });
+        self.close_flows(Phase::FinalEnd, |table, handler| table.finish(handler));
+        let stats = self.table.stats().clone();
+        self.out().flush(true, Some(stats));
+    }
+}
+
+fn work(me: u32, config: Config, from: Receiver<ToWorker>, outbox: Outbox) {
+    let mut worker = Worker::new(me, &config, outbox);
+    while let Ok(msg) = from.recv() {
+        match msg {
+            ToWorker::Batch(batch) => {
+                worker.batch(&batch);
+                // Dropped before the last chunk, so that the reader gets the batch back to
+                // reuse.
+                drop(batch);
+                worker.out().flush(true, None);
+            }
+            ToWorker::Finish => worker.finish(),
+        }
+    }
+}
+
+struct WorkerHandle {
+    to: SyncSender<ToWorker>,
+    from: Receiver<Found>,
+    /// Chunks replayed, handed back for their buffers.
+    spent: SyncSender<Found>,
+    thread: Option<JoinHandle<()>>,
+    /// The worker's flow ids to the run's numbers, for flows still open.
+    ids: HashMap<FlowId, RunIds, foldhash::fast::RandomState>,
+    /// The highest flow id of this worker seen so far: a higher one is a new flow.
+    last_id: FlowId,
+}
+
+/// The chunk of a worker's findings being replayed, and the next group in it.
+#[derive(Default)]
+struct Cursor {
+    found: Found,
+    at: usize,
+}
+
+/// A batch handed to the workers, with what only this thread does for its frames.
+struct InFlight {
+    batch: Arc<Batch>,
+    notes: Vec<Option<Note>>,
+}
+
+/// The reading and printing side.
+pub struct Parallel<R: Reporter> {
+    reader: Reader,
+    collect: Collect<R>,
+    workers: Vec<WorkerHandle>,
+    batch: Batch,
+    notes: Vec<Option<Note>>,
+    in_flight: VecDeque<InFlight>,
+    /// Batches replayed, emptied, to be filled again.
+    free: Vec<(Batch, Vec<Option<Note>>)>,
+    next_id: FlowId,
+    /// The next `tcp.stream` number.
+    next_stream: u64,
+    read: u64,
+    /// A worker stopped answering (it panicked): the run ends with this error.
+    broken: Option<std::io::Error>,
+}
+
+impl<R: Reporter> Parallel<R> {
+    pub fn new(config: &Config, collect: Collect<R>) -> Self {
+        let n = config.workers(config.threads);
+        let share = config.share(n);
+        let workers = (0..n)
+            .map(|me| {
+                let (to, rx) = sync_channel(DEPTH + 1);
+                let (tx, from) = sync_channel(DEPTH + 1);
+                let (spent, spent_rx) = sync_channel(DEPTH + 1);
+                let config = share.clone();
+                let outbox = Outbox {
+                    carried: Carried::default(),
+                    groups: Vec::new(),
+                    entry: 0,
+                    from: 0,
+                    by_flow: None,
+                    checked: 0,
+                    to: tx,
+                    spent: spent_rx,
+                };
+                let thread = std::thread::Builder::new()
+                    .name(format!("flows-{me}"))
+                    .spawn(move || work(me as u32, config, rx, outbox))
+                    .ok();
+                WorkerHandle {
+                    to,
+                    from,
+                    spent,
+                    thread,
+                    ids: HashMap::default(),
+                    last_id: 0,
+                }
+            })
+            .collect();
+        Parallel {
+            reader: Reader::new(config),
+            collect,
+            workers,
+            batch: Batch::default(),
+            notes: Vec::new(),
+            in_flight: VecDeque::new(),
+            free: Vec::new(),
+            next_id: 1,
+            next_stream: 0,
+            read: 0,
+            broken: None,
+        }
+    }
+
+    pub fn packets_read(&self) -> u64 {
+        self.read
+    }
+
+    pub fn collect(&self) -> &Collect<R> {
+        &self.collect
+    }
+
+    pub fn stats_mut(&mut self) -> &mut crate::stats::RunStats {
+        &mut self.collect.stats
+    }
+
+    pub fn take_io_error(&mut self) -> Option<std::io::Error> {
+        self.broken
+            .take()
+            .or_else(|| self.collect.reporter.take_io_error())
+    }
+
+    pub fn process(&mut self, frame: &Frame<'_>) {
+        self.read += 1;
+        let shares = self.workers.len();
+        let batch = &mut self.batch;
+        let data = batch.put(frame.data);
+        let copy = FrameCopy {
+            index: frame.index,
+            ts: frame.ts,
+            link_type: frame.link_type,
+            interface: frame.interface,
+            orig_len: frame.orig_len,
+            data,
+        };
+        let decoded = self.reader.decode(frame);
+        super::count_frame(&mut self.collect.stats, frame, decoded.as_ref().ok());
+        match decoded {
+            Ok(seg) => {
+                // The payload is the frame's own bytes, unless the datagram was reassembled.
+                let len = seg.payload.len();
+                let within = (seg.payload.as_ptr() as usize)
+                    .checked_sub(frame.data.as_ptr() as usize)
+                    .filter(|&at| at.saturating_add(len) <= frame.data.len());
+                let payload = match within {
+                    Some(at) => Span {
+                        at: data.at + at as u32,
+                        len: len as u32,
+                    },
+                    None => batch.put(seg.payload),
+                };
+                let entry = Entry::Tcp {
+                    frame: copy,
+                    seg: SegmentCopy {
+                        src: seg.src,
+                        dst: seg.dst,
+                        seq: seg.seq,
+                        ack: seg.ack,
+                        flags: seg.flags,
+                        window: seg.window,
+                        payload,
+                        missing: seg.missing,
+                        ip_header_len: seg.ip_header_len,
+                        tcp_header_len: seg.tcp_header_len,
+                        window_scale: seg.window_scale,
+                    },
+                    shard: shard_of(seg.src, seg.dst, shares) as u32,
+                };
+                batch.entries.push(entry);
+                self.notes.push(None);
+            }
+            Err(what) => {
+                let note = self.reader.note(what, frame);
+                self.batch.entries.push(Entry::Other { frame: copy });
+                self.notes.push(Some(note));
+            }
+        }
+        if self.batch.full() {
+            self.send();
+        }
+    }
+
+    pub fn advance_clock(&mut self, now: Timestamp) {
+        self.batch.entries.push(Entry::Idle(now));
+        self.notes.push(None);
+        // Time-driven output is due now: nothing waits for the batch to fill.
+        self.settle();
+    }
+
+    /// Every frame read so far analyzed by the workers and replayed.
+    pub fn settle(&mut self) {
+        self.send();
+        while !self.in_flight.is_empty() {
+            self.replay_next();
+        }
+    }
+
+    /// Hands the batch being filled to every worker; replays the oldest when too many are out.
+    fn send(&mut self) {
+        if self.batch.entries.is_empty() {
+            return;
+        }
+        let (next, notes) = self.free.pop().unwrap_or_default();
+        let batch = Arc::new(std::mem::replace(&mut self.batch, next));
+        for w in &self.workers {
+            if w.to.send(ToWorker::Batch(Arc::clone(&batch))).is_err() {
+                self.broken = Some(worker_lost());
+            }
+        }
+        self.in_flight.push_back(InFlight {
+            batch,
+            notes: std::mem::replace(&mut self.notes, notes),
+        });
+        while self.in_flight.len() > DEPTH {
+            self.replay_next();
+        }
+    }
+
+    /// Cursors before the first chunk of every worker's findings.
+    fn cursors(&self) -> Vec<Cursor> {
+        self.workers.iter().map(|_| Cursor::default()).collect()
+    }
+
+    /// Makes `cur` point at a group, or at the end of what worker `w` found in this batch:
+    /// takes the worker's next chunk when this one is used up.
+    fn refill(&mut self, cur: &mut Cursor, w: usize) {
+        while cur.at >= cur.found.groups.len() && !cur.found.last {
+            let next = match self.workers[w].from.recv() {
+                Ok(f) => f,
+                Err(_) => {
+                    self.broken = Some(worker_lost());
+                    Found {
+                        last: true,
+                        ..Found::default()
+                    }
+                }
+            };
+            if let Some(t) = &next.table {
+                self.collect.add_table_stats(t);
+            }
+            let spent = std::mem::replace(&mut cur.found, next);
+            cur.at = 0;
+            // A worker that has gone away needs nothing back.
+            let _ = self.workers[w].spent.try_send(spent);
+        }
+    }
+
+    /// Replays every group of `entry` from every worker, merged into one table's order: each
+    /// worker's groups of an entry come in that order, so the next is the least of the
+    /// workers' next ones. Returns the flow that took the entry's packet.
+    fn replay_entry(&mut self, cur: &mut [Cursor], entry: u32) -> Option<Placed> {
+        let mut placed = None;
+        loop {
+            let mut next: Option<(GroupKey, usize)> = None;
+            for (w, c) in cur.iter_mut().enumerate() {
+                self.refill(c, w);
+                let Some(g) = c.found.groups.get(c.at).filter(|g| g.entry == entry) else {
+                    continue;
+                };
+                let key = self.key(w, g.phase);
+                if next.is_none_or(|(least, _)| key < least) {
+                    next = Some((key, w));
+                }
+            }
+            let Some((_, w)) = next else {
+                return placed;
+            };
+            let c = &mut cur[w];
+            let Some(&group) = c.found.groups.get(c.at) else {
+                return placed;
+            };
+            c.at += 1;
+            if let Phase::Packet(p, streams) = group.phase {
+                let first_stream = self.next_stream;
+                self.next_stream += streams;
+                if let Some(p) = p {
+                    placed = Some(Placed {
+                        flow: self.open_flow(w, p.flow, first_stream),
+                        ..p
+                    });
+                }
+            }
+            self.replay_group(&mut c.found, w, &group);
+        }
+    }
+
+    /// Takes every worker's chunks up to its last one for the batch (all replayed by then).
+    fn drain(&mut self, cur: &mut [Cursor]) {
+        for (w, c) in cur.iter_mut().enumerate() {
+            c.at = c.found.groups.len();
+            self.refill(c, w);
+            let spent = std::mem::take(&mut c.found);
+            let _ = self.workers[w].spent.try_send(spent);
+        }
+    }
+
+    fn replay_next(&mut self) {
+        let Some(InFlight { batch, notes }) = self.in_flight.pop_front() else {
+            return;
+        };
+        let mut cur = self.cursors();
+        for (i, entry) in batch.entries.iter().enumerate() {
+            let i = i as u32;
+            if let Entry::Tcp { frame, .. } | Entry::Other { frame } = entry {
+                self.collect.stats.on_packet(frame.ts);
+            }
+            let placed = self.replay_entry(&mut cur, i);
+            match entry {
+                Entry::Tcp { frame, .. } => {
+                    let frame = batch.frame(frame);
+                    self.collect
+                        .reporter
+                        .packet_done(&PacketDone::new(&frame, placed));
+                }
+                Entry::Other { frame } => {
+                    let frame = batch.frame(frame);
+                    if let Some(Some(note)) = notes.get(i as usize) {
+                        note.apply(&mut self.collect, frame.index);
+                    }
+                    self.collect
+                        .reporter
+                        .packet_done(&PacketDone::new(&frame, None));
+                }
+                Entry::Idle(_) => {}
+            }
+            if self.broken.is_none()
+                && let Some(e) = self.collect.reporter.take_io_error()
+            {
+                self.broken = Some(e);
+            }
+        }
+        self.drain(&mut cur);
+        if let Ok(mut batch) = Arc::try_unwrap(batch) {
+            batch.entries.clear();
+            batch.bytes.clear();
+            let mut notes = notes;
+            notes.clear();
+            self.free.push((batch, notes));
+        }
+    }
+
+    /// Where a group goes among those of one entry, in one table's order: lingers over (by
+    /// [`ClosingOrder`]), idle flows (by the run's flow id), the packet; at the end, idle
+    /// flows, then every other flow, by id.
+    fn key(&self, w: usize, phase: Phase) -> GroupKey {
+        let none = ClosingOrder {
+            deadline: Timestamp::ZERO,
+            queued_at: 0,
+        };
+        match phase {
+            Phase::Expired(order) => (0, order, 0),
+            Phase::Swept(id) => (1, none, self.run_id(w, id)),
+            Phase::FinalSwept(id) => (2, none, self.run_id(w, id)),
+            Phase::FinalEnd(id) => (3, none, self.run_id(w, id)),
+            Phase::Packet(..) => (4, none, 0),
+        }
+    }
+
+    /// The run's id of worker `w`'s flow `id` (one not open any more sorts last).
+    fn run_id(&self, w: usize, id: FlowId) -> FlowId {
+        self.workers[w].ids.get(&id).map_or(FlowId::MAX, |r| r.flow)
+    }
+
+    /// The run's id of worker `w`'s flow `id`, numbering it if it is new (its `tcp.stream`
+    /// is then `stream`): flows are numbered in order of their first packet, as one table
+    /// numbers them.
+    fn open_flow(&mut self, w: usize, id: FlowId, stream: u64) -> FlowId {
+        let worker = &mut self.workers[w];
+        if id > worker.last_id {
+            worker.last_id = id;
+            let run = RunIds {
+                flow: self.next_id,
+                tcp_stream: stream,
+            };
+            self.next_id += 1;
+            worker.ids.insert(id, run);
+            return run.flow;
+        }
+        worker.ids.get(&id).map_or(id, |r| r.flow)
+    }
+
+    fn replay_group(&mut self, found: &mut Found, w: usize, group: &Group) {
+        let mut last: Option<(FlowId, RunIds)> = None;
+        for i in group.from..group.to {
+            let Some(item) = found.carried.items.get(i as usize) else {
+                continue;
+            };
+            let (flow, closes) = (item.flow(), item.closes());
+            let id = match (flow, last) {
+                (None, _) => RunIds::default(),
+                (Some(l), Some((seen, id))) if l == seen => id,
+                (Some(l), _) => {
+                    let id = self.workers[w].ids.get(&l).copied().unwrap_or(RunIds {
+                        flow: FlowId::MAX,
+                        tcp_stream: u64::MAX,
+                    });
+                    last = Some((l, id));
+                    id
+                }
+            };
+            found
+                .carried
+                .replay(i as usize, id, &mut self.collect as &mut dyn EventSink);
+            if let Some(closed) = closes {
+                self.workers[w].ids.remove(&closed);
+            }
+        }
+    }
+
+    /// Ends the input: every batch replayed, then what the workers end with.
+    pub fn finish(mut self) -> Result<Collect<R>, std::io::Error> {
+        self.send();
+        while !self.in_flight.is_empty() {
+            self.replay_next();
+        }
+        if let Some(a) = self
+            .reader
+            .final_anomaly(self.collect.stats.last_ts.unwrap_or_default())
+        {
+            let frame = self.collect.stats.packets;
+            self.collect.global_anomaly(&a, frame);
+        }
+        for w in &self.workers {
+            if w.to.send(ToWorker::Finish).is_err() {
+                self.broken = Some(worker_lost());
+            }
+        }
+        let mut cur = self.cursors();
+        self.replay_entry(&mut cur, FINAL);
+        // The last chunks carry the tables' counters.
+        self.drain(&mut cur);
+        // Closing their channels ends the workers.
+        for w in std::mem::take(&mut self.workers) {
+            drop(w.to);
+            if let Some(t) = w.thread {
+                let _ = t.join();
+            }
+        }
+        if let Some(e) = self.broken.take() {
+            return Err(e);
+        }
+        Ok(self.collect)
+    }
+}
+
+/// The order of a group among those of one entry (see [`Parallel::key`]).
+type GroupKey = (u8, ClosingOrder, FlowId);
+
+fn worker_lost() -> std::io::Error {
+    std::io::Error::other("an analysis thread stopped unexpectedly")
+}

@@ -1,0 +1,158 @@
+//! The per-packet path allocates nothing once flows are established: a counting allocator
+//! watches the analysis (one thread, no printer) of the benchmark shapes' traffic — small
+//! WebSocket messages both ways (plain and permessage-deflate) and HTTP keep-alive request /
+//! response pairs — and counts what the packets of an established phase allocate. It counts the
+//! allocations of the analyzing thread only, as the test harness allocates on its own threads.
+
+mod common;
+
+use common::counting::{Counting, allocations};
+use common::{
+    C2S, LINKTYPE_ETHERNET, PcapWriter, S2C, TcpConn, upgrade_request, upgrade_response, ws_frame,
+};
+use sockscope::app::Silent;
+use sockscope::config::Config;
+use sockscope::pipeline::Analyzer;
+use sockscope::source::{Next, PacketSource};
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const FLOWS: u8 = 16;
+const ROUNDS: usize = 400;
+
+fn conns() -> Vec<TcpConn> {
+    (0..FLOWS)
+        .map(|k| TcpConn::new(([10, 3, 0, k], 42_000), ([192, 0, 2, 9], 80)))
+        .collect()
+}
+
+/// Chat: every flow upgraded, then ROUNDS rounds of one small message each way per flow.
+fn chat(deflate: bool) -> Vec<u8> {
+    // Without context takeover on the server's side every message is its own stream, so the
+    // same compressed bytes are a valid message each time.
+    let ext = deflate.then_some("permessage-deflate; server_no_context_takeover");
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET).with_step(10);
+    let mut conns = conns();
+    for c in &mut conns {
+        c.handshake(&mut w);
+        c.send(&mut w, C2S, &upgrade_request(ext));
+        c.send(&mut w, S2C, &upgrade_response(ext));
+    }
+    // "Hello" compressed (RFC 7692 §7.2.3.1).
+    let compressed = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    for round in 0..ROUNDS {
+        for c in &mut conns {
+            let text = format!("message {round:05} from the client");
+            c.send(
+                &mut w,
+                C2S,
+                &ws_frame(true, false, 1, true, text.as_bytes()),
+            );
+            let reply = if deflate {
+                ws_frame(true, true, 1, false, &compressed)
+            } else {
+                ws_frame(true, false, 1, false, b"ok, received your message")
+            };
+            c.send(&mut w, S2C, &reply);
+        }
+    }
+    w.take_bytes()
+}
+
+/// HTTP keep-alive: ROUNDS request / response pairs per flow.
+fn keep_alive() -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET).with_step(10);
+    let mut conns = conns();
+    for c in &mut conns {
+        c.handshake(&mut w);
+    }
+    for round in 0..ROUNDS {
+        for c in &mut conns {
+            let req =
+                format!("GET /poll?n={round:05} HTTP/1.1\r\nHost: example\r\nAccept: */*\r\n\r\n");
+            c.send(&mut w, C2S, req.as_bytes());
+            c.send(
+                &mut w,
+                S2C,
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
+            );
+        }
+    }
+    w.take_bytes()
+}
+
+/// Allocations per packet of the second half of the capture (after every flow is established
+/// and every reused buffer has grown), analyzed in this thread with no printer.
+fn steady_allocations(pcap: &[u8]) -> (u64, u64) {
+    let config = Config::default();
+    let mut analyzer = Analyzer::new(&config, Silent);
+    let mut source = sockscope::source::from_bytes("steady", pcap, 1);
+    let mut frames = Vec::new();
+    loop {
+        match source.next() {
+            Ok(Next::Frame(f)) => frames.push((
+                f.index,
+                f.ts,
+                f.link_type,
+                f.interface,
+                f.orig_len,
+                f.data.to_vec(),
+            )),
+            Ok(Next::End) => break,
+            Ok(_) => {}
+            Err(e) => panic!("capture: {e}"),
+        }
+    }
+    let half = frames.len() / 2;
+    let start = allocations();
+    let mut counted = 0;
+    let mut packets = 0;
+    for (i, (index, ts, link_type, interface, orig_len, data)) in frames.iter().enumerate() {
+        let frame = sockscope::source::Frame {
+            index: *index,
+            ts: *ts,
+            link_type: *link_type,
+            interface: *interface,
+            orig_len: *orig_len,
+            data,
+        };
+        if i == half {
+            assert!(
+                allocations() > start,
+                "setting up the flows allocates: the counter counts"
+            );
+        }
+        let before = allocations();
+        analyzer.process(&frame);
+        if i >= half {
+            counted += allocations() - before;
+            packets += 1;
+        }
+    }
+    let stats = analyzer.finish().expect("finish").0;
+    assert_eq!(stats.flows, u64::from(FLOWS));
+    assert!(stats.anomalies.is_empty(), "{:?}", stats.anomalies);
+    (counted, packets)
+}
+
+#[test]
+fn established_websocket_chat_allocates_nothing_per_packet() {
+    let (allocs, packets) = steady_allocations(&chat(false));
+    assert!(packets > 5_000, "{packets}");
+    assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
+}
+
+#[test]
+fn established_deflate_chat_allocates_nothing_per_packet() {
+    let (allocs, packets) = steady_allocations(&chat(true));
+    assert!(packets > 5_000, "{packets}");
+    assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
+}
+
+#[test]
+fn http_keep_alive_allocates_nothing_per_packet() {
+    let (allocs, packets) = steady_allocations(&keep_alive());
+    assert!(packets > 5_000, "{packets}");
+    assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
+}

@@ -1,0 +1,485 @@
+//! `--threads N` prints exactly what one thread prints: every bundled capture in every view
+//! with 1, 2 and 7 threads, compared byte for byte (stdout, stderr and the exit status), and
+//! synthetic captures whose flows end together in different threads (lingers over at the same
+//! packet, idle sweeps, end of input, a reused tuple), where the order of what is printed
+//! depends on merging the threads' findings the way one flow table orders them.
+
+mod common;
+
+use common::{
+    ACK, C2S, LINKTYPE_ETHERNET, PcapWriter, S2C, SYN, TcpConn, http_session, sockscope_with_stdin,
+};
+use std::path::{Path, PathBuf};
+
+/// Every capture file under `captures/`, recursively, sorted.
+fn bundled() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("captures dir")
+            .map(|e| e.expect("dir entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&common::captures(), &mut out);
+    out
+}
+
+const VIEWS: &[&[&str]] = &[
+    &[],
+    &["-q"],
+    &["-V"],
+    &["-x"],
+    &["--json"],
+    &["--json", "--any-port", "--digest"],
+    &["-V", "--any-port"],
+    &["--follow", "1"],
+    &["--ladder", "2"],
+    &["--json", "--kind", "websocket"],
+    // Display filters and fields: flow ids, `tcp.stream` numbers and sub-protocol records are
+    // renumbered by the thread that prints, so a filter on them sees the run's numbers.
+    &[
+        "--json",
+        "-Y",
+        "ws.opcode == text || http.method == \"GET\" || tcp.stream == 1 || flow.id == 2",
+    ],
+    &[
+        "-Y",
+        "ws || http.response || record.type == \"latency\"",
+        "--filter-flows",
+    ],
+    &[
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "flow.id",
+        "-e",
+        "record.type",
+        "-e",
+        "dir",
+        "-e",
+        "flow.kind",
+        "-e",
+        "ws.opcode",
+    ],
+    &["-V", "-O", "tcp,http,ws", "-Y", "ws || http"],
+    &["-q", "-z", "conv,tcp", "-z", "io,stat,1", "-z", "http,tree"],
+    &["--json", "--any-port", "--decode-as", "json"],
+    // Rules and views that name a flow by its number are analyzed in one thread.
+    &[
+        "--json",
+        "--decode-as",
+        "flow:1=json",
+        "--decode-as",
+        "port:80=stomp",
+    ],
+];
+
+/// `read` of `input` (a path, or `-` with `stdin`) with `args` and `--threads threads`.
+fn read(input: &str, stdin: &[u8], args: &[&str], threads: usize) -> (i32, String, String) {
+    let threads = threads.to_string();
+    let mut all = vec!["read", "--color", "never", "--threads", &threads];
+    all.extend_from_slice(args);
+    all.push(input);
+    let run = sockscope_with_stdin(&all, stdin);
+    (run.code, run.stdout, run.stderr)
+}
+
+fn assert_same_with_threads(input: &str, stdin: &[u8], args: &[&str], counts: &[usize]) {
+    let one = read(input, stdin, args, 1);
+    for &n in counts {
+        let many = read(input, stdin, args, n);
+        assert!(
+            one == many,
+            "{input} {args:?}: --threads {n} differs from --threads 1\n--- 1:\n{}\n{}\n--- {n}:\n{}\n{}",
+            one.1,
+            one.2,
+            many.1,
+            many.2
+        );
+    }
+}
+
+#[test]
+fn every_bundled_capture_prints_the_same_in_every_view_with_2_and_7_threads() {
+    let files = bundled();
+    assert!(files.len() > 30, "captures found: {}", files.len());
+    for file in &files {
+        let name = file.to_str().expect("utf-8 path");
+        for view in VIEWS {
+            assert_same_with_threads(name, b"", view, &[2, 7]);
+        }
+    }
+}
+
+#[test]
+fn several_files_are_one_capture_with_threads_too() {
+    let a = common::capture("ws-chat.pcap");
+    let b = common::capture("http-keepalive.pcap");
+    let c = common::capture("sse.pcap");
+    let args: Vec<String> = [&a, &b, &c]
+        .iter()
+        .map(|p| p.to_str().expect("utf-8").to_string())
+        .collect();
+    for view in [&["--json"][..], &["-q"][..], &[][..]] {
+        let run = |n: usize| {
+            let threads = n.to_string();
+            let mut all = vec!["read", "--color", "never", "--threads", &threads];
+            all.extend_from_slice(view);
+            all.extend(args.iter().map(String::as_str));
+            let r = common::sockscope(&all);
+            (r.code, r.stdout, r.stderr)
+        };
+        let one = run(1);
+        assert_eq!(one.0, 0, "{}", one.2);
+        for n in [2, 5] {
+            assert!(one == run(n), "{view:?} with {n} threads differs");
+        }
+    }
+}
+
+/// Forty HTTP flows opened at one instant; the last twenty closed (both FINs) in reverse order
+/// at one later instant, so that their lingers end together, at the same packet, in the order
+/// they were closed (not their id order); the others idle; then one packet after the linger,
+/// a reused tuple, and flows left open at the end.
+fn flows_ending_together() -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET).with_step(0);
+    let mut conns: Vec<TcpConn> = (0..40u8)
+        .map(|k| {
+            TcpConn::new(
+                ([10, 1, k / 8, k], 40_000 + u16::from(k)),
+                ([192, 0, 2, 1], 80),
+            )
+        })
+        .collect();
+    // Connections on ports not analyzed, between the others: they take `tcp.stream` numbers.
+    let mut others: Vec<TcpConn> = (0..6u8)
+        .map(|k| {
+            TcpConn::new(
+                ([10, 3, 0, k], 42_000),
+                ([192, 0, 2, 9], 5_000 + u16::from(k)),
+            )
+        })
+        .collect();
+    for (k, c) in conns.iter_mut().enumerate() {
+        if let Some(o) = others.get_mut(k / 7).filter(|_| k % 7 == 3) {
+            o.handshake(&mut w);
+        }
+        c.handshake(&mut w);
+        c.send(&mut w, C2S, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+        c.send(
+            &mut w,
+            S2C,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        );
+    }
+    w.wait(500_000);
+    for c in conns.iter_mut().skip(20).rev() {
+        c.fin(&mut w);
+    }
+    // Past the 5 s linger, and past a 3 s idle timeout for the open ones.
+    w.wait(6_000_000);
+    let first = &mut conns[0];
+    first.send(&mut w, C2S, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    w.wait(1_000);
+    // A closed flow's tuple taken by a new connection.
+    let mut again = TcpConn::new(conns[25].client, conns[25].server);
+    again.seq = [7_000, 90_000];
+    again.handshake(&mut w);
+    again.send(&mut w, C2S, b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+    let syn = conns[3].raw(C2S, 123, SYN, b"");
+    w.packet(&syn);
+    let ack = conns[4].raw(S2C, conns[4].seq[S2C], ACK, b"");
+    w.packet(&ack);
+    w.take_bytes()
+}
+
+#[test]
+fn flows_ending_together_in_different_threads_are_reported_in_one_tables_order() {
+    let pcap = flows_ending_together();
+    for extra in [&[][..], &["--idle-timeout", "3"][..]] {
+        for view in VIEWS {
+            let args: Vec<&str> = view.iter().chain(extra).copied().collect();
+            assert_same_with_threads("-", &pcap, &args, &[2, 3, 7]);
+        }
+    }
+    // The lingers ended at the packet after the wait, in the order the flows were closed.
+    let run = common::sockscope_with_stdin(&["read", "--json", "--threads", "7", "-"], &pcap);
+    let report = run.report();
+    let closed: Vec<u64> = report
+        .of_type("flow")
+        .filter(|f| common::str_of(f, "closed") == Some("fin"))
+        .filter_map(|f| common::u64_of(f, "id"))
+        .collect();
+    assert_eq!(closed.len(), 20, "{closed:?}");
+    assert_eq!(
+        closed[..20],
+        (21..=40).rev().collect::<Vec<u64>>()[..],
+        "lingers ending together end in closing order"
+    );
+}
+
+#[test]
+fn one_flow_alone_and_no_flow_at_all_print_the_same() {
+    let pcap = http_session(
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+    );
+    for view in VIEWS {
+        assert_same_with_threads("-", &pcap, view, &[2, 7]);
+    }
+    let empty = PcapWriter::new(LINKTYPE_ETHERNET).take_bytes();
+    for view in VIEWS {
+        assert_same_with_threads("-", &empty, view, &[2, 7]);
+    }
+}
+
+/// Flows whose requests arrive as two IP fragments each (reassembled before a thread is
+/// chosen), interleaved, and one datagram whose second fragment never comes.
+fn fragmented_requests() -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let mut conns: Vec<TcpConn> = (0..12u8)
+        .map(|k| TcpConn::new(([10, 2, 0, k], 41_000), ([192, 0, 2, 7], 80)))
+        .collect();
+    for c in &mut conns {
+        c.handshake(&mut w);
+    }
+    let request = b"GET /fragmented HTTP/1.1\r\nHost: example\r\n\r\n";
+    let mut seconds = Vec::new();
+    for (k, c) in conns.iter_mut().enumerate() {
+        let l4 = common::tcp_segment(
+            c.client.1,
+            c.server.1,
+            c.seq[C2S],
+            c.seq[S2C],
+            ACK | common::PSH,
+            request,
+        );
+        c.seq[C2S] = c.seq[C2S].wrapping_add(request.len() as u32);
+        let id = 100 + k as u16;
+        let first = common::eth_ipv4(c.client.0, c.server.0, 6, 0x2000, id, &l4[..32]);
+        w.packet(&first);
+        seconds.push(common::eth_ipv4(
+            c.client.0,
+            c.server.0,
+            6,
+            32 / 8,
+            id,
+            &l4[32..],
+        ));
+    }
+    // The last datagram's second fragment is lost.
+    seconds.pop();
+    for p in seconds {
+        w.packet(&p);
+    }
+    for c in conns.iter_mut().take(11) {
+        c.send(&mut w, S2C, b"HTTP/1.1 204 No Content\r\n\r\n");
+    }
+    w.take_bytes()
+}
+
+#[test]
+fn ip_fragments_are_reassembled_before_the_flows_are_split() {
+    let pcap = fragmented_requests();
+    for view in VIEWS {
+        assert_same_with_threads("-", &pcap, view, &[2, 7]);
+    }
+    let report =
+        common::sockscope_with_stdin(&["read", "--json", "--threads", "7", "-"], &pcap).report();
+    let requests = report
+        .of_type("http")
+        .filter(|r| common::str_of(r, "kind") == Some("request"))
+        .count();
+    assert_eq!(requests, 11, "every reassembled request is analyzed");
+    assert!(
+        report.codes().contains("ip.fragment"),
+        "{:?}",
+        report.codes()
+    );
+}
+
+#[test]
+fn check_analyzes_captures_side_by_side_and_prints_them_in_order() {
+    let dir = common::captures();
+    let dir = dir.to_str().expect("utf-8 path");
+    let broken = std::env::temp_dir().join(format!("threads-broken-{}.pcap", std::process::id()));
+    std::fs::write(&broken, b"not a capture at all").expect("write");
+    let broken = broken.to_str().expect("utf-8 path").to_string();
+    for format in ["text", "json", "junit", "sarif", "github"] {
+        let run = |n: usize| {
+            let threads = n.to_string();
+            let r = common::sockscope(&[
+                "check",
+                "-r",
+                "--format",
+                format,
+                "--threads",
+                &threads,
+                dir,
+                &broken,
+            ]);
+            (r.code, r.stdout, r.stderr)
+        };
+        let one = run(1);
+        assert_eq!(one.0, 2, "an unreadable capture: status 2\n{}", one.2);
+        for n in [2, 7] {
+            assert!(
+                one == run(n),
+                "check --format {format} with {n} threads differs"
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&broken);
+}
+
+#[test]
+fn a_capture_cut_short_reports_what_was_read_with_threads_too() {
+    let whole = std::fs::read(common::capture("ws-chat.pcap")).expect("capture");
+    for cut in [whole.len() / 3, whole.len() / 2 + 7, whole.len() - 5] {
+        let cut = &whole[..cut];
+        for view in [&["--json"][..], &["-q"][..], &[][..]] {
+            assert_same_with_threads("-", cut, view, &[2, 7]);
+        }
+        let run = common::sockscope_with_stdin(&["read", "-q", "--threads", "2", "-"], cut);
+        assert_eq!(
+            run.code, 2,
+            "a malformed input ends with status 2: {}",
+            run.stderr
+        );
+        assert!(
+            run.stdout.contains("Flows"),
+            "what was read is reported: {}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn decrypted_tls_prints_the_same_with_threads() {
+    let tls = common::capture("tls");
+    let mut pairs = Vec::new();
+    for e in std::fs::read_dir(&tls).expect("captures/tls") {
+        let p = e.expect("dir entry").path();
+        if p.extension().is_some_and(|x| x == "keys") {
+            for ext in ["pcap", "pcapng"] {
+                let capture = p.with_extension(ext);
+                if capture.exists() {
+                    pairs.push((capture, p.clone()));
+                }
+            }
+        }
+    }
+    assert!(!pairs.is_empty(), "no TLS capture with its key log");
+    for (capture, keys) in &pairs {
+        let keys = keys.to_str().expect("utf-8 path");
+        for view in VIEWS {
+            let args: Vec<&str> = view.iter().copied().chain(["--keylog", keys]).collect();
+            assert_same_with_threads(capture.to_str().expect("utf-8"), b"", &args, &[2, 7]);
+        }
+    }
+}
+
+#[test]
+fn written_packets_and_a_packet_count_are_the_same_with_threads() {
+    let out = |tag: &str| {
+        std::env::temp_dir().join(format!("threads-w-{}-{tag}.pcap", std::process::id()))
+    };
+    for capture in ["ws-chat.pcap", "http-keepalive.pcap", "sub/socketio.pcap"] {
+        let capture = common::capture(capture);
+        let capture = capture.to_str().expect("utf-8 path");
+        for select in [
+            &["-Y", "ws || http.method == \"GET\""][..],
+            &["--flow", "1"][..],
+        ] {
+            let written: Vec<(i32, Vec<u8>)> = [1, 2, 7]
+                .iter()
+                .map(|n| {
+                    let path = out(&n.to_string());
+                    let threads = n.to_string();
+                    let mut args = vec!["read", "--threads", &threads, "-w"];
+                    let p = path.to_str().expect("utf-8 path").to_string();
+                    args.push(&p);
+                    args.extend_from_slice(select);
+                    args.push(capture);
+                    let run = common::sockscope(&args);
+                    let bytes = std::fs::read(&path).unwrap_or_default();
+                    let _ = std::fs::remove_file(&path);
+                    (run.code, bytes)
+                })
+                .collect();
+            assert!(
+                written[0].1.len() > 24,
+                "{capture} {select:?}: nothing written"
+            );
+            for w in &written[1..] {
+                assert!(
+                    *w == written[0],
+                    "{capture} {select:?}: -w differs with threads"
+                );
+            }
+        }
+        for count in ["1", "17", "40"] {
+            assert_same_with_threads(capture, b"", &["-c", count, "--json"], &[2, 7]);
+        }
+    }
+}
+
+/// Thousands of flows that end at one packet (their lingers over, an idle sweep) and at the
+/// end of input: what the workers find then is handed on in many chunks, and merged back
+/// into one table's order across chunk boundaries.
+fn many_flows_ending_at_once() -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET).with_step(0);
+    let mut conns: Vec<TcpConn> = (0..3000u16)
+        .map(|k| {
+            let [hi, lo] = k.to_be_bytes();
+            TcpConn::new(([10, 4, hi, lo], 30_000 + k % 1000), ([192, 0, 2, 2], 80))
+        })
+        .collect();
+    for c in &mut conns {
+        c.handshake(&mut w);
+        c.send(&mut w, C2S, b"GET /many HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    w.wait(100_000);
+    for c in conns.iter_mut().take(1000).rev() {
+        c.send(
+            &mut w,
+            S2C,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        );
+        c.fin(&mut w);
+    }
+    // Past the linger and the idle timeout: flows 1001-2000 idle, 2001-3000 touched again.
+    w.wait(4_000_000);
+    for c in conns.iter_mut().skip(2000) {
+        c.send(&mut w, C2S, b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    w.wait(6_000_000);
+    let last = &mut conns[2999];
+    last.send(&mut w, S2C, b"HTTP/1.1 204 No Content\r\n\r\n");
+    w.take_bytes()
+}
+
+#[test]
+fn findings_handed_on_in_many_chunks_merge_back_in_order() {
+    let pcap = many_flows_ending_at_once();
+    for view in [
+        &["--json", "--idle-timeout", "8"][..],
+        &["--json"][..],
+        &["-q", "--idle-timeout", "8"][..],
+    ] {
+        assert_same_with_threads("-", &pcap, view, &[2, 3]);
+    }
+}
