@@ -44,7 +44,8 @@ ALL_BAD=(ws-accept-mismatch ws-handshake-invalid ws-unmasked-client-frame ws-mas
 # TLS captures live in tls/ with their key logs (tls/NAME.keys); expected files in expected/tls/.
 ALL_TLS=(wss-tls13-aes128 wss-tls13-aes256 wss-tls13-chacha20 wss-tls12-ecdhe-gcm
   wss-tls12-ecdhe-chacha20 wss-tls12-cbc-etm wss-tls12-cbc-noetm https-keepalive https-h2
-  chromium-wss tls13-keyupdate tls-missing-session tls-wrong-key wss-dsb)
+  chromium-wss tls13-keyupdate tls-missing-session tls-wrong-key wss-dsb tls13-ccm tls13-unknown-ca
+  tls12-renegotiation-refused tls11-unsupported-version)
 # Sub-protocol captures live in sub/; expected files in expected/sub/ (peers/sub/expect_sub.py).
 ALL_SUB=(socketio stomp mqtt graphql-transport-ws jsonrpc)
 
@@ -842,6 +843,72 @@ rec_tls/tls13-keyupdate() {
     --out "$EXPECTED/tls/tls13-keyupdate.json" --client-out "$WORK/sclient.out" --server-out "$WORK/sserver.out" \
     --client $CLI4 --server $SRV4:443 --key-updates 2 --recorded-by "captures/record.sh tls/tls13-keyupdate" \
     --description "openssl s_client and s_server over TLS 1.3: a line of data, a KeyUpdate, more data, a KeyUpdate that asks the server to update too, more data (the server sends no data, so it never sends its own KeyUpdate: 2 in all)"
+}
+# openssl_session NAME SERVER-ARGS CLIENT-ARGS CLIENT-INPUT : after tls_certs, s_server and
+# s_client (one connection), the client writing CLIENT-INPUT (a shell command) to the session; the key log from
+# s_server (it logs every secret, the client only those it derived before it gave up).
+openssl_session() {
+  local name=$1 server_args=$2 client_args=$3 input=$4
+  start sserver $NS_S bash -c "sleep 12 | openssl s_server -accept 443 -naccept 1 -cert '$CERTS/server.pem' \
+    -key '$CERTS/server.key' -keylogfile '$WORK/keys.log' $server_args"
+  sleep 1
+  cap_start $NS_S "$HERE/tls/$name.pcap" -i $IF_S "tcp port 443 or arp"
+  start sclient $NS_C bash -c "($input) | openssl s_client -connect $SRV4:443 -servername sockscope.test $client_args"
+  finish sclient 20 any
+  finish sserver 20 any
+  cap_stop
+  install -m 644 "$WORK/keys.log" "$HERE/tls/$name.keys"
+  mkdir -p "$EXPECTED/tls"
+}
+# openssl_expected NAME DESCRIPTION [expect_openssl.py args] : the expected file from what
+# s_client and s_server printed
+openssl_expected() {
+  local name=$1 description=$2
+  shift 2
+  "$(PY)" "$PEERS/expect_openssl.py" --capture "tls/$name.pcap" --keylog "tls/$name.keys" \
+    --out "$EXPECTED/tls/$name.json" --client-out "$WORK/sclient.out" --server-out "$WORK/sserver.out" \
+    --client $CLI4 --server $SRV4:443 --recorded-by "captures/record.sh tls/$name" --description "$description" "$@"
+}
+rec_tls/tls13-ccm() {
+  tls_certs
+  openssl_session tls13-ccm "-tls1_3 -ciphersuites TLS_AES_128_CCM_SHA256" \
+    "-CAfile '$CERTS/ca.pem' -tls1_3 -ciphersuites TLS_AES_128_CCM_SHA256" \
+    "printf 'hello over AES-CCM\n'; sleep 0.5; printf 'tshark reads this, sockscope counts it\n'; sleep 1"
+  grep -q 'Cipher is TLS_AES_128_CCM_SHA256' "$WORK/sclient.out" || die "s_client did not negotiate CCM"
+  openssl_expected tls13-ccm "openssl s_client and s_server over TLS 1.3 with TLS_AES_128_CCM_SHA256, the only suite either offers (-ciphersuites): two lines of data. sockscope does not decrypt CCM; tshark does, with the same key log" \
+    --anomaly tls.unsupported_cipher_suite --not-decrypted-by-sockscope
+}
+rec_tls/tls13-unknown-ca() {
+  tls_certs
+  # The client is not given the test CA (-CAfile) and stops on a failed verification.
+  openssl_session tls13-unknown-ca "-tls1_3" "-tls1_3 -verify_return_error" "printf 'never sent\n'; sleep 1"
+  grep -q 'certificate verify failed' "$WORK/sclient.err" "$WORK/sclient.out" || die "s_client did not refuse the certificate"
+  grep -q 'alert unknown ca' "$WORK/sserver.out" "$WORK/sserver.err" || die "s_server did not receive the unknown_ca alert"
+  openssl_expected tls13-unknown-ca "openssl s_client (-verify_return_error, without the test CA) refuses s_server's certificate: it answers the server's handshake flight with a fatal unknown_ca alert, in the clear (it had not started to protect its own records: that comes with its Finished), and closes; no application data. The server's flight decrypts with the key log" \
+    --kind tls --alert c2s:2:48 --anomaly tls.alert
+}
+rec_tls/tls11-unsupported-version() {
+  tls_certs
+  # OpenSSL 3 still speaks TLS 1.1 when both sides lower the security level.
+  openssl_session tls11-unsupported-version "-tls1_1 -cipher DEFAULT:@SECLEVEL=0" \
+    "-CAfile '$CERTS/ca.pem' -tls1_1 -cipher DEFAULT:@SECLEVEL=0" \
+    "printf 'hello over TLS 1.1\n'; sleep 1"
+  grep -q 'Protocol  *: TLSv1.1' "$WORK/sclient.out" || die "s_client did not negotiate TLS 1.1"
+  openssl_expected tls11-unsupported-version "openssl s_client and s_server over TLS 1.1 (both at -cipher DEFAULT:@SECLEVEL=0): a line of data. sockscope does not decrypt TLS 1.0/1.1 (their PRF is not implemented); tshark does, with the same key log" \
+    --anomaly tls.unsupported_version --not-decrypted-by-sockscope
+}
+rec_tls/tls12-renegotiation-refused() {
+  tls_certs
+  # "R" asks s_client to renegotiate; OpenSSL servers refuse client-initiated renegotiation
+  # with a warning no_renegotiation alert, and s_client gives up with a fatal handshake_failure.
+  openssl_session tls12-renegotiation-refused "-tls1_2" "-CAfile '$CERTS/ca.pem' -tls1_2" \
+    "printf 'before the renegotiation\n'; sleep 0.5; printf 'R\n'; sleep 0.5; printf 'never read\n'; sleep 1"
+  grep -q 'RENEGOTIATING' "$WORK/sclient.err" "$WORK/sclient.out" || die "s_client did not renegotiate"
+  grep -q 'no renegotiation' "$WORK/sclient.err" "$WORK/sclient.out" || die "s_server did not refuse the renegotiation"
+  grep -q 'SSL alert number 40' "$WORK/sserver.out" "$WORK/sserver.err" || die "s_server did not receive handshake_failure"
+  openssl_expected tls12-renegotiation-refused "openssl s_client and s_server over TLS 1.2: a line of data, then the client asks to renegotiate (a ClientHello inside the protected session); the server refuses with a warning no_renegotiation alert, and the client gives up with a fatal handshake_failure alert" \
+    --anomaly tls.renegotiation --anomaly tls.alert_warning --anomaly tls.alert \
+    --alert s2c:1:100 --alert c2s:2:40
 }
 rec_tls/tls-missing-session() {
   tls_certs

@@ -444,6 +444,12 @@ fn every_property_of_a_filterable_record_is_covered() {
             "preview_truncated",
             "-- display only: whether `preview` was cut",
         ),
+        (
+            "*",
+            "layers",
+            "-- the protocols that carried the record (TLS); not a filter field yet: the filter \
+             sees a record with its flow, not the layer it was found in",
+        ),
         ("flow", "polling", "flow.polling"),
         ("flow", "anomalies", "flow.anomalies"),
         ("flow", "handshake_complete", "flow.handshake_complete"),

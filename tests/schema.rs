@@ -414,6 +414,7 @@ fn tls_captures_match_the_schema_with_and_without_their_key_logs() {
     names.sort();
     let mut kinds = BTreeSet::new();
     let mut types = BTreeSet::new();
+    let mut layered = BTreeSet::new();
     for capture in &names {
         let path = capture.to_str().expect("UTF-8 path");
         let keys = capture.with_extension("keys");
@@ -429,6 +430,20 @@ fn tls_captures_match_the_schema_with_and_without_their_key_logs() {
             for r in &records {
                 assert_valid(&v, r, path);
                 types.insert(r["type"].as_str().unwrap_or_default().to_string());
+                if let Some(layers) = r["layers"].as_array() {
+                    // Only what was read from TLS plaintext says so, and only with keys (a
+                    // key log, or the secrets a pcapng carries).
+                    assert_ne!(r["type"], "tls", "{r}");
+                    assert!(
+                        args.contains(&"--keylog") || path.ends_with(".pcapng"),
+                        "{r}"
+                    );
+                    assert!(
+                        layers.iter().all(|l| l == "TLS 1.2" || l == "TLS 1.3"),
+                        "{r}"
+                    );
+                    layered.insert(r["type"].as_str().unwrap_or_default().to_string());
+                }
                 if r["type"] == "flow" {
                     kinds.insert(r["kind"].as_str().unwrap_or_default().to_string());
                 }
@@ -437,6 +452,12 @@ fn tls_captures_match_the_schema_with_and_without_their_key_logs() {
         }
     }
     assert!(types.contains("tls"), "{types:?}");
+    for t in ["http", "handshake", "ws_frame", "ws_message", "anomaly"] {
+        assert!(
+            layered.contains(t),
+            "no {t} record with layers: {layered:?}"
+        );
+    }
     for k in ["tls", "http2", "websocket", "http"] {
         assert!(kinds.contains(k), "no {k} flow: {kinds:?}");
     }

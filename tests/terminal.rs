@@ -4,7 +4,8 @@
 //!    that a text view shows (HTTP start line, header names and values, Content-Type, Host,
 //!    Upgrade, bodies, the handshake's key, accept, version, subprotocol, extensions and origin,
 //!    WebSocket payloads, messages and close reasons, SSE event names, ids and data, anomaly
-//!    details, the packet bytes under `-V`), no view — summary lines, `-V`, `-x`, `-q` tables,
+//!    details, the packet bytes under `-V`, a TLS ClientHello's SNI and ALPN, a flow's TLS facts,
+//!    the ciphertext of the TLS record a frame was read from), no view — summary lines, `-V`, `-x`, `-q` tables,
 //!    `--kind`, `--follow`, `--ladder`, colour on and off — writes a control character (other
 //!    than its own line ends and tabs), a C1 control, a bidi or other invisible format character,
 //!    or invalid UTF-8. With colour on, ESC appears only in SGR sequences, and removing them
@@ -29,8 +30,8 @@ use sockscope::decode::DetailNode;
 use sockscope::decode::TcpFlags;
 use sockscope::model::{
     Anomaly, Code, DeflateParams, Digest, Event, EventCtx, FlowKind, FlowSummary, Handshake,
-    Header, HttpHead, HttpMessage, LatencyRecord, OpCode, Record, SseEvent, SubChoice, SubMeaning,
-    SubReply, SubUnit, WsFrame, WsMessage,
+    Header, HttpHead, HttpMessage, LatencyRecord, Layer, OpCode, Record, RecordLayer, SseEvent,
+    SubChoice, SubMeaning, SubReply, SubUnit, TlsRecord, TlsSummary, TlsWhat, WsFrame, WsMessage,
 };
 use sockscope::report::follow::FollowPrinter;
 use sockscope::report::ladder::LadderPrinter;
@@ -41,6 +42,7 @@ use sockscope::source::{Frame, LinkType};
 use sockscope::stats::RunStats;
 use sockscope::tcp::{CloseHow, Dir, FlowMeta, PacketRef, Placed, RoleBasis};
 use sockscope::time::Timestamp;
+use std::cell::Cell;
 use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::io::Write;
@@ -323,6 +325,116 @@ fn every_text_view_escapes_what_the_capture_holds() {
     }
 }
 
+const SNI: &[u8] = b"evil\x1b]0;X\x07.example\xc2\x9b2J";
+const ALPN: &[u8] = b"h\xe2\x80\xae2\x1b[2J";
+
+/// A TLS 1.2 session (known keys) whose ClientHello's SNI and ALPN hold terminal controls,
+/// then a request in the protected session; returns the capture and its key log.
+fn hostile_tls_capture() -> (Vec<u8>, String) {
+    use sockscope::proto::tls::testkit::Synth;
+    let synth = Synth::new(0xc02f, false, 11).expect("a decryptable suite");
+    let ext = |t: u16, data: &[u8]| {
+        let mut e = t.to_be_bytes().to_vec();
+        e.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        e.extend_from_slice(data);
+        e
+    };
+    let mut name = vec![0];
+    name.extend_from_slice(&(SNI.len() as u16).to_be_bytes());
+    name.extend_from_slice(SNI);
+    let mut names = (name.len() as u16).to_be_bytes().to_vec();
+    names.extend(name);
+    let mut protos = vec![ALPN.len() as u8];
+    protos.extend_from_slice(ALPN);
+    protos.extend_from_slice(b"\x08http/1.1");
+    let mut alpn = (protos.len() as u16).to_be_bytes().to_vec();
+    alpn.extend(protos);
+    let mut exts = ext(0, &names);
+    exts.extend(ext(16, &alpn));
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&synth.client_random);
+    body.extend_from_slice(&[0, 0, 2, 0xc0, 0x2f, 1, 0]);
+    body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    body.extend(exts);
+    let mut hello = vec![1];
+    hello.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hello.extend(body);
+    let mut record = vec![22, 3, 1];
+    record.extend_from_slice(&(hello.len() as u16).to_be_bytes());
+    record.extend(hello);
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let mut c = TcpConn::new(CLIENT, ([10, 0, 0, 2], 443));
+    c.handshake(&mut w);
+    let mut steps = synth.handshake();
+    steps[0].1 = record;
+    for (dir, bytes) in steps {
+        c.send(&mut w, dir.index(), &bytes);
+    }
+    let mut request = Vec::new();
+    synth.app_record(
+        Dir::C2S,
+        1,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        &mut request,
+    );
+    c.send(&mut w, C2S, &request);
+    c.fin(&mut w);
+    (w.bytes().to_vec(), synth.keylog())
+}
+
+/// Through the binary: a ClientHello's SNI and ALPN with terminal controls, in every text view,
+/// with and without the key log; JSON keeps them exact.
+#[test]
+fn tls_names_from_the_capture_are_escaped_in_every_view() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pcap, keys) = hostile_tls_capture();
+    let file = dir.path().join("tls.pcap");
+    std::fs::write(&file, pcap).expect("write capture");
+    let keylog = dir.path().join("tls.keys");
+    std::fs::write(&keylog, keys).expect("write key log");
+    let (file, keylog) = (
+        file.to_str().expect("UTF-8 path"),
+        keylog.to_str().expect("UTF-8 path"),
+    );
+    let sni = String::from_utf8_lossy(SNI).into_owned();
+    let json = run(&["read", "--json", "--keylog", keylog, file]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    assert!(
+        json.stdout.lines().any(|l| {
+            let r: Value = serde_json::from_str(l).expect("JSON");
+            r["type"] == "tls" && r["sni"] == sni.as_str()
+        }),
+        "{}",
+        json.stdout
+    );
+    let mut all = String::new();
+    for view in [
+        &["read"][..],
+        &["read", "-V"],
+        &["read", "-x"],
+        &["read", "-V", "-x"],
+        &["read", "-q"],
+        &["read", "--follow", "1"],
+        &["read", "--ladder", "1"],
+    ] {
+        for keys in [true, false] {
+            for color in ["never", "always"] {
+                let mut args: Vec<&str> = view.to_vec();
+                if keys {
+                    args.extend(["--keylog", keylog]);
+                }
+                args.extend(["--color", color, file]);
+                let out = run(&args);
+                assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+                all.push_str(&out.stdout);
+            }
+        }
+    }
+    for shown in [escaped(&sni), escaped(&String::from_utf8_lossy(ALPN))] {
+        assert!(all.contains(&shown), "`{shown}` is not shown:\n{all}");
+    }
+}
+
 #[test]
 fn file_names_are_escaped_by_check_and_in_error_lines() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -425,7 +537,7 @@ fn hostile_bytes() -> impl Strategy<Value = Vec<u8>> {
 #[derive(Clone, Debug)]
 struct Hostile(Vec<Vec<u8>>);
 
-const FIELDS: usize = 26;
+const FIELDS: usize = 29;
 
 impl Hostile {
     fn bytes(&self, i: usize) -> &[u8] {
@@ -733,14 +845,88 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
         l7_header_bytes: [150, 150],
         l7_payload_bytes: [40, 40],
         messages: [2, 2],
+        // The flow's TLS facts, SNI and ALPN from the capture.
+        tls: Some(Box::new(TlsSummary {
+            version: Some("TLS 1.3"),
+            cipher_suite: Some("TLS_AES_128_GCM_SHA256"),
+            sni: Some(h.text(26)),
+            alpn: Some(h.text(27)),
+            alpn_offered: vec![h.text(27), "http/1.1".into()],
+            decrypted: true,
+            records: [3, 3],
+            records_decrypted: [2, 2],
+            record_header_bytes: [15, 15],
+            protection_bytes: [34, 34],
+            handshake_bytes: [300, 3000],
+            plaintext_bytes: [40, 40],
+            ..TlsSummary::default()
+        })),
         ..FlowSummary::default()
     };
+    // TLS: a ClientHello whose SNI and ALPN came from the capture, the ServerHello's ALPN, an
+    // alert; then a frame read from TLS plaintext, under its record (ciphertext from the
+    // capture, for -x).
+    let sni = h.text(26);
+    let alpn = h.text(27);
+    let client_hello = TlsRecord {
+        version: Some("TLS 1.3"),
+        suites_offered: Some(3),
+        sni: Some(&sni),
+        alpn: vec![&alpn, "http/1.1"],
+        len: 200,
+        ..TlsRecord::new(
+            Dir::C2S,
+            ts(1),
+            TlsWhat::Handshake { msg_type: 1 },
+            "ClientHello",
+        )
+    };
+    let server_hello = TlsRecord {
+        version: Some("TLS 1.3"),
+        cipher_suite: Some(0x1301),
+        cipher_suite_name: Some("TLS_AES_128_GCM_SHA256"),
+        alpn: vec![&alpn],
+        resumed: Some(false),
+        ..TlsRecord::new(
+            Dir::S2C,
+            ts(1),
+            TlsWhat::Handshake { msg_type: 2 },
+            "ServerHello",
+        )
+    };
+    let alert = TlsRecord {
+        encrypted: true,
+        ..TlsRecord::new(
+            Dir::S2C,
+            ts(6),
+            TlsWhat::Alert {
+                level: 2,
+                description: 40,
+            },
+            "handshake_failure",
+        )
+    };
+    let record_layer = RecordLayer {
+        content_type: 23,
+        version: 0x0303,
+        len: 40,
+        seq: Some(3),
+        ciphertext: h.bytes(28),
+    };
+    let tls_layer = Layer {
+        name: "TLS 1.3",
+        outer: None,
+        record: Some(&record_layer),
+    };
+    let in_tls = mk_frame(Dir::S2C, OpCode::Text, true, h.bytes(27), false);
+    let via: Cell<Option<&Layer<'_>>> = Cell::new(None);
 
     let packet = h.bytes(20);
     let mut n = 0u64;
     let mut send = |p: &mut dyn Reporter, dir: Dir, flags: u16, events: &[Event<'_>]| {
         n += 1;
-        let ctx = EventCtx::new(&meta, Some(PacketRef::new(n, ts(n)).sent_by(dir)));
+        let mut ctx = EventCtx::new(&meta, Some(PacketRef::new(n, ts(n)).sent_by(dir)));
+        ctx.layer = via.get();
         for e in events {
             p.event(&ctx, *e);
         }
@@ -777,6 +963,18 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
     let global = anomaly(Code::IpFragment, None);
 
     send(p, Dir::C2S, SYN, &[Event::FlowOpened]);
+    send(
+        p,
+        Dir::C2S,
+        ACK,
+        &[Event::Record(Record::Tls(&client_hello))],
+    );
+    send(
+        p,
+        Dir::S2C,
+        ACK,
+        &[Event::Record(Record::Tls(&server_hello))],
+    );
     send(
         p,
         Dir::C2S,
@@ -835,6 +1033,18 @@ fn feed(p: &mut dyn Reporter, h: &Hostile) {
             Event::Record(Record::Http(&stream)),
         ],
     );
+    via.set(Some(&tls_layer));
+    send(
+        p,
+        Dir::S2C,
+        ACK,
+        &[
+            Event::Record(Record::WsFrame(&in_tls)),
+            Event::Record(Record::Anomaly(&utf8)),
+        ],
+    );
+    via.set(None);
+    send(p, Dir::S2C, ACK, &[Event::Record(Record::Tls(&alert))]);
     send(p, Dir::C2S, ACK, &[Event::Record(Record::Anomaly(&gap))]);
     send(p, Dir::C2S, ACK, &[Event::Record(Record::Anomaly(&parse))]);
     p.global_anomaly(&global, 9);
@@ -981,12 +1191,16 @@ proptest! {
             outputs.iter().find(|(n, _)| *n == name).map(|(_, o)| o.as_str()).unwrap_or_default()
         };
         let verbose = view("-V -x");
-        for i in [3, 10, 12, 13, 15, 17, 18] {
+        for i in [3, 10, 12, 13, 15, 17, 18, 26, 27] {
             let shown = escape::escape(&h.text(i)).into_owned();
             prop_assert!(verbose.contains(&shown), "field {i} {shown:?} not in -V:\n{verbose}");
         }
         let follow = view("--follow 1");
         prop_assert!(follow.contains(&escape::escape(&h.text(3)).into_owned()));
+        // The ClientHello's SNI in the summary lines and the handshake --follow shows.
+        let sni = escape::escape(&h.text(26)).into_owned();
+        prop_assert!(view("summary lines").contains(&sni), "SNI {sni:?} not in the summary lines");
+        prop_assert!(follow.contains(&sni), "SNI {sni:?} not in --follow");
         // Table cells wrap between words (a TAB or a run of spaces becomes one space there):
         // every word of the detail is shown, in order.
         let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");

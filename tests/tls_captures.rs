@@ -34,6 +34,8 @@ struct FlowOut {
     records: [u64; 2],
     decrypted: [u64; 2],
     key_updates: [u32; 2],
+    /// Alerts each side sent: (level, description).
+    alerts: [Vec<(u8, u8)>; 2],
     anomalies: Vec<TlsCode>,
 }
 
@@ -68,6 +70,9 @@ impl TlsSink for FlowSink<'_> {
                 out.key_updates[d] += 1
             }
             TlsEvent::Anomaly { code, .. } => out.anomalies.push(code),
+            TlsEvent::Alert {
+                level, description, ..
+            } => out.alerts[d].push((level, description)),
             _ => {}
         }
     }
@@ -228,6 +233,8 @@ fn expected(name: &str) -> serde_json::Value {
 
 fn version_name(v: u16) -> &'static str {
     match v {
+        0x0301 => "TLS 1.0",
+        0x0302 => "TLS 1.1",
         0x0303 => "TLS 1.2",
         0x0304 => "TLS 1.3",
         _ => "other",
@@ -242,11 +249,32 @@ fn compare(name: &str) -> BTreeMap<u64, FlowOut> {
     let flows = analyze(&capture, keylog.as_deref());
     // The DSB capture: tshark reads the secrets from the file too.
     let oracle = tshark_follow(&capture, keylog.as_deref());
+    // Clients whose session tshark decrypts and sockscope does not (a suite it does not
+    // implement): it must count their records and deliver nothing.
+    let undecrypted = not_decrypted_by_sockscope(&exp);
     let mut decrypted_flows = 0;
     for flow in flows.values() {
         let Some(theirs) = oracle.get(&flow.client) else {
             panic!("{name}: tshark has no stream from {}", flow.client);
         };
+        if undecrypted.iter().any(|c| same_client(&flow.client, c)) {
+            assert!(
+                flow.plain.iter().all(Vec::is_empty) && flow.decrypted == [0, 0],
+                "{name} {}: decrypted {:?} records",
+                flow.client,
+                flow.decrypted
+            );
+            assert!(
+                theirs.iter().any(|t| !t.is_empty()),
+                "{name} {}: tshark decrypts nothing with the key log",
+                flow.client
+            );
+            assert!(
+                flow.records.iter().all(|&r| r > 0),
+                "{name}: records counted"
+            );
+            continue;
+        }
         for (d, (ours, theirs)) in flow.plain.iter().zip(theirs).enumerate() {
             assert!(
                 ours == theirs,
@@ -257,7 +285,9 @@ fn compare(name: &str) -> BTreeMap<u64, FlowOut> {
                 ours.iter().zip(theirs).position(|(a, b)| a != b)
             );
         }
-        decrypted_flows += usize::from(!flow.plain[0].is_empty() || !flow.plain[1].is_empty());
+        // A session that ended in its handshake delivers no plaintext: its decrypted records
+        // (the handshake's end, an alert) say that the key log opens it.
+        decrypted_flows += usize::from(flow.decrypted.iter().any(|&n| n > 0));
     }
     // The peers: every TLS session they reported, with the same facts.
     for t in exp["tls"].as_array().expect("tls") {
@@ -282,16 +312,36 @@ fn compare(name: &str) -> BTreeMap<u64, FlowOut> {
         if let Some(alpn) = t["alpn"].as_str() {
             assert_eq!(flow.alpn.as_deref(), Some(alpn), "{name} flow {id}");
         }
-        let decryptable = t["decryptable"].as_bool().expect("decryptable");
+        let decryptable = t["decryptable"].as_bool().expect("decryptable")
+            && t["sockscope_decrypts"].as_bool() != Some(false);
+        // A client that gave up in the handshake protected nothing: the server's records
+        // tell.
         assert_eq!(
-            flow.decrypted[0] > 0,
+            flow.decrypted.iter().any(|&n| n > 0),
             decryptable,
             "{name} flow {id}: records decrypted {:?} of {:?}",
             flow.decrypted,
             flow.records
         );
     }
-    assert!(decrypted_flows > 0, "{name}: nothing decrypted");
+    if undecrypted.is_empty() {
+        assert!(decrypted_flows > 0, "{name}: nothing decrypted");
+    }
+    // The alerts the peers said they sent, in the order each side sent them.
+    if let Some(alerts) = exp["alerts"].as_array() {
+        for (d, dir) in ["c2s", "s2c"].into_iter().enumerate() {
+            let want: Vec<(u8, u8)> = alerts
+                .iter()
+                .filter(|a| a["dir"] == dir)
+                .map(|a| {
+                    let n = |k: &str| a[k].as_u64().and_then(|v| u8::try_from(v).ok());
+                    (n("level").expect("level"), n("description").expect("desc"))
+                })
+                .collect();
+            let got: Vec<(u8, u8)> = flows.values().flat_map(|f| f.alerts[d].clone()).collect();
+            assert_eq!(got, want, "{name}: {dir} alerts");
+        }
+    }
     // Anomalies: exactly the ones the recording expects, nothing else.
     let mut want: Vec<&str> = exp["anomalies"]
         .as_array()
@@ -325,8 +375,32 @@ fn compare(name: &str) -> BTreeMap<u64, FlowOut> {
     got.sort_unstable();
     got.dedup();
     assert_eq!(got, want, "{name}: anomalies");
-    binary_matches_tshark(name, &capture, keylog.as_deref(), &oracle);
+    binary_matches_tshark(name, &capture, keylog.as_deref(), &oracle, &undecrypted);
     flows
+}
+
+/// The clients of the sessions the expected file says tshark decrypts and sockscope does not.
+fn not_decrypted_by_sockscope(exp: &serde_json::Value) -> Vec<String> {
+    let Some(tls) = exp["tls"].as_array() else {
+        return Vec::new();
+    };
+    tls.iter()
+        .filter(|t| t["sockscope_decrypts"].as_bool() == Some(false))
+        .filter_map(|t| {
+            exp["connections"]
+                .as_array()?
+                .iter()
+                .find(|c| c["id"] == t["flow"])?["client"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect()
+}
+
+/// Is `endpoint` the client named `client` (an endpoint, or only an address when the peer
+/// could not choose its port)?
+fn same_client(endpoint: &str, client: &str) -> bool {
+    endpoint == client || endpoint.split(':').next() == Some(client)
 }
 
 /// Per TCP stream, by client endpoint: tshark's HTTP/1.x messages and WebSocket frames
@@ -387,6 +461,7 @@ fn binary_matches_tshark(
     capture: &Path,
     keylog: Option<&Path>,
     oracle: &BTreeMap<String, [Vec<u8>; 2]>,
+    undecrypted: &[String],
 ) {
     let mut extra: Vec<String> = Vec::new();
     if let Some(k) = keylog {
@@ -405,6 +480,15 @@ fn binary_matches_tshark(
         flows += 1;
         let tls = &f["tls"];
         assert!(tls.is_object(), "{name} {client}: no tls object: {f}");
+        if undecrypted.iter().any(|c| same_client(&client, c)) {
+            assert_eq!(tls["decrypted"], false, "{name} {client}: {f}");
+            assert_eq!(
+                tls["plaintext_bytes"],
+                serde_json::json!([0, 0]),
+                "{name} {client}"
+            );
+            continue;
+        }
         for (d, theirs) in theirs.iter().enumerate() {
             assert_eq!(
                 tls["plaintext_bytes"][d].as_u64(),
@@ -472,6 +556,52 @@ captures! {
     tls_missing_session: "tls-missing-session";
     tls_wrong_key: "tls-wrong-key";
     wss_dsb: "wss-dsb";
+    tls13_ccm: "tls13-ccm";
+    tls13_unknown_ca: "tls13-unknown-ca";
+    tls12_renegotiation_refused: "tls12-renegotiation-refused";
+    tls11_unsupported_version: "tls11-unsupported-version";
+    tls12_record_too_large: "tls12-record-too-large";
+    tls13_data_after_close_notify: "tls13-data-after-close-notify";
+}
+
+/// The crafted captures (`tests/common/tls_crafted.rs`) are exactly what their generator
+/// writes: anyone can rebuild them, and a change to the builders that would change them shows
+/// here. `SOCKSCOPE_WRITE_CRAFTED=1` writes them instead (never in CI).
+#[test]
+fn crafted_captures_are_what_their_generator_writes() {
+    let write =
+        std::env::var_os("SOCKSCOPE_WRITE_CRAFTED").is_some_and(|v| !v.is_empty() && v != "0");
+    assert!(
+        !(write && common::skipping_forbidden()),
+        "SOCKSCOPE_WRITE_CRAFTED in CI"
+    );
+    let root = common::captures();
+    for c in common::tls_crafted::all() {
+        let files = [
+            (root.join(format!("tls/{}.pcap", c.name)), c.pcap),
+            (
+                root.join(format!("tls/{}.keys", c.name)),
+                c.keys.into_bytes(),
+            ),
+            (
+                root.join(format!("expected/tls/{}.json", c.name)),
+                c.expected.into_bytes(),
+            ),
+        ];
+        for (path, bytes) in files {
+            if write {
+                std::fs::write(&path, &bytes).expect("write");
+            } else {
+                let committed = std::fs::read(&path).unwrap_or_default();
+                assert!(
+                    committed == bytes,
+                    "{} differs from what tests/common/tls_crafted.rs writes \
+                     (SOCKSCOPE_WRITE_CRAFTED=1 rewrites it)",
+                    path.display()
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -576,8 +706,9 @@ fn sniffing_tells_tls_from_the_rest() {
 }
 
 /// `sockscope check` gates the TLS captures as it does the others, given their key logs: every
-/// capture passes with the number of flows its recording logged, except the one whose key log
-/// has a wrong key, which fails on `tls.decrypt_failed` and nothing else.
+/// capture passes with the number of flows its recording logged, except those whose expected
+/// anomalies include errors (a wrong key, a fatal alert, a crafted violation), which fail on
+/// exactly those.
 #[test]
 fn check_gates_the_tls_captures_with_their_key_logs() {
     let dir = common::captures().join("tls");
@@ -628,13 +759,21 @@ fn check_gates_the_tls_captures_with_their_key_logs() {
                     .is_some_and(|c| c.severity() == sockscope::model::Severity::Error)
             })
             .collect();
-        if name == "tls-wrong-key" {
-            assert_eq!(v["pass"], false, "{line}");
-            assert_eq!(errors, ["tls.decrypt_failed"], "{line}");
-        } else {
-            assert_eq!(v["pass"], true, "{line}");
-            assert!(errors.is_empty(), "{line}");
-        }
+        let want: Vec<&str> = exp["anomalies"]
+            .as_array()
+            .expect("anomalies")
+            .iter()
+            .filter_map(|a| a.as_str())
+            .filter(|c| {
+                sockscope::model::Code::parse(c)
+                    .is_some_and(|c| c.severity() == sockscope::model::Severity::Error)
+            })
+            .collect();
+        assert_eq!(errors, want, "{name}: {line}");
+        assert_eq!(v["pass"], want.is_empty(), "{line}");
     }
-    assert_eq!(seen, 14);
+    let expected = std::fs::read_dir(common::captures().join("expected/tls"))
+        .expect("expected/tls")
+        .count();
+    assert_eq!(seen, expected);
 }

@@ -2,7 +2,8 @@
 //! suite, records built from arbitrary plaintext with known keys and cut into arbitrary TCP
 //! segments decrypt to exactly that plaintext; with segments lost, what is delivered is exactly
 //! the records received whole, and the reported plaintext gap equals the plaintext of the
-//! records that were not (exact for AEAD suites, whose overhead per record is fixed).
+//! records that were not (exact for AEAD suites, whose overhead per record is fixed); the memory
+//! budget giving way at any point loses exactly the record in progress there.
 
 use proptest::prelude::*;
 use sockscope::proto::tls::testkit::Synth;
@@ -174,6 +175,61 @@ proptest! {
             prop_assert_eq!(sink.gap_bytes, missing);
         } else if missing > 0 {
             prop_assert!(sink.gap_unknown + sink.gap_bytes > 0);
+        }
+    }
+
+    /// The memory budget taking back what the layer holds, at any point of any segmentation,
+    /// loses exactly the record being assembled there (nothing at a record boundary), says so
+    /// once, and reports that record's plaintext as the gap.
+    #[test]
+    fn giving_way_loses_only_the_record_in_progress(
+        suite in 0..SUITES.len(),
+        msgs in messages(),
+        cuts in prop::collection::vec(any::<usize>(), 0..20),
+        at in any::<usize>(),
+    ) {
+        let Built { synth: s, handshake, stream, bounds } = build(suite, &msgs);
+        let mut sink = Sink::default();
+        sink.keys.add_text(s.keylog().as_bytes());
+        let mut conn = TlsConn::new();
+        for (dir, bytes) in &handshake {
+            conn.feed(*dir, bytes, &mut sink);
+        }
+        // Give way before the last record (a loss needs a record after it to end).
+        let last_start = bounds[bounds.len() - 2];
+        let at = at % (last_start + 1);
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+        points.push(at);
+        for (a, b) in segments(stream.len(), &points) {
+            if a == at {
+                conn.give_way(&mut sink);
+                prop_assert_eq!(conn.held_bytes(), 0);
+            }
+            conn.feed(Dir::S2C, &stream[a..b], &mut sink);
+        }
+        conn.finish(&mut sink);
+        // The record `at` falls strictly inside, if any.
+        let inside = (0..msgs.len()).find(|&i| bounds[i] < at && at < bounds[i + 1]);
+        let kept: Vec<u8> = msgs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != inside)
+            .flat_map(|(_, m)| m.iter().copied())
+            .collect();
+        prop_assert_eq!(&sink.plain, &kept);
+        let budget = sink.anomalies.iter().filter(|(c, _)| *c == TlsCode::TlsBudget).count();
+        prop_assert_eq!(budget, usize::from(inside.is_some()), "{:?}", sink.anomalies);
+        // A record given up before its header was whole is found again by scanning.
+        prop_assert!(
+            sink.anomalies.iter().all(|(c, _)| matches!(c, TlsCode::TlsBudget | TlsCode::TlsResync)),
+            "{:?}", sink.anomalies
+        );
+        let (id, _) = SUITES[suite];
+        let aead = sockscope::proto::tls::suite::lookup(id).is_some_and(|x| x.cipher.is_aead());
+        if let Some(i) = inside
+            && aead
+        {
+            prop_assert_eq!(sink.gap_bytes, msgs[i].len() as u64);
         }
     }
 }

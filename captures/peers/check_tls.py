@@ -29,7 +29,7 @@ def tshark(*args):
     return out.stdout
 
 
-VERSION = {"0x0303": "TLS 1.2", "0x0304": "TLS 1.3"}
+VERSION = {"0x0301": "TLS 1.0", "0x0302": "TLS 1.1", "0x0303": "TLS 1.2", "0x0304": "TLS 1.3"}
 problems = []
 streams = {}
 for line in tshark("-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0", "-T", "fields", "-e", "tcp.stream", "-e", "ip.src", "-e", "tcp.srcport").splitlines():
@@ -44,9 +44,10 @@ if len(streams) != exp["flows"] and len(busy) != len([t for t in exp["tls"]]):
 
 # The ServerHello of each stream: version and suite.
 hello = {}
-for line in tshark("-Y", "tls.handshake.type == 2", "-T", "fields", "-e", "tcp.stream", "-e", "tls.handshake.ciphersuite", "-e", "tls.handshake.extensions.supported_version").splitlines():
-    s, suite, version = (line.split("\t") + ["", ""])[:3]
-    hello[s] = (suite, VERSION.get(version or "0x0303", version))
+for line in tshark("-Y", "tls.handshake.type == 2", "-T", "fields", "-e", "tcp.stream", "-e", "tls.handshake.ciphersuite", "-e", "tls.handshake.extensions.supported_version", "-e", "tls.handshake.version").splitlines():
+    s, suite, version, legacy = (line.split("\t") + ["", "", ""])[:4]
+    # TLS 1.3 says its version in supported_versions; the others in the hello itself.
+    hello[s] = (suite, VERSION.get(version or legacy, version or legacy))
 names = {}
 for line in tshark("-Y", "tls.handshake.type == 2", "-V").splitlines():
     line = line.strip()
@@ -64,6 +65,15 @@ def follow(stream):
 
 
 decrypted = {s: follow(s) for s in streams.values()}
+finished = set(tshark("-Y", "tls.handshake.type == 20", "-T", "fields", "-e", "tcp.stream").split())
+# Alerts tshark could read (in the clear, or decrypted with the key log): (stream, sender, level,
+# description).
+alerts = set()
+for line in tshark("-Y", "tls.alert_message.level", "-T", "fields", "-e", "tcp.stream", "-e", "ip.src",
+                   "-e", "tls.alert_message.level", "-e", "tls.alert_message.desc").splitlines():
+    s, src, level, desc = line.split("\t")
+    for lv, ds in zip(level.split(","), desc.split(",")):
+        alerts.add((s, src, int(lv), int(ds)))
 
 for t in exp["tls"]:
     conn = next(c for c in exp["connections"] if c["id"] == t["flow"])
@@ -74,7 +84,10 @@ for t in exp["tls"]:
     suite, version = hello.get(s, ("", ""))
     if names.get(suite) != t["cipher_suite"] or version != t["version"]:
         problems.append(f"flow {t['flow']}: tshark sees {names.get(suite, suite)} {version}, peers {t['cipher_suite']} {t['version']}")
-    if t["decryptable"] != bool(decrypted.get(s)):
+    # A session that ended in its handshake has no application data: a Finished tshark could
+    # read (always protected) says that the key log opens it.
+    opened = bool(decrypted.get(s)) or s in finished
+    if t["decryptable"] != opened:
         problems.append(f"flow {t['flow']}: tshark decrypted {len(decrypted.get(s, b''))} bytes, peers expect decryptable={t['decryptable']}")
 
 # The plaintext: WebSocket messages and HTTP exchanges the peers logged, on decryptable flows.
@@ -100,6 +113,12 @@ if "plaintext_c2s" in exp:
     text = decrypted.get(next(iter(streams.values()), "0"), b"").decode(errors="replace")
     if exp["plaintext_c2s"] not in text:
         problems.append(f"decrypted bytes {text!r} do not hold {exp['plaintext_c2s']!r}")
+for al in exp.get("alerts", []):
+    conn = next(c for c in exp["connections"] if c["id"] == al["flow"])
+    s = streams.get(conn["client"]) or next((v for k, v in streams.items() if k.split(":")[0] == conn["client"]), None)
+    sender = conn["client"] if al["dir"] == "c2s" else conn["server"]
+    if (s, sender.rsplit(":", 1)[0] if al["dir"] == "s2c" else sender.split(":")[0], al["level"], al["description"]) not in alerts:
+        problems.append(f"flow {al['flow']}: tshark does not see the {al['dir']} alert {al['level']}/{al['description']} ({sorted(alerts)})")
 if exp.get("key_updates"):
     updates = len(tshark("-Y", "tls.handshake.type == 24", "-T", "fields", "-e", "frame.number").split())
     if updates != exp["key_updates"]:

@@ -5,7 +5,8 @@
 //! Input layout: byte 0 selects the suite (low 4 bits) and the setup (bit 4: feed the
 //! synthetic handshake first, bit 5: give the key log, bit 6: encrypt-then-MAC). Then records:
 //! a control byte `c` (bit 0: direction; bits 1-2: 0 = `(c >> 3) + 1` raw bytes follow,
-//! 1 = a gap of `(c >> 3) * 53 + 1` bytes, 2 = a sealed application record of `(c >> 3) * 97`
+//! 1 = a gap of `(c >> 3) * 53 + 1` bytes (with `c >> 3` = 31: the memory budget takes back
+//! what the layer holds, `give_way`), 2 = a sealed application record of `(c >> 3) * 97`
 //! bytes with the next sequence number, 3 = a record sealed with a skipped sequence number).
 
 #![no_main]
@@ -74,6 +75,12 @@ fuzz_target!(|data: &[u8]| {
                 let (chunk, after) = rest.split_at(n);
                 conn.feed(dir, chunk, &mut sink);
                 rest = after;
+            }
+            // The largest gap code instead gives way to the memory budget, which must leave
+            // nothing held.
+            1 if arg == 31 => {
+                conn.give_way(&mut sink);
+                assert_eq!(conn.held_bytes(), 0);
             }
             1 => conn.gap(dir, arg as u64 * 53 + 1, &mut sink),
             kind => {

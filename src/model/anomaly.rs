@@ -99,6 +99,7 @@ codes! {
     TlsHandshakeTooLong => "tls.handshake_too_long", Warning, "a handshake message longer than the reassembly limit: skipped";
     TlsResync => "tls.resync", Warning, "the record layer was resynchronised after lost bytes, on a record header confirmed by the next header or by decryption";
     TlsTruncatedRecord => "tls.truncated_record", Warning, "the stream ended inside a record";
+    TlsBudget => "tls.budget", Warning, "memory budget: the TLS layer gave up a record being assembled, a handshake message being reassembled, bytes scanned after a loss or records held for missing secrets; what they carried is reported lost";
     TcpGap => "tcp.gap", Warning, "bytes missing from a stream (lost before capture)";
     TcpMidstream => "tcp.midstream", Warning, "flow picked up without its SYN";
     TcpOverlapConflict => "tcp.overlap_conflict", Warning, "retransmitted bytes differ from the bytes first seen";
@@ -154,6 +155,7 @@ impl ToJson for Anomaly {
         r.serialize_field("severity", self.code.severity().as_str())?;
         r.serialize_field("code", self.code.as_str())?;
         r.serialize_field("detail", &self.detail)?;
+        cx.layers.write(&mut r)?;
         r.end()
     }
 }

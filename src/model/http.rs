@@ -149,6 +149,7 @@ impl ToJson for HttpMessage<'_> {
         if let Some(sha256) = sha256 {
             r.serialize_field("sha256", &sha256)?;
         }
+        cx.layers.write(&mut r)?;
         r.end()
     }
 }
@@ -166,6 +167,7 @@ impl ToJson for SseEvent<'_> {
         r.serialize_field("len", &self.len)?;
         r.serialize_field("preview", &preview.text)?;
         r.serialize_field("preview_truncated", &preview.truncated)?;
+        cx.layers.write(&mut r)?;
         r.end()
     }
 }

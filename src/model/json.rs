@@ -2,6 +2,7 @@
 //! implements ([`ToJson`]: the contract's fields in the contract's order), the wrapper serde
 //! writes ([`Json`]), and how timestamps are written.
 
+use crate::model::Layer;
 use crate::tcp::FlowId;
 use crate::time::Timestamp;
 use serde::ser::{Serialize, Serializer};
@@ -16,6 +17,56 @@ pub struct JsonCx {
     pub frame: Option<u64>,
     /// Characters of payload in a `preview` (`--snap-preview`).
     pub preview_chars: usize,
+    /// The protocols the record was carried in (none for one read straight off TCP).
+    pub layers: Layers,
+}
+
+/// The protocols a record was carried in, outermost first, named as the one-line view names
+/// them (`["TLS 1.3"]` for a WebSocket frame read from TLS plaintext): the optional `layers`
+/// field, written last and only when there is one. At most [`Layers::MAX`] are kept (the
+/// outermost); no protocol stacks deeper today.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Layers {
+    names: [&'static str; Layers::MAX],
+    len: usize,
+}
+
+impl Layers {
+    pub const MAX: usize = 4;
+
+    /// The chain that ends at `layer`, the innermost.
+    pub fn of(layer: Option<&Layer<'_>>) -> Layers {
+        let chain = || std::iter::successors(layer, |l| l.outer);
+        let depth = chain().count();
+        let mut out = Layers {
+            len: depth.min(Layers::MAX),
+            ..Layers::default()
+        };
+        // Innermost first, each at its place counted from the outermost.
+        for (i, l) in chain().enumerate() {
+            let at = depth - 1 - i;
+            if at < Layers::MAX {
+                out.names[at] = l.name;
+            }
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn as_slice(&self) -> &[&'static str] {
+        &self.names[..self.len]
+    }
+
+    /// Writes the `layers` field into `r` when there are layers.
+    pub fn write<S: serde::ser::SerializeStruct>(&self, r: &mut S) -> Result<(), S::Error> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        r.serialize_field("layers", self.as_slice())
+    }
 }
 
 /// A record's JSON form: one object, the fields and their order as CONTRACT.md and

@@ -26,7 +26,7 @@ pub use anomaly::{Anomaly, Code, Severity};
 pub use fields::InFlow;
 pub use flow::{FlowFacts, FlowKind, FlowRecord, FlowSummary, HttpPricing};
 pub use http::{Header, HttpHead, HttpMessage, SseEvent};
-pub use json::{Json, JsonCx, ToJson, ts_secs};
+pub use json::{Json, JsonCx, Layers, ToJson, ts_secs};
 pub use payload::Digest;
 pub use sub::{LatencyRecord, SubChoice, SubMeaning, SubReply, SubUnit};
 pub use tls::{RecordLayer, TlsRecord, TlsSummary, TlsWhat};
@@ -334,6 +334,7 @@ mod tests {
             flow: Some(7),
             frame: Some(42),
             preview_chars: 128,
+            layers: Layers::default(),
         };
         let json = serde_json::to_string(&Json {
             record: &record,

@@ -114,6 +114,7 @@ impl ToJson for TlsRecord<'_> {
         r.serialize_field("alert_level", &level)?;
         r.serialize_field("alert_description", &description)?;
         r.serialize_field("generation", &generation)?;
+        cx.layers.write(&mut r)?;
         r.end()
     }
 }

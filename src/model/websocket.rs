@@ -159,6 +159,7 @@ impl ToJson for Handshake {
         r.serialize_field("extensions", &self.extensions)?;
         r.serialize_field("deflate", &self.deflate.is_some())?;
         r.serialize_field("origin", &self.origin)?;
+        cx.layers.write(&mut r)?;
         r.end()
     }
 }
@@ -209,6 +210,7 @@ impl ToJson for WsFrame<'_> {
         )?;
         r.serialize_field("preview", &preview.text)?;
         r.serialize_field("preview_truncated", &preview.truncated)?;
+        cx.layers.write(&mut r)?;
         r.end()
     }
 }
@@ -240,6 +242,7 @@ impl ToJson for WsMessage<'_> {
             r.serialize_field("sha256", &sha256)?;
         }
         write_units(&mut r, self.sub)?;
+        cx.layers.write(&mut r)?;
         r.end()
     }
 }

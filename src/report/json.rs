@@ -11,7 +11,7 @@
 //! as safe as the text views while every parser reads back the very same text.
 
 use crate::model::{
-    Anomaly, Event, EventCtx, EventSink, FlowKind, FlowRecord, Json, JsonCx, ToJson,
+    Anomaly, Event, EventCtx, EventSink, FlowKind, FlowRecord, Json, JsonCx, Layers, ToJson,
 };
 use crate::report::gate::{KindGate, Verdict};
 use crate::report::select::{HeldLines, Pick, Selection};
@@ -167,11 +167,13 @@ impl<W: Write> JsonPrinter<W> {
         record: &'r R,
         flow: Option<FlowId>,
         frame: Option<u64>,
+        layers: Layers,
     ) -> Json<'r, R> {
         let cx = JsonCx {
             flow,
             frame,
             preview_chars: self.preview,
+            layers,
         };
         Json { record, cx }
     }
@@ -184,7 +186,7 @@ impl<W: Write> EventSink for JsonPrinter<W> {
             .as_mut()
             .is_none_or(|s| s.global(anomaly, frame));
         let pick = if shown { Pick::Yes } else { Pick::No };
-        let json = self.json(anomaly, None, Some(frame));
+        let json = self.json(anomaly, None, Some(frame), Layers::default());
         self.write(None, None, &json, pick);
     }
 
@@ -236,7 +238,8 @@ impl<W: Write> EventSink for JsonPrinter<W> {
                 }
             }
             Event::Record(record) => {
-                let json = self.json(&record, Some(flow), ctx.pkt.map(|p| p.frame));
+                let layers = Layers::of(ctx.layer);
+                let json = self.json(&record, Some(flow), ctx.pkt.map(|p| p.frame), layers);
                 self.write(Some(flow), Some(&event), &json, pick);
             }
             Event::Control { .. } => {}

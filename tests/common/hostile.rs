@@ -63,10 +63,14 @@ pub enum Shape {
     /// of an MQTT PUBLISH that announces 250 000 (binary messages of 8 KiB): the MQTT decoder
     /// holds the packet's start until the rest arrives, which it never does.
     MqttPartial,
+    /// A TLS 1.2 ClientHello and ServerHello, then the first `size` bytes of a Certificate
+    /// message that announces 100 000 (in records of 16 000): the record layer reassembles the
+    /// message until the rest arrives, which it never does.
+    TlsHandshake,
 }
 
 impl Shape {
-    pub const ALL: [Shape; 13] = [
+    pub const ALL: [Shape; 14] = [
         Shape::Heads,
         Shape::HeadsBoth,
         Shape::UpgradeHold,
@@ -80,6 +84,7 @@ impl Shape {
         Shape::BigUpgrade,
         Shape::Candidates,
         Shape::MqttPartial,
+        Shape::TlsHandshake,
     ];
 
     pub fn name(self) -> &'static str {
@@ -97,6 +102,7 @@ impl Shape {
             Shape::BigUpgrade => "big-upgrade",
             Shape::Candidates => "candidates",
             Shape::MqttPartial => "mqtt-partial",
+            Shape::TlsHandshake => "tls-handshake",
         }
     }
 
@@ -184,6 +190,25 @@ fn mqtt_partial(size: usize, masked: bool) -> Vec<u8> {
     out
 }
 
+/// A TLS 1.2 ClientHello, and the server's flight: its ServerHello, then the first `size`
+/// bytes of a Certificate message of 100 000 in plaintext records of at most 16 000.
+fn tls_certificate_in_progress(size: usize) -> (Vec<u8>, Vec<u8>) {
+    use sockscope::proto::tls::testkit::Synth;
+    let synth = Synth::new(0xc02f, false, 1).expect("a decryptable suite");
+    let mut hs = synth.handshake();
+    let hello = hs.remove(0).1;
+    let flight = &hs[0].1;
+    let mut server = flight[..5 + usize::from(u16::from_be_bytes([flight[3], flight[4]]))].to_vec();
+    let mut cert = vec![11u8, 0x01, 0x86, 0xa0];
+    cert.resize(size.max(cert.len()), 0x30);
+    for piece in cert.chunks(16_000) {
+        server.extend_from_slice(&[22, 3, 3]);
+        server.extend_from_slice(&(piece.len() as u16).to_be_bytes());
+        server.extend_from_slice(piece);
+    }
+    (hello, server)
+}
+
 /// The upgrade (with `extensions`) and its 101, after the TCP handshake.
 fn upgraded(w: &mut PcapWriter, c: &mut TcpConn, extensions: Option<&str>) {
     c.handshake(w);
@@ -208,6 +233,7 @@ pub fn write(shape: Shape, flows: usize, size: usize, out: &mut impl Write) -> i
     let mut w = PcapWriter::new(LINKTYPE_ETHERNET).with_step(10);
     let text = vec![b'a'; size];
     let compressed = deflate(&text);
+    let (client_hello, server_flight) = tls_certificate_in_progress(size);
     if shape == Shape::BigUpgrade {
         let mut conns: Vec<TcpConn> = (0..flows).map(conn).collect();
         for c in &mut conns {
@@ -311,6 +337,11 @@ pub fn write(shape: Shape, flows: usize, size: usize, out: &mut impl Write) -> i
                 c.send(&mut w, S2C, &with_header(upgrade_response(None), protocol));
                 c.send(&mut w, C2S, &mqtt_partial(size, true));
                 c.send(&mut w, S2C, &mqtt_partial(size, false));
+            }
+            Shape::TlsHandshake => {
+                c.handshake(&mut w);
+                c.send(&mut w, C2S, &client_hello);
+                c.send(&mut w, S2C, &server_flight);
             }
             Shape::BigUpgrade | Shape::Candidates => unreachable!("written above"),
         }
@@ -444,6 +475,14 @@ pub fn budget_cases() -> Vec<BudgetCase> {
             &["sub.mqtt_truncated", "ws.budget_display"],
             &[],
             capture(Shape::MqttPartial, 30, PER_FLOW),
+        ),
+        case(
+            "tls.budget",
+            "30 TLS connections, each 60 KB into a Certificate message that never ends: the \
+             record layer reassembles each message",
+            &[],
+            &[],
+            capture(Shape::TlsHandshake, 30, PER_FLOW),
         ),
         case(
             "tcp.budget_flows",

@@ -21,6 +21,7 @@ pub const BIN: &str = match option_env!("CARGO_BIN_EXE_sockscope") {
 
 pub mod counting;
 pub mod hostile;
+pub mod tls_crafted;
 
 /// Runs `cmd`, which must succeed (its stderr tells why not), and returns its stdout.
 pub fn run_ok(cmd: &mut Command) -> Vec<u8> {

@@ -18,7 +18,7 @@ use super::keylog::{KeyStore, SessionSecrets};
 use super::session::{Epoch, TlsConn, TlsEvent, TlsSink};
 use super::{suite, wire};
 use crate::budget::{Held, box_bytes};
-use crate::model::{Record, RecordLayer, TlsRecord, TlsWhat};
+use crate::model::{Code, Record, RecordLayer, TlsRecord, TlsWhat};
 use crate::proto::dissect::{Active, Cx, Detect, Detector, Dissector, Kept, MAX_KEPT, Probe, Step};
 use crate::proto::http::{self, dissect::HttpDissector};
 use crate::tcp::Dir;
@@ -566,18 +566,28 @@ impl Dissector for TlsDissector {
             // Needed to read the session at all: not given up.
             Held::fixed(k.held().fixed + k.held().buffers)
         });
-        // The record layer's buffers are what framing needs: they cannot be given up; the
-        // records held for missing secrets can.
-        let waiting = self.conn.waiting_bytes();
-        Held::fixed(box_bytes::<Self>() + self.conn.held_bytes() - waiting)
-            + Held::buffers(cipher + waiting)
+        // The record layer's buffers can all be given up (`TlsConn::give_way`), at the cost
+        // of what they held.
+        Held::fixed(box_bytes::<Self>())
+            + Held::buffers(cipher + self.conn.held_bytes())
             + inner
             + hello
     }
 
     fn give_way(&mut self, cx: &mut Cx<'_>) {
         if self.confirmed {
-            self.run(cx, |conn, sink| conn.give_up_waiting(sink));
+            self.run(cx, |conn, sink| conn.give_way(sink));
+        }
+        let dumps: usize = self.state.ciphertext.iter().map(Vec::len).sum();
+        if dumps > 0 {
+            cx.anomaly(
+                Code::TlsBudget,
+                None,
+                format!(
+                    "memory budget: {dumps} bytes of ciphertext kept for -x dropped; no more \
+                     are kept for this connection"
+                ),
+            );
         }
         self.state.ciphertext = [Vec::new(), Vec::new()];
         self.state.keep_ciphertext = 0;
@@ -789,12 +799,14 @@ mod tests {
     #[test]
     fn records_held_for_secrets_that_never_come_are_counted_and_the_secrets_said_missing() {
         let (_, mut solo, mut seen, mut d, _) = request_awaiting_secrets(0xc02f);
-        // The memory budget takes the held records back: counted, the secrets said missing.
+        // The memory budget takes the held records back (each side's Finished, the client's
+        // request): said per side, counted, the secrets said missing.
         d.give_way(&mut solo.cx(None, &mut seen));
         assert_eq!(d.held().buffers, 0);
-        assert_eq!(seen.codes, [Code::TlsMissingSecrets]);
+        let said = [Code::TlsBudget, Code::TlsBudget, Code::TlsMissingSecrets];
+        assert_eq!(seen.codes, said);
         d.finish(&mut solo.cx(None, &mut seen));
-        assert_eq!(seen.codes, [Code::TlsMissingSecrets]);
+        assert_eq!(seen.codes, said);
         let tls = solo.summary.tls.as_deref().expect("tls summary");
         assert_eq!(tls.records_decrypted, [0, 0]);
         assert_eq!(

@@ -279,19 +279,14 @@ impl TlsConn {
     /// secrets are missing (a key log being written while `live` runs, secrets carried later
     /// in the capture): they are decrypted in order once the secrets appear, or counted as
     /// not decrypted when the limit is reached, the direction ends, or
-    /// [`give_up_waiting`](Self::give_up_waiting) is called.
+    /// [`give_way`](Self::give_way) is called.
     pub fn hold_while_keys_missing(&mut self, limit: usize) {
         self.hold = limit;
     }
 
-    /// Bytes held waiting for secrets (what the memory budget may take back).
-    pub fn waiting_bytes(&self) -> usize {
-        self.sides.iter().map(|s| s.waiting.capacity()).sum()
-    }
-
     /// Counts every record held waiting for secrets as not decrypted (the memory budget ran
     /// short), reporting the missing secrets.
-    pub fn give_up_waiting(&mut self, sink: &mut impl TlsSink) {
+    fn give_up_waiting(&mut self, sink: &mut impl TlsSink) {
         for dir in [Dir::C2S, Dir::S2C] {
             self.flush_waiting(dir, false, sink);
             self.sides[dir.index()].waiting = Vec::new();
@@ -356,7 +351,10 @@ impl TlsConn {
         self.sides[dir.index()].offset
     }
 
-    /// Bytes held in buffers (for the memory budget).
+    /// Bytes held in buffers (for the memory budget), all of which
+    /// [`give_way`](Self::give_way) gives back: the record being assembled, a handshake
+    /// message being reassembled, the bytes scanned after a loss, the records held for
+    /// missing secrets (each buffer's allocation).
     pub fn held_bytes(&self) -> usize {
         self.sides
             .iter()
@@ -434,10 +432,74 @@ impl TlsConn {
 
     /// `len` bytes of the direction were lost (a TCP gap) before the next [`feed`](Self::feed).
     pub fn gap(&mut self, dir: Dir, len: u64, sink: &mut impl TlsSink) {
-        let d = dir.index();
-        if len == 0 || self.sides[d].ended {
+        if len == 0 || self.sides[dir.index()].ended {
             return;
         }
+        self.lose(dir, len, sink);
+    }
+
+    /// The memory budget ran short: gives up everything held beyond what framing needs. A
+    /// record being assembled is lost as if the rest of it went missing (framing skips to its
+    /// end, its plaintext reported lost), a handshake message being reassembled is lost with
+    /// it (as after a gap), bytes scanned for a header after a loss are lost too (scanning
+    /// starts afresh), and records held for missing secrets are counted as not decrypted.
+    /// Each direction that lost bytes reports `tls.budget`; the buffers are freed.
+    pub fn give_way(&mut self, sink: &mut impl TlsSink) {
+        for dir in [Dir::C2S, Dir::S2C] {
+            let d = dir.index();
+            let side = &self.sides[d];
+            let (record, handshake, scanned, waiting) = (
+                side.rec.len(),
+                side.hs.len(),
+                side.scan.len(),
+                side.waiting.len(),
+            );
+            if record + handshake + scanned + waiting > 0 && !side.ended {
+                let mut parts = Vec::new();
+                for (n, what) in [
+                    (record, "of a record being assembled"),
+                    (handshake, "of a handshake message being reassembled"),
+                    (
+                        scanned,
+                        "held while looking for a record header after a loss",
+                    ),
+                    (waiting, "of records held for missing secrets"),
+                ] {
+                    if n > 0 {
+                        parts.push(format!("{n} bytes {what}"));
+                    }
+                }
+                sink.event(
+                    dir,
+                    anomaly(
+                        TlsCode::TlsBudget,
+                        format!("memory budget: {} given up", parts.join(", ")),
+                    ),
+                );
+                // Between records, the rest of the message is known: skipped exactly. Inside
+                // a record, that record's part of it is not, as after a gap.
+                let rest = wire::handshake_header(&self.sides[d].hs)
+                    .filter(|_| record < RecordHeader::LEN)
+                    .map(|(_, len)| (4 + len).saturating_sub(handshake) as u64);
+                if record + scanned > 0 {
+                    self.lose(dir, 0, sink);
+                }
+                self.sides[d].hs.clear();
+                if let Some(rest) = rest {
+                    self.sides[d].hs_skip = rest;
+                }
+            }
+            let side = &mut self.sides[d];
+            side.rec = Vec::new();
+            side.hs = Vec::new();
+            side.scan = Vec::new();
+        }
+        self.give_up_waiting(sink);
+    }
+
+    /// `len` bytes lost after what the direction holds (0: only what it holds is lost).
+    fn lose(&mut self, dir: Dir, len: u64, sink: &mut impl TlsSink) {
+        let d = dir.index();
         let side = &mut self.sides[d];
         side.offset += len;
         // A handshake message in progress cannot be completed.

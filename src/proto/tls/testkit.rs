@@ -15,6 +15,9 @@ pub struct Synth {
     pub etm: bool,
     /// The ClientHello offers 0-RTT (TLS 1.3), and the key log has the early secret.
     pub early_data: bool,
+    /// The protocol the server selects by ALPN (TLS 1.3 EncryptedExtensions, TLS 1.2
+    /// ServerHello): `h2` for TLS 1.3 and `http/1.1` for TLS 1.2 unless set.
+    pub alpn: Option<&'static [u8]>,
     pub client_random: [u8; 32],
     pub server_random: [u8; 32],
     secrets: SessionSecrets,
@@ -87,6 +90,7 @@ impl Synth {
             suite,
             etm,
             early_data: false,
+            alpn: None,
             client_random,
             server_random,
             secrets,
@@ -95,6 +99,22 @@ impl Synth {
             client_app,
             server_app,
         })
+    }
+
+    /// The same connection with `alpn` selected by the server.
+    pub fn with_alpn(mut self, alpn: &'static [u8]) -> Synth {
+        self.alpn = Some(alpn);
+        self
+    }
+
+    /// The ALPN extension selecting the server's protocol.
+    fn alpn_selected(&self) -> Vec<u8> {
+        let default: &[u8] = if self.suite.tls13 { b"h2" } else { b"http/1.1" };
+        let proto = self.alpn.unwrap_or(default);
+        let mut list = ((proto.len() + 1) as u16).to_be_bytes().to_vec();
+        list.push(proto.len() as u8);
+        list.extend_from_slice(proto);
+        ext(16, &list)
     }
 
     pub fn secrets(&self) -> SessionSecrets {
@@ -166,7 +186,7 @@ impl Synth {
             ks.extend_from_slice(&[7; 32]);
             exts.extend(ext(51, &ks));
         } else {
-            exts.extend(ext(16, b"\x00\x09\x08http/1.1"));
+            exts.extend(self.alpn_selected());
             if self.etm {
                 exts.extend(ext(22, &[]));
             }
@@ -186,10 +206,10 @@ impl Synth {
         if self.suite.tls13 {
             let mut s = self.server_hello();
             s.extend_from_slice(&ccs);
-            let ee = handshake(
-                wire::HS_ENCRYPTED_EXTENSIONS,
-                b"\x00\x09\x00\x10\x00\x05\x00\x03\x02h2",
-            );
+            let alpn = self.alpn_selected();
+            let mut exts = (alpn.len() as u16).to_be_bytes().to_vec();
+            exts.extend(alpn);
+            let ee = handshake(wire::HS_ENCRYPTED_EXTENSIONS, &exts);
             if let Some(k) = &self.server_hs {
                 k.seal(0, wire::CONTENT_HANDSHAKE, &ee, &mut s);
                 k.seal(1, wire::CONTENT_HANDSHAKE, &finished, &mut s);

@@ -583,3 +583,93 @@ fn tls13_early_data_has_its_own_keys_and_sequence() {
         }
     }
 }
+
+/// The memory budget takes back a record being assembled: said (`tls.budget`), its plaintext
+/// reported lost, the buffer freed, and the records after it read as before, for every suite.
+#[test]
+fn giving_way_loses_the_record_being_assembled_and_nothing_after_it() {
+    let msgs: [&[u8]; 3] = [&[b'a'; 700], &[b'b'; 9000], &[b'c'; 300]];
+    for (id, etm) in all_suites() {
+        let s = Synth::new(id, etm, 9).expect("suite");
+        let trace = synth_trace(&s, &msgs);
+        let (handshake, app) = trace.split_at(trace.len() - 2);
+        let stream = &app[1].1;
+        let second = 5 + usize::from(u16::from_be_bytes([stream[3], stream[4]]));
+        let mut sink = Collect::with_keylog(&s.keylog());
+        let mut conn = TlsConn::new();
+        for (dir, bytes) in handshake {
+            conn.feed(*dir, bytes, &mut sink);
+        }
+        // Halfway into the second record.
+        let cut = second + 4000;
+        conn.feed(Dir::S2C, &stream[..cut], &mut sink);
+        assert!(conn.held_bytes() >= 4000 - 5, "{id:04x}");
+        conn.give_way(&mut sink);
+        assert_eq!(conn.held_bytes(), 0, "{id:04x}");
+        conn.feed(Dir::S2C, &stream[cut..], &mut sink);
+        conn.finish(&mut sink);
+        assert_eq!(
+            sink.plain[1],
+            [msgs[0], msgs[2]].concat(),
+            "{id:04x} etm {etm}"
+        );
+        assert_eq!(
+            sink.codes(),
+            [TlsCode::TlsBudget],
+            "{id:04x}: {:?}",
+            sink.anomalies
+        );
+        assert!(
+            sink.anomalies[0]
+                .2
+                .contains("bytes of a record being assembled")
+        );
+        if suite::lookup(id).is_some_and(|x| x.cipher.is_aead()) {
+            assert_eq!(sink.gap_bytes[1], msgs[1].len() as u64, "{id:04x}");
+        } else {
+            assert!(sink.gap_bytes[1] + sink.gaps_unknown[1] > 0, "{id:04x}");
+        }
+    }
+}
+
+/// A handshake message being reassembled across records, given up between two of its
+/// records, is skipped to its end exactly: the messages after it are read.
+#[test]
+fn giving_way_skips_the_handshake_message_being_reassembled() {
+    let s = Synth::new(0xc02f, false, 4).expect("suite");
+    let mut hs = s.handshake();
+    // A Certificate of 40 000 bytes in three plaintext records, then ServerHelloDone, in the
+    // server's first flight (after its ServerHello).
+    let mut cert = vec![11u8, 0, 0x9c, 0x40];
+    cert.resize(4 + 40_000, 7);
+    let mut flight = Vec::new();
+    let hello_len = 5 + usize::from(u16::from_be_bytes([hs[1].1[3], hs[1].1[4]]));
+    flight.extend_from_slice(&hs[1].1[..hello_len]);
+    for piece in cert.chunks(16_000) {
+        flight.extend_from_slice(&[22, 3, 3]);
+        flight.extend_from_slice(&(piece.len() as u16).to_be_bytes());
+        flight.extend_from_slice(piece);
+    }
+    flight.extend_from_slice(&hs[1].1[hello_len..]);
+    hs[1].1 = flight;
+    let mut sink = Collect::with_keylog(&s.keylog());
+    let mut conn = TlsConn::new();
+    conn.feed(hs[0].0, &hs[0].1, &mut sink);
+    // The ServerHello and the first Certificate record: 16 000 bytes of it reassembling.
+    let first = hello_len + 5 + 16_000;
+    conn.feed(Dir::S2C, &hs[1].1[..first], &mut sink);
+    assert!(conn.held_bytes() >= 16_000);
+    conn.give_way(&mut sink);
+    conn.feed(Dir::S2C, &hs[1].1[first..], &mut sink);
+    for (dir, bytes) in &hs[2..] {
+        conn.feed(*dir, bytes, &mut sink);
+    }
+    let mut app = Vec::new();
+    s.app_record(Dir::C2S, 1, b"after the budget", &mut app);
+    conn.feed(Dir::C2S, &app, &mut sink);
+    conn.finish(&mut sink);
+    assert_eq!(sink.codes(), [TlsCode::TlsBudget], "{:?}", sink.anomalies);
+    // ServerHello, then ServerHelloDone: the Certificate never completed, nothing misread.
+    assert_eq!(sink.handshakes[1][..2], [(2, false), (14, false)]);
+    assert_eq!(sink.plain[0], b"after the budget");
+}
