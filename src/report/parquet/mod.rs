@@ -14,7 +14,7 @@
 pub mod columns;
 pub mod schema;
 
-use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowRecord, Json, JsonCx};
+use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowRecord, Json, JsonCx, Layers};
 use crate::report::json::json_line;
 use crate::report::{IoState, PacketDone, Reporter};
 use crate::stats::RunStats;
@@ -338,6 +338,7 @@ impl ParquetWriter {
         record: &'r R,
         flow: Option<u64>,
         frame: Option<u64>,
+        layers: Layers,
     ) -> Json<'r, R> {
         Json {
             record,
@@ -345,6 +346,7 @@ impl ParquetWriter {
                 flow,
                 frame,
                 preview_chars: self.opts.preview_chars,
+                layers,
             },
         }
     }
@@ -352,7 +354,7 @@ impl ParquetWriter {
 
 impl EventSink for ParquetWriter {
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
-        let json = self.json(anomaly, None, Some(frame));
+        let json = self.json(anomaly, None, Some(frame), Layers::default());
         self.row(&json);
     }
 
@@ -363,7 +365,8 @@ impl EventSink for ParquetWriter {
                 if !self.wanted(record.type_name()) {
                     return;
                 }
-                let json = self.json(&record, Some(ctx.flow.id), ctx.pkt.map(|p| p.frame));
+                let layers = Layers::of(ctx.layer);
+                let json = self.json(&record, Some(ctx.flow.id), ctx.pkt.map(|p| p.frame), layers);
                 self.row(&json);
             }
             Event::FlowClosed { how, summary } => {
