@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 use sockscope::filter::ast::quote;
 use sockscope::filter::fields::{self, Card, FIELDS, FieldDef, Status, Type};
 use sockscope::filter::{FieldSource, Filter, RecordType, Value};
-use sockscope::model::{Event, EventCtx, EventSink, FlowFacts, FlowKind, InFlow, Record};
+use sockscope::model::{Event, EventCtx, EventSink, FlowFacts, FlowKind, InFlow, Layers, Record};
 use sockscope::report::gate::early_kind;
 use sockscope::report::{PacketDone, Reporter};
 use sockscope::stats::RunStats;
@@ -110,12 +110,7 @@ impl EventSink for Found {
                     Record::Http(m) => m.headers.iter().map(|h| h.name).collect(),
                     _ => Vec::new(),
                 };
-                let rec = InFlow {
-                    own: r.own(),
-                    flow: Some(ctx.flow),
-                    kind,
-                    frame: ctx.pkt.map(|p| p.frame),
-                };
+                let rec = InFlow::record(ctx, r, kind);
                 self.record(&rec, &names);
             }
             Event::FlowClosed { how, summary } => {
@@ -129,6 +124,7 @@ impl EventSink for Found {
                     flow: Some(ctx.flow),
                     kind: Some(summary.kind.unwrap_or(FlowKind::Other)),
                     frame: None,
+                    layers: Layers::default(),
                 };
                 self.record(&rec, &[]);
             }
@@ -444,12 +440,7 @@ fn every_property_of_a_filterable_record_is_covered() {
             "preview_truncated",
             "-- display only: whether `preview` was cut",
         ),
-        (
-            "*",
-            "layers",
-            "-- the protocols that carried the record (TLS); not a filter field yet: the filter \
-             sees a record with its flow, not the layer it was found in",
-        ),
+        ("*", "layers", "layers"),
         ("flow", "polling", "flow.polling"),
         ("flow", "anomalies", "flow.anomalies"),
         ("flow", "handshake_complete", "flow.handshake_complete"),

@@ -99,7 +99,7 @@ fn matching_the_models_records_allocates_nothing() {
     use sockscope::filter::OwnFields;
     use sockscope::model::{
         Anomaly, Code, Digest, FlowFacts, FlowKind, FlowSummary, Header, HttpHead, HttpMessage,
-        InFlow, OpCode, WsFrame, WsMessage,
+        InFlow, Layers, OpCode, WsFrame, WsMessage,
     };
     use sockscope::tcp::{CloseHow, Dir, FlowMeta, RoleBasis};
     let meta = FlowMeta::new(
@@ -195,6 +195,7 @@ fn matching_the_models_records_allocates_nothing() {
             flow: Some(&meta),
             kind: summary.kind,
             frame: Some(9),
+            layers: Layers::default(),
         })
         .collect();
     let filters: Vec<Filter> = [

@@ -371,6 +371,9 @@ const SSE: RecordSet = RecordSet::of(&[RecordType::SseEvent]);
 const ANOMALY: RecordSet = RecordSet::of(&[RecordType::Anomaly]);
 const FLOW: RecordSet = RecordSet::of(&[RecordType::Flow]);
 const TLS: RecordSet = RecordSet::of(&[RecordType::Tls, RecordType::Flow]);
+/// What a protocol reads from a stream can have been carried in another (TLS): the records a
+/// packet completes.
+const LAYERED: RecordSet = PACKET;
 const TLS_RECORD: RecordSet = RecordSet::of(&[RecordType::Tls]);
 const LATENCY: RecordSet = RecordSet::of(&[RecordType::Latency]);
 const PACKET: RecordSet = RecordSet::of(&[
@@ -453,6 +456,8 @@ catalog! {
             "when the record was complete: the capture time of that packet";
         Dir "dir" Enum(DIRS), DIRECTED, Now One []
             "direction: c2s (client to server) or s2c; SSE events are always s2c";
+        Layers "layers" Str, LAYERED, Now Many []
+            "each protocol that carried the record, outermost first, as its `layers` in JSON (`layers contains \"TLS\"`, `layers == \"TLS 1.3\"`); none for a record read straight off TCP";
     }
     group "flow records (one per flow, when it ends)" {
         FlowFirstTs "flow.first_ts" Time, FLOW, Now One []

@@ -6,8 +6,8 @@ use super::ast::{Check, CmpOp, Expr, LitValue, Literal, Name, SetItem, Span, Tes
 use super::fields::{FIELDS, FieldId, RecordType, Status};
 use super::{FieldSource, Filter, OwnFields, Value};
 use crate::model::{
-    Digest, FlowFacts, FlowKind, FlowSummary, Header, HttpHead, HttpMessage, InFlow, OpCode,
-    SseEvent, TlsRecord, TlsSummary, TlsWhat, WsFrame,
+    Digest, FlowFacts, FlowKind, FlowSummary, Header, HttpHead, HttpMessage, InFlow, Layers,
+    OpCode, SseEvent, TlsRecord, TlsSummary, TlsWhat, WsFrame,
 };
 use crate::tcp::{CloseHow, Dir, FlowMeta, RoleBasis};
 use crate::time::Timestamp;
@@ -376,6 +376,7 @@ fn in_flow<'a>(own: &'a dyn OwnFields, meta: &'a FlowMeta, frame: Option<u64>) -
         flow: Some(meta),
         kind: Some(FlowKind::WebSocket),
         frame,
+        layers: Layers::default(),
     }
 }
 
@@ -517,6 +518,7 @@ fn records_answer_with_their_own_fields_and_their_flows() {
         flow: None,
         kind: None,
         frame: None,
+        layers: Layers::default(),
     };
     assert!(!Filter::new("ip.addr == 192.0.2.80").unwrap().matches(&bare));
     assert!(!Filter::new("flow.id == 1").unwrap().matches(&bare));

@@ -7,7 +7,7 @@
 
 use crate::filter::fields::def;
 use crate::filter::{Each, FieldId, FieldSource, OwnFields, RecordType, Value, one};
-use crate::model::{FlowKind, Record};
+use crate::model::{Anomaly, EventCtx, FlowKind, Layers, Record};
 use crate::tcp::FlowMeta;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
@@ -53,6 +53,32 @@ pub struct InFlow<'a> {
     pub kind: Option<FlowKind>,
     /// The packet that completed the record.
     pub frame: Option<u64>,
+    /// The protocols that carried the record (none for one read straight off TCP).
+    pub layers: Layers,
+}
+
+impl<'a> InFlow<'a> {
+    /// An anomaly outside every flow, raised at packet `frame`.
+    pub fn outside(anomaly: &'a Anomaly, frame: u64) -> InFlow<'a> {
+        InFlow {
+            own: anomaly,
+            flow: None,
+            kind: None,
+            frame: Some(frame),
+            layers: Layers::default(),
+        }
+    }
+
+    /// A record of the flow of `ctx`, with what is known of the flow's kind.
+    pub fn record(ctx: &EventCtx<'a>, record: Record<'a>, kind: Option<FlowKind>) -> InFlow<'a> {
+        InFlow {
+            own: record.own(),
+            flow: Some(ctx.flow),
+            kind,
+            frame: ctx.pkt.map(|p| p.frame),
+            layers: Layers::of(ctx.layer),
+        }
+    }
 }
 
 impl InFlow<'_> {
@@ -92,6 +118,11 @@ impl FieldSource for InFlow<'_> {
             }
             F::FlowKind => one(self.kind.map(|k| Value::Sym(k.as_str())), each),
             F::FrameNumber => one(self.frame.map(|n| Value::Int(n.into())), each),
+            F::Layers => self
+                .layers
+                .as_slice()
+                .iter()
+                .try_for_each(|l| each(Value::Str(l))),
             _ => self.own.own_values(field, key, each),
         }
     }

@@ -15,7 +15,7 @@
 use crate::cli::FieldsFormat;
 use crate::filter::fields::{self, FieldId, def};
 use crate::filter::{FieldSource, RecordSet, Value};
-use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowFacts, FlowKind, InFlow};
+use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowFacts, FlowKind, InFlow, Layers};
 use crate::report::escape;
 use crate::report::gate::early_kind;
 use crate::report::select::{HeldLines, Pick, Selection};
@@ -356,12 +356,7 @@ impl<W: Write> EventSink for FieldsPrinter<W> {
                     Some(sel) => sel.record(ctx, r),
                     None => Pick::Yes,
                 };
-                let subject = InFlow {
-                    own: r.own(),
-                    flow: Some(ctx.flow),
-                    kind,
-                    frame: ctx.pkt.map(|p| p.frame),
-                };
+                let subject = InFlow::record(ctx, r, kind);
                 self.emit(&subject, Some(flow), pick);
             }
             Event::FlowClosed { how, summary } => {
@@ -380,6 +375,7 @@ impl<W: Write> EventSink for FieldsPrinter<W> {
                     flow: Some(ctx.flow),
                     kind: Some(summary.kind.unwrap_or(FlowKind::Other)),
                     frame: None,
+                    layers: Layers::default(),
                 };
                 self.emit(&subject, None, pick);
             }
@@ -392,12 +388,7 @@ impl<W: Write> EventSink for FieldsPrinter<W> {
             .select
             .as_mut()
             .is_none_or(|s| s.global(anomaly, frame));
-        let subject = InFlow {
-            own: anomaly,
-            flow: None,
-            kind: None,
-            frame: Some(frame),
-        };
+        let subject = InFlow::outside(anomaly, frame);
         self.emit(&subject, None, if shown { Pick::Yes } else { Pick::No });
     }
 }

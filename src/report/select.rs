@@ -11,10 +11,10 @@
 //! matches ([`Pick::Later`]); the view holds what it would show until the kind is known
 //! ([`Selection::observe`]) and then shows it if the set holds the kind.
 
-use crate::filter::{FieldId, Filter, OwnFields};
+use crate::filter::{FieldId, Filter};
 use crate::model::EventSink;
 use crate::model::{
-    Anomaly, Code, Event, EventCtx, FlowFacts, FlowKind, FlowSummary, InFlow, Record,
+    Anomaly, Code, Event, EventCtx, FlowFacts, FlowKind, FlowSummary, InFlow, Layers, Record,
 };
 use crate::report::gate::{HOLD_CAP, early_kind, starts_event_stream};
 use crate::report::{PacketDone, Reporter};
@@ -128,24 +128,11 @@ fn candidates() -> impl Iterator<Item = Option<FlowKind>> {
 
 /// The kinds of flow under which the record matches `filter`, judged in `meta`'s flow with its
 /// kind known or not (`needs_kind`: the filter tests it).
-fn judge(
-    filter: &Filter,
-    needs_kind: bool,
-    own: &dyn OwnFields,
-    meta: Option<&FlowMeta>,
-    kind: Option<FlowKind>,
-    frame: Option<u64>,
-) -> Pick {
-    if !filter.records().contains(own.record_type()) {
+fn judge(filter: &Filter, needs_kind: bool, mut subject: InFlow<'_>) -> Pick {
+    if !filter.records().contains(subject.own.record_type()) {
         return Pick::No;
     }
-    let mut subject = InFlow {
-        own,
-        flow: meta,
-        kind,
-        frame,
-    };
-    if kind.is_some() || !needs_kind || meta.is_none() {
+    if subject.kind.is_some() || !needs_kind || subject.flow.is_none() {
         return if filter.matches(&subject) {
             Pick::Yes
         } else {
@@ -238,41 +225,23 @@ impl Selection {
 
     /// Judges a record of the flow of `ctx`.
     pub fn record(&mut self, ctx: &EventCtx<'_>, record: Record<'_>) -> Pick {
-        let frame = ctx.pkt.map(|p| p.frame);
         if !self.needs_kind {
             // Decided at once: the flow is looked up only when something matched.
-            let pick = judge(
-                &self.filter,
-                false,
-                record.own(),
-                Some(ctx.flow),
-                None,
-                frame,
-            );
+            let pick = judge(&self.filter, false, InFlow::record(ctx, record, None));
             return self.decided(ctx.flow.id, pick, record);
         }
         if let Some((flow, kind)) = self.known
             && flow == ctx.flow.id
         {
             // The kind is known: decided at once, the flow looked up only on a match.
-            let pick = judge(
-                &self.filter,
-                true,
-                record.own(),
-                Some(ctx.flow),
-                Some(kind),
-                frame,
-            );
+            let pick = judge(&self.filter, true, InFlow::record(ctx, record, Some(kind)));
             return self.decided(flow, pick, record);
         }
         let state = self.flows.entry(ctx.flow.id).or_default();
         let pick = judge(
             &self.filter,
             self.needs_kind,
-            record.own(),
-            Some(ctx.flow),
-            state.kind,
-            frame,
+            InFlow::record(ctx, record, state.kind),
         );
         state.matched = state.matched.union(pick.kinds());
         if let Record::Anomaly(a) = record {
@@ -302,7 +271,8 @@ impl Selection {
 
     /// Judges an anomaly that belongs to no flow.
     pub fn global(&mut self, anomaly: &Anomaly, frame: u64) -> bool {
-        let yes = judge(&self.filter, false, anomaly, None, None, Some(frame)) == Pick::Yes;
+        let subject = InFlow::outside(anomaly, frame);
+        let yes = judge(&self.filter, false, subject) == Pick::Yes;
         if yes {
             self.kept.on_anomaly(anomaly.code);
         } else {
@@ -321,7 +291,14 @@ impl Selection {
     ) -> FlowEnd {
         let kind = summary.kind.unwrap_or(FlowKind::Other);
         let facts = FlowFacts { meta, summary, how };
-        let record = judge(&self.filter, false, &facts, Some(meta), Some(kind), None) == Pick::Yes;
+        let subject = InFlow {
+            own: &facts,
+            flow: Some(meta),
+            kind: Some(kind),
+            frame: None,
+            layers: Layers::default(),
+        };
+        let record = judge(&self.filter, false, subject) == Pick::Yes;
         let state = self.flows.remove(&meta.id).unwrap_or_default();
         if self.known.is_some_and(|(f, _)| f == meta.id) {
             self.known = None;

@@ -215,12 +215,7 @@ impl EventSink for ForbidWatch {
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
         // Outside every flow: judged whatever --kind says, by the filter as given.
         for i in 0..self.filters.len() {
-            let subject = crate::model::InFlow {
-                own: anomaly,
-                flow: None,
-                kind: None,
-                frame: Some(frame),
-            };
+            let subject = crate::model::InFlow::outside(anomaly, frame);
             if self.filters[i].matches(&subject) {
                 let fd = finding(
                     &self.filters[i],
