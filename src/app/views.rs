@@ -70,8 +70,9 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
     // With a filter, --kind is part of it.
     let kind = common.kind.map(FlowKind::from).filter(|_| filter.is_none());
     let select = filter.map(|f| Selection::new(f).with_poll_interval(common.poll_interval));
-    if let Some(format) = common.fields_format {
-        let fields = FieldsPrinter::new(out, format, &common.field_names, &common.field_options);
+    // `-T fields`, the one line-per-record format.
+    if let Some(crate::cli::FieldsFormat::Fields) = common.fields_format {
+        let fields = FieldsPrinter::new(out, &common.field_names, &common.field_options);
         return Box::new(match fields {
             Ok(p) => p.with_filter(select),
             // Checked before the run (`fields_options`).

@@ -12,7 +12,6 @@
 //! numbers in decimal, times as seconds since the epoch with nine decimals, bytes in hex, bools
 //! as `1`/`0`; text from the capture is escaped for the terminal as every text view does.
 
-use crate::cli::FieldsFormat;
 use crate::filter::fields::{self, FieldId, def};
 use crate::filter::{FieldSource, RecordSet, Value};
 use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowFacts, FlowKind, InFlow, Layers};
@@ -180,13 +179,7 @@ pub struct FieldsPrinter<W: Write> {
 }
 
 impl<W: Write> FieldsPrinter<W> {
-    pub fn new(
-        out: W,
-        format: FieldsFormat,
-        names: &[String],
-        options: &[String],
-    ) -> Result<Self, String> {
-        let FieldsFormat::Fields = format;
+    pub fn new(out: W, names: &[String], options: &[String]) -> Result<Self, String> {
         let columns = columns(names)?;
         let shows_kind = columns.iter().any(|c| c.id == FieldId::FlowKind);
         let options = FieldsOptions::parse(options)?;
