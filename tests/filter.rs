@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 use sockscope::filter::ast::quote;
 use sockscope::filter::fields::{self, Card, FIELDS, FieldDef, Status, Type};
 use sockscope::filter::{FieldSource, Filter, RecordType, Value};
-use sockscope::model::{Event, EventCtx, EventSink, FlowFacts, FlowKind, InFlow, Layers, Record};
+use sockscope::model::{Event, EventCtx, EventSink, FlowFacts, FlowKind, InFlow, Record};
 use sockscope::report::gate::early_kind;
 use sockscope::report::{PacketDone, Reporter};
 use sockscope::stats::RunStats;
@@ -119,13 +119,7 @@ impl EventSink for Found {
                     summary,
                     how,
                 };
-                let rec = InFlow {
-                    own: &facts,
-                    flow: Some(ctx.flow),
-                    kind: Some(summary.kind.unwrap_or(FlowKind::Other)),
-                    frame: None,
-                    layers: Layers::default(),
-                };
+                let rec = InFlow::flow(&facts);
                 self.record(&rec, &[]);
             }
             _ => {}

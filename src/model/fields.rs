@@ -7,7 +7,7 @@
 
 use crate::filter::fields::def;
 use crate::filter::{Each, FieldId, FieldSource, OwnFields, RecordType, Value, one};
-use crate::model::{Anomaly, EventCtx, FlowKind, Layers, Record};
+use crate::model::{Anomaly, EventCtx, FlowFacts, FlowKind, Layers, Record};
 use crate::tcp::FlowMeta;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
@@ -65,6 +65,17 @@ impl<'a> InFlow<'a> {
             flow: None,
             kind: None,
             frame: Some(frame),
+            layers: Layers::default(),
+        }
+    }
+
+    /// A flow's record, when it ends: its kind is known by then (`other` when nothing else).
+    pub fn flow(facts: &'a FlowFacts<'a>) -> InFlow<'a> {
+        InFlow {
+            own: facts,
+            flow: Some(facts.meta),
+            kind: Some(facts.summary.kind.unwrap_or(FlowKind::Other)),
+            frame: None,
             layers: Layers::default(),
         }
     }

@@ -185,6 +185,11 @@ impl OwnFields for TlsRecord<'_> {
         each: &mut Each<'_>,
     ) -> ControlFlow<()> {
         use FieldId as F;
+        let (msg_type, alert) = match self.what {
+            TlsWhat::Handshake { msg_type } => (Some(msg_type), None),
+            TlsWhat::Alert { level, description } => (None, Some((level, description))),
+            TlsWhat::ChangeCipherSpec | TlsWhat::Keys { .. } => (None, None),
+        };
         match field {
             F::FrameTime => each(Value::Time(self.ts)),
             F::Dir => each(Value::Sym(self.dir.as_str())),
@@ -196,21 +201,9 @@ impl OwnFields for TlsRecord<'_> {
             F::TlsResumed => one(self.resumed.map(Value::Bool), each),
             F::TlsKind => each(Value::Sym(self.kind_name())),
             F::TlsName => each(Value::Str(self.name)),
-            F::TlsHandshakeType => match self.what {
-                TlsWhat::Handshake { msg_type } => each(Value::Int(msg_type.into())),
-                _ => ControlFlow::Continue(()),
-            },
-            F::TlsAlertLevel | F::TlsAlertDescription => match self.what {
-                TlsWhat::Alert { level, description } => each(Value::Int(
-                    if field == F::TlsAlertLevel {
-                        level
-                    } else {
-                        description
-                    }
-                    .into(),
-                )),
-                _ => ControlFlow::Continue(()),
-            },
+            F::TlsHandshakeType => one(msg_type.map(|t| Value::Int(t.into())), each),
+            F::TlsAlertLevel => one(alert.map(|(l, _)| Value::Int(l.into())), each),
+            F::TlsAlertDescription => one(alert.map(|(_, d)| Value::Int(d.into())), each),
             F::TlsEncrypted => each(Value::Bool(self.encrypted)),
             _ => ControlFlow::Continue(()),
         }

@@ -14,7 +14,7 @@
 
 use crate::filter::fields::{self, FieldId, def};
 use crate::filter::{FieldSource, RecordSet, Value};
-use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowFacts, FlowKind, InFlow, Layers};
+use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowFacts, FlowKind, InFlow};
 use crate::report::escape;
 use crate::report::gate::early_kind;
 use crate::report::select::{HeldLines, Pick, Selection};
@@ -363,13 +363,7 @@ impl<W: Write> EventSink for FieldsPrinter<W> {
                     summary,
                     how,
                 };
-                let subject = InFlow {
-                    own: &facts,
-                    flow: Some(ctx.flow),
-                    kind: Some(summary.kind.unwrap_or(FlowKind::Other)),
-                    frame: None,
-                    layers: Layers::default(),
-                };
+                let subject = InFlow::flow(&facts);
                 self.emit(&subject, None, pick);
             }
             _ => {}

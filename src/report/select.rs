@@ -14,7 +14,7 @@
 use crate::filter::{FieldId, Filter};
 use crate::model::EventSink;
 use crate::model::{
-    Anomaly, Code, Event, EventCtx, FlowFacts, FlowKind, FlowSummary, InFlow, Layers, Record,
+    Anomaly, Code, Event, EventCtx, FlowFacts, FlowKind, FlowSummary, InFlow, Record,
 };
 use crate::report::gate::{HOLD_CAP, early_kind, starts_event_stream};
 use crate::report::{PacketDone, Reporter};
@@ -291,13 +291,7 @@ impl Selection {
     ) -> FlowEnd {
         let kind = summary.kind.unwrap_or(FlowKind::Other);
         let facts = FlowFacts { meta, summary, how };
-        let subject = InFlow {
-            own: &facts,
-            flow: Some(meta),
-            kind: Some(kind),
-            frame: None,
-            layers: Layers::default(),
-        };
+        let subject = InFlow::flow(&facts);
         let record = judge(&self.filter, false, subject) == Pick::Yes;
         let state = self.flows.remove(&meta.id).unwrap_or_default();
         if self.known.is_some_and(|(f, _)| f == meta.id) {
