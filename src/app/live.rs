@@ -241,24 +241,25 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             .map(Some)
             .map_err(|e| format!("{}: {e}", escape::path(path)))
     };
-    let mut dump = None;
-    let mut report_out = None;
-    let mut files = FileWriters::default();
-    if privs::opens_file_before_drop(plan) {
-        let opened = open_dump().and_then(|d| Ok((d, open_report()?)));
-        let opened = opened.and_then(|o| {
+    // Every output file, by the identity the plan says; a file that cannot be opened ends the
+    // run with its one line.
+    let open_files = |config: &mut crate::config::Config| {
+        let opened = open_dump().and_then(|dump| {
+            let report = open_report()?;
             Ok((
-                o,
-                FileWriters::open(&args.outputs, common, &mut config, true)?,
+                dump,
+                report,
+                FileWriters::open(&args.outputs, common, config, true)?,
             ))
         });
-        match opened {
-            Ok(((d, r), f)) => (dump, report_out, files) = (d, r, f),
-            Err(msg) => {
-                error_line(msg);
-                return Status::Error;
-            }
-        }
+        opened.map_err(error_line)
+    };
+    let mut early = None;
+    if privs::opens_file_before_drop(plan) {
+        let Ok(opened) = open_files(&mut config) else {
+            return Status::Error;
+        };
+        early = Some(opened);
     }
     match privs::drop_privileges(plan) {
         Ok(dropped) => {
@@ -279,22 +280,15 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             return Status::Error;
         }
     }
-    if !privs::opens_file_before_drop(plan) {
-        let opened = open_dump().and_then(|d| Ok((d, open_report()?)));
-        let opened = opened.and_then(|o| {
-            Ok((
-                o,
-                FileWriters::open(&args.outputs, common, &mut config, true)?,
-            ))
-        });
-        match opened {
-            Ok(((d, r), f)) => (dump, report_out, files) = (d, r, f),
-            Err(msg) => {
-                error_line(msg);
+    let (dump, report_out, files) = match early {
+        Some(opened) => opened,
+        None => {
+            let Ok(opened) = open_files(&mut config) else {
                 return Status::Error;
-            }
+            };
+            opened
         }
-    }
+    };
     if let Err(e) = signal::install() {
         error_line(format!("installing the Ctrl-C handler: {e}"));
         return Status::Error;
