@@ -134,7 +134,7 @@ impl ToJson for HttpMessage<'_> {
         r.serialize_field("kind", kind)?;
         r.serialize_field("method", &method)?;
         r.serialize_field("target", &target)?;
-        r.serialize_field("version", &format!("HTTP/1.{v}"))?;
+        r.serialize_field("version", &http_version(v))?;
         r.serialize_field("status", &status)?;
         r.serialize_field("reason", &reason)?;
         r.serialize_field("headers", &Headers(self.headers))?;
@@ -144,8 +144,7 @@ impl ToJson for HttpMessage<'_> {
         r.serialize_field("chunked", &self.chunked)?;
         r.serialize_field("upgrade", &self.upgrade)?;
         r.serialize_field("complete", &self.complete)?;
-        r.serialize_field("preview", &preview.text)?;
-        r.serialize_field("preview_truncated", &preview.truncated)?;
+        preview.write(&mut r)?;
         if let Some(sha256) = sha256 {
             r.serialize_field("sha256", &sha256)?;
         }
@@ -165,10 +164,18 @@ impl ToJson for SseEvent<'_> {
         r.serialize_field("event", &self.event)?;
         r.serialize_field("id", &self.id)?;
         r.serialize_field("len", &self.len)?;
-        r.serialize_field("preview", &preview.text)?;
-        r.serialize_field("preview_truncated", &preview.truncated)?;
+        preview.write(&mut r)?;
         cx.layers.write(&mut r)?;
         r.end()
+    }
+}
+
+/// The record's `version`: `HTTP/1.` and the minor version as parsed.
+fn http_version(minor: u8) -> std::borrow::Cow<'static, str> {
+    match minor {
+        0 => "HTTP/1.0".into(),
+        1 => "HTTP/1.1".into(),
+        v => format!("HTTP/1.{v}").into(),
     }
 }
 
