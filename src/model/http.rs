@@ -102,7 +102,12 @@ impl Serialize for Headers<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
         for h in self.0 {
-            seq.serialize_element(&(h.name, String::from_utf8_lossy(h.value)))?;
+            // `from_utf8` checks ASCII a word at a time; the lossy form only for what is not UTF-8.
+            let value = match std::str::from_utf8(h.value) {
+                Ok(v) => std::borrow::Cow::Borrowed(v),
+                Err(_) => String::from_utf8_lossy(h.value),
+            };
+            seq.serialize_element(&(h.name, value))?;
         }
         seq.end()
     }

@@ -59,8 +59,9 @@ pub enum Invalid<W: ?Sized = String> {
 }
 
 /// Writes a text preview of at most `max_chars` characters of `bytes` to `out`: tab and line
-/// ends as `\t`, `\n`, `\r`, every other character through `push_char`, invalid UTF-8 as
-/// `invalid` says. Returns whether characters of `bytes` were left out.
+/// ends as `\t`, `\n`, `\r`, every other character through `push_char` (which must write
+/// printable ASCII as itself: runs of it are written whole), invalid UTF-8 as `invalid` says.
+/// Returns whether characters of `bytes` were left out.
 pub fn walk<W: Write + ?Sized>(
     bytes: &[u8],
     max_chars: usize,
@@ -70,18 +71,29 @@ pub fn walk<W: Write + ?Sized>(
 ) -> bool {
     let mut n = 0;
     for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
+        let mut rest = chunk.valid();
+        while let Some(c) = rest.chars().next() {
             if n >= max_chars {
                 return true;
             }
+            // A run of printable ASCII is written in one piece: every `push_char` writes such a
+            // character as itself.
+            let run = rest
+                .bytes()
+                .take(max_chars - n)
+                .take_while(|b| (0x20..0x7f).contains(b))
+                .count();
             // Writing to a string or to a serializer's buffer does not fail.
             let _ = match c {
+                _ if run > 0 => out.write_str(&rest[..run]),
                 '\t' => out.write_str("\\t"),
                 '\n' => out.write_str("\\n"),
                 '\r' => out.write_str("\\r"),
                 c => Ok(push_char(out, c)),
             };
-            n += 1;
+            let took = if run > 0 { run } else { c.len_utf8() };
+            n += if run > 0 { run } else { 1 };
+            rest = &rest[took..];
         }
         match invalid {
             Invalid::EachByte(push_invalid) => {
@@ -252,6 +264,46 @@ mod tests {
         let mut s = String::new();
         json_text(b"a\xffb\tc\x1b\x0b\xe2\x80\xae\n", 100, &mut s);
         assert_eq!(s, "a\u{fffd}b\\tc\\u{1b}\\u{b}\u{202e}\\n");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn runs_of_ascii_are_walked_as_one_character_at_a_time(
+            bytes in proptest::collection::vec(proptest::prop_oneof![
+                0x20u8..0x7f, proptest::num::u8::ANY], 0..200),
+            max in 0usize..160,
+        ) {
+            // The walk as it was written first: one character at a time.
+            fn one_at_a_time(bytes: &[u8], max: usize, out: &mut String) -> bool {
+                let mut n = 0;
+                for chunk in bytes.utf8_chunks() {
+                    for c in chunk.valid().chars() {
+                        if n >= max {
+                            return true;
+                        }
+                        match c {
+                            '\t' => out.push_str("\\t"),
+                            '\n' => out.push_str("\\n"),
+                            '\r' => out.push_str("\\r"),
+                            c => crate::report::escape::push_char(out, c),
+                        }
+                        n += 1;
+                    }
+                    for &b in chunk.invalid() {
+                        if n >= max {
+                            return true;
+                        }
+                        crate::report::escape::push_invalid(out, b);
+                        n += 1;
+                    }
+                }
+                false
+            }
+            let (mut fast, mut slow) = (String::new(), String::new());
+            let cut = crate::report::preview::text(&bytes, max, &mut fast);
+            proptest::prop_assert_eq!(cut, one_at_a_time(&bytes, max, &mut slow));
+            proptest::prop_assert_eq!(fast, slow);
+        }
     }
 
     #[test]
