@@ -118,7 +118,8 @@ pub fn walk<W: Write + ?Sized>(
     false
 }
 
-/// Text preview for a JSON record: at most `max_chars` characters; serde escapes the rest.
+/// Text preview for a JSON record: at most `max_chars` characters; the JSON writer escapes the
+/// rest.
 /// Returns whether characters were left out.
 pub fn json_text<W: Write + ?Sized>(bytes: &[u8], max_chars: usize, out: &mut W) -> bool {
     fn push_char<W: Write + ?Sized>(out: &mut W, c: char) {
