@@ -168,39 +168,35 @@ fn steady_allocations_with<R: Reporter>(pcap: &[u8], reporter: R) -> (u64, u64) 
     (counted, packets)
 }
 
-#[test]
-fn established_websocket_chat_allocates_nothing_per_packet() {
-    let (allocs, packets) = steady_allocations(&chat(false));
+/// Enough packets were counted, and they allocated nothing.
+fn none_per_packet((allocs, packets): (u64, u64)) {
     assert!(packets > 5_000, "{packets}");
     assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
+}
+
+#[test]
+fn established_websocket_chat_allocates_nothing_per_packet() {
+    none_per_packet(steady_allocations(&chat(false)));
 }
 
 #[test]
 fn established_deflate_chat_allocates_nothing_per_packet() {
-    let (allocs, packets) = steady_allocations(&chat(true));
-    assert!(packets > 5_000, "{packets}");
-    assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
+    none_per_packet(steady_allocations(&chat(true)));
 }
 
 #[test]
 fn http_keep_alive_allocates_nothing_per_packet() {
-    let (allocs, packets) = steady_allocations(&keep_alive());
-    assert!(packets > 5_000, "{packets}");
-    assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
+    none_per_packet(steady_allocations(&keep_alive()));
 }
 
 #[test]
 fn established_websocket_chat_as_json_allocates_nothing_per_packet() {
     for deflate in [false, true] {
-        let (allocs, packets) = steady_json_allocations(&chat(deflate));
-        assert!(packets > 5_000, "{packets}");
-        assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
+        none_per_packet(steady_json_allocations(&chat(deflate)));
     }
 }
 
 #[test]
 fn http_keep_alive_as_json_allocates_nothing_per_packet() {
-    let (allocs, packets) = steady_json_allocations(&keep_alive());
-    assert!(packets > 5_000, "{packets}");
-    assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
+    none_per_packet(steady_json_allocations(&keep_alive()));
 }
