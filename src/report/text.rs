@@ -912,7 +912,7 @@ impl<W: Write> EventSink for TextPrinter<W> {
                         return;
                     }
                     // What the message meant to its sub-protocol says more than its bytes.
-                    let sub = render::sub_info(m);
+                    let sub = render::sub_info(m, view.line_chars);
                     let meant = sub.is_some();
                     if let Some(info) = sub {
                         p.info = info;

@@ -210,16 +210,17 @@ impl SubRecord {
     /// The one-line meaning for the text view, e.g. `Socket.IO EVENT "chat message" ack=12`.
     /// Strings from the capture are quoted with Rust's escapes; the printer still escapes the
     /// line as it does everything from the capture.
-    pub fn summary(&self) -> String {
+    /// Names and ids are cut at `w` characters, values at [`json::wide`]`(w)`.
+    pub fn summary_at(&self, w: usize) -> String {
         let body = match self {
-            SubRecord::Json(r) => r.summary(),
-            SubRecord::SocketIo(r) => r.summary(),
+            SubRecord::Json(r) => r.summary_at(w),
+            SubRecord::SocketIo(r) => r.summary_at(w),
             SubRecord::Stomp(r) => r.summary(),
             SubRecord::Mqtt(r) => r.summary(),
-            SubRecord::GraphqlWs(r) | SubRecord::GraphqlTransportWs(r) => r.summary(),
-            SubRecord::SignalR(r) => r.summary(),
-            SubRecord::JsonRpc(r) => r.summary(),
-            SubRecord::Wamp(r) => r.summary(),
+            SubRecord::GraphqlWs(r) | SubRecord::GraphqlTransportWs(r) => r.summary_at(w),
+            SubRecord::SignalR(r) => r.summary_at(w),
+            SubRecord::JsonRpc(r) => r.summary_at(w),
+            SubRecord::Wamp(r) => r.summary_at(w),
         };
         format!("{} {body}", self.protocol().display_name())
     }
@@ -236,7 +237,7 @@ impl SubRecord {
             SubRecord::JsonRpc(r) => r.details(),
             SubRecord::Wamp(r) => r.details(),
         };
-        Node::branch(self.summary(), children)
+        Node::branch(self.summary_at(crate::model::LINE_PREVIEW), children)
     }
 
     /// What this record is in a request/reply exchange, if anything (for [`latency`]).
@@ -344,8 +345,8 @@ impl crate::model::SubMeaning for SubRecord {
     fn object(&self) -> Map<String, Value> {
         SubRecord::object(self)
     }
-    fn summary(&self) -> String {
-        SubRecord::summary(self)
+    fn summary(&self, width: usize) -> String {
+        SubRecord::summary_at(self, width)
     }
     fn details(&self) -> crate::decode::DetailNode {
         SubRecord::details(self).into()
