@@ -782,11 +782,11 @@ impl<W: Write> EventSink for TextPrinter<W> {
             }
             Event::FlowClosed { how, summary } => {
                 self.notes.remove(&flow);
-                let row = FlowRow::new(ctx.flow, summary, how);
-                let keep = kept && self.opts.kind.is_none_or(|k| k == row.kind);
-                if keep {
+                let kind = summary.kind.unwrap_or(FlowKind::Other);
+                if kept && self.opts.kind.is_none_or(|k| k == kind) {
+                    // A row is built only to be listed (its addresses are text).
                     if self.flow_rows.len() < FLOW_ROWS_CAP {
-                        self.flow_rows.push(row);
+                        self.flow_rows.push(FlowRow::new(ctx.flow, summary, how));
                     } else {
                         self.flow_rows_omitted += 1;
                     }
