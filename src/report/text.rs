@@ -1114,6 +1114,12 @@ impl<W: Write> Reporter for TextPrinter<W> {
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.io.take()
     }
+
+    /// `-q` with no filter and no kind gate prints tables only: anomaly examples, latency rows
+    /// and flow rows.
+    fn wants_message_records(&self) -> bool {
+        !self.opts.quiet || self.select.is_some() || self.gate.is_some()
+    }
 }
 
 /// What the summary says about input the analysis could not take as it came: flows refused
