@@ -89,7 +89,10 @@ pub fn walk<W: Write + ?Sized>(
                 '\t' => out.write_str("\\t"),
                 '\n' => out.write_str("\\n"),
                 '\r' => out.write_str("\\r"),
-                c => Ok(push_char(out, c)),
+                c => {
+                    push_char(out, c);
+                    Ok(())
+                }
             };
             let took = if run > 0 { run } else { c.len_utf8() };
             n += if run > 0 { run } else { 1 };

@@ -73,7 +73,7 @@ fn next_attention(b: &[u8], mut i: usize) -> usize {
     }
     while i < b.len() {
         let c = b[i];
-        if c < 0x20 || c >= 0x7f || c == b'"' || c == b'\\' {
+        if !(0x20..0x7f).contains(&c) || c == b'"' || c == b'\\' {
             return i;
         }
         i += 1;
