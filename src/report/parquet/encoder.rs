@@ -3,8 +3,8 @@
 //! analysis goes on filling the next rows. It promises:
 //! - jobs are done in the order given, so a table's row groups, and the closing and renaming of
 //!   its file, happen in the order the printer asked for them;
-//! - at most one table's rows are in its hands at a time (the hand-over waits for the previous
-//!   row group to be written), so the memory held is the rows being filled plus one row group;
+//! - at most two row groups are in its hands at a time, one being written and one waiting (a
+//!   third hand-over waits), so the memory held is the rows being filled plus two row groups;
 //! - each emptied buffer is handed back to be filled again (no allocation per row group);
 //! - the first error stops all further writing and is reported, once, by [`Encoder::failure`]
 //!   or [`Encoder::finish`].
@@ -44,8 +44,10 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn start() -> io::Result<Encoder> {
-        // A rendezvous: a hand-over waits until the encoder takes it, so no rows queue up.
-        let (jobs, inbox) = sync_channel::<Job>(0);
+        // One job may wait while one is done: the analysis hands a row group over without
+        // waiting for the previous one (of another table, in the same look at the buffers) to
+        // be written, and no more rows than that queue up.
+        let (jobs, inbox) = sync_channel::<Job>(1);
         let (give_back, emptied) = channel();
         let failed = Arc::new(Mutex::new(None));
         let record = Arc::clone(&failed);

@@ -36,9 +36,9 @@ use std::sync::Arc;
 /// The memory the writer holds for a run whose budget is `budget` bytes: an eighth of it,
 /// between 1 and 16 MiB, for the rows buffered before each row group (the column encoder's own
 /// pages are bounded by the page size limits below). The rows being filled stay under half of
-/// this plus the rows of [`CHECK_EVERY`] records, the row group being encoded under half of it
-/// too; the capacity of the buffers being filled or kept for reuse stays under twice this, that
-/// of the row group being encoded under this.
+/// this plus the rows of [`CHECK_EVERY`] records, the two row groups at most in the encoder's
+/// hands (one written, one waiting) under half of it each; the capacity of the buffers being
+/// filled or kept for reuse stays under twice this, that of those row groups under this each.
 pub fn writer_memory(budget: usize) -> usize {
     (budget / 8).clamp(1 << 20, 16 << 20)
 }
