@@ -342,12 +342,12 @@ impl<R: Reporter> Analyzer<R> {
     /// Reads every frame of `source`. Returns early on a malformed input or a failed output.
     pub fn run(&mut self, source: &mut dyn PacketSource) -> Result<(), Stop> {
         loop {
-            let stop = match source.next() {
-                Ok(Next::Frame(frame)) => {
-                    self.process(&frame);
+            let stop = match source.next_with_lane() {
+                Ok((Next::Frame(frame), lane)) => {
+                    self.process_in(&frame, lane);
                     None
                 }
-                Ok(Next::Idle(now)) => {
+                Ok((Next::Idle(now), _)) => {
                     self.advance_clock(now);
                     None
                 }
@@ -355,14 +355,14 @@ impl<R: Reporter> Analyzer<R> {
                 // must reach the flows after every packet before them and before every packet
                 // after them: with several threads (which share the key store), everything read
                 // so far is analyzed first.
-                Ok(Next::Secrets(s)) => {
+                Ok((Next::Secrets(s), _)) => {
                     if s.kind == crate::source::Secrets::TLS_KEY_LOG {
                         self.settle();
                         self.keys.add_text(s.data);
                     }
                     None
                 }
-                Ok(Next::End) => Some(Ok(())),
+                Ok((Next::End, _)) => Some(Ok(())),
                 Err(e) => Some(Err(Stop::Source(e))),
             };
             if let Some(stop) = stop {
@@ -414,10 +414,17 @@ impl<R: Reporter> Analyzer<R> {
     /// belongs to no flow (packets that are not TCP, link and IP anomalies) is the first
     /// shard's: the shards' summaries add up to the whole run's.
     pub fn process(&mut self, frame: &Frame<'_>) {
+        self.process_in(frame, None);
+    }
+
+    /// Analyzes one frame that came from `lane` of a source whose lanes each hold whole flows
+    /// (the rings of a live fanout group): with several threads, the lane's worker analyzes it
+    /// (lane modulo the workers), not the one its 4-tuple hashes to.
+    pub fn process_in(&mut self, frame: &Frame<'_>, lane: Option<usize>) {
         let shard = self.shard;
         let s = match &mut self.inner {
             Inner::One(s) => s,
-            Inner::Many(p) => return p.process(frame),
+            Inner::Many(p) => return p.process(frame, lane),
         };
         let decoded = s.reader.decode(frame);
         let owned = match &decoded {

@@ -2,7 +2,8 @@
 //!
 //! The calling thread reads and decodes every frame (IP fragments are reassembled here, before
 //! any flow is chosen), and puts it in a batch with the share its TCP 4-tuple hashes to
-//! ([`crate::tcp::shard`]). Every worker is given every batch: it analyzes the segments of its
+//! ([`crate::tcp::shard`]), or, for a source whose lanes each hold whole flows (the rings of
+//! `live --threads N`, which the kernel's symmetric flow hash fills), with its lane's share. Every worker is given every batch: it analyzes the segments of its
 //! share with its own flow table and protocol state (a [`Config::share`] of the process-wide
 //! caps), and moves its capture clock on every segment's time, so that closed flows end their
 //! linger and idle flows are swept at the same packet as in one table. What its protocol layer
@@ -485,7 +486,9 @@ impl<R: Reporter> Parallel<R> {
             .or_else(|| self.collect.reporter.take_io_error())
     }
 
-    pub fn process(&mut self, frame: &Frame<'_>) {
+    /// Reads one frame. `lane`: the source's lane, whose flows are all its own (a ring of a
+    /// fanout group); its worker is the lane's, else the one the 4-tuple hashes to.
+    pub fn process(&mut self, frame: &Frame<'_>, lane: Option<usize>) {
         self.read += 1;
         let shares = self.workers.len();
         let batch = &mut self.batch;
@@ -529,7 +532,8 @@ impl<R: Reporter> Parallel<R> {
                         tcp_header_len: seg.tcp_header_len,
                         window_scale: seg.window_scale,
                     },
-                    shard: shard_of(seg.src, seg.dst, shares) as u32,
+                    shard: lane.map_or_else(|| shard_of(seg.src, seg.dst, shares), |l| l % shares)
+                        as u32,
                 };
                 batch.entries.push(entry);
                 self.notes.push(None);
