@@ -944,6 +944,8 @@ fn fanout_rings_report_what_one_thread_reports() {
             per_ring.iter().filter(|&&n| n > 0).count() >= 2,
             "the kernel put every flow on one ring: {per_ring:?}"
         );
+        // Every SYN-ACK came on its SYN's ring (the reading thread checks it).
+        assert!(!stderr.contains("different rings"), "{stderr}");
 
         // The same packets read back from the file, in one thread: the same report.
         let out = run_ok(

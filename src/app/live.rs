@@ -361,6 +361,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
     let ring_error = source.first_ring_error();
     drop(source);
 
+    let lanes_split = analyzer.lanes_split();
     let mut status = Status::Ok;
     let mut failure: Option<String> = None;
     match outcome {
@@ -459,6 +460,17 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
                 source_stats.after_stop
             );
         }
+    }
+    if lanes_split > 0 {
+        // The rings' promise broken: this kernel's fanout hash put the two directions of these
+        // connections on different rings, so each was analyzed as two halves.
+        let _ = writeln!(
+            err,
+            "sockscope: {}: {} connections had their two directions on different rings (this \
+             kernel's fanout hash is not symmetric for them) and were analyzed as two half flows; \
+             capture with --threads 1",
+            shown_iface, lanes_split
+        );
     }
     if let Some(e) = ring_error {
         let _ = writeln!(

@@ -597,17 +597,18 @@ impl LiveSource {
                 return Ok(());
             }
 
-            // Between blocks.
-            let now = Instant::now();
-            self.stop.check(now, realtime_now(), (self.interrupted)());
+            // Between blocks: the next one, if the kernel has handed it over (the clock and the
+            // signal flag are looked at then, once a block; when no ring has one, `advance`
+            // looks before waiting).
+            if !lane.socket.ring().is_user(lane.block) {
+                return Ok(());
+            }
+            self.check_stop();
             if self.stop.is_done() {
                 return Ok(());
             }
             let lane = &mut self.lanes[l];
             let ring = lane.socket.ring();
-            if !ring.is_user(lane.block) {
-                return Ok(());
-            }
             let Some(base) = ring.block_ptr(lane.block) else {
                 return Ok(());
             };
@@ -616,6 +617,12 @@ impl LiveSource {
             lane.walker = Some(BlockWalker::new(block));
             lane.handed_in_block = 0;
         }
+    }
+
+    /// Looks at the clock and the signal flag: a limit reached or Ctrl-C starts the drain.
+    fn check_stop(&mut self) {
+        self.stop
+            .check(Instant::now(), realtime_now(), (self.interrupted)());
     }
 
     /// Hands ring `l`'s next packet `header` on, unless it was stamped after the stop or is
@@ -693,6 +700,10 @@ impl LiveSource {
 
             // Nothing ready in any ring: the batch is over.
             self.end_batch()?;
+            self.check_stop();
+            if self.stop.is_done() {
+                return self.finish();
+            }
             let now = Instant::now();
             let pending = (self.lanes.iter())
                 .any(|lane| lane.socket.ring().packets_in_kernel_block(lane.block) > 0);

@@ -384,6 +384,16 @@ impl<R: Reporter> Analyzer<R> {
         }
     }
 
+    /// Connections whose two directions came on different lanes of the source (a live
+    /// capture's rings: the kernel's fanout hash was not symmetric for them), analyzed as two
+    /// half flows. Always 0 in one thread, which takes every lane.
+    pub fn lanes_split(&self) -> u64 {
+        match &self.inner {
+            Inner::One(_) => 0,
+            Inner::Many(p) => p.lanes_split(),
+        }
+    }
+
     /// Waits until every packet read so far is analyzed and reported (a no-op in one thread).
     pub fn settle(&mut self) {
         if let Inner::Many(p) = &mut self.inner {

@@ -417,6 +417,40 @@ pub struct Parallel<R: Reporter> {
     read: u64,
     /// A worker stopped answering (it panicked): the run ends with this error.
     broken: Option<std::io::Error>,
+    /// Whether the source's lanes kept each connection whole.
+    lanes: LaneCheck,
+}
+
+/// Connections remembered by their SYN at most, waiting for the SYN-ACK.
+const LANE_CHECK_SYNS: usize = 4096;
+
+/// Checks a source's promise that each lane holds whole flows (a fanout group's rings: the
+/// kernel's flow hash must be symmetric, which it is not on every kernel): a connection's
+/// SYN-ACK must come on the lane its SYN came on. A connection split over two lanes is analyzed
+/// as two halves by two workers; this counts them so that the run can say so.
+#[derive(Debug, Default)]
+pub(super) struct LaneCheck {
+    /// The lane of each SYN not yet answered, by (client, server).
+    syns: HashMap<(SocketAddr, SocketAddr), usize, foldhash::fast::RandomState>,
+    /// Connections whose SYN-ACK came on another lane than their SYN.
+    pub split: u64,
+}
+
+impl LaneCheck {
+    pub fn see(&mut self, src: SocketAddr, dst: SocketAddr, flags: TcpFlags, lane: usize) {
+        if !flags.syn() {
+            return;
+        }
+        if !flags.ack() {
+            if self.syns.len() >= LANE_CHECK_SYNS {
+                // SYNs never answered (a scan, a flood): forget them rather than grow.
+                self.syns.clear();
+            }
+            self.syns.insert((src, dst), lane);
+        } else if let Some(syn_lane) = self.syns.remove(&(dst, src)) {
+            self.split += u64::from(syn_lane != lane);
+        }
+    }
 }
 
 impl<R: Reporter> Parallel<R> {
@@ -465,6 +499,7 @@ impl<R: Reporter> Parallel<R> {
             next_stream: 0,
             read: 0,
             broken: None,
+            lanes: LaneCheck::default(),
         }
     }
 
@@ -478,6 +513,11 @@ impl<R: Reporter> Parallel<R> {
 
     pub fn stats_mut(&mut self) -> &mut crate::stats::RunStats {
         &mut self.collect.stats
+    }
+
+    /// Connections whose two directions came on different lanes of the source.
+    pub fn lanes_split(&self) -> u64 {
+        self.lanes.split
     }
 
     pub fn take_io_error(&mut self) -> Option<std::io::Error> {
@@ -505,6 +545,9 @@ impl<R: Reporter> Parallel<R> {
         super::count_frame(&mut self.collect.stats, frame, decoded.as_ref().ok());
         match decoded {
             Ok(seg) => {
+                if let Some(lane) = lane {
+                    self.lanes.see(seg.src, seg.dst, seg.flags, lane);
+                }
                 // The payload is the frame's own bytes, unless the datagram was reassembled.
                 let len = seg.payload.len();
                 let within = (seg.payload.as_ptr() as usize)
@@ -817,4 +860,47 @@ type GroupKey = (u8, ClosingOrder, FlowId);
 
 fn worker_lost() -> std::io::Error {
     std::io::Error::other("an analysis thread stopped unexpectedly")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_connection_answered_on_another_lane_is_counted() {
+        let (c, srv) = (at("10.0.0.1:40000"), at("10.0.0.2:80"));
+        let (c2, c3) = (at("10.0.0.1:40001"), at("10.0.0.1:40002"));
+        let syn = TcpFlags(TcpFlags::SYN);
+        let syn_ack = TcpFlags(TcpFlags::SYN | TcpFlags::ACK);
+        let ack = TcpFlags(TcpFlags::ACK);
+        let mut check = LaneCheck::default();
+        // Whole: SYN and SYN-ACK on lane 1, the rest never looked at.
+        check.see(c, srv, syn, 1);
+        check.see(srv, c, syn_ack, 1);
+        check.see(c, srv, ack, 0);
+        assert_eq!(check.split, 0);
+        // Split: the answer came on lane 0.
+        check.see(c2, srv, syn, 1);
+        check.see(srv, c2, syn_ack, 0);
+        assert_eq!(check.split, 1);
+        // A SYN-ACK without its SYN (the capture started in between) says nothing.
+        check.see(srv, c3, syn_ack, 0);
+        assert_eq!(check.split, 1);
+        assert!(check.syns.is_empty());
+    }
+
+    #[test]
+    fn unanswered_syns_are_bounded() {
+        let mut check = LaneCheck::default();
+        let srv = at("10.0.0.2:80");
+        for port in 0..3 * LANE_CHECK_SYNS as u16 {
+            let c = SocketAddr::new(at("10.0.0.1:1").ip(), port);
+            check.see(c, srv, TcpFlags(TcpFlags::SYN), 0);
+            assert!(check.syns.len() <= LANE_CHECK_SYNS);
+        }
+    }
 }
