@@ -361,7 +361,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
     let ring_error = source.first_ring_error();
     drop(source);
 
-    let lanes_split = analyzer.lanes_split();
+    let lanes = analyzer.lane_counts();
     let mut status = Status::Ok;
     let mut failure: Option<String> = None;
     match outcome {
@@ -461,15 +461,23 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             );
         }
     }
-    if lanes_split > 0 {
-        // The rings' promise broken: this kernel's fanout hash put the two directions of these
-        // connections on different rings, so each was analyzed as two halves.
+    // Where the rings may not have held whole flows: said, with what to do.
+    if lanes.split > 0 {
         let _ = writeln!(
             err,
             "sockscope: {}: {} connections had their two directions on different rings (this \
              kernel's fanout hash is not symmetric for them) and were analyzed as two half flows; \
              capture with --threads 1",
-            shown_iface, lanes_split
+            shown_iface, lanes.split
+        );
+    }
+    if lanes.reassembled > 0 {
+        let _ = writeln!(
+            err,
+            "sockscope: {}: {} TCP segments came in IPv6 fragments, which the kernel hashes to a \
+             ring without their ports: they may have been analyzed apart from their connection; \
+             capture with --threads 1",
+            shown_iface, lanes.reassembled
         );
     }
     if let Some(e) = ring_error {

@@ -10,6 +10,8 @@
 mod carry;
 mod parallel;
 
+pub use parallel::LaneCounts;
+
 use crate::config::{Config, PortFilter};
 use crate::decode::{BadHeader, Decoded, Decoder, Skip};
 use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, Record};
@@ -384,13 +386,14 @@ impl<R: Reporter> Analyzer<R> {
         }
     }
 
-    /// Connections whose two directions came on different lanes of the source (a live
-    /// capture's rings: the kernel's fanout hash was not symmetric for them), analyzed as two
-    /// half flows. Always 0 in one thread, which takes every lane.
-    pub fn lanes_split(&self) -> u64 {
+    /// Where the source's lanes (a live capture's rings) may not have held whole flows:
+    /// connections whose two directions came on different lanes (the kernel's fanout hash was
+    /// not symmetric for them), segments in IP fragments the kernel did not reassemble before
+    /// choosing their lane. Always none in one thread, which takes every lane.
+    pub fn lane_counts(&self) -> LaneCounts {
         match &self.inner {
-            Inner::One(_) => 0,
-            Inner::Many(p) => p.lanes_split(),
+            Inner::One(_) => LaneCounts::default(),
+            Inner::Many(p) => p.lane_counts(),
         }
     }
 

@@ -432,8 +432,18 @@ const LANE_CHECK_SYNS: usize = 4096;
 pub(super) struct LaneCheck {
     /// The lane of each SYN not yet answered, by (client, server).
     syns: HashMap<(SocketAddr, SocketAddr), usize, foldhash::fast::RandomState>,
+    pub counts: LaneCounts,
+}
+
+/// What [`LaneCheck`] found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaneCounts {
     /// Connections whose SYN-ACK came on another lane than their SYN.
     pub split: u64,
+    /// TCP segments that came in IP fragments reassembled here, not by the kernel before it
+    /// chose their lane (it reassembles only IPv4): hashed without their ports, they may have
+    /// reached another lane than their connection's.
+    pub reassembled: u64,
 }
 
 impl LaneCheck {
@@ -448,7 +458,7 @@ impl LaneCheck {
             }
             self.syns.insert((src, dst), lane);
         } else if let Some(syn_lane) = self.syns.remove(&(dst, src)) {
-            self.split += u64::from(syn_lane != lane);
+            self.counts.split += u64::from(syn_lane != lane);
         }
     }
 }
@@ -515,9 +525,9 @@ impl<R: Reporter> Parallel<R> {
         &mut self.collect.stats
     }
 
-    /// Connections whose two directions came on different lanes of the source.
-    pub fn lanes_split(&self) -> u64 {
-        self.lanes.split
+    /// What the check of the source's lanes found.
+    pub fn lane_counts(&self) -> LaneCounts {
+        self.lanes.counts
     }
 
     pub fn take_io_error(&mut self) -> Option<std::io::Error> {
@@ -553,6 +563,9 @@ impl<R: Reporter> Parallel<R> {
                 let within = (seg.payload.as_ptr() as usize)
                     .checked_sub(frame.data.as_ptr() as usize)
                     .filter(|&at| at.saturating_add(len) <= frame.data.len());
+                if lane.is_some() && within.is_none() && len > 0 {
+                    self.lanes.counts.reassembled += 1;
+                }
                 let payload = match within {
                     Some(at) => Span {
                         at: data.at + at as u32,
@@ -882,14 +895,14 @@ mod tests {
         check.see(c, srv, syn, 1);
         check.see(srv, c, syn_ack, 1);
         check.see(c, srv, ack, 0);
-        assert_eq!(check.split, 0);
+        assert_eq!(check.counts.split, 0);
         // Split: the answer came on lane 0.
         check.see(c2, srv, syn, 1);
         check.see(srv, c2, syn_ack, 0);
-        assert_eq!(check.split, 1);
+        assert_eq!(check.counts.split, 1);
         // A SYN-ACK without its SYN (the capture started in between) says nothing.
         check.see(srv, c3, syn_ack, 0);
-        assert_eq!(check.split, 1);
+        assert_eq!(check.counts.split, 1);
         assert!(check.syns.is_empty());
     }
 
