@@ -1,7 +1,9 @@
 //! The per-packet path allocates nothing once flows are established: a counting allocator
 //! watches the analysis (one thread, no printer) of the benchmark shapes' traffic — small
 //! WebSocket messages both ways (plain and permessage-deflate) and HTTP keep-alive request /
-//! response pairs — and counts what the packets of an established phase allocate. It counts the
+//! response pairs — and counts what the packets of an established phase allocate. Messages a
+//! sub-protocol decodes are the exception, bounded here for plain JSON: what their decoding
+//! hands to the message's record is allocated per message. It counts the
 //! allocations of the analyzing thread only, as the test harness allocates on its own threads.
 
 mod common;
@@ -27,8 +29,9 @@ fn conns() -> Vec<TcpConn> {
         .collect()
 }
 
-/// Chat: every flow upgraded, then ROUNDS rounds of one small message each way per flow.
-fn chat(deflate: bool) -> Vec<u8> {
+/// Chat: every flow upgraded, then ROUNDS rounds of one small message each way per flow;
+/// with `json`, the client's messages are JSON objects (plain JSON, chosen by content).
+fn chat(deflate: bool, json: bool) -> Vec<u8> {
     // Without context takeover on the server's side every message is its own stream, so the
     // same compressed bytes are a valid message each time.
     let ext = deflate.then_some("permessage-deflate; server_no_context_takeover");
@@ -43,7 +46,11 @@ fn chat(deflate: bool) -> Vec<u8> {
     let compressed = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
     for round in 0..ROUNDS {
         for c in &mut conns {
-            let text = format!("message {round:05} from the client");
+            let text = if json {
+                format!(r#"{{"type":"chat","n":{round},"text":"from the client"}}"#)
+            } else {
+                format!("message {round:05} from the client")
+            };
             c.send(
                 &mut w,
                 C2S,
@@ -138,16 +145,32 @@ fn steady_allocations(pcap: &[u8]) -> (u64, u64) {
 
 #[test]
 fn established_websocket_chat_allocates_nothing_per_packet() {
-    let (allocs, packets) = steady_allocations(&chat(false));
+    let (allocs, packets) = steady_allocations(&chat(false, false));
     assert!(packets > 5_000, "{packets}");
     assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
 }
 
 #[test]
 fn established_deflate_chat_allocates_nothing_per_packet() {
-    let (allocs, packets) = steady_allocations(&chat(true));
+    let (allocs, packets) = steady_allocations(&chat(true, false));
     assert!(packets > 5_000, "{packets}");
     assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
+}
+
+/// JSON messages keep three allocations each: the decoded unit (`SubUnit::meaning`, a boxed
+/// record) and its copy of the text, both handed to the message's record, and the nesting
+/// stack serde_json's validation starts afresh for every text. Everything else on the way (the
+/// decoder's record and output vectors, its warnings) is reused or not made.
+#[test]
+fn established_json_chat_allocates_three_per_json_message() {
+    let (allocs, packets) = steady_allocations(&chat(false, true));
+    assert!(packets > 5_000, "{packets}");
+    // One JSON message in every two packets (the replies are not JSON).
+    let json_messages = packets / 2;
+    assert!(
+        allocs <= 3 * json_messages,
+        "{allocs} allocations over {json_messages} JSON messages"
+    );
 }
 
 #[test]

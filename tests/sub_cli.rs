@@ -206,6 +206,27 @@ fn graphql_transport_ws_through_the_binary() {
 }
 
 #[test]
+fn summary_lines_cut_names_at_snap_preview_and_values_at_half_as_much_again() {
+    let capture = "captures/sub/graphql-transport-ws.pcap";
+    let id = "361181b0-3e09-45ea-bdbb-64c797b228f6";
+    let whole = format!(r#"next id="{id}" {{"data":{{"hello":"Hello, sockscope!"}}}}"#);
+    for (args, line) in [
+        (vec![], whole.clone()),
+        (vec!["--snap-preview", "100"], whole),
+        (
+            vec!["--snap-preview", "10"],
+            r#"next id="361181b0-3"… {"data":{"hello… (108 B)"#.to_string(),
+        ),
+    ] {
+        let mut all = vec!["read"];
+        all.extend(args.iter().copied());
+        all.push(capture);
+        let out = text(&all);
+        assert!(out.contains(&line), "{args:?}: no {line:?} in\n{out}");
+    }
+}
+
+#[test]
 fn jsonrpc_through_the_binary() {
     let r = check("jsonrpc");
     // A batch: one message, two units.

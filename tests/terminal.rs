@@ -586,12 +586,12 @@ impl SubMeaning for Meaning {
         m.insert("event".into(), self.event.clone().into());
         m
     }
-    fn summary(&self) -> String {
+    fn summary(&self, _width: usize) -> String {
         format!("Socket.IO EVENT {}", self.event)
     }
     fn details(&self) -> DetailNode {
         DetailNode::new(
-            self.summary(),
+            self.summary(40),
             self.values.iter().map(DetailNode::leaf).collect(),
         )
     }

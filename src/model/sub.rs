@@ -25,9 +25,11 @@ pub trait SubMeaning: std::fmt::Debug + Send + Sync {
     /// `id`, `topic`, `namespace`, `operation`, `qos`, `error`) where the unit has them, then
     /// the protocol's own fields.
     fn object(&self) -> Map<String, Value>;
-    /// One line: `Socket.IO EVENT "chat message" ack=12`. Capture strings are quoted with
-    /// Rust's escapes; printers escape the line as everything else.
-    fn summary(&self) -> String;
+    /// One line: `Socket.IO EVENT "chat message" ack=12`, names and ids cut at `width`
+    /// characters (`--snap-preview`, [`crate::model::LINE_PREVIEW`] by default), values at half
+    /// as many again. Capture strings are quoted with Rust's escapes; printers escape the line
+    /// as everything else.
+    fn summary(&self, width: usize) -> String;
     /// The `-V` tree of the unit (JSON pretty-printed, one line a node).
     fn details(&self) -> DetailNode;
     /// A copy of the unit (records found in one thread are carried to the one that prints).
@@ -69,9 +71,9 @@ impl SubUnit {
         self.meaning.display()
     }
 
-    /// The one-line meaning.
-    pub fn summary(&self) -> String {
-        self.meaning.summary()
+    /// The one-line meaning, names and ids cut at `width` characters.
+    pub fn summary(&self, width: usize) -> String {
+        self.meaning.summary(width)
     }
 
     /// The `-V` node: the tree, and the request a reply answered.

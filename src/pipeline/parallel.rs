@@ -23,7 +23,7 @@ use super::carry::{Carried, RunIds, Span};
 use super::{Collect, Note, Reader};
 use crate::config::Config;
 use crate::decode::{Segment, TcpFlags};
-use crate::model::{Anomaly, Event, EventCtx, EventSink};
+use crate::model::{Anomaly, Event, EventCtx, EventSink, Record};
 use crate::proto::conn::ConnAnalyzer;
 use crate::report::{PacketDone, Reporter};
 use crate::source::{Frame, LinkType};
@@ -195,6 +195,9 @@ struct Outbox {
     by_flow: Option<fn(FlowId) -> Phase>,
     /// Items in the chunk when its size was last added up.
     checked: usize,
+    /// Whether the printer reads the records of what flows carried: if not, only anomalies,
+    /// latency records and the flows' events are carried ([`Reporter::wants_message_records`]).
+    records: bool,
     to: SyncSender<Found>,
     /// Chunks replayed, handed back for their buffers.
     spent: Receiver<Found>,
@@ -264,6 +267,11 @@ impl Outbox {
 
 impl EventSink for Outbox {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
+        if !self.records
+            && matches!(event, Event::Record(r) if !matches!(r, Record::Anomaly(_) | Record::Latency(_)))
+        {
+            return;
+        }
         let closed = matches!(event, Event::FlowClosed { .. }).then_some(ctx.flow.id);
         self.carried.event(ctx, event);
         if let (Some(id), Some(phase)) = (closed, self.by_flow) {
@@ -467,6 +475,8 @@ impl<R: Reporter> Parallel<R> {
     pub fn new(config: &Config, collect: Collect<R>) -> Self {
         let n = config.workers(config.threads);
         let share = config.share(n);
+        // `-z http,tree` counts HTTP messages.
+        let records = collect.reporter.wants_message_records() || collect.stats.z.http_tree;
         let workers = (0..n)
             .map(|me| {
                 let (to, rx) = sync_channel(DEPTH + 1);
@@ -480,6 +490,7 @@ impl<R: Reporter> Parallel<R> {
                     from: 0,
                     by_flow: None,
                     checked: 0,
+                    records,
                     to: tx,
                     spent: spent_rx,
                 };

@@ -93,6 +93,14 @@ pub trait Reporter: EventSink {
 
     /// The first output error since the last call, if any.
     fn take_io_error(&mut self) -> Option<std::io::Error>;
+
+    /// Whether the printer reads the records of what flows carried (`http`, `handshake`,
+    /// `ws_frame`, `ws_message`, `sse_event`, `tls`) beyond anomalies, latency records and each
+    /// flow's closing summary. One that does not (the tables of `-q`) spares the threaded
+    /// pipeline carrying them from its workers.
+    fn wants_message_records(&self) -> bool {
+        true
+    }
 }
 
 /// A boxed reporter (the one the options chose) is a reporter.
@@ -111,6 +119,9 @@ impl<R: Reporter + ?Sized> Reporter for Box<R> {
     }
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
         (**self).finish(stats)
+    }
+    fn wants_message_records(&self) -> bool {
+        (**self).wants_message_records()
     }
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         (**self).take_io_error()
@@ -195,5 +206,8 @@ impl Reporter for Tee {
     }
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.printers.iter_mut().find_map(|p| p.take_io_error())
+    }
+    fn wants_message_records(&self) -> bool {
+        self.printers.iter().any(|p| p.wants_message_records())
     }
 }

@@ -119,6 +119,10 @@ impl<R: Reporter> Reporter for WithProgress<R> {
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.inner.take_io_error()
     }
+
+    fn wants_message_records(&self) -> bool {
+        self.inner.wants_message_records()
+    }
 }
 
 #[cfg(test)]

@@ -527,16 +527,16 @@ fn escaped(n: DetailNode) -> DetailNode {
     )
 }
 
-/// What a message meant to its sub-protocol, for its summary line: each unit's summary,
-/// joined; `None` when nothing was decoded.
-pub fn sub_info(m: &WsMessage<'_>) -> Option<String> {
+/// What a message meant to its sub-protocol, for its summary line: each unit's summary (names
+/// and ids cut at `width` characters), joined; `None` when nothing was decoded.
+pub fn sub_info(m: &WsMessage<'_>, width: usize) -> Option<String> {
     if m.sub.is_empty() {
         return None;
     }
     let parts: Vec<String> = m
         .sub
         .iter()
-        .map(|u| escape(&u.summary()).into_owned())
+        .map(|u| escape(&u.summary(width)).into_owned())
         .collect();
     Some(parts.join(", "))
 }

@@ -782,11 +782,11 @@ impl<W: Write> EventSink for TextPrinter<W> {
             }
             Event::FlowClosed { how, summary } => {
                 self.notes.remove(&flow);
-                let row = FlowRow::new(ctx.flow, summary, how);
-                let keep = kept && self.opts.kind.is_none_or(|k| k == row.kind);
-                if keep {
+                let kind = summary.kind.unwrap_or(FlowKind::Other);
+                if kept && self.opts.kind.is_none_or(|k| k == kind) {
+                    // A row is built only to be listed (its addresses are text).
                     if self.flow_rows.len() < FLOW_ROWS_CAP {
-                        self.flow_rows.push(row);
+                        self.flow_rows.push(FlowRow::new(ctx.flow, summary, how));
                     } else {
                         self.flow_rows_omitted += 1;
                     }
@@ -912,7 +912,7 @@ impl<W: Write> EventSink for TextPrinter<W> {
                         return;
                     }
                     // What the message meant to its sub-protocol says more than its bytes.
-                    let sub = render::sub_info(m);
+                    let sub = render::sub_info(m, view.line_chars);
                     let meant = sub.is_some();
                     if let Some(info) = sub {
                         p.info = info;
@@ -1113,6 +1113,12 @@ impl<W: Write> Reporter for TextPrinter<W> {
 
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.io.take()
+    }
+
+    /// `-q` with no filter and no kind gate prints tables only: anomaly examples, latency rows
+    /// and flow rows.
+    fn wants_message_records(&self) -> bool {
+        !self.opts.quiet || self.select.is_some() || self.gate.is_some()
     }
 }
 

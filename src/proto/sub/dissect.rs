@@ -10,7 +10,7 @@
 //! and given up when asked ([`SubHook::give_way`], `sub.budget`).
 
 use super::select::{self, Basis, ConnInfo, DecodeAs, MAX_CONTENT_TRIES, Selection, Verdict};
-use super::{Item, Message, SubConn, SubLimits, SubProtocol};
+use super::{Item, Message, Output, SubConn, SubLimits, SubProtocol};
 use crate::budget::box_bytes;
 use crate::model::{Code, Record, SubChoice, SubReply, SubUnit};
 use crate::proto::dissect::Cx;
@@ -53,6 +53,8 @@ pub struct SubHook {
     quiet: bool,
     /// Bytes held, as last counted.
     held: usize,
+    /// What the message being decoded produced (kept: no allocation per message).
+    out: Output,
 }
 
 /// What one message meant: its units, and on the first message decoded under a choice, the
@@ -128,6 +130,7 @@ impl SubHook {
             told: false,
             quiet: false,
             held: box_bytes::<SubHook>(),
+            out: Output::default(),
         }))
     }
 
@@ -188,11 +191,11 @@ impl SubHook {
                 choice: None,
             };
         };
-        let out = conn.message(&msg);
-        for w in out.warnings.into_iter().filter(|_| !self.quiet) {
+        conn.message_into(&msg, self.quiet, &mut self.out);
+        for w in self.out.warnings.drain(..).filter(|_| !self.quiet) {
             cx.anomaly_at(w.ts, w.code, Some(w.dir), w.detail);
         }
-        self.units.extend(out.items.into_iter().map(unit));
+        self.units.extend(self.out.items.drain(..).map(unit));
         self.count_held();
         let tell = !std::mem::replace(&mut self.told, true);
         Decoded {

@@ -7,7 +7,7 @@
 //! References: github.com/apollographql/subscriptions-transport-ws PROTOCOL.md and
 //! github.com/enisdenjo/graphql-ws PROTOCOL.md, whose message examples are the tests.
 
-use super::json::one_line;
+use super::json::{one_line, wide};
 use super::latency::Role;
 use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
 use serde::Serialize;
@@ -79,15 +79,15 @@ pub struct GraphqlRecord {
 }
 
 impl GraphqlRecord {
-    pub fn summary(&self) -> String {
+    pub fn summary_at(&self, w: usize) -> String {
         let mut s = self.kind.clone();
         if let Some(id) = &self.id {
-            s.push_str(&format!(" id={}", quoted(id, 40)));
+            s.push_str(&format!(" id={}", quoted(id, w)));
         }
         match (&self.operation, &self.operation_name) {
-            (Some(op), Some(name)) => s.push_str(&format!(" {op} {}", quoted(name, 40))),
+            (Some(op), Some(name)) => s.push_str(&format!(" {op} {}", quoted(name, w))),
             (Some(op), None) => s.push_str(&format!(" {op}")),
-            (None, Some(name)) => s.push_str(&format!(" {}", quoted(name, 40))),
+            (None, Some(name)) => s.push_str(&format!(" {}", quoted(name, w))),
             _ => {}
         }
         if let Some(n) = self.errors {
@@ -97,7 +97,7 @@ impl GraphqlRecord {
             && let Some(p) = &self.payload
         {
             s.push(' ');
-            s.push_str(&one_line(p, 60));
+            s.push_str(&one_line(p, wide(w)));
         }
         s
     }
@@ -338,14 +338,17 @@ mod tests {
             (Some("a1"), Some("subscription"), Some("OnGreeting"))
         );
         assert_eq!(
-            s.summary(),
+            s.summary_at(40),
             "subscribe id=\"a1\" subscription \"OnGreeting\""
         );
         let n = rec(
             t,
             r#"{"id":"a1","type":"next","payload":{"data":{"greetings":"Hi"}}}"#,
         );
-        assert_eq!(n.summary(), r#"next id="a1" {"data":{"greetings":"Hi"}}"#);
+        assert_eq!(
+            n.summary_at(40),
+            r#"next id="a1" {"data":{"greetings":"Hi"}}"#
+        );
         let e = rec(
             t,
             r#"{"id":"a1","type":"error","payload":[{"message":"boom"}]}"#,

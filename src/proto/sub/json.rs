@@ -66,8 +66,8 @@ impl JsonRecord {
         }
     }
 
-    pub fn summary(&self) -> String {
-        one_line(&self.value(), 60)
+    pub fn summary_at(&self, w: usize) -> String {
+        one_line(&self.value(), wide(w))
     }
 
     pub fn details(&self) -> Vec<Node> {
@@ -106,6 +106,12 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
 /// Indented, one member per line (serde_json's pretty form).
 pub fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// Characters a summary gives a value (a payload, a result, an error) when it gives names and
+/// ids `line` characters (`--snap-preview`, 40 by default): half as many again.
+pub fn wide(line: usize) -> usize {
+    line.saturating_mul(3) / 2
 }
 
 /// Compact form cut at `max` characters (with `…` when cut).

@@ -4,7 +4,7 @@
 //! Reference: the JSON-RPC 2.0 specification (jsonrpc.org/specification), whose examples are
 //! the tests.
 
-use super::json::one_line;
+use super::json::{one_line, wide};
 use super::latency::Role;
 use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
 use serde::Serialize;
@@ -35,22 +35,22 @@ pub struct JsonRpcRecord {
 }
 
 impl JsonRpcRecord {
-    pub fn summary(&self) -> String {
+    pub fn summary_at(&self, w: usize) -> String {
         let mut s = String::from(self.kind);
         if let Some(m) = &self.method {
-            s.push_str(&format!(" {}", quoted(m, 60)));
+            s.push_str(&format!(" {}", quoted(m, wide(w))));
         }
         if let Some(id) = &self.id {
-            s.push_str(&format!(" id={}", one_line(id, 40)));
+            s.push_str(&format!(" id={}", one_line(id, w)));
         }
         if let Some(c) = self.error_code {
             s.push_str(&format!(" code={c}"));
         }
         if let Some(m) = &self.error_message {
-            s.push_str(&format!(" {}", quoted(m, 60)));
+            s.push_str(&format!(" {}", quoted(m, wide(w))));
         }
         if let Some(r) = &self.result {
-            s.push_str(&format!(" result={}", one_line(r, 40)));
+            s.push_str(&format!(" result={}", one_line(r, w)));
         }
         if let Some([i, n]) = self.batch {
             s.push_str(&format!(" (batch {i}/{n})"));
@@ -238,9 +238,9 @@ mod tests {
     #[test]
     fn specification_examples() {
         let r = ok(r#"{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}"#);
-        assert_eq!(r[0].summary(), "request \"subtract\" id=1");
+        assert_eq!(r[0].summary_at(40), "request \"subtract\" id=1");
         let r = ok(r#"{"jsonrpc": "2.0", "result": 19, "id": 1}"#);
-        assert_eq!(r[0].summary(), "response id=1 result=19");
+        assert_eq!(r[0].summary_at(40), "response id=1 result=19");
         let r = ok(
             r#"{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}"#,
         );
@@ -268,7 +268,10 @@ mod tests {
         ]"#);
         assert_eq!(r.len(), 4);
         assert_eq!(r[2].batch, Some([3, 4]));
-        assert_eq!(r[3].summary(), "request \"get_data\" id=\"9\" (batch 4/4)");
+        assert_eq!(
+            r[3].summary_at(40),
+            "request \"get_data\" id=\"9\" (batch 4/4)"
+        );
     }
 
     #[test]

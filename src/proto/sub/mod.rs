@@ -210,16 +210,17 @@ impl SubRecord {
     /// The one-line meaning for the text view, e.g. `Socket.IO EVENT "chat message" ack=12`.
     /// Strings from the capture are quoted with Rust's escapes; the printer still escapes the
     /// line as it does everything from the capture.
-    pub fn summary(&self) -> String {
+    /// Names and ids are cut at `w` characters, values at [`json::wide`]`(w)`.
+    pub fn summary_at(&self, w: usize) -> String {
         let body = match self {
-            SubRecord::Json(r) => r.summary(),
-            SubRecord::SocketIo(r) => r.summary(),
+            SubRecord::Json(r) => r.summary_at(w),
+            SubRecord::SocketIo(r) => r.summary_at(w),
             SubRecord::Stomp(r) => r.summary(),
             SubRecord::Mqtt(r) => r.summary(),
-            SubRecord::GraphqlWs(r) | SubRecord::GraphqlTransportWs(r) => r.summary(),
-            SubRecord::SignalR(r) => r.summary(),
-            SubRecord::JsonRpc(r) => r.summary(),
-            SubRecord::Wamp(r) => r.summary(),
+            SubRecord::GraphqlWs(r) | SubRecord::GraphqlTransportWs(r) => r.summary_at(w),
+            SubRecord::SignalR(r) => r.summary_at(w),
+            SubRecord::JsonRpc(r) => r.summary_at(w),
+            SubRecord::Wamp(r) => r.summary_at(w),
         };
         format!("{} {body}", self.protocol().display_name())
     }
@@ -236,7 +237,7 @@ impl SubRecord {
             SubRecord::JsonRpc(r) => r.details(),
             SubRecord::Wamp(r) => r.details(),
         };
-        Node::branch(self.summary(), children)
+        Node::branch(self.summary_at(crate::model::LINE_PREVIEW), children)
     }
 
     /// What this record is in a request/reply exchange, if anything (for [`latency`]).
@@ -344,8 +345,8 @@ impl crate::model::SubMeaning for SubRecord {
     fn object(&self) -> Map<String, Value> {
         SubRecord::object(self)
     }
-    fn summary(&self) -> String {
-        SubRecord::summary(self)
+    fn summary(&self, width: usize) -> String {
+        SubRecord::summary_at(self, width)
     }
     fn details(&self) -> crate::decode::DetailNode {
         SubRecord::details(self).into()
@@ -460,6 +461,8 @@ pub struct SubConn {
     selection: Selection,
     state: State,
     tracker: Tracker,
+    /// The records of the message being decoded (kept: no allocation per message).
+    records: Vec<SubRecord>,
 }
 
 /// Where the warnings and records of one message go while it is decoded.
@@ -467,16 +470,25 @@ pub(crate) struct Sink<'m> {
     pub msg: &'m Message<'m>,
     pub out: &'m mut Output,
     pub records: Vec<SubRecord>,
+    /// No warnings are wanted (they are not even written).
+    pub quiet: bool,
 }
 
 impl<'m> Sink<'m> {
     pub fn warn(&mut self, code: Code, detail: impl Into<String>) {
+        self.warn_with(code, || detail.into());
+    }
+    /// A warning whose detail is written only if warnings are wanted.
+    fn warn_with(&mut self, code: Code, detail: impl FnOnce() -> String) {
+        if self.quiet {
+            return;
+        }
         self.out.warnings.push(SubWarning {
             code,
             dir: self.msg.dir,
             ts: self.msg.ts,
             frame: self.msg.frame,
-            detail: detail.into(),
+            detail: detail(),
         });
     }
     pub fn record(&mut self, r: SubRecord) {
@@ -487,14 +499,13 @@ impl<'m> Sink<'m> {
     pub fn text(&mut self, protocol: SubProtocol) -> Option<&'m str> {
         let payload = self.msg.payload;
         if self.msg.binary {
-            self.warn(
-                Code::SubNotText,
+            self.warn_with(Code::SubNotText, || {
                 format!(
                     "a binary message of {} bytes on {}, which carries only text",
                     payload.len(),
                     protocol.display_name()
-                ),
-            );
+                )
+            });
             return None;
         }
         match std::str::from_utf8(payload) {
@@ -503,10 +514,9 @@ impl<'m> Sink<'m> {
                 std::str::from_utf8(&payload[..e.valid_up_to()]).ok()
             }
             Err(e) => {
-                self.warn(
-                    Code::SubNotText,
-                    format!("not UTF-8 at byte {}", e.valid_up_to()),
-                );
+                self.warn_with(Code::SubNotText, || {
+                    format!("not UTF-8 at byte {}", e.valid_up_to())
+                });
                 None
             }
         }
@@ -525,20 +535,18 @@ impl<'m> Sink<'m> {
     }
 
     pub fn invalid_json(&mut self, protocol: SubProtocol, e: &serde_json::Error) {
+        let kept = self.msg.payload.len();
         if !self.msg.complete() {
-            self.warn(
-                Code::SubTruncated,
+            self.warn_with(Code::SubTruncated, || {
                 format!(
-                    "only the first {} bytes of the message were kept: {} not decoded",
-                    self.msg.payload.len(),
+                    "only the first {kept} bytes of the message were kept: {} not decoded",
                     protocol.display_name()
-                ),
-            );
+                )
+            });
         } else {
-            self.warn(
-                Code::SubInvalidJson,
-                format!("{}: {e}", protocol.display_name()),
-            );
+            self.warn_with(Code::SubInvalidJson, || {
+                format!("{}: {e}", protocol.display_name())
+            });
         }
     }
 }
@@ -562,6 +570,7 @@ impl SubConn {
             selection,
             state,
             tracker: Tracker::new(limits.max_pending_requests, limits.max_latency_names),
+            records: Vec::new(),
         }
     }
 
@@ -572,10 +581,20 @@ impl SubConn {
     /// Decodes one complete data message.
     pub fn message(&mut self, msg: &Message<'_>) -> Output {
         let mut out = Output::default();
+        self.message_into(msg, false, &mut out);
+        out
+    }
+
+    /// As [`SubConn::message`], into `out` (emptied first: its buffers are reused); `quiet`:
+    /// the decoders' warnings are not wanted (not even written).
+    pub fn message_into(&mut self, msg: &Message<'_>, quiet: bool, out: &mut Output) {
+        out.items.clear();
+        out.warnings.clear();
         let mut sink = Sink {
             msg,
-            out: &mut out,
-            records: Vec::new(),
+            out,
+            records: std::mem::take(&mut self.records),
+            quiet,
         };
         match &mut self.state {
             State::Json => json::decode(&mut sink),
@@ -587,9 +606,9 @@ impl SubConn {
             State::JsonRpc => jsonrpc::decode(&mut sink),
             State::Wamp => wamp::decode(&mut sink),
         }
-        let records = std::mem::take(&mut sink.records);
-        self.pair(msg.dir, msg.ts, msg.frame, records, &mut out);
-        out
+        let mut records = std::mem::take(&mut sink.records);
+        self.pair(msg.dir, msg.ts, msg.frame, &mut records, out);
+        self.records = records;
     }
 
     /// Bytes of one direction were lost (a TCP gap inside the WebSocket stream): state that
@@ -622,10 +641,10 @@ impl SubConn {
         dir: Dir,
         ts: Timestamp,
         frame: u64,
-        records: Vec<SubRecord>,
+        records: &mut Vec<SubRecord>,
         out: &mut Output,
     ) {
-        for record in records {
+        for record in records.drain(..) {
             let reply_to = match record.pairing() {
                 Some(role) => {
                     let (paired, warning) = self.tracker.on_role(dir, ts, frame, role);
@@ -692,6 +711,7 @@ pub(crate) fn run_one(
         msg: &msg,
         out: &mut out,
         records: Vec::new(),
+        quiet: false,
     };
     decode(&mut sink);
     let records = std::mem::take(&mut sink.records);
@@ -722,6 +742,40 @@ pub(crate) fn quoted(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quiet_message_makes_no_warnings_and_buffers_are_reused() {
+        let selection = Selection {
+            protocol: SubProtocol::Json,
+            basis: select::Basis::Content,
+            reason: String::new(),
+            engineio: None,
+        };
+        let mut conn = SubConn::new(selection, SubLimits::default());
+        let msg = |payload: &'static [u8]| Message {
+            dir: Dir::C2S,
+            ts: Timestamp(1),
+            frame: 1,
+            binary: false,
+            payload,
+            len: payload.len() as u64,
+        };
+        let mut out = Output::default();
+        conn.message_into(&msg(b"{not json"), false, &mut out);
+        assert_eq!(out.warnings.len(), 1);
+        assert_eq!(out.warnings[0].code, Code::SubInvalidJson);
+        conn.message_into(&msg(b"{not json"), true, &mut out);
+        assert!(out.warnings.is_empty() && out.items.is_empty());
+        conn.message_into(&msg(br#"{"a":1}"#), true, &mut out);
+        assert_eq!(out.items.len(), 1);
+        let (items, records) = (out.items.capacity(), conn.records.capacity());
+        for _ in 0..100 {
+            conn.message_into(&msg(br#"{"a":1}"#), true, &mut out);
+        }
+        assert_eq!((out.items.len(), out.items.capacity()), (1, items));
+        assert_eq!(conn.records.capacity(), records);
+        assert_eq!(conn.message(&msg(br#"[1]"#)).items.len(), 1);
+    }
 
     #[test]
     fn sub_codes_are_in_the_one_code_list_and_documented_here() {

@@ -1226,6 +1226,7 @@ mod tests {
             msg: &msg,
             out: &mut out,
             records: Vec::new(),
+            quiet: false,
         };
         c.decode(&mut sink);
         assert_eq!(sink.records.len(), 1);

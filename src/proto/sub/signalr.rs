@@ -7,7 +7,7 @@
 //! Reference: dotnet/aspnetcore src/SignalR/docs/specs/HubProtocol.md, whose examples are the
 //! tests.
 
-use super::json::one_line;
+use super::json::{one_line, wide};
 use super::latency::Role;
 use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
 use serde::Serialize;
@@ -56,22 +56,22 @@ pub struct SignalRRecord {
 }
 
 impl SignalRRecord {
-    pub fn summary(&self) -> String {
+    pub fn summary_at(&self, w: usize) -> String {
         let mut s = String::from(self.kind);
         if let Some(t) = &self.target {
-            s.push_str(&format!(" {}", quoted(t, 40)));
+            s.push_str(&format!(" {}", quoted(t, w)));
         }
         if let Some(id) = &self.invocation_id {
-            s.push_str(&format!(" id={}", quoted(id, 40)));
+            s.push_str(&format!(" id={}", quoted(id, w)));
         }
         if let (Some(p), Some(v)) = (&self.hub_protocol, self.version) {
-            s.push_str(&format!(" {} v{v}", quoted(p, 20)));
+            s.push_str(&format!(" {} v{v}", quoted(p, w / 2)));
         }
         if let Some(e) = &self.error {
-            s.push_str(&format!(" error={}", quoted(e, 60)));
+            s.push_str(&format!(" error={}", quoted(e, wide(w))));
         }
         if let Some(r) = &self.result {
-            s.push_str(&format!(" {}", one_line(r, 40)));
+            s.push_str(&format!(" {}", one_line(r, w)));
         }
         s
     }
@@ -258,7 +258,7 @@ mod tests {
     fn hub_protocol_examples() {
         let (r, out) = run("{\"protocol\":\"json\",\"version\":1}\u{1e}");
         assert!(out.warnings.is_empty());
-        assert_eq!(r[0].summary(), "Handshake \"json\" v1");
+        assert_eq!(r[0].summary_at(40), "Handshake \"json\" v1");
         let (r, _) = run("{}\u{1e}");
         assert_eq!(r[0].kind, "HandshakeResponse");
         let (r, _) =
@@ -270,7 +270,7 @@ mod tests {
         let (r, _) = run(
             "{\"type\":1,\"invocationId\":\"123\",\"target\":\"Send\",\"arguments\":[42,\"Test Message\"]}\u{1e}",
         );
-        assert_eq!(r[0].summary(), "Invocation \"Send\" id=\"123\"");
+        assert_eq!(r[0].summary_at(40), "Invocation \"Send\" id=\"123\"");
         assert_eq!(
             r[0].pairing(),
             Some(Role::Request {

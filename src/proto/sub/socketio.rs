@@ -8,7 +8,7 @@
 //! References: the Engine.IO protocol (github.com/socketio/engine.io-protocol) and the
 //! Socket.IO protocol (github.com/socketio/socket.io-protocol), whose examples are the tests.
 
-use super::json::{label, one_line};
+use super::json::{label, one_line, wide};
 use super::latency::Role;
 use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
 use crate::tcp::Dir;
@@ -68,15 +68,15 @@ const SIO_TYPES: [&str; 7] = [
 ];
 
 impl SocketIoRecord {
-    pub fn summary(&self) -> String {
+    pub fn summary_at(&self, w: usize) -> String {
         let mut s = String::from(self.kind);
         if let Some(ns) = &self.namespace
             && ns != "/"
         {
-            s.push_str(&format!(" {}", quoted(ns, 40)));
+            s.push_str(&format!(" {}", quoted(ns, w)));
         }
         if let Some(e) = &self.event {
-            s.push_str(&format!(" {}", quoted(e, 40)));
+            s.push_str(&format!(" {}", quoted(e, w)));
         }
         if let Some(a) = self.ack {
             s.push_str(&format!(" ack={a}"));
@@ -91,13 +91,13 @@ impl SocketIoRecord {
             s.push_str(&format!(" ({len} bytes)"));
         }
         if let Some(t) = &self.text {
-            s.push_str(&format!(" {}", quoted(t, 40)));
+            s.push_str(&format!(" {}", quoted(t, w)));
         }
         if self.event.is_none()
             && let Some(d) = &self.data
         {
             s.push(' ');
-            s.push_str(&one_line(d, 60));
+            s.push_str(&one_line(d, wide(w)));
         }
         s
     }
@@ -497,16 +497,16 @@ mod tests {
     #[test]
     fn summary_lines() {
         let r = parse_socketio("212[\"chat message\",\"hi\"]").unwrap();
-        assert_eq!(r.summary(), "EVENT \"chat message\" ack=12");
-        let s = SubRecord::SocketIo(r).summary();
+        assert_eq!(r.summary_at(40), "EVENT \"chat message\" ack=12");
+        let s = SubRecord::SocketIo(r).summary_at(40);
         assert_eq!(s, "Socket.IO EVENT \"chat message\" ack=12");
         let r = parse_socketio("51-/upload,3[\"file\",{\"_placeholder\":true,\"num\":0}]").unwrap();
         assert_eq!(
-            r.summary(),
+            r.summary_at(40),
             "BINARY_EVENT \"/upload\" \"file\" ack=3 attachments=1"
         );
         assert_eq!(
-            parse_engineio("2probe").unwrap().summary(),
+            parse_engineio("2probe").unwrap().summary_at(40),
             "PING \"probe\""
         );
     }

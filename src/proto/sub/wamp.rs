@@ -5,7 +5,7 @@
 //! Reference: the WAMP specification (wamp-proto.org, "Message Definitions"), whose examples
 //! are the tests.
 
-use super::json::one_line;
+use super::json::{one_line, wide};
 use super::latency::Role;
 use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
 use serde::Serialize;
@@ -210,13 +210,13 @@ pub struct WampRecord {
 }
 
 impl WampRecord {
-    pub fn summary(&self) -> String {
+    pub fn summary_at(&self, w: usize) -> String {
         let mut s = String::from(self.kind);
         if let Some(e) = self.error_for {
             s.push_str(&format!(" for {e}"));
         }
         if let Some(u) = &self.uri {
-            s.push_str(&format!(" {}", quoted(u, 60)));
+            s.push_str(&format!(" {}", quoted(u, wide(w))));
         }
         if let Some(r) = self.request {
             s.push_str(&format!(" request={r}"));
@@ -232,7 +232,7 @@ impl WampRecord {
             }
         }
         if let Some(a) = &self.args {
-            s.push_str(&format!(" {}", one_line(a, 40)));
+            s.push_str(&format!(" {}", one_line(a, w)));
         }
         s
     }
@@ -439,7 +439,7 @@ mod tests {
     #[test]
     fn specification_examples() {
         let r = ok(json!([1, "somerealm", {"roles": {"publisher": {}, "subscriber": {}}}]));
-        assert_eq!(r.summary(), "HELLO \"somerealm\"");
+        assert_eq!(r.summary_at(40), "HELLO \"somerealm\"");
         let r = ok(json!([2, 9129137332_u64, {"roles": {"broker": {}}}]));
         assert_eq!(r.session, Some(9129137332));
         let r =
@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(r.subscription, Some(5512315355));
         let r = ok(json!([8, 32, 713845233, {}, "wamp.error.not_authorized"]));
         assert_eq!(
-            r.summary(),
+            r.summary_at(40),
             "ERROR for SUBSCRIBE \"wamp.error.not_authorized\" request=713845233"
         );
         let r = ok(json!([
@@ -489,7 +489,7 @@ mod tests {
             ["Hello, world!"]
         ]));
         assert_eq!(
-            r.summary(),
+            r.summary_at(40),
             "CALL \"com.myapp.echo\" request=7814135 [\"Hello, world!\"]"
         );
         let r = ok(json!([50, 7814135, {}, [30]]));

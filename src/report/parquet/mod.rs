@@ -5,13 +5,15 @@
 //! no second schema), zstd-compressed, plus `summary.json` (the `summary` record).
 //!
 //! The printer knows no record type: each record's JSON form is written into the columns of the
-//! table its `type` names ([`columns`]). Rows are buffered per table and written as a row group
-//! whenever a table's buffers reach its share of the writer's memory (taken out of the memory
-//! budget, [`writer_memory`]), so memory does not grow with the capture; the buffers are kept
-//! for the next row group, within twice that. Files are written under
-//! a temporary name and renamed when complete: a reader never sees half a file.
+//! table its `type` names ([`columns`]). Rows are buffered per table and handed to the encoder
+//! thread ([`encoder`]) as a row group whenever the buffers reach half the writer's memory
+//! (taken out of the memory budget, [`writer_memory`]), so memory does not grow with the
+//! capture and encoding runs beside the analysis; emptied buffers come back to be filled again.
+//! Files are written under a temporary name and renamed when complete: a reader never sees
+//! half a file.
 
 pub mod columns;
+mod encoder;
 pub mod schema;
 
 use crate::model::{Anomaly, Event, EventCtx, EventSink, FlowRecord, Json, JsonCx, Layers};
@@ -20,6 +22,7 @@ use crate::report::{IoState, PacketDone, Reporter};
 use crate::stats::RunStats;
 use crate::time::Timestamp;
 use columns::{Columns, Mismatch};
+use encoder::Encoder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
@@ -32,8 +35,10 @@ use std::sync::Arc;
 
 /// The memory the writer holds for a run whose budget is `budget` bytes: an eighth of it,
 /// between 1 and 16 MiB, for the rows buffered before each row group (the column encoder's own
-/// pages are bounded by the page size limits below). The rows buffered stay under this plus
-/// the rows of [`CHECK_EVERY`] records; their buffers' capacity under twice that.
+/// pages are bounded by the page size limits below). The rows being filled stay under half of
+/// this plus the rows of [`CHECK_EVERY`] records, the row group being encoded under half of it
+/// too; the capacity of the buffers being filled or kept for reuse stays under twice this, that
+/// of the row group being encoded under this.
 pub fn writer_memory(budget: usize) -> usize {
     (budget / 8).clamp(1 << 20, 16 << 20)
 }
@@ -102,17 +107,21 @@ pub struct ParquetOptions {
 /// One table's file.
 struct Table {
     columns: Columns,
-    /// `None` for a table not asked for (its rows are dropped).
-    writer: Option<SerializedFileWriter<BufWriter<File>>>,
+    /// Whether the table was asked for and has a file (the rows of one not asked for are
+    /// dropped).
+    wanted: bool,
     partial: PathBuf,
     path: PathBuf,
-    written: u64,
 }
 
 /// The Parquet printer.
 pub struct ParquetWriter {
     opts: ParquetOptions,
     tables: Vec<Table>,
+    /// The thread that writes the files.
+    encoder: Encoder,
+    /// Emptied buffers back from the encoder, to be filled again.
+    spare: Vec<Columns>,
     io: IoState,
     /// Rows since the last look at the buffers' size.
     since_check: usize,
@@ -130,6 +139,8 @@ impl ParquetWriter {
         let mut w = ParquetWriter {
             opts,
             tables: Vec::new(),
+            encoder: Encoder::start()?,
+            spare: Vec::new(),
             io: IoState::default(),
             since_check: 0,
             summary: None,
@@ -162,21 +173,17 @@ impl ParquetWriter {
         }
     }
 
-    /// Writes what is buffered and completes every file.
+    /// Hands what is buffered over and has every file completed.
     fn close_all(&mut self) -> io::Result<()> {
         for i in 0..self.tables.len() {
             self.flush(i)?;
-            let t = &mut self.tables[i];
-            if let Some(writer) = t.writer.take() {
-                let mut file = writer.into_inner().map_err(io::Error::other)?;
-                io::Write::flush(&mut file)?;
-                drop(file);
-                if t.partial != t.path {
-                    std::fs::rename(&t.partial, &t.path)?;
-                }
+            let t = &self.tables[i];
+            if t.wanted {
+                self.encoder.close(i, t.partial.clone(), t.path.clone())?;
             }
         }
         self.tables.clear();
+        self.spare.clear();
         Ok(())
     }
 
@@ -213,25 +220,23 @@ impl ParquetWriter {
             dir.join(format!(".{}.parquet.partial", def.file))
         };
         let wanted = record != "ws_frame" || self.opts.ws_frames;
-        let writer = if wanted {
+        let slot = self.tables.len();
+        if wanted {
             let message = parquet::schema::parser::parse_message_type(&def.message_type())
                 .map_err(io::Error::other)?;
             let file = BufWriter::with_capacity(64 << 10, File::create(&partial)?);
-            Some(
+            let writer =
                 SerializedFileWriter::new(file, Arc::new(message), Arc::new(properties(&def)))
-                    .map_err(io::Error::other)?,
-            )
-        } else {
-            None
-        };
+                    .map_err(io::Error::other)?;
+            self.encoder.open(slot, writer)?;
+        }
         self.tables.push(Table {
             columns: Columns::new(def),
-            writer,
+            wanted,
             partial,
             path,
-            written: 0,
         });
-        Ok(Some(self.tables.len() - 1))
+        Ok(Some(slot))
     }
 
     /// The table of `record`, opened on first use.
@@ -251,7 +256,7 @@ impl ParquetWriter {
         self.tables
             .iter()
             .find(|t| t.columns.def.record == record)
-            .is_none_or(|t| t.writer.is_some())
+            .is_none_or(|t| t.wanted)
     }
 
     /// Writes one record (its JSON form) as a row.
@@ -273,16 +278,20 @@ impl ParquetWriter {
         self.since_check += 1;
         if self.since_check >= CHECK_EVERY {
             self.since_check = 0;
-            // Over the writer's memory, the largest tables are written out first: the busy
-            // tables get large row groups, the quiet ones are not cut into small ones.
+            if let Some(e) = self.encoder.failure() {
+                self.io.record(Err(e));
+                return;
+            }
+            // Over half the writer's memory, the largest tables are handed over first: the
+            // busy tables get large row groups, the quiet ones are not cut into small ones.
             let mut sizes: Vec<(usize, usize)> = (0..self.tables.len())
                 .map(|i| (self.tables[i].columns.buffered(), i))
                 .collect();
             let mut total: usize = sizes.iter().map(|s| s.0).sum();
-            if total > self.opts.memory {
+            if total > self.opts.memory / 2 {
                 sizes.sort_unstable_by(|a, b| b.cmp(a));
                 for (size, i) in sizes {
-                    if total <= self.opts.memory / 2 {
+                    if total <= self.opts.memory / 4 {
                         break;
                     }
                     let r = self.flush(i);
@@ -294,14 +303,22 @@ impl ParquetWriter {
         }
     }
 
-    /// Gives back the memory of empty tables, the largest first, until the buffers hold at
-    /// most `limit` bytes allocated: tables keep their buffers between row groups (refilling
-    /// them costs no allocation), within twice the writer's memory.
+    /// Gives back the memory of spare buffers and of empty tables, the largest first, until
+    /// the buffers hold at most `limit` bytes allocated: buffers are kept between row groups
+    /// (refilling them costs no allocation), within twice the writer's memory.
     fn release_over(&mut self, limit: usize) {
-        let mut allocated: usize = self.tables.iter().map(|t| t.columns.allocated()).sum();
+        let spare: usize = self.spare.iter().map(Columns::allocated).sum();
+        let mut allocated = spare
+            + self
+                .tables
+                .iter()
+                .map(|t| t.columns.allocated())
+                .sum::<usize>();
         if allocated <= limit {
             return;
         }
+        self.spare.clear();
+        allocated -= spare;
         let mut empty: Vec<(usize, usize)> = (0..self.tables.len())
             .filter(|&i| self.tables[i].columns.rows == 0)
             .map(|i| (self.tables[i].columns.allocated(), i))
@@ -316,21 +333,23 @@ impl ParquetWriter {
         }
     }
 
-    /// Writes table `i`'s buffered rows as a row group.
+    /// Hands table `i`'s buffered rows to the encoder as a row group, and gives the table an
+    /// emptied buffer of its record type back, or a new one.
     fn flush(&mut self, i: usize) -> io::Result<()> {
-        let t = &mut self.tables[i];
-        let Some(writer) = &mut t.writer else {
-            return Ok(());
-        };
-        if t.columns.rows == 0 {
+        if !self.tables[i].wanted || self.tables[i].columns.rows == 0 {
             return Ok(());
         }
-        let rows = t.columns.rows as u64;
-        let mut rg = writer.next_row_group().map_err(io::Error::other)?;
-        t.columns.write(&mut rg).map_err(io::Error::other)?;
-        rg.close().map_err(io::Error::other)?;
-        t.written += rows;
-        Ok(())
+        while let Some(c) = self.encoder.emptied() {
+            self.spare.push(c);
+        }
+        let t = &mut self.tables[i];
+        let record = &t.columns.def.record;
+        let empty = match self.spare.iter().position(|c| c.def.record == *record) {
+            Some(at) => self.spare.swap_remove(at),
+            None => Columns::new(t.columns.def.clone()),
+        };
+        let rows = std::mem::replace(&mut t.columns, empty);
+        self.encoder.write(i, rows)
     }
 
     fn json<'r, R: ?Sized>(
@@ -390,6 +409,7 @@ impl Reporter for ParquetWriter {
             return Err(e);
         }
         self.close_all()?;
+        self.encoder.finish()?;
         let mut summary = json_line(&stats.record());
         summary.push('\n');
         match self.summary.take() {
@@ -399,6 +419,9 @@ impl Reporter for ParquetWriter {
     }
 
     fn take_io_error(&mut self) -> Option<io::Error> {
+        if let Some(e) = self.encoder.failure() {
+            self.io.record(Err(e));
+        }
         self.io.take()
     }
 }
@@ -418,8 +441,7 @@ impl Row<'_> {
     fn columns(&mut self) -> Option<&mut Columns> {
         let i = self.table?;
         let t = &mut self.writer.tables[i];
-        t.writer.as_ref()?;
-        Some(&mut t.columns)
+        t.wanted.then_some(&mut t.columns)
     }
 
     fn field<T: Serialize + ?Sized>(
