@@ -917,6 +917,62 @@ mod tests {
         assert!(check.syns.is_empty());
     }
 
+    /// A raw IPv6 packet from 2001:db8::1 to 2001:db8::2 carrying a fragment header and
+    /// `data` (at `offset` bytes, more to come or not) of datagram 7.
+    fn ipv6_fragment(offset: u16, more: bool, data: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&(8 + data.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[44, 64]);
+        for last in [1u8, 2] {
+            p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+            p.extend_from_slice(&[0; 11]);
+            p.push(last);
+        }
+        p.extend_from_slice(&[6, 0]);
+        p.extend_from_slice(&(offset | u16::from(more)).to_be_bytes());
+        p.extend_from_slice(&7u32.to_be_bytes());
+        p.extend_from_slice(data);
+        p
+    }
+
+    #[test]
+    fn a_segment_reassembled_here_is_counted_when_lanes_hold_the_flows() {
+        // A TCP segment (20-byte header, 12 bytes of payload) in two fragments.
+        let mut tcp = vec![
+            0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff,
+        ];
+        tcp.extend_from_slice(&[0; 4]);
+        tcp.extend_from_slice(b"GET / HTTP/1");
+        let frames = [
+            ipv6_fragment(0, true, &tcp[..24]),
+            ipv6_fragment(24, false, &tcp[24..]),
+        ];
+        for (lane, want) in [(Some(1), 1), (None, 0)] {
+            let config = Config {
+                threads: 2,
+                ..Config::default()
+            };
+            let collect = Collect {
+                stats: crate::stats::RunStats::default(),
+                reporter: crate::app::Silent,
+            };
+            let mut p = Parallel::new(&config, collect);
+            for (i, data) in frames.iter().enumerate() {
+                let frame = Frame {
+                    index: i as u64 + 1,
+                    ts: Timestamp::from_secs_nanos(1, 0),
+                    link_type: LinkType::IPV6,
+                    interface: 0,
+                    orig_len: data.len() as u32,
+                    data,
+                };
+                p.process(&frame, lane);
+            }
+            assert_eq!(p.lane_counts().reassembled, want, "lane {lane:?}");
+            assert!(p.finish().is_ok());
+        }
+    }
+
     #[test]
     fn unanswered_syns_are_bounded() {
         let mut check = LaneCheck::default();
