@@ -1360,85 +1360,97 @@ fn live_follows_a_key_log_written_while_it_captures() {
             .arg("-out")
             .arg(&cert),
     );
-    // The key log exists, empty, when the capture starts: its lines come during it.
-    std::fs::write(&keys, b"").unwrap();
-    let ns = Netns::new("tls");
-    let mut server = ns.command("openssl");
-    server
-        .args([
-            "s_server", "-accept", "443", "-naccept", "1", "-www", "-tls1_3",
+    // One thread, and two rings with their workers (which share the followed key log).
+    for threads in ["1", "2"] {
+        // The key log exists, empty, when the capture starts: its lines come during it.
+        std::fs::write(&keys, b"").unwrap();
+        let ns = Netns::new("tls");
+        let mut server = ns.command("openssl");
+        server
+            .args([
+                "s_server", "-accept", "443", "-naccept", "1", "-www", "-tls1_3",
+            ])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut server = server.spawn().expect("openssl s_server");
+        let mut cmd = ns.command(BIN);
+        cmd.args([
+            "live",
+            "lo",
+            "--json",
+            "--duration",
+            "4",
+            "--threads",
+            threads,
         ])
-        .arg("-cert")
-        .arg(&cert)
-        .arg("-key")
-        .arg(&key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut server = server.spawn().expect("openssl s_server");
-    let mut cmd = ns.command(BIN);
-    cmd.args(["live", "lo", "--json", "--duration", "4", "--keylog"])
+        .arg("--keylog")
         .arg(&keys);
-    let mut live = Live::start(cmd);
-    live.wait_capturing();
-    thread::sleep(Duration::from_millis(300));
-    let mut client = ns.command("openssl");
-    client
-        .args(["s_client", "-connect", "127.0.0.1:443", "-quiet", "-tls1_3"])
-        .args([
-            "-alpn",
-            "http/1.1",
-            "-servername",
-            "sockscope.test",
-            "-keylogfile",
-        ])
-        .arg(&keys)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut client = client.spawn().expect("openssl s_client");
-    client
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"GET /status HTTP/1.1\r\nHost: sockscope.test\r\n\r\n")
-        .expect("request");
-    let out = client.wait_with_output().expect("s_client");
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("HTTP/1.0 200"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let _ = server.kill();
-    let _ = server.wait();
-    let (status, stdout, stderr) = live.finish(Duration::from_secs(15));
-    assert!(status.success(), "{status}\n{stderr}");
-    let records = json_lines(&stdout);
-    let lines: Vec<String> = of_type(&records, "http")
-        .iter()
-        .map(|h| {
-            format!(
-                "{} {}",
-                h["method"].as_str().unwrap_or(""),
-                h["status"]
-                    .as_u64()
-                    .map(|s| s.to_string())
-                    .unwrap_or_default()
-            )
-        })
-        .collect();
-    assert_eq!(lines, ["GET ", " 200"], "{stdout}");
-    let codes: Vec<&str> = of_type(&records, "anomaly")
-        .iter()
-        .filter_map(|a| a["code"].as_str())
-        .collect();
-    assert!(!codes.contains(&"tls.missing_secrets"), "{stdout}");
-    let flow = of_type(&records, "flow")
-        .into_iter()
-        .find(|f| f["tls"].is_object())
-        .unwrap_or_else(|| panic!("no TLS flow: {stdout}"));
-    assert_eq!(flow["kind"], "http");
-    assert_eq!(flow["tls"]["version"], "TLS 1.3");
-    assert_eq!(flow["tls"]["sni"], "sockscope.test");
-    assert_eq!(flow["tls"]["decrypted"], true);
+        let mut live = Live::start(cmd);
+        live.wait_capturing();
+        thread::sleep(Duration::from_millis(300));
+        let mut client = ns.command("openssl");
+        client
+            .args(["s_client", "-connect", "127.0.0.1:443", "-quiet", "-tls1_3"])
+            .args([
+                "-alpn",
+                "http/1.1",
+                "-servername",
+                "sockscope.test",
+                "-keylogfile",
+            ])
+            .arg(&keys)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut client = client.spawn().expect("openssl s_client");
+        client
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"GET /status HTTP/1.1\r\nHost: sockscope.test\r\n\r\n")
+            .expect("request");
+        let out = client.wait_with_output().expect("s_client");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("HTTP/1.0 200"),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let _ = server.kill();
+        let _ = server.wait();
+        let (status, stdout, stderr) = live.finish(Duration::from_secs(15));
+        assert!(status.success(), "{status}\n{stderr}");
+        let records = json_lines(&stdout);
+        let lines: Vec<String> = of_type(&records, "http")
+            .iter()
+            .map(|h| {
+                format!(
+                    "{} {}",
+                    h["method"].as_str().unwrap_or(""),
+                    h["status"]
+                        .as_u64()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        assert_eq!(lines, ["GET ", " 200"], "{stdout}");
+        let codes: Vec<&str> = of_type(&records, "anomaly")
+            .iter()
+            .filter_map(|a| a["code"].as_str())
+            .collect();
+        assert!(!codes.contains(&"tls.missing_secrets"), "{stdout}");
+        let flow = of_type(&records, "flow")
+            .into_iter()
+            .find(|f| f["tls"].is_object())
+            .unwrap_or_else(|| panic!("no TLS flow: {stdout}"));
+        assert_eq!(flow["kind"], "http");
+        assert_eq!(flow["tls"]["version"], "TLS 1.3");
+        assert_eq!(flow["tls"]["sni"], "sockscope.test");
+        assert_eq!(flow["tls"]["decrypted"], true);
+    }
 }
