@@ -1,10 +1,11 @@
 //! The per-packet path allocates nothing once flows are established: a counting allocator
-//! watches the analysis (one thread, no printer) of the benchmark shapes' traffic — small
-//! WebSocket messages both ways (plain and permessage-deflate) and HTTP keep-alive request /
-//! response pairs — and counts what the packets of an established phase allocate. Messages a
-//! sub-protocol decodes are the exception, bounded here for plain JSON: what their decoding
-//! hands to the message's record is allocated per message. It counts the
-//! allocations of the analyzing thread only, as the test harness allocates on its own threads.
+//! watches the analysis (one thread, no printer, and again with the `--json` printer) of the
+//! benchmark shapes' traffic — small WebSocket messages both ways (plain and permessage-deflate)
+//! and HTTP keep-alive request / response pairs — and counts what the packets of an established
+//! phase allocate. Messages a sub-protocol decodes are the exception, bounded here for plain
+//! JSON: what their decoding hands to the message's record is allocated per message. It counts
+//! the allocations of the analyzing thread only, as the test harness allocates on its own
+//! threads.
 
 mod common;
 
@@ -15,7 +16,11 @@ use common::{
 use sockscope::app::Silent;
 use sockscope::config::Config;
 use sockscope::pipeline::Analyzer;
+use sockscope::report::Reporter;
+use sockscope::report::json::JsonPrinter;
 use sockscope::source::{Next, PacketSource};
+use std::cell::Cell;
+use std::rc::Rc;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -92,8 +97,35 @@ fn keep_alive() -> Vec<u8> {
 /// Allocations per packet of the second half of the capture (after every flow is established
 /// and every reused buffer has grown), analyzed in this thread with no printer.
 fn steady_allocations(pcap: &[u8]) -> (u64, u64) {
+    steady_allocations_with(pcap, Silent)
+}
+
+/// As [`steady_allocations`], every record written as `--json` writes it (to a counter of
+/// bytes: the records were written).
+fn steady_json_allocations(pcap: &[u8]) -> (u64, u64) {
+    let written = Rc::new(Cell::new(0));
+    let out = Written(Rc::clone(&written));
+    let (allocs, packets) = steady_allocations_with(pcap, JsonPrinter::new(out, 128, None));
+    assert!(written.get() > packets * 100, "{} bytes", written.get());
+    (allocs, packets)
+}
+
+/// Counts the bytes written.
+struct Written(Rc<Cell<u64>>);
+
+impl std::io::Write for Written {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.set(self.0.get() + buf.len() as u64);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn steady_allocations_with<R: Reporter>(pcap: &[u8], reporter: R) -> (u64, u64) {
     let config = Config::default();
-    let mut analyzer = Analyzer::new(&config, Silent);
+    let mut analyzer = Analyzer::new(&config, reporter);
     let mut source = sockscope::source::from_bytes("steady", pcap, 1);
     let mut frames = Vec::new();
     loop {
@@ -143,18 +175,20 @@ fn steady_allocations(pcap: &[u8]) -> (u64, u64) {
     (counted, packets)
 }
 
-#[test]
-fn established_websocket_chat_allocates_nothing_per_packet() {
-    let (allocs, packets) = steady_allocations(&chat(false, false));
+/// Enough packets were counted, and they allocated nothing.
+fn none_per_packet((allocs, packets): (u64, u64)) {
     assert!(packets > 5_000, "{packets}");
     assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
 }
 
 #[test]
+fn established_websocket_chat_allocates_nothing_per_packet() {
+    none_per_packet(steady_allocations(&chat(false, false)));
+}
+
+#[test]
 fn established_deflate_chat_allocates_nothing_per_packet() {
-    let (allocs, packets) = steady_allocations(&chat(true, false));
-    assert!(packets > 5_000, "{packets}");
-    assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
+    none_per_packet(steady_allocations(&chat(true, false)));
 }
 
 /// JSON messages keep three allocations each: the decoded unit (`SubUnit::meaning`, a boxed
@@ -175,7 +209,32 @@ fn established_json_chat_allocates_three_per_json_message() {
 
 #[test]
 fn http_keep_alive_allocates_nothing_per_packet() {
-    let (allocs, packets) = steady_allocations(&keep_alive());
+    none_per_packet(steady_allocations(&keep_alive()));
+}
+
+#[test]
+fn established_websocket_chat_as_json_allocates_nothing_per_packet() {
+    for deflate in [false, true] {
+        none_per_packet(steady_json_allocations(&chat(deflate, false)));
+    }
+}
+
+#[test]
+fn http_keep_alive_as_json_allocates_nothing_per_packet() {
+    none_per_packet(steady_json_allocations(&keep_alive()));
+}
+
+/// With the `--json` printer a JSON message's record also builds its `sub` object as a
+/// `serde_json::Map` (`SubMeaning::object`: the map, its names, the values, the keys listed):
+/// sixteen allocations for a three-key object, on top of the analysis' three. Every other record
+/// is written without allocating (the tests above).
+#[test]
+fn established_json_chat_as_json_allocates_the_sub_object_per_json_message() {
+    let (allocs, packets) = steady_json_allocations(&chat(false, true));
     assert!(packets > 5_000, "{packets}");
-    assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
+    let json_messages = packets / 2;
+    assert!(
+        allocs <= (3 + 16) * json_messages,
+        "{allocs} allocations over {json_messages} JSON messages"
+    );
 }

@@ -102,7 +102,12 @@ impl Serialize for Headers<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
         for h in self.0 {
-            seq.serialize_element(&(h.name, String::from_utf8_lossy(h.value)))?;
+            // `from_utf8` checks ASCII a word at a time; the lossy form only for what is not UTF-8.
+            let value = match std::str::from_utf8(h.value) {
+                Ok(v) => std::borrow::Cow::Borrowed(v),
+                Err(_) => String::from_utf8_lossy(h.value),
+            };
+            seq.serialize_element(&(h.name, value))?;
         }
         seq.end()
     }
@@ -134,7 +139,7 @@ impl ToJson for HttpMessage<'_> {
         r.serialize_field("kind", kind)?;
         r.serialize_field("method", &method)?;
         r.serialize_field("target", &target)?;
-        r.serialize_field("version", &format!("HTTP/1.{v}"))?;
+        r.serialize_field("version", &http_version(v))?;
         r.serialize_field("status", &status)?;
         r.serialize_field("reason", &reason)?;
         r.serialize_field("headers", &Headers(self.headers))?;
@@ -144,8 +149,7 @@ impl ToJson for HttpMessage<'_> {
         r.serialize_field("chunked", &self.chunked)?;
         r.serialize_field("upgrade", &self.upgrade)?;
         r.serialize_field("complete", &self.complete)?;
-        r.serialize_field("preview", &preview.text)?;
-        r.serialize_field("preview_truncated", &preview.truncated)?;
+        preview.write(&mut r)?;
         if let Some(sha256) = sha256 {
             r.serialize_field("sha256", &sha256)?;
         }
@@ -165,10 +169,18 @@ impl ToJson for SseEvent<'_> {
         r.serialize_field("event", &self.event)?;
         r.serialize_field("id", &self.id)?;
         r.serialize_field("len", &self.len)?;
-        r.serialize_field("preview", &preview.text)?;
-        r.serialize_field("preview_truncated", &preview.truncated)?;
+        preview.write(&mut r)?;
         cx.layers.write(&mut r)?;
         r.end()
+    }
+}
+
+/// The record's `version`: `HTTP/1.` and the minor version as parsed.
+fn http_version(minor: u8) -> std::borrow::Cow<'static, str> {
+    match minor {
+        0 => "HTTP/1.0".into(),
+        1 => "HTTP/1.1".into(),
+        v => format!("HTTP/1.{v}").into(),
     }
 }
 

@@ -2,9 +2,13 @@
 //! characters, text as text, binary as hex. A text preview is always one line: line ends and
 //! tabs are written `\n`, `\r`, `\t`. The JSON form keeps every other character exact but
 //! controls (written `\u{b}`) and shows invalid UTF-8 as U+FFFD; the terminal form
-//! (`report::preview`) walks the text the same way ([`walk`]) and escapes its own way.
+//! (`report::preview`) walks the text the same way ([`walk`]) and escapes its own way. A
+//! record's preview is written straight into whatever serializes it ([`Preview::write`]),
+//! never built as a string of its own.
 
-use std::fmt::Write;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+use std::cell::Cell;
+use std::fmt::{self, Write};
 
 /// The digest of one message payload, as events carry it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,37 +51,52 @@ impl Digest {
 pub(crate) const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// What a text preview does with bytes that are not UTF-8.
-#[derive(Clone, Copy)]
-pub enum Invalid {
+pub enum Invalid<W: ?Sized = String> {
     /// Each byte is one character, written by this function.
-    EachByte(fn(&mut String, u8)),
+    EachByte(fn(&mut W, u8)),
     /// Each invalid sequence is one U+FFFD.
     Replacement,
 }
 
 /// Writes a text preview of at most `max_chars` characters of `bytes` to `out`: tab and line
-/// ends as `\t`, `\n`, `\r`, every other character through `push_char`, invalid UTF-8 as
-/// `invalid` says. Returns whether characters of `bytes` were left out.
-pub fn walk(
+/// ends as `\t`, `\n`, `\r`, every other character through `push_char` (which must write
+/// printable ASCII as itself: runs of it are written whole), invalid UTF-8 as `invalid` says.
+/// Returns whether characters of `bytes` were left out.
+pub fn walk<W: Write + ?Sized>(
     bytes: &[u8],
     max_chars: usize,
-    out: &mut String,
-    push_char: fn(&mut String, char),
-    invalid: Invalid,
+    out: &mut W,
+    push_char: fn(&mut W, char),
+    invalid: Invalid<W>,
 ) -> bool {
     let mut n = 0;
     for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
+        let mut rest = chunk.valid();
+        while let Some(c) = rest.chars().next() {
             if n >= max_chars {
                 return true;
             }
-            match c {
-                '\t' => out.push_str("\\t"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                c => push_char(out, c),
-            }
-            n += 1;
+            // A run of printable ASCII is written in one piece: every `push_char` writes such a
+            // character as itself.
+            let run = rest
+                .bytes()
+                .take(max_chars - n)
+                .take_while(|b| (0x20..0x7f).contains(b))
+                .count();
+            // Writing to a string or to a serializer's buffer does not fail.
+            let _ = match c {
+                _ if run > 0 => out.write_str(&rest[..run]),
+                '\t' => out.write_str("\\t"),
+                '\n' => out.write_str("\\n"),
+                '\r' => out.write_str("\\r"),
+                c => {
+                    push_char(out, c);
+                    Ok(())
+                }
+            };
+            let took = if run > 0 { run } else { c.len_utf8() };
+            n += if run > 0 { run } else { 1 };
+            rest = &rest[took..];
         }
         match invalid {
             Invalid::EachByte(push_invalid) => {
@@ -93,7 +112,7 @@ pub fn walk(
                 if n >= max_chars {
                     return true;
                 }
-                out.push('\u{fffd}');
+                let _ = out.write_char('\u{fffd}');
                 n += 1;
             }
             Invalid::Replacement => {}
@@ -102,22 +121,23 @@ pub fn walk(
     false
 }
 
-/// Text preview for a JSON record: at most `max_chars` characters; serde escapes the rest.
+/// Text preview for a JSON record: at most `max_chars` characters; the JSON writer escapes the
+/// rest.
 /// Returns whether characters were left out.
-pub fn json_text(bytes: &[u8], max_chars: usize, out: &mut String) -> bool {
-    fn push_char(out: &mut String, c: char) {
-        if c.is_control() {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+pub fn json_text<W: Write + ?Sized>(bytes: &[u8], max_chars: usize, out: &mut W) -> bool {
+    fn push_char<W: Write + ?Sized>(out: &mut W, c: char) {
+        let _ = if c.is_control() {
+            write!(out, "\\u{{{:x}}}", c as u32)
         } else {
-            out.push(c);
-        }
+            out.write_char(c)
+        };
     }
     // Printable ASCII (most text payloads) is its own preview, one character per byte.
     let head = &bytes[..bytes.len().min(max_chars)];
     if head.iter().all(|&b| (0x20..0x7f).contains(&b))
         && let Ok(text) = std::str::from_utf8(head)
     {
-        out.push_str(text);
+        let _ = out.write_str(text);
         return bytes.len() > max_chars;
     }
     walk(bytes, max_chars, out, push_char, Invalid::Replacement)
@@ -125,38 +145,97 @@ pub fn json_text(bytes: &[u8], max_chars: usize, out: &mut String) -> bool {
 
 /// Hex preview of at most `max_chars` characters (two per byte). Returns whether bytes were
 /// left out.
-pub fn hex(bytes: &[u8], max_chars: usize, out: &mut String) -> bool {
+pub fn hex<W: Write + ?Sized>(bytes: &[u8], max_chars: usize, out: &mut W) -> bool {
     let shown = &bytes[..bytes.len().min(max_chars / 2)];
-    out.reserve(shown.len() * 2);
-    for &b in shown {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    // In pieces of a stack buffer: one write per 64 bytes shown.
+    let mut buf = [0u8; 128];
+    for piece in shown.chunks(64) {
+        for (i, &b) in piece.iter().enumerate() {
+            buf[2 * i] = HEX[usize::from(b >> 4)];
+            buf[2 * i + 1] = HEX[usize::from(b & 0x0f)];
+        }
+        if let Ok(text) = std::str::from_utf8(&buf[..2 * piece.len()]) {
+            let _ = out.write_str(text);
+        }
     }
     bytes.len() > max_chars / 2
 }
 
-/// A record's `preview` and `preview_truncated` fields.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Preview {
-    /// At most `--snap-preview` characters of the payload: text as text, binary as hex.
-    pub text: String,
-    /// The preview shows less than the whole payload: it was cut at `--snap-preview`, or only
-    /// the payload's first bytes were kept (`total` exceeds what the record holds).
-    pub truncated: bool,
+/// The preview of a payload of `total` bytes of which the record holds the first, `bytes`:
+/// as text (`as_text`) or hex, at most `max_chars` characters; a record's `preview` and
+/// `preview_truncated` fields.
+#[derive(Clone, Copy, Debug)]
+pub struct Preview<'a> {
+    pub bytes: &'a [u8],
+    pub total: u64,
+    pub as_text: bool,
+    pub max_chars: usize,
 }
 
-/// The preview of a payload of `total` bytes of which the record holds the first, `bytes`:
-/// as text (`as_text`) or hex, at most `max_chars` characters.
-pub fn preview(bytes: &[u8], total: u64, as_text: bool, max_chars: usize) -> Preview {
-    let mut text = String::with_capacity(bytes.len().min(max_chars.saturating_mul(2)));
-    let cut = if as_text {
-        json_text(bytes, max_chars, &mut text)
-    } else {
-        hex(bytes, max_chars, &mut text)
-    };
+/// The preview of a payload (see [`Preview`]).
+pub fn preview(bytes: &[u8], total: u64, as_text: bool, max_chars: usize) -> Preview<'_> {
     Preview {
-        text,
-        truncated: cut || (bytes.len() as u64) < total,
+        bytes,
+        total,
+        as_text,
+        max_chars,
+    }
+}
+
+impl Preview<'_> {
+    /// Writes the preview's text to `out`; returns whether it was cut at `max_chars`.
+    fn write_text<W: Write + ?Sized>(&self, out: &mut W) -> bool {
+        if self.as_text {
+            json_text(self.bytes, self.max_chars, out)
+        } else {
+            hex(self.bytes, self.max_chars, out)
+        }
+    }
+
+    /// The preview shows less than the whole payload: it was cut at `max_chars`, or only the
+    /// payload's first bytes were kept (`total` exceeds what the record holds).
+    fn truncated(&self, cut: bool) -> bool {
+        cut || (self.bytes.len() as u64) < self.total
+    }
+
+    /// The `preview` text and `preview_truncated`, as a string of their own.
+    pub fn text(&self) -> (String, bool) {
+        let mut text = String::new();
+        let cut = self.write_text(&mut text);
+        (text, self.truncated(cut))
+    }
+
+    /// Writes the `preview` and `preview_truncated` fields into `r`, the text straight into
+    /// the serializer.
+    pub fn write<S: SerializeStruct>(&self, r: &mut S) -> Result<(), S::Error> {
+        let cut = Cell::new(false);
+        r.serialize_field(
+            "preview",
+            &PreviewText {
+                preview: self,
+                cut: &cut,
+            },
+        )?;
+        r.serialize_field("preview_truncated", &self.truncated(cut.get()))
+    }
+}
+
+/// The `preview` field: written as a string, it says whether it was cut.
+struct PreviewText<'p, 'a> {
+    preview: &'p Preview<'a>,
+    cut: &'p Cell<bool>,
+}
+
+impl fmt::Display for PreviewText<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.cut.set(self.preview.write_text(f));
+        Ok(())
+    }
+}
+
+impl Serialize for PreviewText<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -166,22 +245,22 @@ mod tests {
 
     #[test]
     fn previews_say_when_they_show_less_than_the_payload() {
-        let whole = preview(b"hello", 5, true, 5);
-        assert_eq!((whole.text.as_str(), whole.truncated), ("hello", false));
-        let cut = preview(b"hello", 5, true, 4);
-        assert_eq!((cut.text.as_str(), cut.truncated), ("hell", true));
-        let head_only = preview(b"hello", 900, true, 128);
+        let text = |p: Preview<'_>| p.text();
+        assert_eq!(text(preview(b"hello", 5, true, 5)), ("hello".into(), false));
+        assert_eq!(text(preview(b"hello", 5, true, 4)), ("hell".into(), true));
         assert_eq!(
-            (head_only.text.as_str(), head_only.truncated),
-            ("hello", true)
+            text(preview(b"hello", 900, true, 128)),
+            ("hello".into(), true)
         );
-        let bin = preview(&[1, 2, 3], 3, false, 4);
-        assert_eq!((bin.text.as_str(), bin.truncated), ("0102", true));
-        let bin_whole = preview(&[1, 2], 2, false, 4);
         assert_eq!(
-            (bin_whole.text.as_str(), bin_whole.truncated),
-            ("0102", false)
+            text(preview(&[1, 2, 3], 3, false, 4)),
+            ("0102".into(), true)
         );
+        assert_eq!(text(preview(&[1, 2], 2, false, 4)), ("0102".into(), false));
+        let long: Vec<u8> = (0..=255).collect();
+        let (h, cut) = text(preview(&long, 256, false, 300));
+        assert_eq!((h.len(), cut), (300, true));
+        assert!(h.starts_with("000102") && h.ends_with("9495"));
     }
 
     #[test]
@@ -189,6 +268,46 @@ mod tests {
         let mut s = String::new();
         json_text(b"a\xffb\tc\x1b\x0b\xe2\x80\xae\n", 100, &mut s);
         assert_eq!(s, "a\u{fffd}b\\tc\\u{1b}\\u{b}\u{202e}\\n");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn runs_of_ascii_are_walked_as_one_character_at_a_time(
+            bytes in proptest::collection::vec(proptest::prop_oneof![
+                0x20u8..0x7f, proptest::num::u8::ANY], 0..200),
+            max in 0usize..160,
+        ) {
+            // The walk as it was written first: one character at a time.
+            fn one_at_a_time(bytes: &[u8], max: usize, out: &mut String) -> bool {
+                let mut n = 0;
+                for chunk in bytes.utf8_chunks() {
+                    for c in chunk.valid().chars() {
+                        if n >= max {
+                            return true;
+                        }
+                        match c {
+                            '\t' => out.push_str("\\t"),
+                            '\n' => out.push_str("\\n"),
+                            '\r' => out.push_str("\\r"),
+                            c => crate::report::escape::push_char(out, c),
+                        }
+                        n += 1;
+                    }
+                    for &b in chunk.invalid() {
+                        if n >= max {
+                            return true;
+                        }
+                        crate::report::escape::push_invalid(out, b);
+                        n += 1;
+                    }
+                }
+                false
+            }
+            let (mut fast, mut slow) = (String::new(), String::new());
+            let cut = crate::report::preview::text(&bytes, max, &mut fast);
+            proptest::prop_assert_eq!(cut, one_at_a_time(&bytes, max, &mut slow));
+            proptest::prop_assert_eq!(fast, slow);
+        }
     }
 
     #[test]
@@ -210,7 +329,13 @@ mod tests {
                     out.push(c);
                 }
             }
-            walk(bytes, max, &mut slow, push_char, Invalid::Replacement);
+            walk(
+                bytes,
+                max,
+                &mut slow,
+                push_char,
+                Invalid::<String>::Replacement,
+            );
             assert_eq!(fast, slow, "{bytes:?} {max}");
         }
         let mut h = String::new();

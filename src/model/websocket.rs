@@ -208,8 +208,7 @@ impl ToJson for WsFrame<'_> {
             "close_reason",
             &self.close_reason.map(String::from_utf8_lossy),
         )?;
-        r.serialize_field("preview", &preview.text)?;
-        r.serialize_field("preview_truncated", &preview.truncated)?;
+        preview.write(&mut r)?;
         cx.layers.write(&mut r)?;
         r.end()
     }
@@ -236,8 +235,7 @@ impl ToJson for WsMessage<'_> {
         r.serialize_field("len", &self.len)?;
         r.serialize_field("compressed", &self.compressed)?;
         r.serialize_field("valid_utf8", &self.valid_utf8)?;
-        r.serialize_field("preview", &preview.text)?;
-        r.serialize_field("preview_truncated", &preview.truncated)?;
+        preview.write(&mut r)?;
         if let Some(sha256) = sha256 {
             r.serialize_field("sha256", &sha256)?;
         }

@@ -5,63 +5,39 @@
 //! The printer knows no record type: it writes each record's own JSON form
 //! ([`crate::model::ToJson`]), the flow record and the summary record.
 //!
-//! Values are exact. Strings are written by [`write_json`], which also writes as `\uXXXX` the
-//! characters a terminal would act on or hide (those [`escape::is_safe`] refuses: DEL, C1, bidi
-//! and invisible format characters; serde already escapes C0), so that `--json` on a terminal is
-//! as safe as the text views while every parser reads back the very same text.
+//! Values are exact. The text is written by [`crate::report::json_writer`], which also writes as `\uXXXX` the
+//! characters a terminal would act on or hide, so that `--json` on a terminal is as safe as the
+//! text views while every parser reads back the very same text; each line is written into one
+//! buffer the printer reuses.
 
 use crate::model::{
     Anomaly, Event, EventCtx, EventSink, FlowKind, FlowRecord, Json, JsonCx, Layers, ToJson,
 };
 use crate::report::gate::{KindGate, Verdict};
+use crate::report::json_writer::push_json;
 use crate::report::select::{HeldLines, Pick, Selection};
-use crate::report::{IoState, Reporter, escape};
+use crate::report::{IoState, Reporter};
 use crate::stats::RunStats;
 use crate::tcp::FlowId;
 use serde::Serialize;
 use std::io::Write;
 
-/// serde_json's compact form, with terminal-unsafe characters written as `\uXXXX` escapes.
-struct TerminalSafe;
-
-impl serde_json::ser::Formatter for TerminalSafe {
-    fn write_string_fragment<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> std::io::Result<()> {
-        if fragment.bytes().all(|b| b < 0x7f) {
-            return w.write_all(fragment.as_bytes());
-        }
-        let mut start = 0;
-        for (i, c) in fragment.char_indices() {
-            if !escape::is_safe(c) {
-                w.write_all(&fragment.as_bytes()[start..i])?;
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    write!(w, "\\u{u:04x}")?;
-                }
-                start = i + c.len_utf8();
-            }
-        }
-        w.write_all(&fragment.as_bytes()[start..])
-    }
-}
-
 /// Writes `value` as one line of compact JSON (no newline), safe for a terminal, exact for a
-/// parser.
+/// parser ([`crate::report::json_writer`]).
 pub fn write_json<W: std::io::Write, T: Serialize + ?Sized>(
-    w: W,
+    mut w: W,
     value: &T,
 ) -> serde_json::Result<()> {
-    value.serialize(&mut serde_json::Serializer::with_formatter(w, TerminalSafe))
+    let mut line = Vec::new();
+    push_json(&mut line, value)?;
+    w.write_all(&line).map_err(serde_json::Error::io)
 }
 
 /// `value` as one line of compact JSON, as [`write_json`] writes it.
 pub fn json_line<T: Serialize + ?Sized>(value: &T) -> String {
     let mut out = Vec::new();
     // Serializing to memory fails only for maps with non-string keys, which no record has.
-    let _ = write_json(&mut out, value);
+    let _ = push_json(&mut out, value);
     String::from_utf8(out).unwrap_or_default()
 }
 
@@ -129,7 +105,7 @@ impl<W: Write> JsonPrinter<W> {
             return;
         }
         self.line.clear();
-        if write_json(&mut self.line, rec).is_err() {
+        if push_json(&mut self.line, rec).is_err() {
             return;
         }
         self.line.push(b'\n');
@@ -272,6 +248,7 @@ impl<W: Write> Reporter for JsonPrinter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::escape;
 
     #[test]
     fn json_escapes_what_a_terminal_acts_on_and_reads_back_exactly() {

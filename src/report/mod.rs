@@ -18,6 +18,7 @@ pub mod har;
 pub mod hexdump;
 pub mod html;
 pub mod json;
+pub mod json_writer;
 pub mod ladder;
 #[cfg(feature = "parquet")]
 pub mod parquet;

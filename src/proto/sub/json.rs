@@ -3,7 +3,10 @@
 
 use super::{Node, Sink, SubProtocol, SubRecord};
 use serde::Serialize;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::HashSet;
 
 /// Top-level keys listed per object.
 const MAX_KEYS: usize = 16;
@@ -57,13 +60,13 @@ impl JsonRecord {
         serde_json::from_str(&self.text).unwrap_or(Value::Null)
     }
 
-    /// An object's first keys in wire order, the members of an object or elements of an array.
-    pub fn keys_and_len(&self) -> (Vec<String>, Option<usize>) {
-        match self.value() {
-            Value::Object(m) => (m.keys().take(MAX_KEYS).cloned().collect(), Some(m.len())),
-            Value::Array(a) => (Vec::new(), Some(a.len())),
-            _ => (Vec::new(), None),
-        }
+    /// An object's first keys in wire order (each once, as a parsed object holds them), the
+    /// members of an object or elements of an array. Read without building the value: the
+    /// keys are borrowed from the text unless they hold escapes.
+    pub fn keys_and_len(&self) -> (Vec<Cow<'_, str>>, Option<usize>) {
+        let Shape { mut keys, len } = serde_json::from_str(&self.text).unwrap_or_default();
+        keys.truncate(MAX_KEYS);
+        (keys, len)
     }
 
     pub fn summary_at(&self, w: usize) -> String {
@@ -90,6 +93,109 @@ impl Serialize for JsonRecord {
             m.serialize_entry("len", &len)?;
         }
         m.end()
+    }
+}
+
+/// What [`JsonRecord::keys_and_len`] reads of a value: an object's distinct keys in order of
+/// first appearance and their number, or an array's length; nothing of a scalar.
+#[derive(Default)]
+struct Shape<'de> {
+    keys: Vec<Cow<'de, str>>,
+    len: Option<usize>,
+}
+
+impl<'de> Deserialize<'de> for Shape<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ShapeVisitor)
+    }
+}
+
+struct ShapeVisitor;
+
+/// A scalar has no shape.
+macro_rules! scalars {
+    ($($visit:ident($t:ty);)*) => {$(
+        fn $visit<E: de::Error>(self, _v: $t) -> Result<Shape<'de>, E> {
+            Ok(Shape::default())
+        }
+    )*};
+}
+
+impl<'de> Visitor<'de> for ShapeVisitor {
+    type Value = Shape<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    scalars! {
+        visit_bool(bool);
+        visit_i64(i64);
+        visit_u64(u64);
+        visit_f64(f64);
+        visit_str(&str);
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Shape<'de>, E> {
+        Ok(Shape::default())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape<'de>, A::Error> {
+        let mut n = 0;
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            n += 1;
+        }
+        Ok(Shape {
+            keys: Vec::new(),
+            len: Some(n),
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape<'de>, A::Error> {
+        let mut keys: Vec<Cow<'de, str>> = Vec::new();
+        // A key written twice counts once, at its first place; past a few keys, a set says
+        // which were seen.
+        let mut seen: Option<HashSet<Cow<'de, str>>> = None;
+        while let Some(Key(k)) = map.next_key()? {
+            map.next_value::<IgnoredAny>()?;
+            let new = match &mut seen {
+                Some(seen) => seen.insert(k.clone()),
+                None => !keys.contains(&k),
+            };
+            if new {
+                keys.push(k);
+                if seen.is_none() && keys.len() > 32 {
+                    seen = Some(keys.iter().cloned().collect());
+                }
+            }
+        }
+        let len = keys.len();
+        Ok(Shape {
+            keys,
+            len: Some(len),
+        })
+    }
+}
+
+/// An object's key as the text holds it: borrowed unless it has escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
     }
 }
 
@@ -141,14 +247,41 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// What the keys and length were when read from the parsed value.
+    fn from_value(r: &JsonRecord) -> (Vec<String>, Option<usize>) {
+        match r.value() {
+            Value::Object(m) => (m.keys().take(MAX_KEYS).cloned().collect(), Some(m.len())),
+            Value::Array(a) => (Vec::new(), Some(a.len())),
+            _ => (Vec::new(), None),
+        }
+    }
+
+    #[test]
+    fn keys_and_length_are_those_of_the_parsed_value() {
+        let many: Vec<String> = (0..40).map(|i| format!("\"k{}\":{i}", i % 35)).collect();
+        let many = format!("{{{},\"k3\":0}}", many.join(","));
+        for text in [
+            r#"{"a":1,"b":{"c":[1,2]},"a":2,"\u0041":3,"A":4}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#"[1,[2,3],{"x":1}]"#,
+            r#""s""#,
+            "1e5",
+            "null",
+            &many,
+        ] {
+            let r = JsonRecord::parse(text).unwrap();
+            let (keys, len) = r.keys_and_len();
+            let keys: Vec<String> = keys.into_iter().map(Cow::into_owned).collect();
+            assert_eq!((keys, len), from_value(&r), "{text}");
+        }
+    }
+
     #[test]
     fn records_kind_keys_and_length() {
         let r = JsonRecord::parse(r#"{"b": 1, "a": [1, 2]}"#).unwrap();
         assert_eq!(r.kind, "object");
-        assert_eq!(
-            r.keys_and_len(),
-            (vec!["b".to_string(), "a".to_string()], Some(2))
-        );
+        assert_eq!(r.keys_and_len(), (vec!["b".into(), "a".into()], Some(2)));
         let j = serde_json::to_value(SubRecord::Json(r)).unwrap();
         assert_eq!(j["protocol"], "json");
         assert_eq!(j["type"], "object");

@@ -1,0 +1,775 @@
+//! The JSON text of every JSON output: a serde [`Serializer`] that appends compact,
+//! terminal-safe JSON to a `Vec<u8>` the caller reuses ([`push_json`]).
+//!
+//! It writes exactly what `serde_json`'s compact serializer writes, numbers with the crates
+//! `serde_json` writes them with (`itoa`, `zmij`; the tests compare), with one difference that [`write_str`] owns: besides what JSON
+//! must escape (`"`, `\`, C0 controls, as `\"`, `\\`, `\n`, `\u001b` ...), the characters a
+//! terminal would act on or hide (those [`escape::is_safe`] refuses: DEL, C1, bidi and invisible
+//! format characters) are written as `\uXXXX` escapes, so that `--json` on a terminal is as safe
+//! as the text views while every parser reads back the very same text.
+//!
+//! It exists for speed: strings are scanned eight bytes at a time for anything to escape, a
+//! struct's field names (the program's own `&'static str`) are written as they are, and nothing
+//! is allocated (names, numbers and strings all go straight into the buffer).
+
+use crate::report::escape;
+use serde::Serialize;
+use serde::ser::{self, Error as _, Impossible};
+use serde_json::ser::{CompactFormatter, Formatter};
+use std::fmt;
+
+/// The error type: `serde_json`'s, so that callers see one kind of JSON error.
+type Error = serde_json::Error;
+type Result<T = ()> = std::result::Result<T, Error>;
+
+/// Appends `value` to `out` as one line of compact JSON (no newline), safe for a terminal, exact
+/// for a parser. On an error (a map key that is not a string or a number) `out` may hold part
+/// of the value.
+pub fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result {
+    value.serialize(&mut JsonWriter { out })
+}
+
+/// The serializer: the buffer it appends to.
+pub struct JsonWriter<'b> {
+    out: &'b mut Vec<u8>,
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// The high bit of each byte of `x` that is zero (exact: no carry crosses a byte).
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    !(((x & LOW7) + LOW7) | x) & HI
+}
+
+/// The high bit of each byte of `x` that a JSON string cannot hold as itself, or that is the
+/// start of a character [`write_str`] must look at: C0, `"`, `\`, DEL and every non-ASCII byte.
+#[inline]
+fn attention(x: u64) -> u64 {
+    // b >= 0x7f: the high bit, or the low seven bits all set.
+    let high = ((x & LOW7) + LO) | x;
+    // b & 0x7f < 0x20 (the b >= 0x80 among them are flagged above anyway).
+    let control = !((x & LOW7) + 0x6060_6060_6060_6060);
+    (high
+        | control
+        | zero_bytes(x ^ (LO * u64::from(b'"')))
+        | zero_bytes(x ^ (LO * u64::from(b'\\'))))
+        & HI
+}
+
+/// The index of the first byte of `b` from `from` that [`attention`] flags, or `b.len()`.
+#[inline]
+fn next_attention(b: &[u8], mut i: usize) -> usize {
+    while i + 8 <= b.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&b[i..i + 8]);
+        let m = attention(u64::from_le_bytes(word));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() {
+        let c = b[i];
+        if !(0x20..0x7f).contains(&c) || c == b'"' || c == b'\\' {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `b`. A record is mostly short pieces (names, numbers, `true`, `"c2s"`), and a call
+/// to `memcpy` for each costs more than the copy: up to 16 bytes are stored as two overlapping
+/// words straight into the buffer.
+#[inline(always)]
+fn put(out: &mut Vec<u8>, b: &[u8]) {
+    let n = b.len();
+    if n > 16 {
+        return out.extend_from_slice(b);
+    }
+    out.reserve(16);
+    let at = out.len();
+    store_short(out.spare_capacity_mut(), b);
+    // SAFETY: `reserve(16)` made room for 16 bytes after `at`, and `store_short` initialised the
+    // first `n` of them (`n <= 16`).
+    unsafe { out.set_len(at + n) };
+}
+
+/// Appends `,"name":` (the comma when `comma`) in one piece.
+#[inline(always)]
+fn put_name(out: &mut Vec<u8>, comma: bool, name: &[u8]) {
+    let n = name.len();
+    if n > 16 {
+        if comma {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(name);
+        return out.extend_from_slice(b"\":");
+    }
+    out.reserve(24);
+    let at = out.len();
+    let spare = &mut out.spare_capacity_mut()[..24];
+    store(spare, 0, [b',']);
+    let open = usize::from(comma);
+    store(spare, open, [b'"']);
+    let spare = &mut spare[open + 1..];
+    store_short(spare, name);
+    store(spare, n, *b"\":");
+    // SAFETY: `reserve(24)` made room for 24 bytes after `at`, and the stores above initialised
+    // the first `open + 1 + n + 2` of them (`n <= 16`).
+    unsafe { out.set_len(at + open + 1 + n + 2) };
+}
+
+/// Stores `b` (at most 16 bytes) at the start of `spare` (at least 16 long) as two
+/// overlapping words, or three bytes.
+#[inline(always)]
+fn store_short(spare: &mut [std::mem::MaybeUninit<u8>], b: &[u8]) {
+    let n = b.len();
+    if n >= 8 {
+        store(spare, 0, word::<8>(b, 0));
+        store(spare, n - 8, word::<8>(b, n - 8));
+    } else if n >= 4 {
+        store(spare, 0, word::<4>(b, 0));
+        store(spare, n - 4, word::<4>(b, n - 4));
+    } else if n > 0 {
+        store(spare, 0, [b[0]]);
+        store(spare, n / 2, [b[n / 2]]);
+        store(spare, n - 1, [b[n - 1]]);
+    }
+}
+
+/// The `N` bytes of `b` from `at` (`at + N <= b.len()`).
+#[inline(always)]
+fn word<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut w = [0u8; N];
+    w.copy_from_slice(&b[at..at + N]);
+    w
+}
+
+/// Stores `w` at `at` in `spare` (one store for a word).
+#[inline(always)]
+fn store<const N: usize>(spare: &mut [std::mem::MaybeUninit<u8>], at: usize, w: [u8; N]) {
+    for (d, s) in spare[at..at + N].iter_mut().zip(w) {
+        d.write(s);
+    }
+}
+
+/// Appends `\uXXXX` for one UTF-16 unit.
+fn push_u_escape(out: &mut Vec<u8>, unit: u16) {
+    out.extend_from_slice(&[
+        b'\\',
+        b'u',
+        HEX[usize::from(unit >> 12)],
+        HEX[usize::from((unit >> 8) & 0xf)],
+        HEX[usize::from((unit >> 4) & 0xf)],
+        HEX[usize::from(unit & 0xf)],
+    ]);
+}
+
+/// Appends the contents of a JSON string for `s` (no quotes): runs of plain ASCII are copied
+/// whole; `"`, `\` and C0 escaped as JSON does; DEL and the other characters a terminal acts
+/// on or hides as `\uXXXX`.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    let mut start = 0;
+    loop {
+        let i = next_attention(b, start);
+        put(out, &b[start..i]);
+        let Some(&c) = b.get(i) else { return };
+        start = i + 1;
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            0..0x80 => push_u_escape(out, u16::from(c)),
+            _ => {
+                // `s` is a str: a character starts here.
+                let Some(ch) = s[i..].chars().next() else {
+                    return;
+                };
+                start = i + ch.len_utf8();
+                if escape::is_safe(ch) {
+                    out.extend_from_slice(&b[i..start]);
+                } else {
+                    let mut units = [0u16; 2];
+                    for &u in ch.encode_utf16(&mut units).iter() {
+                        push_u_escape(out, u);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Appends `"s"`.
+fn quoted(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    write_str(out, s);
+    out.push(b'"');
+}
+
+/// Integers as `serde_json` writes them (with `itoa`, as it does).
+macro_rules! numbers {
+    ($($name:ident($t:ty);)*) => {$(
+        fn $name(self, v: $t) -> Result {
+            put(self.out, itoa::Buffer::new().format(v).as_bytes());
+            Ok(())
+        }
+    )*};
+}
+
+/// What a compound value has written so far: nothing (no comma before the next entry) or
+/// something.
+pub struct Compound<'a, 'b> {
+    w: &'a mut JsonWriter<'b>,
+    first: bool,
+    /// The closing bytes: `]`, `}`, or `]}` / `}}` for an enum variant's contents.
+    close: &'static [u8],
+}
+
+impl Compound<'_, '_> {
+    #[inline]
+    fn comma(&mut self) {
+        if !self.first {
+            self.w.out.push(b',');
+        }
+        self.first = false;
+    }
+
+    /// A struct's field name, with the comma before it: written as it is, for a field name is
+    /// the program's own text (`&'static str`, serde's data model), never a capture's.
+    #[inline]
+    fn field(&mut self, key: &'static str) {
+        debug_assert!(next_attention(key.as_bytes(), 0) == key.len(), "{key}");
+        let comma = !self.first;
+        self.first = false;
+        put_name(self.w.out, comma, key.as_bytes());
+    }
+
+    #[inline]
+    fn end(self) -> Result {
+        self.w.out.extend_from_slice(self.close);
+        Ok(())
+    }
+}
+
+impl<'a, 'b> JsonWriter<'b> {
+    fn open(&'a mut self, open: &[u8], close: &'static [u8]) -> Compound<'a, 'b> {
+        self.out.extend_from_slice(open);
+        Compound {
+            w: self,
+            first: true,
+            close,
+        }
+    }
+
+    /// `{"variant":` before an enum variant's contents.
+    fn variant(&mut self, variant: &str) {
+        self.out.push(b'{');
+        quoted(self.out, variant);
+        self.out.push(b':');
+    }
+}
+
+impl<'a, 'b> ser::Serializer for &'a mut JsonWriter<'b> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Compound<'a, 'b>;
+    type SerializeTuple = Compound<'a, 'b>;
+    type SerializeTupleStruct = Compound<'a, 'b>;
+    type SerializeTupleVariant = Compound<'a, 'b>;
+    type SerializeMap = Compound<'a, 'b>;
+    type SerializeStruct = Compound<'a, 'b>;
+    type SerializeStructVariant = Compound<'a, 'b>;
+
+    fn serialize_bool(self, v: bool) -> Result {
+        put(self.out, if v { b"true" } else { b"false" });
+        Ok(())
+    }
+
+    numbers! {
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_i128(i128);
+        serialize_u8(u8);
+        serialize_u16(u16);
+        serialize_u32(u32);
+        serialize_u64(u64);
+        serialize_u128(u128);
+    }
+
+    /// Floats as `serde_json` writes them: `null` when not finite, else with `zmij`, as it does.
+    fn serialize_f32(self, v: f32) -> Result {
+        if !v.is_finite() {
+            return self.serialize_unit();
+        }
+        put(self.out, zmij::Buffer::new().format_finite(v).as_bytes());
+        Ok(())
+    }
+
+    fn serialize_f64(self, v: f64) -> Result {
+        if !v.is_finite() {
+            return self.serialize_unit();
+        }
+        put(self.out, zmij::Buffer::new().format_finite(v).as_bytes());
+        Ok(())
+    }
+
+    fn serialize_char(self, v: char) -> Result {
+        self.serialize_str(v.encode_utf8(&mut [0; 4]))
+    }
+
+    fn serialize_str(self, v: &str) -> Result {
+        quoted(self.out, v);
+        Ok(())
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Result {
+        CompactFormatter
+            .write_byte_array(self.out, v)
+            .map_err(Error::io)
+    }
+
+    fn serialize_none(self) -> Result {
+        self.serialize_unit()
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result {
+        v.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result {
+        self.serialize_unit()
+    }
+
+    fn serialize_unit_variant(self, _name: &'static str, _i: u32, variant: &'static str) -> Result {
+        self.serialize_str(variant)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, v: &T) -> Result {
+        v.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _i: u32,
+        variant: &'static str,
+        v: &T,
+    ) -> Result {
+        self.variant(variant);
+        v.serialize(&mut *self)?;
+        self.out.push(b'}');
+        Ok(())
+    }
+
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a, 'b>> {
+        Ok(self.open(b"[", b"]"))
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'a, 'b>> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a, 'b>> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _i: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'a, 'b>> {
+        self.variant(variant);
+        Ok(self.open(b"[", b"]}"))
+    }
+
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a, 'b>> {
+        Ok(self.open(b"{", b"}"))
+    }
+
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'a, 'b>> {
+        Ok(self.open(b"{", b"}"))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _i: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'a, 'b>> {
+        self.variant(variant);
+        Ok(self.open(b"{", b"}}"))
+    }
+
+    fn collect_str<T: fmt::Display + ?Sized>(self, v: &T) -> Result {
+        /// Escapes each piece the value writes.
+        struct Pieces<'o>(&'o mut Vec<u8>);
+        impl fmt::Write for Pieces<'_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                write_str(self.0, s);
+                Ok(())
+            }
+        }
+        self.out.push(b'"');
+        fmt::write(&mut Pieces(self.out), format_args!("{v}"))
+            .map_err(|_| Error::custom("a value failed to format"))?;
+        self.out.push(b'"');
+        Ok(())
+    }
+}
+
+/// Sequences, tuples and a tuple variant's contents: elements separated by commas.
+macro_rules! elements {
+    ($($trait:ident::$method:ident),*) => {$(
+        impl ser::$trait for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
+                self.comma();
+                v.serialize(&mut *self.w)
+            }
+            fn end(self) -> Result {
+                Compound::end(self)
+            }
+        }
+    )*};
+}
+
+elements!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+impl ser::SerializeMap for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result {
+        self.comma();
+        key.serialize(MapKey { out: self.w.out })?;
+        self.w.out.push(b':');
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
+        v.serialize(&mut *self.w)
+    }
+    fn end(self) -> Result {
+        Compound::end(self)
+    }
+}
+
+/// Structs and a struct variant's contents: named fields.
+macro_rules! fields {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                v: &T,
+            ) -> Result {
+                self.field(key);
+                v.serialize(&mut *self.w)
+            }
+            fn end(self) -> Result {
+                Compound::end(self)
+            }
+        }
+    )*};
+}
+
+fields!(SerializeStruct, SerializeStructVariant);
+
+/// A map key: a string, or a number or `bool` written as one (as `serde_json` does).
+struct MapKey<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+fn key_must_be_a_string() -> Error {
+    Error::custom("key must be a string")
+}
+
+/// Number keys, quoted.
+macro_rules! number_keys {
+    ($($name:ident($t:ty) => $write:ident;)*) => {$(
+        fn $name(self, v: $t) -> Result {
+            self.out.push(b'"');
+            CompactFormatter.$write(self.out, v).map_err(Error::io)?;
+            self.out.push(b'"');
+            Ok(())
+        }
+    )*};
+}
+
+impl ser::Serializer for MapKey<'_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Impossible<(), Error>;
+    type SerializeTuple = Impossible<(), Error>;
+    type SerializeTupleStruct = Impossible<(), Error>;
+    type SerializeTupleVariant = Impossible<(), Error>;
+    type SerializeMap = Impossible<(), Error>;
+    type SerializeStruct = Impossible<(), Error>;
+    type SerializeStructVariant = Impossible<(), Error>;
+
+    fn serialize_str(self, v: &str) -> Result {
+        quoted(self.out, v);
+        Ok(())
+    }
+
+    fn serialize_bool(self, v: bool) -> Result {
+        self.serialize_str(if v { "true" } else { "false" })
+    }
+
+    number_keys! {
+        serialize_i8(i8) => write_i8;
+        serialize_i16(i16) => write_i16;
+        serialize_i32(i32) => write_i32;
+        serialize_i64(i64) => write_i64;
+        serialize_i128(i128) => write_i128;
+        serialize_u8(u8) => write_u8;
+        serialize_u16(u16) => write_u16;
+        serialize_u32(u32) => write_u32;
+        serialize_u64(u64) => write_u64;
+        serialize_u128(u128) => write_u128;
+        serialize_f32(f32) => write_f32;
+        serialize_f64(f64) => write_f64;
+    }
+
+    fn serialize_char(self, v: char) -> Result {
+        self.serialize_str(v.encode_utf8(&mut [0; 4]))
+    }
+
+    fn serialize_unit_variant(self, _name: &'static str, _i: u32, variant: &'static str) -> Result {
+        self.serialize_str(variant)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, v: &T) -> Result {
+        v.serialize(self)
+    }
+
+    fn collect_str<T: fmt::Display + ?Sized>(self, v: &T) -> Result {
+        (&mut JsonWriter { out: self.out }).collect_str(v)
+    }
+
+    fn serialize_bytes(self, _v: &[u8]) -> Result {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_none(self) -> Result {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _v: &T) -> Result {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_unit(self) -> Result {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _i: u32,
+        _variant: &'static str,
+        _v: &T,
+    ) -> Result {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleStruct> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _i: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self::SerializeStruct> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _i: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant> {
+        Err(key_must_be_a_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// What `serde_json` writes, with the terminal-unsafe characters it leaves as themselves
+    /// written as `\uXXXX` (the definition this writer must meet, written the slow way).
+    fn reference<T: Serialize + ?Sized>(v: &T) -> String {
+        let plain = serde_json::to_string(v).unwrap();
+        let mut out = String::new();
+        for c in plain.chars() {
+            if escape::is_safe(c) {
+                out.push(c);
+            } else {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+        }
+        out
+    }
+
+    fn ours<T: Serialize + ?Sized>(v: &T) -> String {
+        let mut out = Vec::new();
+        push_json(&mut out, v).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_byte_value_is_written_as_serde_json_and_the_terminal_rule_say() {
+        for b in 0..=0x7fu8 {
+            for at in 0..20 {
+                let mut s = "x".repeat(at);
+                s.push(char::from(b));
+                s.push_str("tail");
+                assert_eq!(ours(&s), reference(&s), "{b:#x} at {at}");
+            }
+        }
+        let s = "a\u{80}\u{9b}é\u{202e}\u{200b}\u{2028}\u{feff}\u{e0041}✓\u{1f600}\"\\\u{7f}";
+        assert_eq!(ours(s), reference(s));
+    }
+
+    #[derive(Serialize)]
+    enum E {
+        Unit,
+        New(u8),
+        Tup(u8, &'static str),
+        Rec { a: Option<u8>, b: f64 },
+    }
+
+    #[derive(Serialize)]
+    struct Rec<'a> {
+        s: &'a str,
+        n: i64,
+        u: u128,
+        f: f64,
+        nan: f64,
+        small: f32,
+        none: Option<u8>,
+        list: Vec<E>,
+        empty: Vec<u8>,
+        map: std::collections::BTreeMap<u16, &'a str>,
+        bytes: &'a [u8],
+        tuple: (bool, char),
+        unit: (),
+        a_name_longer_than_sixteen_bytes: u8,
+        exactly_16_bytes: u8,
+        eight_b8: u8,
+    }
+
+    #[test]
+    fn values_of_every_kind_are_written_as_serde_json_writes_them() {
+        let r = Rec {
+            s: "q\"\n",
+            n: -42,
+            u: u128::MAX,
+            f: 1700000000.004143,
+            nan: f64::NAN,
+            small: 0.1,
+            none: None,
+            list: vec![
+                E::Unit,
+                E::New(7),
+                E::Tup(1, "x"),
+                E::Rec { a: None, b: 1e-7 },
+            ],
+            empty: vec![],
+            map: [(3, "three"), (10, "ten")].into_iter().collect(),
+            bytes: &[1, 2, 255],
+            tuple: (true, '\u{1b}'),
+            unit: (),
+            a_name_longer_than_sixteen_bytes: 1,
+            exactly_16_bytes: 2,
+            eight_b8: 3,
+        };
+        assert_eq!(ours(&r), reference(&r));
+        let v = json!({"a": [1, 2.5, null, {"b": "c"}], "": {}, "k": []});
+        assert_eq!(ours(&v), reference(&v));
+        let mut out = Vec::new();
+        ser::Serializer::collect_str(
+            &mut JsonWriter { out: &mut out },
+            &format_args!("{}-{}\u{7}", 1, "é"),
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), reference("1-é\u{7}"));
+        let bad: std::collections::BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into_iter().collect();
+        assert!(push_json(&mut Vec::new(), &bad).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn numbers_are_written_as_serde_json_writes_them(
+            f in proptest::num::f64::ANY,
+            g in proptest::num::f32::ANY,
+            i in proptest::num::i64::ANY,
+            u in proptest::num::u128::ANY,
+        ) {
+            let v = (f, g, i, u, f.to_bits() as f64 / 1e6);
+            proptest::prop_assert_eq!(ours(&v), reference(&v));
+        }
+
+        #[test]
+        fn short_pieces_are_copied_whole(s in "[a-z]{0,40}") {
+            let mut out = b"x".to_vec();
+            put(&mut out, s.as_bytes());
+            proptest::prop_assert_eq!(&out[1..], s.as_bytes());
+        }
+
+        #[test]
+        fn strings_are_written_as_the_reference_writes_them(s in "\\PC*|[\\u{0}-\\u{2100}]*|[ -~]{0,40}[\\u{0}-\\u{ff}][ -~]{0,40}") {
+            proptest::prop_assert_eq!(ours(&s), reference(&s));
+        }
+    }
+}
