@@ -6,7 +6,7 @@
 # Creates a private network namespace with a veth pair, then, once per tool, replays CAPTURE
 # onto one end at full speed (tcpreplay --topspeed, looped for SECONDS, default 10) while the
 # tool captures on the other end with the same filter (TCP on PORTs, default 80):
-#   sockscope live <veth> -q -p PORT...
+#   sockscope live <veth> -q -p PORT... --threads N     (once per N in THREADS)
 #   tcpdump -i <veth> -w /dev/null 'tcp port PORT or ...'
 #   tshark -i <veth> -q -w /dev/null -f 'tcp port PORT or ...'
 # and reports, for each, packets/s captured, kernel drops, and the ratio to tcpdump / tshark.
@@ -16,8 +16,16 @@
 # per rate (tcpreplay --pps) before the full-speed run, and the summary gives, per tool, the
 # highest replay rate it sustained with zero kernel drops.
 #
+# With REPLAYERS=K (default 1), K tcpreplay processes send at once, each RATE/K packets/s (or
+# each at full speed), for when one cannot send fast enough to make the tools drop. Replayer k
+# (from 2) sends a copy of CAPTURE with every PORT p renumbered to p + 1000 (k - 1)
+# (tcprewrite --portmap), so that the copies are distinct flows; the filters and `-p` include
+# those ports.
+#
 # Environment: SOCKSCOPE=path/to/binary (default: target/release/sockscope, built if missing),
-# RATES (see above).
+# RATES (see above), THREADS (the `--threads` values sockscope is run with, default "1"; each is
+# a tool of its own in the tables, `sockscope-tN`), REPLAYERS (see above), TSHARK=0 to leave
+# tshark out.
 set -euo pipefail
 
 die() { echo "live_replay: $*" >&2; exit 2; }
@@ -32,6 +40,10 @@ PORTS=("$@")
 [[ $EUID -eq 0 ]] || die "needs root (network namespaces, raw sockets)"
 [[ -r $CAPTURE ]] || die "$CAPTURE: not readable"
 command -v tcpreplay >/dev/null || die "tcpreplay not installed"
+REPLAYERS=${REPLAYERS:-1}
+THREADS=${THREADS:-1}
+[[ $REPLAYERS =~ ^[1-9][0-9]*$ ]] || die "REPLAYERS=$REPLAYERS: a whole number of at least 1"
+(( REPLAYERS == 1 )) || command -v tcprewrite >/dev/null || die "tcprewrite not installed"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SOCKSCOPE=${SOCKSCOPE:-$ROOT/target/release/sockscope}
@@ -57,9 +69,27 @@ ip -n "$NS" link set "$TX" mtu 65000 up
 ip -n "$NS" link set "$RX" mtu 65000 up
 in_ns() { ip netns exec "$NS" "$@"; }
 
+# The capture each replayer sends: the first the original, the others copies with the ports
+# moved by 1000 per replayer.
+CAPTURES=("$CAPTURE")
+ALL_PORTS=("${PORTS[@]}")
+for (( k = 2; k <= REPLAYERS; k++ )); do
+    map=""
+    for p in "${PORTS[@]}"; do
+        q=$(( p + 1000 * (k - 1) ))
+        (( q < 65536 )) || die "port $p moved to $q for replayer $k: too large"
+        map+="${map:+,}$p:$q"
+        ALL_PORTS+=("$q")
+    done
+    copy=$WORK/replayer-$k.pcap
+    tcprewrite --portmap="$map" --infile="$CAPTURE" --outfile="$copy" \
+        || die "tcprewrite --portmap=$map failed"
+    CAPTURES+=("$copy")
+done
+
 BPF=""
 SOCKSCOPE_PORTS=()
-for p in "${PORTS[@]}"; do
+for p in "${ALL_PORTS[@]}"; do
     BPF+="${BPF:+ or }tcp port $p"
     SOCKSCOPE_PORTS+=(-p "$p")
 done
@@ -75,18 +105,28 @@ wait_for() {
     return 1
 }
 
-# replay: sends CAPTURE on TX for SECONDS_TO_RUN; prints "packets seconds".
+# replay: every replayer sends its capture on TX for SECONDS_TO_RUN, RATE/REPLAYERS packets/s
+# each (or full speed); prints "packets seconds": the packets all sent, in the longest time.
 replay() {
-    local out=$WORK/tcpreplay.out
-    local speed=--topspeed
-    [[ $RATE == top ]] || speed=--pps=$RATE
-    in_ns tcpreplay "$speed" --preload-pcap --loop=0 --duration="$SECONDS_TO_RUN" \
-        --intf1="$TX" "$CAPTURE" >"$out" 2>&1 || true
-    local sent secs
-    sent=$(sed -n 's/^[[:space:]]*Actual: \([0-9]*\) packets.*/\1/p' "$out" | head -1)
-    secs=$(sed -n 's/.*packets ([0-9]* bytes) sent in \([0-9.]*\) seconds.*/\1/p' "$out" | head -1)
-    [[ -n $sent && -n $secs ]] || { cat "$out" >&2; die "could not read tcpreplay's result"; }
-    echo "$sent $secs"
+    local speed=--topspeed k
+    [[ $RATE == top ]] || speed=--pps=$(( RATE / REPLAYERS ))
+    local pids=()
+    for (( k = 1; k <= REPLAYERS; k++ )); do
+        in_ns tcpreplay "$speed" --preload-pcap --loop=0 --duration="$SECONDS_TO_RUN" \
+            --intf1="$TX" "${CAPTURES[k - 1]}" >"$WORK/tcpreplay-$k.out" 2>&1 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || true; done
+    local total=0 longest=0 sent secs
+    for (( k = 1; k <= REPLAYERS; k++ )); do
+        local out=$WORK/tcpreplay-$k.out
+        sent=$(sed -n 's/^[[:space:]]*Actual: \([0-9]*\) packets.*/\1/p' "$out" | head -1)
+        secs=$(sed -n 's/.*packets ([0-9]* bytes) sent in \([0-9.]*\) seconds.*/\1/p' "$out" | head -1)
+        [[ -n $sent && -n $secs ]] || { cat "$out" >&2; die "could not read tcpreplay's result"; }
+        total=$(( total + sent ))
+        longest=$(awk -v a="$longest" -v b="$secs" 'BEGIN { print (b > a ? b : a) }')
+    done
+    echo "$total $longest"
 }
 
 # run_tool NAME READY_PATTERN COMMAND...: captures during one replay, then stops the tool with
@@ -111,7 +151,7 @@ run_tool() {
 
 # Per tool: captured and dropped packet counts from its final statistics.
 stats_sockscope() {
-    sed -n 's/.*: \([0-9]*\) packets captured, [0-9]* received by filter, \([0-9]*\) dropped by kernel.*/\1 \2/p' "$WORK/sockscope.err" | tail -1
+    sed -n 's/.*: \([0-9]*\) packets captured, [0-9]* received by filter, \([0-9]*\) dropped by kernel.*/\1 \2/p' "$WORK/$1.err" | tail -1
 }
 stats_tcpdump() {
     local cap drop
@@ -138,33 +178,35 @@ stats_tshark() {
 # $WORK/rate-$RATE.
 run_all() {
     TOOLS=()
-    run_tool sockscope "capturing on" "$SOCKSCOPE" live "$RX" -q --color never \
-        "${SOCKSCOPE_PORTS[@]}" && TOOLS+=(sockscope)
+    for n in $THREADS; do
+        run_tool "sockscope-t$n" "capturing on" "$SOCKSCOPE" live "$RX" -q --color never \
+            --threads "$n" "${SOCKSCOPE_PORTS[@]}" && TOOLS+=("sockscope-t$n")
+    done
     if command -v tcpdump >/dev/null; then
         run_tool tcpdump "listening on" tcpdump -i "$RX" -n -w /dev/null "$BPF" && TOOLS+=(tcpdump)
     fi
-    if command -v tshark >/dev/null; then
+    if [[ ${TSHARK:-1} != 0 ]] && command -v tshark >/dev/null; then
         run_tool tshark "Capturing on" tshark -i "$RX" -n -q -w /dev/null -f "$BPF" && TOOLS+=(tshark)
     fi
     : >"$WORK/rate-$RATE"
     for t in "${TOOLS[@]}"; do
         local sent secs cap drop
         read -r sent secs <"$WORK/$t.result"
-        read -r cap drop < <("stats_$t")
+        read -r cap drop < <("stats_${t%%-*}" "$t")
         echo "$t $sent $secs ${cap:-0} ${drop:-0}" >>"$WORK/rate-$RATE"
     done
 }
 
 # table RATE: the results of one rate.
 table() {
-    printf '\n%-10s %10s %12s %10s %12s %10s %10s %14s %8s\n' tool "rate" sent seconds captured \
+    printf '\n%-13s %10s %12s %10s %12s %10s %10s %14s %8s\n' tool "rate" sent seconds captured \
         "of sent" dropped "captured pkt/s" "drop %"
     while read -r t sent secs cap drop; do
         local pps cpct dpct
         pps=$(awk -v c="$cap" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
         cpct=$(awk -v c="$cap" -v n="$sent" 'BEGIN { printf "%.1f%%", (n > 0 ? 100 * c / n : 0) }')
         dpct=$(awk -v c="$cap" -v d="$drop" 'BEGIN { printf "%.2f", (c + d > 0 ? 100 * d / (c + d) : 0) }')
-        printf '%-10s %10s %12s %10s %12s %10s %10s %14s %8s\n' "$t" "$1" "$sent" "$secs" "$cap" \
+        printf '%-13s %10s %12s %10s %12s %10s %10s %14s %8s\n' "$t" "$1" "$sent" "$secs" "$cap" \
             "$cpct" "$drop" "$pps" "$dpct"
     done <"$WORK/rate-$1"
 }
@@ -175,7 +217,7 @@ ALL_RATES=()
 for r in ${RATES:-}; do ALL_RATES+=("$r"); done
 ALL_RATES+=(top)
 for RATE in "${ALL_RATES[@]}"; do
-    echo "replaying $(basename "$CAPTURE") for ${SECONDS_TO_RUN}s per tool at ${RATE} pkt/s, filter: $BPF"
+    echo "replaying $(basename "$CAPTURE") with $REPLAYERS replayer(s) for ${SECONDS_TO_RUN}s per tool at ${RATE} pkt/s, filter: $BPF"
     run_all
     table "$RATE"
 done
@@ -191,6 +233,6 @@ for RATE in "${ALL_RATES[@]}"; do
         fi
     done <"$WORK/rate-$RATE"
 done
-for t in sockscope tcpdump tshark; do
-    printf '  %-10s %s\n' "$t" "${BEST[$t]:-none (drops at every rate tried)}"
+for t in $(for n in $THREADS; do echo "sockscope-t$n"; done) tcpdump tshark; do
+    printf '  %-13s %s\n' "$t" "${BEST[$t]:-none (drops at every rate tried)}"
 done

@@ -929,9 +929,10 @@ pub struct Common {
     /// The interval short polling is priced at in the "what if over HTTP" comparison, seconds.
     #[arg(long, default_value = "1", value_name = "SECS", value_parser = parse_interval)]
     pub poll_interval: std::time::Duration,
-    /// Threads: `read` splits the flows between N threads (default 1); `check` analyzes N
-    /// captures at once (default: the available cores). The output is the same whatever the
-    /// number; `live`, and views and rules that name one flow by its number, use one.
+    /// Threads: `read` splits the flows between N threads (default 1); `live` captures on N
+    /// rings of one PACKET_FANOUT group, each analyzed by its own thread (default 1); `check`
+    /// analyzes N captures at once (default: the available cores). The report is the same
+    /// whatever the number; views and rules that name one flow by its number use one.
     #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub threads: Option<usize>,
 }
@@ -964,14 +965,20 @@ impl Common {
         })
     }
 
-    /// The analysis configuration of a live capture: as `read`'s, with the receive ring's
-    /// share of `--memory` taken out of the budget.
+    /// The analysis configuration of a live capture: as `read`'s, with the receive rings'
+    /// share of `--memory` taken out of the budget (one ring per analysis thread,
+    /// [`Common::live_rings`]).
     pub fn live_config(&self) -> Config {
         let mut config = self.config(false);
-        config.limits.memory = Limits::live_memory_for_mib(self.memory);
-        // The ring feeds one analysis thread (PACKET_FANOUT rings per worker are not built).
-        config.threads = 1;
+        let rings = Common::live_rings(&config);
+        config.limits.memory = Limits::live_memory_for_mib(self.memory, rings);
         config
+    }
+
+    /// The receive rings of a live capture with `config`: one per analysis thread, joined in
+    /// one fanout group when there are several.
+    pub fn live_rings(config: &Config) -> usize {
+        config.workers(config.threads)
     }
 
     /// The `-p` ports, sorted, each once.

@@ -14,8 +14,11 @@ pub const BASELINE_MIB: usize = 28;
 /// Of the baseline, the window of an input file that is mapped at a time, MiB (see
 /// `source::contiguous`). A live capture has no such window but a receive ring instead.
 pub const INPUT_WINDOW_MIB: usize = 8;
-/// The largest receive ring of a live capture, MiB.
+/// The largest receive ring of a live capture, MiB (all the rings of a fanout group together,
+/// unless each one's floor takes more).
 pub const MAX_RING_MIB: usize = 32;
+/// The smallest receive ring, MiB: four blocks of 1 MiB.
+pub const MIN_RING_MIB: usize = 4;
 
 /// The smallest `--memory` accepted, MiB: the baseline and a budget of 1 MiB (which holds a few
 /// hundred flows; below 32 the analysis has little room).
@@ -111,11 +114,18 @@ impl Limits {
         (mib / 4).clamp(INPUT_WINDOW_MIB, MAX_RING_MIB) << 20
     }
 
-    /// The budget of a live capture for `--memory mib`: the ring takes the place of the input
-    /// window in the baseline, and what it takes beyond it comes out of the budget (at least
-    /// 1 MiB is left).
-    pub fn live_memory_for_mib(mib: usize) -> usize {
-        let beyond_window = Limits::live_ring_for_mib(mib) - (INPUT_WINDOW_MIB << 20);
+    /// Each ring of a live capture over `rings` rings (`live --threads N`, one fanout group):
+    /// an equal part of [`Limits::live_ring_for_mib`], at least [`MIN_RING_MIB`].
+    pub fn live_ring_each_for_mib(mib: usize, rings: usize) -> usize {
+        (Limits::live_ring_for_mib(mib) / rings.max(1)).max(MIN_RING_MIB << 20)
+    }
+
+    /// The budget of a live capture over `rings` rings for `--memory mib`: the rings take the
+    /// place of the input window in the baseline, and what they take beyond it comes out of
+    /// the budget (at least 1 MiB is left).
+    pub fn live_memory_for_mib(mib: usize, rings: usize) -> usize {
+        let rings_bytes = Limits::live_ring_each_for_mib(mib, rings) * rings.max(1);
+        let beyond_window = rings_bytes.saturating_sub(INPUT_WINDOW_MIB << 20);
         Limits::memory_for_mib(mib)
             .saturating_sub(beyond_window)
             .max(1 << 20)
@@ -266,13 +276,19 @@ mod tests {
     fn a_live_ring_takes_the_place_of_the_input_window() {
         // The default: a 16 MiB ring, 8 MiB more than a file's window, out of the budget.
         assert_eq!(Limits::live_ring_for_mib(64), 16 << 20);
-        assert_eq!(Limits::live_memory_for_mib(64), 28 << 20);
+        assert_eq!(Limits::live_memory_for_mib(64, 1), 28 << 20);
+        // Rings of a fanout group share the same memory...
+        assert_eq!(Limits::live_ring_each_for_mib(64, 2), 8 << 20);
+        assert_eq!(Limits::live_memory_for_mib(64, 2), 28 << 20);
+        // ...down to each one's floor, which then comes out of the budget.
+        assert_eq!(Limits::live_ring_each_for_mib(64, 8), MIN_RING_MIB << 20);
+        assert_eq!(Limits::live_memory_for_mib(64, 8), 12 << 20);
         // Never smaller than the window, never larger than 32 MiB.
         assert_eq!(
             Limits::live_ring_for_mib(MIN_MEMORY_MIB),
             INPUT_WINDOW_MIB << 20
         );
-        assert_eq!(Limits::live_memory_for_mib(MIN_MEMORY_MIB), 1 << 20);
+        assert_eq!(Limits::live_memory_for_mib(MIN_MEMORY_MIB, 1), 1 << 20);
         assert_eq!(Limits::live_ring_for_mib(4096), MAX_RING_MIB << 20);
     }
 

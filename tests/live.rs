@@ -291,31 +291,37 @@ fn tcp_flags(frame: &[u8]) -> Option<u8> {
 
 /// Runs a small HTTP exchange to 127.0.0.1:80 inside `ns`: connect, request, response, close.
 fn http_exchange(ns: &Netns) {
-    let (listener, mut client) = ns.enter(|| {
+    let (listener, client) = ns.enter(|| {
         let l = TcpListener::bind("127.0.0.1:80").expect("bind :80");
         let c = TcpStream::connect("127.0.0.1:80").expect("connect");
         (l, c)
     });
-    let server = thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        let mut buf = [0u8; 1024];
-        let mut got = Vec::new();
-        while !got.ends_with(b"\r\n\r\n") {
-            let n = s.read(&mut buf).expect("read request");
-            assert!(n > 0, "client closed early");
-            got.extend_from_slice(&buf[..n]);
-        }
-        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
-            .expect("respond");
-    });
+    let server = thread::spawn(move || answer_http(listener.accept().expect("accept").0));
+    ask_http(client);
+    server.join().expect("server");
+}
+
+/// The client side of [`http_exchange`]: a request, the response to the close.
+fn ask_http(mut client: TcpStream) {
     client
         .write_all(b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .expect("request");
     let mut response = Vec::new();
     client.read_to_end(&mut response).expect("response");
     assert!(response.ends_with(b"hello"));
-    drop(client);
-    server.join().expect("server");
+}
+
+/// The server side of [`http_exchange`]: reads a request head, answers it and closes.
+fn answer_http(mut s: TcpStream) {
+    let mut buf = [0u8; 1024];
+    let mut got = Vec::new();
+    while !got.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut buf).expect("read request");
+        assert!(n > 0, "client closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+        .expect("respond");
 }
 
 /// What the WebSocket peers exchange: every data message is echoed by the server.
@@ -739,22 +745,221 @@ fn ctrl_c_drains_the_ring_and_keeps_every_packet() {
 #[test]
 fn count_stops_after_n_packets() {
     require_root!();
-    let ns = Netns::new("count");
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("out.pcap");
-    let mut cmd = ns.command(BIN);
-    cmd.args(["live", "lo", "--json", "-c", "4", "-w"])
+    for threads in ["1", "2"] {
+        let ns = Netns::new("count");
+        let dir = tempfile::tempdir().unwrap();
+        let pcap = dir.path().join("out.pcap");
+        let mut cmd = ns.command(BIN);
+        cmd.args([
+            "live",
+            "lo",
+            "--json",
+            "-c",
+            "4",
+            "--threads",
+            threads,
+            "-w",
+        ])
         .arg(&pcap);
-    let mut live = Live::start(cmd);
-    live.wait_capturing();
-    http_exchange(&ns);
-    let (status, stdout, stderr) = live.finish(Duration::from_secs(10));
-    assert!(status.success(), "{status}\n{stderr}");
-    let records = json_lines(&stdout);
-    assert_eq!(of_type(&records, "summary")[0]["packets"], 4, "{stdout}");
-    let (_, packets) = read_pcap(&pcap);
-    assert_eq!(packets.len(), 4);
-    assert_eq!(tcp_flags(&packets[0].1), Some(0x02));
+        let mut live = Live::start(cmd);
+        live.wait_capturing();
+        http_exchange(&ns);
+        let (status, stdout, stderr) = live.finish(Duration::from_secs(10));
+        assert!(status.success(), "{status}\n{stderr}");
+        let records = json_lines(&stdout);
+        assert_eq!(of_type(&records, "summary")[0]["packets"], 4, "{stdout}");
+        let (_, packets) = read_pcap(&pcap);
+        assert_eq!(packets.len(), 4);
+        assert_eq!(tcp_flags(&packets[0].1), Some(0x02));
+    }
+}
+
+/// Many conversations at once inside `ns`, all connected before any of them talks: `ws`
+/// tungstenite clients of an echo server on 127.0.0.1:80 (a text and a binary message each
+/// way, then a close) and `http` clients of a server on 127.0.0.1:81 (one request, a response,
+/// the close).
+fn concurrent_traffic(ns: &Netns, ws: usize, http: usize) {
+    let (ws_listener, http_listener, ws_streams, http_streams) = ns.enter(move || {
+        let wl = TcpListener::bind("127.0.0.1:80").expect("bind :80");
+        let hl = TcpListener::bind("127.0.0.1:81").expect("bind :81");
+        let connect = |port: u16| TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let w: Vec<TcpStream> = (0..ws).map(|_| connect(80)).collect();
+        let h: Vec<TcpStream> = (0..http).map(|_| connect(81)).collect();
+        (wl, hl, w, h)
+    });
+    let ws_server = thread::spawn(move || {
+        let echoes: Vec<_> = (0..ws)
+            .map(|_| {
+                let (s, _) = ws_listener.accept().expect("accept");
+                thread::spawn(move || {
+                    let mut ws = tungstenite::accept(s).expect("server handshake");
+                    loop {
+                        match ws.read() {
+                            Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
+                                ws.send(m).expect("echo")
+                            }
+                            Ok(_) => {}
+                            Err(tungstenite::Error::ConnectionClosed) => break,
+                            Err(e) => panic!("server: {e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for e in echoes {
+            e.join().expect("echo thread");
+        }
+    });
+    let http_server = thread::spawn(move || {
+        let answers: Vec<_> = (0..http)
+            .map(|_| {
+                let (s, _) = http_listener.accept().expect("accept");
+                thread::spawn(move || answer_http(s))
+            })
+            .collect();
+        for a in answers {
+            a.join().expect("answer thread");
+        }
+    });
+    let mut clients = Vec::new();
+    for (i, stream) in ws_streams.into_iter().enumerate() {
+        clients.push(thread::spawn(move || {
+            let (mut ws, _) =
+                tungstenite::client("ws://127.0.0.1/chat", stream).expect("client handshake");
+            for m in [
+                Message::text(format!("hello from {i}")),
+                Message::binary(vec![i as u8; 100 + i]),
+            ] {
+                ws.send(m.clone()).expect("send");
+                assert_eq!(ws.read().expect("echo"), m);
+            }
+            ws.close(None).expect("close");
+            loop {
+                match ws.read() {
+                    Ok(_) => {}
+                    Err(tungstenite::Error::ConnectionClosed) => break,
+                    Err(e) => panic!("client: {e}"),
+                }
+            }
+        }));
+    }
+    for stream in http_streams {
+        clients.push(thread::spawn(move || ask_http(stream)));
+    }
+    for c in clients {
+        c.join().expect("client");
+    }
+    ws_server.join().expect("websocket server");
+    http_server.join().expect("http server");
+}
+
+/// `live --threads N`: N rings in one fanout group, each analyzed by its own thread. On the
+/// same traffic the report is the one-thread report of the written file, and the kernel's flow
+/// hash kept each connection whole: one flow per connection, both directions in it, nothing
+/// picked up mid-stream.
+#[test]
+fn fanout_rings_report_what_one_thread_reports() {
+    require_root!();
+    const WS: usize = 12;
+    const HTTP: usize = 12;
+    for threads in [2usize, 3] {
+        let ns = Netns::new("fanout");
+        let dir = tempfile::tempdir().unwrap();
+        let pcap = dir.path().join("out.pcap");
+        let mut cmd = ns.command(BIN);
+        cmd.args([
+            "live",
+            "lo",
+            "--json",
+            "-V",
+            "-p",
+            "80",
+            "-p",
+            "81",
+            "--threads",
+        ])
+        .arg(threads.to_string())
+        .arg("-w")
+        .arg(&pcap);
+        let mut live = Live::start(cmd);
+        live.wait_capturing();
+        assert!(
+            live.stderr_seen
+                .contains(&format!("{threads} rings (fanout hash), each ")),
+            "{}",
+            live.stderr_seen
+        );
+        concurrent_traffic(&ns, WS, HTTP);
+        // Ctrl-C ends every ring and worker; the report comes once.
+        live.signal(libc::SIGINT);
+        let (status, stdout, stderr) = live.finish(Duration::from_secs(20));
+        assert!(status.success(), "{status}\n{stderr}");
+        assert!(stderr.contains("stopped: interrupted"), "{stderr}");
+        let records = json_lines(&stdout);
+        let summary = of_type(&records, "summary");
+        assert_eq!(summary.len(), 1, "{stdout}");
+        let summary = summary[0];
+
+        // Every connection whole, in one flow.
+        let flows = of_type(&records, "flow");
+        assert_eq!(flows.len(), WS + HTTP, "{threads} threads: {stdout}");
+        assert!(of_type(&records, "anomaly").is_empty(), "{stdout}");
+        for f in &flows {
+            assert_eq!(f["closed"], "fin", "{f}");
+            assert!(f["bytes_c2s"].as_u64() > Some(0), "{f}");
+            assert!(f["bytes_s2c"].as_u64() > Some(0), "{f}");
+            match f["kind"].as_str() {
+                Some("websocket") => {
+                    assert_eq!(f["handshake_complete"], true, "{f}");
+                    assert_eq!(f["ws_messages"], 4, "{f}");
+                }
+                Some("http") => assert_eq!(f["http_messages"], 2, "{f}"),
+                other => panic!("flow of kind {other:?}: {f}"),
+            }
+        }
+        assert_eq!(summary["kinds"]["websocket"], WS, "{summary}");
+        assert_eq!(summary["kinds"]["http"], HTTP, "{summary}");
+
+        // The kernel's counters: one line per ring, summed in the summary; the flows were
+        // spread over more than one ring.
+        let (_, packets) = read_pcap(&pcap);
+        assert_eq!(summary["packets"], packets.len() as u64);
+        assert_eq!(summary["kernel"]["dropped"], 0, "{summary}");
+        let per_ring: Vec<u64> = (1..=threads)
+            .map(|i| {
+                let prefix = format!("lo: ring {i} of {threads}: ");
+                let line = stderr
+                    .lines()
+                    .find_map(|l| l.split_once(&prefix).map(|(_, rest)| rest))
+                    .unwrap_or_else(|| panic!("no line for ring {i}: {stderr}"));
+                line.split(' ').next().and_then(|n| n.parse().ok()).unwrap()
+            })
+            .collect();
+        assert_eq!(
+            Some(per_ring.iter().sum::<u64>()),
+            summary["kernel"]["received"].as_u64(),
+            "{per_ring:?} {summary}"
+        );
+        assert!(
+            per_ring.iter().filter(|&&n| n > 0).count() >= 2,
+            "the kernel put every flow on one ring: {per_ring:?}"
+        );
+        // Every SYN-ACK came on its SYN's ring (the reading thread checks it).
+        assert!(!stderr.contains("different rings"), "{stderr}");
+
+        // The same packets read back from the file, in one thread: the same report.
+        let out = run_ok(
+            Command::new(BIN)
+                .args(["read", "--json", "-p", "80", "-p", "81", "--threads", "1"])
+                .arg(&pcap),
+        );
+        let from_file = json_lines(&String::from_utf8_lossy(&out));
+        assert_eq!(
+            normalized(&from_file),
+            normalized(&records),
+            "{threads} threads"
+        );
+    }
 }
 
 fn proc_status(pid: u32) -> String {
@@ -1155,85 +1360,97 @@ fn live_follows_a_key_log_written_while_it_captures() {
             .arg("-out")
             .arg(&cert),
     );
-    // The key log exists, empty, when the capture starts: its lines come during it.
-    std::fs::write(&keys, b"").unwrap();
-    let ns = Netns::new("tls");
-    let mut server = ns.command("openssl");
-    server
-        .args([
-            "s_server", "-accept", "443", "-naccept", "1", "-www", "-tls1_3",
+    // One thread, and two rings with their workers (which share the followed key log).
+    for threads in ["1", "2"] {
+        // The key log exists, empty, when the capture starts: its lines come during it.
+        std::fs::write(&keys, b"").unwrap();
+        let ns = Netns::new("tls");
+        let mut server = ns.command("openssl");
+        server
+            .args([
+                "s_server", "-accept", "443", "-naccept", "1", "-www", "-tls1_3",
+            ])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut server = server.spawn().expect("openssl s_server");
+        let mut cmd = ns.command(BIN);
+        cmd.args([
+            "live",
+            "lo",
+            "--json",
+            "--duration",
+            "4",
+            "--threads",
+            threads,
         ])
-        .arg("-cert")
-        .arg(&cert)
-        .arg("-key")
-        .arg(&key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut server = server.spawn().expect("openssl s_server");
-    let mut cmd = ns.command(BIN);
-    cmd.args(["live", "lo", "--json", "--duration", "4", "--keylog"])
+        .arg("--keylog")
         .arg(&keys);
-    let mut live = Live::start(cmd);
-    live.wait_capturing();
-    thread::sleep(Duration::from_millis(300));
-    let mut client = ns.command("openssl");
-    client
-        .args(["s_client", "-connect", "127.0.0.1:443", "-quiet", "-tls1_3"])
-        .args([
-            "-alpn",
-            "http/1.1",
-            "-servername",
-            "sockscope.test",
-            "-keylogfile",
-        ])
-        .arg(&keys)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut client = client.spawn().expect("openssl s_client");
-    client
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"GET /status HTTP/1.1\r\nHost: sockscope.test\r\n\r\n")
-        .expect("request");
-    let out = client.wait_with_output().expect("s_client");
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("HTTP/1.0 200"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let _ = server.kill();
-    let _ = server.wait();
-    let (status, stdout, stderr) = live.finish(Duration::from_secs(15));
-    assert!(status.success(), "{status}\n{stderr}");
-    let records = json_lines(&stdout);
-    let lines: Vec<String> = of_type(&records, "http")
-        .iter()
-        .map(|h| {
-            format!(
-                "{} {}",
-                h["method"].as_str().unwrap_or(""),
-                h["status"]
-                    .as_u64()
-                    .map(|s| s.to_string())
-                    .unwrap_or_default()
-            )
-        })
-        .collect();
-    assert_eq!(lines, ["GET ", " 200"], "{stdout}");
-    let codes: Vec<&str> = of_type(&records, "anomaly")
-        .iter()
-        .filter_map(|a| a["code"].as_str())
-        .collect();
-    assert!(!codes.contains(&"tls.missing_secrets"), "{stdout}");
-    let flow = of_type(&records, "flow")
-        .into_iter()
-        .find(|f| f["tls"].is_object())
-        .unwrap_or_else(|| panic!("no TLS flow: {stdout}"));
-    assert_eq!(flow["kind"], "http");
-    assert_eq!(flow["tls"]["version"], "TLS 1.3");
-    assert_eq!(flow["tls"]["sni"], "sockscope.test");
-    assert_eq!(flow["tls"]["decrypted"], true);
+        let mut live = Live::start(cmd);
+        live.wait_capturing();
+        thread::sleep(Duration::from_millis(300));
+        let mut client = ns.command("openssl");
+        client
+            .args(["s_client", "-connect", "127.0.0.1:443", "-quiet", "-tls1_3"])
+            .args([
+                "-alpn",
+                "http/1.1",
+                "-servername",
+                "sockscope.test",
+                "-keylogfile",
+            ])
+            .arg(&keys)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut client = client.spawn().expect("openssl s_client");
+        client
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"GET /status HTTP/1.1\r\nHost: sockscope.test\r\n\r\n")
+            .expect("request");
+        let out = client.wait_with_output().expect("s_client");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("HTTP/1.0 200"),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let _ = server.kill();
+        let _ = server.wait();
+        let (status, stdout, stderr) = live.finish(Duration::from_secs(15));
+        assert!(status.success(), "{status}\n{stderr}");
+        let records = json_lines(&stdout);
+        let lines: Vec<String> = of_type(&records, "http")
+            .iter()
+            .map(|h| {
+                format!(
+                    "{} {}",
+                    h["method"].as_str().unwrap_or(""),
+                    h["status"]
+                        .as_u64()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        assert_eq!(lines, ["GET ", " 200"], "{stdout}");
+        let codes: Vec<&str> = of_type(&records, "anomaly")
+            .iter()
+            .filter_map(|a| a["code"].as_str())
+            .collect();
+        assert!(!codes.contains(&"tls.missing_secrets"), "{stdout}");
+        let flow = of_type(&records, "flow")
+            .into_iter()
+            .find(|f| f["tls"].is_object())
+            .unwrap_or_else(|| panic!("no TLS flow: {stdout}"));
+        assert_eq!(flow["kind"], "http");
+        assert_eq!(flow["tls"]["version"], "TLS 1.3");
+        assert_eq!(flow["tls"]["sni"], "sockscope.test");
+        assert_eq!(flow["tls"]["decrypted"], true);
+    }
 }

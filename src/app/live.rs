@@ -190,12 +190,14 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         }
     };
 
-    let socket = match socket::PacketSocket::open(
+    let rings = Common::live_rings(&config);
+    let sockets = match socket::PacketSocket::open_group(
+        rings,
         iface.index,
         framing,
         &program,
         args.promisc,
-        socket::RingGeometry::with_bytes(Limits::live_ring_for_mib(common.memory)),
+        socket::RingGeometry::with_bytes(Limits::live_ring_each_for_mib(common.memory, rings)),
     ) {
         Ok(s) => s,
         Err(socket::OpenError::NotPermitted) => {
@@ -213,14 +215,14 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
             return Status::Error;
         }
     };
-    if let Some(e) = &socket.promisc_error {
+    if let Some(e) = sockets.first().and_then(|s| s.promisc_error.as_ref()) {
         // A note, not a failure; in the same plain words as one.
         error_line(format!(
             "{}: promiscuous mode refused ({e}); capturing only this host's traffic",
             iface.name
         ));
     }
-    let geometry = socket.geometry();
+    let geometry = sockets.first().map(|s| s.geometry()).unwrap_or_default();
 
     let plan = privs::plan_for_this_process();
     // tcpdump's -Z order: the file is opened by the identity that will own it.
@@ -296,7 +298,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
 
     let mut source = source::LiveSource::new(
         iface.name.clone(),
-        socket,
+        sockets,
         framing,
         link_type,
         loopback,
@@ -334,9 +336,13 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         skipped_flows: Rc::clone(&skipped_flows),
     };
 
+    let ring_text = match rings {
+        1 => "ring".to_string(),
+        n => format!("{n} rings (fanout hash), each"),
+    };
     let _ = writeln!(
         io::stderr(),
-        "sockscope: capturing on {}, link type {}, filter \"{}\", ring {} × {} KiB; Ctrl-C to stop",
+        "sockscope: capturing on {}, link type {}, filter \"{}\", {ring_text} {} × {} KiB; Ctrl-C to stop",
         shown_iface,
         link_type,
         filter_text,
@@ -350,10 +356,12 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
     let source_stats = source.stats();
     skipped_flows.set(source_stats.syn_hints);
     let kernel = source.kernel_stats();
+    let by_ring = source.kernel_stats_by_ring();
     let cause = source.stop_cause().cloned();
     let ring_error = source.first_ring_error();
     drop(source);
 
+    let lanes = analyzer.lane_counts();
     let mut status = Status::Ok;
     let mut failure: Option<String> = None;
     match outcome {
@@ -426,6 +434,22 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         }
     }
     if common.verbose {
+        // Each ring's share: how the kernel's flow hash spread the traffic.
+        if let Ok(rings) = by_ring.as_deref()
+            && rings.len() > 1
+        {
+            for (i, k) in rings.iter().enumerate() {
+                let _ = writeln!(
+                    err,
+                    "sockscope: {}: ring {} of {}: {} received by filter, {} dropped by kernel",
+                    shown_iface,
+                    i + 1,
+                    rings.len(),
+                    k.received,
+                    k.dropped
+                );
+            }
+        }
         if let Some(c) = &cause {
             let _ = writeln!(err, "sockscope: stopped: {}", escape::esc(&c.to_string()));
         }
@@ -436,6 +460,25 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
                 source_stats.after_stop
             );
         }
+    }
+    // Where the rings may not have held whole flows: said, with what to do.
+    if lanes.split > 0 {
+        let _ = writeln!(
+            err,
+            "sockscope: {}: {} connections had their two directions on different rings (this \
+             kernel's fanout hash is not symmetric for them) and were analyzed as two half flows; \
+             capture with --threads 1",
+            shown_iface, lanes.split
+        );
+    }
+    if lanes.reassembled > 0 {
+        let _ = writeln!(
+            err,
+            "sockscope: {}: {} TCP segments came in IPv6 fragments, which the kernel hashes to a \
+             ring without their ports: they may have been analyzed apart from their connection; \
+             capture with --threads 1",
+            shown_iface, lanes.reassembled
+        );
     }
     if let Some(e) = ring_error {
         let _ = writeln!(

@@ -5,12 +5,15 @@
 //! bound with `ETH_P_ALL` to the interface. So no packet is queued before the filter is in place
 //! and there is nothing to drain (libpcap has to drain because it binds first).
 //!
+//! Several sockets (`live --threads N`) join one `PACKET_FANOUT` group that hashes each flow to
+//! one of them ([`PacketSocket::open_group`]); each has its own ring.
+//!
 //! Ownership of ring blocks is the handshake of `block_status`: the kernel sets `TP_STATUS_USER`
 //! (with release semantics) when a block is full or its retire timer fired; user space reads it
 //! with acquire semantics, owns the block until it writes `TP_STATUS_KERNEL` back (release), and
 //! in between may read and write the block freely — the kernel does not touch it.
 
-use super::bpf::Insn;
+use super::bpf::{Insn, op};
 use super::ring::{BLOCK_NUM_PKTS_OFFSET, BLOCK_STATUS_OFFSET, Framing};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -53,8 +56,9 @@ impl RingGeometry {
     pub fn with_bytes(bytes: usize) -> RingGeometry {
         let d = RingGeometry::default();
         let blocks = bytes / d.block_size as usize;
+        let least = (crate::config::MIN_RING_MIB << 20) / d.block_size as usize;
         RingGeometry {
-            block_count: u32::try_from(blocks).unwrap_or(u32::MAX).max(4),
+            block_count: u32::try_from(blocks.max(least)).unwrap_or(u32::MAX),
             ..d
         }
     }
@@ -231,6 +235,85 @@ fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T)
     }
 }
 
+/// Attaches (or replaces) the socket's BPF filter.
+fn attach_filter(fd: &OwnedFd, filter: &[Insn]) -> Result<(), OpenError> {
+    let mut insns: Vec<libc::sock_filter> = filter.iter().map(|i| i.to_sock_filter()).collect();
+    let fprog = libc::sock_fprog {
+        len: u16::try_from(insns.len()).map_err(|_| OpenError::Io {
+            step: "attaching the packet filter",
+            error: io::Error::from_raw_os_error(libc::EINVAL),
+        })?,
+        filter: insns.as_mut_ptr(),
+    };
+    check(
+        setsockopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog),
+        "attaching the packet filter",
+    )
+}
+
+/// Reads option `name` into `value` (plain old data of the option's size).
+fn getsockopt<T>(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &mut T,
+) -> libc::c_int {
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` and `len` describe a live buffer of the option's type and size.
+    unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *mut T).cast(),
+            &mut len,
+        )
+    }
+}
+
+/// Waits until a block is ready in any of `sockets`, the timeout passes, a signal arrives, or
+/// one of them fails ([`Readiness::Error`]: read each one's error).
+pub fn poll_any<'a>(
+    sockets: impl IntoIterator<Item = &'a PacketSocket>,
+    timeout: Duration,
+) -> Readiness {
+    let mut fds: Vec<libc::pollfd> = sockets
+        .into_iter()
+        .map(|s| libc::pollfd {
+            fd: s.fd.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLERR,
+            revents: 0,
+        })
+        .collect();
+    let ms = libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfds.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if rc < 0 {
+        return if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            Readiness::Interrupted
+        } else {
+            Readiness::Error
+        };
+    }
+    if rc == 0 {
+        return Readiness::TimedOut;
+    }
+    if fds
+        .iter()
+        .any(|p| p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0)
+    {
+        Readiness::Error
+    } else {
+        Readiness::Readable
+    }
+}
+
+/// A filter that accepts nothing: the rings of a fanout group hold it until all have joined.
+const REJECT_ALL: [Insn; 1] = [Insn::new(op::RET | op::K, 0, 0, 0)];
+
+/// `PACKET_FANOUT` mode: the kernel's symmetric flow hash, IP fragments reassembled first.
+const FANOUT_HASH_DEFRAG: u32 = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG;
+
 impl PacketSocket {
     /// Opens a capture socket on interface `ifindex` (0 = every interface).
     pub fn open(
@@ -314,18 +397,7 @@ impl PacketSocket {
             blocks: geometry.block_count as usize,
         };
 
-        let mut insns: Vec<libc::sock_filter> = filter.iter().map(|i| i.to_sock_filter()).collect();
-        let fprog = libc::sock_fprog {
-            len: u16::try_from(insns.len()).map_err(|_| OpenError::Io {
-                step: "attaching the packet filter",
-                error: io::Error::from_raw_os_error(libc::EINVAL),
-            })?,
-            filter: insns.as_mut_ptr(),
-        };
-        check(
-            setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog),
-            "attaching the packet filter",
-        )?;
+        attach_filter(&fd, filter)?;
 
         // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
         let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -382,6 +454,65 @@ impl PacketSocket {
         }
     }
 
+    /// Opens `n` capture sockets on `ifindex`, each with its ring of `geometry`, joined in one
+    /// `PACKET_FANOUT` group (`PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG`): the kernel
+    /// reassembles IP fragments, then hands each packet to the socket its flow hashes to. The
+    /// hash is `__skb_get_hash_symmetric` (`net/packet/af_packet.c`, `fanout_demux_hash`), which
+    /// orders the addresses and ports before hashing (`__flow_hash_consistentify` in
+    /// `net/core/flow_dissector.c`), so both directions of a TCP connection reach the same
+    /// socket. One socket (`n` = 1) is opened as [`PacketSocket::open`] opens it, without a group.
+    ///
+    /// A socket bound but not yet in the group would receive every packet itself, so each is
+    /// bound with a filter that rejects everything and gets `filter` only once all have joined:
+    /// no packet is captured twice. Promiscuous mode is asked for on the first socket.
+    pub fn open_group(
+        n: usize,
+        ifindex: u32,
+        framing: Framing,
+        filter: &[Insn],
+        promisc: bool,
+        geometry: RingGeometry,
+    ) -> Result<Vec<PacketSocket>, OpenError> {
+        if n <= 1 {
+            return PacketSocket::open(ifindex, framing, filter, promisc, geometry)
+                .map(|s| vec![s]);
+        }
+        let mut sockets = Vec::with_capacity(n);
+        let mut group = None;
+        for i in 0..n {
+            let socket =
+                PacketSocket::open(ifindex, framing, &REJECT_ALL, promisc && i == 0, geometry)?;
+            group = Some(socket.join_fanout(group)?);
+            sockets.push(socket);
+        }
+        for socket in &sockets {
+            attach_filter(&socket.fd, filter)?;
+        }
+        Ok(sockets)
+    }
+
+    /// Joins fanout group `group`, or a new group with an id the kernel picks
+    /// (`PACKET_FANOUT_FLAG_UNIQUEID`); returns the group's id.
+    fn join_fanout(&self, group: Option<u16>) -> Result<u16, OpenError> {
+        let step = "joining the fanout group";
+        let arg: u32 = match group {
+            Some(id) => (FANOUT_HASH_DEFRAG << 16) | u32::from(id),
+            None => (FANOUT_HASH_DEFRAG | libc::PACKET_FANOUT_FLAG_UNIQUEID) << 16,
+        };
+        check(
+            setsockopt(&self.fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg),
+            step,
+        )?;
+        if let Some(id) = group {
+            return Ok(id);
+        }
+        let mut got: u32 = 0;
+        let rc = getsockopt(&self.fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &mut got);
+        check(rc, step)?;
+        // The id is the low 16 bits; the mode and flags the high ones.
+        Ok((got & 0xffff) as u16)
+    }
+
     pub fn ring(&self) -> &Ring {
         &self.ring
     }
@@ -391,47 +522,10 @@ impl PacketSocket {
         self.geometry
     }
 
-    /// Waits until a block is ready, the timeout passes, a signal arrives, or the socket fails.
-    pub fn poll(&self, timeout: Duration) -> Readiness {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN | libc::POLLERR,
-            revents: 0,
-        };
-        let ms = libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if rc < 0 {
-            return if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                Readiness::Interrupted
-            } else {
-                Readiness::Error
-            };
-        }
-        if rc == 0 {
-            return Readiness::TimedOut;
-        }
-        if pfd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-            Readiness::Error
-        } else {
-            Readiness::Readable
-        }
-    }
-
     /// The pending socket error (`SO_ERROR`), clearing it.
     pub fn take_error(&self) -> Option<io::Error> {
         let mut err: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: `err` and `len` are valid for the option's size.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&mut err as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        };
+        let rc = getsockopt(&self.fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut err);
         if rc < 0 {
             Some(io::Error::last_os_error())
         } else if err != 0 {
@@ -446,17 +540,7 @@ impl PacketSocket {
     pub fn statistics(&mut self) -> io::Result<KernelStats> {
         // SAFETY: tpacket_stats_v3 is plain old data.
         let mut st: libc::tpacket_stats_v3 = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
-        // SAFETY: `st` and `len` describe a valid buffer of the option's size.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_STATISTICS,
-                (&mut st as *mut libc::tpacket_stats_v3).cast(),
-                &mut len,
-            )
-        };
+        let rc = getsockopt(&self.fd, libc::SOL_PACKET, libc::PACKET_STATISTICS, &mut st);
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }

@@ -3,6 +3,15 @@
 //! the way. A block goes back to the kernel when the analyzer asks for the packet after its last
 //! one, i.e. after all of its packets were analyzed.
 //!
+//! With several rings (`live --threads N`: one fanout group, each ring holding whole flows), the
+//! packets are merged into one sequence, numbered in that order and written to `-w` in it: the
+//! next packet is the earliest stamped among the next packets of the blocks the kernel has
+//! handed over, ring by ring. A ring whose block the kernel has not handed over yet is not
+//! waited for, so across rings a packet can follow one stamped later by at most the time the
+//! kernel keeps a block (its retire timeout, [`RingGeometry::retire_tov_ms`](super::socket::RingGeometry::retire_tov_ms), or the time it
+//! takes to fill it); within a ring, and so within a flow, the kernel's order is kept. Each
+//! frame says which ring it came from ([`PacketSource::next_with_lane`]).
+//!
 //! When to stop is [`StopControl`]'s business, kept free of I/O so it can be tested: `-c` ends
 //! the capture right after the N-th packet; Ctrl-C / SIGTERM, `--duration` and a vanished
 //! interface start a *drain* — packets stamped up to the stop time are still analyzed and
@@ -10,10 +19,12 @@
 //! its retire timeout), later ones are discarded — and then the source reports its end.
 
 use super::bpf::SYN_HINT_SNAPLEN;
-use super::ring::{self, BlockWalker, Framing};
-use super::socket::{KernelStats, PacketSocket, Readiness};
+use super::ring::{self, BlockWalker, Framing, PacketHeader};
+use super::socket::{KernelStats, PacketSocket, Readiness, poll_any};
 use super::writer::PcapDump;
-use crate::source::{Frame, LinkType, Next, PacketSource, Progress, SourceError};
+use crate::source::{
+    Frame, LinkType, Next, NoteTaker, PacketSource, Progress, RecordNotes, SourceError,
+};
 use crate::time::Timestamp;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant, SystemTime};
@@ -296,18 +307,43 @@ struct Located {
     orig_len: u32,
 }
 
-/// A live capture as a [`PacketSource`].
-pub struct LiveSource {
-    name: String,
+/// One ring of the capture and where the walk over it stands.
+struct Lane {
     socket: PacketSocket,
-    framing: Framing,
-    link_type: LinkType,
-    /// Loopback interface index: its outgoing copies are duplicates.
-    loopback: Option<i32>,
     /// The block being read, or the next one to wait for.
     block: usize,
     /// Walk over `block` while user space owns it.
     walker: Option<BlockWalker>,
+    /// Packets handed from the current block.
+    handed_in_block: u64,
+    /// The next packet of `block`, found but not handed yet (it waits for its turn among the
+    /// rings' next packets).
+    next: Option<PacketHeader>,
+}
+
+impl Lane {
+    fn new(socket: PacketSocket) -> Lane {
+        Lane {
+            socket,
+            block: 0,
+            walker: None,
+            handed_in_block: 0,
+            next: None,
+        }
+    }
+}
+
+/// A live capture as a [`PacketSource`].
+pub struct LiveSource {
+    name: String,
+    /// One ring, or the rings of one fanout group.
+    lanes: Vec<Lane>,
+    /// The ring of the packet handed last.
+    current: usize,
+    framing: Framing,
+    link_type: LinkType,
+    /// Loopback interface index: its outgoing copies are duplicates.
+    loopback: Option<i32>,
     next_index: u64,
     stop: StopControl,
     dump: Option<PcapDump>,
@@ -317,10 +353,11 @@ pub struct LiveSource {
     stats: SourceStats,
     first_ring_error: Option<ring::RingError>,
     consecutive_poll_errors: u32,
-    /// Packets handed from the current block.
-    handed_in_block: u64,
     /// The error to return once, at the end.
     final_error: Option<SourceError>,
+    /// Packets handed on stamped earlier than the one before (several rings: within the
+    /// reorder bound; one ring: packets from different CPUs).
+    notes: NoteTaker,
 }
 
 /// What [`LiveSource::advance`] found.
@@ -350,12 +387,13 @@ fn realtime_now() -> Timestamp {
 }
 
 impl LiveSource {
-    /// A source over an open socket. `first_index` numbers the first packet; `on_batch` runs
-    /// after every block and before every wait (flush stdout there; return false to stop).
+    /// A source over open sockets (one, or the rings of one fanout group). `first_index`
+    /// numbers the first packet; `on_batch` runs after every block and before every wait (flush
+    /// stdout there; return false to stop).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: String,
-        socket: PacketSocket,
+        sockets: Vec<PacketSocket>,
         framing: Framing,
         link_type: LinkType,
         loopback: Option<u32>,
@@ -363,7 +401,12 @@ impl LiveSource {
         first_index: u64,
         interrupted: fn() -> bool,
     ) -> LiveSource {
-        let tov = Duration::from_millis(u64::from(socket.geometry().retire_tov_ms));
+        let tov_ms = sockets
+            .iter()
+            .map(|s| s.geometry().retire_tov_ms)
+            .max()
+            .unwrap_or(0);
+        let tov = Duration::from_millis(u64::from(tov_ms));
         let stop = StopControl::new(
             limits,
             Instant::now(),
@@ -375,12 +418,11 @@ impl LiveSource {
         );
         LiveSource {
             name,
-            socket,
+            lanes: sockets.into_iter().map(Lane::new).collect(),
+            current: 0,
             framing,
             link_type,
             loopback: loopback.and_then(|i| i32::try_from(i).ok()),
-            block: 0,
-            walker: None,
             next_index: first_index,
             stop,
             dump: None,
@@ -390,8 +432,8 @@ impl LiveSource {
             stats: SourceStats::default(),
             first_ring_error: None,
             consecutive_poll_errors: 0,
-            handed_in_block: 0,
             final_error: None,
+            notes: NoteTaker::default(),
         }
     }
 
@@ -418,9 +460,23 @@ impl LiveSource {
         self.first_ring_error
     }
 
-    /// Kernel counters (packets received by the filter, dropped, ring freezes).
+    /// Kernel counters (packets received by the filter, dropped, ring freezes), summed over
+    /// the rings.
     pub fn kernel_stats(&mut self) -> std::io::Result<KernelStats> {
-        self.socket.statistics()
+        let mut sum = KernelStats::default();
+        for k in self.kernel_stats_by_ring()? {
+            sum.received += k.received;
+            sum.dropped += k.dropped;
+            sum.freezes += k.freezes;
+        }
+        Ok(sum)
+    }
+
+    /// Kernel counters of each ring (`PACKET_STATISTICS` of its socket).
+    pub fn kernel_stats_by_ring(&mut self) -> std::io::Result<Vec<KernelStats>> {
+        (self.lanes.iter_mut())
+            .map(|lane| lane.socket.statistics())
+            .collect()
     }
 
     /// Flushes the `-w` file; returns the packets written to it.
@@ -463,17 +519,24 @@ impl LiveSource {
         Ok(())
     }
 
-    fn release_block(&mut self) {
-        if self.walker.take().is_some() {
-            self.socket.ring().release(self.block);
-            self.block = (self.block + 1) % self.socket.ring().blocks().max(1);
+    /// Hands ring `l`'s block back to the kernel, if user space holds one.
+    fn release_block(&mut self, l: usize) {
+        let Some(lane) = self.lanes.get_mut(l) else {
+            return;
+        };
+        lane.next = None;
+        if lane.walker.take().is_some() {
+            lane.socket.ring().release(lane.block);
+            lane.block = (lane.block + 1) % lane.socket.ring().blocks().max(1);
         }
     }
 
-    /// The end of the capture: hand back the block, flush, and report an error once if the
+    /// The end of the capture: hand back the blocks, flush, and report an error once if the
     /// capture did not end as asked.
     fn finish(&mut self) -> Result<Got, SourceError> {
-        self.release_block();
+        for l in 0..self.lanes.len() {
+            self.release_block(l);
+        }
         if let Err(e) = self.end_batch() {
             self.final_error.get_or_insert(e);
         }
@@ -483,32 +546,41 @@ impl LiveSource {
         Ok(Got::End)
     }
 
-    /// Finds the next packet to hand on.
-    fn advance(&mut self) -> Result<Got, SourceError> {
+    /// Finds ring `l`'s next packet, if the blocks the kernel handed over hold one: walks the
+    /// block user space owns, hands a finished block back, and starts on the next block once
+    /// the kernel has handed it over. Filter hints and loopback duplicates are counted and
+    /// skipped here.
+    fn find_next(&mut self, l: usize) -> Result<(), SourceError> {
         loop {
             if self.stop.is_done() {
-                return self.finish();
+                return Ok(());
             }
-            if let Some(walker) = self.walker.as_mut() {
-                let ring = self.socket.ring();
-                let Some(base) = ring.block_ptr(self.block) else {
-                    self.walker = None;
+            let Some(lane) = self.lanes.get_mut(l) else {
+                return Ok(());
+            };
+            if lane.next.is_some() {
+                return Ok(());
+            }
+            if let Some(walker) = lane.walker.as_mut() {
+                let ring = lane.socket.ring();
+                let Some(base) = ring.block_ptr(lane.block) else {
+                    lane.walker = None;
                     continue;
                 };
                 // SAFETY: user space owns this block (its status said TP_STATUS_USER and it has
-                // not been released); the kernel does not touch it until `release_block`, and no
-                // other reference into it is alive: the previous frame's borrow ended when the
-                // analyzer called `next_frame` again.
-                let block =
-                    unsafe { std::slice::from_raw_parts_mut(base.as_ptr(), ring.block_size()) };
+                // not been released); the kernel does not touch it until `release_block`, and
+                // no mutable reference into it is alive: the frame handed last from it was
+                // given up when the analyzer asked for the next one.
+                let block = unsafe { std::slice::from_raw_parts(base.as_ptr(), ring.block_size()) };
                 let Some(header) = walker.next_packet(block) else {
                     if let Some(e) = walker.error() {
                         self.stats.ring_errors += 1;
                         self.first_ring_error.get_or_insert(e);
                     }
-                    self.release_block();
+                    let handed = lane.handed_in_block;
+                    self.release_block(l);
                     self.end_batch()?;
-                    self.stop.block_done(self.handed_in_block, Instant::now());
+                    self.stop.block_done(handed, Instant::now());
                     continue;
                 };
                 if header.snaplen == SYN_HINT_SNAPLEN && header.len > SYN_HINT_SNAPLEN {
@@ -521,67 +593,125 @@ impl LiveSource {
                     self.stats.loopback_duplicates += 1;
                     continue;
                 }
-                let prepared = match ring::prepare(block, &header, self.framing) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.stats.ring_errors += 1;
-                        self.first_ring_error.get_or_insert(e);
-                        continue;
-                    }
-                };
-                let ts = Timestamp::from_secs_nanos(i64::from(header.sec), header.nsec);
-                match self.stop.admit(ts, Instant::now) {
-                    Admit::Hand => {}
-                    Admit::Discard => {
-                        self.stats.after_stop += 1;
-                        continue;
-                    }
-                    Admit::End => return self.finish(),
-                }
-                let Some(data) = block.get(prepared.start..prepared.end) else {
-                    self.stats.ring_errors += 1;
-                    continue;
-                };
-                if let Some(d) = self.dump.as_mut()
-                    && let Err(e) = d.write_packet(ts, prepared.orig_len, data)
-                {
-                    return Err(self.write_failed(e));
-                }
-                self.stats.captured += 1;
-                self.stats.bytes += data.len() as u64;
-                self.handed_in_block += 1;
-                return Ok(Got::Packet(Located {
-                    data: NonNull::from(data).cast::<u8>(),
-                    len: data.len(),
-                    ts,
-                    orig_len: prepared.orig_len,
-                }));
+                lane.next = Some(header);
+                return Ok(());
             }
 
-            // Between blocks.
-            let now = Instant::now();
-            self.stop.check(now, realtime_now(), (self.interrupted)());
+            // Between blocks: the next one, if the kernel has handed it over (the clock and the
+            // signal flag are looked at then, once a block; when no ring has one, `advance`
+            // looks before waiting).
+            if !lane.socket.ring().is_user(lane.block) {
+                return Ok(());
+            }
+            self.check_stop();
+            if self.stop.is_done() {
+                return Ok(());
+            }
+            let lane = &mut self.lanes[l];
+            let ring = lane.socket.ring();
+            let Some(base) = ring.block_ptr(lane.block) else {
+                return Ok(());
+            };
+            // SAFETY: as above: the block is user-owned and nothing else refers to it.
+            let block = unsafe { std::slice::from_raw_parts(base.as_ptr(), ring.block_size()) };
+            lane.walker = Some(BlockWalker::new(block));
+            lane.handed_in_block = 0;
+        }
+    }
+
+    /// Looks at the clock and the signal flag: a limit reached or Ctrl-C starts the drain.
+    fn check_stop(&mut self) {
+        self.stop
+            .check(Instant::now(), realtime_now(), (self.interrupted)());
+    }
+
+    /// Hands ring `l`'s next packet `header` on, unless it was stamped after the stop or is
+    /// malformed (`Ok(None)`: look further).
+    fn hand(&mut self, l: usize, header: PacketHeader) -> Result<Option<Got>, SourceError> {
+        let lane = &mut self.lanes[l];
+        let ring = lane.socket.ring();
+        let Some(base) = ring.block_ptr(lane.block) else {
+            return Ok(None);
+        };
+        // SAFETY: user space owns this block (see `find_next`) and no other reference into it
+        // is alive: the previous frame's borrow ended when the analyzer called `next_frame`
+        // again, and `find_next` holds none.
+        let block = unsafe { std::slice::from_raw_parts_mut(base.as_ptr(), ring.block_size()) };
+        let prepared = match ring::prepare(block, &header, self.framing) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stats.ring_errors += 1;
+                self.first_ring_error.get_or_insert(e);
+                return Ok(None);
+            }
+        };
+        let ts = header_ts(&header);
+        match self.stop.admit(ts, Instant::now) {
+            Admit::Hand => {}
+            Admit::Discard => {
+                self.stats.after_stop += 1;
+                return Ok(None);
+            }
+            Admit::End => return self.finish().map(Some),
+        }
+        let Some(data) = block.get(prepared.start..prepared.end) else {
+            self.stats.ring_errors += 1;
+            return Ok(None);
+        };
+        if let Some(d) = self.dump.as_mut()
+            && let Err(e) = d.write_packet(ts, prepared.orig_len, data)
+        {
+            return Err(self.write_failed(e));
+        }
+        self.notes.note_packet(ts, data.is_empty(), false);
+        self.stats.captured += 1;
+        self.stats.bytes += data.len() as u64;
+        lane.handed_in_block += 1;
+        self.current = l;
+        Ok(Some(Got::Packet(Located {
+            data: NonNull::from(data).cast::<u8>(),
+            len: data.len(),
+            ts,
+            orig_len: prepared.orig_len,
+        })))
+    }
+
+    /// Finds the next packet to hand on: the earliest stamped of the rings' next packets.
+    fn advance(&mut self) -> Result<Got, SourceError> {
+        loop {
+            for l in 0..self.lanes.len() {
+                self.find_next(l)?;
+            }
             if self.stop.is_done() {
                 return self.finish();
             }
-            let ring = self.socket.ring();
-            if ring.is_user(self.block) {
-                let Some(base) = ring.block_ptr(self.block) else {
-                    return self.finish();
+            let earliest = (self.lanes.iter().enumerate())
+                .filter_map(|(l, lane)| lane.next.map(|h| (header_ts(&h), l)))
+                .min();
+            if let Some((_, l)) = earliest {
+                let Some(header) = self.lanes[l].next.take() else {
+                    continue;
                 };
-                // SAFETY: as above: the block is user-owned and nothing else refers to it.
-                let block = unsafe { std::slice::from_raw_parts(base.as_ptr(), ring.block_size()) };
-                self.walker = Some(BlockWalker::new(block));
-                self.handed_in_block = 0;
-                continue;
+                match self.hand(l, header)? {
+                    Some(got) => return Ok(got),
+                    None => continue,
+                }
             }
-            // Nothing ready: the batch is over.
+
+            // Nothing ready in any ring: the batch is over.
             self.end_batch()?;
-            let pending = self.socket.ring().packets_in_kernel_block(self.block) > 0;
+            self.check_stop();
+            if self.stop.is_done() {
+                return self.finish();
+            }
+            let now = Instant::now();
+            let pending = (self.lanes.iter())
+                .any(|lane| lane.socket.ring().packets_in_kernel_block(lane.block) > 0);
             if self.stop.idle(now, pending) {
                 return self.finish();
             }
-            match self.socket.poll(self.stop.poll_timeout(now)) {
+            let sockets = self.lanes.iter().map(|lane| &lane.socket);
+            match poll_any(sockets, self.stop.poll_timeout(now)) {
                 Readiness::Readable | Readiness::Interrupted => {
                     self.consecutive_poll_errors = 0;
                 }
@@ -594,9 +724,10 @@ impl LiveSource {
         }
     }
 
-    /// poll reported an error: the interface went down or away (or the socket broke).
+    /// poll reported an error: the interface went down or away (or a socket broke).
     fn socket_failed(&mut self) {
-        let why = match self.socket.take_error() {
+        let error = self.lanes.iter().find_map(|lane| lane.socket.take_error());
+        let why = match error {
             Some(e) => match e.raw_os_error() {
                 Some(libc::ENETDOWN) => format!("interface went down ({e})"),
                 Some(libc::ENXIO | libc::ENODEV) => format!("interface was removed ({e})"),
@@ -619,6 +750,11 @@ impl LiveSource {
         self.stop
             .interface_gone(why, Instant::now(), realtime_now());
     }
+}
+
+/// A ring packet's kernel timestamp.
+fn header_ts(header: &PacketHeader) -> Timestamp {
+    Timestamp::from_secs_nanos(i64::from(header.sec), header.nsec)
 }
 
 impl LiveSource {
@@ -646,6 +782,10 @@ impl PacketSource for LiveSource {
         LiveSource::kernel_stats(self).ok()
     }
 
+    fn record_notes(&self) -> RecordNotes {
+        self.notes.notes()
+    }
+
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
         loop {
             match self.advance()? {
@@ -657,11 +797,18 @@ impl PacketSource for LiveSource {
     }
 
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
-        Ok(match self.advance()? {
+        Ok(self.next_with_lane()?.0)
+    }
+
+    fn next_with_lane(&mut self) -> Result<(Next<'_>, Option<usize>), SourceError> {
+        let got = self.advance()?;
+        let lane = (self.lanes.len() > 1).then_some(self.current);
+        let next = match got {
             Got::Packet(located) => Next::Frame(self.frame(located)),
             Got::Idle(now) => Next::Idle(now),
             Got::End => Next::End,
-        })
+        };
+        Ok((next, lane))
     }
 
     fn progress(&self) -> Progress {

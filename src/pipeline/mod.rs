@@ -10,6 +10,8 @@
 mod carry;
 mod parallel;
 
+pub use parallel::LaneCounts;
+
 use crate::config::{Config, PortFilter};
 use crate::decode::{BadHeader, Decoded, Decoder, Skip};
 use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, Record};
@@ -342,12 +344,12 @@ impl<R: Reporter> Analyzer<R> {
     /// Reads every frame of `source`. Returns early on a malformed input or a failed output.
     pub fn run(&mut self, source: &mut dyn PacketSource) -> Result<(), Stop> {
         loop {
-            let stop = match source.next() {
-                Ok(Next::Frame(frame)) => {
-                    self.process(&frame);
+            let stop = match source.next_with_lane() {
+                Ok((Next::Frame(frame), lane)) => {
+                    self.process_in(&frame, lane);
                     None
                 }
-                Ok(Next::Idle(now)) => {
+                Ok((Next::Idle(now), _)) => {
                     self.advance_clock(now);
                     None
                 }
@@ -355,14 +357,14 @@ impl<R: Reporter> Analyzer<R> {
                 // must reach the flows after every packet before them and before every packet
                 // after them: with several threads (which share the key store), everything read
                 // so far is analyzed first.
-                Ok(Next::Secrets(s)) => {
+                Ok((Next::Secrets(s), _)) => {
                     if s.kind == crate::source::Secrets::TLS_KEY_LOG {
                         self.settle();
                         self.keys.add_text(s.data);
                     }
                     None
                 }
-                Ok(Next::End) => Some(Ok(())),
+                Ok((Next::End, _)) => Some(Ok(())),
                 Err(e) => Some(Err(Stop::Source(e))),
             };
             if let Some(stop) = stop {
@@ -381,6 +383,17 @@ impl<R: Reporter> Analyzer<R> {
             if let Some(e) = self.take_io_error() {
                 return Err(Stop::Output(e));
             }
+        }
+    }
+
+    /// Where the source's lanes (a live capture's rings) may not have held whole flows:
+    /// connections whose two directions came on different lanes (the kernel's fanout hash was
+    /// not symmetric for them), segments in IP fragments the kernel did not reassemble before
+    /// choosing their lane. Always none in one thread, which takes every lane.
+    pub fn lane_counts(&self) -> LaneCounts {
+        match &self.inner {
+            Inner::One(_) => LaneCounts::default(),
+            Inner::Many(p) => p.lane_counts(),
         }
     }
 
@@ -414,10 +427,17 @@ impl<R: Reporter> Analyzer<R> {
     /// belongs to no flow (packets that are not TCP, link and IP anomalies) is the first
     /// shard's: the shards' summaries add up to the whole run's.
     pub fn process(&mut self, frame: &Frame<'_>) {
+        self.process_in(frame, None);
+    }
+
+    /// Analyzes one frame that came from `lane` of a source whose lanes each hold whole flows
+    /// (the rings of a live fanout group): with several threads, the lane's worker analyzes it
+    /// (lane modulo the workers), not the one its 4-tuple hashes to.
+    pub fn process_in(&mut self, frame: &Frame<'_>, lane: Option<usize>) {
         let shard = self.shard;
         let s = match &mut self.inner {
             Inner::One(s) => s,
-            Inner::Many(p) => return p.process(frame),
+            Inner::Many(p) => return p.process(frame, lane),
         };
         let decoded = s.reader.decode(frame);
         let owned = match &decoded {

@@ -2,7 +2,8 @@
 //!
 //! The calling thread reads and decodes every frame (IP fragments are reassembled here, before
 //! any flow is chosen), and puts it in a batch with the share its TCP 4-tuple hashes to
-//! ([`crate::tcp::shard`]). Every worker is given every batch: it analyzes the segments of its
+//! ([`crate::tcp::shard`]), or, for a source whose lanes each hold whole flows (the rings of
+//! `live --threads N`, which the kernel's symmetric flow hash fills), with its lane's share. Every worker is given every batch: it analyzes the segments of its
 //! share with its own flow table and protocol state (a [`Config::share`] of the process-wide
 //! caps), and moves its capture clock on every segment's time, so that closed flows end their
 //! linger and idle flows are swept at the same packet as in one table. What its protocol layer
@@ -424,6 +425,50 @@ pub struct Parallel<R: Reporter> {
     read: u64,
     /// A worker stopped answering (it panicked): the run ends with this error.
     broken: Option<std::io::Error>,
+    /// Whether the source's lanes kept each connection whole.
+    lanes: LaneCheck,
+}
+
+/// Connections remembered by their SYN at most, waiting for the SYN-ACK.
+const LANE_CHECK_SYNS: usize = 4096;
+
+/// Checks a source's promise that each lane holds whole flows (a fanout group's rings: the
+/// kernel's flow hash must be symmetric, which it is not on every kernel): a connection's
+/// SYN-ACK must come on the lane its SYN came on. A connection split over two lanes is analyzed
+/// as two halves by two workers; this counts them so that the run can say so.
+#[derive(Debug, Default)]
+pub(super) struct LaneCheck {
+    /// The lane of each SYN not yet answered, by (client, server).
+    syns: HashMap<(SocketAddr, SocketAddr), usize, foldhash::fast::RandomState>,
+    pub counts: LaneCounts,
+}
+
+/// What [`LaneCheck`] found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaneCounts {
+    /// Connections whose SYN-ACK came on another lane than their SYN.
+    pub split: u64,
+    /// TCP segments that came in IP fragments reassembled here, not by the kernel before it
+    /// chose their lane (it reassembles only IPv4): hashed without their ports, they may have
+    /// reached another lane than their connection's.
+    pub reassembled: u64,
+}
+
+impl LaneCheck {
+    pub fn see(&mut self, src: SocketAddr, dst: SocketAddr, flags: TcpFlags, lane: usize) {
+        if !flags.syn() {
+            return;
+        }
+        if !flags.ack() {
+            if self.syns.len() >= LANE_CHECK_SYNS {
+                // SYNs never answered (a scan, a flood): forget them rather than grow.
+                self.syns.clear();
+            }
+            self.syns.insert((src, dst), lane);
+        } else if let Some(syn_lane) = self.syns.remove(&(dst, src)) {
+            self.counts.split += u64::from(syn_lane != lane);
+        }
+    }
 }
 
 impl<R: Reporter> Parallel<R> {
@@ -475,6 +520,7 @@ impl<R: Reporter> Parallel<R> {
             next_stream: 0,
             read: 0,
             broken: None,
+            lanes: LaneCheck::default(),
         }
     }
 
@@ -490,13 +536,20 @@ impl<R: Reporter> Parallel<R> {
         &mut self.collect.stats
     }
 
+    /// What the check of the source's lanes found.
+    pub fn lane_counts(&self) -> LaneCounts {
+        self.lanes.counts
+    }
+
     pub fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.broken
             .take()
             .or_else(|| self.collect.reporter.take_io_error())
     }
 
-    pub fn process(&mut self, frame: &Frame<'_>) {
+    /// Reads one frame. `lane`: the source's lane, whose flows are all its own (a ring of a
+    /// fanout group); its worker is the lane's, else the one the 4-tuple hashes to.
+    pub fn process(&mut self, frame: &Frame<'_>, lane: Option<usize>) {
         self.read += 1;
         let shares = self.workers.len();
         let batch = &mut self.batch;
@@ -513,11 +566,17 @@ impl<R: Reporter> Parallel<R> {
         super::count_frame(&mut self.collect.stats, frame, decoded.as_ref().ok());
         match decoded {
             Ok(seg) => {
+                if let Some(lane) = lane {
+                    self.lanes.see(seg.src, seg.dst, seg.flags, lane);
+                }
                 // The payload is the frame's own bytes, unless the datagram was reassembled.
                 let len = seg.payload.len();
                 let within = (seg.payload.as_ptr() as usize)
                     .checked_sub(frame.data.as_ptr() as usize)
                     .filter(|&at| at.saturating_add(len) <= frame.data.len());
+                if lane.is_some() && within.is_none() && len > 0 {
+                    self.lanes.counts.reassembled += 1;
+                }
                 let payload = match within {
                     Some(at) => Span {
                         at: data.at + at as u32,
@@ -540,7 +599,8 @@ impl<R: Reporter> Parallel<R> {
                         tcp_header_len: seg.tcp_header_len,
                         window_scale: seg.window_scale,
                     },
-                    shard: shard_of(seg.src, seg.dst, shares) as u32,
+                    shard: lane.map_or_else(|| shard_of(seg.src, seg.dst, shares), |l| l % shares)
+                        as u32,
                 };
                 batch.entries.push(entry);
                 self.notes.push(None);
@@ -824,4 +884,103 @@ type GroupKey = (u8, ClosingOrder, FlowId);
 
 fn worker_lost() -> std::io::Error {
     std::io::Error::other("an analysis thread stopped unexpectedly")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_connection_answered_on_another_lane_is_counted() {
+        let (c, srv) = (at("10.0.0.1:40000"), at("10.0.0.2:80"));
+        let (c2, c3) = (at("10.0.0.1:40001"), at("10.0.0.1:40002"));
+        let syn = TcpFlags(TcpFlags::SYN);
+        let syn_ack = TcpFlags(TcpFlags::SYN | TcpFlags::ACK);
+        let ack = TcpFlags(TcpFlags::ACK);
+        let mut check = LaneCheck::default();
+        // Whole: SYN and SYN-ACK on lane 1, the rest never looked at.
+        check.see(c, srv, syn, 1);
+        check.see(srv, c, syn_ack, 1);
+        check.see(c, srv, ack, 0);
+        assert_eq!(check.counts.split, 0);
+        // Split: the answer came on lane 0.
+        check.see(c2, srv, syn, 1);
+        check.see(srv, c2, syn_ack, 0);
+        assert_eq!(check.counts.split, 1);
+        // A SYN-ACK without its SYN (the capture started in between) says nothing.
+        check.see(srv, c3, syn_ack, 0);
+        assert_eq!(check.counts.split, 1);
+        assert!(check.syns.is_empty());
+    }
+
+    /// A raw IPv6 packet from 2001:db8::1 to 2001:db8::2 carrying a fragment header and
+    /// `data` (at `offset` bytes, more to come or not) of datagram 7.
+    fn ipv6_fragment(offset: u16, more: bool, data: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&(8 + data.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[44, 64]);
+        for last in [1u8, 2] {
+            p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+            p.extend_from_slice(&[0; 11]);
+            p.push(last);
+        }
+        p.extend_from_slice(&[6, 0]);
+        p.extend_from_slice(&(offset | u16::from(more)).to_be_bytes());
+        p.extend_from_slice(&7u32.to_be_bytes());
+        p.extend_from_slice(data);
+        p
+    }
+
+    #[test]
+    fn a_segment_reassembled_here_is_counted_when_lanes_hold_the_flows() {
+        // A TCP segment (20-byte header, 12 bytes of payload) in two fragments.
+        let mut tcp = vec![
+            0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff,
+        ];
+        tcp.extend_from_slice(&[0; 4]);
+        tcp.extend_from_slice(b"GET / HTTP/1");
+        let frames = [
+            ipv6_fragment(0, true, &tcp[..24]),
+            ipv6_fragment(24, false, &tcp[24..]),
+        ];
+        for (lane, want) in [(Some(1), 1), (None, 0)] {
+            let config = Config {
+                threads: 2,
+                ..Config::default()
+            };
+            let collect = Collect {
+                stats: crate::stats::RunStats::default(),
+                reporter: crate::app::Silent,
+            };
+            let mut p = Parallel::new(&config, collect);
+            for (i, data) in frames.iter().enumerate() {
+                let frame = Frame {
+                    index: i as u64 + 1,
+                    ts: Timestamp::from_secs_nanos(1, 0),
+                    link_type: LinkType::IPV6,
+                    interface: 0,
+                    orig_len: data.len() as u32,
+                    data,
+                };
+                p.process(&frame, lane);
+            }
+            assert_eq!(p.lane_counts().reassembled, want, "lane {lane:?}");
+            assert!(p.finish().is_ok());
+        }
+    }
+
+    #[test]
+    fn unanswered_syns_are_bounded() {
+        let mut check = LaneCheck::default();
+        let srv = at("10.0.0.2:80");
+        for port in 0..3 * LANE_CHECK_SYNS as u16 {
+            let c = SocketAddr::new(at("10.0.0.1:1").ip(), port);
+            check.see(c, srv, TcpFlags(TcpFlags::SYN), 0);
+            assert!(check.syns.len() <= LANE_CHECK_SYNS);
+        }
+    }
 }

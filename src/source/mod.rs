@@ -179,11 +179,16 @@ pub(crate) struct NoteTaker {
 
 impl NoteTaker {
     pub(crate) fn note(&mut self, record: &record::Record) {
+        self.note_packet(record.ts, record.data.is_empty(), record.fraction_overflow);
+    }
+
+    /// Notes a packet stamped `ts` (a live capture's, or a file record's).
+    pub(crate) fn note_packet(&mut self, ts: Timestamp, empty: bool, fraction_overflow: bool) {
         let n = &mut self.notes;
-        n.zero_length += u64::from(record.data.is_empty());
-        n.fraction_overflow += u64::from(record.fraction_overflow);
-        n.backwards += u64::from(self.last_ts.is_some_and(|last| record.ts < last));
-        self.last_ts = Some(record.ts);
+        n.zero_length += u64::from(empty);
+        n.fraction_overflow += u64::from(fraction_overflow);
+        n.backwards += u64::from(self.last_ts.is_some_and(|last| ts < last));
+        self.last_ts = Some(ts);
     }
 
     pub(crate) fn notes(&self) -> RecordNotes {
@@ -257,11 +262,17 @@ pub trait PacketSource {
             None => Next::End,
         })
     }
+    /// [`Self::next`], and for a frame the lane it came from when the source has several (the
+    /// rings of a live capture's fanout group, each holding whole flows); `None` otherwise.
+    fn next_with_lane(&mut self) -> Result<(Next<'_>, Option<usize>), SourceError> {
+        Ok((self.next()?, None))
+    }
     /// How far the source has got.
     fn progress(&self) -> Progress;
     /// The name used in messages (file path, `-`, interface).
     fn name(&self) -> &str;
-    /// What was odd about the records read so far (files only; live capture has none).
+    /// What was odd about the records read so far (a live capture: packets handed on stamped
+    /// earlier than the one before, as the `-w` file will hold them).
     fn record_notes(&self) -> RecordNotes {
         RecordNotes::default()
     }
