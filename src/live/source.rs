@@ -4,13 +4,13 @@
 //! one, i.e. after all of its packets were analyzed.
 //!
 //! With several rings (`live --threads N`: one fanout group, each ring holding whole flows), the
-//! packets are merged into one sequence, numbered in that order and written to `-w` in it: the
-//! next packet is the earliest stamped among the next packets of the blocks the kernel has
-//! handed over, ring by ring. A ring whose block the kernel has not handed over yet is not
-//! waited for, so across rings a packet can follow one stamped later by at most the time the
-//! kernel keeps a block (its retire timeout, [`RingGeometry::retire_tov_ms`](super::socket::RingGeometry::retire_tov_ms), or the time it
-//! takes to fill it); within a ring, and so within a flow, the kernel's order is kept. Each
-//! frame says which ring it came from ([`PacketSource::next_with_lane`]).
+//! packets are merged into one sequence, numbered in that order and written to `-w` in it: the next
+//! packet is the earliest stamped among the next packets of the blocks the kernel has handed over,
+//! ring by ring. A ring whose block the kernel has not handed over yet is not waited for, so across
+//! rings a packet can follow one stamped later by at most the time the kernel keeps a block (its
+//! retire timeout, [`RingGeometry::retire_tov_ms`](super::socket::RingGeometry::retire_tov_ms), or
+//! the time it takes to fill it); within a ring, and so within a flow, the kernel's order is kept.
+//! Each frame says which ring it came from ([`PacketSource::next_with_lane`]).
 //!
 //! When to stop is [`StopControl`]'s business, kept free of I/O so it can be tested: `-c` ends
 //! the capture right after the N-th packet; Ctrl-C / SIGTERM, `--duration` and a vanished

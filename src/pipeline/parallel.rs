@@ -3,7 +3,8 @@
 //! The calling thread reads and decodes every frame (IP fragments are reassembled here, before
 //! any flow is chosen), and puts it in a batch with the share its TCP 4-tuple hashes to
 //! ([`crate::tcp::shard`]), or, for a source whose lanes each hold whole flows (the rings of
-//! `live --threads N`, which the kernel's symmetric flow hash fills), with its lane's share. Every worker is given every batch: it analyzes the segments of its
+//! `live --threads N`, which the kernel's symmetric flow hash fills), with its lane's share.
+//! Every worker is given every batch: it analyzes the segments of its
 //! share with its own flow table and protocol state (a [`Config::share`] of the process-wide
 //! caps), and moves its capture clock on every segment's time, so that closed flows end their
 //! linger and idle flows are swept at the same packet as in one table. What its protocol layer

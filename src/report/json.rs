@@ -5,10 +5,10 @@
 //! The printer knows no record type: it writes each record's own JSON form
 //! ([`crate::model::ToJson`]), the flow record and the summary record.
 //!
-//! Values are exact. The text is written by [`crate::report::json_writer`], which also writes as `\uXXXX` the
-//! characters a terminal would act on or hide, so that `--json` on a terminal is as safe as the
-//! text views while every parser reads back the very same text; each line is written into one
-//! buffer the printer reuses.
+//! Values are exact. The text is written by [`crate::report::json_writer`], which also writes as
+//! `\uXXXX` the characters a terminal would act on or hide, so that `--json` on a terminal is as
+//! safe as the text views while every parser reads back the very same text; each line is written
+//! into one buffer the printer reuses.
 
 use crate::model::{
     Anomaly, Event, EventCtx, EventSink, FlowKind, FlowRecord, Json, JsonCx, Layers, ToJson,

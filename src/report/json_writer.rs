@@ -2,11 +2,12 @@
 //! terminal-safe JSON to a `Vec<u8>` the caller reuses ([`push_json`]).
 //!
 //! It writes exactly what `serde_json`'s compact serializer writes, numbers with the crates
-//! `serde_json` writes them with (`itoa`, `zmij`; the tests compare), with one difference that [`write_str`] owns: besides what JSON
-//! must escape (`"`, `\`, C0 controls, as `\"`, `\\`, `\n`, `\u001b` ...), the characters a
-//! terminal would act on or hide (those [`escape::is_safe`] refuses: DEL, C1, bidi and invisible
-//! format characters) are written as `\uXXXX` escapes, so that `--json` on a terminal is as safe
-//! as the text views while every parser reads back the very same text.
+//! `serde_json` writes them with (`itoa`, `zmij`; the tests compare), with one difference that
+//! [`write_str`] owns: besides what JSON must escape (`"`, `\`, C0 controls, as `\"`, `\\`, `\n`,
+//! `\u001b` ...), the characters a terminal would act on or hide (those [`escape::is_safe`]
+//! refuses: DEL, C1, bidi and invisible format characters) are written as `\uXXXX` escapes, so that
+//! `--json` on a terminal is as safe as the text views while every parser reads back the very same
+//! text.
 //!
 //! It exists for speed: strings are scanned eight bytes at a time for anything to escape, a
 //! struct's field names (the program's own `&'static str`) are written as they are, and nothing
