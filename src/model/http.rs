@@ -32,8 +32,9 @@ pub enum HttpHead<'a> {
     },
 }
 
-/// An HTTP/1.x message. Emitted twice: [`Event::HttpHead`] when its head is parsed (body counts
-/// zero, `complete == false`), and [`Event::Http`] when its body ended (or the stream did).
+/// An HTTP/1.x message. Emitted twice: [`Event::HttpHead`](crate::model::Event::HttpHead) when its
+/// head is parsed (body counts zero, `complete == false`), and
+/// [`Record::Http`](crate::model::Record::Http) when its body ended (or the stream did).
 #[derive(Clone, Copy, Debug)]
 pub struct HttpMessage<'a> {
     pub dir: Dir,

@@ -1,5 +1,5 @@
-//! The JSON text of every JSON output: a serde [`Serializer`] that appends compact,
-//! terminal-safe JSON to a `Vec<u8>` the caller reuses ([`push_json`]).
+//! The JSON text of every JSON output: a serde [`Serializer`](serde::Serializer) that appends
+//! compact, terminal-safe JSON to a `Vec<u8>` the caller reuses ([`push_json`]).
 //!
 //! It writes exactly what `serde_json`'s compact serializer writes, numbers with the crates
 //! `serde_json` writes them with (`itoa`, `zmij`; the tests compare), with one difference that

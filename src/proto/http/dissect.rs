@@ -1,14 +1,16 @@
-//! HTTP/1.x as a dissector: how a connection is recognised as HTTP ([`ByPort`], [`StartLine`]),
-//! and what follows an upgrade. After a `101 Switching Protocols` the connection is handed, at
-//! the exact byte after each side's head, to the protocol the `Upgrade` names (a [`Switch`] of
-//! the registry), with the client bytes sent early fed to it first; an upgrade to a protocol
-//! sockscope does not read (h2c) leaves the rest of the connection opaque.
+//! HTTP/1.x as a dissector: how a connection is recognised as HTTP ([`ByPort`], [`StartLine`]), and
+//! what follows an upgrade. After a `101 Switching Protocols` the connection is handed, at the
+//! exact byte after each side's head, to the protocol the `Upgrade` names (a
+//! [`Switch`](crate::proto::dissect::Switch) of the registry), with the client bytes sent early fed
+//! to it first; an upgrade to a protocol sockscope does not read (h2c) leaves the rest of the
+//! connection opaque.
 //!
 //! When the handshake is cut short (a short snaplen cuts every head) or lost in a gap after an
 //! upgrade was asked for or its 101 began, HTTP loses its framing; each protocol an upgrade can
-//! switch to is then asked whether the bytes that follow are its own ([`Switch::resume`]), with
-//! the evidence rules of a detector. Without such a hint, bytes in an HTTP stream are HTTP (or
-//! body bytes), never another protocol.
+//! switch to is then asked whether the bytes that follow are its own
+//! ([`Switch::resume`](crate::proto::dissect::Switch::resume)), with the evidence rules of a
+//! detector. Without such a hint, bytes in an HTTP stream are HTTP (or body bytes), never another
+//! protocol.
 
 use super::{Feed, HttpConn};
 use crate::budget::{Held, box_bytes};

@@ -454,7 +454,7 @@ impl Message {
         Message::with_digest(opcode, compressed, head, Hasher::Off)
     }
 
-    /// As [`Message::new`], hashing the decoded bytes into `digest` (restarted here).
+    /// A message, hashing the decoded bytes into `digest` (restarted here).
     pub fn with_digest(opcode: OpCode, compressed: bool, head: Vec<u8>, digest: Hasher) -> Self {
         let mut digest = digest;
         digest.restart();

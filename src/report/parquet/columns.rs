@@ -1,8 +1,8 @@
-//! A table's rows, column by column, filled straight from records' JSON forms: [`Row`] is a
-//! serde `Serializer` that a record's `ToJson` writes into as it writes JSON, each field landing
-//! in the column of the same name as a typed value (no JSON text, no intermediate value), with
-//! the Parquet definition and repetition levels worked out as it goes. [`Columns::write`] hands
-//! the buffered rows to a Parquet row group and empties the buffers, keeping their memory for
+//! A table's rows, column by column, filled straight from records' JSON forms: [`Row`](super::Row)
+//! is a serde `Serializer` that a record's `ToJson` writes into as it writes JSON, each field
+//! landing in the column of the same name as a typed value (no JSON text, no intermediate value),
+//! with the Parquet definition and repetition levels worked out as it goes. [`Columns::write`]
+//! hands the buffered rows to a Parquet row group and empties the buffers, keeping their memory for
 //! the next one ([`Columns::release`] gives it back).
 
 use super::schema::{Kind, TableDef};
