@@ -181,6 +181,17 @@ fn none_per_packet((allocs, packets): (u64, u64)) {
     assert_eq!(allocs, 0, "{allocs} allocations over {packets} packets");
 }
 
+/// Enough packets of the JSON chat were counted, and they allocated at most `each` times per
+/// JSON message (one in every two packets: the replies are not JSON).
+fn at_most_per_json_message((allocs, packets): (u64, u64), each: u64) {
+    assert!(packets > 5_000, "{packets}");
+    let json_messages = packets / 2;
+    assert!(
+        allocs <= each * json_messages,
+        "{allocs} allocations over {json_messages} JSON messages"
+    );
+}
+
 #[test]
 fn established_websocket_chat_allocates_nothing_per_packet() {
     none_per_packet(steady_allocations(&chat(false, false)));
@@ -197,14 +208,7 @@ fn established_deflate_chat_allocates_nothing_per_packet() {
 /// decoder's record and output vectors, its warnings) is reused or not made.
 #[test]
 fn established_json_chat_allocates_three_per_json_message() {
-    let (allocs, packets) = steady_allocations(&chat(false, true));
-    assert!(packets > 5_000, "{packets}");
-    // One JSON message in every two packets (the replies are not JSON).
-    let json_messages = packets / 2;
-    assert!(
-        allocs <= 3 * json_messages,
-        "{allocs} allocations over {json_messages} JSON messages"
-    );
+    at_most_per_json_message(steady_allocations(&chat(false, true)), 3);
 }
 
 #[test]
@@ -230,11 +234,5 @@ fn http_keep_alive_as_json_allocates_nothing_per_packet() {
 /// is written without allocating (the tests above).
 #[test]
 fn established_json_chat_as_json_allocates_the_sub_object_per_json_message() {
-    let (allocs, packets) = steady_json_allocations(&chat(false, true));
-    assert!(packets > 5_000, "{packets}");
-    let json_messages = packets / 2;
-    assert!(
-        allocs <= (3 + 16) * json_messages,
-        "{allocs} allocations over {json_messages} JSON messages"
-    );
+    at_most_per_json_message(steady_json_allocations(&chat(false, true)), 3 + 16);
 }
