@@ -14,6 +14,7 @@ use parquet::file::writer::SerializedFileWriter;
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -34,11 +35,37 @@ enum Job {
     },
 }
 
+/// The error that stopped the encoder, and whether there is one to take: the printer asks
+/// after every packet, which costs one load until something failed.
+#[derive(Default)]
+struct Failure {
+    set: AtomicBool,
+    error: Mutex<Option<io::Error>>,
+}
+
+impl Failure {
+    fn put(&self, e: io::Error) {
+        *self.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+        self.set.store(true, Ordering::Release);
+    }
+
+    fn take(&self) -> Option<io::Error> {
+        if !self.set.load(Ordering::Acquire) {
+            return None;
+        }
+        self.set.store(false, Ordering::Relaxed);
+        self.error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
 /// The encoder thread, from the printer's side.
 pub struct Encoder {
     jobs: Option<SyncSender<Job>>,
     emptied: Receiver<Columns>,
-    failed: Arc<Mutex<Option<io::Error>>>,
+    failed: Arc<Failure>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -49,7 +76,7 @@ impl Encoder {
         // be written, and no more rows than that queue up.
         let (jobs, inbox) = sync_channel::<Job>(1);
         let (give_back, emptied) = channel();
-        let failed = Arc::new(Mutex::new(None));
+        let failed = Arc::new(Failure::default());
         let record = Arc::clone(&failed);
         let thread = std::thread::Builder::new()
             .name("parquet".into())
@@ -95,10 +122,7 @@ impl Encoder {
 
     /// The error that stopped the encoder, if one did (taken: it is reported once).
     pub fn failure(&self) -> Option<io::Error> {
-        self.failed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+        self.failed.take()
     }
 
     /// Waits until every job given is done; the error that stopped the encoder, if any.
@@ -121,7 +145,7 @@ impl Drop for Encoder {
 
 /// The encoder thread's loop: jobs in order until the printer hangs up; after an error, the
 /// remaining jobs are taken and dropped (the printer is told by `failed`).
-fn work(inbox: &Receiver<Job>, give_back: &Sender<Columns>, failed: &Mutex<Option<io::Error>>) {
+fn work(inbox: &Receiver<Job>, give_back: &Sender<Columns>, failed: &Failure) {
     let mut files: Vec<Option<Box<FileWriter>>> = Vec::new();
     let mut broken = false;
     for job in inbox {
@@ -130,7 +154,7 @@ fn work(inbox: &Receiver<Job>, give_back: &Sender<Columns>, failed: &Mutex<Optio
         }
         if let Err(e) = run(job, &mut files, give_back) {
             broken = true;
-            *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+            failed.put(e);
         }
     }
 }

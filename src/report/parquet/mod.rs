@@ -278,10 +278,6 @@ impl ParquetWriter {
         self.since_check += 1;
         if self.since_check >= CHECK_EVERY {
             self.since_check = 0;
-            if let Some(e) = self.encoder.failure() {
-                self.io.record(Err(e));
-                return;
-            }
             // Over half the writer's memory, the largest tables are handed over first: the
             // busy tables get large row groups, the quiet ones are not cut into small ones.
             let mut sizes: Vec<(usize, usize)> = (0..self.tables.len())
@@ -418,6 +414,7 @@ impl Reporter for ParquetWriter {
         }
     }
 
+    /// The encoder's failure is taken here, after every packet (the run then stops).
     fn take_io_error(&mut self) -> Option<io::Error> {
         if let Some(e) = self.encoder.failure() {
             self.io.record(Err(e));
