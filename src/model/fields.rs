@@ -74,7 +74,7 @@ impl<'a> InFlow<'a> {
         InFlow {
             own: facts,
             flow: Some(facts.meta),
-            kind: Some(facts.summary.kind.unwrap_or(FlowKind::Other)),
+            kind: Some(facts.summary.closed_kind()),
             frame: None,
             layers: Layers::default(),
         }

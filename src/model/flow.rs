@@ -202,6 +202,11 @@ impl HttpPricing {
 }
 
 impl FlowSummary {
+    /// What the flow was when it closed: its kind, or `other` when nothing was recognised.
+    pub fn closed_kind(&self) -> FlowKind {
+        self.kind.unwrap_or(FlowKind::Other)
+    }
+
     /// Mean ping→pong round-trip time in milliseconds, rounded to the microsecond: the value
     /// JSON writes and every text view prints, so that they agree to the last digit.
     pub fn ping_rtt_ms(&self) -> Option<f64> {
@@ -277,7 +282,7 @@ impl FlowRecord {
             tcp_stream: m.tcp_stream,
             client: m.client.to_string(),
             server: m.server.to_string(),
-            kind: summary.kind.unwrap_or(FlowKind::Other).as_str(),
+            kind: summary.closed_kind().as_str(),
             first_ts: m.first_ts,
             last_ts: m.last_ts,
             packets: m.packets,

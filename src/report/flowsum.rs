@@ -1,7 +1,7 @@
 //! The short summary of one flow that ends `--follow` and `--ladder`: what the flow was, how
 //! long it lasted and how it ended, what each side sent, and what it cost in headers.
 
-use crate::model::{Code, FlowKind, FlowSummary};
+use crate::model::{Code, FlowSummary};
 use crate::report::hexdump::plural;
 use crate::report::style::{Paint, Style};
 use crate::report::tables::FlowRow;
@@ -51,7 +51,7 @@ pub fn summary(
     style: Style,
 ) -> String {
     let row = FlowRow::new(meta, s, how);
-    let kind = s.kind.unwrap_or(FlowKind::Other);
+    let kind = s.closed_kind();
     let mut out = String::new();
     let mut title = String::new();
     let _ = write!(

@@ -91,7 +91,7 @@ impl KindGate {
             return Verdict::Hold;
         };
         let kind = match event {
-            Event::FlowClosed { summary, .. } => Some(summary.kind.unwrap_or(FlowKind::Other)),
+            Event::FlowClosed { summary, .. } => Some(summary.closed_kind()),
             e => early_kind(e),
         };
         let Some(kind) = kind else {

@@ -192,7 +192,7 @@ impl Selection {
             return None;
         }
         let kind = match event {
-            Event::FlowClosed { summary, .. } => summary.kind.unwrap_or(FlowKind::Other),
+            Event::FlowClosed { summary, .. } => summary.closed_kind(),
             e => early_kind(e)?,
         };
         let state = match self.flows.get_mut(&ctx.flow.id) {
@@ -289,7 +289,7 @@ impl Selection {
         summary: &FlowSummary,
         how: CloseHow,
     ) -> FlowEnd {
-        let kind = summary.kind.unwrap_or(FlowKind::Other);
+        let kind = summary.closed_kind();
         let facts = FlowFacts { meta, summary, how };
         let subject = InFlow::flow(&facts);
         let record = judge(&self.filter, false, subject) == Pick::Yes;

@@ -55,7 +55,7 @@ impl FlowRow {
         FlowRow {
             id: meta.id,
             tcp_stream: meta.tcp_stream,
-            kind: s.kind.unwrap_or(FlowKind::Other),
+            kind: s.closed_kind(),
             polling: s.polling,
             client: meta.client.to_string(),
             server: meta.server.to_string(),

@@ -782,7 +782,7 @@ impl<W: Write> EventSink for TextPrinter<W> {
             }
             Event::FlowClosed { how, summary } => {
                 self.notes.remove(&flow);
-                let kind = summary.kind.unwrap_or(FlowKind::Other);
+                let kind = summary.closed_kind();
                 if kept && self.opts.kind.is_none_or(|k| k == kind) {
                     // A row is built only to be listed (its addresses are text).
                     if self.flow_rows.len() < FLOW_ROWS_CAP {

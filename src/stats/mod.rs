@@ -387,7 +387,7 @@ impl RunStats {
     }
 
     pub fn on_flow_closed(&mut self, meta: &FlowMeta, s: &FlowSummary) {
-        let kind = s.kind.unwrap_or(FlowKind::Other);
+        let kind = s.closed_kind();
         self.flows += 1;
         *self.kinds.entry(kind).or_default() += 1;
         self.overhead

@@ -183,7 +183,7 @@ impl EventSink for ForbidWatch {
                 }
             }
             Event::FlowClosed { how, summary } => {
-                let kind = summary.kind.unwrap_or(FlowKind::Other);
+                let kind = summary.closed_kind();
                 self.settle(flow, kind);
                 for i in 0..self.selections.len() {
                     if self.selections[i]

@@ -344,7 +344,7 @@ impl EventSink for Collector {
             self.take_forbidden();
         }
         if let Event::FlowClosed { summary, .. } = event {
-            let kind = summary.kind.unwrap_or(FlowKind::Other);
+            let kind = summary.closed_kind();
             let judged = self.kind.is_none_or(|want| want == kind);
             self.decided.remove(&flow);
             let held = self.held.remove(&flow);
