@@ -28,6 +28,14 @@ pub struct Collect<R> {
     pub reporter: R,
 }
 
+impl<R: Reporter> Collect<R> {
+    /// Whether the records of what flows carried are read here beyond anomalies, latency
+    /// records and closing summaries: by the printer, or by `-z http,tree` (HTTP messages).
+    pub fn wants_message_records(&self) -> bool {
+        self.reporter.wants_message_records() || self.stats.z.http_tree
+    }
+}
+
 impl<R: Reporter> EventSink for Collect<R> {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         match event {

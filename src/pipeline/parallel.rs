@@ -197,7 +197,7 @@ struct Outbox {
     /// Items in the chunk when its size was last added up.
     checked: usize,
     /// Whether the printer reads the records of what flows carried: if not, only anomalies,
-    /// latency records and the flows' events are carried ([`Reporter::wants_message_records`]).
+    /// latency records and the flows' events are carried ([`Collect::wants_message_records`]).
     records: bool,
     to: SyncSender<Found>,
     /// Chunks replayed, handed back for their buffers.
@@ -476,8 +476,7 @@ impl<R: Reporter> Parallel<R> {
     pub fn new(config: &Config, collect: Collect<R>) -> Self {
         let n = config.workers(config.threads);
         let share = config.share(n);
-        // `-z http,tree` counts HTTP messages.
-        let records = collect.reporter.wants_message_records() || collect.stats.z.http_tree;
+        let records = collect.wants_message_records();
         let workers = (0..n)
             .map(|me| {
                 let (to, rx) = sync_channel(DEPTH + 1);
