@@ -17,7 +17,8 @@ use std::ops::ControlFlow;
 
 /// What a decoded unit can say of itself, asked for only by the outputs that show it (the
 /// decoders' records implement it in `proto::sub`): nothing is rendered for a view that does
-/// not show it (`-q`, `--json` asks only for the object).
+/// not show it (`-q`, `--json` asks only for the object, which the decoders' records write
+/// straight into the output, [`as_serialize`](Self::as_serialize)).
 pub trait SubMeaning: std::fmt::Debug + Send + Sync {
     /// The protocol's name as its documents write it (`Socket.IO`, `MQTT`).
     fn display(&self) -> &'static str;
@@ -25,6 +26,12 @@ pub trait SubMeaning: std::fmt::Debug + Send + Sync {
     /// `id`, `topic`, `namespace`, `operation`, `qos`, `error`) where the unit has them, then
     /// the protocol's own fields.
     fn object(&self) -> Map<String, Value>;
+    /// The `sub` object as the unit serializes it itself, straight into the output (the
+    /// decoders' records do: nothing is built per message), or `None` (the default): JSON
+    /// writes [`object`](Self::object)'s map.
+    fn as_serialize(&self) -> Option<&dyn erased_serde::Serialize> {
+        None
+    }
     /// One line: `Socket.IO EVENT "chat message" ack=12`, names and ids cut at `width`
     /// characters (`--snap-preview`, [`crate::model::LINE_PREVIEW`] by default), values at half
     /// as many again. Capture strings are quoted with Rust's escapes; printers escape the line
@@ -173,13 +180,33 @@ pub(crate) fn write_units<S: SerializeStruct>(
     units: &[SubUnit],
 ) -> Result<(), S::Error> {
     if let Some((first, rest)) = units.split_first() {
-        r.serialize_field("sub", &first.meaning.object())?;
+        r.serialize_field("sub", &Object(&*first.meaning))?;
         if !rest.is_empty() {
-            let more: Vec<Map<String, Value>> = rest.iter().map(|u| u.meaning.object()).collect();
-            r.serialize_field("sub_more", &more)?;
+            r.serialize_field("sub_more", &More(rest))?;
         }
     }
     Ok(())
+}
+
+/// A unit's `sub` object, written by the unit itself when it can.
+struct Object<'a>(&'a dyn SubMeaning);
+
+impl Serialize for Object<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_serialize() {
+            Some(unit) => erased_serde::serialize(unit, s),
+            None => self.0.object().serialize(s),
+        }
+    }
+}
+
+/// The `sub` objects of a message's further units.
+struct More<'a>(&'a [SubUnit]);
+
+impl Serialize for More<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|u| Object(&*u.meaning)))
+    }
 }
 
 impl OwnFields for LatencyRecord {

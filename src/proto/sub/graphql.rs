@@ -9,8 +9,8 @@
 
 use super::json::{one_line, wide};
 use super::latency::Role;
+use super::object::Members;
 use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
-use serde::Serialize;
 use serde_json::Value;
 
 /// Which of the two protocols.
@@ -60,25 +60,29 @@ impl Dialect {
 }
 
 /// One graphql-ws / graphql-transport-ws message.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct GraphqlRecord {
-    #[serde(rename = "type")]
     pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `query`, `mutation` or `subscription` (start / subscribe).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub operation_name: Option<String>,
     /// Errors in an `error` message or in a result's `errors`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
 }
 
 impl GraphqlRecord {
+    /// Its `sub` object's fields, in order.
+    pub(super) fn members<'m>(&'m self, m: &mut Members<'m>) {
+        m.str("type", &self.kind);
+        m.opt_str("id", &self.id);
+        m.opt_str("operation", &self.operation);
+        m.opt_str("operation_name", &self.operation_name);
+        m.opt("errors", &self.errors);
+        m.opt("payload", &self.payload);
+    }
+
     pub fn summary_at(&self, w: usize) -> String {
         let mut s = self.kind.clone();
         if let Some(id) = &self.id {

@@ -1,10 +1,11 @@
 //! Plain JSON messages (validated, no protocol semantics), and the JSON forms every JSON-based
 //! decoder shares: pretty for `-V` / `--follow`, one line (cut) for summaries.
 
+use super::object::Members;
 use super::{Node, Sink, SubProtocol, SubRecord};
-use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::HashSet;
 
@@ -61,12 +62,26 @@ impl JsonRecord {
     }
 
     /// An object's first keys in wire order (each once, as a parsed object holds them), the
-    /// members of an object or elements of an array. Read without building the value: the
-    /// keys are borrowed from the text unless they hold escapes.
+    /// members of an object or elements of an array. Read without building the value, on the
+    /// stack: the keys are borrowed from the text unless they hold escapes.
+    pub fn shape(&self) -> Shape<'_> {
+        let mut shape: Shape<'_> = serde_json::from_str(&self.text).unwrap_or_default();
+        shape.keys.truncate(MAX_KEYS);
+        shape
+    }
+
+    /// [`shape`](Self::shape) as a list and a length.
     pub fn keys_and_len(&self) -> (Vec<Cow<'_, str>>, Option<usize>) {
-        let Shape { mut keys, len } = serde_json::from_str(&self.text).unwrap_or_default();
-        keys.truncate(MAX_KEYS);
-        (keys, len)
+        let Shape { keys, len } = self.shape();
+        (keys.into_vec(), len)
+    }
+
+    /// The `sub` fields: `type`, the first keys, the length (the value itself is not
+    /// repeated: the message preview carries it).
+    pub(super) fn members<'m>(&'m self, shape: &'m Shape<'_>, m: &mut Members<'m>) {
+        m.str("type", self.kind);
+        m.value_if(!shape.keys.is_empty(), "keys", &shape.keys);
+        m.opt("len", &shape.len);
     }
 
     pub fn summary_at(&self, w: usize) -> String {
@@ -78,30 +93,13 @@ impl JsonRecord {
     }
 }
 
-/// The `sub` fields: `type`, the first keys, the length (the value itself is not repeated:
-/// the message preview carries it).
-impl Serialize for JsonRecord {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let (keys, len) = self.keys_and_len();
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("type", self.kind)?;
-        if !keys.is_empty() {
-            m.serialize_entry("keys", &keys)?;
-        }
-        if let Some(len) = len {
-            m.serialize_entry("len", &len)?;
-        }
-        m.end()
-    }
-}
-
-/// What [`JsonRecord::keys_and_len`] reads of a value: an object's distinct keys in order of
-/// first appearance and their number, or an array's length; nothing of a scalar.
+/// What [`JsonRecord::shape`] reads of a value: an object's distinct keys in order of first
+/// appearance (up to `MAX_KEYS` of them) and their number, or an array's length; nothing of
+/// a scalar.
 #[derive(Default)]
-struct Shape<'de> {
-    keys: Vec<Cow<'de, str>>,
-    len: Option<usize>,
+pub struct Shape<'de> {
+    pub keys: SmallVec<[Cow<'de, str>; 2 * MAX_KEYS]>,
+    pub len: Option<usize>,
 }
 
 impl<'de> Deserialize<'de> for Shape<'de> {
@@ -146,13 +144,13 @@ impl<'de> Visitor<'de> for ShapeVisitor {
             n += 1;
         }
         Ok(Shape {
-            keys: Vec::new(),
+            keys: SmallVec::new(),
             len: Some(n),
         })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape<'de>, A::Error> {
-        let mut keys: Vec<Cow<'de, str>> = Vec::new();
+        let mut keys: SmallVec<[Cow<'de, str>; 2 * MAX_KEYS]> = SmallVec::new();
         // A key written twice counts once, at its first place; past a few keys, a set says
         // which were seen.
         let mut seen: Option<HashSet<Cow<'de, str>>> = None;
@@ -164,7 +162,7 @@ impl<'de> Visitor<'de> for ShapeVisitor {
             };
             if new {
                 keys.push(k);
-                if seen.is_none() && keys.len() > 32 {
+                if seen.is_none() && keys.len() > 2 * MAX_KEYS {
                     seen = Some(keys.iter().cloned().collect());
                 }
             }

@@ -6,35 +6,39 @@
 
 use super::json::{one_line, wide};
 use super::latency::Role;
+use super::object::Members;
 use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
-use serde::Serialize;
 use serde_json::Value;
 
 /// One JSON-RPC message (or one element of a batch).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct JsonRpcRecord {
     /// `request`, `notification`, `response` or `error`.
-    #[serde(rename = "type")]
     pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     /// The id exactly as sent (number, string or null).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub params: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
     /// In a batch: this element's 1-based place and the batch's size.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch: Option<[usize; 2]>,
 }
 
 impl JsonRpcRecord {
+    /// Its `sub` object's fields, in order.
+    pub(super) fn members<'m>(&'m self, m: &mut Members<'m>) {
+        m.str("type", self.kind);
+        m.opt_str("method", &self.method);
+        m.opt("id", &self.id);
+        m.opt("params", &self.params);
+        m.opt("result", &self.result);
+        m.opt("error_code", &self.error_code);
+        m.opt_str("error_message", &self.error_message);
+        m.opt("batch", &self.batch);
+    }
+
     pub fn summary_at(&self, w: usize) -> String {
         let mut s = String::from(self.kind);
         if let Some(m) = &self.method {

@@ -7,9 +7,12 @@
 //! one per protocol unit: a message usually holds one, a JSON-RPC batch, a run of SignalR
 //! records or an MQTT-over-WebSocket frame may hold several, and an MQTT packet may span
 //! messages — plus coded warnings ([`Code`], the `sub.*` scheme) for malformed data.
-//! Records serialize (serde) into the `sub` JSON object: `protocol` plus that protocol's fields,
-//! one name per field, so that a display filter can read `sub.protocol`, `sub.event`, ... from
-//! the serialized form. Each record also gives a one-line summary and a detail-node list.
+//! Records serialize (serde) as the `sub` JSON object: `protocol`, `type`, the filter catalog's
+//! fields, then the protocol's own, one name per field, so that a display filter can read
+//! `sub.protocol`, `sub.event`, ... from the serialized form. Each decoder lists its record's
+//! fields once (`object.rs`: kept on the stack and written straight into the `--json` line, or
+//! into a map for filters and HAR). Each record also gives a one-line summary and a
+//! detail-node list.
 //!
 //! Promises: no decoder panics or trusts a length; the only state kept between messages is
 //! bounded (MQTT's per-direction reassembly buffer, Socket.IO's pending attachment count, the
@@ -23,6 +26,9 @@ pub mod json;
 pub mod jsonrpc;
 pub mod latency;
 pub mod mqtt;
+mod object;
+#[cfg(test)]
+mod object_drift;
 #[cfg(test)]
 mod props;
 pub mod select;
@@ -37,7 +43,8 @@ pub use select::{Basis, ConnInfo, DecodeAs, Selection};
 pub use crate::model::Code;
 use crate::tcp::Dir;
 use crate::time::Timestamp;
-use serde::Serialize;
+use object::{Member, Members};
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -168,27 +175,17 @@ impl Message<'_> {
     }
 }
 
-/// One decoded protocol unit. Serializes as the `sub` object: `{"protocol": ..., fields}`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "protocol")]
+/// One decoded protocol unit. Serializes as the `sub` object (`SubRecord::catalog` says how).
+#[derive(Clone, Debug, PartialEq)]
 pub enum SubRecord {
-    #[serde(rename = "json")]
     Json(json::JsonRecord),
-    #[serde(rename = "socket.io")]
     SocketIo(socketio::SocketIoRecord),
-    #[serde(rename = "stomp")]
     Stomp(stomp::StompRecord),
-    #[serde(rename = "mqtt")]
     Mqtt(mqtt::MqttRecord),
-    #[serde(rename = "graphql-ws")]
     GraphqlWs(graphql::GraphqlRecord),
-    #[serde(rename = "graphql-transport-ws")]
     GraphqlTransportWs(graphql::GraphqlRecord),
-    #[serde(rename = "signalr")]
     SignalR(signalr::SignalRRecord),
-    #[serde(rename = "json-rpc")]
     JsonRpc(jsonrpc::JsonRpcRecord),
-    #[serde(rename = "wamp")]
     Wamp(wamp::WampRecord),
 }
 
@@ -254,81 +251,91 @@ impl SubRecord {
         }
     }
 
-    /// The record as a JSON object (the `sub` object of a record).
-    pub fn to_json(&self) -> serde_json::Value {
-        // Serializing plain structs of strings, numbers and JSON values cannot fail.
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    /// The decoder's own fields in order, `protocol` first, given to `f` with the record (a
+    /// JSON message's keys are read for it, on the stack).
+    fn with_members<R>(&self, f: impl for<'m> FnOnce(&'m SubRecord, &mut Members<'m>) -> R) -> R {
+        let shape = match self {
+            SubRecord::Json(r) => r.shape(),
+            _ => json::Shape::default(),
+        };
+        let mut m = Members::new(self.protocol().as_str());
+        match self {
+            SubRecord::Json(r) => r.members(&shape, &mut m),
+            SubRecord::SocketIo(r) => r.members(&mut m),
+            SubRecord::Stomp(r) => r.members(&mut m),
+            SubRecord::Mqtt(r) => r.members(&mut m),
+            SubRecord::GraphqlWs(r) | SubRecord::GraphqlTransportWs(r) => r.members(&mut m),
+            SubRecord::SignalR(r) => r.members(&mut m),
+            SubRecord::JsonRpc(r) => r.members(&mut m),
+            SubRecord::Wamp(r) => r.members(&mut m),
+        }
+        f(self, &mut m)
     }
 
-    /// The `sub` object of a record: the decoder's fields with the filter catalog's common ones
-    /// (`event`, `method`, `id`, `topic`, `namespace`, `operation`, `qos`, `error`) filled in
-    /// where the protocol names them otherwise, typed as the catalog says (`id` a string).
-    pub fn object(&self) -> Map<String, Value> {
-        let record = self;
-        let Value::Object(mut m) = record.to_json() else {
-            return Map::new();
-        };
-        // `protocol` (the tag) first, `type` next, whatever the struct's field order.
-        if let Some(t) = m.shift_remove("type") {
-            m.shift_insert(1.min(m.len()), "type".into(), t);
-        }
-        let s = |v: &str| Value::String(v.to_string());
-        let put = |m: &mut Map<String, Value>, k: &str, v: Option<Value>| {
-            if let Some(v) = v
-                && !m.contains_key(k)
-            {
-                m.insert(k.to_string(), v);
-            }
-        };
-        match record {
-            SubRecord::SocketIo(r) => put(&mut m, "id", r.ack.map(|a| s(&a.to_string()))),
+    /// The record with the decoder's own field names, before the catalog's rules (what the
+    /// decoders' expected files name).
+    pub fn to_json(&self) -> serde_json::Value {
+        // Strings, numbers and JSON values serialize into a value without failing.
+        self.with_members(|_, m| serde_json::to_value(&*m).unwrap_or(Value::Null))
+    }
+
+    /// The rules that make the decoder's fields the `sub` object: `protocol` first, `type`
+    /// next, whatever the struct's field order; the filter catalog's common fields (`event`,
+    /// `method`, `id`, `topic`, `namespace`, `operation`, `qos`, `error`) filled in where the
+    /// protocol names them otherwise, typed as the catalog says (`id` a string).
+    fn catalog<'m>(&'m self, m: &mut Members<'m>) {
+        m.move_to("type", 1);
+        match self {
+            SubRecord::SocketIo(r) => m.put("id", Member::text_of(&r.ack)),
             SubRecord::Stomp(r) => {
-                put(&mut m, "topic", r.destination.as_deref().map(s));
+                m.put("topic", Member::str_of(&r.destination));
                 if r.command == "ERROR" {
-                    put(&mut m, "error", r.message.as_deref().map(s));
+                    m.put("error", Member::str_of(&r.message));
                 }
             }
-            SubRecord::Mqtt(r) => put(&mut m, "id", r.packet_id.map(|i| s(&i.to_string()))),
+            SubRecord::Mqtt(r) => m.put("id", Member::text_of(&r.packet_id)),
             SubRecord::GraphqlWs(_) | SubRecord::GraphqlTransportWs(_) => {
                 // The catalog's `operation` is the operation's name; its type is `operation_type`.
-                if let Some(t) = m.remove("operation") {
-                    m.insert("operation_type".into(), t);
-                }
-                if let Some(n) = m.remove("operation_name") {
-                    m.insert("operation".into(), n);
-                }
+                m.rename("operation", "operation_type");
+                m.rename("operation_name", "operation");
             }
             SubRecord::SignalR(r) => {
-                put(&mut m, "method", r.target.as_deref().map(s));
-                put(&mut m, "id", r.invocation_id.as_deref().map(s));
+                m.put("method", Member::str_of(&r.target));
+                m.put("id", Member::str_of(&r.invocation_id));
             }
             SubRecord::JsonRpc(r) => {
-                put(&mut m, "error", r.error_message.as_deref().map(s));
+                m.put("error", Member::str_of(&r.error_message));
                 // `id` is a string as the catalog types it; the id as sent is kept in `id_json`.
                 if let Some(id) = m.remove("id") {
-                    if let Some(text) = match &id {
-                        Value::String(t) => Some(t.clone()),
-                        Value::Number(n) => Some(n.to_string()),
-                        _ => None,
-                    } {
-                        m.insert("id".into(), Value::String(text));
+                    match &r.id {
+                        Some(Value::String(t)) => m.insert("id", Member::Str(t)),
+                        Some(Value::Number(n)) => m.insert("id", Member::Text(n)),
+                        _ => {}
                     }
-                    m.insert("id_json".into(), id);
+                    m.insert("id_json", id);
                 }
             }
             SubRecord::Wamp(r) => {
-                put(&mut m, "id", r.request.map(|i| s(&i.to_string())));
-                let uri = r.uri.as_deref().map(s);
+                m.put("id", Member::text_of(&r.request));
+                let uri = Member::str_of(&r.uri);
                 match r.kind {
-                    "SUBSCRIBE" | "PUBLISH" => put(&mut m, "topic", uri),
-                    "CALL" | "REGISTER" => put(&mut m, "method", uri),
-                    "ERROR" | "ABORT" => put(&mut m, "error", uri),
+                    "SUBSCRIBE" | "PUBLISH" => m.put("topic", uri),
+                    "CALL" | "REGISTER" => m.put("method", uri),
+                    "ERROR" | "ABORT" => m.put("error", uri),
                     _ => {}
                 }
             }
             SubRecord::Json(_) => {}
         }
-        m
+    }
+
+    /// The `sub` object as a map (for filters, HAR and tests; JSON output writes the record
+    /// itself, see its `Serialize`).
+    pub fn object(&self) -> Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        }
     }
 
     /// One field by its name in the `sub` object (`"protocol"`, `"event"`, `"topic"`, ...),
@@ -338,12 +345,26 @@ impl SubRecord {
     }
 }
 
+/// The `sub` object: the decoder's fields as the catalog's rules make them, written straight
+/// into the serializer.
+impl Serialize for SubRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.with_members(|record, m| {
+            record.catalog(m);
+            m.serialize(s)
+        })
+    }
+}
+
 impl crate::model::SubMeaning for SubRecord {
     fn display(&self) -> &'static str {
         self.protocol().display_name()
     }
     fn object(&self) -> Map<String, Value> {
         SubRecord::object(self)
+    }
+    fn as_serialize(&self) -> Option<&dyn erased_serde::Serialize> {
+        Some(self)
     }
     fn summary(&self, width: usize) -> String {
         SubRecord::summary_at(self, width)

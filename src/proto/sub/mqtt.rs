@@ -15,6 +15,7 @@
 //! packets are errors with a reason, never a panic.
 
 use super::latency::Role;
+use super::object::Members;
 use super::{Code, Node, Output, Sink, SubRecord, SubWarning, quoted};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -47,61 +48,73 @@ const TYPES: [&str; 16] = [
 ];
 
 /// One MQTT control packet.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct MqttRecord {
     /// `CONNECT`, `PUBLISH`, `SUBACK`, ...
-    #[serde(rename = "type")]
     pub kind: &'static str,
     /// The protocol version the packet was read as: `3.1`, `3.1.1` or `5.0`.
     pub version: &'static str,
     /// The whole packet's length (fixed header included).
     pub len: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub qos: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub packet_id: Option<u16>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dup: bool,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub retain: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub payload_len: Option<u64>,
     /// The PUBLISH payload's first characters when it is UTF-8, else its first bytes in hex.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub clean_start: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub will_topic: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub session_present: Option<bool>,
     /// CONNACK return code (3.x) or reason code (5.0); PUBACK..PUBCOMP, DISCONNECT, AUTH reason.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<u8>,
     /// SUBSCRIBE / UNSUBSCRIBE topic filters with (SUBSCRIBE) their options' QoS.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<Filter>,
     /// SUBACK / UNSUBACK reason codes, one per filter.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reason_codes: Vec<u8>,
     /// 5.0 properties by name (`user_property` as a list of pairs); binary values in hex.
-    #[serde(skip_serializing_if = "Map::is_empty")]
     pub properties: Map<String, Value>,
     /// Only the packet's first bytes were decoded (larger than the buffer cap, or its message
     /// was kept only in part).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
     /// The packet spanned this many WebSocket messages (absent when it sat in one).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub messages: Option<u32>,
+}
+
+impl MqttRecord {
+    /// Its `sub` object's fields, in order.
+    pub(super) fn members<'m>(&'m self, m: &mut Members<'m>) {
+        m.str("type", self.kind);
+        m.str("version", self.version);
+        m.value("len", &self.len);
+        m.opt_str("topic", &self.topic);
+        m.opt("qos", &self.qos);
+        m.opt("packet_id", &self.packet_id);
+        m.value_if(self.dup, "dup", &self.dup);
+        m.value_if(self.retain, "retain", &self.retain);
+        m.opt("payload_len", &self.payload_len);
+        m.opt_str("payload", &self.payload);
+        m.opt_str("client_id", &self.client_id);
+        m.opt("keep_alive", &self.keep_alive);
+        m.opt("clean_start", &self.clean_start);
+        m.opt_str("username", &self.username);
+        m.opt_str("will_topic", &self.will_topic);
+        m.opt("session_present", &self.session_present);
+        m.opt("reason_code", &self.reason_code);
+        m.value_if(!self.filters.is_empty(), "filters", &self.filters);
+        m.value_if(
+            !self.reason_codes.is_empty(),
+            "reason_codes",
+            &self.reason_codes,
+        );
+        m.value_if(!self.properties.is_empty(), "properties", &self.properties);
+        m.value_if(self.partial, "partial", &self.partial);
+        m.opt("messages", &self.messages);
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

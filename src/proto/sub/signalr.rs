@@ -9,8 +9,8 @@
 
 use super::json::{one_line, wide};
 use super::latency::Role;
+use super::object::Members;
 use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
-use serde::Serialize;
 use serde_json::Value;
 
 /// The record separator that ends every record.
@@ -30,32 +30,36 @@ const TYPES: [&str; 10] = [
 ];
 
 /// One SignalR record.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SignalRRecord {
     /// `Handshake`, `HandshakeResponse`, or the record type's name (`Invocation`, ...).
-    #[serde(rename = "type")]
     pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub type_num: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub invocation_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub arguments: Option<Value>,
     /// A Completion's result, a StreamItem's item.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Handshake: the hub protocol name and version.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hub_protocol: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
 }
 
 impl SignalRRecord {
+    /// Its `sub` object's fields, in order.
+    pub(super) fn members<'m>(&'m self, m: &mut Members<'m>) {
+        m.str("type", self.kind);
+        m.opt("type_num", &self.type_num);
+        m.opt_str("target", &self.target);
+        m.opt_str("invocation_id", &self.invocation_id);
+        m.opt("arguments", &self.arguments);
+        m.opt("result", &self.result);
+        m.opt_str("error", &self.error);
+        m.opt_str("hub_protocol", &self.hub_protocol);
+        m.opt("version", &self.version);
+    }
+
     pub fn summary_at(&self, w: usize) -> String {
         let mut s = String::from(self.kind);
         if let Some(t) = &self.target {

@@ -10,14 +10,14 @@
 
 use super::json::{label, one_line, wide};
 use super::latency::Role;
+use super::object::Members;
 use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
-use serde::Serialize;
 use serde_json::Value;
 
 /// A Socket.IO or Engine.IO packet.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SocketIoRecord {
     /// The Engine.IO packet type: `open`, `close`, `ping`, `pong`, `message`, `upgrade`,
     /// `noop`.
@@ -25,30 +25,37 @@ pub struct SocketIoRecord {
     /// The Socket.IO packet type (`CONNECT`, `DISCONNECT`, `EVENT`, `ACK`, `CONNECT_ERROR`,
     /// `BINARY_EVENT`, `BINARY_ACK`) for a message; `ATTACHMENT` for a binary attachment,
     /// `BINARY` for binary data nothing announced; else the Engine.IO type in capitals.
-    #[serde(rename = "type")]
     pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ack: Option<u64>,
     /// Attachments a binary event or ack announces.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attachments: Option<u64>,
     /// An attachment's place: 1-based index and count.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attachment: Option<[u64; 2]>,
     /// Event arguments (after the name), ack data, CONNECT / CONNECT_ERROR payload, the open
     /// packet's handshake.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
     /// Ping / pong data (`probe` during an upgrade), or other text after the packet type.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// Bytes of binary data.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub len: Option<usize>,
+}
+
+impl SocketIoRecord {
+    /// Its `sub` object's fields, in order.
+    pub(super) fn members<'m>(&'m self, m: &mut Members<'m>) {
+        m.str("engineio", self.engineio);
+        m.str("type", self.kind);
+        m.opt_str("namespace", &self.namespace);
+        m.opt_str("event", &self.event);
+        m.opt("ack", &self.ack);
+        m.opt("attachments", &self.attachments);
+        m.opt("attachment", &self.attachment);
+        m.opt("data", &self.data);
+        m.opt_str("text", &self.text);
+        m.opt("len", &self.len);
+    }
 }
 
 const EIO_TYPES: [&str; 7] = [

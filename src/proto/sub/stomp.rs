@@ -10,8 +10,8 @@
 //! whose frame examples are the tests.
 
 use super::latency::Role;
+use super::object::Members;
 use super::{Code, Node, Sink, SubRecord, quoted};
-use serde::Serialize;
 
 const CLIENT_COMMANDS: [&str; 11] = [
     "SEND",
@@ -32,44 +32,49 @@ const SERVER_COMMANDS: [&str; 4] = ["CONNECTED", "MESSAGE", "RECEIPT", "ERROR"];
 const MAX_BODY: usize = 4096;
 
 /// One STOMP frame (or a heart-beat).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct StompRecord {
     /// The command (`SEND`, `MESSAGE`, ...), or `HEARTBEAT`.
-    #[serde(rename = "type")]
     pub command: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
     /// SUBSCRIBE / UNSUBSCRIBE / ACK / NACK `id`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subscription: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
     /// CONNECT/STOMP `accept-version`, CONNECTED `version`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub heart_beat: Option<String>,
     /// ERROR `message`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Every header in frame order, repeated ones included (`passcode` values hidden).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<[String; 2]>,
     pub body_len: usize,
     /// The body as text (its first 4096 characters) when it is UTF-8.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
 }
 
 impl StompRecord {
+    /// Its `sub` object's fields, in order.
+    pub(super) fn members<'m>(&'m self, m: &mut Members<'m>) {
+        m.str("type", &self.command);
+        m.opt_str("destination", &self.destination);
+        m.opt_str("id", &self.id);
+        m.opt_str("subscription", &self.subscription);
+        m.opt_str("receipt", &self.receipt);
+        m.opt_str("receipt_id", &self.receipt_id);
+        m.opt_str("message_id", &self.message_id);
+        m.opt_str("content_type", &self.content_type);
+        m.opt_str("version", &self.version);
+        m.opt_str("heart_beat", &self.heart_beat);
+        m.opt_str("message", &self.message);
+        m.value_if(!self.headers.is_empty(), "headers", &self.headers);
+        m.value("body_len", &self.body_len);
+        m.opt_str("body", &self.body);
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

@@ -7,8 +7,8 @@
 
 use super::json::{one_line, wide};
 use super::latency::Role;
+use super::object::Members;
 use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
-use serde::Serialize;
 use serde_json::Value;
 
 /// Element kinds in a message layout: `i` id, `d` dict, `u` URI, `s` string, `n` integer.
@@ -177,39 +177,44 @@ fn layout(code: u64) -> Option<&'static Layout> {
 }
 
 /// One WAMP message.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct WampRecord {
     /// `HELLO`, `CALL`, `RESULT`, ...
-    #[serde(rename = "type")]
     pub kind: &'static str,
     pub code: u64,
     /// The message's request id (for a reply, the request it answers).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<u64>,
     /// Realm, topic, procedure, error or reason URI.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subscription: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub publication: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub registration: Option<u64>,
     /// ERROR: the type of the request that failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_for: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub args: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub kwargs: Option<Value>,
     /// Details / Options.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Value>,
 }
 
 impl WampRecord {
+    /// Its `sub` object's fields, in order.
+    pub(super) fn members<'m>(&'m self, m: &mut Members<'m>) {
+        m.str("type", self.kind);
+        m.value("code", &self.code);
+        m.opt("request", &self.request);
+        m.opt_str("uri", &self.uri);
+        m.opt("session", &self.session);
+        m.opt("subscription", &self.subscription);
+        m.opt("publication", &self.publication);
+        m.opt("registration", &self.registration);
+        m.opt("error_for", &self.error_for);
+        m.opt("args", &self.args);
+        m.opt("kwargs", &self.kwargs);
+        m.opt("details", &self.details);
+    }
+
     pub fn summary_at(&self, w: usize) -> String {
         let mut s = String::from(self.kind);
         if let Some(e) = self.error_for {
