@@ -3,6 +3,7 @@
 
 use super::object::Members;
 use super::{Node, Sink, SubProtocol, SubRecord};
+use arrayvec::ArrayString;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use smallvec::SmallVec;
@@ -19,7 +20,33 @@ pub struct JsonRecord {
     /// `object`, `array`, `string`, `number`, `bool` or `null`.
     pub kind: &'static str,
     /// The message's text, valid JSON.
-    pub text: Box<str>,
+    text: Text,
+}
+
+/// Bytes of text a record keeps in itself: as many as fit in the room the largest decoder's
+/// record takes anyway (a `SubRecord` is as large as its largest variant).
+const INLINE: usize = 320;
+
+/// A message's text: in the record when short (most chat messages: nothing is allocated for
+/// it), else on the heap. The inline variant is meant to be large: the room is there anyway.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+enum Text {
+    Inline(ArrayString<INLINE>),
+    Boxed(Box<str>),
+}
+
+impl Text {
+    fn new(text: &str) -> Text {
+        ArrayString::from(text).map_or_else(|_| Text::Boxed(text.into()), Text::Inline)
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Inline(t) => t,
+            Text::Boxed(t) => t,
+        }
+    }
 }
 
 pub fn kind_of(v: &Value) -> &'static str {
@@ -51,21 +78,26 @@ impl JsonRecord {
         serde_json::from_str::<serde::de::IgnoredAny>(text)?;
         Ok(JsonRecord {
             kind: kind_of_text(text),
-            text: text.into(),
+            text: Text::new(text),
         })
+    }
+
+    /// The message's text, valid JSON.
+    pub fn text(&self) -> &str {
+        self.text.as_str()
     }
 
     /// The value (the text was validated, so this does not fail but on a value nested deeper
     /// than serde_json's recursion limit, shown as null).
     pub fn value(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+        serde_json::from_str(self.text()).unwrap_or(Value::Null)
     }
 
     /// An object's first keys in wire order (each once, as a parsed object holds them), the
     /// members of an object or elements of an array. Read without building the value, on the
     /// stack: the keys are borrowed from the text unless they hold escapes.
     pub fn shape(&self) -> Shape<'_> {
-        let mut shape: Shape<'_> = serde_json::from_str(&self.text).unwrap_or_default();
+        let mut shape: Shape<'_> = serde_json::from_str(self.text()).unwrap_or_default();
         shape.keys.truncate(MAX_KEYS);
         shape
     }
@@ -201,10 +233,28 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
     let Some(text) = sink.text(SubProtocol::Json) else {
         return;
     };
+    // Where nothing is said of text that is not JSON (a connection chosen by its content),
+    // text that cannot begin a JSON value is passed over without serde_json, whose error
+    // would be allocated only to be dropped.
+    if sink.quiet && !may_be_json(text) {
+        return;
+    }
     match JsonRecord::parse(text) {
         Ok(r) => sink.record(SubRecord::Json(r)),
         Err(e) => sink.invalid_json(SubProtocol::Json, &e),
     }
+}
+
+/// Whether `text` begins as a JSON value may (after JSON's whitespace); when not, it is not JSON.
+fn may_be_json(text: &str) -> bool {
+    let start = text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .bytes()
+        .next();
+    matches!(
+        start,
+        Some(b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
+    )
 }
 
 /// Indented, one member per line (serde_json's pretty form).
@@ -295,6 +345,45 @@ mod tests {
             assert_eq!(JsonRecord::parse(text).unwrap().kind, kind);
         }
         assert!(JsonRecord::parse("{\"a\":").is_err());
+    }
+
+    #[test]
+    fn text_that_cannot_begin_json_is_not_json() {
+        for text in [
+            "ok, received your message",
+            "",
+            " \t\r\n",
+            "\u{a0}{}",
+            "+1",
+            ".5",
+            "'a'",
+            "}",
+            "<html>",
+            "NaN",
+        ] {
+            assert!(!may_be_json(text), "{text:?}");
+            assert!(JsonRecord::parse(text).is_err(), "{text:?}");
+        }
+        for text in [
+            "{}", " [1]", "\n\"s\"", "-1", "0", "true", "false", "null", "nope", "{",
+        ] {
+            assert!(may_be_json(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn short_texts_are_kept_in_the_record_without_making_it_larger() {
+        let short = JsonRecord::parse(r#"{"type":"chat"}"#).unwrap();
+        assert!(matches!(short.text, Text::Inline(_)));
+        let long = format!("[{}1]", "1,".repeat(INLINE));
+        let long = JsonRecord::parse(&long).unwrap();
+        assert!(matches!(long.text, Text::Boxed(_)));
+        assert_eq!(long.text().len(), 2 * INLINE + 3);
+        assert_eq!(long.shape().len, Some(INLINE + 1));
+        // The room a record of the largest decoders takes anyway.
+        let largest = std::mem::size_of::<super::super::wamp::WampRecord>();
+        assert!(std::mem::size_of::<JsonRecord>() <= largest);
+        assert_eq!(std::mem::size_of::<SubRecord>(), largest);
     }
 
     #[test]
