@@ -117,6 +117,9 @@ impl Reporter for LiveReporter {
     fn take_io_error(&mut self) -> Option<io::Error> {
         self.inner.take_io_error()
     }
+    fn wants_packets(&self) -> bool {
+        self.inner.wants_packets()
+    }
 }
 
 /// Runs `sockscope live`.

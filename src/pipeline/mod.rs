@@ -341,7 +341,8 @@ impl<R: Reporter> Analyzer<R> {
         }
     }
 
-    /// The run's statistics so far (with several threads: as of the packets reported so far).
+    /// The run's statistics so far (with several threads: packets counted as read, what the
+    /// flows found as of the packets reported so far).
     pub fn stats(&self) -> &RunStats {
         match &self.inner {
             Inner::One(s) => &s.handler.sink.stats,
@@ -351,6 +352,9 @@ impl<R: Reporter> Analyzer<R> {
 
     /// Reads every frame of `source`. Returns early on a malformed input or a failed output.
     pub fn run(&mut self, source: &mut dyn PacketSource) -> Result<(), Stop> {
+        if let Inner::Many(p) = &mut self.inner {
+            p.read_from(source.mapped());
+        }
         loop {
             let stop = match source.next_with_lane() {
                 Ok((Next::Frame(frame), lane)) => {

@@ -243,6 +243,9 @@ impl<W: Write> Reporter for JsonPrinter<W> {
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.io.take()
     }
+    fn wants_packets(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

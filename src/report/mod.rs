@@ -96,10 +96,18 @@ pub trait Reporter: EventSink {
     fn take_io_error(&mut self) -> Option<std::io::Error>;
 
     /// Whether the printer reads the records of what flows carried (`http`, `handshake`,
-    /// `ws_frame`, `ws_message`, `sse_event`, `tls`) beyond anomalies, latency records and each
-    /// flow's closing summary. One that does not (the tables of `-q`) spares the threaded
+    /// `ws_frame`, `ws_message`, `sse_event`, `tls`) and the other events of a flow (its
+    /// opening, HTTP heads, SYN/FIN/RST) beyond anomalies, latency records and each flow's
+    /// closing summary. One that does not (the tables of `-q`) spares the threaded
     /// pipeline carrying them from its workers.
     fn wants_message_records(&self) -> bool {
+        true
+    }
+
+    /// Whether the printer reads [`Self::packet_done`] (each packet, and the flow that took
+    /// it). One that does not (JSON, `-q`, the tables) spares the threaded pipeline a call for
+    /// every packet: it then replays only what the flows found.
+    fn wants_packets(&self) -> bool {
         true
     }
 }
@@ -123,6 +131,9 @@ impl<R: Reporter + ?Sized> Reporter for Box<R> {
     }
     fn wants_message_records(&self) -> bool {
         (**self).wants_message_records()
+    }
+    fn wants_packets(&self) -> bool {
+        (**self).wants_packets()
     }
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         (**self).take_io_error()
@@ -210,5 +221,8 @@ impl Reporter for Tee {
     }
     fn wants_message_records(&self) -> bool {
         self.printers.iter().any(|p| p.wants_message_records())
+    }
+    fn wants_packets(&self) -> bool {
+        self.printers.iter().any(|p| p.wants_packets())
     }
 }
