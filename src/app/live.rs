@@ -120,6 +120,12 @@ impl Reporter for LiveReporter {
     fn wants_packets(&self) -> bool {
         self.inner.wants_packets()
     }
+    fn record_lines(&self) -> Option<usize> {
+        self.inner.record_lines()
+    }
+    fn put_line(&mut self, pieces: &[&[u8]]) {
+        self.inner.put_line(pieces)
+    }
 }
 
 /// Runs `sockscope live`.

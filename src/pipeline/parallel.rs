@@ -27,11 +27,13 @@
 //! ([`DEPTH`] of [`BATCH_BYTES`] or [`BATCH_ENTRIES`] each).
 
 use super::carry::{Carried, RunIds, Span};
-use super::{Collect, Note, Reader};
+use super::{Collect, Counting, Note, Reader};
 use crate::config::Config;
 use crate::decode::{Segment, TcpFlags};
 use crate::model::{Anomaly, Event, EventCtx, EventSink, Record};
 use crate::proto::conn::ConnAnalyzer;
+use crate::report::json::event_json;
+use crate::report::json_writer::push_json;
 use crate::report::{PacketDone, Reporter};
 use crate::source::{Frame, LinkType};
 use crate::tcp::{ClosingOrder, FlowId, FlowTable, Placed, TableStats, shard::shard_of};
@@ -275,6 +277,9 @@ struct Outbox {
     /// not, a packet's group is handed on only when it holds something, or numbers a flow or
     /// a TCP conversation.
     packets: bool,
+    /// The printer's lines are written here ([`Collect::record_lines`]; the preview width):
+    /// an event is carried as its line, and a flow's closing also as itself, to be counted.
+    lines: Option<usize>,
     to: SyncSender<Found>,
     /// Chunks replayed, handed back for their buffers.
     spent: Receiver<Found>,
@@ -358,6 +363,19 @@ impl EventSink for Outbox {
             return;
         }
         let closed = matches!(event, Event::FlowClosed { .. }).then_some(ctx.flow.id);
+        if let Some(preview) = self.lines {
+            if let Some(json) = event_json(ctx, &event, preview) {
+                let anomaly = match event {
+                    Event::Record(Record::Anomaly(a)) => Some(a.code),
+                    _ => None,
+                };
+                self.carried
+                    .put_line(ctx.flow.id, anomaly, |line| push_json(line, &json).is_ok());
+            }
+            if closed.is_none() {
+                return;
+            }
+        }
         self.carried.event(ctx, event);
         if let (Some(id), Some(phase)) = (closed, self.by_flow) {
             self.end(phase(id));
@@ -530,6 +548,8 @@ pub struct Parallel<R: Reporter> {
     /// Whether the reporter reads every packet ([`Reporter::wants_packets`]): if not, only
     /// the groups the workers found are replayed, and no frame is copied for it.
     packets: bool,
+    /// Whether the workers write the printer's lines ([`Collect::record_lines`]).
+    lines: bool,
     in_flight: VecDeque<InFlight>,
     /// Batches replayed, emptied, to be filled again.
     free: Vec<(Batch, Notes)>,
@@ -591,6 +611,7 @@ impl<R: Reporter> Parallel<R> {
         let share = config.share(n);
         let records = collect.wants_message_records();
         let packets = collect.reporter.wants_packets();
+        let lines = collect.record_lines();
         let workers = (0..n)
             .map(|me| {
                 let (to, rx) = sync_channel(DEPTH + 1);
@@ -606,6 +627,7 @@ impl<R: Reporter> Parallel<R> {
                     checked: 0,
                     records,
                     packets,
+                    lines,
                     to: tx,
                     spent: spent_rx,
                 };
@@ -631,6 +653,7 @@ impl<R: Reporter> Parallel<R> {
             notes: Vec::new(),
             map: None,
             packets,
+            lines: lines.is_some(),
             in_flight: VecDeque::new(),
             free: Vec::new(),
             next_id: 1,
@@ -1001,9 +1024,20 @@ impl<R: Reporter> Parallel<R> {
                     id
                 }
             };
-            found
-                .carried
-                .replay(i as usize, id, &mut self.collect as &mut dyn EventSink);
+            if let Some((line, places, anomaly)) = found.carried.line(i as usize) {
+                let collect = &mut self.collect;
+                places.splice(line, id.flow, id.tcp_stream, |pieces| {
+                    collect.put_line(pieces, anomaly)
+                });
+            } else if self.lines && flow.is_some() {
+                // A flow's closing, its line already written: counted only.
+                let mut counting = Counting(&mut self.collect.stats);
+                found.carried.replay(i as usize, id, &mut counting);
+            } else {
+                found
+                    .carried
+                    .replay(i as usize, id, &mut self.collect as &mut dyn EventSink);
+            }
             if let Some(closed) = closes {
                 self.workers[w].ids.remove(&closed);
             }

@@ -110,6 +110,20 @@ pub trait Reporter: EventSink {
     fn wants_packets(&self) -> bool {
         true
     }
+
+    /// `Some(preview characters)` when the printer writes every record and every flow's closing
+    /// as one line made from it alone ([`json::event_json`], then a newline) and nothing else
+    /// for an event: plain `--json`. The threaded pipeline then has its workers write those
+    /// lines and hands them over with [`Self::put_line`], the run's flow numbers put in, instead
+    /// of the events.
+    fn record_lines(&self) -> Option<usize> {
+        None
+    }
+
+    /// A line for an event, written elsewhere (see [`Self::record_lines`]), in pieces.
+    fn put_line(&mut self, pieces: &[&[u8]]) {
+        let _ = pieces;
+    }
 }
 
 /// A boxed reporter (the one the options chose) is a reporter.
@@ -134,6 +148,12 @@ impl<R: Reporter + ?Sized> Reporter for Box<R> {
     }
     fn wants_packets(&self) -> bool {
         (**self).wants_packets()
+    }
+    fn record_lines(&self) -> Option<usize> {
+        (**self).record_lines()
+    }
+    fn put_line(&mut self, pieces: &[&[u8]]) {
+        (**self).put_line(pieces)
     }
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         (**self).take_io_error()
