@@ -57,6 +57,9 @@ impl Reporter for Judge {
     fn take_io_error(&mut self) -> Option<io::Error> {
         None
     }
+    fn wants_packets(&self) -> bool {
+        false
+    }
 }
 
 /// Pass two: writes the packets the selected flows took.

@@ -117,6 +117,15 @@ impl Reporter for LiveReporter {
     fn take_io_error(&mut self) -> Option<io::Error> {
         self.inner.take_io_error()
     }
+    fn wants_packets(&self) -> bool {
+        self.inner.wants_packets()
+    }
+    fn record_lines(&self) -> Option<usize> {
+        self.inner.record_lines()
+    }
+    fn put_line(&mut self, pieces: &[&[u8]]) {
+        self.inner.put_line(pieces)
+    }
 }
 
 /// Runs `sockscope live`.

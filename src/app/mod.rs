@@ -519,6 +519,9 @@ impl Reporter for Silent {
     fn take_io_error(&mut self) -> Option<io::Error> {
         None
     }
+    fn wants_packets(&self) -> bool {
+        false
+    }
 }
 
 /// `check`'s stdout: once its reader has gone away nothing more is written, and the run goes

@@ -6,11 +6,13 @@
 //! [`Carried`] recorded, with the flow ids the caller maps them to; nothing here knows a
 //! printer. A record type added to [`Record`] is added here too (the matches are exhaustive).
 
+use crate::model::Code;
 use crate::model::{
     Anomaly, Event, EventCtx, EventSink, FlowSummary, Handshake, Header, HttpHead, HttpMessage,
     LatencyRecord, Layer, Record, RecordLayer, SseEvent, SubChoice, SubUnit, TlsRecord, WsFrame,
     WsMessage,
 };
+use crate::report::json::IdPlaces;
 use crate::tcp::{CloseHow, FlowId, FlowMeta, PacketRef};
 
 /// Bytes in a batch's arena: offset and length. Arenas stay far below 4 GiB (a batch closes
@@ -155,6 +157,17 @@ pub enum Item {
     Global {
         anomaly: Box<Anomaly>,
         frame: u64,
+    },
+    /// The printer's line for an event, written here ([`crate::report::Reporter::record_lines`]),
+    /// its bytes in the arena.
+    Line {
+        /// The worker's id of the flow.
+        flow: FlowId,
+        line: Span,
+        /// Where the worker's numbers of the flow are in it.
+        ids: IdPlaces,
+        /// The code of the anomaly it is, to be counted.
+        anomaly: Option<Code>,
     },
 }
 
@@ -465,6 +478,50 @@ impl Carried {
         (self.layers.len() - 1) as u32
     }
 
+    /// Adds the printer's line for an event of flow `flow` (worker's id), as `write` writes it
+    /// (nothing if it writes nothing).
+    pub fn put_line(
+        &mut self,
+        flow: FlowId,
+        anomaly: Option<Code>,
+        write: impl FnOnce(&mut Vec<u8>) -> bool,
+    ) {
+        let at = self.arena.len();
+        if !write(&mut self.arena) {
+            self.arena.truncate(at);
+            return;
+        }
+        self.arena.push(b'\n');
+        let bytes = self.arena.get(at..).unwrap_or_default();
+        let ids = IdPlaces::find(bytes);
+        // Every record of a flow starts with its type and flow (see `IdPlaces`).
+        debug_assert!(
+            ids.any(),
+            "no flow number in {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+        self.items.push(Item::Line {
+            flow,
+            line: Span {
+                at: at as u32,
+                len: bytes.len() as u32,
+            },
+            ids,
+            anomaly,
+        });
+    }
+
+    /// Item `i`, if it is a line: its bytes, where the flow's numbers are in them, and the
+    /// anomaly code it counts.
+    pub fn line(&self, i: usize) -> Option<(&[u8], IdPlaces, Option<Code>)> {
+        match self.items.get(i)? {
+            Item::Line {
+                line, ids, anomaly, ..
+            } => Some((self.bytes(*line), *ids, *anomaly)),
+            _ => None,
+        }
+    }
+
     /// Replays item `i` into `sink`, with the flow's id and `tcp.stream` number replaced by
     /// the run's (`run`).
     pub fn replay(&mut self, i: usize, run: RunIds, sink: &mut dyn EventSink) {
@@ -483,6 +540,8 @@ impl Carried {
             return;
         };
         match item {
+            // Lines are handed over by the caller ([`Carried::line`]).
+            Item::Line { .. } => {}
             Item::Global { anomaly, frame } => sink.global_anomaly(anomaly, *frame),
             Item::Event {
                 meta,
@@ -724,7 +783,7 @@ impl Item {
     /// The flow (as the worker numbered it) an event belongs to; `None` for a global anomaly.
     pub fn flow(&self) -> Option<FlowId> {
         match self {
-            Item::Event { flow, .. } => Some(*flow),
+            Item::Event { flow, .. } | Item::Line { flow, .. } => Some(*flow),
             Item::Global { .. } => None,
         }
     }

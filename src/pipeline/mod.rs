@@ -36,19 +36,53 @@ impl<R: Reporter> Collect<R> {
     }
 }
 
-impl<R: Reporter> EventSink for Collect<R> {
+impl<R: Reporter> Collect<R> {
+    /// Whether the printer's lines can be written by the threads that analyze
+    /// ([`Reporter::record_lines`]): only if nothing here reads the records themselves
+    /// (`-z http,tree` reads HTTP messages).
+    pub fn record_lines(&self) -> Option<usize> {
+        self.reporter
+            .record_lines()
+            .filter(|_| !self.stats.z.http_tree)
+    }
+
+    /// A line the printer would have written for an event (see [`Self::record_lines`]),
+    /// counted as the event would have been: an anomaly's by its code. A flow's closing is
+    /// counted by its event, which comes after its line ([`Counting`]).
+    pub fn put_line(&mut self, pieces: &[&[u8]], anomaly: Option<Code>) {
+        if let Some(code) = anomaly {
+            self.stats.on_anomaly(code);
+        }
+        self.reporter.put_line(pieces);
+    }
+}
+
+/// Counts events into the run statistics, as [`Collect`] does, without printing them.
+pub struct Counting<'s>(pub &'s mut RunStats);
+
+impl EventSink for Counting<'_> {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         match event {
-            Event::Record(Record::Anomaly(a)) => self.stats.on_anomaly(a.code),
-            Event::Record(Record::Http(m)) => self.stats.z.http(m),
-            Event::FlowClosed { summary, .. } => self.stats.on_flow_closed(ctx.flow, summary),
+            Event::Record(Record::Anomaly(a)) => self.0.on_anomaly(a.code),
+            Event::Record(Record::Http(m)) => self.0.z.http(m),
+            Event::FlowClosed { summary, .. } => self.0.on_flow_closed(ctx.flow, summary),
             _ => {}
         }
+    }
+
+    fn global_anomaly(&mut self, anomaly: &Anomaly, _frame: u64) {
+        self.0.on_anomaly(anomaly.code);
+    }
+}
+
+impl<R: Reporter> EventSink for Collect<R> {
+    fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
+        Counting(&mut self.stats).event(ctx, event);
         self.reporter.event(ctx, event);
     }
 
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
-        self.stats.on_anomaly(anomaly.code);
+        Counting(&mut self.stats).global_anomaly(anomaly, frame);
         self.reporter.global_anomaly(anomaly, frame);
     }
 }
@@ -341,7 +375,8 @@ impl<R: Reporter> Analyzer<R> {
         }
     }
 
-    /// The run's statistics so far (with several threads: as of the packets reported so far).
+    /// The run's statistics so far (with several threads: packets counted as read, what the
+    /// flows found as of the packets reported so far).
     pub fn stats(&self) -> &RunStats {
         match &self.inner {
             Inner::One(s) => &s.handler.sink.stats,
@@ -351,6 +386,9 @@ impl<R: Reporter> Analyzer<R> {
 
     /// Reads every frame of `source`. Returns early on a malformed input or a failed output.
     pub fn run(&mut self, source: &mut dyn PacketSource) -> Result<(), Stop> {
+        if let Inner::Many(p) = &mut self.inner {
+            p.read_from(source.mapped());
+        }
         loop {
             let stop = match source.next_with_lane() {
                 Ok((Next::Frame(frame), lane)) => {

@@ -4,12 +4,14 @@
 //! any flow is chosen), and puts it in a batch with the share its TCP 4-tuple hashes to
 //! ([`crate::tcp::shard`]), or, for a source whose lanes each hold whole flows (the rings of
 //! `live --threads N`, which the kernel's symmetric flow hash fills), with its lane's share.
-//! Every worker is given every batch: it analyzes the segments of its
-//! share with its own flow table and protocol state (a [`Config::share`] of the process-wide
-//! caps), and moves its capture clock on every segment's time, so that closed flows end their
-//! linger and idle flows are swept at the same packet as in one table. What its protocol layer
-//! emits is carried back ([`Carried`]) in groups, each tagged with the entry of the batch that
-//! caused it and its place in one table's order:
+//! A frame read from a memory-mapped file is not copied: the batch names its place in the map
+//! (and the payload of a datagram reassembled here is copied). Every worker is given every
+//! batch: it analyzes the segments of its share (the batch lists them for it) with its own flow
+//! table and protocol state (a [`Config::share`] of the process-wide caps), and moves its
+//! capture clock on every segment's time (the batch lists the times apart, so that this costs
+//! little), so that closed flows end their linger and idle flows are swept at the same packet
+//! as in one table. What its protocol layer emits is carried back ([`Carried`]) in groups, each
+//! tagged with the entry of the batch that caused it and its place in one table's order:
 //!
 //! - before a packet is processed, the flows whose linger is over, by [`ClosingOrder`]; then
 //!   the idle flows swept, by flow id;
@@ -18,14 +20,20 @@
 //!
 //! The calling thread replays the groups in that order, numbering flows as one table would (in
 //! order of their first packet), to the one reporter: every view prints exactly what one
-//! thread prints. Batches in flight are bounded ([`DEPTH`] of [`BATCH_BYTES`] each).
+//! thread prints. When the reporter reads every packet ([`Reporter::wants_packets`]) every
+//! entry is replayed in turn; when it does not (JSON, `-q`, the tables), a worker hands on a
+//! packet's group only if it holds something or numbers a flow or a conversation, and only the
+//! groups (and the notes of frames no flow took) are replayed. Batches in flight are bounded
+//! ([`DEPTH`] of [`BATCH_BYTES`] or [`BATCH_ENTRIES`] each).
 
 use super::carry::{Carried, RunIds, Span};
-use super::{Collect, Note, Reader};
+use super::{Collect, Counting, Note, Reader};
 use crate::config::Config;
 use crate::decode::{Segment, TcpFlags};
 use crate::model::{Anomaly, Event, EventCtx, EventSink, Record};
 use crate::proto::conn::ConnAnalyzer;
+use crate::report::json::event_json;
+use crate::report::json_writer::push_json;
 use crate::report::{PacketDone, Reporter};
 use crate::source::{Frame, LinkType};
 use crate::tcp::{ClosingOrder, FlowId, FlowTable, Placed, TableStats, shard::shard_of};
@@ -42,7 +50,16 @@ const BATCH_ENTRIES: usize = 2048;
 /// Batches handed to the workers and not yet replayed.
 const DEPTH: usize = 2;
 
-/// A frame, its bytes in the batch.
+/// Where bytes a batch names are: copied into it, or in the memory-mapped file it reads
+/// ([`Batch::map`]), at an offset.
+#[derive(Clone, Copy, Debug)]
+enum Held {
+    Copied(Span),
+    Mapped { at: usize, len: u32 },
+}
+
+/// A frame, its bytes held by the batch (none when the printer reads no packets and the
+/// file is not mapped: only the segment's payload is needed then).
 #[derive(Clone, Copy, Debug)]
 struct FrameCopy {
     index: u64,
@@ -50,10 +67,10 @@ struct FrameCopy {
     link_type: LinkType,
     interface: u32,
     orig_len: u32,
-    data: Span,
+    data: Held,
 }
 
-/// A TCP segment, its payload in the batch.
+/// A TCP segment, its payload held by the batch.
 #[derive(Clone, Copy, Debug)]
 struct SegmentCopy {
     src: SocketAddr,
@@ -62,7 +79,7 @@ struct SegmentCopy {
     ack: u32,
     flags: TcpFlags,
     window: u16,
-    payload: Span,
+    payload: Held,
     missing: u32,
     ip_header_len: u16,
     tcp_header_len: u16,
@@ -74,10 +91,11 @@ enum Entry {
     Tcp {
         frame: FrameCopy,
         seg: SegmentCopy,
-        shard: u32,
     },
     /// A frame that carries no TCP segment: only the reading thread has something to do.
-    Other { frame: FrameCopy },
+    Other {
+        frame: FrameCopy,
+    },
     /// Capture time went by without packets.
     Idle(Timestamp),
 }
@@ -86,12 +104,40 @@ enum Entry {
 #[derive(Default)]
 struct Batch {
     entries: Vec<Entry>,
+    /// Each entry's capture time, which every worker's clock moves on (`None`: a frame with
+    /// no segment, which moves no clock).
+    times: Vec<Option<Timestamp>>,
+    /// The entries of each worker's share, in order.
+    own: Vec<Vec<u32>>,
     bytes: Vec<u8>,
+    /// The mapped file the frames were read from, if they were: their bytes are not copied.
+    map: Option<Arc<memmap2::Mmap>>,
 }
 
 impl Batch {
-    fn put(&mut self, bytes: &[u8]) -> Span {
-        Span::put(&mut self.bytes, bytes)
+    fn put(&mut self, bytes: &[u8]) -> Held {
+        Held::Copied(Span::put(&mut self.bytes, bytes))
+    }
+
+    /// Where `bytes` are in the mapped file, if they are in it.
+    fn in_map(&self, bytes: &[u8]) -> Option<Held> {
+        let map = self.map.as_deref()?;
+        let at = (bytes.as_ptr() as usize).checked_sub(map.as_ptr() as usize)?;
+        (at.checked_add(bytes.len())? <= map.len()).then_some(Held::Mapped {
+            at,
+            len: bytes.len() as u32,
+        })
+    }
+
+    fn bytes(&self, held: Held) -> &[u8] {
+        match held {
+            Held::Copied(span) => Span::of(&self.bytes, span),
+            Held::Mapped { at, len } => self
+                .map
+                .as_deref()
+                .and_then(|m| m.get(at..at + len as usize))
+                .unwrap_or_default(),
+        }
     }
 
     fn frame(&self, f: &FrameCopy) -> Frame<'_> {
@@ -101,7 +147,7 @@ impl Batch {
             link_type: f.link_type,
             interface: f.interface,
             orig_len: f.orig_len,
-            data: Span::of(&self.bytes, f.data),
+            data: self.bytes(f.data),
         }
     }
 
@@ -115,12 +161,39 @@ impl Batch {
             ack: s.ack,
             flags: s.flags,
             window: s.window,
-            payload: Span::of(&self.bytes, s.payload),
+            payload: self.bytes(s.payload),
             missing: s.missing,
             ip_header_len: s.ip_header_len,
             tcp_header_len: s.tcp_header_len,
             window_scale: s.window_scale,
         }
+    }
+
+    /// Adds an entry: a segment for worker `share`'s flows, a frame without one, or news
+    /// that the clock moved on.
+    fn push(&mut self, entry: Entry, share: Option<usize>) {
+        let at = self.entries.len() as u32;
+        self.times.push(match &entry {
+            Entry::Tcp { frame, .. } => Some(frame.ts),
+            Entry::Idle(ts) => Some(*ts),
+            Entry::Other { .. } => None,
+        });
+        if let Some(share) = share {
+            if self.own.len() <= share {
+                self.own.resize_with(share + 1, Vec::new);
+            }
+            self.own[share].push(at);
+        }
+        self.entries.push(entry);
+    }
+
+    /// Empties it to be filled again.
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.times.clear();
+        self.own.iter_mut().for_each(Vec::clear);
+        self.bytes.clear();
+        self.map = None;
     }
 
     fn full(&self) -> bool {
@@ -197,8 +270,16 @@ struct Outbox {
     /// Items in the chunk when its size was last added up.
     checked: usize,
     /// Whether the printer reads the records of what flows carried: if not, only anomalies,
-    /// latency records and the flows' events are carried ([`Collect::wants_message_records`]).
+    /// latency records and the flows' closing summaries are carried
+    /// ([`Collect::wants_message_records`]).
     records: bool,
+    /// Whether the reading thread replays every packet ([`Reporter::wants_packets`]): if
+    /// not, a packet's group is handed on only when it holds something, or numbers a flow or
+    /// a TCP conversation.
+    packets: bool,
+    /// The printer's lines are written here ([`Collect::record_lines`]; the preview width):
+    /// an event is carried as its line, and a flow's closing also as itself, to be counted.
+    lines: Option<usize>,
     to: SyncSender<Found>,
     /// Chunks replayed, handed back for their buffers.
     spent: Receiver<Found>,
@@ -222,9 +303,14 @@ impl Outbox {
         self.from = to;
     }
 
+    /// Whether the open group holds anything.
+    fn open(&self) -> bool {
+        (self.from as usize) < self.carried.items.len()
+    }
+
     /// Ends the open group as `phase` if it holds anything.
     fn end_rest(&mut self, phase: Phase) {
-        if (self.from as usize) < self.carried.items.len() {
+        if self.open() {
             self.end(phase);
         }
     }
@@ -269,11 +355,27 @@ impl Outbox {
 impl EventSink for Outbox {
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         if !self.records
-            && matches!(event, Event::Record(r) if !matches!(r, Record::Anomaly(_) | Record::Latency(_)))
+            && !matches!(
+                event,
+                Event::FlowClosed { .. } | Event::Record(Record::Anomaly(_) | Record::Latency(_))
+            )
         {
             return;
         }
         let closed = matches!(event, Event::FlowClosed { .. }).then_some(ctx.flow.id);
+        if let Some(preview) = self.lines {
+            if let Some(json) = event_json(ctx, &event, preview) {
+                let anomaly = match event {
+                    Event::Record(Record::Anomaly(a)) => Some(a.code),
+                    _ => None,
+                };
+                self.carried
+                    .put_line(ctx.flow.id, anomaly, |line| push_json(line, &json).is_ok());
+            }
+            if closed.is_none() {
+                return;
+            }
+        }
         self.carried.event(ctx, event);
         if let (Some(id), Some(phase)) = (closed, self.by_flow) {
             self.end(phase(id));
@@ -289,6 +391,8 @@ impl EventSink for Outbox {
 /// One worker: a flow table and protocol layer for its share of the flows.
 struct Worker {
     me: u32,
+    /// The highest flow id of the table so far: a higher one is a new flow.
+    last_flow: FlowId,
     table: FlowTable<ConnAnalyzer<Outbox>>,
     handler: ConnAnalyzer<Outbox>,
 }
@@ -300,6 +404,7 @@ impl Worker {
     fn new(me: u32, config: &Config, outbox: Outbox) -> Worker {
         Worker {
             me,
+            last_flow: 0,
             table: FlowTable::new(config, Some(crate::proto::conn::role_hint)),
             handler: ConnAnalyzer::new(config, outbox),
         }
@@ -325,8 +430,12 @@ impl Worker {
 
     /// The capture clock moves to `ts`: lingers that are over, then the idle sweep.
     fn tick(&mut self, entry: u32, ts: Timestamp) {
-        self.table.set_clock(ts);
         self.out().start(entry);
+        if !self.table.due(ts) {
+            self.table.set_clock(ts);
+            return;
+        }
+        self.table.set_clock(ts);
         while let Some(order) = self.table.expire_next(&mut self.handler) {
             let out = self.out();
             out.end(Phase::Expired(order));
@@ -337,22 +446,35 @@ impl Worker {
         });
     }
 
+    /// Moves the clock on every entry's time (lingers over and the idle sweep, as one table
+    /// would at that packet), and analyzes the entries of its share.
     fn batch(&mut self, batch: &Batch) {
-        for (i, entry) in batch.entries.iter().enumerate() {
+        let own = batch
+            .own
+            .get(self.me as usize)
+            .map_or(&[][..], Vec::as_slice);
+        let mut own = own.iter().copied().peekable();
+        for (i, ts) in batch.times.iter().enumerate() {
+            let Some(ts) = *ts else {
+                continue;
+            };
             let i = i as u32;
-            match entry {
-                Entry::Tcp { frame, seg, shard } => {
-                    self.tick(i, frame.ts);
-                    if *shard == self.me {
-                        let streams = self.table.streams_numbered();
-                        let seg = batch.segment(frame.index, frame.ts, seg);
-                        let placed = self.table.process(&seg, &mut self.handler);
-                        let started = self.table.streams_numbered() - streams;
-                        self.out().end(Phase::Packet(placed, started));
-                    }
+            self.tick(i, ts);
+            if own.next_if_eq(&i).is_some()
+                && let Some(Entry::Tcp { frame, seg }) = batch.entries.get(i as usize)
+            {
+                let streams = self.table.streams_numbered();
+                let seg = batch.segment(frame.index, frame.ts, seg);
+                let placed = self.table.process(&seg, &mut self.handler);
+                let started = self.table.streams_numbered() - streams;
+                let new_flow = placed.is_some_and(|p| p.flow > self.last_flow);
+                if let Some(p) = placed.filter(|_| new_flow) {
+                    self.last_flow = p.flow;
                 }
-                Entry::Idle(ts) => self.tick(i, *ts),
-                Entry::Other { .. } => {}
+                let out = self.out();
+                if out.packets || new_flow || started > 0 || out.open() {
+                    out.end(Phase::Packet(placed, started));
+                }
             }
             self.out().flush_if_full();
         }
@@ -404,10 +526,14 @@ struct Cursor {
     at: usize,
 }
 
+/// What this thread alone reports of a batch's frames that carry no segment for a flow: by
+/// entry (in entry order) and frame number.
+type Notes = Vec<(u32, u64, Note)>;
+
 /// A batch handed to the workers, with what only this thread does for its frames.
 struct InFlight {
     batch: Arc<Batch>,
-    notes: Vec<Option<Note>>,
+    notes: Notes,
 }
 
 /// The reading and printing side.
@@ -416,10 +542,17 @@ pub struct Parallel<R: Reporter> {
     collect: Collect<R>,
     workers: Vec<WorkerHandle>,
     batch: Batch,
-    notes: Vec<Option<Note>>,
+    notes: Notes,
+    /// The mapped file being read, if it is one.
+    map: Option<Arc<memmap2::Mmap>>,
+    /// Whether the reporter reads every packet ([`Reporter::wants_packets`]): if not, only
+    /// the groups the workers found are replayed, and no frame is copied for it.
+    packets: bool,
+    /// Whether the workers write the printer's lines ([`Collect::record_lines`]).
+    lines: bool,
     in_flight: VecDeque<InFlight>,
     /// Batches replayed, emptied, to be filled again.
-    free: Vec<(Batch, Vec<Option<Note>>)>,
+    free: Vec<(Batch, Notes)>,
     next_id: FlowId,
     /// The next `tcp.stream` number.
     next_stream: u64,
@@ -477,6 +610,8 @@ impl<R: Reporter> Parallel<R> {
         let n = config.workers(config.threads);
         let share = config.share(n);
         let records = collect.wants_message_records();
+        let packets = collect.reporter.wants_packets();
+        let lines = collect.record_lines();
         let workers = (0..n)
             .map(|me| {
                 let (to, rx) = sync_channel(DEPTH + 1);
@@ -491,6 +626,8 @@ impl<R: Reporter> Parallel<R> {
                     by_flow: None,
                     checked: 0,
                     records,
+                    packets,
+                    lines,
                     to: tx,
                     spent: spent_rx,
                 };
@@ -514,6 +651,9 @@ impl<R: Reporter> Parallel<R> {
             workers,
             batch: Batch::default(),
             notes: Vec::new(),
+            map: None,
+            packets,
+            lines: lines.is_some(),
             in_flight: VecDeque::new(),
             free: Vec::new(),
             next_id: 1,
@@ -547,13 +687,34 @@ impl<R: Reporter> Parallel<R> {
             .or_else(|| self.collect.reporter.take_io_error())
     }
 
+    /// Frames come from `map` from now on (a new input starts): the batch of the frames read
+    /// before is handed on first.
+    pub fn read_from(&mut self, map: Option<Arc<memmap2::Mmap>>) {
+        let same = match (&self.map, &map) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        if !same {
+            self.send();
+            self.map = map;
+            self.batch.map = self.map.clone();
+        }
+    }
+
     /// Reads one frame. `lane`: the source's lane, whose flows are all its own (a ring of a
     /// fanout group); its worker is the lane's, else the one the 4-tuple hashes to.
     pub fn process(&mut self, frame: &Frame<'_>, lane: Option<usize>) {
         self.read += 1;
+        self.collect.stats.on_packet(frame.ts);
         let shares = self.workers.len();
         let batch = &mut self.batch;
-        let data = batch.put(frame.data);
+        // The frame's bytes: where they are in the mapped file; else a copy, if the printer
+        // reads packets (else the payload alone is copied, below).
+        let data = match batch.in_map(frame.data) {
+            Some(held) => held,
+            None if self.packets => batch.put(frame.data),
+            None => Held::Copied(Span::default()),
+        };
         let copy = FrameCopy {
             index: frame.index,
             ts: frame.ts,
@@ -577,12 +738,16 @@ impl<R: Reporter> Parallel<R> {
                 if lane.is_some() && within.is_none() && len > 0 {
                     self.lanes.counts.reassembled += 1;
                 }
-                let payload = match within {
-                    Some(at) => Span {
-                        at: data.at + at as u32,
+                let payload = match (within, data) {
+                    (Some(off), Held::Mapped { at, .. }) => Held::Mapped {
+                        at: at + off,
                         len: len as u32,
                     },
-                    None => batch.put(seg.payload),
+                    (Some(off), Held::Copied(s)) if self.packets => Held::Copied(Span {
+                        at: s.at + off as u32,
+                        len: len as u32,
+                    }),
+                    _ => batch.put(seg.payload),
                 };
                 let entry = Entry::Tcp {
                     frame: copy,
@@ -599,16 +764,15 @@ impl<R: Reporter> Parallel<R> {
                         tcp_header_len: seg.tcp_header_len,
                         window_scale: seg.window_scale,
                     },
-                    shard: lane.map_or_else(|| shard_of(seg.src, seg.dst, shares), |l| l % shares)
-                        as u32,
                 };
-                batch.entries.push(entry);
-                self.notes.push(None);
+                let share = lane.map_or_else(|| shard_of(seg.src, seg.dst, shares), |l| l % shares);
+                batch.push(entry, Some(share));
             }
             Err(what) => {
                 let note = self.reader.note(what, frame);
-                self.batch.entries.push(Entry::Other { frame: copy });
-                self.notes.push(Some(note));
+                let entry = self.batch.entries.len() as u32;
+                self.notes.push((entry, frame.index, note));
+                self.batch.push(Entry::Other { frame: copy }, None);
             }
         }
         if self.batch.full() {
@@ -617,8 +781,7 @@ impl<R: Reporter> Parallel<R> {
     }
 
     pub fn advance_clock(&mut self, now: Timestamp) {
-        self.batch.entries.push(Entry::Idle(now));
-        self.notes.push(None);
+        self.batch.push(Entry::Idle(now), None);
         // Time-driven output is due now: nothing waits for the batch to fill.
         self.settle();
     }
@@ -636,7 +799,8 @@ impl<R: Reporter> Parallel<R> {
         if self.batch.entries.is_empty() {
             return;
         }
-        let (next, notes) = self.free.pop().unwrap_or_default();
+        let (mut next, notes) = self.free.pop().unwrap_or_default();
+        next.map = self.map.clone();
         let batch = Arc::new(std::mem::replace(&mut self.batch, next));
         for w in &self.workers {
             if w.to.send(ToWorker::Batch(Arc::clone(&batch))).is_err() {
@@ -730,48 +894,74 @@ impl<R: Reporter> Parallel<R> {
         }
     }
 
+    /// Replays the oldest batch: every entry when the reporter reads every packet, else only
+    /// the entries the workers found something for, and the notes of frames no flow took.
     fn replay_next(&mut self) {
         let Some(InFlight { batch, notes }) = self.in_flight.pop_front() else {
             return;
         };
         let mut cur = self.cursors();
-        for (i, entry) in batch.entries.iter().enumerate() {
-            let i = i as u32;
-            if let Entry::Tcp { frame, .. } | Entry::Other { frame } = entry {
-                self.collect.stats.on_packet(frame.ts);
-            }
-            let placed = self.replay_entry(&mut cur, i);
-            match entry {
-                Entry::Tcp { frame, .. } => {
-                    let frame = batch.frame(frame);
-                    self.collect
-                        .reporter
-                        .packet_done(&PacketDone::new(&frame, placed));
+        let mut notes_left = notes.iter().peekable();
+        if self.packets {
+            for (i, entry) in batch.entries.iter().enumerate() {
+                let i = i as u32;
+                let placed = self.replay_entry(&mut cur, i);
+                let (frame, placed) = match entry {
+                    Entry::Tcp { frame, .. } => (frame, placed),
+                    Entry::Other { frame } => (frame, None),
+                    Entry::Idle(_) => continue,
+                };
+                if let Some((_, index, note)) = notes_left.next_if(|n| n.0 == i) {
+                    note.apply(&mut self.collect, *index);
                 }
-                Entry::Other { frame } => {
-                    let frame = batch.frame(frame);
-                    if let Some(Some(note)) = notes.get(i as usize) {
-                        note.apply(&mut self.collect, frame.index);
-                    }
-                    self.collect
-                        .reporter
-                        .packet_done(&PacketDone::new(&frame, None));
-                }
-                Entry::Idle(_) => {}
+                let frame = batch.frame(frame);
+                self.collect
+                    .reporter
+                    .packet_done(&PacketDone::new(&frame, placed));
+                self.check_output();
             }
-            if self.broken.is_none()
-                && let Some(e) = self.collect.reporter.take_io_error()
-            {
-                self.broken = Some(e);
+        } else {
+            loop {
+                let group = self.next_entry(&mut cur);
+                match notes_left.next_if(|n| group.is_none_or(|g| n.0 < g)) {
+                    Some((_, index, note)) => note.apply(&mut self.collect, *index),
+                    None => match group {
+                        Some(entry) => {
+                            self.replay_entry(&mut cur, entry);
+                        }
+                        None => break,
+                    },
+                }
+                self.check_output();
             }
         }
         self.drain(&mut cur);
         if let Ok(mut batch) = Arc::try_unwrap(batch) {
-            batch.entries.clear();
-            batch.bytes.clear();
+            batch.clear();
             let mut notes = notes;
             notes.clear();
             self.free.push((batch, notes));
+        }
+    }
+
+    /// The first entry any worker found something for that is not replayed yet.
+    fn next_entry(&mut self, cur: &mut [Cursor]) -> Option<u32> {
+        let mut least: Option<u32> = None;
+        for (w, c) in cur.iter_mut().enumerate() {
+            self.refill(c, w);
+            if let Some(g) = c.found.groups.get(c.at) {
+                least = Some(least.map_or(g.entry, |l| l.min(g.entry)));
+            }
+        }
+        least
+    }
+
+    /// Keeps the reporter's first output error: the run ends with it.
+    fn check_output(&mut self) {
+        if self.broken.is_none()
+            && let Some(e) = self.collect.reporter.take_io_error()
+        {
+            self.broken = Some(e);
         }
     }
 
@@ -834,9 +1024,20 @@ impl<R: Reporter> Parallel<R> {
                     id
                 }
             };
-            found
-                .carried
-                .replay(i as usize, id, &mut self.collect as &mut dyn EventSink);
+            if let Some((line, places, anomaly)) = found.carried.line(i as usize) {
+                let collect = &mut self.collect;
+                places.splice(line, id.flow, id.tcp_stream, |pieces| {
+                    collect.put_line(pieces, anomaly)
+                });
+            } else if self.lines && flow.is_some() {
+                // A flow's closing, its line already written: counted only.
+                let mut counting = Counting(&mut self.collect.stats);
+                found.carried.replay(i as usize, id, &mut counting);
+            } else {
+                found
+                    .carried
+                    .replay(i as usize, id, &mut self.collect as &mut dyn EventSink);
+            }
             if let Some(closed) = closes {
                 self.workers[w].ids.remove(&closed);
             }

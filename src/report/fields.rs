@@ -390,6 +390,9 @@ impl<W: Write> Reporter for FieldsPrinter<W> {
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.io.take()
     }
+    fn wants_packets(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -386,6 +386,9 @@ impl<W: Write> Reporter for HarWriter<W> {
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.io.take()
     }
+    fn wants_packets(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

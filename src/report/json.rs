@@ -11,7 +11,7 @@
 //! into one buffer the printer reuses.
 
 use crate::model::{
-    Anomaly, Event, EventCtx, EventSink, FlowKind, FlowRecord, Json, JsonCx, Layers, ToJson,
+    Anomaly, Event, EventCtx, EventSink, FlowKind, FlowRecord, Json, JsonCx, Layers, Record, ToJson,
 };
 use crate::report::gate::{KindGate, Verdict};
 use crate::report::json_writer::push_json;
@@ -39,6 +39,132 @@ pub fn json_line<T: Serialize + ?Sized>(value: &T) -> String {
     // Serializing to memory fails only for maps with non-string keys, which no record has.
     let _ = push_json(&mut out, value);
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// What `--json` writes for an event: a record in its context, or a flow's `flow` record
+/// when it closes. The other events write nothing (a `--kind` gate may decide on them).
+/// Made on the stack to be written at once, never stored: the flow record is not boxed.
+#[allow(clippy::large_enum_variant)]
+pub enum EventJson<'r> {
+    Record(Json<'r, Record<'r>>),
+    Flow(FlowRecord),
+}
+
+impl Serialize for EventJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            EventJson::Record(r) => r.serialize(s),
+            EventJson::Flow(f) => f.serialize(s),
+        }
+    }
+}
+
+/// What `--json` writes for `event`, payloads previewed to `preview` characters.
+pub fn event_json<'r>(
+    ctx: &EventCtx<'_>,
+    event: &'r Event<'r>,
+    preview: usize,
+) -> Option<EventJson<'r>> {
+    match event {
+        Event::Record(record) => Some(EventJson::Record(Json {
+            record,
+            cx: JsonCx {
+                flow: Some(ctx.flow.id),
+                frame: ctx.pkt.map(|p| p.frame),
+                preview_chars: preview,
+                layers: Layers::of(ctx.layer),
+            },
+        })),
+        Event::FlowClosed { how, summary } => {
+            Some(EventJson::Flow(FlowRecord::new(ctx.flow, summary, *how)))
+        }
+        Event::FlowOpened | Event::HttpHead(_) | Event::Control { .. } => None,
+    }
+}
+
+/// Where the run's numbers of a flow are in a line [`event_json`] wrote: every record that
+/// belongs to a flow starts `{"type":"…","flow":N,`, and a `flow` record goes on
+/// `"id":N,"tcp_stream":M,`. A line written with another thread's numbers gets the run's
+/// put in there ([`IdPlaces::splice`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IdPlaces {
+    /// Byte ranges of the numbers: the flow's, then (a `flow` record) its id and `tcp.stream`.
+    places: [(u16, u16); 3],
+    count: u8,
+}
+
+impl IdPlaces {
+    /// Whether the line has a flow's number to put in.
+    pub fn any(&self) -> bool {
+        self.count > 0
+    }
+
+    /// Finds the numbers in `line` (none found: the line is written as it is).
+    pub fn find(line: &[u8]) -> IdPlaces {
+        let mut found = IdPlaces::default();
+        let head = &line[..line.len().min(u16::MAX as usize)];
+        // The type's name is the program's own: it holds no quote.
+        const TYPE: &[u8] = b"{\"type\":\"";
+        const FLOW: &[u8] = b"\",\"flow\":";
+        let Some(name) = head
+            .strip_prefix(TYPE)
+            .and_then(|rest| memchr::memchr(b'"', rest))
+        else {
+            return found;
+        };
+        let at = TYPE.len() + name;
+        if !head[at..].starts_with(FLOW) {
+            return found;
+        }
+        let mut pos = at + FLOW.len();
+        for key in [&b""[..], b",\"id\":", b",\"tcp_stream\":"] {
+            if !head[pos..].starts_with(key) {
+                break;
+            }
+            let start = pos + key.len();
+            let digits = head[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            if digits == 0 {
+                break;
+            }
+            found.places[found.count as usize] = (start as u16, (start + digits) as u16);
+            found.count += 1;
+            pos = start + digits;
+            if found.count == 1 && !head.starts_with(b"{\"type\":\"flow\",") {
+                break;
+            }
+        }
+        found
+    }
+
+    /// `line` with the flow's number `flow` and `tcp.stream` number `stream` put in, handed to
+    /// `write` in pieces.
+    pub fn splice(&self, line: &[u8], flow: u64, stream: u64, write: impl FnOnce(&[&[u8]])) {
+        let mut bufs = [
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+        ];
+        let [a, b, c] = &mut bufs;
+        let numbers: [&[u8]; 3] = [
+            a.format(flow).as_bytes(),
+            b.format(flow).as_bytes(),
+            c.format(stream).as_bytes(),
+        ];
+        let mut pieces: [&[u8]; 7] = [&[]; 7];
+        let mut n = 0;
+        let mut from = 0;
+        for (i, &(start, end)) in self.places[..self.count as usize].iter().enumerate() {
+            pieces[n] = line.get(from..start as usize).unwrap_or_default();
+            pieces[n + 1] = numbers[i];
+            n += 2;
+            from = end as usize;
+        }
+        pieces[n] = line.get(from..).unwrap_or_default();
+        write(&pieces[..=n]);
+    }
 }
 
 /// The JSON Lines printer.
@@ -213,15 +339,11 @@ impl<W: Write> EventSink for JsonPrinter<W> {
                     }
                 }
             }
-            Event::Record(record) => {
-                let layers = Layers::of(ctx.layer);
-                let json = self.json(&record, Some(flow), ctx.pkt.map(|p| p.frame), layers);
-                self.write(Some(flow), Some(&event), &json, pick);
-            }
             Event::Control { .. } => {}
-            Event::FlowClosed { how, summary } => {
-                let record = FlowRecord::new(ctx.flow, summary, how);
-                self.write(Some(flow), Some(&event), &record, pick);
+            Event::Record(_) | Event::FlowClosed { .. } => {
+                if let Some(json) = event_json(ctx, &event, self.preview) {
+                    self.write(Some(flow), Some(&event), &json, pick);
+                }
             }
         }
     }
@@ -243,12 +365,64 @@ impl<W: Write> Reporter for JsonPrinter<W> {
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.io.take()
     }
+
+    fn wants_packets(&self) -> bool {
+        false
+    }
+
+    /// Plain `--json`: no filter, no `--kind` gate.
+    fn record_lines(&self) -> Option<usize> {
+        (self.select.is_none() && self.gate.is_none()).then_some(self.preview)
+    }
+
+    fn put_line(&mut self, pieces: &[&[u8]]) {
+        for piece in pieces {
+            if self.io.failed {
+                return;
+            }
+            let r = self.out.write_all(piece);
+            self.io.record(r);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::escape;
+
+    fn spliced(line: &str, flow: u64, stream: u64) -> String {
+        let mut out = Vec::new();
+        IdPlaces::find(line.as_bytes()).splice(line.as_bytes(), flow, stream, |pieces| {
+            pieces.iter().for_each(|p| out.extend_from_slice(p))
+        });
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_run_s_flow_numbers_are_put_into_a_line_written_with_another_thread_s() {
+        // A record of a flow: its flow number only, wherever a key of the same name comes later.
+        let frame = r#"{"type":"ws_frame","flow":7,"dir":"c2s","sub":{"flow":7,"id":7}}"#;
+        assert_eq!(
+            spliced(frame, 1234, 9),
+            r#"{"type":"ws_frame","flow":1234,"dir":"c2s","sub":{"flow":7,"id":7}}"#
+        );
+        // A flow record: its number twice and its conversation's.
+        let flow = r#"{"type":"flow","flow":3,"id":3,"tcp_stream":12,"client":"a"}"#;
+        assert_eq!(
+            spliced(flow, 40, 0),
+            r#"{"type":"flow","flow":40,"id":40,"tcp_stream":0,"client":"a"}"#
+        );
+        // No flow (a global anomaly), or not the shape at all: as it is.
+        for line in [
+            r#"{"type":"anomaly","flow":null,"dir":null}"#,
+            r#"{"v":1,"flow":2}"#,
+            "",
+        ] {
+            assert_eq!(IdPlaces::find(line.as_bytes()), IdPlaces::default());
+            assert_eq!(spliced(line, 5, 5), line);
+        }
+    }
 
     #[test]
     fn json_escapes_what_a_terminal_acts_on_and_reads_back_exactly() {

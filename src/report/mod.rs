@@ -96,11 +96,33 @@ pub trait Reporter: EventSink {
     fn take_io_error(&mut self) -> Option<std::io::Error>;
 
     /// Whether the printer reads the records of what flows carried (`http`, `handshake`,
-    /// `ws_frame`, `ws_message`, `sse_event`, `tls`) beyond anomalies, latency records and each
-    /// flow's closing summary. One that does not (the tables of `-q`) spares the threaded
+    /// `ws_frame`, `ws_message`, `sse_event`, `tls`) and the other events of a flow (its
+    /// opening, HTTP heads, SYN/FIN/RST) beyond anomalies, latency records and each flow's
+    /// closing summary. One that does not (the tables of `-q`) spares the threaded
     /// pipeline carrying them from its workers.
     fn wants_message_records(&self) -> bool {
         true
+    }
+
+    /// Whether the printer reads [`Self::packet_done`] (each packet, and the flow that took
+    /// it). One that does not (JSON, `-q`, the tables) spares the threaded pipeline a call for
+    /// every packet: it then replays only what the flows found.
+    fn wants_packets(&self) -> bool {
+        true
+    }
+
+    /// `Some(preview characters)` when the printer writes every record and every flow's closing
+    /// as one line made from it alone ([`json::event_json`], then a newline) and nothing else
+    /// for an event: plain `--json`. The threaded pipeline then has its workers write those
+    /// lines and hands them over with [`Self::put_line`], the run's flow numbers put in, instead
+    /// of the events.
+    fn record_lines(&self) -> Option<usize> {
+        None
+    }
+
+    /// A line for an event, written elsewhere (see [`Self::record_lines`]), in pieces.
+    fn put_line(&mut self, pieces: &[&[u8]]) {
+        let _ = pieces;
     }
 }
 
@@ -123,6 +145,15 @@ impl<R: Reporter + ?Sized> Reporter for Box<R> {
     }
     fn wants_message_records(&self) -> bool {
         (**self).wants_message_records()
+    }
+    fn wants_packets(&self) -> bool {
+        (**self).wants_packets()
+    }
+    fn record_lines(&self) -> Option<usize> {
+        (**self).record_lines()
+    }
+    fn put_line(&mut self, pieces: &[&[u8]]) {
+        (**self).put_line(pieces)
     }
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         (**self).take_io_error()
@@ -210,5 +241,8 @@ impl Reporter for Tee {
     }
     fn wants_message_records(&self) -> bool {
         self.printers.iter().any(|p| p.wants_message_records())
+    }
+    fn wants_packets(&self) -> bool {
+        self.printers.iter().any(|p| p.wants_packets())
     }
 }

@@ -123,6 +123,14 @@ impl<R: Reporter> Reporter for WithProgress<R> {
     fn wants_message_records(&self) -> bool {
         self.inner.wants_message_records()
     }
+
+    fn record_lines(&self) -> Option<usize> {
+        self.inner.record_lines()
+    }
+
+    fn put_line(&mut self, pieces: &[&[u8]]) {
+        self.inner.put_line(pieces)
+    }
 }
 
 #[cfg(test)]

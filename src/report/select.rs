@@ -427,6 +427,9 @@ impl<R: Reporter> Reporter for Filtered<R> {
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.inner.take_io_error()
     }
+    fn wants_packets(&self) -> bool {
+        self.inner.wants_packets()
+    }
 }
 
 /// Output lines of flows whose kind a filter waits for (JSON, `-T fields`), each with the kinds

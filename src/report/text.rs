@@ -1120,6 +1120,11 @@ impl<W: Write> Reporter for TextPrinter<W> {
     fn wants_message_records(&self) -> bool {
         !self.opts.quiet || self.select.is_some() || self.gate.is_some()
     }
+
+    /// `-q` prints no packet lines.
+    fn wants_packets(&self) -> bool {
+        !self.opts.quiet
+    }
 }
 
 /// What the summary says about input the analysis could not take as it came: flows refused

@@ -421,6 +421,9 @@ impl Reporter for ZeekWriter {
     fn take_io_error(&mut self) -> Option<io::Error> {
         self.io.take()
     }
+    fn wants_packets(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -7,19 +7,23 @@
 //! `next_frame` call, and the release happens at the start of that call, for bytes strictly
 //! before the cursor. (The map is private and read-only, so even a stray later read would only
 //! fault the file's pages back in.) A file truncated by another process while mapped ends the
-//! process with SIGBUS, as with every mmap-based reader.
+//! process with SIGBUS, as with every mmap-based reader. The threaded analysis reads frames
+//! through the shared map after the cursor has moved on ([`PacketSource::mapped`]): released
+//! pages are faulted back in from the page cache, so it reads the file's bytes all the same.
 
 use super::parse::Parser;
 use super::record::Step;
 use super::{Frame, Next, NoteTaker, PacketSource, Progress, RecordNotes, Secrets, SourceError};
 use memmap2::{Mmap, UncheckedAdvice};
+use std::sync::Arc;
 
 /// Resident pages are released in whole windows of this size.
 const RELEASE_WINDOW: usize = 8 << 20;
 
 enum Bytes<'a> {
     Borrowed(&'a [u8]),
-    Mapped(Mmap),
+    /// Shared with the threads that analyze frames read from it ([`PacketSource::mapped`]).
+    Mapped(Arc<Mmap>),
 }
 
 /// A capture held entirely in memory (borrowed) or memory-mapped (owned map).
@@ -91,7 +95,7 @@ impl MappedSource {
     pub fn from_map(name: &str, map: Mmap, first_index: u64) -> Self {
         // Advice is only a hint; reading works the same without it.
         let _ = map.advise(memmap2::Advice::Sequential);
-        Self::new(name, Bytes::Mapped(map), first_index)
+        Self::new(name, Bytes::Mapped(Arc::new(map)), first_index)
     }
 }
 
@@ -104,7 +108,7 @@ impl MemorySource<'_> {
         self.release_consumed();
         let bytes: &[u8] = match &self.bytes {
             Bytes::Borrowed(b) => b,
-            Bytes::Mapped(m) => m,
+            Bytes::Mapped(m) => m.as_ref(),
         };
         loop {
             let input = bytes.get(self.pos..).unwrap_or_default();
@@ -183,6 +187,13 @@ impl PacketSource for MemorySource<'_> {
 
     fn record_notes(&self) -> RecordNotes {
         self.notes.notes()
+    }
+
+    fn mapped(&self) -> Option<Arc<Mmap>> {
+        match &self.bytes {
+            Bytes::Mapped(m) => Some(Arc::clone(m)),
+            Bytes::Borrowed(_) => None,
+        }
     }
 }
 

@@ -238,6 +238,9 @@ impl PacketSource for Limited<'_> {
     fn record_notes(&self) -> RecordNotes {
         self.inner.record_notes()
     }
+    fn mapped(&self) -> Option<std::sync::Arc<memmap2::Mmap>> {
+        self.inner.mapped()
+    }
 }
 
 /// Kernel counters of a live capture since it started (`PACKET_STATISTICS`).
@@ -279,6 +282,12 @@ pub trait PacketSource {
     /// What the kernel counted for a live capture (files: `None`; `None` too when the
     /// counters cannot be read).
     fn kernel_stats(&mut self) -> Option<KernelStats> {
+        None
+    }
+    /// The memory-mapped file every frame's bytes lie in, when the source reads one: the
+    /// threaded analysis then hands its workers places in it instead of copies. Its bytes stay
+    /// the file's for as long as the map lives, whatever the source has read since.
+    fn mapped(&self) -> Option<std::sync::Arc<memmap2::Mmap>> {
         None
     }
 }

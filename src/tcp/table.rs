@@ -1408,6 +1408,16 @@ impl<H: StreamHandler> FlowTable<H> {
         self.sweep_if_due(ts, handler);
     }
 
+    /// Whether moving the clock to `ts` has anything to do: a linger over, the idle sweep due
+    /// (or its first time to be set). If not, [`FlowTable::set_clock`] is all it takes.
+    pub fn due(&self, ts: Timestamp) -> bool {
+        let clock = self.clock.max(ts);
+        self.closing
+            .front()
+            .is_some_and(|&(deadline, _, _)| deadline < clock)
+            || self.next_sweep.is_none_or(|at| clock >= at)
+    }
+
     /// Moves the capture clock to `ts` (never backwards); nothing is finalised yet.
     pub fn set_clock(&mut self, ts: Timestamp) {
         self.clock = self.clock.max(ts);

@@ -342,6 +342,9 @@ impl Reporter for WithReport {
     fn take_io_error(&mut self) -> Option<io::Error> {
         self.inner.take_io_error()
     }
+    fn wants_packets(&self) -> bool {
+        self.inner.wants_packets() || self.report.wants_packets()
+    }
 }
 
 /// One record as its keys and raw values, in the order the JSON printer wrote them.

@@ -421,6 +421,11 @@ impl Reporter for ParquetWriter {
         }
         self.io.take()
     }
+
+    /// Only to roll files over on capture time.
+    fn wants_packets(&self) -> bool {
+        self.opts.roll.is_some()
+    }
 }
 
 /// A record going into the table its `type` names: a serde `Serializer` for the record's JSON

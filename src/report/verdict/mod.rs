@@ -392,6 +392,9 @@ impl Reporter for Collector {
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         None
     }
+    fn wants_packets(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
