@@ -439,11 +439,11 @@ impl Worker {
     /// The capture clock moves to `ts`: lingers that are over, then the idle sweep.
     fn tick(&mut self, entry: u32, ts: Timestamp) {
         self.out().start(entry);
-        if !self.table.due(ts) {
-            self.table.set_clock(ts);
+        let due = self.table.due(ts);
+        self.table.set_clock(ts);
+        if !due {
             return;
         }
-        self.table.set_clock(ts);
         while let Some(order) = self.table.expire_next(&mut self.handler) {
             let out = self.out();
             out.end(Phase::Expired(order));
