@@ -2325,3 +2325,48 @@ proptest! {
         prop_assert_eq!(rec.flow(1).last().cloned(), Some(Ev::Closed(CloseHow::Fin)));
     }
 }
+
+#[test]
+fn moving_the_clock_has_something_to_do_only_when_a_linger_ends_or_a_sweep_is_due() {
+    let mut table: FlowTable<Recorder> = FlowTable::new(&Config::default(), None);
+    let mut rec = Recorder::default();
+    let ms = |n: i64| Timestamp(n * 1_000_000);
+    // The first move sets when the idle sweep is next due.
+    assert!(table.due(ms(0)));
+    table.advance_clock(ms(0), &mut rec);
+    assert!(!table.due(ms(1)));
+    // A connection closed at 10 ms lingers 5 s.
+    let (syn, ack, fin) = (TcpFlags::SYN, TcpFlags::ACK, TcpFlags::FIN);
+    let packets = [
+        (C, S, 100, 0, syn),
+        (S, C, 500, 101, syn | ack),
+        (C, S, 101, 501, ack),
+        (C, S, 101, 501, fin | ack),
+        (S, C, 501, 102, fin | ack),
+        (C, S, 102, 502, ack),
+    ];
+    for (i, (src, dst, seq, ack, flags)) in packets.into_iter().enumerate() {
+        let seg = Segment {
+            frame: i as u64 + 1,
+            ts: ms(10),
+            src: addr(src),
+            dst: addr(dst),
+            seq,
+            ack,
+            flags: TcpFlags(flags),
+            window: 65535,
+            payload: &[],
+            missing: 0,
+            ip_header_len: 20,
+            tcp_header_len: 20,
+            window_scale: None,
+        };
+        table.process(&seg, &mut rec);
+    }
+    assert!(!table.due(ms(5_009)));
+    assert!(table.due(ms(5_011)));
+    // The idle sweep: every eighth of the idle timeout (300 s).
+    table.advance_clock(ms(5_011), &mut rec);
+    assert!(!table.due(ms(37_499)));
+    assert!(table.due(ms(37_500)));
+}
