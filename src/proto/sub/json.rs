@@ -3,6 +3,7 @@
 
 use super::object::Members;
 use super::{Node, Sink, SubProtocol, SubRecord};
+use arrayvec::ArrayString;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use smallvec::SmallVec;
@@ -19,7 +20,33 @@ pub struct JsonRecord {
     /// `object`, `array`, `string`, `number`, `bool` or `null`.
     pub kind: &'static str,
     /// The message's text, valid JSON.
-    text: Box<str>,
+    text: Text,
+}
+
+/// Bytes of text a record keeps in itself: as many as fit in the room the largest decoder's
+/// record takes anyway (a `SubRecord` is as large as its largest variant).
+const INLINE: usize = 320;
+
+/// A message's text: in the record when short (most chat messages: nothing is allocated for
+/// it), else on the heap. The inline variant is meant to be large: the room is there anyway.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+enum Text {
+    Inline(ArrayString<INLINE>),
+    Boxed(Box<str>),
+}
+
+impl Text {
+    fn new(text: &str) -> Text {
+        ArrayString::from(text).map_or_else(|_| Text::Boxed(text.into()), Text::Inline)
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Inline(t) => t,
+            Text::Boxed(t) => t,
+        }
+    }
 }
 
 pub fn kind_of(v: &Value) -> &'static str {
@@ -51,13 +78,13 @@ impl JsonRecord {
         serde_json::from_str::<serde::de::IgnoredAny>(text)?;
         Ok(JsonRecord {
             kind: kind_of_text(text),
-            text: text.into(),
+            text: Text::new(text),
         })
     }
 
     /// The message's text, valid JSON.
     pub fn text(&self) -> &str {
-        &self.text
+        self.text.as_str()
     }
 
     /// The value (the text was validated, so this does not fail but on a value nested deeper
@@ -342,6 +369,21 @@ mod tests {
         ] {
             assert!(may_be_json(text), "{text:?}");
         }
+    }
+
+    #[test]
+    fn short_texts_are_kept_in_the_record_without_making_it_larger() {
+        let short = JsonRecord::parse(r#"{"type":"chat"}"#).unwrap();
+        assert!(matches!(short.text, Text::Inline(_)));
+        let long = format!("[{}1]", "1,".repeat(INLINE));
+        let long = JsonRecord::parse(&long).unwrap();
+        assert!(matches!(long.text, Text::Boxed(_)));
+        assert_eq!(long.text().len(), 2 * INLINE + 3);
+        assert_eq!(long.shape().len, Some(INLINE + 1));
+        // The room a record of the largest decoders takes anyway.
+        let largest = std::mem::size_of::<super::super::wamp::WampRecord>();
+        assert!(std::mem::size_of::<JsonRecord>() <= largest);
+        assert_eq!(std::mem::size_of::<SubRecord>(), largest);
     }
 
     #[test]
