@@ -112,6 +112,8 @@ struct Batch {
     bytes: Vec<u8>,
     /// The mapped file the frames were read from, if they were: their bytes are not copied.
     map: Option<Arc<memmap2::Mmap>>,
+    /// Where the last frame in the map ends.
+    mapped_end: usize,
 }
 
 impl Batch {
@@ -173,6 +175,11 @@ impl Batch {
     /// that the clock moved on.
     fn push(&mut self, entry: Entry, share: Option<usize>) {
         let at = self.entries.len() as u32;
+        if let Entry::Tcp { frame, .. } | Entry::Other { frame } = &entry
+            && let Held::Mapped { at, len } = frame.data
+        {
+            self.mapped_end = self.mapped_end.max(at + len as usize);
+        }
         self.times.push(match &entry {
             Entry::Tcp { frame, .. } => Some(frame.ts),
             Entry::Idle(ts) => Some(*ts),
@@ -194,6 +201,7 @@ impl Batch {
         self.own.iter_mut().for_each(Vec::clear);
         self.bytes.clear();
         self.map = None;
+        self.mapped_end = 0;
     }
 
     fn full(&self) -> bool {
@@ -543,8 +551,10 @@ pub struct Parallel<R: Reporter> {
     workers: Vec<WorkerHandle>,
     batch: Batch,
     notes: Notes,
-    /// The mapped file being read, if it is one.
+    /// The mapped file being read, if it is one, and how much of it has been released
+    /// (behind the frames of the batches replayed).
     map: Option<Arc<memmap2::Mmap>>,
+    released: usize,
     /// Whether the reporter reads every packet ([`Reporter::wants_packets`]): if not, only
     /// the groups the workers found are replayed, and no frame is copied for it.
     packets: bool,
@@ -652,6 +662,7 @@ impl<R: Reporter> Parallel<R> {
             batch: Batch::default(),
             notes: Vec::new(),
             map: None,
+            released: 0,
             packets,
             lines: lines.is_some(),
             in_flight: VecDeque::new(),
@@ -697,6 +708,7 @@ impl<R: Reporter> Parallel<R> {
         if !same {
             self.send();
             self.map = map;
+            self.released = 0;
             self.batch.map = self.map.clone();
         }
     }
@@ -936,6 +948,13 @@ impl<R: Reporter> Parallel<R> {
             }
         }
         self.drain(&mut cur);
+        // Every worker is done with the batch: its frames' pages can go (those of a file read
+        // before go when its map does).
+        if let (Some(map), Some(current)) = (&batch.map, &self.map)
+            && Arc::ptr_eq(map, current)
+        {
+            crate::source::contiguous::release_behind(map, &mut self.released, batch.mapped_end);
+        }
         if let Ok(mut batch) = Arc::try_unwrap(batch) {
             batch.clear();
             let mut notes = notes;

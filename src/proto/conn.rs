@@ -483,10 +483,8 @@ mod tests {
     #[test]
     fn an_upgrade_switches_to_the_protocol_it_names() {
         use crate::proto::dissect::Upgrade;
-        let heads = |h: &[(&str, &str)]| -> Vec<(String, Vec<u8>)> {
-            h.iter()
-                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-                .collect()
+        let heads = |h: &[(&str, &str)]| {
+            crate::proto::dissect::OwnedHeaders::new(h.iter().map(|(n, v)| (*n, v.as_bytes())))
         };
         let ws = Upgrade {
             request_headers: heads(&[("Upgrade", "foo, WebSocket")]),

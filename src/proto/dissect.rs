@@ -203,14 +203,74 @@ pub trait Switch {
     }
 }
 
+/// A message's headers, owned: every name and value in one buffer (two allocations for a
+/// head, not two for each header: a connection's upgrade heads are kept until they are
+/// answered).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnedHeaders {
+    bytes: Vec<u8>,
+    /// Where each header's name ends and its value ends in `bytes` (each starts where the one
+    /// before ends).
+    ends: Vec<(u32, u32)>,
+}
+
+impl OwnedHeaders {
+    /// Copies `headers`, as (name, value).
+    pub fn new<'h>(headers: impl IntoIterator<Item = (&'h str, &'h [u8])>) -> OwnedHeaders {
+        let mut owned = OwnedHeaders::default();
+        for (name, value) in headers {
+            owned.bytes.extend_from_slice(name.as_bytes());
+            let name_end = owned.bytes.len() as u32;
+            owned.bytes.extend_from_slice(value);
+            owned.ends.push((name_end, owned.bytes.len() as u32));
+        }
+        owned
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The headers in order, as (name, value).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, end)| end));
+        starts.zip(&self.ends).map(|(start, &(name_end, end))| {
+            let (start, name_end, end) = (start as usize, name_end as usize, end as usize);
+            // Names were `&str` when they were copied.
+            let name = std::str::from_utf8(self.bytes.get(start..name_end).unwrap_or_default());
+            (
+                name.unwrap_or_default(),
+                self.bytes.get(name_end..end).unwrap_or_default(),
+            )
+        })
+    }
+
+    /// A copy with header `i`'s value replaced by `value`.
+    #[cfg(test)]
+    pub fn replaced(&self, i: usize, value: &[u8]) -> OwnedHeaders {
+        let headers = self.iter().enumerate();
+        OwnedHeaders::new(headers.map(|(j, (name, v))| (name, if j == i { value } else { v })))
+    }
+
+    /// Heap bytes held (for the memory budget).
+    pub fn heap_bytes(&self) -> usize {
+        crate::budget::vec_bytes::<u8>(self.bytes.capacity())
+            + crate::budget::vec_bytes::<(u32, u32)>(self.ends.capacity())
+    }
+}
+
 /// The heads of an accepted HTTP upgrade, owned, and the client bytes that followed the
 /// upgrade request: what the protocol switched to is started with.
 #[derive(Debug, Default)]
 pub struct Upgrade {
-    pub request_headers: Vec<(String, Vec<u8>)>,
+    pub request_headers: OwnedHeaders,
     /// The upgrade request's target (`/socket.io/?EIO=4&transport=websocket`), when captured.
     pub request_target: Option<String>,
-    pub response_headers: Vec<(String, Vec<u8>)>,
+    pub response_headers: OwnedHeaders,
     pub request_bytes: u64,
     pub response_bytes: u64,
     pub held_c2s: Vec<u8>,
@@ -479,6 +539,25 @@ impl Solo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owned_headers_give_back_what_they_copied() {
+        let heads: [(&str, &[u8]); 4] = [
+            ("Host", b"a.example"),
+            ("", b""),
+            ("X-Bytes", b"\xff\x00 raw"),
+            ("Upgrade", b"websocket"),
+        ];
+        let owned = OwnedHeaders::new(heads);
+        assert_eq!(owned.len(), 4);
+        assert_eq!(owned.iter().collect::<Vec<_>>(), heads);
+        assert!(owned.heap_bytes() >= 31);
+        let empty = OwnedHeaders::new([]);
+        assert!(empty.is_empty() && empty.iter().next().is_none());
+        let changed = owned.replaced(2, b"v");
+        assert_eq!(changed.iter().nth(2), Some(("X-Bytes", &b"v"[..])));
+        assert_eq!(changed.iter().nth(3), Some(heads[3]));
+    }
 
     /// A sink that keeps nothing.
     struct Nothing;

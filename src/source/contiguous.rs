@@ -72,21 +72,27 @@ impl<'a> MemorySource<'a> {
         let Bytes::Mapped(map) = &self.bytes else {
             return;
         };
-        let boundary = self.pos / RELEASE_WINDOW * RELEASE_WINDOW;
-        if boundary > self.released {
-            // SAFETY: no frame borrows bytes before `self.pos` any more (we hold `&mut self`, so
-            // the previous frame is gone), and the private read-only map refaults from the file
-            // if the range were ever touched again. The range lies inside the map.
-            // Failure only means the pages stay resident, so it is ignored.
-            let _ = unsafe {
-                map.unchecked_advise_range(
-                    UncheckedAdvice::DontNeed,
-                    self.released,
-                    boundary - self.released,
-                )
-            };
-            self.released = boundary;
+        // A map shared with the threads that analyze ([`PacketSource::mapped`]) is released by
+        // them, behind the last frame they are done with.
+        if Arc::strong_count(map) == 1 {
+            release_behind(map, &mut self.released, self.pos);
         }
+    }
+}
+
+/// Releases the resident pages of `map` in whole windows from `released` up to `upto`, and
+/// moves `released` on. No frame may borrow bytes before `upto` any more; were the range
+/// touched again, the private read-only map would fault the file's pages back in.
+pub fn release_behind(map: &Mmap, released: &mut usize, upto: usize) {
+    let boundary = upto.min(map.len()) / RELEASE_WINDOW * RELEASE_WINDOW;
+    if boundary > *released {
+        // SAFETY: the caller promises that nothing borrows the range; the private read-only
+        // map refaults from the file if it were ever read again. The range lies inside the
+        // map. Failure only means the pages stay resident, so it is ignored.
+        let _ = unsafe {
+            map.unchecked_advise_range(UncheckedAdvice::DontNeed, *released, boundary - *released)
+        };
+        *released = boundary;
     }
 }
 

@@ -88,7 +88,7 @@ use crate::budget::{Held, box_bytes, compact, compact_deque, vec_bytes};
 use crate::config::Limits;
 use crate::model::{Code, Header, HttpHead, HttpMessage, Record, SseEvent};
 use crate::proto::digest::{Digest, Hasher};
-use crate::proto::dissect::{Cx, Upgrade};
+use crate::proto::dissect::{Cx, OwnedHeaders, Upgrade};
 use crate::tcp::{Dir, PacketRef};
 use crate::time::Timestamp;
 use std::collections::VecDeque;
@@ -1064,11 +1064,11 @@ impl HttpConn {
                 Some(m) => {
                     let (headers, target) = match self.upgrade_request.take() {
                         Some((seq, h, t)) if seq == m.seq => (h, Some(t)),
-                        _ => (Vec::new(), None),
+                        _ => (OwnedHeaders::default(), None),
                     };
                     (headers, target, m.header_bytes, m.whole)
                 }
-                None => (Vec::new(), None, 0, false),
+                None => (OwnedHeaders::default(), None, 0, false),
             };
             let held_c2s = match self.hold {
                 Hold::Holding { .. } => mem::take(&mut self.held),
@@ -1796,7 +1796,7 @@ impl HttpConn {
             held.buffers += vec_bytes::<(u64, MethodKind)>(e.special.capacity());
         }
         if let Some((_, headers, target)) = &self.upgrade_request {
-            held.fixed += owned_bytes(headers) + target.capacity();
+            held.fixed += headers.heap_bytes() + target.capacity();
         }
         if let Some(sse) = &self.sse {
             held.fixed += box_bytes::<SseParser>() + sse.held();
@@ -2062,22 +2062,8 @@ fn status_of(head: HttpHead<'_>) -> Option<u16> {
     }
 }
 
-type OwnedHeaders = Vec<(String, Vec<u8>)>;
-
-/// Heap bytes of owned headers: the vector, and each name and value.
-fn owned_bytes(headers: &OwnedHeaders) -> usize {
-    vec_bytes::<(String, Vec<u8>)>(headers.capacity())
-        + headers
-            .iter()
-            .map(|(n, v)| vec_bytes::<u8>(n.capacity()) + vec_bytes::<u8>(v.capacity()))
-            .sum::<usize>()
-}
-
 fn owned_headers(headers: &[Header<'_>]) -> OwnedHeaders {
-    headers
-        .iter()
-        .map(|h| (h.name.to_owned(), h.value.to_vec()))
-        .collect()
+    OwnedHeaders::new(headers.iter().map(|h| (h.name, h.value)))
 }
 
 /// A message head as its events show it: the start line, the headers, the `Upgrade` value, the

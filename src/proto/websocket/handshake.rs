@@ -9,7 +9,7 @@
 //! choices against, which `ws.request_not_captured` (a note, not a violation) says instead.
 
 use crate::model::{Code, DeflateParams, Handshake};
-use crate::proto::dissect::{Cx, Upgrade};
+use crate::proto::dissect::{Cx, OwnedHeaders, Upgrade};
 use crate::tcp::Dir;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
@@ -25,10 +25,7 @@ pub fn expected_accept(key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha.finalize())
 }
 
-fn values<'a>(
-    headers: &'a [(String, Vec<u8>)],
-    name: &'a str,
-) -> impl Iterator<Item = &'a [u8]> + 'a {
+fn values<'a>(headers: &'a OwnedHeaders, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
     headers
         .iter()
         .filter(move |(n, _)| trimmed(n).eq_ignore_ascii_case(name))
@@ -104,19 +101,16 @@ impl<'a> Iterator for SplitOutsideQuotes<'a> {
 }
 
 /// The comma-separated tokens of every header named `name`.
-fn tokens<'a>(
-    headers: &'a [(String, Vec<u8>)],
-    name: &'a str,
-) -> impl Iterator<Item = &'a [u8]> + 'a {
+fn tokens<'a>(headers: &'a OwnedHeaders, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
     values(headers, name).flat_map(|v| split_outside_quotes(v, b','))
 }
 
-fn has_token(headers: &[(String, Vec<u8>)], name: &str, token: &str) -> bool {
+fn has_token(headers: &OwnedHeaders, name: &str, token: &str) -> bool {
     tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Describes how a token header fails to contain `token`: absent, or present with other values.
-fn missing_token(headers: &[(String, Vec<u8>)], side: &str, name: &str, token: &str) -> String {
+fn missing_token(headers: &OwnedHeaders, side: &str, name: &str, token: &str) -> String {
     let present: Vec<String> = values(headers, name).map(text).collect();
     if present.is_empty() {
         format!("{side} lacks `{name}: {token}`")
@@ -236,7 +230,7 @@ pub fn deflate_params(ext: &Extension) -> Result<DeflateParams, Vec<String>> {
 }
 
 /// The request side of the handshake (RFC 6455 §4.1): what is wrong with it, if anything.
-fn check_request(req: &[(String, Vec<u8>)], problems: &mut Vec<String>) {
+fn check_request(req: &OwnedHeaders, problems: &mut Vec<String>) {
     if !has_token(req, "Upgrade", "websocket") {
         problems.push(missing_token(req, "request", "Upgrade", "websocket"));
     }
@@ -405,10 +399,8 @@ mod tests {
     use super::*;
     use crate::proto::websocket::test_sink::{CollectSink, solo};
 
-    fn headers(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-        list.iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect()
+    fn headers(list: &[(&str, &str)]) -> OwnedHeaders {
+        OwnedHeaders::new(list.iter().map(|(n, v)| (*n, v.as_bytes())))
     }
 
     fn rfc_upgrade() -> Upgrade {
@@ -505,7 +497,9 @@ mod tests {
     #[test]
     fn accept_mismatch_names_both_values() {
         let mut up = rfc_upgrade();
-        up.response_headers[2].1 = b"AAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_vec();
+        up.response_headers = up
+            .response_headers
+            .replaced(2, b"AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
         let (hs, sink) = check(&up);
         assert!(!hs.accept_valid);
         let a = sink.anomalies();
@@ -599,9 +593,10 @@ mod tests {
     #[test]
     fn negotiation_problems_are_reported() {
         let mut up = rfc_upgrade();
-        up.response_headers[3].1 = b"superduperchat".to_vec();
-        up.response_headers[4].1 =
-            b"permessage-deflate; server_max_window_bits=16; foo, x-unknown".to_vec();
+        up.response_headers = up.response_headers.replaced(3, b"superduperchat").replaced(
+            4,
+            b"permessage-deflate; server_max_window_bits=16; foo, x-unknown",
+        );
         let (hs, sink) = check(&up);
         assert_eq!(hs.deflate, None);
         assert_eq!(hs.extensions.len(), 2);
