@@ -17,6 +17,9 @@
 //!   largest holders first from a [`Largest`] list built once per pressure episode. Since each
 //!   episode frees an eighth of the limit, walking every holder happens at most once per that
 //!   much growth, not per packet.
+//! - **The same in every run.** A charge is a function of the input alone (sizes of what was
+//!   allocated for it; for hash maps, whose capacity depends on their random seed, the peak
+//!   number of entries: [`HashPeak`]), so which holders give way, and the output, is too.
 
 use std::ops::{Add, AddAssign};
 
@@ -92,6 +95,50 @@ pub fn hash_bytes<T>(capacity: usize) -> usize {
     buckets
         .saturating_mul(size_of::<T>().saturating_add(1))
         .saturating_add(16 + ALLOC_OVERHEAD)
+}
+
+/// The most entries a hash map or set held at once, for its charge ([`HashPeak::bytes`]).
+///
+/// Not the map's `capacity()`: that is its entries plus the room left before it must grow,
+/// and a removal gives its slot back to that room or leaves a tombstone in it depending on
+/// where the neighbouring keys hash, so under churn the capacity (and when the map rehashes
+/// or doubles) depends on the hasher's seed, which is random per map. A charge read from it
+/// made which flows give way, and so the output, change from run to run. The peak depends
+/// only on the inserts and removals, so the charge is the same in every run: what a map that
+/// was never removed from holds at that peak (which is what `capacity()` said while nothing
+/// was removed). A map whose removals left tombstones may have doubled beyond it, by its
+/// hashes; that is left out, as it is by the allocator's own rounding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HashPeak(usize);
+
+impl HashPeak {
+    /// The map holds `len` entries now (after an insert).
+    #[inline]
+    pub fn see(&mut self, len: usize) {
+        self.0 = self.0.max(len);
+    }
+
+    /// The capacity of a map grown by inserts alone to the peak: hashbrown allocates 4, 8,
+    /// then 7/8-full powers of two of buckets, and grows when it is full (0 before the first
+    /// insert).
+    pub fn capacity(self) -> usize {
+        match self.0 {
+            0 => 0,
+            1..=3 => 3,
+            4..=7 => 7,
+            n => {
+                let buckets = (n.saturating_mul(8) / 7)
+                    .checked_next_power_of_two()
+                    .unwrap_or(usize::MAX);
+                buckets / 8 * 7
+            }
+        }
+    }
+
+    /// Bytes a map of `T` entries is charged ([`hash_bytes`] at [`HashPeak::capacity`]).
+    pub fn bytes<T>(self) -> usize {
+        hash_bytes::<T>(self.capacity())
+    }
 }
 
 /// Bytes one boxed `T` holds on the heap, with the allocator's header.
@@ -398,5 +445,40 @@ mod tests {
         assert_eq!(vec_bytes::<u8>(0), 0);
         assert_eq!(vec_bytes::<u64>(4), 32);
         assert_eq!(box_bytes::<[u8; 100]>(), 100 + ALLOC_OVERHEAD);
+    }
+
+    #[test]
+    fn a_hash_maps_charge_is_its_capacity_while_nothing_was_removed() {
+        let mut map = std::collections::HashMap::<u64, [u8; 40]>::new();
+        let mut peak = HashPeak::default();
+        assert_eq!(peak.capacity(), map.capacity());
+        for k in 0..5000 {
+            map.insert(k, [0; 40]);
+            peak.see(map.len());
+            assert_eq!(peak.capacity(), map.capacity(), "{} entries", map.len());
+        }
+    }
+
+    #[test]
+    fn a_hash_maps_charge_under_churn_does_not_depend_on_its_seed() {
+        // The same inserts and removals into maps with different seeds: the charge is the same
+        // for all (while `capacity()`, by where removals leave tombstones, need not be).
+        let charges: Vec<usize> = (0..8)
+            .map(|_| {
+                let mut map =
+                    std::collections::HashMap::<u64, u64, foldhash::fast::RandomState>::default();
+                let mut peak = HashPeak::default();
+                for k in 0..20_000u64 {
+                    map.insert(k, k);
+                    peak.see(map.len());
+                    if k >= 500 {
+                        map.remove(&(k - 500));
+                    }
+                }
+                peak.bytes::<(u64, u64)>()
+            })
+            .collect();
+        assert!(charges.iter().all(|&c| c == charges[0]), "{charges:?}");
+        assert_eq!(charges[0], hash_bytes::<(u64, u64)>(896));
     }
 }

@@ -2,7 +2,9 @@
 //! with 1, 2 and 7 threads, compared byte for byte (stdout, stderr and the exit status), and
 //! synthetic captures whose flows end together in different threads (lingers over at the same
 //! packet, idle sweeps, end of input, a reused tuple), where the order of what is printed
-//! depends on merging the threads' findings the way one flow table orders them.
+//! depends on merging the threads' findings the way one flow table orders them. Under memory
+//! pressure the output with threads differs from one thread's (each worker has a share of the
+//! budget) but not from run to run.
 
 mod common;
 
@@ -481,5 +483,102 @@ fn findings_handed_on_in_many_chunks_merge_back_in_order() {
         &["-q", "--idle-timeout", "8"][..],
     ] {
         assert_same_with_threads("-", &pcap, view, &[2, 3]);
+    }
+}
+
+/// The `ws` benchmark shape (examples/bigcap.rs), `mib` MiB of it: the WebSocket captures
+/// `ws-chat`, `ws-deflate` and `ws-fragmented` replayed over and over, each copy's addresses
+/// renumbered, 256 copies at a time interleaved packet by packet, 3 µs apart. Thousands of
+/// short flows come and go, so the flow table's maps see many removals.
+fn ws_shape(mib: usize) -> Vec<u8> {
+    use sockscope::source::{self, Next};
+    let templates: Vec<Vec<Vec<u8>>> = ["ws-chat.pcap", "ws-deflate.pcap", "ws-fragmented.pcap"]
+        .iter()
+        .map(|name| {
+            let path = common::capture(name);
+            let mut src = source::open(path.to_str().expect("path"), 1).expect("capture opens");
+            let mut packets = Vec::new();
+            while let Next::Frame(frame) = src.next().expect("capture reads") {
+                packets.push(frame.data.to_vec());
+            }
+            packets
+        })
+        .collect();
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET).with_step(3);
+    // Slots of flows being replayed: (template, next packet, copy number).
+    let mut slots: Vec<(usize, usize, u32)> = Vec::new();
+    let mut copy = 0u32;
+    while w.bytes().len() < mib << 20 {
+        while slots.len() < 256 {
+            slots.push((copy as usize % templates.len(), 0, copy));
+            copy += 1;
+        }
+        let mut i = 0;
+        while i < slots.len() {
+            let (t, next, c) = slots[i];
+            let Some(data) = templates[t].get(next) else {
+                slots.swap_remove(i);
+                continue;
+            };
+            let mut data = data.clone();
+            // IPv4 behind Ethernet: both addresses' first three bytes become the copy number.
+            let [_, a, b, c] = c.to_be_bytes();
+            for at in [14 + 12, 14 + 16] {
+                data[at..at + 3].copy_from_slice(&[10 + (a & 0x3f), b, c]);
+            }
+            w.packet(&data);
+            slots[i].1 += 1;
+            i += 1;
+        }
+    }
+    w.take_bytes()
+}
+
+/// Under memory pressure the flows that give way are chosen by what each holds and what the
+/// table's own maps are charged. The maps' capacity depends on where their keys hash, and
+/// their hasher's seed is random per map, so a charge read from it made other flows give way
+/// in each run (one thread or several). Runs of one capture under a small budget must print the
+/// same, with one thread and with two (whose workers each have a share of the budget, so what
+/// gives way differs from one thread's, by design, but not from run to run).
+#[test]
+fn the_same_capture_under_memory_pressure_prints_the_same_every_run() {
+    let pcap = ws_shape(12);
+    for view in [&["-q"][..], &["--json"][..]] {
+        for threads in [1, 2] {
+            let args: Vec<&str> = view.iter().copied().chain(["--memory", "31"]).collect();
+            let first = read("-", &pcap, &args, threads);
+            assert!(
+                first.1.contains("ws.budget_inflater"),
+                "{args:?} --threads {threads}: the budget is not short:\n{}",
+                first
+                    .1
+                    .lines()
+                    .rev()
+                    .take(40)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            for run in 2..=4 {
+                let again = read("-", &pcap, &args, threads);
+                let line = first
+                    .1
+                    .lines()
+                    .zip(again.1.lines())
+                    .position(|(a, b)| a != b);
+                assert!(
+                    again == first,
+                    "{args:?} --threads {threads}: run {run} differs from run 1 (exit {} and {}, \
+                     {} and {} lines, first different line: {line:?})\n--- 1:\n{}\n--- {run}:\n{}",
+                    first.0,
+                    again.0,
+                    first.1.lines().count(),
+                    again.1.lines().count(),
+                    line.and_then(|l| first.1.lines().nth(l))
+                        .unwrap_or(&first.2),
+                    line.and_then(|l| again.1.lines().nth(l))
+                        .unwrap_or(&again.2),
+                );
+            }
+        }
     }
 }

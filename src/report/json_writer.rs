@@ -103,6 +103,48 @@ fn put(out: &mut Vec<u8>, b: &[u8]) {
 
 /// Appends `,"name":` (the comma when `comma`) in one piece.
 #[inline(always)]
+/// Writes `v` the way `zmij` does when it is a whole number of microseconds from 1 to 2^33
+/// (what every timestamp and most durations are: `ts_secs`), from the integer, and says whether
+/// it did. Then `m / 10^6` with its trailing zeros cut is the shortest text that reads back as
+/// `v`, and the only one that short: `v` is the double nearest to it, and any other text as
+/// short or shorter is another multiple of 10^-6, further from it than the spacing of doubles
+/// there (at most 2^-20). Below 1 the spacing is finer, but shorter texts are written in
+/// exponent form (`1e-6`), which this does not write.
+fn put_micros(out: &mut Vec<u8>, v: f64) -> bool {
+    const MICROS: f64 = 1e6;
+    if !(1.0..8_589_934_592.0).contains(&v) {
+        return false;
+    }
+    // `v * 10^6` is off by up to one unit near the top of the range.
+    let near = (v * MICROS).round() as u64;
+    let Some(m) = [near, near - 1, near + 1]
+        .into_iter()
+        .find(|&m| m as f64 / MICROS == v)
+    else {
+        return false;
+    };
+    let (whole, mut frac) = (m / 1_000_000, m % 1_000_000);
+    put(out, itoa::Buffer::new().format(whole).as_bytes());
+    if frac == 0 {
+        put(out, b".0");
+        return true;
+    }
+    let mut digits = 6;
+    while frac % 10 == 0 {
+        frac /= 10;
+        digits -= 1;
+    }
+    let mut text = [b'.', b'0', b'0', b'0', b'0', b'0', b'0'];
+    let mut at = digits;
+    while frac > 0 {
+        text[at] = b'0' + (frac % 10) as u8;
+        frac /= 10;
+        at -= 1;
+    }
+    put(out, &text[..=digits]);
+    true
+}
+
 fn put_name(out: &mut Vec<u8>, comma: bool, name: &[u8]) {
     let n = name.len();
     if n > 16 {
@@ -324,7 +366,9 @@ impl<'a, 'b> ser::Serializer for &'a mut JsonWriter<'b> {
         if !v.is_finite() {
             return self.serialize_unit();
         }
-        put(self.out, zmij::Buffer::new().format_finite(v).as_bytes());
+        if !put_micros(self.out, v) {
+            put(self.out, zmij::Buffer::new().format_finite(v).as_bytes());
+        }
         Ok(())
     }
 
@@ -759,6 +803,23 @@ mod tests {
         ) {
             let v = (f, g, i, u, f.to_bits() as f64 / 1e6);
             proptest::prop_assert_eq!(ours(&v), reference(&v));
+        }
+
+        #[test]
+        fn whole_microseconds_are_written_as_zmij_writes_them(
+            m in 0u64..(1u64 << 33) * 1_000_000,
+            small in 0u64..2_000_000,
+            round in 1u64..9_000,
+        ) {
+            // A timestamp (as `ts_secs` makes it) from one second on takes the short way.
+            proptest::prop_assert!(m < 1_000_000 || put_micros(&mut Vec::new(), m as f64 / 1e6));
+            for v in [m as f64 / 1e6, small as f64 / 1e6, round as f64, round as f64 / 8.0] {
+                let mut out = Vec::new();
+                if put_micros(&mut out, v) {
+                    let want = zmij::Buffer::new().format_finite(v).as_bytes().to_vec();
+                    proptest::prop_assert_eq!(out, want, "{}", v);
+                }
+            }
         }
 
         #[test]

@@ -25,7 +25,7 @@ use super::{
     CloseHow, Dir, FlowId, FlowMeta, PacketRef, Placed, RoleBasis, RoleHint, StreamEvent,
     StreamHandler, TableStats, TcpNotice,
 };
-use crate::budget::{Budget, Held, Largest, box_bytes, hash_bytes, vec_bytes};
+use crate::budget::{Budget, HashPeak, Held, Largest, box_bytes, hash_bytes, vec_bytes};
 use crate::config::{Config, PortFilter};
 use crate::decode::Segment;
 use crate::time::Timestamp;
@@ -782,19 +782,21 @@ struct Tomb {
 /// Recently closed tuples, bounded in number and age.
 struct Tombstones {
     map: HashMap<FlowKey, Tomb, RandomState>,
+    peak: HashPeak,
     order: VecDeque<(FlowKey, Timestamp)>,
     ttl_ns: i64,
 }
 
 impl Tombstones {
     fn held(&self) -> usize {
-        hash_bytes::<(FlowKey, Tomb)>(self.map.capacity())
+        self.peak.bytes::<(FlowKey, Tomb)>()
             + vec_bytes::<(FlowKey, Timestamp)>(self.order.capacity())
     }
 
     fn new(ttl_ns: i64) -> Tombstones {
         Tombstones {
             map: HashMap::default(),
+            peak: HashPeak::default(),
             order: VecDeque::new(),
             ttl_ns,
         }
@@ -822,6 +824,7 @@ impl Tombstones {
             self.pop_oldest();
         }
         self.map.insert(key, tomb);
+        self.peak.see(self.map.len());
         self.order.push_back((key, tomb.closed_at));
     }
 }
@@ -829,16 +832,18 @@ impl Tombstones {
 /// Tuples seen once, for counting distinct skipped flows with bounded memory.
 struct TupleSet {
     set: HashSet<FlowKey, RandomState>,
+    peak: HashPeak,
 }
 
 impl TupleSet {
     fn held(&self) -> usize {
-        hash_bytes::<FlowKey>(self.set.capacity())
+        self.peak.bytes::<FlowKey>()
     }
 
     fn new() -> TupleSet {
         TupleSet {
             set: HashSet::default(),
+            peak: HashPeak::default(),
         }
     }
 
@@ -849,6 +854,7 @@ impl TupleSet {
             false
         } else if self.set.len() < SKIPPED_TUPLES_CAP {
             self.set.insert(key);
+            self.peak.see(self.set.len());
             true
         } else {
             pure_syn
@@ -871,6 +877,9 @@ pub struct FlowTable<H: StreamHandler> {
     /// Boxed so that the table's slots stay small (key and pointer): the slots are allocated
     /// for up to twice the flows, and a flow is several hundred bytes.
     flows: HashMap<FlowKey, Box<Flow<H::State>>, RandomState>,
+    /// The most flows held at once: what `flows` is charged for, the same in every run
+    /// ([`HashPeak`]; its capacity depends on its seed).
+    flows_peak: HashPeak,
     ports: PortFilter,
     max_flows: usize,
     /// 0 disables idle eviction.
@@ -916,6 +925,7 @@ impl<H: StreamHandler> FlowTable<H> {
         let idle_timeout_ns = i64::try_from(limits.idle_timeout.as_nanos()).unwrap_or(i64::MAX);
         FlowTable {
             flows: HashMap::default(),
+            flows_peak: HashPeak::default(),
             ports: config.ports.clone(),
             max_flows: limits.max_flows,
             idle_timeout_ns,
@@ -1093,6 +1103,7 @@ impl<H: StreamHandler> FlowTable<H> {
         settle(&mut flow, &mut ctx, true);
         let placed = Placed::new(id, flow.dir_of(side), seg);
         self.flows.insert(key, flow);
+        self.flows_peak.see(self.flows.len());
         if closing.is_some() {
             let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
             self.linger(key, deadline, seg.frame);
@@ -1140,7 +1151,7 @@ impl<H: StreamHandler> FlowTable<H> {
             .fixed
             .saturating_sub(self.table_held.fixed + self.outside_held.fixed);
         let flow = (fixed / self.flows.len().max(1)).clamp(entry, NEW_FLOW_ENTRIES * entry);
-        let slots = self.flows.capacity();
+        let slots = self.flows_peak.capacity();
         let growth = if self.flows.len() < slots {
             0
         } else {
@@ -1260,7 +1271,7 @@ impl<H: StreamHandler> FlowTable<H> {
     /// Charges the table for its side tables (their capacity only grows).
     fn settle_table(&mut self) {
         let now = Held::fixed(
-            hash_bytes::<(FlowKey, Box<Flow<H::State>>)>(self.flows.capacity())
+            self.flows_peak.bytes::<(FlowKey, Box<Flow<H::State>>)>()
                 + self.tombstones.held()
                 + self.skipped_by_port.held()
                 + self.skipped_by_cap.held()
