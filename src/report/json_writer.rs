@@ -115,33 +115,26 @@ fn put_micros(out: &mut Vec<u8>, v: f64) -> bool {
     if !(1.0..8_589_934_592.0).contains(&v) {
         return false;
     }
-    // `v * 10^6` is off by up to one unit near the top of the range.
-    let near = (v * MICROS).round() as u64;
+    // `v * 10^6` is off by up to one unit near the top of the range (`+ 0.5` and the cast
+    // round it without a call to `round`).
+    let near = (v * MICROS + 0.5) as u64;
     let Some(m) = [near, near - 1, near + 1]
         .into_iter()
         .find(|&m| m as f64 / MICROS == v)
     else {
         return false;
     };
-    let (whole, mut frac) = (m / 1_000_000, m % 1_000_000);
-    put(out, itoa::Buffer::new().format(whole).as_bytes());
-    if frac == 0 {
-        put(out, b".0");
-        return true;
-    }
-    let mut digits = 6;
-    while frac % 10 == 0 {
-        frac /= 10;
-        digits -= 1;
-    }
-    let mut text = [b'.', b'0', b'0', b'0', b'0', b'0', b'0'];
-    let mut at = digits;
-    while frac > 0 {
-        text[at] = b'0' + (frac % 10) as u8;
-        frac /= 10;
-        at -= 1;
-    }
-    put(out, &text[..=digits]);
+    put(out, itoa::Buffer::new().format(m / 1_000_000).as_bytes());
+    // The six decimals, as the last six digits of 1dddddd, their trailing zeros cut (one kept).
+    let mut digits = itoa::Buffer::new();
+    let text = digits.format(m % 1_000_000 + 1_000_000).as_bytes();
+    let decimals = text.get(1..).unwrap_or_default();
+    let end = decimals
+        .iter()
+        .rposition(|&d| d != b'0')
+        .map_or(1, |last| last + 1);
+    out.push(b'.');
+    put(out, decimals.get(..end).unwrap_or_default());
     true
 }
 
