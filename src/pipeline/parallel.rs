@@ -216,9 +216,14 @@ enum Phase {
     Expired(ClosingOrder),
     /// A flow closed idle by the sweep (the worker's flow id).
     Swept(FlowId),
-    /// What the entry's packet caused, the flow that took it, and the TCP conversations it
-    /// started (`tcp.stream` numbers: one at most).
-    Packet(Option<Placed>, u64),
+    /// What the entry's packet caused: the flow that took it, whether the packet started
+    /// that flow (the worker's table gave it a new id), and the TCP conversations it started
+    /// (`tcp.stream` numbers: one at most).
+    Packet {
+        placed: Option<Placed>,
+        new_flow: bool,
+        streams: u64,
+    },
     /// End of input: a flow closed idle, then (`EndOfInput`) every other flow.
     FinalSwept(FlowId),
     FinalEnd(FlowId),
@@ -481,7 +486,11 @@ impl Worker {
                 }
                 let out = self.out();
                 if out.packets || new_flow || started > 0 || out.open() {
-                    out.end(Phase::Packet(placed, started));
+                    out.end(Phase::Packet {
+                        placed,
+                        new_flow,
+                        streams: started,
+                    });
                 }
             }
             self.out().flush_if_full();
@@ -523,8 +532,6 @@ struct WorkerHandle {
     thread: Option<JoinHandle<()>>,
     /// The worker's flow ids to the run's numbers, for flows still open.
     ids: HashMap<FlowId, RunIds, foldhash::fast::RandomState>,
-    /// The highest flow id of this worker seen so far: a higher one is a new flow.
-    last_id: FlowId,
 }
 
 /// The chunk of a worker's findings being replayed, and the next group in it.
@@ -651,7 +658,6 @@ impl<R: Reporter> Parallel<R> {
                     spent,
                     thread,
                     ids: HashMap::default(),
-                    last_id: 0,
                 }
             })
             .collect();
@@ -882,12 +888,17 @@ impl<R: Reporter> Parallel<R> {
                 return placed;
             };
             c.at += 1;
-            if let Phase::Packet(p, streams) = group.phase {
+            if let Phase::Packet {
+                placed: p,
+                new_flow,
+                streams,
+            } = group.phase
+            {
                 let first_stream = self.next_stream;
                 self.next_stream += streams;
                 if let Some(p) = p {
                     placed = Some(Placed {
-                        flow: self.open_flow(w, p.flow, first_stream),
+                        flow: self.open_flow(w, p.flow, new_flow, first_stream),
                         ..p
                     });
                 }
@@ -997,7 +1008,7 @@ impl<R: Reporter> Parallel<R> {
             Phase::Swept(id) => (1, none, self.run_id(w, id)),
             Phase::FinalSwept(id) => (2, none, self.run_id(w, id)),
             Phase::FinalEnd(id) => (3, none, self.run_id(w, id)),
-            Phase::Packet(..) => (4, none, 0),
+            Phase::Packet { .. } => (4, none, 0),
         }
     }
 
@@ -1006,13 +1017,12 @@ impl<R: Reporter> Parallel<R> {
         self.workers[w].ids.get(&id).map_or(FlowId::MAX, |r| r.flow)
     }
 
-    /// The run's id of worker `w`'s flow `id`, numbering it if it is new (its `tcp.stream`
+    /// The run's id of worker `w`'s flow `id`, numbering it if it is `new` (its `tcp.stream`
     /// is then `stream`): flows are numbered in order of their first packet, as one table
     /// numbers them.
-    fn open_flow(&mut self, w: usize, id: FlowId, stream: u64) -> FlowId {
+    fn open_flow(&mut self, w: usize, id: FlowId, new: bool, stream: u64) -> FlowId {
         let worker = &mut self.workers[w];
-        if id > worker.last_id {
-            worker.last_id = id;
+        if new {
             let run = RunIds {
                 flow: self.next_id,
                 tcp_stream: stream,
