@@ -120,6 +120,9 @@ impl Reporter for LiveReporter {
     fn wants_packets(&self) -> bool {
         self.inner.wants_packets()
     }
+    fn wants_message_records(&self) -> bool {
+        self.inner.wants_message_records()
+    }
     fn record_lines(&self) -> Option<usize> {
         self.inner.record_lines()
     }
