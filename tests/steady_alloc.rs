@@ -100,12 +100,13 @@ fn steady_allocations(pcap: &[u8]) -> (u64, u64) {
     steady_allocations_with(pcap, Silent)
 }
 
-/// As [`steady_allocations`], every record written as `--json` writes it (to a counter of
+/// As [`steady_allocations`], every record written as `read --json` writes it (to a counter of
 /// bytes: the records were written).
 fn steady_json_allocations(pcap: &[u8]) -> (u64, u64) {
     let written = Rc::new(Cell::new(0));
     let out = Written(Rc::clone(&written));
-    let (allocs, packets) = steady_allocations_with(pcap, JsonPrinter::new(out, 128, None));
+    let printer = JsonPrinter::new(out, 128, None).in_blocks();
+    let (allocs, packets) = steady_allocations_with(pcap, printer);
     assert!(written.get() > packets * 100, "{} bytes", written.get());
     (allocs, packets)
 }

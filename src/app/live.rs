@@ -14,7 +14,7 @@
 
 use crate::app::exit::{Status, error_line, is_broken_pipe};
 use crate::app::files_out::FileWriters;
-use crate::app::views::{make_reporter, missing_flow};
+use crate::app::views::{Pace, make_reporter, missing_flow};
 use crate::cli::Common;
 use crate::config::{Limits, PortFilter};
 use crate::live::{bpf, iface, output, privs, ring, signal, socket, source, writer};
@@ -325,7 +325,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
     let flusher = out.clone();
     source.on_batch(Box::new(move || flusher.flush_batch()));
     let skipped_flows = Rc::new(Cell::new(0));
-    let mut inner = files.reporter(|| make_reporter(common, out));
+    let mut inner = files.reporter(|| make_reporter(common, out, Pace::Live));
     if let (Some(report), Some(path)) = (report_out, &args.report) {
         let page = html::HtmlReport::new(
             report,

@@ -334,7 +334,7 @@ fn read(
     let quiet =
         !common.json && (common.quiet || common.follow.is_some() || common.ladder.is_some());
     let reporter = match files_out::FileWriters::open(outputs, common, &mut config, false) {
-        Ok(w) => w.reporter(|| make_reporter(common, out)),
+        Ok(w) => w.reporter(|| make_reporter(common, out, views::Pace::Read)),
         Err(msg) => {
             error_line(msg);
             return Status::Error;

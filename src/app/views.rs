@@ -62,9 +62,18 @@ pub fn checked_filter(common: &Common) -> Result<Option<Filter>, FilterRefused> 
     })
 }
 
+/// Whether what a reporter writes may wait in it: a file's reading, whose output is flushed at
+/// the end, or a live capture, which flushes at the end of every batch of packets and so needs
+/// every line handed on at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    Read,
+    Live,
+}
+
 /// The reporter the options ask for, writing to `out`. The `-Y` filter must have been checked
 /// ([`checked_filter`]).
-pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Reporter> {
+pub fn make_reporter<W: Write + 'static>(common: &Common, out: W, pace: Pace) -> Box<dyn Reporter> {
     let color = use_color(common.color);
     let filter = common.display_filter().ok().flatten();
     // With a filter, --kind is part of it.
@@ -91,6 +100,10 @@ pub fn make_reporter<W: Write + 'static>(common: &Common, out: W) -> Box<dyn Rep
     }
     if common.json {
         let p = JsonPrinter::new(out, common.preview_chars(), kind);
+        let p = match pace {
+            Pace::Read => p.in_blocks(),
+            Pace::Live => p,
+        };
         return Box::new(match select {
             Some(s) => p.with_filter(s, common.filter_flows),
             None => p,

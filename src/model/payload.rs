@@ -132,15 +132,22 @@ pub fn json_text<W: Write + ?Sized>(bytes: &[u8], max_chars: usize, out: &mut W)
             out.write_char(c)
         };
     }
-    // Printable ASCII (most text payloads) is its own preview, one character per byte.
-    let head = &bytes[..bytes.len().min(max_chars)];
-    if head.iter().all(|&b| (0x20..0x7f).contains(&b))
-        && let Ok(text) = std::str::from_utf8(head)
-    {
+    if let Some((text, cut)) = ascii_text(bytes, max_chars) {
         let _ = out.write_str(text);
-        return bytes.len() > max_chars;
+        return cut;
     }
     walk(bytes, max_chars, out, push_char, Invalid::Replacement)
+}
+
+/// The text preview of printable ASCII (most text payloads), which is its own preview, one
+/// character per byte, and whether characters were left out; `None` for other bytes.
+fn ascii_text(bytes: &[u8], max_chars: usize) -> Option<(&str, bool)> {
+    let head = &bytes[..bytes.len().min(max_chars)];
+    if !head.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+        return None;
+    }
+    let text = std::str::from_utf8(head).ok()?;
+    Some((text, bytes.len() > max_chars))
 }
 
 /// Hex preview of at most `max_chars` characters (two per byte). Returns whether bytes were
@@ -148,17 +155,23 @@ pub fn json_text<W: Write + ?Sized>(bytes: &[u8], max_chars: usize, out: &mut W)
 pub fn hex<W: Write + ?Sized>(bytes: &[u8], max_chars: usize, out: &mut W) -> bool {
     let shown = &bytes[..bytes.len().min(max_chars / 2)];
     // In pieces of a stack buffer: one write per 64 bytes shown.
-    let mut buf = [0u8; 128];
-    for piece in shown.chunks(64) {
-        for (i, &b) in piece.iter().enumerate() {
-            buf[2 * i] = HEX[usize::from(b >> 4)];
-            buf[2 * i + 1] = HEX[usize::from(b & 0x0f)];
-        }
-        if let Ok(text) = std::str::from_utf8(&buf[..2 * piece.len()]) {
-            let _ = out.write_str(text);
-        }
+    let mut buf = [0u8; 2 * HEX_PIECE];
+    for piece in shown.chunks(HEX_PIECE) {
+        let _ = out.write_str(hex_piece(piece, &mut buf));
     }
     bytes.len() > max_chars / 2
+}
+
+/// Bytes shown in hex by one piece of [`hex`].
+const HEX_PIECE: usize = 64;
+
+/// `piece` (at most [`HEX_PIECE`] bytes) in hex, written into `buf`.
+fn hex_piece<'b>(piece: &[u8], buf: &'b mut [u8; 2 * HEX_PIECE]) -> &'b str {
+    for (i, &b) in piece.iter().take(HEX_PIECE).enumerate() {
+        buf[2 * i] = HEX[usize::from(b >> 4)];
+        buf[2 * i + 1] = HEX[usize::from(b & 0x0f)];
+    }
+    std::str::from_utf8(&buf[..2 * piece.len().min(HEX_PIECE)]).unwrap_or_default()
 }
 
 /// The preview of a payload of `total` bytes of which the record holds the first, `bytes`:
@@ -234,7 +247,22 @@ impl fmt::Display for PreviewText<'_, '_> {
 }
 
 impl Serialize for PreviewText<'_, '_> {
+    /// A preview that is one piece (printable ASCII, or hex of at most [`HEX_PIECE`] bytes: most
+    /// of them) is written as a string; others are formatted in pieces.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = self.preview;
+        if p.as_text {
+            if let Some((text, cut)) = ascii_text(p.bytes, p.max_chars) {
+                self.cut.set(cut);
+                return s.serialize_str(text);
+            }
+        } else {
+            let shown = &p.bytes[..p.bytes.len().min(p.max_chars / 2)];
+            if shown.len() <= HEX_PIECE {
+                self.cut.set(p.bytes.len() > p.max_chars / 2);
+                return s.serialize_str(hex_piece(shown, &mut [0; 2 * HEX_PIECE]));
+            }
+        }
         s.collect_str(self)
     }
 }
@@ -270,7 +298,39 @@ mod tests {
         assert_eq!(s, "a\u{fffd}b\\tc\\u{1b}\\u{b}\u{202e}\\n");
     }
 
+    /// A record with only the preview's two fields, written by [`Preview::write`].
+    struct Written<'a>(Preview<'a>);
+
+    impl Serialize for Written<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut r = s.serialize_struct("p", 2)?;
+            self.0.write(&mut r)?;
+            r.end()
+        }
+    }
+
+    /// The same fields from the preview's text formatted on its own ([`Preview::text`]).
+    #[derive(serde::Serialize)]
+    struct Formatted {
+        preview: String,
+        preview_truncated: bool,
+    }
+
     proptest::proptest! {
+        #[test]
+        fn a_preview_written_as_one_piece_is_the_text_formatted_in_pieces(
+            bytes in proptest::collection::vec(proptest::prop_oneof![
+                0x20u8..0x7f, proptest::num::u8::ANY], 0..300),
+            extra in 0u64..3,
+            as_text: bool,
+            max_chars in 0usize..300,
+        ) {
+            let p = preview(&bytes, bytes.len() as u64 + extra, as_text, max_chars);
+            let (preview, preview_truncated) = p.text();
+            let want = crate::report::json::json_line(&Formatted { preview, preview_truncated });
+            proptest::prop_assert_eq!(crate::report::json::json_line(&Written(p)), want);
+        }
+
         #[test]
         fn runs_of_ascii_are_walked_as_one_character_at_a_time(
             bytes in proptest::collection::vec(proptest::prop_oneof![

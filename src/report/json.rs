@@ -167,13 +167,22 @@ impl IdPlaces {
     }
 }
 
+/// Lines kept before they are handed to the writer, when they may wait
+/// ([`JsonPrinter::in_blocks`]): at least a 64 KiB `BufWriter`'s capacity, so that it passes
+/// them on without copying them into its own buffer.
+const BLOCK_BYTES: usize = 64 << 10;
+
 /// The JSON Lines printer.
 pub struct JsonPrinter<W: Write> {
     out: W,
     io: IoState,
     preview: usize,
     gate: Option<KindGate>,
+    /// The line being written; with [`Self::in_blocks`] and no filter, the lines not yet
+    /// handed to `out` (up to [`BLOCK_BYTES`]).
     line: Vec<u8>,
+    /// Whether lines may wait to be handed to `out` in blocks ([`Self::in_blocks`]).
+    blocks: bool,
     release: Vec<u8>,
     /// `-Y`: the records written.
     select: Option<Selection>,
@@ -191,11 +200,36 @@ impl<W: Write> JsonPrinter<W> {
             preview,
             gate: kind.map(KindGate::new),
             line: Vec::with_capacity(512),
+            blocks: false,
             release: Vec::new(),
             select: None,
             whole_flows: false,
             held: HeldLines::default(),
         }
+    }
+
+    /// Lets the lines of an unfiltered run wait and go to the writer in blocks of
+    /// [`BLOCK_BYTES`], written straight into one buffer: for a writer nobody flushes in
+    /// between (`read`'s stdout; `live` flushes its own at the end of every batch of packets, so
+    /// its lines must reach it at once).
+    pub fn in_blocks(mut self) -> Self {
+        self.blocks = true;
+        self.line.reserve(BLOCK_BYTES * 2);
+        self
+    }
+
+    /// Whether lines wait here: in blocks, and no filter or gate holds any back.
+    fn kept(&self) -> bool {
+        self.blocks && self.select.is_none() && self.gate.is_none()
+    }
+
+    /// Hands the kept lines to the writer.
+    fn hand_on(&mut self) {
+        if !self.line.is_empty() && !self.io.failed {
+            let r = self.out.write_all(&self.line);
+            self.io.record(r);
+        }
+        self.line.clear();
     }
 
     /// Writes only the records `select` picks, or with `whole_flows` every record of the flows
@@ -228,6 +262,17 @@ impl<W: Write> JsonPrinter<W> {
         pick: Pick,
     ) {
         if self.io.failed || pick == Pick::No {
+            return;
+        }
+        if self.kept() {
+            let at = self.line.len();
+            if push_json(&mut self.line, rec).is_err() {
+                return self.line.truncate(at);
+            }
+            self.line.push(b'\n');
+            if self.line.len() >= BLOCK_BYTES {
+                self.hand_on();
+            }
             return;
         }
         self.line.clear();
@@ -351,6 +396,9 @@ impl<W: Write> EventSink for JsonPrinter<W> {
 
 impl<W: Write> Reporter for JsonPrinter<W> {
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
+        if self.kept() {
+            self.hand_on();
+        }
         self.release.clear();
         self.held.release_all(&mut self.release);
         self.write_released();
@@ -376,6 +424,13 @@ impl<W: Write> Reporter for JsonPrinter<W> {
     }
 
     fn put_line(&mut self, pieces: &[&[u8]]) {
+        if self.kept() {
+            pieces.iter().for_each(|p| self.line.extend_from_slice(p));
+            if self.line.len() >= BLOCK_BYTES {
+                self.hand_on();
+            }
+            return;
+        }
         for piece in pieces {
             if self.io.failed {
                 return;
@@ -444,5 +499,60 @@ mod tests {
             let back: Vec<String> = serde_json::from_str(&line).unwrap();
             proptest::prop_assert_eq!(&back[0], &s);
         }
+    }
+
+    /// Writes what a printer that shares `out` writes, as in a run (`Rc` stands for stdout).
+    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_kept_in_blocks_reach_the_writer_whole_in_the_same_order() {
+        let anomaly = |i: u64| Anomaly {
+            code: crate::model::Code::ALL[i as usize % crate::model::Code::ALL.len()],
+            dir: None,
+            ts: crate::time::Timestamp::from_secs_nanos(i as i64, 0),
+            detail: "d\"\u{1b}".repeat(i as usize % 40),
+        };
+        let run = |blocks: bool| {
+            let out = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+            let mut p = JsonPrinter::new(Shared(out.clone()), 16, None);
+            if blocks {
+                p = p.in_blocks();
+            }
+            let mut before_block = None;
+            for i in 0..2000 {
+                p.global_anomaly(&anomaly(i), i);
+                if i % 7 == 0 {
+                    p.put_line(&[b"{\"a\":", i.to_string().as_bytes(), b"}\n"]);
+                }
+                // Nothing reached the writer before a whole block was written.
+                if before_block.is_none() && !out.borrow().is_empty() {
+                    before_block = Some(p.line.len());
+                }
+            }
+            p.finish(&RunStats::default()).unwrap();
+            let written = out.borrow().clone();
+            (written, before_block)
+        };
+        let (each, _) = run(false);
+        let (kept, handed) = run(true);
+        assert_eq!(
+            String::from_utf8(kept).unwrap(),
+            String::from_utf8(each).unwrap()
+        );
+        // The first block went on once it reached its size, not before.
+        assert_eq!(handed, Some(0));
+        // A filter keeps nothing back here: its lines are held or released by it.
+        let p = JsonPrinter::new(Vec::new(), 16, Some(FlowKind::WebSocket)).in_blocks();
+        assert!(!p.kept());
     }
 }
