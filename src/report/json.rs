@@ -93,6 +93,13 @@ pub struct IdPlaces {
     count: u8,
 }
 
+/// Whether `line` holds `want` at `at`: compared as one array of known length, not by a call
+/// to `memcmp` (every line a worker writes is looked at).
+#[inline(always)]
+fn has_at<const N: usize>(line: &[u8], at: usize, want: &[u8; N]) -> bool {
+    line.get(at..).and_then(|rest| rest.first_chunk::<N>()) == Some(want)
+}
+
 impl IdPlaces {
     /// Whether the line has a flow's number to put in.
     pub fn any(&self) -> bool {
@@ -104,24 +111,30 @@ impl IdPlaces {
         let mut found = IdPlaces::default();
         let head = &line[..line.len().min(u16::MAX as usize)];
         // The type's name is the program's own: it holds no quote.
-        const TYPE: &[u8] = b"{\"type\":\"";
-        const FLOW: &[u8] = b"\",\"flow\":";
-        let Some(name) = head
-            .strip_prefix(TYPE)
-            .and_then(|rest| memchr::memchr(b'"', rest))
+        const TYPE: &[u8; 9] = b"{\"type\":\"";
+        const FLOW: &[u8; 9] = b"\",\"flow\":";
+        const ID: &[u8; 6] = b",\"id\":";
+        const STREAM: &[u8; 14] = b",\"tcp_stream\":";
+        let Some(name) = has_at(head, 0, TYPE)
+            .then(|| memchr::memchr(b'"', &head[TYPE.len()..]))
+            .flatten()
         else {
             return found;
         };
         let at = TYPE.len() + name;
-        if !head[at..].starts_with(FLOW) {
+        if !has_at(head, at, FLOW) {
             return found;
         }
+        let flow_record = has_at(head, 0, b"{\"type\":\"flow\",");
         let mut pos = at + FLOW.len();
-        for key in [&b""[..], b",\"id\":", b",\"tcp_stream\":"] {
-            if !head[pos..].starts_with(key) {
-                break;
-            }
-            let start = pos + key.len();
+        for key in 0..3 {
+            let key_len = match key {
+                0 => 0,
+                1 if has_at(head, pos, ID) => ID.len(),
+                2 if has_at(head, pos, STREAM) => STREAM.len(),
+                _ => break,
+            };
+            let start = pos + key_len;
             let digits = head[start..]
                 .iter()
                 .take_while(|b| b.is_ascii_digit())
@@ -132,7 +145,7 @@ impl IdPlaces {
             found.places[found.count as usize] = (start as u16, (start + digits) as u16);
             found.count += 1;
             pos = start + digits;
-            if found.count == 1 && !head.starts_with(b"{\"type\":\"flow\",") {
+            if !flow_record {
                 break;
             }
         }

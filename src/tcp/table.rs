@@ -88,10 +88,24 @@ impl Endpoint {
 }
 
 /// The canonical 4-tuple: the same for both directions. Side 0 is `lo`, side 1 is `hi`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct FlowKey {
     lo: Endpoint,
     hi: Endpoint,
+}
+
+/// Every packet's lookup hashes its key: three words, not a hasher call per field.
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(u128::from_ne_bytes(self.lo.ip));
+        state.write_u128(u128::from_ne_bytes(self.hi.ip));
+        state.write_u64(
+            u64::from(self.lo.port)
+                | u64::from(self.hi.port) << 16
+                | u64::from(self.lo.v6) << 32
+                | u64::from(self.hi.v6) << 33,
+        );
+    }
 }
 
 impl FlowKey {
