@@ -215,9 +215,20 @@ pub struct OwnedHeaders {
 }
 
 impl OwnedHeaders {
-    /// Copies `headers`, as (name, value).
-    pub fn new<'h>(headers: impl IntoIterator<Item = (&'h str, &'h [u8])>) -> OwnedHeaders {
-        let mut owned = OwnedHeaders::default();
+    /// Copies `headers`, as (name, value), each list allocated once at its size.
+    pub fn new<'h, I>(headers: I) -> OwnedHeaders
+    where
+        I: IntoIterator<Item = (&'h str, &'h [u8])>,
+        I::IntoIter: Clone,
+    {
+        let headers = headers.into_iter();
+        let (count, bytes) = headers.clone().fold((0, 0), |(n, b), (name, value)| {
+            (n + 1, b + name.len() + value.len())
+        });
+        let mut owned = OwnedHeaders {
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(count),
+        };
         for (name, value) in headers {
             owned.bytes.extend_from_slice(name.as_bytes());
             let name_end = owned.bytes.len() as u32;
@@ -236,7 +247,7 @@ impl OwnedHeaders {
     }
 
     /// The headers in order, as (name, value).
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + Clone + '_ {
         let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, end)| end));
         starts.zip(&self.ends).map(|(start, &(name_end, end))| {
             let (start, name_end, end) = (start as usize, name_end as usize, end as usize);
@@ -551,7 +562,10 @@ mod tests {
         let owned = OwnedHeaders::new(heads);
         assert_eq!(owned.len(), 4);
         assert_eq!(owned.iter().collect::<Vec<_>>(), heads);
-        assert!(owned.heap_bytes() >= 31);
+        // Each list allocated once, at its size.
+        assert_eq!(owned.bytes.capacity(), 42);
+        assert_eq!(owned.ends.capacity(), 4);
+        assert!(owned.heap_bytes() >= 42);
         let empty = OwnedHeaders::new([]);
         assert!(empty.is_empty() && empty.iter().next().is_none());
         let changed = owned.replaced(2, b"v");
