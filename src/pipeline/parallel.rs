@@ -264,6 +264,11 @@ const CHECK_EVERY: usize = 32;
 /// A chunk's buffers kept for reuse at most this large (one record can be far larger).
 const KEEP_BYTES: usize = 4 * CHUNK_BYTES;
 
+/// Replayed chunks waiting for their worker to reuse them: enough for the chunks in flight
+/// (a batch carries several with `--json`), so that a worker seldom starts one from nothing,
+/// whose buffers grow again past the allocator's mapping threshold (page faults each time).
+const SPENT: usize = 8;
+
 enum ToWorker {
     Batch(Arc<Batch>),
     Finish,
@@ -633,7 +638,7 @@ impl<R: Reporter> Parallel<R> {
             .map(|me| {
                 let (to, rx) = sync_channel(DEPTH + 1);
                 let (tx, from) = sync_channel(DEPTH + 1);
-                let (spent, spent_rx) = sync_channel(DEPTH + 1);
+                let (spent, spent_rx) = sync_channel(SPENT);
                 let config = share.clone();
                 let outbox = Outbox {
                     carried: Carried::default(),
@@ -858,8 +863,7 @@ impl<R: Reporter> Parallel<R> {
             }
             let spent = std::mem::replace(&mut cur.found, next);
             cur.at = 0;
-            // A worker that has gone away needs nothing back.
-            let _ = self.workers[w].spent.try_send(spent);
+            self.give_back(w, spent);
         }
     }
 
@@ -907,13 +911,23 @@ impl<R: Reporter> Parallel<R> {
         }
     }
 
+    /// Hands a replayed chunk back to worker `w` for its buffers. A cursor's empty start
+    /// (nothing allocated) is not handed back: the worker would fill it from nothing, growing
+    /// every buffer again (and with them, page faults), instead of taking one that has room.
+    fn give_back(&self, w: usize, spent: Found) {
+        if spent.carried.held_bytes() > 0 {
+            // A worker that has gone away needs nothing back.
+            let _ = self.workers[w].spent.try_send(spent);
+        }
+    }
+
     /// Takes every worker's chunks up to its last one for the batch (all replayed by then).
     fn drain(&mut self, cur: &mut [Cursor]) {
         for (w, c) in cur.iter_mut().enumerate() {
             c.at = c.found.groups.len();
             self.refill(c, w);
             let spent = std::mem::take(&mut c.found);
-            let _ = self.workers[w].spent.try_send(spent);
+            self.give_back(w, spent);
         }
     }
 
