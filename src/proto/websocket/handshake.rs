@@ -184,10 +184,10 @@ pub fn deflate_params(ext: &Extension) -> Result<DeflateParams, Vec<String>> {
         client_max_window_bits: 15,
     };
     let mut problems = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
+    // Names compared without case, as written (no lowercase copy per parameter).
+    let mut seen: smallvec::SmallVec<[&str; 4]> = smallvec::SmallVec::new();
     for (key, value) in &ext.params {
-        let key_lc = key.to_ascii_lowercase();
-        if seen.contains(&key_lc) {
+        if seen.iter().any(|s| s.eq_ignore_ascii_case(key)) {
             problems.push(format!(
                 "permessage-deflate parameter `{key}` appears twice"
             ));
@@ -197,19 +197,23 @@ pub fn deflate_params(ext: &Extension) -> Result<DeflateParams, Vec<String>> {
             .as_deref()
             .and_then(|v| v.parse::<u8>().ok())
             .filter(|b| (8..=15).contains(b));
-        match key_lc.as_str() {
-            "server_no_context_takeover" | "client_no_context_takeover" => {
-                if value.is_some() {
-                    problems.push(format!("permessage-deflate `{key}` must not have a value"));
-                }
-                if key_lc.starts_with("server") {
-                    params.server_no_context_takeover = true;
-                } else {
-                    params.client_no_context_takeover = true;
-                }
+        let is = |name: &str| key.eq_ignore_ascii_case(name);
+        let server = key
+            .as_bytes()
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"server"));
+        if is("server_no_context_takeover") || is("client_no_context_takeover") {
+            if value.is_some() {
+                problems.push(format!("permessage-deflate `{key}` must not have a value"));
             }
-            "server_max_window_bits" | "client_max_window_bits" => match bits {
-                Some(b) if key_lc.starts_with("server") => params.server_max_window_bits = b,
+            if server {
+                params.server_no_context_takeover = true;
+            } else {
+                params.client_no_context_takeover = true;
+            }
+        } else if is("server_max_window_bits") || is("client_max_window_bits") {
+            match bits {
+                Some(b) if server => params.server_max_window_bits = b,
                 Some(b) => params.client_max_window_bits = b,
                 None => problems.push(format!(
                     "permessage-deflate `{key}` needs a value 8-15 in a response, got {}",
@@ -217,10 +221,11 @@ pub fn deflate_params(ext: &Extension) -> Result<DeflateParams, Vec<String>> {
                         .as_deref()
                         .map_or("none".to_string(), |v| format!("`{v}`"))
                 )),
-            },
-            _ => problems.push(format!("unknown permessage-deflate parameter `{key}`")),
+            }
+        } else {
+            problems.push(format!("unknown permessage-deflate parameter `{key}`"));
         }
-        seen.push(key_lc);
+        seen.push(key);
     }
     if problems.is_empty() {
         Ok(params)
@@ -237,34 +242,44 @@ fn check_request(req: &OwnedHeaders, problems: &mut Vec<String>) {
     if !has_token(req, "Connection", "upgrade") {
         problems.push(missing_token(req, "request", "Connection", "upgrade"));
     }
-    let keys: Vec<&[u8]> = values(req, "Sec-WebSocket-Key").collect();
-    match keys.as_slice() {
-        [] => problems.push("request lacks Sec-WebSocket-Key".to_string()),
-        [k] => match base64::engine::general_purpose::STANDARD.decode(k) {
-            Ok(raw) if raw.len() == 16 => {}
-            Ok(raw) => problems.push(format!(
-                "Sec-WebSocket-Key `{}` decodes to {} bytes, not 16",
-                text(k),
-                raw.len()
+    let mut keys = values(req, "Sec-WebSocket-Key");
+    match (keys.next(), keys.count()) {
+        (None, _) => problems.push("request lacks Sec-WebSocket-Key".to_string()),
+        (Some(k), 0) => match decoded_len(k) {
+            Some(16) => {}
+            Some(n) => problems.push(format!(
+                "Sec-WebSocket-Key `{}` decodes to {n} bytes, not 16",
+                text(k)
             )),
-            Err(_) => problems.push(format!(
+            None => problems.push(format!(
                 "Sec-WebSocket-Key `{}` is not base64 (must encode 16 bytes)",
                 text(k)
             )),
         },
-        _ => problems.push(format!(
+        (Some(_), more) => problems.push(format!(
             "request has {} Sec-WebSocket-Key headers",
-            keys.len()
+            more + 1
         )),
     }
-    match values(req, "Sec-WebSocket-Version")
-        .next()
-        .map(text)
-        .as_deref()
-    {
+    match values(req, "Sec-WebSocket-Version").next() {
         None => problems.push("request lacks Sec-WebSocket-Version".to_string()),
-        Some("13") => {}
-        Some(v) => problems.push(format!("request has Sec-WebSocket-Version {v}, not 13")),
+        Some(b"13") => {}
+        Some(v) => problems.push(format!(
+            "request has Sec-WebSocket-Version {}, not 13",
+            text(v)
+        )),
+    }
+}
+
+/// How many bytes base64 `b` decodes to (`None`: it is not base64); a key decodes into a
+/// buffer on the stack, only a longer value into one of its own.
+fn decoded_len(b: &[u8]) -> Option<usize> {
+    use base64::DecodeSliceError;
+    let engine = base64::engine::general_purpose::STANDARD;
+    match engine.decode_slice(b, &mut [0u8; 64]) {
+        Ok(n) => Some(n),
+        Err(DecodeSliceError::OutputSliceTooSmall) => engine.decode(b).ok().map(|v| v.len()),
+        Err(DecodeSliceError::DecodeError(_)) => None,
     }
 }
 
@@ -605,6 +620,66 @@ mod tests {
         assert!(d.contains("`server_max_window_bits` needs a value 8-15"));
         assert!(d.contains("unknown permessage-deflate parameter `foo`"));
         assert!(d.contains("extension `x-unknown` that the client did not offer"));
+    }
+
+    #[test]
+    fn keys_and_parameters_are_judged_whatever_their_case_and_length() {
+        let judge = |key_headers: &[(&str, &str)]| {
+            let mut list = vec![
+                ("Upgrade", "websocket"),
+                ("Connection", "upgrade"),
+                ("Sec-WebSocket-Version", "13"),
+            ];
+            list.extend_from_slice(key_headers);
+            let up = Upgrade {
+                request_headers: headers(&list),
+                response_headers: rfc_upgrade().response_headers,
+                request_captured: true,
+                ..Upgrade::default()
+            };
+            let (_, sink) = check(&up);
+            sink.anomalies()
+                .iter()
+                .filter(|a| a.dir == Some(Dir::C2S))
+                .map(|a| a.detail.clone())
+                .collect::<String>()
+        };
+        let key = ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(judge(&[key]), "");
+        assert!(judge(&[key, key]).contains("request has 2 Sec-WebSocket-Key headers"));
+        assert!(judge(&[("Sec-WebSocket-Key", "not base64!")]).contains("is not base64"));
+        // Longer than a key's buffer on the stack: its length is still said.
+        let long = base64::engine::general_purpose::STANDARD.encode([7u8; 100]);
+        let long_key = judge(&[("Sec-WebSocket-Key", long.as_str())]);
+        assert!(
+            long_key.contains("decodes to 100 bytes, not 16"),
+            "{long_key}"
+        );
+
+        let deflate = |params: &str| {
+            let ext =
+                parse_extensions([format!("permessage-deflate; {params}").as_bytes()].into_iter());
+            deflate_params(&ext[0])
+        };
+        let p = deflate("Server_No_Context_Takeover; CLIENT_MAX_WINDOW_BITS=10").unwrap();
+        assert!(p.server_no_context_takeover && !p.client_no_context_takeover);
+        assert_eq!(
+            (p.server_max_window_bits, p.client_max_window_bits),
+            (15, 10)
+        );
+        let twice = deflate("server_max_window_bits=10; SERVER_MAX_WINDOW_BITS=11").unwrap_err();
+        assert_eq!(
+            twice,
+            ["permessage-deflate parameter `SERVER_MAX_WINDOW_BITS` appears twice"]
+        );
+        let valued = deflate("client_no_context_takeover=1; serverx=2").unwrap_err();
+        assert_eq!(
+            valued,
+            [
+                "permessage-deflate `client_no_context_takeover` must not have a value",
+                "unknown permessage-deflate parameter `serverx`"
+            ]
+        );
     }
 
     #[test]
