@@ -231,13 +231,21 @@ impl<W: Write> JsonPrinter<W> {
         self
     }
 
-    /// Whether lines wait here: in blocks, and no filter or gate holds any back.
-    fn kept(&self) -> bool {
-        self.blocks && self.select.is_none() && self.gate.is_none()
+    /// Plain `--json`: no filter, no `--kind` gate; every record is written as it comes.
+    fn plain(&self) -> bool {
+        self.select.is_none() && self.gate.is_none()
     }
 
-    /// Hands the kept lines to the writer.
-    fn hand_on(&mut self) {
+    /// Whether lines wait here: in blocks, and no filter or gate holds any back.
+    fn kept(&self) -> bool {
+        self.blocks && self.plain()
+    }
+
+    /// Hands the kept lines to the writer once they fill a block (all of them with `all`).
+    fn hand_on(&mut self, all: bool) {
+        if !all && self.line.len() < BLOCK_BYTES {
+            return;
+        }
         if !self.line.is_empty() && !self.io.failed {
             let r = self.out.write_all(&self.line);
             self.io.record(r);
@@ -283,10 +291,7 @@ impl<W: Write> JsonPrinter<W> {
                 return self.line.truncate(at);
             }
             self.line.push(b'\n');
-            if self.line.len() >= BLOCK_BYTES {
-                self.hand_on();
-            }
-            return;
+            return self.hand_on(false);
         }
         self.line.clear();
         if push_json(&mut self.line, rec).is_err() {
@@ -410,7 +415,7 @@ impl<W: Write> EventSink for JsonPrinter<W> {
 impl<W: Write> Reporter for JsonPrinter<W> {
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
         if self.kept() {
-            self.hand_on();
+            self.hand_on(true);
         }
         self.release.clear();
         self.held.release_all(&mut self.release);
@@ -431,18 +436,15 @@ impl<W: Write> Reporter for JsonPrinter<W> {
         false
     }
 
-    /// Plain `--json`: no filter, no `--kind` gate.
+    /// Plain `--json` ([`JsonPrinter::plain`]).
     fn record_lines(&self) -> Option<usize> {
-        (self.select.is_none() && self.gate.is_none()).then_some(self.preview)
+        self.plain().then_some(self.preview)
     }
 
     fn put_line(&mut self, pieces: &[&[u8]]) {
         if self.kept() {
             pieces.iter().for_each(|p| self.line.extend_from_slice(p));
-            if self.line.len() >= BLOCK_BYTES {
-                self.hand_on();
-            }
-            return;
+            return self.hand_on(false);
         }
         for piece in pieces {
             if self.io.failed {
