@@ -508,13 +508,14 @@ impl Worker {
             };
             let i = i as u32;
             self.tick(i, ts);
-            if own.get(next_own) == Some(&i)
-                && let Some(Entry::Tcp { frame, seg }) = batch.entries.get(i as usize)
-            {
+            let mine = own.get(next_own) == Some(&i);
+            if mine {
                 next_own += 1;
                 if let Some(&ahead) = own.get(next_own + PREFETCH_AHEAD) {
                     batch.prefetch(ahead);
                 }
+            }
+            if mine && let Some(Entry::Tcp { frame, seg }) = batch.entries.get(i as usize) {
                 let streams = self.table.streams_numbered();
                 let seg = batch.segment(frame.index, frame.ts, seg);
                 let placed = self.table.process(&seg, &mut self.handler);
