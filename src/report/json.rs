@@ -221,8 +221,8 @@ impl<W: Write> JsonPrinter<W> {
         }
     }
 
-    /// Lets the lines of an unfiltered run wait and go to the writer in blocks of
-    /// [`BLOCK_BYTES`], written straight into one buffer: for a writer nobody flushes in
+    /// Lets the lines of an unfiltered run wait and go to the writer in blocks of 64 KiB,
+    /// written straight into one buffer: for a writer nobody flushes in
     /// between (`read`'s stdout; `live` flushes its own at the end of every batch of packets, so
     /// its lines must reach it at once).
     pub fn in_blocks(mut self) -> Self {
@@ -436,7 +436,7 @@ impl<W: Write> Reporter for JsonPrinter<W> {
         false
     }
 
-    /// Plain `--json` ([`JsonPrinter::plain`]).
+    /// Plain `--json`: no filter, no `--kind` gate.
     fn record_lines(&self) -> Option<usize> {
         self.plain().then_some(self.preview)
     }
