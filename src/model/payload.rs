@@ -35,20 +35,13 @@ impl Digest {
     /// Lowercase hex of a complete digest.
     pub fn hex(&self) -> Option<String> {
         match self {
-            Digest::Sha256(d) => {
-                let mut s = String::with_capacity(64);
-                for b in d {
-                    s.push(char::from(HEX[usize::from(b >> 4)]));
-                    s.push(char::from(HEX[usize::from(b & 0x0f)]));
-                }
-                Some(s)
-            }
+            Digest::Sha256(d) => Some(hex_piece(d, &mut HexBuf::default()).to_string()),
             Digest::Off | Digest::Incomplete => None,
         }
     }
 }
 
-pub(crate) const HEX: &[u8; 16] = b"0123456789abcdef";
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// What a text preview does with bytes that are not UTF-8.
 pub enum Invalid<W: ?Sized = String> {
@@ -155,7 +148,7 @@ fn ascii_text(bytes: &[u8], max_chars: usize) -> Option<(&str, bool)> {
 pub fn hex<W: Write + ?Sized>(bytes: &[u8], max_chars: usize, out: &mut W) -> bool {
     let shown = &bytes[..bytes.len().min(max_chars / 2)];
     // In pieces of a stack buffer: one write per 64 bytes shown.
-    let mut buf = [0u8; 2 * HEX_PIECE];
+    let mut buf = HexBuf::default();
     for piece in shown.chunks(HEX_PIECE) {
         let _ = out.write_str(hex_piece(piece, &mut buf));
     }
@@ -165,8 +158,19 @@ pub fn hex<W: Write + ?Sized>(bytes: &[u8], max_chars: usize, out: &mut W) -> bo
 /// Bytes shown in hex by one piece of [`hex`].
 const HEX_PIECE: usize = 64;
 
-/// `piece` (at most [`HEX_PIECE`] bytes) in hex, written into `buf`.
-fn hex_piece<'b>(piece: &[u8], buf: &'b mut [u8; 2 * HEX_PIECE]) -> &'b str {
+/// Room on the stack for [`HEX_PIECE`] bytes in hex.
+pub(crate) struct HexBuf([u8; 2 * HEX_PIECE]);
+
+impl Default for HexBuf {
+    fn default() -> Self {
+        HexBuf([0; 2 * HEX_PIECE])
+    }
+}
+
+/// `piece` in lowercase hex (its first [`HEX_PIECE`] bytes), written into `buf`: the one hex
+/// encoder of the records (previews, a frame's mask, a digest).
+pub(crate) fn hex_piece<'b>(piece: &[u8], buf: &'b mut HexBuf) -> &'b str {
+    let buf = &mut buf.0;
     for (i, &b) in piece.iter().take(HEX_PIECE).enumerate() {
         buf[2 * i] = HEX[usize::from(b >> 4)];
         buf[2 * i + 1] = HEX[usize::from(b & 0x0f)];
@@ -260,7 +264,7 @@ impl Serialize for PreviewText<'_, '_> {
             let shown = &p.bytes[..p.bytes.len().min(p.max_chars / 2)];
             if shown.len() <= HEX_PIECE {
                 self.cut.set(p.bytes.len() > p.max_chars / 2);
-                return s.serialize_str(hex_piece(shown, &mut [0; 2 * HEX_PIECE]));
+                return s.serialize_str(hex_piece(shown, &mut HexBuf::default()));
             }
         }
         s.collect_str(self)

@@ -6,7 +6,7 @@ use crate::filter::fields::OPCODE_NAMES;
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::http::text_prefix;
 use crate::model::json::{JsonCx, ToJson, ts_secs};
-use crate::model::payload::{Digest, HEX, preview};
+use crate::model::payload::{Digest, HexBuf, hex_piece, preview};
 use crate::model::sub::{SubChoice, SubUnit, sub_values, write_units};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -179,14 +179,8 @@ impl ToJson for WsFrame<'_> {
             (self.payload_head, self.payload_len)
         };
         let preview = preview(body, total, text && !self.rsv1, cx.preview_chars);
-        let mut mask_hex = [0u8; 8];
-        let mask = self.mask.map(|m| {
-            for (i, b) in m.iter().enumerate() {
-                mask_hex[2 * i] = HEX[usize::from(b >> 4)];
-                mask_hex[2 * i + 1] = HEX[usize::from(b & 0x0f)];
-            }
-            std::str::from_utf8(&mask_hex).unwrap_or_default()
-        });
+        let mut mask_hex = HexBuf::default();
+        let mask = self.mask.as_ref().map(|m| hex_piece(m, &mut mask_hex));
         let mut r = s.serialize_struct("ws_frame", 20)?;
         r.serialize_field("type", "ws_frame")?;
         r.serialize_field("flow", &cx.flow)?;
