@@ -248,13 +248,19 @@ impl OwnedHeaders {
 
     /// The headers in order, as (name, value).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + Clone + '_ {
+        // Names were `&str` when they were copied.
+        self.iter_raw()
+            .map(|(name, value)| (std::str::from_utf8(name).unwrap_or_default(), value))
+    }
+
+    /// The headers in order, the name as bytes: what a lookup by name compares (ASCII, without
+    /// case), so that a handshake's dozens of lookups do not check every name's UTF-8 each time.
+    pub fn iter_raw(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
         let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, end)| end));
         starts.zip(&self.ends).map(|(start, &(name_end, end))| {
             let (start, name_end, end) = (start as usize, name_end as usize, end as usize);
-            // Names were `&str` when they were copied.
-            let name = std::str::from_utf8(self.bytes.get(start..name_end).unwrap_or_default());
             (
-                name.unwrap_or_default(),
+                self.bytes.get(start..name_end).unwrap_or_default(),
                 self.bytes.get(name_end..end).unwrap_or_default(),
             )
         })
@@ -299,8 +305,8 @@ impl Upgrade {
         } else {
             &self.request_headers
         };
-        heads.iter().any(|(name, value)| {
-            name.eq_ignore_ascii_case("upgrade")
+        heads.iter_raw().any(|(name, value)| {
+            name.eq_ignore_ascii_case(b"upgrade")
                 && value
                     .split(|&b| b == b',')
                     .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))

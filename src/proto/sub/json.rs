@@ -246,7 +246,7 @@ pub(super) fn decode(sink: &mut Sink<'_>) {
 }
 
 /// Whether `text` begins as a JSON value may (after JSON's whitespace); when not, it is not JSON.
-fn may_be_json(text: &str) -> bool {
+pub(super) fn may_be_json(text: &str) -> bool {
     let start = text
         .trim_start_matches([' ', '\t', '\n', '\r'])
         .bytes()
@@ -368,6 +368,17 @@ mod tests {
             "{}", " [1]", "\n\"s\"", "-1", "0", "true", "false", "null", "nope", "{",
         ] {
             assert!(may_be_json(text), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Text `may_be_json` turns away is text serde_json turns away too (the content-based
+        /// choice of a sub-protocol relies on it to skip the parse).
+        #[test]
+        fn what_cannot_begin_json_never_parses(text in "[ \t\r\n]{0,2}[ -~\u{a0}é]{0,12}") {
+            if !may_be_json(&text) {
+                proptest::prop_assert!(serde_json::from_str::<Value>(&text).is_err());
+            }
         }
     }
 

@@ -407,6 +407,10 @@ pub fn by_content(m: &Message<'_>) -> Option<Guess> {
     if is_stomp_frame(text) {
         return Some((SubProtocol::Stomp, "content: a STOMP frame".into(), None));
     }
+    // Most chat text cannot begin a JSON value: it is passed over without an error built.
+    if !super::json::may_be_json(text) {
+        return None;
+    }
     let v: Value = serde_json::from_str(text).ok()?;
     if is_jsonrpc(&v) {
         return Some((

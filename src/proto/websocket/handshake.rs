@@ -27,17 +27,20 @@ pub fn expected_accept(key: &str) -> String {
 
 fn values<'a>(headers: &'a OwnedHeaders, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
     headers
-        .iter()
-        .filter(move |(n, _)| trimmed(n).eq_ignore_ascii_case(name))
+        .iter_raw()
+        .filter(move |(n, _)| is_named(n, name))
         .map(|(_, v)| v.trim_ascii())
 }
 
-/// `name.trim()`, without the Unicode-aware scan in the common case of a name that starts and
-/// ends with a visible ASCII character (every name httparse accepts), where it is a no-op.
-fn trimmed(name: &str) -> &str {
-    match (name.as_bytes().first(), name.as_bytes().last()) {
-        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => name,
-        _ => name.trim(),
+/// Whether the header name `n` is `name` once `str::trim`med, without case: compared as bytes
+/// in the common case of a name that starts and ends with a visible ASCII character (every
+/// name httparse accepts), where trimming is a no-op and no UTF-8 check is needed.
+fn is_named(n: &[u8], name: &str) -> bool {
+    match (n.first(), n.last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => {
+            n.eq_ignore_ascii_case(name.as_bytes())
+        }
+        _ => std::str::from_utf8(n).is_ok_and(|n| n.trim().eq_ignore_ascii_case(name)),
     }
 }
 
@@ -747,13 +750,25 @@ mod tests {
     fn names_are_trimmed_like_str_trim() {
         for name in [
             "Upgrade",
+            "upgrade",
+            "UPGRADE",
             " Upgrade",
             "Upgrade\u{b}",
             "\u{a0}Upgrade",
+            "\u{a0}upgrade\u{3000}",
+            "Upgrades",
+            "Upgrad",
+            "Üpgrade",
             "",
             " ",
         ] {
-            assert_eq!(trimmed(name), name.trim(), "{name:?}");
+            for target in ["Upgrade", "upgrade", ""] {
+                assert_eq!(
+                    is_named(name.as_bytes(), target),
+                    name.trim().eq_ignore_ascii_case(target),
+                    "{name:?} against {target:?}"
+                );
+            }
         }
     }
 }
