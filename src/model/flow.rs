@@ -146,7 +146,10 @@ impl HttpPricing {
             .filter(|h| {
                 h.name.eq_ignore_ascii_case("upgrade")
                     || h.name.eq_ignore_ascii_case("connection")
-                    || h.name.len() >= 14 && h.name[..14].eq_ignore_ascii_case("sec-websocket-")
+                    || h.name
+                        .as_bytes()
+                        .get(..14)
+                        .is_some_and(|p| p.eq_ignore_ascii_case(b"sec-websocket-"))
             })
             .map(|h| (h.name.len() + h.value.len() + 4) as u64)
             .sum()
@@ -155,17 +158,19 @@ impl HttpPricing {
     /// An HTTP message of the flow.
     pub fn http(&mut self, m: &crate::model::HttpMessage<'_>) {
         use crate::model::HttpHead;
-        let stripped = m
-            .header_bytes
-            .saturating_sub(Self::websocket_header_bytes(m.headers));
+        // Only the upgrade's two heads are priced without their WebSocket headers.
+        let stripped = || {
+            m.header_bytes
+                .saturating_sub(Self::websocket_header_bytes(m.headers))
+        };
         match m.head {
-            HttpHead::Request { .. } if m.upgrade.is_some() => self.upgrade_heads[0] = stripped,
+            HttpHead::Request { .. } if m.upgrade.is_some() => self.upgrade_heads[0] = stripped(),
             HttpHead::Response {
                 status: 101,
                 reason,
                 ..
             } => {
-                self.upgrade_heads[1] = stripped;
+                self.upgrade_heads[1] = stripped();
                 self.status_line_101 = 15 + reason.len() as u64;
             }
             _ => {

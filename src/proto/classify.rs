@@ -125,7 +125,7 @@ impl KindTracker {
         self.http = true;
         match m.head {
             HttpHead::Request { target, .. } => {
-                let path = hash_str(target.split('?').next().unwrap_or(target));
+                let path = hash_str(target.split_once('?').map_or(target, |(path, _)| path));
                 if let Some(exchange) = m.exchange {
                     if self.pending.len() == PENDING_REQUESTS_CAP {
                         self.pending.pop_front();
@@ -267,11 +267,11 @@ impl LongPollMemory {
     }
 }
 
+/// A request path's fingerprint for the vote: foldhash with a fixed seed (the same in every run,
+/// as the vote's outcome must be), not SipHash, which costs more than the rest of the message.
 fn hash_str(s: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(s)
 }
 
 #[cfg(test)]
