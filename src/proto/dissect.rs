@@ -451,8 +451,8 @@ impl<'a> Cx<'a> {
     }
 
     /// Ping→pong round-trip times measured on the connection, seconds.
-    pub fn set_ping_rtts(&mut self, rtts: &[f64]) {
-        self.summary.ping_rtts = rtts.to_vec();
+    pub fn set_ping_rtts(&mut self, rtts: Vec<f64>) {
+        self.summary.ping_rtts = rtts;
     }
 
     /// The sub-protocol the connection's WebSocket messages are decoded as, or why none is.

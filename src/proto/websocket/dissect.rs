@@ -42,7 +42,7 @@ impl Dissector for WsDissector {
 
     fn finish(&mut self, cx: &mut Cx<'_>) {
         self.conn.finish(cx);
-        cx.set_ping_rtts(self.conn.ping_rtts());
+        cx.set_ping_rtts(self.conn.take_ping_rtts());
     }
 
     fn held(&self) -> Held {

@@ -115,6 +115,8 @@ pub const MAX_PENDING_PINGS: usize = 16;
 pub const MAX_RTTS: usize = 1024;
 /// Head buffers bigger than this are released after use instead of kept for the next frame.
 const RETAIN_HEAD: usize = 4 << 10;
+/// The most room a head buffer is given at once when first written ([`first_room`]).
+const FIRST_HEAD: usize = 256;
 /// Masked bytes are unmasked through a buffer of this size.
 const UNMASK_CHUNK: usize = 2 << 10;
 /// Pieces up to this size are unmasked through a smaller buffer.
@@ -444,6 +446,11 @@ impl WsConn {
         &self.shared.rtts
     }
 
+    /// The round-trip times, moved out (the connection has ended).
+    pub fn take_ping_rtts(&mut self) -> Vec<f64> {
+        std::mem::take(&mut self.shared.rtts)
+    }
+
     /// What the connection holds beyond its own struct, for the memory budget. `buffers` is
     /// what [`WsConn::give_way`] can give up: display heads, inflaters, pending pings and
     /// round-trip times.
@@ -538,6 +545,14 @@ fn recycle(head: &mut Vec<u8>) {
     head.clear();
     if head.capacity() > RETAIN_HEAD {
         *head = Vec::new();
+    }
+}
+
+/// Room a display head gets when it is first written: its cap, or [`FIRST_HEAD`] of it, at
+/// once (a connection's heads grew in three or four steps, each a reallocation, before).
+fn first_room(head: &mut Vec<u8>, cap: usize) {
+    if head.capacity() == 0 {
+        head.reserve_exact(cap.min(FIRST_HEAD));
     }
 }
 
@@ -884,6 +899,8 @@ impl Side {
             damaged: false,
         };
         self.frame_head.clear();
+        let cap = self.head_cap_for(io.shared);
+        first_room(&mut self.frame_head, cap);
         self.phase = Phase::Payload;
         if len == 0 {
             self.end_frame(io);
@@ -912,6 +929,7 @@ impl Side {
         }
         let mut head = std::mem::take(&mut self.spare_head);
         recycle(&mut head);
+        first_room(&mut head, io.shared.msg_cap());
         let digest = match std::mem::take(&mut self.spare_digest) {
             Hasher::Off if self.cfg.digest => Hasher::new(true),
             kept => kept,
