@@ -136,7 +136,11 @@ pub fn json_text<W: Write + ?Sized>(bytes: &[u8], max_chars: usize, out: &mut W)
 /// character per byte, and whether characters were left out; `None` for other bytes.
 fn ascii_text(bytes: &[u8], max_chars: usize) -> Option<(&str, bool)> {
     let head = &bytes[..bytes.len().min(max_chars)];
-    if !head.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+    // Without an early exit, so that the compiler checks many bytes at once.
+    if !head
+        .iter()
+        .fold(true, |all, &b| all & (0x20..0x7f).contains(&b))
+    {
         return None;
     }
     let text = std::str::from_utf8(head).ok()?;

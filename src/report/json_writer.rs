@@ -63,17 +63,26 @@ fn attention(x: u64) -> u64 {
 /// The index of the first byte of `b` from `from` that [`attention`] flags, or `b.len()`.
 #[inline]
 fn next_attention(b: &[u8], mut i: usize) -> usize {
-    while i + 8 <= b.len() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&b[i..i + 8]);
-        let m = attention(u64::from_le_bytes(word));
+    while let Some(word) = b.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
+        let m = attention(u64::from_le_bytes(*word));
         if m != 0 {
             return i + (m.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    while i < b.len() {
-        let c = b[i];
+    // The last 4 to 7 bytes as one word: the first four and the last four, which overlap
+    // (a byte flagged in the overlap is found in the first half first).
+    let rest = b.get(i..).unwrap_or_default();
+    if let (Some(lo), Some(hi)) = (rest.first_chunk::<4>(), rest.last_chunk::<4>()) {
+        let word = u64::from(u32::from_le_bytes(*lo)) | u64::from(u32::from_le_bytes(*hi)) << 32;
+        let m = attention(word);
+        if m == 0 {
+            return b.len();
+        }
+        let k = (m.trailing_zeros() / 8) as usize;
+        return if k < 4 { i + k } else { b.len() + k - 8 };
+    }
+    while let Some(&c) = b.get(i) {
         if !(0x20..0x7f).contains(&c) || c == b'"' || c == b'\\' {
             return i;
         }
@@ -211,9 +220,21 @@ fn push_u_escape(out: &mut Vec<u8>, unit: u16) {
 /// Appends the contents of a JSON string for `s` (no quotes): runs of plain ASCII are copied
 /// whole; `"`, `\` and C0 escaped as JSON does; DEL and the other characters a terminal acts
 /// on or hides as `\uXXXX`.
+#[inline]
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Most strings need nothing escaped: found and copied here, without the escaping loop.
     let b = s.as_bytes();
-    let mut start = 0;
+    let first = next_attention(b, 0);
+    put(out, b.get(..first).unwrap_or_default());
+    if first < b.len() {
+        escape_from(out, s, first);
+    }
+}
+
+/// [`write_str`] from byte `start`, the first byte that needs a look.
+#[inline(never)]
+fn escape_from(out: &mut Vec<u8>, s: &str, mut start: usize) {
+    let b = s.as_bytes();
     loop {
         let i = next_attention(b, start);
         put(out, &b[start..i]);
@@ -709,10 +730,14 @@ mod tests {
     fn every_byte_value_is_written_as_serde_json_and_the_terminal_rule_say() {
         for b in 0..=0x7fu8 {
             for at in 0..20 {
-                let mut s = "x".repeat(at);
-                s.push(char::from(b));
-                s.push_str("tail");
-                assert_eq!(ours(&s), reference(&s), "{b:#x} at {at}");
+                // Every length from 1 to 27, the byte anywhere: the word, the overlapping
+                // half-words of a 4-to-7-byte end, and the last bytes one at a time.
+                for tail in ["", "t", "ta", "tai", "tail", "tail..."] {
+                    let mut s = "x".repeat(at);
+                    s.push(char::from(b));
+                    s.push_str(tail);
+                    assert_eq!(ours(&s), reference(&s), "{b:#x} at {at} before {tail:?}");
+                }
             }
         }
         let s = "a\u{80}\u{9b}é\u{202e}\u{200b}\u{2028}\u{feff}\u{e0041}✓\u{1f600}\"\\\u{7f}";
