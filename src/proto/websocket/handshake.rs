@@ -45,7 +45,11 @@ fn is_named(n: &[u8], name: &str) -> bool {
 }
 
 fn text(value: &[u8]) -> String {
-    String::from_utf8_lossy(value).into_owned()
+    // `from_utf8` checks ASCII a word at a time; the lossy form only for what is not UTF-8.
+    match std::str::from_utf8(value) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(value).into_owned(),
+    }
 }
 
 /// Splits on `sep` outside double-quoted strings, trimming each part and dropping empty ones
@@ -55,6 +59,7 @@ fn split_outside_quotes(value: &[u8], sep: u8) -> SplitOutsideQuotes<'_> {
     SplitOutsideQuotes {
         rest: Some(value),
         sep,
+        quotes: memchr::memchr(b'"', value).is_some(),
     }
 }
 
@@ -62,6 +67,9 @@ struct SplitOutsideQuotes<'a> {
     /// What is left to split; `None` once the last part was taken.
     rest: Option<&'a [u8]>,
     sep: u8,
+    /// The value has a `"`: parts are cut by looking at every byte; without one (nearly every
+    /// value), at each separator found by `memchr`.
+    quotes: bool,
 }
 
 impl<'a> Iterator for SplitOutsideQuotes<'a> {
@@ -70,21 +78,11 @@ impl<'a> Iterator for SplitOutsideQuotes<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         loop {
             let rest = self.rest?;
-            let mut quoted = false;
-            let mut escaped = false;
-            let mut end = None;
-            for (i, &b) in rest.iter().enumerate() {
-                if escaped {
-                    escaped = false;
-                } else if quoted && b == b'\\' {
-                    escaped = true;
-                } else if b == b'"' {
-                    quoted = !quoted;
-                } else if b == self.sep && !quoted {
-                    end = Some(i);
-                    break;
-                }
-            }
+            let end = if self.quotes {
+                outside_quotes(rest, self.sep)
+            } else {
+                memchr::memchr(self.sep, rest)
+            };
             let part = match end {
                 Some(i) => {
                     self.rest = rest.get(i + 1..);
@@ -101,6 +99,24 @@ impl<'a> Iterator for SplitOutsideQuotes<'a> {
             }
         }
     }
+}
+
+/// Where `sep` first appears in `value` outside a double-quoted string.
+fn outside_quotes(value: &[u8], sep: u8) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, &b) in value.iter().enumerate() {
+        if escaped {
+            escaped = false;
+        } else if quoted && b == b'\\' {
+            escaped = true;
+        } else if b == b'"' {
+            quoted = !quoted;
+        } else if b == sep && !quoted {
+            return Some(i);
+        }
+    }
+    None
 }
 
 /// The comma-separated tokens of every header named `name`.
