@@ -19,10 +19,10 @@
 # analyzing nothing) is measured the same way: the floor. With BASE_BINARY, that build is
 # measured too, and the last column is this build over it.
 #
-# Columns: instructions (Ir), first-level data cache misses (D1, reads and writes) and
-# last-level misses (LL) per packet, then Ir over tcpdump's and Ir over BASE's. Needs valgrind
-# and tcpdump. Cache figures are a simulation (cachegrind's model of this machine's caches),
-# good for comparing builds, not for predicting time.
+# Columns: instructions (Ir) and first-level data cache misses (D1, reads and writes) per
+# packet, then Ir over tcpdump's and Ir over BASE's. Needs valgrind and tcpdump. The misses are
+# a simulation (cachegrind's model of this machine's first-level cache), good for comparing
+# builds, not for predicting time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,40 +59,39 @@ capture() {
     echo "$file"
 }
 
-# counts CMD...: "Ir D1 LL" of one run under cachegrind.
+# counts CMD...: "Ir D1" of one run under cachegrind.
 counts() {
     valgrind --tool=cachegrind --cache-sim=yes --cachegrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
         awk '/ I +refs:/ { gsub(",", "", $4); ir = $4 }
              / D1 +misses:/ { gsub(",", "", $4); d1 = $4 }
-             / LL misses:/ { gsub(",", "", $4); ll = $4 }
-             END { print ir, d1, ll }'
+             END { print ir, d1 }'
 }
 
-# per_packet CMD_WITH_{N}...: "Ir D1 LL" per packet, from runs on N and 2N packets.
+# per_packet CMD_WITH_{N}...: "Ir D1" per packet, from runs on N and 2N packets.
 per_packet() {
     local one two
     one=$(counts "${@//\{N\}/$PACKETS}")
     two=$(counts "${@//\{N\}/$((2 * PACKETS))}")
     awk -v a="$one" -v b="$two" -v n="$PACKETS" 'BEGIN {
         split(a, x, " "); split(b, y, " ");
-        printf "%.0f %.1f %.2f\n", (y[1] - x[1]) / n, (y[2] - x[2]) / n, (y[3] - x[3]) / n }'
+        printf "%.0f %.1f\n", (y[1] - x[1]) / n, (y[2] - x[2]) / n }'
 }
 
 head_extra="" rule_extra="" row_extra=""
 if [ -n "$BASE" ]; then
     head_extra=" Ir / base's |" rule_extra="---:|" row_extra=" |"
 fi
-echo "| shape | command | Ir/packet | D1 misses/packet | LL misses/packet | Ir / tcpdump's |$head_extra"
-echo "|---|---|---:|---:|---:|---:|$rule_extra"
+echo "| shape | command | Ir/packet | D1 misses/packet | Ir / tcpdump's |$head_extra"
+echo "|---|---|---:|---:|---:|$rule_extra"
 for shape in mix ws http; do
     file=$(capture "$shape")
-    read -r floor _ _ < <(per_packet tcpdump -r "$file" -c '{N}' -w /dev/null)
-    echo "| $shape | tcpdump | $floor | | | 1 |$row_extra"
+    read -r floor _ < <(per_packet tcpdump -r "$file" -c '{N}' -w /dev/null)
+    echo "| $shape | tcpdump | $floor | | 1 |$row_extra"
     for mode in -q --json; do
-        read -r ir d1 ll < <(per_packet "$SOCKSCOPE" read "$mode" -c '{N}' "$file")
-        line="| $shape | read $mode | $ir | $d1 | $ll | $(awk -v a="$ir" -v b="$floor" 'BEGIN { printf "%.1f", a / b }') |"
+        read -r ir d1 < <(per_packet "$SOCKSCOPE" read "$mode" -c '{N}' "$file")
+        line="| $shape | read $mode | $ir | $d1 | $(awk -v a="$ir" -v b="$floor" 'BEGIN { printf "%.1f", a / b }') |"
         if [ -n "$BASE" ]; then
-            read -r base _ _ < <(per_packet "$BASE" read "$mode" -c '{N}' "$file")
+            read -r base _ < <(per_packet "$BASE" read "$mode" -c '{N}' "$file")
             line="$line $(awk -v a="$ir" -v b="$base" 'BEGIN { printf "%.3f", a / b }') |"
         fi
         echo "$line"
