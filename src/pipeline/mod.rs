@@ -3,7 +3,7 @@
 //! end of the input.
 //!
 //! With one thread ([`Config::threads`] = 1) everything runs here, frame by frame. With more,
-//! [`parallel`] splits the flows between worker threads by the symmetric 4-tuple hash, each
+//! `parallel` splits the flows between worker threads by the symmetric 4-tuple hash, each
 //! with its own flow table and protocol state, and replays what they found to the one reporter
 //! in packet order: the output is the same, byte for byte.
 

@@ -634,7 +634,7 @@ pub(super) struct LaneCheck {
     pub counts: LaneCounts,
 }
 
-/// What [`LaneCheck`] found.
+/// What `LaneCheck` found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LaneCounts {
     /// Connections whose SYN-ACK came on another lane than their SYN.

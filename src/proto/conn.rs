@@ -8,7 +8,7 @@
 //! Detection: a flow seen from its SYN is decided by its first data (HTTP on an HTTP port by
 //! definition, garbage reported as such; else a request line makes it HTTP; else it is
 //! opaque). A flow picked up mid-stream waits for a delivery a detector recognises (a start
-//! line, WebSocket frames on sufficient evidence) for [`DETECT_ATTEMPTS`] deliveries, then is
+//! line, WebSocket frames on sufficient evidence) for `DETECT_ATTEMPTS` deliveries, then is
 //! declared opaque. A delivery a detector asks to keep ([`Detect::NeedMore`]) is kept until the
 //! next one; a gap forgets it. Bytes lost before the protocol was decided are told to the
 //! dissector chosen, so that it knows its first bytes do not start a message.

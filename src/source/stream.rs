@@ -1,7 +1,7 @@
 //! Sources over a byte stream that cannot be mapped: stdin, pipes, and gzip-compressed files
 //! (decompressed on the fly with `MultiGzDecoder`, so concatenated members work).
 //!
-//! Frames borrow a fixed 1 MiB buffer that is refilled in place, [`READ_CHUNK`] bytes at a time:
+//! Frames borrow a fixed 1 MiB buffer that is refilled in place, `READ_CHUNK` bytes at a time:
 //! when the rest of the buffer cannot hold the next record, the unread tail is moved to the
 //! front. No record may be larger than `record::MAX_RECORD` (~384 KiB), which is
 //! smaller than the buffer, so the buffer never grows and memory stays constant. Error offsets

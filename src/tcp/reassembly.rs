@@ -39,7 +39,7 @@ pub const CONFLICT_WINDOW: usize = 512;
 /// Charged against the out-of-order budget (and the memory budget) for every buffered piece on
 /// top of its bytes, so that a flood of 1-byte segments cannot multiply memory use behind a
 /// byte count: what a piece costs besides its bytes is its entry in the B-tree (the key and the
-/// [`Piece`], in nodes that are at least half full: twice that at most) and the boxed bytes'
+/// `Piece`, in nodes that are at least half full: twice that at most) and the boxed bytes'
 /// allocator header and rounding. Measured on a flood of 1-byte pieces: 143 bytes each.
 pub const CHUNK_OVERHEAD: usize =
     2 * (size_of::<u64>() + size_of::<Piece>()) + 2 * crate::budget::ALLOC_OVERHEAD;

@@ -1812,7 +1812,7 @@ impl HttpConn {
     /// side resynchronises at the next start line), the headers of a message whose body is in
     /// progress (it is reported with its start line only), client bytes held for an upgrade
     /// (as on overflow), unanswered requests beyond the newest [`KEEP_PENDING`] (kept only as
-    /// what framing their responses needs, as beyond [`MAX_OUTSTANDING`]), and the body
+    /// what framing their responses needs, as beyond `MAX_OUTSTANDING`), and the body
     /// previews (none are kept for the rest of the connection). The head parser's reusable
     /// storage is released too (nothing is lost but time).
     pub fn give_way(&mut self, cx: &mut Cx<'_>) {

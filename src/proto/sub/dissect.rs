@@ -1,6 +1,6 @@
 //! The sub-protocol as a message sub-dissector of one WebSocket connection ([`SubHook`]): the
 //! WebSocket dissector hands it every complete data message, it chooses the protocol
-//! ([`select`](super::select)) and decodes with a [`SubConn`], and gives back what each message
+//! ([`select`]) and decodes with a [`SubConn`], and gives back what each message
 //! meant ([`SubUnit`]s for the message's record), its warnings as anomalies, the choice for the
 //! flow record and `-V`, and at the end the connection's `latency` records.
 //!

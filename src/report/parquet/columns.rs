@@ -1,4 +1,4 @@
-//! A table's rows, column by column, filled straight from records' JSON forms: [`Row`](super::Row)
+//! A table's rows, column by column, filled straight from records' JSON forms: `Row`
 //! is a serde `Serializer` that a record's `ToJson` writes into as it writes JSON, each field
 //! landing in the column of the same name as a typed value (no JSON text, no intermediate value),
 //! with the Parquet definition and repetition levels worked out as it goes. [`Columns::write`]
@@ -249,7 +249,7 @@ impl Columns {
         Some(&mut self.columns[at])
     }
 
-    /// Writes one field of the current row (`name_is_static`: as [`Columns::column`]).
+    /// Writes one field of the current row (`name_is_static`: as `Columns::column`).
     pub fn field<T: Serialize + ?Sized>(
         &mut self,
         name: &str,

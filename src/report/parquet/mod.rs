@@ -6,7 +6,7 @@
 //!
 //! The printer knows no record type: each record's JSON form is written into the columns of the
 //! table its `type` names ([`columns`]). Rows are buffered per table and handed to the encoder
-//! thread ([`encoder`]) as a row group whenever the buffers reach half the writer's memory
+//! thread (`encoder`) as a row group whenever the buffers reach half the writer's memory
 //! (taken out of the memory budget, [`writer_memory`]), so memory does not grow with the
 //! capture and encoding runs beside the analysis; emptied buffers come back to be filled again.
 //! Files are written under a temporary name and renamed when complete: a reader never sees
@@ -36,7 +36,7 @@ use std::sync::Arc;
 /// The memory the writer holds for a run whose budget is `budget` bytes: an eighth of it,
 /// between 1 and 16 MiB, for the rows buffered before each row group (the column encoder's own
 /// pages are bounded by the page size limits below). The rows being filled stay under half of
-/// this plus the rows of [`CHECK_EVERY`] records, the two row groups at most in the encoder's
+/// this plus the rows of `CHECK_EVERY` records, the two row groups at most in the encoder's
 /// hands (one written, one waiting) under half of it each; the capacity of the buffers being
 /// filled or kept for reuse stays under twice this, that of those row groups under this each.
 pub fn writer_memory(budget: usize) -> usize {
