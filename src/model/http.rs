@@ -103,10 +103,11 @@ impl Serialize for Headers<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
         for h in self.0 {
-            // `from_utf8` checks ASCII a word at a time; the lossy form only for what is not UTF-8.
-            let value = match std::str::from_utf8(h.value) {
-                Ok(v) => std::borrow::Cow::Borrowed(v),
-                Err(_) => String::from_utf8_lossy(h.value),
+            // ASCII (nearly every value) is taken as it is; the lossy form borrows valid UTF-8
+            // too, and copies only what is not.
+            let value = match super::payload::ascii_str(h.value) {
+                Some(v) => std::borrow::Cow::Borrowed(v),
+                None => String::from_utf8_lossy(h.value),
             };
             seq.serialize_element(&(h.name, value))?;
         }

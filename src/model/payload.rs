@@ -132,6 +132,17 @@ pub fn json_text<W: Write + ?Sized>(bytes: &[u8], max_chars: usize, out: &mut W)
     walk(bytes, max_chars, out, push_char, Invalid::Replacement)
 }
 
+/// `b` as a string when it is all ASCII (nearly every header value): checked a word at a time,
+/// where `str::from_utf8` walks a short input byte by byte. `None` for anything else, which
+/// the caller checks the slow way.
+pub fn ascii_str(b: &[u8]) -> Option<&str> {
+    if !b.is_ascii() {
+        return None;
+    }
+    // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
+    Some(unsafe { std::str::from_utf8_unchecked(b) })
+}
+
 /// The text preview of printable ASCII (most text payloads), which is its own preview, one
 /// character per byte, and whether characters were left out; `None` for other bytes.
 fn ascii_text(bytes: &[u8], max_chars: usize) -> Option<(&str, bool)> {
@@ -143,7 +154,7 @@ fn ascii_text(bytes: &[u8], max_chars: usize) -> Option<(&str, bool)> {
     {
         return None;
     }
-    let text = std::str::from_utf8(head).ok()?;
+    let text = ascii_str(head)?;
     Some((text, bytes.len() > max_chars))
 }
 
@@ -325,6 +336,16 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// `ascii_str` is `str::from_utf8` on ASCII and declines everything else.
+        #[test]
+        fn ascii_is_taken_as_it_is_and_nothing_else(
+            bytes in proptest::collection::vec(proptest::prop_oneof![
+                0u8..0x80, proptest::num::u8::ANY], 0..40)
+        ) {
+            let want = if bytes.is_ascii() { std::str::from_utf8(&bytes).ok() } else { None };
+            proptest::prop_assert_eq!(ascii_str(&bytes), want);
+        }
+
         #[test]
         fn a_preview_written_as_one_piece_is_the_text_formatted_in_pieces(
             bytes in proptest::collection::vec(proptest::prop_oneof![

@@ -45,10 +45,10 @@ fn is_named(n: &[u8], name: &str) -> bool {
 }
 
 fn text(value: &[u8]) -> String {
-    // `from_utf8` checks ASCII a word at a time; the lossy form only for what is not UTF-8.
-    match std::str::from_utf8(value) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(value).into_owned(),
+    // ASCII (nearly every value) as it is; the lossy form for the rest.
+    match crate::model::payload::ascii_str(value) {
+        Some(s) => s.to_owned(),
+        None => String::from_utf8_lossy(value).into_owned(),
     }
 }
 
