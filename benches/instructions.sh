@@ -40,15 +40,8 @@ SOCKSCOPE=$TARGET/release/sockscope
 DATA=bench-data
 mkdir -p "$DATA"
 
-templates() {
-    local names
-    case "$1" in
-        mix) names="ws-chat ws-lengths http-keepalive ws-deflate ws-fragmented sse long-poll polling" ;;
-        ws) names="ws-chat ws-deflate ws-fragmented" ;;
-        http) names="http-keepalive polling" ;;
-    esac
-    for n in $names; do printf '%s/%s.pcap ' "$CAPTURES" "$n"; done
-}
+# shellcheck source=benches/shapes.sh
+. benches/shapes.sh
 
 capture() {
     local file="$DATA/$1-64m.pcap"

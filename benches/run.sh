@@ -113,16 +113,8 @@ TLSBULK=$TARGET/release/examples/tlsbulk
 DATA=bench-data
 mkdir -p "$DATA"
 
-templates() {
-    local names
-    case "$1" in
-        mix | mix4g | flows) names="ws-chat ws-lengths http-keepalive ws-deflate ws-fragmented sse long-poll polling" ;;
-        ws) names="ws-chat ws-deflate ws-fragmented" ;;
-        http) names="http-keepalive polling" ;;
-        tls) names="$TLS_TEMPLATES" ;;
-    esac
-    for n in $names; do printf '%s/%s.pcap ' "$CAPTURES" "$n"; done
-}
+# shellcheck source=benches/shapes.sh
+. benches/shapes.sh
 
 # capture SHAPE SIZE_MIB: the path of the capture, generated if missing.
 capture() {
@@ -167,11 +159,6 @@ measure() {
 median() {
     printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
-
-# The TLS shape's templates (their key logs beside them).
-TLS_TEMPLATES="tls/wss-tls13-aes128 tls/wss-tls13-aes256 tls/wss-tls13-chacha20 tls/wss-tls12-ecdhe-gcm
-tls/wss-tls12-ecdhe-chacha20 tls/wss-tls12-cbc-etm tls/wss-tls12-cbc-noetm tls/https-keepalive tls/https-h2
-tls/chromium-wss tls/tls13-keyupdate"
 
 # tls_shape: sockscope on the TLS shape with and without its key log (median of RUNS runs).
 tls_shape() {
