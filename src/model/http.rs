@@ -103,13 +103,7 @@ impl Serialize for Headers<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
         for h in self.0 {
-            // ASCII (nearly every value) is taken as it is; the lossy form borrows valid UTF-8
-            // too, and copies only what is not.
-            let value = match super::payload::ascii_str(h.value) {
-                Some(v) => std::borrow::Cow::Borrowed(v),
-                None => String::from_utf8_lossy(h.value),
-            };
-            seq.serialize_element(&(h.name, value))?;
+            seq.serialize_element(&(h.name, super::payload::lossy(h.value)))?;
         }
         seq.end()
     }
@@ -215,10 +209,7 @@ impl HttpMessage<'_> {
 /// Hands a header value to `each` as text (lossily decoded when it is not UTF-8, which only
 /// hostile traffic sends).
 fn header_text(v: &[u8], each: &mut Each<'_>) -> ControlFlow<()> {
-    match std::str::from_utf8(v) {
-        Ok(s) => each(Value::Str(s)),
-        Err(_) => each(Value::Str(&String::from_utf8_lossy(v))),
-    }
+    each(Value::Str(&super::payload::lossy(v)))
 }
 
 impl OwnFields for HttpMessage<'_> {

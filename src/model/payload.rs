@@ -135,12 +135,21 @@ pub fn json_text<W: Write + ?Sized>(bytes: &[u8], max_chars: usize, out: &mut W)
 /// `b` as a string when it is all ASCII (nearly every header value): checked a word at a time,
 /// where `str::from_utf8` walks a short input byte by byte. `None` for anything else, which
 /// the caller checks the slow way.
-pub fn ascii_str(b: &[u8]) -> Option<&str> {
+fn ascii_str(b: &[u8]) -> Option<&str> {
     if !b.is_ascii() {
         return None;
     }
     // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
     Some(unsafe { std::str::from_utf8_unchecked(b) })
+}
+
+/// `b` as text: borrowed when it is ASCII (taken as it is) or other UTF-8, copied with U+FFFD
+/// for what is not UTF-8 (which only hostile traffic sends). For header values and the like.
+pub fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match ascii_str(b) {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => String::from_utf8_lossy(b),
+    }
 }
 
 /// The text preview of printable ASCII (most text payloads), which is its own preview, one
@@ -336,7 +345,8 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// `ascii_str` is `str::from_utf8` on ASCII and declines everything else.
+        /// `ascii_str` is `str::from_utf8` on ASCII and declines everything else; `lossy` is
+        /// `String::from_utf8_lossy`, borrowing where it borrows.
         #[test]
         fn ascii_is_taken_as_it_is_and_nothing_else(
             bytes in proptest::collection::vec(proptest::prop_oneof![
@@ -344,6 +354,12 @@ mod tests {
         ) {
             let want = if bytes.is_ascii() { std::str::from_utf8(&bytes).ok() } else { None };
             proptest::prop_assert_eq!(ascii_str(&bytes), want);
+            let (ours, std) = (lossy(&bytes), String::from_utf8_lossy(&bytes));
+            proptest::prop_assert_eq!(&ours, &std);
+            proptest::prop_assert_eq!(
+                matches!(ours, std::borrow::Cow::Borrowed(_)),
+                matches!(std, std::borrow::Cow::Borrowed(_))
+            );
         }
 
         #[test]

@@ -45,11 +45,7 @@ fn is_named(n: &[u8], name: &str) -> bool {
 }
 
 fn text(value: &[u8]) -> String {
-    // ASCII (nearly every value) as it is; the lossy form for the rest.
-    match crate::model::payload::ascii_str(value) {
-        Some(s) => s.to_owned(),
-        None => String::from_utf8_lossy(value).into_owned(),
-    }
+    crate::model::payload::lossy(value).into_owned()
 }
 
 /// Splits on `sep` outside double-quoted strings, trimming each part and dropping empty ones
