@@ -55,8 +55,8 @@
 # table gives the ratios taken in the same run: N threads over one, --json over -q, and the
 # tcpdump floor over sockscope.
 #
-# Environment: CAPTURES (directory of the sample captures; default captures/, else the shared
-# worktree's copy), RUNS_SOCKSCOPE, RUNS_TCPFLOW, RUNS_TSHARK, THREADS.
+# Environment: CAPTURES (directory of the sample captures; default captures/), RUNS_SOCKSCOPE,
+# RUNS_TCPFLOW, RUNS_TSHARK, THREADS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,7 +91,6 @@ if [ "$quick" = 1 ]; then
 fi
 
 CAPTURES=${CAPTURES:-captures}
-[ -d "$CAPTURES" ] || CAPTURES=/work/wt/captures/captures
 for t in ws-chat ws-lengths http-keepalive ws-deflate ws-fragmented sse long-poll polling; do
     [ -f "$CAPTURES/$t.pcap" ] || { echo "missing $CAPTURES/$t.pcap (set CAPTURES)" >&2; exit 2; }
 done
