@@ -6,7 +6,7 @@ use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::json::ts;
 use crate::model::sub::SubChoice;
 use crate::model::tls::TlsSummary;
-use crate::tcp::identity::community_id;
+use crate::tcp::identity::{community_id, endpoint_text};
 use crate::tcp::{CloseHow, FlowId, FlowMeta};
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -285,8 +285,8 @@ impl FlowRecord {
             flow: m.id,
             id: m.id,
             tcp_stream: m.tcp_stream,
-            client: m.client.to_string(),
-            server: m.server.to_string(),
+            client: endpoint_text(m.client),
+            server: endpoint_text(m.server),
             kind: summary.closed_kind().as_str(),
             first_ts: m.first_ts,
             last_ts: m.last_ts,

@@ -41,8 +41,6 @@ impl Digest {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// What a text preview does with bytes that are not UTF-8.
 pub enum Invalid<W: ?Sized = String> {
     /// Each byte is one character, written by this function.
@@ -167,6 +165,42 @@ fn ascii_text(bytes: &[u8], max_chars: usize) -> Option<(&str, bool)> {
     Some((text, bytes.len() > max_chars))
 }
 
+/// Room on the stack for [`ascii_lines`]: the preview of up to half as many bytes.
+const LINES_ROOM: usize = 512;
+
+/// The text preview of printable ASCII with tabs and line ends (an HTTP body, a line of a text
+/// protocol), written into `buf` (`\t`, `\n`, `\r` as [`walk`] writes them) when it fits, and
+/// whether characters were left out; `None` for other bytes, or a preview longer than `buf`.
+fn ascii_lines<'b>(
+    bytes: &[u8],
+    max_chars: usize,
+    buf: &'b mut [u8; LINES_ROOM],
+) -> Option<(&'b str, bool)> {
+    let head = &bytes[..bytes.len().min(max_chars)];
+    if 2 * head.len() > buf.len() {
+        return None;
+    }
+    let mut n = 0;
+    for &b in head {
+        let escaped = match b {
+            0x20..0x7f => {
+                buf[n] = b;
+                n += 1;
+                continue;
+            }
+            b'\t' => b't',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            _ => return None,
+        };
+        buf[n] = b'\\';
+        buf[n + 1] = escaped;
+        n += 2;
+    }
+    let text = ascii_str(&buf[..n])?;
+    Some((text, bytes.len() > max_chars))
+}
+
 /// Hex preview of at most `max_chars` characters (two per byte). Returns whether bytes were
 /// left out.
 pub fn hex<W: Write + ?Sized>(bytes: &[u8], max_chars: usize, out: &mut W) -> bool {
@@ -194,12 +228,9 @@ impl Default for HexBuf {
 /// `piece` in lowercase hex (its first [`HEX_PIECE`] bytes), written into `buf`: the one hex
 /// encoder of the records (previews, a frame's mask, a digest).
 pub(crate) fn hex_piece<'b>(piece: &[u8], buf: &'b mut HexBuf) -> &'b str {
-    let buf = &mut buf.0;
-    for (i, &b) in piece.iter().take(HEX_PIECE).enumerate() {
-        buf[2 * i] = HEX[usize::from(b >> 4)];
-        buf[2 * i + 1] = HEX[usize::from(b & 0x0f)];
-    }
-    std::str::from_utf8(&buf[..2 * piece.len().min(HEX_PIECE)]).unwrap_or_default()
+    let piece = &piece[..piece.len().min(HEX_PIECE)];
+    // `buf` holds twice `HEX_PIECE` bytes, so this does not fail.
+    faster_hex::hex_encode(piece, &mut buf.0).map_or("", |text| text)
 }
 
 /// The preview of a payload of `total` bytes of which the record holds the first, `bytes`:
@@ -275,12 +306,17 @@ impl fmt::Display for PreviewText<'_, '_> {
 }
 
 impl Serialize for PreviewText<'_, '_> {
-    /// A preview that is one piece (printable ASCII, or hex of at most [`HEX_PIECE`] bytes: most
-    /// of them) is written as a string; others are formatted in pieces.
+    /// A preview that is one piece (printable ASCII, the same with tabs and line ends, or hex
+    /// of at most [`HEX_PIECE`] bytes: most of them) is written as a string; others are
+    /// formatted in pieces.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let p = self.preview;
         if p.as_text {
             if let Some((text, cut)) = ascii_text(p.bytes, p.max_chars) {
+                self.cut.set(cut);
+                return s.serialize_str(text);
+            }
+            if let Some((text, cut)) = ascii_lines(p.bytes, p.max_chars, &mut [0; LINES_ROOM]) {
                 self.cut.set(cut);
                 return s.serialize_str(text);
             }
@@ -365,7 +401,9 @@ mod tests {
         #[test]
         fn a_preview_written_as_one_piece_is_the_text_formatted_in_pieces(
             bytes in proptest::collection::vec(proptest::prop_oneof![
-                0x20u8..0x7f, proptest::num::u8::ANY], 0..300),
+                8 => 0x20u8..0x7f,
+                1 => proptest::sample::select(b"\t\n\r".to_vec()),
+                1 => proptest::num::u8::ANY], 0..300),
             extra in 0u64..3,
             as_text: bool,
             max_chars in 0usize..300,

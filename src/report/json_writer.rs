@@ -241,13 +241,13 @@ fn escape_from(out: &mut Vec<u8>, s: &str, mut start: usize) {
         let Some(&c) = b.get(i) else { return };
         start = i + 1;
         match c {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
+            b'"' => put(out, b"\\\""),
+            b'\\' => put(out, b"\\\\"),
+            b'\n' => put(out, b"\\n"),
+            b'\r' => put(out, b"\\r"),
+            b'\t' => put(out, b"\\t"),
+            0x08 => put(out, b"\\b"),
+            0x0c => put(out, b"\\f"),
             0..0x80 => push_u_escape(out, u16::from(c)),
             _ => {
                 // `s` is a str: a character starts here.

@@ -12,6 +12,7 @@ use crate::model::{Code, FlowKind, FlowSummary, LatencyRecord, Severity};
 use crate::report::hexdump::plural;
 use crate::stats::zstats::ZTally;
 use crate::stats::{Carrier, Cost, HeadSource, Overhead, RunStats, WhatIf, ratio, ratio_words};
+use crate::tcp::identity::endpoint_text;
 use crate::tcp::{CloseHow, FlowMeta};
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
@@ -57,8 +58,8 @@ impl FlowRow {
             tcp_stream: meta.tcp_stream,
             kind: s.closed_kind(),
             polling: s.polling,
-            client: meta.client.to_string(),
-            server: meta.server.to_string(),
+            client: endpoint_text(meta.client),
+            server: endpoint_text(meta.server),
             duration: meta.last_ts.secs_since(meta.first_ts),
             messages,
             ping_rtt_ms: s.ping_rtt_ms(),

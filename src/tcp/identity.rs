@@ -2,6 +2,8 @@
 //! compute for the same connection, and its shard (`--shard K/N`, by the symmetric hash of
 //! [`crate::tcp::shard`]).
 //!
+//! It also writes an endpoint as every record names it ([`endpoint_text`]).
+//!
 //! Both depend only on the two endpoints, not on which one is the client nor on the order
 //! packets came in, so every packet of a connection (either direction, any file of a rotated
 //! set, any process) gives the same answer.
@@ -12,6 +14,26 @@ use std::net::{IpAddr, SocketAddr};
 
 /// IANA protocol number of TCP.
 pub const IPPROTO_TCP: u8 = 6;
+
+/// `addr` as `Display` writes it (`192.0.2.1:80`, `[2001:db8::1]:443`): an IPv4 endpoint, what
+/// nearly every flow has, from its numbers without the formatting machinery (a flow record
+/// names two per flow); IPv6, with its zero compression and scope, by `Display`.
+pub fn endpoint_text(addr: SocketAddr) -> String {
+    let SocketAddr::V4(v4) = addr else {
+        return addr.to_string();
+    };
+    let mut out = String::with_capacity(21);
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(digits.format(octet));
+    }
+    out.push(':');
+    out.push_str(digits.format(v4.port()));
+    out
+}
 
 /// The Community ID v1 of a TCP connection between `a` and `b` (either order), with seed 0:
 /// `1:` and the base64 of the SHA-1 described in the Community ID specification
@@ -132,6 +154,18 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn endpoints_are_written_as_display_writes_them(
+            v4: [u8; 4], v6: [u16; 8], port: u16, scope: u32, flow: u32
+        ) {
+            let a = SocketAddr::from((v4, port));
+            proptest::prop_assert_eq!(endpoint_text(a), a.to_string());
+            let b = SocketAddr::V6(std::net::SocketAddrV6::new(v6.into(), port, flow, scope));
+            proptest::prop_assert_eq!(endpoint_text(b), b.to_string());
+        }
+    }
 
     /// The TCP, UDP, SCTP and port-less (RSVP) vectors of the Community ID specification's
     /// baseline (baseline/baseline_deflt.json and baseline_seed1.json of

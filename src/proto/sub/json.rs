@@ -4,7 +4,6 @@
 use super::object::Members;
 use super::{Node, Sink, SubProtocol, SubRecord};
 use arrayvec::ArrayString;
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -97,7 +96,7 @@ impl JsonRecord {
     /// members of an object or elements of an array. Read without building the value, on the
     /// stack: the keys are borrowed from the text unless they hold escapes.
     pub fn shape(&self) -> Shape<'_> {
-        let mut shape: Shape<'_> = serde_json::from_str(self.text()).unwrap_or_default();
+        let mut shape = Shape::scan(self.text());
         shape.keys.truncate(MAX_KEYS);
         shape
     }
@@ -134,98 +133,153 @@ pub struct Shape<'de> {
     pub len: Option<usize>,
 }
 
-impl<'de> Deserialize<'de> for Shape<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ShapeVisitor)
-    }
-}
-
-struct ShapeVisitor;
-
-/// A scalar has no shape.
-macro_rules! scalars {
-    ($($visit:ident($t:ty);)*) => {$(
-        fn $visit<E: de::Error>(self, _v: $t) -> Result<Shape<'de>, E> {
-            Ok(Shape::default())
+impl<'t> Shape<'t> {
+    /// The shape of `text`, which is valid JSON (a record's text was checked when it was
+    /// decoded), read in one pass over its bytes: top-level keys and members are found by
+    /// skipping each value whole (strings to their closing quote, containers to their closing
+    /// bracket), nothing is built. On text that is not JSON it stops early, never fails.
+    fn scan(text: &'t str) -> Shape<'t> {
+        let b = text.as_bytes();
+        let i = skip_ws(b, 0);
+        match b.get(i) {
+            Some(b'{') => Shape::object(text, i + 1),
+            Some(b'[') => Shape {
+                keys: SmallVec::new(),
+                len: Some(elements(b, i + 1)),
+            },
+            _ => Shape::default(),
         }
-    )*};
-}
-
-impl<'de> Visitor<'de> for ShapeVisitor {
-    type Value = Shape<'de>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
     }
 
-    scalars! {
-        visit_bool(bool);
-        visit_i64(i64);
-        visit_u64(u64);
-        visit_f64(f64);
-        visit_str(&str);
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Shape<'de>, E> {
-        Ok(Shape::default())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape<'de>, A::Error> {
-        let mut n = 0;
-        while seq.next_element::<IgnoredAny>()?.is_some() {
-            n += 1;
-        }
-        Ok(Shape {
-            keys: SmallVec::new(),
-            len: Some(n),
-        })
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape<'de>, A::Error> {
-        let mut keys: SmallVec<[Cow<'de, str>; 2 * MAX_KEYS]> = SmallVec::new();
+    /// The members of the object whose first byte after `{` is at `i`.
+    fn object(text: &'t str, mut i: usize) -> Shape<'t> {
+        let b = text.as_bytes();
+        let mut keys: SmallVec<[Cow<'t, str>; 2 * MAX_KEYS]> = SmallVec::new();
         // A key written twice counts once, at its first place; past a few keys, a set says
         // which were seen.
-        let mut seen: Option<HashSet<Cow<'de, str>>> = None;
-        while let Some(Key(k)) = map.next_key()? {
-            map.next_value::<IgnoredAny>()?;
+        let mut seen: Option<HashSet<Cow<'t, str>>> = None;
+        loop {
+            i = skip_ws(b, i);
+            if b.get(i) != Some(&b'"') {
+                break;
+            }
+            let end = string_end(b, i + 1);
+            let key = key_text(text, i, end);
+            i = skip_ws(b, end);
+            if b.get(i) != Some(&b':') {
+                break;
+            }
+            i = skip_value(b, skip_ws(b, i + 1));
             let new = match &mut seen {
-                Some(seen) => seen.insert(k.clone()),
-                None => !keys.contains(&k),
+                Some(seen) => seen.insert(key.clone()),
+                None => !keys.contains(&key),
             };
             if new {
-                keys.push(k);
+                keys.push(key);
                 if seen.is_none() && keys.len() > 2 * MAX_KEYS {
                     seen = Some(keys.iter().cloned().collect());
                 }
             }
+            i = skip_ws(b, i);
+            if b.get(i) != Some(&b',') {
+                break;
+            }
+            i += 1;
         }
         let len = keys.len();
-        Ok(Shape {
+        Shape {
             keys,
             len: Some(len),
-        })
+        }
     }
 }
 
-/// An object's key as the text holds it: borrowed unless it has escapes.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
+/// The elements of the array whose first byte after `[` is at `i`.
+fn elements(b: &[u8], mut i: usize) -> usize {
+    i = skip_ws(b, i);
+    if matches!(b.get(i), None | Some(b']')) {
+        return 0;
+    }
+    let mut n = 0;
+    loop {
+        i = skip_ws(b, skip_value(b, i));
+        n += 1;
+        if b.get(i) != Some(&b',') {
+            return n;
         }
-        d.deserialize_str(KeyVisitor)
+        i = skip_ws(b, i + 1);
+    }
+}
+
+/// The key whose opening quote is at `open` and whose string ends before `end` (after its
+/// closing quote): borrowed from the text, or read by serde_json when it holds escapes.
+fn key_text(text: &str, open: usize, end: usize) -> Cow<'_, str> {
+    let raw = text
+        .get(open + 1..end.saturating_sub(1))
+        .unwrap_or_default();
+    if !raw.contains('\\') {
+        return Cow::Borrowed(raw);
+    }
+    let quoted = text.get(open..end).unwrap_or_default();
+    Cow::Owned(serde_json::from_str::<String>(quoted).unwrap_or_default())
+}
+
+/// The first byte from `i` that is not JSON whitespace.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// Just after the closing quote of the string whose contents start at `i`.
+fn string_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(at) = b
+        .get(i..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        if b[i + at] == b'"' {
+            return i + at + 1;
+        }
+        // An escape: the next byte is escaped (`\"`, `\\`, ...).
+        i += at + 2;
+    }
+    b.len()
+}
+
+/// Just after the value that starts at `i`: a string, a whole container, or a scalar.
+fn skip_value(b: &[u8], i: usize) -> usize {
+    match b.get(i) {
+        Some(b'"') => string_end(b, i + 1),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while let Some(&c) = b.get(j) {
+                j += 1;
+                match c {
+                    b'"' => j = string_end(b, j),
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return j;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            j
+        }
+        _ => {
+            let mut j = i;
+            while !matches!(
+                b.get(j),
+                None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            ) {
+                j += 1;
+            }
+            j
+        }
     }
 }
 
@@ -371,7 +425,69 @@ mod tests {
         }
     }
 
+    /// JSON values of every kind, nested, with strings that need escapes.
+    fn values() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "[a-c\"\\\\{}\\[\\],:é\n\u{1}]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 24, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::from),
+                proptest::collection::vec(("[a-c\"\\\\é]{0,3}", inner), 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
     proptest::proptest! {
+        /// The scan reads the keys and length serde_json's parse gives, however the text is
+        /// laid out, keys written twice or with escapes (`\u0061` for `a`) included.
+        #[test]
+        fn the_scan_reads_what_the_parse_gives(
+            members in proptest::collection::vec(
+                ("[a-c\"\\\\é]{0,2}", proptest::bool::ANY, values()), 0..40),
+            top in values(),
+            pretty: bool,
+            space in "[ \t\r\n]{0,2}",
+        ) {
+            let text = |v: &Value| if pretty {
+                serde_json::to_string_pretty(v).unwrap()
+            } else {
+                serde_json::to_string(v).unwrap()
+            };
+            // An object written member by member, so that a key can come twice and be escaped.
+            let fields: Vec<String> = members.iter().map(|(k, escape, v)| {
+                let key = if *escape {
+                    k.chars().map(|c| format!("\\u{:04x}", c as u32)).collect::<String>()
+                } else {
+                    let quoted = serde_json::to_string(k).unwrap();
+                    quoted[1..quoted.len() - 1].to_string()
+                };
+                format!("{space}\"{key}\"{space}:{space}{}{space}", text(v))
+            }).collect();
+            let object = format!("{space}{{{}}}{space}", fields.join(","));
+            for t in [object, format!("{space}{}", text(&top))] {
+                let r = JsonRecord::parse(&t).unwrap();
+                let (keys, len) = r.keys_and_len();
+                let keys: Vec<String> = keys.into_iter().map(Cow::into_owned).collect();
+                proptest::prop_assert_eq!((keys, len), from_value(&r), "{}", t);
+            }
+        }
+
+        /// On text that is not JSON the scan stops somewhere, without a panic.
+        #[test]
+        fn the_scan_ends_on_any_text(text in "[\\[\\]{}\",:\\\\ a1é]{0,40}") {
+            let shape = Shape::scan(&text);
+            proptest::prop_assert!(shape.keys.len() <= text.len());
+        }
+
         /// Text `may_be_json` turns away is text serde_json turns away too (the content-based
         /// choice of a sub-protocol relies on it to skip the parse).
         #[test]
