@@ -91,6 +91,27 @@ fn next_attention(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Whether [`attention`] flags a byte of `b` (at most 16 bytes; zero when none), looked at
+/// without a loop: its first and last eight bytes (which overlap), its first and last four as
+/// one word, or its first, middle and last bytes over spaces (which nothing flags).
+#[inline(always)]
+fn short_attention(b: &[u8]) -> u64 {
+    const SPACES: u64 = LO * 0x20;
+    let n = b.len();
+    if n >= 8 {
+        attention(u64::from_le_bytes(word::<8>(b, 0)))
+            | attention(u64::from_le_bytes(word::<8>(b, n - 8)))
+    } else if n >= 4 {
+        let (lo, hi) = (word::<4>(b, 0), word::<4>(b, n - 4));
+        attention(u64::from(u32::from_le_bytes(lo)) | u64::from(u32::from_le_bytes(hi)) << 32)
+    } else if n > 0 {
+        let three = u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16;
+        attention(three | SPACES << 24)
+    } else {
+        0
+    }
+}
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `b`. A record is mostly short pieces (names, numbers, `true`, `"c2s"`), and a call
@@ -224,6 +245,11 @@ fn push_u_escape(out: &mut Vec<u8>, unit: u16) {
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     // Most strings need nothing escaped: found and copied here, without the escaping loop.
     let b = s.as_bytes();
+    // Most are short (a direction, a method, a header name): up to 16 bytes are looked at as
+    // two words, without a loop.
+    if b.len() <= 16 && short_attention(b) == 0 {
+        return put(out, b);
+    }
     let first = next_attention(b, 0);
     put(out, b.get(..first).unwrap_or_default());
     if first < b.len() {
