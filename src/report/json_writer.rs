@@ -257,41 +257,72 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// [`write_str`] from byte `start`, the first byte that needs a look.
+/// [`write_str`] from byte `start`, the first byte that needs a look. A word's flagged bytes
+/// are all handled from one look at it (JSON text in a preview has a quote every few bytes);
+/// the last bytes, short of a word, one flagged byte at a time.
 #[inline(never)]
-fn escape_from(out: &mut Vec<u8>, s: &str, mut start: usize) {
+fn escape_from(out: &mut Vec<u8>, s: &str, start: usize) {
     let b = s.as_bytes();
-    loop {
-        let i = next_attention(b, start);
-        put(out, &b[start..i]);
-        let Some(&c) = b.get(i) else { return };
-        start = i + 1;
-        match c {
-            b'"' => put(out, b"\\\""),
-            b'\\' => put(out, b"\\\\"),
-            b'\n' => put(out, b"\\n"),
-            b'\r' => put(out, b"\\r"),
-            b'\t' => put(out, b"\\t"),
-            0x08 => put(out, b"\\b"),
-            0x0c => put(out, b"\\f"),
-            0..0x80 => push_u_escape(out, u16::from(c)),
-            _ => {
-                // `s` is a str: a character starts here.
-                let Some(ch) = s[i..].chars().next() else {
-                    return;
-                };
-                start = i + ch.len_utf8();
-                if escape::is_safe(ch) {
-                    out.extend_from_slice(&b[i..start]);
-                } else {
-                    let mut units = [0u16; 2];
-                    for &u in ch.encode_utf16(&mut units).iter() {
-                        push_u_escape(out, u);
-                    }
-                }
+    // Bytes before `done` are written; words are looked at from `at`.
+    let (mut done, mut at) = (start, start);
+    while let Some(word) = b.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        let mut m = attention(u64::from_le_bytes(*word));
+        while m != 0 {
+            let k = at + (m.trailing_zeros() / 8) as usize;
+            m &= m - 1;
+            // A flagged byte before `done` belongs to a character already written.
+            if k >= done {
+                put(out, &b[done..k]);
+                done = escape_at(out, s, k);
             }
         }
+        at += 8;
     }
+    loop {
+        let i = next_attention(b, done);
+        put(out, &b[done..i]);
+        if i >= b.len() {
+            return;
+        }
+        done = escape_at(out, s, i);
+    }
+}
+
+/// Writes the character of `s` at `i`, a byte [`attention`] flags, as JSON and the terminal
+/// rule want it; returns where the next character starts.
+#[inline(always)]
+fn escape_at(out: &mut Vec<u8>, s: &str, i: usize) -> usize {
+    let b = s.as_bytes();
+    let Some(&c) = b.get(i) else {
+        return b.len();
+    };
+    match c {
+        b'"' => put(out, b"\\\""),
+        b'\\' => put(out, b"\\\\"),
+        b'\n' => put(out, b"\\n"),
+        b'\r' => put(out, b"\\r"),
+        b'\t' => put(out, b"\\t"),
+        0x08 => put(out, b"\\b"),
+        0x0c => put(out, b"\\f"),
+        0..0x80 => push_u_escape(out, u16::from(c)),
+        _ => {
+            // `s` is a str: a character starts here.
+            let Some(ch) = s.get(i..).and_then(|rest| rest.chars().next()) else {
+                return b.len();
+            };
+            let end = i + ch.len_utf8();
+            if escape::is_safe(ch) {
+                out.extend_from_slice(&b[i..end]);
+            } else {
+                let mut units = [0u16; 2];
+                for &u in ch.encode_utf16(&mut units).iter() {
+                    push_u_escape(out, u);
+                }
+            }
+            return end;
+        }
+    }
+    i + 1
 }
 
 /// Appends `"s"`.
@@ -301,11 +332,16 @@ fn quoted(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Integers as `serde_json` writes them (with `itoa`, as it does).
+/// Integers as `serde_json` writes them (with `itoa`, as it does); one or two digits (an
+/// opcode, a count of frames, a header's length) without its buffer.
 macro_rules! numbers {
     ($($name:ident($t:ty);)*) => {$(
         fn $name(self, v: $t) -> Result {
-            put(self.out, itoa::Buffer::new().format(v).as_bytes());
+            match u8::try_from(v) {
+                Ok(digit @ 0..10) => self.out.push(b'0' + digit),
+                Ok(n @ 10..100) => self.out.extend_from_slice(&[b'0' + n / 10, b'0' + n % 10]),
+                _ => put(self.out, itoa::Buffer::new().format(v).as_bytes()),
+            }
             Ok(())
         }
     )*};
@@ -844,9 +880,15 @@ mod tests {
             g in proptest::num::f32::ANY,
             i in proptest::num::i64::ANY,
             u in proptest::num::u128::ANY,
+            small in -200i64..200,
         ) {
             let v = (f, g, i, u, f.to_bits() as f64 / 1e6);
             proptest::prop_assert_eq!(ours(&v), reference(&v));
+            // The one- and two-digit shortcut, in every integer type that holds the number.
+            let n = (small as i8, small as i16, small as i32, small, small as i128);
+            proptest::prop_assert_eq!(ours(&n), reference(&n));
+            let u = (small as u8, small as u16, small as u32, small as u64, small as u128);
+            proptest::prop_assert_eq!(ours(&u), reference(&u));
         }
 
         #[test]
