@@ -19,6 +19,7 @@ pub mod http;
 pub mod json;
 pub mod payload;
 pub mod sub;
+pub mod sub_object;
 pub mod tls;
 pub mod websocket;
 

@@ -9,6 +9,7 @@
 use crate::decode::DetailNode;
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value as FieldValue, one};
 use crate::model::json::{JsonCx, ToJson};
+use crate::model::sub_object::Members;
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 use serde_json::{Map, Value};
@@ -17,8 +18,8 @@ use std::ops::ControlFlow;
 
 /// What a decoded unit can say of itself, asked for only by the outputs that show it (the
 /// decoders' records implement it in `proto::sub`): nothing is rendered for a view that does
-/// not show it (`-q`, `--json` asks only for the object, which the decoders' records write
-/// straight into the output, [`as_serialize`](Self::as_serialize)).
+/// not show it (`-q`, `--json` asks only for the object, whose members the decoders' records
+/// list on the stack to be written straight into the output, [`members_to`](Self::members_to)).
 pub trait SubMeaning: std::fmt::Debug + Send + Sync {
     /// The protocol's name as its documents write it (`Socket.IO`, `MQTT`).
     fn display(&self) -> &'static str;
@@ -26,11 +27,12 @@ pub trait SubMeaning: std::fmt::Debug + Send + Sync {
     /// `id`, `topic`, `namespace`, `operation`, `qos`, `error`) where the unit has them, then
     /// the protocol's own fields.
     fn object(&self) -> Map<String, Value>;
-    /// The `sub` object as the unit serializes it itself, straight into the output (the
-    /// decoders' records do: nothing is built per message), or `None` (the default): JSON
-    /// writes [`object`](Self::object)'s map.
-    fn as_serialize(&self) -> Option<&dyn erased_serde::Serialize> {
-        None
+    /// Gives `f` the `sub` object's members, to be written straight into the output (the
+    /// decoders' records do: nothing is built per message), and says whether it did; when not
+    /// (the default), JSON writes [`object`](Self::object)'s map.
+    fn members_to(&self, f: &mut dyn FnMut(&Members<'_>)) -> bool {
+        let _ = f;
+        false
     }
     /// One line: `Socket.IO EVENT "chat message" ack=12`, names and ids cut at `width`
     /// characters (`--snap-preview`, [`crate::model::LINE_PREVIEW`] by default), values at half
@@ -188,14 +190,23 @@ pub(crate) fn write_units<S: SerializeStruct>(
     Ok(())
 }
 
-/// A unit's `sub` object, written by the unit itself when it can.
-struct Object<'a>(&'a dyn SubMeaning);
+/// A unit's `sub` object: its members written into the serializer as the unit lists them,
+/// else its map.
+pub(crate) struct Object<'a>(pub &'a dyn SubMeaning);
 
 impl Serialize for Object<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0.as_serialize() {
-            Some(unit) => erased_serde::serialize(unit, s),
-            None => self.0.object().serialize(s),
+        let mut serializer = Some(s);
+        let mut written = None;
+        self.0.members_to(&mut |members| {
+            if let Some(s) = serializer.take() {
+                written = Some(members.serialize(s));
+            }
+        });
+        match (written, serializer) {
+            (Some(written), _) => written,
+            (None, Some(s)) => self.0.object().serialize(s),
+            (None, None) => Err(serde::ser::Error::custom("a sub object was not written")),
         }
     }
 }

@@ -9,8 +9,8 @@
 
 use super::json::{one_line, wide};
 use super::latency::Role;
-use super::object::Members;
 use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
+use crate::model::sub_object::Members;
 use serde_json::Value;
 
 /// Which of the two protocols.

@@ -1,8 +1,8 @@
 //! Plain JSON messages (validated, no protocol semantics), and the JSON forms every JSON-based
 //! decoder shares: pretty for `-V` / `--follow`, one line (cut) for summaries.
 
-use super::object::Members;
 use super::{Node, Sink, SubProtocol, SubRecord};
+use crate::model::sub_object::Members;
 use arrayvec::ArrayString;
 use serde_json::Value;
 use smallvec::SmallVec;

@@ -6,8 +6,8 @@
 
 use super::json::{one_line, wide};
 use super::latency::Role;
-use super::object::Members;
 use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
+use crate::model::sub_object::Members;
 use serde_json::Value;
 
 /// One JSON-RPC message (or one element of a batch).

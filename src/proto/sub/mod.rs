@@ -26,7 +26,7 @@ pub mod json;
 pub mod jsonrpc;
 pub mod latency;
 pub mod mqtt;
-mod object;
+
 #[cfg(test)]
 mod object_drift;
 #[cfg(test)]
@@ -41,9 +41,9 @@ pub use latency::{LatencyRecord, Paired, Tracker};
 pub use select::{Basis, ConnInfo, DecodeAs, Selection};
 
 pub use crate::model::Code;
+use crate::model::sub_object::{Member, Members};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
-use object::{Member, Members};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -363,8 +363,12 @@ impl crate::model::SubMeaning for SubRecord {
     fn object(&self) -> Map<String, Value> {
         SubRecord::object(self)
     }
-    fn as_serialize(&self) -> Option<&dyn erased_serde::Serialize> {
-        Some(self)
+    fn members_to(&self, f: &mut dyn FnMut(&Members<'_>)) -> bool {
+        self.with_members(|record, m| {
+            record.catalog(m);
+            f(m);
+        });
+        true
     }
     fn summary(&self, width: usize) -> String {
         SubRecord::summary_at(self, width)

@@ -15,8 +15,8 @@
 //! packets are errors with a reason, never a panic.
 
 use super::latency::Role;
-use super::object::Members;
 use super::{Code, Node, Output, Sink, SubRecord, SubWarning, quoted};
+use crate::model::sub_object::Members;
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::Serialize;

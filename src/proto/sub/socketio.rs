@@ -10,8 +10,8 @@
 
 use super::json::{label, one_line, wide};
 use super::latency::Role;
-use super::object::Members;
 use super::{Code, Node, Sink, SubProtocol, SubRecord, quoted};
+use crate::model::sub_object::Members;
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde_json::Value;

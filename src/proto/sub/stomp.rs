@@ -10,8 +10,8 @@
 //! whose frame examples are the tests.
 
 use super::latency::Role;
-use super::object::Members;
 use super::{Code, Node, Sink, SubRecord, quoted};
+use crate::model::sub_object::Members;
 
 const CLIENT_COMMANDS: [&str; 11] = [
     "SEND",

@@ -1,9 +1,10 @@
-//! The `sub` object of a decoded unit, described once: each decoder's record lists its own
-//! fields in order ([`Members`]: names with the values they borrow, kept on the stack), the
-//! catalog's rules ([`SubRecord::catalog`](super::SubRecord)) put `type` second and add or
-//! rename the filter catalog's fields, and the list serializes into any serde serializer — the
-//! `--json` writer straight into its line, nothing built per message; `serde_json` into the map
-//! that filters, HAR and the tests read.
+//! The `sub` object of a decoded unit, described once: each decoder's record (`proto::sub`)
+//! lists its own fields in order ([`Members`]: names with the values they borrow, kept on the
+//! stack), the catalog's rules (`SubRecord::catalog`) put `type` second and add or rename the
+//! filter catalog's fields, and the list serializes into any serde serializer — the `--json`
+//! writer straight into its line, nothing built per message
+//! ([`SubMeaning::with_members`](crate::model::SubMeaning::with_members)); `serde_json` into
+//! the map that filters, HAR and the tests read.
 //!
 //! The rules edit the list as they edited the `serde_json::Map` they were first written for
 //! (insertion order kept, a removal fills the gap with the last member), so the order of the
