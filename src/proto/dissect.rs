@@ -256,13 +256,16 @@ impl OwnedHeaders {
     /// The headers in order, the name as bytes: what a lookup by name compares (ASCII, without
     /// case), so that a handshake's dozens of lookups do not check every name's UTF-8 each time.
     pub fn iter_raw(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
-        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, end)| end));
-        starts.zip(&self.ends).map(|(start, &(name_end, end))| {
-            let (start, name_end, end) = (start as usize, name_end as usize, end as usize);
-            (
+        // Each header starts where the one before ended.
+        let mut start = 0;
+        self.ends.iter().map(move |&(name_end, end)| {
+            let (name_end, end) = (name_end as usize, end as usize);
+            let header = (
                 self.bytes.get(start..name_end).unwrap_or_default(),
                 self.bytes.get(name_end..end).unwrap_or_default(),
-            )
+            );
+            start = end;
+            header
         })
     }
 

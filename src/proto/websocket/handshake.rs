@@ -32,15 +32,21 @@ fn values<'a>(headers: &'a OwnedHeaders, name: &'a str) -> impl Iterator<Item = 
         .map(|(_, v)| v.trim_ascii())
 }
 
-/// Whether the header name `n` is `name` once `str::trim`med, without case: compared as bytes
-/// in the common case of a name that starts and ends with a visible ASCII character (every
-/// name httparse accepts), where trimming is a no-op and no UTF-8 check is needed.
+/// Whether the header name `n` is `name` (the program's, without spaces) once `str::trim`med,
+/// without case. Most names differ in length, which settles it: trimming only shortens, so a
+/// shorter name never matches and one as long matches only as it is. A longer one can only
+/// when it has something to trim: then, and only then, it is checked as UTF-8 and trimmed
+/// (httparse accepts no such name, so this is for names read another way).
 fn is_named(n: &[u8], name: &str) -> bool {
-    match (n.first(), n.last()) {
-        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => {
-            n.eq_ignore_ascii_case(name.as_bytes())
-        }
-        _ => std::str::from_utf8(n).is_ok_and(|n| n.trim().eq_ignore_ascii_case(name)),
+    match n.len().cmp(&name.len()) {
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => n.eq_ignore_ascii_case(name.as_bytes()),
+        std::cmp::Ordering::Greater => match (n.first(), n.last()) {
+            (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => {
+                false
+            }
+            _ => std::str::from_utf8(n).is_ok_and(|n| n.trim().eq_ignore_ascii_case(name)),
+        },
     }
 }
 
@@ -55,7 +61,7 @@ fn split_outside_quotes(value: &[u8], sep: u8) -> SplitOutsideQuotes<'_> {
     SplitOutsideQuotes {
         rest: Some(value),
         sep,
-        quotes: memchr::memchr(b'"', value).is_some(),
+        quotes: value.contains(&b'"'),
     }
 }
 
@@ -63,8 +69,8 @@ struct SplitOutsideQuotes<'a> {
     /// What is left to split; `None` once the last part was taken.
     rest: Option<&'a [u8]>,
     sep: u8,
-    /// The value has a `"`: parts are cut by looking at every byte; without one (nearly every
-    /// value), at each separator found by `memchr`.
+    /// The value has a `"`: parts are cut by the quote-aware scan; without one (nearly every
+    /// value), at each separator. Values are short: a plain scan, not `memchr`'s set-up.
     quotes: bool,
 }
 
@@ -77,7 +83,7 @@ impl<'a> Iterator for SplitOutsideQuotes<'a> {
             let end = if self.quotes {
                 outside_quotes(rest, self.sep)
             } else {
-                memchr::memchr(self.sep, rest)
+                rest.iter().position(|&b| b == self.sep)
             };
             let part = match end {
                 Some(i) => {
@@ -737,6 +743,16 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn names_match_as_trimmed_text_does(name in "[ \t\u{b}\u{a0}\u{3000}uUpPgGrade]{0,10}") {
+            for target in ["Upgrade", "upgrade", "grade", ""] {
+                proptest::prop_assert_eq!(
+                    is_named(name.as_bytes(), target),
+                    name.trim().eq_ignore_ascii_case(target)
+                );
+            }
+        }
+
         #[test]
         fn splitting_agrees_with_the_reference(
             value in proptest::collection::vec(
