@@ -2,7 +2,7 @@
 //! `layer.what` names, docs/anomalies.md), and the anomaly record.
 
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
-use crate::model::json::{JsonCx, ToJson, ts_secs};
+use crate::model::json::{JsonCx, Plain, ToJson, ts_secs};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::ser::{SerializeStruct, Serializer};
@@ -147,9 +147,9 @@ pub struct Anomaly {
 impl ToJson for Anomaly {
     fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
         let mut r = s.serialize_struct("anomaly", 8)?;
-        r.serialize_field("type", "anomaly")?;
+        r.serialize_field("type", &Plain::name("anomaly"))?;
         r.serialize_field("flow", &cx.flow)?;
-        r.serialize_field("dir", &self.dir.map(Dir::as_str))?;
+        r.serialize_field("dir", &self.dir.map(|d| Plain::name(d.as_str())))?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
         r.serialize_field("frame", &cx.frame)?;
         r.serialize_field("severity", self.code.severity().as_str())?;

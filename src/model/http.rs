@@ -3,7 +3,7 @@
 //! tests (`http.*`, `sse.*`).
 
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
-use crate::model::json::{JsonCx, ToJson, ts_secs};
+use crate::model::json::{JsonCx, Plain, ToJson, ts_secs};
 use crate::model::payload::{Digest, preview};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -127,9 +127,9 @@ impl ToJson for HttpMessage<'_> {
         let sha256 = self.digest.json_field();
         let preview = preview(self.body_head, self.body_bytes, text, cx.preview_chars);
         let mut r = s.serialize_struct("http", 23)?;
-        r.serialize_field("type", "http")?;
+        r.serialize_field("type", &Plain::name("http"))?;
         r.serialize_field("flow", &cx.flow)?;
-        r.serialize_field("dir", self.dir.as_str())?;
+        r.serialize_field("dir", &Plain::name(self.dir.as_str()))?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
         r.serialize_field("frame", &cx.frame)?;
         r.serialize_field("kind", kind)?;
@@ -158,7 +158,7 @@ impl ToJson for SseEvent<'_> {
     fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
         let preview = preview(self.data, self.len, true, cx.preview_chars);
         let mut r = s.serialize_struct("sse_event", 9)?;
-        r.serialize_field("type", "sse_event")?;
+        r.serialize_field("type", &Plain::name("sse_event"))?;
         r.serialize_field("flow", &cx.flow)?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
         r.serialize_field("frame", &cx.frame)?;

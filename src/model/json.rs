@@ -3,6 +3,7 @@
 //! writes ([`Json`]), and how timestamps are written.
 
 use crate::model::Layer;
+use crate::model::payload::{HexBuf, hex_piece};
 use crate::tcp::FlowId;
 use crate::time::Timestamp;
 use serde::ser::{Serialize, Serializer};
@@ -84,6 +85,36 @@ pub struct Json<'r, R: ?Sized> {
 impl<R: ToJson + ?Sized> Serialize for Json<'_, R> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.record.to_json(&self.cx, s)
+    }
+}
+
+/// Text the program made that holds nothing JSON or a terminal would escape: its own names (a
+/// record's type, a direction) and hex digits. It serializes as a newtype struct named
+/// [`Plain::NAME`] around the string, which every serializer writes as the string itself, and
+/// which the `--json` writer copies without looking for characters to escape (serde_json's
+/// `RawValue` marks its own text the same way). Made only by [`Plain::name`] and
+/// [`Plain::hex`], so no byte from a capture is ever plain.
+#[derive(Clone, Copy, Debug)]
+pub struct Plain<'a>(&'a str);
+
+impl<'a> Plain<'a> {
+    /// The newtype struct's name that marks the text.
+    pub const NAME: &'static str = "$sockscope::Plain";
+
+    /// One of the program's own names.
+    pub fn name(name: &'static str) -> Plain<'static> {
+        Plain(name)
+    }
+
+    /// `bytes` in hex (their first 64, what a [`HexBuf`] holds), written into `buf`.
+    pub(crate) fn hex(bytes: &[u8], buf: &'a mut HexBuf) -> Plain<'a> {
+        Plain(hex_piece(bytes, buf))
+    }
+}
+
+impl Serialize for Plain<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct(Plain::NAME, self.0)
     }
 }
 

@@ -6,6 +6,7 @@
 //! record's preview is written straight into whatever serializes it ([`Preview::write`]),
 //! never built as a string of its own.
 
+use crate::model::json::Plain;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use std::cell::Cell;
 use std::fmt::{self, Write};
@@ -324,7 +325,7 @@ impl Serialize for PreviewText<'_, '_> {
             let shown = &p.bytes[..p.bytes.len().min(p.max_chars / 2)];
             if shown.len() <= HEX_PIECE {
                 self.cut.set(p.bytes.len() > p.max_chars / 2);
-                return s.serialize_str(hex_piece(shown, &mut HexBuf::default()));
+                return Plain::hex(shown, &mut HexBuf::default()).serialize(s);
             }
         }
         s.collect_str(self)

@@ -4,7 +4,7 @@
 //! TLS facts and costs ([`TlsSummary`], the `tls` object of its flow record).
 
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
-use crate::model::json::{JsonCx, ToJson, ts_secs};
+use crate::model::json::{JsonCx, Plain, ToJson, ts_secs};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -85,9 +85,9 @@ impl<'a> TlsRecord<'a> {
 impl ToJson for TlsRecord<'_> {
     fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
         let mut r = s.serialize_struct("tls", 18)?;
-        r.serialize_field("type", "tls")?;
+        r.serialize_field("type", &Plain::name("tls"))?;
         r.serialize_field("flow", &cx.flow)?;
-        r.serialize_field("dir", self.dir.as_str())?;
+        r.serialize_field("dir", &Plain::name(self.dir.as_str()))?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
         r.serialize_field("frame", &cx.frame)?;
         r.serialize_field("kind", self.kind_name())?;

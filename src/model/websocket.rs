@@ -5,8 +5,8 @@
 use crate::filter::fields::OPCODE_NAMES;
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::http::text_prefix;
-use crate::model::json::{JsonCx, ToJson, ts_secs};
-use crate::model::payload::{Digest, HexBuf, hex_piece, preview};
+use crate::model::json::{JsonCx, Plain, ToJson, ts_secs};
+use crate::model::payload::{Digest, HexBuf, preview};
 use crate::model::sub::{SubChoice, SubUnit, sub_values, write_units};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -146,7 +146,7 @@ pub struct WsMessage<'a> {
 impl ToJson for Handshake {
     fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
         let mut r = s.serialize_struct("handshake", 13)?;
-        r.serialize_field("type", "handshake")?;
+        r.serialize_field("type", &Plain::name("handshake"))?;
         r.serialize_field("flow", &cx.flow)?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
         r.serialize_field("frame", &cx.frame)?;
@@ -180,11 +180,11 @@ impl ToJson for WsFrame<'_> {
         };
         let preview = preview(body, total, text && !self.rsv1, cx.preview_chars);
         let mut mask_hex = HexBuf::default();
-        let mask = self.mask.as_ref().map(|m| hex_piece(m, &mut mask_hex));
+        let mask = self.mask.as_ref().map(|m| Plain::hex(m, &mut mask_hex));
         let mut r = s.serialize_struct("ws_frame", 20)?;
-        r.serialize_field("type", "ws_frame")?;
+        r.serialize_field("type", &Plain::name("ws_frame"))?;
         r.serialize_field("flow", &cx.flow)?;
-        r.serialize_field("dir", self.dir.as_str())?;
+        r.serialize_field("dir", &Plain::name(self.dir.as_str()))?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
         r.serialize_field("frame", &cx.frame)?;
         r.serialize_field("fin", &self.fin)?;
@@ -218,9 +218,9 @@ impl ToJson for WsMessage<'_> {
             cx.preview_chars,
         );
         let mut r = s.serialize_struct("ws_message", 15)?;
-        r.serialize_field("type", "ws_message")?;
+        r.serialize_field("type", &Plain::name("ws_message"))?;
         r.serialize_field("flow", &cx.flow)?;
-        r.serialize_field("dir", self.dir.as_str())?;
+        r.serialize_field("dir", &Plain::name(self.dir.as_str()))?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
         r.serialize_field("frame", &cx.frame)?;
         r.serialize_field("opcode", &self.opcode.name())?;

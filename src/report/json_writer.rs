@@ -13,6 +13,7 @@
 //! struct's field names (the program's own `&'static str`) are written as they are, and nothing
 //! is allocated (names, numbers and strings all go straight into the buffer).
 
+use crate::model::json::Plain;
 use crate::report::escape;
 use serde::Serialize;
 use serde::ser::{self, Error as _, Impossible};
@@ -27,12 +28,14 @@ type Result<T = ()> = std::result::Result<T, Error>;
 /// for a parser. On an error (a map key that is not a string or a number) `out` may hold part
 /// of the value.
 pub fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result {
-    value.serialize(&mut JsonWriter { out })
+    value.serialize(&mut JsonWriter { out, plain: false })
 }
 
 /// The serializer: the buffer it appends to.
 pub struct JsonWriter<'b> {
     out: &'b mut Vec<u8>,
+    /// The string being written is [`Plain`]: nothing in it to escape.
+    plain: bool,
 }
 
 const LO: u64 = 0x0101_0101_0101_0101;
@@ -453,6 +456,14 @@ impl<'a, 'b> ser::Serializer for &'a mut JsonWriter<'b> {
     }
 
     fn serialize_str(self, v: &str) -> Result {
+        if self.plain {
+            // The program's own text, made only by `Plain`'s constructors.
+            debug_assert!(next_attention(v.as_bytes(), 0) == v.len(), "{v}");
+            self.out.push(b'"');
+            put(self.out, v.as_bytes());
+            self.out.push(b'"');
+            return Ok(());
+        }
         quoted(self.out, v);
         Ok(())
     }
@@ -484,7 +495,13 @@ impl<'a, 'b> ser::Serializer for &'a mut JsonWriter<'b> {
         self.serialize_str(variant)
     }
 
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, v: &T) -> Result {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, v: &T) -> Result {
+        if name == Plain::NAME {
+            self.plain = true;
+            let written = v.serialize(&mut *self);
+            self.plain = false;
+            return written;
+        }
         v.serialize(self)
     }
 
@@ -693,7 +710,11 @@ impl ser::Serializer for MapKey<'_> {
     }
 
     fn collect_str<T: fmt::Display + ?Sized>(self, v: &T) -> Result {
-        (&mut JsonWriter { out: self.out }).collect_str(v)
+        (&mut JsonWriter {
+            out: self.out,
+            plain: false,
+        })
+            .collect_str(v)
     }
 
     fn serialize_bytes(self, _v: &[u8]) -> Result {
@@ -789,6 +810,21 @@ mod tests {
     }
 
     #[test]
+    fn plain_text_is_written_as_any_string_is() {
+        let mut buf = crate::model::payload::HexBuf::default();
+        let bytes: Vec<u8> = (0..=255).collect();
+        let hex = Plain::hex(&bytes, &mut buf);
+        let v = (
+            Plain::name("ws_frame"),
+            Some(Plain::name("c2s")),
+            hex,
+            [hex],
+        );
+        assert_eq!(ours(&v), reference(&v));
+        assert!(ours(&v).contains("\"000102"));
+    }
+
+    #[test]
     fn every_byte_value_is_written_as_serde_json_and_the_terminal_rule_say() {
         for b in 0..=0x7fu8 {
             for at in 0..20 {
@@ -864,7 +900,10 @@ mod tests {
         assert_eq!(ours(&v), reference(&v));
         let mut out = Vec::new();
         ser::Serializer::collect_str(
-            &mut JsonWriter { out: &mut out },
+            &mut JsonWriter {
+                out: &mut out,
+                plain: false,
+            },
             &format_args!("{}-{}\u{7}", 1, "é"),
         )
         .unwrap();
