@@ -157,18 +157,49 @@ fn put_micros(out: &mut Vec<u8>, v: f64) -> bool {
     else {
         return false;
     };
-    put(out, itoa::Buffer::new().format(m / 1_000_000).as_bytes());
-    // The six decimals, as the last six digits of 1dddddd, their trailing zeros cut (one kept).
-    let mut digits = itoa::Buffer::new();
-    let text = digits.format(m % 1_000_000 + 1_000_000).as_bytes();
-    let decimals = text.get(1..).unwrap_or_default();
+    put_secs(out, m / 1_000_000);
+    // The six decimals, two at a time, their trailing zeros cut (one kept).
+    let frac = (m % 1_000_000) as usize;
+    let mut decimals = [b'0'; 7];
+    decimals[0] = b'.';
+    for (i, pair) in [frac / 10_000, frac / 100 % 100, frac % 100]
+        .into_iter()
+        .enumerate()
+    {
+        decimals[1 + 2 * i..3 + 2 * i].copy_from_slice(&PAIRS[2 * pair..2 * pair + 2]);
+    }
     let end = decimals
         .iter()
         .rposition(|&d| d != b'0')
-        .map_or(1, |last| last + 1);
-    out.push(b'.');
-    put(out, decimals.get(..end).unwrap_or_default());
+        .map_or(2, |last| (last + 1).max(2));
+    put(out, &decimals[..end]);
     true
+}
+
+/// "00" to "99".
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// Appends `secs`, a timestamp's whole seconds: the same as the last timestamp's in nearly every
+/// record of a capture, so the last one's digits are kept (per thread) and copied.
+fn put_secs(out: &mut Vec<u8>, secs: u64) {
+    thread_local! {
+        static LAST: std::cell::Cell<(u64, [u8; 20], u8)> =
+            const { std::cell::Cell::new((u64::MAX, [0; 20], 0)) };
+    }
+    let (last, digits, len) = LAST.get();
+    if last == secs {
+        return put(out, &digits[..usize::from(len)]);
+    }
+    let mut buf = itoa::Buffer::new();
+    let text = buf.format(secs).as_bytes();
+    let mut kept = [0; 20];
+    kept[..text.len()].copy_from_slice(text);
+    LAST.set((secs, kept, text.len() as u8));
+    put(out, text);
 }
 
 fn put_name(out: &mut Vec<u8>, comma: bool, name: &[u8]) {
@@ -938,7 +969,12 @@ mod tests {
         ) {
             // A timestamp (as `ts_secs` makes it) from one second on takes the short way.
             proptest::prop_assert!(m < 1_000_000 || put_micros(&mut Vec::new(), m as f64 / 1e6));
-            for v in [m as f64 / 1e6, small as f64 / 1e6, round as f64, round as f64 / 8.0] {
+            // Each twice and with the next microsecond: the seconds' digits kept from the
+            // timestamp before are the right ones.
+            let same_second = (m + 1) as f64 / 1e6;
+            for v in [m as f64 / 1e6, same_second, same_second, small as f64 / 1e6, round as f64,
+                round as f64 / 8.0, round as f64 / 8.0]
+            {
                 let mut out = Vec::new();
                 if put_micros(&mut out, v) {
                     let want = zmij::Buffer::new().format_finite(v).as_bytes().to_vec();
