@@ -9,7 +9,7 @@ use sockscope::filter::Filter;
 use sockscope::filter::OwnFields;
 use sockscope::model::{
     Anomaly, Code, Digest, FlowFacts, FlowKind, FlowSummary, Handshake, Header, HttpHead,
-    HttpMessage, InFlow, OpCode, SseEvent, WsFrame, WsMessage,
+    HttpMessage, InFlow, Layers, OpCode, SseEvent, WsFrame, WsMessage,
 };
 use sockscope::tcp::{CloseHow, Dir, FlowMeta, RoleBasis};
 use sockscope::time::Timestamp;
@@ -87,12 +87,15 @@ fn with_records(each: &mut dyn FnMut(&InFlow<'_>)) {
         valid_utf8: None,
         data_head: &[0, 0xff, 0x10, 0xab],
         digest: Digest::Off,
+        sub: &[],
+        sub_choice: None,
     };
     let sse = SseEvent {
         ts: Timestamp::from_secs_nanos(3, 0),
         event: Some("tick"),
         id: Some("7"),
         data: b"data",
+        len: 4,
     };
     let anomaly = Anomaly {
         code: Code::TcpGap,
@@ -104,7 +107,13 @@ fn with_records(each: &mut dyn FnMut(&InFlow<'_>)) {
     let owns: [&dyn OwnFields; 7] =
         [&http, &handshake, &frame, &message, &sse, &anomaly, &facts];
     for own in owns {
-        each(&InFlow { own, flow: Some(&meta), kind: summary.kind, frame: Some(4) });
+        each(&InFlow {
+            own,
+            flow: Some(&meta),
+            kind: summary.kind,
+            frame: Some(4),
+            layers: Layers::default(),
+        });
     }
 }
 

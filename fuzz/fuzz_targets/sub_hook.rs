@@ -14,7 +14,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use sockscope::config::{Config, Limits};
-use sockscope::model::{Event, EventCtx, EventSink, Handshake, Json, JsonCx, Record};
+use sockscope::model::{Event, EventCtx, EventSink, Handshake, Json, JsonCx, Layers, Record};
+use sockscope::report::json_writer::push_json;
 use sockscope::proto::dissect::{Registry, Solo};
 use sockscope::proto::sub::DecodeAs;
 use sockscope::proto::sub::dissect::Opening;
@@ -54,12 +55,20 @@ impl EventSink for JsonSink {
                 flow: Some(1),
                 frame: None,
                 preview_chars: 32,
+                layers: Layers::default(),
             };
-            let line = serde_json::to_string(&Json { record: &record, cx }).expect("serializes");
+            let json = Json { record: &record, cx };
+            let line = serde_json::to_string(&json).expect("serializes");
+            // The `--json` writer's line reads back as the same value as serde_json's.
+            let mut ours = Vec::new();
+            push_json(&mut ours, &json).expect("writes");
+            let theirs: serde_json::Value = serde_json::from_str(&line).expect("parses");
+            let read: serde_json::Value = serde_json::from_slice(&ours).expect("parses");
+            assert_eq!(read, theirs);
             self.0 += line.len() as u64;
             if let Record::WsMessage(m) = record {
                 for u in m.sub {
-                    self.0 += u.summary().len() as u64 + u.detail().children.len() as u64;
+                    self.0 += u.summary(40).len() as u64 + u.detail().children.len() as u64;
                 }
             }
         }

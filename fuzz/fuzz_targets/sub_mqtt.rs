@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
         let out = conn.message(&msg);
         for item in &out.items {
             let _ = item.record.to_json();
-            let _ = item.record.summary();
+            let _ = item.record.summary_at(40);
             let mut text = String::new();
             item.record.details().render(0, &mut text);
         }

@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
             let m = Message { dir, ..msg };
             for item in conn.message(&m).items {
                 let _ = item.record.to_json();
-                let _ = item.record.summary();
+                let _ = item.record.summary_at(40);
                 let mut text = String::new();
                 item.record.details().render(0, &mut text);
             }

@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
         };
         for item in conn.message(&msg).items {
             let _ = item.record.to_json();
-            let _ = item.record.summary();
+            let _ = item.record.summary_at(40);
             let mut text = String::new();
             item.record.details().render(0, &mut text);
         }
