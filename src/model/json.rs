@@ -93,7 +93,7 @@ impl<R: ToJson + ?Sized> Serialize for Json<'_, R> {
 /// [`Plain::NAME`] around the string, which every serializer writes as the string itself, and
 /// which the `--json` writer copies without looking for characters to escape (serde_json's
 /// `RawValue` marks its own text the same way). Made only by [`Plain::name`] and
-/// [`Plain::hex`], so no byte from a capture is ever plain.
+/// `Plain::hex`, so no byte from a capture is ever plain.
 #[derive(Clone, Copy, Debug)]
 pub struct Plain<'a>(&'a str);
 

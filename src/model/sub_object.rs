@@ -3,7 +3,7 @@
 //! stack), the catalog's rules (`SubRecord::catalog`) put `type` second and add or rename the
 //! filter catalog's fields, and the list serializes into any serde serializer — the `--json`
 //! writer straight into its line, nothing built per message
-//! ([`SubMeaning::with_members`](crate::model::SubMeaning::with_members)); `serde_json` into
+//! ([`SubMeaning::members_to`](crate::model::SubMeaning::members_to)); `serde_json` into
 //! the map that filters, HAR and the tests read.
 //!
 //! The rules edit the list as they edited the `serde_json::Map` they were first written for
