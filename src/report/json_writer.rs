@@ -28,7 +28,7 @@ type Result<T = ()> = std::result::Result<T, Error>;
 /// for a parser. On an error (a map key that is not a string or a number) `out` may hold part
 /// of the value.
 pub fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result {
-    value.serialize(&mut JsonWriter { out, plain: false })
+    value.serialize(&mut JsonWriter::new(out))
 }
 
 /// The serializer: the buffer it appends to.
@@ -73,12 +73,11 @@ fn next_attention(b: &[u8], mut i: usize) -> usize {
         }
         i += 8;
     }
-    // The last 4 to 7 bytes as one word: the first four and the last four, which overlap
-    // (a byte flagged in the overlap is found in the first half first).
+    // The last 4 to 7 bytes as one word (a byte flagged where the halves overlap is found in
+    // the first half first).
     let rest = b.get(i..).unwrap_or_default();
-    if let (Some(lo), Some(hi)) = (rest.first_chunk::<4>(), rest.last_chunk::<4>()) {
-        let word = u64::from(u32::from_le_bytes(*lo)) | u64::from(u32::from_le_bytes(*hi)) << 32;
-        let m = attention(word);
+    if rest.len() >= 4 {
+        let m = attention(halves(rest));
         if m == 0 {
             return b.len();
         }
@@ -94,6 +93,14 @@ fn next_attention(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The first four and the last four bytes of `b` (4 to 8 long: they overlap when shorter) as
+/// one word.
+#[inline(always)]
+fn halves(b: &[u8]) -> u64 {
+    let (lo, hi) = (word::<4>(b, 0), word::<4>(b, b.len() - 4));
+    u64::from(u32::from_le_bytes(lo)) | u64::from(u32::from_le_bytes(hi)) << 32
+}
+
 /// Whether [`attention`] flags a byte of `b` (at most 16 bytes; zero when none), looked at
 /// without a loop: its first and last eight bytes (which overlap), its first and last four as
 /// one word, or its first, middle and last bytes over spaces (which nothing flags).
@@ -105,8 +112,7 @@ fn short_attention(b: &[u8]) -> u64 {
         attention(u64::from_le_bytes(word::<8>(b, 0)))
             | attention(u64::from_le_bytes(word::<8>(b, n - 8)))
     } else if n >= 4 {
-        let (lo, hi) = (word::<4>(b, 0), word::<4>(b, n - 4));
-        attention(u64::from(u32::from_le_bytes(lo)) | u64::from(u32::from_le_bytes(hi)) << 32)
+        attention(halves(b))
     } else if n > 0 {
         let three = u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16;
         attention(three | SPACES << 24)
@@ -162,11 +168,11 @@ fn put_micros(out: &mut Vec<u8>, v: f64) -> bool {
     let frac = (m % 1_000_000) as usize;
     let mut decimals = [b'0'; 7];
     decimals[0] = b'.';
-    for (i, pair) in [frac / 10_000, frac / 100 % 100, frac % 100]
+    for (i, n) in [frac / 10_000, frac / 100 % 100, frac % 100]
         .into_iter()
         .enumerate()
     {
-        decimals[1 + 2 * i..3 + 2 * i].copy_from_slice(&PAIRS[2 * pair..2 * pair + 2]);
+        decimals[1 + 2 * i..3 + 2 * i].copy_from_slice(pair(n));
     }
     let end = decimals
         .iter()
@@ -174,6 +180,12 @@ fn put_micros(out: &mut Vec<u8>, v: f64) -> bool {
         .map_or(2, |last| (last + 1).max(2));
     put(out, &decimals[..end]);
     true
+}
+
+/// The two digits of `n` (below 100).
+#[inline(always)]
+fn pair(n: usize) -> &'static [u8] {
+    PAIRS.get(2 * n..2 * n + 2).unwrap_or(b"00")
 }
 
 /// "00" to "99".
@@ -373,7 +385,7 @@ macro_rules! numbers {
         fn $name(self, v: $t) -> Result {
             match u8::try_from(v) {
                 Ok(digit @ 0..10) => self.out.push(b'0' + digit),
-                Ok(n @ 10..100) => self.out.extend_from_slice(&[b'0' + n / 10, b'0' + n % 10]),
+                Ok(n @ 10..100) => self.out.extend_from_slice(pair(usize::from(n))),
                 _ => put(self.out, itoa::Buffer::new().format(v).as_bytes()),
             }
             Ok(())
@@ -417,6 +429,11 @@ impl Compound<'_, '_> {
 }
 
 impl<'a, 'b> JsonWriter<'b> {
+    /// A writer appending to `out`.
+    fn new(out: &'b mut Vec<u8>) -> JsonWriter<'b> {
+        JsonWriter { out, plain: false }
+    }
+
     fn open(&'a mut self, open: &[u8], close: &'static [u8]) -> Compound<'a, 'b> {
         self.out.extend_from_slice(open);
         Compound {
@@ -741,11 +758,7 @@ impl ser::Serializer for MapKey<'_> {
     }
 
     fn collect_str<T: fmt::Display + ?Sized>(self, v: &T) -> Result {
-        (&mut JsonWriter {
-            out: self.out,
-            plain: false,
-        })
-            .collect_str(v)
+        JsonWriter::new(self.out).collect_str(v)
     }
 
     fn serialize_bytes(self, _v: &[u8]) -> Result {
@@ -931,10 +944,7 @@ mod tests {
         assert_eq!(ours(&v), reference(&v));
         let mut out = Vec::new();
         ser::Serializer::collect_str(
-            &mut JsonWriter {
-                out: &mut out,
-                plain: false,
-            },
+            &mut JsonWriter::new(&mut out),
             &format_args!("{}-{}\u{7}", 1, "é"),
         )
         .unwrap();
