@@ -1128,7 +1128,8 @@ impl<W: Write> Reporter for TextPrinter<W> {
 }
 
 /// What the summary says about input the analysis could not take as it came: flows refused
-/// at the flow cap or by the memory budget, and odd records in the files.
+/// at the flow cap or by the memory budget, closed flows finalised early to make room, and
+/// odd records in the files.
 fn input_notes(stats: &RunStats) -> Vec<String> {
     let mut notes = Vec::new();
     let by_budget = stats.flows_refused_by_budget;
@@ -1146,6 +1147,20 @@ fn input_notes(stats: &RunStats) -> Vec<String> {
             "{by_budget} TCP flow{} not analyzed: the memory budget could not hold another \
              flow; raise --memory to track more flows at once",
             were(by_budget)
+        ));
+    }
+    let early = stats.closed_flows_finalised_early;
+    if early > 0 {
+        let (them, their) = if early == 1 {
+            ("it", "its record")
+        } else {
+            ("them", "their records")
+        };
+        notes.push(format!(
+            "{early} closed TCP flow{} finalised before the end of the 5 s linger, to make \
+             room (--max-flows, --memory): later packets of {them} (a last ACK, a \
+             retransmitted FIN) are not counted in {their}",
+            were(early),
         ));
     }
     let r = &stats.record_notes;

@@ -360,6 +360,9 @@ pub struct RunStats {
     pub flows_refused_by_cap: u64,
     /// Of [`RunStats::flows_refused_by_cap`], those the memory budget could not hold.
     pub flows_refused_by_budget: u64,
+    /// Closed flows finalised before their linger was over, to make room (a full table, or
+    /// the memory budget).
+    pub closed_flows_finalised_early: u64,
     /// Odd records in the input files (zero-length, fraction overflow, time going backwards).
     pub record_notes: crate::source::RecordNotes,
     /// A live capture's kernel counters when it stopped (received, dropped, ring full).

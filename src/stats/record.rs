@@ -118,6 +118,7 @@ pub struct SummaryRecord<'a> {
     skipped_flows: u64,
     refused_flows: u64,
     refused_flows_by_budget: u64,
+    closed_flows_finalised_early: u64,
     skipped_packets: &'a BTreeMap<&'static str, u64>,
     record_notes: RecordNotesRow,
     kernel: Option<KernelRow>,
@@ -168,6 +169,7 @@ impl RunStats {
             skipped_flows: stats.flows_skipped_by_port,
             refused_flows: stats.flows_refused_by_cap,
             refused_flows_by_budget: stats.flows_refused_by_budget,
+            closed_flows_finalised_early: stats.closed_flows_finalised_early,
             skipped_packets: &stats.skipped_packets,
             record_notes: RecordNotesRow {
                 zero_length: stats.record_notes.zero_length,

@@ -284,6 +284,7 @@ fn a_reset_flow_is_charged_while_it_lingers_and_finalised_first_under_pressure()
         .filter(|(_, e)| matches!(e, Ev::Closed(_)))
         .collect();
     assert_eq!(closed, [&(1, Ev::Closed(CloseHow::Rst))]);
+    assert_eq!(f.table.stats().lingers_cut_short, 1);
     assert!(f.keeper.gave_way.is_empty(), "{:?}", f.keeper.gave_way);
     assert!(f.held().total() <= f.table.memory().low_water());
     assert_eq!(f.held().buffers, 70_000, "flow 2's bytes only");

@@ -1359,6 +1359,7 @@ impl<H: StreamHandler> FlowTable<H> {
     fn expire_oldest_closing(&mut self, handler: &mut H) {
         while !self.closing.is_empty() {
             if self.finalise_next_closing(handler).is_some() {
+                self.stats.lingers_cut_short += 1;
                 return;
             }
         }

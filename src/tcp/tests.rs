@@ -575,6 +575,16 @@ fn a_full_table_finalises_a_closing_flow_to_make_room() {
     assert_eq!(f.rec.meta(2).client, addr("10.0.0.9:2000"));
     assert_eq!(f.table.stats().flows_dropped_by_cap, 0);
     assert!(f.rec.table_notices.is_empty());
+    // Counted, for the summary: its late packets are strays now.
+    assert_eq!(f.table.stats().lingers_cut_short, 1);
+    f.send(a.c_addr, S, a.c, a.s, ACK, b"");
+    assert_eq!(f.table.stats().stray_packets, 1);
+    // A linger that runs its course is not counted.
+    b.close(&mut f);
+    f.advance(Duration::from_secs(6));
+    f.finish();
+    assert_eq!(f.rec.flow(2).last(), Some(&Ev::Closed(CloseHow::Fin)));
+    assert_eq!(f.table.stats().lingers_cut_short, 1);
 }
 
 #[test]
