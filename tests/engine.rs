@@ -958,6 +958,32 @@ fn a_stray_syn_after_the_close_is_the_old_connections() {
     assert_eq!(str_of(flows[&1], "closed"), Some("fin"));
 }
 
+/// Packets of no flow are counted in the summary, never dropped unsaid: a RST of a connection
+/// never seen, and the last ACK of a closed connection sent again after its linger (the tuple
+/// is then a tombstone: the ACK starts no flow).
+#[test]
+fn packets_of_no_flow_are_counted_and_said() {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    let gone = TcpConn::new(([10, 0, 0, 3], 40100), ([10, 0, 0, 2], 80));
+    w.packet(&gone.raw(S2C, gone.seq[S2C], RST | ACK, b""));
+    let mut c = TcpConn::new(CLIENT, SERVER);
+    http_exchange(
+        &mut w,
+        &mut c,
+        b"GET / HTTP/1.0\r\n\r\n",
+        b"HTTP/1.0 204 OK\r\n\r\n",
+    );
+    w.wait(6_000_000);
+    w.packet(&c.raw(C2S, c.seq[C2S], ACK, b""));
+    let (_d, file) = temp_file("strays.pcap", w.bytes());
+    let r = read_json(&file, &[]);
+    assert_eq!(r.flows().len(), 1, "{:?}", r.records);
+    assert_eq!(u64_of(r.summary(), "stray_packets"), Some(2));
+    let text = sockscope(&["read", "-q", file.to_str().expect("path")]);
+    let all = format!("{}{}", text.stdout, text.stderr);
+    assert!(all.contains("2 TCP packets belonged to no flow"), "{all}");
+}
+
 /// tshark puts the stray SYN in the same conversation, with the same packet count.
 #[test]
 fn a_stray_syn_after_the_close_is_in_tsharks_conversation_too() {

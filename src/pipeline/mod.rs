@@ -556,5 +556,6 @@ impl<R: Reporter> Collect<R> {
         self.stats.flows_refused_by_cap += t.flows_dropped_by_cap;
         self.stats.flows_refused_by_budget += t.flows_dropped_by_budget;
         self.stats.closed_flows_finalised_early += t.lingers_cut_short;
+        self.stats.stray_packets += t.stray_packets;
     }
 }

@@ -1128,8 +1128,8 @@ impl<W: Write> Reporter for TextPrinter<W> {
 }
 
 /// What the summary says about input the analysis could not take as it came: flows refused
-/// at the flow cap or by the memory budget, closed flows finalised early to make room, and
-/// odd records in the files.
+/// at the flow cap or by the memory budget, closed flows finalised early to make room, TCP
+/// packets of no flow, and odd records in the files.
 fn input_notes(stats: &RunStats) -> Vec<String> {
     let mut notes = Vec::new();
     let by_budget = stats.flows_refused_by_budget;
@@ -1161,6 +1161,14 @@ fn input_notes(stats: &RunStats) -> Vec<String> {
              room (--max-flows, --memory): later packets of {them} (a last ACK, a \
              retransmitted FIN) are not counted in {their}",
             were(early),
+        ));
+    }
+    let strays = stats.stray_packets;
+    if strays > 0 {
+        notes.push(format!(
+            "{strays} TCP packet{} belonged to no flow (late packets of a closed flow, RSTs of \
+             connections not tracked): counted, not analyzed",
+            if strays == 1 { "" } else { "s" },
         ));
     }
     let r = &stats.record_notes;

@@ -363,6 +363,9 @@ pub struct RunStats {
     /// Closed flows finalised before their linger was over, to make room (a full table, or
     /// the memory budget).
     pub closed_flows_finalised_early: u64,
+    /// TCP packets on analyzed ports that belonged to no flow: late packets of a finalised
+    /// flow, RSTs of connections not tracked.
+    pub stray_packets: u64,
     /// Odd records in the input files (zero-length, fraction overflow, time going backwards).
     pub record_notes: crate::source::RecordNotes,
     /// A live capture's kernel counters when it stopped (received, dropped, ring full).

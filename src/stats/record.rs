@@ -119,6 +119,7 @@ pub struct SummaryRecord<'a> {
     refused_flows: u64,
     refused_flows_by_budget: u64,
     closed_flows_finalised_early: u64,
+    stray_packets: u64,
     skipped_packets: &'a BTreeMap<&'static str, u64>,
     record_notes: RecordNotesRow,
     kernel: Option<KernelRow>,
@@ -170,6 +171,7 @@ impl RunStats {
             refused_flows: stats.flows_refused_by_cap,
             refused_flows_by_budget: stats.flows_refused_by_budget,
             closed_flows_finalised_early: stats.closed_flows_finalised_early,
+            stray_packets: stats.stray_packets,
             skipped_packets: &stats.skipped_packets,
             record_notes: RecordNotesRow {
                 zero_length: stats.record_notes.zero_length,

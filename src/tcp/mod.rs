@@ -453,7 +453,8 @@ pub struct TableStats {
     /// Out-of-order bytes discarded because a buffer cap was hit.
     pub ooo_bytes_dropped: u64,
     /// Packets ignored: stray packets of recently finalised flows (arriving after the closing
-    /// linger, or after the flow was evicted for the memory budget) and RSTs of unknown flows.
+    /// linger, or after the flow was finalised early or evicted for the memory budget) and
+    /// RSTs of unknown flows. The summary's `stray_packets`.
     pub stray_packets: u64,
     /// Flows ended early to keep within the memory budget.
     pub flows_evicted: u64,

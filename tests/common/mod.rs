@@ -1219,12 +1219,16 @@ pub const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
 /// One HTTP exchange on its own connection, from the SYN to both FINs.
 pub fn http_session(request: &[u8], response: &[u8]) -> Vec<u8> {
     let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
-    let mut c = TcpConn::new(CLIENT, SERVER);
-    c.handshake(&mut w);
-    c.send(&mut w, C2S, request);
-    c.send(&mut w, S2C, response);
-    c.fin(&mut w);
+    http_exchange(&mut w, &mut TcpConn::new(CLIENT, SERVER), request, response);
     w.bytes().to_vec()
+}
+
+/// One HTTP exchange on `c`, from the SYN to both FINs and the last ACK, written to `w`.
+pub fn http_exchange(w: &mut PcapWriter, c: &mut TcpConn, request: &[u8], response: &[u8]) {
+    c.handshake(w);
+    c.send(w, C2S, request);
+    c.send(w, S2C, response);
+    c.fin(w);
 }
 
 /// A connection picked up between an upgrade request and its 101: the 101, a text frame each
