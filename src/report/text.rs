@@ -1168,7 +1168,7 @@ fn input_notes(stats: &RunStats) -> Vec<String> {
         notes.push(format!(
             "{strays} TCP packet{} belonged to no flow (late packets of a closed flow, RSTs of \
              connections not tracked): counted, not analyzed",
-            if strays == 1 { "" } else { "s" },
+            hexdump::plural(strays),
         ));
     }
     let r = &stats.record_notes;

@@ -1216,7 +1216,7 @@ impl TcpConn {
 pub const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 1], 40000);
 pub const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
 
-/// One HTTP exchange on its own connection, from the SYN to both FINs.
+/// One HTTP exchange ([`http_exchange`]) on its own connection.
 pub fn http_session(request: &[u8], response: &[u8]) -> Vec<u8> {
     let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
     http_exchange(&mut w, &mut TcpConn::new(CLIENT, SERVER), request, response);
