@@ -611,3 +611,70 @@ fn closed_flows_finalised_early_are_counted_and_said() {
     assert_eq!(early(&["--json"]), 0, "the default table holds them all");
     assert_same_with_threads("-", &pcap, &["--json"], &[2]);
 }
+
+/// A long poll that reconnects for every poll: one held request per connection, each from a
+/// new client port, so that the connections fall to different threads. Whether a flow is a
+/// long poll depends on the flows closed before it.
+fn reconnecting_long_poll() -> Vec<u8> {
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    for n in 0..8u16 {
+        let mut c = TcpConn::new(([10, 0, 0, 1], 41000 + n), ([10, 0, 0, 2], 80));
+        c.handshake(&mut w);
+        c.send(&mut w, C2S, b"GET /poll HTTP/1.1\r\nHost: a\r\n\r\n");
+        w.wait(2_000_000);
+        c.send(
+            &mut w,
+            S2C,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        );
+        c.fin(&mut w);
+    }
+    w.bytes().to_vec()
+}
+
+#[test]
+fn a_long_poll_reconnecting_from_flow_to_flow_is_told_with_threads_too() {
+    let cap = reconnecting_long_poll();
+    let (_, json, _) = read("-", &cap, &["--json"], 1);
+    let kinds: Vec<&str> = json
+        .lines()
+        .filter(|l| l.starts_with("{\"type\":\"flow\""))
+        .map(|l| {
+            let at = l.find("\"kind\":\"").expect("a flow's kind") + 8;
+            &l[at..at + l[at..].find('"').expect("closing quote")]
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "http",
+            "long-poll",
+            "long-poll",
+            "long-poll",
+            "long-poll",
+            "long-poll",
+            "long-poll",
+            "long-poll"
+        ],
+        "the first connection alone is not a pattern"
+    );
+    for view in [
+        &["--json"][..],
+        &["-q"],
+        &["-V"],
+        &["--json", "--kind", "long-poll"],
+        &["--json", "-Y", "flow.kind == \"long-poll\""],
+        &[
+            "-T",
+            "fields",
+            "-e",
+            "flow.id",
+            "-e",
+            "flow.kind",
+            "-e",
+            "record.type",
+        ],
+    ] {
+        assert_same_with_threads("-", &cap, view, &[2, 7]);
+    }
+}

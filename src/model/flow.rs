@@ -95,6 +95,21 @@ pub struct FlowSummary {
     pub pricing: HttpPricing,
     /// The flow's TLS, when it was TLS.
     pub tls: Option<Box<TlsSummary>>,
+    /// The one request the flow held, when that makes it a long poll only if an earlier flow
+    /// held one too (a client that reconnects for every poll). `kind` is then what the flow
+    /// is without that, until the flows are taken in the order they close, across all of them
+    /// (`proto::classify::LongPollMemory::decide`): by the analysis with one thread, by the
+    /// thread that prints with several.
+    pub held_request: Option<HeldRequest>,
+}
+
+/// A held request as flows are compared by it: from one client to one server, for one path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HeldRequest {
+    pub client: std::net::IpAddr,
+    pub server: std::net::SocketAddr,
+    /// The path's fingerprint (query ignored).
+    pub path: u64,
 }
 
 /// What the overhead comparison needs to price a WebSocket flow's messages as HTTP would

@@ -25,7 +25,7 @@ pub mod websocket;
 
 pub use anomaly::{Anomaly, Code, Severity};
 pub use fields::InFlow;
-pub use flow::{FlowFacts, FlowKind, FlowRecord, FlowSummary, HttpPricing};
+pub use flow::{FlowFacts, FlowKind, FlowRecord, FlowSummary, HeldRequest, HttpPricing};
 pub use http::{Header, HttpHead, HttpMessage, SseEvent};
 pub use json::{Json, JsonCx, Layers, ToJson, ts_secs};
 pub use payload::Digest;

@@ -522,6 +522,17 @@ impl Carried {
         }
     }
 
+    /// The summary item `i` closes its flow with, if it closes one.
+    pub fn closing_summary(&mut self, i: usize) -> Option<&mut FlowSummary> {
+        match self.items.get_mut(i)? {
+            Item::Event {
+                event: CarriedEvent::FlowClosed { summary, .. },
+                ..
+            } => Some(summary),
+            _ => None,
+        }
+    }
+
     /// Replays item `i` into `sink`, with the flow's id and `tcp.stream` number replaced by
     /// the run's (`run`).
     pub fn replay(&mut self, i: usize, run: RunIds, sink: &mut dyn EventSink) {

@@ -31,6 +31,7 @@ use super::{Collect, Counting, Note, Reader};
 use crate::config::Config;
 use crate::decode::{Segment, TcpFlags};
 use crate::model::{Anomaly, Event, EventCtx, EventSink, Record};
+use crate::proto::classify::LongPollMemory;
 use crate::proto::conn::ConnAnalyzer;
 use crate::report::json::event_json;
 use crate::report::json_writer::push_json;
@@ -411,7 +412,12 @@ impl EventSink for Outbox {
             return;
         }
         let closed = matches!(event, Event::FlowClosed { .. }).then_some(ctx.flow.id);
-        if let Some(preview) = self.lines {
+        // A flow whose kind the thread that prints settles has its line written there.
+        let unsettled = matches!(
+            event,
+            Event::FlowClosed { summary, .. } if summary.held_request.is_some()
+        );
+        if let Some(preview) = self.lines.filter(|_| !unsettled) {
             if let Some(json) = event_json(ctx, &event, preview) {
                 let anomaly = match event {
                     Event::Record(Record::Anomaly(a)) => Some(a.code),
@@ -454,7 +460,7 @@ impl Worker {
             me,
             last_flow: 0,
             table: FlowTable::new(config, Some(crate::proto::conn::role_hint)),
-            handler: ConnAnalyzer::new(config, outbox),
+            handler: ConnAnalyzer::for_share(config, outbox),
         }
     }
 
@@ -607,6 +613,9 @@ pub struct Parallel<R: Reporter> {
     packets: bool,
     /// Whether the workers write the printer's lines ([`Collect::record_lines`]).
     lines: bool,
+    /// Held requests of the flows closed so far, in one table's order: a flow's kind that
+    /// depends on the flows before it is settled here ([`crate::model::FlowSummary::held_request`]).
+    longpoll: LongPollMemory,
     in_flight: VecDeque<InFlight>,
     /// Batches replayed, emptied, to be filled again.
     free: Vec<(Batch, Notes)>,
@@ -711,6 +720,7 @@ impl<R: Reporter> Parallel<R> {
             released: 0,
             packets,
             lines: lines.is_some(),
+            longpoll: LongPollMemory::default(),
             in_flight: VecDeque::new(),
             free: Vec::new(),
             next_id: 1,
@@ -1102,12 +1112,22 @@ impl<R: Reporter> Parallel<R> {
                     id
                 }
             };
+            // A flow's kind that depends on the flows closed before it is settled here, in the
+            // order one table closes them; its line was left to be written here.
+            let unsettled = found
+                .carried
+                .closing_summary(i as usize)
+                .is_some_and(|summary| {
+                    let held = summary.held_request.is_some();
+                    self.longpoll.decide(summary);
+                    held
+                });
             if let Some((line, places, anomaly)) = found.carried.line(i as usize) {
                 let collect = &mut self.collect;
                 places.splice(line, id.flow, id.tcp_stream, |pieces| {
                     collect.put_line(pieces, anomaly)
                 });
-            } else if self.lines && flow.is_some() {
+            } else if self.lines && flow.is_some() && !unsettled {
                 // A flow's closing, its line already written: counted only.
                 let mut counting = Counting(&mut self.collect.stats);
                 found.carried.replay(i as usize, id, &mut counting);

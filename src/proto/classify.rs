@@ -2,10 +2,9 @@
 //! long-poll (told from slow servers as the constants below say), other; and short polling.
 
 use crate::budget::{Held, compact_deque, vec_bytes};
-use crate::model::{FlowKind, HttpHead, HttpMessage, Record};
+use crate::model::{FlowKind, FlowSummary, HeldRequest, HttpHead, HttpMessage, Record};
 use crate::tcp::FlowMeta;
 use crate::time::Timestamp;
-use std::net::{IpAddr, SocketAddr};
 
 /// Long polling: the client asks for a resource and the server *holds* the request until it has
 /// something to say; as soon as the answer is in, the client asks for the same resource again.
@@ -203,25 +202,26 @@ impl KindTracker {
         self.longest_run = self.longest_run.max(self.run);
     }
 
-    /// The flow's kind, decided when it closes. `memory` recognises long polls that reconnect
-    /// for every poll: one held request per flow, repeated across flows.
-    pub fn kind(&self, meta: &FlowMeta, memory: &mut LongPollMemory) -> FlowKind {
+    /// The flow's kind from its own evidence, decided when it closes, and the request it held
+    /// if that makes it a long poll only when an earlier flow held one for the same path too (a
+    /// client that reconnects for every poll: one held request per flow, repeated across flows):
+    /// [`LongPollMemory::decide`] settles that in the order flows close.
+    pub fn kind(&self, meta: &FlowMeta) -> (FlowKind, Option<HeldRequest>) {
         if self.websocket {
-            return FlowKind::WebSocket;
+            return (FlowKind::WebSocket, None);
         }
         if self.sse {
-            return FlowKind::Sse;
+            return (FlowKind::Sse, None);
         }
         if self.longest_run >= 2 {
-            return FlowKind::LongPoll;
+            return (FlowKind::LongPoll, None);
         }
-        if let Some(path) = self.held_path {
-            let key = (meta.client.ip(), meta.server, path);
-            if memory.seen(key) {
-                return FlowKind::LongPoll;
-            }
-        }
-        if self.http {
+        let held = self.held_path.map(|path| HeldRequest {
+            client: meta.client.ip(),
+            server: meta.server,
+            path,
+        });
+        let kind = if self.http {
             FlowKind::Http
         } else if self.http2 {
             FlowKind::Http2
@@ -229,7 +229,8 @@ impl KindTracker {
             FlowKind::Tls
         } else {
             FlowKind::Other
-        }
+        };
+        (kind, held)
     }
 }
 
@@ -248,15 +249,29 @@ impl KindTracker {
 /// Requests for one path (beyond the flow's other paths) that make a flow short polling.
 pub const POLLING_MIN_REQUESTS: u32 = 3;
 
-/// Held requests remembered across flows (bounded).
+/// Held requests remembered across flows (bounded), to tell a long poll that reconnects for
+/// every poll. Its answers depend on the order flows are shown to it: the order they close in
+/// one flow table, which with several threads only the thread that prints sees.
 #[derive(Default)]
 pub struct LongPollMemory {
-    seen: std::collections::HashSet<(IpAddr, SocketAddr, u64)>,
+    seen: std::collections::HashSet<HeldRequest>,
 }
 
 impl LongPollMemory {
+    /// Settles the kind of a closing flow that held a request ([`FlowSummary::held_request`]):
+    /// a long poll if an earlier flow held one between the same ends for the same path.
+    /// Flows are shown to it in the order they close.
+    pub fn decide(&mut self, summary: &mut FlowSummary) {
+        if let Some(held) = summary.held_request.take()
+            && self.seen(held)
+        {
+            summary.kind = Some(FlowKind::LongPoll);
+            summary.polling = false;
+        }
+    }
+
     /// Records `key`; returns whether it was already there.
-    fn seen(&mut self, key: (IpAddr, SocketAddr, u64)) -> bool {
+    fn seen(&mut self, key: HeldRequest) -> bool {
         if self.seen.contains(&key) {
             return true;
         }
@@ -280,6 +295,7 @@ mod kind_tests {
     use crate::model::Header;
     use crate::proto::http::KEEP_PENDING;
     use crate::tcp::{Dir, RoleBasis};
+    use std::net::SocketAddr;
 
     fn message(head: HttpHead<'static>, start: i64, end: i64) -> HttpMessage<'static> {
         HttpMessage {
@@ -357,7 +373,7 @@ mod kind_tests {
             k.on_http_head(&m);
             k.on_http(&m);
         }
-        let kind = k.kind(&meta(), &mut LongPollMemory::default());
+        let (kind, _) = k.kind(&meta());
         (k, kind)
     }
 
@@ -501,5 +517,30 @@ mod kind_tests {
         // Request 1 was sent while request 0 was unanswered: pipelined, so not a held poll;
         // request 2 alone is not a pattern.
         assert_eq!(kind, FlowKind::Http);
+    }
+
+    #[test]
+    fn one_held_request_per_flow_is_long_polling_from_the_second_flow_on() {
+        let one_held = |target| {
+            let (k, _) = run(&[(target, 1.5)]);
+            let (kind, held) = k.kind(&meta());
+            FlowSummary {
+                kind: Some(kind),
+                held_request: held,
+                ..FlowSummary::default()
+            }
+        };
+        let mut memory = LongPollMemory::default();
+        let mut decided = |mut summary: FlowSummary| {
+            memory.decide(&mut summary);
+            assert_eq!(summary.held_request, None, "settled once");
+            summary.kind
+        };
+        assert_eq!(decided(one_held("/poll?n=1")), Some(FlowKind::Http));
+        assert_eq!(decided(one_held("/poll?n=2")), Some(FlowKind::LongPoll));
+        assert_eq!(decided(one_held("/other")), Some(FlowKind::Http));
+        // A flow that is a long poll by itself holds nothing for the memory to settle.
+        let (k, _) = run(&[("/poll", 1.5), ("/poll", 1.5)]);
+        assert_eq!(k.kind(&meta()), (FlowKind::LongPoll, None));
     }
 }

@@ -106,7 +106,9 @@ pub struct ConnAnalyzer<S: EventSink> {
     config: Config,
     registry: Registry,
     pub sink: S,
-    longpoll: classify::LongPollMemory,
+    /// Held requests of the flows closed so far, when the flows' kinds are settled here (see
+    /// [`FlowSummary::held_request`]): not in a thread that analyzes a share of the flows.
+    longpoll: Option<classify::LongPollMemory>,
 }
 
 impl<S: EventSink> ConnAnalyzer<S> {
@@ -115,7 +117,17 @@ impl<S: EventSink> ConnAnalyzer<S> {
             config: config.clone(),
             registry: registry(config),
             sink,
-            longpoll: classify::LongPollMemory::default(),
+            longpoll: Some(classify::LongPollMemory::default()),
+        }
+    }
+
+    /// The protocol layer of a thread that analyzes a share of the flows: a flow's kind that
+    /// depends on the flows before it is left to the thread that sees them all in order
+    /// ([`FlowSummary::held_request`]).
+    pub fn for_share(config: &Config, sink: S) -> Self {
+        ConnAnalyzer {
+            longpoll: None,
+            ..ConnAnalyzer::new(config, sink)
         }
     }
 
@@ -361,9 +373,13 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             }
             StreamEvent::Closed { how } => {
                 finish(&mut cx(summary, kinds, sink), active);
-                let kind = kinds.kind(meta, longpoll);
+                let (kind, held) = kinds.kind(meta);
                 summary.kind = Some(kind);
                 summary.polling = kind == FlowKind::Http && kinds.polling();
+                summary.held_request = held;
+                if let Some(memory) = longpoll {
+                    memory.decide(summary);
+                }
                 let closed = Event::FlowClosed { how, summary };
                 sink.event(&EventCtx::new(meta, pkt), closed);
             }

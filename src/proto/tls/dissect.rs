@@ -619,7 +619,6 @@ mod tests {
     use super::super::testkit::Synth;
     use super::*;
     use crate::model::{Code, Event, EventCtx, EventSink, FlowKind, HttpHead};
-    use crate::proto::classify::LongPollMemory;
     use crate::proto::dissect::Solo;
 
     /// What a connection's dissection produced.
@@ -681,7 +680,7 @@ mod tests {
     }
 
     fn kind(solo: &Solo) -> FlowKind {
-        solo.kinds.kind(&solo.meta, &mut LongPollMemory::default())
+        solo.kinds.kind(&solo.meta).0
     }
 
     #[test]
