@@ -854,7 +854,8 @@ pub struct Common {
     /// Evict flows idle for this many seconds of capture time.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub idle_timeout: u64,
-    /// Flows tracked at once.
+    /// Connections tracked at once (closed ones lingering for their last packets are bounded
+    /// by the memory budget instead).
     #[arg(long, default_value_t = Limits::default().max_flows, value_name = "N",
           value_parser = at_least_one::<usize>)]
     pub max_flows: usize,

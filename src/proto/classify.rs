@@ -106,6 +106,12 @@ impl KindTracker {
         compact_deque(&mut self.pending);
     }
 
+    /// The flow will deliver nothing more: requests still awaiting a response never get one,
+    /// and the memory that remembered them is given back while the flow lingers.
+    pub fn streams_done(&mut self) {
+        self.pending = std::collections::VecDeque::new();
+    }
+
     pub fn on_websocket(&mut self) {
         self.websocket = true;
     }

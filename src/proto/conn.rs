@@ -394,6 +394,7 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             ..
         } = state;
         finish(&mut self.cx(meta, pkt, summary, kinds), active);
+        kinds.streams_done();
     }
 
     fn on_table_notice(&mut self, pkt: PacketRef, notice: TcpNotice) {

@@ -94,10 +94,14 @@
 //!   as of its last packet) once the capture clock passes its last packet by the linger,
 //!   min(5 s, idle timeout) — a real stack's TIME_WAIT in short, Zeek's `tcp_close_delay` —
 //!   checked before each packet; or at once when a pure SYN with a new ISN reuses the tuple
-//!   (which then starts a new flow), when the flow cap needs its slot or the memory budget
-//!   runs short (a reset flow's streams and parsers are charged to it while it lingers), on
-//!   idle eviction, or at the end of input. Flows whose lingers end together are finalised in the order they
-//!   started lingering.
+//!   (which then starts a new flow), when the memory budget runs short (a reset flow's streams
+//!   and parsers are charged to it while it lingers), when the flow cap needs a reset flow's
+//!   slot, on idle eviction, or at the end of input. Flows whose lingers end together are
+//!   finalised in the order they started lingering. A flow closed by both FINs lingers compact,
+//!   apart from the flows (only its meta, the handler's state and its ISNs: about half a flow's
+//!   size) and is not counted against `max_flows`, which caps the connections tracked: on a
+//!   busy link of short connections the lingering ones far outnumber the open ones, and only
+//!   the memory budget bounds them.
 //! - **Other ends.** Idle longer than `idle_timeout` (capture clock; swept every
 //!   `timeout / 8`, zero disables) → `Idle`; `finish()` → `EndOfInput`, in flow-id order. A
 //!   flow closed for idleness or end of input whose FINs (or RST) were both seen reports `Fin`

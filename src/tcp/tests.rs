@@ -562,7 +562,7 @@ fn closing_queue_stays_bounded_while_closing_flows_absorb_packets() {
 }
 
 #[test]
-fn a_full_table_finalises_a_closing_flow_to_make_room() {
+fn a_connection_closed_by_both_fins_lingers_outside_the_flow_cap() {
     let mut config = Config::default();
     config.limits.max_flows = 1;
     let mut f = Fixture::with_config(config, None);
@@ -571,7 +571,33 @@ fn a_full_table_finalises_a_closing_flow_to_make_room() {
     a.close(&mut f);
     let mut b = Conn::between("10.0.0.9:2000", S, 1, 2);
     b.handshake(&mut f);
+    assert_eq!(f.table.len(), 2, "both tracked, the closed one lingering");
+    assert_eq!(f.table.stats().flows_dropped_by_cap, 0);
+    assert!(f.rec.table_notices.is_empty());
+    assert_eq!(f.table.stats().lingers_cut_short, 0);
+    // Its late ACK is still its own: three packets of handshake, three of closing, and it.
+    f.send(a.c_addr, S, a.c, a.s, ACK, b"");
+    assert_eq!(f.table.stats().stray_packets, 0);
+    f.advance(Duration::from_secs(6));
+    // The cap still holds open connections to one (the linger is over at this packet).
+    let mut c = Conn::between("10.0.0.10:2000", S, 1, 2);
+    c.handshake(&mut f);
     assert_eq!(f.rec.flow(1).last(), Some(&Ev::Closed(CloseHow::Fin)));
+    assert_eq!(f.rec.meta(1).packets, 7);
+    assert_eq!(f.table.stats().flows_dropped_by_cap, 1);
+}
+
+#[test]
+fn a_full_table_finalises_a_reset_flow_to_make_room() {
+    let mut config = Config::default();
+    config.limits.max_flows = 1;
+    let mut f = Fixture::with_config(config, None);
+    let mut a = Conn::new(1, 2);
+    a.handshake(&mut f);
+    f.send(S, a.c_addr, a.s, a.c, RST | ACK, b"");
+    let mut b = Conn::between("10.0.0.9:2000", S, 1, 2);
+    b.handshake(&mut f);
+    assert_eq!(f.rec.flow(1).last(), Some(&Ev::Closed(CloseHow::Rst)));
     assert_eq!(f.rec.meta(2).client, addr("10.0.0.9:2000"));
     assert_eq!(f.table.stats().flows_dropped_by_cap, 0);
     assert!(f.rec.table_notices.is_empty());
