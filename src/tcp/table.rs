@@ -1402,7 +1402,11 @@ impl<H: StreamHandler> FlowTable<H> {
                 Held::fixed(box_bytes::<Lingering<H::State>>()) + handler.held(&lingering.state);
             self.memory.settle(&mut lingering.held, now);
             self.lingering.insert(key, lingering);
+            let slots = self.lingering_peak.capacity();
             self.lingering_peak.see(self.lingering.len());
+            if self.lingering_peak.capacity() != slots {
+                self.settle_table();
+            }
         }
         let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
         self.linger(key, deadline, frame);
