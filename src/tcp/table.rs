@@ -939,6 +939,9 @@ pub struct ClosingOrder {
     pub queued_at: u64,
 }
 
+/// The deadline of no closing flow: later than every clock.
+const NO_DEADLINE: Timestamp = Timestamp(i64::MAX);
+
 /// The queue of closing flows of each map a closing flow can be in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Queue {
@@ -987,6 +990,9 @@ pub struct FlowTable<H: StreamHandler> {
     /// absorbed a packet since, or ended another way) are skipped when they come up, or dropped
     /// by [`FlowTable::compact_closing`].
     closing: [VecDeque<(ClosingOrder, FlowKey, FlowId)>; 2],
+    /// The earliest deadline at the front of either queue ([`NO_DEADLINE`] when both are
+    /// empty): what every packet compares the clock with.
+    earliest: Timestamp,
     /// The memory budget: every flow's charge, and the table's own (side tables, the
     /// handler's caches) in `table_held`.
     memory: Budget,
@@ -1035,6 +1041,7 @@ impl<H: StreamHandler> FlowTable<H> {
                 CLOSE_LINGER_NS
             },
             closing: [VecDeque::new(), VecDeque::new()],
+            earliest: NO_DEADLINE,
             memory: Budget::new(limits.memory),
             table_held: Held::ZERO,
             outside_held: Held::ZERO,
@@ -1106,7 +1113,8 @@ impl<H: StreamHandler> FlowTable<H> {
                 settle(flow, &mut ctx, fed);
                 let placed = Placed::new(flow.meta.id, flow.dir_of(side), seg);
                 if flow.closing.is_some() {
-                    self.keep_closing(key, seg.frame, handler);
+                    let streams_done = flow.reset.is_none();
+                    self.keep_closing(key, streams_done, seg.frame, handler);
                 }
                 if self.memory.is_over() {
                     self.make_room(0, true, handler);
@@ -1188,10 +1196,11 @@ impl<H: StreamHandler> FlowTable<H> {
         }
         settle(&mut flow, &mut ctx, true);
         let placed = Placed::new(id, flow.dir_of(side), seg);
+        let streams_done = flow.reset.is_none();
         self.flows.insert(key, flow);
         self.flows_peak.see(self.flows.len());
         if closing.is_some() {
-            self.keep_closing(key, seg.frame, handler);
+            self.keep_closing(key, streams_done, seg.frame, handler);
         }
         self.settle_table();
         if self.memory.is_over() {
@@ -1387,14 +1396,11 @@ impl<H: StreamHandler> FlowTable<H> {
     }
 
     /// The flow at `key` took a packet and is closing: it lingers until the linger is over
-    /// from now. One closed by both FINs (its streams wound down) moves out of the flows,
-    /// compact ([`Lingering`]); one a RST closed keeps its streams among them, in case the
-    /// connection outlives the RST.
-    fn keep_closing(&mut self, key: FlowKey, frame: u64, handler: &mut H) {
-        if let Some(flow) = self.flows.get(&key)
-            && flow.reset.is_none()
-            && let Some(mut flow) = self.flows.remove(&key)
-        {
+    /// from now. One whose `streams_done` (closed by both FINs, its streams wound down) moves
+    /// out of the flows, compact ([`Lingering`]); one a RST closed keeps its streams among them,
+    /// in case the connection outlives the RST.
+    fn keep_closing(&mut self, key: FlowKey, streams_done: bool, frame: u64, handler: &mut H) {
+        if streams_done && let Some(mut flow) = self.flows.remove(&key) {
             self.memory.release(&mut flow.held);
             let how = flow.closing.unwrap_or(CloseHow::Fin);
             let mut lingering = Lingering::of(*flow, how);
@@ -1502,6 +1508,7 @@ impl<H: StreamHandler> FlowTable<H> {
         let q = &mut self.closing[queue as usize];
         let grows = q.len() == q.capacity();
         q.push_back((order, key, id));
+        self.earliest = self.earliest.min(deadline);
         let held = match queue {
             Queue::Lingering => self.lingering.len(),
             Queue::Reset => self.flows.len(),
@@ -1517,6 +1524,11 @@ impl<H: StreamHandler> FlowTable<H> {
     /// Drops a queue's entries that are no longer any flow's deadline, so that it holds at most
     /// one entry per closing flow.
     fn compact_closing(&mut self, queue: Queue) {
+        self.compact_queue(queue);
+        self.settle_earliest();
+    }
+
+    fn compact_queue(&mut self, queue: Queue) {
         let (flows, lingering) = (&self.flows, &self.lingering);
         self.closing[queue as usize].retain(|&(order, key, id)| match queue {
             Queue::Lingering => lingering
@@ -1536,14 +1548,20 @@ impl<H: StreamHandler> FlowTable<H> {
             .min_by_key(|&(_, order)| order)
     }
 
+    /// Sets `earliest` from the queues' fronts (after one of them lost entries).
+    fn settle_earliest(&mut self) {
+        let front = |q: &VecDeque<(ClosingOrder, FlowKey, FlowId)>| {
+            q.front()
+                .map_or(NO_DEADLINE, |(order, _, _)| order.deadline)
+        };
+        self.earliest = front(&self.closing[0]).min(front(&self.closing[1]));
+    }
+
     /// Finalises the next closing flow whose linger is over (the queues are in deadline
     /// order), if there is one, and says which it was in the order every table keeps.
     pub fn expire_next(&mut self, handler: &mut H) -> Option<ClosingOrder> {
-        // Every packet asks: one comparison per queue when no linger is over.
-        while self.closing.iter().any(|q| {
-            q.front()
-                .is_some_and(|(order, _, _)| order.deadline < self.clock)
-        }) {
+        // Every packet asks: one comparison when no linger is over.
+        while self.earliest < self.clock {
             let (queue, _) = self.first_queue(&[Queue::Lingering, Queue::Reset])?;
             if let Some(order) = self.finalise_next_closing(queue, handler) {
                 return Some(order);
@@ -1566,6 +1584,7 @@ impl<H: StreamHandler> FlowTable<H> {
     /// Returns the flow's place in the closing order if one was finalised.
     fn finalise_next_closing(&mut self, queue: Queue, handler: &mut H) -> Option<ClosingOrder> {
         let (order, key, id) = self.closing[queue as usize].pop_front()?;
+        self.settle_earliest();
         match queue {
             Queue::Lingering => {
                 let current = self
@@ -1599,6 +1618,7 @@ impl<H: StreamHandler> FlowTable<H> {
         self.sweep(handler);
         self.close_where(handler, |_| true, CloseHow::EndOfInput);
         self.closing.iter_mut().for_each(VecDeque::clear);
+        self.settle_earliest();
     }
 
     pub fn stats(&self) -> &TableStats {
@@ -1646,10 +1666,7 @@ impl<H: StreamHandler> FlowTable<H> {
     /// (or its first time to be set). If not, [`FlowTable::set_clock`] is all it takes.
     pub fn due(&self, ts: Timestamp) -> bool {
         let clock = self.clock.max(ts);
-        self.closing.iter().any(|q| {
-            q.front()
-                .is_some_and(|(order, _, _)| order.deadline < clock)
-        }) || self.next_sweep.is_none_or(|at| clock >= at)
+        self.earliest < clock || self.next_sweep.is_none_or(|at| clock >= at)
     }
 
     /// Moves the capture clock to `ts` (never backwards); nothing is finalised yet.
