@@ -466,20 +466,20 @@ impl KeyStore {
         self.store().grows
     }
 
-    /// The secrets of the session with this client random; a followed file is read again
-    /// first when they are not known yet.
+    /// The secrets of the session with this client random. A followed file is read again
+    /// first (the session asks only when it lacks a secret: its first lookup, and after a miss):
+    /// a client logs a session's secrets as its handshake derives them, one line each, often a
+    /// moment after the capture saw the first records that need them, so a session the file
+    /// already names (its handshake secrets) may have gained the one asked for now (its
+    /// traffic secrets).
     pub fn get(&self, client_random: &[u8; 32]) -> Option<SessionSecrets> {
         let mut s = self.store();
-        if let Some(found) = s.log.get(client_random) {
-            return Some(*found);
-        }
-        // A browser logs a session's secrets as its handshake completes, often a moment
-        // after the capture saw the first records that need them: read what was appended.
         let Store { log, tail, .. } = &mut *s;
-        let tail = tail.as_mut()?;
-        // A key log that went away stays as it was read: the sessions it named still
-        // decrypt, the others are reported as missing.
-        let _ = tail.poll(log);
+        if let Some(tail) = tail.as_mut() {
+            // A key log that went away stays as it was read: the sessions it named still
+            // decrypt, the others are reported as missing.
+            let _ = tail.poll(log);
+        }
         log.get(client_random).copied()
     }
 
@@ -642,6 +642,21 @@ mod tests {
         assert!(shared.get(&cr()).and_then(|s| s.master).is_some());
         assert!(store.get(&cr()).is_some());
         assert_eq!(store.len(), 1);
+        // A session already named gains the secrets logged after it: a TLS 1.3 client logs
+        // its handshake secrets first, its traffic secrets once its handshake is done.
+        let later = |label: &str| {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .expect("append");
+            writeln!(f, "{label} {CR} {}", "e".repeat(64)).expect("write");
+        };
+        later("SERVER_HANDSHAKE_TRAFFIC_SECRET");
+        let named = store.get(&cr()).expect("named");
+        assert!(named.server_handshake.is_some() && named.client_traffic.is_none());
+        later("CLIENT_TRAFFIC_SECRET_0");
+        assert!(shared.get(&cr()).and_then(|s| s.client_traffic).is_some());
         // A file read whole is not followed.
         let whole = KeyStore::from_file(&path).expect("read");
         assert!(whole.given() && whole.get(&cr()).is_some());
