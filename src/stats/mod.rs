@@ -360,8 +360,8 @@ pub struct RunStats {
     pub flows_refused_by_cap: u64,
     /// Of [`RunStats::flows_refused_by_cap`], those the memory budget could not hold.
     pub flows_refused_by_budget: u64,
-    /// Closed flows finalised before their linger was over, to make room (a full table, or
-    /// the memory budget).
+    /// Closed flows finalised before their linger was over, to make room (the memory budget,
+    /// or a full table for a flow a RST closed).
     pub closed_flows_finalised_early: u64,
     /// TCP packets on analyzed ports that belonged to no flow: late packets of a finalised
     /// flow, RSTs of connections not tracked.

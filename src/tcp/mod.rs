@@ -462,8 +462,9 @@ pub struct TableStats {
     pub stray_packets: u64,
     /// Flows ended early to keep within the memory budget.
     pub flows_evicted: u64,
-    /// Closed flows (both FINs, or a RST) finalised before their linger was over, to make
-    /// room for a new flow in a full table or to keep within the memory budget: what they
-    /// would still have counted (a last ACK, a retransmitted FIN) counts as stray.
+    /// Closed flows (both FINs, or a RST) finalised before their linger was over, to keep
+    /// within the memory budget, or (a flow a RST closed, which lingers among the open ones)
+    /// to make room for a new flow in a full table: what they would still have counted (a last
+    /// ACK, a retransmitted FIN) counts as stray.
     pub lingers_cut_short: u64,
 }

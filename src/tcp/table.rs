@@ -277,11 +277,22 @@ impl<S> Lingering<S> {
         dir_of(self.client_side, side)
     }
 
+    /// Charges it what it holds now: its entry and the handler's state (see [`settle`]).
+    fn settle<H: StreamHandler<State = S>>(&mut self, memory: &mut Budget, handler: &H) {
+        let now = Held::fixed(box_bytes::<Lingering<S>>()) + handler.held(&self.state);
+        memory.settle(&mut self.held, now);
+    }
+
     /// Does a pure SYN from `side` start a new connection ([`is_new_connection`])? Both FINs
     /// were seen: any SYN but a copy of the connection's own does.
     fn is_new_connection(&self, side: usize, seq: SeqNumber) -> bool {
         self.isn[side].is_none_or(|isn| isn != seq)
     }
+}
+
+/// Whether a flow whose last packet came at `last` is idle at `ts` (`timeout_ns` 0: never).
+fn idle_since(timeout_ns: i64, last: Timestamp, ts: Timestamp) -> bool {
+    timeout_ns > 0 && ts.0.saturating_sub(last.0) > timeout_ns
 }
 
 /// The direction of what `side` sends, when `client_side` is the client's.
@@ -1078,8 +1089,7 @@ impl<H: StreamHandler> FlowTable<H> {
                 role_hint: self.role_hint,
                 pkt,
             };
-            let idle = self.idle_timeout_ns > 0
-                && seg.ts.0.saturating_sub(flow.meta.last_ts.0) > self.idle_timeout_ns;
+            let idle = idle_since(self.idle_timeout_ns, flow.meta.last_ts, seg.ts);
             let replaced = pure_syn && is_new_connection(flow, side, SeqNumber(seg.seq));
             if idle {
                 ctx.pkt = None;
@@ -1122,7 +1132,7 @@ impl<H: StreamHandler> FlowTable<H> {
                 return Some(placed);
             }
         }
-        if let Some(placed) = self.lingering_takes(key, seg, side, handler) {
+        if let Some(placed) = self.lingering_takes(key, seg, side, pure_syn, handler) {
             return Some(placed);
         }
 
@@ -1404,9 +1414,7 @@ impl<H: StreamHandler> FlowTable<H> {
             self.memory.release(&mut flow.held);
             let how = flow.closing.unwrap_or(CloseHow::Fin);
             let mut lingering = Lingering::of(*flow, how);
-            let now =
-                Held::fixed(box_bytes::<Lingering<H::State>>()) + handler.held(&lingering.state);
-            self.memory.settle(&mut lingering.held, now);
+            lingering.settle(&mut self.memory, handler);
             self.lingering.insert(key, lingering);
             let slots = self.lingering_peak.capacity();
             self.lingering_peak.see(self.lingering.len());
@@ -1414,8 +1422,7 @@ impl<H: StreamHandler> FlowTable<H> {
                 self.settle_table();
             }
         }
-        let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
-        self.linger(key, deadline, frame);
+        self.linger(key, frame);
     }
 
     /// A packet of a lingering connection's tuple: counted in it as its last packets are, unless
@@ -1426,18 +1433,15 @@ impl<H: StreamHandler> FlowTable<H> {
         key: FlowKey,
         seg: &Segment<'_>,
         side: usize,
+        pure_syn: bool,
         handler: &mut H,
     ) -> Option<Placed> {
         let l = self.lingering.get_mut(&key)?;
+        let idle = idle_since(self.idle_timeout_ns, l.meta.last_ts, seg.ts);
         let flags = seg.flags;
         let dir = l.dir_of(side);
         let pkt = PacketRef::new(seg.frame, seg.ts).sent_by(dir);
-        let idle = self.idle_timeout_ns > 0
-            && seg.ts.0.saturating_sub(l.meta.last_ts.0) > self.idle_timeout_ns;
-        let replaced = flags.syn()
-            && !flags.ack()
-            && !flags.rst()
-            && l.is_new_connection(side, SeqNumber(seg.seq));
+        let replaced = pure_syn && l.is_new_connection(side, SeqNumber(seg.seq));
         if idle || replaced {
             let mut lingering = self.lingering.remove(&key)?;
             self.end_lingering(key, &mut lingering, (!idle).then_some(pkt), false, handler);
@@ -1447,12 +1451,10 @@ impl<H: StreamHandler> FlowTable<H> {
         if flags.syn() || flags.fin() || flags.rst() {
             let event = StreamEvent::Control { dir, flags };
             handler.on_event(&l.meta, &mut l.state, Some(pkt), event);
-            let now = Held::fixed(box_bytes::<Lingering<H::State>>()) + handler.held(&l.state);
-            self.memory.settle(&mut l.held, now);
+            l.settle(&mut self.memory, handler);
         }
         let placed = Placed::new(l.meta.id, dir, seg);
-        let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
-        self.linger(key, deadline, seg.frame);
+        self.linger(key, seg.frame);
         if self.memory.is_over() {
             self.make_room(0, true, handler);
         }
@@ -1487,9 +1489,10 @@ impl<H: StreamHandler> FlowTable<H> {
         self.settle_outside(handler);
     }
 
-    /// Moves a closing flow's deadline to `deadline` (never back) and queues it, as of packet
-    /// `frame`.
-    fn linger(&mut self, key: FlowKey, deadline: Timestamp, frame: u64) {
+    /// Moves a closing flow's deadline to the end of a linger from now (never back) and queues
+    /// it, as of packet `frame`.
+    fn linger(&mut self, key: FlowKey, frame: u64) {
+        let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
         let (queue, id, at) = if let Some(l) = self.lingering.get_mut(&key) {
             (Queue::Lingering, l.meta.id, &mut l.close_deadline)
         } else if let Some(flow) = self.flows.get_mut(&key) {
@@ -1705,7 +1708,7 @@ impl<H: StreamHandler> FlowTable<H> {
         let (now, timeout) = (self.clock, self.idle_timeout_ns);
         self.close_where(
             handler,
-            |meta| now.0.saturating_sub(meta.last_ts.0) > timeout,
+            |meta| idle_since(timeout, meta.last_ts, now),
             CloseHow::Idle,
         );
     }
