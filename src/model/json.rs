@@ -74,6 +74,38 @@ impl Layers {
 /// docs/schema.json give them.
 pub trait ToJson {
     fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error>;
+
+    /// The same object written straight into a JSON line ([`JsonLine`]), for the records
+    /// written for nearly every packet, where the fields of the program's own text come in
+    /// runs: says whether it wrote it (nothing is written when it did not: `to_json` then
+    /// writes it). The text is `to_json`'s, byte for byte (a test compares the two on
+    /// generated records).
+    fn to_json_line<L: JsonLine>(&self, cx: &JsonCx, line: &mut L) -> Result<bool, L::Error> {
+        let _ = (cx, line);
+        Ok(false)
+    }
+}
+
+/// A JSON line that a record writes straight into ([`ToJson::to_json_line`]): runs of the
+/// program's own text copied as they are (names with their punctuation, `true`, `null`),
+/// numbers, timestamps, and the record's other fields as serde writes them.
+pub trait JsonLine {
+    type Error;
+    /// The rest of an object begun with [`raw`](Self::raw): its further fields as a serde
+    /// struct writes them, a comma before each; `end` closes the object.
+    type Fields<'f>: serde::ser::SerializeStruct<Ok = (), Error = Self::Error>
+    where
+        Self: 'f;
+    /// Copies `text`, JSON of the program's own: nothing in it is escaped.
+    fn raw(&mut self, text: &'static str);
+    /// A count, a length or a number: as serde writes a `u64`.
+    fn uint(&mut self, v: u64);
+    /// A timestamp as [`ts_secs`] has serde write it.
+    fn ts(&mut self, t: Timestamp);
+    /// `"text"`, `text` the program's own ([`Plain`]).
+    fn plain(&mut self, text: &str);
+    /// The object's further fields, after those written.
+    fn fields(&mut self) -> Self::Fields<'_>;
 }
 
 /// A record with its JSON context, ready for serde.

@@ -27,7 +27,7 @@ pub use anomaly::{Anomaly, Code, Severity};
 pub use fields::InFlow;
 pub use flow::{FlowFacts, FlowKind, FlowRecord, FlowSummary, HeldRequest, HttpPricing};
 pub use http::{Header, HttpHead, HttpMessage, SseEvent};
-pub use json::{Json, JsonCx, Layers, ToJson, ts_secs};
+pub use json::{Json, JsonCx, JsonLine, Layers, ToJson, ts_secs};
 pub use payload::Digest;
 pub use sub::{LatencyRecord, SubChoice, SubMeaning, SubReply, SubUnit};
 pub use tls::{RecordLayer, TlsRecord, TlsSummary, TlsWhat};
@@ -116,6 +116,14 @@ impl ToJson for Record<'_> {
             Record::Tls(r) => r.to_json(cx, s),
             Record::Anomaly(r) => r.to_json(cx, s),
             Record::Latency(r) => r.to_json(cx, s),
+        }
+    }
+
+    fn to_json_line<L: JsonLine>(&self, cx: &JsonCx, line: &mut L) -> Result<bool, L::Error> {
+        match *self {
+            Record::WsFrame(r) => r.to_json_line(cx, line),
+            Record::WsMessage(r) => r.to_json_line(cx, line),
+            _ => Ok(false),
         }
     }
 }

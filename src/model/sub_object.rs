@@ -12,6 +12,7 @@
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::fmt;
 
 /// One member's value, borrowed from the record it describes.
@@ -22,6 +23,10 @@ pub enum Member<'m> {
     Value(&'m dyn erased_serde::Serialize),
     /// A number the catalog types as a string (an id), written as its text.
     Text(&'m dyn fmt::Display),
+    /// A count or length (written without the type erasure a [`Member::Value`] goes through).
+    Uint(u64),
+    /// A list of strings (a JSON object's keys).
+    Strs(&'m [Cow<'m, str>]),
 }
 
 impl<'m> Member<'m> {
@@ -42,6 +47,8 @@ impl Serialize for Member<'_> {
             Member::Str(v) => s.serialize_str(v),
             Member::Value(v) => erased_serde::serialize(v, s),
             Member::Text(v) => s.collect_str(v),
+            Member::Uint(v) => s.serialize_u64(v),
+            Member::Strs(v) => s.collect_seq(v.iter().map(|k| &**k)),
         }
     }
 }
@@ -70,6 +77,20 @@ impl<'m> Members<'m> {
     pub fn opt<T: Serialize>(&mut self, name: &'static str, v: &'m Option<T>) {
         if let Some(v) = v {
             self.value(name, v);
+        }
+    }
+
+    /// A count or length that is there only when the record has it.
+    pub fn opt_uint(&mut self, name: &'static str, v: Option<usize>) {
+        if let Some(v) = v {
+            self.0.push((name, Member::Uint(v as u64)));
+        }
+    }
+
+    /// A list of strings that is there only when it is not empty.
+    pub fn strs(&mut self, name: &'static str, v: &'m [Cow<'m, str>]) {
+        if !v.is_empty() {
+            self.0.push((name, Member::Strs(v)));
         }
     }
 
@@ -125,7 +146,9 @@ impl<'m> Members<'m> {
     /// Moves `name` to place `at` (or last, when fewer come before it), the others keeping
     /// their order.
     pub fn move_to(&mut self, name: &str, at: usize) {
-        if let Some(i) = self.position(name) {
+        if let Some(i) = self.position(name)
+            && i != at.min(self.0.len() - 1)
+        {
             let member = self.0.remove(i);
             let at = at.min(self.0.len());
             self.0.insert(at, member);

@@ -5,8 +5,8 @@
 use crate::filter::fields::OPCODE_NAMES;
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::http::text_prefix;
-use crate::model::json::{JsonCx, Plain, ToJson, ts_secs};
-use crate::model::payload::{Digest, HexBuf, preview};
+use crate::model::json::{JsonCx, JsonLine, Plain, ToJson, ts_secs};
+use crate::model::payload::{Digest, HexBuf, Preview, hex_piece, preview};
 use crate::model::sub::{SubChoice, SubUnit, sub_values, write_units};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -164,8 +164,10 @@ impl ToJson for Handshake {
     }
 }
 
-impl ToJson for WsFrame<'_> {
-    fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
+impl WsFrame<'_> {
+    /// The frame's `preview`: its payload's first bytes (a close frame's reason), as text when
+    /// the frame carries text that is not compressed.
+    fn preview(&self, preview_chars: usize) -> Preview<'_> {
         let text = matches!(self.opcode, OpCode::Text | OpCode::Close)
             || (self.opcode == OpCode::Continuation
                 && std::str::from_utf8(self.payload_head).is_ok());
@@ -178,7 +180,18 @@ impl ToJson for WsFrame<'_> {
         } else {
             (self.payload_head, self.payload_len)
         };
-        let preview = preview(body, total, text && !self.rsv1, cx.preview_chars);
+        preview(body, total, text && !self.rsv1, preview_chars)
+    }
+
+    /// The fields after `close_reason`.
+    fn json_tail<S: SerializeStruct>(&self, cx: &JsonCx, r: &mut S) -> Result<(), S::Error> {
+        self.preview(cx.preview_chars).write(r)?;
+        cx.layers.write(r)
+    }
+}
+
+impl ToJson for WsFrame<'_> {
+    fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
         let mut mask_hex = HexBuf::default();
         let mask = self.mask.as_ref().map(|m| Plain::hex(m, &mut mask_hex));
         let mut r = s.serialize_struct("ws_frame", 20)?;
@@ -191,7 +204,7 @@ impl ToJson for WsFrame<'_> {
         r.serialize_field("rsv1", &self.rsv1)?;
         r.serialize_field("rsv2", &self.rsv2)?;
         r.serialize_field("rsv3", &self.rsv3)?;
-        r.serialize_field("opcode", &self.opcode.name())?;
+        r.serialize_field("opcode", &Plain::name(self.opcode.static_name()))?;
         r.serialize_field("opcode_num", &self.opcode.as_u8())?;
         r.serialize_field("masked", &self.mask.is_some())?;
         r.serialize_field("mask", &mask)?;
@@ -202,40 +215,136 @@ impl ToJson for WsFrame<'_> {
             "close_reason",
             &self.close_reason.map(String::from_utf8_lossy),
         )?;
-        preview.write(&mut r)?;
-        cx.layers.write(&mut r)?;
+        self.json_tail(cx, &mut r)?;
         r.end()
+    }
+
+    /// Every frame but a close frame (whose code and reason vary: written by `to_json`), in
+    /// runs of the program's own text: `to_json`'s fields.
+    fn to_json_line<L: JsonLine>(&self, cx: &JsonCx, line: &mut L) -> Result<bool, L::Error> {
+        let (Some(flow), Some(frame)) = (cx.flow, cx.frame) else {
+            return Ok(false);
+        };
+        if self.opcode == OpCode::Close || self.close_code.is_some() || self.close_reason.is_some()
+        {
+            return Ok(false);
+        }
+        line.raw("{\"type\":\"ws_frame\",\"flow\":");
+        line.uint(flow);
+        line.raw(dir_then_ts(self.dir));
+        line.ts(self.ts);
+        line.raw(",\"frame\":");
+        line.uint(frame);
+        line.raw(match (self.fin, self.rsv1) {
+            (true, false) => ",\"fin\":true,\"rsv1\":false",
+            (true, true) => ",\"fin\":true,\"rsv1\":true",
+            (false, false) => ",\"fin\":false,\"rsv1\":false",
+            (false, true) => ",\"fin\":false,\"rsv1\":true",
+        });
+        line.raw(match (self.rsv2, self.rsv3) {
+            (false, false) => ",\"rsv2\":false,\"rsv3\":false,\"opcode\":",
+            (false, true) => ",\"rsv2\":false,\"rsv3\":true,\"opcode\":",
+            (true, false) => ",\"rsv2\":true,\"rsv3\":false,\"opcode\":",
+            (true, true) => ",\"rsv2\":true,\"rsv3\":true,\"opcode\":",
+        });
+        line.plain(self.opcode.static_name());
+        line.raw(",\"opcode_num\":");
+        line.uint(self.opcode.as_u8().into());
+        match &self.mask {
+            Some(m) => {
+                line.raw(",\"masked\":true,\"mask\":");
+                line.plain(hex_piece(m, &mut HexBuf::default()));
+            }
+            None => line.raw(",\"masked\":false,\"mask\":null"),
+        }
+        line.raw(",\"payload_len\":");
+        line.uint(self.payload_len);
+        line.raw(",\"header_len\":");
+        line.uint(self.header.len() as u64);
+        line.raw(",\"close_code\":null,\"close_reason\":null");
+        let mut r = line.fields();
+        self.json_tail(cx, &mut r)?;
+        r.end()?;
+        Ok(true)
+    }
+}
+
+/// `,"dir":"c2s","ts":` (or `s2c`): two fields of every record of a frame or a message, as
+/// one run of text.
+fn dir_then_ts(dir: Dir) -> &'static str {
+    match dir {
+        Dir::C2S => ",\"dir\":\"c2s\",\"ts\":",
+        Dir::S2C => ",\"dir\":\"s2c\",\"ts\":",
+    }
+}
+
+impl WsMessage<'_> {
+    /// The fields after `valid_utf8`.
+    fn json_tail<S: SerializeStruct>(&self, cx: &JsonCx, r: &mut S) -> Result<(), S::Error> {
+        preview(
+            self.data_head,
+            self.len,
+            self.opcode == OpCode::Text,
+            cx.preview_chars,
+        )
+        .write(r)?;
+        if let Some(sha256) = self.digest.json_field() {
+            r.serialize_field("sha256", &sha256)?;
+        }
+        write_units(r, self.sub)?;
+        cx.layers.write(r)
     }
 }
 
 impl ToJson for WsMessage<'_> {
     fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
-        let sha256 = self.digest.json_field();
-        let preview = preview(
-            self.data_head,
-            self.len,
-            self.opcode == OpCode::Text,
-            cx.preview_chars,
-        );
         let mut r = s.serialize_struct("ws_message", 15)?;
         r.serialize_field("type", &Plain::name("ws_message"))?;
         r.serialize_field("flow", &cx.flow)?;
         r.serialize_field("dir", &Plain::name(self.dir.as_str()))?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
         r.serialize_field("frame", &cx.frame)?;
-        r.serialize_field("opcode", &self.opcode.name())?;
+        r.serialize_field("opcode", &Plain::name(self.opcode.static_name()))?;
         r.serialize_field("frames", &self.frames)?;
         r.serialize_field("wire_len", &self.wire_len)?;
         r.serialize_field("len", &self.len)?;
         r.serialize_field("compressed", &self.compressed)?;
         r.serialize_field("valid_utf8", &self.valid_utf8)?;
-        preview.write(&mut r)?;
-        if let Some(sha256) = sha256 {
-            r.serialize_field("sha256", &sha256)?;
-        }
-        write_units(&mut r, self.sub)?;
-        cx.layers.write(&mut r)?;
+        self.json_tail(cx, &mut r)?;
         r.end()
+    }
+
+    /// Every message, in runs of the program's own text: `to_json`'s fields.
+    fn to_json_line<L: JsonLine>(&self, cx: &JsonCx, line: &mut L) -> Result<bool, L::Error> {
+        let (Some(flow), Some(frame)) = (cx.flow, cx.frame) else {
+            return Ok(false);
+        };
+        line.raw("{\"type\":\"ws_message\",\"flow\":");
+        line.uint(flow);
+        line.raw(dir_then_ts(self.dir));
+        line.ts(self.ts);
+        line.raw(",\"frame\":");
+        line.uint(frame);
+        line.raw(",\"opcode\":");
+        line.plain(self.opcode.static_name());
+        line.raw(",\"frames\":");
+        line.uint(self.frames.into());
+        line.raw(",\"wire_len\":");
+        line.uint(self.wire_len);
+        line.raw(",\"len\":");
+        line.uint(self.len);
+        line.raw(match (self.compressed, self.valid_utf8) {
+            (false, Some(true)) => ",\"compressed\":false,\"valid_utf8\":true",
+            (true, Some(true)) => ",\"compressed\":true,\"valid_utf8\":true",
+            (false, None) => ",\"compressed\":false,\"valid_utf8\":null",
+            (true, None) => ",\"compressed\":true,\"valid_utf8\":null",
+            (false, Some(false)) => ",\"compressed\":false,\"valid_utf8\":false",
+            (true, Some(false)) => ",\"compressed\":true,\"valid_utf8\":false",
+        });
+        let mut r = line.fields();
+        self.json_tail(cx, &mut r)?;
+        r.end()?;
+        Ok(true)
     }
 }
 

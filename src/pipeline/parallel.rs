@@ -34,7 +34,6 @@ use crate::model::{Anomaly, Event, EventCtx, EventSink, Record};
 use crate::proto::classify::LongPollMemory;
 use crate::proto::conn::ConnAnalyzer;
 use crate::report::json::event_json;
-use crate::report::json_writer::push_json;
 use crate::report::{PacketDone, Reporter};
 use crate::source::{Frame, LinkType};
 use crate::tcp::{ClosingOrder, FlowId, FlowTable, Placed, TableStats, shard::shard_of};
@@ -424,7 +423,7 @@ impl EventSink for Outbox {
                     _ => None,
                 };
                 self.carried
-                    .put_line(ctx.flow.id, anomaly, |line| push_json(line, &json).is_ok());
+                    .put_line(ctx.flow.id, anomaly, |line| json.push(line).is_ok());
             }
             if closed.is_none() {
                 return;

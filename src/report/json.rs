@@ -11,14 +11,16 @@
 //! into one buffer the printer reuses.
 
 use crate::model::{
-    Anomaly, Event, EventCtx, EventSink, FlowKind, FlowRecord, Json, JsonCx, Layers, Record, ToJson,
+    Anomaly, Event, EventCtx, EventSink, FlowKind, FlowRecord, FlowSummary, Json, JsonCx, Layers,
+    Record, ToJson,
 };
 use crate::report::gate::{KindGate, Verdict};
-use crate::report::json_writer::push_json;
+use crate::report::json_writer::{push_json, push_record};
 use crate::report::select::{HeldLines, Pick, Selection};
 use crate::report::{IoState, Reporter};
 use crate::stats::RunStats;
 use crate::tcp::FlowId;
+use crate::tcp::{CloseHow, FlowMeta};
 use serde::Serialize;
 use std::io::Write;
 
@@ -43,25 +45,43 @@ pub fn json_line<T: Serialize + ?Sized>(value: &T) -> String {
 
 /// What `--json` writes for an event: a record in its context, or a flow's `flow` record
 /// when it closes. The other events write nothing (a `--kind` gate may decide on them).
-/// Made on the stack to be written at once, never stored: the flow record is not boxed.
-#[allow(clippy::large_enum_variant)]
+/// Small and made on the stack to be written at once: the flow record is built (on the stack,
+/// not boxed) only while it is written, so that what every record passes around stays a few
+/// words.
 pub enum EventJson<'r> {
     Record(Json<'r, Record<'r>>),
-    Flow(FlowRecord),
+    Flow {
+        meta: &'r FlowMeta,
+        summary: &'r FlowSummary,
+        how: CloseHow,
+    },
 }
 
 impl Serialize for EventJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             EventJson::Record(r) => r.serialize(s),
-            EventJson::Flow(f) => f.serialize(s),
+            EventJson::Flow { meta, summary, how } => {
+                FlowRecord::new(meta, summary, *how).serialize(s)
+            }
+        }
+    }
+}
+
+impl EventJson<'_> {
+    /// Appends the line's JSON to `out` (no newline): a record as it writes itself
+    /// ([`push_record`]), the flow record through serde.
+    pub fn push(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match self {
+            EventJson::Record(r) => push_record(out, r.record, &r.cx),
+            EventJson::Flow { .. } => push_json(out, self),
         }
     }
 }
 
 /// What `--json` writes for `event`, payloads previewed to `preview` characters.
 pub fn event_json<'r>(
-    ctx: &EventCtx<'_>,
+    ctx: &EventCtx<'r>,
     event: &'r Event<'r>,
     preview: usize,
 ) -> Option<EventJson<'r>> {
@@ -75,9 +95,11 @@ pub fn event_json<'r>(
                 layers: Layers::of(ctx.layer),
             },
         })),
-        Event::FlowClosed { how, summary } => {
-            Some(EventJson::Flow(FlowRecord::new(ctx.flow, summary, *how)))
-        }
+        Event::FlowClosed { how, summary } => Some(EventJson::Flow {
+            meta: ctx.flow,
+            summary,
+            how: *how,
+        }),
         Event::FlowOpened | Event::HttpHead(_) | Event::Control { .. } => None,
     }
 }
@@ -273,13 +295,13 @@ impl<W: Write> JsonPrinter<W> {
         self.release.clear();
     }
 
-    /// Writes one line; `event` is what the `--kind` gate decides on, when it belongs to a flow;
-    /// `pick` is what the filter said of it.
-    fn write<T: Serialize>(
+    /// Writes one line, its JSON appended by `push`; `event` is what the `--kind` gate
+    /// decides on, when it belongs to a flow; `pick` is what the filter said of it.
+    fn write(
         &mut self,
         flow: Option<FlowId>,
         event: Option<&Event<'_>>,
-        rec: &T,
+        push: impl Fn(&mut Vec<u8>) -> serde_json::Result<()>,
         pick: Pick,
     ) {
         if self.io.failed || pick == Pick::No {
@@ -287,14 +309,14 @@ impl<W: Write> JsonPrinter<W> {
         }
         if self.kept() {
             let at = self.line.len();
-            if push_json(&mut self.line, rec).is_err() {
+            if push(&mut self.line).is_err() {
                 return self.line.truncate(at);
             }
             self.line.push(b'\n');
             return self.hand_on(false);
         }
         self.line.clear();
-        if push_json(&mut self.line, rec).is_err() {
+        if push(&mut self.line).is_err() {
             return;
         }
         self.line.push(b'\n');
@@ -352,7 +374,7 @@ impl<W: Write> EventSink for JsonPrinter<W> {
             .is_none_or(|s| s.global(anomaly, frame));
         let pick = if shown { Pick::Yes } else { Pick::No };
         let json = self.json(anomaly, None, Some(frame), Layers::default());
-        self.write(None, None, &json, pick);
+        self.write(None, None, |out| push_json(out, &json), pick);
     }
 
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
@@ -405,7 +427,7 @@ impl<W: Write> EventSink for JsonPrinter<W> {
             Event::Control { .. } => {}
             Event::Record(_) | Event::FlowClosed { .. } => {
                 if let Some(json) = event_json(ctx, &event, self.preview) {
-                    self.write(Some(flow), Some(&event), &json, pick);
+                    self.write(Some(flow), Some(&event), |out| json.push(out), pick);
                 }
             }
         }

@@ -13,8 +13,9 @@
 //! struct's field names (the program's own `&'static str`) are written as they are, and nothing
 //! is allocated (names, numbers and strings all go straight into the buffer).
 
-use crate::model::json::Plain;
+use crate::model::json::{Json, JsonCx, JsonLine, Plain, ToJson, ts_secs};
 use crate::report::escape;
+use crate::time::Timestamp;
 use serde::Serialize;
 use serde::ser::{self, Error as _, Impossible};
 use serde_json::ser::{CompactFormatter, Formatter};
@@ -29,6 +30,61 @@ type Result<T = ()> = std::result::Result<T, Error>;
 /// of the value.
 pub fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result {
     value.serialize(&mut JsonWriter::new(out))
+}
+
+/// Appends `record` in its context `cx` as [`push_json`] appends `Json { record, cx }`:
+/// straight into the line when the record writes itself so
+/// ([`ToJson::to_json_line`]), else through serde.
+pub fn push_record<R: ToJson + ?Sized>(out: &mut Vec<u8>, record: &R, cx: &JsonCx) -> Result {
+    let mut line = LineWriter {
+        writer: JsonWriter::new(out),
+    };
+    if record.to_json_line(cx, &mut line)? {
+        return Ok(());
+    }
+    push_json(out, &Json { record, cx: *cx })
+}
+
+/// The JSON line a record writes itself into ([`JsonLine`]), with the serializer's pieces.
+struct LineWriter<'b> {
+    writer: JsonWriter<'b>,
+}
+
+impl<'b> JsonLine for LineWriter<'b> {
+    type Error = Error;
+    type Fields<'f>
+        = Compound<'f, 'b>
+    where
+        Self: 'f;
+
+    #[inline(always)]
+    fn raw(&mut self, text: &'static str) {
+        put(self.writer.out, text.as_bytes());
+    }
+
+    #[inline(always)]
+    fn uint(&mut self, v: u64) {
+        put_uint(self.writer.out, v);
+    }
+
+    #[inline(always)]
+    fn ts(&mut self, t: Timestamp) {
+        put_f64(self.writer.out, ts_secs(t));
+    }
+
+    #[inline(always)]
+    fn plain(&mut self, text: &str) {
+        debug_assert!(next_attention(text.as_bytes(), 0) == text.len(), "{text}");
+        put_plain(self.writer.out, text.as_bytes());
+    }
+
+    fn fields(&mut self) -> Compound<'_, 'b> {
+        Compound {
+            w: &mut self.writer,
+            first: false,
+            close: b"}",
+        }
+    }
 }
 
 /// The serializer: the buffer it appends to.
@@ -123,25 +179,29 @@ fn short_attention(b: &[u8]) -> u64 {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends `b`. A record is mostly short pieces (names, numbers, `true`, `"c2s"`), and a call
-/// to `memcpy` for each costs more than the copy: up to 16 bytes are stored as two overlapping
-/// words straight into the buffer.
+/// Appends `b`. A record is mostly short pieces (names, numbers, `true`, `"c2s"`, runs of
+/// names and flags), and a call to `memcpy` for each costs more than the copy: up to 32 bytes
+/// are stored as two overlapping words straight into the buffer.
 #[inline(always)]
 fn put(out: &mut Vec<u8>, b: &[u8]) {
     let n = b.len();
-    if n > 16 {
+    if n > 32 {
         return out.extend_from_slice(b);
     }
-    out.reserve(16);
+    out.reserve(32);
     let at = out.len();
-    store_short(out.spare_capacity_mut(), b);
-    // SAFETY: `reserve(16)` made room for 16 bytes after `at`, and `store_short` initialised the
-    // first `n` of them (`n <= 16`).
+    let spare = out.spare_capacity_mut();
+    if n > 16 {
+        store(spare, 0, word::<16>(b, 0));
+        store(spare, n - 16, word::<16>(b, n - 16));
+    } else {
+        store_short(spare, b);
+    }
+    // SAFETY: `reserve(32)` made room for 32 bytes after `at`, and the stores above
+    // initialised the first `n` of them (`n <= 32`).
     unsafe { out.set_len(at + n) };
 }
 
-/// Appends `,"name":` (the comma when `comma`) in one piece.
-#[inline(always)]
 /// Writes `v` the way `zmij` does when it is a whole number of microseconds from 1 to 2^33
 /// (what every timestamp and most durations are: `ts_secs`), from the integer, and says whether
 /// it did. Then `m / 10^6` with its trailing zeros cut is the shortest text that reads back as
@@ -157,43 +217,39 @@ fn put_micros(out: &mut Vec<u8>, v: f64) -> bool {
     // `v * 10^6` is off by up to one unit near the top of the range (`+ 0.5` and the cast
     // round it without a call to `round`).
     let near = (v * MICROS + 0.5) as u64;
-    let Some(m) = [near, near - 1, near + 1]
-        .into_iter()
-        .find(|&m| m as f64 / MICROS == v)
-    else {
+    let is = |m: u64| m as f64 / MICROS == v;
+    let m = if is(near) {
+        near
+    } else if is(near - 1) {
+        near - 1
+    } else if is(near + 1) {
+        near + 1
+    } else {
         return false;
     };
     put_secs(out, m / 1_000_000);
-    // The six decimals, two at a time, their trailing zeros cut (one kept).
-    let frac = (m % 1_000_000) as usize;
-    let mut decimals = [b'0'; 7];
-    decimals[0] = b'.';
-    for (i, n) in [frac / 10_000, frac / 100 % 100, frac % 100]
-        .into_iter()
-        .enumerate()
-    {
-        decimals[1 + 2 * i..3 + 2 * i].copy_from_slice(pair(n));
-    }
-    let end = decimals
-        .iter()
-        .rposition(|&d| d != b'0')
-        .map_or(2, |last| (last + 1).max(2));
-    put(out, &decimals[..end]);
+    // The six decimals after the point, their trailing zeros cut (one kept): the point and
+    // the digits as one word (`digits8` writes them after two leading zeros), its last byte
+    // that is not `0` found from the word's bits.
+    let digits = u64::from_le_bytes(digits8((m % 1_000_000) as u32));
+    let word = ((digits >> 8) & !0xff) | u64::from(b'.');
+    // Bytes 2 to 6 hold the last five digits; byte 1, the first, is always kept.
+    let not_zero = (word ^ (LO * u64::from(b'0'))) & 0x00ff_ffff_ffff_0000;
+    let last = ((63 - (not_zero | 0xff00).leading_zeros()) / 8) as usize;
+    put_word(out, word, last + 1);
     true
 }
 
-/// The two digits of `n` (below 100).
-#[inline(always)]
-fn pair(n: usize) -> &'static [u8] {
-    PAIRS.get(2 * n..2 * n + 2).unwrap_or(b"00")
+/// Appends `v` as `serde_json` writes it: `null` when not finite, else as `zmij` writes it
+/// ([`put_micros`] for whole microseconds).
+fn put_f64(out: &mut Vec<u8>, v: f64) {
+    if !v.is_finite() {
+        return put(out, b"null");
+    }
+    if !put_micros(out, v) {
+        put(out, zmij::Buffer::new().format_finite(v).as_bytes());
+    }
 }
-
-/// "00" to "99".
-const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-    2021222324252627282930313233343536373839\
-    4041424344454647484950515253545556575859\
-    6061626364656667686970717273747576777879\
-    8081828384858687888990919293949596979899";
 
 /// Appends `secs`, a timestamp's whole seconds: the same as the last timestamp's in nearly every
 /// record of a capture, so the last one's digits are kept (per thread) and copied.
@@ -214,6 +270,70 @@ fn put_secs(out: &mut Vec<u8>, secs: u64) {
     put(out, text);
 }
 
+/// `v` (below 10^8) as eight decimal digits, leading zeros included, computed in the lanes of
+/// one word rather than a digit at a time: the upper and the lower four digits in two 32-bit
+/// lanes, each split into two pairs (16-bit lanes: `x / 100` as `x * 10486 >> 20`, exact below
+/// 10^4), each pair into two digits (bytes: `x / 10` as `x * 103 >> 10`, exact below 100).
+#[inline(always)]
+fn digits8(v: u32) -> [u8; 8] {
+    let x = u64::from(v / 10_000) | (u64::from(v % 10_000) << 32);
+    let hundreds = ((x * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    let pairs = hundreds | ((x - hundreds * 100) << 16);
+    let tens = ((pairs * 103) >> 10) & 0x000f_000f_000f_000f;
+    let digits = tens | ((pairs - tens * 10) << 8);
+    (digits | (LO * u64::from(b'0'))).to_le_bytes()
+}
+
+/// Appends the first `n` bytes (at most 8) of `word` as it is laid out in memory, with one store.
+#[inline(always)]
+fn put_word(out: &mut Vec<u8>, word: u64, n: usize) {
+    out.reserve(8);
+    let at = out.len();
+    store(out.spare_capacity_mut(), 0, word.to_le_bytes());
+    // SAFETY: `reserve(8)` made room for the 8 bytes stored after `at`, and `n <= 8`.
+    unsafe { out.set_len(at + n.min(8)) };
+}
+
+/// Appends `v` in decimal as `itoa` writes it: one or two digits (an opcode, a length) from a
+/// table, then up to eight (frame numbers: nearly every other number of a record) from
+/// [`digits8`] with one store, without a digit loop.
+#[inline(always)]
+fn put_uint(out: &mut Vec<u8>, v: u64) {
+    match u32::try_from(v) {
+        Ok(digit @ 0..10) => out.push(b'0' + digit as u8),
+        Ok(n @ 10..100) => put(out, pair(n as usize)),
+        Ok(small @ 100..100_000_000) => {
+            let word = u64::from_le_bytes(digits8(small));
+            // The leading zeros are the word's first bytes in memory (at most 6: `small` has
+            // three digits or more): shifted out.
+            let zeros = ((word ^ (LO * u64::from(b'0'))).trailing_zeros() / 8) as usize;
+            put_word(out, word >> (8 * zeros), 8 - zeros);
+        }
+        _ => put_itoa(out, v),
+    }
+}
+
+/// The two digits of `n` (below 100).
+#[inline(always)]
+fn pair(n: usize) -> &'static [u8] {
+    PAIRS.get(2 * n..2 * n + 2).unwrap_or(b"00")
+}
+
+/// "00" to "99".
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// Appends `v` as `itoa` writes it (kept out of line: rare on the way of [`put_uint`]).
+#[inline(never)]
+fn put_itoa<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
+    put(out, itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Appends `,"name":` (the comma when `comma`) in one piece.
+#[inline(always)]
 fn put_name(out: &mut Vec<u8>, comma: bool, name: &[u8]) {
     let n = name.len();
     if n > 16 {
@@ -299,38 +419,93 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let first = next_attention(b, 0);
     put(out, b.get(..first).unwrap_or_default());
     if first < b.len() {
-        escape_from(out, s, first);
+        escape_repeated(out, s, first);
     }
 }
 
-/// [`write_str`] from byte `start`, the first byte that needs a look. A word's flagged bytes
-/// are all handled from one look at it (JSON text in a preview has a quote every few bytes);
-/// the last bytes, short of a word, one flagged byte at a time.
+/// The rest of a string to escape, from byte `start` ([`escape_from`]), and its JSON text, kept
+/// from the last string escaped on this thread: a WebSocket message of one frame (most are)
+/// has the same preview in its frame record and its message record, written one after the
+/// other, and JSON text has a quote every few bytes. At most [`Repeat::MAX`] bytes are kept.
+#[derive(Default)]
+struct Repeat {
+    rest: Vec<u8>,
+    text: Vec<u8>,
+}
+
+impl Repeat {
+    /// The longest rest kept (its text is at most six times as long): a preview's size.
+    const MAX: usize = 512;
+}
+
+/// [`escape_from`], or a copy of the text it wrote last when the rest is the same.
+#[inline(never)]
+fn escape_repeated(out: &mut Vec<u8>, s: &str, start: usize) {
+    thread_local! {
+        static LAST: std::cell::RefCell<Repeat> = std::cell::RefCell::default();
+    }
+    let rest = s.as_bytes().get(start..).unwrap_or_default();
+    if rest.len() > Repeat::MAX {
+        return escape_from(out, s, start);
+    }
+    LAST.with_borrow_mut(|last| {
+        if last.rest == rest {
+            return out.extend_from_slice(&last.text);
+        }
+        let at = out.len();
+        escape_from(out, s, start);
+        last.rest.clear();
+        last.rest.extend_from_slice(rest);
+        last.text.clear();
+        last.text
+            .extend_from_slice(out.get(at..).unwrap_or_default());
+    });
+}
+
+/// [`write_str`] from byte `start`, the first byte that needs a look, a word at a time: each
+/// word is stored whole into the buffer, then the buffer keeps the bytes before its first
+/// flagged byte, which is written escaped, and the next word is read from just after it (JSON
+/// text in a preview has a quote every few bytes: each costs one look at a word, not a look
+/// and two copies). The last bytes, short of a word, one flagged byte at a time.
 #[inline(never)]
 fn escape_from(out: &mut Vec<u8>, s: &str, start: usize) {
     let b = s.as_bytes();
-    // Bytes before `done` are written; words are looked at from `at`.
-    let (mut done, mut at) = (start, start);
-    while let Some(word) = b.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
-        let mut m = attention(u64::from_le_bytes(*word));
-        while m != 0 {
-            let k = at + (m.trailing_zeros() / 8) as usize;
-            m &= m - 1;
-            // A flagged byte before `done` belongs to a character already written.
-            if k >= done {
-                put(out, &b[done..k]);
-                done = escape_at(out, s, k);
-            }
+    let mut i = start;
+    while let Some(word) = b.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
+        // Room for the word, or for the bytes before a quote and the quote escaped.
+        out.reserve(9);
+        let at = out.len();
+        let spare = out.spare_capacity_mut();
+        store(spare, 0, *word);
+        let m = attention(u64::from_le_bytes(*word));
+        if m == 0 {
+            // SAFETY: `reserve(9)` made room for the 8 bytes stored after `at`.
+            unsafe { out.set_len(at + 8) };
+            i += 8;
+            continue;
         }
-        at += 8;
+        let k = (m.trailing_zeros() / 8) as usize;
+        let c = word[k];
+        if c == b'"' || c == b'\\' {
+            // The quote or backslash of JSON text, escaped in the same room.
+            store(spare, k, [b'\\', c]);
+            // SAFETY: `reserve(9)` made room for 9 bytes after `at`; the word's first `k`
+            // bytes and the two bytes after them are stored (`k <= 7`).
+            unsafe { out.set_len(at + k + 2) };
+            i += k + 1;
+        } else {
+            // SAFETY: as above, the word's first `k` bytes are stored.
+            unsafe { out.set_len(at + k) };
+            i = escape_at(out, s, i + k);
+        }
     }
     loop {
-        let i = next_attention(b, done);
-        put(out, &b[done..i]);
-        if i >= b.len() {
+        let next = next_attention(b, i);
+        put(out, b.get(i..next).unwrap_or_default());
+        if next >= b.len() {
             return;
         }
-        done = escape_at(out, s, i);
+        i = escape_at(out, s, next);
     }
 }
 
@@ -358,7 +533,7 @@ fn escape_at(out: &mut Vec<u8>, s: &str, i: usize) -> usize {
             };
             let end = i + ch.len_utf8();
             if escape::is_safe(ch) {
-                out.extend_from_slice(&b[i..end]);
+                put(out, &b[i..end]);
             } else {
                 let mut units = [0u16; 2];
                 for &u in ch.encode_utf16(&mut units).iter() {
@@ -372,21 +547,53 @@ fn escape_at(out: &mut Vec<u8>, s: &str, i: usize) -> usize {
 }
 
 /// Appends `"s"`.
+#[inline(always)]
 fn quoted(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    // Most strings are short and need nothing escaped: written with their quotes at once.
+    if b.len() <= 16 && short_attention(b) == 0 {
+        return put_quoted(out, b);
+    }
     out.push(b'"');
     write_str(out, s);
     out.push(b'"');
 }
 
-/// Integers as `serde_json` writes them (with `itoa`, as it does); one or two digits (an
-/// opcode, a count of frames, a header's length) without its buffer.
+/// Appends `"b"`, `b` holding nothing to escape.
+#[inline(always)]
+fn put_plain(out: &mut Vec<u8>, b: &[u8]) {
+    if b.len() <= 16 {
+        return put_quoted(out, b);
+    }
+    out.push(b'"');
+    put(out, b);
+    out.push(b'"');
+}
+
+/// Appends `"b"`, `b` (at most 16 bytes) holding nothing to escape, with one look at the
+/// buffer's room.
+#[inline(always)]
+fn put_quoted(out: &mut Vec<u8>, b: &[u8]) {
+    let n = b.len().min(16);
+    out.reserve(18);
+    let at = out.len();
+    let spare = out.spare_capacity_mut();
+    store(spare, 0, [b'"']);
+    store_short(&mut spare[1..], &b[..n]);
+    store(spare, n + 1, [b'"']);
+    // SAFETY: `reserve(18)` made room for 18 bytes after `at`, and the stores above
+    // initialised the first `n + 2` of them.
+    unsafe { out.set_len(at + n + 2) };
+}
+
+/// Integers as `serde_json` writes them (the same digits `itoa`, which it uses, writes: the
+/// tests compare): unsigned ones by [`put_uint`], negative ones by `itoa`.
 macro_rules! numbers {
     ($($name:ident($t:ty);)*) => {$(
         fn $name(self, v: $t) -> Result {
-            match u8::try_from(v) {
-                Ok(digit @ 0..10) => self.out.push(b'0' + digit),
-                Ok(n @ 10..100) => self.out.extend_from_slice(pair(usize::from(n))),
-                _ => put(self.out, itoa::Buffer::new().format(v).as_bytes()),
+            match u64::try_from(v) {
+                Ok(v) => put_uint(self.out, v),
+                Err(_) => put_itoa(self.out, v),
             }
             Ok(())
         }
@@ -490,12 +697,7 @@ impl<'a, 'b> ser::Serializer for &'a mut JsonWriter<'b> {
     }
 
     fn serialize_f64(self, v: f64) -> Result {
-        if !v.is_finite() {
-            return self.serialize_unit();
-        }
-        if !put_micros(self.out, v) {
-            put(self.out, zmij::Buffer::new().format_finite(v).as_bytes());
-        }
+        put_f64(self.out, v);
         Ok(())
     }
 
@@ -507,9 +709,7 @@ impl<'a, 'b> ser::Serializer for &'a mut JsonWriter<'b> {
         if self.plain {
             // The program's own text, made only by `Plain`'s constructors.
             debug_assert!(next_attention(v.as_bytes(), 0) == v.len(), "{v}");
-            self.out.push(b'"');
-            put(self.out, v.as_bytes());
-            self.out.push(b'"');
+            put_plain(self.out, v.as_bytes());
             return Ok(());
         }
         quoted(self.out, v);
@@ -672,6 +872,7 @@ macro_rules! fields {
         impl ser::$trait for Compound<'_, '_> {
             type Ok = ();
             type Error = Error;
+            #[inline(always)]
             fn serialize_field<T: Serialize + ?Sized>(
                 &mut self,
                 key: &'static str,
@@ -827,6 +1028,7 @@ impl ser::Serializer for MapKey<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy as _;
     use serde_json::json;
 
     /// What `serde_json` writes, with the terminal-unsafe characters it leaves as themselves
@@ -961,14 +1163,29 @@ mod tests {
             i in proptest::num::i64::ANY,
             u in proptest::num::u128::ANY,
             small in -200i64..200,
+            digits in 0u32..=8,
+            below in 0u64..100_000_000,
         ) {
             let v = (f, g, i, u, f.to_bits() as f64 / 1e6);
             proptest::prop_assert_eq!(ours(&v), reference(&v));
-            // The one- and two-digit shortcut, in every integer type that holds the number.
+            // Small numbers, in every integer type that holds them.
             let n = (small as i8, small as i16, small as i32, small, small as i128);
             proptest::prop_assert_eq!(ours(&n), reference(&n));
             let u = (small as u8, small as u16, small as u32, small as u64, small as u128);
             proptest::prop_assert_eq!(ours(&u), reference(&u));
+            // Every length the one-word writer writes (below 10^8), its edges and the first
+            // numbers above it.
+            let top = 10u64.pow(digits);
+            let around = (below % top, top.saturating_sub(1), top, top + below % 7);
+            proptest::prop_assert_eq!(ours(&around), reference(&around));
+            let above = (99_999_999u64 + below, u64::from(u32::MAX) + below);
+            proptest::prop_assert_eq!(ours(&above), reference(&above));
+        }
+
+        #[test]
+        fn eight_digits_are_the_number_s_digits(v in 0u32..100_000_000) {
+            let want = format!("{v:08}");
+            proptest::prop_assert_eq!(&digits8(v)[..], want.as_bytes());
         }
 
         #[test]
@@ -1003,6 +1220,129 @@ mod tests {
         #[test]
         fn strings_are_written_as_the_reference_writes_them(s in "\\PC*|[\\u{0}-\\u{2100}]*|[ -~]{0,40}[\\u{0}-\\u{ff}][ -~]{0,40}") {
             proptest::prop_assert_eq!(ours(&s), reference(&s));
+        }
+
+        /// A WebSocket frame or message that writes itself straight into the line
+        /// (`push_record`) writes what serde writes for it (`push_json`), on generated records
+        /// of every kind: every opcode, flag, mask, preview (text, hex, cut or not), digest,
+        /// sub-protocol unit, protocol layer, and a record without a flow or packet.
+        #[test]
+        fn ws_records_written_straight_are_written_as_serde_writes_them(
+            c2s: bool,
+            ts in proptest::prop_oneof![0i64..4_000_000_000_000_000_000, proptest::num::i64::ANY],
+            flags in 0u8..16,
+            opcode in 0u8..16,
+            mask: Option<[u8; 4]>,
+            payload_len in proptest::prop_oneof![0u64..300, proptest::num::u64::ANY],
+            header in proptest::collection::vec(proptest::num::u8::ANY, 2..15),
+            head in proptest::prop_oneof![
+                "[ -~]{0,200}".prop_map(String::into_bytes),
+                "\\PC{0,100}".prop_map(String::into_bytes),
+                proptest::collection::vec(proptest::num::u8::ANY, 0..200)],
+            close in proptest::option::of((proptest::option::of(proptest::num::u16::ANY),
+                proptest::collection::vec(proptest::num::u8::ANY, 0..40))),
+            ids in (proptest::option::of(proptest::num::u64::ANY),
+                proptest::option::of(proptest::num::u64::ANY)),
+            preview_chars in 0usize..300,
+            depth in 0usize..3,
+            message in (proptest::num::u32::ANY, proptest::num::u64::ANY,
+                proptest::num::u64::ANY, proptest::option::of(proptest::bool::ANY)),
+            digest in 0u8..3,
+            sub: bool,
+        ) {
+            use crate::model::{Digest, JsonCx, Layers, Layer, OpCode, SubUnit, WsFrame, WsMessage};
+            let dir = if c2s { crate::tcp::Dir::C2S } else { crate::tcp::Dir::S2C };
+            let ts = Timestamp(ts);
+            let (close_code, reason) = close.unzip();
+            let tls = Layer { name: "TLS 1.3", outer: None, record: None };
+            let http2 = Layer { name: "HTTP/2", outer: Some(&tls), record: None };
+            let layer = [None, Some(&tls), Some(&http2)][depth];
+            let cx = JsonCx {
+                flow: ids.0,
+                frame: ids.1,
+                preview_chars,
+                layers: Layers::of(layer),
+            };
+            let frame = WsFrame {
+                dir,
+                ts,
+                first_frame: 1,
+                fin: flags & 8 != 0,
+                rsv1: flags & 4 != 0,
+                rsv2: flags & 2 != 0,
+                rsv3: flags & 1 != 0,
+                opcode: OpCode::from_u8(opcode),
+                mask,
+                payload_len,
+                header: &header,
+                payload_head: &head,
+                close_code: close_code.flatten(),
+                close_reason: reason.as_deref(),
+                deflate: false,
+            };
+            let serde = |r: &dyn Fn(&mut Vec<u8>) -> Result| {
+                let mut out = b"[".to_vec();
+                r(&mut out).map(|()| out)
+            };
+            let straight = serde(&|out| push_record(out, &frame, &cx)).unwrap();
+            let reference = serde(&|out| push_json(out, &Json { record: &frame, cx })).unwrap();
+            proptest::prop_assert_eq!(
+                String::from_utf8_lossy(&straight), String::from_utf8_lossy(&reference));
+            let units: Vec<SubUnit> = sub
+                .then(|| crate::proto::sub::json::JsonRecord::parse(r#"{"type":"chat","a\"b":[1]}"#).ok())
+                .flatten()
+                .map(|r| SubUnit {
+                    meaning: Box::new(crate::proto::sub::SubRecord::Json(r)),
+                    reply_to: None,
+                })
+                .into_iter()
+                .collect();
+            let (frames, wire_len, len, valid_utf8) = message;
+            let msg = WsMessage {
+                dir,
+                ts,
+                opcode: OpCode::from_u8(opcode),
+                frames,
+                wire_len,
+                len,
+                compressed: flags & 4 != 0,
+                valid_utf8,
+                data_head: &head,
+                digest: [Digest::Off, Digest::Incomplete, Digest::Sha256([7; 32])][usize::from(digest)],
+                sub: &units,
+                sub_choice: None,
+            };
+            let straight = serde(&|out| push_record(out, &msg, &cx)).unwrap();
+            let reference = serde(&|out| push_json(out, &Json { record: &msg, cx })).unwrap();
+            proptest::prop_assert_eq!(
+                String::from_utf8_lossy(&straight), String::from_utf8_lossy(&reference));
+        }
+
+        /// The text of the last string escaped is copied when the next one ends the same
+        /// (`escape_repeated`): strings written one after the other, the same, with the same
+        /// rest after another start, or with another rest after the same start, are written
+        /// as the reference writes each.
+        #[test]
+        fn strings_written_again_are_written_as_the_first_time(
+            head in "[ -~]{0,20}",
+            rest in "[\"\\\\a-z\\u{1b}é\\u{202e}]{1,40}",
+            other_head in "[a-z]{0,20}",
+            other_rest in "[\"\\\\a-z]{1,40}",
+        ) {
+            let first = format!("{head}\"{rest}");
+            // A rest longer than what is kept, written twice.
+            let long = format!("{head}\"{}", rest.repeat(30));
+            for s in [
+                first.clone(),
+                first.clone(),
+                format!("{other_head}\"{rest}"),
+                format!("{head}\"{other_rest}"),
+                first,
+                long.clone(),
+                long,
+            ] {
+                proptest::prop_assert_eq!(ours(&s), reference(&s));
+            }
         }
     }
 }

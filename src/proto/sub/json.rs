@@ -111,8 +111,8 @@ impl JsonRecord {
     /// repeated: the message preview carries it).
     pub(super) fn members<'m>(&'m self, shape: &'m Shape<'_>, m: &mut Members<'m>) {
         m.str("type", self.kind);
-        m.value_if(!shape.keys.is_empty(), "keys", &shape.keys);
-        m.opt("len", &shape.len);
+        m.strs("keys", &shape.keys);
+        m.opt_uint("len", shape.len);
     }
 
     pub fn summary_at(&self, w: usize) -> String {
