@@ -3,7 +3,7 @@
 //! tests (`http.*`, `sse.*`).
 
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
-use crate::model::json::{JsonCx, Plain, ToJson, ts_secs};
+use crate::model::json::{JsonCx, JsonLine, Plain, ToJson, line_head, ts_secs};
 use crate::model::payload::{Digest, preview};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -109,8 +109,9 @@ impl Serialize for Headers<'_> {
     }
 }
 
-impl ToJson for HttpMessage<'_> {
-    fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
+impl HttpMessage<'_> {
+    /// The fields after `frame`, up to `framing_bytes`.
+    fn json_middle<S: SerializeStruct>(&self, r: &mut S) -> Result<(), S::Error> {
         let (kind, method, target, v, status, reason) = match self.head {
             HttpHead::Request {
                 method,
@@ -123,16 +124,7 @@ impl ToJson for HttpMessage<'_> {
                 reason,
             } => ("response", None, None, version, Some(status), Some(reason)),
         };
-        let text = !self.body_head.is_empty() && std::str::from_utf8(self.body_head).is_ok();
-        let sha256 = self.digest.json_field();
-        let preview = preview(self.body_head, self.body_bytes, text, cx.preview_chars);
-        let mut r = s.serialize_struct("http", 23)?;
-        r.serialize_field("type", &Plain::name("http"))?;
-        r.serialize_field("flow", &cx.flow)?;
-        r.serialize_field("dir", &Plain::name(self.dir.as_str()))?;
-        r.serialize_field("ts", &ts_secs(self.ts))?;
-        r.serialize_field("frame", &cx.frame)?;
-        r.serialize_field("kind", kind)?;
+        r.serialize_field("kind", &Plain::name(kind))?;
         r.serialize_field("method", &method)?;
         r.serialize_field("target", &target)?;
         r.serialize_field("version", &http_version(v))?;
@@ -141,16 +133,57 @@ impl ToJson for HttpMessage<'_> {
         r.serialize_field("headers", &Headers(self.headers))?;
         r.serialize_field("header_bytes", &self.header_bytes)?;
         r.serialize_field("body_bytes", &self.body_bytes)?;
-        r.serialize_field("framing_bytes", &self.framing_bytes)?;
+        r.serialize_field("framing_bytes", &self.framing_bytes)
+    }
+
+    /// The fields after `complete`.
+    fn json_tail<S: SerializeStruct>(&self, cx: &JsonCx, r: &mut S) -> Result<(), S::Error> {
+        let text = !self.body_head.is_empty() && std::str::from_utf8(self.body_head).is_ok();
+        preview(self.body_head, self.body_bytes, text, cx.preview_chars).write(r)?;
+        if let Some(sha256) = self.digest.json_field() {
+            r.serialize_field("sha256", &sha256)?;
+        }
+        cx.layers.write(r)
+    }
+}
+
+impl ToJson for HttpMessage<'_> {
+    fn to_json<S: Serializer>(&self, cx: &JsonCx, s: S) -> Result<S::Ok, S::Error> {
+        let mut r = s.serialize_struct("http", 23)?;
+        r.serialize_field("type", &Plain::name("http"))?;
+        r.serialize_field("flow", &cx.flow)?;
+        r.serialize_field("dir", &Plain::name(self.dir.as_str()))?;
+        r.serialize_field("ts", &ts_secs(self.ts))?;
+        r.serialize_field("frame", &cx.frame)?;
+        self.json_middle(&mut r)?;
         r.serialize_field("chunked", &self.chunked)?;
         r.serialize_field("upgrade", &self.upgrade)?;
         r.serialize_field("complete", &self.complete)?;
-        preview.write(&mut r)?;
-        if let Some(sha256) = sha256 {
-            r.serialize_field("sha256", &sha256)?;
-        }
-        cx.layers.write(&mut r)?;
+        self.json_tail(cx, &mut r)?;
         r.end()
+    }
+
+    /// Every message of a flow's packet: `to_json`'s fields, its head in runs of the
+    /// program's own text.
+    fn to_json_line<L: JsonLine>(&self, cx: &JsonCx, line: &mut L) -> Result<bool, L::Error> {
+        let (Some(flow), Some(frame)) = (cx.flow, cx.frame) else {
+            return Ok(false);
+        };
+        let head = "{\"type\":\"http\",\"flow\":";
+        line_head(line, head, [flow, frame], self.dir, self.ts);
+        // The middle and the tail as serde writes them, `chunked` between them as a run.
+        self.json_middle(&mut line.fields())?;
+        line.raw(if self.chunked {
+            ",\"chunked\":true"
+        } else {
+            ",\"chunked\":false"
+        });
+        let mut r = line.fields();
+        r.serialize_field("upgrade", &self.upgrade)?;
+        r.serialize_field("complete", &self.complete)?;
+        self.json_tail(cx, &mut r)?;
+        r.end()?;
+        Ok(true)
     }
 }
 

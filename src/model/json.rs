@@ -4,7 +4,7 @@
 
 use crate::model::Layer;
 use crate::model::payload::{HexBuf, hex_piece};
-use crate::tcp::FlowId;
+use crate::tcp::{Dir, FlowId};
 use crate::time::Timestamp;
 use serde::ser::{Serialize, Serializer};
 
@@ -106,6 +106,27 @@ pub trait JsonLine {
     fn plain(&mut self, text: &str);
     /// The object's further fields, after those written.
     fn fields(&mut self) -> Self::Fields<'_>;
+}
+
+/// Writes what every record of a flow's packet begins with, `{"type":"NAME","flow":F,
+/// "dir":"c2s","ts":T,"frame":N`, into `line`; `type_flow` is its first run,
+/// `{"type":"NAME","flow":`.
+pub fn line_head<L: JsonLine>(
+    line: &mut L,
+    type_flow: &'static str,
+    [flow, frame]: [u64; 2],
+    dir: Dir,
+    ts: Timestamp,
+) {
+    line.raw(type_flow);
+    line.uint(flow);
+    line.raw(match dir {
+        Dir::C2S => ",\"dir\":\"c2s\",\"ts\":",
+        Dir::S2C => ",\"dir\":\"s2c\",\"ts\":",
+    });
+    line.ts(ts);
+    line.raw(",\"frame\":");
+    line.uint(frame);
 }
 
 /// A record with its JSON context, ready for serde.

@@ -121,6 +121,7 @@ impl ToJson for Record<'_> {
 
     fn to_json_line<L: JsonLine>(&self, cx: &JsonCx, line: &mut L) -> Result<bool, L::Error> {
         match *self {
+            Record::Http(r) => r.to_json_line(cx, line),
             Record::WsFrame(r) => r.to_json_line(cx, line),
             Record::WsMessage(r) => r.to_json_line(cx, line),
             _ => Ok(false),

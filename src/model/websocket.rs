@@ -5,7 +5,7 @@
 use crate::filter::fields::OPCODE_NAMES;
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::http::text_prefix;
-use crate::model::json::{JsonCx, JsonLine, Plain, ToJson, ts_secs};
+use crate::model::json::{JsonCx, JsonLine, Plain, ToJson, line_head, ts_secs};
 use crate::model::payload::{Digest, HexBuf, Preview, hex_piece, preview};
 use crate::model::sub::{SubChoice, SubUnit, sub_values, write_units};
 use crate::tcp::Dir;
@@ -229,12 +229,8 @@ impl ToJson for WsFrame<'_> {
         {
             return Ok(false);
         }
-        line.raw("{\"type\":\"ws_frame\",\"flow\":");
-        line.uint(flow);
-        line.raw(dir_then_ts(self.dir));
-        line.ts(self.ts);
-        line.raw(",\"frame\":");
-        line.uint(frame);
+        let head = "{\"type\":\"ws_frame\",\"flow\":";
+        line_head(line, head, [flow, frame], self.dir, self.ts);
         line.raw(match (self.fin, self.rsv1) {
             (true, false) => ",\"fin\":true,\"rsv1\":false",
             (true, true) => ",\"fin\":true,\"rsv1\":true",
@@ -266,15 +262,6 @@ impl ToJson for WsFrame<'_> {
         self.json_tail(cx, &mut r)?;
         r.end()?;
         Ok(true)
-    }
-}
-
-/// `,"dir":"c2s","ts":` (or `s2c`): two fields of every record of a frame or a message, as
-/// one run of text.
-fn dir_then_ts(dir: Dir) -> &'static str {
-    match dir {
-        Dir::C2S => ",\"dir\":\"c2s\",\"ts\":",
-        Dir::S2C => ",\"dir\":\"s2c\",\"ts\":",
     }
 }
 
@@ -319,12 +306,8 @@ impl ToJson for WsMessage<'_> {
         let (Some(flow), Some(frame)) = (cx.flow, cx.frame) else {
             return Ok(false);
         };
-        line.raw("{\"type\":\"ws_message\",\"flow\":");
-        line.uint(flow);
-        line.raw(dir_then_ts(self.dir));
-        line.ts(self.ts);
-        line.raw(",\"frame\":");
-        line.uint(frame);
+        let head = "{\"type\":\"ws_message\",\"flow\":";
+        line_head(line, head, [flow, frame], self.dir, self.ts);
         line.raw(",\"opcode\":");
         line.plain(self.opcode.static_name());
         line.raw(",\"frames\":");

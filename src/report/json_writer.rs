@@ -1222,12 +1222,13 @@ mod tests {
             proptest::prop_assert_eq!(ours(&s), reference(&s));
         }
 
-        /// A WebSocket frame or message that writes itself straight into the line
-        /// (`push_record`) writes what serde writes for it (`push_json`), on generated records
-        /// of every kind: every opcode, flag, mask, preview (text, hex, cut or not), digest,
-        /// sub-protocol unit, protocol layer, and a record without a flow or packet.
+        /// A WebSocket frame or message, or an HTTP message, that writes itself straight into
+        /// the line (`push_record`) writes what serde writes for it (`push_json`), on generated
+        /// records of every kind: every opcode, flag, mask, preview (text, hex, cut or not),
+        /// digest, sub-protocol unit, start line, header, protocol layer, and a record without
+        /// a flow or packet.
         #[test]
-        fn ws_records_written_straight_are_written_as_serde_writes_them(
+        fn records_written_straight_are_written_as_serde_writes_them(
             c2s: bool,
             ts in proptest::prop_oneof![0i64..4_000_000_000_000_000_000, proptest::num::i64::ANY],
             flags in 0u8..16,
@@ -1314,6 +1315,34 @@ mod tests {
             };
             let straight = serde(&|out| push_record(out, &msg, &cx)).unwrap();
             let reference = serde(&|out| push_json(out, &Json { record: &msg, cx })).unwrap();
+            proptest::prop_assert_eq!(
+                String::from_utf8_lossy(&straight), String::from_utf8_lossy(&reference));
+            // An HTTP message, request or response, with the same bytes as its text.
+            let text = String::from_utf8_lossy(&head);
+            let headers = [crate::model::Header { name: "X-\"a\"", value: &head }];
+            let http = crate::model::HttpMessage {
+                dir,
+                start_ts: ts,
+                ts,
+                head: if flags & 1 == 0 {
+                    crate::model::HttpHead::Request { method: "GET", target: &text, version: opcode }
+                } else {
+                    crate::model::HttpHead::Response { version: opcode, status: 200, reason: &text }
+                },
+                headers: &headers[..usize::from(flags & 2 != 0)],
+                header_bytes: wire_len,
+                body_bytes: len,
+                framing_bytes: u64::from(frames),
+                chunked: flags & 4 != 0,
+                upgrade: (flags & 8 != 0).then_some("websocket"),
+                body_head: &head,
+                raw_head: &[],
+                complete: valid_utf8.unwrap_or(true),
+                digest: [Digest::Off, Digest::Incomplete, Digest::Sha256([7; 32])][usize::from(digest)],
+                exchange: None,
+            };
+            let straight = serde(&|out| push_record(out, &http, &cx)).unwrap();
+            let reference = serde(&|out| push_json(out, &Json { record: &http, cx })).unwrap();
             proptest::prop_assert_eq!(
                 String::from_utf8_lossy(&straight), String::from_utf8_lossy(&reference));
         }
