@@ -79,16 +79,8 @@ impl OpCode {
         self.as_u8() & 0x8 != 0
     }
     /// The contract's name: `continuation`, `text`, ..., `reserved-N`.
-    pub fn name(self) -> std::borrow::Cow<'static, str> {
-        match self {
-            OpCode::Continuation => "continuation".into(),
-            OpCode::Text => "text".into(),
-            OpCode::Binary => "binary".into(),
-            OpCode::Close => "close".into(),
-            OpCode::Ping => "ping".into(),
-            OpCode::Pong => "pong".into(),
-            OpCode::Reserved(n) => format!("reserved-{n}").into(),
-        }
+    pub fn name(self) -> &'static str {
+        OPCODE_NAMES[usize::from(self.as_u8() & 0x0f)]
     }
 }
 
@@ -204,7 +196,7 @@ impl ToJson for WsFrame<'_> {
         r.serialize_field("rsv1", &self.rsv1)?;
         r.serialize_field("rsv2", &self.rsv2)?;
         r.serialize_field("rsv3", &self.rsv3)?;
-        r.serialize_field("opcode", &Plain::name(self.opcode.static_name()))?;
+        r.serialize_field("opcode", &Plain::name(self.opcode.name()))?;
         r.serialize_field("opcode_num", &self.opcode.as_u8())?;
         r.serialize_field("masked", &self.mask.is_some())?;
         r.serialize_field("mask", &mask)?;
@@ -243,7 +235,7 @@ impl ToJson for WsFrame<'_> {
             (true, false) => ",\"rsv2\":true,\"rsv3\":false,\"opcode\":",
             (true, true) => ",\"rsv2\":true,\"rsv3\":true,\"opcode\":",
         });
-        line.plain(self.opcode.static_name());
+        line.plain(self.opcode.name());
         line.raw(",\"opcode_num\":");
         line.uint(self.opcode.as_u8().into());
         match &self.mask {
@@ -291,7 +283,7 @@ impl ToJson for WsMessage<'_> {
         r.serialize_field("dir", &Plain::name(self.dir.as_str()))?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
         r.serialize_field("frame", &cx.frame)?;
-        r.serialize_field("opcode", &Plain::name(self.opcode.static_name()))?;
+        r.serialize_field("opcode", &Plain::name(self.opcode.name()))?;
         r.serialize_field("frames", &self.frames)?;
         r.serialize_field("wire_len", &self.wire_len)?;
         r.serialize_field("len", &self.len)?;
@@ -309,7 +301,7 @@ impl ToJson for WsMessage<'_> {
         let head = "{\"type\":\"ws_message\",\"flow\":";
         line_head(line, head, [flow, frame], self.dir, self.ts);
         line.raw(",\"opcode\":");
-        line.plain(self.opcode.static_name());
+        line.plain(self.opcode.name());
         line.raw(",\"frames\":");
         line.uint(self.frames.into());
         line.raw(",\"wire_len\":");
@@ -367,13 +359,6 @@ impl OwnFields for Handshake {
     }
 }
 
-impl OpCode {
-    /// The contract's name without allocating (`reserved-N` included).
-    pub fn static_name(self) -> &'static str {
-        OPCODE_NAMES[usize::from(self.as_u8() & 0x0f)]
-    }
-}
-
 impl OwnFields for WsFrame<'_> {
     fn record_type(&self) -> RecordType {
         RecordType::WsFrame
@@ -390,7 +375,7 @@ impl OwnFields for WsFrame<'_> {
             F::FrameTime => each(Value::Time(self.ts)),
             F::Dir => each(Value::Sym(self.dir.as_str())),
             F::Ws => each(Value::Present),
-            F::WsOpcode => each(Value::Sym(self.opcode.static_name())),
+            F::WsOpcode => each(Value::Sym(self.opcode.name())),
             F::WsPayload => each(Value::Bytes(self.payload_head)),
             F::WsText => {
                 let texty = matches!(self.opcode, OpCode::Text | OpCode::Continuation);
@@ -432,7 +417,7 @@ impl OwnFields for WsMessage<'_> {
             F::FrameTime => each(Value::Time(self.ts)),
             F::Dir => each(Value::Sym(self.dir.as_str())),
             F::Ws => each(Value::Present),
-            F::WsOpcode => each(Value::Sym(self.opcode.static_name())),
+            F::WsOpcode => each(Value::Sym(self.opcode.name())),
             F::WsPayload => each(Value::Bytes(self.data_head)),
             F::WsText => one(
                 (self.opcode == OpCode::Text)
