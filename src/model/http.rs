@@ -110,8 +110,8 @@ impl Serialize for Headers<'_> {
 }
 
 impl HttpMessage<'_> {
-    /// The fields after `frame`, up to `framing_bytes`.
-    fn json_middle<S: SerializeStruct>(&self, r: &mut S) -> Result<(), S::Error> {
+    /// The fields after `frame`, up to `reason`: the start line.
+    fn json_start_line<S: SerializeStruct>(&self, r: &mut S) -> Result<(), S::Error> {
         let (kind, method, target, v, status, reason) = match self.head {
             HttpHead::Request {
                 method,
@@ -129,11 +129,7 @@ impl HttpMessage<'_> {
         r.serialize_field("target", &target)?;
         r.serialize_field("version", &http_version(v))?;
         r.serialize_field("status", &status)?;
-        r.serialize_field("reason", &reason)?;
-        r.serialize_field("headers", &Headers(self.headers))?;
-        r.serialize_field("header_bytes", &self.header_bytes)?;
-        r.serialize_field("body_bytes", &self.body_bytes)?;
-        r.serialize_field("framing_bytes", &self.framing_bytes)
+        r.serialize_field("reason", &reason)
     }
 
     /// The fields after `complete`.
@@ -155,7 +151,11 @@ impl ToJson for HttpMessage<'_> {
         r.serialize_field("dir", &Plain::name(self.dir.as_str()))?;
         r.serialize_field("ts", &ts_secs(self.ts))?;
         r.serialize_field("frame", &cx.frame)?;
-        self.json_middle(&mut r)?;
+        self.json_start_line(&mut r)?;
+        r.serialize_field("headers", &Headers(self.headers))?;
+        r.serialize_field("header_bytes", &self.header_bytes)?;
+        r.serialize_field("body_bytes", &self.body_bytes)?;
+        r.serialize_field("framing_bytes", &self.framing_bytes)?;
         r.serialize_field("chunked", &self.chunked)?;
         r.serialize_field("upgrade", &self.upgrade)?;
         r.serialize_field("complete", &self.complete)?;
@@ -163,16 +163,40 @@ impl ToJson for HttpMessage<'_> {
         r.end()
     }
 
-    /// Every message of a flow's packet: `to_json`'s fields, its head in runs of the
-    /// program's own text.
+    /// Every message of a flow's packet: `to_json`'s fields, its head, headers and counts in
+    /// runs of the program's own text.
     fn to_json_line<L: JsonLine>(&self, cx: &JsonCx, line: &mut L) -> Result<bool, L::Error> {
         let (Some(flow), Some(frame)) = (cx.flow, cx.frame) else {
             return Ok(false);
         };
         let head = "{\"type\":\"http\",\"flow\":";
         line_head(line, head, [flow, frame], self.dir, self.ts);
-        // The middle and the tail as serde writes them, `chunked` between them as a run.
-        self.json_middle(&mut line.fields())?;
+        // The start line and the tail as serde writes them; the headers, the counts and
+        // `chunked` in runs between them.
+        self.json_start_line(&mut line.fields())?;
+        match self.headers.split_first() {
+            None => line.raw(",\"headers\":[]"),
+            Some((first, rest)) => {
+                let pair = |line: &mut L, h: &Header<'_>| {
+                    line.text(h.name);
+                    line.raw(",");
+                    line.text(&super::payload::lossy(h.value));
+                };
+                line.raw(",\"headers\":[[");
+                pair(line, first);
+                for h in rest {
+                    line.raw("],[");
+                    pair(line, h);
+                }
+                line.raw("]]");
+            }
+        }
+        line.raw(",\"header_bytes\":");
+        line.uint(self.header_bytes);
+        line.raw(",\"body_bytes\":");
+        line.uint(self.body_bytes);
+        line.raw(",\"framing_bytes\":");
+        line.uint(self.framing_bytes);
         line.raw(if self.chunked {
             ",\"chunked\":true"
         } else {

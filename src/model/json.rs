@@ -104,6 +104,8 @@ pub trait JsonLine {
     fn ts(&mut self, t: Timestamp);
     /// `"text"`, `text` the program's own ([`Plain`]).
     fn plain(&mut self, text: &str);
+    /// `"text"`, `text` from a capture: escaped as serde has a string written.
+    fn text(&mut self, text: &str);
     /// The object's further fields, after those written.
     fn fields(&mut self) -> Self::Fields<'_>;
 }

@@ -78,6 +78,11 @@ impl<'b> JsonLine for LineWriter<'b> {
         put_plain(self.writer.out, text.as_bytes());
     }
 
+    #[inline(always)]
+    fn text(&mut self, text: &str) {
+        quoted(self.writer.out, text);
+    }
+
     fn fields(&mut self) -> Compound<'_, 'b> {
         Compound {
             w: &mut self.writer,
@@ -1319,7 +1324,11 @@ mod tests {
                 String::from_utf8_lossy(&straight), String::from_utf8_lossy(&reference));
             // An HTTP message, request or response, with the same bytes as its text.
             let text = String::from_utf8_lossy(&head);
-            let headers = [crate::model::Header { name: "X-\"a\"", value: &head }];
+            let headers = [
+                crate::model::Header { name: "X-\"a\"", value: &head },
+                crate::model::Header { name: "Host", value: b"example.com" },
+                crate::model::Header { name: &text, value: b"\xff\x1b" },
+            ];
             let http = crate::model::HttpMessage {
                 dir,
                 start_ts: ts,
@@ -1329,7 +1338,7 @@ mod tests {
                 } else {
                     crate::model::HttpHead::Response { version: opcode, status: 200, reason: &text }
                 },
-                headers: &headers[..usize::from(flags & 2 != 0)],
+                headers: &headers[..usize::from(flags % 4).min(headers.len())],
                 header_bytes: wire_len,
                 body_bytes: len,
                 framing_bytes: u64::from(frames),
