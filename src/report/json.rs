@@ -19,8 +19,7 @@ use crate::report::json_writer::{push_json, push_record};
 use crate::report::select::{HeldLines, Pick, Selection};
 use crate::report::{IoState, Reporter};
 use crate::stats::RunStats;
-use crate::tcp::FlowId;
-use crate::tcp::{CloseHow, FlowMeta};
+use crate::tcp::{CloseHow, FlowId, FlowMeta};
 use serde::Serialize;
 use std::io::Write;
 
