@@ -56,24 +56,15 @@ pub enum EventJson<'r> {
     },
 }
 
-impl Serialize for EventJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            EventJson::Record(r) => r.serialize(s),
-            EventJson::Flow { meta, summary, how } => {
-                FlowRecord::new(meta, summary, *how).serialize(s)
-            }
-        }
-    }
-}
-
 impl EventJson<'_> {
     /// Appends the line's JSON to `out` (no newline): a record as it writes itself
     /// ([`push_record`]), the flow record through serde.
     pub fn push(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
             EventJson::Record(r) => push_record(out, r.record, &r.cx),
-            EventJson::Flow { .. } => push_json(out, self),
+            EventJson::Flow { meta, summary, how } => {
+                push_json(out, &FlowRecord::new(meta, summary, *how))
+            }
         }
     }
 }
