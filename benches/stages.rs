@@ -28,6 +28,15 @@ struct Count {
 
 impl StreamHandler for Count {
     type State = ();
+    /// A closed flow's events are counted as before.
+    type Closed = ();
+
+    fn closed(&mut self, _: &FlowMeta, _: ()) {}
+
+    fn on_closed_event(&mut self, m: &FlowMeta, _: &mut (), p: Option<PacketRef>, e: StreamEvent) {
+        self.on_event(m, &mut (), p, e);
+    }
+
     fn on_event(&mut self, _: &FlowMeta, _: &mut (), _: Option<PacketRef>, e: StreamEvent<'_>) {
         self.events += 1;
         if let StreamEvent::Data { bytes, .. } = e {

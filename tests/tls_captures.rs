@@ -89,6 +89,8 @@ struct Harness {
 
 impl StreamHandler for Harness {
     type State = TlsConn;
+    sockscope::closed_flows_keep_their_state!(TlsConn);
+
     fn on_event(
         &mut self,
         meta: &FlowMeta,

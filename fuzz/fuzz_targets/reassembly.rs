@@ -49,6 +49,8 @@ struct Checker {
 
 impl StreamHandler for Checker {
     type State = FlowCheck;
+    sockscope::closed_flows_keep_their_state!(FlowCheck);
+
 
     fn on_event(
         &mut self,

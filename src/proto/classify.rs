@@ -241,6 +241,15 @@ impl KindTracker {
 }
 
 impl KindTracker {
+    /// Writes the flow's kind into its summary, with whether it is short polling and the request
+    /// it held (see [`FlowSummary::held_request`]).
+    pub fn decide(&self, meta: &FlowMeta, summary: &mut FlowSummary) {
+        let (kind, held) = self.kind(meta);
+        summary.kind = Some(kind);
+        summary.polling = kind == FlowKind::Http && self.polling();
+        summary.held_request = held;
+    }
+
     /// Whether an `http` flow is short polling: the same path requested at least
     /// [`POLLING_MIN_REQUESTS`] times (a majority of its requests) and never held by the server.
     pub fn polling(&self) -> bool {

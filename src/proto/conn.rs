@@ -18,11 +18,11 @@
 
 use crate::budget::{Held, vec_bytes};
 use crate::config::Config;
-use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, FlowKind, FlowSummary};
+use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, FlowSummary};
 use crate::proto::classify::{self, KindTracker};
 use crate::proto::dissect::{Active, Cx, Detect, Kept, Probe, Registry};
 use crate::proto::{http, tls, websocket};
-use crate::tcp::{Dir, FlowMeta, PacketRef, StreamEvent, TcpNotice};
+use crate::tcp::{CloseHow, Dir, FlowMeta, PacketRef, StreamEvent, TcpNotice};
 
 /// How many data deliveries a mid-stream flow gets before it is declared opaque when nothing
 /// recognisable was seen.
@@ -94,11 +94,30 @@ impl ConnState {
             .kept
             .as_ref()
             .map_or(Held::ZERO, |(_, k)| k.held());
-        reading
-            + kept
-            + self.kinds.held(http::KEEP_PENDING)
-            + Held::fixed(vec_bytes::<f64>(self.summary.ping_rtts.capacity()))
+        reading + kept + self.kinds.held(http::KEEP_PENDING) + summary_held(&self.summary)
     }
+}
+
+/// What a flow's summary holds beyond itself, for the memory budget.
+fn summary_held(summary: &FlowSummary) -> Held {
+    Held::fixed(vec_bytes::<f64>(summary.ping_rtts.capacity()))
+}
+
+/// The flow is over: the long-poll memory (when the kinds are settled here) has its say, and
+/// the flow's record goes out.
+fn flow_closed<S: EventSink>(
+    longpoll: &mut Option<classify::LongPollMemory>,
+    sink: &mut S,
+    meta: &FlowMeta,
+    pkt: Option<PacketRef>,
+    how: CloseHow,
+    summary: &mut FlowSummary,
+) {
+    if let Some(memory) = longpoll {
+        memory.decide(summary);
+    }
+    let closed = Event::FlowClosed { how, summary };
+    sink.event(&EventCtx::new(meta, pkt), closed);
 }
 
 /// The protocol layer for all flows: implements the flow table's handler.
@@ -373,17 +392,48 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             }
             StreamEvent::Closed { how } => {
                 finish(&mut cx(summary, kinds, sink), active);
-                let (kind, held) = kinds.kind(meta);
-                summary.kind = Some(kind);
-                summary.polling = kind == FlowKind::Http && kinds.polling();
-                summary.held_request = held;
-                if let Some(memory) = longpoll {
-                    memory.decide(summary);
-                }
-                let closed = Event::FlowClosed { how, summary };
-                sink.event(&EventCtx::new(meta, pkt), closed);
+                kinds.decide(meta, summary);
+                flow_closed(longpoll, sink, meta, pkt, how, summary);
             }
         }
+    }
+
+    /// A flow closed by both FINs keeps its summary, its kind decided: nothing but its last
+    /// packets' flags and its end is to come, and neither changes what it is.
+    type Closed = FlowSummary;
+
+    fn closed(&mut self, meta: &FlowMeta, state: ConnState) -> FlowSummary {
+        // Its parsers were finished with its streams (`on_streams_done`), which came first.
+        debug_assert!(!matches!(state.active, Active::Reading(_)));
+        let ConnState {
+            mut summary, kinds, ..
+        } = state;
+        kinds.decide(meta, &mut summary);
+        summary
+    }
+
+    fn on_closed_event(
+        &mut self,
+        meta: &FlowMeta,
+        summary: &mut FlowSummary,
+        pkt: Option<PacketRef>,
+        event: StreamEvent<'_>,
+    ) {
+        match event {
+            StreamEvent::Control { dir, flags } => {
+                let control = Event::Control { dir, flags };
+                self.sink.event(&EventCtx::new(meta, pkt), control);
+            }
+            StreamEvent::Closed { how } => {
+                flow_closed(&mut self.longpoll, &mut self.sink, meta, pkt, how, summary);
+            }
+            // Nothing else reaches a flow whose streams are done.
+            _ => {}
+        }
+    }
+
+    fn held_closed(&self, summary: &FlowSummary) -> Held {
+        summary_held(summary)
     }
 
     fn on_streams_done(&mut self, meta: &FlowMeta, state: &mut ConnState, pkt: Option<PacketRef>) {

@@ -34,6 +34,7 @@ struct Keeper {
 
 impl StreamHandler for Keeper {
     type State = usize;
+    crate::closed_flows_keep_their_state!(usize);
 
     fn on_event(
         &mut self,
@@ -61,6 +62,10 @@ impl StreamHandler for Keeper {
         } else {
             Held::buffers(*kept)
         }
+    }
+
+    fn held_closed(&self, kept: &usize) -> Held {
+        self.held(kept)
     }
 
     fn give_way(&mut self, meta: &FlowMeta, kept: &mut usize, _pkt: Option<PacketRef>) {

@@ -98,10 +98,10 @@
 //!   and parsers are charged to it while it lingers), when the flow cap needs a reset flow's
 //!   slot, on idle eviction, or at the end of input. Flows whose lingers end together are
 //!   finalised in the order they started lingering. A flow closed by both FINs lingers compact,
-//!   apart from the flows (only its meta, the handler's state and its ISNs: about half a flow's
-//!   size) and is not counted against `max_flows`, which caps the connections tracked: on a
-//!   busy link of short connections the lingering ones far outnumber the open ones, and only
-//!   the memory budget bounds them.
+//!   apart from the flows (only its meta, its ISNs and what the handler keeps of its state,
+//!   [`StreamHandler::Closed`]: under half a flow's size) and is not counted against
+//!   `max_flows`, which caps the connections tracked: on a busy link of short connections the
+//!   lingering ones far outnumber the open ones, and only the memory budget bounds them.
 //! - **Other ends.** Idle longer than `idle_timeout` (capture clock; swept every
 //!   `timeout / 8`, zero disables) → `Idle`; `finish()` → `EndOfInput`, in flow-id order. A
 //!   flow closed for idleness or end of input whose FINs (or RST) were both seen reports `Fin`
@@ -381,6 +381,31 @@ impl Placed {
     }
 }
 
+/// The items of a [`StreamHandler`] whose flows closed by both FINs keep their whole state
+/// (`$state`, its `State`) and whose events go on to `on_event` as before: a handler that
+/// checks or records what the table does, rather than one that must be small while flows
+/// linger.
+#[macro_export]
+macro_rules! closed_flows_keep_their_state {
+    ($state:ty) => {
+        type Closed = $state;
+
+        fn closed(&mut self, _: &$crate::tcp::FlowMeta, state: $state) -> $state {
+            state
+        }
+
+        fn on_closed_event(
+            &mut self,
+            meta: &$crate::tcp::FlowMeta,
+            state: &mut $state,
+            pkt: Option<$crate::tcp::PacketRef>,
+            event: $crate::tcp::StreamEvent<'_>,
+        ) {
+            self.on_event(meta, state, pkt, event);
+        }
+    };
+}
+
 /// The protocol layer, as the flow table sees it. `State` lives inside the flow table entry so
 /// that one hash lookup per packet serves both layers.
 pub trait StreamHandler {
@@ -404,6 +429,33 @@ pub trait StreamHandler {
         pkt: Option<PacketRef>,
     ) {
         let _ = (meta, state, pkt);
+    }
+
+    /// What a flow closed by both FINs keeps of its state while it lingers: what its last
+    /// packets and its end still need, without what its streams needed.
+    type Closed;
+
+    /// The flow was closed by both FINs and its streams are done (after
+    /// [`StreamHandler::on_streams_done`]): it lingers to count its last packets, keeping only
+    /// what this makes of its state. Its events go to [`StreamHandler::on_closed_event`] from
+    /// here on.
+    fn closed(&mut self, meta: &FlowMeta, state: Self::State) -> Self::Closed;
+
+    /// An event of a flow closed by both FINs: only `Control` (a late packet's SYN, FIN or
+    /// RST) and, once its linger is over, `Closed`.
+    fn on_closed_event(
+        &mut self,
+        meta: &FlowMeta,
+        closed: &mut Self::Closed,
+        pkt: Option<PacketRef>,
+        event: StreamEvent<'_>,
+    );
+
+    /// What the handler holds for a flow closed by both FINs, for the memory budget. The
+    /// default holds nothing.
+    fn held_closed(&self, closed: &Self::Closed) -> Held {
+        let _ = closed;
+        Held::ZERO
     }
 
     /// A table-wide finding that belongs to no tracked flow: `FlowCapHit` or `BudgetFull`,

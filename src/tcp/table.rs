@@ -157,8 +157,8 @@ struct Flow<S> {
     /// Both FINs were delivered, or a RST was seen: the streams are finished and flushed, and
     /// the flow only counts its late packets until it is finalised (see [`FlowTable`]).
     closing: Option<CloseHow>,
-    /// While closing: the table clock after which the flow is finalised.
-    close_deadline: Timestamp,
+    /// While closing: when it is finalised, and its entry in the queue.
+    linger: Linger,
     /// What the memory budget charges the flow for, and the handler's part of it when last
     /// asked.
     held: Held,
@@ -196,7 +196,7 @@ impl<S: Default> Flow<S> {
             reset: None,
             saw_payload: false,
             closing: None,
-            close_deadline: Timestamp::ZERO,
+            linger: Linger::default(),
             held: Held::ZERO,
             handler_held: Held::ZERO,
         }
@@ -236,24 +236,29 @@ impl<S: Default> Flow<S> {
 
 /// A connection closed by both FINs, lingering to count its last packets ([`CLOSE_LINGER_NS`]):
 /// all that a late packet still touches (its counters, its control flags told to the handler,
-/// its ISNs to tell a new connection on the tuple from a copy of the old SYN) and the handler's
-/// state for its end. What is left of a [`Flow`] once its streams are wound down, without
-/// them, its windows and reset mark: about half the size. Kept apart from the flows
+/// its ISNs to tell a new connection on the tuple from a copy of the old SYN) and what the
+/// handler keeps for its end ([`StreamHandler::Closed`]). What is left of a [`Flow`] once its
+/// streams are wound down, without them, its windows, its reset mark and the handler's state
+/// for streams: under half the size. Kept apart from the flows
 /// ([`FlowTable::lingering`]) and not counted against `max_flows` (a closed connection is not
 /// one tracked), it is bounded by the memory budget it is charged to.
-struct Lingering<S> {
+struct Lingering<C> {
     meta: FlowMeta,
-    state: S,
+    closed: C,
     client_side: usize,
     isn: [Option<SeqNumber>; 2],
     how: CloseHow,
-    close_deadline: Timestamp,
+    linger: Linger,
     held: Held,
 }
 
-impl<S> Lingering<S> {
+impl<C> Lingering<C> {
     /// What a flow closed by both FINs keeps (`how`: what closed it first).
-    fn of(flow: Flow<S>, how: CloseHow) -> Box<Lingering<S>> {
+    fn of<H: StreamHandler<Closed = C>>(
+        flow: Flow<H::State>,
+        how: CloseHow,
+        handler: &mut H,
+    ) -> Box<Lingering<C>> {
         let Flow {
             meta,
             state,
@@ -261,14 +266,15 @@ impl<S> Lingering<S> {
             isn,
             ..
         } = flow;
+        let closed = handler.closed(&meta, state);
         Box::new(Lingering {
             meta,
-            state,
+            closed,
             client_side,
             isn,
             how,
             // Not queued yet: its place in the queue of lingering flows is set next.
-            close_deadline: Timestamp::ZERO,
+            linger: Linger::default(),
             held: Held::ZERO,
         })
     }
@@ -277,9 +283,9 @@ impl<S> Lingering<S> {
         dir_of(self.client_side, side)
     }
 
-    /// Charges it what it holds now: its entry and the handler's state (see [`settle`]).
-    fn settle<H: StreamHandler<State = S>>(&mut self, memory: &mut Budget, handler: &H) {
-        let now = Held::fixed(box_bytes::<Lingering<S>>()) + handler.held(&self.state);
+    /// Charges it what it holds now: its entry and what the handler keeps (see [`settle`]).
+    fn settle<H: StreamHandler<Closed = C>>(&mut self, memory: &mut Budget, handler: &H) {
+        let now = Held::fixed(box_bytes::<Lingering<C>>()) + handler.held_closed(&self.closed);
         memory.settle(&mut self.held, now);
     }
 
@@ -288,6 +294,14 @@ impl<S> Lingering<S> {
     fn is_new_connection(&self, side: usize, seq: SeqNumber) -> bool {
         self.isn[side].is_none_or(|isn| isn != seq)
     }
+}
+
+/// Whether a flow with an entry in the queue of reset flows is still closing; one taken up
+/// again after its RST is not, and is marked as no longer queued (its entry is being dropped).
+fn still_closing<S>(flow: &mut Flow<S>) -> bool {
+    let closing = flow.closing.is_some();
+    flow.linger.queued = closing;
+    closing
 }
 
 /// Whether a flow whose last packet came at `last` is idle at `ts` (`timeout_ns` 0: never).
@@ -944,10 +958,20 @@ impl TupleSet {
 /// finalises them: by deadline, then by the packet that set the deadline (the queue is filled in
 /// packet order). Tables that each hold a share of the flows and see every packet's time
 /// finalise, between them, in this same order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ClosingOrder {
     pub deadline: Timestamp,
     pub queued_at: u64,
+}
+
+/// A closing flow's place in its queue of closing flows ([`FlowTable::closing`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Linger {
+    /// When its linger is over, and the packet that set that: its place in the closing order.
+    order: ClosingOrder,
+    /// Its entry is in the queue: at `order`, or at an earlier one when a packet moved the
+    /// deadline since (the entry is moved back when it comes up).
+    queued: bool,
 }
 
 /// The deadline of no closing flow: later than every clock.
@@ -972,7 +996,7 @@ pub struct FlowTable<H: StreamHandler> {
     flows_peak: HashPeak,
     /// Connections closed by both FINs, waiting out their linger ([`Lingering`]); a flow a
     /// RST closed stays in `flows` with its streams.
-    lingering: HashMap<FlowKey, Box<Lingering<H::State>>, RandomState>,
+    lingering: HashMap<FlowKey, Box<Lingering<H::Closed>>, RandomState>,
     lingering_peak: HashPeak,
     ports: PortFilter,
     max_flows: usize,
@@ -996,10 +1020,13 @@ pub struct FlowTable<H: StreamHandler> {
     /// How long a closing flow lingers after its last packet (capture time).
     linger_ns: i64,
     /// Closing flows by deadline, one queue per map they are in ([`Queue`]): `(order, key,
-    /// id)`, pushed in clock order, so each sorted by [`ClosingOrder`]. A flow's entry is
-    /// current while its `close_deadline` equals the entry's deadline; older entries (the flow
-    /// absorbed a packet since, or ended another way) are skipped when they come up, or dropped
-    /// by [`FlowTable::compact_closing`].
+    /// id)`, sorted by [`ClosingOrder`], one entry per closing flow. A packet that moves a
+    /// flow's deadline later leaves its entry where it is: when the entry comes up it is moved
+    /// to the flow's place then, between entries that all came before it (a flow's last ACK
+    /// follows its FINs by a round trip, so it goes back only a little way), instead of a second
+    /// entry being pushed for every flow that takes its last ACK. Entries of flows that ended
+    /// another way are skipped when they come up, or dropped by
+    /// [`FlowTable::compact_closing`].
     closing: [VecDeque<(ClosingOrder, FlowKey, FlowId)>; 2],
     /// The earliest deadline at the front of either queue ([`NO_DEADLINE`] when both are
     /// empty): what every packet compares the clock with.
@@ -1381,7 +1408,7 @@ impl<H: StreamHandler> FlowTable<H> {
                 + self.skipped_by_cap.held()
                 + self
                     .lingering_peak
-                    .bytes::<(FlowKey, Box<Lingering<H::State>>)>()
+                    .bytes::<(FlowKey, Box<Lingering<H::Closed>>)>()
                 + self
                     .closing
                     .iter()
@@ -1413,7 +1440,7 @@ impl<H: StreamHandler> FlowTable<H> {
         if streams_done && let Some(mut flow) = self.flows.remove(&key) {
             self.memory.release(&mut flow.held);
             let how = flow.closing.unwrap_or(CloseHow::Fin);
-            let mut lingering = Lingering::of(*flow, how);
+            let mut lingering = Lingering::of(*flow, how, handler);
             lingering.settle(&mut self.memory, handler);
             self.lingering.insert(key, lingering);
             let slots = self.lingering_peak.capacity();
@@ -1450,7 +1477,7 @@ impl<H: StreamHandler> FlowTable<H> {
         count_packet(&mut l.meta, dir, seg);
         if flags.syn() || flags.fin() || flags.rst() {
             let event = StreamEvent::Control { dir, flags };
-            handler.on_event(&l.meta, &mut l.state, Some(pkt), event);
+            handler.on_closed_event(&l.meta, &mut l.closed, Some(pkt), event);
             l.settle(&mut self.memory, handler);
         }
         let placed = Placed::new(l.meta.id, dir, seg);
@@ -1466,15 +1493,15 @@ impl<H: StreamHandler> FlowTable<H> {
     fn end_lingering(
         &mut self,
         key: FlowKey,
-        lingering: &mut Lingering<H::State>,
+        lingering: &mut Lingering<H::Closed>,
         pkt: Option<PacketRef>,
         tomb: bool,
         handler: &mut H,
     ) {
         let Lingering {
-            meta, state, how, ..
+            meta, closed, how, ..
         } = lingering;
-        handler.on_event(meta, state, pkt, StreamEvent::Closed { how: *how });
+        handler.on_closed_event(meta, closed, pkt, StreamEvent::Closed { how: *how });
         self.memory.release(&mut lingering.held);
         if tomb {
             self.tombstones.insert(
@@ -1490,24 +1517,27 @@ impl<H: StreamHandler> FlowTable<H> {
     }
 
     /// Moves a closing flow's deadline to the end of a linger from now (never back) and queues
-    /// it, as of packet `frame`.
+    /// it, as of packet `frame`, unless it is queued already.
     fn linger(&mut self, key: FlowKey, frame: u64) {
         let deadline = Timestamp(self.clock.0.saturating_add(self.linger_ns));
         let (queue, id, at) = if let Some(l) = self.lingering.get_mut(&key) {
-            (Queue::Lingering, l.meta.id, &mut l.close_deadline)
+            (Queue::Lingering, l.meta.id, &mut l.linger)
         } else if let Some(flow) = self.flows.get_mut(&key) {
-            (Queue::Reset, flow.meta.id, &mut flow.close_deadline)
+            (Queue::Reset, flow.meta.id, &mut flow.linger)
         } else {
             return;
         };
-        if deadline <= *at {
+        if deadline <= at.order.deadline {
             return;
         }
-        *at = deadline;
         let order = ClosingOrder {
             deadline,
             queued_at: frame,
         };
+        at.order = order;
+        if std::mem::replace(&mut at.queued, true) {
+            return;
+        }
         let q = &mut self.closing[queue as usize];
         let grows = q.len() == q.capacity();
         q.push_back((order, key, id));
@@ -1532,14 +1562,13 @@ impl<H: StreamHandler> FlowTable<H> {
     }
 
     fn compact_queue(&mut self, queue: Queue) {
-        let (flows, lingering) = (&self.flows, &self.lingering);
-        self.closing[queue as usize].retain(|&(order, key, id)| match queue {
-            Queue::Lingering => lingering
-                .get(&key)
-                .is_some_and(|l| l.meta.id == id && l.close_deadline == order.deadline),
-            Queue::Reset => flows.get(&key).is_some_and(|f| {
-                f.meta.id == id && f.closing.is_some() && f.close_deadline == order.deadline
-            }),
+        let (flows, lingering) = (&mut self.flows, &self.lingering);
+        self.closing[queue as usize].retain(|&(_, key, id)| match queue {
+            Queue::Lingering => lingering.get(&key).is_some_and(|l| l.meta.id == id),
+            Queue::Reset => match flows.get_mut(&key) {
+                Some(f) if f.meta.id == id => still_closing(f),
+                _ => false,
+            },
         });
     }
 
@@ -1583,30 +1612,41 @@ impl<H: StreamHandler> FlowTable<H> {
         }
     }
 
-    /// Pops the first entry of `queue` and finalises its flow if the entry is still current.
-    /// Returns the flow's place in the closing order if one was finalised.
+    /// Pops the first entry of `queue` and finalises its flow if its linger ends there; an
+    /// entry whose flow's deadline moved since goes to the flow's place now, and one whose flow
+    /// ended another way (or took up again after a RST) is dropped. Returns the flow's place in
+    /// the closing order if one was finalised.
     fn finalise_next_closing(&mut self, queue: Queue, handler: &mut H) -> Option<ClosingOrder> {
         let (order, key, id) = self.closing[queue as usize].pop_front()?;
+        let now = match queue {
+            Queue::Lingering => self
+                .lingering
+                .get(&key)
+                .filter(|l| l.meta.id == id)
+                .map(|l| l.linger.order),
+            Queue::Reset => match self.flows.get_mut(&key) {
+                Some(f) if f.meta.id == id => still_closing(f).then_some(f.linger.order),
+                _ => None,
+            },
+        };
+        let Some(now) = now else {
+            self.settle_earliest();
+            return None;
+        };
+        if now != order {
+            let q = &mut self.closing[queue as usize];
+            let place = q.partition_point(|&(o, _, _)| o < now);
+            q.insert(place, (now, key, id));
+            self.settle_earliest();
+            return None;
+        }
         self.settle_earliest();
         match queue {
             Queue::Lingering => {
-                let current = self
-                    .lingering
-                    .get(&key)
-                    .is_some_and(|l| l.meta.id == id && l.close_deadline == order.deadline);
-                if !current {
-                    return None;
-                }
                 let mut lingering = self.lingering.remove(&key)?;
                 self.end_lingering(key, &mut lingering, None, true, handler);
             }
             Queue::Reset => {
-                let current = self.flows.get(&key).is_some_and(|f| {
-                    f.meta.id == id && f.closing.is_some() && f.close_deadline == order.deadline
-                });
-                if !current {
-                    return None;
-                }
                 let flow = self.flows.remove(&key)?;
                 self.finalise(key, flow, CloseHow::Fin, handler);
             }
@@ -1759,18 +1799,20 @@ fn is_new_connection<S>(flow: &Flow<S>, side: usize, seq: SeqNumber) -> bool {
 #[cfg(test)]
 mod size_tests {
     use super::*;
-    use crate::proto::conn::ConnState;
+    use crate::proto::conn::{ConnAnalyzer, ConnState};
 
     /// A connection closed by both FINs is kept at a fraction of an open flow's entry: on a busy
-    /// link of short connections most of the table's entries are lingering ones.
+    /// link of short connections most of the table's entries are lingering ones. What the
+    /// protocol layer keeps of it is its summary alone.
     #[test]
     fn a_lingering_connection_costs_about_half_an_open_flow() {
+        type Analyzer = ConnAnalyzer<crate::app::Silent>;
         let (open, lingering) = (
             box_bytes::<Flow<ConnState>>(),
-            box_bytes::<Lingering<ConnState>>(),
+            box_bytes::<Lingering<<Analyzer as StreamHandler>::Closed>>(),
         );
         assert!(
-            lingering * 3 < open * 2,
+            lingering * 19 < open * 10,
             "lingering {lingering} bytes, open {open}"
         );
     }
