@@ -3,8 +3,9 @@
 //! state of one data message in progress.
 //!
 //! Promises: memory per message is bounded (the display head is capped, validation keeps a
-//! carry of at most 3 bytes, the inflater writes into its own 32 KiB window, which is also the
-//! history kept across a BFINAL block); no input can make these panic.
+//! carry of at most 3 bytes, the inflater writes into its own window of at most 32 KiB, grown
+//! with its output, which is also the history kept across a BFINAL block); no input can make
+//! these panic.
 
 use crate::model::OpCode;
 use crate::proto::digest::Hasher;
@@ -146,23 +147,29 @@ impl Utf8Failure {
 /// across all connections of one analysis. Cloning shares the count; a connection's inflaters
 /// return their slot when dropped.
 ///
-/// The budget also keeps the decompressors of ended connections for the next connection that
-/// needs one: creating one costs an allocation and zeroing of zlib's state and window (tens of
-/// KiB), resetting one costs nothing, and captures with many short compressed connections
-/// create thousands. There are never more of them, live or kept, than `max_inflaters`: a new
+/// The budget also keeps the decompressors of ended connections, with their output windows,
+/// for the next connection that needs one: creating one costs allocations and zeroing of
+/// zlib's state and window (tens of KiB), resetting one costs nothing, and captures with many
+/// short compressed connections create thousands. There are never more of them, live or kept, than `max_inflaters`: a new
 /// one is made only when none is kept, that is when every existing one is live.
 #[derive(Clone, Debug)]
 pub struct InflaterBudget {
     free: Arc<AtomicUsize>,
     spare: Arc<Mutex<Vec<Spare>>>,
-    /// How many are kept in `spare`, readable without the lock.
-    spares: Arc<AtomicUsize>,
+    /// Bytes held by what is kept in `spare` ([`Spare::bytes`]), readable without the lock.
+    spare_bytes: Arc<AtomicUsize>,
 }
 
-/// A decompressor and its window buffer, reset, waiting for the next connection.
+/// A decompressor and its output window, reset, waiting for the next connection.
 struct Spare {
     z: Decompress,
     window: Vec<u8>,
+}
+
+impl Spare {
+    fn bytes(&self) -> usize {
+        ZLIB_BYTES + self.window.capacity()
+    }
 }
 
 impl std::fmt::Debug for Spare {
@@ -176,27 +183,25 @@ impl InflaterBudget {
         InflaterBudget {
             free: Arc::new(AtomicUsize::new(max_inflaters)),
             spare: Arc::new(Mutex::new(Vec::new())),
-            spares: Arc::new(AtomicUsize::new(0)),
+            spare_bytes: Arc::new(AtomicUsize::new(0)),
         }
     }
 
     /// Bytes the kept decompressors hold, for the memory budget.
     pub fn spare_bytes(&self) -> usize {
-        self.spares
-            .load(Ordering::Relaxed)
-            .saturating_mul(INFLATER_BYTES)
+        self.spare_bytes.load(Ordering::Relaxed)
     }
 
     /// Frees the kept decompressors (the memory budget wants them back; new ones cost only
     /// the time to make them).
     pub fn drop_spares(&self) {
-        if self.spares.load(Ordering::Relaxed) == 0 {
+        if self.spare_bytes.load(Ordering::Relaxed) == 0 {
             return;
         }
         if let Ok(mut kept) = self.spare.lock() {
             kept.clear();
             kept.shrink_to_fit();
-            self.spares.store(0, Ordering::Relaxed);
+            self.spare_bytes.store(0, Ordering::Relaxed);
         }
     }
 
@@ -217,7 +222,7 @@ impl InflaterBudget {
             .map(|_| InflaterPermit {
                 free: Arc::clone(&self.free),
                 spare: Arc::clone(&self.spare),
-                spares: Arc::clone(&self.spares),
+                spare_bytes: Arc::clone(&self.spare_bytes),
             })
     }
 }
@@ -227,21 +232,21 @@ impl InflaterBudget {
 pub(crate) struct InflaterPermit {
     free: Arc<AtomicUsize>,
     spare: Arc<Mutex<Vec<Spare>>>,
-    spares: Arc<AtomicUsize>,
+    spare_bytes: Arc<AtomicUsize>,
 }
 
 impl InflaterPermit {
     fn take_spare(&self) -> Option<Spare> {
         let mut kept = self.spare.lock().ok()?;
-        let spare = kept.pop();
-        self.spares.store(kept.len(), Ordering::Relaxed);
-        spare
+        let spare = kept.pop()?;
+        self.spare_bytes.fetch_sub(spare.bytes(), Ordering::Relaxed);
+        Some(spare)
     }
 
     fn keep_spare(&self, spare: Spare) {
         if let Ok(mut kept) = self.spare.lock() {
+            self.spare_bytes.fetch_add(spare.bytes(), Ordering::Relaxed);
             kept.push(spare);
-            self.spares.store(kept.len(), Ordering::Relaxed);
         }
     }
 }
@@ -255,10 +260,19 @@ impl Drop for InflaterPermit {
 /// The LZ77 window of DEFLATE.
 const WINDOW: usize = 32 << 10;
 
-/// What one inflater holds, for the memory budget: zlib's state with its own 32 KiB window
-/// (allocated on first use), the 32 KiB output ring, and the boxes around them. Measured
-/// (peak RSS with 256 inflaters live, less without): see docs/memory-budget.md.
-pub const INFLATER_BYTES: usize = 80 << 10;
+/// What zlib's part of an inflater holds, for the memory budget: its state and its own 32 KiB
+/// window (allocated on first use), and the boxes around them. Measured: 19 KB per
+/// decompressor that inflated a short message, 48 KB once it inflated 32 KiB (resident memory
+/// over 2 000 of them). The inflater's own output window is charged by its capacity
+/// (`Inflater::held`).
+pub const ZLIB_BYTES: usize = 48 << 10;
+/// The output window's first size; it doubles as output needs it, up to [`WINDOW`]: a
+/// connection of short messages (or one whose every message is its own stream) never needs a
+/// large one.
+const FIRST_WINDOW: usize = 1 << 10;
+/// The window grows before less room than this is left in it: zlib inflates on its fast path
+/// only with at least 258 bytes of room for its output.
+const MIN_ROOM: usize = 512;
 /// Output is handed on in pieces of at most this size (the window is the output buffer).
 #[cfg(test)]
 const OUT_CHUNK: usize = WINDOW;
@@ -284,8 +298,9 @@ pub(crate) struct Inflater {
     ///
     /// Output is inflated straight into it, so it is the output buffer and the history at once
     /// (nothing is copied). Until it holds [`WINDOW`] bytes it is appended to, through the
-    /// spare capacity (nothing is zeroed, and memory grows only with output); from then on it
-    /// is a ring and `pos` is where the next output goes, over the oldest byte.
+    /// spare capacity (nothing is zeroed), which doubles from [`FIRST_WINDOW`] when output
+    /// fills it (memory grows only with output); from then on it is a ring and `pos` is where
+    /// the next output goes, over the oldest byte.
     window: Vec<u8>,
     pos: usize,
     /// A BFINAL block ended the stream: the rest of this message (padding, the tail) is ignored.
@@ -320,8 +335,7 @@ impl Inflater {
             .and_then(InflaterPermit::take_spare)
             .unwrap_or_else(|| Spare {
                 z: Decompress::new(false),
-                // Exactly WINDOW (`with_capacity` guarantees it), which bounds the append phase.
-                window: Vec::with_capacity(WINDOW),
+                window: Vec::new(),
             });
         Inflater {
             z: Some(z),
@@ -330,6 +344,11 @@ impl Inflater {
             stream_ended: false,
             permit,
         }
+    }
+
+    /// What the inflater holds, for the memory budget: zlib's part and the output window.
+    pub fn held(&self) -> usize {
+        ZLIB_BYTES + self.window.capacity()
     }
 
     /// Prepares for a new message. `fresh` drops the window (no context takeover for this
@@ -380,8 +399,17 @@ impl Inflater {
         while !*stream_ended {
             let (in_before, out_before) = (z.total_in(), z.total_out());
             let filling = window.len() < WINDOW;
+            if filling && window.capacity() - window.len() < MIN_ROOM {
+                // Exactly that (`reserve_exact` on a `Vec<u8>` allocates what it is asked
+                // for), which bounds the append phase at WINDOW.
+                let grown = window
+                    .capacity()
+                    .saturating_mul(2)
+                    .clamp(FIRST_WINDOW, WINDOW);
+                window.reserve_exact(grown - window.len());
+            }
             let (start, room) = if filling {
-                (window.len(), WINDOW - window.len())
+                (window.len(), window.capacity().min(WINDOW) - window.len())
             } else {
                 (*pos, WINDOW - *pos)
             };
@@ -635,6 +663,35 @@ mod tests {
         });
         assert_eq!(r, Ok(Inflated::StoppedByConsumer));
         assert!((50_000..50_000 + OUT_CHUNK).contains(&got));
+    }
+
+    /// The output window grows with the output, by doubling, and never past 32 KiB: a
+    /// connection of short messages holds zlib's part and a small window.
+    #[test]
+    fn the_window_grows_with_the_output_up_to_32_kib() {
+        let mut c = Compress::new(Compression::default(), false);
+        let mut inf = Inflater::new(None);
+        assert_eq!(inf.held(), ZLIB_BYTES);
+        inf.begin_message(false).unwrap();
+        let hello = deflate_next(&mut c, b"hello");
+        assert_eq!(inflate_all(&mut inf, &hello).unwrap(), b"hello");
+        assert_eq!(inf.held(), ZLIB_BYTES + FIRST_WINDOW);
+        let text: Vec<u8> = (0..3_000u32)
+            .map(|i| b"abcdefgh "[(i * i % 9) as usize])
+            .collect();
+        for n in 1..=20 {
+            inf.begin_message(false).unwrap();
+            let wire = deflate_next(&mut c, &text);
+            assert_eq!(inflate_all(&mut inf, &wire).unwrap(), text);
+            let output = 5 + n * text.len();
+            let window = inf.held() - ZLIB_BYTES;
+            assert!(window <= WINDOW && window.is_power_of_two(), "{window}");
+            assert!(
+                window >= output.min(WINDOW) && window < 2 * output,
+                "{window} {output}"
+            );
+        }
+        assert_eq!(inf.held(), ZLIB_BYTES + WINDOW);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! - Streaming: a frame is never buffered. Per direction only a partial header (≤ 14 bytes), the
 //!   first bytes of the current frame and message (the display head, capped), a UTF-8 carry
 //!   (≤ 3 bytes) and, with permessage-deflate, one inflater (zlib's state and 32 KiB window,
-//!   and a 32 KiB output ring that doubles as the window history) are kept. A 2^62-byte length claim costs nothing but a counter.
+//!   and an output window that grows with the output up to 32 KiB and doubles as the window
+//!   history) are kept. A 2^62-byte length claim costs nothing but a counter.
 //!   [`WsConn::held`] says what that comes to for the memory budget, and [`WsConn::give_way`]
 //!   gives up the inflaters, display heads and pending pings, each loss with its anomaly.
 //! - Only bytes someone needs are unmasked: text (for UTF-8 validation), compressed data (for
@@ -569,11 +570,7 @@ impl Side {
             buffers: head
                 + vec_bytes::<u8>(self.frame_head.capacity())
                 + vec_bytes::<u8>(self.spare_head.capacity())
-                + if self.inflater.is_some() {
-                    message::INFLATER_BYTES
-                } else {
-                    0
-                },
+                + self.inflater.as_ref().map_or(0, |i| i.held()),
         }
     }
 
