@@ -2448,3 +2448,76 @@ fn moving_the_clock_has_something_to_do_only_when_a_linger_ends_or_a_sweep_is_du
     assert!(!table.due(ms(37_499)));
     assert!(table.due(ms(37_500)));
 }
+
+/// Clients of the lingering-order property, one per flow.
+const LINGERING_CLIENTS: [&str; 12] = [
+    "10.4.0.1:1000",
+    "10.4.0.2:1000",
+    "10.4.0.3:1000",
+    "10.4.0.4:1000",
+    "10.4.0.5:1000",
+    "10.4.0.6:1000",
+    "10.4.0.7:1000",
+    "10.4.0.8:1000",
+    "10.4.0.9:1000",
+    "10.4.0.10:1000",
+    "10.4.0.11:1000",
+    "10.4.0.12:1000",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Flows closed by both FINs take late packets (last ACKs, retransmitted FINs) at random
+    /// moments while they linger, some lingers ending on the way: every flow is finalised once,
+    /// in the order of its last packet's time plus the linger, then of that packet, whatever
+    /// order the flows closed in; and the queue never holds more than one entry per flow.
+    #[test]
+    fn lingering_flows_end_in_the_order_of_their_last_packets(
+        flows in 2usize..=12,
+        late in prop::collection::vec((0usize..12, 0i64..1_500, any::<bool>()), 0..60),
+    ) {
+        let mut f = Fixture::new();
+        let mut conns: Vec<Conn> = LINGERING_CLIENTS[..flows]
+            .iter()
+            .map(|c| Conn::between(c, S, 1, 2))
+            .collect();
+        // Flow id, last packet's time (ms) and frame.
+        let mut last: Vec<(u64, i64, u64)> = Vec::new();
+        for (i, conn) in conns.iter_mut().enumerate() {
+            conn.handshake(&mut f);
+            conn.close(&mut f);
+            last.push((i as u64 + 1, f.now_ms, f.frame));
+        }
+        for (i, gap, fin) in late {
+            let i = i % flows;
+            f.advance(Duration::from_millis(gap as u64));
+            // A packet at or after the end of its linger would find the flow gone.
+            if f.now_ms + 1 >= last[i].1 + 5_000 {
+                continue;
+            }
+            let conn = &conns[i];
+            if fin {
+                f.send(conn.c_addr, S, conn.c - 1, conn.s, FIN | ACK, b"");
+            } else {
+                f.send(conn.c_addr, S, conn.c, conn.s, ACK, b"");
+            }
+            last[i].1 = f.now_ms;
+            last[i].2 = f.frame;
+            prop_assert!(f.table.closing_queue_len() <= flows);
+        }
+        f.advance(Duration::from_secs(10));
+        f.send("10.9.9.9:4000", S, 1, 0, SYN, b"");
+        let closed: Vec<u64> = f
+            .rec
+            .events
+            .iter()
+            .filter(|e| matches!(e.2, Ev::Closed(CloseHow::Fin)))
+            .map(|e| e.0)
+            .collect();
+        last.sort_by_key(|&(_, ms, frame)| (ms, frame));
+        let expected: Vec<u64> = last.iter().map(|&(id, _, _)| id).collect();
+        prop_assert_eq!(closed, expected);
+        prop_assert_eq!(f.table.stats().stray_packets, 0);
+    }
+}
