@@ -665,6 +665,65 @@ mod tests {
         assert!((50_000..50_000 + OUT_CHUNK).contains(&got));
     }
 
+    /// A message compressed as one stream ending with a final block (and one padding byte
+    /// after it, which is ignored).
+    fn deflate_final(c: &mut Compress, data: &[u8]) -> Vec<u8> {
+        let base = c.total_in();
+        let mut out = Vec::with_capacity(data.len() + 64);
+        loop {
+            let done = (c.total_in() - base) as usize;
+            match c.compress_vec(&data[done..], &mut out, FlushCompress::Finish) {
+                Ok(flate2::Status::StreamEnd) => break,
+                Ok(_) => out.reserve(4096),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        out.push(0x00);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the sizes of the messages (the window growing at any point of one, or
+        /// already a ring) and wherever a stream ends with a final block, each message inflates
+        /// to what was compressed, with context takeover, and the inflater never holds more
+        /// than zlib's part and a 32 KiB window.
+        #[test]
+        fn inflates_messages_across_window_growth_and_final_blocks(
+            messages in prop::collection::vec((0usize..40_000, any::<u8>(), any::<bool>()), 1..10),
+        ) {
+            let mut c = Compress::new(Compression::default(), false);
+            let mut inf = Inflater::new(None);
+            let mut all: Vec<u8> = Vec::new();
+            for (len, seed, final_block) in messages {
+                let msg: Vec<u8> = (0..len)
+                    .map(|j| b"abcdefgh ijklmnop"[(j * 7 + usize::from(seed) + j / 131) % 17])
+                    .collect();
+                inf.begin_message(false).unwrap();
+                let wire = if final_block {
+                    deflate_final(&mut c, &msg)
+                } else {
+                    deflate_next(&mut c, &msg)
+                };
+                let mut out = inflate_all(&mut inf, &wire).unwrap();
+                if final_block {
+                    out.extend(inflate_all(&mut inf, &DEFLATE_TAIL).unwrap());
+                }
+                prop_assert!(out == msg, "message of {} bytes", len);
+                prop_assert!(inf.held() <= ZLIB_BYTES + WINDOW);
+                all.extend_from_slice(&msg);
+                if final_block {
+                    // The next stream starts primed with what the receiver saw last.
+                    c = Compress::new(Compression::default(), false);
+                    if !all.is_empty() {
+                        c.set_dictionary(&all[all.len().saturating_sub(WINDOW)..]).unwrap();
+                    }
+                }
+            }
+        }
+    }
+
     /// The output window grows with the output, by doubling, and never past 32 KiB: a
     /// connection of short messages holds zlib's part and a small window.
     #[test]
@@ -690,6 +749,22 @@ mod tests {
                 window >= output.min(WINDOW) && window < 2 * output,
                 "{window} {output}"
             );
+        }
+        assert_eq!(inf.held(), ZLIB_BYTES + WINDOW);
+    }
+
+    /// Output that stops just short of 32 KiB leaves less room than the window grows at; the
+    /// window stays at 32 KiB and becomes a ring.
+    #[test]
+    fn the_window_stops_at_32_kib_when_output_ends_just_short_of_it() {
+        let mut c = Compress::new(Compression::default(), false);
+        let mut inf = Inflater::new(None);
+        let text = |n: usize| -> Vec<u8> { (0..n).map(|j| b"abcdefghij "[j * j % 11]).collect() };
+        for len in [WINDOW - 100, 300, WINDOW + 1_000] {
+            inf.begin_message(false).unwrap();
+            let msg = text(len);
+            let wire = deflate_next(&mut c, &msg);
+            assert_eq!(inflate_all(&mut inf, &wire).unwrap(), msg);
         }
         assert_eq!(inf.held(), ZLIB_BYTES + WINDOW);
     }
