@@ -223,8 +223,8 @@ fn tls_handshake_messages_that_never_end() {
     }
 }
 
-// Before: 67 MiB. Inflaters (zlib's 48 KiB and an output window of up to 32 KiB each) and the inflated bytes kept for -x (as much as -x
-// keeps: `AS_MUCH_AS_HEX`) give way.
+// Before: 67 MiB. Inflaters (zlib's 48 KiB and an output window of up to 32 KiB each) and the
+// inflated bytes kept for -x (as much as -x keeps: `AS_MUCH_AS_HEX`) give way.
 #[test]
 fn deflate_flows_with_hex() {
     let (_dir, file) = hostile_capture(Shape::Deflate, 8000, 50_000);
