@@ -974,6 +974,112 @@ struct Linger {
     queued: bool,
 }
 
+/// An entry of a [`ClosingQueue`]: a closing flow's place, and the flow.
+type Closing = (ClosingOrder, FlowKey, FlowId);
+
+/// An entry moved back, ordered for a min-heap by its place (then its flow, which no two
+/// entries share at the same place).
+#[derive(Clone, Copy, Debug)]
+struct Moved(Closing);
+
+impl PartialEq for Moved {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Moved {}
+
+impl PartialOrd for Moved {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Moved {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let ((a, _, a_id), (b, _, b_id)) = (self.0, other.0);
+        (b, b_id).cmp(&(a, a_id))
+    }
+}
+
+/// Closing flows in [`ClosingOrder`], one entry per flow: a deque that entries are pushed onto
+/// in packet order, which is closing order, and a min-heap of the entries moved back because a
+/// packet moved their flow's deadline after they were pushed. Pushing and taking the first
+/// are O(1) for the deque; an entry moved back costs O(log n) in the heap. The heap holds only
+/// the flows between their first deadline and their moved one: a last ACK follows the FINs
+/// by a round trip, so it stays small, and no input can make a move cost more than log n (an
+/// insertion into the deque at the flow's place would cost up to n / 2 for a packet that came
+/// in the middle of its flow's linger).
+#[derive(Default)]
+struct ClosingQueue {
+    pushed: VecDeque<Closing>,
+    moved: std::collections::BinaryHeap<Moved>,
+}
+
+impl ClosingQueue {
+    /// Appends an entry at least as late in the closing order as every entry pushed before.
+    fn push(&mut self, entry: Closing) {
+        self.pushed.push_back(entry);
+    }
+
+    /// Puts back an entry taken first, at its flow's place now. Says whether the heap grew.
+    fn move_back(&mut self, entry: Closing) -> bool {
+        let grows = self.moved.len() == self.moved.capacity();
+        self.moved.push(Moved(entry));
+        grows
+    }
+
+    /// The first entry's place in the closing order.
+    fn first(&self) -> Option<ClosingOrder> {
+        let pushed = self.pushed.front().map(|e| e.0);
+        let moved = self.moved.peek().map(|m| m.0.0);
+        match (pushed, moved) {
+            (Some(p), Some(m)) => Some(p.min(m)),
+            (p, m) => p.or(m),
+        }
+    }
+
+    /// Takes the first entry.
+    fn take_first(&mut self) -> Option<Closing> {
+        let pushed = self.pushed.front().map(|e| e.0);
+        let moved = self.moved.peek().map(|m| m.0.0);
+        match (pushed, moved) {
+            (Some(p), Some(m)) if m < p => self.moved.pop().map(|m| m.0),
+            (Some(_), _) => self.pushed.pop_front(),
+            (None, _) => self.moved.pop().map(|m| m.0),
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Closing) -> bool) {
+        self.pushed.retain(|e| keep(e));
+        self.moved.retain(|m| keep(&m.0));
+    }
+
+    fn len(&self) -> usize {
+        self.pushed.len() + self.moved.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pushed.is_empty() && self.moved.is_empty()
+    }
+
+    /// Whether the next push grows the deque.
+    fn full(&self) -> bool {
+        self.pushed.len() == self.pushed.capacity()
+    }
+
+    /// Bytes held, for the memory budget.
+    fn held(&self) -> usize {
+        vec_bytes::<Closing>(self.pushed.capacity()) + vec_bytes::<Moved>(self.moved.capacity())
+    }
+
+    fn clear(&mut self) {
+        self.pushed.clear();
+        self.moved.clear();
+    }
+}
+
 /// The deadline of no closing flow: later than every clock.
 const NO_DEADLINE: Timestamp = Timestamp(i64::MAX);
 
@@ -1020,14 +1126,12 @@ pub struct FlowTable<H: StreamHandler> {
     /// How long a closing flow lingers after its last packet (capture time).
     linger_ns: i64,
     /// Closing flows by deadline, one queue per map they are in ([`Queue`]): `(order, key,
-    /// id)`, sorted by [`ClosingOrder`], one entry per closing flow. A packet that moves a
-    /// flow's deadline later leaves its entry where it is: when the entry comes up it is moved
-    /// to the flow's place then, between entries that all came before it (a flow's last ACK
-    /// follows its FINs by a round trip, so it goes back only a little way), instead of a second
-    /// entry being pushed for every flow that takes its last ACK. Entries of flows that ended
-    /// another way are skipped when they come up, or dropped by
-    /// [`FlowTable::compact_closing`].
-    closing: [VecDeque<(ClosingOrder, FlowKey, FlowId)>; 2],
+    /// id)` in [`ClosingOrder`], one entry per closing flow. A packet that moves a flow's
+    /// deadline later leaves its entry where it is: when the entry comes up it is moved back to
+    /// the flow's place then ([`ClosingQueue::move_back`]), instead of a second entry being
+    /// pushed for every flow that takes its last ACK. Entries of flows that ended another way
+    /// are skipped when they come up, or dropped by [`FlowTable::compact_closing`].
+    closing: [ClosingQueue; 2],
     /// The earliest deadline at the front of either queue ([`NO_DEADLINE`] when both are
     /// empty): what every packet compares the clock with.
     earliest: Timestamp,
@@ -1078,7 +1182,7 @@ impl<H: StreamHandler> FlowTable<H> {
             } else {
                 CLOSE_LINGER_NS
             },
-            closing: [VecDeque::new(), VecDeque::new()],
+            closing: [ClosingQueue::default(), ClosingQueue::default()],
             earliest: NO_DEADLINE,
             memory: Budget::new(limits.memory),
             table_held: Held::ZERO,
@@ -1409,11 +1513,7 @@ impl<H: StreamHandler> FlowTable<H> {
                 + self
                     .lingering_peak
                     .bytes::<(FlowKey, Box<Lingering<H::Closed>>)>()
-                + self
-                    .closing
-                    .iter()
-                    .map(|q| vec_bytes::<(ClosingOrder, FlowKey, FlowId)>(q.capacity()))
-                    .sum::<usize>()
+                + self.closing.iter().map(ClosingQueue::held).sum::<usize>()
                 + vec_bytes::<(FlowId, FlowKey)>(self.scratch.capacity()),
         );
         self.memory.settle(&mut self.table_held, now);
@@ -1539,8 +1639,8 @@ impl<H: StreamHandler> FlowTable<H> {
             return;
         }
         let q = &mut self.closing[queue as usize];
-        let grows = q.len() == q.capacity();
-        q.push_back((order, key, id));
+        let grows = q.full();
+        q.push((order, key, id));
         self.earliest = self.earliest.min(deadline);
         let held = match queue {
             Queue::Lingering => self.lingering.len(),
@@ -1576,16 +1676,13 @@ impl<H: StreamHandler> FlowTable<H> {
     fn first_queue(&self, queues: &[Queue]) -> Option<(Queue, ClosingOrder)> {
         queues
             .iter()
-            .filter_map(|&q| Some((q, self.closing[q as usize].front()?.0)))
+            .filter_map(|&q| Some((q, self.closing[q as usize].first()?)))
             .min_by_key(|&(_, order)| order)
     }
 
     /// Sets `earliest` from the queues' fronts (after one of them lost entries).
     fn settle_earliest(&mut self) {
-        let front = |q: &VecDeque<(ClosingOrder, FlowKey, FlowId)>| {
-            q.front()
-                .map_or(NO_DEADLINE, |(order, _, _)| order.deadline)
-        };
+        let front = |q: &ClosingQueue| q.first().map_or(NO_DEADLINE, |order| order.deadline);
         self.earliest = front(&self.closing[0]).min(front(&self.closing[1]));
     }
 
@@ -1617,7 +1714,7 @@ impl<H: StreamHandler> FlowTable<H> {
     /// ended another way (or took up again after a RST) is dropped. Returns the flow's place in
     /// the closing order if one was finalised.
     fn finalise_next_closing(&mut self, queue: Queue, handler: &mut H) -> Option<ClosingOrder> {
-        let (order, key, id) = self.closing[queue as usize].pop_front()?;
+        let (order, key, id) = self.closing[queue as usize].take_first()?;
         let now = match queue {
             Queue::Lingering => self
                 .lingering
@@ -1634,9 +1731,9 @@ impl<H: StreamHandler> FlowTable<H> {
             return None;
         };
         if now != order {
-            let q = &mut self.closing[queue as usize];
-            let place = q.partition_point(|&(o, _, _)| o < now);
-            q.insert(place, (now, key, id));
+            if self.closing[queue as usize].move_back((now, key, id)) {
+                self.settle_table();
+            }
             self.settle_earliest();
             return None;
         }
@@ -1660,7 +1757,7 @@ impl<H: StreamHandler> FlowTable<H> {
     pub fn finish(&mut self, handler: &mut H) {
         self.sweep(handler);
         self.close_where(handler, |_| true, CloseHow::EndOfInput);
-        self.closing.iter_mut().for_each(VecDeque::clear);
+        self.closing.iter_mut().for_each(ClosingQueue::clear);
         self.settle_earliest();
     }
 
@@ -1690,7 +1787,7 @@ impl<H: StreamHandler> FlowTable<H> {
     /// Entries in the queue of closing flows, stale ones included.
     #[cfg(test)]
     pub(super) fn closing_queue_len(&self) -> usize {
-        self.closing.iter().map(VecDeque::len).sum()
+        self.closing.iter().map(ClosingQueue::len).sum()
     }
 
     /// Advances the capture clock (never backwards): closing flows past their linger are
@@ -1815,5 +1912,86 @@ mod size_tests {
             lingering * 19 < open * 10,
             "lingering {lingering} bytes, open {open}"
         );
+    }
+}
+
+#[cfg(test)]
+mod closing_queue_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key() -> FlowKey {
+        let e = Endpoint {
+            ip: [0; 16],
+            port: 1,
+            v6: false,
+        };
+        FlowKey { lo: e, hi: e }
+    }
+
+    proptest! {
+        /// Flows pushed in closing order (a deadline a linger after the clock), taken when
+        /// their deadline has passed, and some moved back to a later place (a packet moved
+        /// their deadline while they lingered) come out in closing order, each once, each at
+        /// its place then.
+        #[test]
+        fn entries_come_out_in_closing_order_wherever_they_were_moved_back(
+            steps in prop::collection::vec((0i64..50, 0usize..4, 0i64..=100), 1..200),
+        ) {
+            const LINGER: i64 = 100;
+            let mut q = ClosingQueue::default();
+            let mut clock = 0;
+            let mut frame = 0;
+            // Each flow's place now.
+            let mut places: Vec<ClosingOrder> = Vec::new();
+            let mut taken: Vec<(ClosingOrder, FlowId)> = Vec::new();
+            let mut take_due = |q: &mut ClosingQueue,
+                                places: &mut Vec<ClosingOrder>,
+                                frame: &mut u64,
+                                clock: i64,
+                                moved_by: i64|
+             -> Result<(), TestCaseError> {
+                while q.first().is_some_and(|o| o.deadline.0 < clock) {
+                    let (order, _, id) = q.take_first().unwrap();
+                    prop_assert!(taken.last().is_none_or(|t| t.0 <= order));
+                    let now = places[id as usize];
+                    if now != order {
+                        q.move_back((now, key(), id));
+                    } else if moved_by > 0 && id % 3 == 0 && order.queued_at % 2 == 1 {
+                        // A packet of the flow came `moved_by` before the end of its linger
+                        // and was not seen yet: its place moves now, as it would have then.
+                        *frame += 1;
+                        places[id as usize] = ClosingOrder {
+                            deadline: Timestamp(order.deadline.0 + moved_by),
+                            queued_at: *frame,
+                        };
+                        q.move_back((places[id as usize], key(), id));
+                    } else {
+                        taken.push((order, id));
+                    }
+                }
+                Ok(())
+            };
+            for (gap, pushes, moved_by) in steps {
+                clock += gap;
+                take_due(&mut q, &mut places, &mut frame, clock, moved_by)?;
+                for _ in 0..pushes {
+                    frame += 1;
+                    let order = ClosingOrder {
+                        deadline: Timestamp(clock + LINGER),
+                        queued_at: frame,
+                    };
+                    q.push((order, key(), places.len() as FlowId));
+                    places.push(order);
+                }
+                prop_assert!(q.len() <= places.len());
+            }
+            take_due(&mut q, &mut places, &mut frame, i64::MAX, 0)?;
+            prop_assert!(q.is_empty());
+            prop_assert_eq!(taken.len(), places.len());
+            for (order, id) in taken {
+                prop_assert_eq!(order, places[id as usize]);
+            }
+        }
     }
 }
