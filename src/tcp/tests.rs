@@ -160,6 +160,13 @@ impl Recorder {
     fn all_closed(&self) -> bool {
         self.checks.values().all(|c| c.opened && c.closed)
     }
+
+    /// The flows closed by their FINs so far, in the order they were finalised.
+    fn closed_by_fins(&self) -> Vec<FlowId> {
+        let ends = self.events.iter();
+        let ends = ends.filter(|e| matches!(e.2, Ev::Closed(CloseHow::Fin)));
+        ends.map(|e| e.0).collect()
+    }
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -551,14 +558,7 @@ fn closing_queue_stays_bounded_while_closing_flows_absorb_packets() {
         1,
         "all ten finalised, in the order they lingered"
     );
-    let closed: Vec<FlowId> = f
-        .rec
-        .events
-        .iter()
-        .filter(|e| matches!(e.2, Ev::Closed(CloseHow::Fin)))
-        .map(|e| e.0)
-        .collect();
-    assert_eq!(closed, (1..=10).collect::<Vec<_>>());
+    assert_eq!(f.rec.closed_by_fins(), (1..=10).collect::<Vec<_>>());
     assert!((1..=10).all(|id| f.rec.meta(id).packets == 106));
 }
 
@@ -587,19 +587,14 @@ fn a_late_packet_moves_its_flow_behind_the_flows_that_closed_after_it() {
     );
     conns[2].close(&mut f);
     assert_eq!(f.table.closing_queue_len(), 3);
-    let closed = |f: &Fixture| -> Vec<FlowId> {
-        let ends = f.rec.events.iter();
-        let ends = ends.filter(|e| matches!(e.2, Ev::Closed(CloseHow::Fin)));
-        ends.map(|e| e.0).collect()
-    };
     // A packet a millisecond past the second flow's deadline (its last ACK 3 ms after the
     // first flow's, and the first flow's FIN a millisecond later still): only it is over.
     f.advance(Duration::from_millis(4_996));
     f.send("10.9.9.9:4000", S, 1, 0, SYN, b"");
-    assert_eq!(closed(&f), [2]);
+    assert_eq!(f.rec.closed_by_fins(), [2]);
     f.advance(Duration::from_secs(1));
     f.send("10.9.9.9:4000", S, 2, 0, SYN, b"");
-    assert_eq!(closed(&f), [2, 1, 3]);
+    assert_eq!(f.rec.closed_by_fins(), [2, 1, 3]);
     assert_eq!(f.rec.meta(1).packets, 7);
 }
 
@@ -2508,16 +2503,9 @@ proptest! {
         }
         f.advance(Duration::from_secs(10));
         f.send("10.9.9.9:4000", S, 1, 0, SYN, b"");
-        let closed: Vec<u64> = f
-            .rec
-            .events
-            .iter()
-            .filter(|e| matches!(e.2, Ev::Closed(CloseHow::Fin)))
-            .map(|e| e.0)
-            .collect();
         last.sort_by_key(|&(_, ms, frame)| (ms, frame));
         let expected: Vec<u64> = last.iter().map(|&(id, _, _)| id).collect();
-        prop_assert_eq!(closed, expected);
+        prop_assert_eq!(f.rec.closed_by_fins(), expected);
         prop_assert_eq!(f.table.stats().stray_packets, 0);
     }
 }
