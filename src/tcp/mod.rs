@@ -99,7 +99,7 @@
 //!   slot, on idle eviction, or at the end of input. Flows whose lingers end together are
 //!   finalised in the order they started lingering. A flow closed by both FINs lingers compact,
 //!   apart from the flows (only its meta, its ISNs and what the handler keeps of its state,
-//!   [`StreamHandler::Closed`]: under half a flow's size) and is not counted against
+//!   [`StreamHandler::Closed`]: about half a flow's size) and is not counted against
 //!   `max_flows`, which caps the connections tracked: on a busy link of short connections the
 //!   lingering ones far outnumber the open ones, and only the memory budget bounds them.
 //! - **Other ends.** Idle longer than `idle_timeout` (capture clock; swept every

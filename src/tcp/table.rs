@@ -239,7 +239,7 @@ impl<S: Default> Flow<S> {
 /// its ISNs to tell a new connection on the tuple from a copy of the old SYN) and what the
 /// handler keeps for its end ([`StreamHandler::Closed`]). What is left of a [`Flow`] once its
 /// streams are wound down, without them, its windows, its reset mark and the handler's state
-/// for streams: under half the size. Kept apart from the flows
+/// for streams: about half the size. Kept apart from the flows
 /// ([`FlowTable::lingering`]) and not counted against `max_flows` (a closed connection is not
 /// one tracked), it is bounded by the memory budget it is charged to.
 struct Lingering<C> {

@@ -150,8 +150,9 @@ impl Utf8Failure {
 /// The budget also keeps the decompressors of ended connections, with their output windows,
 /// for the next connection that needs one: creating one costs allocations and zeroing of
 /// zlib's state and window (tens of KiB), resetting one costs nothing, and captures with many
-/// short compressed connections create thousands. There are never more of them, live or kept, than `max_inflaters`: a new
-/// one is made only when none is kept, that is when every existing one is live.
+/// short compressed connections create thousands. There are never more of them, live or
+/// kept, than `max_inflaters`: a new one is made only when none is kept, that is when every
+/// existing one is live.
 #[derive(Clone, Debug)]
 pub struct InflaterBudget {
     free: Arc<AtomicUsize>,
