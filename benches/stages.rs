@@ -28,14 +28,7 @@ struct Count {
 
 impl StreamHandler for Count {
     type State = ();
-    /// A closed flow's events are counted as before.
-    type Closed = ();
-
-    fn closed(&mut self, _: &FlowMeta, _: ()) {}
-
-    fn on_closed_event(&mut self, m: &FlowMeta, _: &mut (), p: Option<PacketRef>, e: StreamEvent) {
-        self.on_event(m, &mut (), p, e);
-    }
+    sockscope::closed_flows_keep_their_state!(());
 
     fn on_event(&mut self, _: &FlowMeta, _: &mut (), _: Option<PacketRef>, e: StreamEvent<'_>) {
         self.events += 1;

@@ -1030,24 +1030,30 @@ impl ClosingQueue {
         grows
     }
 
+    /// Whether the first entry is the heap's (else the deque's, if there is one).
+    fn moved_first(&self) -> bool {
+        match (self.pushed.front(), self.moved.peek()) {
+            (Some(p), Some(m)) => m.0.0 < p.0,
+            (None, m) => m.is_some(),
+            (Some(_), None) => false,
+        }
+    }
+
     /// The first entry's place in the closing order.
     fn first(&self) -> Option<ClosingOrder> {
-        let pushed = self.pushed.front().map(|e| e.0);
-        let moved = self.moved.peek().map(|m| m.0.0);
-        match (pushed, moved) {
-            (Some(p), Some(m)) => Some(p.min(m)),
-            (p, m) => p.or(m),
+        if self.moved_first() {
+            self.moved.peek().map(|m| m.0.0)
+        } else {
+            self.pushed.front().map(|e| e.0)
         }
     }
 
     /// Takes the first entry.
     fn take_first(&mut self) -> Option<Closing> {
-        let pushed = self.pushed.front().map(|e| e.0);
-        let moved = self.moved.peek().map(|m| m.0.0);
-        match (pushed, moved) {
-            (Some(p), Some(m)) if m < p => self.moved.pop().map(|m| m.0),
-            (Some(_), _) => self.pushed.pop_front(),
-            (None, _) => self.moved.pop().map(|m| m.0),
+        if self.moved_first() {
+            self.moved.pop().map(|m| m.0)
+        } else {
+            self.pushed.pop_front()
         }
     }
 
