@@ -12,22 +12,7 @@ use std::process::Command;
 
 /// Every capture under `captures/`, subdirectories included, sorted.
 fn all_captures() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .expect("captures dir")
-            .map(|e| e.expect("dir entry").path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|e| e == "pcap" || e == "pcapng") {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&common::captures(), &mut out);
+    let out = common::bundled_captures();
     assert!(out.len() > 20, "the bundled captures are missing");
     out
 }

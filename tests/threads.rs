@@ -11,29 +11,6 @@ mod common;
 use common::{
     ACK, C2S, LINKTYPE_ETHERNET, PcapWriter, S2C, SYN, TcpConn, http_session, sockscope_with_stdin,
 };
-use std::path::{Path, PathBuf};
-
-/// Every capture file under `captures/`, recursively, sorted.
-fn bundled() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .expect("captures dir")
-            .map(|e| e.expect("dir entry").path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&common::captures(), &mut out);
-    out
-}
 
 const VIEWS: &[&[&str]] = &[
     &[],
@@ -116,7 +93,7 @@ fn assert_same_with_threads(input: &str, stdin: &[u8], args: &[&str], counts: &[
 
 #[test]
 fn every_bundled_capture_prints_the_same_in_every_view_with_2_and_7_threads() {
-    let files = bundled();
+    let files = common::bundled_captures();
     assert!(files.len() > 30, "captures found: {}", files.len());
     for file in &files {
         let name = file.to_str().expect("utf-8 path");

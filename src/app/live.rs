@@ -97,6 +97,10 @@ impl EventSink for LiveReporter {
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
         self.inner.global_anomaly(anomaly, frame);
     }
+
+    fn wants_message_records(&self) -> bool {
+        self.inner.wants_message_records()
+    }
 }
 
 impl Reporter for LiveReporter {
@@ -119,9 +123,6 @@ impl Reporter for LiveReporter {
     }
     fn wants_packets(&self) -> bool {
         self.inner.wants_packets()
-    }
-    fn wants_message_records(&self) -> bool {
-        self.inner.wants_message_records()
     }
     fn record_lines(&self) -> Option<usize> {
         self.inner.record_lines()

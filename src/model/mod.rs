@@ -251,6 +251,16 @@ pub trait EventSink {
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
         let _ = (anomaly, frame);
     }
+
+    /// Whether the sink reads the records of what flows carried (`http`, `handshake`,
+    /// `ws_frame`, `ws_message`, `sse_event`, `tls`) and the other events of a flow (its
+    /// opening, HTTP heads, SYN/FIN/RST) beyond anomalies, latency records and each flow's
+    /// closing summary. One that does not (the tables of `-q`) spares the threaded pipeline
+    /// carrying them from its workers, and the analysis work whose only result is in them
+    /// (decoding the messages of a connection whose content is plain JSON).
+    fn wants_message_records(&self) -> bool {
+        true
+    }
 }
 
 impl FlowSummary {

@@ -29,14 +29,6 @@ pub struct Collect<R> {
 }
 
 impl<R: Reporter> Collect<R> {
-    /// Whether the records of what flows carried are read here beyond anomalies, latency
-    /// records and closing summaries: by the printer, or by `-z http,tree` (HTTP messages).
-    pub fn wants_message_records(&self) -> bool {
-        self.reporter.wants_message_records() || self.stats.z.http_tree
-    }
-}
-
-impl<R: Reporter> Collect<R> {
     /// Whether the printer's lines can be written by the threads that analyze
     /// ([`Reporter::record_lines`]): only if nothing here reads the records themselves
     /// (`-z http,tree` reads HTTP messages).
@@ -84,6 +76,11 @@ impl<R: Reporter> EventSink for Collect<R> {
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
         Counting(&mut self.stats).global_anomaly(anomaly, frame);
         self.reporter.global_anomaly(anomaly, frame);
+    }
+
+    /// Read here by the printer, or by `-z http,tree` (HTTP messages).
+    fn wants_message_records(&self) -> bool {
+        self.reporter.wants_message_records() || self.stats.z.http_tree
     }
 }
 

@@ -401,6 +401,10 @@ impl Outbox {
 }
 
 impl EventSink for Outbox {
+    fn wants_message_records(&self) -> bool {
+        self.records
+    }
+
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         if !self.records
             && !matches!(

@@ -125,6 +125,8 @@ pub struct ConnAnalyzer<S: EventSink> {
     config: Config,
     registry: Registry,
     pub sink: S,
+    /// The sink's [`EventSink::wants_message_records`], asked once: it holds for the run.
+    records: bool,
     /// Held requests of the flows closed so far, when the flows' kinds are settled here (see
     /// [`FlowSummary::held_request`]): not in a thread that analyzes a share of the flows.
     longpoll: Option<classify::LongPollMemory>,
@@ -135,6 +137,7 @@ impl<S: EventSink> ConnAnalyzer<S> {
         ConnAnalyzer {
             config: config.clone(),
             registry: registry(config),
+            records: sink.wants_message_records(),
             sink,
             longpoll: Some(classify::LongPollMemory::default()),
         }
@@ -166,6 +169,7 @@ impl<S: EventSink> ConnAnalyzer<S> {
             summary,
             kinds,
             &mut self.sink,
+            self.records,
         )
     }
 }
@@ -308,9 +312,13 @@ impl<S: EventSink> crate::tcp::StreamHandler for ConnAnalyzer<S> {
             config,
             registry,
             sink,
+            records,
             longpoll,
         } = self;
-        let cx = |summary, kinds, sink| Cx::new(meta, pkt, config, registry, summary, kinds, sink);
+        let records = *records;
+        let cx = |summary, kinds, sink| {
+            Cx::new(meta, pkt, config, registry, summary, kinds, sink, records)
+        };
         match event {
             StreamEvent::Opened => sink.event(&EventCtx::new(meta, pkt), Event::FlowOpened),
             StreamEvent::Data { dir, bytes } => {

@@ -365,6 +365,8 @@ pub struct Cx<'a> {
     summary: &'a mut FlowSummary,
     kinds: &'a mut KindTracker,
     sink: &'a mut dyn EventSink,
+    /// The sink's [`EventSink::wants_message_records`], asked once for the run.
+    records: bool,
     layer: Option<&'a Layer<'a>>,
 }
 
@@ -378,6 +380,7 @@ impl<'a> Cx<'a> {
         summary: &'a mut FlowSummary,
         kinds: &'a mut KindTracker,
         sink: &'a mut dyn EventSink,
+        records: bool,
     ) -> Cx<'a> {
         Cx {
             flow,
@@ -387,6 +390,7 @@ impl<'a> Cx<'a> {
             summary,
             kinds,
             sink,
+            records,
             layer: None,
         }
     }
@@ -396,12 +400,32 @@ impl<'a> Cx<'a> {
         self.pkt.map_or(self.flow.last_ts, |p| p.ts)
     }
 
+    /// Whether the outputs read the records of what flows carried
+    /// ([`EventSink::wants_message_records`]): work whose only result is in them can be spared.
+    pub fn wants_message_records(&self) -> bool {
+        self.records
+    }
+
+    /// Bytes of each message, frame or body kept for display: none where no output reads the
+    /// records that show them ([`Self::wants_message_records`]).
+    pub fn display_bytes(&self) -> usize {
+        if self.wants_message_records() {
+            self.config.display_bytes_for(self.flow.id)
+        } else {
+            0
+        }
+    }
+
     /// Sends a record to the outputs, counted into the flow's summary and kind.
     pub fn emit(&mut self, record: Record<'_>) {
         self.summary
             .count(&record, self.config.poll_interval.as_nanos() as u64);
         self.kinds.observe(&record);
-        self.event(Event::Record(record));
+        // Anomalies and latency records go to every output; the others only where they are
+        // read.
+        if self.records || matches!(record, Record::Anomaly(_) | Record::Latency(_)) {
+            self.event(Event::Record(record));
+        }
     }
 
     fn event(&mut self, event: Event<'_>) {
@@ -416,7 +440,9 @@ impl<'a> Cx<'a> {
     /// An HTTP message's head was parsed (see [`Event::HttpHead`]).
     pub fn head(&mut self, m: &HttpMessage<'_>) {
         self.kinds.on_http_head(m);
-        self.event(Event::HttpHead(m));
+        if self.records {
+            self.event(Event::HttpHead(m));
+        }
     }
 
     /// Reports an anomaly found now.
@@ -500,6 +526,7 @@ impl<'a> Cx<'a> {
             summary: &mut *self.summary,
             kinds: &mut *self.kinds,
             sink: &mut *self.sink,
+            records: self.records,
             layer: Some(&layer),
         };
         f(&mut inner)
@@ -528,6 +555,7 @@ impl Solo {
 
     /// A context as of packet `pkt`, emitting to `sink`.
     pub fn cx<'a>(&'a mut self, pkt: Option<PacketRef>, sink: &'a mut dyn EventSink) -> Cx<'a> {
+        let records = sink.wants_message_records();
         Cx::new(
             &self.meta,
             pkt,
@@ -536,6 +564,7 @@ impl Solo {
             &mut self.summary,
             &mut self.kinds,
             sink,
+            records,
         )
     }
 }
@@ -580,6 +609,56 @@ mod tests {
         let changed = owned.replaced(2, b"v");
         assert_eq!(changed.iter().nth(2), Some(("X-Bytes", &b"v"[..])));
         assert_eq!(changed.iter().nth(3), Some(heads[3]));
+    }
+
+    /// A sink that says whether it reads message records, and keeps what it is handed.
+    struct Tables {
+        records: bool,
+        got: Vec<&'static str>,
+    }
+
+    impl EventSink for Tables {
+        fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
+            self.got.push(match event {
+                Event::Record(Record::Anomaly(_)) => "anomaly",
+                Event::Record(Record::Handshake(_)) => "handshake",
+                Event::Record(_) => "record",
+                _ => "event",
+            });
+        }
+        fn wants_message_records(&self) -> bool {
+            self.records
+        }
+    }
+
+    #[test]
+    fn a_sink_that_reads_no_message_records_gets_anomalies_and_keeps_no_display_bytes() {
+        for records in [false, true] {
+            let mut solo = Solo::test();
+            let mut sink = Tables {
+                records,
+                got: Vec::new(),
+            };
+            let mut cx = solo.cx(None, &mut sink);
+            assert_eq!(cx.wants_message_records(), records);
+            let display = if records { Config::default().display_bytes } else { 0 };
+            assert_eq!(cx.display_bytes(), display);
+            let h = crate::model::Handshake {
+                request_bytes: 120,
+                ..crate::model::Handshake::default()
+            };
+            cx.emit(Record::Handshake(&h));
+            cx.anomaly(Code::WsInterleavedData, None, "x".into());
+            // Counted into the flow's summary whether handed on or not.
+            assert!(solo.summary.handshake_complete);
+            assert_eq!(solo.summary.upgrade_request_bytes, 120);
+            let expected: &[&str] = if records {
+                &["handshake", "anomaly"]
+            } else {
+                &["anomaly"]
+            };
+            assert_eq!(sink.got, expected);
+        }
     }
 
     /// A sink that keeps nothing.

@@ -95,15 +95,6 @@ pub trait Reporter: EventSink {
     /// The first output error since the last call, if any.
     fn take_io_error(&mut self) -> Option<std::io::Error>;
 
-    /// Whether the printer reads the records of what flows carried (`http`, `handshake`,
-    /// `ws_frame`, `ws_message`, `sse_event`, `tls`) and the other events of a flow (its
-    /// opening, HTTP heads, SYN/FIN/RST) beyond anomalies, latency records and each flow's
-    /// closing summary. One that does not (the tables of `-q`) spares the threaded
-    /// pipeline carrying them from its workers.
-    fn wants_message_records(&self) -> bool {
-        true
-    }
-
     /// Whether the printer reads [`Self::packet_done`] (each packet, and the flow that took
     /// it). One that does not (JSON, `-q`, the tables) spares the threaded pipeline a call for
     /// every packet: it then replays only what the flows found.
@@ -134,6 +125,9 @@ impl<R: Reporter + ?Sized> EventSink for Box<R> {
     fn global_anomaly(&mut self, anomaly: &crate::model::Anomaly, frame: u64) {
         (**self).global_anomaly(anomaly, frame)
     }
+    fn wants_message_records(&self) -> bool {
+        (**self).wants_message_records()
+    }
 }
 
 impl<R: Reporter + ?Sized> Reporter for Box<R> {
@@ -142,9 +136,6 @@ impl<R: Reporter + ?Sized> Reporter for Box<R> {
     }
     fn finish(&mut self, stats: &RunStats) -> std::io::Result<()> {
         (**self).finish(stats)
-    }
-    fn wants_message_records(&self) -> bool {
-        (**self).wants_message_records()
     }
     fn wants_packets(&self) -> bool {
         (**self).wants_packets()
@@ -218,6 +209,9 @@ impl EventSink for Tee {
             p.global_anomaly(anomaly, frame);
         }
     }
+    fn wants_message_records(&self) -> bool {
+        self.printers.iter().any(|p| p.wants_message_records())
+    }
 }
 
 impl Reporter for Tee {
@@ -238,9 +232,6 @@ impl Reporter for Tee {
     }
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.printers.iter_mut().find_map(|p| p.take_io_error())
-    }
-    fn wants_message_records(&self) -> bool {
-        self.printers.iter().any(|p| p.wants_message_records())
     }
     fn wants_packets(&self) -> bool {
         self.printers.iter().any(|p| p.wants_packets())

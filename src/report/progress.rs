@@ -95,6 +95,9 @@ impl<R: Reporter> EventSink for WithProgress<R> {
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
         self.inner.global_anomaly(anomaly, frame)
     }
+    fn wants_message_records(&self) -> bool {
+        self.inner.wants_message_records()
+    }
 }
 
 impl<R: Reporter> Reporter for WithProgress<R> {
@@ -118,10 +121,6 @@ impl<R: Reporter> Reporter for WithProgress<R> {
 
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.inner.take_io_error()
-    }
-
-    fn wants_message_records(&self) -> bool {
-        self.inner.wants_message_records()
     }
 
     fn record_lines(&self) -> Option<usize> {

@@ -694,6 +694,12 @@ impl<W: Write> TextPrinter<W> {
 }
 
 impl<W: Write> EventSink for TextPrinter<W> {
+    /// `-q` with no filter and no kind gate prints tables only: anomaly examples, latency rows
+    /// and flow rows.
+    fn wants_message_records(&self) -> bool {
+        !self.opts.quiet || self.select.is_some() || self.gate.is_some()
+    }
+
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
         if let Some(sel) = &mut self.select
             && !sel.global(anomaly, frame)
@@ -1113,12 +1119,6 @@ impl<W: Write> Reporter for TextPrinter<W> {
 
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.io.take()
-    }
-
-    /// `-q` with no filter and no kind gate prints tables only: anomaly examples, latency rows
-    /// and flow rows.
-    fn wants_message_records(&self) -> bool {
-        !self.opts.quiet || self.select.is_some() || self.gate.is_some()
     }
 
     /// `-q` prints no packet lines.

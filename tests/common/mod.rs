@@ -417,6 +417,28 @@ pub fn expected(capture_name: &str) -> Expected {
         .unwrap_or_else(|| panic!("no expected file for {capture_name}"))
 }
 
+/// Every capture file under `captures/`, recursively, sorted.
+pub fn bundled_captures() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("captures dir")
+            .map(|e| e.expect("dir entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&captures(), &mut out);
+    out
+}
+
 /// Every capture file under `captures/` and `captures/bad/`, relative names, sorted.
 pub fn capture_files() -> Vec<String> {
     let mut out = Vec::new();

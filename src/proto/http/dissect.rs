@@ -30,8 +30,7 @@ impl HttpDissector {
     /// directions first look for a start line).
     pub fn new(cx: &Cx<'_>, midstream: bool) -> Self {
         let config = cx.config;
-        let display = config.display_bytes_for(cx.flow.id);
-        let mut conn = HttpConn::new(&config.limits, display).with_digest(config.digest);
+        let mut conn = HttpConn::new(&config.limits, cx.display_bytes()).with_digest(config.digest);
         if midstream {
             conn.picked_up_midstream();
         }

@@ -134,6 +134,14 @@ impl SubHook {
         }))
     }
 
+    /// Whether the messages are decoded once a protocol is chosen. Plain JSON chosen by its
+    /// content reports nothing of its own (no warnings, no replies to pair): what it decodes
+    /// is only in the messages' records, so where no output reads those records (`-q`) it is
+    /// not decoded, and its messages need not be kept for it.
+    pub fn decodes(&self, cx: &Cx<'_>) -> bool {
+        !self.quiet || cx.wants_message_records()
+    }
+
     /// Whether no protocol is chosen yet: the first messages are being looked at.
     pub fn is_pending(&self) -> bool {
         matches!(self.state, State::Pending { .. })
@@ -185,18 +193,21 @@ impl SubHook {
                 None => {}
             }
         }
+        let decodes = self.decodes(cx);
         let State::On(conn) = &mut self.state else {
             return Decoded {
                 units: &self.units,
                 choice: None,
             };
         };
-        conn.message_into(&msg, self.quiet, &mut self.out);
-        for w in self.out.warnings.drain(..).filter(|_| !self.quiet) {
-            cx.anomaly_at(w.ts, w.code, Some(w.dir), w.detail);
+        if decodes {
+            conn.message_into(&msg, self.quiet, &mut self.out);
+            for w in self.out.warnings.drain(..).filter(|_| !self.quiet) {
+                cx.anomaly_at(w.ts, w.code, Some(w.dir), w.detail);
+            }
+            self.units.extend(self.out.items.drain(..).map(unit));
+            self.count_held();
         }
-        self.units.extend(self.out.items.drain(..).map(unit));
-        self.count_held();
         let tell = !std::mem::replace(&mut self.told, true);
         Decoded {
             units: &self.units,
@@ -285,5 +296,52 @@ fn unit(item: Item) -> SubUnit {
             name: p.name,
             error: p.error,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Event, EventCtx, EventSink};
+    use crate::proto::dissect::Solo;
+
+    /// A sink that keeps nothing and says whether it reads message records.
+    struct Sink(bool);
+
+    impl EventSink for Sink {
+        fn event(&mut self, _ctx: &EventCtx<'_>, _event: Event<'_>) {}
+        fn wants_message_records(&self) -> bool {
+            self.0
+        }
+    }
+
+    #[test]
+    fn plain_json_chosen_by_content_is_decoded_only_where_its_records_are_read() {
+        let json = br#"{"user":"ann","text":"hi"}"#;
+        for records in [true, false] {
+            let mut solo = Solo::test();
+            let mut sink = Sink(records);
+            let cx = &mut solo.cx(None, &mut sink);
+            let mut hook = SubHook::open(cx, &DecodeAs::default(), None).expect("a hook");
+            assert!(hook.is_pending());
+            let first = hook.message(cx, Dir::C2S, false, json, json.len() as u64);
+            assert_eq!(first.units.len(), usize::from(records));
+            assert!(!hook.is_pending() && !hook.is_off());
+            assert_eq!(hook.decodes(cx), records);
+            let next = hook.message(cx, Dir::S2C, false, json, json.len() as u64);
+            assert_eq!(next.units.len(), usize::from(records));
+        }
+    }
+
+    #[test]
+    fn a_protocol_with_warnings_of_its_own_is_decoded_whatever_is_read() {
+        let rpc = br#"{"jsonrpc":"2.0","method":"ping","id":1}"#;
+        let mut solo = Solo::test();
+        let mut sink = Sink(false);
+        let cx = &mut solo.cx(None, &mut sink);
+        let mut hook = SubHook::open(cx, &DecodeAs::default(), None).expect("a hook");
+        let first = hook.message(cx, Dir::C2S, false, rpc, rpc.len() as u64);
+        assert_eq!(first.units.len(), 1);
+        assert!(hook.decodes(cx));
     }
 }

@@ -110,7 +110,7 @@ pub struct TlsDissector {
 
 impl TlsDissector {
     pub fn new(cx: &mut Cx<'_>) -> TlsDissector {
-        let keep = if cx.config.display_bytes_for(cx.flow.id) > 0 {
+        let keep = if cx.display_bytes() > 0 {
             cx.config.tls_ciphertext
         } else {
             0

@@ -89,7 +89,7 @@ impl WebSocket {
         handshake: Option<(&Handshake, Option<&str>)>,
     ) -> WsDissector {
         let config = cx.config;
-        let display = config.display_bytes_for(cx.flow.id);
+        let display = cx.display_bytes();
         let opening = handshake.map(|(h, target)| Opening {
             subprotocol: h.subprotocol.as_deref(),
             target,

@@ -1316,7 +1316,11 @@ impl Side {
                     io.shared.sub = None;
                     io.shared.sub_cap = 0;
                 } else if !sub.is_pending() {
-                    io.shared.sub_cap = io.shared.sub_full;
+                    io.shared.sub_cap = if sub.decodes(io.cx) {
+                        io.shared.sub_full
+                    } else {
+                        0
+                    };
                 }
             }
         }
