@@ -641,7 +641,11 @@ mod tests {
             };
             let mut cx = solo.cx(None, &mut sink);
             assert_eq!(cx.wants_message_records(), records);
-            let display = if records { Config::default().display_bytes } else { 0 };
+            let display = if records {
+                Config::default().display_bytes
+            } else {
+                0
+            };
             assert_eq!(cx.display_bytes(), display);
             let h = crate::model::Handshake {
                 request_bytes: 120,
