@@ -33,9 +33,10 @@
 #          request never answered (upgrade-hold), 1 100 unanswered pipelined requests
 #          (pipelined), an unfinished 60 KB fragmented message per side with -x and with
 #          --follow 1 (fragmented), an unfinished compressed message per side with -x (deflate),
-#          where "with -x" runs `read -q --snap-preview 16384`, which keeps the same 64 KiB per
-#          message for display without printing it (-q and -x do not go together, and -x
-#          itself would print gigabytes),
+#          where "with -x" runs `read -q -Y flow.id --snap-preview 16384`, which keeps the same
+#          64 KiB per message for display without printing it (-x itself would print
+#          gigabytes, and -q alone reads no records and keeps nothing for display; a filter
+#          every record matches makes it read them),
 #          compressed messages and out-of-order data (deflate-ooo), and 60 000 flows of
 #          incomplete heads with --max-flows 65536 (heads-60k). sockscope only; the peak RSS
 #          column is what the budget bounds (64 MB by default). --quick uses an eighth of the
@@ -246,14 +247,15 @@ sockscope_only() {
 }
 
 # The hostile shapes: name, examples/hostile.rs shape, flows, options of sockscope read.
-# "As much as -x": -x keeps 64 KiB of every message for display, as --snap-preview 16384 does.
+# "As much as -x": -x keeps 64 KiB of every message for display, as --snap-preview 16384 does
+# in a view that reads the records (-q alone reads none: -Y flow.id, which every record matches).
 HOSTILE_SHAPES="heads heads 8000 -q
 heads-both heads-both 8000 -q
 upgrade-hold upgrade-hold 8000 -q
 pipelined pipelined 8000 -q
-fragmented fragmented 8000 -q --snap-preview 16384
+fragmented fragmented 8000 -q -Y flow.id --snap-preview 16384
 fragmented fragmented 8000 --follow 1
-deflate deflate 8000 -q --snap-preview 16384
+deflate deflate 8000 -q -Y flow.id --snap-preview 16384
 deflate-ooo deflate-ooo 8000 -q
 heads-60k heads 60000 -q --max-flows 65536"
 

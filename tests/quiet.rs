@@ -3,7 +3,8 @@
 //! analysis does not hand them on, keeps no bytes for display and does not decode messages
 //! whose only result is in those records (plain JSON chosen by its content). The tables must
 //! not notice: every bundled capture prints the same `-q` report whether or not another output
-//! (`--har`, `--zeek`) reads every record beside it.
+//! (`--har`, `--zeek`) reads every record beside it; `check` gives every capture the same verdict
+//! whether or not a `--forbid` rule reads every record.
 
 mod common;
 
@@ -48,6 +49,42 @@ fn the_quiet_report_is_the_same_when_another_output_reads_every_record() {
                 );
             }
             assert!(!alone.1.trim().is_empty(), "{name}: -q printed nothing");
+        }
+    }
+}
+
+/// `check` makes its verdict of anomalies and the flows' closing summaries alone, unless
+/// `--kind` or `--forbid` reads the other records: with `--forbid` on a filter nothing matches,
+/// every verdict is the same.
+#[test]
+fn check_verdicts_are_the_same_when_a_forbid_rule_reads_every_record() {
+    let files = common::bundled_captures();
+    for file in &files {
+        let name = file.to_str().expect("utf-8 path");
+        let ways: [(&str, &[&str]); 4] = [
+            ("text", &[]),
+            ("text", &["--strict", "-V"]),
+            ("sarif", &[]),
+            ("sarif", &["--strict"]),
+        ];
+        for (format, strict) in ways {
+            let mut alone = vec!["check", "--color", "never", "--format", format];
+            alone.extend_from_slice(strict);
+            let mut with = alone.clone();
+            with.extend_from_slice(&["--forbid", "flow.id == 0"]);
+            alone.push(name);
+            with.push(name);
+            let (a, w) = (sockscope(&alone), sockscope(&with));
+            assert!(
+                (a.code, &a.stdout, &a.stderr) == (w.code, &w.stdout, &w.stderr),
+                "{name} {format} {strict:?}: check differs with a --forbid that reads every \
+                 record\n--- alone:\n{}\n{}\n--- with:\n{}\n{}",
+                a.stdout,
+                a.stderr,
+                w.stdout,
+                w.stderr
+            );
+            assert!(!a.stdout.is_empty(), "{name}: check printed nothing");
         }
     }
 }

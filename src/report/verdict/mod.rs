@@ -337,6 +337,12 @@ impl Collector {
 }
 
 impl EventSink for Collector {
+    /// A verdict is made of anomalies and the flows' closing summaries; `--kind` (which decides
+    /// a flow's kind from its first records) and `--forbid` read the other records too.
+    fn wants_message_records(&self) -> bool {
+        self.kind.is_some() || self.forbid.is_some()
+    }
+
     fn event(&mut self, ctx: &EventCtx<'_>, event: Event<'_>) {
         let flow = ctx.flow.id;
         if let Some(w) = &mut self.forbid {
