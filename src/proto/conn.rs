@@ -16,9 +16,9 @@
 //! The connection says what its analysis holds for the memory budget, and makes its dissector
 //! (and what detection keeps) give way when the flow table asks ([`crate::budget`]).
 
-use crate::budget::{Held, vec_bytes};
+use crate::budget::{Held, box_bytes, vec_bytes};
 use crate::config::Config;
-use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, FlowSummary};
+use crate::model::{Anomaly, Code, Event, EventCtx, EventSink, FlowSummary, TlsSummary};
 use crate::proto::classify::{self, KindTracker};
 use crate::proto::dissect::{Active, Cx, Detect, Kept, Probe, Registry};
 use crate::proto::{http, tls, websocket};
@@ -98,9 +98,24 @@ impl ConnState {
     }
 }
 
-/// What a flow's summary holds beyond itself, for the memory budget.
+/// What a flow's summary holds beyond itself, for the memory budget: the ping round trips,
+/// the TLS summary with its names, and a sub-protocol choice's reason when it was written for
+/// this flow. A closed flow keeps its summary for as long as it lingers, so this is most of
+/// what a lingering TLS connection holds.
 fn summary_held(summary: &FlowSummary) -> Held {
-    Held::fixed(vec_bytes::<f64>(summary.ping_rtts.capacity()))
+    let text = |s: &String| vec_bytes::<u8>(s.capacity());
+    let tls = summary.tls.as_ref().map_or(0, |t| {
+        box_bytes::<TlsSummary>()
+            + t.sni.as_ref().map_or(0, text)
+            + t.alpn.as_ref().map_or(0, text)
+            + vec_bytes::<String>(t.alpn_offered.capacity())
+            + t.alpn_offered.iter().map(text).sum::<usize>()
+    });
+    let sub = match summary.sub.as_ref().map(|c| &c.reason) {
+        Some(std::borrow::Cow::Owned(reason)) => text(reason),
+        _ => 0,
+    };
+    Held::fixed(vec_bytes::<f64>(summary.ping_rtts.capacity()) + tls + sub)
 }
 
 /// The flow is over: the long-poll memory (when the kinds are settled here) has its say, and
@@ -520,6 +535,38 @@ mod tests {
     use crate::tcp::{RoleBasis, StreamHandler};
     use crate::time::Timestamp;
     use std::net::SocketAddr;
+
+    #[test]
+    fn a_summary_is_charged_its_tls_names_and_its_written_reason() {
+        let mut summary = FlowSummary::default();
+        assert_eq!(summary_held(&summary), Held::ZERO);
+        summary.tls = Some(Box::new(TlsSummary {
+            sni: Some("chat.example.com".to_string()),
+            alpn: Some("http/1.1".to_string()),
+            alpn_offered: vec!["h2".to_string(), "http/1.1".to_string()],
+            ..TlsSummary::default()
+        }));
+        let tls = summary_held(&summary);
+        assert_eq!(tls.buffers, 0);
+        assert!(
+            tls.fixed >= box_bytes::<TlsSummary>() + 16 + 8 + 2 * 24 + 2 + 8,
+            "{tls:?}"
+        );
+        summary.sub = Some(crate::model::SubChoice {
+            protocol: None,
+            basis: None,
+            reason: std::borrow::Cow::Owned("x".repeat(100)),
+            engineio: None,
+        });
+        assert!(summary_held(&summary).fixed >= tls.fixed + 100);
+        summary.sub = Some(crate::model::SubChoice {
+            protocol: None,
+            basis: None,
+            reason: std::borrow::Cow::Borrowed("said once for every flow"),
+            engineio: None,
+        });
+        assert_eq!(summary_held(&summary), tls);
+    }
 
     #[derive(Default)]
     struct Codes {
