@@ -585,6 +585,39 @@ impl Solo {
     }
 }
 
+/// A sink for tests that says whether it reads message records
+/// ([`EventSink::wants_message_records`]) and keeps the kind of what it is handed.
+#[cfg(test)]
+pub struct Tables {
+    pub records: bool,
+    pub got: Vec<&'static str>,
+}
+
+#[cfg(test)]
+impl Tables {
+    pub fn reading(records: bool) -> Tables {
+        Tables {
+            records,
+            got: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+impl EventSink for Tables {
+    fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
+        self.got.push(match event {
+            Event::Record(Record::Anomaly(_)) => "anomaly",
+            Event::Record(Record::Handshake(_)) => "handshake",
+            Event::Record(_) => "record",
+            _ => "event",
+        });
+    }
+    fn wants_message_records(&self) -> bool {
+        self.records
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -611,34 +644,11 @@ mod tests {
         assert_eq!(changed.iter().nth(3), Some(heads[3]));
     }
 
-    /// A sink that says whether it reads message records, and keeps what it is handed.
-    struct Tables {
-        records: bool,
-        got: Vec<&'static str>,
-    }
-
-    impl EventSink for Tables {
-        fn event(&mut self, _ctx: &EventCtx<'_>, event: Event<'_>) {
-            self.got.push(match event {
-                Event::Record(Record::Anomaly(_)) => "anomaly",
-                Event::Record(Record::Handshake(_)) => "handshake",
-                Event::Record(_) => "record",
-                _ => "event",
-            });
-        }
-        fn wants_message_records(&self) -> bool {
-            self.records
-        }
-    }
-
     #[test]
     fn a_sink_that_reads_no_message_records_gets_anomalies_and_keeps_no_display_bytes() {
         for records in [false, true] {
             let mut solo = Solo::test();
-            let mut sink = Tables {
-                records,
-                got: Vec::new(),
-            };
+            let mut sink = Tables::reading(records);
             let mut cx = solo.cx(None, &mut sink);
             assert_eq!(cx.wants_message_records(), records);
             let display = if records {

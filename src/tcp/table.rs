@@ -977,30 +977,12 @@ struct Linger {
 /// An entry of a [`ClosingQueue`]: a closing flow's place, and the flow.
 type Closing = (ClosingOrder, FlowKey, FlowId);
 
-/// An entry moved back, ordered for a min-heap by its place (then its flow, which no two
-/// entries share at the same place).
-#[derive(Clone, Copy, Debug)]
-struct Moved(Closing);
+/// An entry moved back, as the min-heap orders it: by its place, then its flow (which no two
+/// entries share).
+type Moved = std::cmp::Reverse<(ClosingOrder, FlowId, FlowKey)>;
 
-impl PartialEq for Moved {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-
-impl Eq for Moved {}
-
-impl PartialOrd for Moved {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Moved {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let ((a, _, a_id), (b, _, b_id)) = (self.0, other.0);
-        (b, b_id).cmp(&(a, a_id))
-    }
+fn moved((order, key, id): Closing) -> Moved {
+    std::cmp::Reverse((order, id, key))
 }
 
 /// Closing flows in [`ClosingOrder`], one entry per flow: a deque that entries are pushed onto
@@ -1026,7 +1008,7 @@ impl ClosingQueue {
     /// Puts back an entry taken first, at its flow's place now. Says whether the heap grew.
     fn move_back(&mut self, entry: Closing) -> bool {
         let grows = self.moved.len() == self.moved.capacity();
-        self.moved.push(Moved(entry));
+        self.moved.push(moved(entry));
         grows
     }
 
@@ -1051,7 +1033,9 @@ impl ClosingQueue {
     /// Takes the first entry.
     fn take_first(&mut self) -> Option<Closing> {
         if self.moved_first() {
-            self.moved.pop().map(|m| m.0)
+            self.moved
+                .pop()
+                .map(|std::cmp::Reverse((order, id, key))| (order, key, id))
         } else {
             self.pushed.pop_front()
         }
@@ -1059,7 +1043,8 @@ impl ClosingQueue {
 
     fn retain(&mut self, mut keep: impl FnMut(&Closing) -> bool) {
         self.pushed.retain(|e| keep(e));
-        self.moved.retain(|m| keep(&m.0));
+        self.moved
+            .retain(|std::cmp::Reverse((order, id, key))| keep(&(*order, *key, *id)));
     }
 
     fn len(&self) -> usize {

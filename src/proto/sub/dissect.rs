@@ -302,25 +302,14 @@ fn unit(item: Item) -> SubUnit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Event, EventCtx, EventSink};
-    use crate::proto::dissect::Solo;
-
-    /// A sink that keeps nothing and says whether it reads message records.
-    struct Sink(bool);
-
-    impl EventSink for Sink {
-        fn event(&mut self, _ctx: &EventCtx<'_>, _event: Event<'_>) {}
-        fn wants_message_records(&self) -> bool {
-            self.0
-        }
-    }
+    use crate::proto::dissect::{Solo, Tables};
 
     #[test]
     fn plain_json_chosen_by_content_is_decoded_only_where_its_records_are_read() {
         let json = br#"{"user":"ann","text":"hi"}"#;
         for records in [true, false] {
             let mut solo = Solo::test();
-            let mut sink = Sink(records);
+            let mut sink = Tables::reading(records);
             let cx = &mut solo.cx(None, &mut sink);
             let mut hook = SubHook::open(cx, &DecodeAs::default(), None).expect("a hook");
             assert!(hook.is_pending());
@@ -337,7 +326,7 @@ mod tests {
     fn a_protocol_with_warnings_of_its_own_is_decoded_whatever_is_read() {
         let rpc = br#"{"jsonrpc":"2.0","method":"ping","id":1}"#;
         let mut solo = Solo::test();
-        let mut sink = Sink(false);
+        let mut sink = Tables::reading(false);
         let cx = &mut solo.cx(None, &mut sink);
         let mut hook = SubHook::open(cx, &DecodeAs::default(), None).expect("a hook");
         let first = hook.message(cx, Dir::C2S, false, rpc, rpc.len() as u64);
