@@ -654,6 +654,12 @@ struct Synthetic {
 enum Input {
     Bytes(Vec<u8>),
     Bundled(&'static str),
+    /// A capture and the key log that decrypts it, both written to a temporary directory
+    /// and read with `--keylog`.
+    Keyed {
+        capture: Vec<u8>,
+        keylog: String,
+    },
 }
 
 fn websocket_session(extensions: Option<&str>, frames: &[(usize, Vec<u8>)]) -> Vec<u8> {
@@ -1117,6 +1123,15 @@ fn run_synthetic(s: &Synthetic) -> Report {
             args.push(path.to_string_lossy().into_owned());
             sockscope(&args).report()
         }
+        Input::Keyed { capture, keylog } => {
+            let (dir, path) = temp_file("synthetic.pcap", capture);
+            let keys = dir.path().join("synthetic.keys");
+            std::fs::write(&keys, keylog).expect("write the key log");
+            args.push("--keylog".into());
+            args.push(keys.to_string_lossy().into_owned());
+            args.push(path.to_string_lossy().into_owned());
+            sockscope(&args).report()
+        }
     }
 }
 
@@ -1202,19 +1217,13 @@ enum Step {
 }
 
 /// A TLS connection of `suite` on the synthetic endpoints: its handshake (changed by `patch`),
-/// then `then`'s steps, then both FINs. Returns `--keylog FILE` and the capture.
+/// then `then`'s steps, then both FINs: the capture with its key log.
 fn tls_session(
-    name: &str,
     suite: u16,
     patch: impl FnOnce(&mut Vec<(Dir, Vec<u8>)>),
     then: impl FnOnce(&Synth) -> Vec<Step>,
-) -> (Vec<String>, Vec<u8>) {
+) -> (Vec<String>, Input) {
     let synth = Synth::new(suite, false, 7).expect("a decryptable suite");
-    let keys = std::env::temp_dir().join(format!(
-        "sockscope-synthetic-{}-{name}.keys",
-        std::process::id()
-    ));
-    std::fs::write(&keys, synth.keylog()).expect("write the key log");
     let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
     let mut c = TcpConn::new(CLIENT, SERVER);
     c.handshake(&mut w);
@@ -1231,8 +1240,11 @@ fn tls_session(
     }
     c.fin(&mut w);
     (
-        vec!["--keylog".into(), keys.to_string_lossy().into_owned()],
-        w.bytes().to_vec(),
+        Vec::new(),
+        Input::Keyed {
+            capture: w.bytes().to_vec(),
+            keylog: synth.keylog(),
+        },
     )
 }
 
@@ -1269,20 +1281,20 @@ fn tls_synthetics() -> Vec<Synthetic> {
     let mut push = |code: &'static str,
                     how: &'static str,
                     also: &'static [&'static str],
-                    (args, bytes): (Vec<String>, Vec<u8>)| {
+                    (args, input): (Vec<String>, Input)| {
         out.push(Synthetic {
             code,
             how,
             also,
             args,
-            input: Input::Bytes(bytes),
+            input,
         })
     };
     push(
         "tls.alert",
         "TLS 1.3: the server sends a fatal handshake_failure alert under the application keys",
         &[],
-        tls_session("alert", TLS13, none, |s| {
+        tls_session(TLS13, none, |s| {
             let mut b = Vec::new();
             s.alert_record(Dir::S2C, 0, 2, 40, &mut b);
             vec![Step::Send(S2C, b)]
@@ -1292,7 +1304,7 @@ fn tls_synthetics() -> Vec<Synthetic> {
         "tls.alert_warning",
         "TLS 1.2: the client sends a warning-level no_renegotiation alert",
         &[],
-        tls_session("alert-warning", TLS12, none, |s| {
+        tls_session(TLS12, none, |s| {
             let mut b = Vec::new();
             s.alert_record(Dir::C2S, 1, 1, 100, &mut b);
             vec![Step::Send(C2S, b)]
@@ -1302,7 +1314,7 @@ fn tls_synthetics() -> Vec<Synthetic> {
         "tls.data_after_close_notify",
         "TLS 1.3: the server sends application data after its close_notify",
         &[],
-        tls_session("after-close", TLS13, none, |s| {
+        tls_session(TLS13, none, |s| {
             let mut b = Vec::new();
             s.alert_record(Dir::S2C, 0, 1, 0, &mut b);
             s.app_record(Dir::S2C, 1, b"too late", &mut b);
@@ -1313,7 +1325,7 @@ fn tls_synthetics() -> Vec<Synthetic> {
         "tls.record_too_large",
         "TLS 1.3: a record of 16385 bytes of plaintext, one over the limit",
         &[],
-        tls_session("too-large", TLS13, none, |s| {
+        tls_session(TLS13, none, |s| {
             vec![Step::Send(
                 S2C,
                 app_records(s, Dir::S2C, 0..1, &vec![b'x'; (1 << 14) + 1]),
@@ -1326,7 +1338,6 @@ fn tls_synthetics() -> Vec<Synthetic> {
          decrypt",
         &[],
         tls_session(
-            "ccm",
             TLS13,
             |hs| patch_server_hello(hs, None, Some(0x1304)),
             |s| vec![Step::Send(C2S, app_records(s, Dir::C2S, 0..2, b"data"))],
@@ -1337,7 +1348,6 @@ fn tls_synthetics() -> Vec<Synthetic> {
         "a ServerHello that selects TLS 1.1",
         &[],
         tls_session(
-            "tls11",
             TLS12,
             |hs| patch_server_hello(hs, Some(0x0302), None),
             |s| vec![Step::Send(C2S, app_records(s, Dir::C2S, 1..3, b"data"))],
@@ -1347,7 +1357,7 @@ fn tls_synthetics() -> Vec<Synthetic> {
         "tls.renegotiation",
         "TLS 1.2: the server sends a HelloRequest inside the protected session",
         &[],
-        tls_session("hello-request", TLS12, none, |s| {
+        tls_session(TLS12, none, |s| {
             let mut b = Vec::new();
             s.sealed_record(Dir::S2C, 1, 22, &[0, 0, 0, 0], &mut b);
             vec![Step::Send(S2C, b)]
@@ -1358,7 +1368,7 @@ fn tls_synthetics() -> Vec<Synthetic> {
         "TLS 1.3: three application records lost in the middle of eight, framing found again \
          on the next record by decryption",
         &["tcp.gap"],
-        tls_session("resync", TLS13, none, |s| {
+        tls_session(TLS13, none, |s| {
             let first = app_records(s, Dir::S2C, 0..2, &[b'a'; 300]);
             let lost = app_records(s, Dir::S2C, 2..5, &[b'b'; 300]);
             // Cut inside a record: the loss starts and ends mid-record.
@@ -1380,7 +1390,7 @@ fn tls_synthetics() -> Vec<Synthetic> {
         "tls.truncated_record",
         "TLS 1.3: the server's stream ends in the middle of a record",
         &[],
-        tls_session("truncated", TLS13, none, |s| {
+        tls_session(TLS13, none, |s| {
             let rec = app_records(s, Dir::S2C, 0..1, &[b'z'; 200]);
             vec![Step::Send(S2C, rec[..100].to_vec())]
         }),
@@ -1390,7 +1400,7 @@ fn tls_synthetics() -> Vec<Synthetic> {
         "TLS 1.2: bytes that are no record header after the handshake; framing is found \
          again on the records after them",
         &["tls.resync"],
-        tls_session("bad-record", TLS12, none, |s| {
+        tls_session(TLS12, none, |s| {
             let mut b = b"\xee\xee\xee\xee\xee\xee".to_vec();
             b.extend(app_records(
                 s,
@@ -1406,7 +1416,6 @@ fn tls_synthetics() -> Vec<Synthetic> {
         "a ClientHello whose lengths do not add up",
         &[],
         tls_session(
-            "bad-hello",
             TLS12,
             |hs| {
                 let (_, ch) = &mut hs[0];
@@ -1421,7 +1430,6 @@ fn tls_synthetics() -> Vec<Synthetic> {
         "a handshake message that claims 16 MiB, over the 128 KiB reassembly limit",
         &[],
         tls_session(
-            "long-hello",
             TLS12,
             |hs| {
                 // A Certificate header claiming 0xffffff bytes at the end of the server's
@@ -1444,7 +1452,7 @@ fn tls_synthetics() -> Vec<Synthetic> {
                     .to_string_lossy()
                     .into_owned(),
             ],
-            std::fs::read(capture("tls/tls-missing-session.pcap")).expect("capture"),
+            Input::Bundled("tls/tls-missing-session.pcap"),
         ),
     );
     push(
@@ -1459,7 +1467,7 @@ fn tls_synthetics() -> Vec<Synthetic> {
                     .to_string_lossy()
                     .into_owned(),
             ],
-            std::fs::read(capture("tls/tls-wrong-key.pcap")).expect("capture"),
+            Input::Bundled("tls/tls-wrong-key.pcap"),
         ),
     );
     out
