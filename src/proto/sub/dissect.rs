@@ -289,7 +289,7 @@ fn unit(item: Item) -> SubUnit {
         record, reply_to, ..
     } = item;
     SubUnit {
-        meaning: Box::new(record),
+        meaning: record,
         reply_to: reply_to.map(|p| SubReply {
             request_frame: p.request_frame,
             latency: p.latency,

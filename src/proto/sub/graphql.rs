@@ -307,7 +307,7 @@ mod tests {
         });
         let records = std::mem::take(&mut out.items)
             .into_iter()
-            .map(|i| i.record)
+            .map(|i| *i.record)
             .collect();
         (records, out)
     }

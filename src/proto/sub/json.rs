@@ -4,6 +4,7 @@
 use super::{Node, Sink, SubProtocol, SubRecord};
 use crate::model::sub_object::Members;
 use arrayvec::ArrayString;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -12,19 +13,33 @@ use std::collections::HashSet;
 /// Top-level keys listed per object.
 const MAX_KEYS: usize = 16;
 
-/// A valid JSON message. Only validated when decoded (no value is built: most messages are
-/// never shown); its members are read when an output asks (`keys`, `len`, the views).
+/// A valid JSON message. Validated when decoded, its top-level keys and length read in the
+/// same pass (no value is built: most messages are never shown); the value itself is parsed
+/// again only when a view shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JsonRecord {
     /// `object`, `array`, `string`, `number`, `bool` or `null`.
     pub kind: &'static str,
     /// The message's text, valid JSON.
     text: Text,
+    /// The shape found by the parse, as places in the text; `None` when it is read again from
+    /// the text when asked ([`Shape::scan`]): a scalar, a key written with escapes, a key past
+    /// the first 64 KiB.
+    spans: Option<Spans>,
+}
+
+/// An object's first keys (each once, in wire order) as byte ranges of the record's text, and
+/// its number of keys or an array's length.
+#[derive(Clone, Debug, PartialEq)]
+struct Spans {
+    keys: [(u16, u16); MAX_KEYS],
+    n: u8,
+    len: u32,
 }
 
 /// Bytes of text a record keeps in itself: as many as fit in the room the largest decoder's
 /// record takes anyway (a `SubRecord` is as large as its largest variant).
-const INLINE: usize = 320;
+const INLINE: usize = 248;
 
 /// A message's text: in the record when short (most chat messages: nothing is allocated for
 /// it), else on the heap. The inline variant is meant to be large: the room is there anyway.
@@ -72,12 +87,31 @@ fn kind_of_text(text: &str) -> &'static str {
 }
 
 impl JsonRecord {
-    /// `text` if it is valid JSON (checked without building a value).
+    /// `text` if it is valid JSON (checked without building a value); an object's keys and
+    /// length, an array's length, are read in the same pass.
+    ///
+    /// What is valid, and the error when not, are serde_json's validation's
+    /// (`IgnoredAny`): where the pass that reads the keys turns text away (it reads keys as
+    /// strings, which a lone surrogate escape cannot be), the validation decides alone.
     pub fn parse(text: &str) -> Result<JsonRecord, serde_json::Error> {
-        serde_json::from_str::<serde::de::IgnoredAny>(text)?;
+        let kind = kind_of_text(text);
+        let spans = match kind {
+            "object" | "array" => match Spans::read(text) {
+                Ok(spans) => spans,
+                Err(_) => {
+                    serde_json::from_str::<IgnoredAny>(text)?;
+                    None
+                }
+            },
+            _ => {
+                serde_json::from_str::<IgnoredAny>(text)?;
+                None
+            }
+        };
         Ok(JsonRecord {
-            kind: kind_of_text(text),
+            kind,
             text: Text::new(text),
+            spans,
         })
     }
 
@@ -93,12 +127,30 @@ impl JsonRecord {
     }
 
     /// An object's first keys in wire order (each once, as a parsed object holds them), the
-    /// members of an object or elements of an array. Read without building the value, on the
-    /// stack: the keys are borrowed from the text unless they hold escapes.
+    /// members of an object or elements of an array: as the parse found them, or read again
+    /// from the text without building the value. The keys are borrowed from the text unless
+    /// they hold escapes.
     pub fn shape(&self) -> Shape<'_> {
-        let mut shape = Shape::scan(self.text());
-        shape.keys.truncate(MAX_KEYS);
-        shape
+        let text = self.text();
+        match &self.spans {
+            Some(s) => Shape {
+                keys: s.keys[..usize::from(s.n)]
+                    .iter()
+                    .map(|&(at, len)| {
+                        let (at, len) = (usize::from(at), usize::from(len));
+                        Cow::Borrowed(text.get(at..at + len).unwrap_or_default())
+                    })
+                    .collect(),
+                len: Some(s.len as usize),
+            },
+            None => {
+                let KeyShape { keys, len } = Shape::scan(text);
+                Shape {
+                    keys: keys.into_iter().take(MAX_KEYS).collect(),
+                    len,
+                }
+            }
+        }
     }
 
     /// [`shape`](Self::shape) as a list and a length.
@@ -129,8 +181,31 @@ impl JsonRecord {
 /// a scalar.
 #[derive(Default)]
 pub struct Shape<'de> {
-    pub keys: SmallVec<[Cow<'de, str>; 2 * MAX_KEYS]>,
+    pub keys: SmallVec<[Cow<'de, str>; MAX_KEYS]>,
     pub len: Option<usize>,
+}
+
+/// An object's distinct keys, in order of first appearance: a key written twice counts
+/// once, at its first place; past a few keys, a set says which were seen.
+#[derive(Default)]
+struct KeySet<'t> {
+    keys: SmallVec<[Cow<'t, str>; 2 * MAX_KEYS]>,
+    seen: Option<HashSet<Cow<'t, str>>>,
+}
+
+impl<'t> KeySet<'t> {
+    fn add(&mut self, key: Cow<'t, str>) {
+        let new = match &mut self.seen {
+            Some(seen) => seen.insert(key.clone()),
+            None => !self.keys.contains(&key),
+        };
+        if new {
+            self.keys.push(key);
+            if self.seen.is_none() && self.keys.len() > 2 * MAX_KEYS {
+                self.seen = Some(self.keys.iter().cloned().collect());
+            }
+        }
+    }
 }
 
 impl<'t> Shape<'t> {
@@ -138,26 +213,31 @@ impl<'t> Shape<'t> {
     /// decoded), read in one pass over its bytes: top-level keys and members are found by
     /// skipping each value whole (strings to their closing quote, containers to their closing
     /// bracket), nothing is built. On text that is not JSON it stops early, never fails.
-    fn scan(text: &'t str) -> Shape<'t> {
+    /// Every distinct key is listed.
+    fn scan(text: &'t str) -> KeyShape<'t> {
         let b = text.as_bytes();
         let i = skip_ws(b, 0);
         match b.get(i) {
-            Some(b'{') => Shape::object(text, i + 1),
-            Some(b'[') => Shape {
+            Some(b'{') => {
+                let keys = Shape::object(text, i + 1);
+                let len = keys.keys.len();
+                KeyShape {
+                    keys: keys.keys,
+                    len: Some(len),
+                }
+            }
+            Some(b'[') => KeyShape {
                 keys: SmallVec::new(),
                 len: Some(elements(b, i + 1)),
             },
-            _ => Shape::default(),
+            _ => KeyShape::default(),
         }
     }
 
-    /// The members of the object whose first byte after `{` is at `i`.
-    fn object(text: &'t str, mut i: usize) -> Shape<'t> {
+    /// The keys of the object whose first byte after `{` is at `i`.
+    fn object(text: &'t str, mut i: usize) -> KeySet<'t> {
         let b = text.as_bytes();
-        let mut keys: SmallVec<[Cow<'t, str>; 2 * MAX_KEYS]> = SmallVec::new();
-        // A key written twice counts once, at its first place; past a few keys, a set says
-        // which were seen.
-        let mut seen: Option<HashSet<Cow<'t, str>>> = None;
+        let mut keys = KeySet::default();
         loop {
             i = skip_ws(b, i);
             if b.get(i) != Some(&b'"') {
@@ -170,27 +250,157 @@ impl<'t> Shape<'t> {
                 break;
             }
             i = skip_value(b, skip_ws(b, i + 1));
-            let new = match &mut seen {
-                Some(seen) => seen.insert(key.clone()),
-                None => !keys.contains(&key),
-            };
-            if new {
-                keys.push(key);
-                if seen.is_none() && keys.len() > 2 * MAX_KEYS {
-                    seen = Some(keys.iter().cloned().collect());
-                }
-            }
+            keys.add(key);
             i = skip_ws(b, i);
             if b.get(i) != Some(&b',') {
                 break;
             }
             i += 1;
         }
-        let len = keys.len();
-        Shape {
-            keys,
-            len: Some(len),
+        keys
+    }
+}
+
+/// [`Shape::scan`]'s answer: every distinct key.
+#[derive(Default)]
+struct KeyShape<'t> {
+    keys: SmallVec<[Cow<'t, str>; 2 * MAX_KEYS]>,
+    len: Option<usize>,
+}
+
+impl Spans {
+    /// Validates `text` (an object or an array) with serde_json and reads its keys or length
+    /// in the same pass; `Ok(None)` when valid but the shape is left to be read again from the
+    /// text ([`Shape::scan`]): a key holds escapes, lies past the first 64 KiB, or there are
+    /// more than `MAX_KEYS` distinct keys (their number needs a set).
+    fn read(text: &str) -> Result<Option<Spans>, serde_json::Error> {
+        use serde::Deserializer as _;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let mut found = Found {
+            text,
+            spans: Some(Spans {
+                keys: [(0, 0); MAX_KEYS],
+                n: 0,
+                len: 0,
+            }),
+        };
+        (&mut de).deserialize_any(&mut found)?;
+        de.end()?;
+        Ok(found.spans)
+    }
+
+    /// Adds `key` (of `text`) unless it is there already; `false` when it cannot be kept.
+    fn add(&mut self, text: &str, key: &str) -> bool {
+        let n = usize::from(self.n);
+        let b = text.as_bytes();
+        let seen = self.keys[..n].iter().any(|&(at, len)| {
+            let (at, len) = (usize::from(at), usize::from(len));
+            len == key.len() && b.get(at..at + len) == Some(key.as_bytes())
+        });
+        if seen {
+            return true;
         }
+        let at = (key.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+        match (u16::try_from(at), u16::try_from(key.len())) {
+            (Ok(at), Ok(len)) if n < MAX_KEYS && usize::from(at) < text.len() => {
+                self.keys[n] = (at, len);
+                self.n += 1;
+                self.len += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The validating pass over the top-level value: an object's keys as places in the text, an
+/// array's elements counted; `spans` is `None` once what is read cannot be kept.
+struct Found<'t> {
+    text: &'t str,
+    spans: Option<Spans>,
+}
+
+/// A key as serde_json reads it: borrowed from the text unless it holds escapes.
+struct Key<'t>(Cow<'t, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The top-level value: an object's keys, an array's elements counted, every value below
+/// them skipped as serde_json's validation skips it.
+impl<'de> Visitor<'de> for &mut Found<'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object or an array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Key(key)) = map.next_key()? {
+            map.next_value::<IgnoredAny>()?;
+            let kept = match (&mut self.spans, &key) {
+                (Some(spans), Cow::Borrowed(key)) => spans.add(self.text, key),
+                _ => false,
+            };
+            if !kept {
+                self.spans = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut n = 0usize;
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            n += 1;
+        }
+        match (&mut self.spans, u32::try_from(n)) {
+            (Some(spans), Ok(n)) => spans.len = n,
+            _ => self.spans = None,
+        }
+        Ok(())
+    }
+
+    // A scalar at the top: valid, no shape (not reached: scalars are validated apart).
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        self.spans = None;
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        self.spans = None;
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        self.spans = None;
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        self.spans = None;
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.spans = None;
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.spans = None;
+        Ok(())
     }
 }
 
@@ -478,6 +688,25 @@ mod tests {
                 let (keys, len) = r.keys_and_len();
                 let keys: Vec<String> = keys.into_iter().map(Cow::into_owned).collect();
                 proptest::prop_assert_eq!((keys, len), from_value(&r), "{}", t);
+            }
+        }
+
+        /// The pass that reads the keys while validating accepts and turns away exactly what
+        /// serde_json's validation does, with its error, and finds the shape the scan of the
+        /// text finds: on near-JSON text (escapes, lone surrogates, keys written twice, cut
+        /// short, nested).
+        #[test]
+        fn the_parse_validates_as_serde_json_and_reads_the_scans_shape(
+            text in "[ ]?[\\[{][ \"a-c:,0-9\\[\\]{}\\\\u]{0,30}[\\]}]?|\\{ ?(\"(a|b|c|\\\\u0061|\\\\ud800|\\\\n)\" ?: ?(1|-2.5e3|\"x\"|\\[\\]|\\{\\}|null|true|\\[1,\\{\"a\":\"]\"\\}\\]) ?,){0,20}\"z\":0\\}",
+        ) {
+            let want = serde_json::from_str::<IgnoredAny>(&text).map_err(|e| e.to_string());
+            let got = JsonRecord::parse(&text);
+            proptest::prop_assert_eq!(got.as_ref().map(|_| ()).map_err(|e| e.to_string()), want.map(|_| ()));
+            if let Ok(r) = got {
+                let KeyShape { keys, len } = Shape::scan(&text);
+                let keys: Vec<Cow<'_, str>> = keys.into_iter().take(MAX_KEYS).collect();
+                let shape = r.shape();
+                proptest::prop_assert_eq!((&shape.keys[..], shape.len), (&keys[..], len), "{}", text);
             }
         }
 

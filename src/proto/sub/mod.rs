@@ -435,7 +435,9 @@ pub struct Item {
     pub dir: Dir,
     pub ts: Timestamp,
     pub frame: u64,
-    pub record: SubRecord,
+    /// Boxed where it is decoded: it moves from the decoder to the message's record without
+    /// copying the largest decoder's record each time.
+    pub record: Box<SubRecord>,
     /// Set on a reply that answered a tracked request.
     pub reply_to: Option<Paired>,
 }
@@ -486,15 +488,23 @@ pub struct SubConn {
     selection: Selection,
     state: State,
     tracker: Tracker,
-    /// The records of the message being decoded (kept: no allocation per message).
-    records: Vec<SubRecord>,
+    /// The records of the message being decoded (kept: no allocation per message but theirs).
+    #[allow(
+        clippy::vec_box,
+        reason = "each box goes on whole to the message's record"
+    )]
+    records: Vec<Box<SubRecord>>,
 }
 
 /// Where the warnings and records of one message go while it is decoded.
 pub(crate) struct Sink<'m> {
     pub msg: &'m Message<'m>,
     pub out: &'m mut Output,
-    pub records: Vec<SubRecord>,
+    #[allow(
+        clippy::vec_box,
+        reason = "each box goes on whole to the message's record"
+    )]
+    pub records: Vec<Box<SubRecord>>,
     /// No warnings are wanted (they are not even written).
     pub quiet: bool,
 }
@@ -517,7 +527,7 @@ impl<'m> Sink<'m> {
         });
     }
     pub fn record(&mut self, r: SubRecord) {
-        self.records.push(r);
+        self.records.push(Box::new(r));
     }
     /// The payload as text; for a binary or non-UTF-8 message, a [`Code::SubNotText`] warning
     /// and `None`. A message cut short inside a character keeps its valid prefix.
@@ -661,12 +671,16 @@ impl SubConn {
         out
     }
 
+    #[allow(
+        clippy::vec_box,
+        reason = "each box goes on whole to the message's record"
+    )]
     fn pair(
         &mut self,
         dir: Dir,
         ts: Timestamp,
         frame: u64,
-        records: &mut Vec<SubRecord>,
+        records: &mut Vec<Box<SubRecord>>,
         out: &mut Output,
     ) {
         for record in records.drain(..) {

@@ -977,7 +977,7 @@ mod tests {
     }
 
     fn mqtt(out: &Output, i: usize) -> &MqttRecord {
-        match &out.items[i].record {
+        match &*out.items[i].record {
             SubRecord::Mqtt(r) => r,
             other => panic!("{other:?}"),
         }

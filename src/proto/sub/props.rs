@@ -79,7 +79,7 @@ fn feed(conn: &mut MqttConn, dir: Dir, frame: u64, payload: &[u8]) -> Output {
 fn plain(items: Vec<Item>) -> Vec<SubRecord> {
     items
         .into_iter()
-        .map(|i| match i.record {
+        .map(|i| match *i.record {
             SubRecord::Mqtt(mut r) => {
                 r.messages = None;
                 SubRecord::Mqtt(r)

@@ -249,7 +249,7 @@ mod tests {
         let mut out = run_one(Dir::C2S, false, text.as_bytes(), len, 1, decode);
         let records = std::mem::take(&mut out.items)
             .into_iter()
-            .map(|i| match i.record {
+            .map(|i| match *i.record {
                 SubRecord::SignalR(r) => r,
                 other => panic!("{other:?}"),
             })

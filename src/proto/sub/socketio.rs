@@ -416,7 +416,7 @@ mod tests {
     }
 
     fn sio(out: &Output) -> &SocketIoRecord {
-        match &out.items[0].record {
+        match &*out.items[0].record {
             SubRecord::SocketIo(r) => r,
             other => panic!("{other:?}"),
         }
