@@ -27,6 +27,12 @@ pub trait SubMeaning: std::fmt::Debug + Send + Sync {
     /// `id`, `topic`, `namespace`, `operation`, `qos`, `error`) where the unit has them, then
     /// the protocol's own fields.
     fn object(&self) -> Map<String, Value>;
+    /// One member of the `sub` object by its name, `None` when the object has none: what
+    /// [`object`](Self::object) holds under that name (the decoders' records make only that
+    /// member a value, for filters).
+    fn member(&self, name: &str) -> Option<Value> {
+        self.object().remove(name)
+    }
     /// Gives `f` the `sub` object's members, to be written straight into the output (the
     /// decoders' records do: nothing is built per message), and says whether it did; when not
     /// (the default), JSON writes [`object`](Self::object)'s map.
@@ -252,7 +258,8 @@ impl OwnFields for LatencyRecord {
 
 /// The `sub.*` fields of a message's decoded units, read from each unit's `sub` object (the
 /// same keys as in JSON); ids and errors that are not strings are given as their JSON text.
-/// Only a filter or `-T fields` naming a `sub.*` field asks, so the object is built then.
+/// Only a filter or `-T fields` naming a `sub.*` field asks, and only that member is made a
+/// value then.
 pub fn sub_values(units: &[SubUnit], field: FieldId, each: &mut Each<'_>) -> ControlFlow<()> {
     use FieldId as F;
     let key = match field {
@@ -270,10 +277,9 @@ pub fn sub_values(units: &[SubUnit], field: FieldId, each: &mut Each<'_>) -> Con
         _ => return ControlFlow::Continue(()),
     };
     for unit in units {
-        let object = unit.meaning.object();
-        match object.get(key) {
+        match unit.meaning.member(key) {
             None | Some(Value::Null) => {}
-            Some(Value::String(v)) if field != F::SubQos => each(FieldValue::Str(v))?,
+            Some(Value::String(v)) if field != F::SubQos => each(FieldValue::Str(&v))?,
             Some(Value::Number(n)) if field == F::SubQos => {
                 if let Some(q) = n.as_u64() {
                     each(FieldValue::Int(q.into()))?;

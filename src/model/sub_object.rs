@@ -108,6 +108,16 @@ impl<'m> Members<'m> {
         }
     }
 
+    /// The member `name`, as the object holds it: when a name was listed twice, its last
+    /// value (as a map the list is written into keeps).
+    pub fn get(&self, name: &str) -> Option<&Member<'m>> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+
     fn position(&self, name: &str) -> Option<usize> {
         self.0.iter().position(|(n, _)| *n == name)
     }

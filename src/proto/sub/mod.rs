@@ -339,9 +339,15 @@ impl SubRecord {
     }
 
     /// One field by its name in the `sub` object (`"protocol"`, `"event"`, `"topic"`, ...),
-    /// for filters; `None` when this record has no such field.
+    /// for filters; `None` when this record has no such field. The members are listed on the
+    /// stack and only this one is made a value (the object is not built).
     pub fn field(&self, name: &str) -> Option<serde_json::Value> {
-        self.object().remove(name)
+        self.with_members(|record, m| {
+            record.catalog(m);
+            // Members serialize into any serializer, a value included.
+            m.get(name)
+                .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
+        })
     }
 }
 
@@ -362,6 +368,9 @@ impl crate::model::SubMeaning for SubRecord {
     }
     fn object(&self) -> Map<String, Value> {
         SubRecord::object(self)
+    }
+    fn member(&self, name: &str) -> Option<Value> {
+        SubRecord::field(self, name)
     }
     fn members_to(&self, f: &mut dyn FnMut(&Members<'_>)) -> bool {
         self.with_members(|record, m| {

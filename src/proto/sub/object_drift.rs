@@ -104,6 +104,15 @@ fn same(record: &SubRecord) -> Map<String, Value> {
     assert_eq!(serde_json::to_string(record).unwrap(), want);
     assert_eq!(serde_json::to_string(&record.object()).unwrap(), want);
     assert_eq!(serde_json::to_string(&unit.object()).unwrap(), want);
+    // One member at a time, as filters read them: what the map holds under each name.
+    for (name, value) in &map {
+        assert_eq!(
+            unit.member(name).as_ref(),
+            Some(value),
+            "{name}: {record:?}"
+        );
+    }
+    assert_eq!(unit.member("no such member"), None);
     map
 }
 
