@@ -231,7 +231,8 @@ fn tls_handshake_messages_that_never_end() {
     }
 }
 
-// Before: 67 MiB. Inflaters (zlib's 48 KiB and an output window of up to 32 KiB each) and the
+// Before: 67 MiB. Inflaters (zlib's state and the pages of its window their output reached,
+// 23-51 KiB, and an output window of up to 32 KiB each) and the
 // inflated bytes kept for -x (as much as -x keeps: `AS_MUCH_AS_HEX`) give way.
 #[test]
 fn deflate_flows_with_hex() {

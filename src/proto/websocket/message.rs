@@ -165,11 +165,13 @@ pub struct InflaterBudget {
 struct Spare {
     z: Decompress,
     window: Vec<u8>,
+    /// How far output has reached into zlib's window ([`zlib_bytes`]).
+    reached: usize,
 }
 
 impl Spare {
     fn bytes(&self) -> usize {
-        ZLIB_BYTES + self.window.capacity()
+        zlib_bytes(self.reached) + self.window.capacity()
     }
 }
 
@@ -261,12 +263,27 @@ impl Drop for InflaterPermit {
 /// The LZ77 window of DEFLATE.
 const WINDOW: usize = 32 << 10;
 
-/// What zlib's part of an inflater holds, for the memory budget: its state and its own 32 KiB
-/// window (allocated on first use), and the boxes around them. Measured: 19 KB per
-/// decompressor that inflated a short message, 48 KB once it inflated 32 KiB (resident memory
-/// over 2 000 of them). The inflater's own output window is charged by its capacity
-/// (`Inflater::held`).
-pub const ZLIB_BYTES: usize = 48 << 10;
+/// What zlib's part of an inflater holds, for the memory budget, once output has reached
+/// `reached` bytes into its 32 KiB window (the most since the decompressor was made: a reset
+/// starts writing at the window's start again, and pages once written stay resident): its state,
+/// and the window's pages written so far. zlib allocates the whole window whatever the
+/// negotiated `*_max_window_bits`, but only the pages output reaches become resident.
+///
+/// Measured (resident memory over 2 000 decompressors, each after inflating one stream of
+/// N bytes): with the window in a mapping of its own, as `sockscope` allocates it
+/// (`app::tune_allocator`), 16.2 KB at N ≤ 100, then a 4 KiB page more each 4 KiB of output,
+/// 48.2 KB from N = 32 000 on; in the heap (a library's default), 18.7 KB and about one byte
+/// per byte of output, 46.7 KB at most. This is at least both, by less than a page and a half
+/// where it matters (short messages: one page and a half to two), and at most 51 KiB.
+pub const fn zlib_bytes(reached: usize) -> usize {
+    const STATE: usize = 19 << 10;
+    const PAGE: usize = 4 << 10;
+    let reached = if reached < WINDOW { reached } else { WINDOW };
+    STATE + reached.div_ceil(PAGE) * PAGE
+}
+
+/// The most zlib's part of an inflater is charged: its whole window written.
+pub const ZLIB_BYTES: usize = zlib_bytes(WINDOW);
 /// The output window's first size; it doubles as output needs it, up to [`WINDOW`]: a
 /// connection of short messages (or one whose every message is its own stream) never needs a
 /// large one.
@@ -306,6 +323,11 @@ pub(crate) struct Inflater {
     pos: usize,
     /// A BFINAL block ended the stream: the rest of this message (padding, the tail) is ignored.
     stream_ended: bool,
+    /// How far output has reached into zlib's own window since the decompressor was made
+    /// ([`zlib_bytes`]), and where writing is in it since the last reset (the dictionary the
+    /// stream was primed with, then the output).
+    reached: usize,
+    since_reset: usize,
     /// The budget slot; the decompressor goes back to the budget with it.
     permit: Option<InflaterPermit>,
 }
@@ -316,7 +338,11 @@ impl Drop for Inflater {
             z.reset(false);
             let mut window = std::mem::take(&mut self.window);
             window.clear();
-            permit.keep_spare(Spare { z, window });
+            permit.keep_spare(Spare {
+                z,
+                window,
+                reached: self.reached,
+            });
         }
     }
 }
@@ -331,25 +357,34 @@ impl Inflater {
 
     /// A fresh inflater (a reset one kept by the permit's budget, if any).
     pub fn new(permit: Option<InflaterPermit>) -> Self {
-        let Spare { z, window } = permit
+        let Spare { z, window, reached } = permit
             .as_ref()
             .and_then(InflaterPermit::take_spare)
             .unwrap_or_else(|| Spare {
                 z: Decompress::new(false),
                 window: Vec::new(),
+                reached: 0,
             });
         Inflater {
             z: Some(z),
             window,
             pos: 0,
             stream_ended: false,
+            reached,
+            since_reset: 0,
             permit,
         }
     }
 
     /// What the inflater holds, for the memory budget: zlib's part and the output window.
     pub fn held(&self) -> usize {
-        ZLIB_BYTES + self.window.capacity()
+        zlib_bytes(self.reached) + self.window.capacity()
+    }
+
+    /// `n` more bytes were written into zlib's window (output, or a dictionary).
+    fn wrote(reached: &mut usize, since_reset: &mut usize, n: usize) {
+        *since_reset = since_reset.saturating_add(n);
+        *reached = (*reached).max((*since_reset).min(WINDOW));
     }
 
     /// Prepares for a new message. `fresh` drops the window (no context takeover for this
@@ -361,11 +396,13 @@ impl Inflater {
         };
         if fresh {
             z.reset(false);
+            self.since_reset = 0;
             self.window.clear();
             self.pos = 0;
             self.stream_ended = false;
         } else if self.stream_ended {
             z.reset(false);
+            self.since_reset = 0;
             self.stream_ended = false;
             // Oldest byte first, as a dictionary is given.
             self.window.rotate_left(self.pos);
@@ -373,6 +410,7 @@ impl Inflater {
             if !self.window.is_empty() {
                 z.set_dictionary(&self.window)
                     .map_err(|e| format!("cannot restore the LZ77 window: {e}"))?;
+                Inflater::wrote(&mut self.reached, &mut self.since_reset, self.window.len());
             }
         }
         Ok(())
@@ -392,6 +430,8 @@ impl Inflater {
             window,
             pos,
             stream_ended,
+            reached,
+            since_reset,
             ..
         } = self;
         let Some(z) = z.as_mut() else {
@@ -428,6 +468,7 @@ impl Inflater {
             let produced = usize::try_from(z.total_out().saturating_sub(out_before))
                 .unwrap_or(usize::MAX)
                 .min(room);
+            Inflater::wrote(reached, since_reset, produced);
             input = input.get(consumed..).unwrap_or_default();
             if !filling {
                 *pos = (start + produced) % WINDOW;
@@ -725,17 +766,19 @@ mod tests {
         }
     }
 
-    /// The output window grows with the output, by doubling, and never past 32 KiB: a
-    /// connection of short messages holds zlib's part and a small window.
+    /// The output window grows with the output, by doubling, and never past 32 KiB; zlib's
+    /// part is charged by how far the output reached into its window: a connection of short
+    /// messages holds zlib's state, a page or two of its window and a small output window.
     #[test]
     fn the_window_grows_with_the_output_up_to_32_kib() {
         let mut c = Compress::new(Compression::default(), false);
         let mut inf = Inflater::new(None);
-        assert_eq!(inf.held(), ZLIB_BYTES);
+        assert_eq!(inf.held(), zlib_bytes(0));
         inf.begin_message(false).unwrap();
         let hello = deflate_next(&mut c, b"hello");
         assert_eq!(inflate_all(&mut inf, &hello).unwrap(), b"hello");
-        assert_eq!(inf.held(), ZLIB_BYTES + FIRST_WINDOW);
+        assert_eq!(inf.held(), zlib_bytes(5) + FIRST_WINDOW);
+        assert!(inf.held() < ZLIB_BYTES / 2);
         let text: Vec<u8> = (0..3_000u32)
             .map(|i| b"abcdefgh "[(i * i % 9) as usize])
             .collect();
@@ -744,7 +787,7 @@ mod tests {
             let wire = deflate_next(&mut c, &text);
             assert_eq!(inflate_all(&mut inf, &wire).unwrap(), text);
             let output = 5 + n * text.len();
-            let window = inf.held() - ZLIB_BYTES;
+            let window = inf.held() - zlib_bytes(output);
             assert!(window <= WINDOW && window.is_power_of_two(), "{window}");
             assert!(
                 window >= output.min(WINDOW) && window < 2 * output,
@@ -752,6 +795,67 @@ mod tests {
             );
         }
         assert_eq!(inf.held(), ZLIB_BYTES + WINDOW);
+    }
+
+    /// zlib's part is charged by its pages: its state, then a page for each 4 KiB the output
+    /// reached, up to the whole window. A reset starts writing at the window's start again, so
+    /// what was reached stays charged, also when the decompressor waits as a spare and goes to
+    /// the next connection; a dictionary written after a BFINAL block counts as output does.
+    #[test]
+    fn zlib_is_charged_the_pages_its_output_reached() {
+        assert_eq!(zlib_bytes(1), zlib_bytes(4 << 10));
+        assert_eq!(zlib_bytes((4 << 10) + 1), zlib_bytes(4 << 10) + (4 << 10));
+        assert_eq!(zlib_bytes(WINDOW), zlib_bytes(10 * WINDOW));
+        assert_eq!(ZLIB_BYTES - zlib_bytes(0), WINDOW);
+
+        let budget = InflaterBudget::new(1);
+        let text: Vec<u8> = (0..9_000u32)
+            .map(|i| b"abcdefgh "[(i * 7 % 9) as usize])
+            .collect();
+        let mut inf = Inflater::new(budget.try_acquire());
+        inf.begin_message(true).unwrap();
+        let mut c = Compress::new(Compression::default(), false);
+        assert_eq!(
+            inflate_all(&mut inf, &deflate_final(&mut c, &text)).unwrap(),
+            text
+        );
+        let reached = zlib_bytes(text.len());
+        assert_eq!(inf.held() - inf.window.capacity(), reached);
+        // A fresh stream for the next message: what was reached stays.
+        inf.begin_message(true).unwrap();
+        let mut c = Compress::new(Compression::default(), false);
+        assert_eq!(
+            inflate_all(&mut inf, &deflate_final(&mut c, b"hi")).unwrap(),
+            b"hi"
+        );
+        assert_eq!(inf.held() - inf.window.capacity(), reached);
+        // Kept as a spare with its output window's room, and charged the same to the next.
+        let room = inf.window.capacity();
+        drop(inf);
+        assert_eq!(budget.spare_bytes(), reached + room);
+        let again = Inflater::new(budget.try_acquire());
+        assert_eq!(again.held(), reached + room);
+        drop(again);
+
+        // Primed with the window after a BFINAL block: the dictionary is written into zlib's.
+        let mut inf = Inflater::new(None);
+        let mut c = Compress::new(Compression::default(), false);
+        inf.begin_message(false).unwrap();
+        let mut out = inflate_all(&mut inf, &deflate_final(&mut c, &text)).unwrap();
+        out.extend(inflate_all(&mut inf, &DEFLATE_TAIL).unwrap());
+        assert_eq!(out, text);
+        inf.begin_message(false).unwrap();
+        let mut c = Compress::new(Compression::default(), false);
+        c.set_dictionary(&text).unwrap();
+        let more = &text[..2_000];
+        assert_eq!(
+            inflate_all(&mut inf, &deflate_next(&mut c, more)).unwrap(),
+            more
+        );
+        assert_eq!(
+            inf.held() - inf.window.capacity(),
+            zlib_bytes(text.len() + more.len())
+        );
     }
 
     /// Output that stops just short of 32 KiB leaves less room than the window grows at; the
