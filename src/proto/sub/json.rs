@@ -143,13 +143,7 @@ impl JsonRecord {
                     .collect(),
                 len: Some(s.len as usize),
             },
-            None => {
-                let KeyShape { keys, len } = Shape::scan(text);
-                Shape {
-                    keys: keys.into_iter().take(MAX_KEYS).collect(),
-                    len,
-                }
-            }
+            None => Shape::scan(text),
         }
     }
 
@@ -213,24 +207,22 @@ impl<'t> Shape<'t> {
     /// decoded), read in one pass over its bytes: top-level keys and members are found by
     /// skipping each value whole (strings to their closing quote, containers to their closing
     /// bracket), nothing is built. On text that is not JSON it stops early, never fails.
-    /// Every distinct key is listed.
-    fn scan(text: &'t str) -> KeyShape<'t> {
+    fn scan(text: &'t str) -> Shape<'t> {
         let b = text.as_bytes();
         let i = skip_ws(b, 0);
         match b.get(i) {
             Some(b'{') => {
-                let keys = Shape::object(text, i + 1);
-                let len = keys.keys.len();
-                KeyShape {
-                    keys: keys.keys,
-                    len: Some(len),
+                let KeySet { keys, .. } = Shape::object(text, i + 1);
+                Shape {
+                    len: Some(keys.len()),
+                    keys: keys.into_iter().take(MAX_KEYS).collect(),
                 }
             }
-            Some(b'[') => KeyShape {
+            Some(b'[') => Shape {
                 keys: SmallVec::new(),
                 len: Some(elements(b, i + 1)),
             },
-            _ => KeyShape::default(),
+            _ => Shape::default(),
         }
     }
 
@@ -259,13 +251,6 @@ impl<'t> Shape<'t> {
         }
         keys
     }
-}
-
-/// [`Shape::scan`]'s answer: every distinct key.
-#[derive(Default)]
-struct KeyShape<'t> {
-    keys: SmallVec<[Cow<'t, str>; 2 * MAX_KEYS]>,
-    len: Option<usize>,
 }
 
 impl Spans {
@@ -703,10 +688,13 @@ mod tests {
             let got = JsonRecord::parse(&text);
             proptest::prop_assert_eq!(got.as_ref().map(|_| ()).map_err(|e| e.to_string()), want.map(|_| ()));
             if let Ok(r) = got {
-                let KeyShape { keys, len } = Shape::scan(&text);
-                let keys: Vec<Cow<'_, str>> = keys.into_iter().take(MAX_KEYS).collect();
-                let shape = r.shape();
-                proptest::prop_assert_eq!((&shape.keys[..], shape.len), (&keys[..], len), "{}", text);
+                let (scanned, shape) = (Shape::scan(&text), r.shape());
+                proptest::prop_assert_eq!(
+                    (&shape.keys[..], shape.len),
+                    (&scanned.keys[..], scanned.len),
+                    "{}",
+                    text
+                );
             }
         }
 
