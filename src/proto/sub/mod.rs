@@ -492,28 +492,28 @@ impl Default for SubLimits {
     }
 }
 
+/// The records one message decoded to, each boxed where it is decoded: the box goes on whole
+/// to the message's record, and a record is as large as the largest decoder's.
+#[allow(
+    clippy::vec_box,
+    reason = "each box goes on whole to the message's record"
+)]
+type Records = Vec<Box<SubRecord>>;
+
 /// One connection's sub-protocol decoding and request/reply pairing.
 pub struct SubConn {
     selection: Selection,
     state: State,
     tracker: Tracker,
     /// The records of the message being decoded (kept: no allocation per message but theirs).
-    #[allow(
-        clippy::vec_box,
-        reason = "each box goes on whole to the message's record"
-    )]
-    records: Vec<Box<SubRecord>>,
+    records: Records,
 }
 
 /// Where the warnings and records of one message go while it is decoded.
 pub(crate) struct Sink<'m> {
     pub msg: &'m Message<'m>,
     pub out: &'m mut Output,
-    #[allow(
-        clippy::vec_box,
-        reason = "each box goes on whole to the message's record"
-    )]
-    pub records: Vec<Box<SubRecord>>,
+    pub records: Records,
     /// No warnings are wanted (they are not even written).
     pub quiet: bool,
 }
@@ -680,16 +680,12 @@ impl SubConn {
         out
     }
 
-    #[allow(
-        clippy::vec_box,
-        reason = "each box goes on whole to the message's record"
-    )]
     fn pair(
         &mut self,
         dir: Dir,
         ts: Timestamp,
         frame: u64,
-        records: &mut Vec<Box<SubRecord>>,
+        records: &mut Records,
         out: &mut Output,
     ) {
         for record in records.drain(..) {

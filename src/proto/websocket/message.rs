@@ -273,8 +273,8 @@ const WINDOW: usize = 32 << 10;
 /// N bytes): with the window in a mapping of its own, as `sockscope` allocates it
 /// (`app::tune_allocator`), 16.2 KB at N ≤ 100, then a 4 KiB page more each 4 KiB of output,
 /// 48.2 KB from N = 32 000 on; in the heap (a library's default), 18.7 KB and about one byte
-/// per byte of output, 46.7 KB at most. This is at least both, by less than a page and a half
-/// where it matters (short messages: one page and a half to two), and at most 51 KiB.
+/// per byte of output, 46.7 KB at most. This is at least both: for short messages 23 KiB, one
+/// and a half to two pages over; 51 KiB at most.
 pub const fn zlib_bytes(reached: usize) -> usize {
     const STATE: usize = 19 << 10;
     const PAGE: usize = 4 << 10;
