@@ -16,7 +16,9 @@
 
 use super::{Message, SubProtocol};
 use serde::Serialize;
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
 
 /// Messages looked at by content before a connection is left undecoded.
@@ -342,11 +344,137 @@ fn is_stomp_frame(text: &str) -> bool {
             || rest.lines().next().is_some_and(|l| l.contains(':')))
 }
 
-fn is_jsonrpc(v: &Value) -> bool {
-    match v {
-        Value::Object(m) => m.get("jsonrpc").and_then(Value::as_str) == Some("2.0"),
-        Value::Array(a) => !a.is_empty() && a.iter().all(is_jsonrpc),
-        _ => false,
+/// What the choice by content reads of a JSON value, found while serde_json parses it as
+/// strictly as into a [`Value`] (every value is visited, so the same texts are turned away:
+/// numbers out of range, lone surrogates) but without building it.
+#[derive(Default)]
+struct Facts<'t> {
+    /// JSON-RPC 2.0: an object whose `jsonrpc` is `"2.0"`, or a non-empty array of such values.
+    jsonrpc: bool,
+    /// An object's `type` when it is a string.
+    type_str: Option<Cow<'t, str>>,
+    /// An array whose first elements are 1, a string and an object (a WAMP HELLO).
+    wamp_hello: bool,
+    /// What the value is, for the array or object around it.
+    is: Is<'t>,
+}
+
+#[derive(Default, PartialEq)]
+enum Is<'t> {
+    #[default]
+    Other,
+    One,
+    Str(Cow<'t, str>),
+    Object,
+}
+
+impl<'de> serde::Deserialize<'de> for Facts<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(FactsVisitor)
+    }
+}
+
+struct FactsVisitor;
+
+impl<'de> Visitor<'de> for FactsVisitor {
+    type Value = Facts<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Facts<'de>, A::Error> {
+        // A key given twice counts by its last value, as a parsed object keeps it.
+        let mut facts = Facts {
+            is: Is::Object,
+            ..Facts::default()
+        };
+        while let Some(Text(key)) = map.next_key()? {
+            let value: Facts<'de> = map.next_value()?;
+            match &*key {
+                "jsonrpc" => facts.jsonrpc = value.is == Is::Str(Cow::Borrowed("2.0")),
+                "type" => {
+                    facts.type_str = match value.is {
+                        Is::Str(t) => Some(t),
+                        _ => None,
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(facts)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Facts<'de>, A::Error> {
+        let (mut n, mut all_jsonrpc, mut hello) = (0usize, true, true);
+        while let Some(e) = seq.next_element::<Facts<'de>>()? {
+            all_jsonrpc &= e.jsonrpc;
+            hello &= match n {
+                0 => e.is == Is::One,
+                1 => matches!(e.is, Is::Str(_)),
+                2 => e.is == Is::Object,
+                _ => true,
+            };
+            n += 1;
+        }
+        Ok(Facts {
+            jsonrpc: n > 0 && all_jsonrpc,
+            wamp_hello: hello && n >= 3,
+            ..Facts::default()
+        })
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Facts<'de>, E> {
+        Ok(Facts {
+            is: Is::Str(Cow::Borrowed(v)),
+            ..Facts::default()
+        })
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Facts<'de>, E> {
+        Ok(Facts {
+            is: Is::Str(Cow::Owned(v.to_owned())),
+            ..Facts::default()
+        })
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Facts<'de>, E> {
+        Ok(Facts {
+            is: if v == 1 { Is::One } else { Is::Other },
+            ..Facts::default()
+        })
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Facts<'de>, E> {
+        Ok(Facts::default())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Facts<'de>, E> {
+        Ok(Facts::default())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Facts<'de>, E> {
+        Ok(Facts::default())
+    }
+    fn visit_unit<E>(self) -> Result<Facts<'de>, E> {
+        Ok(Facts::default())
+    }
+}
+
+/// A key or string, borrowed from the text unless it holds escapes.
+struct Text<'t>(Cow<'t, str>);
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -411,15 +539,15 @@ pub fn by_content(m: &Message<'_>) -> Option<Guess> {
     if !super::json::may_be_json(text) {
         return None;
     }
-    let v: Value = serde_json::from_str(text).ok()?;
-    if is_jsonrpc(&v) {
+    let v: Facts<'_> = serde_json::from_str(text).ok()?;
+    if v.jsonrpc {
         return Some((
             SubProtocol::JsonRpc,
             "content: JSON-RPC 2.0 objects".into(),
             None,
         ));
     }
-    match v.get("type").and_then(Value::as_str) {
+    match v.type_str.as_deref() {
         Some("subscribe" | "next") => {
             return Some((
                 SubProtocol::GraphqlTransportWs,
@@ -444,11 +572,7 @@ pub fn by_content(m: &Message<'_>) -> Option<Guess> {
         }
         _ => {}
     }
-    if let Value::Array(a) = &v
-        && a.first().and_then(Value::as_u64) == Some(1)
-        && a.get(1).is_some_and(Value::is_string)
-        && a.get(2).is_some_and(Value::is_object)
-    {
+    if v.wamp_hello {
         return Some((SubProtocol::Wamp, "content: a WAMP HELLO".into(), None));
     }
     Some((
@@ -592,6 +716,85 @@ mod tests {
             (s.protocol, s.basis, s.engineio),
             (SubProtocol::SocketIo, Basis::Url, Some(3))
         );
+    }
+
+    /// What the choice read of a value when it parsed it into a `Value` (before [`Facts`]).
+    fn facts_of_value(v: &Value) -> (bool, Option<String>, bool) {
+        fn is_jsonrpc(v: &Value) -> bool {
+            match v {
+                Value::Object(m) => m.get("jsonrpc").and_then(Value::as_str) == Some("2.0"),
+                Value::Array(a) => !a.is_empty() && a.iter().all(is_jsonrpc),
+                _ => false,
+            }
+        }
+        let wamp = matches!(v, Value::Array(a)
+            if a.first().and_then(Value::as_u64) == Some(1)
+                && a.get(1).is_some_and(Value::is_string)
+                && a.get(2).is_some_and(Value::is_object));
+        let type_str = v.get("type").and_then(Value::as_str).map(str::to_owned);
+        (is_jsonrpc(v), type_str, wamp)
+    }
+
+    /// JSON text of the shapes the choice tells apart, with keys given twice or escaped,
+    /// numbers out of range, lone surrogates, and text cut short.
+    fn sniffable() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec!["jsonrpc", "type", "js\\u006fnrpc", "x"]);
+        let value = prop::sample::select(vec![
+            "\"2.0\"",
+            "\"next\"",
+            "\"start\"",
+            "\"ka\"",
+            "1",
+            "2.0",
+            "[]",
+            "{}",
+            "null",
+            "\"\\ud800\"",
+            "1e999",
+            "[{\"jsonrpc\":\"2.0\"}]",
+        ]);
+        let object = prop::collection::vec((key, value), 0..5).prop_map(|members| {
+            let members: Vec<String> = members
+                .iter()
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        });
+        let element = prop_oneof![
+            object.clone(),
+            prop::sample::select(vec!["1", "\"realm\"", "{}", "-1", "1.0", "[]", "1e999"])
+                .prop_map(str::to_owned),
+        ];
+        let array = prop::collection::vec(element.clone(), 0..5)
+            .prop_map(|elements| format!("[{}]", elements.join(",")));
+        // A WAMP HELLO's start, then anything.
+        let hello = prop::collection::vec(element, 0..3).prop_map(|rest| {
+            let rest: String = rest.iter().map(|e| format!(",{e}")).collect();
+            format!("[1,\"realm\"{rest}]")
+        });
+        (
+            prop_oneof![
+                object,
+                hello,
+                array.clone(),
+                array.prop_map(|a| format!("[{a}]"))
+            ],
+            0..3usize,
+        )
+            .prop_map(|(text, cut)| text[..text.len() - cut.min(text.len())].to_string())
+    }
+
+    proptest::proptest! {
+        /// The facts read while parsing are those of the parsed value, and the same texts are
+        /// turned away.
+        #[test]
+        fn facts_are_those_of_the_parsed_value(text in sniffable()) {
+            let want = serde_json::from_str::<Value>(&text).map(|v| facts_of_value(&v));
+            let got = serde_json::from_str::<Facts<'_>>(&text)
+                .map(|f| (f.jsonrpc, f.type_str.map(Cow::into_owned), f.wamp_hello));
+            proptest::prop_assert_eq!(got.ok(), want.ok(), "{}", text);
+        }
     }
 
     #[test]
