@@ -305,8 +305,9 @@ struct Found<'t> {
     spans: Option<Spans>,
 }
 
-/// A key as serde_json reads it: borrowed from the text unless it holds escapes.
-struct Key<'t>(Cow<'t, str>);
+/// A JSON object's key as serde_json reads it: borrowed from the text unless it holds escapes
+/// (read by this module's validating pass and by the choice by content, `select`).
+pub(super) struct Key<'t>(pub(super) Cow<'t, str>);
 
 impl<'de> serde::Deserialize<'de> for Key<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

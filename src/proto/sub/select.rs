@@ -14,6 +14,7 @@
 //!
 //! The answer carries its [`Basis`] and a sentence for `-V` and the flow record.
 
+use super::json::Key;
 use super::{Message, SubProtocol};
 use serde::Serialize;
 use serde::de::{MapAccess, SeqAccess, Visitor};
@@ -389,7 +390,7 @@ impl<'de> Visitor<'de> for FactsVisitor {
             is: Is::Object,
             ..Facts::default()
         };
-        while let Some(Text(key)) = map.next_key()? {
+        while let Some(Key(key)) = map.next_key()? {
             let value: Facts<'de> = map.next_value()?;
             match &*key {
                 "jsonrpc" => facts.jsonrpc = value.is == Is::Str(Cow::Borrowed("2.0")),
@@ -453,28 +454,6 @@ impl<'de> Visitor<'de> for FactsVisitor {
     }
     fn visit_unit<E>(self) -> Result<Facts<'de>, E> {
         Ok(Facts::default())
-    }
-}
-
-/// A key or string, borrowed from the text unless it holds escapes.
-struct Text<'t>(Cow<'t, str>);
-
-impl<'de> serde::Deserialize<'de> for Text<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
     }
 }
 
