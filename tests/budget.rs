@@ -111,9 +111,11 @@ fn hostile_capture(
     (dir, path)
 }
 
-/// The analysis in one thread, and in two whose workers share the one budget (`--threads`):
-/// every trigger must stay within the limit either way.
-const THREADS: [&str; 2] = ["1", "2"];
+/// The analysis in one thread, in two whose workers share the one budget (`--threads`), and
+/// in more than the cores: every trigger must stay within the limit either way, whatever the
+/// number of workers (what they find waits for the thread that prints in a bounded number of
+/// bounded chunks, all workers together).
+const THREADS: [&str; 3] = ["1", "2", "7"];
 
 /// Runs the binary on the capture, with every count of [`THREADS`], and checks the peak and the
 /// codes that must say what gave way (the anomaly table of the text report lists every code
@@ -249,6 +251,29 @@ fn deflate_flows_with_hex() {
 fn deflate_flows_with_out_of_order_data() {
     let (_dir, file) = hostile_capture(Shape::DeflateOoo, 8000, 8000);
     within_budget(&file, &["-q"], &["tcp.budget_ooo", "ws.budget_inflater"]);
+}
+
+// Before: 63 MiB with one thread, 65 MiB with two, 75 MiB with seven (the records of many
+// flows waited for the thread that prints in chunks of at most 128 KiB, but every worker kept
+// up to 4 MiB of them for reuse, and each batch spanned up to 3 MB of the mapped file).
+#[test]
+fn deflate_flows_with_out_of_order_data_and_hex() {
+    let (_dir, file) = hostile_capture(Shape::DeflateOoo, 8000, 8000);
+    within_budget(
+        &file,
+        &AS_MUCH_AS_HEX,
+        &["tcp.budget_ooo", "ws.budget_inflater"],
+    );
+}
+
+// Before: 10 MiB with one thread, 243 MiB with two, 469 MiB with seven: a packet's records
+// (here 1 777 messages of 16 KiB kept for display, from one 64 000-byte segment) waited
+// whole for the thread that prints, in as many packets as the queues hold. Now a packet's
+// records are handed on in chunks too.
+#[test]
+fn packets_of_thousands_of_compressed_messages_with_hex() {
+    let (_dir, file) = hostile_capture(Shape::DeflateBurst, 16, hostile::BURST_MESSAGE);
+    within_budget(&file, &AS_MUCH_AS_HEX, &[]);
 }
 
 // Before: 129 MiB (the 60 000 flows of 60 KB heads: 3.7 GiB). With --max-flows raised,

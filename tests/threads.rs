@@ -9,7 +9,8 @@
 mod common;
 
 use common::{
-    ACK, C2S, LINKTYPE_ETHERNET, PcapWriter, S2C, SYN, TcpConn, http_session, sockscope_with_stdin,
+    ACK, C2S, LINKTYPE_ETHERNET, PSH, PcapWriter, S2C, SYN, TcpConn, http_session,
+    sockscope_with_stdin,
 };
 
 const VIEWS: &[&[&str]] = &[
@@ -663,4 +664,58 @@ fn a_long_poll_reconnecting_from_flow_to_flow_is_told_with_threads_too() {
     ] {
         assert_same_with_threads("-", &cap, view, &[2, 7]);
     }
+}
+
+/// Packets that each cause thousands of records: flows picked up mid-stream whose first
+/// segment holds 3 000 pipelined requests (the packet that starts the flow), interleaved with
+/// flows that answer some of them, and permessage-deflate flows whose one server segment
+/// holds thousands of compressed messages. A worker hands such a packet's records on in parts
+/// before the packet is done, so that they take no more memory than any batch's; the flow a
+/// part's packet starts is numbered where one table numbers it.
+fn packets_of_thousands_of_records() -> Vec<u8> {
+    let mut pcap = common::hostile::capture(common::hostile::Shape::DeflateBurst, 3, 2000);
+    let mut w = PcapWriter::new(LINKTYPE_ETHERNET);
+    // After the deflate flows (10 µs apart from the same start).
+    w.wait(1_000_000);
+    let mut conns: Vec<TcpConn> = (0..4u8)
+        .map(|k| TcpConn::new(([10, 3, 0, k], 42_000), ([192, 0, 2, 9], 80)))
+        .collect();
+    let mut requests = Vec::new();
+    for i in 0..3000 {
+        requests.extend_from_slice(format!("GET /{i} HTTP/1.1\r\n\r\n").as_bytes());
+    }
+    let answers = b"HTTP/1.1 204 No Content\r\n\r\n".repeat(40);
+    for c in &mut conns {
+        // No handshake: the segment of requests is the flow's first packet.
+        w.packet(&c.raw(C2S, c.seq[C2S], ACK | PSH, &requests));
+        c.seq[C2S] = c.seq[C2S].wrapping_add(requests.len() as u32);
+    }
+    for c in &mut conns {
+        c.send(&mut w, S2C, &answers);
+    }
+    // Its records, without its file header.
+    pcap.extend_from_slice(&w.take_bytes()[24..]);
+    pcap
+}
+
+#[test]
+fn packets_that_cause_thousands_of_records_print_the_same_with_threads() {
+    let pcap = packets_of_thousands_of_records();
+    for view in VIEWS {
+        assert_same_with_threads("-", &pcap, view, &[2, 7]);
+    }
+    // The requests were analyzed: every flow's, numbered in the order of its first packet.
+    let run = common::sockscope_with_stdin(&["read", "--json", "--threads", "2", "-"], &pcap);
+    let report = run.report();
+    let ids: Vec<u64> = report
+        .of_type("flow")
+        .filter_map(|f| common::u64_of(f, "id"))
+        .collect();
+    assert_eq!(ids, (1..=7).collect::<Vec<u64>>(), "flows");
+    let requests = report
+        .of_type("http")
+        .filter(|m| common::str_of(m, "method") == Some("GET"))
+        .count();
+    // And the three upgrades of the deflate flows.
+    assert_eq!(requests, 4 * 3000 + 3, "requests");
 }

@@ -41,11 +41,18 @@ use crate::time::Timestamp;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-/// Bytes of frames in one batch (a batch closes at this or at [`BATCH_ENTRIES`]).
+/// Bytes of frames copied into one batch (a batch closes at this, at [`BATCH_MAPPED`] or at
+/// [`BATCH_ENTRIES`]).
 const BATCH_BYTES: usize = 256 << 10;
+/// Bytes of the mapped file one batch spans: the file's pages stay resident from the batch
+/// being read to the last one replayed, [`DEPTH`] + 1 batches (then they are released,
+/// [`crate::source::contiguous::release_behind`]), so with large frames they, not the
+/// entries, bound a batch.
+const BATCH_MAPPED: usize = 2 << 20;
 const BATCH_ENTRIES: usize = 2048;
 /// Batches handed to the workers and not yet replayed.
 const DEPTH: usize = 2;
@@ -115,7 +122,8 @@ struct Batch {
     bytes: Vec<u8>,
     /// The mapped file the frames were read from, if they were: their bytes are not copied.
     map: Option<Arc<memmap2::Mmap>>,
-    /// Where the last frame in the map ends.
+    /// Where the first frame in the map starts, and where the last one ends.
+    mapped_start: usize,
     mapped_end: usize,
 }
 
@@ -194,6 +202,9 @@ impl Batch {
         if let Entry::Tcp { frame, .. } | Entry::Other { frame } = &entry
             && let Held::Mapped { at, len } = frame.data
         {
+            if self.mapped_end == 0 {
+                self.mapped_start = at;
+            }
             self.mapped_end = self.mapped_end.max(at + len as usize);
         }
         self.times.push(match &entry {
@@ -217,11 +228,14 @@ impl Batch {
         self.own.iter_mut().for_each(Vec::clear);
         self.bytes.clear();
         self.map = None;
+        self.mapped_start = 0;
         self.mapped_end = 0;
     }
 
     fn full(&self) -> bool {
-        self.entries.len() >= BATCH_ENTRIES || self.bytes.len() >= BATCH_BYTES
+        self.entries.len() >= BATCH_ENTRIES
+            || self.bytes.len() >= BATCH_BYTES
+            || self.mapped_end.saturating_sub(self.mapped_start) >= BATCH_MAPPED
     }
 }
 
@@ -254,6 +268,11 @@ enum Phase {
         new_flow: bool,
         streams: u64,
     },
+    /// What the entry's packet has caused so far, handed on before the packet is done because
+    /// the chunk was full ([`Outbox::split_if_full`]); the rest, and the packet's `Packet`
+    /// group, follow in the worker's next chunk. A flow the worker had not numbered that shows
+    /// up here is the one the packet starts: it is numbered here, in the same place.
+    PacketPart,
     /// End of input: a flow closed idle, then (`EndOfInput`) every other flow.
     FinalSwept(FlowId),
     FinalEnd(FlowId),
@@ -282,22 +301,38 @@ struct Found {
     table: Option<TableStats>,
 }
 
-/// Carried bytes after which a worker hands a chunk on, between two groups: what the
-/// workers found waits in chunks of about this size (a batch of small requests can carry
-/// many times its own bytes in records), so the memory it takes is bounded by the queues'
-/// depths, not by what a batch or the end of input finds.
+/// Carried bytes after which a worker hands a chunk on: what the workers found waits in
+/// chunks of about this size (a batch of small requests can carry many times its own bytes
+/// in records, one packet of compressed messages thousands of records), so the memory it
+/// takes is bounded by the queues' depths, not by what a batch, a packet or the end of input
+/// finds. With many workers each one's chunks are smaller ([`chunk_bytes`]).
 const CHUNK_BYTES: usize = 128 << 10;
 
-/// Items carried between two looks at a chunk's size.
-const CHECK_EVERY: usize = 32;
+/// What the chunks of all workers come to at most, about, while they are built, queued and
+/// replayed ([`chunk_bytes`]): each worker has up to [`DEPTH`] + 3 of them at once.
+const CHUNKS_IN_ALL: usize = 512 << 10;
 
-/// A chunk's buffers kept for reuse at most this large (one record can be far larger).
-const KEEP_BYTES: usize = 4 * CHUNK_BYTES;
+/// The smallest chunk (many workers).
+const MIN_CHUNK_BYTES: usize = 16 << 10;
+
+/// The size of each worker's chunks when there are `workers`.
+fn chunk_bytes(workers: usize) -> usize {
+    (CHUNKS_IN_ALL / workers.max(1)).clamp(MIN_CHUNK_BYTES, CHUNK_BYTES)
+}
+
+/// Items carried between two looks at a chunk's size between groups (within a packet's
+/// group, every item is looked at).
+const CHECK_EVERY: usize = 32;
 
 /// Replayed chunks waiting for their worker to reuse them: enough for the chunks in flight
 /// (a batch carries several with `--json`), so that a worker seldom starts one from nothing,
 /// whose buffers grow again past the allocator's mapping threshold (page faults each time).
 const SPENT: usize = 8;
+
+/// What the replayed chunks waiting for their workers hold at most, all workers together
+/// (each worker's share of it, and no chunk larger than four times its worker's chunk size:
+/// one record can be far larger).
+const SPENT_BYTES: usize = 4 << 20;
 
 enum ToWorker {
     Batch(Arc<Batch>),
@@ -317,6 +352,11 @@ struct Outbox {
     by_flow: Option<fn(FlowId) -> Phase>,
     /// Items in the chunk when its size was last added up.
     checked: usize,
+    /// The size after which the chunk is handed on ([`chunk_bytes`]).
+    chunk_bytes: usize,
+    /// While the entry's own packet is analyzed: its group can be handed on in parts
+    /// ([`Phase::PacketPart`]).
+    in_packet: bool,
     /// Whether the printer reads the records of what flows carried: if not, only anomalies,
     /// latency records and the flows' closing summaries are carried
     /// ([`Collect::wants_message_records`]).
@@ -331,6 +371,9 @@ struct Outbox {
     to: SyncSender<Found>,
     /// Chunks replayed, handed back for their buffers.
     spent: Receiver<Found>,
+    /// What those hold ([`Carried::held_bytes`]), added by the reading thread as it hands one
+    /// back and taken off here as it is reused.
+    spent_bytes: Arc<AtomicUsize>,
 }
 
 impl Outbox {
@@ -372,7 +415,18 @@ impl Outbox {
             return;
         }
         self.checked = items;
-        if self.carried.used_bytes() >= CHUNK_BYTES {
+        if self.carried.used_bytes() >= self.chunk_bytes {
+            self.flush(false, None);
+        }
+    }
+
+    /// Before another item of the packet being analyzed is carried: hands on what it has
+    /// caused so far as a part of its group if the chunk is full, so that a packet that
+    /// causes thousands of records (a segment packed with compressed messages that each
+    /// inflate to kilobytes kept for display) is carried in chunks like any batch.
+    fn split_if_full(&mut self) {
+        if self.in_packet && self.open() && self.carried.used_bytes() >= self.chunk_bytes {
+            self.end(Phase::PacketPart);
             self.flush(false, None);
         }
     }
@@ -381,12 +435,14 @@ impl Outbox {
     /// coming.
     fn flush(&mut self, last: bool, table: Option<TableStats>) {
         let (carried, groups) = match self.spent.try_recv() {
-            Ok(mut old) if old.carried.held_bytes() <= KEEP_BYTES => {
+            Ok(mut old) => {
+                self.spent_bytes
+                    .fetch_sub(old.carried.held_bytes(), Ordering::Relaxed);
                 old.carried.clear();
                 old.groups.clear();
                 (old.carried, old.groups)
             }
-            _ => Default::default(),
+            Err(_) => Default::default(),
         };
         let found = Found {
             carried: std::mem::replace(&mut self.carried, carried),
@@ -414,6 +470,7 @@ impl EventSink for Outbox {
         {
             return;
         }
+        self.split_if_full();
         let closed = matches!(event, Event::FlowClosed { .. }).then_some(ctx.flow.id);
         // A flow whose kind the thread that prints settles has its line written there.
         let unsettled = matches!(
@@ -441,6 +498,7 @@ impl EventSink for Outbox {
     }
 
     fn global_anomaly(&mut self, anomaly: &Anomaly, frame: u64) {
+        self.split_if_full();
         self.carried.global_anomaly(anomaly, frame);
     }
 }
@@ -527,7 +585,9 @@ impl Worker {
             if mine && let Some(Entry::Tcp { frame, seg }) = batch.entries.get(i as usize) {
                 let streams = self.table.streams_numbered();
                 let seg = batch.segment(frame.index, frame.ts, seg);
+                self.out().in_packet = true;
                 let placed = self.table.process(&seg, &mut self.handler);
+                self.out().in_packet = false;
                 let started = self.table.streams_numbered() - streams;
                 let new_flow = placed.is_some_and(|p| p.flow > self.last_flow);
                 if let Some(p) = placed.filter(|_| new_flow) {
@@ -576,11 +636,14 @@ fn work(me: u32, config: Config, from: Receiver<ToWorker>, outbox: Outbox) {
 struct WorkerHandle {
     to: SyncSender<ToWorker>,
     from: Receiver<Found>,
-    /// Chunks replayed, handed back for their buffers.
+    /// Chunks replayed, handed back for their buffers, and what they hold ([`Outbox`]).
     spent: SyncSender<Found>,
+    spent_bytes: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
     /// The worker's flow ids to the run's numbers, for flows still open.
     ids: HashMap<FlowId, RunIds, foldhash::fast::RandomState>,
+    /// The worker's id of the last flow numbered (its table numbers flows in order).
+    newest: FlowId,
 }
 
 /// The chunk of a worker's findings being replayed, and the next group in it.
@@ -616,6 +679,10 @@ pub struct Parallel<R: Reporter> {
     packets: bool,
     /// Whether the workers write the printer's lines ([`Collect::record_lines`]).
     lines: bool,
+    /// What the replayed chunks waiting for one worker may hold ([`SPENT_BYTES`]), and one
+    /// of them.
+    spent_share: usize,
+    keep_bytes: usize,
     /// Held requests of the flows closed so far, in one table's order: a flow's kind that
     /// depends on the flows before it is settled here ([`crate::model::FlowSummary::held_request`]).
     longpoll: LongPollMemory,
@@ -686,6 +753,7 @@ impl<R: Reporter> Parallel<R> {
                 let (to, rx) = sync_channel(DEPTH + 1);
                 let (tx, from) = sync_channel(DEPTH + 1);
                 let (spent, spent_rx) = sync_channel(SPENT);
+                let spent_bytes = Arc::new(AtomicUsize::new(0));
                 let config = share.clone();
                 let outbox = Outbox {
                     carried: Carried::default(),
@@ -694,11 +762,14 @@ impl<R: Reporter> Parallel<R> {
                     from: 0,
                     by_flow: None,
                     checked: 0,
+                    chunk_bytes: chunk_bytes(n),
+                    in_packet: false,
                     records,
                     packets,
                     lines,
                     to: tx,
                     spent: spent_rx,
+                    spent_bytes: Arc::clone(&spent_bytes),
                 };
                 let thread = std::thread::Builder::new()
                     .name(format!("flows-{me}"))
@@ -708,8 +779,10 @@ impl<R: Reporter> Parallel<R> {
                     to,
                     from,
                     spent,
+                    spent_bytes,
                     thread,
                     ids: HashMap::default(),
+                    newest: 0,
                 }
             })
             .collect();
@@ -723,6 +796,8 @@ impl<R: Reporter> Parallel<R> {
             released: 0,
             packets,
             lines: lines.is_some(),
+            spent_share: SPENT_BYTES / n.max(1),
+            keep_bytes: 4 * chunk_bytes(n),
             longpoll: LongPollMemory::default(),
             in_flight: VecDeque::new(),
             free: Vec::new(),
@@ -959,13 +1034,23 @@ impl<R: Reporter> Parallel<R> {
         }
     }
 
-    /// Hands a replayed chunk back to worker `w` for its buffers. A cursor's empty start
-    /// (nothing allocated) is not handed back: the worker would fill it from nothing, growing
-    /// every buffer again (and with them, page faults), instead of taking one that has room.
+    /// Hands a replayed chunk back to worker `w` for its buffers, while what waits for it
+    /// holds less than its share of [`SPENT_BYTES`]. A cursor's empty start (nothing
+    /// allocated) is not handed back: the worker would fill it from nothing, growing every
+    /// buffer again (and with them, page faults), instead of taking one that has room.
     fn give_back(&self, w: usize, spent: Found) {
-        if spent.carried.held_bytes() > 0 {
-            // A worker that has gone away needs nothing back.
-            let _ = self.workers[w].spent.try_send(spent);
+        let held = spent.carried.held_bytes();
+        let worker = &self.workers[w];
+        if held == 0
+            || held > self.keep_bytes
+            || worker.spent_bytes.load(Ordering::Relaxed) + held > self.spent_share
+        {
+            return;
+        }
+        worker.spent_bytes.fetch_add(held, Ordering::Relaxed);
+        // A worker that has gone away needs nothing back.
+        if worker.spent.try_send(spent).is_err() {
+            worker.spent_bytes.fetch_sub(held, Ordering::Relaxed);
         }
     }
 
@@ -1070,7 +1155,7 @@ impl<R: Reporter> Parallel<R> {
             Phase::Swept(id) => (1, none, self.run_id(w, id)),
             Phase::FinalSwept(id) => (2, none, self.run_id(w, id)),
             Phase::FinalEnd(id) => (3, none, self.run_id(w, id)),
-            Phase::Packet { .. } => (4, none, 0),
+            Phase::Packet { .. } | Phase::PacketPart => (4, none, 0),
         }
     }
 
@@ -1080,23 +1165,26 @@ impl<R: Reporter> Parallel<R> {
     }
 
     /// The run's id of worker `w`'s flow `id`, numbering it if it is `new` (its `tcp.stream`
-    /// is then `stream`): flows are numbered in order of their first packet, as one table
+    /// is then `stream`) and not numbered yet (by a part of its packet's group,
+    /// [`Phase::PacketPart`]): flows are numbered in order of their first packet, as one table
     /// numbers them.
     fn open_flow(&mut self, w: usize, id: FlowId, new: bool, stream: u64) -> FlowId {
         let worker = &mut self.workers[w];
-        if new {
+        if new && id > worker.newest {
             let run = RunIds {
                 flow: self.next_id,
                 tcp_stream: stream,
             };
             self.next_id += 1;
             worker.ids.insert(id, run);
+            worker.newest = id;
             return run.flow;
         }
         worker.ids.get(&id).map_or(id, |r| r.flow)
     }
 
     fn replay_group(&mut self, found: &mut Found, w: usize, group: &Group) {
+        let part = matches!(group.phase, Phase::PacketPart);
         let mut last: Option<(FlowId, RunIds)> = None;
         for i in group.from..group.to {
             let Some(item) = found.carried.items.get(i as usize) else {
@@ -1107,6 +1195,10 @@ impl<R: Reporter> Parallel<R> {
                 (None, _) => RunIds::default(),
                 (Some(l), Some((seen, id))) if l == seen => id,
                 (Some(l), _) => {
+                    if part && l > self.workers[w].newest {
+                        // The flow this packet starts, met before the packet's own group.
+                        self.open_flow(w, l, true, self.next_stream);
+                    }
                     let id = self.workers[w].ids.get(&l).copied().unwrap_or(RunIds {
                         flow: FlowId::MAX,
                         tcp_stream: u64::MAX,

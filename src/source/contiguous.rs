@@ -18,7 +18,7 @@ use memmap2::{Mmap, UncheckedAdvice};
 use std::sync::Arc;
 
 /// Resident pages are released in whole windows of this size.
-const RELEASE_WINDOW: usize = 8 << 20;
+const RELEASE_WINDOW: usize = 2 << 20;
 
 enum Bytes<'a> {
     Borrowed(&'a [u8]),

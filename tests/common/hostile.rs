@@ -22,6 +22,10 @@ pub const PIPELINED: usize = 1_100;
 /// just under the 4 KiB a WebSocket candidate is kept up to.
 pub const CANDIDATE: usize = 4_000;
 
+/// The size each message of [`Shape::DeflateBurst`] inflates to: as much as
+/// [`AS_MUCH_AS_HEX`] keeps of a message.
+pub const BURST_MESSAGE: usize = 16_384;
+
 /// One way of making every flow hold bytes; every flow is on port 80 and none ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
@@ -67,10 +71,18 @@ pub enum Shape {
     /// message that announces 100 000 (in records of 16 000): the record layer reassembles the
     /// message until the rest arrives, which it never does.
     TlsHandshake,
+    /// A completed permessage-deflate upgrade, then one server segment of [`BURST_BYTES`]
+    /// packed with complete compressed text messages that each inflate to `size` bytes: one
+    /// packet that emits thousands of messages; with [`AS_MUCH_AS_HEX`] each keeps its
+    /// inflated bytes for display until it is reported.
+    DeflateBurst,
 }
 
+/// The payload of [`Shape::DeflateBurst`]'s one segment (an IPv4 packet holds at most 65 535).
+pub const BURST_BYTES: usize = 64_000;
+
 impl Shape {
-    pub const ALL: [Shape; 14] = [
+    pub const ALL: [Shape; 15] = [
         Shape::Heads,
         Shape::HeadsBoth,
         Shape::UpgradeHold,
@@ -85,6 +97,7 @@ impl Shape {
         Shape::Candidates,
         Shape::MqttPartial,
         Shape::TlsHandshake,
+        Shape::DeflateBurst,
     ];
 
     pub fn name(self) -> &'static str {
@@ -103,6 +116,7 @@ impl Shape {
             Shape::Candidates => "candidates",
             Shape::MqttPartial => "mqtt-partial",
             Shape::TlsHandshake => "tls-handshake",
+            Shape::DeflateBurst => "deflate-burst",
         }
     }
 
@@ -115,6 +129,7 @@ impl Shape {
         match self {
             Shape::Pipelined => PIPELINED,
             Shape::Candidates => CANDIDATE,
+            Shape::DeflateBurst => BURST_MESSAGE,
             _ => PER_FLOW,
         }
     }
@@ -342,6 +357,14 @@ pub fn write(shape: Shape, flows: usize, size: usize, out: &mut impl Write) -> i
                 c.handshake(&mut w);
                 c.send(&mut w, C2S, &client_hello);
                 c.send(&mut w, S2C, &server_flight);
+            }
+            Shape::DeflateBurst => {
+                upgraded(&mut w, &mut c, Some(DEFLATE_EXT));
+                let one = ws_frame(true, true, 1, false, &compressed);
+                let burst = one.repeat(BURST_BYTES / one.len());
+                // One segment: every message in it is found while that one packet is analyzed.
+                w.packet(&c.raw(S2C, c.seq[S2C], ACK | PSH, &burst));
+                c.seq[S2C] = c.seq[S2C].wrapping_add(burst.len() as u32);
             }
             Shape::BigUpgrade | Shape::Candidates => unreachable!("written above"),
         }

@@ -65,7 +65,8 @@
 //!   `ws.resync`. The message state after a resynchronisation is unknown, like mid-stream.
 //!
 //! The `max_inflaters` cap is global, so it cannot be enforced inside one connection: one
-//! [`InflaterBudget`] is made per analysis run (by [`dissect::WebSocket`]) and a clone handed to
+//! [`InflaterBudget`] is made per analysis run (per worker with `--threads`, each with the
+//! whole count: [`crate::config::Config::share`]) by [`dissect::WebSocket`] and a clone handed to
 //! every connection with [`WsConn::with_inflater_budget`]. An inflater takes a slot when a direction's first
 //! compressed message arrives and returns it when the connection ends (or stops inflating). If
 //! no slot is free, `ws.inflater_cap` is reported once per direction and compressed messages
