@@ -37,8 +37,10 @@
 #          64 KiB per message for display without printing it (-x itself would print
 #          gigabytes, and -q alone reads no records and keeps nothing for display; a filter
 #          every record matches makes it read them),
-#          compressed messages and out-of-order data (deflate-ooo), and 60 000 flows of
-#          incomplete heads with --max-flows 65536 (heads-60k). sockscope only; the peak RSS
+#          compressed messages and out-of-order data (deflate-ooo; also with -x, in one thread
+#          and in seven), 64 flows each sending one 64 000-byte segment of compressed messages
+#          with -x in seven threads (deflate-burst-7t: one packet's thousands of records), and
+#          60 000 flows of incomplete heads with --max-flows 65536 (heads-60k). sockscope only; the peak RSS
 #          column is what the budget bounds (64 MB by default). --quick uses an eighth of the
 #          flows; --hostile-only runs these alone (about 7.5 GB of captures in bench-data/).
 #
@@ -257,6 +259,9 @@ fragmented fragmented 8000 -q -Y flow.id --snap-preview 16384
 fragmented fragmented 8000 --follow 1
 deflate deflate 8000 -q -Y flow.id --snap-preview 16384
 deflate-ooo deflate-ooo 8000 -q
+deflate-ooo-x deflate-ooo 8000 -q -Y flow.id --snap-preview 16384
+deflate-ooo-x-7t deflate-ooo 8000 -q -Y flow.id --snap-preview 16384 --threads 7
+deflate-burst-7t deflate-burst 64 -q -Y flow.id --snap-preview 16384 --threads 7
 heads-60k heads 60000 -q --max-flows 65536"
 
 # hostile_shapes: each trigger of the memory budget (median of 3 runs).
@@ -265,7 +270,7 @@ hostile_shapes() {
     [ "$quick" = 1 ] && div=8
     while read -r name shape flows args; do
         flows=$((flows / div))
-        f="$DATA/hostile-$name-$flows.pcap"
+        f="$DATA/hostile-$shape-$flows.pcap"
         [ -f "$f" ] || "$HOSTILE" "$f" "$shape" "$flows" >&2
         echo "== hostile $name $args: $f" >&2
         # shellcheck disable=SC2086

@@ -306,14 +306,23 @@ struct Found {
 /// in records, one packet of compressed messages thousands of records), so the memory it
 /// takes is bounded by the queues' depths, not by what a batch, a packet or the end of input
 /// finds. With many workers each one's chunks are smaller ([`chunk_bytes`]).
+#[cfg(not(fuzzing))]
 const CHUNK_BYTES: usize = 128 << 10;
+/// Under the fuzzer, chunks of a few records, so that small inputs meet every place a chunk
+/// can end (`fuzz/fuzz_targets/threads.rs` compares the output with one thread's).
+#[cfg(fuzzing)]
+const CHUNK_BYTES: usize = 256;
 
 /// What the chunks of all workers come to at most, about, while they are built, queued and
 /// replayed ([`chunk_bytes`]): each worker has up to [`DEPTH`] + 3 of them at once.
 const CHUNKS_IN_ALL: usize = 512 << 10;
 
 /// The smallest chunk (many workers).
-const MIN_CHUNK_BYTES: usize = 16 << 10;
+const MIN_CHUNK_BYTES: usize = if CHUNK_BYTES < 16 << 10 {
+    CHUNK_BYTES
+} else {
+    16 << 10
+};
 
 /// The size of each worker's chunks when there are `workers`.
 fn chunk_bytes(workers: usize) -> usize {
