@@ -253,7 +253,7 @@ fn deflate_flows_with_out_of_order_data() {
     within_budget(&file, &["-q"], &["tcp.budget_ooo", "ws.budget_inflater"]);
 }
 
-// Before: 63 MiB with one thread, 65 MiB with two, 75 MiB with seven (the records of many
+// Before: 61 MiB with one thread, 65 MiB with two, 73 MiB with seven (the records of many
 // flows waited for the thread that prints in chunks of at most 128 KiB, but every worker kept
 // up to 4 MiB of them for reuse, and each batch spanned up to 3 MB of the mapped file).
 #[test]
@@ -266,7 +266,7 @@ fn deflate_flows_with_out_of_order_data_and_hex() {
     );
 }
 
-// Before: 10 MiB with one thread, 243 MiB with two, 469 MiB with seven: a packet's records
+// Before: 9 MiB with one thread, 233 MiB with two, 426 MiB with seven: a packet's records
 // (here 1 777 messages of 16 KiB kept for display, from one 64 000-byte segment) waited
 // whole for the thread that prints, in as many packets as the queues hold. Now a packet's
 // records are handed on in chunks too.
