@@ -654,6 +654,8 @@ fn the_dask_example_answers_what_json_says() {
     let out = tmp.path().join("out");
     let answers = tmp.path().join("answers.json");
     let run = Command::new(python)
+        // Dask's workers keep their scratch space here, not in the system temp dir.
+        .env("DASK_TEMPORARY_DIRECTORY", tmp.path())
         .arg(common::root().join("examples/dask/sockscope_dask.py"))
         .arg(common::captures())
         .args([
