@@ -688,10 +688,6 @@ pub struct Parallel<R: Reporter> {
     packets: bool,
     /// Whether the workers write the printer's lines ([`Collect::record_lines`]).
     lines: bool,
-    /// What the replayed chunks waiting for one worker may hold ([`SPENT_BYTES`]), and one
-    /// of them.
-    spent_share: usize,
-    keep_bytes: usize,
     /// Held requests of the flows closed so far, in one table's order: a flow's kind that
     /// depends on the flows before it is settled here ([`crate::model::FlowSummary::held_request`]).
     longpoll: LongPollMemory,
@@ -805,8 +801,6 @@ impl<R: Reporter> Parallel<R> {
             released: 0,
             packets,
             lines: lines.is_some(),
-            spent_share: SPENT_BYTES / n.max(1),
-            keep_bytes: 4 * chunk_bytes(n),
             longpoll: LongPollMemory::default(),
             in_flight: VecDeque::new(),
             free: Vec::new(),
@@ -1049,10 +1043,11 @@ impl<R: Reporter> Parallel<R> {
     /// buffer again (and with them, page faults), instead of taking one that has room.
     fn give_back(&self, w: usize, spent: Found) {
         let held = spent.carried.held_bytes();
+        let n = self.workers.len();
         let worker = &self.workers[w];
         if held == 0
-            || held > self.keep_bytes
-            || worker.spent_bytes.load(Ordering::Relaxed) + held > self.spent_share
+            || held > 4 * chunk_bytes(n)
+            || worker.spent_bytes.load(Ordering::Relaxed) + held > SPENT_BYTES / n.max(1)
         {
             return;
         }

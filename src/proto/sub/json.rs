@@ -95,15 +95,13 @@ impl JsonRecord {
     /// strings, which a lone surrogate escape cannot be), the validation decides alone.
     pub fn parse(text: &str) -> Result<JsonRecord, serde_json::Error> {
         let kind = kind_of_text(text);
-        let spans = match kind {
-            "object" | "array" => match Spans::read(text) {
-                Ok(spans) => spans,
-                Err(_) => {
-                    serde_json::from_str::<IgnoredAny>(text)?;
-                    None
-                }
-            },
-            _ => {
+        let read = matches!(kind, "object" | "array")
+            .then(|| Spans::read(text).ok())
+            .flatten();
+        let spans = match read {
+            Some(spans) => spans,
+            // A scalar, or text the pass that reads the keys turned away.
+            None => {
                 serde_json::from_str::<IgnoredAny>(text)?;
                 None
             }
@@ -363,31 +361,9 @@ impl<'de> Visitor<'de> for &mut Found<'de> {
         Ok(())
     }
 
-    // A scalar at the top: valid, no shape (not reached: scalars are validated apart).
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        self.spans = None;
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        self.spans = None;
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        self.spans = None;
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        self.spans = None;
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        self.spans = None;
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        self.spans = None;
-        Ok(())
-    }
+    // A scalar at the top is not read here (`JsonRecord::parse` reads only texts that start
+    // an object or an array); were one met, serde's default answer is an error, and `parse`
+    // then validates the text as it validates scalars.
 }
 
 /// The elements of the array whose first byte after `[` is at `i`.
