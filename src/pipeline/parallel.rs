@@ -35,7 +35,7 @@ use crate::proto::classify::LongPollMemory;
 use crate::proto::conn::ConnAnalyzer;
 use crate::report::json::event_json;
 use crate::report::{PacketDone, Reporter};
-use crate::source::{Frame, LinkType};
+use crate::source::{Frame, LinkType, prefetch_line};
 use crate::tcp::{ClosingOrder, FlowId, FlowTable, Placed, TableStats, shard::shard_of};
 use crate::time::Timestamp;
 use std::collections::{HashMap, VecDeque};
@@ -237,20 +237,6 @@ impl Batch {
             || self.bytes.len() >= BATCH_BYTES
             || self.mapped_end.saturating_sub(self.mapped_start) >= BATCH_MAPPED
     }
-}
-
-/// Asks the CPU to bring the cache line at `p` in (a hint: nothing where there is no such
-/// instruction).
-#[inline(always)]
-fn prefetch_line(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: SSE is part of every x86_64 target; a prefetch never faults, whatever the
-    // address, and reads nothing the program sees.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Where a group of carried items stands among those of the same entry.

@@ -132,6 +132,10 @@ impl MemorySource<'_> {
                         .get(start + record.data.start..start + record.data.end)
                         .ok_or_else(|| fail(start, "packet data outside the input".into()))?;
                     self.pos = start + record.consumed;
+                    // The next record's header, read on the next call: asked for now, it
+                    // comes in while the caller works on this frame. (A thread that only
+                    // frames and hands frames on, `--threads`, waited on it each time.)
+                    super::prefetch_line(bytes.as_ptr().wrapping_add(self.pos));
                     let index = self.next_index;
                     self.next_index = index.saturating_add(1);
                     return Ok(Next::Frame(record.frame(index, data)));

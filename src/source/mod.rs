@@ -651,3 +651,17 @@ mod tests {
         }
     }
 }
+
+/// Asks the CPU to bring the cache line at `p` in (a hint: nothing where there is no such
+/// instruction).
+#[inline(always)]
+pub(crate) fn prefetch_line(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of every x86_64 target; a prefetch never faults, whatever the
+    // address, and reads nothing the program sees.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
