@@ -334,6 +334,20 @@ pub fn from_bytes<'a>(name: &str, bytes: &'a [u8], first_index: u64) -> SliceSou
     SliceSource::from_slice(name, bytes, first_index)
 }
 
+/// Asks the CPU to bring the cache line at `p` in (a hint: nothing where there is no such
+/// instruction).
+#[inline(always)]
+pub(crate) fn prefetch_line(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of every x86_64 target; a prefetch never faults, whatever the
+    // address, and reads nothing the program sees.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 #[cfg(test)]
 mod tests {
     use super::testutil::{PcapBuilder, PcapNgBuilder, TestPacket};
@@ -650,18 +664,4 @@ mod tests {
             prop_assert_eq!(read_all(&mut from_bytes("w", &bytes, 1)).unwrap(), pkts);
         }
     }
-}
-
-/// Asks the CPU to bring the cache line at `p` in (a hint: nothing where there is no such
-/// instruction).
-#[inline(always)]
-pub(crate) fn prefetch_line(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: SSE is part of every x86_64 target; a prefetch never faults, whatever the
-    // address, and reads nothing the program sees.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
