@@ -56,9 +56,10 @@ const BATCH_MAPPED: usize = 2 << 20;
 const BATCH_ENTRIES: usize = 2048;
 /// Batches handed to the workers and not yet replayed.
 const DEPTH: usize = 2;
-/// How many of its own entries ahead a worker asks for the next one's bytes
-/// ([`Batch::prefetch`]).
-const PREFETCH_AHEAD: usize = 2;
+/// How many of its own entries ahead a worker asks for an entry ([`Batch::prefetch_entry`]).
+/// (Asking for the payload's first bytes too, which needs the entry read for their place, made
+/// no difference: the entry read early stalled instead.)
+const PREFETCH_AHEAD: usize = 8;
 
 /// Where bytes a batch names are: copied into it, or in the memory-mapped file it reads
 /// ([`Batch::map`]), at an offset.
@@ -182,15 +183,16 @@ impl Batch {
         }
     }
 
-    /// Asks the CPU to bring entry `at` and the first bytes of its payload into the cache: the
-    /// reading thread wrote the one and read the other on another core, and a worker that
-    /// reaches them cold waits on memory for each packet.
+    /// Asks the CPU to bring entry `at` into the cache (without reading it): the reading
+    /// thread wrote it on another core, and a worker that reaches it cold waits for it.
     #[inline]
-    fn prefetch(&self, at: u32) {
+    fn prefetch_entry(&self, at: u32) {
         if let Some(entry) = self.entries.get(at as usize) {
-            prefetch_line((entry as *const Entry).cast());
-            if let Entry::Tcp { seg, .. } = entry {
-                prefetch_line(self.bytes(seg.payload).as_ptr());
+            // Every line the entry spans (three or four).
+            let p: *const u8 = (entry as *const Entry).cast();
+            let skew = p as usize % 64;
+            for line in (0..skew + size_of::<Entry>()).step_by(64) {
+                prefetch_line(p.wrapping_sub(skew).wrapping_add(line));
             }
         }
     }
@@ -574,7 +576,7 @@ impl Worker {
             if mine {
                 next_own += 1;
                 if let Some(&ahead) = own.get(next_own + PREFETCH_AHEAD) {
-                    batch.prefetch(ahead);
+                    batch.prefetch_entry(ahead);
                 }
             }
             if mine && let Some(Entry::Tcp { frame, seg }) = batch.entries.get(i as usize) {
