@@ -403,8 +403,13 @@ impl Outbox {
         }
     }
 
+    /// Whether the chunk has reached its size ([`chunk_bytes`]).
+    fn full(&self) -> bool {
+        self.carried.used_bytes() >= self.chunk_bytes
+    }
+
     /// Hands the chunk on if it is full (only between groups). Its size is added up again
-    /// only every [`CHECK_EVERY`] items: a chunk outgrows [`CHUNK_BYTES`] by at most that many
+    /// only every [`CHECK_EVERY`] items: a chunk outgrows its size by at most that many
     /// records.
     fn flush_if_full(&mut self) {
         let items = self.carried.items.len();
@@ -412,7 +417,7 @@ impl Outbox {
             return;
         }
         self.checked = items;
-        if self.carried.used_bytes() >= self.chunk_bytes {
+        if self.full() {
             self.flush(false, None);
         }
     }
@@ -422,7 +427,7 @@ impl Outbox {
     /// causes thousands of records (a segment packed with compressed messages that each
     /// inflate to kilobytes kept for display) is carried in chunks like any batch.
     fn split_if_full(&mut self) {
-        if self.in_packet && self.open() && self.carried.used_bytes() >= self.chunk_bytes {
+        if self.in_packet && self.open() && self.full() {
             self.end(Phase::PacketPart);
             self.flush(false, None);
         }
