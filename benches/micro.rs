@@ -20,7 +20,7 @@ use sockscope::proto::websocket::frame::FrameHeader;
 use sockscope::proto::websocket::mask;
 use sockscope::proto::websocket::message::Utf8Stream;
 use sockscope::source::{Frame, LinkType};
-use sockscope::tcp::reassembly::{Delivery, OooBudget, Stream};
+use sockscope::tcp::reassembly::{Delivery, OooBudget, Payload, Stream};
 use sockscope::tcp::seq::SeqNumber;
 use sockscope::tcp::{Dir, FlowMeta, PacketRef, RoleBasis};
 use sockscope::time::Timestamp;
@@ -174,7 +174,7 @@ fn main() {
                 };
                 for i in 0..64u32 {
                     let seq = SeqNumber(1000u32.wrapping_add(i * size as u32));
-                    stream.on_segment(seq, &payload, 0, false, &mut budget, &mut emit);
+                    stream.on_segment(seq, Payload::of(&payload), false, &mut budget, &mut emit);
                 }
                 delivered
             },

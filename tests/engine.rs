@@ -241,6 +241,72 @@ fn several_files_are_one_capture_with_continuing_packet_numbers() {
     );
 }
 
+/// Where the TCP payload of an Ethernet/IPv4 frame starts, and how long it is.
+fn tcp_payload(frame: &[u8]) -> Option<(usize, usize)> {
+    let ip = frame.get(14..)?;
+    let ihl = usize::from(ip.first()? & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
+    let doff = usize::from(ip.get(ihl + 12)? >> 4) * 4;
+    let start = 14 + ihl + doff;
+    Some((start, (14 + total).min(frame.len()).checked_sub(start)?))
+}
+
+/// A retransmission of a segment of a whole conflict window or more (which the reassembly
+/// remembers by its place in the mapped file rather than by a copy) that differs from the
+/// original is an overlap conflict: read in the same file, in the next file of the same run
+/// (its place is copied out before the first file goes), and with two threads. An identical
+/// copy is not.
+#[test]
+fn a_changed_copy_of_a_large_segment_is_an_overlap_conflict() {
+    const CONFLICT: &str = "tcp.overlap_conflict";
+    let cap = PcapFile::read(&capture("ws-lengths.pcap"));
+    let (at, (start, len)) = cap
+        .records
+        .iter()
+        .enumerate()
+        .find_map(|(i, (_, data))| {
+            tcp_payload(data)
+                .filter(|&(_, n)| n >= 1000)
+                .map(|p| (i, p))
+        })
+        .expect("a segment of 1000 bytes or more");
+    let mut changed = cap.records[at].clone();
+    changed.1[start + len - 10] ^= 0x20;
+    let with_copy = |copy: &([u8; 16], Vec<u8>)| {
+        let mut records = cap.records.clone();
+        records.insert(at + 1, copy.clone());
+        PcapFile {
+            header: cap.header.clone(),
+            records,
+        }
+    };
+    let codes = |files: &[&Path], threads: &str| {
+        let mut args = read_args(files);
+        args.extend(["--threads".into(), threads.into()]);
+        Report {
+            records: records_of(sockscope(&args)),
+        }
+        .codes()
+    };
+    let conflicting = with_copy(&changed);
+    let (_dir, one) = temp_file("changed.pcap", &conflicting.bytes());
+    let (_same_dir, same) = temp_file("same.pcap", &with_copy(&cap.records[at]).bytes());
+    let split = |records: std::ops::Range<usize>| PcapFile {
+        header: cap.header.clone(),
+        records: conflicting.records[records].to_vec(),
+    };
+    let (_a_dir, first) = temp_file("a.pcap", &split(0..at + 1).bytes());
+    let (_b_dir, second) = temp_file("b.pcap", &split(at + 1..conflicting.records.len()).bytes());
+    for threads in ["1", "2"] {
+        assert!(codes(&[&one], threads).contains(CONFLICT), "{threads}");
+        assert!(!codes(&[&same], threads).contains(CONFLICT), "{threads}");
+        assert!(
+            codes(&[&first, &second], threads).contains(CONFLICT),
+            "split, {threads}"
+        );
+    }
+}
+
 /// Whether `editcap` (it comes with tshark) can be run.
 fn editcap_works() -> bool {
     Command::new("editcap")

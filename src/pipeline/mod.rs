@@ -329,6 +329,9 @@ struct Single<R: Reporter> {
     reader: Reader,
     table: FlowTable<ConnAnalyzer<Collect<R>>>,
     handler: ConnAnalyzer<Collect<R>>,
+    /// The mapped file of the input read last, kept until the next input starts: the flows
+    /// may remember bytes by their place in it ([`FlowTable::set_backing`]).
+    last_map: Option<std::sync::Arc<memmap2::Mmap>>,
 }
 
 impl<R: Reporter> Analyzer<R> {
@@ -349,6 +352,7 @@ impl<R: Reporter> Analyzer<R> {
                 reader: Reader::new(config),
                 table: FlowTable::new(config, Some(crate::proto::conn::role_hint)),
                 handler: ConnAnalyzer::new(config, collect),
+                last_map: None,
             }))
         };
         Analyzer {
@@ -383,8 +387,16 @@ impl<R: Reporter> Analyzer<R> {
 
     /// Reads every frame of `source`. Returns early on a malformed input or a failed output.
     pub fn run(&mut self, source: &mut dyn PacketSource) -> Result<(), Stop> {
-        if let Inner::Many(p) = &mut self.inner {
-            p.read_from(source.mapped());
+        match &mut self.inner {
+            Inner::Many(p) => p.read_from(source.mapped()),
+            // The table holds the map weakly: the source alone keeps it (and releases what it
+            // has read), and then `last_map`, until the next input's start has copied out what
+            // the flows remember in it.
+            Inner::One(s) => {
+                s.table
+                    .set_backing(source.mapped().as_ref().map(crate::tcp::Backing::new));
+                s.last_map = None;
+            }
         }
         loop {
             let stop = match source.next_with_lane() {
@@ -421,6 +433,9 @@ impl<R: Reporter> Analyzer<R> {
                     stats.record_notes.add(&notes);
                 }
                 stats.kernel = source.kernel_stats();
+                if let Inner::One(s) = &mut self.inner {
+                    s.last_map = source.mapped();
+                }
                 return stop;
             }
             if let Some(e) = self.take_io_error() {
@@ -524,6 +539,8 @@ impl<R: Reporter> Analyzer<R> {
                     reader,
                     mut table,
                     mut handler,
+                    // Ending the flows compares nothing: what they remember in it is not read.
+                    last_map: _,
                 } = *s;
                 let stats = &handler.sink.stats;
                 let lost = reader.final_anomaly(stats.last_ts.unwrap_or_default());

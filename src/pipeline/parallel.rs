@@ -512,6 +512,9 @@ struct Worker {
     last_flow: FlowId,
     table: FlowTable<ConnAnalyzer<Outbox>>,
     handler: ConnAnalyzer<Outbox>,
+    /// The mapped file of the last batch, kept until a batch of another input comes: the
+    /// flows may remember bytes by their place in it ([`FlowTable::set_backing`]).
+    map: Option<Arc<memmap2::Mmap>>,
 }
 
 /// Entry index of the end of input.
@@ -524,6 +527,7 @@ impl Worker {
             last_flow: 0,
             table: FlowTable::new(config, Some(crate::proto::conn::role_hint)),
             handler: ConnAnalyzer::for_share(config, outbox),
+            map: None,
         }
     }
 
@@ -566,6 +570,15 @@ impl Worker {
     /// Moves the clock on every entry's time (lingers over and the idle sweep, as one table
     /// would at that packet), and analyzes the entries of its share.
     fn batch(&mut self, batch: &Batch) {
+        let same_map = match (&self.map, &batch.map) {
+            (Some(kept), Some(map)) => Arc::ptr_eq(kept, map),
+            (kept, map) => kept.is_none() && map.is_none(),
+        };
+        if !same_map {
+            self.table
+                .set_backing(batch.map.as_ref().map(crate::tcp::Backing::new));
+            self.map = batch.map.clone();
+        }
         let own = batch
             .own
             .get(self.me as usize)

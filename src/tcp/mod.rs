@@ -125,6 +125,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 
+pub use reassembly::Backing;
 pub use table::{ClosingOrder, FlowTable};
 
 use crate::budget::Held;

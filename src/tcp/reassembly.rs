@@ -14,7 +14,10 @@
 //! Policies (the [`crate::tcp`] module docs say how they surface to the handler):
 //! - First seen wins. Bytes that overlap buffered data or the last [`CONFLICT_WINDOW`] delivered
 //!   bytes are compared; a difference raises `OverlapConflict`. Older delivered bytes are not
-//!   kept, so differences there go unnoticed.
+//!   kept, so differences there go unnoticed. Delivered bytes are copied into that window,
+//!   except a segment of a whole window or more that lies in the table's [`Backing`] (the
+//!   memory-mapped capture): it is remembered by its place there and read back only when
+//!   something overlaps it, so that bytes nothing else reads are not read for it.
 //! - A hole is given up on (declared a gap) only when something is waiting after it (buffered
 //!   data or the FIN) *and* there is evidence that the hole's bytes crossed the wire without us
 //!   seeing them: the peer acknowledged them, or they were cut by the snaplen, or we dropped them
@@ -31,6 +34,8 @@ use super::seq::{SeqMap, SeqNumber};
 use super::{PacketRef, TcpNotice};
 use crate::budget::{Held, box_bytes};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 /// Delivered bytes remembered per direction to detect retransmissions that differ from what
 /// was delivered. A power of two so that offsets map onto the ring with a mask.
@@ -133,6 +138,91 @@ impl Conflicts {
 /// Why a segment could not be buffered.
 struct NoRoom;
 
+/// Bytes that every payload a table is given may lie in, readable for as long as the table
+/// remembers places in them: a capture file mapped whole. A stream remembers its newest
+/// delivered bytes by their place in them instead of copying them into its conflict window
+/// when they fill the window ([`Stream::on_segment`]), and reads them back only when a
+/// retransmission overlaps them. It holds them weakly: whoever maps them keeps them, and
+/// before they go, the table copies what its streams remember in them
+/// ([`crate::tcp::FlowTable::set_backing`]).
+#[derive(Clone, Debug)]
+pub struct Backing {
+    /// Told apart from every other backing of the process (a later map may reuse an address).
+    id: u64,
+    base: usize,
+    len: usize,
+    bytes: Weak<dyn AsRef<[u8]> + Send + Sync>,
+}
+
+impl Backing {
+    pub fn new<T: AsRef<[u8]> + Send + Sync + 'static>(bytes: &Arc<T>) -> Backing {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let all = (**bytes).as_ref();
+        let weak: Weak<T> = Arc::downgrade(bytes);
+        Backing {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            base: all.as_ptr() as usize,
+            len: all.len(),
+            bytes: weak as Weak<dyn AsRef<[u8]> + Send + Sync>,
+        }
+    }
+
+    pub fn same(&self, other: &Backing) -> bool {
+        self.id == other.id
+    }
+
+    /// Where `bytes` start in the backing, if they lie in it.
+    fn place(&self, bytes: &[u8]) -> Option<usize> {
+        let at = (bytes.as_ptr() as usize).checked_sub(self.base)?;
+        (at.checked_add(bytes.len())? <= self.len).then_some(at)
+    }
+
+    /// Calls `f` with `len` bytes at `at`, if the backing is still there.
+    fn read<R>(&self, at: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let bytes = self.bytes.upgrade()?;
+        let all = (*bytes).as_ref();
+        all.get(at..at.checked_add(len)?).map(f)
+    }
+}
+
+/// A segment's bytes, as [`Stream::on_segment`] takes them.
+#[derive(Clone, Copy, Debug)]
+pub struct Payload<'a> {
+    /// What was captured.
+    pub bytes: &'a [u8],
+    /// How many bytes follow `bytes` on the wire that were not captured (the snaplen cut them).
+    pub missing: u32,
+    /// What `bytes` may lie in, for them to be remembered by their place ([`Backing`]).
+    pub backing: Option<&'a Backing>,
+}
+
+impl<'a> Payload<'a> {
+    /// `bytes`, all captured, lying in nothing that stays readable.
+    pub fn of(bytes: &'a [u8]) -> Payload<'a> {
+        Payload {
+            bytes,
+            missing: 0,
+            backing: None,
+        }
+    }
+}
+
+/// Delivered bytes remembered by their place in a [`Backing`]: stream offsets
+/// `[start, start + len)` are its bytes `[at, at + len)`.
+#[derive(Clone, Copy, Debug)]
+struct InPlace {
+    start: u64,
+    len: usize,
+    at: usize,
+    backing: u64,
+}
+
+impl InPlace {
+    fn end(&self) -> u64 {
+        self.start + self.len as u64
+    }
+}
+
 /// One direction of a connection.
 #[derive(Debug, Default)]
 pub struct Stream {
@@ -161,10 +251,15 @@ pub struct Stream {
     ended: bool,
     /// A zero-window probe byte, used only if its hole is otherwise given up on.
     probe: Option<(u64, u8)>,
-    /// Ring of the last delivered bytes: offset `x` lives at `x % CONFLICT_WINDOW`.
+    /// Ring of the last delivered bytes: offset `x` lives at `x % CONFLICT_WINDOW`, unless
+    /// `in_place` holds it.
     recent: Option<Box<[u8; CONFLICT_WINDOW]>>,
-    /// How many bytes before `next` the ring holds.
+    /// How many bytes before `next` the window holds (the ring and `in_place`).
     recent_len: usize,
+    /// Delivered bytes of the window that are remembered by their place in the table's
+    /// [`Backing`], not in the ring: the last segment that filled the window, less what has
+    /// left the window since.
+    in_place: Option<InPlace>,
 }
 
 impl Stream {
@@ -297,18 +392,22 @@ impl Stream {
     }
 
     /// Processes the payload of one segment. `seq` is the sequence number of its first payload
-    /// byte (after the SYN, if any); `missing` bytes follow `payload` on the wire but were not
-    /// captured. `peer_window_zero` says the receiver last advertised a zero window, which makes
-    /// a lone byte at the delivery point a zero-window probe rather than data.
+    /// byte (after the SYN, if any). `peer_window_zero` says the receiver last advertised a zero
+    /// window, which makes a lone byte at the delivery point a zero-window probe rather than
+    /// data.
     pub fn on_segment(
         &mut self,
         seq: SeqNumber,
-        payload: &[u8],
-        missing: u32,
+        payload: Payload<'_>,
         peer_window_zero: bool,
         budget: &mut OooBudget,
         emit: &mut impl FnMut(Delivery<'_>),
     ) {
+        let Payload {
+            bytes: payload,
+            missing,
+            backing,
+        } = payload;
         let wire_len = payload.len() as u64 + u64::from(missing);
         if wire_len == 0 {
             return;
@@ -377,7 +476,7 @@ impl Stream {
         }
 
         let mut conflicts = Conflicts::default();
-        self.place(start, payload, budget, &mut conflicts, emit);
+        self.place(start, payload, budget, backing, &mut conflicts, emit);
         if cut {
             // The segment's whole range is known (sequence number and IP length); what the
             // snaplen left out will never be seen, so it is declared now, with this packet.
@@ -396,6 +495,7 @@ impl Stream {
         mut start: u64,
         mut data: &[u8],
         budget: &mut OooBudget,
+        backing: Option<&Backing>,
         conflicts: &mut Conflicts,
         emit: &mut impl FnMut(Delivery<'_>),
     ) {
@@ -403,7 +503,7 @@ impl Stream {
         loop {
             if start < self.next {
                 let old = usize::try_from(self.next - start).unwrap_or(usize::MAX);
-                self.compare_recent(start, data, conflicts);
+                self.compare_recent(start, data, backing, conflicts);
                 let Some(rest) = data.get(old..) else {
                     break;
                 };
@@ -414,7 +514,7 @@ impl Stream {
                 break;
             }
             if start == self.next {
-                self.deliver_in_order(data, budget, conflicts, emit);
+                self.deliver_in_order(data, budget, backing, conflicts, emit);
                 self.advance(budget, emit);
                 break;
             }
@@ -463,24 +563,25 @@ impl Stream {
         &mut self,
         mut data: &[u8],
         budget: &mut OooBudget,
+        backing: Option<&Backing>,
         conflicts: &mut Conflicts,
         emit: &mut impl FnMut(Delivery<'_>),
     ) {
         while !data.is_empty() {
             let data_end = self.next + data.len() as u64;
             let Some(first) = self.ooo.first_entry() else {
-                self.deliver(data, emit);
+                self.deliver_segment(data, backing, emit);
                 return;
             };
             let chunk_start = *first.key();
             if chunk_start >= data_end {
-                self.deliver(data, emit);
+                self.deliver_segment(data, backing, emit);
                 return;
             }
             if chunk_start > self.next {
                 let n = usize::try_from(chunk_start - self.next).unwrap_or(usize::MAX);
                 let (head, rest) = data.split_at(n.min(data.len()));
-                self.deliver(head, emit);
+                self.deliver_segment(head, backing, emit);
                 data = rest;
                 continue;
             }
@@ -635,8 +736,38 @@ impl Stream {
             let len = until - self.next;
             self.next = until;
             self.recent_len = 0;
+            self.in_place = None;
             emit(Delivery::Gap(len));
         }
+    }
+
+    /// Delivers bytes of the segment being processed: when they fill the conflict window and
+    /// lie in `backing`, they are remembered by their place there instead of copied.
+    fn deliver_segment(
+        &mut self,
+        bytes: &[u8],
+        backing: Option<&Backing>,
+        emit: &mut impl FnMut(Delivery<'_>),
+    ) {
+        let placed = match backing {
+            Some(b) if bytes.len() >= CONFLICT_WINDOW => b.place(bytes).map(|at| (b.id, at)),
+            _ => None,
+        };
+        let Some((backing, at)) = placed else {
+            return self.deliver(bytes, emit);
+        };
+        // The ring is kept as for copied bytes, so that the stream holds the same either way.
+        self.recent
+            .get_or_insert_with(|| Box::new([0; CONFLICT_WINDOW]));
+        self.in_place = Some(InPlace {
+            start: self.next,
+            len: bytes.len(),
+            at,
+            backing,
+        });
+        self.recent_len = CONFLICT_WINDOW;
+        self.next += bytes.len() as u64;
+        emit(Delivery::Data(bytes));
     }
 
     fn deliver(&mut self, bytes: &[u8], emit: &mut impl FnMut(Delivery<'_>)) {
@@ -650,35 +781,98 @@ impl Stream {
 
     /// Copies the tail of `bytes` (about to be delivered at `next`) into the conflict window.
     fn remember(&mut self, bytes: &[u8]) {
-        let ring = self
-            .recent
-            .get_or_insert_with(|| Box::new([0; CONFLICT_WINDOW]));
         let keep = bytes.len().min(CONFLICT_WINDOW);
         let Some(tail) = bytes.get(bytes.len() - keep..) else {
             return;
         };
-        let tail_start = self.next + (bytes.len() - keep) as u64;
-        let pos = ring_pos(tail_start);
-        let first = keep.min(CONFLICT_WINDOW - pos);
-        let (a, b) = tail.split_at(first);
+        self.write_ring(self.next + (bytes.len() - keep) as u64, tail);
+        self.recent_len = (self.recent_len + bytes.len()).min(CONFLICT_WINDOW);
+    }
+
+    /// Writes `bytes` (at most a window) of stream offset `offset` on into the ring.
+    fn write_ring(&mut self, offset: u64, bytes: &[u8]) {
+        let ring = self
+            .recent
+            .get_or_insert_with(|| Box::new([0; CONFLICT_WINDOW]));
+        let pos = ring_pos(offset);
+        let first = bytes.len().min(CONFLICT_WINDOW - pos);
+        let (a, b) = bytes.split_at(first);
         if let Some(dst) = ring.get_mut(pos..pos + first) {
             dst.copy_from_slice(a);
         }
         if let Some(dst) = ring.get_mut(..b.len()) {
             dst.copy_from_slice(b);
         }
-        self.recent_len = (self.recent_len + bytes.len()).min(CONFLICT_WINDOW);
+    }
+
+    /// The window's bytes remembered in `backing` are copied into the ring (the backing is
+    /// about to go). Were they not readable any more, the window is cut after them.
+    pub fn copy_in_place(&mut self, backing: &Backing) {
+        let Some(in_place) = self.in_place.take() else {
+            return;
+        };
+        let from = in_place.start.max(self.window_start());
+        let until = in_place.end();
+        if from >= until {
+            return;
+        }
+        let at = in_place.at + to_index(from - in_place.start);
+        let len = to_index(until - from);
+        let copied = in_place.backing == backing.id
+            && backing
+                .read(at, len, |bytes| self.write_ring(from, bytes))
+                .is_some();
+        if !copied {
+            self.recent_len = to_index(self.next - until);
+        }
+    }
+
+    fn window_start(&self) -> u64 {
+        self.next.saturating_sub(self.recent_len as u64)
     }
 
     /// Compares bytes `[start, ..)` that lie before `next` with the delivered bytes still in
-    /// the conflict window.
-    fn compare_recent(&self, start: u64, data: &[u8], conflicts: &mut Conflicts) {
+    /// the conflict window: in the ring, and in `backing` for those remembered there.
+    fn compare_recent(
+        &self,
+        start: u64,
+        data: &[u8],
+        backing: Option<&Backing>,
+        conflicts: &mut Conflicts,
+    ) {
+        let from = start.max(self.window_start());
+        let until = (start + data.len() as u64).min(self.next);
+        let Some(in_place) = self.in_place.filter(|p| p.start < until && p.end() > from) else {
+            return self.compare_ring(start, data, from, until, conflicts);
+        };
+        let (a, b) = (in_place.start.max(from), in_place.end().min(until));
+        self.compare_ring(start, data, from, a, conflicts);
+        let now = data.get(to_index(a - start)..to_index(b - start));
+        let at = in_place.at + to_index(a - in_place.start);
+        if let (Some(backing), Some(now)) = (backing, now) {
+            debug_assert_eq!(
+                backing.id, in_place.backing,
+                "copied before the backing changed"
+            );
+            if backing.id == in_place.backing {
+                backing.read(at, now.len(), |seen| conflicts.compare(a, seen, now));
+            }
+        }
+        self.compare_ring(start, data, b, until, conflicts);
+    }
+
+    /// [`Self::compare_recent`] for offsets `[from, until)`, which the ring holds.
+    fn compare_ring(
+        &self,
+        start: u64,
+        data: &[u8],
+        mut offset: u64,
+        until: u64,
+        conflicts: &mut Conflicts,
+    ) {
         let Some(ring) = &self.recent else {
             return;
         };
-        let window_start = self.next.saturating_sub(self.recent_len as u64);
-        let mut offset = start.max(window_start);
-        let until = (start + data.len() as u64).min(self.next);
         while offset < until {
             let pos = ring_pos(offset);
             let n = to_index(until - offset).min(CONFLICT_WINDOW - pos);
@@ -786,6 +980,8 @@ mod tests {
     struct Harness {
         stream: Stream,
         budget: OooBudget,
+        /// What the segments' payloads lie in, if anything ([`Backing`]).
+        backing: Option<Backing>,
         base: SeqNumber,
         events: Vec<Ev>,
         /// How many `Data` deliveries there were (to check zero-copy pass-through counts).
@@ -804,6 +1000,7 @@ mod tests {
             Harness {
                 stream,
                 budget: OooBudget::new(per_dir, total),
+                backing: None,
                 base,
                 events: Vec::new(),
                 data_calls: 0,
@@ -836,8 +1033,13 @@ mod tests {
         fn seg_full(&mut self, offset: u64, data: &[u8], missing: u32, window_zero: bool) {
             let seq = self.base + offset as u32;
             let mut sink = Harness::sink(&mut self.events, &mut self.data_calls);
+            let payload = Payload {
+                bytes: data,
+                missing,
+                backing: self.backing.as_ref(),
+            };
             self.stream
-                .on_segment(seq, data, missing, window_zero, &mut self.budget, &mut sink);
+                .on_segment(seq, payload, window_zero, &mut self.budget, &mut sink);
         }
 
         fn seg(&mut self, offset: u64, data: &[u8]) {
@@ -869,6 +1071,10 @@ mod tests {
 
     fn data(b: &[u8]) -> Ev {
         Ev::Data(b.to_vec())
+    }
+
+    fn conflict(offset: u64, len: u32) -> Ev {
+        Ev::Notice(TcpNotice::OverlapConflict { offset, len })
     }
 
     #[test]
@@ -957,13 +1163,7 @@ mod tests {
         let mut h = Harness::new(0);
         h.seg(3, b"DE");
         h.seg(0, b"abcdefgh");
-        assert_eq!(
-            h.take(),
-            vec![
-                data(b"abcDEfgh"),
-                Ev::Notice(TcpNotice::OverlapConflict { offset: 3, len: 2 })
-            ]
-        );
+        assert_eq!(h.take(), vec![data(b"abcDEfgh"), conflict(3, 2)]);
     }
 
     #[test]
@@ -980,10 +1180,7 @@ mod tests {
         let mut h = Harness::new(0);
         h.seg(4, b"efgh");
         h.seg(4, b"eXYh");
-        assert_eq!(
-            h.take(),
-            vec![Ev::Notice(TcpNotice::OverlapConflict { offset: 5, len: 2 })]
-        );
+        assert_eq!(h.take(), vec![conflict(5, 2)]);
         h.seg(0, b"abcd");
         assert_eq!(h.take(), vec![data(b"abcdefgh")]);
     }
@@ -993,22 +1190,10 @@ mod tests {
         let mut h = Harness::new(0);
         h.seg(0, b"abcdefgh");
         h.seg(6, b"gX");
-        assert_eq!(
-            h.take(),
-            vec![
-                data(b"abcdefgh"),
-                Ev::Notice(TcpNotice::OverlapConflict { offset: 7, len: 1 })
-            ]
-        );
+        assert_eq!(h.take(), vec![data(b"abcdefgh"), conflict(7, 1)]);
         // Straddling: old part differs, new part is delivered.
         h.seg(7, b"Zij");
-        assert_eq!(
-            h.take(),
-            vec![
-                data(b"ij"),
-                Ev::Notice(TcpNotice::OverlapConflict { offset: 7, len: 1 })
-            ]
-        );
+        assert_eq!(h.take(), vec![data(b"ij"), conflict(7, 1)]);
     }
 
     #[test]
@@ -1363,16 +1548,14 @@ mod tests {
         let mut seen = Vec::new();
         a.on_segment(
             SeqNumber(5),
-            &[1; 10],
-            0,
+            Payload::of(&[1; 10]),
             false,
             &mut budget,
             &mut record(&mut seen),
         );
         b.on_segment(
             SeqNumber(5),
-            &[2; 10],
-            0,
+            Payload::of(&[2; 10]),
             false,
             &mut budget,
             &mut record(&mut seen),
@@ -1384,8 +1567,7 @@ mod tests {
         assert_eq!(budget.used(), 0);
         b.on_segment(
             SeqNumber(20),
-            &[3; 10],
-            0,
+            Payload::of(&[3; 10]),
             false,
             &mut budget,
             &mut record(&mut seen),
@@ -1405,9 +1587,21 @@ mod tests {
         let mut emit = record(&mut seen);
         s.on_ack(SeqNumber(500), &mut budget, &mut emit);
         // A keep-alive (one old byte) before any data: not the stream's start.
-        s.on_segment(SeqNumber(499), b"\0", 0, false, &mut budget, &mut emit);
+        s.on_segment(
+            SeqNumber(499),
+            Payload::of(b"\0"),
+            false,
+            &mut budget,
+            &mut emit,
+        );
         assert!(!s.is_anchored());
-        s.on_segment(SeqNumber(500), b"GET", 0, false, &mut budget, &mut emit);
+        s.on_segment(
+            SeqNumber(500),
+            Payload::of(b"GET"),
+            false,
+            &mut budget,
+            &mut emit,
+        );
         drop(emit);
         assert!(s.is_anchored());
         assert_eq!(seen, vec!["Data([71, 69, 84])".to_string()]);
@@ -1423,9 +1617,80 @@ mod tests {
         {
             let mut sink = Harness::sink(&mut h.events, &mut h.data_calls);
             h.stream
-                .on_segment(seq, b"xyabcd", 0, false, &mut h.budget, &mut sink);
+                .on_segment(seq, Payload::of(b"xyabcd"), false, &mut h.budget, &mut sink);
         }
         assert_eq!(h.take(), vec![data(b"abcd")]);
+    }
+
+    /// `pieces` laid end to end in one shared buffer, and where each lies in it.
+    fn arena(pieces: &[&[u8]]) -> (Arc<Vec<u8>>, Vec<std::ops::Range<usize>>) {
+        let mut all = Vec::new();
+        let mut ranges = Vec::new();
+        for p in pieces {
+            ranges.push(all.len()..all.len() + p.len());
+            all.extend_from_slice(p);
+        }
+        (Arc::new(all), ranges)
+    }
+
+    #[test]
+    fn a_segment_that_fills_the_window_is_compared_from_its_place() {
+        let first = vec![b'a'; 700];
+        let mut changed = first.clone();
+        changed[650] = b'b';
+        let (bytes, at) = arena(&[&first, &changed, b"tail"]);
+        let mut h = Harness::new(0);
+        h.backing = Some(Backing::new(&bytes));
+        h.seg(0, &bytes[at[0].clone()]);
+        assert_eq!(h.stream.in_place.map(|p| (p.start, p.len)), Some((0, 700)));
+        // Only the ring's copy of small deliveries is written: the segment's bytes were not.
+        assert!(
+            h.stream
+                .recent
+                .as_ref()
+                .is_some_and(|r| r.iter().all(|&b| b == 0))
+        );
+        h.seg(0, &bytes[at[1].clone()]);
+        assert_eq!(h.take(), vec![data(&first), conflict(650, 1)]);
+        // Copied bytes after it: the window spans the place and the ring.
+        h.seg(700, &bytes[at[2].clone()]);
+        h.seg(690, b"aaaaaaaaaatail");
+        h.seg(690, b"aaaaaaaaaXtaiL");
+        assert_eq!(h.take(), vec![data(b"tail"), conflict(699, 5)]);
+    }
+
+    #[test]
+    fn bytes_remembered_in_place_are_copied_before_the_backing_goes() {
+        let first = vec![b'a'; 600];
+        let (bytes, at) = arena(&[&first]);
+        let backing = Backing::new(&bytes);
+        let mut h = Harness::new(0);
+        h.backing = Some(backing.clone());
+        h.seg(0, &bytes[at[0].clone()]);
+        h.stream.copy_in_place(&backing);
+        h.backing = None;
+        drop(bytes);
+        assert!(h.stream.in_place.is_none());
+        h.seg(550, &[b'a'; 49]);
+        h.seg(590, b"aaaaaaaaaZ");
+        assert_eq!(h.take(), vec![data(&first), conflict(599, 1)]);
+    }
+
+    #[test]
+    fn bytes_in_a_backing_already_gone_leave_the_window() {
+        let (bytes, at) = arena(&[&[b'a'; 600]]);
+        let backing = Backing::new(&bytes);
+        let mut h = Harness::new(0);
+        h.backing = Some(backing.clone());
+        h.seg(0, &bytes[at[0].clone()]);
+        h.backing = None;
+        drop(bytes);
+        h.stream.copy_in_place(&backing);
+        assert_eq!(h.take(), vec![data(&[b'a'; 600])]);
+        h.seg(600, b"bc");
+        // Only what was delivered after the lost place is still compared.
+        h.seg(599, b"Zbd");
+        assert_eq!(h.take(), vec![data(b"bc"), conflict(601, 1)]);
     }
 
     use proptest::prelude::*;
@@ -1461,6 +1726,63 @@ mod tests {
             }
             prop_assert_eq!(h.take(), expected);
             prop_assert_eq!(h.budget.used(), 0);
+        }
+
+        /// Segments of up to three windows, from two versions of a stream that differ here
+        /// and there (retransmissions that conflict), in any order, with the backing changed
+        /// now and then: what is delivered and every conflict reported are the same whether
+        /// the payloads lie in a backing (remembered by place) or not (copied).
+        #[test]
+        fn bytes_remembered_in_place_compare_as_copies(
+            bytes in prop::collection::vec(any::<u8>(), 1..6000),
+            flips in prop::collection::vec(any::<usize>(), 0..12),
+            segs in prop::collection::vec(
+                (0usize..1600, 1usize..3 * CONFLICT_WINDOW, any::<bool>(), any::<u8>()),
+                1..30,
+            ),
+        ) {
+            let mut other = bytes.clone();
+            for f in &flips {
+                let i = f % other.len();
+                other[i] ^= 1;
+            }
+            // Mostly on from the furthest byte sent (delivered in order, filling the window),
+            // or back over what was sent (compared), now and then past a hole (buffered).
+            let mut frontier = 0;
+            let pieces: Vec<(u64, &[u8])> = segs
+                .iter()
+                .map(|&(back, len, second, choice)| {
+                    let start = match choice % 4 {
+                        0 => frontier + back % 40,
+                        1 => frontier,
+                        _ => frontier.saturating_sub(back),
+                    }
+                    .min(bytes.len() - 1);
+                    let end = (start + len).min(bytes.len());
+                    frontier = frontier.max(end);
+                    let from = if second { &other } else { &bytes };
+                    (start as u64, &from[start..end])
+                })
+                .collect();
+            let (arena, at) = arena(&pieces.iter().map(|p| p.1).collect::<Vec<_>>());
+            let mut copied = Harness::new(7);
+            let mut placed = Harness::new(7);
+            placed.backing = Some(Backing::new(&arena));
+            for (i, (&(offset, piece), range)) in pieces.iter().zip(&at).enumerate() {
+                copied.seg(offset, piece);
+                placed.seg(offset, &arena[range.clone()]);
+                if segs[i].3 % 5 == 0 {
+                    // The input changes: what is remembered in place is copied out.
+                    if let Some(old) = placed.backing.take() {
+                        placed.stream.copy_in_place(&old);
+                    }
+                    placed.backing = Some(Backing::new(&arena));
+                }
+                prop_assert_eq!(placed.take(), copied.take());
+            }
+            copied.flush();
+            placed.flush();
+            prop_assert_eq!(placed.take(), copied.take());
         }
     }
 }

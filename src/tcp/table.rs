@@ -21,7 +21,7 @@
 //! does not fit is not tracked. Each step walks the flows at most once per pressure episode,
 //! and a refused flow does not start another episode until memory was freed.
 
-use super::reassembly::{Delivery, OooBudget, Stream};
+use super::reassembly::{Backing, Delivery, OooBudget, Payload, Stream};
 use super::seq::SeqNumber;
 use super::{
     CloseHow, Dir, FlowId, FlowMeta, PacketRef, Placed, RoleBasis, RoleHint, StreamEvent,
@@ -325,6 +325,7 @@ macro_rules! ctx {
         Ctx {
             handler: &mut *$handler,
             budget: &mut $table.budget,
+            backing: $table.backing.as_ref(),
             memory: &mut $table.memory,
             stats: &mut $table.stats,
             role_hint: $table.role_hint,
@@ -352,6 +353,7 @@ impl<S> Flow<S> {
 struct Ctx<'a, H: StreamHandler> {
     handler: &'a mut H,
     budget: &'a mut OooBudget,
+    backing: Option<&'a Backing>,
     memory: &'a mut Budget,
     stats: &'a mut TableStats,
     role_hint: Option<RoleHint>,
@@ -709,14 +711,12 @@ fn handle<H: StreamHandler>(
     let mut emit =
         |d: Delivery<'_>| emit_event(meta, state, &mut *ctx.handler, ctx.stats, ctx.pkt, dir, d);
     if wire_len > 0 {
-        stream.on_segment(
-            data_seq,
-            seg.payload,
-            seg.missing,
-            peer_window_zero,
-            ctx.budget,
-            &mut emit,
-        );
+        let payload = Payload {
+            bytes: seg.payload,
+            missing: seg.missing,
+            backing: ctx.backing,
+        };
+        stream.on_segment(data_seq, payload, peer_window_zero, ctx.budget, &mut emit);
     }
     if fin {
         stream.on_fin(data_seq + wire_len as u32, ctx.budget, &mut emit);
@@ -1106,6 +1106,8 @@ pub struct FlowTable<H: StreamHandler> {
     next_stream: u64,
     stats: TableStats,
     budget: OooBudget,
+    /// Where the payloads given to the table lie, when they lie in a mapped capture file.
+    backing: Option<Backing>,
     tombstones: Tombstones,
     skipped_by_port: TupleSet,
     skipped_by_cap: TupleSet,
@@ -1157,6 +1159,7 @@ impl<H: StreamHandler> FlowTable<H> {
             next_stream: 0,
             stats: TableStats::default(),
             budget: OooBudget::new(limits.max_ooo_bytes_per_dir, limits.max_ooo_bytes_total),
+            backing: None,
             tombstones: Tombstones::new(if idle_timeout_ns > 0 {
                 TOMBSTONE_TTL_NS.min(idle_timeout_ns)
             } else {
@@ -1184,6 +1187,23 @@ impl<H: StreamHandler> FlowTable<H> {
         }
     }
 
+    /// The payloads given from now on lie in `backing` (or, with `None`, in nothing that stays
+    /// readable): streams may remember delivered bytes by their place in it
+    /// ([`Backing`]). What they remember in the backing before is copied first, so the
+    /// caller must keep that one readable until this returns.
+    pub fn set_backing(&mut self, backing: Option<Backing>) {
+        if let Some(old) = self.backing.take()
+            && !backing.as_ref().is_some_and(|new| new.same(&old))
+        {
+            for flow in self.flows.values_mut() {
+                for stream in &mut flow.streams {
+                    stream.copy_in_place(&old);
+                }
+            }
+        }
+        self.backing = backing;
+    }
+
     /// Processes one segment: finds or creates its flow, reassembles, and calls the handler.
     /// Returns the flow that took it, if one did (not for packets on other ports, strays of
     /// finalised flows, or new flows refused at the cap).
@@ -1206,6 +1226,7 @@ impl<H: StreamHandler> FlowTable<H> {
             let mut ctx = Ctx {
                 handler,
                 budget: &mut self.budget,
+                backing: self.backing.as_ref(),
                 memory: &mut self.memory,
                 stats: &mut self.stats,
                 role_hint: self.role_hint,
@@ -1314,6 +1335,7 @@ impl<H: StreamHandler> FlowTable<H> {
         let mut ctx = Ctx {
             handler,
             budget: &mut self.budget,
+            backing: self.backing.as_ref(),
             memory: &mut self.memory,
             stats: &mut self.stats,
             role_hint: self.role_hint,
