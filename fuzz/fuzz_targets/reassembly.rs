@@ -3,7 +3,9 @@
 //!
 //! The input is a small configuration header followed by 10-byte segment records (tuple,
 //! direction, flags, sequence and acknowledgment numbers near a per-direction ISN or raw,
-//! length, snaplen cut, window, clock step). Payload bytes are a function of their sequence
+//! length (up to 1 275 bytes, so that segments fill the conflict window), snaplen cut, window,
+//! clock step, a new backing after it). The payloads lie in one buffer that the table is told
+//! about ([`Backing`]), as those of a mapped capture do. Payload bytes are a function of their sequence
 //! number (`seq as u8`), so that any byte delivered at stream position `p` must satisfy
 //! `byte - p ≡ constant (mod 256)` for its flow and direction, and overlaps can never differ —
 //! unless the record asked for corrupted bytes, which turns those checks off for that
@@ -13,11 +15,12 @@ use libfuzzer_sys::fuzz_target;
 use sockscope::config::{Config, PortFilter};
 use sockscope::decode::{Segment, TcpFlags};
 use sockscope::tcp::{
-    Dir, FlowId, FlowMeta, FlowTable, PacketRef, StreamEvent, StreamHandler, TcpNotice,
+    Backing, Dir, FlowId, FlowMeta, FlowTable, PacketRef, StreamEvent, StreamHandler, TcpNotice,
 };
 use sockscope::time::Timestamp;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 const TUPLES: [(&str, &str); 4] = [
@@ -159,6 +162,23 @@ fn config_from(header: [u8; 2]) -> Config {
     config
 }
 
+/// One segment record, decoded.
+struct Rec {
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: u16,
+    zero_window: bool,
+    corrupt: bool,
+    /// Where its payload lies in the buffer of all payloads.
+    payload: std::ops::Range<usize>,
+    missing: u32,
+    now: i64,
+    /// The table is given another backing after it.
+    new_backing: bool,
+}
+
 fn run(data: &[u8]) {
     let Some((header, records)) = data.split_first_chunk::<2>() else {
         return;
@@ -188,9 +208,13 @@ fn run(data: &[u8]) {
             ((t, rev), (u32::MAX - 300).wrapping_add(spread))
         })
         .collect();
-    let mut payload = Vec::with_capacity(512);
+    // The payloads are laid in one buffer first, which the table is told they lie in (as
+    // with a mapped capture): segments of a whole conflict window or more are remembered by
+    // their place in it.
+    let mut arena = Vec::new();
+    let mut segs = Vec::new();
     let mut now: i64 = 1_000_000_000_000;
-    for (frame, r) in records.chunks_exact(10).enumerate() {
+    for r in records.chunks_exact(10) {
         let tuple = usize::from(r[0] & 3);
         let reverse = r[0] & 4 != 0;
         let raw_seq = r[0] & 8 != 0;
@@ -199,7 +223,7 @@ fn run(data: &[u8]) {
         let flags = u16::from(r[1]) & 0x3f;
         let seq_field = u32::from(u16::from_le_bytes([r[2], r[3]]));
         let ack_field = u32::from(u16::from_le_bytes([r[4], r[5]]));
-        let len = usize::from(r[6]);
+        let len = usize::from(r[6]) * if r[9] & 0x10 != 0 { 5 } else { 1 };
         let missing = u32::from(r[7] & 0x0f) * u32::from(r[7] >> 4);
         now += i64::from(r[8]) * i64::from(r[9] & 0x0f) * 100_000_000;
         let Some(&(a, b)) = addrs.get(tuple) else {
@@ -219,25 +243,43 @@ fn run(data: &[u8]) {
         } else {
             seq
         };
-        payload.clear();
-        payload.extend((0..len as u32).map(|i| {
+        let at = arena.len();
+        arena.extend((0..len as u32).map(|i| {
             let b = data_seq.wrapping_add(i) as u8;
             if corrupt { b ^ 0x5a } else { b }
         }));
-        if corrupt && len > 0 {
-            checker.corrupted.insert((src, dst));
-        }
-        let seg = Segment {
-            frame: frame as u64 + 1,
-            ts: Timestamp(now),
+        segs.push(Rec {
             src,
             dst,
             seq,
             ack,
-            flags: TcpFlags(flags),
-            window: if zero_window { 0 } else { 65535 },
-            payload: &payload,
+            flags,
+            zero_window,
+            corrupt,
+            payload: at..arena.len(),
             missing,
+            now,
+            new_backing: r[9] & 0x20 != 0,
+        });
+    }
+    let arena = Arc::new(arena);
+    table.set_backing(Some(Backing::new(&arena)));
+    for (frame, r) in segs.into_iter().enumerate() {
+        let payload = arena.get(r.payload).unwrap_or_default();
+        if r.corrupt && !payload.is_empty() {
+            checker.corrupted.insert((r.src, r.dst));
+        }
+        let seg = Segment {
+            frame: frame as u64 + 1,
+            ts: Timestamp(r.now),
+            src: r.src,
+            dst: r.dst,
+            seq: r.seq,
+            ack: r.ack,
+            flags: TcpFlags(r.flags),
+            window: if r.zero_window { 0 } else { 65535 },
+            payload,
+            missing: r.missing,
             ip_header_len: 20,
             tcp_header_len: 20,
             window_scale: None,
@@ -247,6 +289,11 @@ fn run(data: &[u8]) {
             table.buffered_bytes() <= total_cap,
             "global buffer cap exceeded"
         );
+        if r.new_backing {
+            // Another input starts (the same bytes under a new name): what the streams
+            // remember in place is copied out first.
+            table.set_backing(Some(Backing::new(&arena)));
+        }
     }
     table.finish(&mut checker);
     assert!(table.is_empty(), "flows left after finish");

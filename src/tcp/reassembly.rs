@@ -743,31 +743,32 @@ impl Stream {
 
     /// Delivers bytes of the segment being processed: when they fill the conflict window and
     /// lie in `backing`, they are remembered by their place there instead of copied.
+    #[inline(always)]
     fn deliver_segment(
         &mut self,
         bytes: &[u8],
         backing: Option<&Backing>,
         emit: &mut impl FnMut(Delivery<'_>),
     ) {
-        let placed = match backing {
-            Some(b) if bytes.len() >= CONFLICT_WINDOW => b.place(bytes).map(|at| (b.id, at)),
-            _ => None,
-        };
-        let Some((backing, at)) = placed else {
-            return self.deliver(bytes, emit);
-        };
-        // The ring is kept as for copied bytes, so that the stream holds the same either way.
-        self.recent
-            .get_or_insert_with(|| Box::new([0; CONFLICT_WINDOW]));
-        self.in_place = Some(InPlace {
-            start: self.next,
-            len: bytes.len(),
-            at,
-            backing,
-        });
-        self.recent_len = CONFLICT_WINDOW;
-        self.next += bytes.len() as u64;
-        emit(Delivery::Data(bytes));
+        if bytes.len() >= CONFLICT_WINDOW
+            && let Some(b) = backing
+            && let Some(at) = b.place(bytes)
+        {
+            // The ring is kept as for copied bytes, so that the stream holds the same either
+            // way.
+            self.recent
+                .get_or_insert_with(|| Box::new([0; CONFLICT_WINDOW]));
+            self.in_place = Some(InPlace {
+                start: self.next,
+                len: bytes.len(),
+                at,
+                backing: b.id,
+            });
+            self.recent_len = CONFLICT_WINDOW;
+            self.next += bytes.len() as u64;
+            return emit(Delivery::Data(bytes));
+        }
+        self.deliver(bytes, emit);
     }
 
     fn deliver(&mut self, bytes: &[u8], emit: &mut impl FnMut(Delivery<'_>)) {
