@@ -40,6 +40,8 @@ use std::sync::{Arc, Weak};
 /// Delivered bytes remembered per direction to detect retransmissions that differ from what
 /// was delivered. A power of two so that offsets map onto the ring with a mask.
 pub const CONFLICT_WINDOW: usize = 512;
+/// [`CONFLICT_WINDOW`] as the stream keeps lengths within it.
+const WINDOW_LEN: u16 = CONFLICT_WINDOW as u16;
 
 /// Charged against the out-of-order budget (and the memory budget) for every buffered piece on
 /// top of its bytes, so that a flood of 1-byte segments cannot multiply memory use behind a
@@ -207,24 +209,11 @@ impl<'a> Payload<'a> {
     }
 }
 
-/// Delivered bytes remembered by their place in a [`Backing`]: stream offsets
-/// `[start, start + len)` are its bytes `[at, at + len)`.
-#[derive(Clone, Copy, Debug)]
-struct InPlace {
-    start: u64,
-    len: usize,
-    at: usize,
-    backing: u64,
-}
-
-impl InPlace {
-    fn end(&self) -> u64 {
-        self.start + self.len as u64
-    }
-}
+/// [`Stream::after_in_place`] when no delivered bytes of the window are remembered in place.
+const NOT_IN_PLACE: u16 = u16::MAX;
 
 /// One direction of a connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stream {
     /// Sequence-to-offset mapping; `None` until the SYN or the first data fixes the base.
     map: Option<SeqMap>,
@@ -251,15 +240,41 @@ pub struct Stream {
     ended: bool,
     /// A zero-window probe byte, used only if its hole is otherwise given up on.
     probe: Option<(u64, u8)>,
-    /// Ring of the last delivered bytes: offset `x` lives at `x % CONFLICT_WINDOW`, unless
-    /// `in_place` holds it.
+    /// Ring of the last delivered bytes: offset `x` lives at `x % CONFLICT_WINDOW`, unless it
+    /// is remembered in place.
     recent: Option<Box<[u8; CONFLICT_WINDOW]>>,
-    /// How many bytes before `next` the window holds (the ring and `in_place`).
-    recent_len: usize,
-    /// Delivered bytes of the window that are remembered by their place in the table's
-    /// [`Backing`], not in the ring: the last segment that filled the window, less what has
-    /// left the window since.
-    in_place: Option<InPlace>,
+    /// How many bytes before `next` the window holds (the ring and the place).
+    recent_len: u16,
+    /// The last segment that filled the window, remembered by its place in the table's
+    /// [`Backing`] instead of in the ring: this many bytes were delivered (into the ring)
+    /// after it, and it ended at `in_place_end` there. Every byte of the window before those
+    /// is the segment's, since it filled the window. [`NOT_IN_PLACE`] when there is none (or
+    /// it has left the window).
+    after_in_place: u16,
+    in_place_end: usize,
+}
+
+impl Default for Stream {
+    fn default() -> Stream {
+        Stream {
+            map: None,
+            next: 0,
+            ooo: BTreeMap::new(),
+            arriving: None,
+            ooo_charge: 0,
+            max_end: 0,
+            lost_mark: 0,
+            cut_end: 0,
+            peer_ack: None,
+            fin_at: None,
+            ended: false,
+            probe: None,
+            recent: None,
+            recent_len: 0,
+            after_in_place: NOT_IN_PLACE,
+            in_place_end: 0,
+        }
+    }
 }
 
 impl Stream {
@@ -736,7 +751,7 @@ impl Stream {
             let len = until - self.next;
             self.next = until;
             self.recent_len = 0;
-            self.in_place = None;
+            self.after_in_place = NOT_IN_PLACE;
             emit(Delivery::Gap(len));
         }
     }
@@ -758,13 +773,9 @@ impl Stream {
             // way.
             self.recent
                 .get_or_insert_with(|| Box::new([0; CONFLICT_WINDOW]));
-            self.in_place = Some(InPlace {
-                start: self.next,
-                len: bytes.len(),
-                at,
-                backing: b.id,
-            });
-            self.recent_len = CONFLICT_WINDOW;
+            self.after_in_place = 0;
+            self.in_place_end = at + bytes.len();
+            self.recent_len = WINDOW_LEN;
             self.next += bytes.len() as u64;
             return emit(Delivery::Data(bytes));
         }
@@ -787,7 +798,15 @@ impl Stream {
             return;
         };
         self.write_ring(self.next + (bytes.len() - keep) as u64, tail);
-        self.recent_len = (self.recent_len + bytes.len()).min(CONFLICT_WINDOW);
+        self.recent_len = (usize::from(self.recent_len) + bytes.len()).min(CONFLICT_WINDOW) as u16;
+        if self.after_in_place != NOT_IN_PLACE {
+            let after = usize::from(self.after_in_place) + bytes.len();
+            self.after_in_place = if after < CONFLICT_WINDOW {
+                after as u16
+            } else {
+                NOT_IN_PLACE
+            };
+        }
     }
 
     /// Writes `bytes` (at most a window) of stream offset `offset` on into the ring.
@@ -809,27 +828,35 @@ impl Stream {
     /// The window's bytes remembered in `backing` are copied into the ring (the backing is
     /// about to go). Were they not readable any more, the window is cut after them.
     pub fn copy_in_place(&mut self, backing: &Backing) {
-        let Some(in_place) = self.in_place.take() else {
+        let Some((from, until, at)) = self.in_place() else {
             return;
         };
-        let from = in_place.start.max(self.window_start());
-        let until = in_place.end();
-        if from >= until {
-            return;
-        }
-        let at = in_place.at + to_index(from - in_place.start);
+        self.after_in_place = NOT_IN_PLACE;
         let len = to_index(until - from);
-        let copied = in_place.backing == backing.id
-            && backing
-                .read(at, len, |bytes| self.write_ring(from, bytes))
-                .is_some();
-        if !copied {
-            self.recent_len = to_index(self.next - until);
+        if backing
+            .read(at, len, |bytes| self.write_ring(from, bytes))
+            .is_none()
+        {
+            self.recent_len = (self.next - until) as u16;
         }
     }
 
+    /// The window's bytes remembered in place: stream offsets `[from, until)`, and where the
+    /// first of them is in the backing.
+    fn in_place(&self) -> Option<(u64, u64, usize)> {
+        if self.after_in_place == NOT_IN_PLACE {
+            return None;
+        }
+        let until = self.next - u64::from(self.after_in_place);
+        let from = self.window_start();
+        let at = self
+            .in_place_end
+            .checked_sub(to_index(until.checked_sub(from)?))?;
+        (from < until).then_some((from, until, at))
+    }
+
     fn window_start(&self) -> u64 {
-        self.next.saturating_sub(self.recent_len as u64)
+        self.next.saturating_sub(u64::from(self.recent_len))
     }
 
     /// Compares bytes `[start, ..)` that lie before `next` with the delivered bytes still in
@@ -843,21 +870,19 @@ impl Stream {
     ) {
         let from = start.max(self.window_start());
         let until = (start + data.len() as u64).min(self.next);
-        let Some(in_place) = self.in_place.filter(|p| p.start < until && p.end() > from) else {
+        let Some((placed, placed_until, placed_at)) = self
+            .in_place()
+            .filter(|&(placed, placed_until, _)| placed < until && placed_until > from)
+        else {
             return self.compare_ring(start, data, from, until, conflicts);
         };
-        let (a, b) = (in_place.start.max(from), in_place.end().min(until));
-        self.compare_ring(start, data, from, a, conflicts);
+        // The place starts the window: nothing of the ring comes before it.
+        let (a, b) = (placed.max(from), placed_until.min(until));
         let now = data.get(to_index(a - start)..to_index(b - start));
-        let at = in_place.at + to_index(a - in_place.start);
+        let at = placed_at + to_index(a - placed);
+        debug_assert!(backing.is_some(), "remembered in place without a backing");
         if let (Some(backing), Some(now)) = (backing, now) {
-            debug_assert_eq!(
-                backing.id, in_place.backing,
-                "copied before the backing changed"
-            );
-            if backing.id == in_place.backing {
-                backing.read(at, now.len(), |seen| conflicts.compare(a, seen, now));
-            }
+            backing.read(at, now.len(), |seen| conflicts.compare(a, seen, now));
         }
         self.compare_ring(start, data, b, until, conflicts);
     }
@@ -1643,7 +1668,8 @@ mod tests {
         let mut h = Harness::new(0);
         h.backing = Some(Backing::new(&bytes));
         h.seg(0, &bytes[at[0].clone()]);
-        assert_eq!(h.stream.in_place.map(|p| (p.start, p.len)), Some((0, 700)));
+        // The window's 512 bytes, where they are in the backing.
+        assert_eq!(h.stream.in_place(), Some((188, 700, 188)));
         // Only the ring's copy of small deliveries is written: the segment's bytes were not.
         assert!(
             h.stream
@@ -1671,7 +1697,7 @@ mod tests {
         h.stream.copy_in_place(&backing);
         h.backing = None;
         drop(bytes);
-        assert!(h.stream.in_place.is_none());
+        assert!(h.stream.in_place().is_none());
         h.seg(550, &[b'a'; 49]);
         h.seg(590, b"aaaaaaaaaZ");
         assert_eq!(h.take(), vec![data(&first), conflict(599, 1)]);
