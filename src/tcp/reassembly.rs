@@ -209,11 +209,8 @@ impl<'a> Payload<'a> {
     }
 }
 
-/// [`Stream::after_in_place`] when no delivered bytes of the window are remembered in place.
-const NOT_IN_PLACE: u16 = u16::MAX;
-
 /// One direction of a connection.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Stream {
     /// Sequence-to-offset mapping; `None` until the SYN or the first data fixes the base.
     map: Option<SeqMap>,
@@ -248,33 +245,10 @@ pub struct Stream {
     /// The last segment that filled the window, remembered by its place in the table's
     /// [`Backing`] instead of in the ring: this many bytes were delivered (into the ring)
     /// after it, and it ended at `in_place_end` there. Every byte of the window before those
-    /// is the segment's, since it filled the window. [`NOT_IN_PLACE`] when there is none (or
-    /// it has left the window).
-    after_in_place: u16,
+    /// is the segment's, since it filled the window. `None` when there is none (or it has
+    /// left the window).
+    after_in_place: Option<u16>,
     in_place_end: usize,
-}
-
-impl Default for Stream {
-    fn default() -> Stream {
-        Stream {
-            map: None,
-            next: 0,
-            ooo: BTreeMap::new(),
-            arriving: None,
-            ooo_charge: 0,
-            max_end: 0,
-            lost_mark: 0,
-            cut_end: 0,
-            peer_ack: None,
-            fin_at: None,
-            ended: false,
-            probe: None,
-            recent: None,
-            recent_len: 0,
-            after_in_place: NOT_IN_PLACE,
-            in_place_end: 0,
-        }
-    }
 }
 
 impl Stream {
@@ -751,7 +725,7 @@ impl Stream {
             let len = until - self.next;
             self.next = until;
             self.recent_len = 0;
-            self.after_in_place = NOT_IN_PLACE;
+            self.after_in_place = None;
             emit(Delivery::Gap(len));
         }
     }
@@ -773,7 +747,7 @@ impl Stream {
             // way.
             self.recent
                 .get_or_insert_with(|| Box::new([0; CONFLICT_WINDOW]));
-            self.after_in_place = 0;
+            self.after_in_place = Some(0);
             self.in_place_end = at + bytes.len();
             self.recent_len = WINDOW_LEN;
             self.next += bytes.len() as u64;
@@ -799,14 +773,11 @@ impl Stream {
         };
         self.write_ring(self.next + (bytes.len() - keep) as u64, tail);
         self.recent_len = (usize::from(self.recent_len) + bytes.len()).min(CONFLICT_WINDOW) as u16;
-        if self.after_in_place != NOT_IN_PLACE {
-            let after = usize::from(self.after_in_place) + bytes.len();
-            self.after_in_place = if after < CONFLICT_WINDOW {
-                after as u16
-            } else {
-                NOT_IN_PLACE
-            };
-        }
+        self.after_in_place = self
+            .after_in_place
+            .map(|after| usize::from(after) + bytes.len())
+            .filter(|&after| after < CONFLICT_WINDOW)
+            .map(|after| after as u16);
     }
 
     /// Writes `bytes` (at most a window) of stream offset `offset` on into the ring.
@@ -831,7 +802,7 @@ impl Stream {
         let Some((from, until, at)) = self.in_place() else {
             return;
         };
-        self.after_in_place = NOT_IN_PLACE;
+        self.after_in_place = None;
         let len = to_index(until - from);
         if backing
             .read(at, len, |bytes| self.write_ring(from, bytes))
@@ -844,10 +815,7 @@ impl Stream {
     /// The window's bytes remembered in place: stream offsets `[from, until)`, and where the
     /// first of them is in the backing.
     fn in_place(&self) -> Option<(u64, u64, usize)> {
-        if self.after_in_place == NOT_IN_PLACE {
-            return None;
-        }
-        let until = self.next - u64::from(self.after_in_place);
+        let until = self.next - u64::from(self.after_in_place?);
         let from = self.window_start();
         let at = self
             .in_place_end
