@@ -289,20 +289,28 @@ fn a_changed_copy_of_a_large_segment_is_an_overlap_conflict() {
         .codes()
     };
     let conflicting = with_copy(&changed);
+    let identical = with_copy(&cap.records[at]);
     let (_dir, one) = temp_file("changed.pcap", &conflicting.bytes());
-    let (_same_dir, same) = temp_file("same.pcap", &with_copy(&cap.records[at]).bytes());
-    let split = |records: std::ops::Range<usize>| PcapFile {
+    let (_same_dir, same) = temp_file("same.pcap", &identical.bytes());
+    // The first file ends with the original, the second starts with its copy.
+    let split = |file: &PcapFile, records: std::ops::Range<usize>| PcapFile {
         header: cap.header.clone(),
-        records: conflicting.records[records].to_vec(),
+        records: file.records[records].to_vec(),
     };
-    let (_a_dir, first) = temp_file("a.pcap", &split(0..at + 1).bytes());
-    let (_b_dir, second) = temp_file("b.pcap", &split(at + 1..conflicting.records.len()).bytes());
+    let rest = at + 1..conflicting.records.len();
+    let (_a_dir, first) = temp_file("a.pcap", &split(&conflicting, 0..at + 1).bytes());
+    let (_b_dir, second) = temp_file("b.pcap", &split(&conflicting, rest.clone()).bytes());
+    let (_c_dir, second_same) = temp_file("c.pcap", &split(&identical, rest).bytes());
     for threads in ["1", "2"] {
         assert!(codes(&[&one], threads).contains(CONFLICT), "{threads}");
         assert!(!codes(&[&same], threads).contains(CONFLICT), "{threads}");
         assert!(
             codes(&[&first, &second], threads).contains(CONFLICT),
             "split, {threads}"
+        );
+        assert!(
+            !codes(&[&first, &second_same], threads).contains(CONFLICT),
+            "split, identical, {threads}"
         );
     }
 }
