@@ -157,6 +157,7 @@ pub struct Backing {
 }
 
 impl Backing {
+    /// The bytes `bytes` holds, held weakly (the caller's `Arc` keeps them).
     pub fn new<T: AsRef<[u8]> + Send + Sync + 'static>(bytes: &Arc<T>) -> Backing {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let all = (**bytes).as_ref();
@@ -169,6 +170,7 @@ impl Backing {
         }
     }
 
+    /// Whether both were made from the same call of [`Backing::new`].
     pub fn same(&self, other: &Backing) -> bool {
         self.id == other.id
     }
