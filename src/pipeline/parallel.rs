@@ -61,6 +61,14 @@ const DEPTH: usize = 2;
 /// had to be read early for it, and that read stalled.)
 const PREFETCH_AHEAD: usize = 8;
 
+/// Whether `a` and `b` are the same mapped file (or both none).
+fn same_map(a: &Option<Arc<memmap2::Mmap>>, b: &Option<Arc<memmap2::Mmap>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (a, b) => a.is_none() && b.is_none(),
+    }
+}
+
 /// Where bytes a batch names are: copied into it, or in the memory-mapped file it reads
 /// ([`Batch::map`]), at an offset.
 #[derive(Clone, Copy, Debug)]
@@ -570,11 +578,7 @@ impl Worker {
     /// Moves the clock on every entry's time (lingers over and the idle sweep, as one table
     /// would at that packet), and analyzes the entries of its share.
     fn batch(&mut self, batch: &Batch) {
-        let same_map = match (&self.map, &batch.map) {
-            (Some(kept), Some(map)) => Arc::ptr_eq(kept, map),
-            (kept, map) => kept.is_none() && map.is_none(),
-        };
-        if !same_map {
+        if !same_map(&self.map, &batch.map) {
             self.table
                 .set_backing(batch.map.as_ref().map(crate::tcp::Backing::new));
             self.map = batch.map.clone();
@@ -844,11 +848,7 @@ impl<R: Reporter> Parallel<R> {
     /// Frames come from `map` from now on (a new input starts): the batch of the frames read
     /// before is handed on first.
     pub fn read_from(&mut self, map: Option<Arc<memmap2::Mmap>>) {
-        let same = match (&self.map, &map) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (a, b) => a.is_none() && b.is_none(),
-        };
-        if !same {
+        if !same_map(&self.map, &map) {
             self.send();
             self.map = map;
             self.released = 0;

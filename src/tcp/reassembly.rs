@@ -741,30 +741,46 @@ impl Stream {
         backing: Option<&Backing>,
         emit: &mut impl FnMut(Delivery<'_>),
     ) {
-        if bytes.len() >= CONFLICT_WINDOW
-            && let Some(b) = backing
-            && let Some(at) = b.place(bytes)
-        {
-            // The ring is kept as for copied bytes, so that the stream holds the same either
-            // way.
-            self.recent
-                .get_or_insert_with(|| Box::new([0; CONFLICT_WINDOW]));
-            self.after_in_place = Some(0);
-            self.in_place_end = at + bytes.len();
-            self.recent_len = WINDOW_LEN;
-            self.next += bytes.len() as u64;
-            return emit(Delivery::Data(bytes));
-        }
-        self.deliver(bytes, emit);
+        let place = match backing {
+            Some(b) if bytes.len() >= CONFLICT_WINDOW => b.place(bytes),
+            _ => None,
+        };
+        self.deliver_at(bytes, place, emit);
     }
 
     fn deliver(&mut self, bytes: &[u8], emit: &mut impl FnMut(Delivery<'_>)) {
+        self.deliver_at(bytes, None, emit);
+    }
+
+    /// Delivers `bytes`, remembered by their place in the backing when `place` says where they
+    /// are there (they fill the window), else copied into the ring.
+    #[inline(always)]
+    fn deliver_at(
+        &mut self,
+        bytes: &[u8],
+        place: Option<usize>,
+        emit: &mut impl FnMut(Delivery<'_>),
+    ) {
         if bytes.is_empty() {
             return;
         }
-        self.remember(bytes);
+        match place {
+            Some(at) => self.remember_in_place(at + bytes.len()),
+            None => self.remember(bytes),
+        }
         self.next += bytes.len() as u64;
         emit(Delivery::Data(bytes));
+    }
+
+    /// A segment that fills the window, about to be delivered at `next`, ends at `end` in the
+    /// backing: the window is its last bytes, there.
+    fn remember_in_place(&mut self, end: usize) {
+        // The ring is kept as for copied bytes, so that the stream holds the same either way.
+        self.recent
+            .get_or_insert_with(|| Box::new([0; CONFLICT_WINDOW]));
+        self.after_in_place = Some(0);
+        self.in_place_end = end;
+        self.recent_len = WINDOW_LEN;
     }
 
     /// Copies the tail of `bytes` (about to be delivered at `next`) into the conflict window.

@@ -1223,15 +1223,7 @@ impl<H: StreamHandler> FlowTable<H> {
         let pkt = Some(PacketRef::new(seg.frame, seg.ts));
 
         if let Some(flow) = self.flows.get_mut(&key) {
-            let mut ctx = Ctx {
-                handler,
-                budget: &mut self.budget,
-                backing: self.backing.as_ref(),
-                memory: &mut self.memory,
-                stats: &mut self.stats,
-                role_hint: self.role_hint,
-                pkt,
-            };
+            let mut ctx = ctx!(self, handler, pkt);
             let idle = idle_since(self.idle_timeout_ns, flow.meta.last_ts, seg.ts);
             let replaced = pure_syn && is_new_connection(flow, side, SeqNumber(seg.seq));
             if idle {
@@ -1332,15 +1324,7 @@ impl<H: StreamHandler> FlowTable<H> {
         let mut flow = Box::new(Flow::new(id, &key, seg, side));
         flow.meta.tcp_stream = self.next_stream;
         self.next_stream += 1;
-        let mut ctx = Ctx {
-            handler,
-            budget: &mut self.budget,
-            backing: self.backing.as_ref(),
-            memory: &mut self.memory,
-            stats: &mut self.stats,
-            role_hint: self.role_hint,
-            pkt,
-        };
+        let mut ctx = ctx!(self, handler, pkt);
         // A flow's first packet cannot finish both directions, and a RST starts no flow, but
         // should it ever end the flow, the flow lingers like any other.
         let closing = handle(&mut flow, seg, side, &mut ctx);
