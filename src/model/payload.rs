@@ -162,41 +162,57 @@ fn ascii_text(bytes: &[u8], max_chars: usize) -> Option<(&str, bool)> {
     {
         return None;
     }
-    let text = ascii_str(head)?;
+    // SAFETY: every byte is printable ASCII (checked above), and ASCII is valid UTF-8.
+    let text = unsafe { std::str::from_utf8_unchecked(head) };
     Some((text, bytes.len() > max_chars))
 }
 
-/// Room on the stack for [`ascii_lines`]: the preview of up to half as many bytes.
+/// Room on the stack for [`ascii_lines`]: a preview's text up to 512 bytes (a byte takes one
+/// to six).
 const LINES_ROOM: usize = 512;
 
-/// The text preview of printable ASCII with tabs and line ends (an HTTP body, a line of a text
-/// protocol), written into `buf` (`\t`, `\n`, `\r` as [`walk`] writes them) when it fits, and
-/// whether characters were left out; `None` for other bytes, or a preview longer than `buf`.
+/// The text preview of ASCII with tabs, line ends or other controls (an HTTP body, a line of a
+/// text protocol, a test's control bytes), written into `buf` as [`walk`] writes it (`\t`,
+/// `\n`, `\r`, other controls as `\u{b}`) when it fits, and whether characters were left
+/// out; `None` for other bytes, or a preview longer than `buf`.
 fn ascii_lines<'b>(
     bytes: &[u8],
     max_chars: usize,
     buf: &'b mut [u8; LINES_ROOM],
 ) -> Option<(&'b str, bool)> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let head = &bytes[..bytes.len().min(max_chars)];
-    if 2 * head.len() > buf.len() {
-        return None;
-    }
     let mut n = 0;
     for &b in head {
-        let escaped = match b {
+        let room = buf.get_mut(n..n + 6)?;
+        let len = match b {
             0x20..0x7f => {
-                buf[n] = b;
-                n += 1;
-                continue;
+                room[0] = b;
+                1
             }
-            b'\t' => b't',
-            b'\n' => b'n',
-            b'\r' => b'r',
+            b'\t' | b'\n' | b'\r' => {
+                room[..2].copy_from_slice(match b {
+                    b'\t' => b"\\t",
+                    b'\n' => b"\\n",
+                    _ => b"\\r",
+                });
+                2
+            }
+            0..0x20 | 0x7f => {
+                // A control, as `json_text` writes it: `\u{` its hex, no leading zero `}`.
+                room[..3].copy_from_slice(b"\\u{");
+                let digits: &[u8] = if b >= 0x10 {
+                    &[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]
+                } else {
+                    &[HEX[usize::from(b)]]
+                };
+                room[3..3 + digits.len()].copy_from_slice(digits);
+                room[3 + digits.len()] = b'}';
+                4 + digits.len()
+            }
             _ => return None,
         };
-        buf[n] = b'\\';
-        buf[n + 1] = escaped;
-        n += 2;
+        n += len;
     }
     let text = ascii_str(&buf[..n])?;
     Some((text, bytes.len() > max_chars))
@@ -230,8 +246,39 @@ impl Default for HexBuf {
 /// encoder of the records (previews, a frame's mask, a digest).
 pub(crate) fn hex_piece<'b>(piece: &[u8], buf: &'b mut HexBuf) -> &'b str {
     let piece = &piece[..piece.len().min(HEX_PIECE)];
+    if piece.len() <= 8 {
+        // A mask, a short binary payload: the crate's setting up costs more than the work.
+        let n = 2 * piece.len();
+        buf.0[..16].copy_from_slice(&hex8(piece));
+        // Hex digits are ASCII.
+        return ascii_str(&buf.0[..n]).unwrap_or_default();
+    }
     // `buf` holds twice `HEX_PIECE` bytes, so this does not fail.
     faster_hex::hex_encode(piece, &mut buf.0).map_or("", |text| text)
+}
+
+/// The lowercase hex of `b` (at most 8 bytes) in the first `2 * b.len()` bytes, computed in
+/// the lanes of two words: each byte spread to two, its high and low nibble, each nibble
+/// made a digit (`'0' + n`, and `'a' - '0' - 10` more from 10 on).
+#[inline(always)]
+fn hex8(b: &[u8]) -> [u8; 16] {
+    const NIBBLES: u64 = 0x0f0f_0f0f_0f0f_0f0f;
+    let mut x = 0u64;
+    for (i, &byte) in b.iter().take(8).enumerate() {
+        x |= u64::from(byte) << (8 * i);
+    }
+    // Four bytes (`v`, the first in its low byte) as eight digits, the first in the low byte.
+    let digits = |v: u64| {
+        let v = (v | (v << 16)) & 0x0000_ffff_0000_ffff;
+        let v = (v | (v << 8)) & 0x00ff_00ff_00ff_00ff;
+        let n = ((v >> 4) | (v << 8)) & NIBBLES;
+        let from_ten = ((n + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+        (n + 0x3030_3030_3030_3030 + from_ten * 39).to_le_bytes()
+    };
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&digits(x & 0xffff_ffff));
+    out[8..].copy_from_slice(&digits(x >> 32));
+    out
 }
 
 /// The preview of a payload of `total` bytes of which the record holds the first, `bytes`:
@@ -357,6 +404,17 @@ mod tests {
     }
 
     #[test]
+    fn short_hex_is_the_crate_s_hex() {
+        let bytes: Vec<u8> = (0..=255).chain([0xff, 0x0f, 0xf0, 0x9a, 0xa9]).collect();
+        for len in 0..=8 {
+            for piece in (0..bytes.len() - len).map(|at| &bytes[at..at + len]) {
+                let want = faster_hex::hex_string(piece);
+                assert_eq!(hex_piece(piece, &mut HexBuf::default()), want);
+            }
+        }
+    }
+
+    #[test]
     fn json_previews_keep_their_form() {
         let mut s = String::new();
         json_text(b"a\xffb\tc\x1b\x0b\xe2\x80\xae\n", 100, &mut s);
@@ -404,6 +462,7 @@ mod tests {
             bytes in proptest::collection::vec(proptest::prop_oneof![
                 8 => 0x20u8..0x7f,
                 1 => proptest::sample::select(b"\t\n\r".to_vec()),
+                1 => proptest::sample::select(vec![0u8, 0x0b, 0x0f, 0x10, 0x1b, 0x1f, 0x7f]),
                 1 => proptest::num::u8::ANY], 0..300),
             extra in 0u64..3,
             as_text: bool,

@@ -69,7 +69,7 @@ impl<'b> JsonLine for LineWriter<'b> {
 
     #[inline(always)]
     fn ts(&mut self, t: Timestamp) {
-        put_f64(self.writer.out, ts_secs(t));
+        put_ts(self.writer.out, t);
     }
 
     #[inline(always)]
@@ -185,25 +185,28 @@ fn short_attention(b: &[u8]) -> u64 {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `b`. A record is mostly short pieces (names, numbers, `true`, `"c2s"`, runs of
-/// names and flags), and a call to `memcpy` for each costs more than the copy: up to 32 bytes
-/// are stored as two overlapping words straight into the buffer.
+/// names and flags), and a call to `memcpy` for each costs more than the copy: up to 64 bytes
+/// are stored as two (or four) overlapping words straight into the buffer.
 #[inline(always)]
 fn put(out: &mut Vec<u8>, b: &[u8]) {
     let n = b.len();
-    if n > 32 {
+    if n > 64 {
         return out.extend_from_slice(b);
     }
-    out.reserve(32);
+    out.reserve(64);
     let at = out.len();
     let spare = out.spare_capacity_mut();
-    if n > 16 {
+    if n > 32 {
+        store(spare, 0, word::<32>(b, 0));
+        store(spare, n - 32, word::<32>(b, n - 32));
+    } else if n > 16 {
         store(spare, 0, word::<16>(b, 0));
         store(spare, n - 16, word::<16>(b, n - 16));
     } else {
         store_short(spare, b);
     }
-    // SAFETY: `reserve(32)` made room for 32 bytes after `at`, and the stores above
-    // initialised the first `n` of them (`n <= 32`).
+    // SAFETY: `reserve(64)` made room for 64 bytes after `at`, and the stores above
+    // initialised the first `n` of them (`n <= 64`).
     unsafe { out.set_len(at + n) };
 }
 
@@ -216,7 +219,7 @@ fn put(out: &mut Vec<u8>, b: &[u8]) {
 /// exponent form (`1e-6`), which this does not write.
 fn put_micros(out: &mut Vec<u8>, v: f64) -> bool {
     const MICROS: f64 = 1e6;
-    if !(1.0..8_589_934_592.0).contains(&v) {
+    if !(1.0..(MICROS_TOP / 1_000_000) as f64).contains(&v) {
         return false;
     }
     // `v * 10^6` is off by up to one unit near the top of the range (`+ 0.5` and the cast
@@ -232,6 +235,30 @@ fn put_micros(out: &mut Vec<u8>, v: f64) -> bool {
     } else {
         return false;
     };
+    put_whole_micros(out, m);
+    true
+}
+
+/// The whole microseconds below which [`put_micros`] writes a value: 2^33 seconds.
+const MICROS_TOP: u64 = (1 << 33) * 1_000_000;
+
+/// Appends `t` as [`put_f64`] appends [`ts_secs`]`(t)`. A timestamp from one second to 2^33
+/// seconds is written from its whole microseconds, without the double: `ts_secs` divides them,
+/// exact as a double (below 2^53), by 10^6, so its double is the one nearest to `m / 10^6`,
+/// which is the `m` [`put_micros`] finds and writes (between 1 and 2^33 no two whole
+/// microseconds have the same nearest double).
+#[inline(always)]
+fn put_ts(out: &mut Vec<u8>, t: Timestamp) {
+    match u64::try_from(t.as_nanos().div_euclid(1_000)) {
+        Ok(m @ 1_000_000..MICROS_TOP) => put_whole_micros(out, m),
+        _ => put_f64(out, ts_secs(t)),
+    }
+}
+
+/// Appends `m / 10^6` (`m` from 10^6 to [`MICROS_TOP`]) as [`put_micros`] writes it: the
+/// whole seconds, the point and at least one decimal, the trailing zeros cut.
+#[inline(always)]
+fn put_whole_micros(out: &mut Vec<u8>, m: u64) {
     put_secs(out, m / 1_000_000);
     // The six decimals after the point, their trailing zeros cut (one kept): the point and
     // the digits as one word (`digits8` writes them after two leading zeros), its last byte
@@ -242,7 +269,6 @@ fn put_micros(out: &mut Vec<u8>, v: f64) -> bool {
     let not_zero = (word ^ (LO * u64::from(b'0'))) & 0x00ff_ffff_ffff_0000;
     let last = ((63 - (not_zero | 0xff00).leading_zeros()) / 8) as usize;
     put_word(out, word, last + 1);
-    true
 }
 
 /// Appends `v` as `serde_json` writes it: `null` when not finite, else as `zmij` writes it
@@ -1213,6 +1239,22 @@ mod tests {
                     proptest::prop_assert_eq!(out, want, "{}", v);
                 }
             }
+        }
+
+        #[test]
+        fn timestamps_are_written_as_their_double_is(
+            nanos in proptest::prop_oneof![
+                0i64..20_000_000_000_000_000,
+                (1i64 << 33) * 1_000_000_000 - 2_000_000..(1i64 << 33) * 1_000_000_000 + 2_000_000,
+                999_000_000i64..1_001_000_000,
+                proptest::num::i64::ANY,
+            ],
+        ) {
+            let t = Timestamp(nanos);
+            let (mut ours, mut want) = (Vec::new(), Vec::new());
+            put_ts(&mut ours, t);
+            put_f64(&mut want, ts_secs(t));
+            proptest::prop_assert_eq!(ours, want, "{}", nanos);
         }
 
         #[test]
