@@ -1265,7 +1265,7 @@ mod tests {
         }
 
         #[test]
-        fn strings_are_written_as_the_reference_writes_them(s in "\\PC*|[\\u{0}-\\u{2100}]*|[ -~]{0,40}[\\u{0}-\\u{ff}][ -~]{0,40}") {
+        fn strings_are_written_as_the_reference_writes_them(s in "\\PC*|[\\u{0}-\\u{2100}]*|[ -~]{0,40}[\\u{0}-\\u{ff}][ -~]{0,40}|[\"\\\\a-c:,{}]{0,80}|[\"\\\\a-c\\u{1}\\u{7f}\\u{85}\\u{e9}]{0,60}") {
             proptest::prop_assert_eq!(ours(&s), reference(&s));
         }
 
