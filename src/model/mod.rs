@@ -124,6 +124,7 @@ impl ToJson for Record<'_> {
             Record::Http(r) => r.to_json_line(cx, line),
             Record::WsFrame(r) => r.to_json_line(cx, line),
             Record::WsMessage(r) => r.to_json_line(cx, line),
+            Record::Handshake(r) => r.to_json_line(cx, line),
             _ => Ok(false),
         }
     }

@@ -6,7 +6,7 @@ use crate::filter::fields::OPCODE_NAMES;
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::http::text_prefix;
 use crate::model::json::{JsonCx, JsonLine, Plain, ToJson, line_head, ts_secs};
-use crate::model::payload::{Digest, HexBuf, Preview, hex_piece, preview};
+use crate::model::payload::{Digest, HexBuf, Preview, hex_piece, lossy, preview};
 use crate::model::sub::{SubChoice, SubUnit, sub_values, write_units};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -154,6 +154,54 @@ impl ToJson for Handshake {
         cx.layers.write(&mut r)?;
         r.end()
     }
+
+    /// Every handshake of a flow, in runs of the program's own text: `to_json`'s fields.
+    fn to_json_line<L: JsonLine>(&self, cx: &JsonCx, line: &mut L) -> Result<bool, L::Error> {
+        let (Some(flow), Some(frame)) = (cx.flow, cx.frame) else {
+            return Ok(false);
+        };
+        // `name` (with its comma and colon), then the text or `null`.
+        fn text_or_null<L: JsonLine>(line: &mut L, name: &'static str, v: Option<&str>) {
+            line.raw(name);
+            match v {
+                Some(v) => line.text(v),
+                None => line.raw("null"),
+            }
+        }
+        line.raw("{\"type\":\"handshake\",\"flow\":");
+        line.uint(flow);
+        line.raw(",\"ts\":");
+        line.ts(self.ts);
+        line.raw(",\"frame\":");
+        line.uint(frame);
+        text_or_null(line, ",\"key\":", self.key.as_deref());
+        text_or_null(line, ",\"accept\":", self.accept.as_deref());
+        text_or_null(line, ",\"expected_accept\":", self.expected_accept.as_deref());
+        line.raw(if self.accept_valid {
+            ",\"accept_valid\":true"
+        } else {
+            ",\"accept_valid\":false"
+        });
+        text_or_null(line, ",\"version\":", self.version.as_deref());
+        text_or_null(line, ",\"subprotocol\":", self.subprotocol.as_deref());
+        line.raw(",\"extensions\":[");
+        for (i, e) in self.extensions.iter().enumerate() {
+            if i > 0 {
+                line.raw(",");
+            }
+            line.text(e);
+        }
+        line.raw(if self.deflate.is_some() {
+            "],\"deflate\":true"
+        } else {
+            "],\"deflate\":false"
+        });
+        text_or_null(line, ",\"origin\":", self.origin.as_deref());
+        let mut r = line.fields();
+        cx.layers.write(&mut r)?;
+        r.end()?;
+        Ok(true)
+    }
 }
 
 impl WsFrame<'_> {
@@ -211,16 +259,11 @@ impl ToJson for WsFrame<'_> {
         r.end()
     }
 
-    /// Every frame but a close frame (whose code and reason vary: written by `to_json`), in
-    /// runs of the program's own text: `to_json`'s fields.
+    /// Every frame, in runs of the program's own text: `to_json`'s fields.
     fn to_json_line<L: JsonLine>(&self, cx: &JsonCx, line: &mut L) -> Result<bool, L::Error> {
         let (Some(flow), Some(frame)) = (cx.flow, cx.frame) else {
             return Ok(false);
         };
-        if self.opcode == OpCode::Close || self.close_code.is_some() || self.close_reason.is_some()
-        {
-            return Ok(false);
-        }
         let head = "{\"type\":\"ws_frame\",\"flow\":";
         line_head(line, head, [flow, frame], self.dir, self.ts);
         line.raw(match (self.fin, self.rsv1) {
@@ -249,7 +292,20 @@ impl ToJson for WsFrame<'_> {
         line.uint(self.payload_len);
         line.raw(",\"header_len\":");
         line.uint(self.header.len() as u64);
-        line.raw(",\"close_code\":null,\"close_reason\":null");
+        match self.close_code {
+            Some(code) => {
+                line.raw(",\"close_code\":");
+                line.uint(code.into());
+            }
+            None => line.raw(",\"close_code\":null"),
+        }
+        match self.close_reason {
+            Some(reason) => {
+                line.raw(",\"close_reason\":");
+                line.text(&lossy(reason));
+            }
+            None => line.raw(",\"close_reason\":null"),
+        }
         let mut r = line.fields();
         self.json_tail(cx, &mut r)?;
         r.end()?;

@@ -1272,8 +1272,8 @@ mod tests {
         /// A WebSocket frame or message, or an HTTP message, that writes itself straight into
         /// the line (`push_record`) writes what serde writes for it (`push_json`), on generated
         /// records of every kind: every opcode, flag, mask, preview (text, hex, cut or not),
-        /// digest, sub-protocol unit, start line, header, protocol layer, and a record without
-        /// a flow or packet.
+        /// digest, sub-protocol unit, start line, header, handshake, protocol layer, and a record
+        /// without a flow or packet.
         #[test]
         fn records_written_straight_are_written_as_serde_writes_them(
             c2s: bool,
@@ -1394,6 +1394,35 @@ mod tests {
             };
             let straight = serde(&|out| push_record(out, &http, &cx)).unwrap();
             let reference = serde(&|out| push_json(out, &Json { record: &http, cx })).unwrap();
+            proptest::prop_assert_eq!(
+                String::from_utf8_lossy(&straight), String::from_utf8_lossy(&reference));
+            // A handshake, its strings from the same bytes (each there or not), its
+            // extensions none to three.
+            let some = |bit: u8| (u32::from(flags) * 7 + u32::from(opcode)) & (1 << bit) != 0;
+            let handshake = crate::model::Handshake {
+                ts,
+                key: some(0).then(|| text.to_string()),
+                accept: some(1).then(|| "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".to_string()),
+                expected_accept: some(2).then(|| text.chars().rev().collect()),
+                accept_valid: some(3),
+                version: some(4).then(|| "13".to_string()),
+                subprotocol: some(5).then(|| text.to_string()),
+                extensions: ["permessage-deflate", &text, "x\"y"][..usize::from(opcode % 4).min(3)]
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect(),
+                deflate: some(6).then(|| crate::model::DeflateParams {
+                    server_no_context_takeover: false,
+                    client_no_context_takeover: true,
+                    server_max_window_bits: 15,
+                    client_max_window_bits: 12,
+                }),
+                origin: some(7).then(|| text.to_string()),
+                request_bytes: wire_len,
+                response_bytes: len,
+            };
+            let straight = serde(&|out| push_record(out, &handshake, &cx)).unwrap();
+            let reference = serde(&|out| push_json(out, &Json { record: &handshake, cx })).unwrap();
             proptest::prop_assert_eq!(
                 String::from_utf8_lossy(&straight), String::from_utf8_lossy(&reference));
         }
