@@ -176,7 +176,11 @@ impl ToJson for Handshake {
         line.uint(frame);
         text_or_null(line, ",\"key\":", self.key.as_deref());
         text_or_null(line, ",\"accept\":", self.accept.as_deref());
-        text_or_null(line, ",\"expected_accept\":", self.expected_accept.as_deref());
+        text_or_null(
+            line,
+            ",\"expected_accept\":",
+            self.expected_accept.as_deref(),
+        );
         line.raw(if self.accept_valid {
             ",\"accept_valid\":true"
         } else {

@@ -11,11 +11,11 @@
 //! into one buffer the printer reuses.
 
 use crate::model::{
-    Anomaly, Event, EventCtx, EventSink, FlowKind, FlowRecord, FlowSummary, Json, JsonCx, Layers,
-    Record, ToJson,
+    Anomaly, Event, EventCtx, EventSink, FlowKind, FlowSummary, Json, JsonCx, Layers, Record,
+    ToJson,
 };
 use crate::report::gate::{KindGate, Verdict};
-use crate::report::json_writer::{push_json, push_record};
+use crate::report::json_writer::{push_flow, push_json, push_record};
 use crate::report::select::{HeldLines, Pick, Selection};
 use crate::report::{IoState, Reporter};
 use crate::stats::RunStats;
@@ -62,9 +62,7 @@ impl EventJson<'_> {
     pub fn push(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
             EventJson::Record(r) => push_record(out, r.record, &r.cx),
-            EventJson::Flow { meta, summary, how } => {
-                push_json(out, &FlowRecord::new(meta, summary, *how))
-            }
+            EventJson::Flow { meta, summary, how } => push_flow(out, meta, summary, *how),
         }
     }
 }

@@ -14,7 +14,9 @@
 //! is allocated (names, numbers and strings all go straight into the buffer).
 
 use crate::model::json::{Json, JsonCx, JsonLine, Plain, ToJson, ts_secs};
+use crate::model::{FlowRecord, FlowSummary};
 use crate::report::escape;
+use crate::tcp::{CloseHow, FlowMeta};
 use crate::time::Timestamp;
 use serde::Serialize;
 use serde::ser::{self, Error as _, Impossible};
@@ -43,6 +45,20 @@ pub fn push_record<R: ToJson + ?Sized>(out: &mut Vec<u8>, record: &R, cx: &JsonC
         return Ok(());
     }
     push_json(out, &Json { record, cx: *cx })
+}
+
+/// Appends a flow's `flow` record as [`push_json`] appends [`FlowRecord::new`]'s, written
+/// straight from the flow's state ([`FlowRecord::write_line`]).
+pub fn push_flow(
+    out: &mut Vec<u8>,
+    meta: &FlowMeta,
+    summary: &FlowSummary,
+    how: CloseHow,
+) -> Result {
+    let mut line = LineWriter {
+        writer: JsonWriter::new(out),
+    };
+    FlowRecord::write_line(meta, summary, how, &mut line)
 }
 
 /// The JSON line a record writes itself into ([`JsonLine`]), with the serializer's pieces.
@@ -1423,6 +1439,79 @@ mod tests {
             };
             let straight = serde(&|out| push_record(out, &handshake, &cx)).unwrap();
             let reference = serde(&|out| push_json(out, &Json { record: &handshake, cx })).unwrap();
+            proptest::prop_assert_eq!(
+                String::from_utf8_lossy(&straight), String::from_utf8_lossy(&reference));
+        }
+
+        /// A flow record written straight from the flow's state (`push_flow`) is the text
+        /// serde writes for the record made of it: IPv4 and IPv6 endpoints (with a scope),
+        /// every kind and way of closing, with and without round trips, a sub-protocol choice
+        /// and TLS.
+        #[test]
+        fn flow_records_written_straight_are_written_as_serde_writes_them(
+            v4: bool,
+            ports: (u16, u16),
+            scope in 0u32..5,
+            ids: (u64, u64),
+            ts: (i64, i64),
+            counts in proptest::collection::vec(proptest::num::u64::ANY, 12),
+            small in proptest::collection::vec(0u64..5, 4),
+            flags in 0u8..64,
+            kind in 0usize..8,
+            how in 0usize..5,
+            rtts in proptest::collection::vec(0.0f64..2.0, 0..3),
+            reason in "\\PC{0,30}",
+        ) {
+            use crate::model::{FlowKind, SubChoice, TlsSummary};
+            use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+            let (client, server): (SocketAddr, SocketAddr) = if v4 {
+                (([192, 0, 2, 1], ports.0).into(), ([10, 0, 0, 80], ports.1).into())
+            } else {
+                let a = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+                let b = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0xffff, 0x80);
+                (SocketAddrV6::new(a, ports.0, 0, scope).into(), SocketAddrV6::new(b, ports.1, 0, 0).into())
+            };
+            let mut m = FlowMeta::new(ids.0, client, server, crate::tcp::RoleBasis::Syn, Timestamp(ts.0));
+            m.last_ts = Timestamp(ts.1);
+            m.tcp_stream = ids.1;
+            m.packets = counts[0];
+            m.payload_bytes = [counts[1], counts[2]];
+            m.gap_bytes = [counts[3] / 2, counts[4] / 2];
+            let mut summary = FlowSummary {
+                kind: FlowKind::ALL.get(kind).copied(),
+                polling: flags & 1 != 0,
+                http_messages: small[0],
+                ws_frames: counts[5],
+                ws_messages: counts[6],
+                sse_events: counts[7],
+                anomalies: counts[8],
+                handshake_complete: flags & 2 != 0,
+                messages: [small[1] + counts[9] / 2, small[2]],
+                ping_rtts: rtts,
+                ..FlowSummary::default()
+            };
+            if flags & 4 != 0 {
+                summary.sub = Some(SubChoice {
+                    protocol: (flags & 8 != 0).then_some("json"),
+                    basis: (flags & 8 != 0).then_some("content"),
+                    reason: reason.clone().into(),
+                    engineio: (flags & 16 != 0).then_some(4),
+                });
+            }
+            if flags & 32 != 0 {
+                summary.tls = Some(Box::new(TlsSummary {
+                    version: Some("TLS 1.3"),
+                    sni: Some(reason),
+                    records: [counts[10], counts[11]],
+                    ..TlsSummary::default()
+                }));
+            }
+            let how = [CloseHow::Fin, CloseHow::Rst, CloseHow::Idle, CloseHow::EndOfInput,
+                CloseHow::Evicted][how];
+            let mut straight = Vec::new();
+            push_flow(&mut straight, &m, &summary, how).unwrap();
+            let mut reference = Vec::new();
+            push_json(&mut reference, &FlowRecord::new(&m, &summary, how)).unwrap();
             proptest::prop_assert_eq!(
                 String::from_utf8_lossy(&straight), String::from_utf8_lossy(&reference));
         }

@@ -8,21 +8,35 @@
 //! packets came in, so every packet of a connection (either direction, any file of a rotated
 //! set, any process) gives the same answer.
 
+use arrayvec::ArrayString;
 use base64::Engine;
 use sha1::{Digest, Sha1};
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 /// IANA protocol number of TCP.
 pub const IPPROTO_TCP: u8 = 6;
 
-/// `addr` as `Display` writes it (`192.0.2.1:80`, `[2001:db8::1]:443`): an IPv4 endpoint, what
-/// nearly every flow has, from its numbers without the formatting machinery (a flow record
-/// names two per flow); IPv6, with its zero compression and scope, by `Display`.
+/// `addr` as `Display` writes it (`192.0.2.1:80`, `[2001:db8::1]:443`), as a `String`
+/// ([`endpoint_str`]).
 pub fn endpoint_text(addr: SocketAddr) -> String {
+    endpoint_str(addr).to_string()
+}
+
+/// Room for any endpoint `Display` writes: `[`, an IPv6 address (at most 39 characters), `%`
+/// and a scope id (at most 10), `]:` and a port (at most 5) take 58.
+pub type EndpointText = ArrayString<64>;
+
+/// `addr` as `Display` writes it, kept on the stack: an IPv4 endpoint, what nearly every flow
+/// has, from its numbers without the formatting machinery (a flow record names two per flow);
+/// IPv6, with its zero compression and scope, by `Display`.
+pub fn endpoint_str(addr: SocketAddr) -> EndpointText {
+    let mut out = EndpointText::new();
     let SocketAddr::V4(v4) = addr else {
-        return addr.to_string();
+        // At most 64 characters (see `EndpointText`): this does not fail.
+        let _ = write!(out, "{addr}");
+        return out;
     };
-    let mut out = String::with_capacity(21);
     let mut digits = itoa::Buffer::new();
     for (i, octet) in v4.ip().octets().into_iter().enumerate() {
         if i > 0 {
@@ -39,12 +53,26 @@ pub fn endpoint_text(addr: SocketAddr) -> String {
 /// `1:` and the base64 of the SHA-1 described in the Community ID specification
 /// (github.com/corelight/community-id-spec).
 pub fn community_id(a: SocketAddr, b: SocketAddr) -> String {
-    community_id_v1(
+    community_id_str(a, b).to_string()
+}
+
+/// [`community_id`] kept on the stack: `1:` and 28 characters of base64.
+pub fn community_id_str(a: SocketAddr, b: SocketAddr) -> ArrayString<30> {
+    let digest = community_id_digest(
         0,
         IPPROTO_TCP,
         (a.ip(), Some(a.port())),
         (b.ip(), Some(b.port())),
-    )
+    );
+    let mut text = [0u8; 30];
+    text[..2].copy_from_slice(b"1:");
+    // 20 bytes are 28 characters of base64: they fit.
+    let n = base64::engine::general_purpose::STANDARD
+        .encode_slice(digest, &mut text[2..])
+        .unwrap_or(0);
+    let mut out = ArrayString::new();
+    out.push_str(std::str::from_utf8(&text[..2 + n]).unwrap_or_default());
+    out
 }
 
 /// The Community ID v1 for any transport: `seed`, the IP protocol number and both endpoints,
