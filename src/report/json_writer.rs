@@ -1427,7 +1427,7 @@ mod tests {
                     .iter()
                     .map(|e| e.to_string())
                     .collect(),
-                deflate: some(6).then(|| crate::model::DeflateParams {
+                deflate: some(6).then_some(crate::model::DeflateParams {
                     server_no_context_takeover: false,
                     client_no_context_takeover: true,
                     server_max_window_bits: 15,
