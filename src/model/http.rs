@@ -3,7 +3,7 @@
 //! tests (`http.*`, `sse.*`).
 
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
-use crate::model::json::{JsonCx, JsonLine, Plain, ToJson, line_head, ts_secs};
+use crate::model::json::{JsonCx, JsonLine, Plain, ToJson, line_head, text_or_null, ts_secs};
 use crate::model::payload::{Digest, preview};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -171,9 +171,31 @@ impl ToJson for HttpMessage<'_> {
         };
         let head = "{\"type\":\"http\",\"flow\":";
         line_head(line, head, [flow, frame], self.dir, self.ts);
-        // The start line and the tail as serde writes them; the headers, the counts and
-        // `chunked` in runs between them.
-        self.json_start_line(&mut line.fields())?;
+        // The start line, the headers and the counts in runs; the tail as serde writes it.
+        match self.head {
+            HttpHead::Request {
+                method,
+                target,
+                version,
+            } => {
+                text_or_null(line, ",\"kind\":\"request\",\"method\":", Some(method));
+                text_or_null(line, ",\"target\":", Some(target));
+                line.raw(",\"version\":");
+                line.plain(&http_version(version));
+                line.raw(",\"status\":null,\"reason\":null");
+            }
+            HttpHead::Response {
+                version,
+                status,
+                reason,
+            } => {
+                line.raw(",\"kind\":\"response\",\"method\":null,\"target\":null,\"version\":");
+                line.plain(&http_version(version));
+                line.raw(",\"status\":");
+                line.uint(status.into());
+                text_or_null(line, ",\"reason\":", Some(reason));
+            }
+        }
         match self.headers.split_first() {
             None => line.raw(",\"headers\":[]"),
             Some((first, rest)) => {
@@ -202,9 +224,13 @@ impl ToJson for HttpMessage<'_> {
         } else {
             ",\"chunked\":false"
         });
+        text_or_null(line, ",\"upgrade\":", self.upgrade);
+        line.raw(if self.complete {
+            ",\"complete\":true"
+        } else {
+            ",\"complete\":false"
+        });
         let mut r = line.fields();
-        r.serialize_field("upgrade", &self.upgrade)?;
-        r.serialize_field("complete", &self.complete)?;
         self.json_tail(cx, &mut r)?;
         r.end()?;
         Ok(true)

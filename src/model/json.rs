@@ -131,6 +131,16 @@ pub fn line_head<L: JsonLine>(
     line.uint(frame);
 }
 
+/// Writes `name` (the field's name with its punctuation, `,"key":`), then `v` as a string from
+/// a capture, or `null`.
+pub fn text_or_null<L: JsonLine>(line: &mut L, name: &'static str, v: Option<&str>) {
+    line.raw(name);
+    match v {
+        Some(v) => line.text(v),
+        None => line.raw("null"),
+    }
+}
+
 /// A record with its JSON context, ready for serde.
 pub struct Json<'r, R: ?Sized> {
     pub record: &'r R,

@@ -5,7 +5,7 @@
 use crate::filter::fields::OPCODE_NAMES;
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::http::text_prefix;
-use crate::model::json::{JsonCx, JsonLine, Plain, ToJson, line_head, ts_secs};
+use crate::model::json::{JsonCx, JsonLine, Plain, ToJson, line_head, text_or_null, ts_secs};
 use crate::model::payload::{Digest, HexBuf, Preview, hex_piece, lossy, preview};
 use crate::model::sub::{SubChoice, SubUnit, sub_values, write_units};
 use crate::tcp::Dir;
@@ -161,13 +161,6 @@ impl ToJson for Handshake {
             return Ok(false);
         };
         // `name` (with its comma and colon), then the text or `null`.
-        fn text_or_null<L: JsonLine>(line: &mut L, name: &'static str, v: Option<&str>) {
-            line.raw(name);
-            match v {
-                Some(v) => line.text(v),
-                None => line.raw("null"),
-            }
-        }
         line.raw("{\"type\":\"handshake\",\"flow\":");
         line.uint(flow);
         line.raw(",\"ts\":");

@@ -1392,9 +1392,17 @@ mod tests {
                 start_ts: ts,
                 ts,
                 head: if flags & 1 == 0 {
-                    crate::model::HttpHead::Request { method: "GET", target: &text, version: opcode }
+                    crate::model::HttpHead::Request {
+                        method: if flags & 2 == 0 { "GET" } else { &text },
+                        target: &text,
+                        version: opcode,
+                    }
                 } else {
-                    crate::model::HttpHead::Response { version: opcode, status: 200, reason: &text }
+                    crate::model::HttpHead::Response {
+                        version: opcode,
+                        status: wire_len as u16,
+                        reason: &text,
+                    }
                 },
                 headers: &headers[..usize::from(flags % 4).min(headers.len())],
                 header_bytes: wire_len,
