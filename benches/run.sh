@@ -54,9 +54,10 @@
 #
 # Every sockscope run on the mix, ws and http shapes is measured with --threads 1 and with
 # --threads $THREADS (default: the cores, nproc), for -q and for --json, next to the floor of no
-# analysis at all: tcpdump -r FILE -w /dev/null, which reads and writes every packet. A second
-# table gives the ratios taken in the same run: N threads over one, --json over -q, and the
-# tcpdump floor over sockscope.
+# analysis at all: tcpdump -r FILE -w /dev/null, which reads and writes every packet. The five
+# run in turn, each once a round, so that a shared machine's drift touches them alike. A second
+# table gives the ratios taken in the same run, each the median of those taken within a round:
+# N threads over one, --json over -q, and the tcpdump floor over sockscope.
 #
 # Environment: CAPTURES (directory of the sample captures; default captures/), RUNS_SOCKSCOPE,
 # RUNS_TCPFLOW, RUNS_TSHARK, THREADS.
@@ -129,32 +130,33 @@ capture() {
     echo "$file"
 }
 
+# once FILE CMD...: one run of CMD (with {} replaced by FILE); prints "wall cpu rss_kib".
+once() {
+    local file=$1 out args=() a w u s m dir=""
+    shift
+    out=$(mktemp)
+    for a in "$@"; do args+=("${a//\{\}/$file}"); done
+    if [ "${args[0]}" = tcpflow ]; then
+        dir=$(mktemp -d -p "$([ -d /dev/shm ] && echo /dev/shm || echo /tmp)")
+        args+=(-o "$dir")
+    fi
+    /usr/bin/time -o "$out" -f '%e %U %S %M' "${args[@]}" >/dev/null 2>/dev/null || true
+    [ -n "$dir" ] && rm -rf "$dir"
+    read -r w u s m < <(tail -1 "$out")
+    rm -f "$out"
+    printf '%s %s %s\n' "$w" "$(awk -v u="$u" -v s="$s" 'BEGIN {print u + s}')" "$m"
+}
+
 # measure RUNS FILE CMD...: runs CMD (with {} replaced by FILE) RUNS times after reading FILE
 # once (the page cache may have dropped it); prints "wall cpu rss_kib" medians.
 measure() {
-    local runs=$1 file=$2
+    local runs=$1 file=$2 walls=() cpus=() rsss=() i w c m
     shift 2
-    local out walls=() cpus=() rsss=() i args
-    out=$(mktemp)
     cat "$file" >/dev/null
     for ((i = 0; i < runs; i++)); do
-        args=()
-        for a in "$@"; do args+=("${a//\{\}/$file}"); done
-        if [ "${args[0]}" = tcpflow ]; then
-            local dir
-            dir=$(mktemp -d -p "$([ -d /dev/shm ] && echo /dev/shm || echo /tmp)")
-            args+=(-o "$dir")
-            /usr/bin/time -o "$out" -f '%e %U %S %M' "${args[@]}" >/dev/null 2>&1 || true
-            rm -rf "$dir"
-        else
-            /usr/bin/time -o "$out" -f '%e %U %S %M' "${args[@]}" >/dev/null 2>/dev/null || true
-        fi
-        read -r w u s m < <(tail -1 "$out")
-        walls+=("$w")
-        cpus+=("$(awk -v u="$u" -v s="$s" 'BEGIN {print u + s}')")
-        rsss+=("$m")
+        read -r w c m <<<"$(once "$file" "$@")"
+        walls+=("$w") cpus+=("$c") rsss+=("$m")
     done
-    rm -f "$out"
     printf '%s %s %s\n' "$(median "${walls[@]}")" "$(median "${cpus[@]}")" "$(median "${rsss[@]}")"
 }
 
@@ -192,7 +194,7 @@ tls_shape() {
     row tls-bulk sockscope "read -q" "$f" "$w" "$c" "$m"
 }
 
-results=$(mktemp)
+results=$(mktemp) rounds=$(mktemp)
 # row SHAPE TOOL CMD_LABEL FILE WALL CPU RSS_KIB
 row() {
     local bytes gbs
@@ -203,18 +205,42 @@ row() {
 }
 
 run_shape() {
-    local shape=$1 big slice out
+    local shape=$1 big slice i k w c m round
     big=$(capture "$shape" "$size_big")
     echo "== $shape: $big" >&2
-    for out in -q --json; do
-        for t in 1 "$THREADS"; do
-            read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$big" "$SOCKSCOPE" read "$out" --threads "$t" {})"
-            row "$shape" sockscope "read $out --threads $t" "$big" "$w" "$c" "$m"
+    # The five commands the ratios are taken of run in turn, each once a round, RUNS_SOCKSCOPE
+    # rounds: on a shared machine its speed drifts from one second to the next, and commands
+    # run back to back see the same machine, where blocks of runs one after the other do not.
+    # The first table gives each command's medians; the second, each ratio's median over the
+    # rounds ($rounds keeps a line of walls per round).
+    local labels=("read -q --threads 1" "read -q --threads $THREADS" "read --json --threads 1"
+        "read --json --threads $THREADS" "-r FILE -w /dev/null")
+    local walls=("" "" "" "" "") cpus=("" "" "" "" "") rsss=("" "" "" "" "")
+    cat "$big" >/dev/null
+    for ((i = 0; i < RUNS_SOCKSCOPE; i++)); do
+        round=()
+        for k in 0 1 2 3 4; do
+            if [ "$k" = 4 ]; then
+                # The floor: reading and writing every packet, no analysis at all.
+                read -r w c m <<<"$(once "$big" tcpdump -r {} -w /dev/null)"
+            else
+                # shellcheck disable=SC2086
+                read -r w c m <<<"$(once "$big" "$SOCKSCOPE" ${labels[k]} {})"
+            fi
+            walls[k]+="$w " cpus[k]+="$c " rsss[k]+="$m "
+            round+=("$w")
         done
+        printf '%s\t%s\n' "$shape" "${round[*]}" >>"$rounds"
     done
-    # The floor: reading and writing every packet, no analysis at all.
-    read -r w c m <<<"$(measure "$RUNS_SOCKSCOPE" "$big" tcpdump -r {} -w /dev/null)"
-    row "$shape" tcpdump "-r FILE -w /dev/null" "$big" "$w" "$c" "$m"
+    for k in 0 1 2 3 4; do
+        # shellcheck disable=SC2086
+        read -r w c m <<<"$(median ${walls[k]}) $(median ${cpus[k]}) $(median ${rsss[k]})"
+        if [ "$k" = 4 ]; then
+            row "$shape" tcpdump "${labels[k]}" "$big" "$w" "$c" "$m"
+        else
+            row "$shape" sockscope "${labels[k]}" "$big" "$w" "$c" "$m"
+        fi
+    done
     if [ "$tcpflow" = 1 ]; then
         read -r w c m <<<"$(measure "$RUNS_TCPFLOW" "$big" tcpflow -r {})"
         row "$shape" tcpflow "-r FILE -o DIR" "$big" "$w" "$c" "$m"
@@ -310,24 +336,25 @@ table=$(
 ratios=$(
     [ "$only_hostile" = 1 ] && exit 0
     echo
-    echo "Ratios in this run (wall time; N = $THREADS threads): the speed-up of N threads over one, --json against -q, and sockscope against the tcpdump floor (tcpdump's wall time / sockscope's: 1 would be as fast as reading and writing the packets):"
+    echo "Ratios in this run (wall time; N = $THREADS threads; the five commands of a shape run in turn, $RUNS_SOCKSCOPE rounds, and each ratio is the median of those taken within a round): the speed-up of N threads over one, --json against -q, and sockscope against the tcpdump floor (tcpdump's wall time / sockscope's: 1 would be as fast as reading and writing the packets):"
     echo
     echo "| shape | -q N/1 | --json N/1 | --json / -q (1) | --json / -q (N) | tcpdump / -q (1) | tcpdump / -q (N) | tcpdump / --json (N) |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-    awk -F'\t' -v n="$THREADS" '
-        $2 == "sockscope" { w[$1, $3] = $5 }
-        $2 == "tcpdump" { t[$1] = $5; order[++k] = $1 }
-        function r(a, b) { return (b > 0) ? sprintf("%.2f", a / b) : "" }
-        END {
-            for (i = 1; i <= k; i++) {
-                s = order[i]
-                q1 = w[s, "read -q --threads 1"]; qn = w[s, "read -q --threads " n]
-                j1 = w[s, "read --json --threads 1"]; jn = w[s, "read --json --threads " n]
-                printf "| %s | %s× | %s× | %s | %s | %s | %s | %s |\n", s, r(q1, qn), r(j1, jn), r(j1, q1), r(jn, qn), r(t[s], q1), r(t[s], qn), r(t[s], jn)
-            }
-        }' "$results"
+    for s in $(cut -f1 "$rounds" | uniq); do
+        line="| $s |"
+        # Each ratio a / b by the places of a and b in a round's walls (q1 qN j1 jN tcpdump).
+        for pair in "1 2 ×" "3 4 ×" "3 1" "4 2" "5 1" "5 2" "5 4"; do
+            read -r a b unit <<<"$pair"
+            v=$(awk -F'\t' -v s="$s" -v a="$a" -v b="$b" \
+                '$1 == s { split($2, x, " "); if (x[b] > 0) print x[a] / x[b] }' "$rounds")
+            # shellcheck disable=SC2086
+            v=$(awk -v m="$(median $v)" 'BEGIN { printf "%.2f", m }')
+            line="$line $v${unit:-} |"
+        done
+        echo "$line"
+    done
 )
-rm -f "$results"
+rm -f "$results" "$rounds"
 stages=$(
     [ "$only_hostile" = 1 ] && exit 0
     echo
