@@ -337,12 +337,9 @@ impl FlowRecord {
         line: &mut L,
     ) -> Result<(), L::Error> {
         let (closed, end) = close_name(how);
-        line.raw("{\"type\":\"flow\",\"flow\":");
-        line.uint(m.id);
-        line.raw(",\"id\":");
-        line.uint(m.id);
-        line.raw(",\"tcp_stream\":");
-        line.uint(m.tcp_stream);
+        line.count("{\"type\":\"flow\",\"flow\":", m.id);
+        line.count(",\"id\":", m.id);
+        line.count(",\"tcp_stream\":", m.tcp_stream);
         line.raw(",\"client\":");
         line.text(&endpoint_str(m.client));
         line.raw(",\"server\":");
@@ -385,8 +382,7 @@ impl FlowRecord {
         }
         line.raw(",\"end\":");
         line.plain(end);
-        line.raw(",\"gaps\":");
-        line.uint(m.gap_bytes[0] + m.gap_bytes[1]);
+        line.count(",\"gaps\":", m.gap_bytes[0] + m.gap_bytes[1]);
         let mut r = line.fields();
         r.serialize_field("ping_rtt_ms", &summary.ping_rtt_ms())?;
         r.serialize_field("community_id", &*community_id_str(m.client, m.server))?;

@@ -191,8 +191,7 @@ impl ToJson for HttpMessage<'_> {
             } => {
                 line.raw(",\"kind\":\"response\",\"method\":null,\"target\":null,\"version\":");
                 line.plain(&http_version(version));
-                line.raw(",\"status\":");
-                line.uint(status.into());
+                line.count(",\"status\":", status.into());
                 text_or_null(line, ",\"reason\":", Some(reason));
             }
         }
@@ -213,12 +212,9 @@ impl ToJson for HttpMessage<'_> {
                 line.raw("]]");
             }
         }
-        line.raw(",\"header_bytes\":");
-        line.uint(self.header_bytes);
-        line.raw(",\"body_bytes\":");
-        line.uint(self.body_bytes);
-        line.raw(",\"framing_bytes\":");
-        line.uint(self.framing_bytes);
+        line.count(",\"header_bytes\":", self.header_bytes);
+        line.count(",\"body_bytes\":", self.body_bytes);
+        line.count(",\"framing_bytes\":", self.framing_bytes);
         line.raw(if self.chunked {
             ",\"chunked\":true"
         } else {

@@ -100,6 +100,13 @@ pub trait JsonLine {
     fn raw(&mut self, text: &'static str);
     /// A count, a length or a number: as serde writes a `u64`.
     fn uint(&mut self, v: u64);
+    /// `name` (the field's name with its punctuation, `,"key":`), then `v` as [`uint`](Self::uint)
+    /// writes it.
+    #[inline(always)]
+    fn count(&mut self, name: &'static str, v: u64) {
+        self.raw(name);
+        self.uint(v);
+    }
     /// A timestamp as [`ts_secs`] has serde write it.
     fn ts(&mut self, t: Timestamp);
     /// `"text"`, `text` the program's own ([`Plain`]).
@@ -127,8 +134,7 @@ pub fn line_head<L: JsonLine>(
         Dir::S2C => ",\"dir\":\"s2c\",\"ts\":",
     });
     line.ts(ts);
-    line.raw(",\"frame\":");
-    line.uint(frame);
+    line.count(",\"frame\":", frame);
 }
 
 /// Writes `name` (the field's name with its punctuation, `,"key":`), then `v` as a string from

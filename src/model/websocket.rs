@@ -161,12 +161,10 @@ impl ToJson for Handshake {
             return Ok(false);
         };
         // `name` (with its comma and colon), then the text or `null`.
-        line.raw("{\"type\":\"handshake\",\"flow\":");
-        line.uint(flow);
+        line.count("{\"type\":\"handshake\",\"flow\":", flow);
         line.raw(",\"ts\":");
         line.ts(self.ts);
-        line.raw(",\"frame\":");
-        line.uint(frame);
+        line.count(",\"frame\":", frame);
         text_or_null(line, ",\"key\":", self.key.as_deref());
         text_or_null(line, ",\"accept\":", self.accept.as_deref());
         text_or_null(
@@ -276,8 +274,7 @@ impl ToJson for WsFrame<'_> {
             (true, true) => ",\"rsv2\":true,\"rsv3\":true,\"opcode\":",
         });
         line.plain(self.opcode.name());
-        line.raw(",\"opcode_num\":");
-        line.uint(self.opcode.as_u8().into());
+        line.count(",\"opcode_num\":", self.opcode.as_u8().into());
         match &self.mask {
             Some(m) => {
                 line.raw(",\"masked\":true,\"mask\":");
@@ -285,14 +282,11 @@ impl ToJson for WsFrame<'_> {
             }
             None => line.raw(",\"masked\":false,\"mask\":null"),
         }
-        line.raw(",\"payload_len\":");
-        line.uint(self.payload_len);
-        line.raw(",\"header_len\":");
-        line.uint(self.header.len() as u64);
+        line.count(",\"payload_len\":", self.payload_len);
+        line.count(",\"header_len\":", self.header.len() as u64);
         match self.close_code {
             Some(code) => {
-                line.raw(",\"close_code\":");
-                line.uint(code.into());
+                line.count(",\"close_code\":", code.into());
             }
             None => line.raw(",\"close_code\":null"),
         }
@@ -355,12 +349,9 @@ impl ToJson for WsMessage<'_> {
         line_head(line, head, [flow, frame], self.dir, self.ts);
         line.raw(",\"opcode\":");
         line.plain(self.opcode.name());
-        line.raw(",\"frames\":");
-        line.uint(self.frames.into());
-        line.raw(",\"wire_len\":");
-        line.uint(self.wire_len);
-        line.raw(",\"len\":");
-        line.uint(self.len);
+        line.count(",\"frames\":", self.frames.into());
+        line.count(",\"wire_len\":", self.wire_len);
+        line.count(",\"len\":", self.len);
         line.raw(match (self.compressed, self.valid_utf8) {
             (false, Some(true)) => ",\"compressed\":false,\"valid_utf8\":true",
             (true, Some(true)) => ",\"compressed\":true,\"valid_utf8\":true",
