@@ -3,7 +3,7 @@
 //! tests (`http.*`, `sse.*`).
 
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
-use crate::model::json::{JsonCx, JsonLine, Plain, ToJson, line_head, text_or_null, ts_secs};
+use crate::model::json::{JsonCx, JsonLine, Plain, ToJson, line_head, ts_secs};
 use crate::model::payload::{Digest, preview};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -178,8 +178,10 @@ impl ToJson for HttpMessage<'_> {
                 target,
                 version,
             } => {
-                text_or_null(line, ",\"kind\":\"request\",\"method\":", Some(method));
-                text_or_null(line, ",\"target\":", Some(target));
+                line.raw(",\"kind\":\"request\",\"method\":");
+                line.text(method);
+                line.raw(",\"target\":");
+                line.text(target);
                 line.raw(",\"version\":");
                 line.plain(&http_version(version));
                 line.raw(",\"status\":null,\"reason\":null");
@@ -192,7 +194,8 @@ impl ToJson for HttpMessage<'_> {
                 line.raw(",\"kind\":\"response\",\"method\":null,\"target\":null,\"version\":");
                 line.plain(&http_version(version));
                 line.count(",\"status\":", status.into());
-                text_or_null(line, ",\"reason\":", Some(reason));
+                line.raw(",\"reason\":");
+                line.text(reason);
             }
         }
         match self.headers.split_first() {
@@ -220,7 +223,7 @@ impl ToJson for HttpMessage<'_> {
         } else {
             ",\"chunked\":false"
         });
-        text_or_null(line, ",\"upgrade\":", self.upgrade);
+        line.text_or_null(",\"upgrade\":", self.upgrade);
         line.raw(if self.complete {
             ",\"complete\":true"
         } else {

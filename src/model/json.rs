@@ -107,6 +107,16 @@ pub trait JsonLine {
         self.raw(name);
         self.uint(v);
     }
+    /// `name` (as for [`count`](Self::count)), then `v` as [`text`](Self::text) writes it, or
+    /// `null`.
+    #[inline(always)]
+    fn text_or_null(&mut self, name: &'static str, v: Option<&str>) {
+        self.raw(name);
+        match v {
+            Some(v) => self.text(v),
+            None => self.raw("null"),
+        }
+    }
     /// A timestamp as [`ts_secs`] has serde write it.
     fn ts(&mut self, t: Timestamp);
     /// `"text"`, `text` the program's own ([`Plain`]).
@@ -135,16 +145,6 @@ pub fn line_head<L: JsonLine>(
     });
     line.ts(ts);
     line.count(",\"frame\":", frame);
-}
-
-/// Writes `name` (the field's name with its punctuation, `,"key":`), then `v` as a string from
-/// a capture, or `null`.
-pub fn text_or_null<L: JsonLine>(line: &mut L, name: &'static str, v: Option<&str>) {
-    line.raw(name);
-    match v {
-        Some(v) => line.text(v),
-        None => line.raw("null"),
-    }
 }
 
 /// A record with its JSON context, ready for serde.

@@ -5,7 +5,7 @@
 use crate::filter::fields::OPCODE_NAMES;
 use crate::filter::{Each, FieldId, OwnFields, RecordType, Value, one};
 use crate::model::http::text_prefix;
-use crate::model::json::{JsonCx, JsonLine, Plain, ToJson, line_head, text_or_null, ts_secs};
+use crate::model::json::{JsonCx, JsonLine, Plain, ToJson, line_head, ts_secs};
 use crate::model::payload::{Digest, HexBuf, Preview, hex_piece, lossy, preview};
 use crate::model::sub::{SubChoice, SubUnit, sub_values, write_units};
 use crate::tcp::Dir;
@@ -165,20 +165,16 @@ impl ToJson for Handshake {
         line.raw(",\"ts\":");
         line.ts(self.ts);
         line.count(",\"frame\":", frame);
-        text_or_null(line, ",\"key\":", self.key.as_deref());
-        text_or_null(line, ",\"accept\":", self.accept.as_deref());
-        text_or_null(
-            line,
-            ",\"expected_accept\":",
-            self.expected_accept.as_deref(),
-        );
+        line.text_or_null(",\"key\":", self.key.as_deref());
+        line.text_or_null(",\"accept\":", self.accept.as_deref());
+        line.text_or_null(",\"expected_accept\":", self.expected_accept.as_deref());
         line.raw(if self.accept_valid {
             ",\"accept_valid\":true"
         } else {
             ",\"accept_valid\":false"
         });
-        text_or_null(line, ",\"version\":", self.version.as_deref());
-        text_or_null(line, ",\"subprotocol\":", self.subprotocol.as_deref());
+        line.text_or_null(",\"version\":", self.version.as_deref());
+        line.text_or_null(",\"subprotocol\":", self.subprotocol.as_deref());
         line.raw(",\"extensions\":[");
         for (i, e) in self.extensions.iter().enumerate() {
             if i > 0 {
@@ -191,7 +187,7 @@ impl ToJson for Handshake {
         } else {
             "],\"deflate\":false"
         });
-        text_or_null(line, ",\"origin\":", self.origin.as_deref());
+        line.text_or_null(",\"origin\":", self.origin.as_deref());
         let mut r = line.fields();
         cx.layers.write(&mut r)?;
         r.end()?;
