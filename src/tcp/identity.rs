@@ -58,12 +58,16 @@ pub fn community_id(a: SocketAddr, b: SocketAddr) -> String {
 
 /// [`community_id`] kept on the stack: `1:` and 28 characters of base64.
 pub fn community_id_str(a: SocketAddr, b: SocketAddr) -> ArrayString<30> {
-    let digest = community_id_digest(
+    community_text(community_id_digest(
         0,
         IPPROTO_TCP,
         (a.ip(), Some(a.port())),
         (b.ip(), Some(b.port())),
-    );
+    ))
+}
+
+/// A Community ID v1's text: `1:` and the base64 of its digest (28 characters).
+fn community_text(digest: [u8; 20]) -> ArrayString<30> {
     let mut text = [0u8; 30];
     text[..2].copy_from_slice(b"1:");
     // 20 bytes are 28 characters of base64: they fit.
@@ -84,11 +88,7 @@ pub fn community_id_v1(
     a: (IpAddr, Option<u16>),
     b: (IpAddr, Option<u16>),
 ) -> String {
-    let digest = community_id_digest(seed, proto, a, b);
-    let mut out = String::with_capacity(30);
-    out.push_str("1:");
-    base64::engine::general_purpose::STANDARD.encode_string(digest, &mut out);
-    out
+    community_text(community_id_digest(seed, proto, a, b)).to_string()
 }
 
 /// The SHA-1 a Community ID v1 is the base64 of.
@@ -100,15 +100,16 @@ pub fn community_id_digest(
 ) -> [u8; 20] {
     // The endpoint ordered first is the smaller address, or the smaller port at equal
     // addresses (the spec's "flow tuple ordering").
-    let (lo, hi) = if (ip_bytes(&a.0), a.1) <= (ip_bytes(&b.0), b.1) {
-        (a, b)
+    let (a_ip, b_ip) = (IpBytes::of(&a.0), IpBytes::of(&b.0));
+    let ((lo, lo_ip), (hi, hi_ip)) = if (a_ip.as_slice(), a.1) <= (b_ip.as_slice(), b.1) {
+        ((a, a_ip), (b, b_ip))
     } else {
-        (b, a)
+        ((b, b_ip), (a, a_ip))
     };
     let mut sha = Sha1::new();
     sha.update(seed.to_be_bytes());
-    sha.update(ip_bytes(&lo.0));
-    sha.update(ip_bytes(&hi.0));
+    sha.update(lo_ip.as_slice());
+    sha.update(hi_ip.as_slice());
     sha.update([proto, 0]);
     if let (Some(p), Some(q)) = (lo.1, hi.1) {
         sha.update(p.to_be_bytes());
@@ -117,11 +118,31 @@ pub fn community_id_digest(
     sha.finalize().into()
 }
 
-/// An address in network byte order: 4 bytes for IPv4, 16 for IPv6.
-fn ip_bytes(ip: &IpAddr) -> Vec<u8> {
-    match ip {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => v6.octets().to_vec(),
+/// An address in network byte order, on the stack: 4 bytes for IPv4, 16 for IPv6.
+#[derive(Clone, Copy)]
+struct IpBytes {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl IpBytes {
+    fn of(ip: &IpAddr) -> IpBytes {
+        let mut bytes = [0; 16];
+        let len = match ip {
+            IpAddr::V4(v4) => {
+                bytes[..4].copy_from_slice(&v4.octets());
+                4
+            }
+            IpAddr::V6(v6) => {
+                bytes = v6.octets();
+                16
+            }
+        };
+        IpBytes { bytes, len }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
