@@ -232,14 +232,11 @@ run_shape() {
         done
         printf '%s\t%s\n' "$shape" "${round[*]}" >>"$rounds"
     done
+    local tools=(sockscope sockscope sockscope sockscope tcpdump)
     for k in 0 1 2 3 4; do
         # shellcheck disable=SC2086
         read -r w c m <<<"$(median ${walls[k]}) $(median ${cpus[k]}) $(median ${rsss[k]})"
-        if [ "$k" = 4 ]; then
-            row "$shape" tcpdump "${labels[k]}" "$big" "$w" "$c" "$m"
-        else
-            row "$shape" sockscope "${labels[k]}" "$big" "$w" "$c" "$m"
-        fi
+        row "$shape" "${tools[k]}" "${labels[k]}" "$big" "$w" "$c" "$m"
     done
     if [ "$tcpflow" = 1 ]; then
         read -r w c m <<<"$(measure "$RUNS_TCPFLOW" "$big" tcpflow -r {})"

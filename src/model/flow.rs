@@ -362,8 +362,7 @@ impl FlowRecord {
             (",\"messages_c2s\":", messages_c2s),
             (",\"messages_s2c\":", messages_s2c),
         ] {
-            line.raw(name);
-            line.uint(v);
+            line.count(name, v);
         }
         line.raw(if summary.polling {
             ",\"polling\":true,\"anomalies\":"

@@ -160,7 +160,6 @@ impl ToJson for Handshake {
         let (Some(flow), Some(frame)) = (cx.flow, cx.frame) else {
             return Ok(false);
         };
-        // `name` (with its comma and colon), then the text or `null`.
         line.count("{\"type\":\"handshake\",\"flow\":", flow);
         line.raw(",\"ts\":");
         line.ts(self.ts);
