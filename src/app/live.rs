@@ -363,7 +363,7 @@ pub fn run(args: &LiveArgs, common: &Common) -> Status {
         geometry.block_size / 1024,
     );
 
-    let mut analyzer = Analyzer::new(&config, Box::new(reporter) as Box<dyn Reporter>);
+    let mut analyzer = Analyzer::for_lanes(&config, Box::new(reporter) as Box<dyn Reporter>);
     let outcome = analyzer.run(&mut source);
     let dump_result = source.close_dump();
     let source_stats = source.stats();

@@ -335,8 +335,20 @@ struct Single<R: Reporter> {
 }
 
 impl<R: Reporter> Analyzer<R> {
-    /// The analysis `config` asks for: in [`Config::threads`] threads (one: all in this one).
+    /// The analysis `config` asks for: in [`Config::threads`] threads (one: all in this one),
+    /// the thread that reads taking a share of the flows too.
     pub fn new(config: &Config, reporter: R) -> Self {
+        Self::with_reader_share(config, reporter, true)
+    }
+
+    /// The same for a source whose lanes each hold whole flows (the rings of
+    /// `live --threads N`): each lane's flows go to a worker thread of their own, and the
+    /// thread that reads them analyzes none.
+    pub fn for_lanes(config: &Config, reporter: R) -> Self {
+        Self::with_reader_share(config, reporter, false)
+    }
+
+    fn with_reader_share(config: &Config, reporter: R, here: bool) -> Self {
         let collect = Collect {
             stats: RunStats {
                 poll_interval: config.poll_interval.as_secs_f64(),
@@ -346,7 +358,7 @@ impl<R: Reporter> Analyzer<R> {
             reporter,
         };
         let inner = if config.workers(config.threads) > 1 {
-            Inner::Many(Box::new(parallel::Parallel::new(config, collect)))
+            Inner::Many(Box::new(parallel::Parallel::new(config, collect, here)))
         } else {
             Inner::One(Box::new(Single {
                 reader: Reader::new(config),
@@ -373,15 +385,6 @@ impl<R: Reporter> Analyzer<R> {
         match &self.inner {
             Inner::One(s) => s.handler.sink.stats.packets + self.not_ours,
             Inner::Many(p) => p.packets_read(),
-        }
-    }
-
-    /// The run's statistics so far (with several threads: packets counted as read, what the
-    /// flows found as of the packets reported so far).
-    pub fn stats(&self) -> &RunStats {
-        match &self.inner {
-            Inner::One(s) => &s.handler.sink.stats,
-            Inner::Many(p) => &p.collect().stats,
         }
     }
 
@@ -424,15 +427,19 @@ impl<R: Reporter> Analyzer<R> {
             };
             if let Some(stop) = stop {
                 let notes = source.record_notes();
-                let stats = match &mut self.inner {
-                    Inner::One(s) => &mut s.handler.sink.stats,
-                    Inner::Many(p) => p.stats_mut(),
-                };
+                let kernel = source.kernel_stats();
                 // Notes on the input belong to no flow: the first shard's.
-                if self.shard.owns_unflowed() {
-                    stats.record_notes.add(&notes);
+                let unflowed = self.shard.owns_unflowed();
+                let note = |stats: &mut RunStats| {
+                    if unflowed {
+                        stats.record_notes.add(&notes);
+                    }
+                    stats.kernel = kernel;
+                };
+                match &mut self.inner {
+                    Inner::One(s) => note(&mut s.handler.sink.stats),
+                    Inner::Many(p) => p.with_stats(note),
                 }
-                stats.kernel = source.kernel_stats();
                 if let Inner::One(s) = &mut self.inner {
                     s.last_map = source.mapped();
                 }

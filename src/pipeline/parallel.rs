@@ -4,6 +4,8 @@
 //! any flow is chosen), and puts it in a batch with the share its TCP 4-tuple hashes to
 //! ([`crate::tcp::shard`]), or, for a source whose lanes each hold whole flows (the rings of
 //! `live --threads N`, which the kernel's symmetric flow hash fills), with its lane's share.
+//! Reading a file, the calling thread analyzes the first share itself, a smaller one
+//! ([`here_part`]), so that N threads are N shares; with lanes every share is a thread's.
 //! A frame read from a memory-mapped file is not copied: the batch names its place in the map
 //! (and the payload of a datagram reassembled here is copied). Every worker is given every
 //! batch: it analyzes the segments of its share (the batch lists them for it) with its own flow
@@ -18,13 +20,17 @@
 //! - then what the packet itself caused (in the worker that owns its flow);
 //! - at the end of the input, the idle flows, then every other flow, each by flow id.
 //!
-//! The calling thread replays the groups in that order, numbering flows as one table would (in
+//! The calling thread replays the groups in that order ([`Merge`]), numbering flows as one table would (in
 //! order of their first packet), to the one reporter: every view prints exactly what one
 //! thread prints. When the reporter reads every packet ([`Reporter::wants_packets`]) every
 //! entry is replayed in turn; when it does not (JSON, `-q`, the tables), a worker hands on a
 //! packet's group only if it holds something or numbers a flow or a conversation, and only the
 //! groups (and the notes of frames no flow took) are replayed. Batches in flight are bounded
-//! ([`DEPTH`] of [`BATCH_BYTES`] or [`BATCH_ENTRIES`] each).
+//! ([`DEPTH`] of [`BATCH_BYTES`] or [`BATCH_ENTRIES`] each). The calling thread's own share
+//! queues its chunks for the merge in the same thread; while it analyzes a batch it lets the
+//! merge replay what is ready every [`BETWEEN`] entries, and at once when more than a worker
+//! thread's channel holds are queued: a replay stopped where a share has not found the rest
+//! yet ([`Wait`]) goes on from there.
 
 use super::carry::{Carried, RunIds, Span};
 use super::{Collect, Counting, Note, Reader};
@@ -36,13 +42,15 @@ use crate::proto::conn::ConnAnalyzer;
 use crate::report::json::event_json;
 use crate::report::{PacketDone, Reporter};
 use crate::source::{Frame, LinkType, prefetch_line};
-use crate::tcp::{ClosingOrder, FlowId, FlowTable, Placed, TableStats, shard::shard_of};
+use crate::tcp::{ClosingOrder, FlowId, FlowTable, Placed, TableStats, shard::Weighted};
 use crate::time::Timestamp;
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 
 /// Bytes of frames copied into one batch (a batch closes at this, at [`BATCH_MAPPED`] or at
@@ -344,9 +352,69 @@ enum ToWorker {
     Finish,
 }
 
+/// Where a worker's chunks go, and where the replayed ones come back from to be filled again.
+trait Deliver {
+    /// Hands a chunk on.
+    fn deliver(&mut self, found: Found);
+    /// A replayed chunk to fill again, if one waits.
+    fn reuse(&mut self) -> Option<Found>;
+    /// Called between entries every [`BETWEEN`] entries of a batch.
+    fn between(&mut self) {}
+}
+
+/// How often the reading thread's own share, while it analyzes a batch, lets the merge
+/// replay what the worker threads have found so far ([`Merge::replay_ready`]): so that
+/// they do not wait with their channels full while it works.
+const BETWEEN: usize = 256;
+
+/// A worker thread's way to the reading thread.
+struct ToReader {
+    to: SyncSender<Found>,
+    /// Chunks replayed, handed back for their buffers.
+    spent: Receiver<Found>,
+    /// What those hold ([`Carried::held_bytes`]), added by the reading thread as it hands one
+    /// back and taken off here as it is reused.
+    spent_bytes: Arc<AtomicUsize>,
+}
+
+impl Deliver for ToReader {
+    /// A reading thread gone away is noticed by the next batch not coming.
+    fn deliver(&mut self, found: Found) {
+        let _ = self.to.send(found);
+    }
+
+    fn reuse(&mut self) -> Option<Found> {
+        let old = self.spent.try_recv().ok()?;
+        self.spent_bytes
+            .fetch_sub(old.carried.held_bytes(), Ordering::Relaxed);
+        Some(old)
+    }
+}
+
+/// The reading thread's own share's way to the merge, in the same thread: its chunks queue
+/// there, and when more than a worker thread's channel holds are queued, what can be replayed
+/// is replayed at once ([`Merge::take_here`]), so that they are bounded as a thread's are.
+/// (Only the reading thread touches the merge, and never while its own share is analyzed
+/// but through this: the borrows do not overlap.)
+struct Here<R: Reporter>(Rc<RefCell<Merge<R>>>);
+
+impl<R: Reporter> Deliver for Here<R> {
+    fn deliver(&mut self, found: Found) {
+        self.0.borrow_mut().take_here(found);
+    }
+
+    fn reuse(&mut self) -> Option<Found> {
+        self.0.borrow_mut().reuse_here()
+    }
+
+    fn between(&mut self) {
+        self.0.borrow_mut().replay_ready();
+    }
+}
+
 /// A worker's sink: what its protocol layer emits, carried, cut into groups and handed to
 /// the reading thread in chunks of about [`CHUNK_BYTES`].
-struct Outbox {
+struct Outbox<D: Deliver> {
     carried: Carried,
     groups: Vec<Group>,
     /// The entry the items belong to, and where its open group starts.
@@ -373,15 +441,11 @@ struct Outbox {
     /// The printer's lines are written here ([`Collect::record_lines`]; the preview width):
     /// an event is carried as its line, and a flow's closing also as itself, to be counted.
     lines: Option<usize>,
-    to: SyncSender<Found>,
-    /// Chunks replayed, handed back for their buffers.
-    spent: Receiver<Found>,
-    /// What those hold ([`Carried::held_bytes`]), added by the reading thread as it hands one
-    /// back and taken off here as it is reused.
-    spent_bytes: Arc<AtomicUsize>,
+    /// Where its chunks go.
+    dest: D,
 }
 
-impl Outbox {
+impl<D: Deliver> Outbox<D> {
     fn start(&mut self, entry: u32) {
         self.entry = entry;
         self.from = self.carried.items.len() as u32;
@@ -441,18 +505,15 @@ impl Outbox {
         }
     }
 
-    /// Hands the chunk on; a reading thread gone away is noticed by the next batch not
-    /// coming.
+    /// Hands the chunk on.
     fn flush(&mut self, last: bool, table: Option<TableStats>) {
-        let (carried, groups) = match self.spent.try_recv() {
-            Ok(mut old) => {
-                self.spent_bytes
-                    .fetch_sub(old.carried.held_bytes(), Ordering::Relaxed);
+        let (carried, groups) = match self.dest.reuse() {
+            Some(mut old) => {
                 old.carried.clear();
                 old.groups.clear();
                 (old.carried, old.groups)
             }
-            Err(_) => Default::default(),
+            None => Default::default(),
         };
         let found = Found {
             carried: std::mem::replace(&mut self.carried, carried),
@@ -462,11 +523,11 @@ impl Outbox {
         };
         self.from = 0;
         self.checked = 0;
-        let _ = self.to.send(found);
+        self.dest.deliver(found);
     }
 }
 
-impl EventSink for Outbox {
+impl<D: Deliver> EventSink for Outbox<D> {
     fn wants_message_records(&self) -> bool {
         self.records
     }
@@ -514,12 +575,12 @@ impl EventSink for Outbox {
 }
 
 /// One worker: a flow table and protocol layer for its share of the flows.
-struct Worker {
+struct Worker<D: Deliver> {
     me: u32,
     /// The highest flow id of the table so far: a higher one is a new flow.
     last_flow: FlowId,
-    table: FlowTable<ConnAnalyzer<Outbox>>,
-    handler: ConnAnalyzer<Outbox>,
+    table: FlowTable<ConnAnalyzer<Outbox<D>>>,
+    handler: ConnAnalyzer<Outbox<D>>,
     /// The mapped file of the last batch, kept until a batch of another input comes: the
     /// flows may remember bytes by their place in it ([`FlowTable::set_backing`]).
     map: Option<Arc<memmap2::Mmap>>,
@@ -528,8 +589,8 @@ struct Worker {
 /// Entry index of the end of input.
 const FINAL: u32 = u32::MAX;
 
-impl Worker {
-    fn new(me: u32, config: &Config, outbox: Outbox) -> Worker {
+impl<D: Deliver> Worker<D> {
+    fn new(me: u32, config: &Config, outbox: Outbox<D>) -> Self {
         Worker {
             me,
             last_flow: 0,
@@ -539,7 +600,7 @@ impl Worker {
         }
     }
 
-    fn out(&mut self) -> &mut Outbox {
+    fn out(&mut self) -> &mut Outbox<D> {
         &mut self.handler.sink
     }
 
@@ -547,7 +608,7 @@ impl Worker {
     fn close_flows(
         &mut self,
         phase: fn(FlowId) -> Phase,
-        close: impl FnOnce(&mut FlowTable<ConnAnalyzer<Outbox>>, &mut ConnAnalyzer<Outbox>),
+        close: impl FnOnce(&mut FlowTable<ConnAnalyzer<Outbox<D>>>, &mut ConnAnalyzer<Outbox<D>>),
     ) {
         self.out().by_flow = Some(phase);
         close(&mut self.table, &mut self.handler);
@@ -593,6 +654,9 @@ impl Worker {
                 continue;
             };
             let i = i as u32;
+            if i as usize % BETWEEN == BETWEEN - 1 {
+                self.out().dest.between();
+            }
             self.tick(i, ts);
             let mine = own.get(next_own) == Some(&i);
             if mine {
@@ -636,7 +700,7 @@ impl Worker {
     }
 }
 
-fn work(me: u32, config: Config, from: Receiver<ToWorker>, outbox: Outbox) {
+fn work(me: u32, config: Config, from: Receiver<ToWorker>, outbox: Outbox<ToReader>) {
     let mut worker = Worker::new(me, &config, outbox);
     while let Ok(msg) = from.recv() {
         match msg {
@@ -652,16 +716,35 @@ fn work(me: u32, config: Config, from: Receiver<ToWorker>, outbox: Outbox) {
     }
 }
 
+/// A worker thread, as the reading thread sees it.
 struct WorkerHandle {
     to: SyncSender<ToWorker>,
     from: Receiver<Found>,
-    /// Chunks replayed, handed back for their buffers, and what they hold ([`Outbox`]).
+    /// Chunks replayed, handed back for their buffers, and what they hold ([`ToReader`]).
     spent: SyncSender<Found>,
     spent_bytes: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
-    /// The worker's flow ids to the run's numbers, for flows still open.
+}
+
+/// Where a share's findings come from.
+enum Link {
+    /// A worker thread.
+    Thread(WorkerHandle),
+    /// The reading thread itself ([`Here`]): its chunks not replayed yet, and those replayed
+    /// waiting to be filled again, with what they hold.
+    Here {
+        queue: VecDeque<Found>,
+        spent: Vec<Found>,
+        spent_bytes: usize,
+    },
+}
+
+/// One share of the flows, as the merge sees it.
+struct Share {
+    link: Link,
+    /// The share's flow ids to the run's numbers, for flows still open.
     ids: HashMap<FlowId, RunIds, foldhash::fast::RandomState>,
-    /// The worker's id of the last flow numbered (its table numbers flows in order).
+    /// The share's id of the last flow numbered (its table numbers flows in order).
     newest: FlowId,
 }
 
@@ -676,27 +759,28 @@ struct Cursor {
 /// entry (in entry order) and frame number.
 type Notes = Vec<(u32, u64, Note)>;
 
-/// A batch handed to the workers, with what only this thread does for its frames.
-struct InFlight {
-    batch: Arc<Batch>,
-    notes: Notes,
+/// What is handed to the shares and not replayed yet.
+enum InFlight {
+    /// A batch, with what only this thread does for its frames.
+    Batch { batch: Arc<Batch>, notes: Notes },
+    /// The end of input.
+    End,
 }
 
-/// The reading and printing side.
-pub struct Parallel<R: Reporter> {
-    reader: Reader,
+/// The replay cannot go on: the reading thread's own share has not found the rest yet (it is
+/// analyzing the batch), or a worker thread has not and the replay does not wait
+/// ([`Merge::replay_ready`]); it goes on from where it stopped.
+#[derive(Debug)]
+struct Wait;
+
+/// The merging and printing side: replays what the shares found in one table's order.
+struct Merge<R: Reporter> {
     collect: Collect<R>,
-    workers: Vec<WorkerHandle>,
-    batch: Batch,
-    notes: Notes,
-    /// The mapped file being read, if it is one, and how much of it has been released
-    /// (behind the frames of the batches replayed).
-    map: Option<Arc<memmap2::Mmap>>,
-    released: usize,
+    shares: Vec<Share>,
     /// Whether the reporter reads every packet ([`Reporter::wants_packets`]): if not, only
-    /// the groups the workers found are replayed, and no frame is copied for it.
+    /// the groups the shares found are replayed, and no frame is copied for it.
     packets: bool,
-    /// Whether the workers write the printer's lines ([`Collect::record_lines`]).
+    /// Whether the shares write the printer's lines ([`Collect::record_lines`]).
     lines: bool,
     /// Held requests of the flows closed so far, in one table's order: a flow's kind that
     /// depends on the flows before it is settled here ([`crate::model::FlowSummary::held_request`]).
@@ -707,9 +791,38 @@ pub struct Parallel<R: Reporter> {
     next_id: FlowId,
     /// The next `tcp.stream` number.
     next_stream: u64,
-    read: u64,
     /// A worker stopped answering (it panicked): the run ends with this error.
     broken: Option<std::io::Error>,
+    /// The mapped file being read, if it is one, and how much of it has been released
+    /// (behind the frames of the batches replayed).
+    map: Option<Arc<memmap2::Mmap>>,
+    released: usize,
+    /// Where the replay of the oldest in flight stopped ([`Wait`]): every share's cursor, the
+    /// next entry (when every packet is replayed), the next note, and the flow that took the
+    /// packet of the entry being replayed, once its group is.
+    cur: Vec<Cursor>,
+    at: u32,
+    notes_at: usize,
+    placed: Option<Placed>,
+    /// Whether the replay waits for the worker threads (else it stops where one has not
+    /// found the rest yet, [`Merge::replay_ready`]).
+    patient: bool,
+}
+
+/// The reading side.
+pub struct Parallel<R: Reporter> {
+    reader: Reader,
+    merge: Rc<RefCell<Merge<R>>>,
+    /// The reading thread's own share of the flows (share 0), when it takes one.
+    here: Option<Worker<Here<R>>>,
+    batch: Batch,
+    notes: Notes,
+    /// Whether the reporter reads every packet (then frames are copied for it).
+    packets: bool,
+    /// How many shares there are, and how the flows are split between them.
+    shares: usize,
+    split: Weighted,
+    read: u64,
     /// Whether the source's lanes kept each connection whole.
     lanes: LaneCheck,
 }
@@ -756,59 +869,100 @@ impl LaneCheck {
     }
 }
 
+/// The reading thread's part of the flows when it takes a share (of every 2^32 hash values,
+/// for [`Weighted`]), among `n` shares: half a worker thread's, as it also reads, decodes and
+/// replays every packet. Measured on two cores (docs/performance.md): half was best on small
+/// packets (`ws`, `http`: against a third, three quarters); on large ones (`mix`) a fifth
+/// would be, by about a tenth of the time, and a part chosen from the first packets' sizes
+/// chose wrong on `mix` itself, whose first packets are small.
+fn here_part(n: usize) -> u64 {
+    /// The reading thread's weight; a worker thread's is 2.
+    const HERE: u64 = 1;
+    (HERE << 32) / (HERE + 2 * (n.max(2) as u64 - 1))
+}
+
+/// Chunks of the reading thread's own share queued before what can be replayed is: a worker
+/// thread's channel holds as many.
+const HERE_QUEUED: usize = DEPTH + 1;
+
+/// A worker's sink, built the same for every share.
+fn outbox<D: Deliver>(
+    n: usize,
+    records: bool,
+    packets: bool,
+    lines: Option<usize>,
+    dest: D,
+) -> Outbox<D> {
+    Outbox {
+        carried: Carried::default(),
+        groups: Vec::new(),
+        entry: 0,
+        from: 0,
+        by_flow: None,
+        checked: 0,
+        chunk_bytes: chunk_bytes(n),
+        in_packet: false,
+        records,
+        packets,
+        lines,
+        dest,
+    }
+}
+
 impl<R: Reporter> Parallel<R> {
-    pub fn new(config: &Config, collect: Collect<R>) -> Self {
+    /// The analysis in [`Config::workers`] shares. With `here`, the reading thread analyzes
+    /// the first share itself (a smaller one, [`here_part`]) and the others are worker
+    /// threads: as many threads as shares. Without, every share is a worker thread (a source
+    /// whose lanes each hold whole flows gives each its lane's, the reading thread none).
+    pub fn new(config: &Config, collect: Collect<R>, here: bool) -> Self {
         let n = config.workers(config.threads);
+        let here = here && n > 1;
         let share = config.share(n);
         let records = collect.wants_message_records();
         let packets = collect.reporter.wants_packets();
         let lines = collect.record_lines();
-        let workers = (0..n)
+        let shares = (0..n)
             .map(|me| {
-                let (to, rx) = sync_channel(DEPTH + 1);
-                let (tx, from) = sync_channel(DEPTH + 1);
-                let (spent, spent_rx) = sync_channel(SPENT);
-                let spent_bytes = Arc::new(AtomicUsize::new(0));
-                let config = share.clone();
-                let outbox = Outbox {
-                    carried: Carried::default(),
-                    groups: Vec::new(),
-                    entry: 0,
-                    from: 0,
-                    by_flow: None,
-                    checked: 0,
-                    chunk_bytes: chunk_bytes(n),
-                    in_packet: false,
-                    records,
-                    packets,
-                    lines,
-                    to: tx,
-                    spent: spent_rx,
-                    spent_bytes: Arc::clone(&spent_bytes),
+                let link = if here && me == 0 {
+                    Link::Here {
+                        queue: VecDeque::new(),
+                        spent: Vec::new(),
+                        spent_bytes: 0,
+                    }
+                } else {
+                    let (to, rx) = sync_channel(DEPTH + 1);
+                    let (tx, from) = sync_channel(DEPTH + 1);
+                    let (spent, spent_rx) = sync_channel(SPENT);
+                    let spent_bytes = Arc::new(AtomicUsize::new(0));
+                    let dest = ToReader {
+                        to: tx,
+                        spent: spent_rx,
+                        spent_bytes: Arc::clone(&spent_bytes),
+                    };
+                    let outbox = outbox(n, records, packets, lines, dest);
+                    let config = share.clone();
+                    let thread = std::thread::Builder::new()
+                        .name(format!("flows-{me}"))
+                        .spawn(move || work(me as u32, config, rx, outbox))
+                        .ok();
+                    Link::Thread(WorkerHandle {
+                        to,
+                        from,
+                        spent,
+                        spent_bytes,
+                        thread,
+                    })
                 };
-                let thread = std::thread::Builder::new()
-                    .name(format!("flows-{me}"))
-                    .spawn(move || work(me as u32, config, rx, outbox))
-                    .ok();
-                WorkerHandle {
-                    to,
-                    from,
-                    spent,
-                    spent_bytes,
-                    thread,
+                Share {
+                    link,
                     ids: HashMap::default(),
                     newest: 0,
                 }
             })
             .collect();
-        Parallel {
-            reader: Reader::new(config),
+        let merge = Rc::new(RefCell::new(Merge {
             collect,
-            workers,
-            batch: Batch::default(),
-            notes: Vec::new(),
-            map: None,
-            released: 0,
+            shares,
             packets,
             lines: lines.is_some(),
             longpoll: LongPollMemory::default(),
@@ -816,8 +970,33 @@ impl<R: Reporter> Parallel<R> {
             free: Vec::new(),
             next_id: 1,
             next_stream: 0,
-            read: 0,
             broken: None,
+            map: None,
+            released: 0,
+            cur: Vec::new(),
+            at: 0,
+            notes_at: 0,
+            placed: None,
+            patient: true,
+        }));
+        let split = Weighted::new(n, if here { here_part(n) } else { 0 });
+        let here = here.then(|| {
+            Worker::new(
+                0,
+                &share,
+                outbox(n, records, packets, lines, Here(Rc::clone(&merge))),
+            )
+        });
+        Parallel {
+            reader: Reader::new(config),
+            merge,
+            here,
+            batch: Batch::default(),
+            notes: Vec::new(),
+            packets,
+            shares: n,
+            split,
+            read: 0,
             lanes: LaneCheck::default(),
         }
     }
@@ -826,12 +1005,9 @@ impl<R: Reporter> Parallel<R> {
         self.read
     }
 
-    pub fn collect(&self) -> &Collect<R> {
-        &self.collect
-    }
-
-    pub fn stats_mut(&mut self) -> &mut crate::stats::RunStats {
-        &mut self.collect.stats
+    /// Changes the run's statistics.
+    pub fn with_stats(&mut self, change: impl FnOnce(&mut crate::stats::RunStats)) {
+        change(&mut self.merge.borrow_mut().collect.stats);
     }
 
     /// What the check of the source's lanes found.
@@ -840,19 +1016,22 @@ impl<R: Reporter> Parallel<R> {
     }
 
     pub fn take_io_error(&mut self) -> Option<std::io::Error> {
-        self.broken
+        let mut merge = self.merge.borrow_mut();
+        merge
+            .broken
             .take()
-            .or_else(|| self.collect.reporter.take_io_error())
+            .or_else(|| merge.collect.reporter.take_io_error())
     }
 
     /// Frames come from `map` from now on (a new input starts): the batch of the frames read
     /// before is handed on first.
     pub fn read_from(&mut self, map: Option<Arc<memmap2::Mmap>>) {
-        if !same_map(&self.map, &map) {
+        if !same_map(&self.merge.borrow().map, &map) {
             self.send();
-            self.map = map;
-            self.released = 0;
-            self.batch.map = self.map.clone();
+            let mut merge = self.merge.borrow_mut();
+            merge.map = map;
+            merge.released = 0;
+            self.batch.map = merge.map.clone();
         }
     }
 
@@ -860,8 +1039,7 @@ impl<R: Reporter> Parallel<R> {
     /// fanout group); its worker is the lane's, else the one the 4-tuple hashes to.
     pub fn process(&mut self, frame: &Frame<'_>, lane: Option<usize>) {
         self.read += 1;
-        self.collect.stats.on_packet(frame.ts);
-        let shares = self.workers.len();
+        let shares = self.shares;
         let batch = &mut self.batch;
         // The frame's bytes: where they are in the mapped file; else a copy, if the printer
         // reads packets (else the payload alone is copied, below).
@@ -879,7 +1057,11 @@ impl<R: Reporter> Parallel<R> {
             data,
         };
         let decoded = self.reader.decode(frame);
-        super::count_frame(&mut self.collect.stats, frame, decoded.as_ref().ok());
+        {
+            let stats = &mut self.merge.borrow_mut().collect.stats;
+            stats.on_packet(frame.ts);
+            super::count_frame(stats, frame, decoded.as_ref().ok());
+        }
         match decoded {
             Ok(seg) => {
                 if let Some(lane) = lane {
@@ -920,7 +1102,7 @@ impl<R: Reporter> Parallel<R> {
                         window_scale: seg.window_scale,
                     },
                 };
-                let share = lane.map_or_else(|| shard_of(seg.src, seg.dst, shares), |l| l % shares);
+                let share = lane.map_or_else(|| self.split.share(seg.src, seg.dst), |l| l % shares);
                 batch.push(entry, Some(share));
             }
             Err(what) => {
@@ -941,54 +1123,270 @@ impl<R: Reporter> Parallel<R> {
         self.settle();
     }
 
-    /// Every frame read so far analyzed by the workers and replayed.
+    /// Every frame read so far analyzed by the shares and replayed.
     pub fn settle(&mut self) {
         self.send();
-        while !self.in_flight.is_empty() {
-            self.replay_next();
-        }
+        self.merge.borrow_mut().replay_all();
     }
 
-    /// Hands the batch being filled to every worker; replays the oldest when too many are out.
+    /// Hands the batch being filled to every worker thread, analyzes this thread's own share
+    /// of it, and replays the oldest when too many are out.
     fn send(&mut self) {
         if self.batch.entries.is_empty() {
             return;
         }
-        let (mut next, notes) = self.free.pop().unwrap_or_default();
-        next.map = self.map.clone();
-        let batch = Arc::new(std::mem::replace(&mut self.batch, next));
-        for w in &self.workers {
-            if w.to.send(ToWorker::Batch(Arc::clone(&batch))).is_err() {
-                self.broken = Some(worker_lost());
+        let batch = {
+            let mut guard = self.merge.borrow_mut();
+            let merge = &mut *guard;
+            let (mut next, notes) = merge.free.pop().unwrap_or_default();
+            next.map = merge.map.clone();
+            let batch = Arc::new(std::mem::replace(&mut self.batch, next));
+            for share in &merge.shares {
+                if let Link::Thread(w) = &share.link
+                    && w.to.send(ToWorker::Batch(Arc::clone(&batch))).is_err()
+                {
+                    merge.broken = Some(worker_lost());
+                }
+            }
+            merge.in_flight.push_back(InFlight::Batch {
+                batch: Arc::clone(&batch),
+                notes: std::mem::replace(&mut self.notes, notes),
+            });
+            batch
+        };
+        if let Some(here) = &mut self.here {
+            here.batch(&batch);
+            // Dropped before the last chunk, so that the replay can reuse the batch.
+            drop(batch);
+            here.out().flush(true, None);
+        } else {
+            drop(batch);
+        }
+        let mut merge = self.merge.borrow_mut();
+        while merge.in_flight.len() > DEPTH {
+            if merge.replay_front().is_err() {
+                break;
             }
         }
-        self.in_flight.push_back(InFlight {
-            batch,
-            notes: std::mem::replace(&mut self.notes, notes),
-        });
-        while self.in_flight.len() > DEPTH {
-            self.replay_next();
+    }
+
+    /// Ends the input: every batch replayed, then what the shares end with.
+    pub fn finish(mut self) -> Result<Collect<R>, std::io::Error> {
+        self.send();
+        {
+            let mut guard = self.merge.borrow_mut();
+            let merge = &mut *guard;
+            merge.replay_all();
+            if let Some(a) = self
+                .reader
+                .final_anomaly(merge.collect.stats.last_ts.unwrap_or_default())
+            {
+                let frame = merge.collect.stats.packets;
+                merge.collect.global_anomaly(&a, frame);
+            }
+            for share in &merge.shares {
+                if let Link::Thread(w) = &share.link
+                    && w.to.send(ToWorker::Finish).is_err()
+                {
+                    merge.broken = Some(worker_lost());
+                }
+            }
+            merge.in_flight.push_back(InFlight::End);
+        }
+        if let Some(here) = &mut self.here {
+            here.finish();
+        }
+        // The last chunks carry the tables' counters.
+        self.merge.borrow_mut().replay_all();
+        // The own share's sink holds the merge too.
+        drop(self.here.take());
+        let merge = Rc::try_unwrap(self.merge)
+            .map_err(|_| std::io::Error::other("the analysis ended with its merge still shared"))?;
+        let mut merge = merge.into_inner();
+        // Closing their channels ends the workers.
+        for share in std::mem::take(&mut merge.shares) {
+            if let Link::Thread(w) = share.link {
+                drop(w.to);
+                if let Some(t) = w.thread {
+                    let _ = t.join();
+                }
+            }
+        }
+        if let Some(e) = merge.broken.take() {
+            return Err(e);
+        }
+        Ok(merge.collect)
+    }
+}
+
+impl<R: Reporter> Merge<R> {
+    /// A chunk of the reading thread's own share: queued; with too many queued, everything
+    /// that can be replayed is (a batch of small requests can carry many times its own bytes
+    /// in records, one packet thousands of them, and the queue stays as bounded as a worker
+    /// thread's channel).
+    fn take_here(&mut self, found: Found) {
+        let Some(Link::Here { queue, .. }) = self.shares.first_mut().map(|s| &mut s.link) else {
+            return;
+        };
+        queue.push_back(found);
+        if queue.len() > HERE_QUEUED {
+            self.replay_all();
         }
     }
 
-    /// Cursors before the first chunk of every worker's findings.
-    fn cursors(&self) -> Vec<Cursor> {
-        self.workers.iter().map(|_| Cursor::default()).collect()
+    /// A chunk of the reading thread's own share replayed, to be filled again.
+    fn reuse_here(&mut self) -> Option<Found> {
+        let Some(Link::Here {
+            spent, spent_bytes, ..
+        }) = self.shares.first_mut().map(|s| &mut s.link)
+        else {
+            return None;
+        };
+        let old = spent.pop()?;
+        *spent_bytes -= old.carried.held_bytes();
+        Some(old)
     }
 
-    /// Makes `cur` point at a group, or at the end of what worker `w` found in this batch:
-    /// takes the worker's next chunk when this one is used up.
-    fn refill(&mut self, cur: &mut Cursor, w: usize) {
-        while cur.at >= cur.found.groups.len() && !cur.found.last {
-            let next = match self.workers[w].from.recv() {
-                Ok(f) => f,
-                Err(_) => {
-                    self.broken = Some(worker_lost());
-                    Found {
-                        last: true,
-                        ..Found::default()
-                    }
+    /// Replays what the shares have found so far, waiting for none.
+    fn replay_ready(&mut self) {
+        self.patient = false;
+        self.replay_all();
+        self.patient = true;
+    }
+
+    /// Replays everything in flight, as far as the reading thread's own share's findings go.
+    fn replay_all(&mut self) {
+        while !self.in_flight.is_empty() {
+            if self.replay_front().is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Replays the oldest in flight, or goes on with it from where it stopped.
+    fn replay_front(&mut self) -> Result<(), Wait> {
+        let Some(item) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let mut cur = std::mem::take(&mut self.cur);
+        if cur.len() != self.shares.len() {
+            cur = self.shares.iter().map(|_| Cursor::default()).collect();
+        }
+        let done = match &item {
+            InFlight::Batch { batch, notes } => self.replay_batch(&mut cur, batch, notes),
+            InFlight::End => self
+                .replay_entry(&mut cur, FINAL)
+                .and_then(|_| self.drain(&mut cur)),
+        };
+        self.cur = cur;
+        if done.is_err() {
+            self.in_flight.push_front(item);
+            return done;
+        }
+        self.at = 0;
+        self.notes_at = 0;
+        self.placed = None;
+        if let InFlight::Batch { batch, mut notes } = item {
+            // Every share is done with the batch: its frames' pages can go (those of a file
+            // read before go when its map does).
+            if let (Some(map), Some(current)) = (&batch.map, &self.map)
+                && Arc::ptr_eq(map, current)
+            {
+                crate::source::contiguous::release_behind(
+                    map,
+                    &mut self.released,
+                    batch.mapped_end,
+                );
+            }
+            if let Ok(mut batch) = Arc::try_unwrap(batch) {
+                batch.clear();
+                notes.clear();
+                self.free.push((batch, notes));
+            }
+        }
+        Ok(())
+    }
+
+    /// Replays a batch: every entry when the reporter reads every packet, else only the
+    /// entries the shares found something for, and the notes of frames no flow took.
+    fn replay_batch(
+        &mut self,
+        cur: &mut [Cursor],
+        batch: &Batch,
+        notes: &Notes,
+    ) -> Result<(), Wait> {
+        if self.packets {
+            while let Some(entry) = batch.entries.get(self.at as usize) {
+                let i = self.at;
+                let placed = self.replay_entry(cur, i)?;
+                self.at += 1;
+                let (frame, placed) = match entry {
+                    Entry::Tcp { frame, .. } => (frame, placed),
+                    Entry::Other { frame } => (frame, None),
+                    Entry::Idle(_) => continue,
+                };
+                if let Some((_, index, note)) = notes.get(self.notes_at).filter(|n| n.0 == i) {
+                    self.notes_at += 1;
+                    note.apply(&mut self.collect, *index);
                 }
+                let frame = batch.frame(frame);
+                self.collect
+                    .reporter
+                    .packet_done(&PacketDone::new(&frame, placed));
+                self.check_output();
+            }
+        } else {
+            loop {
+                let group = self.next_entry(cur)?;
+                match notes
+                    .get(self.notes_at)
+                    .filter(|n| group.is_none_or(|g| n.0 < g))
+                {
+                    Some((_, index, note)) => {
+                        self.notes_at += 1;
+                        note.apply(&mut self.collect, *index);
+                    }
+                    None => match group {
+                        Some(entry) => {
+                            self.replay_entry(cur, entry)?;
+                        }
+                        None => break,
+                    },
+                }
+                self.check_output();
+            }
+        }
+        self.drain(cur)
+    }
+
+    /// Makes `cur` point at a group, or at the end of what share `w` found in this batch:
+    /// takes the share's next chunk when this one is used up (from the reading thread's own
+    /// share, only a chunk already queued).
+    fn refill(&mut self, cur: &mut Cursor, w: usize) -> Result<(), Wait> {
+        while cur.at >= cur.found.groups.len() && !cur.found.last {
+            let next = match &mut self.shares[w].link {
+                Link::Thread(h) => match h.from.try_recv() {
+                    Ok(f) => f,
+                    Err(TryRecvError::Empty) if !self.patient => return Err(Wait),
+                    Err(TryRecvError::Empty) => match h.from.recv() {
+                        Ok(f) => f,
+                        Err(_) => {
+                            self.broken = Some(worker_lost());
+                            Found {
+                                last: true,
+                                ..Found::default()
+                            }
+                        }
+                    },
+                    Err(TryRecvError::Disconnected) => {
+                        self.broken = Some(worker_lost());
+                        Found {
+                            last: true,
+                            ..Found::default()
+                        }
+                    }
+                },
+                Link::Here { queue, .. } => queue.pop_front().ok_or(Wait)?,
             };
             if let Some(t) = &next.table {
                 self.collect.add_table_stats(t);
@@ -997,17 +1395,17 @@ impl<R: Reporter> Parallel<R> {
             cur.at = 0;
             self.give_back(w, spent);
         }
+        Ok(())
     }
 
-    /// Replays every group of `entry` from every worker, merged into one table's order: each
-    /// worker's groups of an entry come in that order, so the next is the least of the
-    /// workers' next ones. Returns the flow that took the entry's packet.
-    fn replay_entry(&mut self, cur: &mut [Cursor], entry: u32) -> Option<Placed> {
-        let mut placed = None;
+    /// Replays every group of `entry` from every share, merged into one table's order: each
+    /// share's groups of an entry come in that order, so the next is the least of the
+    /// shares' next ones. Returns the flow that took the entry's packet.
+    fn replay_entry(&mut self, cur: &mut [Cursor], entry: u32) -> Result<Option<Placed>, Wait> {
         loop {
             let mut next: Option<(GroupKey, usize)> = None;
             for (w, c) in cur.iter_mut().enumerate() {
-                self.refill(c, w);
+                self.refill(c, w)?;
                 let Some(g) = c.found.groups.get(c.at).filter(|g| g.entry == entry) else {
                     continue;
                 };
@@ -1017,11 +1415,11 @@ impl<R: Reporter> Parallel<R> {
                 }
             }
             let Some((_, w)) = next else {
-                return placed;
+                return Ok(self.placed.take());
             };
             let c = &mut cur[w];
             let Some(&group) = c.found.groups.get(c.at) else {
-                return placed;
+                return Ok(self.placed.take());
             };
             c.at += 1;
             if let Phase::Packet {
@@ -1033,7 +1431,7 @@ impl<R: Reporter> Parallel<R> {
                 let first_stream = self.next_stream;
                 self.next_stream += streams;
                 if let Some(p) = p {
-                    placed = Some(Placed {
+                    self.placed = Some(Placed {
                         flow: self.open_flow(w, p.flow, new_flow, first_stream),
                         ..p
                     });
@@ -1043,104 +1441,66 @@ impl<R: Reporter> Parallel<R> {
         }
     }
 
-    /// Hands a replayed chunk back to worker `w` for its buffers, while what waits for it
+    /// Hands a replayed chunk back to share `w` for its buffers, while what waits for it
     /// holds less than its share of [`SPENT_BYTES`]. A cursor's empty start (nothing
     /// allocated) is not handed back: the worker would fill it from nothing, growing every
     /// buffer again (and with them, page faults), instead of taking one that has room.
-    fn give_back(&self, w: usize, spent: Found) {
+    fn give_back(&mut self, w: usize, spent: Found) {
         let held = spent.carried.held_bytes();
-        let n = self.workers.len();
-        let worker = &self.workers[w];
-        if held == 0
-            || held > 4 * chunk_bytes(n)
-            || worker.spent_bytes.load(Ordering::Relaxed) + held > SPENT_BYTES / n.max(1)
-        {
+        let n = self.shares.len();
+        if held == 0 || held > 4 * chunk_bytes(n) {
             return;
         }
-        worker.spent_bytes.fetch_add(held, Ordering::Relaxed);
-        // A worker that has gone away needs nothing back.
-        if worker.spent.try_send(spent).is_err() {
-            worker.spent_bytes.fetch_sub(held, Ordering::Relaxed);
+        let room = SPENT_BYTES / n.max(1);
+        match &mut self.shares[w].link {
+            Link::Thread(worker) => {
+                if worker.spent_bytes.load(Ordering::Relaxed) + held > room {
+                    return;
+                }
+                worker.spent_bytes.fetch_add(held, Ordering::Relaxed);
+                // A worker that has gone away needs nothing back.
+                if worker.spent.try_send(spent).is_err() {
+                    worker.spent_bytes.fetch_sub(held, Ordering::Relaxed);
+                }
+            }
+            Link::Here {
+                spent: waiting,
+                spent_bytes,
+                ..
+            } => {
+                if *spent_bytes + held <= room && waiting.len() < SPENT {
+                    *spent_bytes += held;
+                    waiting.push(spent);
+                }
+            }
         }
     }
 
-    /// Takes every worker's chunks up to its last one for the batch (all replayed by then).
-    fn drain(&mut self, cur: &mut [Cursor]) {
+    /// Takes every share's chunks up to its last one for the batch (all replayed by then).
+    /// Every cursor reaches its last chunk before any is emptied, so that after a [`Wait`]
+    /// none has been moved on to the next batch's.
+    fn drain(&mut self, cur: &mut [Cursor]) -> Result<(), Wait> {
         for (w, c) in cur.iter_mut().enumerate() {
             c.at = c.found.groups.len();
-            self.refill(c, w);
+            self.refill(c, w)?;
+        }
+        for (w, c) in cur.iter_mut().enumerate() {
             let spent = std::mem::take(&mut c.found);
             self.give_back(w, spent);
         }
+        Ok(())
     }
 
-    /// Replays the oldest batch: every entry when the reporter reads every packet, else only
-    /// the entries the workers found something for, and the notes of frames no flow took.
-    fn replay_next(&mut self) {
-        let Some(InFlight { batch, notes }) = self.in_flight.pop_front() else {
-            return;
-        };
-        let mut cur = self.cursors();
-        let mut notes_left = notes.iter().peekable();
-        if self.packets {
-            for (i, entry) in batch.entries.iter().enumerate() {
-                let i = i as u32;
-                let placed = self.replay_entry(&mut cur, i);
-                let (frame, placed) = match entry {
-                    Entry::Tcp { frame, .. } => (frame, placed),
-                    Entry::Other { frame } => (frame, None),
-                    Entry::Idle(_) => continue,
-                };
-                if let Some((_, index, note)) = notes_left.next_if(|n| n.0 == i) {
-                    note.apply(&mut self.collect, *index);
-                }
-                let frame = batch.frame(frame);
-                self.collect
-                    .reporter
-                    .packet_done(&PacketDone::new(&frame, placed));
-                self.check_output();
-            }
-        } else {
-            loop {
-                let group = self.next_entry(&mut cur);
-                match notes_left.next_if(|n| group.is_none_or(|g| n.0 < g)) {
-                    Some((_, index, note)) => note.apply(&mut self.collect, *index),
-                    None => match group {
-                        Some(entry) => {
-                            self.replay_entry(&mut cur, entry);
-                        }
-                        None => break,
-                    },
-                }
-                self.check_output();
-            }
-        }
-        self.drain(&mut cur);
-        // Every worker is done with the batch: its frames' pages can go (those of a file read
-        // before go when its map does).
-        if let (Some(map), Some(current)) = (&batch.map, &self.map)
-            && Arc::ptr_eq(map, current)
-        {
-            crate::source::contiguous::release_behind(map, &mut self.released, batch.mapped_end);
-        }
-        if let Ok(mut batch) = Arc::try_unwrap(batch) {
-            batch.clear();
-            let mut notes = notes;
-            notes.clear();
-            self.free.push((batch, notes));
-        }
-    }
-
-    /// The first entry any worker found something for that is not replayed yet.
-    fn next_entry(&mut self, cur: &mut [Cursor]) -> Option<u32> {
+    /// The first entry any share found something for that is not replayed yet.
+    fn next_entry(&mut self, cur: &mut [Cursor]) -> Result<Option<u32>, Wait> {
         let mut least: Option<u32> = None;
         for (w, c) in cur.iter_mut().enumerate() {
-            self.refill(c, w);
+            self.refill(c, w)?;
             if let Some(g) = c.found.groups.get(c.at) {
                 least = Some(least.map_or(g.entry, |l| l.min(g.entry)));
             }
         }
-        least
+        Ok(least)
     }
 
     /// Keeps the reporter's first output error: the run ends with it.
@@ -1171,7 +1531,7 @@ impl<R: Reporter> Parallel<R> {
 
     /// The run's id of worker `w`'s flow `id` (one not open any more sorts last).
     fn run_id(&self, w: usize, id: FlowId) -> FlowId {
-        self.workers[w].ids.get(&id).map_or(FlowId::MAX, |r| r.flow)
+        self.shares[w].ids.get(&id).map_or(FlowId::MAX, |r| r.flow)
     }
 
     /// The run's id of worker `w`'s flow `id`, numbering it if it is `new` (its `tcp.stream`
@@ -1179,7 +1539,7 @@ impl<R: Reporter> Parallel<R> {
     /// [`Phase::PacketPart`]): flows are numbered in order of their first packet, as one table
     /// numbers them.
     fn open_flow(&mut self, w: usize, id: FlowId, new: bool, stream: u64) -> FlowId {
-        let worker = &mut self.workers[w];
+        let worker = &mut self.shares[w];
         if new && id > worker.newest {
             let run = RunIds {
                 flow: self.next_id,
@@ -1205,11 +1565,11 @@ impl<R: Reporter> Parallel<R> {
                 (None, _) => RunIds::default(),
                 (Some(l), Some((seen, id))) if l == seen => id,
                 (Some(l), _) => {
-                    if part && l > self.workers[w].newest {
+                    if part && l > self.shares[w].newest {
                         // The flow this packet starts, met before the packet's own group.
                         self.open_flow(w, l, true, self.next_stream);
                     }
-                    let id = self.workers[w].ids.get(&l).copied().unwrap_or(RunIds {
+                    let id = self.shares[w].ids.get(&l).copied().unwrap_or(RunIds {
                         flow: FlowId::MAX,
                         tcp_stream: u64::MAX,
                     });
@@ -1242,44 +1602,9 @@ impl<R: Reporter> Parallel<R> {
                     .replay(i as usize, id, &mut self.collect as &mut dyn EventSink);
             }
             if let Some(closed) = closes {
-                self.workers[w].ids.remove(&closed);
+                self.shares[w].ids.remove(&closed);
             }
         }
-    }
-
-    /// Ends the input: every batch replayed, then what the workers end with.
-    pub fn finish(mut self) -> Result<Collect<R>, std::io::Error> {
-        self.send();
-        while !self.in_flight.is_empty() {
-            self.replay_next();
-        }
-        if let Some(a) = self
-            .reader
-            .final_anomaly(self.collect.stats.last_ts.unwrap_or_default())
-        {
-            let frame = self.collect.stats.packets;
-            self.collect.global_anomaly(&a, frame);
-        }
-        for w in &self.workers {
-            if w.to.send(ToWorker::Finish).is_err() {
-                self.broken = Some(worker_lost());
-            }
-        }
-        let mut cur = self.cursors();
-        self.replay_entry(&mut cur, FINAL);
-        // The last chunks carry the tables' counters.
-        self.drain(&mut cur);
-        // Closing their channels ends the workers.
-        for w in std::mem::take(&mut self.workers) {
-            drop(w.to);
-            if let Some(t) = w.thread {
-                let _ = t.join();
-            }
-        }
-        if let Some(e) = self.broken.take() {
-            return Err(e);
-        }
-        Ok(self.collect)
     }
 }
 
@@ -1360,7 +1685,7 @@ mod tests {
                 stats: crate::stats::RunStats::default(),
                 reporter: crate::app::Silent,
             };
-            let mut p = Parallel::new(&config, collect);
+            let mut p = Parallel::new(&config, collect, lane.is_none());
             for (i, data) in frames.iter().enumerate() {
                 let frame = Frame {
                     index: i as u64 + 1,

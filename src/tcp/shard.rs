@@ -26,6 +26,40 @@ pub fn shard_of(a: SocketAddr, b: SocketAddr, n: usize) -> usize {
     (((flow_hash(a, b) >> 32) * n as u64) >> 32) as usize
 }
 
+/// A split of the flows into `n` shares where share 0 takes a part of its own (`first` of
+/// every 2^32 hash values) and the others the rest evenly: with `first` 0, [`shard_of`]'s.
+#[derive(Clone, Copy, Debug)]
+pub struct Weighted {
+    n: usize,
+    first: u64,
+    /// `(n - 1) << 64` over the values left to the others: multiply-shift, no division.
+    scale: u128,
+}
+
+impl Weighted {
+    pub fn new(n: usize, first: u64) -> Weighted {
+        let first = first.min((1 << 32) - 1);
+        let rest = (1u64 << 32) - first;
+        Weighted {
+            n,
+            first,
+            scale: (u128::from(n.max(1) as u64 - 1) << 64) / u128::from(rest),
+        }
+    }
+
+    /// The share of the connection between `a` and `b`.
+    #[inline]
+    pub fn share(&self, a: SocketAddr, b: SocketAddr) -> usize {
+        if self.first == 0 || self.n <= 1 {
+            return shard_of(a, b, self.n);
+        }
+        match (flow_hash(a, b) >> 32).checked_sub(self.first) {
+            None => 0,
+            Some(rest) => 1 + ((u128::from(rest) * self.scale) >> 64) as usize,
+        }
+    }
+}
+
 /// One endpoint as a word: an IPv4 address and port exactly; an IPv6 address folded.
 #[inline]
 fn endpoint_word(e: SocketAddr) -> u64 {
@@ -101,5 +135,47 @@ mod tests {
         }
         assert_eq!(shard_of(server, server, 0), 0);
         assert_eq!(shard_of(server, server, 1), 0);
+    }
+
+    #[test]
+    fn a_weighted_split_gives_each_share_its_part() {
+        for (n, first) in [
+            (2usize, 1u64 << 31),
+            (2, 1 << 30),
+            (3, 1 << 30),
+            (7, 123_456_789),
+            (2, 0),
+        ] {
+            let split = Weighted::new(n, first);
+            let mut counts = vec![0u32; n];
+            let total = 200_000u32;
+            for i in 0..total {
+                let a = SocketAddr::from((
+                    [10, 0, (i >> 16) as u8, (i >> 8) as u8],
+                    (i & 0xffff) as u16,
+                ));
+                let b = sa("192.0.2.1:443");
+                let share = split.share(a, b);
+                assert_eq!(share, split.share(b, a), "both directions alike");
+                counts[share] += 1;
+            }
+            let f = if first == 0 {
+                1.0 / n as f64
+            } else {
+                first as f64 / 4_294_967_296.0
+            };
+            let want_first = f64::from(total) * f;
+            let want_other = (f64::from(total) - want_first) / (n - 1) as f64;
+            assert!(
+                (f64::from(counts[0]) - want_first).abs() < want_first * 0.05,
+                "{n} {first}: {counts:?}"
+            );
+            for c in &counts[1..] {
+                assert!(
+                    (f64::from(*c) - want_other).abs() < want_other * 0.05,
+                    "{n} {first}: {counts:?}"
+                );
+            }
+        }
     }
 }
