@@ -872,9 +872,10 @@ impl LaneCheck {
 /// The reading thread's part of the flows when it takes a share (of every 2^32 hash values,
 /// for [`Weighted`]), among `n` shares: half a worker thread's, as it also reads, decodes and
 /// replays every packet. Measured on two cores (docs/performance.md): half was best on small
-/// packets (`ws`, `http`: against a third, three quarters); on large ones (`mix`) a fifth
-/// would be, by about a tenth of the time, and a part chosen from the first packets' sizes
-/// chose wrong on `mix` itself, whose first packets are small.
+/// packets (`ws`, `http`: against a tenth, a quarter, two fifths, three fifths and three
+/// quarters); on large ones (`mix`) a fifth would be, by about a tenth of the time, and a part
+/// chosen from the first packets' sizes chose wrong on `mix` itself, whose first packets are
+/// small.
 fn here_part(n: usize) -> u64 {
     /// The reading thread's weight; a worker thread's is 2.
     const HERE: u64 = 1;
