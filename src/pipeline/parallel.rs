@@ -689,6 +689,15 @@ impl<D: Deliver> Worker<D> {
         }
     }
 
+    /// Analyzes a batch and hands on its last chunk. The batch is dropped before that chunk,
+    /// so that the merge, which replays the batch once every share's last chunk is in, gets
+    /// it back to reuse.
+    fn take(&mut self, batch: Arc<Batch>) {
+        self.batch(&batch);
+        drop(batch);
+        self.out().flush(true, None);
+    }
+
     fn finish(&mut self) {
         self.out().start(FINAL);
         self.close_flows(Phase::FinalSwept, |table, handler| {
@@ -704,13 +713,7 @@ fn work(me: u32, config: Config, from: Receiver<ToWorker>, outbox: Outbox<ToRead
     let mut worker = Worker::new(me, &config, outbox);
     while let Ok(msg) = from.recv() {
         match msg {
-            ToWorker::Batch(batch) => {
-                worker.batch(&batch);
-                // Dropped before the last chunk, so that the reader gets the batch back to
-                // reuse.
-                drop(batch);
-                worker.out().flush(true, None);
-            }
+            ToWorker::Batch(batch) => worker.take(batch),
             ToWorker::Finish => worker.finish(),
         }
     }
@@ -819,8 +822,7 @@ pub struct Parallel<R: Reporter> {
     notes: Notes,
     /// Whether the reporter reads every packet (then frames are copied for it).
     packets: bool,
-    /// How many shares there are, and how the flows are split between them.
-    shares: usize,
+    /// How the flows are split between the shares.
     split: Weighted,
     read: u64,
     /// Whether the source's lanes kept each connection whole.
@@ -974,7 +976,7 @@ impl<R: Reporter> Parallel<R> {
             broken: None,
             map: None,
             released: 0,
-            cur: Vec::new(),
+            cur: (0..n).map(|_| Cursor::default()).collect(),
             at: 0,
             notes_at: 0,
             placed: None,
@@ -995,7 +997,6 @@ impl<R: Reporter> Parallel<R> {
             batch: Batch::default(),
             notes: Vec::new(),
             packets,
-            shares: n,
             split,
             read: 0,
             lanes: LaneCheck::default(),
@@ -1040,7 +1041,7 @@ impl<R: Reporter> Parallel<R> {
     /// fanout group); its worker is the lane's, else the one the 4-tuple hashes to.
     pub fn process(&mut self, frame: &Frame<'_>, lane: Option<usize>) {
         self.read += 1;
-        let shares = self.shares;
+        let shares = self.split.shares();
         let batch = &mut self.batch;
         // The frame's bytes: where they are in the mapped file; else a copy, if the printer
         // reads packets (else the payload alone is copied, below).
@@ -1142,26 +1143,16 @@ impl<R: Reporter> Parallel<R> {
             let (mut next, notes) = merge.free.pop().unwrap_or_default();
             next.map = merge.map.clone();
             let batch = Arc::new(std::mem::replace(&mut self.batch, next));
-            for share in &merge.shares {
-                if let Link::Thread(w) = &share.link
-                    && w.to.send(ToWorker::Batch(Arc::clone(&batch))).is_err()
-                {
-                    merge.broken = Some(worker_lost());
-                }
-            }
+            merge.tell_threads(|| ToWorker::Batch(Arc::clone(&batch)));
             merge.in_flight.push_back(InFlight::Batch {
                 batch: Arc::clone(&batch),
                 notes: std::mem::replace(&mut self.notes, notes),
             });
             batch
         };
-        if let Some(here) = &mut self.here {
-            here.batch(&batch);
-            // Dropped before the last chunk, so that the replay can reuse the batch.
-            drop(batch);
-            here.out().flush(true, None);
-        } else {
-            drop(batch);
+        match &mut self.here {
+            Some(here) => here.take(batch),
+            None => drop(batch),
         }
         let mut merge = self.merge.borrow_mut();
         while merge.in_flight.len() > DEPTH {
@@ -1185,13 +1176,7 @@ impl<R: Reporter> Parallel<R> {
                 let frame = merge.collect.stats.packets;
                 merge.collect.global_anomaly(&a, frame);
             }
-            for share in &merge.shares {
-                if let Link::Thread(w) = &share.link
-                    && w.to.send(ToWorker::Finish).is_err()
-                {
-                    merge.broken = Some(worker_lost());
-                }
-            }
+            merge.tell_threads(|| ToWorker::Finish);
             merge.in_flight.push_back(InFlight::End);
         }
         if let Some(here) = &mut self.here {
@@ -1221,6 +1206,17 @@ impl<R: Reporter> Parallel<R> {
 }
 
 impl<R: Reporter> Merge<R> {
+    /// Sends every worker thread `msg()`; one gone away breaks the run.
+    fn tell_threads(&mut self, msg: impl Fn() -> ToWorker) {
+        for share in &self.shares {
+            if let Link::Thread(w) = &share.link
+                && w.to.send(msg()).is_err()
+            {
+                self.broken = Some(worker_lost());
+            }
+        }
+    }
+
     /// A chunk of the reading thread's own share: queued; with too many queued, everything
     /// that can be replayed is (a batch of small requests can carry many times its own bytes
     /// in records, one packet thousands of them, and the queue stays as bounded as a worker
@@ -1270,9 +1266,6 @@ impl<R: Reporter> Merge<R> {
             return Ok(());
         };
         let mut cur = std::mem::take(&mut self.cur);
-        if cur.len() != self.shares.len() {
-            cur = self.shares.iter().map(|_| Cursor::default()).collect();
-        }
         let done = match &item {
             InFlight::Batch { batch, notes } => self.replay_batch(&mut cur, batch, notes),
             InFlight::End => self
@@ -1366,27 +1359,20 @@ impl<R: Reporter> Merge<R> {
     fn refill(&mut self, cur: &mut Cursor, w: usize) -> Result<(), Wait> {
         while cur.at >= cur.found.groups.len() && !cur.found.last {
             let next = match &mut self.shares[w].link {
-                Link::Thread(h) => match h.from.try_recv() {
-                    Ok(f) => f,
-                    Err(TryRecvError::Empty) if !self.patient => return Err(Wait),
-                    Err(TryRecvError::Empty) => match h.from.recv() {
-                        Ok(f) => f,
-                        Err(_) => {
-                            self.broken = Some(worker_lost());
-                            Found {
-                                last: true,
-                                ..Found::default()
-                            }
-                        }
-                    },
-                    Err(TryRecvError::Disconnected) => {
+                Link::Thread(h) => {
+                    let got = match h.from.try_recv() {
+                        Err(TryRecvError::Empty) if !self.patient => return Err(Wait),
+                        Err(TryRecvError::Empty) => h.from.recv().ok(),
+                        got => got.ok(),
+                    };
+                    got.unwrap_or_else(|| {
                         self.broken = Some(worker_lost());
                         Found {
                             last: true,
                             ..Found::default()
                         }
-                    }
-                },
+                    })
+                }
                 Link::Here { queue, .. } => queue.pop_front().ok_or(Wait)?,
             };
             if let Some(t) = &next.table {

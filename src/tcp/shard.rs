@@ -47,6 +47,11 @@ impl Weighted {
         }
     }
 
+    /// How many shares there are.
+    pub fn shares(&self) -> usize {
+        self.n
+    }
+
     /// The share of the connection between `a` and `b`.
     #[inline]
     pub fn share(&self, a: SocketAddr, b: SocketAddr) -> usize {
